@@ -1,0 +1,17 @@
+"""URLs of the monolith: storefront, basket, checkout, order pages and the merchant admin."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+admin.site.site_header = "Fishing shop — merchant admin"
+admin.site.site_title = "Merchant admin"
+admin.site.index_title = "Shop administration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("shop.urls")),
+    # Product pictures are served by the shop itself: there is no CDN in front of media.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+]

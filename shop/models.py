@@ -1,0 +1,131 @@
+"""The catalogue (categories, products with price, picture and stock) and the basket."""
+
+from django.conf import settings
+from django.core.validators import FileExtensionValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the shop's navigation.")
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("shop:category", kwargs={"category": self.slug})
+
+
+class ProductQuerySet(models.QuerySet):
+    def not_deleted(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def on_sale(self):
+        """Products a shopper may see and buy: active, not deleted."""
+        return self.filter(is_active=True, deleted_at__isnull=True)
+
+
+class Product(models.Model):
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    price_cents = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    picture = models.FileField(
+        upload_to="products/",
+        blank=True,
+        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "webp", "svg"])],
+    )
+    # Stock of record is owned by the legacy order API; the storefront only reads it.
+    stock = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category__position", "title"]
+        constraints = [models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_not_negative")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("shop:product", kwargs={"category": self.category.slug, "product": self.slug})
+
+    @property
+    def price(self):
+        from decimal import Decimal
+
+        return Decimal(self.price_cents) / 100
+
+    @property
+    def is_on_sale(self) -> bool:
+        return self.is_active and self.deleted_at is None
+
+    def soft_delete(self) -> None:
+        self.deleted_at = timezone.now()
+        self.is_active = False
+        self.save(update_fields=["deleted_at", "is_active", "updated_at"])
+
+    soft_delete.alters_data = True
+
+
+class Basket(models.Model):
+    """An open basket: one per session for anonymous shoppers, one per signed-in user."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="basket"
+    )
+    session_key = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Basket {self.pk}"
+
+
+class BasketLine(models.Model):
+    basket = models.ForeignKey(Basket, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["basket", "product"], name="basket_line_unique_product")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product}"
+
+
+class PlacedOrder(models.Model):
+    """The storefront's receipt of an order placed with the legacy API (the order of record
+    lives there; this row lets a customer find it again and never someone else's)."""
+
+    number = models.CharField(max_length=32, unique=True)
+    legacy_id = models.PositiveBigIntegerField(unique=True)
+    reference = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="placed_orders"
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=200)
+    total_cents = models.PositiveIntegerField()
+    processing_ms = models.PositiveIntegerField(help_text="How long the legacy API took to place it.")
+    placed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-placed_at"]
+
+    def __str__(self) -> str:
+        return self.number
