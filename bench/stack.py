@@ -1,0 +1,256 @@
+"""Starts and stops the production-shaped stack on loopback for the benchmark and the drills.
+
+nginx (the config `edge_export --target nginx` produced) in front of gunicorn for the
+monolith, the hot path and the legacy API, Celery workers on Redis, PostgreSQL. Everything
+it starts is stopped at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    http = urllib3.PoolManager(retries=False, timeout=2.0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before {url} answered")
+        try:
+            if http.request("GET", url).status < 500:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def ensure_services() -> None:
+    """PostgreSQL and Redis are part of the stack: start them when they are down."""
+    if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
+        version = sorted(os.listdir("/etc/postgresql"))[0]
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
+    if subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode != 0:
+        Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+            ],
+            check=True,
+        )
+    for _ in range(60):
+        pg = subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
+        redis = subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode == 0
+        if pg and redis:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("PostgreSQL or Redis did not come up")
+
+
+@dataclass
+class Settings:
+    legacy_capacity: int = 4
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456  # OWASP's argon2id floor: m=19 MiB, t=2
+    gunicorn_workers: int = 2
+    gunicorn_threads: int = 4
+    celery_concurrency: int = 6
+    database: str = "shop_bench"
+    redis_db: int = 11
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Stack:
+    out: Path
+    settings: Settings = field(default_factory=Settings)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    # --- set-up -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        ensure_services()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "logs").mkdir(exist_ok=True)
+        s = self.settings
+        self.ports = {name: free_port() for name in ("edge", "monolith", "hotpath", "legacy", "ceiling")}
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", s.database], check=True
+        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", s.database], check=True)
+        subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-n", str(s.redis_db), "flushdb"], check=True, capture_output=True
+        )
+        subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-n", str(s.redis_db + 1), "flushdb"], check=True, capture_output=True
+        )
+        var = self.out / "var"
+        shutil.rmtree(var, ignore_errors=True)
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DEBUG": "0",
+            "SECURE_COOKIES": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": f"{PG_ADMIN_URL}/{s.database}",
+            "CONN_MAX_AGE": "60",
+            "REDIS_URL": f"{REDIS_BASE}/{s.redis_db}",
+            "CELERY_BROKER_URL": f"{REDIS_BASE}/{s.redis_db + 1}",
+            "VAR_DIR": str(var),
+            "LEGACY_API_URL": f"http://127.0.0.1:{self.ports['legacy']}/legacy-api",
+            "LEGACY_CAPACITY": str(s.legacy_capacity),
+            "LEGACY_ARGON2_TIME_COST": str(s.argon2_time_cost),
+            "LEGACY_ARGON2_MEMORY_KIB": str(s.argon2_memory_kib),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.env.pop("PYTEST_VERSION", None)
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("collectstatic", "--noinput", "-v", "0")
+        self.manage("load_demo")
+
+    def manage(self, *args: str, capture: bool = False) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            text=True,
+            capture_output=capture,
+        )
+        return done.stdout if capture else ""
+
+    # --- processes ----------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.out / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = process
+        return process
+
+    def start_gunicorn(self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None) -> None:
+        s = self.settings
+        env = {**self.env, **(extra_env or {})}
+        process = self._spawn(
+            name,
+            [
+                str(BIN / "gunicorn"),
+                f"{wsgi}:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(s.gunicorn_workers),
+                "--threads",
+                str(s.gunicorn_threads),
+                "--worker-class",
+                "gthread",
+                "--backlog",
+                "2048",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                "--keep-alive",
+                "5",
+            ],
+            env,
+        )
+        wait_http(f"http://127.0.0.1:{port}/", process=process)
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        process = self._spawn(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                str(self.settings.celery_concurrency),
+                "--prefetch-multiplier",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"{name}@bench",
+                "--schedule",
+                str(self.out / "var" / "celerybeat-schedule"),
+            ],
+        )
+        return process
+
+    def start_app_servers(self) -> None:
+        self.start_gunicorn("legacy", "config.wsgi_legacy", self.ports["legacy"])
+        self.start_gunicorn("monolith", "config.wsgi_monolith", self.ports["monolith"])
+        self.start_gunicorn("hotpath", "config.wsgi_hotpath", self.ports["hotpath"])
+        self.start_gunicorn("ceiling", "config.wsgi", self.ports["ceiling"], {"SHOP_DEPLOYMENT": "ceiling"})
+        self.start_worker()
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in list(self.processes)[::-1]:
+            self.stop(name)
+
+    def url(self, name: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def write_json(self, name: str, data: dict) -> Path:
+        path = self.out / name
+        path.write_text(json.dumps(data, indent=2, sort_keys=True))
+        return path
