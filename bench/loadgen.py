@@ -88,7 +88,7 @@ def open_loop(
             index, intended = job
             try:
                 status, body = request(pool, index)
-            except Exception:  # noqa: BLE001 - any transport failure is a failed request
+            except Exception:  # any transport failure counts as a failed request
                 status, body = 0, b""
             done = time.monotonic()
             sample = Sample(intended - start, (done - intended) * 1000, status, body if keep_body else b"")
@@ -102,9 +102,8 @@ def open_loop(
     for index in range(total):
         intended = start + index / rate
         delay = intended - time.monotonic()
-        if delay > 0:
-            if stop.wait(delay):
-                break
+        if delay > 0 and stop.wait(delay):
+            break
         jobs.put((index, intended))
     for _ in workers:
         jobs.put(None)
