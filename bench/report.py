@@ -1,0 +1,236 @@
+"""The stampede benchmark's figures, its Markdown report and its PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bench.loadgen import RunResult
+
+PUBLIC_KEYS = (
+    "allocation",
+    "accepted",
+    "sold_out",
+    "oversold",
+    "lost",
+    "duplicates",
+    "legacy_capacity",
+    "legacy_max_inflight",
+    "accept_rps",
+    "accept_p50_ms",
+    "accept_p99_ms",
+    "ceiling_rps",
+    "ceiling_p99_ms",
+    "legacy_path_rps",
+    "legacy_path_error_rate",
+    "legacy_path_p99_ms",
+    "browse_p99_ms_idle",
+    "browse_p99_ms_stampede",
+    "drain_seconds",
+    "drain_rate_vs_capacity",
+)
+
+
+def _r(value: float, digits: int = 1) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(value, digits)
+
+
+def _phase(result: RunResult) -> dict:
+    return {
+        "requests": len(result.samples),
+        "offered_rps": result.rate,
+        "achieved_rps": _r(result.achieved_rps()),
+        "statuses": {str(k): v for k, v in sorted(result.statuses().items())},
+        "p50_ms": _r(result.percentile(50)),
+        "p99_ms": _r(result.percentile(99)),
+        "p999_ms": _r(result.percentile(99.9)),
+        "error_rate": _r(result.error_rate(), 4),
+        "generator_cpu_seconds": _r(result.generator_cpu_seconds, 2),
+        "wall_seconds": _r(result.wall_seconds, 2),
+    }
+
+
+def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rate) -> dict:
+    buyers = on["results"]["buyers"]
+    statuses = buyers.statuses()
+    off_buyers = off["results"]["buyers"]
+    best = max(ceiling, key=lambda row: row["rps"])
+    return {
+        "allocation": profile.allocation,
+        "accepted": books["accepted"],
+        "sold_out": statuses.get(409, 0),
+        "oversold": books["oversold"],
+        "lost": books["lost"],
+        "duplicates": books["duplicates"],
+        "legacy_capacity": stack.settings.legacy_capacity,
+        # With the route on, everything that reaches the legacy API comes through the workers
+        # (and the few ordinary checkouts); with it off, the stampede itself does.
+        "legacy_max_inflight": on["legacy"].get("peak_inflight", 0),
+        "legacy_max_inflight_route_off": off["legacy"].get("peak_inflight", 0),
+        "accept_rps": _r(accept["rps"]),
+        "accept_p50_ms": _r(buyers.percentile(50)),
+        "accept_p99_ms": _r(buyers.percentile(99)),
+        "accept_p999_ms": _r(buyers.percentile(99.9)),
+        "ceiling_rps": _r(best["rps"]),
+        "ceiling_p99_ms": _r(best["p99_ms"]),
+        "legacy_path_rps": _r(sum(1 for s in off_buyers.samples if s.status in (200, 201)) / off_buyers.wall_seconds),
+        "legacy_path_error_rate": _r(off_buyers.error_rate(), 4),
+        "legacy_path_p99_ms": _r(off_buyers.percentile(99)),
+        "browse_p99_ms_idle": _r(idle.percentile(99)),
+        "browse_p99_ms_stampede": _r(on["results"]["browse"].percentile(99)),
+        "browse_p99_ms_route_off": _r(off["results"]["browse"].percentile(99)),
+        "drain_seconds": books["drain_seconds"],
+        "drain_rate_vs_capacity": _r(books["drain_rate"] / legacy_rate, 2) if legacy_rate else None,
+        "books": books,
+        "legacy_rate_at_capacity": _r(legacy_rate, 2),
+        "ceiling_steps": ceiling,
+        "accept_wrk": accept,
+        "phases": {
+            "browse_idle": _phase(idle),
+            **{f"route_on_{k}": _phase(v) for k, v in on["results"].items()},
+            **{f"route_off_{k}": _phase(v) for k, v in off["results"].items()},
+        },
+        "legacy_stats": {"route_on": on["legacy"], "route_off": off["legacy"]},
+        "_timelines": {"route on": on, "route off": off},
+    }
+
+
+def public(figures: dict) -> dict:
+    return {k: v for k, v in figures.items() if not k.startswith("_")}
+
+
+def bars(f: dict) -> list[tuple[str, bool]]:
+    return [
+        ("oversold, lost and duplicates are 0", f["oversold"] == 0 and f["lost"] == 0 and f["duplicates"] == 0),
+        ("legacy_max_inflight <= legacy_capacity", f["legacy_max_inflight"] <= f["legacy_capacity"]),
+        ("accept_rps >= 0.6 x ceiling_rps", (f["accept_rps"] or 0) >= 0.6 * (f["ceiling_rps"] or 0)),
+        (
+            "browse_p99_ms_stampede <= 2 x browse_p99_ms_idle",
+            (f["browse_p99_ms_stampede"] or 0) <= 2 * (f["browse_p99_ms_idle"] or 0),
+        ),
+        ("drain_rate_vs_capacity >= 0.8", (f["drain_rate_vs_capacity"] or 0) >= 0.8),
+    ]
+
+
+def summary(f: dict) -> str:
+    lines = [f"{k}: {f[k]}" for k in PUBLIC_KEYS]
+    lines += [f"{'PASS' if ok else 'MISS'}  {name}" for name, ok in bars(f)]
+    return "\n".join(lines)
+
+
+def _series(result: RunResult, q: float) -> tuple[list[float], list[float]]:
+    buckets: dict[int, list[float]] = {}
+    for sample in result.samples:
+        buckets.setdefault(int(sample.intended), []).append(sample.latency_ms)
+    xs, ys = [], []
+    for second in sorted(buckets):
+        values = sorted(buckets[second])
+        xs.append(second)
+        ys.append(values[min(len(values) - 1, int(q / 100 * len(values)))])
+    return xs, ys
+
+
+def plots(f: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timelines = f["_timelines"]
+    written = []
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for ax, (label, data) in zip(axes, timelines.items(), strict=True):
+        buyers = data["results"]["buyers"]
+        for q, style in ((50, "-"), (99, "--"), (99.9, ":")):
+            xs, ys = _series(buyers, q)
+            ax.plot(xs, ys, style, label=f"buyers p{q:g}")
+        xs, ys = _series(data["results"]["browse"], 99)
+        ax.plot(xs, ys, "-", label="browse p99", alpha=0.7)
+        ax.set_title(f"Latency, {label}")
+        ax.set_xlabel("seconds into the stampede")
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("ms (from intended send time)")
+    axes[0].legend()
+    fig.tight_layout()
+    path = out / "latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+    for index, (name, ylabel) in enumerate(
+        (("queue_depth", "messages in the queue"), ("legacy_inflight", "orders in flight at the legacy API")), start=1
+    ):
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        for label, data in timelines.items():
+            rows = data["timeline"]
+            ax.plot([r[0] for r in rows], [r[index] for r in rows], label=label)
+        if name == "legacy_inflight":
+            ax.axhline(f["legacy_capacity"], color="red", linestyle="--", label="capacity")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def markdown(f: dict) -> str:
+    on = f["phases"]["route_on_buyers"]
+    off = f["phases"]["route_off_buyers"]
+    lines = [
+        "# Black Friday on one machine",
+        "",
+        f"{f['machine']['cores']} cores, Python {f['machine']['python']}, Django {f['machine']['django']}, "
+        f"Celery {f['machine']['celery']}, {f['machine']['nginx']}, {f['machine']['postgresql']}."
+        f" {'Quick run.' if f['quick'] else 'Full run.'} {f.get('seconds', '?')} s in all.",
+        "",
+        "## The stampede, with the strangler route and without",
+        "",
+        "| | route on (hot path) | route off (monolith) |",
+        "|---|---|---|",
+        f"| buyers offered | {on['offered_rps']}/s for {f['settings']['stampede_seconds']} s | "
+        f"{off['offered_rps']}/s for {f['settings']['stampede_seconds']} s |",
+        f"| answers | {on['statuses']} | {off['statuses']} |",
+        f"| p50 / p99 / p99.9 ms | {on['p50_ms']} / {on['p99_ms']} / {on['p999_ms']} | "
+        f"{off['p50_ms']} / {off['p99_ms']} / {off['p999_ms']} |",
+        f"| error rate (5xx or failed) | {on['error_rate']} | {off['error_rate']} |",
+        f"| browse p99 ms (idle {f['browse_p99_ms_idle']}) | {f['browse_p99_ms_stampede']} | "
+        f"{f['browse_p99_ms_route_off']} |",
+        f"| ordinary checkouts | {f['phases']['route_on_checkout']['statuses']} | "
+        f"{f['phases']['route_off_checkout']['statuses']} |",
+        f"| legacy API peak in flight (capacity {f['legacy_capacity']}) | {f['legacy_max_inflight']} | "
+        f"{f['legacy_max_inflight_route_off']} |",
+        "",
+        "## Figures",
+        "",
+        "| key | value |",
+        "|---|---|",
+        *[f"| `{k}` | {f[k]} |" for k in PUBLIC_KEYS],
+        "",
+        "## Bars",
+        "",
+        *[f"- {'PASS' if ok else 'MISS'}: {name}" for name, ok in bars(f)],
+        "",
+        f"Generator CPU: {sum(p['generator_cpu_seconds'] or 0 for p in f['phases'].values()):.1f} s over "
+        f"{sum(p['wall_seconds'] or 0 for p in f['phases'].values()):.1f} s of load (it shares the 2 cores).",
+        "",
+        "![latency](latency.png)",
+        "![queue depth](queue_depth.png)",
+        "![legacy in flight](legacy_inflight.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(f: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    plots(f, out)
+    (out / "report.md").write_text(markdown(f))
+    (out / "figures.json").write_text(json.dumps(public(f), indent=2, sort_keys=True))

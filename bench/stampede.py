@@ -1,0 +1,536 @@
+"""The stampede benchmark: does the sale survive on one machine?
+
+    python -m bench.stampede [--quick] [--json PATH] [--out DIR]
+
+It starts the production-shaped stack on loopback (see `bench.stack`), seeds a sale, and
+measures, at a fixed arrival rate (open model, latency from each request's intended send
+time):
+1. the stampede through the strangler route: buyers of the hot product far above what the
+   legacy API can take, while shoppers browse and check out other products;
+2. the same stampede with the route switched off (everything through the monolith);
+3. the ceiling: a trivial Django JSON view behind the same nginx and gunicorn, with wrk at
+   increasing concurrency until it saturates, and the hot path's own acceptance ceiling;
+4. the drain of the queue, and the books checked against PostgreSQL.
+It writes the JSON figures, a Markdown report and PNG plots, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+
+from bench import report
+from bench.loadgen import RunResult, open_loop
+from bench.stack import ROOT, Stack
+
+HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
+CEILING_PRODUCT = "tourney-casting-rod"  # a second hot product, for the acceptance ceiling
+CARD_OK = "4242424242424242"
+
+
+@dataclass(frozen=True)
+class Profile:
+    allocation: int
+    buyer_rate: float  # buyers a second during the stampede
+    stampede_seconds: float
+    browse_rate: float  # shoppers' page views a second
+    checkout_rate: float  # shoppers' ordinary checkouts a second, through the monolith
+    idle_seconds: float
+    wrk_seconds: int
+    wrk_connections: tuple[int, ...]
+    calibrate_seconds: float
+    drain_timeout: float
+
+
+QUICK = Profile(60, 120, 6, 8, 1, 4, 3, (8, 32), 3, 60)
+FULL = Profile(600, 250, 20, 12, 2, 10, 8, (4, 16, 64, 128), 8, 150)
+
+
+class Interrupted(Exception):
+    pass
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def _buyer_request(base: str, run: str, *, product_path: str):
+    def send(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+        body = json.dumps(
+            {
+                "quantity": 1,
+                "customer": {"name": f"Buyer {i}", "email": f"buyer{i}.{run}@example.com"},
+                "payment": {"card_number": CARD_OK},
+            }
+        )
+        response = pool.request(
+            "POST",
+            f"{base}{product_path}orders",
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"{run}-{i}",
+                # Each buyer is another client to the throttle (the header, not an address).
+                "X-Forwarded-For": f"198.51.{(i >> 8) & 255}.{i & 255}",
+            },
+        )
+        return response.status, response.data
+
+    return send
+
+
+def _browse_request(base: str, paths: list[str]):
+    def send(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+        response = pool.request("GET", base + paths[i % len(paths)], preload_content=True)
+        return response.status, b""
+
+    return send
+
+
+def _checkout_request(base: str, run: str, product_paths: list[str]):
+    """Ordinary shoppers who buy other products, answered by the monolith."""
+
+    def send(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+        return _buyer_request(base, f"{run}", product_path=product_paths[i % len(product_paths)])(pool, i)
+
+    return send
+
+
+# --- phases ------------------------------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """Samples the queue depth and the legacy API's orders in flight four times a second."""
+
+    def __init__(self, stack: Stack):
+        super().__init__(daemon=True)
+        self.stack = stack
+        self.stop = threading.Event()
+        self.rows: list[tuple[float, int, int]] = []
+        self.http = urllib3.PoolManager(retries=False, timeout=2.0)
+        self.start_time = time.monotonic()
+
+    def run(self) -> None:
+        import redis
+
+        broker = redis.Redis.from_url(self.stack.env["CELERY_BROKER_URL"])
+        while not self.stop.wait(0.25):
+            try:
+                depth = int(broker.llen("celery"))
+            except Exception:
+                depth = -1
+            try:
+                stats = json.loads(self.http.request("GET", self.stack.url("legacy", "/legacy-api/stats")).data)
+                inflight = int(stats.get("inflight", 0))
+            except Exception:
+                inflight = -1
+            self.rows.append((time.monotonic() - self.start_time, depth, inflight))
+
+
+def legacy_stats(stack: Stack) -> dict:
+    http = urllib3.PoolManager(retries=False, timeout=5.0)
+    return json.loads(http.request("GET", stack.url("legacy", "/legacy-api/stats")).data)
+
+
+def legacy_reset(stack: Stack) -> None:
+    urllib3.PoolManager(retries=False, timeout=5.0).request("POST", stack.url("legacy", "/legacy-api/stats/reset"))
+
+
+def calibrate_legacy(stack: Stack, profile: Profile) -> float:
+    """The most orders a second the legacy API completes, called with exactly its capacity."""
+    capacity = stack.settings.legacy_capacity
+    done = []
+    stop = time.monotonic() + profile.calibrate_seconds
+
+    def client(n: int) -> None:
+        pool = urllib3.PoolManager(retries=False, timeout=30.0)
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            body = {
+                "reference": f"calibrate-{n}-{i}",
+                "customer": {"name": "Calibration", "email": "calibrate@example.com"},
+                "lines": [{"product": "spinning-reel", "quantity": 1}],
+                "payment": {"card_number": CARD_OK},
+            }
+            response = pool.request(
+                "POST",
+                stack.url("legacy", "/legacy-api/orders"),
+                body=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+            )
+            if response.status in (200, 201):
+                done.append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(capacity)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(done) / (time.monotonic() - started)
+
+
+def wrk(url: str, *, connections: int, seconds: int, script: Path | None = None) -> dict:
+    """Runs wrk; returns requests a second, p99 latency (ms) and non-2xx/3xx counts."""
+    argv = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
+    if script:
+        argv += ["-s", str(script)]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "connections": connections,
+        "rps": rps,
+        "p99_ms": p99_ms,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    }
+
+
+WRK_ORDER_SCRIPT = """
+local counter = 0
+local thread_id = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  thread_id = tid
+end
+request = function()
+  counter = counter + 1
+  local n = thread_id * 10000000 + counter
+  local body = '{"quantity": 1, "customer": {"name": "Ceiling", "email": "ceiling' .. n ..
+    '@example.com"}, "payment": {"card_number": "4242424242424242"}}'
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = "RUN-" .. n,
+    ["X-Forwarded-For"] = "203.0." .. (n % 250) .. "." .. (math.floor(n / 250) % 250),
+  }, body)
+end
+"""
+
+
+def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
+    """Buyers at a fixed rate for the hot product, with browsing and ordinary checkouts."""
+    edge = stack.url("edge")
+    browse_paths = [
+        "/shop/",
+        "/shop/reels/",
+        "/shop/reels/spinning-reel/",
+        "/shop/hard-baits/",
+        "/shop/hard-baits/square-bill-silent-crankbait/",
+        "/shop/rods/tourney-casting-rod/",
+        "/shop/reels/baitcasting-reel/",
+    ]
+    legacy_reset(stack)
+    sampler = Sampler(stack)
+    sampler.start()
+    results: dict[str, RunResult] = {}
+
+    def go(name, request, rate, **kwargs):
+        results[name] = open_loop(name, request, rate=rate, duration=profile.stampede_seconds, **kwargs)
+
+    threads = [
+        threading.Thread(
+            target=go,
+            args=(
+                "buyers",
+                _buyer_request(edge, run, product_path=f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"),
+                profile.buyer_rate,
+            ),
+            kwargs={"threads": 96, "keep_body": True},
+        ),
+        threading.Thread(
+            target=go, args=("browse", _browse_request(edge, browse_paths), profile.browse_rate), kwargs={"threads": 8}
+        ),
+        threading.Thread(
+            target=go,
+            args=(
+                "checkout",
+                _checkout_request(
+                    edge, f"{run}-shopper", ["/shop/reels/spinning-reel/", "/shop/reels/baitcasting-reel/"]
+                ),
+                profile.checkout_rate,
+            ),
+            kwargs={"threads": 4},
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = legacy_stats(stack)
+    sampler.stop.set()
+    sampler.join()
+    return {"label": label, "results": results, "timeline": sampler.rows, "legacy": stats}
+
+
+def accepted_numbers(result: RunResult) -> list[str]:
+    numbers = []
+    for sample in result.samples:
+        if sample.status == 202:
+            try:
+                numbers.append(json.loads(sample.body)["number"])
+            except (ValueError, KeyError):
+                numbers.append("<unreadable>")
+    return numbers
+
+
+# --- the books ---------------------------------------------------------------------------
+
+
+def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products: list[str]) -> dict:
+    """Waits until every accepted order is final, then checks the books in PostgreSQL."""
+    from django.db import connection
+    from django.db.models import Count, Sum
+
+    from legacy_api.models import Order, OrderLine
+    from orders.models import HotOrder, OrderStatus, SaleAllocation
+    from shop.models import Product
+
+    started = time.monotonic()
+    deadline = started + profile.drain_timeout
+    while time.monotonic() < deadline:
+        pending = HotOrder.objects.filter(number__in=numbers, status=OrderStatus.PROCESSING).count()
+        if pending == 0:
+            break
+        time.sleep(0.5)
+    connection.close()
+    orders = HotOrder.objects.filter(number__in=numbers)
+    found = {o.number: o for o in orders}
+    complete = [o for o in found.values() if o.status == OrderStatus.COMPLETE]
+    lost = [n for n in numbers if n not in found or found[n].status != OrderStatus.COMPLETE]
+    duplicate_answers = len(numbers) - len(set(numbers))
+    legacy_per_ref = (
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="hot-")
+        .values("order__reference")
+        .annotate(n=Count("order_id", distinct=True))
+        .filter(n__gt=1)
+        .count()
+    )
+    legacy_refs = set(
+        Order.objects.filter(reference__in=[f"hot-{n}" for n in numbers]).values_list("reference", flat=True)
+    )
+    oversold = 0
+    for allocation in SaleAllocation.objects.filter(product__slug__in=products):
+        oversold += max(0, allocation.sold + allocation.reserved - allocation.allocated)
+    oversold += Product.objects.filter(stock__lt=0).count()
+    first = min((o.created_at for o in complete), default=None)
+    last = max((o.completed_at for o in complete if o.completed_at), default=None)
+    drain_window = (last - first).total_seconds() if first and last else 0.0
+    sold_units = (
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="hot-").aggregate(
+            units=Sum("quantity")
+        )["units"]
+        or 0
+    )
+    return {
+        "accepted": len(numbers),
+        "complete": len(complete),
+        "lost": len(lost),
+        "lost_numbers": lost[:20],
+        "duplicates": duplicate_answers + legacy_per_ref + max(0, sold_units - len(legacy_refs)),
+        "legacy_orders_for_accepted": len(legacy_refs),
+        "oversold": oversold,
+        "drain_seconds": round(time.monotonic() - started, 2),
+        "drain_window_seconds": round(drain_window, 2),
+        "drain_rate": round(len(complete) / drain_window, 2) if drain_window else 0.0,
+    }
+
+
+# --- set-up ------------------------------------------------------------------------------
+
+
+def seed(stack: Stack, profile: Profile) -> None:
+    """The merchant's side: the sale's allocation and the routes, as the admin would set them."""
+    from edge import services as edge_services
+    from edge.models import Origin
+    from orders.models import SaleAllocation
+    from shop.models import Product
+
+    for slug, allocation in ((HOT_PRODUCT, profile.allocation), (CEILING_PRODUCT, 1_000_000)):
+        product = Product.objects.get(slug=slug)
+        Product.objects.filter(pk=product.pk).update(stock=max(product.stock, allocation + 1000), is_active=True)
+        SaleAllocation.objects.update_or_create(
+            product=product, defaults={"is_hot": True, "allocated": allocation, "per_order_limit": 2}
+        )
+    Product.objects.filter(slug="spinning-reel").update(stock=1_000_000)
+    for name, port in (("monolith", "monolith"), ("hotpath", "hotpath"), ("legacy-api", "legacy")):
+        Origin.objects.filter(name=name).update(domain="127.0.0.1", port=stack.ports[port], protocol="http")
+    edge_services.bench_routes(hot=[f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/*", f"/shop/rods/{CEILING_PRODUCT}/*"])
+
+
+def nginx_start(stack: Stack, *, reload: bool = False) -> None:
+    export = stack.out / "edge"
+    stack.manage("edge_export", "--target", "nginx", "--out", str(export))
+    conf_dir = stack.out / "nginx"
+    conf_dir.mkdir(exist_ok=True)
+    (conf_dir / "logs").mkdir(exist_ok=True)
+    server = next(export.glob("*.conf")).read_text()
+    conf = f"""
+worker_processes 1;
+error_log {conf_dir}/logs/error.log warn;
+pid {conf_dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {conf_dir}/body;
+  proxy_temp_path {conf_dir}/proxy;
+  fastcgi_temp_path {conf_dir}/fastcgi;
+  uwsgi_temp_path {conf_dir}/uwsgi;
+  scgi_temp_path {conf_dir}/scgi;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  {server.replace("listen 80;", f"listen 127.0.0.1:{stack.ports['edge']};")}
+  upstream bench_ceiling {{ server 127.0.0.1:{stack.ports["ceiling"]}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{stack.ports["ceiling_edge"]};
+    location / {{ proxy_pass http://bench_ceiling; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+    (conf_dir / "nginx.conf").write_text(conf)
+    if reload:
+        subprocess.run(["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-s", "reload"], check=True)
+        time.sleep(1.0)
+        return
+    stack._spawn("nginx", ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"])
+    from bench.stack import wait_http
+
+    wait_http(stack.url("edge", "/shop/"))
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import celery
+    import django
+
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "django": django.get_version(),
+        "celery": celery.__version__,
+        "nginx": nginx.replace("nginx version: ", ""),
+        "postgresql": subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip(),
+    }
+
+
+def run(profile: Profile, out: Path, quick: bool) -> dict:
+    stack = Stack(out)
+    try:
+        stack.prepare()
+        stack.ports["ceiling_edge"] = __import__("bench.stack", fromlist=["free_port"]).free_port()
+        os.environ.update(stack.env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        seed(stack, profile)
+        stack.start_app_servers()
+        nginx_start(stack)
+        figures: dict = {"quick": quick, "machine": machine(), "settings": {**stack.settings.as_dict()}}
+        figures["settings"].update(profile.__dict__)
+
+        legacy_rate = calibrate_legacy(stack, profile)
+        figures["legacy_rate_at_capacity"] = round(legacy_rate, 2)
+
+        idle = open_loop(
+            "browse-idle",
+            _browse_request(stack.url("edge"), ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/"]),
+            rate=profile.browse_rate,
+            duration=profile.idle_seconds,
+            threads=8,
+        )
+
+        on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}")
+        numbers = accepted_numbers(on["results"]["buyers"])
+        books = drain_and_check(stack, profile, numbers, [HOT_PRODUCT])
+
+        from edge import services as edge_services
+
+        edge_services.bench_route_enable(False)
+        nginx_start(stack, reload=True)
+        off = stampede(stack, profile, label="route off", run=f"off{int(time.time())}")
+        edge_services.bench_route_enable(True)
+        nginx_start(stack, reload=True)
+
+        ceiling = [
+            wrk(stack.url("ceiling_edge", "/ceiling"), connections=c, seconds=profile.wrk_seconds)
+            for c in profile.wrk_connections
+        ]
+        best = max(ceiling, key=lambda row: row["rps"])
+        script = out / "order.lua"
+        script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
+        accept = wrk(
+            stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders"),
+            connections=best["connections"],
+            seconds=profile.wrk_seconds,
+            script=script,
+        )
+        figures.update(
+            report.figures(
+                profile=profile,
+                stack=stack,
+                idle=idle,
+                on=on,
+                off=off,
+                books=books,
+                ceiling=ceiling,
+                accept=accept,
+                legacy_rate=legacy_rate,
+            )
+        )
+        return figures
+    finally:
+        stack.stop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stampede", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (about a minute), for CI")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="report, plots and logs")
+    args = parser.parse_args(argv)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    random.seed(7)
+    profile = QUICK if args.quick else FULL
+    started = time.monotonic()
+    figures = run(profile, args.out, args.quick)
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    report.write(figures, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(report.public(figures), indent=2, sort_keys=True))
+    print(report.summary(figures))
+    books_ok = figures["oversold"] == 0 and figures["lost"] == 0 and figures["duplicates"] == 0
+    return 0 if books_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
