@@ -1,0 +1,288 @@
+"""The legacy backend's capacity limit, shared by every process of the service, and its load figures.
+
+The order backend can work on only LEGACY_CAPACITY orders at once, across all its processes
+(several gunicorn workers, or Lambda instances). An order must hold a slot while it is worked
+on; when none is free the request is shed at once (503, Retry-After) rather than queued, as the
+real backend would fall over. Replays of known orders need no slot.
+
+With REDIS_URL the slots are Redis keys taken with SET NX PX: a lease, so a process that dies
+holding one frees it when the lease ends. Without Redis they are fcntl locks on files under
+VAR_DIR/legacy-slots, which the kernel drops when the process dies.
+
+The figures (requests in flight, the highest number ever in flight, requests shed) count every
+order request before shedding, so a caller that sends more than the capacity shows up in
+`peak_inflight`; the hot path and the benchmark read them to prove they never do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Longer than any order can take (gunicorn's timeout is 60 s): only a dead holder loses it.
+SLOT_LEASE_MS = 90_000
+# A request counted in flight by a process that died stops counting after this.
+INFLIGHT_LEASE_MS = 120_000
+RETRY_AFTER_SECONDS = 1
+
+
+class OverCapacity(Exception):
+    """Every slot is taken: the request is shed."""
+
+    retry_after = RETRY_AFTER_SECONDS
+
+
+class Backend(Protocol):
+    def slot_acquire(self, capacity: int) -> Any | None: ...
+    def slot_release(self, handle: Any) -> None: ...
+    def request_enter(self) -> str: ...
+    def request_exit(self, token: str) -> None: ...
+    def shed_record(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def stats_reset(self) -> None: ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- Redis ----------------------------------------------------------------------------
+
+_SLOT_ACQUIRE = """
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then return KEYS[i] end
+end
+return false
+"""
+_SLOT_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_ENTER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(redis.call('HGET', KEYS[2], 'peak_inflight') or '0') then
+  redis.call('HSET', KEYS[2], 'peak_inflight', n)
+end
+return n
+"""
+_READ = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+if ARGV[2] == 'reset' then
+  redis.call('HSET', KEYS[2], 'peak_inflight', n, 'shed', 0)
+end
+local figures = redis.call('HMGET', KEYS[2], 'peak_inflight', 'shed')
+return {n, tonumber(figures[1] or '0'), tonumber(figures[2] or '0')}
+"""
+
+
+class RedisBackend:
+    """Slots and figures in Redis, shared by every process that uses the same database."""
+
+    # One hash tag, so that every key of a script lives in the same Redis Cluster slot.
+    prefix = "{legacy_api}:"
+
+    def __init__(self, url: str, *, lease_ms: int = SLOT_LEASE_MS):
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.lease_ms = lease_ms
+        self.inflight_key = f"{self.prefix}inflight"
+        self.stats_key = f"{self.prefix}stats"
+        self._acquire = self.client.register_script(_SLOT_ACQUIRE)
+        self._release = self.client.register_script(_SLOT_RELEASE)
+        self._enter = self.client.register_script(_ENTER)
+        self._read = self.client.register_script(_READ)
+
+    def slot_key(self, index: int) -> str:
+        return f"{self.prefix}slot:{index}"
+
+    def slot_acquire(self, capacity: int) -> tuple[str, str] | None:
+        token = secrets.token_hex(8)
+        key = self._acquire(keys=[self.slot_key(i) for i in range(capacity)], args=[token, self.lease_ms])
+        return (key.decode(), token) if key else None
+
+    def slot_release(self, handle: tuple[str, str]) -> None:
+        key, token = handle
+        self._release(keys=[key], args=[token])
+
+    def request_enter(self) -> str:
+        token = secrets.token_hex(8)
+        self._enter(keys=[self.inflight_key, self.stats_key], args=[_now_ms(), INFLIGHT_LEASE_MS, token])
+        return token
+
+    def request_exit(self, token: str) -> None:
+        self.client.zrem(self.inflight_key, token)
+
+    def shed_record(self) -> None:
+        self.client.hincrby(self.stats_key, "shed", 1)
+
+    def stats(self) -> dict[str, int]:
+        return self._figures(reset=False)
+
+    def stats_reset(self) -> None:
+        self._figures(reset=True)
+
+    def _figures(self, *, reset: bool) -> dict[str, int]:
+        inflight, peak, shed = self._read(
+            keys=[self.inflight_key, self.stats_key], args=[_now_ms(), "reset" if reset else ""]
+        )
+        return {"inflight": int(inflight), "peak_inflight": int(peak), "shed": int(shed)}
+
+
+# --- Files ----------------------------------------------------------------------------
+
+
+class FileBackend:
+    """Slots as fcntl locks on files, figures in a JSON file: shared by the processes of one machine."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.stats_path = self.directory / "stats.json"
+        self.stats_lock_path = self.directory / "stats.lock"
+
+    def slot_path(self, index: int) -> Path:
+        return self.directory / f"slot-{index}.lock"
+
+    def slot_acquire(self, capacity: int) -> int | None:
+        for index in range(capacity):
+            fd = os.open(self.slot_path(index), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                # flock locks belong to the open file, not the process: two threads of one
+                # process exclude each other too.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    def slot_release(self, handle: int) -> None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            os.close(handle)
+
+    def request_enter(self) -> str:
+        token = secrets.token_hex(8)
+        with self._state() as state:
+            state["inflight"][token] = _now_ms() + INFLIGHT_LEASE_MS
+            state["peak_inflight"] = max(state["peak_inflight"], len(state["inflight"]))
+        return token
+
+    def request_exit(self, token: str) -> None:
+        with self._state() as state:
+            state["inflight"].pop(token, None)
+
+    def shed_record(self) -> None:
+        with self._state() as state:
+            state["shed"] += 1
+
+    def stats(self) -> dict[str, int]:
+        with self._state() as state:
+            return {"inflight": len(state["inflight"]), "peak_inflight": state["peak_inflight"], "shed": state["shed"]}
+
+    def stats_reset(self) -> None:
+        with self._state() as state:
+            state["peak_inflight"] = len(state["inflight"])
+            state["shed"] = 0
+
+    @contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        """The figures, read and written back under an exclusive lock."""
+        with open(self.stats_lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = json.loads(self.stats_path.read_text())
+            except (FileNotFoundError, ValueError):
+                state = {}
+            state = {
+                "inflight": dict(state.get("inflight") or {}),
+                "peak_inflight": int(state.get("peak_inflight") or 0),
+                "shed": int(state.get("shed") or 0),
+            }
+            now = _now_ms()
+            state["inflight"] = {token: until for token, until in state["inflight"].items() if until > now}
+            yield state
+            scratch = self.stats_path.with_suffix(f".{os.getpid()}.tmp")
+            scratch.write_text(json.dumps(state))
+            os.replace(scratch, self.stats_path)
+
+
+# --- The service's limiter ---------------------------------------------------------------
+
+
+def backend() -> Backend:
+    """The backend the settings ask for: Redis when REDIS_URL is set, else files under VAR_DIR."""
+    return _backend(settings.REDIS_URL, str(settings.VAR_DIR))
+
+
+@functools.cache
+def _backend(redis_url: str, var_dir: str) -> Backend:
+    if redis_url:
+        return RedisBackend(redis_url)
+    return FileBackend(Path(var_dir) / "legacy-slots")
+
+
+@contextmanager
+def slot() -> Iterator[None]:
+    """Holds one of the LEGACY_CAPACITY slots while an order is worked on, or raises OverCapacity."""
+    limiter = backend()
+    try:
+        handle = limiter.slot_acquire(settings.LEGACY_CAPACITY)
+    except redis.RedisError:
+        # Without its gate the backend cannot know its load: shedding is the safe answer.
+        logger.exception("capacity gate unavailable; shedding the request")
+        handle = None
+    if handle is None:
+        _quietly(limiter.shed_record)
+        raise OverCapacity
+    try:
+        yield
+    finally:
+        _quietly(limiter.slot_release, handle)
+
+
+@contextmanager
+def in_flight() -> Iterator[None]:
+    """Counts an order request as in flight for the figures, from arrival to answer."""
+    limiter = backend()
+    token = _quietly(limiter.request_enter)
+    try:
+        yield
+    finally:
+        if token is not None:
+            _quietly(limiter.request_exit, token)
+
+
+def stats() -> dict[str, int]:
+    return {"capacity": settings.LEGACY_CAPACITY, **backend().stats()}
+
+
+def stats_reset() -> dict[str, int]:
+    backend().stats_reset()
+    return stats()
+
+
+def _quietly(action, *args):
+    """The figures are for observers: losing one must not fail an order."""
+    try:
+        return action(*args)
+    except (redis.RedisError, OSError):
+        logger.exception("legacy capacity figures could not be updated")
+        return None

@@ -1,0 +1,114 @@
+"""The legacy API's request and response shapes: validation of form only, no business rules."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from legacy_api.models import Order, OrderLine
+from legacy_api.payments import card_number_normalise, card_number_problem
+
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY})
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: not "3", not 3.0, not true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CustomerSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(max_length=254)
+
+
+class LineRequestSerializer(serializers.Serializer):
+    product = serializers.SlugField(max_length=200, help_text="The product's slug.")
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class PaymentSerializer(serializers.Serializer):
+    card_number = serializers.CharField(max_length=40, help_text="Digits; spaces and dashes are ignored.")
+
+    def validate_card_number(self, value: str) -> str:
+        problem = card_number_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return card_number_normalise(value)
+
+
+class OrderRequestSerializer(serializers.Serializer):
+    reference = serializers.RegexField(
+        REFERENCE_PATTERN,
+        max_length=64,
+        help_text="The caller's idempotency key: the same reference again returns the same order.",
+        error_messages={"invalid": "Use 1 to 64 letters, digits, '.', '_', ':' or '-'."},
+    )
+    customer = CustomerSerializer()
+    lines = LineRequestSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    payment = PaymentSerializer()
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(source="product_slug")
+    line_total_cents = serializers.IntegerField(source="total_cents")
+
+    class Meta:
+        model = OrderLine
+        fields = ["product", "title", "quantity", "unit_price_cents", "line_total_cents"]
+
+
+class OrderCustomerSerializer(serializers.Serializer):
+    name = serializers.CharField(source="customer_name")
+    email = serializers.EmailField(source="customer_email")
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    customer = OrderCustomerSerializer(source="*")
+    lines = OrderLineSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "number",
+            "reference",
+            "status",
+            "total_cents",
+            "customer",
+            "card_last4",
+            "lines",
+            "created_at",
+            "processing_ms",
+        ]
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="invalid, out_of_stock, card_declined, over_capacity, not_found, …")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Messages by field path, such as "lines.0.quantity" or "customer.email".',
+    )
+
+
+class OutOfStockSerializer(ErrorSerializer):
+    product = serializers.CharField(help_text="The slug of the product that is short.")
+    available = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    capacity = serializers.IntegerField(help_text="Orders the service works on at once (LEGACY_CAPACITY).")
+    inflight = serializers.IntegerField(help_text="Order requests being answered now.")
+    peak_inflight = serializers.IntegerField(
+        help_text="The most order requests ever in flight at once, before shedding."
+    )
+    shed = serializers.IntegerField(help_text="Order requests refused with 503 because every slot was taken.")

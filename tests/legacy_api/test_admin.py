@@ -1,0 +1,84 @@
+"""The merchant's admin for orders of record: search, filters, lines inline, money read-only."""
+
+import pytest
+from django.contrib import admin
+from django.urls import path
+
+from legacy_api.models import Order
+from legacy_api.services import LineRequest, order_place
+
+# The admin alone, so these tests do not depend on the rest of the monolith's URLs.
+urlpatterns = [path("admin/", admin.site.urls)]
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def admin_urls(settings):
+    settings.ROOT_URLCONF = __name__
+
+
+@pytest.fixture
+def two_orders(muskie_rod, tourney_rod) -> list[Order]:
+    return [
+        order_place(
+            reference=reference,
+            customer_name=name,
+            customer_email=email,
+            lines=[LineRequest(product=product, quantity=1)],
+            card_number="4242424242424242",
+        )[0]
+        for reference, name, email, product in (
+            ("adm-1", "Ada Angler", "ada@example.com", "muskie-casting-rod"),
+            ("adm-2", "Bob Bass", "bob@example.com", "tourney-casting-rod"),
+        )
+    ]
+
+
+def test_staff_finds_an_order_by_number(admin_client, two_orders):
+    response = admin_client.get("/admin/legacy_api/order/", {"q": two_orders[1].number})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [two_orders[1]]
+
+
+def test_staff_finds_an_order_by_reference_or_email(admin_client, two_orders):
+    by_reference = admin_client.get("/admin/legacy_api/order/", {"q": "adm-1"})
+    by_email = admin_client.get("/admin/legacy_api/order/", {"q": "bob@example.com"})
+
+    assert list(by_reference.context["cl"].result_list) == [two_orders[0]]
+    assert list(by_email.context["cl"].result_list) == [two_orders[1]]
+
+
+def test_staff_filters_orders_by_status(admin_client, two_orders):
+    response = admin_client.get("/admin/legacy_api/order/", {"status__exact": "placed"})
+    assert response.context["cl"].result_count == 2
+
+
+def test_order_page_shows_its_lines_and_keeps_money_read_only(admin_client, two_orders):
+    order = two_orders[0]
+    response = admin_client.get(f"/admin/legacy_api/order/{order.pk}/change/")
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Muskie Casting Rod" in content
+    assert "149.99" in content
+    form_fields = response.context["adminform"].form.fields
+    assert "total_cents" not in form_fields
+    assert "card_last4" not in form_fields
+    assert set(form_fields) == {"status"}
+
+
+def test_orders_cannot_be_added_or_deleted_in_the_admin(admin_client, two_orders):
+    assert admin_client.get("/admin/legacy_api/order/add/").status_code == 403
+    assert admin_client.get(f"/admin/legacy_api/order/{two_orders[0].pk}/delete/").status_code == 403
+
+
+def test_non_staff_are_sent_to_the_login(client, django_user_model, two_orders):
+    user = django_user_model.objects.create_user(username="angler", password="not-staff-123")
+    client.force_login(user)
+
+    response = client.get("/admin/legacy_api/order/")
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

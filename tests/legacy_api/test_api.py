@@ -1,0 +1,473 @@
+"""The legacy order API's HTTP contract, through Django's full request stack."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.test import Client
+
+from legacy_api import capacity
+from legacy_api.api import BoundedJSONParser, PayloadTooLarge
+from legacy_api.models import Order
+from tests.legacy_api.conftest import DECLINED_CARD, ORDERS_URL, assert_nothing_written
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_invalid(response, field: str) -> None:
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "invalid"
+    assert field in body["fields"], body
+    assert all(isinstance(message, str) and message for message in body["fields"][field])
+
+
+# --- Ping, placing, reading ------------------------------------------------------------------
+
+
+def test_ping_answers_pong_as_plain_text(client: Client):
+    response = client.get("/legacy-api/ping")
+    assert response.status_code == 200
+    assert response.content == b"PONG"
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_order_is_placed_with_201_and_takes_its_stock(post_order, order_body, muskie_rod):
+    response = post_order(order_body())
+
+    assert response.status_code == 201
+    body = response.json()
+    order = Order.objects.get()
+    assert body["id"] == order.pk
+    assert body["number"] == order.number == f"L{order.pk:08d}"
+    assert body["reference"] == "ref-0001"
+    assert body["status"] == "placed"
+    assert body["total_cents"] == 2 * 14999
+    assert body["customer"] == {"name": "Ada Angler", "email": "ada@example.com"}
+    assert body["lines"] == [
+        {
+            "product": "muskie-casting-rod",
+            "title": "Muskie Casting Rod",
+            "quantity": 2,
+            "unit_price_cents": 14999,
+            "line_total_cents": 29998,
+        }
+    ]
+    assert body["card_last4"] == "4242"
+    assert isinstance(body["processing_ms"], int)
+    muskie_rod.refresh_from_db()
+    assert muskie_rod.stock == 8
+
+
+def test_order_keeps_only_the_last_four_digits_of_the_card(post_order, order_body, muskie_rod):
+    post_order(order_body(payment={"card_number": "4242 4242 4242 4242"}))
+
+    order = Order.objects.values().get()
+    assert order["card_last4"] == "4242"
+    assert not any("42424242" in str(value) for value in order.values())
+
+
+def test_order_numbers_are_unique_and_increasing(post_order, order_body, muskie_rod):
+    numbers = [
+        post_order(order_body(reference=f"ref-{i}", lines=[{"product": "muskie-casting-rod", "quantity": 1}])).json()[
+            "number"
+        ]
+        for i in range(3)
+    ]
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 3
+
+
+def test_order_with_several_lines_totals_them_all(post_order, order_body, muskie_rod, tourney_rod):
+    lines = [{"product": "tourney-casting-rod", "quantity": 3}, {"product": "muskie-casting-rod", "quantity": 1}]
+    response = post_order(order_body(lines=lines))
+
+    assert response.status_code == 201
+    assert response.json()["total_cents"] == 3 * 4999 + 14999
+    tourney_rod.refresh_from_db()
+    muskie_rod.refresh_from_db()
+    assert (tourney_rod.stock, muskie_rod.stock) == (22, 9)
+
+
+def test_same_reference_again_answers_200_with_the_same_order(post_order, order_body, muskie_rod):
+    first = post_order(order_body())
+    again = post_order(order_body())
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert Order.objects.count() == 1
+    muskie_rod.refresh_from_db()
+    assert muskie_rod.stock == 8
+
+
+def test_replay_is_answered_even_when_every_slot_is_taken(post_order, order_body, muskie_rod, settings):
+    placed = post_order(order_body()).json()
+    gate = capacity.backend()
+    handles = [gate.slot_acquire(settings.LEGACY_CAPACITY) for _ in range(settings.LEGACY_CAPACITY)]
+    try:
+        again = post_order(order_body())
+    finally:
+        for handle in handles:
+            gate.slot_release(handle)
+
+    assert again.status_code == 200
+    assert again.json()["id"] == placed["id"]
+    assert capacity.stats()["shed"] == 0
+
+
+def test_order_can_be_read_back_with_its_lines(client, post_order, order_body, muskie_rod):
+    placed = post_order(order_body()).json()
+
+    response = client.get(f"{ORDERS_URL}/{placed['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == placed
+
+
+def test_unknown_order_is_404_json(client):
+    response = client.get(f"{ORDERS_URL}/987654")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found"}
+
+
+def test_listing_orders_is_not_allowed(client):
+    response = client.get(ORDERS_URL)
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+# --- Refusals: each writes nothing ---------------------------------------------------------
+
+
+def test_malformed_json_is_400_naming_the_body(post_order, muskie_rod):
+    response = post_order(None, raw=b'{"reference": "ref-1", "lines": [')
+    assert_invalid(response, "body")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_body_that_is_not_an_object_is_400_naming_the_body(post_order, muskie_rod):
+    response = post_order([1, 2, 3])
+    assert_invalid(response, "body")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_empty_body_is_400_naming_the_missing_fields(post_order, muskie_rod):
+    response = post_order(None, raw=b"")
+    for field in ("reference", "customer", "lines", "payment"):
+        assert_invalid(response, field)
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_reference_is_400(post_order, order_body, muskie_rod):
+    body = order_body()
+    del body["reference"]
+    assert_invalid(post_order(body), "reference")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_malformed_reference_is_400(post_order, order_body, muskie_rod):
+    assert_invalid(post_order(order_body(reference="no spaces or / please")), "reference")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_customer_name_is_400(post_order, order_body, muskie_rod):
+    assert_invalid(post_order(order_body(customer={"email": "ada@example.com"})), "customer.name")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_customer_email_is_400(post_order, order_body, muskie_rod):
+    assert_invalid(post_order(order_body(customer={"name": "Ada"})), "customer.email")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_bad_email_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(customer={"name": "Ada", "email": "ada-at-example.com"}))
+    assert_invalid(response, "customer.email")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_lines_is_400(post_order, order_body, muskie_rod):
+    body = order_body()
+    del body["lines"]
+    assert_invalid(post_order(body), "lines")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_empty_lines_is_400(post_order, order_body, muskie_rod):
+    assert_invalid(post_order(order_body(lines=[])), "lines")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_lines_that_are_not_a_list_is_400(post_order, order_body, muskie_rod):
+    assert_invalid(post_order(order_body(lines={"product": "muskie-casting-rod", "quantity": 1})), "lines")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_zero_quantity_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": 0}]))
+    assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_negative_quantity_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": -3}]))
+    assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_huge_quantity_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": 10**30}]))
+    assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_quantity_that_is_not_a_number_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": "two"}]))
+    assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_quantity_given_as_a_string_or_fraction_or_boolean_is_400(post_order, order_body, muskie_rod):
+    for quantity in ("2", 1.5, True):
+        response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": quantity}]))
+        assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_quantity_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod"}]))
+    assert_invalid(response, "lines.0.quantity")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_unknown_product_is_400_naming_its_line(post_order, order_body, muskie_rod):
+    lines = [{"product": "muskie-casting-rod", "quantity": 1}, {"product": "golden-rod", "quantity": 1}]
+    response = post_order(order_body(lines=lines))
+    assert_invalid(response, "lines.1.product")
+    assert "golden-rod" in response.json()["fields"]["lines.1.product"][0]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_inactive_product_is_400(post_order, order_body, muskie_rod):
+    muskie_rod.is_active = False
+    muskie_rod.save()
+    assert_invalid(post_order(order_body()), "lines.0.product")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_soft_deleted_product_is_400(post_order, order_body, muskie_rod):
+    muskie_rod.soft_delete()
+    assert_invalid(post_order(order_body()), "lines.0.product")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_duplicate_lines_are_400_naming_the_second(post_order, order_body, muskie_rod):
+    lines = [{"product": "muskie-casting-rod", "quantity": 1}, {"product": "muskie-casting-rod", "quantity": 2}]
+    response = post_order(order_body(lines=lines))
+    assert_invalid(response, "lines.1.product")
+    assert "lines.0.product" not in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_missing_payment_is_400(post_order, order_body, muskie_rod):
+    body = order_body()
+    del body["payment"]
+    assert_invalid(post_order(body), "payment")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_card_number_with_letters_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": "4242-4242-abcd-4242"}))
+    assert_invalid(response, "payment.card_number")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_card_number_failing_its_check_digit_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": "4242424242424241"}))
+    assert_invalid(response, "payment.card_number")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_card_number_too_short_is_400(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": "4242"}))
+    assert_invalid(response, "payment.card_number")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_every_bad_field_is_named_at_once(post_order, order_body, muskie_rod):
+    body = order_body(
+        customer={"name": "Ada", "email": "nope"},
+        lines=[{"product": "muskie-casting-rod", "quantity": 0}],
+        payment={"card_number": "1"},
+    )
+    response = post_order(body)
+    for field in ("customer.email", "lines.0.quantity", "payment.card_number"):
+        assert_invalid(response, field)
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_oversized_body_is_413(post_order, order_body, muskie_rod, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = post_order(order_body(customer={"name": "A" * 4096, "email": "ada@example.com"}))
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert "body" in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_parser_reads_no_further_than_the_limit_whatever_the_declared_length(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    stream = io.BytesIO(b'{"name": "' + b"A" * 4096 + b'"}')
+
+    with pytest.raises(PayloadTooLarge):
+        BoundedJSONParser().parse(stream, "application/json")
+    assert stream.tell() == 2049
+
+
+def test_form_encoded_body_is_415(post_order, muskie_rod):
+    response = post_order(None, raw=b"reference=ref-1", content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+    assert "content_type" in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_plain_text_body_is_415(post_order, order_body, muskie_rod):
+    response = post_order(None, raw=json.dumps(order_body()).encode(), content_type="text/plain")
+
+    assert response.status_code == 415
+    assert "content_type" in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_short_stock_is_409_naming_the_product(post_order, order_body, muskie_rod):
+    response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": 11}]))
+
+    assert response.status_code == 409
+    body = response.json()
+    assert body["error"] == "out_of_stock"
+    assert body["product"] == "muskie-casting-rod"
+    assert body["available"] == 10
+    assert "lines.0.quantity" in body["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_one_short_line_refuses_the_whole_order(post_order, order_body, muskie_rod, tourney_rod):
+    lines = [{"product": "tourney-casting-rod", "quantity": 5}, {"product": "muskie-casting-rod", "quantity": 11}]
+    response = post_order(order_body(lines=lines))
+
+    assert response.status_code == 409
+    assert response.json()["fields"] == {"lines.1.quantity": ["Only 10 of muskie-casting-rod in stock."]}
+    assert_nothing_written(muskie_rod, stock=10)
+    assert_nothing_written(tourney_rod, stock=25)
+
+
+def test_declined_card_is_402_and_writes_nothing(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": DECLINED_CARD}))
+
+    assert response.status_code == 402
+    assert response.json()["error"] == "card_declined"
+    assert "payment.card_number" in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_other_well_formed_card_is_approved(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": "5555555555554444"}))
+    assert response.status_code == 201
+    assert response.json()["card_last4"] == "4444"
+
+
+def test_declined_reference_can_be_placed_later_with_another_card(post_order, order_body, muskie_rod):
+    declined = post_order(order_body(payment={"card_number": DECLINED_CARD}))
+    placed = post_order(order_body())
+    assert (declined.status_code, placed.status_code) == (402, 201)
+
+
+# --- Capacity -----------------------------------------------------------------------------
+
+
+def test_over_capacity_is_503_with_retry_after_and_writes_nothing(post_order, order_body, muskie_rod, slots_held):
+    response = post_order(order_body())
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json() == {"error": "over_capacity"}
+    assert_nothing_written(muskie_rod, stock=10)
+    assert capacity.stats()["shed"] == 1
+
+
+def test_a_freed_slot_lets_the_next_order_through(post_order, order_body, muskie_rod, slots_held):
+    assert post_order(order_body()).status_code == 503
+    capacity.backend().slot_release(slots_held.pop())
+
+    assert post_order(order_body()).status_code == 201
+
+
+def test_slot_is_released_after_each_order_whatever_its_answer(post_order, order_body, muskie_rod, settings):
+    settings.LEGACY_CAPACITY = 1
+    answers = [
+        post_order(order_body(reference="declined", payment={"card_number": DECLINED_CARD})).status_code,
+        post_order(
+            order_body(reference="short", lines=[{"product": "muskie-casting-rod", "quantity": 99}])
+        ).status_code,
+        post_order(order_body(reference="placed")).status_code,
+    ]
+    assert answers == [402, 409, 201]
+    assert capacity.stats()["shed"] == 0
+
+
+def test_unreachable_capacity_gate_sheds_rather_than_overloads(post_order, order_body, muskie_rod, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    response = post_order(order_body())
+
+    assert response.status_code == 503
+    assert response.json() == {"error": "over_capacity"}
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+# --- Figures ------------------------------------------------------------------------------
+
+
+def test_stats_report_capacity_and_counts(client, settings):
+    settings.LEGACY_CAPACITY = 3
+    response = client.get("/legacy-api/stats")
+    assert response.status_code == 200
+    assert response.json() == {"capacity": 3, "inflight": 0, "peak_inflight": 0, "shed": 0}
+
+
+def test_peak_counts_requests_in_flight_before_shedding(client, post_order, order_body, muskie_rod, settings):
+    settings.LEGACY_CAPACITY = 2
+    gate = capacity.backend()
+    # Two requests already in flight, holding both slots: the third is shed but still counted.
+    tokens = [gate.request_enter(), gate.request_enter()]
+    handles = [gate.slot_acquire(2), gate.slot_acquire(2)]
+    try:
+        assert post_order(order_body()).status_code == 503
+        figures = client.get("/legacy-api/stats").json()
+    finally:
+        for handle in handles:
+            gate.slot_release(handle)
+        for token in tokens:
+            gate.request_exit(token)
+
+    assert figures == {"capacity": 2, "inflight": 2, "peak_inflight": 3, "shed": 1}
+    assert client.get("/legacy-api/stats").json()["inflight"] == 0
+
+
+def test_stats_reset_clears_peak_and_shed(client, post_order, order_body, muskie_rod, slots_held):
+    post_order(order_body())
+    assert client.get("/legacy-api/stats").json()["shed"] == 1
+
+    response = client.post("/legacy-api/stats/reset")
+
+    assert response.status_code == 200
+    assert response.json()["shed"] == 0
+    assert response.json()["peak_inflight"] == 0
+    assert client.get("/legacy-api/stats").json()["peak_inflight"] == 0

@@ -1,0 +1,97 @@
+"""The legacy API under real concurrency: a real gunicorn (two worker processes, threads) on
+PostgreSQL, hit by many clients released at once. No oversell, no order placed twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import urllib3
+
+from legacy_api.models import Order, OrderLine
+from shop.models import Product
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def legacy_url(processes, process_env) -> str:
+    # Capacity well above the clients, so that shedding plays no part in what is measured.
+    env = {**process_env, "LEGACY_CAPACITY": "64"}
+    return processes.gunicorn("config.wsgi_legacy", env, workers=2, threads=8, name="legacy")
+
+
+def post_all_at_once(url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
+    """POSTs every body from its own thread, all released together; the answers in body order."""
+    http = urllib3.PoolManager(maxsize=len(bodies))
+    barrier = threading.Barrier(len(bodies))
+    answers: list[tuple[int, dict] | None] = [None] * len(bodies)
+
+    def client(index: int) -> None:
+        barrier.wait()
+        response = http.request(
+            "POST",
+            f"{url}/legacy-api/orders",
+            body=json.dumps(bodies[index]).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        answers[index] = (response.status, response.json())
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert None not in answers
+    return answers  # type: ignore[return-value]
+
+
+def test_fifty_buyers_for_ten_rods_get_ten_orders_and_stock_ends_at_zero(legacy_url, order_body, muskie_rod):
+    bodies = [
+        order_body(reference=f"rush-{i:02d}", lines=[{"product": "muskie-casting-rod", "quantity": 1}])
+        for i in range(50)
+    ]
+
+    answers = post_all_at_once(legacy_url, bodies)
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(201) == 10
+    assert statuses.count(409) == 40
+    assert all(
+        body["error"] == "out_of_stock" and body["product"] == "muskie-casting-rod" for s, body in answers if s == 409
+    )
+    assert Product.objects.get(pk=muskie_rod.pk).stock == 0
+    assert Order.objects.count() == 10
+    assert sum(OrderLine.objects.values_list("quantity", flat=True)) == 10
+    placed = {body["reference"] for status, body in answers if status == 201}
+    assert placed == set(Order.objects.values_list("reference", flat=True))
+
+
+def test_twenty_posts_of_one_reference_place_one_order(legacy_url, order_body, muskie_rod):
+    answers = post_all_at_once(legacy_url, [order_body(reference="double-click")] * 20)
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(201) == 1
+    assert statuses.count(200) == 19
+    assert len({body["id"] for _, body in answers}) == 1
+    assert Order.objects.count() == 1
+    assert Product.objects.get(pk=muskie_rod.pk).stock == 8
+
+
+def test_service_reports_no_caller_above_its_capacity_when_given_less(legacy_url, order_body, muskie_rod):
+    http = urllib3.PoolManager()
+    http.request("POST", f"{legacy_url}/legacy-api/stats/reset")
+    for i in range(3):
+        body = order_body(reference=f"calm-{i}", lines=[{"product": "muskie-casting-rod", "quantity": 1}])
+        response = http.request(
+            "POST",
+            f"{legacy_url}/legacy-api/orders",
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status == 201
+
+    stats = http.request("GET", f"{legacy_url}/legacy-api/stats").json()
+    assert stats == {"capacity": 64, "inflight": 0, "peak_inflight": 1, "shed": 0}
