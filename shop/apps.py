@@ -1,6 +1,15 @@
+"""The storefront app: catalogue, basket, checkout and order pages."""
+
 from django.apps import AppConfig
 
 
 class ShopConfig(AppConfig):
     name = "shop"
     verbose_name = "Storefront"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from shop.signals import merge_basket_on_login
+
+        user_logged_in.connect(merge_basket_on_login, dispatch_uid="shop.merge_basket_on_login")

@@ -1,10 +1,15 @@
 """The catalogue (categories, products with price, picture and stock) and the basket."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+
+# At or below this many left, the shop says "only N left".
+LOW_STOCK = 5
 
 
 class Category(models.Model):
@@ -47,6 +52,7 @@ class Product(models.Model):
     # Stock of record is owned by the legacy order API; the storefront only reads it.
     stock = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True, db_index=True)
+    is_featured = models.BooleanField(default=False, help_text="Shown on the shop's home page.")
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -64,10 +70,17 @@ class Product(models.Model):
         return reverse("shop:product", kwargs={"category": self.category.slug, "product": self.slug})
 
     @property
-    def price(self):
-        from decimal import Decimal
-
+    def price(self) -> Decimal:
         return Decimal(self.price_cents) / 100
+
+    @property
+    def stock_state(self) -> str:
+        """sold_out, low or in_stock: what the shopper's badge says."""
+        if self.stock <= 0:
+            return "sold_out"
+        if self.stock <= LOW_STOCK:
+            return "low"
+        return "in_stock"
 
     @property
     def is_on_sale(self) -> bool:
@@ -120,6 +133,11 @@ class PlacedOrder(models.Model):
     )
     email = models.EmailField()
     name = models.CharField(max_length=200)
+    # Where to deliver: the legacy API's order contract has no address, so the storefront keeps it.
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True)
     total_cents = models.PositiveIntegerField()
     processing_ms = models.PositiveIntegerField(help_text="How long the legacy API took to place it.")
     placed_at = models.DateTimeField(default=timezone.now)

@@ -1,9 +1,32 @@
-from django.http import HttpResponse
+"""URLs of the storefront: catalogue, basket (pages and JSON API), checkout, orders, accounts."""
+
+from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from shop import api, views
 
 app_name = "shop"
 urlpatterns = [
-    path("shop/", lambda r: HttpResponse("shop"), name="home"),
-    path("shop/<slug:category>/", lambda r, category: HttpResponse(category), name="category"),
-    path("shop/<slug:category>/<slug:product>/", lambda r, category, product: HttpResponse(product), name="product"),
+    path("", views.root, name="root"),
+    path("shop/", views.home, name="home"),
+    path("shop/<slug:category>/", views.category, name="category"),
+    path("shop/<slug:category>/<slug:product>/", views.product, name="product"),
+    path("basket/", views.basket, name="basket"),
+    path("basket/add/", views.basket_add, name="basket-add"),
+    path("basket/lines/<slug:product>/update/", views.basket_line_update, name="basket-line-update"),
+    path("basket/lines/<slug:product>/remove/", views.basket_line_remove, name="basket-line-remove"),
+    path("api/basket", api.basket_detail, name="api-basket"),
+    path("api/basket/items", api.basket_items, name="api-basket-items"),
+    path("api/basket/items/<slug:slug>", api.basket_item, name="api-basket-item"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("orders/lookup/", views.order_lookup, name="order-lookup"),
+    path("orders/<str:number>/", views.order, name="order"),
+    path("account/orders/", views.account_orders, name="account-orders"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="shop/accounts/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", views.signup, name="signup"),
 ]

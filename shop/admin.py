@@ -1,0 +1,210 @@
+"""The merchant admin: products (stock, activation, soft delete, restock), categories and
+the storefront's receipts of placed orders (read-only)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, F, Q
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from shop.models import LOW_STOCK, Category, PlacedOrder, Product
+from shop.templatetags.shop_tags import money
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Not deleted"), ("yes", "Deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+class StockStateFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock_state"
+
+    def lookups(self, request, model_admin):
+        return [("sold_out", "Sold out"), ("low", f"Low (1–{LOW_STOCK})"), ("in_stock", "In stock")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "sold_out":
+            return queryset.filter(stock=0)
+        if value == "low":
+            return queryset.filter(stock__gte=1, stock__lte=LOW_STOCK)
+        if value == "in_stock":
+            return queryset.filter(stock__gt=LOW_STOCK)
+        return queryset
+
+
+class RestockForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, label="Add this many to each product's stock")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "title",
+        "category",
+        "price_display",
+        "stock",
+        "stock_state_display",
+        "is_active",
+        "is_featured",
+        "deleted_display",
+    ]
+    list_display_links = ["thumbnail", "title"]
+    list_editable = ["stock", "is_featured"]
+    list_filter = ["category", "is_active", DeletedFilter, StockStateFilter, "is_featured"]
+    list_select_related = ["category"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["picture_preview", "deleted_at", "created_at", "updated_at"]
+    fields = [
+        "title",
+        "slug",
+        "category",
+        "price_cents",
+        "stock",
+        "is_active",
+        "is_featured",
+        "description",
+        "picture",
+        "picture_preview",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["mark_active", "mark_inactive", "soft_delete", "restore", "restock"]
+    list_per_page = 50
+
+    @admin.display(description="Picture")
+    def thumbnail(self, obj: Product) -> str:
+        if not obj.picture:
+            return "—"
+        return format_html(
+            '<img src="{}" alt="" width="64" height="48" style="object-fit:cover;border-radius:6px">', obj.picture.url
+        )
+
+    @admin.display(description="Preview")
+    def picture_preview(self, obj: Product) -> str:
+        if not obj.picture:
+            return "—"
+        return format_html('<img src="{}" alt="{}" width="320" style="border-radius:8px">', obj.picture.url, obj.title)
+
+    @admin.display(description="Price", ordering="price_cents")
+    def price_display(self, obj: Product) -> str:
+        return money(obj.price_cents)
+
+    @admin.display(description="Stock state")
+    def stock_state_display(self, obj: Product) -> str:
+        return {"sold_out": "Sold out", "low": f"Only {obj.stock} left", "in_stock": "In stock"}[obj.stock_state]
+
+    @admin.display(description="Deleted", boolean=True, ordering="deleted_at")
+    def deleted_display(self, obj: Product) -> bool:
+        return obj.deleted_at is not None
+
+    @admin.action(description="Mark selected products active")
+    def mark_active(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(deleted_at__isnull=True).update(is_active=True, updated_at=timezone.now())
+        skipped = queryset.filter(deleted_at__isnull=False).count()
+        self.message_user(request, f"{count} product(s) are on sale.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} deleted product(s) skipped: restore them first.", messages.WARNING)
+
+    @admin.action(description="Mark selected products inactive")
+    def mark_inactive(self, request: HttpRequest, queryset) -> None:
+        count = queryset.update(is_active=False, updated_at=timezone.now())
+        self.message_user(request, f"{count} product(s) taken off sale.", messages.SUCCESS)
+
+    @admin.action(description="Soft delete selected products")
+    def soft_delete(self, request: HttpRequest, queryset) -> None:
+        now = timezone.now()
+        count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
+        self.message_user(request, f"{count} product(s) deleted (they can be restored).", messages.SUCCESS)
+
+    @admin.action(description="Restore selected deleted products (inactive until marked active)")
+    def restore(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
+        self.message_user(request, f"{count} product(s) restored.", messages.SUCCESS)
+
+    @admin.action(description="Restock selected products…")
+    def restock(self, request: HttpRequest, queryset):
+        form = RestockForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            quantity = form.cleaned_data["quantity"]
+            # F() adds to the stock as it is now, not as this page last saw it.
+            count = queryset.update(stock=F("stock") + quantity, updated_at=timezone.now())
+            self.message_user(request, f"Added {quantity} to the stock of {count} product(s).", messages.SUCCESS)
+            return HttpResponseRedirect(request.get_full_path())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Restock products",
+            "opts": self.model._meta,
+            "products": queryset,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/shop/product/restock.html", context)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "position", "product_count", "on_sale_count"]
+    list_editable = ["position"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_products=Count("products", filter=Q(products__deleted_at__isnull=True)),
+                n_on_sale=Count("products", filter=Q(products__deleted_at__isnull=True, products__is_active=True)),
+            )
+        )
+
+    @admin.display(description="Products", ordering="n_products")
+    def product_count(self, obj) -> int:
+        return obj.n_products
+
+    @admin.display(description="On sale", ordering="n_on_sale")
+    def on_sale_count(self, obj) -> int:
+        return obj.n_on_sale
+
+
+@admin.register(PlacedOrder)
+class PlacedOrderAdmin(admin.ModelAdmin):
+    """Receipts only: the order of record lives in the legacy order API."""
+
+    list_display = ["number", "placed_at", "name", "email", "total_display", "processing_ms", "customer"]
+    list_select_related = ["customer"]
+    search_fields = ["number", "email", "name", "reference"]
+    date_hierarchy = "placed_at"
+    list_filter = ["placed_at"]
+
+    @admin.display(description="Total", ordering="total_cents")
+    def total_display(self, obj: PlacedOrder) -> str:
+        return money(obj.total_cents)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,172 @@
+"""The basket's JSON API, used by the shop's own page scripts (and by tests).
+
+    GET    /api/basket                  the basket
+    POST   /api/basket/items            {"product": "<slug>", "quantity": n}  adds n
+    PATCH  /api/basket/items/<slug>     {"quantity": n}                       sets n (0 removes)
+    DELETE /api/basket/items/<slug>                                           removes the line
+
+Every answer is JSON. Errors: 400 {"error": "invalid", "fields": {...}}, 409
+{"error": "insufficient_stock", "fields": {"quantity": [...]}}, 413, 415, 404, 405; a
+request that fails writes nothing.
+
+CSRF: the API is authenticated by the session cookie, so it keeps Django's CSRF check like
+any form post: page scripts send the `X-CSRFToken` header (the token is in the page's
+`<meta name="csrf-token">`). It is not meant for third-party clients.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+
+from shop.models import Product
+from shop.selectors import basket_get_for_request, basket_view
+from shop.services import (
+    MAX_LINE_QUANTITY,
+    InsufficientStock,
+    InvalidQuantity,
+    ProductUnavailable,
+    basket_add,
+    basket_get_or_create_for_request,
+    basket_remember,
+    basket_remove,
+    basket_set_quantity,
+)
+
+# A basket item is a few dozen bytes; anything much larger is not a basket item.
+MAX_BODY_BYTES = 4 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, fields: dict[str, list[str]] | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.fields = fields
+
+    def response(self) -> JsonResponse:
+        body: dict[str, Any] = {"error": self.error}
+        if self.fields is not None:
+            body["fields"] = self.fields
+        return JsonResponse(body, status=self.status)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid", {field: [message]})
+
+
+def _read_json(request: HttpRequest) -> dict[str, Any]:
+    content_type = request.content_type or ""
+    if content_type.lower() != "application/json":
+        raise ApiError(415, "unsupported_media_type", {"content_type": ["Send application/json."]})
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", {"body": [f"At most {MAX_BODY_BYTES} bytes."]})
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiError(413, "too_large", {"body": [f"At most {MAX_BODY_BYTES} bytes."]})
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", {"body": [f"At most {MAX_BODY_BYTES} bytes."]})
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("body", "Malformed JSON.")
+    if not isinstance(data, dict):
+        raise _invalid("body", "Send a JSON object.")
+    return data
+
+
+def _quantity(data: dict[str, Any], *, minimum: int) -> int:
+    if "quantity" not in data:
+        raise _invalid("quantity", "This field is required.")
+    quantity = data["quantity"]
+    # bool is an int in Python, and 2.0 is a float: neither is a quantity.
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise _invalid("quantity", "Must be a whole number.")
+    if quantity < minimum:
+        raise _invalid("quantity", f"Must be at least {minimum}.")
+    if quantity > MAX_LINE_QUANTITY:
+        raise _invalid("quantity", f"Must be at most {MAX_LINE_QUANTITY}.")
+    return quantity
+
+
+def _product(slug: Any) -> Product:
+    if slug is None:
+        raise _invalid("product", "This field is required.")
+    if not isinstance(slug, str) or not slug.strip():
+        raise _invalid("product", "Must be a product slug.")
+    product = Product.objects.on_sale().filter(slug=slug).first()
+    if product is None:
+        raise _invalid("product", "No such product on sale.")
+    return product
+
+
+def _basket_response(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(basket_view(basket=basket_get_for_request(request)).as_json())
+
+
+def _change_basket(request: HttpRequest, change) -> JsonResponse:
+    try:
+        with transaction.atomic():
+            basket = basket_get_or_create_for_request(request)
+            change(basket)
+    except InsufficientStock as exc:
+        return JsonResponse(
+            {"error": "insufficient_stock", "fields": {"quantity": [str(exc)]}, "available": exc.available},
+            status=409,
+        )
+    except InvalidQuantity as exc:
+        return _invalid("quantity", str(exc)).response()
+    except ProductUnavailable as exc:
+        return _invalid("product", str(exc)).response()
+    basket_remember(request, basket)
+    return _basket_response(request)
+
+
+def _method_not_allowed(allowed: list[str]) -> JsonResponse:
+    response = JsonResponse({"error": "method_not_allowed"}, status=405)
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def basket_detail(request: HttpRequest) -> JsonResponse:
+    if request.method != "GET":
+        return _method_not_allowed(["GET"])
+    return _basket_response(request)
+
+
+def basket_items(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return _method_not_allowed(["POST"])
+    try:
+        data = _read_json(request)
+        product = _product(data.get("product"))
+        quantity = _quantity(data, minimum=1)
+    except ApiError as exc:
+        return exc.response()
+    return _change_basket(request, lambda basket: basket_add(basket=basket, product=product, quantity=quantity))
+
+
+def basket_item(request: HttpRequest, slug: str) -> JsonResponse:
+    if request.method not in ("PATCH", "DELETE"):
+        return _method_not_allowed(["PATCH", "DELETE"])
+    basket = basket_get_for_request(request)
+    product = Product.objects.filter(slug=slug).first()
+    if basket is None or product is None or not basket.lines.filter(product=product).exists():
+        return JsonResponse({"error": "not_found"}, status=404)
+    if request.method == "DELETE":
+        basket_remove(basket=basket, product=product)
+        return _basket_response(request)
+    try:
+        quantity = _quantity(_read_json(request), minimum=0)
+    except ApiError as exc:
+        return exc.response()
+    return _change_basket(request, lambda b: basket_set_quantity(basket=b, product=product, quantity=quantity))

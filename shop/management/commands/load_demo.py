@@ -1,0 +1,128 @@
+"""Loads the workshop's fishing shop: categories, products with pictures and stock, and a
+merchant account. Idempotent: products are matched by slug, and what is already right is
+left alone, so a second run changes nothing."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from shop.catalogue import CATEGORIES, PRODUCTS
+from shop.models import Category, Product
+from shop.pictures import product_svg
+
+MERCHANT_USERNAME = "merchant"
+
+
+class Command(BaseCommand):
+    help = "Loads the demo fishing shop (idempotent). Creates the staff user 'merchant'."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when the catalogue has products.")
+        parser.add_argument(
+            "--reset-stock",
+            action="store_true",
+            help="Set existing products' stock back to the demo figures (it is otherwise left as it is).",
+        )
+
+    def handle(self, *args, if_empty: bool = False, reset_stock: bool = False, **options):
+        if if_empty and Product.objects.exists():
+            self.stdout.write("The catalogue already has products; nothing loaded.")
+            return
+        pictures = self._write_pictures()
+        with transaction.atomic():
+            categories, n_categories = self._categories()
+            created, updated = self._products(categories, pictures, reset_stock=reset_stock)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo catalogue: {len(CATEGORIES)} categories ({n_categories} new), {len(PRODUCTS)} products "
+                f"({created} new, {updated} updated), {pictures['written']} pictures written."
+            )
+        )
+        self._merchant()
+
+    def _write_pictures(self) -> dict:
+        folder = Path(settings.MEDIA_ROOT) / "products"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = 0
+        names = {}
+        for item in PRODUCTS:
+            svg = product_svg(kind=item.kind, colour=item.colour, accent=item.accent, title=item.title)
+            path = folder / f"{item.slug}.svg"
+            # Same bytes, same file: a second run does not touch it.
+            if not path.exists() or path.read_text(encoding="utf-8") != svg:
+                path.write_text(svg, encoding="utf-8")
+                written += 1
+            names[item.slug] = f"products/{item.slug}.svg"
+        return {"names": names, "written": written}
+
+    def _categories(self) -> tuple[dict[str, Category], int]:
+        result, created = {}, 0
+        for position, item in enumerate(CATEGORIES):
+            wanted = {"name": item.name, "description": item.description, "position": position}
+            category = Category.objects.filter(slug=item.slug).first()
+            if category is None:
+                category = Category.objects.create(slug=item.slug, **wanted)
+                created += 1
+            elif any(getattr(category, k) != v for k, v in wanted.items()):
+                for key, value in wanted.items():
+                    setattr(category, key, value)
+                category.save()
+            result[item.slug] = category
+        return result, created
+
+    def _products(self, categories: dict[str, Category], pictures: dict, *, reset_stock: bool) -> tuple[int, int]:
+        created = updated = 0
+        for item in PRODUCTS:
+            wanted = {
+                "title": item.title,
+                "category_id": categories[item.category].pk,
+                "price_cents": item.price_cents,
+                "description": item.description,
+                "picture": pictures["names"][item.slug],
+                "is_featured": item.featured,
+            }
+            product = Product.objects.filter(slug=item.slug).first()
+            if product is None:
+                Product.objects.create(slug=item.slug, stock=item.stock, **wanted)
+                created += 1
+                continue
+            if reset_stock:
+                wanted["stock"] = item.stock
+            # Stock, active and deleted are the merchant's (and the order backend's) once loaded.
+            changed = [key for key, value in wanted.items() if _value(product, key) != value]
+            if changed:
+                for key in changed:
+                    setattr(product, key, wanted[key])
+                product.save()
+                updated += 1
+        return created, updated
+
+    def _merchant(self) -> None:
+        User = get_user_model()
+        password = os.environ.get("MERCHANT_PASSWORD", "")
+        user = User.objects.filter(username=MERCHANT_USERNAME).first()
+        if user is None:
+            generated = not password
+            password = password or secrets.token_urlsafe(12)
+            User.objects.create_superuser(MERCHANT_USERNAME, "merchant@example.com", password)
+            if generated:
+                self.stdout.write(f"Merchant admin: user '{MERCHANT_USERNAME}', password {password} (at /admin/)")
+            else:
+                self.stdout.write(f"Merchant admin: user '{MERCHANT_USERNAME}', password from MERCHANT_PASSWORD")
+            return
+        if password and not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            self.stdout.write(f"Merchant admin: password of '{MERCHANT_USERNAME}' set from MERCHANT_PASSWORD")
+
+
+def _value(product: Product, key: str):
+    value = getattr(product, key)
+    return value.name if key == "picture" else value

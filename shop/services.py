@@ -1,0 +1,324 @@
+"""Writes for the storefront: basket changes, the basket merge on sign-in, and checkout.
+
+Services take plain data and raise the domain exceptions below; views turn those into
+pages or JSON errors. The order itself is placed with the legacy order API over HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from shop import legacy_client
+from shop.models import Basket, BasketLine, PlacedOrder, Product
+from shop.selectors import SESSION_BASKET, SESSION_ORDERS, basket_get_for_request
+
+# The most of one product a basket line may hold, whatever the stock.
+MAX_LINE_QUANTITY = 99
+# The checkout's idempotency reference, kept in the session until the order is settled.
+SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
+
+
+class BasketError(Exception):
+    """A basket change that cannot be made; nothing was written."""
+
+
+class InvalidQuantity(BasketError):
+    pass
+
+
+class ProductUnavailable(BasketError):
+    pass
+
+
+class InsufficientStock(BasketError):
+    def __init__(self, *, product: Product, requested: int):
+        self.product = product
+        self.requested = requested
+        self.available = product.stock
+        if product.stock <= 0:
+            message = f"{product.title} is sold out."
+        else:
+            message = f"Only {product.stock} of {product.title} left; your basket would hold {requested}."
+        super().__init__(message)
+
+
+# --- Baskets ----------------------------------------------------------------------------
+
+
+def _lock_basket(basket: Basket) -> None:
+    # Two requests changing one basket queue here, so neither overwrites the other's line.
+    Basket.objects.select_for_update().filter(pk=basket.pk).first()
+
+
+def _check_line(*, product: Product, quantity: int) -> None:
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    if quantity > MAX_LINE_QUANTITY:
+        raise InvalidQuantity(f"At most {MAX_LINE_QUANTITY} of one product per order.")
+    if not product.is_on_sale:
+        raise ProductUnavailable(f"{product.title} is no longer on sale.")
+    if quantity > product.stock:
+        raise InsufficientStock(product=product, requested=quantity)
+
+
+@transaction.atomic
+def basket_add(*, basket: Basket, product: Product, quantity: int) -> BasketLine:
+    """Adds `quantity` to the basket's line for `product`; the line may not exceed stock."""
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    _lock_basket(basket)
+    product.refresh_from_db(fields=["stock", "is_active", "deleted_at"])
+    line = BasketLine.objects.filter(basket=basket, product=product).first()
+    new_quantity = (line.quantity if line else 0) + quantity
+    _check_line(product=product, quantity=new_quantity)
+    if line is None:
+        line = BasketLine.objects.create(basket=basket, product=product, quantity=new_quantity)
+    else:
+        line.quantity = new_quantity
+        line.save(update_fields=["quantity"])
+    Basket.objects.filter(pk=basket.pk).update(updated_at=timezone.now())
+    return line
+
+
+@transaction.atomic
+def basket_set_quantity(*, basket: Basket, product: Product, quantity: int) -> BasketLine | None:
+    """Sets the line to exactly `quantity`; 0 removes it."""
+    if quantity == 0:
+        basket_remove(basket=basket, product=product)
+        return None
+    _lock_basket(basket)
+    product.refresh_from_db(fields=["stock", "is_active", "deleted_at"])
+    _check_line(product=product, quantity=quantity)
+    line, _ = BasketLine.objects.update_or_create(basket=basket, product=product, defaults={"quantity": quantity})
+    return line
+
+
+@transaction.atomic
+def basket_remove(*, basket: Basket, product: Product) -> bool:
+    _lock_basket(basket)
+    deleted, _ = BasketLine.objects.filter(basket=basket, product=product).delete()
+    return deleted > 0
+
+
+def basket_clear(*, basket: Basket) -> None:
+    BasketLine.objects.filter(basket=basket).delete()
+
+
+def basket_get_or_create_for_request(request: HttpRequest) -> Basket:
+    """The shopper's basket, created if needed. Call inside the transaction that fills it,
+    so a change that fails leaves no empty basket behind; then `basket_remember`."""
+    basket = basket_get_for_request(request)
+    if basket is not None:
+        return basket
+    if request.user.is_authenticated:
+        try:
+            with transaction.atomic():
+                return Basket.objects.create(owner=request.user)
+        except IntegrityError:  # created by a concurrent request of the same customer
+            return Basket.objects.get(owner=request.user)
+    return Basket.objects.create()
+
+
+def basket_remember(request: HttpRequest, basket: Basket) -> None:
+    """Ties an anonymous basket to the session once something was put in it."""
+    if request.user.is_authenticated or request.session.get(SESSION_BASKET) == basket.pk:
+        return
+    if not request.session.session_key:
+        request.session.save()
+    request.session[SESSION_BASKET] = basket.pk
+    Basket.objects.filter(pk=basket.pk).update(session_key=request.session.session_key)
+
+
+@transaction.atomic
+def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> Basket | None:
+    """On sign-in, the anonymous basket joins the customer's own. Quantities add up, but
+    never past stock or the per-line limit; products no longer on sale are dropped."""
+    if basket is None or basket.owner_id is not None:
+        return basket
+    target = Basket.objects.select_for_update().filter(owner=user).first()
+    if target is None:
+        basket.owner = user
+        basket.session_key = None
+        basket.save(update_fields=["owner", "session_key", "updated_at"])
+        return basket
+    for line in BasketLine.objects.filter(basket=basket).select_related("product"):
+        product = line.product
+        if not product.is_on_sale or product.stock <= 0:
+            continue
+        existing = BasketLine.objects.filter(basket=target, product=product).first()
+        quantity = min((existing.quantity if existing else 0) + line.quantity, product.stock, MAX_LINE_QUANTITY)
+        BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
+    basket.delete()
+    return target
+
+
+# --- Checkout ---------------------------------------------------------------------------
+
+
+class CheckoutError(Exception):
+    """The order was not placed; the basket is kept. `status` is the page's HTTP status."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class CheckoutEmpty(CheckoutError):
+    code = "empty"
+
+
+class CheckoutDeclined(CheckoutError):
+    status = 402
+    code = "card_declined"
+
+
+class CheckoutOutOfStock(CheckoutError):
+    status = 409
+    code = "out_of_stock"
+
+
+class CheckoutUnavailable(CheckoutError):
+    """The order service is down or over capacity: nothing is known to be placed, and the
+    same reference is sent again on the next try, so a retry cannot place it twice."""
+
+    status = 503
+    code = "unavailable"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    name: str
+    email: str
+    address_line: str
+    city: str
+    postcode: str
+    country: str
+
+
+def checkout_reference(request: HttpRequest) -> str:
+    """The reference of this checkout: the same one for every submit until it is settled."""
+    reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
+    if not reference:
+        reference = str(uuid.uuid4())
+        request.session[SESSION_CHECKOUT_REFERENCE] = reference
+        # Saved now, before the order service is called: the session middleware does not
+        # save on a 5xx answer, and a timeout is exactly when the same reference must be sent again.
+        request.session.save()
+    return reference
+
+
+def checkout_reference_forget(request: HttpRequest) -> None:
+    """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
+    request.session.pop(SESSION_CHECKOUT_REFERENCE, None)
+
+
+def _out_of_stock_message(data: dict) -> str:
+    product = data.get("product") or (data.get("fields") or {}).get("product")
+    if isinstance(product, list):
+        product = ", ".join(str(p) for p in product)
+    title = None
+    if isinstance(product, str):
+        title = Product.objects.filter(slug=product).values_list("title", flat=True).first() or product
+    if title:
+        return f"Sorry, {title} sold out before we could place your order. Please change your basket."
+    return "Sorry, part of your basket sold out before we could place your order. Please change your basket."
+
+
+def checkout_place(
+    *,
+    basket: Basket,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reference: str,
+) -> PlacedOrder:
+    """Places the basket's order with the legacy API and records the receipt.
+
+    No database transaction is held during the HTTP call: the order service writes stock
+    in its own transaction and may take seconds under load.
+    """
+    lines = list(BasketLine.objects.filter(basket=basket).select_related("product").order_by("pk"))
+    if not lines:
+        raise CheckoutEmpty("Your basket is empty.")
+    gone = [line.product.title for line in lines if not line.product.is_on_sale]
+    if gone:
+        raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
+    started = time.perf_counter()
+    try:
+        answer = legacy_client.order_place(
+            reference=reference,
+            name=delivery.name,
+            email=delivery.email,
+            lines=[{"product": line.product.slug, "quantity": line.quantity} for line in lines],
+            card_number=card_number,
+        )
+    except legacy_client.LegacyUnavailable as exc:
+        wait = f" Please try again in {int(exc.retry_after)} seconds." if exc.retry_after else " Please try again."
+        raise CheckoutUnavailable(
+            "Our order service is very busy right now and could not take your order."
+            + wait
+            + " Your basket is kept, and you will not be charged twice."
+        )
+    processing_ms = max(0, round((time.perf_counter() - started) * 1000))
+    data = answer.data
+    if answer.status == 402:
+        raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
+    if answer.status == 409:
+        raise CheckoutOutOfStock(_out_of_stock_message(data))
+    if answer.status == 400:
+        raise CheckoutError("The order service could not accept these details.", fields=data.get("fields") or {})
+    if not answer.ok or not data.get("number") or data.get("id") is None:
+        raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
+    order = placed_order_record(
+        reference=reference,
+        legacy=data,
+        customer=customer,
+        delivery=delivery,
+        processing_ms=processing_ms,
+    )
+    basket_clear(basket=basket)
+    return order
+
+
+def placed_order_record(
+    *, reference: str, legacy: dict, customer: AbstractBaseUser | None, delivery: Delivery, processing_ms: int
+) -> PlacedOrder:
+    """The storefront's receipt; a second answer for the same reference finds the first."""
+    defaults = {
+        "number": str(legacy["number"]),
+        "legacy_id": int(legacy["id"]),
+        "customer": customer if customer is not None and customer.is_authenticated else None,
+        "email": delivery.email,
+        "name": delivery.name,
+        "address_line": delivery.address_line,
+        "city": delivery.city,
+        "postcode": delivery.postcode,
+        "country": delivery.country,
+        "total_cents": int(legacy.get("total_cents") or 0),
+        "processing_ms": processing_ms,
+    }
+    try:
+        with transaction.atomic():
+            order, _ = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+    except IntegrityError:  # a double submit recorded it a moment ago
+        order = PlacedOrder.objects.get(reference=reference)
+    return order
+
+
+def order_grant_access(request: HttpRequest, order: PlacedOrder) -> None:
+    """This session may see the order (it placed it, or looked it up with its email)."""
+    numbers = list(request.session.get(SESSION_ORDERS, []))
+    if order.number not in numbers:
+        # Bounded, so a session cannot grow without end by looking orders up.
+        request.session[SESSION_ORDERS] = [*numbers, order.number][-50:]

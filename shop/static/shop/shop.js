@@ -1,0 +1,85 @@
+// Progressive enhancement for the storefront: add to basket without leaving the page,
+// keep the header's basket count fresh, and stop a checkout form from being sent twice.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function formatCount(count) {
+    document.querySelectorAll("[data-basket-count]").forEach(function (el) {
+      el.textContent = String(count);
+      el.setAttribute("aria-label", count + (count === 1 ? " item" : " items") + " in basket");
+      el.classList.remove("bump");
+      void el.offsetWidth;
+      el.classList.add("bump");
+    });
+  }
+
+  function showToast(html) {
+    var toast = document.querySelector("[data-toast]");
+    if (!toast) return;
+    toast.innerHTML = html;
+    toast.hidden = false;
+    clearTimeout(showToast.timer);
+    showToast.timer = setTimeout(function () { toast.hidden = true; }, 6000);
+  }
+
+  function escapeHtml(text) {
+    var div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML;
+  }
+
+  document.querySelectorAll("[data-add-to-basket]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.fetch) return;
+      event.preventDefault();
+      var error = form.querySelector("[data-form-error]");
+      var button = form.querySelector('button[type="submit"]');
+      var quantity = parseInt(form.elements.quantity.value, 10);
+      var product = form.elements.product.value;
+      if (error) { error.hidden = true; error.textContent = ""; }
+      button.disabled = true;
+      fetch("/api/basket/items", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ product: product, quantity: quantity })
+      }).then(function (response) {
+        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+      }).then(function (result) {
+        if (result.ok) {
+          formatCount(result.data.count);
+          var title = document.querySelector("h1") ? document.querySelector("h1").textContent : "It";
+          showToast("<span>Added " + quantity + " × " + escapeHtml(title) + ".</span> <a href=\"/basket/\">View basket</a>");
+        } else if (error) {
+          var fields = result.data.fields || {};
+          var messages = [].concat(fields.quantity || [], fields.product || [], fields.body || []);
+          error.textContent = messages.join(" ") || "That did not work. Please try again.";
+          error.hidden = false;
+        }
+      }).catch(function () {
+        form.submit();
+      }).finally(function () {
+        button.disabled = false;
+      });
+    });
+  });
+
+  document.querySelectorAll("[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  document.querySelectorAll("[data-checkout-form]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("[data-submit-once]");
+      if (button) {
+        // Disabled after the browser has taken the click, so the form is still sent.
+        setTimeout(function () { button.disabled = true; button.textContent = "Placing your order…"; }, 0);
+      }
+    });
+  });
+})();

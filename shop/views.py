@@ -1,0 +1,239 @@
+"""The storefront's pages: catalogue, basket, checkout, order pages and sign-up.
+
+Views only orchestrate: reads come from selectors, writes from services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from shop import selectors, services
+from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
+from shop.models import Product
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+# --- Catalogue --------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "shop/home.html",
+        {"categories": selectors.category_list_for_nav(), "featured": selectors.product_list_featured(limit=8)},
+    )
+
+
+SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: high to low"), ("title", "Name")]
+
+
+@require_GET
+def category(request: HttpRequest, category: str) -> HttpResponse:
+    category_obj = selectors.category_get(slug=category)
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in dict(SORTS) else ""
+    return render(
+        request,
+        "shop/category.html",
+        {
+            "category": category_obj,
+            "products": selectors.product_list(category=category_obj, sort=sort),
+            "sorts": SORTS,
+            "sort": sort,
+        },
+    )
+
+
+@require_GET
+def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
+    product_obj = selectors.product_get_on_sale(category_slug=category, product_slug=product)
+    related = selectors.product_list(category=product_obj.category).exclude(pk=product_obj.pk)[:4]
+    return render(
+        request,
+        "shop/product.html",
+        {
+            "product": product_obj,
+            "category": product_obj.category,
+            "related": related,
+            "max_quantity": min(product_obj.stock, services.MAX_LINE_QUANTITY),
+        },
+    )
+
+
+# --- Basket -----------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+def basket(request: HttpRequest) -> HttpResponse:
+    view = selectors.basket_view(basket=selectors.basket_get_for_request(request))
+    return render(request, "shop/basket.html", {"basket": view, "max_quantity": services.MAX_LINE_QUANTITY})
+
+
+@require_POST
+def basket_add(request: HttpRequest) -> HttpResponse:
+    product_obj = get_object_or_404(Product.objects.on_sale(), slug=request.POST.get("product", ""))
+    back = _safe_next(request, product_obj.get_absolute_url())
+    form = QuantityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Choose a quantity between 1 and {services.MAX_LINE_QUANTITY}.")
+        return redirect(back)
+    try:
+        with transaction.atomic():
+            basket_obj = services.basket_get_or_create_for_request(request)
+            services.basket_add(basket=basket_obj, product=product_obj, quantity=form.cleaned_data["quantity"])
+    except services.BasketError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    services.basket_remember(request, basket_obj)
+    messages.success(request, f"Added {form.cleaned_data['quantity']} × {product_obj.title} to your basket.")
+    return redirect("shop:basket")
+
+
+@require_POST
+def basket_line_update(request: HttpRequest, product: str) -> HttpResponse:
+    basket_obj = selectors.basket_get_for_request(request)
+    product_obj = get_object_or_404(Product, slug=product)
+    form = BasketQuantityForm(request.POST)
+    if basket_obj is None or not basket_obj.lines.filter(product=product_obj).exists():
+        messages.error(request, "That product is not in your basket.")
+    elif not form.is_valid():
+        messages.error(request, f"Choose a quantity between 0 and {services.MAX_LINE_QUANTITY}.")
+    else:
+        try:
+            services.basket_set_quantity(basket=basket_obj, product=product_obj, quantity=form.cleaned_data["quantity"])
+        except services.BasketError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Updated {product_obj.title}.")
+    return redirect("shop:basket")
+
+
+@require_POST
+def basket_line_remove(request: HttpRequest, product: str) -> HttpResponse:
+    basket_obj = selectors.basket_get_for_request(request)
+    product_obj = get_object_or_404(Product, slug=product)
+    if basket_obj is not None and services.basket_remove(basket=basket_obj, product=product_obj):
+        messages.success(request, f"Removed {product_obj.title} from your basket.")
+    return redirect("shop:basket")
+
+
+# --- Checkout ---------------------------------------------------------------------------
+
+
+def _checkout_initial(request: HttpRequest) -> dict:
+    user = request.user
+    if user.is_authenticated:
+        return {"name": user.get_full_name() or user.get_username(), "email": user.email}
+    return {}
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    basket_obj = selectors.basket_get_for_request(request)
+    view = selectors.basket_view(basket=basket_obj)
+    if basket_obj is None or not view.lines:
+        messages.info(request, "Your basket is empty: add something before checking out.")
+        return redirect("shop:basket")
+    if request.method == "GET":
+        # Minted before the first submit, so two quick submits carry the same reference.
+        services.checkout_reference(request)
+        form = CheckoutForm(initial=_checkout_initial(request))
+        return render(request, "shop/checkout.html", {"form": form, "basket": view})
+
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        return render(request, "shop/checkout.html", {"form": form, "basket": view}, status=400)
+    reference = services.checkout_reference(request)
+    try:
+        order = services.checkout_place(
+            basket=basket_obj,
+            customer=request.user,
+            delivery=form.delivery(),
+            card_number=form.cleaned_data["card_number"],
+            reference=reference,
+        )
+    except services.CheckoutUnavailable as exc:
+        # The outcome is unknown: keep the reference, so the retry cannot order twice.
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
+        return render(request, "shop/checkout.html", context, status=exc.status)
+    except services.CheckoutError as exc:
+        # A definite no: the next submit is a new order attempt, with a new reference.
+        services.checkout_reference_forget(request)
+        services.checkout_reference(request)
+        form.add_order_service_errors(exc.fields)
+        view = selectors.basket_view(basket=basket_obj)
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
+        return render(request, "shop/checkout.html", context, status=exc.status)
+    services.checkout_reference_forget(request)
+    services.order_grant_access(request, order)
+    return redirect("shop:order", number=order.number)
+
+
+# --- Orders -----------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+def order(request: HttpRequest, number: str) -> HttpResponse:
+    order_obj = selectors.placed_order_get_for_request(request=request, number=number)
+    details = selectors.placed_order_details(order=order_obj)
+    return render(request, "shop/order.html", {"order": order_obj, "details": details})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def order_lookup(request: HttpRequest) -> HttpResponse:
+    form = OrderLookupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        found = selectors.placed_order_lookup(number=form.cleaned_data["number"], email=form.cleaned_data["email"])
+        if found is not None:
+            services.order_grant_access(request, found)
+            return redirect("shop:order", number=found.number)
+        # The same answer for a wrong number and a wrong email: nothing to learn by guessing.
+        return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)
+    return render(request, "shop/order_lookup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@never_cache
+@login_required
+def account_orders(request: HttpRequest) -> HttpResponse:
+    orders = selectors.placed_order_list_for_customer(user=request.user)
+    return render(request, "shop/account_orders.html", {"orders": orders})
+
+
+# --- Accounts ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("shop:home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+        return redirect(_safe_next(request, reverse("shop:home")))
+    return render(request, "shop/accounts/signup.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+def root(request: HttpRequest) -> HttpResponse:
+    return redirect("shop:home")

@@ -1,0 +1,96 @@
+"""The merchant admin: product list and actions, categories with counts, read-only receipts."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.models import PlacedOrder, Product
+
+CHANGELIST = "/admin/shop/product/"
+
+
+@pytest.fixture
+def products(make_product):
+    return [
+        make_product("rod-a", title="Rod A", stock=0),
+        make_product("rod-b", title="Rod B", stock=3),
+        make_product("rod-c", title="Rod C", stock=50),
+    ]
+
+
+def run_action(admin_client, action: str, products, **extra):
+    data = {"action": action, "_selected_action": [p.pk for p in products], **extra}
+    return admin_client.post(CHANGELIST, data)
+
+
+def test_the_product_list_shows_stock_states_and_filters(admin_client, products):
+    response = admin_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Sold out" in html and "Only 3 left" in html
+    low = admin_client.get(CHANGELIST, {"stock_state": "low"}).content.decode()
+    assert "Rod B" in low and "Rod A" not in low and "Rod C" not in low
+
+
+def test_the_product_list_searches_titles_and_slugs(admin_client, products):
+    html = admin_client.get(CHANGELIST, {"q": "rod-c"}).content.decode()
+
+    assert "Rod C" in html and "Rod A" not in html
+
+
+def test_mark_inactive_and_active(admin_client, products):
+    run_action(admin_client, "mark_inactive", products[:2])
+    assert list(Product.objects.filter(is_active=False).values_list("slug", flat=True)) == ["rod-a", "rod-b"]
+
+    run_action(admin_client, "mark_active", products[:1])
+    assert list(Product.objects.filter(is_active=False).values_list("slug", flat=True)) == ["rod-b"]
+
+
+def test_soft_delete_and_restore(admin_client, products, client):
+    run_action(admin_client, "soft_delete", products[2:])
+    gone = Product.objects.get(slug="rod-c")
+    assert gone.deleted_at is not None and not gone.is_active
+    assert client.get("/shop/rods/rod-c/").status_code == 404
+    deleted = admin_client.get(CHANGELIST, {"deleted": "yes"}).content.decode()
+    assert "Rod C" in deleted and "Rod A" not in deleted
+
+    run_action(admin_client, "restore", products[2:])
+    run_action(admin_client, "mark_active", products[2:])
+    assert client.get("/shop/rods/rod-c/").status_code == 200
+
+
+def test_restock_asks_for_a_quantity_then_adds_it(admin_client, products):
+    ask = run_action(admin_client, "restock", products[:2])
+    assert ask.status_code == 200
+    assert "Add this many" in ask.content.decode()
+
+    done = run_action(admin_client, "restock", products[:2], apply="1", quantity="10")
+
+    assert done.status_code == 302
+    assert dict(Product.objects.values_list("slug", "stock")) == {"rod-a": 10, "rod-b": 13, "rod-c": 50}
+
+
+def test_restock_refuses_a_quantity_below_one(admin_client, products):
+    run_action(admin_client, "restock", products[:1], apply="1", quantity="0")
+
+    assert Product.objects.get(slug="rod-a").stock == 0
+
+
+def test_categories_show_their_product_counts(admin_client, products):
+    products[0].soft_delete()
+
+    html = admin_client.get("/admin/shop/category/").content.decode()
+
+    assert '<td class="field-product_count">2</td>' in html
+
+
+def test_placed_orders_are_read_only(admin_client, db):
+    order = PlacedOrder.objects.create(
+        number="FS-1", legacy_id=1, reference="r-1", email="a@example.com", name="A", total_cents=1, processing_ms=1
+    )
+
+    assert "FS-1" in admin_client.get("/admin/shop/placedorder/").content.decode()
+    assert admin_client.get("/admin/shop/placedorder/add/").status_code == 403
+    assert admin_client.post(f"/admin/shop/placedorder/{order.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PlacedOrder.objects.filter(pk=order.pk).exists()

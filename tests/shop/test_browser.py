@@ -1,0 +1,115 @@
+"""A new shopper buys in a real Chromium: home → category → product → basket → checkout →
+confirmation; then the merchant finds the order, the order API has it, and stock went down."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from shop import legacy_client
+from shop.models import PlacedOrder, Product
+from tests.conftest import chromium_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+MERCHANT_PASSWORD = "a-merchant-browser-password"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def shop_url(live_server, settings, monkeypatch) -> str:
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls made by the
+    # test itself are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setenv("MERCHANT_PASSWORD", MERCHANT_PASSWORD)
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    call_command("load_demo", stdout=StringIO())
+    return live_server.url
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(shop_url, browser):
+    from playwright.sync_api import expect
+
+    stock_before = Product.objects.get(slug="tourney-casting-rod").stock
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+
+    page.goto(f"{shop_url}/")
+    expect(page).to_have_url(f"{shop_url}/shop/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Gear that lands")
+
+    page.get_by_role("navigation", name="Categories").get_by_role("link", name="Rods", exact=True).click()
+    expect(page).to_have_url(f"{shop_url}/shop/rods/")
+    page.get_by_role("link", name=re.compile("Tourney Casting Rod")).click()
+    expect(page).to_have_url(f"{shop_url}/shop/rods/tourney-casting-rod/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tourney Casting Rod")
+    expect(page.get_by_role("img", name="Tourney Casting Rod")).to_be_visible()
+
+    page.get_by_label("Quantity").fill("2")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.locator("[data-basket-count]")).to_have_text("2")
+    page.get_by_role("link", name="View basket").click()
+
+    expect(page).to_have_url(f"{shop_url}/basket/")
+    expect(page.get_by_role("link", name="Tourney Casting Rod", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Checkout", exact=True).click()
+
+    expect(page).to_have_url(f"{shop_url}/checkout/")
+    page.get_by_label("Full name").fill("Ada Angler")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Address").fill("1 Lake Road")
+    page.get_by_label("City").fill("Hayward")
+    page.get_by_label("Postcode / ZIP").fill("54843")
+    page.get_by_label("Country").select_option("United States")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_role("button", name=re.compile("Place order")).click()
+
+    expect(page).to_have_url(re.compile(r"/orders/[^/]+/$"))
+    number = page.locator("[data-order-number]").inner_text()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {number}")
+    expect(page.locator("[data-processing-ms]")).to_have_text(re.compile(r"^\d+ ms$"))
+    expect(page.get_by_role("table")).to_contain_text("Tourney Casting Rod")
+    expect(page.locator("[data-basket-count]")).to_have_text("0")
+
+    # The storefront's receipt and the order of record, over HTTP.
+    order = PlacedOrder.objects.get(number=number)
+    record = legacy_client.order_get(order_id=order.legacy_id)
+    assert record.status == 200
+    assert record.data["number"] == number
+    assert [(line["product"], line["quantity"]) for line in record.data["lines"]] == [("tourney-casting-rod", 2)]
+    assert Product.objects.get(slug="tourney-casting-rod").stock == stock_before - 2
+
+    # The merchant signs in to the admin and finds the order.
+    admin = browser.new_page()
+    admin.set_default_timeout(20_000)
+    admin.goto(f"{shop_url}/admin/")
+    admin.get_by_label("Username").fill("merchant")
+    admin.get_by_label("Password").fill(MERCHANT_PASSWORD)
+    admin.get_by_role("button", name="Log in").click()
+    expect(admin.get_by_role("heading", name="Shop administration")).to_be_visible()
+    admin.goto(f"{shop_url}/admin/shop/placedorder/")
+    expect(admin.get_by_role("link", name=number)).to_be_visible()
+    admin.goto(f"{shop_url}/admin/legacy_api/order/")
+    expect(admin.locator("#result_list")).to_contain_text(number)

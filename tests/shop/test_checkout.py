@@ -1,0 +1,245 @@
+"""Checkout against the real legacy order API over HTTP (served by the live server)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.test import Client
+
+from shop import legacy_client
+from shop.models import Basket, PlacedOrder, Product
+from shop.services import SESSION_CHECKOUT_REFERENCE
+from tests.shop.conftest import basket_lines, post_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APPROVED = "4242 4242 4242 4242"
+DECLINED = "4000000000000002"
+
+
+@pytest.fixture
+def legacy_api(live_server, settings) -> str:
+    """The storefront talks to the legacy API served by the live server, over HTTP."""
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    return settings.LEGACY_API_URL
+
+
+def checkout_form(**overrides) -> dict:
+    form = {
+        "name": "Ada Angler",
+        "email": "ada@example.com",
+        "address_line": "1 Lake Road",
+        "city": "Hayward",
+        "postcode": "54843",
+        "country": "United States",
+        "card_number": APPROVED,
+    }
+    form.update(overrides)
+    return form
+
+
+def fill_basket(client: Client, product: Product, quantity: int) -> None:
+    assert post_json(client, "/api/basket/items", {"product": product.slug, "quantity": quantity}).status_code == 200
+
+
+def test_checkout_places_the_order_with_the_legacy_api_and_shows_the_confirmation(client, legacy_api, rod, reel):
+    fill_basket(client, rod, 2)
+    fill_basket(client, reel, 1)
+    assert client.get("/checkout/").status_code == 200
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 302
+    order = PlacedOrder.objects.get()
+    assert response["Location"] == f"/orders/{order.number}/"
+    assert order.total_cents == 2 * 4999 + 2999
+    assert order.email == "ada@example.com"
+    assert order.city == "Hayward"
+    # The legacy API is the system of record: it took the stock.
+    assert Product.objects.get(pk=rod.pk).stock == 8
+    assert Product.objects.get(pk=reel.pk).stock == 19
+    # The order of record is there, under the storefront's reference.
+    record = legacy_client.order_get(order_id=order.legacy_id)
+    assert record.status == 200
+    assert record.data["reference"] == order.reference
+    assert record.data["number"] == order.number
+    # The basket is emptied and the reference is settled.
+    assert basket_lines(Basket.objects.first()) == {}
+    assert SESSION_CHECKOUT_REFERENCE not in client.session
+
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert order.number in html
+    assert "Tourney Casting Rod" in html and "Spinning Reel" in html
+    assert "$129.97" in html
+    assert re.search(r"Processed in <strong data-processing-ms>\d+ ms</strong>", html)
+
+
+def test_the_checkout_page_mints_the_reference_that_the_submit_sends(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    client.get("/checkout/")
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
+
+    client.post("/checkout/", checkout_form())
+
+    assert PlacedOrder.objects.get().reference == reference
+
+
+def test_a_refresh_after_the_order_was_placed_does_not_order_again(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    client.post("/checkout/", checkout_form())
+
+    again = client.post("/checkout/", checkout_form())
+
+    assert again.status_code == 302
+    assert again["Location"] == "/basket/"
+    assert PlacedOrder.objects.count() == 1
+    assert Product.objects.get(pk=rod.pk).stock == 9
+
+
+def test_a_resubmit_sends_the_same_reference_so_the_order_is_placed_once(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    # The first submit reached the legacy API but its answer was lost (a timeout, a closed tab).
+    reference = str(uuid.uuid4())
+    session = client.session
+    session[SESSION_CHECKOUT_REFERENCE] = reference
+    session.save()
+    first = legacy_client.order_place(
+        reference=reference,
+        name="Ada Angler",
+        email="ada@example.com",
+        lines=[{"product": rod.slug, "quantity": 1}],
+        card_number=APPROVED,
+    )
+    assert first.status == 201
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 302
+    order = PlacedOrder.objects.get()
+    assert order.reference == reference
+    assert order.legacy_id == first.data["id"]
+    assert Product.objects.get(pk=rod.pk).stock == 9
+
+
+def test_the_reference_survives_an_unavailable_legacy_api_and_is_reused(
+    client, settings, live_server, closed_port_url, rod
+):
+    fill_basket(client, rod, 1)
+    settings.LEGACY_API_URL = closed_port_url
+    failed = client.post("/checkout/", checkout_form())
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    assert failed.status_code == 503
+
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 302
+    assert PlacedOrder.objects.get().reference == reference
+
+
+def test_a_declined_card_keeps_the_basket_and_says_so(client, legacy_api, rod):
+    fill_basket(client, rod, 2)
+    client.get("/checkout/")
+    first_reference = client.session[SESSION_CHECKOUT_REFERENCE]
+
+    response = client.post("/checkout/", checkout_form(card_number=DECLINED))
+
+    assert response.status_code == 402
+    html = response.content.decode()
+    assert 'data-checkout-error="card_declined"' in html
+    assert "Your card was declined" in html
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 2}
+    assert not PlacedOrder.objects.exists()
+    assert Product.objects.get(pk=rod.pk).stock == 10
+    # A declined attempt is settled: the next one is a new order with a new reference.
+    assert client.session[SESSION_CHECKOUT_REFERENCE] != first_reference
+
+
+def test_a_declined_card_then_a_good_card_places_the_order(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    client.post("/checkout/", checkout_form(card_number=DECLINED))
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 302
+    assert PlacedOrder.objects.count() == 1
+
+
+def test_out_of_stock_at_the_legacy_api_keeps_the_basket_and_says_so(client, legacy_api, rod):
+    fill_basket(client, rod, 3)
+    # Others bought the rest while this shopper was filling in the form.
+    Product.objects.filter(pk=rod.pk).update(stock=1)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert 'data-checkout-error="out_of_stock"' in html
+    assert "Tourney Casting Rod sold out" in html
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 3}
+    assert not PlacedOrder.objects.exists()
+    assert Product.objects.get(pk=rod.pk).stock == 1
+
+
+def test_a_legacy_api_that_is_down_keeps_the_basket_and_says_so(client, settings, closed_port_url, rod):
+    settings.LEGACY_API_URL = closed_port_url
+    fill_basket(client, rod, 1)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert 'data-checkout-error="unavailable"' in html
+    assert "very busy" in html
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+    assert not PlacedOrder.objects.exists()
+    assert client.session[SESSION_CHECKOUT_REFERENCE]
+
+
+def test_an_invalid_form_is_400_and_calls_nobody(client, closed_port_url, settings, rod):
+    settings.LEGACY_API_URL = closed_port_url
+    fill_basket(client, rod, 1)
+
+    response = client.post("/checkout/", checkout_form(email="not-an-email", card_number="12"))
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter a valid email address." in html
+    assert "Enter a card number of 12 to 19 digits." in html
+    assert "data-checkout-error" not in html
+    assert SESSION_CHECKOUT_REFERENCE not in client.session
+
+
+def test_a_card_number_with_a_wrong_check_digit_is_refused_by_the_form(client, closed_port_url, settings, rod):
+    settings.LEGACY_API_URL = closed_port_url
+    fill_basket(client, rod, 1)
+
+    response = client.post("/checkout/", checkout_form(card_number="4242 4242 4242 4241"))
+
+    assert response.status_code == 400
+    assert "This card number is not valid" in response.content.decode()
+
+
+def test_checkout_with_an_empty_basket_goes_back_to_the_basket(client, db):
+    response = client.get("/checkout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/basket/"
+
+
+def test_a_signed_in_customers_order_is_theirs_and_listed_in_their_account(client, legacy_api, rod, customer):
+    client.force_login(customer)
+    fill_basket(client, rod, 1)
+
+    client.post("/checkout/", checkout_form(email="angler@example.com"))
+
+    order = PlacedOrder.objects.get()
+    assert order.customer == customer
+    html = client.get("/account/orders/").content.decode()
+    assert f'href="/orders/{order.number}/"' in html
