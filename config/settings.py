@@ -30,7 +30,7 @@ def env_int(name: str, default: int) -> int:
 # development (default), test or production. Production refuses unsafe settings.
 DJANGO_ENV = os.environ.get("DJANGO_ENV") or ("test" if os.environ.get("PYTEST_VERSION") else "development")
 # Local state of the embedded defaults (SQLite, broker folders, file cache, media).
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else "")))
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else ""))).resolve()
 DEFAULT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", DJANGO_ENV == "development")
@@ -144,16 +144,41 @@ else:
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged message comes back after the visibility timeout: it must be longer
+    # than any task, retry countdowns included, or a running order is delivered twice.
+    # Workers look for such messages every ORDERS_UNACKED_RESTORE_SECONDS.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600),
+        "unacked_restore_interval": env_int("ORDERS_UNACKED_RESTORE_SECONDS", 60),
+        "unacked_restore_throttle": 1,
+    }
+elif CELERY_BROKER_URL.startswith("sqs://"):
+    # SQS in production: the queue and its dead-letter queue (redrive policy) are created by
+    # the infrastructure, never by the worker; the visibility timeout is set on the queue.
+    # Credentials come from the IAM role (or AWS_* variables); AWS_ENDPOINT_URL points boto3
+    # elsewhere (moto in tests).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "region": os.environ.get("AWS_REGION", "us-east-1"),
+        "predefined_queues": {"celery": {"url": os.environ.get("ORDERS_QUEUE_URL", "")}},
+        "wait_time_seconds": env_int("ORDERS_SQS_WAIT_SECONDS", 10),
+        "polling_interval": float(os.environ.get("ORDERS_SQS_POLLING_INTERVAL", "1")),
+    }
+    # SQS has no broadcast: no remote control, no events.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    CELERY_WORKER_SEND_TASK_EVENTS = False
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -163,6 +188,30 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
+    "orders-reservation-sweep": {"task": "orders.tasks.reservation_sweep", "schedule": 30.0},
+}
+
+# --- Hot path (orders) -------------------------------------------------------------------
+# Worker retries of a legacy API that is down or shedding: backoff doubles from
+# ORDERS_RETRY_BACKOFF seconds up to ORDERS_RETRY_BACKOFF_MAX, with jitter; then dead letter.
+ORDERS_MAX_RETRIES = env_int("ORDERS_MAX_RETRIES", 8)
+ORDERS_RETRY_BACKOFF = env_int("ORDERS_RETRY_BACKOFF", 2)
+ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
+# How long a worker waits for one of the LEGACY_CAPACITY permits before retrying later.
+ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
+# A reservation nobody works on for this long is released (the order fails as expired).
+ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
+# The sweeper re-publishes outbox rows older than this (younger ones are being published).
+ORDERS_OUTBOX_GRACE_SECONDS = env_int("ORDERS_OUTBOX_GRACE_SECONDS", 10)
+# Per-client throttling, counted in the cache (Redis in production): requests per window.
+ORDERS_THROTTLE_WINDOW = env_int("ORDERS_THROTTLE_WINDOW", 60)
+ORDERS_THROTTLE_PER_IP = env_int("ORDERS_THROTTLE_PER_IP", 30)
+ORDERS_THROTTLE_PER_EMAIL = env_int("ORDERS_THROTTLE_PER_EMAIL", 5)
+# The header carrying the buyer's address behind a proxy (e.g. X-Forwarded-For); empty:
+# the connection's address.
+ORDERS_CLIENT_IP_HEADER = os.environ.get("ORDERS_CLIENT_IP_HEADER", "")
 
 # --- The legacy order API --------------------------------------------------------------
 LEGACY_API_URL = os.environ.get("LEGACY_API_URL", "http://127.0.0.1:8000/legacy-api").rstrip("/")
@@ -213,6 +262,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
@@ -238,3 +288,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# --- Edge -----------------------------------------------------------------------------
+# CloudFront's cache behaviours per distribution (a quota AWS can raise on request).
+EDGE_MAX_BEHAVIORS = env_int("EDGE_MAX_BEHAVIORS", 25)
+# Where the all-in-one server's default origin (the monolith) is reached.
+EDGE_MONOLITH_DOMAIN = os.environ.get("EDGE_MONOLITH_DOMAIN", "127.0.0.1")
+EDGE_MONOLITH_PORT = env_int("EDGE_MONOLITH_PORT", 8000)
+# The product whose buy-now page the mini-site renders, and the hot-path API it posts to.
+EDGE_HOT_PRODUCT = os.environ.get("EDGE_HOT_PRODUCT", "muskie-casting-rod")
+EDGE_HOTPATH_API_URL = os.environ.get("EDGE_HOTPATH_API_URL", "").rstrip("/")
+# AWS resources edge_deploy manages (created by the exported CloudFormation template).
+EDGE_DISTRIBUTION_COMMENT = os.environ.get("EDGE_DISTRIBUTION_COMMENT", "shop edge (managed by edge_deploy)")
+EDGE_LAMBDA_FUNCTION = os.environ.get("EDGE_LAMBDA_FUNCTION", "shop-edge-router")
+EDGE_LAMBDA_ROLE_ARN = os.environ.get("EDGE_LAMBDA_ROLE_ARN", "arn:aws:iam::123456789012:role/shop-edge-router")
+EDGE_MINISITE_BUCKET = os.environ.get("EDGE_MINISITE_BUCKET", "shop-minisite")
+EDGE_MINISITE_OAC_ID = os.environ.get("EDGE_MINISITE_OAC_ID", "")

@@ -254,13 +254,50 @@ def checkout_place(
     gone = [line.product.title for line in lines if not line.product.is_on_sale]
     if gone:
         raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
+    order = _order_place(
+        reference=reference,
+        lines=[{"product": line.product.slug, "quantity": line.quantity} for line in lines],
+        customer=customer,
+        delivery=delivery,
+        card_number=card_number,
+    )
+    basket_clear(basket=basket)
+    return order
+
+
+def checkout_buy_now(
+    *,
+    product: Product,
+    quantity: int,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reference: str,
+) -> PlacedOrder:
+    """Places a one-product order at once, without a basket (the monolith's buy-now)."""
+    if quantity > product.stock:
+        raise CheckoutOutOfStock(_out_of_stock_message({"product": product.slug}))
+    return _order_place(
+        reference=reference,
+        lines=[{"product": product.slug, "quantity": quantity}],
+        customer=customer,
+        delivery=delivery,
+        card_number=card_number,
+    )
+
+
+def _order_place(
+    *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery, card_number: str
+) -> PlacedOrder:
+    """Places the order with the legacy API over HTTP and records the receipt, or raises a
+    CheckoutError saying why not."""
     started = time.perf_counter()
     try:
         answer = legacy_client.order_place(
             reference=reference,
             name=delivery.name,
             email=delivery.email,
-            lines=[{"product": line.product.slug, "quantity": line.quantity} for line in lines],
+            lines=lines,
             card_number=card_number,
         )
     except legacy_client.LegacyUnavailable as exc:
@@ -287,7 +324,6 @@ def checkout_place(
         delivery=delivery,
         processing_ms=processing_ms,
     )
-    basket_clear(basket=basket)
     return order
 
 

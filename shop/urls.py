@@ -11,6 +11,7 @@ urlpatterns = [
     path("shop/", views.home, name="home"),
     path("shop/<slug:category>/", views.category, name="category"),
     path("shop/<slug:category>/<slug:product>/", views.product, name="product"),
+    path("shop/<slug:category>/<slug:product>/orders", api.product_order, name="product-order"),
     path("basket/", views.basket, name="basket"),
     path("basket/add/", views.basket_add, name="basket-add"),
     path("basket/lines/<slug:product>/update/", views.basket_line_update, name="basket-line-update"),

@@ -80,3 +80,10 @@ def basket_lines(basket: Basket | None) -> dict[str, int]:
 
 def nothing_written() -> bool:
     return not Basket.objects.exists() and not BasketLine.objects.exists()
+
+
+@pytest.fixture
+def legacy_api(live_server, settings) -> str:
+    """The storefront talks to the legacy API served by the live server, over HTTP."""
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    return settings.LEGACY_API_URL

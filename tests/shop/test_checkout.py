@@ -19,13 +19,6 @@ APPROVED = "4242 4242 4242 4242"
 DECLINED = "4000000000000002"
 
 
-@pytest.fixture
-def legacy_api(live_server, settings) -> str:
-    """The storefront talks to the legacy API served by the live server, over HTTP."""
-    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
-    return settings.LEGACY_API_URL
-
-
 def checkout_form(**overrides) -> dict:
     form = {
         "name": "Ada Angler",

@@ -1,0 +1,82 @@
+"""The monolith's buy-now endpoint: the order placed with the legacy API while the buyer waits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shop.models import PlacedOrder, Product
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def buy(client, product: Product, *, key: str | None = "key-1", **body_overrides):
+    body = {
+        "quantity": 1,
+        "customer": {"name": "Ada Angler", "email": "ada@example.com"},
+        "payment": {"card_number": "4242424242424242"},
+    }
+    body.update(body_overrides)
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return client.post(
+        f"/shop/{product.category.slug}/{product.slug}/orders",
+        data=json.dumps(body),
+        content_type="application/json",
+        **headers,
+    )
+
+
+def test_buy_now_places_the_order_at_once_and_a_replay_returns_the_same_order(client, legacy_api, rod):
+    first = buy(client, rod, quantity=2)
+    assert first.status_code == 201, first.content
+    again = buy(client, rod, quantity=2)
+    assert again.status_code == 201
+    assert again.json()["number"] == first.json()["number"]
+    rod.refresh_from_db()
+    assert rod.stock == 8
+    assert PlacedOrder.objects.count() == 1
+    assert client.get(first.json()["order_url"]).status_code == 200
+
+
+def test_buy_now_declined_card_is_402_and_takes_no_stock(client, legacy_api, rod):
+    answer = buy(client, rod, payment={"card_number": "4000000000000002"})
+    assert answer.status_code == 402
+    assert answer.json()["error"] == "card_declined"
+    rod.refresh_from_db()
+    assert rod.stock == 10
+
+
+def test_buy_now_more_than_in_stock_is_409(client, legacy_api, rod):
+    answer = buy(client, rod, quantity=11)
+    assert answer.status_code == 409
+    assert PlacedOrder.objects.count() == 0
+
+
+def test_buy_now_with_the_legacy_api_down_is_503_with_retry_after(client, settings, rod):
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"
+    answer = buy(client, rod)
+    assert answer.status_code == 503
+    assert answer["Retry-After"]
+    assert PlacedOrder.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "overrides", "field"),
+    [
+        (None, {}, "Idempotency-Key"),
+        ("k" * 256, {}, "Idempotency-Key"),
+        ("key", {"quantity": 0}, "quantity"),
+        ("key", {"quantity": "2"}, "quantity"),
+        ("key", {"customer": {"email": "ada@example.com"}}, "customer.name"),
+        ("key", {"customer": {"name": "Ada", "email": "nope"}}, "customer.email"),
+        ("key", {"payment": {}}, "payment.card_number"),
+    ],
+)
+def test_buy_now_bad_input_is_400_naming_the_field_and_writes_nothing(client, rod, key, overrides, field):
+    answer = buy(client, rod, key=key, **overrides)
+    assert answer.status_code == 400
+    assert field in answer.json()["fields"]
+    rod.refresh_from_db()
+    assert rod.stock == 10
+    assert PlacedOrder.objects.count() == 0
