@@ -1,4 +1,27 @@
-"""Edge router middleware (replaced by the edge app's real router)."""
+"""Edge router middleware: the routes applied inside the all-in-one server and runserver.
+
+It decides as CloudFront, Lambda@Edge and nginx do (the same matcher), then serves the
+request from the chosen origin in-process: `hotpath` through the hot path's URLconf,
+`minisite` from the rendered mini-site, `monolith` and `legacy-api` as usual (the legacy
+API is mounted at /legacy-api/). The routes are read on every request (one small query),
+so a route switched off takes effect on the very next request. A failure of the router
+never fails the request: it is served by the default origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotFound
+
+from edge import matcher
+from edge.lambda_edge import CANARY_COOKIE_MAX_AGE
+
+logger = logging.getLogger(__name__)
+
+HOTPATH_URLCONF = "config.urls_hotpath"
 
 
 class EdgeRouterMiddleware:
@@ -6,6 +29,57 @@ class EdgeRouterMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        response["X-Edge-Route"] = "default"
+        if not getattr(settings, "EDGE_ROUTER_ENABLED", False):
+            return self.get_response(request)
+        decision = self.decide(request)
+        request.edge_route = decision.route
+        request.edge_origin = decision.origin
+        if decision.is_redirect:
+            response = HttpResponse(status=decision.redirect_status or 302)
+            response["Location"] = decision.redirect_url
+            response["Cache-Control"] = "no-store"
+        elif decision.origin == "hotpath":
+            request.urlconf = HOTPATH_URLCONF
+            response = self.get_response(request)
+        elif decision.origin == "minisite":
+            response = self.serve_minisite(request)
+        else:
+            response = self.get_response(request)
+        response["X-Edge-Route"] = decision.route
+        if decision.issued_canary_key:
+            response.set_cookie(
+                matcher.CANARY_COOKIE,
+                decision.issued_canary_key,
+                max_age=CANARY_COOKIE_MAX_AGE,
+                samesite="Lax",
+                secure=request.is_secure(),
+            )
         return response
+
+    def decide(self, request) -> matcher.Decision:
+        try:
+            from edge import selectors
+
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            return matcher.decide(
+                selectors.enabled_routes(),
+                request.path,
+                now=time.time(),
+                cookies=request.COOKIES,
+                headers=headers,
+                default_origin=selectors.default_origin_name(),
+            )
+        except Exception:
+            logger.exception("edge router failed; serving %s from the default origin", request.path)
+            return matcher.Decision(matcher.DEFAULT_ROUTE, matcher.DEFAULT_ORIGIN)
+
+    def serve_minisite(self, request):
+        from edge.exporters.minisite import render_minisite
+
+        key = request.path.lstrip("/")
+        if key.endswith("/") or not key:
+            key += "index.html"
+        body = render_minisite().get(key)
+        if body is None or request.method not in ("GET", "HEAD"):
+            return HttpResponseNotFound("Not found on the mini-site.")
+        return HttpResponse(body, content_type="text/html; charset=utf-8")

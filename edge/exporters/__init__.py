@@ -1,0 +1,1 @@
+"""Compilers from the route table to each router's configuration, and the export driver."""

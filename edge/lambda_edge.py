@@ -1,0 +1,165 @@
+"""Lambda@Edge router: what CloudFront behaviours cannot express, done at the edge.
+
+Packaged by `edge_export --target lambda-edge` as `edge/lambda_edge.py` beside
+`edge/matcher.py` and the baked-in `edge/routes.json` (Lambda@Edge has no environment
+variables). No Django import. One function serves three events, told apart by
+`config.eventType`:
+
+- viewer-request: redirects (a viewer-request response is not cached);
+- origin-request: sale windows, canary with its cookie, the tester header, and switching
+  the origin (custom or S3) for the request;
+- origin-response: `X-Edge-Route` and, for a new buyer, the canary cookie.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from edge import matcher
+
+ROUTES_FILE = Path(__file__).with_name("routes.json")
+ROUTE_HEADER = "x-edge-route"
+# Carries a freshly issued canary key from one event to the next of the same request.
+ISSUED_HEADER = "x-edge-canary-issued"
+STATUS_TEXT = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect", 308: "Permanent Redirect"}
+CANARY_COOKIE_MAX_AGE = 30 * 24 * 3600
+
+_table: dict | None = None
+
+
+def load_table() -> dict:
+    global _table
+    if _table is None:
+        _table = json.loads(ROUTES_FILE.read_text()) if ROUTES_FILE.exists() else {"routes": [], "origins": {}}
+    return _table
+
+
+def handler(event: dict, context=None, *, table: dict | None = None, now: float | None = None) -> dict:
+    """The function's single entry point (`edge.lambda_edge.handler`)."""
+    cf = event["Records"][0]["cf"]
+    table = table if table is not None else load_table()
+    now = time.time() if now is None else now
+    event_type = cf["config"]["eventType"]
+    if event_type == "viewer-request":
+        return viewer_request(cf, table, now)
+    if event_type == "origin-request":
+        return origin_request(cf, table, now)
+    if event_type == "origin-response":
+        return origin_response(cf, table, now)
+    return cf.get("response") or cf["request"]
+
+
+def _header(request: dict, name: str) -> str:
+    values = request.get("headers", {}).get(name) or []
+    return values[0]["value"] if values else ""
+
+
+def _set_header(headers: dict, name: str, value: str) -> None:
+    headers[name.lower()] = [{"key": name, "value": value}]
+
+
+def _decide(request: dict, table: dict, now: float) -> matcher.Decision:
+    headers = request.get("headers", {})
+    cookies = matcher.parse_cookie_header(v["value"] for v in headers.get("cookie", []))
+    issued = _header(request, ISSUED_HEADER)
+    if issued and not cookies.get(matcher.CANARY_COOKIE):
+        cookies[matcher.CANARY_COOKIE] = issued
+    flat = {name: values[0]["value"] for name, values in headers.items() if values}
+    decision = matcher.decide(
+        matcher.routes_from_table(table),
+        request["uri"],
+        now=now,
+        cookies=cookies,
+        headers=flat,
+        default_origin=table.get("default_origin", matcher.DEFAULT_ORIGIN),
+    )
+    if issued and decision.issued_canary_key is None:
+        decision.issued_canary_key = issued
+    return decision
+
+
+def _redirect(decision: matcher.Decision) -> dict:
+    status = decision.redirect_status or 302
+    headers: dict = {}
+    _set_header(headers, "Location", decision.redirect_url)
+    _set_header(headers, "X-Edge-Route", decision.route)
+    _set_header(headers, "Cache-Control", "no-store")
+    if decision.issued_canary_key:
+        _set_header(headers, "Set-Cookie", canary_cookie(decision.issued_canary_key))
+    return {"status": str(status), "statusDescription": STATUS_TEXT.get(status, "Redirect"), "headers": headers}
+
+
+def canary_cookie(key: str) -> str:
+    return f"{matcher.CANARY_COOKIE}={key}; Path=/; Max-Age={CANARY_COOKIE_MAX_AGE}; SameSite=Lax; Secure"
+
+
+def viewer_request(cf: dict, table: dict, now: float) -> dict:
+    request = cf["request"]
+    decision = _decide(request, table, now)
+    if decision.is_redirect:
+        return _redirect(decision)
+    if decision.issued_canary_key:
+        # The origin-request event must decide with the same key.
+        _set_header(request["headers"], ISSUED_HEADER, decision.issued_canary_key)
+    return request
+
+
+def origin_request(cf: dict, table: dict, now: float) -> dict:
+    request = cf["request"]
+    decision = _decide(request, table, now)
+    if decision.is_redirect:
+        return _redirect(decision)
+    origin = table["origins"].get(decision.origin) if decision.origin else None
+    if origin is not None:
+        switch_origin(request, origin)
+    _set_header(request["headers"], ROUTE_HEADER, decision.route)
+    if decision.issued_canary_key:
+        _set_header(request["headers"], ISSUED_HEADER, decision.issued_canary_key)
+    return request
+
+
+def switch_origin(request: dict, origin: dict) -> None:
+    """Points the request at `origin` (CloudFront re-resolves the new domain)."""
+    if origin["kind"] == "s3":
+        request["origin"] = {
+            "s3": {
+                "domainName": origin["domain"],
+                "path": origin.get("path", ""),
+                "authMethod": "origin-access-identity",
+                "region": origin.get("region", "us-east-1"),
+                "customHeaders": {},
+            }
+        }
+        # S3 has no default document: serve the directory's index.html (the workshop's rewrite).
+        if request["uri"].endswith("/"):
+            request["uri"] += "index.html"
+    else:
+        request["origin"] = {
+            "custom": {
+                "domainName": origin["domain"],
+                "port": origin["port"],
+                "protocol": origin["protocol"],
+                "path": origin.get("path", ""),
+                "sslProtocols": ["TLSv1.2"],
+                "readTimeout": 30,
+                "keepaliveTimeout": 5,
+                "customHeaders": {},
+            }
+        }
+    if origin["kind"] != "web":
+        # API Gateway and S3 answer only to their own Host.
+        _set_header(request["headers"], "Host", origin["domain"])
+
+
+def origin_response(cf: dict, table: dict, now: float) -> dict:
+    request, response = cf["request"], cf["response"]
+    # Behaviours that need no origin-request event (a plain route, the default) are
+    # decided by CloudFront's path match alone, which the matcher reproduces.
+    route = _header(request, ROUTE_HEADER) or _decide(request, table, now).route
+    _set_header(response.setdefault("headers", {}), "X-Edge-Route", route)
+    issued = _header(request, ISSUED_HEADER)
+    if issued:
+        _set_header(response["headers"], "Set-Cookie", canary_cookie(issued))
+    return response

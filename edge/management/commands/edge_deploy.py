@@ -1,0 +1,21 @@
+"""Deploy the routes to AWS: Lambda@Edge version, distribution behaviours, mini-site, invalidation."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.management.base import BaseCommand, CommandError
+
+from edge.deploy import edge_deploy
+
+
+class Command(BaseCommand):
+    help = "Deploy the edge routes with boto3 (endpoint from AWS_ENDPOINT_URL). --dry-run prints the difference."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Print what would change; change nothing.")
+
+    def handle(self, *args, dry_run, **options):
+        try:
+            edge_deploy(dry_run=dry_run, say=self.stdout.write)
+        except (ClientError, BotoCoreError) as exc:
+            raise CommandError(f"Deploy failed: {exc}")

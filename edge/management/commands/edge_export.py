@@ -1,0 +1,23 @@
+"""Export the routes to CloudFront, Lambda@Edge, CloudFormation, nginx and the mini-site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from edge.exporters.export import TARGETS, export
+
+
+class Command(BaseCommand):
+    help = "Compile the edge routes for one target (or all) into --out DIR."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--target", choices=[*TARGETS, "all"], required=True)
+        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument("--nginx-listen", default="80", help="nginx `listen` value, e.g. 127.0.0.1:8080.")
+
+    def handle(self, *args, target, out, nginx_listen, **options):
+        targets = list(TARGETS) if target == "all" else [target]
+        for path in export(targets, out, nginx_listen=nginx_listen):
+            self.stdout.write(str(path))

@@ -1,0 +1,126 @@
+"""Manage the edge routes: add, list, enable, disable, remove (each change previewed and audited)."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from edge import selectors, services
+from edge.models import Route
+
+
+def _when(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
+
+
+def _messages(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+class Command(BaseCommand):
+    help = "Add, list, enable, disable or remove edge routes. Every change prints its preview and is audited."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Add a route (disabled unless --enable).")
+        add.add_argument("name")
+        add.add_argument("pattern", help="CloudFront path pattern, e.g. /shop/rods/muskie-casting-rod/*")
+        add.add_argument("--origin", help="monolith, hotpath, legacy-api, minisite, ...")
+        add.add_argument("--redirect", default="", help="Redirect to this URL instead of an origin.")
+        add.add_argument("--status", type=int, choices=[301, 302, 307, 308], help="Redirect status (default 302).")
+        add.add_argument("--position", type=int, help="Order (lower first); default after the last route.")
+        add.add_argument("--window-start", type=_when)
+        add.add_argument("--window-end", type=_when)
+        add.add_argument("--canary", type=int, help="Percentage of buyers (0-100).")
+        add.add_argument("--enable", action="store_true", help="Switch the route on at once.")
+        sub.add_parser("list", help="List the routes in order.")
+        for action in ("enable", "disable", "remove"):
+            p = sub.add_parser(action)
+            p.add_argument("name")
+        for p in sub.choices.values():
+            p.add_argument("--dry-run", action="store_true", help="Print the preview; change nothing.")
+            p.add_argument("--actor", default=None, help="Who makes the change (default: the OS user).")
+
+    def handle(self, *args, action, **options):
+        actor = options.get("actor") or f"cli:{getpass.getuser()}"
+        if action == "list":
+            return self.list_routes()
+        try:
+            if action == "add":
+                self.add(actor, options)
+            else:
+                route = Route.objects.select_related("origin").filter(name=options["name"]).first()
+                if route is None:
+                    raise CommandError(f"No route named {options['name']!r}.")
+                if action == "remove":
+                    self.preview(removed=route, dry_run=options["dry_run"])
+                    if not options["dry_run"]:
+                        services.route_delete(actor=actor, route=route)
+                        self.stdout.write(f"Removed route {route.name}.")
+                else:
+                    route.enabled = action == "enable"
+                    self.preview(candidate=route, dry_run=options["dry_run"])
+                    if not options["dry_run"]:
+                        self.warn(services.route_save(actor=actor, route=route))
+                        self.stdout.write(f"Route {route.name} {action}d.")
+        except ValidationError as exc:
+            raise CommandError(_messages(exc))
+
+    def add(self, actor: str, options: dict) -> None:
+        fields = {
+            "position": options["position"],
+            "enabled": options["enable"],
+            "window_start": options["window_start"],
+            "window_end": options["window_end"],
+            "canary_percent": options["canary"],
+            "redirect_url": options["redirect"],
+            "redirect_status": options["status"],
+        }
+        if options["dry_run"]:
+            route = services.route_prepare(
+                name=options["name"], pattern=options["pattern"], origin=options["origin"], **fields
+            )
+            self.preview(candidate=route, dry_run=True)
+            self.warn(selectors.route_warnings(route))
+            return
+        route, warnings = services.route_create(
+            actor=actor, name=options["name"], pattern=options["pattern"], origin=options["origin"], **fields
+        )
+        self.warn(warnings)
+        self.stdout.write(f"Added route {route.name} ({'enabled' if route.enabled else 'disabled'}).")
+
+    def preview(self, *, candidate=None, removed=None, dry_run: bool) -> None:
+        diff = services.route_change_preview(candidate=candidate, removed=removed)
+        self.stdout.write(diff or "No change to the compiled configuration.")
+        if dry_run:
+            self.stdout.write("Dry run: nothing was changed.")
+
+    def warn(self, warnings: list[str]) -> None:
+        for warning in warnings:
+            self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
+
+    def list_routes(self) -> None:
+        routes = Route.objects.select_related("origin").order_by("position", "pk")
+        if not routes:
+            self.stdout.write("No routes: everything goes to the default origin.")
+        for r in routes:
+            target = f"redirect {r.redirect_status} {r.redirect_url}" if r.redirect_url else f"-> {r.origin}"
+            extra = []
+            if r.window_start or r.window_end:
+                extra.append(f"window {r.window_start or '…'} .. {r.window_end or '…'}")
+            if r.canary_percent is not None:
+                extra.append(f"canary {r.canary_percent}%")
+            state = "on " if r.enabled else "off"
+            self.stdout.write(
+                f"{r.position:>5} {state} {r.name:<24} {r.pattern:<40} {target} {' '.join(extra)}".rstrip()
+            )

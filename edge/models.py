@@ -1,0 +1,179 @@
+"""Origins, ordered routes and the audit trail of every route change."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+
+from edge import matcher
+
+
+class Origin(models.Model):
+    class Kind(models.TextChoices):
+        WEB = "web", "Web server (keeps the viewer's Host)"
+        API_GATEWAY = "api-gateway", "API Gateway / Lambda"
+        S3 = "s3", "S3 bucket"
+
+    class Protocol(models.TextChoices):
+        HTTP = "http", "http"
+        HTTPS = "https", "https"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WEB)
+    domain = models.CharField(max_length=253)
+    protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
+    port = models.PositiveIntegerField(default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    path = models.CharField(
+        max_length=255, blank=True, help_text="Origin path prepended to the URI, e.g. /prod; empty for none."
+    )
+    is_default = models.BooleanField(default=False, help_text="Serves every request no route takes.")
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="edge_one_default")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.path and (not self.path.startswith("/") or self.path.endswith("/")):
+            raise ValidationError({"path": "An origin path starts with / and does not end with /, e.g. /prod."})
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "domain": self.domain,
+            "protocol": self.protocol,
+            "port": self.port,
+            "path": self.path,
+        }
+
+
+def _url_or_path(value: str) -> None:
+    if value.startswith("/") and not value.startswith("//") and " " not in value:
+        return
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        raise ValidationError(
+            f"{value!r} is not a URL: give an absolute http(s) URL or a path starting with /.", code="invalid"
+        )
+
+
+class Route(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+    pattern = models.CharField(
+        max_length=1000,  # longer input is kept to be refused with a clear message, not truncated
+        help_text="CloudFront path pattern: * any run of characters (/ included), ? one character.",
+    )
+    origin = models.ForeignKey(
+        Origin,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="routes",
+        help_text="Empty for a redirect.",
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Lower comes first; the first route that applies wins.")
+    # Safe default: a new route does nothing until someone switches it on.
+    enabled = models.BooleanField(default=False)
+    window_start = models.DateTimeField(null=True, blank=True, help_text="Sale window: active from (inclusive).")
+    window_end = models.DateTimeField(null=True, blank=True, help_text="Sale window: active until (exclusive).")
+    canary_percent = models.IntegerField(
+        null=True, blank=True, help_text="Share of buyers (0–100) sent to this route; empty for all."
+    )
+    redirect_url = models.CharField(max_length=2000, blank=True, help_text="Redirect here instead of to an origin.")
+    redirect_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, choices=[(s, str(s)) for s in matcher.REDIRECT_STATUSES]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+
+        def add(field_name: str, message: str) -> None:
+            errors.setdefault(field_name, []).append(message)
+
+        if self.name == matcher.DEFAULT_ROUTE:
+            add("name", "'default' names the default origin; choose another name.")
+        self.pattern = (self.pattern or "").replace("&amp;", "&")
+        for message in matcher.pattern_errors(self.pattern):
+            add("pattern", message)
+        if self.window_start and self.window_end and self.window_end <= self.window_start:
+            add("window_end", "The sale window must end after it starts.")
+        if self.canary_percent is not None and not 0 <= self.canary_percent <= 100:
+            add("canary_percent", f"A canary is a percentage from 0 to 100, not {self.canary_percent}.")
+        if self.redirect_url:
+            try:
+                _url_or_path(self.redirect_url)
+            except ValidationError as exc:
+                add("redirect_url", exc.messages[0])
+            if self.origin_id:
+                add("origin", "A redirect has no origin: leave the origin empty.")
+            if self.redirect_status is None:
+                self.redirect_status = 302
+        else:
+            if self.redirect_status is not None:
+                add("redirect_status", "A redirect status needs a redirect URL.")
+            if not self.origin_id:
+                add("origin", "Choose the origin this route sends requests to, or give a redirect URL.")
+        if self._state.adding:
+            limit = settings.EDGE_MAX_BEHAVIORS
+            if Route.objects.count() >= limit:
+                add(
+                    "__all__" if "pattern" not in errors else "pattern",
+                    f"The distribution already has {limit} behaviours, CloudFront's quota "
+                    f"(EDGE_MAX_BEHAVIORS={limit}); remove a route first.",
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def to_spec(self) -> matcher.Route:
+        return matcher.Route(
+            name=self.name,
+            pattern=self.pattern,
+            origin=self.origin.name if self.origin_id else None,
+            enabled=self.enabled,
+            window_start=int(self.window_start.timestamp()) if self.window_start else None,
+            window_end=int(self.window_end.timestamp()) if self.window_end else None,
+            canary_percent=self.canary_percent,
+            redirect_url=self.redirect_url,
+            redirect_status=self.redirect_status,
+        )
+
+
+class RouteAudit(models.Model):
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        ENABLE = "enable"
+        DISABLE = "disable"
+        DELETE = "delete"
+        ROLLBACK = "rollback"
+
+    route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="audits")
+    route_name = models.CharField(max_length=64)
+    actor = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "route audit entry"
+        verbose_name_plural = "route audit trail"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.route_name}"

@@ -1,0 +1,73 @@
+"""Reads of the routing state: the route table every router is compiled from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from edge import matcher
+from edge.models import Origin, Route
+
+
+def default_origin_name() -> str:
+    origin = Origin.objects.filter(is_default=True).only("name").first()
+    return origin.name if origin else matcher.DEFAULT_ORIGIN
+
+
+def enabled_routes() -> list[matcher.Route]:
+    """The enabled routes in order, as the matcher takes them (one query)."""
+    rows = Route.objects.filter(enabled=True).select_related("origin").order_by("position", "pk")
+    return [r.to_spec() for r in rows]
+
+
+def route_table(routes: Iterable[Route] | None = None, origins: Iterable[Origin] | None = None) -> dict:
+    """The compiled route table: origins by name and the enabled routes in order.
+
+    `routes` may hold unsaved instances, which is how a change is previewed before it is made.
+    """
+    if routes is None:
+        routes = Route.objects.select_related("origin").all()
+    if origins is None:
+        origins = Origin.objects.all()
+    origins = list(origins)
+    default = next((o.name for o in origins if o.is_default), matcher.DEFAULT_ORIGIN)
+    ordered = sorted((r for r in routes if r.enabled), key=lambda r: (r.position, r.pk or 0))
+    return {
+        "default_origin": default,
+        "canary_cookie": matcher.CANARY_COOKIE,
+        "canary_header": matcher.CANARY_HEADER,
+        "origins": {o.name: o.to_dict() for o in origins},
+        "routes": [r.to_spec().to_dict() for r in ordered],
+    }
+
+
+def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[str]:
+    """Why a route might never serve a request: an earlier, unconditional route covers it."""
+    if routes is None:
+        routes = Route.objects.select_related("origin").all()
+
+    def key(r: Route) -> tuple:
+        return (r.position, r.pk if r.pk is not None else float("inf"))
+
+    warnings = []
+    for other in sorted(routes, key=key):
+        if key(other) >= key(route) or other.pk == route.pk:
+            continue
+        if not other.enabled or other.window_start or other.window_end or other.canary_percent is not None:
+            continue
+        if matcher.pattern_covers(other.pattern, route.pattern):
+            warnings.append(
+                f"Route {route.name} can never match: the earlier route {other.name} ({other.pattern}) "
+                f"covers every path of {route.pattern}."
+            )
+    if route.enabled and not (route.window_start or route.window_end or route.canary_percent is not None):
+        for other in sorted(routes, key=key):
+            if (
+                key(other) > key(route)
+                and other.pk != route.pk
+                and matcher.pattern_covers(route.pattern, other.pattern)
+            ):
+                warnings.append(
+                    f"Route {other.name} ({other.pattern}) can never match: route {route.name} comes first "
+                    f"and covers every path of it."
+                )
+    return warnings

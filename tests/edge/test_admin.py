@@ -1,0 +1,177 @@
+"""The merchant admin: validation with clear messages, the preview, actions, rollback in one
+step from the audit trail, and the route tester."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from edge import services
+from edge.models import Origin, Route, RouteAudit
+from tests.edge.conftest import create_routes, ensure_origins
+
+ADD_URL = "/admin/edge/route/add/"
+
+
+def form_data(route: Route | None = None, **overrides) -> dict:
+    audits = RouteAudit.objects.filter(route=route).count() if route else 0
+    data = {
+        "name": "muskie",
+        "pattern": "/shop/rods/muskie-casting-rod/*",
+        "origin": str(Origin.objects.get(name="hotpath").pk),
+        "position": "10",
+        "enabled": "on",
+        "window_start_0": "",
+        "window_start_1": "",
+        "window_end_0": "",
+        "window_end_1": "",
+        "canary_percent": "",
+        "redirect_url": "",
+        "redirect_status": "",
+        "audits-TOTAL_FORMS": str(audits),
+        "audits-INITIAL_FORMS": str(audits),
+        "audits-MIN_NUM_FORMS": "0",
+        "audits-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.fixture
+def merchant(admin_client, db):
+    ensure_origins()
+    return admin_client
+
+
+BAD_INPUT = [
+    ({"pattern": "/shop/rods/<script>/*"}, "characters CloudFront does not accept"),
+    ({"pattern": "/shop/rods/muskie casting/*"}, "characters CloudFront does not accept"),
+    ({"pattern": "/" + "a" * 255}, "CloudFront allows at most 255"),
+    (
+        {
+            "window_start_0": "2026-11-27",
+            "window_start_1": "10:00:00",
+            "window_end_0": "2026-11-27",
+            "window_end_1": "09:00:00",
+        },
+        "The sale window must end after it starts.",
+    ),
+    ({"canary_percent": "101"}, "A canary is a percentage from 0 to 100, not 101."),
+    ({"canary_percent": "-1"}, "A canary is a percentage from 0 to 100, not -1."),
+    ({"origin": "", "redirect_url": "not a url", "redirect_status": "301"}, "is not a URL"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=[m for _, m in BAD_INPUT])
+def test_the_admin_rejects_bad_input_with_a_clear_message_and_saves_nothing(merchant, overrides, message):
+    response = merchant.post(ADD_URL, form_data(**overrides))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Route.objects.exists() and not RouteAudit.objects.exists()
+
+
+def test_the_admin_refuses_a_26th_behaviour(merchant):
+    create_routes()
+    assert Route.objects.count() == 25
+    response = merchant.post(ADD_URL, form_data(name="one-more", pattern="/t/more/*"))
+    assert response.status_code == 200
+    assert "already has 25 behaviours" in response.content.decode()
+    assert Route.objects.count() == 25 and not Route.objects.filter(name="one-more").exists()
+
+
+def test_the_admin_adds_a_route_with_an_audit_entry(merchant, admin_user):
+    response = merchant.post(ADD_URL, form_data())
+    assert response.status_code == 302
+    route = Route.objects.get(name="muskie")
+    assert route.enabled and route.origin.name == "hotpath"
+    audit = RouteAudit.objects.get()
+    assert audit.action == "create" and audit.actor == f"admin:{admin_user.username}"
+    assert audit.before is None and audit.after["pattern"] == "/shop/rods/muskie-casting-rod/*"
+
+
+def test_the_preview_shows_the_change_and_saves_nothing(merchant):
+    response = merchant.post(ADD_URL, form_data(_preview="Preview"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Preview only: nothing was saved" in content
+    assert "edge-preview" in content
+    assert "+   1. muskie  /shop/rods/muskie-casting-rod/*  -&gt; hotpath" in content
+    assert "+  /shop/rods/muskie-casting-rod/*  -&gt; hotpath  CachingDisabled+AllViewerExceptHostHeader" in content
+    assert not Route.objects.exists() and not RouteAudit.objects.exists()
+
+
+def test_the_preview_warns_of_a_route_that_can_never_match(merchant):
+    services.route_create(actor="t", name="rods", pattern="/shop/rods/*", origin="monolith", enabled=True)
+    response = merchant.post(ADD_URL, form_data(position="20", _preview="Preview"))
+    assert "can never match: the earlier route rods" in response.content.decode()
+
+
+def test_disable_action_then_rollback_from_the_audit_trail_in_one_step(merchant):
+    route, _ = services.route_create(
+        actor="t", name="muskie", pattern="/shop/rods/muskie-casting-rod/*", origin="hotpath", enabled=True
+    )
+    preview = merchant.post("/admin/edge/route/", {"action": "disable_routes", "_selected_action": [route.pk]})
+    content = html.unescape(preview.content.decode())
+    assert "Preview of the change" in content
+    assert "-   1. muskie  /shop/rods/muskie-casting-rod/*  -> hotpath" in content
+    route.refresh_from_db()
+    assert route.enabled, "nothing changes before the preview is confirmed"
+    merchant.post("/admin/edge/route/", {"action": "disable_routes", "_selected_action": [route.pk], "apply": "yes"})
+    route.refresh_from_db()
+    assert not route.enabled
+    disable = RouteAudit.objects.filter(action="disable").get()
+    assert disable.before["enabled"] is True and disable.after["enabled"] is False
+    merchant.post("/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [disable.pk]})
+    route.refresh_from_db()
+    assert route.enabled
+    assert RouteAudit.objects.filter(action="rollback").count() == 1
+
+
+def test_a_deleted_route_comes_back_from_its_audit_entry(merchant):
+    route, _ = services.route_create(
+        actor="t", name="legacy", pattern="/legacy-api/*", origin="legacy-api", canary_percent=20
+    )
+    merchant.post(f"/admin/edge/route/{route.pk}/delete/", {"post": "yes"})
+    assert not Route.objects.exists()
+    deleted = RouteAudit.objects.get(action="delete")
+    merchant.post("/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [deleted.pk]})
+    restored = Route.objects.get(name="legacy")
+    assert restored.canary_percent == 20 and restored.origin.name == "legacy-api"
+
+
+def test_roll_back_last_change_action_on_a_route(merchant):
+    route, _ = services.route_create(actor="t", name="r", pattern="/a/*", origin="hotpath", enabled=True)
+    response = merchant.post(f"/admin/edge/route/{route.pk}/change/", form_data(route, name="r", pattern="/b/*"))
+    assert response.status_code == 302
+    assert Route.objects.get(pk=route.pk).pattern == "/b/*"
+    merchant.post("/admin/edge/route/", {"action": "roll_back_last_change", "_selected_action": [route.pk]})
+    assert Route.objects.get(pk=route.pk).pattern == "/a/*"
+
+
+def test_the_tester_explains_which_route_serves_a_uri_and_why(merchant):
+    create_routes()
+    response = merchant.get("/admin/edge/route/tester/", {"uri": "/t/order/special/x"})
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Served by: order-a" in content
+    assert "pattern matches: first match wins" in content
+    response = merchant.get("/admin/edge/route/tester/", {"uri": "/t/win/future/a"})
+    content = response.content.decode()
+    assert "Served by: win-catch" in content and "sale window is closed" in content
+    response = merchant.get("/admin/edge/route/tester/", {"uri": "/t/canary/a", "canary_cookie": "buyer-26"})
+    assert "Served by: default" in response.content.decode()
+    assert "outside the canary" in response.content.decode()
+
+
+def test_the_admin_pages_render(merchant):
+    create_routes()
+    route = Route.objects.get(name="muskie")
+    for url in (
+        "/admin/edge/route/",
+        f"/admin/edge/route/{route.pk}/change/",
+        "/admin/edge/origin/",
+        "/admin/edge/routeaudit/",
+        ADD_URL,
+    ):
+        assert merchant.get(url).status_code == 200, url

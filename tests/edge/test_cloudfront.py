@@ -1,0 +1,94 @@
+"""The exported CloudFront DistributionConfig, and a CloudFront simulation that routes the
+shared cases with it.
+
+The simulation selects the behaviour as CloudFront documents (PathPattern in order, first
+match, default last) and sends the request to its TargetOriginId. Where the behaviour has
+Lambda@Edge associations (windows, canaries, redirects, X-Edge-Route), it runs the
+exported function on those events, as CloudFront would; nothing else decides.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from edge.exporters import cloudfront
+from tests.edge.cases import CASES
+from tests.edge.routers import cloudfront as simulate
+from tests.edge.routers import expected, load_lambda_package
+
+
+@pytest.fixture(scope="module")
+def exported(shared_export, tmp_path_factory):
+    _, out = shared_export
+    config = json.loads((out / "cloudfront-distribution-config.json").read_text())
+    handler = load_lambda_package((out / "lambda-edge.zip").read_bytes(), tmp_path_factory.mktemp("package"))
+    return config, handler
+
+
+def test_edge_export_all_writes_every_artefact(edge_routes, tmp_path):
+    call_command("edge_export", "--target", "all", "--out", str(tmp_path))
+    names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {
+        "cloudfront-distribution-config.json",
+        "lambda-edge.zip",
+        "routes.json",
+        "cloudformation.json",
+        "nginx-edge.conf",
+    } <= names
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_cloudfront_simulation_decides_each_shared_case(exported, case):
+    config, handler = exported
+    assert simulate(config, handler, case) == expected(case), case.why
+
+
+def test_one_ordered_behaviour_per_enabled_route_with_the_managed_policies(exported):
+    config, _ = exported
+    behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]["Items"]}
+    assert config["CacheBehaviors"]["Quantity"] == 24, "25 routes, one disabled"
+    assert list(behaviours)[:2] == ["/shop/rods/muskie-casting-rod/*", "/legacy-api/*"]
+    assert "t/noslash/*" in behaviours, "patterns are exported as written"
+    muskie = behaviours["/shop/rods/muskie-casting-rod/*"]
+    assert muskie["TargetOriginId"] == "hotpath"
+    assert muskie["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    assert muskie["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader
+    assert "POST" in muskie["AllowedMethods"]["Items"]
+    site = behaviours["/t/site/*"]
+    assert site["CachePolicyId"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"  # CachingOptimized
+    assert "OriginRequestPolicyId" not in site
+    default = config["DefaultCacheBehavior"]
+    assert default["TargetOriginId"] == "monolith"
+    assert default["OriginRequestPolicyId"] == "216adef6-5c7f-47e4-b989-5492eafa07d3"  # AllViewer
+    # What behaviours cannot express is associated with the Lambda@Edge router.
+    events = {
+        p: [a["EventType"] for a in b["LambdaFunctionAssociations"].get("Items", [])] for p, b in behaviours.items()
+    }
+    assert events["/shop/rods/muskie-casting-rod/*"] == ["origin-response"]
+    assert events["/t/canary/*"] == ["viewer-request", "origin-request", "origin-response"]
+    assert events["/t/old/*"] == ["viewer-request", "origin-response"]
+    assert all(
+        a["LambdaFunctionARN"].split(":")[-1].isdigit()
+        for b in behaviours.values()
+        for a in b["LambdaFunctionAssociations"].get("Items", [])
+    ), "a version ARN"
+
+
+def test_the_config_has_the_fields_boto3_requires(exported):
+    config, _ = exported
+    for key in ("CallerReference", "Origins", "DefaultCacheBehavior", "Comment", "Enabled"):
+        assert key in config
+    origins = {o["Id"]: o for o in config["Origins"]["Items"]}
+    assert set(origins) == {"monolith", "hotpath", "legacy-api", "minisite"}
+    assert origins["minisite"]["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    assert origins["hotpath"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+
+
+def test_the_managed_policy_ids_are_the_documented_ones():
+    assert cloudfront.CACHING_DISABLED == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    assert cloudfront.CACHING_OPTIMIZED == "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    assert cloudfront.ALL_VIEWER == "216adef6-5c7f-47e4-b989-5492eafa07d3"
+    assert cloudfront.ALL_VIEWER_EXCEPT_HOST_HEADER == "b689b0a8-53d0-40ab-baf2-68738e2966ac"

@@ -1,0 +1,119 @@
+"""`edge_route`: add, list, enable, disable, remove, with previews, audit and clear errors."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from edge.models import Route, RouteAudit
+from tests.edge.conftest import create_routes, ensure_origins
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("edge_route", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def origins(db):
+    ensure_origins()
+
+
+BAD_INPUT = [
+    (["bad", "/shop/<x>/*", "--origin", "hotpath"], "characters CloudFront does not accept"),
+    (["bad", "/" + "a" * 300, "--origin", "hotpath"], "CloudFront allows at most 255"),
+    (
+        [
+            "bad",
+            "/a/*",
+            "--origin",
+            "hotpath",
+            "--window-start",
+            "2026-11-27T10:00",
+            "--window-end",
+            "2026-11-27T09:00",
+        ],
+        "The sale window must end after it starts.",
+    ),
+    (["bad", "/a/*", "--origin", "hotpath", "--canary", "150"], "A canary is a percentage from 0 to 100, not 150."),
+    (["bad", "/a/*", "--origin", "hotpath", "--canary", "-5"], "A canary is a percentage from 0 to 100, not -5."),
+    (["bad", "/a/*", "--redirect", "not a url", "--status", "301"], "is not a URL"),
+    (["bad", "/a/*", "--origin", "nowhere"], "No origin named 'nowhere'"),
+    (["bad", "/a/*"], "Choose the origin"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=[m for _, m in BAD_INPUT])
+def test_edge_route_add_rejects_bad_input_and_saves_nothing(origins, args, message):
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run("add", *args)
+    assert not Route.objects.exists() and not RouteAudit.objects.exists()
+
+
+def test_edge_route_add_refuses_a_26th_behaviour(origins):
+    create_routes()
+    with pytest.raises(CommandError, match="already has 25 behaviours"):
+        run("add", "one-more", "/t/more/*", "--origin", "hotpath")
+    assert Route.objects.count() == 25
+
+
+def test_edge_route_add_list_enable_disable_remove(origins):
+    out, _ = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath")
+    assert "Added route muskie (disabled)" in out
+    assert not Route.objects.get(name="muskie").enabled, "a new route is off until switched on"
+    out, _ = run("enable", "muskie")
+    assert "+  /shop/rods/muskie-casting-rod/*  -> hotpath" in out, "the preview shows the new behaviour"
+    assert Route.objects.get(name="muskie").enabled
+    out, _ = run("list")
+    assert "muskie" in out and "on " in out and "-> hotpath" in out
+    run("disable", "muskie")
+    assert not Route.objects.get(name="muskie").enabled
+    run("remove", "muskie")
+    assert not Route.objects.exists()
+    actions = list(RouteAudit.objects.order_by("pk").values_list("action", flat=True))
+    assert actions == ["create", "enable", "disable", "delete"]
+
+
+def test_dry_run_previews_and_changes_nothing(origins):
+    out, _ = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable", "--dry-run")
+    assert "+" in out and "muskie-casting-rod" in out and "Dry run: nothing was changed." in out
+    assert not Route.objects.exists() and not RouteAudit.objects.exists()
+    run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable")
+    run("disable", "muskie", "--dry-run")
+    assert Route.objects.get(name="muskie").enabled
+
+
+def test_a_shadowed_route_is_added_with_a_warning(origins):
+    run("add", "rods", "/shop/rods/*", "--origin", "monolith", "--enable")
+    _, err = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable")
+    assert "can never match: the earlier route rods" in err
+
+
+def test_redirects_windows_and_canaries_from_the_command(origins):
+    run("add", "moved", "/old/*", "--redirect", "https://shop.example.com/new/", "--status", "308", "--enable")
+    run(
+        "add", "sale", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--canary", "25",
+        "--window-start", "2026-11-27T09:00:00+00:00", "--window-end", "2026-11-27T10:00:00+00:00",
+    )  # fmt: skip
+    moved, sale = Route.objects.get(name="moved"), Route.objects.get(name="sale")
+    assert moved.redirect_status == 308 and moved.origin is None
+    assert sale.canary_percent == 25 and sale.window_end.hour == 10
+
+
+def test_unknown_route_names_are_a_clear_error(origins):
+    with pytest.raises(CommandError, match="No route named 'ghost'"):
+        run("disable", "ghost")
+
+
+def test_a_route_added_before_others_warns_of_the_routes_it_now_hides(origins):
+    run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable", "--position", "20")
+    _, err = run("add", "rods", "/shop/rods/*", "--origin", "monolith", "--enable", "--position", "10")
+    assert "Route muskie (/shop/rods/muskie-casting-rod/*) can never match: route rods comes first" in err
+
+
+def test_an_escaped_ampersand_is_stored_as_cloudfront_returns_it(origins):
+    run("add", "amp", "/t/a&amp;b/*", "--origin", "hotpath")
+    assert Route.objects.get(name="amp").pattern == "/t/a&b/*"

@@ -1,0 +1,157 @@
+"""`edge_deploy` against moto's server: create, update, idempotent, dry run.
+
+moto drops LambdaFunctionAssociations from what it stores, so the associations are checked
+on the requests boto3 sent (recorded by a botocore event hook).
+"""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+
+import boto3
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from edge import services
+from edge.deploy import edge_deploy, invalidation_path
+from edge.models import Route
+from tests.conftest import BIN, free_port, wait_for_port
+from tests.edge.conftest import create_routes
+
+MUTATING = {
+    "CreateDistribution",
+    "UpdateDistribution",
+    "CreateFunction",
+    "UpdateFunctionCode",
+    "PublishVersion",
+    "PutObject",
+    "CreateInvalidation",
+    "TagResource",
+}
+
+
+@pytest.fixture
+def moto_server(processes, monkeypatch):
+    port = free_port()
+    env = {**os.environ, "MOTO_PORT": str(port)}
+    process = processes.start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, name="moto")
+    wait_for_port(port, process=process)
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return f"http://127.0.0.1:{port}"
+
+
+class Recorder:
+    """Every AWS request a boto3 session makes: (operation, parameters)."""
+
+    def __init__(self):
+        self.session = boto3.Session()
+        self.calls: list[tuple[str, dict]] = []
+        self.session.events.register("provide-client-params", self.record)
+
+    def record(self, params, model, **kwargs):
+        self.calls.append((model.name, dict(params)))
+
+    def sent(self, operation: str) -> list[dict]:
+        return [p for name, p in self.calls if name == operation]
+
+    def mutations(self) -> set[str]:
+        return {name for name, _ in self.calls if name in MUTATING}
+
+
+@pytest.fixture
+def aws(moto_server, db):
+    from shop.models import Category, Product
+
+    iam = boto3.client("iam", endpoint_url=moto_server)
+    role = iam.create_role(
+        RoleName="shop-edge-router",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        '{"Service":["lambda.amazonaws.com","edgelambda.amazonaws.com"]},"Action":"sts:AssumeRole"}]}',
+    )["Role"]
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="shop-minisite")
+    rods = Category.objects.create(name="Rods", slug="rods")
+    Product.objects.create(category=rods, title="Muskie Casting Rod", slug="muskie-casting-rod", price_cents=14999)
+    create_routes()
+    with override_settings(EDGE_LAMBDA_ROLE_ARN=role["Arn"], EDGE_MINISITE_BUCKET="shop-minisite"):
+        yield moto_server
+
+
+def deploy(**kwargs):
+    recorder = Recorder()
+    result = edge_deploy(session=recorder.session, say=lambda message: None, **kwargs)
+    return result, recorder
+
+
+def test_edge_deploy_creates_then_changes_nothing_on_a_second_run(aws):
+    first, sent = deploy()
+    assert first.distribution_created and first.lambda_published
+    assert first.lambda_version_arn.endswith(":function:shop-edge-router:1")
+    assert first.uploaded == ["shop/rods/muskie-casting-rod/index.html"]
+    created = sent.sent("CreateDistribution")[0]["DistributionConfig"]
+    behaviours = {b["PathPattern"]: b for b in created["CacheBehaviors"]["Items"]}
+    assert len(behaviours) == 24
+    canary = behaviours["/t/canary/*"]["LambdaFunctionAssociations"]
+    assert canary["Quantity"] == 3
+    assert {a["LambdaFunctionARN"] for a in canary["Items"]} == {first.lambda_version_arn}
+
+    stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    assert [b["PathPattern"] for b in stored["CacheBehaviors"]["Items"]] == list(behaviours)
+    assert stored["CacheBehaviors"]["Items"][0]["TargetOriginId"] == "hotpath"
+
+    second, sent = deploy()
+    assert not second.changed, second
+    assert sent.mutations() == set(), sent.mutations()
+    assert second.distribution_id == first.distribution_id
+
+
+def test_edge_deploy_updates_behaviours_keeping_the_caller_reference_and_invalidates_what_changed(aws):
+    first, _ = deploy()
+    caller_reference = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)[
+        "DistributionConfig"
+    ]["CallerReference"]
+    services.route_set_enabled(actor="merchant", route=Route.objects.get(name="muskie"), enabled=False)
+
+    updated, sent = deploy()
+    assert updated.distribution_updated and updated.lambda_published
+    assert updated.lambda_version_arn.endswith(":2")
+    call = sent.sent("UpdateDistribution")[0]
+    assert call["IfMatch"] and call["Id"] == first.distribution_id
+    config = call["DistributionConfig"]
+    assert config["CallerReference"] == caller_reference
+    assert "/shop/rods/muskie-casting-rod/*" not in [b["PathPattern"] for b in config["CacheBehaviors"]["Items"]]
+    assert "/shop/rods/muskie-casting-rod/*" in updated.invalidated
+    stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    assert stored["CacheBehaviors"]["Quantity"] == 23
+    again, sent = deploy()
+    assert not again.changed and sent.mutations() == set()
+
+
+def test_edge_deploy_dry_run_prints_the_difference_and_changes_nothing(aws):
+    first, _ = deploy()
+    services.route_set_enabled(actor="merchant", route=Route.objects.get(name="off"), enabled=True)
+    out = StringIO()
+    call_command("edge_deploy", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert '+      "PathPattern": "/t/off/*",' in text
+    assert "Dry run: nothing was changed." in text
+    stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    assert "/t/off/*" not in [b["PathPattern"] for b in stored["CacheBehaviors"]["Items"]]
+    versions = boto3.client("lambda").list_versions_by_function(FunctionName="shop-edge-router")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1"]
+
+
+def test_invalidation_paths_stop_at_the_first_wildcard():
+    assert invalidation_path("/shop/rods/muskie-casting-rod/*") == "/shop/rods/muskie-casting-rod/*"
+    assert invalidation_path("t/star/*.jpg") == "/t/star/*"
+    assert invalidation_path("/t/q/file?.txt") == "/t/q/file*"
+    assert invalidation_path("/t/exact") == "/t/exact"
