@@ -190,6 +190,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
+    "orders-stalled-sweep": {"task": "orders.tasks.stalled_sweep", "schedule": 60.0},
     "orders-reservation-sweep": {"task": "orders.tasks.reservation_sweep", "schedule": 30.0},
 }
 
@@ -201,6 +202,9 @@ ORDERS_RETRY_BACKOFF = env_int("ORDERS_RETRY_BACKOFF", 2)
 ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
 # How long a worker waits for one of the LEGACY_CAPACITY permits before retrying later.
 ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
+# An order no worker has touched for this long is published again (longer than the longest
+# retry countdown plus a legacy call).
+ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 300)
 # A reservation nobody works on for this long is released (the order fails as expired).
 ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
 # The sweeper re-publishes outbox rows older than this (younger ones are being published).

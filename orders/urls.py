@@ -1,1 +1,17 @@
-urlpatterns = []
+"""URLs of the hot path, all under a hot product's prefix so the edge can route them there."""
+
+from django.urls import path, re_path
+
+from orders import views
+
+app_name = "orders"
+urlpatterns = [
+    path("shop/<slug:category>/<slug:product>/", views.buy_now, name="buy_now"),
+    path("shop/<slug:category>/<slug:product>/stock", views.stock, name="stock"),
+    path("shop/<slug:category>/<slug:product>/orders", views.order_create, name="order_create"),
+    re_path(
+        r"^shop/(?P<category>[-\w]+)/(?P<product>[-\w]+)/orders/(?P<number>T\d{1,18})/(?P<token>[-\w]{16,64})$",
+        views.order_status,
+        name="order_status",
+    ),
+]

@@ -114,7 +114,13 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_") ->
         "",
     ]
     for name, origin in origins.items():
-        lines += [f"upstream {upstream_name(name)} {{", f"    server {origin['domain']}:{origin['port']};", "}"]
+        # Keep-alive connections to each origin: a stampede must not pay a TCP handshake per request.
+        lines += [
+            f"upstream {upstream_name(name)} {{",
+            f"    server {origin['domain']}:{origin['port']};",
+            "    keepalive 32;",
+            "}",
+        ]
     lines += [
         f"map $cookie_{cookie} $edge_canary_key {{",
         '    "" $request_id;',

@@ -1,0 +1,205 @@
+"""The hot path's records: sale allocations, order intents with their stage history, the
+outbox, the order-number counter, the legacy-capacity slots and the dead letters."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class SaleAllocation(models.Model):
+    """The part of a product's stock a merchant puts on the hot path for a sale.
+
+    `allocated - reserved - sold` is what buyers can still take; every change goes through a
+    conditional UPDATE (see services), and the check constraint makes an oversell
+    impossible even for code that forgets to.
+    """
+
+    product = models.OneToOneField("shop.Product", on_delete=models.PROTECT, related_name="sale_allocation")
+    is_hot = models.BooleanField(
+        "hot", default=False, help_text="Orders for this product go through the hot path's queue."
+    )
+    allocated = models.PositiveIntegerField(default=0, help_text="Units on sale through the hot path.")
+    reserved = models.PositiveIntegerField(default=0, editable=False)
+    sold = models.PositiveIntegerField(default=0, editable=False)
+    per_order_limit = models.PositiveSmallIntegerField(default=2)
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: on sale now.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until sold out.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(allocated__gte=F("reserved") + F("sold")), name="sale_allocation_no_oversell"
+            ),
+            models.CheckConstraint(condition=Q(per_order_limit__gte=1), name="sale_allocation_limit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sale allocation of {self.product}"
+
+    @property
+    def remaining(self) -> int:
+        return max(self.allocated - self.reserved - self.sold, 0)
+
+    def window_state(self, now=None) -> str:
+        """ "open", "not_started" or "ended"."""
+        now = now or timezone.now()
+        if self.starts_at and now < self.starts_at:
+            return "not_started"
+        if self.ends_at and now >= self.ends_at:
+            return "ended"
+        return "open"
+
+
+class OrderStatus(models.TextChoices):
+    """What the buyer sees."""
+
+    PROCESSING = "processing", "processing"
+    COMPLETE = "complete", "complete"
+    FAILED = "failed", "failed"
+
+
+class OrderStage(models.TextChoices):
+    """What the merchant sees."""
+
+    QUEUED = "queued", "queued"
+    VALIDATING = "validating", "validating"
+    PAYMENT_AUTHORISED = "payment_authorised", "payment authorised"
+    SENT_TO_FULFILMENT = "sent_to_fulfilment", "sent to fulfilment"
+    CARD_DECLINED = "card_declined", "card declined"
+    SOLD_OUT = "sold_out", "sold out"
+    EXPIRED = "expired", "reservation expired"
+    DEAD_LETTERED = "dead_lettered", "dead-lettered"
+
+
+class Reservation(models.TextChoices):
+    HELD = "held", "held"
+    CONFIRMED = "confirmed", "confirmed (sold)"
+    RELEASED = "released", "released"
+
+
+class HotOrder(models.Model):
+    """An order accepted by the hot path, on its way to the legacy order API."""
+
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    # The secret in the status URL; compared in constant time.
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    idempotency_key = models.CharField(max_length=255, unique=True, editable=False)
+    # HMAC of the request body: a replay with another body is refused.
+    fingerprint = models.CharField(max_length=64, editable=False)
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="hot_orders")
+    quantity = models.PositiveSmallIntegerField()
+    unit_price_cents = models.PositiveIntegerField()
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(db_index=True)
+    # Only the worker needs the card number; it is wiped as soon as the order is final.
+    card_number = models.CharField(max_length=19, blank=True, editable=False)
+    card_last4 = models.CharField(max_length=4, editable=False)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PROCESSING)
+    stage = models.CharField(max_length=24, choices=OrderStage.choices, default=OrderStage.QUEUED, db_index=True)
+    reservation = models.CharField(max_length=16, choices=Reservation.choices, default=Reservation.HELD)
+    reserved_until = models.DateTimeField(help_text="A held reservation is released after this.")
+    legacy_order_id = models.PositiveBigIntegerField(null=True, blank=True)
+    legacy_number = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "hot order"
+        indexes = [models.Index(fields=["status", "reservation", "reserved_until"], name="hot_order_expiry")]
+
+    def __str__(self) -> str:
+        return self.number or f"order {self.pk}"
+
+    @property
+    def reference(self) -> str:
+        """The legacy API's idempotency key for this order."""
+        return f"hot-{self.number}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (OrderStatus.COMPLETE, OrderStatus.FAILED)
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+    @property
+    def card_masked(self) -> str:
+        return f"•••• {self.card_last4}"
+
+
+class OrderStageEvent(models.Model):
+    order = models.ForeignKey(HotOrder, on_delete=models.CASCADE, related_name="history")
+    stage = models.CharField(max_length=24, choices=OrderStage.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.get_stage_display()}"
+
+
+class OutboxMessage(models.Model):
+    """A task message that must reach the broker: kept until publishing is confirmed, so the
+    sweeper delivers what a crash between commit and publish would have lost."""
+
+    order = models.OneToOneField(HotOrder, on_delete=models.CASCADE, related_name="outbox")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"outbox for {self.order}"
+
+
+class OrderNumberCounter(models.Model):
+    """The order-number counter on databases without sequences (PostgreSQL uses one)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class LegacySlot(models.Model):
+    """One of LEGACY_CAPACITY permits to call the legacy API, shared by every worker process.
+
+    A permit is leased, so one held by a worker that died frees itself.
+    """
+
+    number = models.PositiveSmallIntegerField(primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"slot {self.number}"
+
+
+class DeadLetter(models.Model):
+    """An order whose retries ran out: a merchant looks at it and redrives it."""
+
+    order = models.ForeignKey(HotOrder, on_delete=models.CASCADE, related_name="dead_letters")
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    redriven_at = models.DateTimeField(null=True, blank=True)
+    redriven_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"dead letter of {self.order}"

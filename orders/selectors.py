@@ -1,0 +1,222 @@
+"""Reads of the hot path: the cached hot product, the remaining allocation, the order-status
+read model and the merchants' queue figures."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, F
+from django.utils import timezone
+
+from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
+
+logger = logging.getLogger(__name__)
+
+# The product page changes only when a merchant edits it (the cache is then dropped), so a
+# long lifetime is safe; the remaining stock changes with every order, so it lives briefly.
+PRODUCT_TTL = 600
+REMAINING_TTL = 5
+STATUS_TTL = 7 * 24 * 3600
+STATUS_REFRESH_SECONDS = 10
+
+
+def product_cache_key(product_slug: str) -> str:
+    return f"orders:product:{product_slug}"
+
+
+def remaining_cache_key(allocation_id: int) -> str:
+    return f"orders:remaining:{allocation_id}"
+
+
+def status_cache_key(number: str) -> str:
+    return f"orders:status:{number}"
+
+
+def _hot_product_load(product_slug: str) -> dict:
+    allocation = SaleAllocation.objects.select_related("product__category").filter(product__slug=product_slug).first()
+    if allocation is None:
+        return {}
+    product = allocation.product
+    return {
+        "allocation_id": allocation.pk,
+        "product_id": product.pk,
+        "slug": product.slug,
+        "title": product.title,
+        "description": product.description,
+        "price_cents": product.price_cents,
+        "picture_url": product.picture.url if product.picture else "",
+        "category": product.category.slug,
+        "category_name": product.category.name,
+        "is_on_sale": product.is_on_sale,
+        "is_hot": allocation.is_hot,
+        "allocated": allocation.allocated,
+        "per_order_limit": allocation.per_order_limit,
+        "starts_at": allocation.starts_at,
+        "ends_at": allocation.ends_at,
+    }
+
+
+def hot_product_get(*, category: str, product: str) -> dict | None:
+    """The hot product as the buy-now page and the order API need it, from the cache.
+
+    None when there is no such product under that category or it has no sale allocation.
+    """
+    key = product_cache_key(product)
+    data = cache.get(key)
+    if data is None:
+        data = _hot_product_load(product)
+        cache.set(key, data, PRODUCT_TTL)
+    if not data or data["category"] != category:
+        return None
+    return data
+
+
+def hot_product_window(data: dict, now=None) -> str:
+    """ "open", "not_started" or "ended" for the cached product data."""
+    now = now or timezone.now()
+    if data["starts_at"] and now < data["starts_at"]:
+        return "not_started"
+    if data["ends_at"] and now >= data["ends_at"]:
+        return "ended"
+    return "open"
+
+
+def allocation_remaining(*, allocation_id: int) -> int:
+    """Units still available, from the cache when fresh (set after every reservation)."""
+    key = remaining_cache_key(allocation_id)
+    remaining = cache.get(key)
+    if remaining is None:
+        row = (
+            SaleAllocation.objects.filter(pk=allocation_id)
+            .annotate(left=F("allocated") - F("reserved") - F("sold"))
+            .values_list("left", flat=True)
+            .first()
+        )
+        remaining = max(row or 0, 0)
+        cache.set(key, remaining, REMAINING_TTL)
+    return remaining
+
+
+def status_entry(order: HotOrder) -> dict:
+    """The read-model entry of an order: what the status URL shows, plus what checks access."""
+    return {
+        "number": order.number,
+        "token": order.token,
+        "product_id": order.product_id,
+        "status": order.status,
+        "stage": order.stage,
+        "detail": status_detail(order),
+        "cached_at": time.time(),
+    }
+
+
+def status_detail(order: HotOrder) -> str:
+    stage = order.stage
+    if stage == OrderStage.QUEUED:
+        return "Your order is in the queue; your items are reserved."
+    if stage == OrderStage.VALIDATING:
+        return "We are placing your order with our warehouse."
+    if stage == OrderStage.DEAD_LETTERED:
+        return "This is taking longer than usual. Your items stay reserved; we will email you."
+    if stage == OrderStage.PAYMENT_AUTHORISED:
+        return "Payment authorised."
+    if stage == OrderStage.SENT_TO_FULFILMENT:
+        return f"Thank you! Your order is confirmed and on its way to our warehouse ({order.legacy_number})."
+    if stage == OrderStage.CARD_DECLINED:
+        return "Your card was declined; nothing was charged and the items were released."
+    if stage == OrderStage.SOLD_OUT:
+        return "Sorry, this product sold out before your order could be placed; nothing was charged."
+    if stage == OrderStage.EXPIRED:
+        return "Your reservation expired before the order could be placed; nothing was charged."
+    return ""
+
+
+def order_status_get(*, number: str, token: str, product_id: int) -> dict | None:
+    """The buyer's view of an order, from the read model (the database on a miss).
+
+    None unless the number exists, belongs to this product and the token matches.
+    """
+    entry = cache.get(status_cache_key(number))
+    if (
+        entry is not None
+        and entry["status"] == OrderStatus.PROCESSING
+        and entry["cached_at"] < time.time() - STATUS_REFRESH_SECONDS
+    ):
+        # Writers refresh the entry after commit, in no guaranteed order across processes; an
+        # order still processing is re-read now and then, so a late stale write heals itself.
+        entry = None
+    if entry is None:
+        order = HotOrder.objects.filter(number=number).first()
+        if order is None:
+            # Compare anyway, so an unknown number costs the same as a wrong token.
+            hmac.compare_digest(token.encode(), b"x" * 43)
+            return None
+        entry = status_entry(order)
+        cache.set(status_cache_key(number), entry, STATUS_TTL)
+    if not hmac.compare_digest(token.encode(), entry["token"].encode()):
+        return None
+    if entry["product_id"] != product_id:
+        return None
+    return {k: entry[k] for k in ("number", "status", "stage", "detail")}
+
+
+def order_by_key(*, idempotency_key: str) -> HotOrder | None:
+    return HotOrder.objects.select_related("product__category").filter(idempotency_key=idempotency_key).first()
+
+
+def queue_stats() -> dict:
+    """Figures for the merchants' live view: what waits, what moves, what failed."""
+    now = timezone.now()
+    by_stage = dict(
+        HotOrder.objects.filter(status=OrderStatus.PROCESSING)
+        .values_list("stage")
+        .annotate(n=Count("pk"))
+        .values_list("stage", "n")
+    )
+    per_minute = []
+    for minutes_ago in range(9, -1, -1):
+        start = now - timedelta(minutes=minutes_ago + 1)
+        end = now - timedelta(minutes=minutes_ago)
+        per_minute.append(
+            {
+                "minute": end,
+                "accepted": HotOrder.objects.filter(created_at__gte=start, created_at__lt=end).count(),
+                "completed": HotOrder.objects.filter(completed_at__gte=start, completed_at__lt=end).count(),
+            }
+        )
+    return {
+        "outbox": OutboxMessage.objects.count(),
+        "queued": by_stage.get(OrderStage.QUEUED, 0),
+        "in_progress": by_stage.get(OrderStage.VALIDATING, 0),
+        "dead_lettered": by_stage.get(OrderStage.DEAD_LETTERED, 0),
+        "broker_depth": broker_queue_depth(),
+        "per_minute": per_minute,
+        "last_minute_accepted": per_minute[-1]["accepted"],
+        "last_minute_completed": per_minute[-1]["completed"],
+        "allocations": list(
+            SaleAllocation.objects.select_related("product").filter(is_hot=True).order_by("product__title")
+        ),
+    }
+
+
+def broker_queue_depth() -> int | None:
+    """Messages waiting in the broker's default queue when it is Redis; None elsewhere."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=1)
+        try:
+            return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+        finally:
+            client.close()
+    except Exception:  # a dashboard must not fail because the broker is away
+        logger.warning("could not read the broker's queue length", exc_info=True)
+        return None

@@ -1,0 +1,55 @@
+"""Celery tasks of the hot path: placing one order with the legacy API, and the periodic
+sweepers (outbox, expired reservations)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from orders import placement, services
+from shop.legacy_client import LegacyUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(LegacyUnavailable, placement.LegacyBusy),
+    retry_backoff=settings.ORDERS_RETRY_BACKOFF,
+    retry_backoff_max=settings.ORDERS_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.ORDERS_MAX_RETRIES,
+)
+def order_process(self, order_id: int) -> str:
+    """Places one accepted order with the legacy API. Idempotent: a final order is left alone,
+    and the legacy API deduplicates on the order's reference."""
+    try:
+        return placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
+    except (LegacyUnavailable, placement.LegacyBusy) as exc:
+        if self.request.retries >= self.max_retries:
+            placement.order_dead_letter(order_id=order_id, error=f"{exc} (after {self.request.retries + 1} attempts)")
+            return "dead_lettered"
+        logger.info("order %s will be retried: %s", order_id, exc)
+        raise
+
+
+@shared_task(acks_late=True)
+def outbox_sweep() -> int:
+    """Re-publishes orders whose message did not reach the broker after commit."""
+    return services.outbox_sweep()
+
+
+@shared_task(acks_late=True)
+def stalled_sweep() -> int:
+    """Re-publishes orders whose message was lost after it reached the broker."""
+    return services.orders_stalled_requeue()
+
+
+@shared_task(acks_late=True)
+def reservation_sweep() -> int:
+    """Releases reservations that were never confirmed in time."""
+    return services.reservations_expire()

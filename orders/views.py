@@ -1,0 +1,119 @@
+"""HTTP interface of the hot path: the buy-now page, order acceptance, status polling."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from orders import selectors, services
+from orders.inputs import InvalidInput, idempotency_key_parse, order_input_parse
+
+RETRY_AFTER_SECONDS = 2
+
+
+def _json(payload: dict, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _invalid(exc: InvalidInput) -> JsonResponse:
+    return _json({"error": "invalid", "fields": exc.fields}, status=400)
+
+
+def _client_ip(request) -> str | None:
+    header = settings.ORDERS_CLIENT_IP_HEADER
+    if header:
+        forwarded = request.headers.get(header, "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _refused(exc: services.OrderRefused) -> JsonResponse:
+    return _json(exc.payload, status=exc.status, headers=exc.headers)
+
+
+@require_GET
+def buy_now(request, category: str, product: str):
+    data = selectors.hot_product_get(category=category, product=product)
+    if data is None or not data["is_hot"] or not data["is_on_sale"]:
+        raise Http404("No hot product here")
+    remaining = selectors.allocation_remaining(allocation_id=data["allocation_id"])
+    window = selectors.hot_product_window(data)
+    response = render(
+        request,
+        "orders/buy_now.html",
+        {
+            "product": data,
+            "price": f"{data['price_cents'] / 100:.2f}",
+            "remaining": remaining,
+            "allocated": data["allocated"],
+            "percent_left": round(100 * remaining / data["allocated"]) if data["allocated"] else 0,
+            "window": window,
+            "limits": range(1, data["per_order_limit"] + 1),
+            "orders_url": f"/shop/{category}/{product}/orders",
+            "stock_url": f"/shop/{category}/{product}/stock",
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def stock(request, category: str, product: str):
+    """The live stock state the buy-now page refreshes itself with."""
+    data = selectors.hot_product_get(category=category, product=product)
+    refusal = services.hot_product_refusal(data)
+    if isinstance(refusal, services.NotHot | services.NotOnSale):
+        return _refused(refusal)
+    remaining = selectors.allocation_remaining(allocation_id=data["allocation_id"])
+    state = selectors.hot_product_window(data)
+    if state == "open" and remaining == 0:
+        state = "sold_out"
+    return _json({"remaining": remaining, "allocated": data["allocated"], "state": state})
+
+
+@csrf_exempt  # a JSON API: no cookies are used, the Idempotency-Key is required instead
+@require_POST
+def order_create(request, category: str, product: str):
+    try:
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+    except InvalidInput as exc:
+        return _invalid(exc)
+    data = selectors.hot_product_get(category=category, product=product)
+    if data is None:
+        return _refused(services.NotHot("This product is not on the hot path."))
+    try:
+        order_input = order_input_parse(request.body, per_order_limit=data["per_order_limit"])
+    except InvalidInput as exc:
+        return _invalid(exc)
+    try:
+        accepted = services.order_accept(
+            product=data, idempotency_key=key, data=order_input, client_ip=_client_ip(request)
+        )
+    except services.OrderRefused as exc:
+        return _refused(exc)
+    order = accepted.order
+    url = services.status_url(category=category, product=product, number=order.number, token=order.token)
+    headers = {"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json({"number": order.number, "status": "processing", "status_url": url}, status=202, headers=headers)
+
+
+@require_GET
+def order_status(request, category: str, product: str, number: str, token: str):
+    data = selectors.hot_product_get(category=category, product=product)
+    if data is None:
+        return _json({"error": "not_found"}, status=404)
+    status = selectors.order_status_get(number=number, token=token, product_id=data["product_id"])
+    if status is None:
+        return _json({"error": "not_found"}, status=404)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status["status"] == "processing" else {}
+    return _json(status, headers=headers)

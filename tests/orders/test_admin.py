@@ -1,0 +1,79 @@
+"""The merchants' admin of the hot path: allocations, orders with history, dead letters, the
+live queue view."""
+
+import pytest
+
+from orders import placement
+from orders.models import HotOrder, OrderStage, SaleAllocation
+from tests.orders.conftest import APPROVED_CARD, order_body, post_order
+
+
+@pytest.fixture(autouse=True)
+def monolith_urls(settings):
+    settings.ROOT_URLCONF = "config.urls_monolith"
+
+
+@pytest.fixture
+def order(client, allocation, settings):
+    settings.ROOT_URLCONF = "config.urls_hotpath"
+    post_order(client, order_body())
+    settings.ROOT_URLCONF = "config.urls_monolith"
+    return HotOrder.objects.get()
+
+
+def test_order_list_and_page_show_stage_and_history_but_never_the_card(admin_client, order):
+    listing = admin_client.get("/admin/orders/hotorder/?stage__exact=queued&q=" + order.customer_email)
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert order.number in html and "•••• 4242" in html and APPROVED_CARD not in html
+    page = admin_client.get(f"/admin/orders/hotorder/{order.pk}/change/").content.decode()
+    assert "accepted by the hot path" in page  # the stage history inline
+    assert APPROVED_CARD not in page and order.token not in page
+
+
+def test_merchant_edits_the_allocation_without_undoing_reservations(admin_client, allocation, order):
+    allocation.refresh_from_db()
+    assert allocation.reserved == 1
+    response = admin_client.post(
+        f"/admin/orders/saleallocation/{allocation.pk}/change/",
+        {"product": allocation.product_id, "is_hot": "on", "allocated": 30, "per_order_limit": 3},
+    )
+    assert response.status_code == 302
+    allocation.refresh_from_db()
+    assert (allocation.allocated, allocation.per_order_limit, allocation.reserved) == (30, 3, 1)
+
+
+def test_allocation_cannot_go_below_what_is_taken(admin_client, allocation, order):
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=5)
+    response = admin_client.post(
+        f"/admin/orders/saleallocation/{allocation.pk}/change/",
+        {"product": allocation.product_id, "is_hot": "on", "allocated": 4, "per_order_limit": 2},
+    )
+    assert response.status_code == 200 and "At least 6" in response.content.decode()
+
+
+def test_dead_letters_are_listed_and_redriven_from_the_admin(admin_client, order):
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503 (after 9 attempts)")
+    listing = admin_client.get("/admin/orders/deadletter/")
+    assert "legacy API answered 503" in listing.content.decode()
+    letter = order.dead_letters.get()
+    response = admin_client.post(
+        "/admin/orders/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]}, follow=True
+    )
+    assert "1 order(s) queued again" in response.content.decode()
+    order.refresh_from_db()
+    assert order.stage == OrderStage.QUEUED
+
+
+def test_live_view_shows_queue_depth_and_orders_per_minute(admin_client, order):
+    response = admin_client.get("/admin/orders/hotorder/live/")
+    assert response.status_code == 200
+    stats = response.context["stats"]
+    assert stats["queued"] == 1 and stats["outbox"] == 1
+    assert stats["last_minute_accepted"] == 1
+    assert "Orders per minute" in response.content.decode()
+
+
+def test_live_view_is_for_staff_only(client, db):
+    response = client.get("/admin/orders/hotorder/live/")
+    assert response.status_code == 302 and "/login/" in response["Location"]

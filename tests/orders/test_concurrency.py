@@ -1,0 +1,111 @@
+"""The hot path under real concurrency: many buyers at once over HTTP to a real gunicorn of
+the hot-path deployment, drained by a real worker into the real legacy API."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from orders.models import HotOrder
+from tests.conftest import eventually
+from tests.orders.conftest import (
+    ORDERS_URL,
+    broker_purge,
+    legacy_orders_count,
+    legacy_references,
+    order_body,
+    orders_final,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def post_all_at_once(base_url: str, requests: list[tuple[str, dict]]) -> list[tuple[int, dict]]:
+    """Sends every (key, body) from its own thread and connection, released together."""
+    netloc = urlsplit(base_url).netloc
+    barrier = threading.Barrier(len(requests))
+    answers: list[tuple[int, dict] | None] = [None] * len(requests)
+
+    def buy(index: int, key: str, body: dict) -> None:
+        connection = http.client.HTTPConnection(netloc, timeout=60)
+        try:
+            barrier.wait()
+            connection.request(
+                "POST",
+                ORDERS_URL,
+                body=json.dumps(body),
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
+            response = connection.getresponse()
+            answers[index] = (response.status, json.loads(response.read() or b"{}"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buy, args=(i, key, body)) for i, (key, body) in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answer is not None for answer in answers), "a buyer got no answer"
+    return answers  # type: ignore[return-value]
+
+
+def test_200_buyers_for_20_units_get_exactly_20_orders_placed_once_within_legacy_capacity(
+    processes, process_env, product, allocation, legacy_api, legacy_env, worker_env
+):
+    allocation.allocated = 20
+    allocation.per_order_limit = 1
+    allocation.save()
+    stock_before = product.stock
+    # The legacy API works ~0.2 s per order, so six worker processes would overlap there if
+    # the shared permits did not hold them to its capacity of two.
+    legacy_api.env = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "3", "LEGACY_ARGON2_MEMORY_KIB": "32768"}
+    legacy_api.start().stats_reset()
+    processes.celery_worker(worker_env, concurrency=6)
+    hotpath = processes.gunicorn("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
+
+    answers = post_all_at_once(hotpath, [(uuid.uuid4().hex, order_body()) for _ in range(200)])
+
+    accepted = [body for status, body in answers if status == 202]
+    sold_out = [body for status, body in answers if status == 409 and body.get("error") == "sold_out"]
+    assert (len(accepted), len(sold_out)) == (20, 180)
+    numbers = [body["number"] for body in accepted]
+    assert len(set(numbers)) == 20
+    assert sorted(HotOrder.objects.values_list("number", flat=True)) == sorted(numbers)
+
+    eventually(orders_final(20), timeout=120, message="the worker did not drain the 20 orders")
+    assert set(HotOrder.objects.values_list("status", flat=True)) == {"complete"}
+    assert legacy_orders_count() == 20
+    assert sorted(legacy_references()) == sorted(f"hot-{n}" for n in numbers)
+    product.refresh_from_db()
+    allocation.refresh_from_db()
+    assert product.stock == stock_before - 20
+    assert (allocation.reserved, allocation.sold) == (0, 20)
+    stats = legacy_api.stats()
+    assert 1 <= stats["peak_inflight"] <= 2, stats
+    assert stats["shed"] == 0, stats
+
+
+def test_same_idempotency_key_20_times_at_once_makes_one_order(processes, process_env, allocation):
+    broker_purge()
+    hotpath = processes.gunicorn("config.wsgi_hotpath", process_env, threads=8)
+    body = order_body(quantity=2)
+
+    answers = post_all_at_once(hotpath, [("one-key-for-all", body)] * 20)
+
+    assert {status for status, _ in answers} == {202}
+    assert len({answer["number"] for _, answer in answers}) == 1
+    assert len({answer["status_url"] for _, answer in answers}) == 1
+    assert HotOrder.objects.count() == 1
+    allocation.refresh_from_db()
+    assert allocation.reserved == 2
+
+    other = post_all_at_once(hotpath, [("one-key-for-all", order_body(quantity=1))])
+    assert other[0][0] == 422
+    assert HotOrder.objects.count() == 1
+    broker_purge()

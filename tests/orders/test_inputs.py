@@ -1,0 +1,77 @@
+"""Validation of hot-path order requests: the Idempotency-Key header and the body."""
+
+import json
+
+import pytest
+
+from orders.inputs import InvalidInput, idempotency_key_parse, order_input_parse
+from tests.orders.conftest import APPROVED_CARD, order_body
+
+
+def parse(body, **kwargs):
+    return order_input_parse(json.dumps(body).encode(), **kwargs)
+
+
+def test_idempotency_key_is_required_and_bounded():
+    assert idempotency_key_parse("  abc-123 ") == "abc-123"
+    assert idempotency_key_parse("k" * 255) == "k" * 255
+    for bad in (None, "", "   ", "k" * 256, "clé", "a\tb"):
+        with pytest.raises(InvalidInput) as caught:
+            idempotency_key_parse(bad)
+        assert "Idempotency-Key" in caught.value.fields
+
+
+def test_valid_body_is_parsed_and_card_spaces_dropped():
+    body = order_body(quantity=2, email="ann@example.com")
+    body["payment"]["card_number"] = "4242 4242 4242 4242"
+    parsed = parse(body, per_order_limit=2)
+    assert (parsed.quantity, parsed.name, parsed.email, parsed.card_number) == (
+        2,
+        "Ann Angler",
+        "ann@example.com",
+        APPROVED_CARD,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b.update(quantity=0), "quantity"),
+        (lambda b: b.update(quantity="1"), "quantity"),
+        (lambda b: b.update(quantity=True), "quantity"),
+        (lambda b: b.update(quantity=3), "quantity"),
+        (lambda b: b.pop("customer"), "customer"),
+        (lambda b: b["customer"].update(name=" "), "customer.name"),
+        (lambda b: b["customer"].update(name="x" * 201), "customer.name"),
+        (lambda b: b["customer"].update(email="not-an-email"), "customer.email"),
+        (lambda b: b["customer"].pop("email"), "customer.email"),
+        (lambda b: b.update(payment="4242"), "payment"),
+        (lambda b: b["payment"].update(card_number="4242424242424241"), "payment.card_number"),
+        (lambda b: b["payment"].update(card_number="42"), "payment.card_number"),
+        (lambda b: b["payment"].update(card_number=None), "payment.card_number"),
+    ],
+)
+def test_bad_body_names_the_field(change, field):
+    body = order_body()
+    change(body)
+    with pytest.raises(InvalidInput) as caught:
+        parse(body, per_order_limit=2)
+    assert field in caught.value.fields
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
+def test_body_that_is_not_a_json_object_is_refused(raw):
+    with pytest.raises(InvalidInput) as caught:
+        order_input_parse(raw)
+    assert "body" in caught.value.fields
+
+
+def test_fingerprint_tells_bodies_apart_and_hides_the_card():
+    first = parse(order_body(email="ann@example.com"))
+    same = parse(order_body(email="ANN@example.com"))
+    other = parse(order_body(email="ann@example.com", quantity=2))
+    fingerprint = first.fingerprint(product_slug="muskie-casting-rod")
+    assert fingerprint == same.fingerprint(product_slug="muskie-casting-rod")
+    assert fingerprint != other.fingerprint(product_slug="muskie-casting-rod")
+    assert fingerprint != first.fingerprint(product_slug="tourney-casting-rod")
+    assert APPROVED_CARD not in fingerprint and len(fingerprint) == 64

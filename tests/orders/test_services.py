@@ -1,0 +1,103 @@
+"""The hot path's command-side services on the database: order numbers, reservations, the
+outbox, the sweepers (stalled orders, expired reservations) and their beat schedule."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders import placement, services
+from orders.models import HotOrder, OutboxMessage, SaleAllocation
+from tests.orders.conftest import broker_depth, broker_purge, order_accept_as_buyer
+
+
+def accept(allocation, **body):
+    return order_accept_as_buyer(**body)
+
+
+def test_order_number_counter_is_unique_and_increasing(db):
+    numbers = [services.order_number_next() for _ in range(5)]
+    values = [int(n[1:]) for n in numbers]
+    assert all(n.startswith("T") for n in numbers)
+    assert values == sorted(values) and len(set(values)) == 5
+
+
+def test_reserve_never_takes_more_than_the_allocation(allocation):
+    services.allocation_reserve(allocation_id=allocation.pk, quantity=15)
+    with pytest.raises(services.SoldOut):
+        services.allocation_reserve(allocation_id=allocation.pk, quantity=6)
+    services.allocation_reserve(allocation_id=allocation.pk, quantity=5)
+    allocation.refresh_from_db()
+    assert (allocation.reserved, allocation.remaining) == (20, 0)
+
+
+def test_database_refuses_an_oversold_allocation(allocation):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SaleAllocation.objects.filter(pk=allocation.pk).update(sold=21)
+
+
+def test_unconfirmed_reservations_expire_and_return_to_the_allocation(allocation):
+    stale = accept(allocation, quantity=2)
+    fresh = accept(allocation, quantity=1)
+    parked = accept(allocation, quantity=1)
+    placement.order_dead_letter(order_id=parked.pk, error="legacy API down")
+    HotOrder.objects.filter(pk__in=[stale.pk, parked.pk]).update(reserved_until=timezone.now() - timedelta(seconds=1))
+    assert services.reservations_expire() == 1
+    stale.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (stale.status, stale.stage) == ("failed", "expired")
+    assert allocation.reserved == 2  # the fresh order and the dead letter keep theirs
+    assert HotOrder.objects.get(pk=fresh.pk).status == "processing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outbox_sweep_publishes_what_the_commit_did_not(allocation, settings):
+    """A crash between commit and publish leaves the outbox row; the sweeper sends it."""
+    broker_purge()
+    with transaction.atomic():
+        order = HotOrder.objects.create(
+            token="t" * 43,
+            idempotency_key="k",
+            fingerprint="f",
+            product=allocation.product,
+            quantity=1,
+            unit_price_cents=1,
+            customer_name="A",
+            customer_email="a@example.com",
+            card_last4="4242",
+            number="T000001",
+            reserved_until=timezone.now(),
+        )
+        OutboxMessage.objects.create(order=order, created_at=timezone.now() - timedelta(minutes=1))
+    assert services.outbox_sweep(older_than_seconds=10) == 1
+    assert not OutboxMessage.objects.exists()
+    assert broker_depth() == 1
+    broker_purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_nobody_worked_on_for_long_are_published_again(allocation, settings):
+    broker_purge()
+    stalled, _recent, parked = accept(allocation), accept(allocation), accept(allocation)
+    placement.order_dead_letter(order_id=parked.pk, error="x")
+    broker_purge()  # the messages of their acceptance are lost
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=[stalled.pk, parked.pk]).update(updated_at=long_ago)
+    assert services.orders_stalled_requeue() == 1
+    assert broker_depth() == 1
+    assert not OutboxMessage.objects.exists()
+    assert services.orders_stalled_requeue() == 0  # touched: not again before it stalls anew
+    broker_purge()
+
+
+def test_beat_runs_the_sweepers_every_few_seconds(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule["orders.tasks.outbox_sweep"] <= 10
+    assert "orders.tasks.reservation_sweep" in schedule
+    assert "orders.tasks.stalled_sweep" in schedule
+    assert set(schedule) <= set(app.tasks)

@@ -1,0 +1,270 @@
+"""The hot path over HTTP (Django's test client on the hot-path URLconf): the buy-now page,
+order acceptance with its refusals, and status polling."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from orders.models import HotOrder, OrderStage, OutboxMessage, SaleAllocation
+from orders.placement import order_fail
+from orders.selectors import status_cache_key
+from tests.orders.conftest import ORDERS_URL, PREFIX, nothing_reserved, order_body, post_order
+
+
+# --- Buy-now page ----------------------------------------------------------------------------
+def test_buy_now_page_shows_product_price_and_remaining_allocation(client, allocation):
+    SaleAllocation.objects.filter(pk=allocation.pk).update(reserved=3, sold=4)
+    response = client.get(PREFIX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Muskie Casting Rod" in html and "$149.99" in html
+    assert 'only <span class="left">13</span> left' in html
+    assert 'id="buy"' in html and "Idempotency-Key" in html
+
+
+def test_buy_now_page_is_served_from_the_cache_not_the_catalogue(client, allocation, django_assert_num_queries):
+    client.get(PREFIX)
+    with django_assert_num_queries(0):
+        assert client.get(PREFIX).status_code == 200
+
+
+def test_buy_now_page_follows_a_merchant_change(client, product, allocation, django_capture_on_commit_callbacks):
+    client.get(PREFIX)
+    with django_capture_on_commit_callbacks(execute=True):
+        product.price_cents = 9999
+        product.save()
+        allocation.allocated = 50
+        allocation.save()
+    html = client.get(PREFIX).content.decode()
+    assert "$99.99" in html and "50 in this sale" in html
+
+
+def test_buy_now_page_of_a_product_that_is_not_hot_is_not_found(client, allocation):
+    allocation.is_hot = False
+    allocation.save()
+    assert client.get(PREFIX).status_code == 404
+    assert client.get("/shop/rods/no-such-rod/").status_code == 404
+
+
+def test_stock_endpoint_reports_remaining_and_sold_out(client, allocation, django_capture_on_commit_callbacks):
+    assert client.get(PREFIX + "stock").json() == {"remaining": 20, "allocated": 20, "state": "open"}
+    with django_capture_on_commit_callbacks(execute=True):
+        SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20)
+        allocation.save(update_fields=["updated_at"])  # a merchant's save drops the cached figure
+    assert client.get(PREFIX + "stock").json()["state"] == "sold_out"
+
+
+# --- Acceptance ------------------------------------------------------------------------------
+def test_order_is_accepted_with_number_status_url_location_and_retry_after(client, allocation):
+    response = post_order(client, order_body(quantity=2))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "processing"
+    assert body["number"].startswith("T") and body["number"][1:].isdigit()
+    assert body["status_url"].startswith(PREFIX + "orders/" + body["number"] + "/")
+    assert response["Location"] == body["status_url"]
+    assert int(response["Retry-After"]) > 0
+    allocation.refresh_from_db()
+    assert allocation.reserved == 2
+    order = HotOrder.objects.get()
+    assert order.stage == OrderStage.QUEUED and order.card_last4 == "4242"
+    # Not yet published (the commit has not happened in this test): the outbox holds it.
+    assert OutboxMessage.objects.filter(order=order).exists()
+
+
+def test_order_numbers_are_unique_and_increasing(client, allocation):
+    numbers = [post_order(client, order_body()).json()["number"] for _ in range(3)]
+    assert len(set(numbers)) == 3
+    assert [int(n[1:]) for n in numbers] == sorted(int(n[1:]) for n in numbers)
+
+
+def test_same_key_and_body_gives_the_same_answer_and_one_order(client, allocation):
+    body = order_body()
+    first = post_order(client, body, key="key-1")
+    again = post_order(client, body, key="key-1")
+    assert again.status_code == first.status_code == 202
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert HotOrder.objects.count() == 1
+    allocation.refresh_from_db()
+    assert allocation.reserved == 1
+
+
+def test_a_replay_gets_the_first_answer_even_after_the_sale_ended(
+    client, allocation, django_capture_on_commit_callbacks
+):
+    body = order_body()
+    first = post_order(client, body, key="key-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        allocation.ends_at = timezone.now() - timedelta(seconds=1)
+        allocation.save()
+    again = post_order(client, body, key="key-1")
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert post_order(client, order_body(), key="key-2").json()["error"] == "sale_ended"
+
+
+def test_same_key_with_another_body_is_refused(client, allocation):
+    post_order(client, order_body(email="ann@example.com"), key="key-1")
+    response = post_order(client, order_body(email="ann@example.com", quantity=2), key="key-1")
+    assert response.status_code == 422
+    assert response.json()["error"] == "idempotency_key_reused"
+    assert HotOrder.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", [None, "", "k" * 256])
+def test_missing_or_overlong_key_is_refused_and_nothing_reserved(client, allocation, key):
+    response = post_order(client, order_body(), key=key)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["fields"]
+    assert nothing_reserved(allocation)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{not json", "body"),
+        ({"quantity": "two", "customer": {"name": "A", "email": "a@example.com"}}, "quantity"),
+        (order_body(email="nope"), "customer.email"),
+        (order_body(card="1234"), "payment.card_number"),
+        (order_body(quantity=3), "quantity"),  # above the per-order limit of 2
+    ],
+)
+def test_bad_input_names_the_field_and_reserves_nothing(client, allocation, body, field):
+    response = post_order(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert field in response.json()["fields"]
+    assert nothing_reserved(allocation)
+
+
+def test_sold_out_is_answered_at_once_with_409(client, allocation):
+    allocation.allocated = 3
+    allocation.save()
+    assert post_order(client, order_body(quantity=2)).status_code == 202
+    response = post_order(client, order_body(quantity=2))
+    assert response.status_code == 409
+    assert response.json()["error"] == "sold_out"
+    assert post_order(client, order_body(quantity=1)).status_code == 202
+    assert post_order(client, order_body(quantity=1)).json()["error"] == "sold_out"
+    allocation.refresh_from_db()
+    assert (allocation.reserved, HotOrder.objects.count()) == (3, 2)
+
+
+def test_released_stock_can_be_bought_again(client, allocation):
+    allocation.allocated = 1
+    allocation.save()
+    number = post_order(client, order_body()).json()["number"]
+    assert post_order(client, order_body()).status_code == 409
+    order_fail(order_id=HotOrder.objects.get(number=number).pk, stage=OrderStage.CARD_DECLINED)
+    cache.clear()  # the commit that drops the cached figure does not happen inside this test
+    assert post_order(client, order_body()).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"is_hot": False}, 404, "not_hot"),
+        ({"starts_at": timezone.now() + timedelta(hours=1)}, 409, "sale_not_started"),
+        ({"ends_at": timezone.now() - timedelta(minutes=1)}, 409, "sale_ended"),
+    ],
+)
+def test_product_not_hot_or_outside_its_window_is_refused(client, allocation, change, status, error):
+    for name, value in change.items():
+        setattr(allocation, name, value)
+    allocation.save()
+    response = post_order(client, order_body())
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert nothing_reserved(allocation)
+
+
+def test_product_taken_off_sale_or_unknown_is_refused(client, product, allocation):
+    product.soft_delete()
+    response = post_order(client, order_body())
+    assert response.status_code == 404 and response.json()["error"] == "not_on_sale"
+    assert post_order(client, order_body(), url="/shop/rods/no-such-rod/orders").status_code == 404
+    assert post_order(client, order_body(), url="/shop/reels/muskie-casting-rod/orders").status_code == 404
+    assert nothing_reserved(allocation)
+
+
+def test_window_is_enforced_by_the_reservation_even_with_a_stale_cache(client, allocation):
+    client.get(PREFIX)  # caches the product as open
+    SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+    response = post_order(client, order_body())
+    assert response.status_code == 409 and response.json()["error"] == "sale_ended"
+    assert nothing_reserved(allocation)
+
+
+def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settings):
+    settings.ORDERS_THROTTLE_PER_EMAIL = 2
+    settings.ORDERS_THROTTLE_PER_IP = 4
+    allocation.per_order_limit = 1
+    allocation.save()
+    codes = [post_order(client, order_body(email="greedy@example.com")).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    codes = [post_order(client, order_body()).status_code for _ in range(2)]
+    assert codes == [202, 429]  # the fifth request of this address
+    refused = post_order(client, order_body(), REMOTE_ADDR="127.0.0.1")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert post_order(client, order_body(), REMOTE_ADDR="10.0.0.9").status_code == 202
+    assert HotOrder.objects.count() == 4
+
+
+def test_replays_of_one_key_do_not_count_against_the_throttle(client, allocation, settings):
+    settings.ORDERS_THROTTLE_PER_EMAIL = 1
+    body = order_body()
+    codes = {post_order(client, body, key="same").status_code for _ in range(5)}
+    assert codes == {202}
+
+
+# --- Status ----------------------------------------------------------------------------------
+def test_status_url_shows_the_order_and_never_touches_the_legacy_api(client, allocation, settings):
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/nowhere"
+    url = post_order(client, order_body()).json()["status_url"]
+    response = client.get(url)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"number", "status", "stage", "detail"}
+    assert (body["status"], body["stage"]) == ("processing", "queued")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_status_is_read_from_the_read_model(client, allocation, django_assert_num_queries):
+    url = post_order(client, order_body()).json()["status_url"]
+    client.get(url)  # fills the read model on a miss
+    with django_assert_num_queries(0):
+        assert client.get(url).status_code == 200
+
+
+def test_status_with_a_wrong_token_or_another_buyers_number_is_not_found(client, allocation):
+    mine = post_order(client, order_body()).json()
+    theirs = post_order(client, order_body()).json()
+    my_token = mine["status_url"].rsplit("/", 1)[1]
+    other_token = my_token[:-1] + ("A" if my_token[-1] != "A" else "B")
+    for url in (
+        f"{PREFIX}orders/{mine['number']}/{other_token}",
+        f"{PREFIX}orders/{theirs['number']}/{my_token}",
+        f"{PREFIX}orders/T999999/{my_token}",
+        mine["status_url"].replace("/rods/", "/reels/"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert mine["number"] not in response.content.decode()
+    assert client.get(mine["status_url"]).status_code == 200
+
+
+def test_status_follows_the_order_to_its_end(client, allocation, django_capture_on_commit_callbacks):
+    url = post_order(client, order_body()).json()["status_url"]
+    order = HotOrder.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
+    assert cache.get(status_cache_key(order.number))["status"] == "failed"
+    body = client.get(url).json()
+    assert (body["status"], body["stage"]) == ("failed", "card_declined")
+    assert "declined" in body["detail"]
+
+
+def test_orders_endpoint_only_accepts_post(client, allocation):
+    assert client.get(ORDERS_URL).status_code == 405
