@@ -216,12 +216,17 @@ ORDERS_THROTTLE_PER_EMAIL = env_int("ORDERS_THROTTLE_PER_EMAIL", 5)
 # The header carrying the buyer's address behind a proxy (e.g. X-Forwarded-For); empty:
 # the connection's address.
 ORDERS_CLIENT_IP_HEADER = os.environ.get("ORDERS_CLIENT_IP_HEADER", "")
+# How many proxies of ours append to that header (nginx: 1; CloudFront + API Gateway: 2).
+ORDERS_TRUSTED_PROXY_HOPS = env_int("ORDERS_TRUSTED_PROXY_HOPS", 1)
 
 # --- The legacy order API --------------------------------------------------------------
 LEGACY_API_URL = os.environ.get("LEGACY_API_URL", "http://127.0.0.1:8000/legacy-api").rstrip("/")
 LEGACY_API_TIMEOUT = float(os.environ.get("LEGACY_API_TIMEOUT", "10"))
 # Orders the legacy API works on at once, across every process of the service.
 LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)
+# How many of those the hot path's workers may use at once, across every worker: one is
+# left to the storefront's own checkouts, so draining a sale never locks other buyers out.
+ORDERS_LEGACY_CONCURRENCY = env_int("ORDERS_LEGACY_CONCURRENCY", max(1, LEGACY_CAPACITY - 1))
 # CPU burned per order, as the workshop's argon2 hash did (time cost, memory in KiB).
 LEGACY_ARGON2_TIME_COST = env_int("LEGACY_ARGON2_TIME_COST", 1 if DJANGO_ENV == "test" else 3)
 LEGACY_ARGON2_MEMORY_KIB = env_int("LEGACY_ARGON2_MEMORY_KIB", 1024 if DJANGO_ENV == "test" else 32768)

@@ -1,4 +1,5 @@
-"""Placing accepted orders with the legacy API, at most LEGACY_CAPACITY at once across every
+"""Placing accepted orders with the legacy API, at most ORDERS_LEGACY_CONCURRENCY (below
+LEGACY_CAPACITY) at once across every
 worker process, and recording the outcome: complete, failed, dead-lettered, redriven."""
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def legacy_slot_lease_seconds() -> float:
 
 
 def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
-    """Takes one of LEGACY_CAPACITY permits shared by every worker process; None if none
-    frees up within `wait_seconds`. A permit is leased: one held by a dead worker expires."""
-    capacity = settings.LEGACY_CAPACITY
+    """Takes one of ORDERS_LEGACY_CONCURRENCY permits (at most LEGACY_CAPACITY) shared by every
+    worker process; None if none frees up within `wait_seconds`. A permit is leased: one held
+    by a dead worker expires."""
+    capacity = min(settings.ORDERS_LEGACY_CONCURRENCY, settings.LEGACY_CAPACITY)
     LegacySlot.objects.bulk_create([LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True)
     deadline = time.monotonic() + wait_seconds
     while True:

@@ -29,9 +29,11 @@ def _invalid(exc: InvalidInput) -> JsonResponse:
 def _client_ip(request) -> str | None:
     header = settings.ORDERS_CLIENT_IP_HEADER
     if header:
-        forwarded = request.headers.get(header, "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
+        # Proxies append the address they saw, so only the entries our own proxies added can
+        # be trusted: the first ones are whatever the client chose to send.
+        hops = [h.strip() for h in request.headers.get(header, "").split(",") if h.strip()]
+        if hops:
+            return hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -191,6 +191,8 @@ def worker_env(process_env, legacy_api) -> dict[str, str]:
         **process_env,
         "LEGACY_API_URL": legacy_api.url,
         "LEGACY_CAPACITY": "2",
+        # All of it, so that the permits are all that keeps the workers within the capacity.
+        "ORDERS_LEGACY_CONCURRENCY": "2",
         "LEGACY_API_TIMEOUT": "10",
         "ORDERS_RETRY_BACKOFF": "1",
         "ORDERS_RETRY_BACKOFF_MAX": "2",

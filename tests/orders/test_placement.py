@@ -88,6 +88,7 @@ def test_claim_skips_final_and_dead_lettered_orders(allocation):
 
 def test_legacy_permits_are_limited_to_the_capacity_and_leased(db, settings):
     settings.LEGACY_CAPACITY = 2
+    settings.ORDERS_LEGACY_CONCURRENCY = 5
     first = placement.legacy_slot_acquire(holder="a", wait_seconds=0)
     second = placement.legacy_slot_acquire(holder="b", wait_seconds=0)
     assert {first, second} == {1, 2}
@@ -99,10 +100,18 @@ def test_legacy_permits_are_limited_to_the_capacity_and_leased(db, settings):
     assert placement.legacy_slot_acquire(holder="d", wait_seconds=0) == second
 
 
+def test_workers_leave_legacy_capacity_to_the_storefront_when_told_to(db, settings):
+    settings.LEGACY_CAPACITY = 3
+    settings.ORDERS_LEGACY_CONCURRENCY = 2
+    assert {placement.legacy_slot_acquire(holder=h, wait_seconds=0) for h in "ab"} == {1, 2}
+    assert placement.legacy_slot_acquire(holder="c", wait_seconds=0) is None
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_permit_takers_never_exceed_the_capacity(settings):
     settings.LEGACY_CAPACITY = 3
+    settings.ORDERS_LEGACY_CONCURRENCY = 3
     taken, barrier = [], threading.Barrier(12)
 
     def take(i):

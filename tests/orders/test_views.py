@@ -212,6 +212,24 @@ def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settin
     assert HotOrder.objects.count() == 4
 
 
+def test_behind_a_proxy_the_throttle_counts_the_address_the_proxy_saw_not_what_the_client_sent(
+    client, allocation, settings
+):
+    settings.ORDERS_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.ORDERS_THROTTLE_PER_IP = 2
+    settings.ORDERS_THROTTLE_PER_EMAIL = 100
+    allocation.per_order_limit = 1
+    allocation.save()
+    # The first entries are the client's own invention; nginx appended the last one.
+    codes = [
+        post_order(client, order_body(), key=f"k{i}", HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.7").status_code
+        for i in range(3)
+    ]
+    assert codes == [202, 202, 429]
+    other = post_order(client, order_body(), key="k9", HTTP_X_FORWARDED_FOR="10.9.9.1, 203.0.113.8")
+    assert other.status_code == 202
+
+
 def test_replays_of_one_key_do_not_count_against_the_throttle(client, allocation, settings):
     settings.ORDERS_THROTTLE_PER_EMAIL = 1
     body = order_body()
