@@ -198,3 +198,17 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: fl
             return
         time.sleep(interval)
     raise AssertionError(message or f"condition not met within {timeout}s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_released(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Before the test database is dropped, ends the sessions that servers, workers or threads
+    started by the tests may still hold, so the drop cannot fail on them."""
+    yield
+    if not _is_postgres():
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
