@@ -116,6 +116,8 @@ DATABASES = {
         conn_max_age=env_int("CONN_MAX_AGE", 0),
     )
 }
+# A kept connection is checked before use, so a restarted database costs one error, not many.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the writer work at once; IMMEDIATE takes the write lock at the
     # start of a transaction, so two writers queue on the timeout instead of deadlocking.
@@ -130,7 +132,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "config.cache.PooledRedisCache", "LOCATION": REDIS_URL}}
 else:
     # A file cache is shared by every process on the machine (web and worker).
     CACHES = {
@@ -190,7 +192,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
-    "orders-stalled-sweep": {"task": "orders.tasks.stalled_sweep", "schedule": 60.0},
+    "orders-stalled-sweep": {
+        "task": "orders.tasks.stalled_sweep",
+        "schedule": float(os.environ.get("ORDERS_STALL_SWEEP_SECONDS", "30")),
+    },
     "orders-reservation-sweep": {"task": "orders.tasks.reservation_sweep", "schedule": 30.0},
 }
 
@@ -204,7 +209,7 @@ ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
 ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
 # An order no worker has touched for this long is published again (longer than the longest
 # retry countdown plus a legacy call).
-ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 300)
+ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 120)
 # A reservation nobody works on for this long is released (the order fails as expired).
 ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
 # The sweeper re-publishes outbox rows older than this (younger ones are being published).

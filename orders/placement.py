@@ -13,7 +13,7 @@ from datetime import timedelta
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
@@ -110,6 +110,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             email=order.customer_email,
             lines=[{"product": order.product.slug, "quantity": order.quantity}],
             card_number=order.card_number,
+            caller="hotpath",
         )
     except LegacyUnavailable as exc:
         if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
@@ -118,10 +119,26 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             release = False
         order_attempt_failed(order_id=order_id, error=str(exc))
         raise
+    else:
+        # The answer is recorded while the permit is still held: if recording fails (our
+        # database is restarting), the task is retried and the legacy API answers the same
+        # reference with the same order.
+        return _answer_record(order_id=order_id, response=response)
     finally:
         if release:
-            legacy_slot_release(number=slot, holder=holder)
+            _slot_release_quietly(number=slot, holder=holder)
 
+
+def _slot_release_quietly(*, number: int, holder: str) -> None:
+    """A permit that cannot be released now (database restarting) frees itself when its lease
+    ends; that must not hide the order's outcome."""
+    try:
+        legacy_slot_release(number=number, holder=holder)
+    except DatabaseError:
+        logger.warning("legacy permit %s not released; its lease will end", number, exc_info=True)
+
+
+def _answer_record(*, order_id: int, response) -> str:
     if response.ok:
         order_complete(
             order_id=order_id,

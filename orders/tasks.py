@@ -5,20 +5,35 @@ from __future__ import annotations
 
 import logging
 
+import kombu.exceptions
+import redis.exceptions
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from orders import placement, services
 from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
 
+# Worth another attempt later: the legacy API is down or full, or our own database, cache or
+# broker is restarting. Anything else is a bug and fails loudly.
+RETRYABLE = (
+    LegacyUnavailable,
+    placement.LegacyBusy,
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+
 
 @shared_task(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(LegacyUnavailable, placement.LegacyBusy),
+    autoretry_for=RETRYABLE,
     retry_backoff=settings.ORDERS_RETRY_BACKOFF,
     retry_backoff_max=settings.ORDERS_RETRY_BACKOFF_MAX,
     retry_jitter=True,
@@ -29,7 +44,7 @@ def order_process(self, order_id: int) -> str:
     and the legacy API deduplicates on the order's reference."""
     try:
         return placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
-    except (LegacyUnavailable, placement.LegacyBusy) as exc:
+    except RETRYABLE as exc:
         if self.request.retries >= self.max_retries:
             placement.order_dead_letter(order_id=order_id, error=f"{exc} (after {self.request.retries + 1} attempts)")
             return "dead_lettered"

@@ -51,6 +51,38 @@ def test_unconfirmed_reservations_expire_and_return_to_the_allocation(allocation
     assert HotOrder.objects.get(pk=fresh.pk).status == "processing"
 
 
+def test_an_order_already_sent_to_the_legacy_api_never_expires(allocation):
+    """The legacy API may have placed it: releasing its units could sell them twice."""
+    sent = accept(allocation, quantity=2)
+    HotOrder.objects.filter(pk=sent.pk).update(attempts=1, reserved_until=timezone.now() - timedelta(seconds=1))
+    assert services.reservations_expire() == 0
+    sent.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (sent.status, allocation.reserved) == ("processing", 2)
+
+
+def test_a_restarting_database_makes_the_worker_retry_not_fail(allocation, monkeypatch):
+    from django.db import OperationalError
+
+    from orders.tasks import order_process
+
+    order = accept(allocation)
+    calls = []
+
+    def database_restarting(**kwargs):
+        calls.append(kwargs)
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(placement, "order_send_to_legacy", database_restarting)
+    # Run eagerly, the retries follow at once; once they are spent the order is parked for a
+    # merchant, never failed and never dropped.
+    result = order_process.apply(args=(order.pk,))
+    assert len(calls) == order_process.max_retries + 1
+    assert result.result == "dead_lettered"
+    order.refresh_from_db()
+    assert (order.status, order.stage) == ("processing", "dead_lettered")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outbox_sweep_publishes_what_the_commit_did_not(allocation, settings):
     """A crash between commit and publish leaves the outbox row; the sweeper sends it."""
