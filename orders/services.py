@@ -5,6 +5,7 @@ Placing accepted orders with the legacy API lives in `orders.placement`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -30,6 +31,7 @@ from orders.models import (
     SaleAllocation,
 )
 from orders.selectors import (
+    REMAINING_TTL,
     STATUS_TTL,
     allocation_remaining,
     hot_product_window,
@@ -202,7 +204,17 @@ def allocation_reserve(*, allocation_id: int, quantity: int, now=None) -> None:
         raise SaleNotStarted("The sale has not started yet.", starts_at=allocation.starts_at.isoformat())
     if window == "ended":
         raise SaleEnded("The sale has ended.")
+    # The next buyers are answered from the cache without touching the row.
+    cache_set_quietly(remaining_cache_key(allocation_id), allocation.remaining, REMAINING_TTL)
     raise SoldOut("Sold out.", remaining=allocation.remaining)
+
+
+def remaining_note_taken(*, allocation_id: int, quantity: int) -> None:
+    """Keeps the cached "units left" in step with a reservation, instead of dropping it and
+    making the next buyer read the row every other buyer is updating."""
+    # ValueError: not cached, and the next reader fills it from the database.
+    with contextlib.suppress(ValueError):
+        cache.decr(remaining_cache_key(allocation_id), quantity)
 
 
 def reservation_release(*, order: HotOrder) -> None:
@@ -230,8 +242,9 @@ def reservation_confirm(*, order: HotOrder) -> None:
         ).update(sold=F("sold") + order.quantity)
         if not counted:
             logger.warning("order %s was placed after its reservation was released", order.number)
+        _remaining_forget(order)
+    # Held to sold leaves `allocated - reserved - sold` as it was: the cached figure stands.
     order.reservation = Reservation.CONFIRMED
-    _remaining_forget(order)
 
 
 def _remaining_forget(order: HotOrder) -> None:
@@ -248,7 +261,29 @@ def order_stage_set(order: HotOrder, stage: str, detail: str = "") -> None:
 def status_refresh_on_commit(order: HotOrder) -> None:
     """Refreshes the buyer's read model once the change is committed."""
     entry = status_entry(order)
-    transaction.on_commit(lambda: cache.set(status_cache_key(order.number), entry, timeout=STATUS_TTL))
+
+    def refresh():
+        try:
+            cache.set(status_cache_key(entry["number"]), entry, timeout=STATUS_TTL)
+        except Exception:  # the change is committed; the read model refills from the database on a miss
+            logger.warning("could not refresh the status of order %s", entry["number"], exc_info=True)
+            cache_delete_quietly(status_cache_key(entry["number"]))
+
+    transaction.on_commit(refresh)
+
+
+def cache_set_quietly(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception:
+        logger.warning("could not set %s in the cache", key, exc_info=True)
+
+
+def cache_delete_quietly(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:
+        logger.warning("could not drop %s from the cache", key, exc_info=True)
 
 
 def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, client_ip: str | None = None) -> Accepted:
@@ -267,17 +302,21 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     if refusal is not None:
         raise refusal
 
-    _throttle(idempotency_key=idempotency_key, client_ip=client_ip, email=data.email)
-
-    # A sold-out product is answered without touching the allocation row the buyers fight over.
+    # A sold-out product is answered without touching the allocation row the buyers fight
+    # over, and before the throttle: the answer is the same for everybody and costs nothing.
     remaining = allocation_remaining(allocation_id=product["allocation_id"])
     if remaining < data.quantity:
         raise SoldOut("Sold out.", remaining=remaining)
 
+    _throttle(idempotency_key=idempotency_key, client_ip=client_ip, email=data.email)
+
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Reserve first: a buyer who loses the race writes nothing and takes no number.
+            allocation_reserve(allocation_id=product["allocation_id"], quantity=data.quantity, now=now)
             order = HotOrder.objects.create(
+                number=order_number_next(),
                 token=secrets.token_urlsafe(32),
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
@@ -292,12 +331,10 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
                 client_ip=client_ip,
                 created_at=now,
             )
-            allocation_reserve(allocation_id=product["allocation_id"], quantity=data.quantity, now=now)
-            order.number = order_number_next()
-            order.save(update_fields=["number"])
             order_stage_set(order, OrderStage.QUEUED, "accepted by the hot path")
             OutboxMessage.objects.create(order=order)
             allocation_id = product["allocation_id"]
+            entry_quantity = data.quantity
             entry = status_entry(order)
 
             def after_commit():
@@ -305,7 +342,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
                 # returns from publishing, and its newer state must not be overwritten.
                 try:
                     cache.set(status_cache_key(entry["number"]), entry, timeout=STATUS_TTL)
-                    cache.delete(remaining_cache_key(allocation_id))
+                    remaining_note_taken(allocation_id=allocation_id, quantity=entry_quantity)
                 except Exception:  # the order is committed; the read model refills on a miss
                     logger.warning("could not update the cache for order %s", entry["number"], exc_info=True)
                 outbox_publish(order_id=order.pk)
@@ -372,10 +409,14 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
 
 def reservations_expire(*, limit: int = 200) -> int:
     """Releases reservations nobody confirmed in time (the order failed as expired).
-    Dead-lettered orders keep theirs: a merchant decides about them."""
+    Dead-lettered orders keep theirs: a merchant decides about them. So does an order a worker
+    has already sent: the legacy API may have placed it, and only sending it again (the
+    stalled sweep does) can tell; releasing its units could sell them twice."""
     now = timezone.now()
     order_ids = list(
-        HotOrder.objects.filter(status=OrderStatus.PROCESSING, reservation=Reservation.HELD, reserved_until__lt=now)
+        HotOrder.objects.filter(
+            status=OrderStatus.PROCESSING, reservation=Reservation.HELD, reserved_until__lt=now, attempts=0
+        )
         .exclude(stage=OrderStage.DEAD_LETTERED)
         .values_list("pk", flat=True)[:limit]
     )
@@ -383,7 +424,12 @@ def reservations_expire(*, limit: int = 200) -> int:
     for order_id in order_ids:
         with transaction.atomic():
             order = HotOrder.objects.select_for_update().get(pk=order_id)
-            if order.is_final or order.reserved_until >= now or order.stage == OrderStage.DEAD_LETTERED:
+            if (
+                order.is_final
+                or order.reserved_until >= now
+                or order.stage == OrderStage.DEAD_LETTERED
+                or order.attempts
+            ):
                 continue
             order_stage_set(order, OrderStage.EXPIRED, "reservation expired before the order was placed")
             reservation_release(order=order)
