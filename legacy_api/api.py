@@ -148,7 +148,7 @@ class OrderCollectionApi(LegacyApiView):
         },
     )
     def post(self, request):
-        with capacity.in_flight():
+        with capacity.in_flight(caller=request.headers.get("X-Legacy-Caller")):
             if _declared_length(request) > (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or float("inf")):
                 raise PayloadTooLarge  # refused before a byte of it is read
             serializer = OrderRequestSerializer(data=request.data)

@@ -38,6 +38,10 @@ SLOT_LEASE_MS = 90_000
 # A request counted in flight by a process that died stops counting after this.
 INFLIGHT_LEASE_MS = 120_000
 RETRY_AFTER_SECONDS = 1
+# Callers that say who they are (header X-Legacy-Caller) are also counted on their own, so
+# the hot path's workers can be shown to stay within their share while the storefront's own
+# checkouts come in beside them. A fixed list: a header must not create keys at will.
+CALLERS = ("storefront", "hotpath")
 
 
 class OverCapacity(Exception):
@@ -98,9 +102,10 @@ class RedisBackend:
     # One hash tag, so that every key of a script lives in the same Redis Cluster slot.
     prefix = "{legacy_api}:"
 
-    def __init__(self, url: str, *, lease_ms: int = SLOT_LEASE_MS):
+    def __init__(self, url: str, *, lease_ms: int = SLOT_LEASE_MS, namespace: str = ""):
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self.lease_ms = lease_ms
+        self.prefix = f"{self.prefix}{namespace}"
         self.inflight_key = f"{self.prefix}inflight"
         self.stats_key = f"{self.prefix}stats"
         self._acquire = self.client.register_script(_SLOT_ACQUIRE)
@@ -233,10 +238,14 @@ def backend() -> Backend:
 
 
 @functools.cache
-def _backend(redis_url: str, var_dir: str) -> Backend:
+def _backend(redis_url: str, var_dir: str, caller: str = "") -> Backend:
     if redis_url:
-        return RedisBackend(redis_url)
-    return FileBackend(Path(var_dir) / "legacy-slots")
+        return RedisBackend(redis_url, namespace=f"caller:{caller}:" if caller else "")
+    return FileBackend(Path(var_dir) / "legacy-slots" / (f"caller-{caller}" if caller else ""))
+
+
+def _caller_backend(caller: str) -> Backend:
+    return _backend(settings.REDIS_URL, str(settings.VAR_DIR), caller)
 
 
 @contextmanager
@@ -259,23 +268,33 @@ def slot() -> Iterator[None]:
 
 
 @contextmanager
-def in_flight() -> Iterator[None]:
-    """Counts an order request as in flight for the figures, from arrival to answer."""
-    limiter = backend()
-    token = _quietly(limiter.request_enter)
+def in_flight(caller: str | None = None) -> Iterator[None]:
+    """Counts an order request as in flight for the figures, from arrival to answer, in all
+    and for its caller when it names a known one."""
+    counters = [backend()]
+    if caller in CALLERS:
+        counters.append(_caller_backend(caller))
+    tokens = [(counter, _quietly(counter.request_enter)) for counter in counters]
     try:
         yield
     finally:
-        if token is not None:
-            _quietly(limiter.request_exit, token)
+        for counter, token in tokens:
+            if token is not None:
+                _quietly(counter.request_exit, token)
 
 
-def stats() -> dict[str, int]:
-    return {"capacity": settings.LEGACY_CAPACITY, **backend().stats()}
+def stats() -> dict:
+    callers = {}
+    for caller in CALLERS:
+        figures = _caller_backend(caller).stats()
+        callers[caller] = {"inflight": figures["inflight"], "peak_inflight": figures["peak_inflight"]}
+    return {"capacity": settings.LEGACY_CAPACITY, **backend().stats(), "callers": callers}
 
 
-def stats_reset() -> dict[str, int]:
+def stats_reset() -> dict:
     backend().stats_reset()
+    for caller in CALLERS:
+        _caller_backend(caller).stats_reset()
     return stats()
 
 

@@ -105,6 +105,11 @@ class OutOfStockSerializer(ErrorSerializer):
     available = serializers.IntegerField()
 
 
+class CallerStatsSerializer(serializers.Serializer):
+    inflight = serializers.IntegerField()
+    peak_inflight = serializers.IntegerField()
+
+
 class StatsSerializer(serializers.Serializer):
     capacity = serializers.IntegerField(help_text="Orders the service works on at once (LEGACY_CAPACITY).")
     inflight = serializers.IntegerField(help_text="Order requests being answered now.")
@@ -112,3 +117,7 @@ class StatsSerializer(serializers.Serializer):
         help_text="The most order requests ever in flight at once, before shedding."
     )
     shed = serializers.IntegerField(help_text="Order requests refused with 503 because every slot was taken.")
+    callers = serializers.DictField(
+        child=CallerStatsSerializer(),
+        help_text="The same figures for each caller that names itself (header X-Legacy-Caller).",
+    )

@@ -35,14 +35,17 @@ class LegacyResponse:
         return self.status in (200, 201)
 
 
-def _request(method: str, path: str, body: dict | None = None, *, timeout: float | None = None) -> LegacyResponse:
+def _request(
+    method: str, path: str, body: dict | None = None, *, timeout: float | None = None, caller: str = "storefront"
+) -> LegacyResponse:
     url = f"{settings.LEGACY_API_URL}{path}"
     try:
         response = _pool.request(
             method,
             url,
             body=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            # Who is calling, for the legacy API's load figures (the storefront or the hot path).
+            headers={"Content-Type": "application/json", "Accept": "application/json", "X-Legacy-Caller": caller},
             timeout=urllib3.Timeout(connect=2.0, read=timeout or settings.LEGACY_API_TIMEOUT),
         )
     except urllib3.exceptions.HTTPError as exc:
@@ -61,7 +64,14 @@ def _request(method: str, path: str, body: dict | None = None, *, timeout: float
 
 
 def order_place(
-    *, reference: str, name: str, email: str, lines: list[dict], card_number: str, timeout: float | None = None
+    *,
+    reference: str,
+    name: str,
+    email: str,
+    lines: list[dict],
+    card_number: str,
+    timeout: float | None = None,
+    caller: str = "storefront",
 ) -> LegacyResponse:
     """POST /orders; idempotent on `reference`, so a retry can never place it twice."""
     return _request(
@@ -74,6 +84,7 @@ def order_place(
             "payment": {"card_number": card_number},
         },
         timeout=timeout,
+        caller=caller,
     )
 
 

@@ -439,7 +439,14 @@ def test_stats_report_capacity_and_counts(client, settings):
     settings.LEGACY_CAPACITY = 3
     response = client.get("/legacy-api/stats")
     assert response.status_code == 200
-    assert response.json() == {"capacity": 3, "inflight": 0, "peak_inflight": 0, "shed": 0}
+    idle = {"inflight": 0, "peak_inflight": 0}
+    assert response.json() == {
+        "capacity": 3,
+        "inflight": 0,
+        "peak_inflight": 0,
+        "shed": 0,
+        "callers": {"hotpath": idle, "storefront": idle},
+    }
 
 
 def test_peak_counts_requests_in_flight_before_shedding(client, post_order, order_body, muskie_rod, settings):
@@ -457,6 +464,8 @@ def test_peak_counts_requests_in_flight_before_shedding(client, post_order, orde
         for token in tokens:
             gate.request_exit(token)
 
+    # The post named no caller, so only the totals count it.
+    assert figures.pop("callers")["storefront"]["peak_inflight"] == 0
     assert figures == {"capacity": 2, "inflight": 2, "peak_inflight": 3, "shed": 1}
     assert client.get("/legacy-api/stats").json()["inflight"] == 0
 

@@ -94,4 +94,5 @@ def test_service_reports_no_caller_above_its_capacity_when_given_less(legacy_url
         assert response.status == 201
 
     stats = http.request("GET", f"{legacy_url}/legacy-api/stats").json()
+    stats.pop("callers")
     assert stats == {"capacity": 64, "inflight": 0, "peak_inflight": 1, "shed": 0}

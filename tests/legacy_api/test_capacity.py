@@ -201,3 +201,20 @@ def test_a_stampede_is_either_placed_or_shed_and_shed_orders_write_nothing(proce
     stats = http.request("GET", f"{url}/legacy-api/stats").json()
     assert stats["shed"] == shed
     assert stats["inflight"] == 0
+
+
+def test_callers_that_name_themselves_are_counted_apart_and_unknown_names_are_not(db):
+    from legacy_api import capacity
+
+    capacity.stats_reset()
+    with (
+        capacity.in_flight(caller="hotpath"),
+        capacity.in_flight(caller="storefront"),
+        capacity.in_flight(caller="somebody-else"),
+    ):
+        figures = capacity.stats()
+    assert figures["peak_inflight"] == 3
+    assert figures["callers"]["hotpath"] == {"inflight": 1, "peak_inflight": 1}
+    assert figures["callers"]["storefront"] == {"inflight": 1, "peak_inflight": 1}
+    assert set(figures["callers"]) == {"hotpath", "storefront"}
+    assert capacity.stats()["callers"]["hotpath"]["inflight"] == 0

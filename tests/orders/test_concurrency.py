@@ -88,6 +88,7 @@ def test_200_buyers_for_20_units_get_exactly_20_orders_placed_once_within_legacy
     assert (allocation.reserved, allocation.sold) == (0, 20)
     stats = legacy_api.stats()
     assert 1 <= stats["peak_inflight"] <= 2, stats
+    assert stats["callers"]["hotpath"]["peak_inflight"] == stats["peak_inflight"], stats  # all from the workers
     assert stats["shed"] == 0, stats
 
 
