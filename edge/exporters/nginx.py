@@ -113,7 +113,12 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_") ->
         "# Include inside http { }. Do not edit: change the routes and export again.",
         "",
     ]
+    # Only the origins a route can reach: nginx resolves every upstream's host when it loads
+    # the config, and an origin nobody routes to must not stop it from loading.
+    used = {default_origin} | {route.origin for route in routes if route.origin}
     for name, origin in origins.items():
+        if name not in used:
+            continue
         # Keep-alive connections to each origin: a stampede must not pay a TCP handshake per request.
         lines += [
             f"upstream {upstream_name(name)} {{",
