@@ -34,7 +34,7 @@ import urllib3
 
 from bench import report
 from bench.loadgen import RunResult, open_loop
-from bench.stack import ROOT, Stack
+from bench.stack import ROOT, Stack, free_port, wait_http
 
 HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
 CEILING_PRODUCT = "tourney-casting-rod"  # a second hot product, for the acceptance ceiling
@@ -55,8 +55,8 @@ class Profile:
     drain_timeout: float
 
 
-QUICK = Profile(60, 120, 6, 8, 1, 4, 3, (8, 32), 3, 60)
-FULL = Profile(600, 250, 20, 12, 2, 10, 8, (4, 16, 64, 128), 8, 150)
+QUICK = Profile(80, 80, 6, 8, 1, 4, 3, (8, 32), 3, 60)
+FULL = Profile(400, 100, 20, 12, 2, 10, 8, (4, 16, 64, 128), 8, 150)
 
 
 class Interrupted(Exception):
@@ -148,6 +148,24 @@ def legacy_reset(stack: Stack) -> None:
     urllib3.PoolManager(retries=False, timeout=5.0).request("POST", stack.url("legacy", "/legacy-api/stats/reset"))
 
 
+def warm_up(stack: Stack) -> None:
+    """A few seconds of every kind of request, so that no measurement pays for the servers'
+    first connections (database, Redis, upstream keep-alive) and cold code paths."""
+    edge = stack.url("edge", "")
+    paths = ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"]
+    open_loop("warm-up", _browse_request(edge, paths), rate=40, duration=3, threads=16)
+    # Real orders, for the second hot product: every thread of the hot path opens its
+    # connections; the workers place them before anything is measured.
+    orders = _buyer_request(edge, f"warm{int(time.time())}", product_path=f"/shop/rods/{CEILING_PRODUCT}/")
+    open_loop("warm-up orders", orders, rate=20, duration=2, threads=8)
+    import redis
+
+    broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
+    deadline = time.monotonic() + 20
+    while broker.llen("celery") and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def calibrate_legacy(stack: Stack, profile: Profile) -> float:
     """The most orders a second the legacy API completes, called with exactly its capacity."""
     capacity = stack.settings.legacy_capacity
@@ -231,7 +249,7 @@ end
 
 def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
     """Buyers at a fixed rate for the hot product, with browsing and ordinary checkouts."""
-    edge = stack.url("edge")
+    edge = stack.url("edge", "")
     browse_paths = [
         "/shop/",
         "/shop/reels/",
@@ -298,7 +316,7 @@ def accepted_numbers(result: RunResult) -> list[str]:
 # --- the books ---------------------------------------------------------------------------
 
 
-def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products: list[str]) -> dict:
+def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products: list[str], *, stampede_end) -> dict:
     """Waits until every accepted order is final, then checks the books in PostgreSQL."""
     from django.db import connection
     from django.db.models import Count, Sum
@@ -334,9 +352,12 @@ def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products
     for allocation in SaleAllocation.objects.filter(product__slug__in=products):
         oversold += max(0, allocation.sold + allocation.reserved - allocation.allocated)
     oversold += Product.objects.filter(stock__lt=0).count()
+    # From the first order accepted to the last one placed the queue is never empty: the
+    # workers should keep the legacy API as busy as it can be for that whole time.
     first = min((o.created_at for o in complete), default=None)
     last = max((o.completed_at for o in complete if o.completed_at), default=None)
     drain_window = (last - first).total_seconds() if first and last else 0.0
+    after = [o for o in complete if o.completed_at and o.completed_at > stampede_end]
     sold_units = (
         OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="hot-").aggregate(
             units=Sum("quantity")
@@ -353,6 +374,7 @@ def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products
         "oversold": oversold,
         "drain_seconds": round(time.monotonic() - started, 2),
         "drain_window_seconds": round(drain_window, 2),
+        "completed_after_stampede": len(after),
         "drain_rate": round(len(complete) / drain_window, 2) if drain_window else 0.0,
     }
 
@@ -362,7 +384,6 @@ def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products
 
 def seed(stack: Stack, profile: Profile) -> None:
     """The merchant's side: the sale's allocation and the routes, as the admin would set them."""
-    from edge import services as edge_services
     from edge.models import Origin
     from orders.models import SaleAllocation
     from shop.models import Product
@@ -373,19 +394,33 @@ def seed(stack: Stack, profile: Profile) -> None:
         SaleAllocation.objects.update_or_create(
             product=product, defaults={"is_hot": True, "allocated": allocation, "per_order_limit": 2}
         )
-    Product.objects.filter(slug="spinning-reel").update(stock=1_000_000)
+    # Ordinary shoppers and the calibration buy these through the monolith.
+    Product.objects.filter(slug__in=["spinning-reel", "baitcasting-reel"]).update(stock=1_000_000)
     for name, port in (("monolith", "monolith"), ("hotpath", "hotpath"), ("legacy-api", "legacy")):
         Origin.objects.filter(name=name).update(domain="127.0.0.1", port=stack.ports[port], protocol="http")
-    edge_services.bench_routes(hot=[f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/*", f"/shop/rods/{CEILING_PRODUCT}/*"])
+    for name, slug in (("muskie-sale", HOT_PRODUCT), ("tourney-sale", CEILING_PRODUCT)):
+        stack.manage("edge_route", "add", name, f"/shop/rods/{slug}/*", "--origin", "hotpath", "--enable", capture=True)
+
+
+def route_switch(stack: Stack, *, on: bool) -> None:
+    stack.manage("edge_route", "enable" if on else "disable", "muskie-sale", capture=True)
 
 
 def nginx_start(stack: Stack, *, reload: bool = False) -> None:
+    """Exports the routes for nginx and (re)loads them: the strangler fig's switch."""
     export = stack.out / "edge"
-    stack.manage("edge_export", "--target", "nginx", "--out", str(export))
+    stack.manage(
+        "edge_export",
+        "--target",
+        "nginx",
+        "--out",
+        str(export),
+        "--nginx-listen",
+        f"127.0.0.1:{stack.ports['edge']}",
+        capture=True,
+    )
     conf_dir = stack.out / "nginx"
-    conf_dir.mkdir(exist_ok=True)
-    (conf_dir / "logs").mkdir(exist_ok=True)
-    server = next(export.glob("*.conf")).read_text()
+    (conf_dir / "logs").mkdir(parents=True, exist_ok=True)
     conf = f"""
 worker_processes 1;
 error_log {conf_dir}/logs/error.log warn;
@@ -398,24 +433,27 @@ http {{
   fastcgi_temp_path {conf_dir}/fastcgi;
   uwsgi_temp_path {conf_dir}/uwsgi;
   scgi_temp_path {conf_dir}/scgi;
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
-  {server.replace("listen 80;", f"listen 127.0.0.1:{stack.ports['edge']};")}
-  upstream bench_ceiling {{ server 127.0.0.1:{stack.ports["ceiling"]}; keepalive 64; }}
+  include {export}/nginx-edge.conf;
+  upstream bench_ceiling {{ server 127.0.0.1:{stack.ports["ceiling"]}; keepalive 32; }}
   server {{
     listen 127.0.0.1:{stack.ports["ceiling_edge"]};
-    location / {{ proxy_pass http://bench_ceiling; proxy_set_header Connection ""; }}
+    location / {{
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_pass http://bench_ceiling;
+    }}
   }}
 }}
 """
     (conf_dir / "nginx.conf").write_text(conf)
+    argv = ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")]
     if reload:
-        subprocess.run(["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-s", "reload"], check=True)
-        time.sleep(1.0)
+        subprocess.run([*argv, "-s", "reload"], check=True)
+        time.sleep(1.0)  # the old workers finish their requests; new ones take the new routes
         return
-    stack._spawn("nginx", ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"])
-    from bench.stack import wait_http
-
+    subprocess.run([*argv, "-t", "-q"], check=True)
+    stack._spawn("nginx", [*argv, "-g", "daemon off;"])
     wait_http(stack.url("edge", "/shop/"))
 
 
@@ -442,12 +480,14 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
     stack = Stack(out)
     try:
         stack.prepare()
-        stack.ports["ceiling_edge"] = __import__("bench.stack", fromlist=["free_port"]).free_port()
+        stack.ports["ceiling_edge"] = free_port()
         os.environ.update(stack.env)
         sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
+        from django.utils.timezone import now as django_now
+
         seed(stack, profile)
         stack.start_app_servers()
         nginx_start(stack)
@@ -457,9 +497,10 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         legacy_rate = calibrate_legacy(stack, profile)
         figures["legacy_rate_at_capacity"] = round(legacy_rate, 2)
 
+        warm_up(stack)
         idle = open_loop(
             "browse-idle",
-            _browse_request(stack.url("edge"), ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/"]),
+            _browse_request(stack.url("edge", ""), ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/"]),
             rate=profile.browse_rate,
             duration=profile.idle_seconds,
             threads=8,
@@ -467,14 +508,12 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
 
         on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}")
         numbers = accepted_numbers(on["results"]["buyers"])
-        books = drain_and_check(stack, profile, numbers, [HOT_PRODUCT])
+        books = drain_and_check(stack, profile, numbers, [HOT_PRODUCT], stampede_end=django_now())
 
-        from edge import services as edge_services
-
-        edge_services.bench_route_enable(False)
+        route_switch(stack, on=False)
         nginx_start(stack, reload=True)
         off = stampede(stack, profile, label="route off", run=f"off{int(time.time())}")
-        edge_services.bench_route_enable(True)
+        route_switch(stack, on=True)
         nginx_start(stack, reload=True)
 
         ceiling = [
@@ -484,6 +523,10 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         best = max(ceiling, key=lambda row: row["rps"])
         script = out / "order.lua"
         script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
+        # The hot path's own cost, like the ceiling's: the workers (and the legacy API's CPU
+        # they keep busy, on the same two cores) pause while it is measured; the queue holds
+        # what it accepts, which is what the queue is for.
+        stack.stop("worker")
         accept = wrk(
             stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders"),
             connections=best["connections"],
@@ -522,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(7)
     profile = QUICK if args.quick else FULL
     started = time.monotonic()
+    args.out = args.out.resolve()
     figures = run(profile, args.out, args.quick)
     figures["seconds"] = round(time.monotonic() - started, 1)
     report.write(figures, args.out)

@@ -1,0 +1,516 @@
+"""Fault drills: when parts of the stack fail in a stampede, no order is lost, placed twice or oversold.
+
+    python -m bench.drills [--json PATH] [--out DIR]
+
+It starts its own PostgreSQL and Redis on free loopback ports (see `bench.services`), the legacy
+order API and the hot path under gunicorn and a Celery worker, and runs four drills, each a
+stampede of buyers at a fixed rate for a product of its own (more buyers than units), with a
+fault in the middle of it:
+(a) the worker is killed (SIGKILL, its whole process group) while it processes, then started again;
+(b) the legacy order API is stopped for 20 seconds, then started again;
+(c) Redis (the broker and the cache) is restarted;
+(d) PostgreSQL is restarted.
+Buyers retry a refused request (5xx, connection error) with the same Idempotency-Key, as a
+real client would; `refused` counts those answers, retried or not (allowed during a fault).
+After each drill it waits for the queue to drain and checks the books against PostgreSQL:
+every 202 must end complete exactly once, and nothing may be oversold. It prints a table,
+writes the JSON, exits 1 when anything was lost, duplicated or oversold, and stops everything
+it started, also on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import urllib3
+
+from bench.loadgen import RunResult, open_loop
+from bench.services import PrivateServices
+from bench.stack import ROOT, Settings, Stack, free_port, wait_http
+from bench.stampede import _buyer_request, accepted_numbers, legacy_reset, legacy_stats
+
+CATEGORY = "rods"
+DATABASE = "shop_drills"
+CLOCKS = ("ORDERS_VISIBILITY_TIMEOUT", "ORDERS_UNACKED_RESTORE_SECONDS", "ORDERS_STALL_SECONDS")
+
+
+@dataclass(frozen=True)
+class Plan:
+    allocation: int = 150
+    buyer_rate: float = 40.0  # buyers a second
+    stampede_seconds: float = 10.0
+    fault_after: float = 2.0  # seconds into the stampede
+    worker_down_seconds: float = 1.0
+    legacy_down_seconds: float = 20.0
+    redis_down_seconds: float = 2.0
+    postgres_down_seconds: float = 3.0
+    # A refused buyer tries again with the same key this many times, this far apart.
+    buyer_attempts: int = 6
+    buyer_retry_pause: float = 1.0
+    # The drain ends when every order is final, when nothing moved for `stall_seconds`
+    # (what is left will not move by itself), or after `drain_timeout`.
+    drain_timeout: float = 150.0
+    stall_seconds: float = 95.0
+    # The hot path's recovery clocks, shortened so that recovery shows within a drill: a
+    # killed worker's messages come back after the visibility timeout, an order whose message
+    # was lost is published again after the stall window (swept once a minute). Shorter
+    # clocks mean more redeliveries, which the books check counts if they ever place twice.
+    clocks: dict[str, str] = field(
+        default_factory=lambda: {
+            "ORDERS_VISIBILITY_TIMEOUT": "60",
+            "ORDERS_UNACKED_RESTORE_SECONDS": "5",
+            "ORDERS_STALL_SECONDS": "20",
+        }
+    )
+
+
+@dataclass
+class Rig:
+    """What a drill may break: the stack's processes and the private servers."""
+
+    stack: Stack
+    services: PrivateServices
+    plan: Plan
+    stop: threading.Event = field(default_factory=threading.Event)
+    notes: dict = field(default_factory=dict)
+
+
+# --- set-up ------------------------------------------------------------------------------
+
+
+def stack_prepare(stack: Stack, services: PrivateServices, plan: Plan) -> None:
+    """Like `Stack.prepare`, but on the private servers: a fresh database, migrated, with the
+    demo catalogue. (`prepare` would address the machine's own PostgreSQL and Redis.)"""
+    stack.out.mkdir(parents=True, exist_ok=True)
+    (stack.out / "logs").mkdir(exist_ok=True)
+    stack.ports = {name: free_port() for name in ("hotpath", "legacy")}
+    services.postgres.createdb(DATABASE)
+    s = stack.settings
+    stack.env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"{services.postgres.admin_url}/{DATABASE}",
+        "CONN_MAX_AGE": "60",
+        "REDIS_URL": f"{services.redis.url}/0",
+        "CELERY_BROKER_URL": f"{services.redis.url}/1",
+        "VAR_DIR": str(stack.out / "var"),
+        "LEGACY_API_URL": f"http://127.0.0.1:{stack.ports['legacy']}/legacy-api",
+        "LEGACY_CAPACITY": str(s.legacy_capacity),
+        "LEGACY_ARGON2_TIME_COST": str(s.argon2_time_cost),
+        "LEGACY_ARGON2_MEMORY_KIB": str(s.argon2_memory_kib),
+        # Buyers come from many addresses; the drills say which in this header.
+        "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        # The environment wins over the drills' clocks, to try other values.
+        **{name: os.environ.get(name, value) for name, value in plan.clocks.items()},
+    }
+    for name in ("PYTEST_VERSION", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        stack.env.pop(name, None)
+    stack.manage("migrate", "--noinput", "-v", "0")
+    stack.manage("collectstatic", "--noinput", "-v", "0")
+    stack.manage("load_demo", capture=True)
+
+
+def django_setup(stack: Stack) -> None:
+    os.environ.update(stack.env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def sale_seed(products: list[str], allocation: int) -> None:
+    """One hot product per drill, each with its own allocation, so each drill's books stand alone."""
+    from orders.models import SaleAllocation
+    from shop.models import Product
+
+    for slug in products:
+        product = Product.objects.get(slug=slug, category__slug=CATEGORY)
+        Product.objects.filter(pk=product.pk).update(stock=allocation + 1000, is_active=True, deleted_at=None)
+        SaleAllocation.objects.update_or_create(
+            product=product,
+            defaults={
+                "is_hot": True,
+                "allocated": allocation,
+                "per_order_limit": 2,
+                "starts_at": None,
+                "ends_at": None,
+            },
+        )
+
+
+def db(action: Callable, *, attempts: int = 40):
+    """Runs a query of the drills' own; a connection cut by a restart is opened again."""
+    from django.db import InterfaceError, OperationalError, connection
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    return None
+
+
+# --- buyers ------------------------------------------------------------------------------
+
+
+class Refusals:
+    """Counts every refused attempt (5xx or no answer), retried or not."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.refused = 0
+        self.retried_buyers = 0
+
+    def add(self, *, first: bool) -> None:
+        with self.lock:
+            self.refused += 1
+            self.retried_buyers += int(first)
+
+
+def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
+    """A buyer of `product` who tries again, with the same key and body, when refused."""
+    send = _buyer_request(rig.stack.url("hotpath", ""), run, product_path=f"/shop/{CATEGORY}/{product}/")
+    plan = rig.plan
+
+    def buy(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+        status, body = 0, b""
+        for attempt in range(plan.buyer_attempts):
+            try:
+                status, body = send(pool, i)
+            except urllib3.exceptions.HTTPError:
+                status, body = 0, b""
+            if 0 < status < 500:
+                return status, body
+            refusals.add(first=attempt == 0)
+            if rig.stop.wait(plan.buyer_retry_pause):
+                break
+        return status, body
+
+    return buy
+
+
+# --- faults ------------------------------------------------------------------------------
+# Each blocks from the moment it breaks something until that part is back.
+
+
+def orders_in_progress(product: str) -> int:
+    from orders.models import HotOrder, OrderStage, OrderStatus
+
+    return HotOrder.objects.filter(
+        product__slug=product, status=OrderStatus.PROCESSING, stage=OrderStage.VALIDATING
+    ).count()
+
+
+def fault_worker_kill(rig: Rig, product: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and db(lambda: orders_in_progress(product)) == 0:
+        time.sleep(0.1)
+    rig.notes["in_progress_at_kill"] = db(lambda: orders_in_progress(product))
+    rig.stack.stop("worker", signal.SIGKILL)
+    time.sleep(rig.plan.worker_down_seconds)
+    rig.stack.start_worker()
+
+
+def fault_legacy_down(rig: Rig, product: str) -> None:
+    rig.stack.stop("legacy")
+    time.sleep(rig.plan.legacy_down_seconds)
+    rig.stack.start_gunicorn("legacy", "config.wsgi_legacy", rig.stack.ports["legacy"])
+
+
+def fault_redis_restart(rig: Rig, product: str) -> None:
+    rig.services.redis.restart(down_seconds=rig.plan.redis_down_seconds)
+
+
+def fault_postgres_restart(rig: Rig, product: str) -> None:
+    rig.services.postgres.restart(down_seconds=rig.plan.postgres_down_seconds)
+
+
+@dataclass(frozen=True)
+class Drill:
+    name: str
+    product: str
+    fault: Callable[[Rig, str], None]
+    what: str
+
+
+DRILLS = (
+    Drill("worker-sigkill", "muskie-casting-rod", fault_worker_kill, "SIGKILL the worker while it processes"),
+    Drill("legacy-api-down", "tourney-casting-rod", fault_legacy_down, "stop the legacy API for 20 s"),
+    Drill("redis-restart", "bass-pro-spinning-rod", fault_redis_restart, "restart Redis (broker and cache)"),
+    Drill("postgres-restart", "trout-ultralight-rod", fault_postgres_restart, "restart PostgreSQL"),
+)
+
+
+# --- the books ---------------------------------------------------------------------------
+
+
+def drain_wait(rig: Rig, product: str) -> tuple[bool, str]:
+    """Waits until no order of the product is processing; whether it drained, and how it ended."""
+    from orders.models import HotOrder, OrderStatus
+
+    started = time.monotonic()
+    last, last_change = None, started
+    while not rig.stop.is_set():
+        now = time.monotonic()
+        pending = db(lambda: HotOrder.objects.filter(product__slug=product, status=OrderStatus.PROCESSING).count())
+        if pending == 0:
+            return True, "drained"
+        if pending != last:
+            last, last_change = pending, now
+        if now - last_change >= rig.plan.stall_seconds:
+            return False, f"stalled: {pending} orders did not move for {rig.plan.stall_seconds:.0f}s"
+        if now - started >= rig.plan.drain_timeout:
+            return False, f"timed out: {pending} orders still processing"
+        time.sleep(0.5)
+    return False, "interrupted"
+
+
+def books_check(product: str, numbers: list[str], allocation: int) -> dict:
+    """Every answered 202 complete exactly once, nothing sold beyond the allocation."""
+    from django.db.models import Count, Sum
+
+    from legacy_api.models import OrderLine
+    from orders.models import HotOrder, OrderStage, OrderStatus, SaleAllocation
+    from shop.models import Product
+
+    orders = {o.number: o for o in HotOrder.objects.filter(product__slug=product)}
+    answered = set(numbers)
+    completed = [n for n in answered if n in orders and orders[n].status == OrderStatus.COMPLETE]
+    lost = sorted(n for n in answered if n not in orders or orders[n].status != OrderStatus.COMPLETE)
+    hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="hot-")
+    refs_twice = (
+        hot_lines.values("order__reference").annotate(n=Count("order_id", distinct=True)).filter(n__gt=1).count()
+    )
+    legacy_refs = set(hot_lines.values_list("order__reference", flat=True))
+    beyond_accepted = sorted(ref for ref in legacy_refs if ref.removeprefix("hot-") not in answered)
+    legacy_units = hot_lines.aggregate(units=Sum("quantity"))["units"] or 0
+    sale = SaleAllocation.objects.get(product__slug=product)
+    oversold = (
+        max(0, sale.reserved + sale.sold - sale.allocated)
+        + Product.objects.filter(slug=product, stock__lt=0).count()
+        + max(0, legacy_units - allocation)
+    )
+    states = Counter(o.status for o in orders.values())
+    return {
+        "accepted": len(numbers),
+        "completed": len(completed),
+        "lost": len(lost),
+        "lost_numbers": lost[:20],
+        "lost_stages": dict(Counter(orders[n].stage if n in orders else "missing" for n in lost)),
+        "duplicated": (len(numbers) - len(answered)) + refs_twice + len(beyond_accepted),
+        "placed_without_202": beyond_accepted[:20],
+        "oversold": oversold,
+        "legacy_orders": len(legacy_refs),
+        "legacy_units": legacy_units,
+        "allocation": {"allocated": sale.allocated, "reserved": sale.reserved, "sold": sale.sold},
+        "hot_orders": dict(states),
+        "unanswered_orders": sorted(n for n in orders if n and n not in answered)[:20],
+        "dead_lettered": sum(1 for o in orders.values() if o.stage == OrderStage.DEAD_LETTERED),
+    }
+
+
+# --- a drill -----------------------------------------------------------------------------
+
+
+def healthy(rig: Rig, product: str) -> None:
+    """The stack answers again before the next drill starts."""
+    stack = rig.stack
+    wait_http(stack.url("legacy", "/legacy-api/ping"), timeout=30)
+    wait_http(stack.url("hotpath", f"/shop/{CATEGORY}/{product}/stock"), timeout=30)
+    worker = stack.processes.get("worker")
+    if worker is None or worker.poll() is not None:
+        stack.start_worker()
+
+
+def drill_run(rig: Rig, drill: Drill) -> dict:
+    plan = rig.plan
+    rig.notes = {}
+    healthy(rig, drill.product)
+    with contextlib.suppress(urllib3.exceptions.HTTPError, ValueError):
+        legacy_reset(rig.stack)
+    refusals = Refusals()
+    run = f"{drill.name}-{int(time.time())}"
+    result: dict[str, RunResult] = {}
+
+    def stampede() -> None:
+        result["buyers"] = open_loop(
+            drill.name,
+            buyers(rig, drill.product, run, refusals),
+            rate=plan.buyer_rate,
+            duration=plan.stampede_seconds,
+            threads=64,
+            keep_body=True,
+            stop=rig.stop,
+        )
+
+    print(f"drill {drill.name}: {drill.what}", flush=True)
+    thread = threading.Thread(target=stampede, name=f"stampede-{drill.name}", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    time.sleep(plan.fault_after)
+    fault_started = time.monotonic()
+    drill.fault(rig, drill.product)
+    fault_ended = time.monotonic()
+    thread.join()
+    drained, drain_end = drain_wait(rig, drill.product)
+    # Counted from the moment the broken part was back, not from the end of the stampede.
+    drain_seconds = round(time.monotonic() - fault_ended, 1) if drained else None
+    buyers_result = result.get("buyers")
+    numbers = accepted_numbers(buyers_result) if buyers_result else []
+    books = db(lambda: books_check(drill.product, numbers, plan.allocation))
+    statuses = buyers_result.statuses() if buyers_result else {}
+    try:
+        legacy = legacy_stats(rig.stack)
+    except (urllib3.exceptions.HTTPError, ValueError):
+        legacy = {}
+    return {
+        "name": drill.name,
+        "accepted": books["accepted"],
+        "completed": books["completed"],
+        "lost": books["lost"],
+        "duplicated": books["duplicated"],
+        "oversold": books["oversold"],
+        "refused": refusals.refused,
+        "drain_seconds": drain_seconds,
+        "fault": drill.what,
+        "product": drill.product,
+        "buyers": len(buyers_result.samples) if buyers_result else 0,
+        "sold_out": statuses.get(409, 0),
+        "final_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "buyers_retried": refusals.retried_buyers,
+        "fault_at_seconds": round(fault_started - started, 1),
+        "fault_seconds": round(fault_ended - fault_started, 1),
+        "drain_end": drain_end,
+        "legacy_peak_inflight": legacy.get("peak_inflight"),
+        "legacy_capacity": rig.stack.settings.legacy_capacity,
+        **{k: v for k, v in books.items() if k not in ("accepted", "completed", "lost", "duplicated", "oversold")},
+        **rig.notes,
+    }
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def machine(services: PrivateServices) -> dict:
+    import celery
+    import django
+
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "django": django.get_version(),
+        "celery": celery.__version__,
+        "postgresql": services.postgres.version(),
+        "redis": services.redis.version(),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    columns = ("name", "accepted", "completed", "lost", "duplicated", "oversold", "refused", "drain_seconds")
+    cells = [list(columns)] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        first, *rest = values
+        return "  ".join([first.ljust(widths[0]), *(v.rjust(w) for v, w in zip(rest, widths[1:], strict=True))])
+
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
+
+
+def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
+    drills = [d for d in DRILLS if not names or d.name in names]
+    services = PrivateServices()
+    stack = Stack(out, settings=Settings(database=DATABASE))
+    rig = Rig(stack=stack, services=services, plan=plan)
+    try:
+        services.start()
+        stack_prepare(stack, services, plan)
+        django_setup(stack)
+        sale_seed([d.product for d in drills], plan.allocation)
+        stack.start_gunicorn("legacy", "config.wsgi_legacy", stack.ports["legacy"])
+        stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
+        stack.start_worker()
+        rows = []
+        for drill in drills:
+            rows.append(drill_run(rig, drill))
+        return {
+            "drills": rows,
+            "machine": machine(services),
+            "settings": {
+                **{k: v for k, v in stack.settings.as_dict().items() if k != "redis_db"},
+                **asdict(plan),
+                "clocks": {name: stack.env.get(name, "default") for name in CLOCKS},
+            },
+        }
+    finally:
+        rig.stop.set()
+        try:
+            stack.stop_all()
+        finally:
+            services.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.drills", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "drills", help="results and logs")
+    parser.add_argument("--only", action="append", choices=[d.name for d in DRILLS], help="run only this drill")
+    parser.add_argument(
+        "--shipped-clocks",
+        action="store_true",
+        help="keep the settings' own recovery clocks (minutes, not seconds: drills may end before recovery)",
+    )
+    args = parser.parse_args(argv)
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
+    started = time.monotonic()
+    try:
+        results = run(args.out, Plan(clocks={}) if args.shipped_clocks else Plan(), args.only)
+    except KeyboardInterrupt:
+        print("interrupted: everything the drills started is stopped", file=sys.stderr)
+        return 130
+    results["seconds"] = round(time.monotonic() - started, 1)
+    text = json.dumps(results, indent=2, sort_keys=True, default=str)
+    (args.out / "drills.json").write_text(text)
+    if args.json:
+        args.json.write_text(text)
+    print(table(results["drills"]))
+    failed = [r["name"] for r in results["drills"] if r["lost"] or r["duplicated"] or r["oversold"]]
+    if failed:
+        print(f"FAIL: lost, duplicated or oversold orders in {', '.join(failed)}")
+    idle = [r["name"] for r in results["drills"] if not r["accepted"]]
+    if idle:
+        # A drill in which no order was accepted proves nothing.
+        print(f"FAIL: no order accepted in {', '.join(idle)}")
+    return 1 if failed or idle else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Private PostgreSQL and Redis servers on free loopback ports, for drills that restart them.
+
+The drills stop and start the database and the broker in the middle of a stampede, so they
+never touch a server anybody else uses: each run gets its own PostgreSQL cluster (initdb into
+a temporary folder, run as the `postgres` user because PostgreSQL refuses to run as root) and
+its own Redis without persistence, both bound to 127.0.0.1 and removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.stack import free_port
+
+HOST = "127.0.0.1"
+
+
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL's server binaries (Debian keeps them off PATH)."""
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in root.glob("*") if (p / "bin" / "postgres").exists()), key=lambda p: int(p.name))
+    if not versions:
+        raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
+    return versions[-1] / "bin"
+
+
+def _stop_process(process: subprocess.Popen | None, sig: int, *, timeout: float = 20.0) -> None:
+    """Signals the process (its whole group) and waits; SIGKILL if it does not go in time."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+class PrivateRedis:
+    """A Redis on a free loopback port, without persistence: a restart empties it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}"
+
+    def version(self) -> str:
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+        return out.split("v=")[1].split()[0] if "v=" in out else out.strip()
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        log = open(self.root / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.root}/redis.log")
+            if self.ping():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"Redis on port {self.port} did not answer within {timeout}s")
+
+    def ping(self) -> bool:
+        done = subprocess.run(
+            ["redis-cli", "-h", HOST, "-p", str(self.port), "ping"], capture_output=True, text=True, timeout=5
+        )
+        return done.returncode == 0 and done.stdout.strip() == "PONG"
+
+    def flushall(self) -> None:
+        subprocess.run(["redis-cli", "-h", HOST, "-p", str(self.port), "flushall"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        _stop_process(self.process, signal.SIGTERM)
+        self.process = None
+
+    def restart(self, *, down_seconds: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own in a temporary folder, on a free loopback port.
+
+    Durability is traded for speed (fsync off): the drills restart it cleanly, they never
+    pull its power.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.bin = _postgres_bin()
+        self.data = root / "data"
+        self.sockets = root / "run"
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        user = pwd.getpwnam("postgres")
+        self._uid, self._gid = user.pw_uid, user.pw_gid
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sockets.mkdir(exist_ok=True)
+        for path in (self.root, self.sockets):
+            os.chown(path, self._uid, self._gid)
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgres://postgres@{HOST}:{self.port}"
+
+    def _as_postgres(self) -> dict:
+        # PostgreSQL refuses to run as root: its programs run as the `postgres` user.
+        return {"user": self._uid, "group": self._gid, "extra_groups": [], "cwd": self.root}
+
+    def version(self) -> str:
+        return subprocess.run([self.bin / "postgres", "--version"], capture_output=True, text=True).stdout.strip()
+
+    def init(self) -> None:
+        subprocess.run(
+            [
+                self.bin / "initdb",
+                "-D",
+                self.data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **self._as_postgres(),
+        )
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                self.bin / "postgres",
+                "-D",
+                self.data,
+                "-p",
+                str(self.port),
+                "-k",
+                self.sockets,
+                "-c",
+                f"listen_addresses={HOST}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **self._as_postgres(),
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.process.returncode}; see {self.root}/postgres.log")
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"PostgreSQL on port {self.port} did not answer within {timeout}s")
+
+    def ready(self) -> bool:
+        done = subprocess.run(
+            [self.bin / "pg_isready", "-q", "-h", HOST, "-p", str(self.port), "-U", "postgres"], timeout=5
+        )
+        return done.returncode == 0
+
+    def createdb(self, name: str) -> None:
+        subprocess.run(
+            [self.bin / "createdb", "-h", HOST, "-p", str(self.port), "-U", "postgres", name],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's fast shutdown: open transactions roll back, clients are cut off.
+        _stop_process(self.process, signal.SIGINT, timeout=30.0)
+        self.process = None
+
+    def restart(self, *, down_seconds: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+class PrivateServices:
+    """Both servers under one temporary folder; `close()` stops them and removes it."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="shop-drills-"))
+        # The postgres user must be able to reach its own folder below this one.
+        os.chmod(self.root, 0o755)  # noqa: S103 - a folder of sub-folders, each with its own owner
+        self.redis = PrivateRedis(self.root / "redis")
+        self.postgres = PrivatePostgres(self.root / "postgres")
+
+    def start(self) -> None:
+        self.redis.start()
+        self.postgres.init()
+        self.postgres.start()
+
+    def close(self) -> None:
+        try:
+            self.postgres.stop()
+        finally:
+            try:
+                self.redis.stop()
+            finally:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PrivateServices:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
