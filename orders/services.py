@@ -313,8 +313,6 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     now = timezone.now()
     try:
         with transaction.atomic():
-            # Reserve first: a buyer who loses the race writes nothing and takes no number.
-            allocation_reserve(allocation_id=product["allocation_id"], quantity=data.quantity, now=now)
             order = HotOrder.objects.create(
                 number=order_number_next(),
                 token=secrets.token_urlsafe(32),
@@ -333,6 +331,10 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             )
             order_stage_set(order, OrderStage.QUEUED, "accepted by the hot path")
             OutboxMessage.objects.create(order=order)
+            # Last, just before the commit: the allocation's row is the one every buyer
+            # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who
+            # loses the race rolls all of the above back (its number is skipped, not reused).
+            allocation_reserve(allocation_id=product["allocation_id"], quantity=data.quantity, now=now)
             allocation_id = product["allocation_id"]
             entry_quantity = data.quantity
             entry = status_entry(order)
