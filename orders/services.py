@@ -5,7 +5,6 @@ Placing accepted orders with the legacy API lives in `orders.placement`."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
@@ -209,12 +208,6 @@ def allocation_reserve(*, allocation_id: int, quantity: int, now=None) -> None:
     raise SoldOut("Sold out.", remaining=allocation.remaining)
 
 
-def remaining_note_taken(*, allocation_id: int, quantity: int) -> None:
-    """Keeps the cached "units left" in step with a reservation, instead of dropping it and
-    making the next buyer read the row every other buyer is updating."""
-    # ValueError: not cached, and the next reader fills it from the database.
-    with contextlib.suppress(ValueError):
-        cache.decr(remaining_cache_key(allocation_id), quantity)
 
 
 def reservation_release(*, order: HotOrder) -> None:
@@ -336,7 +329,6 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             # loses the race rolls all of the above back (its number is skipped, not reused).
             allocation_reserve(allocation_id=product["allocation_id"], quantity=data.quantity, now=now)
             allocation_id = product["allocation_id"]
-            entry_quantity = data.quantity
             entry = status_entry(order)
 
             def after_commit():
@@ -344,7 +336,9 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
                 # returns from publishing, and its newer state must not be overwritten.
                 try:
                     cache.set(status_cache_key(entry["number"]), entry, timeout=STATUS_TTL)
-                    remaining_note_taken(allocation_id=allocation_id, quantity=entry_quantity)
+                    # Dropped, not decremented: a reader may have refilled it from the database
+                    # since this commit, and a decrement would then count this order twice.
+                    cache.delete(remaining_cache_key(allocation_id))
                 except Exception:  # the order is committed; the read model refills on a miss
                     logger.warning("could not update the cache for order %s", entry["number"], exc_info=True)
                 outbox_publish(order_id=order.pk)

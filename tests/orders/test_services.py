@@ -133,3 +133,21 @@ def test_beat_runs_the_sweepers_every_few_seconds(settings):
     assert "orders.tasks.reservation_sweep" in schedule
     assert "orders.tasks.stalled_sweep" in schedule
     assert set(schedule) <= set(app.tasks)
+
+
+def test_cached_units_left_never_counts_an_order_twice(allocation, django_capture_on_commit_callbacks):
+    """A buyer may refill the cached figure from the database between an order's commit and
+    its after-commit hook; the hook must not then take the order off a second time."""
+    from django.core.cache import cache
+
+    from orders.selectors import allocation_remaining, remaining_cache_key
+
+    before = allocation_remaining(allocation_id=allocation.pk)
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
+        accept(allocation, quantity=1)
+    assert allocation_remaining(allocation_id=allocation.pk) == before  # still the cached figure
+    cache.delete(remaining_cache_key(allocation.pk))
+    assert allocation_remaining(allocation_id=allocation.pk) == before - 1  # refilled after the commit
+    for hook in hooks:
+        hook()
+    assert allocation_remaining(allocation_id=allocation.pk) == before - 1
