@@ -529,7 +529,8 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         stack.stop("worker")
         accept = wrk(
             stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders"),
-            connections=best["connections"],
+            # At least as many connections as the hot path has threads (2 workers x 4).
+            connections=max(16, best["connections"]),
             seconds=profile.wrk_seconds,
             script=script,
         )
