@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shipped-clocks",
         action="store_true",
-        help="keep the settings' own recovery clocks (minutes, not seconds: drills may end before recovery)",
+        help="keep the settings' own recovery clocks (recovery then takes minutes, and so do the drills)",
     )
     args = parser.parse_args(argv)
 
@@ -492,7 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminated)
     started = time.monotonic()
     try:
-        results = run(args.out, Plan(clocks={}) if args.shipped_clocks else Plan(), args.only)
+        # With the shipped clocks a lost message comes back after ORDERS_STALL_SECONDS (120 s)
+        # plus a sweep (30 s): the drain waits long enough to see it.
+        plan = Plan(clocks={}, stall_seconds=200.0, drain_timeout=300.0) if args.shipped_clocks else Plan()
+        results = run(args.out, plan, args.only)
     except KeyboardInterrupt:
         print("interrupted: everything the drills started is stopped", file=sys.stderr)
         return 130
