@@ -208,8 +208,6 @@ def allocation_reserve(*, allocation_id: int, quantity: int, now=None) -> None:
     raise SoldOut("Sold out.", remaining=allocation.remaining)
 
 
-
-
 def reservation_release(*, order: HotOrder) -> None:
     """Gives a held reservation back to the allocation (the order row is locked by the caller)."""
     if order.reservation != Reservation.HELD:
