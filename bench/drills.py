@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import platform
-import secrets
 import signal
 import sys
 import threading
@@ -98,36 +97,14 @@ def stack_prepare(stack: Stack, services: PrivateServices, plan: Plan) -> None:
     (stack.out / "logs").mkdir(exist_ok=True)
     stack.ports = {name: free_port() for name in ("hotpath", "legacy")}
     services.postgres.createdb(DATABASE)
-    s = stack.settings
-    stack.env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DEBUG": "0",
-        "SECURE_COOKIES": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"{services.postgres.admin_url}/{DATABASE}",
-        "CONN_MAX_AGE": "60",
-        "REDIS_URL": f"{services.redis.url}/0",
-        "CELERY_BROKER_URL": f"{services.redis.url}/1",
-        "VAR_DIR": str(stack.out / "var"),
-        "LEGACY_API_URL": f"http://127.0.0.1:{stack.ports['legacy']}/legacy-api",
-        "LEGACY_CAPACITY": str(s.legacy_capacity),
-        "LEGACY_ARGON2_TIME_COST": str(s.argon2_time_cost),
-        "LEGACY_ARGON2_MEMORY_KIB": str(s.argon2_memory_kib),
-        # Buyers come from many addresses; the drills say which in this header.
-        "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
+    stack.env = stack.production_env(
+        database_url=f"{services.postgres.admin_url}/{DATABASE}",
+        redis_url=f"{services.redis.url}/0",
+        broker_url=f"{services.redis.url}/1",
         # The environment wins over the drills' clocks, to try other values.
         **{name: os.environ.get(name, value) for name, value in plan.clocks.items()},
-    }
-    for name in ("PYTEST_VERSION", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
-        stack.env.pop(name, None)
-    stack.manage("migrate", "--noinput", "-v", "0")
-    stack.manage("collectstatic", "--noinput", "-v", "0")
-    stack.manage("load_demo", capture=True)
+    )
+    stack.install()
 
 
 def django_setup(stack: Stack) -> None:

@@ -125,9 +125,20 @@ class Stack:
         subprocess.run(
             ["redis-cli", "-h", "127.0.0.1", "-n", str(s.redis_db + 1), "flushdb"], check=True, capture_output=True
         )
+        self.env = self.production_env(
+            database_url=f"{PG_ADMIN_URL}/{s.database}",
+            redis_url=f"{REDIS_BASE}/{s.redis_db}",
+            broker_url=f"{REDIS_BASE}/{s.redis_db + 1}",
+        )
+        self.install()
+
+    def production_env(self, *, database_url: str, redis_url: str, broker_url: str, **extra: str) -> dict[str, str]:
+        """The environment every process of the stack runs with: production settings, these
+        servers, the legacy API's capacity and cost. `extra` wins over the rest."""
+        s = self.settings
         var = self.out / "var"
         shutil.rmtree(var, ignore_errors=True)
-        self.env = {
+        env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_ENV": "production",
@@ -135,10 +146,10 @@ class Stack:
             "DEBUG": "0",
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": f"{PG_ADMIN_URL}/{s.database}",
+            "DATABASE_URL": database_url,
             "CONN_MAX_AGE": "60",
-            "REDIS_URL": f"{REDIS_BASE}/{s.redis_db}",
-            "CELERY_BROKER_URL": f"{REDIS_BASE}/{s.redis_db + 1}",
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": broker_url,
             "VAR_DIR": str(var),
             "LEGACY_API_URL": f"http://127.0.0.1:{self.ports['legacy']}/legacy-api",
             "LEGACY_CAPACITY": str(s.legacy_capacity),
@@ -151,11 +162,17 @@ class Stack:
             "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
             "ORDERS_THROTTLE_PER_IP": "1000000",
             "PYTHONUNBUFFERED": "1",
+            **extra,
         }
-        self.env.pop("PYTEST_VERSION", None)
+        for name in ("PYTEST_VERSION", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+            env.pop(name, None)
+        return env
+
+    def install(self) -> None:
+        """Migrates the fresh database and loads the demo shop."""
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("collectstatic", "--noinput", "-v", "0")
-        self.manage("load_demo")
+        self.manage("load_demo", capture=True)
 
     def manage(self, *args: str, capture: bool = False) -> str:
         done = subprocess.run(
