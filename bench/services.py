@@ -45,6 +45,18 @@ def _stop_process(process: subprocess.Popen | None, sig: int, *, timeout: float 
         pass
 
 
+def _wait_until_ready(process: subprocess.Popen, ready, *, what: str, log: Path, timeout: float) -> None:
+    """Waits until `ready()` holds, failing at once if the server exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}; see {log}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not answer within {timeout}s")
+
+
 class PrivateRedis:
     """A Redis on a free loopback port, without persistence: a restart empties it."""
 
@@ -85,14 +97,9 @@ class PrivateRedis:
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.root}/redis.log")
-            if self.ping():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"Redis on port {self.port} did not answer within {timeout}s")
+        _wait_until_ready(
+            self.process, self.ping, what=f"Redis on port {self.port}", log=self.root / "redis.log", timeout=timeout
+        )
 
     def ping(self) -> bool:
         done = subprocess.run(
@@ -192,14 +199,13 @@ class PrivatePostgres:
             **self._as_postgres(),
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self.process.returncode}; see {self.root}/postgres.log")
-            if self.ready():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"PostgreSQL on port {self.port} did not answer within {timeout}s")
+        _wait_until_ready(
+            self.process,
+            self.ready,
+            what=f"PostgreSQL on port {self.port}",
+            log=self.root / "postgres.log",
+            timeout=timeout,
+        )
 
     def ready(self) -> bool:
         done = subprocess.run(
@@ -250,7 +256,11 @@ class PrivateServices:
                 shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PrivateServices:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a server that did come up, and the folder, go too
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
