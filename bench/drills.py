@@ -277,12 +277,13 @@ def books_check(product: str, numbers: list[str], allocation: int) -> dict:
     answered = set(numbers)
     completed = [n for n in answered if n in orders and orders[n].status == OrderStatus.COMPLETE]
     lost = sorted(n for n in answered if n not in orders or orders[n].status != OrderStatus.COMPLETE)
-    hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="hot-")
+    hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="key-")
     refs_twice = (
         hot_lines.values("order__reference").annotate(n=Count("order_id", distinct=True)).filter(n__gt=1).count()
     )
     legacy_refs = set(hot_lines.values_list("order__reference", flat=True))
-    beyond_accepted = sorted(ref for ref in legacy_refs if ref.removeprefix("hot-") not in answered)
+    answered_refs = {orders[n].reference for n in answered if n in orders}
+    beyond_accepted = sorted(legacy_refs - answered_refs)
     legacy_units = hot_lines.aggregate(units=Sum("quantity"))["units"] or 0
     sale = SaleAllocation.objects.get(product__slug=product)
     oversold = (
@@ -469,9 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminated)
     started = time.monotonic()
     try:
-        # With the shipped clocks a lost message comes back after ORDERS_STALL_SECONDS (120 s)
+        # With the shipped clocks a lost message comes back after ORDERS_STALL_SECONDS (300 s)
         # plus a sweep (30 s): the drain waits long enough to see it.
-        plan = Plan(clocks={}, stall_seconds=200.0, drain_timeout=300.0) if args.shipped_clocks else Plan()
+        plan = Plan(clocks={}, stall_seconds=380.0, drain_timeout=480.0) if args.shipped_clocks else Plan()
         results = run(args.out, plan, args.only)
     except KeyboardInterrupt:
         print("interrupted: everything the drills started is stopped", file=sys.stderr)

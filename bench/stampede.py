@@ -341,14 +341,14 @@ def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products
     lost = [n for n in numbers if n not in found or found[n].status != OrderStatus.COMPLETE]
     duplicate_answers = len(numbers) - len(set(numbers))
     legacy_per_ref = (
-        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="hot-")
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-")
         .values("order__reference")
         .annotate(n=Count("order_id", distinct=True))
         .filter(n__gt=1)
         .count()
     )
     legacy_refs = set(
-        Order.objects.filter(reference__in=[f"hot-{n}" for n in numbers]).values_list("reference", flat=True)
+        Order.objects.filter(reference__in=[o.reference for o in found.values()]).values_list("reference", flat=True)
     )
     oversold = 0
     for allocation in SaleAllocation.objects.filter(product__slug__in=products):
@@ -361,7 +361,7 @@ def drain_and_check(stack: Stack, profile: Profile, numbers: list[str], products
     drain_window = (last - first).total_seconds() if first and last else 0.0
     after = [o for o in complete if o.completed_at and o.completed_at > stampede_end]
     sold_units = (
-        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="hot-").aggregate(
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-").aggregate(
             units=Sum("quantity")
         )["units"]
         or 0

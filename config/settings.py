@@ -207,9 +207,10 @@ ORDERS_RETRY_BACKOFF = env_int("ORDERS_RETRY_BACKOFF", 2)
 ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
 # How long a worker waits for one of the LEGACY_CAPACITY permits before retrying later.
 ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
-# An order no worker has touched for this long is published again (longer than the longest
-# retry countdown plus a legacy call).
-ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 120)
+# An order no worker has touched for this long is published again: longer than the longest
+# retry countdown plus a legacy call, and long enough that orders merely waiting in a deep
+# queue are not published again and again (a copy is harmless, a flood of them is not).
+ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 300)
 # A reservation nobody works on for this long is released (the order fails as expired).
 ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
 # The sweeper re-publishes outbox rows older than this (younger ones are being published).

@@ -64,7 +64,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
     raises InvalidInput naming every bad field."""
     try:
         body = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput({"body": "Send a JSON object."})
     if not isinstance(body, dict):
         raise InvalidInput({"body": "Send a JSON object."})
@@ -87,9 +87,13 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         errors.setdefault("customer.name", "Your name is required.")
     elif len(name.strip()) > 200:
         errors["customer.name"] = "At most 200 characters."
+    elif not name.isprintable():
+        errors["customer.name"] = "Letters, digits and punctuation only."
     email = customer.get("email")
     if not isinstance(email, str) or not email.strip():
         errors.setdefault("customer.email", "Your email address is required.")
+    elif len(email.strip()) > 254:
+        errors["customer.email"] = "At most 254 characters."
     else:
         try:
             validate_email(email.strip())
@@ -105,7 +109,8 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         errors.setdefault("payment.card_number", "A card number is required.")
     else:
         digits = str(card).replace(" ", "").replace("-", "")
-        if not digits.isdigit() or not 12 <= len(digits) <= 19 or not _luhn_ok(digits):
+        # isdigit() alone admits superscripts and other scripts' digits.
+        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19 or not _luhn_ok(digits):
             errors["payment.card_number"] = "Enter a valid card number."
 
     if errors:

@@ -120,8 +120,11 @@ class HotOrder(models.Model):
 
     @property
     def reference(self) -> str:
-        """The legacy API's idempotency key for this order."""
-        return f"hot-{self.number}"
+        """The legacy API's idempotency key for this order, derived from the buyer's key as the
+        monolith derives it (see `legacy_client.reference_for_key`)."""
+        from shop.legacy_client import reference_for_key
+
+        return reference_for_key(self.idempotency_key)
 
     @property
     def is_final(self) -> bool:

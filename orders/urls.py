@@ -5,13 +5,18 @@ from django.urls import path, re_path
 from orders import views
 
 app_name = "orders"
-urlpatterns = [
-    path("shop/<slug:category>/<slug:product>/", views.buy_now, name="buy_now"),
-    path("shop/<slug:category>/<slug:product>/stock", views.stock, name="stock"),
-    path("shop/<slug:category>/<slug:product>/orders", views.order_create, name="order_create"),
+# The status URL is also served by the monolith (config.urls_monolith): a buyer still polling
+# when the merchant switches the route off must keep seeing the order, not a 404.
+status_urlpatterns = [
     re_path(
         r"^shop/(?P<category>[-\w]+)/(?P<product>[-\w]+)/orders/(?P<number>T\d{1,18})/(?P<token>[-\w]{16,64})$",
         views.order_status,
         name="order_status",
     ),
+]
+urlpatterns = [
+    path("shop/<slug:category>/<slug:product>/", views.buy_now, name="buy_now"),
+    path("shop/<slug:category>/<slug:product>/stock", views.stock, name="stock"),
+    path("shop/<slug:category>/<slug:product>/orders", views.order_create, name="order_create"),
+    *status_urlpatterns,
 ]

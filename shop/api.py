@@ -16,7 +16,6 @@ any form post: page scripts send the `X-CSRFToken` header (the token is in the p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -25,6 +24,7 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from shop import legacy_client
 from shop.models import Product
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
@@ -83,7 +83,7 @@ def _read_json(request: HttpRequest) -> dict[str, Any]:
         raise ApiError(413, "too_large", {"body": [f"At most {MAX_BODY_BYTES} bytes."]})
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _invalid("body", "Malformed JSON.")
     if not isinstance(data, dict):
         raise _invalid("body", "Send a JSON object.")
@@ -220,8 +220,7 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
         name, email, card = _buyer(data)
     except ApiError as exc:
         return exc.response()
-    # The legacy API's reference is at most 64 characters; the key may be longer.
-    reference = "buy-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    reference = legacy_client.reference_for_key(key)
     try:
         order = checkout_buy_now(
             product=item,

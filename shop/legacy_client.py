@@ -7,6 +7,7 @@ failures (refused, timed out) raise `LegacyUnavailable`, like a 503.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,14 @@ def _request(
     except ValueError:
         data = {"error": "unreadable", "body": response.data[:200].decode(errors="replace")}
     return LegacyResponse(status=response.status, data=data if isinstance(data, dict) else {"data": data})
+
+
+def reference_for_key(idempotency_key: str) -> str:
+    """The legacy API's reference for a buyer's Idempotency-Key, the same whichever side takes
+    the order: a retry that the edge sends to the monolith after the hot path accepted it (the
+    route switched off, a canary without its cookie) then finds the same order instead of
+    placing another. At most 64 characters, as the legacy API wants."""
+    return "key-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
 
 
 def order_place(

@@ -149,6 +149,12 @@ def test_malformed_json_is_400_naming_the_body(post_order, muskie_rod):
     assert_nothing_written(muskie_rod, stock=10)
 
 
+def test_json_nested_too_deeply_is_400_naming_the_body(post_order, muskie_rod):
+    response = post_order(None, raw=b"[" * 60_000)
+    assert_invalid(response, "body")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
 def test_body_that_is_not_an_object_is_400_naming_the_body(post_order, muskie_rod):
     response = post_order([1, 2, 3])
     assert_invalid(response, "body")

@@ -75,3 +75,27 @@ def test_fingerprint_tells_bodies_apart_and_hides_the_card():
     assert fingerprint != other.fingerprint(product_slug="muskie-casting-rod")
     assert fingerprint != first.fingerprint(product_slug="tourney-casting-rod")
     assert APPROVED_CARD not in fingerprint and len(fingerprint) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["payment"].update(card_number="424242424242424\u00b2"), "payment.card_number"),
+        (lambda b: b["payment"].update(card_number="\u0664\u0662" * 8), "payment.card_number"),
+        (lambda b: b["customer"].update(email="a" * 250 + "@example.com"), "customer.email"),
+        (lambda b: b["customer"].update(name="Ann\x00Angler"), "customer.name"),
+    ],
+)
+def test_input_the_legacy_api_or_the_database_would_refuse_is_refused_here(change, field):
+    """Accepted here, such an order would only fail later, in a worker, holding stock."""
+    body = order_body()
+    change(body)
+    with pytest.raises(InvalidInput) as caught:
+        parse(body)
+    assert field in caught.value.fields
+
+
+def test_json_nested_too_deeply_is_a_bad_body_not_a_crash():
+    with pytest.raises(InvalidInput) as caught:
+        order_input_parse(b"[" * 100_000)
+    assert "body" in caught.value.fields

@@ -238,6 +238,15 @@ def test_replays_of_one_key_do_not_count_against_the_throttle(client, allocation
 
 
 # --- Status ----------------------------------------------------------------------------------
+def test_status_url_still_answers_from_the_monolith_once_the_route_is_switched_off(client, allocation, settings):
+    url = post_order(client, order_body()).json()["status_url"]
+    settings.ROOT_URLCONF = "config.urls_monolith"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.json()["status"] == "processing"
+    assert client.get(url[:-4] + "xxxx").status_code == 404
+
+
 def test_status_url_shows_the_order_and_never_touches_the_legacy_api(client, allocation, settings):
     settings.LEGACY_API_URL = "http://127.0.0.1:9/nowhere"
     url = post_order(client, order_body()).json()["status_url"]

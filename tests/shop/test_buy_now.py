@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shop import legacy_client
 from shop.models import PlacedOrder, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,6 +37,8 @@ def test_buy_now_places_the_order_at_once_and_a_replay_returns_the_same_order(cl
     rod.refresh_from_db()
     assert rod.stock == 8
     assert PlacedOrder.objects.count() == 1
+    # The reference the hot path would give the same key: a retry across the two sides is one order.
+    assert PlacedOrder.objects.get().reference == legacy_client.reference_for_key("key-1")
     assert client.get(first.json()["order_url"]).status_code == 200
 
 
