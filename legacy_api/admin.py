@@ -48,17 +48,7 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
     ]
     # Orders are placed through the API only; what was charged and taken cannot be edited.
-    readonly_fields = [
-        "number",
-        "reference",
-        "customer_name",
-        "customer_email",
-        "total",
-        "card_last4",
-        "authorisation_code",
-        "processing_ms",
-        "created_at",
-    ]
+    readonly_fields = [name for name in fields if name != "status"]
 
     def has_add_permission(self, request) -> bool:
         return False
