@@ -332,13 +332,11 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             def after_commit():
                 # Read model first: a worker may finish the order before this process
                 # returns from publishing, and its newer state must not be overwritten.
-                try:
-                    cache.set(status_cache_key(entry["number"]), entry, timeout=STATUS_TTL)
-                    # Dropped, not decremented: a reader may have refilled it from the database
-                    # since this commit, and a decrement would then count this order twice.
-                    cache.delete(remaining_cache_key(allocation_id))
-                except Exception:  # the order is committed; the read model refills on a miss
-                    logger.warning("could not update the cache for order %s", entry["number"], exc_info=True)
+                # The order is committed: a cache that fails here refills from the database.
+                cache_set_quietly(status_cache_key(entry["number"]), entry, STATUS_TTL)
+                # Dropped, not decremented: a reader may have refilled it from the database
+                # since this commit, and a decrement would then count this order twice.
+                cache_delete_quietly(remaining_cache_key(allocation_id))
                 outbox_publish(order_id=order.pk)
 
             transaction.on_commit(after_commit)
