@@ -26,3 +26,27 @@ class PooledRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = PooledClientRedisCacheClient
+
+
+def redis_client():
+    """The default cache's Redis client (thread-safe, pooled), or None when the cache is not
+    Redis: for the few operations Django's cache API has no word for (scripts)."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)
+
+
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def redis_script(client, source: str):
+    """A registered Lua script for `client`: called with keys and args, it runs by its SHA
+    and loads itself again after a Redis restart."""
+    key = (id(client), source)
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = client.register_script(source)
+    return script

@@ -23,6 +23,18 @@ PRODUCT_TTL = 600
 REMAINING_TTL = 5
 STATUS_TTL = 7 * 24 * 3600
 STATUS_REFRESH_SECONDS = 10
+# Every order asks for its product: each process keeps it this long before it asks the
+# shared cache again, so a merchant's change reaches every process within this delay.
+PRODUCT_MEMO_SECONDS = 1.0
+_products_here: dict[str, tuple[float, dict]] = {}
+
+
+def product_memo_forget(product_slug: str | None = None) -> None:
+    """Drops this process's copy of a product (of every product when no slug is given)."""
+    if product_slug is None:
+        _products_here.clear()
+    else:
+        _products_here.pop(product_cache_key(product_slug), None)
 
 
 def product_cache_key(product_slug: str) -> str:
@@ -67,10 +79,15 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
     None when there is no such product under that category or it has no sale allocation.
     """
     key = product_cache_key(product)
-    data = cache.get(key)
-    if data is None:
-        data = _hot_product_load(product)
-        cache.set(key, data, PRODUCT_TTL)
+    memo = _products_here.get(key)
+    if memo is not None and memo[0] > time.monotonic():
+        data = memo[1]
+    else:
+        data = cache.get(key)
+        if data is None:
+            data = _hot_product_load(product)
+            cache.set(key, data, PRODUCT_TTL)
+        _products_here[key] = (time.monotonic() + PRODUCT_MEMO_SECONDS, data)
     if not data or data["category"] != category:
         return None
     return data

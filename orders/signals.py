@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from orders.models import SaleAllocation
-from orders.selectors import product_cache_key, remaining_cache_key
+from orders.selectors import product_cache_key, product_memo_forget, remaining_cache_key
 from shop.models import Product
 
 
@@ -15,7 +15,12 @@ from shop.models import Product
 def product_changed(sender, instance: Product, **kwargs) -> None:
     # After commit: dropped earlier, a concurrent reader could cache the old row again.
     slug = instance.slug
-    transaction.on_commit(lambda: cache.delete(product_cache_key(slug)))
+
+    def forget():
+        cache.delete(product_cache_key(slug))
+        product_memo_forget(slug)
+
+    transaction.on_commit(forget)
 
 
 @receiver(post_save, sender=SaleAllocation)
@@ -27,6 +32,7 @@ def allocation_changed(sender, instance: SaleAllocation, **kwargs) -> None:
     def forget():
         if slug:
             cache.delete(product_cache_key(slug))
+            product_memo_forget(slug)
         cache.delete(remaining_cache_key(allocation_id))
 
     transaction.on_commit(forget)

@@ -20,7 +20,7 @@ from config.celery import app as celery_app
 from orders import services
 from orders.inputs import order_input_parse
 from orders.models import HotOrder, SaleAllocation
-from orders.selectors import hot_product_get
+from orders.selectors import hot_product_get, product_memo_forget
 from shop.models import Category, Product
 from tests.conftest import BIN, free_port, wait_for_port
 
@@ -44,8 +44,10 @@ def clean_cache() -> Iterator[None]:
     """The cache outlives the database flush between tests: a product cached by one test must
     not answer for another's."""
     cache.clear()
+    product_memo_forget()
     yield
     cache.clear()
+    product_memo_forget()
 
 
 def broker_purge() -> None:

@@ -105,6 +105,24 @@ def test_a_replay_gets_the_first_answer_even_after_the_sale_ended(
     assert post_order(client, order_body(), key="key-2").json()["error"] == "sale_ended"
 
 
+def test_a_replay_gets_the_first_answer_once_sold_out_and_sold_out_answers_are_not_throttled(
+    client, allocation, settings, throttle_cache
+):
+    settings.ORDERS_THROTTLE_PER_EMAIL = 2
+    allocation.allocated = 1
+    allocation.save()
+    body = order_body(email="last@example.com")
+    first = post_order(client, body, key="key-1")
+    # The next buyers are refused by the allocation, then from the cached figure.
+    for i in range(4):
+        refused = post_order(client, order_body(email="late@example.com"), key=f"late-{i}")
+        assert refused.json() == {"error": "sold_out", "detail": "Sold out.", "remaining": 0}
+    again = post_order(client, body, key="key-1")
+    assert (again.status_code, again.json()) == (202, first.json())
+    allocation.refresh_from_db()
+    assert (allocation.reserved, HotOrder.objects.count()) == (1, 1)
+
+
 def test_same_key_with_another_body_is_refused(client, allocation):
     post_order(client, order_body(email="ann@example.com"), key="key-1")
     response = post_order(client, order_body(email="ann@example.com", quantity=2), key="key-1")
@@ -197,7 +215,18 @@ def test_window_is_enforced_by_the_reservation_even_with_a_stale_cache(client, a
     assert nothing_reserved(allocation)
 
 
-def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settings):
+@pytest.fixture(params=["shared cache", "process cache"])
+def throttle_cache(request, settings):
+    """The throttle runs as one Redis script where the cache is Redis, and through Django's
+    cache API elsewhere: both count alike."""
+    if request.param == "process cache":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        cache.clear()
+    yield request.param
+    cache.clear()
+
+
+def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settings, throttle_cache):
     settings.ORDERS_THROTTLE_PER_EMAIL = 2
     settings.ORDERS_THROTTLE_PER_IP = 4
     allocation.per_order_limit = 1
@@ -213,7 +242,7 @@ def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settin
 
 
 def test_behind_a_proxy_the_throttle_counts_the_address_the_proxy_saw_not_what_the_client_sent(
-    client, allocation, settings
+    client, allocation, settings, throttle_cache
 ):
     settings.ORDERS_CLIENT_IP_HEADER = "X-Forwarded-For"
     settings.ORDERS_THROTTLE_PER_IP = 2
@@ -230,7 +259,7 @@ def test_behind_a_proxy_the_throttle_counts_the_address_the_proxy_saw_not_what_t
     assert other.status_code == 202
 
 
-def test_replays_of_one_key_do_not_count_against_the_throttle(client, allocation, settings):
+def test_replays_of_one_key_do_not_count_against_the_throttle(client, allocation, settings, throttle_cache):
     settings.ORDERS_THROTTLE_PER_EMAIL = 1
     body = order_body()
     codes = {post_order(client, body, key="same").status_code for _ in range(5)}
