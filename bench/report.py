@@ -93,6 +93,7 @@ def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rat
             **{f"route_off_{k}": _phase(v) for k, v in off["results"].items()},
         },
         "legacy_stats": {"route_on": on["legacy"], "route_off": off["legacy"]},
+        "cores_busy": {"route_on": on["cores"], "route_off": off["cores"]},
         "_timelines": {"route on": on, "route off": off},
     }
 
@@ -209,6 +210,20 @@ def markdown(f: dict) -> str:
         f"| legacy API peak in flight, all callers (capacity {f['legacy_capacity']}) | "
         f"{f['legacy_max_inflight_all_callers']} (workers {f['legacy_max_inflight']}) | "
         f"{f['legacy_max_inflight_route_off']} |",
+        "",
+        "## Where the cores went during the stampede",
+        "",
+        "Cores kept busy by each part of the stack (1.0 is one core the whole time; the load",
+        "generator runs in the benchmark's own process, outside these).",
+        "",
+        "| | " + " | ".join(sorted(f["cores_busy"]["route_on"])) + " |",
+        "|---|" + "---|" * len(f["cores_busy"]["route_on"]),
+        *[
+            f"| {label.replace('_', ' ')} | "
+            + " | ".join(str(f["cores_busy"][label].get(name, 0.0)) for name in sorted(f["cores_busy"]["route_on"]))
+            + " |"
+            for label in ("route_on", "route_off")
+        ],
         "",
         "## Figures",
         "",

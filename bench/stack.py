@@ -286,6 +286,28 @@ class Stack:
         for name in list(self.processes)[::-1]:
             self.stop(name)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the stack (its whole process group), and by
+        the shared servers (PostgreSQL, Redis, nginx), read from /proc."""
+        groups = {process.pid: name for name, process in self.processes.items()}
+        shared = {"postgres": "postgresql", "redis-server": "redis", "nginx": "nginx"}
+        tick = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # After the name: state, ppid, pgrp, ... utime and stime are the 12th and 13th.
+            name = groups.get(int(fields[2])) or shared.get(comm.split(":")[0].split()[0])
+            if name:
+                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return used
+
     def url(self, name: str, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 

@@ -265,6 +265,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
     sampler = Sampler(stack)
     sampler.start()
     results: dict[str, RunResult] = {}
+    cpu_before, started = stack.cpu_seconds(), time.monotonic()
 
     def go(name, request, rate, **kwargs):
         results[name] = open_loop(name, request, rate=rate, duration=profile.stampede_seconds, **kwargs)
@@ -298,10 +299,16 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
+    elapsed = time.monotonic() - started
+    cpu_after = stack.cpu_seconds()
+    # Each part's share of one core over the stampede (the machine has os.cpu_count() of them).
+    cores = {
+        name: round((cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0)) / elapsed, 2) for name in sorted(cpu_after)
+    }
     stats = legacy_stats(stack)
     sampler.stop.set()
     sampler.join()
-    return {"label": label, "results": results, "timeline": sampler.rows, "legacy": stats}
+    return {"label": label, "results": results, "timeline": sampler.rows, "legacy": stats, "cores": cores}
 
 
 def accepted_numbers(result: RunResult) -> list[str]:

@@ -13,7 +13,7 @@ from datetime import timedelta
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
@@ -39,14 +39,25 @@ def legacy_slot_lease_seconds() -> float:
     return settings.LEGACY_API_TIMEOUT + 2 + 5
 
 
+# The permits' rows this process has made sure exist, per database: made sure of again
+# whenever no permit is free.
+_slots_created: dict[str, int] = {}
+
+
 def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
     """Takes one of ORDERS_LEGACY_CONCURRENCY permits (at most LEGACY_CAPACITY) shared by every
     worker process; None if none frees up within `wait_seconds`. A permit is leased: one held
     by a dead worker expires."""
     capacity = min(settings.ORDERS_LEGACY_CONCURRENCY, settings.LEGACY_CAPACITY)
-    LegacySlot.objects.bulk_create([LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True)
+    database = connection.settings_dict["NAME"]
     deadline = time.monotonic() + wait_seconds
     while True:
+        ensured = _slots_created.get(database, 0) < capacity
+        if ensured:
+            LegacySlot.objects.bulk_create(
+                [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
+            )
+            _slots_created[database] = capacity
         now = timezone.now()
         with transaction.atomic():
             slot = (
@@ -61,6 +72,9 @@ def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
                 slot.lease_until = now + timedelta(seconds=legacy_slot_lease_seconds())
                 slot.save(update_fields=["holder", "lease_until"])
                 return slot.number
+        if not ensured:  # none free: make sure they all exist, then look again at once
+            _slots_created.pop(database, None)
+            continue
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.05 + secrets.randbelow(100) / 1000)
@@ -74,7 +88,7 @@ def order_claim(*, order_id: int) -> HotOrder | None:
     """Marks an order as being placed; None when there is nothing to do (final, unknown,
     dead-lettered), which makes a redelivered message harmless."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update().filter(pk=order_id).first()
+        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").filter(pk=order_id).first()
         if order is None or order.is_final or order.stage == OrderStage.DEAD_LETTERED:
             return None
         OutboxMessage.objects.filter(order=order).delete()
@@ -87,7 +101,7 @@ def order_claim(*, order_id: int) -> HotOrder | None:
             order_stage_set(order, OrderStage.VALIDATING, f"attempt {order.attempts}")
             status_refresh_on_commit(order)
         order.save(update_fields=["attempts", "reserved_until", "stage", "updated_at"])
-    return HotOrder.objects.select_related("product").get(pk=order_id)
+    return order
 
 
 def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
@@ -102,7 +116,6 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     if slot is None:
         order_attempt_failed(order_id=order_id, error="all legacy capacity in use")
         raise LegacyBusy("all legacy capacity in use")
-    release = True
     try:
         response = legacy_client.order_place(
             reference=order.reference,
@@ -113,20 +126,20 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             caller="hotpath",
         )
     except LegacyUnavailable as exc:
-        if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
-            # The request was sent and the legacy API may still be working on it: keep the
-            # permit until its lease ends. (A refused connection is a ConnectTimeoutError.)
-            release = False
+        if not isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
+            _slot_release_quietly(number=slot, holder=holder)
+        # Else the request was sent and the legacy API may still be working on it: the
+        # permit is kept until its lease ends. (A refused connection is a ConnectTimeoutError.)
         order_attempt_failed(order_id=order_id, error=str(exc))
         raise
-    else:
-        # The answer is recorded while the permit is still held: if recording fails (our
-        # database is restarting), the task is retried and the legacy API answers the same
-        # reference with the same order.
-        return _answer_record(order_id=order_id, response=response)
-    finally:
-        if release:
-            _slot_release_quietly(number=slot, holder=holder)
+    except BaseException:
+        _slot_release_quietly(number=slot, holder=holder)
+        raise
+    # The legacy API has answered: its capacity is free for the next order while this
+    # answer is recorded. If recording fails (our database is restarting), the task is
+    # retried and the legacy API answers the same reference with the same order.
+    _slot_release_quietly(number=slot, holder=holder)
+    return _answer_record(order_id=order_id, response=response)
 
 
 def _slot_release_quietly(*, number: int, holder: str) -> None:
