@@ -214,7 +214,7 @@ def fault_worker_kill(rig: Rig, product: str) -> None:
 def fault_legacy_down(rig: Rig, product: str) -> None:
     rig.stack.stop("legacy")
     time.sleep(rig.plan.legacy_down_seconds)
-    rig.stack.start_gunicorn("legacy", "config.wsgi_legacy", rig.stack.ports["legacy"])
+    rig.stack.start_legacy()
 
 
 def fault_redis_restart(rig: Rig, product: str) -> None:
@@ -429,7 +429,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
         stack_prepare(stack, services, plan)
         django_setup(stack)
         sale_seed([d.product for d in drills], plan.allocation)
-        stack.start_gunicorn("legacy", "config.wsgi_legacy", stack.ports["legacy"])
+        stack.start_legacy()
         stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
         stack.start_worker()
         rows = []

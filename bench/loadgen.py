@@ -8,6 +8,7 @@ all of them are busy, the next request waits in the queue and that wait counts t
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import resource
 import threading
@@ -114,4 +115,28 @@ def open_loop(
     result.generator_cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
         cpu_after.ru_stime - cpu_before.ru_stime
     )
+    return result
+
+
+def _open_loop_child(connection, name: str, request: Request, kwargs: dict) -> None:
+    try:
+        connection.send(open_loop(name, request, **kwargs))
+    finally:
+        connection.close()
+
+
+def open_loop_apart(name: str, request: Request, **kwargs) -> RunResult:
+    """`open_loop` in a process of its own (a fresh interpreter, so `request` must pickle):
+    streams that run at once do not share an interpreter lock, and each one's CPU is its own."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_open_loop_child, args=(sender, name, request, kwargs), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        result = receiver.recv()
+    except EOFError:
+        raise RuntimeError(f"the load generator {name!r} died (exit code {process.exitcode})") from None
+    finally:
+        process.join(timeout=30)
     return result

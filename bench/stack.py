@@ -90,9 +90,13 @@ class Settings:
     argon2_memory_kib: int = 19456  # OWASP's argon2id floor: m=19 MiB, t=2
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
-    # One worker process per permit the workers get (LEGACY_CAPACITY - 1): more would only
-    # wait for a permit.
-    celery_concurrency: int = 3
+    # One worker process more than the permits the workers get (LEGACY_CAPACITY - 1): while
+    # one records an answer or claims the next order, the others keep every permit busy.
+    celery_concurrency: int = 4
+    # Sharing two cores, the legacy backend (which would have servers of its own) and the
+    # workers (batch work) yield to the shop's web processes (nice).
+    legacy_nice: int = 10
+    worker_nice: int = 10
     database: str = "shop_bench"
     redis_db: int = 11
 
@@ -195,12 +199,14 @@ class Stack:
         return process
 
     def start_gunicorn(
-        self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None, *, cpus: str = ""
+        self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None, *, cpus: str = "", nice: int = 0
     ) -> None:
         s = self.settings
         env = {**self.env, **(extra_env or {})}
         # `cpus` pins a server to some cores, as if it ran on machines of its own.
         pin = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+        if nice:
+            pin = ["nice", "-n", str(nice), *pin]
         process = self._spawn(
             name,
             [
@@ -229,9 +235,11 @@ class Stack:
         wait_http(f"http://127.0.0.1:{port}/", process=process)
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        nice = ["nice", "-n", str(self.settings.worker_nice)] if self.settings.worker_nice else []
         process = self._spawn(
             name,
             [
+                *nice,
                 str(BIN / "celery"),
                 "-A",
                 "config",
@@ -253,14 +261,22 @@ class Stack:
         )
         return process
 
-    def start_app_servers(self) -> None:
-        # The legacy backend burns CPU by design (argon2 per order); on a small machine it is
-        # given one core of its own, as it would have servers of its own, so that what it
-        # burns measures its capacity and not the hot path's.
+    def start_legacy(self) -> None:
+        # The legacy backend burns CPU by design (argon2 per order). It would have servers of
+        # its own: here it is given one core, so that what it burns measures its capacity and
+        # not the hot path's, and it yields to the shop's processes when they need that core
+        # too (nice).
         cores = os.cpu_count() or 1
         self.start_gunicorn(
-            "legacy", "config.wsgi_legacy", self.ports["legacy"], cpus=str(cores - 1) if cores > 1 else ""
+            "legacy",
+            "config.wsgi_legacy",
+            self.ports["legacy"],
+            cpus=str(cores - 1) if cores > 1 else "",
+            nice=self.settings.legacy_nice,
         )
+
+    def start_app_servers(self) -> None:
+        self.start_legacy()
         self.start_gunicorn("monolith", "config.wsgi_monolith", self.ports["monolith"])
         self.start_gunicorn("hotpath", "config.wsgi_hotpath", self.ports["hotpath"])
         self.start_gunicorn("ceiling", "config.wsgi", self.ports["ceiling"], {"SHOP_DEPLOYMENT": "ceiling"})

@@ -301,7 +301,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # Django logs every 4xx answer as a warning. In a sale most of them are answers the
+        # shop means to give (sold out, throttled, a field to correct): thousands of lines a
+        # minute that hide the errors. 5xx answers are still logged.
+        "django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "ERROR")},
+    },
 }
 
 # --- Edge -----------------------------------------------------------------------------

@@ -368,7 +368,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             client_ip=client_ip,
             email=data.email,
         )
-    except SoldOut as refusal:
+    except (SoldOut, Throttled) as refusal:
         return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
     now = timezone.now()
@@ -390,7 +390,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     )
     allocation_id = product["allocation_id"]
     try:
-        if connection.vendor != "postgresql":
+        if not _accept_in_one_statement():
             _order_insert_reserving_atomically(order, allocation_id=allocation_id, now=now)
         elif connection.in_atomic_block:  # a savepoint, so that a used key undoes only this
             with transaction.atomic():
@@ -467,6 +467,10 @@ WITH allocation AS (
 SELECT id, number FROM hot_order
 """
 ACCEPTED_DETAIL = "accepted by the hot path"
+
+
+def _accept_in_one_statement() -> bool:
+    return connection.vendor == "postgresql"
 
 
 def _order_insert_reserving(order: HotOrder, *, allocation_id: int, now) -> None:

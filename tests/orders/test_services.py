@@ -161,3 +161,37 @@ def test_a_retry_sent_to_the_monolith_finds_the_order_the_hot_path_took(allocati
     order = order_accept_as_buyer(idempotency_key="buyer-key-1")
     assert order.reference == reference_for_key("buyer-key-1")
     assert len(order.reference) <= 64
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "orm transaction"])
+def test_both_ways_of_accepting_write_the_same_records(
+    allocation, monkeypatch, django_capture_on_commit_callbacks, one_statement
+):
+    """PostgreSQL accepts in one statement, other databases through the ORM: the same rows,
+    the same refusals, the same replays."""
+    from django.db import connection
+
+    if one_statement and connection.vendor != "postgresql":
+        pytest.skip("one statement needs PostgreSQL")
+    monkeypatch.setattr(services, "_accept_in_one_statement", lambda: one_statement)
+    allocation.allocated = 3
+    allocation.save()
+    with django_capture_on_commit_callbacks(execute=False):  # not published: the outbox row stays
+        order = order_accept_as_buyer(idempotency_key="both-1", quantity=2, name="Ann Lee", email="ann@example.com")
+    stored = HotOrder.objects.get(pk=order.pk)
+    assert stored.number == order.number and stored.number.startswith("T") and len(stored.number) >= 7
+    assert (stored.quantity, stored.customer_name, stored.customer_email) == (2, "Ann Lee", "ann@example.com")
+    assert (stored.status, stored.stage, stored.reservation) == ("processing", "queued", "held")
+    assert (stored.token, stored.fingerprint, stored.card_last4) == (order.token, order.fingerprint, "4242")
+    assert stored.unit_price_cents == order.unit_price_cents and stored.attempts == 0
+    assert list(stored.history.values_list("stage", "detail")) == [("queued", services.ACCEPTED_DETAIL)]
+    assert OutboxMessage.objects.filter(order=stored).exists()
+    allocation.refresh_from_db()
+    assert (allocation.reserved, allocation.sold) == (2, 0)
+
+    again = order_accept_as_buyer(idempotency_key="both-1", quantity=2, name="Ann Lee", email="ann@example.com")
+    assert again.pk == order.pk
+    with pytest.raises(services.SoldOut):
+        order_accept_as_buyer(idempotency_key="both-2", quantity=2)
+    allocation.refresh_from_db()
+    assert allocation.reserved == 2 and HotOrder.objects.count() == 1
