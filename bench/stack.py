@@ -322,6 +322,11 @@ class Stack:
             name = groups.get(int(fields[2])) or shared.get(comm.split(":")[0].split()[0])
             if name:
                 used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        # The machine's own view: time no process used, and time the hypervisor gave to
+        # other guests (steal), which slows every part alike and varies from run to run.
+        totals = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        used["(idle)"] = (int(totals[3]) + int(totals[4])) / tick
+        used["(stolen)"] = int(totals[7]) / tick if len(totals) > 7 else 0.0
         return used
 
     def url(self, name: str, path: str = "/") -> str:
