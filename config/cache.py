@@ -39,14 +39,14 @@ def redis_client():
     return backend._cache.get_client(write=True)
 
 
-_scripts: dict[tuple[int, str], object] = {}
+_scripts: dict[str, object] = {}
 
 
 def redis_script(client, source: str):
-    """A registered Lua script for `client`: called with keys and args, it runs by its SHA
-    and loads itself again after a Redis restart."""
-    key = (id(client), source)
-    script = _scripts.get(key)
+    """A registered Lua script, called as `script(keys=..., args=..., client=client)`: it runs
+    by its SHA and loads itself again after a Redis restart. One object per script, whichever
+    client (each thread has its own) runs it."""
+    script = _scripts.get(source)
     if script is None:
-        script = _scripts[key] = client.register_script(source)
+        script = _scripts[source] = client.register_script(source)
     return script

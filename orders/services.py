@@ -207,7 +207,8 @@ def _gate(*, allocation_id: int, quantity: int, idempotency_key: str, client_ip:
     counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
     keys = [remaining_cache_key(allocation_id), _throttle_seen_key(idempotency_key), *(k for k, _ in counters)]
     args = [quantity, settings.ORDERS_THROTTLE_WINDOW, *(limit for _, limit in counters)]
-    verdict, remaining = redis_script(client, GATE_LUA)(keys=[cache.make_key(k) for k in keys], args=args)
+    script = redis_script(client, GATE_LUA)
+    verdict, remaining = script(keys=[cache.make_key(k) for k in keys], args=args, client=client)
     if verdict == b"sold_out":
         raise SoldOut("Sold out.", remaining=remaining)
     if verdict == b"throttled":
