@@ -4,6 +4,7 @@ sweepers (outbox, expired reservations)."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 import kombu.exceptions
 import redis.exceptions
@@ -20,7 +21,6 @@ logger = logging.getLogger(__name__)
 # broker is restarting. Anything else is a bug and fails loudly.
 RETRYABLE = (
     LegacyUnavailable,
-    placement.LegacyBusy,
     OperationalError,
     InterfaceError,
     redis.exceptions.ConnectionError,
@@ -44,6 +44,15 @@ def order_process(self, order_id: int) -> str:
     and the legacy API deduplicates on the order's reference."""
     try:
         return placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
+    except placement.LegacyBusy:
+        # Other workers held every permit for ORDERS_SLOT_WAIT_SECONDS: our own limit at work,
+        # not a failure. The order queues again with the retries it has used, so that many
+        # workers sharing a few permits cannot use them up and dead-letter healthy orders.
+        backoff = settings.ORDERS_RETRY_BACKOFF
+        self.apply_async(
+            args=[order_id], countdown=backoff + backoff * secrets.randbelow(1000) / 1000, retries=self.request.retries
+        )
+        return "deferred"
     except RETRYABLE as exc:
         if self.request.retries >= self.max_retries:
             placement.order_dead_letter(order_id=order_id, error=f"{exc} (after {self.request.retries + 1} attempts)")

@@ -107,6 +107,33 @@ def test_workers_leave_legacy_capacity_to_the_storefront_when_told_to(db, settin
     assert placement.legacy_slot_acquire(holder="c", wait_seconds=0) is None
 
 
+def test_a_worker_kept_waiting_for_a_permit_queues_the_order_again_without_using_a_retry(
+    allocation, settings, monkeypatch
+):
+    """Many workers sharing few permits wait their turn: that must not count as a failed
+    attempt, or a deep queue would dead-letter orders the legacy API could take."""
+    from orders import tasks
+
+    order = accept(allocation)
+    settings.LEGACY_CAPACITY = 2
+    settings.ORDERS_LEGACY_CONCURRENCY = 1
+    settings.ORDERS_SLOT_WAIT_SECONDS = 0
+    assert placement.legacy_slot_acquire(holder="another worker", wait_seconds=0) == 1
+    queued = []
+    monkeypatch.setattr(tasks.order_process, "apply_async", lambda **options: queued.append(options))
+
+    result = tasks.order_process.apply(args=[order.pk], retries=settings.ORDERS_MAX_RETRIES)
+
+    assert result.get() == "deferred"
+    [options] = queued
+    assert options["args"] == [order.pk] and options["retries"] == settings.ORDERS_MAX_RETRIES
+    assert options["countdown"] >= settings.ORDERS_RETRY_BACKOFF
+    assert not DeadLetter.objects.exists()
+    order.refresh_from_db()
+    assert (order.status, order.reservation) == ("processing", Reservation.HELD)
+    assert order.stage != OrderStage.DEAD_LETTERED and "capacity" in order.last_error
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_permit_takers_never_exceed_the_capacity(settings):
