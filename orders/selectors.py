@@ -104,7 +104,9 @@ def hot_product_window(data: dict, now=None) -> str:
 
 
 def allocation_remaining(*, allocation_id: int) -> int:
-    """Units still available, from the cache when fresh (set after every reservation)."""
+    """Units still available, for pages: from the cache for up to REMAINING_TTL seconds (a
+    refused reservation sets it too), else from the database. Acceptance does not trust it
+    beyond "sold out": the reservation itself decides."""
     key = remaining_cache_key(allocation_id)
     remaining = cache.get(key)
     if remaining is None:
