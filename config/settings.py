@@ -211,7 +211,9 @@ ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"
 # retry countdown plus a legacy call, and long enough that orders merely waiting in a deep
 # queue are not published again and again (a copy is harmless, a flood of them is not).
 ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 300)
-# A reservation nobody works on for this long is released (the order fails as expired).
+# A reservation nobody works on for this long is released (the order fails as expired), but
+# only once no worker has made progress for ORDERS_STALL_SECONDS: a deep queue that moves keeps
+# every order behind it.
 ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
 # The sweeper re-publishes outbox rows older than this (younger ones are being published).
 ORDERS_OUTBOX_GRACE_SECONDS = env_int("ORDERS_OUTBOX_GRACE_SECONDS", 10)

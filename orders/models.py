@@ -113,7 +113,11 @@ class HotOrder(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "hot order"
-        indexes = [models.Index(fields=["status", "reservation", "reserved_until"], name="hot_order_expiry")]
+        indexes = [
+            models.Index(fields=["status", "reservation", "reserved_until"], name="hot_order_expiry"),
+            # The reservation sweep asks whether the workers made progress lately.
+            models.Index(fields=["updated_at"], name="hot_order_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"order {self.pk}"

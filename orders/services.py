@@ -576,12 +576,25 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
     return len(order_ids)
 
 
+def workers_making_progress(*, now=None) -> bool:
+    """Whether a worker has claimed, retried or finished an order lately."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
+    return HotOrder.objects.filter(updated_at__gte=since, attempts__gt=0).exists()
+
+
 def reservations_expire(*, limit: int = 200) -> int:
     """Releases reservations nobody confirmed in time (the order failed as expired).
     Dead-lettered orders keep theirs: a merchant decides about them. So does an order a worker
     has already sent: the legacy API may have placed it, and only sending it again (the
-    stalled sweep does) can tell; releasing its units could sell them twice."""
+    stalled sweep does) can tell; releasing its units could sell them twice.
+
+    Nor does an order still waiting in the queue while the workers make progress through it:
+    a deep queue (a big sale, a slow backend) must not fail orders it is about to place. Only
+    when no worker has taken or finished any order for ORDERS_STALL_SECONDS are the waiting
+    ones given up."""
     now = timezone.now()
+    if workers_making_progress(now=now):
+        return 0
     order_ids = list(
         HotOrder.objects.filter(
             status=OrderStatus.PROCESSING, reservation=Reservation.HELD, reserved_until__lt=now, attempts=0

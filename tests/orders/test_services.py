@@ -51,14 +51,37 @@ def test_unconfirmed_reservations_expire_and_return_to_the_allocation(allocation
     assert HotOrder.objects.get(pk=fresh.pk).status == "processing"
 
 
-def test_an_order_already_sent_to_the_legacy_api_never_expires(allocation):
+def test_an_order_already_sent_to_the_legacy_api_never_expires(allocation, settings):
     """The legacy API may have placed it: releasing its units could sell them twice."""
     sent = accept(allocation, quantity=2)
-    HotOrder.objects.filter(pk=sent.pk).update(attempts=1, reserved_until=timezone.now() - timedelta(seconds=1))
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=sent.pk).update(
+        attempts=1, reserved_until=timezone.now() - timedelta(seconds=1), updated_at=long_ago
+    )
+    assert not services.workers_making_progress()
     assert services.reservations_expire() == 0
     sent.refresh_from_db()
     allocation.refresh_from_db()
     assert (sent.status, allocation.reserved) == ("processing", 2)
+
+
+def test_orders_waiting_in_a_queue_that_moves_keep_their_reservation(allocation, settings):
+    """A deep queue is not a stuck one: while the workers place orders, the ones behind wait
+    with their units reserved, however long that takes."""
+    waiting = accept(allocation, quantity=1)
+    moving = accept(allocation, quantity=1)
+    HotOrder.objects.filter(pk=waiting.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
+    HotOrder.objects.filter(pk=moving.pk).update(attempts=1, updated_at=timezone.now())  # a worker has it
+    assert services.reservations_expire() == 0
+    assert HotOrder.objects.get(pk=waiting.pk).status == "processing"
+
+    # No worker has touched any order for a long while: the waiting one is given up.
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
+    assert services.reservations_expire() == 1
+    waiting.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (waiting.status, waiting.stage, allocation.reserved) == ("failed", "expired", 1)
 
 
 def test_a_restarting_database_makes_the_worker_retry_not_fail(allocation, monkeypatch):
