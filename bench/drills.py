@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -38,7 +37,7 @@ import urllib3
 
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
-from bench.stack import ROOT, Settings, Stack, free_port, wait_http
+from bench.stack import ROOT, Settings, Stack, free_port, machine, wait_http
 from bench.stampede import _buyer_request, accepted_numbers, legacy_reset, legacy_stats
 
 CATEGORY = "rods"
@@ -392,21 +391,6 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
 # --- main --------------------------------------------------------------------------------
 
 
-def machine(services: PrivateServices) -> dict:
-    import celery
-    import django
-
-    return {
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "django": django.get_version(),
-        "celery": celery.__version__,
-        "postgresql": services.postgres.version(),
-        "redis": services.redis.version(),
-    }
-
-
 def table(rows: list[dict]) -> str:
     columns = ("name", "accepted", "completed", "lost", "duplicated", "oversold", "refused", "drain_seconds")
     cells = [list(columns)] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
@@ -437,7 +421,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
             rows.append(drill_run(rig, drill))
         return {
             "drills": rows,
-            "machine": machine(services),
+            "machine": machine(postgresql=services.postgres.version(), redis=services.redis.version()),
             "settings": {
                 **{k: v for k, v in stack.settings.as_dict().items() if k != "redis_db"},
                 **asdict(plan),

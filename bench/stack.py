@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -47,6 +48,22 @@ def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | No
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def machine(**servers: str) -> dict:
+    """What a run's figures were measured on: the cores, Python, Django, Celery, and the
+    versions of the servers given."""
+    import celery
+    import django
+
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "django": django.get_version(),
+        "celery": celery.__version__,
+        **servers,
+    }
 
 
 def ensure_services() -> None:

@@ -20,7 +20,6 @@ import argparse
 import functools
 import json
 import os
-import platform
 import random
 import re
 import signal
@@ -35,7 +34,7 @@ import urllib3
 
 from bench import report
 from bench.loadgen import RunResult, open_loop, open_loop_apart
-from bench.stack import ROOT, Stack, free_port, wait_http
+from bench.stack import ROOT, Stack, free_port, machine, wait_http
 
 HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
 CEILING_PRODUCT = "tourney-casting-rod"  # a second hot product, for the acceptance ceiling
@@ -482,22 +481,6 @@ http {{
 # --- main --------------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    import celery
-    import django
-
-    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    return {
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "django": django.get_version(),
-        "celery": celery.__version__,
-        "nginx": nginx.replace("nginx version: ", ""),
-        "postgresql": subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip(),
-    }
-
-
 def run(profile: Profile, out: Path, quick: bool) -> dict:
     stack = Stack(out)
     try:
@@ -513,7 +496,10 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         seed(stack, profile)
         stack.start_app_servers()
         nginx_start(stack)
-        figures: dict = {"quick": quick, "machine": machine(), "settings": {**stack.settings.as_dict()}}
+        nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        psql = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+        versions = machine(nginx=nginx.replace("nginx version: ", ""), postgresql=psql)
+        figures: dict = {"quick": quick, "machine": versions, "settings": {**stack.settings.as_dict()}}
         figures["settings"].update(profile.__dict__)
 
         legacy_rate = calibrate_legacy(stack, profile)

@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from config.admin_base import ReadOnlyAdmin
 from edge import matcher, selectors, services
 from edge.models import Origin, Route, RouteAudit
 
@@ -188,21 +189,12 @@ class RouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(RouteAudit)
-class RouteAuditAdmin(admin.ModelAdmin):
+class RouteAuditAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor", "action", "route_name", "restore_link")
     list_filter = ("action",)
     search_fields = ("route_name", "actor")
     readonly_fields = ("route", "route_name", "actor", "at", "action", "before", "after")
     actions = ["roll_back"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="route")
     def restore_link(self, obj: RouteAudit):

@@ -13,7 +13,7 @@ from datetime import timedelta
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
@@ -39,25 +39,14 @@ def legacy_slot_lease_seconds() -> float:
     return settings.LEGACY_API_TIMEOUT + 2 + 5
 
 
-# The permits' rows this process has made sure exist, per database: made sure of again
-# whenever no permit is free.
-_slots_created: dict[str, int] = {}
-
-
 def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
     """Takes one of ORDERS_LEGACY_CONCURRENCY permits (at most LEGACY_CAPACITY) shared by every
     worker process; None if none frees up within `wait_seconds`. A permit is leased: one held
     by a dead worker expires."""
     capacity = min(settings.ORDERS_LEGACY_CONCURRENCY, settings.LEGACY_CAPACITY)
-    database = connection.settings_dict["NAME"]
     deadline = time.monotonic() + wait_seconds
+    created = False
     while True:
-        ensured = _slots_created.get(database, 0) < capacity
-        if ensured:
-            LegacySlot.objects.bulk_create(
-                [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
-            )
-            _slots_created[database] = capacity
         now = timezone.now()
         with transaction.atomic():
             slot = (
@@ -72,8 +61,11 @@ def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
                 slot.lease_until = now + timedelta(seconds=legacy_slot_lease_seconds())
                 slot.save(update_fields=["holder", "lease_until"])
                 return slot.number
-        if not ensured:  # none free: make sure they all exist, then look again at once
-            _slots_created.pop(database, None)
+        if not created:  # none free: the permits' rows may not all exist yet (a new capacity)
+            LegacySlot.objects.bulk_create(
+                [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
+            )
+            created = True
             continue
         if time.monotonic() >= deadline:
             return None

@@ -221,10 +221,6 @@ def _replay(order: HotOrder, fingerprint: str) -> Accepted:
     return Accepted(order=order, replayed=True)
 
 
-def order_number_format(value: int) -> str:
-    return f"T{value:06d}"
-
-
 def order_number_next() -> str:
     """The next order number (T + digits): unique and increasing, from a PostgreSQL sequence
     (no row lock held until commit) or, elsewhere, a counter row bumped in one statement."""
@@ -237,7 +233,7 @@ def order_number_next() -> str:
                 "ON CONFLICT (name) DO UPDATE SET value = orders_ordernumbercounter.value + 1 RETURNING value"
             )
         value = cursor.fetchone()[0]
-    return order_number_format(value)
+    return f"T{value:06d}"  # as ACCEPT_SQL writes it
 
 
 def allocation_reserve(*, allocation_id: int, quantity: int, now=None) -> None:

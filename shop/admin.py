@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from config.admin_base import ReadOnlyAdmin
 from shop.models import LOW_STOCK, Category, PlacedOrder, Product
 from shop.templatetags.shop_tags import money
 
@@ -187,7 +188,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlacedOrder)
-class PlacedOrderAdmin(admin.ModelAdmin):
+class PlacedOrderAdmin(ReadOnlyAdmin):
     """Receipts only: the order of record lives in the legacy order API."""
 
     list_display = ["number", "placed_at", "name", "email", "total_display", "processing_ms", "customer"]
@@ -199,12 +200,3 @@ class PlacedOrderAdmin(admin.ModelAdmin):
     @admin.display(description="Total", ordering="total_cents")
     def total_display(self, obj: PlacedOrder) -> str:
         return money(obj.total_cents)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -61,6 +61,15 @@ def broker_purge() -> None:
             connection.default_channel.queue_purge(django_settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
+def broker_take_all() -> list[tuple[dict, list]]:
+    """Takes every message waiting in the broker's default queue: (headers, body) of each."""
+    taken = []
+    with celery_app.connection_for_write() as connection:
+        while (message := connection.default_channel.basic_get(django_settings.CELERY_TASK_DEFAULT_QUEUE)) is not None:
+            taken.append((message.headers, message.decode()))
+    return taken
+
+
 def broker_depth() -> int:
     """Messages waiting in the broker's default queue."""
     if django_settings.CELERY_BROKER_URL.startswith("filesystem"):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from orders import placement
 from orders.models import DeadLetter, LegacySlot, OrderStage, OutboxMessage, Reservation
-from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer
 
 
 def accept(allocation, **body):
@@ -107,27 +107,24 @@ def test_workers_leave_legacy_capacity_to_the_storefront_when_told_to(db, settin
     assert placement.legacy_slot_acquire(holder="c", wait_seconds=0) is None
 
 
-def test_a_worker_kept_waiting_for_a_permit_queues_the_order_again_without_using_a_retry(
-    allocation, settings, monkeypatch
-):
+def test_a_worker_kept_waiting_for_a_permit_queues_the_order_again_without_using_a_retry(allocation, settings):
     """Many workers sharing few permits wait their turn: that must not count as a failed
     attempt, or a deep queue would dead-letter orders the legacy API could take."""
     from orders import tasks
 
+    broker_purge()
     order = accept(allocation)
     settings.LEGACY_CAPACITY = 2
     settings.ORDERS_LEGACY_CONCURRENCY = 1
     settings.ORDERS_SLOT_WAIT_SECONDS = 0
     assert placement.legacy_slot_acquire(holder="another worker", wait_seconds=0) == 1
-    queued = []
-    monkeypatch.setattr(tasks.order_process, "apply_async", lambda **options: queued.append(options))
 
     result = tasks.order_process.apply(args=[order.pk], retries=settings.ORDERS_MAX_RETRIES)
 
     assert result.get() == "deferred"
-    [options] = queued
-    assert options["args"] == [order.pk] and options["retries"] == settings.ORDERS_MAX_RETRIES
-    assert options["countdown"] >= settings.ORDERS_RETRY_BACKOFF
+    [(headers, (args, _kwargs, _embed))] = broker_take_all()
+    assert (headers["task"], args) == ("orders.tasks.order_process", [order.pk])
+    assert headers["retries"] == settings.ORDERS_MAX_RETRIES and headers["eta"]  # later, same retries used
     assert not DeadLetter.objects.exists()
     order.refresh_from_db()
     assert (order.status, order.reservation) == ("processing", Reservation.HELD)
