@@ -51,6 +51,8 @@ class Product(models.Model):
     )
     # Stock of record is owned by the legacy order API; the storefront only reads it.
     stock = models.PositiveIntegerField(default=0)
+    # Units reserved by open holds in the stock of record; never more than what is on hand.
+    held = models.PositiveIntegerField(default=0, editable=False)
     is_active = models.BooleanField(default=True, db_index=True)
     is_featured = models.BooleanField(default=False, help_text="Shown on the shop's home page.")
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -61,7 +63,12 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["category__position", "title"]
-        constraints = [models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(held__gte=0, held__lte=models.F("stock")), name="product_held_within_stock"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -74,11 +81,16 @@ class Product(models.Model):
         return Decimal(self.price_cents) / 100
 
     @property
+    def available(self) -> int:
+        """Units an ordinary shopper may still buy: on hand less what open holds keep."""
+        return max(self.stock - self.held, 0)
+
+    @property
     def stock_state(self) -> str:
         """sold_out, low or in_stock: what the shopper's badge says."""
-        if self.stock <= 0:
+        if self.available <= 0:
             return "sold_out"
-        if self.stock <= LOW_STOCK:
+        if self.available <= LOW_STOCK:
             return "low"
         return "in_stock"
 
