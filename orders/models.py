@@ -7,12 +7,20 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 
+class SaleState(models.TextChoices):
+    DRAFT = "draft", "not opened"
+    OPEN = "open", "open"
+    CLOSED = "closed", "closed"
+
+
 class SaleAllocation(models.Model):
     """The part of a product's stock a merchant puts on the hot path for a sale.
 
     `allocated - reserved - sold` is what buyers can still take; every change goes through a
     conditional UPDATE (see services), and the check constraint makes an oversell
-    impossible even for code that forgets to.
+    impossible even for code that forgets to. While a sale is open or closing, the units
+    still owed (`allocated - sold`) are a hold in the legacy API's stock of record, under
+    `hold_reference` (see `orders.sales`), so no other channel can sell them.
     """
 
     product = models.OneToOneField("shop.Product", on_delete=models.PROTECT, related_name="sale_allocation")
@@ -25,6 +33,11 @@ class SaleAllocation(models.Model):
     per_order_limit = models.PositiveSmallIntegerField(default=2)
     starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: on sale now.")
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until sold out.")
+    state = models.CharField(max_length=8, choices=SaleState.choices, default=SaleState.DRAFT, editable=False)
+    # Fresh for every opening, so the orders of one sale never draw on another's hold.
+    hold_reference = models.CharField(max_length=64, blank=True, editable=False)
+    opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
