@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Starts the whole shop, or runs its tests, on any machine with Python 3.11+.
 
-    python3 run.py          # the shop at http://127.0.0.1:8000 (storefront, legacy API,
+    python3 run.py [--host HOST] [--port PORT]
+                            # the shop at http://127.0.0.1:8000 (storefront, legacy API,
                             # hot path, worker, edge routing) on SQLite and a file broker
     python3 run.py test     # the test suite (extra arguments go to pytest)
 
-It creates `.venv` and installs requirements.txt when they are missing or have changed,
-migrates, and loads the demo catalogue on first start. Standard library only.
+It creates `.venv` and installs what the shop needs (requirements.txt) when it is missing or
+has changed, migrates, and loads the demo catalogue on first start; the test command also
+installs what development needs (requirements-dev.txt). Standard library only.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import signal
@@ -24,40 +27,52 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 REQUIREMENTS = ROOT / "requirements.txt"
-STAMP = VENV / ".requirements.sha256"
+DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 
 
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def ensure_venv() -> None:
+def ensure_venv(*, dev: bool) -> None:
+    """The virtualenv with the shop's requirements, and with development's too when `dev`.
+    Each file is installed again only when it has changed since it was last installed."""
     if sys.version_info < (3, 11):
         sys.exit("Python 3.11 or newer is needed.")
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == digest:
+    files = [REQUIREMENTS, DEV_REQUIREMENTS] if dev else [REQUIREMENTS]
+    stamp = VENV / (".requirements-dev.sha256" if dev else ".requirements.sha256")
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    if PY.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return
     if not PY.exists():
         say("creating the virtualenv in .venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    say("installing requirements.txt")
-    subprocess.run([PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([PY, "-m", "pip", "install", "--quiet", "-r", REQUIREMENTS], check=True)
-    STAMP.write_text(digest)
+    say(f"installing {files[-1].name}")
+    pip = [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", files[-1]], check=True)
+    stamp.write_text(digest)
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True, env=env)
 
 
-def serve() -> int:
+def serve(*, host: str, port: int) -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Everything that calls back into this server (the storefront's and the workers' legacy
+    # API client, the edge's monolith origin) follows the address it listens on.
+    env.setdefault("LEGACY_API_URL", f"http://{host}:{port}/legacy-api")
+    env.setdefault("EDGE_MONOLITH_PORT", str(port))
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("load_demo", "--if-empty", env=env)
-    say("starting the worker and the shop at http://127.0.0.1:8000/shop/ (Ctrl-C stops both)")
+    say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
+    worker_env = dict(env)
+    # A developer's machine (or a container) often runs as root: Celery's advice against it
+    # is for production workers, not for this one.
+    worker_env.setdefault("PYTHONWARNINGS", "ignore::celery.exceptions.SecurityWarning")
     children = [
         subprocess.Popen(
             [
@@ -72,15 +87,17 @@ def serve() -> int:
                 "2",
                 "--without-gossip",
                 "--without-mingle",
+                "--hostname",
+                "worker@localhost",
                 "--schedule",
                 str(ROOT / "var" / "celerybeat-schedule"),
             ],
             cwd=ROOT,
-            env=env,
+            env=worker_env,
             start_new_session=True,
         ),
         subprocess.Popen(
-            [PY, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"],
+            [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             cwd=ROOT,
             env=env,
             start_new_session=True,
@@ -88,9 +105,12 @@ def serve() -> int:
     ]
 
     def stop(*_):
+        # Each child is asked to stop on its own: the worker then stops its pool processes
+        # itself (a SIGTERM to the whole group would kill them under it, which it reports as
+        # an error). A child still running after 10 s is killed with its group.
         for child in children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                child.send_signal(signal.SIGTERM)
         for child in children:
             try:
                 child.wait(timeout=10)
@@ -101,7 +121,7 @@ def serve() -> int:
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
         pass
     finally:
         stop()
@@ -115,14 +135,19 @@ def test(args: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
-    ensure_venv()
-    if argv and argv[0] == "--setup-only":
-        return 0
     if argv and argv[0] == "test":
+        ensure_venv(dev=True)
         return test(argv[1:])
-    if argv and argv[0] not in ("serve",):
-        sys.exit(__doc__)
-    return serve()
+    if argv and argv[0] == "--setup-only":
+        ensure_venv(dev=True)
+        return 0
+    parser = argparse.ArgumentParser(prog="python3 run.py", description="Starts the whole shop.")
+    parser.add_argument("command", nargs="?", choices=["serve"], default="serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    args = parser.parse_args(argv)
+    ensure_venv(dev=False)
+    return serve(host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

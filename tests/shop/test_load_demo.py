@@ -127,3 +127,16 @@ def test_without_a_password_one_is_generated_and_printed(db, media_root, monkeyp
 
     password = output.split("password ")[1].split()[0]
     assert get_user_model().objects.get(username="merchant").check_password(password)
+
+
+def test_merchant_password_is_applied_on_every_start(db, media_root, monkeypatch):
+    monkeypatch.setenv("MERCHANT_PASSWORD", "the-first-password")
+    load_demo("--if-empty")
+    monkeypatch.setenv("MERCHANT_PASSWORD", "a-new-password-later")
+
+    output = load_demo("--if-empty")
+
+    assert "nothing loaded" in output
+    merchant = get_user_model().objects.get(username="merchant")
+    assert merchant.check_password("a-new-password-later")
+    assert not merchant.check_password("the-first-password")
