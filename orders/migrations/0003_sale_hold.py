@@ -28,6 +28,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='saleallocation',
             name='state',
-            field=models.CharField(choices=[('draft', 'not opened'), ('open', 'open'), ('closed', 'closed')], default='draft', editable=False, max_length=8),
+            field=models.CharField(choices=[('draft', 'not opened'), ('open', 'open'), ('closing', 'closing'), ('closed', 'closed')], default='draft', editable=False, max_length=8),
         ),
     ]
