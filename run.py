@@ -69,10 +69,6 @@ def serve(*, host: str, port: int) -> int:
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("load_demo", "--if-empty", env=env)
     say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
-    worker_env = dict(env)
-    # A developer's machine (or a container) often runs as root: Celery's advice against it
-    # is for production workers, not for this one.
-    worker_env.setdefault("PYTHONWARNINGS", "ignore::celery.exceptions.SecurityWarning")
     children = [
         subprocess.Popen(
             [
@@ -93,7 +89,7 @@ def serve(*, host: str, port: int) -> int:
                 str(ROOT / "var" / "celerybeat-schedule"),
             ],
             cwd=ROOT,
-            env=worker_env,
+            env=env,
             start_new_session=True,
         ),
         subprocess.Popen(
