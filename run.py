@@ -51,6 +51,8 @@ def ensure_venv(*, dev: bool) -> None:
     pip = [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", files[-1]], check=True)
     stamp.write_text(digest)
+    if dev:  # requirements-dev.txt includes the shop's own: those are installed now too
+        (VENV / ".requirements.sha256").write_text(hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest())
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> None:
@@ -86,7 +88,7 @@ def serve(*, host: str, port: int) -> int:
                 "--hostname",
                 "worker@localhost",
                 "--schedule",
-                str(ROOT / "var" / "celerybeat-schedule"),
+                str(Path(env.get("VAR_DIR") or ROOT / "var") / "celerybeat-schedule"),
             ],
             cwd=ROOT,
             env=env,

@@ -1,0 +1,74 @@
+"""The README's first command: `python3 run.py` serves the whole shop on embedded defaults,
+on the port it is given, and orders placed there complete through its own legacy API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, eventually, free_port, stop_process
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except OSError:
+        return 0
+
+
+@pytest.mark.slow
+def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "LEGACY_"))}
+    env.update(VAR_DIR=str(tmp_path / "var"), DJANGO_ENV="development", MERCHANT_PASSWORD="a-merchant-password")
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: _get(f"{base}/shop/") == 200, timeout=180, message="run.py never served /shop/")
+        # The monolith's buy-now places the order with the legacy API while the buyer waits:
+        # it answers 201 only if the legacy client reached this server's own port.
+        request = urllib.request.Request(
+            f"{base}/shop/reels/spinning-reel/orders",
+            data=json.dumps(
+                {
+                    "quantity": 1,
+                    "customer": {"name": "Ada Angler", "email": "ada@example.com"},
+                    "payment": {"card_number": "4242424242424242"},
+                }
+            ).encode(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+            assert response.status == 201
+        assert body["status"] == "complete"
+        assert body["number"].startswith("L")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            stop_process(process)
+            log.close()
+    output = (tmp_path / "run.log").read_text(errors="replace")
+    assert f"http://127.0.0.1:{port}/shop/" in output
+    # A clean start and stop print nothing that looks like a failure.
+    for alarm in ("Traceback", "ERROR", "SecurityWarning", "No hostname was supplied"):
+        assert alarm not in output, output[-3000:]
