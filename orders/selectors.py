@@ -205,7 +205,13 @@ def queue_stats() -> dict:
             {
                 "minute": end,
                 "accepted": HotOrder.objects.filter(created_at__gte=start, created_at__lt=end).count(),
-                "completed": HotOrder.objects.filter(completed_at__gte=start, completed_at__lt=end).count(),
+                # `completed_at` is when an order became final: placed, or failed (declined, sold out).
+                **dict(
+                    HotOrder.objects.filter(completed_at__gte=start, completed_at__lt=end)
+                    .values_list("status")
+                    .annotate(n=Count("pk"))
+                    .values_list("status", "n")
+                ),
             }
         )
     return {
@@ -216,7 +222,8 @@ def queue_stats() -> dict:
         "broker_depth": broker_queue_depth(),
         "per_minute": per_minute,
         "last_minute_accepted": per_minute[-1]["accepted"],
-        "last_minute_completed": per_minute[-1]["completed"],
+        "last_minute_completed": per_minute[-1].get(OrderStatus.COMPLETE, 0),
+        "last_minute_failed": per_minute[-1].get(OrderStatus.FAILED, 0),
         "allocations": list(
             SaleAllocation.objects.select_related("product").filter(is_hot=True).order_by("product__title")
         ),

@@ -77,3 +77,34 @@ def test_live_view_shows_queue_depth_and_orders_per_minute(admin_client, order):
 def test_live_view_is_for_staff_only(client, db):
     response = client.get("/admin/orders/hotorder/live/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_staff_who_may_only_look_cannot_switch_the_hot_path_or_redrive(viewer, order):
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503 (after 9 attempts)")
+    allocation = SaleAllocation.objects.get()
+    letter = order.dead_letters.get()
+
+    off = viewer.post(
+        "/admin/orders/saleallocation/", {"action": "make_not_hot", "_selected_action": [allocation.pk]}
+    )
+    redrive = viewer.post("/admin/orders/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]})
+    again = viewer.post("/admin/orders/hotorder/", {"action": "redrive", "_selected_action": [order.pk]})
+
+    assert (off.status_code, redrive.status_code, again.status_code) == (403, 403, 403)
+    assert SaleAllocation.objects.get().is_hot
+    order.refresh_from_db()
+    assert order.stage == OrderStage.DEAD_LETTERED
+
+
+def test_the_live_view_needs_a_permission_not_just_staff(nobody, viewer, order):
+    assert nobody.get("/admin/orders/hotorder/live/").status_code == 403
+    assert viewer.get("/admin/orders/hotorder/live/").status_code == 200
+
+
+def test_live_view_counts_declined_orders_as_failed_not_completed(admin_client, order):
+    placement.order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED, detail="declined")
+
+    stats = admin_client.get("/admin/orders/hotorder/live/").context["stats"]
+
+    assert stats["last_minute_completed"] == 0
+    assert stats["last_minute_failed"] == 1
