@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from config import buy_now
 from orders.urls import status_urlpatterns
 
 admin.site.site_header = "Fishing shop — merchant admin"
@@ -15,6 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Hot-path orders placed before the route was switched off are still followed here.
     path("", include((status_urlpatterns, "orders"), namespace="order-status")),
+    # Before the shop's own buy-now: while a sale is open, its orders go to the hot path's
+    # acceptance here too (config.buy_now).
+    path("shop/<slug:category>/<slug:product>/orders", buy_now.product_order, name="product-order"),
     path("", include("shop.urls")),
     # Product pictures are served by the shop itself: there is no CDN in front of media.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+import secrets
+
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orders import selectors, services
-from orders.inputs import InvalidInput, idempotency_key_parse, order_input_parse
+from orders.inputs import KEY_REUSED_DETAIL, InvalidInput, client_ip, idempotency_key_parse, order_input_parse
+from shop.legacy_client import reference_for_key
+from shop.models import PlacedOrder
 
 RETRY_AFTER_SECONDS = 2
 
@@ -23,22 +26,39 @@ def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Json
 
 
 def _invalid(exc: InvalidInput) -> JsonResponse:
-    return _json({"error": "invalid", "fields": exc.fields}, status=400)
+    return _json(exc.payload(), status=400)
 
 
-def _client_ip(request) -> str | None:
-    header = settings.ORDERS_CLIENT_IP_HEADER
-    if header:
-        # Proxies append the address they saw, so only the entries our own proxies added can
-        # be trusted: the first ones are whatever the client chose to send.
-        hops = [h.strip() for h in request.headers.get(header, "").split(",") if h.strip()]
-        if hops:
-            return hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]
-    return request.META.get("REMOTE_ADDR") or None
+def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> JsonResponse | None:
+    """The monolith's first answer when it already placed this key's order (the route was off
+    when the buyer first sent it): the retry gets that order, never a second one. The session
+    gets no access from a replay; the order page stays the placing session's."""
+    placed = (
+        PlacedOrder.objects.filter(reference=reference_for_key(idempotency_key))
+        .values_list("number", "fingerprint")
+        .first()
+    )
+    if placed is None:
+        return None
+    number, placed_fingerprint = placed
+    if not secrets.compare_digest(placed_fingerprint, fingerprint):
+        return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
+    body = {"number": number, "status": "complete", "order_url": f"/orders/{number}/"}
+    return _json(body, status=201, headers={"Idempotent-Replayed": "true"})
 
 
 def _refused(exc: services.OrderRefused) -> JsonResponse:
     return _json(exc.payload, status=exc.status, headers=exc.headers)
+
+
+def _over_limit_but_placed(request, *, key: str, product: dict) -> JsonResponse | None:
+    """A body over the sale's per-order limit that the monolith placed before the sale opened
+    gets the monolith's answer, as any retry of a placed order does."""
+    try:
+        order_input = order_input_parse(request.body)
+    except InvalidInput:
+        return None
+    return _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=product["slug"]))
 
 
 @require_GET
@@ -94,10 +114,13 @@ def order_create(request, category: str, product: str):
     try:
         order_input = order_input_parse(request.body, per_order_limit=data["per_order_limit"])
     except InvalidInput as exc:
-        return _invalid(exc)
+        return _over_limit_but_placed(request, key=key, product=data) or _invalid(exc)
+    known = _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=data["slug"]))
+    if known is not None:
+        return known
     try:
         accepted = services.order_accept(
-            product=data, idempotency_key=key, data=order_input, client_ip=_client_ip(request)
+            product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
         )
     except services.OrderRefused as exc:
         return _refused(exc)

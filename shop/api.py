@@ -24,13 +24,13 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from shop import legacy_client
+from shop.buy_now import KeyReused, buy_now_place
 from shop.models import Product
+from shop.order_input import KEY_REUSED_DETAIL, InvalidInput, idempotency_key_parse, order_input_parse
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
     MAX_LINE_QUANTITY,
     CheckoutError,
-    Delivery,
     InsufficientStock,
     InvalidQuantity,
     ProductUnavailable,
@@ -39,7 +39,6 @@ from shop.services import (
     basket_remember,
     basket_remove,
     basket_set_quantity,
-    checkout_buy_now,
     order_grant_access,
 )
 
@@ -180,62 +179,44 @@ def basket_item(request: HttpRequest, slug: str) -> JsonResponse:
 
 # --- Buy now, the monolith's way ----------------------------------------------------------
 # `POST /shop/<category>/<product>/orders` is how the shop sold a product before the hot path
-# existed: the order is placed with the legacy API while the buyer waits. When the edge
-# routes a hot product's URIs to the hot path, the same request is answered there instead
-# (202 and a queue); with the route switched off it lands here again. Same body, same
-# `Idempotency-Key` header, so clients never notice which side answered.
+# existed: the order is placed with the legacy API while the buyer waits. When a product's
+# sale is open, config.buy_now sends the same request to the hot path instead (202 and a
+# queue), whichever origin the edge chose. One contract for both (shop.order_input): the same
+# body and `Idempotency-Key` header, the same verdicts, the same error shape.
 
 
-def _buyer(data: dict[str, Any]) -> tuple[str, str, str]:
-    customer = data.get("customer")
-    if not isinstance(customer, dict):
-        raise _invalid("customer", "An object with name and email is required.")
-    name, email = customer.get("name"), customer.get("email")
-    if not isinstance(name, str) or not name.strip():
-        raise _invalid("customer.name", "This field is required.")
-    if not isinstance(email, str) or "@" not in email:
-        raise _invalid("customer.email", "A valid email address is required.")
-    payment = data.get("payment")
-    card = payment.get("card_number") if isinstance(payment, dict) else None
-    if not isinstance(card, str) or not card.replace(" ", "").isdigit():
-        raise _invalid("payment.card_number", "A card number is required.")
-    return name.strip(), email.strip(), card.replace(" ", "")
+def _buy_now_json(payload: dict, status: int, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
-@csrf_exempt
+@csrf_exempt  # a JSON API: the Idempotency-Key is required instead of a CSRF token
 def product_order(request: HttpRequest, category: str, product: str) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed(["POST"])
-    key = (request.headers.get("Idempotency-Key") or "").strip()
     try:
-        if not key:
-            raise _invalid("Idempotency-Key", "This header is required (a fresh random value per order).")
-        if len(key) > 255:
-            raise _invalid("Idempotency-Key", "At most 255 characters.")
-        data = _read_json(request)
-        item = _product(product)
-        if item.category.slug != category:
-            raise _invalid("product", "No such product on sale.")
-        quantity = _quantity(data, minimum=1)
-        name, email, card = _buyer(data)
-    except ApiError as exc:
-        return exc.response()
-    reference = legacy_client.reference_for_key(key)
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        item = Product.objects.on_sale().select_related("category").filter(slug=product).first()
+        if item is None or item.category.slug != category:
+            raise InvalidInput({"product": "No such product on sale."})
+        data = order_input_parse(request.body, per_order_limit=MAX_LINE_QUANTITY)
+    except InvalidInput as exc:
+        return _buy_now_json(exc.payload(), 400)
     try:
-        order = checkout_buy_now(
-            product=item,
-            quantity=quantity,
-            customer=request.user,
-            delivery=Delivery(name=name, email=email, address_line="", city="", postcode="", country=""),
-            card_number=card,
-            reference=reference,
-        )
+        placed = buy_now_place(product=item, idempotency_key=key, data=data, customer=request.user)
+    except KeyReused:
+        return _buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     except CheckoutError as exc:
-        response = JsonResponse({"error": exc.code, "detail": exc.message, "fields": exc.fields}, status=exc.status)
-        if exc.status == 503:
-            response["Retry-After"] = "1"
-        return response
-    order_grant_access(request, order)
-    return JsonResponse(
-        {"number": order.number, "status": "complete", "order_url": f"/orders/{order.number}/"}, status=201
-    )
+        headers = {"Retry-After": "1"} if exc.status == 503 else {}
+        return _buy_now_json({"error": exc.code, "detail": exc.message, "fields": exc.fields}, exc.status, headers)
+    order = placed.order
+    headers = {}
+    if placed.original:
+        order_grant_access(request, order)
+    else:
+        headers["Idempotent-Replayed"] = "true"
+    body = {"number": order.number, "status": "complete", "order_url": f"/orders/{order.number}/"}
+    return _buy_now_json(body, 201, headers)

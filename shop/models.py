@@ -153,6 +153,11 @@ class PlacedOrder(models.Model):
     total_cents = models.PositiveIntegerField()
     processing_ms = models.PositiveIntegerField(help_text="How long the legacy API took to place it.")
     placed_at = models.DateTimeField(default=timezone.now)
+    # HMAC of the buy-now request that placed it (shop.order_input): the same Idempotency-Key
+    # with another body is refused instead of being shown this order.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # Claimed by the one process that sends the confirmation email, so it goes exactly once.
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-placed_at"]

@@ -1,4 +1,7 @@
-"""Validation of a hot-path order request: the Idempotency-Key header and the JSON body."""
+"""The one order-body contract of a buy-now request, whichever origin takes it: the
+Idempotency-Key header, the JSON body, the request's fingerprint, the buyer's address and the
+error shape. The monolith (shop.api) and the hot path (orders.views) both parse with it, so
+the same key and body get the same verdict on either side of the edge."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.http import HttpRequest
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -20,6 +24,14 @@ class InvalidInput(Exception):
     def __init__(self, fields: dict[str, str]):
         super().__init__(", ".join(f"{k}: {v}" for k, v in fields.items()))
         self.fields = fields
+
+    def payload(self) -> dict:
+        """The 400 answer's body on both origins: `{"error", "detail", "fields"}`."""
+        return {"error": "invalid", "detail": "Please correct the fields named.", "fields": self.fields}
+
+
+# The answer to a key sent again with another body, on both origins (422).
+KEY_REUSED_DETAIL = "This Idempotency-Key was used for another order; use a fresh key."
 
 
 @dataclass(frozen=True)
@@ -121,3 +133,16 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         email=email.strip(),
         card_number=str(card).replace(" ", "").replace("-", ""),
     )
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The buyer's address, for throttles: behind our proxies (ORDERS_CLIENT_IP_HEADER) the one
+    the nearest trusted proxy saw, else the connection's."""
+    header = settings.ORDERS_CLIENT_IP_HEADER
+    if header:
+        # Proxies append the address they saw, so only the entries our own proxies added can
+        # be trusted: the first ones are whatever the client chose to send.
+        hops = [h.strip() for h in request.headers.get(header, "").split(",") if h.strip()]
+        if hops:
+            return hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]
+    return request.META.get("REMOTE_ADDR") or None

@@ -1,10 +1,14 @@
-"""The monolith's buy-now endpoint: the order placed with the legacy API while the buyer waits."""
+"""The monolith's buy-now endpoint: the order placed with the legacy API while the buyer waits,
+on the hot path's contract (shop.order_input): one order per Idempotency-Key, 422 for a key
+reused with another body, and no access to an order for a session that only replayed it."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from django.core import mail
+from django.test import Client
 
 from shop import legacy_client
 from shop.models import PlacedOrder, Product
@@ -39,7 +43,49 @@ def test_buy_now_places_the_order_at_once_and_a_replay_returns_the_same_order(cl
     assert PlacedOrder.objects.count() == 1
     # The reference the hot path would give the same key: a retry across the two sides is one order.
     assert PlacedOrder.objects.get().reference == legacy_client.reference_for_key("key-1")
+    assert again["Idempotent-Replayed"] == "true"
     assert client.get(first.json()["order_url"]).status_code == 200
+
+
+def test_a_replay_from_another_session_gets_the_answer_but_no_access_to_the_order(client, legacy_api, rod):
+    first = buy(client, rod)
+    other = Client()
+    again = buy(other, rod)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert other.get(first.json()["order_url"]).status_code == 404
+    assert client.get(first.json()["order_url"]).status_code == 200
+
+
+def test_the_same_key_with_another_body_is_422_and_shows_nothing_of_the_first_order(client, legacy_api, rod):
+    first = buy(client, rod)
+    other = Client()
+    reused = buy(other, rod, quantity=2, customer={"name": "Bob Biter", "email": "bob@example.com"})
+    assert reused.status_code == 422
+    assert reused.json() == {"error": "idempotency_key_reused", "detail": reused.json()["detail"]}
+    assert first.json()["number"] not in reused.content.decode()
+    assert other.get(first.json()["order_url"]).status_code == 404
+    rod.refresh_from_db()
+    assert (rod.stock, PlacedOrder.objects.count()) == (9, 1)
+
+
+def test_the_buyer_is_emailed_once_when_the_order_is_placed_not_on_a_replay(client, legacy_api, rod, mailoutbox):
+    first = buy(client, rod)
+    buy(client, rod)
+    buy(Client(), rod)
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["ada@example.com"]
+    number = first.json()["number"]
+    assert number in message.subject
+    assert f"/orders/lookup/?number={number}" in message.body
+
+
+def test_a_quantity_over_the_per_order_limit_is_400_naming_quantity(client, legacy_api, make_product):
+    plenty = make_product("bulk-swivels", stock=500)
+    answer = buy(client, plenty, quantity=100)
+    assert answer.status_code == 400
+    assert set(answer.json()["fields"]) == {"quantity"}
+    assert PlacedOrder.objects.count() == 0 and mail.outbox == []
 
 
 def test_buy_now_declined_card_is_402_and_takes_no_stock(client, legacy_api, rod):
@@ -74,12 +120,14 @@ def test_buy_now_with_the_legacy_api_down_is_503_with_retry_after(client, settin
         ("key", {"customer": {"email": "ada@example.com"}}, "customer.name"),
         ("key", {"customer": {"name": "Ada", "email": "nope"}}, "customer.email"),
         ("key", {"payment": {}}, "payment.card_number"),
+        ("key", {"payment": {"card_number": "1234"}}, "payment.card_number"),
     ],
 )
 def test_buy_now_bad_input_is_400_naming_the_field_and_writes_nothing(client, rod, key, overrides, field):
     answer = buy(client, rod, key=key, **overrides)
     assert answer.status_code == 400
-    assert field in answer.json()["fields"]
+    # The hot path's error shape: {"error", "detail", "fields": {field: message}}.
+    assert answer.json()["error"] == "invalid" and isinstance(answer.json()["fields"][field], str)
     rod.refresh_from_db()
     assert rod.stock == 10
     assert PlacedOrder.objects.count() == 0

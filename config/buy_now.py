@@ -1,0 +1,37 @@
+"""The monolith's `POST /shop/<category>/<product>/orders`, composed of both origins: the hot
+path's acceptance while the product's sale is open or when the hot path already knows the
+Idempotency-Key, else the monolith's own buy-now. The key decides, not the route: a buyer's
+retry lands on whichever origin the edge chose at that moment, and gets the one order.
+
+It lives in config because shop never imports orders; config may compose both."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from orders import selectors as order_selectors
+from orders import views as order_views
+from orders.models import HotOrder
+from shop import api as shop_api
+
+
+def sale_is_open(*, category: str, product: str) -> bool:
+    """While a product's sale is open, its allocation is the only gate for its units, so every
+    order for it goes through the hot path's reservation, whichever deployment received it."""
+    data = order_selectors.hot_product_get(category=category, product=product)
+    return bool(data) and data["is_hot"] and order_selectors.hot_product_window(data) == "open"
+
+
+def key_known_to_hot_path(request: HttpRequest) -> bool:
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    return bool(key) and HotOrder.objects.filter(idempotency_key=key).exists()
+
+
+@csrf_exempt  # both views it serves are JSON APIs keyed by Idempotency-Key, not by cookies
+def product_order(request: HttpRequest, category: str, product: str) -> HttpResponse:
+    if request.method == "POST" and (
+        sale_is_open(category=category, product=product) or key_known_to_hot_path(request)
+    ):
+        return order_views.order_create(request, category=category, product=product)
+    return shop_api.product_order(request, category=category, product=product)

@@ -1,0 +1,64 @@
+"""The monolith's buy-now: one product ordered with the legacy API while the buyer waits, one
+order per Idempotency-Key, and the first answer to a key for its first body only."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from shop import legacy_client
+from shop.emails import placed_order_confirm
+from shop.models import PlacedOrder, Product
+from shop.order_input import OrderInput
+from shop.services import Delivery, checkout_buy_now
+
+
+class KeyReused(Exception):
+    """The key placed an order for another body: the caller must use a fresh key."""
+
+
+@dataclass(frozen=True)
+class BuyNowPlaced:
+    order: PlacedOrder
+    # True only for the request that placed it: a replay's session gets no access from it.
+    original: bool
+
+
+def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
+    if not order.fingerprint:  # recorded before fingerprints were kept: the first to ask claims it
+        PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
+        order.refresh_from_db(fields=["fingerprint"])
+    if not secrets.compare_digest(order.fingerprint, fingerprint):
+        raise KeyReused("This Idempotency-Key was used for another order.")
+    return BuyNowPlaced(order=order, original=False)
+
+
+def buy_now_place(
+    *, product: Product, idempotency_key: str, data: OrderInput, customer: AbstractBaseUser | None
+) -> BuyNowPlaced:
+    """Places the order, or answers as the key's first request did. Raises KeyReused, or a
+    CheckoutError saying why the order was not placed (declined, no stock, service busy)."""
+    reference = legacy_client.reference_for_key(idempotency_key)
+    fingerprint = data.fingerprint(product_slug=product.slug)
+    existing = PlacedOrder.objects.filter(reference=reference).first()
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    order = checkout_buy_now(
+        product=product,
+        quantity=data.quantity,
+        customer=customer,
+        delivery=Delivery(name=data.name, email=data.email, address_line="", city="", postcode="", country=""),
+        card_number=data.card_number,
+        reference=reference,
+    )
+    # Two requests with one key can both reach the legacy API (which places one order): the
+    # one that stamps its fingerprint on the receipt placed it; the other is a replay.
+    claimed = PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
+    if not claimed:
+        order.refresh_from_db(fields=["fingerprint"])
+        return _replay(order, fingerprint)
+    order.fingerprint = fingerprint
+    placed_order_confirm(order=order, lines=[(product.title, data.quantity)])
+    return BuyNowPlaced(order=order, original=True)
