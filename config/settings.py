@@ -44,6 +44,8 @@ if DJANGO_ENV == "production":
         raise ImproperlyConfigured("Production needs SECRET_KEY set to a long random value.")
     if DEBUG:
         raise ImproperlyConfigured("Production refuses to start with DEBUG on.")
+    if not os.environ.get("CARD_ENCRYPTION_KEY", "").strip():
+        raise ImproperlyConfigured("Production needs CARD_ENCRYPTION_KEY (Fernet keys, kept in AWS KMS).")
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -201,6 +203,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Hot path (orders) -------------------------------------------------------------------
+# Fernet keys sealing card numbers until an order is placed (comma-separated, newest first);
+# empty outside production: derived from SECRET_KEY. See orders/cards.py.
+CARD_ENCRYPTION_KEY = os.environ.get("CARD_ENCRYPTION_KEY", "")
 # Worker retries of a legacy API that is down or shedding: backoff doubles from
 # ORDERS_RETRY_BACKOFF seconds up to ORDERS_RETRY_BACKOFF_MAX, with jitter; then dead letter.
 ORDERS_MAX_RETRIES = env_int("ORDERS_MAX_RETRIES", 8)
@@ -293,18 +298,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG or DJANGO_ENV == "test"
 
-# Mail goes to the console unless an SMTP server is named.
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-EMAIL_PORT = env_int("EMAIL_PORT", 587)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
-)
-# Where links in emails point (the shop as buyers reach it).
-SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 # Merchants told about dead-lettered orders.
 MERCHANT_EMAILS = [e.strip() for e in os.environ.get("MERCHANT_EMAILS", "merchant@example.com").split(",") if e.strip()]

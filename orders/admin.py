@@ -102,7 +102,7 @@ class HotOrderAdmin(admin.ModelAdmin):
     search_fields = ["number", "customer_email", "customer_name", "legacy_number", "idempotency_key"]
     date_hierarchy = "created_at"
     # The card number is never shown: only its last four digits.
-    exclude = ["card_number", "token", "fingerprint"]
+    exclude = ["card_sealed", "token", "fingerprint"]
     readonly_fields = [
         "number",
         "product",

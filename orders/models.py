@@ -109,8 +109,9 @@ class HotOrder(models.Model):
     unit_price_cents = models.PositiveIntegerField()
     customer_name = models.CharField(max_length=200)
     customer_email = models.EmailField(db_index=True)
-    # Only the worker needs the card number; it is wiped as soon as the order is final.
-    card_number = models.CharField(max_length=19, blank=True, editable=False)
+    # Only the worker needs the card number: sealed with Fernet (orders.cards), never stored in
+    # the clear, and wiped as soon as the order is final.
+    card_sealed = models.TextField(blank=True, editable=False)
     card_last4 = models.CharField(max_length=4, editable=False)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PROCESSING)
     stage = models.CharField(max_length=24, choices=OrderStage.choices, default=OrderStage.QUEUED, db_index=True)
@@ -124,6 +125,10 @@ class HotOrder(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The worker placing the order and until when, on the database's clock: a second delivery
+    # of its message waits for the claim instead of sending the order again.
+    claimed_by = models.CharField(max_length=100, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

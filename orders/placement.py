@@ -5,6 +5,7 @@ worker process, and recording the outcome: complete, failed, dead-lettered, redr
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -13,9 +14,11 @@ from datetime import timedelta
 import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
+from orders.cards import CardUnavailable, card_open
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.services import (
     order_stage_set,
@@ -30,8 +33,29 @@ from shop.legacy_client import LegacyUnavailable
 logger = logging.getLogger(__name__)
 
 
-class LegacyBusy(Exception):
-    """Every legacy-capacity permit is taken: try again later (not a failure)."""
+class TryLater(Exception):
+    """Not a failed attempt: the order queues again, after `retry_in` seconds (None: the
+    retry backoff), with the retries it had."""
+
+    def __init__(self, message: str, *, retry_in: float | None = None):
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+class LegacyBusy(TryLater):
+    """Every legacy-capacity permit is taken."""
+
+
+class OrderClaimed(TryLater):
+    """Another delivery of the order's message holds its claim: it may be talking to the
+    legacy API right now, so this one must not send the order again."""
+
+
+# Woken on PostgreSQL when a permit is released, so waiting workers need not poll for it.
+SLOT_RELEASED_CHANNEL = "orders_legacy_slot_released"
+# A waiting worker looks again after 10 ms, then twice as long each time up to this, with
+# jitter (and at once when told of a release), so a long wait costs the database little.
+SLOT_WAIT_MAX_SECONDS = 0.5
 
 
 def legacy_slot_lease_seconds() -> float:
@@ -39,75 +63,162 @@ def legacy_slot_lease_seconds() -> float:
     return settings.LEGACY_API_TIMEOUT + 2 + 5
 
 
+def order_claim_lease_seconds() -> float:
+    """A claim covers the wait for a permit and the legacy call the permit allows."""
+    return settings.ORDERS_SLOT_WAIT_SECONDS + legacy_slot_lease_seconds()
+
+
 def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
     """Takes one of ORDERS_LEGACY_CONCURRENCY permits (at most LEGACY_CAPACITY) shared by every
-    worker process; None if none frees up within `wait_seconds`. A permit is leased: one held
-    by a dead worker expires."""
+    worker process; None if none frees up within `wait_seconds`. A permit is leased on the
+    database's clock (workers' own clocks may disagree): one held by a dead worker expires."""
     capacity = min(settings.ORDERS_LEGACY_CONCURRENCY, settings.LEGACY_CAPACITY)
     deadline = time.monotonic() + wait_seconds
-    created = False
-    while True:
-        now = timezone.now()
-        with transaction.atomic():
-            slot = (
-                LegacySlot.objects.select_for_update(skip_locked=True)
-                .filter(number__lte=capacity)
-                .exclude(lease_until__gt=now)
-                .order_by("number")
-                .first()
-            )
-            if slot is not None:
-                slot.holder = holder
-                slot.lease_until = now + timedelta(seconds=legacy_slot_lease_seconds())
-                slot.save(update_fields=["holder", "lease_until"])
-                return slot.number
-        if not created:  # none free: the permits' rows may not all exist yet (a new capacity)
-            LegacySlot.objects.bulk_create(
-                [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
-            )
-            created = True
-            continue
-        if time.monotonic() >= deadline:
-            return None
-        # Soon, so that a permit freed is taken again at once: the legacy API idles meanwhile.
-        time.sleep(0.01 + secrets.randbelow(20) / 1000)
+    created = listening = False
+    delay = 0.01
+    try:
+        while True:
+            with transaction.atomic():
+                slot = (
+                    LegacySlot.objects.select_for_update(skip_locked=True)
+                    .filter(number__lte=capacity)
+                    .exclude(lease_until__gt=Now())
+                    .annotate(db_now=Now())
+                    .order_by("number")
+                    .first()
+                )
+                if slot is not None:
+                    slot.holder = holder
+                    slot.lease_until = slot.db_now + timedelta(seconds=legacy_slot_lease_seconds())
+                    slot.save(update_fields=["holder", "lease_until"])
+                    return slot.number
+            if not created:  # none free: the permits' rows may not all exist yet (a new capacity)
+                LegacySlot.objects.bulk_create(
+                    [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
+                )
+                created = True
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not listening:  # then look once more: a release just before LISTEN is not missed
+                listening = _slot_releases_listen()
+                if listening:
+                    continue
+            _slot_release_wait(min(remaining, delay * (0.5 + secrets.randbelow(500) / 1000)), listening=listening)
+            delay = min(delay * 2, SLOT_WAIT_MAX_SECONDS)
+    finally:
+        if listening:
+            _slot_releases_unlisten()
+
+
+def _slot_releases_listen() -> bool:
+    """Listens for released permits on PostgreSQL (outside a transaction only: a LISTEN takes
+    effect at commit); False where the waits just back off."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {SLOT_RELEASED_CHANNEL}")
+    return True
+
+
+def _slot_releases_unlisten() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UNLISTEN {SLOT_RELEASED_CHANNEL}")
+    except DatabaseError:  # the connection is gone, and its LISTEN with it
+        logger.warning("could not stop listening for released permits", exc_info=True)
+
+
+def _slot_release_wait(seconds: float, *, listening: bool) -> None:
+    if not listening:
+        time.sleep(seconds)
+        return
+    for _notice in connection.connection.notifies(timeout=seconds, stop_after=1):
+        pass
 
 
 def legacy_slot_release(*, number: int, holder: str) -> None:
-    LegacySlot.objects.filter(number=number, holder=holder).update(holder="", lease_until=None)
+    released = LegacySlot.objects.filter(number=number, holder=holder).update(holder="", lease_until=None)
+    if released and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # delivered when the release is committed
+            cursor.execute("SELECT pg_notify(%s, '')", [SLOT_RELEASED_CHANNEL])
 
 
-def order_claim(*, order_id: int) -> HotOrder | None:
-    """Marks an order as being placed; None when there is nothing to do (final, unknown,
-    dead-lettered), which makes a redelivered message harmless."""
+def order_claim(*, order_id: int, holder: str = "worker") -> HotOrder | None:
+    """Claims an order for `holder` to place it, for order_claim_lease_seconds() on the
+    database's clock; None when there is nothing to do (final, unknown, dead-lettered).
+    Raises OrderClaimed while another holder's claim lasts, so that two deliveries of one
+    message (a duplicate, a retry after a read timeout, a redelivery after a worker died
+    mid-call) never have the order at the legacy API at the same time."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").filter(pk=order_id).first()
+        order = (
+            HotOrder.objects.select_for_update(of=("self",))
+            .select_related("product")
+            .annotate(db_now=Now())
+            .filter(pk=order_id)
+            .first()
+        )
         if order is None or order.is_final or order.stage == OrderStage.DEAD_LETTERED:
             return None
+        now = order.db_now
+        if order.claimed_until is not None and order.claimed_until > now:
+            raise OrderClaimed(
+                f"order {order.number} is being placed by {order.claimed_by}",
+                retry_in=(order.claimed_until - now).total_seconds(),
+            )
         OutboxMessage.objects.filter(order=order).delete()
         order.attempts += 1
+        order.claimed_by = holder[:100]
+        order.claimed_until = now + timedelta(seconds=order_claim_lease_seconds())
         # A reservation being worked on must not expire under the worker.
-        order.reserved_until = max(
-            order.reserved_until, timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-        )
+        order.reserved_until = max(order.reserved_until, now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS))
         if order.stage == OrderStage.QUEUED:
             order_stage_set(order, OrderStage.VALIDATING, f"attempt {order.attempts}")
             status_refresh_on_commit(order)
-        order.save(update_fields=["attempts", "reserved_until", "stage", "updated_at"])
+        order.save(update_fields=["attempts", "claimed_by", "claimed_until", "reserved_until", "stage", "updated_at"])
     return order
+
+
+def order_claim_release(*, order_id: int, holder: str) -> None:
+    """Ends `holder`'s claim: the order's next delivery may send it at once."""
+    HotOrder.objects.filter(pk=order_id, claimed_by=holder[:100]).update(claimed_by="", claimed_until=None)
+
+
+def order_claim_extend(*, order_id: int, holder: str, seconds: float) -> None:
+    """Keeps `holder`'s claim for `seconds` more, on the database's clock."""
+    HotOrder.objects.filter(pk=order_id, claimed_by=holder[:100]).update(
+        claimed_until=Now() + timedelta(seconds=seconds)
+    )
+
+
+def _claim_release_quietly(*, order_id: int, holder: str) -> None:
+    """A claim that cannot be released now (database restarting) ends with its lease."""
+    try:
+        order_claim_release(order_id=order_id, holder=holder)
+    except DatabaseError:
+        logger.warning("claim on order %s not released; its lease will end", order_id, exc_info=True)
 
 
 def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     """Places a claimed order with the legacy API (the order's reference is its idempotency
     key there) and records the outcome. Raises LegacyUnavailable or LegacyBusy when the
-    attempt should be retried later."""
-    order = order_claim(order_id=order_id)
+    attempt should be retried later, TryLater (LegacyBusy, OrderClaimed) when it should be
+    tried again later without counting as an attempt."""
+    # The process id names the holder, so a claim shows which worker process holds it.
+    holder = f"{worker}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    order = order_claim(order_id=order_id, holder=holder)
     if order is None:
         return "skipped"
-    holder = f"{worker}:{uuid.uuid4().hex[:12]}"
+    try:
+        card_number = card_open(order.card_sealed)
+    except CardUnavailable as exc:
+        order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail=f"card details no longer held: {exc}")
+        return "card_missing"
     slot = legacy_slot_acquire(holder=holder, wait_seconds=settings.ORDERS_SLOT_WAIT_SECONDS)
     if slot is None:
         order_attempt_failed(order_id=order_id, error="all legacy capacity in use")
+        _claim_release_quietly(order_id=order_id, holder=holder)
         raise LegacyBusy("all legacy capacity in use")
     try:
         response = legacy_client.order_place(
@@ -115,24 +226,33 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             name=order.customer_name,
             email=order.customer_email,
             lines=[{"product": order.product.slug, "quantity": order.quantity}],
-            card_number=order.card_number,
+            card_number=card_number,
             caller="hotpath",
         )
     except LegacyUnavailable as exc:
-        if not isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
+        if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
+            # The request was sent and the legacy API may still be working on it: the permit
+            # is kept until its lease ends, and the claim as long, so that no retry sends the
+            # order while this request may still be authorising the card.
+            # (A refused connection is a ConnectTimeoutError.)
+            order_claim_extend(order_id=order_id, holder=holder, seconds=legacy_slot_lease_seconds())
+        else:
             _slot_release_quietly(number=slot, holder=holder)
-        # Else the request was sent and the legacy API may still be working on it: the
-        # permit is kept until its lease ends. (A refused connection is a ConnectTimeoutError.)
+            _claim_release_quietly(order_id=order_id, holder=holder)
         order_attempt_failed(order_id=order_id, error=str(exc))
         raise
     except BaseException:
         _slot_release_quietly(number=slot, holder=holder)
+        _claim_release_quietly(order_id=order_id, holder=holder)
         raise
     # The legacy API has answered: its capacity is free for the next order while this
     # answer is recorded. If recording fails (our database is restarting), the task is
     # retried and the legacy API answers the same reference with the same order.
     _slot_release_quietly(number=slot, holder=holder)
-    return _answer_record(order_id=order_id, response=response)
+    try:
+        return _answer_record(order_id=order_id, response=response)
+    finally:
+        _claim_release_quietly(order_id=order_id, holder=holder)
 
 
 def _slot_release_quietly(*, number: int, holder: str) -> None:
@@ -155,6 +275,12 @@ def _answer_record(*, order_id: int, response) -> str:
     if response.status == 402:
         order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail="the legacy API declined the card")
         return "card_declined"
+    if response.status == 409 and response.data.get("error") == "in_progress":
+        # An earlier request for this reference is still being worked on there (its claim
+        # here ran out first): try again later, never "sold out".
+        error = "legacy API is still placing the order"
+        order_attempt_failed(order_id=order_id, error=error)
+        raise LegacyUnavailable(error)
     if response.status == 409:
         order_fail(order_id=order_id, stage=OrderStage.SOLD_OUT, detail="the legacy API has no stock left")
         return "sold_out"
@@ -187,7 +313,7 @@ def order_complete(*, order_id: int, legacy_order_id: int | None, legacy_number:
         order.status = OrderStatus.COMPLETE
         order.legacy_order_id = legacy_order_id
         order.legacy_number = legacy_number
-        order.card_number = ""
+        order.card_sealed = ""
         order.last_error = ""
         order.completed_at = timezone.now()
         order.save()
@@ -204,7 +330,7 @@ def order_fail(*, order_id: int, stage: str, detail: str = "") -> HotOrder:
         order_stage_set(order, stage, detail)
         reservation_release(order=order)
         order.status = OrderStatus.FAILED
-        order.card_number = ""
+        order.card_sealed = ""
         order.completed_at = timezone.now()
         order.save()
         status_refresh_on_commit(order)

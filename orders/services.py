@@ -17,9 +17,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from config.cache import redis_client, redis_script
+from orders.cards import card_seal
 from orders.inputs import OrderInput
 from orders.models import (
     HotOrder,
@@ -236,33 +238,33 @@ def order_number_next() -> str:
     return f"T{value:06d}"  # as ACCEPT_SQL writes it
 
 
-def allocation_reserve(*, allocation_id: int, quantity: int, now=None) -> None:
+def allocation_reserve(*, allocation_id: int, quantity: int) -> None:
     """Takes `quantity` from the allocation in one conditional UPDATE: the WHERE clause is
     re-checked after any concurrent writer commits, so the allocation is never oversold.
+    The sale's window is judged by the database's clock, one clock for every web host.
     Raises SoldOut, NotHot, SaleNotStarted or SaleEnded."""
-    now = now or timezone.now()
     reserved = (
         SaleAllocation.objects.filter(
             pk=allocation_id,
             is_hot=True,
             allocated__gte=F("reserved") + F("sold") + quantity,
         )
-        .exclude(starts_at__gt=now)
-        .exclude(ends_at__lte=now)
+        .exclude(starts_at__gt=Now())
+        .exclude(ends_at__lte=Now())
         .update(reserved=F("reserved") + quantity)
     )
     if reserved != 1:
-        raise allocation_refusal(allocation_id=allocation_id, now=now)
+        raise allocation_refusal(allocation_id=allocation_id)
 
 
-def allocation_refusal(*, allocation_id: int, now) -> OrderRefused:
-    """Why the allocation refused a reservation just now: NotHot, SaleNotStarted, SaleEnded
-    or SoldOut (then the remaining figure is cached, so the next buyers are answered from
-    the cache without touching the row)."""
-    allocation = SaleAllocation.objects.filter(pk=allocation_id).first()
+def allocation_refusal(*, allocation_id: int) -> OrderRefused:
+    """Why the allocation refused a reservation just now, on the database's clock as the
+    reservation judged it: NotHot, SaleNotStarted, SaleEnded or SoldOut (then the remaining
+    figure is cached, so the next buyers are answered from the cache without touching the row)."""
+    allocation = SaleAllocation.objects.annotate(db_now=Now()).filter(pk=allocation_id).first()
     if allocation is None or not allocation.is_hot:
         return NotHot("This product is not on the hot path.")
-    window = allocation.window_state(now)
+    window = allocation.window_state(allocation.db_now)
     if window == "not_started":
         return SaleNotStarted("The sale has not started yet.", starts_at=allocation.starts_at.isoformat())
     if window == "ended":
@@ -378,7 +380,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
         unit_price_cents=product["price_cents"],
         customer_name=data.name,
         customer_email=data.email,
-        card_number=data.card_number,
+        card_sealed=card_seal(data.card_number),
         card_last4=data.card_number[-4:],
         reserved_until=now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS),
         client_ip=client_ip,
@@ -388,12 +390,12 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     allocation_id = product["allocation_id"]
     try:
         if not _accept_in_one_statement():
-            _order_insert_reserving_atomically(order, allocation_id=allocation_id, now=now)
+            _order_insert_reserving_atomically(order, allocation_id=allocation_id)
         elif connection.in_atomic_block:  # a savepoint, so that a used key undoes only this
             with transaction.atomic():
-                _order_insert_reserving(order, allocation_id=allocation_id, now=now)
+                _order_insert_reserving(order, allocation_id=allocation_id)
         else:
-            _order_insert_reserving(order, allocation_id=allocation_id, now=now)
+            _order_insert_reserving(order, allocation_id=allocation_id)
     except IntegrityError:
         # A request with the same key committed first: answer as it did.
         existing = order_by_key(idempotency_key=idempotency_key)
@@ -431,12 +433,13 @@ def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprin
 # One statement, so one implicit transaction with no round trip inside it: the allocation's
 # row, the one every buyer waits for, is locked by the UPDATE and released by the commit
 # that follows it on the server. The UPDATE's WHERE clause is re-checked after a concurrent
-# writer commits (no oversell); a key already used fails the INSERT and undoes it all.
+# writer commits (no oversell); a key already used fails the INSERT and undoes it all. The
+# sale's window is judged by the database's clock (`now()`), the same for every web host.
 ACCEPT_SQL = """
 WITH allocation AS (
     UPDATE orders_saleallocation SET reserved = reserved + %(quantity)s
      WHERE id = %(allocation_id)s AND is_hot AND allocated >= reserved + sold + %(quantity)s
-       AND (starts_at IS NULL OR starts_at <= %(now)s) AND (ends_at IS NULL OR ends_at > %(now)s)
+       AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())
     RETURNING id
 ), counter AS (
     SELECT nextval('orders_hot_order_number_seq') AS value FROM allocation
@@ -446,12 +449,13 @@ WITH allocation AS (
 ), hot_order AS (
     INSERT INTO orders_hotorder (
         number, token, idempotency_key, fingerprint, product_id, quantity, unit_price_cents,
-        customer_name, customer_email, card_number, card_last4, status, stage, reservation,
-        reserved_until, legacy_number, attempts, last_error, client_ip, created_at, updated_at)
+        customer_name, customer_email, card_sealed, card_last4, status, stage, reservation,
+        reserved_until, legacy_number, attempts, last_error, client_ip, created_at, updated_at,
+        claimed_by)
     SELECT number, %(token)s, %(idempotency_key)s, %(fingerprint)s,
         %(product_id)s, %(quantity)s, %(unit_price_cents)s, %(customer_name)s, %(customer_email)s,
-        %(card_number)s, %(card_last4)s, %(status)s, %(stage)s, %(reservation)s, %(reserved_until)s,
-        '', 0, '', %(client_ip)s, %(now)s, %(now)s
+        %(card_sealed)s, %(card_last4)s, %(status)s, %(stage)s, %(reservation)s, %(reserved_until)s,
+        '', 0, '', %(client_ip)s, %(now)s, %(now)s, ''
       FROM numbered
     RETURNING id, number
 ), history AS (
@@ -470,7 +474,7 @@ def _accept_in_one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _order_insert_reserving(order: HotOrder, *, allocation_id: int, now) -> None:
+def _order_insert_reserving(order: HotOrder, *, allocation_id: int) -> None:
     """PostgreSQL: the whole acceptance in ACCEPT_SQL. Raises the allocation's refusal."""
     params = {
         field: getattr(order, field)
@@ -483,7 +487,7 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int, now) -> None
             "unit_price_cents",
             "customer_name",
             "customer_email",
-            "card_number",
+            "card_sealed",
             "card_last4",
             "status",
             "stage",
@@ -492,18 +496,18 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int, now) -> None
             "client_ip",
         )
     }
-    params.update(allocation_id=allocation_id, now=now, detail=ACCEPTED_DETAIL)
+    params.update(allocation_id=allocation_id, now=order.created_at, detail=ACCEPTED_DETAIL)
     with connection.cursor() as cursor:
         cursor.execute(ACCEPT_SQL, params)
         row = cursor.fetchone()
     if row is None:
-        raise allocation_refusal(allocation_id=allocation_id, now=now)
+        raise allocation_refusal(allocation_id=allocation_id)
     order.pk, order.number = row
     order._state.adding = False
     order._state.db = connection.alias
 
 
-def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, now) -> None:
+def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int) -> None:
     """Other databases: the same writes through the ORM in one short transaction. Raises the
     allocation's refusal."""
     try:
@@ -511,11 +515,11 @@ def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, n
             order.number = order_number_next()
             order.save(force_insert=True)
             order_stage_set(order, OrderStage.QUEUED, ACCEPTED_DETAIL)
-            OutboxMessage.objects.create(order=order, created_at=now)
+            OutboxMessage.objects.create(order=order, created_at=order.created_at)
             # Last, just before the commit: the allocation's row is the one every buyer
             # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who
             # loses the race rolls all of the above back (its number is skipped, not reused).
-            allocation_reserve(allocation_id=allocation_id, quantity=order.quantity, now=now)
+            allocation_reserve(allocation_id=allocation_id, quantity=order.quantity)
     except (OrderRefused, IntegrityError):
         order.pk = order.number = None
         raise
@@ -555,8 +559,15 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
     """Publishes again the orders no worker has touched for ORDERS_STALL_SECONDS: a message
     lost by a broker without acknowledgements (the embedded one, when a worker is killed)
     must not leave an accepted order waiting forever. Duplicates are harmless: the task is
-    idempotent and the legacy API deduplicates on the reference."""
-    cutoff = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
+    idempotent and the legacy API deduplicates on the reference.
+
+    Not while the workers make progress: in a deep queue, orders untouched for that long are
+    merely waiting their turn, and publishing them again would only bury the queue under
+    copies (a lost message is published once the queue stops moving)."""
+    now = timezone.now()
+    if workers_making_progress(now=now):
+        return 0
+    cutoff = now - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
     order_ids = list(
         HotOrder.objects.filter(
             status=OrderStatus.PROCESSING,
@@ -612,7 +623,7 @@ def reservations_expire(*, limit: int = 200) -> int:
             order_stage_set(order, OrderStage.EXPIRED, "reservation expired before the order was placed")
             reservation_release(order=order)
             order.status = OrderStatus.FAILED
-            order.card_number = ""
+            order.card_sealed = ""
             order.completed_at = now
             order.save()
             status_refresh_on_commit(order)

@@ -44,14 +44,18 @@ def order_process(self, order_id: int) -> str:
     and the legacy API deduplicates on the order's reference."""
     try:
         return placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
-    except placement.LegacyBusy:
-        # Other workers held every permit for ORDERS_SLOT_WAIT_SECONDS: our own limit at work,
-        # not a failure. The order queues again with the retries it has used, so that many
-        # workers sharing a few permits cannot use them up and dead-letter healthy orders.
+    except placement.TryLater as wait:
+        # Other workers held every permit for ORDERS_SLOT_WAIT_SECONDS (our own limit at work),
+        # or another delivery of this message holds the order's claim: not a failure. The
+        # order queues again with the retries it has used, so that many workers sharing a few
+        # permits cannot use them up and dead-letter healthy orders, and so that a duplicate
+        # waits for the claim to end instead of sending the order a second time.
         backoff = settings.ORDERS_RETRY_BACKOFF
+        delay = backoff if wait.retry_in is None else max(wait.retry_in, 0.1)
         self.apply_async(
-            args=[order_id], countdown=backoff + backoff * secrets.randbelow(1000) / 1000, retries=self.request.retries
+            args=[order_id], countdown=delay + backoff * secrets.randbelow(1000) / 1000, retries=self.request.retries
         )
+        logger.info("order %s deferred: %s", order_id, wait)
         return "deferred"
     except RETRYABLE as exc:
         if self.request.retries >= self.max_retries:

@@ -27,7 +27,7 @@ def test_complete_confirms_the_reservation_once(allocation):
     allocation.refresh_from_db()
     assert (allocation.reserved, allocation.sold) == (0, 2)
     assert (order.status, order.stage, order.reservation) == ("complete", "sent_to_fulfilment", "confirmed")
-    assert order.card_number == "" and order.legacy_order_id == 7
+    assert order.card_sealed == "" and order.legacy_order_id == 7
     stages = list(order.history.values_list("stage", flat=True))
     assert stages == ["queued", "payment_authorised", "sent_to_fulfilment"]
 
@@ -42,7 +42,7 @@ def test_failed_order_releases_its_reservation_once(allocation, stage):
     allocation.refresh_from_db()
     assert (order.status, order.stage, order.reservation) == ("failed", stage, "released")
     assert (allocation.reserved, allocation.sold) == (1, 0)
-    assert order.card_number == ""
+    assert order.card_sealed == ""
 
 
 def test_dead_letter_is_recorded_once_and_merchants_are_emailed(allocation, django_capture_on_commit_callbacks):

@@ -118,6 +118,6 @@ def test_declined_card_fails_the_order_and_releases_the_items(processes, allocat
     eventually(orders_final(1), timeout=60)
     order.refresh_from_db()
     allocation.refresh_from_db()
-    assert (order.status, order.stage, order.card_number) == ("failed", "card_declined", "")
+    assert (order.status, order.stage, order.card_sealed) == ("failed", "card_declined", "")
     assert (allocation.reserved, allocation.sold) == (0, 0)
     assert legacy_orders_count() == 0
