@@ -140,7 +140,7 @@ def basket_line_remove(request: HttpRequest, product: str) -> HttpResponse:
 def _checkout_initial(request: HttpRequest) -> dict:
     user = request.user
     if user.is_authenticated:
-        return {"name": user.get_full_name() or user.get_username(), "email": user.email}
+        return {"name": user.get_full_name(), "email": user.email}
     return {}
 
 

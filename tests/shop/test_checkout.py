@@ -236,3 +236,15 @@ def test_a_signed_in_customers_order_is_theirs_and_listed_in_their_account(clien
     assert order.customer == customer
     html = client.get("/account/orders/").content.decode()
     assert f'href="/orders/{order.number}/"' in html
+
+
+def test_a_signed_in_checkout_fills_in_the_name_and_never_the_username(client, rod, customer):
+    client.force_login(customer)
+    fill_basket(client, rod, 1)
+
+    form = client.get("/checkout/").context["form"]
+    assert form.initial == {"name": "", "email": "angler@example.com"}
+
+    customer.first_name, customer.last_name = "Ada", "Angler"
+    customer.save()
+    assert client.get("/checkout/").context["form"].initial["name"] == "Ada Angler"
