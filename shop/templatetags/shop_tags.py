@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from shop import selectors
+from shop import navigation, selectors
 from shop.models import LOW_STOCK
 
 register = template.Library()
@@ -22,7 +22,7 @@ def money(cents) -> str:
 
 @register.simple_tag
 def nav_categories():
-    return list(selectors.category_list_for_nav())
+    return navigation.nav_categories()
 
 
 @register.simple_tag(takes_context=True)

@@ -21,7 +21,8 @@ def test_buy_now_page_shows_product_price_and_remaining_allocation(client, alloc
     html = response.content.decode()
     assert "Muskie Casting Rod" in html and "$149.99" in html
     assert 'only <span class="left">13</span> left' in html
-    assert 'id="buy"' in html and "Idempotency-Key" in html
+    assert 'id="buy"' in html and 'data-orders-url="/shop/rods/muskie-casting-rod/orders"' in html
+    assert "shop/sale.js" in html
 
 
 def test_buy_now_page_is_served_from_the_cache_not_the_catalogue(client, allocation, django_assert_num_queries):

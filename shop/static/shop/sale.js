@@ -1,0 +1,172 @@
+// The flash-sale page: places the order with an Idempotency-Key and follows it. Either origin
+// may answer: the hot path (202, then the status URL is polled) or the monolith (201, placed
+// and final). A retry of one submission re-sends its key; a new attempt after a definite "no"
+// (a field to correct, a declined card) gets a new key, since its body differs.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("buy");
+  if (!form) return;
+  var button = document.getElementById("buy-button");
+  var result = document.getElementById("result");
+  var ordersUrl = form.dataset.ordersUrl;
+  var stockUrl = form.dataset.stockUrl;
+  var allocated = parseInt(form.dataset.allocated, 10) || 0;
+  var priceCents = parseInt(form.dataset.priceCents, 10) || 0;
+  var key = null; // the key of the submission in flight or to be retried
+  var done = false; // an order was placed or is on its way: the form's job is over
+  var soldOut = button.disabled;
+
+  function money(cents) {
+    return "$" + Math.floor(cents / 100).toLocaleString("en-US") + "." + String(cents % 100).padStart(2, "0");
+  }
+  function quantity() {
+    return parseInt(form.quantity.value, 10) || 1;
+  }
+  function label() {
+    return "Buy now — " + money(priceCents * quantity());
+  }
+  function ready(text) {
+    button.disabled = soldOut;
+    button.textContent = soldOut ? "Sold out" : text || label();
+  }
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+  function showErrors(fields) {
+    document.querySelectorAll("[data-for]").forEach(function (el) {
+      var message = (fields || {})[el.dataset.for] || "";
+      el.textContent = Array.isArray(message) ? message.join(" ") : message;
+      el.closest(".field").classList.toggle("has-error", Boolean(message));
+    });
+  }
+  function show(number, state, detail, link) {
+    result.hidden = false;
+    result.querySelector(".sale-result-head").hidden = false;
+    result.className = "sale-result is-" + state;
+    document.getElementById("order-number").textContent = number || "";
+    document.getElementById("order-state").textContent = state;
+    document.getElementById("order-detail").textContent = detail || "";
+    var anchor = document.getElementById("order-link");
+    anchor.hidden = !link;
+    if (link) anchor.href = link;
+  }
+  function failed(detail) {
+    show("", "failed", detail);
+    result.querySelector(".sale-result-head").hidden = true;
+  }
+
+  function poll(url, number) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().then(function (body) { return [r, body]; });
+      })
+      .then(function (pair) {
+        var r = pair[0], body = pair[1];
+        if (r.status === 404) {
+          show(number, "processing", "We cannot show this order's progress here; it is in our system and we will email you.");
+          return;
+        }
+        if (!r.ok) throw new Error("status " + r.status);
+        show(body.number, body.status, body.detail);
+        if (body.status === "processing") {
+          var wait = parseInt(r.headers.get("Retry-After") || "2", 10);
+          setTimeout(function () { poll(url, number); }, wait * 1000);
+        } else if (body.status === "failed") {
+          // A failed order is final: the corrected form is a new order, with a new key.
+          done = false;
+          key = null;
+          ready();
+        }
+      })
+      .catch(function () { setTimeout(function () { poll(url, number); }, 3000); });
+  }
+
+  function refreshStock() {
+    if (!stockUrl) return;
+    fetch(stockUrl, { headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error("no stock figures here"); return r.json(); })
+      .then(function (s) {
+        var text = document.getElementById("stock-text");
+        if (s.state === "sold_out") {
+          text.textContent = "Sold out";
+          document.getElementById("stock").classList.add("is-sold-out");
+        } else if (s.state === "open") {
+          text.innerHTML = 'Hurry — only <span class="left"></span> left';
+          text.querySelector(".left").textContent = s.remaining;
+        }
+        document.getElementById("stock-bar").style.width = (allocated ? Math.round(100 * s.remaining / allocated) : 0) + "%";
+        if (s.state === "sold_out" && !key && !done) { soldOut = true; ready(); }
+      })
+      .catch(function () {});
+  }
+  setInterval(refreshStock, 5000);
+
+  // The basket lives with the monolith: its count is asked for, so the page itself reads no session.
+  fetch("/api/basket", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then(function (r) { if (!r.ok) throw new Error("no basket here"); return r.json(); })
+    .then(function (basket) {
+      var el = document.querySelector("[data-sale-basket-count]");
+      el.textContent = String(basket.count);
+      el.setAttribute("aria-label", basket.count + (basket.count === 1 ? " item" : " items") + " in basket");
+      el.hidden = false;
+    })
+    .catch(function () {});
+
+  form.quantity.addEventListener("change", function () { if (!key && !done) ready(); });
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (done) return;
+    showErrors({});
+    key = key || newKey();
+    button.disabled = true;
+    button.textContent = "Ordering…";
+    var body = {
+      quantity: quantity(),
+      customer: { name: form.name.value, email: form.email.value },
+      payment: { card_number: form.card.value },
+    };
+    fetch(ordersUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
+      body: JSON.stringify(body),
+    })
+      .then(function (r) {
+        return r.json().then(function (data) { return [r, data]; }, function () { return [r, {}]; });
+      })
+      .then(function (pair) {
+        var r = pair[0], data = pair[1];
+        if (r.status === 202) {
+          done = true;
+          button.textContent = "Ordered";
+          show(data.number, "processing", "Your items are reserved; we are placing your order.");
+          poll(data.status_url, data.number);
+          refreshStock();
+          return;
+        }
+        if (r.status === 201) {
+          done = true;
+          button.textContent = "Ordered";
+          show(data.number, "complete", "Thank you! Your order is placed.", data.order_url);
+          return;
+        }
+        if (r.status >= 500) {
+          // Nothing is known to be placed: the retry sends the same key, so it cannot order twice.
+          ready(label() + " (try again)");
+          failed(data.detail || "We could not reach our order service; please try again.");
+          return;
+        }
+        key = null; // a definite "no": nothing was ordered, the next attempt is a new order
+        if (r.status === 400) { ready(); showErrors(data.fields); return; }
+        if (r.status === 409 && data.error === "sold_out") { soldOut = true; ready(); failed("Sorry, it just sold out."); return; }
+        if (r.status === 429) { ready(); failed("Too many attempts — please wait " + (r.headers.get("Retry-After") || "a few") + " seconds."); return; }
+        if (r.status === 402) { ready(); failed(data.detail || "Your card was declined; please check the number or use another card."); return; }
+        ready();
+        failed(data.detail || "Something went wrong; please try again.");
+      })
+      .catch(function () { ready(label() + " (try again)"); });
+  });
+})();
