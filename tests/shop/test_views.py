@@ -201,3 +201,16 @@ def test_a_wrong_password_is_refused_on_the_sign_in_page(db, customer):
 
     assert response.status_code == 200
     assert "enter a correct username and password" in response.content.decode()
+
+
+def test_a_basket_line_whose_product_sold_out_says_sold_out_and_offers_removal(client, rod):
+    client.post("/basket/add/", {"product": rod.slug, "quantity": 2})
+    rod.stock = 0
+    rod.save(update_fields=["stock"])
+
+    html = client.get("/basket/").content.decode()
+
+    assert "Sold out: please remove it from your basket." in html
+    assert "Only 0 left" not in html
+    assert f'action="/basket/lines/{rod.slug}/remove/"' in html
+    assert 'href="/checkout/"' not in html
