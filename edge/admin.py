@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_base import ReadOnlyAdmin
+from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from edge import matcher, selectors, services
 from edge.models import Origin, Route, RouteAudit
 
@@ -25,7 +25,7 @@ def _actor(request) -> str:
 
 
 @admin.register(Origin)
-class OriginAdmin(admin.ModelAdmin):
+class OriginAdmin(ShopModelAdmin):
     list_display = ("name", "kind", "protocol", "domain", "port", "path", "is_default")
 
 
@@ -55,7 +55,7 @@ class TesterForm(forms.Form):
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(ShopModelAdmin):
     list_display = ("position", "name", "pattern", "target", "enabled", "window", "canary_percent")
     list_display_links = ("name",)
     list_filter = ("enabled", "origin")
@@ -137,15 +137,15 @@ class RouteAdmin(admin.ModelAdmin):
             messages.success(request, f"Route {route.name} {'enabled' if enabled else 'disabled'}.")
         return None
 
-    @admin.action(description="Enable the selected routes")
+    @admin.action(description="Enable the selected routes", permissions=["change"])
     def enable_routes(self, request, queryset):
         return self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Disable the selected routes")
+    @admin.action(description="Disable the selected routes", permissions=["change"])
     def disable_routes(self, request, queryset):
         return self._set_enabled(request, queryset, False)
 
-    @admin.action(description="Roll back the last change of the selected routes")
+    @admin.action(description="Roll back the last change of the selected routes", permissions=["change"])
     def roll_back_last_change(self, request, queryset):
         for route in queryset:
             audit = RouteAudit.objects.filter(route_name=route.name).exclude(action="rollback").first()
@@ -156,7 +156,7 @@ class RouteAdmin(admin.ModelAdmin):
             messages.success(request, f"{route.name}: restored as it was before {audit}.")
 
     def get_urls(self):
-        tester = self.admin_site.admin_view(self.tester_view)
+        tester = self.permission_view(self.tester_view, "view")
         return [path("tester/", tester, name="edge_route_tester"), *super().get_urls()]
 
     def tester_view(self, request):
@@ -204,7 +204,7 @@ class RouteAuditAdmin(ReadOnlyAdmin):
             )
         return obj.route_name
 
-    @admin.action(description="Roll back: restore the route as it was before this change")
+    @admin.action(description="Roll back: restore the route as it was before this change", permissions=["change_route"])
     def roll_back(self, request, queryset):
         for audit in queryset.order_by("-at", "-pk"):
             try:
@@ -215,9 +215,6 @@ class RouteAuditAdmin(ReadOnlyAdmin):
             state = f"restored ({'enabled' if route.enabled else 'disabled'})" if route else "removed (it was created)"
             messages.success(request, f"Route {audit.route_name} {state}.")
 
-    def get_actions(self, request):
+    def has_change_route_permission(self, request) -> bool:
         # Rolling back is a change to routes, not to the (read-only) audit trail.
-        actions = super().get_actions(request)
-        if not request.user.has_perm("edge.change_route"):
-            actions.pop("roll_back", None)
-        return actions
+        return request.user.has_perm("edge.change_route")

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from config.admin_base import ShopModelAdmin
 from orders import placement, selectors
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation
 
@@ -29,7 +30,7 @@ class SaleAllocationForm(forms.ModelForm):
 
 
 @admin.register(SaleAllocation)
-class SaleAllocationAdmin(admin.ModelAdmin):
+class SaleAllocationAdmin(ShopModelAdmin):
     form = SaleAllocationForm
     list_display = [
         "product",
@@ -52,13 +53,13 @@ class SaleAllocationAdmin(admin.ModelAdmin):
     def remaining(self, obj: SaleAllocation) -> int:
         return obj.remaining
 
-    @admin.action(description="Turn the hot path on")
+    @admin.action(description="Turn the hot path on", permissions=["change"])
     def make_hot(self, request, queryset):
         for allocation in queryset:  # save() so the cached product page is refreshed
             allocation.is_hot = True
             allocation.save(update_fields=["is_hot", "updated_at"])
 
-    @admin.action(description="Turn the hot path off")
+    @admin.action(description="Turn the hot path off", permissions=["change"])
     def make_not_hot(self, request, queryset):
         for allocation in queryset:
             allocation.is_hot = False
@@ -85,7 +86,7 @@ class StageEventInline(admin.TabularInline):
 
 
 @admin.register(HotOrder)
-class HotOrderAdmin(admin.ModelAdmin):
+class HotOrderAdmin(ShopModelAdmin):
     list_display = [
         "number",
         "product",
@@ -138,7 +139,7 @@ class HotOrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Redrive the selected dead-lettered orders")
+    @admin.action(description="Redrive the selected dead-lettered orders", permissions=["change"])
     def redrive(self, request, queryset):
         done = sum(
             placement.order_redrive(order_id=pk, user=request.user)
@@ -147,7 +148,7 @@ class HotOrderAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
 
     def get_urls(self):
-        live = path("live/", self.admin_site.admin_view(self.live_view), name="orders_hotorder_live")
+        live = path("live/", self.permission_view(self.live_view, "view"), name="orders_hotorder_live")
         return [live, *super().get_urls()]
 
     def live_view(self, request):
@@ -165,7 +166,7 @@ class HotOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ShopModelAdmin):
     list_display = ["order", "product", "error_short", "attempts", "created_at", "redriven_at", "redriven_by"]
     list_filter = [("redriven_at", admin.EmptyFieldListFilter), "order__product"]
     search_fields = ["order__number", "order__customer_email", "error"]
@@ -184,7 +185,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Redrive (queue the orders again)")
+    @admin.action(description="Redrive (queue the orders again)", permissions=["change"])
     def redrive(self, request, queryset):
         order_ids = set(queryset.filter(redriven_at__isnull=True).values_list("order_id", flat=True))
         done = sum(placement.order_redrive(order_id=pk, user=request.user) for pk in order_ids)

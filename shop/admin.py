@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_base import ReadOnlyAdmin
+from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, PlacedOrder, Product
 from shop.templatetags.shop_tags import money
 
@@ -54,7 +54,7 @@ class RestockForm(forms.Form):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ShopModelAdmin):
     list_display = [
         "thumbnail",
         "title",
@@ -117,7 +117,7 @@ class ProductAdmin(admin.ModelAdmin):
     def deleted_display(self, obj: Product) -> bool:
         return obj.deleted_at is not None
 
-    @admin.action(description="Mark selected products active")
+    @admin.action(description="Mark selected products active", permissions=["change"])
     def mark_active(self, request: HttpRequest, queryset) -> None:
         count = queryset.filter(deleted_at__isnull=True).update(is_active=True, updated_at=timezone.now())
         skipped = queryset.filter(deleted_at__isnull=False).count()
@@ -125,23 +125,25 @@ class ProductAdmin(admin.ModelAdmin):
         if skipped:
             self.message_user(request, f"{skipped} deleted product(s) skipped: restore them first.", messages.WARNING)
 
-    @admin.action(description="Mark selected products inactive")
+    @admin.action(description="Mark selected products inactive", permissions=["change"])
     def mark_inactive(self, request: HttpRequest, queryset) -> None:
         count = queryset.update(is_active=False, updated_at=timezone.now())
         self.message_user(request, f"{count} product(s) taken off sale.", messages.SUCCESS)
 
-    @admin.action(description="Soft delete selected products")
+    @admin.action(description="Soft delete selected products", permissions=["change"])
     def soft_delete(self, request: HttpRequest, queryset) -> None:
         now = timezone.now()
         count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
         self.message_user(request, f"{count} product(s) deleted (they can be restored).", messages.SUCCESS)
 
-    @admin.action(description="Restore selected deleted products (inactive until marked active)")
+    @admin.action(
+        description="Restore selected deleted products (inactive until marked active)", permissions=["change"]
+    )
     def restore(self, request: HttpRequest, queryset) -> None:
         count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
         self.message_user(request, f"{count} product(s) restored.", messages.SUCCESS)
 
-    @admin.action(description="Restock selected products…")
+    @admin.action(description="Restock selected products…", permissions=["change"])
     def restock(self, request: HttpRequest, queryset):
         form = RestockForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -162,7 +164,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ShopModelAdmin):
     list_display = ["name", "slug", "position", "product_count", "on_sale_count"]
     list_editable = ["position"]
     search_fields = ["name", "slug"]

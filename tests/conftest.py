@@ -212,3 +212,29 @@ def _test_database_released(django_db_setup, django_db_blocker) -> Iterator[None
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+def _staff_client(django_user_model, username: str, permissions):
+    from django.test import Client
+
+    user = django_user_model.objects.create_user(username, f"{username}@example.com", "a-long-test-password")
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(permissions)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    """A client signed in as staff who may look at everything in the admin and change nothing."""
+    from django.contrib.auth.models import Permission
+
+    return _staff_client(django_user_model, "viewer", Permission.objects.filter(codename__startswith="view_"))
+
+
+@pytest.fixture
+def nobody(db, django_user_model):
+    """A client signed in as staff without a single permission."""
+    return _staff_client(django_user_model, "nobody", [])

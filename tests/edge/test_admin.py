@@ -175,3 +175,21 @@ def test_the_admin_pages_render(merchant):
         ADD_URL,
     ):
         assert merchant.get(url).status_code == 200, url
+
+
+def test_staff_who_may_only_look_cannot_switch_or_roll_back_routes(viewer, nobody):
+    ensure_origins()
+    route, _ = services.route_create(
+        actor="t", name="muskie", pattern="/shop/rods/muskie-casting-rod/*", origin="hotpath", enabled=True
+    )
+    audit = RouteAudit.objects.get()
+    refused = [
+        viewer.post("/admin/edge/route/", {"action": "disable_routes", "_selected_action": [route.pk], "apply": "y"}),
+        viewer.post("/admin/edge/route/", {"action": "roll_back_last_change", "_selected_action": [route.pk]}),
+        viewer.post("/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [audit.pk]}),
+        nobody.get("/admin/edge/route/tester/", {"uri": "/shop/", "include_disabled": "on"}),
+    ]
+
+    assert [response.status_code for response in refused] == [403, 403, 403, 403]
+    route.refresh_from_db()
+    assert route.enabled and RouteAudit.objects.count() == 1

@@ -84,9 +84,7 @@ def test_staff_who_may_only_look_cannot_switch_the_hot_path_or_redrive(viewer, o
     allocation = SaleAllocation.objects.get()
     letter = order.dead_letters.get()
 
-    off = viewer.post(
-        "/admin/orders/saleallocation/", {"action": "make_not_hot", "_selected_action": [allocation.pk]}
-    )
+    off = viewer.post("/admin/orders/saleallocation/", {"action": "make_not_hot", "_selected_action": [allocation.pk]})
     redrive = viewer.post("/admin/orders/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]})
     again = viewer.post("/admin/orders/hotorder/", {"action": "redrive", "_selected_action": [order.pk]})
 

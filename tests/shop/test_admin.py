@@ -94,3 +94,14 @@ def test_placed_orders_are_read_only(admin_client, db):
     assert admin_client.get("/admin/shop/placedorder/add/").status_code == 403
     assert admin_client.post(f"/admin/shop/placedorder/{order.pk}/delete/", {"post": "yes"}).status_code == 403
     assert PlacedOrder.objects.filter(pk=order.pk).exists()
+
+
+def test_staff_who_may_only_look_cannot_restock_or_delete(viewer, products):
+    restock = run_action(viewer, "restock", products, apply="1", quantity="10")
+    delete = run_action(viewer, "soft_delete", products)
+    inactive = run_action(viewer, "mark_inactive", products)
+
+    assert (restock.status_code, delete.status_code, inactive.status_code) == (403, 403, 403)
+    assert dict(Product.objects.values_list("slug", "stock")) == {"rod-a": 0, "rod-b": 3, "rod-c": 50}
+    assert not Product.objects.filter(is_active=False).exists()
+    assert not Product.objects.filter(deleted_at__isnull=False).exists()
