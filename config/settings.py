@@ -200,6 +200,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("ORDERS_STALL_SWEEP_SECONDS", "30")),
     },
     "orders-reservation-sweep": {"task": "orders.tasks.reservation_sweep", "schedule": 30.0},
+    # Sales whose window ended are closed (their unsold units released) within this delay.
+    "orders-sale-window-sweep": {
+        "task": "orders.tasks.sale_window_sweep",
+        "schedule": float(os.environ.get("ORDERS_SALE_WINDOW_SWEEP_SECONDS", "15")),
+    },
+    # Every open sale's hold trued up with its allocation and orders (drift logged, safe repairs).
+    "orders-sale-reconcile": {
+        "task": "orders.tasks.sales_reconcile",
+        "schedule": float(os.environ.get("ORDERS_SALE_RECONCILE_SECONDS", "300")),
+    },
 }
 
 # --- Hot path (orders) -------------------------------------------------------------------

@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from orders import placement, services
+from orders import placement, sale_reconcile, sales, services
 from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ def order_process(self, order_id: int) -> str:
     """Places one accepted order with the legacy API. Idempotent: a final order is left alone,
     and the legacy API deduplicates on the order's reference."""
     try:
-        return placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
+        outcome = placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
+        sales.sale_order_settled(order_id=order_id)
+        return outcome
     except placement.TryLater as wait:
         # Other workers held every permit for ORDERS_SLOT_WAIT_SECONDS (our own limit at work),
         # or another delivery of this message holds the order's claim: not a failure. The
@@ -75,6 +77,18 @@ def outbox_sweep() -> int:
 def stalled_sweep() -> int:
     """Re-publishes orders whose message was lost after it reached the broker."""
     return services.orders_stalled_requeue()
+
+
+@shared_task(acks_late=True)
+def sale_window_sweep() -> list[str]:
+    """Closes the sales whose window has ended: their unsold units go back to open stock."""
+    return sales.sales_due_close()
+
+
+@shared_task(acks_late=True)
+def sales_reconcile() -> list[dict]:
+    """Trues every open sale's hold up with its allocation and orders (Gilt's true-up)."""
+    return [check.as_dict() for check in sale_reconcile.sale_reconcile()]
 
 
 @shared_task(acks_late=True)

@@ -1,0 +1,336 @@
+"""A sale's lifecycle: opening it takes the allocation as a hold in the legacy API's stock of
+record, resizing and closing move that hold, and orders settling after the close give back
+what they no longer need. Reconciliation lives in `orders.sale_reconcile`.
+
+The invariant after every step: the hold keeps `allocated - sold` units, the ones the hot
+path still owes (remaining plus reserved). The hold grows before the allocation does and
+shrinks after it, so a step cut short leaves it too large, never too small: too large is
+drift the reconciliation shrinks; too small would be an accepted order without its units.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from orders.models import SaleAllocation, SaleState
+from orders.signals import allocation_changed
+from shop import legacy_client
+from shop.legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
+from shop.models import Product
+
+logger = logging.getLogger(__name__)
+
+# Longer than the few legacy calls one step makes (each at most LEGACY_API_TIMEOUT).
+SALE_LOCK_SECONDS = 60
+
+
+class SaleRefused(Exception):
+    """A merchant's request the sale cannot follow; `field` names the input to correct."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class SaleBusy(SaleRefused):
+    def __init__(self):
+        super().__init__("Another change to this sale is under way; try again in a moment.")
+
+
+@contextmanager
+def sale_lock(product_id: int) -> Iterator[None]:
+    """One change to a product's sale at a time (merchant, command, beat), across processes.
+
+    Not a row lock: the allocation's row is the one every buyer waits for, and the legacy
+    calls made under this lock take far longer than a reservation may wait."""
+    key = f"orders:sale-lock:{product_id}"
+    token = uuid.uuid4().hex
+    if not cache.add(key, token, SALE_LOCK_SECONDS):
+        raise SaleBusy()
+    try:
+        yield
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def hold_reference_new(product: Product) -> str:
+    return f"sale-{product.pk}-{secrets.token_hex(6)}"
+
+
+def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None, ends_at=None) -> None:
+    """The checks that need no stock: raises SaleRefused naming the field."""
+    if units < 1:
+        raise SaleRefused("Allocate at least 1 unit.", field="allocated")
+    if per_order_limit is not None and per_order_limit < 1:
+        raise SaleRefused("At least 1 unit per order.", field="per_order_limit")
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise SaleRefused("The sale must end after it starts.", field="ends_at")
+    if ends_at and ends_at <= timezone.now():
+        raise SaleRefused("The sale's end is already past.", field="ends_at")
+
+
+def _unavailable(exc: Exception) -> SaleRefused:
+    return SaleRefused(f"The order backend cannot be reached ({exc}); nothing was changed.")
+
+
+def _forget_cached(allocation: SaleAllocation) -> None:
+    """Writes made with UPDATE send no post_save: drop the cached product as a save would."""
+    allocation_changed(sender=SaleAllocation, instance=allocation)
+
+
+def sale_open(
+    *, product: Product, units: int, per_order_limit: int | None = None, starts_at=None, ends_at=None
+) -> SaleAllocation:
+    """Takes `units` of the product as a fresh hold, then opens the allocation on the hot
+    path. Refused (nothing held, nothing saved) when the stock of record has fewer available
+    or the product's last sale still owes units to orders in flight."""
+    sale_terms_check(units=units, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+    with sale_lock(product.pk):
+        allocation = SaleAllocation.objects.filter(product=product).first()
+        if allocation is not None:
+            if allocation.state == SaleState.OPEN:
+                raise SaleRefused(f"The sale of {product.slug} is already open.")
+            if allocation.state == SaleState.CLOSING:
+                sale_closing_follow(allocation)
+            if allocation.reserved:
+                raise SaleRefused(
+                    f"{allocation.reserved} units of the last sale are still in orders in flight; "
+                    "open it again once they are placed.",
+                    field="allocated",
+                )
+        reference = hold_reference_new(product)
+        try:
+            legacy_client.hold_create(reference=reference, product=product.slug, quantity=units)
+        except OutOfStock as exc:
+            raise SaleRefused(
+                f"Only {exc.available} available in the stock of record: allocate at most that.", field="allocated"
+            )
+        except LegacyUnavailable as exc:
+            raise _unavailable(exc)
+        except LegacyRefused as exc:
+            raise SaleRefused(f"The stock of record refused the hold: {exc}", field="allocated")
+        try:
+            with transaction.atomic():
+                allocation = allocation or SaleAllocation(product=product)
+                # Counted afresh for every opening: `sold` is what was drawn on this hold.
+                allocation.allocated, allocation.sold = units, 0
+                allocation.is_hot, allocation.state = True, SaleState.OPEN
+                allocation.hold_reference = reference
+                allocation.opened_at, allocation.closed_at = timezone.now(), None
+                allocation.starts_at, allocation.ends_at = starts_at, ends_at
+                if per_order_limit is not None:
+                    allocation.per_order_limit = per_order_limit
+                allocation.save()
+        except BaseException:
+            _release_quietly(reference)
+            raise
+    logger.info("sale of %s opened: %s units held as %s", product.slug, units, reference)
+    return allocation
+
+
+def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
+    """Sets an open sale's allocation to `units`, moving its hold: refused below what is
+    already reserved or sold, or above what the stock of record can add."""
+    sale_terms_check(units=units, per_order_limit=None)
+    with sale_lock(allocation.product_id):
+        allocation.refresh_from_db()
+        if allocation.state != SaleState.OPEN:
+            raise SaleRefused(f"The sale of {allocation.product.slug} is not open.", field="allocated")
+        if units == allocation.allocated:
+            return allocation
+        if units > allocation.allocated:
+            try:
+                legacy_client.hold_set(reference=allocation.hold_reference, quantity=units - allocation.sold)
+            except OutOfStock as exc:
+                raise SaleRefused(
+                    f"Only {exc.available} more available in the stock of record: "
+                    f"allocate at most {allocation.allocated + exc.available}.",
+                    field="allocated",
+                )
+            except LegacyUnavailable as exc:
+                raise _unavailable(exc)
+            SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=units, updated_at=timezone.now())
+        else:
+            # Conditional: buyers reserve under our feet, and their units must stay allocated.
+            shrunk = SaleAllocation.objects.filter(
+                pk=allocation.pk, state=SaleState.OPEN, reserved__lte=units - F("sold")
+            ).update(allocated=units, updated_at=timezone.now())
+            if not shrunk:
+                allocation.refresh_from_db()
+                taken = allocation.reserved + allocation.sold
+                raise SaleRefused(f"At least {taken}: {taken} are already reserved or sold.", field="allocated")
+            allocation.refresh_from_db()
+            _hold_shrink_quietly(allocation)
+        allocation.refresh_from_db()
+        _forget_cached(allocation)
+    return allocation
+
+
+def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
+    """Ends an open sale: buyers are turned away, the units left unsold go back to open stock,
+    and the hold keeps only what orders in flight need (then nothing, once they settle)."""
+    with sale_lock(allocation.product_id):
+        closed = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN).update(
+            is_hot=False,
+            state=SaleState.CLOSING,
+            # In the same UPDATE that stops new reservations: nothing can slip in between.
+            allocated=F("reserved") + F("sold"),
+            closed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        allocation.refresh_from_db()
+        if not closed:
+            raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
+        _forget_cached(allocation)
+        sale_closing_follow(allocation)
+    logger.info("sale of %s closed: %s sold", allocation.product.slug, allocation.sold)
+    return allocation
+
+
+def sale_order_settled(*, order_id: int) -> None:
+    """A worker is done with this order: when its product's sale is closing, the hold and the
+    allocation give back what the order no longer needs. Best effort: the reconciliation does
+    the same for whatever this misses."""
+    product_id = (
+        SaleAllocation.objects.filter(product__hot_orders=order_id, state=SaleState.CLOSING)
+        .values_list("product_id", flat=True)
+        .first()
+    )
+    if product_id is None:
+        return
+    try:
+        with sale_lock(product_id):
+            sale_closing_follow(SaleAllocation.objects.get(product_id=product_id))
+    except SaleBusy:
+        return
+
+
+def sale_closing_follow(allocation: SaleAllocation) -> bool:
+    """A closing sale's allocation and hold follow its orders in flight: units of failed
+    orders go back to open stock, and the hold is released once no order needs it. Called
+    under the sale lock; False when the legacy API could not be told (tried again later)."""
+    SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.CLOSING).update(
+        allocated=F("reserved") + F("sold"), updated_at=timezone.now()
+    )
+    allocation.refresh_from_db()
+    if allocation.state != SaleState.CLOSING:
+        return True
+    try:
+        if allocation.reserved == 0:
+            if allocation.hold_reference:
+                legacy_client.hold_release(reference=allocation.hold_reference)
+            SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.CLOSING, reserved=0).update(
+                state=SaleState.CLOSED, updated_at=timezone.now()
+            )
+            allocation.refresh_from_db()
+            _forget_cached(allocation)
+            return True
+        _hold_shrink(allocation)
+    except (LegacyUnavailable, LegacyRefused) as exc:
+        logger.warning("hold %s of a closing sale not adjusted: %s", allocation.hold_reference, exc)
+        return False
+    return True
+
+
+def _hold_shrink(allocation: SaleAllocation) -> None:
+    """Shrinks the hold to `allocated - sold` as just read, never grows it: an order in flight
+    may have drawn on the hold before its sale was counted, and growing the hold back would
+    take units from open stock it does not need."""
+    owed = allocation.allocated - allocation.sold
+    hold = legacy_client.hold_get(reference=allocation.hold_reference)
+    if hold is not None and hold.quantity > owed:
+        legacy_client.hold_set(reference=allocation.hold_reference, quantity=owed)
+
+
+def _hold_shrink_quietly(allocation: SaleAllocation) -> None:
+    try:
+        _hold_shrink(allocation)
+    except (LegacyUnavailable, LegacyRefused) as exc:
+        # Too large a hold keeps units from other buyers, nothing worse: reconciliation fixes it.
+        logger.warning("hold %s not shrunk: %s", allocation.hold_reference, exc)
+
+
+def _release_quietly(reference: str) -> None:
+    try:
+        legacy_client.hold_release(reference=reference)
+    except (LegacyUnavailable, LegacyRefused):
+        logger.exception("hold %s taken for a sale that did not open is not released", reference)
+
+
+def sale_update(
+    *, product: Product, is_hot: bool, allocated: int, per_order_limit: int, starts_at=None, ends_at=None
+) -> SaleAllocation:
+    """What the admin's form asks for, whatever the sale's state: opens it (is_hot on),
+    resizes it (allocated), closes it (is_hot off), or keeps a draft that holds nothing."""
+    current = SaleAllocation.objects.filter(product=product).first()
+    state = current.state if current else SaleState.DRAFT
+    if is_hot and state != SaleState.OPEN:
+        return sale_open(
+            product=product, units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at
+        )
+    if state == SaleState.OPEN:
+        sale_terms_check(units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+        if is_hot and allocated != current.allocated:
+            sale_resize(allocation=current, units=allocated)
+        _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+        return sale_close(allocation=current) if not is_hot else current
+    if state == SaleState.CLOSING and allocated != current.allocated:
+        raise SaleRefused(
+            f"The sale is closing: its allocation follows the {current.reserved} units still in flight.",
+            field="allocated",
+        )
+    if current is None:
+        current = SaleAllocation(product=product, allocated=allocated)
+        _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+        return current
+    if state != SaleState.CLOSING:
+        current.allocated, current.is_hot = allocated, False
+        current.save(update_fields=["allocated", "is_hot", "updated_at"])
+    _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+    return current
+
+
+def _terms_save(allocation: SaleAllocation, *, per_order_limit: int, starts_at, ends_at) -> None:
+    allocation.per_order_limit = per_order_limit
+    allocation.starts_at, allocation.ends_at = starts_at, ends_at
+    if allocation.pk is None:
+        allocation.save()
+    else:  # only these: reserved and sold move under the buyers' feet
+        allocation.save(update_fields=["per_order_limit", "starts_at", "ends_at", "updated_at"])
+
+
+def sales_due_close() -> list[str]:
+    """Closes the open sales whose window has ended or whose hot path was switched off by
+    other means; returns their products' slugs."""
+    now = timezone.now()
+    due = SaleAllocation.objects.filter(state=SaleState.OPEN).select_related("product")
+    closed = []
+    for allocation in due.filter(ends_at__lte=now) | due.filter(is_hot=False):
+        try:
+            sale_close(allocation=allocation)
+        except SaleRefused as exc:
+            logger.warning("sale of %s not closed yet: %s", allocation.product.slug, exc)
+            continue
+        closed.append(allocation.product.slug)
+    return closed
+
+
+def sale_hold_for(*, product_id: int) -> str | None:
+    """The hold a worker draws this product's orders on: its sale's, while open or closing."""
+    return (
+        SaleAllocation.objects.filter(product_id=product_id, state__in=[SaleState.OPEN, SaleState.CLOSING])
+        .exclude(hold_reference="")
+        .values_list("hold_reference", flat=True)
+        .first()
+    )
