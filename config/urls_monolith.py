@@ -6,7 +6,9 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 from config import buy_now
+from config.order_finders import ORDER_FINDERS
 from orders.urls import status_urlpatterns
+from shop import views as shop_views
 
 admin.site.site_header = "Fishing shop — merchant admin"
 admin.site.site_title = "Merchant admin"
@@ -19,6 +21,9 @@ urlpatterns = [
     # Before the shop's own buy-now: while a sale is open, its orders go to the hot path's
     # acceptance here too (config.buy_now).
     path("shop/<slug:category>/<slug:product>/orders", buy_now.product_order, name="product-order"),
+    # The order pages also find the sale's orders, which the hot path keeps (shop.order_finders).
+    path("orders/lookup/", shop_views.order_lookup, {"finders": ORDER_FINDERS}, name="order-lookup"),
+    path("account/orders/", shop_views.account_orders, {"finders": ORDER_FINDERS}, name="account-orders"),
     path("", include("shop.urls")),
     # Product pictures are served by the shop itself: there is no CDN in front of media.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from orders.cards import CardUnavailable, card_open
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
-from orders.sales import sale_hold_for
 from orders.services import (
     order_stage_set,
     outbox_publish,
@@ -29,6 +28,7 @@ from orders.services import (
     status_refresh_on_commit,
 )
 from shop import legacy_client
+from shop.emails import Confirmation, order_confirmation_on_commit
 from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,6 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
         order_attempt_failed(order_id=order_id, error="all legacy capacity in use")
         _claim_release_quietly(order_id=order_id, holder=holder)
         raise LegacyBusy("all legacy capacity in use")
-    hold = sale_hold_for(product_id=order.product_id)
     try:
         response = legacy_client.order_place(
             reference=order.reference,
@@ -230,7 +229,6 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             lines=[{"product": order.product.slug, "quantity": order.quantity}],
             card_number=card_number,
             caller="hotpath",
-            hold=hold,
         )
     except LegacyUnavailable as exc:
         if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
@@ -253,7 +251,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     # retried and the legacy API answers the same reference with the same order.
     _slot_release_quietly(number=slot, holder=holder)
     try:
-        return _answer_record(order_id=order_id, response=response, hold=hold)
+        return _answer_record(order_id=order_id, response=response)
     finally:
         _claim_release_quietly(order_id=order_id, holder=holder)
 
@@ -267,15 +265,12 @@ def _slot_release_quietly(*, number: int, holder: str) -> None:
         logger.warning("legacy permit %s not released; its lease will end", number, exc_info=True)
 
 
-def _answer_record(*, order_id: int, response, hold: str | None = None) -> str:
+def _answer_record(*, order_id: int, response) -> str:
     if response.ok:
         order_complete(
             order_id=order_id,
             legacy_order_id=response.data.get("id"),
             legacy_number=str(response.data.get("number") or ""),
-            # A reference placed earlier from open stock (the monolith took the order first)
-            # answers with that order: the sale's units were not drawn, so they stay on sale.
-            from_hold=response.data.get("hold") == hold,
         )
         return "complete"
     if response.status == 402:
@@ -303,9 +298,7 @@ def order_attempt_failed(*, order_id: int, error: str) -> None:
     HotOrder.objects.filter(pk=order_id).update(last_error=error[:2000], updated_at=timezone.now())
 
 
-def order_complete(
-    *, order_id: int, legacy_order_id: int | None, legacy_number: str, from_hold: bool = True
-) -> HotOrder:
+def order_complete(*, order_id: int, legacy_order_id: int | None, legacy_number: str) -> HotOrder:
     """The legacy API has the order: record it, turn the reservation into a sale."""
     with transaction.atomic():
         order = HotOrder.objects.select_for_update().get(pk=order_id)
@@ -317,10 +310,7 @@ def order_complete(
             logger.error("order %s was failed (%s) but the legacy API placed it", order.number, order.stage)
         order_stage_set(order, OrderStage.PAYMENT_AUTHORISED, "card approved by the legacy API")
         order_stage_set(order, OrderStage.SENT_TO_FULFILMENT, f"legacy order {legacy_number or legacy_order_id}")
-        if from_hold:
-            reservation_confirm(order=order)
-        else:
-            reservation_release(order=order)
+        reservation_confirm(order=order)
         order.status = OrderStatus.COMPLETE
         order.legacy_order_id = legacy_order_id
         order.legacy_number = legacy_number
@@ -329,6 +319,17 @@ def order_complete(
         order.completed_at = timezone.now()
         order.save()
         status_refresh_on_commit(order)
+        # Sent by the one change to complete, once it is committed: the buyer hears of it once.
+        order_confirmation_on_commit(
+            Confirmation(
+                number=order.number,
+                name=order.customer_name,
+                email=order.customer_email,
+                lines=[(order.product.title, order.quantity)],
+                total_cents=order.total_cents,
+                legacy_number=legacy_number,
+            )
+        )
     return order
 
 

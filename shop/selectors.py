@@ -158,8 +158,8 @@ def placed_order_get_for_request(*, request: HttpRequest, number: str) -> Placed
 
 
 def placed_order_lookup(*, number: str, email: str) -> PlacedOrder | None:
-    """By number AND email, so a guessed number alone reveals nothing."""
-    return PlacedOrder.objects.filter(number=number.strip(), email__iexact=email.strip()).first()
+    """By number AND email (both ignoring case), so a guessed number alone reveals nothing."""
+    return PlacedOrder.objects.filter(number__iexact=number.strip(), email__iexact=email.strip()).first()
 
 
 def placed_order_list_for_customer(*, user) -> QuerySet[PlacedOrder]:

@@ -5,9 +5,14 @@ Views only orchestrate: reads come from selectors, writes from services.
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Sequence
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +24,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from shop import selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
+from shop.order_finders import FoundOrder, OrderFinder
+from shop.order_input import client_ip
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -198,25 +205,82 @@ def order(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "shop/order.html", {"order": order_obj, "details": details})
 
 
+# Lookups per address and window: a lookup answers whether a number and an email belong
+# together, so it must not be a way to try them all.
+LOOKUP_LIMIT = 10
+LOOKUP_WINDOW_SECONDS = 600
+
+
+def _lookup_throttled(request: HttpRequest) -> int | None:
+    """Counts this lookup for the client's address; the seconds to wait when over the limit."""
+    now = time.time()
+    bucket = int(now // LOOKUP_WINDOW_SECONDS)
+    address = hashlib.sha256((client_ip(request) or "").encode()).hexdigest()[:32]
+    key = f"shop:lookup:{address}:{bucket}"
+    try:
+        cache.add(key, 0, LOOKUP_WINDOW_SECONDS + 1)
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, LOOKUP_WINDOW_SECONDS + 1)
+        count = 1
+    if count <= LOOKUP_LIMIT:
+        return None
+    return max(1, int((bucket + 1) * LOOKUP_WINDOW_SECONDS - now))
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
-def order_lookup(request: HttpRequest) -> HttpResponse:
-    form = OrderLookupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        found = selectors.placed_order_lookup(number=form.cleaned_data["number"], email=form.cleaned_data["email"])
-        if found is not None:
-            services.order_grant_access(request, found)
-            return redirect("shop:order", number=found.number)
-        # The same answer for a wrong number and a wrong email: nothing to learn by guessing.
-        return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)
-    return render(request, "shop/order_lookup.html", {"form": form}, status=400 if form.errors else 200)
+def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
+    """By number and email: the storefront's own orders open their page; the sale's orders
+    (found by the finders the deployment gives) show their status here."""
+    if request.method == "GET":
+        # The confirmation email links here with both filled in.
+        initial = {k: request.GET[k][:254] for k in ("number", "email") if request.GET.get(k)}
+        return render(request, "shop/order_lookup.html", {"form": OrderLookupForm(initial=initial)})
+    form = OrderLookupForm(request.POST)
+    wait = _lookup_throttled(request)
+    if wait is not None:
+        response = render(request, "shop/order_lookup.html", {"form": form, "throttled": True}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    if not form.is_valid():
+        return render(request, "shop/order_lookup.html", {"form": form}, status=400)
+    number, email = form.cleaned_data["number"], form.cleaned_data["email"]
+    found = selectors.placed_order_lookup(number=number, email=email)
+    if found is not None:
+        services.order_grant_access(request, found)
+        return redirect("shop:order", number=found.number)
+    for finder in finders:
+        sale_order = finder.find(number=number, email=email)
+        if sale_order is not None:
+            return render(request, "shop/order_lookup.html", {"form": form, "found": sale_order})
+    # The same answer for a wrong number and a wrong email: nothing to learn by guessing.
+    return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)
 
 
 @never_cache
 @login_required
-def account_orders(request: HttpRequest) -> HttpResponse:
-    orders = selectors.placed_order_list_for_customer(user=request.user)
-    return render(request, "shop/account_orders.html", {"orders": orders})
+def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
+    """The customer's orders: those placed signed in, and the sale's orders placed with the
+    account's email."""
+    rows = [
+        FoundOrder(
+            number=order.number,
+            status="complete",
+            detail="",
+            title="",
+            quantity=0,
+            total_cents=order.total_cents,
+            placed_at=order.placed_at,
+            url=reverse("shop:order", kwargs={"number": order.number}),
+        )
+        for order in selectors.placed_order_list_for_customer(user=request.user)
+    ]
+    if request.user.email:
+        for finder in finders:
+            rows += finder.for_email(email=request.user.email)
+    rows.sort(key=lambda row: row.placed_at, reverse=True)
+    return render(request, "shop/account_orders.html", {"orders": rows})
 
 
 # --- Accounts ---------------------------------------------------------------------------

@@ -1,11 +1,23 @@
-"""Order pages: lookup by number and email, the confirmation page's access, My orders."""
+"""Order pages: lookup by number and email (the shop's orders and the sale's), the confirmation
+page's access, My orders with the sale's orders, and the lookup's throttle."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
-from shop.models import PlacedOrder
+from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
+from shop import views
+from shop.models import Category, PlacedOrder, Product
+
+
+@pytest.fixture(autouse=True)
+def lookups_not_counted_yet():
+    """The lookup's throttle counts in the cache, which outlives each test's database."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -118,3 +130,104 @@ def test_my_orders_needs_a_sign_in(client, db):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.fixture
+def make_sale_order(db):
+    category = Category.objects.create(name="Rods", slug="rods")
+    product = Product.objects.create(
+        category=category, title="Muskie Casting Rod", slug="muskie-casting-rod", price_cents=14999, stock=50
+    )
+    counter = iter(range(1, 1000))
+
+    def make(*, email: str, status: str = OrderStatus.COMPLETE, legacy_number: str = "") -> HotOrder:
+        n = next(counter)
+        return HotOrder.objects.create(
+            number=f"T{n:06d}",
+            token=f"token-{n}",
+            idempotency_key=f"key-{n}",
+            fingerprint="f" * 64,
+            product=product,
+            quantity=2,
+            unit_price_cents=14999,
+            customer_name="Ada Angler",
+            customer_email=email,
+            card_last4="4242",
+            status=status,
+            stage=OrderStage.SENT_TO_FULFILMENT if status == OrderStatus.COMPLETE else OrderStage.QUEUED,
+            reservation=Reservation.CONFIRMED if status == OrderStatus.COMPLETE else Reservation.HELD,
+            reserved_until="2030-01-01T00:00:00Z",
+            legacy_number=legacy_number,
+        )
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("number", "email"),
+    [
+        ("T000001", "ada@example.com"),
+        ("t000001", "ADA@Example.COM"),
+        ("L00000042", "ada@example.com"),
+        ("l00000042", "Ada@EXAMPLE.com"),
+    ],
+)
+def test_lookup_finds_a_sale_order_by_its_t_or_l_number_in_any_case_and_shows_its_status(
+    client, make_sale_order, number, email
+):
+    make_sale_order(email="ada@example.com", legacy_number="L00000042")
+    response = lookup(client, number, email)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<span data-order-number>T000001</span>" in html
+    assert "data-order-status>Complete</span>" in html
+    assert "Muskie Casting Rod" in html and "$299.98" in html
+
+
+def test_lookup_of_a_sale_order_with_another_email_is_not_found(client, make_sale_order):
+    make_sale_order(email="ada@example.com", legacy_number="L00000042")
+    for number in ("T000001", "L00000042"):
+        response = lookup(client, number, "mallory@example.com")
+        assert response.status_code == 404
+        assert "data-order-status" not in response.content.decode()
+        assert "Muskie Casting Rod" not in response.content.decode()
+
+
+def test_lookup_of_a_shop_order_ignores_the_case_of_the_number(client, adas_order):
+    assert lookup(client, "fs-100001", "ada@example.com").status_code == 302
+
+
+def test_lookups_are_throttled_per_address(client, adas_order, monkeypatch):
+    monkeypatch.setattr(views, "LOOKUP_LIMIT", 3)
+    codes = [lookup(client, f"FS-99999{i}", "ada@example.com").status_code for i in range(3)]
+    assert codes == [404, 404, 404]
+    refused = lookup(client, "FS-100001", "ada@example.com")  # right this time, but too many tries
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert "Too many lookups" in refused.content.decode()
+    assert client.get("/orders/FS-100001/").status_code == 404
+    other_address = Client(REMOTE_ADDR="10.0.0.7")
+    assert lookup(other_address, "FS-100001", "ada@example.com").status_code == 302
+
+
+def test_the_email_link_opens_the_lookup_filled_in(client, db):
+    html = client.get("/orders/lookup/?number=T000001&email=ada%40example.com").content.decode()
+    assert 'value="T000001"' in html and 'value="ada@example.com"' in html
+
+
+def test_my_orders_shows_the_customers_sale_orders_by_email_with_their_status(
+    make_order, make_sale_order, customer, other_customer
+):
+    make_order(number="FS-300001", email="angler@example.com", customer=customer)
+    make_sale_order(email="Angler@Example.com", status=OrderStatus.PROCESSING)
+    make_sale_order(email="rival@example.com")
+    client = Client()
+    client.force_login(customer)
+
+    html = client.get("/account/orders/").content.decode()
+
+    assert "FS-300001" in html and "T000001" in html
+    assert "T000002" not in html
+    assert '<th scope="col">Status</th>' in html
+    assert 'status-processing">Processing</span>' in html
+    assert 'status-complete">Complete</span>' in html

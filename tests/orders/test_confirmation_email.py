@@ -1,0 +1,40 @@
+"""The buyer's confirmation email for a sale order: sent once, when the order completes."""
+
+import pytest
+
+from orders.models import OrderStage
+from orders.placement import order_complete, order_fail
+from tests.orders.conftest import order_accept_as_buyer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_completed_order_is_confirmed_by_email_exactly_once(
+    allocation, mailoutbox, django_capture_on_commit_callbacks
+):
+    order = order_accept_as_buyer(email="ann@example.com", quantity=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+    # A second delivery of the same order (acks late, redelivered) completes nothing new.
+    with django_capture_on_commit_callbacks(execute=True):
+        order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["ann@example.com"]
+    assert order.number in message.subject
+    assert "2 x Muskie Casting Rod" in message.body and "$299.98" in message.body
+    assert f"/orders/lookup/?number={order.number}&email=ann%40example.com" in message.body
+
+
+def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_capture_on_commit_callbacks):
+    order = order_accept_as_buyer(email="ann@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
+    assert mailoutbox == []
+
+
+def test_no_email_leaves_before_the_completion_is_committed(allocation, mailoutbox, django_capture_on_commit_callbacks):
+    order = order_accept_as_buyer(email="ann@example.com")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        order_complete(order_id=order.pk, legacy_order_id=8, legacy_number="L00000008")
+    assert mailoutbox == [] and callbacks
