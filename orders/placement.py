@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from orders.cards import CardUnavailable, card_open
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
+from orders.sales import sale_hold_for
 from orders.services import (
     order_stage_set,
     outbox_publish,
@@ -221,6 +222,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
         order_attempt_failed(order_id=order_id, error="all legacy capacity in use")
         _claim_release_quietly(order_id=order_id, holder=holder)
         raise LegacyBusy("all legacy capacity in use")
+    hold = sale_hold_for(product_id=order.product_id)
     try:
         response = legacy_client.order_place(
             reference=order.reference,
@@ -229,6 +231,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             lines=[{"product": order.product.slug, "quantity": order.quantity}],
             card_number=card_number,
             caller="hotpath",
+            hold=hold,
         )
     except LegacyUnavailable as exc:
         if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
@@ -251,7 +254,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     # retried and the legacy API answers the same reference with the same order.
     _slot_release_quietly(number=slot, holder=holder)
     try:
-        return _answer_record(order_id=order_id, response=response)
+        return _answer_record(order_id=order_id, response=response, hold=hold)
     finally:
         _claim_release_quietly(order_id=order_id, holder=holder)
 
@@ -265,12 +268,15 @@ def _slot_release_quietly(*, number: int, holder: str) -> None:
         logger.warning("legacy permit %s not released; its lease will end", number, exc_info=True)
 
 
-def _answer_record(*, order_id: int, response) -> str:
+def _answer_record(*, order_id: int, response, hold: str | None = None) -> str:
     if response.ok:
         order_complete(
             order_id=order_id,
             legacy_order_id=response.data.get("id"),
             legacy_number=str(response.data.get("number") or ""),
+            # A reference placed earlier from open stock (the monolith took the order first)
+            # answers with that order: the sale's units were not drawn, so they stay on sale.
+            from_hold=response.data.get("hold") == hold,
         )
         return "complete"
     if response.status == 402:
@@ -298,7 +304,9 @@ def order_attempt_failed(*, order_id: int, error: str) -> None:
     HotOrder.objects.filter(pk=order_id).update(last_error=error[:2000], updated_at=timezone.now())
 
 
-def order_complete(*, order_id: int, legacy_order_id: int | None, legacy_number: str) -> HotOrder:
+def order_complete(
+    *, order_id: int, legacy_order_id: int | None, legacy_number: str, from_hold: bool = True
+) -> HotOrder:
     """The legacy API has the order: record it, turn the reservation into a sale."""
     with transaction.atomic():
         order = HotOrder.objects.select_for_update().get(pk=order_id)
@@ -310,7 +318,10 @@ def order_complete(*, order_id: int, legacy_order_id: int | None, legacy_number:
             logger.error("order %s was failed (%s) but the legacy API placed it", order.number, order.stage)
         order_stage_set(order, OrderStage.PAYMENT_AUTHORISED, "card approved by the legacy API")
         order_stage_set(order, OrderStage.SENT_TO_FULFILMENT, f"legacy order {legacy_number or legacy_order_id}")
-        reservation_confirm(order=order)
+        if from_hold:
+            reservation_confirm(order=order)
+        else:
+            reservation_release(order=order)
         order.status = OrderStatus.COMPLETE
         order.legacy_order_id = legacy_order_id
         order.legacy_number = legacy_number
