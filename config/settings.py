@@ -5,7 +5,10 @@ the hot path; `SHOP_DEPLOYMENT` only picks the URLconf. Defaults are embedded (S
 filesystem broker, a file cache) so the shop starts on any machine with Python.
 """
 
+import hashlib
+import hmac
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -246,6 +249,19 @@ ORDERS_TRUSTED_PROXY_HOPS = env_int("ORDERS_TRUSTED_PROXY_HOPS", 1)
 # --- The legacy order API --------------------------------------------------------------
 LEGACY_API_URL = os.environ.get("LEGACY_API_URL", "http://127.0.0.1:8000/legacy-api").rstrip("/")
 LEGACY_API_TIMEOUT = float(os.environ.get("LEGACY_API_TIMEOUT", "10"))
+# The bearer token each calling side presents to the legacy API (LEGACY_API_TOKEN_<CALLER>).
+# Outside production each defaults to one derived from SECRET_KEY, so a developer's shop runs
+# with no set-up; the legacy API refuses the derived ones in production.
+LEGACY_API_CALLERS = ("storefront", "hotpath", "merchant")
+LEGACY_API_TOKENS_DERIVED = {
+    caller: hmac.new(SECRET_KEY.encode(), f"legacy-api-token:{caller}".encode(), hashlib.sha256).hexdigest()
+    for caller in LEGACY_API_CALLERS
+}
+LEGACY_API_TOKENS = {
+    caller: os.environ.get(f"LEGACY_API_TOKEN_{caller.upper()}", "").strip()
+    or ("" if DJANGO_ENV == "production" else LEGACY_API_TOKENS_DERIVED[caller])
+    for caller in LEGACY_API_CALLERS
+}
 # Orders the legacy API works on at once, across every process of the service.
 LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)
 # How many of those the hot path's workers may use at once, across every worker: one is

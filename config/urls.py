@@ -4,8 +4,13 @@ The hot path is not listed here: the edge router middleware serves requests rout
 `hotpath` origin with `config.urls_hotpath`, exactly as CloudFront would send them there.
 """
 
+from django.conf import settings
 from django.urls import include, path
 
 from config.urls_monolith import urlpatterns as monolith_urlpatterns
 
-urlpatterns = [path("legacy-api/", include("legacy_api.urls")), *monolith_urlpatterns]
+# In production the legacy API is its own deployment (config.urls_legacy), never a path of the shop.
+urlpatterns = [
+    *([] if settings.DJANGO_ENV == "production" else [path("legacy-api/", include("legacy_api.urls"))]),
+    *monolith_urlpatterns,
+]

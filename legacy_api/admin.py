@@ -1,8 +1,13 @@
-"""The merchant's view of orders of record: searchable, filterable, money and payment read-only."""
+"""The merchant's view of the records: orders (money and payment read-only), holds, authorisations
+and callers' tokens."""
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 
-from legacy_api.models import Order, OrderLine
+from config.admin_base import ReadOnlyAdmin
+from legacy_api.models import ApiToken, Hold, Order, OrderLine, PaymentAuthorisation
+from legacy_api.tokens import token_create, token_revoke
 
 
 def _money(cents: int) -> str:
@@ -59,3 +64,74 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="total", ordering="total_cents")
     def total(self, order: Order) -> str:
         return _money(order.total_cents)
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    """Holds are made and released through the API (a sale's opening and closing), so that
+    Product.held always moves with them."""
+
+    list_display = ["reference", "product", "quantity", "requested", "status", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["reference", "product__slug"]
+
+
+@admin.register(PaymentAuthorisation)
+class PaymentAuthorisationAdmin(ReadOnlyAdmin):
+    list_display = ["key", "approved", "code", "last4", "amount_cents", "created_at", "voided_at"]
+    list_filter = ["approved", ("voided_at", admin.EmptyFieldListFilter)]
+    search_fields = ["key", "code"]
+
+
+class ApiTokenForm(forms.ModelForm):
+    caller = forms.ChoiceField(choices=[])
+
+    class Meta:
+        model = ApiToken
+        fields = ["caller", "label"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["caller"].choices = [(name, name) for name in settings.LEGACY_API_CALLERS]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Callers' tokens: made here (shown once, kept as a hash) and revoked, never edited or deleted,
+    so that who held which token stays on record."""
+
+    form = ApiTokenForm
+    list_display = ["caller", "label", "short_hash", "created_at", "revoked_at"]
+    list_filter = ["caller", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["caller", "label"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["caller", "label"] if obj is None else ["caller", "label", "short_hash", "created_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["caller", "short_hash", "created_at", "revoked_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="token (SHA-256)")
+    def short_hash(self, token: ApiToken) -> str:
+        return f"{token.token_hash[:12]}…"
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["label"])
+            return
+        row, token = token_create(caller=obj.caller, label=obj.label)
+        obj.pk, obj.token_hash, obj.created_at = row.pk, row.token_hash, row.created_at
+        # The only time the token is seen: it is kept as its hash alone.
+        self.message_user(
+            request, f"Token for {row.caller}: {token} — copy it now, it will not be shown again.", messages.WARNING
+        )
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        for row in queryset.filter(revoked_at__isnull=True):
+            token_revoke(pk=row.pk)
+        self.message_user(request, "Revoked.", messages.SUCCESS)

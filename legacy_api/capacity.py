@@ -38,10 +38,9 @@ SLOT_LEASE_MS = 90_000
 # A request counted in flight by a process that died stops counting after this.
 INFLIGHT_LEASE_MS = 120_000
 RETRY_AFTER_SECONDS = 1
-# Callers that say who they are (header X-Legacy-Caller) are also counted on their own, so
-# the hot path's workers can be shown to stay within their share while the storefront's own
-# checkouts come in beside them. A fixed list: a header must not create keys at will.
-CALLERS = ("storefront", "hotpath")
+# Each caller (named by its token) is also counted on its own, so the hot path's workers can
+# be shown to stay within their share while the storefront's own checkouts come in beside them.
+CALLERS = ("storefront", "hotpath", "merchant")
 
 
 class OverCapacity(Exception):
@@ -270,7 +269,7 @@ def slot() -> Iterator[None]:
 @contextmanager
 def in_flight(caller: str | None = None) -> Iterator[None]:
     """Counts an order request as in flight for the figures, from arrival to answer, in all
-    and for its caller when it names a known one."""
+    and for its caller (the token's) when it is a known one."""
     counters = [backend()]
     if caller in CALLERS:
         counters.append(_caller_backend(caller))

@@ -1,4 +1,5 @@
-"""Orders of record: what the legacy backend placed, with its lines, prices and payment trace."""
+"""Records of the legacy backend: orders with their lines, holds on stock, card authorisations
+and the tokens its callers present."""
 
 from django.db import models
 from django.utils import timezone
@@ -6,14 +7,21 @@ from django.utils import timezone
 
 class Order(models.Model):
     class Status(models.TextChoices):
+        # Claimed by the request working on it (see lease_until); never shown as an order.
+        PENDING = "pending", "Pending"
         PLACED = "placed", "Placed"
 
     # Given in the same transaction as the insert ("L" + zero-padded id), so it is unique and
     # increasing; empty only inside that transaction.
     number = models.CharField(max_length=32, unique=True, null=True, editable=False)  # noqa: DJ001 - NULLs never clash
-    # The caller's idempotency key: the unique constraint is what stops an order being placed twice.
+    # The caller's idempotency key: the unique constraint is what stops an order being placed twice,
+    # and, inserted pending before the card is authorised, what stops it being authorised twice.
     reference = models.CharField(max_length=64, unique=True)
+    # HMAC of the body that placed it: the same reference with another body is refused.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED, db_index=True)
+    # The stock of record's hold its units were drawn from, if any.
+    hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
     customer_name = models.CharField(max_length=200)
     customer_email = models.EmailField(max_length=254)
     # Never the whole card number: only what a receipt shows.
@@ -21,6 +29,10 @@ class Order(models.Model):
     authorisation_code = models.CharField(max_length=32)
     total_cents = models.PositiveBigIntegerField()
     processing_ms = models.PositiveIntegerField(help_text="Time the backend spent placing the order.")
+    # A pending row belongs to lease_owner until lease_until (the database's clock); after
+    # that a retry may take it over, as its first worker died.
+    lease_owner = models.CharField(max_length=32, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -56,3 +68,82 @@ class OrderLine(models.Model):
     @property
     def total_cents(self) -> int:
         return self.quantity * self.unit_price_cents
+
+
+class Hold(models.Model):
+    """Units of one product kept aside for one caller (a sale's allocation): only orders naming
+    the hold may take them. `quantity` is what it still keeps; Product.held is the sum over
+    open holds, changed in the same transaction as every hold."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RELEASED = "released", "Released"
+
+    reference = models.CharField(max_length=64, unique=True)
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
+    # What the hold was created with: the same reference is a replay only with the same body.
+    requested = models.PositiveIntegerField(editable=False)
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="released") | models.Q(quantity=0), name="legacy_hold_released_keeps_none"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class PaymentAuthorisation(models.Model):
+    """The fake authoriser's ledger, keyed by the order reference as idempotency key: the same
+    key gets back its live authorisation instead of a second one."""
+
+    key = models.CharField(max_length=64, db_index=True)
+    approved = models.BooleanField()
+    code = models.CharField(max_length=32, blank=True)
+    last4 = models.CharField(max_length=4)
+    decline_reason = models.CharField(max_length=32, blank=True)
+    amount_cents = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            # At most one live approval per key: two racing requests cannot both be charged.
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(approved=True, voided_at__isnull=True),
+                name="legacy_one_live_authorisation_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code or f"declined {self.key}"
+
+
+class ApiToken(models.Model):
+    """A caller's bearer token, kept as its SHA-256 only: the token itself is shown once."""
+
+    caller = models.CharField(max_length=32, db_index=True)
+    label = models.CharField(max_length=100, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["caller", "-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.token_hash[:8]}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

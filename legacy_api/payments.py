@@ -1,5 +1,9 @@
 """A fake card authoriser with the usual test cards, standing in for the payment provider.
 
+Like a real provider it takes an idempotency key (the order reference) and keeps its
+authorisations in a ledger (PaymentAuthorisation): the same key gets back its live
+authorisation rather than a second charge, and a void frees the key for a fresh one.
+
 4242 4242 4242 4242 is approved and 4000 0000 0000 0002 is declined, as with Stripe's test
 cards; the other decline cards below answer with their reason. Any other well-formed
 (Luhn-valid) number is approved, so demo data and load tests can use their own numbers.
@@ -10,6 +14,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
+
+from legacy_api.models import PaymentAuthorisation
 
 APPROVED_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -60,10 +69,52 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def payment_authorise(*, card_number: str, amount_cents: int) -> Authorisation:
-    """Authorises `amount_cents` on the card; a decline is an answer, not an exception."""
+def payment_authorise(*, key: str, card_number: str, amount_cents: int) -> Authorisation:
+    """Authorises `amount_cents` on the card once per key; a decline is an answer, not an exception."""
+    live = _live(key)
+    if live is not None:
+        return _as_authorisation(live)
     digits = card_number_normalise(card_number)
-    reason = DECLINES.get(digits)
-    if reason is not None:
-        return Authorisation(approved=False, code="", last4=digits[-4:], decline_reason=reason)
-    return Authorisation(approved=True, code=f"AUTH-{secrets.token_hex(6).upper()}", last4=digits[-4:])
+    reason = DECLINES.get(digits, "")
+    try:
+        with transaction.atomic():
+            row = PaymentAuthorisation.objects.create(
+                key=key,
+                approved=not reason,
+                code="" if reason else f"AUTH-{secrets.token_hex(6).upper()}",
+                last4=digits[-4:],
+                decline_reason=reason,
+                amount_cents=amount_cents,
+            )
+    except IntegrityError:
+        # A racing request with the same key was approved first: that is the authorisation.
+        live = _live(key)
+        if live is None:
+            raise
+        return _as_authorisation(live)
+    return _as_authorisation(row)
+
+
+def payment_void(*, key: str) -> bool:
+    """Voids the live authorisation of `key`, if there is one; True when one was voided."""
+    return bool(
+        PaymentAuthorisation.objects.filter(key=key, approved=True, voided_at__isnull=True).update(voided_at=Now())
+    )
+
+
+def payment_figures() -> dict[str, int]:
+    """Approvals, voids and declines ever given: the proof that no order was authorised twice."""
+    rows = PaymentAuthorisation.objects
+    return {
+        "authorisations": rows.filter(approved=True).count(),
+        "voids": rows.filter(voided_at__isnull=False).count(),
+        "declines": rows.filter(approved=False).count(),
+    }
+
+
+def _live(key: str) -> PaymentAuthorisation | None:
+    return PaymentAuthorisation.objects.filter(key=key, approved=True, voided_at__isnull=True).first()
+
+
+def _as_authorisation(row: PaymentAuthorisation) -> Authorisation:
+    return Authorisation(approved=row.approved, code=row.code, last4=row.last4, decline_reason=row.decline_reason)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from legacy_api.models import Order, OrderLine
+from legacy_api.models import Hold, Order, OrderLine
 from legacy_api.payments import card_number_normalise, card_number_problem
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
+# A sale's allocation can be far larger than one order.
+MAX_HOLD_QUANTITY = 1_000_000
 REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY})
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer only: not "3", not 3.0, not true."""
 
@@ -45,16 +45,29 @@ class PaymentSerializer(serializers.Serializer):
         return card_number_normalise(value)
 
 
-class OrderRequestSerializer(serializers.Serializer):
-    reference = serializers.RegexField(
+def reference_field(help_text: str, **kwargs) -> serializers.RegexField:
+    return serializers.RegexField(
         REFERENCE_PATTERN,
         max_length=64,
-        help_text="The caller's idempotency key: the same reference again returns the same order.",
+        help_text=help_text,
         error_messages={"invalid": "Use 1 to 64 letters, digits, '.', '_', ':' or '-'."},
+        **kwargs,
+    )
+
+
+class OrderRequestSerializer(serializers.Serializer):
+    reference = reference_field(
+        "The caller's idempotency key: the same reference and body again returns the same order; "
+        "the same reference with another body is refused (422)."
     )
     customer = CustomerSerializer()
     lines = LineRequestSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
     payment = PaymentSerializer()
+    hold = reference_field(
+        "A hold to draw the units of its product from (and only from); not part of the order's identity.",
+        required=False,
+        allow_null=True,
+    )
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
@@ -74,6 +87,9 @@ class OrderCustomerSerializer(serializers.Serializer):
 class OrderSerializer(serializers.ModelSerializer):
     customer = OrderCustomerSerializer(source="*")
     lines = OrderLineSerializer(many=True)
+    hold = serializers.SlugRelatedField(
+        slug_field="reference", read_only=True, allow_null=True, help_text="The hold its units came from, or null."
+    )
 
     class Meta:
         model = Order
@@ -86,13 +102,18 @@ class OrderSerializer(serializers.ModelSerializer):
             "customer",
             "card_last4",
             "lines",
+            "hold",
             "created_at",
             "processing_ms",
         ]
 
 
 class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField(help_text="invalid, out_of_stock, card_declined, over_capacity, not_found, …")
+    error = serializers.CharField(
+        help_text="invalid, unauthenticated, forbidden, not_found, method_not_allowed, out_of_stock, in_progress, "
+        "reference_reused, card_declined, over_capacity, …"
+    )
+    detail = serializers.CharField(required=False)
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
@@ -119,5 +140,35 @@ class StatsSerializer(serializers.Serializer):
     shed = serializers.IntegerField(help_text="Order requests refused with 503 because every slot was taken.")
     callers = serializers.DictField(
         child=CallerStatsSerializer(),
-        help_text="The same figures for each caller that names itself (header X-Legacy-Caller).",
+        help_text="The same figures for each caller, named by the token it presents.",
+    )
+    authorisations = serializers.IntegerField(help_text="Card authorisations ever given (one per order).")
+    voids = serializers.IntegerField(help_text="Authorisations voided because their order failed after them.")
+    declines = serializers.IntegerField()
+
+
+class HoldRequestSerializer(serializers.Serializer):
+    reference = reference_field("The caller's key for the hold: the same reference and body again is a replay.")
+    product = serializers.SlugField(max_length=200, help_text="The product's slug.")
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_HOLD_QUANTITY)
+
+
+class HoldResizeSerializer(serializers.Serializer):
+    quantity = StrictIntegerField(min_value=0, max_value=MAX_HOLD_QUANTITY, help_text="What the hold keeps from now.")
+
+
+class HoldSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(source="product.slug")
+
+    class Meta:
+        model = Hold
+        fields = ["reference", "product", "quantity", "requested", "status", "created_at", "updated_at"]
+
+
+class StockSerializer(serializers.Serializer):
+    product = serializers.CharField()
+    on_hand = serializers.IntegerField(min_value=0)
+    held = serializers.IntegerField(min_value=0, help_text="Units kept by open holds.")
+    available = serializers.IntegerField(
+        min_value=0, help_text="On hand less held: what an order without a hold may take."
     )

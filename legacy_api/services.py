@@ -1,50 +1,48 @@
-"""Placing orders of record: stock taken without overselling, the card authorised, all or nothing.
+"""Placing orders of record: the card authorised once, stock taken without overselling, all or nothing.
 
-Callers answer a known reference before calling `order_place` (it is cheap and needs no
-capacity slot); the unique constraint on the reference is what really stops an order from
-being placed twice when two requests race.
+A pending row keyed by the reference is committed before the card is authorised, so the
+unique constraint on the reference is the lock: a concurrent duplicate finds it and is told to
+retry (InProgress) instead of authorising a second time. The row carries a lease on the
+database's clock; when the request working on it dies, a retry takes it over after the lease,
+and the authoriser (keyed by the reference) hands it the authorisation already given.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2.low_level import Type, hash_secret_raw
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 
-from legacy_api.models import Order, OrderLine
-from legacy_api.payments import payment_authorise
-from legacy_api.selectors import order_get_by_reference
+from legacy_api.exceptions import (
+    CardDeclined,
+    InProgress,
+    InvalidOrder,
+    OrderError,
+    OutOfStock,
+    ReferenceReused,
+)
+from legacy_api.holds import hold_draw
+from legacy_api.models import Hold, Order, OrderLine
+from legacy_api.payments import card_number_normalise, payment_authorise, payment_void
+from legacy_api.selectors import hold_get, order_get_by_reference, products_lock
 from shop.models import Product
 
+__all__ = ["CardDeclined", "InProgress", "InvalidOrder", "LineRequest", "OutOfStock", "ReferenceReused", "order_place"]
 
-class OrderError(Exception):
-    """An order that cannot be placed; nothing was written."""
-
-
-class InvalidOrder(OrderError):
-    def __init__(self, fields: dict[str, list[str]]):
-        super().__init__(f"invalid order: {', '.join(fields)}")
-        self.fields = fields
-
-
-class OutOfStock(OrderError):
-    def __init__(self, *, product: str, line: int, available: int):
-        super().__init__(f"{product}: only {available} in stock")
-        self.product = product
-        self.line = line
-        self.available = available
-
-
-class CardDeclined(OrderError):
-    def __init__(self, *, reason: str):
-        super().__init__(f"card declined: {reason}")
-        self.reason = reason
+# Longer than any order can take (gunicorn's timeout is 60 s): only a dead worker loses it.
+ORDER_LEASE = timedelta(seconds=90)
 
 
 @dataclass(frozen=True)
@@ -53,34 +51,94 @@ class LineRequest:
     quantity: int
 
 
+def order_fingerprint(
+    *, customer_name: str, customer_email: str, lines: Sequence[LineRequest], card_number: str
+) -> str:
+    """The body's identity: customer, lines and card, but not the hold, so the same buyer's order
+    sent by the storefront and by the hot path's worker is one order."""
+    canonical = json.dumps(
+        {
+            "customer": [customer_name.strip(), customer_email.strip().lower()],
+            "lines": sorted([line.product, line.quantity] for line in lines),
+            "card": card_number_normalise(card_number),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def order_replay(*, reference: str, fingerprint: str) -> Order | None:
+    """The order placed under `reference` when the body is the same; ReferenceReused when not,
+    InProgress while a request still works on it, None when there is none."""
+    existing = order_get_by_reference(reference=reference)
+    if existing is None:
+        return None
+    if existing.fingerprint and existing.fingerprint != fingerprint:
+        raise ReferenceReused(reference=reference)
+    if existing.status == Order.Status.PENDING:
+        raise InProgress(reference=reference)
+    return existing
+
+
 def order_place(
-    *, reference: str, customer_name: str, customer_email: str, lines: Sequence[LineRequest], card_number: str
+    *,
+    reference: str,
+    customer_name: str,
+    customer_email: str,
+    lines: Sequence[LineRequest],
+    card_number: str,
+    hold: str | None = None,
 ) -> tuple[Order, bool]:
     """Places the order and returns it with True, or the order already placed under `reference`
-    with False. Raises InvalidOrder, CardDeclined or OutOfStock, having written nothing."""
+    with False. Raises InvalidOrder, CardDeclined, OutOfStock, ReferenceReused or InProgress,
+    having placed nothing and leaving no live authorisation."""
     started = time.monotonic()
+    fingerprint = order_fingerprint(
+        customer_name=customer_name, customer_email=customer_email, lines=lines, card_number=card_number
+    )
     products = _products_on_sale(lines)
+    held = _hold_named(hold, lines)
     amount_cents = sum(products[line.product].price_cents * line.quantity for line in lines)
-    authorisation = payment_authorise(card_number=card_number, amount_cents=amount_cents)
+    owner = secrets.token_hex(8)
+    pending = _order_claim(
+        reference=reference,
+        fingerprint=fingerprint,
+        owner=owner,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        card_last4=card_number_normalise(card_number)[-4:],
+        amount_cents=amount_cents,
+    )
+    if isinstance(pending, Order) and pending.status == Order.Status.PLACED:
+        return pending, False
+    authorisation = payment_authorise(key=reference, card_number=card_number, amount_cents=amount_cents)
     if not authorisation.approved:
+        _claim_drop(pending, owner)
         raise CardDeclined(reason=authorisation.decline_reason)
     # The CPU is spent before the transaction: no row lock is held while it burns.
     _order_work_cost(reference)
     try:
         with transaction.atomic():
-            locked = _stock_take(lines, [products[line.product].pk for line in lines])
-            order = Order.objects.create(
-                reference=reference,
-                customer_name=customer_name,
-                customer_email=customer_email,
-                card_last4=authorisation.last4,
+            # The order row first (a takeover waits on it), then the hold, then the products.
+            finished = Order.objects.filter(pk=pending, status=Order.Status.PENDING, lease_owner=owner).update(
+                status=Order.Status.PLACED,
+                number=Order.number_for(pending),
+                hold=held,
                 authorisation_code=authorisation.code,
-                total_cents=sum(locked[line.product].price_cents * line.quantity for line in lines),
+                lease_owner="",
+                lease_until=None,
                 processing_ms=int((time.monotonic() - started) * 1000),
+            )
+            if finished != 1:
+                raise _LeaseLost
+            locked = _stock_take(lines, [products[line.product].pk for line in lines], held)
+            Order.objects.filter(pk=pending).update(
+                total_cents=sum(locked[line.product].price_cents * line.quantity for line in lines)
             )
             OrderLine.objects.bulk_create(
                 OrderLine(
-                    order=order,
+                    order_id=pending,
                     product=locked[line.product],
                     product_slug=line.product,
                     title=locked[line.product].title,
@@ -89,17 +147,88 @@ def order_place(
                 )
                 for line in lines
             )
-            order.number = Order.number_for(order.pk)
-            order.save(update_fields=["number"])
-    except (IntegrityError, OrderError):
-        # A request with the same reference may have won the race while this one waited for the
-        # locks (the stock it took is then gone, or the unique constraint stopped the insert);
-        # either way the whole transaction rolled back and that order is the answer.
-        existing = order_get_by_reference(reference=reference)
+    except _LeaseLost:
+        # This request stalled past its lease and a retry finished the order: that is the answer.
+        existing = order_replay(reference=reference, fingerprint=fingerprint)
         if existing is None:
-            raise
+            raise InProgress(reference=reference)
         return existing, False
-    return order, True
+    except OrderError:
+        payment_void(key=reference)
+        _claim_drop(pending, owner)
+        raise
+    return order_get_by_reference(reference=reference), True
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def _order_claim(
+    *,
+    reference: str,
+    fingerprint: str,
+    owner: str,
+    customer_name: str,
+    customer_email: str,
+    card_last4: str,
+    amount_cents: int,
+) -> int | Order:
+    """Commits a pending row for `reference` owned by `owner` and returns its id, takes over one
+    whose lease has ended, or returns the order already placed. Raises ReferenceReused or InProgress."""
+    fields = {
+        "fingerprint": fingerprint,
+        "customer_name": customer_name,
+        "customer_email": customer_email,
+        "card_last4": card_last4,
+        "total_cents": amount_cents,
+        "lease_owner": owner,
+    }
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    reference=reference,
+                    status=Order.Status.PENDING,
+                    authorisation_code="",
+                    processing_ms=0,
+                    lease_until=Now() + ORDER_LEASE,
+                    **fields,
+                )
+            return order.pk
+        except IntegrityError:
+            pass
+        existing = Order.objects.filter(reference=reference).values("pk", "status", "fingerprint").first()
+        if existing is None:
+            continue  # the other request gave up and dropped its row: try again
+        if existing["fingerprint"] and existing["fingerprint"] != fingerprint:
+            raise ReferenceReused(reference=reference)
+        if existing["status"] == Order.Status.PLACED:
+            return order_get_by_reference(reference=reference)
+        taken = Order.objects.filter(pk=existing["pk"], status=Order.Status.PENDING, lease_until__lt=Now()).update(
+            lease_until=Now() + ORDER_LEASE, **fields
+        )
+        if taken == 1:
+            return existing["pk"]
+        raise InProgress(reference=reference)
+    raise InProgress(reference=reference)
+
+
+def _claim_drop(pk: int, owner: str) -> None:
+    """Deletes this request's pending row, so the reference may be placed later (another card,
+    stock back); a row taken over by another request is left to it."""
+    Order.objects.filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).delete()
+
+
+def _hold_named(reference: str | None, lines: Sequence[LineRequest]) -> Hold | None:
+    if not reference:
+        return None
+    held = hold_get(reference=reference)
+    if held is None:
+        raise InvalidOrder({"hold": [f"Unknown hold {reference!r}."]})
+    if not any(line.product == held.product.slug for line in lines):
+        raise InvalidOrder({"hold": [f"The hold {reference!r} is for {held.product.slug}, which no line orders."]})
+    return held
 
 
 def _products_on_sale(lines: Sequence[LineRequest]) -> dict[str, Product]:
@@ -121,25 +250,26 @@ def _products_on_sale(lines: Sequence[LineRequest]) -> dict[str, Product]:
     return products
 
 
-def _stock_take(lines: Sequence[LineRequest], product_pks: list[int]) -> dict[str, Product]:
-    """Takes every line's quantity from stock inside the caller's transaction, or raises.
+def _stock_take(lines: Sequence[LineRequest], product_pks: list[int], held: Hold | None) -> dict[str, Product]:
+    """Takes every line's quantity inside the caller's transaction, or raises: the hold's product
+    from the hold only, every other one from available stock only (never from held units).
 
-    The rows are locked in primary-key order, so two orders naming the same products in any
-    order queue instead of deadlocking; FOR NO KEY UPDATE leaves inserts that reference the
-    products (order lines) free. The decrement is conditional as well, so stock can never go
-    below zero even where the database has no row locks (SQLite serialises writers instead).
+    The decrements are conditional as well as locked, so stock can never go below what is held
+    even where the database has no row locks (SQLite serialises writers instead).
     """
-    queryset = Product.objects.filter(pk__in=product_pks).order_by("pk")
-    if connection.features.has_select_for_update:
-        queryset = queryset.select_for_update(no_key=connection.features.has_select_for_no_key_update)
-    locked = {product.slug: product for product in queryset}
+    locked = products_lock(pks=product_pks)
     for index, line in enumerate(lines):
         product = locked[line.product]
         if not product.is_on_sale:
             raise InvalidOrder({f"lines.{index}.product": [f"{product.title} is not on sale."]})
-        taken = Product.objects.filter(pk=product.pk, stock__gte=line.quantity).update(stock=F("stock") - line.quantity)
+        if held is not None and held.product_id == product.pk:
+            hold_draw(hold=held, product=product, units=line.quantity, line=index)
+            continue
+        taken = Product.objects.filter(pk=product.pk, stock__gte=F("held") + line.quantity).update(
+            stock=F("stock") - line.quantity
+        )
         if taken != 1:
-            raise OutOfStock(product=product.slug, line=index, available=product.stock)
+            raise OutOfStock(product=product.slug, line=index, available=product.available)
     return locked
 
 

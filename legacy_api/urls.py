@@ -1,9 +1,9 @@
 """URLs of the legacy order API, mounted at legacy-api/ by every deployment that serves it."""
 
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from django.urls import path, re_path
 
-from legacy_api import api
+from legacy_api import api, api_base, api_holds
+from legacy_api.schema import LegacySchemaView
 
 app_name = "legacy_api"
 
@@ -11,8 +11,13 @@ urlpatterns = [
     path("ping", api.ping, name="ping"),
     path("orders", api.OrderCollectionApi.as_view(), name="order-list"),
     path("orders/<int:order_id>", api.OrderDetailApi.as_view(), name="order-detail"),
+    path("holds", api_holds.HoldCollectionApi.as_view(), name="hold-list"),
+    path("holds/<str:reference>", api_holds.HoldDetailApi.as_view(), name="hold-detail"),
+    path("stock/<slug:product>", api_holds.StockApi.as_view(), name="stock"),
     path("stats", api.StatsApi.as_view(), name="stats"),
     path("stats/reset", api.StatsResetApi.as_view(), name="stats-reset"),
     # The schema of this service alone, whichever deployment serves it.
-    path("schema", SpectacularAPIView.as_view(urlconf="config.urls_legacy"), name="schema"),
+    path("schema", LegacySchemaView.as_view(urlconf="config.urls_legacy"), name="schema"),
+    # Whatever else is asked of the API is answered in its own JSON, not the site's 404 page.
+    re_path(r"^.*$", api_base.not_found, name="not-found"),
 ]

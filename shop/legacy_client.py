@@ -46,23 +46,32 @@ def _request(
             method,
             url,
             body=json.dumps(body).encode() if body is not None else None,
-            # Who is calling, for the legacy API's load figures (the storefront or the hot path).
-            headers={"Content-Type": "application/json", "Accept": "application/json", "X-Legacy-Caller": caller},
+            # The token says who is calling (the storefront or the hot path), for the legacy API's
+            # authorisation and its load figures alike.
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": f"Bearer {settings.LEGACY_API_TOKENS.get(caller, '')}",
+            },
             timeout=urllib3.Timeout(connect=2.0, read=timeout or settings.LEGACY_API_TIMEOUT),
         )
     except urllib3.exceptions.HTTPError as exc:
         raise LegacyUnavailable(f"legacy API unreachable: {exc.__class__.__name__}") from exc
     if response.status in (502, 503, 504):
-        retry_after = response.headers.get("Retry-After")
-        raise LegacyUnavailable(
-            f"legacy API answered {response.status}",
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
+        raise LegacyUnavailable(f"legacy API answered {response.status}", retry_after=_retry_after(response))
     try:
         data = json.loads(response.data or b"{}")
     except ValueError:
         data = {"error": "unreadable", "body": response.data[:200].decode(errors="replace")}
+    if response.status == 409 and isinstance(data, dict) and data.get("error") == "in_progress":
+        # Another request is placing this very order right now: like a 503, a retry gets its answer.
+        raise LegacyUnavailable("legacy API is placing this order already", retry_after=_retry_after(response))
     return LegacyResponse(status=response.status, data=data if isinstance(data, dict) else {"data": data})
+
+
+def _retry_after(response) -> float | None:
+    retry_after = response.headers.get("Retry-After")
+    return float(retry_after) if retry_after and retry_after.isdigit() else None
 
 
 def reference_for_key(idempotency_key: str) -> str:

@@ -1,5 +1,6 @@
 """Fixtures of the legacy order API's tests: a catalogue to order from, order bodies, a clean
-capacity gate, and the API served as its own deployment (config.urls_legacy)."""
+capacity gate, callers with their tokens, and the API served as its own deployment
+(config.urls_legacy)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,32 @@ def _capacity_clear(redis_url: str, var_dir: Path) -> None:
         # The figures in all, and each caller's.
         for stats in (var_dir / "legacy-slots").glob("**/stats.json"):
             stats.unlink(missing_ok=True)
+
+
+def bearer(caller: str) -> dict[str, str]:
+    """The headers of a caller presenting its configured token (registered after migrate)."""
+    return {"Authorization": f"Bearer {django_settings.LEGACY_API_TOKENS[caller]}"}
+
+
+@pytest.fixture
+def client() -> Client:
+    """The storefront, as most callers of the API are; `anonymous_client` presents no token."""
+    return Client(headers=bearer("storefront"))
+
+
+@pytest.fixture
+def merchant_client() -> Client:
+    return Client(headers=bearer("merchant"))
+
+
+@pytest.fixture
+def hotpath_client() -> Client:
+    return Client(headers=bearer("hotpath"))
+
+
+@pytest.fixture
+def anonymous_client() -> Client:
+    return Client()
 
 
 @pytest.fixture

@@ -441,9 +441,9 @@ def test_unreachable_capacity_gate_sheds_rather_than_overloads(post_order, order
 # --- Figures ------------------------------------------------------------------------------
 
 
-def test_stats_report_capacity_and_counts(client, settings):
+def test_stats_report_capacity_and_counts(merchant_client, settings):
     settings.LEGACY_CAPACITY = 3
-    response = client.get("/legacy-api/stats")
+    response = merchant_client.get("/legacy-api/stats")
     assert response.status_code == 200
     idle = {"inflight": 0, "peak_inflight": 0}
     assert response.json() == {
@@ -451,11 +451,14 @@ def test_stats_report_capacity_and_counts(client, settings):
         "inflight": 0,
         "peak_inflight": 0,
         "shed": 0,
-        "callers": {"hotpath": idle, "storefront": idle},
+        "callers": {"hotpath": idle, "storefront": idle, "merchant": idle},
+        "authorisations": 0,
+        "voids": 0,
+        "declines": 0,
     }
 
 
-def test_peak_counts_requests_in_flight_before_shedding(client, post_order, order_body, muskie_rod, settings):
+def test_peak_counts_requests_in_flight_before_shedding(merchant_client, post_order, order_body, muskie_rod, settings):
     settings.LEGACY_CAPACITY = 2
     gate = capacity.backend()
     # Two requests already in flight, holding both slots: the third is shed but still counted.
@@ -463,26 +466,36 @@ def test_peak_counts_requests_in_flight_before_shedding(client, post_order, orde
     handles = [gate.slot_acquire(2), gate.slot_acquire(2)]
     try:
         assert post_order(order_body()).status_code == 503
-        figures = client.get("/legacy-api/stats").json()
+        figures = merchant_client.get("/legacy-api/stats").json()
     finally:
         for handle in handles:
             gate.slot_release(handle)
         for token in tokens:
             gate.request_exit(token)
 
-    # The post named no caller, so only the totals count it.
-    assert figures.pop("callers")["storefront"]["peak_inflight"] == 0
-    assert figures == {"capacity": 2, "inflight": 2, "peak_inflight": 3, "shed": 1}
-    assert client.get("/legacy-api/stats").json()["inflight"] == 0
+    # The post came with the storefront's token: the totals and the storefront's own figures count it.
+    callers = figures.pop("callers")
+    assert callers["storefront"]["peak_inflight"] == 1
+    assert callers["hotpath"]["peak_inflight"] == 0
+    assert figures == {
+        "capacity": 2,
+        "inflight": 2,
+        "peak_inflight": 3,
+        "shed": 1,
+        "authorisations": 0,
+        "voids": 0,
+        "declines": 0,
+    }
+    assert merchant_client.get("/legacy-api/stats").json()["inflight"] == 0
 
 
-def test_stats_reset_clears_peak_and_shed(client, post_order, order_body, muskie_rod, slots_held):
+def test_stats_reset_clears_peak_and_shed(merchant_client, post_order, order_body, muskie_rod, slots_held):
     post_order(order_body())
-    assert client.get("/legacy-api/stats").json()["shed"] == 1
+    assert merchant_client.get("/legacy-api/stats").json()["shed"] == 1
 
-    response = client.post("/legacy-api/stats/reset")
+    response = merchant_client.post("/legacy-api/stats/reset")
 
     assert response.status_code == 200
     assert response.json()["shed"] == 0
     assert response.json()["peak_inflight"] == 0
-    assert client.get("/legacy-api/stats").json()["peak_inflight"] == 0
+    assert merchant_client.get("/legacy-api/stats").json()["peak_inflight"] == 0

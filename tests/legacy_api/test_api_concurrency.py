@@ -1,5 +1,6 @@
 """The legacy API under real concurrency: a real gunicorn (two worker processes, threads) on
-PostgreSQL, hit by many clients released at once. No oversell, no order placed twice."""
+PostgreSQL, hit by many clients released at once. No oversell, no order placed or authorised
+twice, held units only for the orders naming their hold."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import threading
 import pytest
 import urllib3
 
-from legacy_api.models import Order, OrderLine
+from legacy_api.models import Hold, Order, OrderLine, PaymentAuthorisation
 from shop.models import Product
+from tests.legacy_api.conftest import bearer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +24,7 @@ def legacy_url(processes, process_env) -> str:
     return processes.gunicorn("config.wsgi_legacy", env, workers=2, threads=8, name="legacy")
 
 
-def post_all_at_once(url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
+def post_all_at_once(url: str, bodies: list[dict], *, path: str = "/legacy-api/orders") -> list[tuple[int, dict]]:
     """POSTs every body from its own thread, all released together; the answers in body order."""
     http = urllib3.PoolManager(maxsize=len(bodies))
     barrier = threading.Barrier(len(bodies))
@@ -32,9 +34,9 @@ def post_all_at_once(url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
         barrier.wait()
         response = http.request(
             "POST",
-            f"{url}/legacy-api/orders",
+            f"{url}{path}",
             body=json.dumps(bodies[index]).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **bearer("storefront")},
             timeout=60,
         )
         answers[index] = (response.status, response.json())
@@ -69,30 +71,84 @@ def test_fifty_buyers_for_ten_rods_get_ten_orders_and_stock_ends_at_zero(legacy_
     assert placed == set(Order.objects.values_list("reference", flat=True))
 
 
-def test_twenty_posts_of_one_reference_place_one_order(legacy_url, order_body, muskie_rod):
+def test_twenty_posts_of_one_reference_place_one_order_authorised_once(legacy_url, order_body, muskie_rod):
     answers = post_all_at_once(legacy_url, [order_body(reference="double-click")] * 20)
 
     statuses = [status for status, _ in answers]
     assert statuses.count(201) == 1
-    assert statuses.count(200) == 19
-    assert len({body["id"] for _, body in answers}) == 1
+    # The others were answered with that order, or told it was being placed and to retry.
+    assert all(
+        status == 200 or (status == 409 and body["error"] == "in_progress") for status, body in answers if status != 201
+    )
+    assert len({body["id"] for status, body in answers if status in (200, 201)}) == 1
     assert Order.objects.count() == 1
+    assert PaymentAuthorisation.objects.filter(approved=True).count() == 1
     assert Product.objects.get(pk=muskie_rod.pk).stock == 8
+
+
+def test_buyers_with_and_without_the_hold_share_the_stock_without_oversell(legacy_url, order_body, muskie_rod):
+    http = urllib3.PoolManager()
+    created = http.request(
+        "POST",
+        f"{legacy_url}/legacy-api/holds",
+        body=json.dumps({"reference": "sale-1", "product": "muskie-casting-rod", "quantity": 6}).encode(),
+        headers={"Content-Type": "application/json", **bearer("hotpath")},
+    )
+    assert created.status == 201
+    line = [{"product": "muskie-casting-rod", "quantity": 1}]
+    bodies = [order_body(reference=f"sale-{i:02d}", lines=line, hold="sale-1") for i in range(20)]
+    bodies += [order_body(reference=f"shop-{i:02d}", lines=line) for i in range(20)]
+
+    answers = post_all_at_once(legacy_url, bodies)
+
+    placed = [body for status, body in answers if status == 201]
+    assert sum(body["hold"] == "sale-1" for body in placed) == 6
+    assert sum(body["hold"] is None for body in placed) == 4
+    assert all(body["error"] == "out_of_stock" for status, body in answers if status != 201)
+    rod = Product.objects.get(pk=muskie_rod.pk)
+    assert (rod.stock, rod.held) == (0, 0)
+    assert Hold.objects.get(reference="sale-1").quantity == 0
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 10
+    assert PaymentAuthorisation.objects.filter(approved=True, voided_at__isnull=True).count() == 10
+
+
+def test_racing_holds_never_hold_more_than_is_on_hand(legacy_url, muskie_rod):
+    bodies = [{"reference": f"hold-{i:02d}", "product": "muskie-casting-rod", "quantity": 3} for i in range(12)]
+
+    answers = post_all_at_once(legacy_url, bodies, path="/legacy-api/holds")
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(201) == 3
+    assert all(body["error"] == "out_of_stock" and body["available"] < 3 for s, body in answers if s == 409)
+    rod = Product.objects.get(pk=muskie_rod.pk)
+    assert (rod.stock, rod.held) == (10, 9)
+    assert sum(Hold.objects.values_list("quantity", flat=True)) == 9
 
 
 def test_service_reports_no_caller_above_its_capacity_when_given_less(legacy_url, order_body, muskie_rod):
     http = urllib3.PoolManager()
-    http.request("POST", f"{legacy_url}/legacy-api/stats/reset")
+    http.request("POST", f"{legacy_url}/legacy-api/stats/reset", headers=bearer("merchant"))
     for i in range(3):
         body = order_body(reference=f"calm-{i}", lines=[{"product": "muskie-casting-rod", "quantity": 1}])
         response = http.request(
             "POST",
             f"{legacy_url}/legacy-api/orders",
             body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "X-Legacy-Caller": "storefront", **bearer("hotpath")},
         )
         assert response.status == 201
 
-    stats = http.request("GET", f"{legacy_url}/legacy-api/stats").json()
-    stats.pop("callers")
-    assert stats == {"capacity": 64, "inflight": 0, "peak_inflight": 1, "shed": 0}
+    stats = http.request("GET", f"{legacy_url}/legacy-api/stats", headers=bearer("merchant")).json()
+    # The caller is the token's, whatever a header claims.
+    callers = stats.pop("callers")
+    assert callers["hotpath"] == {"inflight": 0, "peak_inflight": 1}
+    assert callers["storefront"] == {"inflight": 0, "peak_inflight": 0}
+    assert stats == {
+        "capacity": 64,
+        "inflight": 0,
+        "peak_inflight": 1,
+        "shed": 0,
+        "authorisations": 3,
+        "voids": 0,
+        "declines": 0,
+    }

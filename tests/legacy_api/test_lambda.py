@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
@@ -44,8 +45,14 @@ def lambda_handler(monkeypatch, settings):
     return invoke
 
 
-def event(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+def event(name: str, caller: str = "storefront") -> dict:
+    """A recorded API Gateway event, sent with the caller's bearer token as the service demands."""
+    evt = json.loads((EVENTS / name).read_text())
+    token = f"Bearer {settings.LEGACY_API_TOKENS[caller]}"
+    evt.setdefault("headers", {})["Authorization"] = token
+    if "multiValueHeaders" in evt:
+        evt["multiValueHeaders"]["Authorization"] = [token]
+    return evt
 
 
 def event_body(evt: dict) -> bytes:

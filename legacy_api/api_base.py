@@ -1,0 +1,219 @@
+"""What every view of the legacy API shares: JSON in and out, bearer-token callers, and every
+error as {"error", "detail"?, "fields"?} with its status code."""
+
+from __future__ import annotations
+
+import io
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import authentication, exceptions, permissions, status
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from legacy_api import capacity
+from legacy_api.exceptions import (
+    CardDeclined,
+    HoldNotFound,
+    HoldReleased,
+    InProgress,
+    InvalidOrder,
+    OutOfStock,
+    ReferenceReused,
+)
+from legacy_api.serializers import ErrorSerializer
+from legacy_api.tokens import MERCHANT, token_caller
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON, read no further than DATA_UPLOAD_MAX_MEMORY_SIZE, whatever Content-Length says."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(body) > limit:
+            raise PayloadTooLarge
+        try:
+            return super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError:  # nested deeper than the JSON decoder goes: not an order
+            raise ParseError("JSON nested too deeply.")
+
+
+class JSONOnly(DefaultContentNegotiation):
+    """The API speaks JSON only, so it answers JSON whatever the client says it accepts."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class Caller:
+    """The authenticated caller: a name taken from its token (storefront, hotpath, merchant)."""
+
+    is_authenticated = True
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise exceptions.AuthenticationFailed("Send Authorization: Bearer <token>.")
+        caller = token_caller(token=token.strip())
+        if caller is None:
+            raise exceptions.AuthenticationFailed("The token is unknown or revoked.")
+        return Caller(caller), token
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "legacy_api.api_base.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A caller's token (manage.py legacy_api_token)."}
+
+
+class IsCaller(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, Caller)
+
+
+class IsMerchant(permissions.BasePermission):
+    message = "Only the merchant's token may read or reset the figures."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, Caller) and request.user.name == MERCHANT
+
+
+def error_fields(detail, path: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as {"customer.email": [...], "lines.0.quantity": [...]}."""
+    fields: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            child = path if key == api_settings.NON_FIELD_ERRORS_KEY else f"{path}.{key}".lstrip(".")
+            for name, messages in error_fields(value, child).items():
+                fields.setdefault(name, []).extend(messages)
+    elif isinstance(detail, list) and all(isinstance(item, str) for item in detail):
+        if detail:
+            fields[path or "body"] = [str(item) for item in detail]
+    elif isinstance(detail, list):
+        for index, item in enumerate(detail):
+            fields.update(error_fields(item, f"{path}.{index}".lstrip(".")))
+    else:
+        fields[path or "body"] = [str(detail)]
+    return fields
+
+
+def legacy_exception_handler(exc, context):
+    """Every error as JSON naming the field; domain exceptions mapped to their status codes."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.ValidationError):
+        status_code, body = 400, {"error": "invalid", "fields": error_fields(exc.detail)}
+    elif isinstance(exc, InvalidOrder):
+        status_code, body = 400, {"error": "invalid", "fields": exc.fields}
+    elif isinstance(exc, exceptions.ParseError):
+        status_code, body = 400, {"error": "invalid", "fields": {"body": [str(exc.detail)]}}
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        status_code, body = 401, {"error": "unauthenticated", "detail": str(exc.detail)}
+        headers["WWW-Authenticate"] = BearerTokenAuthentication.keyword
+    elif isinstance(exc, exceptions.PermissionDenied):
+        status_code, body = 403, {"error": "forbidden", "detail": str(exc.detail)}
+    elif isinstance(exc, PayloadTooLarge):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        status_code, body = 413, {"error": "too_large", "fields": {"body": [f"At most {limit} bytes."]}}
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        status_code = 415
+        body = {"error": "unsupported_media_type", "fields": {"content_type": ["Send application/json."]}}
+    elif isinstance(exc, OutOfStock):
+        status_code = 409
+        body = {
+            "error": "out_of_stock",
+            "product": exc.product,
+            "available": exc.available,
+            "fields": {exc.field: [f"Only {exc.available} of {exc.product} in stock."]},
+        }
+    elif isinstance(exc, InProgress):
+        status_code, body = 409, {"error": "in_progress", "detail": "This reference is being worked on; retry."}
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, HoldReleased):
+        status_code, body = 409, {"error": "hold_released", "detail": f"The hold {exc.reference!r} is released."}
+    elif isinstance(exc, ReferenceReused):
+        status_code = 422
+        body = {
+            "error": "reference_reused",
+            "detail": "This reference was used with another body.",
+            "fields": {"reference": ["Already used with another body."]},
+        }
+    elif isinstance(exc, CardDeclined):
+        status_code = 402
+        body = {"error": "card_declined", "reason": exc.reason, "fields": {"payment.card_number": ["Card declined."]}}
+    elif isinstance(exc, capacity.OverCapacity):
+        status_code, body = 503, {"error": "over_capacity"}
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, exceptions.NotFound | Http404 | HoldNotFound):
+        status_code, body = 404, {"error": "not_found"}
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        status_code, body = 405, {"error": "method_not_allowed", "fields": {"method": [str(exc.detail)]}}
+    elif isinstance(exc, exceptions.APIException):
+        status_code, body = exc.status_code, {"error": exc.default_code, "detail": str(exc.detail)}
+    else:
+        return None
+    return Response(body, status=status_code, headers=headers)
+
+
+class LegacyApiView(APIView):
+    parser_classes = [BoundedJSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsCaller]
+
+    def get_exception_handler(self):
+        return legacy_exception_handler
+
+    def permission_denied(self, request, message=None, code=None):
+        # Whoever presented no token is told to authenticate, not that it is forbidden.
+        if not isinstance(request.user, Caller):
+            raise exceptions.NotAuthenticated("Send Authorization: Bearer <token>.")
+        raise exceptions.PermissionDenied(detail=message, code=code)
+
+
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any path under the API that names nothing (such as /orders/L00000001): JSON, as every error."""
+    return JsonResponse({"error": "not_found", "detail": f"Nothing at {request.path}."}, status=404)
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+def declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0

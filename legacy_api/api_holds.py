@@ -1,0 +1,80 @@
+"""Holds and stock of record over HTTP: a caller keeps units aside, resizes, releases, and reads stock."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from legacy_api.api_base import LegacyApiView, errors
+from legacy_api.holds import hold_create, hold_release, hold_resize
+from legacy_api.selectors import hold_get, stock_get
+from legacy_api.serializers import (
+    ErrorSerializer,
+    HoldRequestSerializer,
+    HoldResizeSerializer,
+    HoldSerializer,
+    OutOfStockSerializer,
+    StockSerializer,
+)
+
+_SHORT = OpenApiResponse(OutOfStockSerializer, description="out_of_stock: fewer units available than asked.")
+
+
+class HoldCollectionApi(LegacyApiView):
+    @extend_schema(
+        operation_id="hold_create",
+        request=HoldRequestSerializer,
+        responses={
+            201: OpenApiResponse(HoldSerializer, description="Held."),
+            200: OpenApiResponse(HoldSerializer, description="Already held under this reference and body."),
+            409: _SHORT,
+            422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),
+            **errors(400, 401, 405, 413, 415),
+        },
+    )
+    def post(self, request):
+        serializer = HoldRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        hold, created = hold_create(**serializer.validated_data)
+        return Response(HoldSerializer(hold).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class HoldDetailApi(LegacyApiView):
+    @extend_schema(operation_id="hold_get", responses={200: HoldSerializer, **errors(401, 404, 405)})
+    def get(self, request, reference: str):
+        hold = hold_get(reference=reference)
+        if hold is None:
+            raise exceptions.NotFound
+        return Response(HoldSerializer(hold).data)
+
+    @extend_schema(
+        operation_id="hold_resize",
+        request=HoldResizeSerializer,
+        responses={
+            200: HoldSerializer,
+            409: OpenApiResponse(OutOfStockSerializer, description="out_of_stock, or hold_released."),
+            **errors(400, 401, 404, 405, 415),
+        },
+    )
+    def patch(self, request, reference: str):
+        serializer = HoldResizeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(HoldSerializer(hold_resize(reference=reference, **serializer.validated_data)).data)
+
+    @extend_schema(
+        operation_id="hold_release",
+        request=None,
+        responses={200: OpenApiResponse(HoldSerializer, description="Released (again)."), **errors(401, 404, 405)},
+    )
+    def delete(self, request, reference: str):
+        return Response(HoldSerializer(hold_release(reference=reference)).data)
+
+
+class StockApi(LegacyApiView):
+    @extend_schema(operation_id="stock_get", responses={200: StockSerializer, **errors(401, 404, 405)})
+    def get(self, request, product: str):
+        figures = stock_get(product=product)
+        if figures is None:
+            raise exceptions.NotFound
+        return Response(StockSerializer(figures).data)
