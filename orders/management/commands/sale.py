@@ -1,0 +1,163 @@
+"""`manage.py sale`: open a sale (its units held in the stock of record), follow it, close it,
+and reconcile it with the legacy API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from orders.models import SaleAllocation, SaleState
+from orders.sale_reconcile import sale_reconcile, sale_status
+from orders.sales import SaleRefused, sale_close, sale_open
+from shop.models import Product
+
+# The command's option for each field a refusal names.
+OPTIONS = {"allocated": "--units", "per_order_limit": "--per-order", "starts_at": "--starts", "ends_at": "--ends"}
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    """Parsed here, not by argparse: a bad date is then one line and exit 1, like any refusal."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{option}: {value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
+
+
+def _product(slug: str) -> Product:
+    product = Product.objects.select_related("category").filter(slug=slug).first()
+    if product is None:
+        raise CommandError(f"No product {slug!r}.")
+    return product
+
+
+def _refused(exc: SaleRefused) -> CommandError:
+    option = OPTIONS.get(exc.field or "")
+    return CommandError(f"{option}: {exc.message}" if option else exc.message)
+
+
+def _figure(value) -> str:
+    return "?" if value is None else str(value)
+
+
+class Command(BaseCommand):
+    help = "Open, follow, close and reconcile a product's sale on the hot path."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        open_ = sub.add_parser("open", help="Hold the units in the stock of record and open the sale.")
+        open_.add_argument("product", help="the product's slug")
+        open_.add_argument("--units", type=int, required=True, help="units on sale (held at once)")
+        open_.add_argument("--per-order", type=int, help="most units one order may take (default 2)")
+        open_.add_argument("--starts", help="ISO date and time; default now")
+        open_.add_argument("--ends", help="ISO date and time; default until closed")
+        open_.add_argument("--route", action="store_true", help="also send the product's URIs to the hot path")
+        status = sub.add_parser("status", help="The sale's figures beside the stock of record's.")
+        status.add_argument("product", nargs="?")
+        status.add_argument("--json", action="store_true")
+        close = sub.add_parser("close", help="Release the unsold units and switch the hot path off.")
+        close.add_argument("product")
+        reconcile = sub.add_parser("reconcile", help="True the holds up with the sales (repairs what is safe).")
+        reconcile.add_argument("product", nargs="?")
+        reconcile.add_argument("--json", action="store_true")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, f"do_{action}")(options)
+        except SaleRefused as exc:
+            raise _refused(exc)
+
+    def do_open(self, options) -> None:
+        product = _product(options["product"])
+        allocation = sale_open(
+            product=product,
+            units=options["units"],
+            per_order_limit=options["per_order"],
+            starts_at=_when(options["starts"], "--starts"),
+            ends_at=_when(options["ends"], "--ends"),
+        )
+        self.stdout.write(
+            f"Sale of {product.slug} open: {allocation.allocated} units held as {allocation.hold_reference}, "
+            f"{allocation.per_order_limit} per order."
+        )
+        if options["route"]:
+            self.route_switch(product, enable=True)
+
+    def do_close(self, options) -> None:
+        product = _product(options["product"])
+        allocation = SaleAllocation.objects.filter(product=product, state=SaleState.OPEN).first()
+        if allocation is None:
+            raise CommandError(f"The sale of {product.slug} is not open.")
+        allocation = sale_close(allocation=allocation)
+        owed = allocation.allocated - allocation.sold
+        self.stdout.write(
+            f"Sale of {product.slug} closed: {allocation.sold} sold, "
+            + (f"{owed} still held for orders in flight." if owed else "the rest released.")
+        )
+        self.route_switch(product, enable=False)
+
+    def do_status(self, options) -> None:
+        if options["product"]:
+            figures = [sale_status(product=_product(options["product"]))]
+        else:
+            products = Product.objects.filter(sale_allocation__isnull=False).order_by("slug")
+            figures = [sale_status(product=product) for product in products]
+        if options["json"]:
+            self.stdout.write(json.dumps(figures[0] if options["product"] else figures, indent=2))
+            return
+        if not figures:
+            self.stdout.write("No sales.")
+        for f in figures:
+            self.stdout.write(
+                f"{f['product']}: {f['state']}, allocated {f['allocated']}, reserved {f['reserved']}, "
+                f"sold {f['sold']}, remaining {f['remaining']}, hold {_figure(f['hold'])}"
+                + (f" ({f['hold_reference']})" if f["hold_reference"] else "")
+                + f"; stock on hand {_figure(f['on_hand'])}, held {_figure(f['held'])}, "
+                f"available {_figure(f['available'])}" + (f" [{f['error']}]" if "error" in f else "")
+            )
+
+    def do_reconcile(self, options) -> None:
+        product = _product(options["product"]) if options["product"] else None
+        checks = sale_reconcile(product=product)
+        if options["json"]:
+            self.stdout.write(json.dumps([check.as_dict() for check in checks], indent=2))
+            return
+        if not checks:
+            self.stdout.write("No open sales.")
+        for c in checks:
+            self.stdout.write(
+                f"{c.product}: owed {c.owed}, hold {_figure(c.hold)}, drift {c.drift:+d}, "
+                f"{c.in_flight} in flight: {c.action}"
+            )
+
+    def route_switch(self, product: Product, *, enable: bool) -> None:
+        """The product's edge route to the hot path, by the edge's own command (this app does
+        not import the edge)."""
+        name = f"{product.slug}-sale"
+        try:
+            call_command("edge_route", "enable" if enable else "disable", name, actor="sale", stdout=self.stdout)
+            return
+        except CommandError as exc:
+            if not str(exc).startswith("No route named"):
+                raise CommandError(f"route {name}: {exc}")
+        if not enable:
+            return
+        try:
+            call_command(
+                "edge_route",
+                "add",
+                name,
+                f"/shop/{product.category.slug}/{product.slug}/*",
+                origin="hotpath",
+                enable=True,
+                actor="sale",
+                stdout=self.stdout,
+            )
+        except CommandError as exc:
+            raise CommandError(f"The sale is open, but route {name} was not added: {exc}")

@@ -1,0 +1,157 @@
+"""`manage.py sale`: open (with its edge route), status, close and reconcile against the real
+legacy API; every bad input is one line and a non-zero exit, with nothing held."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from orders.models import SaleAllocation, SaleState
+from tests.conftest import PYTHON, ROOT
+from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.sale_support import hold_quantity, legacy_serve, stock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def legacy(settings, live_server, transactional_db) -> str:
+    # The origins the edge's data migration creates: a transactional test's flush removes them.
+    importlib.import_module("edge.migrations.0002_default_origins").create_origins(apps, None)
+    return legacy_serve(settings, live_server)
+
+
+def sale(*args: str) -> str:
+    out = StringIO()
+    call_command("sale", *args, stdout=out)
+    return out.getvalue()
+
+
+def route(name: str):
+    return apps.get_model("edge", "Route").objects.filter(name=name).first()
+
+
+def test_open_with_route_holds_the_units_and_sends_the_product_to_the_hot_path(product):
+    output = sale("open", "muskie-casting-rod", "--units", "40", "--per-order", "3", "--route")
+
+    allocation = SaleAllocation.objects.get()
+    assert "Sale of muskie-casting-rod open: 40 units held" in output
+    assert (allocation.state, allocation.is_hot, allocation.allocated, allocation.per_order_limit) == (
+        SaleState.OPEN,
+        True,
+        40,
+        3,
+    )
+    assert hold_quantity(allocation.hold_reference) == 40 and stock().available == 60
+    muskie = route("muskie-casting-rod-sale")
+    assert muskie.enabled and muskie.pattern == "/shop/rods/muskie-casting-rod/*"
+    assert muskie.origin.name == "hotpath"
+
+
+def test_close_releases_what_was_not_sold_and_disables_the_route(product):
+    sale("open", "muskie-casting-rod", "--units", "40", "--route")
+
+    output = sale("close", "muskie-casting-rod")
+
+    allocation = SaleAllocation.objects.get()
+    assert "closed: 0 sold, the rest released" in output
+    assert (allocation.state, allocation.is_hot) == (SaleState.CLOSED, False)
+    assert (stock().held, stock().available, stock().on_hand) == (0, 100, 100)
+    assert not route("muskie-casting-rod-sale").enabled
+
+
+def test_open_again_enables_the_existing_route(product):
+    sale("open", "muskie-casting-rod", "--units", "5", "--route")
+    sale("close", "muskie-casting-rod")
+
+    sale("open", "muskie-casting-rod", "--units", "5", "--route")
+
+    assert route("muskie-casting-rod-sale").enabled
+    assert apps.get_model("edge", "Route").objects.count() == 1
+
+
+def test_status_as_json_shows_the_sale_and_the_stock_of_record(product):
+    sale("open", "muskie-casting-rod", "--units", "10")
+    order_accept_as_buyer(quantity=2)
+
+    figures = json.loads(sale("status", "muskie-casting-rod", "--json"))
+
+    assert {k: figures[k] for k in ("allocated", "reserved", "sold", "remaining", "hold")} == {
+        "allocated": 10,
+        "reserved": 2,
+        "sold": 0,
+        "remaining": 8,
+        "hold": 10,
+    }
+    assert (figures["on_hand"], figures["held"], figures["available"]) == (100, 10, 90)
+    assert "muskie-casting-rod: open, allocated 10, reserved 2" in sale("status")
+
+
+def test_reconcile_reports_each_open_sale(product):
+    sale("open", "muskie-casting-rod", "--units", "10")
+
+    (check,) = json.loads(sale("reconcile", "--json"))
+
+    assert (check["product"], check["owed"], check["hold"], check["drift"], check["action"]) == (
+        "muskie-casting-rod",
+        10,
+        10,
+        0,
+        "in step",
+    )
+    assert "muskie-casting-rod: owed 10, hold 10, drift +0" in sale("reconcile", "muskie-casting-rod")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["open", "no-such-rod", "--units", "1"], "No product 'no-such-rod'."),
+        (["open", "muskie-casting-rod", "--units", "0"], "--units: Allocate at least 1 unit."),
+        (["open", "muskie-casting-rod", "--units", "101"], "--units: Only 100 available in the stock of record"),
+        (["open", "muskie-casting-rod", "--units", "5", "--starts", "tomorrow"], "--starts: 'tomorrow' is not an ISO"),
+        (
+            [
+                "open",
+                "muskie-casting-rod",
+                "--units",
+                "5",
+                "--starts",
+                "2030-01-02T10:00",
+                "--ends",
+                "2030-01-02T09:00",
+            ],
+            "--ends: The sale must end after it starts.",
+        ),
+        (["open", "muskie-casting-rod", "--units", "5", "--per-order", "0"], "--per-order: At least 1 unit per order."),
+        (["close", "muskie-casting-rod"], "The sale of muskie-casting-rod is not open."),
+        (["status", "no-such-rod"], "No product 'no-such-rod'."),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_held(product, args, message):
+    with pytest.raises(CommandError) as refused:
+        sale(*args)
+
+    assert str(refused.value).startswith(message)
+    assert "\n" not in str(refused.value)
+    assert not SaleAllocation.objects.filter(state=SaleState.OPEN).exists()
+    assert stock().held == 0
+
+
+def test_from_the_shell_a_refusal_is_one_line_and_exit_1(product, process_env, legacy):
+    env = {**process_env, "LEGACY_API_URL": legacy}
+    argv = [PYTHON, "manage.py", "sale", "open", "muskie-casting-rod", "--units", "500"]
+
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "CommandError: --units: Only 100 available in the stock of record: allocate at most that."
+    ]
+    assert stock().held == 0

@@ -1,0 +1,253 @@
+"""A sale's lifecycle against the real legacy API: the allocation is a hold in the stock of
+record when the sale opens, follows every resize, and is released when it closes; the
+reconciliation finds and repairs drift that is safe to repair."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orders import placement, sales
+from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
+from orders.sale_reconcile import sale_reconcile, sale_status
+from shop import legacy_client
+from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.sale_support import hold_quantity, legacy_serve, stock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def legacy(settings, live_server, transactional_db) -> str:
+    return legacy_serve(settings, live_server)
+
+
+def place_from_open_stock(
+    reference: str, quantity: int = 1, *, hold: str | None = None, name="Walk In", email="walk.in@example.com"
+):
+    return legacy_client.order_place(
+        reference=reference,
+        name=name,
+        email=email,
+        lines=[{"product": "muskie-casting-rod", "quantity": quantity}],
+        card_number="4242424242424242",
+        hold=hold,
+    )
+
+
+def test_opening_holds_the_units_in_the_stock_of_record(product):
+    allocation = sales.sale_open(product=product, units=30, per_order_limit=3)
+
+    assert (allocation.state, allocation.is_hot, allocation.allocated) == (SaleState.OPEN, True, 30)
+    assert allocation.hold_reference.startswith(f"sale-{product.pk}-")
+    assert hold_quantity(allocation.hold_reference) == 30
+    assert (stock().on_hand, stock().held, stock().available) == (100, 30, 70)
+
+
+def test_opening_above_available_is_refused_on_allocated_and_holds_nothing(product):
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_open(product=product, units=101)
+
+    assert refused.value.field == "allocated" and "Only 100 available" in refused.value.message
+    assert not SaleAllocation.objects.exists()
+    assert stock().held == 0
+
+
+def test_every_reference_is_fresh_per_opening(product):
+    first = sales.sale_open(product=product, units=5).hold_reference
+    sales.sale_close(allocation=SaleAllocation.objects.get())
+    second = sales.sale_open(product=product, units=5).hold_reference
+    assert first != second
+    assert (hold_quantity(first), hold_quantity(second), stock().held) == (0, 5, 5)
+
+
+def test_a_sale_of_all_available_stock_leaves_none_for_orders_without_the_hold(product):
+    allocation = sales.sale_open(product=product, units=100)
+
+    refused = place_from_open_stock("walk-in-1")
+    drawn = place_from_open_stock("sale-order-1", 2, hold=allocation.hold_reference)
+
+    assert (refused.status, refused.data["error"]) == (409, "out_of_stock")
+    assert drawn.status == 201 and drawn.data["hold"] == allocation.hold_reference
+    assert hold_quantity(allocation.hold_reference) == 98
+
+
+def test_raising_and_lowering_the_allocation_moves_the_hold(product):
+    allocation = sales.sale_open(product=product, units=20)
+
+    sales.sale_resize(allocation=allocation, units=60)
+    assert (allocation.allocated, hold_quantity(allocation.hold_reference)) == (60, 60)
+
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_resize(allocation=allocation, units=101)
+    assert refused.value.field == "allocated" and "at most 100" in refused.value.message
+    allocation.refresh_from_db()
+    assert (allocation.allocated, hold_quantity(allocation.hold_reference)) == (60, 60)
+
+    sales.sale_resize(allocation=allocation, units=10)
+    assert (allocation.allocated, hold_quantity(allocation.hold_reference), stock().available) == (10, 10, 90)
+
+
+def test_lowering_below_what_is_reserved_or_sold_is_refused(product):
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    order_accept_as_buyer(quantity=2)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=3)
+
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_resize(allocation=allocation, units=4)
+
+    assert refused.value.field == "allocated" and "5 are already reserved or sold" in refused.value.message
+    allocation.refresh_from_db()
+    assert allocation.allocated == 10 and hold_quantity(allocation.hold_reference) == 10
+
+
+def test_closing_keeps_only_what_orders_in_flight_need_then_releases_it(product):
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    kept = order_accept_as_buyer(quantity=2)
+    failing = order_accept_as_buyer(quantity=1)
+
+    sales.sale_close(allocation=allocation)
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.is_hot, allocation.allocated, allocation.remaining) == (
+        SaleState.CLOSING,
+        False,
+        3,
+        0,
+    )
+    assert hold_quantity(allocation.hold_reference) == 3 and stock().available == 97
+
+    # An order failing after the close gives its unit back to open stock.
+    placement.order_fail(order_id=failing.pk, stage=OrderStage.CARD_DECLINED)
+    sales.sale_order_settled(order_id=failing.pk)
+    allocation.refresh_from_db()
+    assert (allocation.allocated, hold_quantity(allocation.hold_reference), stock().available) == (2, 2, 98)
+
+    # The last order drawn on the hold: nothing is held any more.
+    response = place_from_open_stock(
+        kept.reference, 2, hold=allocation.hold_reference, name=kept.customer_name, email=kept.customer_email
+    )
+    placement.order_complete(order_id=kept.pk, legacy_order_id=response.data["id"], legacy_number="L1")
+    sales.sale_order_settled(order_id=kept.pk)
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.allocated, allocation.sold) == (SaleState.CLOSED, 2, 2)
+    assert (stock().on_hand, stock().held, stock().available) == (98, 0, 98)
+
+
+def test_closing_a_sale_that_is_not_open_is_refused(product):
+    allocation = SaleAllocation.objects.create(product=product, allocated=5)
+    with pytest.raises(sales.SaleRefused, match="not open"):
+        sales.sale_close(allocation=allocation)
+
+
+def test_a_sale_whose_window_ended_is_closed_by_the_sweep(product):
+    allocation = sales.sale_open(product=product, units=8, ends_at=timezone.now() + timedelta(hours=1))
+    SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+
+    assert sales.sales_due_close() == ["muskie-casting-rod"]
+
+    allocation.refresh_from_db()
+    assert allocation.state == SaleState.CLOSED and not allocation.is_hot
+    assert (stock().held, stock().available) == (0, 100)
+
+
+def test_switching_the_hot_path_off_by_other_means_closes_the_sale_on_the_next_sweep(product):
+    allocation = sales.sale_open(product=product, units=8)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False)
+
+    sales.sales_due_close()
+
+    assert stock().held == 0
+
+
+def test_the_worker_draws_on_the_sale_hold(product):
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=2)
+
+    assert placement.order_send_to_legacy(order_id=order.pk) == "complete"
+
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert order.reservation == Reservation.CONFIRMED
+    assert (allocation.sold, allocation.reserved, hold_quantity(allocation.hold_reference)) == (2, 0, 8)
+    assert stock().on_hand == 98 and stock().available == 90
+
+
+def test_a_reference_placed_earlier_from_open_stock_releases_the_reservation(product):
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=1)
+    # The monolith took the same buyer's order first, from open stock.
+    first = place_from_open_stock(order.reference, 1, name=order.customer_name, email=order.customer_email)
+    assert first.status == 201 and first.data["hold"] is None
+
+    assert placement.order_send_to_legacy(order_id=order.pk) == "complete"
+
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (order.status, order.reservation) == ("complete", Reservation.RELEASED)
+    # The sale's units were not drawn: they are still held and still on sale.
+    assert (allocation.sold, allocation.remaining, hold_quantity(allocation.hold_reference)) == (0, 10, 10)
+
+
+def test_reconcile_shrinks_a_hold_larger_than_owed_when_no_order_is_in_flight(product):
+    allocation = sales.sale_open(product=product, units=10)
+    legacy_client.hold_set(reference=allocation.hold_reference, quantity=15)
+
+    (check,) = sale_reconcile()
+
+    assert (check.drift, check.action) == (0, "shrunk")
+    assert hold_quantity(allocation.hold_reference) == 10
+
+
+def test_reconcile_never_shrinks_under_an_order_in_flight(product):
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=2)
+    HotOrder.objects.filter(pk=order.pk).update(attempts=1)  # a worker has sent it
+    legacy_client.hold_set(reference=allocation.hold_reference, quantity=12)
+
+    (check,) = sale_reconcile()
+
+    assert check.in_flight == 1 and check.action.startswith("not repaired")
+    assert hold_quantity(allocation.hold_reference) == 12
+
+
+def test_reconcile_takes_a_missing_hold_again(product):
+    allocation = sales.sale_open(product=product, units=10)
+    legacy_client.hold_release(reference=allocation.hold_reference)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(hold_reference=f"sale-{product.pk}-lost")
+
+    (check,) = sale_reconcile(product=product)
+
+    allocation.refresh_from_db()
+    assert check.action == "retaken" and allocation.hold_reference != f"sale-{product.pk}-lost"
+    assert hold_quantity(allocation.hold_reference) == 10 and stock().held == 10
+
+
+def test_reconcile_reports_a_hold_it_cannot_take_again(product):
+    allocation = sales.sale_open(product=product, units=10)
+    legacy_client.hold_release(reference=allocation.hold_reference)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(hold_reference=f"sale-{product.pk}-lost")
+    legacy_client.hold_create(reference="another-channel", product=product.slug, quantity=95)
+
+    (check,) = sale_reconcile()
+
+    assert check.action == "not repaired: the hold is short and only 5 are available"
+    assert check.drift == -10
+
+
+def test_status_shows_the_sale_beside_the_stock_of_record(product):
+    sales.sale_open(product=product, units=12)
+    order_accept_as_buyer(quantity=1)
+
+    figures = sale_status(product=product)
+
+    assert {k: figures[k] for k in ("state", "allocated", "reserved", "sold", "remaining", "hold")} == {
+        "state": "open",
+        "allocated": 12,
+        "reserved": 1,
+        "sold": 0,
+        "remaining": 11,
+        "hold": 12,
+    }
+    assert (figures["on_hand"], figures["held"], figures["available"]) == (100, 12, 88)
