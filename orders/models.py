@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from shop.catalogue_version import VersionedQuerySet
+
 
 class SaleState(models.TextChoices):
     DRAFT = "draft", "not opened"
@@ -13,6 +15,11 @@ class SaleState(models.TextChoices):
     # Closed to buyers; the hold still keeps the units of orders in flight.
     CLOSING = "closing", "closing"
     CLOSED = "closed", "closed"
+
+
+class SaleAllocationQuerySet(VersionedQuerySet):
+    # Reservations move with every order; the hot path's cached product does not hold them.
+    counter_fields = frozenset({"reserved", "sold", "updated_at"})
 
 
 class SaleAllocation(models.Model):
@@ -41,6 +48,8 @@ class SaleAllocation(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SaleAllocationQuerySet.as_manager()
 
     class Meta:
         ordering = ["product__title"]

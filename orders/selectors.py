@@ -14,6 +14,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
+from shop.catalogue_version import catalogue_version, replaced_here
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +25,10 @@ REMAINING_TTL = 5
 STATUS_TTL = 7 * 24 * 3600
 STATUS_REFRESH_SECONDS = 10
 # Every order asks for its product: each process keeps it this long before it asks the
-# shared cache again, so a merchant's change reaches every process within this delay.
+# shared cache again, so a merchant's change reaches every process within this delay (and
+# the acceptance statement checks the product again in the database).
 PRODUCT_MEMO_SECONDS = 1.0
-_products_here: dict[str, tuple[float, dict]] = {}
+_products_here: dict[str, tuple[float, int, dict]] = {}
 
 
 def product_memo_forget(product_slug: str | None = None) -> None:
@@ -34,11 +36,12 @@ def product_memo_forget(product_slug: str | None = None) -> None:
     if product_slug is None:
         _products_here.clear()
     else:
-        _products_here.pop(product_cache_key(product_slug), None)
+        _products_here.pop(product_slug, None)
 
 
 def product_cache_key(product_slug: str) -> str:
-    return f"orders:product:{product_slug}"
+    """Filed under the catalogue's version: any write to products or allocations replaces it."""
+    return f"orders:product:{catalogue_version()}:{product_slug}"
 
 
 def remaining_cache_key(allocation_id: int) -> str:
@@ -78,16 +81,17 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
 
     None when there is no such product under that category or it has no sale allocation.
     """
-    key = product_cache_key(product)
-    memo = _products_here.get(key)
-    if memo is not None and memo[0] > time.monotonic():
-        data = memo[1]
+    memo = _products_here.get(product)
+    if memo is not None and memo[0] > time.monotonic() and memo[1] == replaced_here():
+        data = memo[2]
     else:
+        generation = replaced_here()
+        key = product_cache_key(product)
         data = cache.get(key)
         if data is None:
             data = _hot_product_load(product)
             cache.set(key, data, PRODUCT_TTL)
-        _products_here[key] = (time.monotonic() + PRODUCT_MEMO_SECONDS, data)
+        _products_here[product] = (time.monotonic() + PRODUCT_MEMO_SECONDS, generation, data)
     if not data or data["category"] != category:
         return None
     return data

@@ -121,6 +121,16 @@ def hot_product_refusal(product: dict | None) -> OrderRefused | None:
     return None
 
 
+def throttle_email(email: str) -> str:
+    """The address the per-email throttle counts: lowercased, without a `+tag` in the local
+    part, so that ann+1@, ann+2@... are one buyer. For the throttle only: the order keeps the
+    address as given."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    if not at:
+        return domain
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
     """The throttle's counters for an attempt at `now`: (cache key, limit) per client address
     and per email, in the current window."""
@@ -130,7 +140,7 @@ def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list
         (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
         for scope, ident, limit in (
             ("ip", client_ip or "", settings.ORDERS_THROTTLE_PER_IP),
-            ("email", email.lower(), settings.ORDERS_THROTTLE_PER_EMAIL),
+            ("email", throttle_email(email), settings.ORDERS_THROTTLE_PER_EMAIL),
         )
         if ident and limit > 0
     ]
@@ -242,12 +252,15 @@ def allocation_reserve(*, allocation_id: int, quantity: int) -> None:
     """Takes `quantity` from the allocation in one conditional UPDATE: the WHERE clause is
     re-checked after any concurrent writer commits, so the allocation is never oversold.
     The sale's window is judged by the database's clock, one clock for every web host.
-    Raises SoldOut, NotHot, SaleNotStarted or SaleEnded."""
+    Raises SoldOut, NotHot, NotOnSale, SaleNotStarted or SaleEnded."""
     reserved = (
         SaleAllocation.objects.filter(
             pk=allocation_id,
             is_hot=True,
             allocated__gte=F("reserved") + F("sold") + quantity,
+            # The cached product may be a moment old: the database says whether it is on sale.
+            product__is_active=True,
+            product__deleted_at__isnull=True,
         )
         .exclude(starts_at__gt=Now())
         .exclude(ends_at__lte=Now())
@@ -259,11 +272,15 @@ def allocation_reserve(*, allocation_id: int, quantity: int) -> None:
 
 def allocation_refusal(*, allocation_id: int) -> OrderRefused:
     """Why the allocation refused a reservation just now, on the database's clock as the
-    reservation judged it: NotHot, SaleNotStarted, SaleEnded or SoldOut (then the remaining
+    reservation judged it: NotHot, NotOnSale, SaleNotStarted, SaleEnded or SoldOut (then the remaining
     figure is cached, so the next buyers are answered from the cache without touching the row)."""
-    allocation = SaleAllocation.objects.annotate(db_now=Now()).filter(pk=allocation_id).first()
+    allocation = (
+        SaleAllocation.objects.select_related("product").annotate(db_now=Now()).filter(pk=allocation_id).first()
+    )
     if allocation is None or not allocation.is_hot:
         return NotHot("This product is not on the hot path.")
+    if not allocation.product.is_on_sale:
+        return NotOnSale("This product is not on sale.")
     window = allocation.window_state(allocation.db_now)
     if window == "not_started":
         return SaleNotStarted("The sale has not started yet.", starts_at=allocation.starts_at.isoformat())
@@ -440,6 +457,8 @@ WITH allocation AS (
     UPDATE orders_saleallocation SET reserved = reserved + %(quantity)s
      WHERE id = %(allocation_id)s AND is_hot AND allocated >= reserved + sold + %(quantity)s
        AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())
+       AND EXISTS (SELECT 1 FROM shop_product p WHERE p.id = orders_saleallocation.product_id
+                   AND p.is_active AND p.deleted_at IS NULL)
     RETURNING id
 ), counter AS (
     SELECT nextval('orders_hot_order_number_seq') AS value FROM allocation

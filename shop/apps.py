@@ -11,6 +11,9 @@ class ShopConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         import shop.navigation  # noqa: F401 - connects the receivers that keep its cache fresh
+        from shop import catalogue_version
+        from shop.models import Product
         from shop.signals import merge_basket_on_login
 
         user_logged_in.connect(merge_basket_on_login, dispatch_uid="shop.merge_basket_on_login")
+        catalogue_version.connect(Product)

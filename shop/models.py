@@ -8,6 +8,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from shop.catalogue_version import VersionedQuerySet
+
 # At or below this many left, the shop says "only N left".
 LOW_STOCK = 5
 
@@ -29,7 +31,10 @@ class Category(models.Model):
         return reverse("shop:category", kwargs={"category": self.slug})
 
 
-class ProductQuerySet(models.QuerySet):
+class ProductQuerySet(VersionedQuerySet):
+    # Stock moves with every order and no cache keeps it: it leaves the cache version be.
+    counter_fields = frozenset({"stock", "held", "updated_at"})
+
     def not_deleted(self):
         return self.filter(deleted_at__isnull=True)
 
