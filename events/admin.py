@@ -1,0 +1,58 @@
+"""The log in the admin: events (read only), consumers' checkpoints, and dead letters with a
+redrive that needs the permission to change them."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
+from events.consumers import dead_letter_redrive
+from events.models import Checkpoint, DeadLetter, Event
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["position", "time", "source", "detail_type", "type", "subtype", "status", "trace_id"]
+    list_filter = ["source", "type", "status"]
+    search_fields = ["=uuid", "trace_id", "source"]
+    ordering = ["-position"]
+    fields = ["position", "uuid", "xid", "envelope_json"]
+    readonly_fields = fields
+
+    @admin.display(description="envelope")
+    def envelope_json(self, obj: Event) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.envelope(), indent=2))
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["consumer", "last_position", "last_xid", "failures", "last_error", "updated_at"]
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ShopModelAdmin):
+    list_display = ["consumer", "event", "error_short", "attempts", "created_at", "redriven_at", "redriven_by"]
+    list_filter = ["consumer", ("redriven_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["consumer", "event", "error", "attempts", "created_at", "redriven_at", "redriven_by"]
+    actions = ["redrive"]
+    list_select_related = ["event", "redriven_by"]
+
+    @admin.display(description="error")
+    def error_short(self, obj: DeadLetter) -> str:
+        return obj.error[:120]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Redrive (give the events to their consumers again)", permissions=["change"])
+    def redrive(self, request, queryset):
+        ids = list(queryset.filter(redriven_at__isnull=True).values_list("pk", flat=True))
+        done = sum(dead_letter_redrive(dead_letter_id=pk, user=request.user) for pk in ids)
+        self.message_user(request, f"{done} of {len(ids)} dead letters redriven.")
+        if done < len(ids):
+            self.message_user(
+                request, f"{len(ids) - done} failed again; their error is updated.", level=messages.WARNING
+            )

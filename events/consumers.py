@@ -1,0 +1,171 @@
+"""Named consumers of the log: a registry (EVENT_CONSUMERS), and runs that process a batch
+at least once, keep their place, and dead-letter what keeps failing.
+
+A handler is a dotted path to a callable, loaded by name so this app imports no other. It
+either takes one event (`handle(event) -> None`, raising on failure), run in a savepoint of
+the batch's transaction, so its writes to this database commit with the checkpoint: exactly
+once in effect. Or it is marked `handles_batches = True` and takes the whole batch
+(`handle(events) -> list[str | None]`, one outcome per event it tried, None for done, in
+order; events past the list are left for the next run): for side effects outside the
+database, like the relay to EventBridge, which are then at least once. Either way a handler
+must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from events.models import Checkpoint, DeadLetter, Event
+from events.selectors import Mark, checkpoint_mark, events_committed, mark_before, mark_of
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownConsumer(LookupError):
+    pass
+
+
+def consumer_names() -> list[str]:
+    return sorted(settings.EVENT_CONSUMERS)
+
+
+def consumer_handler(name: str) -> Callable:
+    try:
+        path = settings.EVENT_CONSUMERS[name]
+    except KeyError:
+        known = ", ".join(consumer_names()) or "none"
+        raise UnknownConsumer(f"unknown consumer {name!r} (registered: {known})")
+    return import_string(path)
+
+
+@dataclass
+class RunResult:
+    consumer: str
+    claimed: bool = True
+    processed: int = 0
+    dead_lettered: int = 0
+    failed: bool = False
+
+    def __str__(self) -> str:
+        if not self.claimed:
+            return f"{self.consumer}: another run holds it"
+        return f"{self.consumer}: {self.processed} processed, {self.dead_lettered} dead-lettered" + (
+            ", stopped at a failure (kept its place)" if self.failed else ""
+        )
+
+
+def _outcomes(handler: Callable, events: list[Event]) -> list[str | None]:
+    """One outcome per event tried, in order; a one-event handler stops at its first failure."""
+    if getattr(handler, "handles_batches", False):
+        try:
+            return list(handler(events))[: len(events)]
+        except Exception as exc:
+            # Nothing is known to be done: the first event counts the failure.
+            logger.warning("consumer batch handler failed", exc_info=True)
+            return [f"{type(exc).__name__}: {exc}"]
+    outcomes: list[str | None] = []
+    for event in events:
+        try:
+            # A savepoint: a failing handler's own writes are undone, the batch's are kept.
+            with transaction.atomic():
+                handler(event)
+        except Exception as exc:
+            logger.warning("consumer handler failed on event %s", event.position, exc_info=True)
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+            break
+        outcomes.append(None)
+    return outcomes
+
+
+def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
+    """Processes the next batch of committed events for one consumer.
+
+    The checkpoint row is claimed with SKIP LOCKED, so a second run of the same consumer
+    returns at once instead of processing the same events. Processing and advancing the
+    checkpoint share one transaction: a run that dies mid-batch (an exception, a killed
+    process) leaves the checkpoint where it was, and its writes are undone with it. A failed
+    event keeps the consumer in place for the next run; after EVENT_CONSUMER_MAX_ATTEMPTS
+    failures it goes to the consumer's dead letters and the consumer moves on."""
+    handler = consumer_handler(consumer)
+    Checkpoint.objects.get_or_create(consumer=consumer)
+    result = RunResult(consumer=consumer)
+    with transaction.atomic():
+        checkpoint = Checkpoint.objects.select_for_update(skip_locked=True).filter(consumer=consumer).first()
+        if checkpoint is None:
+            result.claimed = False
+            return result
+        events = events_committed(after=checkpoint_mark(checkpoint), limit=batch_size or settings.EVENT_CONSUMER_BATCH)
+        for event, error in zip(events, _outcomes(handler, events) if events else [], strict=False):
+            if error is None:
+                result.processed += 1
+            else:
+                checkpoint.failures += 1
+                checkpoint.last_error = error[:2000]
+                if checkpoint.failures < settings.EVENT_CONSUMER_MAX_ATTEMPTS:
+                    result.failed = True
+                    break
+                DeadLetter.objects.create(consumer=consumer, event=event, error=error, attempts=checkpoint.failures)
+                result.dead_lettered += 1
+            checkpoint.last_xid, checkpoint.last_position = mark_of(event)
+            checkpoint.failures, checkpoint.last_error = 0, ""
+        checkpoint.save()
+    return result
+
+
+def consumer_run_all(*, consumer: str, batch_size: int | None = None, rounds: int = 1000) -> RunResult:
+    """Runs one consumer until it has caught up, stopped at a failure, or lost its claim."""
+    total = RunResult(consumer=consumer)
+    for _ in range(rounds):
+        result = consumer_run(consumer=consumer, batch_size=batch_size)
+        total.processed += result.processed
+        total.dead_lettered += result.dead_lettered
+        total.claimed, total.failed = result.claimed, result.failed
+        if not result.claimed or result.failed or not (result.processed or result.dead_lettered):
+            break
+    return total
+
+
+def consumer_reset(*, consumer: str, mark: Mark) -> None:
+    consumer_handler(consumer)
+    Checkpoint.objects.update_or_create(
+        consumer=consumer,
+        defaults={"last_xid": mark[0], "last_position": mark[1], "failures": 0, "last_error": ""},
+    )
+
+
+def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
+    """Sets the consumer back to just before the event at `from_position` and runs it."""
+    consumer_reset(consumer=consumer, mark=mark_before(position=from_position))
+    return consumer_run_all(consumer=consumer)
+
+
+def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
+    """Gives one dead-lettered event to its consumer again; True once it was processed."""
+    with transaction.atomic():
+        letter = (
+            DeadLetter.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .filter(pk=dead_letter_id, redriven_at__isnull=True)
+            .first()
+        )
+        if letter is None:
+            return False
+        try:
+            handler = consumer_handler(letter.consumer)
+            outcomes = _outcomes(handler, [letter.event])
+            error = outcomes[0] if outcomes else "the handler did not take the event"
+        except UnknownConsumer as exc:
+            error = str(exc)
+        if error is None:
+            letter.redriven_at, letter.redriven_by = timezone.now(), user
+        else:
+            letter.attempts += 1
+            letter.error = error
+        letter.save()
+        return error is None

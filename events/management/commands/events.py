@@ -1,0 +1,112 @@
+"""`manage.py events`: read the unified log in commit order, see where its consumers are,
+replay one, run the relay to EventBridge, and prune what every consumer has passed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from events.consumers import UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
+from events.models import Event
+from events.selectors import UnknownPosition, consumer_state, events_committed, mark_at, mark_of
+from events.services import events_prune
+
+RELAY = "eventbridge"
+FOLLOW_INTERVAL = 0.5
+RELAY_INTERVAL = 1.0
+
+
+def _position(value: str, option: str) -> int:
+    """Parsed here rather than by argparse: a bad position is one line and exit 1."""
+    try:
+        position = int(value)
+    except ValueError:
+        raise CommandError(f"{option}: {value!r} is not a position (a whole number, 0 for the start).")
+    if position < 0:
+        raise CommandError(f"{option}: {position} is not a position (0 or more).")
+    return position
+
+
+def _line(event: Event) -> str:
+    return (
+        f"{event.position:>8} {event.envelope()['time']} {event.source} {event.detail_type!r} "
+        f"{event.type}/{event.subtype}/{event.status} {json.dumps(event.data, sort_keys=True)}"
+    )
+
+
+class Command(BaseCommand):
+    help = "Read the unified log, follow its consumers, replay one, relay it to EventBridge, prune it."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        tail = sub.add_parser("tail", help="Events in commit order.")
+        tail.add_argument("--follow", action="store_true", help="keep printing events as they commit")
+        tail.add_argument("--json", action="store_true", help="one envelope per line")
+        tail.add_argument("--after", default="0", help="only events after the one at this position")
+        tail.add_argument("--source", help="only events of this source")
+        sub.add_parser("consumers", help="Each consumer's position, lag and dead letters.").add_argument(
+            "--json", action="store_true"
+        )
+        replay = sub.add_parser("replay", help="Give one consumer the events from a position on again.")
+        replay.add_argument("consumer")
+        replay.add_argument("--from", dest="from_position", required=True, help="the first event to replay")
+        relay = sub.add_parser("relay", help="Send the log to EventBridge (EVENTBRIDGE_BUS_NAME).")
+        relay.add_argument("--once", action="store_true", help="catch up once and stop")
+        sub.add_parser("prune", help="Delete events past EVENT_RETENTION_DAYS that every consumer has passed.")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, f"do_{action}")(options)
+        except (UnknownConsumer, UnknownPosition) as exc:
+            raise CommandError(str(exc))
+
+    def do_tail(self, options) -> None:
+        after = _position(options["after"], "--after")
+        mark = mark_at(position=after)
+        while True:
+            for event in events_committed(after=mark, source=options["source"], limit=500):
+                self.stdout.write(json.dumps(event.envelope()) if options["json"] else _line(event))
+                mark = mark_of(event)
+            if not options["follow"]:
+                return
+            self.stdout.flush()
+            time.sleep(FOLLOW_INTERVAL)
+
+    def do_consumers(self, options) -> None:
+        states = [consumer_state(consumer=name) for name in consumer_names()]
+        if options["json"]:
+            self.stdout.write(json.dumps([state.as_dict() for state in states], indent=2))
+            return
+        if not states:
+            self.stdout.write("No consumers (EVENT_CONSUMERS is empty).")
+        for s in states:
+            self.stdout.write(
+                f"{s.consumer}: position {s.position}, {s.behind} behind ({s.lag_seconds:.1f}s), "
+                f"{s.dead_letters} dead letters" + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
+            )
+
+    def do_replay(self, options) -> None:
+        position = _position(options["from_position"], "--from")
+        result = consumer_replay(consumer=options["consumer"], from_position=position)
+        self.stdout.write(str(result))
+        if result.failed:
+            raise CommandError(f"{options['consumer']} stopped at a failure; it will retry from there.")
+
+    def do_relay(self, options) -> None:
+        if not settings.EVENTBRIDGE_BUS_NAME or RELAY not in settings.EVENT_CONSUMERS:
+            raise CommandError("The relay needs EVENTBRIDGE_BUS_NAME (the custom bus to send the log to).")
+        while True:
+            result = consumer_run_all(consumer=RELAY)
+            if result.processed or result.dead_lettered or result.failed or options["once"]:
+                self.stdout.write(str(result))
+            if options["once"]:
+                if result.failed:
+                    raise CommandError("EventBridge refused some events; the relay will send them again.")
+                return
+            time.sleep(RELAY_INTERVAL)
+
+    def do_prune(self, options) -> None:
+        self.stdout.write(f"{events_prune()} events pruned.")

@@ -1,0 +1,81 @@
+"""The relay to Amazon EventBridge: one consumer of the log like any other, sending every
+event to the custom bus (EVENTBRIDGE_BUS_NAME) with its envelope's `detail`.
+
+EventBridge accepts up to 10 entries per PutEvents and may refuse some of them (throttled,
+an internal error) while taking the rest: it says so entry by entry, so only the refused
+entries are sent again. Delivery is at least once; EventBridge itself gives no order, which
+is why consumers that care read the log, not the bus."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import boto3
+from django.conf import settings
+
+from events.models import Event
+
+logger = logging.getLogger(__name__)
+
+PUT_EVENTS_MAX_ENTRIES = 10
+
+
+def _client():
+    # AWS_ENDPOINT_URL (moto in tests) and credentials come from the environment or the role.
+    return boto3.client("events", region_name=settings.AWS_REGION)
+
+
+def relay_entry(event: Event) -> dict:
+    entry = {
+        "EventBusName": settings.EVENTBRIDGE_BUS_NAME,
+        "Source": event.source,
+        "DetailType": event.detail_type,
+        "Detail": json.dumps(event.detail(), separators=(",", ":")),
+        "Time": event.time,
+    }
+    if event.resources:
+        entry["Resources"] = list(event.resources)
+    return entry
+
+
+def _send_chunk(client, chunk: list[Event]) -> dict[int, str]:
+    """Sends up to 10 events; returns the errors of those still refused, by position."""
+    pending = list(chunk)
+    errors: dict[int, str] = {}
+    for attempt in range(max(1, settings.EVENT_RELAY_ENTRY_ATTEMPTS)):
+        if attempt:
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        response = client.put_events(Entries=[relay_entry(event) for event in pending])
+        refused = []
+        for event, result in zip(pending, response["Entries"], strict=True):
+            if result.get("ErrorCode"):
+                refused.append(event)
+                errors[event.position] = f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"
+            else:
+                errors.pop(event.position, None)
+        if not response.get("FailedEntryCount") or not refused:
+            return {}
+        pending = refused
+    logger.warning("EventBridge refused %d entries after retries: %s", len(errors), errors)
+    return errors
+
+
+def relay_events(events: list[Event]) -> list[str | None]:
+    """Sends the events in chunks of 10; stops after a chunk with entries still refused, so
+    the consumer keeps its place at the first of them (events after it are not sent yet)."""
+    if not settings.EVENTBRIDGE_BUS_NAME:
+        raise RuntimeError("EVENTBRIDGE_BUS_NAME is not set")
+    client = _client()
+    outcomes: list[str | None] = []
+    for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
+        chunk = events[start : start + PUT_EVENTS_MAX_ENTRIES]
+        errors = _send_chunk(client, chunk)
+        outcomes.extend(errors.get(event.position) for event in chunk)
+        if errors:
+            break
+    return outcomes
+
+
+relay_events.handles_batches = True

@@ -1,0 +1,111 @@
+"""Reading the log in commit order, and where each consumer stands in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from events.models import Checkpoint, DeadLetter, Event
+
+# (xid, position) of the last event read; (0, 0) is the start of the log.
+Mark = tuple[int, int]
+START: Mark = (0, 0)
+
+
+class UnknownPosition(LookupError):
+    """No event has this position (never written, or pruned)."""
+
+
+def _ordered_by_commit() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def events_committed(*, after: Mark = START, source: str | None = None, limit: int | None = None) -> list[Event]:
+    """The events after `after`, oldest first, that no reader will ever see anything before.
+
+    A position is taken at INSERT but becomes visible at COMMIT, so a reader keeping
+    "position > last" skips an event whose transaction commits after a later one's. On
+    PostgreSQL only events of transactions older than every transaction still in flight
+    (pg_snapshot_xmin) are read, ordered by (xid, position): whatever commits later sorts
+    after what was read. SQLite writes one transaction at a time, so position order is
+    commit order there."""
+    queryset: QuerySet[Event] = Event.objects.all()
+    xid, position = after
+    if _ordered_by_commit():
+        horizon = RawSQL("pg_snapshot_xmin(pg_current_snapshot())", [])
+        queryset = queryset.filter(Q(xid__gt=xid) | Q(xid=xid, position__gt=position), xid__lt=horizon)
+        queryset = queryset.order_by("xid", "position")
+    else:
+        queryset = queryset.filter(position__gt=position).order_by("position")
+    if source:
+        queryset = queryset.filter(source=source)
+    return list(queryset[:limit] if limit else queryset)
+
+
+def mark_of(event: Event) -> Mark:
+    return (event.xid or 0, event.position)
+
+
+def mark_at(*, position: int) -> Mark:
+    """The mark of the event at `position` (0: the start of the log)."""
+    if position == 0:
+        return START
+    event = Event.objects.filter(position=position).only("xid", "position").first()
+    if event is None:
+        raise UnknownPosition(f"no event at position {position}")
+    return mark_of(event)
+
+
+def mark_before(*, position: int) -> Mark:
+    """A mark that the event at `position` is the next after (in the log's order)."""
+    xid, found = mark_at(position=position)
+    return (xid, found - 1) if found else START
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    consumer: str
+    position: int
+    behind: int
+    lag_seconds: float
+    dead_letters: int
+    failures: int
+    last_error: str
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def checkpoint_mark(checkpoint: Checkpoint | None) -> Mark:
+    return (checkpoint.last_xid, checkpoint.last_position) if checkpoint else START
+
+
+def consumer_state(*, consumer: str, now: datetime | None = None) -> ConsumerState:
+    """Where a consumer is: its position, the committed events it has yet to process (and how
+    old the oldest is), its open dead letters, and the failures of the event at its head."""
+    checkpoint = Checkpoint.objects.filter(consumer=consumer).first()
+    waiting = events_after_queryset(after=checkpoint_mark(checkpoint))
+    oldest = waiting.order_by("time").values_list("time", flat=True).first()
+    now = now or timezone.now()
+    return ConsumerState(
+        consumer=consumer,
+        position=checkpoint.last_position if checkpoint else 0,
+        behind=waiting.count(),
+        lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
+        dead_letters=DeadLetter.objects.filter(consumer=consumer, redriven_at__isnull=True).count(),
+        failures=checkpoint.failures if checkpoint else 0,
+        last_error=checkpoint.last_error if checkpoint else "",
+    )
+
+
+def events_after_queryset(*, after: Mark) -> QuerySet[Event]:
+    """Every event after the mark, committed or not yet (for counting what is behind)."""
+    xid, position = after
+    if _ordered_by_commit():
+        return Event.objects.filter(Q(xid__gt=xid) | Q(xid=xid, position__gt=position))
+    return Event.objects.filter(position__gt=position)

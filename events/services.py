@@ -1,0 +1,100 @@
+"""Writing the log: appending an event inside the caller's transaction, and pruning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from events.models import Checkpoint, Event
+from events.selectors import START, Mark, checkpoint_mark
+
+TEXT_FIELDS = {"source": 256, "detail_type": 128, "type": 64, "subtype": 64, "status": 64}
+
+
+class EventInvalid(ValueError):
+    """An event that does not fit the envelope; `field` names the argument at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _checked(
+    *, texts: Mapping[str, object], data: object, resources: Iterable[str], trace_id: str | None
+) -> tuple[dict, list[str]]:
+    for field, value in texts.items():
+        if not isinstance(value, str) or not value.strip():
+            raise EventInvalid(field, "must be a non-empty string")
+        if len(value) > TEXT_FIELDS[field]:
+            raise EventInvalid(field, f"must be at most {TEXT_FIELDS[field]} characters")
+    if not isinstance(data, Mapping):
+        raise EventInvalid("data", "must be a JSON object")
+    try:
+        # Checked now, not at COMMIT or in a consumer: the caller learns which field is wrong.
+        data = json.loads(json.dumps(data))
+    except (TypeError, ValueError) as exc:
+        raise EventInvalid("data", f"must be JSON-serialisable ({exc})")
+    if isinstance(resources, str | bytes | Mapping):
+        raise EventInvalid("resources", "must be a list of non-empty strings (ARNs)")
+    resources = list(resources)
+    if not all(isinstance(r, str) and r for r in resources):
+        raise EventInvalid("resources", "must be a list of non-empty strings (ARNs)")
+    if trace_id is not None and (not isinstance(trace_id, str) or len(trace_id) > 128):
+        raise EventInvalid("trace_id", "must be a string of at most 128 characters")
+    return data, resources
+
+
+def event_append(
+    *,
+    source: str,
+    detail_type: str,
+    type: str,  # the envelope's own name for it
+    subtype: str,
+    status: str,
+    data: Mapping,
+    resources: Iterable[str] = (),
+    trace_id: str | None = None,
+) -> Event:
+    """Appends one event: a single INSERT in the caller's transaction, so the event exists if
+    and only if the change it records was committed. On PostgreSQL the row also records the
+    writing transaction's id (the column's default), which readers order by."""
+    texts = {"source": source, "detail_type": detail_type, "type": type, "subtype": subtype, "status": status}
+    data, resources = _checked(texts=texts, data=data, resources=resources, trace_id=trace_id)
+    return Event.objects.create(**texts, data=data, resources=resources, trace_id=trace_id or "")
+
+
+def _oldest_checkpoint(consumers: Iterable[str]) -> Mark | None:
+    """The mark every named consumer has passed; None when there are no consumers."""
+    names = list(consumers)
+    if not names:
+        return None
+    marks = {c.consumer: checkpoint_mark(c) for c in Checkpoint.objects.filter(consumer__in=names)}
+    # A consumer that never ran has passed nothing.
+    return min(marks.get(name, START) for name in names)
+
+
+def events_prune(*, now: datetime | None = None, consumers: Iterable[str] | None = None) -> int:
+    """Deletes events older than EVENT_RETENTION_DAYS that every registered consumer has
+    passed and no dead letter still points at; returns how many went.
+
+    Retention is a floor, never a promise to delete: a stalled consumer keeps everything from
+    its checkpoint on, so it can always resume."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    doomed = Event.objects.filter(time__lt=cutoff, dead_letters__isnull=True)
+    passed = _oldest_checkpoint(settings.EVENT_CONSUMERS if consumers is None else consumers)
+    if passed is not None:
+        xid, position = passed
+        if xid:
+            doomed = doomed.filter(Q(xid__lt=xid) | Q(xid=xid, position__lte=position))
+        else:
+            doomed = doomed.filter(position__lte=position)
+    with transaction.atomic():
+        deleted, _ = Event.objects.filter(position__in=doomed.values("position")).delete()
+    return deleted

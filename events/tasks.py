@@ -1,0 +1,33 @@
+"""Celery tasks of the log: beat runs every consumer once every second or two, and prunes."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from events.consumers import consumer_names, consumer_run
+from events.services import events_prune as prune
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def consumers_run() -> None:
+    """One batch for each registered consumer; a consumer that is busy elsewhere is skipped,
+    and one that fails to load or run does not hold the others up."""
+    for name in consumer_names():
+        try:
+            result = consumer_run(consumer=name)
+        except Exception:
+            logger.exception("events consumer %s failed to run", name)
+            continue
+        if result.processed or result.dead_lettered or result.failed:
+            logger.info("%s", result)
+
+
+@shared_task(ignore_result=True)
+def events_prune() -> None:
+    deleted = prune()
+    if deleted:
+        logger.info("pruned %d events", deleted)
