@@ -36,22 +36,49 @@ DJANGO_ENV = os.environ.get("DJANGO_ENV") or ("test" if os.environ.get("PYTEST_V
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else ""))).resolve()
 DEFAULT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
-DEBUG = env_bool("DEBUG", DJANGO_ENV == "development")
+# DEBUG is off unless asked for (DEBUG=1), except for a developer's `manage.py runserver`
+# (which `python3 run.py` starts): a gunicorn, a worker or a Lambda never shows a debug page.
+DEBUG = env_bool("DEBUG", DJANGO_ENV == "development" and sys.argv[1:2] == ["runserver"])
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# Behind a proxy that sets this header itself (nginx's export, a load balancer), e.g.
+# X-Forwarded-Proto: only then is it trusted to say the request came over HTTPS.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+
+
+def secret_key_weakness(key: str) -> str:
+    """Why a key is too weak for production (Django's own bar: 50 characters, 5 distinct)."""
+    if key == DEFAULT_SECRET_KEY or key.startswith("django-insecure-"):
+        return "is the development default"
+    if len(key) < 50:
+        return f"has {len(key)} characters; at least 50 are needed"
+    if len(set(key)) < 5:
+        return "has fewer than 5 distinct characters"
+    return ""
+
+
 if DJANGO_ENV == "production":
-    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("Production needs SECRET_KEY set to a long random value.")
+    if weakness := secret_key_weakness(SECRET_KEY):
+        raise ImproperlyConfigured(f"Production needs SECRET_KEY set to a long random value: the key {weakness}.")
     if DEBUG:
         raise ImproperlyConfigured("Production refuses to start with DEBUG on.")
+    if "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured("Production needs ALLOWED_HOSTS to name the shop's domains, not '*'.")
     if not os.environ.get("CARD_ENCRYPTION_KEY", "").strip():
         raise ImproperlyConfigured("Production needs CARD_ENCRYPTION_KEY (Fernet keys, kept in AWS KMS).")
+    # SECURE_COOKIES=0 is a production run on plain HTTP (the benchmark on loopback): no
+    # secure cookies, no redirect to HTTPS, no HSTS. Everywhere else all three hold.
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SECURE_SSL_REDIRECT else 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # all (runserver / all-in-one), monolith, legacy, hotpath
 SHOP_DEPLOYMENT = os.environ.get("SHOP_DEPLOYMENT", "all")
@@ -81,11 +108,12 @@ INSTALLED_APPS = [
     "legacy_api",
     "orders",
     "edge",
-    "events",
 ]
 
 MIDDLEWARE = [
-    # The edge router runs first: it decides which origin serves the request.
+    # Before anything else: a request that did not come through the edge is refused.
+    "config.origin_secret.OriginSecretMiddleware",
+    # The edge router runs next: it decides which origin serves the request.
     "edge.middleware.EdgeRouterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -175,10 +203,14 @@ elif CELERY_BROKER_URL.startswith("sqs://"):
     # SQS in production: the queue and its dead-letter queue (redrive policy) are created by
     # the infrastructure, never by the worker; the visibility timeout is set on the queue.
     # Credentials come from the IAM role (or AWS_* variables); AWS_ENDPOINT_URL points boto3
-    # elsewhere (moto in tests).
+    # elsewhere (moto in tests). Without the queue's URL kombu would look the queue up by
+    # name and fail with QueueDoesNotExist on the first order: refuse to start instead.
+    ORDERS_QUEUE_URL = os.environ.get("ORDERS_QUEUE_URL", "").strip()
+    if not ORDERS_QUEUE_URL:
+        raise ImproperlyConfigured("CELERY_BROKER_URL=sqs:// needs ORDERS_QUEUE_URL, the orders queue's URL.")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "region": os.environ.get("AWS_REGION", "us-east-1"),
-        "predefined_queues": {"celery": {"url": os.environ.get("ORDERS_QUEUE_URL", "")}},
+        "predefined_queues": {"celery": {"url": ORDERS_QUEUE_URL}},
         "wait_time_seconds": env_int("ORDERS_SQS_WAIT_SECONDS", 10),
         "polling_interval": float(os.environ.get("ORDERS_SQS_POLLING_INTERVAL", "1")),
     }
@@ -214,12 +246,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sales_reconcile",
         "schedule": float(os.environ.get("ORDERS_SALE_RECONCILE_SECONDS", "300")),
     },
-    # Every consumer of the unified log runs once (the EventBridge relay is one of them).
-    "events-relay": {
-        "task": "events.tasks.consumers_run",
-        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "1.5")),
-    },
-    "events-prune": {"task": "events.tasks.events_prune", "schedule": 3600.0},
 }
 
 # --- Hot path (orders) -------------------------------------------------------------------
@@ -280,30 +306,6 @@ LEGACY_ARGON2_MEMORY_KIB = env_int("LEGACY_ARGON2_MEMORY_KIB", 1024 if DJANGO_EN
 
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
 
-# --- The unified log (events) ----------------------------------------------------------
-# The envelope's `account` and `detail.event.meta_data.site_id` (shop.LEGO.com's envelope).
-EVENT_ACCOUNT = os.environ.get("EVENT_ACCOUNT", "000000000000")
-EVENT_SITE_ID = os.environ.get("EVENT_SITE_ID", "Fishing Shop")
-# The custom bus the relay sends every event to; empty: no relay.
-EVENTBRIDGE_BUS_NAME = os.environ.get("EVENTBRIDGE_BUS_NAME", "").strip()
-# Consumers by name: "name=dotted.path.to.handler,..." (see events/consumers.py).
-EVENT_CONSUMERS = {
-    name.strip(): path.strip()
-    for name, _, path in (
-        item.partition("=") for item in os.environ.get("EVENT_CONSUMERS", "").split(",") if item.strip()
-    )
-}
-if EVENTBRIDGE_BUS_NAME:
-    EVENT_CONSUMERS.setdefault("eventbridge", "events.relay.relay_events")
-# Events one consumer run takes at most, in one transaction.
-EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 100)
-# Failures of one event before its consumer dead-letters it and moves on.
-EVENT_CONSUMER_MAX_ATTEMPTS = env_int("EVENT_CONSUMER_MAX_ATTEMPTS", 5)
-# Events older than this are pruned, once every consumer has passed them.
-EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
-# Sends of an entry EventBridge refused (FailedEntryCount) before the relay gives up for now.
-EVENT_RELAY_ENTRY_ATTEMPTS = env_int("EVENT_RELAY_ENTRY_ATTEMPTS", 3)
-
 # --- Web ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -348,12 +350,13 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG or DJANGO_ENV == "test"
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        # Only production serves the collected, hashed files (a manifest collectstatic wrote).
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if DJANGO_ENV == "production" and not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG or DJANGO_ENV == "test"
+WHITENOISE_USE_FINDERS = DEBUG or DJANGO_ENV != "production"
 
 # Mail goes to the console unless an SMTP server is named.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
@@ -401,3 +404,13 @@ EDGE_LAMBDA_FUNCTION = os.environ.get("EDGE_LAMBDA_FUNCTION", "shop-edge-router"
 EDGE_LAMBDA_ROLE_ARN = os.environ.get("EDGE_LAMBDA_ROLE_ARN", "arn:aws:iam::123456789012:role/shop-edge-router")
 EDGE_MINISITE_BUCKET = os.environ.get("EDGE_MINISITE_BUCKET", "shop-minisite")
 EDGE_MINISITE_OAC_ID = os.environ.get("EDGE_MINISITE_OAC_ID", "")
+# The header value CloudFront (and the exported nginx) adds to every request to an origin
+# (X-Origin-Verify); an origin with it set refuses requests without it. Empty: no check.
+EDGE_ORIGIN_SECRET = os.environ.get("EDGE_ORIGIN_SECRET", "").strip()
+# The value of X-Edge-Canary-Secret that lets a tester's X-Edge-Canary force a canary; baked
+# into the exported Lambda@Edge package and nginx config. Empty: the tester header is ignored.
+EDGE_CANARY_SECRET = os.environ.get("EDGE_CANARY_SECRET", "").strip()
+for _name in ("EDGE_ORIGIN_SECRET", "EDGE_CANARY_SECRET"):
+    # They travel in headers and are written into nginx configs: keep them to token characters.
+    if not all(c.isascii() and (c.isalnum() or c in "-._~+/=") for c in globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} may hold only letters, digits and - . _ ~ + / =.")

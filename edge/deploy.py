@@ -201,6 +201,7 @@ def edge_deploy(
         lambda_arn=result.lambda_version_arn,
         comment=settings.EDGE_DISTRIBUTION_COMMENT,
         oac_id=settings.EDGE_MINISITE_OAC_ID,
+        origin_secret=settings.EDGE_ORIGIN_SECRET,
     )
     current = etag = None
     if summary is not None:

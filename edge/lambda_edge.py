@@ -5,7 +5,10 @@ Packaged by `edge_export --target lambda-edge` as `edge/lambda_edge.py` beside
 variables). No Django import. One function serves three events, told apart by
 `config.eventType`:
 
-- viewer-request: redirects (a viewer-request response is not cached);
+- viewer-request (every behaviour): a path CloudFront would match as written differently
+  from how the origins resolve it (`%2D`, `/../`) is sent to its normal form with a 308,
+  since CloudFront picks the behaviour before any function runs; then redirects (a
+  viewer-request response is not cached);
 - origin-request: sale windows, canary with its cookie, the tester header, and switching
   the origin (custom or S3) for the request;
 - origin-response: `X-Edge-Route` and, for a new buyer, the canary cookie.
@@ -74,6 +77,7 @@ def _decide(request: dict, table: dict, now: float) -> matcher.Decision:
         cookies=cookies,
         headers=flat,
         default_origin=table.get("default_origin", matcher.DEFAULT_ORIGIN),
+        canary_secret=table.get("canary_secret", ""),
     )
     if issued and decision.issued_canary_key is None:
         decision.issued_canary_key = issued
@@ -91,12 +95,34 @@ def _redirect(decision: matcher.Decision) -> dict:
     return {"status": str(status), "statusDescription": STATUS_TEXT.get(status, "Redirect"), "headers": headers}
 
 
+def _normalize(request: dict) -> dict:
+    """A 308 to the request's normal form: the method and body are sent again unchanged."""
+    location = matcher.normal_form(request["uri"])
+    if request.get("querystring"):
+        location += "?" + request["querystring"]
+    return _redirect(matcher.Decision(matcher.NORMALIZE_ROUTE, None, location, 308))
+
+
+def _refuse() -> dict:
+    headers: dict = {}
+    _set_header(headers, "X-Edge-Route", matcher.NORMALIZE_ROUTE)
+    _set_header(headers, "Content-Type", "application/json")
+    _set_header(headers, "Cache-Control", "no-store")
+    body = {"error": "invalid", "fields": {"path": "This spelling of the path cannot be routed; send it unescaped."}}
+    return {"status": "400", "statusDescription": "Bad Request", "headers": headers, "body": json.dumps(body)}
+
+
 def canary_cookie(key: str) -> str:
     return f"{matcher.CANARY_COOKIE}={key}; Path=/; Max-Age={CANARY_COOKIE_MAX_AGE}; SameSite=Lax; Secure"
 
 
 def viewer_request(cf: dict, table: dict, now: float) -> dict:
     request = cf["request"]
+    problem = matcher.spelling_problem(matcher.routes_from_table(table), request["uri"])
+    if problem == "redirect":
+        return _normalize(request)
+    if problem == "refuse":
+        return _refuse()
     decision = _decide(request, table, now)
     if decision.is_redirect:
         return _redirect(decision)
@@ -111,6 +137,8 @@ def origin_request(cf: dict, table: dict, now: float) -> dict:
     decision = _decide(request, table, now)
     if decision.is_redirect:
         return _redirect(decision)
+    # The secret proves a tester to the edge; the origins have no use for it.
+    request["headers"].pop(matcher.CANARY_SECRET_HEADER, None)
     origin = table["origins"].get(decision.origin) if decision.origin else None
     if origin is not None:
         switch_origin(request, origin)
@@ -122,6 +150,10 @@ def origin_request(cf: dict, table: dict, now: float) -> dict:
 
 def switch_origin(request: dict, origin: dict) -> None:
     """Points the request at `origin` (CloudFront re-resolves the new domain)."""
+    # The distribution's origin headers (X-Origin-Verify) go with the request to whichever
+    # custom origin it is switched to: the origins refuse requests without them.
+    current = request.get("origin") or {}
+    custom_headers = (current.get("custom") or current.get("s3") or {}).get("customHeaders") or {}
     if origin["kind"] == "s3":
         request["origin"] = {
             "s3": {
@@ -145,7 +177,7 @@ def switch_origin(request: dict, origin: dict) -> None:
                 "sslProtocols": ["TLSv1.2"],
                 "readTimeout": 30,
                 "keepaliveTimeout": 5,
-                "customHeaders": {},
+                "customHeaders": custom_headers,
             }
         }
     if origin["kind"] != "web":

@@ -16,17 +16,25 @@ the canary, lands exactly where they would without the route.
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from urllib.parse import quote, unquote_to_bytes
 
 DEFAULT_ROUTE = "default"
 DEFAULT_ORIGIN = "monolith"
 CANARY_COOKIE = "edge_canary"
-# A tester forces every canary on (`in`) or off (`out`) with this header.
+# A tester forces every canary on (`in`) or off (`out`) with this header, honoured only
+# together with the canary secret in CANARY_SECRET_HEADER: anybody can send a header.
 CANARY_HEADER = "x-edge-canary"
+CANARY_SECRET_HEADER = "x-edge-canary-secret"  # noqa: S105 - a header name
+# The X-Edge-Route of a redirect to a path's normal form (a route name may not take it).
+NORMALIZE_ROUTE = "normalize"
+# What a path keeps unescaped in its normal form: RFC 3986's pchar and "/".
+PATH_SAFE = "-._~!$&'()*+,;=:@/"
 MAX_PATTERN_LENGTH = 255
 # CloudFront's documented characters, plus its two wildcards; `&` travels as `&amp;` in
 # CloudFront's XML API (boto3 escapes it), so a pattern holds a plain `&`.
@@ -111,7 +119,65 @@ def path_of(uri: str) -> str:
 
 
 def pattern_matches(pattern: str, uri: str) -> bool:
+    """Whether `pattern` matches `uri` as written (CloudFront's own behaviour selection)."""
     return _compiled(pattern).match(path_of(uri)) is not None
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986's remove_dot_segments, as nginx applies it to `$uri`."""
+    out: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == ".":
+            if last:
+                out.append("")
+        elif segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/".join(out) if out and out[0] == "" else "/" + "/".join(out)
+
+
+def decoded_path(uri: str) -> str:
+    """The path an origin resolves: escapes decoded one character per byte, dot segments removed."""
+    return remove_dot_segments(unquote_to_bytes(path_of(uri)).decode("latin-1"))
+
+
+def normal_form(uri: str) -> str:
+    """The one spelling of a path that CloudFront's behaviours match as the origins resolve it:
+    decoded, dot segments removed, and escaped again only where a path needs it."""
+    return quote(decoded_path(uri).encode("latin-1"), safe=PATH_SAFE)
+
+
+def first_pattern(routes: Iterable[Route], path: str) -> str | None:
+    """The route whose behaviour CloudFront selects for `path` as written."""
+    return next((r.name for r in routes if r.enabled and pattern_matches(r.pattern, path)), None)
+
+
+def spelling_problem(routes: list[Route], uri: str) -> str:
+    """ "redirect" when `uri` is not in its normal form; "refuse" when even its normal form
+    would make CloudFront pick another behaviour than the decoded path gets (an escape, a
+    space say, that a `?` wildcard counts as three characters as written and one decoded);
+    "" when CloudFront's choice is the one the origins' view of the path gets."""
+    path = path_of(uri)
+    if path != normal_form(path):
+        return "redirect"
+    if first_pattern(routes, path) != first_pattern(routes, decoded_path(path)):
+        return "refuse"
+    return ""
+
+
+def canary_tester(headers: Mapping[str, str], secret: str) -> str:
+    """The tester header's `in`/`out`, or "" unless the request carries the canary secret."""
+    given = headers.get(CANARY_SECRET_HEADER) or ""
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return ""
+    force = (headers.get(CANARY_HEADER) or "").strip().lower()
+    return force if force in ("in", "out") else ""
 
 
 def pattern_errors(pattern: str) -> list[str]:
@@ -225,20 +291,22 @@ def decide(
     headers: Mapping[str, str] | None = None,
     make_key: Callable[[], str] = new_canary_key,
     default_origin: str = DEFAULT_ORIGIN,
+    canary_secret: str = "",
 ) -> Decision:
-    """Which route serves `uri`, and why. `headers` has lower-case names."""
+    """Which route serves `uri` (as sent: it is decoded here), and why. `headers` has
+    lower-case names; the tester header counts only with `canary_secret`."""
     cookies = cookies or {}
     headers = headers or {}
-    path = path_of(uri)
+    path = decoded_path(uri)
     trace: list[tuple[str, str]] = []
-    force = (headers.get(CANARY_HEADER) or "").strip().lower()
+    force = canary_tester(headers, canary_secret)
     key = cookies.get(CANARY_COOKIE) or ""
     issued = None
     for route in routes:
         if not route.enabled:
             trace.append((route.name, "disabled"))
             continue
-        if not pattern_matches(route.pattern, path):
+        if not _compiled(route.pattern).match(path):
             trace.append((route.name, f"pattern {route.pattern} does not match {path}"))
             continue
         if not window_open(route, now):

@@ -6,6 +6,9 @@ request from the chosen origin in-process: `hotpath` through the hot path's URLc
 API is mounted at /legacy-api/). The routes are read on every request (one small query),
 so a route switched off takes effect on the very next request. A failure of the router
 never fails the request: it is served by the default origin.
+
+It matches the path Django resolves (WSGI's decoded PATH_INFO, dot segments removed as
+nginx removes them); the canary tester header counts only with EDGE_CANARY_SECRET.
 """
 
 from __future__ import annotations
@@ -61,13 +64,17 @@ class EdgeRouterMiddleware:
             from edge import selectors
 
             headers = {k.lower(): v for k, v in request.headers.items()}
+            # PATH_INFO is already decoded (one character per byte): escape its "%" so the
+            # matcher's decoding gives it back as it is.
+            path = request.META.get("PATH_INFO", request.path).replace("%", "%25")
             return matcher.decide(
                 selectors.enabled_routes(),
-                request.path,
+                path,
                 now=time.time(),
                 cookies=request.COOKIES,
                 headers=headers,
                 default_origin=selectors.default_origin_name(),
+                canary_secret=getattr(settings, "EDGE_CANARY_SECRET", ""),
             )
         except Exception:
             logger.exception("edge router failed; serving %s from the default origin", request.path)

@@ -107,6 +107,8 @@ class Route(models.Model):
 
         if self.name == matcher.DEFAULT_ROUTE:
             add("name", "'default' names the default origin; choose another name.")
+        if self.name == matcher.NORMALIZE_ROUTE:
+            add("name", "'normalize' names the edge's redirect to a path's normal form; choose another name.")
         self.pattern = (self.pattern or "").replace("&amp;", "&")
         for message in matcher.pattern_errors(self.pattern):
             add("pattern", message)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
+
 from edge import matcher
 from edge.models import Origin, Route
 
@@ -35,6 +37,8 @@ def route_table(routes: Iterable[Route] | None = None, origins: Iterable[Origin]
         "default_origin": default,
         "canary_cookie": matcher.CANARY_COOKIE,
         "canary_header": matcher.CANARY_HEADER,
+        # Baked into the Lambda@Edge package (it has no environment) and the nginx config.
+        "canary_secret": settings.EDGE_CANARY_SECRET,
         "origins": {o.name: o.to_dict() for o in origins},
         "routes": [r.to_spec().to_dict() for r in ordered],
     }

@@ -3,7 +3,12 @@
 One ordered cache behaviour per enabled route, in route order (CloudFront evaluates them
 in that order, first match wins, the default behaviour last). What behaviours cannot
 express (sale windows, canaries, falling through to a later route, redirects) is done by
-the Lambda@Edge router associated with the behaviours that need it.
+the Lambda@Edge router associated with the behaviours that need it. Every behaviour runs
+it on viewer-request: CloudFront picks the behaviour from the path as written, so a path
+spelt otherwise than the origins resolve it (`%2D`, `/../`) is sent to its normal form.
+
+Every origin gets the secret header `X-Origin-Verify` (EDGE_ORIGIN_SECRET): the origins
+refuse requests without it, so their own domains cannot be used to go round the routes.
 """
 
 from __future__ import annotations
@@ -19,18 +24,23 @@ ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 PLACEHOLDER_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:shop-edge-router:1"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
 READ_METHODS = ["GET", "HEAD"]
+ORIGIN_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105 - a header name
 
 
 def _items(items: list) -> dict:
     return {"Quantity": len(items), "Items": items} if items else {"Quantity": 0}
 
 
-def origin_item(origin: dict, *, oac_id: str = "") -> dict:
+def origin_headers(origin_secret) -> list[dict]:
+    return [{"HeaderName": ORIGIN_SECRET_HEADER, "HeaderValue": origin_secret}] if origin_secret else []
+
+
+def origin_item(origin: dict, *, oac_id: str = "", origin_secret: str = "") -> dict:
     item = {
         "Id": origin["name"],
         "DomainName": origin["domain"],
         "OriginPath": origin.get("path", ""),
-        "CustomHeaders": {"Quantity": 0},
+        "CustomHeaders": _items(origin_headers(origin_secret)),
         "ConnectionAttempts": 3,
         "ConnectionTimeout": 10,
     }
@@ -70,15 +80,12 @@ def policies(origin: dict | None, *, dynamic: bool) -> dict:
 def event_types(routes: list[matcher.Route], index: int) -> list[str]:
     """The Lambda@Edge events the behaviour of `routes[index]` needs.
 
-    origin-response (X-Edge-Route) always; origin-request when the route may be passed over
-    (the router then picks the origin of the route that applies); viewer-request when the
-    request may end in a redirect (this route's, or a later one's after passing over).
+    viewer-request (normal forms, redirects) and origin-response (X-Edge-Route) always;
+    origin-request when the route may be passed over (the router then picks the origin of
+    the route that applies).
     """
     route = routes[index]
-    later_redirect = any(r.is_redirect for r in routes[index + 1 :])
-    types = []
-    if route.is_redirect or (route.is_conditional and later_redirect):
-        types.append("viewer-request")
+    types = ["viewer-request"]
     if route.is_conditional:
         types.append("origin-request")
     types.append("origin-response")
@@ -120,10 +127,11 @@ def distribution_config(
     caller_reference: str = "shop-edge",
     comment: str = "shop edge (managed by edge_deploy)",
     oac_id: str = "",
+    origin_secret: str = "",
 ) -> dict:
     routes = matcher.routes_from_table(table)
     default_origin = table["origins"].get(table["default_origin"]) or {"kind": "web"}
-    origins = [origin_item(o, oac_id=oac_id) for o in table["origins"].values()]
+    origins = [origin_item(o, oac_id=oac_id, origin_secret=origin_secret) for o in table["origins"].values()]
     default = behaviour(
         table,
         [matcher.Route(name=matcher.DEFAULT_ROUTE, pattern="*", origin=table["default_origin"])],

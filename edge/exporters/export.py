@@ -39,7 +39,9 @@ def export(targets: list[str], out: Path, *, table: dict | None = None, nginx_li
 
     for target in targets:
         if target == "cloudfront":
-            config = cloudfront.distribution_config(table, oac_id=settings.EDGE_MINISITE_OAC_ID)
+            config = cloudfront.distribution_config(
+                table, oac_id=settings.EDGE_MINISITE_OAC_ID, origin_secret=settings.EDGE_ORIGIN_SECRET
+            )
             put(FILES[target], json.dumps(config, indent=2).encode())
         elif target == "lambda-edge":
             put(FILES[target], lambda_package.build_zip(table))
@@ -47,7 +49,8 @@ def export(targets: list[str], out: Path, *, table: dict | None = None, nginx_li
         elif target == "cloudformation":
             put(FILES[target], json.dumps(cloudformation.template(table), indent=2).encode())
         elif target == "nginx":
-            put(FILES[target], nginx.server_config(table, listen=nginx_listen).encode())
+            config = nginx.server_config(table, listen=nginx_listen, origin_secret=settings.EDGE_ORIGIN_SECRET)
+            put(FILES[target], config.encode())
         elif target == "minisite":
             for key, body in minisite.render_minisite().items():
                 put(f"minisite/{key}", body)

@@ -5,8 +5,12 @@ expression in one `map`, whose entries nginx tries in order, first match wins, e
 as the matcher does. Each entry also requires the route's flags: its sale window (a
 regular expression over `$msec`, so a window opens and closes without a reload) and its
 canary side (`split_clients` on the canary cookie, with the matcher's hash and thresholds,
-and the tester header). Redirects are answered by nginx; every response gets
-`X-Edge-Route`.
+and the tester header when it comes with the canary secret). Redirects are answered by
+nginx; every response gets `X-Edge-Route`.
+
+Routes match `$uri`, which nginx has already decoded and rid of dot segments exactly as
+the matcher does (`merge_slashes off` keeps duplicate slashes, as Django does); the origin
+gets the request's path as it was sent, with the origin secret every origin requires.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ def _regex(value: str) -> str:
     # nginx unescapes only \" \' \\ \t \r \n inside quotes; regexes from the matcher
     # contain no backslash before those letters, and \" becomes the literal " it means.
     return '"' + value.replace('"', '\\"') + '"'
+
+
+def _literal_regex(value: str) -> str:
+    """An anchored, case-sensitive regex matching exactly `value`."""
+    return "~^" + "".join(c if c.isascii() and c.isalnum() else "\\" + c for c in value) + "$"
 
 
 def upstream_name(origin: str) -> str:
@@ -84,16 +93,16 @@ def _route_flags(i: int, route: matcher.Route, lines: list[str]) -> tuple[str, s
         name = f"$edge_canary_{i}"
         percent = route.canary_percent
         if percent <= 0:
-            lines += [f"map $http_x_edge_canary {name} {{", '    "~*^in$" 1;', "    default 0;", "}"]
+            lines += [f"map $edge_tester {name} {{", '    "~*^in$" 1;', "    default 0;", "}"]
         elif percent >= 100:
-            lines += [f"map $http_x_edge_canary {name} {{", '    "~*^out$" 0;', "    default 1;", "}"]
+            lines += [f"map $edge_tester {name} {{", '    "~*^out$" 0;', "    default 1;", "}"]
         else:
             lines += [
                 f"split_clients $edge_canary_key $edge_split_{i} {{",
                 f"    {percent}% 1;",
                 "    * 0;",
                 "}",
-                f'map "$http_x_edge_canary:$edge_split_{i}" {name} {{',
+                f'map "$edge_tester:$edge_split_{i}" {name} {{',
                 '    "~*^in:" 1;',
                 '    "~*^out:" 0;',
                 '    "~:1$" 1;',
@@ -103,7 +112,7 @@ def _route_flags(i: int, route: matcher.Route, lines: list[str]) -> tuple[str, s
     return window, canary
 
 
-def server_config(table: dict, *, listen: str = "80", server_name: str = "_") -> str:
+def server_config(table: dict, *, listen: str = "80", server_name: str = "_", origin_secret: str = "") -> str:
     routes = matcher.routes_from_table(table)
     origins = table["origins"]
     default_origin = table["default_origin"]
@@ -126,6 +135,11 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_") ->
             "    keepalive 32;",
             "}",
         ]
+    # The tester header counts only with the canary secret; without one it never counts.
+    lines.append("map $http_x_edge_canary_secret $edge_tester {")
+    if table.get("canary_secret"):
+        lines.append(f"    {_regex(_literal_regex(table['canary_secret']))} $http_x_edge_canary;")
+    lines += ['    default "";', "}"]
     lines += [
         f"map $cookie_{cookie} $edge_canary_key {{",
         '    "" $request_id;',
@@ -143,7 +157,8 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_") ->
         prefix = f".{{{2 * i}}}" if i else ""
         suffix = f".{{{width - 2 * i - 2}}}" if width - 2 * i - 2 else ""
         body = matcher.pattern_regex_source(routes[i].pattern)[1:]
-        return _regex(f"~^{prefix}{required}{suffix}\\|{body}")
+        # (?s): a decoded %0A is one more character for `*`, as in the matcher.
+        return _regex(f"~(?s)^{prefix}{required}{suffix}\\|{body}")
 
     lines.append(f'map "{flag_string}|$uri" $edge_route {{')
     lines += [f"    {key(i)} {route.name};" for i, route in enumerate(routes)]
@@ -213,6 +228,8 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_") ->
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_set_header X-Edge-Route $edge_route;",
+        '        proxy_set_header X-Edge-Canary-Secret "";',
+        *([f"        proxy_set_header X-Origin-Verify {_q(origin_secret)};"] if origin_secret else []),
         "        proxy_hide_header X-Edge-Route;",
         "        proxy_ssl_server_name on;",
         "        proxy_ssl_name $edge_origin_domain;",

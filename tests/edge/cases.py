@@ -40,6 +40,8 @@ ROUTES = [
 ]
 
 IN_30, IN_30_B, OUT_30 = "buyer-3", "buyer-24", "buyer-26"
+# EDGE_CANARY_SECRET in the edge tests: a tester's header counts only with it.
+CANARY_SECRET = "tester-0123456789-abcdef"
 IN_50, OUT_50 = "buyer-1", "buyer-16"
 
 
@@ -51,6 +53,7 @@ class Case:
     redirect: tuple[int, str] | None = None
     cookie: str | None = None  # the canary cookie's value
     tester: str | None = None  # the X-Edge-Canary header
+    secret: str = ""  # the X-Edge-Canary-Secret header
     why: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -61,13 +64,17 @@ class Case:
             parts.append(f"cookie={self.cookie}")
         if self.tester:
             parts.append(f"tester={self.tester}")
+            if self.secret != CANARY_SECRET:
+                parts.append(f"secret={self.secret or 'none'}")
         return " ".join(parts)
 
 
-def c(uri, route, origin=None, *, redirect=None, cookie=None, tester=None, why=""):
+def c(uri, route, origin=None, *, redirect=None, cookie=None, tester=None, secret=None, why=""):
     if origin is None and redirect is None:
         origin = "monolith" if route == "default" else None
-    return Case(uri, route, origin, redirect, cookie, tester, why)
+    if secret is None:
+        secret = CANARY_SECRET if tester else ""
+    return Case(uri, route, origin, redirect, cookie, tester, secret, why)
 
 
 CASES = [
@@ -140,6 +147,11 @@ CASES = [
     c("/t/canary/a", "default", cookie=IN_30, tester="out"),
     c("/t/canary/a", "canary", "hotpath", cookie=OUT_30, tester="IN", why="header value case-insensitive"),
     c("/t/canary/a", "canary", "hotpath", tester="in", why="no cookie yet"),
+    # The tester header counts only with the canary secret: anybody can send a header.
+    c("/t/canary/a", "canary", "hotpath", cookie=IN_30, tester="out", secret="", why="no secret: ignored"),
+    c("/t/canary/a", "canary", "hotpath", cookie=IN_30, tester="out", secret="guess", why="wrong secret"),
+    c("/t/canary/a", "default", cookie=OUT_30, tester="in", secret=CANARY_SECRET[:-1], why="a prefix is wrong"),
+    c("/t/canary100/a", "canary-all", "hotpath", cookie=IN_30, tester="out", secret="", why="no secret"),
     c("/t/canary0/a", "default", cookie=IN_30, why="0% takes nobody"),
     c("/t/canary0/a", "canary-none", "hotpath", tester="in"),
     c("/t/canary100/a", "canary-all", "hotpath", cookie=OUT_30, why="100% takes everybody"),
@@ -154,6 +166,24 @@ CASES = [
     c("/t/try/x", "default", cookie=OUT_50),
     c("/t/try/x", "redirect-canary", redirect=(307, "/shop/new-try/"), tester="in"),
     c("/t/site/page", "site", "minisite"),
+    # Paths are matched as the origins resolve them: escapes decoded, dot segments removed
+    # (CloudFront, which matches them as written, first sends the buyer to the normal form).
+    c("/shop/rods/muskie%2Dcasting-rod/orders", "muskie", "hotpath", why="an escaped unreserved character"),
+    c("/shop/rods/muskie%2dcasting-rod/orders", "muskie", "hotpath", why="lower-case escape"),
+    c("/shop/%72ods/muskie-casting-rod/", "muskie", "hotpath", why="an escaped letter"),
+    c("/shop/rods%2Fmuskie-casting-rod/orders", "muskie", "hotpath", why="%2F is a slash to Django"),
+    c("/shop/rods/muskie-casting-rod%2F", "muskie", "hotpath", why="an escaped trailing slash"),
+    c("/shop/rods/x/../muskie-casting-rod/orders", "muskie", "hotpath", why="dot-dot segment"),
+    c("/shop/rods/./muskie-casting-rod/orders", "muskie", "hotpath", why="dot segment"),
+    c("/shop/rods/x/%2E%2E/muskie-casting-rod/", "muskie", "hotpath", why="escaped dot-dot segment"),
+    c("/shop/rods/muskie-casting-rod/orders?next=%2E%2E", "muskie", "hotpath", why="query untouched"),
+    c("/shop/rods/muskie-casting-rod/%2E%2E/tourney-casting-rod/", "default", why="dots leave the product"),
+    c("/shop/rods//muskie-casting-rod/orders", "default", why="duplicate slashes are kept, as by Django"),
+    c("/t/star/a%2Ejpg", "jpg", "minisite"),
+    c("/legacy-api%2Fping", "legacy", "legacy-api"),
+    c("/t/q/file%41.txt", "qmark", "hotpath", why="? matches one decoded character"),
+    c("/t/exact/.", "default", why="the dot segment leaves /t/exact/"),
+    c("/t/old/%2E/page", "redirect-301", redirect=(301, "https://shop.example.com/new/")),
     # A disabled route does nothing.
     c("/t/off/x", "default", why="route disabled"),
     c("/t/offx", "default"),

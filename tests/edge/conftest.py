@@ -19,7 +19,7 @@ from django.utils import timezone
 from edge import services
 from edge.models import Origin
 from tests.conftest import free_port, stop_process, wait_for_port
-from tests.edge.cases import ROUTES
+from tests.edge.cases import CANARY_SECRET, ROUTES
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
@@ -52,6 +52,12 @@ def create_routes(routes=ROUTES, *, now=None) -> None:
         services.route_create(
             actor="test", name=spec["name"], pattern=spec["pattern"], origin=spec.get("origin"), **fields
         )
+
+
+@pytest.fixture(autouse=True)
+def edge_canary_secret(settings):
+    """The tester header of the shared cases counts only with this secret."""
+    settings.EDGE_CANARY_SECRET = CANARY_SECRET
 
 
 @pytest.fixture
@@ -174,12 +180,13 @@ def shared_export(django_db_setup, django_db_blocker, tmp_path_factory):
     """The shared routes exported once for a module (table, CloudFront config, zip bytes);
     the database is left as it was."""
     from django.db import transaction
+    from django.test import override_settings
 
     from edge import selectors
     from edge.exporters.export import export
 
     out = tmp_path_factory.mktemp("edge-export")
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), override_settings(EDGE_CANARY_SECRET=CANARY_SECRET):
         try:
             with transaction.atomic():
                 create_routes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import io
 import json
@@ -15,6 +16,7 @@ from edge import matcher
 from tests.edge.cases import Case
 
 CANARY_HEADER = "X-Edge-Canary"
+CANARY_SECRET_HEADER = "X-Edge-Canary-Secret"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ def cf_request(case: Case, origin_item: dict | None = None) -> dict:
         headers["cookie"] = [{"key": "Cookie", "value": f"sessionid=abc; {matcher.CANARY_COOKIE}={case.cookie}"}]
     if case.tester:
         headers["x-edge-canary"] = [{"key": CANARY_HEADER, "value": case.tester}]
+    if case.secret:
+        headers["x-edge-canary-secret"] = [{"key": CANARY_SECRET_HEADER, "value": case.secret}]
     request = {"clientIp": "203.0.113.178", "method": "GET", "uri": path, "querystring": query, "headers": headers}
     if origin_item is not None:
         request["origin"] = origin_event(origin_item)
@@ -94,7 +98,24 @@ def _redirect(response: dict) -> Outcome:
     )
 
 
+def followed(run, case: Case) -> Outcome:
+    """Where a request ends: a 308 to its normal form (CloudFront matches paths as written)
+    is followed once, as a browser would; the normal form is never sent there again."""
+    outcome = run(case)
+    if outcome.route == matcher.NORMALIZE_ROUTE:
+        status, location = outcome.redirect
+        assert status == 308 and matcher.normal_form(location) == location.split("?")[0], outcome
+        again = run(dataclasses.replace(case, uri=location))
+        assert again.route != matcher.NORMALIZE_ROUTE, again
+        return again
+    return outcome
+
+
 def lambda_edge(handler, table: dict, case: Case) -> Outcome:
+    return followed(lambda c: _lambda_edge(handler, table, c), case)
+
+
+def _lambda_edge(handler, table: dict, case: Case) -> Outcome:
     """The Lambda@Edge function on all three events of one request."""
     default = table["origins"][table["default_origin"]]
     start = {
@@ -115,6 +136,10 @@ def lambda_edge(handler, table: dict, case: Case) -> Outcome:
 
 
 def cloudfront(config: dict, handler, case: Case) -> Outcome:
+    return followed(lambda c: _cloudfront(config, handler, c), case)
+
+
+def _cloudfront(config: dict, handler, case: Case) -> Outcome:
     """CloudFront as documented: the first behaviour whose PathPattern matches (in order, the
     default last) picks the origin; its Lambda@Edge associations then run on their events."""
     behaviours = config["CacheBehaviors"].get("Items", [])

@@ -67,9 +67,14 @@ def test_one_ordered_behaviour_per_enabled_route_with_the_managed_policies(expor
     events = {
         p: [a["EventType"] for a in b["LambdaFunctionAssociations"].get("Items", [])] for p, b in behaviours.items()
     }
-    assert events["/shop/rods/muskie-casting-rod/*"] == ["origin-response"]
+    # viewer-request everywhere: a path spelt otherwise is sent to its normal form first.
+    assert events["/shop/rods/muskie-casting-rod/*"] == ["viewer-request", "origin-response"]
     assert events["/t/canary/*"] == ["viewer-request", "origin-request", "origin-response"]
     assert events["/t/old/*"] == ["viewer-request", "origin-response"]
+    default_events = [a["EventType"] for a in default["LambdaFunctionAssociations"]["Items"]]
+    assert default_events == ["viewer-request", "origin-response"]
+    for origin in config["Origins"]["Items"]:
+        assert origin["CustomHeaders"] == {"Quantity": 0}, "no EDGE_ORIGIN_SECRET in the tests' settings"
     assert all(
         a["LambdaFunctionARN"].split(":")[-1].isdigit()
         for b in behaviours.values()

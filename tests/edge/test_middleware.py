@@ -15,6 +15,8 @@ def middleware(client: Client, case: Case) -> Outcome:
     if case.cookie:
         client.cookies["edge_canary"] = case.cookie
     headers = {"X-Edge-Canary": case.tester} if case.tester else {}
+    if case.secret:
+        headers["X-Edge-Canary-Secret"] = case.secret
     response = client.get(case.uri, headers=headers)
     route = response["X-Edge-Route"]
     if response.status_code in (301, 302, 307, 308) and route != "default":

@@ -31,6 +31,8 @@ def via_nginx(nginx, case: Case) -> Outcome:
         headers["Cookie"] = f"sessionid=abc; edge_canary={case.cookie}"
     if case.tester:
         headers["X-Edge-Canary"] = case.tester
+    if case.secret:
+        headers["X-Edge-Canary-Secret"] = case.secret
     response = nginx.get(case.uri, headers)
     route = response.getheader("X-Edge-Route")
     if response.status in (301, 302, 307, 308):
