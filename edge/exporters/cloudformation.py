@@ -1,6 +1,19 @@
 """One CloudFormation template for the whole edge: distribution, origins, the Lambda@Edge
-router, the mini-site bucket, the order queue, and the hot path and legacy API as Lambda
-functions behind API Gateway HTTP APIs.
+router, the mini-site bucket, the order queue, the hot path as a Lambda function behind an
+API Gateway HTTP API, the legacy API as a private one, and the sweeper of the outbox.
+
+- The legacy API is a PRIVATE REST API: reachable only through the VPC's execute-api
+  endpoint (its resource policy denies every other source), never from the internet or
+  through CloudFront. Its callers keep `Authorization: Bearer` for their tokens, which
+  IAM authorisation (SigV4 in that same header) would have taken.
+- Every CloudFront origin gets `X-Origin-Verify` (the OriginSecret parameter); the hot
+  path refuses requests without it (EDGE_ORIGIN_SECRET), so its API's domain is no way round.
+- The sweeps the beat runs elsewhere (outbox relay, stalled orders, reservations, sale
+  windows) run every minute in a Lambda (`config.lambda_beat`) invoked by an EventBridge
+  schedule; the Celery workers that place orders run outside this template, without beat.
+- Secrets are never in the template: the database URL, the secret key and the origin
+  secret are NoEcho parameters; the legacy API tokens (`manage.py legacy_api_token CALLER`)
+  and the card key are read from one Secrets Manager secret named by AppSecretName.
 
 Lambda@Edge functions must live in us-east-1, so the template refuses other regions.
 """
@@ -29,7 +42,18 @@ def _api_domain(api: str) -> dict:
     return {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": [api, "ApiEndpoint"]}]}]}
 
 
-def _app_function(handler: str, env: dict) -> dict:
+VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+LEGACY_STAGE = "api"
+HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
+LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
+
+
+def _secret(key: str) -> dict:
+    """A value of the AppSecretName secret, resolved by CloudFormation (never in the template)."""
+    return {"Fn::Sub": f"{{{{resolve:secretsmanager:${{AppSecretName}}:SecretString:{key}}}}}"}
+
+
+def _app_function(handler: str, env: dict, *, timeout: int = 29) -> dict:
     return {
         "Type": "AWS::Lambda::Function",
         "Properties": {
@@ -38,31 +62,153 @@ def _app_function(handler: str, env: dict) -> dict:
             "Role": {"Fn::GetAtt": ["AppRole", "Arn"]},
             "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "AppCodeKey"}},
             "MemorySize": 1024,
-            "Timeout": 29,
+            "Timeout": timeout,
+            # In the VPC: the database and the legacy API's private endpoint are there.
+            "VpcConfig": {"SubnetIds": {"Ref": "AppSubnetIds"}, "SecurityGroupIds": {"Ref": "AppSecurityGroupIds"}},
             "Environment": {"Variables": env},
         },
     }
 
 
-def _http_api(name: str, function: str) -> dict:
-    # Quick create: one $default route, its Lambda proxy integration and auto-deployed stage.
-    return {
-        "Type": "AWS::ApiGatewayV2::Api",
-        "Properties": {"Name": name, "ProtocolType": "HTTP", "Target": {"Fn::GetAtt": [function, "Arn"]}},
-    }
-
-
-def _invoke_permission(function: str, api: str) -> dict:
+def _invoke_permission(function: str, principal: str, source_arn: dict) -> dict:
     return {
         "Type": "AWS::Lambda::Permission",
         "Properties": {
             "Action": "lambda:InvokeFunction",
             "FunctionName": {"Ref": function},
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": {
-                "Fn::Sub": f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/*"
+            "Principal": principal,
+            "SourceArn": source_arn,
+        },
+    }
+
+
+def _execute_api_arn(api: str) -> dict:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/*"}
+
+
+def hotpath_api() -> dict:
+    """The hot path's HTTP API: one $default route to the function (public, but the function
+    answers only requests carrying the origin secret)."""
+    return {
+        "HotpathApi": {
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-hotpath"}, "ProtocolType": "HTTP"},
+        },
+        "HotpathIntegration": {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": {"Ref": "HotpathApi"},
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationUri": {"Fn::GetAtt": ["HotpathFunction", "Arn"]},
+                "PayloadFormatVersion": "2.0",
             },
         },
+        "HotpathRoute": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "HotpathApi"},
+                "RouteKey": "$default",
+                "Target": {"Fn::Sub": "integrations/${HotpathIntegration}"},
+            },
+        },
+        "HotpathStage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": {"ApiId": {"Ref": "HotpathApi"}, "StageName": "$default", "AutoDeploy": True},
+        },
+        "HotpathInvokePermission": _invoke_permission(
+            "HotpathFunction", "apigateway.amazonaws.com", _execute_api_arn("HotpathApi")
+        ),
+    }
+
+
+def legacy_api() -> dict:
+    """The legacy API as a PRIVATE REST API: only the VPC endpoint LegacyApiVpcEndpointId reaches it."""
+    return {
+        "LegacyApi": {
+            "Type": "AWS::ApiGateway::RestApi",
+            "Properties": {
+                "Name": {"Fn::Sub": "${AWS::StackName}-legacy-api"},
+                "EndpointConfiguration": {"Types": ["PRIVATE"], "VpcEndpointIds": [{"Ref": "LegacyApiVpcEndpointId"}]},
+                "Policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "execute-api:Invoke",
+                            "Resource": "execute-api:/*",
+                            "Condition": {"StringNotEquals": {"aws:SourceVpce": {"Ref": "LegacyApiVpcEndpointId"}}},
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Action": "execute-api:Invoke",
+                            "Resource": "execute-api:/*",
+                        },
+                    ],
+                },
+            },
+        },
+        "LegacyApiProxyResource": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "LegacyApi"},
+                "ParentId": {"Fn::GetAtt": ["LegacyApi", "RootResourceId"]},
+                "PathPart": "{proxy+}",
+            },
+        },
+        "LegacyApiProxyMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "LegacyApi"},
+                "ResourceId": {"Ref": "LegacyApiProxyResource"},
+                "HttpMethod": "ANY",
+                # The legacy API checks each caller's bearer token itself.
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS_PROXY",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {
+                        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
+                        "/functions/${LegacyApiFunction.Arn}/invocations"
+                    },
+                },
+            },
+        },
+        "LegacyApiDeployment": {
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": ["LegacyApiProxyMethod"],
+            "Properties": {"RestApiId": {"Ref": "LegacyApi"}},
+        },
+        "LegacyApiStage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": {"Ref": "LegacyApi"},
+                "DeploymentId": {"Ref": "LegacyApiDeployment"},
+                "StageName": LEGACY_STAGE,
+            },
+        },
+        "LegacyApiInvokePermission": _invoke_permission(
+            "LegacyApiFunction", "apigateway.amazonaws.com", _execute_api_arn("LegacyApi")
+        ),
+    }
+
+
+def beat() -> dict:
+    """What Celery beat runs elsewhere, every minute: EventBridge invokes `config.lambda_beat`."""
+    return {
+        "BeatSchedule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": "Sweeps the hot path's outbox, stalled orders, reservations and sale windows.",
+                "ScheduleExpression": "rate(1 minute)",
+                "State": "ENABLED",
+                "Targets": [{"Arn": {"Fn::GetAtt": ["BeatFunction", "Arn"]}, "Id": "beat"}],
+            },
+        },
+        "BeatInvokePermission": _invoke_permission(
+            "BeatFunction", "events.amazonaws.com", {"Fn::GetAtt": ["BeatSchedule", "Arn"]}
+        ),
     }
 
 
@@ -73,13 +219,15 @@ def _distribution_config(table: dict) -> dict:
         config.pop(key, None)
     domains = {
         "hotpath": _api_domain("HotpathApi"),
-        "legacy-api": _api_domain("LegacyApi"),
+        # Private: CloudFront cannot reach it, so a route to it gets a 403, never the API.
+        "legacy-api": {"Fn::Sub": LEGACY_DOMAIN},
         "monolith": {"Ref": "MonolithDomain"},
     }
     origins = []
     for item in config["Origins"]["Items"]:
         item = copy.deepcopy(item)
         item.pop("CustomHeaders", None)
+        item["OriginCustomHeaders"] = cloudfront.origin_headers({"Ref": "OriginSecret"})
         if "S3OriginConfig" in item:
             item["DomainName"] = {"Fn::GetAtt": ["MinisiteBucket", "RegionalDomainName"]}
             item["S3OriginConfig"] = {"OriginAccessIdentity": ""}
@@ -122,10 +270,30 @@ def template(table: dict) -> dict:
         "DJANGO_ENV": "production",
         "DATABASE_URL": {"Ref": "DatabaseUrl"},
         "SECRET_KEY": {"Ref": "SecretKey"},
+        "CARD_ENCRYPTION_KEY": _secret("card_encryption_key"),
         "CELERY_BROKER_URL": "sqs://",
-        "ORDER_QUEUE_URL": {"Ref": "OrderQueue"},
-        "ALLOWED_HOSTS": "*",
+        "ORDERS_QUEUE_URL": {"Ref": "OrderQueue"},
+        "LEGACY_API_URL": {"Fn::Sub": f"https://{LEGACY_DOMAIN}/{LEGACY_STAGE}/legacy-api"},
+        "LEGACY_API_TOKEN_HOTPATH": _secret("legacy_api_token_hotpath"),
     }
+    hotpath_env = {
+        **app_env,
+        "SHOP_DEPLOYMENT": "hotpath",
+        # CloudFront sends the API's own Host (the viewer's would break API Gateway).
+        "ALLOWED_HOSTS": {"Fn::Sub": f"{HOTPATH_DOMAIN},${{Distribution.DomainName}}"},
+        "EDGE_ORIGIN_SECRET": {"Ref": "OriginSecret"},
+        # CloudFront and API Gateway each append to X-Forwarded-For.
+        "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
+        "ORDERS_TRUSTED_PROXY_HOPS": "2",
+    }
+    legacy_env = {
+        **{k: v for k, v in app_env.items() if not k.startswith("LEGACY_API_")},
+        "SHOP_DEPLOYMENT": "legacy",
+        "ALLOWED_HOSTS": {"Fn::Sub": LEGACY_DOMAIN},
+        "LEGACY_API_TOKEN_STOREFRONT": _secret("legacy_api_token_storefront"),
+        "LEGACY_API_TOKEN_HOTPATH": _secret("legacy_api_token_hotpath"),
+    }
+    beat_env = {**app_env, "SHOP_DEPLOYMENT": "hotpath", "ALLOWED_HOSTS": {"Fn::Sub": HOTPATH_DOMAIN}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The shop's edge: CloudFront routes, Lambda@Edge router, mini-site, hot path and order queue.",
@@ -135,7 +303,26 @@ def template(table: dict) -> dict:
             "EdgeCodeKey": {"Type": "String", "Default": "edge/lambda-edge.zip"},
             "AppCodeKey": {"Type": "String", "Default": "app/shop.zip"},
             "DatabaseUrl": {"Type": "String", "NoEcho": True},
-            "SecretKey": {"Type": "String", "NoEcho": True, "MinLength": 32},
+            "SecretKey": {"Type": "String", "NoEcho": True, "MinLength": 50},
+            "OriginSecret": {
+                "Type": "String",
+                "NoEcho": True,
+                "MinLength": 32,
+                "AllowedPattern": "[A-Za-z0-9._~+/=-]+",
+                "Description": "X-Origin-Verify, sent by CloudFront to every origin (EDGE_ORIGIN_SECRET).",
+            },
+            "AppSecretName": {
+                "Type": "String",
+                "Default": "shop/app",
+                "Description": "Secrets Manager secret (JSON) with legacy_api_token_storefront, "
+                "legacy_api_token_hotpath and card_encryption_key.",
+            },
+            "AppSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets of the functions."},
+            "AppSecurityGroupIds": {"Type": "List<AWS::EC2::SecurityGroup::Id>"},
+            "LegacyApiVpcEndpointId": {
+                "Type": "String",
+                "Description": "The VPC's execute-api interface endpoint: the only way to the legacy API.",
+            },
         },
         "Rules": {
             "EdgeFunctionsInUsEast1": {
@@ -230,7 +417,7 @@ def template(table: dict) -> dict:
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "AssumeRolePolicyDocument": LAMBDA_TRUST,
-                    "ManagedPolicyArns": [BASIC_EXECUTION],
+                    "ManagedPolicyArns": [BASIC_EXECUTION, VPC_ACCESS],
                     "Policies": [
                         {
                             "PolicyName": "order-queue",
@@ -241,23 +428,27 @@ def template(table: dict) -> dict:
                                         "Effect": "Allow",
                                         "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
                                         "Resource": {"Fn::GetAtt": ["OrderQueue", "Arn"]},
-                                    }
+                                    },
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "secretsmanager:GetSecretValue",
+                                        "Resource": {
+                                            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                                            "${AWS::AccountId}:secret:${AppSecretName}-*"
+                                        },
+                                    },
                                 ],
                             },
                         }
                     ],
                 },
             },
-            "HotpathFunction": _app_function(
-                "config.lambda_hotpath.lambda_handler", {**app_env, "SHOP_DEPLOYMENT": "hotpath"}
-            ),
-            "LegacyApiFunction": _app_function(
-                "config.lambda_legacy.lambda_handler", {**app_env, "SHOP_DEPLOYMENT": "legacy"}
-            ),
-            "HotpathApi": _http_api({"Fn::Sub": "${AWS::StackName}-hotpath"}, "HotpathFunction"),
-            "LegacyApi": _http_api({"Fn::Sub": "${AWS::StackName}-legacy-api"}, "LegacyApiFunction"),
-            "HotpathInvokePermission": _invoke_permission("HotpathFunction", "HotpathApi"),
-            "LegacyApiInvokePermission": _invoke_permission("LegacyApiFunction", "LegacyApi"),
+            "HotpathFunction": _app_function("config.lambda_hotpath.lambda_handler", hotpath_env),
+            "LegacyApiFunction": _app_function("config.lambda_legacy.lambda_handler", legacy_env),
+            "BeatFunction": _app_function("config.lambda_beat.lambda_handler", beat_env, timeout=55),
+            **hotpath_api(),
+            **legacy_api(),
+            **beat(),
             "Distribution": {
                 "Type": "AWS::CloudFront::Distribution",
                 "Properties": {"DistributionConfig": _distribution_config(table)},
@@ -271,6 +462,6 @@ def template(table: dict) -> dict:
             "OrderQueueUrl": {"Value": {"Ref": "OrderQueue"}},
             "OrderDeadLetterQueueUrl": {"Value": {"Ref": "OrderDeadLetterQueue"}},
             "HotpathApiUrl": {"Value": {"Fn::GetAtt": ["HotpathApi", "ApiEndpoint"]}},
-            "LegacyApiUrl": {"Value": {"Fn::GetAtt": ["LegacyApi", "ApiEndpoint"]}},
+            "LegacyApiUrl": {"Value": {"Fn::Sub": f"https://{LEGACY_DOMAIN}/{LEGACY_STAGE}/legacy-api"}},
         },
     }

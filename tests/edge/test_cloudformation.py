@@ -45,7 +45,7 @@ def test_the_template_holds_the_whole_edge(template):
     assert types["Distribution"] == "AWS::CloudFront::Distribution"
     assert types["EdgeRouterVersion"] == "AWS::Lambda::Version"
     assert types["MinisiteOriginAccessControl"] == "AWS::CloudFront::OriginAccessControl"
-    assert types["HotpathApi"] == types["LegacyApi"] == "AWS::ApiGatewayV2::Api"
+    assert types["HotpathApi"] == "AWS::ApiGatewayV2::Api"
     assert resources["HotpathApi"]["Properties"]["ProtocolType"] == "HTTP"
     assert resources["OrderQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]
@@ -74,3 +74,63 @@ def test_every_behaviour_associates_the_numbered_version_on_valid_events(templat
     assert origins["hotpath"]["DomainName"]["Fn::Select"][1]["Fn::Split"][1] == {
         "Fn::GetAtt": ["HotpathApi", "ApiEndpoint"]
     }
+
+
+def test_the_legacy_api_is_private_to_the_vpc_endpoint(template):
+    _, data = template
+    resources = data["Resources"]
+    api = resources["LegacyApi"]
+    assert api["Type"] == "AWS::ApiGateway::RestApi"
+    assert api["Properties"]["EndpointConfiguration"]["Types"] == ["PRIVATE"]
+    deny = next(s for s in api["Properties"]["Policy"]["Statement"] if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"StringNotEquals": {"aws:SourceVpce": {"Ref": "LegacyApiVpcEndpointId"}}}
+    # No public HTTP API in front of the legacy function any more.
+    integrations = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Integration"]
+    assert [i["Properties"]["IntegrationUri"] for i in integrations] == [{"Fn::GetAtt": ["HotpathFunction", "Arn"]}]
+    assert "LegacyApiFunction.Arn" in resources["LegacyApiProxyMethod"]["Properties"]["Integration"]["Uri"]["Fn::Sub"]
+
+
+def test_every_origin_gets_the_origin_secret_and_the_hot_path_requires_it(template):
+    _, data = template
+    config = data["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    for origin in config["Origins"]:
+        secret = {"HeaderName": "X-Origin-Verify", "HeaderValue": {"Ref": "OriginSecret"}}
+        assert origin["OriginCustomHeaders"] == [secret]
+    assert data["Parameters"]["OriginSecret"]["NoEcho"] is True
+    env = data["Resources"]["HotpathFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EDGE_ORIGIN_SECRET"] == {"Ref": "OriginSecret"}
+
+
+def test_the_functions_get_one_queue_name_real_hosts_and_secrets_by_name_only(template):
+    _, data = template
+    resources = data["Resources"]
+    functions = {
+        n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function" and n != "EdgeRouterFunction"
+    }
+    assert set(functions) == {"HotpathFunction", "LegacyApiFunction", "BeatFunction"}
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["ORDERS_QUEUE_URL"] == {"Ref": "OrderQueue"} and "ORDER_QUEUE_URL" not in env, name
+        assert env["ALLOWED_HOSTS"] != "*" and "execute-api" in env["ALLOWED_HOSTS"]["Fn::Sub"], name
+        tokens = {k: v for k, v in env.items() if k.startswith("LEGACY_API_TOKEN_")}
+        assert tokens, name
+        for value in tokens.values():
+            assert value["Fn::Sub"].startswith("{{resolve:secretsmanager:${AppSecretName}:SecretString:"), name
+    legacy = functions["LegacyApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert {"LEGACY_API_TOKEN_STOREFRONT", "LEGACY_API_TOKEN_HOTPATH"} <= set(legacy)
+    assert (
+        "${Distribution.DomainName}"
+        in functions["HotpathFunction"]["Properties"]["Environment"]["Variables"]["ALLOWED_HOSTS"]["Fn::Sub"]
+    )
+
+
+def test_an_eventbridge_schedule_runs_the_sweeps_of_the_outbox(template):
+    _, data = template
+    resources = data["Resources"]
+    rule = resources["BeatSchedule"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["BeatFunction", "Arn"]}
+    assert resources["BeatFunction"]["Properties"]["Handler"] == "config.lambda_beat.lambda_handler"
+    permission = resources["BeatInvokePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
