@@ -5,28 +5,58 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.validators import MinValueValidator
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from config.admin_base import ShopModelAdmin
-from orders import placement, selectors
-from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation
+from orders import placement, sales, selectors
+from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation, SaleState
+from orders.sale_reconcile import sale_reconcile
 
 
 class SaleAllocationForm(forms.ModelForm):
+    """The sale as a merchant sets it. Validating the form takes the sale's step (open,
+    resize, close: `orders.sales`), because the stock of record decides whether it can be
+    taken: short stock is then a message on `allocated`, with nothing saved and nothing held."""
+
     class Meta:
         model = SaleAllocation
         fields = ["product", "is_hot", "allocated", "per_order_limit", "starts_at", "ends_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sale: SaleAllocation | None = None
+        if "per_order_limit" in self.fields:  # a message on the field, not the table's constraint
+            self.fields["per_order_limit"].validators.append(MinValueValidator(1, "At least 1 unit per order."))
+            self.fields["per_order_limit"].widget.attrs["min"] = 1
 
     def clean(self):
         cleaned = super().clean()
         taken = (self.instance.reserved + self.instance.sold) if self.instance.pk else 0
         if cleaned.get("allocated") is not None and cleaned["allocated"] < taken:
-            self.add_error("allocated", f"At least {taken}: that many are already reserved or sold.")
+            self.add_error("allocated", f"At least {taken}: {taken} are already reserved or sold.")
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", "The sale must end after it starts.")
         return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors or "allocated" not in self.fields:
+            return
+        data = self.cleaned_data
+        try:
+            self.sale = sales.sale_update(
+                product=data.get("product") or self.instance.product,
+                is_hot=data["is_hot"],
+                allocated=data["allocated"],
+                per_order_limit=data["per_order_limit"],
+                starts_at=data.get("starts_at"),
+                ends_at=data.get("ends_at"),
+            )
+        except sales.SaleRefused as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
 
 
 @admin.register(SaleAllocation)
@@ -34,6 +64,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
     form = SaleAllocationForm
     list_display = [
         "product",
+        "state",
         "is_hot",
         "allocated",
         "reserved",
@@ -43,11 +74,12 @@ class SaleAllocationAdmin(ShopModelAdmin):
         "starts_at",
         "ends_at",
     ]
-    list_editable = ["is_hot", "allocated", "per_order_limit"]
+    # Opening, resizing and closing a sale move its hold: one sale at a time, on its own page.
+    list_editable = ["per_order_limit"]
     list_filter = ["is_hot"]
     search_fields = ["product__title", "product__slug"]
-    readonly_fields = ["reserved", "sold", "remaining", "updated_at"]
-    actions = ["make_hot", "make_not_hot"]
+    readonly_fields = ["state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
+    actions = ["make_hot", "make_not_hot", "reconcile"]
 
     @admin.display(description="remaining")
     def remaining(self, obj: SaleAllocation) -> int:
@@ -55,17 +87,51 @@ class SaleAllocationAdmin(ShopModelAdmin):
 
     @admin.action(description="Turn the hot path on", permissions=["change"])
     def make_hot(self, request, queryset):
-        for allocation in queryset:  # save() so the cached product page is refreshed
-            allocation.is_hot = True
-            allocation.save(update_fields=["is_hot", "updated_at"])
+        # Each sale opens with its allocated units held in the stock of record, or says why not.
+        for allocation in queryset.select_related("product"):
+            try:
+                sales.sale_open(
+                    product=allocation.product,
+                    units=allocation.allocated,
+                    per_order_limit=allocation.per_order_limit,
+                    starts_at=allocation.starts_at,
+                    ends_at=allocation.ends_at,
+                )
+            except sales.SaleRefused as exc:
+                self.message_user(request, f"{allocation.product}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{allocation.product}: sale open.", messages.SUCCESS)
 
     @admin.action(description="Turn the hot path off", permissions=["change"])
     def make_not_hot(self, request, queryset):
-        for allocation in queryset:
-            allocation.is_hot = False
-            allocation.save(update_fields=["is_hot", "updated_at"])
+        # Closing releases what was not sold; a sale that was never opened just goes cold.
+        for allocation in queryset.select_related("product"):
+            try:
+                if allocation.state == SaleState.OPEN:
+                    sales.sale_close(allocation=allocation)
+                else:
+                    allocation.is_hot = False
+                    allocation.save(update_fields=["is_hot", "updated_at"])
+            except sales.SaleRefused as exc:
+                self.message_user(request, f"{allocation.product}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Reconcile with the stock of record", permissions=["change"])
+    def reconcile(self, request, queryset):
+        for allocation in queryset.select_related("product"):
+            for check in sale_reconcile(product=allocation.product):
+                level = messages.SUCCESS if check.action == "in step" else messages.WARNING
+                self.message_user(
+                    request,
+                    f"{check.product}: owed {check.owed}, hold {check.hold}, drift {check.drift:+d}: {check.action}",
+                    level,
+                )
 
     def save_model(self, request, obj, form, change):
+        if getattr(form, "sale", None) is not None:
+            # The sale's step was taken when the form was validated (the hold first): show it.
+            obj.pk, obj._state.adding = form.sale.pk, False
+            obj.refresh_from_db()
+            return
         if change:
             # Only the merchant's fields: reserved and sold move under the buyers' feet, and
             # writing back the values read with the form would undo their orders.

@@ -31,16 +31,7 @@ def test_order_list_and_page_show_stage_and_history_but_never_the_card(admin_cli
     assert APPROVED_CARD not in page and order.token not in page
 
 
-def test_merchant_edits_the_allocation_without_undoing_reservations(admin_client, allocation, order):
-    allocation.refresh_from_db()
-    assert allocation.reserved == 1
-    response = admin_client.post(
-        f"/admin/orders/saleallocation/{allocation.pk}/change/",
-        {"product": allocation.product_id, "is_hot": "on", "allocated": 30, "per_order_limit": 3},
-    )
-    assert response.status_code == 302
-    allocation.refresh_from_db()
-    assert (allocation.allocated, allocation.per_order_limit, allocation.reserved) == (30, 3, 1)
+# Editing an open sale (its hold moves with it) is in test_sale_admin.py, against the legacy API.
 
 
 def test_allocation_cannot_go_below_what_is_taken(admin_client, allocation, order):
