@@ -1,9 +1,9 @@
 """Placing orders with the legacy API, as services on the database: the outcomes (complete,
 failed, dead-lettered, redriven), the claim that makes redelivery harmless, and the
-legacy-capacity permits shared by every worker process."""
+legacy-capacity permits shared by every worker process, leased on the database's clock."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from orders import placement
-from orders.models import DeadLetter, LegacySlot, OrderStage, OutboxMessage, Reservation
+from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OutboxMessage, Reservation
+from shop.legacy_client import LegacyUnavailable
 from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer
 
 
@@ -153,3 +154,126 @@ def test_concurrent_permit_takers_never_exceed_the_capacity(settings):
     for thread in threads:
         thread.join()
     assert sorted(taken) == [1, 2, 3]
+
+
+# --- One delivery at a time: the claim --------------------------------------------------
+def test_while_a_claim_lasts_a_second_delivery_sends_nothing_and_is_told_to_wait(allocation, settings):
+    # Nothing listens there: a request sent would raise LegacyUnavailable, not OrderClaimed.
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"
+    order = accept(allocation)
+    assert placement.order_claim(order_id=order.pk, holder="first delivery") is not None
+
+    with pytest.raises(placement.OrderClaimed) as claimed:
+        placement.order_send_to_legacy(order_id=order.pk, worker="second")
+
+    assert 0 < claimed.value.retry_in <= placement.order_claim_lease_seconds()
+    order.refresh_from_db()
+    assert (order.claimed_by, order.attempts, order.last_error) == ("first delivery", 1, "")
+    assert not LegacySlot.objects.exclude(holder="").exists()  # no permit taken either
+
+
+def test_a_claim_ends_with_its_lease_or_its_release(allocation):
+    order = accept(allocation)
+    placement.order_claim(order_id=order.pk, holder="a")
+    placement.order_claim_release(order_id=order.pk, holder="someone else")  # not theirs to end
+    with pytest.raises(placement.OrderClaimed):
+        placement.order_claim(order_id=order.pk, holder="b")
+    placement.order_claim_release(order_id=order.pk, holder="a")
+    assert placement.order_claim(order_id=order.pk, holder="b").claimed_by == "b"
+    HotOrder.objects.filter(pk=order.pk).update(claimed_until=db_now() - timedelta(seconds=1))  # b died
+    assert placement.order_claim(order_id=order.pk, holder="c").attempts == 3
+
+
+def test_a_worker_sent_away_by_the_legacy_api_lets_the_next_delivery_try_at_once(allocation, settings):
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # connection refused: nothing was sent
+    order = accept(allocation)
+    with pytest.raises(LegacyUnavailable):
+        placement.order_send_to_legacy(order_id=order.pk)
+    order.refresh_from_db()
+    assert (order.claimed_by, order.claimed_until) == ("", None)
+    assert not LegacySlot.objects.exclude(holder="").exists()
+
+
+# --- Leases on the database's clock -------------------------------------------------------
+def db_now():
+    """The database's clock as Now() reads it (PostgreSQL: the statement's time, not the
+    transaction's, which a test's transaction would hold still)."""
+    with connection.cursor() as cursor:
+        postgres = connection.vendor == "postgresql"
+        cursor.execute("SELECT statement_timestamp()" if postgres else "SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')")
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):  # SQLite: UTC as text
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
+
+
+@pytest.fixture
+def clock_20_seconds_ahead(monkeypatch):
+    """This host's clock runs 20 s ahead of the database's (and of the other hosts')."""
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(seconds=20))
+
+
+def test_a_host_whose_clock_runs_ahead_cannot_take_permits_still_held(db, settings, clock_20_seconds_ahead):
+    settings.LEGACY_CAPACITY = settings.ORDERS_LEGACY_CONCURRENCY = 1
+    assert placement.legacy_slot_acquire(holder="a worker", wait_seconds=0) == 1
+    LegacySlot.objects.filter(number=1).update(lease_until=db_now() + timedelta(seconds=10))
+    assert placement.legacy_slot_acquire(holder="a worker 20 s ahead", wait_seconds=0) is None
+    assert LegacySlot.objects.get(number=1).holder == "a worker"
+
+
+def test_a_host_whose_clock_runs_ahead_cannot_take_an_order_still_claimed(allocation, clock_20_seconds_ahead):
+    order = accept(allocation)
+    placement.order_claim(order_id=order.pk, holder="a worker")
+    HotOrder.objects.filter(pk=order.pk).update(claimed_until=db_now() + timedelta(seconds=10))
+    with pytest.raises(placement.OrderClaimed):
+        placement.order_claim(order_id=order.pk, holder="a worker 20 s ahead")
+
+
+def test_claims_and_permits_are_leased_from_the_database_clock(allocation, settings, clock_20_seconds_ahead):
+    order = accept(allocation)
+    before = db_now()
+    claimed = placement.order_claim(order_id=order.pk, holder="w")
+    slot = placement.legacy_slot_acquire(holder="w", wait_seconds=0)
+    after = db_now()
+    lease = timedelta(seconds=placement.order_claim_lease_seconds())
+    assert before + lease <= HotOrder.objects.get(pk=claimed.pk).claimed_until <= after + lease
+    permit = timedelta(seconds=placement.legacy_slot_lease_seconds())
+    assert before + permit <= LegacySlot.objects.get(number=slot).lease_until <= after + permit
+
+
+# --- Waiting for a permit -----------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_waiting_for_a_permit_backs_off_instead_of_polling(settings):
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LEGACY_CAPACITY = settings.ORDERS_LEGACY_CONCURRENCY = 1
+    assert placement.legacy_slot_acquire(holder="busy", wait_seconds=0) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert placement.legacy_slot_acquire(holder="waiting", wait_seconds=1.5) is None
+    looks = [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and "orders_legacyslot" in q["sql"]]
+    # Every 10-30 ms this was 50 or more looks; doubling waits from 10 ms capped at 0.5 s: ten.
+    assert 2 <= len(looks) <= 12, len(looks)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_released_permit_goes_to_the_worker_waiting_for_it(settings):
+    settings.LEGACY_CAPACITY = settings.ORDERS_LEGACY_CONCURRENCY = 1
+    assert placement.legacy_slot_acquire(holder="busy", wait_seconds=0) == 1
+    got, waiting = [], threading.Event()
+
+    def wait_for_a_permit():
+        try:
+            waiting.set()
+            got.append(placement.legacy_slot_acquire(holder="waiting", wait_seconds=60))
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=wait_for_a_permit)
+    waiter.start()
+    waiting.wait()
+    placement.legacy_slot_release(number=1, holder="busy")
+    waiter.join()
+    assert got == [1]
+    assert LegacySlot.objects.get(number=1).holder == "waiting"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from orders import placement, services
 from orders.models import HotOrder, OutboxMessage, SaleAllocation
-from tests.orders.conftest import broker_depth, broker_purge, order_accept_as_buyer
+from tests.orders.conftest import broker_depth, broker_purge, broker_take_all, order_accept_as_buyer
 
 
 def accept(allocation, **body):
@@ -218,3 +218,25 @@ def test_both_ways_of_accepting_write_the_same_records(
         order_accept_as_buyer(idempotency_key="both-2", quantity=2)
     allocation.refresh_from_db()
     assert allocation.reserved == 2 and HotOrder.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stalled_orders_are_not_published_again_while_the_workers_make_progress(allocation, settings):
+    """In a deep queue, orders untouched for ORDERS_STALL_SECONDS are merely waiting their
+    turn: publishing them again every sweep would bury the queue under copies."""
+    broker_purge()
+    waiting, moving = accept(allocation), accept(allocation)
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=waiting.pk).update(updated_at=long_ago)
+    # A worker has just placed another order.
+    HotOrder.objects.filter(pk=moving.pk).update(attempts=1, status="complete", updated_at=timezone.now())
+
+    assert services.orders_stalled_requeue() == 0
+    assert broker_take_all() == []
+
+    # The queue stopped moving: the order waiting since is published once more.
+    HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
+    assert services.orders_stalled_requeue() == 1
+    assert [args for _headers, (args, _kwargs, _embed) in broker_take_all()] == [[waiting.pk]]
