@@ -87,3 +87,73 @@ def test_order_travels_through_sqs_from_the_hot_path_to_a_real_worker(
     status, polled, _ = http_json("GET", hotpath + body["status_url"])
     assert (status, polled["status"]) == (200, "complete")
     assert "sqs" in processes.log(worker).lower()
+
+
+def template_environment(resolved: dict[str, str]) -> dict[str, str]:
+    """The hot path Lambda's environment exactly as the exported CloudFormation template sets
+    it, with CloudFormation's references resolved to this machine's stand-ins."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    out = Path(tempfile.mkdtemp())
+    call_command("edge_export", "--target", "cloudformation", "--out", str(out))
+    template = json.loads((out / "cloudformation.json").read_text())
+    variables = template["Resources"]["HotpathFunction"]["Properties"]["Environment"]["Variables"]
+
+    def value(v) -> str:
+        if isinstance(v, str):
+            return v
+        if "Ref" in v:
+            return resolved[v["Ref"]]
+        text = v["Fn::Sub"]
+        text = re.sub(
+            r"\{\{resolve:secretsmanager:\$\{AppSecretName\}:SecretString:(\w+)\}\}", lambda m: resolved[m[1]], text
+        )
+        return re.sub(r"\$\{([^}]+)\}", lambda m: resolved[m[1]], text)
+
+    return {name: value(v) for name, v in variables.items()}
+
+
+def test_the_templates_own_environment_publishes_an_order_to_sqs(processes, process_env, allocation, sqs):
+    """The hot path run with the variables the exported template gives its Lambda: the order
+    reaches the very queue the template's OrderQueue names (it once set ORDER_QUEUE_URL, which
+    the code never read, and publishing failed with QueueDoesNotExist)."""
+    from cryptography.fernet import Fernet
+
+    host = "abc123.execute-api.eu-west-1.amazonaws.com"
+    env = template_environment(
+        {
+            "DatabaseUrl": process_env["DATABASE_URL"],
+            "SecretKey": "template-test-" + uuid.uuid4().hex + uuid.uuid4().hex,
+            "OrderQueue": sqs["queue_url"],
+            "OriginSecret": "origin-" + uuid.uuid4().hex,
+            "HotpathApi": "abc123",
+            "LegacyApi": "def456",
+            "AWS::Region": AWS["AWS_REGION"],
+            "Distribution.DomainName": "d111111abcdef8.cloudfront.net",
+            "legacy_api_token_hotpath": "hotpath-" + uuid.uuid4().hex,
+            "card_encryption_key": Fernet.generate_key().decode(),
+        }
+    )
+    assert env["DJANGO_ENV"] == "production" and env["ORDERS_QUEUE_URL"] == sqs["queue_url"]
+    full = {
+        **process_env,
+        **AWS,
+        **env,
+        "AWS_ENDPOINT_URL": sqs["endpoint"],
+        # gunicorn stands in for API Gateway and apig-wsgi, which take the scheme from this header.
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    }
+    hotpath = processes.gunicorn("config.wsgi_hotpath", full)
+    headers = {"Host": host, "X-Forwarded-Proto": "https", "Idempotency-Key": uuid.uuid4().hex}
+
+    refused, _, _ = http_json("POST", hotpath + ORDERS_URL, order_body(), headers=headers)
+    assert refused == 403, "without the origin secret CloudFront adds, the origin refuses"
+    headers["X-Origin-Verify"] = env["EDGE_ORIGIN_SECRET"]
+    status, body, _ = http_json("POST", hotpath + ORDERS_URL, order_body(), headers=headers)
+    assert status == 202, body
+    eventually(lambda: queue_depth(sqs) == 1, timeout=30, message="the order did not reach the template's queue")
+    assert HotOrder.objects.filter(number=body["number"]).exists()
