@@ -414,3 +414,31 @@ for _name in ("EDGE_ORIGIN_SECRET", "EDGE_CANARY_SECRET"):
     # They travel in headers and are written into nginx configs: keep them to token characters.
     if not all(c.isascii() and (c.isalnum() or c in "-._~+/=") for c in globals()[_name]):
         raise ImproperlyConfigured(f"{_name} may hold only letters, digits and - . _ ~ + / =.")
+
+
+# --- Errors and sign-in throttling ---------------------------------------------------------
+# Error answers under the API prefixes are JSON in one shape (config.errors); null characters
+# are refused everywhere before anything reads them. Right after the edge router, so that it
+# sees every answer of whichever origin the router chose.
+MIDDLEWARE.insert(MIDDLEWARE.index("edge.middleware.EdgeRouterMiddleware") + 1, "config.errors.ApiErrorMiddleware")
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+# Production serves the collected, hashed files; without a manifest (collectstatic not run)
+# every page naming a static file would fail, so they are served from the apps instead.
+if (
+    STORAGES["staticfiles"]["BACKEND"].endswith("ManifestStaticFilesStorage")
+    and not (STATIC_ROOT / "staticfiles.json").exists()
+):
+    STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedStaticFilesStorage"
+    WHITENOISE_USE_FINDERS = True
+# Password guessing on /admin/login/ and /accounts/login/ (django-axes): after AXES_FAILURE_LIMIT
+# wrong passwords for one account, or from one address, sign-in is refused with 429 until
+# the cool-off has passed. Attempts are kept in the database, shared by every web process.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes requires
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_HTTP_RESPONSE_CODE = 429

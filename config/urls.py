@@ -14,3 +14,9 @@ urlpatterns = [
     *([] if settings.DJANGO_ENV == "production" else [path("legacy-api/", include("legacy_api.urls"))]),
     *monolith_urlpatterns,
 ]
+
+# Errors: JSON in one shape under the API prefixes, the shop's self-contained pages elsewhere.
+handler400 = "config.errors.handler400"
+handler403 = "config.errors.handler403"
+handler404 = "config.errors.handler404"
+handler500 = "config.errors.handler500"

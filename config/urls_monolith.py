@@ -28,3 +28,9 @@ urlpatterns = [
     # Product pictures are served by the shop itself: there is no CDN in front of media.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
+
+# Errors: JSON in one shape under the API prefixes, the shop's self-contained pages elsewhere.
+handler400 = "config.errors.handler400"
+handler403 = "config.errors.handler403"
+handler404 = "config.errors.handler404"
+handler500 = "config.errors.handler500"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from dataclasses import dataclass
 
@@ -143,6 +144,16 @@ def client_ip(request: HttpRequest) -> str | None:
         # Proxies append the address they saw, so only the entries our own proxies added can
         # be trusted: the first ones are whatever the client chose to send.
         hops = [h.strip() for h in request.headers.get(header, "").split(",") if h.strip()]
-        if hops:
-            return hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]
+        if hops and _is_ip(candidate := hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]):
+            return candidate
+        # Not an address (a client's garbage where a proxy's entry was expected): the
+        # connection's address counts instead; stored as an address, it would fail the insert.
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,228 @@
+"""Error answers: JSON in one shape under the APIs' prefixes, the shop's pages elsewhere.
+
+Under `/api/`, `/legacy-api/` and a product's order URLs (`/shop/<c>/<p>/orders...`) every
+error is `{"error": code, "detail": text, "fields"?: {name: [messages]}}`, whatever raised
+it: a view, Django itself (404, 405, CSRF, a body too large) or a service that is away
+(503 with Retry-After). Elsewhere the error pages are self-contained templates, so they render
+even where static files were never collected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
+from django.views import csrf as django_csrf
+
+logger = logging.getLogger(__name__)
+
+API_PATH = re.compile(r"^/(?:api/|legacy-api/|shop/[^/]+/[^/]+/orders(?:/|$))")
+RETRY_AFTER_SECONDS = 5
+NULL_MESSAGE = "Must not contain a null character."
+
+ERROR_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("unauthorized", "Authentication is required."),
+    403: ("forbidden", "You may not do this."),
+    404: ("not_found", "Nothing here."),
+    405: ("method_not_allowed", "This address does not take that method."),
+    406: ("not_acceptable", "This address answers JSON only."),
+    409: ("conflict", "The request conflicts with the current state."),
+    413: ("too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send application/json."),
+    422: ("unprocessable", "The request could not be processed."),
+    429: ("throttled", "Too many requests; try again shortly."),
+    500: ("server_error", "Something went wrong on our side; nothing was changed."),
+    502: ("bad_gateway", "A service behind this one failed."),
+    503: ("unavailable", "Temporarily unavailable; try again shortly."),
+    504: ("timeout", "A service behind this one took too long."),
+}
+
+
+def is_api_path(path: str) -> bool:
+    return bool(API_PATH.match(path))
+
+
+def error_json(status: int, *, detail: str = "", fields: dict[str, list[str]] | None = None, error: str = ""):
+    code, default = ERROR_CODES.get(status, ("error", "The request failed."))
+    body: dict = {"error": error or code, "detail": detail or default}
+    if fields:
+        body["fields"] = fields
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        import redis
+
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover - redis is a requirement
+        pass
+    return tuple(errors)
+
+
+UNAVAILABLE = _unavailable_errors()
+
+
+def _null_field(value, path: str = "") -> str | None:
+    """The dotted name of the first string (key or value) holding a null character."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return name.replace("\x00", "")
+            found = _null_field(item, name)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _null_field(item, f"{path}[{index}]" if path else f"[{index}]")
+            if found:
+                return found
+    return None
+
+
+class ApiErrorMiddleware:
+    """Null characters are refused before anything reads them (PostgreSQL cannot store them:
+    they used to come back as a 500); under the API prefixes, errors are answered as JSON."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        api = is_api_path(request.path)
+        refusal = self._null_refusal(request, api)
+        if refusal is not None:
+            return refusal
+        response = self.get_response(request)
+        if api and response.status_code >= 400:
+            return _with_detail(response) if _is_json(response) else _as_json(response)
+        return response
+
+    def _null_refusal(self, request, api: bool):
+        if "\x00" in request.path or "\x00" in request.path_info:
+            return _bad_request(request, api, {"path": [NULL_MESSAGE]})
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
+            names = [name for name, values in request.GET.lists() if any("\x00" in v for v in values)]
+            names += [name for name in request.GET if "\x00" in name]
+            return _bad_request(request, api, {(names[0] if names else "query"): [NULL_MESSAGE]})
+        if api and request.content_type == "application/json":
+            try:
+                body = request.body
+            except RequestDataTooBig:
+                return error_json(413, detail=f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+            # A null can only reach a JSON string escaped: parse only the bodies that have one.
+            if b"\\u0000" in body:
+                try:
+                    field = _null_field(json.loads(body))
+                except (ValueError, RecursionError):
+                    field = None
+                if field:
+                    return error_json(400, error="invalid", detail=NULL_MESSAGE, fields={field: [NULL_MESSAGE]})
+        return None
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return error_json(413, detail=f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+        if isinstance(exception, Http404):
+            return error_json(404)
+        if isinstance(exception, PermissionDenied):
+            return error_json(403)
+        if isinstance(exception, BadRequest | SuspiciousOperation):
+            return error_json(400)
+        if isinstance(exception, UNAVAILABLE):
+            logger.warning("%s %s: a backing service is away: %s", request.method, request.path, exception)
+            response = error_json(503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        logger.error("%s %s failed", request.method, request.path, exc_info=exception)
+        return error_json(500)
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
+
+
+def _with_detail(response) -> HttpResponse:
+    """A JSON error some view answered without a `detail` gets the status's own."""
+    if getattr(response, "streaming", False) or len(response.content) > 65536:
+        return response
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response
+    if not isinstance(body, dict) or "detail" in body:
+        return response
+    code, default = ERROR_CODES.get(response.status_code, ("error", "The request failed."))
+    body = {"error": body.pop("error", code), "detail": default, **body}
+    response.content = json.dumps(body).encode()
+    return response
+
+
+def _as_json(response) -> HttpResponse:
+    converted = error_json(response.status_code)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate", "X-Edge-Route"):
+        if header in response:
+            converted[header] = response[header]
+    return converted
+
+
+def _bad_request(request, api: bool, fields: dict[str, list[str]]) -> HttpResponse:
+    if api:
+        return error_json(400, error="invalid", detail=NULL_MESSAGE, fields=fields)
+    return _page(request, "400.html", 400)
+
+
+# --- Pages and handlers -------------------------------------------------------------------
+FALLBACK_PAGE = "<!doctype html><title>{status}</title><h1>{status}</h1><p>{text}</p>"
+
+
+def _page(request, template: str, status: int) -> HttpResponse:
+    """The shop's error page; plain text if even that cannot render (a 500 must not fail)."""
+    try:
+        body = loader.get_template(template).render({"request_path": request.path})
+    except Exception:
+        logger.exception("could not render %s", template)
+        body = FALLBACK_PAGE.format(status=status, text=ERROR_CODES.get(status, ("", ""))[1])
+    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def handler400(request, exception=None):
+    return error_json(400) if is_api_path(request.path) else _page(request, "400.html", 400)
+
+
+def handler403(request, exception=None):
+    return error_json(403) if is_api_path(request.path) else _page(request, "403.html", 403)
+
+
+def handler404(request, exception=None):
+    return error_json(404) if is_api_path(request.path) else _page(request, "404.html", 404)
+
+
+def handler500(request):
+    return error_json(500) if is_api_path(request.path) else _page(request, "500.html", 500)
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: JSON under the API prefixes, Django's page elsewhere."""
+    if is_api_path(request.path):
+        return error_json(
+            403,
+            error="csrf_failed",
+            detail="The CSRF check failed: send the X-CSRFToken header with the token from the page.",
+        )
+    return django_csrf.csrf_failure(request, reason=reason)

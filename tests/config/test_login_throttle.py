@@ -1,0 +1,72 @@
+"""Password guessing on both sign-in pages is throttled per account and per address: after
+the limit, even the right password is refused with the shop's lockout page (429)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+PASSWORD = "a-long-test-password"
+LOGINS = ["/admin/login/", "/accounts/login/"]
+
+
+@pytest.fixture(autouse=True)
+def limit(settings):
+    settings.AXES_FAILURE_LIMIT = 5
+
+
+@pytest.fixture
+def merchant(db, django_user_model):
+    return django_user_model.objects.create_user("merchant", "m@example.com", PASSWORD, is_staff=True)
+
+
+def sign_in(url: str, username: str, password: str, address: str = "203.0.113.9"):
+    client = Client(REMOTE_ADDR=address)
+    return client, client.post(url, {"username": username, "password": password})
+
+
+def signed_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+@pytest.mark.parametrize("url", LOGINS)
+def test_the_right_password_works_before_the_limit(merchant, url):
+    for _ in range(4):
+        sign_in(url, "merchant", "wrong")
+
+    client, response = sign_in(url, "merchant", PASSWORD)
+
+    assert response.status_code == 302 and signed_in(client)
+
+
+@pytest.mark.parametrize("url", LOGINS)
+def test_wrong_passwords_then_the_right_one_is_refused(merchant, url):
+    for _ in range(5):
+        sign_in(url, "merchant", "wrong")
+
+    client, response = sign_in(url, "merchant", PASSWORD)
+
+    assert response.status_code == 429 and not signed_in(client)
+    assert "Too many attempts" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", LOGINS)
+def test_an_account_is_locked_whichever_address_guesses(merchant, url):
+    for n in range(5):
+        sign_in(url, "merchant", "wrong", address=f"198.51.100.{n}")
+
+    client, response = sign_in(url, "merchant", PASSWORD, address="192.0.2.200")
+
+    assert response.status_code == 429 and not signed_in(client)
+
+
+@pytest.mark.parametrize("url", LOGINS)
+def test_an_address_is_locked_whichever_accounts_it_guesses(merchant, url):
+    for n in range(5):
+        sign_in(url, f"someone{n}", "wrong", address="198.51.100.77")
+
+    client, response = sign_in(url, "merchant", PASSWORD, address="198.51.100.77")
+    other_client, other = sign_in(url, "merchant", PASSWORD, address="192.0.2.1")
+
+    assert response.status_code == 429 and not signed_in(client)
+    assert other.status_code == 302 and signed_in(other_client)
