@@ -70,3 +70,20 @@ def test_an_address_is_locked_whichever_accounts_it_guesses(merchant, url):
 
     assert response.status_code == 429 and not signed_in(client)
     assert other.status_code == 302 and signed_in(other_client)
+
+
+def test_behind_the_edge_the_address_is_the_one_our_proxy_saw(merchant, settings):
+    settings.ORDERS_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.ORDERS_TRUSTED_PROXY_HOPS = 1
+    for n in range(5):  # a new made-up address each time, then the one the proxy appended
+        Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.77").post(
+            "/accounts/login/", {"username": f"someone{n}", "password": "wrong"}
+        )
+
+    guesser = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.99, 198.51.100.77")
+    shopper = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    refused = guesser.post("/accounts/login/", {"username": "merchant", "password": PASSWORD})
+    allowed = shopper.post("/accounts/login/", {"username": "merchant", "password": PASSWORD})
+
+    assert refused.status_code == 429 and not signed_in(guesser)
+    assert allowed.status_code == 302 and signed_in(shopper)
