@@ -5,9 +5,11 @@ The order backend can work on only LEGACY_CAPACITY orders at once, across all it
 on; when none is free the request is shed at once (503, Retry-After) rather than queued, as the
 real backend would fall over. Replays of known orders need no slot.
 
-With REDIS_URL the slots are Redis keys taken with SET NX PX: a lease, so a process that dies
-holding one frees it when the lease ends. Without Redis they are fcntl locks on files under
-VAR_DIR/legacy-slots, which the kernel drops when the process dies.
+With REDIS_URL the slots are Redis keys taken with SET NX PX, each naming the process that holds
+it: when a gunicorn worker dies (SIGKILL, out of memory, timeout) the master's `child_exit`
+hook (config/gunicorn.py) frees its slots at once, and the lease frees those of a machine that
+died whole. Without Redis they are fcntl locks on files under VAR_DIR/legacy-slots, which the
+kernel drops when the process dies.
 
 The figures (requests in flight, the highest number ever in flight, requests shed) count every
 order request before shedding, so a caller that sends more than the capacity shows up in
@@ -75,6 +77,18 @@ _SLOT_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Frees the slots among KEYS whose holder is the process ARGV[1] ("<pid>:<token>" values).
+_SLOTS_OF_PROCESS_RELEASE = """
+local freed = 0
+for i = 1, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and string.sub(holder, 1, string.len(ARGV[1])) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    freed = freed + 1
+  end
+end
+return freed
+"""
 _ENTER = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
@@ -116,13 +130,20 @@ class RedisBackend:
         return f"{self.prefix}slot:{index}"
 
     def slot_acquire(self, capacity: int) -> tuple[str, str] | None:
-        token = secrets.token_hex(8)
+        token = f"{os.getpid()}:{secrets.token_hex(8)}"
         key = self._acquire(keys=[self.slot_key(i) for i in range(capacity)], args=[token, self.lease_ms])
         return (key.decode(), token) if key else None
 
     def slot_release(self, handle: tuple[str, str]) -> None:
         key, token = handle
         self._release(keys=[key], args=[token])
+
+    def slots_release_of_process(self, pid: int) -> int:
+        """Frees every slot the process `pid` holds (it has died); how many were freed."""
+        keys = sorted(key.decode() for key in self.client.scan_iter(match=f"{self.prefix}slot:*", count=1000))
+        if not keys:
+            return 0
+        return int(self.client.eval(_SLOTS_OF_PROCESS_RELEASE, len(keys), *keys, f"{pid}:"))
 
     def request_enter(self) -> str:
         token = secrets.token_hex(8)
@@ -280,6 +301,17 @@ def in_flight(caller: str | None = None) -> Iterator[None]:
         for counter, token in tokens:
             if token is not None:
                 _quietly(counter.request_exit, token)
+
+
+def slots_release_of_process(pid: int, *, redis_url: str) -> int:
+    """Frees the slots of a process that has died, for a supervisor outside Django (gunicorn's
+    master): without this they would stay taken until their lease ends, shedding orders the
+    backend could take."""
+    limiter = RedisBackend(redis_url)
+    try:
+        return limiter.slots_release_of_process(pid)
+    finally:
+        limiter.client.close()
 
 
 def stats() -> dict:

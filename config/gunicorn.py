@@ -1,0 +1,21 @@
+"""gunicorn settings shared by every deployment (`gunicorn -c config/gunicorn.py ...`): when a
+worker process dies (SIGKILL, out of memory, a timeout), the master frees the legacy API's
+capacity slots it held at once, instead of shedding orders until their lease ends."""
+
+import os
+
+
+def child_exit(server, worker):
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:  # the file locks without Redis are dropped by the kernel
+        return
+    # Imported here: the master process never sets Django up, and needs no settings for this.
+    from legacy_api.capacity import slots_release_of_process
+
+    try:
+        freed = slots_release_of_process(worker.pid, redis_url=redis_url)
+    except Exception:  # Redis away: the slots' leases free them later
+        server.log.exception("could not free the capacity slots of worker %s", worker.pid)
+        return
+    if freed:
+        server.log.warning("freed %s capacity slot(s) held by worker %s, which died", freed, worker.pid)
