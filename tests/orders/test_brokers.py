@@ -98,6 +98,9 @@ def template_environment(resolved: dict[str, str]) -> dict[str, str]:
 
     from django.core.management import call_command
 
+    from tests.edge.conftest import ensure_origins
+
+    ensure_origins()  # a transactional test's flush removed the migration's origins
     out = Path(tempfile.mkdtemp())
     call_command("edge_export", "--target", "cloudformation", "--out", str(out))
     template = json.loads((out / "cloudformation.json").read_text())
