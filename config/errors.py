@@ -122,7 +122,7 @@ class ApiErrorMiddleware:
             try:
                 body = request.body
             except RequestDataTooBig:
-                return error_json(413, detail=f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+                return error_json(413, detail=_too_large(), fields={"body": [_too_large()]})
             # A null can only reach a JSON string escaped: parse only the bodies that have one.
             if b"\\u0000" in body:
                 try:
@@ -137,7 +137,7 @@ class ApiErrorMiddleware:
         if not is_api_path(request.path):
             return None
         if isinstance(exception, RequestDataTooBig):
-            return error_json(413, detail=f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+            return error_json(413, detail=_too_large(), fields={"body": [_too_large()]})
         if isinstance(exception, Http404):
             return error_json(404)
         if isinstance(exception, PermissionDenied):
@@ -151,6 +151,10 @@ class ApiErrorMiddleware:
             return response
         logger.error("%s %s failed", request.method, request.path, exc_info=exception)
         return error_json(500)
+
+
+def _too_large() -> str:
+    return f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
 
 
 def _is_json(response) -> bool:
@@ -170,6 +174,8 @@ def _with_detail(response) -> HttpResponse:
     code, default = ERROR_CODES.get(response.status_code, ("error", "The request failed."))
     body = {"error": body.pop("error", code), "detail": default, **body}
     response.content = json.dumps(body).encode()
+    if response.has_header("Content-Length"):  # set by CommonMiddleware for the old body
+        response["Content-Length"] = str(len(response.content))
     return response
 
 

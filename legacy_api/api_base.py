@@ -183,7 +183,21 @@ def legacy_exception_handler(exc, context):
         status_code, body = exc.status_code, {"error": exc.default_code, "detail": str(exc.detail)}
     else:
         return None
+    body = {"error": body["error"], "detail": body.get("detail") or _DETAILS.get(body["error"], ""), **body}
     return Response(body, status=status_code, headers=headers)
+
+
+# What each error means, for a reader of the answer; the fields name what to change.
+_DETAILS = {
+    "invalid": "The request is not valid; see fields.",
+    "too_large": "The request body is too large.",
+    "unsupported_media_type": "Send application/json.",
+    "out_of_stock": "Fewer units are available than asked for.",
+    "card_declined": "The card was declined.",
+    "over_capacity": "Every order slot is taken; retry after Retry-After seconds.",
+    "not_found": "Nothing here.",
+    "method_not_allowed": "This address does not take that method.",
+}
 
 
 class LegacyApiView(APIView):

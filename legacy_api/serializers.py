@@ -61,7 +61,8 @@ class OrderRequestSerializer(serializers.Serializer):
         "the same reference with another body is refused (422)."
     )
     customer = CustomerSerializer()
-    lines = LineRequestSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    # A ListField, so that the schema states the bounds (minItems, maxItems) it enforces.
+    lines = serializers.ListField(child=LineRequestSerializer(), min_length=1, max_length=MAX_LINES)
     payment = PaymentSerializer()
     hold = reference_field(
         "A hold to draw the units of its product from (and only from); not part of the order's identity.",

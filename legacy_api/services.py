@@ -70,13 +70,15 @@ def order_fingerprint(
 
 def order_replay(*, reference: str, fingerprint: str) -> Order | None:
     """The order placed under `reference` when the body is the same; ReferenceReused when not,
-    InProgress while a request still works on it, None when there is none."""
+    InProgress while a request still works on it, None when there is none (or its lease ended)."""
     existing = order_get_by_reference(reference=reference)
     if existing is None:
         return None
     if existing.fingerprint and existing.fingerprint != fingerprint:
         raise ReferenceReused(reference=reference)
     if existing.status == Order.Status.PENDING:
+        if Order.objects.filter(pk=existing.pk, lease_until__lt=Now()).exists():
+            return None  # its worker died: order_place takes it over
         raise InProgress(reference=reference)
     return existing
 

@@ -1,4 +1,5 @@
-"""The OpenAPI schema that drf-spectacular generates for the legacy order API."""
+"""The OpenAPI schema that drf-spectacular generates for the legacy order API: every endpoint,
+the bearer scheme, each answer, and the constraints the code enforces."""
 
 import pytest
 
@@ -32,3 +33,49 @@ def test_schema_describes_the_order_request_and_every_answer(schema):
     assert {"id", "number", "reference", "status", "total_cents", "lines"} <= set(components["Order"]["properties"])
     quantity = components["LineRequest"]["properties"]["quantity"]
     assert (quantity["type"], quantity["minimum"]) == ("integer", 1)
+
+
+def test_schema_declares_the_bearer_scheme_on_every_operation(schema):
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    assert operations
+    assert all(op.get("security") == [{"bearerAuth": []}] for op in operations)
+    assert all("401" in op["responses"] for op in operations)
+    assert {"403"} <= set(schema["paths"]["/legacy-api/stats"]["get"]["responses"])
+
+
+def test_schema_names_the_holds_and_stock_endpoints(schema):
+    assert {"post"} <= set(schema["paths"]["/legacy-api/holds"])
+    assert {"get", "patch", "delete"} <= set(schema["paths"]["/legacy-api/holds/{reference}"])
+    assert "get" in schema["paths"]["/legacy-api/stock/{product}"]
+    assert {"200", "201", "400", "409", "422"} <= set(schema["paths"]["/legacy-api/holds"]["post"]["responses"])
+    components = schema["components"]["schemas"]
+    assert set(components["Stock"]["required"]) == {"product", "on_hand", "held", "available"}
+    assert set(components["HoldRequest"]["required"]) == {"reference", "product", "quantity"}
+
+
+def test_schema_states_the_limits_the_code_enforces(schema):
+    components = schema["components"]["schemas"]
+    place = schema["paths"]["/legacy-api/orders"]["post"]
+    assert {"405", "422"} <= set(place["responses"])
+    quantity = components["LineRequest"]["properties"]["quantity"]
+    assert (quantity["minimum"], quantity["maximum"]) == (1, 1000)
+    order = components["OrderRequest"]["properties"]
+    assert order["lines"]["minItems"] == 1
+    assert order["lines"]["maxItems"] == 50
+    assert order["reference"]["maxLength"] == 64 and order["reference"]["pattern"]
+    assert order["hold"]["nullable"] is True
+    hold_quantity = components["HoldRequest"]["properties"]["quantity"]
+    assert (hold_quantity["minimum"], hold_quantity["maximum"]) == (1, 1_000_000)
+    assert components["PatchedHoldResize"]["properties"]["quantity"]["minimum"] == 0
+    assert "hold" in components["Order"]["properties"]
+
+
+def test_schema_is_refused_without_a_token_in_json(anonymous_client):
+    response = anonymous_client.get("/legacy-api/schema")
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"

@@ -176,11 +176,14 @@ class LegacyApi:
         wait_for_port(self.port, process=self.process)
         return self
 
+    # The figures are the merchant's to read and reset.
+    merchant = {"Authorization": f"Bearer {django_settings.LEGACY_API_TOKENS['merchant']}"}
+
     def stats(self) -> dict:
-        return http_json("GET", f"{self.url}/stats")[1]
+        return http_json("GET", f"{self.url}/stats", headers=self.merchant)[1]
 
     def stats_reset(self) -> None:
-        http_json("POST", f"{self.url}/stats/reset", {})
+        http_json("POST", f"{self.url}/stats/reset", {}, headers=self.merchant)
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""One authorisation per order: the pending row committed before the card is authorised makes a
+concurrent duplicate wait (409 in_progress) instead of authorising again; a pending row whose
+worker died is taken over after its lease, with the authorisation already given."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from legacy_api import services
+from legacy_api.models import Order, PaymentAuthorisation
+from legacy_api.payments import payment_authorise
+from legacy_api.services import LineRequest, order_fingerprint
+from tests.legacy_api.conftest import APPROVED_CARD
+
+
+def pending_row(order_body, *, lease_until) -> Order:
+    """The row a request working on `order_body()` has committed before authorising the card."""
+    body = order_body()
+    return Order.objects.create(
+        reference=body["reference"],
+        status=Order.Status.PENDING,
+        fingerprint=order_fingerprint(
+            customer_name=body["customer"]["name"],
+            customer_email=body["customer"]["email"],
+            lines=[LineRequest(**line) for line in body["lines"]],
+            card_number=body["payment"]["card_number"],
+        ),
+        customer_name=body["customer"]["name"],
+        customer_email=body["customer"]["email"],
+        card_last4="4242",
+        authorisation_code="",
+        total_cents=0,
+        processing_ms=0,
+        lease_owner="first-worker",
+        lease_until=lease_until,
+    )
+
+
+def approvals() -> int:
+    return PaymentAuthorisation.objects.filter(approved=True).count()
+
+
+@pytest.mark.django_db
+def test_a_retry_while_the_order_is_worked_on_is_told_to_wait_and_authorises_nothing(
+    post_order, order_body, muskie_rod
+):
+    pending_row(order_body, lease_until=timezone.now() + timedelta(minutes=1))
+
+    response = post_order(order_body())
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "in_progress"
+    assert response["Retry-After"] == "1"
+    assert approvals() == 0
+    muskie_rod.refresh_from_db()
+    assert muskie_rod.stock == 10
+
+
+@pytest.mark.django_db
+def test_a_pending_order_is_not_shown_as_an_order(client, order_body, muskie_rod):
+    row = pending_row(order_body, lease_until=timezone.now() + timedelta(minutes=1))
+
+    assert client.get(f"/legacy-api/orders/{row.pk}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_retry_after_the_lease_ended_takes_over_with_the_authorisation_already_given(
+    post_order, order_body, muskie_rod
+):
+    # The first request authorised the card, then its process died before placing the order.
+    pending_row(order_body, lease_until=timezone.now() - timedelta(seconds=1))
+    given = payment_authorise(key="ref-0001", card_number=APPROVED_CARD, amount_cents=2 * 14999)
+
+    response = post_order(order_body())
+
+    assert response.status_code == 201
+    assert Order.objects.get().authorisation_code == given.code
+    assert approvals() == Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    muskie_rod.refresh_from_db()
+    assert muskie_rod.stock == 8
+
+
+@pytest.mark.django_db
+def test_a_declined_card_leaves_no_pending_row_behind(post_order, order_body, muskie_rod):
+    response = post_order(order_body(payment={"card_number": "4000000000000002"}))
+
+    assert response.status_code == 402
+    assert not Order.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_arriving_while_the_first_request_works_gets_the_one_order_authorised_once(
+    client, order_body, muskie_rod, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: two connections working at once")
+    working, finish = threading.Event(), threading.Event()
+    real_cost = services._order_work_cost
+
+    def slow_cost(reference: str) -> None:
+        # The first request stops here, card authorised and pending row committed, until told.
+        working.set()
+        assert finish.wait(timeout=60)
+        real_cost(reference)
+
+    monkeypatch.setattr(services, "_order_work_cost", slow_cost)
+    body = json.dumps(order_body())
+    answers: list = []
+
+    def first() -> None:
+        try:
+            answers.append(client.post("/legacy-api/orders", data=body, content_type="application/json"))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert working.wait(timeout=60)
+    retry = client.post("/legacy-api/orders", data=body, content_type="application/json")
+    finish.set()
+    thread.join()
+    again = client.post("/legacy-api/orders", data=body, content_type="application/json")
+
+    assert (retry.status_code, retry.json()["error"]) == (409, "in_progress")
+    assert answers[0].status_code == 201
+    assert (again.status_code, again.json()["id"]) == (200, answers[0].json()["id"])
+    assert approvals() == Order.objects.count() == 1
