@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest
 
 from shop.models import Basket, BasketLine, Category, PlacedOrder, Product
@@ -45,7 +45,8 @@ def product_list_featured(*, limit: int = 8) -> list[Product]:
     products = Product.objects.on_sale().select_related("category")
     featured = list(products.filter(is_featured=True)[:limit])
     if len(featured) < limit:
-        featured += list(products.exclude(pk__in=[p.pk for p in featured]).filter(stock__gt=0)[: limit - len(featured)])
+        in_stock = products.exclude(pk__in=[p.pk for p in featured]).filter(stock__gt=F("held"))
+        featured += list(in_stock[: limit - len(featured)])
     return featured
 
 
@@ -89,7 +90,7 @@ class BasketLineView:
 
     @property
     def available(self) -> bool:
-        return self.product.is_on_sale and self.quantity <= self.product.stock
+        return self.product.is_on_sale and self.quantity <= self.product.available
 
 
 @dataclass
@@ -117,7 +118,8 @@ class BasketView:
                     "quantity": line.quantity,
                     "unit_price_cents": line.product.price_cents,
                     "total_cents": line.total_cents,
-                    "stock": line.product.stock,
+                    # What the shopper may buy: units held for a sale are not on offer here.
+                    "stock": line.product.available,
                     "url": line.product.get_absolute_url(),
                 }
                 for line in self.lines

@@ -41,11 +41,11 @@ class InsufficientStock(BasketError):
     def __init__(self, *, product: Product, requested: int):
         self.product = product
         self.requested = requested
-        self.available = product.stock
-        if product.stock <= 0:
+        self.available = product.available
+        if product.available <= 0:
             message = f"{product.title} is sold out."
         else:
-            message = f"Only {product.stock} of {product.title} left; your basket would hold {requested}."
+            message = f"Only {product.available} of {product.title} left; your basket would hold {requested}."
         super().__init__(message)
 
 
@@ -64,7 +64,8 @@ def _check_line(*, product: Product, quantity: int) -> None:
         raise InvalidQuantity(f"At most {MAX_LINE_QUANTITY} of one product per order.")
     if not product.is_on_sale:
         raise ProductUnavailable(f"{product.title} is no longer on sale.")
-    if quantity > product.stock:
+    # What a sale's hold keeps is not for ordinary shoppers: only what is available.
+    if quantity > product.available:
         raise InsufficientStock(product=product, requested=quantity)
 
 
@@ -74,7 +75,7 @@ def basket_add(*, basket: Basket, product: Product, quantity: int) -> BasketLine
     if quantity < 1:
         raise InvalidQuantity("Quantity must be at least 1.")
     _lock_basket(basket)
-    product.refresh_from_db(fields=["stock", "is_active", "deleted_at"])
+    product.refresh_from_db(fields=["stock", "held", "is_active", "deleted_at"])
     line = BasketLine.objects.filter(basket=basket, product=product).first()
     new_quantity = (line.quantity if line else 0) + quantity
     _check_line(product=product, quantity=new_quantity)
@@ -94,7 +95,7 @@ def basket_set_quantity(*, basket: Basket, product: Product, quantity: int) -> B
         basket_remove(basket=basket, product=product)
         return None
     _lock_basket(basket)
-    product.refresh_from_db(fields=["stock", "is_active", "deleted_at"])
+    product.refresh_from_db(fields=["stock", "held", "is_active", "deleted_at"])
     _check_line(product=product, quantity=quantity)
     line, _ = BasketLine.objects.update_or_create(basket=basket, product=product, defaults={"quantity": quantity})
     return line
@@ -150,10 +151,10 @@ def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> 
         return basket
     for line in BasketLine.objects.filter(basket=basket).select_related("product"):
         product = line.product
-        if not product.is_on_sale or product.stock <= 0:
+        if not product.is_on_sale or product.available <= 0:
             continue
         existing = BasketLine.objects.filter(basket=target, product=product).first()
-        quantity = min((existing.quantity if existing else 0) + line.quantity, product.stock, MAX_LINE_QUANTITY)
+        quantity = min((existing.quantity if existing else 0) + line.quantity, product.available, MAX_LINE_QUANTITY)
         BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
     basket.delete()
     return target
@@ -275,7 +276,7 @@ def checkout_buy_now(
     reference: str,
 ) -> PlacedOrder:
     """Places a one-product order at once, without a basket (the monolith's buy-now)."""
-    if quantity > product.stock:
+    if quantity > product.available:
         raise CheckoutOutOfStock(_out_of_stock_message({"product": product.slug}))
     return _order_place(
         reference=reference,

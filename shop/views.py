@@ -78,7 +78,7 @@ def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
             "product": product_obj,
             "category": product_obj.category,
             "related": related,
-            "max_quantity": min(product_obj.stock, services.MAX_LINE_QUANTITY),
+            "max_quantity": min(product_obj.available, services.MAX_LINE_QUANTITY),
         },
     )
 

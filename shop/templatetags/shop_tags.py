@@ -35,4 +35,4 @@ def basket_count(context) -> int:
 
 @register.inclusion_tag("shop/_stock_badge.html")
 def stock_badge(product):
-    return {"state": product.stock_state, "stock": product.stock, "low_stock": LOW_STOCK}
+    return {"state": product.stock_state, "stock": product.available, "low_stock": LOW_STOCK}
