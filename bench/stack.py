@@ -229,6 +229,8 @@ class Stack:
             [
                 *pin,
                 str(BIN / "gunicorn"),
+                "-c",
+                "config/gunicorn.py",  # a worker that dies frees its legacy capacity slots at once
                 f"{wsgi}:application",
                 "--bind",
                 f"127.0.0.1:{port}",

@@ -240,3 +240,24 @@ def test_stalled_orders_are_not_published_again_while_the_workers_make_progress(
     HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
     assert services.orders_stalled_requeue() == 1
     assert [args for _headers, (args, _kwargs, _embed) in broker_take_all()] == [[waiting.pk]]
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "orm transaction"])
+def test_the_sale_window_is_judged_by_the_database_clock_not_the_web_hosts(allocation, monkeypatch, one_statement):
+    """A web host whose clock runs 20 s ahead must not open a sale the database says has not
+    started: every host judges the window by one clock."""
+    from django.db import connection
+
+    if one_statement and connection.vendor != "postgresql":
+        pytest.skip("one statement needs PostgreSQL")
+    monkeypatch.setattr(services, "_accept_in_one_statement", lambda: one_statement)
+    real_now = timezone.now
+    allocation.starts_at = real_now() + timedelta(seconds=10)
+    allocation.save()
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(seconds=20))
+
+    with pytest.raises(services.SaleNotStarted):
+        accept(allocation)
+
+    allocation.refresh_from_db()
+    assert allocation.reserved == 0 and not HotOrder.objects.exists()
