@@ -92,7 +92,8 @@ class ApiTokenForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["caller"].choices = [(name, name) for name in settings.LEGACY_API_CALLERS]
+        if "caller" in self.fields:  # only when adding: a token's caller never changes
+            self.fields["caller"].choices = [(name, name) for name in settings.LEGACY_API_CALLERS]
 
 
 @admin.register(ApiToken)

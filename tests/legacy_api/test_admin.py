@@ -1,11 +1,15 @@
-"""The merchant's admin for orders of record: search, filters, lines inline, money read-only."""
+"""The merchant's admin for orders of record (search, filters, lines inline, money read-only)
+and for callers' tokens (shown once, kept hashed, revoked)."""
+
+import hashlib
 
 import pytest
 from django.contrib import admin
 from django.urls import path
 
-from legacy_api.models import Order
+from legacy_api.models import ApiToken, Order
 from legacy_api.services import LineRequest, order_place
+from legacy_api.tokens import token_caller, token_create
 
 # The admin alone, so these tests do not depend on the rest of the monolith's URLs.
 urlpatterns = [path("admin/", admin.site.urls)]
@@ -82,3 +86,43 @@ def test_non_staff_are_sent_to_the_login(client, django_user_model, two_orders):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# --- Callers' tokens ----------------------------------------------------------------------------
+
+
+def test_adding_a_token_shows_it_once_and_keeps_only_its_hash(admin_client, anonymous_client, settings):
+    settings.ROOT_URLCONF = "tests.legacy_api.test_admin_urls"
+    response = admin_client.post("/admin/legacy_api/apitoken/add/", {"caller": "merchant", "label": "ops"}, follow=True)
+
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"] if "Token for merchant" in str(m)]
+    assert len(shown) == 1
+    token = shown[0].split("Token for merchant: ")[1].split(" ")[0]
+    row = ApiToken.objects.get(label="ops")
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in admin_client.get(f"/admin/legacy_api/apitoken/{row.pk}/change/").content.decode()
+    # The token shown works over HTTP as the merchant.
+    stats = anonymous_client.get("/legacy-api/stats", headers={"Authorization": f"Bearer {token}"})
+    assert stats.status_code == 200
+
+
+def test_a_token_of_an_unknown_caller_cannot_be_added(admin_client):
+    response = admin_client.post("/admin/legacy_api/apitoken/add/", {"caller": "somebody", "label": "x"})
+
+    assert response.status_code == 200  # the form again, with its error
+    assert "caller" in response.context["adminform"].form.errors
+    assert not ApiToken.objects.filter(label="x").exists()
+
+
+def test_tokens_are_listed_and_revoked_not_deleted(admin_client):
+    row, token = token_create(caller="storefront", label="old shop")
+
+    listing = admin_client.get("/admin/legacy_api/apitoken/")
+    admin_client.post("/admin/legacy_api/apitoken/", {"action": "revoke", "_selected_action": [row.pk]})
+
+    assert "old shop" in listing.content.decode()
+    row.refresh_from_db()
+    assert row.revoked_at is not None
+    assert token_caller(token=token) is None
+    assert admin_client.get(f"/admin/legacy_api/apitoken/{row.pk}/delete/").status_code == 403
