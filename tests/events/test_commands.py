@@ -1,0 +1,122 @@
+"""`manage.py events`: tail in commit order (text and one envelope per line), consumers with
+their lag, replay, relay and prune; bad input exits non-zero with a one-line reason."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from events.consumers import consumer_run_all
+from events.models import Event
+from tests.conftest import PYTHON, ROOT
+from tests.events import handlers
+from tests.events.conftest import assert_envelope_valid, sale_event, settled, small_sale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def events(*args: str) -> str:
+    out = StringIO()
+    call_command("events", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_tail_prints_the_log_in_order():
+    sale = small_sale(2)
+    settled()
+    lines = events("tail").splitlines()
+    assert len(lines) == 4
+    assert lines[0].split()[0] == str(sale[0].position)
+    assert "shop.hotpath" in lines[0] and "CHECKOUT/ORDER/ACCEPTED" in lines[0] and "H000001" in lines[0]
+
+
+def test_tail_json_is_one_envelope_per_line_after_a_position_and_of_one_source():
+    sale = small_sale(2)
+    Event.objects.filter(position=sale[3].position).update(source="legacy.orders")
+    settled()
+    envelopes = [json.loads(line) for line in events("tail", "--json", "--after", str(sale[0].position)).splitlines()]
+    assert [e["detail"]["event"]["meta_data"]["position"] for e in envelopes] == [e.position for e in sale[1:]]
+    for envelope in envelopes:
+        assert_envelope_valid(envelope)
+    only = events("tail", "--json", "--source", "legacy.orders").splitlines()
+    assert [json.loads(line)["source"] for line in only] == ["legacy.orders"]
+
+
+def test_consumers_lists_position_lag_and_dead_letters(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect", "flaky": "tests.events.handlers.flaky"}
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 1
+    first, second = sale_event(1), sale_event(2)
+    Event.objects.filter(position=first.position).update(time=timezone.now() - timedelta(minutes=5))
+    settled()
+    handlers.failures[first.position] = 1
+    consumer_run_all(consumer="flaky")
+
+    states = {s["consumer"]: s for s in json.loads(events("consumers", "--json"))}
+    assert states["collect"]["position"] == 0
+    assert states["collect"]["behind"] == 2
+    assert states["collect"]["lag_seconds"] >= 300
+    assert (states["flaky"]["position"], states["flaky"]["behind"], states["flaky"]["dead_letters"]) == (
+        second.position,
+        0,
+        1,
+    )
+    text = events("consumers")
+    assert "collect: position 0, 2 behind" in text and "flaky: position" in text and "1 dead letters" in text
+
+
+def test_replay_runs_one_consumer_from_a_position(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    sale = small_sale(2)
+    settled()
+    assert "4 processed" in events("replay", "collect", "--from", "0")
+    assert "2 processed" in events("replay", "collect", "--from", str(sale[2].position))
+    assert handlers.seen == [e.position for e in sale] + [e.position for e in sale[2:]]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["replay", "nope", "--from", "0"], "unknown consumer 'nope'"),
+        (["replay", "collect", "--from", "x"], "--from: 'x' is not a position"),
+        (["replay", "collect", "--from", "-3"], "--from: -3 is not a position"),
+        (["replay", "collect", "--from", "999999"], "no event at position 999999"),
+        (["tail", "--after", "soon"], "--after: 'soon' is not a position"),
+        (["relay", "--once"], "needs EVENTBRIDGE_BUS_NAME"),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(settings, args, reason):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    settings.EVENTBRIDGE_BUS_NAME = ""
+    with pytest.raises(CommandError, match=reason):
+        events(*args)
+    assert not handlers.seen
+
+
+def test_a_refusal_exits_non_zero_with_one_line(process_env):
+    run = subprocess.run(
+        [PYTHON, "manage.py", "events", "replay", "nope", "--from", "1"],
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    reason = [line for line in run.stderr.splitlines() if line.startswith("CommandError")]
+    assert reason == ["CommandError: unknown consumer 'nope' (registered: none)"]
+
+
+def test_prune_reports_what_it_deleted(settings):
+    settings.EVENT_CONSUMERS = {}
+    settings.EVENT_RETENTION_DAYS = 7
+    sale_event(1)
+    Event.objects.update(time=timezone.now() - timedelta(days=8))
+    sale_event(2)
+    assert events("prune").strip() == "1 events pruned."
+    assert Event.objects.count() == 1

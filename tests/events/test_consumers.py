@@ -1,0 +1,146 @@
+"""Named consumers: each keeps its own place, processes at least once and counts nothing
+twice, resumes after dying mid-batch, retries a failure, then dead-letters it and moves on."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+
+import pytest
+
+from events.consumers import (
+    UnknownConsumer,
+    consumer_replay,
+    consumer_run,
+    consumer_run_all,
+    dead_letter_redrive,
+)
+from events.models import Checkpoint, DeadLetter, Event
+from tests.conftest import PYTHON, ROOT
+from tests.events import handlers
+from tests.events.conftest import sale_event, settled, small_sale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TALLY = {"tally": "tests.events.handlers.tally"}
+
+
+def tallies() -> Counter:
+    return Counter(Event.objects.filter(source="tally").values_list("data__counted", flat=True))
+
+
+def sale_positions() -> list[int]:
+    return list(Event.objects.exclude(source="tally").order_by("position").values_list("position", flat=True))
+
+
+def test_each_consumer_keeps_its_own_place(settings):
+    settings.EVENT_CONSUMERS = {"a": "tests.events.handlers.collect", "b": "tests.events.handlers.collect"}
+    settings.EVENT_CONSUMER_BATCH = 3
+    events = small_sale(4)
+    settled()
+    assert consumer_run(consumer="a").processed == 3
+    assert consumer_run_all(consumer="b").processed == 8
+    assert consumer_run_all(consumer="a").processed == 5
+    assert consumer_run_all(consumer="a").processed == 0
+    positions = [e.position for e in events]
+    assert handlers.seen == positions[:3] + positions + positions[3:]
+    assert Checkpoint.objects.get(consumer="a").last_position == positions[-1]
+
+
+def test_a_consumer_killed_mid_batch_resumes_from_its_checkpoint_and_counts_nothing_twice(settings):
+    settings.EVENT_CONSUMERS = TALLY
+    small_sale(4)
+    settled()
+    handlers.crash_at["n"] = 5
+    with pytest.raises(handlers.Crash):
+        consumer_run(consumer="tally")
+    # Four events were counted before it died; their counts died with the batch.
+    assert tallies() == Counter()
+    assert Checkpoint.objects.get(consumer="tally").last_position == 0
+
+    handlers.crash_at["n"] = 0
+    assert consumer_run(consumer="tally").processed == 8
+    assert tallies() == Counter(sale_positions())
+    assert set(tallies().values()) == {1}
+
+
+@pytest.mark.slow
+def test_a_consumer_process_killed_mid_batch_loses_nothing_and_counts_nothing_twice(settings, process_env):
+    settings.EVENT_CONSUMERS = TALLY
+    small_sale(4)
+    settled()
+    env = {**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally", "TALLY_KILL_AT": "6"}
+    script = "import django; django.setup(); from events.consumers import consumer_run; consumer_run(consumer='tally')"
+    run = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert run.returncode == -9, run.stderr.decode()[-2000:]
+    assert tallies() == Counter()
+    assert Checkpoint.objects.get(consumer="tally").last_position == 0
+
+    assert consumer_run(consumer="tally").processed == 8
+    assert tallies() == Counter(sale_positions())
+    assert set(tallies().values()) == {1}
+
+
+def test_a_failure_keeps_the_place_and_is_retried(settings):
+    settings.EVENT_CONSUMERS = {"flaky": "tests.events.handlers.flaky"}
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 5
+    first, second, third = sale_event(1), sale_event(2), sale_event(3)
+    settled()
+    handlers.failures[second.position] = 2
+
+    result = consumer_run(consumer="flaky")
+    assert (result.processed, result.failed) == (1, True)
+    checkpoint = Checkpoint.objects.get(consumer="flaky")
+    assert (checkpoint.last_position, checkpoint.failures) == (first.position, 1)
+    assert "cannot take event" in checkpoint.last_error
+
+    assert consumer_run(consumer="flaky").failed
+    result = consumer_run(consumer="flaky")
+    assert (result.processed, result.failed) == (2, False)
+    assert handlers.seen == [first.position, second.position, third.position]
+    assert Checkpoint.objects.get(consumer="flaky").failures == 0
+    assert not DeadLetter.objects.exists()
+
+
+def test_after_n_failures_the_event_goes_to_the_dead_letters_and_the_consumer_moves_on(settings):
+    settings.EVENT_CONSUMERS = {"flaky": "tests.events.handlers.flaky"}
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 3
+    first, bad, last = sale_event(1), sale_event(2), sale_event(3)
+    settled()
+    handlers.failures[bad.position] = 10
+
+    for _ in range(2):
+        assert consumer_run(consumer="flaky").failed
+    result = consumer_run(consumer="flaky")
+    assert (result.processed, result.dead_lettered, result.failed) == (1, 1, False)
+    assert handlers.seen == [first.position, last.position]
+    letter = DeadLetter.objects.get()
+    assert (letter.consumer, letter.event_id, letter.attempts) == ("flaky", bad.position, 3)
+
+    # Redriven while it still fails: kept, with the new error; once it works: done, once.
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is False
+    letter.refresh_from_db()
+    assert (letter.attempts, letter.redriven_at) == (4, None)
+    handlers.failures[bad.position] = 0
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is True
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is False
+    assert handlers.seen == [first.position, last.position, bad.position]
+
+
+def test_replay_gives_a_consumer_the_events_from_a_position_on_again(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    events = small_sale(3)
+    settled()
+    consumer_run_all(consumer="collect")
+    handlers.seen.clear()
+
+    result = consumer_replay(consumer="collect", from_position=events[2].position)
+    assert result.processed == 4
+    assert handlers.seen == [e.position for e in events[2:]]
+
+
+def test_an_unknown_consumer_is_refused(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    with pytest.raises(UnknownConsumer, match="'nope'.*registered: collect"):
+        consumer_run(consumer="nope")
+    assert not Checkpoint.objects.exists()

@@ -1,0 +1,77 @@
+"""The beat task that runs every registered consumer once, and the prune task."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from events.models import Checkpoint, Event
+from events.tasks import consumers_run, events_prune
+from tests.events import handlers
+from tests.events.conftest import settled, small_sale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_beat_runs_the_consumers_every_second_or_two_and_prunes():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["events-relay"]
+    assert entry["task"] == "events.tasks.consumers_run"
+    assert 1 <= entry["schedule"] <= 2
+    assert django_settings.CELERY_BEAT_SCHEDULE["events-prune"]["task"] == "events.tasks.events_prune"
+
+
+def test_one_run_gives_every_consumer_a_batch_and_a_broken_one_holds_nobody_up(settings):
+    settings.EVENT_CONSUMERS = {
+        "a-broken": "tests.events.handlers.no_such_handler",
+        "collect": "tests.events.handlers.collect",
+    }
+    sale = small_sale(2)
+    settled()
+    consumers_run()
+    assert handlers.seen == [e.position for e in sale]
+    assert Checkpoint.objects.get(consumer="collect").last_position == sale[-1].position
+    consumers_run()
+    assert handlers.seen == [e.position for e in sale]
+
+
+def test_the_prune_task_applies_the_retention_rule(settings):
+    settings.EVENT_CONSUMERS = {}
+    settings.EVENT_RETENTION_DAYS = 2
+    small_sale(1)
+    Event.objects.update(time=timezone.now() - timedelta(days=3))
+    events_prune()
+    assert not Event.objects.exists()
+
+
+def test_the_relay_is_a_registered_consumer_only_when_a_bus_is_named(process_env):
+    import json
+    import subprocess
+
+    from tests.conftest import PYTHON, ROOT
+
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.EVENT_CONSUMERS))"
+    )
+
+    def consumers(**env) -> dict:
+        run = subprocess.run(
+            [PYTHON, "-c", script],
+            cwd=ROOT,
+            env={**process_env, "EVENT_CONSUMERS": "", "EVENTBRIDGE_BUS_NAME": "", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert consumers() == {}
+    assert consumers(EVENTBRIDGE_BUS_NAME="checkout-bus") == {"eventbridge": "events.relay.relay_events"}
+    assert consumers(EVENT_CONSUMERS="stock=shop.consumers.stock, tally=x.y") == {
+        "stock": "shop.consumers.stock",
+        "tally": "x.y",
+    }
