@@ -13,7 +13,7 @@ must be idempotent on the event's `uuid` or position (hello-retail's "last event
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,16 +60,18 @@ class RunResult:
         )
 
 
-def _outcomes(handler: Callable, events: list[Event]) -> list[str | None]:
-    """One outcome per event tried, in order; a one-event handler stops at its first failure."""
+def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, str | None]]:
+    """Each event tried with its outcome, lazily: a one-event handler is called for the next
+    event only when the run goes on, so a run that stops at a failure calls it no further."""
     if getattr(handler, "handles_batches", False):
         try:
-            return list(handler(events))[: len(events)]
+            outcomes = list(handler(events))
         except Exception as exc:
             # Nothing is known to be done: the first event counts the failure.
             logger.warning("consumer batch handler failed", exc_info=True)
-            return [f"{type(exc).__name__}: {exc}"]
-    outcomes: list[str | None] = []
+            outcomes = [f"{type(exc).__name__}: {exc}"]
+        yield from zip(events, outcomes, strict=False)
+        return
     for event in events:
         try:
             # A savepoint: a failing handler's own writes are undone, the batch's are kept.
@@ -77,10 +79,9 @@ def _outcomes(handler: Callable, events: list[Event]) -> list[str | None]:
                 handler(event)
         except Exception as exc:
             logger.warning("consumer handler failed on event %s", event.position, exc_info=True)
-            outcomes.append(f"{type(exc).__name__}: {exc}")
-            break
-        outcomes.append(None)
-    return outcomes
+            yield event, f"{type(exc).__name__}: {exc}"
+        else:
+            yield event, None
 
 
 def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
@@ -101,7 +102,7 @@ def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
             result.claimed = False
             return result
         events = events_committed(after=checkpoint_mark(checkpoint), limit=batch_size or settings.EVENT_CONSUMER_BATCH)
-        for event, error in zip(events, _outcomes(handler, events) if events else [], strict=False):
+        for event, error in _outcomes(handler, events) if events else ():
             if error is None:
                 result.processed += 1
             else:
@@ -141,6 +142,7 @@ def consumer_reset(*, consumer: str, mark: Mark) -> None:
 
 def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
     """Sets the consumer back to just before the event at `from_position` and runs it."""
+    consumer_handler(consumer)
     consumer_reset(consumer=consumer, mark=mark_before(position=from_position))
     return consumer_run_all(consumer=consumer)
 
@@ -158,8 +160,8 @@ def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
             return False
         try:
             handler = consumer_handler(letter.consumer)
-            outcomes = _outcomes(handler, [letter.event])
-            error = outcomes[0] if outcomes else "the handler did not take the event"
+            outcome = next(_outcomes(handler, [letter.event]), None)
+            error = outcome[1] if outcome else "the handler did not take the event"
         except UnknownConsumer as exc:
             error = str(exc)
         if error is None:
