@@ -4,12 +4,15 @@ watches it complete, with the hot path, a worker and the legacy API all running 
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
 from orders.models import HotOrder
 from tests.conftest import chromium_path
-from tests.orders.conftest import APPROVED_CARD, PREFIX
+from tests.edge.conftest import ensure_origins
+from tests.orders.all_in_one import all_in_one_start
+from tests.orders.conftest import APPROVED_CARD, DECLINED_CARD, PREFIX
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +50,102 @@ def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
 
     order = HotOrder.objects.get()  # one order: the refused attempt wrote nothing
     assert (order.quantity, order.customer_email, order.status) == (2, "ann@example.com", "complete")
+
+
+def outside_the_browser_loop(change) -> None:
+    """Runs a database change from a thread of its own: Playwright's loop runs in this one, and
+    Django refuses synchronous queries there."""
+    worker = threading.Thread(target=change)
+    worker.start()
+    worker.join()
+
+
+def sale_route_add() -> None:
+    from django.core.management import call_command
+
+    ensure_origins()  # created by a data migration, which a transactional test's flush removed
+    call_command("edge_route", "add", "muskie-sale", PREFIX + "*", "--origin", "hotpath", "--enable")
+
+
+def _all_in_one(processes, process_env, worker_env) -> str:
+    """The all-in-one server (edge middleware, monolith, hot path, legacy API) and a worker."""
+    base = all_in_one_start(processes, process_env)
+    processes.celery_worker({**worker_env, "LEGACY_API_URL": base + "/legacy-api"}, concurrency=1)
+    return base
+
+
+@pytest.mark.parametrize("sale_still_open", [True, False], ids=["sale-open", "sale-closed"])
+def test_a_stale_sale_page_after_the_route_is_disabled_shows_the_placed_order_not_failed(
+    processes, process_env, allocation, worker_env, sale_still_open
+):
+    from django.core.management import call_command
+    from playwright.sync_api import expect, sync_playwright
+
+    sale_route_add()
+    base = _all_in_one(processes, process_env, worker_env)
+
+    def merchant_switches_off() -> None:
+        call_command("edge_route", "disable", "muskie-sale")
+        if not sale_still_open:
+            allocation.is_hot = False
+            allocation.save()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(base + PREFIX)
+            expect(page.locator(".sale-banner")).to_contain_text("Flash sale")
+            # The merchant switches the route off while this page is open; with the sale closed
+            # too, the monolith itself takes the order (201), else the hot path's acceptance does.
+            outside_the_browser_loop(merchant_switches_off)
+            page.fill("#name", "Ann Angler")
+            page.fill("#email", "ann@example.com")
+            page.fill("#card", APPROVED_CARD)
+            page.click("#buy-button")
+            expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
+            expect(page.locator("#order-number")).to_have_text(re.compile(r"^[TL]\d+$"))
+            expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
+            number = page.locator("#order-number").inner_text()
+        finally:
+            browser.close()
+
+    if sale_still_open:
+        assert HotOrder.objects.get().number == number
+    else:
+        from shop.models import PlacedOrder
+
+        assert PlacedOrder.objects.get().number == number and not HotOrder.objects.exists()
+
+
+def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, process_env, allocation, worker_env):
+    from playwright.sync_api import expect, sync_playwright
+
+    base = _all_in_one(processes, process_env, worker_env)
+    sale_route_add()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(base + PREFIX)
+            page.select_option("#quantity", "2")
+            expect(page.locator("#buy-button")).to_have_text("Buy now — $299.98")
+            page.fill("#name", "Ann Angler")
+            page.fill("#email", "ann@example.com")
+            page.fill("#card", DECLINED_CARD)
+            page.click("#buy-button")
+            expect(page.locator("#order-state")).to_have_text("failed", timeout=60_000)
+            expect(page.locator("#order-detail")).to_contain_text("declined")
+            expect(page.locator("#buy-button")).to_be_enabled()
+
+            page.fill("#card", APPROVED_CARD)
+            page.click("#buy-button")
+            expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
+        finally:
+            browser.close()
+
+    declined, placed = HotOrder.objects.order_by("pk")
+    assert (declined.status, declined.stage) == ("failed", "card_declined")
+    assert (placed.status, placed.quantity) == ("complete", 2)
+    assert declined.idempotency_key != placed.idempotency_key
