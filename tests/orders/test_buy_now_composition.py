@@ -1,0 +1,80 @@
+"""The monolith's POST .../orders composed with the hot path (config.buy_now): the key decides,
+not the route. Served here by the monolith's URLconf, with the legacy API down: nothing in these
+answers may depend on it."""
+
+import json
+
+import pytest
+
+from orders.models import HotOrder
+from shop.legacy_client import reference_for_key
+from shop.models import PlacedOrder
+from shop.order_input import order_input_parse
+from tests.conftest import free_port
+from tests.orders.conftest import nothing_reserved, order_body, post_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def monolith(settings, closed_port_url):
+    settings.ROOT_URLCONF = "config.urls_monolith"
+    settings.LEGACY_API_URL = closed_port_url
+
+
+@pytest.fixture
+def closed_port_url():
+    return f"http://127.0.0.1:{free_port()}/legacy-api"
+
+
+def test_while_the_sale_is_open_the_monolith_takes_orders_through_the_allocation(client, allocation):
+    response = post_order(client, order_body(quantity=2))
+    assert response.status_code == 202 and response.json()["number"].startswith("T")
+    allocation.refresh_from_db()
+    assert allocation.reserved == 2
+
+
+@pytest.mark.parametrize("urlconf", ["config.urls_monolith", "config.urls_hotpath", "config.urls"])
+def test_a_quantity_over_the_per_order_limit_is_400_naming_quantity_on_every_origin(
+    client, allocation, settings, urlconf
+):
+    settings.ROOT_URLCONF = urlconf
+    settings.EDGE_ROUTER_ENABLED = False
+    response = post_order(client, order_body(quantity=3))
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["quantity"]
+    assert nothing_reserved(allocation)
+
+
+def test_a_key_the_hot_path_took_is_replayed_after_the_sale_closed(client, allocation):
+    body = order_body()
+    first = post_order(client, body, key="crossing")
+    allocation.is_hot = False
+    allocation.save()
+    again = post_order(client, body, key="crossing")
+    assert (again.status_code, again.json()) == (202, first.json())
+    reused = post_order(client, order_body(quantity=2), key="crossing")
+    assert reused.status_code == 422 and reused.json()["error"] == "idempotency_key_reused"
+    assert HotOrder.objects.count() == 1 and not PlacedOrder.objects.exists()
+
+
+def test_a_key_the_monolith_placed_is_answered_with_that_order_by_the_hot_path(client, allocation, settings):
+    body = order_body()
+    fingerprint = order_input_parse(json.dumps(body).encode()).fingerprint(product_slug="muskie-casting-rod")
+    PlacedOrder.objects.create(
+        number="L00000042",
+        legacy_id=42,
+        reference=reference_for_key("placed-first"),
+        email=body["customer"]["email"],
+        name="Ann Angler",
+        total_cents=14999,
+        processing_ms=5,
+        fingerprint=fingerprint,
+    )
+    settings.ROOT_URLCONF = "config.urls_hotpath"
+    again = post_order(client, body, key="placed-first")
+    assert again.status_code == 201
+    assert again.json() == {"number": "L00000042", "status": "complete", "order_url": "/orders/L00000042/"}
+    reused = post_order(client, order_body(quantity=2), key="placed-first")
+    assert reused.status_code == 422
+    assert nothing_reserved(allocation)
