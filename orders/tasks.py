@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from orders import placement, sale_reconcile, sales, services
+from orders import placement, sale_reconcile, sales, sweeps
 from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -70,13 +70,13 @@ def order_process(self, order_id: int) -> str:
 @shared_task(acks_late=True)
 def outbox_sweep() -> int:
     """Re-publishes orders whose message did not reach the broker after commit."""
-    return services.outbox_sweep()
+    return sweeps.outbox_sweep()
 
 
 @shared_task(acks_late=True)
 def stalled_sweep() -> int:
     """Re-publishes orders whose message was lost after it reached the broker."""
-    return services.orders_stalled_requeue()
+    return sweeps.orders_stalled_requeue()
 
 
 @shared_task(acks_late=True)
@@ -94,4 +94,4 @@ def sales_reconcile() -> list[dict]:
 @shared_task(acks_late=True)
 def reservation_sweep() -> int:
     """Releases reservations that were never confirmed in time."""
-    return services.reservations_expire()
+    return sweeps.reservations_expire()

@@ -19,6 +19,13 @@ from tests.orders.conftest import http_json, legacy_orders_count, order_accept_a
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+def legacy_placed() -> bool:
+    """Whether the legacy API has placed an order (a pending row is one still being worked on)."""
+    from django.apps import apps
+
+    return apps.get_model("legacy_api", "Order").objects.filter(status="placed").exists()
+
+
 def legacy_stats(legacy_api, *, reset: bool = False) -> dict:
     """The legacy API's figures, read (or reset) as the merchant reads them."""
     token = getattr(settings, "LEGACY_API_TOKENS", {}).get("merchant")
@@ -37,7 +44,9 @@ def slow_legacy(legacy_api, legacy_env, *, time_cost: int) -> None:
     legacy_stats(legacy_api, reset=True)
 
 
-def assert_sent_one_at_a_time(legacy_api, order: HotOrder) -> None:
+def assert_sent_one_at_a_time(legacy_api, order: HotOrder, log: str) -> None:
+    # No request found the legacy API still working on an earlier one for the same reference.
+    assert "still placing" not in log
     order.refresh_from_db()
     assert (order.status, order.stage) == ("complete", "sent_to_fulfilment")
     assert legacy_orders_count() == 1
@@ -58,7 +67,7 @@ def test_two_deliveries_of_one_message_at_the_same_moment_send_the_order_once(
     worker = processes.celery_worker(worker_env, concurrency=2)
 
     eventually(orders_final(1), timeout=90, message="the order was not placed")
-    assert_sent_one_at_a_time(legacy_api, order)
+    assert_sent_one_at_a_time(legacy_api, order, processes.log(worker))
     eventually(lambda: "'deferred'" in processes.log(worker), timeout=30, message="no second delivery was seen")
 
 
@@ -72,8 +81,8 @@ def test_a_retry_after_a_read_timeout_waits_while_the_first_request_is_worked_on
     worker = processes.celery_worker(env, concurrency=2)
 
     eventually(orders_final(1), timeout=90, message="the order was not placed")
-    assert_sent_one_at_a_time(legacy_api, order)
     log = processes.log(worker)
+    assert_sent_one_at_a_time(legacy_api, order, log)
     assert "ReadTimeoutError" in log and "'deferred'" in log, log[-3000:]
     assert order.attempts == 2  # the timed-out one and the one placed; waiting was no attempt
 
@@ -82,8 +91,8 @@ def test_a_worker_child_killed_mid_call_is_redelivered_at_once_and_waits_for_its
     processes, allocation, legacy_api, legacy_env, worker_env
 ):
     order = order_accept_as_buyer()
-    slow_legacy(legacy_api, legacy_env, time_cost=12)
-    env = {**worker_env, "LEGACY_API_TIMEOUT": "5", "ORDERS_SLOT_WAIT_SECONDS": "2"}
+    slow_legacy(legacy_api, legacy_env, time_cost=60)  # several seconds: the kill lands mid-call
+    env = {**worker_env, "LEGACY_API_TIMEOUT": "20", "ORDERS_SLOT_WAIT_SECONDS": "2"}
     worker = processes.celery_worker(env, concurrency=2)
     eventually(
         lambda: legacy_stats(legacy_api)["inflight"] >= 1 and HotOrder.objects.get(pk=order.pk).claimed_by,
@@ -96,8 +105,9 @@ def test_a_worker_child_killed_mid_call_is_redelivered_at_once_and_waits_for_its
     child = int(HotOrder.objects.get(pk=order.pk).claimed_by.split(":")[-2])
     assert child != worker.pid
     os.kill(child, signal.SIGKILL)
+    assert not legacy_placed(), "the kill came after the legacy API had placed the order"
 
     eventually(orders_final(1), timeout=90, message="the killed child's order was not placed")
-    assert_sent_one_at_a_time(legacy_api, order)
     log = processes.log(worker)
+    assert_sent_one_at_a_time(legacy_api, order, log)
     assert "WorkerLostError" in log and "'deferred'" in log, log[-3000:]

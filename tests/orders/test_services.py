@@ -1,5 +1,6 @@
-"""The hot path's command-side services on the database: order numbers, reservations, the
-outbox, the sweepers (stalled orders, expired reservations) and their beat schedule."""
+"""The hot path's command-side services on the database: order numbers, reservations, both
+ways of accepting, the sale window on the database's clock, and retries of a worker whose
+database restarts."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from orders import placement, services
 from orders.models import HotOrder, OutboxMessage, SaleAllocation
-from tests.orders.conftest import broker_depth, broker_purge, broker_take_all, order_accept_as_buyer
+from tests.orders.conftest import order_accept_as_buyer
 
 
 def accept(allocation, **body):
@@ -37,53 +38,6 @@ def test_database_refuses_an_oversold_allocation(allocation):
         SaleAllocation.objects.filter(pk=allocation.pk).update(sold=21)
 
 
-def test_unconfirmed_reservations_expire_and_return_to_the_allocation(allocation):
-    stale = accept(allocation, quantity=2)
-    fresh = accept(allocation, quantity=1)
-    parked = accept(allocation, quantity=1)
-    placement.order_dead_letter(order_id=parked.pk, error="legacy API down")
-    HotOrder.objects.filter(pk__in=[stale.pk, parked.pk]).update(reserved_until=timezone.now() - timedelta(seconds=1))
-    assert services.reservations_expire() == 1
-    stale.refresh_from_db()
-    allocation.refresh_from_db()
-    assert (stale.status, stale.stage) == ("failed", "expired")
-    assert allocation.reserved == 2  # the fresh order and the dead letter keep theirs
-    assert HotOrder.objects.get(pk=fresh.pk).status == "processing"
-
-
-def test_an_order_already_sent_to_the_legacy_api_never_expires(allocation, settings):
-    """The legacy API may have placed it: releasing its units could sell them twice."""
-    sent = accept(allocation, quantity=2)
-    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
-    HotOrder.objects.filter(pk=sent.pk).update(
-        attempts=1, reserved_until=timezone.now() - timedelta(seconds=1), updated_at=long_ago
-    )
-    assert not services.workers_making_progress()
-    assert services.reservations_expire() == 0
-    sent.refresh_from_db()
-    allocation.refresh_from_db()
-    assert (sent.status, allocation.reserved) == ("processing", 2)
-
-
-def test_orders_waiting_in_a_queue_that_moves_keep_their_reservation(allocation, settings):
-    """A deep queue is not a stuck one: while the workers place orders, the ones behind wait
-    with their units reserved, however long that takes."""
-    waiting = accept(allocation, quantity=1)
-    moving = accept(allocation, quantity=1)
-    HotOrder.objects.filter(pk=waiting.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
-    HotOrder.objects.filter(pk=moving.pk).update(attempts=1, updated_at=timezone.now())  # a worker has it
-    assert services.reservations_expire() == 0
-    assert HotOrder.objects.get(pk=waiting.pk).status == "processing"
-
-    # No worker has touched any order for a long while: the waiting one is given up.
-    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
-    HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
-    assert services.reservations_expire() == 1
-    waiting.refresh_from_db()
-    allocation.refresh_from_db()
-    assert (waiting.status, waiting.stage, allocation.reserved) == ("failed", "expired", 1)
-
-
 def test_a_restarting_database_makes_the_worker_retry_not_fail(allocation, monkeypatch):
     from django.db import OperationalError
 
@@ -104,58 +58,6 @@ def test_a_restarting_database_makes_the_worker_retry_not_fail(allocation, monke
     assert result.result == "dead_lettered"
     order.refresh_from_db()
     assert (order.status, order.stage) == ("processing", "dead_lettered")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_outbox_sweep_publishes_what_the_commit_did_not(allocation, settings):
-    """A crash between commit and publish leaves the outbox row; the sweeper sends it."""
-    broker_purge()
-    with transaction.atomic():
-        order = HotOrder.objects.create(
-            token="t" * 43,
-            idempotency_key="k",
-            fingerprint="f",
-            product=allocation.product,
-            quantity=1,
-            unit_price_cents=1,
-            customer_name="A",
-            customer_email="a@example.com",
-            card_last4="4242",
-            number="T000001",
-            reserved_until=timezone.now(),
-        )
-        OutboxMessage.objects.create(order=order, created_at=timezone.now() - timedelta(minutes=1))
-    assert services.outbox_sweep(older_than_seconds=10) == 1
-    assert not OutboxMessage.objects.exists()
-    assert broker_depth() == 1
-    broker_purge()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_orders_nobody_worked_on_for_long_are_published_again(allocation, settings):
-    broker_purge()
-    stalled, _recent, parked = accept(allocation), accept(allocation), accept(allocation)
-    placement.order_dead_letter(order_id=parked.pk, error="x")
-    broker_purge()  # the messages of their acceptance are lost
-    OutboxMessage.objects.all().delete()
-    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
-    HotOrder.objects.filter(pk__in=[stalled.pk, parked.pk]).update(updated_at=long_ago)
-    assert services.orders_stalled_requeue() == 1
-    assert broker_depth() == 1
-    assert not OutboxMessage.objects.exists()
-    assert services.orders_stalled_requeue() == 0  # touched: not again before it stalls anew
-    broker_purge()
-
-
-def test_beat_runs_the_sweepers_every_few_seconds(settings):
-    from config.celery import app
-
-    app.loader.import_default_modules()
-    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert schedule["orders.tasks.outbox_sweep"] <= 10
-    assert "orders.tasks.reservation_sweep" in schedule
-    assert "orders.tasks.stalled_sweep" in schedule
-    assert set(schedule) <= set(app.tasks)
 
 
 def test_cached_units_left_never_counts_an_order_twice(allocation, django_capture_on_commit_callbacks):
@@ -218,28 +120,6 @@ def test_both_ways_of_accepting_write_the_same_records(
         order_accept_as_buyer(idempotency_key="both-2", quantity=2)
     allocation.refresh_from_db()
     assert allocation.reserved == 2 and HotOrder.objects.count() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_stalled_orders_are_not_published_again_while_the_workers_make_progress(allocation, settings):
-    """In a deep queue, orders untouched for ORDERS_STALL_SECONDS are merely waiting their
-    turn: publishing them again every sweep would bury the queue under copies."""
-    broker_purge()
-    waiting, moving = accept(allocation), accept(allocation)
-    broker_purge()
-    OutboxMessage.objects.all().delete()
-    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
-    HotOrder.objects.filter(pk=waiting.pk).update(updated_at=long_ago)
-    # A worker has just placed another order.
-    HotOrder.objects.filter(pk=moving.pk).update(attempts=1, status="complete", updated_at=timezone.now())
-
-    assert services.orders_stalled_requeue() == 0
-    assert broker_take_all() == []
-
-    # The queue stopped moving: the order waiting since is published once more.
-    HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
-    assert services.orders_stalled_requeue() == 1
-    assert [args for _headers, (args, _kwargs, _embed) in broker_take_all()] == [[waiting.pk]]
 
 
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "orm transaction"])

@@ -1,0 +1,102 @@
+"""The hot path's sweepers, run by beat: publishing what the outbox still holds, publishing
+again the orders whose message was lost, and releasing reservations nobody confirmed in time.
+Each holds back while the workers make progress through a deep queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
+from orders.services import order_stage_set, outbox_publish, reservation_release, status_refresh_on_commit
+
+
+def outbox_sweep(*, older_than_seconds: float | None = None, limit: int = 500) -> int:
+    """Publishes what the request that accepted an order could not (crash, broker away)."""
+    grace = settings.ORDERS_OUTBOX_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    order_ids = list(
+        OutboxMessage.objects.filter(created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("order_id", flat=True)[:limit]
+    )
+    return sum(outbox_publish(order_id=order_id) for order_id in order_ids)
+
+
+def orders_stalled_requeue(*, limit: int = 200) -> int:
+    """Publishes again the orders no worker has touched for ORDERS_STALL_SECONDS: a message
+    lost by a broker without acknowledgements (the embedded one, when a worker is killed)
+    must not leave an accepted order waiting forever. Duplicates are harmless: the task is
+    idempotent and the legacy API deduplicates on the reference.
+
+    Not while the workers make progress: in a deep queue, orders untouched for that long are
+    merely waiting their turn, and publishing them again would only bury the queue under
+    copies (a lost message is published once the queue stops moving)."""
+    now = timezone.now()
+    if workers_making_progress(now=now):
+        return 0
+    cutoff = now - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
+    order_ids = list(
+        HotOrder.objects.filter(
+            status=OrderStatus.PROCESSING,
+            stage__in=[OrderStage.QUEUED, OrderStage.VALIDATING],
+            updated_at__lt=cutoff,
+            outbox__isnull=True,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    for order_id in order_ids:
+        OutboxMessage.objects.get_or_create(order_id=order_id)
+        HotOrder.objects.filter(pk=order_id).update(updated_at=timezone.now())
+        outbox_publish(order_id=order_id)
+    return len(order_ids)
+
+
+def workers_making_progress(*, now=None) -> bool:
+    """Whether a worker has claimed, retried or finished an order lately."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
+    return HotOrder.objects.filter(updated_at__gte=since, attempts__gt=0).exists()
+
+
+def reservations_expire(*, limit: int = 200) -> int:
+    """Releases reservations nobody confirmed in time (the order failed as expired).
+    Dead-lettered orders keep theirs: a merchant decides about them. So does an order a worker
+    has already sent: the legacy API may have placed it, and only sending it again (the
+    stalled sweep does) can tell; releasing its units could sell them twice.
+
+    Nor does an order still waiting in the queue while the workers make progress through it:
+    a deep queue (a big sale, a slow backend) must not fail orders it is about to place. Only
+    when no worker has taken or finished any order for ORDERS_STALL_SECONDS are the waiting
+    ones given up."""
+    now = timezone.now()
+    if workers_making_progress(now=now):
+        return 0
+    order_ids = list(
+        HotOrder.objects.filter(
+            status=OrderStatus.PROCESSING, reservation=Reservation.HELD, reserved_until__lt=now, attempts=0
+        )
+        .exclude(stage=OrderStage.DEAD_LETTERED)
+        .values_list("pk", flat=True)[:limit]
+    )
+    expired = 0
+    for order_id in order_ids:
+        with transaction.atomic():
+            order = HotOrder.objects.select_for_update().get(pk=order_id)
+            if (
+                order.is_final
+                or order.reserved_until >= now
+                or order.stage == OrderStage.DEAD_LETTERED
+                or order.attempts
+            ):
+                continue
+            order_stage_set(order, OrderStage.EXPIRED, "reservation expired before the order was placed")
+            reservation_release(order=order)
+            order.status = OrderStatus.FAILED
+            order.card_sealed = ""
+            order.completed_at = now
+            order.save()
+            status_refresh_on_commit(order)
+            expired += 1
+    return expired
