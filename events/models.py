@@ -45,6 +45,11 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"#{self.position} {self.source} {self.type}/{self.subtype}/{self.status}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Events are append-only: a correction is a new event.")
+        super().save(*args, **kwargs)
+
     def envelope(self) -> dict:
         """The event as EventBridge delivers it, with shop.LEGO.com's `detail.event`: the
         standard `meta_data` every service shares, and `data`, which is each source's own."""

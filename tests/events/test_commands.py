@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from events.consumers import consumer_run_all
 from events.models import Event
-from tests.conftest import PYTHON, ROOT
+from tests.conftest import PYTHON, ROOT, eventually
 from tests.events import handlers
 from tests.events.conftest import assert_envelope_valid, sale_event, settled, small_sale
 
@@ -46,6 +46,26 @@ def test_tail_json_is_one_envelope_per_line_after_a_position_and_of_one_source()
         assert_envelope_valid(envelope)
     only = events("tail", "--json", "--source", "legacy.orders").splitlines()
     assert [json.loads(line)["source"] for line in only] == ["legacy.orders"]
+
+
+@pytest.mark.slow
+def test_tail_follow_prints_events_as_they_commit(processes, process_env):
+    first = sale_event(1)
+    settled()
+    tail = processes.start(
+        [PYTHON, "manage.py", "events", "tail", "--follow", "--json", "--after", str(first.position)],
+        process_env,
+        name="tail",
+    )
+    later = [sale_event(2), sale_event(3, status="COMPLETE")]
+
+    def printed() -> list[int]:
+        lines = [line for line in processes.log(tail).splitlines() if line.startswith("{")]
+        return [json.loads(line)["detail"]["event"]["meta_data"]["position"] for line in lines]
+
+    eventually(lambda: len(printed()) >= 2, timeout=60, message="tail --follow printed nothing new")
+    assert printed() == [e.position for e in later]
+    assert tail.poll() is None  # still following
 
 
 def test_consumers_lists_position_lag_and_dead_letters(settings):

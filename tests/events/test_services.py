@@ -113,6 +113,14 @@ def test_bad_input_names_the_field_and_writes_nothing(field, value):
     assert not Event.objects.exists()
 
 
+def test_an_event_is_never_changed_once_written():
+    event = sale_event(1)
+    event.status = "COMPLETE"
+    with pytest.raises(TypeError, match="append-only"):
+        event.save()
+    assert Event.objects.get(position=event.position).status == "ACCEPTED"
+
+
 def test_an_event_exists_only_if_its_transaction_commits():
     with pytest.raises(RuntimeError), transaction.atomic():
         sale_event(1)
