@@ -36,6 +36,15 @@ def test_tail_prints_the_log_in_order():
     assert "shop.hotpath" in lines[0] and "CHECKOUT/ORDER/ACCEPTED" in lines[0] and "H000001" in lines[0]
 
 
+def test_tail_prints_the_whole_log_however_long(monkeypatch):
+    from events.management.commands import events as command
+
+    monkeypatch.setattr(command, "TAIL_BATCH", 2)
+    sale = small_sale(3)
+    settled()
+    assert [int(line.split()[0]) for line in events("tail").splitlines()] == [e.position for e in sale]
+
+
 def test_tail_json_is_one_envelope_per_line_after_a_position_and_of_one_source():
     sale = small_sale(2)
     Event.objects.filter(position=sale[3].position).update(source="legacy.orders")

@@ -75,3 +75,28 @@ def test_the_relay_is_a_registered_consumer_only_when_a_bus_is_named(process_env
         "stock": "shop.consumers.stock",
         "tally": "x.y",
     }
+
+
+@pytest.mark.slow
+def test_a_real_worker_with_beat_runs_the_consumers(processes, process_env, tmp_path):
+    from collections import Counter
+
+    from tests.conftest import BIN, eventually
+
+    sale = small_sale(3)
+    env = {**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally"}
+    processes.start(
+        [
+            str(BIN / "celery"),
+            *("-A", "config", "worker", "--beat", "--concurrency", "1", "--loglevel", "INFO"),
+            *("--without-gossip", "--without-mingle", "--schedule", str(tmp_path / "beat-schedule")),
+        ],
+        env,
+        name="worker",
+    )
+
+    def tallies() -> Counter:
+        return Counter(Event.objects.filter(source="tally").values_list("data__counted", flat=True))
+
+    eventually(lambda: len(tallies()) == len(sale), timeout=90, message="beat never ran the tally consumer")
+    assert tallies() == Counter({event.position: 1 for event in sale})

@@ -17,6 +17,7 @@ from events.services import events_prune
 RELAY = "eventbridge"
 FOLLOW_INTERVAL = 0.5
 RELAY_INTERVAL = 1.0
+TAIL_BATCH = 500
 
 
 def _position(value: str, option: str) -> int:
@@ -67,9 +68,12 @@ class Command(BaseCommand):
         after = _position(options["after"], "--after")
         mark = mark_at(position=after)
         while True:
-            for event in events_committed(after=mark, source=options["source"], limit=500):
+            batch = events_committed(after=mark, source=options["source"], limit=TAIL_BATCH)
+            for event in batch:
                 self.stdout.write(json.dumps(event.envelope()) if options["json"] else _line(event))
                 mark = mark_of(event)
+            if len(batch) == TAIL_BATCH:
+                continue
             if not options["follow"]:
                 return
             self.stdout.flush()
