@@ -8,7 +8,9 @@ once in effect. Or it is marked `handles_batches = True` and takes the whole bat
 (`handle(events) -> list[str | None]`, one outcome per event it tried, None for done, in
 order; events past the list are left for the next run): for side effects outside the
 database, like the relay to EventBridge, which are then at least once. Either way a handler
-must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule)."""
+must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule),
+and says RetryLater when its target, not the event, is at fault (down, throttled): such a
+failure never sends the event to the dead letters."""
 
 from __future__ import annotations
 
@@ -29,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 class UnknownConsumer(LookupError):
     pass
+
+
+class RetryLater(Exception):
+    """The way to the consumer's target is blocked (down, throttled), not the event: the
+    consumer keeps its place without counting it toward dead-lettering. A batch handler
+    raising anything, or giving this as an event's outcome, means the same."""
 
 
 def consumer_names() -> list[str]:
@@ -60,16 +68,19 @@ class RunResult:
         )
 
 
-def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, str | None]]:
+Outcome = str | RetryLater | None
+
+
+def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, Outcome]]:
     """Each event tried with its outcome, lazily: a one-event handler is called for the next
     event only when the run goes on, so a run that stops at a failure calls it no further."""
     if getattr(handler, "handles_batches", False):
         try:
             outcomes = list(handler(events))
         except Exception as exc:
-            # Nothing is known to be done: the first event counts the failure.
+            # The whole batch failed (the target unreachable, credentials): no event is to blame.
             logger.warning("consumer batch handler failed", exc_info=True)
-            outcomes = [f"{type(exc).__name__}: {exc}"]
+            outcomes = [exc if isinstance(exc, RetryLater) else RetryLater(f"{type(exc).__name__}: {exc}")]
         yield from zip(events, outcomes, strict=False)
         return
     for event in events:
@@ -77,6 +88,8 @@ def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, s
             # A savepoint: a failing handler's own writes are undone, the batch's are kept.
             with transaction.atomic():
                 handler(event)
+        except RetryLater as exc:
+            yield event, exc
         except Exception as exc:
             logger.warning("consumer handler failed on event %s", event.position, exc_info=True)
             yield event, f"{type(exc).__name__}: {exc}"
@@ -92,7 +105,8 @@ def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
     checkpoint share one transaction: a run that dies mid-batch (an exception, a killed
     process) leaves the checkpoint where it was, and its writes are undone with it. A failed
     event keeps the consumer in place for the next run; after EVENT_CONSUMER_MAX_ATTEMPTS
-    failures it goes to the consumer's dead letters and the consumer moves on."""
+    failures it goes to the consumer's dead letters and the consumer moves on; a RetryLater
+    keeps the place without counting."""
     handler = consumer_handler(consumer)
     Checkpoint.objects.get_or_create(consumer=consumer)
     result = RunResult(consumer=consumer)
@@ -105,6 +119,10 @@ def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
         for event, error in _outcomes(handler, events) if events else ():
             if error is None:
                 result.processed += 1
+            elif isinstance(error, RetryLater):
+                checkpoint.last_error = str(error)[:2000]
+                result.failed = True
+                break
             else:
                 checkpoint.failures += 1
                 checkpoint.last_error = error[:2000]
@@ -161,7 +179,7 @@ def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
         try:
             handler = consumer_handler(letter.consumer)
             outcome = next(_outcomes(handler, [letter.event]), None)
-            error = outcome[1] if outcome else "the handler did not take the event"
+            error = (str(outcome[1]) if outcome[1] is not None else None) if outcome else "not taken"
         except UnknownConsumer as exc:
             error = str(exc)
         if error is None:

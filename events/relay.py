@@ -15,11 +15,14 @@ import time
 import boto3
 from django.conf import settings
 
+from events.consumers import RetryLater
 from events.models import Event
 
 logger = logging.getLogger(__name__)
 
 PUT_EVENTS_MAX_ENTRIES = 10
+# Refusals that say EventBridge is busy, not that the entry is wrong: never dead-lettered.
+TRANSIENT_ERRORS = {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"}
 
 
 def _client():
@@ -40,10 +43,10 @@ def relay_entry(event: Event) -> dict:
     return entry
 
 
-def _send_chunk(client, chunk: list[Event]) -> dict[int, str]:
+def _send_chunk(client, chunk: list[Event]) -> dict[int, str | RetryLater]:
     """Sends up to 10 events; returns the errors of those still refused, by position."""
     pending = list(chunk)
-    errors: dict[int, str] = {}
+    errors: dict[int, str | RetryLater] = {}
     for attempt in range(max(1, settings.EVENT_RELAY_ENTRY_ATTEMPTS)):
         if attempt:
             time.sleep(min(2.0, 0.1 * 2**attempt))
@@ -52,7 +55,8 @@ def _send_chunk(client, chunk: list[Event]) -> dict[int, str]:
         for event, result in zip(pending, response["Entries"], strict=True):
             if result.get("ErrorCode"):
                 refused.append(event)
-                errors[event.position] = f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"
+                error = f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"
+                errors[event.position] = RetryLater(error) if result["ErrorCode"] in TRANSIENT_ERRORS else error
             else:
                 errors.pop(event.position, None)
         if not response.get("FailedEntryCount") or not refused:
@@ -62,13 +66,13 @@ def _send_chunk(client, chunk: list[Event]) -> dict[int, str]:
     return errors
 
 
-def relay_events(events: list[Event]) -> list[str | None]:
+def relay_events(events: list[Event]) -> list[str | RetryLater | None]:
     """Sends the events in chunks of 10; stops after a chunk with entries still refused, so
     the consumer keeps its place at the first of them (events after it are not sent yet)."""
     if not settings.EVENTBRIDGE_BUS_NAME:
         raise RuntimeError("EVENTBRIDGE_BUS_NAME is not set")
     client = _client()
-    outcomes: list[str | None] = []
+    outcomes: list[str | RetryLater | None] = []
     for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
         chunk = events[start : start + PUT_EVENTS_MAX_ENTRIES]
         errors = _send_chunk(client, chunk)

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from events import relay
 from events.aws import BUS_NAME, CHECKOUT_PATTERN
 from events.consumers import consumer_run
-from events.models import Checkpoint
+from events.models import Checkpoint, DeadLetter
 from tests.conftest import BIN, free_port, wait_for_port
 from tests.events.conftest import sale_event, settled, small_sale
 
@@ -98,8 +98,9 @@ class RefusingEventBridge:
     """EventBridge refusing some entries (throttled): moto's server never does, so this stands
     in for the real service's per-entry answer."""
 
-    def __init__(self, refusals: dict[int, int]):
+    def __init__(self, refusals: dict[int, int], code: str = "ThrottlingException"):
         self.refusals = refusals  # position -> times to refuse it
+        self.code = code
         self.calls: list[list[int]] = []
 
     def put_events(self, Entries):  # boto3's keyword
@@ -109,7 +110,7 @@ class RefusingEventBridge:
         for position in positions:
             if self.refusals.get(position, 0) > 0:
                 self.refusals[position] -= 1
-                results.append({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"})
+                results.append({"ErrorCode": self.code, "ErrorMessage": "refused"})
             else:
                 results.append({"EventId": f"id-{position}"})
         return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
@@ -129,13 +130,15 @@ def test_only_the_refused_entries_are_sent_again(relay_settings, monkeypatch):
     assert fake.calls == [positions[:10], refused, positions[10:]]
 
 
-def test_an_entry_refused_every_time_keeps_the_relay_at_it(relay_settings, monkeypatch):
+def test_an_entry_eventbridge_keeps_throttling_holds_the_relay_back_but_is_never_dead_lettered(
+    relay_settings, monkeypatch
+):
     relay_settings.EVENT_RELAY_ENTRY_ATTEMPTS = 2
-    relay_settings.EVENT_CONSUMER_MAX_ATTEMPTS = 5
+    relay_settings.EVENT_CONSUMER_MAX_ATTEMPTS = 2
     sale = small_sale(8)  # 16 events
     settled()
     stuck = sale[4].position
-    fake = RefusingEventBridge({stuck: 99})
+    fake = RefusingEventBridge({stuck: 6})
     monkeypatch.setattr(relay, "_client", lambda: fake)
     monkeypatch.setattr(relay.time, "sleep", lambda seconds: None)
 
@@ -143,6 +146,47 @@ def test_an_entry_refused_every_time_keeps_the_relay_at_it(relay_settings, monke
     assert (result.processed, result.failed) == (4, True)
     # The second chunk was not sent: the relay stays at the refused entry.
     assert fake.calls == [[e.position for e in sale[:10]], [stuck]]
+    for _ in range(2):
+        assert consumer_run(consumer="eventbridge").failed
     checkpoint = Checkpoint.objects.get(consumer="eventbridge")
-    assert (checkpoint.last_position, checkpoint.failures) == (sale[3].position, 1)
+    assert (checkpoint.last_position, checkpoint.failures) == (sale[3].position, 0)
     assert "ThrottlingException" in checkpoint.last_error
+    assert not DeadLetter.objects.exists()
+
+    # Throttling over: the rest goes (the chunk's tail again: at least once).
+    assert consumer_run(consumer="eventbridge").processed == 12
+    assert Checkpoint.objects.get(consumer="eventbridge").last_position == sale[-1].position
+
+
+def test_an_entry_eventbridge_rejects_goes_to_the_dead_letters_after_n_runs(relay_settings, monkeypatch):
+    relay_settings.EVENT_RELAY_ENTRY_ATTEMPTS = 2
+    relay_settings.EVENT_CONSUMER_MAX_ATTEMPTS = 2
+    sale = small_sale(2)
+    settled()
+    fake = RefusingEventBridge({sale[1].position: 99}, code="InvalidArgument")
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+    monkeypatch.setattr(relay.time, "sleep", lambda seconds: None)
+
+    assert consumer_run(consumer="eventbridge").failed
+    result = consumer_run(consumer="eventbridge")
+    assert (result.processed, result.dead_lettered, result.failed) == (2, 1, False)
+    letter = DeadLetter.objects.get()
+    assert (letter.consumer, letter.event_id) == ("eventbridge", sale[1].position)
+    assert "InvalidArgument" in letter.error
+
+
+def test_eventbridge_out_of_reach_holds_the_relay_back_without_dead_letters(relay_settings, monkeypatch):
+    relay_settings.EVENT_CONSUMER_MAX_ATTEMPTS = 1
+    small_sale(1)
+    settled()
+
+    def unreachable():
+        raise ConnectionError("could not connect to the endpoint")
+
+    monkeypatch.setattr(relay, "_client", unreachable)
+    for _ in range(3):
+        assert consumer_run(consumer="eventbridge").failed
+    checkpoint = Checkpoint.objects.get(consumer="eventbridge")
+    assert (checkpoint.last_position, checkpoint.failures) == (0, 0)
+    assert "could not connect" in checkpoint.last_error
+    assert not DeadLetter.objects.exists()
