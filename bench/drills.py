@@ -28,62 +28,21 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import urllib3
 
+from bench.books import books_check, hold_check, legacy_reset, legacy_stats, payments_check
+from bench.faults import DRILLS, Drill, Plan, Rig, db
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
+from bench.shoppers import accepted_numbers, buyer_request
 from bench.stack import ROOT, Settings, Stack, free_port, machine, wait_http
-from bench.stampede import _buyer_request, accepted_numbers, legacy_reset, legacy_stats
 
 CATEGORY = "rods"
 DATABASE = "shop_drills"
 CLOCKS = ("ORDERS_VISIBILITY_TIMEOUT", "ORDERS_UNACKED_RESTORE_SECONDS", "ORDERS_STALL_SECONDS")
-
-
-@dataclass(frozen=True)
-class Plan:
-    allocation: int = 150
-    buyer_rate: float = 40.0  # buyers a second
-    stampede_seconds: float = 10.0
-    fault_after: float = 2.0  # seconds into the stampede
-    worker_down_seconds: float = 1.0
-    legacy_down_seconds: float = 20.0
-    redis_down_seconds: float = 2.0
-    postgres_down_seconds: float = 3.0
-    # A refused buyer tries again with the same key this many times, this far apart.
-    buyer_attempts: int = 6
-    buyer_retry_pause: float = 1.0
-    # The drain ends when every order is final, when nothing moved for `stall_seconds`
-    # (what is left will not move by itself), or after `drain_timeout`.
-    drain_timeout: float = 150.0
-    stall_seconds: float = 95.0
-    # The hot path's recovery clocks, shortened so that recovery shows within a drill: a
-    # killed worker's messages come back after the visibility timeout, an order whose message
-    # was lost is published again after the stall window (swept once a minute). Shorter
-    # clocks mean more redeliveries, which the books check counts if they ever place twice.
-    clocks: dict[str, str] = field(
-        default_factory=lambda: {
-            "ORDERS_VISIBILITY_TIMEOUT": "60",
-            "ORDERS_UNACKED_RESTORE_SECONDS": "5",
-            "ORDERS_STALL_SECONDS": "20",
-        }
-    )
-
-
-@dataclass
-class Rig:
-    """What a drill may break: the stack's processes and the private servers."""
-
-    stack: Stack
-    services: PrivateServices
-    plan: Plan
-    stop: threading.Event = field(default_factory=threading.Event)
-    notes: dict = field(default_factory=dict)
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -114,39 +73,17 @@ def django_setup(stack: Stack) -> None:
     django.setup()
 
 
-def sale_seed(products: list[str], allocation: int) -> None:
-    """One hot product per drill, each with its own allocation, so each drill's books stand alone."""
-    from orders.models import SaleAllocation
+def sale_seed(stack: Stack, products: list[str], allocation: int) -> None:
+    """One hot product per drill, each with a sale of its own, so each drill's books stand
+    alone. Opened as the merchant does, with the legacy API up: the allocation is held in the
+    stock of record first, and the workers place orders against that hold."""
     from shop.models import Product
 
     for slug in products:
-        product = Product.objects.get(slug=slug, category__slug=CATEGORY)
-        Product.objects.filter(pk=product.pk).update(stock=allocation + 1000, is_active=True, deleted_at=None)
-        SaleAllocation.objects.update_or_create(
-            product=product,
-            defaults={
-                "is_hot": True,
-                "allocated": allocation,
-                "per_order_limit": 2,
-                "starts_at": None,
-                "ends_at": None,
-            },
+        Product.objects.filter(slug=slug, category__slug=CATEGORY).update(
+            stock=allocation + 1000, is_active=True, deleted_at=None
         )
-
-
-def db(action: Callable, *, attempts: int = 40):
-    """Runs a query of the drills' own; a connection cut by a restart is opened again."""
-    from django.db import InterfaceError, OperationalError, connection
-
-    for attempt in range(attempts):
-        try:
-            return action()
-        except (OperationalError, InterfaceError):
-            connection.close()
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
-    return None
+        stack.manage("sale", "open", slug, "--units", str(allocation), "--per-order", "2", capture=True)
 
 
 # --- buyers ------------------------------------------------------------------------------
@@ -168,7 +105,7 @@ class Refusals:
 
 def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
     """A buyer of `product` who tries again, with the same key and body, when refused."""
-    send = _buyer_request(rig.stack.url("hotpath", ""), run, product_path=f"/shop/{CATEGORY}/{product}/")
+    send = buyer_request(rig.stack.url("hotpath", ""), run, product_path=f"/shop/{CATEGORY}/{product}/")
     plan = rig.plan
 
     def buy(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
@@ -188,56 +125,7 @@ def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
     return buy
 
 
-# --- faults ------------------------------------------------------------------------------
-# Each blocks from the moment it breaks something until that part is back.
-
-
-def orders_in_progress(product: str) -> int:
-    from orders.models import HotOrder, OrderStage, OrderStatus
-
-    return HotOrder.objects.filter(
-        product__slug=product, status=OrderStatus.PROCESSING, stage=OrderStage.VALIDATING
-    ).count()
-
-
-def fault_worker_kill(rig: Rig, product: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and db(lambda: orders_in_progress(product)) == 0:
-        time.sleep(0.1)
-    rig.notes["in_progress_at_kill"] = db(lambda: orders_in_progress(product))
-    rig.stack.stop("worker", signal.SIGKILL)
-    time.sleep(rig.plan.worker_down_seconds)
-    rig.stack.start_worker()
-
-
-def fault_legacy_down(rig: Rig, product: str) -> None:
-    rig.stack.stop("legacy")
-    time.sleep(rig.plan.legacy_down_seconds)
-    rig.stack.start_legacy()
-
-
-def fault_redis_restart(rig: Rig, product: str) -> None:
-    rig.services.redis.restart(down_seconds=rig.plan.redis_down_seconds)
-
-
-def fault_postgres_restart(rig: Rig, product: str) -> None:
-    rig.services.postgres.restart(down_seconds=rig.plan.postgres_down_seconds)
-
-
-@dataclass(frozen=True)
-class Drill:
-    name: str
-    product: str
-    fault: Callable[[Rig, str], None]
-    what: str
-
-
-DRILLS = (
-    Drill("worker-sigkill", "muskie-casting-rod", fault_worker_kill, "SIGKILL the worker while it processes"),
-    Drill("legacy-api-down", "tourney-casting-rod", fault_legacy_down, "stop the legacy API for 20 s"),
-    Drill("redis-restart", "bass-pro-spinning-rod", fault_redis_restart, "restart Redis (broker and cache)"),
-    Drill("postgres-restart", "trout-ultralight-rod", fault_postgres_restart, "restart PostgreSQL"),
-)
+BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift")
 
 
 # --- the books ---------------------------------------------------------------------------
@@ -264,51 +152,6 @@ def drain_wait(rig: Rig, product: str) -> tuple[bool, str]:
     return False, "interrupted"
 
 
-def books_check(product: str, numbers: list[str], allocation: int) -> dict:
-    """Every answered 202 complete exactly once, nothing sold beyond the allocation."""
-    from django.db.models import Count, Sum
-
-    from legacy_api.models import OrderLine
-    from orders.models import HotOrder, OrderStage, OrderStatus, SaleAllocation
-    from shop.models import Product
-
-    orders = {o.number: o for o in HotOrder.objects.filter(product__slug=product)}
-    answered = set(numbers)
-    completed = [n for n in answered if n in orders and orders[n].status == OrderStatus.COMPLETE]
-    lost = sorted(n for n in answered if n not in orders or orders[n].status != OrderStatus.COMPLETE)
-    hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="key-")
-    refs_twice = (
-        hot_lines.values("order__reference").annotate(n=Count("order_id", distinct=True)).filter(n__gt=1).count()
-    )
-    legacy_refs = set(hot_lines.values_list("order__reference", flat=True))
-    answered_refs = {orders[n].reference for n in answered if n in orders}
-    beyond_accepted = sorted(legacy_refs - answered_refs)
-    legacy_units = hot_lines.aggregate(units=Sum("quantity"))["units"] or 0
-    sale = SaleAllocation.objects.get(product__slug=product)
-    oversold = (
-        max(0, sale.reserved + sale.sold - sale.allocated)
-        + Product.objects.filter(slug=product, stock__lt=0).count()
-        + max(0, legacy_units - allocation)
-    )
-    states = Counter(o.status for o in orders.values())
-    return {
-        "accepted": len(numbers),
-        "completed": len(completed),
-        "lost": len(lost),
-        "lost_numbers": lost[:20],
-        "lost_stages": dict(Counter(orders[n].stage if n in orders else "missing" for n in lost)),
-        "duplicated": (len(numbers) - len(answered)) + refs_twice + len(beyond_accepted),
-        "placed_without_202": beyond_accepted[:20],
-        "oversold": oversold,
-        "legacy_orders": len(legacy_refs),
-        "legacy_units": legacy_units,
-        "allocation": {"allocated": sale.allocated, "reserved": sale.reserved, "sold": sale.sold},
-        "hot_orders": dict(states),
-        "unanswered_orders": sorted(n for n in orders if n and n not in answered)[:20],
-        "dead_lettered": sum(1 for o in orders.values() if o.stage == OrderStage.DEAD_LETTERED),
-    }
-
-
 # --- a drill -----------------------------------------------------------------------------
 
 
@@ -326,7 +169,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
     plan = rig.plan
     rig.notes = {}
     healthy(rig, drill.product)
-    with contextlib.suppress(urllib3.exceptions.HTTPError, ValueError):
+    with contextlib.suppress(urllib3.exceptions.HTTPError, ValueError, RuntimeError):
         legacy_reset(rig.stack)
     refusals = Refusals()
     run = f"{drill.name}-{int(time.time())}"
@@ -358,10 +201,12 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
     buyers_result = result.get("buyers")
     numbers = accepted_numbers(buyers_result) if buyers_result else []
     books = db(lambda: books_check(drill.product, numbers, plan.allocation))
+    books.update(db(lambda: hold_check(rig.stack, drill.product)))
+    books.update(db(lambda: payments_check(rig.stack)))
     statuses = buyers_result.statuses() if buyers_result else {}
     try:
         legacy = legacy_stats(rig.stack)
-    except (urllib3.exceptions.HTTPError, ValueError):
+    except (urllib3.exceptions.HTTPError, ValueError, RuntimeError):
         legacy = {}
     return {
         "name": drill.name,
@@ -370,6 +215,8 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
         "lost": books["lost"],
         "duplicated": books["duplicated"],
         "oversold": books["oversold"],
+        "authorisations_unmatched": books["authorisations_unmatched"],
+        "hold_drift": books["hold_drift"],
         "refused": refusals.refused,
         "drain_seconds": drain_seconds,
         "fault": drill.what,
@@ -383,7 +230,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
         "drain_end": drain_end,
         "legacy_peak_inflight": legacy.get("peak_inflight"),
         "legacy_capacity": rig.stack.settings.legacy_capacity,
-        **{k: v for k, v in books.items() if k not in ("accepted", "completed", "lost", "duplicated", "oversold")},
+        **{k: v for k, v in books.items() if k not in BOOKS},
         **rig.notes,
     }
 
@@ -392,7 +239,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    columns = ("name", "accepted", "completed", "lost", "duplicated", "oversold", "refused", "drain_seconds")
+    columns = ("name", "accepted", "completed", *BOOKS, "authorisations", "refused", "drain_seconds")
     cells = [list(columns)] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
 
@@ -412,8 +259,8 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
         services.start()
         stack_prepare(stack, services, plan)
         django_setup(stack)
-        sale_seed([d.product for d in drills], plan.allocation)
         stack.start_legacy()
+        sale_seed(stack, [d.product for d in drills], plan.allocation)
         stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
         stack.start_worker()
         rows = []
@@ -423,7 +270,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
             "drills": rows,
             "machine": machine(postgresql=services.postgres.version(), redis=services.redis.version()),
             "settings": {
-                **{k: v for k, v in stack.settings.as_dict().items() if k != "redis_db"},
+                **stack.settings.as_dict(),
                 **asdict(plan),
                 "clocks": {name: stack.env.get(name, "default") for name in CLOCKS},
             },
@@ -467,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(text)
     print(table(results["drills"]))
-    failed = [r["name"] for r in results["drills"] if r["lost"] or r["duplicated"] or r["oversold"]]
+    failed = [r["name"] for r in results["drills"] if any(r[key] for key in BOOKS)]
     if failed:
-        print(f"FAIL: lost, duplicated or oversold orders in {', '.join(failed)}")
+        print(f"FAIL: {', '.join(BOOKS)} must be 0; not so in {', '.join(failed)}")
     idle = [r["name"] for r in results["drills"] if not r["accepted"]]
     if idle:
         # A drill in which no order was accepted proves nothing.

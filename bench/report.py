@@ -15,6 +15,9 @@ PUBLIC_KEYS = (
     "oversold",
     "lost",
     "duplicates",
+    "authorisations",
+    "authorisations_unmatched",
+    "hold_drift",
     "legacy_capacity",
     "legacy_max_inflight",
     "accept_rps",
@@ -63,6 +66,14 @@ def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rat
         "oversold": books["oversold"],
         "lost": books["lost"],
         "duplicates": books["duplicates"],
+        # The legacy API's own count of approved authorisations over the whole run, against the
+        # orders it placed (worst of the two readings: after the sale's drain and at the end).
+        "authorisations": books["at_end"]["authorisations"],
+        "authorisations_unmatched": max(
+            (books["authorisations_unmatched"], books["at_end"]["authorisations_unmatched"]), key=abs
+        ),
+        # The sale's hold in the stock of record against allocated - sold, after the drain.
+        "hold_drift": books["hold_drift"],
         "legacy_capacity": stack.settings.legacy_capacity,
         # What the hot path's workers had in flight at the legacy API (it counts each caller
         # apart); the storefront's own checkouts come on top, shed by the legacy API itself.
@@ -102,9 +113,15 @@ def public(figures: dict) -> dict:
     return {k: v for k, v in figures.items() if not k.startswith("_")}
 
 
+def books_ok(f: dict) -> bool:
+    """No oversell, no lost or duplicated order, one authorisation per order placed, and the
+    hold agreeing with the sale."""
+    return all(f[key] == 0 for key in ("oversold", "lost", "duplicates", "authorisations_unmatched", "hold_drift"))
+
+
 def bars(f: dict) -> list[tuple[str, bool]]:
     return [
-        ("oversold, lost and duplicates are 0", f["oversold"] == 0 and f["lost"] == 0 and f["duplicates"] == 0),
+        ("oversold, lost, duplicates, authorisations_unmatched and hold_drift are 0", books_ok(f)),
         ("legacy_max_inflight <= legacy_capacity", f["legacy_max_inflight"] <= f["legacy_capacity"]),
         ("accept_rps >= 0.6 x ceiling_rps", (f["accept_rps"] or 0) >= 0.6 * (f["ceiling_rps"] or 0)),
         (

@@ -1,8 +1,11 @@
 """Starts and stops the production-shaped stack on loopback for the benchmark and the drills.
 
 nginx (the config `edge_export --target nginx` produced) in front of gunicorn for the
-monolith, the hot path and the legacy API, Celery workers on Redis, PostgreSQL. Everything
-it starts is stopped at the end, also on Ctrl-C.
+monolith, the hot path and the legacy API, Celery workers on Redis, PostgreSQL. The stack
+has a Redis of its own on a free port (the machine's Redis databases belong to whoever runs
+tests beside it) and a database of its own on the machine's PostgreSQL. The legacy API's
+callers get random bearer tokens, as a deployment's secrets would give them. Everything it
+starts is stopped at the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import urllib3
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+# The legacy API's calling sides, each with its own token (LEGACY_API_TOKEN_<CALLER>).
+LEGACY_CALLERS = ("storefront", "hotpath", "merchant")
 
 
 def free_port() -> int:
@@ -67,37 +72,15 @@ def machine(**servers: str) -> dict:
 
 
 def ensure_services() -> None:
-    """PostgreSQL and Redis are part of the stack: start them when they are down."""
+    """PostgreSQL is part of the stack: start it when it is down."""
     if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
         version = sorted(os.listdir("/etc/postgresql"))[0]
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
-    if subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode != 0:
-        Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "redis-server",
-                "--daemonize",
-                "yes",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "6379",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                "/var/lib/redis",
-            ],
-            check=True,
-        )
     for _ in range(60):
-        pg = subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0
-        redis = subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode == 0
-        if pg and redis:
+        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0:
             return
         time.sleep(0.5)
-    raise RuntimeError("PostgreSQL or Redis did not come up")
+    raise RuntimeError("PostgreSQL did not come up")
 
 
 @dataclass
@@ -115,7 +98,6 @@ class Settings:
     legacy_nice: int = 10
     worker_nice: int = 10
     database: str = "shop_bench"
-    redis_db: int = 11
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -131,6 +113,9 @@ class Stack:
 
     # --- set-up -------------------------------------------------------------------------
     def prepare(self) -> None:
+        # Imported here: bench.services takes free_port from this module.
+        from bench.services import PrivateRedis
+
         ensure_services()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "logs").mkdir(exist_ok=True)
@@ -140,16 +125,14 @@ class Stack:
             ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", s.database], check=True
         )
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", s.database], check=True)
-        subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-n", str(s.redis_db), "flushdb"], check=True, capture_output=True
-        )
-        subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-n", str(s.redis_db + 1), "flushdb"], check=True, capture_output=True
-        )
+        redis = PrivateRedis(self.out / "redis")
+        redis.start()
+        # Stopped with the rest, and its CPU counted as the stack's Redis.
+        self.processes["redis"] = redis.process
         self.env = self.production_env(
             database_url=f"{PG_ADMIN_URL}/{s.database}",
-            redis_url=f"{REDIS_BASE}/{s.redis_db}",
-            broker_url=f"{REDIS_BASE}/{s.redis_db + 1}",
+            redis_url=f"{redis.url}/0",
+            broker_url=f"{redis.url}/1",
         )
         self.install()
 
@@ -164,6 +147,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            "CARD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            **{f"LEGACY_API_TOKEN_{caller.upper()}": secrets.token_urlsafe(32) for caller in LEGACY_CALLERS},
             "DEBUG": "0",
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -177,6 +162,9 @@ class Stack:
             "LEGACY_ARGON2_TIME_COST": str(s.argon2_time_cost),
             "LEGACY_ARGON2_MEMORY_KIB": str(s.argon2_memory_kib),
             "LOG_LEVEL": "WARNING",
+            # The buyers' confirmation emails are built and sent as in a deployment, into memory:
+            # there is no mail server on loopback, and the console's copies would fill the logs.
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             # Every simulated buyer comes from this one machine: the per-address throttle would
             # see one client, so the buyers' addresses travel in the forwarded header and the
             # per-address limit is lifted (the per-email limit still holds).
@@ -189,8 +177,15 @@ class Stack:
             env.pop(name, None)
         return env
 
+    def legacy_headers(self, caller: str = "merchant") -> dict[str, str]:
+        """What a request to the legacy API sends to be let in as `caller`."""
+        return {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {self.env[f'LEGACY_API_TOKEN_{caller.upper()}']}",
+        }
+
     def install(self) -> None:
-        """Migrates the fresh database and loads the demo shop."""
+        """Migrates the fresh database (which registers the callers' tokens) and loads the demo shop."""
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("collectstatic", "--noinput", "-v", "0")
         self.manage("load_demo", capture=True)
@@ -325,7 +320,9 @@ class Stack:
         """CPU seconds used so far by each part of the stack (its whole process group), and by
         the shared servers (PostgreSQL, Redis, nginx), read from /proc."""
         groups = {process.pid: name for name, process in self.processes.items()}
-        shared = {"postgres": "postgresql", "redis-server": "redis", "nginx": "nginx"}
+        shared = {"postgres": "postgresql", "nginx": "nginx"}
+        if "redis" not in groups.values():
+            shared["redis-server"] = "redis"
         tick = os.sysconf("SC_CLK_TCK")
         used: dict[str, float] = {}
         for entry in os.scandir("/proc"):

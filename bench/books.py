@@ -1,0 +1,199 @@
+"""The books of a stampede, read from PostgreSQL and from the legacy API's own figures: every
+accepted order placed exactly once, nothing oversold, every card authorised once for an order
+the legacy API placed, and each sale's hold in the stock of record keeping what the sale still
+owes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections import Counter
+
+import urllib3
+
+from bench.stack import Stack
+
+# --- the legacy API over HTTP, as its callers see it ---------------------------------------
+
+
+def legacy_call(stack: Stack, method: str, path: str, *, caller: str = "merchant") -> tuple[int, dict]:
+    response = urllib3.PoolManager(retries=False, timeout=5.0).request(
+        method, stack.url("legacy", f"/legacy-api{path}"), headers=stack.legacy_headers(caller)
+    )
+    try:
+        data = json.loads(response.data or b"{}")
+    except ValueError:
+        data = {}
+    return response.status, data if isinstance(data, dict) else {}
+
+
+def legacy_stats(stack: Stack) -> dict:
+    """The legacy API's figures (in flight, shed, authorisations): the merchant's to read."""
+    status, data = legacy_call(stack, "GET", "/stats")
+    if status != 200:
+        raise RuntimeError(f"the legacy API's /stats answered {status}: {data}")
+    return data
+
+
+def legacy_reset(stack: Stack) -> None:
+    status, data = legacy_call(stack, "POST", "/stats/reset")
+    if status != 200:
+        raise RuntimeError(f"the legacy API's /stats/reset answered {status}: {data}")
+
+
+def legacy_held(stack: Stack, product: str) -> int | None:
+    """Units of `product` the stock of record keeps in holds; None when it does not answer."""
+    status, data = legacy_call(stack, "GET", f"/stock/{urllib.parse.quote(product, safe='')}", caller="hotpath")
+    return int(data.get("held") or 0) if status == 200 else None
+
+
+# --- checks shared by the stampede and the drills --------------------------------------------
+
+
+def payments_check(stack: Stack) -> dict:
+    """One approved authorisation per order the legacy API placed, and none besides: a card
+    authorised twice for one order, or for an order never placed, shows as a difference
+    (`authorisations_unmatched`). Authorisations are never reset, so the whole run counts."""
+    from legacy_api.models import Order
+
+    stats = legacy_stats(stack)
+    placed = Order.objects.filter(status=Order.Status.PLACED).count()
+    return {
+        "authorisations": stats.get("authorisations"),
+        "voids": stats.get("voids"),
+        "declines": stats.get("declines"),
+        "legacy_orders_placed": placed,
+        "authorisations_unmatched": (stats.get("authorisations") or 0) - placed,
+    }
+
+
+def hold_check(stack: Stack, product: str) -> dict:
+    """Once the queue has drained, the sale's hold keeps exactly what the sale has not sold
+    (allocated - sold): the hold and the sale agree (`hold_drift` 0)."""
+    from orders.models import SaleAllocation
+
+    sale = SaleAllocation.objects.get(product__slug=product)
+    held = legacy_held(stack, product)
+    owed = sale.allocated - sale.sold
+    return {
+        "held": held,
+        "allocated_minus_sold": owed,
+        "reserved_after_drain": sale.reserved,
+        # An unreadable hold counts as drift: the check must not pass for want of an answer.
+        "hold_drift": (held - owed) if held is not None else owed or 1,
+    }
+
+
+# --- the stampede's books --------------------------------------------------------------------
+
+
+def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: float, stampede_end) -> dict:
+    """Waits until every accepted order is final, then checks the books in PostgreSQL."""
+    from django.db import connection
+    from django.db.models import Count, Sum
+
+    from legacy_api.models import Order, OrderLine
+    from orders.models import HotOrder, OrderStatus, SaleAllocation
+    from shop.models import Product
+
+    started = time.monotonic()
+    deadline = started + drain_timeout
+    while time.monotonic() < deadline:
+        pending = HotOrder.objects.filter(number__in=numbers, status=OrderStatus.PROCESSING).count()
+        if pending == 0:
+            break
+        time.sleep(0.5)
+    connection.close()
+    orders = HotOrder.objects.filter(number__in=numbers)
+    found = {o.number: o for o in orders}
+    complete = [o for o in found.values() if o.status == OrderStatus.COMPLETE]
+    lost = [n for n in numbers if n not in found or found[n].status != OrderStatus.COMPLETE]
+    duplicate_answers = len(numbers) - len(set(numbers))
+    legacy_per_ref = (
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-")
+        .values("order__reference")
+        .annotate(n=Count("order_id", distinct=True))
+        .filter(n__gt=1)
+        .count()
+    )
+    legacy_refs = set(
+        Order.objects.filter(reference__in=[o.reference for o in found.values()]).values_list("reference", flat=True)
+    )
+    oversold = 0
+    for allocation in SaleAllocation.objects.filter(product__slug__in=products):
+        oversold += max(0, allocation.sold + allocation.reserved - allocation.allocated)
+    oversold += Product.objects.filter(stock__lt=0).count()
+    # From the first order accepted to the last one placed the queue is never empty: the
+    # workers should keep the legacy API as busy as it can be for that whole time.
+    first = min((o.created_at for o in complete), default=None)
+    last = max((o.completed_at for o in complete if o.completed_at), default=None)
+    drain_window = (last - first).total_seconds() if first and last else 0.0
+    after = [o for o in complete if o.completed_at and o.completed_at > stampede_end]
+    sold_units = (
+        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-").aggregate(
+            units=Sum("quantity")
+        )["units"]
+        or 0
+    )
+    return {
+        "accepted": len(numbers),
+        "complete": len(complete),
+        "lost": len(lost),
+        "lost_numbers": lost[:20],
+        "duplicates": duplicate_answers + legacy_per_ref + max(0, sold_units - len(legacy_refs)),
+        "legacy_orders_for_accepted": len(legacy_refs),
+        "oversold": oversold,
+        "drain_seconds": round(time.monotonic() - started, 2),
+        "drain_window_seconds": round(drain_window, 2),
+        "completed_after_stampede": len(after),
+        "drain_rate": round(len(complete) / drain_window, 2) if drain_window else 0.0,
+    }
+
+
+# --- the drills' books ----------------------------------------------------------------------
+
+
+def books_check(product: str, numbers: list[str], allocation: int) -> dict:
+    """Every answered 202 complete exactly once, nothing sold beyond the allocation."""
+    from django.db.models import Count, Sum
+
+    from legacy_api.models import OrderLine
+    from orders.models import HotOrder, OrderStage, OrderStatus, SaleAllocation
+    from shop.models import Product
+
+    orders = {o.number: o for o in HotOrder.objects.filter(product__slug=product)}
+    answered = set(numbers)
+    completed = [n for n in answered if n in orders and orders[n].status == OrderStatus.COMPLETE]
+    lost = sorted(n for n in answered if n not in orders or orders[n].status != OrderStatus.COMPLETE)
+    hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="key-")
+    refs_twice = (
+        hot_lines.values("order__reference").annotate(n=Count("order_id", distinct=True)).filter(n__gt=1).count()
+    )
+    legacy_refs = set(hot_lines.values_list("order__reference", flat=True))
+    answered_refs = {orders[n].reference for n in answered if n in orders}
+    beyond_accepted = sorted(legacy_refs - answered_refs)
+    legacy_units = hot_lines.aggregate(units=Sum("quantity"))["units"] or 0
+    sale = SaleAllocation.objects.get(product__slug=product)
+    oversold = (
+        max(0, sale.reserved + sale.sold - sale.allocated)
+        + Product.objects.filter(slug=product, stock__lt=0).count()
+        + max(0, legacy_units - allocation)
+    )
+    states = Counter(o.status for o in orders.values())
+    return {
+        "accepted": len(numbers),
+        "completed": len(completed),
+        "lost": len(lost),
+        "lost_numbers": lost[:20],
+        "lost_stages": dict(Counter(orders[n].stage if n in orders else "missing" for n in lost)),
+        "duplicated": (len(numbers) - len(answered)) + refs_twice + len(beyond_accepted),
+        "placed_without_202": beyond_accepted[:20],
+        "oversold": oversold,
+        "legacy_orders": len(legacy_refs),
+        "legacy_units": legacy_units,
+        "allocation": {"allocated": sale.allocated, "reserved": sale.reserved, "sold": sale.sold},
+        "hot_orders": dict(states),
+        "unanswered_orders": sorted(n for n in orders if n and n not in answered)[:20],
+        "dead_lettered": sum(1 for o in orders.values() if o.stage == OrderStage.DEAD_LETTERED),
+    }
