@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "legacy_api",
     "orders",
     "edge",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -181,8 +182,8 @@ _broker_dir = VAR_DIR / "broker"
 # The embedded broker names its host, or kombu warns on every connection that it has none.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed", "control"):
     CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # messages written whole before a worker sees them
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "control_folder": str(_broker_dir / "control"),
@@ -247,6 +248,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sales_reconcile",
         "schedule": float(os.environ.get("ORDERS_SALE_RECONCILE_SECONDS", "300")),
     },
+    # Every consumer of the unified log runs once (the EventBridge relay is one of them).
+    "events-relay": {
+        "task": "events.tasks.consumers_run",
+        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "1.5")),
+    },
+    "events-prune": {"task": "events.tasks.events_prune", "schedule": 3600.0},
 }
 
 # --- Hot path (orders) -------------------------------------------------------------------
@@ -306,6 +313,30 @@ LEGACY_ARGON2_TIME_COST = env_int("LEGACY_ARGON2_TIME_COST", 1 if DJANGO_ENV == 
 LEGACY_ARGON2_MEMORY_KIB = env_int("LEGACY_ARGON2_MEMORY_KIB", 1024 if DJANGO_ENV == "test" else 32768)
 
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
+
+# --- The unified log (events) ----------------------------------------------------------
+# The envelope's `account` and `detail.event.meta_data.site_id` (shop.LEGO.com's envelope).
+EVENT_ACCOUNT = os.environ.get("EVENT_ACCOUNT", "000000000000")
+EVENT_SITE_ID = os.environ.get("EVENT_SITE_ID", "Fishing Shop")
+# The custom bus the relay sends every event to; empty: no relay.
+EVENTBRIDGE_BUS_NAME = os.environ.get("EVENTBRIDGE_BUS_NAME", "").strip()
+# Consumers by name: "name=dotted.path.to.handler,..." (see events/consumers.py).
+EVENT_CONSUMERS = {
+    name.strip(): path.strip()
+    for name, _, path in (
+        item.partition("=") for item in os.environ.get("EVENT_CONSUMERS", "").split(",") if item.strip()
+    )
+}
+if EVENTBRIDGE_BUS_NAME:
+    EVENT_CONSUMERS.setdefault("eventbridge", "events.relay.relay_events")
+# Events one consumer run takes at most, in one transaction.
+EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 100)
+# Failures of one event before its consumer dead-letters it and moves on.
+EVENT_CONSUMER_MAX_ATTEMPTS = env_int("EVENT_CONSUMER_MAX_ATTEMPTS", 5)
+# Events older than this are pruned, once every consumer has passed them.
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+# Sends of an entry EventBridge refused (FailedEntryCount) before the relay gives up for now.
+EVENT_RELAY_ENTRY_ATTEMPTS = env_int("EVENT_RELAY_ENTRY_ATTEMPTS", 3)
 
 # --- Web ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
