@@ -36,7 +36,7 @@ def test_a_message_appears_under_its_queue_name_only_once_written_whole(tmp_path
         real_replace(src, dst)
 
     monkeypatch.setattr(broker.os, "replace", replace)
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "control_folder": str(tmp_path)}
     with Connection("filesystem://localhost/", transport=broker.Transport, transport_options=options) as conn:
         queue = conn.SimpleQueue("orders")
         queue.put({"order_id": 7})
