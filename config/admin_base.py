@@ -49,3 +49,16 @@ class ReadOnlyAdmin(ShopModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _third_party_actions_checked() -> None:
+    """django-axes' admin offers "clean up expired attempts" to anybody who may see the list:
+    deleting the attempts is the delete permission's to give."""
+    try:
+        from axes.admin import AccessAttemptAdmin
+    except ImportError:  # axes not installed
+        return
+    AccessAttemptAdmin.cleanup_expired_attempts.allowed_permissions = ("delete",)
+
+
+_third_party_actions_checked()

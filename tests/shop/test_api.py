@@ -84,7 +84,7 @@ def test_malformed_json_is_400_naming_the_body(client, rod):
     response = post_json(client, ITEMS, '{"product": "tourney-casting-rod", "quantity": ')
 
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid", "fields": {"body": ["Malformed JSON."]}}
+    assert response.json()["error"] == "invalid" and response.json()["fields"] == {"body": ["Malformed JSON."]}
     assert nothing_written()
 
 
