@@ -20,11 +20,14 @@ IDEMPOTENCY_KEY_MAX = 255
 
 
 class InvalidInput(Exception):
-    """Bad input: `fields` maps each offending field to what is wrong with it."""
+    """Bad input: `fields` maps each offending field to the list of what is wrong with it,
+    the one error shape of every API here (`{name: [messages]}`); a lone message is listed."""
 
-    def __init__(self, fields: dict[str, str]):
-        super().__init__(", ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
+    def __init__(self, fields: dict[str, str | list[str]]):
+        self.fields = {
+            name: [messages] if isinstance(messages, str) else list(messages) for name, messages in fields.items()
+        }
+        super().__init__(", ".join(f"{k}: {' '.join(v)}" for k, v in self.fields.items()))
 
     def payload(self) -> dict:
         """The 400 answer's body on both origins: `{"error", "detail", "fields"}`."""

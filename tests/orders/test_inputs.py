@@ -57,6 +57,7 @@ def test_bad_body_names_the_field(change, field):
     with pytest.raises(InvalidInput) as caught:
         parse(body, per_order_limit=2)
     assert field in caught.value.fields
+    assert all(isinstance(messages, list) and messages for messages in caught.value.fields.values())
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"])

@@ -154,7 +154,8 @@ def test_bad_input_names_the_field_and_reserves_nothing(client, allocation, body
     response = post_order(client, body)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid"
-    assert field in response.json()["fields"]
+    # The one error shape of every API: each field named with a list of messages.
+    assert response.json()["fields"][field] and isinstance(response.json()["fields"][field], list)
     assert nothing_reserved(allocation)
 
 

@@ -126,8 +126,10 @@ def test_buy_now_with_the_legacy_api_down_is_503_with_retry_after(client, settin
 def test_buy_now_bad_input_is_400_naming_the_field_and_writes_nothing(client, rod, key, overrides, field):
     answer = buy(client, rod, key=key, **overrides)
     assert answer.status_code == 400
-    # The hot path's error shape: {"error", "detail", "fields": {field: message}}.
-    assert answer.json()["error"] == "invalid" and isinstance(answer.json()["fields"][field], str)
+    # The one error shape of every API: {"error", "detail", "fields": {field: [messages]}}.
+    body = answer.json()
+    assert body["error"] == "invalid" and body["detail"]
+    assert isinstance(body["fields"][field], list) and all(isinstance(m, str) and m for m in body["fields"][field])
     rod.refresh_from_db()
     assert rod.stock == 10
     assert PlacedOrder.objects.count() == 0
