@@ -36,7 +36,7 @@ from legacy_api.exceptions import (
 from legacy_api.holds import hold_draw
 from legacy_api.models import Hold, Order, OrderLine
 from legacy_api.payments import card_number_normalise, payment_authorise, payment_void
-from legacy_api.selectors import hold_get, order_get_by_reference, products_lock
+from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, products_lock
 from shop.models import Product
 
 __all__ = ["CardDeclined", "InProgress", "InvalidOrder", "LineRequest", "OutOfStock", "ReferenceReused", "order_place"]
@@ -259,6 +259,9 @@ def _stock_take(lines: Sequence[LineRequest], product_pks: list[int], held: Hold
     The decrements are conditional as well as locked, so stock can never go below what is held
     even where the database has no row locks (SQLite serialises writers instead).
     """
+    if held is not None:
+        # The hold before the products, as hold_resize and hold_release lock them: no deadlock.
+        hold_lock(reference=held.reference)
     locked = products_lock(pks=product_pks)
     for index, line in enumerate(lines):
         product = locked[line.product]

@@ -152,3 +152,43 @@ def test_service_reports_no_caller_above_its_capacity_when_given_less(legacy_url
         "voids": 0,
         "declines": 0,
     }
+
+
+def test_orders_drawing_on_a_hold_while_it_is_resized_keep_held_in_step(legacy_url, order_body, muskie_rod):
+    http = urllib3.PoolManager(maxsize=16)
+    headers = {"Content-Type": "application/json", **bearer("hotpath")}
+    hold_url = f"{legacy_url}/legacy-api/holds"
+    body = {"reference": "sale-2", "product": "muskie-casting-rod", "quantity": 8}
+    assert http.request("POST", hold_url, body=json.dumps(body).encode(), headers=headers).status == 201
+    line = [{"product": "muskie-casting-rod", "quantity": 1}]
+    barrier = threading.Barrier(13)
+    answers: list[int] = []
+
+    def buyer(index: int) -> None:
+        barrier.wait()
+        order = order_body(reference=f"resize-{index:02d}", lines=line, hold="sale-2")
+        response = http.request(
+            "POST", f"{legacy_url}/legacy-api/orders", body=json.dumps(order).encode(), headers=headers, timeout=60
+        )
+        answers.append(response.status)
+
+    def merchant() -> None:
+        barrier.wait()
+        # The sale's hold is set to 5 while its buyers are being placed.
+        http.request("PATCH", f"{hold_url}/sale-2", body=b'{"quantity": 5}', headers=headers, timeout=60)
+
+    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(12)] + [threading.Thread(target=merchant)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    placed = answers.count(201)
+    assert set(answers) <= {201, 409}
+    hold = Hold.objects.get(reference="sale-2")
+    rod = Product.objects.get(pk=muskie_rod.pk)
+    # PATCH sets what the hold keeps from then on: 5 more after however many were placed before it.
+    assert 5 <= placed <= 10
+    assert rod.stock == 10 - placed
+    assert rod.held == hold.quantity <= 5
+    assert Order.objects.filter(hold=hold).count() == placed
