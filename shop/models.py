@@ -8,6 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from shop.addresses import address_lines
 from shop.catalogue_version import VersionedQuerySet
 
 # At or below this many left, the shop says "only N left".
@@ -153,6 +154,12 @@ class PlacedOrder(models.Model):
     # Where to deliver: the legacy API's order contract has no address, so the storefront keeps it.
     address_line = models.CharField(max_length=200, blank=True)
     city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(
+        "state, province or county",
+        max_length=100,
+        blank=True,
+        help_text="A code (MN, QC, NSW) where the post uses one.",
+    )
     postcode = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=100, blank=True)
     total_cents = models.PositiveIntegerField()
@@ -169,3 +176,13 @@ class PlacedOrder(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def address_lines(self) -> list[str]:
+        """The delivery address under the name, in the order the country's post reads it."""
+        return address_lines(
+            address_line=self.address_line,
+            city=self.city,
+            region=self.region,
+            postcode=self.postcode,
+            country=self.country,
+        )

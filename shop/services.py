@@ -205,6 +205,8 @@ class Delivery:
     city: str
     postcode: str
     country: str
+    # State, province or county, as the country writes it (shop.addresses); none for many.
+    region: str = ""
 
 
 def checkout_reference(request: HttpRequest) -> str:
@@ -340,6 +342,7 @@ def placed_order_record(
         "name": delivery.name,
         "address_line": delivery.address_line,
         "city": delivery.city,
+        "region": delivery.region,
         "postcode": delivery.postcode,
         "country": delivery.country,
         "total_cents": int(legacy.get("total_cents") or 0),
