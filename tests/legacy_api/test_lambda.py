@@ -139,3 +139,17 @@ def test_lambda_refuses_bad_input_as_the_wsgi_server_does(lambda_handler, client
     assert answer_json(response) == wsgi.json()
     assert set(wsgi.json()["fields"]) == {"lines.0.quantity", "payment.card_number"}
     assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["v1_post_order.json", "v2_post_order.json"])
+def test_lambda_refuses_a_caller_without_a_token(lambda_handler, muskie_rod, name):
+    evt = event(name)
+    for headers in (evt.get("headers") or {}, evt.get("multiValueHeaders") or {}):
+        headers.pop("Authorization", None)
+
+    response = lambda_handler(evt)
+
+    assert response["statusCode"] == 401
+    assert header(response, "WWW-Authenticate") == "Bearer"
+    assert answer_json(response)["error"] == "unauthenticated"
+    assert not Order.objects.exists()
