@@ -69,7 +69,8 @@ if DJANGO_ENV == "production":
         raise ImproperlyConfigured("Production refuses to start with DEBUG on.")
     if "*" in ALLOWED_HOSTS:
         raise ImproperlyConfigured("Production needs ALLOWED_HOSTS to name the shop's domains, not '*'.")
-    if not os.environ.get("CARD_ENCRYPTION_KEY", "").strip():
+    # Every deployment that may accept a hot-path order seals cards; the legacy API never does.
+    if os.environ.get("SHOP_DEPLOYMENT", "all") != "legacy" and not os.environ.get("CARD_ENCRYPTION_KEY", "").strip():
         raise ImproperlyConfigured("Production needs CARD_ENCRYPTION_KEY (Fernet keys, kept in AWS KMS).")
     # SECURE_COOKIES=0 is a production run on plain HTTP (the benchmark on loopback): no
     # secure cookies, no redirect to HTTPS, no HSTS. Everywhere else all three hold.

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import uuid
 
@@ -58,13 +59,16 @@ def test_production_refuses_to_start_without_a_card_encryption_key():
         **os.environ,
         "DJANGO_ENV": "production",
         "DEBUG": "0",
-        "SECRET_KEY": "s" * 50,
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     env.pop("CARD_ENCRYPTION_KEY", None)
     script = "import django; django.setup()"
     refused = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "CARD_ENCRYPTION_KEY" in refused.stderr
+    legacy = {**env, "SHOP_DEPLOYMENT": "legacy"}  # never sees a card it must keep
+    started = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=legacy, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
     env["CARD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     started = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert started.returncode == 0, started.stderr

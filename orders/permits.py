@@ -1,0 +1,106 @@
+"""The legacy-capacity permits: at most ORDERS_LEGACY_CONCURRENCY (below LEGACY_CAPACITY) calls
+to the legacy API at once across every worker process, leased on the database's clock, with
+waits that back off and wake when a permit is released."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models.functions import Now
+
+from orders.models import LegacySlot
+
+logger = logging.getLogger(__name__)
+
+# Woken on PostgreSQL when a permit is released, so waiting workers need not poll for it.
+SLOT_RELEASED_CHANNEL = "orders_legacy_slot_released"
+# A waiting worker looks again after 10 ms, then twice as long each time up to this, with
+# jitter (and at once when told of a release), so a long wait costs the database little.
+SLOT_WAIT_MAX_SECONDS = 0.5
+
+
+def legacy_slot_lease_seconds() -> float:
+    # Longer than any legacy call (connect + read timeout), so a permit outlives its call.
+    return settings.LEGACY_API_TIMEOUT + 2 + 5
+
+
+def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
+    """Takes one of ORDERS_LEGACY_CONCURRENCY permits (at most LEGACY_CAPACITY) shared by every
+    worker process; None if none frees up within `wait_seconds`. A permit is leased on the
+    database's clock (workers' own clocks may disagree): one held by a dead worker expires."""
+    capacity = min(settings.ORDERS_LEGACY_CONCURRENCY, settings.LEGACY_CAPACITY)
+    deadline = time.monotonic() + wait_seconds
+    created = listening = False
+    delay = 0.01
+    try:
+        while True:
+            with transaction.atomic():
+                slot = (
+                    LegacySlot.objects.select_for_update(skip_locked=True)
+                    .filter(number__lte=capacity)
+                    .exclude(lease_until__gt=Now())
+                    .annotate(db_now=Now())
+                    .order_by("number")
+                    .first()
+                )
+                if slot is not None:
+                    slot.holder = holder
+                    slot.lease_until = slot.db_now + timedelta(seconds=legacy_slot_lease_seconds())
+                    slot.save(update_fields=["holder", "lease_until"])
+                    return slot.number
+            if not created:  # none free: the permits' rows may not all exist yet (a new capacity)
+                LegacySlot.objects.bulk_create(
+                    [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
+                )
+                created = True
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not listening:  # then look once more: a release just before LISTEN is not missed
+                listening = _slot_releases_listen()
+                if listening:
+                    continue
+            _slot_release_wait(min(remaining, delay * (0.5 + secrets.randbelow(500) / 1000)), listening=listening)
+            delay = min(delay * 2, SLOT_WAIT_MAX_SECONDS)
+    finally:
+        if listening:
+            _slot_releases_unlisten()
+
+
+def _slot_releases_listen() -> bool:
+    """Listens for released permits on PostgreSQL (outside a transaction only: a LISTEN takes
+    effect at commit); False where the waits just back off."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {SLOT_RELEASED_CHANNEL}")
+    return True
+
+
+def _slot_releases_unlisten() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UNLISTEN {SLOT_RELEASED_CHANNEL}")
+    except DatabaseError:  # the connection is gone, and its LISTEN with it
+        logger.warning("could not stop listening for released permits", exc_info=True)
+
+
+def _slot_release_wait(seconds: float, *, listening: bool) -> None:
+    if not listening:
+        time.sleep(seconds)
+        return
+    for _notice in connection.connection.notifies(timeout=seconds, stop_after=1):
+        pass
+
+
+def legacy_slot_release(*, number: int, holder: str) -> None:
+    released = LegacySlot.objects.filter(number=number, holder=holder).update(holder="", lease_until=None)
+    if released and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # delivered when the release is committed
+            cursor.execute("SELECT pg_notify(%s, '')", [SLOT_RELEASED_CHANNEL])
