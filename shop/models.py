@@ -186,3 +186,18 @@ class PlacedOrder(models.Model):
             postcode=self.postcode,
             country=self.country,
         )
+
+
+class VerifiedEmail(models.Model):
+    """An address an account proved it reads, by opening the link emailed there. Orders found
+    by email (the sale's, guests') are shown to an account only for its verified address."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verified_emails")
+    email = models.EmailField(help_text="Lower-cased, as it is compared.")
+    verified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "email"], name="verified_email_unique_per_user")]
+
+    def __str__(self) -> str:
+        return self.email

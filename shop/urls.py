@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from shop import api, views
+from shop import account_views, api, api_schema, views
 
 app_name = "shop"
 urlpatterns = [
@@ -19,9 +19,12 @@ urlpatterns = [
     path("api/basket", api.basket_detail, name="api-basket"),
     path("api/basket/items", api.basket_items, name="api-basket-items"),
     path("api/basket/items/<slug:slug>", api.basket_item, name="api-basket-item"),
+    path("api/schema", api_schema.api_schema, name="api-schema"),
     path("checkout/", views.checkout, name="checkout"),
     path("orders/lookup/", views.order_lookup, name="order-lookup"),
     path("orders/<str:number>/", views.order, name="order"),
+    path("account/", account_views.account, name="account"),
+    path("account/email/send-link/", account_views.account_email_send_link, name="account-email-send-link"),
     path("account/orders/", views.account_orders, name="account-orders"),
     path(
         "accounts/login/",
@@ -30,4 +33,5 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/verify-email/<str:token>/", account_views.verify_email, name="verify-email"),
 ]

@@ -21,10 +21,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from shop import selectors, services
+from shop import accounts, selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
-from shop.order_finders import FoundOrder, OrderFinder
+from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder
 from shop.order_input import client_ip
 
 
@@ -260,9 +260,10 @@ def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> H
 
 @never_cache
 @login_required
+@require_GET
 def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
-    """The customer's orders: those placed signed in, and the sale's orders placed with the
-    account's email."""
+    """The customer's orders: those placed signed in, and, once the account's email is
+    verified, those found by that email (the sale's, and the shop's placed signed out)."""
     rows = [
         FoundOrder(
             number=order.number,
@@ -276,11 +277,12 @@ def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) ->
         )
         for order in selectors.placed_order_list_for_customer(user=request.user)
     ]
-    if request.user.email:
-        for finder in finders:
+    verified = accounts.email_is_verified(user=request.user)
+    if verified:
+        for finder in (GuestOrderFinder(), *finders):
             rows += finder.for_email(email=request.user.email)
     rows.sort(key=lambda row: row.placed_at, reverse=True)
-    return render(request, "shop/account_orders.html", {"orders": rows})
+    return render(request, "shop/account_orders.html", {"orders": rows, "email_verified": verified})
 
 
 # --- Accounts ---------------------------------------------------------------------------
@@ -295,6 +297,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+        if accounts.email_verification_send(user=user):
+            messages.info(request, f"We sent a link to {user.email}: open it to confirm your address.")
+        else:
+            messages.error(request, "We could not send the link to confirm your email. Send it again below.")
+            return redirect("shop:account")
         return redirect(_safe_next(request, reverse("shop:home")))
     return render(request, "shop/accounts/signup.html", {"form": form, "next": request.GET.get("next", "")})
 

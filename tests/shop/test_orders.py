@@ -1,5 +1,5 @@
 """Order pages: lookup by number and email (the shop's orders and the sale's), the confirmation
-page's access, My orders with the sale's orders, and the lookup's throttle."""
+page's access, My orders with the orders found by a verified email, and the lookup's throttle."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.test import Client
 
 from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import views
-from shop.models import Category, PlacedOrder, Product
+from shop.models import Category, PlacedOrder, Product, VerifiedEmail
 
 
 @pytest.fixture(autouse=True)
@@ -221,6 +221,7 @@ def test_my_orders_shows_the_customers_sale_orders_by_email_with_their_status(
     make_order(number="FS-300001", email="angler@example.com", customer=customer)
     make_sale_order(email="Angler@Example.com", status=OrderStatus.PROCESSING)
     make_sale_order(email="rival@example.com")
+    VerifiedEmail.objects.create(user=customer, email="angler@example.com")
     client = Client()
     client.force_login(customer)
 
@@ -231,3 +232,50 @@ def test_my_orders_shows_the_customers_sale_orders_by_email_with_their_status(
     assert '<th scope="col">Status</th>' in html
     assert 'status-processing">Processing</span>' in html
     assert 'status-complete">Complete</span>' in html
+
+
+def test_my_orders_shows_no_order_found_by_email_while_the_email_is_unverified(make_order, make_sale_order, customer):
+    make_order(number="FS-300001", email="angler@example.com", customer=customer)
+    make_order(number="FS-300002", email="angler@example.com")  # placed signed out
+    make_sale_order(email="angler@example.com")
+    client = Client()
+    client.force_login(customer)
+
+    html = client.get("/account/orders/").content.decode()
+
+    # What the account placed signed in is its own; what carries its email is not, yet.
+    assert '<tr data-order="FS-300001">' in html
+    assert "FS-300002" not in html and "T000001" not in html
+    assert "Some orders may be missing" in html and "angler@example.com" in html
+    assert "Email me the link" in html
+
+
+def test_my_orders_shows_guest_orders_of_the_verified_email_but_not_another_accounts(
+    make_order, make_sale_order, customer, other_customer
+):
+    make_order(number="FS-300002", email="Angler@Example.com")  # placed signed out
+    make_order(number="FS-300003", email="angler@example.com", customer=other_customer)
+    VerifiedEmail.objects.create(user=customer, email="angler@example.com")
+    client = Client()
+    client.force_login(customer)
+
+    html = client.get("/account/orders/").content.decode()
+
+    assert '<tr data-order="FS-300002">' in html
+    assert "FS-300003" not in html  # another account placed it: it is that account's order
+    assert "Some orders may be missing" not in html
+
+
+def test_a_verification_of_an_old_email_shows_nothing_for_the_new_one(make_sale_order, customer):
+    make_sale_order(email="angler@example.com")
+    make_sale_order(email="new@example.com")
+    VerifiedEmail.objects.create(user=customer, email="angler@example.com")
+    customer.email = "new@example.com"  # changed elsewhere (the admin), the proof not moved
+    customer.save()
+    client = Client()
+    client.force_login(customer)
+
+    html = client.get("/account/orders/").content.decode()
+
+    assert "T000001" not in html and "T000002" not in html
+    assert "Some orders may be missing" in html

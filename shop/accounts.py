@@ -1,0 +1,168 @@
+"""Customers' email addresses: the signed, expiring link that proves an account reads its
+address, the record of that proof, and what drops it (a new address).
+
+Orders found by email rather than by the account that placed them (the sale's, guests')
+are shown only for a verified address: anyone can type a buyer's address into a sign-up form,
+only the buyer can open the link sent there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from shop.models import VerifiedEmail
+
+logger = logging.getLogger(__name__)
+
+# Its own salt, so no other signed value of the shop can pass for a verification link.
+VERIFICATION_SALT = "shop.accounts.email-verification"
+VERIFICATION_MAX_AGE_SECONDS = 3 * 24 * 3600
+
+# "Send the link again", per account and window: each one is an email sent to an address
+# that may not be the account holder's, so it must not become a way to flood it.
+RESEND_LIMIT = 3
+RESEND_WINDOW_SECONDS = 3600
+
+
+def email_normalise(email: str) -> str:
+    # Addresses are matched ignoring case everywhere in the shop (lookups, finders).
+    return (email or "").strip().lower()
+
+
+# --- Reads ------------------------------------------------------------------------------
+
+
+def email_is_verified(*, user: AbstractBaseUser) -> bool:
+    """True when the account's current address is one it proved it reads."""
+    email = email_normalise(getattr(user, "email", ""))
+    if not email or not user.is_authenticated:
+        return False
+    return VerifiedEmail.objects.filter(user=user, email=email).exists()
+
+
+# --- The link ---------------------------------------------------------------------------
+
+
+def email_verification_token(*, user: AbstractBaseUser) -> str:
+    """Signed and timestamped, bound to the account and to the address it was sent to: it
+    stops working when it expires or when the account's address changes."""
+    payload = {"user": user.pk, "email": email_normalise(user.email)}
+    return signing.dumps(payload, salt=VERIFICATION_SALT, compress=True)
+
+
+def email_verification_link(*, user: AbstractBaseUser) -> str:
+    path = reverse("shop:verify-email", kwargs={"token": email_verification_token(user=user)})
+    return f"{settings.SHOP_BASE_URL}{path}"
+
+
+def email_verification_send(*, user: AbstractBaseUser) -> bool:
+    """Emails the link to the account's address now; False when the mail could not be sent
+    (the account stands, and the account page offers to send it again)."""
+    if not email_normalise(user.email):
+        return False
+    context = {
+        "user": user,
+        "link": email_verification_link(user=user),
+        "days": VERIFICATION_MAX_AGE_SECONDS // (24 * 3600),
+    }
+    try:
+        send_mail(
+            subject="Confirm your email address for The Fishing Shop",
+            message=render_to_string("shop/accounts/email_verification.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    except Exception:
+        logger.exception("could not email the verification link of account %s", user.pk)
+        return False
+    return True
+
+
+class VerificationRefused(Exception):
+    """The link does not verify this account's address; `reason` says why, for the page."""
+
+    MESSAGES = {
+        "invalid": "This link is not valid. Check that you opened the whole link from the email.",
+        "expired": "This link has expired. Send yourself a new one from your account page.",
+        "other_account": "This link was sent for another account. Sign in to the account it was sent for.",
+        "email_changed": "This link was sent to an address your account no longer uses.",
+    }
+
+    def __init__(self, reason: str):
+        super().__init__(self.MESSAGES[reason])
+        self.reason = reason
+        self.message = self.MESSAGES[reason]
+
+
+def email_verify(*, user: AbstractBaseUser, token: str) -> VerifiedEmail:
+    """Marks the address the token names verified for the account it names, which must be
+    the account signed in: the link proves the mailbox, the session proves the account.
+    Opening the link twice is harmless."""
+    try:
+        payload = signing.loads(token, salt=VERIFICATION_SALT, max_age=VERIFICATION_MAX_AGE_SECONDS)
+    except signing.SignatureExpired:
+        raise VerificationRefused("expired") from None
+    except signing.BadSignature:
+        raise VerificationRefused("invalid") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("email"), str):
+        raise VerificationRefused("invalid")
+    if payload.get("user") != user.pk:
+        raise VerificationRefused("other_account")
+    email = email_normalise(user.email)
+    if not email or payload["email"] != email:
+        raise VerificationRefused("email_changed")
+    verified, _ = VerifiedEmail.objects.get_or_create(user=user, email=email)
+    return verified
+
+
+# --- Changing the address ---------------------------------------------------------------
+
+
+def account_email_change(*, user: AbstractBaseUser, email: str) -> bool:
+    """Gives the account a new address, unverified: every earlier proof is dropped, so an
+    address the account gave up is not trusted again without a new link. Sends the link to
+    the new address; False when the address did not change."""
+    email = email.strip()
+    if email_normalise(email) == email_normalise(user.email):
+        return False
+    with transaction.atomic():
+        user.email = email
+        user.save(update_fields=["email"])
+        VerifiedEmail.objects.filter(user=user).delete()
+    email_verification_send(user=user)
+    return True
+
+
+# --- Throttle ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throttled:
+    retry_after: int
+
+
+def email_verification_resend_throttle(*, user: AbstractBaseUser) -> Throttled | None:
+    """Counts one "send the link again" for the account; Throttled when over the limit."""
+    now = time.time()
+    bucket = int(now // RESEND_WINDOW_SECONDS)
+    key = f"shop:verify-resend:{user.pk}:{bucket}"
+    try:
+        cache.add(key, 0, RESEND_WINDOW_SECONDS + 1)
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, RESEND_WINDOW_SECONDS + 1)
+        count = 1
+    if count <= RESEND_LIMIT:
+        return None
+    return Throttled(retry_after=max(1, int((bucket + 1) * RESEND_WINDOW_SECONDS - now)))
