@@ -1,3 +1,5 @@
+"""Addresses an account has proved it reads (shop.VerifiedEmail): My orders trusts only these."""
+
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
