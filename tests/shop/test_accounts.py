@@ -19,6 +19,7 @@ from django.test import Client
 from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import accounts
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
+from tests.conftest import chromium_path
 
 BUYER_EMAIL = "ada@example.com"
 PASSWORD = "a-long-test-password"
@@ -354,3 +355,59 @@ def test_a_sign_up_whose_email_cannot_be_sent_still_creates_the_account(db, sett
     html = client.get("/account/").content.decode()
     assert "We could not send the link to confirm your email." in html
     assert "Send the link again" in html
+
+
+@pytest.fixture
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_up_in(page, shop_url: str, username: str) -> None:
+    page.goto(f"{shop_url}/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_email", BUYER_EMAIL)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("button[type=submit]")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_only_the_owner_who_opens_the_emailed_link_sees_the_sale_order(
+    buyers_orders, live_server, settings, monkeypatch, chromium
+):
+    from playwright.sync_api import expect
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.SHOP_BASE_URL = live_server.url
+    stranger = chromium.new_context().new_page()
+    owner = chromium.new_context().new_page()
+    for page in (stranger, owner):
+        page.set_default_timeout(20_000)
+
+    sign_up_in(stranger, live_server.url, "mallory")
+    sign_up_in(owner, live_server.url, "ada")
+    owners_link = f"{live_server.url}{link_in(mail.outbox[-1])}"
+    stranger.goto(f"{live_server.url}/account/orders/")
+    expect(stranger.locator("[data-email-unverified]")).to_contain_text("Some orders may be missing")
+    expect(stranger.locator("main")).not_to_contain_text("T000001")
+
+    # The stranger cannot use the owner's link; the owner opens it and sees the order.
+    stranger.goto(owners_link)
+    expect(stranger.locator("[data-refused]")).to_contain_text("sent for another account")
+    owner.goto(owners_link)
+    expect(owner).to_have_url(f"{live_server.url}/account/orders/")
+    expect(owner.locator('tr[data-order="T000001"]')).to_contain_text("Complete")
+    expect(owner.locator("[data-email-unverified]")).to_have_count(0)
+    stranger.goto(f"{live_server.url}/account/orders/")
+    expect(stranger.locator("main")).not_to_contain_text("T000001")
