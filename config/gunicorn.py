@@ -4,14 +4,16 @@ capacity slots it held at once, instead of shedding orders until their lease end
 
 import os
 
+# Imported once, when the master reads this file: importing inside the SIGCHLD handler broke
+# when a second worker's exit interrupted the first one's import ("partially initialized
+# module"). It needs no Django set-up: only Redis and the settings' lazy object.
+from legacy_api.capacity import slots_release_of_process
+
 
 def child_exit(server, worker):
     redis_url = os.environ.get("REDIS_URL", "")
     if not redis_url:  # the file locks without Redis are dropped by the kernel
         return
-    # Imported here: the master process never sets Django up, and needs no settings for this.
-    from legacy_api.capacity import slots_release_of_process
-
     try:
         freed = slots_release_of_process(worker.pid, redis_url=redis_url)
     except Exception:  # Redis away: the slots' leases free them later
