@@ -1,6 +1,7 @@
 """Error answers: JSON in one shape under the APIs' prefixes, the shop's pages elsewhere.
 
-Under `/api/`, `/legacy-api/` and a product's order URLs (`/shop/<c>/<p>/orders...`) every
+Under `/api/`, `/legacy-api/`, a product's order URLs (`/shop/<c>/<p>/orders...`) and its
+stock (`/shop/<c>/<p>/stock`, the hot path's JSON) every
 error is `{"error": code, "detail": text, "fields"?: {name: [messages]}}`, whatever raised
 it: a view, Django itself (404, 405, CSRF, a body too large) or a service that is away
 (503 with Retry-After). Elsewhere the error pages are self-contained templates, so they render
@@ -22,7 +23,7 @@ from django.views import csrf as django_csrf
 
 logger = logging.getLogger(__name__)
 
-API_PATH = re.compile(r"^/(?:api/|legacy-api/|shop/[^/]+/[^/]+/orders(?:/|$))")
+API_PATH = re.compile(r"^/(?:api/|legacy-api/|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock$))")
 RETRY_AFTER_SECONDS = 5
 NULL_MESSAGE = "Must not contain a null character."
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from orders import views
+from orders import api_schema, views
 
 app_name = "orders"
 # The status URL is also served by the monolith (config.urls_monolith): a buyer still polling
@@ -18,5 +18,6 @@ urlpatterns = [
     path("shop/<slug:category>/<slug:product>/", views.buy_now, name="buy_now"),
     path("shop/<slug:category>/<slug:product>/stock", views.stock, name="stock"),
     path("shop/<slug:category>/<slug:product>/orders", views.order_create, name="order_create"),
+    path("shop/<slug:category>/<slug:product>/orders/schema", api_schema.api_schema, name="schema"),
     *status_urlpatterns,
 ]
