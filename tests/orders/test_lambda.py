@@ -31,7 +31,15 @@ def http_api_event(method: str, path: str, *, body=None, headers: dict | None = 
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"host": "127.0.0.1", "content-type": "application/json", **(headers or {})},
+        # API Gateway terminates HTTPS and says so, as production's redirect to HTTPS expects.
+        "headers": {
+            "host": "127.0.0.1",
+            "content-type": "application/json",
+            "x-forwarded-proto": "https",
+            "x-forwarded-port": "443",
+            "x-forwarded-for": "203.0.113.7",
+            **(headers or {}),
+        },
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "hotpath",
