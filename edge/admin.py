@@ -19,6 +19,8 @@ from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from edge import matcher, selectors, services
 from edge.models import Origin, Route, RouteAudit
 
+PREVIEW_NOTE = "Preview only: nothing was saved. Review the change below, then Save."
+
 
 def _actor(request) -> str:
     return f"admin:{request.user.get_username()}"
@@ -45,13 +47,28 @@ class RouteAuditInline(admin.TabularInline):
 
 
 class TesterForm(forms.Form):
-    uri = forms.CharField(initial="/shop/rods/muskie-casting-rod/", help_text="Path and query, e.g. /shop/?q=1")
-    canary_cookie = forms.CharField(required=False, help_text=f"Value of the {matcher.CANARY_COOKIE} cookie.")
-    tester_header = forms.ChoiceField(
-        required=False, choices=[("", "—"), ("in", "in"), ("out", "out")], help_text="X-Edge-Canary header."
+    uri = forms.CharField(
+        label="URI",
+        initial="/shop/rods/muskie-casting-rod/",
+        help_text="Path and query, e.g. /shop/?q=1",
+        # Real URIs are long: a merchant must see the whole of what they test.
+        widget=forms.TextInput(attrs={"class": "vLargeTextField edge-uri", "size": 80}),
     )
-    at = forms.DateTimeField(required=False, help_text="When (default: now), for sale windows.")
-    include_disabled = forms.BooleanField(required=False, help_text="Show disabled routes in the explanation.")
+    canary_cookie = forms.CharField(
+        label="Canary cookie", required=False, help_text=f"Value of the {matcher.CANARY_COOKIE} cookie."
+    )
+    tester_header = forms.ChoiceField(
+        label="X-Edge-Canary header",
+        required=False,
+        choices=[("", "—"), ("in", "in"), ("out", "out")],
+        help_text="Sent by testers to step into (or out of) a canary.",
+    )
+    at = forms.DateTimeField(
+        label="At", required=False, help_text="When, e.g. 2026-11-27 09:00 (default: now), for sale windows."
+    )
+    include_disabled = forms.BooleanField(
+        label="Include disabled routes", required=False, help_text="Show disabled routes in the explanation."
+    )
 
 
 @admin.register(Route)
@@ -95,10 +112,19 @@ class RouteAdmin(ShopModelAdmin):
                     diff = services.route_change_preview(candidate=self.instance)
                     self.edge_preview = diff or "No change to the compiled configuration."
                     self.edge_warnings = selectors.route_warnings(self.instance)
-                    # An error keeps the form on screen with what was typed; nothing is saved.
-                    self.add_error(None, "Preview only: nothing was saved. Review the change below, then Save.")
+                    # An error keeps the form on screen with what was typed and stops the save;
+                    # render_change_form shows it as the preview it is, not as a mistake.
+                    self.add_error(None, PREVIEW_NOTE)
 
         return PreviewForm
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The preview is only made for a form with no error of its own (see PreviewForm).
+        if getattr(context.get("adminform") and context["adminform"].form, "edge_preview", None):
+            context["errors"] = []  # no "Please correct the error below." and no "Error:" title
+            context["title"] = f"{context.get('title', 'Change route')} (preview)"
+            context["edge_preview_note"] = PREVIEW_NOTE
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def save_model(self, request, obj, form, change):
         for warning in services.route_save(actor=_actor(request), route=obj):

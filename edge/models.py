@@ -174,8 +174,8 @@ class RouteAudit(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
-        verbose_name = "route audit entry"
-        verbose_name_plural = "route audit trail"
+        verbose_name = "route change"
+        verbose_name_plural = "route changes"
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.route_name}"

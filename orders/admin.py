@@ -8,11 +8,22 @@ from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from config.admin_base import ShopModelAdmin
 from orders import placement, sales, selectors
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
+
+
+def short_datetime(value) -> str:
+    """A date as 30 Nov 14:05 (with the year only when it is not this one): change lists stay narrow."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return date_format(local, "j M H:i" if local.year == timezone.localtime().year else "j M Y H:i")
 
 
 class SaleAllocationForm(forms.ModelForm):
@@ -62,6 +73,7 @@ class SaleAllocationForm(forms.ModelForm):
 @admin.register(SaleAllocation)
 class SaleAllocationAdmin(ShopModelAdmin):
     form = SaleAllocationForm
+    # Short headers and one window column: every column fits a 1280 px screen beside the menu.
     list_display = [
         "product",
         "state",
@@ -71,8 +83,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
         "sold",
         "remaining",
         "per_order_limit",
-        "starts_at",
-        "ends_at",
+        "window",
     ]
     # Opening, resizing and closing a sale move its hold: one sale at a time, on its own page.
     list_editable = ["per_order_limit"]
@@ -81,9 +92,15 @@ class SaleAllocationAdmin(ShopModelAdmin):
     readonly_fields = ["state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
     actions = ["make_hot", "make_not_hot", "reconcile"]
 
-    @admin.display(description="remaining")
+    @admin.display(description="left")
     def remaining(self, obj: SaleAllocation) -> int:
         return obj.remaining
+
+    @admin.display(description="sale window", ordering="starts_at")
+    def window(self, obj: SaleAllocation) -> str:
+        if not (obj.starts_at or obj.ends_at):
+            return "always"
+        return format_html("{}<br>– {}", short_datetime(obj.starts_at) or "now", short_datetime(obj.ends_at) or "…")
 
     @admin.action(description="Turn the hot path on", permissions=["change"])
     def make_hot(self, request, queryset):
@@ -153,18 +170,8 @@ class StageEventInline(admin.TabularInline):
 
 @admin.register(HotOrder)
 class HotOrderAdmin(ShopModelAdmin):
-    list_display = [
-        "number",
-        "product",
-        "quantity",
-        "status",
-        "stage",
-        "customer_email",
-        "card",
-        "attempts",
-        "legacy_number",
-        "created_at",
-    ]
+    # The stage tells the status too; short headers and dates keep the legacy number in view at 1280 px.
+    list_display = ["number", "product", "qty", "stage", "email", "card", "tries", "legacy_no", "created"]
     list_filter = ["stage", "status", "product", "reservation"]
     search_fields = ["number", "customer_email", "customer_name", "legacy_number", "idempotency_key"]
     date_hierarchy = "created_at"
@@ -198,6 +205,28 @@ class HotOrderAdmin(ShopModelAdmin):
     @admin.display(description="card")
     def card(self, obj: HotOrder) -> str:
         return obj.card_masked
+
+    @admin.display(description="customer email", ordering="customer_email")
+    def email(self, obj: HotOrder) -> str:
+        # A long address may wrap at its @ rather than push the last columns out of view.
+        local, at, domain = obj.customer_email.rpartition("@")
+        return format_html("{}<wbr>{}{}", local, at, domain) if at else obj.customer_email
+
+    @admin.display(description="qty", ordering="quantity")
+    def qty(self, obj: HotOrder) -> int:
+        return obj.quantity
+
+    @admin.display(description="tries", ordering="attempts")
+    def tries(self, obj: HotOrder) -> int:
+        return obj.attempts
+
+    @admin.display(description="legacy no.", ordering="legacy_number")
+    def legacy_no(self, obj: HotOrder) -> str:
+        return obj.legacy_number or "–"
+
+    @admin.display(description="accepted", ordering="created_at")
+    def created(self, obj: HotOrder) -> str:
+        return short_datetime(obj.created_at)
 
     def has_add_permission(self, request) -> bool:
         return False
