@@ -23,6 +23,8 @@ import time
 import venv
 from pathlib import Path
 
+import procs
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
@@ -71,53 +73,23 @@ def serve(*, host: str, port: int) -> int:
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("load_demo", "--if-empty", env=env)
     say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
-    children = [
-        subprocess.Popen(
-            [
-                VENV / "bin" / "celery",
-                "-A",
-                "config",
-                "worker",
-                "--beat",
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                "worker@localhost",
-                "--schedule",
-                str(Path(env.get("VAR_DIR") or ROOT / "var") / "celerybeat-schedule"),
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        ),
-    ]
+    children = procs.ProcessGroup(cwd=ROOT)  # their output goes to this terminal
+    schedule = Path(env.get("VAR_DIR") or ROOT / "var") / "celerybeat-schedule"
+    worker = procs.celery_worker_argv(
+        VENV / "bin" / "celery", hostname="worker@localhost", loglevel="WARNING", beat_schedule=schedule
+    )
+    children.start(worker, env, name="worker")
+    children.start([PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], env, name="runserver")
 
     def stop(*_):
-        # Each child is asked to stop on its own: the worker then stops its pool processes
-        # itself (a SIGTERM to the whole group would kill them under it, which it reports as
-        # an error). A child still running after 10 s is killed with its group.
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        # Each child is asked to stop on its own (SIGTERM to it, not to its group): the worker
+        # then stops its pool processes itself (a SIGTERM to the whole group would kill them
+        # under it, which it reports as an error). What still runs after 10 s is killed.
+        children.stop_all(together=True)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
-        while all(child.poll() is None for child in children):
+        while all(child.running for child in children.processes):
             time.sleep(0.5)
     except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
         pass

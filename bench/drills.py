@@ -38,7 +38,8 @@ from bench.faults import DRILLS, Drill, Plan, Rig, db
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
 from bench.shoppers import accepted_numbers, buyer_request
-from bench.stack import ROOT, Settings, Stack, free_port, machine, wait_http
+from bench.stack import ROOT, Settings, Stack, machine
+from procs import free_port, wait_for_url
 
 CATEGORY = "rods"
 DATABASE = "shop_drills"
@@ -158,10 +159,10 @@ def drain_wait(rig: Rig, product: str) -> tuple[bool, str]:
 def healthy(rig: Rig, product: str) -> None:
     """The stack answers again before the next drill starts."""
     stack = rig.stack
-    wait_http(stack.url("legacy", "/legacy-api/ping"), timeout=30)
-    wait_http(stack.url("hotpath", f"/shop/{CATEGORY}/{product}/stock"), timeout=30)
-    worker = stack.processes.get("worker")
-    if worker is None or worker.poll() is not None:
+    wait_for_url(stack.url("legacy", "/legacy-api/ping"), timeout=30)
+    wait_for_url(stack.url("hotpath", f"/shop/{CATEGORY}/{product}/stock"), timeout=30)
+    worker = stack.group.get("worker")
+    if worker is None or not worker.running:
         stack.start_worker()
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from bench.stack import Stack, wait_http
+from bench.stack import Stack
+from procs import wait_for_url
 
 
 def nginx_start(stack: Stack, *, reload: bool = False) -> None:
@@ -55,5 +56,4 @@ http {{
         time.sleep(1.0)  # the old workers finish their requests; new ones take the new routes
         return
     subprocess.run([*argv, "-t", "-q"], check=True)
-    stack._spawn("nginx", [*argv, "-g", "daemon off;"])
-    wait_http(stack.url("edge", "/shop/"))
+    wait_for_url(stack.url("edge", "/shop/"), process=stack.start("nginx", [*argv, "-g", "daemon off;"]))

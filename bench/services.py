@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stack import free_port
+import procs
+from procs import free_port
 
 HOST = "127.0.0.1"
 
@@ -31,32 +32,6 @@ def _postgres_bin() -> Path:
     return versions[-1] / "bin"
 
 
-def _stop_process(process: subprocess.Popen | None, sig: int, *, timeout: float = 20.0) -> None:
-    """Signals the process (its whole group) and waits; SIGKILL if it does not go in time."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_until_ready(process: subprocess.Popen, ready, *, what: str, log: Path, timeout: float) -> None:
-    """Waits until `ready()` holds, failing at once if the server exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}; see {log}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} did not answer within {timeout}s")
-
-
 class PrivateRedis:
     """A Redis on a free loopback port, without persistence: a restart empties it."""
 
@@ -64,7 +39,7 @@ class PrivateRedis:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: procs.Process | None = None
 
     @property
     def url(self) -> str:
@@ -75,8 +50,7 @@ class PrivateRedis:
         return out.split("v=")[1].split()[0] if "v=" in out else out.strip()
 
     def start(self, *, timeout: float = 20.0) -> None:
-        log = open(self.root / "redis.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
+        self.process = procs.start(
             [
                 "redis-server",
                 "--port",
@@ -92,13 +66,11 @@ class PrivateRedis:
                 "--dir",
                 str(self.root),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            name="redis",
+            log=self.root / "redis.log",
         )
-        log.close()
-        _wait_until_ready(
-            self.process, self.ping, what=f"Redis on port {self.port}", log=self.root / "redis.log", timeout=timeout
+        procs.wait_until(
+            self.ping, what=f"answer from Redis on port {self.port}", process=self.process, timeout=timeout
         )
 
     def ping(self) -> bool:
@@ -111,7 +83,7 @@ class PrivateRedis:
         subprocess.run(["redis-cli", "-h", HOST, "-p", str(self.port), "flushall"], check=True, capture_output=True)
 
     def stop(self) -> None:
-        _stop_process(self.process, signal.SIGTERM)
+        procs.stop(self.process, timeout=20.0)
         self.process = None
 
     def restart(self, *, down_seconds: float = 0.0) -> None:
@@ -133,7 +105,7 @@ class PrivatePostgres:
         self.data = root / "data"
         self.sockets = root / "run"
         self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: procs.Process | None = None
         user = pwd.getpwnam("postgres")
         self._uid, self._gid = user.pw_uid, user.pw_gid
         self.root.mkdir(parents=True, exist_ok=True)
@@ -172,8 +144,7 @@ class PrivatePostgres:
         )
 
     def start(self, *, timeout: float = 30.0) -> None:
-        log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
+        self.process = procs.start(
             [
                 self.bin / "postgres",
                 "-D",
@@ -193,19 +164,11 @@ class PrivatePostgres:
                 "-c",
                 "max_connections=200",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            name="postgres",
+            log=self.root / "postgres.log",
             **self._as_postgres(),
         )
-        log.close()
-        _wait_until_ready(
-            self.process,
-            self.ready,
-            what=f"PostgreSQL on port {self.port}",
-            log=self.root / "postgres.log",
-            timeout=timeout,
-        )
+        procs.wait_until(self.ready, what=f"PostgreSQL on port {self.port}", process=self.process, timeout=timeout)
 
     def ready(self) -> bool:
         done = subprocess.run(
@@ -222,7 +185,7 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's fast shutdown: open transactions roll back, clients are cut off.
-        _stop_process(self.process, signal.SIGINT, timeout=30.0)
+        procs.stop(self.process, sig=signal.SIGINT, timeout=30.0)
         self.process = None
 
     def restart(self, *, down_seconds: float = 0.0) -> None:

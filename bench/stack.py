@@ -10,49 +10,27 @@ starts is stopped at the end, also on Ctrl-C.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import urllib3
 from cryptography.fernet import Fernet
+
+import procs
+from procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 # The legacy API's calling sides, each with its own token (LEGACY_API_TOKEN_<CALLER>).
 LEGACY_CALLERS = ("storefront", "hotpath", "merchant")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
-    http = urllib3.PoolManager(retries=False, timeout=2.0)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before {url} answered")
-        try:
-            if http.request("GET", url).status < 500:
-                return
-        except urllib3.exceptions.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 def machine(**servers: str) -> dict:
@@ -107,13 +85,16 @@ class Settings:
 class Stack:
     out: Path
     settings: Settings = field(default_factory=Settings)
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    # Everything the stack starts, each logging to <out>/logs/<name>.log.
+    group: procs.ProcessGroup = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.group = procs.ProcessGroup(self.out / "logs", cwd=ROOT)
 
     # --- set-up -------------------------------------------------------------------------
     def prepare(self) -> None:
-        # Imported here: bench.services takes free_port from this module.
         from bench.services import PrivateRedis
 
         ensure_services()
@@ -128,7 +109,7 @@ class Stack:
         redis = PrivateRedis(self.out / "redis")
         redis.start()
         # Stopped with the rest, and its CPU counted as the stack's Redis.
-        self.processes["redis"] = redis.process
+        self.group.add(redis.process)
         self.env = self.production_env(
             database_url=f"{PG_ADMIN_URL}/{s.database}",
             redis_url=f"{redis.url}/0",
@@ -202,13 +183,14 @@ class Stack:
         return done.stdout if capture else ""
 
     # --- processes ----------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.out / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.processes[name] = process
-        return process
+    @property
+    def processes(self) -> dict[str, procs.Process]:
+        """The stack's processes by name (the last started under each name)."""
+        return {process.name: process for process in self.group.processes}
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> procs.Process:
+        """Starts one part of the stack, logging to `<out>/logs/<name>.log`."""
+        return self.group.start(argv, env or self.env, name=name)
 
     def start_gunicorn(
         self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None, *, cpus: str = "", nice: int = 0
@@ -219,61 +201,29 @@ class Stack:
         pin = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
         if nice:
             pin = ["nice", "-n", str(nice), *pin]
-        process = self._spawn(
-            name,
-            [
-                *pin,
-                str(BIN / "gunicorn"),
-                "-c",
-                "config/gunicorn.py",  # a worker that dies frees its legacy capacity slots at once
-                f"{wsgi}:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(s.gunicorn_workers),
-                "--threads",
-                str(s.gunicorn_threads),
-                "--worker-class",
-                "gthread",
-                "--backlog",
-                "2048",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-                "--keep-alive",
-                "5",
-            ],
-            env,
+        argv = procs.gunicorn_argv(
+            BIN / "gunicorn",
+            wsgi,
+            port=port,
+            workers=s.gunicorn_workers,
+            threads=s.gunicorn_threads,
+            config="config/gunicorn.py",  # a worker that dies frees its legacy capacity slots at once
+            extra=["--worker-class", "gthread", "--backlog", "2048", "--keep-alive", "5"],
         )
-        wait_http(f"http://127.0.0.1:{port}/", process=process)
+        process = self.start(name, [*pin, *argv], env)
+        procs.wait_for_url(f"http://127.0.0.1:{port}/", process=process)
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+    def start_worker(self, name: str = "worker") -> procs.Process:
         nice = ["nice", "-n", str(self.settings.worker_nice)] if self.settings.worker_nice else []
-        process = self._spawn(
-            name,
-            [
-                *nice,
-                str(BIN / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "--beat",
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                str(self.settings.celery_concurrency),
-                "--prefetch-multiplier",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"{name}@bench",
-                "--schedule",
-                str(self.out / "var" / "celerybeat-schedule"),
-            ],
+        argv = procs.celery_worker_argv(
+            BIN / "celery",
+            hostname=f"{name}@bench",
+            concurrency=self.settings.celery_concurrency,
+            loglevel="WARNING",
+            beat_schedule=self.out / "var" / "celerybeat-schedule",
+            extra=["--prefetch-multiplier", "1"],
         )
-        return process
+        return self.start(name, [*nice, *argv])
 
     def start_legacy(self) -> None:
         # The legacy backend burns CPU by design (argon2 per order). It would have servers of
@@ -297,24 +247,11 @@ class Stack:
         self.start_worker()
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
-        process = self.processes.pop(name, None)
-        if process is None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        except ProcessLookupError:
-            return
-        # Whatever of its group outlived the leader (a Celery beat or pool child) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+        """Stops one part (SIGKILL: its whole process group at once, as a crash would)."""
+        self.group.stop(name, sig=sig, timeout=15.0)
 
     def stop_all(self) -> None:
-        for name in list(self.processes)[::-1]:
-            self.stop(name)
+        self.group.stop_all(timeout=15.0)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each part of the stack (its whole process group), and by
@@ -347,8 +284,3 @@ class Stack:
 
     def url(self, name: str, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
-
-    def write_json(self, name: str, data: dict) -> Path:
-        path = self.out / name
-        path.write_text(json.dumps(data, indent=2, sort_keys=True))
-        return path

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -35,8 +34,9 @@ from bench.books import drain_and_check, hold_check, legacy_reset, legacy_stats,
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import nginx_start
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
-from bench.stack import ROOT, Stack, free_port, machine
+from bench.stack import ROOT, Stack, machine
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
+from procs import free_port
 
 HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
 CEILING_PRODUCT = "tourney-casting-rod"  # a second hot product, for the acceptance ceiling
@@ -62,10 +62,6 @@ class Profile:
 # (300 to 460 a second on 2 cores), so what is measured is the shop, not a queue at its door.
 QUICK = Profile(80, 60, 6, 8, 1, 4, 3, (8, 32), 3, 60)
 FULL = Profile(400, 60, 20, 12, 2, 20, 8, (4, 16, 64, 128), 8, 150)
-
-
-class Interrupted(Exception):
-    pass
 
 
 # --- phases ------------------------------------------------------------------------------
@@ -357,7 +353,6 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    random.seed(7)
     profile = QUICK if args.quick else FULL
     started = time.monotonic()
     args.out = args.out.resolve()

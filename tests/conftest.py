@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +13,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+
+import procs
+
+# The process helpers, where the tests have always imported them from.
+from procs import free_port as free_port
+from procs import wait_for_port as wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -51,25 +54,6 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
 def test_database_url() -> str:
     """A URL for the database the tests run on, for processes started by the tests."""
     db = connection.settings_dict
@@ -78,20 +62,6 @@ def test_database_url() -> str:
         password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
         return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
     return f"sqlite:///{db['NAME']}"
-
-
-def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -108,77 +78,41 @@ def process_env(transactional_db) -> dict[str, str]:
     return env
 
 
-class ProcessGroup:
-    """Processes started by one test; all are stopped when the test ends."""
+class ProcessGroup(procs.ProcessGroup):
+    """Processes started by one test, each logging to `<tmp_path>/<name>.log`; all are stopped
+    when the test ends."""
 
     def __init__(self, tmp_path: Path):
+        super().__init__(tmp_path, cwd=ROOT)
         self.tmp_path = tmp_path
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, argv: list[str], env: dict[str, str], *, name: str) -> subprocess.Popen:
-        log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        process.log_path = self.tmp_path / f"{name}.log"  # type: ignore[attr-defined]
-        self.processes.append(process)
-        return process
 
     def gunicorn(
-        self, wsgi: str, env: dict[str, str], *, workers: int = 2, threads: int = 4, name: str = "gunicorn"
+        self,
+        wsgi: str,
+        env: dict[str, str],
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        port: int | None = None,
+        name: str = "gunicorn",
     ) -> str:
-        """Starts `gunicorn <wsgi>:application` on a free port; returns its base URL."""
-        port = free_port()
-        process = self.start(
-            [
-                str(BIN / "gunicorn"),
-                f"{wsgi}:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-            ],
-            env,
-            name=name,
-        )
-        wait_for_port(port, process=process)
+        """Starts `gunicorn <wsgi>:application` (on `port`, or a free one); returns its base URL."""
+        port = port or free_port()
+        argv = procs.gunicorn_argv(BIN / "gunicorn", wsgi, port=port, workers=workers, threads=threads)
+        wait_for_port(port, process=self.start(argv, env, name=name))
         return f"http://127.0.0.1:{port}"
 
     def celery_worker(
         self, env: dict[str, str], *, concurrency: int = 2, queues: str | None = None, name: str = "worker"
-    ) -> subprocess.Popen:
-        argv = [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--pool",
-            "prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"{name}-{os.getpid()}@%h",
-        ]
-        if queues:
-            argv += ["--queues", queues]
+    ) -> procs.Process:
+        argv = procs.celery_worker_argv(
+            BIN / "celery",
+            hostname=f"{name}-{os.getpid()}@%h",
+            concurrency=concurrency,
+            queues=queues,
+            extra=["--pool", "prefork"],
+        )
         return self.start(argv, env, name=name)
-
-    def log(self, process: subprocess.Popen) -> str:
-        return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
-
-    def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            stop_process(process)
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import urllib.request
 import uuid
 
 import pytest
 
-from tests.conftest import ROOT, eventually, free_port, stop_process
+import procs
+from tests.conftest import ROOT, eventually, free_port
 
 
 def _get(url: str) -> int:
@@ -29,14 +28,8 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "LEGACY_"))}
     env.update(VAR_DIR=str(tmp_path / "var"), DJANGO_ENV="development", MERCHANT_PASSWORD="a-merchant-password")
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = procs.start(
+        [sys.executable, "run.py", "--port", str(port)], env, name="run.py", log=tmp_path / "run.log", cwd=ROOT
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -61,13 +54,9 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
         assert body["status"] == "complete"
         assert body["number"].startswith("L")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:
-            stop_process(process)
-            log.close()
-    output = (tmp_path / "run.log").read_text(errors="replace")
+        # SIGTERM to run.py alone: it stops its own children, as on a server's shutdown.
+        procs.stop(process, timeout=30)
+    output = process.log()
     assert f"http://127.0.0.1:{port}/shop/" in output
     # A clean start and stop print nothing that looks like a failure.
     for alarm in ("Traceback", "ERROR", "SecurityWarning", "No hostname was supplied"):

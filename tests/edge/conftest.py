@@ -16,9 +16,10 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
+import procs
 from edge import services
 from edge.models import Origin
-from tests.conftest import free_port, stop_process, wait_for_port
+from tests.conftest import free_port, wait_for_port
 from tests.edge.cases import CANARY_SECRET, ROUTES
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -108,19 +109,15 @@ def echo_origins(db):
 class Nginx:
     def __init__(self, root: Path, conf: Path, port: int):
         self.root, self.conf, self.port = root, conf, port
-        self.process: subprocess.Popen | None = None
+        self.process: procs.Process | None = None
 
     @property
     def include(self) -> Path:
         return self.root / "edge.conf"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.root), "-c", str(self.conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "stderr.log", "ab"),  # noqa: SIM115 - closed with the process
-            start_new_session=True,
-        )
+        argv = [NGINX, "-p", str(self.root), "-c", str(self.conf), "-g", "daemon off;"]
+        self.process = procs.start(argv, name="nginx", log=self.root / "stderr.log")
         wait_for_port(self.port, process=self.process)
 
     def test_config(self) -> None:
@@ -140,8 +137,7 @@ class Nginx:
             conn.close()
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
+        procs.stop(self.process)
 
 
 @pytest.fixture

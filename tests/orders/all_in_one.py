@@ -3,7 +3,7 @@ middleware, the monolith, the hot path and the legacy API), whose legacy client 
 
 from __future__ import annotations
 
-from tests.conftest import BIN, free_port, wait_for_port
+from tests.conftest import free_port
 
 
 def all_in_one_start(processes, env: dict[str, str], *, workers: int = 2, threads: int = 8) -> str:
@@ -11,8 +11,4 @@ def all_in_one_start(processes, env: dict[str, str], *, workers: int = 2, thread
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**env, "SHOP_DEPLOYMENT": "all", "LEGACY_API_URL": f"{base}/legacy-api"}
-    argv = [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-    argv += ["--workers", str(workers), "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5"]
-    process = processes.start(argv, env, name="all-in-one")
-    wait_for_port(port, process=process)
-    return base
+    return processes.gunicorn("config.wsgi", env, workers=workers, threads=threads, port=port, name="all-in-one")

@@ -22,7 +22,7 @@ from orders.inputs import order_input_parse
 from orders.models import HotOrder, SaleAllocation
 from orders.selectors import hot_product_get, product_memo_forget
 from shop.models import Category, Product
-from tests.conftest import BIN, free_port, wait_for_port
+from tests.conftest import free_port
 
 APPROVED_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -157,23 +157,8 @@ class LegacyApi:
         self.process = None
 
     def start(self) -> LegacyApi:
-        self.process = self.processes.start(
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi_legacy:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "60",
-            ],
-            self.env,
-            name=f"legacy-{self.port}",
-        )
-        wait_for_port(self.port, process=self.process)
+        self.processes.gunicorn("config.wsgi_legacy", self.env, port=self.port, name=f"legacy-{self.port}")
+        self.process = self.processes.get(f"legacy-{self.port}")
         return self
 
     # The figures are the merchant's to read and reset.

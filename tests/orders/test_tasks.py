@@ -4,7 +4,6 @@ for a while, and one that stays down until a merchant redrives the dead letter."
 
 from __future__ import annotations
 
-import os
 import signal
 
 import pytest
@@ -47,8 +46,7 @@ def test_worker_killed_mid_task_every_order_completes_exactly_once(
         message="the worker never reached the legacy API",
     )
 
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
+    processes.stop(first, sig=signal.SIGKILL)  # the whole group at once, as a crash would
     assert HotOrder.objects.filter(status="processing").exists(), "the kill came after every order was done"
 
     processes.celery_worker(env, concurrency=2, name="worker-2")
