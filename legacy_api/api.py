@@ -25,7 +25,6 @@ from legacy_api.serializers import (
     ErrorSerializer,
     OrderRequestSerializer,
     OrderSerializer,
-    OutOfStockSerializer,
     StatsSerializer,
 )
 from legacy_api.services import LineRequest, order_fingerprint, order_place, order_replay
@@ -46,8 +45,8 @@ class OrderCollectionApi(LegacyApiView):
             200: OpenApiResponse(OrderSerializer, description="Already placed under this reference and body."),
             402: OpenApiResponse(ErrorSerializer, description="Card declined."),
             409: OpenApiResponse(
-                OutOfStockSerializer,
-                description="out_of_stock: a product (or the named hold) is short; "
+                ErrorSerializer,
+                description="out_of_stock (with product and available): a product (or the named hold) is short; "
                 "in_progress: another request works on this reference, retry after Retry-After.",
             ),
             422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),

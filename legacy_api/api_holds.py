@@ -53,7 +53,10 @@ class HoldDetailApi(LegacyApiView):
         request=HoldResizeSerializer,
         responses={
             200: HoldSerializer,
-            409: OpenApiResponse(OutOfStockSerializer, description="out_of_stock, or hold_released."),
+            # hold_released carries no product: the shape both errors share.
+            409: OpenApiResponse(
+                ErrorSerializer, description="out_of_stock (with product and available), or hold_released."
+            ),
             **errors(400, 401, 404, 405, 415),
         },
     )
