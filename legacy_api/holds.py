@@ -4,7 +4,8 @@ allocation), so that no other channel can sell them.
 Every change to a hold changes Product.held in the same transaction, with a conditional
 UPDATE (never check-then-act), so the sum over open holds never exceeds what is on hand and
 the database's check constraint (0 <= held <= stock) is never the thing that says no. Rows are
-locked hold first, then product, as order placement does.
+locked hold first, then product, as order placement does. Each change appends its HOLD event
+and its STOCK event to the unified log in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from legacy_api.events import StockReason, hold_changed_append, stock_moved_append
 from legacy_api.exceptions import HoldNotFound, HoldReleased, InvalidOrder, OutOfStock, ReferenceReused
 from legacy_api.models import Hold
 from legacy_api.selectors import hold_get, hold_lock
@@ -32,8 +34,12 @@ def hold_create(*, reference: str, product: str, quantity: int) -> tuple[Hold, b
         raise InvalidOrder({"product": [f"{target.title} is not on sale."]})
     try:
         with transaction.atomic():
-            _held_add(product=target, units=quantity)
+            figures = _held_add(product=target, units=quantity)
             hold = Hold.objects.create(reference=reference, product=target, requested=quantity, quantity=quantity)
+            _moved(hold, figures, held_delta=quantity, reason=StockReason.HOLD_TAKEN)
+            hold_changed_append(
+                status="TAKEN", reference=reference, product=target.slug, quantity=quantity, change=quantity
+            )
     except IntegrityError:
         # The same reference was created by a racing request; its units are not taken twice
         # because this transaction rolled back with the insert.
@@ -55,11 +61,15 @@ def hold_resize(*, reference: str, quantity: int) -> Hold:
             raise HoldReleased(reference=reference)
         change = quantity - hold.quantity
         if change > 0:
-            _held_add(product=hold.product, units=change)
+            _moved(hold, _held_add(product=hold.product, units=change), held_delta=change)
         elif change < 0:
-            _held_remove(product=hold.product, units=-change)
+            _moved(hold, _held_remove(product=hold.product, units=-change), held_delta=change)
         hold.quantity = quantity
         hold.save(update_fields=["quantity", "updated_at"])
+        if change:
+            hold_changed_append(
+                status="RESIZED", reference=reference, product=hold.product.slug, quantity=quantity, change=change
+            )
     return hold
 
 
@@ -71,11 +81,16 @@ def hold_release(*, reference: str) -> Hold:
             raise HoldNotFound(reference=reference)
         if hold.status == Hold.Status.RELEASED:
             return hold
-        if hold.quantity:
-            _held_remove(product=hold.product, units=hold.quantity)
+        given_back = hold.quantity
+        if given_back:
+            figures = _held_remove(product=hold.product, units=given_back)
+            _moved(hold, figures, held_delta=-given_back, reason=StockReason.HOLD_RELEASED)
         hold.quantity = 0
         hold.status = Hold.Status.RELEASED
         hold.save(update_fields=["quantity", "status", "updated_at"])
+        hold_changed_append(
+            status="RELEASED", reference=reference, product=hold.product.slug, quantity=0, change=-given_back
+        )
     return hold
 
 
@@ -101,12 +116,38 @@ def _replayed(hold: Hold, *, product: str, quantity: int) -> Hold:
     return hold
 
 
-def _held_add(*, product: Product, units: int) -> None:
+def _figures(product: Product) -> tuple[int, int]:
+    # Read after this transaction's UPDATE, whose row lock keeps them until COMMIT: exact.
+    return Product.objects.filter(pk=product.pk).values_list("stock", "held").get()
+
+
+def _held_add(*, product: Product, units: int) -> tuple[int, int]:
+    """Adds to held and returns (stock, held) after; OutOfStock when fewer are available."""
     added = Product.objects.filter(pk=product.pk, stock__gte=F("held") + units).update(held=F("held") + units)
     if added != 1:
-        now = Product.objects.filter(pk=product.pk).values("stock", "held").get()
-        raise OutOfStock(product=product.slug, available=max(now["stock"] - now["held"], 0))
+        stock, held = _figures(product)
+        raise OutOfStock(product=product.slug, available=max(stock - held, 0))
+    return _figures(product)
 
 
-def _held_remove(*, product: Product, units: int) -> None:
-    Product.objects.filter(pk=product.pk, held__gte=units).update(held=F("held") - units)
+def _held_remove(*, product: Product, units: int) -> tuple[int, int] | None:
+    """Takes from held and returns (stock, held) after; None when held was out of step with
+    the holds and nothing changed (left to the reconciliation, as before)."""
+    removed = Product.objects.filter(pk=product.pk, held__gte=units).update(held=F("held") - units)
+    return _figures(product) if removed == 1 else None
+
+
+def _moved(
+    hold: Hold, figures: tuple[int, int] | None, *, held_delta: int, reason: str = StockReason.HOLD_RESIZED
+) -> None:
+    if figures is not None:
+        stock, held = figures
+        stock_moved_append(
+            product=hold.product,
+            stock=stock,
+            held=held,
+            delta=0,
+            held_delta=held_delta,
+            reason=reason,
+            hold=hold.reference,
+        )

@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from legacy_api.events import StockReason, order_placed_append, stock_moved_append
 from legacy_api.exceptions import (
     CardDeclined,
     InProgress,
@@ -134,10 +135,10 @@ def order_place(
             )
             if finished != 1:
                 raise _LeaseLost
-            locked = _stock_take(lines, [products[line.product].pk for line in lines], held)
-            Order.objects.filter(pk=pending).update(
-                total_cents=sum(locked[line.product].price_cents * line.quantity for line in lines)
-            )
+            number = Order.number_for(pending)
+            locked = _stock_take(lines, [products[line.product].pk for line in lines], held, number=number)
+            total_cents = sum(locked[line.product].price_cents * line.quantity for line in lines)
+            Order.objects.filter(pk=pending).update(total_cents=total_cents)
             OrderLine.objects.bulk_create(
                 OrderLine(
                     order_id=pending,
@@ -148,6 +149,20 @@ def order_place(
                     unit_price_cents=locked[line.product].price_cents,
                 )
                 for line in lines
+            )
+            order_placed_append(
+                number=number,
+                reference=reference,
+                lines=[
+                    {
+                        "product": line.product,
+                        "quantity": line.quantity,
+                        "unit_price_cents": locked[line.product].price_cents,
+                    }
+                    for line in lines
+                ],
+                total_cents=total_cents,
+                hold=held.reference if held is not None else None,
             )
     except _LeaseLost:
         # This request stalled past its lease and a retry finished the order: that is the answer.
@@ -252,9 +267,12 @@ def _products_on_sale(lines: Sequence[LineRequest]) -> dict[str, Product]:
     return products
 
 
-def _stock_take(lines: Sequence[LineRequest], product_pks: list[int], held: Hold | None) -> dict[str, Product]:
+def _stock_take(
+    lines: Sequence[LineRequest], product_pks: list[int], held: Hold | None, *, number: str
+) -> dict[str, Product]:
     """Takes every line's quantity inside the caller's transaction, or raises: the hold's product
     from the hold only, every other one from available stock only (never from held units).
+    Each line's change is logged with the figures after it, known from the locked row.
 
     The decrements are conditional as well as locked, so stock can never go below what is held
     even where the database has no row locks (SQLite serialises writers instead).
@@ -269,12 +287,24 @@ def _stock_take(lines: Sequence[LineRequest], product_pks: list[int], held: Hold
             raise InvalidOrder({f"lines.{index}.product": [f"{product.title} is not on sale."]})
         if held is not None and held.product_id == product.pk:
             hold_draw(hold=held, product=product, units=line.quantity, line=index)
-            continue
-        taken = Product.objects.filter(pk=product.pk, stock__gte=F("held") + line.quantity).update(
-            stock=F("stock") - line.quantity
+            held_delta, refs = -line.quantity, {"hold": held.reference}
+        else:
+            taken = Product.objects.filter(pk=product.pk, stock__gte=F("held") + line.quantity).update(
+                stock=F("stock") - line.quantity
+            )
+            if taken != 1:
+                raise OutOfStock(product=product.slug, line=index, available=product.available)
+            held_delta, refs = 0, {}
+        stock_moved_append(
+            product=product,
+            stock=product.stock - line.quantity,
+            held=product.held + held_delta,
+            delta=-line.quantity,
+            held_delta=held_delta,
+            reason=StockReason.ORDER,
+            order=number,
+            **refs,
         )
-        if taken != 1:
-            raise OutOfStock(product=product.slug, line=index, available=product.available)
     return locked
 
 
