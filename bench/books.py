@@ -1,11 +1,13 @@
 """The books of a stampede, read from PostgreSQL and from the legacy API's own figures: every
 accepted order placed exactly once, nothing oversold, every card authorised once for an order
-the legacy API placed, and each sale's hold in the stock of record keeping what the sale still
-owes."""
+the legacy API placed, each sale's hold in the stock of record keeping what the sale still
+owes, and the unified log telling the same story as the books."""
 
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -197,3 +199,99 @@ def books_check(product: str, numbers: list[str], allocation: int) -> dict:
         "unanswered_orders": sorted(n for n in orders if n and n not in answered)[:20],
         "dead_lettered": sum(1 for o in orders.values() if o.stage == OrderStage.DEAD_LETTERED),
     }
+
+
+# --- the unified log against the books ------------------------------------------------------
+
+# The hot path's events in the log: one ACCEPTED per order, then one terminal event.
+LOG_SOURCES = ("shop.hotpath",)
+LOG_ACCEPTED = "ACCEPTED"
+LOG_TERMINAL = ("COMPLETE", "FAILED")
+
+
+def log_check(numbers: list[str]) -> dict:
+    """Each accepted order (`numbers`, the 202s) has exactly one ACCEPTED and exactly one
+    terminal (COMPLETE or FAILED) hot-path event in the log: none missing, none twice.
+    While the hot path writes no event at all the log is "not wired", which is no failure;
+    once it writes any, every accepted order must match (`log_mismatched` 0)."""
+    from events.models import Event
+
+    hot = Event.objects.filter(source__in=LOG_SOURCES)
+    if not hot.exists():
+        return {"log": "not wired", "log_mismatched": 0}
+    wanted = set(numbers)
+    accepted: Counter[str] = Counter()
+    terminal: Counter[str] = Counter()
+    for data, status in hot.values_list("data", "status").iterator():
+        number = data.get("order_number") if isinstance(data, dict) else None
+        if number not in wanted:
+            continue
+        status = status.upper()
+        if status == LOG_ACCEPTED:
+            accepted[number] += 1
+        elif status in LOG_TERMINAL:
+            terminal[number] += 1
+    faults = {
+        "log_accepted_missing": sorted(n for n in wanted if not accepted[n]),
+        "log_accepted_twice": sorted(n for n in wanted if accepted[n] > 1),
+        "log_terminal_missing": sorted(n for n in wanted if not terminal[n]),
+        "log_terminal_twice": sorted(n for n in wanted if terminal[n] > 1),
+    }
+    mismatched = set().union(*faults.values())
+    return {
+        "log": "mismatch" if mismatched else "ok",
+        "log_mismatched": len(mismatched),
+        **{name: len(found) for name, found in faults.items()},
+        "log_mismatched_numbers": sorted(mismatched)[:20],
+    }
+
+
+class ConsumerLag(threading.Thread):
+    """Samples each consumer's lag (the age of the oldest event it has yet to process) once
+    a second, from the log's checkpoints; `summary()` gives each one's p99 and maximum."""
+
+    def __init__(self, interval: float = 1.0):
+        super().__init__(daemon=True, name="consumer-lag")
+        self.interval = interval
+        self.halt = threading.Event()
+        self.samples: dict[str, list[float]] = {}
+        self.errors = 0
+
+    def run(self) -> None:
+        from django.conf import settings
+        from django.db import DatabaseError, connection
+
+        from events.models import Checkpoint
+        from events.selectors import consumer_state
+
+        try:
+            while not self.halt.wait(self.interval):
+                try:
+                    names = set(settings.EVENT_CONSUMERS) | set(Checkpoint.objects.values_list("consumer", flat=True))
+                    for name in sorted(names):
+                        lag = consumer_state(consumer=name).lag_seconds
+                        self.samples.setdefault(name, []).append(lag)
+                except DatabaseError:
+                    self.errors += 1  # a sample missed is no figure wrong
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> dict:
+        self.halt.set()
+        self.join()
+        return self.summary()
+
+    def summary(self) -> dict:
+        if not self.samples:
+            return {"consumers": "none registered"}
+        return {
+            name: {"p99_seconds": _p99(lags), "max_seconds": max(lags), "samples": len(lags)}
+            for name, lags in sorted(self.samples.items())
+        }
+
+
+def _p99(values: list[float]) -> float:
+    """The nearest-rank 99th percentile."""
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)], 3)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import urllib3
 
-from bench.books import books_check, hold_check, legacy_reset, legacy_stats, payments_check
+from bench.books import books_check, hold_check, legacy_reset, legacy_stats, log_check, payments_check
 from bench.faults import DRILLS, Drill, Plan, Rig, db
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
@@ -126,7 +126,7 @@ def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
     return buy
 
 
-BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift")
+BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift", "log_mismatched")
 
 
 # --- the books ---------------------------------------------------------------------------
@@ -204,6 +204,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
     books = db(lambda: books_check(drill.product, numbers, plan.allocation))
     books.update(db(lambda: hold_check(rig.stack, drill.product)))
     books.update(db(lambda: payments_check(rig.stack)))
+    books.update(db(lambda: log_check(numbers)))
     statuses = buyers_result.statuses() if buyers_result else {}
     try:
         legacy = legacy_stats(rig.stack)
@@ -218,6 +219,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
         "oversold": books["oversold"],
         "authorisations_unmatched": books["authorisations_unmatched"],
         "hold_drift": books["hold_drift"],
+        "log_mismatched": books["log_mismatched"],
         "refused": refusals.refused,
         "drain_seconds": drain_seconds,
         "fault": drill.what,

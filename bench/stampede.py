@@ -30,7 +30,15 @@ from pathlib import Path
 import urllib3
 
 from bench import report
-from bench.books import drain_and_check, hold_check, legacy_reset, legacy_stats, payments_check
+from bench.books import (
+    ConsumerLag,
+    drain_and_check,
+    hold_check,
+    legacy_reset,
+    legacy_stats,
+    log_check,
+    payments_check,
+)
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import nginx_start
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
@@ -165,6 +173,8 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
     legacy_reset(stack)
     sampler = Sampler(stack)
     sampler.start()
+    lag = ConsumerLag()
+    lag.start()
     results: dict[str, RunResult] = {}
     cpu_before, started = stack.cpu_seconds(), time.monotonic()
 
@@ -214,7 +224,14 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
     stats = legacy_stats(stack)
     sampler.stop.set()
     sampler.join()
-    return {"label": label, "results": results, "timeline": sampler.rows, "legacy": stats, "cores": cores}
+    return {
+        "label": label,
+        "results": results,
+        "timeline": sampler.rows,
+        "legacy": stats,
+        "cores": cores,
+        "consumer_lag": lag.stop(),
+    }
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -290,6 +307,8 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=django_now())
         books.update(hold_check(stack, HOT_PRODUCT))
         books.update(payments_check(stack))
+        books.update(log_check(numbers))
+        books["consumer_lag"] = on["consumer_lag"]
 
         # As before the hot path: the sale closed (its unsold units back in open stock), so the
         # monolith's buy-now sells from the stock of record itself, and the route off.
