@@ -1,11 +1,15 @@
 """The merchant admin: products (stock, activation, soft delete, restock), categories and
-the storefront's receipts of placed orders (read-only)."""
+the storefront's receipts of placed orders (read-only).
+
+Stock is changed through shop.stock, never by saving the whole row: the row's held and stock
+move with every order and hold, and a form's copy of them is stale by the time it is saved."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, F, Q
+from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -13,6 +17,7 @@ from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, PlacedOrder, Product
+from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
 
@@ -53,8 +58,29 @@ class RestockForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, max_value=100_000, label="Add this many to each product's stock")
 
 
+class ProductAdminForm(forms.ModelForm):
+    """The change form's and the change list's: stock may not go below what holds keep."""
+
+    class Meta:
+        model = Product
+        # The admin's own `fields` and `list_editable` decide what each form shows.
+        fields = ["stock"]
+
+    def clean_stock(self):
+        stock = self.cleaned_data["stock"]
+        if self.instance.pk is not None and stock is not None:
+            # As held is now, not as the page saw it: a sale may have taken a hold since.
+            held = Product.objects.filter(pk=self.instance.pk).values_list("held", flat=True).first() or 0
+            if stock < held:
+                raise forms.ValidationError(
+                    f"At least {held}: {held} units are held for a sale in the stock of record.", code="below_held"
+                )
+        return stock
+
+
 @admin.register(Product)
 class ProductAdmin(ShopModelAdmin):
+    form = ProductAdminForm
     list_display = [
         "thumbnail",
         "title",
@@ -90,6 +116,26 @@ class ProductAdmin(ShopModelAdmin):
     ]
     actions = ["mark_active", "mark_inactive", "soft_delete", "restore", "restock"]
     list_per_page = 50
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, **{"form": ProductAdminForm, **kwargs})
+
+    def save_model(self, request, obj: Product, form, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        with transaction.atomic():
+            if "stock" in form.changed_data:
+                try:
+                    product_stock_set(product_id=obj.pk, stock=obj.stock)
+                except StockBelowHeld as exc:
+                    # A hold taken between the form's check and this save: the form had it right.
+                    self.message_user(request, f"Stock of {obj.title} not changed: {exc}", messages.ERROR)
+            # Only what the merchant changed: stock and held belong to orders and holds too.
+            fields = [name for name in form.changed_data if name != "stock"]
+            if fields:
+                obj.save(update_fields=[*fields, "updated_at"])
+        obj.refresh_from_db(fields=["stock", "held"])
 
     @admin.display(description="Picture")
     def thumbnail(self, obj: Product) -> str:
@@ -148,8 +194,7 @@ class ProductAdmin(ShopModelAdmin):
         form = RestockForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             quantity = form.cleaned_data["quantity"]
-            # F() adds to the stock as it is now, not as this page last saw it.
-            count = queryset.update(stock=F("stock") + quantity, updated_at=timezone.now())
+            count = products_restock(product_ids=queryset.values_list("pk", flat=True), quantity=quantity)
             self.message_user(request, f"Added {quantity} to the stock of {count} product(s).", messages.SUCCESS)
             return HttpResponseRedirect(request.get_full_path())
         context = {

@@ -16,6 +16,7 @@ from django.db import transaction
 from shop.catalogue import CATEGORIES, PRODUCTS
 from shop.models import Category, Product
 from shop.pictures import product_svg
+from shop.stock import product_stock_set
 
 MERCHANT_USERNAME = "merchant"
 
@@ -28,7 +29,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset-stock",
             action="store_true",
-            help="Set existing products' stock back to the demo figures (it is otherwise left as it is).",
+            help=(
+                "Set existing products' stock back to the demo figures (it is otherwise left as it is), "
+                "but never below what open holds keep."
+            ),
         )
 
     def handle(self, *args, if_empty: bool = False, reset_stock: bool = False, **options):
@@ -40,7 +44,9 @@ class Command(BaseCommand):
         pictures = self._write_pictures()
         with transaction.atomic():
             categories, n_categories = self._categories()
-            created, updated = self._products(categories, pictures, reset_stock=reset_stock)
+            created, updated, kept = self._products(categories, pictures, reset_stock=reset_stock)
+        for slug, (demo, held) in kept.items():
+            self.stdout.write(f"{slug}: stock kept at {held}, the units held for a sale, not the demo's {demo}.")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo catalogue: {len(CATEGORIES)} categories ({n_categories} new), {len(PRODUCTS)} products "
@@ -79,8 +85,13 @@ class Command(BaseCommand):
             result[item.slug] = category
         return result, created
 
-    def _products(self, categories: dict[str, Category], pictures: dict, *, reset_stock: bool) -> tuple[int, int]:
+    def _products(
+        self, categories: dict[str, Category], pictures: dict, *, reset_stock: bool
+    ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        """Returns how many products were created and updated, and the products whose stock was
+        kept above the demo's figure for the units their holds keep (slug: (demo, held))."""
         created = updated = 0
+        kept: dict[str, tuple[int, int]] = {}
         for item in PRODUCTS:
             wanted = {
                 "title": item.title,
@@ -95,16 +106,24 @@ class Command(BaseCommand):
                 Product.objects.create(slug=item.slug, stock=item.stock, **wanted)
                 created += 1
                 continue
+            restocked = False
             if reset_stock:
-                wanted["stock"] = item.stock
+                # Through the stock service: it locks the row, logs the change, and the check
+                # constraint (held <= stock) is never what says no.
+                before = product.stock
+                product = product_stock_set(product_id=product.pk, stock=max(item.stock, product.held))
+                restocked = product.stock != before
+                if product.held > item.stock:
+                    kept[item.slug] = (item.stock, product.held)
             # Stock, active and deleted are the merchant's (and the order backend's) once loaded.
             changed = [key for key, value in wanted.items() if _value(product, key) != value]
             if changed:
                 for key in changed:
                     setattr(product, key, wanted[key])
-                product.save()
-                updated += 1
-        return created, updated
+                # Only these: stock and held move with orders and holds.
+                product.save(update_fields=[*changed, "updated_at"])
+            updated += bool(changed or restocked)
+        return created, updated, kept
 
     def _merchant(self) -> None:
         User = get_user_model()
