@@ -8,6 +8,7 @@ from shop.order_input import (
     OrderInput,
     client_ip,
     idempotency_key_parse,
+    json_body_check,
     order_input_parse,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "OrderInput",
     "client_ip",
     "idempotency_key_parse",
+    "json_body_check",
     "order_input_parse",
 ]

@@ -10,7 +10,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orders import selectors, services
-from orders.inputs import KEY_REUSED_DETAIL, InvalidInput, client_ip, idempotency_key_parse, order_input_parse
+from orders.inputs import (
+    KEY_REUSED_DETAIL,
+    InvalidInput,
+    client_ip,
+    idempotency_key_parse,
+    json_body_check,
+    order_input_parse,
+)
 from shop.legacy_client import reference_for_key
 from shop.models import PlacedOrder
 
@@ -26,7 +33,7 @@ def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Json
 
 
 def _invalid(exc: InvalidInput) -> JsonResponse:
-    return _json(exc.payload(), status=400)
+    return _json(exc.payload(), status=exc.status)
 
 
 def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> JsonResponse | None:
@@ -108,6 +115,7 @@ def stock(request, category: str, product: str):
 def order_create(request, category: str, product: str):
     try:
         key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        json_body_check(request)
     except InvalidInput as exc:
         return _invalid(exc)
     data = selectors.hot_product_get(category=category, product=product)

@@ -26,7 +26,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from shop.buy_now import KeyReused, buy_now_place
 from shop.models import Product
-from shop.order_input import KEY_REUSED_DETAIL, InvalidInput, idempotency_key_parse, order_input_parse
+from shop.order_input import (
+    KEY_REUSED_DETAIL,
+    InvalidInput,
+    idempotency_key_parse,
+    json_body_check,
+    order_input_parse,
+)
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
     MAX_LINE_QUANTITY,
@@ -199,12 +205,13 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
         return _method_not_allowed(["POST"])
     try:
         key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        json_body_check(request)
         item = Product.objects.on_sale().select_related("category").filter(slug=product).first()
         if item is None or item.category.slug != category:
             raise InvalidInput({"product": "No such product on sale."})
         data = order_input_parse(request.body, per_order_limit=MAX_LINE_QUANTITY)
     except InvalidInput as exc:
-        return _buy_now_json(exc.payload(), 400)
+        return _buy_now_json(exc.payload(), exc.status)
     try:
         placed = buy_now_place(product=item, idempotency_key=key, data=data, customer=request.user)
     except KeyReused:

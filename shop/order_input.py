@@ -29,9 +29,27 @@ class InvalidInput(Exception):
         }
         super().__init__(", ".join(f"{k}: {' '.join(v)}" for k, v in self.fields.items()))
 
+    status = 400
+    error = "invalid"
+    detail = "Please correct the fields named."
+
     def payload(self) -> dict:
-        """The 400 answer's body on both origins: `{"error", "detail", "fields"}`."""
-        return {"error": "invalid", "detail": "Please correct the fields named.", "fields": self.fields}
+        """The answer's body on both origins: `{"error", "detail", "fields"}`."""
+        return {"error": self.error, "detail": self.detail, "fields": self.fields}
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A body not declared as JSON: 415, as the basket and legacy APIs answer it."""
+
+    status = 415
+    error = "unsupported_media_type"
+    detail = "Send the body as application/json."
+
+
+def json_body_check(request: HttpRequest) -> None:
+    """Raises UnsupportedMediaType unless the request says its body is JSON (a charset may follow)."""
+    if (request.content_type or "").lower() != "application/json":
+        raise UnsupportedMediaType({"content_type": "Send application/json."})
 
 
 # The answer to a key sent again with another body, on both origins (422).
