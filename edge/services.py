@@ -2,7 +2,8 @@
 
 The admin and the `edge_route` command both go through these functions, so a route is
 checked the same way wherever it is changed, and every change can be rolled back in one
-step from its audit entry.
+step from its audit entry. Each audited change also goes to the unified log (ROUTE events
+from shop.edge), in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.db.models import Max
 from edge import selectors
 from edge.exporters import cloudfront
 from edge.models import Origin, Route, RouteAudit
+from events.services import event_append
 
 ROUTE_FIELDS = (
     "name",
@@ -57,10 +59,31 @@ def _apply_snapshot(route: Route, data: dict) -> None:
         setattr(route, name, value)
 
 
+# The log's status for each audited action, in the tense of the other sources' events.
+EVENT_STATUS = {
+    RouteAudit.Action.CREATE: "ADDED",
+    RouteAudit.Action.UPDATE: "UPDATED",
+    RouteAudit.Action.ENABLE: "ENABLED",
+    RouteAudit.Action.DISABLE: "DISABLED",
+    RouteAudit.Action.DELETE: "REMOVED",
+    RouteAudit.Action.ROLLBACK: "ROLLED_BACK",
+}
+
+
 def _audit(*, actor: str, action: str, route: Route | None, name: str, before, after) -> RouteAudit:
-    return RouteAudit.objects.create(
+    """The audit entry and its ROUTE event; called inside the change's transaction."""
+    audit = RouteAudit.objects.create(
         route=route, route_name=name, actor=actor or "system", action=action, before=before, after=after
     )
+    event_append(
+        source="shop.edge",
+        detail_type="State change Notification",
+        type="ROUTE",
+        subtype="ROUTE",
+        status=EVENT_STATUS[action],
+        data={"route": name, "audit": audit.pk, "actor": audit.actor, "before": before, "after": after},
+    )
+    return audit
 
 
 def _save(route: Route) -> list[str]:
