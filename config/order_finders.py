@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from orders.models import HotOrder
-from orders.selectors import status_detail
+from orders.status import status_detail
 from shop.order_finders import FoundOrder
 
 

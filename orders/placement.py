@@ -17,16 +17,11 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from orders.cards import CardUnavailable, card_open
+from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_for
-from orders.services import (
-    order_stage_set,
-    outbox_publish,
-    reservation_confirm,
-    reservation_release,
-    status_refresh_on_commit,
-)
+from orders.services import outbox_publish
 from shop import legacy_client
 from shop.emails import Confirmation, order_confirmation_on_commit
 from shop.legacy_client import LegacyUnavailable
@@ -85,10 +80,13 @@ def order_claim(*, order_id: int, holder: str = "worker") -> HotOrder | None:
         order.claimed_until = now + timedelta(seconds=order_claim_lease_seconds())
         # A reservation being worked on must not expire under the worker.
         order.reserved_until = max(order.reserved_until, now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS))
+        claim_fields = ["attempts", "claimed_by", "claimed_until", "reserved_until", "updated_at"]
         if order.stage == OrderStage.QUEUED:
-            order_stage_set(order, OrderStage.VALIDATING, f"attempt {order.attempts}")
-            status_refresh_on_commit(order)
-        order.save(update_fields=["attempts", "claimed_by", "claimed_until", "reserved_until", "stage", "updated_at"])
+            order_transition(
+                order, to=OrderStage.VALIDATING, detail=f"attempt {order.attempts}", save_also=claim_fields
+            )
+        else:
+            order.save(update_fields=claim_fields)
     return order
 
 
@@ -219,27 +217,24 @@ def order_complete(
 ) -> HotOrder:
     """The legacy API has the order: record it, turn the reservation into a sale."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update().get(pk=order_id)
+        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.status == OrderStatus.COMPLETE:
             return order
         if order.status == OrderStatus.FAILED:
             # Two deliveries of one order raced and the legacy API placed it after all: the
             # record follows the legacy API, and a merchant must tell the buyer.
             logger.error("order %s was failed (%s) but the legacy API placed it", order.number, order.stage)
-        order_stage_set(order, OrderStage.PAYMENT_AUTHORISED, "card approved by the legacy API")
-        order_stage_set(order, OrderStage.SENT_TO_FULFILMENT, f"legacy order {legacy_number or legacy_order_id}")
-        if from_hold:
-            reservation_confirm(order=order)
-        else:
-            reservation_release(order=order)
-        order.status = OrderStatus.COMPLETE
         order.legacy_order_id = legacy_order_id
         order.legacy_number = legacy_number
-        order.card_sealed = ""
         order.last_error = ""
-        order.completed_at = timezone.now()
-        order.save()
-        status_refresh_on_commit(order)
+        order_transition(order, to=OrderStage.PAYMENT_AUTHORISED, detail="card approved by the legacy API")
+        order_transition(
+            order,
+            to=OrderStage.SENT_TO_FULFILMENT,
+            detail=f"legacy order {legacy_number or legacy_order_id}",
+            sold_from_hold=from_hold,
+            save_also=["legacy_order_id", "legacy_number", "last_error"],
+        )
         # Sent by the one change to complete, once it is committed: the buyer hears of it once.
         order_confirmation_on_commit(
             Confirmation(
@@ -257,30 +252,22 @@ def order_complete(
 def order_fail(*, order_id: int, stage: str, detail: str = "") -> HotOrder:
     """The order cannot be placed (card declined, sold out, expired): release its items."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update().get(pk=order_id)
+        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.is_final:
             return order
-        order_stage_set(order, stage, detail)
-        reservation_release(order=order)
-        order.status = OrderStatus.FAILED
-        order.card_sealed = ""
-        order.completed_at = timezone.now()
-        order.save()
-        status_refresh_on_commit(order)
+        order_transition(order, to=stage, detail=detail)
     return order
 
 
 def order_dead_letter(*, order_id: int, error: str) -> HotOrder:
     """Retries ran out: park the order (its items stay reserved) and tell the merchants."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update().select_related("product").get(pk=order_id)
+        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.is_final or order.stage == OrderStage.DEAD_LETTERED:
             return order
-        order_stage_set(order, OrderStage.DEAD_LETTERED, error)
         order.last_error = error[:2000]
-        order.save(update_fields=["stage", "last_error", "updated_at"])
+        order_transition(order, to=OrderStage.DEAD_LETTERED, detail=error, save_also=["last_error"])
         DeadLetter.objects.create(order=order, error=error, attempts=order.attempts)
-        status_refresh_on_commit(order)
         number, product = order.number, order.product.title
         transaction.on_commit(lambda: _merchants_tell(number=number, product=product, error=error))
     return order
@@ -306,16 +293,13 @@ def _merchants_tell(*, number: str, product: str, error: str) -> None:
 def order_redrive(*, order_id: int, user=None) -> bool:
     """Queues a dead-lettered order again; False when it is not dead-lettered."""
     with transaction.atomic():
-        order = HotOrder.objects.select_for_update().get(pk=order_id)
+        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.stage != OrderStage.DEAD_LETTERED or order.is_final:
             return False
-        order_stage_set(order, OrderStage.QUEUED, f"redriven by {user or 'a merchant'}")
-        order.reserved_until = timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-        order.save(update_fields=["stage", "reserved_until", "updated_at"])
+        order_transition(order, to=OrderStage.QUEUED, detail=f"redriven by {user or 'a merchant'}")
         DeadLetter.objects.filter(order=order, redriven_at__isnull=True).update(
             redriven_at=timezone.now(), redriven_by=user if getattr(user, "pk", None) else None
         )
         OutboxMessage.objects.get_or_create(order=order)
-        status_refresh_on_commit(order)
         transaction.on_commit(lambda: outbox_publish(order_id=order_id))
     return True

@@ -1,5 +1,5 @@
 """Reads of the hot path: the cached hot product, the remaining allocation, the order-status
-read model and the merchants' queue figures."""
+read model (kept by `orders.status`) and the merchants' queue figures."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
+from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,6 @@ logger = logging.getLogger(__name__)
 # long lifetime is safe; the remaining stock changes with every order, so it lives briefly.
 PRODUCT_TTL = 600
 REMAINING_TTL = 5
-STATUS_TTL = 7 * 24 * 3600
-STATUS_REFRESH_SECONDS = 10
 # Every order asks for its product: each process keeps it this long before it asks the
 # shared cache again, so a merchant's change reaches every process within this delay (and
 # the acceptance statement checks the product again in the database).
@@ -46,10 +45,6 @@ def product_cache_key(product_slug: str) -> str:
 
 def remaining_cache_key(allocation_id: int) -> str:
     return f"orders:remaining:{allocation_id}"
-
-
-def status_cache_key(number: str) -> str:
-    return f"orders:status:{number}"
 
 
 def _hot_product_load(product_slug: str) -> dict:
@@ -123,40 +118,6 @@ def allocation_remaining(*, allocation_id: int) -> int:
         remaining = max(row or 0, 0)
         cache.set(key, remaining, REMAINING_TTL)
     return remaining
-
-
-def status_entry(order: HotOrder) -> dict:
-    """The read-model entry of an order: what the status URL shows, plus what checks access."""
-    return {
-        "number": order.number,
-        "token": order.token,
-        "product_id": order.product_id,
-        "status": order.status,
-        "stage": order.stage,
-        "detail": status_detail(order),
-        "cached_at": time.time(),
-    }
-
-
-def status_detail(order: HotOrder) -> str:
-    stage = order.stage
-    if stage == OrderStage.QUEUED:
-        return "Your order is in the queue; your items are reserved."
-    if stage == OrderStage.VALIDATING:
-        return "We are placing your order with our warehouse."
-    if stage == OrderStage.DEAD_LETTERED:
-        return "This is taking longer than usual. Your items stay reserved; we will email you."
-    if stage == OrderStage.PAYMENT_AUTHORISED:
-        return "Payment authorised."
-    if stage == OrderStage.SENT_TO_FULFILMENT:
-        return f"Thank you! Your order is confirmed and on its way to our warehouse ({order.legacy_number})."
-    if stage == OrderStage.CARD_DECLINED:
-        return "Your card was declined; nothing was charged and the items were released."
-    if stage == OrderStage.SOLD_OUT:
-        return "Sorry, this product sold out before your order could be placed; nothing was charged."
-    if stage == OrderStage.EXPIRED:
-        return "Your reservation expired before the order could be placed; nothing was charged."
-    return ""
 
 
 def order_status_get(*, number: str, token: str, product_id: int) -> dict | None:

@@ -7,10 +7,12 @@ Placing accepted orders with the legacy API lives in `orders.placement`, the swe
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,23 +26,14 @@ from django.utils import timezone
 from config.cache import redis_client, redis_script
 from orders.cards import card_seal
 from orders.inputs import OrderInput
+from orders.lifecycle import ACCEPTED_DETAIL, order_accepted_record, order_event_fields
 from orders.models import (
     HotOrder,
-    OrderStage,
-    OrderStageEvent,
     OutboxMessage,
-    Reservation,
     SaleAllocation,
 )
-from orders.selectors import (
-    REMAINING_TTL,
-    STATUS_TTL,
-    hot_product_window,
-    order_by_key,
-    remaining_cache_key,
-    status_cache_key,
-    status_entry,
-)
+from orders.selectors import REMAINING_TTL, hot_product_window, order_by_key, remaining_cache_key
+from orders.status import STATUS_TTL, cache_set_quietly, status_cache_key, status_entry
 
 logger = logging.getLogger(__name__)
 
@@ -290,75 +283,6 @@ def allocation_refusal(*, allocation_id: int) -> OrderRefused:
     return SoldOut("Sold out.", remaining=allocation.remaining)
 
 
-def reservation_release(*, order: HotOrder) -> None:
-    """Gives a held reservation back to the allocation (the order row is locked by the caller)."""
-    if order.reservation != Reservation.HELD:
-        return
-    SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
-        reserved=F("reserved") - order.quantity
-    )
-    order.reservation = Reservation.RELEASED
-    _remaining_forget(order)
-
-
-def reservation_confirm(*, order: HotOrder) -> None:
-    """Turns the held reservation into a sale (the order row is locked by the caller)."""
-    if order.reservation == Reservation.HELD:
-        SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
-            reserved=F("reserved") - order.quantity, sold=F("sold") + order.quantity
-        )
-    elif order.reservation == Reservation.RELEASED:
-        # Released (expired) while the legacy API placed it after all: count the sale if the
-        # allocation still has room; the legacy API's stock is the record either way.
-        counted = SaleAllocation.objects.filter(
-            product_id=order.product_id, allocated__gte=F("reserved") + F("sold") + order.quantity
-        ).update(sold=F("sold") + order.quantity)
-        if not counted:
-            logger.warning("order %s was placed after its reservation was released", order.number)
-        _remaining_forget(order)
-    # Held to sold leaves `allocated - reserved - sold` as it was: the cached figure stands.
-    order.reservation = Reservation.CONFIRMED
-
-
-def _remaining_forget(order: HotOrder) -> None:
-    allocation_id = SaleAllocation.objects.filter(product_id=order.product_id).values_list("pk", flat=True).first()
-    if allocation_id is not None:
-        transaction.on_commit(lambda: cache.delete(remaining_cache_key(allocation_id)))
-
-
-def order_stage_set(order: HotOrder, stage: str, detail: str = "") -> None:
-    order.stage = stage
-    OrderStageEvent.objects.create(order=order, stage=stage, detail=detail[:500])
-
-
-def status_refresh_on_commit(order: HotOrder) -> None:
-    """Refreshes the buyer's read model once the change is committed."""
-    entry = status_entry(order)
-
-    def refresh():
-        try:
-            cache.set(status_cache_key(entry["number"]), entry, timeout=STATUS_TTL)
-        except Exception:  # the change is committed; the read model refills from the database on a miss
-            logger.warning("could not refresh the status of order %s", entry["number"], exc_info=True)
-            cache_delete_quietly(status_cache_key(entry["number"]))
-
-    transaction.on_commit(refresh)
-
-
-def cache_set_quietly(key: str, value, timeout: int) -> None:
-    try:
-        cache.set(key, value, timeout)
-    except Exception:
-        logger.warning("could not set %s in the cache", key, exc_info=True)
-
-
-def cache_delete_quietly(key: str) -> None:
-    try:
-        cache.delete(key)
-    except Exception:
-        logger.warning("could not drop %s from the cache", key, exc_info=True)
-
-
 def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, client_ip: str | None = None) -> Accepted:
     """Accepts an order for a hot product, or returns the first answer for a replayed key.
 
@@ -407,12 +331,12 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     allocation_id = product["allocation_id"]
     try:
         if not _accept_in_one_statement():
-            _order_insert_reserving_atomically(order, allocation_id=allocation_id)
+            _order_insert_reserving_atomically(order, allocation_id=allocation_id, product_slug=product["slug"])
         elif connection.in_atomic_block:  # a savepoint, so that a used key undoes only this
             with transaction.atomic():
-                _order_insert_reserving(order, allocation_id=allocation_id)
+                _order_insert_reserving(order, allocation_id=allocation_id, product_slug=product["slug"])
         else:
-            _order_insert_reserving(order, allocation_id=allocation_id)
+            _order_insert_reserving(order, allocation_id=allocation_id, product_slug=product["slug"])
     except IntegrityError:
         # A request with the same key committed first: answer as it did.
         existing = order_by_key(idempotency_key=idempotency_key)
@@ -483,17 +407,23 @@ WITH allocation AS (
 ), outbox AS (
     INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error)
     SELECT id, %(now)s, 0, '' FROM hot_order
+), accepted_event AS (
+    -- The log's ACCEPTED event, built by orders.lifecycle as event_append would write it; the
+    -- number is known only here. xid and position are the columns' defaults, as for event_append.
+    INSERT INTO events_event (uuid, time, source, detail_type, type, subtype, status, data, resources, trace_id)
+    SELECT %(event_uuid)s, %(now)s, %(event_source)s, %(event_detail_type)s, %(event_type)s, %(event_subtype)s,
+        %(event_status)s, %(event_data)s::jsonb || jsonb_build_object('number', number), jsonb_build_array(number), ''
+      FROM hot_order
 )
 SELECT id, number FROM hot_order
 """
-ACCEPTED_DETAIL = "accepted by the hot path"
 
 
 def _accept_in_one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _order_insert_reserving(order: HotOrder, *, allocation_id: int) -> None:
+def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
     """PostgreSQL: the whole acceptance in ACCEPT_SQL. Raises the allocation's refusal."""
     params = {
         field: getattr(order, field)
@@ -516,6 +446,12 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int) -> None:
         )
     }
     params.update(allocation_id=allocation_id, now=order.created_at, detail=ACCEPTED_DETAIL)
+    event = order_event_fields(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product_slug)
+    params.update(
+        event_uuid=uuid.uuid4(),
+        event_data=json.dumps(event.pop("data")),
+        **{f"event_{name}": value for name, value in event.items() if name != "resources"},
+    )
     with connection.cursor() as cursor:
         cursor.execute(ACCEPT_SQL, params)
         row = cursor.fetchone()
@@ -526,14 +462,14 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int) -> None:
     order._state.db = connection.alias
 
 
-def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int) -> None:
+def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
     """Other databases: the same writes through the ORM in one short transaction. Raises the
     allocation's refusal."""
     try:
         with transaction.atomic():
             order.number = order_number_next()
             order.save(force_insert=True)
-            order_stage_set(order, OrderStage.QUEUED, ACCEPTED_DETAIL)
+            order_accepted_record(order, product=product_slug)
             OutboxMessage.objects.create(order=order, created_at=order.created_at)
             # Last, just before the commit: the allocation's row is the one every buyer
             # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who

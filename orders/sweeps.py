@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from orders.lifecycle import order_transition
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
-from orders.services import order_stage_set, outbox_publish, reservation_release, status_refresh_on_commit
+from orders.services import outbox_publish
 
 
 def outbox_sweep(*, older_than_seconds: float | None = None, limit: int = 500) -> int:
@@ -83,7 +84,7 @@ def reservations_expire(*, limit: int = 200) -> int:
     expired = 0
     for order_id in order_ids:
         with transaction.atomic():
-            order = HotOrder.objects.select_for_update().get(pk=order_id)
+            order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
             if (
                 order.is_final
                 or order.reserved_until >= now
@@ -91,12 +92,6 @@ def reservations_expire(*, limit: int = 200) -> int:
                 or order.attempts
             ):
                 continue
-            order_stage_set(order, OrderStage.EXPIRED, "reservation expired before the order was placed")
-            reservation_release(order=order)
-            order.status = OrderStatus.FAILED
-            order.card_sealed = ""
-            order.completed_at = now
-            order.save()
-            status_refresh_on_commit(order)
+            order_transition(order, to=OrderStage.EXPIRED, detail="reservation expired before the order was placed")
             expired += 1
     return expired

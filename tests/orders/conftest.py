@@ -217,3 +217,12 @@ def legacy_references() -> list[str]:
     from django.apps import apps
 
     return list(apps.get_model("legacy_api", "Order").objects.values_list("reference", flat=True))
+
+
+def order_claimed(order_id: int) -> None:
+    """Takes the order as a worker does before it calls the legacy API (queued → validating),
+    and lets go of the claim, so a test can record the legacy API's answer for it."""
+    from orders import placement
+
+    if placement.order_claim(order_id=order_id, holder="test") is not None:
+        placement.order_claim_release(order_id=order_id, holder="test")

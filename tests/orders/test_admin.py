@@ -5,7 +5,7 @@ import pytest
 
 from orders import placement
 from orders.models import HotOrder, OrderStage, SaleAllocation
-from tests.orders.conftest import APPROVED_CARD, order_body, post_order
+from tests.orders.conftest import APPROVED_CARD, order_body, order_claimed, post_order
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +91,7 @@ def test_the_live_view_needs_a_permission_not_just_staff(nobody, viewer, order):
 
 
 def test_live_view_counts_declined_orders_as_failed_not_completed(admin_client, order):
+    order_claimed(order.pk)
     placement.order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED, detail="declined")
 
     stats = admin_client.get("/admin/orders/hotorder/live/").context["stats"]

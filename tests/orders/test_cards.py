@@ -28,6 +28,7 @@ from tests.orders.conftest import (
     legacy_orders_count,
     order_accept_as_buyer,
     order_body,
+    order_claimed,
     orders_final,
 )
 from tests.orders.test_concurrency import post_all_at_once
@@ -92,6 +93,8 @@ def test_a_dead_letter_keeps_its_sealed_card_for_a_redrive_and_a_final_order_non
     placement.order_dead_letter(order_id=parked.pk, error="legacy API answered 503")
     parked.refresh_from_db()
     assert cards.card_open(parked.card_sealed) == APPROVED_CARD
+    placement.order_redrive(order_id=parked.pk)
+    order_claimed(parked.pk)
     placement.order_fail(order_id=parked.pk, stage=OrderStage.SOLD_OUT)
     parked.refresh_from_db()
     assert parked.card_sealed == ""

@@ -4,7 +4,7 @@ import pytest
 
 from orders.models import OrderStage
 from orders.placement import order_complete, order_fail
-from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.conftest import order_accept_as_buyer, order_claimed
 
 pytestmark = pytest.mark.django_db
 
@@ -14,9 +14,11 @@ def test_a_completed_order_is_confirmed_by_email_exactly_once(
 ):
     order = order_accept_as_buyer(email="ann@example.com", quantity=2)
     with django_capture_on_commit_callbacks(execute=True):
+        order_claimed(order.pk)
         order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
     # A second delivery of the same order (acks late, redelivered) completes nothing new.
     with django_capture_on_commit_callbacks(execute=True):
+        order_claimed(order.pk)
         order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -29,6 +31,7 @@ def test_a_completed_order_is_confirmed_by_email_exactly_once(
 def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_capture_on_commit_callbacks):
     order = order_accept_as_buyer(email="ann@example.com")
     with django_capture_on_commit_callbacks(execute=True):
+        order_claimed(order.pk)
         order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
     assert mailoutbox == []
 
@@ -36,5 +39,6 @@ def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_cap
 def test_no_email_leaves_before_the_completion_is_committed(allocation, mailoutbox, django_capture_on_commit_callbacks):
     order = order_accept_as_buyer(email="ann@example.com")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        order_claimed(order.pk)
         order_complete(order_id=order.pk, legacy_order_id=8, legacy_number="L00000008")
     assert mailoutbox == [] and callbacks

@@ -13,7 +13,7 @@ from django.utils import timezone
 from orders import placement
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OutboxMessage, Reservation
 from shop.legacy_client import LegacyUnavailable
-from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer
+from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer, order_claimed
 
 
 def accept(allocation, **body):
@@ -23,6 +23,7 @@ def accept(allocation, **body):
 def test_complete_confirms_the_reservation_once(allocation):
     order = accept(allocation, quantity=2)
     for _ in range(2):
+        order_claimed(order.pk)
         placement.order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
     order.refresh_from_db()
     allocation.refresh_from_db()
@@ -30,7 +31,7 @@ def test_complete_confirms_the_reservation_once(allocation):
     assert (order.status, order.stage, order.reservation) == ("complete", "sent_to_fulfilment", "confirmed")
     assert order.card_sealed == "" and order.legacy_order_id == 7
     stages = list(order.history.values_list("stage", flat=True))
-    assert stages == ["queued", "payment_authorised", "sent_to_fulfilment"]
+    assert stages == ["queued", "validating", "payment_authorised", "sent_to_fulfilment"]
 
 
 @pytest.mark.parametrize("stage", [OrderStage.CARD_DECLINED, OrderStage.SOLD_OUT])
@@ -38,6 +39,7 @@ def test_failed_order_releases_its_reservation_once(allocation, stage):
     order = accept(allocation, quantity=2)
     accept(allocation, quantity=1)
     for _ in range(2):
+        order_claimed(order.pk)
         placement.order_fail(order_id=order.pk, stage=stage)
     order.refresh_from_db()
     allocation.refresh_from_db()
@@ -77,6 +79,7 @@ def test_claim_skips_final_and_dead_lettered_orders(allocation):
     done = accept(allocation)
     parked = accept(allocation)
     waiting = accept(allocation)
+    order_claimed(done.pk)
     placement.order_complete(order_id=done.pk, legacy_order_id=1, legacy_number="L1")
     placement.order_dead_letter(order_id=parked.pk, error="x")
     assert placement.order_claim(order_id=done.pk) is None

@@ -13,7 +13,7 @@ from orders import placement, sales
 from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
 from shop import legacy_client
-from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.conftest import order_accept_as_buyer, order_claimed
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,6 +119,7 @@ def test_closing_keeps_only_what_orders_in_flight_need_then_releases_it(product)
     assert hold_quantity(allocation.hold_reference) == 3 and stock().available == 97
 
     # An order failing after the close gives its unit back to open stock.
+    order_claimed(failing.pk)
     placement.order_fail(order_id=failing.pk, stage=OrderStage.CARD_DECLINED)
     sales.sale_order_settled(order_id=failing.pk)
     allocation.refresh_from_db()
@@ -128,6 +129,7 @@ def test_closing_keeps_only_what_orders_in_flight_need_then_releases_it(product)
     response = place_from_open_stock(
         kept.reference, 2, hold=allocation.hold_reference, name=kept.customer_name, email=kept.customer_email
     )
+    order_claimed(kept.pk)
     placement.order_complete(order_id=kept.pk, legacy_order_id=response.data["id"], legacy_number="L1")
     sales.sale_order_settled(order_id=kept.pk)
     allocation.refresh_from_db()

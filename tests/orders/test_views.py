@@ -10,7 +10,7 @@ from django.utils import timezone
 from orders.models import HotOrder, OrderStage, OutboxMessage, SaleAllocation
 from orders.placement import order_fail
 from orders.selectors import status_cache_key
-from tests.orders.conftest import ORDERS_URL, PREFIX, nothing_reserved, order_body, post_order
+from tests.orders.conftest import ORDERS_URL, PREFIX, nothing_reserved, order_body, order_claimed, post_order
 
 
 # --- Buy-now page ----------------------------------------------------------------------------
@@ -177,6 +177,7 @@ def test_released_stock_can_be_bought_again(client, allocation):
     allocation.save()
     number = post_order(client, order_body()).json()["number"]
     assert post_order(client, order_body()).status_code == 409
+    order_claimed(HotOrder.objects.get(number=number).pk)
     order_fail(order_id=HotOrder.objects.get(number=number).pk, stage=OrderStage.CARD_DECLINED)
     cache.clear()  # the commit that drops the cached figure does not happen inside this test
     assert post_order(client, order_body()).status_code == 202
@@ -317,6 +318,7 @@ def test_status_follows_the_order_to_its_end(client, allocation, django_capture_
     url = post_order(client, order_body()).json()["status_url"]
     order = HotOrder.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
+        order_claimed(order.pk)
         order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
     assert cache.get(status_cache_key(order.number))["status"] == "failed"
     body = client.get(url).json()

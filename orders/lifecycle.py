@@ -1,0 +1,201 @@
+"""The hot order's state machine: which stage may follow which, and the one function that moves
+an order along, with its stage history and its event in the log in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from events.services import event_append
+from orders.models import HotOrder, OrderStage, OrderStageEvent, OrderStatus, Reservation, SaleAllocation
+from orders.selectors import remaining_cache_key
+from orders.status import status_refresh_on_commit
+
+logger = logging.getLogger(__name__)
+
+S = OrderStage
+FAILURES = frozenset({S.CARD_DECLINED, S.SOLD_OUT, S.EXPIRED})
+
+# Every move the hot path makes, and no other. Acceptance writes `queued` (it has no "from").
+TRANSITIONS: dict[str, frozenset[str]] = {
+    # Claimed by a worker; or given up before any worker took it: its retries ran out on our
+    # side (database, broker), or nobody took it before the reservation expired.
+    S.QUEUED: frozenset({S.VALIDATING, S.DEAD_LETTERED, S.EXPIRED}),
+    # The legacy API's answer, or retries that ran out while it was down or busy.
+    S.VALIDATING: frozenset({S.PAYMENT_AUTHORISED, S.CARD_DECLINED, S.SOLD_OUT, S.DEAD_LETTERED}),
+    S.PAYMENT_AUTHORISED: frozenset({S.SENT_TO_FULFILMENT}),
+    S.SENT_TO_FULFILMENT: frozenset(),
+    # Two deliveries of one order raced and the legacy API placed it after all: its record wins
+    # over ours, so a failed order may still be completed (a merchant then tells the buyer).
+    S.CARD_DECLINED: frozenset({S.PAYMENT_AUTHORISED}),
+    S.SOLD_OUT: frozenset({S.PAYMENT_AUTHORISED}),
+    S.EXPIRED: frozenset({S.PAYMENT_AUTHORISED}),
+    # A merchant redrives it.
+    S.DEAD_LETTERED: frozenset({S.QUEUED}),
+}
+
+SOURCE = "shop.hotpath"
+EVENT_TYPE = "CHECKOUT"
+EVENT_SUBTYPE = "ORDER"
+ACCEPTED = "ACCEPTED"
+ACCEPTED_DETAIL = "accepted by the hot path"
+
+
+class TransitionRefused(Exception):
+    """The table of transitions does not allow this move; nothing was written."""
+
+    def __init__(self, order: HotOrder, to: str):
+        super().__init__(f"order {order.number or order.pk} cannot go from {order.stage} to {to}")
+        self.from_stage = order.stage
+        self.to_stage = to
+
+
+def transition_allowed(from_stage: str, to: str) -> bool:
+    return to in TRANSITIONS.get(from_stage, frozenset())
+
+
+def status_for(stage: str) -> str:
+    """What the buyer sees at each stage."""
+    if stage == S.SENT_TO_FULFILMENT:
+        return OrderStatus.COMPLETE
+    if stage in FAILURES:
+        return OrderStatus.FAILED
+    return OrderStatus.PROCESSING
+
+
+def event_status_for(from_stage: str | None, to: str) -> str:
+    """The log's status of a move: one ACCEPTED and one terminal (COMPLETE or FAILED) per order."""
+    if from_stage is None:
+        return ACCEPTED
+    if to == S.QUEUED:
+        return "REDRIVEN"
+    if to == S.SENT_TO_FULFILMENT:
+        return "COMPLETE"
+    if to in FAILURES:
+        return "FAILED"
+    return str(to).upper()
+
+
+def order_event_data(order: HotOrder, *, product: str, from_stage: str | None, detail: str) -> dict:
+    """The event's data: what was ordered and where it stands; never card data."""
+    data = {
+        "number": order.number,
+        "product": product,
+        "quantity": order.quantity,
+        "unit_price_cents": order.unit_price_cents,
+        "total_cents": order.quantity * order.unit_price_cents,
+        "stage": str(order.stage),
+        "from_stage": None if from_stage is None else str(from_stage),
+        "detail": detail[:500],
+    }
+    if order.stage == S.SENT_TO_FULFILMENT:
+        data["legacy_number"] = order.legacy_number
+    return data
+
+
+def order_event_fields(order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None) -> dict:
+    """The event of a move, as `events.services.event_append` takes it (ACCEPT_SQL writes the
+    same fields for the acceptance)."""
+    status = event_status_for(from_stage, order.stage)
+    return {
+        "source": SOURCE,
+        "detail_type": f"Hot order {status.lower().replace('_', ' ')}",
+        "type": EVENT_TYPE,
+        "subtype": EVENT_SUBTYPE,
+        "status": status,
+        "data": order_event_data(order, product=product or order.product.slug, from_stage=from_stage, detail=detail),
+        "resources": [order.number],
+    }
+
+
+def order_event_append(order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None) -> None:
+    event_append(**order_event_fields(order, from_stage=from_stage, detail=detail, product=product))
+
+
+def order_accepted_record(order: HotOrder, *, product: str) -> None:
+    """The ORM path of acceptance: the first history row and the ACCEPTED event (ACCEPT_SQL
+    writes the same rows on PostgreSQL)."""
+    OrderStageEvent.objects.create(order=order, stage=order.stage, detail=ACCEPTED_DETAIL, at=order.created_at)
+    order_event_append(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product)
+
+
+def order_transition(
+    order: HotOrder, *, to: str, detail: str = "", sold_from_hold: bool = True, save_also: Iterable[str] = ()
+) -> None:
+    """Moves a locked order to stage `to`: the only code that changes an order's stage, status
+    or reservation, or wipes its sealed card. Raises TransitionRefused for a move the table does
+    not allow. Writes the stage history and the event in the caller's transaction, saves the
+    order (with `save_also`, fields the caller set) and refreshes the buyer's view after commit.
+
+    `sold_from_hold`: on completion, whether the legacy API drew the units from the sale's
+    hold; when it did not (the monolith placed that reference first), they go back on sale."""
+    from_stage = order.stage
+    if not transition_allowed(from_stage, to):
+        raise TransitionRefused(order, to)
+    fields = {"stage", "status", "updated_at", *save_also}
+    with transaction.atomic():
+        order.stage = to
+        order.status = status_for(to)
+        if to == S.SENT_TO_FULFILMENT:
+            if sold_from_hold:
+                _units_sell(order)
+            else:
+                _units_release(order)
+        elif to in FAILURES:
+            _units_release(order)
+        elif to == S.QUEUED:
+            # Redriven: a fresh deadline, so the sweep does not expire it before a worker runs.
+            order.reserved_until = timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+            fields.add("reserved_until")
+        if order.status != OrderStatus.PROCESSING:
+            # Only a worker sending the order needs the card: a final order keeps none of it.
+            order.card_sealed = ""
+            order.completed_at = timezone.now()
+            fields |= {"reservation", "card_sealed", "completed_at"}
+        order.save(update_fields=sorted(fields))
+        OrderStageEvent.objects.create(order=order, stage=to, detail=detail[:500])
+        order_event_append(order, from_stage=from_stage, detail=detail)
+        status_refresh_on_commit(order)
+
+
+def _units_release(order: HotOrder) -> None:
+    """Gives a held reservation back to the allocation."""
+    if order.reservation != Reservation.HELD:
+        return
+    SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
+        reserved=F("reserved") - order.quantity
+    )
+    order.reservation = Reservation.RELEASED
+    _remaining_forget(order)
+
+
+def _units_sell(order: HotOrder) -> None:
+    """Turns the reservation into a sale."""
+    if order.reservation == Reservation.HELD:
+        SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
+            reserved=F("reserved") - order.quantity, sold=F("sold") + order.quantity
+        )
+    elif order.reservation == Reservation.RELEASED:
+        # Released (failed) while the legacy API placed it after all: count the sale if the
+        # allocation still has room; the legacy API's stock is the record either way.
+        counted = SaleAllocation.objects.filter(
+            product_id=order.product_id, allocated__gte=F("reserved") + F("sold") + order.quantity
+        ).update(sold=F("sold") + order.quantity)
+        if not counted:
+            logger.warning("order %s was placed after its reservation was released", order.number)
+        _remaining_forget(order)
+    # Held to sold leaves `allocated - reserved - sold` as it was: the cached figure stands.
+    order.reservation = Reservation.CONFIRMED
+
+
+def _remaining_forget(order: HotOrder) -> None:
+    allocation_id = SaleAllocation.objects.filter(product_id=order.product_id).values_list("pk", flat=True).first()
+    if allocation_id is not None:
+        transaction.on_commit(lambda: cache.delete(remaining_cache_key(allocation_id)))

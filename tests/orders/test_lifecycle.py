@@ -1,0 +1,112 @@
+"""The hot order's state machine (orders.lifecycle): the table of transitions is the only way an
+order moves, every move writes its history and its event with it, and every event fits the
+log's envelope."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from events.models import Event
+from orders import lifecycle, placement, sweeps
+from orders.lifecycle import TRANSITIONS, TransitionRefused, order_transition
+from orders.models import HotOrder, OrderStage, OrderStageEvent
+from tests.orders.conftest import order_accept_as_buyer, order_claimed
+
+ENVELOPE_SCHEMA = json.loads((Path(__file__).parents[2] / "events/schema/envelope.schema.json").read_text())
+
+FORBIDDEN = [
+    (from_stage, to)
+    for from_stage in OrderStage.values
+    for to in OrderStage.values
+    if to not in TRANSITIONS[from_stage]
+]
+
+
+def hot_events(order: HotOrder) -> list[Event]:
+    return list(Event.objects.filter(source=lifecycle.SOURCE, resources=[order.number]).order_by("position"))
+
+
+def assert_envelopes_valid(events) -> None:
+    for event in events:
+        jsonschema.validate(event.envelope(), ENVELOPE_SCHEMA)
+
+
+def test_every_stage_has_a_row_in_the_table_and_only_known_targets():
+    assert set(TRANSITIONS) == set(OrderStage.values)
+    assert all(set(targets) <= set(OrderStage.values) for targets in TRANSITIONS.values())
+    # A complete order is the end: nothing follows it.
+    assert TRANSITIONS[OrderStage.SENT_TO_FULFILMENT] == frozenset()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("from_stage", "to"), FORBIDDEN)
+def test_every_forbidden_transition_is_refused_and_writes_nothing(allocation, from_stage, to):
+    order = order_accept_as_buyer()
+    # The setup puts the order at each stage directly: the table is what is under test.
+    HotOrder.objects.filter(pk=order.pk).update(stage=from_stage)
+    order = HotOrder.objects.select_related("product").get(pk=order.pk)
+    before = (HotOrder.objects.values().get(pk=order.pk), OrderStageEvent.objects.count(), Event.objects.count())
+    allocation.refresh_from_db()
+    units = (allocation.reserved, allocation.sold)
+
+    with pytest.raises(TransitionRefused):
+        order_transition(order, to=to, detail="not allowed")
+
+    after = (HotOrder.objects.values().get(pk=order.pk), OrderStageEvent.objects.count(), Event.objects.count())
+    allocation.refresh_from_db()
+    assert after == before
+    assert (allocation.reserved, allocation.sold) == units
+
+
+@pytest.mark.django_db
+def test_a_completed_order_has_one_history_row_and_one_event_per_move(allocation):
+    order = order_accept_as_buyer(quantity=2)
+    order_claimed(order.pk)
+    placement.order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+    placement.order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+
+    order.refresh_from_db()
+    stages = ["queued", "validating", "payment_authorised", "sent_to_fulfilment"]
+    assert list(order.history.values_list("stage", flat=True)) == stages
+    events = hot_events(order)
+    assert [e.status for e in events] == ["ACCEPTED", "VALIDATING", "PAYMENT_AUTHORISED", "COMPLETE"]
+    assert [e.data["stage"] for e in events] == stages
+    assert [e.data["from_stage"] for e in events] == [None, *stages[:-1]]
+    assert {(e.type, e.subtype) for e in events} == {("CHECKOUT", "ORDER")}
+    last = events[-1].data
+    assert last["legacy_number"] == "L00000007"
+    assert (last["product"], last["quantity"], last["total_cents"]) == ("muskie-casting-rod", 2, 2 * 14999)
+    assert_envelopes_valid(events)
+
+
+@pytest.mark.django_db
+def test_no_event_carries_card_data(allocation):
+    order = order_accept_as_buyer(card="4000000000000002")
+    order_claimed(order.pk)
+    placement.order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED, detail="declined")
+    text = json.dumps([e.envelope() for e in hot_events(order)])
+    assert (
+        "4000000000000002" not in text
+        and "0002" not in text
+        and "card" not in json.dumps([sorted(e.data) for e in hot_events(order)])
+    )
+
+
+@pytest.mark.django_db
+def test_dead_letter_redrive_and_expiry_go_through_the_table(allocation, settings):
+    order = order_accept_as_buyer()
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503")
+    assert placement.order_redrive(order_id=order.pk) is True
+    # Redriven and never taken again: the sweep expires it once nobody works on the queue.
+    settings.ORDERS_STALL_SECONDS = 0
+    HotOrder.objects.filter(pk=order.pk).update(reserved_until="2000-01-01T00:00Z", attempts=0)
+    assert sweeps.reservations_expire() == 1
+
+    order.refresh_from_db()
+    assert (order.status, order.stage, order.reservation, order.card_sealed) == ("failed", "expired", "released", "")
+    events = hot_events(order)
+    assert [e.status for e in events] == ["ACCEPTED", "DEAD_LETTERED", "REDRIVEN", "FAILED"]
+    assert events[-1].data["stage"] == "expired"
+    assert_envelopes_valid(events)
