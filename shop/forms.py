@@ -1,4 +1,5 @@
-"""Forms of the storefront's pages: quantities, checkout, order lookup and sign-up."""
+"""Forms of the storefront's pages: quantities, checkout (with the address as its country writes it),
+order lookup and sign-up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
+from shop.addresses import CONVENTIONS, Convention, convention_for
+from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
 from shop.services import MAX_LINE_QUANTITY, Delivery
 
 
@@ -20,36 +23,60 @@ class BasketQuantityForm(forms.Form):
     quantity = forms.IntegerField(min_value=0, max_value=MAX_LINE_QUANTITY)
 
 
-COUNTRIES = [
-    ("United States", "United States"),
-    ("Canada", "Canada"),
-    ("United Kingdom", "United Kingdom"),
-    ("Ireland", "Ireland"),
-    ("Germany", "Germany"),
-    ("France", "France"),
-    ("Netherlands", "Netherlands"),
-    ("Sweden", "Sweden"),
-    ("Norway", "Norway"),
-    ("Finland", "Finland"),
-    ("Australia", "Australia"),
-    ("New Zealand", "New Zealand"),
-]
+# The countries we deliver to, and how each writes an address (shop.addresses).
+COUNTRIES = ADDRESS_COUNTRIES
+
+# Before a country is known (and without the page's script), labels that fit every country.
+GENERIC_LABELS = {
+    "city": "City or town",
+    "region": "State, province or territory",
+    "county": "County (UK and Ireland, optional)",
+    "postcode": "Postcode / ZIP",
+}
+
+
+def _region_choices() -> list:
+    """One list grouped by country, so the form works without a script; clean() checks that
+    the state belongs to the country chosen."""
+    groups = [(name, list(c.regions)) for name, c in CONVENTIONS.items() if c.regions]
+    return [("", "Choose…"), *groups]
+
+
+def _in_sentence(label: str) -> str:
+    """A label mid-sentence: "postal code", but "ZIP code" and "Eircode" keep their capitals."""
+    return label if label[:2].isupper() or label == "Eircode" else label[0].lower() + label[1:]
 
 
 class CheckoutForm(forms.Form):
     name = forms.CharField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    # First, as international address forms put it: it decides the fields below and their names.
+    country = forms.ChoiceField(
+        label="Country", choices=COUNTRIES, widget=forms.Select(attrs={"autocomplete": "country-name"})
+    )
     address_line = forms.CharField(
         label="Address", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "street-address"})
     )
     city = forms.CharField(
-        label="City", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
+        label=GENERIC_LABELS["city"], max_length=100, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
+    )
+    region = forms.ChoiceField(
+        label=GENERIC_LABELS["region"],
+        required=False,
+        choices=_region_choices,
+        widget=forms.Select(attrs={"autocomplete": "address-level1"}),
+    )
+    county = forms.CharField(
+        label=GENERIC_LABELS["county"],
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "address-level1"}),
     )
     postcode = forms.CharField(
-        label="Postcode / ZIP", max_length=20, widget=forms.TextInput(attrs={"autocomplete": "postal-code"})
-    )
-    country = forms.ChoiceField(
-        label="Country", choices=COUNTRIES, widget=forms.Select(attrs={"autocomplete": "country-name"})
+        label=GENERIC_LABELS["postcode"],
+        required=False,  # per country, in clean(): an Irish address may have no Eircode
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
     )
     card_number = forms.CharField(
         label="Card number",
@@ -59,6 +86,64 @@ class CheckoutForm(forms.Form):
             attrs={"autocomplete": "cc-number", "inputmode": "numeric", "placeholder": "4242 4242 4242 4242"}
         ),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Once the country is known (the form comes back with an error), the page speaks its language.
+        self.convention = convention_for(self.data.get("country", "")) if self.is_bound else None
+        if self.convention is not None:
+            self._label_for(self.convention)
+
+    def _label_for(self, convention: Convention) -> None:
+        self.fields["city"].label = convention.city_label
+        self.fields["postcode"].label = convention.postcode_label + (
+            "" if convention.postcode_required else " (optional)"
+        )
+        if convention.regions:
+            self.fields["region"].label = convention.region_label
+            # Only the display narrows: a state of another country still gets clean()'s message.
+            self.fields["region"].widget.choices = [("", "Choose…"), *convention.regions]
+        if convention.county:
+            self.fields["county"].label = f"{convention.region_label} (optional)"
+
+    @property
+    def address_fields_shown(self) -> dict[str, bool]:
+        """Which of the country-dependent fields the page shows (all of them until the country is
+        known: the page's script narrows them as the shopper picks one)."""
+        if self.convention is None:
+            return {"region": True, "county": True}
+        return {"region": self.convention.has_region_list, "county": self.convention.county}
+
+    @staticmethod
+    def address_conventions() -> dict[str, dict]:
+        """Every country's labels and states, for the page's script (json_script)."""
+        return {name: convention.as_json() for name, convention in CONVENTIONS.items()}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        convention = convention_for(cleaned.get("country", ""))
+        if convention is None:
+            return cleaned
+        region = cleaned.get("region", "")
+        if convention.regions:
+            if not region:
+                self.add_error("region", f"Choose your {convention.region_label.lower()}.")
+            elif region not in dict(convention.regions):
+                self.add_error("region", f"Choose a {convention.region_label.lower()} of {cleaned['country']}.")
+        elif convention.county:
+            cleaned["region"] = (cleaned.get("county") or "").strip()
+        else:
+            cleaned["region"] = ""
+        postcode = (cleaned.get("postcode") or "").strip()
+        label = _in_sentence(convention.postcode_label)
+        if not postcode:
+            if convention.postcode_required:
+                self.add_error("postcode", f"Enter your {label}.")
+        elif (normal := convention.postcode(postcode)) is None:
+            self.add_error("postcode", f"Enter a valid {label}, like {convention.postcode_example}.")
+        else:
+            cleaned["postcode"] = normal
+        return cleaned
 
     def clean_card_number(self) -> str:
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
@@ -83,6 +168,7 @@ class CheckoutForm(forms.Form):
             email=data["email"].strip(),
             address_line=data["address_line"].strip(),
             city=data["city"].strip(),
+            region=data.get("region", ""),
             postcode=data["postcode"].strip(),
             country=data["country"],
         )

@@ -34,6 +34,7 @@ CHECKOUT_FORM = {
     "name": "Walk In",
     "address_line": "1 Lake Road",
     "city": "Hayward",
+    "region": "WI",
     "postcode": "54843",
     "country": "United States",
     "card_number": "4242424242424242",

@@ -80,9 +80,10 @@ def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(shop_url, brow
     page.get_by_label("Full name").fill("Ada Angler")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Address").fill("1 Lake Road")
-    page.get_by_label("City").fill("Hayward")
-    page.get_by_label("Postcode / ZIP").fill("54843")
     page.get_by_label("Country").select_option("United States")
+    page.get_by_label("City").fill("Hayward")
+    page.get_by_label("State").select_option("WI")
+    page.get_by_label("ZIP code").fill("54843")
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_role("button", name=re.compile("Place order")).click()
 

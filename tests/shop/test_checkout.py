@@ -25,6 +25,7 @@ def checkout_form(**overrides) -> dict:
         "email": "ada@example.com",
         "address_line": "1 Lake Road",
         "city": "Hayward",
+        "region": "WI",
         "postcode": "54843",
         "country": "United States",
         "card_number": APPROVED,
