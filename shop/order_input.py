@@ -139,10 +139,11 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         errors["payment"] = "An object with card_number is required."
         payment = {}
     card = payment.get("card_number")
-    if not isinstance(card, str | int) or isinstance(card, bool):
-        errors.setdefault("payment.card_number", "A card number is required.")
+    # A string only: as a JSON number, a card's leading zeros and long numbers' digits are lost.
+    if not isinstance(card, str):
+        errors.setdefault("payment.card_number", "A card number is required, as a string of digits.")
     else:
-        digits = str(card).replace(" ", "").replace("-", "")
+        digits = card.replace(" ", "").replace("-", "")
         # isdigit() alone admits superscripts and other scripts' digits.
         if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19 or not _luhn_ok(digits):
             errors["payment.card_number"] = "Enter a valid card number."
@@ -153,7 +154,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         quantity=quantity,
         name=name.strip(),
         email=email.strip(),
-        card_number=str(card).replace(" ", "").replace("-", ""),
+        card_number=card.replace(" ", "").replace("-", ""),
     )
 
 
