@@ -29,6 +29,7 @@ from shop.models import Product
 from shop.order_input import (
     KEY_REUSED_DETAIL,
     InvalidInput,
+    OrderInput,
     idempotency_key_parse,
     json_body_check,
     order_input_parse,
@@ -199,17 +200,35 @@ def _buy_now_json(payload: dict, status: int, headers: dict | None = None) -> Js
     return response
 
 
+def _buy_now_input(request: HttpRequest, *, category: str, product: str) -> tuple[str, Product, OrderInput]:
+    """The key, the product and the body, checked together so that one 400 names every bad field
+    and a buyer corrects them in one go. Raises InvalidInput (UnsupportedMediaType, 415, for a
+    body not sent as JSON, which is then not read)."""
+    fields: dict[str, list[str]] = {}
+    try:
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+    except InvalidInput as exc:
+        fields.update(exc.fields)
+    if not fields:  # a missing key is named first, as the hot path names it
+        json_body_check(request)
+    item = Product.objects.on_sale().select_related("category").filter(slug=product).first()
+    if item is None or item.category.slug != category:
+        fields["product"] = ["No such product on sale."]
+    try:
+        data = order_input_parse(request.body, per_order_limit=MAX_LINE_QUANTITY)
+    except InvalidInput as exc:
+        fields.update(exc.fields)
+    if fields:
+        raise InvalidInput(fields)
+    return key, item, data
+
+
 @csrf_exempt  # a JSON API: the Idempotency-Key is required instead of a CSRF token
 def product_order(request: HttpRequest, category: str, product: str) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed(["POST"])
     try:
-        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
-        json_body_check(request)
-        item = Product.objects.on_sale().select_related("category").filter(slug=product).first()
-        if item is None or item.category.slug != category:
-            raise InvalidInput({"product": "No such product on sale."})
-        data = order_input_parse(request.body, per_order_limit=MAX_LINE_QUANTITY)
+        key, item, data = _buy_now_input(request, category=category, product=product)
     except InvalidInput as exc:
         return _buy_now_json(exc.payload(), exc.status)
     try:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from shop import legacy_client
+import legacy_client
 from shop.emails import placed_order_confirm
 from shop.models import PlacedOrder, Product
 from shop.order_input import OrderInput
-from shop.services import Delivery, checkout_buy_now
+from shop.services import CheckoutOutOfStock, Delivery, checkout_buy_now
 
 
 class KeyReused(Exception):
@@ -35,6 +35,14 @@ def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
     return BuyNowPlaced(order=order, original=False)
 
 
+def _sold_out_message(product: Product, quantity: int) -> str:
+    left = Product.objects.filter(pk=product.pk).first()
+    available = left.available if left is not None and left.is_on_sale else 0
+    if 0 < available < quantity:
+        return f"Sorry, only {available} {product.title} left: order {available} or fewer. No order was placed."
+    return f"Sorry, {product.title} is sold out. No order was placed."
+
+
 def buy_now_place(
     *, product: Product, idempotency_key: str, data: OrderInput, customer: AbstractBaseUser | None
 ) -> BuyNowPlaced:
@@ -45,14 +53,18 @@ def buy_now_place(
     existing = PlacedOrder.objects.filter(reference=reference).first()
     if existing is not None:
         return _replay(existing, fingerprint)
-    order = checkout_buy_now(
-        product=product,
-        quantity=data.quantity,
-        customer=customer,
-        delivery=Delivery(name=data.name, email=data.email, address_line="", city="", postcode="", country=""),
-        card_number=data.card_number,
-        reference=reference,
-    )
+    try:
+        order = checkout_buy_now(
+            product=product,
+            quantity=data.quantity,
+            customer=customer,
+            delivery=Delivery(name=data.name, email=data.email, address_line="", city="", postcode="", country=""),
+            card_number=data.card_number,
+            reference=reference,
+        )
+    except CheckoutOutOfStock:
+        # The checkout's words speak of a basket; a buy-now has none.
+        raise CheckoutOutOfStock(_sold_out_message(product, data.quantity))
     # Two requests with one key can both reach the legacy API (which places one order): the
     # one that stamps its fingerprint on the receipt placed it; the other is a replay.
     claimed = PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)

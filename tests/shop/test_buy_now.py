@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from shop import legacy_client
+import legacy_client
 from shop.models import PlacedOrder, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,3 +133,52 @@ def test_buy_now_bad_input_is_400_naming_the_field_and_writes_nothing(client, ro
     rod.refresh_from_db()
     assert rod.stock == 10
     assert PlacedOrder.objects.count() == 0
+
+
+def test_buy_now_names_every_bad_field_at_once_and_writes_nothing(client, rod):
+    answer = buy(
+        client,
+        rod,
+        key=None,
+        quantity=0,
+        customer={"name": "", "email": "nope"},
+        payment={"card_number": "1234"},
+    )
+    assert answer.status_code == 400
+    assert set(answer.json()["fields"]) == {
+        "Idempotency-Key",
+        "quantity",
+        "customer.name",
+        "customer.email",
+        "payment.card_number",
+    }
+    rod.refresh_from_db()
+    assert rod.stock == 10 and PlacedOrder.objects.count() == 0
+
+
+def test_buy_now_of_an_unknown_product_names_it_with_the_bodys_other_faults(client, rod):
+    answer = client.post(
+        "/shop/rods/no-such-rod/orders",
+        data=json.dumps({"quantity": "one", "customer": {"name": "Ada", "email": "ada@example.com"}}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="key-1",
+    )
+    assert answer.status_code == 400
+    assert set(answer.json()["fields"]) == {"product", "quantity", "payment", "payment.card_number"}
+
+
+def test_buy_now_sold_out_says_so_without_speaking_of_a_basket(client, legacy_api, rod):
+    Product.objects.filter(pk=rod.pk).update(stock=0)
+    answer = buy(client, rod, quantity=1)
+    assert answer.status_code == 409
+    detail = answer.json()["detail"]
+    assert detail == "Sorry, Tourney Casting Rod is sold out. No order was placed."
+    assert "basket" not in detail.lower()
+
+
+def test_buy_now_of_more_than_is_left_says_how_many_are(client, legacy_api, rod):
+    answer = buy(client, rod, quantity=11)
+    assert answer.status_code == 409
+    detail = answer.json()["detail"]
+    assert detail == "Sorry, only 10 Tourney Casting Rod left: order 10 or fewer. No order was placed."
+    assert "basket" not in detail.lower()
