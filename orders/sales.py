@@ -21,10 +21,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+import legacy_client
+from events.services import event_append
+from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import SaleAllocation, SaleState
 from orders.signals import allocation_changed
-from shop import legacy_client
-from shop.legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from shop.models import Product
 
 logger = logging.getLogger(__name__)
@@ -132,11 +133,21 @@ def sale_open(
                 if per_order_limit is not None:
                     allocation.per_order_limit = per_order_limit
                 allocation.save()
+                _sale_event_append(allocation, status="OPENED")
         except BaseException:
             _release_quietly(reference)
             raise
     logger.info("sale of %s opened: %s units held as %s", product.slug, units, reference)
     return allocation
+
+
+def _sale_event_append(allocation: SaleAllocation, *, status: str) -> None:
+    """SALE/ALLOCATION/OPENED or CLOSED in the unified log, inside the step's transaction."""
+    figures = {k: getattr(allocation, k) for k in ("allocated", "reserved", "sold", "per_order_limit")}
+    window = {k: v.isoformat() if (v := getattr(allocation, k)) else None for k in ("starts_at", "ends_at")}
+    data = {"product": allocation.product.slug, **figures, "hold": allocation.hold_reference, **window}
+    kinds = {"type": "SALE", "subtype": "ALLOCATION", "status": status}
+    event_append(source="shop.merchant", detail_type="State change Notification", **kinds, data=data)
 
 
 def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
@@ -181,15 +192,18 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
     """Ends an open sale: buyers are turned away, the units left unsold go back to open stock,
     and the hold keeps only what orders in flight need (then nothing, once they settle)."""
     with sale_lock(allocation.product_id):
-        closed = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN).update(
-            is_hot=False,
-            state=SaleState.CLOSING,
-            # In the same UPDATE that stops new reservations: nothing can slip in between.
-            allocated=F("reserved") + F("sold"),
-            closed_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        allocation.refresh_from_db()
+        with transaction.atomic():
+            closed = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN).update(
+                is_hot=False,
+                state=SaleState.CLOSING,
+                # In the same UPDATE that stops new reservations: nothing can slip in between.
+                allocated=F("reserved") + F("sold"),
+                closed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            allocation.refresh_from_db()
+            if closed:
+                _sale_event_append(allocation, status="CLOSED")
         if not closed:
             raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
         _forget_cached(allocation)
