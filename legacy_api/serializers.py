@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from legacy_api.models import Hold, Order, OrderLine
@@ -26,8 +27,9 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class CustomerSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(max_length=254)
+    # min_length only states in the schema what refusing a blank value already enforces.
+    name = serializers.CharField(min_length=1, max_length=200)
+    email = serializers.EmailField(min_length=1, max_length=254)
 
 
 class LineRequestSerializer(serializers.Serializer):
@@ -35,10 +37,26 @@ class LineRequestSerializer(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
+# What card_number_problem accepts once the value is trimmed, less Luhn's check: spaces and
+# dashes between 12 to 19 digits. The 40-character limit applies after trimming, so it is
+# checked in validate_card_number, out of the schema, which would refuse padding the API takes.
+CARD_NUMBER_MAX = 40
+CARD_NUMBER_PATTERN = r"^\s*[- ]*(?:[0-9][- ]*){12,19}\s*$"
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": CARD_NUMBER_PATTERN, "description": "Digits; spaces and dashes are ignored."}
+)
+class CardNumberField(serializers.CharField):
+    pass
+
+
 class PaymentSerializer(serializers.Serializer):
-    card_number = serializers.CharField(max_length=40, help_text="Digits; spaces and dashes are ignored.")
+    card_number = CardNumberField()
 
     def validate_card_number(self, value: str) -> str:
+        if len(value) > CARD_NUMBER_MAX:
+            raise serializers.ValidationError(f"Ensure this field has no more than {CARD_NUMBER_MAX} characters.")
         problem = card_number_problem(value)
         if problem:
             raise serializers.ValidationError(problem)
