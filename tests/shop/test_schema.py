@@ -7,6 +7,7 @@ import json
 
 import jsonschema
 import pytest
+from django.test import Client
 
 from shop.models import PlacedOrder
 from shop.services import MAX_LINE_QUANTITY
@@ -39,10 +40,20 @@ def test_schema_names_every_basket_endpoint_and_the_limits_the_code_enforces(sch
     assert set(add["responses"]) == {"200", "400", "403", "405", "409", "413", "415", "503"}
 
 
-def test_schema_takes_only_get(client):
-    response = client.post("/api/schema", "{}", content_type="application/json")
+@pytest.mark.parametrize("url", ["/api/schema", "/api/basket"])
+def test_read_only_urls_answer_another_method_with_405_even_without_a_csrf_token(url):
+    client = Client(enforce_csrf_checks=True)
+    response = client.put(url, "{}", content_type="application/json")
     assert response.status_code == 405
-    assert response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == "GET"
+    assert response.json()["error"] == "method_not_allowed" and response.json()["detail"]
+
+
+def test_basket_writes_without_a_csrf_token_are_403_in_json(rod):
+    client = Client(enforce_csrf_checks=True)
+    response = post_json(client, ITEMS, {"product": rod.slug, "quantity": 1})
+    assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed"
 
 
 def test_basket_answers_fit_the_schema(client, schema, rod):
