@@ -223,7 +223,8 @@ def log_check(numbers: list[str]) -> dict:
     accepted: Counter[str] = Counter()
     terminal: Counter[str] = Counter()
     for data, status in hot.values_list("data", "status").iterator():
-        number = data.get("order_number") if isinstance(data, dict) else None
+        # The hot path names the order `number`; the log's own examples say `order_number`.
+        number = (data.get("number") or data.get("order_number")) if isinstance(data, dict) else None
         if number not in wanted:
             continue
         status = status.upper()
