@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from legacy_client.references import reference_for_key
 from shop.catalogue_version import VersionedQuerySet
 
 
@@ -154,9 +155,7 @@ class HotOrder(models.Model):
     @property
     def reference(self) -> str:
         """The legacy API's idempotency key for this order, derived from the buyer's key as the
-        monolith derives it (see `legacy_client.reference_for_key`)."""
-        from shop.legacy_client import reference_for_key
-
+        monolith derives it."""
         return reference_for_key(self.idempotency_key)
 
     @property

@@ -9,22 +9,21 @@ import os
 import uuid
 from datetime import timedelta
 
-import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import DatabaseError, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
+import legacy_client
+from legacy_client import LegacyUnavailable, OrderAnswer, Outcome
 from orders.cards import CardUnavailable, card_open
 from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_for
 from orders.services import outbox_publish
-from shop import legacy_client
 from shop.emails import Confirmation, order_confirmation_on_commit
-from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
         raise LegacyBusy("all legacy capacity in use")
     hold = sale_hold_for(product_id=order.product_id)
     try:
-        response = legacy_client.order_place(
+        answer = legacy_client.order_place(
             reference=order.reference,
             name=order.customer_name,
             email=order.customer_email,
@@ -141,28 +140,23 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             caller="hotpath",
             hold=hold,
         )
-    except LegacyUnavailable as exc:
-        if isinstance(exc.__cause__, urllib3.exceptions.ReadTimeoutError):
-            # The request was sent and the legacy API may still be working on it: the permit
-            # is kept until its lease ends, and the claim as long, so that no retry sends the
-            # order while this request may still be authorising the card.
-            # (A refused connection is a ConnectTimeoutError.)
-            order_claim_extend(order_id=order_id, holder=holder, seconds=legacy_slot_lease_seconds())
-        else:
-            _slot_release_quietly(number=slot, holder=holder)
-            _claim_release_quietly(order_id=order_id, holder=holder)
-        order_attempt_failed(order_id=order_id, error=str(exc))
-        raise
     except BaseException:
         _slot_release_quietly(number=slot, holder=holder)
         _claim_release_quietly(order_id=order_id, holder=holder)
         raise
-    # The legacy API has answered: its capacity is free for the next order while this
-    # answer is recorded. If recording fails (our database is restarting), the task is
-    # retried and the legacy API answers the same reference with the same order.
+    if answer.outcome == Outcome.UNKNOWN:
+        # Sent, and the legacy API may still be working on it: the permit is kept until its
+        # lease ends, and the claim as long, so that no retry sends the order while this
+        # request may still be authorising the card.
+        order_claim_extend(order_id=order_id, holder=holder, seconds=legacy_slot_lease_seconds())
+        order_attempt_failed(order_id=order_id, error=str(answer))
+        raise LegacyUnavailable(str(answer), retry_after=answer.retry_after, sent=True)
+    # The legacy API has answered (or was never reached): its capacity is free for the next
+    # order while this answer is recorded. If recording fails (our database is restarting),
+    # the task is retried and the legacy API answers the same reference with the same order.
     _slot_release_quietly(number=slot, holder=holder)
     try:
-        return _answer_record(order_id=order_id, response=response, hold=hold)
+        return _answer_record(order_id=order_id, answer=answer, hold=hold)
     finally:
         _claim_release_quietly(order_id=order_id, holder=holder)
 
@@ -176,36 +170,33 @@ def _slot_release_quietly(*, number: int, holder: str) -> None:
         logger.warning("legacy permit %s not released; its lease will end", number, exc_info=True)
 
 
-def _answer_record(*, order_id: int, response, hold: str | None = None) -> str:
-    if response.ok:
-        order_complete(
-            order_id=order_id,
-            legacy_order_id=response.data.get("id"),
-            legacy_number=str(response.data.get("number") or ""),
-            # A reference placed earlier from open stock (the monolith took the order first)
-            # answers with that order: the sale's units were not drawn, so they stay on sale.
-            from_hold=response.data.get("hold") == hold,
-        )
-        return "complete"
-    if response.status == 402:
-        order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail="the legacy API declined the card")
-        return "card_declined"
-    if response.status == 409 and response.data.get("error") == "in_progress":
-        # An earlier request for this reference is still being worked on there (its claim
-        # here ran out first): try again later, never "sold out".
-        error = "legacy API is still placing the order"
-        order_attempt_failed(order_id=order_id, error=error)
-        raise LegacyUnavailable(error)
-    if response.status == 409:
-        order_fail(order_id=order_id, stage=OrderStage.SOLD_OUT, detail="the legacy API has no stock left")
-        return "sold_out"
-    if 400 <= response.status < 500 and response.status not in (408, 425, 429):
-        # Retrying cannot help: a merchant must look at it.
-        order_dead_letter(order_id=order_id, error=f"legacy API refused the order ({response.status}): {response.data}")
-        return "dead_lettered"
-    error = f"legacy API answered {response.status}"
-    order_attempt_failed(order_id=order_id, error=error)
-    raise LegacyUnavailable(error)
+def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = None) -> str:
+    """Records one outcome of the legacy API; raises LegacyUnavailable for one worth retrying."""
+    match answer.outcome:
+        case Outcome.PLACED:
+            order_complete(
+                order_id=order_id,
+                legacy_order_id=answer.data.get("id"),
+                legacy_number=str(answer.data.get("number") or ""),
+                # A reference placed earlier from open stock (the monolith took the order first)
+                # answers with that order: the sale's units were not drawn, so they stay on sale.
+                from_hold=answer.data.get("hold") == hold,
+            )
+            return "complete"
+        case Outcome.DECLINED:
+            order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail=str(answer))
+            return "card_declined"
+        case Outcome.OUT_OF_STOCK:
+            order_fail(order_id=order_id, stage=OrderStage.SOLD_OUT, detail=str(answer))
+            return "sold_out"
+        case Outcome.INVALID | Outcome.REFERENCE_REUSED | Outcome.REFUSED:
+            # Retrying cannot help: a merchant must look at it.
+            order_dead_letter(order_id=order_id, error=str(answer))
+            return "dead_lettered"
+    # Busy (an earlier request for this reference may still be at work there: never "sold
+    # out"), or not sent at all: try again later.
+    order_attempt_failed(order_id=order_id, error=str(answer))
+    raise LegacyUnavailable(str(answer), retry_after=answer.retry_after)
 
 
 def order_attempt_failed(*, order_id: int, error: str) -> None:

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 
 from django.db.models import Sum
 
+import legacy_client
+from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import HotOrder, OrderStatus, Reservation, SaleAllocation, SaleState
 from orders.sales import SaleBusy, hold_reference_new, sale_closing_follow, sale_lock, sales_due_close
-from shop import legacy_client
-from shop.legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from shop.models import Product
 
 logger = logging.getLogger(__name__)

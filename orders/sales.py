@@ -21,11 +21,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+import legacy_client
 from events.services import event_append
+from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import SaleAllocation, SaleState
 from orders.signals import allocation_changed
-from shop import legacy_client
-from shop.legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from shop.models import Product
 
 logger = logging.getLogger(__name__)

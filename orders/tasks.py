@@ -12,8 +12,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from legacy_client import LegacyUnavailable
 from orders import placement, sale_reconcile, sales, sweeps
-from shop.legacy_client import LegacyUnavailable
 
 logger = logging.getLogger(__name__)
 

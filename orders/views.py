@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from legacy_client.references import reference_for_key
 from orders import selectors, services
 from orders.inputs import (
     KEY_REUSED_DETAIL,
@@ -18,7 +19,6 @@ from orders.inputs import (
     json_body_check,
     order_input_parse,
 )
-from shop.legacy_client import reference_for_key
 from shop.models import PlacedOrder
 
 RETRY_AFTER_SECONDS = 2

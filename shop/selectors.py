@@ -195,26 +195,25 @@ def _int_or_none(value) -> int | None:
 
 
 def placed_order_details(*, order: PlacedOrder) -> OrderDetails:
-    from shop import legacy_client
+    """The order's lines as the legacy API's order serializer gives them (`product` is the slug,
+    `unit_price_cents`, `line_total_cents`)."""
+    import legacy_client
 
-    try:
-        answer = legacy_client.order_get(order_id=order.legacy_id)
-    except legacy_client.LegacyUnavailable:
-        return OrderDetails(available=False)
-    if answer.status != 200:
+    answer = legacy_client.order_get(order_id=order.legacy_id)
+    if answer is None:
         return OrderDetails(available=False)
     data = answer.data
     raw_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
-    slugs = [str(line.get("product") or line.get("slug") or "") for line in raw_lines]
+    slugs = [str(line.get("product") or "") for line in raw_lines]
     products = {p.slug: p for p in Product.objects.filter(slug__in=slugs).select_related("category")}
     lines = []
     for slug, line in zip(slugs, raw_lines, strict=True):
         product = products.get(slug)
         quantity = _int_or_none(line.get("quantity")) or 0
-        unit = _int_or_none(line.get("unit_price_cents", line.get("price_cents")))
+        unit = _int_or_none(line.get("unit_price_cents"))
         if unit is None and product is not None:
             unit = product.price_cents
-        total = _int_or_none(line.get("total_cents", line.get("line_total_cents")))
+        total = _int_or_none(line.get("line_total_cents"))
         if total is None and unit is not None:
             total = unit * quantity
         title = line.get("title") or (product.title if product else slug)

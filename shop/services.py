@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from shop import legacy_client
+import legacy_client
+from legacy_client import Outcome
 from shop.models import Basket, BasketLine, PlacedOrder, Product
 from shop.selectors import SESSION_BASKET, SESSION_ORDERS, basket_get_for_request
 
@@ -189,6 +190,11 @@ class CheckoutOutOfStock(CheckoutError):
     code = "out_of_stock"
 
 
+class CheckoutReferenceReused(CheckoutError):
+    status = 409
+    code = "reference_reused"
+
+
 class CheckoutUnavailable(CheckoutError):
     """The order service is down or over capacity: nothing is known to be placed, and the
     same reference is sent again on the next try, so a retry cannot place it twice."""
@@ -295,30 +301,38 @@ def _order_place(
     """Places the order with the legacy API over HTTP and records the receipt, or raises a
     CheckoutError saying why not."""
     started = time.perf_counter()
-    try:
-        answer = legacy_client.order_place(
-            reference=reference,
-            name=delivery.name,
-            email=delivery.email,
-            lines=lines,
-            card_number=card_number,
-        )
-    except legacy_client.LegacyUnavailable as exc:
-        wait = f" Please try again in {int(exc.retry_after)} seconds." if exc.retry_after else " Please try again."
-        raise CheckoutUnavailable(
-            "Our order service is very busy right now and could not take your order."
-            + wait
-            + " Your basket is kept, and you will not be charged twice."
-        )
-    processing_ms = max(0, round((time.perf_counter() - started) * 1000))
+    answer = legacy_client.order_place(
+        reference=reference,
+        name=delivery.name,
+        email=delivery.email,
+        lines=lines,
+        card_number=card_number,
+    )
+    processing_ms = round((time.perf_counter() - started) * 1000)
     data = answer.data
-    if answer.status == 402:
-        raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
-    if answer.status == 409:
-        raise CheckoutOutOfStock(_out_of_stock_message(data))
-    if answer.status == 400:
-        raise CheckoutError("The order service could not accept these details.", fields=data.get("fields") or {})
-    if not answer.ok or not data.get("number") or data.get("id") is None:
+    match answer.outcome:
+        case Outcome.DECLINED:
+            raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
+        case Outcome.OUT_OF_STOCK:
+            raise CheckoutOutOfStock(_out_of_stock_message(data))
+        case Outcome.INVALID:
+            raise CheckoutError("The order service could not accept these details.", fields=answer.fields)
+        case Outcome.REFERENCE_REUSED:
+            # This checkout's reference went out with another basket (changed after a try that
+            # timed out): a definite no, so the next submit is a new order under a new reference.
+            raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
+        case Outcome.BUSY | Outcome.NOT_SENT | Outcome.UNKNOWN:
+            wait = (
+                f" Please try again in {int(answer.retry_after)} seconds."
+                if answer.retry_after
+                else " Please try again."
+            )
+            raise CheckoutUnavailable(
+                "Our order service is very busy right now and could not take your order."
+                + wait
+                + " Your basket is kept, and you will not be charged twice."
+            )
+    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
         raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
     order = placed_order_record(
         reference=reference,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.apps import apps
 
-from shop import legacy_client
-from shop.legacy_client import Stock
+import legacy_client
+from legacy_client import Stock
 
 
 def legacy_serve(settings, live_server) -> str:

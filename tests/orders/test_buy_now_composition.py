@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from legacy_client import reference_for_key
 from orders.models import HotOrder
-from shop.legacy_client import reference_for_key
 from shop.models import PlacedOrder
 from shop.order_input import order_input_parse
 from tests.conftest import free_port

@@ -10,9 +10,9 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from legacy_client import LegacyUnavailable
 from orders import placement
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OutboxMessage, Reservation
-from shop.legacy_client import LegacyUnavailable
 from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer, order_claimed
 
 

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core.management import call_command
 
+from legacy_client import reference_for_key
 from orders.models import HotOrder, SaleAllocation
-from shop.legacy_client import reference_for_key
 from shop.models import PlacedOrder
 from tests.conftest import eventually
 from tests.edge.conftest import ensure_origins

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+import legacy_client
 from orders import placement, sales
 from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
-from shop import legacy_client
 from tests.orders.conftest import order_accept_as_buyer, order_claimed
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 

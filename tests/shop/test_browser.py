@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from shop import legacy_client
+import legacy_client
 from shop.models import PlacedOrder, Product
 from tests.conftest import chromium_path
 

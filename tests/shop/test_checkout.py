@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from shop import legacy_client
+import legacy_client
 from shop.models import Basket, PlacedOrder, Product
 from shop.services import SESSION_CHECKOUT_REFERENCE
 from tests.shop.conftest import basket_lines, post_json

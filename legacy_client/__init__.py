@@ -1,0 +1,42 @@
+"""The one client of the legacy order API (LEGACY_API_URL), shared by the storefront and the hot
+path: the seam the product is about. Neither imports `legacy_api`; both come through here.
+
+Placing an order answers an `OrderAnswer` whose `outcome` names what happened (placed,
+declined, out of stock, invalid, busy, reference reused, not sent, sent with the answer
+unknown): every HTTP status and transport failure is mapped once, in `legacy_client.orders`,
+and callers branch on outcomes only. Holds and stock raise `LegacyRefused`/`OutOfStock` or
+`LegacyUnavailable`."""
+
+from legacy_client.holds import (
+    Hold,
+    LegacyRefused,
+    OutOfStock,
+    Stock,
+    hold_create,
+    hold_get,
+    hold_release,
+    hold_set,
+    stock_get,
+)
+from legacy_client.orders import OrderAnswer, Outcome, order_get, order_place
+from legacy_client.references import reference_for_key
+from legacy_client.transport import LegacyResponse, LegacyUnavailable
+
+__all__ = [
+    "Hold",
+    "LegacyRefused",
+    "LegacyResponse",
+    "LegacyUnavailable",
+    "OrderAnswer",
+    "OutOfStock",
+    "Outcome",
+    "Stock",
+    "hold_create",
+    "hold_get",
+    "hold_release",
+    "hold_set",
+    "order_get",
+    "order_place",
+    "reference_for_key",
+    "stock_get",
+]

@@ -1,0 +1,130 @@
+"""Holds and stock at the legacy API: units kept aside in the stock of record for one channel
+(a sale), and what is on hand, held and available."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
+
+
+class LegacyRefused(Exception):
+    """The legacy API refused a request for a reason retrying cannot fix (4xx)."""
+
+    def __init__(self, message: str, *, status: int, data: dict):
+        super().__init__(message)
+        self.status = status
+        self.data = data
+
+
+class OutOfStock(LegacyRefused):
+    """Fewer units are available than asked for; `available` is how many are."""
+
+    def __init__(self, *, available: int, data: dict):
+        super().__init__(f"only {available} available", status=409, data=data)
+        self.available = available
+
+
+@dataclass(frozen=True)
+class Hold:
+    reference: str
+    product: str
+    quantity: int
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class Stock:
+    product: str
+    on_hand: int
+    held: int
+    available: int
+
+
+def _answered(method: str, path: str, body: dict | None = None, *, caller: str) -> LegacyResponse:
+    """The answer, or LegacyUnavailable when there is none or it says "later" (502-504, 429)."""
+    response = request(method, path, body, caller=caller)
+    if response.status in (429, 502, 503, 504):
+        raise LegacyUnavailable(f"legacy API answered {response.status}", retry_after=response.retry_after)
+    return response
+
+
+def _hold_from(response: LegacyResponse) -> Hold:
+    data = response.data
+    return Hold(
+        reference=str(data.get("reference", "")),
+        product=str(data.get("product", "")),
+        quantity=int(data.get("quantity") or 0),
+        status=str(data.get("status") or ""),
+    )
+
+
+def _refusal(response: LegacyResponse, what: str) -> LegacyRefused:
+    if response.status == 409 and response.data.get("error") == "out_of_stock":
+        return OutOfStock(available=int(response.data.get("available") or 0), data=response.data)
+    return LegacyRefused(
+        f"{what}: legacy API answered {response.status} {response.data.get('error', '')}".strip(),
+        status=response.status,
+        data=response.data,
+    )
+
+
+def _hold_path(reference: str) -> str:
+    return f"/holds/{urllib.parse.quote(reference, safe='')}"
+
+
+def hold_create(*, reference: str, product: str, quantity: int, caller: str = "hotpath") -> Hold:
+    """Takes `quantity` units of `product` aside under `reference` (idempotent on it: the same
+    request again answers with the same hold). Raises OutOfStock, LegacyRefused (another body
+    under that reference, bad input) or LegacyUnavailable."""
+    response = _answered(
+        "POST", "/holds", {"reference": reference, "product": product, "quantity": quantity}, caller=caller
+    )
+    if not response.ok:
+        raise _refusal(response, f"hold {reference} not taken")
+    return _hold_from(response)
+
+
+def hold_get(*, reference: str, caller: str = "hotpath") -> Hold | None:
+    """The hold as the stock of record has it; None when it does not know the reference."""
+    response = _answered("GET", _hold_path(reference), caller=caller)
+    if response.status == 404:
+        return None
+    if not response.ok:
+        raise _refusal(response, f"hold {reference} not read")
+    return _hold_from(response)
+
+
+def hold_set(*, reference: str, quantity: int, caller: str = "hotpath") -> Hold:
+    """Sets how many units the hold keeps: growing takes them from what is available (else
+    OutOfStock), shrinking gives them back to open stock."""
+    response = _answered("PATCH", _hold_path(reference), {"quantity": quantity}, caller=caller)
+    if not response.ok:
+        raise _refusal(response, f"hold {reference} not set to {quantity}")
+    return _hold_from(response)
+
+
+def hold_release(*, reference: str, caller: str = "hotpath") -> None:
+    """Gives what the hold still keeps back to open stock; releasing twice, or a reference the
+    stock of record does not know, is not an error."""
+    response = _answered("DELETE", _hold_path(reference), caller=caller)
+    if not response.ok and response.status not in (204, 404):
+        raise _refusal(response, f"hold {reference} not released")
+
+
+def stock_get(*, product: str, caller: str = "hotpath") -> Stock | None:
+    """On hand, held and available units of a product in the stock of record; None when the
+    legacy API does not know the product."""
+    response = _answered("GET", f"/stock/{urllib.parse.quote(product, safe='')}", caller=caller)
+    if response.status == 404:
+        return None
+    if not response.ok:
+        raise _refusal(response, f"stock of {product} not read")
+    data = response.data
+    return Stock(
+        product=str(data.get("product", product)),
+        on_hand=int(data.get("on_hand") or 0),
+        held=int(data.get("held") or 0),
+        available=int(data.get("available") or 0),
+    )

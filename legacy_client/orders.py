@@ -1,0 +1,123 @@
+"""Orders at the legacy API, answered as named outcomes: every status code and transport
+failure of POST /orders is mapped here, once, so that the storefront and the hot path branch
+on what happened, never on how HTTP said it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
+
+
+class Outcome(StrEnum):
+    PLACED = "placed"
+    DECLINED = "declined"
+    OUT_OF_STOCK = "out_of_stock"
+    # The legacy API found the body wrong (400): `fields` says which part.
+    INVALID = "invalid"
+    # Not placed now, worth trying again later with the same reference: over capacity (503),
+    # this reference being placed by an earlier request (409 in_progress), throttled (429),
+    # or an answered server error.
+    BUSY = "busy"
+    # The reference was used for another body (422): this body can never be placed under it.
+    REFERENCE_REUSED = "reference_reused"
+    # Any other refusal (401, 403, 404, ...): retrying the same request cannot help.
+    REFUSED = "refused"
+    # Nothing reached the legacy API (connection refused or not made in time).
+    NOT_SENT = "not_sent"
+    # Sent, and no answer: the legacy API may have placed it, or may still be placing it
+    # (read timeout, connection lost, a gateway's 504). Only the same reference again tells.
+    UNKNOWN = "unknown"
+
+
+# Outcomes after which the same reference may be sent again later.
+RETRYABLE = frozenset({Outcome.BUSY, Outcome.NOT_SENT, Outcome.UNKNOWN})
+
+
+@dataclass(frozen=True)
+class OrderAnswer:
+    outcome: Outcome
+    # The legacy API's body (for PLACED: id, number, reference, status, total_cents, hold).
+    data: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    retry_after: float | None = None
+    detail: str = ""
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome in RETRYABLE
+
+    @property
+    def fields(self) -> dict:
+        return self.data.get("fields") or {}
+
+    def __str__(self) -> str:
+        return self.detail or f"legacy API: {self.outcome}"
+
+
+def order_answer(response: LegacyResponse) -> OrderAnswer:
+    """The outcome of an HTTP answer to POST /orders."""
+    status, data = response.status, response.data
+    error = data.get("error")
+
+    def answer(outcome: Outcome, detail: str) -> OrderAnswer:
+        return OrderAnswer(outcome, data=data, status=status, retry_after=response.retry_after, detail=detail)
+
+    if status in (200, 201):
+        return answer(Outcome.PLACED, "placed")
+    if status == 402:
+        return answer(Outcome.DECLINED, "the legacy API declined the card")
+    if status == 409 and error == "in_progress":
+        return answer(Outcome.BUSY, "legacy API is still placing the order")
+    if status == 409:
+        return answer(Outcome.OUT_OF_STOCK, "the legacy API has no stock left")
+    if status == 422:
+        return answer(Outcome.REFERENCE_REUSED, f"legacy API refused the reference ({status}): {data}")
+    if status == 400:
+        return answer(Outcome.INVALID, f"legacy API refused the order ({status}): {data}")
+    if status == 504:
+        return answer(Outcome.UNKNOWN, f"legacy API answered {status}")
+    if status in (429, 503) or status >= 500:
+        return answer(Outcome.BUSY, f"legacy API answered {status}")
+    return answer(Outcome.REFUSED, f"legacy API refused the order ({status}): {data}")
+
+
+def order_place(
+    *,
+    reference: str,
+    name: str,
+    email: str,
+    lines: list[dict],
+    card_number: str,
+    timeout: float | None = None,
+    caller: str = "storefront",
+    hold: str | None = None,
+) -> OrderAnswer:
+    """POST /orders; idempotent on `reference`, so a retry can never place it twice. With
+    `hold`, the units are drawn from that hold only; the answer's "hold" says whether they
+    were (a reference placed earlier from open stock answers with its first order). Never
+    raises for the legacy API's sake: a failure is an outcome."""
+    body = {
+        "reference": reference,
+        "customer": {"name": name, "email": email},
+        "lines": lines,
+        "payment": {"card_number": card_number},
+    }
+    if hold:
+        body["hold"] = hold
+    try:
+        response = request("POST", "/orders", body, timeout=timeout, caller=caller)
+    except LegacyUnavailable as exc:
+        return OrderAnswer(Outcome.UNKNOWN if exc.sent else Outcome.NOT_SENT, detail=str(exc))
+    return order_answer(response)
+
+
+def order_get(*, order_id: int) -> LegacyResponse | None:
+    """The order of record; None when it cannot be read now (unreachable, busy, unknown)."""
+    try:
+        response = request("GET", f"/orders/{int(order_id)}")
+    except LegacyUnavailable:
+        return None
+    return response if response.status == 200 else None

@@ -1,0 +1,77 @@
+"""HTTP to the legacy API: one connection pool, the caller's bearer token, JSON both ways, and
+the two ways a request can fail before an answer: not sent at all, or sent and unanswered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from django.conf import settings
+
+_pool = urllib3.PoolManager(num_pools=4, maxsize=32, retries=False)
+
+
+class LegacyUnavailable(Exception):
+    """The legacy API could not be reached or shed the request: try again later.
+
+    `sent` says whether the request may have reached it (a read timeout: it may still be
+    working on it) or surely did not (the connection was refused or never made)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, sent: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.sent = sent
+
+
+@dataclass(frozen=True)
+class LegacyResponse:
+    status: int
+    data: dict[str, Any]
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (200, 201)
+
+
+def request(
+    method: str, path: str, body: dict | None = None, *, timeout: float | None = None, caller: str = "storefront"
+) -> LegacyResponse:
+    """One request; any HTTP answer is returned. Raises LegacyUnavailable when there is none."""
+    url = f"{settings.LEGACY_API_URL}{path}"
+    try:
+        response = _pool.request(
+            method,
+            url,
+            body=json.dumps(body).encode() if body is not None else None,
+            # The token says who is calling (the storefront or the hot path), for the legacy API's
+            # authorisation and its load figures alike.
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": f"Bearer {settings.LEGACY_API_TOKENS.get(caller, '')}",
+            },
+            timeout=urllib3.Timeout(connect=2.0, read=timeout or settings.LEGACY_API_TIMEOUT),
+        )
+    except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) as exc:
+        # The request went out: the legacy API may have acted on it without our hearing back.
+        raise LegacyUnavailable(f"legacy API did not answer: {exc.__class__.__name__}", sent=True) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        # Refused, unreachable or a connect timeout: nothing was sent.
+        raise LegacyUnavailable(f"legacy API unreachable: {exc.__class__.__name__}") from exc
+    try:
+        data = json.loads(response.data or b"{}")
+    except ValueError:
+        data = {"error": "unreadable", "body": response.data[:200].decode(errors="replace")}
+    return LegacyResponse(
+        status=response.status,
+        data=data if isinstance(data, dict) else {"data": data},
+        retry_after=_retry_after(response),
+    )
+
+
+def _retry_after(response) -> float | None:
+    retry_after = response.headers.get("Retry-After")
+    return float(retry_after) if retry_after and retry_after.isdigit() else None

@@ -1,0 +1,129 @@
+"""The legacy client's outcomes: every answer of the legacy API to POST /orders, and every way
+a request can go unanswered, is mapped to one named outcome, against the real API served over
+HTTP and real sockets that refuse or never answer."""
+
+import socket
+import threading
+import uuid
+
+import pytest
+
+import legacy_client
+from legacy_client import Outcome
+from legacy_client.orders import order_answer
+from legacy_client.transport import LegacyResponse
+from shop.models import Category, Product
+from tests.orders.sale_support import legacy_serve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APPROVED = "4242424242424242"
+DECLINED = "4000000000000002"
+
+
+@pytest.fixture
+def rod(db) -> Product:
+    rods = Category.objects.create(name="Rods", slug="rods")
+    return Product.objects.create(category=rods, title="Rod", slug="rod", price_cents=4999, stock=3)
+
+
+@pytest.fixture
+def served(settings, live_server) -> str:
+    return legacy_serve(settings, live_server)
+
+
+def place(*, reference: str | None = None, quantity: int = 1, card: str = APPROVED, product: str = "rod"):
+    return legacy_client.order_place(
+        reference=reference or uuid.uuid4().hex,
+        name="Ann",
+        email="ann@example.com",
+        lines=[{"product": product, "quantity": quantity}],
+        card_number=card,
+    )
+
+
+def test_placed_then_the_same_reference_answers_with_the_same_order(served, rod):
+    first = place(reference="ref-1")
+    again = place(reference="ref-1")
+    assert (first.outcome, again.outcome) == (Outcome.PLACED, Outcome.PLACED)
+    assert again.data["id"] == first.data["id"] and first.data["total_cents"] == 4999
+
+
+def test_a_declined_card_is_declined_and_retrying_cannot_help(served, rod):
+    answer = place(card=DECLINED)
+    assert answer.outcome == Outcome.DECLINED and not answer.retryable
+
+
+def test_short_stock_is_out_of_stock(served, rod):
+    answer = place(quantity=4)
+    assert answer.outcome == Outcome.OUT_OF_STOCK and answer.data["available"] == 3
+
+
+def test_a_body_the_api_refuses_is_invalid_and_names_the_field(served, rod):
+    answer = place(quantity=0)
+    assert answer.outcome == Outcome.INVALID
+    assert any("quantity" in name for name in answer.fields)
+
+
+def test_a_reference_used_for_another_body_is_reference_reused(served, rod):
+    assert place(reference="ref-2", quantity=1).outcome == Outcome.PLACED
+    assert place(reference="ref-2", quantity=2).outcome == Outcome.REFERENCE_REUSED
+
+
+def test_a_closed_port_is_not_sent(settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.LEGACY_API_URL = f"http://127.0.0.1:{port}/legacy-api"
+    answer = place()
+    assert answer.outcome == Outcome.NOT_SENT and answer.retryable
+
+
+def test_a_server_that_takes_the_request_and_never_answers_is_unknown(settings):
+    """The request was sent: the legacy API may have acted on it, so it is not "not sent"."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    taken = []
+
+    def accept():
+        connection, _ = server.accept()
+        taken.append(connection.recv(65536))
+        # Keep the connection open, unanswered, until the client gives up.
+        connection.recv(1)
+        connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    settings.LEGACY_API_URL = f"http://127.0.0.1:{server.getsockname()[1]}/legacy-api"
+    try:
+        answer = legacy_client.order_place(
+            reference="ref-3", name="Ann", email="a@example.com", lines=[], card_number=APPROVED, timeout=0.5
+        )
+    finally:
+        thread.join(timeout=10)
+        server.close()
+    assert answer.outcome == Outcome.UNKNOWN and answer.retryable
+    assert taken and b"ref-3" in taken[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (201, {"id": 1}, Outcome.PLACED),
+        (200, {"id": 1}, Outcome.PLACED),
+        (402, {"error": "card_declined"}, Outcome.DECLINED),
+        (409, {"error": "out_of_stock"}, Outcome.OUT_OF_STOCK),
+        (409, {"error": "in_progress"}, Outcome.BUSY),
+        (429, {"error": "throttled"}, Outcome.BUSY),
+        (503, {"error": "over_capacity"}, Outcome.BUSY),
+        (500, {"error": "unreadable"}, Outcome.BUSY),
+        (504, {}, Outcome.UNKNOWN),
+        (400, {"error": "invalid", "fields": {"lines": ["x"]}}, Outcome.INVALID),
+        (422, {"error": "reference_reused"}, Outcome.REFERENCE_REUSED),
+        (401, {"error": "unauthenticated"}, Outcome.REFUSED),
+        (403, {"error": "forbidden"}, Outcome.REFUSED),
+    ],
+)
+def test_every_status_maps_to_one_outcome(status, body, outcome):
+    assert order_answer(LegacyResponse(status=status, data=body)).outcome == outcome
