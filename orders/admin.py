@@ -3,6 +3,8 @@ letters with redrive, and a live view of the queue."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
@@ -10,7 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from config.admin_base import ShopModelAdmin
 from orders import placement, sales, selectors
@@ -208,9 +211,9 @@ class HotOrderAdmin(ShopModelAdmin):
 
     @admin.display(description="customer email", ordering="customer_email")
     def email(self, obj: HotOrder) -> str:
-        # A long address may wrap at its @ rather than push the last columns out of view.
-        local, at, domain = obj.customer_email.rpartition("@")
-        return format_html("{}<wbr>{}{}", local, at, domain) if at else obj.customer_email
+        # A long address may wrap at its @ and dots rather than push the last columns out of view.
+        parts = re.split(r"(?<=[.])|(?=@)", obj.customer_email)
+        return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
 
     @admin.display(description="qty", ordering="quantity")
     def qty(self, obj: HotOrder) -> int:

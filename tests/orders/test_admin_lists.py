@@ -49,7 +49,7 @@ def test_hot_order_list_keeps_the_legacy_number_and_a_short_date(admin_client, s
     assert "L00000042" in content
     short = timezone.localtime(sale_with_an_order.created_at).strftime("%-d %b %H:%M")
     assert short in content
-    assert "a.very.long.address.for.a.shopper<wbr>@example.com" in content
+    assert "a.<wbr>very.<wbr>long.<wbr>address.<wbr>for.<wbr>a.<wbr>shopper<wbr>@example.<wbr>com" in content
 
 
 def test_sale_allocation_list_shows_its_window_in_one_short_column(admin_client, sale_with_an_order):

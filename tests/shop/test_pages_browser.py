@@ -1,0 +1,200 @@
+"""The pages a newcomer meets, in a real Chromium at a phone's and a laptop's width: a US address
+with its state printed in US order, "Find an order" in a phone's header, and the merchant's
+route preview and change lists as a merchant sees them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from edge import services as edge_services
+from edge.models import Route
+from orders.models import HotOrder, SaleAllocation
+from shop.models import PlacedOrder, Product
+from tests.conftest import chromium_path
+from tests.edge.conftest import ensure_origins
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+MERCHANT_PASSWORD = "a-merchant-pages-password"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def shop_url(live_server, settings, monkeypatch) -> str:
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setenv("MERCHANT_PASSWORD", MERCHANT_PASSWORD)
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    call_command("load_demo", stdout=StringIO())
+    return live_server.url
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _merchant_page(browser, shop_url: str, viewport: dict):
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{shop_url}/admin/login/")
+    page.get_by_label("Username").fill("merchant")
+    page.get_by_label("Password").fill(MERCHANT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{shop_url}/admin/")
+    return page
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
+def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(shop_url, browser, viewport):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{shop_url}/shop/reels/spinning-reel/")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.locator("[data-basket-count]").first).to_have_text("1")
+    page.goto(f"{shop_url}/checkout/")
+
+    page.get_by_label("Full name").fill("Ada Angler")
+    page.get_by_label("Email").fill("ada@example.com")
+    # The labels follow the country as it changes, and the states are the country's own.
+    page.get_by_label("Country").select_option("Canada")
+    expect(page.get_by_label("Postal code")).to_be_visible()
+    expect(page.get_by_label("Province or territory")).to_be_visible()
+    page.get_by_label("Country").select_option("United Kingdom")
+    expect(page.get_by_label("County (optional)")).to_be_visible()
+    expect(page.locator('[data-address-field="region"]')).to_be_hidden()
+    page.get_by_label("Country").select_option("United States")
+    expect(page.locator('[data-address-field="county"]')).to_be_hidden()
+    expect(page.locator("#id_region option")).to_have_count(60)  # "Choose…" and the 59 codes
+
+    page.get_by_label("Address").fill("12 Lake Avenue")
+    page.get_by_label("City").fill("Duluth")
+    page.get_by_label("State").select_option("MN")
+    page.get_by_label("ZIP code").fill("55802")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_role("button", name=re.compile("Place order")).click()
+
+    expect(page).to_have_url(re.compile(r"/orders/[^/]+/$"))
+    address = page.locator("[data-delivery-address]")
+    expect(address).to_be_visible()
+    assert address.inner_text().splitlines() == ["Ada Angler", "12 Lake Avenue", "Duluth, MN 55802", "United States"]
+    assert PlacedOrder.objects.get().region == "MN"
+
+
+def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(shop_url, browser):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{shop_url}/shop/reels/spinning-reel/")
+    page.get_by_role("button", name="Add to basket").click()
+    page.goto(f"{shop_url}/checkout/")
+    # Without the script every field is there, with labels that fit any country.
+    expect(page.get_by_label("State, province or territory")).to_be_visible()
+    page.get_by_label("Full name").fill("Ada Angler")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Country").select_option("United States")
+    page.get_by_label("Address").fill("12 Lake Avenue")
+    page.get_by_label("City or town").fill("Duluth")
+    page.get_by_label("State, province or territory").select_option("MN")
+    page.get_by_label("Postcode / ZIP").fill("5580")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_role("button", name=re.compile("Place order")).click()
+
+    expect(page.get_by_text("Enter a valid ZIP code, like 55802 or 55802-1234.")).to_be_visible()
+    expect(page.get_by_label("ZIP code")).to_have_value("5580")
+    assert not PlacedOrder.objects.exists()
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["/shop/", "/checkout/", "/basket/"])
+def test_find_an_order_is_in_the_header_on_a_phone(shop_url, browser, path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=PHONE)
+    page.set_default_timeout(20_000)
+    page.goto(f"{shop_url}{path}")
+    link = page.get_by_role("navigation", name="Your account").get_by_role("link", name="Find an order")
+    expect(link).to_be_visible()
+    box = link.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    link.click()
+    expect(page).to_have_url(f"{shop_url}/orders/lookup/")
+
+
+def test_the_route_preview_shows_no_error_banner(shop_url, browser):
+    from playwright.sync_api import expect
+
+    ensure_origins()
+    edge_services.route_create(
+        actor="t", name="muskie", pattern="/shop/rods/muskie-casting-rod/*", origin="hotpath", enabled=True
+    )
+    page = _merchant_page(browser, shop_url, LAPTOP)
+    page.goto(f"{shop_url}/admin/edge/route/")
+    page.get_by_role("link", name="muskie", exact=True).click()
+    page.get_by_label("Canary percent").fill("25")
+    page.get_by_role("button", name="Preview the change").click()
+
+    expect(page.locator("#edge-preview")).to_contain_text("canary 25%")
+    expect(page.locator("#edge-preview")).to_contain_text("Preview only: nothing was saved.")
+    expect(page.locator(".errornote")).to_have_count(0)
+    expect(page.get_by_text("Please correct the error")).to_have_count(0)
+    assert not page.title().startswith("Error")
+    assert Route.objects.get(name="muskie").canary_percent is None  # a preview saves nothing
+
+
+@pytest.mark.parametrize(
+    "changelist", ["/admin/orders/hotorder/", "/admin/orders/saleallocation/", "/admin/edge/routeaudit/"]
+)
+def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist):
+    muskie = Product.objects.get(slug="muskie-casting-rod")
+    now = timezone.now()
+    SaleAllocation.objects.create(
+        product=muskie, allocated=20, per_order_limit=2, starts_at=now, ends_at=now + timedelta(hours=6)
+    )
+    HotOrder.objects.create(
+        number="T000001",
+        token="t" * 40,
+        idempotency_key="k-1",
+        fingerprint="f",
+        product=muskie,
+        quantity=2,
+        unit_price_cents=14999,
+        customer_name="Ada Angler",
+        customer_email="ada.angler.from.duluth@example.com",
+        card_last4="4242",
+        legacy_number="L00000001",
+        reserved_until=now + timedelta(minutes=10),
+    )
+    ensure_origins()
+    edge_services.route_create(actor="admin:merchant", name="muskie", pattern="/shop/rods/*", origin="hotpath")
+
+    page = _merchant_page(browser, shop_url, LAPTOP)
+    page.goto(f"{shop_url}{changelist}")
+    results = page.locator("#changelist .results").bounding_box()
+    headers = page.locator("#result_list thead th")
+    assert headers.count() >= 5
+    for i in range(headers.count()):
+        box = headers.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= results["x"] + results["width"] + 1, (headers.nth(i).inner_text(), box)
+    if changelist == "/admin/orders/hotorder/":
+        assert page.locator("#result_list td.field-legacy_no").inner_text() == "L00000001"
