@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -72,6 +73,17 @@ class OrderInput:
         return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
+# What a person's name never holds: control characters, surrogates, private-use and unassigned
+# code points, line and paragraph separators. Format characters stay allowed: the zero-width
+# joiner and non-joiner (U+200D, U+200C) are part of how Persian and Indic names are written.
+_NOT_IN_A_NAME = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def person_name_is_clean(name: str) -> bool:
+    """The one rule for a buyer's name, on every origin and form that takes one."""
+    return not any(unicodedata.category(char) in _NOT_IN_A_NAME for char in name)
+
+
 def idempotency_key_parse(value: str | None) -> str:
     if value is None or not value.strip():
         raise InvalidInput({"Idempotency-Key": "This header is required (a fresh random value per order)."})
@@ -121,7 +133,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         errors.setdefault("customer.name", "Your name is required.")
     elif len(name.strip()) > 200:
         errors["customer.name"] = "At most 200 characters."
-    elif not name.isprintable():
+    elif not person_name_is_clean(name):
         errors["customer.name"] = "Letters, digits and punctuation only."
     email = customer.get("email")
     if not isinstance(email, str) or not email.strip():

@@ -102,3 +102,27 @@ def test_json_nested_too_deeply_is_a_bad_body_not_a_crash():
     with pytest.raises(InvalidInput) as caught:
         order_input_parse(b"[" * 100_000)
     assert "body" in caught.value.fields
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "می\u200cخواهم",  # Persian, with a zero-width non-joiner
+        "क्\u200dष",  # Devanagari, with a zero-width joiner
+        "Ann O'Angler-Smith",
+        "Zoë Ångström",
+    ],
+)
+def test_names_written_with_joiners_are_accepted(name):
+    body = order_body()
+    body["customer"]["name"] = name
+    assert parse(body, per_order_limit=2).name == name
+
+
+@pytest.mark.parametrize("name", ["Ann\x07Angler", "Ann\nAngler", "Ann\u2028Angler", "Ann\ue000Angler"])
+def test_names_with_control_or_separator_characters_are_refused(name):
+    body = order_body()
+    body["customer"]["name"] = name
+    with pytest.raises(InvalidInput) as caught:
+        parse(body, per_order_limit=2)
+    assert "customer.name" in caught.value.fields
