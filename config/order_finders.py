@@ -1,17 +1,19 @@
 """The sale's orders (orders.HotOrder) as the storefront's order pages find them: by their
-T-number or the legacy API's L-number with the buyer's email, and by a customer's email.
+T-number or the legacy API's L-number with the buyer's email and the card's last four digits,
+by a signed link's number and email, and by a customer's verified email.
 config composes the two apps: shop never imports orders."""
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from orders.models import HotOrder
 from orders.status import status_detail
-from shop.order_finders import FoundOrder
+from shop.order_finders import FoundOrder, card_last4_matches
+from shop.order_links import ACCOUNT_LINK_VALIDITY, order_link_path
 
 
-def _found(order: HotOrder) -> FoundOrder:
+def _found(order: HotOrder, *, url: str = "") -> FoundOrder:
     return FoundOrder(
         number=order.number or "",
         status=order.status,
@@ -21,26 +23,42 @@ def _found(order: HotOrder) -> FoundOrder:
         total_cents=order.total_cents,
         placed_at=order.created_at,
         legacy_number=order.legacy_number,
+        url=url,
+    )
+
+
+def _by_number_and_email(number: str, email: str) -> QuerySet[HotOrder]:
+    number, email = number.strip(), email.strip()
+    if not number or not email:
+        return HotOrder.objects.none()
+    return HotOrder.objects.select_related("product").filter(
+        Q(number__iexact=number) | Q(legacy_number__iexact=number), customer_email__iexact=email
     )
 
 
 class SaleOrderFinder:
-    def find(self, *, number: str, email: str) -> FoundOrder | None:
-        number, email = number.strip(), email.strip()
-        if not number or not email:
+    def find(self, *, number: str, email: str, card_last4: str) -> FoundOrder | None:
+        order = _by_number_and_email(number, email).first()
+        if order is None or not card_last4_matches(card_last4, order.card_last4):
             return None
-        order = (
-            HotOrder.objects.select_related("product")
-            .filter(Q(number__iexact=number) | Q(legacy_number__iexact=number), customer_email__iexact=email)
-            .first()
-        )
+        return _found(order)
+
+    def find_granted(self, *, number: str, email: str) -> FoundOrder | None:
+        order = _by_number_and_email(number, email).first()
         return _found(order) if order is not None else None
 
     def for_email(self, *, email: str) -> list[FoundOrder]:
         if not email.strip():
             return []
         orders = HotOrder.objects.select_related("product").filter(customer_email__iexact=email.strip())
-        return [_found(order) for order in orders.order_by("-created_at")[:100]]
+        return [_found(order, url=_link(order)) for order in orders.order_by("-created_at")[:100]]
+
+
+def _link(order: HotOrder) -> str:
+    # An order that never got its number (refused before one was taken) has no page.
+    if not order.number:
+        return ""
+    return order_link_path(number=order.number, email=order.customer_email, valid_for=ACCOUNT_LINK_VALIDITY)
 
 
 ORDER_FINDERS = (SaleOrderFinder(),)

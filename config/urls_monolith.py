@@ -23,6 +23,7 @@ urlpatterns = [
     path("shop/<slug:category>/<slug:product>/orders", buy_now.product_order, name="product-order"),
     # The order pages also find the sale's orders, which the hot path keeps (shop.order_finders).
     path("orders/lookup/", shop_views.order_lookup, {"finders": ORDER_FINDERS}, name="order-lookup"),
+    path("orders/<str:number>/", shop_views.order, {"finders": ORDER_FINDERS}, name="order"),
     path("account/orders/", shop_views.account_orders, {"finders": ORDER_FINDERS}, name="account-orders"),
     path("", include("shop.urls")),
     # Product pictures are served by the shop itself: there is no CDN in front of media.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -14,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from shop.models import PlacedOrder
+from shop.order_links import EMAIL_LINK_VALIDITY, order_link_path
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ class Confirmation:
 
 
 def order_link(*, number: str, email: str) -> str:
-    """Where the email sends the buyer: the shop's order lookup, filled in. It works in any
-    browser, unlike the order page, which only the session that placed the order may open."""
-    return f"{settings.SHOP_BASE_URL}/orders/lookup/?{urlencode({'number': number, 'email': email})}"
+    """Where the email sends the buyer: the order itself, by a signed link that works in any
+    browser for 30 days (shop.order_links) and grants that browser the order, as a lookup does."""
+    return settings.SHOP_BASE_URL + order_link_path(number=number, email=email, valid_for=EMAIL_LINK_VALIDITY)
 
 
 def order_confirmation_send(confirmation: Confirmation) -> None:

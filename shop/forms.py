@@ -188,8 +188,23 @@ def _luhn_valid(digits: str) -> bool:
 
 
 class OrderLookupForm(forms.Form):
+    # Three things only the buyer holds together: order numbers run in sequence, so a number
+    # and an email alone could be found by trying numbers.
     number = forms.CharField(label="Order number", max_length=32)
     email = forms.EmailField(label="Email used for the order", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    card_last4 = forms.CharField(
+        label="Last four digits of the card you paid with",
+        max_length=4,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4}", "placeholder": "4242"}
+        ),
+    )
+
+    def clean_card_last4(self) -> str:
+        digits = self.cleaned_data["card_last4"].strip()
+        if len(digits) != 4 or not digits.isascii() or not digits.isdigit():
+            raise forms.ValidationError("Enter the last four digits of the card, like 4242.")
+        return digits
 
 
 class SignUpForm(UserCreationForm):

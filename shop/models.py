@@ -163,6 +163,9 @@ class PlacedOrder(models.Model):
     postcode = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=100, blank=True)
     total_cents = models.PositiveIntegerField()
+    # The card's last four digits, as the legacy API answered: the order lookup asks for them,
+    # so a number and an email are not enough. Blank on receipts recorded before.
+    card_last4 = models.CharField(max_length=4, blank=True, editable=False)
     processing_ms = models.PositiveIntegerField(help_text="How long the legacy API took to place it.")
     placed_at = models.DateTimeField(default=timezone.now)
     # HMAC of the buy-now request that placed it (shop.order_input): the same Idempotency-Key

@@ -159,11 +159,6 @@ def placed_order_get_for_request(*, request: HttpRequest, number: str) -> Placed
     raise Http404("No such order.")
 
 
-def placed_order_lookup(*, number: str, email: str) -> PlacedOrder | None:
-    """By number AND email (both ignoring case), so a guessed number alone reveals nothing."""
-    return PlacedOrder.objects.filter(number__iexact=number.strip(), email__iexact=email.strip()).first()
-
-
 def placed_order_list_for_customer(*, user) -> QuerySet[PlacedOrder]:
     return PlacedOrder.objects.filter(customer=user).order_by("-placed_at")
 

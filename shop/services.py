@@ -360,6 +360,7 @@ def placed_order_record(
         "postcode": delivery.postcode,
         "country": delivery.country,
         "total_cents": int(legacy.get("total_cents") or 0),
+        "card_last4": str(legacy.get("card_last4") or "")[-4:],
         "processing_ms": processing_ms,
     }
     try:

@@ -5,26 +5,23 @@ Views only orchestrate: reads come from selectors, writes from services.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Sequence
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from shop import accounts, selectors, services
+from shop import accounts, lookup_throttle, order_links, selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
-from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder
+from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder, placed_order_for_link, placed_order_match
 from shop.order_input import client_ip
 
 
@@ -199,62 +196,79 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def order(request: HttpRequest, number: str) -> HttpResponse:
+def order(request: HttpRequest, number: str, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
+    """A storefront order for its owner or a session granted it; a sale order (found by the
+    finders the deployment gives) for a session a signed link granted it. With `?access=`,
+    the link itself: it grants, then sends to the plain URL, so the token does not stay in
+    the address bar to be copied on."""
+    if "access" in request.GET:
+        return _order_link_open(request, number=number, finders=finders)
+    access = order_links.sale_order_access_for_session(request, number=number)
+    if access is not None:
+        for finder in finders:
+            found = finder.find_granted(number=access.number, email=access.email)
+            if found is not None:
+                return render(request, "shop/sale_order.html", {"found": found})
     order_obj = selectors.placed_order_get_for_request(request=request, number=number)
     details = selectors.placed_order_details(order=order_obj)
     return render(request, "shop/order.html", {"order": order_obj, "details": details})
 
 
-# Lookups per address and window: a lookup answers whether a number and an email belong
-# together, so it must not be a way to try them all.
-LOOKUP_LIMIT = 10
-LOOKUP_WINDOW_SECONDS = 600
-
-
-def _lookup_throttled(request: HttpRequest) -> int | None:
-    """Counts this lookup for the client's address; the seconds to wait when over the limit."""
-    now = time.time()
-    bucket = int(now // LOOKUP_WINDOW_SECONDS)
-    address = hashlib.sha256((client_ip(request) or "").encode()).hexdigest()[:32]
-    key = f"shop:lookup:{address}:{bucket}"
+def _order_link_open(request: HttpRequest, *, number: str, finders: Sequence[OrderFinder]) -> HttpResponse:
     try:
-        cache.add(key, 0, LOOKUP_WINDOW_SECONDS + 1)
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, LOOKUP_WINDOW_SECONDS + 1)
-        count = 1
-    if count <= LOOKUP_LIMIT:
-        return None
-    return max(1, int((bucket + 1) * LOOKUP_WINDOW_SECONDS - now))
+        access = order_links.order_access_check(token=request.GET["access"], number=number)
+    except order_links.LinkRefused as exc:
+        context = {"reason": exc.reason, "message": exc.message}
+        return render(request, "shop/order_link_refused.html", context, status=403)
+    placed = placed_order_for_link(number=access.number, email=access.email)
+    if placed is not None:
+        services.order_grant_access(request, placed)
+        return redirect("shop:order", number=placed.number)
+    for finder in finders:
+        found = finder.find_granted(number=access.number, email=access.email)
+        if found is not None:
+            order_links.sale_order_grant_access(request, access)
+            return redirect("shop:order", number=found.number)
+    raise Http404("No such order.")
+
+
+def _too_many_lookups(request: HttpRequest, form: OrderLookupForm, wait: int, reason: str) -> HttpResponse:
+    response = render(request, "shop/order_lookup.html", {"form": form, "throttled": reason}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
-    """By number and email: the storefront's own orders open their page; the sale's orders
-    (found by the finders the deployment gives) show their status here."""
+    """By number, email and the card's last four digits: the storefront's own orders open
+    their page; the sale's orders (found by the finders the deployment gives) show their
+    status here."""
     if request.method == "GET":
-        # The confirmation email links here with both filled in.
+        # Confirmation emails sent before the signed links link here with both filled in.
         initial = {k: request.GET[k][:254] for k in ("number", "email") if request.GET.get(k)}
         return render(request, "shop/order_lookup.html", {"form": OrderLookupForm(initial=initial)})
     form = OrderLookupForm(request.POST)
-    wait = _lookup_throttled(request)
+    wait = lookup_throttle.lookup_address_throttle(address=client_ip(request) or "")
     if wait is not None:
-        response = render(request, "shop/order_lookup.html", {"form": form, "throttled": True}, status=429)
-        response["Retry-After"] = str(wait)
-        return response
+        return _too_many_lookups(request, form, wait, "address")
     if not form.is_valid():
         return render(request, "shop/order_lookup.html", {"form": form}, status=400)
-    number, email = form.cleaned_data["number"], form.cleaned_data["email"]
-    found = selectors.placed_order_lookup(number=number, email=email)
+    number, email, card_last4 = (form.cleaned_data[k] for k in ("number", "email", "card_last4"))
+    wait = lookup_throttle.lookup_number_throttle(number=number)
+    if wait is not None:
+        return _too_many_lookups(request, form, wait, "number")
+    found = placed_order_match(number=number, email=email, card_last4=card_last4)
     if found is not None:
+        lookup_throttle.lookup_number_succeeded(number=number)
         services.order_grant_access(request, found)
         return redirect("shop:order", number=found.number)
     for finder in finders:
-        sale_order = finder.find(number=number, email=email)
+        sale_order = finder.find(number=number, email=email, card_last4=card_last4)
         if sale_order is not None:
+            lookup_throttle.lookup_number_succeeded(number=number)
             return render(request, "shop/order_lookup.html", {"form": form, "found": sale_order})
-    # The same answer for a wrong number and a wrong email: nothing to learn by guessing.
+    # One answer whichever part was wrong: nothing to learn by guessing one at a time.
     return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)
 
 

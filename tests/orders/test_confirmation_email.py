@@ -25,7 +25,7 @@ def test_a_completed_order_is_confirmed_by_email_exactly_once(
     assert message.to == ["ann@example.com"]
     assert order.number in message.subject
     assert "2 x Muskie Casting Rod" in message.body and "$299.98" in message.body
-    assert f"/orders/lookup/?number={order.number}&email=ann%40example.com" in message.body
+    assert f"/orders/{order.number}/?access=" in message.body
 
 
 def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_capture_on_commit_callbacks):

@@ -132,8 +132,11 @@ def test_the_owner_sees_the_sale_and_guest_orders_after_following_the_link(buyer
     assert '<tr data-order="FS-700001">' in html
     assert "Some orders may be missing" not in html
     assert f"Thank you: {BUYER_EMAIL} is confirmed." in html
-    # The guest order's link is the lookup filled in, which opens its page.
-    assert 'href="/orders/lookup/?number=FS-700001&amp;email=ada%40example.com"' in html
+    # The guest order's link is a signed one to the order itself, which opens its page.
+    guest_link = re.search(r'href="(/orders/FS-700001/\?access=[^"]+)"', html)
+    assert guest_link is not None and "/orders/lookup/?number=" not in html
+    assert owner.get(guest_link.group(1)).status_code == 302
+    assert owner.get("/orders/FS-700001/").status_code == 200
     assert list(VerifiedEmail.objects.values_list("user__username", "email")) == [("ada", BUYER_EMAIL)]
 
 

@@ -77,7 +77,7 @@ def test_the_buyer_is_emailed_once_when_the_order_is_placed_not_on_a_replay(clie
     assert message.to == ["ada@example.com"]
     number = first.json()["number"]
     assert number in message.subject
-    assert f"/orders/lookup/?number={number}" in message.body
+    assert f"/orders/{number}/?access=" in message.body
 
 
 def test_a_quantity_over_the_per_order_limit_is_400_naming_quantity(client, legacy_api, make_product):

@@ -1,5 +1,7 @@
-"""Order pages: lookup by number and email (the shop's orders and the sale's), the confirmation
-page's access, My orders with the orders found by a verified email, and the lookup's throttle."""
+"""Order pages: lookup by number, email and the card's last four digits (the shop's orders and
+the sale's), the confirmation page's access, My orders with the orders found by a verified
+email, and the lookup's throttle per address. The per-number throttle and the signed links
+have their own files (test_lookup_throttle, test_lookup_links)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
-from shop import views
+from shop import lookup_throttle
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
 
 
@@ -30,7 +32,7 @@ def legacy_api_down(settings, closed_port_url):
 def make_order(db):
     counter = iter(range(1, 1000))
 
-    def make(*, number: str, email: str, customer=None) -> PlacedOrder:
+    def make(*, number: str, email: str, customer=None, card_last4: str = "4242") -> PlacedOrder:
         n = next(counter)
         return PlacedOrder.objects.create(
             number=number,
@@ -44,6 +46,7 @@ def make_order(db):
             postcode="54843",
             country="United States",
             total_cents=4999,
+            card_last4=card_last4,
             processing_ms=42,
         )
 
@@ -55,11 +58,14 @@ def adas_order(make_order) -> PlacedOrder:
     return make_order(number="FS-100001", email="ada@example.com")
 
 
-def lookup(client: Client, number: str, email: str):
-    return client.post("/orders/lookup/", {"number": number, "email": email})
+def lookup(client: Client, number: str, email: str, card_last4: str = "4242"):
+    return client.post("/orders/lookup/", {"number": number, "email": email, "card_last4": card_last4})
 
 
-def test_lookup_with_number_and_email_opens_the_order(client, adas_order):
+NOT_FOUND = "We could not find an order with that number, email and card."
+
+
+def test_lookup_with_number_email_and_card_digits_opens_the_order(client, adas_order):
     response = lookup(client, "FS-100001", "ada@example.com")
 
     assert response.status_code == 302
@@ -82,10 +88,51 @@ def test_lookup_with_a_wrong_email_is_not_found_like_a_wrong_number(client, adas
     wrong_number = lookup(Client(), "FS-999999", "ada@example.com")
 
     assert wrong_email.status_code == wrong_number.status_code == 404
-    message = "We could not find an order with that number and email."
-    assert message in wrong_email.content.decode()
-    assert message in wrong_number.content.decode()
+    assert NOT_FOUND in wrong_email.content.decode()
+    assert NOT_FOUND in wrong_number.content.decode()
     assert client.get("/orders/FS-100001/").status_code == 404
+
+
+def test_lookup_with_the_right_number_and_email_but_other_card_digits_is_not_found_the_same_way(client, adas_order):
+    wrong_digits = lookup(client, "FS-100001", "ada@example.com", card_last4="0002")
+    wrong_email = lookup(Client(), "FS-100001", "mallory@example.com")
+
+    assert wrong_digits.status_code == wrong_email.status_code == 404
+    # Nothing on either page tells which of the three was wrong: one message, no field marked.
+    for response in (wrong_digits, wrong_email):
+        html = response.content.decode()
+        assert html.count('role="alert"') == 1 and NOT_FOUND in html
+        assert "has-error" not in html and "form-error" not in html
+    assert client.get("/orders/FS-100001/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("card_last4", "message"),
+    [
+        ("", "This field is required."),
+        ("42", "Enter the last four digits of the card, like 4242."),
+        ("42a2", "Enter the last four digits of the card, like 4242."),
+        ("٤٢٤٢", "Enter the last four digits of the card, like 4242."),
+        ("42424", "Ensure this value has at most 4 characters (it has 5)."),
+    ],
+)
+def test_lookup_without_four_card_digits_is_400_naming_the_field(client, adas_order, card_last4, message):
+    response = lookup(client, "FS-100001", "ada@example.com", card_last4=card_last4)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html
+    assert 'id="id_card_last4"' in html and "has-error" in html
+    assert client.get("/orders/FS-100001/").status_code == 404
+
+
+def test_an_order_recorded_without_card_digits_is_not_found_while_the_order_service_cannot_say_them(client, make_order):
+    make_order(number="FS-100009", email="ada@example.com", card_last4="")
+
+    response = lookup(client, "FS-100009", "ada@example.com", card_last4="4242")
+
+    assert response.status_code == 404
+    assert NOT_FOUND in response.content.decode()
 
 
 def test_the_order_page_without_access_is_404(client, adas_order):
@@ -186,9 +233,15 @@ def test_lookup_finds_a_sale_order_by_its_t_or_l_number_in_any_case_and_shows_it
 
 def test_lookup_of_a_sale_order_with_another_email_is_not_found(client, make_sale_order):
     make_sale_order(email="ada@example.com", legacy_number="L00000042")
-    for number in ("T000001", "L00000042"):
-        response = lookup(client, number, "mallory@example.com")
+    for number, email, digits in [
+        ("T000001", "mallory@example.com", "4242"),
+        ("L00000042", "mallory@example.com", "4242"),
+        ("T000001", "ada@example.com", "0002"),
+        ("L00000042", "ada@example.com", "0002"),
+    ]:
+        response = lookup(client, number, email, card_last4=digits)
         assert response.status_code == 404
+        assert NOT_FOUND in response.content.decode()
         assert "data-order-status" not in response.content.decode()
         assert "Muskie Casting Rod" not in response.content.decode()
 
@@ -198,19 +251,19 @@ def test_lookup_of_a_shop_order_ignores_the_case_of_the_number(client, adas_orde
 
 
 def test_lookups_are_throttled_per_address(client, adas_order, monkeypatch):
-    monkeypatch.setattr(views, "LOOKUP_LIMIT", 3)
+    monkeypatch.setattr(lookup_throttle, "ADDRESS_LIMIT", 3)
     codes = [lookup(client, f"FS-99999{i}", "ada@example.com").status_code for i in range(3)]
     assert codes == [404, 404, 404]
     refused = lookup(client, "FS-100001", "ada@example.com")  # right this time, but too many tries
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) >= 1
-    assert "Too many lookups" in refused.content.decode()
+    assert "Too many lookups from your address" in refused.content.decode()
     assert client.get("/orders/FS-100001/").status_code == 404
     other_address = Client(REMOTE_ADDR="10.0.0.7")
     assert lookup(other_address, "FS-100001", "ada@example.com").status_code == 302
 
 
-def test_the_email_link_opens_the_lookup_filled_in(client, db):
+def test_a_link_from_an_email_sent_before_the_signed_links_opens_the_lookup_filled_in(client, db):
     html = client.get("/orders/lookup/?number=T000001&email=ada%40example.com").content.decode()
     assert 'value="T000001"' in html and 'value="ada@example.com"' in html
 

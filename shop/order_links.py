@@ -1,0 +1,82 @@
+"""Signed, expiring links to one's own order: what the confirmation email and "My orders" give
+instead of a lookup filled in, so no page has to answer for a number and an email alone.
+
+A link carries the order's number and the buyer's email, signed with the project's key under
+a salt of its own (a token minted for another purpose never opens an order), and the moment
+it stops working. Opening it grants the browser's session that one order, as a lookup does."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from django.core import signing
+from django.http import HttpRequest
+
+SALT = "shop.order_links.order-access"
+EMAIL_LINK_VALIDITY = timedelta(days=30)
+# Minted each time the signed-in account opens the page: it only has to outlive a click.
+ACCOUNT_LINK_VALIDITY = timedelta(days=1)
+
+# Sale orders (the hot path's) by number, with the email their link proved: the order page
+# finds them again through the deployment's finders.
+SESSION_SALE_ORDERS = "shop_sale_orders"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class OrderAccess:
+    number: str
+    email: str
+
+
+class LinkRefused(Exception):
+    """`reason` is "expired" or "invalid" (tampered, cut short, or for another order)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def order_access_token(*, number: str, email: str, valid_for: timedelta = EMAIL_LINK_VALIDITY) -> str:
+    payload = {"n": number, "e": email.strip().lower(), "x": int(_now() + valid_for.total_seconds())}
+    return signing.dumps(payload, salt=SALT, compress=True)
+
+
+def order_link_path(*, number: str, email: str, valid_for: timedelta = EMAIL_LINK_VALIDITY) -> str:
+    token = order_access_token(number=number, email=email, valid_for=valid_for)
+    return f"/orders/{quote(number, safe='')}/?access={token}"
+
+
+def order_access_check(*, token: str, number: str) -> OrderAccess:
+    """What a token grants, if it is ours, unexpired and for the order in the URL."""
+    try:
+        payload = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        raise LinkRefused("invalid", "This link is not valid: it may have been cut short or changed.") from None
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("n", "e")):
+        raise LinkRefused("invalid", "This link is not valid: it may have been cut short or changed.")
+    if not isinstance(payload.get("x"), int) or payload["x"] <= _now():
+        raise LinkRefused("expired", "This link has expired.")
+    if payload["n"].lower() != number.strip().lower():
+        raise LinkRefused("invalid", "This link is for another order.")
+    return OrderAccess(number=payload["n"], email=payload["e"])
+
+
+def sale_order_grant_access(request: HttpRequest, access: OrderAccess) -> None:
+    granted = dict(request.session.get(SESSION_SALE_ORDERS, {}))
+    granted.pop(access.number, None)
+    granted[access.number] = access.email
+    # Bounded, so a session cannot grow without end by opening links.
+    request.session[SESSION_SALE_ORDERS] = dict(list(granted.items())[-50:])
+
+
+def sale_order_access_for_session(request: HttpRequest, *, number: str) -> OrderAccess | None:
+    email = request.session.get(SESSION_SALE_ORDERS, {}).get(number)
+    return OrderAccess(number=number, email=email) if email else None
