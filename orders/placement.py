@@ -20,9 +20,9 @@ from legacy_client import LegacyUnavailable, OrderAnswer, Outcome
 from orders.cards import CardUnavailable, card_open
 from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, OutboxMessage
+from orders.outbox import outbox_publish
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_for
-from orders.services import outbox_publish
 from shop.emails import Confirmation, order_confirmation_on_commit
 
 logger = logging.getLogger(__name__)

@@ -1,44 +1,25 @@
-"""Writes of the hot path's command side: accepting an order (idempotency, throttling,
-reservation, order number, outbox) and the reservation bookkeeping.
+"""The sale allocation's side of the hot path: reserving units in one conditional UPDATE, and
+the refusals an order can meet (not hot, not on sale, outside the window, sold out, a reused
+key, throttled) with the HTTP answer each gives.
 
-Placing accepted orders with the legacy API lives in `orders.placement`, the sweepers in
-`orders.sweeps`."""
+Accepting an order lives in `orders.acceptance`, the pre-write gate in `orders.gate`, the
+order's lifecycle in `orders.lifecycle`, placing it in `orders.placement`, the outbox in
+`orders.outbox` and the sweepers in `orders.sweeps`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
-import secrets
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
-from django.utils import timezone
 
-from config.cache import redis_client, redis_script
-from orders.cards import card_seal
-from orders.inputs import OrderInput
-from orders.lifecycle import ACCEPTED_DETAIL, order_accepted_record, order_event_fields
-from orders.models import (
-    HotOrder,
-    OutboxMessage,
-    SaleAllocation,
-)
-from orders.selectors import REMAINING_TTL, hot_product_window, order_by_key, remaining_cache_key
-from orders.status import STATUS_TTL, cache_set_quietly, status_cache_key, status_entry
+from orders.models import SaleAllocation
+from orders.selectors import REMAINING_TTL, hot_product_window, remaining_cache_key
+from orders.status import cache_set_quietly
 
 logger = logging.getLogger(__name__)
 
 
-# --- Refusals ---------------------------------------------------------------------------
 class OrderRefused(Exception):
     """The order cannot be accepted; `status` and `payload` are the HTTP answer."""
 
@@ -87,18 +68,6 @@ class Throttled(OrderRefused):
         self.headers = {"Retry-After": str(retry_after)}
 
 
-# --- Acceptance -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Accepted:
-    order: HotOrder
-    replayed: bool
-
-
-def status_url(*, category: str, product: str, number: str, token: str) -> str:
-    """The status URL lives under the product's prefix, so the edge sends it to the hot path."""
-    return f"/shop/{category}/{product}/orders/{number}/{token}"
-
-
 def hot_product_refusal(product: dict | None) -> OrderRefused | None:
     """Why this product cannot be ordered on the hot path now, from the cached product (the
     reservation checks the allocation row again)."""
@@ -112,133 +81,6 @@ def hot_product_refusal(product: dict | None) -> OrderRefused | None:
     if window == "ended":
         return SaleEnded("The sale has ended.")
     return None
-
-
-def throttle_email(email: str) -> str:
-    """The address the per-email throttle counts: lowercased, without a `+tag` in the local
-    part, so that ann+1@, ann+2@... are one buyer. For the throttle only: the order keeps the
-    address as given."""
-    local, at, domain = email.strip().lower().rpartition("@")
-    if not at:
-        return domain
-    return f"{local.split('+', 1)[0] or local}@{domain}"
-
-
-def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
-    """The throttle's counters for an attempt at `now`: (cache key, limit) per client address
-    and per email, in the current window."""
-    window = settings.ORDERS_THROTTLE_WINDOW
-    bucket = int(now // window)
-    return [
-        (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
-        for scope, ident, limit in (
-            ("ip", client_ip or "", settings.ORDERS_THROTTLE_PER_IP),
-            ("email", throttle_email(email), settings.ORDERS_THROTTLE_PER_EMAIL),
-        )
-        if ident and limit > 0
-    ]
-
-
-def _throttle_seen_key(idempotency_key: str) -> str:
-    return f"orders:throttle:key:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
-
-
-def _throttled(now: float) -> Throttled:
-    window = settings.ORDERS_THROTTLE_WINDOW
-    wait = max(1, math.ceil((int(now // window) + 1) * window - now))
-    return Throttled("Too many orders from you; try again shortly.", retry_after=wait)
-
-
-def _throttle(*, idempotency_key: str, client_ip: str | None, email: str) -> None:
-    """Counts one order attempt per client address and per email; raises Throttled.
-
-    Repeats of one key count once (concurrent replays must get the first answer, not 429);
-    a throttled key is forgotten so that retrying it later counts again."""
-    window = settings.ORDERS_THROTTLE_WINDOW
-    seen_key = _throttle_seen_key(idempotency_key)
-    if not cache.add(seen_key, 1, window):
-        return
-    now = time.time()
-    for key, limit in _throttle_counters(client_ip=client_ip, email=email, now=now):
-        cache.add(key, 0, window + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, window + 1)
-            count = 1
-        if count > limit:
-            cache.delete(seen_key)
-            raise _throttled(now)
-
-
-# The checks before the write in one round trip, when the cache is Redis: the sold-out
-# figure the last refused reservation left (a sold-out answer is not counted), then the
-# throttle as `_throttle` counts it. Keys: the remaining figure, the key's seen-mark, then
-# the counters; arguments: the quantity, the window, then each counter's limit.
-GATE_LUA = """
-local remaining = tonumber(redis.call('GET', KEYS[1]) or '')
-if remaining and remaining < tonumber(ARGV[1]) then
-  return {'sold_out', remaining}
-end
-local window = tonumber(ARGV[2])
-if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', window) then
-  return {'ok', 0}
-end
-for i = 3, #KEYS do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then
-    redis.call('EXPIRE', KEYS[i], window + 1)
-  end
-  if count > tonumber(ARGV[i]) then
-    redis.call('DEL', KEYS[2])
-    return {'throttled', 0}
-  end
-end
-return {'ok', 0}
-"""
-
-
-def _gate(*, allocation_id: int, quantity: int, idempotency_key: str, client_ip: str | None, email: str) -> None:
-    """Raises SoldOut when the cached remaining figure is short, else Throttled when this
-    client is over its limits. One Redis script where the cache is Redis."""
-    client = redis_client()
-    if client is None:
-        remaining = cache.get(remaining_cache_key(allocation_id))
-        if remaining is not None and remaining < quantity:
-            raise SoldOut("Sold out.", remaining=remaining)
-        _throttle(idempotency_key=idempotency_key, client_ip=client_ip, email=email)
-        return
-    now = time.time()
-    counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
-    keys = [remaining_cache_key(allocation_id), _throttle_seen_key(idempotency_key), *(k for k, _ in counters)]
-    args = [quantity, settings.ORDERS_THROTTLE_WINDOW, *(limit for _, limit in counters)]
-    script = redis_script(client, GATE_LUA)
-    verdict, remaining = script(keys=[cache.make_key(k) for k in keys], args=args, client=client)
-    if verdict == b"sold_out":
-        raise SoldOut("Sold out.", remaining=remaining)
-    if verdict == b"throttled":
-        raise _throttled(now)
-
-
-def _replay(order: HotOrder, fingerprint: str) -> Accepted:
-    if not secrets.compare_digest(order.fingerprint, fingerprint):
-        raise IdempotencyKeyReused("This Idempotency-Key was used for another order; use a fresh key.")
-    return Accepted(order=order, replayed=True)
-
-
-def order_number_next() -> str:
-    """The next order number (T + digits): unique and increasing, from a PostgreSQL sequence
-    (no row lock held until commit) or, elsewhere, a counter row bumped in one statement."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval('orders_hot_order_number_seq')")
-        else:
-            cursor.execute(
-                "INSERT INTO orders_ordernumbercounter (name, value) VALUES ('hot', 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = orders_ordernumbercounter.value + 1 RETURNING value"
-            )
-        value = cursor.fetchone()[0]
-    return f"T{value:06d}"  # as ACCEPT_SQL writes it
 
 
 def allocation_reserve(*, allocation_id: int, quantity: int) -> None:
@@ -281,218 +123,3 @@ def allocation_refusal(*, allocation_id: int) -> OrderRefused:
         return SaleEnded("The sale has ended.")
     cache_set_quietly(remaining_cache_key(allocation_id), allocation.remaining, REMAINING_TTL)
     return SoldOut("Sold out.", remaining=allocation.remaining)
-
-
-def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, client_ip: str | None = None) -> Accepted:
-    """Accepts an order for a hot product, or returns the first answer for a replayed key.
-
-    The intent with its key (unique), the reservation, the number, the stage history and the
-    outbox row are written at once (one statement on PostgreSQL, one short transaction
-    elsewhere). The Celery message is published after commit; the outbox row stays until
-    the broker has it, so the order cannot be lost.
-    """
-    fingerprint = data.fingerprint(product_slug=product["slug"])
-    # The refusals known without a write: the product as cached, and a sold-out figure the
-    # last refused reservation left in the cache (answered without touching the allocation
-    # row the buyers fight over, and not counted by the throttle: the answer is the same
-    # for everybody and costs nothing). The first answer to a key stands even if the sale
-    # has ended or sold out since, so a refusal looks for the key first.
-    refusal = hot_product_refusal(product)
-    if refusal is not None:
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
-    try:
-        _gate(
-            allocation_id=product["allocation_id"],
-            quantity=data.quantity,
-            idempotency_key=idempotency_key,
-            client_ip=client_ip,
-            email=data.email,
-        )
-    except (SoldOut, Throttled) as refusal:
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
-
-    now = timezone.now()
-    order = HotOrder(
-        token=secrets.token_urlsafe(32),
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        product_id=product["product_id"],
-        quantity=data.quantity,
-        unit_price_cents=product["price_cents"],
-        customer_name=data.name,
-        customer_email=data.email,
-        card_sealed=card_seal(data.card_number),
-        card_last4=data.card_number[-4:],
-        reserved_until=now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS),
-        client_ip=client_ip,
-        created_at=now,
-        updated_at=now,
-    )
-    allocation_id = product["allocation_id"]
-    try:
-        if not _accept_in_one_statement():
-            _order_insert_reserving_atomically(order, allocation_id=allocation_id, product_slug=product["slug"])
-        elif connection.in_atomic_block:  # a savepoint, so that a used key undoes only this
-            with transaction.atomic():
-                _order_insert_reserving(order, allocation_id=allocation_id, product_slug=product["slug"])
-        else:
-            _order_insert_reserving(order, allocation_id=allocation_id, product_slug=product["slug"])
-    except IntegrityError:
-        # A request with the same key committed first: answer as it did.
-        existing = order_by_key(idempotency_key=idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, fingerprint)
-    except OrderRefused as refusal:
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
-
-    entry = status_entry(order)
-
-    def after_commit():  # at once, unless the caller holds a transaction open
-        # The read model first: a worker may finish the order before this process returns
-        # from publishing, and its newer state must not be overwritten. A cache that fails
-        # here refills from the database.
-        cache_set_quietly(status_cache_key(order.number), entry, STATUS_TTL)
-        outbox_publish(order_id=order.pk)
-
-    transaction.on_commit(after_commit)
-    return Accepted(order=order, replayed=False)
-
-
-def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprint: str) -> Accepted:
-    """The first answer when the key was accepted before (it stands even if the sale has
-    ended or sold out since); otherwise raises the refusal."""
-    with connection.cursor() as cursor:  # the common case, a fresh key, costs one index probe
-        cursor.execute("SELECT 1 FROM orders_hotorder WHERE idempotency_key = %s", [idempotency_key])
-        seen = cursor.fetchone() is not None
-    existing = order_by_key(idempotency_key=idempotency_key) if seen else None
-    if existing is None:
-        raise refusal
-    return _replay(existing, fingerprint)
-
-
-# One statement, so one implicit transaction with no round trip inside it: the allocation's
-# row, the one every buyer waits for, is locked by the UPDATE and released by the commit
-# that follows it on the server. The UPDATE's WHERE clause is re-checked after a concurrent
-# writer commits (no oversell); a key already used fails the INSERT and undoes it all. The
-# sale's window is judged by the database's clock (`now()`), the same for every web host.
-ACCEPT_SQL = """
-WITH allocation AS (
-    UPDATE orders_saleallocation SET reserved = reserved + %(quantity)s
-     WHERE id = %(allocation_id)s AND is_hot AND allocated >= reserved + sold + %(quantity)s
-       AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())
-       AND EXISTS (SELECT 1 FROM shop_product p WHERE p.id = orders_saleallocation.product_id
-                   AND p.is_active AND p.deleted_at IS NULL)
-    RETURNING id
-), counter AS (
-    SELECT nextval('orders_hot_order_number_seq') AS value FROM allocation
-), numbered AS (
-    SELECT 'T' || CASE WHEN value < 1000000 THEN lpad(value::text, 6, '0') ELSE value::text END AS number
-      FROM counter
-), hot_order AS (
-    INSERT INTO orders_hotorder (
-        number, token, idempotency_key, fingerprint, product_id, quantity, unit_price_cents,
-        customer_name, customer_email, card_sealed, card_last4, status, stage, reservation,
-        reserved_until, legacy_number, attempts, last_error, client_ip, created_at, updated_at,
-        claimed_by)
-    SELECT number, %(token)s, %(idempotency_key)s, %(fingerprint)s,
-        %(product_id)s, %(quantity)s, %(unit_price_cents)s, %(customer_name)s, %(customer_email)s,
-        %(card_sealed)s, %(card_last4)s, %(status)s, %(stage)s, %(reservation)s, %(reserved_until)s,
-        '', 0, '', %(client_ip)s, %(now)s, %(now)s, ''
-      FROM numbered
-    RETURNING id, number
-), history AS (
-    INSERT INTO orders_orderstageevent (order_id, stage, detail, at)
-    SELECT id, %(stage)s, %(detail)s, %(now)s FROM hot_order
-), outbox AS (
-    INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error)
-    SELECT id, %(now)s, 0, '' FROM hot_order
-), accepted_event AS (
-    -- The log's ACCEPTED event, built by orders.lifecycle as event_append would write it; the
-    -- number is known only here. xid and position are the columns' defaults, as for event_append.
-    INSERT INTO events_event (uuid, time, source, detail_type, type, subtype, status, data, resources, trace_id)
-    SELECT %(event_uuid)s, %(now)s, %(event_source)s, %(event_detail_type)s, %(event_type)s, %(event_subtype)s,
-        %(event_status)s, %(event_data)s::jsonb || jsonb_build_object('number', number), jsonb_build_array(number), ''
-      FROM hot_order
-)
-SELECT id, number FROM hot_order
-"""
-
-
-def _accept_in_one_statement() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
-    """PostgreSQL: the whole acceptance in ACCEPT_SQL. Raises the allocation's refusal."""
-    params = {
-        field: getattr(order, field)
-        for field in (
-            "token",
-            "idempotency_key",
-            "fingerprint",
-            "product_id",
-            "quantity",
-            "unit_price_cents",
-            "customer_name",
-            "customer_email",
-            "card_sealed",
-            "card_last4",
-            "status",
-            "stage",
-            "reservation",
-            "reserved_until",
-            "client_ip",
-        )
-    }
-    params.update(allocation_id=allocation_id, now=order.created_at, detail=ACCEPTED_DETAIL)
-    event = order_event_fields(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product_slug)
-    params.update(
-        event_uuid=uuid.uuid4(),
-        event_data=json.dumps(event.pop("data")),
-        **{f"event_{name}": value for name, value in event.items() if name != "resources"},
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(ACCEPT_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
-        raise allocation_refusal(allocation_id=allocation_id)
-    order.pk, order.number = row
-    order._state.adding = False
-    order._state.db = connection.alias
-
-
-def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
-    """Other databases: the same writes through the ORM in one short transaction. Raises the
-    allocation's refusal."""
-    try:
-        with transaction.atomic():
-            order.number = order_number_next()
-            order.save(force_insert=True)
-            order_accepted_record(order, product=product_slug)
-            OutboxMessage.objects.create(order=order, created_at=order.created_at)
-            # Last, just before the commit: the allocation's row is the one every buyer
-            # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who
-            # loses the race rolls all of the above back (its number is skipped, not reused).
-            allocation_reserve(allocation_id=allocation_id, quantity=order.quantity)
-    except (OrderRefused, IntegrityError):
-        order.pk = order.number = None
-        raise
-
-
-# --- The outbox -------------------------------------------------------------------------
-def outbox_publish(*, order_id: int) -> bool:
-    """Sends the order's task message; the outbox row goes only once the broker has it."""
-    from orders.tasks import order_process
-
-    try:
-        order_process.apply_async(args=[order_id])
-    except Exception as exc:  # broker away: the sweeper tries again
-        logger.warning("could not publish order %s: %s", order_id, exc)
-        OutboxMessage.objects.filter(order_id=order_id).update(
-            publish_attempts=F("publish_attempts") + 1, last_error=str(exc)[:500]
-        )
-        return False
-    with connection.cursor() as cursor:  # raw: this runs for every order the hot path takes
-        cursor.execute("DELETE FROM orders_outboxmessage WHERE order_id = %s", [order_id])
-    return True

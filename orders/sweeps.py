@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from orders.lifecycle import order_transition
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
-from orders.services import outbox_publish
+from orders.outbox import outbox_publish
 
 
 def outbox_sweep(*, older_than_seconds: float | None = None, limit: int = 500) -> int:

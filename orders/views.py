@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from legacy_client.references import reference_for_key
-from orders import selectors, services
+from orders import acceptance, selectors, services
 from orders.inputs import (
     KEY_REUSED_DETAIL,
     InvalidInput,
@@ -129,13 +129,13 @@ def order_create(request, category: str, product: str):
     if known is not None:
         return known
     try:
-        accepted = services.order_accept(
+        accepted = acceptance.order_accept(
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
         )
     except services.OrderRefused as exc:
         return _refused(exc)
     order = accepted.order
-    url = services.status_url(category=category, product=product, number=order.number, token=order.token)
+    url = acceptance.status_url(category=category, product=product, number=order.number, token=order.token)
     headers = {"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)}
     if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from config.celery import app as celery_app
-from orders import services
+from orders import acceptance
 from orders.inputs import order_input_parse
 from orders.models import HotOrder, SaleAllocation
 from orders.selectors import hot_product_get, product_memo_forget
@@ -122,7 +122,7 @@ def order_accept_as_buyer(*, idempotency_key: str | None = None, **body) -> HotO
     product = hot_product_get(category="rods", product="muskie-casting-rod")
     data = order_input_parse(json.dumps(order_body(**body)).encode())
     key = idempotency_key or uuid.uuid4().hex
-    return services.order_accept(product=product, idempotency_key=key, data=data).order
+    return acceptance.order_accept(product=product, idempotency_key=key, data=data).order
 
 
 def nothing_reserved(allocation: SaleAllocation) -> bool:

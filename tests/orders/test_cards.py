@@ -77,11 +77,11 @@ def test_production_refuses_to_start_without_a_card_encryption_key():
 
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "orm transaction"])
 def test_acceptance_stores_the_card_sealed_never_in_the_clear(allocation, monkeypatch, one_statement):
-    from orders import services
+    from orders import acceptance
 
     if one_statement and connection.vendor != "postgresql":
         pytest.skip("one statement needs PostgreSQL")
-    monkeypatch.setattr(services, "_accept_in_one_statement", lambda: one_statement)
+    monkeypatch.setattr(acceptance, "_accept_in_one_statement", lambda: one_statement)
     order = order_accept_as_buyer(card=APPROVED_CARD)
     stored = HotOrder.objects.get(pk=order.pk)
     assert APPROVED_CARD not in stored.card_sealed and stored.card_last4 == "4242"

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import placement, services
+from orders import acceptance, placement, services
 from orders.models import HotOrder, OutboxMessage, SaleAllocation
 from tests.orders.conftest import order_accept_as_buyer
 
@@ -18,7 +18,7 @@ def accept(allocation, **body):
 
 
 def test_order_number_counter_is_unique_and_increasing(db):
-    numbers = [services.order_number_next() for _ in range(5)]
+    numbers = [acceptance.order_number_next() for _ in range(5)]
     values = [int(n[1:]) for n in numbers]
     assert all(n.startswith("T") for n in numbers)
     assert values == sorted(values) and len(set(values)) == 5
@@ -98,7 +98,7 @@ def test_both_ways_of_accepting_write_the_same_records(
 
     if one_statement and connection.vendor != "postgresql":
         pytest.skip("one statement needs PostgreSQL")
-    monkeypatch.setattr(services, "_accept_in_one_statement", lambda: one_statement)
+    monkeypatch.setattr(acceptance, "_accept_in_one_statement", lambda: one_statement)
     allocation.allocated = 3
     allocation.save()
     with django_capture_on_commit_callbacks(execute=False):  # not published: the outbox row stays
@@ -109,7 +109,7 @@ def test_both_ways_of_accepting_write_the_same_records(
     assert (stored.status, stored.stage, stored.reservation) == ("processing", "queued", "held")
     assert (stored.token, stored.fingerprint, stored.card_last4) == (order.token, order.fingerprint, "4242")
     assert stored.unit_price_cents == order.unit_price_cents and stored.attempts == 0
-    assert list(stored.history.values_list("stage", "detail")) == [("queued", services.ACCEPTED_DETAIL)]
+    assert list(stored.history.values_list("stage", "detail")) == [("queued", acceptance.ACCEPTED_DETAIL)]
     assert OutboxMessage.objects.filter(order=stored).exists()
     allocation.refresh_from_db()
     assert (allocation.reserved, allocation.sold) == (2, 0)
@@ -130,7 +130,7 @@ def test_the_sale_window_is_judged_by_the_database_clock_not_the_web_hosts(alloc
 
     if one_statement and connection.vendor != "postgresql":
         pytest.skip("one statement needs PostgreSQL")
-    monkeypatch.setattr(services, "_accept_in_one_statement", lambda: one_statement)
+    monkeypatch.setattr(acceptance, "_accept_in_one_statement", lambda: one_statement)
     real_now = timezone.now
     allocation.starts_at = real_now() + timedelta(seconds=10)
     allocation.save()
