@@ -44,6 +44,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 SOURCE = "shop.hotpath"
 EVENT_TYPE = "CHECKOUT"
 EVENT_SUBTYPE = "ORDER"
+# As shop.LEGO.com names a change of state, whatever its status.
+DETAIL_TYPE = "State change Notification"
 ACCEPTED = "ACCEPTED"
 ACCEPTED_DETAIL = "accepted by the hot path"
 
@@ -106,7 +108,7 @@ def order_event_fields(order: HotOrder, *, from_stage: str | None, detail: str, 
     status = event_status_for(from_stage, order.stage)
     return {
         "source": SOURCE,
-        "detail_type": f"Hot order {status.lower().replace('_', ' ')}",
+        "detail_type": DETAIL_TYPE,
         "type": EVENT_TYPE,
         "subtype": EVENT_SUBTYPE,
         "status": status,

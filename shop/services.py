@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import legacy_client
 from legacy_client import Outcome
+from shop.checkout_events import checkout_placed_append, checkout_refused_append
 from shop.models import Basket, BasketLine, PlacedOrder, Product
 from shop.selectors import SESSION_BASKET, SESSION_ORDERS, basket_get_for_request
 
@@ -310,6 +311,10 @@ def _order_place(
     )
     processing_ms = round((time.perf_counter() - started) * 1000)
     data = answer.data
+    if answer.outcome != Outcome.PLACED:
+        checkout_refused_append(
+            reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
+        )
     match answer.outcome:
         case Outcome.DECLINED:
             raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
@@ -340,14 +345,22 @@ def _order_place(
         customer=customer,
         delivery=delivery,
         processing_ms=processing_ms,
+        lines=lines,
     )
     return order
 
 
 def placed_order_record(
-    *, reference: str, legacy: dict, customer: AbstractBaseUser | None, delivery: Delivery, processing_ms: int
+    *,
+    reference: str,
+    legacy: dict,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    processing_ms: int,
+    lines: list[dict] = (),
 ) -> PlacedOrder:
-    """The storefront's receipt; a second answer for the same reference finds the first."""
+    """The storefront's receipt, and its PLACED event in the same transaction; a second answer
+    for the same reference finds the first (and logs nothing more)."""
     defaults = {
         "number": str(legacy["number"]),
         "legacy_id": int(legacy["id"]),
@@ -365,7 +378,11 @@ def placed_order_record(
     }
     try:
         with transaction.atomic():
-            order, _ = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+            order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+            if created:
+                checkout_placed_append(
+                    number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents
+                )
     except IntegrityError:  # a double submit recorded it a moment ago
         order = PlacedOrder.objects.get(reference=reference)
     return order

@@ -3,6 +3,8 @@ order moves, every move writes its history and its event with it, and every even
 log's envelope."""
 
 import json
+import signal
+import uuid
 from pathlib import Path
 
 import jsonschema
@@ -11,8 +13,17 @@ import pytest
 from events.models import Event
 from orders import lifecycle, placement, sweeps
 from orders.lifecycle import TRANSITIONS, TransitionRefused, order_transition
-from orders.models import HotOrder, OrderStage, OrderStageEvent
-from tests.orders.conftest import order_accept_as_buyer, order_claimed
+from orders.models import HotOrder, OrderStage, OrderStageEvent, SaleAllocation
+from tests.conftest import eventually
+from tests.orders.conftest import (
+    APPROVED_CARD,
+    DECLINED_CARD,
+    order_accept_as_buyer,
+    order_body,
+    order_claimed,
+    orders_final,
+)
+from tests.orders.test_concurrency import post_all_at_once
 
 ENVELOPE_SCHEMA = json.loads((Path(__file__).parents[2] / "events/schema/envelope.schema.json").read_text())
 
@@ -110,3 +121,54 @@ def test_dead_letter_redrive_and_expiry_go_through_the_table(allocation, setting
     assert [e.status for e in events] == ["ACCEPTED", "DEAD_LETTERED", "REDRIVEN", "FAILED"]
     assert events[-1].data["stage"] == "expired"
     assert_envelopes_valid(events)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_stampede_through_a_killed_worker_logs_each_order_once_from_acceptance_to_its_end(
+    processes, live_server, product, allocation, legacy_api, legacy_env, worker_env
+):
+    """Buyers at once, more than the allocation, some with a declined card; the first worker is
+    killed while it is at the legacy API and a second one finishes. Every accepted order has
+    one ACCEPTED event, then one event per stage its history shows, ending in one COMPLETE or
+    FAILED: no gap, no duplicate, none for a refused buyer."""
+    SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=8)
+    # About a second per order at the legacy API, so the kill lands while orders are there.
+    legacy_api.env = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "6", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
+    legacy_api.start()
+    buyers = [(uuid.uuid4().hex, order_body(card=DECLINED_CARD if i % 4 == 0 else APPROVED_CARD)) for i in range(12)]
+    answers = post_all_at_once(live_server.url, buyers)
+    assert sorted(status for status, _ in answers) == [202] * 8 + [409] * 4
+
+    env = {**worker_env, "ORDERS_VISIBILITY_TIMEOUT": "5", "ORDERS_UNACKED_RESTORE_SECONDS": "1"}
+    env["LEGACY_API_TIMEOUT"] = "5"
+    first = processes.celery_worker(env, concurrency=2, name="worker-1")
+    eventually(
+        lambda: HotOrder.objects.filter(stage="validating").exists(),
+        timeout=60,
+        interval=0.05,
+        message="the worker never took an order",
+    )
+    processes.stop(first, sig=signal.SIGKILL)
+    assert HotOrder.objects.filter(status="processing").exists(), "the kill came after every order was done"
+    processes.celery_worker(env, concurrency=2, name="worker-2")
+    eventually(orders_final(8), timeout=150, message="the orders of the killed worker were not finished")
+
+    orders = list(HotOrder.objects.all())
+    assert len(orders) == 8
+    assert Event.objects.filter(source=lifecycle.SOURCE, status="ACCEPTED").count() == 8
+    for order in orders:
+        events = hot_events(order)
+        statuses = [e.status for e in events]
+        assert statuses[0] == "ACCEPTED" and statuses.count("ACCEPTED") == 1, (order.number, statuses)
+        terminal = [s for s in statuses if s in ("COMPLETE", "FAILED")]
+        assert terminal == [statuses[-1]], (order.number, statuses)
+        assert statuses[-1] == ("COMPLETE" if order.status == "complete" else "FAILED")
+        assert [e.data["stage"] for e in events] == list(order.history.values_list("stage", flat=True))
+        for before, after in zip(events, events[1:], strict=False):
+            assert after.data["from_stage"] == before.data["stage"], (order.number, statuses)
+    declined = [o for o in orders if o.card_last4 == DECLINED_CARD[-4:]]
+    assert declined and {o.stage for o in declined} == {"card_declined"}
+    assert_envelopes_valid(Event.objects.filter(source=lifecycle.SOURCE))
