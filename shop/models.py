@@ -36,9 +36,6 @@ class ProductQuerySet(VersionedQuerySet):
     # Stock moves with every order and no cache keeps it: it leaves the cache version be.
     counter_fields = frozenset({"stock", "held", "updated_at"})
 
-    def not_deleted(self):
-        return self.filter(deleted_at__isnull=True)
-
     def on_sale(self):
         """Products a shopper may see and buy: active, not deleted."""
         return self.filter(is_active=True, deleted_at__isnull=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from events.models import Checkpoint, Event
@@ -14,13 +13,6 @@ from tests.events import handlers
 from tests.events.conftest import settled, small_sale
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def test_beat_runs_the_consumers_every_second_or_two_and_prunes():
-    entry = django_settings.CELERY_BEAT_SCHEDULE["events-relay"]
-    assert entry["task"] == "events.tasks.consumers_run"
-    assert 1 <= entry["schedule"] <= 2
-    assert django_settings.CELERY_BEAT_SCHEDULE["events-prune"]["task"] == "events.tasks.events_prune"
 
 
 def test_one_run_gives_every_consumer_a_batch_and_a_broken_one_holds_nobody_up(settings):

@@ -78,16 +78,6 @@ def test_cached_units_left_never_counts_an_order_twice(allocation, django_captur
     assert allocation_remaining(allocation_id=allocation.pk) == before - 1
 
 
-def test_a_retry_sent_to_the_monolith_finds_the_order_the_hot_path_took(allocation):
-    """Both sides give the legacy API the same reference for one Idempotency-Key, so a buyer's
-    retry that the edge routes to the monolith cannot place a second order."""
-    from legacy_client import reference_for_key
-
-    order = order_accept_as_buyer(idempotency_key="buyer-key-1")
-    assert order.reference == reference_for_key("buyer-key-1")
-    assert len(order.reference) <= 64
-
-
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "orm transaction"])
 def test_both_ways_of_accepting_write_the_same_records(
     allocation, monkeypatch, django_capture_on_commit_callbacks, one_statement
