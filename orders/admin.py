@@ -265,7 +265,7 @@ class HotOrderAdmin(ShopModelAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ShopModelAdmin):
-    list_display = ["order", "product", "error_short", "attempts", "created_at", "redriven_at", "redriven_by"]
+    list_display = ["order", "product", "error_short", "attempts", "created", "redriven", "redriven_by"]
     list_filter = [("redriven_at", admin.EmptyFieldListFilter), "order__product"]
     search_fields = ["order__number", "order__customer_email", "error"]
     readonly_fields = ["order", "error", "attempts", "created_at", "redriven_at", "redriven_by"]
@@ -279,6 +279,14 @@ class DeadLetterAdmin(ShopModelAdmin):
     @admin.display(description="last error")
     def error_short(self, obj: DeadLetter) -> str:
         return obj.error[:120]
+
+    @admin.display(description="dead-lettered", ordering="created_at")
+    def created(self, obj: DeadLetter) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description="redriven", ordering="redriven_at")
+    def redriven(self, obj: DeadLetter) -> str:
+        return short_datetime(obj.redriven_at) or "–"
 
     def has_add_permission(self, request) -> bool:
         return False

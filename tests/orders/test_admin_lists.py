@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orders.models import HotOrder, SaleAllocation
+from orders.models import DeadLetter, HotOrder, SaleAllocation
 
 COLUMN = r'<th scope="col" class="[^"]*column-(\w+)'
 
@@ -61,3 +61,19 @@ def test_sale_allocation_list_shows_its_window_in_one_short_column(admin_client,
     start = timezone.localtime(allocation.starts_at).strftime("%-d %b %H:%M")
     end = timezone.localtime(allocation.ends_at).strftime("%-d %b %H:%M")
     assert f"{start}<br>– {end}" in content
+
+
+def test_dead_letter_list_dates_are_short(admin_client, sale_with_an_order):
+    letter = DeadLetter.objects.create(order=sale_with_an_order, error="legacy API answered 503", attempts=9)
+    content = admin_client.get("/admin/orders/deadletter/").content.decode()
+
+    assert re.findall(COLUMN, content) == [
+        "order",
+        "product",
+        "error_short",
+        "attempts",
+        "created",
+        "redriven",
+        "redriven_by",
+    ]
+    assert timezone.localtime(letter.created_at).strftime("%-d %b %H:%M") in content

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from edge import services as edge_services
 from edge.models import Route
-from orders.models import HotOrder, SaleAllocation
+from orders.models import DeadLetter, HotOrder, SaleAllocation
 from shop.models import PlacedOrder, Product
 from tests.conftest import chromium_path
 from tests.edge.conftest import ensure_origins
@@ -163,7 +163,13 @@ def test_the_route_preview_shows_no_error_banner(shop_url, browser):
 
 
 @pytest.mark.parametrize(
-    "changelist", ["/admin/orders/hotorder/", "/admin/orders/saleallocation/", "/admin/edge/routeaudit/"]
+    "changelist",
+    [
+        "/admin/orders/hotorder/",
+        "/admin/orders/saleallocation/",
+        "/admin/orders/deadletter/",
+        "/admin/edge/routeaudit/",
+    ],
 )
 def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist):
     muskie = Product.objects.get(slug="muskie-casting-rod")
@@ -171,7 +177,7 @@ def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist
     SaleAllocation.objects.create(
         product=muskie, allocated=20, per_order_limit=2, starts_at=now, ends_at=now + timedelta(hours=6)
     )
-    HotOrder.objects.create(
+    order = HotOrder.objects.create(
         number="T000001",
         token="t" * 40,
         idempotency_key="k-1",
@@ -185,6 +191,7 @@ def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist
         legacy_number="L00000001",
         reserved_until=now + timedelta(minutes=10),
     )
+    DeadLetter.objects.create(order=order, error="legacy API answered 503 (after 9 attempts) " * 3, attempts=9)
     ensure_origins()
     edge_services.route_create(actor="admin:merchant", name="muskie", pattern="/shop/rods/*", origin="hotpath")
 
