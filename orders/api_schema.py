@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from orders import selectors, services
 from orders.inputs import IDEMPOTENCY_KEY_MAX
+from orders.models import OrderStage, OrderStatus
 from shop.api_schema import (
     INVALID,
     METHOD_NOT_ALLOWED,
@@ -33,16 +34,6 @@ STATUS_TOKEN_PATTERN = r"^[-A-Za-z0-9_]{16,64}$"  # noqa: S105 - a URL pattern, 
 CARD_PATTERN = r"^[- ]*(?:[0-9][- ]*){12,19}$"
 # Printable ASCII with something besides spaces, which are trimmed.
 KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
-STAGES = [
-    "queued",
-    "validating",
-    "payment_authorised",
-    "sent_to_fulfilment",
-    "card_declined",
-    "sold_out",
-    "expired",
-    "dead_lettered",
-]
 
 
 def _order_body(per_order_limit: int) -> dict[str, Any]:
@@ -172,8 +163,8 @@ def _status() -> dict[str, Any]:
         "required": ["number", "status", "stage", "detail"],
         "properties": {
             "number": {"type": "string", "pattern": NUMBER_PATTERN},
-            "status": {"type": "string", "enum": ["processing", "complete", "failed"]},
-            "stage": {"type": "string", "enum": STAGES},
+            "status": {"type": "string", "enum": list(OrderStatus.values)},
+            "stage": {"type": "string", "enum": list(OrderStage.values)},
             "detail": {"type": "string"},
         },
     }
