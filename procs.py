@@ -151,12 +151,6 @@ def _label(process: subprocess.Popen) -> str:
     return getattr(process, "name", "") or str(process.args[0] if isinstance(process.args, list) else process.args)
 
 
-def _signal_main(process: subprocess.Popen, sig: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(sig)
-
-
 def _signal_group(process: subprocess.Popen, sig: int) -> bool:
     """Signals the process group the child leads; False when nothing is left in it."""
     try:
@@ -177,16 +171,17 @@ def _group_empty(process: subprocess.Popen, timeout: float) -> bool:
     return True
 
 
-def signal_main(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Sends `sig` to the child alone (not its group), for callers that stop several at once."""
+def _signal_child(process: subprocess.Popen, sig: int) -> None:
+    """The first step of a stop: `sig` to the child alone, or SIGKILL to its whole group."""
     if sig == signal.SIGKILL:
         _signal_group(process, sig)
-    else:
-        _signal_main(process, sig)
+    elif process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
 
 
-def finish(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
-    """After `signal_main`: waits `timeout` for the child; then sends `sig` to its whole group
+def _finish(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+    """After `_signal_child`: waits `timeout` for the child; then sends `sig` to its whole group
     and waits again; then SIGKILLs the group. Whatever the child left behind in its group (a
     pool process, an embedded beat) gets `sig` too, and SIGKILL if it outlives `timeout`.
     Returns the child's exit code (None if even SIGKILL did not end it)."""
@@ -218,17 +213,17 @@ def stop(process: subprocess.Popen | None, *, sig: int = signal.SIGTERM, timeout
     whole group at once (a crash, as the drills want it). Returns the child's exit code."""
     if process is None:
         return None
-    signal_main(process, sig)
-    return finish(process, sig=sig, timeout=timeout)
+    _signal_child(process, sig)
+    return _finish(process, sig=sig, timeout=timeout)
 
 
 def stop_together(processes: Iterable[subprocess.Popen], *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
     """Stops several children at once: each is signalled first, then each is waited for."""
     processes = list(processes)
     for process in processes:
-        signal_main(process, sig)
+        _signal_child(process, sig)
     for process in processes:
-        finish(process, sig=sig, timeout=timeout)
+        _finish(process, sig=sig, timeout=timeout)
 
 
 class ProcessGroup:
