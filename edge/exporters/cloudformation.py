@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 
 from edge.exporters import cloudfront
+from events import aws as events_aws
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -293,7 +294,13 @@ def template(table: dict) -> dict:
         "LEGACY_API_TOKEN_STOREFRONT": _secret("legacy_api_token_storefront"),
         "LEGACY_API_TOKEN_HOTPATH": _secret("legacy_api_token_hotpath"),
     }
-    beat_env = {**app_env, "SHOP_DEPLOYMENT": "hotpath", "ALLOWED_HOSTS": {"Fn::Sub": HOTPATH_DOMAIN}}
+    beat_env = {
+        **app_env,
+        "SHOP_DEPLOYMENT": "hotpath",
+        "ALLOWED_HOSTS": {"Fn::Sub": HOTPATH_DOMAIN},
+        # The beat's run of the log's consumers includes the relay to the checkout bus.
+        "EVENTBRIDGE_BUS_NAME": {"Ref": "CheckoutBus"},
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The shop's edge: CloudFront routes, Lambda@Edge router, mini-site, hot path and order queue.",
@@ -431,6 +438,11 @@ def template(table: dict) -> dict:
                                     },
                                     {
                                         "Effect": "Allow",
+                                        "Action": "events:PutEvents",
+                                        "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]},
+                                    },
+                                    {
+                                        "Effect": "Allow",
                                         "Action": "secretsmanager:GetSecretValue",
                                         "Resource": {
                                             "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
@@ -449,6 +461,8 @@ def template(table: dict) -> dict:
             **hotpath_api(),
             **legacy_api(),
             **beat(),
+            # The unified log's bus, with an example rule delivering checkout events to a queue.
+            **events_aws.cloudformation_resources(),
             "Distribution": {
                 "Type": "AWS::CloudFront::Distribution",
                 "Properties": {"DistributionConfig": _distribution_config(table)},

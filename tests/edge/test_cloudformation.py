@@ -134,3 +134,20 @@ def test_an_eventbridge_schedule_runs_the_sweeps_of_the_outbox(template):
     assert resources["BeatFunction"]["Properties"]["Handler"] == "config.lambda_beat.lambda_handler"
     permission = resources["BeatInvokePermission"]["Properties"]
     assert permission["Principal"] == "events.amazonaws.com"
+
+
+def test_the_log_relays_to_the_checkout_bus_and_its_example_rule(template):
+    _, data = template
+    resources = data["Resources"]
+    assert resources["CheckoutBus"]["Properties"]["Name"] == "checkout-bus"
+    rule = resources["CheckoutEventsRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "CheckoutBus"}
+    assert rule["EventPattern"] == {"detail": {"event": {"meta_data": {"type": ["CHECKOUT"]}}}}
+    assert rule["Targets"][0]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["CheckoutEventsDLQ", "Arn"]}
+    # The beat's function runs the relay: it knows the bus and may put events on it.
+    beat_env = resources["BeatFunction"]["Properties"]["Environment"]["Variables"]
+    assert beat_env["EVENTBRIDGE_BUS_NAME"] == {"Ref": "CheckoutBus"}
+    statements = resources["AppRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]}} in (
+        statements
+    )
