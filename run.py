@@ -69,6 +69,7 @@ def serve(*, host: str, port: int) -> int:
     # API client, the edge's monolith origin) follows the address it listens on.
     env.setdefault("LEGACY_API_URL", f"http://{host}:{port}/legacy-api")
     env.setdefault("EDGE_MONOLITH_PORT", str(port))
+    env.setdefault("SHOP_BASE_URL", f"http://{host}:{port}")  # the links in the shop's emails
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("load_demo", "--if-empty", env=env)
