@@ -7,6 +7,8 @@ It lives in config because shop never imports orders; config may compose both.""
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,10 +30,27 @@ def key_known_to_hot_path(request: HttpRequest) -> bool:
     return bool(key) and HotOrder.objects.filter(idempotency_key=key).exists()
 
 
+# The hot path's refusals that mean "no sale is open for this product now": the product as
+# this process last cached it (for up to a second) still looked on sale when the merchant had
+# just closed it. The monolith's own buy-now then takes the order, as it would a moment later.
+NO_SALE_NOW = {"not_hot", "sale_not_started", "sale_ended"}
+
+
 @csrf_exempt  # both views it serves are JSON APIs keyed by Idempotency-Key, not by cookies
 def product_order(request: HttpRequest, category: str, product: str) -> HttpResponse:
     if request.method == "POST" and (
         sale_is_open(category=category, product=product) or key_known_to_hot_path(request)
     ):
-        return order_views.order_create(request, category=category, product=product)
+        response = order_views.order_create(request, category=category, product=product)
+        if not _no_sale_now(response) or key_known_to_hot_path(request):
+            return response
     return shop_api.product_order(request, category=category, product=product)
+
+
+def _no_sale_now(response: HttpResponse) -> bool:
+    if response.status_code not in (404, 409) or response.get("Content-Type") != "application/json":
+        return False
+    try:
+        return json.loads(response.content).get("error") in NO_SALE_NOW
+    except ValueError:
+        return False

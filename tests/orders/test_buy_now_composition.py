@@ -78,3 +78,21 @@ def test_a_key_the_monolith_placed_is_answered_with_that_order_by_the_hot_path(c
     reused = post_order(client, order_body(quantity=2), key="placed-first")
     assert reused.status_code == 422
     assert nothing_reserved(allocation)
+
+
+def test_a_sale_closed_a_moment_ago_sends_the_order_to_the_monolith_not_a_refusal(client, allocation, monkeypatch):
+    # This process still holds the product as it cached it (on sale), but the merchant has just
+    # switched the sale off: the hot path refuses, and the monolith takes the order itself.
+    from orders import selectors as order_selectors
+
+    cached = order_selectors.hot_product_get(category="rods", product="muskie-casting-rod")
+    monkeypatch.setattr(order_selectors, "hot_product_get", lambda **_: cached)
+    allocation.is_hot = False
+    allocation.save()
+
+    response = post_order(client, order_body(), key="just-after-the-close")
+
+    # The legacy API is down here: the monolith's own buy-now answers that, not "not on the hot path".
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] != "not_hot"
+    assert not HotOrder.objects.exists() and nothing_reserved(allocation)
