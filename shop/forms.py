@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
+from shop.order_input import person_name_is_clean
 from shop.services import MAX_LINE_QUANTITY, Delivery
 
 
@@ -144,6 +145,12 @@ class CheckoutForm(forms.Form):
         else:
             cleaned["postcode"] = normal
         return cleaned
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if not person_name_is_clean(name):
+            raise forms.ValidationError("Letters, digits and punctuation only.")
+        return name
 
     def clean_card_number(self) -> str:
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])

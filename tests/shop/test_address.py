@@ -259,3 +259,21 @@ def test_the_checkout_page_carries_every_countrys_labels_for_its_script(client, 
     # Without the script, a shopper of any country can fill it in: every field, generic labels.
     assert '<label for="id_region">State, province or territory</label>' in page
     assert 'data-address-field="county" hidden' not in page
+
+
+@pytest.mark.parametrize(("name", "valid"), [("می\u200cخواهم", True), ("Zoë Ångström", True), ("Ada\x07Angler", False)])
+def test_the_checkout_takes_a_name_by_the_buy_nows_rule(name, valid):
+    form = CheckoutForm(
+        {
+            "name": name,
+            "email": "ada@example.com",
+            "card_number": CARD,
+            "country": "United Kingdom",
+            "address_line": "1 Pier Road",
+            "city": "Whitby",
+            "postcode": "YO21 3PU",
+        }
+    )
+    assert form.is_valid() is valid, form.errors
+    if not valid:
+        assert list(form.errors) == ["name"]
