@@ -113,18 +113,27 @@ def stock(request, category: str, product: str):
 @csrf_exempt  # a JSON API: no cookies are used, the Idempotency-Key is required instead
 @require_POST
 def order_create(request, category: str, product: str):
+    # A bad key and a bad body are named in one answer, as the monolith's buy-now does.
+    key_error = None
     try:
         key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+    except InvalidInput as exc:
+        key, key_error = None, exc
+    try:
         json_body_check(request)
     except InvalidInput as exc:
-        return _invalid(exc)
+        return _invalid(key_error or exc)
     data = selectors.hot_product_get(category=category, product=product)
     if data is None:
-        return _refused(services.NotHot("This product is not on the hot path."))
+        return _invalid(key_error) if key_error else _refused(services.NotHot("This product is not on the hot path."))
     try:
         order_input = order_input_parse(request.body, per_order_limit=data["per_order_limit"])
     except InvalidInput as exc:
+        if key_error:
+            return _invalid(InvalidInput({**key_error.fields, **exc.fields}))
         return _over_limit_but_placed(request, key=key, product=data) or _invalid(exc)
+    if key_error:
+        return _invalid(key_error)
     known = _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=data["slug"]))
     if known is not None:
         return known

@@ -328,3 +328,14 @@ def test_status_follows_the_order_to_its_end(client, allocation, django_capture_
 
 def test_orders_endpoint_only_accepts_post(client, allocation):
     assert client.get(ORDERS_URL).status_code == 405
+
+
+def test_a_missing_key_and_a_bad_body_are_named_in_one_answer(client, allocation):
+    body = order_body(quantity=3)
+    body["customer"]["email"] = "not-an-email"
+
+    response = post_order(client, body, key=None)
+
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"Idempotency-Key", "quantity", "customer.email"}
+    assert nothing_reserved(allocation)
