@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from shop.models import Basket, BasketLine, Category, Product
@@ -87,3 +89,23 @@ def legacy_api(live_server, settings) -> str:
     """The storefront talks to the legacy API served by the live server, over HTTP."""
     settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
     return settings.LEGACY_API_URL
+
+
+MERCHANT_PASSWORD = "a-merchant-browser-password"
+
+
+@pytest.fixture
+def live_shop_url(live_server, settings, monkeypatch) -> str:
+    """The shop served by the test's live server, its legacy API included. Playwright's sync API
+    keeps an event loop in this thread; the test's own ORM calls are still synchronous."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    return live_server.url
+
+
+@pytest.fixture
+def demo_shop_url(live_shop_url, monkeypatch) -> str:
+    """The live shop with the demo catalogue, and a merchant who signs in with MERCHANT_PASSWORD."""
+    monkeypatch.setenv("MERCHANT_PASSWORD", MERCHANT_PASSWORD)
+    call_command("load_demo", stdout=StringIO())
+    return live_shop_url

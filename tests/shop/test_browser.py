@@ -4,66 +4,31 @@ confirmation; then the merchant finds the order, the order API has it, and stock
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 import legacy_client
 from shop.models import PlacedOrder, Product
-from tests.conftest import chromium_path
+from tests.shop.conftest import MERCHANT_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-MERCHANT_PASSWORD = "a-merchant-browser-password"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 
-
-@pytest.fixture
-def shop_url(live_server, settings, monkeypatch) -> str:
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls made by the
-    # test itself are still plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    monkeypatch.setenv("MERCHANT_PASSWORD", MERCHANT_PASSWORD)
-    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
-    call_command("load_demo", stdout=StringIO())
-    return live_server.url
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(shop_url, browser):
+def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(demo_shop_url, browser):
     from playwright.sync_api import expect
 
     stock_before = Product.objects.get(slug="tourney-casting-rod").stock
     page = browser.new_page()
     page.set_default_timeout(20_000)
 
-    page.goto(f"{shop_url}/")
-    expect(page).to_have_url(f"{shop_url}/shop/")
+    page.goto(f"{demo_shop_url}/")
+    expect(page).to_have_url(f"{demo_shop_url}/shop/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Gear that lands")
 
     page.get_by_role("navigation", name="Categories").get_by_role("link", name="Rods", exact=True).click()
-    expect(page).to_have_url(f"{shop_url}/shop/rods/")
+    expect(page).to_have_url(f"{demo_shop_url}/shop/rods/")
     page.get_by_role("link", name=re.compile("Tourney Casting Rod")).click()
-    expect(page).to_have_url(f"{shop_url}/shop/rods/tourney-casting-rod/")
+    expect(page).to_have_url(f"{demo_shop_url}/shop/rods/tourney-casting-rod/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Tourney Casting Rod")
     expect(page.get_by_role("img", name="Tourney Casting Rod")).to_be_visible()
 
@@ -72,11 +37,11 @@ def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(shop_url, brow
     expect(page.locator("[data-basket-count]")).to_have_text("2")
     page.get_by_role("link", name="View basket").click()
 
-    expect(page).to_have_url(f"{shop_url}/basket/")
+    expect(page).to_have_url(f"{demo_shop_url}/basket/")
     expect(page.get_by_role("link", name="Tourney Casting Rod", exact=True)).to_be_visible()
     page.get_by_role("link", name="Checkout", exact=True).click()
 
-    expect(page).to_have_url(f"{shop_url}/checkout/")
+    expect(page).to_have_url(f"{demo_shop_url}/checkout/")
     page.get_by_label("Full name").fill("Ada Angler")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Address").fill("1 Lake Road")
@@ -105,12 +70,12 @@ def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(shop_url, brow
     # The merchant signs in to the admin and finds the order.
     admin = browser.new_page()
     admin.set_default_timeout(20_000)
-    admin.goto(f"{shop_url}/admin/")
+    admin.goto(f"{demo_shop_url}/admin/")
     admin.get_by_label("Username").fill("merchant")
     admin.get_by_label("Password").fill(MERCHANT_PASSWORD)
     admin.get_by_role("button", name="Log in").click()
     expect(admin.get_by_role("heading", name="Shop administration")).to_be_visible()
-    admin.goto(f"{shop_url}/admin/shop/placedorder/")
+    admin.goto(f"{demo_shop_url}/admin/shop/placedorder/")
     expect(admin.get_by_role("link", name=number)).to_be_visible()
-    admin.goto(f"{shop_url}/admin/legacy_api/order/")
+    admin.goto(f"{demo_shop_url}/admin/legacy_api/order/")
     expect(admin.locator("#result_list")).to_contain_text(number)

@@ -12,37 +12,13 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from tests.conftest import chromium_path
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def shop_url(live_server, settings, monkeypatch) -> str:
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # still plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
-    return live_server.url
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def adas_order(shop_url, rod) -> str:
+def adas_order(live_shop_url, rod) -> str:
     """Ada bought a rod with a card ending 5556; her confirmation email is in the outbox."""
     answer = Client().post(
         f"/shop/{rod.category.slug}/{rod.slug}/orders",
@@ -60,12 +36,12 @@ def adas_order(shop_url, rod) -> str:
     return answer.json()["number"]
 
 
-def test_a_buyer_on_a_phone_finds_her_order_with_the_cards_last_four_digits(shop_url, browser, adas_order):
+def test_a_buyer_on_a_phone_finds_her_order_with_the_cards_last_four_digits(live_shop_url, browser, adas_order):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(20_000)
-    page.goto(f"{shop_url}/orders/lookup/")
+    page.goto(f"{live_shop_url}/orders/lookup/")
     page.get_by_label("Order number").fill(adas_order.lower())
     page.get_by_label("Email used for the order").fill("ADA@example.com")
     page.get_by_label("Last four digits of the card you paid with").fill("4242")
@@ -79,11 +55,11 @@ def test_a_buyer_on_a_phone_finds_her_order_with_the_cards_last_four_digits(shop
     field.fill("5556")
     page.get_by_role("button", name="Find my order").click()
 
-    expect(page).to_have_url(f"{shop_url}/orders/{adas_order}/")
+    expect(page).to_have_url(f"{live_shop_url}/orders/{adas_order}/")
     expect(page.locator("[data-order-number]")).to_have_text(adas_order)
 
 
-def test_the_emailed_link_opens_the_order_in_a_browser_that_never_looked_it_up(shop_url, browser, adas_order):
+def test_the_emailed_link_opens_the_order_in_a_browser_that_never_looked_it_up(live_shop_url, browser, adas_order):
     from playwright.sync_api import expect
 
     url = re.search(r"https?://\S+/orders/\S+", mail.outbox[-1].body).group(0)
@@ -92,13 +68,13 @@ def test_the_emailed_link_opens_the_order_in_a_browser_that_never_looked_it_up(s
     page = context.new_page()
     page.set_default_timeout(20_000)
 
-    page.goto(f"{shop_url}{parts.path}?{parts.query}")
+    page.goto(f"{live_shop_url}{parts.path}?{parts.query}")
 
-    expect(page).to_have_url(f"{shop_url}/orders/{adas_order}/")
+    expect(page).to_have_url(f"{live_shop_url}/orders/{adas_order}/")
     expect(page.locator("[data-order-number]")).to_have_text(adas_order)
     stranger = browser.new_context(viewport=PHONE).new_page()
-    assert stranger.goto(f"{shop_url}/orders/{adas_order}/").status == 404
-    tampered = stranger.goto(f"{shop_url}{parts.path}?{parts.query[:-1]}{'A' if parts.query[-1] != 'A' else 'B'}")
+    assert stranger.goto(f"{live_shop_url}/orders/{adas_order}/").status == 404
+    tampered = stranger.goto(f"{live_shop_url}{parts.path}?{parts.query[:-1]}{'A' if parts.query[-1] != 'A' else 'B'}")
     assert tampered.status == 403
     expect(stranger.get_by_role("heading", level=1)).to_have_text("This link cannot open an order")
     context.close()

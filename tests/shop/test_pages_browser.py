@@ -6,71 +6,44 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from edge import services as edge_services
 from edge.models import Route
 from orders.models import DeadLetter, HotOrder, SaleAllocation
 from shop.models import PlacedOrder, Product
-from tests.conftest import chromium_path
 from tests.edge.conftest import ensure_origins
+from tests.shop.conftest import MERCHANT_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-MERCHANT_PASSWORD = "a-merchant-pages-password"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
 
 
-@pytest.fixture
-def shop_url(live_server, settings, monkeypatch) -> str:
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # still plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    monkeypatch.setenv("MERCHANT_PASSWORD", MERCHANT_PASSWORD)
-    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
-    call_command("load_demo", stdout=StringIO())
-    return live_server.url
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _merchant_page(browser, shop_url: str, viewport: dict):
+def _merchant_page(browser, demo_shop_url: str, viewport: dict):
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(20_000)
-    page.goto(f"{shop_url}/admin/login/")
+    page.goto(f"{demo_shop_url}/admin/login/")
     page.get_by_label("Username").fill("merchant")
     page.get_by_label("Password").fill(MERCHANT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{shop_url}/admin/")
+    page.wait_for_url(f"{demo_shop_url}/admin/")
     return page
 
 
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
-def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(shop_url, browser, viewport):
+def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(demo_shop_url, browser, viewport):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(20_000)
-    page.goto(f"{shop_url}/shop/reels/spinning-reel/")
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
     page.get_by_role("button", name="Add to basket").click()
     expect(page.locator("[data-basket-count]").first).to_have_text("1")
-    page.goto(f"{shop_url}/checkout/")
+    page.goto(f"{demo_shop_url}/checkout/")
 
     page.get_by_label("Full name").fill("Ada Angler")
     page.get_by_label("Email").fill("ada@example.com")
@@ -99,15 +72,15 @@ def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(shop_url, bro
     assert PlacedOrder.objects.get().region == "MN"
 
 
-def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(shop_url, browser):
+def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(demo_shop_url, browser):
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(f"{shop_url}/shop/reels/spinning-reel/")
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
     page.get_by_role("button", name="Add to basket").click()
-    page.goto(f"{shop_url}/checkout/")
+    page.goto(f"{demo_shop_url}/checkout/")
     # Without the script every field is there, with labels that fit any country.
     expect(page.get_by_label("State, province or territory")).to_be_visible()
     page.get_by_label("Full name").fill("Ada Angler")
@@ -127,29 +100,29 @@ def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(shop_url, b
 
 
 @pytest.mark.parametrize("path", ["/shop/", "/checkout/", "/basket/"])
-def test_find_an_order_is_in_the_header_on_a_phone(shop_url, browser, path):
+def test_find_an_order_is_in_the_header_on_a_phone(demo_shop_url, browser, path):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(20_000)
-    page.goto(f"{shop_url}{path}")
+    page.goto(f"{demo_shop_url}{path}")
     link = page.get_by_role("navigation", name="Your account").get_by_role("link", name="Find an order")
     expect(link).to_be_visible()
     box = link.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     link.click()
-    expect(page).to_have_url(f"{shop_url}/orders/lookup/")
+    expect(page).to_have_url(f"{demo_shop_url}/orders/lookup/")
 
 
-def test_the_route_preview_shows_no_error_banner(shop_url, browser):
+def test_the_route_preview_shows_no_error_banner(demo_shop_url, browser):
     from playwright.sync_api import expect
 
     ensure_origins()
     edge_services.route_create(
         actor="t", name="muskie", pattern="/shop/rods/muskie-casting-rod/*", origin="hotpath", enabled=True
     )
-    page = _merchant_page(browser, shop_url, LAPTOP)
-    page.goto(f"{shop_url}/admin/edge/route/")
+    page = _merchant_page(browser, demo_shop_url, LAPTOP)
+    page.goto(f"{demo_shop_url}/admin/edge/route/")
     page.get_by_role("link", name="muskie", exact=True).click()
     page.get_by_label("Canary percent").fill("25")
     page.get_by_role("button", name="Preview the change").click()
@@ -171,7 +144,7 @@ def test_the_route_preview_shows_no_error_banner(shop_url, browser):
         "/admin/edge/routeaudit/",
     ],
 )
-def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist):
+def test_change_lists_show_every_column_at_1280_px(demo_shop_url, browser, changelist):
     muskie = Product.objects.get(slug="muskie-casting-rod")
     now = timezone.now()
     SaleAllocation.objects.create(
@@ -195,8 +168,8 @@ def test_change_lists_show_every_column_at_1280_px(shop_url, browser, changelist
     ensure_origins()
     edge_services.route_create(actor="admin:merchant", name="muskie", pattern="/shop/rods/*", origin="hotpath")
 
-    page = _merchant_page(browser, shop_url, LAPTOP)
-    page.goto(f"{shop_url}{changelist}")
+    page = _merchant_page(browser, demo_shop_url, LAPTOP)
+    page.goto(f"{demo_shop_url}{changelist}")
     results = page.locator("#changelist .results").bounding_box()
     headers = page.locator("#result_list thead th")
     assert headers.count() >= 5
