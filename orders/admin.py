@@ -146,6 +146,15 @@ class SaleAllocationAdmin(ShopModelAdmin):
                     level,
                 )
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Without the admin's transaction around the whole request: the sale's step, taken while
+        # the form is validated, calls the legacy API over HTTP to move the hold, and no
+        # transaction should stay open across a call to another service. On SQLite (the
+        # embedded default) it would also hold the database's write lock, so the legacy API
+        # could not write the hold until the request timed out. Each step of the sale makes
+        # its own short transactions.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         if getattr(form, "sale", None) is not None:
             # The sale's step was taken when the form was validated (the hold first): show it.

@@ -77,7 +77,7 @@ def test_acceptance_refuses_a_product_off_sale_even_when_the_cache_says_otherwis
 def test_acceptance_refuses_a_deleted_product_behind_a_stale_cache(client, allocation):
     another_process_reads()
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE shop_product SET deleted_at = now() WHERE id = %s", [allocation.product_id])
+        cursor.execute("UPDATE shop_product SET deleted_at = CURRENT_TIMESTAMP WHERE id = %s", [allocation.product_id])
 
     response = post_order(client, order_body())
 
