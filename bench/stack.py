@@ -75,7 +75,8 @@ class Settings:
     # workers (batch work) yield to the shop's web processes (nice).
     legacy_nice: int = 10
     worker_nice: int = 10
-    database: str = "shop_bench"
+    # BENCH_DATABASE lets two runs on one machine keep apart (each also has its own Redis).
+    database: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE", "shop_bench"))
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
