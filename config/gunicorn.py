@@ -1,6 +1,7 @@
 """gunicorn settings shared by every deployment (`gunicorn -c config/gunicorn.py ...`): when a
 worker process dies (SIGKILL, out of memory, a timeout), the master frees the legacy API's
-capacity slots it held at once, instead of shedding orders until their lease ends."""
+capacity slots it held at once, instead of shedding orders until their lease ends. Tracing
+starts in each worker after fork and sends its last spans when the worker exits."""
 
 import os
 
@@ -21,3 +22,23 @@ def child_exit(server, worker):
         return
     if freed:
         server.log.warning("freed %s capacity slot(s) held by worker %s, which died", freed, worker.pid)
+
+
+def post_fork(server, worker):
+    # With --preload the application (and tracing) was loaded in the master: set up again in
+    # the worker (a no-op when the worker imports the application itself, after this hook).
+    from django.apps import apps
+
+    if apps.ready:
+        from tracing.setup import tracing_init
+
+        tracing_init()
+
+
+def worker_exit(server, worker):
+    from django.apps import apps
+
+    if apps.ready:
+        from tracing.setup import tracing_shutdown
+
+        tracing_shutdown()

@@ -483,3 +483,17 @@ AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_HTTP_RESPONSE_CODE = 429
 # Its start-up banner on every command and process says nothing an operator needs.
 AXES_VERBOSE = False
+
+# --- Tracing (OpenTelemetry; X-Ray-compatible ids; see tracing/) -----------------------------
+# Off: nothing is instrumented and tracing costs nothing. On: a request that arrives sampled
+# (the edge decided, X-Amzn-Trace-Id ...;Sampled=1, or traceparent ...-01) is traced; a new
+# trace is kept at TRACING_SAMPLE_RATE (the edge mints its ids at this rate too).
+TRACING_ENABLED = env_bool("TRACING_ENABLED", True)
+TRACING_SAMPLE_RATE = min(1.0, max(0.0, float(os.environ.get("TRACING_SAMPLE_RATE", "0.05"))))
+# Sampled spans are kept in this database (the admin's trace view and service map) for this long.
+TRACING_STORE = env_bool("TRACING_STORE", True)
+TRACING_RETENTION_HOURS = env_int("TRACING_RETENTION_HOURS", 72)
+# How long finished spans wait in memory before one INSERT writes them.
+TRACING_EXPORT_DELAY_MS = env_int("TRACING_EXPORT_DELAY_MS", 2000)
+INSTALLED_APPS.append("tracing")
+CELERY_BEAT_SCHEDULE["tracing-prune"] = {"task": "tracing.tasks.spans_prune", "schedule": 3600.0}

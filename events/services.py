@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from opentelemetry import trace as otel_trace
 
 from events.models import Checkpoint, Event
 from events.selectors import START, Mark, checkpoint_mark
@@ -67,7 +68,19 @@ def event_append(
     writing transaction's id (the column's default), which readers order by."""
     texts = {"source": source, "detail_type": detail_type, "type": type, "subtype": subtype, "status": status}
     data, resources = _checked(texts=texts, data=data, resources=resources, trace_id=trace_id)
-    return Event.objects.create(**texts, data=data, resources=resources, trace_id=trace_id or "")
+    if trace_id is None:
+        trace_id = trace_id_current()
+    return Event.objects.create(**texts, data=data, resources=resources, trace_id=trace_id)
+
+
+def trace_id_current() -> str:
+    """The trace the caller works in, as X-Ray writes it (`1-5759e988-bd86...`), or ''.
+    EventBridge drops its own trace header on delivery: the envelope carries it instead."""
+    context = otel_trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    hex_id = otel_trace.format_trace_id(context.trace_id)
+    return f"1-{hex_id[:8]}-{hex_id[8:]}"
 
 
 def _oldest_checkpoint(consumers: Iterable[str]) -> Mark | None:

@@ -32,6 +32,7 @@ from orders.services import (
     hot_product_refusal,
 )
 from orders.status import STATUS_TTL, cache_set_quietly, status_cache_key, status_entry
+from tracing.context import current_xray_trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,8 @@ WITH allocation AS (
     -- number is known only here. xid and position are the columns' defaults, as for event_append.
     INSERT INTO events_event (uuid, time, source, detail_type, type, subtype, status, data, resources, trace_id)
     SELECT %(event_uuid)s, %(now)s, %(event_source)s, %(event_detail_type)s, %(event_type)s, %(event_subtype)s,
-        %(event_status)s, %(event_data)s::jsonb || jsonb_build_object('number', number), jsonb_build_array(number), ''
+        %(event_status)s, %(event_data)s::jsonb || jsonb_build_object('number', number), jsonb_build_array(number),
+        %(trace_id)s
       FROM hot_order
 )
 SELECT id, number FROM hot_order
@@ -231,6 +233,7 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug
         )
     }
     params.update(allocation_id=allocation_id, now=order.created_at, detail=ACCEPTED_DETAIL)
+    params["trace_id"] = current_xray_trace_id()
     event = order_event_fields(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product_slug)
     params.update(
         event_uuid=uuid.uuid4(),

@@ -1,0 +1,196 @@
+"""The span store: the exporter (what it keeps, what it cuts out), finding a trace by trace
+id, order number or URL path, the waterfall, the service map, retention, `traces show` and
+the admin's pages with their permission. Spans come from a real OpenTelemetry SDK."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id, set_span_in_context
+
+from events.services import event_append
+from tracing import selectors, services
+from tracing.context import attach, current_carrier
+from tracing.exporter import DatabaseSpanExporter, path_redacted
+from tracing.models import Span
+
+pytestmark = pytest.mark.django_db
+
+
+def tracer(service: str):
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), id_generator=AwsXRayIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(DatabaseSpanExporter()))
+    return provider.get_tracer("test")
+
+
+EDGE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def one_order_trace(*, number: str = "T000042", fail_legacy: bool = False) -> str:
+    """The hops of one hot order, as the instrumentations name them: edge → hot path (SQL,
+    Redis, publish) → worker (task) → legacy API (SQL)."""
+    hotpath, worker, legacy = tracer("hotpath"), tracer("worker"), tracer("legacy-api")
+    client, server_kind = SpanKind.CLIENT, SpanKind.SERVER
+    target = {"http.target": "/shop/rods/muskie-casting-rod/orders?utm=secret", "http.status_code": 202}
+    with (
+        attach({"X-Amzn-Trace-Id": EDGE_HEADER}),
+        hotpath.start_as_current_span(
+            "POST /shop/<category>/<product>/orders", kind=server_kind, attributes=target
+        ) as server,
+    ):
+        with hotpath.start_as_current_span("WITH", kind=client, attributes={"db.system": "postgresql"}):
+            pass
+        with hotpath.start_as_current_span("INCR", kind=client, attributes={"db.system": "redis"}):
+            pass
+        with hotpath.start_as_current_span("apply_async/orders.tasks.order_process", kind=SpanKind.PRODUCER):
+            carrier = current_carrier()
+        accepted = {"source": "shop.orders", "detail_type": "Order", "type": "ORDER", "subtype": "HOT"}
+        event_append(**accepted, status="ACCEPTED", data={"number": number})
+    with (
+        attach(carrier),
+        worker.start_as_current_span("run/orders.tasks.order_process", kind=SpanKind.CONSUMER),
+        worker.start_as_current_span("POST", kind=client, attributes={"server.address": "legacy"}),
+        legacy.start_as_current_span(
+            "POST legacy-api/orders", kind=server_kind, attributes={"http.target": "/legacy-api/orders"}
+        ) as legacy_server,
+    ):
+        with legacy.start_as_current_span("INSERT", kind=client, attributes={"db.system": "postgresql"}):
+            pass
+        if fail_legacy:
+            legacy_server.set_status(Status(StatusCode.ERROR, "503"))
+    return format_trace_id(server.get_span_context().trace_id)
+
+
+def test_one_order_is_one_trace_with_the_edges_root_and_every_hop():
+    trace_id = one_order_trace()
+    assert trace_id == "5759e988bd862e3fe1be46a994272793"
+    trace = selectors.trace_get(trace_id)
+    assert trace.xray_id == "1-5759e988-bd862e3fe1be46a994272793"
+    shape = [(row.depth, row.span.service, row.span.name) for row in trace.rows]
+    assert shape == [
+        (0, "hotpath", "POST /shop/<category>/<product>/orders"),
+        (1, "hotpath", "WITH"),
+        (1, "hotpath", "INCR"),
+        (1, "hotpath", "apply_async/orders.tasks.order_process"),
+        (2, "worker", "run/orders.tasks.order_process"),
+        (3, "worker", "POST"),
+        (4, "legacy-api", "POST legacy-api/orders"),
+        (5, "legacy-api", "INSERT"),
+    ]
+    root = trace.rows[0].span
+    assert root.parent_id == "53995c3f42cd8ad8" and root.parent_remote
+    assert all(0 <= row.left_pct <= 100 and row.width_pct > 0 for row in trace.rows)
+
+
+def test_the_exporter_cuts_query_strings_and_token_segments_out():
+    one_order_trace()
+    server = Span.objects.get(kind="server", service="hotpath")
+    assert server.path == "/shop/rods/muskie-casting-rod/orders"
+    assert "secret" not in json.dumps(server.attributes)
+    token = "Zq3xV9_kP2mW8rT5yB1nC4dF7gH0jL6s"
+    assert path_redacted(f"/shop/rods/muskie-casting-rod/orders/T000042/{token}?a=b") == (
+        "/shop/rods/muskie-casting-rod/orders/T000042/…"
+    )
+    assert path_redacted("/shop/rods/muskie-casting-rod/orders") == "/shop/rods/muskie-casting-rod/orders"
+
+
+def test_a_trace_is_found_by_trace_id_xray_id_order_number_and_url_path():
+    trace_id = one_order_trace(number="T000042")
+    other = one_order_trace(number="T000043")  # the same edge header: the same trace
+    assert other == trace_id
+    assert selectors.trace_ids_find(trace_id) == [trace_id]
+    assert selectors.trace_ids_find("1-5759e988-bd862e3fe1be46a994272793") == [trace_id]
+    assert selectors.trace_ids_find("T000042") == [trace_id]
+    assert selectors.trace_ids_find("T999999") == []
+    assert selectors.trace_ids_find("/shop/rods/muskie") == [trace_id]
+    assert selectors.trace_ids_find("/legacy-api/orders") == [trace_id]
+    assert selectors.trace_ids_find("/nowhere") == []
+
+
+def test_the_service_map_shows_each_hop_with_calls_errors_and_p99():
+    for _ in range(3):
+        one_order_trace()
+    one_order_trace(fail_legacy=True)
+    edges = {(e.source, e.target): e for e in selectors.service_map()}
+    assert set(edges) == {
+        ("edge", "hotpath"),
+        ("hotpath", "postgresql"),
+        ("hotpath", "redis"),
+        ("hotpath", "queue"),
+        ("queue", "worker"),
+        ("worker", "legacy-api"),
+        ("legacy-api", "postgresql"),
+    }
+    assert {key: edge.calls for key, edge in edges.items()} == dict.fromkeys(edges, 4)
+    assert edges[("worker", "legacy-api")].errors == 1
+    assert sum(edge.errors for edge in edges.values()) == 1
+    assert all(edge.p99_ms >= 0 for edge in edges.values())
+
+
+def test_spans_past_their_retention_are_pruned(settings):
+    settings.TRACING_RETENTION_HOURS = 24
+    trace_id = one_order_trace()
+    kept = Span.objects.count()
+    Span.objects.filter(name="WITH").update(start=timezone.now() - timedelta(hours=25))
+    assert services.spans_prune() == 1
+    assert Span.objects.count() == kept - 1
+    assert selectors.trace_get(trace_id) is not None
+
+
+def test_traces_show_prints_the_waterfall_and_json(capsys):
+    trace_id = one_order_trace(number="T000042")
+    call_command("traces", "show", "T000042")
+    out = capsys.readouterr().out
+    assert "1-5759e988-bd862e3fe1be46a994272793" in out
+    lines = out.splitlines()
+    assert [line.split(":")[0].strip() for line in lines[2:]] == [
+        "hotpath",
+        "hotpath",
+        "hotpath",
+        "hotpath",
+        "worker",
+        "worker",
+        "legacy-api",
+        "legacy-api",
+    ]
+    call_command("traces", "show", trace_id, "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert data["trace_id"] == trace_id and len(data["spans"]) == 8
+    assert {span["service"] for span in data["spans"]} == {"hotpath", "worker", "legacy-api"}
+    with pytest.raises(CommandError, match="no stored trace"):
+        call_command("traces", "show", "T999999")
+
+
+def test_the_admin_trace_view_and_service_map_need_the_view_permission(viewer, nobody):
+    trace_id = one_order_trace(number="T000042")
+    trace_url = reverse("admin:tracing_span_trace", args=[trace_id])
+    map_url = reverse("admin:tracing_span_map")
+    finder = reverse("admin:tracing_span_changelist")
+    for url in (trace_url, map_url, finder):
+        assert nobody.get(url).status_code == 403, url
+    found = viewer.get(finder, {"q": "T000042"})
+    assert found.status_code == 302 and found["Location"] == trace_url
+    page = viewer.get(trace_url).content.decode()
+    assert "1-5759e988-bd862e3fe1be46a994272793" in page and "run/orders.tasks.order_process" in page
+    by_path = viewer.get(finder, {"q": "/legacy-api/"}).content.decode()
+    assert trace_url in by_path
+    service_map = viewer.get(map_url).content.decode()
+    assert "legacy-api" in service_map and "queue" in service_map
+
+
+def test_carrier_is_empty_outside_a_trace_and_attach_does_nothing_then():
+    assert current_carrier() == {}
+    with attach({}):
+        assert current_carrier() == {}
+    with attach({"traceparent": "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"}):
+        assert current_carrier()["traceparent"].startswith("00-5759e988bd862e3fe1be46a994272793-")
+    assert set_span_in_context  # the SDK's context API is what attach uses

@@ -1,0 +1,56 @@
+"""The trace context as data: what a message or a row carries so that work done later, in
+another process, joins the buyer's trace.
+
+    carrier = current_carrier()          # {"traceparent": ..., "X-Amzn-Trace-Id": ...} or {}
+    ...                                  # stored with the outbox row, sent in a message
+    with attach(carrier):                # the relay, before it publishes
+        send_task(...)
+
+With tracing off or no trace in progress the carrier is empty and `attach` does nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagators.aws import AwsXRayPropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from tracing.ids import xray_from_otel
+
+# W3C traceparent and X-Ray's X-Amzn-Trace-Id, both written, both read; X-Ray's last, so
+# that when both come in, the edge's header decides. Every process's global propagator.
+PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), AwsXRayPropagator()])
+
+
+def current_carrier() -> dict[str, str]:
+    """The headers that carry the current trace (both W3C and X-Ray spellings), or {}."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def attach(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Makes the trace in `carrier` the current one inside the block."""
+    if not carrier:
+        yield
+        return
+    token = otel_context.attach(PROPAGATOR.extract(dict(carrier)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def current_xray_trace_id() -> str:
+    """The current trace's id as X-Ray writes it (`1-5759e988-bd86...`), or '' outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return xray_from_otel(trace.format_trace_id(context.trace_id))

@@ -1,0 +1,114 @@
+"""The span exporter that keeps spans in the shop's own database.
+
+It runs in the batch processor's thread, off the request path, and writes each batch in one
+INSERT. Its own queries are not traced (that would trace the tracing). Secrets are cut out
+before anything is written: query strings, and path segments that look like tokens (the
+status URL's, a signed order link's)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from django.db import connection
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind as OtelKind
+from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+
+from tracing.models import Span, SpanKind
+
+logger = logging.getLogger(__name__)
+
+KINDS = {
+    OtelKind.INTERNAL: SpanKind.INTERNAL,
+    OtelKind.SERVER: SpanKind.SERVER,
+    OtelKind.CLIENT: SpanKind.CLIENT,
+    OtelKind.PRODUCER: SpanKind.PRODUCER,
+    OtelKind.CONSUMER: SpanKind.CONSUMER,
+}
+# A path segment of 20 or more URL-safe characters, or a signed value (a:b:c), is a secret.
+TOKEN_SEGMENT = re.compile(r"/(?=[^/]*[0-9])[A-Za-z0-9_\-:.]{20,}")
+URL_KEYS = ("http.target", "http.url", "url.full", "url.path", "url.query")
+KEPT_TYPES = (str, bool, int, float)
+
+
+def path_redacted(value: str) -> str:
+    """A path or URL without its query string, and with token-like segments replaced by '…'."""
+    return TOKEN_SEGMENT.sub("/…", value.split("?", 1)[0])
+
+
+def _attributes(span: ReadableSpan) -> dict:
+    kept = {}
+    for key, value in (span.attributes or {}).items():
+        if key in URL_KEYS:
+            if key == "url.query":
+                continue
+            value = path_redacted(str(value))
+        elif isinstance(value, tuple | list):
+            value = [v for v in value if isinstance(v, KEPT_TYPES)]
+        elif not isinstance(value, KEPT_TYPES):
+            value = str(value)
+        kept[key] = value[:1000] if isinstance(value, str) else value
+    if span.status.status_code == StatusCode.ERROR and span.status.description:
+        kept["error.message"] = span.status.description[:500]
+    return kept
+
+
+def _peer(attributes: dict) -> str:
+    system = attributes.get("db.system") or attributes.get("db.system.name")
+    if system:
+        return str(system)
+    host = attributes.get("server.address") or attributes.get("net.peer.name")
+    if host:
+        port = attributes.get("server.port") or attributes.get("net.peer.port")
+        return f"{host}:{port}" if port else str(host)
+    return ""
+
+
+def span_row(span: ReadableSpan) -> Span:
+    attributes = _attributes(span)
+    kind = KINDS.get(span.kind, SpanKind.INTERNAL)
+    path = ""
+    if kind == SpanKind.SERVER:
+        path = str(attributes.get("url.path") or attributes.get("http.target") or "")[:300]
+    parent = span.parent
+    status = attributes.get("http.status_code") or attributes.get("http.response.status_code") or 0
+    return Span(
+        trace_id=format_trace_id(span.context.trace_id),
+        span_id=format_span_id(span.context.span_id),
+        parent_id=format_span_id(parent.span_id) if parent is not None and parent.is_valid else "",
+        parent_remote=bool(parent is not None and parent.is_remote),
+        service=str(span.resource.attributes.get("service.name", "shop"))[:64],
+        name=span.name[:200],
+        kind=kind,
+        start=datetime.fromtimestamp(span.start_time / 1e9, tz=UTC),
+        duration_us=max(0, (span.end_time - span.start_time) // 1000),
+        error=span.status.status_code == StatusCode.ERROR or (kind == SpanKind.SERVER and int(status) >= 500),
+        path=path,
+        peer=_peer(attributes) if kind in (SpanKind.CLIENT, SpanKind.PRODUCER) else "",
+        attributes=attributes,
+    )
+
+
+class DatabaseSpanExporter(SpanExporter):
+    """Writes finished spans to `tracing.Span`, one INSERT per batch."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with suppress_instrumentation():
+            try:
+                Span.objects.bulk_create([span_row(span) for span in spans])
+            except Exception:
+                logger.exception("could not store %s span(s)", len(spans))
+                connection.close()  # a broken connection is not kept for the next batch
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        connection.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

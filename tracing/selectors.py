@@ -1,0 +1,209 @@
+"""Reading the span store: finding traces (by trace id, order number or URL path), one
+trace's waterfall, and the service map computed from the spans."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from tracing.ids import otel_from_any, xray_from_otel
+from tracing.models import Span, SpanKind
+
+ORDER_NUMBER = re.compile(r"^[A-Z]\d{3,}$")
+EDGE = "edge"
+QUEUE = "queue"
+
+
+@dataclass
+class WaterfallRow:
+    span: Span
+    depth: int
+    offset_ms: float
+    duration_ms: float
+    left_pct: float
+    width_pct: float
+
+    def as_dict(self) -> dict:
+        s = self.span
+        return {
+            "span_id": s.span_id,
+            "parent_id": s.parent_id,
+            "service": s.service,
+            "name": s.name,
+            "kind": s.kind,
+            "depth": self.depth,
+            "offset_ms": round(self.offset_ms, 3),
+            "duration_ms": round(self.duration_ms, 3),
+            "error": s.error,
+            "attributes": s.attributes,
+        }
+
+
+@dataclass
+class Trace:
+    trace_id: str
+    rows: list[WaterfallRow]
+    duration_ms: float
+
+    @property
+    def xray_id(self) -> str:
+        return xray_from_otel(self.trace_id)
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({row.span.service for row in self.rows})
+
+    def as_dict(self) -> dict:
+        return {
+            "trace_id": self.trace_id,
+            "xray_trace_id": self.xray_id,
+            "duration_ms": round(self.duration_ms, 3),
+            "services": self.services,
+            "spans": [row.as_dict() for row in self.rows],
+        }
+
+
+def trace_ids_find(query: str, *, limit: int = 50) -> list[str]:
+    """Trace ids for a trace id (either spelling), an order number, or a URL path (prefix),
+    newest first."""
+    query = query.strip()
+    if not query:
+        return []
+    if (trace_id := otel_from_any(query)) is not None:
+        return [trace_id]
+    if ORDER_NUMBER.match(query):
+        return _trace_ids_of_order(query)
+    if query.startswith("/"):
+        rows = (
+            Span.objects.filter(kind=SpanKind.SERVER, path__startswith=query)
+            .values("trace_id")
+            .annotate(first=Min("start"))
+            .order_by("-first")[:limit]
+        )
+        return [row["trace_id"] for row in rows]
+    return []
+
+
+def _trace_ids_of_order(number: str) -> list[str]:
+    # The log's events of an order carry the trace of the request that made them.
+    from events.models import Event
+
+    found = []
+    for value in Event.objects.filter(data__number=number).exclude(trace_id="").values_list("trace_id", flat=True):
+        trace_id = otel_from_any(value)
+        if trace_id and trace_id not in found:
+            found.append(trace_id)
+    return found
+
+
+def trace_get(trace_id: str) -> Trace | None:
+    """One trace's spans as a waterfall: each under its parent, in start order."""
+    spans = list(Span.objects.filter(trace_id=trace_id).order_by("start", "id"))
+    if not spans:
+        return None
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str, list[Span]] = {}
+    roots = []
+    for span in spans:
+        if span.parent_id and span.parent_id in by_id and span.parent_id != span.span_id:
+            children.setdefault(span.parent_id, []).append(span)
+        else:
+            roots.append(span)
+    begin = min(s.start for s in spans)
+    end = max(s.start + timedelta(microseconds=s.duration_us) for s in spans)
+    total_ms = max((end - begin).total_seconds() * 1000, 0.001)
+    rows: list[WaterfallRow] = []
+
+    def walk(span: Span, depth: int) -> None:
+        offset = (span.start - begin).total_seconds() * 1000
+        duration = span.duration_us / 1000
+        rows.append(
+            WaterfallRow(span, depth, offset, duration, 100 * offset / total_ms, max(100 * duration / total_ms, 0.3))
+        )
+        for child in children.get(span.span_id, []):
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return Trace(trace_id, rows, total_ms)
+
+
+def traces_recent(*, limit: int = 25) -> list[dict]:
+    """The newest traces: id, start, span count, services."""
+    rows = Span.objects.values("trace_id").annotate(first=Min("start"), last=Max("start")).order_by("-first")[:limit]
+    return [{"trace_id": r["trace_id"], "start": r["first"], "xray_id": xray_from_otel(r["trace_id"])} for r in rows]
+
+
+# --- the service map ----------------------------------------------------------------------
+
+
+@dataclass
+class MapEdge:
+    source: str
+    target: str
+    durations_us: list[int] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def calls(self) -> int:
+        return len(self.durations_us)
+
+    @property
+    def p99_ms(self) -> float:
+        ordered = sorted(self.durations_us)
+        return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] / 1000 if ordered else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "calls": self.calls,
+            "errors": self.errors,
+            "p99_ms": round(self.p99_ms, 3),
+        }
+
+
+def service_map(*, since: datetime | None = None, trace_ids: list[str] | None = None) -> list[MapEdge]:
+    """Each hop seen in the spans: edge → service (a request that came through the edge),
+    service → postgresql/redis (their client spans), service → queue (a publish), queue →
+    worker (a task run), service → service (an HTTP call whose server span is stored)."""
+    spans = Span.objects.all()
+    if since is not None:
+        spans = spans.filter(start__gte=since)
+    if trace_ids is not None:
+        spans = spans.filter(trace_id__in=trace_ids)
+    fields = ("trace_id", "span_id", "parent_id", "parent_remote", "service", "kind", "duration_us", "error", "peer")
+    rows = list(spans.values(*fields))
+    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
+    edges: dict[tuple[str, str], MapEdge] = {}
+
+    def add(source: str, target: str, row: dict) -> None:
+        edge = edges.setdefault((source, target), MapEdge(source, target))
+        edge.durations_us.append(row["duration_us"])
+        edge.errors += bool(row["error"])
+
+    for row in rows:
+        parent = by_key.get((row["trace_id"], row["parent_id"])) if row["parent_id"] else None
+        kind = row["kind"]
+        if kind == SpanKind.SERVER:
+            if parent is None and row["parent_remote"]:
+                add(EDGE, row["service"], row)
+            elif parent is not None and parent["service"] != row["service"]:
+                add(parent["service"], row["service"], row)
+        elif kind == SpanKind.CONSUMER:
+            add(QUEUE, row["service"], row)
+        elif kind == SpanKind.PRODUCER:
+            add(row["service"], QUEUE, row)
+        elif kind == SpanKind.CLIENT and row["peer"] in ("postgresql", "redis", "sqlite"):
+            add(row["service"], row["peer"], row)
+    order = {EDGE: 0, "monolith": 1, "shop": 1, "hotpath": 1, QUEUE: 3, "worker": 4, "legacy-api": 5}
+    return sorted(edges.values(), key=lambda e: (order.get(e.source, 2), order.get(e.target, 2), e.target))
+
+
+def since_default() -> datetime:
+    return timezone.now() - timedelta(hours=1)
