@@ -6,6 +6,7 @@ import subprocess
 import time
 
 from bench.stack import Stack
+from edge.exporters.nginx import main_context
 from procs import wait_for_url
 
 
@@ -24,7 +25,9 @@ def nginx_start(stack: Stack, *, reload: bool = False) -> None:
     )
     conf_dir = stack.out / "nginx"
     (conf_dir / "logs").mkdir(parents=True, exist_ok=True)
-    conf = f"""
+    conf = (
+        main_context()
+        + f"""
 worker_processes 1;
 error_log {conf_dir}/logs/error.log warn;
 pid {conf_dir}/nginx.pid;
@@ -49,6 +52,7 @@ http {{
   }}
 }}
 """
+    )
     (conf_dir / "nginx.conf").write_text(conf)
     argv = ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")]
     if reload:

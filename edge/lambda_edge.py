@@ -12,11 +12,18 @@ variables). No Django import. One function serves three events, told apart by
 - origin-request: sale windows, canary with its cookie, the tester header, and switching
   the origin (custom or S3) for the request;
 - origin-response: `X-Edge-Route` and, for a new buyer, the canary cookie.
+
+The trace starts here: a request without a well-formed `X-Amzn-Trace-Id` gets one, minted
+with no library (`trace_header_mint`), on viewer-request (every behaviour runs it) and again
+on origin-request if it is still missing.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
+import secrets
 import time
 from pathlib import Path
 
@@ -28,6 +35,9 @@ ROUTE_HEADER = "x-edge-route"
 ISSUED_HEADER = "x-edge-canary-issued"
 STATUS_TEXT = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect", 308: "Permanent Redirect"}
 CANARY_COOKIE_MAX_AGE = 30 * 24 * 3600
+
+TRACE_HEADER = "X-Amzn-Trace-Id"
+TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}\s*(?:;|$)")
 
 _table: dict | None = None
 
@@ -52,6 +62,26 @@ def handler(event: dict, context=None, *, table: dict | None = None, now: float 
     if event_type == "origin-response":
         return origin_response(cf, table, now)
     return cf.get("response") or cf["request"]
+
+
+def trace_header_mint(now: float, *, sampled: bool) -> str:
+    """An X-Ray trace header: `Root=1-<epoch seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1|0`."""
+    return f"Root=1-{int(now):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled={int(sampled)}"
+
+
+def trace_header_ensure(value: str, *, now: float, sample_rate: float) -> str:
+    """The request's trace header: passed through when it has a well-formed Root, minted
+    otherwise (Sampled=1 for `sample_rate` of new traces)."""
+    if value and TRACE_ROOT.search(value):
+        return value
+    return trace_header_mint(now, sampled=random.random() < sample_rate)  # sampling, not secrecy
+
+
+def _trace(request: dict, table: dict, now: float) -> None:
+    value = _header(request, TRACE_HEADER.lower())
+    minted = trace_header_ensure(value, now=now, sample_rate=table.get("trace_sample_rate", 1.0))
+    if minted != value:
+        _set_header(request.setdefault("headers", {}), TRACE_HEADER, minted)
 
 
 def _header(request: dict, name: str) -> str:
@@ -118,6 +148,7 @@ def canary_cookie(key: str) -> str:
 
 def viewer_request(cf: dict, table: dict, now: float) -> dict:
     request = cf["request"]
+    _trace(request, table, now)
     problem = matcher.spelling_problem(matcher.routes_from_table(table), request["uri"])
     if problem == "redirect":
         return _normalize(request)
@@ -134,6 +165,7 @@ def viewer_request(cf: dict, table: dict, now: float) -> dict:
 
 def origin_request(cf: dict, table: dict, now: float) -> dict:
     request = cf["request"]
+    _trace(request, table, now)
     decision = _decide(request, table, now)
     if decision.is_redirect:
         return _redirect(decision)

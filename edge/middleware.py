@@ -7,6 +7,9 @@ API is mounted at /legacy-api/). The routes are read on every request (one small
 so a route switched off takes effect on the very next request. A failure of the router
 never fails the request: it is served by the default origin.
 
+As the edge does, it starts the trace: a request without a well-formed X-Amzn-Trace-Id gets
+one (the origin's tracing, which runs after this middleware, continues it).
+
 It matches the path Django resolves (WSGI's decoded PATH_INFO, dot segments removed as
 nginx removes them); the canary tester header counts only with EDGE_CANARY_SECRET.
 """
@@ -20,11 +23,16 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotFound
 
 from edge import matcher
-from edge.lambda_edge import CANARY_COOKIE_MAX_AGE
+from edge.lambda_edge import CANARY_COOKIE_MAX_AGE, trace_header_ensure
 
 logger = logging.getLogger(__name__)
 
 HOTPATH_URLCONF = "config.urls_hotpath"
+TRACE_META = "HTTP_X_AMZN_TRACE_ID"
+
+
+def _trace_sample_rate() -> float:
+    return settings.TRACING_SAMPLE_RATE if getattr(settings, "TRACING_ENABLED", False) else 0.0
 
 
 class EdgeRouterMiddleware:
@@ -34,6 +42,8 @@ class EdgeRouterMiddleware:
     def __call__(self, request):
         if not getattr(settings, "EDGE_ROUTER_ENABLED", False):
             return self.get_response(request)
+        trace = request.META.get(TRACE_META, "")
+        request.META[TRACE_META] = trace_header_ensure(trace, now=time.time(), sample_rate=_trace_sample_rate())
         decision = self.decide(request)
         request.edge_route = decision.route
         request.edge_origin = decision.origin

@@ -39,6 +39,8 @@ def route_table(routes: Iterable[Route] | None = None, origins: Iterable[Origin]
         "canary_header": matcher.CANARY_HEADER,
         # Baked into the Lambda@Edge package (it has no environment) and the nginx config.
         "canary_secret": settings.EDGE_CANARY_SECRET,
+        # The share of new traces the edge marks Sampled=1 (the origins trace those).
+        "trace_sample_rate": settings.TRACING_SAMPLE_RATE if settings.TRACING_ENABLED else 0.0,
         "origins": {o.name: o.to_dict() for o in origins},
         "routes": [r.to_spec().to_dict() for r in ordered],
     }

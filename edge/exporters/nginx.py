@@ -11,14 +11,53 @@ nginx; every response gets `X-Edge-Route`.
 Routes match `$uri`, which nginx has already decoded and rid of dot segments exactly as
 the matcher does (`merge_slashes off` keeps duplicate slashes, as Django does); the origin
 gets the request's path as it was sent, with the origin secret every origin requires.
+
+The trace starts at the edge: `X-Amzn-Trace-Id` is passed through when it has a well-formed
+Root, and minted otherwise: `$request_id` gives the random parts, and a one-line Perl
+`perl_set` the epoch seconds in hex (nginx has no arithmetic), so the main context must load
+the Perl module (`main_context()`; Debian: libnginx-mod-http-perl).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from edge import matcher
 from edge.lambda_edge import CANARY_COOKIE_MAX_AGE
 
 ALWAYS = "1"
+PERL_MODULE = Path("/usr/lib/nginx/modules/ngx_http_perl_module.so")
+
+
+def main_context() -> str:
+    """What nginx's main context needs for this config: the Perl module, where it is a module."""
+    return f"load_module {PERL_MODULE};\n" if PERL_MODULE.exists() else ""
+
+
+def _trace_lines(sample_rate: float) -> list[str]:
+    """`$edge_trace_id`: the request's X-Ray header, or one minted here."""
+    lines = [
+        """perl_set $edge_trace_epoch 'sub { sprintf("%08x", time()) }';""",
+    ]
+    if sample_rate >= 1:
+        lines += ["map $request_id $edge_trace_sampled { default 1; }"]
+    elif sample_rate <= 0:
+        lines += ["map $request_id $edge_trace_sampled { default 0; }"]
+    else:
+        percent = f"{sample_rate * 100:.2f}".rstrip("0").rstrip(".")
+        lines += ["split_clients $request_id $edge_trace_sampled {", f"    {percent}% 1;", "    * 0;", "}"]
+    lines += [
+        # 32 random hex digits: the first 24 are the Root's, the last 16 the Parent's.
+        "map $request_id $edge_trace_minted {",
+        '    "~^(?<edge_ta>[0-9a-f]{16})(?<edge_tb>[0-9a-f]{8})(?<edge_tc>[0-9a-f]{8})$"'
+        ' "Root=1-${edge_trace_epoch}-${edge_ta}${edge_tb};Parent=${edge_tb}${edge_tc};Sampled=${edge_trace_sampled}";',
+        "}",
+        "map $http_x_amzn_trace_id $edge_trace_id {",
+        '    "~(^|;)\\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}\\s*(;|$)" $http_x_amzn_trace_id;',
+        "    default $edge_trace_minted;",
+        "}",
+    ]
+    return lines
 
 
 def _q(value: str) -> str:
@@ -146,6 +185,7 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_", or
         f"    default $cookie_{cookie};",
         "}",
     ]
+    lines += _trace_lines(table.get("trace_sample_rate", 1.0))
     flags = []
     for i, route in enumerate(routes):
         flags += _route_flags(i, route, lines)
@@ -228,6 +268,7 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_", or
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_set_header X-Edge-Route $edge_route;",
+        "        proxy_set_header X-Amzn-Trace-Id $edge_trace_id;",
         '        proxy_set_header X-Edge-Canary-Secret "";',
         *([f"        proxy_set_header X-Origin-Verify {_q(origin_secret)};"] if origin_secret else []),
         "        proxy_hide_header X-Edge-Route;",

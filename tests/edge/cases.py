@@ -188,3 +188,20 @@ CASES = [
     c("/t/off/x", "default", why="route disabled"),
     c("/t/offx", "default"),
 ]
+
+# The X-Ray trace header every router hands the origin: one with a well-formed Root passes
+# unchanged; a request with none, or with a malformed one, gets one minted at the edge,
+# `Root=1-<epoch seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1|0`.
+XRAY_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE_CASES = [
+    (None, "minted"),
+    ("", "minted"),
+    (XRAY_HEADER, "kept"),
+    ("Root=1-5759e988-bd862e3fe1be46a994272793", "kept"),
+    ("Self=1-67891234-12456789abcdef012345678;" + XRAY_HEADER.replace("Sampled=1", "Sampled=0"), "kept"),
+    ("Root=1-5759E988-BD862E3FE1BE46A994272793;Parent=53995c3f42cd8ad8", "minted"),
+    ("Root=1-5759e988-bd862e3f;Parent=53995c3f42cd8ad8;Sampled=1", "minted"),
+    ("Root=2-5759e988-bd862e3fe1be46a994272793", "minted"),
+    ("not a trace header", "minted"),
+]
+MINTED_TRACE = r"^Root=1-([0-9a-f]{8})-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=([01])$"

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 import procs
 from edge import services
+from edge.exporters.nginx import main_context
 from edge.models import Origin
 from tests.conftest import free_port, wait_for_port
 from tests.edge.cases import CANARY_SECRET, ROUTES
@@ -76,6 +77,7 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("X-Origin", self.origin)
         self.send_header("X-Seen-Path", self.path)
+        self.send_header("X-Seen-Trace", self.headers.get("X-Amzn-Trace-Id", ""))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -151,7 +153,8 @@ def nginx(tmp_path):
         f"    {name}_temp_path {root / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     conf.write_text(
-        f"""error_log {root / "logs" / "error.log"} warn;
+        main_context()
+        + f"""error_log {root / "logs" / "error.log"} warn;
 pid {root / "nginx.pid"};
 worker_processes 2;
 events {{ worker_connections 256; }}
