@@ -12,8 +12,8 @@ class ShopConfig(AppConfig):
 
         import shop.navigation  # noqa: F401 - connects the receivers that keep its cache fresh
         from shop import catalogue_version
-        from shop.models import Product
+        from shop.models import Category, Product
         from shop.signals import merge_basket_on_login
 
         user_logged_in.connect(merge_basket_on_login, dispatch_uid="shop.merge_basket_on_login")
-        catalogue_version.connect(Product)
+        catalogue_version.connect(Product, Category)

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "shop:catalogue:version"
 # Versions this process replaced: lets a process's own copies go at once, without asking Redis.
 _replaced_here = 0
+# Changes this process made, counted as they are made (before their commit): a copy filed
+# under this count too is never one this process made before its own change.
+_changed_here = 0
 
 
 def catalogue_version() -> str:
@@ -37,6 +40,11 @@ def replaced_here() -> int:
     return _replaced_here
 
 
+def changed_here() -> int:
+    """How many catalogue changes this process has made so far, committed or not."""
+    return _changed_here
+
+
 def _version_replace() -> None:
     global _replaced_here
     _replaced_here += 1
@@ -49,6 +57,8 @@ def _version_replace() -> None:
 def catalogue_changed() -> None:
     """Files every cache of the catalogue under a new version once the write commits (earlier,
     a reader could cache the old rows again under the new version)."""
+    global _changed_here
+    _changed_here += 1
     transaction.on_commit(_version_replace)
 
 

@@ -13,12 +13,14 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from shop import accounts, lookup_throttle, order_links, selectors, services
+from shop import accounts, lookup_throttle, order_links, page_cache, selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
 from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder, placed_order_for_link, placed_order_match
@@ -33,15 +35,27 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 
 # --- Catalogue --------------------------------------------------------------------------
+# The content of a catalogue page is the same for every shopper: it is rendered once per
+# catalogue version, and each request fills in the stock and renders the page's frame
+# (header, basket, CSRF token) around it (shop.page_cache).
+
+
+def _catalogue_page(request: HttpRequest, template: str, content: page_cache.Content) -> HttpResponse:
+    return render(request, template, {**content.extra, "content": page_cache.content_fill(content, request)})
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "shop/home.html",
-        {"categories": selectors.category_list_for_nav(), "featured": selectors.product_list_featured(limit=8)},
-    )
+    def build() -> tuple[str, dict]:
+        context = {
+            "categories": selectors.category_list_for_nav(),
+            "featured": selectors.product_list_featured(limit=8),
+            "stock_holes": True,
+        }
+        return render_to_string("shop/_home_content.html", context), {}
+
+    content = page_cache.catalogue_content(("home",), build)
+    return _catalogue_page(request, "shop/home.html", content)
 
 
 SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: high to low"), ("title", "Name")]
@@ -49,35 +63,40 @@ SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: h
 
 @require_GET
 def category(request: HttpRequest, category: str) -> HttpResponse:
-    category_obj = selectors.category_get(slug=category)
     sort = request.GET.get("sort", "")
     sort = sort if sort in dict(SORTS) else ""
-    return render(
-        request,
-        "shop/category.html",
-        {
+
+    def build() -> tuple[str, dict]:
+        category_obj = selectors.category_get(slug=category)
+        context = {
             "category": category_obj,
             "products": selectors.product_list(category=category_obj, sort=sort),
             "sorts": SORTS,
             "sort": sort,
-        },
-    )
+            "stock_holes": True,
+        }
+        return render_to_string("shop/_category_content.html", context), {"category": category_obj}
+
+    content = page_cache.catalogue_content(("category", category, sort), build)
+    return _catalogue_page(request, "shop/category.html", content)
 
 
 @require_GET
 def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
-    product_obj = selectors.product_get_on_sale(category_slug=category, product_slug=product)
-    related = selectors.product_list(category=product_obj.category).exclude(pk=product_obj.pk)[:4]
-    return render(
-        request,
-        "shop/product.html",
-        {
-            "product": product_obj,
+    def build() -> tuple[str, dict]:
+        product_obj = selectors.product_get_on_sale(category_slug=category, product_slug=product)
+        related = selectors.product_list(category=product_obj.category).exclude(pk=product_obj.pk)[:4]
+        context = {"product": product_obj, "category": product_obj.category, "related": related, "stock_holes": True}
+        extra = {
             "category": product_obj.category,
-            "related": related,
-            "max_quantity": min(product_obj.available, services.MAX_LINE_QUANTITY),
-        },
-    )
+            "title": product_obj.title,
+            "description": Truncator(product_obj.description).words(30, truncate=" …"),
+            "slugs": {product_obj.pk: product_obj.slug},
+        }
+        return render_to_string("shop/_product_content.html", context), extra
+
+    content = page_cache.catalogue_content(("product", category, product), build)
+    return _catalogue_page(request, "shop/product.html", content)
 
 
 # --- Basket -----------------------------------------------------------------------------

@@ -134,6 +134,16 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: fl
     raise AssertionError(message or f"condition not met within {timeout}s")
 
 
+@pytest.fixture(autouse=True)
+def _catalogue_pages_forgotten() -> Iterator[None]:
+    """Each test starts without the catalogue pages an earlier test's rolled-back data made
+    (their catalogue version was never replaced: that happens on commit)."""
+    from shop import page_cache
+
+    page_cache.pages_forget()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_database_released(django_db_setup, django_db_blocker) -> Iterator[None]:
     """Before the test database is dropped, ends the sessions that servers, workers or threads

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from shop import navigation, selectors
-from shop.models import LOW_STOCK
+from shop import navigation, page_cache, selectors
 
 register = template.Library()
 
@@ -20,9 +19,11 @@ def money(cents) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
 
-@register.simple_tag
-def nav_categories():
-    return navigation.nav_categories()
+@register.simple_tag(takes_context=True)
+def nav_categories(context):
+    # A cached catalogue page brings the list it was rendered with (shop.page_cache).
+    cached = context.get("nav_categories")
+    return cached if cached is not None else navigation.nav_categories()
 
 
 @register.simple_tag(takes_context=True)
@@ -33,6 +34,25 @@ def basket_count(context) -> int:
     return selectors.basket_count(basket=selectors.basket_get_for_request(request))
 
 
-@register.inclusion_tag("shop/_stock_badge.html")
-def stock_badge(product):
-    return {"state": product.stock_state, "stock": product.available, "low_stock": LOW_STOCK}
+# The stock tags leave a hole where the stock goes when the content is rendered to be kept
+# (`stock_holes` in the context, see shop.page_cache), and render it at once elsewhere.
+@register.simple_tag(takes_context=True)
+def stock_badge(context, product):
+    if context.get("stock_holes"):
+        return page_cache.hole("badge", product.pk)
+    return page_cache.badge_html(product.available)
+
+
+@register.simple_tag(takes_context=True)
+def stock_card_class(context, product) -> str:
+    """The product card's extra class: ` is-sold-out` when nothing is left."""
+    if context.get("stock_holes"):
+        return page_cache.hole("card", product.pk)
+    return " is-sold-out" if product.available <= 0 else ""
+
+
+@register.simple_tag(takes_context=True)
+def stock_buy_box(context, product):
+    if context.get("stock_holes"):
+        return page_cache.hole("buy", product.pk)
+    return page_cache.buy_box_html(context.get("request"), product_slug=product.slug, available=product.available)

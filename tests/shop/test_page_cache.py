@@ -1,0 +1,129 @@
+"""The catalogue pages' content kept per catalogue version (shop.page_cache): stock and prices
+as fresh as the database, nobody's header or basket in another shopper's page, the CSRF
+token of the page's own session, and one query for a page already rendered."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from django.test import Client
+
+from shop import page_cache
+from shop.models import Product
+
+PAGES = ("/shop/", "/shop/rods/", "/shop/rods/badge-rod/")
+
+
+def html_of(client: Client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_a_kept_page_shows_a_stock_change_at_once(client, make_product):
+    rod = make_product("badge-rod", title="Badge Rod", stock=10, is_featured=True)
+    for url in PAGES:
+        assert "In stock" in html_of(client, url)
+
+    # As the legacy API moves stock: an update of the counters, which replaces no version.
+    Product.objects.filter(pk=rod.pk).update(stock=3)
+    for url in PAGES:
+        assert "Only 3 left" in html_of(client, url)
+    assert 'max="3"' in html_of(client, "/shop/rods/badge-rod/")
+
+    Product.objects.filter(pk=rod.pk).update(held=3)
+    for url in PAGES:
+        html = html_of(client, url)
+        assert "Sold out" in html and "Only 3 left" not in html
+    assert 'class="product-card is-sold-out"' in html_of(client, "/shop/rods/")
+    product_page = html_of(client, "/shop/rods/badge-rod/")
+    assert 'action="/basket/add/"' not in product_page and "Sold out for now" in product_page
+
+
+def test_a_kept_page_shows_a_price_or_title_change_at_once(client, make_product):
+    rod = make_product("badge-rod", title="Badge Rod", price_cents=4999, is_featured=True)
+    for url in PAGES:
+        assert "$49.99" in html_of(client, url)
+
+    rod.price_cents = 5999
+    rod.title = "Badge Rod II"
+    rod.save()
+    for url in PAGES:
+        html = html_of(client, url)
+        assert "$59.99" in html and "$49.99" not in html and "Badge Rod II" in html
+
+    # A merchant's bulk action (a queryset update sends no signal) too.
+    Product.objects.filter(pk=rod.pk).update(price_cents=6999)
+    for url in PAGES:
+        assert "$69.99" in html_of(client, url)
+
+
+def test_a_kept_page_costs_one_query_for_its_stock(client, make_product, django_assert_num_queries, settings):
+    settings.EDGE_ROUTER_ENABLED = False  # as the monolith serves it (the edge is nginx or CloudFront)
+    make_product("badge-rod", is_featured=True)
+    make_product("other-rod")
+    for url in PAGES:
+        html_of(client, url)  # rendered and kept
+        with django_assert_num_queries(1):
+            html_of(client, url)
+
+
+def test_a_signed_in_shopper_s_header_and_basket_never_reach_another_shopper(client, make_product, customer):
+    make_product("badge-rod", is_featured=True)
+    angler = Client()
+    angler.force_login(customer)
+    angler.post("/basket/add/", {"product": "badge-rod", "quantity": 2})
+    for url in PAGES:
+        assert "Sign out" in html_of(angler, url)
+        assert 'aria-label="2 items in basket"' in html_of(angler, url)
+
+        html = html_of(client, url)
+        assert "Sign out" not in html and "My orders" not in html and "Sign in" in html
+        assert 'aria-label="0 items in basket"' in html
+
+
+def test_the_add_form_of_a_kept_page_carries_this_session_s_csrf_token(make_product):
+    make_product("badge-rod")
+    tokens = []
+    for _ in range(2):
+        shopper = Client(enforce_csrf_checks=True)
+        html = html_of(shopper, "/shop/rods/badge-rod/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        tokens.append(token)
+        response = shopper.post("/basket/add/", {"product": "badge-rod", "quantity": 1, "csrfmiddlewaretoken": token})
+        assert response.status_code == 302 and response["Location"] == "/basket/"
+    assert tokens[0] != tokens[1]
+    # Another session's token is refused.
+    stranger = Client(enforce_csrf_checks=True)
+    html_of(stranger, "/shop/rods/badge-rod/")
+    assert stranger.post("/basket/add/", {"product": "badge-rod", "csrfmiddlewaretoken": tokens[0]}).status_code == 403
+
+
+def test_no_text_of_the_catalogue_can_open_a_hole(client, make_product):
+    marker = str(page_cache.hole("badge", 1)).replace("\x00", "")
+    rod = make_product("badge-rod")
+    rod.description = f"Looks like {marker} but is text."
+    rod.save()
+
+    html = html_of(client, "/shop/rods/badge-rod/")
+
+    assert f"Looks like {marker} but is text." in html
+
+
+@pytest.mark.slow
+def test_a_price_changed_elsewhere_shows_on_the_next_view_of_a_server_that_kept_the_page(
+    processes, process_env, make_product
+):
+    rod = make_product("badge-rod", price_cents=4999)
+    url = processes.gunicorn("config.wsgi_monolith", {**process_env, "SHOP_DEPLOYMENT": "monolith"}, workers=1)
+
+    def page() -> str:
+        return urllib.request.urlopen(f"{url}/shop/rods/badge-rod/", timeout=10).read().decode()
+
+    assert "$49.99" in page() and "$49.99" in page()  # the second view is the kept page
+    rod.price_cents = 5999
+    rod.save()  # committed: the catalogue's version is replaced for every process
+
+    assert "$59.99" in page()
