@@ -1,0 +1,164 @@
+"""One trace per order, across real processes: the hot path and the legacy API under gunicorn,
+a Celery worker, PostgreSQL and Redis. An order sent with an edge's X-Amzn-Trace-Id makes
+one trace with that root, holding every hop; a small sale's service map counts its orders;
+a worker killed mid-task leaves a retry that joins the same trace."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils.html import escape
+
+from edge.lambda_edge import trace_header_mint
+from events.models import Event
+from orders.models import HotOrder
+from tests.conftest import eventually
+from tests.orders.conftest import ORDERS_URL, http_json, order_body, orders_final
+from tracing import selectors
+from tracing.ids import otel_from_any
+from tracing.models import Span
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+EDGE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE_ID = "5759e988bd862e3fe1be46a994272793"
+# Spans written soon after they end, so the test need not wait for the default batch delay;
+# new traces (a periodic task) are not sampled, so the store holds the orders' traces only.
+TRACING = {"TRACING_EXPORT_DELAY_MS": "200", "TRACING_SAMPLE_RATE": "0"}
+
+
+def shop(processes, legacy_api, worker_env, *, legacy_env=None, concurrency: int = 1) -> tuple[str, object]:
+    """The legacy API, the hot path and a worker, all traced; returns the hot path's URL and the worker."""
+    legacy_api.env = {**(legacy_env or legacy_api.env), **TRACING}
+    legacy_api.start()
+    env = {**worker_env, **TRACING}
+    hotpath = processes.gunicorn("config.wsgi_hotpath", env, name="hotpath")
+    worker = processes.celery_worker(env, concurrency=concurrency)
+    return hotpath, worker
+
+
+def buy(hotpath: str, trace_header: str) -> dict:
+    headers = {"Idempotency-Key": uuid.uuid4().hex, "X-Amzn-Trace-Id": trace_header}
+    status, body, _ = http_json("POST", hotpath + ORDERS_URL, order_body(), headers=headers)
+    assert status == 202, body
+    return body
+
+
+def spans_of(trace_id: str, **filters) -> list[Span]:
+    return list(Span.objects.filter(trace_id=trace_id, **filters))
+
+
+def children(span: Span, **filters) -> list[Span]:
+    return list(Span.objects.filter(trace_id=span.trace_id, parent_id=span.span_id, **filters))
+
+
+def every_hop_stored(trace_id: str) -> bool:
+    kinds = {(s.service, s.kind) for s in spans_of(trace_id)}
+    wanted = {("hotpath", "server"), ("hotpath", "producer"), ("worker", "consumer"), ("legacy-api", "server")}
+    if not wanted <= kinds:
+        return False
+    legacy_servers = spans_of(trace_id, service="legacy-api", kind="server")
+    return any(children(s, peer="postgresql") for s in legacy_servers)
+
+
+def test_an_order_sent_with_an_edge_trace_header_is_one_trace_with_that_root_and_every_hop(
+    processes, allocation, legacy_api, worker_env, viewer
+):
+    hotpath, _worker = shop(processes, legacy_api, worker_env)
+
+    body = buy(hotpath, EDGE_HEADER)
+    eventually(orders_final(1), timeout=90, message="the order was not placed")
+    eventually(lambda: every_hop_stored(TRACE_ID), timeout=30, message="the trace's spans were not all stored")
+
+    # The hot path's server span continues the edge's trace, under the edge's Parent.
+    (server,) = spans_of(TRACE_ID, service="hotpath", kind="server")
+    assert (server.parent_id, server.parent_remote) == ("53995c3f42cd8ad8", True)
+    assert server.path == ORDERS_URL and server.attributes.get("shop.order.number") == body["number"]
+    assert {s.peer for s in children(server, kind="client")} >= {"postgresql", "redis"}
+    # The publish, under the request; the worker's task under the publish; the legacy API's
+    # request under the worker's HTTP call, with its own SQL.
+    (publish,) = spans_of(TRACE_ID, kind="producer")
+    assert publish.parent_id == server.span_id and "order_process" in publish.name
+    (task,) = spans_of(TRACE_ID, kind="consumer")
+    assert task.parent_id == publish.span_id and task.service == "worker" and not task.error
+    (legacy,) = spans_of(TRACE_ID, service="legacy-api", kind="server")
+    call = Span.objects.get(trace_id=TRACE_ID, span_id=legacy.parent_id)
+    assert (call.service, call.kind) == ("worker", "client")
+    assert children(legacy, peer="postgresql")
+    # Nothing of this order went to another trace.
+    assert set(Span.objects.values_list("trace_id", flat=True)) == {TRACE_ID}
+    # The log's events of the order carry the trace id (EventBridge drops its own header).
+    traces = set(Event.objects.filter(data__number=body["number"]).values_list("trace_id", flat=True))
+    assert traces == {"1-5759e988-bd862e3fe1be46a994272793"}
+
+    out = io.StringIO()
+    call_command("traces", "show", body["number"], stdout=out)
+    printed = out.getvalue()
+    assert "1-5759e988-bd862e3fe1be46a994272793" in printed
+    for name in (server.name, publish.name, task.name, legacy.name):
+        assert name in printed
+    page = viewer.get(reverse("admin:tracing_span_trace", args=[TRACE_ID])).content.decode()
+    assert all(escape(name) in page for name in (server.name, publish.name, task.name, legacy.name))
+    found = viewer.get(reverse("admin:tracing_span_changelist"), {"q": body["number"]})
+    assert found["Location"] == reverse("admin:tracing_span_trace", args=[TRACE_ID])
+
+
+def test_the_service_map_of_a_small_sale_shows_each_hop_with_counts_matching_the_orders(
+    processes, allocation, legacy_api, worker_env
+):
+    hotpath, _worker = shop(processes, legacy_api, worker_env)
+    orders = 4
+    headers = [trace_header_mint(time.time(), sampled=True) for _ in range(orders)]
+    for header in headers:
+        buy(hotpath, header)
+    eventually(orders_final(orders), timeout=120, message="the sale's orders were not placed")
+    trace_ids = [otel_from_any(header) for header in headers]
+    eventually(lambda: all(every_hop_stored(t) for t in trace_ids), timeout=30, message="spans missing")
+
+    edges = {(e.source, e.target): e for e in selectors.service_map(trace_ids=trace_ids)}
+    for hop in [("edge", "hotpath"), ("hotpath", "queue"), ("queue", "worker"), ("worker", "legacy-api")]:
+        assert edges[hop].calls == orders, (hop, edges[hop].as_dict())
+        assert edges[hop].errors == 0
+    for hop in [("hotpath", "postgresql"), ("hotpath", "redis"), ("legacy-api", "postgresql")]:
+        assert edges[hop].calls >= orders, hop
+    assert all(edge.p99_ms > 0 for edge in edges.values())
+    assert HotOrder.objects.filter(status="complete").count() == orders
+
+
+def test_a_worker_killed_mid_task_leaves_no_broken_trace_the_retry_joins_it(
+    processes, allocation, legacy_api, legacy_env, worker_env
+):
+    # A slow legacy API (seconds per order), so that the kill lands during the call.
+    slow = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "60", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
+    env = {**worker_env, "LEGACY_API_TIMEOUT": "20", "ORDERS_SLOT_WAIT_SECONDS": "2"}
+    hotpath, worker = shop(processes, legacy_api, env, legacy_env=slow, concurrency=2)
+
+    buy(hotpath, EDGE_HEADER)
+    eventually(
+        lambda: HotOrder.objects.filter(claimed_by__gt="").exists(),
+        timeout=60,
+        interval=0.05,
+        message="no worker took the order",
+    )
+    child = int(HotOrder.objects.get().claimed_by.split(":")[-2])
+    assert child != worker.pid
+    os.kill(child, signal.SIGKILL)  # mid-task: its task span never ends
+
+    eventually(orders_final(1), timeout=120, message="the killed child's order was not placed")
+    assert HotOrder.objects.get().status == "complete"
+    eventually(
+        lambda: spans_of(TRACE_ID, kind="consumer", error=False, name__contains="order_process"),
+        timeout=30,
+        message="the retry's task span was not stored",
+    )
+    # Every task run of the order, and every legacy request it made, is in the buyer's trace.
+    assert set(Span.objects.filter(kind="consumer").values_list("trace_id", flat=True)) == {TRACE_ID}
+    assert set(Span.objects.filter(service="legacy-api").values_list("trace_id", flat=True)) == {TRACE_ID}
+    assert "WorkerLostError" in processes.log(worker)
