@@ -6,8 +6,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from legacy_api.api_base import LegacyApiView, errors
+from legacy_api.api_base import IsMerchant, LegacyApiView, errors
 from legacy_api.holds import hold_create, hold_release, hold_resize
+from legacy_api.receipts import stock_receive
 from legacy_api.selectors import hold_get, stock_get
 from legacy_api.serializers import (
     ErrorSerializer,
@@ -15,6 +16,7 @@ from legacy_api.serializers import (
     HoldResizeSerializer,
     HoldSerializer,
     OutOfStockSerializer,
+    StockReceiptRequestSerializer,
     StockSerializer,
 )
 
@@ -81,3 +83,27 @@ class StockApi(LegacyApiView):
         if figures is None:
             raise exceptions.NotFound
         return Response(StockSerializer(figures).data)
+
+
+class StockReceiptApi(LegacyApiView):
+    """Goods received (a purchase order delivered): the merchant's alone."""
+
+    permission_classes = [IsMerchant]
+
+    @extend_schema(
+        operation_id="stock_receive",
+        request=StockReceiptRequestSerializer,
+        responses={
+            201: OpenApiResponse(StockSerializer, description="Received: the stock after."),
+            200: OpenApiResponse(StockSerializer, description="Already received under this reference."),
+            422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),
+            **errors(400, 401, 403, 405, 415),
+        },
+    )
+    def post(self, request, product: str):
+        serializer = StockReceiptRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        figures, created = stock_receive(product=product, **serializer.validated_data)
+        return Response(
+            StockSerializer(figures).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )

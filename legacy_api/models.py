@@ -147,3 +147,22 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class StockReceipt(models.Model):
+    """Goods received into the stock of record (a purchase order delivered), once per
+    reference: the same receipt sent again adds nothing."""
+
+    reference = models.CharField(max_length=64, unique=True)
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="legacy_receipt_quantity_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.quantity} × {self.product_id}"

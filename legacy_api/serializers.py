@@ -184,6 +184,11 @@ class HoldSerializer(serializers.ModelSerializer):
         fields = ["reference", "product", "quantity", "requested", "status", "created_at", "updated_at"]
 
 
+class StockReceiptRequestSerializer(serializers.Serializer):
+    reference = reference_field("The caller's key for the receipt (its purchase order): sent again, it adds nothing.")
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_HOLD_QUANTITY, help_text="Units received.")
+
+
 class StockSerializer(serializers.Serializer):
     product = serializers.CharField()
     on_hand = serializers.IntegerField(min_value=0)

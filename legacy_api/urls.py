@@ -14,6 +14,7 @@ urlpatterns = [
     path("holds", api_holds.HoldCollectionApi.as_view(), name="hold-list"),
     path("holds/<str:reference>", api_holds.HoldDetailApi.as_view(), name="hold-detail"),
     path("stock/<slug:product>", api_holds.StockApi.as_view(), name="stock"),
+    path("stock/<slug:product>/receipts", api_holds.StockReceiptApi.as_view(), name="stock-receipts"),
     path("stats", api.StatsApi.as_view(), name="stats"),
     path("stats/reset", api.StatsResetApi.as_view(), name="stats-reset"),
     # The schema of this service alone, whichever deployment serves it.

@@ -17,6 +17,7 @@ from legacy_client.holds import (
     hold_release,
     hold_set,
     stock_get,
+    stock_receive,
 )
 from legacy_client.orders import OrderAnswer, Outcome, order_get, order_place
 from legacy_client.references import reference_for_key
@@ -39,4 +40,5 @@ __all__ = [
     "order_place",
     "reference_for_key",
     "stock_get",
+    "stock_receive",
 ]

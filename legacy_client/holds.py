@@ -121,10 +121,24 @@ def stock_get(*, product: str, caller: str = "hotpath") -> Stock | None:
         return None
     if not response.ok:
         raise _refusal(response, f"stock of {product} not read")
-    data = response.data
+    return _stock_from(response.data, product)
+
+
+def _stock_from(data: dict, product: str) -> Stock:
     return Stock(
         product=str(data.get("product", product)),
         on_hand=int(data.get("on_hand") or 0),
         held=int(data.get("held") or 0),
         available=int(data.get("available") or 0),
     )
+
+
+def stock_receive(*, reference: str, product: str, quantity: int, caller: str = "merchant") -> Stock:
+    """Adds goods received (a purchase order delivered) to the stock of record, once per
+    `reference`: sent again, it adds nothing. Returns the stock after; raises LegacyRefused
+    (unknown product, the reference used for another receipt) or LegacyUnavailable."""
+    path = f"/stock/{urllib.parse.quote(product, safe='')}/receipts"
+    response = _answered("POST", path, {"reference": reference, "quantity": quantity}, caller=caller)
+    if not response.ok:
+        raise _refusal(response, f"receipt {reference} not recorded")
+    return _stock_from(response.data, product)
