@@ -105,6 +105,8 @@ class ProductAdmin(ShopModelAdmin):
         "category",
         "price_cents",
         "stock",
+        "supplier",
+        "reorder_point",
         "is_active",
         "is_featured",
         "description",

@@ -32,6 +32,20 @@ class Category(models.Model):
         return reverse("shop:category", kwargs={"category": self.slug})
 
 
+class Supplier(models.Model):
+    """Who a product is bought from: where a draft purchase order goes when stock runs low."""
+
+    name = models.CharField(max_length=200, unique=True)
+    email = models.EmailField()
+    lead_time_days = models.PositiveSmallIntegerField(default=7, help_text="Days from order to delivery.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ProductQuerySet(VersionedQuerySet):
     # Stock moves with every order and no cache keeps it: it leaves the cache version be.
     counter_fields = frozenset({"stock", "held", "updated_at"})
@@ -58,6 +72,10 @@ class Product(models.Model):
     held = models.PositiveIntegerField(default=0, editable=False)
     is_active = models.BooleanField(default=True, db_index=True)
     is_featured = models.BooleanField(default=False, help_text="Shown on the shop's home page.")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
+    reorder_point = models.PositiveIntegerField(
+        default=0, help_text="When available stock falls below this, a draft purchase order is made (0: never)."
+    )
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,11 +14,22 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from shop.catalogue import CATEGORIES, PRODUCTS
-from shop.models import Category, Product
+from shop.models import Category, Product, Supplier
 from shop.pictures import product_svg
 from shop.stock import product_stock_set
 
 MERCHANT_USERNAME = "merchant"
+
+# Who the shop buys each category from: (name, email, lead time in days).
+SUPPLIERS = {
+    "rods": ("Northwoods Rod Company", "orders@northwoodsrod.example", 14),
+    "reels": ("Lakeshore Reel Works", "sales@lakeshorereels.example", 10),
+    "hard-baits": ("Cedar Creek Lures", "wholesale@cedarcreeklures.example", 7),
+    "soft-baits": ("Bayou Plastics Co.", "orders@bayouplastics.example", 5),
+    "swim-baits": ("Cedar Creek Lures", "wholesale@cedarcreeklures.example", 7),
+    "tackle-storage": ("Portage Tackle Supply", "trade@portagetackle.example", 12),
+    "waders": ("Riverbend Outdoor Gear", "wholesale@riverbendoutdoor.example", 21),
+}
 
 
 class Command(BaseCommand):
@@ -45,6 +56,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             categories, n_categories = self._categories()
             created, updated, kept = self._products(categories, pictures, reset_stock=reset_stock)
+            self._suppliers()
         for slug, (demo, held) in kept.items():
             self.stdout.write(f"{slug}: stock kept at {held}, the units held for a sale, not the demo's {demo}.")
         self.stdout.write(
@@ -124,6 +136,20 @@ class Command(BaseCommand):
                 product.save(update_fields=[*changed, "updated_at"])
             updated += bool(changed or restocked)
         return created, updated, kept
+
+    def _suppliers(self) -> None:
+        """Each demo product without a supplier gets its category's, and a reorder point of a
+        tenth of its demo stock; a merchant's own choice is kept."""
+        suppliers = {}
+        for name, email, lead_time in SUPPLIERS.values():
+            suppliers[name] = Supplier.objects.get_or_create(
+                name=name, defaults={"email": email, "lead_time_days": lead_time}
+            )[0]
+        for item in PRODUCTS:
+            supplier = suppliers[SUPPLIERS[item.category][0]]
+            Product.objects.filter(slug=item.slug, supplier__isnull=True).update(
+                supplier=supplier, reorder_point=max(item.stock // 10, 3)
+            )
 
     def _merchant(self) -> None:
         User = get_user_model()
