@@ -121,3 +121,21 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer}: event #{self.event_id}"
+
+
+class Snapshot(models.Model):
+    """A read model's state as it stood at a place in the log (Gilt's snapshot): a rebuild
+    starts from the latest one and replays only the events after it."""
+
+    view = models.CharField(max_length=100)
+    last_xid = models.BigIntegerField(default=0)
+    last_position = models.BigIntegerField(default=0)
+    state = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["view", "-created_at"], name="events_snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.view} at {self.last_position}"

@@ -14,6 +14,7 @@ from opentelemetry import trace as otel_trace
 
 from events.models import Checkpoint, Event
 from events.selectors import START, Mark, checkpoint_mark
+from events.snapshots import snapshots_mark
 
 TEXT_FIELDS = {"source": 256, "detail_type": 128, "type": 64, "subtype": 64, "status": 64}
 
@@ -94,14 +95,20 @@ def _oldest_checkpoint(consumers: Iterable[str]) -> Mark | None:
 
 
 def events_prune(*, now: datetime | None = None, consumers: Iterable[str] | None = None) -> int:
-    """Deletes events older than EVENT_RETENTION_DAYS that every registered consumer has
-    passed and no dead letter still points at; returns how many went.
+    """Deletes events older than EVENT_RETENTION_DAYS that every registered consumer, and the
+    latest snapshot of every live view, has passed and no dead letter still points at; returns
+    how many went.
 
     Retention is a floor, never a promise to delete: a stalled consumer keeps everything from
     its checkpoint on, so it can always resume."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
     doomed = Event.objects.filter(time__lt=cutoff, dead_letters__isnull=True)
-    passed = _oldest_checkpoint(settings.EVENT_CONSUMERS if consumers is None else consumers)
+    consumers = list(settings.EVENT_CONSUMERS if consumers is None else consumers)
+    passed = _oldest_checkpoint(consumers)
+    # A view kept live by one of these consumers is rebuilt from its snapshot: keep what follows it.
+    snapshots = snapshots_mark([view for view in settings.EVENT_VIEWS if view in consumers])
+    if snapshots is not None:
+        passed = min(passed, snapshots) if passed is not None else snapshots
     if passed is not None:
         xid, position = passed
         if xid:

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from events.consumers import consumer_names, consumer_run
 from events.services import events_prune as prune
+from events.snapshots import snapshot_take, view_names
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +32,13 @@ def events_prune() -> None:
     deleted = prune()
     if deleted:
         logger.info("pruned %d events", deleted)
+
+
+@shared_task(ignore_result=True)
+def views_snapshot() -> None:
+    """A snapshot of every read model: rebuilds start there, and pruning may pass it."""
+    for name in view_names():
+        try:
+            snapshot_take(view=name)
+        except Exception:
+            logger.exception("snapshot of view %s failed", name)

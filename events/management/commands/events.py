@@ -1,5 +1,6 @@
 """`manage.py events`: read the unified log in commit order, see where its consumers are,
-replay one, run the relay to EventBridge, and prune what every consumer has passed."""
+replay one, run the relay to EventBridge, snapshot and rebuild the read models, and prune
+what every consumer has passed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from events.consumers import UnknownConsumer, consumer_names, consumer_replay, c
 from events.models import Event
 from events.selectors import UnknownPosition, consumer_state, events_committed, mark_at, mark_of
 from events.services import events_prune
+from events.snapshots import SHOWN_DIFFERENCES, UnknownView, snapshot_take, view_names, view_rebuild, views_check
 
 RELAY = "eventbridge"
 FOLLOW_INTERVAL = 0.5
@@ -57,11 +59,20 @@ class Command(BaseCommand):
         relay = sub.add_parser("relay", help="Send the log to EventBridge (EVENTBRIDGE_BUS_NAME).")
         relay.add_argument("--once", action="store_true", help="catch up once and stop")
         sub.add_parser("prune", help="Delete events past EVENT_RETENTION_DAYS that every consumer has passed.")
+        sub.add_parser("snapshot", help="Store a read model's state with its place in the log.").add_argument(
+            "view", nargs="?", help="one of EVENT_VIEWS; every view when left out"
+        )
+        rebuild = sub.add_parser("rebuild", help="Build a read model again beside the live one and swap it in.")
+        rebuild.add_argument("view", nargs="?")
+        rebuild.add_argument("--from-snapshot", action="store_true", help="start from its latest snapshot")
+        rebuild.add_argument(
+            "--check", action="store_true", help="rebuild every view beside the live one, compare, keep the live one"
+        )
 
     def handle(self, *args, action, **options):
         try:
             getattr(self, f"do_{action}")(options)
-        except (UnknownConsumer, UnknownPosition) as exc:
+        except (UnknownConsumer, UnknownPosition, UnknownView) as exc:
             raise CommandError(str(exc))
 
     def do_tail(self, options) -> None:
@@ -114,3 +125,30 @@ class Command(BaseCommand):
 
     def do_prune(self, options) -> None:
         self.stdout.write(f"{events_prune()} events pruned.")
+
+    def do_snapshot(self, options) -> None:
+        for view in [options["view"]] if options["view"] else view_names():
+            snapshot = snapshot_take(view=view)
+            self.stdout.write(f"{view}: snapshot at position {snapshot.last_position}.")
+
+    def do_rebuild(self, options) -> None:
+        if options["check"]:
+            differing = 0
+            views = [options["view"]] if options["view"] else None
+            for view, differences in views_check(from_snapshot=options["from_snapshot"], views=views).items():
+                differing += bool(differences)
+                self.stdout.write(f"{view}: " + (f"{len(differences)} differences" if differences else "in step"))
+                for line in differences[:SHOWN_DIFFERENCES]:
+                    self.stdout.write(f"  {line}")
+            if differing:
+                raise CommandError(f"{differing} views differ from a rebuild.")
+            return
+        if not options["view"]:
+            raise CommandError("Name the view to rebuild (or --check every view).")
+        build = view_rebuild(view=options["view"], from_snapshot=options["from_snapshot"])
+        self.stdout.write(
+            f"{options['view']}: rebuilt from {'its snapshot' if options['from_snapshot'] else 'the start'}, "
+            f"{build.applied} events, now at position {build.mark[1]}"
+            + (f"; skipped events {build.skipped}" if build.skipped else "")
+            + "."
+        )
