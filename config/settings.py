@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "orders",
     "edge",
     "events",
+    "readmodels",
 ]
 
 MIDDLEWARE = [
@@ -254,8 +255,15 @@ CELERY_BEAT_SCHEDULE = {
     # Every consumer of the unified log runs once (the EventBridge relay is one of them).
     "events-relay": {
         "task": "events.tasks.consumers_run",
-        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "1.5")),
+        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "1.0")),
     },
+    # The inventory view checked against the stock of record; a difference is corrected and logged.
+    "readmodels-inventory-true-up": {
+        "task": "readmodels.tasks.inventory_true_up_all",
+        "schedule": float(os.environ.get("INVENTORY_TRUE_UP_SECONDS", "60")),
+    },
+    # Snapshots first: pruning keeps what follows the latest snapshot of every view.
+    "events-snapshots": {"task": "events.tasks.views_snapshot", "schedule": 3600.0},
     "events-prune": {"task": "events.tasks.events_prune", "schedule": 3600.0},
 }
 
@@ -323,12 +331,27 @@ EVENT_ACCOUNT = os.environ.get("EVENT_ACCOUNT", "000000000000")
 EVENT_SITE_ID = os.environ.get("EVENT_SITE_ID", "Fishing Shop")
 # The custom bus the relay sends every event to; empty: no relay.
 EVENTBRIDGE_BUS_NAME = os.environ.get("EVENTBRIDGE_BUS_NAME", "").strip()
-# Consumers by name: "name=dotted.path.to.handler,..." (see events/consumers.py).
-EVENT_CONSUMERS = {
-    name.strip(): path.strip()
-    for name, _, path in (
-        item.partition("=") for item in os.environ.get("EVENT_CONSUMERS", "").split(",") if item.strip()
-    )
+# Consumers by name: "name=dotted.path.to.handler,..." (see events/consumers.py). Unset: the
+# read models' consumers; set (even empty), exactly those named.
+EVENT_CONSUMERS_DEFAULT = {
+    "inventory": "readmodels.inventory.handle",
+    "reorders": "readmodels.reorders.handle",
+    "sales_per_minute": "readmodels.sales.sales_per_minute_handle",
+    "tallies": "readmodels.sales.tallies_handle",
+}
+EVENT_CONSUMERS = (
+    {
+        name.strip(): path.strip()
+        for name, _, path in (item.partition("=") for item in os.environ["EVENT_CONSUMERS"].split(",") if item.strip())
+    }
+    if "EVENT_CONSUMERS" in os.environ
+    else dict(EVENT_CONSUMERS_DEFAULT)
+)
+# Read models that `events snapshot` and `events rebuild` know, by their consumer's name.
+EVENT_VIEWS = {
+    "inventory": "readmodels.inventory.VIEW",
+    "sales_per_minute": "readmodels.sales.SALES_PER_MINUTE",
+    "tallies": "readmodels.sales.TALLIES",
 }
 if EVENTBRIDGE_BUS_NAME:
     EVENT_CONSUMERS.setdefault("eventbridge", "events.relay.relay_events")

@@ -15,6 +15,8 @@ admin.site.site_title = "Merchant admin"
 admin.site.index_title = "Shop administration"
 
 urlpatterns = [
+    # The merchant's live sale dashboard, inside the admin.
+    path("admin/dashboard/", include("readmodels.urls")),
     path("admin/", admin.site.urls),
     # Hot-path orders placed before the route was switched off are still followed here.
     path("", include((status_urlpatterns, "orders"), namespace="order-status")),

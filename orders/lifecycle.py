@@ -85,8 +85,12 @@ def event_status_for(from_stage: str | None, to: str) -> str:
     return str(to).upper()
 
 
-def order_event_data(order: HotOrder, *, product: str, from_stage: str | None, detail: str) -> dict:
-    """The event's data: what was ordered and where it stands; never card data."""
+def order_event_data(
+    order: HotOrder, *, product: str, from_stage: str | None, detail: str, units: tuple[int, int] = (0, 0)
+) -> dict:
+    """The event's data: what was ordered and where it stands, and what the move did to the
+    sale's allocation (`reserved_delta`, `sold_delta`; an acceptance reserves its quantity);
+    never card data."""
     data = {
         "number": order.number,
         "product": product,
@@ -97,12 +101,16 @@ def order_event_data(order: HotOrder, *, product: str, from_stage: str | None, d
         "from_stage": None if from_stage is None else str(from_stage),
         "detail": detail[:500],
     }
+    if from_stage is not None:
+        data["reserved_delta"], data["sold_delta"] = units
     if order.stage == S.SENT_TO_FULFILMENT:
         data["legacy_number"] = order.legacy_number
     return data
 
 
-def order_event_fields(order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None) -> dict:
+def order_event_fields(
+    order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None, units: tuple[int, int] = (0, 0)
+) -> dict:
     """The event of a move, as `events.services.event_append` takes it (ACCEPT_SQL writes the
     same fields for the acceptance)."""
     status = event_status_for(from_stage, order.stage)
@@ -112,13 +120,17 @@ def order_event_fields(order: HotOrder, *, from_stage: str | None, detail: str, 
         "type": EVENT_TYPE,
         "subtype": EVENT_SUBTYPE,
         "status": status,
-        "data": order_event_data(order, product=product or order.product.slug, from_stage=from_stage, detail=detail),
+        "data": order_event_data(
+            order, product=product or order.product.slug, from_stage=from_stage, detail=detail, units=units
+        ),
         "resources": [order.number],
     }
 
 
-def order_event_append(order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None) -> None:
-    event_append(**order_event_fields(order, from_stage=from_stage, detail=detail, product=product))
+def order_event_append(
+    order: HotOrder, *, from_stage: str | None, detail: str, product: str | None = None, units: tuple[int, int] = (0, 0)
+) -> None:
+    event_append(**order_event_fields(order, from_stage=from_stage, detail=detail, product=product, units=units))
 
 
 def order_accepted_record(order: HotOrder, *, product: str) -> None:
@@ -142,16 +154,14 @@ def order_transition(
     if not transition_allowed(from_stage, to):
         raise TransitionRefused(order, to)
     fields = {"stage", "status", "updated_at", *save_also}
+    units = (0, 0)
     with transaction.atomic():
         order.stage = to
         order.status = status_for(to)
         if to == S.SENT_TO_FULFILMENT:
-            if sold_from_hold:
-                _units_sell(order)
-            else:
-                _units_release(order)
+            units = _units_sell(order) if sold_from_hold else _units_release(order)
         elif to in FAILURES:
-            _units_release(order)
+            units = _units_release(order)
         elif to == S.QUEUED:
             # Redriven: a fresh deadline, so the sweep does not expire it before a worker runs.
             order.reserved_until = timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
@@ -163,27 +173,30 @@ def order_transition(
             fields |= {"reservation", "card_sealed", "completed_at"}
         order.save(update_fields=sorted(fields))
         OrderStageEvent.objects.create(order=order, stage=to, detail=detail[:500])
-        order_event_append(order, from_stage=from_stage, detail=detail)
+        order_event_append(order, from_stage=from_stage, detail=detail, units=units)
         status_refresh_on_commit(order)
 
 
-def _units_release(order: HotOrder) -> None:
-    """Gives a held reservation back to the allocation."""
+def _units_release(order: HotOrder) -> tuple[int, int]:
+    """Gives a held reservation back to the allocation; returns the change to (reserved, sold)."""
     if order.reservation != Reservation.HELD:
-        return
-    SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
+        return (0, 0)
+    released = SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
         reserved=F("reserved") - order.quantity
     )
     order.reservation = Reservation.RELEASED
     _remaining_forget(order)
+    return (-order.quantity, 0) if released else (0, 0)
 
 
-def _units_sell(order: HotOrder) -> None:
-    """Turns the reservation into a sale."""
+def _units_sell(order: HotOrder) -> tuple[int, int]:
+    """Turns the reservation into a sale; returns the change to (reserved, sold)."""
+    units = (0, 0)
     if order.reservation == Reservation.HELD:
-        SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
+        sold = SaleAllocation.objects.filter(product_id=order.product_id, reserved__gte=order.quantity).update(
             reserved=F("reserved") - order.quantity, sold=F("sold") + order.quantity
         )
+        units = (-order.quantity, order.quantity) if sold else units
     elif order.reservation == Reservation.RELEASED:
         # Released (failed) while the legacy API placed it after all: count the sale if the
         # allocation still has room; the legacy API's stock is the record either way.
@@ -192,9 +205,11 @@ def _units_sell(order: HotOrder) -> None:
         ).update(sold=F("sold") + order.quantity)
         if not counted:
             logger.warning("order %s was placed after its reservation was released", order.number)
+        units = (0, order.quantity) if counted else units
         _remaining_forget(order)
     # Held to sold leaves `allocated - reserved - sold` as it was: the cached figure stands.
     order.reservation = Reservation.CONFIRMED
+    return units
 
 
 def _remaining_forget(order: HotOrder) -> None:

@@ -1,6 +1,7 @@
 """A sale against the stock of record: its figures side by side (`sale status`), and the
 reconciliation (Gilt's true-up) that compares each open sale's hold with its allocation and
-its orders, reports the drift and repairs what is safe to repair."""
+its orders, reports the drift and repairs what is safe to repair, and trues the inventory view
+up with the stock of record."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import legacy_client
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import HotOrder, OrderStatus, Reservation, SaleAllocation, SaleState
 from orders.sales import SaleBusy, hold_reference_new, sale_closing_follow, sale_lock, sales_due_close
+from readmodels.inventory import inventory_true_up
+from readmodels.selectors import inventory_figures
 from shop.models import Product
 
 logger = logging.getLogger(__name__)
@@ -94,6 +97,8 @@ def sale_status(*, product: Product) -> dict:
             sold=allocation.sold,
             remaining=allocation.remaining,
         )
+    # The inventory view's figures, fed by the log, beside those of record.
+    figures["inventory"] = inventory_figures(product=product.slug)
     try:
         if allocation is not None and allocation.hold_reference:
             hold = legacy_client.hold_get(reference=allocation.hold_reference)
@@ -129,6 +134,8 @@ def sale_reconcile(*, product: Product | None = None) -> list[SaleCheck]:
         if check.action != IN_STEP:
             logger.warning("sale of %s drifted: %s", check.product, check.as_dict())
         checks.append(check)
+    # The inventory view trued up with the stock of record too (a correction is logged).
+    inventory_true_up(products=[product.slug] if product is not None else None)
     return checks
 
 

@@ -150,6 +150,13 @@ def _sale_event_append(allocation: SaleAllocation, *, status: str) -> None:
     event_append(source="shop.merchant", detail_type="State change Notification", **kinds, data=data)
 
 
+def _sale_resized_append(allocation: SaleAllocation, *, units: int) -> None:
+    """SALE/ALLOCATION/RESIZED: only `allocated` moved (reserved and sold move with orders)."""
+    data = {"product": allocation.product.slug, "allocated": units, "hold": allocation.hold_reference}
+    kinds = {"type": "SALE", "subtype": "ALLOCATION", "status": "RESIZED"}
+    event_append(source="shop.merchant", detail_type="State change Notification", **kinds, data=data)
+
+
 def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
     """Sets an open sale's allocation to `units`, moving its hold: refused below what is
     already reserved or sold, or above what the stock of record can add."""
@@ -171,12 +178,17 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
                 )
             except LegacyUnavailable as exc:
                 raise _unavailable(exc)
-            SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=units, updated_at=timezone.now())
+            with transaction.atomic():
+                SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=units, updated_at=timezone.now())
+                _sale_resized_append(allocation, units=units)
         else:
             # Conditional: buyers reserve under our feet, and their units must stay allocated.
-            shrunk = SaleAllocation.objects.filter(
-                pk=allocation.pk, state=SaleState.OPEN, reserved__lte=units - F("sold")
-            ).update(allocated=units, updated_at=timezone.now())
+            with transaction.atomic():
+                shrunk = SaleAllocation.objects.filter(
+                    pk=allocation.pk, state=SaleState.OPEN, reserved__lte=units - F("sold")
+                ).update(allocated=units, updated_at=timezone.now())
+                if shrunk:
+                    _sale_resized_append(allocation, units=units)
             if not shrunk:
                 allocation.refresh_from_db()
                 taken = allocation.reserved + allocation.sold

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
@@ -19,6 +20,8 @@ from orders.inputs import (
     json_body_check,
     order_input_parse,
 )
+from readmodels.answers import answer_record
+from readmodels.selectors import sale_remaining
 from shop.models import PlacedOrder
 
 RETRY_AFTER_SECONDS = 2
@@ -68,12 +71,18 @@ def _over_limit_but_placed(request, *, key: str, product: dict) -> JsonResponse 
     return _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=product["slug"]))
 
 
+def _remaining(data: dict) -> int:
+    """ "Only N left": the inventory view, fed by the log; the allocation until it has seen the sale."""
+    remaining = sale_remaining(product=data["slug"])
+    return selectors.allocation_remaining(allocation_id=data["allocation_id"]) if remaining is None else remaining
+
+
 @require_GET
 def buy_now(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
     if data is None or not data["is_hot"] or not data["is_on_sale"]:
         raise Http404("No hot product here")
-    remaining = selectors.allocation_remaining(allocation_id=data["allocation_id"])
+    remaining = _remaining(data)
     window = selectors.hot_product_window(data)
     response = render(
         request,
@@ -103,7 +112,7 @@ def stock(request, category: str, product: str):
     refusal = services.hot_product_refusal(data)
     if isinstance(refusal, services.NotHot | services.NotOnSale):
         return _refused(refusal)
-    remaining = selectors.allocation_remaining(allocation_id=data["allocation_id"])
+    remaining = _remaining(data)
     state = selectors.hot_product_window(data)
     if state == "open" and remaining == 0:
         state = "sold_out"
@@ -113,6 +122,14 @@ def stock(request, category: str, product: str):
 @csrf_exempt  # a JSON API: no cookies are used, the Idempotency-Key is required instead
 @require_POST
 def order_create(request, category: str, product: str):
+    started = time.perf_counter()
+    response = _order_create(request, category, product)
+    # Accepted, sold out or throttled, per second, for the merchant's live dashboard.
+    answer_record(product=product, status=response.status_code, seconds=time.perf_counter() - started)
+    return response
+
+
+def _order_create(request, category: str, product: str):
     # A bad key and a bad body are named in one answer, as the monolith's buy-now does.
     key_error = None
     try:

@@ -1,0 +1,148 @@
+"""The inventory view: per product, on hand and held in the stock of record and, in an open
+sale, allocated, reserved and sold, folded from the log within a second of each event.
+
+Past a product's first STOCK event (whose figures after the change give the view its start)
+only changes are added up (each STOCK event's `delta` and `held_delta`, each hot order's move),
+never the figures an event reports after its change: two transactions on one product may be
+read in the log in the other order than they committed (it is ordered by transaction id), and
+sums do not mind the order. The sale's figures restart when a sale opens. The true-up compares
+the view with the stock of record and, where they differ, writes an INVENTORY/PRODUCT/CORRECTED
+event carrying the difference, which the view folds in like any other."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+
+from events.models import Checkpoint, Event
+from events.selectors import checkpoint_mark, events_after_queryset
+from events.services import event_append
+from readmodels.models import InventoryLevel
+from readmodels.projections import Projection
+from shop.models import Product
+
+logger = logging.getLogger(__name__)
+
+NAME = "inventory"
+SOURCE = "shop.readmodels"
+HOTPATH = "shop.hotpath"
+# The sale's state in the view, as SALE/ALLOCATION events name it.
+SALE_STATES = {"OPENED": "open", "CLOSED": "closed"}
+
+
+def _changes_stock(event: Event) -> bool:
+    return (event.type, event.subtype) == ("STOCK", "PRODUCT") or (event.type, event.status) == (
+        "INVENTORY",
+        "CORRECTED",
+    )
+
+
+def _stock_step(figures: tuple[int, int] | None, event: Event) -> tuple[int, int]:
+    """(on hand, held) after the event. A product's first STOCK event gives its figures as
+    they were after it (stock loaded before anything was logged); after that only changes
+    are added, so the order two transactions are read in does not matter."""
+    data = event.data
+    if figures is None and event.type == "STOCK":
+        return int(data["on_hand"]), int(data["held"])
+    on_hand, held = figures or (0, 0)
+    return on_hand + int(data.get("delta") or 0), held + int(data.get("held_delta") or 0)
+
+
+class InventoryView(Projection):
+    name = NAME
+    model = InventoryLevel
+    keys = ("product",)
+    figures = ("on_hand", "held", "sale_state", "allocated", "reserved", "sold")
+
+    def apply(self, event: Event, generation: int) -> None:
+        data = event.data
+        product = data.get("product")
+        if not product:
+            return
+        key = {"product": product}
+        if _changes_stock(event):
+            row = self.rows(generation).filter(**key).values_list("on_hand", "held").first()
+            on_hand, held = _stock_step(row, event)
+            self.put(generation, key, on_hand=on_hand, held=held)
+        elif event.source == HOTPATH and event.type == "CHECKOUT":
+            if event.status == "ACCEPTED":
+                self.add(generation, key, reserved=int(data["quantity"]))
+            elif data.get("reserved_delta") or data.get("sold_delta"):
+                self.add(generation, key, reserved=int(data["reserved_delta"]), sold=int(data["sold_delta"]))
+        elif event.type == "SALE" and event.subtype == "ALLOCATION":
+            if event.status == "RESIZED":
+                self.put(generation, key, allocated=int(data["allocated"]))
+                return
+            values = {"allocated": int(data["allocated"]), "sale_state": SALE_STATES.get(event.status, "")}
+            if event.status == "OPENED":
+                # Counted afresh for every opening, as the allocation is.
+                values.update(reserved=int(data["reserved"]), sold=int(data["sold"]))
+            self.put(generation, key, **values)
+
+
+VIEW = InventoryView()
+handle = VIEW.handle
+
+
+def _record_locked(slugs: list[str]) -> list[Product]:
+    queryset = Product.objects.filter(slug__in=slugs).order_by("pk")
+    if connection.features.has_select_for_update:
+        queryset = queryset.select_for_update(of=("self",), no_key=connection.features.has_select_for_no_key_update)
+    return list(queryset)
+
+
+def _folded(figures: tuple[int, int] | None, slug: str, after) -> tuple[int, int]:
+    """(on hand, held) of the view once it has folded in the product's committed events after
+    its checkpoint, as `apply` folds them."""
+    queryset = events_after_queryset(after=after).filter(data__product=slug, type__in=["STOCK", "INVENTORY"])
+    ordering = ("xid", "position") if connection.vendor == "postgresql" else ("position",)
+    for event in queryset.order_by(*ordering).only("type", "subtype", "status", "data"):
+        if _changes_stock(event):
+            figures = _stock_step(figures, event)
+    return figures or (0, 0)
+
+
+def inventory_true_up(*, products: list[str] | None = None) -> list[dict]:
+    """Compares the view with the stock of record, product by product, and logs a correction
+    for each difference; returns the corrections made.
+
+    Exact while orders keep coming: the view's checkpoint is held (no batch of its consumer
+    runs meanwhile) and the product's row is locked as every change of stock locks it, so the
+    record's figures are the sum of every committed change; what the view will hold once it
+    has folded in the committed events after its checkpoint is compared with them."""
+    slugs = products or list(Product.objects.order_by("pk").values_list("slug", flat=True))
+    corrections = []
+    for slug in slugs:
+        with transaction.atomic():
+            Checkpoint.objects.get_or_create(consumer=NAME)
+            checkpoint = Checkpoint.objects.select_for_update().get(consumer=NAME)
+            record = _record_locked([slug])
+            if not record:
+                continue
+            product = record[0]
+            row = VIEW.rows().filter(product=slug).values_list("on_hand", "held").first()
+            on_hand, held = _folded(row, slug, checkpoint_mark(checkpoint))
+            delta, held_delta = product.stock - on_hand, product.held - held
+            if not delta and not held_delta:
+                continue
+            data = {
+                "product": slug,
+                "on_hand": product.stock,
+                "held": product.held,
+                "delta": delta,
+                "held_delta": held_delta,
+                "reason": "true_up",
+            }
+            event_append(
+                source=SOURCE,
+                detail_type="State change Notification",
+                type="INVENTORY",
+                subtype="PRODUCT",
+                status="CORRECTED",
+                data=data,
+            )
+            corrections.append(data)
+    for data in corrections:
+        logger.warning("inventory view of %s corrected by the true-up: %s", data["product"], data)
+    return corrections

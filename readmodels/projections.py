@@ -1,0 +1,91 @@
+"""What every read model shares: its rows in generations, their state as comparable JSON, and
+the consumer that keeps the live generation up to date (the protocol of events/snapshots.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models, transaction
+from django.db.models import F, Subquery
+
+from readmodels.models import Generation
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class Projection:
+    """A view kept in one model's rows, keyed by `keys`, with `figures` that events change."""
+
+    name: str
+    model: type[models.Model]
+    keys: tuple[str, ...]
+    figures: tuple[str, ...]
+
+    # --- the live generation -------------------------------------------------------------
+    def live_generation(self) -> int:
+        generation = Generation.objects.filter(view=self.name).values_list("live", flat=True).first()
+        if generation is None:
+            generation = Generation.objects.get_or_create(view=self.name)[0].live
+        return generation
+
+    def live_rows(self) -> models.QuerySet:
+        """The rows readers see, in one query: the live generation's."""
+        live = Generation.objects.filter(view=self.name).values("live")[:1]
+        return self.model.objects.filter(generation=Subquery(live))
+
+    def handle(self, event) -> None:
+        """The consumer: one event into the live generation (in the batch's transaction)."""
+        self.apply(event, self.live_generation())
+
+    # --- the protocol of events.snapshots ------------------------------------------------
+    def apply(self, event, generation: int) -> None:
+        raise NotImplementedError
+
+    def rows(self, generation: int | None = None) -> models.QuerySet:
+        return self.model.objects.filter(generation=self.live_generation() if generation is None else generation)
+
+    def state(self, generation: int | None = None) -> dict:
+        state = {}
+        for row in self.rows(generation).values(*self.keys, *self.figures):
+            key = "|".join(str(_plain(row[k])) for k in self.keys)
+            state[key] = {name: _plain(row[name]) for name in (*self.keys, *self.figures)}
+        return state
+
+    def load(self, state: dict, generation: int) -> None:
+        self.model.objects.bulk_create(
+            [self.model(generation=generation, **values) for values in state.values()], batch_size=500
+        )
+
+    def generation_new(self) -> int:
+        with transaction.atomic():
+            Generation.objects.get_or_create(view=self.name)
+            row = Generation.objects.select_for_update().get(view=self.name)
+            row.last = max(row.last, row.live) + 1
+            row.save(update_fields=["last"])
+        return row.last
+
+    def swap(self, generation: int) -> None:
+        with transaction.atomic():
+            Generation.objects.get_or_create(view=self.name)
+            row = Generation.objects.select_for_update().get(view=self.name)
+            old, row.live = row.live, generation
+            row.save(update_fields=["live"])
+            self.drop(old)
+
+    def drop(self, generation: int) -> None:
+        self.model.objects.filter(generation=generation).delete()
+
+    # --- helpers for apply ---------------------------------------------------------------
+    def add(self, generation: int, key: dict, **changes: int) -> None:
+        """Adds to a row's figures, creating the row when it is the first change. One consumer
+        writes a generation at a time (its checkpoint's lock), so no two adds race."""
+        changed = self.model.objects.filter(generation=generation, **key).update(
+            **{name: F(name) + amount for name, amount in changes.items()}
+        )
+        if not changed:
+            self.model.objects.create(generation=generation, **key, **changes)
+
+    def put(self, generation: int, key: dict, **values) -> None:
+        self.model.objects.update_or_create(generation=generation, **key, defaults=values)

@@ -1,0 +1,131 @@
+"""Reads of the read models: a product's stock for the storefront's badges and the sale page,
+sales per minute, the tallies, reorders and low stock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F, Sum
+
+from readmodels.inventory import VIEW as INVENTORY
+from readmodels.models import InventoryLevel, PurchaseOrder, Tally
+from readmodels.sales import SALES_PER_MINUTE, TALLIES
+from shop.models import LOW_STOCK, Product
+
+
+@dataclass(frozen=True)
+class StockFigures:
+    available: int
+    # sold_out, low or in_stock: what the shopper's badge says.
+    state: str
+
+
+def _state(available: int) -> str:
+    if available <= 0:
+        return "sold_out"
+    return "low" if available <= LOW_STOCK else "in_stock"
+
+
+def inventory_get(*, product: str) -> InventoryLevel | None:
+    return INVENTORY.live_rows().filter(product=product).first()
+
+
+def product_stock(*, product: Product) -> StockFigures:
+    """What the storefront's stock badge says of a product: the inventory view's available
+    units, or the catalogue's own figures for a product the view has not seen yet."""
+    row = inventory_get(product=product.slug)
+    available = row.available if row is not None else product.available
+    return StockFigures(available=available, state=_state(available))
+
+
+def sale_remaining(*, product: str) -> int | None:
+    """Units left in the product's open sale ("only N left"), from the inventory view; None
+    when the view has not seen the sale open (the caller then asks the allocation)."""
+    row = inventory_get(product=product)
+    if row is None or row.sale_state != "open":
+        return None
+    return row.remaining
+
+
+def inventory_figures(*, product: str) -> dict | None:
+    """The view's figures of one product, as `sale status --json` shows them."""
+    row = inventory_get(product=product)
+    if row is None:
+        return None
+    return {
+        "on_hand": row.on_hand,
+        "held": row.held,
+        "available": row.available,
+        "sale_state": row.sale_state or None,
+        "allocated": row.allocated,
+        "reserved": row.reserved,
+        "sold": row.sold,
+        "remaining": row.remaining,
+    }
+
+
+def inventory_all() -> list[InventoryLevel]:
+    return list(INVENTORY.live_rows().order_by("product"))
+
+
+def sales_per_minute(*, since: datetime | None = None) -> list[dict]:
+    """Orders, units and revenue per minute (every product and channel added up), oldest first."""
+    rows = SALES_PER_MINUTE.live_rows()
+    if since is not None:
+        rows = rows.filter(minute__gte=since)
+    return list(
+        rows.values("minute")
+        .annotate(orders=Sum("orders"), units=Sum("units"), revenue_cents=Sum("revenue_cents"))
+        .order_by("minute")
+    )
+
+
+def sales_totals() -> dict:
+    totals = SALES_PER_MINUTE.live_rows().aggregate(
+        orders=Sum("orders"), units=Sum("units"), revenue_cents=Sum("revenue_cents")
+    )
+    return {name: value or 0 for name, value in totals.items()}
+
+
+def tallies_top(*, kind: str, limit: int = 5) -> list[Tally]:
+    return list(TALLIES.live_rows().filter(kind=kind).order_by("-revenue_cents", "key")[:limit])
+
+
+def low_stock(*, limit: int = 10) -> list[dict]:
+    """Products whose available stock is below their reorder point, lowest first."""
+    points = dict(Product.objects.on_sale().filter(reorder_point__gt=0).values_list("slug", "reorder_point"))
+    rows = (
+        INVENTORY.live_rows()
+        .filter(product__in=list(points))
+        .annotate(left=F("on_hand") - F("held"))
+        .order_by("left", "product")
+    )
+    found = [
+        {"product": row.product, "available": row.available, "reorder_point": points[row.product]}
+        for row in rows
+        if row.available < points[row.product]
+    ]
+    return found[:limit]
+
+
+def purchase_orders_open(*, limit: int = 10) -> list[PurchaseOrder]:
+    return list(
+        PurchaseOrder.objects.filter(status__in=[PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.CONFIRMED])
+        .select_related("product", "supplier")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def products_available(product_ids) -> dict[int, int]:
+    """Available units of each product, by primary key, in two reads: the inventory view's
+    figure, or the catalogue's own for a product the view has not seen yet. For the
+    storefront's stock badges and buy boxes."""
+    rows = Product.objects.filter(pk__in=list(product_ids)).values_list("pk", "slug", "stock", "held")
+    by_slug = {slug: (pk, max(stock - held, 0)) for pk, slug, stock, held in rows}
+    found = dict(by_slug.values())
+    for slug, on_hand, held in (
+        INVENTORY.live_rows().filter(product__in=list(by_slug)).values_list("product", "on_hand", "held")
+    ):
+        found[by_slug[slug][0]] = max(on_hand - held, 0)
+    return found

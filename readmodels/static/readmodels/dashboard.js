@@ -1,0 +1,109 @@
+/* The live sale dashboard: fetches its JSON every few seconds and redraws the figures, the
+   tables and the uPlot charts in place; the server-rendered page stands without it. */
+(function () {
+  "use strict";
+  const root = document.getElementById("dashboard");
+  if (!root) return;
+  const url = root.dataset.url;
+  const every = 1000 * Number(root.dataset.refresh || 3);
+  const charts = {};
+
+  function text(value) { return value === null || value === undefined ? "—" : String(value); }
+  function cell(value, link) {
+    const td = document.createElement("td");
+    if (link) { const a = document.createElement("a"); a.href = link; a.textContent = text(value); td.append(a); }
+    else td.textContent = text(value);
+    return td;
+  }
+  function rows(id, items, columns, empty) {
+    const body = document.querySelector("#" + id + " tbody");
+    if (!body) return;
+    const out = items.map(function (item) {
+      const tr = document.createElement("tr");
+      columns(item).forEach(function (c) { tr.append(Array.isArray(c) ? cell(c[0], c[1]) : cell(c)); });
+      if (item.alert) tr.className = "dash-alert";
+      return tr;
+    });
+    if (!out.length) { const tr = document.createElement("tr"); const td = cell(empty); td.colSpan = 10; tr.append(td); out.push(tr); }
+    body.replaceChildren.apply(body, out);
+  }
+  function get(data, path) { return path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, data); }
+  function last(list) { return list && list.length ? list[list.length - 1] : 0; }
+
+  function chart(id, title, series, x, ys, parent) {
+    const width = Math.max(280, Math.min(parent.clientWidth - 18, 640));
+    if (!charts[id]) {
+      const box = document.createElement("div");
+      box.className = "dash-chart-box";
+      const h = document.createElement("h3"); h.textContent = title; box.append(h);
+      parent.append(box);
+      const axes = [{ stroke: "#888" }, { stroke: "#888" }];
+      if (series.some(function (s) { return s.scale === "$"; })) axes.push({ scale: "$", side: 1, stroke: "#888", grid: { show: false } });
+      const opts = { width: width, height: 180, series: [{}].concat(series), axes: axes,
+        scales: { x: { time: true } }, legend: { live: false } };
+      charts[id] = new uPlot(opts, [x].concat(ys), box);
+    } else {
+      charts[id].setData([x].concat(ys));
+      if (Math.abs(charts[id].width - width) > 20) charts[id].setSize({ width: width, height: 180 });
+    }
+  }
+
+  function draw(data) {
+    document.querySelectorAll("[data-k]").forEach(function (el) { el.textContent = text(get(data, el.dataset.k)); });
+    rows("dash-sales", data.sales, function (s) {
+      const a = data.answers[s.product] || {};
+      return [s.title, s.remaining + " of " + s.allocated, s.reserved, s.sold, s.available,
+        last(a.accepted), last(a.sold_out), last(a.throttled),
+        a.p50_ms == null ? "—" : a.p50_ms + " ms", a.p99_ms == null ? "—" : a.p99_ms + " ms"];
+    }, "No product is on the hot path.");
+    rows("dash-minutes", data.sales_per_minute.slice(-5).reverse(), function (m) {
+      return [m.minute.slice(11, 16), m.orders, m.units, m.revenue];
+    }, "No orders in the last half hour.");
+    ["supplier", "category"].forEach(function (kind) {
+      rows("dash-top-" + kind, data.top_sellers[kind], function (t) { return [t.key, t.orders, t.units, t.revenue]; }, "No sales yet.");
+    });
+    rows("dash-low", data.low_stock.map(function (p) { return Object.assign({ alert: true }, p); }), function (p) {
+      return [p.product, p.available, p.reorder_point];
+    }, "Nothing below its reorder point.");
+    rows("dash-reorders", data.reorders, function (po) {
+      return [[po.reference, po.url], po.product, po.supplier, po.quantity, po.status];
+    }, "No open purchase orders.");
+    rows("dash-consumers", data.consumers, function (c) {
+      return [c.consumer, c.behind, c.lag_seconds + " s",
+        c.dead_letters ? [c.dead_letters, data.dead_letters.consumers_url + "&consumer=" + encodeURIComponent(c.consumer)] : 0];
+    }, "No consumers registered.");
+    if (typeof uPlot === "undefined") return;
+    const answersBox = document.getElementById("dash-answers-charts");
+    data.sales.forEach(function (s) {
+      const a = data.answers[s.product];
+      if (!a) return;
+      chart("answers-" + s.product, s.title + " — answers per second", [
+        { label: "Accepted", stroke: "#2e9b4f", width: 2 },
+        { label: "Sold out", stroke: "#c47f00", width: 2 },
+        { label: "Throttled", stroke: "#ba2121", width: 2 },
+      ], a.seconds, [a.accepted, a.sold_out, a.throttled], answersBox);
+    });
+    const m = data.sales_per_minute;
+    chart("sales", "Orders and revenue per minute", [
+      { label: "Orders", stroke: "#417690", width: 2 },
+      { label: "Revenue ($)", stroke: "#79aec8", width: 2, scale: "$" },
+    ], m.map(function (r) { return Date.parse(r.minute) / 1000; }),
+    [m.map(function (r) { return r.orders; }), m.map(function (r) { return r.revenue_cents / 100; })],
+    document.getElementById("dash-sales-chart"));
+  }
+
+  function refresh() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) {
+        draw(data);
+        root.classList.add("dash-live"); root.classList.remove("dash-stale");
+        document.getElementById("dash-updated").textContent = "Live · updated " + new Date().toLocaleTimeString();
+      })
+      .catch(function () { root.classList.add("dash-stale"); root.classList.remove("dash-live"); })
+      .finally(function () { setTimeout(refresh, every); });
+  }
+  const first = document.getElementById("dash-data");
+  if (first) draw(JSON.parse(first.textContent));
+  setTimeout(refresh, every);
+})();

@@ -1,0 +1,59 @@
+"""The live sale dashboard in the admin: the page (useful without JavaScript: it is rendered
+with the figures of the moment) and its JSON, for staff with the dashboard's permission."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from readmodels.dashboard import dashboard_data
+
+PERMISSION = "readmodels.view_dashboard"
+
+
+def _dashboard_permission(*, json_answer: bool):
+    """Staff with PERMISSION only: anybody else gets 403 (JSON), or the admin's sign-in page
+    when not signed in as staff (the page); staff without it get 403 either way."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            user = request.user
+            if not (user.is_active and user.is_staff):
+                if json_answer:
+                    return JsonResponse({"error": "forbidden", "detail": "Staff only."}, status=403)
+                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+            if not user.has_perm(PERMISSION):
+                if json_answer:
+                    return JsonResponse(
+                        {"error": "forbidden", "detail": "No permission to view the dashboard."}, status=403
+                    )
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return never_cache(checked)
+
+    return decorate
+
+
+@_dashboard_permission(json_answer=False)
+def dashboard(request):
+    data = dashboard_data()
+    context = {
+        **admin.site.each_context(request),
+        "title": "During the sale",
+        "data": data,
+    }
+    return TemplateResponse(request, "readmodels/dashboard.html", context)
+
+
+@_dashboard_permission(json_answer=True)
+def dashboard_json(request):
+    return JsonResponse(dashboard_data())

@@ -1,0 +1,91 @@
+"""Fixtures of the read models' tests: a small catalogue with suppliers, orders placed in the
+stock of record as any channel places them, and the read models' consumers run to the end."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+
+from events.consumers import consumer_run_all
+from events.models import Event
+from events.selectors import events_committed
+from shop.models import Category, Product, Supplier
+from tests.conftest import eventually
+
+APPROVED_CARD = "4242424242424242"
+READ_MODELS = ("inventory", "sales_per_minute", "tallies", "reorders")
+
+_emails = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def read_models_registered(settings):
+    """The read models' consumers, whatever the environment named."""
+    settings.EVENT_CONSUMERS = dict(settings.EVENT_CONSUMERS_DEFAULT)
+
+
+@pytest.fixture
+def catalogue(db) -> dict[str, Product]:
+    rods = Category.objects.create(name="Rods", slug="rods")
+    reels = Category.objects.create(name="Reels", slug="reels")
+    northwoods = Supplier.objects.create(name="Northwoods Rod Company", email="orders@northwoods.example")
+    lakeshore = Supplier.objects.create(name="Lakeshore Reel Works", email="sales@lakeshore.example", lead_time_days=10)
+    return {
+        "muskie-casting-rod": Product.objects.create(
+            category=rods,
+            supplier=northwoods,
+            title="Muskie Casting Rod",
+            slug="muskie-casting-rod",
+            price_cents=14999,
+            stock=100,
+        ),
+        "tourney-casting-rod": Product.objects.create(
+            category=rods,
+            supplier=northwoods,
+            title="Tourney Casting Rod",
+            slug="tourney-casting-rod",
+            price_cents=4999,
+            stock=60,
+            reorder_point=10,
+        ),
+        "spinning-reel": Product.objects.create(
+            category=reels,
+            supplier=lakeshore,
+            title="Spinning Reel",
+            slug="spinning-reel",
+            price_cents=2999,
+            stock=80,
+        ),
+    }
+
+
+def place(product: str, quantity: int = 1, *, hold: str | None = None, reference: str | None = None):
+    """An order placed in the stock of record, as the legacy API's view places it."""
+    from legacy_api.services import LineRequest, order_place
+
+    return order_place(
+        reference=reference or uuid.uuid4().hex,
+        customer_name="Ann Angler",
+        customer_email=f"buyer{next(_emails)}@example.com",
+        lines=[LineRequest(product=product, quantity=quantity)],
+        card_number=APPROVED_CARD,
+        hold=hold,
+    )[0]
+
+
+def settled() -> None:
+    eventually(
+        lambda: len(events_committed()) == Event.objects.count(),
+        timeout=60,
+        message="a transaction older than the test's events stayed in flight",
+    )
+
+
+def catch_up(*names: str) -> None:
+    """Runs the read models' consumers until each has folded in every committed event."""
+    settled()
+    for name in names or READ_MODELS:
+        result = consumer_run_all(consumer=name)
+        assert not result.failed and not result.dead_lettered, result
