@@ -1,0 +1,111 @@
+"""Tracing set-up as each process does it (run in a fresh interpreter, as gunicorn's and
+Celery's processes are): the sampler's choices, tracing off meaning nothing instrumented,
+and spans sent to an OTLP collector when OTEL_EXPORTER_OTLP_ENDPOINT names one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.conftest import PYTHON, ROOT
+
+SCRIPT = r"""
+import json, os, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from django.conf import settings
+from opentelemetry import trace
+from tracing.context import attach
+from tracing.setup import tracing_init, tracing_shutdown
+
+before = list(settings.MIDDLEWARE)
+on = tracing_init(service="probe")
+tracer = trace.get_tracer("probe")
+def recorded(carrier):
+    with attach(carrier), tracer.start_as_current_span("probe") as span:
+        return span.is_recording()
+root = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled="
+result = {
+    "on": on,
+    "middleware_added": [m for m in settings.MIDDLEWARE if m not in before],
+    "new_trace_recorded": recorded({}),
+    "edge_sampled_recorded": recorded({"X-Amzn-Trace-Id": root + "1"}),
+    "edge_unsampled_recorded": recorded({"X-Amzn-Trace-Id": root + "0"}),
+    "w3c_sampled_recorded": recorded({"traceparent": "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"}),
+}
+with tracer.start_as_current_span("new root") as span:
+    result["xray_epoch"] = trace.format_trace_id(span.get_span_context().trace_id)[:8]
+tracing_shutdown()
+print("RESULT " + json.dumps(result))
+"""
+
+
+def probe(process_env: dict, **env: str) -> dict:
+    done = subprocess.run(
+        [PYTHON, "-c", SCRIPT], cwd=ROOT, env={**process_env, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_arriving_sampled_is_traced_and_new_traces_follow_the_sample_rate(process_env):
+    import time
+
+    result = probe(process_env, TRACING_ENABLED="1", TRACING_SAMPLE_RATE="0", TRACING_STORE="0")
+    assert result["on"] is True
+    assert result["middleware_added"] == [
+        "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
+    ]
+    assert result["edge_sampled_recorded"] is True
+    assert result["w3c_sampled_recorded"] is True
+    assert result["edge_unsampled_recorded"] is False
+    assert result["new_trace_recorded"] is False
+    # X-Ray-compatible ids: a new trace's first 8 hex digits are the epoch seconds.
+    assert abs(int(result["xray_epoch"], 16) - time.time()) < 60
+    assert probe(process_env, TRACING_SAMPLE_RATE="1", TRACING_STORE="0")["new_trace_recorded"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracing_off_instruments_nothing(process_env):
+    result = probe(process_env, TRACING_ENABLED="0")
+    assert result["on"] is False
+    assert result["middleware_added"] == []
+    assert not result["edge_sampled_recorded"]
+
+
+class Collector(BaseHTTPRequestHandler):
+    received: list[tuple[str, bytes]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Collector.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_spans_also_go_to_an_otlp_collector_when_one_is_configured(process_env):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Collector.received.clear()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        probe(process_env, TRACING_SAMPLE_RATE="1", TRACING_STORE="0", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    finally:
+        server.shutdown()
+        server.server_close()
+    paths = {path for path, _ in Collector.received}
+    assert paths == {"/v1/traces"}
+    sent = b"".join(body for _, body in Collector.received)
+    assert bytes.fromhex("5759e988bd862e3fe1be46a994272793") in sent  # the edge's trace, in protobuf
+    assert b"probe" in sent  # the service's name
