@@ -16,10 +16,11 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils.html import escape
 
+import procs
 from edge.lambda_edge import trace_header_mint
 from events.models import Event
 from orders.models import HotOrder
-from tests.conftest import eventually
+from tests.conftest import BIN, eventually
 from tests.orders.conftest import ORDERS_URL, http_json, order_body, orders_final
 from tracing import selectors
 from tracing.ids import otel_from_any
@@ -162,3 +163,33 @@ def test_a_worker_killed_mid_task_leaves_no_broken_trace_the_retry_joins_it(
     assert set(Span.objects.filter(kind="consumer").values_list("trace_id", flat=True)) == {TRACE_ID}
     assert set(Span.objects.filter(service="legacy-api").values_list("trace_id", flat=True)) == {TRACE_ID}
     assert "WorkerLostError" in processes.log(worker)
+
+
+RECYCLE = ["--max-tasks-per-child", "1"]  # the child is replaced after each task
+
+
+def test_spans_are_flushed_when_a_gunicorn_worker_exits_and_a_worker_child_is_recycled(
+    processes, allocation, legacy_api, worker_env
+):
+    # Spans would wait ten minutes in memory: only the flush on exit can store them in time.
+    held = {**worker_env, **TRACING, "TRACING_EXPORT_DELAY_MS": "600000"}
+    legacy_api.env = {**legacy_api.env, **TRACING}
+    legacy_api.start()
+    port = procs.free_port()
+    argv = procs.gunicorn_argv(
+        BIN / "gunicorn",
+        "config.wsgi_hotpath",
+        port=port,
+        workers=1,
+        config="config/gunicorn.py",
+        extra=["--max-requests", "1"],  # the worker exits after the order, as a recycled one does
+    )
+    procs.wait_for_port(port, process=processes.start(argv, held, name="hotpath"))
+    worker = procs.celery_worker_argv(
+        BIN / "celery", hostname=f"recycled-{os.getpid()}@%h", concurrency=1, extra=[*RECYCLE, "--pool", "prefork"]
+    )
+    processes.start(worker, held, name="worker")
+
+    buy(f"http://127.0.0.1:{port}", EDGE_HEADER)
+    eventually(orders_final(1), timeout=90, message="the order was not placed")
+    eventually(lambda: every_hop_stored(TRACE_ID), timeout=30, message="spans were lost when the processes exited")
