@@ -3,9 +3,10 @@
 It decides as CloudFront, Lambda@Edge and nginx do (the same matcher), then serves the
 request from the chosen origin in-process: `hotpath` through the hot path's URLconf,
 `minisite` from the rendered mini-site, `monolith` and `legacy-api` as usual (the legacy
-API is mounted at /legacy-api/). The routes are read on every request (one small query),
-so a route switched off takes effect on the very next request. A failure of the router
-never fails the request: it is served by the default origin.
+API is mounted at /legacy-api/). The routes are compiled once per routes' version (one small
+cache read a request, see edge.route_version), and every change replaces the version once
+committed, so a route switched off takes effect on the very next request of every process. A
+failure of the router never fails the request: it is served by the default origin.
 
 As the edge does, it starts the trace: a request without a well-formed X-Amzn-Trace-Id gets
 one (the origin's tracing, which runs after this middleware, continues it).
@@ -77,13 +78,11 @@ class EdgeRouterMiddleware:
             # PATH_INFO is already decoded (one character per byte): escape its "%" so the
             # matcher's decoding gives it back as it is.
             path = request.META.get("PATH_INFO", request.path).replace("%", "%25")
-            return matcher.decide(
-                selectors.enabled_routes(),
+            return selectors.routes_compiled().decide(
                 path,
                 now=time.time(),
                 cookies=request.COOKIES,
                 headers=headers,
-                default_origin=selectors.default_origin_name(),
                 canary_secret=getattr(settings, "EDGE_CANARY_SECRET", ""),
             )
         except Exception:

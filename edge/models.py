@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, URLVali
 from django.db import models
 
 from edge import matcher
+from edge.route_version import RouteQuerySet
 
 
 class Origin(models.Model):
@@ -92,6 +93,9 @@ class Route(models.Model):
         null=True, blank=True, choices=[(s, str(s)) for s in matcher.REDIRECT_STATUSES]
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Bulk updates replace the routes' version too (edge.route_version).
+    objects = RouteQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "pk"]

@@ -136,11 +136,13 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: fl
 
 @pytest.fixture(autouse=True)
 def _catalogue_pages_forgotten() -> Iterator[None]:
-    """Each test starts without the catalogue pages an earlier test's rolled-back data made
-    (their catalogue version was never replaced: that happens on commit)."""
+    """Each test starts without the catalogue pages and compiled routes an earlier test's
+    rolled-back data made (their versions were never replaced: that happens on commit)."""
+    from edge import selectors
     from shop import page_cache
 
     page_cache.pages_forget()
+    selectors.routes_forget()
     yield
 
 
