@@ -1,0 +1,177 @@
+"""What the edge middleware costs per request: a full route table against none.
+
+    python -m bench.edge_cost [--seconds N] [--connections N] [--json PATH]
+
+`edge_overhead(stack)` starts one more gunicorn on the stack (the trivial JSON view of the
+ceiling, with the edge router on, as in the all-in-one server) and measures it with wrk,
+directly (nginx would add the same cost to both sides and hide part of the difference):
+once with no enabled route, once with CloudFront's quota of 25 enabled routes that the
+request passes over (the router's worst case: every pattern is tried, then the default
+origin serves it). The two alternate, three times each, and the figures are the medians.
+`edge_overhead_ratio` is the time per request with the routes over the time without them
+(the requests a second without, over those with): 1.0 is free, the bar is 1.05.
+
+The route table is the stack's own: its enabled routes are switched off for the measurement
+without routes and count among the 25; every change is undone at the end. Nothing else of
+the stack runs the router (the monolith and the hot path are behind nginx's exported routes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import urllib3
+
+from bench.stack import ROOT, Stack
+from bench.wrk import wrk
+from procs import free_port
+
+QUOTA = 25  # CloudFront's behaviours per distribution (EDGE_MAX_BEHAVIORS)
+
+
+def _figures(runs: list[dict]) -> dict:
+    rps = [row["rps"] for row in runs]
+    cpu = [row["cpu_ms_per_request"] for row in runs]
+    return {
+        "rps": round(statistics.median(rps), 1),
+        "rps_runs": [round(r, 1) for r in rps],
+        "rps_spread": round(max(rps) - min(rps), 1),
+        "p99_ms": round(statistics.median(row["p99_ms"] for row in runs), 2),
+        # The server's own CPU per request: what other processes on the cores take does not
+        # change it, so it tells the same story on a busy machine.
+        "cpu_ms_per_request": round(statistics.median(cpu), 3),
+        "cpu_ms_runs": [round(c, 3) for c in cpu],
+        "errors": sum(row["non_2xx"] + row["socket_errors"] for row in runs),
+    }
+
+
+def _measured(stack: Stack, url: str, *, connections: int, seconds: int) -> dict:
+    before = stack.cpu_seconds().get("edge-cost", 0.0)
+    row = wrk(url, connections=connections, seconds=seconds)
+    used = stack.cpu_seconds().get("edge-cost", 0.0) - before
+    row["cpu_ms_per_request"] = used * 1000 / max(row["rps"] * seconds, 1.0)
+    return row
+
+
+def _routes_fill(count: int) -> list[int]:
+    """Enabled routes up to `count` (sale routes of products the request is not for); returns
+    the primary keys of those added. Saved as they are: the quota counts disabled routes too,
+    and the stack may have some."""
+    from edge.models import Origin, Route
+
+    hotpath = Origin.objects.get(name="hotpath")
+    have = Route.objects.filter(enabled=True).count()
+    added = []
+    for i in range(max(0, count - have)):
+        route = Route(
+            name=f"edge-cost-{i:02d}",
+            pattern=f"/shop/rods/sale-product-{i:02d}/*",
+            origin=hotpath,
+            position=10_000 + i,
+            enabled=True,
+        )
+        route.save()
+        added.append(route.pk)
+    return added
+
+
+def edge_overhead(
+    stack: Stack, *, seconds: int = 5, connections: int = 16, repetitions: int = 3, routes: int = QUOTA
+) -> dict:
+    """The ceiling view's requests a second through the edge middleware without routes and
+    with `routes` enabled routes, medians of `repetitions` wrk runs each, and their ratio.
+
+    Keys: `edge_overhead_ratio`, `edge_rps_no_routes`, `edge_rps_routes`; for each side
+    (`edge_no_routes`, `edge_with_routes`) its runs, spread (max - min), p99 and the server's
+    CPU per request, whose ratio is `edge_overhead_cpu_ratio`; `edge_routes`, `edge_wrk`."""
+    from django.conf import settings
+
+    from edge.models import Route
+
+    port = free_port()
+    stack.ports["edge_cost"] = port
+    # The default of EDGE_MAX_BEHAVIORS is the quota: a table of 25 is what a merchant can make.
+    limit = getattr(settings, "EDGE_MAX_BEHAVIORS", QUOTA)
+    if routes > limit:
+        raise ValueError(f"{routes} routes exceed EDGE_MAX_BEHAVIORS={limit}")
+    stack.start_gunicorn("edge-cost", "config.wsgi", port, {"SHOP_DEPLOYMENT": "ceiling", "EDGE_ROUTER_ENABLED": "1"})
+    url = f"http://127.0.0.1:{port}/ceiling"
+    enabled_before = list(Route.objects.filter(enabled=True).values_list("pk", flat=True))
+    added: list[int] = []
+    http = urllib3.PoolManager(retries=False, timeout=10.0)
+
+    def settle(expected: int) -> None:
+        # Every gunicorn thread sees the change at its next request; check the answer once.
+        response = http.request("GET", url)
+        if response.status != 200 or response.headers.get("X-Edge-Route") != "default":
+            raise RuntimeError(f"the edge router did not pass {url} to the default origin ({response.status})")
+        if Route.objects.filter(enabled=True).count() != expected:
+            raise RuntimeError("the route table changed while it was measured")
+
+    try:
+        without: list[dict] = []
+        with_routes: list[dict] = []
+        for _ in range(repetitions):
+            Route.objects.filter(pk__in=enabled_before).update(enabled=False)
+            Route.objects.filter(pk__in=added).update(enabled=False)
+            settle(0)
+            wrk(url, connections=connections, seconds=1)  # warm: every thread past the change
+            without.append(_measured(stack, url, connections=connections, seconds=seconds))
+            Route.objects.filter(pk__in=enabled_before).update(enabled=True)
+            if not added:
+                added = _routes_fill(routes)
+            Route.objects.filter(pk__in=added).update(enabled=True)
+            settle(routes)
+            wrk(url, connections=connections, seconds=1)
+            with_routes.append(_measured(stack, url, connections=connections, seconds=seconds))
+    finally:
+        Route.objects.filter(pk__in=added).delete()
+        Route.objects.filter(pk__in=enabled_before).update(enabled=True)
+        stack.stop("edge-cost")
+    no_routes, full = _figures(without), _figures(with_routes)
+    return {
+        "edge_overhead_ratio": round(no_routes["rps"] / full["rps"], 3) if full["rps"] else None,
+        "edge_overhead_cpu_ratio": round(full["cpu_ms_per_request"] / no_routes["cpu_ms_per_request"], 3)
+        if no_routes["cpu_ms_per_request"]
+        else None,
+        "edge_rps_no_routes": no_routes["rps"],
+        "edge_rps_routes": full["rps"],
+        "edge_no_routes": no_routes,
+        "edge_with_routes": full,
+        "edge_routes": routes,
+        "edge_wrk": {"connections": connections, "seconds": seconds, "repetitions": repetitions},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.edge_cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out-edge-cost")
+    args = parser.parse_args(argv)
+    stack = Stack(args.out.resolve())
+    try:
+        stack.prepare()
+        os.environ.update(stack.env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        figures = edge_overhead(stack, seconds=args.seconds, connections=args.connections)
+    finally:
+        stack.stop_all()
+    text = json.dumps(figures, indent=2, sort_keys=True)
+    if args.json:
+        args.json.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
