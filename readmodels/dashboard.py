@@ -84,11 +84,32 @@ def _money(cents: int | None) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
 
+def _minutes(now) -> list[dict]:
+    """The last SALES_MINUTES minutes, each with its orders, units and revenue (zero included)."""
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=SALES_MINUTES - 1)
+    found = {row["minute"]: row for row in selectors.sales_per_minute(since=start)}
+    minutes = []
+    for index in range(SALES_MINUTES):
+        minute = start + timedelta(minutes=index)
+        row = found.get(minute, {})
+        cents = row.get("revenue_cents") or 0
+        minutes.append(
+            {
+                "minute": minute.isoformat(),
+                "orders": row.get("orders") or 0,
+                "units": row.get("units") or 0,
+                "revenue_cents": cents,
+                "revenue": _money(cents),
+            }
+        )
+    return minutes
+
+
 def dashboard_data() -> dict:
     now = timezone.now()
     sales = _sales()
     answers = answers_recent(products=[s["product"] for s in sales], seconds=ANSWER_SECONDS, now=time.time())
-    per_minute = selectors.sales_per_minute(since=now - timedelta(minutes=SALES_MINUTES))
+    per_minute = _minutes(now)
     totals = selectors.sales_totals()
     return {
         "generated_at": now.isoformat(),
@@ -96,16 +117,7 @@ def dashboard_data() -> dict:
         "sales": sales,
         "answers": answers,
         "queue": _queue(),
-        "sales_per_minute": [
-            {
-                "minute": row["minute"].isoformat(),
-                "orders": row["orders"],
-                "units": row["units"],
-                "revenue_cents": row["revenue_cents"],
-                "revenue": _money(row["revenue_cents"]),
-            }
-            for row in per_minute
-        ],
+        "sales_per_minute": per_minute,
         "totals": {**totals, "revenue": _money(totals["revenue_cents"])},
         "dead_letters": _dead_letters(),
         "low_stock": selectors.low_stock(),

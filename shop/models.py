@@ -74,7 +74,9 @@ class Product(models.Model):
     is_featured = models.BooleanField(default=False, help_text="Shown on the shop's home page.")
     supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
     reorder_point = models.PositiveIntegerField(
-        default=0, help_text="When available stock falls below this, a draft purchase order is made (0: never)."
+        default=0,
+        blank=True,
+        help_text="When available stock falls below this, a draft purchase order is made (0: never).",
     )
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

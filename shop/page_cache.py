@@ -21,14 +21,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from readmodels.selectors import products_available
 from shop import navigation
 from shop.catalogue_version import catalogue_version, changed_here
-from shop.models import LOW_STOCK, Product
+from shop.models import LOW_STOCK
 from shop.services import MAX_LINE_QUANTITY
 
 logger = logging.getLogger(__name__)
@@ -53,17 +53,9 @@ def hole(kind: str, product_id: int) -> SafeString:
 
 def stock_available(product_ids: Iterable[int]) -> dict[int, int]:
     """Units an ordinary shopper may buy of each product (on hand less what holds keep): the
-    one read of stock a cached catalogue page makes, for every badge and buy box on it."""
-    ids = sorted(set(product_ids))
-    if not ids:
-        return {}
-    # Plain SQL: on every view, the ORM's building of this one query cost more than the query.
-    table, quote = Product._meta.db_table, connection.ops.quote_name
-    sql = f"SELECT id, stock, held FROM {quote(table)} WHERE id IN ({', '.join(['%s'] * len(ids))})"  # noqa: S608 - placeholders only
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        rows = cursor.fetchall()
-    return {pk: max(stock - held, 0) for pk, stock, held in rows}
+    one read of stock a cached catalogue page makes, for every badge and buy box on it: the
+    inventory view's, fed by the log (the catalogue's own for a product it has not seen)."""
+    return products_available(product_ids)
 
 
 def stock_state(available: int) -> str:

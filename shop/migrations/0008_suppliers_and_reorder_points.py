@@ -29,7 +29,9 @@ class Migration(migrations.Migration):
             model_name="product",
             name="reorder_point",
             field=models.PositiveIntegerField(
-                default=0, help_text="When available stock falls below this, a draft purchase order is made (0: never)."
+                blank=True,
+                default=0,
+                help_text="When available stock falls below this, a draft purchase order is made (0: never).",
             ),
         ),
         migrations.AddField(

@@ -28,15 +28,24 @@
     body.replaceChildren.apply(body, out);
   }
   function get(data, path) { return path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, data); }
-  function last(list) { return list && list.length ? list[list.length - 1] : 0; }
+  // Answers per second over the last ten seconds: steadier to read than the last second alone.
+  function rate(list) {
+    const recent = (list || []).slice(-10);
+    const sum = recent.reduce(function (a, b) { return a + b; }, 0);
+    return recent.length ? Math.round((10 * sum) / recent.length) / 10 : 0;
+  }
 
   function chart(id, title, series, x, ys, parent) {
-    const width = Math.max(280, Math.min(parent.clientWidth - 18, 640));
-    if (!charts[id]) {
-      const box = document.createElement("div");
+    let box = document.getElementById("chart-" + id);
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "chart-" + id;
       box.className = "dash-chart-box";
       const h = document.createElement("h3"); h.textContent = title; box.append(h);
       parent.append(box);
+    }
+    const width = Math.max(260, box.clientWidth - 18);
+    if (!charts[id]) {
       const axes = [{ stroke: "#888" }, { stroke: "#888" }];
       if (series.some(function (s) { return s.scale === "$"; })) axes.push({ scale: "$", side: 1, stroke: "#888", grid: { show: false } });
       const opts = { width: width, height: 180, series: [{}].concat(series), axes: axes,
@@ -53,7 +62,7 @@
     rows("dash-sales", data.sales, function (s) {
       const a = data.answers[s.product] || {};
       return [s.title, s.remaining + " of " + s.allocated, s.reserved, s.sold, s.available,
-        last(a.accepted), last(a.sold_out), last(a.throttled),
+        rate(a.accepted), rate(a.sold_out), rate(a.throttled),
         a.p50_ms == null ? "—" : a.p50_ms + " ms", a.p99_ms == null ? "—" : a.p99_ms + " ms"];
     }, "No product is on the hot path.");
     rows("dash-minutes", data.sales_per_minute.slice(-5).reverse(), function (m) {
@@ -103,6 +112,12 @@
       .catch(function () { root.classList.add("dash-stale"); root.classList.remove("dash-live"); })
       .finally(function () { setTimeout(refresh, every); });
   }
+  window.addEventListener("resize", function () {
+    Object.keys(charts).forEach(function (id) {
+      const box = document.getElementById("chart-" + id);
+      charts[id].setSize({ width: Math.max(260, box.clientWidth - 18), height: 180 });
+    });
+  });
   const first = document.getElementById("dash-data");
   if (first) draw(JSON.parse(first.textContent));
   setTimeout(refresh, every);

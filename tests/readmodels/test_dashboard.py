@@ -1,0 +1,140 @@
+"""The merchant's live sale dashboard: for staff with its permission only; its page says
+something useful without JavaScript, and in a browser its figures change during a sale without
+a reload."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from orders.sales import sale_open
+from readmodels.answers import answer_record, answers_recent
+from tests.readmodels.conftest import catch_up, place
+
+DASHBOARD, DATA = "/admin/dashboard/", "/admin/dashboard/data.json"
+ORDERS_URL = "/shop/rods/muskie-casting-rod/orders"
+
+
+def _client(django_user_model, name: str, *, staff: bool, allowed: bool) -> Client:
+    user = django_user_model.objects.create_user(name, f"{name}@example.com", "a-long-test-password")
+    user.is_staff = staff
+    user.save()
+    if allowed:
+        user.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_dashboard_and_its_json_are_refused_to_all_but_staff_with_its_permission(django_user_model):
+    anonymous = Client()
+    buyer = _client(django_user_model, "buyer", staff=False, allowed=True)
+    staff = _client(django_user_model, "staff", staff=True, allowed=False)
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+
+    for client in (anonymous, buyer):
+        answer = client.get(DATA)
+        assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+        assert client.get(DASHBOARD).status_code == 302  # to the admin's sign-in
+    assert staff.get(DATA).status_code == 403
+    assert staff.get(DASHBOARD).status_code == 403
+    answer = merchant.get(DATA)
+    assert answer.status_code == 200 and answer["Cache-Control"].startswith("max-age=0")
+    assert {"sales", "answers", "queue", "sales_per_minute", "totals", "dead_letters", "low_stock", "reorders"} <= set(
+        answer.json()
+    )
+    assert {"top_sellers", "consumers"} <= set(answer.json())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_model):
+    catalogue["tourney-casting-rod"].reorder_point = 58
+    catalogue["tourney-casting-rod"].save()
+    place("muskie-casting-rod", 2)
+    place("tourney-casting-rod", 3)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+
+    page = merchant.get(DASHBOARD).content.decode()
+
+    assert '<b data-k="totals.orders">2</b>' in page
+    assert '<b data-k="totals.revenue">$449.95</b>' in page
+    assert "Northwoods Rod Company" in page and "$449.95" in page
+    assert "tourney-casting-rod" in page and "Nothing below its reorder point" not in page
+    assert "PO-" in page  # its draft purchase order, with a link
+    assert "sales_per_minute" in page  # consumer lag, per consumer
+
+
+def test_answers_are_counted_per_second_with_the_acceptance_latency(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "answers"}}
+    now = 1_800_000_000.5
+    for ms in (1, 3, 3, 40, 900):
+        answer_record(product="rod", status=202, seconds=ms / 1000, now=now - 1)
+    answer_record(product="rod", status=409, seconds=0.001, now=now - 1)
+    answer_record(product="rod", status=429, seconds=0.001, now=now - 2)
+    answer_record(product="rod", status=400, seconds=0.001, now=now - 1)
+
+    figures = answers_recent(products=["rod"], seconds=3, now=now)["rod"]
+
+    assert figures["accepted"] == [0, 0, 5] and figures["sold_out"] == [0, 0, 1] and figures["throttled"] == [0, 1, 0]
+    assert (figures["p50_ms"], figures["p99_ms"]) == (5, 1000)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
+    catalogue, live_server, settings, browser, django_user_model, tmp_path, monkeypatch
+):
+    # Playwright's sync API runs an event loop in this thread; the test's own queries are safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    sale_open(product=catalogue["muskie-casting-rod"], units=10, per_order_limit=2)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
+    page = context.new_page()
+    page.goto(f"{live_server.url}{DASHBOARD}")
+    page.wait_for_selector(".dash-live", timeout=20_000)
+    page.evaluate("window.notReloaded = true")
+    assert page.locator('[data-k="totals.orders"]').inner_text() == "0"
+
+    buyer = Client()
+    for _ in range(3):
+        answer = buyer.post(
+            ORDERS_URL,
+            {
+                "quantity": 2,
+                "customer": {"name": "Ann Angler", "email": f"{uuid.uuid4().hex[:8]}@example.com"},
+                "payment": {"card_number": "4242424242424242"},
+            },
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+        assert answer.status_code == 202, answer.content
+    place("spinning-reel", 2)
+    place("tourney-casting-rod", 1)
+    catch_up()
+
+    page.wait_for_function("document.querySelector('[data-k=\"totals.orders\"]').textContent === '2'", timeout=20_000)
+    sale_row = page.locator("#dash-sales tbody tr").first
+    page.wait_for_function(
+        "document.querySelector('#dash-sales tbody td:nth-child(2)').textContent.startsWith('4 of 10')"
+    )
+    assert "Muskie Casting Rod" in sale_row.inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    answers = merchant.get(DATA).json()["answers"]["muskie-casting-rod"]
+    assert sum(answers["accepted"]) == 3, answers
+    assert page.locator("#dash-answers-charts .uplot").count() == 1
+    assert page.locator("#dash-sales-chart .uplot").count() == 1
+    page.screenshot(path=str(tmp_path / "dashboard-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page is wider than a phone"
+    page.screenshot(path=str(tmp_path / "dashboard-390.png"), full_page=True)
+    context.close()
