@@ -93,6 +93,12 @@ def _instrument(*, django: bool) -> None:
         edge = "edge.middleware.EdgeRouterMiddleware"
         position = middleware.index(edge) + 1 if edge in middleware else 0
         DjangoInstrumentor().instrument(middleware_position=position, response_hook=_response_hook)
+        # The same middleware, entered only by traced requests (tracing.middleware).
+        from tracing.middleware import OTEL_MIDDLEWARE
+
+        settings.MIDDLEWARE = [
+            "tracing.middleware.SampledRequestsMiddleware" if m == OTEL_MIDDLEWARE else m for m in settings.MIDDLEWARE
+        ]
     CeleryInstrumentor().instrument()
     PsycopgInstrumentor().instrument()
     RedisInstrumentor().instrument()

@@ -193,3 +193,25 @@ def test_spans_are_flushed_when_a_gunicorn_worker_exits_and_a_worker_child_is_re
     buy(f"http://127.0.0.1:{port}", EDGE_HEADER)
     eventually(orders_final(1), timeout=90, message="the order was not placed")
     eventually(lambda: every_hop_stored(TRACE_ID), timeout=30, message="spans were lost when the processes exited")
+
+
+def test_an_order_the_edge_did_not_sample_stores_no_span_and_keeps_its_trace_id(
+    processes, allocation, legacy_api, worker_env
+):
+    hotpath, _worker = shop(processes, legacy_api, worker_env)
+    unsampled = EDGE_HEADER.replace("Sampled=1", "Sampled=0")
+
+    body = buy(hotpath, unsampled)
+    eventually(orders_final(1), timeout=90, message="the order was not placed")
+    sampled = buy(hotpath, trace_header_mint(time.time(), sampled=True))  # a traced one after it
+    eventually(orders_final(2), timeout=90, message="the second order was not placed")
+    eventually(lambda: Span.objects.filter(kind="consumer").exists(), timeout=30, message="no span was stored")
+
+    # Neither the hot path nor the worker recorded the unsampled order: the task message
+    # carried the edge's decision along with its trace.
+    assert not Span.objects.filter(trace_id=TRACE_ID).exists()
+    assert Span.objects.filter(kind="consumer").count() == 1
+    # The log still names its trace, for the logs and EventBridge's targets.
+    traces = set(Event.objects.filter(data__number=body["number"]).values_list("trace_id", flat=True))
+    assert traces == {"1-5759e988-bd862e3fe1be46a994272793"}
+    assert selectors.trace_ids_find(sampled["number"])

@@ -1,0 +1,48 @@
+"""The origin's tracing middleware: OpenTelemetry's Django middleware, entered only by
+requests that are traced.
+
+A request that comes through the edge carries the edge's decision (X-Amzn-Trace-Id ...
+Sampled=0|1, or traceparent's flags). One that is not sampled runs with every instrumentation
+suppressed, so it costs a header parse and nothing else, yet keeps its trace id: the log's
+events record it and the task message carries it (unsampled), so the worker does not start a
+trace of its own. A request with no trace header is left to the sampler (TRACING_SAMPLE_RATE)."""
+
+from __future__ import annotations
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.instrumentation.wsgi import wsgi_getter
+
+from tracing.context import PROPAGATOR
+
+OTEL_MIDDLEWARE = "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
+UNSAMPLED = "tracing.unsampled"
+
+
+class SampledRequestsMiddleware(_DjangoMiddleware):
+    def __call__(self, request):
+        meta = request.META
+        if "HTTP_X_AMZN_TRACE_ID" not in meta and "HTTP_TRACEPARENT" not in meta:
+            return super().__call__(request)
+        incoming = PROPAGATOR.extract(meta, getter=wsgi_getter)
+        parent = trace.get_current_span(incoming).get_span_context()
+        if not parent.is_valid or parent.trace_flags.sampled:
+            return super().__call__(request)
+        meta[UNSAMPLED] = True
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, incoming))
+        try:
+            return self.get_response(request)
+        finally:
+            otel_context.detach(token)
+
+    def process_view(self, request, view_func, *args, **kwargs):
+        if UNSAMPLED not in request.META:
+            return super().process_view(request, view_func, *args, **kwargs)
+        return None
+
+    def process_exception(self, request, exception):
+        if UNSAMPLED not in request.META:
+            return super().process_exception(request, exception)
+        return None
