@@ -14,6 +14,9 @@ from events.selectors import events_committed
 from shop.models import Category, Product, Supplier
 from tests.conftest import eventually
 
+# The hot path's fixtures for a stampede: the legacy API in its own gunicorn, a worker's environment.
+from tests.orders.conftest import legacy_api, legacy_env, worker_env  # noqa: F401
+
 APPROVED_CARD = "4242424242424242"
 READ_MODELS = ("inventory", "sales_per_minute", "tallies", "reorders")
 
