@@ -1,6 +1,10 @@
 """The legacy-capacity permits: at most ORDERS_LEGACY_CONCURRENCY (below LEGACY_CAPACITY) calls
-to the legacy API at once across every worker process, leased on the database's clock, with
-waits that back off and wake when a permit is released."""
+to the legacy API at once across every worker process, leased on the database's clock.
+
+On PostgreSQL a waiting worker sleeps until a permit is released (LISTEN/NOTIFY) or until the
+earliest lease of the permits held ends (a permit whose worker died frees itself then, and
+nobody is told), whichever comes first: it looks again only when something changed. Elsewhere
+(SQLite) it looks again after waits that back off."""
 
 from __future__ import annotations
 
@@ -19,9 +23,12 @@ logger = logging.getLogger(__name__)
 
 # Woken on PostgreSQL when a permit is released, so waiting workers need not poll for it.
 SLOT_RELEASED_CHANNEL = "orders_legacy_slot_released"
-# A waiting worker looks again after 10 ms, then twice as long each time up to this, with
-# jitter (and at once when told of a release), so a long wait costs the database little.
+# Without LISTEN (SQLite), a waiting worker looks again after 10 ms, then twice as long each
+# time up to this, with jitter, so a long wait costs the database little.
 SLOT_WAIT_MAX_SECONDS = 0.5
+# With LISTEN, the longest a worker sleeps between two looks when no release is announced and
+# no lease ends: only a notification lost with its connection is ever waited for this long.
+SLOT_LISTEN_MAX_SECONDS = 5.0
 
 
 def legacy_slot_lease_seconds() -> float:
@@ -66,11 +73,33 @@ def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
                 listening = _slot_releases_listen()
                 if listening:
                     continue
-            _slot_release_wait(min(remaining, delay * (0.5 + secrets.randbelow(500) / 1000)), listening=listening)
+            if listening:
+                # Until a release is announced or the next lease ends, not a round of polls.
+                _slot_release_wait(min(remaining, _next_lease_end_seconds(capacity)), listening=True)
+                continue
+            _slot_release_wait(min(remaining, delay * (0.5 + secrets.randbelow(500) / 1000)), listening=False)
             delay = min(delay * 2, SLOT_WAIT_MAX_SECONDS)
     finally:
         if listening:
             _slot_releases_unlisten()
+
+
+def _next_lease_end_seconds(capacity: int) -> float:
+    """Seconds until the first lease of the permits held ends, on the database's clock (a
+    permit locked by a worker taking it has a lease that ends later still); at most
+    SLOT_LISTEN_MAX_SECONDS."""
+    row = (
+        LegacySlot.objects.filter(number__lte=capacity, lease_until__isnull=False)
+        .annotate(db_now=Now())
+        .order_by("lease_until")
+        .values_list("lease_until", "db_now")
+        .first()
+    )
+    if row is None:
+        return SLOT_LISTEN_MAX_SECONDS
+    lease_until, db_now = row
+    # A little past the end, so the next look finds it ended.
+    return min(max((lease_until - db_now).total_seconds(), 0.0) + 0.01, SLOT_LISTEN_MAX_SECONDS)
 
 
 def _slot_releases_listen() -> bool:
