@@ -484,6 +484,7 @@ CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 # every page naming a static file would fail, so they are served from the apps instead.
 if (
     STORAGES["staticfiles"]["BACKEND"].endswith("ManifestStaticFilesStorage")
+    and sys.argv[1:2] != ["collectstatic"]  # which writes the manifest, so it needs the manifest's storage
     and not (STATIC_ROOT / "staticfiles.json").exists()
 ):
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedStaticFilesStorage"
