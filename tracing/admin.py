@@ -53,7 +53,7 @@ class SpanAdmin(ReadOnlyAdmin):
         trace = selectors.trace_get(otel_from_any(trace_id) or "")
         if trace is None:
             raise Http404("No stored trace has this id.")
-        context = self._context(request, title=f"Trace {trace.xray_id}", subtitle=trace.xray_id, trace=trace)
+        context = self._context(request, title=f"Trace {trace.xray_id}", trace=trace)
         return TemplateResponse(request, "admin/tracing/trace.html", context)
 
     def map_view(self, request):
@@ -66,22 +66,30 @@ class SpanAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/tracing/map.html", context)
 
 
+STORES = ("postgresql", "redis", "sqlite")
+FLOW = {"edge": 0, "monolith": 1, "shop": 1, "hotpath": 1, "queue": 2, "worker": 3, "legacy-api": 4}
+BOX_W, BOX_H, GAP_X, STORE_Y = 110, 44, 150, 150
+
+
 def _layout(edges) -> dict:
-    """Nodes in columns by hop (edge, web, data and queue, worker, legacy API), positioned for
-    the SVG drawing; each edge with its end points."""
-    column = {"edge": 0, "queue": 2, "worker": 3, "legacy-api": 4, "postgresql": 5, "redis": 5, "sqlite": 5}
-    names = sorted({e.source for e in edges} | {e.target for e in edges}, key=lambda n: (column.get(n, 1), n))
-    columns: dict[int, list[str]] = {}
-    for name in names:
-        columns.setdefault(column.get(name, 1), []).append(name)
-    used = sorted(columns)
-    width, height = 160 * max(len(used), 1) + 40, 110 * max((len(v) for v in columns.values()), default=1) + 20
-    nodes = {}
-    for x_index, col in enumerate(used):
-        for y_index, name in enumerate(columns[col]):
-            nodes[name] = {"name": name, "x": 30 + x_index * 160, "y": 20 + y_index * 110}
+    """The services left to right in the order a request meets them (edge, web, queue,
+    worker, legacy API), the data stores in a row below; each hop with its end points."""
+    names = {e.source for e in edges} | {e.target for e in edges}
+    flow = sorted((n for n in names if n not in STORES), key=lambda n: (FLOW.get(n, 1), n))
+    stores = [n for n in STORES if n in names]
+    nodes = {name: {"name": name, "x": 10 + i * GAP_X, "y": 10} for i, name in enumerate(flow)}
+    span = max(len(flow) - 1, 1) * GAP_X
+    for i, name in enumerate(stores):
+        x = 10 + (i + 1) * span / (len(stores) + 1) if len(stores) > 1 else 10 + span / 2
+        nodes[name] = {"name": name, "x": round(x), "y": STORE_Y}
     lines = []
     for edge in edges:
         a, b = nodes[edge.source], nodes[edge.target]
-        lines.append({"edge": edge, "x1": a["x"] + 110, "y1": a["y"] + 24, "x2": b["x"], "y2": b["y"] + 24})
+        if edge.target in STORES:  # from the service's bottom to the store's top
+            x1, y1, x2, y2 = a["x"] + BOX_W / 2, a["y"] + BOX_H, b["x"] + BOX_W / 2, b["y"]
+        else:  # from the right side of one box to the left side of the next
+            x1, y1, x2, y2 = a["x"] + BOX_W, a["y"] + BOX_H / 2, b["x"], b["y"] + BOX_H / 2
+        lines.append({"edge": edge, "x1": x1, "y1": y1, "x2": x2, "y2": y2})
+    width = 20 + max(len(flow), 1) * GAP_X
+    height = (STORE_Y + BOX_H + 10) if stores else (BOX_H + 20)
     return {"nodes": list(nodes.values()), "lines": lines, "width": width, "height": height}

@@ -98,14 +98,17 @@ class DatabaseSpanExporter(SpanExporter):
     """Writes finished spans to `tracing.Span`, one INSERT per batch."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        rows = [span_row(span) for span in spans]
         with suppress_instrumentation():
-            try:
-                Span.objects.bulk_create([span_row(span) for span in spans])
-            except Exception:
-                logger.exception("could not store %s span(s)", len(spans))
-                connection.close()  # a broken connection is not kept for the next batch
-                return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+            for attempt in (1, 2):  # a connection the database dropped (a restart) is opened again once
+                try:
+                    Span.objects.bulk_create(rows)
+                    return SpanExportResult.SUCCESS
+                except Exception:
+                    connection.close()
+                    if attempt == 2:
+                        logger.exception("could not store %s span(s)", len(rows))
+        return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         connection.close()

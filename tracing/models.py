@@ -34,6 +34,7 @@ class Span(models.Model):
 
     class Meta:
         ordering = ["start"]
+        verbose_name_plural = "traces"
         indexes = [models.Index(fields=["trace_id", "span_id"], name="tracing_span_trace_span")]
 
     def __str__(self) -> str:
