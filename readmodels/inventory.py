@@ -143,6 +143,7 @@ def inventory_true_up(*, products: list[str] | None = None) -> list[dict]:
                 data=data,
             )
             corrections.append(data)
-    for data in corrections:
-        logger.warning("inventory view of %s corrected by the true-up: %s", data["product"], data)
+            # A product the view had never seen is news; one it had wrong is drift.
+            level = logging.WARNING if row is not None else logging.INFO
+            transaction.on_commit(lambda data=data, level=level: logger.log(level, "inventory trued up: %s", data))
     return corrections

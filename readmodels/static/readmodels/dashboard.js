@@ -47,7 +47,7 @@
     const width = Math.max(260, box.clientWidth - 18);
     if (!charts[id]) {
       const axes = [{ stroke: "#888" }, { stroke: "#888" }];
-      if (series.some(function (s) { return s.scale === "$"; })) axes.push({ scale: "$", side: 1, stroke: "#888", grid: { show: false } });
+      if (series.some(function (s) { return s.scale === "$"; })) axes.push({ scale: "$", side: 1, size: 64, stroke: "#888", grid: { show: false } });
       const opts = { width: width, height: 180, series: [{}].concat(series), axes: axes,
         scales: { x: { time: true } }, legend: { live: false } };
       charts[id] = new uPlot(opts, [x].concat(ys), box);
