@@ -48,6 +48,9 @@ def test_the_dashboard_and_its_json_are_refused_to_all_but_staff_with_its_permis
         answer.json()
     )
     assert {"top_sellers", "consumers"} <= set(answer.json())
+    # The admin's header links to it for those who may see it, and only for them.
+    assert 'href="/admin/dashboard/">Live sale dashboard</a>' in merchant.get("/admin/").content.decode()
+    assert "Live sale dashboard" not in staff.get("/admin/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -179,3 +179,25 @@ def test_old_events_are_pruned_only_once_every_views_snapshot_has_passed_them(ca
     place("spinning-reel", 1)
     catch_up()
     call_command("events", "rebuild", "--check", "--from-snapshot", stdout=StringIO())
+
+
+def test_the_sale_pages_only_n_left_reads_the_inventory_view(catalogue, settings, client):
+    from orders.models import SaleAllocation
+    from orders.selectors import product_memo_forget
+
+    settings.ROOT_URLCONF, settings.EDGE_ROUTER_ENABLED = "config.urls_hotpath", False
+    product_memo_forget()
+    SaleAllocation.objects.create(product=catalogue["muskie-casting-rod"], is_hot=True, allocated=10, per_order_limit=2)
+    url = "/shop/rods/muskie-casting-rod/stock"
+    # Until the view has seen the sale open, the allocation answers.
+    assert client.get(url).json()["remaining"] == 10
+    InventoryLevel.objects.create(
+        generation=INVENTORY.live_generation(),
+        product="muskie-casting-rod",
+        sale_state="open",
+        allocated=10,
+        reserved=3,
+        sold=2,
+    )
+    assert client.get(url).json()["remaining"] == 5
+    assert 'only <span class="left">5</span> left' in client.get("/shop/rods/muskie-casting-rod/").content.decode()
