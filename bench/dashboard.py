@@ -4,6 +4,7 @@ during the stampede, and what the log's consumers (the read models) cost in CPU.
     dashboard_screenshot(stack, path, *, width=1280) -> Path
     consumers_cpu_reset() -> None
     consumers_cpu() -> dict
+    views_check(stack) -> dict
 
 Both run in the benchmark's process, after `django.setup()` with the stack's environment (as
 bench.stampede does): the screenshot signs in through the edge as a staff user made for it, with
@@ -82,3 +83,22 @@ def consumers_cpu() -> dict:
     found = cache.get_many([consumer_cpu_key(name) for name in names])
     seconds = {name: round((found.get(consumer_cpu_key(name)) or 0) / 1_000_000, 3) for name in names}
     return {"per_consumer": seconds, "total_seconds": round(sum(seconds.values()), 3)}
+
+
+def views_check(stack) -> dict:
+    """`manage.py events rebuild --check` on the stack (after the stampede, or after the
+    drills): whether every read model equals a rebuild from the log, and what differed."""
+    import subprocess
+    import sys
+
+    from bench.stack import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "events", "rebuild", "--check"],
+        cwd=ROOT,
+        env=stack.env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return {"in_step": done.returncode == 0, "output": (done.stdout + done.stderr).strip()[-4000:]}
