@@ -17,6 +17,11 @@ from tracing import selectors
 from tracing.ids import otel_from_any
 from tracing.models import Span
 
+
+def trace_url(trace_id: str) -> str:
+    return f"{reverse('admin:tracing_span_trace')}?id={trace_id}"
+
+
 MAP_WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 
 
@@ -25,7 +30,7 @@ class SpanAdmin(ReadOnlyAdmin):
     def get_urls(self):
         return [
             path("map/", self.permission_view(self.map_view, "view"), name="tracing_span_map"),
-            path("trace/<str:trace_id>/", self.permission_view(self.trace_view, "view"), name="tracing_span_trace"),
+            path("trace/", self.permission_view(self.trace_view, "view"), name="tracing_span_trace"),
             *super().get_urls(),
         ]
 
@@ -34,12 +39,12 @@ class SpanAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """The trace finder: one query box (order number, trace id, or a URL path)."""
-        if not self.has_view_permission(request):
-            return super().changelist_view(request, extra_context)  # Django's own refusal
+        if request.method != "GET" or not self.has_view_permission(request):
+            return super().changelist_view(request, extra_context)  # Django's own refusals
         query = request.GET.get("q", "").strip()
         found = selectors.trace_ids_find(query) if query else []
         if query and len(found) == 1 and (otel_from_any(query) or not query.startswith("/")):
-            return HttpResponseRedirect(reverse("admin:tracing_span_trace", args=[found[0]]))
+            return HttpResponseRedirect(trace_url(found[0]))
         context = self._context(
             request,
             title="Traces",
@@ -49,7 +54,11 @@ class SpanAdmin(ReadOnlyAdmin):
         )
         return TemplateResponse(request, "admin/tracing/search.html", context)
 
-    def trace_view(self, request, trace_id: str):
+    def trace_view(self, request):
+        """One trace's waterfall (`?id=` a trace id in either spelling); without one, the finder."""
+        trace_id = request.GET.get("id", "")
+        if not trace_id:
+            return self.changelist_view(request)
         trace = selectors.trace_get(otel_from_any(trace_id) or "")
         if trace is None:
             raise Http404("No stored trace has this id.")

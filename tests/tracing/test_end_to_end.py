@@ -23,6 +23,7 @@ from orders.models import HotOrder
 from tests.conftest import BIN, eventually
 from tests.orders.conftest import ORDERS_URL, http_json, order_body, orders_final
 from tracing import selectors
+from tracing.admin import trace_url
 from tracing.ids import otel_from_any
 from tracing.models import Span
 
@@ -105,10 +106,10 @@ def test_an_order_sent_with_an_edge_trace_header_is_one_trace_with_that_root_and
     assert "1-5759e988-bd862e3fe1be46a994272793" in printed
     for name in (server.name, publish.name, task.name, legacy.name):
         assert name in printed
-    page = viewer.get(reverse("admin:tracing_span_trace", args=[TRACE_ID])).content.decode()
+    page = viewer.get(trace_url(TRACE_ID)).content.decode()
     assert all(escape(name) in page for name in (server.name, publish.name, task.name, legacy.name))
     found = viewer.get(reverse("admin:tracing_span_changelist"), {"q": body["number"]})
-    assert found["Location"] == reverse("admin:tracing_span_trace", args=[TRACE_ID])
+    assert found["Location"] == trace_url(TRACE_ID)
 
 
 def test_the_service_map_of_a_small_sale_shows_each_hop_with_counts_matching_the_orders(

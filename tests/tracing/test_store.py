@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id, s
 
 from events.services import event_append
 from tracing import selectors, services
+from tracing.admin import trace_url
 from tracing.context import attach, current_carrier
 from tracing.exporter import DatabaseSpanExporter, path_redacted
 from tracing.models import Span
@@ -172,17 +174,19 @@ def test_traces_show_prints_the_waterfall_and_json(capsys):
 
 def test_the_admin_trace_view_and_service_map_need_the_view_permission(viewer, nobody):
     trace_id = one_order_trace(number="T000042")
-    trace_url = reverse("admin:tracing_span_trace", args=[trace_id])
+    waterfall = trace_url(trace_id)
     map_url = reverse("admin:tracing_span_map")
     finder = reverse("admin:tracing_span_changelist")
-    for url in (trace_url, map_url, finder):
+    for url in (waterfall, map_url, finder):
         assert nobody.get(url).status_code == 403, url
     found = viewer.get(finder, {"q": "T000042"})
-    assert found.status_code == 302 and found["Location"] == trace_url
-    page = viewer.get(trace_url).content.decode()
+    assert found.status_code == 302 and found["Location"] == waterfall
+    page = viewer.get(waterfall).content.decode()
     assert "1-5759e988-bd862e3fe1be46a994272793" in page and "run/orders.tasks.order_process" in page
     by_path = viewer.get(finder, {"q": "/legacy-api/"}).content.decode()
-    assert trace_url in by_path
+    assert escape(waterfall) in by_path
+    assert viewer.get(trace_url("0" * 32)).status_code == 404
+    assert viewer.post(finder, {"action": "delete_selected", "_selected_action": ["1"]}).status_code == 403
     service_map = viewer.get(map_url).content.decode()
     assert "legacy-api" in service_map and "queue" in service_map
 
