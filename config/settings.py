@@ -286,8 +286,11 @@ ORDERS_STALL_SECONDS = env_int("ORDERS_STALL_SECONDS", 300)
 # only once no worker has made progress for ORDERS_STALL_SECONDS: a deep queue that moves keeps
 # every order behind it.
 ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
-# The sweeper re-publishes outbox rows older than this (younger ones are being published).
+# The beat sweep publishes outbox rows older than this (younger ones are the relay's).
 ORDERS_OUTBOX_GRACE_SECONDS = env_int("ORDERS_OUTBOX_GRACE_SECONDS", 10)
+# How often an idle outbox relay (a thread in each worker, orders/relay.py) looks for new
+# orders; 0 leaves the outbox to the beat sweep alone.
+ORDERS_OUTBOX_RELAY_SECONDS = float(os.environ.get("ORDERS_OUTBOX_RELAY_SECONDS", "0.05"))
 # Per-client throttling, counted in the cache (Redis in production): requests per window.
 ORDERS_THROTTLE_WINDOW = env_int("ORDERS_THROTTLE_WINDOW", 60)
 ORDERS_THROTTLE_PER_IP = env_int("ORDERS_THROTTLE_PER_IP", 30)

@@ -1,6 +1,7 @@
 """Accepting a hot order: idempotency on the buyer's key, the gate, then the reservation, the
 order number, the intent with its history, its ACCEPTED event and its outbox row, all in one
-statement on PostgreSQL (ACCEPT_SQL) or one short ORM transaction elsewhere."""
+statement on PostgreSQL (ACCEPT_SQL) or one short ORM transaction elsewhere. The task message
+leaves through the outbox's relay, not from the request."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from orders.gate import gate_check
 from orders.inputs import OrderInput
 from orders.lifecycle import ACCEPTED_DETAIL, order_accepted_record, order_event_fields
 from orders.models import HotOrder, OutboxMessage
-from orders.outbox import outbox_publish
 from orders.selectors import order_by_key
 from orders.services import (
     IdempotencyKeyReused,
@@ -31,7 +31,6 @@ from orders.services import (
     allocation_reserve,
     hot_product_refusal,
 )
-from orders.status import STATUS_TTL, cache_set_quietly, status_cache_key, status_entry
 from tracing.context import current_xray_trace_id
 
 logger = logging.getLogger(__name__)
@@ -72,10 +71,10 @@ def order_number_next() -> str:
 def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, client_ip: str | None = None) -> Accepted:
     """Accepts an order for a hot product, or returns the first answer for a replayed key.
 
-    The intent with its key (unique), the reservation, the number, the stage history and the
-    outbox row are written at once (one statement on PostgreSQL, one short transaction
-    elsewhere). The Celery message is published after commit; the outbox row stays until
-    the broker has it, so the order cannot be lost.
+    The intent with its key (unique), the reservation, the number, the stage history, the
+    ACCEPTED event and the outbox row are written at once (one statement on PostgreSQL, one
+    short transaction elsewhere): one commit, and the answer. The workers' relay publishes
+    the task message from the outbox (`orders.outbox`), so the order cannot be lost.
     """
     fingerprint = data.fingerprint(product_slug=product["slug"])
     # The refusals known without a write: the product as cached, and a sold-out figure the
@@ -132,16 +131,8 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     except OrderRefused as refusal:
         return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
-    entry = status_entry(order)
-
-    def after_commit():  # at once, unless the caller holds a transaction open
-        # The read model first: a worker may finish the order before this process returns
-        # from publishing, and its newer state must not be overwritten. A cache that fails
-        # here refills from the database.
-        cache_set_quietly(status_cache_key(order.number), entry, STATUS_TTL)
-        outbox_publish(order_id=order.pk)
-
-    transaction.on_commit(after_commit)
+    # Nothing more before the 202: the workers' relay publishes the outbox row, and the
+    # buyer's status read model fills from the database on its first read.
     return Accepted(order=order, replayed=False)
 
 

@@ -1,15 +1,24 @@
-"""The outbox: an accepted order's task message is published after commit, and its outbox row
-stays until the broker has it, so a crash or a broker outage cannot lose the order.
+"""The outbox and its relay: an accepted order's task message is written to the outbox in the
+transaction that accepts it, and a relay publishes it, so the buyer's 202 waits for one commit
+and nothing else, and neither a crash nor a broker outage can lose the order.
+
+The relay runs in every Celery worker's main process (a thread started when the worker is
+ready, see `orders.relay`) and, as a safety net, as a beat sweep. Relays on several hosts
+share the rows with `FOR UPDATE SKIP LOCKED`; a row leaves the outbox in the transaction that
+saw its message reach the broker. A relay that dies between the two publishes a message twice,
+which the task tolerates (a claim per order, and the legacy API deduplicates on the reference).
 
 The task is named, not imported: the tasks call the services, never the other way round."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import current_app
-from django.db import connection
+from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from orders.models import OutboxMessage
 
@@ -18,8 +27,35 @@ logger = logging.getLogger(__name__)
 ORDER_TASK = "orders.tasks.order_process"
 
 
+def outbox_relay(*, limit: int = 500, older_than_seconds: float = 0.0) -> int:
+    """Publishes up to `limit` outbox rows, oldest first, and removes those the broker took.
+    Returns how many were published. Rows another relay holds are skipped, not waited for."""
+    with transaction.atomic():
+        rows = OutboxMessage.objects.select_for_update(skip_locked=True).order_by("id")
+        if older_than_seconds:
+            rows = rows.filter(created_at__lte=timezone.now() - timedelta(seconds=older_than_seconds))
+        order_ids = list(rows.values_list("order_id", flat=True)[:limit])
+        if not order_ids:
+            return 0
+        published = []
+        try:
+            with current_app.producer_or_acquire() as producer:
+                for order_id in order_ids:
+                    current_app.send_task(ORDER_TASK, args=[order_id], producer=producer)
+                    published.append(order_id)
+        except Exception as exc:  # broker away: what was not sent stays for the next run
+            logger.warning("could not publish order %s: %s", order_ids[len(published)], exc)
+            OutboxMessage.objects.filter(order_id=order_ids[len(published)]).update(
+                publish_attempts=F("publish_attempts") + 1, last_error=str(exc)[:500]
+            )
+        if published:
+            OutboxMessage.objects.filter(order_id__in=published).delete()  # one DELETE: nothing cascades
+    return len(published)
+
+
 def outbox_publish(*, order_id: int) -> bool:
-    """Sends the order's task message; the outbox row goes only once the broker has it."""
+    """Sends one order's task message now (a sweeper's re-publish); its outbox row, if any,
+    goes once the broker has the message."""
     try:
         current_app.send_task(ORDER_TASK, args=[order_id])
     except Exception as exc:  # broker away: the sweeper tries again
@@ -28,6 +64,5 @@ def outbox_publish(*, order_id: int) -> bool:
             publish_attempts=F("publish_attempts") + 1, last_error=str(exc)[:500]
         )
         return False
-    with connection.cursor() as cursor:  # raw: this runs for every order the hot path takes
-        cursor.execute("DELETE FROM orders_outboxmessage WHERE order_id = %s", [order_id])
+    OutboxMessage.objects.filter(order_id=order_id).delete()
     return True

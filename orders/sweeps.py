@@ -1,4 +1,4 @@
-"""The hot path's sweepers, run by beat: publishing what the outbox still holds, publishing
+"""The hot path's sweepers, run by beat: publishing what the outbox's relay left, publishing
 again the orders whose message was lost, and releasing reservations nobody confirmed in time.
 Each holds back while the workers make progress through a deep queue."""
 
@@ -12,19 +12,14 @@ from django.utils import timezone
 
 from orders.lifecycle import order_transition
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
-from orders.outbox import outbox_publish
+from orders.outbox import outbox_publish, outbox_relay
 
 
 def outbox_sweep(*, older_than_seconds: float | None = None, limit: int = 500) -> int:
-    """Publishes what the request that accepted an order could not (crash, broker away)."""
+    """Publishes what the workers' relay has not (no worker running, broker away): the rows
+    older than ORDERS_OUTBOX_GRACE_SECONDS."""
     grace = settings.ORDERS_OUTBOX_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=grace)
-    order_ids = list(
-        OutboxMessage.objects.filter(created_at__lte=cutoff)
-        .order_by("created_at")
-        .values_list("order_id", flat=True)[:limit]
-    )
-    return sum(outbox_publish(order_id=order_id) for order_id in order_ids)
+    return outbox_relay(older_than_seconds=grace, limit=limit)
 
 
 def orders_stalled_requeue(*, limit: int = 200) -> int:

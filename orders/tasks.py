@@ -13,9 +13,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from legacy_client import LegacyUnavailable
-from orders import placement, sale_reconcile, sales, sweeps
+from orders import placement, relay, sale_reconcile, sales, sweeps
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["relay"]  # imported for its worker signals: the outbox relay runs in every worker
 
 # Worth another attempt later: the legacy API is down or full, or our own database, cache or
 # broker is restarting. Anything else is a bug and fails loudly.

@@ -20,6 +20,7 @@ from django.db import connection
 
 from orders import cards, placement
 from orders.models import HotOrder, OrderStage
+from orders.outbox import outbox_relay
 from tests.conftest import PYTHON, ROOT, eventually
 from tests.orders.conftest import (
     APPROVED_CARD,
@@ -213,6 +214,7 @@ def test_after_a_stampede_no_table_and_no_redis_key_holds_a_card_number(
     assert sum(status == 202 for status, _ in answers) == 12
     # Queued, not placed yet: the orders, their messages and the cache are all there.
     assert HotOrder.objects.filter(status="processing").count() == 12
+    assert outbox_relay() == 12  # what a worker's relay does first
     assert broker_depth() == 12
     ids = sorted(HotOrder.objects.values_list("pk", flat=True))
     bodies = [message["body"] for message in broker_messages()]

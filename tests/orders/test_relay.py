@@ -1,0 +1,75 @@
+"""The outbox's relay: the request that accepts an order publishes nothing; the relay sends
+each committed order's message once, shares the rows with other relays, and keeps what the
+broker would not take."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from orders import outbox
+from orders.models import OutboxMessage
+from tests.orders.conftest import broker_depth, broker_purge, broker_take_all, order_accept_as_buyer
+
+
+@pytest.fixture(autouse=True)
+def empty_broker():
+    broker_purge()
+
+
+def test_the_request_publishes_nothing_and_the_relay_sends_each_order_once(allocation):
+    orders = [order_accept_as_buyer(quantity=1) for _ in range(3)]
+    assert broker_depth() == 0
+    assert OutboxMessage.objects.count() == 3
+
+    assert outbox.outbox_relay() == 3
+    assert outbox.outbox_relay() == 0
+    bodies = [body for _headers, body in broker_take_all()]
+    assert sorted(args for args, _kwargs, _embed in bodies) == sorted([order.pk] for order in orders)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_relay_takes_the_oldest_first_and_no_more_than_its_batch(allocation):
+    orders = [order_accept_as_buyer(quantity=1) for _ in range(3)]
+    assert outbox.outbox_relay(limit=2) == 2
+    assert list(OutboxMessage.objects.values_list("order_id", flat=True)) == [orders[2].pk]
+
+
+def test_a_broker_that_refuses_leaves_the_row_with_its_error(allocation, monkeypatch):
+    order = order_accept_as_buyer(quantity=1)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(outbox.current_app, "send_task", refuse)
+    assert outbox.outbox_relay() == 0
+    row = OutboxMessage.objects.get(order=order)
+    assert (row.publish_attempts, row.last_error) == (1, "broker away")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_never_send_the_same_row(allocation):
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL: set DATABASE_URL=postgres://...")
+    broker_purge()
+    first, second = (order_accept_as_buyer(quantity=1) for _ in range(2))
+    holding, release, other = threading.Event(), threading.Event(), {}
+
+    def relay_holding_the_first_row():
+        with transaction.atomic():
+            list(OutboxMessage.objects.select_for_update().filter(order=first))
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=relay_holding_the_first_row)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        other["sent"] = outbox.outbox_relay()  # skips the locked row instead of waiting for it
+    finally:
+        release.set()
+        holder.join()
+    assert other["sent"] == 1
+    assert list(OutboxMessage.objects.values_list("order_id", flat=True)) == [first.pk]
+    assert [body[0] for _headers, body in broker_take_all()] == [[second.pk]]
