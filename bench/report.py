@@ -23,11 +23,17 @@ PUBLIC_KEYS = (
     "consumer_lag_p99_seconds",
     "legacy_capacity",
     "legacy_max_inflight",
+    "db_accept_tps",
     "accept_rps",
     "accept_p50_ms",
     "accept_p99_ms",
+    "accept_p99_ms_empty",
+    "accept_p99_ms_backlog",
     "ceiling_rps",
     "ceiling_p99_ms",
+    "soldout_rps",
+    "event_cost_ms",
+    "edge_overhead_ratio",
     "legacy_path_rps",
     "legacy_path_error_rate",
     "legacy_path_p99_ms",
@@ -57,11 +63,19 @@ def _phase(result: RunResult) -> dict:
     }
 
 
-def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rate) -> dict:
+def _ratio(numerator, denominator, digits: int = 2):
+    return round(numerator / denominator, digits) if numerator is not None and denominator else None
+
+
+def figures(
+    *, profile, stack, idle, on, off, books, ceiling, accept, legacy_rate, soldout, limit, empty, backlog, edge=None
+) -> dict:
+    """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `limit` the
+    database's own (bench.speed.db_accept_limit), `empty` and `backlog` acceptance p99s."""
     buyers = on["results"]["buyers"]
     statuses = buyers.statuses()
     off_buyers = off["results"]["buyers"]
-    best = max(ceiling, key=lambda row: row["rps"])
+    edge = edge or {}
     return {
         "allocation": profile.allocation,
         "accepted": books["accepted"],
@@ -90,12 +104,57 @@ def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rat
         "legacy_max_inflight": on["legacy"]["callers"]["hotpath"]["peak_inflight"],
         "legacy_max_inflight_all_callers": on["legacy"].get("peak_inflight", 0),
         "legacy_max_inflight_route_off": off["legacy"].get("peak_inflight", 0),
-        "accept_rps": _r(accept["rps"]),
+        "db_accept_tps": limit["db_accept_tps"],
+        "accept_rps": accept["median"],
         "accept_p50_ms": _r(buyers.percentile(50)),
         "accept_p99_ms": _r(buyers.percentile(99)),
         "accept_p999_ms": _r(buyers.percentile(99.9)),
-        "ceiling_rps": _r(best["rps"]),
-        "ceiling_p99_ms": _r(best["p99_ms"]),
+        "accept_p99_ms_empty": empty["median"],
+        "accept_p99_ms_backlog": backlog["median"],
+        "ceiling_rps": ceiling["median"],
+        "ceiling_p99_ms": ceiling["p99_ms"],
+        "soldout_rps": soldout["median"],
+        # What writing the ACCEPTED event adds to one acceptance, in the database (pgbench).
+        "event_cost_ms": limit["event_cost"]["ms_per_acceptance"],
+        "edge_overhead_ratio": edge.get("edge_overhead_ratio"),
+        # Each ratio beside the two figures it is made of.
+        "ratios": {
+            "accept_rps / db_accept_tps": [
+                _ratio(accept["median"], limit["db_accept_tps"]),
+                accept["median"],
+                limit["db_accept_tps"],
+            ],
+            "accept_rps / ceiling_rps": [
+                _ratio(accept["median"], ceiling["median"]),
+                accept["median"],
+                ceiling["median"],
+            ],
+            "soldout_rps / ceiling_rps": [
+                _ratio(soldout["median"], ceiling["median"]),
+                soldout["median"],
+                ceiling["median"],
+            ],
+            "browse_p99_ms_stampede / browse_p99_ms_idle": [
+                _ratio(on["results"]["browse"].percentile(99), idle.percentile(99)),
+                _r(on["results"]["browse"].percentile(99)),
+                _r(idle.percentile(99)),
+            ],
+            "accept_p99_ms_backlog / accept_p99_ms_empty": [
+                _ratio(backlog["median"], empty["median"]),
+                backlog["median"],
+                empty["median"],
+            ],
+        },
+        "spread": {
+            "db_accept_tps": limit["db_accept"],
+            "accept_rps": {k: accept[k] for k in ("min", "max", "values", "connections", "non_2xx")},
+            "ceiling_rps": {k: ceiling[k] for k in ("min", "max", "values", "connections")},
+            "soldout_rps": {k: soldout[k] for k in ("min", "max", "values", "connections", "non_2xx")},
+            "accept_p99_ms_empty": empty,
+            "accept_p99_ms_backlog": {**backlog, "orders_queued": profile.backlog_orders},
+            "edge": edge,
+        },
+        "event_cost": limit["event_cost"],
         "legacy_path_rps": _r(sum(1 for s in off_buyers.samples if s.status in (200, 201)) / off_buyers.wall_seconds),
         "legacy_path_error_rate": _r(off_buyers.error_rate(), 4),
         "legacy_path_p99_ms": _r(off_buyers.percentile(99)),
@@ -106,8 +165,9 @@ def figures(*, profile, stack, idle, on, off, books, ceiling, accept, legacy_rat
         "drain_rate_vs_capacity": _r(books["drain_rate"] / legacy_rate, 2) if legacy_rate else None,
         "books": books,
         "legacy_rate_at_capacity": _r(legacy_rate, 2),
-        "ceiling_steps": ceiling,
-        "accept_wrk": accept,
+        "ceiling_steps": ceiling["sweep"],
+        "accept_wrk": accept["sweep"],
+        "soldout_wrk": soldout["sweep"],
         "phases": {
             "browse_idle": _phase(idle),
             **{f"route_on_{k}": _phase(v) for k, v in on["results"].items()},
@@ -134,7 +194,15 @@ def bars(f: dict) -> list[tuple[str, bool]]:
     return [
         ("oversold, lost, duplicates, authorisations_unmatched, hold_drift and log_mismatched are 0", books_ok(f)),
         ("legacy_max_inflight <= legacy_capacity", f["legacy_max_inflight"] <= f["legacy_capacity"]),
-        ("accept_rps >= 0.6 x ceiling_rps", (f["accept_rps"] or 0) >= 0.6 * (f["ceiling_rps"] or 0)),
+        ("accept_rps >= 0.8 x db_accept_tps", (f["accept_rps"] or 0) >= 0.8 * (f["db_accept_tps"] or 0)),
+        ("soldout_rps >= 0.8 x ceiling_rps", (f["soldout_rps"] or 0) >= 0.8 * (f["ceiling_rps"] or 0)),
+        (
+            "accept_p99_ms_backlog <= 1.2 x accept_p99_ms_empty",
+            (f["accept_p99_ms_backlog"] or 0) <= 1.2 * (f["accept_p99_ms_empty"] or 0),
+        ),
+        ("edge_overhead_ratio <= 1.05", f["edge_overhead_ratio"] is not None and f["edge_overhead_ratio"] <= 1.05),
+        ("consumer lag p99 < 2 s", f["consumer_lag_p99_seconds"] is not None and f["consumer_lag_p99_seconds"] < 2),
+        ("(aim) accept_rps >= 0.6 x ceiling_rps", (f["accept_rps"] or 0) >= 0.6 * (f["ceiling_rps"] or 0)),
         (
             "browse_p99_ms_stampede <= 2 x browse_p99_ms_idle",
             (f["browse_p99_ms_stampede"] or 0) <= 2 * (f["browse_p99_ms_idle"] or 0),
@@ -259,6 +327,15 @@ def markdown(f: dict) -> str:
         "| key | value |",
         "|---|---|",
         *[f"| `{k}` | {f[k]} |" for k in PUBLIC_KEYS],
+        "",
+        "## Ratios",
+        "",
+        f"Each speed figure is the median of {f['settings']['reps']} repetitions in this run (spreads in",
+        "`figures.json` under `spread`); each ratio is shown beside the two figures it is made of.",
+        "",
+        "| ratio | value | numerator | denominator |",
+        "|---|---|---|---|",
+        *[f"| {name} | {v[0]} | {v[1]} | {v[2]} |" for name, v in f["ratios"].items()],
         "",
         "## Bars",
         "",

@@ -42,8 +42,9 @@ from bench.books import (
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import nginx_start
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
+from bench.speed import accept_p99, backlog_fill, db_accept_limit, wrk_best
 from bench.stack import ROOT, Stack, machine
-from bench.wrk import WRK_ORDER_SCRIPT, wrk
+from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
 
 HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
@@ -63,12 +64,19 @@ class Profile:
     wrk_connections: tuple[int, ...]
     calibrate_seconds: float
     drain_timeout: float
+    reps: int = 3  # repetitions of each speed figure (its median is reported, with the spread)
+    pgbench_seconds: int = 5
+    accept_rate: float = 100.0  # buyers a second for the acceptance latency, empty queue and backlog
+    accept_seconds: float = 4.0
+    backlog_orders: int = 100_000
 
 
 # Buyers arrive at two to three times what the legacy API can place (it manages 21 to 27
 # orders a second here, with its whole capacity) and well below what the hot path accepts
 # (300 to 460 a second on 2 cores), so what is measured is the shop, not a queue at its door.
-QUICK = Profile(80, 60, 6, 8, 1, 4, 3, (8, 32), 3, 60)
+QUICK = Profile(
+    80, 60, 6, 8, 1, 4, 3, (8, 32), 3, 60, reps=1, pgbench_seconds=2, accept_seconds=2, backlog_orders=5_000
+)
 FULL = Profile(400, 60, 20, 12, 2, 20, 8, (4, 16, 64, 128), 8, 150)
 
 
@@ -265,6 +273,12 @@ def route_switch(stack: Stack, *, on: bool) -> None:
     stack.manage("edge_route", "enable" if on else "disable", "muskie-sale", capture=True)
 
 
+def _product_id(slug: str) -> int:
+    from shop.models import Product
+
+    return Product.objects.values_list("pk", flat=True).get(slug=slug)
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -310,6 +324,17 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         books.update(log_check(numbers))
         books["consumer_lag"] = on["consumer_lag"]
 
+        # Sold-out answers, what most of a stampede receives: the sale is sold out now.
+        script = out / "order.lua"
+        script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
+        soldout = wrk_best(
+            stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders"),
+            connections=(8, 16, 32),
+            seconds=profile.wrk_seconds,
+            times=profile.reps,
+            script=script,
+        )
+
         # As before the hot path: the sale closed (its unsold units back in open stock), so the
         # monolith's buy-now sells from the stock of record itself, and the route off.
         stack.manage("sale", "close", HOT_PRODUCT, capture=True)
@@ -317,32 +342,42 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         nginx_start(stack, reload=True)
         off = stampede(stack, profile, label="route off", run=f"off{int(time.time())}")
 
-        ceiling = [
-            wrk(stack.url("ceiling_edge", "/ceiling"), connections=c, seconds=profile.wrk_seconds)
-            for c in profile.wrk_connections
-        ]
-        script = out / "order.lua"
-        script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
+        ceiling = wrk_best(
+            stack.url("ceiling_edge", "/ceiling"),
+            connections=profile.wrk_connections,
+            seconds=profile.wrk_seconds,
+            times=profile.reps,
+        )
         # The hot path's own cost, like the ceiling's: the workers (and the legacy API's CPU
-        # they keep busy, on the same two cores) pause while it is measured; the queue holds
-        # what it accepts, which is what the queue is for.
+        # they keep busy, on the same two cores) pause while it is measured; the outbox holds
+        # what it accepts, which is what the outbox is for.
         stack.stop("worker")
         # Every card authorised over the whole run belongs to one order placed, the monolith's too.
         books["at_end"] = payments_check(stack)
-        # Like the ceiling, at more than one concurrency, the best kept: as many connections as
-        # the hot path has threads (2 workers x 4), and twice that.
-        accept = max(
-            (
-                wrk(
-                    stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders"),
-                    connections=connections,
-                    seconds=profile.wrk_seconds,
-                    script=script,
-                )
-                for connections in (8, 16)
-            ),
-            key=lambda row: row["rps"],
+        # Like the ceiling, at more than one concurrency: as many connections as the hot path
+        # has threads (2 workers x 4), and twice that.
+        ceiling_path = f"/shop/rods/{CEILING_PRODUCT}/"
+        accept = wrk_best(
+            stack.url("edge", f"{ceiling_path}orders"),
+            connections=(8, 16),
+            seconds=profile.wrk_seconds,
+            times=profile.reps,
+            script=script,
         )
+        threads = stack.settings.gunicorn_workers * stack.settings.gunicorn_threads
+        limit = db_accept_limit(
+            stack.env["DATABASE_URL"],
+            out,
+            product_slug=CEILING_PRODUCT,
+            clients=threads,
+            seconds=profile.pgbench_seconds,
+            times=profile.reps,
+        )
+        edge = stack.url("edge", "")
+        latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
+        empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
+        backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
+        backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
         figures.update(
             report.figures(
                 profile=profile,
@@ -354,6 +389,10 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
                 ceiling=ceiling,
                 accept=accept,
                 legacy_rate=legacy_rate,
+                soldout=soldout,
+                limit=limit,
+                empty=empty,
+                backlog=backlog,
             )
         )
         return figures

@@ -39,15 +39,17 @@ function setup(thread)
 end
 function init(args)
   thread_id = tid
+  -- Each run its own keys and addresses: a second run with the first's would be replays.
+  run_id = os.time()
 end
 request = function()
   counter = counter + 1
   local n = thread_id * 10000000 + counter
-  local body = '{"quantity": 1, "customer": {"name": "Ceiling", "email": "ceiling' .. n ..
+  local body = '{"quantity": 1, "customer": {"name": "Ceiling", "email": "ceiling' .. run_id .. '-' .. n ..
     '@example.com"}, "payment": {"card_number": "4242424242424242"}}'
   return wrk.format("POST", nil, {
     ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = "RUN-" .. n,
+    ["Idempotency-Key"] = "RUN-" .. run_id .. "-" .. n,
     ["X-Forwarded-For"] = "203.0." .. (n % 250) .. "." .. (math.floor(n / 250) % 250),
   }, body)
 end

@@ -68,6 +68,29 @@ def order_number_next() -> str:
     return f"T{value:06d}"  # as ACCEPT_SQL writes it
 
 
+def order_draft(
+    *, product: dict, idempotency_key: str, fingerprint: str, data: OrderInput, client_ip: str | None
+) -> HotOrder:
+    """The order as acceptance writes it, not yet saved: the card sealed, the rest plain."""
+    now = timezone.now()
+    return HotOrder(
+        token=secrets.token_urlsafe(32),
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        product_id=product["product_id"],
+        quantity=data.quantity,
+        unit_price_cents=product["price_cents"],
+        customer_name=data.name,
+        customer_email=data.email,
+        card_sealed=card_seal(data.card_number),
+        card_last4=data.card_number[-4:],
+        reserved_until=now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS),
+        client_ip=client_ip,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, client_ip: str | None = None) -> Accepted:
     """Accepts an order for a hot product, or returns the first answer for a replayed key.
 
@@ -96,22 +119,8 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     except (SoldOut, Throttled) as refusal:
         return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
-    now = timezone.now()
-    order = HotOrder(
-        token=secrets.token_urlsafe(32),
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        product_id=product["product_id"],
-        quantity=data.quantity,
-        unit_price_cents=product["price_cents"],
-        customer_name=data.name,
-        customer_email=data.email,
-        card_sealed=card_seal(data.card_number),
-        card_last4=data.card_number[-4:],
-        reserved_until=now + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS),
-        client_ip=client_ip,
-        created_at=now,
-        updated_at=now,
+    order = order_draft(
+        product=product, idempotency_key=idempotency_key, fingerprint=fingerprint, data=data, client_ip=client_ip
     )
     allocation_id = product["allocation_id"]
     try:
@@ -201,8 +210,8 @@ def _accept_in_one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
-    """PostgreSQL: the whole acceptance in ACCEPT_SQL. Raises the allocation's refusal."""
+def accept_params(order: HotOrder, *, allocation_id: int, product_slug: str) -> dict:
+    """ACCEPT_SQL's parameters for one order (the benchmark runs the same statement with them)."""
     params = {
         field: getattr(order, field)
         for field in (
@@ -231,8 +240,13 @@ def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug
         event_data=json.dumps(event.pop("data")),
         **{f"event_{name}": value for name, value in event.items() if name != "resources"},
     )
+    return params
+
+
+def _order_insert_reserving(order: HotOrder, *, allocation_id: int, product_slug: str) -> None:
+    """PostgreSQL: the whole acceptance in ACCEPT_SQL. Raises the allocation's refusal."""
     with connection.cursor() as cursor:
-        cursor.execute(ACCEPT_SQL, params)
+        cursor.execute(ACCEPT_SQL, accept_params(order, allocation_id=allocation_id, product_slug=product_slug))
         row = cursor.fetchone()
     if row is None:
         raise allocation_refusal(allocation_id=allocation_id)

@@ -1,0 +1,205 @@
+"""The speed figures of the benchmark, each the median of repetitions inside one run, with its
+spread: the database's own limit for an acceptance (pgbench running the hot path's own
+ACCEPT_SQL, with and without its event), wrk ceilings, and acceptance latency with an empty
+queue and with a deep backlog."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.loadgen import open_loop_apart
+from bench.shoppers import buyer_request
+from bench.wrk import wrk
+
+
+def repeated(measure: Callable[[], float], times: int) -> dict:
+    """`measure()` run `times` times: the median, the spread (min, max) and every value."""
+    values = [measure() for _ in range(times)]
+    return {
+        "median": round(statistics.median(values), 1),
+        "min": round(min(values), 1),
+        "max": round(max(values), 1),
+        "values": [round(v, 1) for v in values],
+    }
+
+
+def wrk_best(url: str, *, connections: tuple[int, ...], seconds: int, times: int, script: Path | None = None) -> dict:
+    """wrk at each concurrency once; then at the best of them until it has run `times` times:
+    the median of those (a ceiling is what a server does at its best concurrency)."""
+    sweep = [wrk(url, connections=c, seconds=seconds, script=script) for c in connections]
+    best = max(sweep, key=lambda row: row["rps"])
+    runs = [best] + [
+        wrk(url, connections=best["connections"], seconds=seconds, script=script) for _ in range(times - 1)
+    ]
+    rps = [run["rps"] for run in runs]
+    return {
+        "median": round(statistics.median(rps), 1),
+        "min": round(min(rps), 1),
+        "max": round(max(rps), 1),
+        "values": [round(v, 1) for v in rps],
+        "connections": best["connections"],
+        "p99_ms": round(statistics.median(run["p99_ms"] for run in runs), 1),
+        "non_2xx": sum(run["non_2xx"] for run in runs),
+        "sweep": sweep,
+    }
+
+
+# --- the database's own limit ----------------------------------------------------------
+
+# What differs from one order to the next is made by the database, so that every pgbench
+# transaction runs the very same statement text (prepared, as psycopg prepares the hot path's).
+UNIQUE_SQL = {
+    "token": "md5(random()::text || clock_timestamp()::text)",
+    "idempotency_key": "md5(random()::text || clock_timestamp()::text || 'k')",
+    "event_uuid": "gen_random_uuid()",
+    "now": "now()",
+    "reserved_until": "now() + interval '15 minutes'",
+}
+EVENT_CTE = re.compile(r"\), accepted_event AS \(.*?\n\)\n(?=SELECT id, number FROM hot_order)", re.S)
+
+
+def accept_script(*, product_slug: str, without_event: bool = False) -> str:
+    """ACCEPT_SQL exactly as the hot path sends it for a one-unit order of `product_slug`,
+    its constant parameters as literals, its unique ones made by the database."""
+    from django.db import connection
+    from psycopg import sql
+
+    from orders.acceptance import ACCEPT_SQL, accept_params, order_draft
+    from orders.inputs import OrderInput
+    from orders.selectors import _hot_product_load
+
+    product = _hot_product_load(product_slug)
+    data = OrderInput(quantity=1, name="Database Limit", email="db-limit@example.com", card_number="4242424242424242")
+    order = order_draft(product=product, idempotency_key="x", fingerprint="f" * 64, data=data, client_ip="127.0.0.1")
+    params = accept_params(order, allocation_id=product["allocation_id"], product_slug=product_slug)
+    connection.ensure_connection()
+    raw = connection.connection
+    literals = {name: UNIQUE_SQL.get(name) or sql.Literal(value).as_string(raw) for name, value in params.items()}
+    text = ACCEPT_SQL
+    if without_event:
+        text, found = EVENT_CTE.subn(")\n", text)
+        assert found == 1, "ACCEPT_SQL's event CTE not found"
+    statement = text % literals
+    return " ".join(line.split("--")[0].strip() for line in statement.splitlines() if line.strip()) + ";\n"
+
+
+def pgbench(database_url: str, script: Path, *, clients: int, seconds: int) -> dict:
+    out = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, 2)),
+            "-T",
+            str(seconds),
+            "-f",
+            str(script),
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return {"tps": tps, "latency_ms": latency, "failed": int(failed.group(1)) if failed else 0}
+
+
+def db_accept_limit(database_url: str, out: Path, *, product_slug: str, clients: int, seconds: int, times: int) -> dict:
+    """`db_accept_tps`: ACCEPT_SQL alone, at the hot path's own concurrency, no web stack; and
+    the same without its ACCEPTED event, for what writing the event adds to an acceptance."""
+    results = {}
+    for name, without_event in (("with_event", False), ("without_event", True)):
+        script = out / f"accept_{name}.sql"
+        script.write_text(accept_script(product_slug=product_slug, without_event=without_event))
+        runs = [pgbench(database_url, script, clients=clients, seconds=seconds) for _ in range(times)]
+        tps = [run["tps"] for run in runs]
+        results[name] = {
+            "median": round(statistics.median(tps), 1),
+            "min": round(min(tps), 1),
+            "max": round(max(tps), 1),
+            "latency_ms_median": round(statistics.median(run["latency_ms"] for run in runs), 3),
+            "failed": sum(run["failed"] for run in runs),
+        }
+    with_event, without = results["with_event"], results["without_event"]
+    return {
+        "db_accept_tps": with_event["median"],
+        "db_accept": results,
+        "clients": clients,
+        # Per acceptance, at that concurrency: the event's row and its index entries.
+        "event_cost": {
+            "tps_with_event": with_event["median"],
+            "tps_without_event": without["median"],
+            "share_of_acceptance": round(1 - with_event["median"] / without["median"], 3)
+            if without["median"]
+            else None,
+            "ms_per_acceptance": round(with_event["latency_ms_median"] - without["latency_ms_median"], 3),
+        },
+    }
+
+
+# --- acceptance latency, empty queue against a deep backlog ----------------------------
+
+
+def accept_p99(edge: str, product_path: str, *, run: str, rate: float, seconds: float, times: int) -> dict:
+    """Acceptance p99 at a fixed arrival rate well under the limit (open model)."""
+    p99s = []
+    statuses: dict[int, int] = {}
+    for i in range(times):
+        result = open_loop_apart(
+            f"accept-{run}-{i}",
+            buyer_request(edge, f"{run}{i}", product_path=product_path),
+            rate=rate,
+            duration=seconds,
+            threads=32,
+        )
+        p99s.append(result.percentile(99))
+        for status, count in result.statuses().items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {
+        "median": round(statistics.median(p99s), 1),
+        "min": round(min(p99s), 1),
+        "max": round(max(p99s), 1),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+BACKLOG_SQL = """
+WITH template AS (
+    SELECT * FROM orders_hotorder WHERE product_id = %(product_id)s ORDER BY id DESC LIMIT 1
+), made AS (
+    INSERT INTO orders_hotorder (
+        number, token, idempotency_key, fingerprint, product_id, quantity, unit_price_cents,
+        customer_name, customer_email, card_sealed, card_last4, status, stage, reservation,
+        reserved_until, legacy_number, attempts, last_error, client_ip, created_at, updated_at, claimed_by)
+    SELECT 'B' || lpad(n::text, 7, '0'), md5('t' || n || %(run)s), 'backlog-' || %(run)s || '-' || n,
+        t.fingerprint, t.product_id, 1, t.unit_price_cents, t.customer_name, 'backlog' || n || '@example.com',
+        t.card_sealed, t.card_last4, t.status, t.stage, t.reservation, t.reserved_until, '', 0, '', t.client_ip,
+        now(), now(), ''
+      FROM template t, generate_series(1, %(orders)s) AS n
+    RETURNING id, number, created_at
+)
+INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error)
+SELECT id, created_at, 0, '' FROM made
+"""
+
+
+def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
+    """`orders` accepted orders waiting to be placed, as a stampede far past the legacy API's
+    pace leaves them in the tables acceptance writes to: their rows and outbox rows (numbers
+    B…, apart from the hot path's T… numbers, for a product whose books are not counted)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(BACKLOG_SQL, {"product_id": product_id, "orders": orders, "run": run})
+        cursor.execute("ANALYZE orders_hotorder")
+        cursor.execute("ANALYZE orders_outboxmessage")
