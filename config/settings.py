@@ -153,8 +153,11 @@ DATABASES = {
         conn_max_age=env_int("CONN_MAX_AGE", 0),
     )
 }
-# A kept connection is checked before use, so a restarted database costs one error, not many.
+# A kept connection is checked before use, so a restarted database costs no request an error;
+# on PostgreSQL without a round trip (config/postgresql/base.py).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the writer work at once; IMMEDIATE takes the write lock at the
     # start of a transaction, so two writers queue on the timeout instead of deadlocking.
