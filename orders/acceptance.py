@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from legacy_client.references import reference_for_key
 from orders.cards import card_seal
 from orders.gate import gate_check
 from orders.inputs import OrderInput
@@ -25,12 +26,14 @@ from orders.selectors import order_by_key
 from orders.services import (
     IdempotencyKeyReused,
     OrderRefused,
+    PlacedByMonolith,
     SoldOut,
     Throttled,
     allocation_refusal,
     allocation_reserve,
     hot_product_refusal,
 )
+from shop.models import PlacedOrder
 from tracing.context import current_xray_trace_id
 
 logger = logging.getLogger(__name__)
@@ -147,14 +150,21 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
 
 def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprint: str) -> Accepted:
     """The first answer when the key was accepted before (it stands even if the sale has
-    ended or sold out since); otherwise raises the refusal."""
-    with connection.cursor() as cursor:  # the common case, a fresh key, costs one index probe
-        cursor.execute("SELECT 1 FROM orders_hotorder WHERE idempotency_key = %s", [idempotency_key])
-        seen = cursor.fetchone() is not None
+    ended or sold out since); PlacedByMonolith when the monolith placed its order; otherwise
+    raises the refusal. One round trip asks both."""
+    with connection.cursor() as cursor:  # the common case, a fresh key, costs two index probes
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM orders_hotorder WHERE idempotency_key = %s),"
+            " EXISTS (SELECT 1 FROM shop_placedorder WHERE reference = %s)",
+            [idempotency_key, reference_for_key(idempotency_key)],
+        )
+        seen, placed_by_monolith = cursor.fetchone()
     existing = order_by_key(idempotency_key=idempotency_key) if seen else None
-    if existing is None:
-        raise refusal
-    return _replay(existing, fingerprint)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    if placed_by_monolith:
+        raise PlacedByMonolith("The monolith placed this key's order.")
+    raise refusal
 
 
 # One statement, so one implicit transaction with no round trip inside it: the allocation's
@@ -169,6 +179,8 @@ WITH allocation AS (
        AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())
        AND EXISTS (SELECT 1 FROM shop_product p WHERE p.id = orders_saleallocation.product_id
                    AND p.is_active AND p.deleted_at IS NULL)
+       -- Not a key whose order the monolith placed while the route was off (PlacedByMonolith).
+       AND NOT EXISTS (SELECT 1 FROM shop_placedorder o WHERE o.reference = %(monolith_reference)s)
     RETURNING id
 ), counter AS (
     SELECT nextval('orders_hot_order_number_seq') AS value FROM allocation
@@ -232,7 +244,12 @@ def accept_params(order: HotOrder, *, allocation_id: int, product_slug: str) -> 
             "client_ip",
         )
     }
-    params.update(allocation_id=allocation_id, now=order.created_at, detail=ACCEPTED_DETAIL)
+    params.update(
+        allocation_id=allocation_id,
+        now=order.created_at,
+        detail=ACCEPTED_DETAIL,
+        monolith_reference=reference_for_key(order.idempotency_key),
+    )
     params["trace_id"] = current_xray_trace_id()
     event = order_event_fields(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product_slug)
     params.update(
@@ -264,6 +281,8 @@ def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, p
             order.save(force_insert=True)
             order_accepted_record(order, product=product_slug)
             OutboxMessage.objects.create(order=order, created_at=order.created_at)
+            if PlacedOrder.objects.filter(reference=reference_for_key(order.idempotency_key)).exists():
+                raise PlacedByMonolith("The monolith placed this key's order.")
             # Last, just before the commit: the allocation's row is the one every buyer
             # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who
             # loses the race rolls all of the above back (its number is skipped, not reused).

@@ -59,6 +59,13 @@ class IdempotencyKeyReused(OrderRefused):
     code = "idempotency_key_reused"
 
 
+class PlacedByMonolith(OrderRefused):
+    """The monolith already placed this key's order (the route was off when the buyer first
+    sent it): the answer is the monolith's, never a second order. The view gives it."""
+
+    code = "placed_by_monolith"
+
+
 class Throttled(OrderRefused):
     status = 429
     code = "throttled"

@@ -151,13 +151,13 @@ def _order_create(request, category: str, product: str):
         return _over_limit_but_placed(request, key=key, product=data) or _invalid(exc)
     if key_error:
         return _invalid(key_error)
-    known = _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=data["slug"]))
-    if known is not None:
-        return known
     try:
         accepted = acceptance.order_accept(
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
         )
+    except services.PlacedByMonolith as exc:
+        fingerprint = order_input.fingerprint(product_slug=data["slug"])
+        return _monolith_answer(idempotency_key=key, fingerprint=fingerprint) or _refused(exc)
     except services.OrderRefused as exc:
         return _refused(exc)
     order = accepted.order
