@@ -294,6 +294,10 @@ ORDERS_OUTBOX_GRACE_SECONDS = env_int("ORDERS_OUTBOX_GRACE_SECONDS", 10)
 # How often an idle outbox relay (a thread in each worker, orders/relay.py) looks for new
 # orders; 0 leaves the outbox to the beat sweep alone.
 ORDERS_OUTBOX_RELAY_SECONDS = float(os.environ.get("ORDERS_OUTBOX_RELAY_SECONDS", "0.05"))
+# A sold-out answer to a key is given from Redis alone when the sale's known keys (armed at
+# opening with the keys ordered in the last ORDERS_KNOWN_KEYS_HOURS) show it never had an
+# order; a replay of an older key on a sold-out sale is answered as sold out.
+ORDERS_KNOWN_KEYS_HOURS = env_int("ORDERS_KNOWN_KEYS_HOURS", 24)
 # Per-client throttling, counted in the cache (Redis in production): requests per window.
 ORDERS_THROTTLE_WINDOW = env_int("ORDERS_THROTTLE_WINDOW", 60)
 ORDERS_THROTTLE_PER_IP = env_int("ORDERS_THROTTLE_PER_IP", 30)

@@ -120,6 +120,8 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             email=data.email,
         )
     except (SoldOut, Throttled) as refusal:
+        if isinstance(refusal, SoldOut) and refusal.unseen:
+            raise  # this key never had an order: nothing to replay
         return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
     order = order_draft(

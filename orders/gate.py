@@ -1,18 +1,88 @@
 """The checks before an order's write, in one Redis round trip where the cache is Redis: the
-sold-out figure the last refused reservation left, and the per-address and per-email throttle."""
+sold-out figure the last refused reservation left, and the per-address and per-email throttle.
+
+Sold-out answers, what most of a stampede gets, are given from Redis alone when it can tell
+that the key never had an order: an open sale's *known keys* are a Redis set, armed when the
+sale opens (with every key the product's orders were taken with, and the monolith's, in the
+last ORDERS_KNOWN_KEYS_HOURS) and added to by this script before any order is written. A set
+that lost its arming mark (a Redis restart, an eviction: the mark goes with the set) sends
+every sold-out answer to the database again, which looks the key up as before."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
+from redis.exceptions import RedisError
 
 from config.cache import redis_client, redis_script
+from legacy_client.references import reference_for_key
+from orders.models import HotOrder
 from orders.selectors import remaining_cache_key
 from orders.services import SoldOut, Throttled
+from shop.models import PlacedOrder
+
+logger = logging.getLogger(__name__)
+
+
+KNOWN_KEYS_ARMED = "*armed*"
+
+
+def known_keys_key(allocation_id: int) -> str:
+    return f"orders:known-keys:{allocation_id}"
+
+
+def known_key_member(idempotency_key: str) -> str:
+    """A key's member of the set: the legacy reference's hash, the same whichever side took it."""
+    return reference_for_key(idempotency_key).removeprefix("key-")
+
+
+def keys_recently_ordered(*, product_id: int) -> list[str]:
+    """The legacy references of the keys the product's hot orders were taken with, and of the
+    monolith's buy-now orders (any product: a key is one order, whatever it bought), in the
+    last ORDERS_KNOWN_KEYS_HOURS: the replays a sold-out sale must still answer."""
+    since = timezone.now() - timedelta(hours=settings.ORDERS_KNOWN_KEYS_HOURS)
+    hot = HotOrder.objects.filter(product_id=product_id, created_at__gte=since)
+    keys = hot.values_list("idempotency_key", flat=True)
+    placed = PlacedOrder.objects.filter(reference__startswith="key-", placed_at__gte=since)
+    return [reference_for_key(key) for key in keys.iterator()] + list(placed.values_list("reference", flat=True))
+
+
+def known_keys_arm(*, allocation_id: int, product_id: int) -> bool:
+    """Arms the sale's known keys before the sale accepts orders. False (and no set) where the
+    cache is not Redis or Redis failed: sold-out answers then look keys up in the database."""
+    client = redis_client()
+    if client is None:
+        return False
+    name = cache.make_key(known_keys_key(allocation_id))
+    members = [KNOWN_KEYS_ARMED, *(r.removeprefix("key-") for r in keys_recently_ordered(product_id=product_id))]
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(name)
+            for start in range(0, len(members), 10_000):
+                pipe.sadd(name, *members[start : start + 10_000])
+            pipe.execute()
+    except RedisError:
+        logger.warning("could not arm the known keys of allocation %s", allocation_id, exc_info=True)
+        known_keys_forget(allocation_id=allocation_id)
+        return False
+    return True
+
+
+def known_keys_forget(*, allocation_id: int) -> None:
+    client = redis_client()
+    if client is None:
+        return
+    try:
+        client.delete(cache.make_key(known_keys_key(allocation_id)))
+    except RedisError:
+        logger.warning("could not drop the known keys of allocation %s", allocation_id, exc_info=True)
 
 
 def throttle_email(email: str) -> str:
@@ -73,24 +143,33 @@ def _throttle(*, idempotency_key: str, client_ip: str | None, email: str) -> Non
 
 
 # The checks before the write in one round trip, when the cache is Redis: the sold-out
-# figure the last refused reservation left (a sold-out answer is not counted), then the
-# throttle as `_throttle` counts it. Keys: the remaining figure, the key's seen-mark, then
-# the counters; arguments: the quantity, the window, then each counter's limit.
+# figure the last refused reservation left (a sold-out answer is not counted; 'unseen' when
+# the armed known-keys set shows the key never had an order), the key added to that set,
+# then the throttle as `_throttle` counts it. Keys: the remaining figure, the key's
+# seen-mark, the known keys, then the counters; arguments: the quantity, the window, the
+# arming mark, the key's member, then each counter's limit.
 GATE_LUA = """
 local remaining = tonumber(redis.call('GET', KEYS[1]) or '')
+local armed = redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1
 if remaining and remaining < tonumber(ARGV[1]) then
+  if armed and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0 then
+    return {'sold_out_unseen', remaining}
+  end
   return {'sold_out', remaining}
+end
+if armed then
+  redis.call('SADD', KEYS[3], ARGV[4])
 end
 local window = tonumber(ARGV[2])
 if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', window) then
   return {'ok', 0}
 end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local count = redis.call('INCR', KEYS[i])
   if count == 1 then
     redis.call('EXPIRE', KEYS[i], window + 1)
   end
-  if count > tonumber(ARGV[i]) then
+  if count > tonumber(ARGV[i + 1]) then
     redis.call('DEL', KEYS[2])
     return {'throttled', 0}
   end
@@ -111,10 +190,18 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
         return
     now = time.time()
     counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
-    keys = [remaining_cache_key(allocation_id), _throttle_seen_key(idempotency_key), *(k for k, _ in counters)]
-    args = [quantity, settings.ORDERS_THROTTLE_WINDOW, *(limit for _, limit in counters)]
+    keys = [
+        remaining_cache_key(allocation_id),
+        _throttle_seen_key(idempotency_key),
+        known_keys_key(allocation_id),
+        *(k for k, _ in counters),
+    ]
+    member = known_key_member(idempotency_key)
+    args = [quantity, settings.ORDERS_THROTTLE_WINDOW, KNOWN_KEYS_ARMED, member, *(limit for _, limit in counters)]
     script = redis_script(client, GATE_LUA)
     verdict, remaining = script(keys=[cache.make_key(k) for k in keys], args=args, client=client)
+    if verdict == b"sold_out_unseen":
+        raise SoldOut("Sold out.", remaining=remaining).never_ordered()
     if verdict == b"sold_out":
         raise SoldOut("Sold out.", remaining=remaining)
     if verdict == b"throttled":

@@ -24,6 +24,7 @@ from django.utils import timezone
 import legacy_client
 from events.services import event_append
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
+from orders.gate import known_keys_arm, known_keys_forget
 from orders.models import SaleAllocation, SaleState
 from orders.signals import allocation_changed
 from shop.models import Product
@@ -134,6 +135,8 @@ def sale_open(
                     allocation.per_order_limit = per_order_limit
                 allocation.save()
                 _sale_event_append(allocation, status="OPENED")
+                # Before the commit makes the sale visible: every key a buyer could replay.
+                known_keys_arm(allocation_id=allocation.pk, product_id=product.pk)
         except BaseException:
             _release_quietly(reference)
             raise
@@ -218,6 +221,7 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
                 _sale_event_append(allocation, status="CLOSED")
         if not closed:
             raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
+        known_keys_forget(allocation_id=allocation.pk)
         _forget_cached(allocation)
         sale_closing_follow(allocation)
     logger.info("sale of %s closed: %s sold", allocation.product.slug, allocation.sold)

@@ -34,6 +34,13 @@ class OrderRefused(Exception):
 
 class SoldOut(OrderRefused):
     code = "sold_out"
+    # Known never to have been ordered with this key (the gate's armed known keys): answered
+    # without looking the key up in the database.
+    unseen = False
+
+    def never_ordered(self) -> SoldOut:
+        self.unseen = True
+        return self
 
 
 class NotHot(OrderRefused):

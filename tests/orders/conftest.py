@@ -122,7 +122,7 @@ def post_order(client: Client, body, *, key: str | None = "fresh", url: str = OR
 
 
 def order_accept_as_buyer(*, idempotency_key: str | None = None, **body) -> HotOrder:
-    """Accepts one order as the hot path's view does (published to the broker after commit)."""
+    """Accepts one order as the hot path's view does (its outbox row left for the relay)."""
     product = hot_product_get(category="rods", product="muskie-casting-rod")
     data = order_input_parse(json.dumps(order_body(**body)).encode())
     key = idempotency_key or uuid.uuid4().hex

@@ -1,0 +1,128 @@
+"""Sold-out answers from Redis alone: an open sale's known keys let the gate tell a key that
+never had an order, so the stampede's sold-out answers do not touch PostgreSQL; every key that
+did have an order (here, or at the monolith) still gets its first answer."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from legacy_client.references import reference_for_key
+from orders import gate, sales
+from orders.models import SaleAllocation
+from orders.selectors import hot_product_get, product_memo_forget
+from orders.services import SoldOut
+from shop.models import PlacedOrder
+from tests.orders.conftest import order_accept_as_buyer, order_body, post_order
+from tests.orders.sale_support import legacy_serve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def redis_cache():
+    if gate.redis_client() is None:
+        pytest.skip("the known keys live in Redis: set REDIS_URL=redis://...")
+
+
+@pytest.fixture
+def sale(settings, live_server, product) -> SaleAllocation:
+    legacy_serve(settings, live_server)
+    return sales.sale_open(product=product, units=2, per_order_limit=1)
+
+
+def sell_out(allocation: SaleAllocation) -> list:
+    """Orders until the sale refuses: that refusal leaves the sold-out figure in Redis."""
+    orders = []
+    for _ in range(allocation.allocated + 1):
+        try:
+            orders.append(order_accept_as_buyer(quantity=1))
+        except SoldOut:
+            return orders
+    raise AssertionError("the sale did not sell out")
+
+
+def test_a_fresh_key_on_a_sold_out_sale_is_answered_without_the_database(client, sale):
+    sell_out(sale)
+    hot_product_get(category="rods", product="muskie-casting-rod")  # the product, as a warm process has it
+    with CaptureQueriesContext(connection) as queries:
+        response = post_order(client, order_body(quantity=1))
+    assert (response.status_code, response.json()["error"]) == (409, "sold_out")
+    assert [q["sql"] for q in queries] == []
+
+
+def test_a_key_that_was_ordered_still_gets_its_202_once_sold_out(client, sale):
+    key, body = uuid.uuid4().hex, order_body(quantity=1)
+    first = post_order(client, body, key=key)
+    assert first.status_code == 202
+    sell_out(SaleAllocation.objects.get(pk=sale.pk))
+    again = post_order(client, body, key=key)
+    assert (again.status_code, again.json().get("number")) == (202, first.json()["number"]), again.json()
+
+
+def test_keys_ordered_before_the_sale_opened_are_known(settings, live_server, product):
+    """A key the monolith placed (route off) and a hot order's key from the product's last
+    sale, within the window, are armed with the sale: their replays go to the database."""
+    legacy_serve(settings, live_server)
+    monolith_key = uuid.uuid4().hex
+    PlacedOrder.objects.create(
+        number="L09999999",
+        legacy_id=9_999_999,
+        reference=reference_for_key(monolith_key),
+        email="a@example.com",
+        name="Ann",
+        total_cents=100,
+        processing_ms=1,
+    )
+    allocation = sales.sale_open(product=product, units=1, per_order_limit=1)
+    ordered = sell_out(allocation)
+    sales.sale_close(allocation=allocation)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(reserved=0)  # its orders settled
+    allocation = sales.sale_open(product=product, units=1, per_order_limit=1)
+    product_memo_forget()
+    sell_out(allocation)
+    members = {m.decode() for m in gate.redis_client().smembers(cache.make_key(gate.known_keys_key(allocation.pk)))}
+    assert gate.known_key_member(monolith_key) in members
+    assert gate.known_key_member(ordered[0].idempotency_key) in members
+    assert gate.KNOWN_KEYS_ARMED in members
+
+
+def test_a_monolith_order_gets_the_monoliths_answer_once_sold_out(client, sale):
+    key = uuid.uuid4().hex
+    sell_out(sale)
+    PlacedOrder.objects.create(
+        number="L09999998",
+        legacy_id=9_999_998,
+        reference=reference_for_key(key),
+        email="a@example.com",
+        name="Ann",
+        total_cents=100,
+        processing_ms=1,
+    )
+    gate.known_keys_arm(allocation_id=sale.pk, product_id=sale.product_id)  # as the opening would have
+    response = post_order(client, order_body(quantity=1), key=key)
+    assert response.status_code in (201, 422)  # the monolith's answer, never sold out
+    assert response.json().get("error") != "sold_out"
+
+
+def test_a_set_that_lost_its_mark_sends_sold_out_answers_to_the_database(client, sale):
+    key, body = uuid.uuid4().hex, order_body(quantity=1)
+    assert post_order(client, body, key=key).status_code == 202
+    sell_out(SaleAllocation.objects.get(pk=sale.pk))
+    gate.redis_client().delete(cache.make_key(gate.known_keys_key(sale.pk)))  # a Redis restart
+    hot_product_get(category="rods", product="muskie-casting-rod")
+    with CaptureQueriesContext(connection) as queries:
+        assert post_order(client, order_body(quantity=1)).status_code == 409
+    assert queries  # looked the key up
+    assert post_order(client, body, key=key).status_code == 202  # and replays still work
+
+
+def test_closing_the_sale_drops_its_known_keys(sale):
+    name = cache.make_key(gate.known_keys_key(sale.pk))
+    assert gate.redis_client().exists(name)
+    sales.sale_close(allocation=sale)
+    assert not gate.redis_client().exists(name)
