@@ -188,8 +188,8 @@ WITH template AS (
       FROM template t, generate_series(1, %(orders)s) AS n
     RETURNING id, number, created_at
 )
-INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error)
-SELECT id, created_at, 0, '' FROM made
+INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error, trace_context)
+SELECT id, created_at, 0, '', '{}'::jsonb FROM made
 """
 
 

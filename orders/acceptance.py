@@ -34,7 +34,7 @@ from orders.services import (
     hot_product_refusal,
 )
 from shop.models import PlacedOrder
-from tracing.context import current_xray_trace_id
+from tracing.context import current_carrier, current_xray_trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -205,8 +205,8 @@ WITH allocation AS (
     INSERT INTO orders_orderstageevent (order_id, stage, detail, at)
     SELECT id, %(stage)s, %(detail)s, %(now)s FROM hot_order
 ), outbox AS (
-    INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error)
-    SELECT id, %(now)s, 0, '' FROM hot_order
+    INSERT INTO orders_outboxmessage (order_id, created_at, publish_attempts, last_error, trace_context)
+    SELECT id, %(now)s, 0, '', %(trace_context)s::jsonb FROM hot_order
 ), accepted_event AS (
     -- The log's ACCEPTED event, built by orders.lifecycle as event_append would write it; the
     -- number is known only here. xid and position are the columns' defaults, as for event_append.
@@ -253,6 +253,7 @@ def accept_params(order: HotOrder, *, allocation_id: int, product_slug: str) -> 
         monolith_reference=reference_for_key(order.idempotency_key),
     )
     params["trace_id"] = current_xray_trace_id()
+    params["trace_context"] = json.dumps(current_carrier())
     event = order_event_fields(order, from_stage=None, detail=ACCEPTED_DETAIL, product=product_slug)
     params.update(
         event_uuid=uuid.uuid4(),
@@ -282,7 +283,7 @@ def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, p
             order.number = order_number_next()
             order.save(force_insert=True)
             order_accepted_record(order, product=product_slug)
-            OutboxMessage.objects.create(order=order, created_at=order.created_at)
+            OutboxMessage.objects.create(order=order, created_at=order.created_at, trace_context=current_carrier())
             if PlacedOrder.objects.filter(reference=reference_for_key(order.idempotency_key)).exists():
                 raise PlacedByMonolith("The monolith placed this key's order.")
             # Last, just before the commit: the allocation's row is the one every buyer

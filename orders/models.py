@@ -192,6 +192,9 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     publish_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # The buyer's trace (tracing.context.current_carrier), so that the relay's publish and the
+    # worker's task join it: {} when the request was not traced.
+    trace_context = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"outbox for {self.order}"

@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from orders.models import OutboxMessage
+from tracing.context import attach
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,16 @@ def outbox_relay(*, limit: int = 500, older_than_seconds: float = 0.0) -> int:
         rows = OutboxMessage.objects.select_for_update(skip_locked=True).order_by("id")
         if older_than_seconds:
             rows = rows.filter(created_at__lte=timezone.now() - timedelta(seconds=older_than_seconds))
-        order_ids = list(rows.values_list("order_id", flat=True)[:limit])
-        if not order_ids:
+        taken = list(rows.values_list("order_id", "trace_context")[:limit])
+        if not taken:
             return 0
+        order_ids = [order_id for order_id, _ in taken]
         published = []
         try:
             with current_app.producer_or_acquire() as producer:
-                for order_id in order_ids:
-                    current_app.send_task(ORDER_TASK, args=[order_id], producer=producer)
+                for order_id, carrier in taken:
+                    with attach(carrier):  # the message carries the buyer's trace to the worker
+                        current_app.send_task(ORDER_TASK, args=[order_id], producer=producer)
                     published.append(order_id)
         except Exception as exc:  # broker away: what was not sent stays for the next run
             logger.warning("could not publish order %s: %s", order_ids[len(published)], exc)

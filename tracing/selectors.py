@@ -198,7 +198,10 @@ def service_map(*, since: datetime | None = None, trace_ids: list[str] | None = 
         elif kind == SpanKind.CONSUMER:
             add(QUEUE, row["service"], row)
         elif kind == SpanKind.PRODUCER:
-            add(row["service"], QUEUE, row)
+            # The outbox's relay publishes for the request that accepted the order, from a
+            # worker's process, under that request's span: the hop is the request's service's.
+            remote = parent is not None and row["parent_remote"]
+            add(parent["service"] if remote else row["service"], QUEUE, row)
         elif kind == SpanKind.CLIENT and row["peer"] in ("postgresql", "redis", "sqlite"):
             add(row["service"], row["peer"], row)
     order = {EDGE: 0, "monolith": 1, "shop": 1, "hotpath": 1, QUEUE: 3, "worker": 4, "legacy-api": 5}
