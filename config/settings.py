@@ -533,7 +533,7 @@ if SHOP_DEPLOYMENT == "hotpath":
 # (the edge decided, X-Amzn-Trace-Id ...;Sampled=1, or traceparent ...-01) is traced; a new
 # trace is kept at TRACING_SAMPLE_RATE (the edge mints its ids at this rate too).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", True)
-TRACING_SAMPLE_RATE = min(1.0, max(0.0, float(os.environ.get("TRACING_SAMPLE_RATE", "0.05"))))
+TRACING_SAMPLE_RATE = min(1.0, max(0.0, float(os.environ.get("TRACING_SAMPLE_RATE", "0.01"))))
 # Sampled spans are kept in this database (the admin's trace view and service map) for this long.
 TRACING_STORE = env_bool("TRACING_STORE", True)
 TRACING_RETENTION_HOURS = env_int("TRACING_RETENTION_HOURS", 72)
