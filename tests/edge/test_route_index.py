@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from edge import matcher, selectors, services
@@ -80,3 +81,15 @@ def test_a_bulk_update_a_delete_and_a_new_default_origin_show_at_the_next_reques
     hotpath.is_default = True
     hotpath.save()
     assert client.get("/no/such/page/").wsgi_request.edge_origin == "hotpath"
+
+
+def test_without_the_cache_the_middleware_reads_the_routes_for_each_request(edge_routes, monkeypatch):
+    def away():
+        raise ConnectionError("the cache is away")
+
+    monkeypatch.setattr(selectors, "routes_version", away)
+    client = Client(raise_request_exception=False)
+    assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "muskie"
+    with connection.cursor() as cursor:  # round Django: no version could tell
+        cursor.execute("UPDATE edge_route SET enabled = %s WHERE name = 'muskie'", [False])
+    assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "default"

@@ -8,6 +8,7 @@ import re
 import urllib.request
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from shop import page_cache
@@ -127,3 +128,17 @@ def test_a_price_changed_elsewhere_shows_on_the_next_view_of_a_server_that_kept_
     rod.save()  # committed: the catalogue's version is replaced for every process
 
     assert "$59.99" in page()
+
+
+def test_without_the_cache_the_pages_are_rendered_for_each_view(client, make_product, monkeypatch):
+    rod = make_product("badge-rod", price_cents=4999)
+
+    def away():
+        raise ConnectionError("the cache is away")
+
+    monkeypatch.setattr(page_cache, "catalogue_version", away)
+    assert "$49.99" in html_of(client, "/shop/rods/badge-rod/")
+    # Nothing was kept under no version: a change that goes round Django shows at once.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE shop_product SET price_cents = 5999 WHERE id = %s", [rod.pk])
+    assert "$59.99" in html_of(client, "/shop/rods/badge-rod/")
