@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from events.models import Checkpoint, Event
@@ -79,6 +80,35 @@ class InventoryView(Projection):
                 # Counted afresh for every opening, as the allocation is.
                 values.update(reserved=int(data["reserved"]), sold=int(data["sold"]))
             self.put(generation, key, **values)
+
+    def handle(self, event: Event) -> None:
+        super().handle(event)
+        if _changes_sale(event):
+            product = event.data["product"]
+            transaction.on_commit(lambda: remaining_publish(product=product))
+
+    def swap(self, generation: int) -> None:
+        super().swap(generation)
+        products = list(self.rows(generation).values_list("product", flat=True))
+        transaction.on_commit(lambda: [remaining_publish(product=product) for product in products])
+
+
+def _changes_sale(event: Event) -> bool:
+    return (event.source == HOTPATH and event.type == "CHECKOUT") or event.type == "SALE"
+
+
+def remaining_key(product: str) -> str:
+    return f"readmodels:remaining:{product}"
+
+
+def remaining_publish(*, product: str) -> int:
+    """Puts the product's units left in its open sale (-1: no open sale in the view) in the
+    cache, where the sale page reads it: a cache fed by the log's changes, not by a timed
+    refresh (Gilt's inventory cache); returns the figure."""
+    row = VIEW.live_rows().filter(product=product).first()
+    remaining = row.remaining if row is not None and row.sale_state == "open" else -1
+    cache.set(remaining_key(product), remaining, None)
+    return remaining
 
 
 VIEW = InventoryView()

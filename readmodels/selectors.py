@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Sum
 
 from readmodels.inventory import VIEW as INVENTORY
+from readmodels.inventory import remaining_key, remaining_publish
 from readmodels.models import Generation, InventoryLevel, PurchaseOrder, Tally
 from readmodels.sales import SALES_PER_MINUTE, TALLIES
 from shop.models import LOW_STOCK, Product
@@ -42,12 +44,13 @@ def product_stock(*, product: Product) -> StockFigures:
 
 
 def sale_remaining(*, product: str) -> int | None:
-    """Units left in the product's open sale ("only N left"), from the inventory view; None
-    when the view has not seen the sale open (the caller then asks the allocation)."""
-    row = inventory_get(product=product)
-    if row is None or row.sale_state != "open":
-        return None
-    return row.remaining
+    """Units left in the product's open sale ("only N left"), from the inventory view as its
+    consumer publishes it to the cache at each change (the view itself on a miss); None when
+    the view has not seen the sale open (the caller then asks the allocation)."""
+    remaining = cache.get(remaining_key(product))
+    if remaining is None:
+        remaining = remaining_publish(product=product)
+    return None if remaining < 0 else remaining
 
 
 def inventory_figures(*, product: str) -> dict | None:

@@ -138,7 +138,9 @@ def test_a_refusal_exits_non_zero_with_one_line(process_env):
     )
     assert run.returncode != 0
     reason = [line for line in run.stderr.splitlines() if line.startswith("CommandError")]
-    assert reason == ["CommandError: unknown consumer 'nope' (registered: none)"]
+    assert reason == [
+        "CommandError: unknown consumer 'nope' (registered: inventory, reorders, sales_per_minute, tallies)"
+    ]
 
 
 def test_prune_reports_what_it_deleted(settings):

@@ -25,8 +25,14 @@ _emails = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def read_models_registered(settings):
-    """The read models' consumers, whatever the environment named."""
+    """The read models' consumers, whatever the environment named; a cache with nothing an
+    earlier test's consumers published."""
+    from django.core.cache import cache
+
     settings.EVENT_CONSUMERS = dict(settings.EVENT_CONSUMERS_DEFAULT)
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -181,7 +181,8 @@ def test_old_events_are_pruned_only_once_every_views_snapshot_has_passed_them(ca
     call_command("events", "rebuild", "--check", "--from-snapshot", stdout=StringIO())
 
 
-def test_the_sale_pages_only_n_left_reads_the_inventory_view(catalogue, settings, client):
+def test_the_sale_pages_only_n_left_reads_the_inventory_view(catalogue, settings, client, django_assert_num_queries):
+    from events.services import event_append
     from orders.models import SaleAllocation
     from orders.selectors import product_memo_forget
 
@@ -191,13 +192,27 @@ def test_the_sale_pages_only_n_left_reads_the_inventory_view(catalogue, settings
     url = "/shop/rods/muskie-casting-rod/stock"
     # Until the view has seen the sale open, the allocation answers.
     assert client.get(url).json()["remaining"] == 10
-    InventoryLevel.objects.create(
-        generation=INVENTORY.live_generation(),
-        product="muskie-casting-rod",
-        sale_state="open",
-        allocated=10,
-        reserved=3,
-        sold=2,
-    )
+
+    def logged(status: str, **data) -> None:
+        kinds = (
+            {"type": "SALE", "subtype": "ALLOCATION"}
+            if status == "OPENED"
+            else {"type": "CHECKOUT", "subtype": "ORDER"}
+        )
+        source = "shop.merchant" if status == "OPENED" else "shop.hotpath"
+        data = {"product": "muskie-casting-rod", **data}
+        event_append(source=source, detail_type="State change Notification", status=status, data=data, **kinds)
+
+    logged("OPENED", allocated=10, reserved=0, sold=0)
+    logged("ACCEPTED", quantity=2)
+    logged("ACCEPTED", quantity=1)
+    logged("COMPLETE", quantity=2, reserved_delta=-2, sold_delta=2)
+    catch_up("inventory")
+
+    # The consumer put the figure in the cache: the page reads it there, no query.
+    with django_assert_num_queries(0):
+        assert client.get(url).json()["remaining"] == 7
+    assert 'only <span class="left">7</span> left' in client.get("/shop/rods/muskie-casting-rod/").content.decode()
+    logged("ACCEPTED", quantity=2)
+    catch_up("inventory")
     assert client.get(url).json()["remaining"] == 5
-    assert 'only <span class="left">5</span> left' in client.get("/shop/rods/muskie-casting-rod/").content.decode()
