@@ -133,3 +133,27 @@ def test_confirming_and_receiving_restocks_through_the_legacy_api(catalogue, liv
         )
     catch_up()
     assert PurchaseOrder.objects.count() == 1, "the restock is no crossing"
+
+
+def test_a_merchant_confirms_and_cancels_drafts_in_the_admin(catalogue, admin_client, viewer):
+    product = Product.objects.select_related("supplier").get(slug="tourney-casting-rod")
+    first = purchase_order_draft(product=product, available=5)
+    changelist = "/admin/readmodels/purchaseorder/"
+    page = admin_client.get(changelist).content.decode()
+    assert first.reference in page and "Northwoods Rod Company" in page
+    # Staff who may only look are refused the decision.
+    refused = viewer.post(changelist, {"action": "confirm", "_selected_action": [first.pk]})
+    assert refused.status_code == 403
+
+    admin_client.post(changelist, {"action": "confirm", "_selected_action": [first.pk]})
+    first.refresh_from_db()
+    assert first.status == "confirmed"
+    second = purchase_order_draft(product=product, available=4)
+    admin_client.post(changelist, {"action": "cancel", "_selected_action": [second.pk]})
+    second.refresh_from_db()
+    assert second.status == "cancelled"
+    # A confirmed order cannot be cancelled: the merchant is told, nothing changes.
+    answer = admin_client.post(changelist, {"action": "cancel", "_selected_action": [first.pk]}, follow=True)
+    assert "is confirmed, not draft" in answer.content.decode()
+    first.refresh_from_db()
+    assert first.status == "confirmed"
