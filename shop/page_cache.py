@@ -21,7 +21,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -34,10 +38,10 @@ from shop.services import MAX_LINE_QUANTITY
 logger = logging.getLogger(__name__)
 
 # A hole is a marker no rendered text can hold (a null character, which neither the
-# database nor the forms let in) with a token of this process's own: BADGE, CARD or BUY, and
-# the product's primary key.
+# database nor the forms let in) with a token of this process's own: BADGE, CARD or BUY and
+# the product's primary key, or CSRF (the request's token, in a page kept whole).
 _TOKEN = secrets.token_hex(4)
-_HOLE = re.compile("\x00" + _TOKEN + r":(badge|card|buy):(\d+)\x00")
+_HOLE = re.compile("\x00" + _TOKEN + r":(badge|card|buy|csrf):(\d+)\x00")
 # Pages kept per process (every sort of every category and every product is about 60).
 MAX_PAGES = 512
 # A write that bypasses Django (raw SQL, another codebase) replaces no version: a page
@@ -88,6 +92,8 @@ class Content:
     # What the page's frame needs besides (the category for the navigation, the title).
     extra: dict = field(default_factory=dict)
     made: float = field(default_factory=time.monotonic)
+    html: str = ""  # as rendered, holes and all
+    filed: tuple | None = None  # the version it is kept under (None: not kept)
 
 
 def content_parse(html: str, extra: dict | None = None) -> Content:
@@ -98,10 +104,11 @@ def content_parse(html: str, extra: dict | None = None) -> Content:
         parts.append(html[last : match.start()])
         kind, pk = match.group(1), int(match.group(2))
         parts.append((kind, pk))
-        ids.add(pk)
+        if kind != "csrf":
+            ids.add(pk)
         last = match.end()
     parts.append(html[last:])
-    return Content(parts=parts, product_ids=frozenset(ids), extra=extra or {})
+    return Content(parts=parts, product_ids=frozenset(ids), extra=extra or {}, html=html)
 
 
 _pages: OrderedDict[tuple, Content] = OrderedDict()
@@ -133,27 +140,58 @@ def pages_forget() -> None:
         _pages.clear()
 
 
-def catalogue_content(key: tuple, build: Callable[[], tuple[str, dict]]) -> Content:
-    """The content filed under `key` for the current catalogue version, built (`build()`
-    gives the HTML with holes and the frame's extras) when this process has none. Without a
-    readable version (the cache is away) it is built for this request alone."""
+def _version_now() -> tuple | None:
     try:
         version = catalogue_version()
     except Exception:
         logger.warning("no catalogue version: the page is rendered without its cache", exc_info=True)
-        version = None
+        return None
     # This process's own changes count at once, before the version is replaced at their commit.
-    filed = (version, changed_here(), *key)
+    return (version, changed_here())
+
+
+def catalogue_content(
+    key: tuple, build: Callable[[], tuple[str, dict]], *, under: tuple | None | bool = False
+) -> Content:
+    """The content filed under `key` for the current catalogue version (or the version
+    `under`, already read for this request), built (`build()` gives the HTML with holes and
+    the frame's extras) when this process has none. Without a readable version (the cache
+    is away) it is built for this request alone."""
+    version = _version_now() if under is False else under
     if version is not None:
-        content = _page_get(filed)
+        content = _page_get((*version, *key))
         if content is not None:
             return content
     html, extra = build()
     # The header's categories, filed with the page (the same version covers them).
     content = content_parse(html, {"nav_categories": navigation.nav_categories(), **extra})
     if version is not None:
-        _page_put(filed, content)
+        content.filed = version
+        _page_put((*version, *key), content)
     return content
+
+
+def frame_shared(request: HttpRequest) -> bool:
+    """Whether this request's frame is every shopper's: no session (so not signed in, no
+    basket) and no messages waiting."""
+    cookies = request.COOKIES
+    return not cookies.get(settings.SESSION_COOKIE_NAME) and not cookies.get(CookieStorage.cookie_name)
+
+
+def catalogue_page(request: HttpRequest, template: str, content: Content) -> HttpResponse:
+    """The page: `content` filled in, in `template`'s frame. For a shopper without a session
+    the frame is everybody's but for the CSRF token, so the whole page is kept as well and
+    only its holes are filled; anybody else's frame is rendered for them."""
+    if not frame_shared(request) or content.filed is None:
+        return render(request, template, {**content.extra, "content": content_fill(content, request)})
+
+    def build() -> tuple[str, dict]:
+        holes = mark_safe(content.html)  # noqa: S308 - rendered (and escaped) by the templates
+        context = {**content.extra, "content": holes, "csrf_token": hole("csrf", 0)}
+        return render_to_string(template, context, request=request), content.extra
+
+    page = catalogue_content(("page", template, request.get_full_path()), build, under=content.filed)
+    return HttpResponse(content_fill(page, request))
 
 
 def content_fill(content: Content, request: HttpRequest) -> SafeString:
@@ -167,7 +205,9 @@ def content_fill(content: Content, request: HttpRequest) -> SafeString:
             continue
         kind, pk = part
         units = available.get(pk, 0)
-        if kind == "badge":
+        if kind == "csrf":
+            out.append(get_token(request))
+        elif kind == "badge":
             out.append(badge_html(units))
         elif kind == "card":
             out.append(" is-sold-out" if units <= 0 else "")

@@ -37,11 +37,12 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 # --- Catalogue --------------------------------------------------------------------------
 # The content of a catalogue page is the same for every shopper: it is rendered once per
 # catalogue version, and each request fills in the stock and renders the page's frame
-# (header, basket, CSRF token) around it (shop.page_cache).
+# (header, basket, CSRF token) around it; for a shopper without a session the frame is kept
+# too, and only the CSRF token is filled in (shop.page_cache).
 
 
 def _catalogue_page(request: HttpRequest, template: str, content: page_cache.Content) -> HttpResponse:
-    return render(request, template, {**content.extra, "content": page_cache.content_fill(content, request)})
+    return page_cache.catalogue_page(request, template, content)
 
 
 @require_GET

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -142,3 +143,43 @@ def test_without_the_cache_the_pages_are_rendered_for_each_view(client, make_pro
     with connection.cursor() as cursor:
         cursor.execute("UPDATE shop_product SET price_cents = 5999 WHERE id = %s", [rod.pk])
     assert "$59.99" in html_of(client, "/shop/rods/badge-rod/")
+
+
+def test_a_shopper_without_a_session_gets_the_whole_page_kept_with_a_working_csrf_token(make_product, settings):
+    from django.test.signals import template_rendered
+
+    settings.EDGE_ROUTER_ENABLED = False
+    make_product("badge-rod")
+    shopper = Client(enforce_csrf_checks=True)
+    rendered = []
+
+    def seen(sender, template, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(seen)
+    try:
+        html_of(shopper, "/shop/rods/")  # rendered and kept, frame and all
+        assert "shop/base.html" in rendered
+        rendered.clear()
+        response = shopper.get("/shop/rods/")
+    finally:
+        template_rendered.disconnect(seen)
+    assert rendered == []
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', response.content.decode()).group(1)
+    api = shopper.post(
+        "/api/basket/items",
+        {"product": "badge-rod", "quantity": 1},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert api.status_code == 200
+    # Now with a session (the basket), the frame is this shopper's own.
+    assert 'aria-label="1 item in basket"' in html_of(shopper, "/shop/rods/")
+
+
+def test_the_sign_in_link_of_a_kept_page_comes_back_to_its_own_address(client, make_product):
+    make_product("badge-rod")
+    for url in ("/shop/rods/?sort=price", "/shop/rods/?sort=title", "/shop/rods/"):
+        html_of(client, url)
+        html = html_of(client, url)
+        assert f'href="/accounts/login/?next={quote(url, safe="/")}"' in html
