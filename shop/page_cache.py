@@ -1,13 +1,15 @@
 """The catalogue pages' content, rendered once per catalogue version and filled in per request.
 
 A catalogue page (home, category, product) is the same for every shopper but for two things:
-who is looking (header, basket, CSRF token: the base template, rendered for each request as
-before) and the stock (badges, a sold-out card, the product's buy box). The content is
-rendered once per catalogue version (`shop.catalogue_version`, replaced after every write to
-products, categories and sales, bulk updates included) with holes where the stock goes, and
-kept in this process's memory; each request reads the version (one small cache read) and the
-stock of the page's products (one call, `stock_available`), and fills the holes. A price,
-title or picture changed shows on the next request, and stock is as fresh as the database.
+who is looking (header, basket, CSRF token: the base template's frame) and the stock (badges,
+a sold-out card, the product's buy box). The content is rendered once per catalogue version
+(`shop.catalogue_version`, replaced after every write to products, categories and sales, bulk
+updates included) with holes where the stock goes, and kept in this process's memory; each
+request reads the version (one small cache read) and the stock of the page's products (one
+call, `stock_available`), and fills the holes. The frame is rendered for each shopper with a
+session; for one without (not signed in, no basket, no message waiting) it is everybody's, so
+the whole page is kept too, with a hole for the CSRF token. A price, title or picture changed
+shows on the next request, and stock is as fresh as its read.
 """
 
 from __future__ import annotations
