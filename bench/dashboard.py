@@ -67,7 +67,7 @@ def consumers_cpu_reset() -> None:
     from django.conf import settings
     from django.core.cache import cache
 
-    from events.tasks import consumer_cpu_key
+    from events.runner import consumer_cpu_key
 
     cache.delete_many([consumer_cpu_key(name) for name in settings.EVENT_CONSUMERS])
 
@@ -77,7 +77,7 @@ def consumers_cpu() -> dict:
     from django.conf import settings
     from django.core.cache import cache
 
-    from events.tasks import consumer_cpu_key
+    from events.runner import consumer_cpu_key
 
     names = sorted(settings.EVENT_CONSUMERS)
     found = cache.get_many([consumer_cpu_key(name) for name in names])

@@ -365,6 +365,9 @@ EVENT_VIEWS = {
 }
 if EVENTBRIDGE_BUS_NAME:
     EVENT_CONSUMERS.setdefault("eventbridge", "events.relay.relay_events")
+# How often each worker's loop over the consumers (events/runner.py) looks again when it found
+# nothing; 0 leaves them to beat's pass alone.
+EVENT_CONSUMERS_LOOP_SECONDS = float(os.environ.get("EVENT_CONSUMERS_LOOP_SECONDS", "0.2"))
 # Events one consumer run takes at most, in one transaction.
 EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 100)
 # Failures of one event before its consumer dead-letters it and moves on.

@@ -1,14 +1,13 @@
-"""Celery tasks of the log: beat runs every consumer once every second or two, and prunes."""
+"""Celery tasks of the log: the consumers' passes (each worker also runs them in a loop of its
+own, events.runner; beat's pass is the net), snapshots and pruning."""
 
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task
-from django.core.cache import cache
 
-from events.consumers import consumer_names, consumer_run
+from events.runner import consumers_pass
 from events.services import events_prune as prune
 from events.snapshots import snapshot_take, view_names
 
@@ -17,34 +16,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def consumers_run() -> None:
-    """One batch for each registered consumer; a consumer that is busy elsewhere is skipped,
-    and one that fails to load or run does not hold the others up."""
-    for name in consumer_names():
-        started = time.process_time()
-        try:
-            result = consumer_run(consumer=name)
-        except Exception:
-            logger.exception("events consumer %s failed to run", name)
-            continue
-        finally:
-            _cpu_add(name, time.process_time() - started)
-        if result.processed or result.dead_lettered or result.failed:
-            logger.info("%s", result)
-
-
-def consumer_cpu_key(name: str) -> str:
-    return f"events:consumer-cpu-us:{name}"
-
-
-def _cpu_add(name: str, seconds: float) -> None:
-    """What each consumer's runs cost this process in CPU, added up in the cache (microseconds),
-    so a benchmark can tell what the read models cost."""
-    key, micros = consumer_cpu_key(name), max(int(seconds * 1_000_000), 0)
-    try:
-        if not cache.add(key, micros, None):
-            cache.incr(key, micros)
-    except Exception:  # a figure for the benchmark: never worth failing the consumers for
-        logger.debug("consumer CPU not counted", exc_info=True)
+    """Beat's pass over the consumers: the net under the workers' own loop (events.runner)."""
+    consumers_pass()
 
 
 @shared_task(ignore_result=True)

@@ -76,7 +76,8 @@ def test_a_real_worker_with_beat_runs_the_consumers(processes, process_env, tmp_
     from tests.conftest import BIN, eventually
 
     sale = small_sale(3)
-    env = {**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally"}
+    # The worker's own loop off: beat's pass alone.
+    env = {**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally", "EVENT_CONSUMERS_LOOP_SECONDS": "0"}
     processes.start(
         [
             str(BIN / "celery"),
@@ -91,4 +92,20 @@ def test_a_real_worker_with_beat_runs_the_consumers(processes, process_env, tmp_
         return Counter(Event.objects.filter(source="tally").values_list("data__counted", flat=True))
 
     eventually(lambda: len(tallies()) == len(sale), timeout=90, message="beat never ran the tally consumer")
+    assert tallies() == Counter({event.position: 1 for event in sale})
+
+
+def test_a_worker_without_beat_runs_the_consumers_in_its_own_loop(processes, process_env):
+    """Beat's pass is a task in the orders' queue; the worker's loop does not wait behind it."""
+    from collections import Counter
+
+    from tests.conftest import eventually
+
+    sale = small_sale(3)
+    processes.celery_worker({**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally"}, concurrency=1)
+
+    def tallies() -> Counter:
+        return Counter(Event.objects.filter(source="tally").values_list("data__counted", flat=True))
+
+    eventually(lambda: len(tallies()) == len(sale), timeout=90, message="the worker's loop never ran the consumer")
     assert tallies() == Counter({event.position: 1 for event in sale})

@@ -1,0 +1,102 @@
+"""The log's consumers in each Celery worker: a thread of the worker's main process, started
+when the worker is ready, that passes over every consumer again as soon as a pass found work,
+and after EVENT_CONSUMERS_LOOP_SECONDS when it found none. Beat's pass, a task, waits in the
+same queue as the orders: during a stampede it would wait behind them, and the read models
+with it. 0 turns the loop off (beat's pass alone)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from events.consumers import consumer_names, consumer_run
+
+logger = logging.getLogger(__name__)
+
+
+def consumers_pass() -> int:
+    """One batch for each registered consumer; a consumer that is busy elsewhere is skipped,
+    and one that fails to load or run does not hold the others up. Returns the events
+    processed in all."""
+    processed = 0
+    for name in consumer_names():
+        started = time.thread_time()
+        try:
+            result = consumer_run(consumer=name)
+        except Exception:
+            logger.exception("events consumer %s failed to run", name)
+            continue
+        finally:
+            _cpu_add(name, time.thread_time() - started)
+        processed += result.processed + result.dead_lettered
+        if result.processed or result.dead_lettered or result.failed:
+            logger.info("%s", result)
+    return processed
+
+
+def consumer_cpu_key(name: str) -> str:
+    return f"events:consumer-cpu-us:{name}"
+
+
+def _cpu_add(name: str, seconds: float) -> None:
+    """What each consumer's runs cost this process in CPU, added up in the cache (microseconds),
+    so a benchmark can tell what the read models cost."""
+    key, micros = consumer_cpu_key(name), max(int(seconds * 1_000_000), 0)
+    try:
+        if not cache.add(key, micros, None):
+            cache.incr(key, micros)
+    except Exception:  # a figure for the benchmark: never worth failing the consumers for
+        logger.debug("consumer CPU not counted", exc_info=True)
+
+
+class ConsumersLoop(threading.Thread):
+    def __init__(self, interval: float):
+        super().__init__(daemon=True, name="events-consumers")
+        self.interval = interval
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.halt.is_set():
+                try:
+                    found = consumers_pass()
+                except Exception:  # the database is away: try again shortly
+                    logger.warning("events consumers' pass failed; trying again", exc_info=True)
+                    connection.close()
+                    self.halt.wait(max(self.interval, 1.0))
+                    continue
+                if not found:
+                    self.halt.wait(self.interval)
+        finally:
+            connection.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.halt.set()
+        self.join(timeout)
+
+
+_loop: ConsumersLoop | None = None
+
+
+@worker_ready.connect
+def loop_start(**kwargs) -> None:
+    global _loop
+    interval = settings.EVENT_CONSUMERS_LOOP_SECONDS
+    if interval <= 0 or _loop is not None or not settings.EVENT_CONSUMERS:
+        return
+    _loop = ConsumersLoop(interval)
+    _loop.start()
+
+
+@worker_shutdown.connect
+def loop_stop(**kwargs) -> None:
+    global _loop
+    if _loop is not None:
+        _loop.stop()
+        _loop = None
