@@ -68,7 +68,23 @@ def _ratio(numerator, denominator, digits: int = 2):
 
 
 def figures(
-    *, profile, stack, idle, on, off, books, ceiling, accept, legacy_rate, soldout, limit, empty, backlog, edge=None
+    *,
+    profile,
+    stack,
+    idle,
+    on,
+    off,
+    books,
+    ceiling,
+    accept,
+    legacy_rate,
+    soldout,
+    limit,
+    empty,
+    backlog,
+    edge=None,
+    tracing=None,
+    uptake=None,
 ) -> dict:
     """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `limit` the
     database's own (bench.speed.db_accept_limit), `empty` and `backlog` acceptance p99s."""
@@ -117,6 +133,13 @@ def figures(
         # What writing the ACCEPTED event adds to one acceptance, in the database (pgbench).
         "event_cost_ms": limit["event_cost"]["ms_per_acceptance"],
         "edge_overhead_ratio": edge.get("edge_overhead_ratio"),
+        "consumers_cpu_seconds": books.get("consumers_cpu_seconds", {}).get("total_seconds"),
+        "views_check": (books.get("views_check") or {}).get("in_step"),
+        "tracing": tracing or {},
+        "accept_rps_tracing_default": (tracing or {}).get("accept_rps_tracing_default"),
+        "accept_rps_tracing_off": (tracing or {}).get("accept_rps_tracing_off"),
+        "permit_uptake_ms": (uptake or {}).get("permit_uptake_ms"),
+        "permit_uptake": uptake or {},
         # Each ratio beside the two figures it is made of.
         "ratios": {
             "accept_rps / db_accept_tps": [
@@ -201,6 +224,11 @@ def bars(f: dict) -> list[tuple[str, bool]]:
             (f["accept_p99_ms_backlog"] or 0) <= 1.2 * (f["accept_p99_ms_empty"] or 0),
         ),
         ("edge_overhead_ratio <= 1.05", f["edge_overhead_ratio"] is not None and f["edge_overhead_ratio"] <= 1.05),
+        (
+            "tracing at its default sampling costs accept_rps <= 5 %",
+            (f["tracing"].get("tracing_cost_ratio") is not None and f["tracing"]["tracing_cost_ratio"] <= 0.05),
+        ),
+        ("events rebuild --check: every read model equals its rebuild", f["views_check"] is True),
         ("consumer lag p99 < 2 s", f["consumer_lag_p99_seconds"] is not None and f["consumer_lag_p99_seconds"] < 2),
         ("(aim) accept_rps >= 0.6 x ceiling_rps", (f["accept_rps"] or 0) >= 0.6 * (f["ceiling_rps"] or 0)),
         (
@@ -344,6 +372,7 @@ def markdown(f: dict) -> str:
         f"Generator CPU: {sum(p['generator_cpu_seconds'] or 0 for p in f['phases'].values()):.1f} s over "
         f"{sum(p['wall_seconds'] or 0 for p in f['phases'].values()):.1f} s of load (it shares the 2 cores).",
         "",
+        "![the merchant's dashboard during the stampede](dashboard.png)",
         "![latency](latency.png)",
         "![queue depth](queue_depth.png)",
         "![legacy in flight](legacy_inflight.png)",

@@ -134,6 +134,9 @@ class Stack:
             "DEBUG": "0",
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The edge (nginx) passes the host without its port: a form posted through it, the
+            # admin's sign-in, names the edge's origin.
+            "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{self.ports['edge']}",
             "DATABASE_URL": database_url,
             "CONN_MAX_AGE": "60",
             "REDIS_URL": redis_url,

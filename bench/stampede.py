@@ -39,11 +39,15 @@ from bench.books import (
     log_check,
     payments_check,
 )
+from bench.dashboard import consumers_cpu, consumers_cpu_reset, dashboard_screenshot, views_check
+from bench.edge_cost import edge_overhead
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import nginx_start
+from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
 from bench.speed import accept_p99, backlog_fill, db_accept_limit, wrk_best
 from bench.stack import ROOT, Stack, machine
+from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
 
@@ -166,7 +170,15 @@ def calibrate_legacy(stack: Stack, profile: Profile) -> float:
     return len(done) / (time.monotonic() - started)
 
 
-def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
+def _dashboard_shot(stack: Stack, path: Path, delay: float) -> None:
+    time.sleep(delay)
+    try:
+        dashboard_screenshot(stack, path)
+    except Exception as exc:  # a picture missed is no figure wrong
+        print(f"dashboard screenshot failed: {exc}", file=sys.stderr)
+
+
+def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot: Path | None = None) -> dict:
     """Buyers at a fixed rate for the hot product, with browsing and ordinary checkouts."""
     edge = stack.url("edge", "")
     browse_paths = [
@@ -216,6 +228,12 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str) -> dict:
             kwargs={"threads": 4},
         ),
     ]
+    if screenshot is not None:
+        # What a merchant sees during the sale, taken in Chromium part-way through (Chromium
+        # shares the cores with the stampede for the second it takes).
+        threads.append(
+            threading.Thread(target=_dashboard_shot, args=(stack, screenshot, profile.stampede_seconds * 0.6))
+        )
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -273,6 +291,12 @@ def route_switch(stack: Stack, *, on: bool) -> None:
     stack.manage("edge_route", "enable" if on else "disable", "muskie-sale", capture=True)
 
 
+def _order_script(out: Path, run: str) -> Path:
+    script = out / f"order-{run}.lua"
+    script.write_text(WRK_ORDER_SCRIPT.replace("RUN", run))
+    return script
+
+
 def _product_id(slug: str) -> int:
     from shop.models import Product
 
@@ -316,13 +340,17 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
             threads=8,
         )
 
-        on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}")
+        consumers_cpu_reset()
+        on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}", screenshot=out / "dashboard.png")
+        consumers_cpu_on = consumers_cpu()
         numbers = accepted_numbers(on["results"]["buyers"])
         books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=django_now())
         books.update(hold_check(stack, HOT_PRODUCT))
         books.update(payments_check(stack))
         books.update(log_check(numbers))
         books["consumer_lag"] = on["consumer_lag"]
+        books["consumers_cpu_seconds"] = consumers_cpu_on
+        books["views_check"] = views_check(stack)
 
         # Sold-out answers, what most of a stampede receives: the sale is sold out now.
         script = out / "order.lua"
@@ -364,6 +392,15 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
             times=profile.reps,
             script=script,
         )
+        tracing = accept_tracing_cost(
+            stack,
+            url=stack.url("edge", f"{ceiling_path}orders"),
+            script_for=lambda run: _order_script(out, run),
+            seconds=profile.wrk_seconds,
+            connections=accept["connections"],
+            runs=profile.reps,
+        )
+        uptake = permit_uptake(rounds=20 if profile.reps > 1 else 5)
         threads = stack.settings.gunicorn_workers * stack.settings.gunicorn_threads
         limit = db_accept_limit(
             stack.env["DATABASE_URL"],
@@ -378,6 +415,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
         backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
         backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
+        edge_cost = edge_overhead(stack, seconds=max(2, profile.wrk_seconds // 2), repetitions=profile.reps)
         figures.update(
             report.figures(
                 profile=profile,
@@ -393,6 +431,9 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
                 limit=limit,
                 empty=empty,
                 backlog=backlog,
+                edge=edge_cost,
+                tracing=tracing,
+                uptake=uptake,
             )
         )
         return figures
