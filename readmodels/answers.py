@@ -1,15 +1,24 @@
 """The hot path's answers per second, for the live dashboard: accepted (with how long the
 acceptance took, in a histogram), sold out and throttled, counted in the cache (Redis when
-there is one) in keys that expire on their own. One increment per answer, no database write."""
+there is one) in keys that expire on their own.
+
+An answer costs the buyer no round trip: it is counted in this process's memory, and a thread
+of the process adds the counts to the cache every FLUSH_SECONDS in one pipeline (a process
+that dies loses at most that much of a figure that is only ever shown). No database write."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import threading
 import time
 from bisect import bisect_left
+from collections import Counter
 
 from django.core.cache import cache
+
+from config.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +32,13 @@ def _key(product: str, second: int, outcome: str) -> str:
     return f"readmodels:answers:{product}:{second}:{outcome}"
 
 
+FLUSH_SECONDS = 0.5
+
+_lock = threading.Lock()
+_pending: Counter = Counter()
+_flusher: dict[str, object] = {"pid": None}
+
+
 def answer_record(*, product: str, status: int, seconds: float, now: float | None = None) -> None:
     """Counts one answer of the hot path; an accepted one in its latency bucket."""
     outcome = OUTCOMES.get(status)
@@ -31,13 +47,48 @@ def answer_record(*, product: str, status: int, seconds: float, now: float | Non
     if outcome == "accepted":
         outcome = f"accepted:{bisect_left(BOUNDS_MS, seconds * 1000)}"
     key = _key(product, int(now or time.time()), outcome)
+    with _lock:
+        _pending[key] += 1
+    if _flusher["pid"] != os.getpid():  # the first answer of this process (or of a fork)
+        _flusher_start()
+
+
+def _flusher_start() -> None:
+    with _lock:
+        if _flusher["pid"] == os.getpid():
+            return
+        _flusher["pid"] = os.getpid()
+    threading.Thread(target=_flush_forever, daemon=True, name="answers-flush").start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        answers_flush()
+
+
+def answers_flush() -> None:
+    """Adds this process's counted answers to the cache."""
+    with _lock:
+        taken = dict(_pending)
+        _pending.clear()
+    if not taken:
+        return
     try:
-        cache.incr(key)
-    except ValueError:
-        if not cache.add(key, 1, KEEP_SECONDS):
-            cache.incr(key)
+        client = redis_client()
+        if client is not None:
+            with client.pipeline(transaction=False) as pipe:
+                for key, count in taken.items():
+                    name = cache.make_key(key)
+                    pipe.incrby(name, count)
+                    pipe.expire(name, KEEP_SECONDS)
+                pipe.execute()
+            return
+        for key, count in taken.items():
+            cache.add(key, 0, KEEP_SECONDS)
+            cache.incr(key, count)
     except Exception:  # counting must never cost the buyer an answer
-        logger.debug("answer not counted", exc_info=True)
+        logger.debug("answers not counted", exc_info=True)
 
 
 def _quantile(counts: list[int], q: float) -> float | None:
@@ -56,6 +107,7 @@ def _quantile(counts: list[int], q: float) -> float | None:
 def answers_recent(*, products: list[str], seconds: int = 30, now: float | None = None) -> dict:
     """Per product, the answers of each of the last `seconds` whole seconds (oldest first), and
     p50 and p99 acceptance latency over them (bucket upper bounds, ms)."""
+    answers_flush()  # this process's own, at once; the others' within FLUSH_SECONDS
     end = int(now or time.time())
     span = range(end - seconds, end)
     names = [f"accepted:{i}" for i in range(len(BOUNDS_MS))] + ["sold_out", "throttled"]

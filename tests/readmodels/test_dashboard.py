@@ -141,3 +141,22 @@ def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page is wider than a phone"
     page.screenshot(path=str(tmp_path / "dashboard-390.png"), full_page=True)
     context.close()
+
+
+def test_an_answer_costs_the_buyer_no_round_trip_and_is_counted_once_flushed(monkeypatch):
+    """Counted in the process's memory; the cache (Redis here when there is one) gets them in
+    one pipeline from the flusher, and the dashboard's read flushes its own process first."""
+    from django.core.cache import cache
+
+    from readmodels import answers
+
+    calls = []
+    monkeypatch.setattr(cache, "incr", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(answers, "_flusher_start", lambda: None)  # no thread: flushed by hand below
+    now, product = 1_800_000_100.5, f"reel-{uuid.uuid4().hex}"  # keys of its own in a shared Redis
+    for _ in range(7):
+        answer_record(product=product, status=409, seconds=0.001, now=now - 1)
+    assert calls == []
+    monkeypatch.undo()
+    figures = answers_recent(products=[product], seconds=2, now=now)[product]
+    assert figures["sold_out"] == [0, 7]
