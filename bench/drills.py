@@ -34,6 +34,7 @@ from pathlib import Path
 import urllib3
 
 from bench.books import books_check, hold_check, legacy_reset, legacy_stats, log_check, payments_check
+from bench.dashboard import views_check
 from bench.faults import DRILLS, Drill, Plan, Rig, db
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
@@ -126,7 +127,7 @@ def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
     return buy
 
 
-BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift", "log_mismatched")
+BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift", "log_mismatched", "views_differ")
 
 
 # --- the books ---------------------------------------------------------------------------
@@ -205,6 +206,11 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
     books.update(db(lambda: hold_check(rig.stack, drill.product)))
     books.update(db(lambda: payments_check(rig.stack)))
     books.update(db(lambda: log_check(numbers)))
+    # Every read model equal to its rebuild from the log (events rebuild --check exits 0).
+    views = views_check(rig.stack)
+    books["views_differ"] = 0 if views["in_step"] else 1
+    if not views["in_step"]:
+        books["views_check_output"] = views["output"]
     statuses = buyers_result.statuses() if buyers_result else {}
     try:
         legacy = legacy_stats(rig.stack)
@@ -220,6 +226,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
         "authorisations_unmatched": books["authorisations_unmatched"],
         "hold_drift": books["hold_drift"],
         "log_mismatched": books["log_mismatched"],
+        "views_differ": books["views_differ"],
         "refused": refusals.refused,
         "drain_seconds": drain_seconds,
         "fault": drill.what,
