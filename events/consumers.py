@@ -9,6 +9,8 @@ once in effect. Or it is marked `handles_batches = True` and takes the whole bat
 order; events past the list are left for the next run): for side effects outside the
 database, like the relay to EventBridge, which are then at least once. Either way a handler
 must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule),
+and may carry `wants(event) -> bool`: the events it does not want are passed without a call
+or a savepoint (most of a busy log is not any one read model's business),
 and says RetryLater when its target, not the event, is at fault (down, throttled): such a
 failure never sends the event to the dead letters."""
 
@@ -83,7 +85,11 @@ def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, O
             outcomes = [exc if isinstance(exc, RetryLater) else RetryLater(f"{type(exc).__name__}: {exc}")]
         yield from zip(events, outcomes, strict=False)
         return
+    wants = getattr(handler, "wants", None)
     for event in events:
+        if wants is not None and not wants(event):
+            yield event, None  # not the consumer's kind of event: passed, at no cost
+            continue
         try:
             # A savepoint: a failing handler's own writes are undone, the batch's are kept.
             with transaction.atomic():

@@ -81,6 +81,11 @@ class InventoryView(Projection):
                 values.update(reserved=int(data["reserved"]), sold=int(data["sold"]))
             self.put(generation, key, **values)
 
+    def wants(self, event: Event) -> bool:
+        return bool(event.data.get("product")) and (
+            _changes_stock(event) or (event.source == HOTPATH and event.type == "CHECKOUT") or event.type == "SALE"
+        )
+
     def handle(self, event: Event) -> None:
         super().handle(event)
         if _changes_sale(event):
@@ -112,7 +117,7 @@ def remaining_publish(*, product: str) -> int:
 
 
 VIEW = InventoryView()
-handle = VIEW.handle
+handle = VIEW.consumer()
 
 
 def _record_locked(slugs: list[str]) -> list[Product]:

@@ -39,6 +39,19 @@ class Projection:
         """The consumer: one event into the live generation (in the batch's transaction)."""
         self.apply(event, self.live_generation())
 
+    def wants(self, event) -> bool:
+        """Whether `apply` may change anything for this event (the others are passed)."""
+        return True
+
+    def consumer(self):
+        """The consumer's handler, for EVENT_CONSUMERS: `handle`, with `wants` beside it."""
+
+        def handle(event) -> None:
+            self.handle(event)
+
+        handle.wants = self.wants
+        return handle
+
     # --- the protocol of events.snapshots ------------------------------------------------
     def apply(self, event, generation: int) -> None:
         raise NotImplementedError

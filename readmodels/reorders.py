@@ -134,3 +134,6 @@ def purchase_order_receive(*, order_id: int, user=None) -> PurchaseOrder:
         reference=order.reference, product=order.product.slug, quantity=order.quantity, caller="merchant"
     )
     return _moved(order_id, from_status=S.CONFIRMED, to=S.RECEIVED, user=user, on_hand=stock.on_hand)
+
+
+handle.wants = lambda event: _crossing(event) is not None

@@ -39,6 +39,9 @@ class SalesPerMinuteView(Projection):
     keys = ("product", "minute", "channel")
     figures = ("orders", "units", "revenue_cents")
 
+    def wants(self, event: Event) -> bool:
+        return _placed(event)
+
     def apply(self, event: Event, generation: int) -> None:
         if not _placed(event):
             return
@@ -58,6 +61,9 @@ class TalliesView(Projection):
     model = Tally
     keys = ("kind", "key")
     figures = ("orders", "units", "revenue_cents")
+
+    def wants(self, event: Event) -> bool:
+        return _placed(event)
 
     def apply(self, event: Event, generation: int) -> None:
         if not _placed(event):
@@ -83,5 +89,5 @@ class TalliesView(Projection):
 
 SALES_PER_MINUTE = SalesPerMinuteView()
 TALLIES = TalliesView()
-sales_per_minute_handle = SALES_PER_MINUTE.handle
-tallies_handle = TALLIES.handle
+sales_per_minute_handle = SALES_PER_MINUTE.consumer()
+tallies_handle = TALLIES.consumer()

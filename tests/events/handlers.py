@@ -24,6 +24,13 @@ def collect(event: Event) -> None:
     seen.append(event.position)
 
 
+def even_only(event: Event) -> None:
+    seen.append(event.position)
+
+
+even_only.wants = lambda event: event.position % 2 == 0
+
+
 def flaky(event: Event) -> None:
     if failures.get(event.position, 0) > 0:
         failures[event.position] -= 1

@@ -144,3 +144,15 @@ def test_an_unknown_consumer_is_refused(settings):
     with pytest.raises(UnknownConsumer, match="'nope'.*registered: collect"):
         consumer_run(consumer="nope")
     assert not Checkpoint.objects.exists()
+
+
+def test_events_a_consumer_does_not_want_are_passed_without_a_call(settings):
+    settings.EVENT_CONSUMERS = {"even": "tests.events.handlers.even_only"}
+    events = small_sale(5)
+    settled()
+    handlers.seen.clear()
+    result = consumer_run_all(consumer="even")
+    positions = [event.position for event in events]
+    assert handlers.seen == [p for p in positions if p % 2 == 0]
+    assert result.processed == len(events)  # the checkpoint passed them all
+    assert Checkpoint.objects.get(consumer="even").last_position == max(positions)
