@@ -7,7 +7,8 @@ ceiling, with the edge router on, as in the all-in-one server) and measures it w
 directly (nginx would add the same cost to both sides and hide part of the difference):
 once with no enabled route, once with CloudFront's quota of 25 enabled routes that the
 request passes over (the router's worst case: every pattern is tried, then the default
-origin serves it). The two alternate, three times each, and the figures are the medians.
+origin serves it). The two alternate (without, with; with, without; ...), three times each,
+and the figures are the medians.
 `edge_overhead_ratio` is the time per request with the routes over the time without them
 (the requests a second without, over those with): 1.0 is free, the bar is 1.05.
 
@@ -80,6 +81,23 @@ def _routes_fill(count: int) -> list[int]:
     return added
 
 
+def _match_cost_us(routes: list, *, path: str = "/ceiling", times: int = 20_000) -> float:
+    """The router's own decision for `path`, in microseconds (best of three rounds): what the
+    route table adds to a request, without the noise of a server on shared cores."""
+    import time
+
+    from edge.route_index import RouteIndex
+
+    index = RouteIndex(routes)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(times):
+            index.decide(path, now=0.0, cookies={}, headers={}, canary_secret="")
+        best = min(best, (time.perf_counter() - started) / times * 1e6)
+    return round(best, 2)
+
+
 def edge_overhead(
     stack: Stack, *, seconds: int = 5, connections: int = 16, repetitions: int = 3, routes: int = QUOTA
 ) -> dict:
@@ -88,9 +106,11 @@ def edge_overhead(
 
     Keys: `edge_overhead_ratio`, `edge_rps_no_routes`, `edge_rps_routes`; for each side
     (`edge_no_routes`, `edge_with_routes`) its runs, spread (max - min), p99 and the server's
-    CPU per request, whose ratio is `edge_overhead_cpu_ratio`; `edge_routes`, `edge_wrk`."""
+    CPU per request, whose ratio is `edge_overhead_cpu_ratio`; the router's decision alone in
+    microseconds (`edge_match_us_no_routes`, `edge_match_us_routes`); `edge_routes`, `edge_wrk`."""
     from django.conf import settings
 
+    from edge import selectors
     from edge.models import Route
 
     port = free_port()
@@ -113,32 +133,38 @@ def edge_overhead(
         if Route.objects.filter(enabled=True).count() != expected:
             raise RuntimeError("the route table changed while it was measured")
 
+    def side(with_routes: bool) -> None:
+        nonlocal added
+        Route.objects.filter(pk__in=enabled_before).update(enabled=with_routes)
+        if with_routes and not added:
+            added = _routes_fill(routes)
+        Route.objects.filter(pk__in=added).update(enabled=with_routes)
+        settle(routes if with_routes else 0)
+        wrk(url, connections=connections, seconds=1)  # warm: every thread past the change
+
+    runs: dict[bool, list[dict]] = {False: [], True: []}
+    match_us_routes: float | None = None
     try:
-        without: list[dict] = []
-        with_routes: list[dict] = []
-        for _ in range(repetitions):
-            Route.objects.filter(pk__in=enabled_before).update(enabled=False)
-            Route.objects.filter(pk__in=added).update(enabled=False)
-            settle(0)
-            wrk(url, connections=connections, seconds=1)  # warm: every thread past the change
-            without.append(_measured(stack, url, connections=connections, seconds=seconds))
-            Route.objects.filter(pk__in=enabled_before).update(enabled=True)
-            if not added:
-                added = _routes_fill(routes)
-            Route.objects.filter(pk__in=added).update(enabled=True)
-            settle(routes)
-            wrk(url, connections=connections, seconds=1)
-            with_routes.append(_measured(stack, url, connections=connections, seconds=seconds))
+        for rep in range(repetitions):
+            # Without, with; then with, without: a drift of the machine over the measurement
+            # (a vacuum, another process) weighs on both sides alike.
+            for with_routes in (False, True) if rep % 2 == 0 else (True, False):
+                side(with_routes)
+                runs[with_routes].append(_measured(stack, url, connections=connections, seconds=seconds))
+                if with_routes and match_us_routes is None:
+                    match_us_routes = _match_cost_us(selectors.enabled_routes())
     finally:
         Route.objects.filter(pk__in=added).delete()
         Route.objects.filter(pk__in=enabled_before).update(enabled=True)
         stack.stop("edge-cost")
-    no_routes, full = _figures(without), _figures(with_routes)
+    no_routes, full = _figures(runs[False]), _figures(runs[True])
     return {
         "edge_overhead_ratio": round(no_routes["rps"] / full["rps"], 3) if full["rps"] else None,
         "edge_overhead_cpu_ratio": round(full["cpu_ms_per_request"] / no_routes["cpu_ms_per_request"], 3)
         if no_routes["cpu_ms_per_request"]
         else None,
+        "edge_match_us_no_routes": _match_cost_us([]),
+        "edge_match_us_routes": match_us_routes,
         "edge_rps_no_routes": no_routes["rps"],
         "edge_rps_routes": full["rps"],
         "edge_no_routes": no_routes,
