@@ -134,9 +134,6 @@ class Stack:
             "DEBUG": "0",
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            # The edge (nginx) passes the host without its port: a form posted through it, the
-            # admin's sign-in, names the edge's origin.
-            "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{self.ports['edge']}",
             "DATABASE_URL": database_url,
             "CONN_MAX_AGE": "60",
             "REDIS_URL": redis_url,
@@ -156,6 +153,9 @@ class Stack:
             "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
             "ORDERS_THROTTLE_PER_IP": "1000000",
             "PYTHONUNBUFFERED": "1",
+            # The edge (nginx) passes the host without its port: a form posted through it, the
+            # admin's sign-in, names the edge's origin.
+            **({"CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{self.ports['edge']}"} if "edge" in self.ports else {}),
             **extra,
         }
         for name in ("PYTEST_VERSION", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
