@@ -107,3 +107,38 @@ def test_spans_also_go_to_an_otlp_collector_when_one_is_configured(process_env):
     sent = b"".join(body for _, body in Collector.received)
     assert bytes.fromhex("5759e988bd862e3fe1be46a994272793") in sent  # the edge's trace, in protobuf
     assert b"probe" in sent  # the service's name
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+        "Root=1-6b0db68c-8e8f954b631129d3cf16944c;Parent=0000000000000001;Sampled=0",
+    ],
+)
+def test_the_fast_reading_of_an_unsampled_edge_header_agrees_with_the_propagators(header):
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.wsgi import wsgi_getter
+
+    from tracing.context import PROPAGATOR
+    from tracing.middleware import _unsampled_context
+
+    fast = trace.get_current_span(_unsampled_context(header)).get_span_context()
+    full = trace.get_current_span(PROPAGATOR.extract({"HTTP_X_AMZN_TRACE_ID": header}, getter=wsgi_getter))
+    assert fast == full.get_span_context() and not fast.trace_flags.sampled and fast.is_remote
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        "Self=1-5759e988-bd862e3fe1be46a994272793;Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0",
+        "Root=1-5759e988-bd862e3fe1be46a99427279x;Parent=53995c3f42cd8ad8;Sampled=0",
+        "Root=1-00000000-000000000000000000000000;Parent=53995c3f42cd8ad8;Sampled=0",
+        "",
+    ],
+)
+def test_anything_else_is_left_to_the_propagators(header):
+    from tracing.middleware import _unsampled_context
+
+    assert _unsampled_context(header) is None
