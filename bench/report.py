@@ -132,7 +132,10 @@ def figures(
         "soldout_rps": soldout["median"],
         # What writing the ACCEPTED event adds to one acceptance, in the database (pgbench).
         "event_cost_ms": limit["event_cost"]["ms_per_acceptance"],
-        "edge_overhead_ratio": edge.get("edge_overhead_ratio"),
+        # What the edge costs per request: the server's CPU per request with 25 routes over
+        # none (the requests-a-second ratio, `edge_rps_ratio`, swings with the machine's noise).
+        "edge_overhead_ratio": edge.get("edge_overhead_cpu_ratio"),
+        "edge_rps_ratio": edge.get("edge_overhead_ratio"),
         "consumers_cpu_seconds": books.get("consumers_cpu_seconds", {}).get("total_seconds"),
         "views_check": (books.get("views_check") or {}).get("in_step"),
         "tracing": tracing or {},
@@ -166,6 +169,18 @@ def figures(
                 _ratio(backlog["median"], empty["median"]),
                 backlog["median"],
                 empty["median"],
+            ],
+            "edge CPU ms per request, 25 routes / none": [
+                edge.get("edge_overhead_cpu_ratio"),
+                (edge.get("edge_with_routes") or {}).get("cpu_ms_per_request"),
+                (edge.get("edge_no_routes") or {}).get("cpu_ms_per_request"),
+            ],
+            "accept_rps, tracing off / at its default sampling": [
+                _ratio(
+                    (tracing or {}).get("accept_rps_tracing_off"), (tracing or {}).get("accept_rps_tracing_default"), 3
+                ),
+                (tracing or {}).get("accept_rps_tracing_off"),
+                (tracing or {}).get("accept_rps_tracing_default"),
             ],
         },
         "spread": {
