@@ -151,7 +151,15 @@ def db_accept_limit(database_url: str, out: Path, *, product_slug: str, clients:
 
 
 def accept_p99(edge: str, product_path: str, *, run: str, rate: float, seconds: float, times: int) -> dict:
-    """Acceptance p99 at a fixed arrival rate well under the limit (open model)."""
+    """Acceptance p99 at a fixed arrival rate well under the limit (open model), after a
+    second of the same unmeasured (a server just restarted opens its connections then)."""
+    open_loop_apart(
+        f"accept-{run}-warm",
+        buyer_request(edge, f"{run}w", product_path=product_path),
+        rate=rate,
+        duration=1.0,
+        threads=32,
+    )
     p99s = []
     statuses: dict[int, int] = {}
     for i in range(times):
