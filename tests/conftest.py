@@ -29,6 +29,14 @@ def _is_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
+def pytest_configure(config):
+    # The processes the tests start trace as deployed and store their spans; this process
+    # stores none of its own (a module that sets tracing up on import, as the Lambda entry
+    # points do, would otherwise write spans of other tests' requests into a later test's
+    # store). The tracing tests build their own providers.
+    settings.TRACING_STORE = False
+
+
 def pytest_collection_modifyitems(config, items):
     on_postgres = _is_postgres()
     has_redis = bool(settings.REDIS_URL)
