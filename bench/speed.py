@@ -209,5 +209,7 @@ def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(BACKLOG_SQL, {"product_id": product_id, "orders": orders, "run": run})
-        cursor.execute("ANALYZE orders_hotorder")
-        cursor.execute("ANALYZE orders_outboxmessage")
+        # As a database that has lived with its backlog a while: autovacuum, which 100,000
+        # inserts set off, done before the measure rather than during it.
+        for table in ("orders_hotorder", "orders_outboxmessage"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")

@@ -369,7 +369,7 @@ if EVENTBRIDGE_BUS_NAME:
 # nothing; 0 leaves them to beat's pass alone.
 EVENT_CONSUMERS_LOOP_SECONDS = float(os.environ.get("EVENT_CONSUMERS_LOOP_SECONDS", "0.2"))
 # Events one consumer run takes at most, in one transaction.
-EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 100)
+EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 500)
 # Failures of one event before its consumer dead-letters it and moves on.
 EVENT_CONSUMER_MAX_ATTEMPTS = env_int("EVENT_CONSUMER_MAX_ATTEMPTS", 5)
 # Events older than this are pruned, once every consumer has passed them.
