@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from config.admin_base import ShopModelAdmin
-from orders import placement, sales, selectors
+from orders import placement, sale_form, sales, selectors
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
 
@@ -61,7 +61,7 @@ class SaleAllocationForm(forms.ModelForm):
             return
         data = self.cleaned_data
         try:
-            self.sale = sales.sale_update(
+            self.sale = sale_form.sale_update(
                 product=data.get("product") or self.instance.product,
                 is_hot=data["is_hot"],
                 allocated=data["allocated"],

@@ -298,48 +298,6 @@ def _release_quietly(reference: str) -> None:
         logger.exception("hold %s taken for a sale that did not open is not released", reference)
 
 
-def sale_update(
-    *, product: Product, is_hot: bool, allocated: int, per_order_limit: int, starts_at=None, ends_at=None
-) -> SaleAllocation:
-    """What the admin's form asks for, whatever the sale's state: opens it (is_hot on),
-    resizes it (allocated), closes it (is_hot off), or keeps a draft that holds nothing."""
-    current = SaleAllocation.objects.filter(product=product).first()
-    state = current.state if current else SaleState.DRAFT
-    if is_hot and state != SaleState.OPEN:
-        return sale_open(
-            product=product, units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at
-        )
-    if state == SaleState.OPEN:
-        sale_terms_check(units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
-        if is_hot and allocated != current.allocated:
-            sale_resize(allocation=current, units=allocated)
-        _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
-        return sale_close(allocation=current) if not is_hot else current
-    if state == SaleState.CLOSING and allocated != current.allocated:
-        raise SaleRefused(
-            f"The sale is closing: its allocation follows the {current.reserved} units still in flight.",
-            field="allocated",
-        )
-    if current is None:
-        current = SaleAllocation(product=product, allocated=allocated)
-        _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
-        return current
-    if state != SaleState.CLOSING:
-        current.allocated, current.is_hot = allocated, False
-        current.save(update_fields=["allocated", "is_hot", "updated_at"])
-    _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
-    return current
-
-
-def _terms_save(allocation: SaleAllocation, *, per_order_limit: int, starts_at, ends_at) -> None:
-    allocation.per_order_limit = per_order_limit
-    allocation.starts_at, allocation.ends_at = starts_at, ends_at
-    if allocation.pk is None:
-        allocation.save()
-    else:  # only these: reserved and sold move under the buyers' feet
-        allocation.save(update_fields=["per_order_limit", "starts_at", "ends_at", "updated_at"])
-
-
 def sales_due_close() -> list[str]:
     """Closes the open sales whose window has ended or whose hot path was switched off by
     other means; returns their products' slugs."""
