@@ -255,10 +255,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sales_reconcile",
         "schedule": float(os.environ.get("ORDERS_SALE_RECONCILE_SECONDS", "300")),
     },
-    # Every consumer of the unified log runs once (the EventBridge relay is one of them).
+    # Every consumer of the unified log runs once (the EventBridge relay is one of them): the
+    # net under each worker's own loop (events/runner.py). A task in the orders' queue, run
+    # every second it would bury the orders under its own copies where a pass is slow.
     "events-relay": {
         "task": "events.tasks.consumers_run",
-        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "1.0")),
+        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "15")),
     },
     # The inventory view checked against the stock of record; a difference is corrected and logged.
     "readmodels-inventory-true-up": {
