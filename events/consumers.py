@@ -7,7 +7,9 @@ the batch's transaction, so its writes to this database commit with the checkpoi
 once in effect. Or it is marked `handles_batches = True` and takes the whole batch
 (`handle(events) -> list[str | None]`, one outcome per event it tried, None for done, in
 order; events past the list are left for the next run): for side effects outside the
-database, like the relay to EventBridge, which are then at least once. Either way a handler
+database, like the relay to EventBridge, which are then at least once, or for a handler that
+shares work across the batch and runs each event through `events_each` (a read model: its
+writes still commit with the checkpoint). Either way a handler
 must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule),
 and may carry `wants(event) -> bool`: the events it does not want are passed without a call
 or a savepoint (most of a busy log is not any one read model's business),
@@ -85,6 +87,13 @@ def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, O
             outcomes = [exc if isinstance(exc, RetryLater) else RetryLater(f"{type(exc).__name__}: {exc}")]
         yield from zip(events, outcomes, strict=False)
         return
+    yield from events_each(handler, events)
+
+
+def events_each(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, Outcome]]:
+    """A one-event handler over `events`, lazily, each call in a savepoint of the batch's
+    transaction (a failing call's own writes are undone, the batch's are kept), the events it
+    does not `want` passed without a call."""
     wants = getattr(handler, "wants", None)
     for event in events:
         if wants is not None and not wants(event):

@@ -86,11 +86,12 @@ class InventoryView(Projection):
             _changes_stock(event) or (event.source == HOTPATH and event.type == "CHECKOUT") or event.type == "SALE"
         )
 
-    def handle(self, event: Event) -> None:
-        super().handle(event)
-        if _changes_sale(event):
-            product = event.data["product"]
-            transaction.on_commit(lambda: remaining_publish(product=product))
+    def batch_done(self, events: list[Event]) -> None:
+        # Once a batch, for each product whose sale it changed: a stampede's batch is hundreds
+        # of one product's events.
+        products = sorted({event.data["product"] for event in events if _changes_sale(event)})
+        if products:
+            transaction.on_commit(lambda: [remaining_publish(product=product) for product in products])
 
     def swap(self, generation: int) -> None:
         super().swap(generation)

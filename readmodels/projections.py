@@ -3,11 +3,13 @@ the consumer that keeps the live generation up to date (the protocol of events/s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.db import models, transaction
 from django.db.models import F, Subquery
 
+from events.consumers import events_each
 from readmodels.models import Generation
 
 
@@ -35,20 +37,41 @@ class Projection:
         live = Generation.objects.filter(view=self.name).values("live")[:1]
         return self.model.objects.filter(generation=Subquery(live))
 
-    def handle(self, event) -> None:
-        """The consumer: one event into the live generation (in the batch's transaction)."""
-        self.apply(event, self.live_generation())
+    def handle(self, events: list) -> Iterator:
+        """The consumer: a batch of events into the live generation, in the batch's transaction,
+        each in a savepoint of its own; one outcome per event tried, up to the first failure
+        (the events after it are left for the next run). The live generation is looked up once
+        a batch: a rebuild swaps it only under the consumer's checkpoint, which the batch holds."""
+        generation: list[int] = []
+        done: list = []
+
+        def one(event) -> None:
+            if not generation:
+                generation.append(self.live_generation())
+            self.apply(event, generation[0])
+            done.append(event)
+
+        one.wants = self.wants
+        for _event, outcome in events_each(one, events):
+            yield outcome
+            if outcome is not None:
+                break
+        self.batch_done(done)
+
+    def batch_done(self, events: list) -> None:
+        """After a batch, with the events applied (their writes not yet committed)."""
 
     def wants(self, event) -> bool:
         """Whether `apply` may change anything for this event (the others are passed)."""
         return True
 
     def consumer(self):
-        """The consumer's handler, for EVENT_CONSUMERS: `handle`, with `wants` beside it."""
+        """The consumer's handler, for EVENT_CONSUMERS: `handle`, taking whole batches."""
 
-        def handle(event) -> None:
-            self.handle(event)
+        def handle(events: list) -> Iterator:
+            return self.handle(events)
 
+        handle.handles_batches = True
         handle.wants = self.wants
         return handle
 

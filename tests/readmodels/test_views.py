@@ -216,3 +216,50 @@ def test_the_sale_pages_only_n_left_reads_the_inventory_view(catalogue, settings
     logged("ACCEPTED", quantity=2)
     catch_up("inventory")
     assert client.get(url).json()["remaining"] == 5
+
+
+def test_a_batch_looks_up_the_live_generation_once_and_publishes_each_products_figure_once(catalogue, monkeypatch):
+    """A stampede's batch is hundreds of one product's events: the consumer's cost per event is
+    its own change, not a lookup and a cache write for each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import readmodels.inventory as inventory
+    from events.consumers import consumer_run_all
+    from events.services import event_append
+
+    catch_up("inventory")
+    for product in ("muskie-casting-rod", "tourney-casting-rod"):
+        event_append(
+            source="shop.merchant",
+            detail_type="State change Notification",
+            type="SALE",
+            subtype="ALLOCATION",
+            status="OPENED",
+            data={"product": product, "allocated": 50, "reserved": 0, "sold": 0},
+        )
+        for _ in range(20):
+            event_append(
+                source="shop.hotpath",
+                detail_type="State change Notification",
+                type="CHECKOUT",
+                subtype="ORDER",
+                status="ACCEPTED",
+                data={"product": product, "quantity": 1},
+            )
+    INVENTORY.live_generation()  # the view's row exists, as on any shop past its first event
+    published = []
+    real = inventory.remaining_publish
+
+    def counted(*, product: str) -> int:
+        published.append(product)
+        return real(product=product)
+
+    monkeypatch.setattr(inventory, "remaining_publish", counted)
+    with CaptureQueriesContext(connection) as queries:
+        result = consumer_run_all(consumer="inventory")
+    assert result.processed >= 42 and not result.failed
+    generation_lookups = [q for q in queries.captured_queries if q["sql"].startswith('SELECT "readmodels_generation"')]
+    assert len(generation_lookups) == 1, "\n".join(q["sql"][:150] for q in generation_lookups)
+    assert sorted(published) == ["muskie-casting-rod", "tourney-casting-rod"]
+    assert inventory.remaining_publish(product="muskie-casting-rod") == 30
