@@ -71,14 +71,17 @@ def open_loop(
     threads: int = 64,
     keep_body: bool = False,
     stop: threading.Event | None = None,
+    start_at: float | None = None,
 ) -> RunResult:
-    """Sends `rate` requests a second for `duration` seconds; `request(pool, i)` sends the i-th."""
+    """Sends `rate` requests a second for `duration` seconds; `request(pool, i)` sends the i-th.
+    `start_at`, a `time.monotonic()` instant (one clock for every process on Linux), lets
+    streams in several processes start together, once each is ready."""
     total = int(rate * duration)
     result = RunResult(name=name, rate=rate, duration=duration)
     jobs: queue.Queue[tuple[int, float] | None] = queue.Queue()
     lock = threading.Lock()
     stop = stop or threading.Event()
-    start = time.monotonic() + 0.2
+    start = max(start_at or 0.0, time.monotonic() + 0.2)
 
     def worker() -> None:
         pool = urllib3.PoolManager(maxsize=2, retries=False, timeout=urllib3.Timeout(connect=5, read=30))

@@ -26,7 +26,7 @@ from bench.stampede import CEILING_PRODUCT, FULL, HOT_CATEGORY, HOT_PRODUCT, see
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
 from procs import free_port
 
-OURS = re.compile(r"/(orders|shop|config|edge|events|readmodels|tracing|legacy_client)/")
+OURS = re.compile(r"[(/](orders|shop|config|edge|events|readmodels|tracing|legacy_client)/")
 
 
 def _frame(frame: str) -> str:

@@ -86,6 +86,9 @@ FULL = Profile(400, 60, 20, 12, 2, 20, 8, (4, 16, 64, 128), 8, 150)
 
 # --- phases ------------------------------------------------------------------------------
 
+# Time for the stampede's load generators (a process each) to start before their streams do.
+GENERATORS_START_SECONDS = 3.0
+
 
 class Sampler(threading.Thread):
     """Samples the queue depth and the legacy API's orders in flight four times a second."""
@@ -206,12 +209,16 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     lag = ConsumerLag()
     lag.start()
     results: dict[str, RunResult] = {}
-    cpu_before, started = stack.cpu_seconds(), time.monotonic()
+    # Each stream of requests has a process of its own: a hundred buyer threads sharing one
+    # interpreter would delay the shoppers' threads and their measured latency with them. The
+    # streams start together once every process is up: a Python process starting (its imports)
+    # while the shoppers' requests are timed would weigh on them, and is not the shop's load.
+    start_at = time.monotonic() + GENERATORS_START_SECONDS
 
     def go(name, request, rate, **kwargs):
-        # Each stream of requests has a process of its own: a hundred buyer threads sharing one
-        # interpreter would delay the shoppers' threads and their measured latency with them.
-        results[name] = open_loop_apart(name, request, rate=rate, duration=profile.stampede_seconds, **kwargs)
+        results[name] = open_loop_apart(
+            name, request, rate=rate, duration=profile.stampede_seconds, start_at=start_at, **kwargs
+        )
 
     threads = [
         threading.Thread(
@@ -238,10 +245,12 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
             kwargs={"threads": 4},
         ),
     ]
-    if shot is not None:
-        threading.Timer(profile.stampede_seconds * 0.6, take.set).start()
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    cpu_before, started = stack.cpu_seconds(), time.monotonic()
+    if shot is not None:
+        threading.Timer(profile.stampede_seconds * 0.6, take.set).start()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
