@@ -3,6 +3,7 @@ the consumer that keeps the live generation up to date (the protocol of events/s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -11,6 +12,8 @@ from django.db.models import F, Subquery
 
 from events.consumers import events_each
 from readmodels.models import Generation
+
+logger = logging.getLogger(__name__)
 
 
 def _plain(value):
@@ -38,10 +41,13 @@ class Projection:
         return self.model.objects.filter(generation=Subquery(live))
 
     def handle(self, events: list) -> Iterator:
-        """The consumer: a batch of events into the live generation, in the batch's transaction,
-        each in a savepoint of its own; one outcome per event tried, up to the first failure
-        (the events after it are left for the next run). The live generation is looked up once
-        a batch: a rebuild swaps it only under the consumer's checkpoint, which the batch holds."""
+        """The consumer: a batch of events into the live generation, in the batch's transaction;
+        one outcome per event tried, up to the first failure (the events after it are left for
+        the next run). The batch is applied in one savepoint; if any event fails, that is undone
+        and the batch is tried again one event at a time, each in a savepoint of its own, so the
+        failing event is the one kept back or dead-lettered, as for any consumer. The live
+        generation is looked up once a batch: a rebuild swaps it only under the consumer's
+        checkpoint, which the batch holds."""
         generation: list[int] = []
         done: list = []
 
@@ -51,8 +57,22 @@ class Projection:
             self.apply(event, generation[0])
             done.append(event)
 
+        pending, tried = iter(events), []
+        try:
+            with transaction.atomic():
+                for event in pending:
+                    tried.append(event)
+                    if self.wants(event):
+                        one(event)
+        except Exception:
+            logger.info("read model %s: a batch failed; trying its events one by one", self.name, exc_info=True)
+        else:
+            yield from (None for _ in tried)
+            self.batch_done(done)
+            return
+        done.clear()
         one.wants = self.wants
-        for _event, outcome in events_each(one, events):
+        for _event, outcome in events_each(one, [*tried, *pending]):
             yield outcome
             if outcome is not None:
                 break
@@ -124,4 +144,7 @@ class Projection:
             self.model.objects.create(generation=generation, **key, **changes)
 
     def put(self, generation: int, key: dict, **values) -> None:
-        self.model.objects.update_or_create(generation=generation, **key, defaults=values)
+        """Sets a row's figures, creating the row when it has none yet: one UPDATE, as `add`
+        (update_or_create would lock, read and write in a savepoint of its own)."""
+        if not self.model.objects.filter(generation=generation, **key).update(**values):
+            self.model.objects.create(generation=generation, **key, **values)

@@ -263,3 +263,40 @@ def test_a_batch_looks_up_the_live_generation_once_and_publishes_each_products_f
     assert len(generation_lookups) == 1, "\n".join(q["sql"][:150] for q in generation_lookups)
     assert sorted(published) == ["muskie-casting-rod", "tourney-casting-rod"]
     assert inventory.remaining_publish(product="muskie-casting-rod") == 30
+
+
+def test_an_event_that_fails_in_a_batch_is_the_one_kept_back_and_the_ones_before_it_count_once(
+    catalogue, monkeypatch, settings
+):
+    """A batch is applied in one savepoint; when one event fails, the batch is tried again one
+    event at a time: those before it count once, it is kept back, then dead-lettered."""
+    from events.consumers import consumer_run, consumer_run_all
+    from events.models import Checkpoint, DeadLetter
+    from readmodels.sales import SALES_PER_MINUTE, SalesPerMinuteView
+
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 2
+    catch_up("sales_per_minute")
+    orders = [place("spinning-reel", 1) for _ in range(5)]
+    bad = orders[2].reference
+    real = SalesPerMinuteView.apply
+
+    def apply(self, event, generation):
+        if event.data.get("reference") == bad:
+            raise ValueError("a handler's bug on this one event")
+        real(self, event, generation)
+
+    monkeypatch.setattr(SalesPerMinuteView, "apply", apply)
+    catch_up_to = Event.objects.filter(data__reference=bad).get()
+
+    first = consumer_run(consumer="sales_per_minute")
+    assert first.failed and not first.dead_lettered
+    counted = SALES_PER_MINUTE.rows().aggregate(n=Sum("orders"))["n"]
+    assert counted == 2  # the two before it, once
+    assert Checkpoint.objects.get(consumer="sales_per_minute").failures == 1
+
+    second = consumer_run(consumer="sales_per_minute")
+    assert second.dead_lettered == 1
+    assert DeadLetter.objects.get(consumer="sales_per_minute").event_id == catch_up_to.pk
+    # The events after it come in the next batch.
+    assert not consumer_run_all(consumer="sales_per_minute").failed
+    assert SALES_PER_MINUTE.rows().aggregate(n=Sum("orders"))["n"] == 4  # all but the bad one, once each
