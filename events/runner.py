@@ -1,6 +1,6 @@
 """The log's consumers in each Celery worker: a thread of the worker's main process, started
-when the worker is ready, that passes over every consumer again as soon as a pass found work,
-and after EVENT_CONSUMERS_LOOP_SECONDS when it found none. Beat's pass, a task, waits in the
+when the worker is ready, that passes over every consumer again at once while one has a
+backlog (it took a whole batch), else after EVENT_CONSUMERS_LOOP_SECONDS. Beat's pass, a task, waits in the
 same queue as the orders: during a stampede it would wait behind them, and the read models
 with it. 0 turns the loop off (beat's pass alone)."""
 
@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 def consumers_pass() -> int:
     """One batch for each registered consumer; a consumer that is busy elsewhere is skipped,
-    and one that fails to load or run does not hold the others up. Returns the events
-    processed in all."""
+    and one that fails to load or run does not hold the others up. Returns the most events
+    one consumer processed (a whole batch: it has more waiting)."""
     processed = 0
     for name in consumer_names():
         started = time.thread_time()
@@ -34,7 +34,7 @@ def consumers_pass() -> int:
             continue
         finally:
             _cpu_add(name, time.thread_time() - started)
-        processed += result.processed + result.dead_lettered
+        processed = max(processed, result.processed + result.dead_lettered)
         if result.processed or result.dead_lettered or result.failed:
             logger.info("%s", result)
     return processed
@@ -71,7 +71,10 @@ class ConsumersLoop(threading.Thread):
                     connection.close()
                     self.halt.wait(max(self.interval, 1.0))
                     continue
-                if not found:
+                # Again at once only while a consumer has a backlog (it took a whole batch): a
+                # pass costs each consumer its claim, its read and its checkpoint, so events
+                # that trickle in (a drain's few a second) are taken a batch an interval.
+                if found < settings.EVENT_CONSUMER_BATCH:
                     self.halt.wait(self.interval)
         finally:
             connection.close()
