@@ -204,10 +204,6 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
         shot.start()
         ready.wait(60)
     legacy_reset(stack)
-    sampler = Sampler(stack)
-    sampler.start()
-    lag = ConsumerLag()
-    lag.start()
     results: dict[str, RunResult] = {}
     # Each stream of requests has a process of its own: a hundred buyer threads sharing one
     # interpreter would delay the shoppers' threads and their measured latency with them. The
@@ -248,6 +244,10 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, start_at - time.monotonic()))
+    sampler = Sampler(stack)
+    sampler.start()
+    lag = ConsumerLag()
+    lag.start()
     cpu_before, started = stack.cpu_seconds(), time.monotonic()
     if shot is not None:
         threading.Timer(profile.stampede_seconds * 0.6, take.set).start()
