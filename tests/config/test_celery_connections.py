@@ -59,7 +59,10 @@ def test_a_connection_the_database_dropped_is_replaced_before_the_next_task_uses
         dropped = connection.connection.info.backend_pid
         params = connection.get_connection_params()
         with psycopg.connect(**params, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [dropped])
+            # With a timeout, PostgreSQL answers once the backend has ended, so the
+            # health check cannot run before it does.
+            ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", [dropped]).fetchone()[0]
+            assert ended
         connections_tidy(task=_task())
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
