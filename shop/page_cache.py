@@ -6,7 +6,8 @@ a sold-out card, the product's buy box). The content is rendered once per catalo
 (`shop.catalogue_version`, replaced after every write to products, categories and sales, bulk
 updates included) with holes where the stock goes, and kept in this process's memory; each
 request reads the version (one small cache read) and the stock of the page's products (one
-call, `stock_available`), and fills the holes. The frame is rendered for each shopper with a
+call, `stock_available`, which keeps what it read until the stock stamp moves), and fills
+the holes. The frame is rendered for each shopper with a
 session; for one without (not signed in, no basket, no message waiting) it is everybody's, so
 the whole page is kept too, with a hole for the CSRF token. A price, title or picture changed
 shows on the next request, and stock is as fresh as its read.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -32,8 +34,9 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from readmodels.selectors import products_available
+from readmodels.stock_stamp import STAMP_KEY, stock_stamp
 from shop import navigation
-from shop.catalogue_version import catalogue_version, changed_here
+from shop.catalogue_version import VERSION_KEY, catalogue_version, changed_here
 from shop.models import LOW_STOCK
 from shop.services import MAX_LINE_QUANTITY
 
@@ -49,6 +52,11 @@ MAX_PAGES = 512
 # A write that bypasses Django (raw SQL, another codebase) replaces no version: a page
 # is rendered again after this long all the same.
 PAGE_TTL_SECONDS = 30.0
+# Stock read for a page is kept under the stock stamp, which every logged change of stock
+# moves; a change that logs nothing (raw SQL) shows after this long all the same.
+STOCK_MAX_AGE_SECONDS = 2.0
+# Sets of products whose stock is kept per process (one per page, as pages).
+MAX_STOCK_READS = MAX_PAGES
 
 
 def hole(kind: str, product_id: int) -> SafeString:
@@ -57,11 +65,36 @@ def hole(kind: str, product_id: int) -> SafeString:
     return mark_safe(f"\x00{_TOKEN}:{kind}:{int(product_id)}\x00")  # noqa: S308 - a marker: a word and a number
 
 
-def stock_available(product_ids: Iterable[int]) -> dict[int, int]:
+_stock_reads: OrderedDict[tuple, tuple[float, dict[int, int]]] = OrderedDict()
+
+
+def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = False) -> dict[int, int]:
     """Units an ordinary shopper may buy of each product (on hand less what holds keep): the
     one read of stock a cached catalogue page makes, for every badge and buy box on it: the
-    inventory view's, fed by the log (the catalogue's own for a product it has not seen)."""
-    return products_available(product_ids)
+    inventory view's, fed by the log (the catalogue's own for a product it has not seen).
+
+    What the database gave is kept in this process under the stock stamp (one small cache
+    read), so while nothing is sold or restocked a page view reads no database: the stamp
+    is read before the database, so a change committed in between is read again under the
+    stamp it moves to."""
+    ids = frozenset(product_ids)
+    stamp = stock_stamp()
+    if stamp is None:
+        return products_available(ids)
+    key = (stamp, ids)
+    now = time.monotonic()
+    with _lock:
+        kept = _stock_reads.get(key)
+        if kept is not None and now - kept[0] <= STOCK_MAX_AGE_SECONDS:
+            _stock_reads.move_to_end(key)
+            return kept[1]
+    available = products_available(ids)
+    with _lock:
+        _stock_reads[key] = (now, available)
+        _stock_reads.move_to_end(key)
+        while len(_stock_reads) > MAX_STOCK_READS:
+            _stock_reads.popitem(last=False)
+    return available
 
 
 def stock_state(available: int) -> str:
@@ -137,9 +170,10 @@ def _page_put(key: tuple, content: Content) -> None:
 
 
 def pages_forget() -> None:
-    """Drops every page this process keeps (tests)."""
+    """Drops every page and stock read this process keeps (tests)."""
     with _lock:
         _pages.clear()
+        _stock_reads.clear()
 
 
 def _version_now() -> tuple | None:
@@ -150,6 +184,29 @@ def _version_now() -> tuple | None:
         return None
     # This process's own changes count at once, before the version is replaced at their commit.
     return (version, changed_here())
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a catalogue page reads from the cache before anything else: the catalogue's
+    version (None: unreadable, nothing is kept) and the stock stamp (None: stock is read
+    afresh)."""
+
+    version: tuple | None
+    stamp: str | None
+
+
+def reading() -> Reading:
+    """The catalogue's version and the stock stamp, in one cache round trip (either is made
+    on its first use)."""
+    try:
+        found = cache.get_many([VERSION_KEY, STAMP_KEY])
+    except Exception:
+        logger.warning("no catalogue version: the page is rendered without its cache", exc_info=True)
+        return Reading(version=None, stamp=None)
+    version = found.get(VERSION_KEY)
+    version = (version, changed_here()) if version is not None else _version_now()
+    return Reading(version=version, stamp=found.get(STAMP_KEY) or stock_stamp())
 
 
 def catalogue_content(
@@ -180,12 +237,15 @@ def frame_shared(request: HttpRequest) -> bool:
     return not cookies.get(settings.SESSION_COOKIE_NAME) and not cookies.get(CookieStorage.cookie_name)
 
 
-def catalogue_page(request: HttpRequest, template: str, content: Content) -> HttpResponse:
+def catalogue_page(request: HttpRequest, template: str, content: Content, read: Reading | None = None) -> HttpResponse:
     """The page: `content` filled in, in `template`'s frame. For a shopper without a session
     the frame is everybody's but for the CSRF token, so the whole page is kept as well and
-    only its holes are filled; anybody else's frame is rendered for them."""
+    only its holes are filled; anybody else's frame is rendered for them. `read`: what this
+    request read with the content (else the stock stamp is read again)."""
+    stamp = read.stamp if read is not None else False
     if not frame_shared(request) or content.filed is None:
-        return render(request, template, {**content.extra, "content": content_fill(content, request)})
+        filled = content_fill(content, request, stamp=stamp)
+        return render(request, template, {**content.extra, "content": filled})
 
     def build() -> tuple[str, dict]:
         holes = mark_safe(content.html)  # noqa: S308 - rendered (and escaped) by the templates
@@ -193,13 +253,13 @@ def catalogue_page(request: HttpRequest, template: str, content: Content) -> Htt
         return render_to_string(template, context, request=request), content.extra
 
     page = catalogue_content(("page", template, request.get_full_path()), build, under=content.filed)
-    return HttpResponse(content_fill(page, request))
+    return HttpResponse(content_fill(page, request, stamp=stamp))
 
 
-def content_fill(content: Content, request: HttpRequest) -> SafeString:
+def content_fill(content: Content, request: HttpRequest, *, stamp: str | None | bool = False) -> SafeString:
     """The content with this moment's stock in its holes; the buy box carries this
     request's CSRF token."""
-    available = stock_available(content.product_ids)
+    available = stock_available(content.product_ids, stamp=stamp)
     out = []
     for part in content.parts:
         if isinstance(part, str):

@@ -36,13 +36,16 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 # --- Catalogue --------------------------------------------------------------------------
 # The content of a catalogue page is the same for every shopper: it is rendered once per
-# catalogue version, and each request fills in the stock and renders the page's frame
-# (header, basket, CSRF token) around it; for a shopper without a session the frame is kept
-# too, and only the CSRF token is filled in (shop.page_cache).
+# catalogue version (read with the stock stamp, in one round trip), and each request fills
+# in the stock and renders the page's frame (header, basket, CSRF token) around it; for a
+# shopper without a session the frame is kept too, and only the CSRF token is filled in
+# (shop.page_cache).
 
 
-def _catalogue_page(request: HttpRequest, template: str, content: page_cache.Content) -> HttpResponse:
-    return page_cache.catalogue_page(request, template, content)
+def _catalogue_page(
+    request: HttpRequest, template: str, content: page_cache.Content, read: page_cache.Reading
+) -> HttpResponse:
+    return page_cache.catalogue_page(request, template, content, read)
 
 
 @require_GET
@@ -55,8 +58,9 @@ def home(request: HttpRequest) -> HttpResponse:
         }
         return render_to_string("shop/_home_content.html", context), {}
 
-    content = page_cache.catalogue_content(("home",), build)
-    return _catalogue_page(request, "shop/home.html", content)
+    read = page_cache.reading()
+    content = page_cache.catalogue_content(("home",), build, under=read.version)
+    return _catalogue_page(request, "shop/home.html", content, read)
 
 
 SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: high to low"), ("title", "Name")]
@@ -78,8 +82,9 @@ def category(request: HttpRequest, category: str) -> HttpResponse:
         }
         return render_to_string("shop/_category_content.html", context), {"category": category_obj}
 
-    content = page_cache.catalogue_content(("category", category, sort), build)
-    return _catalogue_page(request, "shop/category.html", content)
+    read = page_cache.reading()
+    content = page_cache.catalogue_content(("category", category, sort), build, under=read.version)
+    return _catalogue_page(request, "shop/category.html", content, read)
 
 
 @require_GET
@@ -96,8 +101,9 @@ def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
         }
         return render_to_string("shop/_product_content.html", context), extra
 
-    content = page_cache.catalogue_content(("product", category, product), build)
-    return _catalogue_page(request, "shop/product.html", content)
+    read = page_cache.reading()
+    content = page_cache.catalogue_content(("product", category, product), build, under=read.version)
+    return _catalogue_page(request, "shop/product.html", content, read)
 
 
 # --- Basket -----------------------------------------------------------------------------

@@ -300,3 +300,31 @@ def test_an_event_that_fails_in_a_batch_is_the_one_kept_back_and_the_ones_before
     # The events after it come in the next batch.
     assert not consumer_run_all(consumer="sales_per_minute").failed
     assert SALES_PER_MINUTE.rows().aggregate(n=Sum("orders"))["n"] == 4  # all but the bad one, once each
+
+
+def test_the_pages_stock_stamp_moves_when_stock_changes_and_again_when_the_view_has_it(catalogue):
+    """The catalogue pages keep the stock they read under the stamp: it moves at the commit of
+    a stock change, and once more when the inventory view (what the pages show) has folded
+    it in; a sale's orders, which move neither on hand nor held, leave it."""
+    from events.consumers import consumer_run_all
+    from events.services import event_append
+    from readmodels.stock_stamp import stock_stamp
+
+    catch_up("inventory")
+    before = stock_stamp()
+    event_append(
+        source="shop.hotpath",
+        detail_type="State change Notification",
+        type="CHECKOUT",
+        subtype="ORDER",
+        status="ACCEPTED",
+        data={"product": "muskie-casting-rod", "quantity": 1},
+    )
+    assert consumer_run_all(consumer="inventory").processed >= 1
+    assert stock_stamp() == before
+
+    products_restock(product_ids=[catalogue["spinning-reel"].pk], quantity=5)
+    restocked = stock_stamp()
+    assert restocked != before
+    assert consumer_run_all(consumer="inventory").processed >= 1
+    assert stock_stamp() != restocked

@@ -1,19 +1,22 @@
-"""The catalogue pages' content kept per catalogue version (shop.page_cache): stock and prices
-as fresh as the database, nobody's header or basket in another shopper's page, the CSRF
-token of the page's own session, and one query for a page already rendered."""
+"""The catalogue pages' content kept per catalogue version (shop.page_cache): stock as fresh as
+its last logged change and prices as the database, nobody's header or basket in another
+shopper's page, the CSRF token of the page's own session, and no query for a page already
+rendered while its stock has not moved."""
 
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from urllib.parse import quote
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from shop import page_cache
 from shop.models import Product
+from shop.stock import stock_changed_append
 
 PAGES = ("/shop/", "/shop/rods/", "/shop/rods/badge-rod/")
 
@@ -24,24 +27,66 @@ def html_of(client: Client, url: str) -> str:
     return response.content.decode()
 
 
-def test_a_kept_page_shows_a_stock_change_at_once(client, make_product):
+def _stock_moved(product: Product, *, stock: int | None = None, held: int | None = None) -> None:
+    """As the legacy API moves stock: an update of the counters (which replaces no catalogue
+    version) and its STOCK event, in one transaction."""
+    before = Product.objects.get(pk=product.pk)
+    stock = before.stock if stock is None else stock
+    held = before.held if held is None else held
+    with transaction.atomic():
+        Product.objects.filter(pk=product.pk).update(stock=stock, held=held)
+        stock_changed_append(
+            source="legacy.api",
+            product=product.slug,
+            on_hand=stock,
+            held=held,
+            delta=stock - before.stock,
+            held_delta=held - before.held,
+            reason="order",
+        )
+
+
+def test_a_kept_page_shows_a_stock_change_at_once(client, make_product, django_capture_on_commit_callbacks):
     rod = make_product("badge-rod", title="Badge Rod", stock=10, is_featured=True)
     for url in PAGES:
         assert "In stock" in html_of(client, url)
 
-    # As the legacy API moves stock: an update of the counters, which replaces no version.
-    Product.objects.filter(pk=rod.pk).update(stock=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        _stock_moved(rod, stock=3)
     for url in PAGES:
         assert "Only 3 left" in html_of(client, url)
     assert 'max="3"' in html_of(client, "/shop/rods/badge-rod/")
 
-    Product.objects.filter(pk=rod.pk).update(held=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        _stock_moved(rod, held=3)
     for url in PAGES:
         html = html_of(client, url)
         assert "Sold out" in html and "Only 3 left" not in html
     assert 'class="product-card is-sold-out"' in html_of(client, "/shop/rods/")
     product_page = html_of(client, "/shop/rods/badge-rod/")
     assert 'action="/basket/add/"' not in product_page and "Sold out for now" in product_page
+
+
+def test_stock_is_kept_until_the_stamp_moves_and_no_longer_than_its_age(client, make_product, monkeypatch):
+    rod = make_product("badge-rod", title="Badge Rod", stock=10, is_featured=True)
+    assert "In stock" in html_of(client, "/shop/rods/")
+
+    # Not yet committed (the stamp moves at the commit): the page keeps what it read.
+    with transaction.atomic():
+        _stock_moved(rod, stock=3)
+    assert "In stock" in html_of(client, "/shop/rods/")
+    # A change that logged nothing, or a stamp that could not move, shows once the read is old.
+    monotonic = time.monotonic
+    monkeypatch.setattr(page_cache.time, "monotonic", lambda: monotonic() + page_cache.STOCK_MAX_AGE_SECONDS + 1)
+    assert "Only 3 left" in html_of(client, "/shop/rods/")
+
+
+def test_without_a_readable_stamp_stock_is_read_every_time(client, make_product, monkeypatch):
+    rod = make_product("badge-rod", title="Badge Rod", stock=10, is_featured=True)
+    monkeypatch.setattr(page_cache, "stock_stamp", lambda: None)
+    assert "In stock" in html_of(client, "/shop/rods/")
+    Product.objects.filter(pk=rod.pk).update(stock=3)
+    assert "Only 3 left" in html_of(client, "/shop/rods/")
 
 
 def test_a_kept_page_shows_a_price_or_title_change_at_once(client, make_product):
@@ -62,14 +107,28 @@ def test_a_kept_page_shows_a_price_or_title_change_at_once(client, make_product)
         assert "$69.99" in html_of(client, url)
 
 
-def test_a_kept_page_costs_one_query_for_its_stock(client, make_product, django_assert_num_queries, settings):
+def test_a_kept_page_reads_no_database_until_stock_moves_then_one_query(
+    client,
+    make_product,
+    django_assert_num_queries,
+    django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
+    settings,
+):
     settings.EDGE_ROUTER_ENABLED = False  # as the monolith serves it (the edge is nginx or CloudFront)
-    make_product("badge-rod", is_featured=True)
+    rod = make_product("badge-rod", is_featured=True)
     make_product("other-rod")
     for url in PAGES:
-        html_of(client, url)  # rendered and kept
-        with django_assert_num_queries(1):
+        html_of(client, url)  # rendered and kept, with its stock
+        with django_assert_num_queries(0):
             html_of(client, url)
+    with django_capture_on_commit_callbacks(execute=True):
+        _stock_moved(rod, stock=4)
+    with django_assert_num_queries(1):
+        assert "Only 4 left" in html_of(client, PAGES[0])
+    for url in PAGES[1:]:  # one query each at most: pages showing the same products share it
+        with django_assert_max_num_queries(1):
+            assert "Only 4 left" in html_of(client, url)
 
 
 def test_a_signed_in_shopper_s_header_and_basket_never_reach_another_shopper(client, make_product, customer):
@@ -138,11 +197,16 @@ def test_without_the_cache_the_pages_are_rendered_for_each_view(client, make_pro
         raise ConnectionError("the cache is away")
 
     monkeypatch.setattr(page_cache, "catalogue_version", away)
+    for name in ("get", "get_many"):
+        monkeypatch.setattr(page_cache.cache, name, lambda *args, **kwargs: away())
     assert "$49.99" in html_of(client, "/shop/rods/badge-rod/")
     # Nothing was kept under no version: a change that goes round Django shows at once.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE shop_product SET price_cents = 5999 WHERE id = %s", [rod.pk])
     assert "$59.99" in html_of(client, "/shop/rods/badge-rod/")
+    # Nor its stock.
+    Product.objects.filter(pk=rod.pk).update(stock=3)
+    assert "Only 3 left" in html_of(client, "/shop/rods/badge-rod/")
 
 
 def test_a_shopper_without_a_session_gets_the_whole_page_kept_with_a_working_csrf_token(make_product, settings):
