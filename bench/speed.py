@@ -83,8 +83,10 @@ def accept_script(*, product_slug: str, without_event: bool = False) -> str:
     if without_event:
         text, found = EVENT_CTE.subn(")\n", text)
         assert found == 1, "ACCEPT_SQL's event CTE not found"
-    statement = text % literals
-    return " ".join(line.split("--")[0].strip() for line in statement.splitlines() if line.strip()) + ";\n"
+    # The statement's comments go before its literals are in: a sealed card or a token may
+    # hold "--" too (a run's pgbench once failed on a truncated Fernet token).
+    lines = (line.split("--")[0].strip() for line in text.splitlines())
+    return " ".join(line for line in lines if line) % literals + ";\n"
 
 
 def pgbench(database_url: str, script: Path, *, clients: int, seconds: int) -> dict:
