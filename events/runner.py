@@ -1,8 +1,8 @@
 """The log's consumers in each Celery worker: a thread of the worker's main process, started
 when the worker is ready, that passes over every consumer again at once while one has a
-backlog (it took a whole batch), else after EVENT_CONSUMERS_LOOP_SECONDS. Beat's pass, a task, waits in the
-same queue as the orders: during a stampede it would wait behind them, and the read models
-with it. 0 turns the loop off (beat's pass alone)."""
+backlog (it took a whole batch), else after EVENT_CONSUMERS_LOOP_SECONDS. Beat's pass, a
+task, waits in the same queue as the orders: during a stampede it would wait behind them,
+and the read models with it. 0 turns the loop off (beat's pass alone)."""
 
 from __future__ import annotations
 
