@@ -40,6 +40,20 @@ def a_little_trade(catalogue) -> None:
     products_restock(product_ids=[catalogue["spinning-reel"].pk], quantity=5)
 
 
+def _accepted(product: str) -> None:
+    """A hot order's ACCEPTED event, as the hot path logs it."""
+    from events.services import event_append
+
+    event_append(
+        source="shop.hotpath",
+        detail_type="State change Notification",
+        type="CHECKOUT",
+        subtype="ORDER",
+        status="ACCEPTED",
+        data={"product": product, "quantity": 1},
+    )
+
+
 def assert_inventory_is_the_record() -> None:
     for product in Product.objects.all():
         row = INVENTORY.live_rows().filter(product=product.slug).first()
@@ -239,14 +253,7 @@ def test_a_batch_looks_up_the_live_generation_once_and_publishes_each_products_f
             data={"product": product, "allocated": 50, "reserved": 0, "sold": 0},
         )
         for _ in range(20):
-            event_append(
-                source="shop.hotpath",
-                detail_type="State change Notification",
-                type="CHECKOUT",
-                subtype="ORDER",
-                status="ACCEPTED",
-                data={"product": product, "quantity": 1},
-            )
+            _accepted(product)
     INVENTORY.live_generation()  # the view's row exists, as on any shop past its first event
     published = []
     real = inventory.remaining_publish
@@ -307,19 +314,11 @@ def test_the_pages_stock_stamp_moves_when_stock_changes_and_again_when_the_view_
     a stock change, and once more when the inventory view (what the pages show) has folded
     it in; a sale's orders, which move neither on hand nor held, leave it."""
     from events.consumers import consumer_run_all
-    from events.services import event_append
     from readmodels.stock_stamp import stock_stamp
 
     catch_up("inventory")
     before = stock_stamp()
-    event_append(
-        source="shop.hotpath",
-        detail_type="State change Notification",
-        type="CHECKOUT",
-        subtype="ORDER",
-        status="ACCEPTED",
-        data={"product": "muskie-casting-rod", "quantity": 1},
-    )
+    _accepted("muskie-casting-rod")
     assert consumer_run_all(consumer="inventory").processed >= 1
     assert stock_stamp() == before
 
