@@ -155,7 +155,9 @@ def order_transition(
         raise TransitionRefused(order, to)
     fields = {"stage", "status", "updated_at", *save_also}
     units = (0, 0)
-    with transaction.atomic():
+    # No savepoint of its own inside the caller's transaction (two round trips a move): a
+    # failure here undoes the caller's whole transaction, which every caller lets happen.
+    with transaction.atomic(savepoint=False):
         order.stage = to
         order.status = status_for(to)
         if to == S.SENT_TO_FULFILMENT:

@@ -46,20 +46,9 @@ def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
     delay = 0.01
     try:
         while True:
-            with transaction.atomic():
-                slot = (
-                    LegacySlot.objects.select_for_update(skip_locked=True)
-                    .filter(number__lte=capacity)
-                    .exclude(lease_until__gt=Now())
-                    .annotate(db_now=Now())
-                    .order_by("number")
-                    .first()
-                )
-                if slot is not None:
-                    slot.holder = holder
-                    slot.lease_until = slot.db_now + timedelta(seconds=legacy_slot_lease_seconds())
-                    slot.save(update_fields=["holder", "lease_until"])
-                    return slot.number
+            number = _slot_take(holder=holder, capacity=capacity)
+            if number is not None:
+                return number
             if not created:  # none free: the permits' rows may not all exist yet (a new capacity)
                 LegacySlot.objects.bulk_create(
                     [LegacySlot(number=n) for n in range(1, capacity + 1)], ignore_conflicts=True
@@ -82,6 +71,49 @@ def legacy_slot_acquire(*, holder: str, wait_seconds: float) -> int | None:
     finally:
         if listening:
             _slot_releases_unlisten()
+
+
+# PostgreSQL takes a free permit in one statement (one round trip, no transaction around it):
+# the first free row, skipping one another worker is taking at this moment.
+_TAKE_SQL = """
+UPDATE orders_legacyslot SET holder = %(holder)s,
+       lease_until = STATEMENT_TIMESTAMP() + make_interval(secs => %(lease)s)
+ WHERE number = (SELECT number FROM orders_legacyslot
+                  WHERE number <= %(capacity)s AND (lease_until IS NULL OR lease_until <= STATEMENT_TIMESTAMP())
+                  ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING number"""
+
+# And releases one, telling the workers waiting for it (delivered at commit) only when it
+# did release it.
+_RELEASE_SQL = """
+WITH released AS (UPDATE orders_legacyslot SET holder = '', lease_until = NULL
+                   WHERE number = %(number)s AND holder = %(holder)s RETURNING number)
+SELECT pg_notify(%(channel)s, '') FROM released"""
+
+
+def _slot_take(*, holder: str, capacity: int) -> int | None:
+    """The number of the free permit taken for `holder`, or None when none is free."""
+    lease = legacy_slot_lease_seconds()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_TAKE_SQL, {"holder": holder, "lease": lease, "capacity": capacity})
+            row = cursor.fetchone()
+        return row[0] if row else None
+    with transaction.atomic():
+        slot = (
+            LegacySlot.objects.select_for_update(skip_locked=True)
+            .filter(number__lte=capacity)
+            .exclude(lease_until__gt=Now())
+            .annotate(db_now=Now())
+            .order_by("number")
+            .first()
+        )
+        if slot is None:
+            return None
+        slot.holder = holder
+        slot.lease_until = slot.db_now + timedelta(seconds=lease)
+        slot.save(update_fields=["holder", "lease_until"])
+        return slot.number
 
 
 def _next_lease_end_seconds(capacity: int) -> float:
@@ -129,7 +161,8 @@ def _slot_release_wait(seconds: float, *, listening: bool) -> None:
 
 
 def legacy_slot_release(*, number: int, holder: str) -> None:
-    released = LegacySlot.objects.filter(number=number, holder=holder).update(holder="", lease_until=None)
-    if released and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:  # delivered when the release is committed
-            cursor.execute("SELECT pg_notify(%s, '')", [SLOT_RELEASED_CHANNEL])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_RELEASE_SQL, {"number": number, "holder": holder, "channel": SLOT_RELEASED_CHANNEL})
+        return
+    LegacySlot.objects.filter(number=number, holder=holder).update(holder="", lease_until=None)

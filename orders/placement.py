@@ -155,10 +155,13 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     # order while this answer is recorded. If recording fails (our database is restarting),
     # the task is retried and the legacy API answers the same reference with the same order.
     _slot_release_quietly(number=slot, holder=holder)
+    outcome = ""
     try:
-        return _answer_record(order_id=order_id, answer=answer, hold=hold)
+        outcome = _answer_record(order_id=order_id, answer=answer, hold=hold, holder=holder)
+        return outcome
     finally:
-        _claim_release_quietly(order_id=order_id, holder=holder)
+        if outcome != "complete":  # completing the order ended the claim with it
+            _claim_release_quietly(order_id=order_id, holder=holder)
 
 
 def _slot_release_quietly(*, number: int, holder: str) -> None:
@@ -170,12 +173,14 @@ def _slot_release_quietly(*, number: int, holder: str) -> None:
         logger.warning("legacy permit %s not released; its lease will end", number, exc_info=True)
 
 
-def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = None) -> str:
-    """Records one outcome of the legacy API; raises LegacyUnavailable for one worth retrying."""
+def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = None, holder: str = "") -> str:
+    """Records one outcome of the legacy API; raises LegacyUnavailable for one worth retrying.
+    A completed order's claim by `holder` ends with the completion."""
     match answer.outcome:
         case Outcome.PLACED:
             order_complete(
                 order_id=order_id,
+                holder=holder,
                 legacy_order_id=answer.data.get("id"),
                 legacy_number=str(answer.data.get("number") or ""),
                 # A reference placed earlier from open stock (the monolith took the order first)
@@ -204,9 +209,10 @@ def order_attempt_failed(*, order_id: int, error: str) -> None:
 
 
 def order_complete(
-    *, order_id: int, legacy_order_id: int | None, legacy_number: str, from_hold: bool = True
+    *, order_id: int, legacy_order_id: int | None, legacy_number: str, from_hold: bool = True, holder: str = ""
 ) -> HotOrder:
-    """The legacy API has the order: record it, turn the reservation into a sale."""
+    """The legacy API has the order: record it, turn the reservation into a sale. The claim of
+    `holder` (the worker that placed it) ends in the same write."""
     with transaction.atomic():
         order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.status == OrderStatus.COMPLETE:
@@ -218,13 +224,17 @@ def order_complete(
         order.legacy_order_id = legacy_order_id
         order.legacy_number = legacy_number
         order.last_error = ""
+        placed_fields = ["legacy_order_id", "legacy_number", "last_error"]
+        if holder and order.claimed_by == holder[:100]:
+            order.claimed_by, order.claimed_until = "", None
+            placed_fields += ["claimed_by", "claimed_until"]
         order_transition(order, to=OrderStage.PAYMENT_AUTHORISED, detail="card approved by the legacy API")
         order_transition(
             order,
             to=OrderStage.SENT_TO_FULFILMENT,
             detail=f"legacy order {legacy_number or legacy_order_id}",
             sold_from_hold=from_hold,
-            save_also=["legacy_order_id", "legacy_number", "last_error"],
+            save_also=placed_fields,
         )
         # Sent by the one change to complete, once it is committed: the buyer hears of it once.
         order_confirmation_on_commit(
