@@ -75,7 +75,7 @@ def test_a_retry_after_a_read_timeout_waits_while_the_first_request_is_worked_on
     processes, allocation, legacy_api, legacy_env, worker_env
 ):
     order = order_accept_as_buyer()
-    slow_legacy(legacy_api, legacy_env, time_cost=24)  # longer than the read timeout and the retry's backoff
+    slow_legacy(legacy_api, legacy_env, time_cost=48)  # well over the read timeout and the retry's backoff
     env = {**worker_env, "LEGACY_API_TIMEOUT": "1", "ORDERS_SLOT_WAIT_SECONDS": "2"}
 
     worker = processes.celery_worker(env, concurrency=2)
