@@ -5,6 +5,8 @@
 It starts the production-shaped stack (bench.stack), opens two sales (one sold out at once),
 stops the workers, and while wrk sends sold-out answers, then acceptances, then the trivial
 view, py-spy samples the serving processes (only threads holding the GIL: CPU, not waiting).
+Then it starts the workers on the orders it accepted and samples them while they drain
+(`drain`), with the CPU each order cost the workers, PostgreSQL and the legacy API.
 It writes each profile's raw stacks and a summary of the functions that cost the most,
 inclusive and on their own (`<out>/profile-<what>.txt`)."""
 
@@ -92,6 +94,40 @@ def _profile(pids: list[str], url: str, raw: Path, *, seconds: int, script: Path
     return result
 
 
+def _drain(stack: Stack, raw: Path, *, seconds: int) -> dict:
+    """Starts the workers on the queued orders and samples them (every process: the main one
+    with its relay and beat, and the pool) while they drain."""
+    from orders.models import HotOrder, OrderStatus
+
+    def complete() -> int:
+        return HotOrder.objects.filter(status=OrderStatus.COMPLETE).count()
+
+    worker = stack.start_worker()
+    time.sleep(2.0)  # its start (imports, the pool's forks) is not the drain's cost
+    pids = [str(worker.pid), *_children(worker.pid)]
+    before, cpu_before = complete(), stack.cpu_seconds()
+    started = time.monotonic()
+    spies = [
+        subprocess.Popen(
+            [str(BIN / "py-spy"), "record", "-p", pid, "-d", str(seconds), "-r", "250", "-f", "raw", "--gil"]
+            + ["--nonblocking", "-o", f"{raw}-{pid}.txt"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+    for spy in spies:
+        spy.wait()
+    elapsed = time.monotonic() - started
+    done, cpu = complete() - before, stack.cpu_seconds()
+    per_order = {
+        name: round(1000 * (cpu[name] - cpu_before.get(name, 0.0)) / done, 2) if done else None
+        for name in ("worker", "postgresql", "legacy", "redis")
+        if name in cpu
+    }
+    return {"orders": done, "rps": done / elapsed, "cpu_ms_per_order": per_order}
+
+
 def run(out: Path, seconds: int) -> dict:
     stack = Stack(out)
     figures = {}
@@ -123,6 +159,9 @@ def run(out: Path, seconds: int) -> dict:
             figures[what] = _profile(pids, url, raw, seconds=seconds, script=lua)
             text = summary(sorted(out.glob(f"profile-{what}-raw-*.txt")))
             (out / f"profile-{what}.txt").write_text(f"wrk: {figures[what]}\n\n{text}")
+        figures["drain"] = _drain(stack, out / "profile-drain-raw", seconds=seconds)
+        text = summary(sorted(out.glob("profile-drain-raw-*.txt")))
+        (out / "profile-drain.txt").write_text(f"drain: {figures['drain']}\n\n{text}")
         return figures
     finally:
         stack.stop_all()
@@ -138,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.out.glob("profile-*-raw-*.txt"):
         path.unlink()
     for what, row in run(args.out, args.seconds).items():
-        print(f"{what}: {row['rps']:.0f} requests/s; profile in {args.out / f'profile-{what}.txt'}")
+        unit = "orders drained" if what == "drain" else "requests"
+        print(f"{what}: {row['rps']:.0f} {unit}/s; profile in {args.out / f'profile-{what}.txt'}")
     return 0
 
 
