@@ -76,9 +76,11 @@ def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = Fa
     What the database gave is kept in this process under the stock stamp (one small cache
     read), so while nothing is sold or restocked a page view reads no database: the stamp
     is read before the database, so a change committed in between is read again under the
-    stamp it moves to."""
+    stamp it moves to. `stamp`: the stamp this request read already (`reading()`; None: it
+    could not be read), else it is read here."""
     ids = frozenset(product_ids)
-    stamp = stock_stamp()
+    if stamp is False:
+        stamp = stock_stamp()
     if stamp is None:
         return products_available(ids)
     key = (stamp, ids)

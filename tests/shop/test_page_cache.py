@@ -5,6 +5,7 @@ rendered while its stock has not moved."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import urllib.request
@@ -83,6 +84,8 @@ def test_stock_is_kept_until_the_stamp_moves_and_no_longer_than_its_age(client, 
 
 def test_without_a_readable_stamp_stock_is_read_every_time(client, make_product, monkeypatch):
     rod = make_product("badge-rod", title="Badge Rod", stock=10, is_featured=True)
+    reading = page_cache.reading
+    monkeypatch.setattr(page_cache, "reading", lambda: dataclasses.replace(reading(), stamp=None))
     monkeypatch.setattr(page_cache, "stock_stamp", lambda: None)
     assert "In stock" in html_of(client, "/shop/rods/")
     Product.objects.filter(pk=rod.pk).update(stock=3)
@@ -129,6 +132,33 @@ def test_a_kept_page_reads_no_database_until_stock_moves_then_one_query(
     for url in PAGES[1:]:  # one query each at most: pages showing the same products share it
         with django_assert_max_num_queries(1):
             assert "Only 4 left" in html_of(client, url)
+
+
+def test_a_kept_page_costs_one_cache_round_trip(client, make_product, monkeypatch, settings):
+    # Each round trip is a wait for the cache server, and during a sale every wait is longer.
+    settings.EDGE_ROUTER_ENABLED = False  # as the monolith serves it (the edge is nginx or CloudFront)
+    make_product("badge-rod", is_featured=True)
+    calls, inside = [], []
+
+    def counted(name, method):
+        def call(*args, **kwargs):
+            if not inside:  # a backend without get_many of its own makes it of gets
+                calls.append(name)
+            inside.append(name)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return call
+
+    for name in ("get", "get_many", "add", "set", "set_many", "incr", "delete"):
+        monkeypatch.setattr(page_cache.cache, name, counted(name, getattr(page_cache.cache, name)))
+    for url in PAGES:
+        html_of(client, url)  # rendered and kept, with its stock
+        calls.clear()
+        html_of(client, url)
+        assert calls == ["get_many"], (url, calls)
 
 
 def test_a_signed_in_shopper_s_header_and_basket_never_reach_another_shopper(client, make_product, customer):
