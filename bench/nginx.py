@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
+from collections.abc import Iterable
 
 from bench.stack import Stack
 from edge.exporters.nginx import main_context
@@ -33,7 +35,10 @@ error_log {conf_dir}/logs/error.log warn;
 pid {conf_dir}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
-  access_log off;
+  # When each request ended and how long nginx took over it: what a shopper's request cost
+  # the servers, without the load generators' own waits (edge_p99_ms).
+  log_format timing '$msec $request_method $uri $status $request_time';
+  access_log {conf_dir}/logs/access.log timing buffer=256k flush=1s;
   client_body_temp_path {conf_dir}/body;
   proxy_temp_path {conf_dir}/proxy;
   fastcgi_temp_path {conf_dir}/fastcgi;
@@ -61,3 +66,20 @@ http {{
         return
     subprocess.run([*argv, "-t", "-q"], check=True)
     wait_for_url(stack.url("edge", "/shop/"), process=stack.start("nginx", [*argv, "-g", "daemon off;"]))
+
+
+def edge_p99_ms(stack: Stack, paths: Iterable[str], *, since: float, until: float) -> float | None:
+    """The p99 of nginx's own time (first byte read to last byte sent, in ms) for the GETs of
+    `paths` that ended between `since` and `until` (time.time() instants); None if none did.
+    nginx writes its log at most a second late."""
+    wanted = set(paths)
+    times = []
+    with open(stack.out / "nginx" / "logs" / "access.log") as log:
+        for line in log:
+            fields = line.split()
+            if len(fields) == 5 and fields[1] == "GET" and fields[2] in wanted and since <= float(fields[0]) <= until:
+                times.append(float(fields[4]) * 1000)
+    if not times:
+        return None
+    times.sort()
+    return round(times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)], 1)

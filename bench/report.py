@@ -344,6 +344,8 @@ def markdown(f: dict) -> str:
         f"| error rate (5xx or failed) | {on['error_rate']} | {off['error_rate']} |",
         f"| browse p99 ms (idle {f['browse_p99_ms_idle']}) | {f['browse_p99_ms_stampede']} | "
         f"{f['browse_p99_ms_route_off']} |",
+        f"| browse p99 ms at nginx (idle {f.get('browse_p99_ms_idle_at_edge')}) | "
+        f"{f.get('browse_p99_ms_stampede_at_edge')} | |",
         f"| ordinary checkouts | {f['phases']['route_on_checkout']['statuses']} | "
         f"{f['phases']['route_off_checkout']['statuses']} |",
         f"| legacy API peak in flight, all callers (capacity {f['legacy_capacity']}) | "

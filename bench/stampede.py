@@ -42,7 +42,7 @@ from bench.books import (
 from bench.dashboard import consumers_cpu, consumers_cpu_reset, dashboard_screenshot, views_check
 from bench.edge_cost import edge_overhead
 from bench.loadgen import RunResult, open_loop, open_loop_apart
-from bench.nginx import nginx_start
+from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
 from bench.speed import accept_p99, backlog_fill, db_accept_limit, wrk_best
@@ -86,6 +86,20 @@ FULL = Profile(400, 60, 20, 12, 2, 20, 8, (4, 16, 64, 128), 8, 150)
 
 # --- phases ------------------------------------------------------------------------------
 
+# What the other shoppers look at, idle and during the stampede alike (the same pages, so the
+# two p99s compare), and what the warm-up views first: a shop's pages have been seen before
+# its sale starts.
+BROWSE_PATHS = [
+    "/shop/",
+    "/shop/reels/",
+    "/shop/reels/spinning-reel/",
+    "/shop/hard-baits/",
+    "/shop/hard-baits/square-bill-silent-crankbait/",
+    # Not the other hot product's page: its route sends it to the hot path, behind the buyers.
+    "/shop/rods/",
+    "/shop/reels/baitcasting-reel/",
+]
+
 # Time for the stampede's load generators (a process each) to start before their streams do.
 GENERATORS_START_SECONDS = 3.0
 
@@ -123,7 +137,7 @@ def warm_up(stack: Stack) -> None:
     """A few seconds of every kind of request, so that no measurement pays for the servers'
     first connections (database, Redis, upstream keep-alive) and cold code paths."""
     edge = stack.url("edge", "")
-    paths = ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"]
+    paths = [*BROWSE_PATHS, f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"]
     open_loop("warm-up", browse_request(edge, paths), rate=40, duration=3, threads=16)
     # Real orders, for the second hot product: every thread of the hot path opens its
     # connections; the workers place them before anything is measured.
@@ -185,16 +199,6 @@ def _dashboard_shot(stack: Stack, path: Path, ready: threading.Event, take: thre
 def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot: Path | None = None) -> dict:
     """Buyers at a fixed rate for the hot product, with browsing and ordinary checkouts."""
     edge = stack.url("edge", "")
-    browse_paths = [
-        "/shop/",
-        "/shop/reels/",
-        "/shop/reels/spinning-reel/",
-        "/shop/hard-baits/",
-        "/shop/hard-baits/square-bill-silent-crankbait/",
-        # Not the other hot product's page: its route sends it to the hot path, behind the buyers.
-        "/shop/rods/",
-        "/shop/reels/baitcasting-reel/",
-    ]
     shot = take = None
     if screenshot is not None:
         # What a merchant sees during the sale: Chromium opens the dashboard before the load
@@ -227,7 +231,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
             kwargs={"threads": 96, "keep_body": True},
         ),
         threading.Thread(
-            target=go, args=("browse", browse_request(edge, browse_paths), profile.browse_rate), kwargs={"threads": 8}
+            target=go, args=("browse", browse_request(edge, BROWSE_PATHS), profile.browse_rate), kwargs={"threads": 8}
         ),
         threading.Thread(
             target=go,
@@ -241,6 +245,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
             kwargs={"threads": 4},
         ),
     ]
+    since = time.time()
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, start_at - time.monotonic()))
@@ -270,6 +275,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     sampler.join()
     return {
         "label": label,
+        "wall": {"since": since, "until": time.time()},
         "results": results,
         "timeline": sampler.rows,
         "legacy": stats,
@@ -350,17 +356,23 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         figures["legacy_rate_at_capacity"] = round(legacy_rate, 2)
 
         warm_up(stack)
+        idle_since = time.time()
         idle = open_loop_apart(
             "browse-idle",
-            browse_request(stack.url("edge", ""), ["/shop/", "/shop/reels/", "/shop/reels/spinning-reel/"]),
+            browse_request(stack.url("edge", ""), BROWSE_PATHS),
             rate=profile.browse_rate,
             duration=profile.idle_seconds,
             threads=8,
         )
+        idle_until = time.time()
 
         consumers_cpu_reset()
         on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}", screenshot=out / "dashboard.png")
         consumers_cpu_on = consumers_cpu()
+        time.sleep(1.2)  # nginx writes its log once a second
+        # The same p99s as nginx saw them: the servers' part of what the shoppers waited.
+        figures["browse_p99_ms_idle_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, since=idle_since, until=idle_until)
+        figures["browse_p99_ms_stampede_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, **on["wall"])
         numbers = accepted_numbers(on["results"]["buyers"])
         books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=django_now())
         books.update(hold_check(stack, HOT_PRODUCT))
