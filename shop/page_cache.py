@@ -50,7 +50,9 @@ _HOLE = re.compile("\x00" + _TOKEN + r":(badge|card|buy|csrf):(\d+)\x00")
 # Pages kept per process (every sort of every category and every product is about 60).
 MAX_PAGES = 512
 # A write that bypasses Django (raw SQL, another codebase) replaces no version: a page
-# is rendered again after this long all the same.
+# is rendered again after this long all the same. Each kept page gets between three
+# quarters of it and all of it, so that pages kept together are not all rendered again in
+# the same instant (under load, a burst of renders is a burst of slow page views).
 PAGE_TTL_SECONDS = 30.0
 # Stock read for a page is kept under the stock stamp, which every logged change of stock
 # moves; a change that logs nothing (raw SQL) shows after this long all the same.
@@ -129,6 +131,7 @@ class Content:
     # What the page's frame needs besides (the category for the navigation, the title).
     extra: dict = field(default_factory=dict)
     made: float = field(default_factory=time.monotonic)
+    ttl: float = field(default_factory=lambda: PAGE_TTL_SECONDS * (750 + secrets.randbelow(251)) / 1000)
     html: str = ""  # as rendered, holes and all
     filed: tuple | None = None  # the version it is kept under (None: not kept)
 
@@ -157,7 +160,7 @@ def _page_get(key: tuple) -> Content | None:
         content = _pages.get(key)
         if content is None:
             return None
-        if time.monotonic() - content.made > PAGE_TTL_SECONDS:
+        if time.monotonic() - content.made > content.ttl:
             del _pages[key]
             return None
         _pages.move_to_end(key)

@@ -134,6 +134,12 @@ def test_a_kept_page_reads_no_database_until_stock_moves_then_one_query(
             assert "Only 4 left" in html_of(client, url)
 
 
+def test_pages_kept_together_are_not_all_rendered_again_at_once():
+    ttls = [page_cache.content_parse("<p>page</p>").ttl for _ in range(40)]
+    assert all(0.75 * page_cache.PAGE_TTL_SECONDS <= ttl <= page_cache.PAGE_TTL_SECONDS for ttl in ttls)
+    assert len(set(ttls)) > 10
+
+
 def test_a_kept_page_costs_one_cache_round_trip(client, make_product, monkeypatch, settings):
     # Each round trip is a wait for the cache server, and during a sale every wait is longer.
     settings.EDGE_ROUTER_ENABLED = False  # as the monolith serves it (the edge is nginx or CloudFront)
