@@ -139,6 +139,16 @@ def warm_up(stack: Stack) -> None:
     edge = stack.url("edge", "")
     paths = [*BROWSE_PATHS, f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"]
     open_loop("warm-up", browse_request(edge, paths), rate=40, duration=3, threads=16)
+    # Every process of the monolith shows each page once, as in a shop that has been open a
+    # while: nginx keeps its connections to the worker it reached first, and a process whose
+    # first page views fell in the stampede rendered and kept its pages there. A connection
+    # of its own, straight to gunicorn, reaches whichever worker accepts it first.
+    headers = {"Connection": "close"}
+    if stack.env.get("EDGE_ORIGIN_SECRET"):
+        headers["X-Origin-Verify"] = stack.env["EDGE_ORIGIN_SECRET"]
+    for path in BROWSE_PATHS:
+        for _ in range(6 * stack.settings.gunicorn_workers):
+            urllib3.request("GET", stack.url("monolith", path), headers=headers, retries=False, timeout=10.0)
     # Real orders, for the second hot product: every thread of the hot path opens its
     # connections; the workers place them before anything is measured.
     orders = buyer_request(edge, f"warm{int(time.time())}", product_path=f"/shop/rods/{CEILING_PRODUCT}/")
