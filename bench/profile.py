@@ -77,8 +77,10 @@ def _children(pid: int) -> list[str]:
     return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
 
 
-def _profile(pids: list[str], url: str, raw: Path, *, seconds: int, script: Path | None) -> dict:
-    spies = [
+def _spies(pids: list[str], raw: Path, *, seconds: int) -> list[subprocess.Popen]:
+    """py-spy sampling each of `pids` for `seconds` (only threads holding the GIL), each into
+    `<raw>-<pid>.txt`."""
+    return [
         subprocess.Popen(
             [str(BIN / "py-spy"), "record", "-p", pid, "-d", str(seconds), "-r", "250", "-f", "raw", "--gil"]
             + ["--nonblocking", "-o", f"{raw}-{pid}.txt"],
@@ -87,6 +89,10 @@ def _profile(pids: list[str], url: str, raw: Path, *, seconds: int, script: Path
         )
         for pid in pids
     ]
+
+
+def _profile(pids: list[str], url: str, raw: Path, *, seconds: int, script: Path | None) -> dict:
+    spies = _spies(pids, raw, seconds=seconds)
     time.sleep(0.5)
     result = wrk(url, connections=16, seconds=seconds - 1, script=script)
     for spy in spies:
@@ -107,15 +113,7 @@ def _drain(stack: Stack, raw: Path, *, seconds: int) -> dict:
     pids = [str(worker.pid), *_children(worker.pid)]
     before, cpu_before = complete(), stack.cpu_seconds()
     started = time.monotonic()
-    spies = [
-        subprocess.Popen(
-            [str(BIN / "py-spy"), "record", "-p", pid, "-d", str(seconds), "-r", "250", "-f", "raw", "--gil"]
-            + ["--nonblocking", "-o", f"{raw}-{pid}.txt"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for pid in pids
-    ]
+    spies = _spies(pids, raw, seconds=seconds)
     for spy in spies:
         spy.wait()
     elapsed = time.monotonic() - started
