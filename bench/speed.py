@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.loadgen import open_loop_apart
 from bench.shoppers import buyer_request
+from bench.stack import machine_quiet
 from bench.wrk import wrk
 
 
@@ -29,12 +30,16 @@ def repeated(measure: Callable[[], float], times: int) -> dict:
 
 def wrk_best(url: str, *, connections: tuple[int, ...], seconds: int, times: int, script: Path | None = None) -> dict:
     """wrk at each concurrency once; then at the best of them until it has run `times` times:
-    the median of those (a ceiling is what a server does at its best concurrency)."""
-    sweep = [wrk(url, connections=c, seconds=seconds, script=script) for c in connections]
+    the median of those (a ceiling is what a server does at its best concurrency). Each run
+    starts once the machine is quiet (the last phase's vacuum or drain done), at most 10 s on."""
+
+    def run(c: int) -> dict:
+        machine_quiet(timeout=10.0)
+        return wrk(url, connections=c, seconds=seconds, script=script)
+
+    sweep = [run(c) for c in connections]
     best = max(sweep, key=lambda row: row["rps"])
-    runs = [best] + [
-        wrk(url, connections=best["connections"], seconds=seconds, script=script) for _ in range(times - 1)
-    ]
+    runs = [best] + [run(best["connections"]) for _ in range(times - 1)]
     rps = [run["rps"] for run in runs]
     return {
         "median": round(statistics.median(rps), 1),
@@ -90,6 +95,7 @@ def accept_script(*, product_slug: str, without_event: bool = False) -> str:
 
 
 def pgbench(database_url: str, script: Path, *, clients: int, seconds: int) -> dict:
+    machine_quiet(timeout=10.0)  # the last run's autovacuum done, as for wrk
     out = subprocess.run(
         [
             "pgbench",

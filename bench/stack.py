@@ -61,6 +61,28 @@ def ensure_services() -> None:
     raise RuntimeError("PostgreSQL did not come up")
 
 
+def _cpu_busy_and_total() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def machine_quiet(*, busy_below: float = 0.15, window: float = 0.5, timeout: float = 30.0) -> float:
+    """Waits until the machine's cores are mostly idle (less than `busy_below` of them busy
+    over `window` seconds: an autovacuum, a checkpoint or the last phase's stragglers done),
+    at most `timeout` seconds; returns how long it waited. A figure measured while something
+    else runs on the other core (its hyperthread sibling, often) reads up to half as fast."""
+    started = time.monotonic()
+    cores = os.cpu_count() or 1
+    while time.monotonic() - started < timeout:
+        busy0, total0 = _cpu_busy_and_total()
+        time.sleep(window)
+        busy1, total1 = _cpu_busy_and_total()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) * cores < busy_below:
+            break
+    return round(time.monotonic() - started, 2)
+
+
 @dataclass
 class Settings:
     legacy_capacity: int = 4
