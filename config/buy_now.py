@@ -12,6 +12,7 @@ import json
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.headers import request_header
 from orders import selectors as order_selectors
 from orders import views as order_views
 from orders.models import HotOrder
@@ -26,7 +27,7 @@ def sale_is_open(*, category: str, product: str) -> bool:
 
 
 def key_known_to_hot_path(request: HttpRequest) -> bool:
-    key = (request.headers.get("Idempotency-Key") or "").strip()
+    key = (request_header(request, "Idempotency-Key") or "").strip()
     return bool(key) and HotOrder.objects.filter(idempotency_key=key).exists()
 
 

@@ -14,6 +14,8 @@ import hmac
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from config.headers import request_header
+
 ORIGIN_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105 - a header name
 MESSAGE = "This address only answers requests sent through the shop's edge."
 
@@ -25,7 +27,7 @@ class OriginSecretMiddleware:
     def __call__(self, request):
         secret = getattr(settings, "EDGE_ORIGIN_SECRET", "")
         if secret:
-            given = request.headers.get(ORIGIN_SECRET_HEADER, "")
+            given = request_header(request, ORIGIN_SECRET_HEADER)
             if not hmac.compare_digest(given.encode(), secret.encode()):
                 return refusal(request)
         return self.get_response(request)

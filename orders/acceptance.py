@@ -102,7 +102,6 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     short transaction elsewhere): one commit, and the answer. The workers' relay publishes
     the task message from the outbox (`orders.outbox`), so the order cannot be lost.
     """
-    fingerprint = data.fingerprint(product_slug=product["slug"])
     # The refusals known without a write: the product as cached, and a sold-out figure the
     # last refused reservation left in the cache (answered without touching the allocation
     # row the buyers fight over, and not counted by the throttle: the answer is the same
@@ -110,7 +109,9 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     # has ended or sold out since, so a refusal looks for the key first.
     refusal = hot_product_refusal(product)
     if refusal is not None:
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        return _replay_or_refuse(
+            refusal, idempotency_key=idempotency_key, fingerprint=data.fingerprint(product_slug=product["slug"])
+        )
     try:
         gate_check(
             allocation_id=product["allocation_id"],
@@ -121,9 +122,12 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
         )
     except (SoldOut, Throttled) as refusal:
         if isinstance(refusal, SoldOut) and refusal.unseen:
-            raise  # this key never had an order: nothing to replay
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
+            raise  # this key never had an order: nothing to replay (nor a fingerprint to take)
+        return _replay_or_refuse(
+            refusal, idempotency_key=idempotency_key, fingerprint=data.fingerprint(product_slug=product["slug"])
+        )
 
+    fingerprint = data.fingerprint(product_slug=product["slug"])
     order = order_draft(
         product=product, idempotency_key=idempotency_key, fingerprint=fingerprint, data=data, client_ip=client_ip
     )

@@ -199,7 +199,8 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
     member = known_key_member(idempotency_key)
     args = [quantity, settings.ORDERS_THROTTLE_WINDOW, KNOWN_KEYS_ARMED, member, *(limit for _, limit in counters)]
     script = redis_script(client, GATE_LUA)
-    verdict, remaining = script(keys=[cache.make_key(k) for k in keys], args=args, client=client)
+    make_key = cache.make_key  # the cache proxy looks its backend up on every attribute
+    verdict, remaining = script(keys=[make_key(k) for k in keys], args=args, client=client)
     if verdict == b"sold_out_unseen":
         raise SoldOut("Sold out.", remaining=remaining).never_ordered()
     if verdict == b"sold_out":

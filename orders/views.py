@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from config.headers import request_header
 from legacy_client.references import reference_for_key
 from orders import acceptance, selectors, services
 from orders.inputs import (
@@ -29,6 +30,7 @@ RETRY_AFTER_SECONDS = 2
 
 def _json(payload: dict, status: int = 200, headers: dict | None = None) -> JsonResponse:
     response = JsonResponse(payload, status=status)
+    response.detail_given = "detail" in payload  # the API's error middleware need not parse it
     response["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response[name] = value
@@ -133,7 +135,7 @@ def _order_create(request, category: str, product: str):
     # A bad key and a bad body are named in one answer, as the monolith's buy-now does.
     key_error = None
     try:
-        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        key = idempotency_key_parse(request_header(request, "Idempotency-Key", None))
     except InvalidInput as exc:
         key, key_error = None, exc
     try:

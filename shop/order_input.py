@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
 
+from config.headers import request_header
+
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -177,7 +179,7 @@ def client_ip(request: HttpRequest) -> str | None:
     if header:
         # Proxies append the address they saw, so only the entries our own proxies added can
         # be trusted: the first ones are whatever the client chose to send.
-        hops = [h.strip() for h in request.headers.get(header, "").split(",") if h.strip()]
+        hops = [h.strip() for h in request_header(request, header).split(",") if h.strip()]
         if hops and _is_ip(candidate := hops[-min(len(hops), settings.ORDERS_TRUSTED_PROXY_HOPS)]):
             return candidate
         # Not an address (a client's garbage where a proxy's entry was expected): the
