@@ -22,7 +22,7 @@ from events.selectors import checkpoint_mark, events_after_queryset
 from events.services import event_append
 from readmodels.models import InventoryLevel
 from readmodels.projections import Projection
-from readmodels.stock_stamp import stock_stamp_move
+from readmodels.stock_stamp import moves_available, stock_stamp_move
 from shop.models import Product
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class InventoryView(Projection):
         if products:
             transaction.on_commit(lambda: [remaining_publish(product=product) for product in products])
         # The pages show the view's on hand less held: what they keep is stale once it moved.
-        if any(_changes_stock(event) for event in events):
+        if any(_changes_stock(event) and moves_available(event.data) for event in events):
             stock_stamp_move()
 
     def swap(self, generation: int) -> None:

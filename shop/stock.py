@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from events.models import Event
 from events.services import event_append
-from readmodels.stock_stamp import stock_stamp_move
+from readmodels.stock_stamp import moves_available, stock_stamp_move
 from shop.models import Product
 
 DETAIL_TYPE = "State change Notification"
@@ -58,8 +58,9 @@ def stock_changed_append(
     """One STOCK/PRODUCT/CHANGED event in the caller's transaction, with the figures after the
     change: `delta` is on hand's change and `held_delta` held's. `refs` name the cause
     (order=…, hold=…). The caller passes figures it already knows: no read here. The pages'
-    stock stamp moves at the commit."""
-    stock_stamp_move()
+    stock stamp moves at the commit when on hand less held moved."""
+    if moves_available({"delta": delta, "held_delta": held_delta}):
+        stock_stamp_move()
     return event_append(
         source=source,
         detail_type=DETAIL_TYPE,

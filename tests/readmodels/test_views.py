@@ -327,3 +327,32 @@ def test_the_pages_stock_stamp_moves_when_stock_changes_and_again_when_the_view_
     assert restocked != before
     assert consumer_run_all(consumer="inventory").processed >= 1
     assert stock_stamp() != restocked
+
+
+def test_an_order_drawn_from_a_sales_hold_leaves_the_pages_stock_where_it_was(catalogue):
+    """A sale's drain places an order a second from its hold: on hand and held fall alike, so
+    what a shopper may buy is unchanged, and the pages keep the stock they read (each move
+    of the stamp makes every page read the database again). An order from open stock moves it."""
+    from readmodels.stock_stamp import moves_available, stock_stamp
+
+    hold_create(reference="sale-1", product="muskie-casting-rod", quantity=10)
+    catch_up("inventory")
+    before = stock_stamp()
+    place("muskie-casting-rod", 2, hold="sale-1")
+    assert stock_stamp() == before
+    catch_up("inventory")
+    assert stock_stamp() == before
+    muskie = Product.objects.get(slug="muskie-casting-rod")
+    row = INVENTORY.live_rows().get(product="muskie-casting-rod")
+    assert (row.on_hand, row.held, row.available) == (muskie.stock, muskie.held, muskie.available)
+
+    place("muskie-casting-rod", 1)
+    moved = stock_stamp()
+    assert moved != before
+    catch_up("inventory")
+    assert stock_stamp() != moved
+
+    assert moves_available({"delta": -1, "held_delta": 0})
+    assert moves_available({"delta": 0, "held_delta": 10})  # a hold taken
+    assert not moves_available({"delta": -2, "held_delta": -2})
+    assert moves_available({"delta": "two", "held_delta": -2})  # not as logged: read again
