@@ -134,6 +134,8 @@ class Content:
     ttl: float = field(default_factory=lambda: PAGE_TTL_SECONDS * (750 + secrets.randbelow(251)) / 1000)
     html: str = ""  # as rendered, holes and all
     filed: tuple | None = None  # the version it is kept under (None: not kept)
+    renewing: bool = False  # past its time, and a request renders it again once answered
+    renewed_as: Content | None = None  # what rendering it again gave (for the pages built on it)
 
 
 def content_parse(html: str, extra: dict | None = None) -> Content:
@@ -153,18 +155,47 @@ def content_parse(html: str, extra: dict | None = None) -> Content:
 
 _pages: OrderedDict[tuple, Content] = OrderedDict()
 _lock = threading.Lock()
+# What this thread renders again once its response is sent (see `_renew_after_response`).
+_after_response = threading.local()
 
 
-def _page_get(key: tuple) -> Content | None:
+def _page_get(key: tuple) -> tuple[Content | None, bool]:
+    """The content kept under `key` and whether this request is to render it again: past its
+    time, it is served once more while the first request to see that renders it again after
+    answering (`_renew_after_response`), so no shopper waits for the render. Past twice its
+    time (nobody viewed it meanwhile) it is dropped and rendered while the shopper waits."""
     with _lock:
         content = _pages.get(key)
         if content is None:
-            return None
-        if time.monotonic() - content.made > content.ttl:
+            return None, False
+        age = time.monotonic() - content.made
+        if age > content.ttl + PAGE_TTL_SECONDS:
             del _pages[key]
-            return None
+            return None, False
         _pages.move_to_end(key)
-        return content
+        if age <= content.ttl or content.renewing:
+            return content, False
+        content.renewing = True
+        return content, True
+
+
+def _renew_after_response(renew: Callable[[], None]) -> None:
+    pending = getattr(_after_response, "renewals", None)
+    if pending is None:
+        pending = _after_response.renewals = []
+    pending.append(renew)
+
+
+def renewals_run(**_kwargs) -> None:
+    """Renders again the pages this thread served past their time (Django's request_finished,
+    sent once the response's last byte is written): the shopper has the page already."""
+    pending = getattr(_after_response, "renewals", None)
+    while pending:
+        renew = pending.pop(0)  # in order: a page's content before the page built on it
+        try:
+            renew()
+        except Exception:
+            logger.warning("a kept page could not be rendered again; it is dropped", exc_info=True)
 
 
 def _page_put(key: tuple, content: Content) -> None:
@@ -179,6 +210,7 @@ def pages_forget() -> None:
     with _lock:
         _pages.clear()
         _stock_reads.clear()
+    _after_response.renewals = []
 
 
 def _version_now() -> tuple | None:
@@ -223,15 +255,32 @@ def catalogue_content(
     is away) it is built for this request alone."""
     version = _version_now() if under is False else under
     if version is not None:
-        content = _page_get((*version, *key))
+        content, renew = _page_get((*version, *key))
+        if renew:
+            _renew_after_response(lambda: _content_build((*version, *key), build, version, stale=content))
         if content is not None:
             return content
-    html, extra = build()
-    # The header's categories, filed with the page (the same version covers them).
-    content = content_parse(html, {"nav_categories": navigation.nav_categories(), **extra})
-    if version is not None:
+    return _content_build((*version, *key) if version is not None else None, build, version)
+
+
+def _content_build(
+    filed_as: tuple | None, build: Callable[[], tuple[str, dict]], version: tuple | None, *, stale=None
+) -> Content:
+    try:
+        html, extra = build()
+        # The header's categories, filed with the page (the same version covers them).
+        content = content_parse(html, {"nav_categories": navigation.nav_categories(), **extra})
+    except Exception:
+        if stale is not None:  # rendering again failed: the next view renders it itself
+            with _lock:
+                if _pages.get(filed_as) is stale:
+                    del _pages[filed_as]
+        raise
+    if stale is not None:
+        stale.renewed_as = content
+    if filed_as is not None:
         content.filed = version
-        _page_put((*version, *key), content)
+        _page_put(filed_as, content)
     return content
 
 
@@ -253,9 +302,11 @@ def catalogue_page(request: HttpRequest, template: str, content: Content, read: 
         return render(request, template, {**content.extra, "content": filled})
 
     def build() -> tuple[str, dict]:
-        holes = mark_safe(content.html)  # noqa: S308 - rendered (and escaped) by the templates
-        context = {**content.extra, "content": holes, "csrf_token": hole("csrf", 0)}
-        return render_to_string(template, context, request=request), content.extra
+        # Rendered again after the answer, the page takes its content as rendered again too.
+        source = content.renewed_as or content
+        holes = mark_safe(source.html)  # noqa: S308 - rendered (and escaped) by the templates
+        context = {**source.extra, "content": holes, "csrf_token": hole("csrf", 0)}
+        return render_to_string(template, context, request=request), source.extra
 
     page = catalogue_content(("page", template, request.get_full_path()), build, under=content.filed)
     return HttpResponse(content_fill(page, request, stamp=stamp))

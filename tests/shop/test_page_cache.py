@@ -283,3 +283,83 @@ def test_the_sign_in_link_of_a_kept_page_comes_back_to_its_own_address(client, m
         html_of(client, url)
         html = html_of(client, url)
         assert f'href="/accounts/login/?next={quote(url, safe="/")}"' in html
+
+
+def _kept_pages_aged(seconds_past_their_time: float) -> None:
+    with page_cache._lock:
+        for content in page_cache._pages.values():
+            content.made -= content.ttl + seconds_past_their_time
+
+
+def _price_changed_round_django(rod: Product, cents: int) -> None:
+    with connection.cursor() as cursor:  # replaces no catalogue version
+        cursor.execute("UPDATE shop_product SET price_cents = %s WHERE id = %s", [cents, rod.pk])
+
+
+def test_a_page_past_its_time_is_served_once_more_and_rendered_again_after_the_answer(
+    make_product, settings, monkeypatch
+):
+    """Under a sale's load a render is a slow page view: the shopper who finds a page past its
+    time gets it as kept, and the render happens once that answer is sent."""
+    settings.EDGE_ROUTER_ENABLED = False
+    rod = make_product("badge-rod", price_cents=4999)
+    shopper = Client()
+    url = "/shop/rods/badge-rod/"
+    assert "$49.99" in html_of(shopper, url)
+    _price_changed_round_django(rod, 5999)
+    _kept_pages_aged(1)
+
+    renders = []
+    answered = []
+    build = page_cache._content_build
+
+    def counted(*args, **kwargs):
+        renders.append(bool(answered))  # True: after the response was written
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(page_cache, "_content_build", counted)
+    original_run = page_cache.renewals_run
+
+    def after_answer(**kwargs):
+        answered.append(True)
+        original_run(**kwargs)
+
+    monkeypatch.setattr(page_cache, "renewals_run", after_answer)
+    from django.core.signals import request_finished
+
+    request_finished.disconnect(dispatch_uid="shop.page_renewals")
+    request_finished.connect(page_cache.renewals_run, dispatch_uid="test.page_renewals")
+    try:
+        stale = html_of(shopper, url)
+    finally:
+        request_finished.disconnect(dispatch_uid="test.page_renewals")
+        request_finished.connect(original_run, dispatch_uid="shop.page_renewals")
+    assert "$49.99" in stale  # as kept: the shopper did not wait for a render
+    assert renders and all(renders), "every render came after the answer"
+    assert "$59.99" in html_of(shopper, url)  # the render done after the answer is kept
+
+
+def test_a_page_nobody_viewed_for_twice_its_time_is_rendered_while_the_shopper_waits(make_product, settings):
+    settings.EDGE_ROUTER_ENABLED = False
+    rod = make_product("badge-rod", price_cents=4999)
+    url = "/shop/rods/badge-rod/"
+    assert "$49.99" in html_of(Client(), url)
+    _price_changed_round_django(rod, 5999)
+    _kept_pages_aged(page_cache.PAGE_TTL_SECONDS + 1)
+    assert "$59.99" in html_of(Client(), url)
+
+
+def test_a_page_that_fails_to_render_again_is_dropped_and_the_answer_stands(make_product, settings, monkeypatch):
+    settings.EDGE_ROUTER_ENABLED = False
+    make_product("badge-rod", price_cents=4999)
+    url = "/shop/rods/badge-rod/"
+    html_of(Client(), url)
+    _kept_pages_aged(1)
+    kept = len(page_cache._pages)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the template engine broke")
+
+    monkeypatch.setattr(page_cache, "content_parse", broken)
+    assert "$49.99" in html_of(Client(), url)  # served as kept; the render after it failed
+    assert len(page_cache._pages) < kept
