@@ -4,9 +4,9 @@ have changed, so that a page can keep the stock it read until the stamp moves.
 It moves at the commit of every STOCK event that changes on hand less held
 (`shop.stock.stock_changed_append`, whoever writes it), and after each batch of the inventory
 view that changed it (the view's figures are what the pages show). An order drawn from a
-sale's hold lowers on hand and held alike, and moves nothing. Like the catalogue's version it is a random token,
-not a counter: a stamp evicted from the cache comes back as a new one, never as one that
-old copies were kept under."""
+sale's hold lowers on hand and held alike, and moves nothing. Like the catalogue's version
+it is a random token, not a counter: a stamp evicted from the cache comes back as a new one,
+never as one that old copies were kept under."""
 
 from __future__ import annotations
 
