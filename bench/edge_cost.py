@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out-edge-cost")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "edge-cost")
     args = parser.parse_args(argv)
     stack = Stack(args.out.resolve())
     try:

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--settle", type=float, default=0.05, help="seconds the waiter waits before the release")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out-permit-uptake")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "permit-uptake")
     args = parser.parse_args(argv)
     stack = Stack(args.out.resolve())
     try:

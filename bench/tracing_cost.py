@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3, help="each wrk run's length")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out-tracing")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tracing")
     args = parser.parse_args(argv)
     stack = Stack(args.out.resolve())
     try:
