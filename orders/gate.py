@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -110,8 +110,10 @@ def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list
     ]
 
 
-def _throttle_seen_key(idempotency_key: str) -> str:
-    return f"orders:throttle:key:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
+def _throttle_seen_key(idempotency_key: str, *, member: str = "") -> str:
+    """The key's seen-mark: its SHA-256, as its known-keys `member` (when given) begins."""
+    digest = member or known_key_member(idempotency_key)
+    return f"orders:throttle:key:{digest[:32]}"
 
 
 def _throttled(now: float) -> Throttled:
@@ -181,7 +183,8 @@ return {'ok', 0}
 def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, client_ip: str | None, email: str) -> None:
     """Raises SoldOut when the cached remaining figure is short, else Throttled when this
     client is over its limits. One Redis script where the cache is Redis."""
-    client = redis_client()
+    backend = caches["default"]  # once: the cache proxy looks it up on every attribute
+    client = redis_client(backend)
     if client is None:
         remaining = cache.get(remaining_cache_key(allocation_id))
         if remaining is not None and remaining < quantity:
@@ -190,16 +193,16 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
         return
     now = time.time()
     counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
+    member = known_key_member(idempotency_key)
     keys = [
         remaining_cache_key(allocation_id),
-        _throttle_seen_key(idempotency_key),
+        _throttle_seen_key(idempotency_key, member=member),
         known_keys_key(allocation_id),
         *(k for k, _ in counters),
     ]
-    member = known_key_member(idempotency_key)
     args = [quantity, settings.ORDERS_THROTTLE_WINDOW, KNOWN_KEYS_ARMED, member, *(limit for _, limit in counters)]
     script = redis_script(client, GATE_LUA)
-    make_key = cache.make_key  # the cache proxy looks its backend up on every attribute
+    make_key = backend.make_key
     verdict, remaining = script(keys=[make_key(k) for k in keys], args=args, client=client)
     if verdict == b"sold_out_unseen":
         raise SoldOut("Sold out.", remaining=remaining).never_ordered()
