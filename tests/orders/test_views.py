@@ -172,6 +172,18 @@ def test_sold_out_is_answered_at_once_with_409(client, allocation):
     assert (allocation.reserved, HotOrder.objects.count()) == (3, 2)
 
 
+@pytest.mark.parametrize(("level", "logged"), [("ERROR", False), ("WARNING", True)])
+def test_sold_out_answers_are_logged_only_where_the_settings_keep_4xx_warnings(
+    client, allocation, caplog, level, logged
+):
+    allocation.allocated = 0
+    allocation.save()
+    caplog.set_level(level, logger="django.request")
+    assert post_order(client, order_body(quantity=1)).status_code == 409
+    conflicts = [r for r in caplog.records if r.name == "django.request" and r.getMessage().startswith("Conflict")]
+    assert len(conflicts) == (1 if logged else 0)
+
+
 def test_released_stock_can_be_bought_again(client, allocation):
     allocation.allocated = 1
     allocation.save()
