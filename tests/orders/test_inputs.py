@@ -126,3 +126,26 @@ def test_names_with_control_or_separator_characters_are_refused(name):
     with pytest.raises(InvalidInput) as caught:
         parse(body, per_order_limit=2)
     assert "customer.name" in caught.value.fields
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "hops", "expected"),
+    [
+        ("203.0.113.9", 1, "203.0.113.9"),
+        ("198.51.100.1, 203.0.113.9", 1, "203.0.113.9"),
+        ("198.51.100.1, 203.0.113.9", 2, "198.51.100.1"),
+        ("198.51.100.1, 203.0.113.9", 5, "198.51.100.1"),
+        ("not-an-address, 203.0.113.9", 2, "10.0.0.1"),  # the client's entry: the connection counts
+        ("", 1, "10.0.0.1"),
+        (", ".join(["192.0.2.1"] * 60 + ["203.0.113.9"]), 1, "203.0.113.9"),  # long: parsed, not kept
+        (", ".join(["192.0.2.1"] * 60 + ["junk"]), 1, "10.0.0.1"),
+    ],
+)
+def test_the_client_address_is_the_one_the_nearest_trusted_proxy_saw(settings, rf, forwarded, hops, expected):
+    from orders.inputs import client_ip
+
+    settings.ORDERS_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.ORDERS_TRUSTED_PROXY_HOPS = hops
+    request = rf.post("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
+    assert client_ip(request) == expected
+    assert client_ip(request) == expected  # the second answer, from the kept parse, is the same
