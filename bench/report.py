@@ -170,7 +170,7 @@ def figures(
                 backlog["median"],
                 empty["median"],
             ],
-            "edge CPU ms per request, 25 routes / none": [
+            "edge CPU ms per request, 25 routes / none (the median of the pairs' ratios)": [
                 edge.get("edge_overhead_cpu_ratio"),
                 (edge.get("edge_with_routes") or {}).get("cpu_ms_per_request"),
                 (edge.get("edge_no_routes") or {}).get("cpu_ms_per_request"),

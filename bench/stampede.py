@@ -465,8 +465,9 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
         backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
         backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
-        # Five pairs, not three: the difference measured is a few tenths of a percent.
-        edge_reps = 1 if quick else max(5, profile.reps)
+        # Six pairs, not three: the difference measured is a few tenths of a percent (an even
+        # number, so that each side runs first as often).
+        edge_reps = 1 if quick else max(6, profile.reps + profile.reps % 2)
         edge_cost = edge_overhead(stack, seconds=max(2, profile.wrk_seconds // 2), repetitions=edge_reps)
         figures.update(
             report.figures(
