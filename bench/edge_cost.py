@@ -2,8 +2,8 @@
 
     python -m bench.edge_cost [--seconds N] [--connections N] [--json PATH]
 
-`edge_overhead(stack)` starts one more gunicorn on the stack (the trivial JSON view of the
-ceiling, with the edge router on, as in the all-in-one server) and measures it with wrk,
+`edge_overhead(stack)` starts one more gunicorn on the stack, of one process (the trivial JSON
+view of the ceiling, with the edge router on, as in the all-in-one server) and measures it with wrk,
 directly (nginx would add the same cost to both sides and hide part of the difference):
 once with no enabled route, once with CloudFront's quota of 25 enabled routes that the
 request passes over (the router's worst case: every pattern is tried, then the default
@@ -133,7 +133,11 @@ def edge_overhead(
     limit = getattr(settings, "EDGE_MAX_BEHAVIORS", QUOTA)
     if routes > limit:
         raise ValueError(f"{routes} routes exceed EDGE_MAX_BEHAVIORS={limit}")
-    stack.start_gunicorn("edge-cost", "config.wsgi", port, {"SHOP_DEPLOYMENT": "ceiling", "EDGE_ROUTER_ENABLED": "1"})
+    # One process: wrk's connections, made at its start, stay with the process that accepted
+    # them. With two, a run whose connections nearly all went to one (it happens) ran at
+    # half the rate and 1.5 times the CPU per request, whichever side it measured.
+    env = {"SHOP_DEPLOYMENT": "ceiling", "EDGE_ROUTER_ENABLED": "1"}
+    stack.start_gunicorn("edge-cost", "config.wsgi", port, env, workers=1)
     url = f"http://127.0.0.1:{port}/ceiling"
     enabled_before = list(Route.objects.filter(enabled=True).values_list("pk", flat=True))
     added: list[int] = []

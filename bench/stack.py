@@ -219,7 +219,15 @@ class Stack:
         return self.group.start(argv, env or self.env, name=name)
 
     def start_gunicorn(
-        self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None, *, cpus: str = "", nice: int = 0
+        self,
+        name: str,
+        wsgi: str,
+        port: int,
+        extra_env: dict[str, str] | None = None,
+        *,
+        cpus: str = "",
+        nice: int = 0,
+        workers: int | None = None,
     ) -> None:
         s = self.settings
         env = {**self.env, **(extra_env or {})}
@@ -231,7 +239,7 @@ class Stack:
             BIN / "gunicorn",
             wsgi,
             port=port,
-            workers=s.gunicorn_workers,
+            workers=workers or s.gunicorn_workers,
             threads=s.gunicorn_threads,
             config="config/gunicorn.py",  # a worker that dies frees its legacy capacity slots at once
             extra=["--worker-class", "gthread", "--backlog", "2048", "--keep-alive", "5"],
