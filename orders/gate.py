@@ -110,10 +110,9 @@ def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list
     ]
 
 
-def _throttle_seen_key(idempotency_key: str, *, member: str = "") -> str:
-    """The key's seen-mark: its SHA-256, as its known-keys `member` (when given) begins."""
-    digest = member or known_key_member(idempotency_key)
-    return f"orders:throttle:key:{digest[:32]}"
+def _throttle_seen_key(member: str) -> str:
+    """The seen-mark of the key whose known-keys `member` (its SHA-256 in hex) this is."""
+    return f"orders:throttle:key:{member[:32]}"
 
 
 def _throttled(now: float) -> Throttled:
@@ -128,7 +127,7 @@ def _throttle(*, idempotency_key: str, client_ip: str | None, email: str) -> Non
     Repeats of one key count once (concurrent replays must get the first answer, not 429);
     a throttled key is forgotten so that retrying it later counts again."""
     window = settings.ORDERS_THROTTLE_WINDOW
-    seen_key = _throttle_seen_key(idempotency_key)
+    seen_key = _throttle_seen_key(known_key_member(idempotency_key))
     if not cache.add(seen_key, 1, window):
         return
     now = time.time()
@@ -196,7 +195,7 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
     member = known_key_member(idempotency_key)
     keys = [
         remaining_cache_key(allocation_id),
-        _throttle_seen_key(idempotency_key, member=member),
+        _throttle_seen_key(member),
         known_keys_key(allocation_id),
         *(k for k, _ in counters),
     ]
