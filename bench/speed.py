@@ -9,6 +9,7 @@ import re
 import statistics
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.loadgen import open_loop_apart
@@ -32,21 +33,44 @@ def wrk_best(url: str, *, connections: tuple[int, ...], seconds: int, times: int
     """wrk at each concurrency once; then at the best of them until it has run `times` times:
     the median of those (a ceiling is what a server does at its best concurrency). Each run
     starts once the machine is quiet (the last phase's vacuum or drain done), at most 10 s on."""
+    target = WrkTarget(url, connections=connections, script=script)
+    return wrk_best_together({"only": target}, seconds=seconds, times=times)["only"]
 
-    def run(c: int) -> dict:
-        machine_quiet(timeout=10.0)
-        return wrk(url, connections=c, seconds=seconds, script=script)
 
-    sweep = [run(c) for c in connections]
-    best = max(sweep, key=lambda row: row["rps"])
-    runs = [best] + [run(best["connections"]) for _ in range(times - 1)]
+@dataclass(frozen=True)
+class WrkTarget:
+    url: str
+    connections: tuple[int, ...]
+    script: Path | None = None
+
+
+def _wrk_quiet(target: WrkTarget, connections: int, seconds: int) -> dict:
+    machine_quiet(timeout=10.0)
+    return wrk(target.url, connections=connections, seconds=seconds, script=target.script)
+
+
+def wrk_best_together(
+    targets: dict[str, WrkTarget], *, seconds: int, times: int, run: Callable[[WrkTarget, int, int], dict] = _wrk_quiet
+) -> dict[str, dict]:
+    """wrk_best for each target, their repetitions taken in turn (a, b, a, b, ...): a ratio
+    of two of them compares runs made seconds apart, not minutes, so that what the machine
+    itself does meanwhile (another tenant, a vacuum) weighs on both alike."""
+    sweeps = {name: [run(t, c, seconds) for c in t.connections] for name, t in targets.items()}
+    runs = {name: [max(sweep, key=lambda row: row["rps"])] for name, sweep in sweeps.items()}
+    for _ in range(times - 1):
+        for name, target in targets.items():
+            runs[name].append(run(target, runs[name][0]["connections"], seconds))
+    return {name: _wrk_summary(runs[name], sweeps[name]) for name in targets}
+
+
+def _wrk_summary(runs: list[dict], sweep: list[dict]) -> dict:
     rps = [run["rps"] for run in runs]
     return {
         "median": round(statistics.median(rps), 1),
         "min": round(min(rps), 1),
         "max": round(max(rps), 1),
         "values": [round(v, 1) for v in rps],
-        "connections": best["connections"],
+        "connections": runs[0]["connections"],
         "p99_ms": round(statistics.median(run["p99_ms"] for run in runs), 1),
         "non_2xx": sum(run["non_2xx"] for run in runs),
         "sweep": sweep,

@@ -46,7 +46,7 @@ from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
-from bench.speed import accept_p99, backlog_fill, db_accept_limit, wrk_best
+from bench.speed import WrkTarget, accept_p99, backlog_fill, db_accept_limit, wrk_best, wrk_best_together
 from bench.stack import ROOT, Stack, machine
 from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
@@ -402,16 +402,18 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         books["consumers_cpu_seconds"] = consumers_cpu_on
         books["views_check"] = views_check(stack)
 
-        # Sold-out answers, what most of a stampede receives: the sale is sold out now.
+        # Sold-out answers, what most of a stampede receives: the sale is sold out now. The
+        # trivial view's runs are taken in turn with them: the two figures' ratio is a bar.
         script = out / "order.lua"
         script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
-        soldout = wrk_best(
-            stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders"),
-            connections=(8, 16, 32),
-            seconds=profile.wrk_seconds,
-            times=profile.reps,
-            script=script,
-        )
+        targets = {
+            "soldout": WrkTarget(
+                stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders"), connections=(8, 16, 32), script=script
+            ),
+            "ceiling": WrkTarget(stack.url("ceiling_edge", "/ceiling"), connections=profile.wrk_connections),
+        }
+        together = wrk_best_together(targets, seconds=profile.wrk_seconds, times=profile.reps)
+        soldout, ceiling = together["soldout"], together["ceiling"]
 
         # As before the hot path: the sale closed (its unsold units back in open stock), so the
         # monolith's buy-now sells from the stock of record itself, and the route off.
@@ -420,12 +422,6 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         nginx_start(stack, reload=True)
         off = stampede(stack, profile, label="route off", run=f"off{int(time.time())}")
 
-        ceiling = wrk_best(
-            stack.url("ceiling_edge", "/ceiling"),
-            connections=profile.wrk_connections,
-            seconds=profile.wrk_seconds,
-            times=profile.reps,
-        )
         # The hot path's own cost, like the ceiling's: the workers (and the legacy API's CPU
         # they keep busy, on the same two cores) pause while it is measured; the outbox holds
         # what it accepts, which is what the outbox is for.
