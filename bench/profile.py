@@ -151,7 +151,7 @@ def run(out: Path, seconds: int) -> dict:
         for what, pids, url, lua in (
             ("soldout", hotpath, stack.url("edge", hot), script),
             ("accept", hotpath, stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders"), script),
-            ("ceiling", ceiling, stack.url("ceiling_edge", "/ceiling"), None),
+            ("ceiling", ceiling, stack.url("ceiling_edge", "/ceiling"), script),
         ):
             raw = out / f"profile-{what}-raw"
             figures[what] = _profile(pids, url, raw, seconds=seconds, script=lua)

@@ -31,6 +31,7 @@ PUBLIC_KEYS = (
     "accept_p99_ms_backlog",
     "ceiling_rps",
     "ceiling_p99_ms",
+    "ceiling_get_rps",
     "soldout_rps",
     "event_cost_ms",
     "edge_overhead_ratio",
@@ -85,9 +86,13 @@ def figures(
     edge=None,
     tracing=None,
     uptake=None,
+    ceiling_get=None,
 ) -> dict:
-    """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `limit` the
-    database's own (bench.speed.db_accept_limit), `empty` and `backlog` acceptance p99s."""
+    """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `ceiling` the
+    trivial view answering the order script's POSTs and `ceiling_get` the same view's bodiless
+    GETs, `limit` the database's own (bench.speed.db_accept_limit), `empty` and `backlog`
+    acceptance p99s."""
+    ceiling_get = ceiling_get or {}
     buyers = on["results"]["buyers"]
     statuses = buyers.statuses()
     off_buyers = off["results"]["buyers"]
@@ -129,6 +134,7 @@ def figures(
         "accept_p99_ms_backlog": backlog["median"],
         "ceiling_rps": ceiling["median"],
         "ceiling_p99_ms": ceiling["p99_ms"],
+        "ceiling_get_rps": ceiling_get.get("median"),
         "soldout_rps": soldout["median"],
         # What writing the ACCEPTED event adds to one acceptance, in the database (pgbench).
         "event_cost_ms": limit["event_cost"]["ms_per_acceptance"],
@@ -160,6 +166,11 @@ def figures(
                 soldout["median"],
                 ceiling["median"],
             ],
+            "soldout_rps / ceiling_get_rps (the trivial view's bodiless GETs)": [
+                _ratio(soldout["median"], ceiling_get.get("median")),
+                soldout["median"],
+                ceiling_get.get("median"),
+            ],
             "browse_p99_ms_stampede / browse_p99_ms_idle": [
                 _ratio(on["results"]["browse"].percentile(99), idle.percentile(99)),
                 _r(on["results"]["browse"].percentile(99)),
@@ -187,6 +198,7 @@ def figures(
             "db_accept_tps": limit["db_accept"],
             "accept_rps": {k: accept[k] for k in ("min", "max", "values", "connections", "non_2xx")},
             "ceiling_rps": {k: ceiling[k] for k in ("min", "max", "values", "connections")},
+            "ceiling_get_rps": {k: ceiling_get.get(k) for k in ("min", "max", "values", "connections")},
             "soldout_rps": {k: soldout[k] for k in ("min", "max", "values", "connections", "non_2xx")},
             "accept_p99_ms_empty": empty,
             "accept_p99_ms_backlog": {**backlog, "orders_queued": profile.backlog_orders},

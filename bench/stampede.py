@@ -8,8 +8,9 @@ time):
 1. the stampede through the strangler route: buyers of the hot product far above what the
    legacy API can take, while shoppers browse and check out other products;
 2. the same stampede with the route switched off (everything through the monolith);
-3. the ceiling: a trivial Django JSON view behind the same nginx and gunicorn, with wrk at
-   increasing concurrency until it saturates, and the hot path's own acceptance ceiling;
+3. the ceiling: a trivial Django JSON view behind the same nginx and gunicorn, sent the hot
+   path's own order requests by wrk at increasing concurrency until it saturates, in turn
+   with sold-out answers; and the hot path's own acceptance ceiling;
 4. the drain of the queue, and the books checked against PostgreSQL.
 It writes the JSON figures, a Markdown report and PNG plots, and stops what it started.
 """
@@ -403,17 +404,21 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         books["views_check"] = views_check(stack)
 
         # Sold-out answers, what most of a stampede receives: the sale is sold out now. The
-        # trivial view's runs are taken in turn with them: the two figures' ratio is a bar.
+        # trivial view's runs are taken in turn with them: the two figures' ratio is a bar. It
+        # gets the very requests the hot path gets (the order script's POSTs, with their
+        # bodies), so that the ratio is the hot path's own cost; a bodiless GET's figure is
+        # kept beside it (`ceiling_get_rps`).
         script = out / "order.lua"
         script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
+        hot_orders = stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders")
+        trivial = stack.url("ceiling_edge", "/ceiling")
         targets = {
-            "soldout": WrkTarget(
-                stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders"), connections=(8, 16, 32), script=script
-            ),
-            "ceiling": WrkTarget(stack.url("ceiling_edge", "/ceiling"), connections=profile.wrk_connections),
+            "soldout": WrkTarget(hot_orders, connections=(8, 16, 32), script=script),
+            "ceiling": WrkTarget(trivial, connections=profile.wrk_connections, script=script),
+            "ceiling_get": WrkTarget(trivial, connections=profile.wrk_connections),
         }
-        together = wrk_best_together(targets, seconds=profile.wrk_seconds, times=profile.reps)
-        soldout, ceiling = together["soldout"], together["ceiling"]
+        ceilings = wrk_best_together(targets, seconds=profile.wrk_seconds, times=profile.reps)
+        soldout, ceiling = ceilings["soldout"], ceilings["ceiling"]
 
         # As before the hot path: the sale closed (its unsold units back in open stock), so the
         # monolith's buy-now sells from the stock of record itself, and the route off.
@@ -474,6 +479,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
                 off=off,
                 books=books,
                 ceiling=ceiling,
+                ceiling_get=ceilings["ceiling_get"],
                 accept=accept,
                 legacy_rate=legacy_rate,
                 soldout=soldout,
