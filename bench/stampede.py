@@ -406,14 +406,14 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         # Sold-out answers, what most of a stampede receives: the sale is sold out now. The
         # trivial view's runs are taken in turn with them: the two figures' ratio is a bar. It
         # gets the very requests the hot path gets (the order script's POSTs, with their
-        # bodies), so that the ratio is the hot path's own cost; a bodiless GET's figure is
-        # kept beside it (`ceiling_get_rps`).
+        # bodies) at the same concurrencies, so that the ratio is the hot path's own cost; a
+        # bodiless GET's figure is kept beside it (`ceiling_get_rps`).
         script = out / "order.lua"
         script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"ceiling{int(time.time())}"))
         hot_orders = stack.url("edge", f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders")
         trivial = stack.url("ceiling_edge", "/ceiling")
         targets = {
-            "soldout": WrkTarget(hot_orders, connections=(8, 16, 32), script=script),
+            "soldout": WrkTarget(hot_orders, connections=profile.wrk_connections, script=script),
             "ceiling": WrkTarget(trivial, connections=profile.wrk_connections, script=script),
             "ceiling_get": WrkTarget(trivial, connections=profile.wrk_connections),
         }
