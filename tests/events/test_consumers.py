@@ -7,6 +7,8 @@ import subprocess
 from collections import Counter
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from events.consumers import (
     UnknownConsumer,
@@ -45,6 +47,27 @@ def test_each_consumer_keeps_its_own_place(settings):
     positions = [e.position for e in events]
     assert handlers.seen == positions[:3] + positions + positions[3:]
     assert Checkpoint.objects.get(consumer="a").last_position == positions[-1]
+
+
+def test_a_consumer_with_nothing_new_takes_no_lock_and_writes_nothing(settings):
+    # The workers pass over every consumer five times a second: an idle pass must not cost a
+    # commit (a row lock is a write, flushed at commit like any other).
+    settings.EVENT_CONSUMERS = {"a": "tests.events.handlers.collect"}
+    events = small_sale(2)
+    settled()
+    assert consumer_run(consumer="a").processed == 4
+    before = Checkpoint.objects.get(consumer="a")
+    with CaptureQueriesContext(connection) as idle:
+        result = consumer_run(consumer="a")
+    assert (result.claimed, result.processed, result.failed) == (True, 0, False)
+    sql = " ".join(query["sql"] for query in idle.captured_queries).upper()
+    assert "FOR UPDATE" not in sql and "UPDATE " not in sql and "INSERT " not in sql
+    assert Checkpoint.objects.get(consumer="a").updated_at == before.updated_at
+    # What comes next is still taken, from where it stopped.
+    more = small_sale(1)
+    settled()
+    assert consumer_run(consumer="a").processed == 2
+    assert handlers.seen == [e.position for e in [*events, *more]]
 
 
 def test_a_consumer_killed_mid_batch_resumes_from_its_checkpoint_and_counts_nothing_twice(settings):
