@@ -5,6 +5,8 @@ broker would not take."""
 import threading
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection, transaction
 
 from orders import outbox
@@ -45,6 +47,34 @@ def test_a_broker_that_refuses_leaves_the_row_with_its_error(allocation, monkeyp
     assert outbox.outbox_relay() == 0
     row = OutboxMessage.objects.get(order=order)
     assert (row.publish_attempts, row.last_error) == (1, "broker away")
+
+
+@pytest.mark.skipif(not settings.CELERY_BROKER_URL.startswith("redis"), reason="Redis's pipeline is what batches")
+def test_a_batch_goes_to_redis_in_one_round_trip_and_a_failed_one_keeps_every_row(allocation, monkeypatch):
+    orders = [order_accept_as_buyer(quantity=1) for _ in range(3)]
+    executes = []
+    execute = redis.client.Pipeline.execute
+
+    def refuse(pipeline, *args, **kwargs):
+        raise redis.ConnectionError("broker away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(redis.client.Pipeline, "execute", refuse)
+        assert outbox.outbox_relay() == 0
+    assert broker_depth() == 0
+    rows = OutboxMessage.objects.order_by("order_id")
+    assert [row.order_id for row in rows] == [order.pk for order in orders]
+    assert rows[0].publish_attempts == 1 and "broker" in rows[0].last_error
+
+    def counted(pipeline, *args, **kwargs):
+        executes.append(sum(args[0] == "LPUSH" for args, _options in pipeline.command_stack))
+        return execute(pipeline, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(redis.client.Pipeline, "execute", counted)
+        assert outbox.outbox_relay() == 3
+    assert [pushes for pushes in executes if pushes] == [3]  # the three messages, in one pipeline
+    assert broker_depth() == 3 and not OutboxMessage.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
