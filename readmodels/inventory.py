@@ -15,7 +15,6 @@ import logging
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
 
 from events.models import Checkpoint, Event
 from events.selectors import checkpoint_mark, events_after_queryset
@@ -65,18 +64,15 @@ class InventoryView(Projection):
             return
         key = {"product": product}
         if _changes_stock(event):
-            # Past the product's first change, only its deltas, in one UPDATE (see _stock_step).
-            changed = (
-                self.rows(generation)
-                .filter(**key)
-                .update(
-                    on_hand=F("on_hand") + int(data.get("delta") or 0),
-                    held=F("held") + int(data.get("held_delta") or 0),
-                )
+            # Past the product's first change, only its deltas (see _stock_step).
+            on_hand, held = _stock_step(None, event)
+            self.add(
+                generation,
+                key,
+                on_hand=int(data.get("delta") or 0),
+                held=int(data.get("held_delta") or 0),
+                created={"on_hand": on_hand, "held": held},
             )
-            if not changed:
-                on_hand, held = _stock_step(None, event)
-                self.model.objects.create(generation=generation, **key, on_hand=on_hand, held=held)
         elif event.source == HOTPATH and event.type == "CHECKOUT":
             if event.status == "ACCEPTED":
                 self.add(generation, key, reserved=int(data["quantity"]))

@@ -272,6 +272,48 @@ def test_a_batch_looks_up_the_live_generation_once_and_publishes_each_products_f
     assert inventory.remaining_publish(product="muskie-casting-rod") == 30
 
 
+def test_a_batch_writes_each_rows_changes_once_and_the_view_equals_the_record_and_its_rebuild(catalogue):
+    """A batch's changes to one row are summed and written once, in the order they must keep:
+    a row the view has not seen yet is made by its first change (a STOCK event's figures), and
+    a sale's opening (which sets figures) comes after the changes before it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.consumers import consumer_run_all
+    from events.services import event_append
+
+    inventory_true_up()  # stock set before anything was logged: three products the view has not seen
+    a_little_trade(catalogue)
+    for _ in range(10):
+        _accepted("muskie-casting-rod")
+    event_append(
+        source="shop.merchant",
+        detail_type="State change Notification",
+        type="SALE",
+        subtype="ALLOCATION",
+        status="OPENED",
+        data={"product": "muskie-casting-rod", "allocated": 50, "reserved": 0, "sold": 0},
+    )
+    for _ in range(5):
+        _accepted("muskie-casting-rod")
+    place("muskie-casting-rod", 1, hold="sale-1")
+    catch_up("sales_per_minute", "tallies", "reorders")
+    with CaptureQueriesContext(connection) as queries:
+        result = consumer_run_all(consumer="inventory")
+    assert result.processed > 25 and not result.failed
+    writes = [q["sql"] for q in queries.captured_queries if "readmodels_inventorylevel" in q["sql"].split(" WHERE")[0]]
+    writes = [sql for sql in writes if sql.startswith(("UPDATE", "INSERT"))]
+    # Each of the three products' changes before the sale's opening in one write (an UPDATE
+    # that finds no row, then the INSERT that makes it); then the opening, and muskie's
+    # changes after it in one more: 8 writes for more than 25 events.
+    assert len(writes) == 8, "\n".join(sql[:120] for sql in writes)
+
+    assert_inventory_is_the_record()
+    muskie = INVENTORY.live_rows().get(product="muskie-casting-rod")
+    assert (muskie.allocated, muskie.reserved, muskie.sold) == (50, 5, 0)  # the opening counted afresh
+    call_command("events", "rebuild", "--check", stdout=StringIO())
+
+
 def test_an_event_that_fails_in_a_batch_is_the_one_kept_back_and_the_ones_before_it_count_once(
     catalogue, monkeypatch, settings
 ):
