@@ -30,9 +30,11 @@ def repeated(measure: Callable[[], float], times: int) -> dict:
 
 
 def wrk_best(url: str, *, connections: tuple[int, ...], seconds: int, times: int, script: Path | None = None) -> dict:
-    """wrk at each concurrency once; then at the best of them until it has run `times` times:
-    the median of those (a ceiling is what a server does at its best concurrency). Each run
-    starts once the machine is quiet (the last phase's vacuum or drain done), at most 10 s on."""
+    """wrk at each concurrency once, to find the best; then `times` runs more at it: the median
+    of those (a ceiling is what a server does at its best concurrency). The sweep only picks
+    the concurrency: its best run, the highest of several noisy ones, is not one of the
+    figure's repetitions. Each run starts once the machine is quiet (the last phase's vacuum
+    or drain done), at most 10 s on."""
     target = WrkTarget(url, connections=connections, script=script)
     return wrk_best_together({"only": target}, seconds=seconds, times=times)["only"]
 
@@ -56,10 +58,11 @@ def wrk_best_together(
     of two of them compares runs made seconds apart, not minutes, so that what the machine
     itself does meanwhile (another tenant, a vacuum) weighs on both alike."""
     sweeps = {name: [run(t, c, seconds) for c in t.connections] for name, t in targets.items()}
-    runs = {name: [max(sweep, key=lambda row: row["rps"])] for name, sweep in sweeps.items()}
-    for _ in range(times - 1):
+    best = {name: max(sweep, key=lambda row: row["rps"])["connections"] for name, sweep in sweeps.items()}
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    for _ in range(times):
         for name, target in targets.items():
-            runs[name].append(run(target, runs[name][0]["connections"], seconds))
+            runs[name].append(run(target, best[name], seconds))
     return {name: _wrk_summary(runs[name], sweeps[name]) for name in targets}
 
 

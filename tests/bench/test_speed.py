@@ -17,13 +17,15 @@ def test_repetitions_alternate_and_each_figure_is_its_own_median():
     targets = {"soldout": WrkTarget("a", connections=(4, 16)), "ceiling": WrkTarget("b", connections=(8, 32))}
     figures = wrk_best_together(targets, seconds=1, times=3, run=run)
 
-    # Both sweeps first, then the best concurrency of each, in turn.
-    assert calls == [("a", 4), ("a", 16), ("b", 8), ("b", 32), ("a", 16), ("b", 8), ("a", 16), ("b", 8)]
+    # Both sweeps first, then three fresh runs at the best concurrency of each, in turn: the
+    # sweep's best run (the highest of several) is not one of them.
+    assert calls == [("a", 4), ("a", 16), ("b", 8), ("b", 32), *[("a", 16), ("b", 8)] * 3]
     soldout, ceiling = figures["soldout"], figures["ceiling"]
     assert soldout["connections"] == 16 and ceiling["connections"] == 8
-    assert soldout["values"] == [270.0, 225.0, 195.0]
-    assert soldout["median"] == 225.0 and (soldout["min"], soldout["max"]) == (195.0, 270.0)
-    assert ceiling["values"] == [170.0, 140.0, 120.0]
-    assert ceiling["median"] == 140.0
+    assert soldout["values"] == [225.0, 195.0, 165.0]
+    assert soldout["median"] == 195.0 and (soldout["min"], soldout["max"]) == (165.0, 225.0)
+    assert ceiling["values"] == [140.0, 120.0, 100.0]
+    assert ceiling["median"] == 120.0
     assert [row["connections"] for row in soldout["sweep"]] == [4, 16]
-    assert soldout["p99_ms"] == 5.0  # the median of its three runs' p99s (2, 5, 7)
+    assert [row["rps"] for row in soldout["sweep"]] == [95.0, 270.0]
+    assert soldout["p99_ms"] == 7.0  # the median of its three runs' p99s (5, 7, 9)
