@@ -66,7 +66,8 @@ def outbox_publish(*, order_id: int) -> bool:
     """Sends one order's task message now (a sweeper's re-publish); its outbox row, if any,
     goes once the broker has the message."""
     try:
-        current_app.send_task(ORDER_TASK, args=[order_id])
+        with attach(None):  # a publish that raises leaves no span of its own current
+            current_app.send_task(ORDER_TASK, args=[order_id])
     except Exception as exc:  # broker away: the sweeper tries again
         logger.warning("could not publish order %s: %s", order_id, exc)
         OutboxMessage.objects.filter(order_id=order_id).update(

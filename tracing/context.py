@@ -37,11 +37,12 @@ def current_carrier() -> dict[str, str]:
 
 @contextlib.contextmanager
 def attach(carrier: Mapping[str, str] | None) -> Iterator[None]:
-    """Makes the trace in `carrier` the current one inside the block."""
-    if not carrier:
-        yield
-        return
-    token = otel_context.attach(PROPAGATOR.extract(dict(carrier)))
+    """Makes the trace in `carrier` (if any) the current one inside the block. After the block
+    the context is the one before it, whatever the block left attached: Celery's
+    instrumentation makes a span current before a publish and ends it after, so a publish
+    that raises would otherwise leave its span current in the thread, the parent of whatever
+    the thread does next."""
+    token = otel_context.attach(PROPAGATOR.extract(dict(carrier)) if carrier else otel_context.get_current())
     try:
         yield
     finally:

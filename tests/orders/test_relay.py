@@ -4,14 +4,18 @@ broker would not take."""
 
 import threading
 
+import kombu
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 
 from orders import outbox
 from orders.models import OutboxMessage
 from tests.orders.conftest import broker_depth, broker_purge, broker_take_all, order_accept_as_buyer
+from tracing.context import current_carrier
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +79,33 @@ def test_a_batch_goes_to_redis_in_one_round_trip_and_a_failed_one_keeps_every_ro
         assert outbox.outbox_relay() == 3
     assert [pushes for pushes in executes if pushes] == [3]  # the three messages, in one pipeline
     assert broker_depth() == 3 and not OutboxMessage.objects.exists()
+
+
+def test_a_publish_that_fails_leaves_no_span_current(allocation, monkeypatch):
+    # Celery's instrumentation makes a span current before each publish and ends it after: a
+    # publish that raises must not leave it current in the relay's (or the sweeper's) thread.
+    import orders.tasks  # noqa: F401 - the task registered, as in a worker: its publishes are traced
+
+    order = order_accept_as_buyer(quantity=1)
+    celery_tracing = CeleryInstrumentor()
+    ours = not celery_tracing.is_instrumented_by_opentelemetry
+    if ours:
+        celery_tracing.instrument(tracer_provider=TracerProvider())
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker away")
+
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(kombu.Producer, "publish", refuse)
+            assert outbox.outbox_relay() == 0
+            assert current_carrier() == {}
+            assert outbox.outbox_publish(order_id=order.pk) is False
+            assert current_carrier() == {}
+    finally:
+        if ours:
+            celery_tracing.uninstrument()
+    assert OutboxMessage.objects.get(order=order).publish_attempts == 2
 
 
 @pytest.mark.django_db(transaction=True)
