@@ -54,6 +54,20 @@ def _accepted(product: str) -> None:
     )
 
 
+def _sale_opened(product: str, *, allocated: int = 50) -> None:
+    """A sale's SALE/ALLOCATION/OPENED event, as `sale open` logs it."""
+    from events.services import event_append
+
+    event_append(
+        source="shop.merchant",
+        detail_type="State change Notification",
+        type="SALE",
+        subtype="ALLOCATION",
+        status="OPENED",
+        data={"product": product, "allocated": allocated, "reserved": 0, "sold": 0},
+    )
+
+
 def assert_inventory_is_the_record() -> None:
     for product in Product.objects.all():
         row = INVENTORY.live_rows().filter(product=product.slug).first()
@@ -240,18 +254,10 @@ def test_a_batch_looks_up_the_live_generation_once_and_publishes_each_products_f
 
     import readmodels.inventory as inventory
     from events.consumers import consumer_run_all
-    from events.services import event_append
 
     catch_up("inventory")
     for product in ("muskie-casting-rod", "tourney-casting-rod"):
-        event_append(
-            source="shop.merchant",
-            detail_type="State change Notification",
-            type="SALE",
-            subtype="ALLOCATION",
-            status="OPENED",
-            data={"product": product, "allocated": 50, "reserved": 0, "sold": 0},
-        )
+        _sale_opened(product)
         for _ in range(20):
             _accepted(product)
     INVENTORY.live_generation()  # the view's row exists, as on any shop past its first event
@@ -280,20 +286,12 @@ def test_a_batch_writes_each_rows_changes_once_and_the_view_equals_the_record_an
     from django.test.utils import CaptureQueriesContext
 
     from events.consumers import consumer_run_all
-    from events.services import event_append
 
     inventory_true_up()  # stock set before anything was logged: three products the view has not seen
     a_little_trade(catalogue)
     for _ in range(10):
         _accepted("muskie-casting-rod")
-    event_append(
-        source="shop.merchant",
-        detail_type="State change Notification",
-        type="SALE",
-        subtype="ALLOCATION",
-        status="OPENED",
-        data={"product": "muskie-casting-rod", "allocated": 50, "reserved": 0, "sold": 0},
-    )
+    _sale_opened("muskie-casting-rod")
     for _ in range(5):
         _accepted("muskie-casting-rod")
     place("muskie-casting-rod", 1, hold="sale-1")
