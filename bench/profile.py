@@ -5,10 +5,10 @@
 It starts the production-shaped stack (bench.stack), opens two sales (one sold out at once),
 stops the workers, and while wrk sends sold-out answers, then acceptances, then the trivial
 view, py-spy samples the serving processes (only threads holding the GIL: CPU, not waiting).
-Between the two, with the workers started, it accepts a few hundred orders and samples the
-workers while they drain them (`drain`): the CPU each order cost the workers, PostgreSQL and
-the legacy API is taken over the whole drain of those orders, so that each order's relay,
-consumers and task are counted once.
+Between the sold-out answers and the acceptances, with the workers started, it accepts a few
+hundred orders and samples the workers while they drain them (`drain`): the CPU each order
+cost the workers, PostgreSQL and the legacy API is taken over the whole drain of those
+orders, so that each order's relay, consumers and task are counted once.
 It writes each profile's raw stacks and a summary of the functions that cost the most,
 inclusive and on their own (`<out>/profile-<what>.txt`)."""
 
