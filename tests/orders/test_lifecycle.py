@@ -144,6 +144,8 @@ def test_a_stampede_through_a_killed_worker_logs_each_order_once_from_acceptance
 
     env = {**worker_env, "ORDERS_VISIBILITY_TIMEOUT": "5", "ORDERS_UNACKED_RESTORE_SECONDS": "1"}
     env["LEGACY_API_TIMEOUT"] = "5"
+    # The killed worker's order claims last the permit wait and the call: both short.
+    env["ORDERS_SLOT_WAIT_SECONDS"] = "2"
     first = processes.celery_worker(env, concurrency=2, name="worker-1")
     eventually(
         lambda: HotOrder.objects.filter(stage="validating").exists(),

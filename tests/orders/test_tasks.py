@@ -31,12 +31,14 @@ def test_worker_killed_mid_task_every_order_completes_exactly_once(
     stock_before = product.stock
     orders = accept(6)
     # A short visibility timeout, so the new worker takes back the killed one's messages soon;
-    # a short legacy timeout, so the permits the killed worker held are freed soon.
+    # a short legacy timeout and permit wait, so the permits and the order claims the killed
+    # worker held (each lasts the wait and the call) end soon.
     env = {
         **worker_env,
         "ORDERS_VISIBILITY_TIMEOUT": "5",
         "ORDERS_UNACKED_RESTORE_SECONDS": "1",
         "LEGACY_API_TIMEOUT": "5",
+        "ORDERS_SLOT_WAIT_SECONDS": "2",
     }
     first = processes.celery_worker(env, concurrency=2, name="worker-1")
     eventually(

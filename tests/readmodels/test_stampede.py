@@ -70,6 +70,8 @@ def test_after_a_stampede_and_its_drills_the_read_models_agree_with_the_records(
         "ORDERS_VISIBILITY_TIMEOUT": "5",
         "ORDERS_UNACKED_RESTORE_SECONDS": "1",
         "LEGACY_API_TIMEOUT": "5",
+        # The killed worker's order claims last the permit wait and the call: both short.
+        "ORDERS_SLOT_WAIT_SECONDS": "2",
     }
     env.pop("EVENT_CONSUMERS", None)
     first = worker_with_beat(processes, env, tmp_path, "worker-1")
