@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -85,22 +86,46 @@ def checkpoint_mark(checkpoint: Checkpoint | None) -> Mark:
     return (checkpoint.last_xid, checkpoint.last_position) if checkpoint else START
 
 
+def consumers_state(*, consumers: Iterable[str], now: datetime | None = None) -> list[ConsumerState]:
+    """Where each consumer is (as `consumer_state`), in a few queries whatever their number: the
+    checkpoints and the open dead letters of all of them at once, then one count of what is
+    behind for each distinct mark (consumers that are caught up share theirs). The merchant's
+    dashboard asks for all of them every few seconds, from the processes that serve shoppers."""
+    names = list(consumers)
+    checkpoints = {c.consumer: c for c in Checkpoint.objects.filter(consumer__in=names)}
+    letters = dict(
+        DeadLetter.objects.filter(consumer__in=names, redriven_at__isnull=True)
+        .values_list("consumer")
+        .annotate(n=Count("pk"))
+    )
+    now = now or timezone.now()
+    behind_at: dict[Mark, dict] = {}
+    states = []
+    for name in names:
+        checkpoint = checkpoints.get(name)
+        mark = checkpoint_mark(checkpoint)
+        if mark not in behind_at:
+            behind_at[mark] = events_after_queryset(after=mark).aggregate(behind=Count("pk"), oldest=Min("time"))
+        waiting = behind_at[mark]
+        oldest = waiting["oldest"]
+        states.append(
+            ConsumerState(
+                consumer=name,
+                position=checkpoint.last_position if checkpoint else 0,
+                behind=waiting["behind"],
+                lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
+                dead_letters=letters.get(name, 0),
+                failures=checkpoint.failures if checkpoint else 0,
+                last_error=checkpoint.last_error if checkpoint else "",
+            )
+        )
+    return states
+
+
 def consumer_state(*, consumer: str, now: datetime | None = None) -> ConsumerState:
     """Where a consumer is: its position, the committed events it has yet to process (and how
     old the oldest is), its open dead letters, and the failures of the event at its head."""
-    checkpoint = Checkpoint.objects.filter(consumer=consumer).first()
-    waiting = events_after_queryset(after=checkpoint_mark(checkpoint))
-    oldest = waiting.order_by("time").values_list("time", flat=True).first()
-    now = now or timezone.now()
-    return ConsumerState(
-        consumer=consumer,
-        position=checkpoint.last_position if checkpoint else 0,
-        behind=waiting.count(),
-        lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
-        dead_letters=DeadLetter.objects.filter(consumer=consumer, redriven_at__isnull=True).count(),
-        failures=checkpoint.failures if checkpoint else 0,
-        last_error=checkpoint.last_error if checkpoint else "",
-    )
+    return consumers_state(consumers=[consumer], now=now)[0]
 
 
 def events_after_queryset(*, after: Mark) -> QuerySet[Event]:

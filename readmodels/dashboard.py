@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from events.consumers import consumer_names
 from events.models import DeadLetter as ConsumerDeadLetter
-from events.selectors import consumer_state
+from events.selectors import consumers_state
 from orders.models import DeadLetter as OrderDeadLetter
 from orders.models import HotOrder, LegacySlot, OrderStage, OrderStatus, SaleAllocation
 from orders.selectors import broker_queue_depth
@@ -139,5 +139,5 @@ def dashboard_data() -> dict:
             ]
             for kind in (Tally.Kind.SUPPLIER, Tally.Kind.CATEGORY)
         },
-        "consumers": [consumer_state(consumer=name).as_dict() for name in consumer_names()],
+        "consumers": [state.as_dict() for state in consumers_state(consumers=consumer_names())],
     }

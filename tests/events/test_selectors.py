@@ -156,3 +156,36 @@ def test_a_run_skips_a_consumer_another_run_holds(settings, writers):
     holder.commit()
     eventually(lambda: consumer_run(consumer="collect").processed == 1 or handlers.seen, timeout=60)
     assert len(handlers.seen) == 1
+
+
+def test_every_consumers_state_in_a_few_queries_whatever_their_number(django_assert_max_num_queries):
+    from django.utils import timezone
+
+    from events.models import DeadLetter
+    from events.selectors import consumers_state, mark_of
+
+    events = [sale_event(n) for n in range(1, 6)]
+    Event.objects.filter(pk=events[2].pk).update(time=timezone.now() - timezone.timedelta(seconds=90))
+    # Two consumers caught up, one two events behind, one that never ran.
+    for name in ("inventory", "tallies"):
+        Checkpoint.objects.create(consumer=name, last_xid=mark_of(events[-1])[0], last_position=events[-1].position)
+    Checkpoint.objects.create(
+        consumer="reorders", last_xid=mark_of(events[2])[0], last_position=events[2].position, failures=2
+    )
+    DeadLetter.objects.create(consumer="reorders", event=events[1], error="boom", attempts=5)
+    DeadLetter.objects.create(consumer="tallies", event=events[0], error="gone", attempts=5)
+    DeadLetter.objects.filter(consumer="tallies").update(redriven_at=timezone.now())
+
+    names = ["inventory", "reorders", "tallies", "sales_per_minute"]
+    # The checkpoints, the dead letters, and one count for each of the three marks.
+    with django_assert_max_num_queries(5):
+        states = {s.consumer: s for s in consumers_state(consumers=names)}
+    assert [s for s in states] == names
+    assert (states["inventory"].behind, states["inventory"].lag_seconds, states["inventory"].dead_letters) == (0, 0, 0)
+    assert states["tallies"].dead_letters == 0  # redriven
+    assert (states["reorders"].behind, states["reorders"].dead_letters, states["reorders"].failures) == (2, 1, 2)
+    assert states["reorders"].position == events[2].position
+    assert (states["sales_per_minute"].behind, states["sales_per_minute"].position) == (5, 0)
+    # The oldest event still ahead of it is 90 seconds old.
+    assert states["sales_per_minute"].lag_seconds >= 89
+    assert states["reorders"].lag_seconds < 60

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from events.consumers import UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
 from events.models import Event
-from events.selectors import UnknownPosition, consumer_state, events_committed, mark_at, mark_of
+from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
 from events.services import events_prune
 from events.snapshots import SHOWN_DIFFERENCES, UnknownView, snapshot_take, view_names, view_rebuild, views_check
 
@@ -91,7 +91,7 @@ class Command(BaseCommand):
             time.sleep(FOLLOW_INTERVAL)
 
     def do_consumers(self, options) -> None:
-        states = [consumer_state(consumer=name) for name in consumer_names()]
+        states = consumers_state(consumers=consumer_names())
         if options["json"]:
             self.stdout.write(json.dumps([state.as_dict() for state in states], indent=2))
             return
