@@ -6,13 +6,15 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from events.consumers import consumer_run, consumer_run_all
-from events.models import Checkpoint, Event
-from events.selectors import START, events_committed, mark_at, mark_before, mark_of
+from events.models import Checkpoint, DeadLetter, Event
+from events.selectors import START, consumers_state, events_committed, mark_at, mark_before, mark_of
 from tests.conftest import eventually
 from tests.events import handlers
 from tests.events.conftest import sale_event, settled
@@ -159,13 +161,8 @@ def test_a_run_skips_a_consumer_another_run_holds(settings, writers):
 
 
 def test_every_consumers_state_in_a_few_queries_whatever_their_number(django_assert_max_num_queries):
-    from django.utils import timezone
-
-    from events.models import DeadLetter
-    from events.selectors import consumers_state, mark_of
-
     events = [sale_event(n) for n in range(1, 6)]
-    Event.objects.filter(pk=events[2].pk).update(time=timezone.now() - timezone.timedelta(seconds=90))
+    Event.objects.filter(pk=events[2].pk).update(time=timezone.now() - timedelta(seconds=90))
     # Two consumers caught up, one two events behind, one that never ran.
     for name in ("inventory", "tallies"):
         Checkpoint.objects.create(consumer=name, last_xid=mark_of(events[-1])[0], last_position=events[-1].position)
