@@ -1,20 +1,18 @@
-"""The log's consumers in each Celery worker: a thread of the worker's main process, started
-when the worker is ready, that passes over every consumer again at once while one has a
-backlog (it took a whole batch), else after EVENT_CONSUMERS_LOOP_SECONDS. Beat's pass, a
-task, waits in the same queue as the orders: during a stampede it would wait behind them,
-and the read models with it. 0 turns the loop off (beat's pass alone)."""
+"""The log's consumers in each Celery worker: a `config.worker_loop.WorkerLoop` that passes
+over every consumer again at once while one has a backlog (it took a whole batch), else after
+EVENT_CONSUMERS_LOOP_SECONDS. Beat's pass, a task, waits in the same queue as the orders:
+during a stampede it would wait behind them, and the read models with it. 0 turns the loop
+off (beat's pass alone)."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 
+from config.worker_loop import WorkerLoop, worker_loop_register
 from events.consumers import consumer_names, consumer_run
 
 logger = logging.getLogger(__name__)
@@ -55,51 +53,19 @@ def _cpu_add(name: str, seconds: float) -> None:
         logger.debug("consumer CPU not counted", exc_info=True)
 
 
-class ConsumersLoop(threading.Thread):
-    def __init__(self, interval: float):
-        super().__init__(daemon=True, name="events-consumers")
-        self.interval = interval
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.halt.is_set():
-                try:
-                    found = consumers_pass()
-                except Exception:  # the database is away: try again shortly
-                    logger.warning("events consumers' pass failed; trying again", exc_info=True)
-                    connection.close()
-                    self.halt.wait(max(self.interval, 1.0))
-                    continue
-                # Again at once only while a consumer has a backlog (it took a whole batch): a
-                # pass costs each consumer its claim, its read and its checkpoint, so events
-                # that trickle in (a drain's few a second) are taken a batch an interval.
-                if found < settings.EVENT_CONSUMER_BATCH:
-                    self.halt.wait(self.interval)
-        finally:
-            connection.close()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.halt.set()
-        self.join(timeout)
+class ConsumersLoop(WorkerLoop):
+    def step(self) -> bool:
+        # Again at once only while a consumer has a backlog (it took a whole batch): a pass
+        # costs each consumer its claim, its read and its checkpoint, so events that trickle
+        # in (a drain's few a second) are taken a batch an interval.
+        return consumers_pass() >= settings.EVENT_CONSUMER_BATCH
 
 
-_loop: ConsumersLoop | None = None
-
-
-@worker_ready.connect
-def loop_start(**kwargs) -> None:
-    global _loop
+def _loop() -> ConsumersLoop | None:
     interval = settings.EVENT_CONSUMERS_LOOP_SECONDS
-    if interval <= 0 or _loop is not None or not settings.EVENT_CONSUMERS:
-        return
-    _loop = ConsumersLoop(interval)
-    _loop.start()
+    if interval <= 0 or not settings.EVENT_CONSUMERS:
+        return None
+    return ConsumersLoop(interval, name="events-consumers", stop_timeout=10.0)
 
 
-@worker_shutdown.connect
-def loop_stop(**kwargs) -> None:
-    global _loop
-    if _loop is not None:
-        _loop.stop()
-        _loop = None
+worker_loop_register(_loop)

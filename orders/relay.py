@@ -1,18 +1,15 @@
-"""The outbox's relay in each Celery worker: a thread of the worker's main process, started
-when the worker is ready and stopped when it shuts down, that publishes the outbox's rows as
-soon as they are committed (`orders.outbox.outbox_relay`). An idle relay looks again every
-ORDERS_OUTBOX_RELAY_SECONDS; a busy one goes on at once. 0 turns it off (the beat sweep still
-publishes, after ORDERS_OUTBOX_GRACE_SECONDS)."""
+"""The outbox's relay in each Celery worker (a `config.worker_loop.WorkerLoop`): publishes the
+outbox's rows as soon as they are committed (`orders.outbox.outbox_relay`). An idle relay
+looks again every ORDERS_OUTBOX_RELAY_SECONDS; a busy one goes on at once. 0 turns it off
+(the beat sweep still publishes, after ORDERS_OUTBOX_GRACE_SECONDS)."""
 
 from __future__ import annotations
 
 import logging
-import threading
 
-from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
-from django.db import connection
 
+from config.worker_loop import WorkerLoop, worker_loop_register
 from orders.outbox import outbox_relay
 
 logger = logging.getLogger(__name__)
@@ -20,51 +17,17 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-class OutboxRelay(threading.Thread):
-    def __init__(self, interval: float):
-        super().__init__(daemon=True, name="outbox-relay")
-        self.interval = interval
-        self.halt = threading.Event()
-        self.published = 0
-
-    def run(self) -> None:
-        try:
-            while not self.halt.is_set():
-                try:
-                    sent = outbox_relay(limit=BATCH)
-                except Exception:  # the database or the broker is away: try again shortly
-                    logger.warning("outbox relay failed; trying again", exc_info=True)
-                    connection.close()
-                    self.halt.wait(max(self.interval, 1.0))
-                    continue
-                self.published += sent
-                if sent < BATCH:
-                    self.halt.wait(self.interval)
-        finally:
-            connection.close()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.halt.set()
-        self.join(timeout)
+class OutboxRelay(WorkerLoop):
+    def step(self) -> bool:
+        return outbox_relay(limit=BATCH) >= BATCH
 
 
-_relay: OutboxRelay | None = None
-
-
-@worker_ready.connect
-def relay_start(**kwargs) -> None:
-    global _relay
+def _relay() -> OutboxRelay | None:
     interval = settings.ORDERS_OUTBOX_RELAY_SECONDS
-    if interval <= 0 or _relay is not None:
-        return
-    _relay = OutboxRelay(interval)
-    _relay.start()
+    if interval <= 0:
+        return None
     logger.info("outbox relay started (every %.3f s when idle)", interval)
+    return OutboxRelay(interval, name="outbox-relay")
 
 
-@worker_shutdown.connect
-def relay_stop(**kwargs) -> None:
-    global _relay
-    if _relay is not None:
-        _relay.stop()
-        _relay = None
+worker_loop_register(_relay)
