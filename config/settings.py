@@ -370,6 +370,9 @@ if EVENTBRIDGE_BUS_NAME:
 # How often each worker's loop over the consumers (events/runner.py) looks again when it found
 # nothing; 0 leaves them to beat's pass alone.
 EVENT_CONSUMERS_LOOP_SECONDS = float(os.environ.get("EVENT_CONSUMERS_LOOP_SECONDS", "0.2"))
+# How often each worker's dashboard maker (readmodels/runner.py) looks whether a merchant
+# watches the live dashboard and its figures are due; 0: every fetch makes its own.
+DASHBOARD_SNAPSHOT_LOOP_SECONDS = float(os.environ.get("DASHBOARD_SNAPSHOT_LOOP_SECONDS", "0.5"))
 # Events one consumer run takes at most, in one transaction.
 EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 500)
 # Failures of one event before its consumer dead-letters it and moves on.

@@ -4,14 +4,20 @@ a reload."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.test import Client
 
 from orders.sales import sale_open
+from readmodels import dashboard
 from readmodels.answers import answer_record, answers_recent
+from readmodels.dashboard import dashboard_body, dashboard_snapshot_refresh
+from tests.conftest import eventually
 from tests.readmodels.conftest import catch_up, place
 
 DASHBOARD, DATA = "/admin/dashboard/", "/admin/dashboard/data.json"
@@ -70,6 +76,79 @@ def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_mo
     assert "tourney-casting-rod" in page and "Nothing below its reorder point" not in page
     assert "PO-" in page  # its draft purchase order, with a link
     assert "sales_per_minute" in page  # consumer lag, per consumer
+
+
+@pytest.mark.django_db
+def test_a_fetch_takes_the_workers_fresh_document_and_makes_its_own_when_it_is_stale(django_user_model):
+    anonymous = Client()
+    staff = _client(django_user_model, "staff", staff=True, allowed=False)
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    made = b'{"generated_at": "made by a worker"}'
+    cache.set_many({dashboard.SNAPSHOT_KEY: made, dashboard.SNAPSHOT_AT_KEY: time.time()}, 30)
+
+    # The permission comes first, and a refused fetch does not set the workers making it.
+    assert anonymous.get(DATA).status_code == 403 and staff.get(DATA).status_code == 403
+    assert cache.get(dashboard.WATCHED_KEY) is None
+    answer = merchant.get(DATA)
+    assert answer.status_code == 200 and answer.content == made
+    assert answer["Content-Type"] == "application/json" and answer["Cache-Control"].startswith("max-age=0")
+    assert cache.get(dashboard.WATCHED_KEY) is not None
+
+    cache.set(dashboard.SNAPSHOT_AT_KEY, time.time() - dashboard.SNAPSHOT_FRESH_SECONDS - 1, 30)
+    own = merchant.get(DATA).json()
+    assert own["generated_at"] != "made by a worker" and own["totals"]["orders"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_makes_the_document_only_while_watched_and_due_and_one_at_a_time(catalogue, settings):
+    place("muskie-casting-rod", 2)
+    catch_up()
+    # A worker may run with another deployment's URLs; the admin's links still come right.
+    settings.ROOT_URLCONF = "config.urls_hotpath"
+    now = time.time()
+    assert dashboard_snapshot_refresh(now=now) is False  # nobody watches
+    assert cache.get(dashboard.SNAPSHOT_KEY) is None
+
+    cache.set(dashboard.WATCHED_KEY, now, 30)
+    cache.set(dashboard.MAKER_KEY, now, 30)  # another worker is making it
+    assert dashboard_snapshot_refresh(now=now) is False
+    cache.delete(dashboard.MAKER_KEY)
+    assert dashboard_snapshot_refresh(now=now) is True
+    made = json.loads(cache.get(dashboard.SNAPSHOT_KEY))
+    assert made["totals"]["orders"] == 1
+    assert made["dead_letters"]["orders_url"] == "/admin/orders/deadletter/?redriven_at__isempty=1"
+    assert made["reorders"] == [] or made["reorders"][0]["url"].startswith("/admin/readmodels/purchaseorder/")
+    assert cache.get(dashboard.MAKER_KEY) is None
+
+    assert dashboard_snapshot_refresh(now=now + 1) is False  # not due yet
+    place("tourney-casting-rod", 1)
+    catch_up()
+    later = now + dashboard.SNAPSHOT_DUE_SECONDS
+    assert dashboard_snapshot_refresh(now=later) is True
+    assert json.loads(dashboard_body(now=later + 0.5))["totals"]["orders"] == 2
+
+    cache.delete(dashboard.WATCHED_KEY)
+    assert dashboard_snapshot_refresh(now=later + 60) is False  # the merchant went away
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_running_worker_keeps_the_document_fresh_while_the_merchant_watches(
+    catalogue, processes, process_env, django_user_model
+):
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    place("muskie-casting-rod", 2)
+    catch_up()
+    worker = processes.celery_worker({**process_env, "DASHBOARD_SNAPSHOT_LOOP_SECONDS": "0.2"}, concurrency=1)
+    eventually(lambda: " ready." in worker.log(), message="the worker did not start")
+    time.sleep(0.5)  # its maker has looked more than once
+    assert cache.get(dashboard.SNAPSHOT_KEY) is None  # nobody watches yet
+
+    first = merchant.get(DATA)
+    eventually(lambda: cache.get(dashboard.SNAPSHOT_KEY) is not None, message="no worker made the document")
+    made = cache.get(dashboard.SNAPSHOT_KEY)
+    assert json.loads(made)["totals"]["orders"] == 1 == first.json()["totals"]["orders"]
+    assert merchant.get(DATA).content == made
 
 
 def test_answers_are_counted_per_second_with_the_acceptance_latency(settings):
