@@ -1,12 +1,23 @@
 """A server process readies Django before its first request (config.warm, run by gunicorn's
-post_worker_init): the template engines, the URL resolver and the storefront's templates."""
+post_worker_init): the template engines, the URL resolver and the storefront's templates; what
+is loaded then is kept out of the garbage collector's full collections."""
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 from django import template
 from django.template.utils import EngineHandler
 
 from config import warm
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was():
+    """The test process's own objects go back to the collector afterwards."""
+    yield
+    gc.unfreeze()
 
 
 def test_a_fresh_process_s_template_engines_and_storefront_templates_are_built(monkeypatch):
@@ -27,3 +38,13 @@ def test_a_failure_leaves_the_process_to_ready_itself_on_first_use(monkeypatch, 
     monkeypatch.setattr(warm, "WARM_TEMPLATES", ("shop/no-such-template.html",))
     warm.process_warm()
     assert "was not readied" in caplog.text
+
+
+def test_what_the_process_has_loaded_is_kept_out_of_full_collections():
+    gc.unfreeze()
+    tracked = len(gc.get_objects())
+    assert gc.get_freeze_count() == 0
+    warm.process_warm()
+    # Everything loaded so far is frozen; a full collection now walks only what comes after.
+    assert gc.get_freeze_count() > tracked // 2
+    assert len(gc.get_objects()) < tracked // 10
