@@ -67,11 +67,43 @@ def event_append(
     """Appends one event: a single INSERT in the caller's transaction, so the event exists if
     and only if the change it records was committed. On PostgreSQL the row also records the
     writing transaction's id (the column's default), which readers order by."""
+    event = _event_checked(
+        source=source,
+        detail_type=detail_type,
+        type=type,
+        subtype=subtype,
+        status=status,
+        data=data,
+        resources=resources,
+        trace_id=trace_id,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def events_append(events: Iterable[Mapping]) -> list[Event]:
+    """Appends several events (each the keyword arguments of `event_append`) in one INSERT, in
+    their order: positions ascend as they are given. Every one is checked before any is written."""
+    rows = [_event_checked(**fields) for fields in events]
+    return Event.objects.bulk_create(rows) if rows else []
+
+
+def _event_checked(
+    *,
+    source: str,
+    detail_type: str,
+    type: str,
+    subtype: str,
+    status: str,
+    data: Mapping,
+    resources: Iterable[str] = (),
+    trace_id: str | None = None,
+) -> Event:
     texts = {"source": source, "detail_type": detail_type, "type": type, "subtype": subtype, "status": status}
     data, resources = _checked(texts=texts, data=data, resources=resources, trace_id=trace_id)
     if trace_id is None:
         trace_id = trace_id_current()
-    return Event.objects.create(**texts, data=data, resources=resources, trace_id=trace_id)
+    return Event(**texts, data=data, resources=resources, trace_id=trace_id)
 
 
 def trace_id_current() -> str:

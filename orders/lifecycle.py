@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from events.services import event_append
+from events.services import event_append, events_append
 from orders.models import HotOrder, OrderStage, OrderStageEvent, OrderStatus, Reservation, SaleAllocation
 from orders.selectors import remaining_cache_key
 from orders.status import status_refresh_on_commit
@@ -53,9 +53,10 @@ ACCEPTED_DETAIL = "accepted by the hot path"
 class TransitionRefused(Exception):
     """The table of transitions does not allow this move; nothing was written."""
 
-    def __init__(self, order: HotOrder, to: str):
-        super().__init__(f"order {order.number or order.pk} cannot go from {order.stage} to {to}")
-        self.from_stage = order.stage
+    def __init__(self, order: HotOrder, to: str, *, from_stage: str | None = None):
+        from_stage = order.stage if from_stage is None else from_stage
+        super().__init__(f"order {order.number or order.pk} cannot go from {from_stage} to {to}")
+        self.from_stage = from_stage
         self.to_stage = to
 
 
@@ -141,42 +142,71 @@ def order_accepted_record(order: HotOrder, *, product: str) -> None:
 
 
 def order_transition(
-    order: HotOrder, *, to: str, detail: str = "", sold_from_hold: bool = True, save_also: Iterable[str] = ()
+    order: HotOrder,
+    *,
+    to: str,
+    detail: str = "",
+    sold_from_hold: bool = True,
+    save_also: Iterable[str] = (),
+    via: Iterable[tuple[str, str]] = (),
 ) -> None:
     """Moves a locked order to stage `to`: the only code that changes an order's stage, status
     or reservation, or wipes its sealed card. Raises TransitionRefused for a move the table does
     not allow. Writes the stage history and the event in the caller's transaction, saves the
     order (with `save_also`, fields the caller set) and refreshes the buyer's view after commit.
 
+    `via`: moves made first, each a (stage, detail), in the same write: every move is checked
+    against the table before anything changes, the order is saved once, and the history rows
+    and the events (one per move, in order) go in one INSERT each.
+
     `sold_from_hold`: on completion, whether the legacy API drew the units from the sale's
     hold; when it did not (the monolith placed that reference first), they go back on sale."""
-    from_stage = order.stage
-    if not transition_allowed(from_stage, to):
-        raise TransitionRefused(order, to)
+    moves = [*via, (to, detail)]
+    stage = order.stage
+    for move_to, _ in moves:
+        if not transition_allowed(stage, move_to):
+            raise TransitionRefused(order, move_to, from_stage=stage)
+        stage = move_to
     fields = {"stage", "status", "updated_at", *save_also}
-    units = (0, 0)
+    history, events = [], []
     # No savepoint of its own inside the caller's transaction (two round trips a move): a
     # failure here undoes the caller's whole transaction, which every caller lets happen.
     with transaction.atomic(savepoint=False):
-        order.stage = to
-        order.status = status_for(to)
-        if to == S.SENT_TO_FULFILMENT:
-            units = _units_sell(order) if sold_from_hold else _units_release(order)
-        elif to in FAILURES:
-            units = _units_release(order)
-        elif to == S.QUEUED:
-            # Redriven: a fresh deadline, so the sweep does not expire it before a worker runs.
-            order.reserved_until = timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-            fields.add("reserved_until")
-        if order.status != OrderStatus.PROCESSING:
-            # Only a worker sending the order needs the card: a final order keeps none of it.
-            order.card_sealed = ""
-            order.completed_at = timezone.now()
-            fields |= {"reservation", "card_sealed", "completed_at"}
+        for move_to, move_detail in moves:
+            from_stage = order.stage
+            units = _move(order, to=move_to, sold_from_hold=sold_from_hold, fields=fields)
+            history.append(OrderStageEvent(order=order, stage=move_to, detail=move_detail[:500]))
+            events.append(order_event_fields(order, from_stage=from_stage, detail=move_detail, units=units))
         order.save(update_fields=sorted(fields))
-        OrderStageEvent.objects.create(order=order, stage=to, detail=detail[:500])
-        order_event_append(order, from_stage=from_stage, detail=detail, units=units)
+        if len(history) == 1:
+            history[0].save(force_insert=True)
+            event_append(**events[0])
+        else:
+            OrderStageEvent.objects.bulk_create(history)
+            events_append(events)
         status_refresh_on_commit(order)
+
+
+def _move(order: HotOrder, *, to: str, sold_from_hold: bool, fields: set[str]) -> tuple[int, int]:
+    """One move's changes to the order (not saved) and to the sale's allocation; adds the
+    order's changed fields to `fields` and returns the change to (reserved, sold)."""
+    order.stage = to
+    order.status = status_for(to)
+    units = (0, 0)
+    if to == S.SENT_TO_FULFILMENT:
+        units = _units_sell(order) if sold_from_hold else _units_release(order)
+    elif to in FAILURES:
+        units = _units_release(order)
+    elif to == S.QUEUED:
+        # Redriven: a fresh deadline, so the sweep does not expire it before a worker runs.
+        order.reserved_until = timezone.now() + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+        fields.add("reserved_until")
+    if order.status != OrderStatus.PROCESSING:
+        # Only a worker sending the order needs the card: a final order keeps none of it.
+        order.card_sealed = ""
+        order.completed_at = timezone.now()
+        fields |= {"reservation", "card_sealed", "completed_at"}
+    return units
 
 
 def _units_release(order: HotOrder) -> tuple[int, int]:

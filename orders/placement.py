@@ -228,9 +228,9 @@ def order_complete(
         if holder and order.claimed_by == holder[:100]:
             order.claimed_by, order.claimed_until = "", None
             placed_fields += ["claimed_by", "claimed_until"]
-        order_transition(order, to=OrderStage.PAYMENT_AUTHORISED, detail="card approved by the legacy API")
         order_transition(
             order,
+            via=[(OrderStage.PAYMENT_AUTHORISED, "card approved by the legacy API")],
             to=OrderStage.SENT_TO_FULFILMENT,
             detail=f"legacy order {legacy_number or legacy_order_id}",
             sold_from_hold=from_hold,

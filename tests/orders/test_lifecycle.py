@@ -93,6 +93,48 @@ def test_a_completed_order_has_one_history_row_and_one_event_per_move(allocation
 
 
 @pytest.mark.django_db
+def test_a_completion_passes_through_its_authorisation_in_one_write(allocation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    order = order_accept_as_buyer(quantity=2)
+    order_claimed(order.pk)
+    with CaptureQueriesContext(connection) as queries:
+        placement.order_complete(order_id=order.pk, legacy_order_id=8, legacy_number="L00000008")
+    writes = [
+        q["sql"].split("(")[0].split(" SET ")[0].strip() for q in queries if q["sql"].startswith(("INSERT", "UPDATE"))
+    ]
+    tables = sorted(w.split()[-1].strip('"') for w in writes)
+    # The order once, its two history rows in one INSERT, its two events in one, the allocation once.
+    assert tables == ["events_event", "orders_hotorder", "orders_orderstageevent", "orders_saleallocation"], writes
+
+    events = hot_events(order)[-2:]
+    assert [e.status for e in events] == ["PAYMENT_AUTHORISED", "COMPLETE"]
+    assert [(e.data["reserved_delta"], e.data["sold_delta"]) for e in events] == [(0, 0), (-2, 2)]
+    assert events[0].position < events[1].position
+    assert list(order.history.values_list("stage", flat=True))[-2:] == ["payment_authorised", "sent_to_fulfilment"]
+    allocation.refresh_from_db()
+    assert (allocation.reserved, allocation.sold) == (0, 2)
+
+
+@pytest.mark.django_db
+def test_a_move_through_a_stage_the_table_refuses_writes_nothing(allocation):
+    order = order_accept_as_buyer()
+    order_claimed(order.pk)
+    order = HotOrder.objects.select_related("product").get(pk=order.pk)
+    before = (HotOrder.objects.values().get(pk=order.pk), OrderStageEvent.objects.count(), Event.objects.count())
+
+    with pytest.raises(TransitionRefused) as refused:
+        # payment_authorised may follow validating, but queued may not follow payment_authorised
+        order_transition(order, via=[(OrderStage.PAYMENT_AUTHORISED, "approved")], to=OrderStage.QUEUED)
+    assert (refused.value.from_stage, refused.value.to_stage) == (OrderStage.PAYMENT_AUTHORISED, OrderStage.QUEUED)
+    assert order.stage == OrderStage.VALIDATING
+
+    after = (HotOrder.objects.values().get(pk=order.pk), OrderStageEvent.objects.count(), Event.objects.count())
+    assert after == before
+
+
+@pytest.mark.django_db
 def test_no_event_carries_card_data(allocation):
     order = order_accept_as_buyer(card="4000000000000002")
     order_claimed(order.pk)
