@@ -67,16 +67,8 @@ def event_append(
     """Appends one event: a single INSERT in the caller's transaction, so the event exists if
     and only if the change it records was committed. On PostgreSQL the row also records the
     writing transaction's id (the column's default), which readers order by."""
-    event = _event_checked(
-        source=source,
-        detail_type=detail_type,
-        type=type,
-        subtype=subtype,
-        status=status,
-        data=data,
-        resources=resources,
-        trace_id=trace_id,
-    )
+    texts = {"source": source, "detail_type": detail_type, "type": type, "subtype": subtype, "status": status}
+    event = _event_checked({**texts, "data": data, "resources": resources, "trace_id": trace_id})
     event.save(force_insert=True)
     return event
 
@@ -84,23 +76,20 @@ def event_append(
 def events_append(events: Iterable[Mapping]) -> list[Event]:
     """Appends several events (each the keyword arguments of `event_append`) in one INSERT, in
     their order: positions ascend as they are given. Every one is checked before any is written."""
-    rows = [_event_checked(**fields) for fields in events]
+    rows = [_event_checked(fields) for fields in events]
     return Event.objects.bulk_create(rows) if rows else []
 
 
-def _event_checked(
-    *,
-    source: str,
-    detail_type: str,
-    type: str,
-    subtype: str,
-    status: str,
-    data: Mapping,
-    resources: Iterable[str] = (),
-    trace_id: str | None = None,
-) -> Event:
-    texts = {"source": source, "detail_type": detail_type, "type": type, "subtype": subtype, "status": status}
-    data, resources = _checked(texts=texts, data=data, resources=resources, trace_id=trace_id)
+def _event_checked(fields: Mapping) -> Event:
+    """An unsaved event of `event_append`'s arguments, checked (EventInvalid names the field)."""
+    unknown = set(fields) - {*TEXT_FIELDS, "data", "resources", "trace_id"}
+    if unknown:
+        raise TypeError(f"not a field of an event: {', '.join(sorted(unknown))}")
+    texts = {field: fields.get(field) for field in TEXT_FIELDS}
+    trace_id = fields.get("trace_id")
+    data, resources = _checked(
+        texts=texts, data=fields.get("data"), resources=fields.get("resources", ()), trace_id=trace_id
+    )
     if trace_id is None:
         trace_id = trace_id_current()
     return Event(**texts, data=data, resources=resources, trace_id=trace_id)

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Checkpoint, DeadLetter, Event
-from events.services import EventInvalid, event_append, events_prune
+from events.services import EventInvalid, event_append, events_append, events_prune
 from tests.events.conftest import assert_envelope_valid, sale_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,6 +112,25 @@ def test_bad_input_names_the_field_and_writes_nothing(field, value):
         event_append(**kwargs)
     assert refused.value.field == field
     assert not Event.objects.exists()
+
+
+def test_several_events_are_one_insert_in_their_order_and_all_checked_before_any_is_written():
+    basket = {"source": "shop", "detail_type": "Basket", "type": "BASKET", "subtype": "ITEM"}
+    with CaptureQueriesContext(connection) as queries:
+        added, removed = events_append(
+            [{**basket, "status": "ADDED", "data": {}}, {**basket, "status": "REMOVED", "data": {}}]
+        )
+    # Outside a transaction its own BEGIN and COMMIT come with it.
+    assert [q["sql"].split()[0] for q in queries if q["sql"].split()[0] not in ("BEGIN", "COMMIT")] == ["INSERT"]
+    assert added.position < removed.position
+    assert [e.status for e in Event.objects.order_by("position")] == ["ADDED", "REMOVED"]
+
+    with pytest.raises(EventInvalid) as refused:
+        events_append([{**basket, "status": "ADDED", "data": {}}, {**basket, "status": "", "data": {}}])
+    assert refused.value.field == "status"
+    with pytest.raises(TypeError, match="colour"):
+        events_append([{**basket, "status": "ADDED", "data": {}, "colour": "red"}])
+    assert Event.objects.count() == 2
 
 
 def test_an_event_is_never_changed_once_written():
