@@ -162,9 +162,29 @@ def _signal_group(process: subprocess.Popen, sig: int) -> bool:
     return True
 
 
+def _group_running(process: subprocess.Popen) -> bool:
+    """Whether a process of the group the child leads still runs. A member that has exited but
+    waits to be reaped does not count: orphans are reaped by the machine's init, which may do it
+    only once a second or so."""
+    if not os.path.isdir("/proc"):  # no procfs: a zombie counts as running
+        return _signal_group(process, 0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), "rb") as stat:
+                # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+                state, _ppid, pgrp = stat.read().rsplit(b")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone while we looked
+        if int(pgrp) == process.pid and state != b"Z":
+            return True
+    return False
+
+
 def _group_empty(process: subprocess.Popen, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _signal_group(process, 0):
+    while _group_running(process):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
@@ -265,14 +285,15 @@ class ProcessGroup:
             self.processes.remove(process)
         stop(process, sig=sig, timeout=timeout)
 
-    def stop_all(self, *, together: bool = False, timeout: float = 10.0) -> None:
-        """Stops every child: one after the other, or all signalled at once when `together`."""
+    def stop_all(self, *, together: bool = False, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Stops every child with `sig`: one after the other, or all signalled at once when
+        `together`. SIGKILL ends each child's whole process group at once."""
         processes, self.processes = self.processes[::-1], []
         if together:
-            stop_together(processes, timeout=timeout)
+            stop_together(processes, sig=sig, timeout=timeout)
             return
         for process in processes:
-            stop(process, timeout=timeout)
+            stop(process, sig=sig, timeout=timeout)
 
     def __enter__(self) -> ProcessGroup:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 import procs
@@ -124,14 +126,35 @@ class ProcessGroup(procs.ProcessGroup):
 
 
 @pytest.fixture
-def processes(tmp_path) -> Iterator[ProcessGroup]:
+def processes(tmp_path, transactional_db) -> Iterator[ProcessGroup]:
+    # transactional_db first: the processes are gone before the database is emptied after the
+    # test, so none of them writes into the next test's.
     group = ProcessGroup(tmp_path)
     try:
         yield group
     finally:
-        # The test is over: nothing waits on an order in flight, so every process is told
-        # to stop at once (a Celery worker's warm shutdown alone takes about three seconds).
-        group.stop_all(together=True)
+        # The test is over and nothing it checks is still in flight: every process is killed
+        # at once. Stopping them warmly took 3-6 s for each Celery worker (its pool's children
+        # each sleep a second as they exit). What a killed worker held goes with it: its
+        # connections close, and the messages it had taken but not acknowledged are dropped
+        # below, so that no later test's worker is handed an order of this one.
+        group.stop_all(together=True, sig=signal.SIGKILL)
+        broker_unacked_forget()
+        # The legacy API's slots live in the cache's Redis under a 90 s lease; a killed one
+        # cannot give its slots back.
+        cache.clear()
+
+
+def broker_unacked_forget() -> None:
+    """Drops the messages a killed worker had taken from the Redis broker without acknowledging
+    them: kombu would give them back to a later worker once their visibility timeout ran out."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return  # the filesystem broker hands a message over whole and keeps no record of it
+    from config.celery import app
+
+    with app.connection_for_write() as connection_:
+        channel = connection_.default_channel
+        channel.client.delete(channel.unacked_key, channel.unacked_index_key, channel.unacked_mutex_key)
 
 
 def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.2, message: str = "") -> None:

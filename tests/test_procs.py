@@ -143,6 +143,31 @@ def test_group_stops_everything_it_started_together_or_one_by_one(tmp_path):
         assert group.processes == []
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads a process's state from Linux's /proc")
+def test_a_group_whose_members_have_all_exited_is_empty_before_they_are_reaped(group):
+    # A killed worker's pool processes are orphans that the machine's init reaps when it gets
+    # to it (here about once a second): a stop does not wait for that.
+    child = group.start([sys.executable, "-c", "pass"], name="exited")
+
+    def state() -> str:
+        return Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    eventually(lambda: state() == "Z", message="the child did not exit")
+    os.killpg(child.pid, 0)  # its group is still there, held by the unreaped child
+    assert procs._group_empty(child, 0.0)
+    child.wait(timeout=30)
+
+
+def test_group_kills_everything_it_started_together(tmp_path):
+    group = procs.ProcessGroup(tmp_path)
+    first = group.start([sys.executable, "-c", "import time; time.sleep(600)"], name="first")
+    second = group.start([sys.executable, "-c", "import time; time.sleep(600)"], name="second")
+
+    group.stop_all(together=True, sig=signal.SIGKILL)
+
+    assert (first.returncode, second.returncode) == (-signal.SIGKILL, -signal.SIGKILL)
+
+
 def test_a_child_runs_in_a_session_of_its_own_and_logs_to_its_file(group, tmp_path):
     child = group.start([sys.executable, "-c", "import os; print(os.getsid(0))"], name="session")
     child.wait(timeout=30)
