@@ -87,6 +87,7 @@ def figures(
     tracing=None,
     uptake=None,
     ceiling_get=None,
+    idle_waiting=None,
 ) -> dict:
     """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `ceiling` the
     trivial view answering the order script's POSTs and `ceiling_get` the same view's bodiless
@@ -225,8 +226,29 @@ def figures(
         },
         "legacy_stats": {"route_on": on["legacy"], "route_off": off["legacy"]},
         "cores_busy": {"route_on": on["cores"], "route_off": off["cores"]},
+        # Threads ready to run but kept waiting for a core, on average (the scheduler's count).
+        "cores_waiting": {"idle": idle_waiting or {}, "route_on": on["waiting"], "route_off": off["waiting"]},
+        # The monolith's wait for a core per request it served: the browsing pages' share of
+        # the stampede's shift, if they wait for a core rather than for what they call.
+        "monolith_wait_ms_per_request": {
+            "idle": _per_request_ms((idle_waiting or {}).get("monolith"), idle.wall_seconds, [idle]),
+            "route_on": _per_request_ms(
+                on["waiting"].get("monolith"),
+                on["results"]["browse"].wall_seconds,
+                [on["results"]["browse"], on["results"]["checkout"]],
+            ),
+        },
         "_timelines": {"route on": on, "route off": off},
     }
+
+
+def _per_request_ms(threads_waiting: float | None, seconds: float, runs: list) -> float | None:
+    """Milliseconds waited for a core per request served, from the average number of threads
+    waiting over `seconds` and the requests of `runs` (RunResults) in that time."""
+    requests = sum(len(run.samples) for run in runs)
+    if threads_waiting is None or not requests:
+        return None
+    return _r(threads_waiting * seconds * 1000 / requests, 2)
 
 
 def public(figures: dict) -> dict:
@@ -377,6 +399,22 @@ def markdown(f: dict) -> str:
             + " | ".join(str(f["cores_busy"][label].get(name, 0.0)) for name in sorted(f["cores_busy"]["route_on"]))
             + " |"
             for label in ("route_on", "route_off")
+        ],
+        "",
+        "Threads of each part ready to run but kept waiting for a core, on average (the",
+        "scheduler's own count). The monolith's wait per request it served (browsing and checkout):",
+        f"{f['monolith_wait_ms_per_request']['idle']} ms idle, "
+        f"{f['monolith_wait_ms_per_request']['route_on']} ms during the stampede.",
+        "",
+        "| | " + " | ".join(sorted(f["cores_waiting"]["route_on"])) + " |",
+        "|---|" + "---|" * len(f["cores_waiting"]["route_on"]),
+        *[
+            f"| {label.replace('_', ' ')} | "
+            + " | ".join(
+                str(f["cores_waiting"][label].get(name, 0.0)) for name in sorted(f["cores_waiting"]["route_on"])
+            )
+            + " |"
+            for label in ("idle", "route_on", "route_off")
         ],
         "",
         "## Figures",

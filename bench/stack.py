@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,15 +301,13 @@ class Stack:
     def stop_all(self) -> None:
         self.group.stop_all(timeout=15.0)
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by each part of the stack (its whole process group), and by
-        the shared servers (PostgreSQL, Redis, nginx), read from /proc."""
+    def _parts(self) -> Iterator[tuple[str, str, list[str]]]:
+        """(part, its /proc directory, the fields of its stat after the name) for every process
+        of the stack (by its process group) and of the shared servers (PostgreSQL, Redis, nginx)."""
         groups = {process.pid: name for name, process in self.processes.items()}
         shared = {"postgres": "postgresql", "nginx": "nginx"}
         if "redis" not in groups.values():
             shared["redis-server"] = "redis"
-        tick = os.sysconf("SC_CLK_TCK")
-        used: dict[str, float] = {}
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -318,16 +317,44 @@ class Stack:
                 continue
             comm = stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2 :].split()
-            # After the name: state, ppid, pgrp, ... utime and stime are the 12th and 13th.
+            # After the name: state, ppid, pgrp, ...
             name = groups.get(int(fields[2])) or shared.get(comm.split(":")[0].split()[0])
             if name:
-                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                yield name, entry.path, fields
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the stack (its whole process group), and by
+        the shared servers (PostgreSQL, Redis, nginx), read from /proc."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for name, _path, fields in self._parts():
+            # utime and stime are the 12th and 13th fields after the name.
+            used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
         # The machine's own view: time no process used, and time the hypervisor gave to
         # other guests (steal), which slows every part alike and varies from run to run.
         totals = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
         used["(idle)"] = (int(totals[3]) + int(totals[4])) / tick
         used["(stolen)"] = int(totals[7]) / tick if len(totals) > 7 else 0.0
         return used
+
+    def runqueue_seconds(self) -> dict[str, float]:
+        """Seconds each part's threads have spent ready to run but waiting for a core, so far
+        (the scheduler's own count, /proc/<pid>/task/<tid>/schedstat: time on a core, time
+        waiting on a run queue, slices). Over a window, a part's share of it per second is
+        how many of its threads were kept waiting on average."""
+        waited: dict[str, float] = {}
+        for name, path, _fields in self._parts():
+            try:
+                tasks = os.listdir(os.path.join(path, "task"))
+            except OSError:
+                continue
+            for tid in tasks:
+                try:
+                    schedstat = Path(path, "task", tid, "schedstat").read_text().split()
+                except OSError:
+                    continue
+                waited[name] = waited.get(name, 0.0) + int(schedstat[1]) / 1e9
+        return waited
 
     def url(self, name: str, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"

@@ -274,7 +274,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     sampler.start()
     lag = ConsumerLag()
     lag.start()
-    cpu_before, started = stack.cpu_seconds(), time.monotonic()
+    cpu_before, wait_before, started = stack.cpu_seconds(), stack.runqueue_seconds(), time.monotonic()
     if shot is not None:
         threading.Timer(profile.stampede_seconds * 0.6, take.set).start()
     for thread in threads:
@@ -283,7 +283,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     if shot is not None:
         take.set()
         shot.join(60)
-    cpu_after = stack.cpu_seconds()
+    cpu_after, wait_after = stack.cpu_seconds(), stack.runqueue_seconds()
     # Each part's share of one core over the stampede (the machine has os.cpu_count() of them).
     # A process that exits takes its count along (a PostgreSQL backend that closes): at worst
     # a part is under-counted, never below zero.
@@ -291,6 +291,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
         name: round(max(0.0, cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0)) / elapsed, 2)
         for name in sorted(cpu_after)
     }
+    waiting = waiting_share(wait_before, wait_after, elapsed)
     stats = legacy_stats(stack)
     sampler.stop.set()
     sampler.join()
@@ -301,8 +302,15 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
         "timeline": sampler.rows,
         "legacy": stats,
         "cores": cores,
+        "waiting": waiting,
         "consumer_lag": lag.stop(),
     }
+
+
+def waiting_share(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    """How many of each part's threads were ready to run but waiting for a core, on average
+    over `elapsed` seconds (from two Stack.runqueue_seconds() readings)."""
+    return {name: round(max(0.0, after[name] - before.get(name, 0.0)) / elapsed, 3) for name in sorted(after)}
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -377,7 +385,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         figures["legacy_rate_at_capacity"] = round(legacy_rate, 2)
 
         warm_up(stack)
-        idle_since = time.time()
+        idle_since, idle_wait_before, idle_started = time.time(), stack.runqueue_seconds(), time.monotonic()
         idle = open_loop_apart(
             "browse-idle",
             browse_request(stack.url("edge", ""), BROWSE_PATHS),
@@ -386,6 +394,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
             threads=8,
         )
         idle_until = time.time()
+        idle_waiting = waiting_share(idle_wait_before, stack.runqueue_seconds(), time.monotonic() - idle_started)
 
         consumers_cpu_reset()
         on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}", screenshot=out / "dashboard.png")
@@ -475,6 +484,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
                 profile=profile,
                 stack=stack,
                 idle=idle,
+                idle_waiting=idle_waiting,
                 on=on,
                 off=off,
                 books=books,

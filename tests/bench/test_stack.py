@@ -3,12 +3,15 @@ processes: it runs niced, and in the idle class where the machine can."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from bench.stack import Settings, Stack
+from bench.stampede import waiting_share
 
 PROBE = "import os; print(os.sched_getscheduler(0), os.nice(0))"
 
@@ -30,3 +33,32 @@ def test_batch_work_runs_in_the_idle_class_at_its_nice(tmp_path):
 
 def test_the_shops_own_processes_run_as_they_are(tmp_path):
     assert Stack(tmp_path).batch_prefix(0) == []
+
+
+SPIN = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"
+
+
+@pytest.mark.skipif(not shutil.which("taskset") or not os.path.isdir("/proc"), reason="needs Linux's taskset")
+def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tmp_path):
+    # Two spinners on one core: each waits while the other runs. A sleeper never waits.
+    stack = Stack(tmp_path)
+    (tmp_path / "logs").mkdir()
+    for name, code in (("spinner", SPIN), ("other", SPIN), ("sleeper", "import time; time.sleep(60)")):
+        stack.group.start(["taskset", "-c", "0", sys.executable, "-c", code], name=name)
+    try:
+        before, cpu_before = stack.runqueue_seconds(), stack.cpu_seconds()
+        deadline = time.monotonic() + 30
+        while stack.cpu_seconds().get("spinner", 0.0) - cpu_before.get("spinner", 0.0) < 1.0:
+            assert time.monotonic() < deadline, "the spinner did not run"
+            time.sleep(0.1)
+        after = stack.runqueue_seconds()
+    finally:
+        stack.group.stop_all(together=True, sig=signal.SIGKILL)
+
+    # A second on the core it shares: about as long spent waiting for it.
+    assert after["spinner"] - before.get("spinner", 0.0) > 0.5
+    assert after["sleeper"] - before.get("sleeper", 0.0) < 0.05
+
+
+def test_the_share_waiting_is_the_wait_over_the_window():
+    assert waiting_share({"a": 1.0}, {"a": 3.0, "b": 0.5}, 4.0) == {"a": 0.5, "b": 0.125}
