@@ -9,6 +9,7 @@ all of them are busy, the next request waits in the queue and that wait counts t
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import resource
 import threading
@@ -121,19 +122,22 @@ def open_loop(
     return result
 
 
-def _open_loop_child(connection, name: str, request: Request, kwargs: dict) -> None:
+def _open_loop_child(connection, name: str, request: Request, kwargs: dict, nice: int = 0) -> None:
+    if nice:
+        os.nice(nice)
     try:
         connection.send(open_loop(name, request, **kwargs))
     finally:
         connection.close()
 
 
-def open_loop_apart(name: str, request: Request, **kwargs) -> RunResult:
+def open_loop_apart(name: str, request: Request, *, nice: int = 0, **kwargs) -> RunResult:
     """`open_loop` in a process of its own (a fresh interpreter, so `request` must pickle):
-    streams that run at once do not share an interpreter lock, and each one's CPU is its own."""
+    streams that run at once do not share an interpreter lock, and each one's CPU is its own.
+    `nice` lowers the process's priority."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_open_loop_child, args=(sender, name, request, kwargs), daemon=True)
+    process = context.Process(target=_open_loop_child, args=(sender, name, request, kwargs, nice), daemon=True)
     process.start()
     sender.close()
     try:

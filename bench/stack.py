@@ -101,6 +101,11 @@ class Settings:
     # BENCH_BATCH_IDLE=0 runs them at nice 10 alone, to compare.
     legacy_nice: int = 10
     worker_nice: int = 10
+    # The stampede's own side (the hot path's servers, and the buyers' load generator, which
+    # stands in for their phones) would not share cores with the rest of the shop: during the
+    # stampedes it yields to the monolith's pages, nginx and PostgreSQL when they want a core
+    # (nice, not the idle class). BENCH_STAMPEDE_NICE=0 runs them as the rest, to compare.
+    stampede_nice: int = field(default_factory=lambda: int(os.environ.get("BENCH_STAMPEDE_NICE", "0")))
     batch_idle: bool = field(default_factory=lambda: os.environ.get("BENCH_BATCH_IDLE", "1") != "0")
     # BENCH_DATABASE lets two runs on one machine keep apart (each also has its own Redis).
     database: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE", "shop_bench"))
@@ -250,6 +255,18 @@ class Stack:
         )
         process = self.start(name, [*pin, *argv], env)
         procs.wait_for_url(f"http://127.0.0.1:{port}/", process=process)
+
+    def renice(self, name: str, nice: int) -> bool:
+        """Sets every thread of a part (its process group) to `nice`; False when not allowed
+        (raising it back needs the privilege to)."""
+        process = self.processes.get(name)
+        if process is None:
+            return False
+        try:
+            os.setpriority(os.PRIO_PGRP, process.pid, nice)
+        except (PermissionError, ProcessLookupError):
+            return False
+        return True
 
     def batch_prefix(self, nice: int) -> list[str]:
         """What runs a process as batch work: at `nice`, and in the idle class where asked and

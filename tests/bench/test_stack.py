@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from bench.stack import Settings, Stack
 from bench.stampede import waiting_share
+from tests.conftest import eventually
 
 PROBE = "import os; print(os.sched_getscheduler(0), os.nice(0))"
 
@@ -62,3 +64,35 @@ def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tm
 
 def test_the_share_waiting_is_the_wait_over_the_window():
     assert waiting_share({"a": 1.0}, {"a": 3.0, "b": 0.5}, 4.0) == {"a": 0.5, "b": 0.125}
+
+
+THREADS = (
+    "import threading, time\n"
+    "[threading.Thread(target=time.sleep, args=(60,)).start() for _ in range(3)]\n"
+    "time.sleep(60)"
+)
+
+
+def _nices(pid: int) -> set[int]:
+    tasks = os.listdir(f"/proc/{pid}/task")
+    return {int(Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16]) for tid in tasks}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the threads' nice from Linux's /proc")
+def test_a_part_is_reniced_in_every_thread_for_the_stampede_and_back(tmp_path):
+    stack = Stack(tmp_path)
+    (tmp_path / "logs").mkdir()
+    process = stack.group.start([sys.executable, "-c", THREADS], name="hotpath")
+    try:
+        eventually(lambda: len(os.listdir(f"/proc/{process.pid}/task")) == 4, message="the threads did not start")
+        ours = os.nice(0)
+
+        assert stack.renice("hotpath", ours + 5)
+        assert _nices(process.pid) == {ours + 5}
+        # Back to where it was: only with the privilege to raise a priority.
+        privileged = os.geteuid() == 0
+        assert stack.renice("hotpath", ours) is privileged
+        assert _nices(process.pid) == ({ours} if privileged else {ours + 5})
+        assert not stack.renice("nothing", 5)
+    finally:
+        stack.group.stop_all(together=True, sig=signal.SIGKILL)
