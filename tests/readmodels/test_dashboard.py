@@ -79,6 +79,18 @@ def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_mo
 
 
 @pytest.mark.django_db
+def test_the_admins_sidebar_is_left_out_for_a_merchant_with_nothing_else_to_see(django_user_model):
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    page = merchant.get(DASHBOARD).content.decode()
+    assert "permission to view or edit anything" not in page and 'id="nav-sidebar"' not in page
+
+    merchant_user = django_user_model.objects.get(username="merchant")
+    merchant_user.user_permissions.add(Permission.objects.get(codename="view_hotorder"))
+    page = merchant.get(DASHBOARD).content.decode()
+    assert 'id="nav-sidebar"' in page and "permission to view or edit anything" not in page
+
+
+@pytest.mark.django_db
 def test_a_fetch_takes_the_workers_fresh_document_and_makes_its_own_when_it_is_stale(django_user_model):
     anonymous = Client()
     staff = _client(django_user_model, "staff", staff=True, allowed=False)
