@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 
 from readmodels.dashboard import dashboard_body
@@ -55,6 +56,7 @@ def dashboard(request):
         "is_nav_sidebar_enabled": site["is_nav_sidebar_enabled"] and bool(site["available_apps"]),
         "title": "During the sale",
         "data": data,
+        "generated_at": parse_datetime(data.get("generated_at") or ""),
     }
     return TemplateResponse(request, "readmodels/dashboard.html", context)
 

@@ -5,6 +5,7 @@ a reload."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -76,6 +77,7 @@ def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_mo
     assert "tourney-casting-rod" in page and "Nothing below its reorder point" not in page
     assert "PO-" in page  # its draft purchase order, with a link
     assert "sales_per_minute" in page  # consumer lag, per consumer
+    assert re.search(r"Figures of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page)  # when they were made
 
 
 @pytest.mark.django_db
