@@ -23,7 +23,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -162,24 +162,31 @@ def _signal_group(process: subprocess.Popen, sig: int) -> bool:
     return True
 
 
+def proc_stats() -> Iterator[tuple[str, str, list[str]]]:
+    """(its /proc directory, its command's name, the fields of its stat after the name: state,
+    ppid, pgrp, ...) for every process on the machine; nothing where there is no procfs."""
+    if not os.path.isdir("/proc"):
+        return
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), "rb") as file:
+                stat = file.read().decode(errors="replace")
+        except OSError:
+            continue  # gone while we looked
+        # pid (comm) state ...: the name may hold spaces and parentheses
+        head, _, rest = stat.rpartition(")")
+        yield entry.path, head[head.find("(") + 1 :], rest.split()
+
+
 def _group_running(process: subprocess.Popen) -> bool:
     """Whether a process of the group the child leads still runs. A member that has exited but
     waits to be reaped does not count: orphans are reaped by the machine's init, which may do it
     only once a second or so."""
     if not os.path.isdir("/proc"):  # no procfs: a zombie counts as running
         return _signal_group(process, 0)
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(os.path.join(entry.path, "stat"), "rb") as stat:
-                # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
-                state, _ppid, pgrp = stat.read().rsplit(b")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue  # gone while we looked
-        if int(pgrp) == process.pid and state != b"Z":
-            return True
-    return False
+    return any(int(fields[2]) == process.pid and fields[0] != "Z" for _path, _name, fields in proc_stats())
 
 
 def _group_empty(process: subprocess.Popen, timeout: float) -> bool:

@@ -325,19 +325,10 @@ class Stack:
         shared = {"postgres": "postgresql", "nginx": "nginx"}
         if "redis" not in groups.values():
             shared["redis-server"] = "redis"
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2 :].split()
-            # After the name: state, ppid, pgrp, ...
-            name = groups.get(int(fields[2])) or shared.get(comm.split(":")[0].split()[0])
+        for path, comm, fields in procs.proc_stats():
+            name = groups.get(int(fields[2])) or shared.get((comm.split(":")[0].split() or [""])[0])
             if name:
-                yield name, entry.path, fields
+                yield name, path, fields
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each part of the stack (its whole process group), and by
