@@ -62,6 +62,34 @@ def ensure_services() -> None:
     raise RuntimeError("PostgreSQL did not come up")
 
 
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroup_set(enabled: bool, switch: Path | None = None) -> str | None:
+    """Turns the kernel's session autogroups on or off; returns the setting it had, or None
+    when there is nothing to change or it may not be changed (no such kernel setting, not
+    allowed).
+
+    With autogroups on, every process that starts a session of its own (each server the
+    stack starts does, so that it is stopped with its children) gets a task group of its
+    own, and the scheduler shares the cores fairly between the groups first. A process's
+    nice and its idle scheduling class then count only inside its own group: the legacy API
+    and the workers, each alone in theirs, took a core from PostgreSQL, the hot path and
+    the pages as readily as any of them. Off, the whole machine is one group, as if each
+    part ran on servers of its own under the priorities it is given. A process keeps the
+    group it was given when it started, so this is set before the stack starts."""
+    switch = switch or AUTOGROUP
+    try:
+        was = switch.read_text().strip()
+        want = "1" if enabled else "0"
+        if was == want:
+            return None
+        switch.write_text(want)
+        return was
+    except OSError:
+        return None
+
+
 def _cpu_busy_and_total() -> tuple[int, int]:
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
@@ -107,6 +135,10 @@ class Settings:
     # (nice, not the idle class). BENCH_STAMPEDE_NICE=0 runs them as the rest, to compare.
     stampede_nice: int = field(default_factory=lambda: int(os.environ.get("BENCH_STAMPEDE_NICE", "0")))
     batch_idle: bool = field(default_factory=lambda: os.environ.get("BENCH_BATCH_IDLE", "1") != "0")
+    # The kernel's session autogroups off while the stack runs (`autogroup_set`), so that
+    # the priorities above hold across the stack's parts. BENCH_AUTOGROUP=1 leaves them as
+    # the machine has them, to compare.
+    autogroup_off: bool = field(default_factory=lambda: os.environ.get("BENCH_AUTOGROUP", "0") != "1")
     # BENCH_DATABASE lets two runs on one machine keep apart (each also has its own Redis).
     database: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE", "shop_bench"))
 
@@ -122,6 +154,8 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     # Everything the stack starts, each logging to <out>/logs/<name>.log.
     group: procs.ProcessGroup = field(init=False)
+    # The kernel's autogroup setting before the stack turned it off (restored at the end).
+    autogroup_was: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.group = procs.ProcessGroup(self.out / "logs", cwd=ROOT)
@@ -131,6 +165,8 @@ class Stack:
         from bench.services import PrivateRedis
 
         ensure_services()
+        if self.settings.autogroup_off:
+            self.autogroup_was = autogroup_set(False)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "logs").mkdir(exist_ok=True)
         s = self.settings
@@ -316,7 +352,22 @@ class Stack:
         self.group.stop(name, sig=sig, timeout=15.0)
 
     def stop_all(self) -> None:
-        self.group.stop_all(timeout=15.0)
+        try:
+            self.group.stop_all(timeout=15.0)
+        finally:
+            if self.autogroup_was is not None:
+                autogroup_set(self.autogroup_was == "1")
+                self.autogroup_was = None
+
+    @property
+    def autogroup(self) -> str:
+        """How the kernel grouped the stack's processes for the scheduler, for the figures."""
+        if self.autogroup_was is not None:
+            return "off while the stack ran"
+        try:
+            return "on" if AUTOGROUP.read_text().strip() == "1" else "off"
+        except OSError:
+            return "none"
 
     def _parts(self) -> Iterator[tuple[str, str, list[str]]]:
         """(part, its /proc directory, the fields of its stat after the name) for every process

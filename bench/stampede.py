@@ -382,7 +382,7 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         nginx_start(stack)
         nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         psql = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-        versions = machine(nginx=nginx.replace("nginx version: ", ""), postgresql=psql)
+        versions = machine(nginx=nginx.replace("nginx version: ", ""), postgresql=psql, autogroup=stack.autogroup)
         figures: dict = {"quick": quick, "machine": versions, "settings": {**stack.settings.as_dict()}}
         figures["settings"].update(profile.__dict__)
 

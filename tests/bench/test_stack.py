@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Settings, Stack
+from bench import stack as stack_module
+from bench.stack import Settings, Stack, autogroup_set
 from bench.stampede import waiting_share
 from tests.conftest import eventually
 
@@ -96,3 +97,63 @@ def test_a_part_is_reniced_in_every_thread_for_the_stampede_and_back(tmp_path):
         assert not stack.renice("nothing", 5)
     finally:
         stack.group.stop_all(together=True, sig=signal.SIGKILL)
+
+
+def test_autogroups_are_turned_off_and_back_on(tmp_path):
+    switch = tmp_path / "sched_autogroup_enabled"
+    switch.write_text("1\n")
+    assert autogroup_set(False, switch) == "1"
+    assert switch.read_text() == "0"
+    # Nothing to change: nothing to restore.
+    assert autogroup_set(False, switch) is None
+    assert autogroup_set(True, switch) == "0"
+    assert switch.read_text() == "1"
+    # A kernel without the setting, or a machine that does not allow it: left alone.
+    assert autogroup_set(False, tmp_path / "missing") is None
+
+
+def test_the_stack_gives_the_autogroup_setting_back_when_it_stops(tmp_path, monkeypatch):
+    switch = tmp_path / "sched_autogroup_enabled"
+    switch.write_text("1")
+    monkeypatch.setattr(stack_module, "AUTOGROUP", switch)
+    stack = Stack(tmp_path)
+    (tmp_path / "logs").mkdir()
+    stack.autogroup_was = autogroup_set(False)
+    assert stack.autogroup == "off while the stack ran"
+    stack.stop_all()
+    assert switch.read_text() == "1"
+    assert stack.autogroup == "on"
+
+
+def _may_switch_autogroups() -> bool:
+    return (
+        shutil.which("chrt") is not None
+        and shutil.which("taskset") is not None
+        and os.access(stack_module.AUTOGROUP, os.W_OK)
+    )
+
+
+@pytest.mark.skipif(not _may_switch_autogroups(), reason="needs Linux's autogroup setting, chrt and taskset, as root")
+def test_batch_work_yields_a_core_to_a_part_in_a_session_of_its_own(tmp_path):
+    # Each part of the stack starts a session of its own. With the kernel's autogroups on,
+    # each session is a group of its own and the cores are shared between the groups first:
+    # a part in the idle class took half the core from a spinner at normal priority. With
+    # them off, it takes next to nothing while the other wants the core.
+    stack = Stack(tmp_path)
+    (tmp_path / "logs").mkdir()
+    was = autogroup_set(False)
+    try:
+        pin = ["taskset", "-c", "0"]
+        stack.group.start([*pin, sys.executable, "-c", SPIN], name="shop")
+        stack.group.start([*stack.batch_prefix(10), *pin, sys.executable, "-c", SPIN], name="batch")
+        before = stack.cpu_seconds()
+        deadline = time.monotonic() + 30
+        while stack.cpu_seconds().get("shop", 0.0) - before.get("shop", 0.0) < 1.0:
+            assert time.monotonic() < deadline, "the spinner did not run"
+            time.sleep(0.1)
+        after = stack.cpu_seconds()
+    finally:
+        stack.group.stop_all(together=True, sig=signal.SIGKILL)
+        if was is not None:
+            autogroup_set(was == "1")
+    assert after["batch"] - before.get("batch", 0.0) < 0.1
