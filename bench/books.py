@@ -54,9 +54,8 @@ def legacy_held(stack: Stack, product: str) -> int | None:
 
 
 def payments_check(stack: Stack) -> dict:
-    """One approved authorisation per order the legacy API placed, and none besides: a card
-    authorised twice for one order, or for an order never placed, shows as a difference
-    (`authorisations_unmatched`). Authorisations are never reset, so the whole run counts."""
+    """One live authorisation per order the legacy API placed, and none besides (see
+    `payments_unmatched`). Authorisations are never reset, so the whole run counts."""
     from legacy_api.models import Order
 
     stats = legacy_stats(stack)
@@ -66,8 +65,16 @@ def payments_check(stack: Stack) -> dict:
         "voids": stats.get("voids"),
         "declines": stats.get("declines"),
         "legacy_orders_placed": placed,
-        "authorisations_unmatched": (stats.get("authorisations") or 0) - placed,
+        "authorisations_unmatched": payments_unmatched(stats, placed),
     }
+
+
+def payments_unmatched(stats: dict, placed: int) -> int:
+    """Approved authorisations not voided, less the orders placed: a card authorised twice
+    for one order, or for an order never placed and not voided, shows as a difference. An
+    authorisation the legacy API voided when its order failed after it (the stock ran out
+    meanwhile) is released, not charged: it is not a difference."""
+    return (stats.get("authorisations") or 0) - (stats.get("voids") or 0) - placed
 
 
 def hold_check(stack: Stack, product: str) -> dict:

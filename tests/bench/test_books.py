@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bench.books import ConsumerLag, log_check
+from bench.books import ConsumerLag, log_check, payments_unmatched
 from events.models import Checkpoint, Event
 from events.services import event_append
+from legacy_api.payments import APPROVED_CARD, payment_authorise, payment_figures, payment_void
 from tests.conftest import eventually
 
 
@@ -90,3 +91,17 @@ def test_consumer_lag_says_so_when_no_consumer_is_registered(settings):
     lag.start()
 
     assert lag.stop() == {"consumers": "none registered"}
+
+
+@pytest.mark.django_db
+def test_an_authorisation_voided_when_its_order_failed_is_no_difference_and_a_live_one_is():
+    # Two orders placed; a third failed after its card was authorised (the stock ran out), and
+    # the legacy API voided that authorisation: nothing was charged without an order.
+    for key in ("placed-1", "placed-2", "failed-1"):
+        payment_authorise(key=key, card_number=APPROVED_CARD, amount_cents=100)
+    payment_void(key="failed-1")
+    assert payments_unmatched(payment_figures(), 2) == 0
+
+    # An authorisation still live for an order never placed is a difference.
+    payment_authorise(key="never-placed", card_number=APPROVED_CARD, amount_cents=100)
+    assert payments_unmatched(payment_figures(), 2) == 1
