@@ -112,6 +112,12 @@ def machine_quiet(*, busy_below: float = 0.15, window: float = 0.5, timeout: flo
     return round(time.monotonic() - started, 2)
 
 
+def _all_but_last_core() -> str:
+    """Every core but the last (the legacy API's), as taskset lists them; "" on one core."""
+    cores = os.cpu_count() or 1
+    return "" if cores < 2 else "0" if cores == 2 else f"0-{cores - 2}"
+
+
 @dataclass
 class Settings:
     legacy_capacity: int = 4
@@ -129,11 +135,16 @@ class Settings:
     # BENCH_BATCH_IDLE=0 runs them at nice 10 alone, to compare.
     legacy_nice: int = 10
     worker_nice: int = 10
+    # The cores the workers run on (taskset's list; "" for any): by default every core but
+    # the one the legacy API is given, as if each had servers of its own. On the legacy
+    # API's core the workers, in the same idle class, took a share of what the shop's
+    # processes leave it. BENCH_WORKER_CPUS sets another list.
+    worker_cpus: str = field(default_factory=lambda: os.environ.get("BENCH_WORKER_CPUS", _all_but_last_core()))
     # The stampede's own side (the hot path's servers, and the buyers' load generator, which
     # stands in for their phones) would not share cores with the rest of the shop: during the
     # stampedes it yields to the monolith's pages, nginx and PostgreSQL when they want a core
     # (nice, not the idle class). BENCH_STAMPEDE_NICE=0 runs them as the rest, to compare.
-    stampede_nice: int = field(default_factory=lambda: int(os.environ.get("BENCH_STAMPEDE_NICE", "0")))
+    stampede_nice: int = field(default_factory=lambda: int(os.environ.get("BENCH_STAMPEDE_NICE", "5")))
     batch_idle: bool = field(default_factory=lambda: os.environ.get("BENCH_BATCH_IDLE", "1") != "0")
     # The kernel's session autogroups off while the stack runs (`autogroup_set`), so that
     # the priorities above hold across the stack's parts. BENCH_AUTOGROUP=1 leaves them as
@@ -324,7 +335,9 @@ class Stack:
             beat_schedule=self.out / "var" / "celerybeat-schedule",
             extra=["--prefetch-multiplier", "1"],
         )
-        return self.start(name, [*nice, *argv])
+        cpus = self.settings.worker_cpus
+        pin = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+        return self.start(name, [*nice, *pin, *argv])
 
     def start_legacy(self) -> None:
         # The legacy backend burns CPU by design (argon2 per order). It would have servers of

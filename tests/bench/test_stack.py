@@ -157,3 +157,20 @@ def test_batch_work_yields_a_core_to_a_part_in_a_session_of_its_own(tmp_path):
         if was is not None:
             autogroup_set(was == "1")
     assert after["batch"] - before.get("batch", 0.0) < 0.1
+
+
+@pytest.mark.parametrize(("cores", "cpus"), [(1, ""), (2, "0"), (4, "0-2")])
+def test_the_workers_run_on_every_core_but_the_legacy_apis(monkeypatch, tmp_path, cores, cpus):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.delenv("BENCH_WORKER_CPUS", raising=False)
+    stack = Stack(tmp_path)
+    assert stack.settings.worker_cpus == cpus
+    started = []
+    monkeypatch.setattr(stack, "start", lambda name, argv, env=None: started.append(argv))
+    stack.start_worker()
+    argv = started[0]
+    if cpus and shutil.which("taskset"):
+        at = argv.index("taskset")
+        assert argv[at : at + 3] == ["taskset", "-c", cpus]
+    else:
+        assert "taskset" not in argv
