@@ -41,6 +41,14 @@ def test_the_shops_own_processes_run_as_they_are(tmp_path):
 SPIN = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"
 
 
+def _until_it_ran(stack: Stack, name: str, before: dict[str, float], seconds: float = 1.0) -> None:
+    """Waits until the part `name` has had `seconds` of CPU since `before` (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while stack.cpu_seconds().get(name, 0.0) - before.get(name, 0.0) < seconds:
+        assert time.monotonic() < deadline, f"{name} did not run"
+        time.sleep(0.1)
+
+
 @pytest.mark.skipif(not shutil.which("taskset") or not os.path.isdir("/proc"), reason="needs Linux's taskset")
 def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tmp_path):
     # Two spinners on one core: each waits while the other runs. A sleeper never waits.
@@ -50,10 +58,7 @@ def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tm
         stack.group.start(["taskset", "-c", "0", sys.executable, "-c", code], name=name)
     try:
         before, cpu_before = stack.runqueue_seconds(), stack.cpu_seconds()
-        deadline = time.monotonic() + 30
-        while stack.cpu_seconds().get("spinner", 0.0) - cpu_before.get("spinner", 0.0) < 1.0:
-            assert time.monotonic() < deadline, "the spinner did not run"
-            time.sleep(0.1)
+        _until_it_ran(stack, "spinner", cpu_before)
         after = stack.runqueue_seconds()
     finally:
         stack.group.stop_all(together=True, sig=signal.SIGKILL)
@@ -147,10 +152,7 @@ def test_batch_work_yields_a_core_to_a_part_in_a_session_of_its_own(tmp_path):
         stack.group.start([*pin, sys.executable, "-c", SPIN], name="shop")
         stack.group.start([*stack.batch_prefix(10), *pin, sys.executable, "-c", SPIN], name="batch")
         before = stack.cpu_seconds()
-        deadline = time.monotonic() + 30
-        while stack.cpu_seconds().get("shop", 0.0) - before.get("shop", 0.0) < 1.0:
-            assert time.monotonic() < deadline, "the spinner did not run"
-            time.sleep(0.1)
+        _until_it_ran(stack, "shop", before)
         after = stack.cpu_seconds()
     finally:
         stack.group.stop_all(together=True, sig=signal.SIGKILL)
