@@ -1,0 +1,60 @@
+"""On PostgreSQL a statement a connection runs again and again is prepared there, so the
+database parses and plans the hot path's acceptance once per connection, not per order; a
+deployment behind a pooler that moves transactions between sessions turns that off."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from tests.orders.conftest import order_accept_as_buyer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _prepared(fragment: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{fragment}%"])
+        return cursor.fetchone()[0]
+
+
+def test_the_acceptance_statement_is_prepared_once_a_connection_has_run_it_a_few_times(allocation):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's: set DATABASE_URL=postgres://...")
+    fragment = "UPDATE orders_saleallocation SET reserved = reserved +"
+    for _ in range(6):
+        order_accept_as_buyer(quantity=1)
+    assert _prepared(fragment) == 1
+    for _ in range(3):  # and kept: the same one again, not a new one each time
+        order_accept_as_buyer(quantity=1)
+    assert _prepared(fragment) == 1
+    allocation.refresh_from_db()
+    assert allocation.reserved == 9
+
+
+def _database_options(**env: str) -> dict:
+    script = "import django; django.setup(); from django.conf import settings; import json; "
+    script += "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
+    base = {name: value for name, value in os.environ.items() if name != "DATABASE_PREPARED_STATEMENTS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_prepared_statements_are_on_for_postgresql_and_can_be_turned_off():
+    url = "postgres://postgres@127.0.0.1:5432/shop"
+    on = _database_options(DATABASE_URL=url)
+    assert on.get("server_side_binding") is True and on.get("prepare_threshold") == 5
+    off = _database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+    assert "server_side_binding" not in off and "prepare_threshold" not in off
+    sqlite = _database_options(DATABASE_URL="sqlite:///unused.sqlite3")
+    assert "server_side_binding" not in sqlite
