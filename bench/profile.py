@@ -4,7 +4,9 @@
 
 It starts the production-shaped stack (bench.stack), opens two sales (one sold out at once),
 stops the workers, and while wrk sends sold-out answers, then acceptances, then the trivial
-view, py-spy samples the serving processes (only threads holding the GIL: CPU, not waiting).
+view, py-spy samples the serving processes (only threads holding the GIL: CPU, not waiting),
+and the CPU each request cost the serving processes, PostgreSQL, Redis and nginx is taken
+from /proc over wrk's run (`cpu_ms_per_request`).
 Between the sold-out answers and the acceptances, with the workers started, it accepts a few
 hundred orders and samples the workers while they drain them (`drain`): the CPU each order
 cost the workers, PostgreSQL and the legacy API is taken over the whole drain of those
@@ -93,12 +95,23 @@ def _spies(pids: list[str], raw: Path, *, seconds: int) -> list[subprocess.Popen
     ]
 
 
-def _profile(pids: list[str], url: str, raw: Path, *, seconds: int, script: Path | None) -> dict:
+def _profile(stack: Stack, pids: list[str], url: str, raw: Path, *, seconds: int, script: Path | None) -> dict:
+    """py-spy on `pids` while wrk sends `url`; with the CPU each request cost each part of the
+    stack (the hot path's or the trivial view's servers, PostgreSQL, Redis, nginx) over wrk's
+    run, py-spy's own sampling included."""
     spies = _spies(pids, raw, seconds=seconds)
     time.sleep(0.5)
+    cpu_before = stack.cpu_seconds()
     result = wrk(url, connections=16, seconds=seconds - 1, script=script)
+    cpu = stack.cpu_seconds()
     for spy in spies:
         spy.wait()
+    requests = result["rps"] * (seconds - 1)
+    result["cpu_ms_per_request"] = {
+        name: round(1000 * (cpu[name] - cpu_before.get(name, 0.0)) / requests, 3) if requests else None
+        for name in ("hotpath", "ceiling", "postgresql", "redis", "nginx")
+        if name in cpu
+    }
     return result
 
 
@@ -172,7 +185,7 @@ def run(out: Path, seconds: int) -> dict:
             if pids is None:
                 figures[what] = _drain(stack, url, lua, raw, seconds=seconds)
             else:
-                figures[what] = _profile(pids, url, raw, seconds=seconds, script=lua)
+                figures[what] = _profile(stack, pids, url, raw, seconds=seconds, script=lua)
             text = summary(sorted(out.glob(f"profile-{what}-raw-*.txt")))
             (out / f"profile-{what}.txt").write_text(f"{what}: {figures[what]}\n\n{text}")
         return figures
