@@ -106,13 +106,19 @@ def _profile(stack: Stack, pids: list[str], url: str, raw: Path, *, seconds: int
     cpu = stack.cpu_seconds()
     for spy in spies:
         spy.wait()
-    requests = result["rps"] * (seconds - 1)
-    result["cpu_ms_per_request"] = {
-        name: round(1000 * (cpu[name] - cpu_before.get(name, 0.0)) / requests, 3) if requests else None
-        for name in ("hotpath", "ceiling", "postgresql", "redis", "nginx")
-        if name in cpu
-    }
+    parts = ("hotpath", "ceiling", "postgresql", "redis", "nginx")
+    result["cpu_ms_per_request"] = _cpu_ms_each(cpu_before, cpu, result["rps"] * (seconds - 1), parts, digits=3)
     return result
+
+
+def _cpu_ms_each(before: dict, after: dict, count: float, parts: tuple[str, ...], *, digits: int) -> dict:
+    """Milliseconds of CPU each of `parts` used per one of `count` (a request, an order),
+    between two `Stack.cpu_seconds()` readings."""
+    return {
+        name: round(1000 * (after[name] - before.get(name, 0.0)) / count, digits) if count else None
+        for name in parts
+        if name in after
+    }
 
 
 def _drain(stack: Stack, url: str, script: Path, raw: Path, *, seconds: int) -> dict:
@@ -140,11 +146,7 @@ def _drain(stack: Stack, url: str, script: Path, raw: Path, *, seconds: int) -> 
         time.sleep(0.2)
     cpu = stack.cpu_seconds()
     stack.stop("worker")
-    per_order = {
-        name: round(1000 * (cpu[name] - cpu_before.get(name, 0.0)) / done, 2) if done else None
-        for name in ("worker", "postgresql", "legacy", "redis")
-        if name in cpu
-    }
+    per_order = _cpu_ms_each(cpu_before, cpu, done, ("worker", "postgresql", "legacy", "redis"), digits=2)
     # As the stampede's books take it: from the first order accepted to the last one placed.
     window = queued.aggregate(first=Min("created_at"), last=Max("completed_at"))
     seconds_taken = (window["last"] - window["first"]).total_seconds() if done else 0.0
