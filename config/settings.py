@@ -284,10 +284,15 @@ CELERY_BEAT_SCHEDULE = {
 # empty outside production: derived from SECRET_KEY. See orders/cards.py.
 CARD_ENCRYPTION_KEY = os.environ.get("CARD_ENCRYPTION_KEY", "")
 # Worker retries of a legacy API that is down or shedding: backoff doubles from
-# ORDERS_RETRY_BACKOFF seconds up to ORDERS_RETRY_BACKOFF_MAX, with jitter; then dead letter.
+# ORDERS_RETRY_BACKOFF seconds up to ORDERS_RETRY_BACKOFF_MAX, each wait between half and all
+# of that; then dead letter (the defaults: 2 to 4 minutes of retries in all).
 ORDERS_MAX_RETRIES = env_int("ORDERS_MAX_RETRIES", 8)
 ORDERS_RETRY_BACKOFF = env_int("ORDERS_RETRY_BACKOFF", 2)
 ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
+# While the legacy API answers that it is still placing an earlier request for an order's
+# reference (its own lease, 90 s by default, ends a dead one), the order waits without using
+# its retries; for this long at most, then each such answer counts as a failed attempt.
+ORDERS_STILL_PLACING_SECONDS = env_int("ORDERS_STILL_PLACING_SECONDS", 300)
 # How long a worker waits for one of the LEGACY_CAPACITY permits before retrying later.
 ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
 # An order no worker has touched for this long is published again: longer than the longest
@@ -338,6 +343,9 @@ LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)
 # How many of those the hot path's workers may use at once, across every worker: one is
 # left to the storefront's own checkouts, so draining a sale never locks other buyers out.
 ORDERS_LEGACY_CONCURRENCY = env_int("ORDERS_LEGACY_CONCURRENCY", max(1, LEGACY_CAPACITY - 1))
+# How long the legacy API keeps a reference claimed for the request placing it: longer than
+# any order takes (gunicorn's timeout is 60 s), so that only a request that died loses it.
+LEGACY_ORDER_LEASE_SECONDS = env_int("LEGACY_ORDER_LEASE_SECONDS", 90)
 # CPU burned per order, as the workshop's argon2 hash did (time cost, memory in KiB).
 LEGACY_ARGON2_TIME_COST = env_int("LEGACY_ARGON2_TIME_COST", 1 if DJANGO_ENV == "test" else 3)
 LEGACY_ARGON2_MEMORY_KIB = env_int("LEGACY_ARGON2_MEMORY_KIB", 1024 if DJANGO_ENV == "test" else 32768)

@@ -42,9 +42,6 @@ from shop.models import Product
 
 __all__ = ["CardDeclined", "InProgress", "InvalidOrder", "LineRequest", "OutOfStock", "ReferenceReused", "order_place"]
 
-# Longer than any order can take (gunicorn's timeout is 60 s): only a dead worker loses it.
-ORDER_LEASE = timedelta(seconds=90)
-
 
 @dataclass(frozen=True)
 class LineRequest:
@@ -209,7 +206,7 @@ def _order_claim(
                     status=Order.Status.PENDING,
                     authorisation_code="",
                     processing_ms=0,
-                    lease_until=Now() + ORDER_LEASE,
+                    lease_until=Now() + timedelta(seconds=settings.LEGACY_ORDER_LEASE_SECONDS),
                     **fields,
                 )
             return order.pk
@@ -223,7 +220,7 @@ def _order_claim(
         if existing["status"] == Order.Status.PLACED:
             return order_get_by_reference(reference=reference)
         taken = Order.objects.filter(pk=existing["pk"], status=Order.Status.PENDING, lease_until__lt=Now()).update(
-            lease_until=Now() + ORDER_LEASE, **fields
+            lease_until=Now() + timedelta(seconds=settings.LEGACY_ORDER_LEASE_SECONDS), **fields
         )
         if taken == 1:
             return existing["pk"]

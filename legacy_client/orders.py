@@ -18,9 +18,12 @@ class Outcome(StrEnum):
     # The legacy API found the body wrong (400): `fields` says which part.
     INVALID = "invalid"
     # Not placed now, worth trying again later with the same reference: over capacity (503),
-    # this reference being placed by an earlier request (409 in_progress), throttled (429),
-    # or an answered server error.
+    # throttled (429), or an answered server error.
     BUSY = "busy"
+    # An earlier request with this reference is still being placed there (409 in_progress):
+    # not a failure of this one. The legacy API ends a dead request's claim when its lease
+    # does, so the same reference is answered in time.
+    IN_PROGRESS = "in_progress"
     # The reference was used for another body (422): this body can never be placed under it.
     REFERENCE_REUSED = "reference_reused"
     # Any other refusal (401, 403, 404, ...): retrying the same request cannot help.
@@ -33,7 +36,7 @@ class Outcome(StrEnum):
 
 
 # Outcomes after which the same reference may be sent again later.
-RETRYABLE = frozenset({Outcome.BUSY, Outcome.NOT_SENT, Outcome.UNKNOWN})
+RETRYABLE = frozenset({Outcome.BUSY, Outcome.IN_PROGRESS, Outcome.NOT_SENT, Outcome.UNKNOWN})
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def order_answer(response: LegacyResponse) -> OrderAnswer:
     if status == 402:
         return answer(Outcome.DECLINED, "the legacy API declined the card")
     if status == 409 and error == "in_progress":
-        return answer(Outcome.BUSY, "legacy API is still placing the order")
+        return answer(Outcome.IN_PROGRESS, "legacy API is still placing the order")
     if status == 409:
         return answer(Outcome.OUT_OF_STOCK, "the legacy API has no stock left")
     if status == 422:

@@ -41,6 +41,12 @@ class LegacyBusy(TryLater):
     """Every legacy-capacity permit is taken."""
 
 
+class LegacyStillPlacing(TryLater):
+    """The legacy API is still placing an earlier request with this order's reference (one
+    whose worker, or whose legacy server, died mid-call): not a failed attempt. The legacy API
+    ends such a request's claim when its lease there ends, and answers the reference then."""
+
+
 class OrderClaimed(TryLater):
     """Another delivery of the order's message holds its claim: it may be talking to the
     legacy API right now, so this one must not send the order again."""
@@ -111,8 +117,8 @@ def _claim_release_quietly(*, order_id: int, holder: str) -> None:
 
 def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     """Places a claimed order with the legacy API (the order's reference is its idempotency
-    key there) and records the outcome. Raises LegacyUnavailable or LegacyBusy when the
-    attempt should be retried later, TryLater (LegacyBusy, OrderClaimed) when it should be
+    key there) and records the outcome. Raises LegacyUnavailable when the attempt should be
+    retried later, TryLater (LegacyBusy, OrderClaimed, LegacyStillPlacing) when it should be
     tried again later without counting as an attempt."""
     # The process id names the holder, so a claim shows which worker process holds it.
     holder = f"{worker}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -198,6 +204,9 @@ def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = Non
             # Retrying cannot help: a merchant must look at it.
             order_dead_letter(order_id=order_id, error=str(answer))
             return "dead_lettered"
+        case Outcome.IN_PROGRESS:
+            order_attempt_failed(order_id=order_id, error=str(answer))
+            raise LegacyStillPlacing(str(answer), retry_in=answer.retry_after)
     # Busy (an earlier request for this reference may still be at work there: never "sold
     # out"), or not sent at all: try again later.
     order_attempt_failed(order_id=order_id, error=str(answer))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 import kombu.exceptions
 import redis.exceptions
@@ -31,42 +32,67 @@ RETRYABLE = (
 )
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=settings.ORDERS_RETRY_BACKOFF,
-    retry_backoff_max=settings.ORDERS_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.ORDERS_MAX_RETRIES,
-)
-def order_process(self, order_id: int) -> str:
+def retry_countdown(retries: int, *, retry_after: float | None = None) -> float:
+    """Seconds before retry number `retries` + 1: ORDERS_RETRY_BACKOFF doubled for each retry
+    made, at most ORDERS_RETRY_BACKOFF_MAX, less a random part of up to half of it (so that
+    orders failing together do not come back together, yet the retries always last at least
+    half their schedule: an outage shorter than that dead-letters nothing); never sooner than
+    the legacy API's Retry-After."""
+    nominal = min(settings.ORDERS_RETRY_BACKOFF_MAX, settings.ORDERS_RETRY_BACKOFF * 2**retries)
+    countdown = nominal / 2 + nominal / 2 * secrets.randbelow(1001) / 1000
+    return max(countdown, retry_after or 0.0)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.ORDERS_MAX_RETRIES)
+def order_process(self, order_id: int, still_placing_since: float | None = None) -> str:
     """Places one accepted order with the legacy API. Idempotent: a final order is left alone,
     and the legacy API deduplicates on the order's reference."""
     try:
         outcome = placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
         sales.sale_order_settled(order_id=order_id)
         return outcome
+    except placement.LegacyStillPlacing as wait:
+        # The legacy API works on this reference for an earlier request, which may have died
+        # there: its lease ends that in time. Only when it still answers so after
+        # ORDERS_STILL_PLACING_SECONDS does each answer count as a failed attempt.
+        since = still_placing_since or time.time()
+        if time.time() - since < settings.ORDERS_STILL_PLACING_SECONDS:
+            return _defer(self, order_id, wait, still_placing_since=since)
+        return _retry_or_dead_letter(self, order_id, LegacyUnavailable(f"{wait} since {time.ctime(since)}"))
     except placement.TryLater as wait:
         # Other workers held every permit for ORDERS_SLOT_WAIT_SECONDS (our own limit at work),
         # or another delivery of this message holds the order's claim: not a failure. The
         # order queues again with the retries it has used, so that many workers sharing a few
         # permits cannot use them up and dead-letter healthy orders, and so that a duplicate
         # waits for the claim to end instead of sending the order a second time.
-        backoff = settings.ORDERS_RETRY_BACKOFF
-        delay = backoff if wait.retry_in is None else max(wait.retry_in, 0.1)
-        self.apply_async(
-            args=[order_id], countdown=delay + backoff * secrets.randbelow(1000) / 1000, retries=self.request.retries
-        )
-        logger.info("order %s deferred: %s", order_id, wait)
-        return "deferred"
+        return _defer(self, order_id, wait, still_placing_since=still_placing_since)
     except RETRYABLE as exc:
-        if self.request.retries >= self.max_retries:
-            placement.order_dead_letter(order_id=order_id, error=f"{exc} (after {self.request.retries + 1} attempts)")
-            return "dead_lettered"
-        logger.info("order %s will be retried: %s", order_id, exc)
-        raise
+        return _retry_or_dead_letter(self, order_id, exc)
+
+
+def _defer(task, order_id: int, wait: placement.TryLater, *, still_placing_since: float | None) -> str:
+    backoff = settings.ORDERS_RETRY_BACKOFF
+    delay = backoff if wait.retry_in is None else max(wait.retry_in, 0.1)
+    kwargs = {"still_placing_since": still_placing_since} if still_placing_since else {}
+    task.apply_async(
+        args=[order_id],
+        kwargs=kwargs,
+        countdown=delay + backoff * secrets.randbelow(1000) / 1000,
+        retries=task.request.retries,
+    )
+    logger.info("order %s deferred: %s", order_id, wait)
+    return "deferred"
+
+
+def _retry_or_dead_letter(task, order_id: int, exc: Exception) -> str:
+    if task.request.retries >= task.max_retries:
+        placement.order_dead_letter(order_id=order_id, error=f"{exc} (after {task.request.retries + 1} attempts)")
+        return "dead_lettered"
+    logger.info("order %s will be retried: %s", order_id, exc)
+    raise task.retry(
+        exc=exc,
+        countdown=retry_countdown(task.request.retries, retry_after=getattr(exc, "retry_after", None)),
+    )
 
 
 @shared_task(acks_late=True)

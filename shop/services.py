@@ -326,7 +326,7 @@ def _order_place(
             # This checkout's reference went out with another basket (changed after a try that
             # timed out): a definite no, so the next submit is a new order under a new reference.
             raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
-        case Outcome.BUSY | Outcome.NOT_SENT | Outcome.UNKNOWN:
+        case Outcome.BUSY | Outcome.IN_PROGRESS | Outcome.NOT_SENT | Outcome.UNKNOWN:
             wait = (
                 f" Please try again in {int(answer.retry_after)} seconds."
                 if answer.retry_after

@@ -114,7 +114,7 @@ def test_a_server_that_takes_the_request_and_never_answers_is_unknown(settings):
         (200, {"id": 1}, Outcome.PLACED),
         (402, {"error": "card_declined"}, Outcome.DECLINED),
         (409, {"error": "out_of_stock"}, Outcome.OUT_OF_STOCK),
-        (409, {"error": "in_progress"}, Outcome.BUSY),
+        (409, {"error": "in_progress"}, Outcome.IN_PROGRESS),
         (429, {"error": "throttled"}, Outcome.BUSY),
         (503, {"error": "over_capacity"}, Outcome.BUSY),
         (500, {"error": "unreadable"}, Outcome.BUSY),

@@ -60,6 +60,49 @@ def test_a_restarting_database_makes_the_worker_retry_not_fail(allocation, monke
     assert (order.status, order.stage) == ("processing", "dead_lettered")
 
 
+def test_retries_wait_between_half_and_all_of_their_backoff_and_honour_retry_after(settings):
+    from orders.tasks import retry_countdown
+
+    settings.ORDERS_RETRY_BACKOFF, settings.ORDERS_RETRY_BACKOFF_MAX = 2, 60
+    for retries, nominal in [(0, 2), (1, 4), (4, 32), (5, 60), (7, 60)]:
+        waits = [retry_countdown(retries) for _ in range(200)]
+        assert nominal / 2 <= min(waits) and max(waits) <= nominal, (retries, min(waits), max(waits))
+        assert len(set(waits)) > 1  # jittered: orders failing together do not return together
+    assert retry_countdown(0, retry_after=30) == 30
+    # The whole schedule lasts at least half its length: an outage shorter than that dead-letters nothing.
+    assert sum(retry_countdown(n) for n in range(8)) >= (2 + 4 + 8 + 16 + 32 + 60 + 60 + 60) / 2
+
+
+def test_an_order_the_legacy_api_is_still_placing_waits_without_spending_its_retries(allocation, monkeypatch):
+    import time
+
+    from orders.tasks import order_process
+
+    order = accept(allocation)
+
+    def still_placing(**kwargs):
+        raise placement.LegacyStillPlacing("legacy API is still placing the order", retry_in=1)
+
+    monkeypatch.setattr(placement, "order_send_to_legacy", still_placing)
+    queued = []
+    monkeypatch.setattr(order_process, "apply_async", lambda **options: queued.append(options))
+    result = order_process.apply(args=(order.pk,))
+    assert result.result == "deferred"
+    [again] = queued
+    assert again["retries"] == 0 and again["countdown"] >= 1
+    since = again["kwargs"]["still_placing_since"]
+    assert time.time() - 5 < since <= time.time()
+
+    # The same answers past ORDERS_STILL_PLACING_SECONDS count as failed attempts: the retries
+    # run out and the order is parked for a merchant, never left waiting unseen.
+    long_ago = time.time() - 301
+    result = order_process.apply(args=(order.pk,), kwargs={"still_placing_since": long_ago})
+    assert result.result == "dead_lettered"
+    order.refresh_from_db()
+    assert (order.status, order.stage) == ("processing", "dead_lettered")
+    assert "still placing" in order.dead_letters.get().error
+
+
 def test_cached_units_left_never_counts_an_order_twice(allocation, django_capture_on_commit_callbacks):
     """A buyer may refill the cached figure from the database between an order's commit and
     its after-commit hook; the hook must not then take the order off a second time."""

@@ -64,6 +64,56 @@ def test_worker_killed_mid_task_every_order_completes_exactly_once(
     assert len(orders) == 6
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_worker_and_the_legacy_api_killed_mid_call_the_order_waits_out_the_reference_not_its_retries(
+    processes, product, allocation, legacy_api, legacy_env, worker_env
+):
+    """The legacy API dies with the request it was placing: its pending row keeps the order's
+    reference claimed there until the row's lease ends, and every request for it meanwhile is
+    answered 409 in_progress. The retries (here 8, lasting 7.5-15 s) would all be spent on
+    those answers; the order waits for the lease instead, and is placed once."""
+    from django.apps import apps
+
+    legacy_orders = apps.get_model("legacy_api", "Order").objects
+    lease = {"LEGACY_ORDER_LEASE_SECONDS": "30"}
+    legacy_api.env = {**legacy_env, **lease, "LEGACY_ARGON2_TIME_COST": "6", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
+    legacy_api.start()
+    [order] = accept(1)
+    env = {
+        **worker_env,
+        "ORDERS_VISIBILITY_TIMEOUT": "5",
+        "ORDERS_UNACKED_RESTORE_SECONDS": "1",
+        "LEGACY_API_TIMEOUT": "5",
+        "ORDERS_SLOT_WAIT_SECONDS": "2",
+    }
+    first = processes.celery_worker(env, concurrency=1, name="worker-1")
+    eventually(
+        lambda: legacy_orders.filter(status="pending").exists(),
+        timeout=60,
+        interval=0.02,
+        message="the order never reached the legacy API",
+    )
+    processes.stop(first, sig=signal.SIGKILL)
+    processes.stop(legacy_api.process, sig=signal.SIGKILL)
+    assert legacy_orders.filter(status="pending").exists(), "the legacy API finished the order before the kill"
+
+    legacy_api.env = {**legacy_env, **lease}
+    legacy_api.start()
+    second = processes.celery_worker(env, concurrency=1, name="worker-2")
+    eventually(orders_final(1), timeout=120, message="the order was not placed")
+
+    order.refresh_from_db()
+    assert (order.status, order.stage) == ("complete", "sent_to_fulfilment")
+    assert not DeadLetter.objects.exists()
+    assert legacy_orders.filter(status="placed").count() == 1
+    assert legacy_references() == [order.reference]
+    log = processes.log(second)
+    # It met the reference still claimed, and waited without spending a retry on it.
+    assert "still placing" in log
+    assert "will be retried: legacy API is still placing" not in log
+
+
 def test_orders_wait_while_the_legacy_api_is_down_and_complete_when_it_returns(
     processes, product, allocation, legacy_api, worker_env
 ):
