@@ -20,6 +20,19 @@ def accept(count: int) -> list[HotOrder]:
     return [order_accept_as_buyer() for _ in range(count)]
 
 
+def worker_env_for_a_kill(worker_env: dict[str, str]) -> dict[str, str]:
+    """A short visibility timeout, so that a new worker takes back a killed one's messages
+    soon; a short legacy timeout and permit wait, so that the permits and the order claims the
+    killed worker held (each lasts the wait and the call) end soon."""
+    return {
+        **worker_env,
+        "ORDERS_VISIBILITY_TIMEOUT": "5",
+        "ORDERS_UNACKED_RESTORE_SECONDS": "1",
+        "LEGACY_API_TIMEOUT": "5",
+        "ORDERS_SLOT_WAIT_SECONDS": "2",
+    }
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_worker_killed_mid_task_every_order_completes_exactly_once(
@@ -30,16 +43,7 @@ def test_worker_killed_mid_task_every_order_completes_exactly_once(
     legacy_api.start().stats_reset()
     stock_before = product.stock
     orders = accept(6)
-    # A short visibility timeout, so the new worker takes back the killed one's messages soon;
-    # a short legacy timeout and permit wait, so the permits and the order claims the killed
-    # worker held (each lasts the wait and the call) end soon.
-    env = {
-        **worker_env,
-        "ORDERS_VISIBILITY_TIMEOUT": "5",
-        "ORDERS_UNACKED_RESTORE_SECONDS": "1",
-        "LEGACY_API_TIMEOUT": "5",
-        "ORDERS_SLOT_WAIT_SECONDS": "2",
-    }
+    env = worker_env_for_a_kill(worker_env)
     first = processes.celery_worker(env, concurrency=2, name="worker-1")
     eventually(
         lambda: legacy_api.stats()["inflight"] >= 1 and HotOrder.objects.filter(stage="validating").exists(),
@@ -80,13 +84,7 @@ def test_a_worker_and_the_legacy_api_killed_mid_call_the_order_waits_out_the_ref
     legacy_api.env = {**legacy_env, **lease, "LEGACY_ARGON2_TIME_COST": "6", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
     legacy_api.start()
     [order] = accept(1)
-    env = {
-        **worker_env,
-        "ORDERS_VISIBILITY_TIMEOUT": "5",
-        "ORDERS_UNACKED_RESTORE_SECONDS": "1",
-        "LEGACY_API_TIMEOUT": "5",
-        "ORDERS_SLOT_WAIT_SECONDS": "2",
-    }
+    env = worker_env_for_a_kill(worker_env)
     first = processes.celery_worker(env, concurrency=1, name="worker-1")
     eventually(
         lambda: legacy_orders.filter(status="pending").exists(),
