@@ -22,7 +22,7 @@ from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, OutboxMessage
 from orders.outbox import outbox_publish
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
-from orders.sales import sale_hold_for
+from orders.sales import sale_hold_subquery
 from shop.emails import Confirmation, order_confirmation_on_commit
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def order_claim_lease_seconds() -> float:
 
 def order_claim(*, order_id: int, holder: str = "worker") -> HotOrder | None:
     """Claims an order for `holder` to place it, for order_claim_lease_seconds() on the
-    database's clock; None when there is nothing to do (final, unknown, dead-lettered).
+    database's clock; None when there is nothing to do (final, unknown, dead-lettered). The
+    order carries `sale_hold`: the hold its units are drawn on at the legacy API, if any.
     Raises OrderClaimed while another holder's claim lasts, so that two deliveries of one
     message (a duplicate, a retry after a read timeout, a redelivery after a worker died
     mid-call) never have the order at the legacy API at the same time."""
@@ -67,7 +68,7 @@ def order_claim(*, order_id: int, holder: str = "worker") -> HotOrder | None:
         order = (
             HotOrder.objects.select_for_update(of=("self",))
             .select_related("product")
-            .annotate(db_now=Now())
+            .annotate(db_now=Now(), sale_hold=sale_hold_subquery())
             .filter(pk=order_id)
             .first()
         )
@@ -135,7 +136,7 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
         order_attempt_failed(order_id=order_id, error="all legacy capacity in use")
         _claim_release_quietly(order_id=order_id, holder=holder)
         raise LegacyBusy("all legacy capacity in use")
-    hold = sale_hold_for(product_id=order.product_id)
+    hold = order.sale_hold
     try:
         answer = legacy_client.order_place(
             reference=order.reference,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 import legacy_client
@@ -314,11 +314,12 @@ def sales_due_close() -> list[str]:
     return closed
 
 
-def sale_hold_for(*, product_id: int) -> str | None:
-    """The hold a worker draws this product's orders on: its sale's, while open or closing."""
-    return (
-        SaleAllocation.objects.filter(product_id=product_id, state__in=[SaleState.OPEN, SaleState.CLOSING])
+def sale_hold_subquery() -> Subquery:
+    """The hold a worker draws a hot order's units on, as a subquery of a query on hot
+    orders: its product's sale's, while open or closing (a sale with orders holding units
+    keeps its hold until they are settled, so it is the same when the order is sent)."""
+    return Subquery(
+        SaleAllocation.objects.filter(product_id=OuterRef("product_id"), state__in=[SaleState.OPEN, SaleState.CLOSING])
         .exclude(hold_reference="")
-        .values_list("hold_reference", flat=True)
-        .first()
+        .values_list("hold_reference", flat=True)[:1]
     )
