@@ -255,11 +255,14 @@ def public(figures: dict) -> dict:
     return {k: v for k, v in figures.items() if not k.startswith("_")}
 
 
+# The books: each is 0 when they hold.
+BOOKS = ("oversold", "lost", "duplicates", "authorisations_unmatched", "hold_drift", "log_mismatched")
+
+
 def books_ok(f: dict) -> bool:
     """No oversell, no lost or duplicated order, one authorisation per order placed, and the
     hold agreeing with the sale."""
-    books = ("oversold", "lost", "duplicates", "authorisations_unmatched", "hold_drift", "log_mismatched")
-    return all(f.get(key, 0) == 0 for key in books)
+    return all(f.get(key, 0) == 0 for key in BOOKS)
 
 
 def bars(f: dict) -> list[tuple[str, bool]]:

@@ -1,6 +1,6 @@
 """The stampede benchmark: does the sale survive on one machine?
 
-    python -m bench.stampede [--quick] [--json PATH] [--out DIR]
+    python -m bench.stampede [--quick] [--drain-only] [--json PATH] [--out DIR]
 
 It starts the production-shaped stack on loopback (see `bench.stack`), seeds a sale, and
 measures, at a fixed arrival rate (open model, latency from each request's intended send
@@ -13,6 +13,9 @@ time):
    with sold-out answers; and the hot path's own acceptance ceiling;
 4. the drain of the queue, and the books checked against PostgreSQL.
 It writes the JSON figures, a Markdown report and PNG plots, and stops what it started.
+`--drain-only` stops after the drain of the first stampede (about 3 minutes): its books, the
+drain against the legacy API's calibrated rate, the legacy API's orders in flight, the
+browsing p99s and each part's share of the cores, as JSON alone.
 """
 
 from __future__ import annotations
@@ -364,7 +367,30 @@ def _product_id(slug: str) -> int:
 # --- main --------------------------------------------------------------------------------
 
 
-def run(profile: Profile, out: Path, quick: bool) -> dict:
+def inflight_mean(timeline: list[tuple[float, int, int]]) -> float | None:
+    """The legacy API's mean orders in flight over the sampler's rows while orders were
+    queued (rows whose reading failed left out); None with no such row."""
+    readings = [inflight for _t, depth, inflight in timeline if depth > 0 and inflight >= 0]
+    return round(sum(readings) / len(readings), 2) if readings else None
+
+
+def drain_figures(*, legacy_rate: float, idle, on: dict, books: dict) -> dict:
+    """What `--drain-only` reports: the first stampede's drain and what it shared the cores with."""
+    idle_p99, stampede_p99 = idle.percentile(99), on["results"]["browse"].percentile(99)
+    return {
+        "legacy_rate_at_capacity": round(legacy_rate, 2),
+        "drain_rate": books["drain_rate"],
+        "drain_rate_vs_capacity": round(books["drain_rate"] / legacy_rate, 3) if legacy_rate else None,
+        "drain_window_seconds": books["drain_window_seconds"],
+        "legacy_inflight_mean": inflight_mean(on["timeline"]),
+        "browse_p99_ms_idle": round(idle_p99, 1),
+        "browse_p99_ms_stampede": round(stampede_p99, 1),
+        "cores_busy": on["cores"],
+        **{key: books[key] for key in ("accepted", "complete", *report.BOOKS)},
+    }
+
+
+def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -> dict:
     stack = Stack(out)
     try:
         stack.prepare()
@@ -419,6 +445,8 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
         books["consumer_lag"] = on["consumer_lag"]
         books["consumers_cpu_seconds"] = consumers_cpu_on
         books["views_check"] = views_check(stack)
+        if drain_only:
+            return {**figures, **drain_figures(legacy_rate=legacy_rate, idle=idle, on=on, books=books)}
 
         # Sold-out answers, what most of a stampede receives: the sale is sold out now. The
         # trivial view's runs are taken in turn with them: the two figures' ratio is a bar. It
@@ -517,6 +545,9 @@ def run(profile: Profile, out: Path, quick: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stampede", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (about a minute), for CI")
+    parser.add_argument(
+        "--drain-only", action="store_true", help="only the first stampede and its drain (about 3 minutes)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="report, plots and logs")
     args = parser.parse_args(argv)
@@ -528,7 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     profile = QUICK if args.quick else FULL
     started = time.monotonic()
     args.out = args.out.resolve()
-    figures = run(profile, args.out, args.quick)
+    figures = run(profile, args.out, args.quick, drain_only=args.drain_only)
+    if args.drain_only:
+        text = json.dumps(figures, indent=2, sort_keys=True)
+        if args.json:
+            args.json.write_text(text)
+        print(text)
+        return 0 if report.books_ok(figures) else 1
     figures["seconds"] = round(time.monotonic() - started, 1)
     report.write(figures, args.out)
     if args.json:
