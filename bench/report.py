@@ -177,6 +177,11 @@ def figures(
                 _r(on["results"]["browse"].percentile(99)),
                 _r(idle.percentile(99)),
             ],
+            "drain_rate / legacy_rate_at_capacity (the median of its calibrations)": [
+                _ratio(books["drain_rate"], legacy_rate),
+                books["drain_rate"],
+                _r(legacy_rate, 2),
+            ],
             "accept_p99_ms_backlog / accept_p99_ms_empty": [
                 _ratio(backlog["median"], empty["median"]),
                 backlog["median"],
