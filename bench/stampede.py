@@ -372,8 +372,9 @@ def _product_id(slug: str) -> int:
 
 
 def inflight_mean(timeline: list[tuple[float, int, int]]) -> float | None:
-    """The legacy API's mean orders in flight over the sampler's rows while orders were
-    queued (rows whose reading failed left out); None with no such row."""
+    """The legacy API's mean orders in flight (from every caller: the workers' permits and the
+    storefront's checkouts) over the sampler's rows while orders were queued (rows whose
+    reading failed left out); None with no such row."""
     readings = [inflight for _t, depth, inflight in timeline if depth > 0 and inflight >= 0]
     return round(sum(readings) / len(readings), 2) if readings else None
 

@@ -181,7 +181,8 @@ def _slot_release_quietly(*, number: int, holder: str) -> None:
 
 
 def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = None, holder: str = "") -> str:
-    """Records one outcome of the legacy API; raises LegacyUnavailable for one worth retrying.
+    """Records one outcome of the legacy API; raises LegacyUnavailable for one worth retrying,
+    LegacyStillPlacing while the legacy API works on the reference for an earlier request.
     A completed order's claim by `holder` ends with the completion."""
     match answer.outcome:
         case Outcome.PLACED:
