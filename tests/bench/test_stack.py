@@ -54,9 +54,17 @@ def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tm
     # Two spinners on one core: each waits while the other runs. A sleeper never waits.
     stack = Stack(tmp_path)
     (tmp_path / "logs").mkdir()
-    for name, code in (("spinner", SPIN), ("other", SPIN), ("sleeper", "import time; time.sleep(60)")):
+    asleep = tmp_path / "asleep"
+    sleeper = f"import pathlib, time; pathlib.Path({str(asleep)!r}).touch(); time.sleep(60)"
+    for name, code in (("spinner", SPIN), ("other", SPIN), ("sleeper", sleeper)):
         stack.group.start(["taskset", "-c", "0", sys.executable, "-c", code], name=name)
     try:
+        # The sleeper's own start (the interpreter's imports) waits for the core like any work:
+        # it is counted from once it is asleep.
+        deadline = time.monotonic() + 30
+        while not asleep.exists():
+            assert time.monotonic() < deadline, "the sleeper did not start"
+            time.sleep(0.05)
         before, cpu_before = stack.runqueue_seconds(), stack.cpu_seconds()
         _until_it_ran(stack, "spinner", cpu_before)
         after = stack.runqueue_seconds()
