@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import TransactionTestCase
 
 import procs
 
@@ -37,6 +38,33 @@ def pytest_configure(config):
     # points do, would otherwise write spans of other tests' requests into a later test's
     # store). The tracing tests build their own providers.
     settings.TRACING_STORE = False
+    TransactionTestCase._fixture_teardown = _tables_emptied
+
+
+# What migrate made and no test changes: emptying them after every test with a real
+# transaction would have post_migrate make them again.
+KEPT_TABLES = frozenset({"django_content_type", "auth_permission", "django_migrations"})
+
+
+def _tables_emptied(self: TransactionTestCase) -> None:
+    """After a test with real transactions (servers, workers, threads), the database emptied
+    as Django's flush empties it, but with DELETE in one transaction instead of TRUNCATE
+    (which makes new files for every table: about 0.25 s for this schema's tables, against
+    0.03), keeping the content types and permissions instead of deleting and re-creating
+    them. Then post_migrate, as after a flush (the legacy API registers its callers' tokens
+    there). Sequences go on, as they do after Django's own flush here."""
+    from django.core.management.sql import emit_post_migrate_signal
+    from django.db import connections, transaction
+
+    for alias in self._databases_names(include_mirrors=False):
+        conn = connections[alias]
+        tables = [t for t in conn.introspection.django_table_names(only_existing=True) if t not in KEPT_TABLES]
+        with transaction.atomic(using=alias), conn.cursor() as cursor:
+            if conn.vendor == "postgresql":
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            for table in tables:
+                cursor.execute(f"DELETE FROM {conn.ops.quote_name(table)}")  # noqa: S608 (Django's own table names)
+        emit_post_migrate_signal(verbosity=0, interactive=False, db=alias)
 
 
 def pytest_collection_modifyitems(config, items):
