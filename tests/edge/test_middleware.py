@@ -28,7 +28,7 @@ def middleware(client: Client, case: Case) -> Outcome:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_middleware_decides_each_shared_case(edge_routes, case):
+def test_middleware_decides_each_shared_case(shared_routes, case):
     assert middleware(Client(raise_request_exception=False), case) == expected(case), case.why
 
 

@@ -27,7 +27,7 @@ def headers_of(case: Case) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_the_index_decides_each_shared_case_as_the_matcher_does(edge_routes, case):
+def test_the_index_decides_each_shared_case_as_the_matcher_does(shared_routes, case):
     routes = selectors.enabled_routes()
     index = RouteIndex(routes, default_origin="monolith")
     kwargs = dict(
