@@ -53,7 +53,7 @@ from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
 from bench.speed import WrkTarget, accept_p99, backlog_fill, db_accept_limit, wrk_best, wrk_best_together
-from bench.stack import ROOT, Stack, machine, machine_quiet
+from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
 from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
@@ -88,6 +88,9 @@ class Profile:
 QUICK = Profile(
     80, 60, 6, 8, 1, 4, 3, (8, 32), 3, 60, reps=1, pgbench_seconds=2, accept_seconds=2, backlog_orders=5_000
 )
+# The quick run judges only the books: it waits at most this long for a quiet machine before a
+# phase (a full run waits up to 10 s before each wrk or pgbench run, 30 s before calibrating).
+QUICK_QUIET_WAIT_SECONDS = 2.0
 FULL = Profile(400, 60, 20, 12, 2, 20, 8, (4, 16, 64, 128), 8, 150)
 
 
@@ -397,6 +400,8 @@ def drain_figures(*, legacy_rate: float, idle, on: dict, books: dict) -> dict:
 
 def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -> dict:
     stack = Stack(out)
+    if quick:
+        quiet_waits_capped(QUICK_QUIET_WAIT_SECONDS)
     try:
         stack.prepare()
         stack.ports["ceiling_edge"] = free_port()
@@ -554,6 +559,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         )
         return figures
     finally:
+        quiet_waits_capped(float("inf"))
         stack.stop_all()
 
 

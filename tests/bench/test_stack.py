@@ -184,3 +184,17 @@ def test_the_workers_run_on_every_core_but_the_legacy_apis(monkeypatch, tmp_path
         assert argv[at : at + 3] == ["taskset", "-c", cpus]
     else:
         assert "taskset" not in argv
+
+
+def test_a_capped_wait_for_a_quiet_machine_ends_at_the_cap():
+    from bench.stack import machine_quiet, quiet_waits_capped
+
+    # A machine that never counts as quiet (less than no core busy): the wait lasts its whole
+    # timeout, or the cap when one is set.
+    quiet_waits_capped(0.2)
+    try:
+        capped = machine_quiet(busy_below=-1.0, window=0.1, timeout=30.0)
+    finally:
+        quiet_waits_capped(float("inf"))
+    assert 0.2 <= capped < 5.0
+    assert machine_quiet(busy_below=-1.0, window=0.1, timeout=0.5) >= 0.5
