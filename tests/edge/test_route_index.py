@@ -93,3 +93,21 @@ def test_without_the_cache_the_middleware_reads_the_routes_for_each_request(edge
     with connection.cursor() as cursor:  # round Django: no version could tell
         cursor.execute("UPDATE edge_route SET enabled = %s WHERE name = 'muskie'", [False])
     assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "default"
+
+
+def test_the_shared_table_saved_in_one_statement_equals_the_one_route_create_makes(db):
+    from django.forms.models import model_to_dict
+    from django.utils import timezone
+
+    from tests.edge.conftest import create_routes, save_routes
+
+    def table() -> list[dict]:
+        return [{k: v for k, v in model_to_dict(r).items() if k != "id"} for r in Route.objects.order_by("position")]
+
+    now = timezone.now()
+    create_routes(now=now)
+    created = table()
+    Route.objects.all().delete()
+    save_routes(now=now)
+    assert table() == created
+    assert len(created) > 20
