@@ -45,7 +45,7 @@ def routes_changed() -> None:
 
 
 class RouteQuerySet(models.QuerySet):
-    """Bulk updates replace the routes' version too (a queryset update sends no signal)."""
+    """Bulk updates and bulk creates replace the routes' version too (neither sends a signal)."""
 
     def update(self, **kwargs):
         count = super().update(**kwargs)
@@ -54,6 +54,14 @@ class RouteQuerySet(models.QuerySet):
         return count
 
     update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            routes_changed()
+        return created
+
+    bulk_create.alters_data = True
 
 
 def _changed(sender, **kwargs) -> None:

@@ -20,7 +20,6 @@ import procs
 from edge import services
 from edge.exporters.nginx import main_context
 from edge.models import Origin, Route
-from edge.route_version import routes_changed
 from tests.conftest import free_port, wait_for_port
 from tests.edge.cases import CANARY_SECRET, ROUTES
 
@@ -87,7 +86,6 @@ def save_routes(routes=ROUTES, *, now=None) -> None:
         route.full_clean(validate_unique=False)
         table.append(route)
     Route.objects.bulk_create(table)
-    routes_changed()  # as each save would (bulk_create sends no signal)
 
 
 @pytest.fixture(autouse=True)

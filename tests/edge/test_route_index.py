@@ -63,7 +63,7 @@ def test_once_compiled_the_middleware_reads_no_route_from_the_database(edge_rout
             assert client.get("/t/exact-not")["X-Edge-Route"] == "default"
 
 
-def test_a_bulk_update_a_delete_and_a_new_default_origin_show_at_the_next_request(edge_routes):
+def test_a_bulk_update_a_delete_a_bulk_create_and_a_new_default_origin_show_at_the_next_request(edge_routes):
     client = Client(raise_request_exception=False)
     assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "muskie"
 
@@ -75,6 +75,10 @@ def test_a_bulk_update_a_delete_and_a_new_default_origin_show_at_the_next_reques
 
     services.route_delete(actor="merchant", route=Route.objects.get(name="muskie"))
     assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "default"
+
+    # No signal either: the queryset replaces it.
+    Route.objects.bulk_create([Route(name="muskie-again", pattern="/shop/rods/muskie-casting-rod/*", enabled=True)])
+    assert client.get("/shop/rods/muskie-casting-rod/")["X-Edge-Route"] == "muskie-again"
 
     Origin.objects.filter(is_default=True).update(is_default=False)
     hotpath = Origin.objects.get(name="hotpath")

@@ -143,8 +143,9 @@ def test_a_worker_killed_mid_task_leaves_no_broken_trace_the_retry_joins_it(
 ):
     # A slow legacy API (seconds per order), so that the kill lands during the call.
     slow = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "60", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
-    # The order's claim lasts the call's timeout and 7 s: 19 s, well past the 5 s or so the
-    # legacy API takes to finish the killed child's request, which the retry then finds placed.
+    # The order's claim lasts the permit wait, the call's timeout and 7 s: 21 s, well past the
+    # 5 s or so the legacy API takes to finish the killed child's request, which the retry then
+    # finds placed.
     env = {**worker_env, "LEGACY_API_TIMEOUT": "12", "ORDERS_SLOT_WAIT_SECONDS": "2"}
     hotpath, worker = shop(processes, legacy_api, env, legacy_env=slow, concurrency=2)
 
