@@ -225,7 +225,10 @@ class Stack:
             "SECURE_COOKIES": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": database_url,
-            "CONN_MAX_AGE": "60",
+            # Each thread keeps its connection (checked before each request uses it): with an
+            # age of 60 s, a stampede that began after a quiet minute reopened every server's
+            # connections in its first seconds, and the other shoppers' pages waited for it.
+            "CONN_MAX_AGE": "none",
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": broker_url,
             "VAR_DIR": str(var),

@@ -147,10 +147,24 @@ TEMPLATES = [
 
 # --- Data -----------------------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def conn_max_age(value: str | None) -> int | None:
+    """CONN_MAX_AGE: seconds a thread keeps its database connection (0, the default: one a
+    request), or `none`: for the process's life, as a server under steady load wants. A
+    connection past its age is closed at the next request, however busy its thread is: a sale
+    that opens after a quiet minute reopened every connection in its first seconds, each a new
+    PostgreSQL backend with cold caches and its statements planned again."""
+    value = (value or "").strip().lower()
+    if value == "none":
+        return None
+    return int(value) if value else 0
+
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'shop.sqlite3'}"),
-        conn_max_age=env_int("CONN_MAX_AGE", 0),
+        conn_max_age=conn_max_age(os.environ.get("CONN_MAX_AGE")),
     )
 }
 # A kept connection is checked before use, so a restarted database costs no request an error;
