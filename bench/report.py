@@ -207,7 +207,7 @@ def figures(
             "ceiling_get_rps": {k: ceiling_get.get(k) for k in ("min", "max", "values", "connections")},
             "soldout_rps": {k: soldout[k] for k in ("min", "max", "values", "connections", "non_2xx")},
             "accept_p99_ms_empty": empty,
-            "accept_p99_ms_backlog": {"orders_written": profile.backlog_orders, **backlog},
+            "accept_p99_ms_backlog": {**backlog, "orders_queued": profile.backlog_orders},
             "edge": edge,
         },
         "event_cost": limit["event_cost"],

@@ -237,9 +237,9 @@ SELECT id, created_at, 0, '', '{}'::jsonb FROM made
 
 
 def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
-    """`orders` accepted orders waiting to be placed, written as acceptance writes them: their
-    rows and outbox rows (numbers B…, apart from the hot path's T… numbers, for a product
-    whose books are not counted). The relay then queues them (`backlog_queued`)."""
+    """`orders` accepted orders waiting to be placed, as a stampede far past the legacy API's
+    pace leaves them in the tables acceptance writes to: their rows and outbox rows (numbers
+    B…, apart from the hot path's T… numbers, for a product whose books are not counted)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -248,23 +248,3 @@ def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
         # inserts set off, done before the measure rather than during it.
         for table in ("orders_hotorder", "orders_outboxmessage"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
-
-
-def backlog_queued(broker_url: str, *, timeout: float = 180.0) -> dict:
-    """Waits until the relay has queued the backlog's outbox rows (at most `timeout` seconds),
-    as a stampede far past the legacy API's pace leaves its orders: in the broker's queue, the
-    outbox empty. Measured straight after the rows were written, the first repetition ran
-    while the relay published 100,000 messages (one run's read 298 ms against 11 for the
-    other two). Returns how long the relay took, and the queue's depth then."""
-    import time
-
-    import redis
-
-    from orders.models import OutboxMessage
-
-    started = time.monotonic()
-    while OutboxMessage.objects.exists() and time.monotonic() - started < timeout:
-        time.sleep(0.5)
-    left = OutboxMessage.objects.count()
-    depth = int(redis.Redis.from_url(broker_url).llen("celery"))
-    return {"relay_seconds": round(time.monotonic() - started, 1), "outbox_left": left, "orders_queued": depth}

@@ -52,15 +52,7 @@ from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
-from bench.speed import (
-    WrkTarget,
-    accept_p99,
-    backlog_fill,
-    backlog_queued,
-    db_accept_limit,
-    wrk_best,
-    wrk_best_together,
-)
+from bench.speed import WrkTarget, accept_p99, backlog_fill, db_accept_limit, wrk_best, wrk_best_together
 from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
 from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
@@ -538,8 +530,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
         empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
         backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
-        queued = backlog_queued(stack.env["CELERY_BROKER_URL"])
-        backlog = {**accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency), **queued}
+        backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
         # Six pairs, not three: the difference measured is a few tenths of a percent (an even
         # number, so that each side runs first as often).
         edge_reps = 1 if quick else max(6, profile.reps + profile.reps % 2)
