@@ -186,8 +186,10 @@ def db_accept_limit(database_url: str, out: Path, *, product_slug: str, clients:
 
 
 def accept_p99(edge: str, product_path: str, *, run: str, rate: float, seconds: float, times: int) -> dict:
-    """Acceptance p99 at a fixed arrival rate well under the limit (open model), after a
-    second of the same unmeasured (a server just restarted opens its connections then)."""
+    """Acceptance p99 at a fixed arrival rate well under the limit (open model), once the
+    machine is quiet (as for wrk), after a second of the same unmeasured (a server just
+    restarted opens its connections then)."""
+    machine_quiet(timeout=10.0)
     open_loop_apart(
         f"accept-{run}-warm",
         buyer_request(edge, f"{run}w", product_path=product_path),
@@ -212,6 +214,7 @@ def accept_p99(edge: str, product_path: str, *, run: str, rate: float, seconds: 
         "median": round(statistics.median(p99s), 1),
         "min": round(min(p99s), 1),
         "max": round(max(p99s), 1),
+        "values": [round(p99, 1) for p99 in p99s],
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
     }
 
@@ -245,6 +248,9 @@ def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(BACKLOG_SQL, {"product_id": product_id, "orders": orders, "run": run})
         # As a database that has lived with its backlog a while: autovacuum, which 100,000
-        # inserts set off, done before the measure rather than during it.
+        # inserts set off, done before the measure rather than during it, and the pages they
+        # dirtied written out (a checkpoint), as the backlog's own checkpoints would have,
+        # spread over the minutes it took to build.
         for table in ("orders_hotorder", "orders_outboxmessage"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute("CHECKPOINT")
