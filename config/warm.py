@@ -6,6 +6,11 @@ pays for all of them in its first requests: about 0.4 s of imports and compiling
 machine, a stall for the shoppers who happen to reach it first (after a deploy, a restart,
 or when nginx first opens a connection to it in a rush of traffic).
 
+Django's validators compile their regular expressions on first use too: the email
+validator's domain expression (every buyer's address goes through it) took about 50 ms with
+the interpreter lock held, so a process's first checkout stalled every page it was serving;
+in a benchmark's stampede, the storefront's first checkouts set the shoppers' slowest pages.
+
 What it has loaded then lives as long as the process, and is moved out of the garbage
 collector's way (`gc.freeze`): a full collection otherwise walks all of Django's objects,
 about 120,000 of them, for 60-80 ms with the GIL held, and every thread of the process, each
@@ -17,6 +22,7 @@ import gc
 import logging
 
 from django import template
+from django.core.validators import validate_email
 from django.template.loader import get_template
 from django.urls import get_resolver
 
@@ -24,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # The storefront's pages: compiled once here, kept by the cached template loader.
 WARM_TEMPLATES = ("shop/home.html", "shop/category.html", "shop/product.html")
+# An address that takes every expression of the email validator's usual path.
+WARM_EMAIL = "warm-up@example.com"
 
 
 def process_warm() -> None:
@@ -34,6 +42,7 @@ def process_warm() -> None:
         get_resolver().url_patterns  # noqa: B018 - imports the URLconf and its views
         for name in WARM_TEMPLATES:
             get_template(name)
+        validate_email(WARM_EMAIL)
     except Exception:
         logger.warning("the process was not readied; its first requests will be", exc_info=True)
     gc.collect()  # what the start left as garbage goes now, not frozen with the rest
