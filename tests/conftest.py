@@ -3,9 +3,11 @@ and worker processes (gunicorn, Celery) pointed at the test database."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -193,6 +195,23 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: fl
             return
         time.sleep(interval)
     raise AssertionError(message or f"condition not met within {timeout}s")
+
+
+def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), **env: str):
+    """`expression` (over `settings`) as a new process set up with this environment, `unset`
+    names removed from it and `env` added, sees it: settings read from the environment."""
+    script = "import django, json; django.setup(); from django.conf import settings; "
+    script += f"print(json.dumps({expression}))"
+    base = {name: value for name, value in os.environ.items() if name not in unset}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(autouse=True)

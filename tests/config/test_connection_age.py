@@ -1,10 +1,6 @@
 """CONN_MAX_AGE=none keeps each thread's database connection for the process's life: a server
 that was quiet for a minute does not reopen all its connections in the first seconds of a sale."""
 
-import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,8 +8,7 @@ from django.core.signals import request_finished, request_started
 from django.db import connection
 
 from config.settings import conn_max_age
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import settings_of_fresh_process
 
 
 @pytest.mark.parametrize(
@@ -29,19 +24,8 @@ def test_an_age_that_is_neither_is_refused_at_start():
 
 
 def _database_settings(**env: str) -> dict:
-    script = "import django; django.setup(); from django.conf import settings; import json; "
-    script += "d = settings.DATABASES['default']; "
-    script += "print(json.dumps({k: d[k] for k in ('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS')}))"
-    base = {name: value for name, value in os.environ.items() if name != "CONN_MAX_AGE"}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    expression = "{k: settings.DATABASES['default'][k] for k in ('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS')}"
+    return settings_of_fresh_process(expression, unset=("CONN_MAX_AGE",), **env)
 
 
 def test_a_kept_connection_is_health_checked_whatever_its_age():

@@ -2,17 +2,11 @@
 database parses and plans the hot path's acceptance once per connection, not per order; a
 deployment behind a pooler that moves transactions between sessions turns that off."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from django.db import connection
 
+from tests.conftest import settings_of_fresh_process
 from tests.orders.conftest import order_accept_as_buyer
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _prepared(fragment: str) -> int:
@@ -36,18 +30,8 @@ def test_the_acceptance_statement_is_prepared_once_a_connection_has_run_it_a_few
 
 
 def _database_options(**env: str) -> dict:
-    script = "import django; django.setup(); from django.conf import settings; import json; "
-    script += "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
-    base = {name: value for name, value in os.environ.items() if name != "DATABASE_PREPARED_STATEMENTS"}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    expression = "settings.DATABASES['default'].get('OPTIONS', {})"
+    return settings_of_fresh_process(expression, unset=("DATABASE_PREPARED_STATEMENTS",), **env)
 
 
 def test_prepared_statements_are_on_for_postgresql_and_can_be_turned_off():
