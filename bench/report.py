@@ -88,6 +88,7 @@ def figures(
     uptake=None,
     ceiling_get=None,
     idle_waiting=None,
+    designs=None,
 ) -> dict:
     """`ceiling`, `accept` and `soldout` are wrk medians (bench.speed.wrk_best), `ceiling` the
     trivial view answering the order script's POSTs and `ceiling_get` the same view's bodiless
@@ -207,10 +208,13 @@ def figures(
             "ceiling_get_rps": {k: ceiling_get.get(k) for k in ("min", "max", "values", "connections")},
             "soldout_rps": {k: soldout[k] for k in ("min", "max", "values", "connections", "non_2xx")},
             "accept_p99_ms_empty": empty,
-            "accept_p99_ms_backlog": {**backlog, "orders_queued": profile.backlog_orders},
+            "accept_p99_ms_backlog": {"orders_queued": profile.backlog_orders, **backlog},
             "edge": edge,
         },
         "event_cost": limit["event_cost"],
+        # The other ways of holding the units, at the database alone (bench.designs), each
+        # beside the trivial view: how far the database would let acceptance go toward the aim.
+        "designs": _designs_beside_ceiling(designs, ceiling["median"]),
         "legacy_path_rps": _r(sum(1 for s in off_buyers.samples if s.status in (200, 201)) / off_buyers.wall_seconds),
         "legacy_path_error_rate": _r(off_buyers.error_rate(), 4),
         "legacy_path_p99_ms": _r(off_buyers.percentile(99)),
@@ -245,6 +249,16 @@ def figures(
         },
         "_timelines": {"route on": on, "route off": off},
     }
+
+
+def _designs_beside_ceiling(designs: dict | None, ceiling_rps: float) -> dict | None:
+    if not designs:
+        return None
+    rows = {
+        name: {**row, "vs_ceiling_rps": _ratio(row["orders_per_second"], ceiling_rps)}
+        for name, row in designs["designs"].items()
+    }
+    return {**designs, "designs": rows, "ceiling_rps": ceiling_rps}
 
 
 def _per_request_ms(threads_waiting: float | None, seconds: float, runs: list) -> float | None:
@@ -440,6 +454,7 @@ def markdown(f: dict) -> str:
         "|---|---|---|---|",
         *[f"| {name} | {v[0]} | {v[1]} | {v[2]} |" for name, v in f["ratios"].items()],
         "",
+        *_designs_markdown(f.get("designs")),
         "## Bars",
         "",
         *[f"- {'PASS' if ok else 'MISS'}: {name}" for name, ok in bars(f)],
@@ -454,6 +469,27 @@ def markdown(f: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _designs_markdown(designs: dict | None) -> list[str]:
+    if not designs:
+        return []
+    return [
+        "## Ways of holding the units, at the database alone",
+        "",
+        f"pgbench at {designs['clients']} connections, one-unit orders, medians of {designs['times']} runs",
+        f"taken in turn (`python -m bench.designs`); `split_rows` over {designs['shards']} rows, `group_commit`",
+        f"{designs['group']} orders a commit. The aim is 0.6 x `ceiling_rps` ({designs['ceiling_rps']}).",
+        "",
+        "| design | orders a second | runs | against one row | against `ceiling_rps` |",
+        "|---|---|---|---|---|",
+        *[
+            f"| `{name}` | {row['orders_per_second']} | {row['values']} | {row['vs_one_row']} | "
+            f"{row['vs_ceiling_rps']} |"
+            for name, row in designs["designs"].items()
+        ],
+        "",
+    ]
 
 
 def write(f: dict, out: Path) -> None:

@@ -94,9 +94,10 @@ UNIQUE_SQL = {
 EVENT_CTE = re.compile(r"\), accepted_event AS \(.*?\n\)\n(?=SELECT id, number FROM hot_order)", re.S)
 
 
-def accept_script(*, product_slug: str, without_event: bool = False) -> str:
+def accept_script(*, product_slug: str, without_event: bool = False, statement: str | None = None) -> str:
     """ACCEPT_SQL exactly as the hot path sends it for a one-unit order of `product_slug`,
-    its constant parameters as literals, its unique ones made by the database."""
+    its constant parameters as literals, its unique ones made by the database. `statement`:
+    another form of it with the same parameters (bench.designs)."""
     from django.db import connection
     from psycopg import sql
 
@@ -111,7 +112,7 @@ def accept_script(*, product_slug: str, without_event: bool = False) -> str:
     connection.ensure_connection()
     raw = connection.connection
     literals = {name: UNIQUE_SQL.get(name) or sql.Literal(value).as_string(raw) for name, value in params.items()}
-    text = ACCEPT_SQL
+    text = ACCEPT_SQL if statement is None else statement
     if without_event:
         text, found = EVENT_CTE.subn(")\n", text)
         assert found == 1, "ACCEPT_SQL's event CTE not found"
@@ -239,6 +240,40 @@ SELECT id, created_at, 0, '', '{}'::jsonb FROM made
 """
 
 
+def _settled(cursor) -> None:
+    """As a database that has lived with its rows a while: autovacuum, which 100,000 inserts
+    or deletes set off, done before the measure rather than during it, and the pages they
+    dirtied written out (a checkpoint), as their own checkpoints would have, spread over the
+    minutes it took to write them."""
+    for table in ("orders_hotorder", "orders_outboxmessage", "orders_orderstageevent"):
+        cursor.execute(f"VACUUM (ANALYZE) {table}")
+    cursor.execute("CHECKPOINT")
+
+
+def queue_depth() -> int:
+    """Accepted orders waiting for the relay: the outbox's rows."""
+    from orders.models import OutboxMessage
+
+    return OutboxMessage.objects.count()
+
+
+def queue_empty(*, product_id: int) -> int:
+    """Takes the orders the speed phases accepted for `product_id` out of the tables acceptance
+    writes to, so that acceptance with an empty queue is measured on one: the workers are
+    stopped by then, so they were never to be placed, and the product's books are not
+    counted. Returns how many were taken out."""
+    from django.db import connection
+
+    orders = "SELECT id FROM orders_hotorder WHERE product_id = %s"
+    with connection.cursor() as cursor:
+        for table in ("orders_outboxmessage", "orders_orderstageevent", "orders_deadletter"):
+            cursor.execute(f"DELETE FROM {table} WHERE order_id IN ({orders})", [product_id])  # noqa: S608
+        cursor.execute("DELETE FROM orders_hotorder WHERE product_id = %s", [product_id])
+        taken = cursor.rowcount
+        _settled(cursor)
+    return taken
+
+
 def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
     """`orders` accepted orders waiting to be placed, as a stampede far past the legacy API's
     pace leaves them in the tables acceptance writes to: their rows and outbox rows (numbers
@@ -247,10 +282,4 @@ def backlog_fill(*, product_id: int, orders: int, run: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(BACKLOG_SQL, {"product_id": product_id, "orders": orders, "run": run})
-        # As a database that has lived with its backlog a while: autovacuum, which 100,000
-        # inserts set off, done before the measure rather than during it, and the pages they
-        # dirtied written out (a checkpoint), as the backlog's own checkpoints would have,
-        # spread over the minutes it took to build.
-        for table in ("orders_hotorder", "orders_outboxmessage"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        cursor.execute("CHECKPOINT")
+        _settled(cursor)

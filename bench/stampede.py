@@ -47,12 +47,22 @@ from bench.books import (
     payments_check,
 )
 from bench.dashboard import consumers_cpu, consumers_cpu_reset, dashboard_screenshot, views_check
+from bench.designs import designs_measure
 from bench.edge_cost import edge_overhead
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
-from bench.speed import WrkTarget, accept_p99, backlog_fill, db_accept_limit, wrk_best, wrk_best_together
+from bench.speed import (
+    WrkTarget,
+    accept_p99,
+    backlog_fill,
+    db_accept_limit,
+    queue_depth,
+    queue_empty,
+    wrk_best,
+    wrk_best_together,
+)
 from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
 from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
@@ -526,11 +536,29 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
             seconds=profile.pgbench_seconds,
             times=profile.reps,
         )
+        # The other ways of holding the units, at the database alone (a full run only).
+        designs = None
+        if not quick:
+            designs = designs_measure(
+                stack.env["DATABASE_URL"],
+                out,
+                product_slug=CEILING_PRODUCT,
+                clients=threads,
+                seconds=profile.pgbench_seconds,
+                times=profile.reps,
+            )
         edge = stack.url("edge", "")
         latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
+        # The phases above left their acceptances queued (the workers are stopped): an empty
+        # queue is measured once they are taken out, the backlog once it is put in.
+        taken_out = queue_empty(product_id=_product_id(CEILING_PRODUCT))
+        queued_empty = queue_depth()
         empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
         backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
+        queued_backlog = queue_depth()
         backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
+        empty.update(orders_queued=queued_empty, orders_taken_out_before=taken_out)
+        backlog["orders_queued"] = queued_backlog
         # Six pairs, not three: the difference measured is a few tenths of a percent (an even
         # number, so that each side runs first as often).
         edge_reps = 1 if quick else max(6, profile.reps + profile.reps % 2)
@@ -555,6 +583,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
                 edge=edge_cost,
                 tracing=tracing,
                 uptake=uptake,
+                designs=designs,
             )
         )
         return figures

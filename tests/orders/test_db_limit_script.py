@@ -30,3 +30,26 @@ def test_the_script_keeps_a_literal_with_dashes_whole_and_runs(allocation, monke
         with connection.cursor() as cursor:
             cursor.execute(script.strip().rstrip(";"))
     assert HotOrder.objects.filter(card_sealed="gAAAA--sealed--token").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_queue_is_emptied_of_one_products_orders_only(allocation):
+    from bench.speed import queue_depth, queue_empty
+    from orders.models import OrderStageEvent
+    from shop.models import Product
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the benchmark's database is PostgreSQL")
+    script = accept_script(product_slug=allocation.product.slug)
+    with connection.cursor() as cursor:
+        for _ in range(3):
+            cursor.execute(script.strip().rstrip(";"))
+    other = Product.objects.create(category=allocation.product.category, title="Reel", slug="reel", price_cents=1)
+    assert queue_depth() == 3
+
+    assert queue_empty(product_id=other.pk) == 0
+    assert queue_depth() == 3
+
+    assert queue_empty(product_id=allocation.product_id) == 3
+    assert queue_depth() == 0
+    assert not HotOrder.objects.exists() and not OrderStageEvent.objects.exists()
