@@ -71,3 +71,19 @@ def test_a_fresh_process_s_email_validator_is_compiled_before_its_first_order():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[True, True] [False, False]"
+
+
+def test_a_fresh_process_s_email_backend_is_imported_before_its_first_order():
+    """A process's first checkout imported the email backend to send the confirmation."""
+    script = (
+        "import sys, django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from config.warm import process_warm\n"
+        "module = settings.EMAIL_BACKEND.rpartition('.')[0]\n"
+        "before = module in sys.modules\n"
+        "process_warm()\n"
+        "print(before, module in sys.modules)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False True"
