@@ -189,9 +189,7 @@ def designs_measure(database_url: str, out: Path, *, product_slug: str, clients:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
-    from bench import stampede
+    from bench.sales import CEILING_PRODUCT, stack_with_sales
 
     parser = argparse.ArgumentParser(prog="python -m bench.designs", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="each pgbench run's length")
@@ -201,20 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = Stack(args.out.resolve())
     try:
-        stack.prepare()
-        os.environ.update(stack.env)
-        import django
-
-        django.setup()
-        stampede.seed(stack, stampede.QUICK)
-        stack.start_app_servers()  # the sale opens against the legacy API's stock of record
-        stampede.sales_open(stack, stampede.QUICK)
+        # The sale opens against the legacy API's stock of record, so the servers start.
+        stack_with_sales(stack, hot_allocation=80)
         stack.stop("worker")  # the orders pgbench writes stay in the outbox, as for db_accept_tps
         threads = stack.settings.gunicorn_workers * stack.settings.gunicorn_threads
         figures = designs_measure(
             stack.env["DATABASE_URL"],
             stack.out,
-            product_slug=stampede.CEILING_PRODUCT,
+            product_slug=CEILING_PRODUCT,
             clients=threads,
             seconds=args.seconds,
             times=args.times,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import os
 import re
 import subprocess
@@ -27,8 +26,8 @@ import time
 from pathlib import Path
 
 from bench.nginx import nginx_start
+from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, seed
 from bench.stack import BIN, ROOT, Stack
-from bench.stampede import CEILING_PRODUCT, FULL, HOT_CATEGORY, HOT_PRODUCT, seed
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
 from procs import free_port
 
@@ -165,7 +164,7 @@ def run(out: Path, seconds: int) -> dict:
         import django
 
         django.setup()
-        seed(stack, dataclasses.replace(FULL, allocation=5))
+        seed(stack, 5)
         stack.start_app_servers()
         for slug, units in ((HOT_PRODUCT, 5), (CEILING_PRODUCT, 1_000_000)):
             stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)

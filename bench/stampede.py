@@ -52,6 +52,7 @@ from bench.edge_cost import edge_overhead
 from bench.loadgen import RunResult, open_loop, open_loop_apart
 from bench.nginx import edge_p99_ms, nginx_start
 from bench.permit_uptake import permit_uptake
+from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, product_id, sales_open, seed
 from bench.shoppers import CARD_OK, accepted_numbers, browse_request, buyer_request, checkout_request
 from bench.speed import (
     WrkTarget,
@@ -67,10 +68,6 @@ from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
 from bench.tracing_cost import accept_tracing_cost
 from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
-
-HOT_CATEGORY, HOT_PRODUCT = "rods", "muskie-casting-rod"
-CEILING_PRODUCT = "tourney-casting-rod"  # a second hot product, for the acceptance ceiling
-CEILING_ALLOCATION = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -341,30 +338,6 @@ def waiting_share(before: dict[str, float], after: dict[str, float], elapsed: fl
 # --- set-up ------------------------------------------------------------------------------
 
 
-def seed(stack: Stack, profile: Profile) -> None:
-    """The merchant's side before the servers start: stock for the sale and the routes, as the
-    admin would set them."""
-    from edge.models import Origin
-    from shop.models import Product
-
-    for slug, allocation in ((HOT_PRODUCT, profile.allocation), (CEILING_PRODUCT, CEILING_ALLOCATION)):
-        product = Product.objects.get(slug=slug)
-        Product.objects.filter(pk=product.pk).update(stock=max(product.stock, allocation + 1000), is_active=True)
-    # Ordinary shoppers and the calibration buy these through the monolith.
-    Product.objects.filter(slug__in=["spinning-reel", "baitcasting-reel"]).update(stock=1_000_000)
-    for name, port in (("monolith", "monolith"), ("hotpath", "hotpath"), ("legacy-api", "legacy")):
-        Origin.objects.filter(name=name).update(domain="127.0.0.1", port=stack.ports[port], protocol="http")
-    for name, slug in (("muskie-sale", HOT_PRODUCT), ("tourney-sale", CEILING_PRODUCT)):
-        stack.manage("edge_route", "add", name, f"/shop/rods/{slug}/*", "--origin", "hotpath", "--enable", capture=True)
-
-
-def sales_open(stack: Stack, profile: Profile) -> None:
-    """Opens both sales as the merchant does, once the legacy API is up: each allocation is
-    held in the stock of record first, and the workers place orders against that hold."""
-    for slug, units in ((HOT_PRODUCT, profile.allocation), (CEILING_PRODUCT, CEILING_ALLOCATION)):
-        stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)
-
-
 def route_switch(stack: Stack, *, on: bool) -> None:
     stack.manage("edge_route", "enable" if on else "disable", "muskie-sale", capture=True)
 
@@ -373,12 +346,6 @@ def _order_script(out: Path, run: str) -> Path:
     script = out / f"order-{run}.lua"
     script.write_text(WRK_ORDER_SCRIPT.replace("RUN", run))
     return script
-
-
-def _product_id(slug: str) -> int:
-    from shop.models import Product
-
-    return Product.objects.values_list("pk", flat=True).get(slug=slug)
 
 
 # --- main --------------------------------------------------------------------------------
@@ -422,9 +389,9 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         django.setup()
         from django.utils.timezone import now as django_now
 
-        seed(stack, profile)
+        seed(stack, profile.allocation)
         stack.start_app_servers()
-        sales_open(stack, profile)
+        sales_open(stack, profile.allocation)
         nginx_start(stack)
         nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         psql = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
@@ -551,10 +518,10 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
         # The phases above left their acceptances queued (the workers are stopped): an empty
         # queue is measured once they are taken out, the backlog once it is put in.
-        taken_out = queue_empty(product_id=_product_id(CEILING_PRODUCT))
+        taken_out = queue_empty(product_id=product_id(CEILING_PRODUCT))
         queued_empty = queue_depth()
         empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
-        backlog_fill(product_id=_product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
+        backlog_fill(product_id=product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
         queued_backlog = queue_depth()
         backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
         empty.update(orders_queued=queued_empty, orders_taken_out_before=taken_out)

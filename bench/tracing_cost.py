@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -66,8 +65,8 @@ def accept_tracing_cost(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import stampede
     from bench.nginx import nginx_start
+    from bench.sales import CEILING_PRODUCT, stack_with_sales
     from procs import free_port
 
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_cost", description=__doc__.splitlines()[0])
@@ -76,14 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = Stack(args.out.resolve())
     try:
-        stack.prepare()
-        os.environ.update(stack.env)
-        import django
-
-        django.setup()
-        stampede.seed(stack, stampede.QUICK)
-        stack.start_app_servers()
-        stampede.sales_open(stack, stampede.QUICK)
+        stack_with_sales(stack, hot_allocation=80)
         stack.ports["ceiling_edge"] = free_port()
         nginx_start(stack)
         stack.stop("worker")  # as for `accept`: the queue holds what the hot path takes
@@ -93,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(WRK_ORDER_SCRIPT.replace("RUN", run))
             return path
 
-        url = stack.url("edge", f"/shop/rods/{stampede.CEILING_PRODUCT}/orders")
+        url = stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders")
         figures = accept_tracing_cost(stack, url=url, script_for=script_for, seconds=args.seconds)
     finally:
         stack.stop_all()
