@@ -202,12 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         # The sale opens against the legacy API's stock of record, so the servers start.
         stack_with_sales(stack, hot_allocation=80)
         stack.stop("worker")  # the orders pgbench writes stay in the outbox, as for db_accept_tps
-        threads = stack.settings.gunicorn_workers * stack.settings.gunicorn_threads
         figures = designs_measure(
             stack.env["DATABASE_URL"],
             stack.out,
             product_slug=CEILING_PRODUCT,
-            clients=threads,
+            clients=stack.settings.hotpath_threads,
             seconds=args.seconds,
             times=args.times,
         )

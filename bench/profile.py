@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench.nginx import nginx_start
-from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, seed
+from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, stack_with_sales
 from bench.stack import BIN, ROOT, Stack
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
 from procs import free_port
@@ -157,17 +156,9 @@ def run(out: Path, seconds: int) -> dict:
     stack = Stack(out)
     figures = {}
     try:
-        stack.prepare()
-        stack.ports["ceiling_edge"] = free_port()
-        os.environ.update(stack.env)
         sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
-        seed(stack, 5)
-        stack.start_app_servers()
-        for slug, units in ((HOT_PRODUCT, 5), (CEILING_PRODUCT, 1_000_000)):
-            stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)
+        stack_with_sales(stack, hot_allocation=5)
+        stack.ports["ceiling_edge"] = free_port()
         nginx_start(stack)
         stack.stop("worker")
         script = out / "profile-order.lua"

@@ -164,6 +164,12 @@ class Settings:
     # BENCH_DATABASE lets two runs on one machine keep apart (each also has its own Redis).
     database: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE", "shop_bench"))
 
+    @property
+    def hotpath_threads(self) -> int:
+        """The hot path's threads (its processes x their threads): its connections to PostgreSQL,
+        the concurrency at which the database's own limit is measured."""
+        return self.gunicorn_workers * self.gunicorn_threads
+
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 

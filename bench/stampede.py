@@ -494,26 +494,15 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
             runs=profile.reps,
         )
         uptake = permit_uptake(rounds=20 if profile.reps > 1 else 5)
-        threads = stack.settings.gunicorn_workers * stack.settings.gunicorn_threads
-        limit = db_accept_limit(
-            stack.env["DATABASE_URL"],
-            out,
+        at_database = dict(
             product_slug=CEILING_PRODUCT,
-            clients=threads,
+            clients=stack.settings.hotpath_threads,
             seconds=profile.pgbench_seconds,
             times=profile.reps,
         )
+        limit = db_accept_limit(stack.env["DATABASE_URL"], out, **at_database)
         # The other ways of holding the units, at the database alone (a full run only).
-        designs = None
-        if not quick:
-            designs = designs_measure(
-                stack.env["DATABASE_URL"],
-                out,
-                product_slug=CEILING_PRODUCT,
-                clients=threads,
-                seconds=profile.pgbench_seconds,
-                times=profile.reps,
-            )
+        designs = None if quick else designs_measure(stack.env["DATABASE_URL"], out, **at_database)
         edge = stack.url("edge", "")
         latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
         # The phases above left their acceptances queued (the workers are stopped): an empty
