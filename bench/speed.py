@@ -30,11 +30,11 @@ def repeated(measure: Callable[[], float], times: int) -> dict:
 
 
 def wrk_best(url: str, *, connections: tuple[int, ...], seconds: int, times: int, script: Path | None = None) -> dict:
-    """wrk at each concurrency once, to find the best; then `times` runs more at it: the median
-    of those (a ceiling is what a server does at its best concurrency). The sweep only picks
-    the concurrency: its best run, the highest of several noisy ones, is not one of the
-    figure's repetitions. Each run starts once the machine is quiet (the last phase's vacuum
-    or drain done), at most 10 s on."""
+    """wrk `times` times at each concurrency; the figure is the best concurrency's median (a
+    ceiling is what a server does at its best concurrency). Each concurrency is judged by its
+    own median, never by one run: a single run picked the best of several noisy ones, and the
+    repetitions at a concurrency chosen that way read lower (the winner's curse). Each run
+    starts once the machine is quiet (the last phase's vacuum or drain done), at most 10 s on."""
     target = WrkTarget(url, connections=connections, script=script)
     return wrk_best_together({"only": target}, seconds=seconds, times=times)["only"]
 
@@ -54,30 +54,37 @@ def _wrk_quiet(target: WrkTarget, connections: int, seconds: int) -> dict:
 def wrk_best_together(
     targets: dict[str, WrkTarget], *, seconds: int, times: int, run: Callable[[WrkTarget, int, int], dict] = _wrk_quiet
 ) -> dict[str, dict]:
-    """wrk_best for each target, their repetitions taken in turn (a, b, a, b, ...): a ratio
-    of two of them compares runs made seconds apart, not minutes, so that what the machine
-    itself does meanwhile (another tenant, a vacuum) weighs on both alike."""
-    sweeps = {name: [run(t, c, seconds) for c in t.connections] for name, t in targets.items()}
-    best = {name: max(sweep, key=lambda row: row["rps"])["connections"] for name, sweep in sweeps.items()}
-    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    """wrk_best for each target, in rounds: each round runs every target at each of its
+    concurrencies (a at 4, 16, ..., then b at 4, 16, ...), so that a ratio of two figures
+    compares runs made seconds apart, not minutes, and what the machine itself does meanwhile
+    (another tenant, a vacuum) weighs on both alike."""
+    runs: dict[str, dict[int, list[dict]]] = {name: {c: [] for c in t.connections} for name, t in targets.items()}
     for _ in range(times):
         for name, target in targets.items():
-            runs[name].append(run(target, best[name], seconds))
-    return {name: _wrk_summary(runs[name], sweeps[name]) for name in targets}
+            for connections in target.connections:
+                runs[name][connections].append(run(target, connections, seconds))
+    return {name: _wrk_summary(by_concurrency) for name, by_concurrency in runs.items()}
 
 
-def _wrk_summary(runs: list[dict], sweep: list[dict]) -> dict:
+def _wrk_figure(runs: list[dict]) -> dict:
     rps = [run["rps"] for run in runs]
     return {
+        "connections": runs[0]["connections"],
         "median": round(statistics.median(rps), 1),
         "min": round(min(rps), 1),
         "max": round(max(rps), 1),
         "values": [round(v, 1) for v in rps],
-        "connections": runs[0]["connections"],
         "p99_ms": round(statistics.median(run["p99_ms"] for run in runs), 1),
         "non_2xx": sum(run["non_2xx"] for run in runs),
-        "sweep": sweep,
     }
+
+
+def _wrk_summary(by_concurrency: dict[int, list[dict]]) -> dict:
+    """The best concurrency's figure (by median), with every concurrency's in `sweep`."""
+    figures = [_wrk_figure(runs) for runs in by_concurrency.values()]
+    best = max(figures, key=lambda figure: figure["median"])
+    sweep = [{**figure, "rps": figure["median"]} for figure in figures]
+    return {**best, "sweep": sweep}
 
 
 # --- the database's own limit ----------------------------------------------------------
