@@ -197,11 +197,9 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, interval: fl
     raise AssertionError(message or f"condition not met within {timeout}s")
 
 
-def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), **env: str):
-    """`expression` (over `settings`) as a new process set up with this environment, `unset`
-    names removed from it and `env` added, sees it: settings read from the environment."""
-    script = "import django, json; django.setup(); from django.conf import settings; "
-    script += f"print(json.dumps({expression}))"
+def fresh_process_output(script: str, *, unset: tuple[str, ...] = (), **env: str) -> str:
+    """The last line `script` printed, run in a new process (nothing loaded yet) with this
+    environment, `unset` names removed from it and `env` added."""
     base = {name: value for name, value in os.environ.items() if name not in unset}
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -211,7 +209,15 @@ def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), *
         text=True,
         check=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
+
+
+def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), **env: str):
+    """`expression` (over `settings`) as a new process set up with this environment, `unset`
+    names removed from it and `env` added, sees it: settings read from the environment."""
+    script = "import django, json; django.setup(); from django.conf import settings; "
+    script += f"print(json.dumps({expression}))"
+    return json.loads(fresh_process_output(script, unset=unset, **env))
 
 
 @pytest.fixture(autouse=True)

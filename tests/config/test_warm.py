@@ -5,17 +5,13 @@ is loaded then is kept out of the garbage collector's full collections."""
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 
 import pytest
 from django import template
 from django.template.utils import EngineHandler
 
 from config import warm
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import fresh_process_output
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +51,6 @@ def test_what_the_process_has_loaded_is_kept_out_of_full_collections():
     assert len(gc.get_objects()) < tracked // 10
 
 
-def _last_line_of_fresh_process(script: str) -> str:
-    """What `script` printed last, run in a process of its own (nothing loaded yet)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return done.stdout.strip().splitlines()[-1]
-
-
 def test_a_fresh_process_s_email_validator_is_compiled_before_its_first_order():
     """Compiled at the first address it checks, the validator's domain expression held the
     interpreter lock for about 50 ms: every page the process was serving then waited."""
@@ -75,7 +64,7 @@ def test_a_fresh_process_s_email_validator_is_compiled_before_its_first_order():
         "process_warm()\n"
         "print(before, [r._wrapped is empty for r in lazy])\n"
     )
-    assert _last_line_of_fresh_process(script) == "[True, True] [False, False]"
+    assert fresh_process_output(script) == "[True, True] [False, False]"
 
 
 def test_a_fresh_process_s_email_backend_is_imported_before_its_first_order():
@@ -89,4 +78,4 @@ def test_a_fresh_process_s_email_backend_is_imported_before_its_first_order():
         "process_warm()\n"
         "print(before, module in sys.modules)\n"
     )
-    assert _last_line_of_fresh_process(script) == "False True"
+    assert fresh_process_output(script) == "False True"
