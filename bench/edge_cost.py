@@ -2,18 +2,23 @@
 
     python -m bench.edge_cost [--seconds N] [--connections N] [--json PATH]
 
-`edge_overhead(stack)` starts one more gunicorn on the stack, of one process (the trivial JSON
-view of the ceiling, with the edge router on, as in the all-in-one server) and measures it with wrk,
-directly (nginx would add the same cost to both sides and hide part of the difference):
-once with no enabled route, once with CloudFront's quota of 25 enabled routes that the
-request passes over (the router's worst case: every pattern is tried, then the default
-origin serves it). The two alternate (without, with; with, without; ...), six times each
-in a full run (each order first as often), each run once the machine is quiet.
-`edge_overhead_ratio` is the time per request with the routes over the time without them
-(the requests a second without, over those with): 1.0 is free, the bar is 1.05. It is the
-median of each pair's ratio, the two runs of a pair made one after the other: a run slowed
-by something else on the machine (a vacuum after the backlog's 100,000 orders) then moves
-one pair, not one side's median.
+`edge_overhead(stack)` measures it two ways, with no enabled route and with CloudFront's quota
+of 25 enabled routes that the request passes over (the router's worst case: every pattern is
+tried, then the default origin serves it):
+- without a server (`bench.edge_requests`, `edge_overhead_ratio`): the CPU time of Django's
+  whole request for the ceiling's trivial view, in one process of the ceiling's settings with
+  the router on, as in the all-in-one server;
+- through one more gunicorn on the stack, of one process, measured with wrk directly (nginx
+  would add the same cost to both sides and hide part of the difference): its requests a
+  second (`edge_rps_ratio`) and its CPU per request (`edge_server_cpu_ratio`).
+The two sides alternate (without, with; with, without; ...), six times each in a full run
+(each order first as often), each run once the machine is quiet. Each ratio is the median of
+each pair's ratio, the two runs of a pair made one after the other: a run slowed by something
+else on the machine (a vacuum after the backlog's 100,000 orders) then moves one pair, not one
+side's median. 1.0 is free; the bar is 1.05 on `edge_overhead_ratio`. The router's
+difference is a microsecond or two in a request of about a millisecond: through a server, one
+run's CPU per request moved by a fifth from the next on the same side, so only the request's
+own CPU time, measured in one thread, can show it.
 
 The route table is the stack's own: its enabled routes are switched off for the measurement
 without routes and count among the 25; every change is undone at the end. Nothing else of
@@ -23,15 +28,17 @@ the stack runs the router (the monolith and the hot path are behind nginx's expo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import urllib3
 
-from bench.stack import ROOT, Stack, machine_quiet
+from bench.stack import BIN, ROOT, Stack, machine_quiet
 from bench.wrk import wrk
 from procs import free_port
 
@@ -112,75 +119,124 @@ def _match_cost_us(routes: list, *, path: str = "/ceiling", times: int = 20_000)
     return round(best, 2)
 
 
-def edge_overhead(
-    stack: Stack, *, seconds: int = 5, connections: int = 16, repetitions: int = 6, routes: int = QUOTA
-) -> dict:
-    """The ceiling view's requests a second through the edge middleware without routes and
-    with `routes` enabled routes, medians of `repetitions` wrk runs each, and their ratio.
-
-    Keys: `edge_overhead_ratio`, `edge_rps_no_routes`, `edge_rps_routes`; for each side
-    (`edge_no_routes`, `edge_with_routes`) its runs, spread (max - min), p99 and the server's
-    CPU per request, whose ratio is `edge_overhead_cpu_ratio`; the router's decision alone in
-    microseconds (`edge_match_us_no_routes`, `edge_match_us_routes`); `edge_routes`, `edge_wrk`."""
+@contextlib.contextmanager
+def routes_switchable(routes: int = QUOTA) -> Iterator[Callable[[bool], None]]:
+    """Yields `switch(with_routes)`: with it, `routes` enabled routes that a request for the
+    ceiling passes over (the stack's own enabled routes among them, sale routes of other
+    products added up to the count); without, none enabled. Every change is undone at the end."""
     from django.conf import settings
 
-    from edge import selectors
     from edge.models import Route
 
-    port = free_port()
-    stack.ports["edge_cost"] = port
     # The default of EDGE_MAX_BEHAVIORS is the quota: a table of 25 is what a merchant can make.
     limit = getattr(settings, "EDGE_MAX_BEHAVIORS", QUOTA)
     if routes > limit:
         raise ValueError(f"{routes} routes exceed EDGE_MAX_BEHAVIORS={limit}")
-    # One process: wrk's connections, made at its start, stay with the process that accepted
-    # them. With two, a run whose connections nearly all went to one (it happens) ran at
-    # half the rate and 1.5 times the CPU per request, whichever side it measured.
-    env = {"SHOP_DEPLOYMENT": "ceiling", "EDGE_ROUTER_ENABLED": "1"}
-    stack.start_gunicorn("edge-cost", "config.wsgi", port, env, workers=1)
-    url = f"http://127.0.0.1:{port}/ceiling"
     enabled_before = list(Route.objects.filter(enabled=True).values_list("pk", flat=True))
     added: list[int] = []
-    http = urllib3.PoolManager(retries=False, timeout=10.0)
 
-    def settle(expected: int) -> None:
-        # Every gunicorn thread sees the change at its next request; check the answer once.
-        response = http.request("GET", url)
-        if response.status != 200 or response.headers.get("X-Edge-Route") != "default":
-            raise RuntimeError(f"the edge router did not pass {url} to the default origin ({response.status})")
-        if Route.objects.filter(enabled=True).count() != expected:
-            raise RuntimeError("the route table changed while it was measured")
-
-    def side(with_routes: bool) -> None:
+    def switch(with_routes: bool) -> None:
         nonlocal added
         Route.objects.filter(pk__in=enabled_before).update(enabled=with_routes)
         if with_routes and not added:
             added = _routes_fill(routes)
         Route.objects.filter(pk__in=added).update(enabled=with_routes)
-        settle(routes if with_routes else 0)
+        if Route.objects.filter(enabled=True).count() != (routes if with_routes else 0):
+            raise RuntimeError("the route table changed while it was measured")
+
+    try:
+        yield switch
+    finally:
+        Route.objects.filter(pk__in=added).delete()
+        Route.objects.filter(pk__in=enabled_before).update(enabled=True)
+
+
+def sides(repetitions: int) -> Iterator[tuple[int, bool]]:
+    """(repetition, with routes) in the order they are measured: without, with; then with,
+    without; ... A drift of the machine over the measurement (a vacuum, another process)
+    weighs on both sides alike, and each side runs first as often."""
+    for rep in range(repetitions):
+        for with_routes in (False, True) if rep % 2 == 0 else (True, False):
+            yield rep, with_routes
+
+
+def _in_process(stack: Stack, *, pairs: int, requests: int, routes: int) -> dict:
+    """bench.edge_requests in a process of the edge-cost server's own settings; its figures."""
+    out = stack.out / "edge-requests.json"
+    out.unlink(missing_ok=True)
+    argv = [BIN / "python", "-m", "bench.edge_requests", "--pairs", str(pairs), "--requests", str(requests)]
+    process = stack.start("edge-requests", [*argv, "--routes", str(routes), "--json", str(out)], _edge_env(stack))
+    if process.wait() != 0 or not out.exists():
+        raise RuntimeError(f"bench.edge_requests failed:\n{process.log()[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def _edge_env(stack: Stack) -> dict[str, str]:
+    """The ceiling's trivial view with the edge router on, as in the all-in-one server."""
+    return {**stack.env, "SHOP_DEPLOYMENT": "ceiling", "EDGE_ROUTER_ENABLED": "1"}
+
+
+def edge_overhead(
+    stack: Stack,
+    *,
+    seconds: int = 5,
+    connections: int = 16,
+    repetitions: int = 6,
+    routes: int = QUOTA,
+    requests: int = 2000,
+) -> dict:
+    """What the edge router costs a request with `routes` enabled routes, against none.
+
+    `edge_overhead_ratio` is measured without a server (bench.edge_requests): the CPU time of
+    Django's whole request for the ceiling view, 25 routes over none, the median of
+    `repetitions` pairs of `requests` requests each. Through a server it is measured too:
+    the ceiling view's requests a second through one gunicorn process, medians of
+    `repetitions` wrk runs each (`edge_rps_ratio`), and the server's CPU per request
+    (`edge_server_cpu_ratio`).
+
+    Other keys: for each side of the server's runs (`edge_no_routes`, `edge_with_routes`) its
+    runs, spread (max - min), p99 and CPU per request; the request's own runs
+    (`edge_requests`); the router's decision alone in microseconds
+    (`edge_match_us_no_routes`, `edge_match_us_routes`); `edge_routes`, `edge_wrk`."""
+    from edge import selectors
+
+    port = free_port()
+    stack.ports["edge_cost"] = port
+    # One process: wrk's connections, made at its start, stay with the process that accepted
+    # them. With two, a run whose connections nearly all went to one (it happens) ran at
+    # half the rate and 1.5 times the CPU per request, whichever side it measured.
+    stack.start_gunicorn("edge-cost", "config.wsgi", port, _edge_env(stack), workers=1)
+    url = f"http://127.0.0.1:{port}/ceiling"
+    http = urllib3.PoolManager(retries=False, timeout=10.0)
+
+    def settle() -> None:
+        # Every gunicorn thread sees the change at its next request; check the answer once.
+        response = http.request("GET", url)
+        if response.status != 200 or response.headers.get("X-Edge-Route") != "default":
+            raise RuntimeError(f"the edge router did not pass {url} to the default origin ({response.status})")
         wrk(url, connections=connections, seconds=1)  # warm: every thread past the change
 
     runs: dict[bool, list[dict]] = {False: [], True: []}
     match_us_routes: float | None = None
     try:
-        for rep in range(repetitions):
-            # Without, with; then with, without: a drift of the machine over the measurement
-            # (a vacuum, another process) weighs on both sides alike.
-            for with_routes in (False, True) if rep % 2 == 0 else (True, False):
-                side(with_routes)
+        with routes_switchable(routes) as switch:
+            for _rep, with_routes in sides(repetitions):
+                switch(with_routes)
+                settle()
                 runs[with_routes].append(_measured(stack, url, connections=connections, seconds=seconds))
                 if with_routes and match_us_routes is None:
                     match_us_routes = _match_cost_us(selectors.enabled_routes())
     finally:
-        Route.objects.filter(pk__in=added).delete()
-        Route.objects.filter(pk__in=enabled_before).update(enabled=True)
         stack.stop("edge-cost")
+    in_process = _in_process(stack, pairs=repetitions, requests=requests, routes=routes)
     no_routes, full = _figures(runs[False]), _figures(runs[True])
     cpu_ratios = pair_ratios(runs[True], runs[False], "cpu_ms_per_request")
     rps_ratios = pair_ratios(runs[False], runs[True], "rps")
     return {
-        "edge_overhead_ratio": round(statistics.median(rps_ratios), 3) if rps_ratios else None,
-        "edge_overhead_cpu_ratio": round(statistics.median(cpu_ratios), 3) if cpu_ratios else None,
+        "edge_overhead_ratio": in_process["ratio"],
+        "edge_requests": in_process,
+        "edge_rps_ratio": round(statistics.median(rps_ratios), 3) if rps_ratios else None,
+        "edge_server_cpu_ratio": round(statistics.median(cpu_ratios), 3) if cpu_ratios else None,
         "edge_pair_cpu_ratios": [round(r, 3) for r in cpu_ratios],
         "edge_match_us_no_routes": _match_cost_us([]),
         "edge_match_us_routes": match_us_routes,
