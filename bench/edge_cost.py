@@ -151,13 +151,12 @@ def routes_switchable(routes: int = QUOTA) -> Iterator[Callable[[bool], None]]:
         Route.objects.filter(pk__in=enabled_before).update(enabled=True)
 
 
-def sides(repetitions: int) -> Iterator[tuple[int, bool]]:
-    """(repetition, with routes) in the order they are measured: without, with; then with,
+def sides(repetitions: int) -> Iterator[bool]:
+    """With routes or not, in the order the sides are measured: without, with; then with,
     without; ... A drift of the machine over the measurement (a vacuum, another process)
     weighs on both sides alike, and each side runs first as often."""
     for rep in range(repetitions):
-        for with_routes in (False, True) if rep % 2 == 0 else (True, False):
-            yield rep, with_routes
+        yield from (False, True) if rep % 2 == 0 else (True, False)
 
 
 def _in_process(stack: Stack, *, pairs: int, requests: int, routes: int) -> dict:
@@ -220,7 +219,7 @@ def edge_overhead(
     match_us_routes: float | None = None
     try:
         with routes_switchable(routes) as switch:
-            for _rep, with_routes in sides(repetitions):
+            for with_routes in sides(repetitions):
                 switch(with_routes)
                 settle()
                 runs[with_routes].append(_measured(stack, url, connections=connections, seconds=seconds))
