@@ -67,14 +67,6 @@ def stack_prepare(stack: Stack, services: PrivateServices, plan: Plan) -> None:
     stack.install()
 
 
-def django_setup(stack: Stack) -> None:
-    os.environ.update(stack.env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def sale_seed(stack: Stack, products: list[str], allocation: int) -> None:
     """One hot product per drill, each with a sale of its own, so each drill's books stand
     alone. Opened as the merchant does, with the legacy API up: the allocation is held in the
@@ -268,7 +260,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
     try:
         services.start()
         stack_prepare(stack, services, plan)
-        django_setup(stack)
+        stack.django_setup()
         stack.start_legacy()
         sale_seed(stack, [d.product for d in drills], plan.allocation)
         stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])

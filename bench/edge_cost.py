@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import urllib3
 
+from bench.cli import figures_print, stack_ready
 from bench.stack import BIN, ROOT, Stack, machine_quiet
 from bench.wrk import wrk
 from procs import free_port
@@ -255,21 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "edge-cost")
     args = parser.parse_args(argv)
-    stack = Stack(args.out.resolve())
-    try:
-        stack.prepare()
-        os.environ.update(stack.env)
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+    with stack_ready(args.out) as stack:
         figures = edge_overhead(stack, seconds=args.seconds, connections=args.connections)
-    finally:
-        stack.stop_all()
-    text = json.dumps(figures, indent=2, sort_keys=True)
-    if args.json:
-        args.json.write_text(text)
-    print(text)
+    figures_print(figures, args.json)
     return 0
 
 

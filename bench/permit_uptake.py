@@ -13,15 +13,14 @@ counted: the waiter's looks at the permits' table (a poll would make one per int
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
-from bench.stack import ROOT, Stack
+from bench.cli import figures_print, stack_ready
+from bench.stack import ROOT
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -97,21 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "permit-uptake")
     args = parser.parse_args(argv)
-    stack = Stack(args.out.resolve())
-    try:
-        stack.prepare()
-        os.environ.update(stack.env)
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+    with stack_ready(args.out):
         figures = permit_uptake(rounds=args.rounds, settle_seconds=args.settle)
-    finally:
-        stack.stop_all()
-    text = json.dumps(figures, indent=2, sort_keys=True)
-    if args.json:
-        args.json.write_text(text)
-    print(text)
+    figures_print(figures, args.json)
     return 0
 
 

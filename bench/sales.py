@@ -43,13 +43,8 @@ def product_id(slug: str) -> int:
 def stack_with_sales(stack: Stack, hot_allocation: int) -> None:
     """A fresh stack with both sales open and every server started (a measurement of its own
     outside the stampede); the caller stops it (`stack.stop_all()`)."""
-    import os
-
     stack.prepare()
-    os.environ.update(stack.env)
-    import django
-
-    django.setup()
+    stack.django_setup()
     seed(stack, hot_allocation)
     stack.start_app_servers()
     sales_open(stack, hot_allocation)

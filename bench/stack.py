@@ -214,6 +214,15 @@ class Stack:
         )
         self.install()
 
+    def django_setup(self) -> None:
+        """Django set up in this process on the stack's environment (its database, Redis and
+        settings), for the measurements that read or write the stack's data themselves."""
+        os.environ.update(self.env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+
     def production_env(self, *, database_url: str, redis_url: str, broker_url: str, **extra: str) -> dict[str, str]:
         """The environment every process of the stack runs with: production settings, these
         servers, the legacy API's capacity and cost. `extra` wins over the rest."""

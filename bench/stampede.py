@@ -382,11 +382,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
     try:
         stack.prepare()
         stack.ports["ceiling_edge"] = free_port()
-        os.environ.update(stack.env)
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+        stack.django_setup()
         from django.utils.timezone import now as django_now
 
         seed(stack, profile.allocation)
