@@ -60,8 +60,9 @@ class Script:
     reads its reply: redis-py's command path around those two (the pool's checks, its retry
     wrapper, the reply's callbacks, the tracing hook) cost a sold-out answer more CPU than
     the round trip. A connection that fails is closed, so no half-read reply answers the next
-    call, and the call goes again by redis-py's path, which retries as every command does. A
-    traced call takes that path too, which records its span."""
+    call, and the call goes again by redis-py's path, which retries as every command does; a
+    reply that does not come within the cache's timeout fails the call at once. A traced call
+    takes redis-py's path too, which records its span."""
 
     def __init__(self, client, source: str):
         self.registered = client.register_script(source)
@@ -85,7 +86,10 @@ class Script:
             pass
         except ResponseError:  # the script's own error, its reply read whole
             raise
-        except (RedisConnectionError, RedisTimeoutError):
+        except RedisTimeoutError:  # Redis is slow to answer: asking again would double the wait
+            connection.disconnect()
+            raise
+        except RedisConnectionError:
             connection.disconnect()
         except BaseException:
             connection.disconnect()

@@ -192,8 +192,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# How long a call to the cache's Redis may wait to connect, or for a reply. A Redis that stops
+# answering without closing its connections (a paused server; a failover, where the old
+# primary's address goes silent) otherwise holds each thread that calls it until TCP gives
+# up, about a quarter of an hour: the hot path's threads, then the buyers, all waited. Past
+# it the call fails, and the API answers 503 with Retry-After; a retry with the same key is
+# safe. Nothing reads the cache with a blocking command, so no reply takes longer.
+REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "2"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "config.cache.PooledRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.PooledRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS},
+        }
+    }
 else:
     # A file cache is shared by every process on the machine (web and worker).
     CACHES = {
