@@ -22,6 +22,7 @@ class Plan:
     worker_down_seconds: float = 1.0
     legacy_down_seconds: float = 20.0
     redis_down_seconds: float = 2.0
+    redis_pause_seconds: float = 8.0
     postgres_down_seconds: float = 3.0
     # A refused buyer tries again with the same key this many times, this far apart.
     buyer_attempts: int = 6
@@ -101,6 +102,10 @@ def fault_redis_restart(rig: Rig, product: str) -> None:
     rig.services.redis.restart(down_seconds=rig.plan.redis_down_seconds)
 
 
+def fault_redis_pause(rig: Rig, product: str) -> None:
+    rig.services.redis.pause(rig.plan.redis_pause_seconds)
+
+
 def fault_postgres_restart(rig: Rig, product: str) -> None:
     rig.services.postgres.restart(down_seconds=rig.plan.postgres_down_seconds)
 
@@ -121,4 +126,5 @@ DRILLS = (
     Drill("legacy-api-down", "tourney-casting-rod", fault_legacy_down, "stop the legacy API for 20 s"),
     Drill("redis-restart", "bass-pro-spinning-rod", fault_redis_restart, "restart Redis (broker and cache)"),
     Drill("postgres-restart", "trout-ultralight-rod", fault_postgres_restart, "restart PostgreSQL"),
+    Drill("redis-pause", "travel-telescopic-rod", fault_redis_pause, "pause Redis for 8 s: silent, connections open"),
 )

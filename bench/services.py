@@ -91,6 +91,15 @@ class PrivateRedis:
         time.sleep(down_seconds)
         self.start()
 
+    def pause(self, seconds: float) -> None:
+        """Stops the server for `seconds` (SIGSTOP), then lets it go on: its connections stay
+        open and it answers nothing meanwhile, as a hung server or a silent address does."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
+
 
 class PrivatePostgres:
     """A PostgreSQL cluster of its own in a temporary folder, on a free loopback port.
