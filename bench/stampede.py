@@ -46,6 +46,7 @@ from bench.books import (
     log_check,
     payments_check,
 )
+from bench.cli import figures_print
 from bench.dashboard import consumers_cpu, consumers_cpu_reset, dashboard_screenshot, views_check
 from bench.designs import designs_measure
 from bench.edge_cost import edge_overhead
@@ -563,10 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out.resolve()
     figures = run(profile, args.out, args.quick, drain_only=args.drain_only)
     if args.drain_only:
-        text = json.dumps(figures, indent=2, sort_keys=True)
-        if args.json:
-            args.json.write_text(text)
-        print(text)
+        figures_print(figures, args.json)
         return 0 if report.books_ok(figures) else 1
     figures["seconds"] = round(time.monotonic() - started, 1)
     report.write(figures, args.out)
