@@ -339,6 +339,10 @@ ORDERS_OUTBOX_RELAY_SECONDS = float(os.environ.get("ORDERS_OUTBOX_RELAY_SECONDS"
 # opening with the keys ordered in the last ORDERS_KNOWN_KEYS_HOURS) show it never had an
 # order; a replay of an older key on a sold-out sale is answered as sold out.
 ORDERS_KNOWN_KEYS_HOURS = env_int("ORDERS_KNOWN_KEYS_HOURS", 24)
+# Once a sale has nothing left, each process answers its sold-out buyers from memory for this
+# long at a time (a lease from Redis, during which no order is accepted: units that come back
+# wait at most this long). 0: every answer asks Redis.
+ORDERS_SOLDOUT_LEASE_MS = env_int("ORDERS_SOLDOUT_LEASE_MS", 500)
 # Per-client throttling, counted in the cache (Redis in production): requests per window.
 ORDERS_THROTTLE_WINDOW = env_int("ORDERS_THROTTLE_WINDOW", 60)
 ORDERS_THROTTLE_PER_IP = env_int("ORDERS_THROTTLE_PER_IP", 30)

@@ -28,6 +28,7 @@ from orders.services import (
     OrderRefused,
     PlacedByMonolith,
     SoldOut,
+    StockChanging,
     Throttled,
     allocation_refusal,
     allocation_reserve,
@@ -120,7 +121,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
             client_ip=client_ip,
             email=data.email,
         )
-    except (SoldOut, Throttled) as refusal:
+    except (SoldOut, Throttled, StockChanging) as refusal:
         if isinstance(refusal, SoldOut) and refusal.unseen:
             raise  # this key never had an order: nothing to replay (nor a fingerprint to take)
         return _replay_or_refuse(

@@ -6,7 +6,13 @@ that the key never had an order: an open sale's *known keys* are a Redis set, ar
 sale opens (with every key the product's orders were taken with, and the monolith's, in the
 last ORDERS_KNOWN_KEYS_HOURS) and added to by this script before any order is written. A set
 that lost its arming mark (a Redis restart, an eviction: the mark goes with the set) sends
-every sold-out answer to the database again, which looks the key up as before."""
+every sold-out answer to the database again, which looks the key up as before.
+
+Once the sale has nothing left, a process answers its sold-out buyers from memory: the script
+grants it a *lease* (ORDERS_SOLDOUT_LEASE_MS) with the known keys as they stand, and until
+the lease ends no key is added to the set and no order is accepted, whatever the stock does
+(the script makes such a buyer wait the lease out). So a key outside the copy never had an
+order while the lease runs, and a key inside it goes to the database for its first answer."""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import hashlib
 import logging
 import math
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +33,7 @@ from config.cache import redis_client, redis_script
 from legacy_client.references import reference_for_key
 from orders.models import HotOrder
 from orders.selectors import remaining_cache_key
-from orders.services import SoldOut, Throttled
+from orders.services import SoldOut, StockChanging, Throttled
 from shop.models import PlacedOrder
 
 logger = logging.getLogger(__name__)
@@ -36,6 +44,16 @@ KNOWN_KEYS_ARMED = "*armed*"
 
 def known_keys_key(allocation_id: int) -> str:
     return f"orders:known-keys:{allocation_id}"
+
+
+def known_keys_epoch_key(allocation_id: int) -> str:
+    """Set anew at each arming: with the set's size, the version a lease's copy was taken at."""
+    return f"orders:known-keys-epoch:{allocation_id}"
+
+
+def soldout_lease_key(allocation_id: int) -> str:
+    """Present while some process answers the sale's sold-out buyers from memory."""
+    return f"orders:soldout-lease:{allocation_id}"
 
 
 def known_key_member(idempotency_key: str) -> str:
@@ -67,6 +85,7 @@ def known_keys_arm(*, allocation_id: int, product_id: int) -> bool:
             pipe.delete(name)
             for start in range(0, len(members), 10_000):
                 pipe.sadd(name, *members[start : start + 10_000])
+            pipe.set(cache.make_key(known_keys_epoch_key(allocation_id)), uuid.uuid4().hex)
             pipe.execute()
     except RedisError:
         logger.warning("could not arm the known keys of allocation %s", allocation_id, exc_info=True)
@@ -80,7 +99,7 @@ def known_keys_forget(*, allocation_id: int) -> None:
     if client is None:
         return
     try:
-        client.delete(cache.make_key(known_keys_key(allocation_id)))
+        client.delete(*(cache.make_key(k(allocation_id)) for k in (known_keys_key, known_keys_epoch_key)))
     except RedisError:
         logger.warning("could not drop the known keys of allocation %s", allocation_id, exc_info=True)
 
@@ -143,20 +162,70 @@ def _throttle(*, idempotency_key: str, client_ip: str | None, email: str) -> Non
             raise _throttled(now)
 
 
+@dataclass(frozen=True)
+class SoldOutLease:
+    """A sale with nothing left, answered from this process's memory until `until` (its
+    monotonic clock; the lease in Redis outlasts it): `members` is the known keys' copy, taken
+    at `version`."""
+
+    until: float
+    version: bytes
+    members: frozenset[bytes]
+
+
+# This process's leases, by allocation id (each thread reads it whole; a lease is replaced whole).
+_leases: dict[int, SoldOutLease] = {}
+
+
+def soldout_leases_forget() -> None:
+    _leases.clear()
+
+
+def _lease_take(allocation_id: int, *, sent: float, reply: list) -> None:
+    """Keeps the lease the script granted in `reply` (`sold_out_unseen`, 0, version[, members]):
+    from `sent`, the moment before the script was sent, so it ends before Redis's does."""
+    version = reply[2]
+    held = _leases.get(allocation_id)
+    if len(reply) > 3:
+        members = frozenset(reply[3])
+    elif held is not None and held.version == version:
+        members = held.members
+    else:  # the script judged by a copy this process no longer holds: no lease
+        return
+    lease_seconds = settings.ORDERS_SOLDOUT_LEASE_MS / 1000
+    _leases[allocation_id] = SoldOutLease(until=sent + lease_seconds * 0.99, version=version, members=members)
+
+
 # The checks before the write in one round trip, when the cache is Redis: the sold-out
 # figure the last refused reservation left (a sold-out answer is not counted; 'unseen' when
-# the armed known-keys set shows the key never had an order), the key added to that set,
-# then the throttle as `_throttle` counts it. Keys: the remaining figure, the key's
-# seen-mark, the known keys, then the counters; arguments: the quantity, the window, the
-# arming mark, the key's member, then each counter's limit.
+# the armed known-keys set shows the key never had an order, with a lease when nothing is
+# left: the set's version, and its members unless the caller's copy is of that version), a
+# lease that is running ('leased', how long it has left: no order until it ends), the key
+# added to that set, then the throttle as `_throttle` counts it. Keys: the remaining figure,
+# the key's seen-mark, the known keys, the lease, the set's epoch, then the counters;
+# arguments: the quantity, the window, the arming mark, the key's member, the lease's
+# milliseconds (0: none), the caller's copy's version, then each counter's limit.
 GATE_LUA = """
 local remaining = tonumber(redis.call('GET', KEYS[1]) or '')
 local armed = redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1
 if remaining and remaining < tonumber(ARGV[1]) then
   if armed and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0 then
+    local lease = tonumber(ARGV[5])
+    if remaining <= 0 and lease > 0 then
+      redis.call('SET', KEYS[4], 1, 'PX', lease)
+      local version = redis.call('SCARD', KEYS[3]) .. ':' .. (redis.call('GET', KEYS[5]) or '')
+      if version == ARGV[6] then
+        return {'sold_out_unseen', 0, version}
+      end
+      return {'sold_out_unseen', 0, version, redis.call('SMEMBERS', KEYS[3])}
+    end
     return {'sold_out_unseen', remaining}
   end
   return {'sold_out', remaining}
+end
+local leased = redis.call('PTTL', KEYS[4])
+if leased > 0 then
+  return {'leased', leased}
 end
 if armed then
   redis.call('SADD', KEYS[3], ARGV[4])
@@ -165,7 +234,7 @@ local window = tonumber(ARGV[2])
 if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', window) then
   return {'ok', 0}
 end
-for i = 4, #KEYS do
+for i = 6, #KEYS do
   local count = redis.call('INCR', KEYS[i])
   if count == 1 then
     redis.call('EXPIRE', KEYS[i], window + 1)
@@ -178,10 +247,14 @@ end
 return {'ok', 0}
 """
 
+# A buyer who meets a running lease waits it out, at most this many times, then is told to retry.
+LEASE_WAITS = 3
+
 
 def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, client_ip: str | None, email: str) -> None:
     """Raises SoldOut when the cached remaining figure is short, else Throttled when this
-    client is over its limits. One Redis script where the cache is Redis."""
+    client is over its limits. One Redis script where the cache is Redis, none while this
+    process holds a lease on the sold-out sale and the key is not among its known keys."""
     backend = caches["default"]  # once: the cache proxy looks it up on every attribute
     client = redis_client(backend)
     if client is None:
@@ -190,20 +263,46 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
             raise SoldOut("Sold out.", remaining=remaining)
         _throttle(idempotency_key=idempotency_key, client_ip=client_ip, email=email)
         return
+    member = known_key_member(idempotency_key)
+    lease = _leases.get(allocation_id)
+    if lease is not None and time.monotonic() < lease.until and member.encode() not in lease.members:
+        raise SoldOut("Sold out.", remaining=0).never_ordered()
     now = time.time()
     counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
-    member = known_key_member(idempotency_key)
     keys = [
         remaining_cache_key(allocation_id),
         _throttle_seen_key(member),
         known_keys_key(allocation_id),
+        soldout_lease_key(allocation_id),
+        known_keys_epoch_key(allocation_id),
         *(k for k, _ in counters),
     ]
-    args = [quantity, settings.ORDERS_THROTTLE_WINDOW, KNOWN_KEYS_ARMED, member, *(limit for _, limit in counters)]
-    script = redis_script(client, GATE_LUA)
     make_key = backend.make_key
-    verdict, remaining = script(keys=[make_key(k) for k in keys], args=args, client=client)
+    keys = [make_key(k) for k in keys]
+    script = redis_script(client, GATE_LUA)
+    for _ in range(LEASE_WAITS):
+        held = _leases.get(allocation_id)
+        args = [
+            quantity,
+            settings.ORDERS_THROTTLE_WINDOW,
+            KNOWN_KEYS_ARMED,
+            member,
+            settings.ORDERS_SOLDOUT_LEASE_MS,
+            held.version if held is not None else "",
+            *(limit for _, limit in counters),
+        ]
+        sent = time.monotonic()
+        reply = script(keys=keys, args=args, client=client)
+        verdict, remaining = reply[0], reply[1]
+        if verdict != b"leased":
+            break
+        # Stock came back while a lease ran: no order until it ends.
+        time.sleep(min(remaining, settings.ORDERS_SOLDOUT_LEASE_MS) / 1000)
+    else:
+        raise StockChanging("The stock is changing; try again shortly.", retry_after=1)
     if verdict == b"sold_out_unseen":
+        if len(reply) > 2:
+            _lease_take(allocation_id, sent=sent, reply=reply)
         raise SoldOut("Sold out.", remaining=remaining).never_ordered()
     if verdict == b"sold_out":
         raise SoldOut("Sold out.", remaining=remaining)

@@ -82,6 +82,18 @@ class Throttled(OrderRefused):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class StockChanging(OrderRefused):
+    """Units came back to a sold-out sale whose buyers some process still answers from memory
+    (the gate's lease), and the lease was taken again each time this buyer waited it out."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def hot_product_refusal(product: dict | None) -> OrderRefused | None:
     """Why this product cannot be ordered on the hot path now, from the cached product (the
     reservation checks the allocation row again)."""

@@ -223,12 +223,15 @@ def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), *
 @pytest.fixture(autouse=True)
 def _catalogue_pages_forgotten() -> Iterator[None]:
     """Each test starts without the catalogue pages and compiled routes an earlier test's
-    rolled-back data made (their versions were never replaced: that happens on commit)."""
+    rolled-back data made (their versions were never replaced: that happens on commit), nor
+    a lease on a sold-out sale of an earlier test's."""
     from edge import selectors
+    from orders.gate import soldout_leases_forget
     from shop import page_cache
 
     page_cache.pages_forget()
     selectors.routes_forget()
+    soldout_leases_forget()
     yield
 
 
