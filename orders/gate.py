@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from config.cache import redis_client, redis_script
 from legacy_client.references import reference_for_key
 from orders.models import HotOrder
-from orders.selectors import remaining_cache_key
+from orders.selectors import allocation_remaining, remaining_cache_key
 from orders.services import SoldOut, StockChanging, Throttled
 from shop.models import PlacedOrder
 
@@ -296,7 +296,12 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
         verdict, remaining = reply[0], reply[1]
         if verdict != b"leased":
             break
-        # Stock came back while a lease ran: no order until it ends.
+        # No sold-out figure, yet a lease runs: the figure lapsed (it lives REMAINING_TTL), or
+        # units came back. The database tells which (and caches the figure again); units that
+        # came back are sold once the lease is over.
+        left = allocation_remaining(allocation_id=allocation_id)
+        if left < quantity:
+            raise SoldOut("Sold out.", remaining=left)
         time.sleep(min(remaining, settings.ORDERS_SOLDOUT_LEASE_MS) / 1000)
     else:
         raise StockChanging("The stock is changing; try again shortly.", retry_after=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
@@ -139,8 +140,28 @@ def test_units_that_come_back_are_sold_only_once_every_lease_is_over(client, sal
     assert HotOrder.objects.count() == 3
 
 
+def test_a_figure_that_lapsed_under_a_lease_is_read_again_from_the_database(client, sale, calls, monkeypatch):
+    """The sold-out figure lives a few seconds: when it lapses while a lease runs, the buyer
+    is answered from the database at once (nothing came back), not kept waiting the lease out."""
+    sell_out(sale)
+    assert post_order(client, order_body()).status_code == 409  # a lease
+    gate.redis_client().delete(cache.make_key(gate.remaining_cache_key(sale.pk)))  # its TTL ran out
+    gate.soldout_leases_forget()
+    waits = []
+    monkeypatch.setattr(gate, "time", SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=waits.append))
+    response = post_order(client, order_body())
+    assert (response.status_code, response.json()["remaining"]) == (409, 0)
+    assert calls.verdicts[-1] == b"leased"
+    assert waits == []  # answered at once, not kept waiting the lease out
+    assert cache.get(gate.remaining_cache_key(sale.pk)) == 0  # the figure is back
+    assert post_order(client, order_body()).status_code == 409
+    assert calls.verdicts[-1] == b"sold_out_unseen"
+
+
 def test_a_buyer_who_meets_the_lease_again_and_again_is_told_to_retry(client, sale, monkeypatch):
     sell_out(sale)
+    SaleAllocation.objects.filter(pk=sale.pk).update(allocated=4)  # units came back
+    cache.delete(gate.remaining_cache_key(sale.pk))
     monkeypatch.setattr(gate, "redis_script", lambda client, source: lambda **kwargs: [b"leased", 1])
     count = HotOrder.objects.count()
     response = post_order(client, order_body())
