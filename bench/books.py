@@ -164,7 +164,8 @@ def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: f
 
 
 def books_check(product: str, numbers: list[str], allocation: int) -> dict:
-    """Every answered 202 complete exactly once, nothing sold beyond the allocation."""
+    """Every answered 202 complete exactly once (or its card declined), nothing sold beyond
+    the allocation."""
     from django.db.models import Count, Sum
 
     from legacy_api.models import OrderLine
@@ -174,7 +175,13 @@ def books_check(product: str, numbers: list[str], allocation: int) -> dict:
     orders = {o.number: o for o in HotOrder.objects.filter(product__slug=product)}
     answered = set(numbers)
     completed = [n for n in answered if n in orders and orders[n].status == OrderStatus.COMPLETE]
-    lost = sorted(n for n in answered if n not in orders or orders[n].status != OrderStatus.COMPLETE)
+    # A card the legacy API declined ends its order there, and gives its unit back: kept, not lost.
+    declined = [n for n in answered if n in orders and orders[n].stage == OrderStage.CARD_DECLINED]
+    lost = sorted(
+        n
+        for n in answered
+        if n not in orders or (orders[n].status != OrderStatus.COMPLETE and orders[n].stage != OrderStage.CARD_DECLINED)
+    )
     hot_lines = OrderLine.objects.filter(product_slug=product, order__reference__startswith="key-")
     refs_twice = (
         hot_lines.values("order__reference").annotate(n=Count("order_id", distinct=True)).filter(n__gt=1).count()
@@ -193,6 +200,7 @@ def books_check(product: str, numbers: list[str], allocation: int) -> dict:
     return {
         "accepted": len(numbers),
         "completed": len(completed),
+        "declined": len(declined),
         "lost": len(lost),
         "lost_numbers": lost[:20],
         "lost_stages": dict(Counter(orders[n].stage if n in orders else "missing" for n in lost)),

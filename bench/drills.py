@@ -3,15 +3,23 @@
     python -m bench.drills [--json PATH] [--out DIR]
 
 It starts its own PostgreSQL and Redis on free loopback ports (see `bench.services`), the legacy
-order API and the hot path under gunicorn and a Celery worker, and runs four drills, each a
+order API and the hot path under gunicorn and a Celery worker, and runs six drills, each a
 stampede of buyers at a fixed rate for a product of its own (more buyers than units), with a
 fault in the middle of it:
 (a) the worker is killed (SIGKILL, its whole process group) while it processes, then started again;
 (b) the legacy order API is stopped for 20 seconds, then started again;
 (c) Redis (the broker and the cache) is restarted;
-(d) PostgreSQL is restarted.
+(d) PostgreSQL is restarted;
+(e) Redis is paused for 8 seconds (SIGSTOP: silent, its connections open);
+(f) nothing breaks, but every fourth buyer's card is declined, which gives units back to the
+    sale while it is sold out and its sold-out buyers are answered from the hot path's memory.
 Buyers retry a refused request (5xx, connection error) with the same Idempotency-Key, as a
 real client would; `refused` counts those answers, retried or not (allowed during a fault).
+An accepted buyer sends the same request again three times, 0.05 s apart after its 202, each
+on a new connection (so another server process may answer), as a client that lost the answer
+would, and must be given the same order each time (`replays_wrong` counts the answers that
+were not: with the sold-out leases' hold on acceptance taken out, the units-back drill counted
+13 of 507).
 After each drill it waits for the queue to drain and checks the books against PostgreSQL:
 every 202 must end complete exactly once, and nothing may be oversold. It prints a table,
 writes the JSON, exits 1 when anything was lost, duplicated or oversold, and stops everything
@@ -42,7 +50,6 @@ from bench.shoppers import accepted_numbers, buyer_request
 from bench.stack import ROOT, Settings, Stack, machine
 from procs import free_port, wait_for_url
 
-CATEGORY = "rods"
 DATABASE = "shop_drills"
 CLOCKS = ("ORDERS_VISIBILITY_TIMEOUT", "ORDERS_UNACKED_RESTORE_SECONDS", "ORDERS_STALL_SECONDS")
 
@@ -67,14 +74,14 @@ def stack_prepare(stack: Stack, services: PrivateServices, plan: Plan) -> None:
     stack.install()
 
 
-def sale_seed(stack: Stack, products: list[str], allocation: int) -> None:
+def sale_seed(stack: Stack, products: list[tuple[str, str]], allocation: int) -> None:
     """One hot product per drill, each with a sale of its own, so each drill's books stand
     alone. Opened as the merchant does, with the legacy API up: the allocation is held in the
     stock of record first, and the workers place orders against that hold."""
     from shop.models import Product
 
-    for slug in products:
-        Product.objects.filter(slug=slug, category__slug=CATEGORY).update(
+    for category, slug in products:
+        Product.objects.filter(slug=slug, category__slug=category).update(
             stock=allocation + 1000, is_active=True, deleted_at=None
         )
         stack.manage("sale", "open", slug, "--units", str(allocation), "--per-order", "2", capture=True)
@@ -97,29 +104,74 @@ class Refusals:
             self.retried_buyers += int(first)
 
 
-def buyers(rig: Rig, product: str, run: str, refusals: Refusals):
-    """A buyer of `product` who tries again, with the same key and body, when refused."""
-    send = buyer_request(rig.stack.url("hotpath", ""), run, product_path=f"/shop/{CATEGORY}/{product}/")
-    plan = rig.plan
+class Replays:
+    """Accepted buyers who sent their request again: how many, and how many were not given
+    their order (another number, a refusal, an error) with what they got instead."""
 
-    def buy(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.wrong: list[str] = []
+
+    def add(self, *, number: str, status: int, body: bytes) -> None:
+        try:
+            given = json.loads(body).get("number") if status == 202 else None
+        except ValueError:
+            given = None
+        with self.lock:
+            self.sent += 1
+            if given != number:
+                self.wrong.append(f"{number}: {status} {body[:80]!r}")
+
+
+def buyers(rig: Rig, drill: Drill, run: str, refusals: Refusals, replays: Replays):
+    """A buyer of the drill's product who tries again, with the same key and body, when
+    refused; and who, once accepted, sends it again later as if the answer had been lost."""
+    plan = rig.plan
+    send = buyer_request(
+        rig.stack.url("hotpath", ""),
+        run,
+        product_path=f"/shop/{drill.category}/{drill.product}/",
+        decline_every=plan.decline_every if drill.decline else 0,
+    )
+
+    def attempt(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
         status, body = 0, b""
-        for attempt in range(plan.buyer_attempts):
+        for tried in range(plan.buyer_attempts):
             try:
                 status, body = send(pool, i)
             except urllib3.exceptions.HTTPError:
                 status, body = 0, b""
             if 0 < status < 500:
                 return status, body
-            refusals.add(first=attempt == 0)
+            refusals.add(first=tried == 0)
             if rig.stop.wait(plan.buyer_retry_pause):
                 break
+        return status, body
+
+    def buy(pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+        status, body = attempt(pool, i)
+        for _ in range(plan.replays if status == 202 else 0):
+            if rig.stop.wait(plan.replay_after):
+                break
+            pool.clear()  # the answer was lost with its connection: the retry comes on a new one
+            replay_status, replay_body = attempt(pool, i)
+            replays.add(number=json.loads(body)["number"], status=replay_status, body=replay_body)
         return status, body
 
     return buy
 
 
-BOOKS = ("lost", "duplicated", "oversold", "authorisations_unmatched", "hold_drift", "log_mismatched", "views_differ")
+BOOKS = (
+    "lost",
+    "duplicated",
+    "oversold",
+    "authorisations_unmatched",
+    "hold_drift",
+    "log_mismatched",
+    "views_differ",
+    "replays_wrong",
+)
 
 
 # --- the books ---------------------------------------------------------------------------
@@ -149,11 +201,11 @@ def drain_wait(rig: Rig, product: str) -> tuple[bool, str]:
 # --- a drill -----------------------------------------------------------------------------
 
 
-def healthy(rig: Rig, product: str) -> None:
+def healthy(rig: Rig, category: str, product: str) -> None:
     """The stack answers again before the next drill starts."""
     stack = rig.stack
     wait_for_url(stack.url("legacy", "/legacy-api/ping"), timeout=30)
-    wait_for_url(stack.url("hotpath", f"/shop/{CATEGORY}/{product}/stock"), timeout=30)
+    wait_for_url(stack.url("hotpath", f"/shop/{category}/{product}/stock"), timeout=30)
     worker = stack.group.get("worker")
     if worker is None or not worker.running:
         stack.start_worker()
@@ -162,17 +214,17 @@ def healthy(rig: Rig, product: str) -> None:
 def drill_run(rig: Rig, drill: Drill) -> dict:
     plan = rig.plan
     rig.notes = {}
-    healthy(rig, drill.product)
+    healthy(rig, drill.category, drill.product)
     with contextlib.suppress(urllib3.exceptions.HTTPError, ValueError, RuntimeError):
         legacy_reset(rig.stack)
-    refusals = Refusals()
+    refusals, replays = Refusals(), Replays()
     run = f"{drill.name}-{int(time.time())}"
     result: dict[str, RunResult] = {}
 
     def stampede() -> None:
         result["buyers"] = open_loop(
             drill.name,
-            buyers(rig, drill.product, run, refusals),
+            buyers(rig, drill, run, refusals, replays),
             rate=plan.buyer_rate,
             duration=plan.stampede_seconds,
             threads=64,
@@ -201,6 +253,7 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
     # Every read model equal to its rebuild from the log (events rebuild --check exits 0).
     views = views_check(rig.stack)
     books["views_differ"] = 0 if views["in_step"] else 1
+    books["replays_wrong"] = len(replays.wrong)
     if not views["in_step"]:
         books["views_check_output"] = views["output"]
     statuses = buyers_result.statuses() if buyers_result else {}
@@ -219,6 +272,9 @@ def drill_run(rig: Rig, drill: Drill) -> dict:
         "hold_drift": books["hold_drift"],
         "log_mismatched": books["log_mismatched"],
         "views_differ": books["views_differ"],
+        "replays_wrong": books["replays_wrong"],
+        "replays": replays.sent,
+        "replays_wrong_examples": replays.wrong[:10],
         "refused": refusals.refused,
         "drain_seconds": drain_seconds,
         "fault": drill.what,
@@ -262,7 +318,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
         stack_prepare(stack, services, plan)
         stack.django_setup()
         stack.start_legacy()
-        sale_seed(stack, [d.product for d in drills], plan.allocation)
+        sale_seed(stack, [(d.category, d.product) for d in drills], plan.allocation)
         stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
         stack.start_worker()
         rows = []

@@ -27,6 +27,13 @@ class Plan:
     # A refused buyer tries again with the same key this many times, this far apart.
     buyer_attempts: int = 6
     buyer_retry_pause: float = 1.0
+    # An accepted buyer sends the same request again this many times, this far apart after its
+    # 202, each on a new connection (an answer the client lost), and must be given the same
+    # order: by then the sale may be sold out, and other server processes answering from memory.
+    replays: int = 3
+    replay_after: float = 0.05
+    # In the units-back drill, every this-many-th buyer pays with a declined card.
+    decline_every: int = 4
     # The drain ends when every order is final, when nothing moved for `stall_seconds`
     # (what is left will not move by itself), or after `drain_timeout`.
     drain_timeout: float = 150.0
@@ -110,6 +117,17 @@ def fault_postgres_restart(rig: Rig, product: str) -> None:
     rig.services.postgres.restart(down_seconds=rig.plan.postgres_down_seconds)
 
 
+def fault_units_back(rig: Rig, product: str) -> None:
+    """Nothing is broken: the buyers' declined cards give units back to the sale while it is
+    sold out and its sold-out buyers are answered from the hot path's memory. Returns once the
+    stampede is over, with how many units came back by then."""
+    from orders.models import HotOrder, OrderStage
+
+    rig.stop.wait(max(0.0, rig.plan.stampede_seconds - rig.plan.fault_after))
+    declined = HotOrder.objects.filter(product__slug=product, stage=OrderStage.CARD_DECLINED)
+    rig.notes["units_back_during_stampede"] = db(declined.count)
+
+
 # What must be 0 after every drill.
 
 
@@ -119,6 +137,8 @@ class Drill:
     product: str
     fault: Callable[[Rig, str], None]
     what: str
+    decline: bool = False  # every Plan.decline_every-th buyer pays with a declined card
+    category: str = "rods"
 
 
 DRILLS = (
@@ -127,4 +147,12 @@ DRILLS = (
     Drill("redis-restart", "bass-pro-spinning-rod", fault_redis_restart, "restart Redis (broker and cache)"),
     Drill("postgres-restart", "trout-ultralight-rod", fault_postgres_restart, "restart PostgreSQL"),
     Drill("redis-pause", "travel-telescopic-rod", fault_redis_pause, "pause Redis for 8 s: silent, connections open"),
+    Drill(
+        "units-back",
+        "spinning-reel",
+        fault_units_back,
+        "declined cards give units back to a sold-out sale",
+        decline=True,
+        category="reels",
+    ),
 )

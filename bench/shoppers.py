@@ -12,14 +12,18 @@ import urllib3
 from bench.loadgen import RunResult
 
 CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000002"  # the legacy API declines it
 
 
-def _buyer_send(base: str, run: str, product_path: str, pool: urllib3.PoolManager, i: int) -> tuple[int, bytes]:
+def _buyer_send(
+    base: str, run: str, product_path: str, pool: urllib3.PoolManager, i: int, *, decline_every: int = 0
+) -> tuple[int, bytes]:
+    declined = decline_every and i % decline_every == 0
     body = json.dumps(
         {
             "quantity": 1,
             "customer": {"name": f"Buyer {i}", "email": f"buyer{i}.{run}@example.com"},
-            "payment": {"card_number": CARD_OK},
+            "payment": {"card_number": CARD_DECLINED if declined else CARD_OK},
         }
     )
     response = pool.request(
@@ -49,8 +53,9 @@ def _checkout_send(
 
 # The requests are partials of module functions, so that a load generator of its own (another
 # process, see `open_loop_apart`) can be given them.
-def buyer_request(base: str, run: str, *, product_path: str):
-    return functools.partial(_buyer_send, base, run, product_path)
+def buyer_request(base: str, run: str, *, product_path: str, decline_every: int = 0):
+    """Buyer `i` of a run; every `decline_every`-th pays with a card the legacy API declines."""
+    return functools.partial(_buyer_send, base, run, product_path, decline_every=decline_every)
 
 
 def browse_request(base: str, paths: list[str]):

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bench.books import ConsumerLag, log_check, payments_unmatched
+from bench.books import ConsumerLag, books_check, log_check, payments_unmatched
+from bench.drills import Replays
 from events.models import Checkpoint, Event
 from events.services import event_append
 from legacy_api.payments import APPROVED_CARD, payment_authorise, payment_figures, payment_void
@@ -105,3 +106,50 @@ def test_an_authorisation_voided_when_its_order_failed_is_no_difference_and_a_li
     # An authorisation still live for an order never placed is a difference.
     payment_authorise(key="never-placed", card_number=APPROVED_CARD, amount_cents=100)
     assert payments_unmatched(payment_figures(), 2) == 1
+
+
+@pytest.mark.django_db
+def test_a_declined_card_ends_its_order_kept_and_any_other_end_short_of_complete_is_lost():
+    from orders.models import HotOrder, OrderStage, OrderStatus, SaleAllocation
+    from shop.models import Category, Product
+
+    rods = Category.objects.create(name="Rods", slug="rods")
+    product = Product.objects.create(category=rods, title="Rod", slug="rod", price_cents=100, stock=10)
+    SaleAllocation.objects.create(product=product, is_hot=True, allocated=3, sold=1)
+    now = timezone.now()
+    ends = {
+        "T000001": (OrderStatus.COMPLETE, OrderStage.SENT_TO_FULFILMENT),
+        "T000002": (OrderStatus.FAILED, OrderStage.CARD_DECLINED),
+        "T000003": (OrderStatus.FAILED, OrderStage.SOLD_OUT),
+        "T000004": (OrderStatus.PROCESSING, OrderStage.QUEUED),
+    }
+    for n, (number, (status, stage)) in enumerate(ends.items()):
+        HotOrder.objects.create(
+            number=number,
+            token=f"t{n}",
+            idempotency_key=f"k{n}",
+            product=product,
+            quantity=1,
+            unit_price_cents=100,
+            status=status,
+            stage=stage,
+            reserved_until=now,
+            created_at=now,
+            updated_at=now,
+        )
+
+    books = books_check("rod", list(ends), allocation=3)
+
+    assert (books["completed"], books["declined"], books["lost"]) == (1, 1, 2)
+    assert books["lost_numbers"] == ["T000003", "T000004"]
+
+
+def test_a_replay_counts_as_wrong_unless_it_was_given_its_own_order():
+    replays = Replays()
+    replays.add(number="T000001", status=202, body=b'{"number": "T000001"}')
+    replays.add(number="T000002", status=202, body=b'{"number": "T000009"}')
+    replays.add(number="T000003", status=409, body=b'{"error": "sold_out"}')
+    replays.add(number="T000004", status=0, body=b"")
+
+    assert replays.sent == 4
+    assert [wrong.split(":")[0] for wrong in replays.wrong] == ["T000002", "T000003", "T000004"]
