@@ -16,9 +16,7 @@ order while the lease runs, and a key inside it goes to the database for its fir
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,7 +31,8 @@ from config.cache import redis_client, redis_script
 from legacy_client.references import reference_for_key
 from orders.models import HotOrder
 from orders.selectors import allocation_remaining, remaining_cache_key
-from orders.services import SoldOut, StockChanging, Throttled
+from orders.services import SoldOut, StockChanging
+from orders.throttle import throttle_count, throttle_counters, throttle_seen_key, throttled
 from shop.models import PlacedOrder
 
 logger = logging.getLogger(__name__)
@@ -104,64 +103,6 @@ def known_keys_forget(*, allocation_id: int) -> None:
         logger.warning("could not drop the known keys of allocation %s", allocation_id, exc_info=True)
 
 
-def throttle_email(email: str) -> str:
-    """The address the per-email throttle counts: lowercased, without a `+tag` in the local
-    part, so that ann+1@, ann+2@... are one buyer. For the throttle only: the order keeps the
-    address as given."""
-    local, at, domain = email.strip().lower().rpartition("@")
-    if not at:
-        return domain
-    return f"{local.split('+', 1)[0] or local}@{domain}"
-
-
-def _throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
-    """The throttle's counters for an attempt at `now`: (cache key, limit) per client address
-    and per email, in the current window."""
-    window = settings.ORDERS_THROTTLE_WINDOW
-    bucket = int(now // window)
-    return [
-        (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
-        for scope, ident, limit in (
-            ("ip", client_ip or "", settings.ORDERS_THROTTLE_PER_IP),
-            ("email", throttle_email(email), settings.ORDERS_THROTTLE_PER_EMAIL),
-        )
-        if ident and limit > 0
-    ]
-
-
-def _throttle_seen_key(member: str) -> str:
-    """The seen-mark of the key whose known-keys `member` (its SHA-256 in hex) this is."""
-    return f"orders:throttle:key:{member[:32]}"
-
-
-def _throttled(now: float) -> Throttled:
-    window = settings.ORDERS_THROTTLE_WINDOW
-    wait = max(1, math.ceil((int(now // window) + 1) * window - now))
-    return Throttled("Too many orders from you; try again shortly.", retry_after=wait)
-
-
-def _throttle(*, idempotency_key: str, client_ip: str | None, email: str) -> None:
-    """Counts one order attempt per client address and per email; raises Throttled.
-
-    Repeats of one key count once (concurrent replays must get the first answer, not 429);
-    a throttled key is forgotten so that retrying it later counts again."""
-    window = settings.ORDERS_THROTTLE_WINDOW
-    seen_key = _throttle_seen_key(known_key_member(idempotency_key))
-    if not cache.add(seen_key, 1, window):
-        return
-    now = time.time()
-    for key, limit in _throttle_counters(client_ip=client_ip, email=email, now=now):
-        cache.add(key, 0, window + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, window + 1)
-            count = 1
-        if count > limit:
-            cache.delete(seen_key)
-            raise _throttled(now)
-
-
 @dataclass(frozen=True)
 class SoldOutLease:
     """A sale with nothing left, answered from this process's memory until `until` (its
@@ -201,7 +142,7 @@ def _lease_take(allocation_id: int, *, sent: float, reply: list) -> None:
 # the armed known-keys set shows the key never had an order, with a lease when nothing is
 # left: the set's version, and its members unless the caller's copy is of that version), a
 # lease that is running ('leased', how long it has left: no order until it ends), the key
-# added to that set, then the throttle as `_throttle` counts it. Keys: the remaining figure,
+# added to that set, then the throttle as `throttle_count` counts it. Keys: the remaining figure,
 # the key's seen-mark, the known keys, the lease, the set's epoch, then the counters;
 # arguments: the quantity, the window, the arming mark, the key's member, the lease's
 # milliseconds (0: none), the caller's copy's version, then each counter's limit.
@@ -261,17 +202,17 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
         remaining = cache.get(remaining_cache_key(allocation_id))
         if remaining is not None and remaining < quantity:
             raise SoldOut("Sold out.", remaining=remaining)
-        _throttle(idempotency_key=idempotency_key, client_ip=client_ip, email=email)
+        throttle_count(member=known_key_member(idempotency_key), client_ip=client_ip, email=email)
         return
     member = known_key_member(idempotency_key)
     lease = _leases.get(allocation_id)
     if lease is not None and time.monotonic() < lease.until and member.encode() not in lease.members:
         raise SoldOut("Sold out.", remaining=0).never_ordered()
     now = time.time()
-    counters = _throttle_counters(client_ip=client_ip, email=email, now=now)
+    counters = throttle_counters(client_ip=client_ip, email=email, now=now)
     keys = [
         remaining_cache_key(allocation_id),
-        _throttle_seen_key(member),
+        throttle_seen_key(member),
         known_keys_key(allocation_id),
         soldout_lease_key(allocation_id),
         known_keys_epoch_key(allocation_id),
@@ -312,4 +253,4 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
     if verdict == b"sold_out":
         raise SoldOut("Sold out.", remaining=remaining)
     if verdict == b"throttled":
-        raise _throttled(now)
+        raise throttled(now)

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.db.models import F
 
-from orders.gate import throttle_email
 from orders.models import SaleAllocation
 from orders.selectors import hot_product_get, product_cache_key, product_memo_forget
+from orders.throttle import throttle_email
 from shop.catalogue_version import catalogue_version
 from shop.models import Product
 from tests.orders.conftest import nothing_reserved, order_body, post_order
