@@ -488,7 +488,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
             script_for=lambda run: _order_script(out, run),
             seconds=profile.wrk_seconds,
             connections=accept["connections"],
-            runs=profile.reps,
+            pairs=2 * profile.reps,
         )
         uptake = permit_uptake(rounds=20 if profile.reps > 1 else 5)
         at_database = dict(

@@ -1,6 +1,8 @@
 """The cost of tracing, measured: the hot path's acceptance rate (wrk, new orders through the
 edge, as `bench.stampede` measures `accept`) with tracing at its default sampling and with
-tracing off, the median of three runs each, taken in turns so that drift hits both alike.
+tracing off, in pairs of runs one after the other, each on a quiet machine, each side first
+in half of the pairs; the cost is one less the median of the pairs' ratios, so that what the
+machine does over the minute (a vacuum, the queue the runs fill) weighs on both sides alike.
 
     figures = accept_tracing_cost(stack, url=..., script_for=lambda run: path, seconds=3)
     # {"accept_rps_tracing_default": ..., "accept_rps_tracing_off": ...,
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.stack import ROOT, Stack
+from bench.stack import ROOT, Stack, machine_quiet
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
 
 OFF = {"TRACING_ENABLED": "0"}
@@ -38,29 +40,38 @@ def accept_tracing_cost(
     script_for: Callable[[str], Path],
     seconds: int,
     connections: int = 8,
-    runs: int = 3,
+    pairs: int = 6,
     warm_up_seconds: int = 1,
 ) -> dict:
-    """accept_rps with tracing at its default sampling and off (median of `runs` each);
-    `script_for(run)` gives a wrk script whose orders are new for that run. The hot path is
-    left running with tracing at its default."""
+    """accept_rps with tracing at its default sampling and off, in `pairs` pairs (the medians
+    of each side, and the median of the pairs' ratios); `script_for(run)` gives a wrk script
+    whose orders are new for that run. The hot path is left running with tracing at its
+    default."""
     from django.conf import settings
 
     rates: dict[str, list[float]] = {"default": [], "off": []}
-    for index in range(runs):
-        for mode, env in (("default", {}), ("off", OFF)):
+    ratios = []
+    for index in range(pairs):
+        sides = (("default", {}), ("off", OFF))
+        pair = {}
+        for mode, env in sides if index % 2 == 0 else sides[::-1]:
             _restart_hotpath(stack, env)
             run = f"trace-{mode}-{index}-{int(time.time())}"
             wrk(url, connections=connections, seconds=warm_up_seconds, script=script_for(run + "-warm"))
-            rates[mode].append(wrk(url, connections=connections, seconds=seconds, script=script_for(run))["rps"])
+            machine_quiet(timeout=5.0)
+            pair[mode] = wrk(url, connections=connections, seconds=seconds, script=script_for(run))["rps"]
+            rates[mode].append(pair[mode])
+        if pair["off"]:
+            ratios.append(pair["default"] / pair["off"])
     _restart_hotpath(stack, {})
-    default, off = statistics.median(rates["default"]), statistics.median(rates["off"])
+    ratio = statistics.median(ratios) if ratios else None
     return {
-        "accept_rps_tracing_default": round(default, 1),
-        "accept_rps_tracing_off": round(off, 1),
-        "tracing_cost_ratio": round(1 - default / off, 4) if off else None,
+        "accept_rps_tracing_default": round(statistics.median(rates["default"]), 1),
+        "accept_rps_tracing_off": round(statistics.median(rates["off"]), 1),
+        "tracing_cost_ratio": round(1 - ratio, 4) if ratio else None,
         "tracing_sample_rate": float(stack.env.get("TRACING_SAMPLE_RATE", settings.TRACING_SAMPLE_RATE)),
         "accept_rps_runs": rates,
+        "pair_ratios": [round(r, 3) for r in ratios],
     }
 
 
