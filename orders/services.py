@@ -73,25 +73,25 @@ class PlacedByMonolith(OrderRefused):
     code = "placed_by_monolith"
 
 
-class Throttled(OrderRefused):
-    status = 429
-    code = "throttled"
+class RetryLater(OrderRefused):
+    """A refusal that says when to try again: `retry_after` seconds, in the body and the header."""
 
     def __init__(self, detail: str, *, retry_after: int):
         super().__init__(detail, retry_after=retry_after)
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class StockChanging(OrderRefused):
+class Throttled(RetryLater):
+    status = 429
+    code = "throttled"
+
+
+class StockChanging(RetryLater):
     """Units came back to a sold-out sale whose buyers some process still answers from memory
     (the gate's lease), and the lease was taken again each time this buyer waited it out."""
 
     status = 503
     code = "unavailable"
-
-    def __init__(self, detail: str, *, retry_after: int):
-        super().__init__(detail, retry_after=retry_after)
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 def hot_product_refusal(product: dict | None) -> OrderRefused | None:
