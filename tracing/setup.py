@@ -48,17 +48,18 @@ def _provider_build(service: str):
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     from tracing.context import PROPAGATOR
     from tracing.exporter import DatabaseSpanExporter
+    from tracing.sampling import sampler
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": service}),
         id_generator=AwsXRayIdGenerator(),
         # A request that arrives sampled (the edge decided) is traced; one that arrives
-        # unsampled costs no recording; a new trace is kept at TRACING_SAMPLE_RATE.
-        sampler=ParentBased(TraceIdRatioBased(settings.TRACING_SAMPLE_RATE)),
+        # unsampled costs no recording; a new trace is kept at TRACING_SAMPLE_RATE, and never
+        # starts at a lone query or cache call (tracing.sampling).
+        sampler=sampler(settings.TRACING_SAMPLE_RATE),
     )
     if settings.TRACING_STORE:
         provider.add_span_processor(

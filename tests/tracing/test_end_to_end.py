@@ -12,13 +12,14 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils.html import escape
 
 import procs
 from edge.lambda_edge import trace_header_mint
-from events.models import Event
+from events.models import Checkpoint, Event
 from orders.models import HotOrder
 from tests.conftest import BIN, eventually
 from tests.orders.conftest import ORDERS_URL, http_json, order_body, orders_final
@@ -36,11 +37,14 @@ TRACE_ID = "5759e988bd862e3fe1be46a994272793"
 TRACING = {"TRACING_EXPORT_DELAY_MS": "200", "TRACING_SAMPLE_RATE": "0"}
 
 
-def shop(processes, legacy_api, worker_env, *, legacy_env=None, concurrency: int = 1) -> tuple[str, object]:
+def shop(
+    processes, legacy_api, worker_env, *, legacy_env=None, concurrency: int = 1, tracing: dict | None = None
+) -> tuple[str, object]:
     """The legacy API, the hot path and a worker, all traced; returns the hot path's URL and the worker."""
-    legacy_api.env = {**(legacy_env or legacy_api.env), **TRACING}
+    tracing = tracing or TRACING
+    legacy_api.env = {**(legacy_env or legacy_api.env), **tracing}
     legacy_api.start()
-    env = {**worker_env, **TRACING}
+    env = {**worker_env, **tracing}
     hotpath = processes.gunicorn("config.wsgi_hotpath", env, name="hotpath")
     worker = processes.celery_worker(env, concurrency=concurrency)
     return hotpath, worker
@@ -229,3 +233,32 @@ def test_an_order_the_edge_did_not_sample_stores_no_span_and_keeps_its_trace_id(
     traces = set(Event.objects.filter(data__number=body["number"]).values_list("trace_id", flat=True))
     assert traces == {"1-5759e988-bd862e3fe1be46a994272793"}
     assert selectors.trace_ids_find(sampled["number"])
+
+
+def test_with_every_new_trace_kept_the_workers_loops_start_no_trace_of_a_lone_query(
+    processes, allocation, legacy_api, worker_env
+):
+    # Every new trace kept: the outbox relay, the log's consumers and the dashboard's maker
+    # query the database several times a second, each query outside any task or request.
+    hotpath, _worker = shop(processes, legacy_api, worker_env, tracing={**TRACING, "TRACING_SAMPLE_RATE": "1"})
+    header = trace_header_mint(time.time(), sampled=True)
+    buy(hotpath, header)
+    eventually(orders_final(1), timeout=90, message="the order was not placed")
+    trace_id = otel_from_any(header)
+    eventually(lambda: every_hop_stored(trace_id), timeout=30, message="the order's spans were not all stored")
+    # The consumers have read the order's events since (their loops ran), and the spans of
+    # those loops' queries would have been written with the next batch.
+    last = Event.objects.order_by("-position").values_list("position", flat=True).first()
+    eventually(
+        lambda: Checkpoint.objects.filter(last_position__gte=last).count() == len(settings.EVENT_CONSUMERS),
+        timeout=30,
+        message="the log's consumers did not catch up",
+    )
+    time.sleep(1.0)  # five of the consumers' loops, and the export's 0.2 s batches after them
+
+    roots = Span.objects.filter(parent_id="")
+    # Every trace starts where work entered a process; no trace is one query or cache call.
+    lone = list(roots.filter(kind="client").values_list("service", "name")[:10])
+    assert not lone, lone
+    assert set(roots.values_list("kind", flat=True)) <= {"server", "consumer", "producer"}
+    assert Span.objects.filter(trace_id=trace_id, kind="client", peer="postgresql").exists()

@@ -39,6 +39,29 @@ result = {
 }
 with tracer.start_as_current_span("new root") as span:
     result["xray_epoch"] = trace.format_trace_id(span.get_span_context().trace_id)[:8]
+# A lone client call (a worker loop's query) starts no trace; inside a task it is traced.
+if on:
+    from django.db import connection
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    ended = InMemorySpanExporter()
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(ended))
+    with tracer.start_as_current_span("lone call", kind=trace.SpanKind.CLIENT) as span:
+        result["lone_client_recorded"] = span.is_recording()
+    with tracer.start_as_current_span("task", kind=trace.SpanKind.CONSUMER):
+        with tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
+            result["client_in_task_recorded"] = span.is_recording()
+    ended.clear()
+    # The same with a real query, where the database is PostgreSQL (psycopg instrumented).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    with tracer.start_as_current_span("task", kind=trace.SpanKind.CONSUMER):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+    result["vendor"] = connection.vendor
+    result["ended"] = sorted(
+        [s.kind.name, s.parent is None, s.attributes.get("db.statement", "")] for s in ended.get_finished_spans()
+    )
 tracing_shutdown()
 print("RESULT " + json.dumps(result))
 """
@@ -66,7 +89,19 @@ def test_a_request_arriving_sampled_is_traced_and_new_traces_follow_the_sample_r
     assert result["new_trace_recorded"] is False
     # X-Ray-compatible ids: a new trace's first 8 hex digits are the epoch seconds.
     assert abs(int(result["xray_epoch"], 16) - time.time()) < 60
-    assert probe(process_env, TRACING_SAMPLE_RATE="1", TRACING_STORE="0")["new_trace_recorded"] is True
+    everything = probe(process_env, TRACING_SAMPLE_RATE="1", TRACING_STORE="0")
+    assert everything["new_trace_recorded"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_query_or_cache_call_starts_no_trace_even_when_every_trace_is_kept(process_env):
+    result = probe(process_env, TRACING_SAMPLE_RATE="1", TRACING_STORE="0")
+    # What a worker's loop or a middleware before the request's span does: no trace of one call.
+    assert result["lone_client_recorded"] is False
+    # The same call inside a task is part of the task's trace.
+    assert result["client_in_task_recorded"] is True
+    if result["vendor"] == "postgresql":
+        assert result["ended"] == [["CLIENT", False, "SELECT 2"], ["CONSUMER", True, ""]], result["ended"]
 
 
 @pytest.mark.django_db(transaction=True)
