@@ -235,10 +235,17 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message comes back after the visibility timeout: it must be longer
     # than any task, retry countdowns included, or a running order is delivered twice.
     # Workers look for such messages every ORDERS_UNACKED_RESTORE_SECONDS.
+    # A broker that stops answering without closing its connections (paused, or a failover's
+    # old address gone silent) fails a publish after BROKER_TIMEOUT_SECONDS: the relay keeps the
+    # outbox rows and tries again. Without it the relay waited until TCP gave up, holding the
+    # rows it had taken, and their orders were not sent. Longer than the workers' 1 s BRPOP.
+    _broker_timeout = max(2.0, float(os.environ.get("BROKER_TIMEOUT_SECONDS", "5")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600),
         "unacked_restore_interval": env_int("ORDERS_UNACKED_RESTORE_SECONDS", 60),
         "unacked_restore_throttle": 1,
+        "socket_timeout": _broker_timeout,
+        "socket_connect_timeout": _broker_timeout,
     }
 elif CELERY_BROKER_URL.startswith("sqs://"):
     # SQS in production: the queue and its dead-letter queue (redrive policy) are created by
