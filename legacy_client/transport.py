@@ -10,6 +10,8 @@ from typing import Any
 import urllib3
 from django.conf import settings
 
+from tracing.context import current_carrier
+
 _pool = urllib3.PoolManager(num_pools=4, maxsize=32, retries=False)
 
 
@@ -48,10 +50,15 @@ def request(
             body=json.dumps(body).encode() if body is not None else None,
             # The token says who is calling (the storefront or the hot path), for the legacy API's
             # authorisation and its load figures alike.
+            # The caller's trace goes along, sampled or not, so the legacy API follows its
+            # decision: a caller whose instrumentation is suppressed (a trace not sampled)
+            # would otherwise send none, and the legacy API would start traces of its own.
+            # Where the call is traced, the instrumentation puts its own span's header here.
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "Authorization": f"Bearer {settings.LEGACY_API_TOKENS.get(caller, '')}",
+                **current_carrier(),
             },
             timeout=urllib3.Timeout(connect=2.0, read=timeout or settings.LEGACY_API_TIMEOUT),
         )
