@@ -21,6 +21,7 @@ from collections.abc import Callable
 from celery.signals import worker_ready, worker_shutdown
 from celery.utils.dispatch import Signal
 from django.db import connection
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ class WorkerLoop(threading.Thread):
         try:
             while not self.halt.is_set():
                 try:
-                    again = self.step()
+                    # A loop's own calls belong to no request or task: they make no spans. A
+                    # publish still carries the trace the step attaches (tracing.context).
+                    with suppress_instrumentation():
+                        again = self.step()
                 except Exception:
                     logger.warning("%s failed; trying again", self.name, exc_info=True)
                     connection.close()

@@ -100,7 +100,9 @@ def _instrument(*, django: bool) -> None:
         settings.MIDDLEWARE = [
             "tracing.middleware.SampledRequestsMiddleware" if m == OTEL_MIDDLEWARE else m for m in settings.MIDDLEWARE
         ]
-    CeleryInstrumentor().instrument()
+    from tracing.tasks_quiet import tasks_quiet_connect
+
+    tasks_quiet_connect(CeleryInstrumentor().instrument)
     PsycopgInstrumentor().instrument()
     RedisInstrumentor().instrument()
     URLLib3Instrumentor().instrument()

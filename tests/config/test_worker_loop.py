@@ -74,3 +74,26 @@ def test_the_workers_signals_start_one_loop_each_and_stop_it():
     finally:
         worker_shutdown.send(sender=None)
     assert not made[0].is_alive()
+
+
+def test_a_step_runs_with_tracing_instrumentation_suppressed():
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    class Watching(WorkerLoop):
+        def __init__(self):
+            super().__init__(60, name="watching")
+            self.seen, self.done = [], threading.Event()
+
+        def step(self) -> bool:
+            self.seen.append(is_instrumentation_enabled())
+            self.done.set()
+            return False
+
+    loop = Watching()
+    loop.start()
+    try:
+        assert loop.done.wait(5)
+    finally:
+        loop.stop()
+    # Its queries and cache calls would each start a trace of their own, or cost a span each.
+    assert loop.seen == [False]

@@ -104,6 +104,45 @@ def test_a_lone_query_or_cache_call_starts_no_trace_even_when_every_trace_is_kep
         assert result["ended"] == [["CLIENT", False, "SELECT 2"], ["CONSUMER", True, ""]], result["ended"]
 
 
+TASK_SCRIPT = r"""
+import json, os, uuid, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from celery.app.trace import build_tracer
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from config.celery import app
+from tracing.setup import tracing_init
+
+tracing_init(service="worker", django=False)
+
+@app.task(name="probe.instrumented")
+def probe():
+    span = trace.get_current_span()
+    return [is_instrumentation_enabled(), span.is_recording(), format(span.get_span_context().trace_id, "032x")]
+
+run = build_tracer(probe.name, probe, app=app)  # what a worker's pool runs for each message
+result = {}
+for flags in ("00", "01"):
+    message = {"traceparent": f"00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-{flags}", "delivery_info": {}}
+    result[flags] = run(str(uuid.uuid4()), [], {}, message).retval
+result["after"] = is_instrumentation_enabled()
+print("RESULT " + json.dumps(result))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_whose_trace_is_not_sampled_runs_with_instrumentation_suppressed_and_keeps_its_trace(process_env):
+    env = {**process_env, "TRACING_ENABLED": "1", "TRACING_SAMPLE_RATE": "0", "TRACING_STORE": "0"}
+    done = subprocess.run([PYTHON, "-c", TASK_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    # Unsampled: no span for each query and cache call, yet the trace id the log records.
+    assert result["00"] == [False, False, "5759e988bd862e3fe1be46a994272793"]
+    assert result["01"] == [True, True, "5759e988bd862e3fe1be46a994272793"]
+    assert result["after"] is True  # the suppression ends with the task
+
+
 @pytest.mark.django_db(transaction=True)
 def test_tracing_off_instruments_nothing(process_env):
     result = probe(process_env, TRACING_ENABLED="0")
