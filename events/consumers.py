@@ -112,7 +112,11 @@ def events_each(handler: Callable, events: list[Event]) -> Iterator[tuple[Event,
             yield event, None
 
 
-def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
+# Events a caller read for a consumer: every event committed after the mark when it read them.
+Read = tuple[Mark, list[Event]]
+
+
+def consumer_run(*, consumer: str, batch_size: int | None = None, read: Read | None = None) -> RunResult:
     """Processes the next batch of committed events for one consumer.
 
     The checkpoint row is claimed with SKIP LOCKED, so a second run of the same consumer
@@ -121,22 +125,33 @@ def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
     process) leaves the checkpoint where it was, and its writes are undone with it. A failed
     event keeps the consumer in place for the next run; after EVENT_CONSUMER_MAX_ATTEMPTS
     failures it goes to the consumer's dead letters and the consumer moves on; a RetryLater
-    keeps the place without counting."""
+    keeps the place without counting.
+
+    `read`: the events after a mark that the caller already read (`consumers_read`, one read
+    for every consumer); used when the claimed checkpoint is still at that mark."""
     handler = consumer_handler(consumer)
     result = RunResult(consumer=consumer)
     # Nothing new since the checkpoint (a consumer's usual state between bursts): said by two
     # reads, with no lock taken and nothing written, so an idle pass costs no commit.
-    mark = Checkpoint.objects.filter(consumer=consumer).values_list("last_xid", "last_position").first()
-    if mark is None:
-        Checkpoint.objects.get_or_create(consumer=consumer)  # its first run: it starts at the log's start
-    elif not events_committed(after=mark, limit=1):
+    if read is None:
+        mark = Checkpoint.objects.filter(consumer=consumer).values_list("last_xid", "last_position").first()
+        if mark is None:
+            Checkpoint.objects.get_or_create(consumer=consumer)  # its first run: it starts at the log's start
+        elif not events_committed(after=mark, limit=1):
+            return result
+    elif not read[1]:
         return result
     with transaction.atomic():
         checkpoint = Checkpoint.objects.select_for_update(skip_locked=True).filter(consumer=consumer).first()
         if checkpoint is None:
             result.claimed = False
             return result
-        events = events_committed(after=checkpoint_mark(checkpoint), limit=batch_size or settings.EVENT_CONSUMER_BATCH)
+        limit = batch_size or settings.EVENT_CONSUMER_BATCH
+        at = checkpoint_mark(checkpoint)
+        # A read made at this mark was committed then: a prefix of what is committed now. A
+        # checkpoint another run moved since is read again from where it is.
+        fresh = read is not None and read[0] == at
+        events = read[1][:limit] if fresh else events_committed(after=at, limit=limit)
         for event, error in _outcomes(handler, events) if events else ():
             if error is None:
                 result.processed += 1
@@ -156,6 +171,25 @@ def consumer_run(*, consumer: str, batch_size: int | None = None) -> RunResult:
             checkpoint.failures, checkpoint.last_error = 0, ""
         checkpoint.save()
     return result
+
+
+def consumers_read(names: list[str]) -> dict[str, Read] | None:
+    """For each consumer with a checkpoint, the events after it, from one read of the log for
+    all of them: two queries, where each consumer's own look costs two and its batch one more.
+    None when the read fills a batch (a backlog: each consumer reads its own batch)."""
+    marks = {
+        name: (xid or 0, position)
+        for name, xid, position in Checkpoint.objects.filter(consumer__in=names).values_list(
+            "consumer", "last_xid", "last_position"
+        )
+    }
+    if not marks:
+        return None
+    limit = settings.EVENT_CONSUMER_BATCH
+    events = events_committed(after=min(marks.values()), limit=limit)
+    if len(events) >= limit:
+        return None
+    return {name: (mark, [event for event in events if mark_of(event) > mark]) for name, mark in marks.items()}
 
 
 def consumer_run_all(*, consumer: str, batch_size: int | None = None, rounds: int = 1000) -> RunResult:

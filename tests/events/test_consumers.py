@@ -179,3 +179,61 @@ def test_events_a_consumer_does_not_want_are_passed_without_a_call(settings):
     assert handlers.seen == [p for p in positions if p % 2 == 0]
     assert result.processed == len(events)  # the checkpoint passed them all
     assert Checkpoint.objects.get(consumer="even").last_position == max(positions)
+
+
+def _log_reads(queries) -> int:
+    return sum(1 for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"events_event"' in q["sql"])
+
+
+def test_a_pass_reads_the_log_once_for_all_the_consumers_and_an_idle_pass_costs_two_queries(settings):
+    from events.runner import consumers_pass
+
+    settings.EVENT_CONSUMERS = {name: "tests.events.handlers.collect" for name in ("a", "b", "c")}
+    small_sale(1)
+    settled()
+    consumers_pass()  # each consumer's first run makes its checkpoint
+    handlers.seen.clear()
+    more = small_sale(2)
+    settled()
+    with CaptureQueriesContext(connection) as busy:
+        consumers_pass()
+    assert handlers.seen == [e.position for e in more] * 3  # every consumer, each event once
+    assert _log_reads(busy) == 1
+    with CaptureQueriesContext(connection) as idle:
+        assert consumers_pass() == 0
+    assert len(idle.captured_queries) == 2  # the checkpoints and the log: no claim, no commit
+    assert handlers.seen == [e.position for e in more] * 3
+
+
+def test_a_checkpoint_moved_since_the_shared_read_is_read_again_from_where_it_is(settings):
+    from events.consumers import consumers_read
+
+    settings.EVENT_CONSUMERS = {"a": "tests.events.handlers.collect"}
+    small_sale(1)
+    settled()
+    consumer_run_all(consumer="a")
+    more = small_sale(1)
+    settled()
+    read = consumers_read(["a"])["a"]
+    assert [e.position for e in read[1]] == [e.position for e in more]
+    handlers.seen.clear()
+    assert consumer_run(consumer="a").processed == len(more)  # another run took them first
+    assert consumer_run(consumer="a", read=read).processed == 0  # the stale read counts nothing twice
+    assert handlers.seen == [e.position for e in more]
+
+
+def test_a_backlog_of_a_batch_or_more_is_read_by_each_consumer_for_itself(settings):
+    from events.consumers import consumers_read
+    from events.runner import consumers_pass
+
+    settings.EVENT_CONSUMERS = {"a": "tests.events.handlers.collect", "b": "tests.events.handlers.collect"}
+    settings.EVENT_CONSUMER_BATCH = 3
+    small_sale(1)
+    settled()
+    consumers_pass()
+    events = small_sale(4)
+    settled()
+    assert consumers_read(["a", "b"]) is None
+    handlers.seen.clear()
+    assert consumers_pass() == 3  # a whole batch each: the loop goes again at once
+    assert handlers.seen == [e.position for e in events][:3] * 2
