@@ -24,15 +24,12 @@ def consumers_pass() -> int:
     one consumer processed (a whole batch: it has more waiting)."""
     processed = 0
     names = consumer_names()
-    started = time.thread_time()
-    try:
-        reads = consumers_read(names) or {}
-    except Exception:  # each consumer then looks for itself, and says what failed
-        logger.warning("events consumers' shared read failed", exc_info=True)
-        reads = {}
-    for name in names:  # the shared read's CPU, a share each
-        _cpu_add(name, (time.thread_time() - started) / len(names))
-    for name in names:
+    reads, read_at = _shared_read(names), time.monotonic()
+    for at, name in enumerate(names):
+        if time.monotonic() - read_at > settings.EVENT_CONSUMERS_LOOP_SECONDS:
+            # The consumers before took longer than a loop's wait: what they did not see is
+            # read for the rest now, or the last one would lag by the whole pass.
+            reads, read_at = _shared_read(names[at:]), time.monotonic()
         read = reads.get(name)
         if read is not None and not read[1]:
             continue  # nothing new for it: no query, no claim
@@ -48,6 +45,20 @@ def consumers_pass() -> int:
         if result.processed or result.dead_lettered or result.failed:
             logger.info("%s", result)
     return processed
+
+
+def _shared_read(names: list[str]) -> dict:
+    """`consumers_read` for these consumers, its CPU a share each; {} when it fails (each
+    consumer then looks for itself, and says what failed)."""
+    started = time.thread_time()
+    try:
+        reads = consumers_read(names) or {}
+    except Exception:
+        logger.warning("events consumers' shared read failed", exc_info=True)
+        reads = {}
+    for name in names:
+        _cpu_add(name, (time.thread_time() - started) / len(names))
+    return reads
 
 
 def consumer_cpu_key(name: str) -> str:

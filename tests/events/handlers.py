@@ -56,3 +56,32 @@ def tally(event: Event) -> None:
         status="DONE",
         data={"counted": event.position},
     )
+
+
+def slow_then_append(event: Event) -> None:
+    """Takes its time over each event but its own, and meanwhile another process commits a
+    new one."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    if event.source == "later":
+        return
+
+    def elsewhere() -> None:
+        try:
+            later.append(
+                event_append(source="later", detail_type="Later", type="T", subtype="S", status="X", data={}).position
+            )
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=elsewhere)
+    writer.start()
+    writer.join()
+    time.sleep(0.1)
+
+
+# Positions `slow_then_append` had committed meanwhile.
+later: list[int] = []

@@ -237,3 +237,22 @@ def test_a_backlog_of_a_batch_or_more_is_read_by_each_consumer_for_itself(settin
     handlers.seen.clear()
     assert consumers_pass() == 3  # a whole batch each: the loop goes again at once
     assert handlers.seen == [e.position for e in events][:3] * 2
+
+
+@pytest.mark.postgres  # another writer while a batch's transaction is open: SQLite has one at a time
+def test_a_consumer_late_in_a_slow_pass_reads_what_was_committed_since_the_pass_began(settings):
+    from events.runner import consumers_pass
+
+    settings.EVENT_CONSUMERS = {"a": "tests.events.handlers.slow_then_append", "b": "tests.events.handlers.collect"}
+    settings.EVENT_CONSUMERS_LOOP_SECONDS = 0.05
+    small_sale(1)
+    settled()
+    consumers_pass()  # the checkpoints made
+    handlers.seen.clear()
+    handlers.later.clear()
+    (event,) = [sale_event(9)]
+    settled()
+    consumers_pass()
+    # "a" took longer than a loop's wait: "b" was given what was committed meanwhile too.
+    assert len(handlers.later) == 1
+    assert handlers.seen == [event.position, handlers.later[0]]
