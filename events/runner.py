@@ -26,7 +26,7 @@ def consumers_pass() -> int:
     names = consumer_names()
     reads, read_at = _shared_read(names), time.monotonic()
     for at, name in enumerate(names):
-        if time.monotonic() - read_at > settings.EVENT_CONSUMERS_LOOP_SECONDS:
+        if at and time.monotonic() - read_at > settings.EVENT_CONSUMERS_LOOP_SECONDS:
             # The consumers before took longer than a loop's wait: what they did not see is
             # read for the rest now, or the last one would lag by the whole pass.
             reads, read_at = _shared_read(names[at:]), time.monotonic()
