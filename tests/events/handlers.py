@@ -58,11 +58,9 @@ def tally(event: Event) -> None:
     )
 
 
-def slow_then_append(event: Event) -> None:
-    """Takes its time over each event but its own, and meanwhile another process commits a
-    new one."""
+def append_elsewhere(event: Event) -> None:
+    """For each event but its own: another process commits a new one meanwhile."""
     import threading
-    import time
 
     from django.db import connection
 
@@ -80,8 +78,7 @@ def slow_then_append(event: Event) -> None:
     writer = threading.Thread(target=elsewhere)
     writer.start()
     writer.join()
-    time.sleep(0.1)
 
 
-# Positions `slow_then_append` had committed meanwhile.
+# Positions `append_elsewhere` had committed meanwhile.
 later: list[int] = []
