@@ -146,6 +146,7 @@ def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: f
         or 0
     )
     return {
+        **drain_phases([(o.created_at, o.completed_at) for o in complete if o.completed_at], stampede_end=stampede_end),
         "accepted": len(numbers),
         "complete": len(complete),
         "lost": len(lost),
@@ -157,6 +158,28 @@ def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: f
         "drain_window_seconds": round(drain_window, 2),
         "completed_after_stampede": len(after),
         "drain_rate": round(len(complete) / drain_window, 2) if drain_window else 0.0,
+    }
+
+
+def drain_phases(orders: list[tuple], *, stampede_end) -> dict:
+    """The drain's rate while the stampede's load lasted and after it ended, from each
+    complete order's (accepted, completed) times: what the stampede's load takes from the drain.
+    While it lasts, the window runs from the first order accepted to the load's end (or to the
+    last order placed, if the queue emptied first); after it, from the load's end to the last
+    order placed. A phase with no window reads None."""
+    if not orders:
+        return {"drain_rate_during_stampede": None, "drain_rate_after_stampede": None}
+    first = min(accepted for accepted, _ in orders)
+    last = max(completed for _, completed in orders)
+    during = sum(1 for _, completed in orders if completed <= stampede_end)
+    during_seconds = (min(last, stampede_end) - first).total_seconds()
+    after_seconds = (last - stampede_end).total_seconds()
+    return {
+        "drain_rate_during_stampede": round(during / during_seconds, 2) if during_seconds > 0 else None,
+        "drain_rate_after_stampede": round((len(orders) - during) / after_seconds, 2) if after_seconds > 0 else None,
+        "drain_orders_during_stampede": during,
+        "drain_seconds_during_stampede": round(max(0.0, during_seconds), 2),
+        "drain_seconds_after_stampede": round(max(0.0, after_seconds), 2),
     }
 
 

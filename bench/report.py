@@ -68,6 +68,20 @@ def _ratio(numerator, denominator, digits: int = 2):
     return round(numerator / denominator, digits) if numerator is not None and denominator else None
 
 
+def drain_phase_figures(books: dict, legacy_rate: float | None) -> dict:
+    """The drain's rate while the stampede's load lasted and after it ended, each against the
+    legacy API's calibrated capacity, and each part's share of a core after it: where the
+    drain falls short of the capacity, and what held the cores meanwhile."""
+    during, after = books.get("drain_rate_during_stampede"), books.get("drain_rate_after_stampede")
+    return {
+        "drain_rate_during_stampede": during,
+        "drain_rate_after_stampede": after,
+        "drain_during_stampede_vs_capacity": _ratio(during, legacy_rate),
+        "drain_after_stampede_vs_capacity": _ratio(after, legacy_rate),
+        "cores_busy_after_stampede": books.get("cores_busy_after_stampede"),
+    }
+
+
 def figures(
     *,
     profile,
@@ -185,6 +199,16 @@ def figures(
                 books["drain_rate"],
                 _r(legacy_rate, 2),
             ],
+            "drain_rate_during_stampede / legacy_rate_at_capacity (while the load lasted)": [
+                _ratio(books.get("drain_rate_during_stampede"), legacy_rate),
+                books.get("drain_rate_during_stampede"),
+                _r(legacy_rate, 2),
+            ],
+            "drain_rate_after_stampede / legacy_rate_at_capacity (after it ended)": [
+                _ratio(books.get("drain_rate_after_stampede"), legacy_rate),
+                books.get("drain_rate_after_stampede"),
+                _r(legacy_rate, 2),
+            ],
             "accept_p99_ms_backlog / accept_p99_ms_empty": [
                 _ratio(backlog["median"], empty["median"]),
                 backlog["median"],
@@ -230,6 +254,7 @@ def figures(
         "browse_p99_ms_route_off": _r(off["results"]["browse"].percentile(99)),
         "drain_seconds": books["drain_seconds"],
         "drain_rate_vs_capacity": _r(books["drain_rate"] / legacy_rate, 2) if legacy_rate else None,
+        **drain_phase_figures(books, legacy_rate),
         "books": books,
         "legacy_rate_at_capacity": _r(legacy_rate, 2),
         "ceiling_steps": ceiling["sweep"],
@@ -429,6 +454,17 @@ def markdown(f: dict) -> str:
             + " |"
             for label in ("route_on", "route_off")
         ],
+        *(
+            [
+                "| route on, its drain after the load ended | "
+                + " | ".join(
+                    str(f["cores_busy_after_stampede"].get(name, 0.0)) for name in sorted(f["cores_busy"]["route_on"])
+                )
+                + " |"
+            ]
+            if f.get("cores_busy_after_stampede")
+            else []
+        ),
         "",
         "Threads of each part ready to run but kept waiting for a core, on average (the",
         "scheduler's own count). The monolith's wait per request it served (browsing and checkout):",

@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import urllib3
@@ -300,6 +301,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
         threading.Timer(profile.stampede_seconds * 0.6, take.set).start()
     for thread in threads:
         thread.join()
+    load_until, load_cpu = time.time(), stack.cpu_seconds()
     elapsed = time.monotonic() - started
     if shot is not None:
         take.set()
@@ -321,6 +323,9 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     return {
         "label": label,
         "wall": {"since": since, "until": time.time()},
+        # When the load generators stopped, and each part's CPU then: the drain after it.
+        "load_until": load_until,
+        "load_cpu": load_cpu,
         "results": results,
         "timeline": sampler.rows,
         "legacy": stats,
@@ -360,6 +365,15 @@ def inflight_mean(timeline: list[tuple[float, int, int]]) -> float | None:
     return round(sum(readings) / len(readings), 2) if readings else None
 
 
+def cores_since(stack: Stack, before: dict[str, float], *, since: float) -> dict[str, float]:
+    """Each part's share of one core from `since` (a time.time()) and its `before` reading
+    until now."""
+    after, seconds = stack.cpu_seconds(), time.time() - since
+    if seconds <= 0:
+        return {}
+    return {name: round(max(0.0, after[name] - before.get(name, 0.0)) / seconds, 2) for name in sorted(after)}
+
+
 def drain_figures(*, legacy_rate: float, idle, on: dict, books: dict) -> dict:
     """What `--drain-only` reports: the first stampede's drain and what it shared the cores with."""
     idle_p99, stampede_p99 = idle.percentile(99), on["results"]["browse"].percentile(99)
@@ -368,6 +382,7 @@ def drain_figures(*, legacy_rate: float, idle, on: dict, books: dict) -> dict:
         "drain_rate": books["drain_rate"],
         "drain_rate_vs_capacity": round(books["drain_rate"] / legacy_rate, 3) if legacy_rate else None,
         "drain_window_seconds": books["drain_window_seconds"],
+        **report.drain_phase_figures(books, legacy_rate),
         "legacy_inflight_mean": inflight_mean(on["timeline"]),
         "browse_p99_ms_idle": round(idle_p99, 1),
         "browse_p99_ms_stampede": round(stampede_p99, 1),
@@ -384,8 +399,6 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         stack.prepare()
         stack.ports["ceiling_edge"] = free_port()
         stack.django_setup()
-        from django.utils.timezone import now as django_now
-
         seed(stack, profile.allocation)
         stack.start_app_servers()
         sales_open(stack, profile.allocation)
@@ -424,7 +437,9 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         figures["browse_p99_ms_idle_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, since=idle_since, until=idle_until)
         figures["browse_p99_ms_stampede_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, **on["wall"])
         numbers = accepted_numbers(on["results"]["buyers"])
-        books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=django_now())
+        load_end = datetime.fromtimestamp(on["load_until"], tz=UTC)
+        books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=load_end)
+        books["cores_busy_after_stampede"] = cores_since(stack, on["load_cpu"], since=on["load_until"])
         books.update(hold_check(stack, HOT_PRODUCT))
         books.update(payments_check(stack))
         books.update(log_check(numbers))
