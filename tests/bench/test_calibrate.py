@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.conf import settings
 
-from bench.stampede import QUICK, calibrate_legacy
+from bench.phases import QUICK, calibrate_legacy
 from tests.orders.conftest import legacy_api, legacy_env  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from bench.books import drain_phases
 from bench.loadgen import RunResult, Sample
+from bench.phases import inflight_mean
 from bench.report import BOOKS
-from bench.stampede import drain_figures, inflight_mean
+from bench.stampede import drain_figures
 
 
 def browse(*latencies: float) -> RunResult:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench import stack as stack_module
+from bench.phases import waiting_share
 from bench.stack import Settings, Stack, autogroup_set
-from bench.stampede import waiting_share
 from tests.conftest import eventually
 
 PROBE = "import os; print(os.sched_getscheduler(0), os.nice(0))"
