@@ -265,10 +265,7 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
     # Each part's share of one core over the stampede (the machine has os.cpu_count() of them).
     # A process that exits takes its count along (a PostgreSQL backend that closes): at worst
     # a part is under-counted, never below zero.
-    cores = {
-        name: round(max(0.0, cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0)) / elapsed, 2)
-        for name in sorted(cpu_after)
-    }
+    cores = busy_share(cpu_before, cpu_after, elapsed)
     waiting = waiting_share(wait_before, wait_after, elapsed)
     stats = legacy_stats(stack)
     sampler.stop.set()
@@ -286,6 +283,13 @@ def stampede(stack: Stack, profile: Profile, *, label: str, run: str, screenshot
         "waiting": waiting,
         "consumer_lag": lag.stop(),
     }
+
+
+def busy_share(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    """Each part's share of one core over `elapsed` seconds (from two Stack.cpu_seconds()
+    readings). A process that exits takes its count along: a part is under-counted at worst,
+    never below zero."""
+    return {name: round(max(0.0, after[name] - before.get(name, 0.0)) / elapsed, 2) for name in sorted(after)}
 
 
 def waiting_share(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
@@ -306,6 +310,4 @@ def cores_since(stack: Stack, before: dict[str, float], *, since: float) -> dict
     """Each part's share of one core from `since` (a time.time()) and its `before` reading
     until now."""
     after, seconds = stack.cpu_seconds(), time.time() - since
-    if seconds <= 0:
-        return {}
-    return {name: round(max(0.0, after[name] - before.get(name, 0.0)) / seconds, 2) for name in sorted(after)}
+    return busy_share(before, after, seconds) if seconds > 0 else {}

@@ -111,6 +111,7 @@ def figures(
     statuses = buyers.statuses()
     off_buyers = off["results"]["buyers"]
     edge = edge or {}
+    drain = drain_phase_figures(books, legacy_rate)
     return {
         "allocation": profile.allocation,
         "accepted": books["accepted"],
@@ -198,13 +199,13 @@ def figures(
                 _r(legacy_rate, 2),
             ],
             "drain_rate_during_stampede / legacy_rate_at_capacity (while the load lasted)": [
-                _ratio(books.get("drain_rate_during_stampede"), legacy_rate),
-                books.get("drain_rate_during_stampede"),
+                drain["drain_during_stampede_vs_capacity"],
+                drain["drain_rate_during_stampede"],
                 _r(legacy_rate, 2),
             ],
             "drain_rate_after_stampede / legacy_rate_at_capacity (after it ended)": [
-                _ratio(books.get("drain_rate_after_stampede"), legacy_rate),
-                books.get("drain_rate_after_stampede"),
+                drain["drain_after_stampede_vs_capacity"],
+                drain["drain_rate_after_stampede"],
                 _r(legacy_rate, 2),
             ],
             "accept_p99_ms_backlog / accept_p99_ms_empty": [
@@ -252,7 +253,7 @@ def figures(
         "browse_p99_ms_route_off": _r(off["results"]["browse"].percentile(99)),
         "drain_seconds": books["drain_seconds"],
         "drain_rate_vs_capacity": _r(books["drain_rate"] / legacy_rate, 2) if legacy_rate else None,
-        **drain_phase_figures(books, legacy_rate),
+        **drain,
         "books": books,
         "legacy_rate_at_capacity": _r(legacy_rate, 2),
         "ceiling_steps": ceiling["sweep"],

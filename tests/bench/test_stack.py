@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import stack as stack_module
-from bench.phases import waiting_share
+from bench.phases import busy_share, waiting_share
 from bench.stack import Settings, Stack, autogroup_set
 from tests.conftest import eventually
 
@@ -78,6 +78,11 @@ def test_a_part_kept_waiting_for_a_core_is_counted_and_one_that_sleeps_is_not(tm
 
 def test_the_share_waiting_is_the_wait_over_the_window():
     assert waiting_share({"a": 1.0}, {"a": 3.0, "b": 0.5}, 4.0) == {"a": 0.5, "b": 0.125}
+
+
+def test_the_share_of_a_core_is_the_cpu_over_the_window_and_a_part_that_lost_a_process_reads_zero():
+    # "b" lost a process that had used CPU before the window: its count went down, not below zero.
+    assert busy_share({"a": 1.0, "b": 5.0}, {"a": 3.0, "b": 4.0, "c": 1.0}, 4.0) == {"a": 0.5, "b": 0.0, "c": 0.25}
 
 
 THREADS = (
