@@ -5,9 +5,12 @@ queue and with a deep backlog."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import re
 import statistics
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,38 +196,66 @@ def db_accept_limit(database_url: str, out: Path, *, product_slug: str, clients:
 # --- acceptance latency, empty queue against a deep backlog ----------------------------
 
 
-def accept_p99(edge: str, product_path: str, *, run: str, rate: float, seconds: float, times: int) -> dict:
-    """Acceptance p99 at a fixed arrival rate well under the limit (open model), once the
-    machine is quiet (as for wrk), after a second of the same unmeasured (a server just
-    restarted opens its connections then)."""
+def _accept_p99_once(edge: str, product_path: str, *, run: str, rate: float, seconds: float) -> tuple[float, dict]:
+    """One acceptance p99 at a fixed arrival rate well under the limit (open model), once the
+    machine is quiet (as for wrk), after a second of the same unmeasured (the tables were
+    just emptied or filled, and a server just restarted opens its connections then)."""
     machine_quiet(timeout=10.0)
-    open_loop_apart(
-        f"accept-{run}-warm",
-        buyer_request(edge, f"{run}w", product_path=product_path),
-        rate=rate,
-        duration=1.0,
-        threads=32,
-    )
-    p99s = []
-    statuses: dict[int, int] = {}
-    for i in range(times):
-        result = open_loop_apart(
-            f"accept-{run}-{i}",
-            buyer_request(edge, f"{run}{i}", product_path=product_path),
-            rate=rate,
-            duration=seconds,
-            threads=32,
-        )
-        p99s.append(result.percentile(99))
-        for status, count in result.statuses().items():
-            statuses[status] = statuses.get(status, 0) + count
-    return {
-        "median": round(statistics.median(p99s), 1),
-        "min": round(min(p99s), 1),
-        "max": round(max(p99s), 1),
-        "values": [round(p99, 1) for p99 in p99s],
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-    }
+    request = functools.partial(open_loop_apart, rate=rate, threads=32)
+    request(f"accept-{run}-warm", buyer_request(edge, f"{run}w", product_path=product_path), duration=1.0)
+    result = request(f"accept-{run}", buyer_request(edge, run, product_path=product_path), duration=seconds)
+    return result.percentile(99), result.statuses()
+
+
+def pairs_order(pairs: int) -> list[str]:
+    """The sides of `pairs` pairs in the order they are measured: empty then backlog, then
+    backlog then empty, and so on, so that each side runs first in half of them and a switch
+    of the tables' state (100,000 orders put in or taken out) comes once a pair."""
+    return [side for i in range(pairs) for side in (("empty", "backlog") if i % 2 == 0 else ("backlog", "empty"))]
+
+
+def accept_p99_empty_and_backlog(
+    edge: str, product_path: str, *, product_id: int, backlog_orders: int, rate: float, seconds: float, pairs: int
+) -> tuple[dict, dict]:
+    """Acceptance p99 with an empty queue and with `backlog_orders` orders queued, in pairs
+    measured side by side (`pairs_order`), so that both sides of a pair see the same machine:
+    a hypervisor that takes more of it for a minute weighs on both, not on one side's three
+    repetitions. A switch to the empty side takes the product's orders out (`queue_empty`), a
+    switch to the backlog puts it in (`backlog_fill`) beside the orders the empty side left.
+    Returns the two sides' figures, each with its median, spread and values in the order
+    measured; the backlog's also with each pair's ratio (`pair_ratios`, backlog over empty)."""
+    stamp = int(time.time())
+    p99s: dict[str, list[float]] = {"empty": [], "backlog": []}
+    statuses: dict[str, collections.Counter] = {"empty": collections.Counter(), "backlog": collections.Counter()}
+    queued: dict[str, list[int]] = {"empty": [], "backlog": []}
+    taken_out: list[int] = []
+    state = None
+    for n, side in enumerate(pairs_order(pairs)):
+        if side != state:
+            if side == "empty":
+                taken_out.append(queue_empty(product_id=product_id))
+            else:  # made after the product's last order, which the empty side just left
+                backlog_fill(product_id=product_id, orders=backlog_orders, run=f"{stamp}-{n}")
+            state = side
+        queued[side].append(queue_depth())
+        p99, seen = _accept_p99_once(edge, product_path, run=f"{side}{stamp}-{n}", rate=rate, seconds=seconds)
+        p99s[side].append(p99)
+        statuses[side].update(seen)
+    figures = {}
+    for side, values in p99s.items():
+        figures[side] = {
+            "median": round(statistics.median(values), 1),
+            "min": round(min(values), 1),
+            "max": round(max(values), 1),
+            "values": [round(v, 1) for v in values],
+            "statuses": {str(k): v for k, v in sorted(statuses[side].items())},
+            "orders_queued": max(queued[side]),
+        }
+    figures["empty"]["orders_taken_out_before"] = taken_out[0]
+    figures["backlog"]["pair_ratios"] = [
+        round(b / e, 3) if e else None for b, e in zip(p99s["backlog"], p99s["empty"], strict=True)
+    ]
+    return figures["empty"], figures["backlog"]
 
 
 BACKLOG_SQL = """

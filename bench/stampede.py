@@ -56,11 +56,8 @@ from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, product_id, 
 from bench.shoppers import accepted_numbers, browse_request
 from bench.speed import (
     WrkTarget,
-    accept_p99,
-    backlog_fill,
+    accept_p99_empty_and_backlog,
     db_accept_limit,
-    queue_depth,
-    queue_empty,
     wrk_best,
     wrk_best_together,
 )
@@ -227,17 +224,17 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         # The other ways of holding the units, at the database alone (a full run only).
         designs = None if quick else designs_measure(stack.env["DATABASE_URL"], out, **at_database)
         edge = stack.url("edge", "")
-        latency = dict(rate=profile.accept_rate, seconds=profile.accept_seconds, times=profile.reps)
-        # The phases above left their acceptances queued (the workers are stopped): an empty
-        # queue is measured once they are taken out, the backlog once it is put in.
-        taken_out = queue_empty(product_id=product_id(CEILING_PRODUCT))
-        queued_empty = queue_depth()
-        empty = accept_p99(edge, ceiling_path, run=f"empty{int(time.time())}", **latency)
-        backlog_fill(product_id=product_id(CEILING_PRODUCT), orders=profile.backlog_orders, run=str(int(time.time())))
-        queued_backlog = queue_depth()
-        backlog = accept_p99(edge, ceiling_path, run=f"backlog{int(time.time())}", **latency)
-        empty.update(orders_queued=queued_empty, orders_taken_out_before=taken_out)
-        backlog["orders_queued"] = queued_backlog
+        # The phases above left their acceptances queued (the workers are stopped): each
+        # pair measures acceptance with them taken out and with the backlog put in.
+        empty, backlog = accept_p99_empty_and_backlog(
+            edge,
+            ceiling_path,
+            product_id=product_id(CEILING_PRODUCT),
+            backlog_orders=profile.backlog_orders,
+            rate=profile.accept_rate,
+            seconds=profile.accept_seconds,
+            pairs=profile.reps if quick else max(4, profile.reps + profile.reps % 2),
+        )
         # Six pairs, not three: the difference measured is a few tenths of a percent (an even
         # number, so that each side runs first as often).
         edge_reps = 1 if quick else max(6, profile.reps + profile.reps % 2)

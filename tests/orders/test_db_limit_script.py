@@ -53,3 +53,39 @@ def test_the_queue_is_emptied_of_one_products_orders_only(allocation):
     assert queue_empty(product_id=allocation.product_id) == 3
     assert queue_depth() == 0
     assert not HotOrder.objects.exists() and not OrderStageEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backlog_and_the_empty_queue_are_measured_in_pairs_side_by_side(allocation, monkeypatch):
+    import bench.speed
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the benchmark's database is PostgreSQL")
+    assert bench.speed.pairs_order(3) == ["empty", "backlog", "backlog", "empty", "empty", "backlog"]
+    script = accept_script(product_slug=allocation.product.slug)
+    with connection.cursor() as cursor:
+        for _ in range(2):  # what the phases before left queued
+            cursor.execute(script.strip().rstrip(";"))
+    seen = []
+
+    def measure(edge, product_path, *, run, rate, seconds):
+        # The acceptances a measurement makes stay queued until the next switch.
+        with connection.cursor() as cursor:
+            cursor.execute(script.strip().rstrip(";"))
+        seen.append(("empty" if run.startswith("empty") else "backlog", bench.speed.queue_depth()))
+        return {"empty": 10.0, "backlog": 15.0}[seen[-1][0]] + len(seen), {202: 5}
+
+    monkeypatch.setattr(bench.speed, "_accept_p99_once", measure)
+    empty, backlog = bench.speed.accept_p99_empty_and_backlog(
+        "http://edge", "/p/", product_id=allocation.product_id, backlog_orders=50, rate=1, seconds=1, pairs=3
+    )
+    # Each backlog side sees the 50 put in beside the orders the empty side before it left
+    # (and those of the backlog side just before it); each empty side none but its own.
+    assert seen == [("empty", 1), ("backlog", 52), ("backlog", 53), ("empty", 1), ("empty", 2), ("backlog", 53)]
+    assert empty["values"] == [11.0, 14.0, 15.0] and backlog["values"] == [17.0, 18.0, 21.0]
+    assert (empty["median"], backlog["median"]) == (14.0, 18.0)
+    assert backlog["pair_ratios"] == [round(17 / 11, 3), round(18 / 14, 3), round(21 / 15, 3)]
+    # The queue as each side found it, before its own acceptances.
+    assert empty["orders_taken_out_before"] == 2 and backlog["orders_queued"] == 52
+    assert empty["statuses"] == {"202": 15} and backlog["statuses"] == {"202": 15}
+    assert bench.speed.queue_empty(product_id=allocation.product_id) == 53
