@@ -180,7 +180,8 @@ def test_a_stampede_through_a_killed_worker_logs_each_order_once_from_acceptance
     # About a second per order at the legacy API, so the kill lands while orders are there.
     legacy_api.env = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "6", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
     legacy_api.start()
-    buyers = [(uuid.uuid4().hex, order_body(card=DECLINED_CARD if i % 4 == 0 else APPROVED_CARD)) for i in range(12)]
+    # Half the cards declined: whichever 8 of the 12 win, at least 2 of each kind are accepted.
+    buyers = [(uuid.uuid4().hex, order_body(card=DECLINED_CARD if i % 2 == 0 else APPROVED_CARD)) for i in range(12)]
     answers = post_all_at_once(live_server.url, buyers)
     assert sorted(status for status, _ in answers) == [202] * 8 + [409] * 4
 
@@ -214,5 +215,6 @@ def test_a_stampede_through_a_killed_worker_logs_each_order_once_from_acceptance
         for before, after in zip(events, events[1:], strict=False):
             assert after.data["from_stage"] == before.data["stage"], (order.number, statuses)
     declined = [o for o in orders if o.card_last4 == DECLINED_CARD[-4:]]
-    assert declined and {o.stage for o in declined} == {"card_declined"}
+    assert len(declined) >= 2 and {o.stage for o in declined} == {"card_declined"}
+    assert {o.status for o in orders if o not in declined} == {"complete"}
     assert_envelopes_valid(Event.objects.filter(source=lifecycle.SOURCE))
