@@ -75,7 +75,8 @@ def serve(*, host: str, port: int) -> int:
     manage("load_demo", "--if-empty", env=env)
     say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
     children = procs.ProcessGroup(cwd=ROOT)  # their output goes to this terminal
-    schedule = Path(env.get("VAR_DIR") or ROOT / "var") / "celerybeat-schedule"
+    var_dir = Path(env.get("VAR_DIR") or ROOT / "var")
+    schedule = var_dir / "celerybeat-schedule"
     worker = procs.celery_worker_argv(
         VENV / "bin" / "celery", hostname="worker@localhost", loglevel="WARNING", beat_schedule=schedule
     )
@@ -89,13 +90,15 @@ def serve(*, host: str, port: int) -> int:
         children.stop_all(together=True)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-    try:
-        while all(child.running for child in children.processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
-        pass
-    finally:
-        stop()
+    # Commands run in another terminal (manage.py sale open ...) find this server by it.
+    with procs.served_recorded(var_dir, env):
+        try:
+            while all(child.running for child in children.processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
+            pass
+        finally:
+            stop()
     return 0
 
 

@@ -34,6 +34,17 @@ def env_int(name: str, default: int) -> int:
 DJANGO_ENV = os.environ.get("DJANGO_ENV") or ("test" if os.environ.get("PYTEST_VERSION") else "development")
 # Local state of the embedded defaults (SQLite, broker folders, file cache, media).
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else ""))).resolve()
+# A developer's second terminal (`manage.py sale open ...` beside `python3 run.py --port 8001`)
+# reaches the server run.py started there: the addresses it recorded while it runs, wherever
+# the environment names none (procs.served_settings).
+SERVED = {}
+if DJANGO_ENV == "development":
+    try:
+        from procs import served_settings
+    except ImportError:  # not run from the project's root
+        pass
+    else:
+        SERVED = served_settings(VAR_DIR)
 DEFAULT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 # DEBUG is off unless asked for (DEBUG=1), except for a developer's `manage.py runserver`
@@ -361,7 +372,9 @@ ORDERS_CLIENT_IP_HEADER = os.environ.get("ORDERS_CLIENT_IP_HEADER", "")
 ORDERS_TRUSTED_PROXY_HOPS = env_int("ORDERS_TRUSTED_PROXY_HOPS", 1)
 
 # --- The legacy order API --------------------------------------------------------------
-LEGACY_API_URL = os.environ.get("LEGACY_API_URL", "http://127.0.0.1:8000/legacy-api").rstrip("/")
+LEGACY_API_URL = (
+    os.environ.get("LEGACY_API_URL") or SERVED.get("LEGACY_API_URL") or "http://127.0.0.1:8000/legacy-api"
+).rstrip("/")
 LEGACY_API_TIMEOUT = float(os.environ.get("LEGACY_API_TIMEOUT", "10"))
 # The bearer token each calling side presents to the legacy API (LEGACY_API_TOKEN_<CALLER>).
 # Outside production each defaults to one derived from SECRET_KEY, so a developer's shop runs
@@ -500,7 +513,7 @@ EMAIL_BACKEND = os.environ.get(
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
 )
 # Where links in emails point (the shop as buyers reach it).
-SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+SHOP_BASE_URL = (os.environ.get("SHOP_BASE_URL") or SERVED.get("SHOP_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 # Merchants told about dead-lettered orders.
 MERCHANT_EMAILS = [e.strip() for e in os.environ.get("MERCHANT_EMAILS", "merchant@example.com").split(",") if e.strip()]
@@ -525,7 +538,7 @@ LOGGING = {
 EDGE_MAX_BEHAVIORS = env_int("EDGE_MAX_BEHAVIORS", 25)
 # Where the all-in-one server's default origin (the monolith) is reached.
 EDGE_MONOLITH_DOMAIN = os.environ.get("EDGE_MONOLITH_DOMAIN", "127.0.0.1")
-EDGE_MONOLITH_PORT = env_int("EDGE_MONOLITH_PORT", 8000)
+EDGE_MONOLITH_PORT = env_int("EDGE_MONOLITH_PORT", int(SERVED.get("EDGE_MONOLITH_PORT") or 8000))
 # The product whose buy-now page the mini-site renders, and the hot-path API it posts to.
 EDGE_HOT_PRODUCT = os.environ.get("EDGE_HOT_PRODUCT", "muskie-casting-rod")
 EDGE_HOTPATH_API_URL = os.environ.get("EDGE_HOTPATH_API_URL", "").rstrip("/")

@@ -1,10 +1,12 @@
 """The README's first command: `python3 run.py` serves the whole shop on embedded defaults,
-on the port it is given, and orders placed there complete through its own legacy API."""
+on the port it is given, and orders placed there complete through its own legacy API; a
+command run beside it reaches that server too."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.request
 import uuid
@@ -53,10 +55,23 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
             assert response.status == 201
         assert body["status"] == "complete"
         assert body["number"].startswith("L")
+        # A second terminal, as the README's walkthrough has it: its command names no address,
+        # yet it holds the sale's units with this server's legacy API, not port 8000's.
+        opened = subprocess.run(
+            [sys.executable, "manage.py", "sale", "open", "muskie-casting-rod", "--units", "5", "--per-order", "1"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert opened.returncode == 0, opened.stdout + opened.stderr
+        assert (tmp_path / "var" / procs.SERVED_FILE).exists()
     finally:
         # SIGTERM to run.py alone: it stops its own children, as on a server's shutdown.
         procs.stop(process, timeout=30)
     output = process.log()
+    assert not (tmp_path / "var" / procs.SERVED_FILE).exists()  # stopped: commands fall back to the defaults
     assert f"http://127.0.0.1:{port}/shop/" in output
     # A clean start and stop print nothing that looks like a failure.
     for alarm in ("Traceback", "ERROR", "SecurityWarning", "No hostname was supplied"):
