@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from legacy_client.references import reference_for_key
 from orders.cards import card_seal
-from orders.gate import gate_check
+from orders.gate import gate_check, soldout_leased
 from orders.inputs import OrderInput
 from orders.lifecycle import ACCEPTED_DETAIL, order_accepted_record, order_event_fields
 from orders.models import HotOrder, OutboxMessage
@@ -92,6 +92,15 @@ def order_draft(
         client_ip=client_ip,
         created_at=now,
         updated_at=now,
+    )
+
+
+def sold_out_unread(*, product: dict, idempotency_key: str) -> bool:
+    """True when the buyer's answer is sold out whatever the body asks: the sale is open and
+    this process holds its sold-out lease, which shows the key never had an order (orders.gate).
+    Most of a sold-out stampede is answered so, without its body being read."""
+    return hot_product_refusal(product) is None and soldout_leased(
+        allocation_id=product["allocation_id"], idempotency_key=idempotency_key
     )
 
 

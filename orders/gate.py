@@ -137,6 +137,17 @@ def _lease_take(allocation_id: int, *, sent: float, reply: list) -> None:
     _leases[allocation_id] = SoldOutLease(until=sent + lease_seconds * 0.99, version=version, members=members)
 
 
+def soldout_leased(*, allocation_id: int, idempotency_key: str) -> bool:
+    """True while this process holds a lease on the sold-out sale and the key is not among its
+    known keys: the key never had an order, and none is accepted until the lease ends."""
+    lease = _leases.get(allocation_id)
+    return (
+        lease is not None
+        and time.monotonic() < lease.until
+        and known_key_member(idempotency_key).encode() not in lease.members
+    )
+
+
 # The checks before the write in one round trip, when the cache is Redis: the sold-out
 # figure the last refused reservation left (a sold-out answer is not counted; 'unseen' when
 # the armed known-keys set shows the key never had an order, with a lease when nothing is
@@ -204,10 +215,9 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
             raise SoldOut("Sold out.", remaining=remaining)
         throttle_count(member=known_key_member(idempotency_key), client_ip=client_ip, email=email)
         return
-    member = known_key_member(idempotency_key)
-    lease = _leases.get(allocation_id)
-    if lease is not None and time.monotonic() < lease.until and member.encode() not in lease.members:
+    if soldout_leased(allocation_id=allocation_id, idempotency_key=idempotency_key):
         raise SoldOut("Sold out.", remaining=0).never_ordered()
+    member = known_key_member(idempotency_key)
     now = time.time()
     counters = throttle_counters(client_ip=client_ip, email=email, now=now)
     keys = [

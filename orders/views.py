@@ -33,11 +33,15 @@ _request_log = logging.getLogger("django.request")
 
 
 def _json(payload: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+    return _json_encoded(body, status=status, headers=headers, detail_given="detail" in payload)
+
+
+def _json_encoded(body: bytes, *, status: int, headers: dict | None = None, detail_given: bool) -> HttpResponse:
     # JsonResponse's body, with its charset named: Django otherwise finds it by a regular
     # expression over the Content-Type, a tenth of a sold-out answer's own CPU.
-    body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
     response = HttpResponse(body, content_type="application/json", status=status, charset="utf-8")
-    response.detail_given = "detail" in payload  # the API's error middleware need not parse it
+    response.detail_given = detail_given  # the API's error middleware need not parse it
     if 400 <= status < 500 and not _request_log.isEnabledFor(logging.WARNING):
         # Django would log it as a warning that the settings drop (django.request), after
         # escaping its arguments: most of a sale's answers are 409s.
@@ -72,6 +76,11 @@ def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse 
 
 def _refused(exc: services.OrderRefused) -> HttpResponse:
     return _json(exc.payload, status=exc.status, headers=exc.headers)
+
+
+# What most of a sold-out stampede is told (acceptance.sold_out_unread), encoded once.
+_SOLD_OUT_UNREAD = services.SoldOut("Sold out.", remaining=0)
+_SOLD_OUT_UNREAD_BODY = json.dumps(_SOLD_OUT_UNREAD.payload).encode()
 
 
 def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse | None:
@@ -156,6 +165,9 @@ def _order_create(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
     if data is None:
         return _invalid(key_error) if key_error else _refused(services.NotHot("This product is not on the hot path."))
+    if key_error is None and acceptance.sold_out_unread(product=data, idempotency_key=key):
+        # Sold out whatever the body asks: it is not read (a malformed one is told sold out too).
+        return _json_encoded(_SOLD_OUT_UNREAD_BODY, status=_SOLD_OUT_UNREAD.status, detail_given=True)
     try:
         order_input = order_input_parse(request.body, per_order_limit=data["per_order_limit"])
     except InvalidInput as exc:

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import acceptance, gate, sales
+from orders import acceptance, gate, sales, views
 from orders.models import HotOrder, SaleAllocation
 from orders.selectors import hot_product_get
 from tests.orders.conftest import order_body, post_order
@@ -97,6 +97,28 @@ def test_a_key_that_had_an_order_gets_its_202_while_the_lease_runs(client, sale,
     again = post_order(client, body, key=key)
     assert (again.status_code, again.json().get("number")) == (202, first.json()["number"]), again.json()
     assert calls.verdicts[-1] == b"sold_out"  # asked Redis, then the database
+
+
+def test_under_a_lease_a_fresh_key_is_told_sold_out_before_its_body_is_read(client, sale, calls, monkeypatch):
+    key, body = uuid.uuid4().hex, order_body()
+    assert post_order(client, body, key=key).status_code == 202
+    sell_out(SaleAllocation.objects.get(pk=sale.pk))
+    assert post_order(client, order_body()).status_code == 409  # takes the lease
+    read = []
+    real_parse = views.order_input_parse
+    monkeypatch.setattr(views, "order_input_parse", lambda raw, **kw: read.append(raw) or real_parse(raw, **kw))
+    for malformed in (b"not json", {"quantity": 99}, order_body(quantity=0)):
+        answer = post_order(client, malformed)
+        sold_out = {"error": "sold_out", "detail": "Sold out.", "remaining": 0}
+        assert (answer.status_code, answer.json()) == (409, sold_out)
+        assert answer["Content-Type"] == "application/json"
+    assert read == []
+    # A key that had an order is not in the lease's answer: its body is read, and judged.
+    assert post_order(client, b"not json", key=key).status_code == 400
+    assert post_order(client, body, key=key).status_code == 202
+    # Nor is a request without a key: it is told what is missing.
+    missing = post_order(client, order_body(), key=None)
+    assert missing.status_code == 400 and "Idempotency-Key" in missing.json()["fields"]
 
 
 def test_the_known_keys_are_sent_again_only_when_they_changed(client, sale, calls, settings):
