@@ -78,9 +78,9 @@ def _refused(exc: services.OrderRefused) -> HttpResponse:
     return _json(exc.payload, status=exc.status, headers=exc.headers)
 
 
-# What most of a sold-out stampede is told (acceptance.sold_out_unread), encoded once.
-_SOLD_OUT_UNREAD = services.SoldOut("Sold out.", remaining=0)
-_SOLD_OUT_UNREAD_BODY = json.dumps(_SOLD_OUT_UNREAD.payload).encode()
+# What most of a sold-out stampede is told (acceptance.sold_out_known), encoded once.
+_SOLD_OUT_KNOWN = services.SoldOut("Sold out.", remaining=0)
+_SOLD_OUT_KNOWN_BODY = json.dumps(_SOLD_OUT_KNOWN.payload).encode()
 
 
 def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse | None:
@@ -165,9 +165,6 @@ def _order_create(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
     if data is None:
         return _invalid(key_error) if key_error else _refused(services.NotHot("This product is not on the hot path."))
-    if key_error is None and acceptance.sold_out_unread(product=data, idempotency_key=key):
-        # Sold out whatever the body asks: it is not read (a malformed one is told sold out too).
-        return _json_encoded(_SOLD_OUT_UNREAD_BODY, status=_SOLD_OUT_UNREAD.status, detail_given=True)
     try:
         order_input = order_input_parse(request.body, per_order_limit=data["per_order_limit"])
     except InvalidInput as exc:
@@ -176,6 +173,9 @@ def _order_create(request, category: str, product: str):
         return _over_limit_but_placed(request, key=key, product=data) or _invalid(exc)
     if key_error:
         return _invalid(key_error)
+    if acceptance.sold_out_known(product=data, idempotency_key=key):
+        # Most of a sold-out stampede: no address to parse, no throttle, an answer made once.
+        return _json_encoded(_SOLD_OUT_KNOWN_BODY, status=_SOLD_OUT_KNOWN.status, detail_given=True)
     try:
         accepted = acceptance.order_accept(
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
