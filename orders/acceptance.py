@@ -97,10 +97,12 @@ def order_draft(
 
 def sold_out_known(*, product: dict, idempotency_key: str) -> bool:
     """True when the buyer's answer is known to be sold out before any write or Redis call:
-    the sale is open and this process holds its sold-out lease, which shows the key never had
-    an order (orders.gate). Most of a sold-out stampede is answered so."""
-    return hot_product_refusal(product) is None and soldout_leased(
-        allocation_id=product["allocation_id"], idempotency_key=idempotency_key
+    this process holds the sale's sold-out lease, which shows the key never had an order
+    (orders.gate), and the sale is open. Most of a sold-out stampede is answered so; an
+    order on a sale with units left costs one dictionary lookup here."""
+    return (
+        soldout_leased(allocation_id=product["allocation_id"], idempotency_key=idempotency_key)
+        and hot_product_refusal(product) is None
     )
 
 
