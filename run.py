@@ -24,6 +24,7 @@ import venv
 from pathlib import Path
 
 import procs
+import served
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -91,7 +92,7 @@ def serve(*, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     # Commands run in another terminal (manage.py sale open ...) find this server by it.
-    with procs.served_recorded(var_dir, env):
+    with served.served_recorded(var_dir, env):
         try:
             while all(child.running for child in children.processes):
                 time.sleep(0.5)

@@ -36,11 +36,11 @@ DJANGO_ENV = os.environ.get("DJANGO_ENV") or ("test" if os.environ.get("PYTEST_V
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else ""))).resolve()
 # A developer's second terminal (`manage.py sale open ...` beside `python3 run.py --port 8001`)
 # reaches the server run.py started there: the addresses it recorded while it runs, wherever
-# the environment names none (procs.served_settings).
+# the environment names none (served.served_settings).
 SERVED = {}
 if DJANGO_ENV == "development":
     try:
-        from procs import served_settings
+        from served import served_settings
     except ImportError:  # not run from the project's root
         pass
     else:

@@ -229,32 +229,3 @@ def test_procs_imports_without_django_or_the_virtualenv():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-
-
-def test_run_py_s_addresses_are_read_while_its_process_runs_and_gone_after(tmp_path):
-    env = {"LEGACY_API_URL": "http://127.0.0.1:8011/legacy-api", "EDGE_MONOLITH_PORT": "8011", "PATH": "/bin"}
-    assert procs.served_settings(tmp_path) == {}  # nothing recorded: the settings' defaults
-    with procs.served_recorded(tmp_path / "var", env) as path:
-        # Only the addresses, never the rest of the environment it was given.
-        assert procs.served_settings(tmp_path / "var") == {
-            "LEGACY_API_URL": "http://127.0.0.1:8011/legacy-api",
-            "EDGE_MONOLITH_PORT": "8011",
-        }
-    assert not path.exists()
-    assert procs.served_settings(tmp_path / "var") == {}
-
-
-@pytest.mark.parametrize(
-    "record",
-    ['{"pid": 0, "settings": {"LEGACY_API_URL": "x"}}', "{not json", '{"settings": {}}', '{"pid": 1, "settings": 5}'],
-)
-def test_an_unreadable_record_or_one_naming_no_process_is_ignored(tmp_path, record):
-    (tmp_path / procs.SERVED_FILE).write_text(record)
-    assert procs.served_settings(tmp_path) == {}
-
-
-def test_a_record_left_by_a_killed_server_is_ignored(tmp_path):
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()  # reaped: its pid names no process now
-    (tmp_path / procs.SERVED_FILE).write_text(f'{{"pid": {gone.pid}, "settings": {{"SHOP_BASE_URL": "http://x"}}}}')
-    assert procs.served_settings(tmp_path) == {}

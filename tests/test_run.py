@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 import procs
+import served
 from tests.conftest import ROOT, eventually, free_port
 
 
@@ -66,12 +67,12 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
             timeout=120,
         )
         assert opened.returncode == 0, opened.stdout + opened.stderr
-        assert (tmp_path / "var" / procs.SERVED_FILE).exists()
+        assert (tmp_path / "var" / served.SERVED_FILE).exists()
     finally:
         # SIGTERM to run.py alone: it stops its own children, as on a server's shutdown.
         procs.stop(process, timeout=30)
     output = process.log()
-    assert not (tmp_path / "var" / procs.SERVED_FILE).exists()  # stopped: commands fall back to the defaults
+    assert not (tmp_path / "var" / served.SERVED_FILE).exists()  # stopped: commands fall back to the defaults
     assert f"http://127.0.0.1:{port}/shop/" in output
     # A clean start and stop print nothing that looks like a failure.
     for alarm in ("Traceback", "ERROR", "SecurityWarning", "No hostname was supplied"):

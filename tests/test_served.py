@@ -1,0 +1,40 @@
+"""served: run.py's addresses, read by a second terminal's settings while run.py runs and
+ignored once it is gone, whatever was left in the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import served
+
+
+def test_run_py_s_addresses_are_read_while_its_process_runs_and_gone_after(tmp_path):
+    env = {"LEGACY_API_URL": "http://127.0.0.1:8011/legacy-api", "EDGE_MONOLITH_PORT": "8011", "PATH": "/bin"}
+    assert served.served_settings(tmp_path) == {}  # nothing recorded: the settings' defaults
+    with served.served_recorded(tmp_path / "var", env) as path:
+        # Only the addresses, never the rest of the environment it was given.
+        assert served.served_settings(tmp_path / "var") == {
+            "LEGACY_API_URL": "http://127.0.0.1:8011/legacy-api",
+            "EDGE_MONOLITH_PORT": "8011",
+        }
+    assert not path.exists()
+    assert served.served_settings(tmp_path / "var") == {}
+
+
+@pytest.mark.parametrize(
+    "record",
+    ['{"pid": 0, "settings": {"LEGACY_API_URL": "x"}}', "{not json", '{"settings": {}}', '{"pid": 1, "settings": 5}'],
+)
+def test_an_unreadable_record_or_one_naming_no_process_is_ignored(tmp_path, record):
+    (tmp_path / served.SERVED_FILE).write_text(record)
+    assert served.served_settings(tmp_path) == {}
+
+
+def test_a_record_left_by_a_killed_server_is_ignored(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    (tmp_path / served.SERVED_FILE).write_text(f'{{"pid": {gone.pid}, "settings": {{"SHOP_BASE_URL": "http://x"}}}}')
+    assert served.served_settings(tmp_path) == {}
