@@ -79,8 +79,7 @@ def _refused(exc: services.OrderRefused) -> HttpResponse:
 
 
 # What most of a sold-out stampede is told (acceptance.sold_out_known), encoded once.
-_SOLD_OUT_KNOWN = services.SoldOut("Sold out.", remaining=0)
-_SOLD_OUT_KNOWN_BODY = json.dumps(_SOLD_OUT_KNOWN.payload).encode()
+_SOLD_OUT_KNOWN_BODY = json.dumps(services.SoldOut("Sold out.", remaining=0).payload).encode()
 
 
 def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse | None:
@@ -175,7 +174,7 @@ def _order_create(request, category: str, product: str):
         return _invalid(key_error)
     if acceptance.sold_out_known(product=data, idempotency_key=key):
         # Most of a sold-out stampede: no address to parse, no throttle, an answer made once.
-        return _json_encoded(_SOLD_OUT_KNOWN_BODY, status=_SOLD_OUT_KNOWN.status, detail_given=True)
+        return _json_encoded(_SOLD_OUT_KNOWN_BODY, status=services.SoldOut.status, detail_given=True)
     try:
         accepted = acceptance.order_accept(
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
