@@ -46,6 +46,7 @@ http {{
   scgi_temp_path {conf_dir}/scgi;
   include {export}/nginx-edge.conf;
 {ceiling_server(stack)}
+{tracing_servers(stack)}
 }}
 """
     )
@@ -64,19 +65,42 @@ def ceiling_server(stack: Stack) -> str:
     edge sends the hot path, its trace header above all: without it the ceiling's servers
     took the tracing middleware's sampler path on every request (a fifth of the trivial
     view's CPU), where the hot path's take the short path of the edge's unsampled header."""
+    return _server_as_edge(
+        stack, "bench_ceiling", upstream_port=stack.ports["ceiling"], listen=stack.ports["ceiling_edge"]
+    )
+
+
+def tracing_servers(stack: Stack) -> str:
+    """nginx's two servers for tracing's cost (`bench.tracing_cost`), when the stack has their
+    ports: one in front of the hot path (tracing at its default sampling), one in front of a
+    second hot path with tracing off. Both send what the edge sends the hot path (the route,
+    the trace header minted at the same rate), through the same plain proxy, so that the two
+    sides differ only in their servers' tracing."""
+    if "untraced_edge" not in stack.ports:
+        return ""
+    route = "\n      proxy_set_header X-Edge-Route $edge_route;"
+    return "\n".join(
+        _server_as_edge(
+            stack, f"bench_{side}", upstream_port=stack.ports[server], listen=stack.ports[f"{side}_edge"], extra=route
+        )
+        for side, server in (("traced", "hotpath"), ("untraced", "hotpath_untraced"))
+    )
+
+
+def _server_as_edge(stack: Stack, upstream: str, *, upstream_port: int, listen: int, extra: str = "") -> str:
     secret = stack.env.get("EDGE_ORIGIN_SECRET")
     origin_verify = f"\n      proxy_set_header X-Origin-Verify {secret};" if secret else ""
-    return f"""  upstream bench_ceiling {{ server 127.0.0.1:{stack.ports["ceiling"]}; keepalive 32; }}
+    return f"""  upstream {upstream} {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
   server {{
-    listen 127.0.0.1:{stack.ports["ceiling_edge"]};
+    listen 127.0.0.1:{listen};
     location / {{
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Amzn-Trace-Id $edge_trace_id;{origin_verify}
-      proxy_pass http://bench_ceiling;
+      proxy_set_header X-Amzn-Trace-Id $edge_trace_id;{origin_verify}{extra}
+      proxy_pass http://{upstream};
     }}
   }}"""
 

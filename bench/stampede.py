@@ -62,7 +62,7 @@ from bench.speed import (
     wrk_best_together,
 )
 from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
-from bench.tracing_cost import accept_tracing_cost
+from bench.tracing_cost import accept_tracing_cost, tracing_ports
 from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
 
@@ -106,6 +106,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
     try:
         stack.prepare()
         stack.ports["ceiling_edge"] = free_port()
+        tracing_ports(stack)  # tracing's cost: its two sides' servers, behind nginx
         stack.django_setup()
         seed(stack, profile.allocation)
         stack.start_app_servers()
@@ -207,7 +208,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         )
         tracing = accept_tracing_cost(
             stack,
-            url=stack.url("edge", f"{ceiling_path}orders"),
+            path=f"{ceiling_path}orders",
             script_for=lambda run: _order_script(out, run),
             seconds=profile.wrk_seconds,
             connections=accept["connections"],

@@ -1,16 +1,24 @@
-"""The cost of tracing, measured: the hot path's acceptance rate (wrk, new orders through the
-edge, as `bench.stampede` measures `accept`) with tracing at its default sampling and with
-tracing off, in pairs of runs one after the other, each on a quiet machine, each side first
-in half of the pairs; the cost is one less the median of the pairs' ratios, so that what the
-machine does over the minute (a vacuum, the queue the runs fill) weighs on both sides alike.
+"""The cost of tracing, measured: the hot path's acceptance rate (wrk, new orders, as
+`bench.stampede` measures `accept`) with tracing at its default sampling and with tracing
+off, and what an acceptance costs the stack's CPU either way.
 
-    figures = accept_tracing_cost(stack, url=..., script_for=lambda run: path, seconds=3)
+    tracing_ports(stack)                 # before nginx_start: the two sides' ports
+    figures = accept_tracing_cost(stack, path="/shop/rods/<product>/orders", script_for=..., seconds=3)
     # {"accept_rps_tracing_default": ..., "accept_rps_tracing_off": ...,
-    #  "tracing_cost_ratio": 1 - default / off, "tracing_sample_rate": ...}
+    #  "tracing_cost_ratio": 1 - default / off, "tracing_sample_rate": ...,
+    #  "cpu_ms_per_acceptance": {"default": ..., "off": ...}, "tracing_cpu_cost_ratio": ...}
 
-Only the hot path's gunicorn is restarted between the two: the edge (nginx, which mints
-trace ids either way), the database and Redis stay as they are. `python -m bench.tracing_cost`
-runs it alone on a stack of its own (a minute or two)."""
+The two sides run side by side: the hot path as it is, and a second hot path with tracing
+off, each behind a plain nginx server that sends it what the edge sends (`bench.nginx.
+tracing_servers`: the route, the trace header minted at the default rate). The runs alternate
+in pairs, one right after the other with no server restarted between them, each side first
+in half of the pairs; each pair's ratio is taken, and the cost is one less their median. So
+what the machine does over the minute (its speed swings by a third from one run to the next
+on a shared host) weighs on both sides of a pair alike. Beside the rate, each run's CPU per
+acceptance (the serving hot path's, PostgreSQL's, Redis's and nginx's, from /proc) gives
+`tracing_cpu_cost_ratio`: one less the median of the pairs' ratios of the CPU an acceptance
+costs with tracing off to what it costs at the default sampling.
+`python -m bench.tracing_cost` runs it alone on a stack of its own (a minute or two)."""
 
 from __future__ import annotations
 
@@ -24,19 +32,31 @@ from pathlib import Path
 
 from bench.stack import ROOT, Stack, machine_quiet
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
+from procs import free_port
 
 OFF = {"TRACING_ENABLED": "0"}
+SIDES = {"default": ("traced_edge", "hotpath"), "off": ("untraced_edge", "hotpath_untraced")}
+SHARED = ("postgresql", "redis", "nginx")
 
 
-def _restart_hotpath(stack: Stack, extra_env: dict[str, str]) -> None:
-    stack.stop("hotpath")
-    stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"], extra_env)
+def tracing_ports(stack: Stack) -> None:
+    """The ports of the second hot path and of the two sides' nginx servers; called before
+    nginx is started, which then has their servers."""
+    for name in ("hotpath_untraced", "traced_edge", "untraced_edge"):
+        stack.ports.setdefault(name, free_port())
+
+
+def _cpu_ms_per_acceptance(before: dict, after: dict, server: str, acceptances: float) -> float | None:
+    if not acceptances:
+        return None
+    used = sum(after.get(part, 0.0) - before.get(part, 0.0) for part in (server, *SHARED))
+    return 1000 * used / acceptances
 
 
 def accept_tracing_cost(
     stack: Stack,
     *,
-    url: str,
+    path: str,
     script_for: Callable[[str], Path],
     seconds: int,
     connections: int = 8,
@@ -44,27 +64,50 @@ def accept_tracing_cost(
     warm_up_seconds: int = 1,
 ) -> dict:
     """accept_rps with tracing at its default sampling and off, in `pairs` pairs (the medians
-    of each side, and the median of the pairs' ratios); `script_for(run)` gives a wrk script
-    whose orders are new for that run. The hot path is left running with tracing at its
-    default."""
+    of each side, and the median of the pairs' ratios), with the CPU an acceptance costs;
+    `script_for(run)` gives a wrk script whose orders are new for that run. The hot path
+    with tracing off runs only while this measures."""
     from django.conf import settings
 
-    rates: dict[str, list[float]] = {"default": [], "off": []}
-    ratios = []
-    for index in range(pairs):
-        sides = (("default", {}), ("off", OFF))
-        pair = {}
-        for mode, env in sides if index % 2 == 0 else sides[::-1]:
-            _restart_hotpath(stack, env)
-            run = f"trace-{mode}-{index}-{int(time.time())}"
-            wrk(url, connections=connections, seconds=warm_up_seconds, script=script_for(run + "-warm"))
-            machine_quiet(timeout=5.0)
-            pair[mode] = wrk(url, connections=connections, seconds=seconds, script=script_for(run))["rps"]
-            rates[mode].append(pair[mode])
-        if pair["off"]:
-            ratios.append(pair["default"] / pair["off"])
-    _restart_hotpath(stack, {})
+    stack.start_gunicorn("hotpath_untraced", "config.wsgi_hotpath", stack.ports["hotpath_untraced"], OFF)
+    try:
+        urls = {mode: stack.url(edge, path) for mode, (edge, _server) in SIDES.items()}
+        for mode, url in urls.items():
+            wrk(
+                url,
+                connections=connections,
+                seconds=warm_up_seconds,
+                script=script_for(f"trace-{mode}-warm-{int(time.time())}"),
+            )
+        rates: dict[str, list[float]] = {"default": [], "off": []}
+        cpu: dict[str, list[float]] = {"default": [], "off": []}
+        ratios, cpu_ratios = [], []
+        for index in range(pairs):
+            pair: dict[str, float] = {}
+            pair_cpu: dict[str, float | None] = {}
+            for mode in ("default", "off") if index % 2 == 0 else ("off", "default"):
+                machine_quiet(timeout=5.0)
+                before = stack.cpu_seconds()
+                result = wrk(
+                    urls[mode],
+                    connections=connections,
+                    seconds=seconds,
+                    script=script_for(f"trace-{mode}-{index}-{int(time.time())}"),
+                )
+                after = stack.cpu_seconds()
+                pair[mode] = result["rps"]
+                pair_cpu[mode] = _cpu_ms_per_acceptance(before, after, SIDES[mode][1], result["rps"] * seconds)
+                rates[mode].append(pair[mode])
+                if pair_cpu[mode] is not None:
+                    cpu[mode].append(round(pair_cpu[mode], 3))
+            if pair["off"]:
+                ratios.append(pair["default"] / pair["off"])
+            if pair_cpu["default"] and pair_cpu["off"]:
+                cpu_ratios.append(pair_cpu["off"] / pair_cpu["default"])
+    finally:
+        stack.stop("hotpath_untraced")
     ratio = statistics.median(ratios) if ratios else None
+    cpu_ratio = statistics.median(cpu_ratios) if cpu_ratios else None
     return {
         "accept_rps_tracing_default": round(statistics.median(rates["default"]), 1),
         "accept_rps_tracing_off": round(statistics.median(rates["off"]), 1),
@@ -72,13 +115,16 @@ def accept_tracing_cost(
         "tracing_sample_rate": float(stack.env.get("TRACING_SAMPLE_RATE", settings.TRACING_SAMPLE_RATE)),
         "accept_rps_runs": rates,
         "pair_ratios": [round(r, 3) for r in ratios],
+        "cpu_ms_per_acceptance": {mode: round(statistics.median(v), 3) if v else None for mode, v in cpu.items()},
+        "cpu_ms_per_acceptance_runs": cpu,
+        "cpu_pair_ratios": [round(r, 3) for r in cpu_ratios],
+        "tracing_cpu_cost_ratio": round(1 - cpu_ratio, 4) if cpu_ratio else None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     from bench.nginx import nginx_start
     from bench.sales import CEILING_PRODUCT, stack_with_sales
-    from procs import free_port
 
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3, help="each wrk run's length")
@@ -88,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack_with_sales(stack, hot_allocation=80)
         stack.ports["ceiling_edge"] = free_port()
+        tracing_ports(stack)
         nginx_start(stack)
         stack.stop("worker")  # as for `accept`: the queue holds what the hot path takes
 
@@ -96,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(WRK_ORDER_SCRIPT.replace("RUN", run))
             return path
 
-        url = stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders")
-        figures = accept_tracing_cost(stack, url=url, script_for=script_for, seconds=args.seconds)
+        path = f"/shop/rods/{CEILING_PRODUCT}/orders"
+        figures = accept_tracing_cost(stack, path=path, script_for=script_for, seconds=args.seconds)
     finally:
         stack.stop_all()
     print(json.dumps(figures, indent=2))

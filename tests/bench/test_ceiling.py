@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.nginx import ceiling_server
+from bench.nginx import ceiling_server, tracing_servers
 from bench.stack import Stack
+from bench.tracing_cost import tracing_ports
 from edge.exporters.nginx import _trace_lines
 from tests.conftest import ROOT
 
@@ -42,3 +43,29 @@ def test_nginx_sends_the_ceiling_the_edges_trace_header_as_it_does_the_hot_path(
     assert "X-Origin-Verify" not in server  # no origin secret set: none is sent
     stack.env = {"EDGE_ORIGIN_SECRET": "s3cret"}
     assert "proxy_set_header X-Origin-Verify s3cret;" in ceiling_server(stack)
+
+
+def test_tracings_two_sides_get_the_same_proxy_and_headers_and_differ_only_in_their_servers(tmp_path: Path):
+    stack = Stack(tmp_path)
+    stack.ports = {"hotpath": 18011, "ceiling": 18001, "ceiling_edge": 18002}
+    assert tracing_servers(stack) == ""  # without the ports, nginx has no such servers
+    tracing_ports(stack)
+    stack.env = {"EDGE_ORIGIN_SECRET": "s3cret"}
+    traced, untraced = tracing_servers(stack).split("\n  upstream ")
+    assert f"server 127.0.0.1:{stack.ports['hotpath']};" in traced
+    assert f"server 127.0.0.1:{stack.ports['hotpath_untraced']};" in untraced
+    assert f"listen 127.0.0.1:{stack.ports['traced_edge']};" in traced
+    assert f"listen 127.0.0.1:{stack.ports['untraced_edge']};" in untraced
+    for server in (traced, untraced):
+        for header in ("X-Amzn-Trace-Id $edge_trace_id", "X-Edge-Route $edge_route", "X-Origin-Verify s3cret"):
+            assert f"proxy_set_header {header};" in server
+
+    # The same lines once the names that tell the two apart are taken out.
+    def same(text: str) -> str:
+        for side in ("untraced", "traced"):
+            text = text.replace(f"bench_{side}", "bench_side")
+        for port in ("hotpath", "hotpath_untraced", "traced_edge", "untraced_edge"):
+            text = text.replace(str(stack.ports[port]), "PORT")
+        return text.removeprefix("  upstream ")
+
+    assert same(traced) == same(untraced)
