@@ -164,6 +164,7 @@ def figures(
         "tracing": tracing or {},
         "accept_rps_tracing_default": (tracing or {}).get("accept_rps_tracing_default"),
         "accept_rps_tracing_off": (tracing or {}).get("accept_rps_tracing_off"),
+        "tracing_cpu_cost_ratio": (tracing or {}).get("tracing_cpu_cost_ratio"),
         "permit_uptake_ms": (uptake or {}).get("permit_uptake_ms"),
         "permit_uptake": uptake or {},
         # Each ratio beside the two figures it is made of.
@@ -229,6 +230,13 @@ def figures(
                 ),
                 (tracing or {}).get("accept_rps_tracing_off"),
                 (tracing or {}).get("accept_rps_tracing_default"),
+            ],
+            "tracing: the hot path's CPU ms an acceptance, off / default, sent at once (median of the ratios)": [
+                round(1 - tracing["tracing_cpu_cost_ratio"], 3)
+                if (tracing or {}).get("tracing_cpu_cost_ratio") is not None
+                else None,
+                ((tracing or {}).get("server_cpu_ms_per_acceptance") or {}).get("off"),
+                ((tracing or {}).get("server_cpu_ms_per_acceptance") or {}).get("default"),
             ],
         },
         "spread": {

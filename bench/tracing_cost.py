@@ -1,23 +1,22 @@
 """The cost of tracing, measured: the hot path's acceptance rate (wrk, new orders, as
 `bench.stampede` measures `accept`) with tracing at its default sampling and with tracing
-off, and what an acceptance costs the stack's CPU either way.
+off, and what an acceptance costs its own servers' CPU either way.
 
     tracing_ports(stack)                 # before nginx_start: the two sides' ports
     figures = accept_tracing_cost(stack, path="/shop/rods/<product>/orders", script_for=..., seconds=3)
     # {"accept_rps_tracing_default": ..., "accept_rps_tracing_off": ...,
     #  "tracing_cost_ratio": 1 - default / off, "tracing_sample_rate": ...,
-    #  "cpu_ms_per_acceptance": {"default": ..., "off": ...}, "tracing_cpu_cost_ratio": ...}
+    #  "server_cpu_ms_per_acceptance": {"default": ..., "off": ...}, "tracing_cpu_cost_ratio": ...}
 
 The two sides run side by side: the hot path as it is, and a second hot path with tracing
 off, each behind a plain nginx server that sends it what the edge sends (`bench.nginx.
-tracing_servers`: the route, the trace header minted at the default rate). The runs alternate
-in pairs, one right after the other with no server restarted between them, each side first
-in half of the pairs; each pair's ratio is taken, and the cost is one less their median. So
-what the machine does over the minute (its speed swings by a third from one run to the next
-on a shared host) weighs on both sides of a pair alike. Beside the rate, each run's CPU per
-acceptance (the serving hot path's, PostgreSQL's, Redis's and nginx's, from /proc) gives
-`tracing_cpu_cost_ratio`: one less the median of the pairs' ratios of the CPU an acceptance
-costs with tracing off to what it costs at the default sampling.
+tracing_servers`: the route, the trace header minted at the default rate). The rate's runs
+alternate in pairs, one right after the other with no server restarted between them, each
+side first in half of the pairs; each pair's ratio is taken, and the cost is one less their
+median. Yet on a shared host the machine's speed swings by a fifth from one run to the next,
+and a pair's ratio with it. So the CPU an acceptance costs each side's own servers (from
+/proc) is also measured with both sides sent orders at once, when both see the same machine:
+`tracing_cpu_cost_ratio` is one less the median of those runs' ratios (off to default).
 `python -m bench.tracing_cost` runs it alone on a stack of its own (a minute or two)."""
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import argparse
 import json
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +36,6 @@ from procs import free_port
 
 OFF = {"TRACING_ENABLED": "0"}
 SIDES = {"default": ("traced_edge", "hotpath"), "off": ("untraced_edge", "hotpath_untraced")}
-SHARED = ("postgresql", "redis", "nginx")
 
 
 def tracing_ports(stack: Stack) -> None:
@@ -46,11 +45,18 @@ def tracing_ports(stack: Stack) -> None:
         stack.ports.setdefault(name, free_port())
 
 
-def _cpu_ms_per_acceptance(before: dict, after: dict, server: str, acceptances: float) -> float | None:
-    if not acceptances:
-        return None
-    used = sum(after.get(part, 0.0) - before.get(part, 0.0) for part in (server, *SHARED))
-    return 1000 * used / acceptances
+def _at_once(runs: dict[str, dict]) -> dict[str, dict]:
+    """wrk runs started together, each with its keyword arguments; their results by name."""
+    results: dict[str, dict] = {}
+    threads = [
+        threading.Thread(target=lambda name=name, kwargs=kwargs: results.__setitem__(name, wrk(**kwargs)))
+        for name, kwargs in runs.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def accept_tracing_cost(
@@ -64,46 +70,53 @@ def accept_tracing_cost(
     warm_up_seconds: int = 1,
 ) -> dict:
     """accept_rps with tracing at its default sampling and off, in `pairs` pairs (the medians
-    of each side, and the median of the pairs' ratios), with the CPU an acceptance costs;
-    `script_for(run)` gives a wrk script whose orders are new for that run. The hot path
-    with tracing off runs only while this measures."""
+    of each side, and the median of the pairs' ratios), then what an acceptance costs each
+    side's servers, both sides sent orders at once `pairs` times; `script_for(run)` gives a
+    wrk script whose orders are new for that run. The hot path with tracing off runs only
+    while this measures."""
     from django.conf import settings
 
     stack.start_gunicorn("hotpath_untraced", "config.wsgi_hotpath", stack.ports["hotpath_untraced"], OFF)
     try:
         urls = {mode: stack.url(edge, path) for mode, (edge, _server) in SIDES.items()}
-        for mode, url in urls.items():
-            wrk(
-                url,
-                connections=connections,
-                seconds=warm_up_seconds,
-                script=script_for(f"trace-{mode}-warm-{int(time.time())}"),
-            )
+
+        def run(mode: str, name: str, run_connections: int, run_seconds: int) -> dict:
+            script = script_for(f"trace-{mode}-{name}-{int(time.time())}")
+            return dict(url=urls[mode], connections=run_connections, seconds=run_seconds, script=script)
+
+        for mode in urls:
+            wrk(**run(mode, "warm", connections, warm_up_seconds))
         rates: dict[str, list[float]] = {"default": [], "off": []}
-        cpu: dict[str, list[float]] = {"default": [], "off": []}
-        ratios, cpu_ratios = [], []
+        ratios = []
         for index in range(pairs):
             pair: dict[str, float] = {}
-            pair_cpu: dict[str, float | None] = {}
             for mode in ("default", "off") if index % 2 == 0 else ("off", "default"):
                 machine_quiet(timeout=5.0)
-                before = stack.cpu_seconds()
-                result = wrk(
-                    urls[mode],
-                    connections=connections,
-                    seconds=seconds,
-                    script=script_for(f"trace-{mode}-{index}-{int(time.time())}"),
-                )
-                after = stack.cpu_seconds()
-                pair[mode] = result["rps"]
-                pair_cpu[mode] = _cpu_ms_per_acceptance(before, after, SIDES[mode][1], result["rps"] * seconds)
+                pair[mode] = wrk(**run(mode, str(index), connections, seconds))["rps"]
                 rates[mode].append(pair[mode])
-                if pair_cpu[mode] is not None:
-                    cpu[mode].append(round(pair_cpu[mode], 3))
             if pair["off"]:
                 ratios.append(pair["default"] / pair["off"])
-            if pair_cpu["default"] and pair_cpu["off"]:
-                cpu_ratios.append(pair_cpu["off"] / pair_cpu["default"])
+        # Side by side: both sides sent orders at once, half the connections each, so that
+        # both see the same machine at the same moments. Their rates are tied by the sale's
+        # one row, which both sides' acceptances queue for; what each acceptance cost its
+        # own servers' processes is not.
+        server_cpu: dict[str, list[float]] = {"default": [], "off": []}
+        cpu_ratios = []
+        for index in range(pairs):
+            machine_quiet(timeout=5.0)
+            before = stack.cpu_seconds()
+            results = _at_once(
+                {mode: run(mode, f"together-{index}", max(1, connections // 2), seconds) for mode in urls}
+            )
+            after = stack.cpu_seconds()
+            per: dict[str, float] = {}
+            for mode, (_edge, server) in SIDES.items():
+                acceptances = results[mode]["rps"] * seconds
+                if acceptances:
+                    per[mode] = 1000 * (after.get(server, 0.0) - before.get(server, 0.0)) / acceptances
+                    server_cpu[mode].append(round(per[mode], 3))
+            if per.get("default") and per.get("off"):
+                cpu_ratios.append(per["off"] / per["default"])
     finally:
         stack.stop("hotpath_untraced")
     ratio = statistics.median(ratios) if ratios else None
@@ -115,9 +128,11 @@ def accept_tracing_cost(
         "tracing_sample_rate": float(stack.env.get("TRACING_SAMPLE_RATE", settings.TRACING_SAMPLE_RATE)),
         "accept_rps_runs": rates,
         "pair_ratios": [round(r, 3) for r in ratios],
-        "cpu_ms_per_acceptance": {mode: round(statistics.median(v), 3) if v else None for mode, v in cpu.items()},
-        "cpu_ms_per_acceptance_runs": cpu,
-        "cpu_pair_ratios": [round(r, 3) for r in cpu_ratios],
+        "server_cpu_ms_per_acceptance": {
+            mode: round(statistics.median(values), 3) if values else None for mode, values in server_cpu.items()
+        },
+        "server_cpu_ms_per_acceptance_runs": server_cpu,
+        "server_cpu_pair_ratios": [round(r, 3) for r in cpu_ratios],
         "tracing_cpu_cost_ratio": round(1 - cpu_ratio, 4) if cpu_ratio else None,
     }
 
