@@ -4,7 +4,6 @@ from django.urls import path, re_path
 
 from orders import api_schema, views
 
-app_name = "orders"
 # The status URL is also served by the monolith (config.urls_monolith): a buyer still polling
 # when the merchant switches the route off must keep seeing the order, not a 404.
 status_urlpatterns = [
