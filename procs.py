@@ -333,6 +333,27 @@ def gunicorn_argv(
     return [*argv, *extra]
 
 
+def granian_argv(
+    granian: str | os.PathLike,
+    wsgi: str,
+    *,
+    port: int,
+    host: str = HOST,
+    workers: int = 2,
+    threads: int = 4,
+    graceful_timeout: int = 5,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """`granian <wsgi>:application` on host:port, as WSGI: `workers` processes of `threads`
+    threads each (Django's requests run in those threads, each with its own database
+    connection; HTTP is parsed and written by the server's own runtime, outside the GIL). A
+    worker that dies is started again; one that is stopped gets `graceful_timeout` seconds."""
+    argv = [str(granian), "--interface", "wsgi", "--http", "1", "--host", host, "--port", str(port)]
+    argv += ["--no-ws", "--workers", str(workers), "--blocking-threads", str(threads)]
+    argv += ["--respawn-failed-workers", "--workers-kill-timeout", str(graceful_timeout), "--log-level", "warning"]
+    return [*argv, *extra, f"{wsgi}:application"]
+
+
 def celery_worker_argv(
     celery: str | os.PathLike,
     *,

@@ -319,7 +319,7 @@ def run(out: Path, plan: Plan, names: list[str] | None = None) -> dict:
         stack.django_setup()
         stack.start_legacy()
         sale_seed(stack, [(d.category, d.product) for d in drills], plan.allocation)
-        stack.start_gunicorn("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
+        stack.start_hot_server("hotpath", "config.wsgi_hotpath", stack.ports["hotpath"])
         stack.start_worker()
         rows = []
         for drill in drills:

@@ -1,4 +1,4 @@
-"""Where the hot path's CPU goes: py-spy on its gunicorn workers under wrk.
+"""Where the hot path's CPU goes: py-spy on its server's worker processes under wrk.
 
     python -m bench.profile [--seconds N] [--out DIR]
 

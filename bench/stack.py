@@ -1,7 +1,8 @@
 """Starts and stops the production-shaped stack on loopback for the benchmark and the drills.
 
 nginx (the config `edge_export --target nginx` produced) in front of gunicorn for the
-monolith, the hot path and the legacy API, Celery workers on Redis, PostgreSQL. The stack
+monolith and the legacy API and of granian for the hot path, Celery workers on Redis,
+PostgreSQL. The stack
 has a Redis of its own on a free port (the machine's Redis databases belong to whoever runs
 tests beside it) and a database of its own on the machine's PostgreSQL. The legacy API's
 callers get random bearer tokens, as a deployment's secrets would give them. Everything it
@@ -332,6 +333,17 @@ class Stack:
         process = self.start(name, [*pin, *argv], env)
         procs.wait_for_url(f"http://127.0.0.1:{port}/", process=process)
 
+    def start_hot_server(self, name: str, wsgi: str, port: int, extra_env: dict[str, str] | None = None) -> None:
+        """The hot path's server, granian (and the ceiling's, so that both are measured behind
+        the same server): as many processes and threads as the others have, so the same
+        connections to PostgreSQL."""
+        s = self.settings
+        argv = procs.granian_argv(
+            BIN / "granian", wsgi, port=port, workers=s.gunicorn_workers, threads=s.gunicorn_threads
+        )
+        process = self.start(name, argv, {**self.env, **(extra_env or {})})
+        procs.wait_for_url(f"http://127.0.0.1:{port}/", process=process)
+
     def renice(self, name: str, nice: int) -> bool:
         """Sets every thread of a part (its process group) to `nice`; False when not allowed
         (raising it back needs the privilege to)."""
@@ -385,8 +397,8 @@ class Stack:
     def start_app_servers(self) -> None:
         self.start_legacy()
         self.start_gunicorn("monolith", "config.wsgi_monolith", self.ports["monolith"])
-        self.start_gunicorn("hotpath", "config.wsgi_hotpath", self.ports["hotpath"])
-        self.start_gunicorn("ceiling", "config.wsgi", self.ports["ceiling"], {"SHOP_DEPLOYMENT": "ceiling"})
+        self.start_hot_server("hotpath", "config.wsgi_hotpath", self.ports["hotpath"])
+        self.start_hot_server("ceiling", "config.wsgi", self.ports["ceiling"], {"SHOP_DEPLOYMENT": "ceiling"})
         self.start_worker()
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:

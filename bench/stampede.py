@@ -8,7 +8,7 @@ time):
 1. the stampede through the strangler route: buyers of the hot product far above what the
    legacy API can take, while shoppers browse and check out other products;
 2. the same stampede with the route switched off (everything through the monolith);
-3. the ceiling: a trivial Django JSON view behind the same nginx and gunicorn, sent the hot
+3. the ceiling: a trivial Django JSON view behind the same nginx and server (granian), sent the hot
    path's own order requests by wrk at increasing concurrency until it saturates, in turn
    with sold-out answers; and the hot path's own acceptance ceiling;
 4. the drain of the queue, and the books checked against PostgreSQL.

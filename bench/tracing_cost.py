@@ -71,7 +71,7 @@ def accept_tracing_cost(
     from django.conf import settings
 
     try:
-        stack.start_gunicorn("hotpath_untraced", "config.wsgi_hotpath", stack.ports["hotpath_untraced"], OFF)
+        stack.start_hot_server("hotpath_untraced", "config.wsgi_hotpath", stack.ports["hotpath_untraced"], OFF)
         urls = {mode: stack.url(edge, path) for mode, (edge, _server) in SIDES.items()}
 
         def run(mode: str, name: str, run_connections: int, run_seconds: int) -> dict:

@@ -2,7 +2,8 @@
 worker process dies (SIGKILL, out of memory, a timeout), the master frees the legacy API's
 capacity slots it held at once, instead of shedding orders until their lease ends. Tracing
 starts in each worker after fork and sends its last spans when the worker exits. Each worker
-readies Django (template engines, URLs, the storefront's templates) before its first request."""
+readies Django (template engines, URLs, the storefront's templates) as it imports the
+application (config.wsgi), before its first request."""
 
 import os
 
@@ -34,15 +35,6 @@ def post_fork(server, worker):
         from tracing.setup import tracing_init
 
         tracing_init()
-
-
-def post_worker_init(worker):
-    from django.apps import apps
-
-    if apps.ready:
-        from config.warm import process_warm
-
-        process_warm()
 
 
 def worker_exit(server, worker):

@@ -1,4 +1,5 @@
-"""Readies a server process before its first request (gunicorn's post_worker_init).
+"""Readies a server process before its first request (config.wsgi, as each server process
+imports it).
 
 Django builds its template engines (importing every installed app's template tags), its URL
 resolver and each compiled template on first use. A worker process that has not served yet

@@ -142,6 +142,23 @@ class ProcessGroup(procs.ProcessGroup):
         wait_for_port(port, process=self.start(argv, env, name=name))
         return f"http://127.0.0.1:{port}"
 
+    def granian(
+        self,
+        wsgi: str,
+        env: dict[str, str],
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        port: int | None = None,
+        name: str = "granian",
+    ) -> str:
+        """Starts `granian <wsgi>:application` (on `port`, or a free one), the hot path's server;
+        returns its base URL."""
+        port = port or free_port()
+        argv = procs.granian_argv(BIN / "granian", wsgi, port=port, workers=workers, threads=threads)
+        wait_for_port(port, process=self.start(argv, env, name=name))
+        return f"http://127.0.0.1:{port}"
+
     def celery_worker(
         self, env: dict[str, str], *, concurrency: int = 2, queues: str | None = None, name: str = "worker"
     ) -> procs.Process:

@@ -101,7 +101,7 @@ def test_hot_path_answers_as_its_schema_says(catalogue, process_env, processes, 
     SaleAllocation.objects.create(product=rod, is_hot=True, allocated=50_000, per_order_limit=3)
     # Throttles high enough that acceptance itself is exercised, not only the 429.
     env = {**process_env, "ORDERS_THROTTLE_PER_IP": "100000", "ORDERS_THROTTLE_PER_EMAIL": "100000"}
-    base = processes.gunicorn("config.wsgi_hotpath", env, workers=1, threads=4, name="hotpath")
+    base = processes.granian("config.wsgi_hotpath", env, workers=1, threads=4, name="hotpath")
     prefix = f"{base}/shop/rods/muskie-casting-rod"
     order = {
         "quantity": 1,
@@ -130,7 +130,7 @@ def test_hot_path_answers_as_its_schema_says(catalogue, process_env, processes, 
 
 
 def test_hot_path_schema_is_not_found_for_a_product_off_the_hot_path(catalogue, process_env, processes):
-    base = processes.gunicorn("config.wsgi_hotpath", process_env, workers=1, threads=2, name="hotpath")
+    base = processes.granian("config.wsgi_hotpath", process_env, workers=1, threads=2, name="hotpath")
     status, _, body = call("GET", f"{base}/shop/rods/muskie-casting-rod/orders/schema")
     assert (status, body["error"]) == (404, "not_hot")
     assert body["detail"]

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.db import connection
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -74,7 +75,9 @@ def span_row(span: ReadableSpan) -> Span:
     kind = KINDS.get(span.kind, SpanKind.INTERNAL)
     path = ""
     if kind == SpanKind.SERVER:
-        path = str(attributes.get("url.path") or attributes.get("http.target") or "")[:300]
+        # A server that gives no raw request line (granian) leaves only the full URL.
+        url = str(attributes.get("http.url") or attributes.get("url.full") or "")
+        path = str(attributes.get("url.path") or attributes.get("http.target") or urlsplit(url).path)[:300]
     parent = span.parent
     status = attributes.get("http.status_code") or attributes.get("http.response.status_code") or 0
     return Span(

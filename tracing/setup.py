@@ -127,6 +127,13 @@ def tracing_flush(timeout_ms: int = 5000) -> None:
 
 
 def tracing_shutdown() -> None:
-    if _provider is not None:
-        tracing_flush()
-        _provider.shutdown()
+    """Sends what the processors hold and stops them; once (a gunicorn worker calls it from its
+    exit hook and again at exit)."""
+    global _provider
+    if _provider is None:
+        return
+    tracing_flush()
+    with _lock:
+        provider, _provider = _provider, None
+    if provider is not None:
+        provider.shutdown()

@@ -1,6 +1,6 @@
-"""A server process readies Django before its first request (config.warm, run by gunicorn's
-post_worker_init): the template engines, the URL resolver and the storefront's templates; what
-is loaded then is kept out of the garbage collector's full collections."""
+"""A server process readies Django before its first request (config.warm, run as each server
+process imports config.wsgi): the template engines, the URL resolver and the storefront's
+templates; what is loaded then is kept out of the garbage collector's full collections."""
 
 from __future__ import annotations
 

@@ -88,10 +88,10 @@ def test_an_sqs_broker_without_the_queue_url_refuses_to_start():
 
 
 @pytest.mark.slow
-def test_the_readmes_gunicorn_commands_show_no_debug_page(processes, process_env):
+def test_the_readmes_server_commands_show_no_debug_page(processes, process_env):
     env = {k: v for k, v in process_env.items() if k not in {"PYTEST_VERSION", "DJANGO_ENV", "DEBUG"}}
-    for wsgi in ("config.wsgi_legacy", "config.wsgi_hotpath"):
-        url = processes.gunicorn(wsgi, env, workers=1, name=wsgi)
+    for wsgi, start in (("config.wsgi_legacy", processes.gunicorn), ("config.wsgi_hotpath", processes.granian)):
+        url = start(wsgi, env, workers=1, name=wsgi)
         import urllib.error
         import urllib.request
 

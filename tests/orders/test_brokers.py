@@ -68,7 +68,7 @@ def test_order_travels_through_sqs_from_the_hot_path_to_a_real_worker(
         "LEGACY_API_URL": legacy_api.url,
     }
     legacy_api.start()
-    hotpath = processes.gunicorn("config.wsgi_hotpath", env)
+    hotpath = processes.granian("config.wsgi_hotpath", env)
 
     status, body, _ = http_json(
         "POST", hotpath + ORDERS_URL, order_body(), headers={"Idempotency-Key": uuid.uuid4().hex}
@@ -152,7 +152,7 @@ def test_the_templates_own_environment_publishes_an_order_to_sqs(processes, proc
         # gunicorn stands in for API Gateway and apig-wsgi, which take the scheme from this header.
         "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
     }
-    hotpath = processes.gunicorn("config.wsgi_hotpath", full)
+    hotpath = processes.granian("config.wsgi_hotpath", full)
     headers = {"Host": host, "X-Forwarded-Proto": "https", "Idempotency-Key": uuid.uuid4().hex}
 
     refused, _, _ = http_json("POST", hotpath + ORDERS_URL, order_body(), headers=headers)

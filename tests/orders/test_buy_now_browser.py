@@ -24,7 +24,7 @@ def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
 
     legacy_api.start()
     processes.celery_worker(worker_env, concurrency=1)
-    hotpath = processes.gunicorn("config.wsgi_hotpath", process_env)
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)

@@ -206,7 +206,7 @@ def test_after_a_stampede_no_table_and_no_redis_key_holds_a_card_number(
         pytest.skip("reads the broker's messages in Redis: set CELERY_BROKER_URL=redis://...")
     allocation.allocated, allocation.per_order_limit = 12, 1
     allocation.save()
-    hotpath = processes.gunicorn("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
+    hotpath = processes.granian("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
     buyers = [(uuid.uuid4().hex, order_body(card=APPROVED_CARD if i % 3 else DECLINED_CARD)) for i in range(40)]
 
     answers = post_all_at_once(hotpath, buyers)

@@ -67,7 +67,7 @@ def test_200_buyers_for_20_units_get_exactly_20_orders_placed_once_within_legacy
     legacy_api.env = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "3", "LEGACY_ARGON2_MEMORY_KIB": "32768"}
     legacy_api.start().stats_reset()
     processes.celery_worker(worker_env, concurrency=6)
-    hotpath = processes.gunicorn("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
+    hotpath = processes.granian("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
 
     answers = post_all_at_once(hotpath, [(uuid.uuid4().hex, order_body()) for _ in range(200)])
 
@@ -94,7 +94,7 @@ def test_200_buyers_for_20_units_get_exactly_20_orders_placed_once_within_legacy
 
 def test_same_idempotency_key_20_times_at_once_makes_one_order(processes, process_env, allocation):
     broker_purge()
-    hotpath = processes.gunicorn("config.wsgi_hotpath", process_env, threads=8)
+    hotpath = processes.granian("config.wsgi_hotpath", process_env, threads=8)
     body = order_body(quantity=2)
 
     answers = post_all_at_once(hotpath, [("one-key-for-all", body)] * 20)

@@ -103,7 +103,7 @@ def test_every_accepted_order_completes_while_other_channels_sell_the_rest(
     allocation = SaleAllocation.objects.get()
     assert (stock().held, stock().available) == (BUYERS, 100 - BUYERS)
     processes.celery_worker(worker_env, concurrency=3)
-    hotpath = processes.gunicorn("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
+    hotpath = processes.granian("config.wsgi_hotpath", {**process_env, "ORDERS_THROTTLE_PER_IP": "0"}, threads=8)
 
     # The storefront's shoppers and the phone orders start with the buyers: together they ask
     # for 90 units of the 80 not held.

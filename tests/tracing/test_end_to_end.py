@@ -45,7 +45,7 @@ def shop(
     legacy_api.env = {**(legacy_env or legacy_api.env), **tracing}
     legacy_api.start()
     env = {**worker_env, **tracing}
-    hotpath = processes.gunicorn("config.wsgi_hotpath", env, name="hotpath")
+    hotpath = processes.granian("config.wsgi_hotpath", env, name="hotpath")
     worker = processes.celery_worker(env, concurrency=concurrency)
     return hotpath, worker
 
@@ -211,6 +211,25 @@ def test_spans_are_flushed_when_a_gunicorn_worker_exits_and_a_worker_child_is_re
         timeout=30,
         message="spans were lost when the processes exited",
     )
+
+
+def test_spans_are_flushed_when_the_hot_path_s_granian_server_stops(processes, allocation, legacy_api, worker_env):
+    """A granian worker ends as multiprocessing's children do, without atexit: its spans are
+    sent by the finalizer config.wsgi registers."""
+    held = {**worker_env, **TRACING, "TRACING_EXPORT_DELAY_MS": "600000"}
+    hotpath = processes.granian("config.wsgi_hotpath", held, workers=1, threads=2, name="hotpath")
+
+    buy(hotpath, EDGE_HEADER)
+    assert not spans_of(TRACE_ID, service="hotpath")  # held in memory for ten minutes
+    processes.stop("hotpath")
+    eventually(
+        lambda: spans_of(TRACE_ID, service="hotpath", kind="server"),
+        timeout=30,
+        message="the hot path's spans were lost when its server stopped",
+    )
+    (server,) = spans_of(TRACE_ID, service="hotpath", kind="server")
+    assert server.path == ORDERS_URL
+    assert {s.peer for s in children(server, kind="client")} >= {"postgresql", "redis"}
 
 
 def test_an_order_the_edge_did_not_sample_stores_no_span_and_keeps_its_trace_id(
