@@ -1,10 +1,13 @@
-"""The hot path under real concurrency: many buyers at once over HTTP to a real gunicorn of
+"""The hot path under real concurrency: many buyers at once over HTTP to a real server (granian) of
 the hot-path deployment, drained by a real worker into the real legacy API."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
 import threading
 import uuid
 from urllib.parse import urlsplit
@@ -12,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from orders.models import HotOrder
+from procs import url_status
 from tests.conftest import eventually
 from tests.orders.conftest import (
     ORDERS_URL,
@@ -110,3 +114,28 @@ def test_same_idempotency_key_20_times_at_once_makes_one_order(processes, proces
     assert other[0][0] == 422
     assert HotOrder.objects.count() == 1
     broker_purge()
+
+
+def test_a_hot_path_worker_killed_mid_order_is_started_again_and_the_retry_gets_the_first_answer(
+    processes, process_env, allocation
+):
+    """The server's worker dies (out of memory, a crash) after its order committed: the buyer's
+    retry with the same key reaches the worker started in its place and gets that order."""
+    broker_purge()
+    hotpath = processes.granian("config.wsgi_hotpath", process_env, workers=1, threads=2, name="hotpath")
+    main = processes.get("hotpath")
+    (first,) = subprocess.run(["pgrep", "-P", str(main.pid)], capture_output=True, text=True).stdout.split()
+
+    order = order_body()
+    ((status, body),) = post_all_at_once(hotpath, [("killed-key", order)])
+    assert status == 202
+    os.kill(int(first), signal.SIGKILL)
+
+    def started_again() -> bool:
+        children = subprocess.run(["pgrep", "-P", str(main.pid)], capture_output=True, text=True).stdout.split()
+        return bool(children) and first not in children and 0 < url_status(hotpath + "/") < 500
+
+    eventually(started_again, timeout=30, message="the killed worker was not started again")
+    ((again_status, again),) = post_all_at_once(hotpath, [("killed-key", order)])
+    assert (again_status, again["number"]) == (202, body["number"])
+    assert HotOrder.objects.count() == 1
