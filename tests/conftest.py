@@ -126,37 +126,29 @@ class ProcessGroup(procs.ProcessGroup):
         super().__init__(tmp_path, cwd=ROOT)
         self.tmp_path = tmp_path
 
-    def gunicorn(
-        self,
-        wsgi: str,
-        env: dict[str, str],
-        *,
-        workers: int = 2,
-        threads: int = 4,
-        port: int | None = None,
-        name: str = "gunicorn",
-    ) -> str:
+    def gunicorn(self, wsgi: str, env: dict[str, str], **options) -> str:
         """Starts `gunicorn <wsgi>:application` (on `port`, or a free one); returns its base URL."""
-        port = port or free_port()
-        argv = procs.gunicorn_argv(BIN / "gunicorn", wsgi, port=port, workers=workers, threads=threads)
-        wait_for_port(port, process=self.start(argv, env, name=name))
-        return f"http://127.0.0.1:{port}"
+        return self._serve(procs.gunicorn_argv, "gunicorn", wsgi, env, **options)
 
-    def granian(
+    def granian(self, wsgi: str, env: dict[str, str], **options) -> str:
+        """Starts `granian <wsgi>:application`, the hot path's server, as `gunicorn` does."""
+        return self._serve(procs.granian_argv, "granian", wsgi, env, **options)
+
+    def _serve(
         self,
+        argv_for,
+        server: str,
         wsgi: str,
         env: dict[str, str],
         *,
         workers: int = 2,
         threads: int = 4,
         port: int | None = None,
-        name: str = "granian",
+        name: str | None = None,
     ) -> str:
-        """Starts `granian <wsgi>:application` (on `port`, or a free one), the hot path's server;
-        returns its base URL."""
         port = port or free_port()
-        argv = procs.granian_argv(BIN / "granian", wsgi, port=port, workers=workers, threads=threads)
-        wait_for_port(port, process=self.start(argv, env, name=name))
+        argv = argv_for(BIN / server, wsgi, port=port, workers=workers, threads=threads)
+        wait_for_port(port, process=self.start(argv, env, name=name or server))
         return f"http://127.0.0.1:{port}"
 
     def celery_worker(
