@@ -1,8 +1,8 @@
 """gunicorn settings shared by every deployment (`gunicorn -c config/gunicorn.py ...`): when a
 worker process dies (SIGKILL, out of memory, a timeout), the master frees the legacy API's
 capacity slots it held at once, instead of shedding orders until their lease ends. Tracing
-starts in each worker after fork and sends its last spans when the worker exits. Each worker
-readies Django (template engines, URLs, the storefront's templates) as it imports the
+starts in each worker after fork, and sends its last spans as the worker exits (config.wsgi).
+Each worker readies Django (template engines, URLs, the storefront's templates) as it imports the
 application (config.wsgi), before its first request."""
 
 import os
@@ -35,12 +35,3 @@ def post_fork(server, worker):
         from tracing.setup import tracing_init
 
         tracing_init()
-
-
-def worker_exit(server, worker):
-    from django.apps import apps
-
-    if apps.ready:
-        from tracing.setup import tracing_shutdown
-
-        tracing_shutdown()

@@ -21,6 +21,7 @@ application = get_wsgi_application()
 # Templates, URLs and validators built, and what is loaded kept out of full collections
 # (config.warm), before the first request rather than during it.
 process_warm()
-# The process's last spans are sent as it exits: a granian worker ends as multiprocessing's
-# children do, without atexit (gunicorn's workers also have their worker_exit hook).
+# The process's last spans are sent as it exits, whatever its server: multiprocessing runs its
+# finalizers at a normal exit (gunicorn's workers) and as its children end, without atexit
+# (granian's workers).
 multiprocessing.util.Finalize(None, tracing_shutdown, exitpriority=10)

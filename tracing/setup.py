@@ -127,8 +127,7 @@ def tracing_flush(timeout_ms: int = 5000) -> None:
 
 
 def tracing_shutdown() -> None:
-    """Sends what the processors hold and stops them; once (a gunicorn worker calls it from its
-    exit hook and again at exit)."""
+    """Sends what the processors hold and stops them; once, whoever calls it first."""
     global _provider
     if _provider is None:
         return
