@@ -190,6 +190,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # PgBouncer in transaction mode before 1.21 loses the statements).
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# How long PostgreSQL lets one statement run, waits for a lock included, before it cancels it
+# (0: no limit). On the hot path an acceptance takes milliseconds; a statement stuck behind a
+# lock held elsewhere (a merchant's transaction on the sale's row, a stuck session) would
+# otherwise hold its server thread for as long as the lock is held, and granian, unlike a
+# request-killing server, has no timeout of its own: every thread would wait, then every
+# buyer. Cancelled, the statement undoes its order and the buyer gets 503 with Retry-After; a
+# retry with the same key is safe. Other deployments keep no limit (the workers' sweeps, the
+# admin's reports and migrations may run long). Sent as a startup option: behind a pooler that
+# refuses startup options, set 0 and give the role the timeout (ALTER ROLE ... SET).
+DATABASE_STATEMENT_TIMEOUT_MS = env_int(
+    "DATABASE_STATEMENT_TIMEOUT_MS", 5000 if SHOP_DEPLOYMENT in ("hotpath", "ceiling") else 0
+)
+if DATABASES["default"]["ENGINE"] == "config.postgresql" and DATABASE_STATEMENT_TIMEOUT_MS > 0:
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the writer work at once; IMMEDIATE takes the write lock at the
     # start of a transaction, so two writers queue on the timeout instead of deadlocking.

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import BIN
+from tests.conftest import BIN, settings_of_fresh_process
 
 EVENT_TYPES = {"viewer-request", "origin-request", "origin-response", "viewer-response"}
 
@@ -151,3 +151,19 @@ def test_the_log_relays_to_the_checkout_bus_and_its_example_rule(template):
     assert {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]}} in (
         statements
     )
+
+
+def test_each_function_s_database_statements_are_cancelled_before_the_function_times_out(template):
+    """A statement stuck behind a lock is cancelled by PostgreSQL while its function can still
+    answer: the hot path's at its deployment's default (5 s), the beat's at 45 s."""
+    _, data = template
+    resources = data["Resources"]
+    hot_path_default = settings_of_fresh_process(
+        "settings.DATABASE_STATEMENT_TIMEOUT_MS", unset=("DATABASE_STATEMENT_TIMEOUT_MS",), SHOP_DEPLOYMENT="hotpath"
+    )
+    for name in ("HotpathFunction", "BeatFunction"):
+        properties = resources[name]["Properties"]
+        env = properties["Environment"]["Variables"]
+        assert env["SHOP_DEPLOYMENT"] == "hotpath", name
+        timeout_ms = int(env.get("DATABASE_STATEMENT_TIMEOUT_MS", hot_path_default))
+        assert 0 < timeout_ms < properties["Timeout"] * 1000, name

@@ -139,3 +139,50 @@ def test_a_hot_path_worker_killed_mid_order_is_started_again_and_the_retry_gets_
     ((again_status, again),) = post_all_at_once(hotpath, [("killed-key", order)])
     assert (again_status, again["number"]) == (202, body["number"])
     assert HotOrder.objects.count() == 1
+
+
+def _post_order(base_url: str, key: str, body: dict, *, timeout: float) -> tuple[int, dict, http.client.HTTPMessage]:
+    connection = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=timeout)
+    try:
+        connection.request(
+            "POST",
+            ORDERS_URL,
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}"), response.headers
+    finally:
+        connection.close()
+
+
+def test_an_acceptance_stuck_behind_a_lock_held_elsewhere_gets_a_503_and_its_retry_is_accepted_once(
+    processes, process_env, allocation
+):
+    """The sale's row locked by a transaction left open elsewhere (a merchant's session, a stuck
+    client): the hot path's statement is cancelled at its timeout instead of holding the
+    server's thread for as long as the lock is held, the buyer gets 503 with Retry-After and
+    nothing is written, and once the lock is gone the same key is accepted, once."""
+    import psycopg
+
+    from tests.conftest import test_database_url
+
+    broker_purge()
+    env = {**process_env, "DATABASE_STATEMENT_TIMEOUT_MS": "1000"}
+    hotpath = processes.granian("config.wsgi_hotpath", env, workers=1, threads=2, name="hotpath")
+    order = order_body()
+    with psycopg.connect(test_database_url().replace("postgres://", "postgresql://")) as holder:
+        holder.execute("SELECT id FROM orders_saleallocation WHERE id = %s FOR UPDATE", [allocation.pk])
+        # Without the timeout the answer would wait for the lock, past the client's patience.
+        status, body, headers = _post_order(hotpath, "locked-key", order, timeout=30)
+        assert (status, body["error"]) == (503, "unavailable")
+        assert headers.get("Retry-After")
+        assert HotOrder.objects.count() == 0
+        holder.rollback()
+    status, body, _ = _post_order(hotpath, "locked-key", order, timeout=30)
+    assert status == 202
+    again_status, again, headers = _post_order(hotpath, "locked-key", order, timeout=30)
+    assert (again_status, again["number"], headers.get("Idempotent-Replayed")) == (202, body["number"], "true")
+    assert HotOrder.objects.count() == 1
+    allocation.refresh_from_db()
+    assert allocation.reserved == 1

@@ -42,3 +42,18 @@ def test_prepared_statements_are_on_for_postgresql_and_can_be_turned_off():
     assert "server_side_binding" not in off and "prepare_threshold" not in off
     sqlite = _database_options(DATABASE_URL="sqlite:///unused.sqlite3")
     assert "server_side_binding" not in sqlite
+
+
+def test_the_hot_path_s_statements_have_a_timeout_and_other_deployments_none_unless_set():
+    url = "postgres://postgres@127.0.0.1:5432/shop"
+    expression = "settings.DATABASES['default'].get('OPTIONS', {}).get('options')"
+
+    def options(**env: str):
+        env = {"DATABASE_URL": url, **env}
+        return settings_of_fresh_process(expression, unset=("DATABASE_STATEMENT_TIMEOUT_MS", "SHOP_DEPLOYMENT"), **env)
+
+    assert options(SHOP_DEPLOYMENT="hotpath") == "-c statement_timeout=5000"
+    assert options(SHOP_DEPLOYMENT="monolith") is None
+    assert options(SHOP_DEPLOYMENT="monolith", DATABASE_STATEMENT_TIMEOUT_MS="30000") == "-c statement_timeout=30000"
+    assert options(SHOP_DEPLOYMENT="hotpath", DATABASE_STATEMENT_TIMEOUT_MS="0") is None
+    assert options(SHOP_DEPLOYMENT="hotpath", DATABASE_URL="sqlite:///unused.sqlite3") is None
