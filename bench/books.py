@@ -97,10 +97,24 @@ def hold_check(stack: Stack, product: str) -> dict:
 # --- the stampede's books --------------------------------------------------------------------
 
 
-def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: float, stampede_end) -> dict:
-    """Waits until every accepted order is final, then checks the books in PostgreSQL."""
+def key_units_sold(products: list[str]) -> int:
+    """Units of these products the legacy API placed for buyers' keys (the hot path's orders,
+    and the monolith's buy-now), over the whole run so far."""
+    from django.db.models import Sum
+
+    from legacy_api.models import OrderLine
+
+    lines = OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-")
+    return lines.aggregate(units=Sum("quantity"))["units"] or 0
+
+
+def drain_and_check(
+    numbers: list[str], products: list[str], *, drain_timeout: float, stampede_end, units_before: int = 0
+) -> dict:
+    """Waits until every accepted order is final, then checks the books in PostgreSQL.
+    `units_before`: what `key_units_sold` read before this stampede (an earlier round's sale)."""
     from django.db import connection
-    from django.db.models import Count, Sum
+    from django.db.models import Count
 
     from legacy_api.models import Order, OrderLine
     from orders.models import HotOrder, OrderStatus, SaleAllocation
@@ -139,12 +153,7 @@ def drain_and_check(numbers: list[str], products: list[str], *, drain_timeout: f
     last = max((o.completed_at for o in complete if o.completed_at), default=None)
     drain_window = (last - first).total_seconds() if first and last else 0.0
     after = [o for o in complete if o.completed_at and o.completed_at > stampede_end]
-    sold_units = (
-        OrderLine.objects.filter(product_slug__in=products, order__reference__startswith="key-").aggregate(
-            units=Sum("quantity")
-        )["units"]
-        or 0
-    )
+    sold_units = key_units_sold(products) - units_before
     return {
         **drain_phases([(o.created_at, o.completed_at) for o in complete if o.completed_at], stampede_end=stampede_end),
         "accepted": len(numbers),

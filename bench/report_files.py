@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.loadgen import RunResult
 from bench.report import PUBLIC_KEYS, bars, public
+from bench.rounds import ROUND_BOOKS
 
 
 def _series(result: RunResult, q: float) -> tuple[list[float], list[float]]:
@@ -152,13 +153,16 @@ def markdown(f: dict) -> str:
         "",
         "## Ratios",
         "",
-        f"Each speed figure is the median of {f['settings']['reps']} repetitions in this run (spreads in",
-        "`figures.json` under `spread`); each ratio is shown beside the two figures it is made of.",
+        f"Each speed figure is the median of {f['settings']['reps']} repetitions in this run, the browsing",
+        f"p99s and the drain that of its {f.get('stampede_rounds', 1)} rounds of the stampede, each with a",
+        "sale of its own (spreads in `figures.json` under `spread`, every round's own figures under",
+        "`spread.stampede_rounds`); each ratio is shown beside the two figures it is made of.",
         "",
         "| ratio | value | numerator | denominator |",
         "|---|---|---|---|",
         *[f"| {name} | {v[0]} | {v[1]} | {v[2]} |" for name, v in f["ratios"].items()],
         "",
+        *_rounds_markdown(f.get("spread", {}).get("stampede_rounds")),
         *_designs_markdown(f.get("designs")),
         "## Bars",
         "",
@@ -174,6 +178,25 @@ def markdown(f: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _rounds_markdown(rows: list[dict] | None) -> list[str]:
+    """Each round of the stampede on a line: what the medians above were taken over."""
+    if not rows:
+        return []
+    lines = [
+        "## The stampede's rounds",
+        "",
+        "| round | browse p99 ms idle / stampede (ratio) | drain / capacity | consumer lag p99 s | books |",
+        "|---|---|---|---|---|",
+    ]
+    for n, row in enumerate(rows, 1):
+        books = sum(row.get(key) or 0 for key in ROUND_BOOKS)
+        lines.append(
+            f"| {n} | {row['browse_p99_ms_idle']} / {row['browse_p99_ms_stampede']} ({row['browse_ratio']}) | "
+            f"{row['drain_rate_vs_capacity']} | {row['consumer_lag_p99_seconds']} | {books} |"
+        )
+    return [*lines, ""]
 
 
 def _designs_markdown(designs: dict | None) -> list[str]:

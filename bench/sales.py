@@ -34,6 +34,13 @@ def sales_open(stack: Stack, hot_allocation: int) -> None:
         stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)
 
 
+def sale_reopen(stack: Stack, slug: str, units: int) -> None:
+    """Closes the product's sale (sold out and drained: nothing goes back) and opens a fresh
+    one of `units`, held anew in the stock of record, as a merchant running the next sale does."""
+    stack.manage("sale", "close", slug, capture=True)
+    stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)
+
+
 def product_id(slug: str) -> int:
     from shop.models import Product
 

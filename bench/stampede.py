@@ -6,7 +6,9 @@ It starts the production-shaped stack on loopback (see `bench.stack`), seeds a s
 measures, at a fixed arrival rate (open model, latency from each request's intended send
 time):
 1. the stampede through the strangler route: buyers of the hot product far above what the
-   legacy API can take, while shoppers browse and check out other products;
+   legacy API can take, while shoppers browse and check out other products, in rounds
+   (`bench.rounds`: three in a full run, each with a sale of its own, its idle browsing and
+   its drain; the browsing p99s and the drain are the median of the rounds');
 2. the same stampede with the route switched off (everything through the monolith);
 3. the ceiling: a trivial Django JSON view behind the same nginx and server (granian), sent the hot
    path's own order requests by wrk at increasing concurrency until it saturates, in turn
@@ -27,33 +29,27 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report, report_files
-from bench.books import drain_and_check, hold_check, log_check, payments_check
+from bench.books import payments_check
 from bench.cli import figures_print
-from bench.dashboard import consumers_cpu, consumers_cpu_reset, views_check
 from bench.designs import designs_measure
 from bench.edge_cost import edge_overhead
-from bench.loadgen import open_loop_apart
-from bench.nginx import edge_p99_ms, nginx_start
+from bench.nginx import nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.phases import (
-    BROWSE_PATHS,
     FULL,
     QUICK,
     QUICK_QUIET_WAIT_SECONDS,
     Profile,
     calibrate_legacy,
-    cores_since,
     inflight_mean,
     stampede,
-    waiting_share,
     warm_up,
 )
-from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, product_id, sales_open, seed
-from bench.shoppers import accepted_numbers, browse_request
+from bench.rounds import median_round, rounds_apply, stampede_round
+from bench.sales import CEILING_PRODUCT, HOT_CATEGORY, HOT_PRODUCT, product_id, sale_reopen, sales_open, seed
 from bench.speed import (
     WrkTarget,
     accept_p99_empty_and_backlog,
@@ -108,7 +104,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         stack.ports["ceiling_edge"] = free_port()
         tracing_ports(stack)  # tracing's cost: its two sides' servers, behind nginx
         stack.django_setup()
-        seed(stack, profile.allocation)
+        seed(stack, profile.allocation * profile.stampede_rounds)  # every round's sale held in stock
         stack.start_app_servers()
         sales_open(stack, profile.allocation)
         nginx_start(stack)
@@ -120,41 +116,28 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
 
         warm_up(stack)
         # The legacy API's capacity: calibrated warm, on a quiet machine, `reps` times before the
-        # stampede and again after its drain (on a noisy machine one calibration may read a
-        # fifth off the next); the drain is set against the median.
+        # first stampede and again after the last one's drain (on a noisy machine one
+        # calibration may read a fifth off the next); the drains are set against the median.
         figures["calibrate_quiet_wait_seconds"] = machine_quiet(timeout=30.0)
         calibrations = [calibrate_legacy(stack, profile) for _ in range(profile.reps)]
-        # Idle means idle: the workers' consumers done with the calibration's orders, and
-        # PostgreSQL with what they wrote (one run's idle p99 read 160 ms without this wait).
-        figures["idle_quiet_wait_seconds"] = machine_quiet(timeout=30.0)
-        idle_since, idle_wait_before, idle_started = time.time(), stack.runqueue_seconds(), time.monotonic()
-        idle = open_loop_apart(
-            "browse-idle",
-            browse_request(stack.url("edge", ""), BROWSE_PATHS),
-            rate=profile.browse_rate,
-            duration=profile.idle_seconds,
-            threads=8,
+        rounds = []
+        for n in range(1 if drain_only else profile.stampede_rounds):
+            if n:  # the last round's sale sold out and drained: a fresh one of the same size
+                sale_reopen(stack, HOT_PRODUCT, profile.allocation)
+            # Idle means idle: the workers' consumers done with the calibration's (or the last
+            # round's) orders, and PostgreSQL with what they wrote (one run's idle p99 read 160
+            # ms without this wait).
+            wait = machine_quiet(timeout=30.0)
+            figures.setdefault("idle_quiet_wait_seconds", wait)
+            screenshot = out / "dashboard.png" if n == 0 else None
+            rounds.append(stampede_round(stack, profile, screenshot=screenshot))
+        representative = median_round(rounds)
+        idle, idle_waiting, on, books = (
+            representative.idle,
+            representative.idle_waiting,
+            representative.on,
+            representative.books,
         )
-        idle_until = time.time()
-        idle_waiting = waiting_share(idle_wait_before, stack.runqueue_seconds(), time.monotonic() - idle_started)
-
-        consumers_cpu_reset()
-        on = stampede(stack, profile, label="route on", run=f"on{int(time.time())}", screenshot=out / "dashboard.png")
-        consumers_cpu_on = consumers_cpu()
-        time.sleep(1.2)  # nginx writes its log once a second
-        # The same p99s as nginx saw them: the servers' part of what the shoppers waited.
-        figures["browse_p99_ms_idle_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, since=idle_since, until=idle_until)
-        figures["browse_p99_ms_stampede_at_edge"] = edge_p99_ms(stack, BROWSE_PATHS, **on["wall"])
-        numbers = accepted_numbers(on["results"]["buyers"])
-        load_end = datetime.fromtimestamp(on["load_until"], tz=UTC)
-        books = drain_and_check(numbers, [HOT_PRODUCT], drain_timeout=profile.drain_timeout, stampede_end=load_end)
-        books["cores_busy_after_stampede"] = cores_since(stack, on["load_cpu"], since=on["load_until"])
-        books.update(hold_check(stack, HOT_PRODUCT))
-        books.update(payments_check(stack))
-        books.update(log_check(numbers))
-        books["consumer_lag"] = on["consumer_lag"]
-        books["consumers_cpu_seconds"] = consumers_cpu_on
-        books["views_check"] = views_check(stack)
         machine_quiet(timeout=30.0)
         calibrations += [calibrate_legacy(stack, profile) for _ in range(profile.reps)]
         legacy_rate = statistics.median(calibrations)
@@ -263,7 +246,8 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
                 designs=designs,
             )
         )
-        return figures
+        # The browsing p99s and the drain as the median of the rounds', the books of every round.
+        return rounds_apply(figures, rounds, legacy_rate)
     finally:
         quiet_waits_capped(float("inf"))
         stack.stop_all()
