@@ -125,6 +125,26 @@ class Sampler(threading.Thread):
 def warm_up(stack: Stack) -> None:
     """A few seconds of every kind of request, so that no measurement pays for the servers'
     first connections (database, Redis, upstream keep-alive) and cold code paths."""
+    pages_warm(stack)
+    edge = stack.url("edge", "")
+    # Real orders, for the second hot product: every thread of the hot path opens its
+    # connections; the workers place them before anything is measured.
+    orders = buyer_request(edge, f"warm{int(time.time())}", product_path=f"/shop/rods/{CEILING_PRODUCT}/")
+    open_loop("warm-up orders", orders, rate=20, duration=2, threads=8)
+    import redis
+
+    broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
+    deadline = time.monotonic() + 20
+    while broker.llen("celery") and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def pages_warm(stack: Stack) -> None:
+    """The shoppers' pages viewed, through the edge and by every process of the monolith, as
+    in a shop that has been open a while. Again before each later round of the stampede: its
+    sale's closing and opening are writes to sales, which replace the catalogue's version
+    (`shop.page_cache`), so every process renders its pages anew, and the round's idle window
+    would otherwise time those first renders."""
     edge = stack.url("edge", "")
     paths = [*BROWSE_PATHS, f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/"]
     open_loop("warm-up", browse_request(edge, paths), rate=40, duration=3, threads=16)
@@ -138,16 +158,6 @@ def warm_up(stack: Stack) -> None:
     for path in BROWSE_PATHS:
         for _ in range(6 * stack.settings.gunicorn_workers):
             urllib3.request("GET", stack.url("monolith", path), headers=headers, retries=False, timeout=10.0)
-    # Real orders, for the second hot product: every thread of the hot path opens its
-    # connections; the workers place them before anything is measured.
-    orders = buyer_request(edge, f"warm{int(time.time())}", product_path=f"/shop/rods/{CEILING_PRODUCT}/")
-    open_loop("warm-up orders", orders, rate=20, duration=2, threads=8)
-    import redis
-
-    broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
-    deadline = time.monotonic() + 20
-    while broker.llen("celery") and time.monotonic() < deadline:
-        time.sleep(0.2)
 
 
 def calibrate_legacy(stack: Stack, profile: Profile) -> float:

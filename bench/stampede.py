@@ -45,6 +45,7 @@ from bench.phases import (
     Profile,
     calibrate_legacy,
     inflight_mean,
+    pages_warm,
     stampede,
     warm_up,
 )
@@ -124,6 +125,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         for n in range(1 if drain_only else profile.stampede_rounds):
             if n:  # the last round's sale sold out and drained: a fresh one of the same size
                 sale_reopen(stack, HOT_PRODUCT, profile.allocation)
+                pages_warm(stack)
             # Idle means idle: the workers' consumers done with the calibration's (or the last
             # round's) orders, and PostgreSQL with what they wrote (one run's idle p99 read 160
             # ms without this wait).
