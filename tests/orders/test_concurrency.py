@@ -29,26 +29,33 @@ from tests.orders.conftest import (
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+def post_order(base_url: str, key: str, body: dict, *, timeout: float = 60, before=None):
+    """One buyer's POST on a connection of its own: (status, JSON body, headers). `before` runs
+    once the connection is made, just before the request is sent."""
+    connection = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=timeout)
+    try:
+        if before is not None:
+            before()
+        connection.request(
+            "POST",
+            ORDERS_URL,
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}"), response.headers
+    finally:
+        connection.close()
+
+
 def post_all_at_once(base_url: str, requests: list[tuple[str, dict]]) -> list[tuple[int, dict]]:
     """Sends every (key, body) from its own thread and connection, released together."""
-    netloc = urlsplit(base_url).netloc
     barrier = threading.Barrier(len(requests))
     answers: list[tuple[int, dict] | None] = [None] * len(requests)
 
     def buy(index: int, key: str, body: dict) -> None:
-        connection = http.client.HTTPConnection(netloc, timeout=60)
-        try:
-            barrier.wait()
-            connection.request(
-                "POST",
-                ORDERS_URL,
-                body=json.dumps(body),
-                headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            )
-            response = connection.getresponse()
-            answers[index] = (response.status, json.loads(response.read() or b"{}"))
-        finally:
-            connection.close()
+        status, answer, _ = post_order(base_url, key, body, before=barrier.wait)
+        answers[index] = (status, answer)
 
     threads = [threading.Thread(target=buy, args=(i, key, body)) for i, (key, body) in enumerate(requests)]
     for thread in threads:
@@ -141,21 +148,6 @@ def test_a_hot_path_worker_killed_mid_order_is_started_again_and_the_retry_gets_
     assert HotOrder.objects.count() == 1
 
 
-def _post_order(base_url: str, key: str, body: dict, *, timeout: float) -> tuple[int, dict, http.client.HTTPMessage]:
-    connection = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=timeout)
-    try:
-        connection.request(
-            "POST",
-            ORDERS_URL,
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-        )
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}"), response.headers
-    finally:
-        connection.close()
-
-
 def test_an_acceptance_stuck_behind_a_lock_held_elsewhere_gets_a_503_and_its_retry_is_accepted_once(
     processes, process_env, allocation
 ):
@@ -174,14 +166,14 @@ def test_an_acceptance_stuck_behind_a_lock_held_elsewhere_gets_a_503_and_its_ret
     with psycopg.connect(test_database_url().replace("postgres://", "postgresql://")) as holder:
         holder.execute("SELECT id FROM orders_saleallocation WHERE id = %s FOR UPDATE", [allocation.pk])
         # Without the timeout the answer would wait for the lock, past the client's patience.
-        status, body, headers = _post_order(hotpath, "locked-key", order, timeout=30)
+        status, body, headers = post_order(hotpath, "locked-key", order, timeout=30)
         assert (status, body["error"]) == (503, "unavailable")
         assert headers.get("Retry-After")
         assert HotOrder.objects.count() == 0
         holder.rollback()
-    status, body, _ = _post_order(hotpath, "locked-key", order, timeout=30)
+    status, body, _ = post_order(hotpath, "locked-key", order, timeout=30)
     assert status == 202
-    again_status, again, headers = _post_order(hotpath, "locked-key", order, timeout=30)
+    again_status, again, headers = post_order(hotpath, "locked-key", order, timeout=30)
     assert (again_status, again["number"], headers.get("Idempotent-Replayed")) == (202, body["number"], "true")
     assert HotOrder.objects.count() == 1
     allocation.refresh_from_db()
