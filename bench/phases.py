@@ -45,6 +45,8 @@ class Profile:
     # Rounds of the stampede through the route, each with its own sale, idle browsing and
     # drain: the browsing p99s and the drain are the median of theirs (bench.rounds).
     stampede_rounds: int = 3
+    # The merchant's dashboard pictured in a round of its own after those (bench.rounds).
+    picture_round_apart: bool = True
 
 
 # Buyers arrive at two to three times what the legacy API can place (it manages 21 to 27
@@ -66,6 +68,7 @@ QUICK = Profile(
     accept_seconds=2,
     backlog_orders=5_000,
     stampede_rounds=1,
+    picture_round_apart=False,
 )
 # The quick run judges only the books: it waits at most this long for a quiet machine before a
 # phase (a full run waits up to 10 s before each wrk or pgbench run, 30 s before calibrating).

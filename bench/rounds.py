@@ -4,7 +4,12 @@ shop, runs the stampede through the route and drains its orders.
 A round's browsing p99s and its drain are single readings of one window (240 page views, one
 queue of 400 orders), and one window can read a fifth off the next. So, like the other speed
 figures, each is the median of the rounds', every round's value in `spread.stampede_rounds`,
-and the books must hold in every round: their counts are summed over the rounds."""
+and the books must hold in every round: their counts are summed over the rounds.
+
+The merchant's dashboard is pictured in a round of its own after those (`picture`): Chromium,
+which takes the picture, stands for a browser on a machine of its own yet runs on the shop's
+cores, so its round is reported and its books kept, but it is not one of the repetitions the
+medians are taken over. A run of a single round (`--quick`) pictures that round."""
 
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ class StampedeRound:
     books: dict
     # The same p99s as nginx logged them (bench.nginx.edge_p99_ms).
     at_edge: dict = field(default_factory=dict)
+    # Chromium took the dashboard's picture during this round's stampede.
+    picture: bool = False
 
     @property
     def browse_p99_ms_idle(self) -> float:
@@ -86,7 +93,9 @@ def stampede_round(stack: Stack, profile: Profile, *, screenshot: Path | None = 
     books["consumer_lag"] = on["consumer_lag"]
     books["consumers_cpu_seconds"] = consumers_cpu_on
     books["views_check"] = views_check(stack)
-    return StampedeRound(idle=idle, idle_waiting=idle_waiting, on=on, books=books, at_edge=at_edge)
+    return StampedeRound(
+        idle=idle, idle_waiting=idle_waiting, on=on, books=books, at_edge=at_edge, picture=screenshot is not None
+    )
 
 
 def _median(values: list) -> float | None:
@@ -98,10 +107,16 @@ def _r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def repetitions(rounds: list[StampedeRound]) -> list[StampedeRound]:
+    """The rounds the medians are taken over: all but the dashboard's picture round, unless
+    that is all there is."""
+    return [r for r in rounds if not r.picture] or rounds
+
+
 def median_round(rounds: list[StampedeRound]) -> StampedeRound:
-    """The round whose stampede browsing p99 is the median (the lower middle of an even
-    count): its timelines, phases and cores are the ones reported and plotted."""
-    ordered = sorted(rounds, key=lambda r: r.browse_p99_ms_stampede)
+    """Of the repetitions, the round whose stampede browsing p99 is the median (the lower
+    middle of an even count): its timelines, phases and cores are the ones reported and plotted."""
+    ordered = sorted(repetitions(rounds), key=lambda r: r.browse_p99_ms_stampede)
     return ordered[(len(ordered) - 1) // 2]
 
 
@@ -121,6 +136,7 @@ def round_row(r: StampedeRound, legacy_rate: float | None) -> dict:
         "completed_after_stampede": r.books.get("completed_after_stampede"),
         "consumer_lag_p99_seconds": r.consumer_lag_p99_seconds(),
         "accepted": r.books.get("accepted"),
+        "picture": r.picture,
         **{key: r.books.get(key) for key in ROUND_BOOKS},
     }
 
@@ -133,26 +149,30 @@ def _spread(rows: list[dict], key: str) -> dict:
 
 def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> dict:
     """The figures the rounds make together, to lay over those `bench.report.figures` made of
-    the median round: the medians, the books summed, and every round's values."""
+    the median round: the medians of the repetitions, the books summed over every round, and
+    every round's values (the picture round's marked)."""
     rows = [round_row(r, legacy_rate) for r in rounds]
-    idle = _median([r.browse_p99_ms_idle for r in rounds])
-    stampede = _median([r.browse_p99_ms_stampede for r in rounds])
-    drain = _median([r.books.get("drain_rate") for r in rounds])
-    during = _median([row["drain_rate_during_stampede"] for row in rows])
-    after = _median([row["drain_rate_after_stampede"] for row in rows])
+    measured = repetitions(rounds)
+    reps = [row for row in rows if not row["picture"]] or rows
+    idle = _median([r.browse_p99_ms_idle for r in measured])
+    stampede = _median([r.browse_p99_ms_stampede for r in measured])
+    drain = _median([r.books.get("drain_rate") for r in measured])
+    during = _median([row["drain_rate_during_stampede"] for row in reps])
+    after = _median([row["drain_rate_after_stampede"] for row in reps])
     figures = {
-        "stampede_rounds": len(rounds),
+        "stampede_rounds": len(measured),
+        "picture_round_apart": len(measured) < len(rounds),
         "browse_p99_ms_idle": _r(idle),
         "browse_p99_ms_stampede": _r(stampede),
-        "browse_p99_ms_idle_at_edge": _median([row["browse_p99_ms_idle_at_edge"] for row in rows]),
-        "browse_p99_ms_stampede_at_edge": _median([row["browse_p99_ms_stampede_at_edge"] for row in rows]),
+        "browse_p99_ms_idle_at_edge": _median([row["browse_p99_ms_idle_at_edge"] for row in reps]),
+        "browse_p99_ms_stampede_at_edge": _median([row["browse_p99_ms_stampede_at_edge"] for row in reps]),
         "drain_rate": drain,
         "drain_rate_vs_capacity": round(drain / legacy_rate, 2) if drain is not None and legacy_rate else None,
         "drain_rate_during_stampede": during,
         "drain_rate_after_stampede": after,
         "drain_during_stampede_vs_capacity": round(during / legacy_rate, 2) if during and legacy_rate else None,
         "drain_after_stampede_vs_capacity": round(after / legacy_rate, 2) if after and legacy_rate else None,
-        "consumer_lag_p99_seconds": _median([row["consumer_lag_p99_seconds"] for row in rows]),
+        "consumer_lag_p99_seconds": _median([row["consumer_lag_p99_seconds"] for row in reps]),
         "views_check": all((r.books.get("views_check") or {}).get("in_step") is True for r in rounds),
         **{key: sum(row[key] or 0 for row in rows) for key in ROUND_BOOKS},
     }
@@ -181,7 +201,7 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
     figures["spread_rounds"] = {
         "stampede_rounds": rows,
         **{
-            key: _spread(rows, key)
+            key: _spread(reps, key)
             for key in (
                 "browse_p99_ms_idle",
                 "browse_p99_ms_stampede",

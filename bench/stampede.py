@@ -8,7 +8,8 @@ time):
 1. the stampede through the strangler route: buyers of the hot product far above what the
    legacy API can take, while shoppers browse and check out other products, in rounds
    (`bench.rounds`: three in a full run, each with a sale of its own, its idle browsing and
-   its drain; the browsing p99s and the drain are the median of the rounds');
+   its drain; the browsing p99s and the drain are the median of the rounds'), and a round
+   more in which Chromium pictures the merchant's dashboard;
 2. the same stampede with the route switched off (everything through the monolith);
 3. the ceiling: a trivial Django JSON view behind the same nginx and server (granian), sent the hot
    path's own order requests by wrk at increasing concurrency until it saturates, in turn
@@ -105,7 +106,10 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         stack.ports["ceiling_edge"] = free_port()
         tracing_ports(stack)  # tracing's cost: its two sides' servers, behind nginx
         stack.django_setup()
-        seed(stack, profile.allocation * profile.stampede_rounds)  # every round's sale held in stock
+        # The repetitions, then (in a full run) the round the dashboard is pictured in.
+        pictured = 0 if drain_only or not profile.picture_round_apart else profile.stampede_rounds
+        round_count = 1 if drain_only else pictured + 1 if pictured else profile.stampede_rounds
+        seed(stack, profile.allocation * round_count)  # every round's sale held in stock
         stack.start_app_servers()
         sales_open(stack, profile.allocation)
         nginx_start(stack)
@@ -122,7 +126,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         figures["calibrate_quiet_wait_seconds"] = machine_quiet(timeout=30.0)
         calibrations = [calibrate_legacy(stack, profile) for _ in range(profile.reps)]
         rounds = []
-        for n in range(1 if drain_only else profile.stampede_rounds):
+        for n in range(round_count):
             if n:  # the last round's sale sold out and drained: a fresh one of the same size
                 sale_reopen(stack, HOT_PRODUCT, profile.allocation)
                 pages_warm(stack)
@@ -131,7 +135,7 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
             # ms without this wait).
             wait = machine_quiet(timeout=30.0)
             figures.setdefault("idle_quiet_wait_seconds", wait)
-            screenshot = out / "dashboard.png" if n == 0 else None
+            screenshot = out / "dashboard.png" if n == pictured else None
             rounds.append(stampede_round(stack, profile, screenshot=screenshot))
         representative = median_round(rounds)
         idle, idle_waiting, on, books = (

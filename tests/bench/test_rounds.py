@@ -83,3 +83,26 @@ def test_the_rounds_replace_the_single_round_s_ratios_and_keep_the_others():
     assert applied["spread"]["accept_rps"] == {"values": [1, 2, 3]}
     assert applied["spread"]["stampede_rounds"][0]["drain_rate_vs_capacity"] == 0.8
     assert applied["stampede_rounds"] == 1
+
+
+def test_the_dashboard_s_picture_round_is_listed_and_its_books_count_but_no_median_is_taken_over_it():
+    measured = [a_round(7.0, 14.0, 20.0), a_round(8.0, 12.0, 22.0), a_round(6.0, 13.0, 21.0)]
+    pictured = a_round(5.0, 30.0, 15.0, lag=1.5, lost=1)
+    pictured.picture = True
+    rounds = [*measured, pictured]
+    figures = rounds_figures(rounds, legacy_rate=25.0)
+    assert (figures["browse_p99_ms_idle"], figures["browse_p99_ms_stampede"], figures["drain_rate"]) == (
+        7.0,
+        13.0,
+        21.0,
+    )
+    assert figures["consumer_lag_p99_seconds"] == 0.4
+    assert (figures["stampede_rounds"], figures["picture_round_apart"]) == (3, True)
+    assert figures["lost"] == 1  # the books hold in every round, the pictured one too
+    rows = figures["spread_rounds"]["stampede_rounds"]
+    assert [row["picture"] for row in rows] == [False, False, False, True]
+    assert figures["spread_rounds"]["browse_ratio"]["values"] == [2.0, 1.5, 2.17]
+    assert median_round(rounds) is measured[2]
+    # A single round (--quick) is pictured and is the repetition.
+    assert rounds_figures([pictured], legacy_rate=25.0)["browse_p99_ms_stampede"] == 30.0
+    assert median_round([pictured]) is pictured
