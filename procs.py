@@ -333,6 +333,14 @@ def gunicorn_argv(
     return [*argv, *extra]
 
 
+# How long granian keeps a request thread that has nothing to do: its most (default 30 s).
+# Each thread holds its own database connection for the process's life (CONN_MAX_AGE=none):
+# a thread ended after a quiet half-minute took its connection's warm state with it, and the
+# thread that replaced it opened a new one in the next rush, a sale's first seconds (in the
+# benchmark, 6 of the hot path's 8 connections were opened again in each stampede's first 4 s).
+GRANIAN_IDLE_THREAD_SECONDS = 600
+
+
 def granian_argv(
     granian: str | os.PathLike,
     wsgi: str,
@@ -342,14 +350,17 @@ def granian_argv(
     workers: int = 2,
     threads: int = 4,
     graceful_timeout: int = 5,
+    idle_thread_seconds: int = GRANIAN_IDLE_THREAD_SECONDS,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """`granian <wsgi>:application` on host:port, as WSGI: `workers` processes of `threads`
     threads each (Django's requests run in those threads, each with its own database
     connection; HTTP is parsed and written by the server's own runtime, outside the GIL). A
-    worker that dies is started again; one that is stopped gets `graceful_timeout` seconds."""
+    worker that dies is started again; one that is stopped gets `graceful_timeout` seconds. A
+    thread idle for `idle_thread_seconds` ends (and a new one takes the next request)."""
     argv = [str(granian), "--interface", "wsgi", "--http", "1", "--host", host, "--port", str(port)]
     argv += ["--no-ws", "--workers", str(workers), "--blocking-threads", str(threads)]
+    argv += ["--blocking-threads-idle-timeout", str(idle_thread_seconds)]
     argv += ["--respawn-failed-workers", "--workers-kill-timeout", str(graceful_timeout), "--log-level", "warning"]
     return [*argv, *extra, f"{wsgi}:application"]
 
