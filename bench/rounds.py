@@ -153,7 +153,7 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
     every round's values (the picture round's marked)."""
     rows = [round_row(r, legacy_rate) for r in rounds]
     measured = repetitions(rounds)
-    reps = [row for row in rows if not row["picture"]] or rows
+    reps = [round_row(r, legacy_rate) for r in measured]
     idle = _median([r.browse_p99_ms_idle for r in measured])
     stampede = _median([r.browse_p99_ms_stampede for r in measured])
     drain = _median([r.books.get("drain_rate") for r in measured])

@@ -107,8 +107,9 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         tracing_ports(stack)  # tracing's cost: its two sides' servers, behind nginx
         stack.django_setup()
         # The repetitions, then (in a full run) the round the dashboard is pictured in.
-        pictured = 0 if drain_only or not profile.picture_round_apart else profile.stampede_rounds
-        round_count = 1 if drain_only else pictured + 1 if pictured else profile.stampede_rounds
+        apart = profile.picture_round_apart and not drain_only
+        round_count = 1 if drain_only else profile.stampede_rounds + apart
+        pictured = round_count - 1 if apart else 0
         seed(stack, profile.allocation * round_count)  # every round's sale held in stock
         stack.start_app_servers()
         sales_open(stack, profile.allocation)
