@@ -134,6 +134,12 @@ def warm_up(stack: Stack) -> None:
     # connections; the workers place them before anything is measured.
     orders = buyer_request(edge, f"warm{int(time.time())}", product_path=f"/shop/rods/{CEILING_PRODUCT}/")
     open_loop("warm-up orders", orders, rate=20, duration=2, threads=8)
+    # Orders at 20 a second come one at a time, and granian starts a request thread only when
+    # the ones it has are busy: a burst of status lookups for orders that do not exist (each
+    # one a read of the database, never cached) keeps every thread of every process busy at
+    # once, so each opens its connection here and not in the first stampede.
+    lookups = [f"/shop/rods/{CEILING_PRODUCT}/orders/T{990000000 + n}/{'x' * 43}" for n in range(64)]
+    open_loop("warm-up lookups", browse_request(edge, lookups), rate=800, duration=1.5, threads=48)
     import redis
 
     broker = redis.Redis.from_url(stack.env["CELERY_BROKER_URL"])
