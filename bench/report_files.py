@@ -180,6 +180,7 @@ def markdown(f: dict) -> str:
         f"Generator CPU: {sum(p['generator_cpu_seconds'] or 0 for p in f['phases'].values()):.1f} s over "
         f"{sum(p['wall_seconds'] or 0 for p in f['phases'].values()):.1f} s of load (it shares the 2 cores).",
         "",
+        *_connections_markdown(f.get("hotpath_connections"), f["settings"].get("gunicorn_threads")),
         "![the merchant's dashboard during the stampede](dashboard.png)",
         "![latency](latency.png)",
         "![queue depth](queue_depth.png)",
@@ -187,6 +188,13 @@ def markdown(f: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _connections_markdown(held: dict | None, threads: int | None) -> list[str]:
+    if not held:
+        return []
+    after = ", ".join(f"{when.replace('_', ' ')}: {counts}" for when, counts in held.items())
+    return [f"The hot path's connections to PostgreSQL, per process ({threads} threads each), {after}.", ""]
 
 
 def _rounds_markdown(rows: list[dict] | None) -> list[str]:

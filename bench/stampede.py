@@ -35,6 +35,7 @@ from pathlib import Path
 from bench import report, report_files
 from bench.books import payments_check
 from bench.cli import figures_print
+from bench.connections import database_port, group_connections
 from bench.designs import designs_measure
 from bench.edge_cost import edge_overhead
 from bench.nginx import nginx_start
@@ -65,6 +66,11 @@ from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port
 
 # --- set-up ------------------------------------------------------------------------------
+
+
+def hotpath_connections(stack: Stack) -> list[int]:
+    """The hot path's connections to PostgreSQL, per process (its workers hold one a thread)."""
+    return group_connections(stack.processes["hotpath"].pid, database_port(stack.env["DATABASE_URL"]))
 
 
 def route_switch(stack: Stack, *, on: bool) -> None:
@@ -121,6 +127,8 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         figures["settings"].update(profile.__dict__)
 
         warm_up(stack)
+        # Every thread of the hot path holds its connection before anything is measured.
+        figures["hotpath_connections"] = {"after_warm_up": hotpath_connections(stack)}
         # The legacy API's capacity: calibrated warm, on a quiet machine, `reps` times before the
         # first stampede and again after the last one's drain (on a noisy machine one
         # calibration may read a fifth off the next); the drains are set against the median.
@@ -138,6 +146,9 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
             figures.setdefault("idle_quiet_wait_seconds", wait)
             screenshot = out / "dashboard.png" if n == pictured else None
             rounds.append(stampede_round(stack, profile, screenshot=screenshot))
+        # ... and no more after the stampedes: none opened for a new thread, none left open by
+        # an ended one.
+        figures["hotpath_connections"]["after_stampedes"] = hotpath_connections(stack)
         representative = median_round(rounds)
         idle, idle_waiting, on, books = (
             representative.idle,
