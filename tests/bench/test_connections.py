@@ -12,8 +12,6 @@ from django.conf import settings
 
 from bench.connections import database_port, group_connections
 
-pytestmark = pytest.mark.postgres
-
 CHILD = """
 import subprocess, sys, psycopg
 idle = subprocess.Popen(["sleep", "60"])  # a member of the group that holds none
@@ -26,6 +24,7 @@ idle.kill()
 """
 
 
+@pytest.mark.postgres
 def test_a_process_groups_connections_are_counted_per_process_as_they_open_and_close():
     db = settings.DATABASES["default"]
     conninfo = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
