@@ -108,6 +108,15 @@ def key_units_sold(products: list[str]) -> int:
     return lines.aggregate(units=Sum("quantity"))["units"] or 0
 
 
+def legacy_orders_placed(since, until) -> int:
+    """Every caller's orders the legacy API placed from `since` to `until`: the storefront's
+    checkouts share its capacity with the workers, so over the drain's window this is how busy
+    the shop kept it, where the drain counts the workers' orders alone."""
+    from legacy_api.models import Order
+
+    return Order.objects.filter(status=Order.Status.PLACED, created_at__gte=since, created_at__lte=until).count()
+
+
 def drain_and_check(
     numbers: list[str], products: list[str], *, drain_timeout: float, stampede_end, units_before: int = 0
 ) -> dict:
@@ -152,6 +161,7 @@ def drain_and_check(
     first = min((o.created_at for o in complete), default=None)
     last = max((o.completed_at for o in complete if o.completed_at), default=None)
     drain_window = (last - first).total_seconds() if first and last else 0.0
+    legacy_placed = legacy_orders_placed(first, last) if first and last else 0
     after = [o for o in complete if o.completed_at and o.completed_at > stampede_end]
     sold_units = key_units_sold(products) - units_before
     return {
@@ -167,6 +177,8 @@ def drain_and_check(
         "drain_window_seconds": round(drain_window, 2),
         "completed_after_stampede": len(after),
         "drain_rate": round(len(complete) / drain_window, 2) if drain_window else 0.0,
+        "legacy_orders_in_drain_window": legacy_placed,
+        "legacy_rate_all_callers": round(legacy_placed / drain_window, 2) if drain_window else 0.0,
     }
 
 

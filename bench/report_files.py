@@ -204,15 +204,17 @@ def _rounds_markdown(rows: list[dict] | None) -> list[str]:
     lines = [
         "## The stampede's rounds",
         "",
-        "| round | browse p99 ms idle / stampede (ratio) | drain / capacity | consumer lag p99 s | books |",
-        "|---|---|---|---|---|",
+        "| round | browse p99 ms idle / stampede (ratio) | drain / capacity | every caller's orders / capacity "
+        "| consumer lag p99 s | books |",
+        "|---|---|---|---|---|---|",
     ]
     for n, row in enumerate(rows, 1):
         books = sum(row.get(key) or 0 for key in ROUND_BOOKS)
         name = f"{n} (the dashboard pictured)" if row.get("picture") else str(n)
         lines.append(
             f"| {name} | {row['browse_p99_ms_idle']} / {row['browse_p99_ms_stampede']} ({row['browse_ratio']}) | "
-            f"{row['drain_rate_vs_capacity']} | {row['consumer_lag_p99_seconds']} | {books} |"
+            f"{row['drain_rate_vs_capacity']} | {row.get('legacy_busy_vs_capacity')} | "
+            f"{row['consumer_lag_p99_seconds']} | {books} |"
         )
     return [*lines, ""]
 

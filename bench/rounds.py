@@ -133,12 +133,19 @@ def round_row(r: StampedeRound, legacy_rate: float | None) -> dict:
         "drain_rate_vs_capacity": round(drain / legacy_rate, 2) if drain is not None and legacy_rate else None,
         "drain_rate_during_stampede": r.books.get("drain_rate_during_stampede"),
         "drain_rate_after_stampede": r.books.get("drain_rate_after_stampede"),
+        "legacy_busy_vs_capacity": _busy(r.books.get("legacy_rate_all_callers"), legacy_rate),
         "completed_after_stampede": r.books.get("completed_after_stampede"),
         "consumer_lag_p99_seconds": r.consumer_lag_p99_seconds(),
         "accepted": r.books.get("accepted"),
         "picture": r.picture,
         **{key: r.books.get(key) for key in ROUND_BOOKS},
     }
+
+
+def _busy(rate: float | None, legacy_rate: float | None) -> float | None:
+    """Every caller's orders the legacy API placed a second over the drain's window, against
+    its calibrated capacity: how busy the workers and the storefront's checkouts kept it."""
+    return round(rate / legacy_rate, 2) if rate is not None and legacy_rate else None
 
 
 def _spread(rows: list[dict], key: str) -> dict:
@@ -159,6 +166,7 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
     drain = _median([r.books.get("drain_rate") for r in measured])
     during = _median([row["drain_rate_during_stampede"] for row in reps])
     after = _median([row["drain_rate_after_stampede"] for row in reps])
+    busy = _median([r.books.get("legacy_rate_all_callers") for r in measured])
     figures = {
         "stampede_rounds": len(measured),
         "picture_round_apart": len(measured) < len(rounds),
@@ -172,6 +180,8 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
         "drain_rate_after_stampede": after,
         "drain_during_stampede_vs_capacity": round(during / legacy_rate, 2) if during and legacy_rate else None,
         "drain_after_stampede_vs_capacity": round(after / legacy_rate, 2) if after and legacy_rate else None,
+        "legacy_rate_all_callers": busy,
+        "legacy_busy_vs_capacity": _busy(busy, legacy_rate),
         "consumer_lag_p99_seconds": _median([row["consumer_lag_p99_seconds"] for row in reps]),
         "views_check": all((r.books.get("views_check") or {}).get("in_step") is True for r in rounds),
         **{key: sum(row[key] or 0 for row in rows) for key in ROUND_BOOKS},
@@ -197,6 +207,11 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
             after,
             _r(legacy_rate, 2),
         ],
+        "legacy_rate_all_callers / legacy_rate_at_capacity (every caller's orders over the drain's window)": [
+            figures["legacy_busy_vs_capacity"],
+            busy,
+            _r(legacy_rate, 2),
+        ],
     }
     figures["spread_rounds"] = {
         "stampede_rounds": rows,
@@ -207,6 +222,7 @@ def rounds_figures(rounds: list[StampedeRound], legacy_rate: float | None) -> di
                 "browse_p99_ms_stampede",
                 "browse_ratio",
                 "drain_rate_vs_capacity",
+                "legacy_busy_vs_capacity",
                 "consumer_lag_p99_seconds",
             )
         },

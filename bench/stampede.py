@@ -94,6 +94,8 @@ def drain_figures(*, legacy_rate: float, idle, on: dict, books: dict) -> dict:
         "drain_rate": books["drain_rate"],
         "drain_rate_vs_capacity": round(books["drain_rate"] / legacy_rate, 3) if legacy_rate else None,
         "drain_window_seconds": books["drain_window_seconds"],
+        "legacy_rate_all_callers": books["legacy_rate_all_callers"],
+        "legacy_busy_vs_capacity": round(books["legacy_rate_all_callers"] / legacy_rate, 3) if legacy_rate else None,
         **report.drain_phase_figures(books, legacy_rate),
         "legacy_inflight_mean": inflight_mean(on["timeline"]),
         "browse_p99_ms_idle": round(idle_p99, 1),

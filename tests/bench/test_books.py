@@ -153,3 +153,32 @@ def test_a_replay_counts_as_wrong_unless_it_was_given_its_own_order():
 
     assert replays.sent == 4
     assert [wrong.split(":")[0] for wrong in replays.wrong] == ["T000002", "T000003", "T000004"]
+
+
+@pytest.mark.django_db
+def test_the_legacy_api_s_orders_in_the_drain_s_window_count_every_caller_s_placed_orders():
+    from bench.books import legacy_orders_placed
+    from legacy_api.models import Order
+
+    start = timezone.now()
+
+    def order(reference: str, seconds: float, status: str = Order.Status.PLACED) -> None:
+        Order.objects.create(
+            reference=reference,
+            status=status,
+            customer_name="Ann",
+            customer_email="ann@example.com",
+            card_last4="4242",
+            authorisation_code="A1",
+            total_cents=100,
+            processing_ms=40,
+            created_at=start + timedelta(seconds=seconds),
+        )
+
+    order("key-hot-1", 1)  # a worker's
+    order("checkout-1", 2)  # the storefront's
+    order("key-hot-2", 5, status=Order.Status.PENDING)  # claimed, not placed
+    order("key-hot-3", 11)  # after the window
+
+    assert legacy_orders_placed(start, start + timedelta(seconds=10)) == 2
+    assert legacy_orders_placed(start + timedelta(seconds=1.5), start + timedelta(seconds=12)) == 2

@@ -22,12 +22,14 @@ def test_orders_in_flight_are_averaged_only_while_orders_are_queued():
 
 def test_the_drain_is_set_against_the_calibrated_rate_and_every_book_is_reported():
     books = {"drain_rate": 15.0, "drain_window_seconds": 26.7, "accepted": 400, "complete": 400}
+    books |= {"legacy_rate_all_callers": 16.5}
     books |= {"drain_rate_during_stampede": 8.0, "drain_rate_after_stampede": 19.0}
     books |= {"cores_busy_after_stampede": {"legacy": 0.95}}
     books |= {key: 0 for key in BOOKS}
     on = {"results": {"browse": browse(5.0, 9.0, 12.0)}, "timeline": [(0.25, 10, 3)], "cores": {"legacy": 0.7}}
     figures = drain_figures(legacy_rate=20.0, idle=browse(4.0, 6.0), on=on, books=books)
     assert figures["drain_rate_vs_capacity"] == 0.75
+    assert figures["legacy_busy_vs_capacity"] == 0.825  # the storefront's checkouts counted too
     assert (figures["browse_p99_ms_idle"], figures["browse_p99_ms_stampede"]) == (6.0, 12.0)
     assert figures["legacy_inflight_mean"] == 3.0
     assert set(BOOKS) <= set(figures) and figures["cores_busy"] == {"legacy": 0.7}

@@ -35,6 +35,7 @@ def test_each_figure_is_the_median_of_the_rounds_and_every_round_is_kept():
     assert figures["drain_rate"] == 21.0 and figures["drain_rate_vs_capacity"] == 0.84
     assert figures["drain_during_stampede_vs_capacity"] == 0.84
     assert figures["drain_after_stampede_vs_capacity"] is None
+    assert figures["legacy_rate_all_callers"] is None  # rounds that did not count every caller's
     assert figures["consumer_lag_p99_seconds"] == 0.4  # the slowest consumer's, the median round's
     assert (figures["browse_p99_ms_idle_at_edge"], figures["browse_p99_ms_stampede_at_edge"]) == (5.0, 12.0)
     spread = figures["spread_rounds"]
@@ -106,3 +107,17 @@ def test_the_dashboard_s_picture_round_is_listed_and_its_books_count_but_no_medi
     # A single round (--quick) is pictured and is the repetition.
     assert rounds_figures([pictured], legacy_rate=25.0)["browse_p99_ms_stampede"] == 30.0
     assert median_round([pictured]) is pictured
+
+
+def test_every_caller_s_orders_over_the_drain_s_window_are_the_median_of_the_rounds_against_the_capacity():
+    rounds = [
+        a_round(7.0, 18.0, 18.0, legacy_rate_all_callers=20.0),
+        a_round(9.0, 12.0, 19.0, legacy_rate_all_callers=22.0),
+        a_round(6.0, 14.0, 17.0, legacy_rate_all_callers=21.0),
+    ]
+    figures = rounds_figures(rounds, legacy_rate=25.0)
+    assert figures["legacy_rate_all_callers"] == 21.0 and figures["legacy_busy_vs_capacity"] == 0.84
+    assert figures["drain_rate_vs_capacity"] == 0.72  # the workers' own orders alone
+    assert figures["spread_rounds"]["legacy_busy_vs_capacity"]["values"] == [0.8, 0.88, 0.84]
+    key = "legacy_rate_all_callers / legacy_rate_at_capacity (every caller's orders over the drain's window)"
+    assert figures["ratios_rounds"][key] == [0.84, 21.0, 25.0]
