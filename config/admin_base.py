@@ -23,6 +23,14 @@ class ShopModelAdmin(admin.ModelAdmin):
                 raise PermissionDenied
         return super().changelist_view(request, extra_context)
 
+    def save_model(self, request, obj, form, change):
+        # Saved with nothing changed on the form, a record is not written back: a full save
+        # would put back every column as the page read it, undoing what a worker wrote since
+        # (an order completed while its page was open).
+        if change and not form.changed_data:
+            return
+        super().save_model(request, obj, form, change)
+
     def permission_view(self, view, permission: str):
         """Wraps a custom admin view: staff sign-in as admin_view asks, then `has_<permission>
         _permission` ("view", "change", ...) on this model, else 403. The permission is kept

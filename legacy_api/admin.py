@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 
-from config.admin_base import ReadOnlyAdmin
+from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from legacy_api.models import ApiToken, Hold, Order, OrderLine, PaymentAuthorisation
 from legacy_api.tokens import token_create, token_revoke
 
@@ -34,7 +34,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ShopModelAdmin):
     list_display = ["number", "reference", "customer_email", "status", "total", "created_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "reference", "customer_email"]
@@ -97,7 +97,7 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ShopModelAdmin):
     """Callers' tokens: made here (shown once, kept as a hash) and revoked, never edited or deleted,
     so that who held which token stays on record."""
 

@@ -29,6 +29,42 @@ def short_datetime(value) -> str:
     return date_format(local, "j M H:i" if local.year == timezone.localtime().year else "j M Y H:i")
 
 
+STATE_PHRASES = {
+    SaleState.DRAFT: "has not been opened",
+    SaleState.OPEN: "is open",
+    SaleState.CLOSING: "is closing",
+    SaleState.CLOSED: "is closed",
+}
+
+
+def per_order_limit_field(field: forms.Field) -> None:
+    """One message for a limit under 1, not the column's own "greater than or equal to 0" beside it."""
+    field.validators = [v for v in field.validators if not isinstance(v, MinValueValidator)]
+    field.validators.append(MinValueValidator(1, "At least 1 unit per order."))
+    field.widget.attrs["min"] = 1
+
+
+class SaleLimitForm(forms.ModelForm):
+    """The change list's own edit of the limit per order: at least 1, at most the sale's units."""
+
+    class Meta:
+        model = SaleAllocation
+        fields = ["per_order_limit"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        per_order_limit_field(self.fields["per_order_limit"])
+
+    def clean_per_order_limit(self):
+        limit = self.cleaned_data["per_order_limit"]
+        try:
+            sales.sale_terms_check(units=self.instance.allocated, per_order_limit=limit)
+        except sales.SaleRefused as exc:
+            if exc.field == "per_order_limit":
+                raise forms.ValidationError(exc.message)
+        return limit
+
+
 class SaleAllocationForm(forms.ModelForm):
     """The sale as a merchant sets it. Validating the form takes the sale's step (open,
     resize, close: `orders.sales`), because the stock of record decides whether it can be
@@ -42,14 +78,18 @@ class SaleAllocationForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.sale: SaleAllocation | None = None
         if "per_order_limit" in self.fields:  # a message on the field, not the table's constraint
-            self.fields["per_order_limit"].validators.append(MinValueValidator(1, "At least 1 unit per order."))
-            self.fields["per_order_limit"].widget.attrs["min"] = 1
+            per_order_limit_field(self.fields["per_order_limit"])
+        if self.instance.pk and "product" in self.fields:
+            # A sale is its product's: another product is another sale, added on its own.
+            self.fields["product"].disabled = True
 
     def clean(self):
         cleaned = super().clean()
-        taken = (self.instance.reserved + self.instance.sold) if self.instance.pk else 0
+        # A closed sale's units are its last opening's: reopening it counts afresh.
+        counted = self.instance.pk and self.instance.state != SaleState.CLOSED
+        taken = (self.instance.reserved + self.instance.sold) if counted else 0
         if cleaned.get("allocated") is not None and cleaned["allocated"] < taken:
-            self.add_error("allocated", f"At least {taken}: {taken} are already reserved or sold.")
+            self.add_error("allocated", sales.taken_message(taken))
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", "The sale must end after it starts.")
@@ -99,6 +139,27 @@ class SaleAllocationAdmin(ShopModelAdmin):
     def remaining(self, obj: SaleAllocation) -> int:
         return obj.remaining
 
+    def get_changelist_form(self, request, **kwargs):
+        return SaleLimitForm
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A sale under way holds units in the stock of record: it is closed, not deleted.
+        if obj is not None and obj.state in (SaleState.OPEN, SaleState.CLOSING):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        under_way = [
+            f"{allocation.product}: the sale {STATE_PHRASES[allocation.state]}; close it first"
+            for allocation in objs
+            if allocation.state in (SaleState.OPEN, SaleState.CLOSING)
+        ]
+        if under_way:
+            # Refused for what the sales are doing, not for the merchant's permission: say that.
+            perms_needed = set(perms_needed) - {str(SaleAllocation._meta.verbose_name)}
+        return deleted, counts, perms_needed, [*protected, *under_way]
+
     @admin.display(description="sale window", ordering="starts_at")
     def window(self, obj: SaleAllocation) -> str:
         if not (obj.starts_at or obj.ends_at):
@@ -128,23 +189,31 @@ class SaleAllocationAdmin(ShopModelAdmin):
         for allocation in queryset.select_related("product"):
             try:
                 if allocation.state == SaleState.OPEN:
-                    sales.sale_close(allocation=allocation)
-                else:
+                    closed = sales.sale_close(allocation=allocation)
+                    notes = " ".join(closed.closed_notes)
+                    self.message_user(request, f"{allocation.product}: sale closed. {notes}".strip(), messages.SUCCESS)
+                elif allocation.is_hot:
                     allocation.is_hot = False
                     allocation.save(update_fields=["is_hot", "updated_at"])
+                    self.message_user(request, f"{allocation.product}: not hot.", messages.SUCCESS)
+                else:
+                    phrase = STATE_PHRASES[allocation.state]
+                    message = f"{allocation.product}: the hot path is off already (the sale {phrase})."
+                    self.message_user(request, message)
             except sales.SaleRefused as exc:
                 self.message_user(request, f"{allocation.product}: {exc.message}", messages.ERROR)
 
     @admin.action(description="Reconcile with the stock of record", permissions=["change"])
     def reconcile(self, request, queryset):
         for allocation in queryset.select_related("product"):
-            for check in sale_reconcile(product=allocation.product):
+            checks = sale_reconcile(product=allocation.product)
+            if not checks:
+                phrase = STATE_PHRASES[allocation.state]
+                self.message_user(request, f"{allocation.product}: nothing to reconcile (the sale {phrase}).")
+            for check in checks:
                 level = messages.SUCCESS if check.action == "in step" else messages.WARNING
-                self.message_user(
-                    request,
-                    f"{check.product}: owed {check.owed}, hold {check.hold}, drift {check.drift:+d}: {check.action}",
-                    level,
-                )
+                figures = f"owed {check.owed}, hold {check.hold}, drift {check.drift:+d}"
+                self.message_user(request, f"{allocation.product}: {figures}: {check.action}", level)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Without the admin's transaction around the whole request: the sale's step, taken while

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
+from django.dispatch import Signal
 from django.utils import timezone
 
 import legacy_client
@@ -42,6 +43,13 @@ class SaleRefused(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+# Sent once a sale has stopped taking orders, whoever closed it (the `sale close` command, the
+# admin's form or action, the beat at the window's end), with `product`: the edge stops sending
+# the product's pages to the hot path (edge.signals). Each receiver returns what it changed,
+# as lines a merchant reads.
+sale_closed = Signal()
 
 
 class SaleBusy(SaleRefused):
@@ -70,12 +78,18 @@ def hold_reference_new(product: Product) -> str:
     return f"sale-{product.pk}-{secrets.token_hex(6)}"
 
 
+def taken_message(taken: int) -> str:
+    return f"At least {taken}: {taken} {'is' if taken == 1 else 'are'} already reserved or sold."
+
+
 def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None, ends_at=None) -> None:
     """The checks that need no stock: raises SaleRefused naming the field."""
     if units < 1:
         raise SaleRefused("Allocate at least 1 unit.", field="allocated")
     if per_order_limit is not None and per_order_limit < 1:
         raise SaleRefused("At least 1 unit per order.", field="per_order_limit")
+    if per_order_limit is not None and per_order_limit > units:
+        raise SaleRefused(f"At most {units} per order: the sale has {units} units.", field="per_order_limit")
     if starts_at and ends_at and ends_at <= starts_at:
         raise SaleRefused("The sale must end after it starts.", field="ends_at")
     if ends_at and ends_at <= timezone.now():
@@ -98,6 +112,8 @@ def sale_open(
     path. Refused (nothing held, nothing saved) when the stock of record has fewer available
     or the product's last sale still owes units to orders in flight."""
     sale_terms_check(units=units, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+    if not product.is_on_sale:
+        raise SaleRefused(f"{product.title} is not on sale in the shop: make it active first.", field="product")
     with sale_lock(product.pk):
         allocation = SaleAllocation.objects.filter(product=product).first()
         if allocation is not None:
@@ -121,6 +137,9 @@ def sale_open(
         except LegacyUnavailable as exc:
             raise _unavailable(exc)
         except LegacyRefused as exc:
+            fields = exc.data.get("fields") if isinstance(exc.data.get("fields"), dict) else {}
+            if "product" in fields:
+                raise SaleRefused(f"The stock of record refused the hold: {fields['product']}", field="product")
             raise SaleRefused(f"The stock of record refused the hold: {exc}", field="allocated")
         try:
             with transaction.atomic():
@@ -195,7 +214,7 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
             if not shrunk:
                 allocation.refresh_from_db()
                 taken = allocation.reserved + allocation.sold
-                raise SaleRefused(f"At least {taken}: {taken} are already reserved or sold.", field="allocated")
+                raise SaleRefused(taken_message(taken), field="allocated")
             allocation.refresh_from_db()
             _hold_shrink_quietly(allocation)
         allocation.refresh_from_db()
@@ -225,7 +244,22 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
         _forget_cached(allocation)
         sale_closing_follow(allocation)
     logger.info("sale of %s closed: %s sold", allocation.product.slug, allocation.sold)
+    allocation.closed_notes = sale_closed_announce(allocation)
     return allocation
+
+
+def sale_closed_announce(allocation: SaleAllocation) -> list[str]:
+    """Tells the receivers of `sale_closed` (the edge) that the sale is over; what they
+    changed, as lines. A receiver that fails is logged: the sale stays closed, and the buyers
+    the edge still sends to the hot path are told it is over."""
+    notes = []
+    for receiver, answer in sale_closed.send_robust(sender=SaleAllocation, product=allocation.product):
+        if isinstance(answer, Exception):
+            logger.error("sale of %s closed, but %r failed: %s", allocation.product.slug, receiver, answer)
+            notes.append(f"Not done after the close: {answer}")
+        elif answer:
+            notes.extend(answer)
+    return notes
 
 
 def sale_order_settled(*, order_id: int) -> None:

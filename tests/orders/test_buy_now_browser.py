@@ -149,3 +149,31 @@ def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, proces
     assert (declined.status, declined.stage) == ("failed", "card_declined")
     assert (placed.status, placed.quantity) == ("complete", 2)
     assert declined.idempotency_key != placed.idempotency_key
+
+
+def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_started(
+    processes, process_env, allocation, worker_env
+):
+    """The page refreshes its stock figures: a button disabled as "Not on sale" before the
+    start is enabled by the first figures that say the sale is open, without a reload."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect, sync_playwright
+
+    allocation.starts_at = timezone.now() + timedelta(seconds=3)
+    allocation.save(update_fields=["starts_at", "updated_at"])
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(hotpath + PREFIX)
+            expect(page.locator("#buy-button")).to_be_disabled()
+            expect(page.locator("#buy-button")).to_have_text("Not on sale")
+            # The page looks every 5 s; the sale starts 3 s after the test set it.
+            expect(page.locator("#buy-button")).to_be_enabled(timeout=15_000)
+            expect(page.locator("#buy-button")).to_contain_text("Buy now")
+        finally:
+            browser.close()

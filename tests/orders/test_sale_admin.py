@@ -4,6 +4,8 @@ with nothing saved and nothing held."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from orders.models import SaleAllocation, SaleState
@@ -103,4 +105,124 @@ def test_the_reconcile_action_reports_each_sale(admin_client, product):
         "/admin/orders/saleallocation/", {"action": "reconcile", "_selected_action": [allocation.pk]}, follow=True
     )
 
-    assert [str(m) for m in response.context["messages"]] == ["muskie-casting-rod: owed 20, hold 20, drift +0: in step"]
+    assert [str(m) for m in response.context["messages"]] == ["Muskie Casting Rod: owed 20, hold 20, drift +0: in step"]
+
+
+def sale_with_route(product) -> SaleAllocation:
+    from django.core.management import call_command
+
+    from tests.edge.conftest import ensure_origins
+
+    ensure_origins()
+    call_command("sale", "open", product.slug, "--units", "20", "--route", stdout=io.StringIO())
+    return SaleAllocation.objects.get(product=product)
+
+
+def route_enabled(name: str) -> bool:
+    from edge.models import Route
+
+    return Route.objects.get(name=name).enabled
+
+
+def test_switching_the_hot_path_off_also_switches_the_sale_s_route_off(admin_client, product):
+    from edge.models import RouteAudit
+
+    allocation = sale_with_route(product)
+    assert route_enabled("muskie-casting-rod-sale")
+
+    response = admin_client.post(change_url(allocation), form(product, is_hot=None, allocated=20))
+
+    assert response.status_code == 302
+    # The product's pages go back to the storefront, which sells it again: no 404 from the hot path.
+    assert not route_enabled("muskie-casting-rod-sale")
+    assert RouteAudit.objects.filter(action=RouteAudit.Action.DISABLE, actor="sale").count() == 1
+
+
+def test_the_action_turning_the_hot_path_off_closes_the_sale_and_its_route_and_says_so(admin_client, product):
+    allocation = sale_with_route(product)
+
+    response = admin_client.post(
+        "/admin/orders/saleallocation/", {"action": "make_not_hot", "_selected_action": [allocation.pk]}, follow=True
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Muskie Casting Rod: sale closed. Route muskie-casting-rod-sale switched off: "
+        "/shop/rods/muskie-casting-rod/ goes to the storefront again."
+    ]
+    allocation.refresh_from_db()
+    assert allocation.state == SaleState.CLOSED and not route_enabled("muskie-casting-rod-sale")
+
+
+def test_a_sale_under_way_cannot_be_deleted_so_its_hold_is_never_stranded(admin_client, product):
+    allocation = sale_with_route(product)
+
+    assert admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/delete/").status_code == 403
+    response = admin_client.post(
+        "/admin/orders/saleallocation/",
+        {"action": "delete_selected", "_selected_action": [allocation.pk], "post": "yes"},
+    )
+
+    assert response.status_code == 200
+    assert "the sale is open; close it first" in response.content.decode()
+    assert SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN).exists()
+    assert hold_quantity(allocation.hold_reference) == 20 and route_enabled("muskie-casting-rod-sale")
+
+
+def test_an_existing_sale_keeps_its_product(admin_client, product, category):
+    from shop.models import Product
+
+    other = Product.objects.create(category=category, title="Bass Rod", slug="bass-rod", price_cents=4999, stock=10)
+    allocation = sale_open(product=product, units=20)
+
+    response = admin_client.post(change_url(allocation), form(other, allocated=3))
+
+    assert response.status_code == 302
+    assert list(SaleAllocation.objects.values_list("product__slug", "allocated")) == [("muskie-casting-rod", 3)]
+    assert hold_quantity(allocation.hold_reference) == 3 and stock("bass-rod").held == 0
+
+
+def test_a_closed_sale_reopens_with_fewer_units_than_it_sold_the_last_time(admin_client, product):
+    allocation = sale_open(product=product, units=20)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=8)
+    sales_close(allocation)
+
+    response = admin_client.post(change_url(allocation), form(product, allocated=3))
+
+    assert response.status_code == 302
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.allocated, allocation.sold) == (SaleState.OPEN, 3, 0)
+
+
+def sales_close(allocation: SaleAllocation) -> None:
+    from orders.sales import sale_close
+
+    sale_close(allocation=allocation)
+
+
+def test_a_limit_per_order_above_the_sale_s_units_is_a_message_on_the_field(admin_client, product):
+    response = admin_client.post(ADD_URL, form(product, allocated=5, per_order_limit=6))
+
+    assert response.status_code == 200
+    assert field_errors(response, "per_order_limit") == ["At most 5 per order: the sale has 5 units."]
+    assert not SaleAllocation.objects.exists() and stock().held == 0
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"), [(0, "At least 1 unit per order."), (500, "At most 20 per order: the sale has 20 units.")]
+)
+def test_the_change_list_s_edit_of_the_limit_is_checked_as_the_form_s(admin_client, product, limit, message):
+    allocation = sale_open(product=product, units=20)
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": str(allocation.pk),
+        "form-0-per_order_limit": str(limit),
+        "_save": "Save",
+    }
+
+    response = admin_client.post("/admin/orders/saleallocation/", data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    allocation.refresh_from_db()
+    assert allocation.per_order_limit == 2

@@ -62,6 +62,10 @@ def test_close_releases_what_was_not_sold_and_disables_the_route(product):
 
     allocation = SaleAllocation.objects.get()
     assert "closed: 0 sold, the rest released" in output
+    assert (
+        "Route muskie-casting-rod-sale switched off: /shop/rods/muskie-casting-rod/ goes to the storefront again."
+        in output
+    )
     assert (allocation.state, allocation.is_hot) == (SaleState.CLOSED, False)
     assert (stock().held, stock().available, stock().on_hand) == (0, 100, 100)
     assert not route("muskie-casting-rod-sale").enabled

@@ -154,6 +154,49 @@ def test_a_sale_whose_window_ended_is_closed_by_the_sweep(product):
     assert (stock().held, stock().available) == (0, 100)
 
 
+def test_a_sale_closed_by_the_sweep_takes_its_product_s_pages_off_the_hot_path(product):
+    from django.core.management import call_command
+
+    from edge.models import Route
+    from tests.edge.conftest import ensure_origins
+
+    ensure_origins()
+    call_command(
+        "edge_route", "add", "muskie-hot", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable"
+    )
+    call_command("edge_route", "add", "reels-hot", "/shop/reels/*", "--origin", "hotpath", "--enable")
+    allocation = sales.sale_open(product=product, units=8, ends_at=timezone.now() + timedelta(hours=1))
+    SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+
+    assert sales.sales_due_close() == ["muskie-casting-rod"]
+
+    # Whatever its name, the route that sent this product to the hot path is off; others stay.
+    assert dict(Route.objects.values_list("name", "enabled")) == {"muskie-hot": False, "reels-hot": True}
+
+
+def test_a_product_that_is_not_on_sale_in_the_shop_cannot_open_a_sale(product):
+    product.is_active = False
+    product.save(update_fields=["is_active"])
+
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_open(product=product, units=5)
+
+    assert refused.value.field == "product"
+    assert refused.value.message == "Muskie Casting Rod is not on sale in the shop: make it active first."
+    assert stock().held == 0 and not SaleAllocation.objects.exists()
+
+
+def test_a_limit_per_order_above_the_units_is_refused_on_the_limit(product):
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_open(product=product, units=5, per_order_limit=6)
+
+    assert (refused.value.field, refused.value.message) == (
+        "per_order_limit",
+        "At most 5 per order: the sale has 5 units.",
+    )
+    assert stock().held == 0
+
+
 def test_switching_the_hot_path_off_by_other_means_closes_the_sale_on_the_next_sweep(product):
     allocation = sales.sale_open(product=product, units=8)
     SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False)

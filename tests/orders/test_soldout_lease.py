@@ -203,7 +203,8 @@ def test_no_lease_when_it_is_set_to_zero(client, sale, calls, settings):
 def test_no_lease_while_units_are_left(client, settings, live_server, product, calls):
     """One unit left, an order for two: sold out to that buyer, but another may buy the unit."""
     legacy_serve(settings, live_server)
-    allocation = sales.sale_open(product=product, units=1, per_order_limit=2)
+    allocation = sales.sale_open(product=product, units=2, per_order_limit=2)
+    assert post_order(client, order_body(quantity=1)).status_code == 202  # one unit left
     assert post_order(client, order_body(quantity=2)).status_code == 409  # the database's refusal
     assert post_order(client, order_body(quantity=2)).status_code == 409  # Redis's, with 1 left
     assert calls.verdicts[-1] == b"sold_out_unseen" and lease_in_redis(allocation) < 0

@@ -54,14 +54,16 @@ class Command(BaseCommand):
         open_ = sub.add_parser("open", help="Hold the units in the stock of record and open the sale.")
         open_.add_argument("product", help="the product's slug")
         open_.add_argument("--units", type=int, required=True, help="units on sale (held at once)")
-        open_.add_argument("--per-order", type=int, help="most units one order may take (default 2)")
+        open_.add_argument(
+            "--per-order", type=int, help="most units one order may take (default: the last sale's, or 2 at first)"
+        )
         open_.add_argument("--starts", help="ISO date and time; default now")
         open_.add_argument("--ends", help="ISO date and time; default until closed")
         open_.add_argument("--route", action="store_true", help="also send the product's URIs to the hot path")
         status = sub.add_parser("status", help="The sale's figures beside the stock of record's.")
         status.add_argument("product", nargs="?")
         status.add_argument("--json", action="store_true")
-        close = sub.add_parser("close", help="Release the unsold units and switch the hot path off.")
+        close = sub.add_parser("close", help="Release the unsold units; switch the hot path and its routes off.")
         close.add_argument("product")
         reconcile = sub.add_parser("reconcile", help="True the holds up with the sales (repairs what is safe).")
         reconcile.add_argument("product", nargs="?")
@@ -100,7 +102,8 @@ class Command(BaseCommand):
             f"Sale of {product.slug} closed: {allocation.sold} sold, "
             + (f"{owed} still held for orders in flight." if owed else "the rest released.")
         )
-        self.route_switch(product, enable=False)
+        for note in allocation.closed_notes:
+            self.stdout.write(note)
 
     def do_status(self, options) -> None:
         if options["product"]:
@@ -138,7 +141,8 @@ class Command(BaseCommand):
 
     def route_switch(self, product: Product, *, enable: bool) -> None:
         """The product's edge route to the hot path, by the edge's own command (this app does
-        not import the edge)."""
+        not import the edge). Closing a sale switches its routes off wherever it is closed
+        (`orders.sales.sale_closed`)."""
         name = f"{product.slug}-sale"
         try:
             call_command("edge_route", "enable" if enable else "disable", name, actor="sale", stdout=self.stdout)

@@ -15,7 +15,10 @@
   var priceCents = parseInt(form.dataset.priceCents, 10) || 0;
   var key = null; // the key of the submission in flight or to be retried
   var done = false; // an order was placed or is on its way: the form's job is over
-  var soldOut = button.disabled;
+  // Why the button cannot be used ("Sold out", "Not on sale"), or null: the stock figures
+  // the page refreshes itself with set it both ways, so a page opened before the sale starts,
+  // or sold out before units came back, lets the buyer order once the sale is open again.
+  var blocked = button.disabled ? button.textContent : null;
 
   function money(cents) {
     return "$" + Math.floor(cents / 100).toLocaleString("en-US") + "." + String(cents % 100).padStart(2, "0");
@@ -27,8 +30,8 @@
     return "Buy now — " + money(priceCents * quantity());
   }
   function ready(text) {
-    button.disabled = soldOut;
-    button.textContent = soldOut ? "Sold out" : text || label();
+    button.disabled = Boolean(blocked);
+    button.textContent = blocked || text || label();
   }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -97,7 +100,11 @@
           text.querySelector(".left").textContent = s.remaining;
         }
         document.getElementById("stock-bar").style.width = (allocated ? Math.round(100 * s.remaining / allocated) : 0) + "%";
-        if (s.state === "sold_out" && !key && !done) { soldOut = true; ready(); }
+        if (!key && !done) {
+          if (s.state === "open") blocked = s.remaining > 0 ? null : "Sold out";
+          else blocked = s.state === "sold_out" ? "Sold out" : "Not on sale";
+          ready();
+        }
       })
       .catch(function () {});
   }
@@ -161,7 +168,7 @@
         }
         key = null; // a definite "no": nothing was ordered, the next attempt is a new order
         if (r.status === 400) { ready(); showErrors(data.fields); return; }
-        if (r.status === 409 && data.error === "sold_out") { soldOut = true; ready(); failed("Sorry, it just sold out."); return; }
+        if (r.status === 409 && data.error === "sold_out") { blocked = "Sold out"; ready(); failed("Sorry, it just sold out."); return; }
         if (r.status === 429) { ready(); failed("Too many attempts — please wait " + (r.headers.get("Retry-After") || "a few") + " seconds."); return; }
         if (r.status === 402) { ready(); failed(data.detail || "Your card was declined; please check the number or use another card."); return; }
         ready();
