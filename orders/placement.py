@@ -19,7 +19,7 @@ import legacy_client
 from legacy_client import LegacyUnavailable, OrderAnswer, Outcome
 from orders.cards import CardUnavailable, card_open
 from orders.lifecycle import order_transition
-from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, OutboxMessage
+from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.outbox import outbox_publish
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_subquery
@@ -116,19 +116,37 @@ def _claim_release_quietly(*, order_id: int, holder: str) -> None:
         logger.warning("claim on order %s not released; its lease will end", order_id, exc_info=True)
 
 
+def holder_name(worker: str) -> str:
+    """Who holds an order's claim and its legacy permit: unique first (the process id, so a
+    claim shows which worker process holds it, and a random part), then the worker's node
+    name, cut to what a permit's holder column keeps. A node name such as a cloud host's
+    (celery@ip-10-0-12-34.eu-west-1.compute.internal) is longer than that column on its own,
+    and the permit's write failed on every attempt."""
+    return f"{os.getpid()}:{uuid.uuid4().hex[:12]}:{worker}"[: LegacySlot._meta.get_field("holder").max_length]
+
+
 def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     """Places a claimed order with the legacy API (the order's reference is its idempotency
     key there) and records the outcome. Raises LegacyUnavailable when the attempt should be
     retried later, TryLater (LegacyBusy, OrderClaimed, LegacyStillPlacing) when it should be
     tried again later without counting as an attempt."""
-    # The process id names the holder, so a claim shows which worker process holds it.
-    holder = f"{worker}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    holder = holder_name(worker)
     order = order_claim(order_id=order_id, holder=holder)
     if order is None:
         return "skipped"
     try:
         card_number = card_open(order.card_sealed)
     except CardUnavailable as exc:
+        if order.attempts > 1:
+            # An earlier attempt may have reached the legacy API and placed it: failing it here
+            # would give its units back while the legacy order holds them. The merchant looks.
+            order_dead_letter(
+                order_id=order_id,
+                error=f"card details no longer held ({exc}), and an earlier attempt may have placed it: "
+                f"look for reference {order.reference} at the order backend",
+            )
+            _claim_release_quietly(order_id=order_id, holder=holder)
+            return "dead_lettered"
         order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail=f"card details no longer held: {exc}")
         return "card_missing"
     slot = legacy_slot_acquire(holder=holder, wait_seconds=settings.ORDERS_SLOT_WAIT_SECONDS)

@@ -121,6 +121,12 @@ def sale_open(
                 raise SaleRefused(f"The sale of {product.slug} is already open.")
             if allocation.state == SaleState.CLOSING:
                 sale_closing_follow(allocation)
+                if allocation.state == SaleState.CLOSING and not allocation.reserved:
+                    # Its hold is still taken at the stock of record: a new hold would leave
+                    # it there with no sale pointing at it.
+                    raise SaleRefused(
+                        "The last sale's hold could not be released at the stock of record yet; try again in a moment."
+                    )
             if allocation.reserved:
                 raise SaleRefused(
                     f"{allocation.reserved} units of the last sale are still in orders in flight; "
@@ -135,6 +141,10 @@ def sale_open(
                 f"Only {exc.available} available in the stock of record: allocate at most that.", field="allocated"
             )
         except LegacyUnavailable as exc:
+            if exc.sent:
+                # The request may have reached it and the hold been taken: a retry would take
+                # a second one under a fresh reference. Given back, if it was taken.
+                _release_quietly(reference)
             raise _unavailable(exc)
         except LegacyRefused as exc:
             fields = exc.data.get("fields") if isinstance(exc.data.get("fields"), dict) else {}

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["relay"]  # imported for its worker signals: the outbox relay runs in every worker
 
 # Worth another attempt later: the legacy API is down or full, or our own database, cache or
-# broker is restarting. Anything else is a bug and fails loudly.
+# broker is restarting. Anything else is a bug: logged, and the order dead-lettered.
 RETRYABLE = (
     LegacyUnavailable,
     OperationalError,
@@ -68,6 +68,12 @@ def order_process(self, order_id: int, still_placing_since: float | None = None)
         return _defer(self, order_id, wait, still_placing_since=still_placing_since)
     except RETRYABLE as exc:
         return _retry_or_dead_letter(self, order_id, exc)
+    except Exception as exc:
+        # A bug: retrying would meet it again, and the stalled-order sweep would send the order
+        # round for ever, unseen. Parked (its units stay reserved), the merchants are told.
+        logger.exception("order %s could not be processed", order_id)
+        placement.order_dead_letter(order_id=order_id, error=f"unexpected error: {exc!r}"[:2000])
+        return "dead_lettered"
 
 
 def _defer(task, order_id: int, wait: placement.TryLater, *, still_placing_since: float | None) -> str:

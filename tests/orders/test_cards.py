@@ -115,6 +115,23 @@ def test_an_order_whose_card_can_no_longer_be_opened_fails_cleanly_without_calli
     assert allocation.reserved == 0
 
 
+def test_an_order_sent_before_whose_card_can_no_longer_be_opened_is_dead_lettered_not_failed(allocation, settings):
+    """An earlier attempt may have placed it (its answer lost to a timeout): failing it would
+    give back units a legacy order holds, so it is parked for the merchant, units reserved."""
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens: a call would raise
+    order = order_accept_as_buyer(quantity=2)
+    order_claimed(order.pk)  # the first attempt, whose answer never came back
+    settings.CARD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+    assert placement.order_send_to_legacy(order_id=order.pk) == "dead_lettered"
+
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (order.status, order.stage) == ("processing", "dead_lettered")
+    assert f"look for reference {order.reference}" in order.dead_letters.get().error
+    assert allocation.reserved == 2
+
+
 # --- After a stampede through real servers -----------------------------------------------
 def tables_holding(text: str) -> list[str]:
     """Every table of the database with a row whose text (any column, bytea decoded) holds `text`."""

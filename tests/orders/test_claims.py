@@ -105,7 +105,7 @@ def test_a_worker_child_killed_mid_call_is_redelivered_at_once_and_waits_for_its
     )
 
     # The claim names the process holding it: kill that child, not the whole worker.
-    child = int(HotOrder.objects.get(pk=order.pk).claimed_by.split(":")[-2])
+    child = int(HotOrder.objects.get(pk=order.pk).claimed_by.split(":")[0])
     assert child != worker.pid
     os.kill(child, signal.SIGKILL)
     assert not legacy_placed(), "the kill came after the legacy API had placed the order"

@@ -219,6 +219,55 @@ def test_the_worker_draws_on_the_sale_hold(product):
     assert stock().on_hand == 98 and stock().available == 90
 
 
+def test_a_worker_with_a_cloud_host_s_long_node_name_takes_its_permit_and_places_the_order(product):
+    sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=1)
+    node = "celery@ip-10-0-12-34.eu-west-1.compute.internal-with-a-longer-suffix"
+
+    assert placement.order_send_to_legacy(order_id=order.pk, worker=node) == "complete"
+    assert len(placement.holder_name(node)) == 64 and placement.holder_name(node) != placement.holder_name(node)
+
+
+def test_a_sale_whose_last_hold_could_not_be_released_is_not_opened_again_over_it(product, monkeypatch):
+    allocation = sales.sale_open(product=product, units=5, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=1)
+    sales.sale_close(allocation=allocation)
+    order_claimed(order.pk)
+    placement.order_fail(order_id=order.pk, stage=OrderStage.SOLD_OUT)  # its unit goes back
+    first = SaleAllocation.objects.get().hold_reference
+
+    def unreachable(**kwargs):
+        raise legacy_client.LegacyUnavailable("legacy API answered 503")
+
+    monkeypatch.setattr(legacy_client, "hold_release", unreachable)
+    with pytest.raises(sales.SaleRefused, match="could not be released"):
+        sales.sale_open(product=product, units=3, per_order_limit=2)
+    monkeypatch.undo()
+
+    assert SaleAllocation.objects.get().hold_reference == first
+    assert stock().held == 1  # the old hold, still owned by the closing sale: nothing taken beside it
+    reopened = sales.sale_open(product=product, units=3, per_order_limit=2)
+    assert reopened.state == SaleState.OPEN and hold_quantity(first) == 0 and stock().held == 3
+
+
+def test_a_hold_taken_although_its_answer_timed_out_is_given_back(product, monkeypatch):
+    real_create = legacy_client.hold_create
+
+    def taken_then_timed_out(**kwargs):
+        real_create(**kwargs)
+        raise legacy_client.LegacyUnavailable("read timed out", sent=True)
+
+    monkeypatch.setattr(legacy_client, "hold_create", taken_then_timed_out)
+    with pytest.raises(sales.SaleRefused, match="cannot be reached"):
+        sales.sale_open(product=product, units=10)
+    monkeypatch.undo()
+
+    # The merchant's retry takes the only hold: nothing is left held twice.
+    assert stock().held == 0
+    sales.sale_open(product=product, units=10)
+    assert stock().held == 10
+
+
 def test_a_reference_placed_earlier_from_open_stock_releases_the_reservation(product):
     allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
     order = order_accept_as_buyer(quantity=1)
