@@ -8,15 +8,18 @@ It lives in config because shop never imports orders; config may compose both.""
 from __future__ import annotations
 
 import json
+import secrets
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from config.headers import request_header
+from orders import acceptance
 from orders import selectors as order_selectors
 from orders import views as order_views
 from orders.models import HotOrder
 from shop import api as shop_api
+from shop.order_input import KEY_REUSED_DETAIL, InvalidInput, order_input_parse
 
 
 def sale_is_open(*, category: str, product: str) -> bool:
@@ -26,8 +29,12 @@ def sale_is_open(*, category: str, product: str) -> bool:
     return bool(data) and data["is_hot"] and order_selectors.hot_product_window(data) == "open"
 
 
+def _request_key(request: HttpRequest) -> str:
+    return (request_header(request, "Idempotency-Key") or "").strip()
+
+
 def key_known_to_hot_path(request: HttpRequest) -> bool:
-    key = (request_header(request, "Idempotency-Key") or "").strip()
+    key = _request_key(request)
     return bool(key) and HotOrder.objects.filter(idempotency_key=key).exists()
 
 
@@ -43,9 +50,37 @@ def product_order(request: HttpRequest, category: str, product: str) -> HttpResp
         sale_is_open(category=category, product=product) or key_known_to_hot_path(request)
     ):
         response = order_views.order_create(request, category=category, product=product)
-        if not _no_sale_now(response) or key_known_to_hot_path(request):
+        if not _no_sale_now(response):
             return response
+        known = HotOrder.objects.select_related("product__category").filter(idempotency_key=_request_key(request))
+        if order := known.first():
+            return _known_key_answer(request, order, product=product)
     return shop_api.product_order(request, category=category, product=product)
+
+
+def _known_key_answer(request: HttpRequest, order: HotOrder, *, product: str) -> HttpResponse:
+    """A key the hot path took, sent for a product it does not sell now: the key belongs to that
+    order wherever it is sent, so another product or body is 422 (as on either origin), and the
+    same body gets its order, as the hot path answers a replay; never a second order."""
+    try:
+        data = order_input_parse(request.body)
+    except InvalidInput as exc:
+        return _json(exc.payload(), exc.status)
+    if not secrets.compare_digest(order.fingerprint, data.fingerprint(product_slug=product)):
+        return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
+    url = acceptance.status_url(
+        category=order.product.category.slug, product=order.product.slug, number=order.number, token=order.token
+    )
+    headers = {"Location": url, "Retry-After": str(order_views.RETRY_AFTER_SECONDS), "Idempotent-Replayed": "true"}
+    return _json({"number": order.number, "status": "processing", "status_url": url}, 202, headers)
+
+
+def _json(payload: dict, status: int, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 def _no_sale_now(response: HttpResponse) -> bool:

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.validators import slug_re
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -51,6 +52,7 @@ from shop.services import (
 
 # A basket item is a few dozen bytes; anything much larger is not a basket item.
 MAX_BODY_BYTES = 4 * 1024
+SLUG_MAX_LENGTH = Product._meta.get_field("slug").max_length
 
 
 class ApiError(Exception):
@@ -113,7 +115,9 @@ def _quantity(data: dict[str, Any], *, minimum: int) -> int:
 def _product(slug: Any) -> Product:
     if slug is None:
         raise _invalid("product", "This field is required.")
-    if not isinstance(slug, str) or not slug.strip():
+    # The slug's own form, as the product's URL takes it, before any query: a JSON string may
+    # hold what no query can encode (a lone surrogate, "\ud800").
+    if not isinstance(slug, str) or len(slug) > SLUG_MAX_LENGTH or not slug_re.match(slug):
         raise _invalid("product", "Must be a product slug.")
     product = Product.objects.on_sale().filter(slug=slug).first()
     if product is None:

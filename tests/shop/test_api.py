@@ -164,6 +164,44 @@ def test_a_product_that_is_not_a_string_is_400_naming_product(client, rod):
     assert nothing_written()
 
 
+@pytest.mark.parametrize(
+    "product",
+    [
+        "\ud800",
+        "spinning-reel\ud800",
+        "\udfff-reel",
+        "spinning reel",
+        " spinning-reel",
+        "spinning-reel\u2028",
+        "x" * 201,
+    ],
+    ids=["surrogate", "trailing-surrogate", "low-surrogate", "space", "leading-space", "separator", "too-long"],
+)
+def test_a_product_that_is_not_a_slug_is_400_naming_product(client, reel, product):
+    """A lone surrogate cannot be encoded for the query: it used to come back as a 500."""
+    response = post_json(client, ITEMS, {"product": product, "quantity": 1})
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"product": ["Must be a product slug."]}
+    assert nothing_written()
+
+
+def test_a_lone_surrogate_with_a_valid_csrf_pair_is_400_not_a_server_error(reel):
+    client = Client(enforce_csrf_checks=True)
+    token = client.get(reel.get_absolute_url()).cookies["csrftoken"].value
+
+    response = client.post(
+        ITEMS,
+        data=b'{"product": "spinning-reel\\ud800", "quantity": 1}',
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["product"]
+    assert nothing_written()
+
+
 def test_a_form_encoded_body_is_415(client, rod):
     response = client.post(ITEMS, {"product": rod.slug, "quantity": 1})
 

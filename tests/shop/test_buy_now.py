@@ -11,6 +11,8 @@ from django.core import mail
 from django.test import Client
 
 import legacy_client
+from events.models import Event
+from legacy_api.models import Order
 from shop.models import PlacedOrder, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -182,3 +184,14 @@ def test_buy_now_of_more_than_is_left_says_how_many_are(client, legacy_api, rod)
     detail = answer.json()["detail"]
     assert detail == "Sorry, only 10 Tourney Casting Rod left: order 10 or fewer. No order was placed."
     assert "basket" not in detail.lower()
+
+
+@pytest.mark.parametrize("email", ["al@exa\ud800mple.com", "al@example.com\ud800", "al@exa\udfffmple.com"])
+def test_buy_now_refuses_an_email_with_a_lone_surrogate_before_the_legacy_api_sees_it(client, legacy_api, rod, email):
+    """The legacy API refuses it too, but only after the shop has logged a failed checkout."""
+    answer = buy(client, rod, customer={"name": "Ada Angler", "email": email})
+    assert answer.status_code == 400
+    assert list(answer.json()["fields"]) == ["customer.email"]
+    rod.refresh_from_db()
+    assert rod.stock == 10
+    assert not PlacedOrder.objects.exists() and not Event.objects.exists() and not Order.objects.exists()
