@@ -35,14 +35,15 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ShopModelAdmin):
-    list_display = ["number", "reference", "customer_email", "status", "total", "created_at"]
-    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["number", "reference", "caller", "customer_email", "status", "total", "created_at"]
+    list_filter = ["status", "caller", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "reference", "customer_email"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
     fields = [
         "number",
         "reference",
+        "caller",
         "status",
         "customer_name",
         "customer_email",
@@ -71,8 +72,8 @@ class HoldAdmin(ReadOnlyAdmin):
     """Holds are made and released through the API (a sale's opening and closing), so that
     Product.held always moves with them."""
 
-    list_display = ["reference", "product", "quantity", "requested", "status", "updated_at"]
-    list_filter = ["status"]
+    list_display = ["reference", "caller", "product", "quantity", "requested", "status", "updated_at"]
+    list_filter = ["status", "caller"]
     search_fields = ["reference", "product__slug"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from legacy_api.api_base import (
     error_fields,
     errors,
     legacy_exception_handler,
+    method_not_allowed,
 )
 from legacy_api.payments import payment_figures
 from legacy_api.selectors import order_placed_get
@@ -32,7 +34,12 @@ from legacy_api.services import LineRequest, order_fingerprint, order_place, ord
 __all__ = ["BoundedJSONParser", "PayloadTooLarge", "error_fields", "legacy_exception_handler", "ping"]
 
 
+# As every view of the API, it is not a form's target: a method it does not take is a 405, never a CSRF 403.
+@csrf_exempt
 def ping(request: HttpRequest) -> HttpResponse:
+    """A health check: it reads and changes nothing, so it takes GET and HEAD only."""
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request, allowed=("GET", "HEAD"))
     return HttpResponse("PONG", content_type="text/plain")
 
 
@@ -69,9 +76,10 @@ class OrderCollectionApi(LegacyApiView):
                 card_number=data["payment"]["card_number"],
             )
             # A replay is answered before taking a slot or burning CPU.
-            existing = order_replay(reference=data["reference"], fingerprint=fingerprint)
+            caller = request.user.name
+            existing = order_replay(reference=data["reference"], fingerprint=fingerprint, caller=caller)
             if existing is not None:
-                return Response(OrderSerializer(existing).data, status=status.HTTP_200_OK)
+                return Response(_order_data(existing, caller=caller), status=status.HTTP_200_OK)
             with capacity.slot():
                 order, created = order_place(
                     reference=data["reference"],
@@ -80,17 +88,29 @@ class OrderCollectionApi(LegacyApiView):
                     lines=lines,
                     card_number=data["payment"]["card_number"],
                     hold=data.get("hold"),
+                    caller=caller,
                 )
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            _order_data(order, caller=caller), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+def _order_data(order, *, caller: str) -> dict:
+    return OrderSerializer(order, context={"caller": caller}).data
 
 
 class OrderDetailApi(LegacyApiView):
-    @extend_schema(operation_id="order_get", responses={200: OrderSerializer, **errors(401, 404, 405)})
+    @extend_schema(
+        operation_id="order_get",
+        description="An order its caller placed (or sent again with the very body that placed it); any other "
+        "is 404, as an order that does not exist.",
+        responses={200: OrderSerializer, **errors(401, 404, 405)},
+    )
     def get(self, request, order_id: int):
-        order = order_placed_get(order_id=order_id)
+        order = order_placed_get(order_id=order_id, caller=request.user.name)
         if order is None:
             raise exceptions.NotFound
-        return Response(OrderSerializer(order).data)
+        return Response(_order_data(order, caller=request.user.name))
 
 
 def _figures() -> dict:

@@ -222,6 +222,15 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return JsonResponse({"error": "not_found", "detail": f"Nothing at {request.path}."}, status=404)
 
 
+def method_not_allowed(request: HttpRequest, *, allowed: tuple[str, ...]) -> JsonResponse:
+    """A plain view's 405, in the body and with the Allow header the API's other views answer it with."""
+    detail = str(exceptions.MethodNotAllowed(request.method).detail)
+    body = {"error": "method_not_allowed", "detail": _DETAILS["method_not_allowed"], "fields": {"method": [detail]}}
+    response = JsonResponse(body, status=405)
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 

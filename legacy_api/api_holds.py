@@ -1,4 +1,6 @@
-"""Holds and stock of record over HTTP: a caller keeps units aside, resizes, releases, and reads stock."""
+"""Holds and stock of record over HTTP: a caller keeps units aside, resizes, releases, and reads stock.
+
+A hold answers to the caller that took it only; to any other it is 404, as a hold that does not exist."""
 
 from __future__ import annotations
 
@@ -38,14 +40,14 @@ class HoldCollectionApi(LegacyApiView):
     def post(self, request):
         serializer = HoldRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        hold, created = hold_create(**serializer.validated_data)
+        hold, created = hold_create(**serializer.validated_data, caller=request.user.name)
         return Response(HoldSerializer(hold).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class HoldDetailApi(LegacyApiView):
     @extend_schema(operation_id="hold_get", responses={200: HoldSerializer, **errors(401, 404, 405)})
     def get(self, request, reference: str):
-        hold = hold_get(reference=reference)
+        hold = hold_get(reference=reference, caller=request.user.name)
         if hold is None:
             raise exceptions.NotFound
         return Response(HoldSerializer(hold).data)
@@ -65,7 +67,8 @@ class HoldDetailApi(LegacyApiView):
     def patch(self, request, reference: str):
         serializer = HoldResizeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(HoldSerializer(hold_resize(reference=reference, **serializer.validated_data)).data)
+        hold = hold_resize(reference=reference, **serializer.validated_data, caller=request.user.name)
+        return Response(HoldSerializer(hold).data)
 
     @extend_schema(
         operation_id="hold_release",
@@ -73,7 +76,7 @@ class HoldDetailApi(LegacyApiView):
         responses={200: OpenApiResponse(HoldSerializer, description="Released (again)."), **errors(401, 404, 405)},
     )
     def delete(self, request, reference: str):
-        return Response(HoldSerializer(hold_release(reference=reference)).data)
+        return Response(HoldSerializer(hold_release(reference=reference, caller=request.user.name)).data)
 
 
 class StockApi(LegacyApiView):

@@ -1,6 +1,10 @@
 """Holds on the stock of record: units of a product kept aside for one caller (a sale's
 allocation), so that no other channel can sell them.
 
+A hold is its caller's, and so are its references: another caller finds no hold under one
+(HoldNotFound), and may take a hold of its own under it. Called in-process rather than over
+HTTP, these act for the hot path, the caller that takes the sales' holds.
+
 Every change to a hold changes Product.held in the same transaction, with a conditional
 UPDATE (never check-then-act), so the sum over open holds never exceeds what is on hand and
 the database's check constraint (0 <= held <= stock) is never the thing that says no. Rows are
@@ -17,14 +21,16 @@ from legacy_api.events import StockReason, hold_changed_append, stock_moved_appe
 from legacy_api.exceptions import HoldNotFound, HoldReleased, InvalidOrder, OutOfStock, ReferenceReused
 from legacy_api.models import Hold
 from legacy_api.selectors import hold_get, hold_lock
+from legacy_api.tokens import HOTPATH
 from shop.models import Product
 
 
-def hold_create(*, reference: str, product: str, quantity: int) -> tuple[Hold, bool]:
-    """Holds `quantity` units of `product` and returns the hold with True; the hold already made
-    under `reference` with the same product and quantity is returned with False. Raises
-    OutOfStock (fewer available), InvalidOrder (no such product on sale) or ReferenceReused."""
-    existing = hold_get(reference=reference)
+def hold_create(*, reference: str, product: str, quantity: int, caller: str = HOTPATH) -> tuple[Hold, bool]:
+    """Holds `quantity` units of `product` for `caller` and returns the hold with True; the hold
+    `caller` already made under `reference` with the same product and quantity is returned with
+    False. Raises OutOfStock (fewer available), InvalidOrder (no such product on sale) or
+    ReferenceReused."""
+    existing = hold_get(reference=reference, caller=caller)
     if existing is not None:
         return _replayed(existing, product=product, quantity=quantity), False
     target = Product.objects.filter(slug=product, deleted_at__isnull=True).first()
@@ -35,7 +41,9 @@ def hold_create(*, reference: str, product: str, quantity: int) -> tuple[Hold, b
     try:
         with transaction.atomic():
             figures = _held_add(product=target, units=quantity)
-            hold = Hold.objects.create(reference=reference, product=target, requested=quantity, quantity=quantity)
+            hold = Hold.objects.create(
+                caller=caller, reference=reference, product=target, requested=quantity, quantity=quantity
+            )
             _moved(hold, figures, held_delta=quantity, reason=StockReason.HOLD_TAKEN)
             hold_changed_append(
                 status="TAKEN", reference=reference, product=target.slug, quantity=quantity, change=quantity
@@ -43,18 +51,18 @@ def hold_create(*, reference: str, product: str, quantity: int) -> tuple[Hold, b
     except IntegrityError:
         # The same reference was created by a racing request; its units are not taken twice
         # because this transaction rolled back with the insert.
-        existing = hold_get(reference=reference)
+        existing = hold_get(reference=reference, caller=caller)
         if existing is None:
             raise
         return _replayed(existing, product=product, quantity=quantity), False
     return hold, True
 
 
-def hold_resize(*, reference: str, quantity: int) -> Hold:
-    """Sets what the hold keeps: grows it from available stock (OutOfStock when short) or gives
-    units back. Raises HoldNotFound or HoldReleased."""
+def hold_resize(*, reference: str, quantity: int, caller: str = HOTPATH) -> Hold:
+    """Sets what `caller`'s hold keeps: grows it from available stock (OutOfStock when short) or
+    gives units back. Raises HoldNotFound or HoldReleased."""
     with transaction.atomic():
-        hold = hold_lock(reference=reference)
+        hold = hold_lock(reference=reference, caller=caller)
         if hold is None:
             raise HoldNotFound(reference=reference)
         if hold.status == Hold.Status.RELEASED:
@@ -73,10 +81,11 @@ def hold_resize(*, reference: str, quantity: int) -> Hold:
     return hold
 
 
-def hold_release(*, reference: str) -> Hold:
-    """Gives back whatever the hold still keeps and closes it; releasing it again changes nothing."""
+def hold_release(*, reference: str, caller: str = HOTPATH) -> Hold:
+    """Gives back whatever `caller`'s hold still keeps and closes it; releasing it again changes
+    nothing. Raises HoldNotFound."""
     with transaction.atomic():
-        hold = hold_lock(reference=reference)
+        hold = hold_lock(reference=reference, caller=caller)
         if hold is None:
             raise HoldNotFound(reference=reference)
         if hold.status == Hold.Status.RELEASED:

@@ -19,6 +19,8 @@ class Order(models.Model):
     reference = models.CharField(max_length=64, unique=True)
     # HMAC of the body that placed it: the same reference with another body is refused.
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # The caller (its token's) that placed it: it alone reads it, with the callers in `readers`.
+    caller = models.CharField(max_length=32, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED, db_index=True)
     # The stock of record's hold its units were drawn from, if any.
     hold = models.ForeignKey("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
@@ -44,6 +46,22 @@ class Order(models.Model):
     @staticmethod
     def number_for(pk: int) -> str:
         return f"L{pk:08d}"
+
+
+class OrderReader(models.Model):
+    """A caller other than the one that placed an order that may read it: it sent the order's
+    reference with the very body that placed it (customer, lines and the whole card number),
+    as the storefront and the hot path's worker do when both carry one buyer's Idempotency-Key,
+    which is one order whichever of them placed it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="readers")
+    caller = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "caller"], name="legacy_order_reader_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.caller} reads {self.order}"
 
 
 class OrderLine(models.Model):
@@ -79,7 +97,10 @@ class Hold(models.Model):
         OPEN = "open", "Open"
         RELEASED = "released", "Released"
 
-    reference = models.CharField(max_length=64, unique=True)
+    # The caller (its token's) that took it: the only one that reads, resizes, releases or draws
+    # on it. Its references are its own, so another caller cannot learn which ones are taken.
+    caller = models.CharField("owner", max_length=32, editable=False)
+    reference = models.CharField(max_length=64)
     product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
     # What the hold was created with: the same reference is a replay only with the same body.
     requested = models.PositiveIntegerField(editable=False)
@@ -91,9 +112,10 @@ class Hold(models.Model):
     class Meta:
         ordering = ["-pk"]
         constraints = [
+            models.UniqueConstraint(fields=["caller", "reference"], name="legacy_hold_reference_unique_per_caller"),
             models.CheckConstraint(
                 condition=~models.Q(status="released") | models.Q(quantity=0), name="legacy_hold_released_keeps_none"
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 
-from legacy_api.models import Hold, Order
+from legacy_api.models import Hold, Order, OrderReader
 from shop.models import Product
-
-
-def order_get(*, order_id: int) -> Order | None:
-    return Order.objects.prefetch_related("lines").select_related("hold").filter(pk=order_id).first()
 
 
 def order_get_by_reference(*, reference: str) -> Order | None:
     return Order.objects.prefetch_related("lines").select_related("hold").filter(reference=reference).first()
 
 
-def order_placed_get(*, order_id: int) -> Order | None:
-    """An order as callers may see it: placed (a pending row is a request still being worked on)."""
-    order = order_get(order_id=order_id)
-    return order if order is not None and order.status == Order.Status.PLACED else None
+def order_placed_get(*, order_id: int, caller: str) -> Order | None:
+    """An order as `caller` may see it: placed (a pending row is a request still being worked on),
+    and placed by it or read by it (OrderReader). Order ids are sequential: any other is None,
+    as an order that does not exist."""
+    readable = Q(caller=caller) | Exists(OrderReader.objects.filter(order=OuterRef("pk"), caller=caller))
+    return (
+        Order.objects.prefetch_related("lines")
+        .select_related("hold")
+        .filter(readable, pk=order_id, status=Order.Status.PLACED)
+        .first()
+    )
 
 
-def hold_get(*, reference: str) -> Hold | None:
-    return Hold.objects.select_related("product").filter(reference=reference).first()
+def hold_get(*, reference: str, caller: str) -> Hold | None:
+    """`caller`'s hold under `reference`; None, as for no hold at all, when it took none."""
+    return Hold.objects.select_related("product").filter(caller=caller, reference=reference).first()
 
 
-def hold_lock(*, reference: str) -> Hold | None:
-    """The hold, its row locked until the caller's transaction ends."""
-    queryset = Hold.objects.select_related("product").filter(reference=reference)
+def hold_lock(*, reference: str, caller: str) -> Hold | None:
+    """`caller`'s hold, its row locked until the caller's transaction ends."""
+    queryset = Hold.objects.select_related("product").filter(caller=caller, reference=reference)
     if connection.features.has_select_for_update:
         queryset = queryset.select_for_update(of=("self",), no_key=connection.features.has_select_for_no_key_update)
     return queryset.first()

@@ -26,14 +26,41 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictStringMixin:
+    """A JSON string only: DRF's CharField would take 12345 or 4242424242424242 as their digits."""
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    pass
+
+
+class StrictSlugField(StrictStringMixin, serializers.SlugField):
+    pass
+
+
+class StrictRegexField(StrictStringMixin, serializers.RegexField):
+    pass
+
+
 class CustomerSerializer(serializers.Serializer):
     # min_length only states in the schema what refusing a blank value already enforces.
-    name = serializers.CharField(min_length=1, max_length=200)
-    email = serializers.EmailField(min_length=1, max_length=254)
+    name = StrictCharField(min_length=1, max_length=200)
+    email = StrictEmailField(min_length=1, max_length=254)
 
 
 class LineRequestSerializer(serializers.Serializer):
-    product = serializers.SlugField(max_length=200, help_text="The product's slug.")
+    product = StrictSlugField(max_length=200, help_text="The product's slug.")
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
@@ -47,7 +74,7 @@ CARD_NUMBER_PATTERN = r"^\s*[- ]*(?:[0-9][- ]*){12,19}\s*$"
 @extend_schema_field(
     {"type": "string", "pattern": CARD_NUMBER_PATTERN, "description": "Digits; spaces and dashes are ignored."}
 )
-class CardNumberField(serializers.CharField):
+class CardNumberField(StrictCharField):
     pass
 
 
@@ -63,8 +90,8 @@ class PaymentSerializer(serializers.Serializer):
         return card_number_normalise(value)
 
 
-def reference_field(help_text: str, **kwargs) -> serializers.RegexField:
-    return serializers.RegexField(
+def reference_field(help_text: str, **kwargs) -> StrictRegexField:
+    return StrictRegexField(
         REFERENCE_PATTERN,
         max_length=64,
         help_text=help_text,
@@ -107,8 +134,18 @@ class OrderSerializer(serializers.ModelSerializer):
     customer = OrderCustomerSerializer(source="*")
     lines = OrderLineSerializer(many=True)
     hold = serializers.SlugRelatedField(
-        slug_field="reference", read_only=True, allow_null=True, help_text="The hold its units came from, or null."
+        slug_field="reference",
+        read_only=True,
+        allow_null=True,
+        help_text="The caller's hold its units came from, or null (also when the hold is another caller's).",
     )
+
+    def to_representation(self, order: Order) -> dict:
+        data = super().to_representation(order)
+        # A hold answers to its caller only: an order shown to another caller names none.
+        if order.hold is not None and order.hold.caller != self.context.get("caller"):
+            data["hold"] = None
+        return data
 
     class Meta:
         model = Order
@@ -167,8 +204,11 @@ class StatsSerializer(serializers.Serializer):
 
 
 class HoldRequestSerializer(serializers.Serializer):
-    reference = reference_field("The caller's key for the hold: the same reference and body again is a replay.")
-    product = serializers.SlugField(max_length=200, help_text="The product's slug.")
+    reference = reference_field(
+        "The caller's key for the hold, its own (another caller's holds are not seen): the same reference and "
+        "body again is a replay."
+    )
+    product = StrictSlugField(max_length=200, help_text="The product's slug.")
     quantity = StrictIntegerField(min_value=1, max_value=MAX_HOLD_QUANTITY)
 
 

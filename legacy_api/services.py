@@ -5,6 +5,13 @@ unique constraint on the reference is the lock: a concurrent duplicate finds it 
 retry (InProgress) instead of authorising a second time. The row carries a lease on the
 database's clock; when the request working on it dies, a retry takes it over after the lease,
 and the authoriser (keyed by the reference) hands it the authorisation already given.
+
+An order is its caller's. References are one namespace for every caller, as one buyer's
+Idempotency-Key is one order whether the storefront or the hot path's worker sends it: a caller
+that sends another caller's reference with the very body that placed the order (the whole card
+number included) gets that order and may read it from then on (OrderReader); with any other
+body, the reference is refused as reused, and nothing of the order is shown. Called in-process
+rather than over HTTP, order_place acts for the hot path, the caller that draws on the sales' holds.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from legacy_api.exceptions import (
     ReferenceReused,
 )
 from legacy_api.holds import hold_draw
-from legacy_api.models import Hold, Order, OrderLine
+from legacy_api.models import Hold, Order, OrderLine, OrderReader
 from legacy_api.payments import card_number_normalise, payment_authorise, payment_void
 from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, products_lock
+from legacy_api.tokens import HOTPATH
 from shop.models import Product
 
 __all__ = ["CardDeclined", "InProgress", "InvalidOrder", "LineRequest", "OutOfStock", "ReferenceReused", "order_place"]
@@ -66,19 +74,34 @@ def order_fingerprint(
     return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def order_replay(*, reference: str, fingerprint: str) -> Order | None:
+def order_replay(*, reference: str, fingerprint: str, caller: str) -> Order | None:
     """The order placed under `reference` when the body is the same; ReferenceReused when not,
     InProgress while a request still works on it, None when there is none (or its lease ended)."""
     existing = order_get_by_reference(reference=reference)
     if existing is None:
         return None
-    if existing.fingerprint and existing.fingerprint != fingerprint:
-        raise ReferenceReused(reference=reference)
+    _body_check(existing.fingerprint, existing.caller, reference=reference, fingerprint=fingerprint, caller=caller)
     if existing.status == Order.Status.PENDING:
         if Order.objects.filter(pk=existing.pk, lease_until__lt=Now()).exists():
             return None  # its worker died: order_place takes it over
         raise InProgress(reference=reference)
-    return existing
+    return _order_shared(existing, caller=caller)
+
+
+def _body_check(placed_fingerprint: str, placed_caller: str, *, reference: str, fingerprint: str, caller: str) -> None:
+    """ReferenceReused unless the body is the one that placed the order. An order kept from before
+    fingerprints were is taken as the same body only by the caller that placed it: another could
+    not prove it is."""
+    same = placed_fingerprint == fingerprint if placed_fingerprint else placed_caller == caller
+    if not same:
+        raise ReferenceReused(reference=reference)
+
+
+def _order_shared(order: Order, *, caller: str) -> Order:
+    """The order for `caller`, which sent its very body: one it did not place, it may read from now on."""
+    if order.caller != caller:
+        OrderReader.objects.get_or_create(order=order, caller=caller)
+    return order
 
 
 def order_place(
@@ -89,22 +112,25 @@ def order_place(
     lines: Sequence[LineRequest],
     card_number: str,
     hold: str | None = None,
+    caller: str = HOTPATH,
 ) -> tuple[Order, bool]:
-    """Places the order and returns it with True, or the order already placed under `reference`
-    with False. Raises InvalidOrder, CardDeclined, OutOfStock, ReferenceReused or InProgress,
-    having placed nothing and leaving no live authorisation."""
+    """Places the order for `caller` (drawing on its hold named `hold`, if any) and returns it with
+    True, or the order already placed under `reference` with False. Raises InvalidOrder,
+    CardDeclined, OutOfStock, ReferenceReused or InProgress, having placed nothing and leaving
+    no live authorisation."""
     started = time.monotonic()
     fingerprint = order_fingerprint(
         customer_name=customer_name, customer_email=customer_email, lines=lines, card_number=card_number
     )
     products = _products_on_sale(lines)
-    held = _hold_named(hold, lines)
+    held = _hold_named(hold, lines, caller=caller)
     amount_cents = sum(products[line.product].price_cents * line.quantity for line in lines)
     owner = secrets.token_hex(8)
     pending = _order_claim(
         reference=reference,
         fingerprint=fingerprint,
         owner=owner,
+        caller=caller,
         customer_name=customer_name,
         customer_email=customer_email,
         card_last4=card_number_normalise(card_number)[-4:],
@@ -163,7 +189,7 @@ def order_place(
             )
     except _LeaseLost:
         # This request stalled past its lease and a retry finished the order: that is the answer.
-        existing = order_replay(reference=reference, fingerprint=fingerprint)
+        existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
         if existing is None:
             raise InProgress(reference=reference)
         return existing, False
@@ -183,6 +209,7 @@ def _order_claim(
     reference: str,
     fingerprint: str,
     owner: str,
+    caller: str,
     customer_name: str,
     customer_email: str,
     card_last4: str,
@@ -192,6 +219,7 @@ def _order_claim(
     whose lease has ended, or returns the order already placed. Raises ReferenceReused or InProgress."""
     fields = {
         "fingerprint": fingerprint,
+        "caller": caller,
         "customer_name": customer_name,
         "customer_email": customer_email,
         "card_last4": card_last4,
@@ -212,13 +240,14 @@ def _order_claim(
             return order.pk
         except IntegrityError:
             pass
-        existing = Order.objects.filter(reference=reference).values("pk", "status", "fingerprint").first()
+        existing = Order.objects.filter(reference=reference).values("pk", "status", "fingerprint", "caller").first()
         if existing is None:
             continue  # the other request gave up and dropped its row: try again
-        if existing["fingerprint"] and existing["fingerprint"] != fingerprint:
-            raise ReferenceReused(reference=reference)
+        _body_check(
+            existing["fingerprint"], existing["caller"], reference=reference, fingerprint=fingerprint, caller=caller
+        )
         if existing["status"] == Order.Status.PLACED:
-            return order_get_by_reference(reference=reference)
+            return _order_shared(order_get_by_reference(reference=reference), caller=caller)
         taken = Order.objects.filter(pk=existing["pk"], status=Order.Status.PENDING, lease_until__lt=Now()).update(
             lease_until=Now() + timedelta(seconds=settings.LEGACY_ORDER_LEASE_SECONDS), **fields
         )
@@ -234,10 +263,11 @@ def _claim_drop(pk: int, owner: str) -> None:
     Order.objects.filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).delete()
 
 
-def _hold_named(reference: str | None, lines: Sequence[LineRequest]) -> Hold | None:
+def _hold_named(reference: str | None, lines: Sequence[LineRequest], *, caller: str) -> Hold | None:
+    """`caller`'s hold named by the order; another caller's is unknown to it, as no hold at all."""
     if not reference:
         return None
-    held = hold_get(reference=reference)
+    held = hold_get(reference=reference, caller=caller)
     if held is None:
         raise InvalidOrder({"hold": [f"Unknown hold {reference!r}."]})
     if not any(line.product == held.product.slug for line in lines):
@@ -276,7 +306,7 @@ def _stock_take(
     """
     if held is not None:
         # The hold before the products, as hold_resize and hold_release lock them: no deadlock.
-        hold_lock(reference=held.reference)
+        hold_lock(reference=held.reference, caller=held.caller)
     locked = products_lock(pks=product_pks)
     for index, line in enumerate(lines):
         product = locked[line.product]

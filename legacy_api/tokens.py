@@ -21,6 +21,8 @@ from legacy_api.models import ApiToken
 CALLER_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 # The caller allowed to read and reset the service's figures.
 MERCHANT = "merchant"
+# The caller that runs the sales: it takes their holds and places the orders drawn on them.
+HOTPATH = "hotpath"
 
 
 class BadCaller(ValueError):

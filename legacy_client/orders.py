@@ -95,13 +95,17 @@ def order_place(
     lines: list[dict],
     card_number: str,
     timeout: float | None = None,
-    caller: str = "storefront",
+    caller: str | None = None,
     hold: str | None = None,
 ) -> OrderAnswer:
     """POST /orders; idempotent on `reference`, so a retry can never place it twice. With
     `hold`, the units are drawn from that hold only; the answer's "hold" says whether they
     were (a reference placed earlier from open stock answers with its first order). Never
-    raises for the legacy API's sake: a failure is an outcome."""
+    raises for the legacy API's sake: a failure is an outcome.
+
+    The caller is the storefront unless named, or the hot path for an order drawn on a hold: a
+    hold answers only to the caller that took it, and this client takes them for the hot path."""
+    caller = caller or ("hotpath" if hold else "storefront")
     body = {
         "reference": reference,
         "customer": {"name": name, "email": email},

@@ -7,6 +7,7 @@ import pytest
 from django.contrib import admin
 from django.urls import path
 
+from legacy_api.holds import hold_create
 from legacy_api.models import ApiToken, Order
 from legacy_api.services import LineRequest, order_place
 from legacy_api.tokens import token_caller, token_create
@@ -86,6 +87,30 @@ def test_non_staff_are_sent_to_the_login(client, django_user_model, two_orders):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_holds_are_listed_with_their_owner_and_filtered_by_it(admin_client, muskie_rod):
+    hold_create(reference="sale-1", product="muskie-casting-rod", quantity=2, caller="hotpath")
+    hold_create(reference="sale-1", product="muskie-casting-rod", quantity=1, caller="storefront")
+
+    listing = admin_client.get("/admin/legacy_api/hold/")
+    filtered = admin_client.get("/admin/legacy_api/hold/", {"caller": "hotpath"})
+
+    assert listing.status_code == 200
+    assert "Owner" in listing.content.decode()
+    assert {(hold.reference, hold.caller) for hold in listing.context["cl"].result_list} == {
+        ("sale-1", "hotpath"),
+        ("sale-1", "storefront"),
+    }
+    assert [hold.caller for hold in filtered.context["cl"].result_list] == ["hotpath"]
+
+
+def test_an_order_shows_the_caller_that_placed_it(admin_client, two_orders):
+    response = admin_client.get(f"/admin/legacy_api/order/{two_orders[0].pk}/change/")
+
+    assert response.status_code == 200
+    assert two_orders[0].caller == "hotpath"
+    assert "Caller" in response.content.decode() and "hotpath" in response.content.decode()
 
 
 # --- Callers' tokens ----------------------------------------------------------------------------

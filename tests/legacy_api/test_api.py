@@ -35,6 +35,44 @@ def test_ping_answers_pong_as_plain_text(client: Client):
     assert response["Content-Type"].startswith("text/plain")
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_ping_takes_get_and_head_only_and_answers_other_methods_405_json(anonymous_client, method):
+    response = getattr(anonymous_client, method)("/legacy-api/ping")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "method_not_allowed",
+        "detail": "This address does not take that method.",
+        "fields": {"method": [f'Method "{method.upper()}" not allowed.']},
+    }
+
+
+def test_ping_answers_a_method_it_does_not_take_as_the_rest_of_the_api_does(client):
+    ping = client.delete("/legacy-api/ping")
+    order = client.delete(f"{ORDERS_URL}/1")
+
+    assert (ping.status_code, ping.json()) == (order.status_code, order.json())
+    assert ping["Allow"] and order["Allow"]
+
+
+def test_ping_refuses_a_post_with_405_even_when_it_carries_a_csrf_pair():
+    """The CSRF check is no gate here: a form's post with its token is still not a ping."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies["csrftoken"] = "a" * 32
+    response = browser.post("/legacy-api/ping", headers={"X-CSRFToken": "a" * 32})
+
+    assert response.status_code == 405
+    assert response.content != b"PONG"
+
+
+def test_ping_answers_head(anonymous_client):
+    response = anonymous_client.head("/legacy-api/ping")
+
+    assert response.status_code == 200
+
+
 def test_order_is_placed_with_201_and_takes_its_stock(post_order, order_body, muskie_rod):
     response = post_order(order_body())
 
@@ -301,6 +339,42 @@ def test_card_number_failing_its_check_digit_is_400(post_order, order_body, musk
 def test_card_number_too_short_is_400(post_order, order_body, muskie_rod):
     response = post_order(order_body(payment={"card_number": "4242"}))
     assert_invalid(response, "payment.card_number")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+NOT_STRINGS = [12345, 4242424242424242, 1.5, True, ["a"], {"a": "b"}]
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize(
+    "field",
+    ["reference", "customer.name", "customer.email", "lines.0.product", "payment.card_number", "hold"],
+)
+def test_a_field_that_takes_a_string_refuses_any_other_json_value(post_order, order_body, muskie_rod, field, value):
+    body = order_body()
+    parent, _, name = field.rpartition(".")
+    target = body
+    for part in parent.split(".") if parent else []:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[name] = value
+
+    response = post_order(body)
+
+    assert_invalid(response, field)
+    assert list(response.json()["fields"]) == [field]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_numbers_sent_for_strings_are_refused_together(post_order, order_body, muskie_rod):
+    body = order_body(
+        reference=12345, customer={"name": 123, "email": "ada@example.com"}, payment={"card_number": 4242424242424242}
+    )
+
+    response = post_order(body)
+
+    for field in ("reference", "customer.name", "payment.card_number"):
+        assert_invalid(response, field)
+    assert response.json()["fields"]["customer.name"] == ["Not a valid string."]
     assert_nothing_written(muskie_rod, stock=10)
 
 

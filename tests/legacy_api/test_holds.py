@@ -91,6 +91,10 @@ def test_hold_larger_than_available_is_409_with_what_is_available(client, muskie
         (hold_body(quantity=0), "quantity"),
         (hold_body(quantity="3"), "quantity"),
         (hold_body(quantity=10**9), "quantity"),
+        (hold_body(reference=12345), "reference"),
+        (hold_body(reference=True), "reference"),
+        (hold_body(product=12345), "product"),
+        (hold_body(product=["muskie-casting-rod"]), "product"),
     ],
 )
 def test_invalid_hold_is_400_naming_the_field_and_holds_nothing(client, muskie_rod, body, field):
@@ -101,6 +105,22 @@ def test_invalid_hold_is_400_naming_the_field_and_holds_nothing(client, muskie_r
     assert field in response.json()["fields"]
     assert not Hold.objects.exists()
     assert stock(client)["held"] == 0
+
+
+@pytest.mark.parametrize("reference", [12345, 1.5, False, {"a": "b"}])
+def test_stock_receipt_with_a_reference_that_is_not_a_string_is_400_and_adds_nothing(
+    merchant_client, muskie_rod, reference
+):
+    response = merchant_client.post(
+        "/legacy-api/stock/muskie-casting-rod/receipts",
+        data=json.dumps({"reference": reference, "quantity": 5}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid"
+    assert list(response.json()["fields"]) == ["reference"]
+    assert stock(merchant_client)["on_hand"] == 10
 
 
 def test_hold_can_be_read_back_and_unknown_is_404_json(client, muskie_rod):

@@ -1,0 +1,221 @@
+"""Holds and orders are their caller's: another caller's token finds no hold it did not take
+(the same answers as for a hold that does not exist), draws nothing from one, and reads no
+order it did not place, so the hot path's sale keeps the units it promised its buyers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from legacy_api.models import Hold, Order, OrderReader
+from shop.models import Product
+from tests.legacy_api.conftest import ORDERS_URL
+
+pytestmark = pytest.mark.django_db
+
+HOLDS_URL = "/legacy-api/holds"
+SALE = {"reference": "sale-1", "product": "muskie-casting-rod", "quantity": 6}
+ONE_ROD = [{"product": "muskie-casting-rod", "quantity": 1}]
+
+
+def post(client: Client, url: str, body: dict):
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+def answer(response) -> tuple[int, dict]:
+    return response.status_code, response.json()
+
+
+def hold_calls(client: Client, order_body) -> dict[str, tuple[int, dict]]:
+    """Everything a caller may do with the hold "sale-1", and what it was answered."""
+    return {
+        "get": answer(client.get(f"{HOLDS_URL}/sale-1")),
+        "patch": answer(
+            client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 1}), content_type="application/json")
+        ),
+        "delete": answer(client.delete(f"{HOLDS_URL}/sale-1")),
+        "order": answer(post(client, ORDERS_URL, order_body(reference="grab-1", lines=ONE_ROD, hold="sale-1"))),
+    }
+
+
+@pytest.fixture
+def sale_hold(hotpath_client, muskie_rod) -> Hold:
+    """The sale's hold, taken as the sale takes it: with the hot path's token."""
+    assert post(hotpath_client, HOLDS_URL, SALE).status_code == 201
+    return Hold.objects.get()
+
+
+# --- Holds ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["client", "merchant_client"])
+def test_another_callers_hold_answers_as_a_hold_that_does_not_exist(
+    request, hotpath_client, order_body, muskie_rod, other
+):
+    caller = request.getfixturevalue(other)
+    unknown = hold_calls(caller, order_body)
+    assert post(hotpath_client, HOLDS_URL, SALE).status_code == 201
+
+    taken = hold_calls(caller, order_body)
+
+    assert taken == unknown
+    assert taken["get"][0] == taken["patch"][0] == taken["delete"][0] == 404
+    assert taken["order"] == (400, unknown["order"][1])
+    assert list(taken["order"][1]["fields"]) == ["hold"]
+
+
+def test_another_caller_draws_nothing_from_the_sales_hold(client, sale_hold, order_body):
+    response = post(
+        client, ORDERS_URL, order_body(reference="grab-1", lines=[{**ONE_ROD[0], "quantity": 6}], hold="sale-1")
+    )
+
+    assert response.status_code == 400
+    assert not Order.objects.exists()
+    sale_hold.refresh_from_db()
+    rod = Product.objects.get(slug="muskie-casting-rod")
+    assert (sale_hold.quantity, sale_hold.status, rod.stock, rod.held) == (6, "open", 10, 6)
+
+
+def test_another_caller_neither_resizes_nor_releases_the_sales_hold(client, sale_hold):
+    client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 0}), content_type="application/json")
+    client.delete(f"{HOLDS_URL}/sale-1")
+
+    sale_hold.refresh_from_db()
+    assert (sale_hold.quantity, sale_hold.status) == (6, "open")
+    assert Product.objects.get(slug="muskie-casting-rod").held == 6
+
+
+def test_the_caller_that_took_the_hold_reads_resizes_draws_and_releases_it(hotpath_client, sale_hold, order_body):
+    assert hotpath_client.get(f"{HOLDS_URL}/sale-1").json()["quantity"] == 6
+    resized = hotpath_client.patch(
+        f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 4}), content_type="application/json"
+    )
+    placed = post(hotpath_client, ORDERS_URL, order_body(reference="sale-order-1", lines=ONE_ROD, hold="sale-1"))
+    released = hotpath_client.delete(f"{HOLDS_URL}/sale-1")
+
+    assert resized.status_code == 200 and resized.json()["quantity"] == 4
+    assert placed.status_code == 201 and placed.json()["hold"] == "sale-1"
+    assert released.status_code == 200 and released.json()["status"] == "released"
+    rod = Product.objects.get(slug="muskie-casting-rod")
+    assert (rod.stock, rod.held) == (9, 0)
+
+
+def test_holds_are_taken_for_the_caller_whose_token_took_them(client, hotpath_client, sale_hold):
+    assert sale_hold.caller == "hotpath"
+    assert post(client, HOLDS_URL, {**SALE, "quantity": 2}).status_code == 201
+
+    assert Hold.objects.get(caller="storefront").caller == "storefront"
+
+
+def test_another_callers_reference_is_a_new_hold_of_its_own_not_a_clash(client, hotpath_client, sale_hold):
+    """A clash (422, or the sale's hold replayed) would tell the other caller the reference is taken."""
+    response = post(client, HOLDS_URL, {**SALE, "quantity": 3})
+
+    assert response.status_code == 201
+    assert response.json()["quantity"] == 3
+    assert hotpath_client.get(f"{HOLDS_URL}/sale-1").json()["quantity"] == 6
+    assert client.get(f"{HOLDS_URL}/sale-1").json()["quantity"] == 3
+    assert Product.objects.get(slug="muskie-casting-rod").held == 9
+
+
+def test_an_order_shows_its_hold_only_to_the_holds_caller(client, hotpath_client, sale_hold, order_body):
+    body = order_body(reference="key-1", lines=ONE_ROD)
+    placed = post(hotpath_client, ORDERS_URL, {**body, "hold": "sale-1"})
+    replayed = post(client, ORDERS_URL, body)
+
+    assert placed.json()["hold"] == "sale-1"
+    assert replayed.status_code == 200 and replayed.json()["id"] == placed.json()["id"]
+    assert replayed.json()["hold"] is None
+    assert client.get(f"{ORDERS_URL}/{placed.json()['id']}").json()["hold"] is None
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hot_order(hotpath_client, order_body, muskie_rod) -> dict:
+    response = post(hotpath_client, ORDERS_URL, order_body(reference="key-1"))
+    assert response.status_code == 201
+    return response.json()
+
+
+@pytest.mark.parametrize("other", ["client", "merchant_client"])
+def test_another_callers_order_is_404_as_an_order_that_does_not_exist(request, hot_order, other):
+    caller = request.getfixturevalue(other)
+
+    response = caller.get(f"{ORDERS_URL}/{hot_order['id']}")
+
+    assert answer(response) == answer(caller.get(f"{ORDERS_URL}/{hot_order['id'] + 1}"))
+    assert response.status_code == 404
+    assert b"Ada" not in response.content and b"ada@example.com" not in response.content
+
+
+def test_the_caller_that_placed_the_order_reads_it(hotpath_client, hot_order):
+    response = hotpath_client.get(f"{ORDERS_URL}/{hot_order['id']}")
+
+    assert response.status_code == 200
+    assert response.json()["customer"] == {"name": "Ada Angler", "email": "ada@example.com"}
+
+
+def test_orders_are_placed_for_the_caller_whose_token_placed_them(client, hot_order, order_body):
+    post(client, ORDERS_URL, order_body(reference="shop-1", lines=ONE_ROD))
+
+    assert dict(Order.objects.values_list("reference", "caller")) == {"key-1": "hotpath", "shop-1": "storefront"}
+
+
+def test_the_placing_caller_replays_its_order_with_200(hotpath_client, hot_order, order_body):
+    response = post(hotpath_client, ORDERS_URL, order_body(reference="key-1"))
+
+    assert response.status_code == 200
+    assert response.json()["id"] == hot_order["id"]
+    assert not OrderReader.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lines": ONE_ROD},
+        {"customer": {"name": "Bob Bass", "email": "bob@example.com"}},
+        {"payment": {"card_number": "5555555555554444"}},
+    ],
+)
+def test_another_callers_reuse_of_a_reference_shows_nothing_of_the_order(client, hot_order, order_body, change):
+    response = post(client, ORDERS_URL, order_body(reference="key-1", **change))
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "reference_reused"
+    assert set(body) <= {"error", "detail", "fields"}
+    assert (
+        str(hot_order["id"]) not in response.content.decode() and hot_order["number"] not in response.content.decode()
+    )
+    assert client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
+
+
+def test_the_same_buyers_order_sent_by_another_caller_is_the_one_order(client, merchant_client, hot_order, order_body):
+    """One Idempotency-Key is one order whichever side sends it (the storefront and the hot path's
+    worker both may): the very body that placed it (the whole card number included) gets it, and
+    that caller may read it from then on. Nobody else may."""
+    replayed = post(client, ORDERS_URL, order_body(reference="key-1"))
+
+    assert replayed.status_code == 200
+    assert replayed.json()["id"] == hot_order["id"]
+    assert Order.objects.count() == 1
+    assert client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 200
+    assert merchant_client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
+    assert Order.objects.get().caller == "hotpath"
+
+
+def test_an_order_kept_from_before_fingerprints_is_replayed_to_its_own_caller_only(
+    client, hotpath_client, hot_order, order_body
+):
+    Order.objects.update(fingerprint="")
+
+    other = post(client, ORDERS_URL, order_body(reference="key-1"))
+    own = post(hotpath_client, ORDERS_URL, order_body(reference="key-1"))
+
+    assert other.status_code == 422 and other.json()["error"] == "reference_reused"
+    assert own.status_code == 200 and own.json()["id"] == hot_order["id"]
+    assert client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
