@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 API_PATH = re.compile(r"^/(?:api/|legacy-api/|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock$))")
 RETRY_AFTER_SECONDS = 5
 NULL_MESSAGE = "Must not contain a null character."
+CHARSET_MESSAGE = "Form data must be sent as UTF-8."
+# What a form's body may declare: decoded as another (UTF-7, say), it can yield text no query,
+# hash or template can encode (a lone surrogate), and that was a 500 on every form page.
+FORM_CHARSETS = {"utf-8", "utf8"}
+FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 ERROR_CODES = {
     400: ("bad_request", "The request could not be understood."),
@@ -95,21 +100,29 @@ def _null_field(value, path: str = "") -> str | None:
 
 
 class ApiErrorMiddleware:
-    """Null characters are refused before anything reads them (PostgreSQL cannot store them:
-    they used to come back as a 500); under the API prefixes, errors are answered as JSON."""
+    """Null characters, and form data declared in a charset other than UTF-8, are refused before
+    anything reads them (PostgreSQL cannot store the one, nothing can encode what the other may
+    decode to: both used to come back as a 500); under the API prefixes, errors are answered as
+    JSON."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         api = is_api_path(request.path)
-        refusal = self._null_refusal(request, api)
+        refusal = self._charset_refusal(request, api) or self._null_refusal(request, api)
         if refusal is not None:
             return refusal
         response = self.get_response(request)
         if api and response.status_code >= 400:
             return _with_detail(response) if _is_json(response) else _as_json(response)
         return response
+
+    def _charset_refusal(self, request, api: bool):
+        charset = request.content_params.get("charset") if request.content_type in FORM_TYPES else None
+        if charset and charset.strip().lower() not in FORM_CHARSETS:
+            return _bad_request(request, api, {"body": [CHARSET_MESSAGE]}, detail=CHARSET_MESSAGE)
+        return None
 
     def _null_refusal(self, request, api: bool):
         if "\x00" in request.path or "\x00" in request.path_info:
@@ -191,9 +204,9 @@ def _as_json(response) -> HttpResponse:
     return converted
 
 
-def _bad_request(request, api: bool, fields: dict[str, list[str]]) -> HttpResponse:
+def _bad_request(request, api: bool, fields: dict[str, list[str]], *, detail: str = NULL_MESSAGE) -> HttpResponse:
     if api:
-        return error_json(400, error="invalid", detail=NULL_MESSAGE, fields=fields)
+        return error_json(400, error="invalid", detail=detail, fields=fields)
     return _page(request, "400.html", 400)
 
 

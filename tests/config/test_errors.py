@@ -93,6 +93,24 @@ def test_a_null_character_in_an_api_address_is_a_json_400(client, db):
     assert body["fields"] == {"path": ["Must not contain a null character."]}
 
 
+@pytest.mark.parametrize("url", ["/accounts/login/", "/orders/lookup/"])
+def test_a_form_posted_in_utf_7_is_a_400_page_not_a_500(client, db, url):
+    """UTF-7 decodes "+2AA-" to a lone surrogate, which nothing downstream can encode."""
+    body = b'--b\r\nContent-Disposition: form-data; name="username"\r\n\r\n+2AA-\r\n--b--\r\n'
+
+    response = client.post(url, body, content_type="multipart/form-data; boundary=b; charset=utf-7")
+
+    assert response.status_code == 400
+
+
+def test_a_form_in_utf_8_is_not_refused_for_its_charset(client, db):
+    response = client.post(
+        "/accounts/login/", "username=ann&password=x", content_type="application/x-www-form-urlencoded; charset=UTF-8"
+    )
+
+    assert response.status_code != 400
+
+
 def test_a_body_over_the_limit_is_a_json_413_without_a_traceback(client, db, caplog):
     response = client.post(
         "/api/basket/items", b'{"product": "' + b"x" * 1024 * 1024 + b'"}', content_type="application/json"
