@@ -164,6 +164,7 @@ def figures(
         "tracing": tracing or {},
         "accept_rps_tracing_default": (tracing or {}).get("accept_rps_tracing_default"),
         "accept_rps_tracing_off": (tracing or {}).get("accept_rps_tracing_off"),
+        "tracing_cost_ratio": (tracing or {}).get("tracing_cost_ratio"),
         "tracing_cpu_cost_ratio": (tracing or {}).get("tracing_cpu_cost_ratio"),
         "permit_uptake_ms": (uptake or {}).get("permit_uptake_ms"),
         "permit_uptake": uptake or {},
