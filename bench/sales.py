@@ -36,9 +36,12 @@ def sales_open(stack: Stack, hot_allocation: int) -> None:
 
 def sale_reopen(stack: Stack, slug: str, units: int) -> None:
     """Closes the product's sale (sold out and drained: nothing goes back) and opens a fresh
-    one of `units`, held anew in the stock of record, as a merchant running the next sale does."""
+    one of `units`, held anew in the stock of record, as a merchant running the next sale does:
+    closing switched its route off, so the route is switched on again with it."""
     stack.manage("sale", "close", slug, capture=True)
     stack.manage("sale", "open", slug, "--units", str(units), "--per-order", "2", capture=True)
+    route = {HOT_PRODUCT: "muskie-sale", CEILING_PRODUCT: "tourney-sale"}[slug]
+    stack.manage("edge_route", "enable", route, capture=True)
 
 
 def product_id(slug: str) -> int:

@@ -1,6 +1,7 @@
 """gunicorn settings shared by every deployment (`gunicorn -c config/gunicorn.py ...`): when a
 worker process dies (SIGKILL, out of memory, a timeout), the master frees the legacy API's
-capacity slots it held at once, instead of shedding orders until their lease ends. Tracing
+capacity slots it held at once, instead of shedding orders until their lease ends, and a
+master starting frees those of this machine's processes that are gone (a server killed whole). Tracing
 starts in each worker after fork, and sends its last spans as the worker exits (config.wsgi).
 Each worker readies Django (template engines, URLs, the storefront's templates) as it imports the
 application (config.wsgi), before its first request."""
@@ -10,7 +11,22 @@ import os
 # Imported once, when the master reads this file: importing inside the SIGCHLD handler broke
 # when a second worker's exit interrupted the first one's import ("partially initialized
 # module"). It needs no Django set-up: only Redis and the settings' lazy object.
-from legacy_api.capacity import slots_release_of_process
+from legacy_api.capacity import slots_release_of_gone_processes, slots_release_of_process
+
+
+def on_starting(server):
+    # A server killed whole (master and workers) left its slots taken until their leases end,
+    # and a server started again in its place would shed every order meanwhile.
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        return
+    try:
+        freed = slots_release_of_gone_processes(redis_url=redis_url)
+    except Exception:  # Redis away: the slots' leases free them later
+        server.log.exception("could not free the capacity slots of processes that are gone")
+        return
+    if freed:
+        server.log.warning("freed %s capacity slot(s) held by processes of this machine that are gone", freed)
 
 
 def child_exit(server, worker):

@@ -6,9 +6,11 @@ on; when none is free the request is shed at once (503, Retry-After) rather than
 real backend would fall over. Replays of known orders need no slot.
 
 With REDIS_URL the slots are Redis keys taken with SET NX PX, each naming the process that holds
-it: when a gunicorn worker dies (SIGKILL, out of memory, timeout) the master's `child_exit`
-hook (config/gunicorn.py) frees its slots at once, and the lease frees those of a machine that
-died whole. Without Redis they are fcntl locks on files under VAR_DIR/legacy-slots, which the
+it and its machine: when a gunicorn worker dies (SIGKILL, out of memory, timeout) the master's
+`child_exit` hook (config/gunicorn.py) frees its slots at once; a server started again on a
+machine frees the slots of that machine's processes that are gone (the whole server killed,
+master and all: else it shed every order until their leases ended); and the lease frees those
+of a machine that died whole. Without Redis they are fcntl locks on files under VAR_DIR/legacy-slots, which the
 kernel drops when the process dies.
 
 The figures (requests in flight, the highest number ever in flight, requests shed) count every
@@ -24,6 +26,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +68,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _process_name(pid: int) -> str:
+    """A process among the servers sharing one Redis: its id and its machine's name."""
+    return f"{pid}@{socket.gethostname()}"
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process `pid` of this machine still runs: a zombie (killed, not yet reaped by a
+    parent that died too) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it runs
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except OSError:  # no /proc: what kill said
+        return True
+
+
 # --- Redis ----------------------------------------------------------------------------
 
 _SLOT_ACQUIRE = """
@@ -77,7 +101,7 @@ _SLOT_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# Frees the slots among KEYS whose holder is the process ARGV[1] ("<pid>:<token>" values).
+# Frees the slots among KEYS whose holder is the process ARGV[1] ("<pid>@<host>:<token>" values).
 _SLOTS_OF_PROCESS_RELEASE = """
 local freed = 0
 for i = 1, #KEYS do
@@ -130,7 +154,7 @@ class RedisBackend:
         return f"{self.prefix}slot:{index}"
 
     def slot_acquire(self, capacity: int) -> tuple[str, str] | None:
-        token = f"{os.getpid()}:{secrets.token_hex(8)}"
+        token = f"{_process_name(os.getpid())}:{secrets.token_hex(8)}"
         key = self._acquire(keys=[self.slot_key(i) for i in range(capacity)], args=[token, self.lease_ms])
         return (key.decode(), token) if key else None
 
@@ -143,7 +167,18 @@ class RedisBackend:
         keys = sorted(key.decode() for key in self.client.scan_iter(match=f"{self.prefix}slot:*", count=1000))
         if not keys:
             return 0
-        return int(self.client.eval(_SLOTS_OF_PROCESS_RELEASE, len(keys), *keys, f"{pid}:"))
+        return int(self.client.eval(_SLOTS_OF_PROCESS_RELEASE, len(keys), *keys, f"{_process_name(pid)}:"))
+
+    def slots_release_of_gone_processes(self) -> int:
+        """Frees every slot held by a process of this machine that no longer runs; how many."""
+        freed = 0
+        host = f"@{socket.gethostname()}:"
+        for key in self.client.scan_iter(match=f"{self.prefix}slot:*", count=1000):
+            holder = (self.client.get(key) or b"").decode()
+            pid, at, _ = holder.partition("@")
+            if at and holder[len(pid) :].startswith(host) and pid.isdigit() and not _process_runs(int(pid)):
+                freed += int(self._release(keys=[key.decode()], args=[holder]))
+        return freed
 
     def request_enter(self) -> str:
         token = secrets.token_hex(8)
@@ -310,6 +345,16 @@ def slots_release_of_process(pid: int, *, redis_url: str) -> int:
     limiter = RedisBackend(redis_url)
     try:
         return limiter.slots_release_of_process(pid)
+    finally:
+        limiter.client.close()
+
+
+def slots_release_of_gone_processes(*, redis_url: str) -> int:
+    """Frees the slots of this machine's processes that no longer run, for a server starting
+    (gunicorn's master): a server killed whole, master and all, left them to their leases."""
+    limiter = RedisBackend(redis_url)
+    try:
+        return limiter.slots_release_of_gone_processes()
     finally:
         limiter.client.close()
 

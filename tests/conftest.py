@@ -145,9 +145,11 @@ class ProcessGroup(procs.ProcessGroup):
         threads: int = 4,
         port: int | None = None,
         name: str | None = None,
+        config: str | None = None,
     ) -> str:
         port = port or free_port()
-        argv = argv_for(BIN / server, wsgi, port=port, workers=workers, threads=threads)
+        extra = {"config": config} if config else {}
+        argv = argv_for(BIN / server, wsgi, port=port, workers=workers, threads=threads, **extra)
         wait_for_port(port, process=self.start(argv, env, name=name or server))
         return f"http://127.0.0.1:{port}"
 

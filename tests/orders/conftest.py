@@ -161,7 +161,11 @@ class LegacyApi:
         self.process = None
 
     def start(self) -> LegacyApi:
-        self.processes.gunicorn("config.wsgi_legacy", self.env, port=self.port, name=f"legacy-{self.port}")
+        # With the deployment's own hooks: a worker that dies, or a server killed whole and
+        # started again, frees the capacity slots it held instead of shedding orders meanwhile.
+        self.processes.gunicorn(
+            "config.wsgi_legacy", self.env, port=self.port, name=f"legacy-{self.port}", config="config/gunicorn.py"
+        )
         self.process = self.processes.get(f"legacy-{self.port}")
         return self
 
