@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from config.headers import request_header
@@ -65,22 +65,14 @@ def _known_key_answer(request: HttpRequest, order: HotOrder, *, product: str) ->
     try:
         data = order_input_parse(request.body)
     except InvalidInput as exc:
-        return _json(exc.payload(), exc.status)
+        return shop_api.buy_now_json(exc.payload(), exc.status)
     if not secrets.compare_digest(order.fingerprint, data.fingerprint(product_slug=product)):
-        return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
+        return shop_api.buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     url = acceptance.status_url(
         category=order.product.category.slug, product=order.product.slug, number=order.number, token=order.token
     )
     headers = {"Location": url, "Retry-After": str(order_views.RETRY_AFTER_SECONDS), "Idempotent-Replayed": "true"}
-    return _json({"number": order.number, "status": "processing", "status_url": url}, 202, headers)
-
-
-def _json(payload: dict, status: int, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse(payload, status=status)
-    response["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+    return shop_api.buy_now_json({"number": order.number, "status": "processing", "status_url": url}, 202, headers)
 
 
 def _no_sale_now(response: HttpResponse) -> bool:

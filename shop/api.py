@@ -197,7 +197,8 @@ def basket_item(request: HttpRequest, slug: str) -> JsonResponse:
 # body and `Idempotency-Key` header, the same verdicts, the same error shape.
 
 
-def _buy_now_json(payload: dict, status: int, headers: dict | None = None) -> JsonResponse:
+def buy_now_json(payload: dict, status: int, headers: dict | None = None) -> JsonResponse:
+    """The buy-now's JSON answer, never cached; config.buy_now answers in it too."""
     response = JsonResponse(payload, status=status)
     response["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
@@ -235,14 +236,14 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
     try:
         key, item, data = _buy_now_input(request, category=category, product=product)
     except InvalidInput as exc:
-        return _buy_now_json(exc.payload(), exc.status)
+        return buy_now_json(exc.payload(), exc.status)
     try:
         placed = buy_now_place(product=item, idempotency_key=key, data=data, customer=request.user)
     except KeyReused:
-        return _buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
+        return buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     except CheckoutError as exc:
         headers = {"Retry-After": "1"} if exc.status == 503 else {}
-        return _buy_now_json({"error": exc.code, "detail": exc.message, "fields": exc.fields}, exc.status, headers)
+        return buy_now_json({"error": exc.code, "detail": exc.message, "fields": exc.fields}, exc.status, headers)
     order = placed.order
     headers = {}
     if placed.original:
@@ -250,4 +251,4 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
     else:
         headers["Idempotent-Replayed"] = "true"
     body = {"number": order.number, "status": "complete", "order_url": f"/orders/{order.number}/"}
-    return _buy_now_json(body, 201, headers)
+    return buy_now_json(body, 201, headers)
