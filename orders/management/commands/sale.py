@@ -89,7 +89,7 @@ class Command(BaseCommand):
             f"{allocation.per_order_limit} per order."
         )
         if options["route"]:
-            self.route_switch(product, enable=True)
+            self.route_on(product)
 
     def do_close(self, options) -> None:
         product = _product(options["product"])
@@ -139,19 +139,17 @@ class Command(BaseCommand):
                 f"{c.in_flight} in flight: {c.action}"
             )
 
-    def route_switch(self, product: Product, *, enable: bool) -> None:
-        """The product's edge route to the hot path, by the edge's own command (this app does
-        not import the edge). Closing a sale switches its routes off wherever it is closed
-        (`orders.sales.sale_closed`)."""
+    def route_on(self, product: Product) -> None:
+        """Sends the product's pages to the hot path, by the edge's own command (this app does
+        not import the edge): the sale's route switched on, or added. Closing a sale switches
+        its routes off wherever it is closed (`orders.sales.sale_closed`)."""
         name = f"{product.slug}-sale"
         try:
-            call_command("edge_route", "enable" if enable else "disable", name, actor="sale", stdout=self.stdout)
+            call_command("edge_route", "enable", name, actor="sale", stdout=self.stdout)
             return
         except CommandError as exc:
             if not str(exc).startswith("No route named"):
                 raise CommandError(f"route {name}: {exc}")
-        if not enable:
-            return
         try:
             call_command(
                 "edge_route",
