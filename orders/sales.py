@@ -272,22 +272,24 @@ def sale_closed_announce(allocation: SaleAllocation) -> list[str]:
     return notes
 
 
-def sale_order_settled(*, order_id: int) -> None:
+def sale_order_settled(*, order_id: int) -> bool:
     """A worker is done with this order: when its product's sale is closing, the hold and the
-    allocation give back what the order no longer needs. Best effort: the reconciliation does
-    the same for whatever this misses."""
+    allocation give back what the order no longer needs. False when that could not be done
+    now (another change to the sale held its lock, or the legacy API could not be told): the
+    caller asks again shortly (`orders.tasks.sale_settle`), since the change holding the lock
+    may have read this order as still in flight, and the reconciliation is minutes away."""
     product_id = (
         SaleAllocation.objects.filter(product__hot_orders=order_id, state=SaleState.CLOSING)
         .values_list("product_id", flat=True)
         .first()
     )
     if product_id is None:
-        return
+        return True
     try:
         with sale_lock(product_id):
-            sale_closing_follow(SaleAllocation.objects.get(product_id=product_id))
+            return sale_closing_follow(SaleAllocation.objects.get(product_id=product_id))
     except SaleBusy:
-        return
+        return False
 
 
 def sale_closing_follow(allocation: SaleAllocation) -> bool:

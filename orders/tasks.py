@@ -49,7 +49,8 @@ def order_process(self, order_id: int, still_placing_since: float | None = None)
     and the legacy API deduplicates on the order's reference."""
     try:
         outcome = placement.order_send_to_legacy(order_id=order_id, worker=self.request.hostname or "worker")
-        sales.sale_order_settled(order_id=order_id)
+        if not sales.sale_order_settled(order_id=order_id):
+            sale_settle.apply_async(args=[order_id], countdown=_settle_countdown())
         return outcome
     except placement.LegacyStillPlacing as wait:
         # The legacy API works on this reference for an earlier request, which may have died
@@ -99,6 +100,29 @@ def _retry_or_dead_letter(task, order_id: int, exc: Exception) -> str:
         exc=exc,
         countdown=retry_countdown(task.request.retries, retry_after=getattr(exc, "retry_after", None)),
     )
+
+
+# A closing sale's follow-up after an order, tried again every second or two for about half a
+# minute; what is still left then is the reconciliation's.
+SALE_SETTLE_TRIES = 20
+
+
+def _settle_countdown() -> float:
+    return 1 + secrets.randbelow(1000) / 1000
+
+
+@shared_task(bind=True, acks_late=True, max_retries=SALE_SETTLE_TRIES)
+def sale_settle(self, order_id: int) -> str:
+    """Gives a closing sale's hold and allocation back what a settled order no longer needs,
+    once the change that held the sale's lock has ended: without it, the last order of a
+    closing sale settled during another order's follow-up left the sale closing, its hold
+    taken, until the reconciliation."""
+    if sales.sale_order_settled(order_id=order_id):
+        return "settled"
+    if self.request.retries >= self.max_retries:
+        logger.warning("order %s: its closing sale is left to the reconciliation", order_id)
+        return "left to the reconciliation"
+    raise self.retry(countdown=_settle_countdown())
 
 
 @shared_task(acks_late=True)
