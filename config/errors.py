@@ -114,7 +114,8 @@ class ApiErrorMiddleware:
         if refusal is not None:
             return refusal
         response = self.get_response(request)
-        if api and response.status_code >= 400:
+        if api and response.status_code >= 400 and not getattr(response, "detail_given", False):
+            # A view that knows its JSON answer has a `detail` says so: most of a sale's 409s.
             return _with_detail(response) if _is_json(response) else _as_json(response)
         return response
 
