@@ -1,19 +1,22 @@
-"""Holds and stock of record over HTTP: a caller keeps units aside, resizes, releases, and reads stock.
+"""Holds and stock of record over HTTP: a caller keeps units aside, lists, resizes and releases its holds,
+and reads stock.
 
-A hold answers to the caller that took it only; to any other it is 404, as a hold that does not exist."""
+A hold answers to the caller that took it only; to any other it is 404, as a hold that does not exist,
+and it is in no other caller's list."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from legacy_api.api_base import IsMerchant, LegacyApiView, errors
 from legacy_api.holds import hold_create, hold_release, hold_resize
 from legacy_api.receipts import stock_receive
-from legacy_api.selectors import hold_get, stock_get
+from legacy_api.selectors import HOLDS_LISTED_MAX, hold_get, holds_list, stock_get
 from legacy_api.serializers import (
     ErrorSerializer,
+    HoldListQuerySerializer,
     HoldRequestSerializer,
     HoldResizeSerializer,
     HoldSerializer,
@@ -26,6 +29,25 @@ _SHORT = OpenApiResponse(OutOfStockSerializer, description="out_of_stock: fewer 
 
 
 class HoldCollectionApi(LegacyApiView):
+    @extend_schema(
+        operation_id="hold_list",
+        description=f"The caller's own holds, oldest first, at most {HOLDS_LISTED_MAX}: another caller's are "
+        "never listed. A caller finds with it the holds it took but lost track of (an answer that never came).",
+        parameters=[HoldListQuerySerializer],
+        responses={
+            200: OpenApiResponse(
+                inline_serializer("HoldList", fields={"results": HoldSerializer(many=True)}),
+                description=f"At most {HOLDS_LISTED_MAX} holds, oldest first.",
+            ),
+            **errors(400, 401, 405),
+        },
+    )
+    def get(self, request):
+        query = HoldListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        holds = holds_list(caller=request.user.name, **query.validated_data)
+        return Response({"results": HoldSerializer(holds, many=True).data})
+
     @extend_schema(
         operation_id="hold_create",
         request=HoldRequestSerializer,

@@ -31,6 +31,22 @@ def hold_get(*, reference: str, caller: str) -> Hold | None:
     return Hold.objects.select_related("product").filter(caller=caller, reference=reference).first()
 
 
+# The most holds one listing answers. A caller keeps a handful open (one per sale): many more
+# open ones are a sign of holds left behind.
+HOLDS_LISTED_MAX = 500
+
+
+def holds_list(*, caller: str, status: str | None = None, product: str | None = None) -> list[Hold]:
+    """`caller`'s own holds, oldest first, at most HOLDS_LISTED_MAX: another caller's are never
+    listed, as they are never found by reference. `status` and `product` (a slug) narrow it."""
+    queryset = Hold.objects.select_related("product").filter(caller=caller)
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    if product is not None:
+        queryset = queryset.filter(product__slug=product)
+    return list(queryset.order_by("pk")[:HOLDS_LISTED_MAX])
+
+
 def hold_lock(*, reference: str, caller: str) -> Hold | None:
     """`caller`'s hold, its row locked until the caller's transaction ends."""
     queryset = Hold.objects.select_related("product").filter(caller=caller, reference=reference)

@@ -6,6 +6,7 @@ import re
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from legacy_api.models import Hold, Order, OrderLine
 from legacy_api.payments import card_number_normalise, card_number_problem
@@ -210,6 +211,29 @@ class HoldRequestSerializer(serializers.Serializer):
     )
     product = StrictSlugField(max_length=200, help_text="The product's slug.")
     quantity = StrictIntegerField(min_value=1, max_value=MAX_HOLD_QUANTITY)
+
+
+class QueryParameterMixin:
+    """A query parameter sent blank is checked as sent: DRF takes a blank form value for an
+    absent one, and `?status=` would list every hold instead of being refused."""
+
+    def get_value(self, dictionary):
+        return dictionary.get(self.field_name, empty)
+
+
+class QueryChoiceField(QueryParameterMixin, serializers.ChoiceField):
+    pass
+
+
+class QuerySlugField(QueryParameterMixin, serializers.SlugField):
+    pass
+
+
+class HoldListQuerySerializer(serializers.Serializer):
+    """What narrows a listing of the caller's holds (query parameters)."""
+
+    status = QueryChoiceField(choices=Hold.Status.choices, required=False, help_text="Only holds in this state.")
+    product = QuerySlugField(max_length=200, required=False, help_text="Only holds of this product (its slug).")
 
 
 class HoldResizeSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from legacy_client.holds import (
     hold_get,
     hold_release,
     hold_set,
+    holds_list,
     stock_get,
     stock_receive,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "hold_get",
     "hold_release",
     "hold_set",
+    "holds_list",
     "order_get",
     "order_place",
     "reference_for_key",

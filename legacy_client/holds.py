@@ -51,7 +51,10 @@ def _answered(method: str, path: str, body: dict | None = None, *, caller: str) 
 
 
 def _hold_from(response: LegacyResponse) -> Hold:
-    data = response.data
+    return _hold_from_data(response.data)
+
+
+def _hold_from_data(data: dict) -> Hold:
     return Hold(
         reference=str(data.get("reference", "")),
         product=str(data.get("product", "")),
@@ -94,6 +97,21 @@ def hold_get(*, reference: str, caller: str = "hotpath") -> Hold | None:
     if not response.ok:
         raise _refusal(response, f"hold {reference} not read")
     return _hold_from(response)
+
+
+def holds_list(*, status: str | None = "open", product: str | None = None, caller: str = "hotpath") -> list[Hold]:
+    """The caller's own holds as the stock of record has them, oldest first (the legacy API
+    lists a bounded number): only those in `status` (open, released; None for any), and only
+    of `product` when given. Raises LegacyRefused (a bad filter) or LegacyUnavailable."""
+    query = {key: value for key, value in (("status", status), ("product", product)) if value is not None}
+    path = "/holds" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    response = _answered("GET", path, caller=caller)
+    if not response.ok:
+        raise _refusal(response, "holds not listed")
+    results = response.data.get("results")
+    if not isinstance(results, list):
+        raise LegacyRefused("holds not listed: the answer has no results", status=response.status, data=response.data)
+    return [_hold_from_data(item) for item in results if isinstance(item, dict)]
 
 
 def hold_set(*, reference: str, quantity: int, caller: str = "hotpath") -> Hold:

@@ -1,7 +1,7 @@
 """A sale against the stock of record: its figures side by side (`sale status`), and the
 reconciliation (Gilt's true-up) that compares each open sale's hold with its allocation and
-its orders, reports the drift and repairs what is safe to repair, and trues the inventory view
-up with the stock of record."""
+its orders, reports the drift and repairs what is safe to repair, gives back the sale holds no
+sale owns, and trues the inventory view up with the stock of record."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.db.models import Sum
 import legacy_client
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import HotOrder, OrderStatus, Reservation, SaleAllocation, SaleState
-from orders.sales import SaleBusy, hold_reference_new, sale_closing_follow, sale_lock, sales_due_close
+from orders.sales import SALE_HOLD_PREFIX, SaleBusy, hold_reference_new, sale_closing_follow, sale_lock, sales_due_close
 from readmodels.inventory import inventory_true_up
 from readmodels.selectors import inventory_figures
 from shop.models import Product
@@ -41,6 +41,9 @@ class SaleCheck:
     # Units of the completed orders of this opening, to check `sold` against.
     sold_by_orders: int
     action: str = IN_STEP
+    # A hold of the hot path's that no open or closing sale names, released by the reconciliation:
+    # `hold` is what it keeps after, and the sale's figures are 0 (it owes nothing to the sale).
+    orphan: bool = False
 
     @property
     def drift(self) -> int:
@@ -117,7 +120,8 @@ def sale_reconcile(*, product: Product | None = None) -> list[SaleCheck]:
     due to close first. Repairs only what cannot take units an order in flight may need:
     a hold larger than owed is shrunk, and a hold short or missing is grown or taken again,
     only while no order is in flight (a worker's draw on the hold is counted as sold only
-    after the legacy API answers, so a short hold is expected then)."""
+    after the legacy API answers, so a short hold is expected then). Then releases the sale
+    holds no sale owns (`orphans_release`), each reported after the sales' checks."""
     sales_due_close()
     allocations = SaleAllocation.objects.filter(state__in=[SaleState.OPEN, SaleState.CLOSING]).select_related("product")
     if product is not None:
@@ -134,6 +138,7 @@ def sale_reconcile(*, product: Product | None = None) -> list[SaleCheck]:
         if check.action != IN_STEP:
             logger.warning("sale of %s drifted: %s", check.product, check.as_dict())
         checks.append(check)
+    checks.extend(orphans_release(product=product))
     # The inventory view trued up with the stock of record too (a correction is logged).
     inventory_true_up(products=[product.slug] if product is not None else None)
     return checks
@@ -184,3 +189,81 @@ def _repair(allocation: SaleAllocation, check: SaleCheck, *, hold_known: bool) -
     action = "shrunk" if check.drift > 0 else "grown"
     check.hold = check.owed
     return action
+
+
+def _owned(references: list[str]) -> set[str]:
+    """Those of `references` an open or closing sale names as its hold."""
+    return set(
+        SaleAllocation.objects.filter(
+            state__in=[SaleState.OPEN, SaleState.CLOSING], hold_reference__in=references
+        ).values_list("hold_reference", flat=True)
+    )
+
+
+def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
+    """Releases the hot path's open sale holds (or one product's) that no open or closing sale
+    names: a hold whose create the legacy API committed only after the shop, its answer having
+    timed out, had released it (and found nothing then), or whose release failed. Left alone,
+    such a hold keeps its units from every other buyer for ever.
+
+    Each product's are released under its sale lock, with the sale read again under it: a
+    sale opening holds that lock from its hold's create until its allocation names it, so its
+    hold is never taken for an orphan. A product whose lock is taken waits for the next pass,
+    and a legacy API that cannot be reached is logged and tried again on the next pass."""
+    try:
+        holds = legacy_client.holds_list(status="open", product=product.slug if product is not None else None)
+    except (LegacyUnavailable, LegacyRefused) as exc:
+        logger.warning("sale holds no sale owns not looked for: %s", exc)
+        return []
+    candidates = [hold for hold in holds if hold.reference.startswith(SALE_HOLD_PREFIX)]
+    # Read without the lock first, so that the sales that own their holds are not locked for nothing.
+    owned = _owned([hold.reference for hold in candidates])
+    by_product: dict[str, list[legacy_client.Hold]] = {}
+    for hold in candidates:
+        if hold.reference not in owned:
+            by_product.setdefault(hold.product, []).append(hold)
+    products = {found.slug: found for found in Product.objects.filter(slug__in=by_product)}
+    checks = []
+    for slug, orphans in sorted(by_product.items()):
+        if slug not in products:
+            logger.warning("sale holds %s of unknown product %s not released", [h.reference for h in orphans], slug)
+            continue
+        try:
+            with sale_lock(products[slug].pk):
+                checks.extend(_orphans_release_one(products[slug], orphans))
+        except SaleBusy:
+            logger.info("sale holds of %s no sale owns left to the next pass: its sale is changing", slug)
+    return checks
+
+
+def _orphans_release_one(product: Product, holds: list[legacy_client.Hold]) -> list[SaleCheck]:
+    """Releases those of `holds` no sale names now; called under the product's sale lock."""
+    owned = _owned([hold.reference for hold in holds])
+    state = SaleAllocation.objects.filter(product=product).values_list("state", flat=True).first()
+    checks = []
+    for hold in holds:
+        if hold.reference in owned:
+            continue
+        check = SaleCheck(
+            product=product.slug,
+            state=state or SaleState.DRAFT.value,
+            hold_reference=hold.reference,
+            allocated=0,
+            reserved=0,
+            sold=0,
+            owed=0,
+            hold=hold.quantity,
+            in_flight=0,
+            sold_by_orders=0,
+            orphan=True,
+        )
+        try:
+            legacy_client.hold_release(reference=hold.reference)
+        except (LegacyUnavailable, LegacyRefused) as exc:
+            check.action = f"not released: {exc}"
+        else:
+            check.hold = 0
+            check.action = f"released {hold.quantity} units held for no sale"
+        logger.warning("sale hold %s of %s owned by no sale: %s", hold.reference, product.slug, check.action)
+        checks.append(check)
+    return checks

@@ -74,8 +74,13 @@ def sale_lock(product_id: int) -> Iterator[None]:
             cache.delete(key)
 
 
+# What every sale's hold reference starts with: the reconciliation gives back the hot path's
+# holds so named that no sale owns (orders.sale_reconcile.orphans_release).
+SALE_HOLD_PREFIX = "sale-"
+
+
 def hold_reference_new(product: Product) -> str:
-    return f"sale-{product.pk}-{secrets.token_hex(6)}"
+    return f"{SALE_HOLD_PREFIX}{product.pk}-{secrets.token_hex(6)}"
 
 
 def taken_message(taken: int) -> str:

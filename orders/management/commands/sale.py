@@ -65,7 +65,9 @@ class Command(BaseCommand):
         status.add_argument("--json", action="store_true")
         close = sub.add_parser("close", help="Release the unsold units; switch the hot path and its routes off.")
         close.add_argument("product")
-        reconcile = sub.add_parser("reconcile", help="True the holds up with the sales (repairs what is safe).")
+        reconcile = sub.add_parser(
+            "reconcile", help="True the holds up with the sales (repairs what is safe), release holds no sale owns."
+        )
         reconcile.add_argument("product", nargs="?")
         reconcile.add_argument("--json", action="store_true")
 
@@ -131,9 +133,12 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps([check.as_dict() for check in checks], indent=2))
             return
-        if not checks:
+        if all(c.orphan for c in checks):
             self.stdout.write("No open sales.")
         for c in checks:
+            if c.orphan:
+                self.stdout.write(f"{c.product}: hold {c.hold_reference}, owned by no sale: {c.action}")
+                continue
             self.stdout.write(
                 f"{c.product}: owed {c.owed}, hold {_figure(c.hold)}, drift {c.drift:+d}, "
                 f"{c.in_flight} in flight: {c.action}"

@@ -1,0 +1,54 @@
+"""legacy_client.holds_list against the real API served over HTTP: the caller's own holds as
+typed Holds, open ones unless asked otherwise, narrowed by product; a bad filter is refused,
+and no answer is LegacyUnavailable."""
+
+import pytest
+
+import legacy_client
+from legacy_client import Hold, LegacyRefused, LegacyUnavailable
+from shop.models import Category, Product
+from tests.orders.sale_support import legacy_serve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def rods(settings, live_server, db) -> list[Product]:
+    legacy_serve(settings, live_server)
+    category = Category.objects.create(name="Rods", slug="rods")
+    return [
+        Product.objects.create(category=category, title="Rod", slug="rod", price_cents=4999, stock=10),
+        Product.objects.create(category=category, title="Reel", slug="reel", price_cents=2999, stock=10),
+    ]
+
+
+def test_the_callers_open_holds_are_listed_oldest_first(rods):
+    legacy_client.hold_create(reference="sale-a", product="rod", quantity=2)
+    legacy_client.hold_create(reference="sale-b", product="reel", quantity=3)
+    legacy_client.hold_create(reference="sale-c", product="rod", quantity=1)
+    legacy_client.hold_release(reference="sale-c")
+    legacy_client.hold_create(reference="sale-z", product="rod", quantity=4, caller="storefront")
+
+    assert legacy_client.holds_list() == [
+        Hold(reference="sale-a", product="rod", quantity=2, status="open"),
+        Hold(reference="sale-b", product="reel", quantity=3, status="open"),
+    ]
+    assert [h.reference for h in legacy_client.holds_list(status="released")] == ["sale-c"]
+    assert [h.reference for h in legacy_client.holds_list(status=None, product="rod")] == ["sale-a", "sale-c"]
+    assert [h.reference for h in legacy_client.holds_list(caller="storefront")] == ["sale-z"]
+
+
+def test_a_bad_filter_is_refused_naming_it(rods):
+    with pytest.raises(LegacyRefused) as refused:
+        legacy_client.holds_list(status="taken")
+
+    assert refused.value.status == 400 and list(refused.value.data["fields"]) == ["status"]
+
+
+def test_no_answer_is_legacy_unavailable(settings):
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens on the discard port
+
+    with pytest.raises(LegacyUnavailable) as unavailable:
+        legacy_client.holds_list()
+
+    assert unavailable.value.sent is False
