@@ -15,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 
 from readmodels.dashboard import dashboard_body
 
@@ -46,6 +48,27 @@ def _dashboard_permission(*, json_answer: bool):
     return decorate
 
 
+READ_METHODS = ("GET", "HEAD")
+
+
+def _read_only_json(view):
+    """GET and HEAD only, anything else a JSON 405 naming them, before the CSRF check (nothing
+    is written, so a POST without a token is as wrong a method as one with it)."""
+
+    @wraps(view)
+    def checked(request, *args, **kwargs):
+        if request.method not in READ_METHODS:
+            response = JsonResponse(
+                {"error": "method_not_allowed", "detail": "The dashboard's figures are read with GET."}, status=405
+            )
+            response["Allow"] = ", ".join(READ_METHODS)
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(checked)
+
+
+@require_safe
 @_dashboard_permission(json_answer=False)
 def dashboard(request):
     data = json.loads(dashboard_body())
@@ -61,6 +84,7 @@ def dashboard(request):
     return TemplateResponse(request, "readmodels/dashboard.html", context)
 
 
+@_read_only_json
 @_dashboard_permission(json_answer=True)
 def dashboard_json(request):
     return HttpResponse(dashboard_body(), content_type="application/json")

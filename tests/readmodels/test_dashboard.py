@@ -60,6 +60,21 @@ def test_the_dashboard_and_its_json_are_refused_to_all_but_staff_with_its_permis
     assert "Live sale dashboard" not in staff.get("/admin/").content.decode()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_the_figures_are_read_only_any_other_method_is_a_json_405(django_user_model, method):
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    guarded = Client(enforce_csrf_checks=True)
+    guarded.force_login(django_user_model.objects.get(username="merchant"))
+
+    for client in (merchant, guarded):
+        answer = getattr(client, method)(DATA)
+        assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
+        assert answer["Allow"] == "GET, HEAD"
+    assert merchant.head(DATA).status_code == 200
+    assert getattr(merchant, method)(DASHBOARD).status_code == 405
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_model):
     catalogue["tourney-casting-rod"].reorder_point = 58
