@@ -84,11 +84,13 @@ if DJANGO_ENV == "production":
     if os.environ.get("SHOP_DEPLOYMENT", "all") != "legacy" and not os.environ.get("CARD_ENCRYPTION_KEY", "").strip():
         raise ImproperlyConfigured("Production needs CARD_ENCRYPTION_KEY (Fernet keys, kept in AWS KMS).")
     # SECURE_COOKIES=0 is a production run on plain HTTP (the benchmark on loopback): no
-    # secure cookies, no redirect to HTTPS, no HSTS. Everywhere else all three hold.
+    # secure cookies, no redirect to HTTPS, no HSTS. Everywhere else all three hold; an edge
+    # that redirects to HTTPS itself turns the shop's redirect off (SECURE_SSL_REDIRECT=0) and
+    # keeps HSTS, which only a response over HTTPS carries.
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SECURE_SSL_REDIRECT else 0)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SESSION_COOKIE_SECURE else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 

@@ -51,6 +51,17 @@ def test_check_deploy_still_catches_a_production_without_https():
     assert "W004" in done.stderr and "W008" in done.stderr
 
 
+def test_an_edge_that_redirects_to_https_itself_keeps_hsts_and_secure_cookies():
+    code = "import config.settings as s; print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE)"
+    assert django_run({**PRODUCTION, "SECURE_SSL_REDIRECT": "0"}, code=code).stdout.split() == [
+        "False",
+        str(365 * 24 * 3600),
+        "True",
+    ]
+    # Plain HTTP (the benchmark on loopback): none of the three.
+    assert django_run({**PRODUCTION, "SECURE_COOKIES": "0"}, code=code).stdout.split() == ["False", "0", "False"]
+
+
 @pytest.mark.parametrize(
     "key",
     ["a" * 32, "a" * 60, "abcd" * 20, "dev-only-insecure-key-change-me", "django-insecure-" + STRONG_KEY],
