@@ -37,6 +37,12 @@ class UnknownConsumer(LookupError):
     pass
 
 
+class NotReplayable(ValueError):
+    """A read model's consumer: its rows add each event up, so replaying events it has already
+    counted into its live rows would count them twice. It is built again instead, in a fresh
+    generation (`events rebuild VIEW`)."""
+
+
 class RetryLater(Exception):
     """The way to the consumer's target is blocked (down, throttled), not the event: the
     consumer keeps its place without counting it toward dead-lettering. A batch handler
@@ -214,8 +220,16 @@ def consumer_reset(*, consumer: str, mark: Mark) -> None:
 
 
 def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
-    """Sets the consumer back to just before the event at `from_position` and runs it."""
+    """Sets the consumer back to just before the event at `from_position` and runs it. Its
+    handler must take an event twice as once (the EventBridge relay's targets deduplicate on
+    the event's id; the reorders consumer on its position); a read model is refused
+    (NotReplayable)."""
     consumer_handler(consumer)
+    if consumer in settings.EVENT_VIEWS:
+        raise NotReplayable(
+            f"{consumer} is a read model: replaying into its rows would count events twice. "
+            f"Build it again from the log instead: events rebuild {consumer}"
+        )
     consumer_reset(consumer=consumer, mark=mark_before(position=from_position))
     return consumer_run_all(consumer=consumer)
 

@@ -133,6 +133,12 @@ class PurchaseOrder(models.Model):
                 fields=["product"], condition=Q(status="draft"), name="readmodels_one_draft_per_product"
             ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="readmodels_purchase_quantity_positive"),
+            # One crossing's event drafts once, however often it is replayed to the consumer.
+            models.UniqueConstraint(
+                fields=["event_position"],
+                condition=Q(event_position__isnull=False),
+                name="readmodels_one_draft_per_crossing_event",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,8 @@ The `reorders` consumer watches the stock of record's STOCK/PRODUCT/CHANGED even
 carries the figures after its change and the change itself, both exact within its transaction,
 so exactly one event takes a product from at or above its point to below it, however many
 orders race: that event drafts. The database makes sure of it too: at most one draft per
-product (a partial unique index), so a second drafting of the same crossing finds the first."""
+product (a partial unique index), so a second drafting of the same crossing finds the first,
+and at most one purchase order per event, so a replay of the log drafts nothing again."""
 
 from __future__ import annotations
 
@@ -84,7 +85,10 @@ def purchase_order_draft(*, product: Product, available: int, event_position: in
             _append(order, "DRAFTED", available=available, reorder_point=product.reorder_point)
             return order
     except IntegrityError:
-        existing = PurchaseOrder.objects.filter(product=product, status=S.DRAFT).first()
+        drafted = PurchaseOrder.objects.filter(product=product, status=S.DRAFT)
+        if event_position is not None:
+            drafted = PurchaseOrder.objects.filter(event_position=event_position) | drafted
+        existing = drafted.first()
         if existing is None:
             raise
         return existing
@@ -100,6 +104,8 @@ def handle(event: Event) -> None:
     if product is None or not product.reorder_point:
         return
     if before >= product.reorder_point > after:
+        if PurchaseOrder.objects.filter(event_position=event.position).exists():
+            return  # this crossing drafted already: the event is replayed (events replay reorders)
         purchase_order_draft(product=product, available=after, event_position=event.position)
 
 

@@ -4,10 +4,12 @@ restocks the product through the legacy API, which is itself an event."""
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from events.models import Event
@@ -157,3 +159,33 @@ def test_a_merchant_confirms_and_cancels_drafts_in_the_admin(catalogue, admin_cl
     assert "is confirmed, not draft" in answer.content.decode()
     first.refresh_from_db()
     assert first.status == "confirmed"
+
+
+def test_replaying_the_log_to_the_reorders_consumer_drafts_nothing_again(catalogue, capsys):
+    place("tourney-casting-rod", 51)  # 9 left: crossed
+    catch_up()
+    (draft,) = PurchaseOrder.objects.all()
+    purchase_order_cancel(order_id=draft.pk)  # decided: a second draft would be allowed
+
+    call_command("events", "replay", "reorders", "--from", "0")
+
+    assert list(PurchaseOrder.objects.values_list("reference", "status")) == [(draft.reference, "cancelled")]
+    assert Event.objects.filter(source="shop.reorders", status="DRAFTED").count() == 1
+
+
+@pytest.mark.parametrize("view", ["inventory", "sales_per_minute", "tallies"])
+def test_a_read_model_is_not_replayed_into_its_live_rows(catalogue, view):
+    place("tourney-casting-rod", 3)
+    catch_up()
+    before = call_command_output("events", "rebuild", "--check")
+
+    with pytest.raises(CommandError, match=f"{view} is a read model.*events rebuild {view}"):
+        call_command("events", "replay", view, "--from", "0")
+
+    assert call_command_output("events", "rebuild", "--check") == before
+
+
+def call_command_output(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()

@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from events.consumers import UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
+from events.consumers import NotReplayable, UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
 from events.models import Event
 from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
 from events.services import events_prune
@@ -72,7 +72,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         try:
             getattr(self, f"do_{action}")(options)
-        except (UnknownConsumer, UnknownPosition, UnknownView) as exc:
+        except (UnknownConsumer, NotReplayable, UnknownPosition, UnknownView) as exc:
             raise CommandError(str(exc))
 
     def do_tail(self, options) -> None:
