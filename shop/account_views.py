@@ -23,17 +23,32 @@ def _account_page(request: HttpRequest, form: EmailChangeForm, *, status: int = 
     return render(request, "shop/accounts/account.html", context, status=status)
 
 
+def _minutes(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
     """The account's email, whether it is verified, and changing it (with the password)."""
     if request.method == "GET":
-        return _account_page(request, EmailChangeForm(request.user))
-    form = EmailChangeForm(request.user, request.POST)
+        return _account_page(request, EmailChangeForm(request))
+    form = EmailChangeForm(request, request.POST)
     if not form.is_valid():
+        # A password guessed once too often: django-axes answers with its lockout page.
         return _account_page(request, form, status=400)
-    if accounts.account_email_change(user=request.user, email=form.cleaned_data["email"]):
+    try:
+        changed = accounts.account_email_change(user=request.user, email=form.cleaned_data["email"])
+    except accounts.LinksThrottled as exc:
+        form.add_error(
+            "email",
+            "We have sent several confirmation links for your account or to this address in the last hour. "
+            f"Your email is unchanged: try again in {_minutes(exc.retry_after)}.",
+        )
+        return _account_page(request, form, status=400)
+    if changed:
         messages.success(
             request,
             f"Your email is now {request.user.email}. We sent a link there: open it to confirm the address.",
@@ -46,17 +61,18 @@ def account(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def account_email_send_link(request: HttpRequest) -> HttpResponse:
-    """Sends the verification link again, a few times an hour at most."""
+    """Sends the verification link again, within the limit every link counts against."""
     back = _safe_next(request, reverse("shop:account"))
     if accounts.email_is_verified(user=request.user):
         messages.info(request, "Your email is already confirmed.")
         return redirect(back)
-    throttled = accounts.email_verification_resend_throttle(user=request.user)
-    if throttled is not None:
-        response = _account_page(request, EmailChangeForm(request.user), status=429, throttled=True)
-        response["Retry-After"] = str(throttled.retry_after)
+    try:
+        sent = accounts.email_verification_send(user=request.user)
+    except accounts.LinksThrottled as exc:
+        response = _account_page(request, EmailChangeForm(request), status=429, throttled=True)
+        response["Retry-After"] = str(exc.retry_after)
         return response
-    if accounts.email_verification_send(user=request.user):
+    if sent:
         messages.success(request, f"We sent a new link to {request.user.email}. It works for three days.")
     else:
         messages.error(request, "We could not send the email just now. Please try again in a few minutes.")

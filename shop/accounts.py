@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,6 +19,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from shop.models import VerifiedEmail
 
@@ -29,9 +29,12 @@ logger = logging.getLogger(__name__)
 VERIFICATION_SALT = "shop.accounts.email-verification"
 VERIFICATION_MAX_AGE_SECONDS = 3 * 24 * 3600
 
-# "Send the link again", per account and window: each one is an email sent to an address
-# that may not be the account holder's, so it must not become a way to flood it.
+# Verification links per window, counted for the account that asks and for the address they
+# go to, whichever path sends them (sign-up, a change of address, "send the link again"): each
+# is an email to an address that may not be the account holder's, so no path, and no number of
+# new accounts, may become a way to flood it. The first link, and RESEND_LIMIT more.
 RESEND_LIMIT = 3
+LINK_LIMIT = 1 + RESEND_LIMIT
 RESEND_WINDOW_SECONDS = 3600
 
 
@@ -66,11 +69,27 @@ def email_verification_link(*, user: AbstractBaseUser) -> str:
     return f"{settings.SHOP_BASE_URL}{path}"
 
 
+class LinksThrottled(Exception):
+    """Enough links went to this account or this address for now: none is sent, and nothing
+    changed; `retry_after` is how long until the next window opens, in seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"verification links throttled for {retry_after} s")
+        self.retry_after = retry_after
+
+
 def email_verification_send(*, user: AbstractBaseUser) -> bool:
-    """Emails the link to the account's address now; False when the mail could not be sent
-    (the account stands, and the account page offers to send it again)."""
+    """Emails the link to the account's address now, counted by email_verification_throttle
+    (raises LinksThrottled, sending nothing, over its limit); False when the mail could not be
+    sent (the account stands, and the account page offers to send it again)."""
     if not email_normalise(user.email):
         return False
+    email_verification_throttle(user=user, email=user.email)
+    return _link_mail(user=user)
+
+
+def _link_mail(*, user: AbstractBaseUser) -> bool:
+    # Only ever called once email_verification_throttle has counted this link.
     context = {
         "user": user,
         "link": email_verification_link(user=user),
@@ -132,37 +151,45 @@ def email_verify(*, user: AbstractBaseUser, token: str) -> VerifiedEmail:
 def account_email_change(*, user: AbstractBaseUser, email: str) -> bool:
     """Gives the account a new address, unverified: every earlier proof is dropped, so an
     address the account gave up is not trusted again without a new link. Sends the link to
-    the new address; False when the address did not change."""
+    the new address; False when the address did not change. Raises LinksThrottled, changing
+    nothing, when no more links may go to the account or to the new address for now: an
+    address without its link could not be verified, and the old one would lose its proof."""
     email = email.strip()
     if email_normalise(email) == email_normalise(user.email):
         return False
+    if email:
+        email_verification_throttle(user=user, email=email)
     with transaction.atomic():
         user.email = email
         user.save(update_fields=["email"])
         VerifiedEmail.objects.filter(user=user).delete()
-    email_verification_send(user=user)
+    if email:
+        _link_mail(user=user)
     return True
 
 
 # --- Throttle ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Throttled:
-    retry_after: int
-
-
-def email_verification_resend_throttle(*, user: AbstractBaseUser) -> Throttled | None:
-    """Counts one "send the link again" for the account; Throttled when over the limit."""
+def email_verification_throttle(*, user: AbstractBaseUser, email: str) -> None:
+    """Counts one verification link for the account and one for the address (by a keyed hash:
+    no address is written into the cache); raises LinksThrottled when either is over
+    LINK_LIMIT in the current window. Every path that sends a link counts here first."""
     now = time.time()
     bucket = int(now // RESEND_WINDOW_SECONDS)
-    key = f"shop:verify-resend:{user.pk}:{bucket}"
+    address = salted_hmac("shop.accounts.verification-address", email_normalise(email)).hexdigest()
+    counts = [
+        _count(f"shop:verify-links:account:{user.pk}:{bucket}"),
+        _count(f"shop:verify-links:address:{address}:{bucket}"),
+    ]
+    if max(counts) > LINK_LIMIT:
+        raise LinksThrottled(retry_after=max(1, int((bucket + 1) * RESEND_WINDOW_SECONDS - now)))
+
+
+def _count(key: str) -> int:
     try:
         cache.add(key, 0, RESEND_WINDOW_SECONDS + 1)
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, RESEND_WINDOW_SECONDS + 1)
-        count = 1
-    if count <= RESEND_LIMIT:
-        return None
-    return Throttled(retry_after=max(1, int((bucket + 1) * RESEND_WINDOW_SECONDS - now)))
+        return 1

@@ -8,11 +8,33 @@ import re
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
-from shop.order_input import person_name_is_clean
+from shop.order_input import text_is_clean, validate_email
 from shop.services import MAX_LINE_QUANTITY, Delivery
+
+
+class CleanTextField(forms.CharField):
+    """Free text a person writes, held to the shop's one rule for it (text_is_clean: no control
+    characters, line separators, private-use or unassigned code points). Checked as sent, spaces
+    and tabs at either end aside: str.strip() would quietly drop a vertical tab or a U+2028 there."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and not text_is_clean(value.strip(" \t")):
+            label = re.sub(r"\s*\(.*\)$", "", str(self.label or "this field"))
+            raise ValidationError(
+                f"Write your {_in_sentence(label)} with letters, digits and punctuation only.", code="unclean"
+            )
+        return super().to_python(value)
+
+
+class ShopEmailField(forms.EmailField):
+    """An email address as the shop checks it on every origin (shop.order_input.validate_email):
+    Django's own check takes any code point from U+00A1 up in the domain, separators included."""
+
+    default_validators = [validate_email]
 
 
 class QuantityForm(forms.Form):
@@ -49,16 +71,16 @@ def _in_sentence(label: str) -> str:
 
 
 class CheckoutForm(forms.Form):
-    name = forms.CharField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    name = CleanTextField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = ShopEmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     # First, as international address forms put it: it decides the fields below and their names.
     country = forms.ChoiceField(
         label="Country", choices=COUNTRIES, widget=forms.Select(attrs={"autocomplete": "country-name"})
     )
-    address_line = forms.CharField(
+    address_line = CleanTextField(
         label="Address", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "street-address"})
     )
-    city = forms.CharField(
+    city = CleanTextField(
         label=GENERIC_LABELS["city"], max_length=100, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
     )
     region = forms.ChoiceField(
@@ -67,13 +89,13 @@ class CheckoutForm(forms.Form):
         choices=_region_choices,
         widget=forms.Select(attrs={"autocomplete": "address-level1"}),
     )
-    county = forms.CharField(
+    county = CleanTextField(
         label=GENERIC_LABELS["county"],
         required=False,
         max_length=100,
         widget=forms.TextInput(attrs={"autocomplete": "address-level1"}),
     )
-    postcode = forms.CharField(
+    postcode = CleanTextField(
         label=GENERIC_LABELS["postcode"],
         required=False,  # per country, in clean(): an Irish address may have no Eircode
         max_length=20,
@@ -146,12 +168,6 @@ class CheckoutForm(forms.Form):
             cleaned["postcode"] = normal
         return cleaned
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        if not person_name_is_clean(name):
-            raise forms.ValidationError("Letters, digits and punctuation only.")
-        return name
-
     def clean_card_number(self) -> str:
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
         if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
@@ -197,8 +213,8 @@ def _luhn_valid(digits: str) -> bool:
 class OrderLookupForm(forms.Form):
     # Three things only the buyer holds together: order numbers run in sequence, so a number
     # and an email alone could be found by trying numbers.
-    number = forms.CharField(label="Order number", max_length=32)
-    email = forms.EmailField(label="Email used for the order", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    number = CleanTextField(label="Order number", max_length=32)
+    email = ShopEmailField(label="Email used for the order", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     card_last4 = forms.CharField(
         label="Last four digits of the card you paid with",
         max_length=4,
@@ -215,7 +231,8 @@ class OrderLookupForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    # The username needs no more: Django's validator takes letters, digits and @.+-_ only.
+    email = ShopEmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
     class Meta(UserCreationForm.Meta):
         model = User

@@ -76,14 +76,16 @@ class OrderInput:
         return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
-# What a person's name or an address's domain never holds: control characters, surrogates,
-# private-use and unassigned code points, line and paragraph separators. A lone surrogate cannot
-# even be encoded (hashed, sent, stored). Format characters stay allowed: the zero-width joiner
+# What a person's name, a postal address or an email's domain never holds: control characters,
+# surrogates, private-use and unassigned code points, line and paragraph separators. A lone surrogate
+# cannot even be encoded (hashed, sent, stored). Format characters stay allowed: the zero-width joiner
 # and non-joiner (U+200D, U+200C) are part of how Persian and Indic names are written.
 _NOT_IN_A_NAME = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
-def _text_is_clean(text: str) -> bool:
+def text_is_clean(text: str) -> bool:
+    """The one rule for free text a person writes (a name, an address's lines, a city), on
+    every origin and form that takes some."""
     if text.isascii() and text.isprintable():  # letters, digits, punctuation and spaces only
         return True
     return not any(unicodedata.category(char) in _NOT_IN_A_NAME for char in text)
@@ -91,7 +93,7 @@ def _text_is_clean(text: str) -> bool:
 
 def person_name_is_clean(name: str) -> bool:
     """The one rule for a buyer's name, on every origin and form that takes one."""
-    return _text_is_clean(name)
+    return text_is_clean(name)
 
 
 def idempotency_key_parse(value: str | None) -> str:
@@ -127,7 +129,7 @@ class _EmailValidator(EmailValidator):
 def _domain_ok(domain_part: str) -> bool:
     # Django's pattern takes any code point from U+00A1 up as a letter, lone surrogates included:
     # the legacy API refuses those, and the hot path could not hash them for its throttle.
-    return _text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)
+    return text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)
 
 
 validate_email = _EmailValidator()

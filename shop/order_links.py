@@ -15,6 +15,8 @@ from urllib.parse import quote
 from django.core import signing
 from django.http import HttpRequest
 
+from shop.selectors import SESSION_ORDERS
+
 SALT = "shop.order_links.order-access"
 EMAIL_LINK_VALIDITY = timedelta(days=30)
 # Minted each time the signed-in account opens the page: it only has to outlive a click.
@@ -75,6 +77,14 @@ def sale_order_grant_access(request: HttpRequest, access: OrderAccess) -> None:
     granted[access.number] = access.email
     # Bounded, so a session cannot grow without end by opening links.
     request.session[SESSION_SALE_ORDERS] = dict(list(granted.items())[-50:])
+
+
+def order_access_revoke(request: HttpRequest) -> None:
+    """This session may no longer see the orders it was granted (placed signed out, looked up,
+    opened by a link): on sign-in the browser may have passed to another person, and an account
+    sees the orders it placed, and those of its verified email, without them."""
+    request.session.pop(SESSION_ORDERS, None)
+    request.session.pop(SESSION_SALE_ORDERS, None)
 
 
 def sale_order_access_for_session(request: HttpRequest, *, number: str) -> OrderAccess | None:

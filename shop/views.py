@@ -337,11 +337,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
-        if accounts.email_verification_send(user=user):
-            messages.info(request, f"We sent a link to {user.email}: open it to confirm your address.")
-        else:
+        try:
+            sent = accounts.email_verification_send(user=user)
+        except accounts.LinksThrottled:
+            messages.info(
+                request,
+                f"We did not send a link to {user.email}: several went to that address in the last hour. "
+                "Send it again below later, once you can check that inbox.",
+            )
+            return redirect("shop:account")
+        if not sent:
             messages.error(request, "We could not send the link to confirm your email. Send it again below.")
             return redirect("shop:account")
+        messages.info(request, f"We sent a link to {user.email}: open it to confirm your address.")
         return redirect(_safe_next(request, reverse("shop:home")))
     return render(request, "shop/accounts/signup.html", {"form": form, "next": request.GET.get("next", "")})
 
