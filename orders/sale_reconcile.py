@@ -25,7 +25,8 @@ IN_STEP = "in step"
 
 @dataclass
 class SaleCheck:
-    """One sale as reconciled: our figures, the hold's, and what was done about a difference."""
+    """One sale as reconciled: our figures and the hold's as they were found (so `drift` is the
+    drift found), and what was done about a difference."""
 
     product: str
     state: str
@@ -41,8 +42,8 @@ class SaleCheck:
     # Units of the completed orders of this opening, to check `sold` against.
     sold_by_orders: int
     action: str = IN_STEP
-    # A hold of the hot path's that no open or closing sale names, released by the reconciliation:
-    # `hold` is what it keeps after, and the sale's figures are 0 (it owes nothing to the sale).
+    # A hold of the hot path's that no open or closing sale names, released by the reconciliation
+    # (the sale's figures are 0: it owes nothing to a sale).
     orphan: bool = False
 
     @property
@@ -179,16 +180,13 @@ def _repair(allocation: SaleAllocation, check: SaleCheck, *, hold_known: bool) -
         reference = hold_reference_new(allocation.product)
         legacy_client.hold_create(reference=reference, product=allocation.product.slug, quantity=check.owed)
         SaleAllocation.objects.filter(pk=allocation.pk).update(hold_reference=reference)
-        check.hold_reference, check.hold = reference, check.owed
-        return "retaken"
+        return f"retaken as {reference}"
     if check.drift == 0:
         return None
     if check.in_flight:
         return f"not repaired: {check.in_flight} orders in flight may have drawn on the hold"
     legacy_client.hold_set(reference=allocation.hold_reference, quantity=check.owed)
-    action = "shrunk" if check.drift > 0 else "grown"
-    check.hold = check.owed
-    return action
+    return f"{'shrunk' if check.drift > 0 else 'grown'} to {check.owed}"
 
 
 def _owned(references: list[str]) -> set[str]:
@@ -262,7 +260,6 @@ def _orphans_release_one(product: Product, holds: list[legacy_client.Hold]) -> l
         except (LegacyUnavailable, LegacyRefused) as exc:
             check.action = f"not released: {exc}"
         else:
-            check.hold = 0
             check.action = f"released {hold.quantity} units held for no sale"
         logger.warning("sale hold %s of %s owned by no sale: %s", hold.reference, product.slug, check.action)
         checks.append(check)

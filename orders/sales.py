@@ -138,6 +138,16 @@ def sale_open(
                     "open it again once they are placed.",
                     field="allocated",
                 )
+        if per_order_limit is None and allocation is None:
+            # The default limit, never above the first sale's units.
+            per_order_limit = min(_default_per_order_limit(), units)
+        elif per_order_limit is None and allocation.per_order_limit > units:
+            # The last sale's limit, which the merchant chose, is not changed behind their back.
+            raise SaleRefused(
+                f"The last sale's limit of {allocation.per_order_limit} per order is above this one's "
+                f"{units} units: give a limit of at most {units} per order.",
+                field="per_order_limit",
+            )
         reference = hold_reference_new(product)
         try:
             legacy_client.hold_create(reference=reference, product=product.slug, quantity=units)
@@ -176,6 +186,10 @@ def sale_open(
             raise
     logger.info("sale of %s opened: %s units held as %s", product.slug, units, reference)
     return allocation
+
+
+def _default_per_order_limit() -> int:
+    return SaleAllocation._meta.get_field("per_order_limit").default
 
 
 def _sale_event_append(allocation: SaleAllocation, *, status: str) -> None:

@@ -290,7 +290,19 @@ def test_reconcile_shrinks_a_hold_larger_than_owed_when_no_order_is_in_flight(pr
 
     (check,) = sale_reconcile()
 
-    assert (check.drift, check.action) == (0, "shrunk")
+    # Reported as found (5 held too many), and what was done about it.
+    assert (check.hold, check.drift, check.action) == (15, 5, "shrunk to 10")
+    assert hold_quantity(allocation.hold_reference) == 10
+
+
+def test_reconcile_reports_a_short_hold_as_found_and_grows_it(product, caplog):
+    allocation = sales.sale_open(product=product, units=10)
+    legacy_client.hold_set(reference=allocation.hold_reference, quantity=4)
+
+    (check,) = sale_reconcile()
+
+    assert (check.hold, check.drift, check.action) == (4, -6, "grown to 10")
+    assert "'drift': -6" in caplog.text
     assert hold_quantity(allocation.hold_reference) == 10
 
 
@@ -314,7 +326,9 @@ def test_reconcile_takes_a_missing_hold_again(product):
     (check,) = sale_reconcile(product=product)
 
     allocation.refresh_from_db()
-    assert check.action == "retaken" and allocation.hold_reference != f"sale-{product.pk}-lost"
+    assert (check.hold, check.drift) == (None, -10)
+    assert check.action == f"retaken as {allocation.hold_reference}"
+    assert allocation.hold_reference != f"sale-{product.pk}-lost"
     assert hold_quantity(allocation.hold_reference) == 10 and stock().held == 10
 
 
@@ -345,3 +359,20 @@ def test_status_shows_the_sale_beside_the_stock_of_record(product):
         "hold": 12,
     }
     assert (figures["on_hand"], figures["held"], figures["available"]) == (100, 12, 88)
+
+
+def test_a_first_sale_of_fewer_units_than_the_default_limit_limits_orders_to_its_units(product):
+    allocation = sales.sale_open(product=product, units=1)
+    assert (allocation.allocated, allocation.per_order_limit) == (1, 1)
+
+
+def test_reopening_with_fewer_units_than_the_last_limit_asks_for_a_limit_and_holds_nothing(product):
+    sales.sale_close(allocation=sales.sale_open(product=product, units=10, per_order_limit=5))
+
+    with pytest.raises(sales.SaleRefused) as refused:
+        sales.sale_open(product=product, units=3)
+    assert refused.value.field == "per_order_limit" and "limit of 5 per order" in refused.value.message
+    assert SaleAllocation.objects.get().state == SaleState.CLOSED and stock().held == 0
+
+    reopened = sales.sale_open(product=product, units=3, per_order_limit=3)
+    assert (reopened.allocated, reopened.per_order_limit, stock().held) == (3, 3, 3)
