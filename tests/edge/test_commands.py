@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from edge.models import Route, RouteAudit
+from tests.conftest import PYTHON, ROOT
 from tests.edge.conftest import create_routes, ensure_origins
 
 
@@ -117,3 +119,21 @@ def test_a_route_added_before_others_warns_of_the_routes_it_now_hides(origins):
 def test_an_escaped_ampersand_is_stored_as_cloudfront_returns_it(origins):
     run("add", "amp", "/t/a&amp;b/*", "--origin", "hotpath")
     assert Route.objects.get(name="amp").pattern == "/t/a&b/*"
+
+
+def test_a_window_that_is_not_a_date_is_one_line_naming_the_option(origins):
+    done = subprocess.run(
+        [PYTHON, "manage.py", "edge_route", "add", "r1", "/x/*", "--origin", "hotpath", "--window-start", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("error: argument --window-start: 'nope' is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
+    )
+    assert not Route.objects.filter(name="r1").exists()

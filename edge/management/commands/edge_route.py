@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 from datetime import datetime
 
@@ -14,10 +15,12 @@ from edge.models import Route
 
 
 def _when(value: str) -> datetime:
+    # ArgumentTypeError: argparse names the option in one line (a CommandError raised while
+    # parsing escapes as a traceback).
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
 
 
