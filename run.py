@@ -71,12 +71,17 @@ def serve(*, host: str, port: int) -> int:
     env.setdefault("LEGACY_API_URL", f"http://{host}:{port}/legacy-api")
     env.setdefault("EDGE_MONOLITH_PORT", str(port))
     env.setdefault("SHOP_BASE_URL", f"http://{host}:{port}")  # the links in the shop's emails
+    var_dir = Path(env.get("VAR_DIR") or ROOT / "var")
+    other = served.served_pid(var_dir)
+    if other is not None:
+        # A second server would share the first's database file, broker and beat schedule.
+        say(f"the shop already runs from {var_dir} (process {other}): stop it first, or give this one another VAR_DIR")
+        return 1
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("load_demo", "--if-empty", env=env)
     say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
     children = procs.ProcessGroup(cwd=ROOT)  # their output goes to this terminal
-    var_dir = Path(env.get("VAR_DIR") or ROOT / "var")
     schedule = var_dir / "celerybeat-schedule"
     worker = procs.celery_worker_argv(
         VENV / "bin" / "celery", hostname="worker@localhost", loglevel="WARNING", beat_schedule=schedule
@@ -92,15 +97,23 @@ def serve(*, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     # Commands run in another terminal (manage.py sale open ...) find this server by it.
-    with served.served_recorded(var_dir, env):
-        try:
-            while all(child.running for child in children.processes):
-                time.sleep(0.5)
-        except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
-            pass
-        finally:
-            stop()
-    return 0
+    try:
+        with served.served_recorded(var_dir, env):
+            try:
+                while all(child.running for child in children.processes):
+                    time.sleep(0.5)
+                # A child stopped on its own (its port taken, a crash): the shop is not served.
+                gone = [child.name for child in children.processes if not child.running]
+            except KeyboardInterrupt:  # the children are in sessions of their own: Ctrl-C reaches only us
+                return 0
+            finally:
+                stop()
+    except served.AlreadyServed as exc:
+        stop()
+        say(f"{exc}: stop it first, or give this one another VAR_DIR")
+        return 1
+    say(f"{' and '.join(gone)} stopped: the shop is not served")
+    return 1
 
 
 def test(args: list[str]) -> int:

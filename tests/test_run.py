@@ -68,6 +68,17 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
         )
         assert opened.returncode == 0, opened.stdout + opened.stderr
         assert (tmp_path / "var" / served.SERVED_FILE).exists()
+        # Started again from the same directory: refused at once, the first left serving.
+        again = subprocess.run(
+            [sys.executable, "run.py", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 1 and f"already runs from {tmp_path / 'var'}" in again.stdout + again.stderr
+        assert served.served_pid(tmp_path / "var") == process.pid and _get(f"{base}/shop/") == 200
     finally:
         # SIGTERM to run.py alone: it stops its own children, as on a server's shutdown.
         procs.stop(process, timeout=30)

@@ -38,3 +38,23 @@ def test_a_record_left_by_a_killed_server_is_ignored(tmp_path):
     gone.wait()  # reaped: its pid names no process now
     (tmp_path / served.SERVED_FILE).write_text(f'{{"pid": {gone.pid}, "settings": {{"SHOP_BASE_URL": "http://x"}}}}')
     assert served.served_settings(tmp_path) == {}
+
+
+def test_a_second_server_is_refused_while_the_first_runs_and_leaves_its_record(tmp_path):
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = f'{{"pid": {first.pid}, "settings": {{"SHOP_BASE_URL": "http://first"}}}}'
+        (tmp_path / served.SERVED_FILE).write_text(record)
+
+        second = served.served_recorded(tmp_path, {"SHOP_BASE_URL": "http://second"})
+        with pytest.raises(served.AlreadyServed, match=f"process {first.pid}"), second:
+            pass
+        assert served.served_pid(tmp_path) == first.pid
+        assert served.served_settings(tmp_path) == {"SHOP_BASE_URL": "http://first"}
+    finally:
+        first.kill()
+        first.wait()
+    # Gone: its record no longer stands in the way.
+    with served.served_recorded(tmp_path, {"SHOP_BASE_URL": "http://second"}):
+        assert served.served_settings(tmp_path) == {"SHOP_BASE_URL": "http://second"}
+    assert served.served_pid(tmp_path) is None
