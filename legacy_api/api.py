@@ -14,6 +14,7 @@ from legacy_api.api_base import (
     BoundedJSONParser,
     IsMerchant,
     LegacyApiView,
+    MayPlaceOrders,
     PayloadTooLarge,
     declared_length,
     error_fields,
@@ -44,13 +45,20 @@ def ping(request: HttpRequest) -> HttpResponse:
 
 
 class OrderCollectionApi(LegacyApiView):
+    """Orders placed by the callers that sell; the merchant's token is refused before a byte is read."""
+
+    permission_classes = [MayPlaceOrders]
+
     @extend_schema(
         operation_id="order_place",
+        description="Any caller but the merchant places orders; an order naming a hold draws on it only for "
+        "the caller that took the hold.",
         request=OrderRequestSerializer,
         responses={
             201: OpenApiResponse(OrderSerializer, description="Placed."),
             200: OpenApiResponse(OrderSerializer, description="Already placed under this reference and body."),
             402: OpenApiResponse(ErrorSerializer, description="Card declined."),
+            403: OpenApiResponse(ErrorSerializer, description="forbidden: the merchant's token places no orders."),
             409: OpenApiResponse(
                 ErrorSerializer,
                 description="out_of_stock (with product and available): a product (or the named hold) is short; "

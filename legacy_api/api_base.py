@@ -7,6 +7,7 @@ import io
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import authentication, exceptions, permissions, status
@@ -29,7 +30,7 @@ from legacy_api.exceptions import (
     ReferenceReused,
 )
 from legacy_api.serializers import ErrorSerializer
-from legacy_api.tokens import MERCHANT, token_caller
+from legacy_api.tokens import HOTPATH, MERCHANT, token_caller
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -108,6 +109,29 @@ class IsMerchant(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, Caller) and request.user.name == MERCHANT
+
+
+class IsHotPath(permissions.BasePermission):
+    """Holds are the hot path's: it takes a sale's allocation aside and draws its orders on it.
+    No other caller needs one, and a hold keeps its units from every channel."""
+
+    message = "Only the hot path's token may take, list, read, resize or release holds."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, Caller) and request.user.name == HOTPATH
+
+
+class MayPlaceOrders(permissions.BasePermission):
+    """Orders are placed by the callers that sell, every configured caller but the merchant, whose
+    token is for the figures: a leaked one must not authorise cards or take stock."""
+
+    @property
+    def message(self) -> str:
+        sellers = [caller for caller in settings.LEGACY_API_CALLERS if caller != MERCHANT]
+        return f"Only these callers' tokens may place orders: {', '.join(sellers)}. The merchant's reads the figures."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, Caller) and request.user.name != MERCHANT
 
 
 def error_fields(detail, path: str = "") -> dict[str, list[str]]:
@@ -217,6 +241,8 @@ class LegacyApiView(APIView):
         raise exceptions.PermissionDenied(detail=message, code=code)
 
 
+# Whatever the method: a POST or DELETE to a path that names nothing is a 404 too, never a CSRF 403.
+@csrf_exempt
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Any path under the API that names nothing (such as /orders/L00000001): JSON, as every error."""
     return JsonResponse({"error": "not_found", "detail": f"Nothing at {request.path}."}, status=404)

@@ -1,8 +1,9 @@
-"""Holds and stock of record over HTTP: a caller keeps units aside, lists, resizes and releases its holds,
-and reads stock.
+"""Holds and stock of record over HTTP: the hot path keeps a sale's units aside, lists, resizes and
+releases its holds; callers read stock, and the merchant records goods received.
 
-A hold answers to the caller that took it only; to any other it is 404, as a hold that does not exist,
-and it is in no other caller's list."""
+Every hold endpoint is the hot path's token's alone (IsHotPath): any other caller is 403 there. A hold
+is still kept per caller (it answers to the caller that took it, and an order naming another
+caller's hold is 400 on `hold`), so a caller given holds later never sees the hot path's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from legacy_api.api_base import IsMerchant, LegacyApiView, errors
+from legacy_api.api_base import IsHotPath, IsMerchant, LegacyApiView, errors
 from legacy_api.holds import hold_create, hold_release, hold_resize
 from legacy_api.receipts import stock_receive
 from legacy_api.selectors import HOLDS_LISTED_MAX, hold_get, holds_list, stock_get
@@ -29,6 +30,8 @@ _SHORT = OpenApiResponse(OutOfStockSerializer, description="out_of_stock: fewer 
 
 
 class HoldCollectionApi(LegacyApiView):
+    permission_classes = [IsHotPath]
+
     @extend_schema(
         operation_id="hold_list",
         description=f"The caller's own holds, oldest first, at most {HOLDS_LISTED_MAX}: another caller's are "
@@ -39,7 +42,7 @@ class HoldCollectionApi(LegacyApiView):
                 inline_serializer("HoldList", fields={"results": HoldSerializer(many=True)}),
                 description=f"At most {HOLDS_LISTED_MAX} holds, oldest first.",
             ),
-            **errors(400, 401, 405),
+            **errors(400, 401, 403, 405),
         },
     )
     def get(self, request):
@@ -56,7 +59,7 @@ class HoldCollectionApi(LegacyApiView):
             200: OpenApiResponse(HoldSerializer, description="Already held under this reference and body."),
             409: _SHORT,
             422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),
-            **errors(400, 401, 405, 413, 415),
+            **errors(400, 401, 403, 405, 413, 415),
         },
     )
     def post(self, request):
@@ -67,7 +70,9 @@ class HoldCollectionApi(LegacyApiView):
 
 
 class HoldDetailApi(LegacyApiView):
-    @extend_schema(operation_id="hold_get", responses={200: HoldSerializer, **errors(401, 404, 405)})
+    permission_classes = [IsHotPath]
+
+    @extend_schema(operation_id="hold_get", responses={200: HoldSerializer, **errors(401, 403, 404, 405)})
     def get(self, request, reference: str):
         hold = hold_get(reference=reference, caller=request.user.name)
         if hold is None:
@@ -83,7 +88,7 @@ class HoldDetailApi(LegacyApiView):
             409: OpenApiResponse(
                 ErrorSerializer, description="out_of_stock (with product and available), or hold_released."
             ),
-            **errors(400, 401, 404, 405, 415),
+            **errors(400, 401, 403, 404, 405, 415),
         },
     )
     def patch(self, request, reference: str):
@@ -95,7 +100,7 @@ class HoldDetailApi(LegacyApiView):
     @extend_schema(
         operation_id="hold_release",
         request=None,
-        responses={200: OpenApiResponse(HoldSerializer, description="Released (again)."), **errors(401, 404, 405)},
+        responses={200: OpenApiResponse(HoldSerializer, description="Released (again)."), **errors(401, 403, 404, 405)},
     )
     def delete(self, request, reference: str):
         return Response(HoldSerializer(hold_release(reference=reference, caller=request.user.name)).data)

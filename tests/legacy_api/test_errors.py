@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
+
+from tests.legacy_api.conftest import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +28,34 @@ def test_a_path_that_names_nothing_is_404_json(client, path):
     assert_error_shape(client.get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("caller", ["storefront", None])
+def test_a_path_that_names_nothing_is_404_json_whatever_the_method(method, caller):
+    """Checked as a browser's request is, with CSRF enforced: no form posts to the API, so a write
+    to an unknown path is a 404 too, not the site's CSRF refusal."""
+    client = Client(enforce_csrf_checks=True, headers=bearer(caller) if caller else {})
+
+    response = client.generic(method, "/legacy-api/nothing", data=b"{}", content_type="application/json")
+
+    assert response.status_code == 404, response.content
+    assert response["Content-Type"].startswith("application/json")
+    if method != "HEAD":
+        assert response.json()["error"] == "not_found"
+
+
 @pytest.mark.parametrize(
-    ("method", "path"),
-    [("put", "/legacy-api/orders"), ("delete", "/legacy-api/orders/1"), ("get", "/legacy-api/stats/reset")],
+    ("caller", "method", "path"),
+    [
+        ("storefront", "put", "/legacy-api/orders"),
+        ("storefront", "delete", "/legacy-api/orders/1"),
+        ("hotpath", "put", "/legacy-api/holds/sale-1"),
+        ("merchant", "get", "/legacy-api/stats/reset"),
+    ],
 )
-def test_a_method_an_endpoint_does_not_take_is_405_json(merchant_client, method, path):
-    body = assert_error_shape(getattr(merchant_client, method)(path), 405, "method_not_allowed")
+def test_a_method_an_endpoint_does_not_take_is_405_json(caller, method, path):
+    """Asked by a caller the endpoint serves: any other is refused (403) before the method is looked at."""
+    client = Client(headers=bearer(caller))
+    body = assert_error_shape(getattr(client, method)(path), 405, "method_not_allowed")
     assert body["detail"]
 
 

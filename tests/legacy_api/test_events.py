@@ -19,7 +19,7 @@ from events.models import Event
 from legacy_api.holds import hold_create
 from legacy_api.models import Order
 from shop.models import Product
-from tests.legacy_api.conftest import APPROVED_CARD, DECLINED_CARD, bearer
+from tests.legacy_api.conftest import APPROVED_CARD, DECLINED_CARD, ORDERS_URL, bearer
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "events/schema/envelope.schema.json").read_text())
 HOLDS_URL = "/legacy-api/holds"
@@ -121,9 +121,11 @@ def test_a_replayed_order_writes_no_second_event(post_order, order_body, muskie_
     assert len(stock_events()) == 1
 
 
-def test_an_order_drawn_on_a_hold_takes_on_hand_and_held_together(client, post_order, order_body, muskie_rod):
-    post_hold(client, quantity=6)
-    response = post_order(order_body(hold="sale-1"))
+def test_an_order_drawn_on_a_hold_takes_on_hand_and_held_together(hotpath_client, order_body, muskie_rod):
+    post_hold(hotpath_client, quantity=6)
+    response = hotpath_client.post(
+        ORDERS_URL, data=json.dumps(order_body(hold="sale-1")), content_type="application/json"
+    )
 
     assert response.status_code == 201
     (placed,) = events(source="legacy.orders")
@@ -136,11 +138,11 @@ def test_an_order_drawn_on_a_hold_takes_on_hand_and_held_together(client, post_o
     }
 
 
-def test_a_hold_taken_resized_and_released_writes_a_hold_and_a_stock_event_each(client, muskie_rod):
-    assert post_hold(client, quantity=6).status_code == 201
-    assert patch_hold(client, "sale-1", 9).status_code == 200
-    assert patch_hold(client, "sale-1", 4).status_code == 200
-    assert client.delete(f"{HOLDS_URL}/sale-1").status_code == 200
+def test_a_hold_taken_resized_and_released_writes_a_hold_and_a_stock_event_each(hotpath_client, muskie_rod):
+    assert post_hold(hotpath_client, quantity=6).status_code == 201
+    assert patch_hold(hotpath_client, "sale-1", 9).status_code == 200
+    assert patch_hold(hotpath_client, "sale-1", 4).status_code == 200
+    assert hotpath_client.delete(f"{HOLDS_URL}/sale-1").status_code == 200
 
     holds = events(type="HOLD")
     assert {e.source for e in holds} == {"legacy.holds"}
@@ -160,28 +162,28 @@ def test_a_hold_taken_resized_and_released_writes_a_hold_and_a_stock_event_each(
     assert all(e["hold"] == "sale-1" for e in stock_events())
 
 
-def test_a_hold_replayed_resized_to_its_size_or_released_again_writes_nothing_more(client, muskie_rod):
-    post_hold(client, quantity=6)
-    post_hold(client, quantity=6)
-    patch_hold(client, "sale-1", 6)
-    client.delete(f"{HOLDS_URL}/sale-1")
-    client.delete(f"{HOLDS_URL}/sale-1")
+def test_a_hold_replayed_resized_to_its_size_or_released_again_writes_nothing_more(hotpath_client, muskie_rod):
+    post_hold(hotpath_client, quantity=6)
+    post_hold(hotpath_client, quantity=6)
+    patch_hold(hotpath_client, "sale-1", 6)
+    hotpath_client.delete(f"{HOLDS_URL}/sale-1")
+    hotpath_client.delete(f"{HOLDS_URL}/sale-1")
 
     assert [e.status for e in events(type="HOLD")] == ["TAKEN", "RELEASED"]
     assert len(stock_events()) == 2
 
 
 @pytest.mark.parametrize("refused", ["too_large", "reused", "grow_past_stock"])
-def test_a_refused_hold_writes_no_event(client, muskie_rod, tourney_rod, refused):
-    post_hold(client, quantity=6)
+def test_a_refused_hold_writes_no_event(hotpath_client, muskie_rod, tourney_rod, refused):
+    post_hold(hotpath_client, quantity=6)
     before = Event.objects.count()
 
     if refused == "too_large":
-        response = post_hold(client, reference="sale-2", quantity=5)
+        response = post_hold(hotpath_client, reference="sale-2", quantity=5)
     elif refused == "reused":
-        response = post_hold(client, quantity=7)
+        response = post_hold(hotpath_client, quantity=7)
     else:
-        response = patch_hold(client, "sale-1", 11)
+        response = patch_hold(hotpath_client, "sale-1", 11)
 
     assert response.status_code in (409, 422)
     assert Event.objects.count() == before

@@ -1,5 +1,6 @@
-"""GET /legacy-api/holds: a caller lists its own holds (never another caller's), oldest first,
-narrowed by status and product; a bad filter is a 400 naming it, and no token is a 401."""
+"""GET /legacy-api/holds: the hot path lists its own holds (never another caller's), oldest first,
+narrowed by status and product; a bad filter is a 400 naming it, no token is a 401, and any other
+caller's token a 403."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from django.test import Client
 
 from legacy_api import selectors
+from legacy_api.holds import hold_create
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +29,30 @@ def listed(client: Client, **query) -> list[tuple[str, str, int, str]]:
     return [(h["reference"], h["product"], h["quantity"], h["status"]) for h in response.json()["results"]]
 
 
-def test_a_caller_lists_its_own_holds_oldest_first_and_never_another_callers(
-    client, hotpath_client, merchant_client, muskie_rod, tourney_rod
+def test_the_hot_path_lists_its_own_holds_oldest_first_and_never_another_callers(
+    hotpath_client, muskie_rod, tourney_rod
 ):
     take(hotpath_client, "sale-1", quantity=3)
-    take(client, "sale-1", quantity=2)  # the storefront's own, under the same reference
+    # Another caller's, under the same reference: taken in-process, as none but the hot path's
+    # token takes one over HTTP.
+    hold_create(reference="sale-1", product="muskie-casting-rod", quantity=2, caller="storefront")
     take(hotpath_client, "sale-2", product="tourney-casting-rod", quantity=4)
 
     assert listed(hotpath_client) == [
         ("sale-1", "muskie-casting-rod", 3, "open"),
         ("sale-2", "tourney-casting-rod", 4, "open"),
     ]
-    assert listed(client) == [("sale-1", "muskie-casting-rod", 2, "open")]
-    assert listed(merchant_client) == []
+
+
+@pytest.mark.parametrize("other", ["client", "merchant_client"])
+def test_listing_with_any_other_callers_token_is_403(request, hotpath_client, muskie_rod, other):
+    take(hotpath_client, "sale-1")
+
+    response = request.getfixturevalue(other).get(HOLDS_URL)
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+    assert "results" not in response.json()
 
 
 def test_the_list_answers_in_the_hold_shape(hotpath_client, muskie_rod):
@@ -106,5 +119,5 @@ def test_the_schema_describes_the_list_its_filters_and_its_bound(client):
     assert {p["name"]: p["in"] for p in listing["parameters"]} == {"status": "query", "product": "query"}
     (status,) = [p for p in listing["parameters"] if p["name"] == "status"]
     assert set(status["schema"]["enum"]) == {"open", "released"}
-    assert {"200", "400", "401"} <= set(listing["responses"])
+    assert {"200", "400", "401", "403"} <= set(listing["responses"])
     assert f"at most {selectors.HOLDS_LISTED_MAX}" in listing["description"]

@@ -1,5 +1,6 @@
 """Holds and stock of record over HTTP: units kept aside, replays, resizing, release, and orders
-that draw from a hold (or only from what no hold keeps)."""
+that draw from a hold (or only from what no hold keeps). Holds are the hot path's alone, so here
+`client` (and `post_order`) carry its token; test_ownership.py shows every other caller refused."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from shop.models import Product
 pytestmark = pytest.mark.django_db
 
 HOLDS_URL = "/legacy-api/holds"
+
+
+@pytest.fixture
+def client(hotpath_client) -> Client:
+    """The hot path: the only caller whose token takes, resizes and releases holds, and places
+    the orders drawn on them."""
+    return hotpath_client
 
 
 def hold_body(**overrides) -> dict:

@@ -1,6 +1,8 @@
-"""Holds and orders are their caller's: another caller's token finds no hold it did not take
-(the same answers as for a hold that does not exist), draws nothing from one, and reads no
-order it did not place, so the hot path's sale keeps the units it promised its buyers."""
+"""Holds and orders are their caller's. The hold endpoints are the hot path's alone: any other
+caller's token is 403 on every one of them, whether the hold exists or not, and changes nothing;
+an order by another caller naming the sale's hold is 400 on `hold`, as for an unknown one, and
+draws nothing. No caller reads an order it did not place, so the hot path's sale keeps the units
+it promised its buyers."""
 
 from __future__ import annotations
 
@@ -28,16 +30,26 @@ def answer(response) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def hold_calls(client: Client, order_body) -> dict[str, tuple[int, dict]]:
-    """Everything a caller may do with the hold "sale-1", and what it was answered."""
+def hold_calls(client: Client) -> dict[str, tuple[int, dict]]:
+    """Every hold endpoint, called on the hold "sale-1", and what it was answered."""
     return {
+        "list": answer(client.get(HOLDS_URL)),
+        "take": answer(post(client, HOLDS_URL, {**SALE, "quantity": 1_000_000})),
         "get": answer(client.get(f"{HOLDS_URL}/sale-1")),
         "patch": answer(
-            client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 1}), content_type="application/json")
+            client.patch(
+                f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 1_000_000}), content_type="application/json"
+            )
         ),
         "delete": answer(client.delete(f"{HOLDS_URL}/sale-1")),
-        "order": answer(post(client, ORDERS_URL, order_body(reference="grab-1", lines=ONE_ROD, hold="sale-1"))),
     }
+
+
+def held() -> tuple[list[tuple[str, str, int, str]], int, int]:
+    """Every hold (caller, reference, quantity, status), and the rod's stock and held units."""
+    rod = Product.objects.get(slug="muskie-casting-rod")
+    holds = list(Hold.objects.order_by("pk").values_list("caller", "reference", "quantity", "status"))
+    return holds, rod.stock, rod.held
 
 
 @pytest.fixture
@@ -51,19 +63,55 @@ def sale_hold(hotpath_client, muskie_rod) -> Hold:
 
 
 @pytest.mark.parametrize("other", ["client", "merchant_client"])
-def test_another_callers_hold_answers_as_a_hold_that_does_not_exist(
-    request, hotpath_client, order_body, muskie_rod, other
-):
+def test_every_hold_endpoint_is_403_to_any_caller_but_the_hot_path(request, hotpath_client, muskie_rod, other):
     caller = request.getfixturevalue(other)
-    unknown = hold_calls(caller, order_body)
+    unknown = hold_calls(caller)
     assert post(hotpath_client, HOLDS_URL, SALE).status_code == 201
 
-    taken = hold_calls(caller, order_body)
+    taken = hold_calls(caller)
+
+    assert taken == unknown  # nothing told about whether the hold exists
+    assert {call: status for call, (status, _) in taken.items()} == dict.fromkeys(taken, 403)
+    assert all(body["error"] == "forbidden" and "hot path" in body["detail"] for _, body in taken.values())
+    assert held() == ([("hotpath", "sale-1", 6, "open")], 10, 6)
+
+
+def test_the_storefront_takes_resizes_reads_lists_and_releases_no_hold(client, sale_hold):
+    """The storefront's token cannot keep units from every channel: not by a hold of its own, nor
+    by growing or releasing the sale's."""
+    refused = [
+        post(client, HOLDS_URL, {"reference": "mine", "product": "muskie-casting-rod", "quantity": 4}),
+        post(client, HOLDS_URL, SALE),
+        client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 1_000_000}), content_type="application/json"),
+        client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 0}), content_type="application/json"),
+        client.get(f"{HOLDS_URL}/sale-1"),
+        client.get(HOLDS_URL),
+        client.delete(f"{HOLDS_URL}/sale-1"),
+    ]
+
+    assert [response.status_code for response in refused] == [403] * len(refused)
+    assert not any(b"sale-1" in response.content for response in refused)
+    assert held() == ([("hotpath", "sale-1", 6, "open")], 10, 6)
+
+
+def test_a_storefront_order_naming_the_sales_hold_is_400_on_hold_as_for_an_unknown_one(
+    client, hotpath_client, merchant_client, order_body, muskie_rod
+):
+    """The storefront places orders, so an order of its naming the sale's hold is answered as the
+    order endpoint answers any: the hold is not the storefront's, so to it the hold is unknown.
+    The merchant places none at all."""
+    grab = order_body(reference="grab-1", lines=ONE_ROD, hold="sale-1")
+    unknown = answer(post(client, ORDERS_URL, grab))
+    assert post(hotpath_client, HOLDS_URL, SALE).status_code == 201
+
+    taken = answer(post(client, ORDERS_URL, grab))
+    by_merchant = answer(post(merchant_client, ORDERS_URL, grab))
 
     assert taken == unknown
-    assert taken["get"][0] == taken["patch"][0] == taken["delete"][0] == 404
-    assert taken["order"] == (400, unknown["order"][1])
-    assert list(taken["order"][1]["fields"]) == ["hold"]
+    assert taken[0] == 400 and list(taken[1]["fields"]) == ["hold"]
+    assert (by_merchant[0], by_merchant[1]["error"]) == (403, "forbidden")
+    assert not Order.objects.exists()
+    assert held() == ([("hotpath", "sale-1", 6, "open")], 10, 6)
 
 
 def test_another_caller_draws_nothing_from_the_sales_hold(client, sale_hold, order_body):
@@ -72,19 +120,9 @@ def test_another_caller_draws_nothing_from_the_sales_hold(client, sale_hold, ord
     )
 
     assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["hold"]
     assert not Order.objects.exists()
-    sale_hold.refresh_from_db()
-    rod = Product.objects.get(slug="muskie-casting-rod")
-    assert (sale_hold.quantity, sale_hold.status, rod.stock, rod.held) == (6, "open", 10, 6)
-
-
-def test_another_caller_neither_resizes_nor_releases_the_sales_hold(client, sale_hold):
-    client.patch(f"{HOLDS_URL}/sale-1", data=json.dumps({"quantity": 0}), content_type="application/json")
-    client.delete(f"{HOLDS_URL}/sale-1")
-
-    sale_hold.refresh_from_db()
-    assert (sale_hold.quantity, sale_hold.status) == (6, "open")
-    assert Product.objects.get(slug="muskie-casting-rod").held == 6
+    assert held() == ([("hotpath", "sale-1", 6, "open")], 10, 6)
 
 
 def test_the_caller_that_took_the_hold_reads_resizes_draws_and_releases_it(hotpath_client, sale_hold, order_body):
@@ -100,24 +138,6 @@ def test_the_caller_that_took_the_hold_reads_resizes_draws_and_releases_it(hotpa
     assert released.status_code == 200 and released.json()["status"] == "released"
     rod = Product.objects.get(slug="muskie-casting-rod")
     assert (rod.stock, rod.held) == (9, 0)
-
-
-def test_holds_are_taken_for_the_caller_whose_token_took_them(client, hotpath_client, sale_hold):
-    assert sale_hold.caller == "hotpath"
-    assert post(client, HOLDS_URL, {**SALE, "quantity": 2}).status_code == 201
-
-    assert Hold.objects.get(caller="storefront").caller == "storefront"
-
-
-def test_another_callers_reference_is_a_new_hold_of_its_own_not_a_clash(client, hotpath_client, sale_hold):
-    """A clash (422, or the sale's hold replayed) would tell the other caller the reference is taken."""
-    response = post(client, HOLDS_URL, {**SALE, "quantity": 3})
-
-    assert response.status_code == 201
-    assert response.json()["quantity"] == 3
-    assert hotpath_client.get(f"{HOLDS_URL}/sale-1").json()["quantity"] == 6
-    assert client.get(f"{HOLDS_URL}/sale-1").json()["quantity"] == 3
-    assert Product.objects.get(slug="muskie-casting-rod").held == 9
 
 
 def test_an_order_shows_its_hold_only_to_the_holds_caller(client, hotpath_client, sale_hold, order_body):
@@ -206,6 +226,17 @@ def test_the_same_buyers_order_sent_by_another_caller_is_the_one_order(client, m
     assert client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 200
     assert merchant_client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
     assert Order.objects.get().caller == "hotpath"
+
+
+def test_the_merchant_sending_an_orders_very_body_is_403_and_gets_no_reading_of_it(
+    merchant_client, hot_order, order_body
+):
+    response = post(merchant_client, ORDERS_URL, order_body(reference="key-1"))
+
+    assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+    assert hot_order["number"] not in response.content.decode()
+    assert not OrderReader.objects.exists()
+    assert merchant_client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
 
 
 def test_an_order_kept_from_before_fingerprints_is_replayed_to_its_own_caller_only(

@@ -48,6 +48,27 @@ def test_schema_declares_the_bearer_scheme_on_every_operation(schema):
     assert {"403"} <= set(schema["paths"]["/legacy-api/stats"]["get"]["responses"])
 
 
+def test_schema_declares_403_where_a_callers_token_may_be_refused(schema):
+    """Placing orders (not the merchant's), every hold operation (the hot path's alone), and the
+    merchant's figures and receipts; reading an order or stock refuses no caller."""
+    paths = schema["paths"]
+    refusing = {
+        ("/legacy-api/orders", "post"),
+        ("/legacy-api/holds", "get"),
+        ("/legacy-api/holds", "post"),
+        ("/legacy-api/holds/{reference}", "get"),
+        ("/legacy-api/holds/{reference}", "patch"),
+        ("/legacy-api/holds/{reference}", "delete"),
+        ("/legacy-api/stats", "get"),
+        ("/legacy-api/stats/reset", "post"),
+        ("/legacy-api/stock/{product}/receipts", "post"),
+    }
+    declared = {
+        (path, method) for path, item in paths.items() for method, op in item.items() if "403" in op["responses"]
+    }
+    assert declared == refusing
+
+
 def test_schema_names_the_holds_and_stock_endpoints(schema):
     assert {"post"} <= set(schema["paths"]["/legacy-api/holds"])
     assert {"get", "patch", "delete"} <= set(schema["paths"]["/legacy-api/holds/{reference}"])

@@ -1,6 +1,6 @@
 """Callers' tokens: every endpoint but ping asks for one, the caller comes from it (never from a
-header), the figures are the merchant's, tokens are kept hashed, and the command prints one
-that works."""
+header), the figures are the merchant's, orders are placed by every caller but the merchant,
+holds are the hot path's, tokens are kept hashed, and the command prints one that works."""
 
 from __future__ import annotations
 
@@ -91,6 +91,53 @@ def test_only_the_merchant_reads_or_resets_the_figures(muskie_rod, method, path,
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
     assert response.json()["detail"]
+
+
+def test_the_merchants_order_is_403_naming_who_may_and_writes_nothing(merchant_client, order_body, muskie_rod):
+    capacity.stats_reset()
+
+    response = merchant_client.post(
+        "/legacy-api/orders", data=json.dumps(order_body()), content_type="application/json"
+    )
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["error"] == "forbidden"
+    assert "storefront" in body["detail"] and "hotpath" in body["detail"]
+    assert not Order.objects.exists()
+    figures = merchant_client.get("/legacy-api/stats").json()
+    assert (figures["authorisations"], figures["declines"], figures["peak_inflight"]) == (0, 0, 0)
+    assert figures["callers"]["merchant"]["peak_inflight"] == 0
+    muskie_rod.refresh_from_db()
+    assert (muskie_rod.stock, muskie_rod.held) == (10, 0)
+
+
+@pytest.mark.parametrize("caller", ["storefront", "hotpath"])
+def test_the_callers_that_sell_place_orders(caller, settings, order_body, muskie_rod):
+    client = Client(headers={"Authorization": f"Bearer {settings.LEGACY_API_TOKENS[caller]}"})
+
+    response = client.post("/legacy-api/orders", data=json.dumps(order_body()), content_type="application/json")
+
+    assert response.status_code == 201
+    assert Order.objects.get().caller == caller
+
+
+def test_another_configured_caller_places_orders_but_takes_no_hold(settings, order_body, muskie_rod):
+    settings.LEGACY_API_CALLERS = (*settings.LEGACY_API_CALLERS, "partner")
+    _, token = token_create(caller="partner")
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    hold = {"reference": "sale-1", "product": "muskie-casting-rod", "quantity": 2}
+
+    placed = client.post("/legacy-api/orders", data=json.dumps(order_body()), content_type="application/json")
+    refused = client.post("/legacy-api/holds", data=json.dumps(hold), content_type="application/json")
+    merchant = Client(headers={"Authorization": f"Bearer {settings.LEGACY_API_TOKENS['merchant']}"})
+    told = merchant.post("/legacy-api/orders", data=json.dumps(order_body()), content_type="application/json")
+
+    assert placed.status_code == 201 and Order.objects.get().caller == "partner"
+    assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
+    assert "partner" in told.json()["detail"]
+    muskie_rod.refresh_from_db()
+    assert (muskie_rod.stock, muskie_rod.held) == (8, 0)
 
 
 def test_the_storefronts_token_cannot_reset_the_figures(client, merchant_client, post_order, order_body, slots_held):
