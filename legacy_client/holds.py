@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
 
@@ -32,6 +33,8 @@ class Hold:
     product: str
     quantity: int
     status: str = ""
+    # When the stock of record took it (None when its answer gave no readable time).
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,16 @@ def _hold_from_data(data: dict) -> Hold:
         product=str(data.get("product", "")),
         quantity=int(data.get("quantity") or 0),
         status=str(data.get("status") or ""),
+        created_at=_moment(data.get("created_at")),
     )
+
+
+def _moment(value) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _refusal(response: LegacyResponse, what: str) -> LegacyRefused:

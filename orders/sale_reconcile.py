@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.db.models import Sum
+from django.utils import timezone
 
 import legacy_client
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import HotOrder, OrderStatus, Reservation, SaleAllocation, SaleState
-from orders.sales import SALE_HOLD_PREFIX, SaleBusy, hold_reference_new, sale_closing_follow, sale_lock, sales_due_close
+from orders.sales import (
+    SALE_HOLD_PREFIX,
+    SALE_LOCK_SECONDS,
+    SaleBusy,
+    hold_reference_new,
+    sale_closing_follow,
+    sale_lock,
+    sales_due_close,
+)
 from readmodels.inventory import inventory_true_up
 from readmodels.selectors import inventory_figures
 from shop.models import Product
@@ -198,6 +208,11 @@ def _owned(references: list[str]) -> set[str]:
     )
 
 
+# How old a sale hold no sale names must be before the reconciliation gives it back: well past
+# any opening's lock (SALE_LOCK_SECONDS), and a clock between the two services that is a little off.
+ORPHAN_MIN_AGE = timedelta(seconds=5 * SALE_LOCK_SECONDS)
+
+
 def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
     """Releases the hot path's open sale holds (or one product's) that no open or closing sale
     names: a hold whose create the legacy API committed only after the shop, its answer having
@@ -213,7 +228,14 @@ def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
     except (LegacyUnavailable, LegacyRefused) as exc:
         logger.warning("sale holds no sale owns not looked for: %s", exc)
         return []
-    candidates = [hold for hold in holds if hold.reference.startswith(SALE_HOLD_PREFIX)]
+    # A hold younger than ORPHAN_MIN_AGE may be a sale's whose opening is still under way (the
+    # sale lock a cache key, which a slow opening can outlive): left to a later pass.
+    young = timezone.now() - ORPHAN_MIN_AGE
+    candidates = [
+        hold
+        for hold in holds
+        if hold.reference.startswith(SALE_HOLD_PREFIX) and hold.created_at is not None and hold.created_at < young
+    ]
     # Read without the lock first, so that the sales that own their holds are not locked for nothing.
     owned = _owned([hold.reference for hold in candidates])
     by_product: dict[str, list[legacy_client.Hold]] = {}

@@ -2,10 +2,13 @@
 typed Holds, open ones unless asked otherwise, narrowed by product; a bad filter or another
 caller's token is refused, and no answer is LegacyUnavailable."""
 
+from dataclasses import replace
+
 import pytest
 
 import legacy_client
 from legacy_api import holds as legacy_holds
+from legacy_api.models import Hold as LegacyHold
 from legacy_client import Hold, LegacyRefused, LegacyUnavailable
 from shop.models import Category, Product
 from tests.orders.sale_support import legacy_serve
@@ -31,10 +34,14 @@ def test_the_callers_open_holds_are_listed_oldest_first(rods):
     # Another caller's hold, taken in-process: over HTTP the holds are the hot path's alone.
     legacy_holds.hold_create(reference="sale-z", product="rod", quantity=4, caller="storefront")
 
-    assert legacy_client.holds_list() == [
+    listed = legacy_client.holds_list()
+    assert [replace(hold, created_at=None) for hold in listed] == [
         Hold(reference="sale-a", product="rod", quantity=2, status="open"),
         Hold(reference="sale-b", product="reel", quantity=3, status="open"),
     ]
+    # When each was taken, as an aware time: how old a hold is, whatever the two services' zones.
+    taken = LegacyHold.objects.get(reference="sale-a", caller="hotpath").created_at
+    assert listed[0].created_at == taken and listed[0].created_at.tzinfo is not None
     assert [h.reference for h in legacy_client.holds_list(status="released")] == ["sale-c"]
     assert [h.reference for h in legacy_client.holds_list(status=None, product="rod")] == ["sale-a", "sale-c"]
     with pytest.raises(LegacyRefused) as refused:

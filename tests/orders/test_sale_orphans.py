@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 import legacy_client
 from legacy_api import holds as legacy_holds
+from legacy_api.models import Hold as LegacyHold
+from orders import sale_reconcile as sale_reconcile_module
 from orders import sales
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import orphans_release, sale_reconcile
@@ -27,6 +31,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def legacy(settings, live_server, transactional_db) -> str:
     return legacy_serve(settings, live_server)
+
+
+@pytest.fixture(autouse=True)
+def any_age():
+    """The holds here are made a moment before the reconciliation looks: old enough. (A patch
+    of its own: the tests undo theirs midway.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sale_reconcile_module, "ORPHAN_MIN_AGE", timedelta(0))
+        yield
 
 
 def open_timing_out_before_the_create_commits(product, monkeypatch, *, units: int) -> str:
@@ -230,3 +243,16 @@ def test_the_command_says_there_is_no_open_sale_beside_an_orphan_released(produc
         "No open sales.",
         f"muskie-casting-rod: hold {orphan}, owned by no sale: released 3 units held for no sale",
     ]
+
+
+def test_a_young_hold_no_sale_names_waits_until_it_is_old_enough(product, monkeypatch):
+    reference = open_timing_out_before_the_create_commits(product, monkeypatch, units=4)
+    monkeypatch.setattr(sale_reconcile_module, "ORPHAN_MIN_AGE", timedelta(minutes=5))
+
+    # A sale's opening may still be under way: its hold is left alone for now.
+    assert orphans_release() == [] and status_of(reference) == "open"
+
+    LegacyHold.objects.filter(reference=reference).update(created_at=timezone.now() - timedelta(minutes=6))
+    (released,) = orphans_release()
+    assert released.hold_reference == reference and status_of(reference) == "released"
+    assert stock().held == 0
