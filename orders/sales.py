@@ -138,9 +138,10 @@ def sale_open(
                     "open it again once they are placed.",
                     field="allocated",
                 )
-        if per_order_limit is None and allocation is None:
-            # The default limit, never above the first sale's units.
-            per_order_limit = min(_default_per_order_limit(), units)
+        if per_order_limit is None and (allocation is None or allocation.opened_at is None):
+            # The default limit (or a draft's, never opened), never above the first sale's units.
+            kept = allocation.per_order_limit if allocation is not None else _default_per_order_limit()
+            per_order_limit = min(kept, units)
         elif per_order_limit is None and allocation.per_order_limit > units:
             # The last sale's limit, which the merchant chose, is not changed behind their back.
             raise SaleRefused(

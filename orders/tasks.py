@@ -117,7 +117,12 @@ def sale_settle(self, order_id: int) -> str:
     once the change that held the sale's lock has ended: without it, the last order of a
     closing sale settled during another order's follow-up left the sale closing, its hold
     taken, until the reconciliation."""
-    if sales.sale_order_settled(order_id=order_id):
+    try:
+        settled = sales.sale_order_settled(order_id=order_id)
+    except RETRYABLE as exc:  # our database or cache restarting: asked again like a busy sale
+        logger.info("order %s: its closing sale not followed yet: %s", order_id, exc)
+        settled = False
+    if settled:
         return "settled"
     if self.request.retries >= self.max_retries:
         logger.warning("order %s: its closing sale is left to the reconciliation", order_id)

@@ -5,6 +5,7 @@ reconciliation."""
 from __future__ import annotations
 
 import pytest
+from django.db import OperationalError
 
 from orders import placement, sales, tasks
 from orders.models import SaleState
@@ -81,3 +82,20 @@ def test_an_order_of_an_open_sale_needs_no_follow_up(product):
     sales.sale_open(product=product, units=10, per_order_limit=2)
     order = order_accept_as_buyer(quantity=1)
     assert sales.sale_order_settled(order_id=order.pk) is True
+
+
+def test_the_follow_up_asks_again_when_the_database_or_cache_is_restarting(product, closing, monkeypatch):
+    retried = []
+
+    def restarting(**_):
+        raise OperationalError("the database system is starting up")
+
+    def retry(**kw):
+        retried.append(kw)
+        raise RuntimeError("retried")
+
+    monkeypatch.setattr(sales, "sale_order_settled", restarting)
+    monkeypatch.setattr(tasks.sale_settle, "retry", retry)
+    with pytest.raises(RuntimeError, match="retried"):
+        tasks.sale_settle.run(closing[1].pk)
+    assert len(retried) == 1

@@ -376,3 +376,10 @@ def test_reopening_with_fewer_units_than_the_last_limit_asks_for_a_limit_and_hol
 
     reopened = sales.sale_open(product=product, units=3, per_order_limit=3)
     assert (reopened.allocated, reopened.per_order_limit, stock().held) == (3, 3, 3)
+
+
+def test_a_draft_never_opened_is_a_first_sale_for_its_limit(product):
+    SaleAllocation.objects.create(product=product, allocated=0, per_order_limit=4)  # drafted in the admin
+
+    allocation = sales.sale_open(product=product, units=2)
+    assert (allocation.allocated, allocation.per_order_limit) == (2, 2)
