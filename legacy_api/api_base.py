@@ -30,7 +30,7 @@ from legacy_api.exceptions import (
     ReferenceReused,
 )
 from legacy_api.serializers import ErrorSerializer
-from legacy_api.tokens import HOTPATH, MERCHANT, token_caller
+from legacy_api.tokens import HOTPATH, MERCHANT, ORDER_CALLERS, token_caller
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -122,16 +122,14 @@ class IsHotPath(permissions.BasePermission):
 
 
 class MayPlaceOrders(permissions.BasePermission):
-    """Orders are placed by the callers that sell, every configured caller but the merchant, whose
-    token is for the figures: a leaked one must not authorise cards or take stock."""
+    """Orders are placed by the callers that sell (tokens.ORDER_CALLERS), named one by one: the
+    merchant's token is for the figures, and a leaked one must not authorise cards or take
+    stock; a caller added later places none until it is named there."""
 
-    @property
-    def message(self) -> str:
-        sellers = [caller for caller in settings.LEGACY_API_CALLERS if caller != MERCHANT]
-        return f"Only these callers' tokens may place orders: {', '.join(sellers)}. The merchant's reads the figures."
+    message = f"Only these callers' tokens may place orders: {', '.join(ORDER_CALLERS)}."
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.user, Caller) and request.user.name != MERCHANT
+        return isinstance(request.user, Caller) and request.user.name in ORDER_CALLERS
 
 
 def error_fields(detail, path: str = "") -> dict[str, list[str]]:

@@ -23,6 +23,10 @@ CALLER_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 MERCHANT = "merchant"
 # The caller that runs the sales: it takes their holds and places the orders drawn on them.
 HOTPATH = "hotpath"
+# The monolith's checkout.
+STOREFRONT = "storefront"
+# The callers that sell, and so place orders: a caller added later places none until named here.
+ORDER_CALLERS = (STOREFRONT, HOTPATH)
 
 
 class BadCaller(ValueError):
