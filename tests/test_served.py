@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,11 +41,21 @@ def test_a_record_left_by_a_killed_server_is_ignored(tmp_path):
     assert served.served_settings(tmp_path) == {}
 
 
-def test_a_second_server_is_refused_while_the_first_runs_and_leaves_its_record(tmp_path):
-    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+SERVE_A_MINUTE = """
+import sys, time
+sys.path.insert(0, {root!r})
+import served
+with served.served_recorded(__import__("pathlib").Path({var!r}), {{"SHOP_BASE_URL": "http://first"}}):
+    print("serving", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_server_is_refused_while_the_first_serves_and_leaves_its_record(tmp_path):
+    code = SERVE_A_MINUTE.format(root=str(Path(served.__file__).parent), var=str(tmp_path))
+    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        record = f'{{"pid": {first.pid}, "settings": {{"SHOP_BASE_URL": "http://first"}}}}'
-        (tmp_path / served.SERVED_FILE).write_text(record)
+        assert first.stdout.readline().strip() == "serving"
 
         second = served.served_recorded(tmp_path, {"SHOP_BASE_URL": "http://second"})
         with pytest.raises(served.AlreadyServed, match=f"process {first.pid}"), second:
@@ -52,9 +63,24 @@ def test_a_second_server_is_refused_while_the_first_runs_and_leaves_its_record(t
         assert served.served_pid(tmp_path) == first.pid
         assert served.served_settings(tmp_path) == {"SHOP_BASE_URL": "http://first"}
     finally:
-        first.kill()
+        first.kill()  # killed: its record stays behind, unlocked
         first.wait()
-    # Gone: its record no longer stands in the way.
+    assert (tmp_path / served.SERVED_FILE).exists() and served.served_pid(tmp_path) is None
     with served.served_recorded(tmp_path, {"SHOP_BASE_URL": "http://second"}):
         assert served.served_settings(tmp_path) == {"SHOP_BASE_URL": "http://second"}
     assert served.served_pid(tmp_path) is None
+
+
+def test_a_record_left_by_a_killed_server_whose_id_now_names_another_process_is_not_served(tmp_path):
+    """A machine restarted, or ids come round: the record names a live process that serves nothing."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / served.SERVED_FILE).write_text(
+            f'{{"pid": {stranger.pid}, "settings": {{"SHOP_BASE_URL": "http://gone"}}}}'
+        )
+        assert served.served_pid(tmp_path) is None and served.served_settings(tmp_path) == {}
+        with served.served_recorded(tmp_path, {"SHOP_BASE_URL": "http://new"}):
+            assert served.served_settings(tmp_path) == {"SHOP_BASE_URL": "http://new"}
+    finally:
+        stranger.kill()
+        stranger.wait()
