@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
-from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from config.commands import when_option
 from edge import selectors, services
 from edge.models import Route
-
-
-def _when(value: str) -> datetime:
-    # ArgumentTypeError: argparse names the option in one line (a CommandError raised while
-    # parsing escapes as a traceback).
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
 
 
 def _messages(exc: ValidationError) -> str:
@@ -42,8 +30,8 @@ class Command(BaseCommand):
         add.add_argument("--redirect", default="", help="Redirect to this URL instead of an origin.")
         add.add_argument("--status", type=int, choices=[301, 302, 307, 308], help="Redirect status (default 302).")
         add.add_argument("--position", type=int, help="Order (lower first); default after the last route.")
-        add.add_argument("--window-start", type=_when)
-        add.add_argument("--window-end", type=_when)
+        add.add_argument("--window-start")
+        add.add_argument("--window-end")
         add.add_argument("--canary", type=int, help="Percentage of buyers (0-100).")
         add.add_argument("--enable", action="store_true", help="Switch the route on at once.")
         sub.add_parser("list", help="List the routes in order.")
@@ -83,8 +71,8 @@ class Command(BaseCommand):
         fields = {
             "position": options["position"],
             "enabled": options["enable"],
-            "window_start": options["window_start"],
-            "window_end": options["window_end"],
+            "window_start": when_option(options["window_start"], "--window-start"),
+            "window_end": when_option(options["window_end"], "--window-end"),
             "canary_percent": options["canary"],
             "redirect_url": options["redirect"],
             "redirect_status": options["status"],

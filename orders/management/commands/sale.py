@@ -4,12 +4,11 @@ and reconcile it with the legacy API."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from config.commands import when_option
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
 from orders.sales import SaleRefused, sale_close, sale_open
@@ -17,17 +16,6 @@ from shop.models import Product
 
 # The command's option for each field a refusal names.
 OPTIONS = {"allocated": "--units", "per_order_limit": "--per-order", "starts_at": "--starts", "ends_at": "--ends"}
-
-
-def _when(value: str | None, option: str) -> datetime | None:
-    """Parsed here, not by argparse: a bad date is then one line and exit 1, like any refusal."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{option}: {value!r} is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00.")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_default_timezone())
 
 
 def _product(slug: str) -> Product:
@@ -83,8 +71,8 @@ class Command(BaseCommand):
             product=product,
             units=options["units"],
             per_order_limit=options["per_order"],
-            starts_at=_when(options["starts"], "--starts"),
-            ends_at=_when(options["ends"], "--ends"),
+            starts_at=when_option(options["starts"], "--starts"),
+            ends_at=when_option(options["ends"], "--ends"),
         )
         self.stdout.write(
             f"Sale of {product.slug} open: {allocation.allocated} units held as {allocation.hold_reference}, "
