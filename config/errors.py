@@ -177,10 +177,8 @@ def _is_json(response) -> bool:
 
 
 def _with_detail(response) -> HttpResponse:
-    """A JSON error some view answered without a `detail` gets the status's own. A view that
-    knows its answer has one says so (`response.detail_given = True`): no body is parsed again."""
-    if getattr(response, "detail_given", False):
-        return response
+    """A JSON error some view answered without a `detail` gets the status's own (a view that
+    knows its answer has one says so, `response.detail_given = True`, and is not sent here)."""
     if getattr(response, "streaming", False) or len(response.content) > 65536:
         return response
     try:

@@ -91,11 +91,6 @@ def text_is_clean(text: str) -> bool:
     return not any(unicodedata.category(char) in _NOT_IN_A_NAME for char in text)
 
 
-def person_name_is_clean(name: str) -> bool:
-    """The one rule for a buyer's name, on every origin and form that takes one."""
-    return text_is_clean(name)
-
-
 def idempotency_key_parse(value: str | None) -> str:
     if value is None or not value.strip():
         raise InvalidInput({"Idempotency-Key": "This header is required (a fresh random value per order)."})
@@ -163,7 +158,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         errors.setdefault("customer.name", "Your name is required.")
     elif len(name.strip()) > 200:
         errors["customer.name"] = "At most 200 characters."
-    elif not person_name_is_clean(name):
+    elif not text_is_clean(name):
         errors["customer.name"] = "Letters, digits and punctuation only."
     email = customer.get("email")
     if not isinstance(email, str) or not email.strip():
