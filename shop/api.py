@@ -35,6 +35,7 @@ from shop.order_input import (
     json_body_check,
     order_input_parse,
 )
+from shop.order_links import order_grant_access
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
     MAX_LINE_QUANTITY,
@@ -47,7 +48,6 @@ from shop.services import (
     basket_remember,
     basket_remove,
     basket_set_quantity,
-    order_grant_access,
 )
 
 # A basket item is a few dozen bytes; anything much larger is not a basket item.

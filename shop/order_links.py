@@ -3,7 +3,8 @@ instead of a lookup filled in, so no page has to answer for a number and an emai
 
 A link carries the order's number and the buyer's email, signed with the project's key under
 a salt of its own (a token minted for another purpose never opens an order), and the moment
-it stops working. Opening it grants the browser's session that one order, as a lookup does."""
+it stops working. Opening it grants the browser's session that one order, as a lookup does.
+The session's access to orders is granted and taken back here alone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from django.core import signing
 from django.http import HttpRequest
 
+from shop.models import PlacedOrder
 from shop.selectors import SESSION_ORDERS
 
 SALT = "shop.order_links.order-access"
@@ -69,6 +71,14 @@ def order_access_check(*, token: str, number: str) -> OrderAccess:
     if payload["n"].lower() != number.strip().lower():
         raise LinkRefused("invalid", "This link is for another order.")
     return OrderAccess(number=payload["n"], email=payload["e"])
+
+
+def order_grant_access(request: HttpRequest, order: PlacedOrder) -> None:
+    """This session may see the order (it placed it, or looked it up with its email)."""
+    numbers = list(request.session.get(SESSION_ORDERS, []))
+    if order.number not in numbers:
+        # Bounded, so a session cannot grow without end by looking orders up.
+        request.session[SESSION_ORDERS] = [*numbers, order.number][-50:]
 
 
 def sale_order_grant_access(request: HttpRequest, access: OrderAccess) -> None:

@@ -19,7 +19,7 @@ import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append, checkout_refused_append
 from shop.models import Basket, BasketLine, PlacedOrder, Product
-from shop.selectors import SESSION_BASKET, SESSION_ORDERS, basket_get_for_request
+from shop.selectors import SESSION_BASKET, basket_get_for_request
 
 # The most of one product a basket line may hold, whatever the stock.
 MAX_LINE_QUANTITY = 99
@@ -386,11 +386,3 @@ def placed_order_record(
     except IntegrityError:  # a double submit recorded it a moment ago
         order = PlacedOrder.objects.get(reference=reference)
     return order
-
-
-def order_grant_access(request: HttpRequest, order: PlacedOrder) -> None:
-    """This session may see the order (it placed it, or looked it up with its email)."""
-    numbers = list(request.session.get(SESSION_ORDERS, []))
-    if order.number not in numbers:
-        # Bounded, so a session cannot grow without end by looking orders up.
-        request.session[SESSION_ORDERS] = [*numbers, order.number][-50:]

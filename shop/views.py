@@ -213,7 +213,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
         return render(request, "shop/checkout.html", context, status=exc.status)
     services.checkout_reference_forget(request)
-    services.order_grant_access(request, order)
+    order_links.order_grant_access(request, order)
     return redirect("shop:order", number=order.number)
 
 
@@ -248,7 +248,7 @@ def _order_link_open(request: HttpRequest, *, number: str, finders: Sequence[Ord
         return render(request, "shop/order_link_refused.html", context, status=403)
     placed = placed_order_for_link(number=access.number, email=access.email)
     if placed is not None:
-        services.order_grant_access(request, placed)
+        order_links.order_grant_access(request, placed)
         return redirect("shop:order", number=placed.number)
     for finder in finders:
         found = finder.find_granted(number=access.number, email=access.email)
@@ -287,7 +287,7 @@ def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> H
     found = placed_order_match(number=number, email=email, card_last4=card_last4)
     if found is not None:
         lookup_throttle.lookup_number_succeeded(number=number)
-        services.order_grant_access(request, found)
+        order_links.order_grant_access(request, found)
         return redirect("shop:order", number=found.number)
     for finder in finders:
         sale_order = finder.find(number=number, email=email, card_last4=card_last4)
