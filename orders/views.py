@@ -83,13 +83,30 @@ _SOLD_OUT_KNOWN_BODY = json.dumps(services.SoldOut("Sold out.", remaining=0).pay
 
 
 def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse | None:
-    """A body over the sale's per-order limit that the monolith placed before the sale opened
-    gets the monolith's answer, as any retry of a placed order does."""
+    """A body over the sale's per-order limit whose key already has an order gets that order's
+    answer, as any retry does: the hot path's (accepted under a larger limit, or 422 for another
+    body), or the monolith's (placed before the sale opened). None for a key never used."""
     try:
         order_input = order_input_parse(request.body)
     except InvalidInput:
         return None
-    return _monolith_answer(idempotency_key=key, fingerprint=order_input.fingerprint(product_slug=product["slug"]))
+    fingerprint = order_input.fingerprint(product_slug=product["slug"])
+    existing = selectors.order_by_key(idempotency_key=key)
+    if existing is None:
+        return _monolith_answer(idempotency_key=key, fingerprint=fingerprint)
+    if not secrets.compare_digest(existing.fingerprint, fingerprint):
+        return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
+    ordered = existing.product
+    return _accepted_answer(existing, category=ordered.category.slug, product=ordered.slug, replayed=True)
+
+
+def _accepted_answer(order, *, category: str, product: str, replayed: bool) -> HttpResponse:
+    """The 202 an accepted order is answered with, the first time and on every replay."""
+    url = acceptance.status_url(category=category, product=product, number=order.number, token=order.token)
+    headers = {"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json({"number": order.number, "status": "processing", "status_url": url}, status=202, headers=headers)
 
 
 def _remaining(data: dict) -> int:
@@ -184,12 +201,7 @@ def _order_create(request, category: str, product: str):
         return _monolith_answer(idempotency_key=key, fingerprint=fingerprint) or _refused(exc)
     except services.OrderRefused as exc:
         return _refused(exc)
-    order = accepted.order
-    url = acceptance.status_url(category=category, product=product, number=order.number, token=order.token)
-    headers = {"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)}
-    if accepted.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return _json({"number": order.number, "status": "processing", "status_url": url}, status=202, headers=headers)
+    return _accepted_answer(accepted.order, category=category, product=product, replayed=accepted.replayed)
 
 
 # Read-only JSON: another method gets its 405, not the CSRF check's 403.

@@ -351,3 +351,27 @@ def test_a_missing_key_and_a_bad_body_are_named_in_one_answer(client, allocation
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"Idempotency-Key", "quantity", "customer.email"}
     assert nothing_reserved(allocation)
+
+
+def test_a_key_retried_over_a_limit_lowered_since_gets_its_order_or_422(
+    client, allocation, django_capture_on_commit_callbacks
+):
+    body = order_body(quantity=2)
+    first = post_order(client, body, key="k-limit")
+    assert first.status_code == 202
+    with django_capture_on_commit_callbacks(execute=True):
+        allocation.per_order_limit = 1
+        allocation.save()
+
+    replayed = post_order(client, body, key="k-limit")
+    other = post_order(client, {**body, "customer": {"name": "Ann Angler", "email": "else@example.com"}}, key="k-limit")
+    fresh = post_order(client, body, key="k-new")
+
+    # The same body over the new limit is still the order it was: its 202, not a 400.
+    assert replayed.status_code == 202 and replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json() == first.json()
+    # Another body under a used key is a reused key, whatever the limit says.
+    assert (other.status_code, other.json()["error"]) == (422, "idempotency_key_reused")
+    # A fresh key over the limit is the limit's 400, naming the field.
+    assert fresh.status_code == 400 and list(fresh.json()["fields"]) == ["quantity"]
+    assert HotOrder.objects.count() == 1
