@@ -122,6 +122,9 @@ def buy_now(request, category: str, product: str):
         raise Http404("No hot product here")
     remaining = _remaining(data)
     window = selectors.hot_product_window(data)
+    # What the banner, the tag and the stock bar say: the window, or sold out within it (as
+    # the stock figures the page refreshes itself with say it).
+    state = "sold_out" if window == "open" and remaining == 0 else window
     response = render(
         request,
         "orders/buy_now.html",
@@ -132,6 +135,7 @@ def buy_now(request, category: str, product: str):
             "allocated": data["allocated"],
             "percent_left": round(100 * remaining / data["allocated"]) if data["allocated"] else 0,
             "window": window,
+            "state": state,
             "limits": range(1, data["per_order_limit"] + 1),
             "orders_url": f"/shop/{category}/{product}/orders",
             "stock_url": f"/shop/{category}/{product}/stock",

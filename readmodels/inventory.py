@@ -99,8 +99,11 @@ class InventoryView(Projection):
         products = sorted({event.data["product"] for event in events if _changes_sale(event)})
         if products:
             transaction.on_commit(lambda: [remaining_publish(product=product) for product in products])
-        # The pages show the view's on hand less held: what they keep is stale once it moved.
-        if any(_changes_stock(event) and moves_available(event.data) for event in events):
+        # The pages show the view's on hand less held, and whether a sale is open (the cards'
+        # "Flash sale"): what they keep is stale once either moved.
+        if any(
+            (_changes_stock(event) and moves_available(event.data)) or _opens_or_closes_sale(event) for event in events
+        ):
             stock_stamp_move()
 
     def swap(self, generation: int) -> None:
@@ -108,6 +111,10 @@ class InventoryView(Projection):
         products = list(self.rows(generation).values_list("product", flat=True))
         transaction.on_commit(lambda: [remaining_publish(product=product) for product in products])
         stock_stamp_move()
+
+
+def _opens_or_closes_sale(event: Event) -> bool:
+    return (event.type, event.subtype) == ("SALE", "ALLOCATION") and event.status in SALE_STATES
 
 
 def _changes_sale(event: Event) -> bool:

@@ -11,11 +11,14 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Sum
 
+from readmodels.inventory import SALE_STATES, remaining_key, remaining_publish
 from readmodels.inventory import VIEW as INVENTORY
-from readmodels.inventory import remaining_key, remaining_publish
 from readmodels.models import Generation, InventoryLevel, PurchaseOrder, Tally
 from readmodels.sales import SALES_PER_MINUTE, TALLIES
 from shop.models import LOW_STOCK, Product
+
+# The view's word for a sale that is taking orders.
+SALE_OPEN = SALE_STATES["OPENED"]
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,20 @@ def purchase_orders_open(*, limit: int = 10) -> list[PurchaseOrder]:
     )
 
 
-def products_available(product_ids: Iterable[int]) -> dict[int, int]:
-    """Available units of each product, by primary key, in one read: the inventory view's
-    figure, or the catalogue's own for a product the view has not seen yet. For the
-    storefront's stock badges and buy boxes."""
+@dataclass(frozen=True)
+class ShelfStock:
+    """What a storefront page shows of a product's stock: the units an ordinary shopper may
+    buy and, while the view has the product's sale open, the units left in that sale (None
+    outside a sale)."""
+
+    available: int
+    sale_remaining: int | None = None
+
+
+def products_shelf_stock(product_ids: Iterable[int]) -> dict[int, ShelfStock]:
+    """Each product's stock for the storefront's badges, cards and buy boxes, by primary key,
+    in one read: the inventory view's figures, or the catalogue's own for a product the view
+    has not seen yet (and then no sale)."""
     ids = sorted(set(product_ids))
     if not ids:
         return {}
@@ -133,11 +146,20 @@ def products_available(product_ids: Iterable[int]) -> dict[int, int]:
     product, level, generation = (quote(m._meta.db_table) for m in (Product, InventoryLevel, Generation))
     # Plain SQL, as the page cache reads stock: the ORM's building of it costs more than the query.
     sql = (
-        f"SELECT p.id, COALESCE(i.on_hand - i.held, p.stock - p.held) FROM {product} p "  # noqa: S608 - placeholders only
+        f"SELECT p.id, COALESCE(i.on_hand - i.held, p.stock - p.held), "  # noqa: S608 - placeholders only
+        f"CASE WHEN i.sale_state = %s THEN i.allocated - i.reserved - i.sold END FROM {product} p "
         f"LEFT JOIN {level} i ON i.product = p.slug AND i.generation = "
         f"(SELECT live FROM {generation} WHERE {quote('view')} = %s) "
         f"WHERE p.id IN ({', '.join(['%s'] * len(ids))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [INVENTORY.name, *ids])
-        return {pk: max(available, 0) for pk, available in cursor.fetchall()}
+        cursor.execute(sql, [SALE_OPEN, INVENTORY.name, *ids])
+        return {
+            pk: ShelfStock(available=max(available, 0), sale_remaining=None if left is None else max(left, 0))
+            for pk, available, left in cursor.fetchall()
+        }
+
+
+def products_available(product_ids: Iterable[int]) -> dict[int, int]:
+    """Available units of each product, by primary key, in one read (`products_shelf_stock`)."""
+    return {pk: stock.available for pk, stock in products_shelf_stock(product_ids).items()}

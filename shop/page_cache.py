@@ -33,7 +33,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from readmodels.selectors import products_available
+from readmodels.selectors import ShelfStock, products_shelf_stock
 from readmodels.stock_stamp import STAMP_KEY, stock_stamp
 from shop import navigation
 from shop.catalogue_version import VERSION_KEY, catalogue_version, changed_here
@@ -43,10 +43,10 @@ from shop.services import MAX_LINE_QUANTITY
 logger = logging.getLogger(__name__)
 
 # A hole is a marker no rendered text can hold (a null character, which neither the
-# database nor the forms let in) with a token of this process's own: BADGE, CARD or BUY and
-# the product's primary key, or CSRF (the request's token, in a page kept whole).
+# database nor the forms let in) with a token of this process's own: BADGE, CARD, CARD_BADGE
+# or BUY and the product's primary key, or CSRF (the request's token, in a page kept whole).
 _TOKEN = secrets.token_hex(4)
-_HOLE = re.compile("\x00" + _TOKEN + r":(badge|card|buy|csrf):(\d+)\x00")
+_HOLE = re.compile("\x00" + _TOKEN + r":(badge|card_badge|card|buy|csrf):(\d+)\x00")
 # Pages kept per process (every sort of every category and every product is about 60).
 MAX_PAGES = 512
 # A write that bypasses Django (raw SQL, another codebase) replaces no version: a page
@@ -62,18 +62,20 @@ MAX_STOCK_READS = MAX_PAGES
 
 
 def hole(kind: str, product_id: int) -> SafeString:
-    """Where a product's stock goes in cached content: `badge`, `card` (the card's class)
-    or `buy` (the product page's buy box)."""
+    """Where a product's stock goes in cached content: `badge`, `card` (the card's class),
+    `card_badge` (the card's badge, which says so while the product is on a flash sale) or
+    `buy` (the product page's buy box)."""
     return mark_safe(f"\x00{_TOKEN}:{kind}:{int(product_id)}\x00")  # noqa: S308 - a marker: a word and a number
 
 
-_stock_reads: OrderedDict[tuple, tuple[float, dict[int, int]]] = OrderedDict()
+_stock_reads: OrderedDict[tuple, tuple[float, dict[int, ShelfStock]]] = OrderedDict()
 
 
-def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = False) -> dict[int, int]:
-    """Units an ordinary shopper may buy of each product (on hand less what holds keep): the
-    one read of stock a cached catalogue page makes, for every badge and buy box on it: the
-    inventory view's, fed by the log (the catalogue's own for a product it has not seen).
+def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = False) -> dict[int, ShelfStock]:
+    """Units an ordinary shopper may buy of each product (on hand less what holds keep), and
+    the units left in its flash sale while one is open: the one read of stock a cached
+    catalogue page makes, for every badge, card and buy box on it: the inventory view's, fed
+    by the log (the catalogue's own for a product it has not seen).
 
     What the database gave is kept in this process under the stock stamp (one small cache
     read), so while nothing is sold or restocked a page view reads no database: the stamp
@@ -84,7 +86,7 @@ def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = Fa
     if stamp is False:
         stamp = stock_stamp()
     if stamp is None:
-        return products_available(ids)
+        return products_shelf_stock(ids)
     key = (stamp, ids)
     now = time.monotonic()
     with _lock:
@@ -92,7 +94,7 @@ def stock_available(product_ids: Iterable[int], *, stamp: str | None | bool = Fa
         if kept is not None and now - kept[0] <= STOCK_MAX_AGE_SECONDS:
             _stock_reads.move_to_end(key)
             return kept[1]
-    available = products_available(ids)
+    available = products_shelf_stock(ids)
     with _lock:
         _stock_reads[key] = (now, available)
         _stock_reads.move_to_end(key)
@@ -120,6 +122,26 @@ def badge_html(available: int) -> SafeString:
         context = {"state": state, "stock": available, "low_stock": LOW_STOCK}
         html = _badges[key] = render_to_string("shop/_stock_badge.html", context)
     return html
+
+
+def card_badge_html(stock: ShelfStock) -> SafeString:
+    """A product card's badge: the stock badge, or while the product is on a flash sale (its
+    page is then the sale's, which shows the sale's own stock) "Flash sale", or "Sold out"
+    once the sale has nothing left."""
+    if stock.sale_remaining is None:
+        return badge_html(stock.available)
+    html = _badges.get(("sale", stock.sale_remaining > 0))
+    if html is None:
+        context = {"state": "flash_sale" if stock.sale_remaining > 0 else "sold_out"}
+        html = _badges["sale", stock.sale_remaining > 0] = render_to_string("shop/_stock_badge.html", context)
+    return html
+
+
+def card_class(stock: ShelfStock) -> str:
+    """The product card's extra class: ` is-sold-out` when nothing is left to buy (in the
+    flash sale while one is open)."""
+    left = stock.available if stock.sale_remaining is None else stock.sale_remaining
+    return " is-sold-out" if left <= 0 else ""
 
 
 @dataclass
@@ -312,6 +334,9 @@ def catalogue_page(request: HttpRequest, template: str, content: Content, read: 
     return HttpResponse(content_fill(page, request, stamp=stamp))
 
 
+_NO_STOCK = ShelfStock(available=0)
+
+
 def content_fill(content: Content, request: HttpRequest, *, stamp: str | None | bool = False) -> SafeString:
     """The content with this moment's stock in its holes; the buy box carries this
     request's CSRF token."""
@@ -322,13 +347,16 @@ def content_fill(content: Content, request: HttpRequest, *, stamp: str | None | 
             out.append(part)
             continue
         kind, pk = part
-        units = available.get(pk, 0)
+        stock = available.get(pk, _NO_STOCK)
+        units = stock.available
         if kind == "csrf":
             out.append(get_token(request))
         elif kind == "badge":
             out.append(badge_html(units))
+        elif kind == "card_badge":
+            out.append(card_badge_html(stock))
         elif kind == "card":
-            out.append(" is-sold-out" if units <= 0 else "")
+            out.append(card_class(stock))
         else:
             slug = content.extra.get("slugs", {}).get(pk, "")
             out.append(buy_box_html(request, product_slug=slug, available=units))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from readmodels.selectors import ShelfStock, products_shelf_stock
 from shop import navigation, page_cache, selectors
 
 register = template.Library()
@@ -48,7 +49,20 @@ def stock_card_class(context, product) -> str:
     """The product card's extra class: ` is-sold-out` when nothing is left."""
     if context.get("stock_holes"):
         return page_cache.hole("card", product.pk)
-    return " is-sold-out" if product.available <= 0 else ""
+    return page_cache.card_class(_shelf_stock(product))
+
+
+@register.simple_tag(takes_context=True)
+def stock_card_badge(context, product):
+    """The product card's badge: its stock, or "Flash sale" while it is on one."""
+    if context.get("stock_holes"):
+        return page_cache.hole("card_badge", product.pk)
+    return page_cache.card_badge_html(_shelf_stock(product))
+
+
+def _shelf_stock(product) -> ShelfStock:
+    # Outside a kept page (none of the catalogue's pages): one read for the one product.
+    return products_shelf_stock([product.pk]).get(product.pk) or ShelfStock(available=product.available)
 
 
 @register.simple_tag(takes_context=True)

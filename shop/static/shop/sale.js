@@ -86,20 +86,45 @@
       .catch(function () { setTimeout(function () { poll(url, number); }, 3000); });
   }
 
+  // The words an element carries for a state (data-open, data-sold-out, …), or null.
+  function wordsFor(el, state) {
+    if (!el) return null;
+    var words = el.dataset[state.replace(/_([a-z])/g, function (m, c) { return c.toUpperCase(); })];
+    return words === undefined ? null : words;
+  }
+  // The banner, the tag, the stock's words and its bar follow the sale's state: open,
+  // sold_out, not_started or ended. Only an open sale's bar measures what is left.
+  function showState(state, remaining) {
+    ["sale-banner", "sale-tag", "stock"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.dataset.state = state;
+    });
+    var banner = wordsFor(document.getElementById("sale-banner"), state);
+    if (banner !== null) document.getElementById("sale-banner-text").textContent = banner;
+    var tag = document.getElementById("sale-tag");
+    var tagWords = wordsFor(tag, state);
+    if (tagWords !== null) tag.textContent = tagWords;
+    var text = document.getElementById("stock-text");
+    if (state === "open") {
+      text.innerHTML = 'Hurry — only <span class="left"></span> left';
+      text.querySelector(".left").textContent = remaining;
+    } else {
+      var words = wordsFor(text, state);
+      if (words !== null) text.textContent = words;
+    }
+    document.getElementById("stock").classList.toggle("is-sold-out", state === "sold_out");
+    var meter = document.getElementById("stock-meter");
+    meter.hidden = state !== "open" && state !== "sold_out";
+    document.getElementById("stock-bar").style.width =
+      (state === "open" && allocated ? Math.round(100 * remaining / allocated) : 0) + "%";
+  }
+
   function refreshStock() {
     if (!stockUrl) return;
     fetch(stockUrl, { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("no stock figures here"); return r.json(); })
       .then(function (s) {
-        var text = document.getElementById("stock-text");
-        if (s.state === "sold_out") {
-          text.textContent = "Sold out";
-          document.getElementById("stock").classList.add("is-sold-out");
-        } else if (s.state === "open") {
-          text.innerHTML = 'Hurry — only <span class="left"></span> left';
-          text.querySelector(".left").textContent = s.remaining;
-        }
-        document.getElementById("stock-bar").style.width = (allocated ? Math.round(100 * s.remaining / allocated) : 0) + "%";
+        showState(s.state, s.remaining);
         if (!key && !done) {
           if (s.state === "open") blocked = s.remaining > 0 ? null : "Sold out";
           else blocked = s.state === "sold_out" ? "Sold out" : "Not on sale";

@@ -1,0 +1,109 @@
+"""The buy-now page as the server renders it in each state of its sale (open, sold out, not
+started, ended): the banner, the picture's tag, the stock's words and its bar say the same thing,
+and the header is the shop's."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orders.models import SaleAllocation
+from tests.orders.conftest import PREFIX
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client) -> str:
+    response = client.get(PREFIX)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def banner(html: str) -> str:
+    return re.search(r'<div class="container" id="sale-banner-text">(.*?)</div>', html).group(1)
+
+
+def tag(html: str) -> str:
+    return re.search(r'<span class="sale-tag"[^>]*>(.*?)</span>', html).group(1)
+
+
+def meter(html: str) -> str:
+    return re.search(r'<div class="sale-bar" id="stock-meter"[^>]*>', html).group(0)
+
+
+def bar_width(html: str) -> str:
+    return re.search(r'<i id="stock-bar" style="width: (\d+)%">', html).group(1)
+
+
+def button(html: str) -> str:
+    return re.search(r'<button id="buy-button"[^>]*>(.*?)</button>', html).group(0)
+
+
+def test_an_open_sale_shows_its_banner_tag_and_what_is_left_on_the_bar(client, allocation):
+    SaleAllocation.objects.filter(pk=allocation.pk).update(reserved=3, sold=2)
+    html = page(client)
+    assert banner(html) == "⚡ Flash sale — limited stock, 2 per customer"
+    assert tag(html) == "Flash sale"
+    assert "hidden" not in meter(html) and bar_width(html) == "75"
+    assert 'data-state="open"' in html
+    assert "disabled" not in button(html)
+
+
+def test_a_sold_out_sale_says_so_everywhere_and_its_bar_is_empty(client, allocation):
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20)
+    html = page(client)
+    assert banner(html) == "⚡ Flash sale — sold out"
+    assert tag(html) == "Sold out"
+    assert 'class="sale-stock is-sold-out"' in html and bar_width(html) == "0"
+    assert "limited stock" not in banner(html)
+    assert "disabled" in button(html) and "Sold out</button>" in button(html)
+
+
+def test_a_sale_not_started_shows_when_it_starts_and_no_bar(client, allocation):
+    allocation.starts_at = timezone.now() + timedelta(hours=2)
+    allocation.save()
+    html = page(client)
+    assert banner(html).startswith("⚡ Flash sale — starts ") and banner(html).endswith("UTC, 2 per customer")
+    assert "limited stock" not in banner(html)
+    assert tag(html) == "Coming soon"
+    assert "Sale starts" in html
+    assert "hidden" in meter(html) and bar_width(html) == "0"
+    assert "disabled" in button(html) and "Not on sale</button>" in button(html)
+
+
+def test_an_ended_sale_says_it_ended_and_shows_no_bar(client, allocation):
+    allocation.ends_at = timezone.now() - timedelta(minutes=1)
+    allocation.save()
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=5)
+    html = page(client)
+    assert banner(html) == "This flash sale has ended"
+    assert tag(html) == "Sale ended"
+    assert "The sale has ended" in html
+    assert "hidden" in meter(html) and bar_width(html) == "0"
+    assert "disabled" in button(html) and "Not on sale</button>" in button(html)
+
+
+def test_every_state_carries_its_words_for_the_script(client, allocation):
+    """sale.js changes the banner, tag and stock words from these when the state moves."""
+    allocation.starts_at = timezone.now() + timedelta(hours=2)
+    allocation.save()
+    html = page(client)
+    for state in ("open", "sold-out", "not-started", "ended"):
+        assert html.count(f"data-{state}=") >= 2, state
+
+
+def test_no_sale_price_badge_beside_the_ordinary_price(client, allocation):
+    html = page(client)
+    assert "Sale price" not in html
+    assert re.search(r'<p class="product-detail-price"><span class="price price-large">\$149.99</span></p>', html)
+
+
+def test_the_header_has_the_shops_links_and_a_hidden_basket_count(client, allocation):
+    html = page(client)
+    links = re.search(r'<nav class="account-nav"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    assert "Find an order" in links and "Sign in" in links and "My orders" not in links
+    assert "/accounts/login/?next=/shop/rods/muskie-casting-rod/" in links
+    assert re.search(r'<span class="basket-count"[^>]*\bhidden></span>', html)
