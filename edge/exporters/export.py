@@ -22,10 +22,14 @@ FILES = {
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Readers (nginx on reload, a deploy) never see half a file."""
+    """Readers (nginx on reload, a deploy) never see half a file. Readable by its owner only:
+    the exports carry the origin and canary secrets."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.chmod(tmp, 0o600)  # an earlier export's file, left with wider rights, is narrowed too
     os.replace(tmp, path)
 
 

@@ -41,7 +41,7 @@ def _trace_lines(sample_rate: float) -> list[str]:
     ]
     if sample_rate >= 1:
         lines += ["map $request_id $edge_trace_sampled { default 1; }"]
-    elif sample_rate <= 0:
+    elif sample_rate * 100 < 0.005:  # none, or below split_clients' smallest share (0.01 %)
         lines += ["map $request_id $edge_trace_sampled { default 0; }"]
     else:
         percent = f"{sample_rate * 100:.2f}".rstrip("0").rstrip(".")
@@ -66,9 +66,10 @@ def _q(value: str) -> str:
 
 
 def _regex(value: str) -> str:
-    # nginx unescapes only \" \' \\ \t \r \n inside quotes; regexes from the matcher
-    # contain no backslash before those letters, and \" becomes the literal " it means.
-    return '"' + value.replace('"', '\\"') + '"'
+    # Inside quotes nginx unescapes \" \' \\ \t \r \n: every backslash of the regex is
+    # doubled and every quote escaped, so nginx hands PCRE the regex exactly (a route's `"`,
+    # which the regex escapes as \", stayed \\" and ended the string early).
+    return _q(value)
 
 
 def _literal_regex(value: str) -> str:

@@ -135,3 +135,15 @@ def test_a_window_that_is_not_a_date_is_one_line_naming_the_option(origins):
         "CommandError: --window-start: 'nope' is not an ISO date and time, e.g. 2026-11-27T09:00:00+00:00."
     )
     assert not Route.objects.filter(name="r1").exists()
+
+
+def test_an_export_is_its_owners_alone_and_a_bad_out_is_one_line(origins, tmp_path):
+    out = tmp_path / "export"
+    call_command("edge_export", "--target", "all", "--out", str(out), stdout=StringIO())
+    modes = {path.name: path.stat().st_mode & 0o777 for path in out.rglob("*") if path.is_file()}
+    assert modes and set(modes.values()) == {0o600}, modes  # they carry the origin and canary secrets
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(CommandError, match=r"^--out .*a-file: "):
+        call_command("edge_export", "--target", "nginx", "--out", str(a_file), stdout=StringIO())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from edge.exporters.export import TARGETS, export
 
@@ -19,5 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, target, out, nginx_listen, **options):
         targets = list(TARGETS) if target == "all" else [target]
-        for path in export(targets, out, nginx_listen=nginx_listen):
+        try:
+            written = export(targets, out, nginx_listen=nginx_listen)
+        except OSError as exc:  # --out a file, or somewhere this user cannot write
+            raise CommandError(f"--out {out}: {exc.strerror or exc}")
+        for path in written:
             self.stdout.write(str(path))

@@ -1,0 +1,40 @@
+"""Exported nginx configurations that nginx must load and decide with: a route whose pattern
+holds a double quote (a character CloudFront takes), and a tracing rate below split_clients'
+smallest share."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.edge.conftest import create_routes
+from tests.edge.test_nginx import export_to
+
+pytestmark = pytest.mark.django_db
+
+QUOTED = '/t/say/"hi"/*'
+
+
+@pytest.fixture
+def quoted_route(echo_origins):
+    create_routes([dict(name="quoted", pattern=QUOTED, origin="hotpath")])
+
+
+def test_a_pattern_with_a_double_quote_loads_and_routes(quoted_route, nginx):
+    export_to(nginx)
+    nginx.test_config()
+    nginx.start()
+
+    routed = nginx.get("/t/say/%22hi%22/there")
+    other = nginx.get("/t/say/hi/there")
+
+    assert (routed.status, routed.getheader("X-Edge-Route"), routed.getheader("X-Origin")) == (200, "quoted", "hotpath")
+    assert other.getheader("X-Edge-Route") == "default"
+
+
+@pytest.mark.parametrize("rate", ["0.00001", "0.00004"])
+def test_a_tracing_rate_below_a_hundredth_of_a_percent_loads_as_never_sampled(echo_origins, nginx, settings, rate):
+    settings.TRACING_SAMPLE_RATE = float(rate)
+    export_to(nginx)
+
+    assert "$edge_trace_sampled { default 0; }" in nginx.include.read_text()
+    nginx.test_config()
