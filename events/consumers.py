@@ -222,7 +222,7 @@ def consumer_reset(*, consumer: str, mark: Mark) -> None:
 def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
     """Sets the consumer back to just before the event at `from_position` and runs it. Its
     handler must take an event twice as once (the EventBridge relay's targets deduplicate on
-    the event's id; the reorders consumer on its position); a read model is refused
+    the event's position, which its detail carries; the reorders consumer too); a read model is refused
     (NotReplayable)."""
     consumer_handler(consumer)
     if consumer in settings.EVENT_VIEWS:
