@@ -9,7 +9,7 @@ from collections import Counter
 
 import boto3
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from events import relay
 from events.aws import BUS_NAME, CHECKOUT_PATTERN
@@ -190,3 +190,20 @@ def test_eventbridge_out_of_reach_holds_the_relay_back_without_dead_letters(rela
     assert (checkpoint.last_position, checkpoint.failures) == (0, 0)
     assert "could not connect" in checkpoint.last_error
     assert not DeadLetter.objects.exists()
+
+
+def test_relay_once_says_in_one_line_why_eventbridge_did_not_take_the_events(relay_settings, monkeypatch):
+    small_sale(1)
+    settled()
+
+    def no_such_bus():
+        raise ConnectionError("ResourceNotFoundException: Event bus checkout-bus does not exist.")
+
+    monkeypatch.setattr(relay, "_client", no_such_bus)
+    with pytest.raises(CommandError) as refused:
+        call_command("events", "relay", "--once")
+
+    assert str(refused.value) == (
+        "EventBridge did not take the events (ConnectionError: ResourceNotFoundException: Event bus checkout-bus "
+        "does not exist.); the relay will send them again."
+    )

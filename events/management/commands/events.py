@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.consumers import NotReplayable, UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
-from events.models import Event
+from events.models import Checkpoint, Event
 from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
 from events.services import events_prune
 from events.snapshots import SHOWN_DIFFERENCES, UnknownView, snapshot_take, view_names, view_rebuild, views_check
@@ -119,7 +119,13 @@ class Command(BaseCommand):
                 self.stdout.write(str(result))
             if options["once"]:
                 if result.failed:
-                    raise CommandError("EventBridge refused some events; the relay will send them again.")
+                    # Why, in one line: a bus that does not exist or a missing permission is the
+                    # deployment's to fix, not a refusal that passes.
+                    error = Checkpoint.objects.filter(consumer=RELAY).values_list("last_error", flat=True).first()
+                    reason = (error or "").strip().splitlines()[-1:] or ["no reason given"]
+                    raise CommandError(
+                        f"EventBridge did not take the events ({reason[0]}); the relay will send them again."
+                    )
                 return
             time.sleep(RELAY_INTERVAL)
 
