@@ -11,7 +11,14 @@ variables). No Django import. One function serves three events, told apart by
   viewer-request response is not cached);
 - origin-request: sale windows, canary with its cookie, the tester header, and switching
   the origin (custom or S3) for the request;
-- origin-response: `X-Edge-Route` and, for a new buyer, the canary cookie.
+- origin-response: `X-Shop-Route` and, for a new buyer, the canary cookie.
+
+CloudFront reserves some header names (RESERVED_PREFIXES): it removes `X-Edge-*` from
+requests before any function sees them, and a function that adds such a header fails
+CloudFront's validation, which answers 502. So on CloudFront the route header every other
+router calls `X-Edge-Route` is `X-Shop-Route`, the tester headers are `X-Shop-Canary` and
+`X-Shop-Canary-Secret`, and the events pass the route and a fresh canary key to each other
+in `x-shop-*` headers, which viewer-request first removes from what the viewer sent.
 
 The trace starts here: a request without a well-formed `X-Amzn-Trace-Id` gets one, minted
 with no library (`trace_header_mint`), on viewer-request (every behaviour runs it) and again
@@ -30,9 +37,16 @@ from pathlib import Path
 from edge import matcher
 
 ROUTES_FILE = Path(__file__).with_name("routes.json")
-ROUTE_HEADER = "x-edge-route"
+# Header names CloudFront keeps for itself ("Restrictions on all edge functions"): never
+# shown to a function, and a function adding one gets the viewer a 502.
+RESERVED_PREFIXES = ("x-edge-", "x-amz-cf-")
+# The route on the response (X-Edge-Route elsewhere) and on the request to the origin.
+ROUTE_HEADER = "X-Shop-Route"
 # Carries a freshly issued canary key from one event to the next of the same request.
-ISSUED_HEADER = "x-edge-canary-issued"
+ISSUED_HEADER = "x-shop-canary-issued"
+# The tester's headers (matcher.CANARY_HEADER and CANARY_SECRET_HEADER elsewhere).
+CANARY_HEADER = "x-shop-canary"
+CANARY_SECRET_HEADER = "x-shop-canary-secret"  # noqa: S105 - a header name
 STATUS_TEXT = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect", 308: "Permanent Redirect"}
 CANARY_COOKIE_MAX_AGE = 30 * 24 * 3600
 
@@ -85,11 +99,13 @@ def _trace(request: dict, table: dict, now: float) -> None:
 
 
 def _header(request: dict, name: str) -> str:
-    values = request.get("headers", {}).get(name) or []
+    values = request.get("headers", {}).get(name.lower()) or []
     return values[0]["value"] if values else ""
 
 
 def _set_header(headers: dict, name: str, value: str) -> None:
+    if name.lower().startswith(RESERVED_PREFIXES):
+        raise ValueError(f"CloudFront answers 502 to a function that adds {name}")
     headers[name.lower()] = [{"key": name, "value": value}]
 
 
@@ -108,6 +124,8 @@ def _decide(request: dict, table: dict, now: float) -> matcher.Decision:
         headers=flat,
         default_origin=table.get("default_origin", matcher.DEFAULT_ORIGIN),
         canary_secret=table.get("canary_secret", ""),
+        canary_header=CANARY_HEADER,
+        canary_secret_header=CANARY_SECRET_HEADER,
     )
     if issued and decision.issued_canary_key is None:
         decision.issued_canary_key = issued
@@ -118,7 +136,7 @@ def _redirect(decision: matcher.Decision) -> dict:
     status = decision.redirect_status or 302
     headers: dict = {}
     _set_header(headers, "Location", decision.redirect_url)
-    _set_header(headers, "X-Edge-Route", decision.route)
+    _set_header(headers, ROUTE_HEADER, decision.route)
     _set_header(headers, "Cache-Control", "no-store")
     if decision.issued_canary_key:
         _set_header(headers, "Set-Cookie", canary_cookie(decision.issued_canary_key))
@@ -135,7 +153,7 @@ def _normalize(request: dict) -> dict:
 
 def _refuse() -> dict:
     headers: dict = {}
-    _set_header(headers, "X-Edge-Route", matcher.NORMALIZE_ROUTE)
+    _set_header(headers, ROUTE_HEADER, matcher.NORMALIZE_ROUTE)
     _set_header(headers, "Content-Type", "application/json")
     _set_header(headers, "Cache-Control", "no-store")
     body = {"error": "invalid", "fields": {"path": "This spelling of the path cannot be routed; send it unescaped."}}
@@ -146,10 +164,22 @@ def canary_cookie(key: str) -> str:
     return f"{matcher.CANARY_COOKIE}={key}; Path=/; Max-Age={CANARY_COOKIE_MAX_AGE}; SameSite=Lax; Secure"
 
 
+def _has_origin_request(routes: list[matcher.Route], uri: str) -> bool:
+    """Whether the behaviour CloudFront picks for `uri` runs the origin-request event, which
+    is when its route may be passed over (`cloudfront.event_types`)."""
+    name = matcher.first_pattern(routes, uri)
+    return any(r.name == name and r.is_conditional for r in routes)
+
+
 def viewer_request(cf: dict, table: dict, now: float) -> dict:
     request = cf["request"]
+    headers = request.setdefault("headers", {})
+    # What the events tell each other is theirs: a viewer cannot send it.
+    headers.pop(ROUTE_HEADER.lower(), None)
+    headers.pop(ISSUED_HEADER, None)
     _trace(request, table, now)
-    problem = matcher.spelling_problem(matcher.routes_from_table(table), request["uri"])
+    routes = matcher.routes_from_table(table)
+    problem = matcher.spelling_problem(routes, request["uri"])
     if problem == "redirect":
         return _normalize(request)
     if problem == "refuse":
@@ -157,6 +187,9 @@ def viewer_request(cf: dict, table: dict, now: float) -> dict:
     decision = _decide(request, table, now)
     if decision.is_redirect:
         return _redirect(decision)
+    if not _has_origin_request(routes, request["uri"]):
+        # No origin-request event will take the canary secret off: the origin is not to see it.
+        headers.pop(CANARY_SECRET_HEADER, None)
     if decision.issued_canary_key:
         # The origin-request event must decide with the same key.
         _set_header(request["headers"], ISSUED_HEADER, decision.issued_canary_key)
@@ -170,7 +203,7 @@ def origin_request(cf: dict, table: dict, now: float) -> dict:
     if decision.is_redirect:
         return _redirect(decision)
     # The secret proves a tester to the edge; the origins have no use for it.
-    request["headers"].pop(matcher.CANARY_SECRET_HEADER, None)
+    request["headers"].pop(CANARY_SECRET_HEADER, None)
     origin = table["origins"].get(decision.origin) if decision.origin else None
     if origin is not None:
         switch_origin(request, origin)
@@ -222,7 +255,7 @@ def origin_response(cf: dict, table: dict, now: float) -> dict:
     # Behaviours that need no origin-request event (a plain route, the default) are
     # decided by CloudFront's path match alone, which the matcher reproduces.
     route = _header(request, ROUTE_HEADER) or _decide(request, table, now).route
-    _set_header(response.setdefault("headers", {}), "X-Edge-Route", route)
+    _set_header(response.setdefault("headers", {}), ROUTE_HEADER, route)
     issued = _header(request, ISSUED_HEADER)
     if issued:
         _set_header(response["headers"], "Set-Cookie", canary_cookie(issued))

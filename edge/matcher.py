@@ -29,6 +29,7 @@ DEFAULT_ORIGIN = "monolith"
 CANARY_COOKIE = "edge_canary"
 # A tester forces every canary on (`in`) or off (`out`) with this header, honoured only
 # together with the canary secret in CANARY_SECRET_HEADER: anybody can send a header.
+# (The Lambda@Edge router passes other names: CloudFront reserves X-Edge-*.)
 CANARY_HEADER = "x-edge-canary"
 CANARY_SECRET_HEADER = "x-edge-canary-secret"  # noqa: S105 - a header name
 # The X-Edge-Route of a redirect to a path's normal form (a route name may not take it).
@@ -171,12 +172,19 @@ def spelling_problem(routes: list[Route], uri: str) -> str:
     return ""
 
 
-def canary_tester(headers: Mapping[str, str], secret: str) -> str:
-    """The tester header's `in`/`out`, or "" unless the request carries the canary secret."""
-    given = headers.get(CANARY_SECRET_HEADER) or ""
+def canary_tester(
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    header: str = CANARY_HEADER,
+    secret_header: str = CANARY_SECRET_HEADER,
+) -> str:
+    """The tester header's `in`/`out`, or "" unless the request carries the canary secret.
+    `headers` has lower-case names; so have `header` and `secret_header`."""
+    given = headers.get(secret_header) or ""
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return ""
-    force = (headers.get(CANARY_HEADER) or "").strip().lower()
+    force = (headers.get(header) or "").strip().lower()
     return force if force in ("in", "out") else ""
 
 
@@ -292,14 +300,17 @@ def decide(
     make_key: Callable[[], str] = new_canary_key,
     default_origin: str = DEFAULT_ORIGIN,
     canary_secret: str = "",
+    canary_header: str = CANARY_HEADER,
+    canary_secret_header: str = CANARY_SECRET_HEADER,
 ) -> Decision:
     """Which route serves `uri` (as sent: it is decoded here), and why. `headers` has
-    lower-case names; the tester header counts only with `canary_secret`."""
+    lower-case names; the tester header `canary_header` counts only with `canary_secret`
+    in `canary_secret_header`."""
     cookies = cookies or {}
     headers = headers or {}
     path = decoded_path(uri)
     trace: list[tuple[str, str]] = []
-    force = canary_tester(headers, canary_secret)
+    force = canary_tester(headers, canary_secret, header=canary_header, secret_header=canary_secret_header)
     key = cookies.get(CANARY_COOKIE) or ""
     issued = None
     for route in routes:
@@ -318,7 +329,7 @@ def decide(
                 key = issued = make_key()
             if force in ("in", "out"):
                 chosen = force == "in"
-                why = f"tester header {CANARY_HEADER}: {force}"
+                why = f"tester header {canary_header}: {force}"
             else:
                 chosen = in_canary(route.canary_percent, key)
                 why = f"canary {route.canary_percent}% by cookie {CANARY_COOKIE}"

@@ -11,8 +11,13 @@ API Gateway HTTP API, the legacy API as a private one, and the sweeper of the ou
 - The sweeps the beat runs elsewhere (outbox relay, stalled orders, reservations, sale
   windows) run every minute in a Lambda (`config.lambda_beat`) invoked by an EventBridge
   schedule; the Celery workers that place orders run outside this template, without beat.
-- Secrets are never in the template: the database URL, the secret key and the origin
-  secret are NoEcho parameters; the legacy API tokens (`manage.py legacy_api_token CALLER`)
+- The functions' code directory (/var/task) is read-only: their VAR_DIR, which the settings
+  create at import, is under /tmp. Their cache (throttles, capacity gates, the legacy API's
+  capacity, read models) is the Redis of RedisUrl, shared by every instance.
+- The order queue's visibility timeout (ORDER_VISIBILITY_TIMEOUT) outlasts any order task a
+  worker holds, its retry countdown included, or a running order is delivered twice.
+- Secrets are never in the template: the database URL, the Redis URL, the secret key and
+  the origin secret are NoEcho parameters; the legacy API tokens (`manage.py legacy_api_token CALLER`)
   and the card key are read from one Secrets Manager secret named by AppSecretName.
 
 Lambda@Edge functions must live in us-east-1, so the template refuses other regions.
@@ -45,6 +50,13 @@ def _api_domain(api: str) -> dict:
 
 VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 LEGACY_STAGE = "api"
+# Lambda's only writable directory is /tmp.
+LAMBDA_VAR_DIR = "/tmp/shop-var"  # noqa: S108 - Lambda's own scratch space, one instance each
+# Seconds: a worker holds an order's message through its retry countdown (at most
+# ORDERS_RETRY_BACKOFF_MAX, 60 s, or the legacy API's Retry-After), a wait for a capacity
+# slot (ORDERS_SLOT_WAIT_SECONDS, 30 s) and the call (LEGACY_API_TIMEOUT, 10 s), with room
+# to spare; the same figure as the README's. SQS allows up to 12 hours.
+ORDER_VISIBILITY_TIMEOUT = 900
 HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
 LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
 
@@ -269,7 +281,9 @@ def _distribution_config(table: dict) -> dict:
 def template(table: dict) -> dict:
     app_env = {
         "DJANGO_ENV": "production",
+        "VAR_DIR": LAMBDA_VAR_DIR,
         "DATABASE_URL": {"Ref": "DatabaseUrl"},
+        "REDIS_URL": {"Ref": "RedisUrl"},
         "SECRET_KEY": {"Ref": "SecretKey"},
         "CARD_ENCRYPTION_KEY": _secret("card_encryption_key"),
         "CELERY_BROKER_URL": "sqs://",
@@ -313,6 +327,11 @@ def template(table: dict) -> dict:
             "EdgeCodeKey": {"Type": "String", "Default": "edge/lambda-edge.zip"},
             "AppCodeKey": {"Type": "String", "Default": "app/shop.zip"},
             "DatabaseUrl": {"Type": "String", "NoEcho": True},
+            "RedisUrl": {
+                "Type": "String",
+                "NoEcho": True,
+                "Description": "The functions' shared cache (REDIS_URL), reachable from their subnets.",
+            },
             "SecretKey": {"Type": "String", "NoEcho": True, "MinLength": 50},
             "OriginSecret": {
                 "Type": "String",
@@ -416,7 +435,7 @@ def template(table: dict) -> dict:
                 "Type": "AWS::SQS::Queue",
                 "Properties": {
                     # Longer than any order task, so a message is never handled twice at once.
-                    "VisibilityTimeout": 300,
+                    "VisibilityTimeout": ORDER_VISIBILITY_TIMEOUT,
                     "RedrivePolicy": {
                         "deadLetterTargetArn": {"Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]},
                         "maxReceiveCount": 5,

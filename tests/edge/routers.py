@@ -12,11 +12,83 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge import matcher
+from edge import lambda_edge, matcher
 from tests.edge.cases import Case
 
-CANARY_HEADER = "X-Edge-Canary"
-CANARY_SECRET_HEADER = "X-Edge-Canary-Secret"
+# CloudFront reserves X-Edge-*: there the route and tester headers are the Lambda's own.
+CF_ROUTE_HEADER = lambda_edge.ROUTE_HEADER.lower()
+CF_CANARY_HEADER = "X-Shop-Canary"
+CF_CANARY_SECRET_HEADER = "X-Shop-Canary-Secret"
+
+# CloudFront's developer guide, "Restrictions on all edge functions", Disallowed headers:
+# not exposed to edge functions, and "if your function adds one of these headers, it fails
+# CloudFront validation and CloudFront returns HTTP status code 502".
+CLOUDFRONT_DISALLOWED = (
+    "Connection",
+    "Expect",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+    "Trailer",
+    "Upgrade",
+    "X-Accel-Buffering",
+    "X-Accel-Charset",
+    "X-Accel-Limit-Rate",
+    "X-Accel-Redirect",
+    "X-Amz-Cf-*",
+    "X-Amzn-Auth",
+    "X-Amzn-Cf-Billing",
+    "X-Amzn-Cf-Id",
+    "X-Amzn-Cf-Xff",
+    "X-Amzn-Errortype",
+    "X-Amzn-Fle-Profile",
+    "X-Amzn-Header-Count",
+    "X-Amzn-Header-Order",
+    "X-Amzn-Lambda-Integration-Tag",
+    "X-Amzn-RequestId",
+    "X-Cache",
+    "X-Edge-*",
+    "X-Forwarded-Proto",
+    "X-Real-IP",
+)
+
+
+def cloudfront_disallows(name: str) -> bool:
+    name = name.lower()
+    for entry in (e.lower() for e in CLOUDFRONT_DISALLOWED):
+        if name == entry or (entry.endswith("*") and name.startswith(entry[:-1])):
+            return True
+    return False
+
+
+def _names(headers: dict) -> set[str]:
+    """A CloudFront event's header names: the lower-case keys and each value's `key`."""
+    return set(headers) | {v["key"] for values in headers.values() for v in values if "key" in v}
+
+
+def headers_added(event: dict, result: dict) -> set[str]:
+    """The names of the headers an edge function's `result` added to `event`'s request
+    (or, for origin-response, response); all of a response it generated."""
+    cf = event["Records"][0]["cf"]
+    before = cf["response"] if cf["config"]["eventType"] == "origin-response" else cf["request"]
+    after = result.get("headers", {})
+    if "status" in result and "status" not in before:
+        return _names(after)
+    return {n for n in _names(after) if n.lower() not in {b.lower() for b in _names(before.get("headers", {}))}}
+
+
+def cloudfront_validated(handler):
+    """`handler` as CloudFront runs it: a result adding a disallowed header is a 502."""
+
+    def run(event: dict, context=None) -> dict:
+        given = copy.deepcopy(event)
+        result = handler(event, context)
+        bad = sorted(n for n in headers_added(given, result) if cloudfront_disallows(n))
+        assert not bad, f"CloudFront answers 502: the function added {bad}"
+        return result
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -33,15 +105,21 @@ def expected(case: Case) -> Outcome:
 # --- CloudFront events -------------------------------------------------------------------
 
 
-def cf_request(case: Case, origin_item: dict | None = None) -> dict:
+def cf_request(case: Case, origin_item: dict | None = None, *, extra: dict | None = None) -> dict:
+    """The request of a CloudFront event for `case`, the tester using CloudFront's header
+    names; `extra` headers the viewer sent too. As CloudFront does, headers it reserves
+    (X-Edge-*) are removed before a function sees the request."""
     path, _, query = case.uri.partition("?")
     headers = {"host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}]}
     if case.cookie:
         headers["cookie"] = [{"key": "Cookie", "value": f"sessionid=abc; {matcher.CANARY_COOKIE}={case.cookie}"}]
     if case.tester:
-        headers["x-edge-canary"] = [{"key": CANARY_HEADER, "value": case.tester}]
+        headers[CF_CANARY_HEADER.lower()] = [{"key": CF_CANARY_HEADER, "value": case.tester}]
     if case.secret:
-        headers["x-edge-canary-secret"] = [{"key": CANARY_SECRET_HEADER, "value": case.secret}]
+        headers[CF_CANARY_SECRET_HEADER.lower()] = [{"key": CF_CANARY_SECRET_HEADER, "value": case.secret}]
+    for name, value in (extra or {}).items():
+        if not cloudfront_disallows(name):
+            headers[name.lower()] = [{"key": name, "value": value}]
     request = {"clientIp": "203.0.113.178", "method": "GET", "uri": path, "querystring": query, "headers": headers}
     if origin_item is not None:
         request["origin"] = origin_event(origin_item)
@@ -92,7 +170,7 @@ def _origin_name(request: dict, origins: dict) -> str:
 
 def _redirect(response: dict) -> Outcome:
     return Outcome(
-        response["headers"]["x-edge-route"][0]["value"],
+        response["headers"][CF_ROUTE_HEADER][0]["value"],
         None,
         (int(response["status"]), response["headers"]["location"][0]["value"]),
     )
@@ -112,6 +190,7 @@ def followed(run, case: Case) -> Outcome:
 
 
 def lambda_edge(handler, table: dict, case: Case) -> Outcome:
+    handler = cloudfront_validated(handler)
     return followed(lambda c: _lambda_edge(handler, table, c), case)
 
 
@@ -132,10 +211,11 @@ def _lambda_edge(handler, table: dict, case: Case) -> Outcome:
         return _redirect(result)
     origin = _origin_name(result, table["origins"])
     response = handler(cf_event("origin-response", result, {"status": "200", "statusDescription": "OK", "headers": {}}))
-    return Outcome(response["headers"]["x-edge-route"][0]["value"], origin)
+    return Outcome(response["headers"][CF_ROUTE_HEADER][0]["value"], origin)
 
 
 def cloudfront(config: dict, handler, case: Case) -> Outcome:
+    handler = cloudfront_validated(handler)
     return followed(lambda c: _cloudfront(config, handler, c), case)
 
 
@@ -164,10 +244,10 @@ def _cloudfront(config: dict, handler, case: Case) -> Outcome:
         }
         target = request["origin"].get("custom") or request["origin"]["s3"]
         origin = by_domain.get((target["domainName"], target.get("port")))
-    route = "(no X-Edge-Route)"
+    route = "(no X-Shop-Route)"
     if "origin-response" in events:
         response = handler(cf_event("origin-response", request, {"status": "200", "headers": {}}), None)
-        route = response["headers"]["x-edge-route"][0]["value"]
+        route = response["headers"][CF_ROUTE_HEADER][0]["value"]
     return Outcome(route, origin)
 
 

@@ -167,3 +167,29 @@ def test_each_function_s_database_statements_are_cancelled_before_the_function_t
         assert env["SHOP_DEPLOYMENT"] == "hotpath", name
         timeout_ms = int(env.get("DATABASE_STATEMENT_TIMEOUT_MS", hot_path_default))
         assert 0 < timeout_ms < properties["Timeout"] * 1000, name
+
+
+def test_the_functions_keep_their_state_under_tmp_and_share_one_redis(template, tmp_path):
+    """/var/task is read-only on Lambda, and the settings create VAR_DIR at import."""
+    _, data = template
+    resources = data["Resources"]
+    assert data["Parameters"]["RedisUrl"]["NoEcho"] is True and "Default" not in data["Parameters"]["RedisUrl"]
+    for name in ("HotpathFunction", "LegacyApiFunction", "BeatFunction"):
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["VAR_DIR"].startswith("/tmp/"), name
+        assert env["REDIS_URL"] == {"Ref": "RedisUrl"}, name
+    # The settings take VAR_DIR from the environment (and create it there, not in the code).
+    var_dir = tmp_path / "lambda-tmp" / "shop-var"
+    assert settings_of_fresh_process("str(settings.VAR_DIR)", VAR_DIR=str(var_dir)) == str(var_dir)
+    assert var_dir.is_dir()
+
+
+def test_the_order_queue_outlasts_an_order_task_held_by_a_worker(template):
+    """A worker holds the message through its countdown, a wait for a slot and the call."""
+    _, data = template
+    longest = settings_of_fresh_process(
+        "settings.ORDERS_RETRY_BACKOFF_MAX + settings.ORDERS_SLOT_WAIT_SECONDS + settings.LEGACY_API_TIMEOUT",
+        unset=("ORDERS_RETRY_BACKOFF_MAX", "ORDERS_SLOT_WAIT_SECONDS", "LEGACY_API_TIMEOUT"),
+    )
+    timeout = data["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"]
+    assert timeout == 900 and timeout > 2 * longest

@@ -3,7 +3,7 @@ shared cases with it.
 
 The simulation selects the behaviour as CloudFront documents (PathPattern in order, first
 match, default last) and sends the request to its TargetOriginId. Where the behaviour has
-Lambda@Edge associations (windows, canaries, redirects, X-Edge-Route), it runs the
+Lambda@Edge associations (windows, canaries, redirects, X-Shop-Route), it runs the
 exported function on those events, as CloudFront would; nothing else decides.
 """
 

@@ -11,7 +11,15 @@ import pytest
 from edge import lambda_edge, matcher, selectors
 from edge.exporters import lambda_package
 from tests.edge.cases import CASES, OUT_30
-from tests.edge.routers import cf_event, cf_request, expected, load_lambda_package
+from tests.edge.routers import (
+    CLOUDFRONT_DISALLOWED,
+    cf_event,
+    cf_request,
+    cloudfront_disallows,
+    expected,
+    headers_added,
+    load_lambda_package,
+)
 from tests.edge.routers import lambda_edge as run_lambda
 
 EDGE_DIR = Path(lambda_edge.__file__).parent
@@ -87,7 +95,7 @@ def test_a_new_buyer_gets_the_canary_cookie_the_decision_used(packaged):
     cookie = response["headers"]["set-cookie"][0]["value"]
     key = cookie.split(";")[0].split("=", 1)[1]
     inside = matcher.in_canary(30, key)
-    assert response["headers"]["x-edge-route"][0]["value"] == ("canary" if inside else "default")
+    assert response["headers"]["x-shop-route"][0]["value"] == ("canary" if inside else "default")
 
 
 def test_a_returning_buyer_gets_no_new_cookie(packaged):
@@ -107,7 +115,7 @@ def test_a_sale_window_opens_and_closes_at_its_times(packaged):
     def route_at(moment):
         event = cf_event("origin-request", cf_request(Case("/t/win/future/a", "?")))
         result = lambda_edge.handler(event, None, table=table, now=moment)
-        return result["headers"]["x-edge-route"][0]["value"]
+        return result["headers"]["x-shop-route"][0]["value"]
 
     assert route_at(route["window_start"] - 1) == "win-catch"
     assert route_at(route["window_start"]) == "win-future"
@@ -123,3 +131,92 @@ def test_a_redirect_from_viewer_request_is_a_cloudfront_generated_response(packa
     response = handler(cf_event("viewer-request", cf_request(Case("/t/old/x", "?"))), None)
     assert response["status"] == "301" and response["statusDescription"] == "Moved Permanently"
     assert response["headers"]["location"] == [{"key": "Location", "value": "https://shop.example.com/new/"}]
+
+
+# --- CloudFront's reserved headers ---------------------------------------------------------
+
+
+def test_the_reserved_prefixes_are_cloudfronts():
+    assert "X-Edge-*" in CLOUDFRONT_DISALLOWED and "X-Amz-Cf-*" in CLOUDFRONT_DISALLOWED
+    assert {p.lower() + "*" for p in lambda_edge.RESERVED_PREFIXES} <= {h.lower() for h in CLOUDFRONT_DISALLOWED}
+    # The names every other router uses would be refused: that is why the Lambda has its own.
+    for name in ("X-Edge-Route", "x-edge-canary-issued", matcher.CANARY_HEADER, matcher.CANARY_SECRET_HEADER):
+        assert cloudfront_disallows(name)
+    for name in (
+        lambda_edge.ROUTE_HEADER,
+        lambda_edge.ISSUED_HEADER,
+        lambda_edge.CANARY_HEADER,
+        lambda_edge.CANARY_SECRET_HEADER,
+    ):
+        assert not cloudfront_disallows(name), name
+    assert lambda_edge.ROUTE_HEADER == "X-Shop-Route"
+
+
+def test_the_function_never_adds_a_header_cloudfront_disallows(packaged):
+    """Every shared case, on every event: a disallowed header would be CloudFront's 502."""
+    table, handler = packaged
+    added: set[str] = set()
+
+    def recording(event, context=None):
+        import copy
+
+        given = copy.deepcopy(event)
+        result = handler(event, context)
+        added.update(headers_added(given, result))
+        return result
+
+    for case in CASES:
+        run_lambda(recording, table, case)
+    assert not sorted(name for name in added if cloudfront_disallows(name))
+    # Not vacuous: the route, the cookie, the redirects' and the events' own headers were seen.
+    assert {"X-Shop-Route", "Set-Cookie", "Location", "x-shop-canary-issued"} <= added
+
+
+def test_setting_a_reserved_header_fails_loudly():
+    with pytest.raises(ValueError, match="502"):
+        lambda_edge._set_header({}, "X-Edge-Route", "muskie")
+
+
+def test_the_route_header_a_viewer_sends_is_not_believed(packaged):
+    table, handler = packaged
+    from tests.edge.cases import Case
+
+    request = cf_request(Case("/shop/", "?"), extra={"X-Shop-Route": "muskie", "X-Shop-Canary-Issued": "buyer-3"})
+    request = handler(cf_event("viewer-request", request), None)
+    assert "x-shop-route" not in request["headers"] and "x-shop-canary-issued" not in request["headers"]
+    response = handler(cf_event("origin-response", request, {"status": "200", "headers": {}}), None)
+    assert response["headers"]["x-shop-route"] == [{"key": "X-Shop-Route", "value": "default"}]
+    assert "set-cookie" not in response["headers"]
+
+
+def test_the_canary_secret_reaches_no_origin(packaged):
+    """Behaviours without an origin-request event lose it on viewer-request; the others on
+    origin-request, after deciding with it."""
+    table, handler = packaged
+    from tests.edge.cases import CANARY_SECRET, Case
+
+    def viewer_request(uri):
+        return handler(cf_event("viewer-request", cf_request(Case(uri, "?", tester="in", secret=CANARY_SECRET))))
+
+    assert "x-shop-canary-secret" not in viewer_request("/shop/")["headers"]
+    canary = viewer_request("/t/canary/a")
+    assert "x-shop-canary-secret" in canary["headers"], "the origin-request event decides with it"
+    sent = handler(cf_event("origin-request", canary))
+    assert "x-shop-canary-secret" not in sent["headers"]
+    assert sent["headers"]["x-shop-route"][0]["value"] == "canary"
+
+
+def test_on_cloudfront_the_tester_uses_the_x_shop_headers(packaged):
+    """CloudFront removes X-Edge-* before a function sees the request: the old names do nothing."""
+    table, handler = packaged
+    from tests.edge.cases import CANARY_SECRET, OUT_30, Case
+
+    def route(request):
+        return handler(cf_event("origin-request", request))["headers"]["x-shop-route"][0]["value"]
+
+    old = cf_request(
+        Case("/t/canary/a", "?", cookie=OUT_30),
+        extra={"X-Edge-Canary": "in", "X-Edge-Canary-Secret": CANARY_SECRET},
+    )
+    assert route(old) == "default"
+    assert route(cf_request(Case("/t/canary/a", "?", cookie=OUT_30, tester="in", secret=CANARY_SECRET))) == "canary"

@@ -63,3 +63,17 @@ def test_the_decision_explains_every_route_it_passed_over():
         "pattern matches, but the sale window is closed",
         "pattern matches: first match wins",
     ]
+
+
+def test_the_tester_headers_names_can_be_given():
+    """The Lambda@Edge router passes its own names (CloudFront reserves X-Edge-*)."""
+    routes = [matcher.Route(name="canary", pattern="/c/*", origin="hotpath", canary_percent=0)]
+    default = {"x-edge-canary": "in", "x-edge-canary-secret": "s3cret"}
+    own = {"x-shop-canary": "in", "x-shop-canary-secret": "s3cret"}
+    names = {"canary_header": "x-shop-canary", "canary_secret_header": "x-shop-canary-secret"}
+    assert matcher.decide(routes, "/c/a", now=0, headers=default, canary_secret="s3cret").route == "canary"
+    assert matcher.decide(routes, "/c/a", now=0, headers=own, canary_secret="s3cret").route == "default"
+    decision = matcher.decide(routes, "/c/a", now=0, headers=own, canary_secret="s3cret", **names)
+    assert decision.route == "canary" and "tester header x-shop-canary: in" in decision.trace[0][1]
+    assert matcher.decide(routes, "/c/a", now=0, headers=default, canary_secret="s3cret", **names).route == "default"
+    assert matcher.canary_tester(own, "s3cret", header="x-shop-canary", secret_header="x-shop-canary-secret") == "in"

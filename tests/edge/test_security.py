@@ -147,7 +147,7 @@ def test_lambda_edge_sends_a_path_spelt_otherwise_to_its_normal_form(packaged_ha
     response = handler(cf_event("viewer-request", request), None)
     assert response["status"] == "308"
     assert response["headers"]["location"][0]["value"] == "/shop/rods/muskie-casting-rod/orders?a=%2D"
-    assert response["headers"]["x-edge-route"][0]["value"] == "normalize"
+    assert response["headers"]["x-shop-route"][0]["value"] == "normalize"
 
 
 def test_lambda_edge_refuses_a_normal_path_that_cloudfront_would_match_otherwise(packaged_handler):
@@ -165,7 +165,7 @@ def test_lambda_edge_keeps_the_origin_secret_and_drops_the_canary_secret(package
     result = handler(cf_event("origin-request", request), None)
     assert result["origin"]["custom"]["domainName"] == table["origins"]["hotpath"]["domain"]
     assert result["origin"]["custom"]["customHeaders"] == {"x-origin-verify": [{}]}
-    assert "x-edge-canary-secret" not in result["headers"]
+    assert "x-shop-canary-secret" not in result["headers"]
 
 
 @pytest.fixture(scope="module")

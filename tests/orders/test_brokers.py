@@ -132,6 +132,7 @@ def test_the_templates_own_environment_publishes_an_order_to_sqs(processes, proc
     env = template_environment(
         {
             "DatabaseUrl": process_env["DATABASE_URL"],
+            "RedisUrl": process_env.get("REDIS_URL", ""),
             "SecretKey": "template-test-" + uuid.uuid4().hex + uuid.uuid4().hex,
             "OrderQueue": sqs["queue_url"],
             "OriginSecret": "origin-" + uuid.uuid4().hex,
