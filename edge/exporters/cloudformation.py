@@ -225,6 +225,10 @@ def beat() -> dict:
     }
 
 
+# The distribution's comment, by which edge_deploy finds it (EDGE_DISTRIBUTION_COMMENT).
+DISTRIBUTION_COMMENT = {"Fn::Sub": "${AWS::StackName} shop edge"}
+
+
 def _distribution_config(table: dict) -> dict:
     config = cloudfront.distribution_config(table, lambda_arn="EDGE_VERSION")
     # CloudFormation generates the caller reference and takes its own origin shape.
@@ -274,7 +278,7 @@ def _distribution_config(table: dict) -> dict:
     config["CacheBehaviors"] = [behaviour(b) for b in config["CacheBehaviors"].get("Items", [])]
     config["Restrictions"] = {"GeoRestriction": {"RestrictionType": "none"}}
     config["IPV6Enabled"] = config.pop("IsIPV6Enabled")
-    config["Comment"] = {"Fn::Sub": "${AWS::StackName} shop edge"}
+    config["Comment"] = DISTRIBUTION_COMMENT
     return config
 
 
@@ -499,5 +503,21 @@ def template(table: dict) -> dict:
             "OrderDeadLetterQueueUrl": {"Value": {"Ref": "OrderDeadLetterQueue"}},
             "HotpathApiUrl": {"Value": {"Fn::GetAtt": ["HotpathApi", "ApiEndpoint"]}},
             "LegacyApiUrl": {"Value": {"Fn::Sub": f"https://{LEGACY_DOMAIN}/{LEGACY_STAGE}/legacy-api"}},
+            # What edge_deploy must be given (the settings of the same names) to manage this
+            # stack's distribution, function and bucket rather than make its own.
+            **{
+                name: {"Description": f"edge_deploy's {setting}", "Value": value}
+                for name, setting, value in (
+                    ("EdgeDistributionComment", "EDGE_DISTRIBUTION_COMMENT", DISTRIBUTION_COMMENT),
+                    ("EdgeLambdaFunction", "EDGE_LAMBDA_FUNCTION", {"Ref": "EdgeRouterFunction"}),
+                    ("EdgeLambdaRoleArn", "EDGE_LAMBDA_ROLE_ARN", {"Fn::GetAtt": ["EdgeRouterRole", "Arn"]}),
+                    ("EdgeMinisiteBucket", "EDGE_MINISITE_BUCKET", {"Ref": "MinisiteBucket"}),
+                    (
+                        "EdgeMinisiteOacId",
+                        "EDGE_MINISITE_OAC_ID",
+                        {"Fn::GetAtt": ["MinisiteOriginAccessControl", "Id"]},
+                    ),
+                )
+            },
         },
     }

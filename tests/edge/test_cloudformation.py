@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from tests.conftest import BIN, settings_of_fresh_process
@@ -193,3 +194,20 @@ def test_the_order_queue_outlasts_an_order_task_held_by_a_worker(template):
     )
     timeout = data["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"]
     assert timeout == 900 and timeout > 2 * longest
+
+
+def test_the_outputs_give_edge_deploy_the_stacks_own_resources(template):
+    """edge_deploy finds the distribution by its comment and publishes to the function, bucket
+    and origin access control its settings name: the stack's outputs are those settings."""
+    _, body = template
+    outputs, resources = body["Outputs"], body["Resources"]
+    comment = resources["Distribution"]["Properties"]["DistributionConfig"]["Comment"]
+
+    assert outputs["EdgeDistributionComment"]["Value"] == comment
+    assert outputs["EdgeLambdaFunction"]["Value"] == {"Ref": "EdgeRouterFunction"}
+    assert outputs["EdgeLambdaRoleArn"]["Value"] == {"Fn::GetAtt": ["EdgeRouterRole", "Arn"]}
+    assert outputs["EdgeMinisiteBucket"]["Value"] == {"Ref": "MinisiteBucket"}
+    assert outputs["EdgeMinisiteOacId"]["Value"] == {"Fn::GetAtt": ["MinisiteOriginAccessControl", "Id"]}
+    for name in ("EdgeDistributionComment", "EdgeLambdaFunction", "EdgeLambdaRoleArn"):
+        setting = outputs[name]["Description"].removeprefix("edge_deploy's ")
+        assert setting.startswith("EDGE_") and hasattr(settings, setting)
