@@ -5,31 +5,20 @@ anonymous session's data, and the next person at the browser is not the guest wh
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from shop import order_links
 from shop.models import PlacedOrder
 from tests.shop import test_orders
 from tests.shop.test_checkout import checkout_form, fill_basket
-from tests.shop.test_orders import lookup
+
+# The order pages' own: the lookup's throttle uncounted, and an order service that says nothing
+# (what a session may see does not depend on it; the checkout test serves it).
+from tests.shop.test_orders import legacy_api_down, lookup, lookups_not_counted_yet  # noqa: F401
 
 make_order = test_orders.make_order
 make_sale_order = test_orders.make_sale_order
 PASSWORD = "a-long-test-password"
-
-
-@pytest.fixture(autouse=True)
-def nothing_counted_yet():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def legacy_api_down(settings, closed_port_url):
-    """What a session may see does not depend on the order service (the checkout test serves it)."""
-    settings.LEGACY_API_URL = closed_port_url
 
 
 def sign_in(client: Client, username: str) -> None:

@@ -4,7 +4,6 @@ limit, so none of them, and no number of new accounts, can flood an address."""
 
 from __future__ import annotations
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
@@ -12,17 +11,11 @@ from django.test import Client
 
 from shop import accounts
 from shop.models import VerifiedEmail
-from tests.shop.test_accounts import PASSWORD, link_in, sign_up
+
+# The links are counted in the cache, which outlives each test's database: cleared around each.
+from tests.shop.test_accounts import PASSWORD, link_in, nothing_counted_yet, sign_up  # noqa: F401
 
 VICTIM = "victim@example.net"
-
-
-@pytest.fixture(autouse=True)
-def nothing_counted_yet():
-    """The links are counted in the cache, which outlives each test's database."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def mails_to(address: str) -> int:
