@@ -308,3 +308,13 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def migrate_to(targets: list[tuple[str, str]]):
+    """Migrates the test database to `targets` (app, migration) and returns the executor, whose
+    `loader.project_state(targets).apps` holds the models as they were there."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor

@@ -5,22 +5,15 @@ orders drawn on them, and every other order is the storefront's, which reads the
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from legacy_api.models import Hold, Order
 from shop.models import Category, Product
+from tests.conftest import migrate_to
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("legacy_api", "0003_stock_receipts")]
 AFTER = [("legacy_api", "0004_callers_own_holds_and_orders")]
-
-
-def migrate(targets) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor
 
 
 def test_holds_and_orders_made_before_callers_are_given_theirs():
@@ -33,7 +26,7 @@ def test_holds_and_orders_made_before_callers_are_given_theirs():
         stock=10,
         held=4,
     )
-    old = migrate(BEFORE).loader.project_state(BEFORE).apps
+    old = migrate_to(BEFORE).loader.project_state(BEFORE).apps
     old_hold = old.get_model("legacy_api", "Hold")
     old_order = old.get_model("legacy_api", "Order")
     sale = old_hold.objects.create(reference="sale-1", product_id=rod.pk, requested=5, quantity=4)
@@ -49,7 +42,7 @@ def test_holds_and_orders_made_before_callers_are_given_theirs():
     old_order.objects.create(reference="from-the-sale", number="L00000001", hold=sale, **order)
     old_order.objects.create(reference="from-the-shop", number="L00000002", **order)
 
-    migrate(AFTER)
+    migrate_to(AFTER)
 
     assert Hold.objects.get(reference="sale-1").caller == "hotpath"
     assert dict(Order.objects.values_list("reference", "caller")) == {
