@@ -228,8 +228,8 @@ def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
     except (LegacyUnavailable, LegacyRefused) as exc:
         logger.warning("sale holds no sale owns not looked for: %s", exc)
         return []
-    # A hold younger than ORPHAN_MIN_AGE may be a sale's whose opening is still under way (the
-    # sale lock a cache key, which a slow opening can outlive): left to a later pass.
+    # A hold younger than ORPHAN_MIN_AGE may be a sale's whose opening is still under way (on
+    # Redis the sale lock has a lease, which a slow opening can outlive): left to a later pass.
     young = timezone.now() - ORPHAN_MIN_AGE
     candidates = [
         hold

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 from django.dispatch import Signal
 from django.utils import timezone
 
 import legacy_client
+from config.locks import lock_held
 from events.services import event_append
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.gate import known_keys_arm, known_keys_forget
@@ -59,19 +58,13 @@ class SaleBusy(SaleRefused):
 
 @contextmanager
 def sale_lock(product_id: int) -> Iterator[None]:
-    """One change to a product's sale at a time (merchant, command, beat), across processes.
+    """One change to a product's sale at a time (merchant, command, beat), across processes
+    (config.locks); SaleBusy when another change holds it.
 
     Not a row lock: the allocation's row is the one every buyer waits for, and the legacy
     calls made under this lock take far longer than a reservation may wait."""
-    key = f"orders:sale-lock:{product_id}"
-    token = uuid.uuid4().hex
-    if not cache.add(key, token, SALE_LOCK_SECONDS):
-        raise SaleBusy()
-    try:
+    with lock_held(f"orders:sale-lock:{product_id}", lease_seconds=SALE_LOCK_SECONDS, busy=SaleBusy):
         yield
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
 
 
 # What every sale's hold reference starts with: the reconciliation gives back the hot path's

@@ -1,0 +1,144 @@
+"""The shop's named locks (config.locks): one holder at a time across processes, on Redis and on
+the embedded defaults' file lock, and never freed by a holder whose lease has ended."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.core.cache.backends.filebased import FileBasedCache
+
+from config.cache import redis_client
+from config.locks import lock_held, lock_path
+from orders import sales
+from orders.sales import SaleBusy
+
+
+class Busy(Exception):
+    pass
+
+
+@pytest.fixture
+def name():
+    return f"test:lock:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def file_cache(settings, tmp_path):
+    """The embedded defaults: the file cache, and VAR_DIR where its files lie."""
+    settings.VAR_DIR = tmp_path
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "c")}
+    }
+    assert redis_client() is None
+    return tmp_path
+
+
+def test_a_held_lock_refuses_a_second_holder_and_is_free_once_left(file_cache, name):
+    with (
+        lock_held(name, lease_seconds=60, busy=Busy),
+        pytest.raises(Busy),
+        lock_held(name, lease_seconds=60, busy=Busy),
+    ):
+        pass
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        pass
+
+
+def test_a_lock_is_left_when_its_block_raises(file_cache, name):
+    with pytest.raises(RuntimeError), lock_held(name, lease_seconds=60, busy=Busy):
+        raise RuntimeError("the change failed")
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        pass
+
+
+def test_two_threads_of_one_process_exclude_each_other(file_cache, name):
+    taken, outcome = threading.Event(), []
+
+    def other():
+        taken.wait(10)
+        try:
+            with lock_held(name, lease_seconds=60, busy=Busy):
+                outcome.append("held")
+        except Busy:
+            outcome.append("busy")
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        taken.set()
+        thread.join(10)
+    assert outcome == ["busy"]
+
+
+def test_the_sale_lock_holds_where_the_file_caches_add_would_let_two_in(file_cache, monkeypatch):
+    """Two processes adding the same key to the file cache at once both see it absent before
+    either writes it: the sale lock must not be made of that."""
+    monkeypatch.setattr(FileBasedCache, "has_key", lambda self, key, version=None: False)
+    assert cache.add("k", 1) and cache.add("k", 2)  # the race, as two processes would see it
+    with sales.sale_lock(4242):
+        with pytest.raises(SaleBusy), sales.sale_lock(4242):
+            pass
+        with sales.sale_lock(4243):  # another product's sale is another lock
+            pass
+
+
+def test_a_lock_whose_holder_process_died_is_free(file_cache, name):
+    """A holder killed mid-change (SIGKILL) leaves no lock behind: the kernel drops it."""
+    path = lock_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
+            pass
+        holder.kill()
+        holder.wait(10)
+        with lock_held(name, lease_seconds=60, busy=Busy):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+@pytest.fixture
+def redis(name):
+    client = redis_client()
+    if client is None:
+        pytest.skip("the Redis lock needs the cache on Redis: set REDIS_URL=redis://...")
+    yield client
+    client.delete(cache.make_key(name))
+
+
+def test_on_redis_a_held_lock_refuses_a_second_holder(redis, name):
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        assert redis.exists(cache.make_key(name))
+        with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
+            pass
+    assert not redis.exists(cache.make_key(name))
+
+
+def test_on_redis_a_holder_past_its_lease_does_not_free_the_next_holders_lock(redis, name):
+    with lock_held(name, lease_seconds=0.2, busy=Busy):
+        time.sleep(0.4)  # the lease ends while the first holder still works
+        # The next holder takes the lock.
+        redis.set(cache.make_key(name), b"next-holder", px=60_000)
+    # The first holder's release left the next holder's lock alone.
+    assert redis.get(cache.make_key(name)) == b"next-holder"
