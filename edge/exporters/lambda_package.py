@@ -7,6 +7,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from edge import lambda_edge
+
 EDGE_DIR = Path(__file__).resolve().parent.parent
 HANDLER = "edge.lambda_edge.handler"
 RUNTIME = "python3.12"
@@ -16,6 +18,13 @@ _EPOCH = (2020, 1, 1, 0, 0, 0)
 
 
 def routes_json(table: dict) -> str:
+    """The table as the function reads it, with the tester's header names it uses: CloudFront
+    keeps X-Edge-* for itself, so the function's differ from nginx's and the middleware's."""
+    table = {
+        **table,
+        "canary_header": lambda_edge.CANARY_HEADER,
+        "canary_secret_header": lambda_edge.CANARY_SECRET_HEADER,
+    }
     return json.dumps(table, indent=2, sort_keys=True)
 
 

@@ -48,6 +48,9 @@ def test_the_package_holds_the_matcher_and_handler_unchanged_and_the_routes(edge
     baked = json.loads(archive.read("edge/routes.json"))
     assert [r["name"] for r in baked["routes"]][:3] == ["muskie", "legacy", "jpg"]
     assert "off" not in [r["name"] for r in baked["routes"]], "disabled routes are not exported"
+    # The tester's headers the table records are the ones the function reads (not X-Edge-*,
+    # which CloudFront keeps for itself).
+    assert (baked["canary_header"], baked["canary_secret_header"]) == ("x-shop-canary", "x-shop-canary-secret")
     # The same routes give the same bytes: a deploy with nothing changed publishes nothing.
     assert lambda_package.build_zip(table) == lambda_package.build_zip(table)
 
