@@ -1,21 +1,10 @@
 """One CloudFormation template for the whole edge: distribution, origins, the Lambda@Edge
-router, the mini-site bucket, the order queue, the hot path as a Lambda function behind an
-API Gateway HTTP API, the legacy API as a private one, and the sweeper of the outbox.
+router, the mini-site bucket, and beside them the application's resources (`cfn_app`): the
+order queue, the hot path as a Lambda function behind an API Gateway HTTP API, the legacy
+API as a private one, and the sweeper of the outbox.
 
-- The legacy API is a PRIVATE REST API: reachable only through the VPC's execute-api
-  endpoint (its resource policy denies every other source), never from the internet or
-  through CloudFront. Its callers keep `Authorization: Bearer` for their tokens, which
-  IAM authorisation (SigV4 in that same header) would have taken.
 - Every CloudFront origin gets `X-Origin-Verify` (the OriginSecret parameter); the hot
   path refuses requests without it (EDGE_ORIGIN_SECRET), so its API's domain is no way round.
-- The sweeps the beat runs elsewhere (outbox relay, stalled orders, reservations, sale
-  windows) run every minute in a Lambda (`config.lambda_beat`) invoked by an EventBridge
-  schedule; the Celery workers that place orders run outside this template, without beat.
-- The functions' code directory (/var/task) is read-only: their VAR_DIR, which the settings
-  create at import, is under /tmp. Their cache (throttles, capacity gates, the legacy API's
-  capacity, read models) is the Redis of RedisUrl, shared by every instance.
-- The order queue's visibility timeout (ORDER_VISIBILITY_TIMEOUT) outlasts any order task a
-  worker holds, its retry countdown included, or a running order is delivered twice.
 - Secrets are never in the template: the database URL, the Redis URL, the secret key and
   the origin secret are NoEcho parameters; the legacy API tokens (`manage.py legacy_api_token CALLER`)
   and the card key are read from one Secrets Manager secret named by AppSecretName.
@@ -27,202 +16,13 @@ from __future__ import annotations
 
 import copy
 
-from edge.exporters import cloudfront
-from events import aws as events_aws
+from edge.exporters import cfn_app, cloudfront
 
-LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"
 
 
 def _api_domain(api: str) -> dict:
     return {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": [api, "ApiEndpoint"]}]}]}
-
-
-VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-LEGACY_STAGE = "api"
-# Lambda's only writable directory is /tmp.
-LAMBDA_VAR_DIR = "/tmp/shop-var"  # noqa: S108 - Lambda's own scratch space, one instance each
-# Seconds: a worker holds an order's message through its retry countdown (at most
-# ORDERS_RETRY_BACKOFF_MAX, 60 s, or the legacy API's Retry-After), a wait for a capacity
-# slot (ORDERS_SLOT_WAIT_SECONDS, 30 s) and the call (LEGACY_API_TIMEOUT, 10 s), with room
-# to spare; the same figure as the README's. SQS allows up to 12 hours.
-ORDER_VISIBILITY_TIMEOUT = 900
-HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
-LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
-
-
-def _secret(key: str) -> dict:
-    """A value of the AppSecretName secret, resolved by CloudFormation (never in the template)."""
-    return {"Fn::Sub": f"{{{{resolve:secretsmanager:${{AppSecretName}}:SecretString:{key}}}}}"}
-
-
-def _app_function(handler: str, env: dict, *, timeout: int = 29) -> dict:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.12",
-            "Handler": handler,
-            "Role": {"Fn::GetAtt": ["AppRole", "Arn"]},
-            "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "AppCodeKey"}},
-            "MemorySize": 1024,
-            "Timeout": timeout,
-            # In the VPC: the database and the legacy API's private endpoint are there.
-            "VpcConfig": {"SubnetIds": {"Ref": "AppSubnetIds"}, "SecurityGroupIds": {"Ref": "AppSecurityGroupIds"}},
-            "Environment": {"Variables": env},
-        },
-    }
-
-
-def _invoke_permission(function: str, principal: str, source_arn: dict) -> dict:
-    return {
-        "Type": "AWS::Lambda::Permission",
-        "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Ref": function},
-            "Principal": principal,
-            "SourceArn": source_arn,
-        },
-    }
-
-
-def _execute_api_arn(api: str) -> dict:
-    return {"Fn::Sub": f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/*"}
-
-
-def hotpath_api() -> dict:
-    """The hot path's HTTP API: one $default route to the function (public, but the function
-    answers only requests carrying the origin secret)."""
-    return {
-        "HotpathApi": {
-            "Type": "AWS::ApiGatewayV2::Api",
-            "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-hotpath"}, "ProtocolType": "HTTP"},
-        },
-        "HotpathIntegration": {
-            "Type": "AWS::ApiGatewayV2::Integration",
-            "Properties": {
-                "ApiId": {"Ref": "HotpathApi"},
-                "IntegrationType": "AWS_PROXY",
-                "IntegrationUri": {"Fn::GetAtt": ["HotpathFunction", "Arn"]},
-                "PayloadFormatVersion": "2.0",
-            },
-        },
-        "HotpathRoute": {
-            "Type": "AWS::ApiGatewayV2::Route",
-            "Properties": {
-                "ApiId": {"Ref": "HotpathApi"},
-                "RouteKey": "$default",
-                "Target": {"Fn::Sub": "integrations/${HotpathIntegration}"},
-            },
-        },
-        "HotpathStage": {
-            "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": {"ApiId": {"Ref": "HotpathApi"}, "StageName": "$default", "AutoDeploy": True},
-        },
-        "HotpathInvokePermission": _invoke_permission(
-            "HotpathFunction", "apigateway.amazonaws.com", _execute_api_arn("HotpathApi")
-        ),
-    }
-
-
-def legacy_api() -> dict:
-    """The legacy API as a PRIVATE REST API: only the VPC endpoint LegacyApiVpcEndpointId reaches it."""
-    return {
-        "LegacyApi": {
-            "Type": "AWS::ApiGateway::RestApi",
-            "Properties": {
-                "Name": {"Fn::Sub": "${AWS::StackName}-legacy-api"},
-                "EndpointConfiguration": {"Types": ["PRIVATE"], "VpcEndpointIds": [{"Ref": "LegacyApiVpcEndpointId"}]},
-                "Policy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "execute-api:Invoke",
-                            "Resource": "execute-api:/*",
-                            "Condition": {"StringNotEquals": {"aws:SourceVpce": {"Ref": "LegacyApiVpcEndpointId"}}},
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Principal": "*",
-                            "Action": "execute-api:Invoke",
-                            "Resource": "execute-api:/*",
-                        },
-                    ],
-                },
-            },
-        },
-        "LegacyApiProxyResource": {
-            "Type": "AWS::ApiGateway::Resource",
-            "Properties": {
-                "RestApiId": {"Ref": "LegacyApi"},
-                "ParentId": {"Fn::GetAtt": ["LegacyApi", "RootResourceId"]},
-                "PathPart": "{proxy+}",
-            },
-        },
-        "LegacyApiProxyMethod": {
-            "Type": "AWS::ApiGateway::Method",
-            "Properties": {
-                "RestApiId": {"Ref": "LegacyApi"},
-                "ResourceId": {"Ref": "LegacyApiProxyResource"},
-                "HttpMethod": "ANY",
-                # The legacy API checks each caller's bearer token itself.
-                "AuthorizationType": "NONE",
-                "Integration": {
-                    "Type": "AWS_PROXY",
-                    "IntegrationHttpMethod": "POST",
-                    "Uri": {
-                        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
-                        "/functions/${LegacyApiFunction.Arn}/invocations"
-                    },
-                },
-            },
-        },
-        "LegacyApiDeployment": {
-            "Type": "AWS::ApiGateway::Deployment",
-            "DependsOn": ["LegacyApiProxyMethod"],
-            "Properties": {"RestApiId": {"Ref": "LegacyApi"}},
-        },
-        "LegacyApiStage": {
-            "Type": "AWS::ApiGateway::Stage",
-            "Properties": {
-                "RestApiId": {"Ref": "LegacyApi"},
-                "DeploymentId": {"Ref": "LegacyApiDeployment"},
-                "StageName": LEGACY_STAGE,
-            },
-        },
-        "LegacyApiInvokePermission": _invoke_permission(
-            "LegacyApiFunction", "apigateway.amazonaws.com", _execute_api_arn("LegacyApi")
-        ),
-    }
-
-
-def beat() -> dict:
-    """What Celery beat runs elsewhere, every minute: EventBridge invokes `config.lambda_beat`."""
-    return {
-        "BeatSchedule": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Description": "Sweeps the hot path's outbox, stalled orders, reservations and sale windows.",
-                "ScheduleExpression": "rate(1 minute)",
-                "State": "ENABLED",
-                "Targets": [{"Arn": {"Fn::GetAtt": ["BeatFunction", "Arn"]}, "Id": "beat"}],
-            },
-        },
-        "BeatInvokePermission": _invoke_permission(
-            "BeatFunction", "events.amazonaws.com", {"Fn::GetAtt": ["BeatSchedule", "Arn"]}
-        ),
-    }
 
 
 # The distribution's comment, by which edge_deploy finds it (EDGE_DISTRIBUTION_COMMENT).
@@ -237,7 +37,7 @@ def _distribution_config(table: dict) -> dict:
     domains = {
         "hotpath": _api_domain("HotpathApi"),
         # Private: CloudFront cannot reach it, so a route to it gets a 403, never the API.
-        "legacy-api": {"Fn::Sub": LEGACY_DOMAIN},
+        "legacy-api": {"Fn::Sub": cfn_app.LEGACY_DOMAIN},
         "monolith": {"Ref": "MonolithDomain"},
     }
     origins = []
@@ -283,45 +83,6 @@ def _distribution_config(table: dict) -> dict:
 
 
 def template(table: dict) -> dict:
-    app_env = {
-        "DJANGO_ENV": "production",
-        "VAR_DIR": LAMBDA_VAR_DIR,
-        "DATABASE_URL": {"Ref": "DatabaseUrl"},
-        "REDIS_URL": {"Ref": "RedisUrl"},
-        "SECRET_KEY": {"Ref": "SecretKey"},
-        "CARD_ENCRYPTION_KEY": _secret("card_encryption_key"),
-        "CELERY_BROKER_URL": "sqs://",
-        "ORDERS_QUEUE_URL": {"Ref": "OrderQueue"},
-        "LEGACY_API_URL": {"Fn::Sub": f"https://{LEGACY_DOMAIN}/{LEGACY_STAGE}/legacy-api"},
-        "LEGACY_API_TOKEN_HOTPATH": _secret("legacy_api_token_hotpath"),
-    }
-    hotpath_env = {
-        **app_env,
-        "SHOP_DEPLOYMENT": "hotpath",
-        # CloudFront sends the API's own Host (the viewer's would break API Gateway).
-        "ALLOWED_HOSTS": {"Fn::Sub": f"{HOTPATH_DOMAIN},${{Distribution.DomainName}}"},
-        "EDGE_ORIGIN_SECRET": {"Ref": "OriginSecret"},
-        # CloudFront and API Gateway each append to X-Forwarded-For.
-        "ORDERS_CLIENT_IP_HEADER": "X-Forwarded-For",
-        "ORDERS_TRUSTED_PROXY_HOPS": "2",
-    }
-    legacy_env = {
-        **{k: v for k, v in app_env.items() if not k.startswith("LEGACY_API_")},
-        "SHOP_DEPLOYMENT": "legacy",
-        "ALLOWED_HOSTS": {"Fn::Sub": LEGACY_DOMAIN},
-        "LEGACY_API_TOKEN_STOREFRONT": _secret("legacy_api_token_storefront"),
-        "LEGACY_API_TOKEN_HOTPATH": _secret("legacy_api_token_hotpath"),
-    }
-    beat_env = {
-        **app_env,
-        "SHOP_DEPLOYMENT": "hotpath",
-        # Its consumers' and sweeps' statements may take longer than an order's (the hot
-        # path's 5 s), never longer than the function itself (55 s).
-        "DATABASE_STATEMENT_TIMEOUT_MS": "45000",
-        "ALLOWED_HOSTS": {"Fn::Sub": HOTPATH_DOMAIN},
-        # The beat's run of the log's consumers includes the relay to the checkout bus.
-        "EVENTBRIDGE_BUS_NAME": {"Ref": "CheckoutBus"},
-    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The shop's edge: CloudFront routes, Lambda@Edge router, mini-site, hot path and order queue.",
@@ -370,7 +131,10 @@ def template(table: dict) -> dict:
         "Resources": {
             "EdgeRouterRole": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST, "ManagedPolicyArns": [BASIC_EXECUTION]},
+                "Properties": {
+                    "AssumeRolePolicyDocument": cfn_app.LAMBDA_TRUST,
+                    "ManagedPolicyArns": [cfn_app.BASIC_EXECUTION],
+                },
             },
             "EdgeRouterFunction": {
                 "Type": "AWS::Lambda::Function",
@@ -434,61 +198,7 @@ def template(table: dict) -> dict:
                     },
                 },
             },
-            "OrderDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
-            "OrderQueue": {
-                "Type": "AWS::SQS::Queue",
-                "Properties": {
-                    # Longer than any order task, so a message is never handled twice at once.
-                    "VisibilityTimeout": ORDER_VISIBILITY_TIMEOUT,
-                    "RedrivePolicy": {
-                        "deadLetterTargetArn": {"Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]},
-                        "maxReceiveCount": 5,
-                    },
-                },
-            },
-            "AppRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "AssumeRolePolicyDocument": LAMBDA_TRUST,
-                    "ManagedPolicyArns": [BASIC_EXECUTION, VPC_ACCESS],
-                    "Policies": [
-                        {
-                            "PolicyName": "order-queue",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [
-                                    {
-                                        "Effect": "Allow",
-                                        "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                                        "Resource": {"Fn::GetAtt": ["OrderQueue", "Arn"]},
-                                    },
-                                    {
-                                        "Effect": "Allow",
-                                        "Action": "events:PutEvents",
-                                        "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]},
-                                    },
-                                    {
-                                        "Effect": "Allow",
-                                        "Action": "secretsmanager:GetSecretValue",
-                                        "Resource": {
-                                            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                                            "${AWS::AccountId}:secret:${AppSecretName}-*"
-                                        },
-                                    },
-                                ],
-                            },
-                        }
-                    ],
-                },
-            },
-            "HotpathFunction": _app_function("config.lambda_hotpath.lambda_handler", hotpath_env),
-            "LegacyApiFunction": _app_function("config.lambda_legacy.lambda_handler", legacy_env),
-            "BeatFunction": _app_function("config.lambda_beat.lambda_handler", beat_env, timeout=55),
-            **hotpath_api(),
-            **legacy_api(),
-            **beat(),
-            # The unified log's bus, with an example rule delivering checkout events to a queue.
-            **events_aws.cloudformation_resources(),
+            **cfn_app.resources(),
             "Distribution": {
                 "Type": "AWS::CloudFront::Distribution",
                 "Properties": {"DistributionConfig": _distribution_config(table)},
@@ -502,7 +212,9 @@ def template(table: dict) -> dict:
             "OrderQueueUrl": {"Value": {"Ref": "OrderQueue"}},
             "OrderDeadLetterQueueUrl": {"Value": {"Ref": "OrderDeadLetterQueue"}},
             "HotpathApiUrl": {"Value": {"Fn::GetAtt": ["HotpathApi", "ApiEndpoint"]}},
-            "LegacyApiUrl": {"Value": {"Fn::Sub": f"https://{LEGACY_DOMAIN}/{LEGACY_STAGE}/legacy-api"}},
+            "LegacyApiUrl": {
+                "Value": {"Fn::Sub": f"https://{cfn_app.LEGACY_DOMAIN}/{cfn_app.LEGACY_STAGE}/legacy-api"}
+            },
             # What edge_deploy must be given (the settings of the same names) to manage this
             # stack's distribution, function and bucket rather than make its own.
             **{
