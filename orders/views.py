@@ -26,6 +26,7 @@ from orders.inputs import (
 )
 from readmodels.answers import answer_record
 from readmodels.selectors import sale_remaining
+from shop.buy_now import receipt_matches
 from shop.models import PlacedOrder
 
 RETRY_AFTER_SECONDS = 2
@@ -61,15 +62,13 @@ def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse 
     when the buyer first sent it): the retry gets that order, never a second one. The session
     gets no access from a replay; the order page stays the placing session's."""
     placed = (
-        PlacedOrder.objects.filter(reference=reference_for_key(idempotency_key))
-        .values_list("number", "fingerprint")
-        .first()
+        PlacedOrder.objects.filter(reference=reference_for_key(idempotency_key)).only("number", "fingerprint").first()
     )
     if placed is None:
         return None
-    number, placed_fingerprint = placed
-    if not secrets.compare_digest(placed_fingerprint, fingerprint):
+    if not receipt_matches(placed, fingerprint):
         return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
+    number = placed.number
     body = {"number": number, "status": "complete", "order_url": f"/orders/{number}/"}
     return _json(body, status=201, headers={"Idempotent-Replayed": "true"})
 

@@ -26,11 +26,18 @@ class BuyNowPlaced:
     original: bool
 
 
-def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
-    if not order.fingerprint:  # recorded before fingerprints were kept: the first to ask claims it
+def receipt_matches(order: PlacedOrder, fingerprint: str) -> bool:
+    """Whether a receipt's order was placed for this body, on either origin. A receipt with no
+    fingerprint yet (its request between the receipt's commit and its stamp, or killed there;
+    or recorded before fingerprints were kept) is claimed by the first body to ask."""
+    if not order.fingerprint:
         PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
         order.refresh_from_db(fields=["fingerprint"])
-    if not secrets.compare_digest(order.fingerprint, fingerprint):
+    return secrets.compare_digest(order.fingerprint, fingerprint)
+
+
+def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
+    if not receipt_matches(order, fingerprint):
         raise KeyReused("This Idempotency-Key was used for another order.")
     return BuyNowPlaced(order=order, original=False)
 

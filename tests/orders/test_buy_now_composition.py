@@ -80,6 +80,28 @@ def test_a_key_the_monolith_placed_is_answered_with_that_order_by_the_hot_path(c
     assert nothing_reserved(allocation)
 
 
+def test_a_monolith_receipt_not_yet_stamped_is_answered_with_its_order_by_the_hot_path(client, allocation, settings):
+    """A receipt without its fingerprint yet (its request between the receipt's commit and
+    its stamp, or killed there) is claimed by the first body to ask, as the monolith's own
+    replay does: told "use a fresh key", the buyer would order and pay again."""
+    body = order_body()
+    PlacedOrder.objects.create(
+        number="L00000043",
+        legacy_id=43,
+        reference=reference_for_key("placed-unstamped"),
+        email=body["customer"]["email"],
+        name="Ann Angler",
+        total_cents=14999,
+        processing_ms=5,
+        fingerprint="",
+    )
+    settings.ROOT_URLCONF = "config.urls_hotpath"
+    again = post_order(client, body, key="placed-unstamped")
+    assert (again.status_code, again.json()["number"]) == (201, "L00000043")
+    assert post_order(client, order_body(quantity=2), key="placed-unstamped").status_code == 422
+    assert nothing_reserved(allocation)
+
+
 def test_a_sale_closed_a_moment_ago_sends_the_order_to_the_monolith_not_a_refusal(client, allocation, monkeypatch):
     # This process still holds the product as it cached it (on sale), but the merchant has just
     # switched the sale off: the hot path refuses, and the monolith takes the order itself.
