@@ -2,11 +2,10 @@
 sold-out figure the last refused reservation left, and the per-address and per-email throttle.
 
 Sold-out answers, what most of a stampede gets, are given from Redis alone when it can tell
-that the key never had an order: an open sale's *known keys* are a Redis set, armed when the
-sale opens (with every key the product's orders were taken with, and the monolith's, in the
-last ORDERS_KNOWN_KEYS_HOURS) and added to by this script before any order is written. A set
-that lost its arming mark (a Redis restart, an eviction: the mark goes with the set) sends
-every sold-out answer to the database again, which looks the key up as before.
+that the key never had an order: it is not among the open sale's *known keys*
+(orders.known_keys), to which this script adds each key before its order is written. A set
+not armed, or armed on another Redis server than this one, sends every sold-out answer to
+the database again, which looks the key up as before.
 
 Once the sale has nothing left, a process answers its sold-out buyers from memory: the script
 grants it a *lease* (ORDERS_SOLDOUT_LEASE_MS) with the known keys as they stand, and until
@@ -18,89 +17,28 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.utils import timezone
-from redis.exceptions import RedisError
 
 from config.cache import redis_client, redis_script
-from legacy_client.references import reference_for_key
-from orders.models import HotOrder
+from orders.known_keys import (
+    KNOWN_KEYS_ARMED,
+    known_key_member,
+    known_keys_epoch_key,
+    known_keys_key,
+)
 from orders.selectors import allocation_remaining, remaining_cache_key
 from orders.services import SoldOut, StockChanging
 from orders.throttle import throttle_count, throttle_counters, throttle_seen_key, throttled
-from shop.models import PlacedOrder
 
 logger = logging.getLogger(__name__)
-
-
-KNOWN_KEYS_ARMED = "*armed*"
-
-
-def known_keys_key(allocation_id: int) -> str:
-    return f"orders:known-keys:{allocation_id}"
-
-
-def known_keys_epoch_key(allocation_id: int) -> str:
-    """Set anew at each arming: with the set's size, the version a lease's copy was taken at."""
-    return f"orders:known-keys-epoch:{allocation_id}"
 
 
 def soldout_lease_key(allocation_id: int) -> str:
     """Present while some process answers the sale's sold-out buyers from memory."""
     return f"orders:soldout-lease:{allocation_id}"
-
-
-def known_key_member(idempotency_key: str) -> str:
-    """A key's member of the set: the legacy reference's hash, the same whichever side took it."""
-    return reference_for_key(idempotency_key).removeprefix("key-")
-
-
-def keys_recently_ordered(*, product_id: int) -> list[str]:
-    """The legacy references of the keys the product's hot orders were taken with, and of the
-    monolith's buy-now orders (any product: a key is one order, whatever it bought), in the
-    last ORDERS_KNOWN_KEYS_HOURS: the replays a sold-out sale must still answer."""
-    since = timezone.now() - timedelta(hours=settings.ORDERS_KNOWN_KEYS_HOURS)
-    hot = HotOrder.objects.filter(product_id=product_id, created_at__gte=since)
-    keys = hot.values_list("idempotency_key", flat=True)
-    placed = PlacedOrder.objects.filter(reference__startswith="key-", placed_at__gte=since)
-    return [reference_for_key(key) for key in keys.iterator()] + list(placed.values_list("reference", flat=True))
-
-
-def known_keys_arm(*, allocation_id: int, product_id: int) -> bool:
-    """Arms the sale's known keys before the sale accepts orders. False (and no set) where the
-    cache is not Redis or Redis failed: sold-out answers then look keys up in the database."""
-    client = redis_client()
-    if client is None:
-        return False
-    name = cache.make_key(known_keys_key(allocation_id))
-    members = [KNOWN_KEYS_ARMED, *(r.removeprefix("key-") for r in keys_recently_ordered(product_id=product_id))]
-    try:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.delete(name)
-            for start in range(0, len(members), 10_000):
-                pipe.sadd(name, *members[start : start + 10_000])
-            pipe.set(cache.make_key(known_keys_epoch_key(allocation_id)), uuid.uuid4().hex)
-            pipe.execute()
-    except RedisError:
-        logger.warning("could not arm the known keys of allocation %s", allocation_id, exc_info=True)
-        known_keys_forget(allocation_id=allocation_id)
-        return False
-    return True
-
-
-def known_keys_forget(*, allocation_id: int) -> None:
-    client = redis_client()
-    if client is None:
-        return
-    try:
-        client.delete(*(cache.make_key(k(allocation_id)) for k in (known_keys_key, known_keys_epoch_key)))
-    except RedisError:
-        logger.warning("could not drop the known keys of allocation %s", allocation_id, exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -157,11 +95,23 @@ def soldout_leased(*, allocation_id: int, idempotency_key: str) -> bool:
 # the key's seen-mark, the known keys, the lease, the set's epoch, then the counters;
 # arguments: the quantity, the window, the arming mark, the key's member, the lease's
 # milliseconds (0: none), the caller's copy's version, then each counter's limit.
+# Before a key is judged unseen, the set must have been armed on this very server (the epoch's
+# first word is its run id): one restarted from a snapshot, or a replica promoted, may have
+# lost keys added since, so there the mark is dropped and answers go to the database.
 GATE_LUA = """
 local remaining = tonumber(redis.call('GET', KEYS[1]) or '')
 local armed = redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1
+local function armed_here()
+  local epoch = redis.call('GET', KEYS[5]) or ''
+  local server = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  if server and string.sub(epoch, 1, #server + 1) == server .. ' ' then
+    return true
+  end
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return false
+end
 if remaining and remaining < tonumber(ARGV[1]) then
-  if armed and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0 then
+  if armed and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0 and armed_here() then
     local lease = tonumber(ARGV[5])
     if remaining <= 0 and lease > 0 then
       redis.call('SET', KEYS[4], 1, 'PX', lease)

@@ -24,7 +24,7 @@ import legacy_client
 from config.locks import lock_held
 from events.services import event_append
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
-from orders.gate import known_keys_arm, known_keys_forget
+from orders.known_keys import known_keys_arm, known_keys_forget
 from orders.models import SaleAllocation, SaleState
 from orders.signals import allocation_changed
 from shop.models import Product

@@ -1,13 +1,16 @@
-"""Keeps the hot path's cached product fresh when a merchant changes the product or its sale."""
+"""Keeps the hot path's cached product fresh when a merchant changes the product or its sale,
+and the open sales' known keys complete when the monolith places an order with a key."""
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from orders.known_keys import monolith_key_known
 from orders.models import SaleAllocation
 from orders.selectors import remaining_cache_key
 from shop.catalogue_version import catalogue_changed
+from shop.models import PlacedOrder
 
 # Products replace the catalogue's cache version themselves (shop.catalogue_version), bulk
 # updates included; so do bulk updates of allocations (their queryset).
@@ -20,3 +23,11 @@ def allocation_changed(sender, instance: SaleAllocation, **kwargs) -> None:
     allocation_id = instance.pk
     # After commit: dropped earlier, a concurrent reader could cache the old figure again.
     transaction.on_commit(lambda: cache.delete(remaining_cache_key(allocation_id)))
+
+
+@receiver(post_save, sender=PlacedOrder)
+def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs) -> None:
+    if created:
+        reference = instance.reference
+        # After commit: the key is added once its order can be found by it (orders.known_keys).
+        transaction.on_commit(lambda: monolith_key_known(reference=reference))

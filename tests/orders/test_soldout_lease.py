@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import acceptance, gate, sales, views
+from orders import acceptance, gate, known_keys, sales, views
 from orders.models import HotOrder, SaleAllocation
 from orders.selectors import hot_product_get
 from tests.orders.conftest import order_body, post_order
@@ -128,7 +128,7 @@ def test_the_known_keys_are_sent_again_only_when_they_changed(client, sale, call
     post_order(client, order_body())
     assert [len(reply) for reply in calls.replies[-2:]] == [4, 3]  # the copy is kept
     assert gate._leases[sale.pk].members is first.members and gate._leases[sale.pk].until > first.until
-    gate.known_keys_arm(allocation_id=sale.pk, product_id=sale.product_id)  # armed again: a new epoch
+    known_keys.known_keys_arm(allocation_id=sale.pk, product_id=sale.product_id)  # armed again: a new epoch
     time.sleep(0.06)
     post_order(client, order_body())
     assert len(calls.replies[-1]) == 4
