@@ -9,10 +9,8 @@ import uuid
 import pytest
 
 from events.consumers import consumer_run_all
-from events.models import Event
-from events.selectors import events_committed
 from shop.models import Category, Product, Supplier
-from tests.conftest import eventually
+from tests.events.conftest import settled
 
 # The hot path's fixtures for a stampede: the legacy API in its own gunicorn, a worker's environment.
 from tests.orders.conftest import legacy_api, legacy_env, worker_env  # noqa: F401
@@ -82,14 +80,6 @@ def place(product: str, quantity: int = 1, *, hold: str | None = None, reference
         card_number=APPROVED_CARD,
         hold=hold,
     )[0]
-
-
-def settled() -> None:
-    eventually(
-        lambda: len(events_committed()) == Event.objects.count(),
-        timeout=60,
-        message="a transaction older than the test's events stayed in flight",
-    )
 
 
 def catch_up(*names: str) -> None:

@@ -16,6 +16,7 @@ from events.services import event_append
 from shop import page_cache
 from shop.models import Product
 from shop.stock import stock_changed_append
+from tests.events.conftest import settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,6 +41,7 @@ def sale_event(product: Product, status: str, *, allocated: int = 20, reserved: 
         status=status,
         data={"product": product.slug, "allocated": allocated, "reserved": reserved, "sold": sold},
     )
+    settled()
     result = consumer_run_all(consumer="inventory")
     assert not result.failed and not result.dead_lettered, result
 
@@ -62,6 +64,7 @@ def muskie(make_product) -> Product:
     stock_changed_append(
         source="legacy.api", product=product.slug, on_hand=25, held=20, delta=0, held_delta=20, reason="hold"
     )
+    settled()
     assert not consumer_run_all(consumer="inventory").failed
     return product
 
