@@ -17,7 +17,7 @@ from django.utils import timezone
 
 import legacy_client
 from legacy_client import LegacyUnavailable, OrderAnswer, Outcome
-from orders.cards import CardUnavailable, card_open
+from orders.cards import CardKeyNotHeld, CardWiped, card_open
 from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.outbox import outbox_publish
@@ -45,6 +45,13 @@ class LegacyStillPlacing(TryLater):
     """The legacy API is still placing an earlier request with this order's reference (one
     whose worker, or whose legacy server, died mid-call): not a failed attempt. The legacy API
     ends such a request's claim when its lease there ends, and answers the reference then."""
+
+
+class CardKeyMissing(Exception):
+    """This worker holds no key that opens the order's card (a rolling deploy has given the web
+    processes a new key first): a failed attempt, retried with the task's backoff by whichever
+    worker takes the order next, one holding the key. Never a declined card: when the retries
+    run out the order is dead-lettered, its card and units kept, for a merchant to redrive."""
 
 
 class OrderClaimed(TryLater):
@@ -128,15 +135,18 @@ def holder_name(worker: str) -> str:
 def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     """Places a claimed order with the legacy API (the order's reference is its idempotency
     key there) and records the outcome. Raises LegacyUnavailable when the attempt should be
-    retried later, TryLater (LegacyBusy, OrderClaimed, LegacyStillPlacing) when it should be
-    tried again later without counting as an attempt."""
+    retried later, CardKeyMissing when a worker holding the card's key should retry it,
+    TryLater (LegacyBusy, OrderClaimed, LegacyStillPlacing) when it should be tried again later
+    without counting as an attempt."""
     holder = holder_name(worker)
     order = order_claim(order_id=order_id, holder=holder)
     if order is None:
         return "skipped"
     try:
         card_number = card_open(order.card_sealed)
-    except CardUnavailable as exc:
+    except CardKeyNotHeld as exc:
+        raise _card_key_missing(order=order, holder=holder) from exc
+    except CardWiped as exc:
         if order.attempts > 1:
             # An earlier attempt may have reached the legacy API and placed it: failing it here
             # would give its units back while the legacy order holds them. The merchant looks.
@@ -187,6 +197,23 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
     finally:
         if outcome != "complete":  # completing the order ended the claim with it
             _claim_release_quietly(order_id=order_id, holder=holder)
+
+
+def _card_key_missing(*, order: HotOrder, holder: str) -> CardKeyMissing:
+    """Records why the attempt stopped and lets go of the order, so that a worker holding the
+    key can take it at once; the order stays as it is, its card sealed and its units held."""
+    error = (
+        f"order {order.number}: its card is sealed under a key this worker does not hold; "
+        "give every worker that key (CARD_ENCRYPTION_KEY), then redrive the order"
+    )
+    logger.warning(
+        "order %s: this process lacks the card encryption key its card was sealed with "
+        "(CARD_ENCRYPTION_KEY); left for a worker that holds it",
+        order.number,
+    )
+    order_attempt_failed(order_id=order.pk, error=error)
+    _claim_release_quietly(order_id=order.pk, holder=holder)
+    return CardKeyMissing(error)
 
 
 def _slot_release_quietly(*, number: int, holder: str) -> None:

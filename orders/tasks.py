@@ -20,10 +20,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["relay"]  # imported for its worker signals: the outbox relay runs in every worker
 
-# Worth another attempt later: the legacy API is down or full, or our own database, cache or
-# broker is restarting. Anything else is a bug: logged, and the order dead-lettered.
+# Worth another attempt later: the legacy API is down or full, our own database, cache or
+# broker is restarting, or this worker lacks the card's key (another one, rotated, has it).
+# Anything else is a bug: logged, and the order dead-lettered.
 RETRYABLE = (
     LegacyUnavailable,
+    placement.CardKeyMissing,
     OperationalError,
     InterfaceError,
     redis.exceptions.ConnectionError,

@@ -50,9 +50,9 @@ def test_a_rotated_key_still_opens_cards_sealed_under_the_old_one(settings):
     sealed_after = cards.card_seal(APPROVED_CARD)
     settings.CARD_ENCRYPTION_KEY = new  # the old key retired
     assert cards.card_open(sealed_after) == APPROVED_CARD
-    with pytest.raises(cards.CardUnavailable):
+    with pytest.raises(cards.CardKeyNotHeld):
         cards.card_open(sealed_before)
-    with pytest.raises(cards.CardUnavailable):
+    with pytest.raises(cards.CardWiped):
         cards.card_open("")
 
 
@@ -101,12 +101,16 @@ def test_a_dead_letter_keeps_its_sealed_card_for_a_redrive_and_a_final_order_non
     assert parked.card_sealed == ""
 
 
-def test_an_order_whose_card_can_no_longer_be_opened_fails_cleanly_without_calling_the_legacy_api(allocation, settings):
-    """A dead letter redriven after its key was retired: nothing to send, the buyer must order
-    again, and its units go back on sale."""
+def card_wipe(order: HotOrder) -> None:
+    HotOrder.objects.filter(pk=order.pk).update(card_sealed="")
+
+
+def test_an_order_whose_card_was_wiped_fails_cleanly_without_calling_the_legacy_api(allocation, settings):
+    """No process can open a card that is gone: nothing to send, the buyer must order again,
+    and its units go back on sale."""
     settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens: a call would raise
     order = order_accept_as_buyer(quantity=2)
-    settings.CARD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    card_wipe(order)
     assert placement.order_send_to_legacy(order_id=order.pk) == "card_missing"
     order.refresh_from_db()
     allocation.refresh_from_db()
@@ -115,13 +119,13 @@ def test_an_order_whose_card_can_no_longer_be_opened_fails_cleanly_without_calli
     assert allocation.reserved == 0
 
 
-def test_an_order_sent_before_whose_card_can_no_longer_be_opened_is_dead_lettered_not_failed(allocation, settings):
+def test_an_order_sent_before_whose_card_was_wiped_is_dead_lettered_not_failed(allocation, settings):
     """An earlier attempt may have placed it (its answer lost to a timeout): failing it would
     give back units a legacy order holds, so it is parked for the merchant, units reserved."""
     settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens: a call would raise
     order = order_accept_as_buyer(quantity=2)
     order_claimed(order.pk)  # the first attempt, whose answer never came back
-    settings.CARD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    card_wipe(order)
 
     assert placement.order_send_to_legacy(order_id=order.pk) == "dead_lettered"
 
@@ -130,6 +134,58 @@ def test_an_order_sent_before_whose_card_can_no_longer_be_opened_is_dead_lettere
     assert (order.status, order.stage) == ("processing", "dead_lettered")
     assert f"look for reference {order.reference}" in order.dead_letters.get().error
     assert allocation.reserved == 2
+
+
+def accept_during_a_key_rollout(settings, **body) -> HotOrder:
+    """An order taken by a web process already given the new key (it seals with it), while the
+    worker that takes it has not been restarted yet: it holds only the old one."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CARD_ENCRYPTION_KEY = f"{new},{old}"
+    order = order_accept_as_buyer(**body)
+    settings.CARD_ENCRYPTION_KEY = old
+    return order
+
+
+def test_an_order_sealed_under_a_key_this_worker_does_not_hold_is_left_for_a_worker_that_does(
+    allocation, settings, caplog
+):
+    """The buyer had a 202 and no card was tried: the order is neither declined nor wiped, its
+    units stay held, and its claim ends so that a worker given the new key takes it at once."""
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens: a call would raise
+    order = accept_during_a_key_rollout(settings, quantity=2)
+
+    with pytest.raises(placement.CardKeyMissing):
+        placement.order_send_to_legacy(order_id=order.pk, worker="worker-not-yet-rotated")
+
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (order.status, order.reservation, order.claimed_by) == ("processing", "held", "")
+    assert order.stage not in (OrderStage.CARD_DECLINED, OrderStage.DEAD_LETTERED)
+    assert order.card_sealed and "does not hold" in order.last_error
+    assert allocation.reserved == 2
+    assert f"order {order.number}: this process lacks the card encryption key" in caplog.text
+    assert placement.order_claim(order_id=order.pk, holder="worker-rotated") is not None
+
+
+def test_an_order_no_worker_can_open_is_retried_then_dead_lettered_never_declined(allocation, settings):
+    """A rollout longer than the retries (or a key retired too soon): the order is parked for a
+    merchant, who is told which key is missing, with its card and units kept for a redrive."""
+    from orders.tasks import order_process
+
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"  # nothing listens: a call would raise
+    order = accept_during_a_key_rollout(settings, quantity=2)
+
+    # Run eagerly, the retries follow at once; each takes the claim the one before let go of.
+    result = order_process.apply(args=(order.pk,))
+
+    assert result.result == "dead_lettered"
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (order.status, order.stage, order.reservation) == ("processing", "dead_lettered", "held")
+    assert order.attempts == order_process.max_retries + 1
+    assert order.card_sealed and allocation.reserved == 2
+    error = order.dead_letters.get().error
+    assert "sealed under a key this worker does not hold" in error and "CARD_ENCRYPTION_KEY" in error
 
 
 # --- After a stampede through real servers -----------------------------------------------
