@@ -13,15 +13,29 @@ from events.services import event_append
 from shop.models import Product
 from shop.stock import DETAIL_TYPE, StockReason, stock_changed_append
 
-__all__ = ["StockReason", "hold_changed_append", "order_placed_append", "stock_moved_append"]
+__all__ = ["StockReason", "hold_changed_append", "order_line", "order_placed_append", "stock_moved_append"]
 
 ORDERS_SOURCE = "legacy.orders"
 STOCK_SOURCE = "legacy.stock"
 HOLDS_SOURCE = "legacy.holds"
 
 
+def order_line(*, product: Product, quantity: int) -> dict:
+    """One line of ORDER/RECORD/PLACED from the locked product row (its supplier and category
+    selected with it). It names the product's supplier (None: it has none) and category as they
+    were when the order was placed, so a read model folding the event, then or in a rebuild long
+    after, counts the sale where it was made, wherever the merchant has moved the product since."""
+    return {
+        "product": product.slug,
+        "quantity": quantity,
+        "unit_price_cents": product.price_cents,
+        "supplier": product.supplier.name if product.supplier is not None else None,
+        "category": product.category.slug,
+    }
+
+
 def order_placed_append(*, number: str, reference: str, lines: list[dict], total_cents: int, hold: str | None) -> Event:
-    """ORDER/RECORD/PLACED; `lines` as [{"product", "quantity", "unit_price_cents"}]."""
+    """ORDER/RECORD/PLACED; `lines` as order_line makes them."""
     return event_append(
         source=ORDERS_SOURCE,
         detail_type=DETAIL_TYPE,

@@ -58,10 +58,11 @@ def hold_lock(*, reference: str, caller: str) -> Hold | None:
 def products_lock(*, pks: list[int]) -> dict[str, Product]:
     """The products by slug, locked in primary-key order so that two orders naming the same
     products in any order queue instead of deadlocking; FOR NO KEY UPDATE leaves inserts that
-    reference them (order lines) free."""
-    queryset = Product.objects.filter(pk__in=pks).order_by("pk")
+    reference them (order lines) free. Their supplier and category come in the same query (the
+    order's event names them), unlocked."""
+    queryset = Product.objects.select_related("supplier", "category").filter(pk__in=pks).order_by("pk")
     if connection.features.has_select_for_update:
-        queryset = queryset.select_for_update(no_key=connection.features.has_select_for_no_key_update)
+        queryset = queryset.select_for_update(of=("self",), no_key=connection.features.has_select_for_no_key_update)
     return {product.slug: product for product in queryset}
 
 

@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from legacy_api.events import StockReason, order_placed_append, stock_moved_append
+from legacy_api.events import StockReason, order_line, order_placed_append, stock_moved_append
 from legacy_api.exceptions import (
     CardDeclined,
     InProgress,
@@ -176,14 +176,7 @@ def order_place(
             order_placed_append(
                 number=number,
                 reference=reference,
-                lines=[
-                    {
-                        "product": line.product,
-                        "quantity": line.quantity,
-                        "unit_price_cents": locked[line.product].price_cents,
-                    }
-                    for line in lines
-                ],
+                lines=[order_line(product=locked[line.product], quantity=line.quantity) for line in lines],
                 total_cents=total_cents,
                 hold=held.reference if held is not None else None,
             )

@@ -2,7 +2,9 @@
 merchant leaderboard), both folded from the orders the stock of record placed
 (legacy.orders ORDER/RECORD/PLACED): whichever channel took it, an order counts once, when it
 is placed. An order drawn from a sale's hold is the hot path's ("sale"), any other the
-storefront's."""
+storefront's. The tallies take each line's supplier and category from the event, as they were
+when the order was placed, so a rebuild from the log equals the live view; only events written
+before lines named them look the product up in the catalogue as it is now."""
 
 from __future__ import annotations
 
@@ -52,10 +54,35 @@ class SalesPerMinuteView(Projection):
             self.add(generation, key, orders=1, units=units, revenue_cents=revenue)
 
 
+def _owners_now(products: list[str]) -> dict[str, tuple[str, str]]:
+    """Each product's supplier and category as the catalogue has them now."""
+    found = {
+        p.slug: (p.supplier.name if p.supplier else UNKNOWN, p.category.slug)
+        for p in Product.objects.filter(slug__in=products)
+        .select_related("supplier", "category")
+        .only("slug", "supplier__name", "category__slug")
+    }
+    return {product: found.get(product, (UNKNOWN, UNKNOWN)) for product in products}
+
+
+def _owners(event: Event) -> dict[str, tuple[str, str]]:
+    """Each product's supplier and category as the order's event names them: where the sale was
+    made, whatever the merchant changed since. Events written before lines named them have only
+    the catalogue's current answer, so only their sales move with a product that changes hands."""
+    lines = event.data.get("lines") or []
+    named = {
+        line["product"]: (line["supplier"] or UNKNOWN, line["category"] or UNKNOWN)
+        for line in lines
+        if "supplier" in line and "category" in line
+    }
+    unnamed = [line["product"] for line in lines if line["product"] not in named]
+    return (named | _owners_now(unnamed)) if unnamed else named
+
+
 class TalliesView(Projection):
-    """Sales per supplier and per category. A product's supplier and category are looked up
-    when its order is folded in: moving a product to another supplier moves later sales only
-    (a rebuild would count the earlier ones under the new supplier too)."""
+    """Sales per supplier and per category, each under the supplier and category its order's
+    event names: moving a product to another supplier moves later sales only, in the live view
+    and in a rebuild alike."""
 
     name = "tallies"
     model = Tally
@@ -68,18 +95,10 @@ class TalliesView(Projection):
     def apply(self, event: Event, generation: int) -> None:
         if not _placed(event):
             return
-        lines = _lines(event)
-        owners = {
-            p.slug: p
-            for p in Product.objects.filter(slug__in=list(lines))
-            .select_related("supplier", "category")
-            .only("slug", "supplier__name", "category__slug")
-        }
+        owners = _owners(event)
         totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for product, (units, revenue) in lines.items():
-            owner = owners.get(product)
-            supplier = owner.supplier.name if owner and owner.supplier else UNKNOWN
-            category = owner.category.slug if owner else UNKNOWN
+        for product, (units, revenue) in _lines(event).items():
+            supplier, category = owners[product]
             for kind, key in ((Tally.Kind.SUPPLIER, supplier), (Tally.Kind.CATEGORY, category)):
                 totals[(kind, key)][0] += units
                 totals[(kind, key)][1] += revenue

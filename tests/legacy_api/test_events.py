@@ -18,7 +18,7 @@ from django.db import transaction
 from events.models import Event
 from legacy_api.holds import hold_create
 from legacy_api.models import Order
-from shop.models import Product
+from shop.models import Product, Supplier
 from tests.legacy_api.conftest import APPROVED_CARD, DECLINED_CARD, ORDERS_URL, bearer
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "events/schema/envelope.schema.json").read_text())
@@ -60,6 +60,8 @@ pytestmark = pytest.mark.django_db
 def test_an_order_placed_writes_its_order_event_and_one_stock_event_per_line(
     post_order, order_body, muskie_rod, tourney_rod
 ):
+    muskie_rod.supplier = Supplier.objects.create(name="Northwoods Rod Company", email="orders@northwoods.example")
+    muskie_rod.save()
     lines = [{"product": "muskie-casting-rod", "quantity": 2}, {"product": "tourney-casting-rod", "quantity": 3}]
     response = post_order(order_body(lines=lines))
 
@@ -71,8 +73,20 @@ def test_an_order_placed_writes_its_order_event_and_one_stock_event_per_line(
         "number": order.number,
         "reference": "ref-0001",
         "lines": [
-            {"product": "muskie-casting-rod", "quantity": 2, "unit_price_cents": 14999},
-            {"product": "tourney-casting-rod", "quantity": 3, "unit_price_cents": 4999},
+            {
+                "product": "muskie-casting-rod",
+                "quantity": 2,
+                "unit_price_cents": 14999,
+                "supplier": "Northwoods Rod Company",
+                "category": "rods",
+            },
+            {
+                "product": "tourney-casting-rod",
+                "quantity": 3,
+                "unit_price_cents": 4999,
+                "supplier": None,
+                "category": "rods",
+            },
         ],
         "total_cents": 2 * 14999 + 3 * 4999,
         "hold": None,
