@@ -34,9 +34,27 @@ class CheckpointAdmin(ReadOnlyAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ShopModelAdmin):
-    list_display = ["consumer", "event", "error_short", "attempts", "created_at", "redriven_at", "redriven_by"]
+    list_display = [
+        "consumer",
+        "event",
+        "error_short",
+        "attempts",
+        "created_at",
+        "redriven_at",
+        "redriven_by",
+        "resolution",
+    ]
     list_filter = ["consumer", ("redriven_at", admin.EmptyFieldListFilter)]
-    readonly_fields = ["consumer", "event", "error", "attempts", "created_at", "redriven_at", "redriven_by"]
+    readonly_fields = [
+        "consumer",
+        "event",
+        "error",
+        "attempts",
+        "created_at",
+        "redriven_at",
+        "redriven_by",
+        "resolution",
+    ]
     actions = ["redrive"]
     list_select_related = ["event", "redriven_by"]
 
@@ -52,6 +70,14 @@ class DeadLetterAdmin(ShopModelAdmin):
         ids = list(queryset.filter(redriven_at__isnull=True).values_list("pk", flat=True))
         done = sum(dead_letter_redrive(dead_letter_id=pk, user=request.user) for pk in ids)
         self.message_user(request, f"{done} of {len(ids)} dead letters redriven.")
+        settled = queryset.exclude(pk__in=ids).count()
+        if settled:
+            self.message_user(
+                request,
+                f"{settled} already settled, not redriven again (a letter a rebuild settled has its event "
+                "in the view: a redrive would count it twice).",
+                level=messages.WARNING,
+            )
         if done < len(ids):
             self.message_user(
                 request, f"{len(ids) - done} failed again; their error is updated.", level=messages.WARNING

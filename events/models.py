@@ -1,5 +1,6 @@
 """The log's tables: events (append-only, in LEGO's EventBridge envelope), each consumer's
-checkpoint, and the events a consumer gave up on."""
+checkpoint, the events a consumer gave up on, the read models' snapshots, and how far the log
+was pruned."""
 
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ class DeadLetter(models.Model):
     redriven_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # How it was settled when not by a redrive (a read model's rebuild that folded its event
+    # in): the merchant sees why it is no longer open, and that a redrive would count it twice.
+    resolution = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -139,3 +143,20 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.view} at {self.last_position}"
+
+
+class Pruned(models.Model):
+    """How far pruning has deleted the log: the last event it deleted, as (xid, position). One
+    row, moved forward by each prune: a read model rebuilt from a place before it would miss
+    what was deleted, so it is rebuilt from a snapshot at or past it instead."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    last_xid = models.BigIntegerField(default=0)
+    last_position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "pruned"
+
+    def __str__(self) -> str:
+        return f"pruned up to {self.last_position}"

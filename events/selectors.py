@@ -11,7 +11,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from events.models import Checkpoint, DeadLetter, Event
+from events.models import Checkpoint, DeadLetter, Event, Pruned
 
 # (xid, position) of the last event read; (0, 0) is the start of the log.
 Mark = tuple[int, int]
@@ -66,6 +66,12 @@ def mark_before(*, position: int) -> Mark:
     """A mark that the event at `position` is the next after (in the log's order)."""
     xid, found = mark_at(position=position)
     return (xid, found - 1) if found else START
+
+
+def pruned_mark() -> Mark:
+    """The last event pruning deleted (START: the log still reaches back to its start)."""
+    pruned = Pruned.objects.values_list("last_xid", "last_position").first()
+    return (pruned[0], pruned[1]) if pruned else START
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Writing the log: appending an event inside the caller's transaction, and pruning."""
+"""Writing the log: appending an event inside the caller's transaction, pruning, and retiring
+a consumer's checkpoint."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from opentelemetry import trace as otel_trace
 
-from events.models import Checkpoint, Event
+from events.models import Checkpoint, Event, Pruned
 from events.selectors import START, Mark, checkpoint_mark
 from events.snapshots import snapshots_mark
 
@@ -105,6 +106,13 @@ def trace_id_current() -> str:
     return f"1-{hex_id[:8]}-{hex_id[8:]}"
 
 
+def _consumers_waited_for(registered: Iterable[str]) -> list[str]:
+    """The consumers pruning waits for: those registered in this process, and every consumer
+    with a checkpoint, wherever it runs (a relay run as a process of its own is in no other
+    process's EVENT_CONSUMERS), until it is retired (`checkpoint_retire`)."""
+    return sorted({*registered, *Checkpoint.objects.values_list("consumer", flat=True)})
+
+
 def _oldest_checkpoint(consumers: Iterable[str]) -> Mark | None:
     """The mark every named consumer has passed; None when there are no consumers."""
     names = list(consumers)
@@ -115,27 +123,72 @@ def _oldest_checkpoint(consumers: Iterable[str]) -> Mark | None:
     return min(marks.get(name, START) for name in names)
 
 
-def events_prune(*, now: datetime | None = None, consumers: Iterable[str] | None = None) -> int:
-    """Deletes events older than EVENT_RETENTION_DAYS that every registered consumer, and the
-    latest snapshot of every live view, has passed and no dead letter still points at; returns
-    how many went.
+def _up_to(events: QuerySet[Event], mark: Mark) -> QuerySet[Event]:
+    """The events at or before the mark, in the log's order."""
+    xid, position = mark
+    if xid:
+        return events.filter(Q(xid__lt=xid) | Q(xid=xid, position__lte=position))
+    return events.filter(position__lte=position)
 
-    Retention is a floor, never a promise to delete: a stalled consumer keeps everything from
-    its checkpoint on, so it can always resume."""
+
+def _pruned_record(mark: Mark) -> None:
+    """Moves the place the log was pruned up to forward to `mark` (never back)."""
+    pruned, _ = Pruned.objects.select_for_update().get_or_create(pk=1)
+    if mark > (pruned.last_xid, pruned.last_position):
+        pruned.last_xid, pruned.last_position = mark
+        pruned.save()
+
+
+def events_prune(*, now: datetime | None = None, consumers: Iterable[str] | None = None) -> int:
+    """Deletes events older than EVENT_RETENTION_DAYS that every consumer, and the latest
+    snapshot of every live view, has passed and no dead letter still points at; returns how
+    many went, and records the last one (`Pruned`) for the rebuilds.
+
+    Every consumer: those registered here (`consumers`, by default EVENT_CONSUMERS) and every
+    other with a checkpoint. Retention is a floor, never a promise to delete: a stalled
+    consumer keeps everything from its checkpoint on, so it can always resume."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
     doomed = Event.objects.filter(time__lt=cutoff, dead_letters__isnull=True)
-    consumers = list(settings.EVENT_CONSUMERS if consumers is None else consumers)
+    consumers = _consumers_waited_for(settings.EVENT_CONSUMERS if consumers is None else consumers)
     passed = _oldest_checkpoint(consumers)
     # A view kept live by one of these consumers is rebuilt from its snapshot: keep what follows it.
     snapshots = snapshots_mark([view for view in settings.EVENT_VIEWS if view in consumers])
     if snapshots is not None:
         passed = min(passed, snapshots) if passed is not None else snapshots
     if passed is not None:
-        xid, position = passed
-        if xid:
-            doomed = doomed.filter(Q(xid__lt=xid) | Q(xid=xid, position__lte=position))
-        else:
-            doomed = doomed.filter(position__lte=position)
+        doomed = _up_to(doomed, passed)
     with transaction.atomic():
-        deleted, _ = Event.objects.filter(position__in=doomed.values("position")).delete()
+        last = doomed.order_by(F("xid").desc(nulls_last=True), "-position").values_list("xid", "position").first()
+        if last is None:
+            return 0
+        last = (last[0] or 0, last[1])
+        deleted, _ = _up_to(Event.objects.filter(position__in=doomed.values("position")), last).delete()
+        _pruned_record(last)
     return deleted
+
+
+class NotRetirable(ValueError):
+    """A consumer pruning must go on waiting for: one this process runs, a read model, or
+    one with no checkpoint to retire."""
+
+
+def checkpoint_retire(*, consumer: str) -> Mark:
+    """Forgets the checkpoint of a consumer no process runs any more, so that pruning stops
+    keeping the events it has not passed; returns where it was.
+
+    The row is deleted rather than marked: a consumer run again after all starts from the
+    oldest event left, as a new one does, instead of resuming past events pruned meanwhile.
+    A read model is refused: started again on its live rows, it would count events twice."""
+    if consumer in settings.EVENT_CONSUMERS:
+        raise NotRetirable(
+            f"{consumer} is registered in EVENT_CONSUMERS here: take it out of every process's "
+            "EVENT_CONSUMERS before retiring it."
+        )
+    if consumer in settings.EVENT_VIEWS:
+        raise NotRetirable(f"{consumer} is a read model: it is not retired (run again, it would count events twice).")
+    with transaction.atomic():
+        checkpoint = Checkpoint.objects.select_for_update().filter(consumer=consumer).first()
+        if checkpoint is None:
+            raise NotRetirable(f"no consumer {consumer!r} has a checkpoint.")
+        checkpoint.delete()
+    return checkpoint_mark(checkpoint)

@@ -14,7 +14,13 @@ which its consumer writes, and fresh ones a rebuild fills beside it. A view offe
 
 A rebuild fills a fresh generation while the live one keeps serving, then, holding the view's
 consumer checkpoint (so no batch of the consumer runs meanwhile), folds in the last events and
-makes it live in the same transaction: a reader sees the old figures or the new, never none."""
+makes it live in the same transaction: a reader sees the old figures or the new, never none.
+
+Once the log was pruned it no longer reaches back to its start: a build from the start then
+starts from the view's latest snapshot (pruning never passes it), or is refused. A view holds
+every event of the log but its open dead letters: a rebuild that swaps in settles the dead
+letters whose events it folded in (a redrive would count them twice), and one that fails on
+any other event swaps nothing."""
 
 from __future__ import annotations
 
@@ -23,10 +29,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from events.models import Checkpoint, Event, Snapshot
-from events.selectors import START, Mark, checkpoint_mark, events_committed, mark_of
+from events.models import Checkpoint, DeadLetter, Event, Snapshot
+from events.selectors import START, Mark, checkpoint_mark, events_committed, mark_of, pruned_mark
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,15 @@ SHOWN_DIFFERENCES = 20
 
 class UnknownView(LookupError):
     pass
+
+
+class LogPruned(LookupError):
+    """The log was pruned past where a build would start, and no snapshot of the view covers
+    what was pruned: built from what is left, the view would miss those events."""
+
+
+class RebuildIncomplete(RuntimeError):
+    """A rebuild failed to fold in events the live view holds: it swapped nothing in."""
 
 
 def view_names() -> list[str]:
@@ -77,8 +93,13 @@ def snapshot_take(*, view: str) -> Snapshot:
 class Build:
     generation: int
     mark: Mark
+    # Where it started: the snapshot's place, or START for the start of the log.
+    start: Mark = START
+    from_snapshot: bool = False
     applied: int = 0
     skipped: list[int] = field(default_factory=list)
+    # Dead letters of the view settled by the swap: their events are in the rebuilt view.
+    resolved: int = 0
 
 
 def _fold(model, build: Build, events: list[Event], *, until: Mark | None = None) -> bool:
@@ -91,22 +112,39 @@ def _fold(model, build: Build, events: list[Event], *, until: Mark | None = None
                 model.apply(event, build.generation)
             build.applied += 1
         except Exception:
-            # The live consumer dead-letters such an event too; the check will show the effect.
+            # The live consumer dead-letters such an event too; a rebuild swaps in only if it has.
             logger.warning("view rebuild skipped event %s", event.position, exc_info=True)
             build.skipped.append(event.position)
         build.mark = mark_of(event)
     return True
 
 
+def _start(view: str, *, from_snapshot: bool) -> Snapshot | None:
+    """The snapshot a build starts from, or None for the start of the log. Once the log no
+    longer reaches back to its start, a build from the start starts from the latest snapshot
+    instead; when no snapshot covers what was pruned, the build is refused (LogPruned)."""
+    pruned = pruned_mark()
+    if not from_snapshot and pruned == START:
+        return None
+    snapshot = snapshot_latest(view=view)
+    if pruned != START and (snapshot is None or (snapshot.last_xid, snapshot.last_position) < pruned):
+        raise LogPruned(
+            f"{view} cannot be built again from the log: it is pruned up to position {pruned[1]} and no "
+            f"snapshot of {view} reaches that far (a rebuild, --from-snapshot or not, would miss those events)."
+        )
+    return snapshot
+
+
 def _build(model, *, view: str, from_snapshot: bool, until: Mark | None = None) -> Build:
     """A fresh generation filled from the snapshot (or nothing) and the events after it, in
     batches of their own transactions, up to `until` or the end of the log."""
+    snapshot = _start(view, from_snapshot=from_snapshot)
     build = Build(generation=model.generation_new(), mark=START)
-    snapshot = snapshot_latest(view=view) if from_snapshot else None
     if snapshot is not None:
         with transaction.atomic():
             model.load(snapshot.state, build.generation)
-        build.mark = (snapshot.last_xid, snapshot.last_position)
+        build.mark = build.start = (snapshot.last_xid, snapshot.last_position)
+        build.from_snapshot = True
     while True:
         with transaction.atomic():
             events = events_committed(after=build.mark, limit=BATCH)
@@ -115,9 +153,39 @@ def _build(model, *, view: str, from_snapshot: bool, until: Mark | None = None) 
             return build
 
 
+def _still_whole(view: str, build: Build) -> None:
+    """Refuses a build that pruning passed the start of while it read the log: the events it
+    had not read yet may be gone."""
+    if pruned_mark() > build.start:
+        raise LogPruned(f"{view}: the log was pruned while it was read for the build; run it again.")
+
+
+def _dead_letters_within(view: str, build: Build) -> list[DeadLetter]:
+    """The view's open dead letters whose events the build went through, locked: a redrive of
+    one waits for the swap, and then finds it settled."""
+    letters = (
+        DeadLetter.objects.select_for_update(of=("self",))
+        .select_related("event")
+        .filter(consumer=view, redriven_at__isnull=True)
+        .order_by("pk")
+    )
+    return [letter for letter in letters if build.start < mark_of(letter.event) <= build.mark]
+
+
+def _dead_letters_settle(view: str, build: Build, letters: list[DeadLetter]) -> int:
+    """Marks the dead letters whose events the build folded in as settled, saying why."""
+    folded = [letter.pk for letter in letters if letter.event_id not in build.skipped]
+    return DeadLetter.objects.filter(pk__in=folded).update(
+        redriven_at=timezone.now(), resolution=f"folded in by a rebuild of {view}: a redrive would count it twice"
+    )
+
+
 def view_rebuild(*, view: str, from_snapshot: bool = False) -> Build:
     """Builds the view again beside the live one and swaps it in, with its consumer's place
-    moved to the last event it folded in."""
+    moved to the last event it folded in, and its dead letters whose events it folded in
+    settled. Events it failed to fold in are left out only when they are dead letters of the
+    view still open (the live view lacks them too); any other failure swaps nothing
+    (RebuildIncomplete)."""
     model = view_get(view)
     build = _build(model, view=view, from_snapshot=from_snapshot)
     try:
@@ -125,7 +193,16 @@ def view_rebuild(*, view: str, from_snapshot: bool = False) -> Build:
             checkpoint = _checkpoint_locked(view)
             while events := events_committed(after=build.mark, limit=BATCH):
                 _fold(model, build, events)
+            _still_whole(view, build)
+            letters = _dead_letters_within(view, build)
+            failed = sorted(set(build.skipped) - {letter.event_id for letter in letters})
+            if failed:
+                raise RebuildIncomplete(
+                    f"{view}: not swapped in: the rebuild failed to fold in events {failed} (the warnings "
+                    "say why); the live view is unchanged."
+                )
             model.swap(build.generation)
+            build.resolved = _dead_letters_settle(view, build, letters)
             if build.mark > checkpoint_mark(checkpoint):
                 checkpoint.last_xid, checkpoint.last_position = build.mark
                 checkpoint.failures, checkpoint.last_error = 0, ""
@@ -158,6 +235,7 @@ def view_check(*, view: str, from_snapshot: bool = False) -> list[str]:
                 events = events_committed(after=build.mark, limit=BATCH)
                 if not events or not _fold(model, build, events, until=live_mark):
                     break
+            _still_whole(view, build)
             return _differences(model.state(), model.state(build.generation))
     finally:
         model.drop(build.generation)

@@ -1,5 +1,5 @@
 """`manage.py events`: tail in commit order (text and one envelope per line), consumers with
-their lag, replay, relay and prune; bad input exits non-zero with a one-line reason."""
+their lag, replay, relay, prune and retire; bad input exits non-zero with a one-line reason."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from events.consumers import consumer_run_all
-from events.models import Event
+from events.models import Checkpoint, Event
 from tests.conftest import PYTHON, ROOT, eventually
 from tests.events import handlers
 from tests.events.conftest import assert_envelope_valid, sale_event, settled, small_sale
@@ -151,3 +151,16 @@ def test_prune_reports_what_it_deleted(settings):
     sale_event(2)
     assert events("prune").strip() == "1 events pruned."
     assert Event.objects.count() == 1
+
+
+def test_retire_forgets_a_consumer_no_process_runs_any_more_and_refuses_one_registered_here(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    Checkpoint.objects.create(consumer="old-relay", last_position=7)
+    Checkpoint.objects.create(consumer="collect")
+
+    assert events("retire", "old-relay").strip() == (
+        "old-relay retired (it was at position 7): pruning no longer waits for it."
+    )
+    with pytest.raises(CommandError, match="collect is registered in EVENT_CONSUMERS here"):
+        events("retire", "collect")
+    assert list(Checkpoint.objects.values_list("consumer", flat=True)) == ["collect"]

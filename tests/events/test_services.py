@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Checkpoint, DeadLetter, Event
-from events.services import EventInvalid, event_append, events_append, events_prune
+from events.selectors import pruned_mark
+from events.services import EventInvalid, NotRetirable, checkpoint_retire, event_append, events_append, events_prune
 from tests.events.conftest import assert_envelope_valid, sale_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,3 +188,54 @@ def test_prune_keeps_an_event_a_dead_letter_points_at(settings):
     assert events_prune() == 1
     assert list(Event.objects.values_list("position", flat=True)) == [kept.position]
     assert not Event.objects.filter(position=gone.position).exists()
+
+
+def test_prune_waits_for_every_consumer_with_a_checkpoint_whether_registered_here_or_not(settings):
+    settings.EVENT_RETENTION_DAYS = 1
+    # The relay runs in a process of its own: the pruning process does not register it.
+    settings.EVENT_CONSUMERS = {"fast": "tests.events.handlers.collect"}
+    events = [sale_event(n) for n in range(1, 5)]
+    _aged(10)
+    Checkpoint.objects.create(consumer="fast", last_xid=events[3].xid or 0, last_position=events[3].position)
+    Checkpoint.objects.create(consumer="relay", last_xid=events[1].xid or 0, last_position=events[1].position)
+
+    assert events_prune() == 2
+    assert list(Event.objects.order_by("position").values_list("position", flat=True)) == [
+        events[2].position,
+        events[3].position,
+    ]
+
+    # Retired, it is waited for no more.
+    checkpoint_retire(consumer="relay")
+    assert events_prune() == 2
+    assert not Event.objects.exists()
+
+
+def test_prune_records_the_last_event_it_deleted(settings):
+    settings.EVENT_RETENTION_DAYS = 1
+    settings.EVENT_CONSUMERS = {}
+    assert pruned_mark() == (0, 0)
+    gone = [sale_event(1), sale_event(2)]
+    _aged(10)
+    sale_event(3)
+    assert events_prune() == 2
+    assert pruned_mark() == ((gone[1].xid or 0), gone[1].position)
+    assert events_prune() == 0
+    assert pruned_mark() == ((gone[1].xid or 0), gone[1].position), "a prune that deletes nothing moves nothing"
+
+
+@pytest.mark.parametrize(
+    ("consumer", "reason"),
+    [
+        ("collect", "registered in EVENT_CONSUMERS here"),
+        ("tallies", "is a read model"),
+        ("gone", "no consumer 'gone' has a checkpoint"),
+    ],
+)
+def test_retiring_refuses_a_consumer_registered_here_a_read_model_or_an_unknown_one(settings, consumer, reason):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    Checkpoint.objects.create(consumer="collect")
+    Checkpoint.objects.create(consumer="tallies")
+    with pytest.raises(NotRetirable, match=reason):
+        checkpoint_retire(consumer=consumer)
+    assert Checkpoint.objects.count() == 2

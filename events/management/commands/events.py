@@ -1,6 +1,6 @@
 """`manage.py events`: read the unified log in commit order, see where its consumers are,
-replay one, run the relay to EventBridge, snapshot and rebuild the read models, and prune
-what every consumer has passed."""
+replay one, run the relay to EventBridge, snapshot and rebuild the read models, prune what
+every consumer has passed, and retire a consumer no process runs any more."""
 
 from __future__ import annotations
 
@@ -13,8 +13,17 @@ from django.core.management.base import BaseCommand, CommandError
 from events.consumers import NotReplayable, UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
 from events.models import Checkpoint, Event
 from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
-from events.services import events_prune
-from events.snapshots import SHOWN_DIFFERENCES, UnknownView, snapshot_take, view_names, view_rebuild, views_check
+from events.services import NotRetirable, checkpoint_retire, events_prune
+from events.snapshots import (
+    SHOWN_DIFFERENCES,
+    LogPruned,
+    RebuildIncomplete,
+    UnknownView,
+    snapshot_take,
+    view_names,
+    view_rebuild,
+    views_check,
+)
 
 RELAY = "eventbridge"
 FOLLOW_INTERVAL = 0.5
@@ -59,6 +68,9 @@ class Command(BaseCommand):
         relay = sub.add_parser("relay", help="Send the log to EventBridge (EVENTBRIDGE_BUS_NAME).")
         relay.add_argument("--once", action="store_true", help="catch up once and stop")
         sub.add_parser("prune", help="Delete events past EVENT_RETENTION_DAYS that every consumer has passed.")
+        sub.add_parser(
+            "retire", help="Forget the checkpoint of a consumer no process runs any more: pruning stops waiting for it."
+        ).add_argument("consumer")
         sub.add_parser("snapshot", help="Store a read model's state with its place in the log.").add_argument(
             "view", nargs="?", help="one of EVENT_VIEWS; every view when left out"
         )
@@ -72,7 +84,15 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         try:
             getattr(self, f"do_{action}")(options)
-        except (UnknownConsumer, NotReplayable, UnknownPosition, UnknownView) as exc:
+        except (
+            UnknownConsumer,
+            NotReplayable,
+            UnknownPosition,
+            UnknownView,
+            LogPruned,
+            RebuildIncomplete,
+            NotRetirable,
+        ) as exc:
             raise CommandError(str(exc))
 
     def do_tail(self, options) -> None:
@@ -132,6 +152,12 @@ class Command(BaseCommand):
     def do_prune(self, options) -> None:
         self.stdout.write(f"{events_prune()} events pruned.")
 
+    def do_retire(self, options) -> None:
+        _, position = checkpoint_retire(consumer=options["consumer"])
+        self.stdout.write(
+            f"{options['consumer']} retired (it was at position {position}): pruning no longer waits for it."
+        )
+
     def do_snapshot(self, options) -> None:
         for view in [options["view"]] if options["view"] else view_names():
             snapshot = snapshot_take(view=view)
@@ -152,9 +178,17 @@ class Command(BaseCommand):
         if not options["view"]:
             raise CommandError("Name the view to rebuild (or --check every view).")
         build = view_rebuild(view=options["view"], from_snapshot=options["from_snapshot"])
-        self.stdout.write(
-            f"{options['view']}: rebuilt from {'its snapshot' if options['from_snapshot'] else 'the start'}, "
-            f"{build.applied} events, now at position {build.mark[1]}"
-            + (f"; skipped events {build.skipped}" if build.skipped else "")
-            + "."
-        )
+        self.stdout.write(f"{options['view']}: {_rebuilt(build, from_snapshot=options['from_snapshot'])}.")
+
+
+def _rebuilt(build, *, from_snapshot: bool) -> str:
+    """What a rebuild did, for its one line."""
+    start = f"its snapshot at position {build.start[1]}" if build.from_snapshot else "the start"
+    if build.from_snapshot and not from_snapshot:
+        start += " (the log is pruned before it)"
+    said = f"rebuilt from {start}, {build.applied} events, now at position {build.mark[1]}"
+    if build.skipped:
+        said += f"; left out events {build.skipped}, still open dead letters"
+    if build.resolved:
+        said += f"; {build.resolved} dead letters settled (their events are in the view)"
+    return said
