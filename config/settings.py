@@ -464,6 +464,10 @@ EVENT_CONSUMER_MAX_ATTEMPTS = env_int("EVENT_CONSUMER_MAX_ATTEMPTS", 5)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
 # Sends of an entry EventBridge refused (FailedEntryCount) before the relay gives up for now.
 EVENT_RELAY_ENTRY_ATTEMPTS = env_int("EVENT_RELAY_ENTRY_ATTEMPTS", 3)
+# How long a run of a consumer whose work is a call outside the database (the relay) holds
+# its claim: longer than a batch's calls take, bounded by the relay's client timeouts
+# (events/relay.py); a run that died is taken over once its claim has run out.
+EVENT_CONSUMER_LEASE_SECONDS = env_int("EVENT_CONSUMER_LEASE_SECONDS", 120)
 
 # --- Web ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -9,21 +9,29 @@ once in effect. Or it is marked `handles_batches = True` and takes the whole bat
 order; events past the list are left for the next run): for side effects outside the
 database, like the relay to EventBridge, which are then at least once, or for a handler that
 shares work across the batch and runs each event through `events_each` (a read model: its
-writes still commit with the checkpoint). Either way a handler
-must be idempotent on the event's `uuid` or position (hello-retail's "last event id" rule),
-and may carry `wants(event) -> bool`: the events it does not want are passed without a call
-or a savepoint (most of a busy log is not any one read model's business),
-and says RetryLater when its target, not the event, is at fault (down, throttled): such a
-failure never sends the event to the dead letters."""
+writes still commit with the checkpoint). A handler whose work is a call outside the
+database (the relay) is marked `external = True` too: its run holds a lease on the checkpoint
+instead of a transaction, so that none stays open while it waits on the call (`_run_leased`).
+Either way a handler must be idempotent on the event's `uuid` or position (hello-retail's
+"last event id" rule), and may carry `wants(event) -> bool`: the events it does not want are
+passed without a call or a savepoint (most of a busy log is not any one read model's
+business), and says RetryLater when its target, not the event, is at fault (down,
+throttled): such a failure never sends the event to the dead letters."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -41,6 +49,12 @@ class NotReplayable(ValueError):
     """A read model's consumer: its rows add each event up, so replaying events it has already
     counted into its live rows would count them twice. It is built again instead, in a fresh
     generation (`events rebuild VIEW`)."""
+
+
+class ReplayAhead(ValueError):
+    """A replay from a position the consumer has not reached: moving its checkpoint forward
+    would step over the events between without giving them to it (the relay: never sent).
+    A replay only ever moves a consumer back."""
 
 
 class RetryLater(Exception):
@@ -69,8 +83,12 @@ class RunResult:
     processed: int = 0
     dead_lettered: int = 0
     failed: bool = False
+    # An external consumer's run whose lease another run took over: that run's place stands.
+    lost: bool = False
 
     def __str__(self) -> str:
+        if self.lost:
+            return f"{self.consumer}: another run took its claim over and sends its events again"
         if not self.claimed:
             return f"{self.consumer}: another run holds it"
         return f"{self.consumer}: {self.processed} processed, {self.dead_lettered} dead-lettered" + (
@@ -131,7 +149,8 @@ def consumer_run(*, consumer: str, batch_size: int | None = None, read: Read | N
     process) leaves the checkpoint where it was, and its writes are undone with it. A failed
     event keeps the consumer in place for the next run; after EVENT_CONSUMER_MAX_ATTEMPTS
     failures it goes to the consumer's dead letters and the consumer moves on; a RetryLater
-    keeps the place without counting.
+    keeps the place without counting. An external consumer's run holds a lease instead of
+    that transaction (`_run_leased`).
 
     `read`: the events after a mark that the caller already read (`consumers_read`, one read
     for every consumer); used when the claimed checkpoint is still at that mark."""
@@ -147,36 +166,113 @@ def consumer_run(*, consumer: str, batch_size: int | None = None, read: Read | N
             return result
     elif not read[1]:
         return result
+    limit = batch_size or settings.EVENT_CONSUMER_BATCH
+    if getattr(handler, "external", False):
+        return _run_leased(consumer=consumer, handler=handler, limit=limit, read=read)
     with transaction.atomic():
         checkpoint = Checkpoint.objects.select_for_update(skip_locked=True).filter(consumer=consumer).first()
         if checkpoint is None:
             result.claimed = False
             return result
-        limit = batch_size or settings.EVENT_CONSUMER_BATCH
-        at = checkpoint_mark(checkpoint)
-        # A read made at this mark was committed then: a prefix of what is committed now. A
-        # checkpoint another run moved since is read again from where it is.
-        fresh = read is not None and read[0] == at
-        events = read[1][:limit] if fresh else events_committed(after=at, limit=limit)
-        for event, error in _outcomes(handler, events) if events else ():
-            if error is None:
-                result.processed += 1
-            elif isinstance(error, RetryLater):
-                checkpoint.last_error = str(error)[:2000]
-                result.failed = True
-                break
-            else:
-                checkpoint.failures += 1
-                checkpoint.last_error = error[:2000]
-                if checkpoint.failures < settings.EVENT_CONSUMER_MAX_ATTEMPTS:
-                    result.failed = True
-                    break
-                DeadLetter.objects.create(consumer=consumer, event=event, error=error, attempts=checkpoint.failures)
-                result.dead_lettered += 1
-            checkpoint.last_xid, checkpoint.last_position = mark_of(event)
-            checkpoint.failures, checkpoint.last_error = 0, ""
+        events = _batch(checkpoint, limit=limit, read=read)
+        DeadLetter.objects.bulk_create(_take(checkpoint, result, _outcomes(handler, events) if events else ()))
         checkpoint.save()
     return result
+
+
+def _batch(checkpoint: Checkpoint, *, limit: int, read: Read | None) -> list[Event]:
+    at = checkpoint_mark(checkpoint)
+    # A read made at this mark was committed then: a prefix of what is committed now. A
+    # checkpoint another run moved since is read again from where it is.
+    fresh = read is not None and read[0] == at
+    return read[1][:limit] if fresh else events_committed(after=at, limit=limit)
+
+
+def _take(checkpoint: Checkpoint, result: RunResult, outcomes: Iterable[tuple[Event, Outcome]]) -> list[DeadLetter]:
+    """A run's outcomes, in order, into its checkpoint and result, up to the first that keeps
+    the consumer in place (no event after it is tried); returns the dead letters to write
+    with the checkpoint."""
+    letters = []
+    for event, error in outcomes:
+        if error is None:
+            result.processed += 1
+        elif isinstance(error, RetryLater):
+            checkpoint.last_error = str(error)[:2000]
+            result.failed = True
+            break
+        else:
+            checkpoint.failures += 1
+            checkpoint.last_error = error[:2000]
+            if checkpoint.failures < settings.EVENT_CONSUMER_MAX_ATTEMPTS:
+                result.failed = True
+                break
+            letters.append(
+                DeadLetter(consumer=checkpoint.consumer, event=event, error=error, attempts=checkpoint.failures)
+            )
+            result.dead_lettered += 1
+        checkpoint.last_xid, checkpoint.last_position = mark_of(event)
+        checkpoint.failures, checkpoint.last_error = 0, ""
+    return letters
+
+
+def _run_leased(*, consumer: str, handler: Callable, limit: int, read: Read | None) -> RunResult:
+    """A run of an external consumer, in three steps with no transaction open across the
+    call: the checkpoint claimed with a lease (one short transaction), the events given to
+    the handler, and the checkpoint moved (a second one) if the lease is still this run's.
+    Readers of the log read only below the oldest transaction in flight: one kept open while
+    EventBridge is slow or out of reach would hide every event committed meanwhile from all
+    of them, read models and `events tail` alike.
+
+    A run that lost its lease (it outlasted it and another run took over, or a replay reset
+    the consumer) leaves the checkpoint to the other run, which gives the same events again:
+    such a consumer's delivery is at least once, and its targets deduplicate (the relay's on
+    `meta_data.position`)."""
+    holder = f"{os.getpid()}:{uuid.uuid4().hex[:12]}:{socket.gethostname()}"[:100]
+    checkpoint = _lease_claim(consumer=consumer, holder=holder)
+    if checkpoint is None:
+        return RunResult(consumer=consumer, claimed=False)
+    result = RunResult(consumer=consumer)
+    try:
+        events = _batch(checkpoint, limit=limit, read=read)
+        letters = _take(checkpoint, result, _outcomes(handler, events) if events else ())
+    except BaseException:
+        _lease_release(consumer=consumer, holder=holder)
+        raise
+    with transaction.atomic():
+        kept = Checkpoint.objects.filter(consumer=consumer, claimed_by=holder).update(
+            last_xid=checkpoint.last_xid,
+            last_position=checkpoint.last_position,
+            failures=checkpoint.failures,
+            last_error=checkpoint.last_error,
+            claimed_by="",
+            claimed_until=None,
+            updated_at=timezone.now(),
+        )
+        if not kept:
+            logger.warning("consumer %s lost its claim mid-run: its events are given again", consumer)
+            return RunResult(consumer=consumer, claimed=False, lost=True)
+        DeadLetter.objects.bulk_create(letters)
+    return result
+
+
+def _lease_claim(*, consumer: str, holder: str) -> Checkpoint | None:
+    """The consumer's checkpoint, claimed by `holder` for EVENT_CONSUMER_LEASE_SECONDS on the
+    database's clock; None while another run's lease lasts. One conditional UPDATE: of two
+    runs claiming at once, the second finds the lease taken."""
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lte=Now())
+    until = Now() + timedelta(seconds=settings.EVENT_CONSUMER_LEASE_SECONDS)
+    if not Checkpoint.objects.filter(free, consumer=consumer).update(claimed_by=holder, claimed_until=until):
+        return None
+    return Checkpoint.objects.filter(consumer=consumer, claimed_by=holder).first()
+
+
+def _lease_release(*, consumer: str, holder: str) -> None:
+    """Ends `holder`'s lease before it runs out (its run failed): the next run may start at
+    once. One that cannot be ended now (the database restarting) ends when it runs out."""
+    try:
+        Checkpoint.objects.filter(consumer=consumer, claimed_by=holder).update(claimed_by="", claimed_until=None)
+    except DatabaseError:
+        logger.warning("claim on consumer %s not released; its lease will end", consumer, exc_info=True)
 
 
 def consumers_read(names: list[str]) -> dict[str, Read] | None:
@@ -212,10 +308,18 @@ def consumer_run_all(*, consumer: str, batch_size: int | None = None, rounds: in
 
 
 def consumer_reset(*, consumer: str, mark: Mark) -> None:
+    """Sets the consumer at `mark`; a run holding its lease then loses it, and its place with it."""
     consumer_handler(consumer)
     Checkpoint.objects.update_or_create(
         consumer=consumer,
-        defaults={"last_xid": mark[0], "last_position": mark[1], "failures": 0, "last_error": ""},
+        defaults={
+            "last_xid": mark[0],
+            "last_position": mark[1],
+            "failures": 0,
+            "last_error": "",
+            "claimed_by": "",
+            "claimed_until": None,
+        },
     )
 
 
@@ -223,19 +327,41 @@ def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
     """Sets the consumer back to just before the event at `from_position` and runs it. Its
     handler must take an event twice as once (the EventBridge relay's targets deduplicate on
     the event's position, which its detail carries; the reorders consumer too); a read model is refused
-    (NotReplayable)."""
+    (NotReplayable), and so is a position the consumer has not reached (ReplayAhead)."""
     consumer_handler(consumer)
     if consumer in settings.EVENT_VIEWS:
         raise NotReplayable(
             f"{consumer} is a read model: replaying into its rows would count events twice. "
             f"Build it again from the log instead: events rebuild {consumer}"
         )
-    consumer_reset(consumer=consumer, mark=mark_before(position=from_position))
+    mark = mark_before(position=from_position)
+    checkpoint = Checkpoint.objects.filter(consumer=consumer).first()
+    if _replay_skips(at=checkpoint_mark(checkpoint), to=mark, from_position=from_position):
+        raise ReplayAhead(
+            f"{consumer} has not reached position {from_position} (it is at "
+            f"{checkpoint.last_position if checkpoint else 0}): replaying from there would skip the events "
+            f"between. A replay only moves a consumer back."
+        )
+    consumer_reset(consumer=consumer, mark=mark)
     return consumer_run_all(consumer=consumer)
+
+
+def _replay_skips(*, at: Mark, to: Mark, from_position: int) -> bool:
+    """Whether moving a consumer from `at` to `to` (just before the event at `from_position`)
+    would step over an event: it would when `to` lies past `at`, unless that event is the
+    next one after `at`. No lock is needed: runs only ever move a checkpoint forward, so a
+    move that goes no further than `at` goes no further than where a run has taken it since."""
+    if to <= at:
+        return False
+    following = events_committed(after=at, limit=1)
+    return not following or following[0].position != from_position
 
 
 def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
     """Gives one dead-lettered event to its consumer again; True once it was processed."""
+    external = _external_letter(dead_letter_id)
+    if external is not None:
+        return _external_redrive(letter=external, user=user)
     with transaction.atomic():
         letter = (
             DeadLetter.objects.select_for_update(of=("self",))
@@ -258,3 +384,25 @@ def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
             letter.error = error
         letter.save()
         return error is None
+
+
+def _external_letter(dead_letter_id: int) -> DeadLetter | None:
+    """The open dead letter, if its consumer is an external one (the relay)."""
+    letter = DeadLetter.objects.select_related("event").filter(pk=dead_letter_id, redriven_at__isnull=True).first()
+    if letter is None or letter.consumer not in settings.EVENT_CONSUMERS:
+        return None
+    return letter if getattr(consumer_handler(letter.consumer), "external", False) else None
+
+
+def _external_redrive(*, letter: DeadLetter, user=None) -> bool:
+    """An external consumer's dead letter given again with no transaction open across the call
+    (as its runs, `_run_leased`), then marked in a short one. Two redrives of one letter at
+    once may both send it: at least once, as the consumer's runs."""
+    outcome = next(_outcomes(consumer_handler(letter.consumer), [letter.event]), None)
+    error = (str(outcome[1]) if outcome[1] is not None else None) if outcome else "not taken"
+    still_open = DeadLetter.objects.filter(pk=letter.pk, redriven_at__isnull=True)
+    if error is None:
+        still_open.update(redriven_at=timezone.now(), redriven_by=user)
+        return True
+    still_open.update(attempts=F("attempts") + 1, error=error)
+    return False

@@ -85,14 +85,19 @@ class Event(models.Model):
 class Checkpoint(models.Model):
     """Where a named consumer is in the log: the last event it finished, as (xid, position).
 
-    A run holds this row locked while it works, so two runs never process one consumer at
-    once; the row also keeps the failures of the event at the head of its queue."""
+    Two runs never process one consumer at once: a run of a consumer that writes to this
+    database holds this row locked while it works, and a run of one whose work is a call
+    outside it (the relay to EventBridge) holds a lease instead (`claimed_by` until
+    `claimed_until`, on the database's clock), so that no transaction stays open while it
+    waits on the call. The row also keeps the failures of the event at the head of its queue."""
 
     consumer = models.CharField(max_length=100, primary_key=True)
     last_xid = models.BigIntegerField(default=0)
     last_position = models.BigIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -3,8 +3,13 @@ event to the custom bus (EVENTBRIDGE_BUS_NAME) with its envelope's `detail`.
 
 EventBridge accepts up to 10 entries per PutEvents and may refuse some of them (throttled,
 an internal error) while taking the rest: it says so entry by entry, so only the refused
-entries are sent again. Delivery is at least once; EventBridge itself gives no order, which
-is why consumers that care read the log, not the bus."""
+entries are sent again. Delivery is at least once: an entry is sent again after a run that
+failed or lost its claim, and the bus's targets deduplicate on `meta_data.position`.
+EventBridge itself gives no order, which is why consumers that care read the log, not the bus.
+
+The relay is an external consumer (`external = True`): its runs hold a lease on their
+checkpoint, not a transaction, while they wait on EventBridge, and its client gives up on a
+hung or unreachable EventBridge within seconds (CLIENT_CONFIG), well inside that lease."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import logging
 import time
 
 import boto3
+from botocore.config import Config
 from django.conf import settings
 
 from events.consumers import RetryLater
@@ -23,11 +29,15 @@ logger = logging.getLogger(__name__)
 PUT_EVENTS_MAX_ENTRIES = 10
 # Refusals that say EventBridge is busy, not that the entry is wrong: never dead-lettered.
 TRANSIENT_ERRORS = {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"}
+# botocore's defaults (60 s to connect, 60 s to read, retried) would hold a run for minutes on a
+# hung EventBridge; a PutEvents answers in milliseconds. A call that fails this way fails the
+# batch (RetryLater), and the next run sends it again.
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 def _client():
     # AWS_ENDPOINT_URL (moto in tests) and credentials come from the environment or the role.
-    return boto3.client("events", region_name=settings.AWS_REGION)
+    return boto3.client("events", region_name=settings.AWS_REGION, config=CLIENT_CONFIG)
 
 
 def relay_entry(event: Event) -> dict:
@@ -83,3 +93,4 @@ def relay_events(events: list[Event]) -> list[str | RetryLater | None]:
 
 
 relay_events.handles_batches = True
+relay_events.external = True

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from events.consumers import consumer_run_all
+from events.consumers import consumer_run, consumer_run_all
 from events.models import Checkpoint, Event
 from tests.conftest import PYTHON, ROOT, eventually
 from tests.events import handlers
@@ -125,6 +125,21 @@ def test_bad_input_is_refused_with_a_reason(settings, args, reason):
     with pytest.raises(CommandError, match=reason):
         events(*args)
     assert not handlers.seen
+
+
+def test_replay_from_a_position_the_consumer_has_not_reached_is_refused_with_a_reason(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    sale = small_sale(2)
+    settled()
+    assert consumer_run(consumer="collect", batch_size=1).processed == 1
+    with pytest.raises(CommandError) as refused:
+        events("replay", "collect", "--from", str(sale[3].position))
+    assert str(refused.value) == (
+        f"collect has not reached position {sale[3].position} (it is at {sale[0].position}): replaying from "
+        "there would skip the events between. A replay only moves a consumer back."
+    )
+    assert Checkpoint.objects.get(consumer="collect").last_position == sale[0].position
+    assert handlers.seen == [sale[0].position]
 
 
 def test_a_refusal_exits_non_zero_with_one_line(process_env):

@@ -1,5 +1,6 @@
 """Named consumers: each keeps its own place, processes at least once and counts nothing
-twice, resumes after dying mid-batch, retries a failure, then dead-letters it and moves on."""
+twice, resumes after dying mid-batch, retries a failure, then dead-letters it and moves on;
+a replay only moves one back."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from events.consumers import (
+    ReplayAhead,
     UnknownConsumer,
     consumer_replay,
     consumer_run,
@@ -160,6 +162,30 @@ def test_replay_gives_a_consumer_the_events_from_a_position_on_again(settings):
     result = consumer_replay(consumer="collect", from_position=events[2].position)
     assert result.processed == 4
     assert handlers.seen == [e.position for e in events[2:]]
+
+
+def test_a_replay_from_a_position_the_consumer_has_not_reached_is_refused_and_skips_nothing(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    events = small_sale(4)
+    settled()
+    assert consumer_run(consumer="collect", batch_size=2).processed == 2
+
+    with pytest.raises(ReplayAhead, match=f"collect has not reached position {events[6].position}"):
+        consumer_replay(consumer="collect", from_position=events[6].position)
+    assert Checkpoint.objects.get(consumer="collect").last_position == events[1].position
+    # The events between are still the consumer's next (for the relay: still to be sent).
+    assert consumer_run_all(consumer="collect").processed == 6
+    assert handlers.seen == [e.position for e in events]
+
+
+def test_a_replay_from_the_consumers_next_event_skips_nothing(settings):
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    events = small_sale(2)  # each event in a transaction of its own: the next one's xid is later
+    settled()
+    assert consumer_run(consumer="collect", batch_size=2).processed == 2
+
+    assert consumer_replay(consumer="collect", from_position=events[2].position).processed == 2
+    assert handlers.seen == [e.position for e in events]
 
 
 def test_an_unknown_consumer_is_refused(settings):

@@ -1,21 +1,28 @@
 """The relay to EventBridge: against moto's server (a real process), a bus `checkout-bus`
 whose rule sends checkout events to SQS receives every event of a small sale exactly once;
-entries EventBridge refuses are sent again on their own."""
+entries EventBridge refuses are sent again on their own; while the relay waits on EventBridge
+it holds a lease, not a transaction, so every other reader of the log goes on."""
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections import Counter
 
 import boto3
 import pytest
+from botocore.config import Config
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from events import relay
 from events.aws import BUS_NAME, CHECKOUT_PATTERN
-from events.consumers import consumer_run
+from events.consumers import consumer_run, consumer_run_all, dead_letter_redrive
 from events.models import Checkpoint, DeadLetter
-from tests.conftest import BIN, free_port, wait_for_port
+from events.selectors import events_committed
+from tests.conftest import BIN, eventually, free_port, wait_for_port
+from tests.events import handlers
 from tests.events.conftest import sale_event, settled, small_sale
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,7 +194,7 @@ def test_eventbridge_out_of_reach_holds_the_relay_back_without_dead_letters(rela
     for _ in range(3):
         assert consumer_run(consumer="eventbridge").failed
     checkpoint = Checkpoint.objects.get(consumer="eventbridge")
-    assert (checkpoint.last_position, checkpoint.failures) == (0, 0)
+    assert (checkpoint.last_position, checkpoint.failures, checkpoint.claimed_until) == (0, 0, None)
     assert "could not connect" in checkpoint.last_error
     assert not DeadLetter.objects.exists()
 
@@ -207,3 +214,169 @@ def test_relay_once_says_in_one_line_why_eventbridge_did_not_take_the_events(rel
         "EventBridge did not take the events (ConnectionError: ResourceNotFoundException: Event bus checkout-bus "
         "does not exist.); the relay will send them again."
     )
+
+
+class EventBridgeMeanwhile:
+    """EventBridge taking every entry, and running `meanwhile` during its first call: what
+    happens elsewhere while the relay waits on it (a slow or unreachable EventBridge). What
+    `meanwhile` raises is kept in `failed` (the relay would take it for EventBridge's)."""
+
+    def __init__(self, meanwhile):
+        self.meanwhile = meanwhile
+        self.calls: list[list[int]] = []
+        self.failed: list[Exception] = []
+
+    def put_events(self, Entries):  # boto3's keyword
+        positions = [json.loads(e["Detail"])["event"]["meta_data"]["position"] for e in Entries]
+        self.calls.append(positions)
+        if len(self.calls) == 1:
+            try:
+                self.meanwhile()
+            except Exception as exc:
+                self.failed.append(exc)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": f"id-{position}"} for position in positions]}
+
+
+def elsewhere(work):
+    """`work()` in a thread with a database connection of its own (another process's view)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = work()
+        except Exception as exc:
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def an_order_committed_is_read() -> int:
+    """A buyer's order commits, and the log's readers see it (waited for: the horizon is
+    cluster-wide, and any transaction in flight holds it back a moment)."""
+    new = sale_event(99)
+    eventually(
+        lambda: new.position in [event.position for event in events_committed()],
+        timeout=20,
+        message="an order committed while the relay waited on EventBridge stayed hidden from the log's readers",
+    )
+    return new.position
+
+
+def test_a_relay_waiting_on_eventbridge_does_not_hold_back_the_other_readers_of_the_log(relay_settings, monkeypatch):
+    relay_settings.EVENT_CONSUMERS = {**relay_settings.EVENT_CONSUMERS, "inventory": "tests.events.handlers.collect"}
+    first = sale_event(1)
+    settled()
+    consumer_run_all(consumer="inventory")
+    handlers.seen.clear()
+    ordered = []
+
+    def meanwhile():
+        ordered.append(elsewhere(an_order_committed_is_read))
+        # The read models go on too, as they would in the other workers.
+        assert elsewhere(lambda: consumer_run_all(consumer="inventory").processed) == 1
+
+    fake = EventBridgeMeanwhile(meanwhile)
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+
+    assert consumer_run(consumer="eventbridge").processed == 1
+    assert fake.failed == []
+    assert fake.calls == [[first.position]]
+    assert handlers.seen == ordered
+    checkpoint = Checkpoint.objects.get(consumer="eventbridge")
+    assert (checkpoint.last_position, checkpoint.claimed_by, checkpoint.claimed_until) == (first.position, "", None)
+
+
+def test_a_second_relay_run_while_the_first_waits_on_eventbridge_leaves_the_batch_to_it(relay_settings, monkeypatch):
+    sale = small_sale(1)
+    settled()
+    second = []
+    fake = EventBridgeMeanwhile(lambda: second.append(elsewhere(lambda: consumer_run(consumer="eventbridge"))))
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+
+    assert consumer_run(consumer="eventbridge").processed == 2
+    assert (second[0].claimed, second[0].processed) == (False, 0)
+    assert fake.calls == [[event.position for event in sale]]
+
+
+def test_a_relay_run_that_outlasted_its_lease_leaves_the_place_to_the_run_that_took_over(relay_settings, monkeypatch):
+    relay_settings.EVENT_CONSUMER_LEASE_SECONDS = 0  # run out as soon as taken
+    sale = small_sale(1)
+    settled()
+    taken_over = []
+    fake = EventBridgeMeanwhile(lambda: taken_over.append(elsewhere(lambda: consumer_run(consumer="eventbridge"))))
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+
+    first = consumer_run(consumer="eventbridge")
+    assert (first.lost, first.claimed, first.processed) == (True, False, 0)
+    assert str(first) == "eventbridge: another run took its claim over and sends its events again"
+    assert taken_over[0].processed == 2
+    # Sent twice (at least once): the bus's targets deduplicate on meta_data.position.
+    positions = [event.position for event in sale]
+    assert fake.calls == [positions, positions]
+    checkpoint = Checkpoint.objects.get(consumer="eventbridge")
+    assert (checkpoint.last_position, checkpoint.claimed_by) == (sale[-1].position, "")
+
+
+def test_redriving_a_relay_dead_letter_does_not_hold_back_the_readers_of_the_log(relay_settings, monkeypatch):
+    sale = small_sale(1)
+    settled()
+    letter = DeadLetter.objects.create(consumer="eventbridge", event=sale[0], error="InvalidArgument: x", attempts=5)
+    ordered = []
+    fake = EventBridgeMeanwhile(lambda: ordered.append(elsewhere(an_order_committed_is_read)))
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is True
+    assert fake.failed == []
+    assert fake.calls == [[sale[0].position]] and len(ordered) == 1
+    letter.refresh_from_db()
+    assert letter.redriven_at is not None
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is False
+
+
+@pytest.fixture
+def hung_eventbridge(monkeypatch):
+    """An endpoint that takes connections and never answers, the relay's client pointed at it
+    with its timeouts cut short, so the test does not wait out the real ones."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.listen(16)
+    for name, value in {
+        **AWS,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+        "AWS_DEFAULT_REGION": AWS["AWS_REGION"],
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(
+        relay,
+        "CLIENT_CONFIG",
+        relay.CLIENT_CONFIG.merge(Config(connect_timeout=0.5, read_timeout=0.5, retries={"total_max_attempts": 1})),
+    )
+    yield
+    server.close()
+
+
+def test_a_hung_eventbridge_fails_the_relays_run_and_frees_it_for_the_next(relay_settings, hung_eventbridge):
+    relay_settings.EVENT_CONSUMER_MAX_ATTEMPTS = 1
+    small_sale(1)
+    settled()
+
+    result = consumer_run(consumer="eventbridge")
+    assert (result.processed, result.failed) == (0, True)
+    checkpoint = Checkpoint.objects.get(consumer="eventbridge")
+    assert (checkpoint.last_position, checkpoint.failures, checkpoint.claimed_until) == (0, 0, None)
+    assert "timeout" in checkpoint.last_error.lower()
+    assert not DeadLetter.objects.exists()
+
+
+def test_the_relays_client_gives_up_on_a_hung_eventbridge_well_inside_the_relays_lease(settings):
+    """botocore's defaults (60 s to connect and to read, retried) would hold a run for minutes."""
+    config = relay._client().meta.config
+    attempts = config.retries["total_max_attempts"]
+    # A hung call's worst: every attempt waits out both timeouts (then botocore's short backoff).
+    assert attempts * (config.connect_timeout + config.read_timeout) <= settings.EVENT_CONSUMER_LEASE_SECONDS / 4

@@ -10,7 +10,14 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from events.consumers import NotReplayable, UnknownConsumer, consumer_names, consumer_replay, consumer_run_all
+from events.consumers import (
+    NotReplayable,
+    ReplayAhead,
+    UnknownConsumer,
+    consumer_names,
+    consumer_replay,
+    consumer_run_all,
+)
 from events.models import Checkpoint, Event
 from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
 from events.services import NotRetirable, checkpoint_retire, events_prune
@@ -87,6 +94,7 @@ class Command(BaseCommand):
         except (
             UnknownConsumer,
             NotReplayable,
+            ReplayAhead,
             UnknownPosition,
             UnknownView,
             LogPruned,
