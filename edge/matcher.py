@@ -41,6 +41,20 @@ MAX_PATTERN_LENGTH = 255
 # CloudFront's XML API (boto3 escapes it), so a pattern holds a plain `&`.
 PATTERN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.*?$/~\"'@:+&")
 REDIRECT_STATUSES = (301, 302, 307, 308)
+# An origin's host as every router writes it (nginx's `server`, CloudFront's DomainName): a
+# DNS name or an IPv4 address, nothing nginx could read as syntax.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\Z")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_host(value: str) -> bool:
+    return HOST.match(value) is not None
+
+
+def has_control_character(value: str) -> bool:
+    """A line break, tab or other control character: a header written with one is split."""
+    return CONTROL_CHARACTER.search(value) is not None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,16 @@ from django.core.validators import MaxValueValidator, MinValueValidator, URLVali
 from django.db import models
 
 from edge import matcher
+from edge.matcher import has_control_character, is_host
 from edge.route_version import RouteQuerySet
+
+
+def validate_host(value: str) -> None:
+    if not is_host(value):
+        raise ValidationError(
+            f"{value!r} is not a host: give a DNS name or an IPv4 address (letters, digits, - and .).",
+            code="invalid",
+        )
 
 
 class Origin(models.Model):
@@ -23,7 +32,7 @@ class Origin(models.Model):
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WEB)
-    domain = models.CharField(max_length=253)
+    domain = models.CharField(max_length=253, validators=[validate_host])
     protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
     port = models.PositiveIntegerField(default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)])
     path = models.CharField(
@@ -56,7 +65,11 @@ class Origin(models.Model):
 
 
 def _url_or_path(value: str) -> None:
-    if value.startswith("/") and not value.startswith("//") and " " not in value:
+    if has_control_character(value):
+        # Written into a Location header by every router: a line break would add headers of
+        # the route author's choosing to every visitor's response.
+        raise ValidationError("A URL holds no control characters (line breaks, tabs).", code="invalid")
+    if value.startswith("/") and not value.startswith(("//", "/\\")) and " " not in value:
         return
     try:
         URLValidator(schemes=["http", "https"])(value)

@@ -31,15 +31,17 @@ KINDS = {
     OtelKind.PRODUCER: SpanKind.PRODUCER,
     OtelKind.CONSUMER: SpanKind.CONSUMER,
 }
-# A path segment of 20 or more URL-safe characters, or a signed value (a:b:c), is a secret.
-TOKEN_SEGMENT = re.compile(r"/(?=[^/]*[0-9])[A-Za-z0-9_\-:.]{20,}")
+# A path segment of 20 or more URL-safe characters with a digit, or a signed value (a:b:c),
+# is a secret; so is whatever follows a hot order's number in its status URL (a random token,
+# which may hold no digit at all): /shop/<category>/<product>/orders/<number>/<token>.
+TOKEN_SEGMENT = re.compile(r"(?<=/orders/)(T[0-9]+/)[^/]+|/(?=[^/]*[0-9])[A-Za-z0-9_\-:.]{20,}")
 URL_KEYS = ("http.target", "http.url", "url.full", "url.path", "url.query")
 KEPT_TYPES = (str, bool, int, float)
 
 
 def path_redacted(value: str) -> str:
     """A path or URL without its query string, and with token-like segments replaced by '…'."""
-    return TOKEN_SEGMENT.sub("/…", value.split("?", 1)[0])
+    return TOKEN_SEGMENT.sub(lambda m: f"{m.group(1)}…" if m.group(1) else "/…", value.split("?", 1)[0])
 
 
 def _attributes(span: ReadableSpan) -> dict:

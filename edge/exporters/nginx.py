@@ -61,8 +61,19 @@ def _trace_lines(sample_rate: float) -> list[str]:
 
 
 def _q(value: str) -> str:
-    """A double-quoted nginx string."""
+    """A double-quoted nginx string. A control character is refused: nginx would write a line
+    break into a header as it stands (the models refuse them first)."""
+    if matcher.has_control_character(value):
+        raise ValueError(f"{value!r} holds a control character: nginx would write it into a header")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _host(name: str, origin: dict) -> str:
+    """An origin's `server` address; a domain that is not a host is refused (the models refuse
+    it first), since nginx would read it as configuration."""
+    if not matcher.is_host(str(origin["domain"])):
+        raise ValueError(f"origin {name}: {origin['domain']!r} is not a host name")
+    return f"{origin['domain']}:{int(origin['port'])}"
 
 
 def _regex(value: str) -> str:
@@ -171,7 +182,7 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_", or
         # Keep-alive connections to each origin: a stampede must not pay a TCP handshake per request.
         lines += [
             f"upstream {upstream_name(name)} {{",
-            f"    server {origin['domain']}:{origin['port']};",
+            f"    server {_host(name, origin)};",
             "    keepalive 32;",
             "}",
         ]

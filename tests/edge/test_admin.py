@@ -60,6 +60,12 @@ BAD_INPUT = [
     ({"canary_percent": "101"}, "A canary is a percentage from 0 to 100, not 101."),
     ({"canary_percent": "-1"}, "A canary is a percentage from 0 to 100, not -1."),
     ({"origin": "", "redirect_url": "not a url", "redirect_status": "301"}, "is not a URL"),
+    # Written into every router's Location header: a line break would add headers of its own.
+    (
+        {"origin": "", "redirect_url": "/sale\r\nSet-Cookie:sessionid=chosen;Path=/", "redirect_status": "302"},
+        "A URL holds no control characters",
+    ),
+    ({"origin": "", "redirect_url": "/\\evil.example/", "redirect_status": "302"}, "is not a URL"),
 ]
 
 
@@ -193,3 +199,20 @@ def test_staff_who_may_only_look_cannot_switch_or_roll_back_routes(viewer, nobod
     assert [response.status_code for response in refused] == [403, 403, 403, 403]
     route.refresh_from_db()
     assert route.enabled and RouteAudit.objects.count() == 1
+
+
+# nginx's `server` line takes an origin's domain as written: anything but a host is syntax.
+INJECTED_DOMAIN = "127.0.0.1:9;\n}\nserver {\n    listen 8899;\n    location / { root /; autoindex on; }\n}\n"
+
+
+@pytest.mark.parametrize(
+    "domain", [INJECTED_DOMAIN, "shop.example;", "127.0.0.1:8000", "shop example", "-shop.example"]
+)
+def test_an_origins_domain_must_be_a_host_name(merchant, domain):
+    origin = Origin.objects.get(name="monolith")
+    data = {"name": origin.name, "kind": origin.kind, "domain": domain, "protocol": origin.protocol}
+    data |= {"port": origin.port, "path": origin.path, "is_default": "on"}
+    response = merchant.post(f"/admin/edge/origin/{origin.pk}/change/", data)
+    assert response.status_code == 200
+    assert "is not a host" in response.content.decode()
+    assert Origin.objects.get(pk=origin.pk).domain == origin.domain

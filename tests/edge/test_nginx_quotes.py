@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.edge.conftest import create_routes
+from edge import selectors
+from edge.exporters import nginx
+from edge.models import Origin, Route
+from tests.edge.conftest import create_routes, ensure_origins
 from tests.edge.test_nginx import export_to
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +41,17 @@ def test_a_tracing_rate_below_a_hundredth_of_a_percent_loads_as_never_sampled(ec
 
     assert "$edge_trace_sampled { default 0; }" in nginx.include.read_text()
     nginx.test_config()
+
+
+@pytest.mark.django_db
+def test_the_export_refuses_an_origin_that_is_not_a_host_or_a_redirect_with_a_line_break():
+    """The models refuse both first; a row written around them never reaches nginx."""
+    ensure_origins()
+    Origin.objects.filter(name="monolith").update(domain="127.0.0.1:9;\n}\nserver {")
+    with pytest.raises(ValueError, match="is not a host"):
+        nginx.server_config(selectors.route_table())
+    Origin.objects.filter(name="monolith").update(domain="127.0.0.1")
+    route = Route.objects.create(name="crlf", pattern="/crlf/*", enabled=True, redirect_url="/sale")
+    Route.objects.filter(pk=route.pk).update(redirect_url="/sale\r\nSet-Cookie: a=b")
+    with pytest.raises(ValueError, match="control character"):
+        nginx.server_config(selectors.route_table())

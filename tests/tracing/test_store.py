@@ -103,6 +103,12 @@ def test_the_exporter_cuts_query_strings_and_token_segments_out():
         "/shop/rods/muskie-casting-rod/orders/T000042/…"
     )
     assert path_redacted("/shop/rods/muskie-casting-rod/orders") == "/shop/rods/muskie-casting-rod/orders"
+    # A status token may hold no digit at all (one in about 1,500 of token_urlsafe(32)'s).
+    lettered = "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGhIjKlMnOpQ"
+    assert path_redacted(f"/shop/rods/muskie-casting-rod/orders/T000042/{lettered}") == (
+        "/shop/rods/muskie-casting-rod/orders/T000042/…"
+    )
+    assert path_redacted("/legacy-api/orders/12") == "/legacy-api/orders/12"
 
 
 def test_a_trace_is_found_by_trace_id_xray_id_order_number_and_url_path():
