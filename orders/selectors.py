@@ -16,6 +16,7 @@ from django.utils import timezone
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
+from shop.models import Product
 
 logger = logging.getLogger(__name__)
 
@@ -125,28 +126,38 @@ def order_status_get(*, number: str, token: str, product_id: int) -> dict | None
 
     None unless the number exists, belongs to this product and the token matches.
     """
-    entry = cache.get(status_cache_key(number))
-    if (
+    key = status_cache_key(number)
+    entry = cache.get(key)
+    # Writers refresh the entry after commit, in no guaranteed order across processes; an
+    # order still processing, or failed (the legacy API may yet turn out to have placed it),
+    # is re-read now and then, so a late stale write heals itself.
+    stale = (
         entry is not None
-        and entry["status"] == OrderStatus.PROCESSING
+        and entry["status"] in (OrderStatus.PROCESSING, OrderStatus.FAILED)
         and entry["cached_at"] < time.time() - STATUS_REFRESH_SECONDS
-    ):
-        # Writers refresh the entry after commit, in no guaranteed order across processes; an
-        # order still processing is re-read now and then, so a late stale write heals itself.
-        entry = None
-    if entry is None:
+    )
+    if entry is None or stale:
         order = HotOrder.objects.filter(number=number).first()
         if order is None:
             # Compare anyway, so an unknown number costs the same as a wrong token.
             hmac.compare_digest(token.encode(), b"x" * 43)
             return None
         entry = status_entry(order)
-        cache.set(status_cache_key(number), entry, STATUS_TTL)
+        if stale:
+            cache.set(key, entry, STATUS_TTL)
+        else:  # a miss: a writer's newer entry, stored since this read, is kept
+            cache.add(key, entry, STATUS_TTL)
     if not hmac.compare_digest(token.encode(), entry["token"].encode()):
         return None
     if entry["product_id"] != product_id:
         return None
     return {k: entry[k] for k in ("number", "status", "stage", "detail")}
+
+
+def product_id_get(*, category: str, product: str) -> int | None:
+    """The product's id by its category's and its own slugs, from the database: for the status
+    URLs of a product whose sale is gone (`hot_product_get` knows only products with one)."""
+    return Product.objects.filter(slug=product, category__slug=category).values_list("pk", flat=True).first()
 
 
 def order_by_key(*, idempotency_key: str) -> HotOrder | None:

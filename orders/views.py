@@ -212,9 +212,13 @@ def _order_create(request, category: str, product: str):
 @require_GET
 def order_status(request, category: str, product: str, number: str, token: str):
     data = selectors.hot_product_get(category=category, product=product)
-    if data is None:
+    # An order's status URL answers for its lifetime, after its sale was closed and deleted too.
+    product_id = (
+        data["product_id"] if data is not None else selectors.product_id_get(category=category, product=product)
+    )
+    if product_id is None:
         return _json({"error": "not_found"}, status=404)
-    status = selectors.order_status_get(number=number, token=token, product_id=data["product_id"])
+    status = selectors.order_status_get(number=number, token=token, product_id=product_id)
     if status is None:
         return _json({"error": "not_found"}, status=404)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status["status"] == "processing" else {}

@@ -7,9 +7,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from orders.models import HotOrder, OrderStage, OutboxMessage, SaleAllocation
-from orders.placement import order_fail
-from orders.selectors import status_cache_key
+from orders import selectors
+from orders.models import HotOrder, OrderStage, OutboxMessage, SaleAllocation, SaleState
+from orders.placement import order_complete, order_fail
+from orders.selectors import product_memo_forget, status_cache_key
 from tests.orders.conftest import ORDERS_URL, PREFIX, nothing_reserved, order_body, order_claimed, post_order
 
 
@@ -324,6 +325,45 @@ def test_status_with_a_wrong_token_or_another_buyers_number_is_not_found(client,
         assert response.status_code == 404, url
         assert mine["number"] not in response.content.decode()
     assert client.get(mine["status_url"]).status_code == 200
+
+
+def test_status_url_still_answers_once_the_closed_sale_is_deleted(client, admin_client, allocation, settings):
+    """The 202's status URL answers for the order's lifetime: the merchant may delete a closed sale."""
+    url = post_order(client, order_body()).json()["status_url"]
+    order = HotOrder.objects.get()
+    order_claimed(order.pk)
+    order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+    SaleAllocation.objects.filter(pk=allocation.pk).update(state=SaleState.CLOSED, is_hot=False)
+    settings.ROOT_URLCONF = "config.urls_monolith"
+    page = admin_client.post(f"/admin/orders/saleallocation/{allocation.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 302 and not SaleAllocation.objects.exists()
+    cache.clear()
+    product_memo_forget()
+    response = client.get(url)
+    assert (response.status_code, response.json()["status"]) == (200, "complete")
+    assert client.get(url.replace("/rods/", "/reels/")).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the completion refreshes the entry once committed
+def test_a_poll_racing_a_late_completion_does_not_keep_the_failed_answer(client, allocation, monkeypatch):
+    """A failed order the legacy API turns out to have placed completes late; a poll that read
+    the failed order just before must not leave that answer in the read model after it."""
+    url = post_order(client, order_body()).json()["status_url"]
+    order = HotOrder.objects.get()
+    order_claimed(order.pk)
+    order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED, detail="declined")
+    cache.delete(status_cache_key(order.number))
+    read_entry = selectors.status_entry
+
+    def entry_while_the_order_completes(read):
+        # The poll has read the failed order; the late completion commits and refreshes the entry.
+        order_complete(order_id=order.pk, legacy_order_id=9, legacy_number="L00000009")
+        return read_entry(read)
+
+    monkeypatch.setattr(selectors, "status_entry", entry_while_the_order_completes)
+    client.get(url)
+    monkeypatch.setattr(selectors, "status_entry", read_entry)
+    assert client.get(url).json()["status"] == "complete"
 
 
 def test_status_follows_the_order_to_its_end(client, allocation, django_capture_on_commit_callbacks):
