@@ -18,6 +18,7 @@ from django.utils import timezone
 import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append, checkout_refused_append
+from shop.emails import placed_order_confirm
 from shop.models import Basket, BasketLine, PlacedOrder, Product
 from shop.selectors import SESSION_BASKET, basket_get_for_request
 
@@ -272,6 +273,8 @@ def checkout_place(
         card_number=card_number,
     )
     basket_clear(basket=basket)
+    # Once, whichever of two quick submits gets here first (the receipt is claimed).
+    placed_order_confirm(order=order, lines=[(line.product.title, line.quantity) for line in lines])
     return order
 
 

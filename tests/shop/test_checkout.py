@@ -72,6 +72,19 @@ def test_checkout_places_the_order_with_the_legacy_api_and_shows_the_confirmatio
     assert re.search(r"Processed in <strong data-processing-ms>\d+ ms</strong>", html)
 
 
+def test_checkout_emails_the_confirmation_its_page_promises_once(client, legacy_api, rod, mailoutbox):
+    fill_basket(client, rod, 2)
+    client.post("/checkout/", checkout_form())
+    client.post("/checkout/", checkout_form())  # a refresh of the submit: no second order, no second email
+    order = PlacedOrder.objects.get()
+    assert "A confirmation is on its way" in client.get(f"/orders/{order.number}/").content.decode()
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["ada@example.com"] and order.number in message.subject
+    assert "Tourney Casting Rod" in message.body and f"/orders/{order.number}/?access=" in message.body
+    assert PlacedOrder.objects.get().confirmation_sent_at is not None
+
+
 def test_the_checkout_page_mints_the_reference_that_the_submit_sends(client, legacy_api, rod):
     fill_basket(client, rod, 1)
     client.get("/checkout/")
