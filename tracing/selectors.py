@@ -75,9 +75,9 @@ def trace_ids_find(query: str, *, limit: int = 50) -> list[str]:
     if not query:
         return []
     if (trace_id := otel_from_any(query)) is not None:
-        return [trace_id]
+        return _stored([trace_id])
     if ORDER_NUMBER.match(query):
-        return _trace_ids_of_order(query)
+        return _stored(_trace_ids_of_order(query))
     if query.startswith("/"):
         rows = (
             Span.objects.filter(kind=SpanKind.SERVER, path__startswith=query)
@@ -87,6 +87,13 @@ def trace_ids_find(query: str, *, limit: int = 50) -> list[str]:
         )
         return [row["trace_id"] for row in rows]
     return []
+
+
+def _stored(trace_ids: list[str]) -> list[str]:
+    """The ones with spans stored: an order's trace, or one typed in, may not have been
+    sampled (most are not), or its spans were pruned."""
+    kept = set(Span.objects.filter(trace_id__in=trace_ids).values_list("trace_id", flat=True).distinct())
+    return [trace_id for trace_id in trace_ids if trace_id in kept]
 
 
 def _trace_ids_of_order(number: str) -> list[str]:

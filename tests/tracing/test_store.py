@@ -124,6 +124,18 @@ def test_a_trace_is_found_by_trace_id_xray_id_order_number_and_url_path():
     assert selectors.trace_ids_find("/nowhere") == []
 
 
+def test_an_order_whose_trace_was_not_sampled_is_found_with_no_trace_not_sent_to_a_missing_one(admin_client):
+    """Most requests are not sampled: their order's events still name their trace id."""
+    accepted = {"source": "shop.orders", "detail_type": "Order", "type": "ORDER", "subtype": "HOT"}
+    with attach({"X-Amzn-Trace-Id": "Root=1-67891233-abcdef012345678912345678;Sampled=0"}):
+        event_append(**accepted, status="ACCEPTED", data={"number": "T000077"})
+    assert selectors.trace_ids_find("T000077") == []
+    assert selectors.trace_ids_find("1-67891233-abcdef012345678912345678") == []
+    page = admin_client.get("/admin/tracing/span/", {"q": "T000077"})
+    assert page.status_code == 200
+    assert "No stored trace matches" in page.content.decode()
+
+
 def test_the_service_map_shows_each_hop_with_calls_errors_and_p99():
     traces = [one_order_trace() for _ in range(3)] + [one_order_trace(fail_legacy=True)]
     # These traces' map: spans the suite's other traced requests export meanwhile stay out.
