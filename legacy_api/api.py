@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -26,11 +26,12 @@ from legacy_api.payments import payment_figures
 from legacy_api.selectors import order_placed_get
 from legacy_api.serializers import (
     ErrorSerializer,
+    OrderLookupQuerySerializer,
     OrderRequestSerializer,
     OrderSerializer,
     StatsSerializer,
 )
-from legacy_api.services import LineRequest, order_fingerprint, order_place, order_replay
+from legacy_api.services import LineRequest, order_fingerprint, order_lookup, order_place, order_replay
 
 __all__ = ["BoundedJSONParser", "PayloadTooLarge", "error_fields", "legacy_exception_handler", "ping"]
 
@@ -105,6 +106,38 @@ class OrderCollectionApi(LegacyApiView):
 
 def _order_data(order, *, caller: str) -> dict:
     return OrderSerializer(order, context={"caller": caller}).data
+
+
+class OrderLookupApi(LegacyApiView):
+    """An order found by its reference, for the callers that place orders: orders are never listed."""
+
+    permission_classes = [MayPlaceOrders]
+
+    @extend_schema(
+        operation_id="order_lookup",
+        description="Whether the caller has an order under a reference, placing nothing: the order it placed "
+        "(or sent again with the very body that placed it), or none; another caller's order is not listed, as "
+        "an order that does not exist. A caller asks before it gives up on an order whose answer it lost.",
+        parameters=[OrderLookupQuerySerializer],
+        responses={
+            200: OpenApiResponse(
+                inline_serializer("OrderLookup", fields={"results": OrderSerializer(many=True)}),
+                description="The caller's order under the reference, or an empty list.",
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="in_progress: a request of the caller's still works on the reference, retry after "
+                "Retry-After.",
+            ),
+            **errors(400, 401, 403, 405),
+        },
+    )
+    def get(self, request):
+        query = OrderLookupQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        caller = request.user.name
+        order = order_lookup(reference=query.validated_data["reference"], caller=caller)
+        return Response({"results": [] if order is None else [_order_data(order, caller=caller)]})
 
 
 class OrderDetailApi(LegacyApiView):

@@ -236,6 +236,21 @@ class HoldListQuerySerializer(serializers.Serializer):
     product = QuerySlugField(max_length=200, required=False, help_text="Only holds of this product (its slug).")
 
 
+class QueryRegexField(QueryParameterMixin, serializers.RegexField):
+    pass
+
+
+class OrderLookupQuerySerializer(serializers.Serializer):
+    """The order a caller looks for (query parameters)."""
+
+    reference = QueryRegexField(
+        REFERENCE_PATTERN,
+        max_length=64,
+        help_text="The reference the caller sent the order under.",
+        error_messages={"invalid": "Use 1 to 64 letters, digits, '.', '_', ':' or '-'."},
+    )
+
+
 class HoldResizeSerializer(serializers.Serializer):
     quantity = StrictIntegerField(min_value=0, max_value=MAX_HOLD_QUANTITY, help_text="What the hold keeps from now.")
 

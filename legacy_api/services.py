@@ -44,7 +44,7 @@ from legacy_api.exceptions import (
 from legacy_api.holds import hold_draw
 from legacy_api.models import Hold, Order, OrderLine, OrderReader
 from legacy_api.payments import card_number_normalise, payment_authorise, payment_void
-from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, products_lock
+from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, order_placed_get, products_lock
 from legacy_api.tokens import HOTPATH
 from shop.models import Product
 
@@ -86,6 +86,22 @@ def order_replay(*, reference: str, fingerprint: str, caller: str) -> Order | No
             return None  # its worker died: order_place takes it over
         raise InProgress(reference=reference)
     return _order_shared(existing, caller=caller)
+
+
+def order_lookup(*, reference: str, caller: str) -> Order | None:
+    """The order placed under `reference` that `caller` may read, placing nothing: a caller
+    that gives up on an order asks first whether it was placed after all. Another caller's
+    order is None, as no order at all (nor does the lookup make the caller its reader: only its
+    very body does). Raises InProgress while a request of `caller`'s still works on the
+    reference: it may yet place it."""
+    existing = order_get_by_reference(reference=reference)
+    if existing is None:
+        return None
+    if existing.status == Order.Status.PENDING:
+        if existing.caller == caller and Order.objects.filter(pk=existing.pk, lease_until__gte=Now()).exists():
+            raise InProgress(reference=reference)
+        return None  # another caller's, or a request that died there: its lease ended, it places nothing
+    return order_placed_get(order_id=existing.pk, caller=caller)
 
 
 def _body_check(placed_fingerprint: str, placed_caller: str, *, reference: str, fingerprint: str, caller: str) -> None:

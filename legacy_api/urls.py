@@ -10,6 +10,7 @@ app_name = "legacy_api"
 urlpatterns = [
     path("ping", api.ping, name="ping"),
     path("orders", api.OrderCollectionApi.as_view(), name="order-list"),
+    path("orders/lookup", api.OrderLookupApi.as_view(), name="order-lookup"),
     path("orders/<int:order_id>", api.OrderDetailApi.as_view(), name="order-detail"),
     path("holds", api_holds.HoldCollectionApi.as_view(), name="hold-list"),
     path("holds/<str:reference>", api_holds.HoldDetailApi.as_view(), name="hold-detail"),

@@ -3,7 +3,8 @@ path: the seam the product is about. Neither imports `legacy_api`; both come thr
 
 Placing an order answers an `OrderAnswer` whose `outcome` names what happened (placed,
 declined, out of stock, invalid, busy, reference reused, not sent, sent with the answer
-unknown): every HTTP status and transport failure is mapped once, in `legacy_client.orders`,
+unknown), and so does looking an order up by its reference (`order_find`: placed, or not
+found): every HTTP status and transport failure is mapped once, in `legacy_client.orders`,
 and callers branch on outcomes only. Holds and stock raise `LegacyRefused`/`OutOfStock` or
 `LegacyUnavailable`."""
 
@@ -20,7 +21,7 @@ from legacy_client.holds import (
     stock_get,
     stock_receive,
 )
-from legacy_client.orders import OrderAnswer, Outcome, order_get, order_place
+from legacy_client.orders import OrderAnswer, Outcome, order_find, order_get, order_place
 from legacy_client.references import reference_for_key
 from legacy_client.transport import LegacyResponse, LegacyUnavailable
 
@@ -38,6 +39,7 @@ __all__ = [
     "hold_release",
     "hold_set",
     "holds_list",
+    "order_find",
     "order_get",
     "order_place",
     "reference_for_key",

@@ -1,9 +1,10 @@
 """Orders at the legacy API, answered as named outcomes: every status code and transport
-failure of POST /orders is mapped here, once, so that the storefront and the hot path branch
-on what happened, never on how HTTP said it."""
+failure of POST /orders (and of its lookup, GET /orders/lookup) is mapped here, once, so
+that the storefront and the hot path branch on what happened, never on how HTTP said it."""
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,8 @@ class Outcome(StrEnum):
     # Sent, and no answer: the legacy API may have placed it, or may still be placing it
     # (read timeout, connection lost, a gateway's 504). Only the same reference again tells.
     UNKNOWN = "unknown"
+    # A lookup's answer (order_find): the caller has no order under the reference.
+    NOT_FOUND = "not_found"
 
 
 # Outcomes after which the same reference may be sent again later.
@@ -119,6 +122,28 @@ def order_place(
     except LegacyUnavailable as exc:
         return OrderAnswer(Outcome.UNKNOWN if exc.sent else Outcome.NOT_SENT, detail=str(exc))
     return order_answer(response)
+
+
+def order_find(*, reference: str, caller: str = "hotpath") -> OrderAnswer:
+    """Asks whether `caller` has an order under `reference`, placing nothing (GET
+    /orders/lookup?reference=): PLACED with the order, as POST /orders answers it; NOT_FOUND when it
+    has none (another caller's order under that reference is not its own); IN_PROGRESS while a
+    request of its own still works on the reference; NOT_SENT, UNKNOWN, BUSY or REFUSED when the
+    legacy API did not say (one without the lookup answers 404: REFUSED, never taken for "none").
+    Never raises for the legacy API's sake."""
+    path = f"/orders/lookup?{urllib.parse.urlencode({'reference': reference})}"
+    try:
+        response = request("GET", path, caller=caller)
+    except LegacyUnavailable as exc:
+        return OrderAnswer(Outcome.UNKNOWN if exc.sent else Outcome.NOT_SENT, detail=str(exc))
+    if response.status != 200:
+        return order_answer(response)
+    results = response.data.get("results")
+    if results == []:
+        return OrderAnswer(Outcome.NOT_FOUND, data=response.data, status=200, detail="no order under this reference")
+    if isinstance(results, list) and isinstance(results[0], dict):
+        return OrderAnswer(Outcome.PLACED, data=results[0], status=200, detail="placed")
+    return OrderAnswer(Outcome.REFUSED, data=response.data, status=200, detail="legacy API answered no results")
 
 
 def order_get(*, order_id: int) -> LegacyResponse | None:

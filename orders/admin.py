@@ -1,5 +1,5 @@
 """Merchant admin of the hot path: sale allocations, hot orders with their history, dead
-letters with redrive, and a live view of the queue."""
+letters with redrive and cancel, and a live view of the queue."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from config.admin_base import ShopModelAdmin
-from orders import placement, sale_form, sales, selectors
+from orders import dead_letters, sale_form, sales, selectors
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
 
@@ -238,6 +238,26 @@ class SaleAllocationAdmin(ShopModelAdmin):
             obj.save()
 
 
+def orders_cancel(model_admin: admin.ModelAdmin, request, order_ids) -> None:
+    """Cancels each dead-lettered order (dead_letters.order_cancel) and says what came of each:
+    cancelled, completed after all (the legacy API had it), or refused and why."""
+    for order in HotOrder.objects.filter(pk__in=order_ids).order_by("pk"):
+        try:
+            ended = dead_letters.order_cancel(order_id=order.pk, user=request.user)
+        except dead_letters.CancelRefused as exc:
+            model_admin.message_user(request, f"{order}: not cancelled: {exc}.", messages.ERROR)
+            continue
+        if ended.stage == OrderStage.CANCELLED:
+            message = f"{order}: cancelled; its {ended.quantity} unit(s) released and nothing charged."
+            model_admin.message_user(request, message, messages.SUCCESS)
+        else:
+            message = (
+                f"{order}: not cancelled: the order backend had placed it after all (legacy order "
+                f"{ended.legacy_number}), so it is completed and the buyer emailed."
+            )
+            model_admin.message_user(request, message, messages.WARNING)
+
+
 class StageEventInline(admin.TabularInline):
     model = OrderStageEvent
     extra = 0
@@ -280,7 +300,7 @@ class HotOrderAdmin(ShopModelAdmin):
         "completed_at",
     ]
     inlines = [StageEventInline]
-    actions = ["redrive"]
+    actions = ["redrive", "cancel"]
     list_select_related = ["product"]
 
     @admin.display(description="card")
@@ -318,10 +338,14 @@ class HotOrderAdmin(ShopModelAdmin):
     @admin.action(description="Redrive the selected dead-lettered orders", permissions=["change"])
     def redrive(self, request, queryset):
         done = sum(
-            placement.order_redrive(order_id=pk, user=request.user)
+            dead_letters.order_redrive(order_id=pk, user=request.user)
             for pk in queryset.filter(stage=OrderStage.DEAD_LETTERED).values_list("pk", flat=True)
         )
         self.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel and release the units", permissions=["change"])
+    def cancel(self, request, queryset):
+        orders_cancel(self, request, queryset.values_list("pk", flat=True))
 
     def get_urls(self):
         live = path("live/", self.permission_view(self.live_view, "view"), name="orders_hotorder_live")
@@ -346,8 +370,8 @@ class DeadLetterAdmin(ShopModelAdmin):
     list_display = ["order", "product", "error_short", "attempts", "created", "redriven", "redriven_by"]
     list_filter = [("redriven_at", admin.EmptyFieldListFilter), "order__product"]
     search_fields = ["order__number", "order__customer_email", "error"]
-    readonly_fields = ["order", "error", "attempts", "created_at", "redriven_at", "redriven_by"]
-    actions = ["redrive"]
+    readonly_fields = ["order", "error", "attempts", "created_at", "redriven_at", "redriven_by", "resolution"]
+    actions = ["redrive", "cancel"]
     list_select_related = ["order__product", "redriven_by"]
 
     @admin.display(description="product")
@@ -364,7 +388,9 @@ class DeadLetterAdmin(ShopModelAdmin):
 
     @admin.display(description="redriven", ordering="redriven_at")
     def redriven(self, obj: DeadLetter) -> str:
-        return short_datetime(obj.redriven_at) or "–"
+        # A letter settled otherwise (cancelled) says so beside when.
+        when = short_datetime(obj.redriven_at) or "–"
+        return f"{obj.resolution}, {when}" if obj.resolution and obj.redriven_at else when
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -372,5 +398,9 @@ class DeadLetterAdmin(ShopModelAdmin):
     @admin.action(description="Redrive (queue the orders again)", permissions=["change"])
     def redrive(self, request, queryset):
         order_ids = set(queryset.filter(redriven_at__isnull=True).values_list("order_id", flat=True))
-        done = sum(placement.order_redrive(order_id=pk, user=request.user) for pk in order_ids)
+        done = sum(dead_letters.order_redrive(order_id=pk, user=request.user) for pk in order_ids)
         self.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel and release the units", permissions=["change"])
+    def cancel(self, request, queryset):
+        orders_cancel(self, request, set(queryset.values_list("order_id", flat=True)))

@@ -21,7 +21,7 @@ from orders.status import status_refresh_on_commit
 logger = logging.getLogger(__name__)
 
 S = OrderStage
-FAILURES = frozenset({S.CARD_DECLINED, S.SOLD_OUT, S.EXPIRED})
+FAILURES = frozenset({S.CARD_DECLINED, S.SOLD_OUT, S.EXPIRED, S.CANCELLED})
 
 # Every move the hot path makes, and no other. Acceptance writes `queued` (it has no "from").
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,8 +37,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.CARD_DECLINED: frozenset({S.PAYMENT_AUTHORISED}),
     S.SOLD_OUT: frozenset({S.PAYMENT_AUTHORISED}),
     S.EXPIRED: frozenset({S.PAYMENT_AUTHORISED}),
-    # A merchant redrives it.
-    S.DEAD_LETTERED: frozenset({S.QUEUED}),
+    # A merchant redrives it, or cancels it (dead_letters.order_cancel): the legacy API has no
+    # order under its reference, so it is cancelled; or it has, and the order is completed.
+    S.DEAD_LETTERED: frozenset({S.QUEUED, S.CANCELLED, S.PAYMENT_AUTHORISED}),
+    # Cancelled only once the legacy API said it has no such order, and never sent again.
+    S.CANCELLED: frozenset(),
 }
 
 SOURCE = "shop.hotpath"

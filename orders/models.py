@@ -97,6 +97,8 @@ class OrderStage(models.TextChoices):
     SOLD_OUT = "sold_out", "sold out"
     EXPIRED = "expired", "reservation expired"
     DEAD_LETTERED = "dead_lettered", "dead-lettered"
+    # A merchant gave up on a dead-lettered order the legacy API does not have.
+    CANCELLED = "cancelled", "cancelled by the merchant"
 
 
 class Reservation(models.TextChoices):
@@ -225,7 +227,10 @@ class LegacySlot(models.Model):
 
 
 class DeadLetter(models.Model):
-    """An order whose retries ran out: a merchant looks at it and redrives it."""
+    """An order whose retries ran out: a merchant looks at it and redrives it, or cancels it.
+
+    `redriven_at` and `redriven_by` say when and by whom it was settled (an open letter has
+    neither), as for the log's dead letters: by a redrive, or as `resolution` says."""
 
     order = models.ForeignKey(HotOrder, on_delete=models.CASCADE, related_name="dead_letters")
     error = models.TextField()
@@ -235,6 +240,9 @@ class DeadLetter(models.Model):
     redriven_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # How it was settled when not by a redrive: cancelled, or placed after all (the legacy API
+    # had the order when the merchant cancelled it).
+    resolution = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,6 +1,6 @@
 """Placing accepted orders with the legacy API, at most ORDERS_LEGACY_CONCURRENCY (below
-LEGACY_CAPACITY) at once across every
-worker process, and recording the outcome: complete, failed, dead-lettered, redriven."""
+LEGACY_CAPACITY) at once across every worker process, and recording the outcome: complete,
+failed or dead-lettered. What a merchant then does with a dead letter is orders.dead_letters."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from legacy_client import LegacyUnavailable, OrderAnswer, Outcome
 from orders.cards import CardKeyNotHeld, CardWiped, card_open
 from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
-from orders.outbox import outbox_publish
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_subquery
 from shop.emails import Confirmation, order_confirmation_on_commit
@@ -338,25 +337,11 @@ def _merchants_tell(*, number: str, product: str, error: str) -> None:
                 f"Order {number} ({product}) could not be placed with the order backend.\n"
                 f"Last error: {error}\n\n"
                 "Its items stay reserved. Redrive it from the admin (Hot path → Dead letters) "
-                "once the order backend is healthy."
+                "once the order backend is healthy, or, if the order backend will never take it, "
+                "cancel it there (Cancel and release the units)."
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=settings.MERCHANT_EMAILS,
         )
     except Exception:  # the dead letter is recorded; a mail outage must not undo that
         logger.exception("could not email the merchants about order %s", number)
-
-
-def order_redrive(*, order_id: int, user=None) -> bool:
-    """Queues a dead-lettered order again; False when it is not dead-lettered."""
-    with transaction.atomic():
-        order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
-        if order.stage != OrderStage.DEAD_LETTERED or order.is_final:
-            return False
-        order_transition(order, to=OrderStage.QUEUED, detail=f"redriven by {user or 'a merchant'}")
-        DeadLetter.objects.filter(order=order, redriven_at__isnull=True).update(
-            redriven_at=timezone.now(), redriven_by=user if getattr(user, "pk", None) else None
-        )
-        OutboxMessage.objects.get_or_create(order=order)
-        transaction.on_commit(lambda: outbox_publish(order_id=order_id))
-    return True

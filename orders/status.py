@@ -52,6 +52,8 @@ def status_detail(order: HotOrder) -> str:
         return "Sorry, this product sold out before your order could be placed; nothing was charged."
     if stage == OrderStage.EXPIRED:
         return "Your reservation expired before the order could be placed; nothing was charged."
+    if stage == OrderStage.CANCELLED:
+        return "We could not place your order and have cancelled it; nothing was charged and the items were released."
     return ""
 
 

@@ -1,15 +1,17 @@
 """Holds and orders are their caller's. The hold endpoints are the hot path's alone: any other
 caller's token is 403 on every one of them, whether the hold exists or not, and changes nothing;
 an order by another caller naming the sale's hold is 400 on `hold`, as for an unknown one, and
-draws nothing. No caller reads an order it did not place, so the hot path's sale keeps the units
-it promised its buyers."""
+draws nothing. No caller reads an order it did not place, nor finds it by its reference, so the
+hot path's sale keeps the units it promised its buyers."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from legacy_api.models import Hold, Order, OrderReader
 from shop.models import Product
@@ -18,6 +20,7 @@ from tests.legacy_api.conftest import ORDERS_URL
 pytestmark = pytest.mark.django_db
 
 HOLDS_URL = "/legacy-api/holds"
+LOOKUP_URL = f"{ORDERS_URL}/lookup"
 SALE = {"reference": "sale-1", "product": "muskie-casting-rod", "quantity": 6}
 ONE_ROD = [{"product": "muskie-casting-rod", "quantity": 1}]
 
@@ -250,3 +253,71 @@ def test_an_order_kept_from_before_fingerprints_is_replayed_to_its_own_caller_on
     assert other.status_code == 422 and other.json()["error"] == "reference_reused"
     assert own.status_code == 200 and own.json()["id"] == hot_order["id"]
     assert client.get(f"{ORDERS_URL}/{hot_order['id']}").status_code == 404
+
+
+# --- Looking an order up by its reference -----------------------------------------------------
+
+
+def looked_up(client: Client, reference: str) -> list[dict]:
+    response = client.get(LOOKUP_URL, {"reference": reference})
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def pending(reference: str, *, caller: str, lease_seconds: int) -> Order:
+    """A request still placing `reference` (or one that died there, its lease ended)."""
+    return Order.objects.create(
+        reference=reference,
+        status=Order.Status.PENDING,
+        caller=caller,
+        customer_name="Ada Angler",
+        customer_email="ada@example.com",
+        card_last4="4242",
+        authorisation_code="",
+        total_cents=29998,
+        processing_ms=0,
+        lease_owner="a-request",
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
+    )
+
+
+def test_a_caller_looks_its_order_up_by_reference_and_the_lookup_places_nothing(hotpath_client, hot_order):
+    assert [order["id"] for order in looked_up(hotpath_client, "key-1")] == [hot_order["id"]]
+    assert looked_up(hotpath_client, "key-1")[0]["number"] == hot_order["number"]
+    assert looked_up(hotpath_client, "key-2") == []
+    assert list(Order.objects.values_list("reference", flat=True)) == ["key-1"]
+
+
+def test_another_callers_order_is_not_found_by_its_reference_until_it_sends_its_very_body(
+    client, merchant_client, hot_order, order_body
+):
+    assert looked_up(client, "key-1") == []
+    assert not OrderReader.objects.exists()
+    merchant = merchant_client.get(LOOKUP_URL, {"reference": "key-1"})
+    assert (merchant.status_code, merchant.json()["error"]) == (403, "forbidden")
+    assert hot_order["number"] not in merchant.content.decode()
+
+    post(client, ORDERS_URL, order_body(reference="key-1"))
+
+    assert [order["id"] for order in looked_up(client, "key-1")] == [hot_order["id"]]
+
+
+def test_a_reference_the_caller_is_still_placing_is_409_in_progress_and_a_dead_request_places_nothing(
+    client, hotpath_client, muskie_rod
+):
+    pending("key-1", caller="hotpath", lease_seconds=60)
+    pending("key-2", caller="hotpath", lease_seconds=-1)
+    pending("key-3", caller="storefront", lease_seconds=60)
+
+    still = hotpath_client.get(LOOKUP_URL, {"reference": "key-1"})
+
+    assert (still.status_code, still.json()["error"]) == (409, "in_progress") and still["Retry-After"]
+    assert looked_up(hotpath_client, "key-2") == [] and looked_up(hotpath_client, "key-3") == []
+
+
+@pytest.mark.parametrize("query", [{}, {"reference": ""}, {"reference": "no spaces"}, {"reference": "k" * 65}])
+def test_a_lookup_without_a_valid_reference_is_400_naming_it(hotpath_client, query):
+    response = hotpath_client.get(LOOKUP_URL, query)
+
+    assert response.status_code == 400
+    assert "reference" in response.json()["fields"]

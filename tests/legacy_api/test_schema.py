@@ -49,11 +49,12 @@ def test_schema_declares_the_bearer_scheme_on_every_operation(schema):
 
 
 def test_schema_declares_403_where_a_callers_token_may_be_refused(schema):
-    """Placing orders (not the merchant's), every hold operation (the hot path's alone), and the
-    merchant's figures and receipts; reading an order or stock refuses no caller."""
+    """Placing and looking up orders (not the merchant's), every hold operation (the hot path's
+    alone), and the merchant's figures and receipts; reading an order or stock refuses no caller."""
     paths = schema["paths"]
     refusing = {
         ("/legacy-api/orders", "post"),
+        ("/legacy-api/orders/lookup", "get"),
         ("/legacy-api/holds", "get"),
         ("/legacy-api/holds", "post"),
         ("/legacy-api/holds/{reference}", "get"),

@@ -1,6 +1,6 @@
-"""The legacy client's outcomes: every answer of the legacy API to POST /orders, and every way
-a request can go unanswered, is mapped to one named outcome, against the real API served over
-HTTP and real sockets that refuse or never answer."""
+"""The legacy client's outcomes: every answer of the legacy API to POST /orders and to its
+lookup by reference, and every way a request can go unanswered, is mapped to one named
+outcome, against the real API served over HTTP and real sockets that refuse or never answer."""
 
 import socket
 import threading
@@ -127,3 +127,43 @@ def test_a_server_that_takes_the_request_and_never_answers_is_unknown(settings):
 )
 def test_every_status_maps_to_one_outcome(status, body, outcome):
     assert order_answer(LegacyResponse(status=status, data=body)).outcome == outcome
+
+
+def test_a_lookup_finds_the_callers_order_by_reference_and_places_none(served, rod):
+    placed = legacy_client.order_place(
+        reference="ref-4",
+        name="Ann",
+        email="ann@example.com",
+        lines=[{"product": "rod", "quantity": 1}],
+        card_number=APPROVED,
+        caller="hotpath",
+    )
+
+    found = legacy_client.order_find(reference="ref-4", caller="hotpath")
+    elsewhere = legacy_client.order_find(reference="ref-4", caller="storefront")
+    nowhere = legacy_client.order_find(reference="ref-5", caller="hotpath")
+
+    assert (found.outcome, found.data["number"]) == (Outcome.PLACED, placed.data["number"])
+    assert (elsewhere.outcome, nowhere.outcome) == (Outcome.NOT_FOUND, Outcome.NOT_FOUND)
+    rod.refresh_from_db()
+    assert rod.stock == 2
+
+
+def test_a_lookup_with_a_token_the_legacy_api_does_not_know_is_refused(served, settings):
+    settings.LEGACY_API_TOKENS = {**settings.LEGACY_API_TOKENS, "hotpath": "not-a-token"}
+
+    assert legacy_client.order_find(reference="ref-6", caller="hotpath").outcome == Outcome.REFUSED
+
+
+def test_a_lookup_that_cannot_reach_the_legacy_api_is_not_sent(settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        settings.LEGACY_API_URL = f"http://127.0.0.1:{probe.getsockname()[1]}/legacy-api"
+
+    assert legacy_client.order_find(reference="ref-6", caller="hotpath").outcome == Outcome.NOT_SENT
+
+
+def test_a_legacy_api_without_the_lookup_is_never_taken_for_no_order(served, settings):
+    settings.LEGACY_API_URL = f"{served}/older"  # every path under it answers 404 not_found
+
+    assert legacy_client.order_find(reference="ref-7", caller="hotpath").outcome == Outcome.REFUSED

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.db import connection
 
-from orders import cards, placement
+from orders import cards, dead_letters, placement
 from orders.models import HotOrder, OrderStage
 from orders.outbox import outbox_relay
 from tests.conftest import PYTHON, ROOT, eventually
@@ -94,7 +94,7 @@ def test_a_dead_letter_keeps_its_sealed_card_for_a_redrive_and_a_final_order_non
     placement.order_dead_letter(order_id=parked.pk, error="legacy API answered 503")
     parked.refresh_from_db()
     assert cards.card_open(parked.card_sealed) == APPROVED_CARD
-    placement.order_redrive(order_id=parked.pk)
+    dead_letters.order_redrive(order_id=parked.pk)
     order_claimed(parked.pk)
     placement.order_fail(order_id=parked.pk, stage=OrderStage.SOLD_OUT)
     parked.refresh_from_db()

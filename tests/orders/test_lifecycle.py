@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from events.models import Event
-from orders import lifecycle, placement, sweeps
+from orders import dead_letters, lifecycle, placement, sweeps
 from orders.lifecycle import TRANSITIONS, TransitionRefused, order_transition
 from orders.models import HotOrder, OrderStage, OrderStageEvent, SaleAllocation
 from tests.conftest import eventually
@@ -151,7 +151,7 @@ def test_no_event_carries_card_data(allocation):
 def test_dead_letter_redrive_and_expiry_go_through_the_table(allocation, settings):
     order = order_accept_as_buyer()
     placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503")
-    assert placement.order_redrive(order_id=order.pk) is True
+    assert dead_letters.order_redrive(order_id=order.pk) is True
     # Redriven and never taken again: the sweep expires it once nobody works on the queue.
     settings.ORDERS_STALL_SECONDS = 0
     HotOrder.objects.filter(pk=order.pk).update(reserved_until="2000-01-01T00:00Z", attempts=0)

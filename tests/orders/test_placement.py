@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from legacy_client import LegacyUnavailable
-from orders import placement
+from orders import dead_letters, placement
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OutboxMessage, Reservation
 from tests.orders.conftest import broker_purge, broker_take_all, order_accept_as_buyer, order_claimed
 
@@ -67,8 +67,8 @@ def test_redrive_queues_a_dead_letter_again(allocation, admin_user):
     order = accept(allocation)
     OutboxMessage.objects.all().delete()
     placement.order_dead_letter(order_id=order.pk, error="boom")
-    assert placement.order_redrive(order_id=order.pk, user=admin_user) is True
-    assert placement.order_redrive(order_id=order.pk, user=admin_user) is False
+    assert dead_letters.order_redrive(order_id=order.pk, user=admin_user) is True
+    assert dead_letters.order_redrive(order_id=order.pk, user=admin_user) is False
     order.refresh_from_db()
     assert order.stage == "queued"
     assert OutboxMessage.objects.filter(order=order).exists()

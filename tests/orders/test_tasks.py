@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from orders import placement
+from orders import dead_letters
 from orders.models import DeadLetter, HotOrder
 from tests.conftest import eventually
 from tests.orders.conftest import legacy_orders_count, legacy_references, order_accept_as_buyer, orders_final
@@ -150,7 +150,7 @@ def test_permanently_failing_order_is_dead_lettered_then_redriven_to_complete(
     eventually(lambda: f"Subject: Hot order {order.number} is dead-lettered" in processes.log(worker), timeout=10)
 
     legacy_api.start()
-    assert placement.order_redrive(order_id=order.pk) is True
+    assert dead_letters.order_redrive(order_id=order.pk) is True
     eventually(orders_final(1), timeout=60, message="the redriven order did not complete")
     order.refresh_from_db()
     assert (order.status, order.stage) == ("complete", "sent_to_fulfilment")
