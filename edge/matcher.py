@@ -44,7 +44,7 @@ REDIRECT_STATUSES = (301, 302, 307, 308)
 # An origin's host as every router writes it (nginx's `server`, CloudFront's DomainName): a
 # DNS name or an IPv4 address, nothing nginx could read as syntax.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOST = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\Z")
+HOST = re.compile(rf"(?=.{{1,254}}\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")  # a fully qualified name may end in a dot
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 

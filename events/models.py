@@ -96,7 +96,8 @@ class Checkpoint(models.Model):
     last_position = models.BigIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
-    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    # db_default: the release before the column, still running during a rolling deploy, inserts too.
+    claimed_by = models.CharField(max_length=100, blank=True, default="", db_default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,7 +123,7 @@ class DeadLetter(models.Model):
     )
     # How it was settled when not by a redrive (a read model's rebuild that folded its event
     # in): the merchant sees why it is no longer open, and that a redrive would count it twice.
-    resolution = models.CharField(max_length=200, blank=True, default="")
+    resolution = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]

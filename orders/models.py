@@ -242,7 +242,8 @@ class DeadLetter(models.Model):
     )
     # How it was settled when not by a redrive: cancelled, or placed after all (the legacy API
     # had the order when the merchant cancelled it).
-    resolution = models.CharField(max_length=200, blank=True, default="")
+    # db_default: the release before the column, still running during a rolling deploy, inserts too.
+    resolution = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]

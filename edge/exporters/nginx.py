@@ -60,11 +60,15 @@ def _trace_lines(sample_rate: float) -> list[str]:
     return lines
 
 
+class Unexportable(ValueError):
+    """A value nginx would read as configuration, or write into a header as it stands."""
+
+
 def _q(value: str) -> str:
     """A double-quoted nginx string. A control character is refused: nginx would write a line
     break into a header as it stands (the models refuse them first)."""
     if matcher.has_control_character(value):
-        raise ValueError(f"{value!r} holds a control character: nginx would write it into a header")
+        raise Unexportable(f"{value!r} holds a control character: nginx would write it into a header")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -72,7 +76,7 @@ def _host(name: str, origin: dict) -> str:
     """An origin's `server` address; a domain that is not a host is refused (the models refuse
     it first), since nginx would read it as configuration."""
     if not matcher.is_host(str(origin["domain"])):
-        raise ValueError(f"origin {name}: {origin['domain']!r} is not a host name")
+        raise Unexportable(f"origin {name}: {origin['domain']!r} is not a host name: change it in the admin")
     return f"{origin['domain']}:{int(origin['port'])}"
 
 

@@ -147,3 +147,13 @@ def test_an_export_is_its_owners_alone_and_a_bad_out_is_one_line(origins, tmp_pa
     a_file.write_text("")
     with pytest.raises(CommandError, match=r"^--out .*a-file: "):
         call_command("edge_export", "--target", "nginx", "--out", str(a_file), stdout=StringIO())
+
+
+def test_an_origin_saved_before_domains_were_checked_stops_the_nginx_export_in_one_line(origins, tmp_path):
+    from edge.models import Origin
+
+    Origin.objects.filter(name="monolith").update(domain="shop.example;\n}")  # as an older release let it be
+    with pytest.raises(CommandError, match=r"^cannot export: origin monolith: .* is not a host name"):
+        call_command("edge_export", "--target", "nginx", "--out", str(tmp_path), stdout=StringIO())
+    Origin.objects.filter(name="monolith").update(domain="eu-shop.example.com.")  # a fully qualified name
+    call_command("edge_export", "--target", "nginx", "--out", str(tmp_path), stdout=StringIO())

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from edge.exporters.export import TARGETS, export
+from edge.exporters.nginx import Unexportable
 
 
 class Command(BaseCommand):
@@ -23,5 +24,7 @@ class Command(BaseCommand):
             written = export(targets, out, nginx_listen=nginx_listen)
         except OSError as exc:  # --out a file, or somewhere this user cannot write
             raise CommandError(f"--out {out}: {exc.strerror or exc}")
+        except Unexportable as exc:  # a row saved before the admin checked it
+            raise CommandError(f"cannot export: {exc}")
         for path in written:
             self.stdout.write(str(path))
