@@ -45,7 +45,8 @@ def status_detail(order: HotOrder) -> str:
     if stage == OrderStage.PAYMENT_AUTHORISED:
         return "Payment authorised."
     if stage == OrderStage.SENT_TO_FULFILMENT:
-        return f"Thank you! Your order is confirmed and on its way to our warehouse ({order.legacy_number})."
+        # The buyer knows the order by its number alone (the warehouse's is the merchant's business).
+        return "Thank you! Your order is confirmed and on its way to our warehouse."
     if stage == OrderStage.CARD_DECLINED:
         return "Your card was declined; nothing was charged and the items were released."
     if stage == OrderStage.SOLD_OUT:

@@ -341,6 +341,7 @@ def test_status_url_still_answers_once_the_closed_sale_is_deleted(client, admin_
     product_memo_forget()
     response = client.get(url)
     assert (response.status_code, response.json()["status"]) == (200, "complete")
+    assert "L00000007" not in response.json()["detail"]  # the buyer's order number is its own alone
     assert client.get(url.replace("/rods/", "/reels/")).status_code == 404
 
 
