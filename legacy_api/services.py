@@ -98,9 +98,14 @@ def order_lookup(*, reference: str, caller: str) -> Order | None:
     if existing is None:
         return None
     if existing.status == Order.Status.PENDING:
-        if existing.caller == caller and Order.objects.filter(pk=existing.pk, lease_until__gte=Now()).exists():
+        if existing.caller != caller:
+            return None  # another caller's: none of this caller's
+        # Its lease ended: the request stalled or died. Its row is dropped before the answer, so
+        # that a request merely stalled can no longer place it (its last write finds no row).
+        fenced, _ = Order.objects.filter(pk=existing.pk, status=Order.Status.PENDING, lease_until__lt=Now()).delete()
+        if not fenced:  # its lease still runs, or it was placed or taken over meanwhile
             raise InProgress(reference=reference)
-        return None  # another caller's, or a request that died there: its lease ended, it places nothing
+        return None
     return order_placed_get(order_id=existing.pk, caller=caller)
 
 
@@ -200,6 +205,9 @@ def order_place(
         # This request stalled past its lease and a retry finished the order: that is the answer.
         existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
         if existing is None:
+            # Nobody has the order: a lookup dropped this request's row once its lease ended
+            # (order_lookup). What it authorised must not stay live with no order behind it.
+            payment_void(key=reference)
             raise InProgress(reference=reference)
         return existing, False
     except OrderError:

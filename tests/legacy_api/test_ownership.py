@@ -313,6 +313,36 @@ def test_a_reference_the_caller_is_still_placing_is_409_in_progress_and_a_dead_r
 
     assert (still.status_code, still.json()["error"]) == (409, "in_progress") and still["Retry-After"]
     assert looked_up(hotpath_client, "key-2") == [] and looked_up(hotpath_client, "key-3") == []
+    # The stalled request's row is gone: its last write (order_place's) can no longer place it.
+    assert not Order.objects.filter(reference="key-2").exists()
+    assert Order.objects.filter(reference="key-3").exists()  # another caller's is not this lookup's to drop
+
+
+def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_authorisation(muskie_rod, monkeypatch):
+    """The lookup answered "no order" for a request whose lease had ended; the request, merely
+    stalled, then wakes up: it must not place the order, nor leave its card authorised."""
+    from legacy_api import services
+    from legacy_api.models import PaymentAuthorisation
+
+    real_cost = services._order_work_cost
+
+    def stalled_then_looked_up(reference):
+        real_cost(reference)
+        Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert services.order_lookup(reference=reference, caller="hotpath") is None
+
+    monkeypatch.setattr(services, "_order_work_cost", stalled_then_looked_up)
+    with pytest.raises(services.InProgress):
+        services.order_place(
+            reference="key-stalled",
+            customer_name="Ada Angler",
+            customer_email="ada@example.com",
+            lines=[services.LineRequest(product=muskie_rod.slug, quantity=1)],
+            card_number="4242424242424242",
+            caller="hotpath",
+        )
+    assert not Order.objects.filter(reference="key-stalled").exists()
+    assert not PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=True, approved=True).exists()
 
 
 @pytest.mark.parametrize("query", [{}, {"reference": ""}, {"reference": "no spaces"}, {"reference": "k" * 65}])
