@@ -70,13 +70,18 @@ class DeadLetterAdmin(ShopModelAdmin):
         ids = list(queryset.filter(redriven_at__isnull=True).values_list("pk", flat=True))
         done = sum(dead_letter_redrive(dead_letter_id=pk, user=request.user) for pk in ids)
         self.message_user(request, f"{done} of {len(ids)} dead letters redriven.")
-        settled = queryset.exclude(pk__in=ids).count()
-        if settled:
+        settled = queryset.exclude(pk__in=ids)
+        by_rebuild = settled.exclude(resolution="").count()
+        if by_rebuild:
             self.message_user(
                 request,
-                f"{settled} already settled, not redriven again (a letter a rebuild settled has its event "
-                "in the view: a redrive would count it twice).",
+                f"{by_rebuild} settled by a rebuild, not redriven (the rebuild put its event in the view: "
+                "a redrive would count it twice).",
                 level=messages.WARNING,
+            )
+        if settled.count() > by_rebuild:
+            self.message_user(
+                request, f"{settled.count() - by_rebuild} already redriven, not redriven again.", level=messages.WARNING
             )
         if done < len(ids):
             self.message_user(

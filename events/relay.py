@@ -78,12 +78,20 @@ def _send_chunk(client, chunk: list[Event]) -> dict[int, str | RetryLater]:
 
 def relay_events(events: list[Event]) -> list[str | RetryLater | None]:
     """Sends the events in chunks of 10; stops after a chunk with entries still refused, so
-    the consumer keeps its place at the first of them (events after it are not sent yet)."""
+    the consumer keeps its place at the first of them (events after it are not sent yet).
+
+    Starts no chunk once a quarter of the run's lease (EVENT_CONSUMER_LEASE_SECONDS) is gone:
+    one chunk takes at most about a minute (its attempts, each up to three calls of 7 s), so a
+    slow EventBridge never keeps a run past its lease, which another run would take over and
+    send the same events again. The events not sent are the next run's."""
     if not settings.EVENTBRIDGE_BUS_NAME:
         raise RuntimeError("EVENTBRIDGE_BUS_NAME is not set")
     client = _client()
+    stop_at = time.monotonic() + settings.EVENT_CONSUMER_LEASE_SECONDS / 4
     outcomes: list[str | RetryLater | None] = []
     for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
+        if start and time.monotonic() > stop_at:
+            break
         chunk = events[start : start + PUT_EVENTS_MAX_ENTRIES]
         errors = _send_chunk(client, chunk)
         outcomes.extend(errors.get(event.position) for event in chunk)

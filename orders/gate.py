@@ -97,13 +97,15 @@ def soldout_leased(*, allocation_id: int, idempotency_key: str) -> bool:
 # milliseconds (0: none), the caller's copy's version, then each counter's limit.
 # Before a key is judged unseen, the set must have been armed on this very server (the epoch's
 # first word is its run id): one restarted from a snapshot, or a replica promoted, may have
-# lost keys added since, so there the mark is dropped and answers go to the database.
+# lost keys added since, so there the mark is dropped and answers go to the database; so they
+# do where scripts may not call INFO (an ACL without it) or it names no run id.
 GATE_LUA = """
 local remaining = tonumber(redis.call('GET', KEYS[1]) or '')
 local armed = redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1
 local function armed_here()
   local epoch = redis.call('GET', KEYS[5]) or ''
-  local server = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local info = redis.pcall('INFO', 'server')
+  local server = type(info) == 'string' and string.match(info, 'run_id:(%x+)')
   if server and string.sub(epoch, 1, #server + 1) == server .. ' ' then
     return true
   end

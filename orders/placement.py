@@ -202,8 +202,8 @@ def _card_key_missing(*, order: HotOrder, holder: str) -> CardKeyMissing:
     """Records why the attempt stopped and lets go of the order, so that a worker holding the
     key can take it at once; the order stays as it is, its card sealed and its units held."""
     error = (
-        f"order {order.number}: its card is sealed under a key this worker does not hold; "
-        "give every worker that key (CARD_ENCRYPTION_KEY), then redrive the order"
+        f"order {order.number}: its card is sealed under a key this worker does not hold; retrying for a "
+        "worker that holds it (if it is dead-lettered: give every worker the key, CARD_ENCRYPTION_KEY, then redrive it)"
     )
     logger.warning(
         "order %s: this process lacks the card encryption key its card was sealed with "

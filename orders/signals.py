@@ -29,5 +29,8 @@ def allocation_changed(sender, instance: SaleAllocation, **kwargs) -> None:
 def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs) -> None:
     if created:
         reference = instance.reference
-        # After commit: the key is added once its order can be found by it (orders.known_keys).
+        # Before the commit, so that no replay finds the receipt committed and the key unknown (a
+        # key known without its order only sends the answer to the database); after it again, for
+        # a sale whose opening committed meanwhile (orders.known_keys).
+        monolith_key_known(reference=reference)
         transaction.on_commit(lambda: monolith_key_known(reference=reference))

@@ -27,9 +27,9 @@ class BuyNowPlaced:
 
 
 def receipt_matches(order: PlacedOrder, fingerprint: str) -> bool:
-    """Whether a receipt's order was placed for this body, on either origin. A receipt with no
-    fingerprint yet (its request between the receipt's commit and its stamp, or killed there;
-    or recorded before fingerprints were kept) is claimed by the first body to ask."""
+    """Whether a receipt's order was placed for this body. A receipt with no fingerprint yet
+    (its request between the receipt's commit and its stamp, or killed there; or recorded
+    before fingerprints were kept) is claimed by the first body to ask."""
     if not order.fingerprint:
         PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
         order.refresh_from_db(fields=["fingerprint"])

@@ -137,6 +137,29 @@ def test_only_the_refused_entries_are_sent_again(relay_settings, monkeypatch):
     assert fake.calls == [positions[:10], refused, positions[10:]]
 
 
+def test_a_slow_eventbridge_leaves_the_rest_of_the_batch_to_the_next_run_well_inside_the_lease(
+    relay_settings, monkeypatch
+):
+    """Each call answers, slowly: past a quarter of the lease the run starts no more calls, so it
+    never outlasts its lease (another run would take over and send the same events again)."""
+    sale = small_sale(15)  # 30 events: three calls of 10
+    settled()
+    fake = RefusingEventBridge({})
+    clock = {"now": 0.0}
+    slow_calls = fake.put_events
+
+    def slow(Entries):
+        clock["now"] += relay_settings.EVENT_CONSUMER_LEASE_SECONDS / 5  # each call a fifth of the lease
+        return slow_calls(Entries=Entries)
+
+    fake.put_events = slow
+    monkeypatch.setattr(relay, "_client", lambda: fake)
+    monkeypatch.setattr(relay.time, "monotonic", lambda: clock["now"])
+    assert consumer_run(consumer="eventbridge").processed == 20  # two calls started within the quarter
+    assert consumer_run(consumer="eventbridge").processed == 10  # the rest, by the next run
+    assert [p for call in fake.calls for p in call] == [e.position for e in sale]
+
+
 def test_an_entry_eventbridge_keeps_throttling_holds_the_relay_back_but_is_never_dead_lettered(
     relay_settings, monkeypatch
 ):

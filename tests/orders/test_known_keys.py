@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -123,6 +123,16 @@ def test_a_monolith_order_placed_while_the_sale_is_open_gets_its_answer_once_sol
     )
     response = post_order(client, body, key=key)
     assert (response.status_code, response.json().get("number")) == (201, "L09999998")  # never sold out
+
+
+def test_a_monolith_key_is_known_before_its_receipt_is_committed(sale):
+    """A process that dies between the receipt's commit and the key's add would leave the key
+    unknown for good: it is added before the commit too."""
+    key = uuid.uuid4().hex
+    name = cache.make_key(known_keys.known_keys_key(sale.pk))
+    with transaction.atomic():
+        placed_by_monolith(key, order_body(quantity=1), number="L09999996")
+        assert gate.redis_client().sismember(name, known_keys.known_key_member(key))
 
 
 def test_a_key_the_monolith_placed_before_a_scheduled_sale_started_keeps_its_answer(settings, live_server, product):
