@@ -19,6 +19,7 @@ from config.admin_base import ShopModelAdmin
 from orders import dead_letters, sale_form, sales, selectors
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStageEvent, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
+from shop.templatetags.shop_tags import money
 
 
 def short_datetime(value) -> str:
@@ -29,12 +30,34 @@ def short_datetime(value) -> str:
     return date_format(local, "j M H:i" if local.year == timezone.localtime().year else "j M Y H:i")
 
 
+# The live queue view reloads itself this often.
+LIVE_REFRESH_SECONDS = 5
+
 STATE_PHRASES = {
     SaleState.DRAFT: "has not been opened",
     SaleState.OPEN: "is open",
     SaleState.CLOSING: "is closing",
     SaleState.CLOSED: "is closed",
 }
+
+
+def sale_state_html(allocation: SaleAllocation, now=None) -> str:
+    """The sale's state, and under it, while it is open but outside its window, "starts 17:07"
+    (the date too when not today) or "ended": the model's state says "open" from the opening
+    until the sale is closed, which is before its start for a sale opened ahead of it, and for
+    moments after its end until the beat closes it."""
+    state = allocation.get_state_display()
+    if allocation.state != SaleState.OPEN:
+        return state
+    now = now or timezone.now()
+    window = allocation.window_state(now)
+    if window == "not_started":
+        starts = timezone.localtime(allocation.starts_at)
+        when = date_format(starts, "H:i") if starts.date() == timezone.localtime(now).date() else short_datetime(starts)
+        return format_html('{}<br><span class="nowrap">starts {}</span>', state, when)
+    if window == "ended":
+        return format_html('{}<br><span class="nowrap">ended</span>', state)
+    return state
 
 
 def per_order_limit_field(field: forms.Field) -> None:
@@ -119,7 +142,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
     # Short headers and one window column: every column fits a 1280 px screen beside the menu.
     list_display = [
         "product",
-        "state",
+        "sale_state",
         "is_hot",
         "allocated",
         "reserved",
@@ -132,12 +155,16 @@ class SaleAllocationAdmin(ShopModelAdmin):
     list_editable = ["per_order_limit"]
     list_filter = ["is_hot"]
     search_fields = ["product__title", "product__slug"]
-    readonly_fields = ["state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
+    readonly_fields = ["sale_state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
     actions = ["make_hot", "make_not_hot", "reconcile"]
 
     @admin.display(description="left")
     def remaining(self, obj: SaleAllocation) -> int:
         return obj.remaining
+
+    @admin.display(description="state", ordering="state")
+    def sale_state(self, obj: SaleAllocation) -> str:
+        return sale_state_html(obj)
 
     def get_changelist_form(self, request, **kwargs):
         return SaleLimitForm
@@ -276,13 +303,13 @@ class HotOrderAdmin(ShopModelAdmin):
     list_filter = ["stage", "status", "product", "reservation"]
     search_fields = ["number", "customer_email", "customer_name", "legacy_number", "idempotency_key"]
     date_hierarchy = "created_at"
-    # The card number is never shown: only its last four digits.
-    exclude = ["card_sealed", "token", "fingerprint"]
+    # The card number is never shown: only its last four digits. The unit price shows as a price.
+    exclude = ["card_sealed", "token", "fingerprint", "unit_price_cents"]
     readonly_fields = [
         "number",
         "product",
         "quantity",
-        "unit_price_cents",
+        "unit_price",
         "customer_name",
         "customer_email",
         "card",
@@ -306,6 +333,10 @@ class HotOrderAdmin(ShopModelAdmin):
     @admin.display(description="card")
     def card(self, obj: HotOrder) -> str:
         return obj.card_masked
+
+    @admin.display(description="unit price")
+    def unit_price(self, obj: HotOrder) -> str:
+        return money(obj.unit_price_cents)
 
     @admin.display(description="customer email", ordering="customer_email")
     def email(self, obj: HotOrder) -> str:
@@ -355,6 +386,7 @@ class HotOrderAdmin(ShopModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": "Hot path — live",
+            "refresh_seconds": LIVE_REFRESH_SECONDS,
             "stats": selectors.queue_stats(),
             "opts": self.model._meta,
         }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Sum
+from django.utils import timezone
 
+from orders.models import SaleAllocation
 from readmodels.inventory import SALE_STATES, remaining_key, remaining_publish
 from readmodels.inventory import VIEW as INVENTORY
 from readmodels.models import Generation, InventoryLevel, PurchaseOrder, Tally
@@ -129,34 +131,67 @@ def purchase_orders_open(*, limit: int = 10) -> list[PurchaseOrder]:
 class ShelfStock:
     """What a storefront page shows of a product's stock: the units an ordinary shopper may
     buy and, while the view has the product's sale open, the units left in that sale (None
-    outside a sale)."""
+    outside a sale) and that sale's window (no start: on sale from its opening; no end: until
+    it is closed)."""
 
     available: int
     sale_remaining: int | None = None
+    sale_starts_at: datetime | None = None
+    sale_ends_at: datetime | None = None
+
+    def sale_window(self, now: datetime | None = None) -> str:
+        """ "open", "not_started" or "ended", as the sale's own page tells it
+        (`SaleAllocation.window_state`): a sale opened ahead of its start is not taking
+        orders yet, and one past its end is closed by the beat moments later."""
+        now = now or timezone.now()
+        if self.sale_starts_at and now < self.sale_starts_at:
+            return "not_started"
+        if self.sale_ends_at and now >= self.sale_ends_at:
+            return "ended"
+        return "open"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite gives a plain SQL read's datetimes without their zone: they are stored in UTC.
+    if value is not None and timezone.is_naive(value):
+        return timezone.make_aware(value, UTC)
+    return value
 
 
 def products_shelf_stock(product_ids: Iterable[int]) -> dict[int, ShelfStock]:
     """Each product's stock for the storefront's badges, cards and buy boxes, by primary key,
     in one read: the inventory view's figures, or the catalogue's own for a product the view
-    has not seen yet (and then no sale)."""
+    has not seen yet (and then no sale). A sale's window is its allocation's, read with them:
+    the merchant may move it while the sale is open, which the log does not tell."""
     ids = sorted(set(product_ids))
     if not ids:
         return {}
     quote = connection.ops.quote_name
-    product, level, generation = (quote(m._meta.db_table) for m in (Product, InventoryLevel, Generation))
+    product, level, generation, sale = (
+        quote(m._meta.db_table) for m in (Product, InventoryLevel, Generation, SaleAllocation)
+    )
     # Plain SQL, as the page cache reads stock: the ORM's building of it costs more than the query.
     sql = (
         f"SELECT p.id, COALESCE(i.on_hand - i.held, p.stock - p.held), "  # noqa: S608 - placeholders only
-        f"CASE WHEN i.sale_state = %s THEN i.allocated - i.reserved - i.sold END FROM {product} p "
+        f"CASE WHEN i.sale_state = %s THEN i.allocated - i.reserved - i.sold END, s.starts_at, s.ends_at "
+        f"FROM {product} p "
         f"LEFT JOIN {level} i ON i.product = p.slug AND i.generation = "
         f"(SELECT live FROM {generation} WHERE {quote('view')} = %s) "
+        f"LEFT JOIN {sale} s ON s.product_id = p.id "
         f"WHERE p.id IN ({', '.join(['%s'] * len(ids))})"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [SALE_OPEN, INVENTORY.name, *ids])
         return {
-            pk: ShelfStock(available=max(available, 0), sale_remaining=None if left is None else max(left, 0))
-            for pk, available, left in cursor.fetchall()
+            pk: ShelfStock(available=max(available, 0))
+            if left is None
+            else ShelfStock(
+                available=max(available, 0),
+                sale_remaining=max(left, 0),
+                sale_starts_at=_aware(starts_at),
+                sale_ends_at=_aware(ends_at),
+            )
+            for pk, available, left, starts_at, ends_at in cursor.fetchall()
         }
 
 

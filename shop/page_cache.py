@@ -124,16 +124,28 @@ def badge_html(available: int) -> SafeString:
     return html
 
 
+def _card_sale_state(stock: ShelfStock) -> str | None:
+    """What a product card says of the product's flash sale, as the sale's page says it:
+    flash_sale, sold_out, sale_not_started or sale_ended; None outside a sale. Told from the
+    window at each fill, so a kept page's card changes as the window opens or ends."""
+    if stock.sale_remaining is None:
+        return None
+    window = stock.sale_window()
+    if window != "open":
+        return f"sale_{window}"
+    return "flash_sale" if stock.sale_remaining > 0 else "sold_out"
+
+
 def card_badge_html(stock: ShelfStock) -> SafeString:
     """A product card's badge: the stock badge, or while the product is on a flash sale (its
-    page is then the sale's, which shows the sale's own stock) "Flash sale", or "Sold out"
-    once the sale has nothing left."""
-    if stock.sale_remaining is None:
+    page is then the sale's, which shows the sale's own stock) "Flash sale", "Sold out" once
+    the sale has nothing left, "Coming soon" before its window opens and "Sale ended" after."""
+    state = _card_sale_state(stock)
+    if state is None:
         return badge_html(stock.available)
-    html = _badges.get(("sale", stock.sale_remaining > 0))
+    html = _badges.get(("sale", state))
     if html is None:
-        context = {"state": "flash_sale" if stock.sale_remaining > 0 else "sold_out"}
-        html = _badges["sale", stock.sale_remaining > 0] = render_to_string("shop/_stock_badge.html", context)
+        html = _badges["sale", state] = render_to_string("shop/_stock_badge.html", {"state": state})
     return html
 
 

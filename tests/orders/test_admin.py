@@ -1,6 +1,8 @@
 """The merchants' admin of the hot path: allocations, orders with history, dead letters, the
 live queue view."""
 
+import re
+
 import pytest
 
 from orders import placement
@@ -63,6 +65,18 @@ def test_live_view_shows_queue_depth_and_orders_per_minute(admin_client, order):
     assert stats["queued"] == 1 and stats["outbox"] == 1
     assert stats["last_minute_accepted"] == 1
     assert "Orders per minute" in response.content.decode()
+
+
+def test_live_view_says_the_rate_it_reloads_at(admin_client, order):
+    html = admin_client.get("/admin/orders/hotorder/live/").content.decode()
+    seconds = re.search(r'<meta http-equiv="refresh" content="(\d+)">', html).group(1)
+    assert f"Refreshes every {seconds} seconds." in html
+
+
+def test_the_order_page_shows_the_unit_price_as_a_price(admin_client, order):
+    page = admin_client.get(f"/admin/orders/hotorder/{order.pk}/change/").content.decode()
+    assert re.search(r"<label>Unit price:</label>\s*<div class=\"readonly\">\$149\.99</div>", page)
+    assert "Unit price cents" not in page and 'name="unit_price_cents"' not in page
 
 
 def test_live_view_is_for_staff_only(client, db):

@@ -1,5 +1,6 @@
 """The hot path's change lists fit a 1280 px screen beside the admin's menu: short headers, one
-sale-window column, compact dates, and the legacy number kept in the list."""
+sale-window column, compact dates, and the legacy number kept in the list. A sale's state says
+when an open sale is outside its window."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orders.models import DeadLetter, HotOrder, SaleAllocation
+from orders.models import DeadLetter, HotOrder, SaleAllocation, SaleState
 
 COLUMN = r'<th scope="col" class="[^"]*column-(\w+)'
 
@@ -77,3 +78,38 @@ def test_dead_letter_list_dates_are_short(admin_client, sale_with_an_order):
         "redriven_by",
     ]
     assert timezone.localtime(letter.created_at).strftime("%-d %b %H:%M") in content
+
+
+def state_cell(content: str) -> str:
+    return re.search(r'<td class="field-sale_state">(.*?)</td>', content, re.S).group(1)
+
+
+def test_an_open_sale_before_its_start_says_when_it_starts_in_the_list_and_on_its_page(admin_client, product):
+    starts = timezone.now() + timedelta(hours=1)
+    allocation = SaleAllocation.objects.create(product=product, allocated=5, state=SaleState.OPEN, starts_at=starts)
+    local = timezone.localtime(starts)
+    when = local.strftime("%H:%M") if local.date() == timezone.localtime().date() else local.strftime("%-d %b %H:%M")
+    expected = f'open<br><span class="nowrap">starts {when}</span>'
+
+    assert state_cell(admin_client.get("/admin/orders/saleallocation/").content.decode()) == expected
+    page = admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/change/").content.decode()
+    assert re.search(r'<label>State:</label>\s*<div class="readonly">' + re.escape(expected) + "</div>", page)
+    assert SaleAllocation.objects.get().state == SaleState.OPEN  # what the merchant sees, not the model's state
+
+
+def test_an_open_sale_past_its_end_says_it_ended_and_one_in_its_window_just_open(admin_client, product):
+    now = timezone.now()
+    ended = now - timedelta(minutes=1)
+    SaleAllocation.objects.create(product=product, allocated=5, state=SaleState.OPEN, ends_at=ended)
+    content = admin_client.get("/admin/orders/saleallocation/").content.decode()
+    assert state_cell(content) == 'open<br><span class="nowrap">ended</span>'
+
+    SaleAllocation.objects.update(ends_at=now + timedelta(hours=1), starts_at=now - timedelta(hours=1))
+    assert state_cell(admin_client.get("/admin/orders/saleallocation/").content.decode()) == "open"
+
+
+@pytest.mark.parametrize("state", [SaleState.DRAFT, SaleState.CLOSING, SaleState.CLOSED])
+def test_a_sale_not_open_shows_its_state_whatever_its_window(admin_client, product, state):
+    starts = timezone.now() + timedelta(hours=1)
+    SaleAllocation.objects.create(product=product, allocated=5, state=state, starts_at=starts)
+    assert state_cell(admin_client.get("/admin/orders/saleallocation/").content.decode()) == state.label

@@ -1,5 +1,7 @@
 """The buy-now page in a real browser: a buyer fills the form, gets an order number at once and
-watches it complete, with the hot path, a worker and the legacy API all running for real."""
+watches it complete, with the hot path, a worker and the legacy API all running for real. The
+units left never count the buyer's own order as still on sale, and outside an open sale a line
+of what to do stands in for the form."""
 
 from __future__ import annotations
 
@@ -43,8 +45,11 @@ def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
             page.select_option("#quantity", "2")
             page.click("#buy-button")
             expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+            # At once, before the stock figures (fed by the log) have counted the order.
+            expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
             expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
             expect(page.locator("#order-detail")).to_contain_text("confirmed")
+            expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
         finally:
             browser.close()
 
@@ -154,8 +159,9 @@ def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, proces
 def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_started(
     processes, process_env, allocation, worker_env
 ):
-    """The page refreshes its stock figures: a button disabled as "Not on sale" before the
-    start is enabled by the first figures that say the sale is open, without a reload."""
+    """The page refreshes its stock figures: before the start a line says when to come back
+    where the form goes, and the first figures that say the sale is open bring the form, its
+    button enabled, without a reload."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -170,10 +176,67 @@ def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_s
         try:
             page = browser.new_page()
             page.goto(hotpath + PREFIX)
+            expect(page.locator("#buy")).to_be_hidden()
+            expect(page.locator("#sale-closed")).to_contain_text("Come back on")
             expect(page.locator("#buy-button")).to_be_disabled()
-            expect(page.locator("#buy-button")).to_have_text("Not on sale")
             # The page looks every 5 s; the sale starts 3 s after the test set it.
             expect(page.locator("#buy-button")).to_be_enabled(timeout=15_000)
             expect(page.locator("#buy-button")).to_contain_text("Buy now")
+            expect(page.locator("#buy")).to_be_visible()
+            expect(page.locator("#sale-closed")).to_be_hidden()
+        finally:
+            browser.close()
+
+
+def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(processes, process_env, allocation):
+    """The page does not wait for the figures to count the order: "Sold out" at once, and the
+    form stays, saying what was ordered, while the order is on its way."""
+    from playwright.sync_api import expect, sync_playwright
+
+    allocation.sold = 18
+    allocation.save(update_fields=["sold", "updated_at"])
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(hotpath + PREFIX)
+            expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
+            page.select_option("#quantity", "2")
+            page.fill("#name", "Ann Angler")
+            page.fill("#email", "ann@example.com")
+            page.fill("#card", APPROVED_CARD)
+            page.click("#buy-button")
+            expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+            expect(page.locator("#stock-text")).to_have_text("Sold out")
+            expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
+            expect(page.locator("#buy-button")).to_have_text("Ordered")
+            expect(page.locator("#sale-closed")).to_be_hidden()
+            page.wait_for_timeout(6_000)  # past the page's next look at the figures
+            expect(page.locator("#stock-text")).to_have_text("Sold out")
+            expect(page.locator("#buy")).to_be_visible()
+        finally:
+            browser.close()
+
+
+def test_a_sold_out_page_shows_what_to_do_instead_of_the_form(processes, process_env, allocation):
+    from playwright.sync_api import expect, sync_playwright
+
+    allocation.sold = 20
+    allocation.save(update_fields=["sold", "updated_at"])
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(hotpath + PREFIX)
+            expect(page.locator("#sale-closed")).to_contain_text("Every unit of this sale is taken.")
+            for field in ("#quantity", "#name", "#email", "#card", "#buy-button"):
+                expect(page.locator(field)).to_be_hidden()
+            page.wait_for_timeout(6_000)  # the page's look at the figures keeps it so
+            expect(page.locator("#buy")).to_be_hidden()
+            expect(page.locator("#sale-closed")).to_be_visible()
         finally:
             browser.close()

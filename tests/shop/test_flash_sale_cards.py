@@ -1,18 +1,24 @@
 """The storefront's product cards while a product is on a flash sale: the card says "Flash sale"
 (its page is the sale's, which shows the sale's own stock), not the stock outside the sale, and
 says it from the moment the inventory view folds in the sale's opening until it folds in its
-close, kept pages included."""
+close, kept pages included. Outside the sale's window it says what the sale's page says:
+"Coming soon" before the start, "Sale ended" after the end."""
 
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from events.consumers import consumer_run_all
 from events.services import event_append
+from orders.models import SaleAllocation, SaleState
+from readmodels.selectors import products_shelf_stock
 from shop import page_cache
 from shop.models import Product
 from shop.stock import stock_changed_append
@@ -101,3 +107,47 @@ def test_other_cards_and_the_storefront_product_page_keep_the_storefront_stock(c
     # sells the units outside the sale, and says how many.
     product_page = client.get("/shop/rods/muskie-casting-rod/").content.decode()
     assert "Only 5 left" in product_page
+
+
+def sale_allocation(product: Product, **window) -> SaleAllocation:
+    """The sale's row as `sale open --starts/--ends` leaves it: open, with its window."""
+    return SaleAllocation.objects.create(
+        product=product, is_hot=True, allocated=20, state=SaleState.OPEN, opened_at=timezone.now(), **window
+    )
+
+
+def test_a_card_says_coming_soon_before_the_window_opens_and_flash_sale_from_then_on_by_itself(client: Client, muskie):
+    starts = timezone.now() + timedelta(seconds=1)
+    sale_allocation(muskie, starts_at=starts)
+    sale_event(muskie, "OPENED")
+    for url in URLS:  # kept from here on, pages and stock read alike
+        card = card_of(client.get(url).content.decode(), "Muskie Casting Rod")
+        assert badge_of(card) == "Coming soon" and 'class="badge badge-coming"' in card
+        assert "is-sold-out" not in card and "left" not in card
+
+    time.sleep(max((starts - timezone.now()).total_seconds(), 0) + 0.05)
+    # Nothing was written when the window opened: the kept page's card follows the clock.
+    for url in URLS:
+        assert badge_of(card_of(client.get(url).content.decode(), "Muskie Casting Rod")) == "Flash sale"
+
+
+def test_a_card_says_sale_ended_once_the_window_has_ended_until_the_sale_is_closed(client: Client, muskie):
+    now = timezone.now()
+    sale_allocation(muskie, starts_at=now - timedelta(hours=1), ends_at=now - timedelta(seconds=1))
+    sale_event(muskie, "OPENED")
+    assert badge_of(card_of(client.get("/shop/rods/").content.decode(), "Muskie Casting Rod")) == "Sale ended"
+
+    sale_event(muskie, "CLOSED")
+    assert badge_of(card_of(client.get("/shop/rods/").content.decode(), "Muskie Casting Rod")) == "Only 5 left"
+
+
+def test_the_shelf_stock_carries_the_sale_s_window_as_aware_datetimes(muskie):
+    starts, ends = timezone.now() + timedelta(hours=1), timezone.now() + timedelta(hours=2)
+    sale_allocation(muskie, starts_at=starts, ends_at=ends)
+    assert products_shelf_stock([muskie.pk])[muskie.pk].sale_starts_at is None  # no sale open in the view
+
+    sale_event(muskie, "OPENED")
+    stock = products_shelf_stock([muskie.pk])[muskie.pk]
+    assert (stock.sale_starts_at, stock.sale_ends_at) == (starts, ends)
+    assert stock.sale_window() == "not_started"
+    assert stock.sale_window(starts) == "open" and stock.sale_window(ends) == "ended"

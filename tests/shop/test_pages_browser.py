@@ -1,6 +1,7 @@
 """The pages a newcomer meets, in a real Chromium at a phone's and a laptop's width: a US address
-with its state printed in US order, "Find an order" in a phone's header, and the merchant's
-route preview and change lists as a merchant sees them."""
+with its state printed in US order, "Find an order" in a phone's header, a basket line's
+quantity that can be updated on a phone, and the merchant's route preview, route tester and
+change lists as a merchant sees them."""
 
 from __future__ import annotations
 
@@ -114,6 +115,32 @@ def test_find_an_order_is_in_the_header_on_a_phone(demo_shop_url, browser, path)
     expect(page).to_have_url(f"{demo_shop_url}/orders/lookup/")
 
 
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
+def test_the_basket_s_update_button_takes_a_tap_and_nothing_lies_over_it(demo_shop_url, browser, viewport):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.locator("[data-basket-count]").first).to_have_text("1")
+    page.goto(f"{demo_shop_url}/basket/")
+
+    update = page.get_by_role("button", name="Update")
+    box = update.bounding_box()
+    centre = [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]
+    assert page.evaluate("([x, y]) => document.elementFromPoint(x, y).textContent.trim()", centre) == "Update"
+    total = page.locator(".basket-line-total").bounding_box()
+    form = page.locator(".basket-line-quantity").bounding_box()
+    overlap = min(total["x"] + total["width"], form["x"] + form["width"]) - max(total["x"], form["x"])
+    assert overlap <= 0 or total["y"] >= form["y"] + form["height"], (total, form)
+
+    page.locator("#qty-spinning-reel").fill("3")
+    update.click(timeout=5_000)  # a real click: Playwright waits for the button to take it
+    expect(page.locator(".basket-line-total")).to_contain_text("$89.97")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
 def test_the_route_preview_shows_no_error_banner(demo_shop_url, browser):
     from playwright.sync_api import expect
 
@@ -133,6 +160,36 @@ def test_the_route_preview_shows_no_error_banner(demo_shop_url, browser):
     expect(page.get_by_text("Please correct the error")).to_have_count(0)
     assert not page.title().startswith("Error")
     assert Route.objects.get(name="muskie").canary_percent is None  # a preview saves nothing
+
+
+# Where the merchant's pages run past the content's edge on a phone, if anywhere: the fields,
+# tables and rows whose right edge is beyond it.
+PAST_THE_EDGE = """() => {
+  const content = document.getElementById("content");
+  const style = getComputedStyle(content);
+  const edge = content.getBoundingClientRect().right - parseFloat(style.paddingRight);
+  return [...content.querySelectorAll("input, select, textarea, table, .form-row, .flex-container")]
+    .filter((el) => el.getBoundingClientRect().width && el.getBoundingClientRect().right > edge + 1)
+    .map((el) => el.tagName + (el.id ? "#" + el.id : ""));
+}"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/edge/route/tester/?uri=/shop/rods/muskie-casting-rod/orders",
+        "/admin/orders/hotorder/live/",
+        "/admin/orders/saleallocation/add/",
+    ],
+)
+def test_the_merchant_s_forms_and_live_view_stay_inside_a_phone_s_width(demo_shop_url, browser, path):
+    muskie = Product.objects.get(slug="muskie-casting-rod")
+    SaleAllocation.objects.create(product=muskie, is_hot=True, allocated=20, per_order_limit=2)
+    page = _merchant_page(browser, demo_shop_url, PHONE)
+    page.goto(f"{demo_shop_url}{path}")
+
+    assert page.evaluate(PAST_THE_EDGE) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 @pytest.mark.parametrize(

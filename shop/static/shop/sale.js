@@ -19,6 +19,13 @@
   // the page refreshes itself with set it both ways, so a page opened before the sale starts,
   // or sold out before units came back, lets the buyer order once the sale is open again.
   var blocked = button.disabled ? button.textContent : null;
+  // The units left that the page shows, and after this buyer's own order the most it may show
+  // until the figures (fed by the log, a moment behind) count that order too: the page never
+  // offers the units the buyer has just taken.
+  var shownLeft = parseInt(document.getElementById("stock").dataset.remaining, 10) || 0;
+  var ceiling = null;
+  var ceilingUntil = 0;
+  var CEILING_MS = 10000;
 
   function money(cents) {
     return "$" + Math.floor(cents / 100).toLocaleString("en-US") + "." + String(cents % 100).padStart(2, "0");
@@ -76,12 +83,17 @@
         if (body.status === "processing") {
           var wait = parseInt(r.headers.get("Retry-After") || "2", 10);
           setTimeout(function () { poll(url, number); }, wait * 1000);
-        } else if (body.status === "failed") {
-          // A failed order is final: the corrected form is a new order, with a new key.
+          return;
+        }
+        if (body.status === "failed") {
+          // A failed order is final: the corrected form is a new order, with a new key. Its
+          // units are on sale again.
           done = false;
           key = null;
+          ceiling = null;
           ready();
         }
+        refreshStock();
       })
       .catch(function () { setTimeout(function () { poll(url, number); }, 3000); });
   }
@@ -93,8 +105,11 @@
     return words === undefined ? null : words;
   }
   // The banner, the tag, the stock's words and its bar follow the sale's state: open,
-  // sold_out, not_started or ended. Only an open sale's bar measures what is left.
+  // sold_out, not_started or ended. Only an open sale's bar measures what is left. Outside an
+  // open sale a note of what to do stands in for the form, unless this page has an order
+  // under way (its form shows what was ordered).
   function showState(state, remaining) {
+    shownLeft = remaining;
     ["sale-banner", "sale-tag", "stock"].forEach(function (id) {
       var el = document.getElementById(id);
       if (el) el.dataset.state = state;
@@ -117,6 +132,20 @@
     meter.hidden = state !== "open" && state !== "sold_out";
     document.getElementById("stock-bar").style.width =
       (state === "open" && allocated ? Math.round(100 * remaining / allocated) : 0) + "%";
+    var closed = document.getElementById("sale-closed");
+    var formShown = state === "open" || Boolean(key) || done;
+    form.hidden = !formShown;
+    closed.hidden = formShown;
+    var note = wordsFor(closed, state);
+    if (note !== null) document.getElementById("sale-closed-text").textContent = note;
+  }
+
+  // This buyer's order took `units`: the page shows them gone at once, and no figure read
+  // before the order was counted brings them back.
+  function ownOrderTaken(units) {
+    ceiling = Math.max(shownLeft - units, 0);
+    ceilingUntil = Date.now() + CEILING_MS;
+    showState(ceiling > 0 ? "open" : "sold_out", ceiling);
   }
 
   function refreshStock() {
@@ -124,10 +153,16 @@
     fetch(stockUrl, { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("no stock figures here"); return r.json(); })
       .then(function (s) {
-        showState(s.state, s.remaining);
+        var state = s.state, left = s.remaining;
+        if (ceiling !== null && (left <= ceiling || Date.now() > ceilingUntil)) ceiling = null;
+        if (ceiling !== null && state === "open") {
+          left = ceiling;
+          if (left === 0) state = "sold_out";
+        }
+        showState(state, left);
         if (!key && !done) {
-          if (s.state === "open") blocked = s.remaining > 0 ? null : "Sold out";
-          else blocked = s.state === "sold_out" ? "Sold out" : "Not on sale";
+          if (state === "open") blocked = left > 0 ? null : "Sold out";
+          else blocked = state === "sold_out" ? "Sold out" : "Not on sale";
           ready();
         }
       })
@@ -175,14 +210,17 @@
           done = true;
           button.textContent = "Ordered";
           show(data.number, "processing", "Your items are reserved; we are placing your order.");
+          ownOrderTaken(body.quantity);
           poll(data.status_url, data.number);
           refreshStock();
           return;
         }
         if (r.status === 201) {
+          // Placed by the shop itself (the sale had closed): the sale's figures move on their own.
           done = true;
           button.textContent = "Ordered";
           show(data.number, "complete", "Thank you! Your order is placed.", data.order_url);
+          refreshStock();
           return;
         }
         if (r.status >= 500) {
