@@ -6,6 +6,8 @@ from functools import update_wrapper
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+from django.utils.formats import date_format
 
 
 class ShopModelAdmin(admin.ModelAdmin):
@@ -70,3 +72,11 @@ def _third_party_actions_checked() -> None:
 
 
 _third_party_actions_checked()
+
+
+def short_datetime(value) -> str:
+    """A date as 30 Nov 14:05 (with the year only when it is not this one): change lists stay narrow."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return date_format(local, "j M H:i" if local.year == timezone.localtime().year else "j M Y H:i")

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
-from events.consumers import dead_letter_redrive
+from events.dead_letters import dead_letter_redrive
 from events.models import Checkpoint, DeadLetter, Event
 
 

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -99,7 +99,7 @@ class RunResult:
 Outcome = str | RetryLater | None
 
 
-def _outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, Outcome]]:
+def handler_outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, Outcome]]:
     """Each event tried with its outcome, lazily: a one-event handler is called for the next
     event only when the run goes on, so a run that stops at a failure calls it no further."""
     if getattr(handler, "handles_batches", False):
@@ -175,7 +175,7 @@ def consumer_run(*, consumer: str, batch_size: int | None = None, read: Read | N
             result.claimed = False
             return result
         events = _batch(checkpoint, limit=limit, read=read)
-        DeadLetter.objects.bulk_create(_take(checkpoint, result, _outcomes(handler, events) if events else ()))
+        DeadLetter.objects.bulk_create(_take(checkpoint, result, handler_outcomes(handler, events) if events else ()))
         checkpoint.save()
     return result
 
@@ -234,7 +234,7 @@ def _run_leased(*, consumer: str, handler: Callable, limit: int, read: Read | No
     result = RunResult(consumer=consumer)
     try:
         events = _batch(checkpoint, limit=limit, read=read)
-        letters = _take(checkpoint, result, _outcomes(handler, events) if events else ())
+        letters = _take(checkpoint, result, handler_outcomes(handler, events) if events else ())
     except BaseException:
         _lease_release(consumer=consumer, holder=holder)
         raise
@@ -355,54 +355,3 @@ def _replay_skips(*, at: Mark, to: Mark, from_position: int) -> bool:
         return False
     following = events_committed(after=at, limit=1)
     return not following or following[0].position != from_position
-
-
-def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
-    """Gives one dead-lettered event to its consumer again; True once it was processed."""
-    external = _external_letter(dead_letter_id)
-    if external is not None:
-        return _external_redrive(letter=external, user=user)
-    with transaction.atomic():
-        letter = (
-            DeadLetter.objects.select_for_update(of=("self",))
-            .select_related("event")
-            .filter(pk=dead_letter_id, redriven_at__isnull=True)
-            .first()
-        )
-        if letter is None:
-            return False
-        try:
-            handler = consumer_handler(letter.consumer)
-            outcome = next(_outcomes(handler, [letter.event]), None)
-            error = (str(outcome[1]) if outcome[1] is not None else None) if outcome else "not taken"
-        except UnknownConsumer as exc:
-            error = str(exc)
-        if error is None:
-            letter.redriven_at, letter.redriven_by = timezone.now(), user
-        else:
-            letter.attempts += 1
-            letter.error = error
-        letter.save()
-        return error is None
-
-
-def _external_letter(dead_letter_id: int) -> DeadLetter | None:
-    """The open dead letter, if its consumer is an external one (the relay)."""
-    letter = DeadLetter.objects.select_related("event").filter(pk=dead_letter_id, redriven_at__isnull=True).first()
-    if letter is None or letter.consumer not in settings.EVENT_CONSUMERS:
-        return None
-    return letter if getattr(consumer_handler(letter.consumer), "external", False) else None
-
-
-def _external_redrive(*, letter: DeadLetter, user=None) -> bool:
-    """An external consumer's dead letter given again with no transaction open across the call
-    (as its runs, `_run_leased`), then marked in a short one. Two redrives of one letter at
-    once may both send it: at least once, as the consumer's runs."""
-    outcome = next(_outcomes(consumer_handler(letter.consumer), [letter.event]), None)
-    error = (str(outcome[1]) if outcome[1] is not None else None) if outcome else "not taken"
-    still_open = DeadLetter.objects.filter(pk=letter.pk, redriven_at__isnull=True)
-    if error is None:
-        still_open.update(redriven_at=timezone.now(), redriven_by=user)
-        return True
-    still_open.update(attempts=F("attempts") + 1, error=error)
-    return False

@@ -17,8 +17,8 @@ from events.consumers import (
     consumer_replay,
     consumer_run,
     consumer_run_all,
-    dead_letter_redrive,
 )
+from events.dead_letters import dead_letter_redrive
 from events.models import Checkpoint, DeadLetter, Event
 from tests.conftest import PYTHON, ROOT
 from tests.events import handlers

@@ -18,7 +18,8 @@ from django.db import connection
 
 from events import relay
 from events.aws import BUS_NAME, CHECKOUT_PATTERN
-from events.consumers import consumer_run, consumer_run_all, dead_letter_redrive
+from events.consumers import consumer_run, consumer_run_all
+from events.dead_letters import dead_letter_redrive
 from events.models import Checkpoint, DeadLetter
 from events.selectors import events_committed
 from tests.conftest import BIN, eventually, free_port, wait_for_port

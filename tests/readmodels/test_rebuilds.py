@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from events.consumers import consumer_run_all, dead_letter_redrive
+from events.consumers import consumer_run_all
+from events.dead_letters import dead_letter_redrive
 from events.models import DeadLetter, Event, Snapshot
 from events.services import events_prune
 from events.snapshots import view_get
