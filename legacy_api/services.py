@@ -100,13 +100,25 @@ def order_lookup(*, reference: str, caller: str) -> Order | None:
     if existing.status == Order.Status.PENDING:
         if existing.caller != caller:
             return None  # another caller's: none of this caller's
-        # Its lease ended: the request stalled or died. Its row is dropped before the answer, so
-        # that a request merely stalled can no longer place it (its last write finds no row).
-        fenced, _ = Order.objects.filter(pk=existing.pk, status=Order.Status.PENDING, lease_until__lt=Now()).delete()
-        if not fenced:  # its lease still runs, or it was placed or taken over meanwhile
-            raise InProgress(reference=reference)
+        _pending_fence(existing.pk, reference=reference)
         return None
     return order_placed_get(order_id=existing.pk, caller=caller)
+
+
+def _pending_fence(pk: int, *, reference: str) -> None:
+    """Drops a pending order whose lease has ended (its request stalled or died), and voids what
+    it authorised, before a lookup answers "no order": a request merely stalled can no longer
+    place it, its last write finding no row. The row is locked first, so that request's last
+    write waits for the drop, or the drop sees it placed. InProgress when the lease still runs,
+    or the order was placed or taken over meanwhile."""
+    with transaction.atomic():
+        stale = (
+            Order.objects.select_for_update().filter(pk=pk, status=Order.Status.PENDING, lease_until__lt=Now()).first()
+        )
+        if stale is None:
+            raise InProgress(reference=reference)
+        stale.delete()
+        payment_void(key=reference)
 
 
 def _body_check(placed_fingerprint: str, placed_caller: str, *, reference: str, fingerprint: str, caller: str) -> None:

@@ -4,8 +4,8 @@ so that a sold-out answer can be given from Redis alone to a key outside it (ord
 The set is armed when the sale opens, with every key the product's hot orders were taken
 with and every key the monolith placed an order with, in the last ORDERS_KNOWN_KEYS_HOURS.
 After that, the gate's script adds each key before its order is written, and every key the
-monolith places an order with afterwards is added once its receipt is committed (the
-monolith still sells the product's open stock until the sale's window starts, and finishes
+monolith places an order with afterwards is added as its receipt is written and again once
+it is committed (the monolith still sells the product's open stock until the sale's window starts, and finishes
 the orders it had under way when the sale opened).
 
 The set is trusted only as complete as it was armed. A set that lost its arming mark (a
@@ -138,9 +138,10 @@ def _members_add(client, names: list[str], members: list[str]) -> None:
 
 
 def monolith_key_known(*, reference: str) -> None:
-    """Adds a key the monolith placed an order with to every open sale's known keys: run once
-    its receipt is committed. If Redis fails here, the sets it may have missed are dropped, so
-    that their sold-out answers look keys up in the database."""
+    """Adds a key the monolith placed an order with to every open sale's known keys: run as its
+    receipt is written and again once it is committed (orders.signals). If Redis fails here,
+    the sets it may have missed are dropped, so that their sold-out answers look keys up in
+    the database."""
     client = redis_client()
     if client is None or not reference.startswith("key-"):
         return

@@ -1,12 +1,12 @@
 """How far the log was pruned (events.Pruned), and how a dead letter was settled.
 
-Releases before this one pruned without recording it, and only what every view's latest
-snapshot had passed: where they took a snapshot, a log whose oldest event is not its first
-(positions start at 1) is taken as pruned up to that event, and a log with no event left as
-pruned up to the furthest place a consumer or a snapshot had reached, so that a rebuild "from
-the start" starts from a snapshot instead of swapping in a view without the pruned history.
-(A first insert rolled back also leaves the log starting past 1: a rebuild then starts from
-the snapshot, which holds the same.)"""
+Releases before this one pruned without recording it: a log whose oldest event is not its
+first (positions start at 1) is taken as pruned up to that event, and a log with no event
+left as pruned up to the furthest place a consumer or a snapshot had reached, so that a
+rebuild "from the start" starts from a snapshot, or is refused in one line where none covers
+it (`events snapshot`, then `events rebuild --from-snapshot`), instead of swapping in a view
+without the pruned history. A log whose first insert was rolled back also starts past 1: it
+is refused the same way, loudly, never wrongly rebuilt."""
 
 from django.db import migrations, models
 from django.db.models import Min
@@ -14,8 +14,6 @@ from django.db.models import Min
 
 def _pruned_mark(apps) -> tuple[int, int] | None:
     Event, Checkpoint, Snapshot = (apps.get_model("events", name) for name in ("Event", "Checkpoint", "Snapshot"))
-    if not Snapshot.objects.exists():
-        return None  # those releases pruned only what every view's snapshot had passed: nothing
     oldest = Event.objects.order_by("xid", "position").values_list("xid", "position").first()
     if oldest is not None:
         if Event.objects.aggregate(lowest=Min("position"))["lowest"] <= 1:

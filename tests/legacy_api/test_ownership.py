@@ -13,7 +13,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from legacy_api.models import Hold, Order, OrderReader
+from legacy_api.models import Hold, Order, OrderReader, PaymentAuthorisation
+from legacy_api.payments import payment_authorise
 from shop.models import Product
 from tests.legacy_api.conftest import ORDERS_URL
 
@@ -307,14 +308,17 @@ def test_a_reference_the_caller_is_still_placing_is_409_in_progress_and_a_dead_r
 ):
     pending("key-1", caller="hotpath", lease_seconds=60)
     pending("key-2", caller="hotpath", lease_seconds=-1)
+    payment_authorise(key="key-2", card_number="4242424242424242", amount_cents=14999)
     pending("key-3", caller="storefront", lease_seconds=60)
 
     still = hotpath_client.get(LOOKUP_URL, {"reference": "key-1"})
 
     assert (still.status_code, still.json()["error"]) == (409, "in_progress") and still["Retry-After"]
     assert looked_up(hotpath_client, "key-2") == [] and looked_up(hotpath_client, "key-3") == []
-    # The stalled request's row is gone: its last write (order_place's) can no longer place it.
+    # The stalled request's row is gone, and what it authorised voided: its last write
+    # (order_place's) can no longer place it, nor its card stay authorised.
     assert not Order.objects.filter(reference="key-2").exists()
+    assert PaymentAuthorisation.objects.get(key="key-2").voided_at is not None
     assert Order.objects.filter(reference="key-3").exists()  # another caller's is not this lookup's to drop
 
 
@@ -322,7 +326,6 @@ def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_autho
     """The lookup answered "no order" for a request whose lease had ended; the request, merely
     stalled, then wakes up: it must not place the order, nor leave its card authorised."""
     from legacy_api import services
-    from legacy_api.models import PaymentAuthorisation
 
     real_cost = services._order_work_cost
 
