@@ -27,12 +27,19 @@ def _connect_in_a_thread() -> object:
 
     def work() -> None:
         connections["default"].ensure_connection()
-        opened.append(connections["default"].connection)
+        native_id = threading.get_native_id()
+        opened.append((connections["default"].connection, native_id, base._thread_started(native_id)))
 
     thread = threading.Thread(target=work)
     thread.start()
     thread.join()
-    return opened[0]
+    raw, native_id, started = opened[0]
+    # join() returns once the thread's Python work is done; the kernel's thread can linger
+    # a moment after, and until it has gone the connection is still its thread's.
+    deadline = time.monotonic() + 10
+    while base._thread_started(native_id) == started and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return raw
 
 
 def test_a_new_connection_closes_those_of_threads_that_have_ended():
