@@ -95,11 +95,14 @@ def payment_authorise(*, key: str, card_number: str, amount_cents: int) -> Autho
     return _as_authorisation(row)
 
 
-def payment_void(*, key: str) -> bool:
-    """Voids the live authorisation of `key`, if there is one; True when one was voided."""
-    return bool(
-        PaymentAuthorisation.objects.filter(key=key, approved=True, voided_at__isnull=True).update(voided_at=Now())
-    )
+def payment_void(*, key: str, code: str | None = None) -> bool:
+    """Voids the live authorisation of `key` (only the one given as `code`, when given), if there
+    is one; True when one was voided. A request voiding what it authorised names its code: once
+    its own was voided, the key's live authorisation may be a retry's."""
+    live = PaymentAuthorisation.objects.filter(key=key, approved=True, voided_at__isnull=True)
+    if code is not None:
+        live = live.filter(code=code)
+    return bool(live.update(voided_at=Now()))
 
 
 def payment_figures() -> dict[str, int]:

@@ -218,13 +218,13 @@ def order_place(
         existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
         if existing is None:
             # Nobody has the order: a lookup dropped this request's row once its lease ended
-            # (order_lookup). What it authorised must not stay live with no order behind it.
-            payment_void(key=reference)
+            # (order_lookup). What it authorised must not stay live with no order behind it; a
+            # retry may since have claimed the reference and been authorised afresh: not that.
+            payment_void(key=reference, code=authorisation.code)
             raise InProgress(reference=reference)
         return existing, False
     except OrderError:
-        payment_void(key=reference)
-        _claim_drop(pending, owner)
+        _claim_release(pending, owner, reference=reference)
         raise
     return order_get_by_reference(reference=reference), True
 
@@ -290,6 +290,15 @@ def _claim_drop(pk: int, owner: str) -> None:
     """Deletes this request's pending row, so the reference may be placed later (another card,
     stock back); a row taken over by another request is left to it."""
     Order.objects.filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).delete()
+
+
+def _claim_release(pk: int, owner: str, *, reference: str) -> None:
+    """Drops this request's pending row and voids what it authorised, in one transaction: a
+    retry that took the row over (its lease ended) was given that authorisation as its own and
+    keeps both; one that claims the reference afresh waits for the drop, and is authorised anew."""
+    with transaction.atomic():
+        if Order.objects.filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).delete()[0]:
+            payment_void(key=reference)
 
 
 def _hold_named(reference: str | None, lines: Sequence[LineRequest], *, caller: str) -> Hold | None:

@@ -348,6 +348,64 @@ def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_autho
     assert not PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=True, approved=True).exists()
 
 
+def test_a_request_that_wakes_after_a_retry_authorised_voids_only_its_own_authorisation(muskie_rod, monkeypatch):
+    """The stalled request wakes, finds no order, and voids what it authorised: in that instant
+    a retry has claimed the reference afresh and been authorised. The retry's authorisation is
+    the retry's to place its order with; the stalled request voids only its own."""
+    from legacy_api import services
+
+    real_cost, real_replay = services._order_work_cost, services.order_replay
+    retried = {}
+
+    def stalled_then_looked_up(reference):
+        real_cost(reference)
+        Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert services.order_lookup(reference=reference, caller="hotpath") is None
+
+    def replayed_then_retried(**kwargs):
+        existing = real_replay(**kwargs)
+        retried["code"] = payment_authorise(
+            key=kwargs["reference"], card_number="4242424242424242", amount_cents=14999
+        ).code
+        return existing
+
+    monkeypatch.setattr(services, "_order_work_cost", stalled_then_looked_up)
+    monkeypatch.setattr(services, "order_replay", replayed_then_retried)
+    with pytest.raises(services.InProgress):
+        services.order_place(
+            reference="key-stalled",
+            customer_name="Ada Angler",
+            customer_email="ada@example.com",
+            lines=[services.LineRequest(product=muskie_rod.slug, quantity=1)],
+            card_number="4242424242424242",
+            caller="hotpath",
+        )
+    live = PaymentAuthorisation.objects.get(key="key-stalled", approved=True, voided_at__isnull=True)
+    assert live.code == retried["code"]
+    assert PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=False).count() == 1
+
+
+def test_a_refused_request_leaves_a_row_a_retry_took_over_and_its_authorisation_to_the_retry(muskie_rod):
+    """A request refused after it was authorised (out of stock) drops its row and voids the
+    authorisation; were its lease to have ended and a retry taken the row over, given that
+    authorisation as its own, both are the retry's."""
+    from legacy_api import services
+
+    taken = pending("key-taken", caller="hotpath", lease_seconds=60)
+    Order.objects.filter(pk=taken.pk).update(lease_owner="the-retry")
+    payment_authorise(key="key-taken", card_number="4242424242424242", amount_cents=14999)
+    mine = pending("key-mine", caller="hotpath", lease_seconds=60)
+    payment_authorise(key="key-mine", card_number="4242424242424242", amount_cents=14999)
+
+    services._claim_release(taken.pk, "a-request", reference="key-taken")
+    services._claim_release(mine.pk, "a-request", reference="key-mine")
+
+    assert Order.objects.filter(pk=taken.pk, lease_owner="the-retry").exists()
+    assert PaymentAuthorisation.objects.get(key="key-taken").voided_at is None
+    assert not Order.objects.filter(pk=mine.pk).exists()
+    assert PaymentAuthorisation.objects.get(key="key-mine").voided_at is not None
+
+
 @pytest.mark.parametrize("query", [{}, {"reference": ""}, {"reference": "no spaces"}, {"reference": "k" * 65}])
 def test_a_lookup_without_a_valid_reference_is_400_naming_it(hotpath_client, query):
     response = hotpath_client.get(LOOKUP_URL, query)
