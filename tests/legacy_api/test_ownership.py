@@ -322,9 +322,9 @@ def test_a_reference_the_caller_is_still_placing_is_409_in_progress_and_a_dead_r
     assert Order.objects.filter(reference="key-3").exists()  # another caller's is not this lookup's to drop
 
 
-def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_authorisation(muskie_rod, monkeypatch):
-    """The lookup answered "no order" for a request whose lease had ended; the request, merely
-    stalled, then wakes up: it must not place the order, nor leave its card authorised."""
+def _place_stalled_past_a_lookup(muskie_rod, monkeypatch) -> None:
+    """Places "key-stalled" as a request that stalls once authorised: its lease ends and a
+    lookup answers "no order" (dropping its row) before it wakes; it must raise InProgress."""
     from legacy_api import services
 
     real_cost = services._order_work_cost
@@ -344,6 +344,13 @@ def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_autho
             card_number="4242424242424242",
             caller="hotpath",
         )
+
+
+def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_authorisation(muskie_rod, monkeypatch):
+    """The lookup answered "no order" for a request whose lease had ended; the request, merely
+    stalled, then wakes up: it must not place the order, nor leave its card authorised."""
+    _place_stalled_past_a_lookup(muskie_rod, monkeypatch)
+
     assert not Order.objects.filter(reference="key-stalled").exists()
     assert not PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=True, approved=True).exists()
 
@@ -354,13 +361,8 @@ def test_a_request_that_wakes_after_a_retry_authorised_voids_only_its_own_author
     the retry's to place its order with; the stalled request voids only its own."""
     from legacy_api import services
 
-    real_cost, real_replay = services._order_work_cost, services.order_replay
+    real_replay = services.order_replay
     retried = {}
-
-    def stalled_then_looked_up(reference):
-        real_cost(reference)
-        Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
-        assert services.order_lookup(reference=reference, caller="hotpath") is None
 
     def replayed_then_retried(**kwargs):
         existing = real_replay(**kwargs)
@@ -369,17 +371,9 @@ def test_a_request_that_wakes_after_a_retry_authorised_voids_only_its_own_author
         ).code
         return existing
 
-    monkeypatch.setattr(services, "_order_work_cost", stalled_then_looked_up)
     monkeypatch.setattr(services, "order_replay", replayed_then_retried)
-    with pytest.raises(services.InProgress):
-        services.order_place(
-            reference="key-stalled",
-            customer_name="Ada Angler",
-            customer_email="ada@example.com",
-            lines=[services.LineRequest(product=muskie_rod.slug, quantity=1)],
-            card_number="4242424242424242",
-            caller="hotpath",
-        )
+    _place_stalled_past_a_lookup(muskie_rod, monkeypatch)
+
     live = PaymentAuthorisation.objects.get(key="key-stalled", approved=True, voided_at__isnull=True)
     assert live.code == retried["code"]
     assert PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=False).count() == 1
