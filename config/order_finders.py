@@ -22,7 +22,6 @@ def _found(order: HotOrder, *, url: str = "") -> FoundOrder:
         quantity=order.quantity,
         total_cents=order.total_cents,
         placed_at=order.created_at,
-        legacy_number=order.legacy_number,
         url=url,
     )
 

@@ -22,6 +22,9 @@ STATUS_LABELS = {"processing": "Processing", "complete": "Complete", "failed": "
 
 @dataclass(frozen=True)
 class FoundOrder:
+    """What the buyer sees of an order: its number is the buyer's own (a sale order's T-number;
+    the legacy API's number for it is the merchant's business, as on its status URL)."""
+
     number: str
     status: str  # processing, complete or failed
     detail: str
@@ -29,7 +32,6 @@ class FoundOrder:
     quantity: int
     total_cents: int
     placed_at: datetime
-    legacy_number: str = ""
     url: str = ""  # a page of the order, when there is one
 
     @property

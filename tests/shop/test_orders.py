@@ -12,6 +12,7 @@ from django.test import Client
 from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import lookup_throttle
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
+from shop.order_links import order_link_path
 
 
 @pytest.fixture(autouse=True)
@@ -229,6 +230,21 @@ def test_lookup_finds_a_sale_order_by_its_t_or_l_number_in_any_case_and_shows_it
     assert "<span data-order-number>T000001</span>" in html
     assert "data-order-status>Complete</span>" in html
     assert "Muskie Casting Rod" in html and "$299.98" in html
+
+
+def test_a_sale_order_shows_the_buyers_number_and_never_the_warehouses(client, make_sale_order):
+    """The legacy API's L-number is the merchant's business: the lookup (by either number) and
+    the order's own page show the buyer's T-number alone, as its status URL does."""
+    make_sale_order(email="ada@example.com", legacy_number="L00000042")
+
+    for number in ("T000001", "L00000042"):
+        html = lookup(client, number, "ada@example.com").content.decode()
+        assert "<span data-order-number>T000001</span>" in html
+        assert "L00000042" not in html and "Warehouse" not in html
+    opened = client.get(order_link_path(number="T000001", email="ada@example.com"))
+    html = client.get(opened["Location"]).content.decode()
+    assert "<span data-order-number>T000001</span>" in html
+    assert "L00000042" not in html and "Warehouse" not in html
 
 
 def test_lookup_of_a_sale_order_with_another_email_is_not_found(client, make_sale_order):
