@@ -4,8 +4,9 @@ Under `/api/`, `/legacy-api/`, a product's order URLs (`/shop/<c>/<p>/orders...`
 stock (`/shop/<c>/<p>/stock`, the hot path's JSON) every
 error is `{"error": code, "detail": text, "fields"?: {name: [messages]}}`, whatever raised
 it: a view, Django itself (404, 405, CSRF, a body too large) or a service that is away
-(503 with Retry-After). Elsewhere the error pages are self-contained templates, so they render
-even where static files were never collected.
+(503 with Retry-After). Elsewhere the error pages are the shop's pages (its header, footer and
+stylesheet) rendered with no request: no context processor runs and no session is read, so a
+500 renders with the database and the cache away.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import csrf as django_csrf
+
+from shop.navigation import nav_categories
 
 logger = logging.getLogger(__name__)
 
@@ -211,16 +214,34 @@ def _bad_request(request, api: bool, fields: dict[str, list[str]], *, detail: st
 
 # --- Pages and handlers -------------------------------------------------------------------
 FALLBACK_PAGE = "<!doctype html><title>{status}</title><h1>{status}</h1><p>{text}</p>"
+# The deployments that serve the storefront's pages (the all-in-one server, the monolith).
+STOREFRONT_URLCONFS = {"config.urls", "config.urls_monolith"}
 
 
 def _page(request, template: str, status: int) -> HttpResponse:
     """The shop's error page; plain text if even that cannot render (a 500 must not fail)."""
+    context = {"request_path": request.path, "nav_categories": _header_categories(request, status)}
     try:
-        body = loader.get_template(template).render({"request_path": request.path})
+        body = loader.get_template(template).render(context)
     except Exception:
         logger.exception("could not render %s", template)
         body = FALLBACK_PAGE.format(status=status, text=ERROR_CODES.get(status, ("", ""))[1])
     return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def _header_categories(request, status: int) -> list:
+    """The header's categories on the storefront's own 4xx pages, as its other pages list them.
+    No categories for a 500, which must not depend on the database or the cache, nor where the
+    hot path or the legacy API answers: they do not read the storefront's tables for an error
+    page (the header then links the whole shop)."""
+    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    if status >= 500 or urlconf not in STOREFRONT_URLCONFS:
+        return []
+    try:
+        return nav_categories()
+    except Exception:  # the page is shown without them
+        logger.warning("could not read the categories for a %s page", status, exc_info=True)
+        return []
 
 
 def handler400(request, exception=None):

@@ -9,7 +9,7 @@ from orders.urls import urlpatterns as orders_urlpatterns
 
 urlpatterns = [*orders_urlpatterns]
 
-# Errors: JSON in one shape under the API prefixes, the shop's self-contained pages elsewhere.
+# Errors: JSON in one shape under the API prefixes, the shop's error pages elsewhere.
 handler400 = "config.errors.handler400"
 handler403 = "config.errors.handler403"
 handler404 = "config.errors.handler404"

@@ -4,7 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [path("legacy-api/", include("legacy_api.urls"))]
 
-# Errors: JSON in one shape under the API prefixes, the shop's self-contained pages elsewhere.
+# Errors: JSON in one shape under the API prefixes, the shop's error pages elsewhere.
 handler400 = "config.errors.handler400"
 handler403 = "config.errors.handler403"
 handler404 = "config.errors.handler404"

@@ -1,17 +1,22 @@
 """Error answers: JSON in one shape under the API prefixes, a null character is a 400 naming
-the field, and the error pages render in production without collected static files."""
+the field, and the error pages are the shop's pages: with its header on the storefront, with no
+database, cache or context processor for a 500, and in production without collected static
+files."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import urllib.error
 import urllib.request
 
 import pytest
 from cryptography.fernet import Fernet
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, RequestFactory
 
+from config import errors
 from shop.models import Basket, BasketLine, Category, Product
 
 
@@ -120,6 +125,66 @@ def test_a_body_over_the_limit_is_a_json_413_without_a_traceback(client, db, cap
     assert not [record for record in caplog.records if record.exc_info]
 
 
+SHOP_HEADER = 'aria-label="The Fishing Shop, home"'
+
+
+def assert_shop_page(html: str) -> None:
+    """The shop's header (its home link, stylesheet, Find an order, basket) and footer, and the
+    way back to the shop."""
+    assert SHOP_HEADER in html and 'href="/shop/"' in html
+    assert "/static/shop/shop.css" in html
+    assert 'href="/orders/lookup/"' in html and 'href="/basket/"' in html
+    assert 'class="site-footer"' in html
+    assert "Back to the shop" in html
+
+
+def test_a_404_on_the_storefront_is_a_page_of_the_shop_with_its_categories(client, reel):
+    cache.clear()  # the header's categories are kept there, past each test's database
+
+    response = client.get("/shop/no-such-water/")
+
+    html = response.content.decode()
+    assert response.status_code == 404 and "That one got away" in html
+    assert_shop_page(html)
+    assert 'href="/shop/reels/">Reels</a>' in html
+
+
+def test_the_500_page_renders_without_the_database_the_cache_or_the_context_processors(settings):
+    """No `db` fixture: any query fails the render (and the page would fall back to plain text)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "OPTIONS": {"context_processors": ["tests.config.test_errors.failing_processor"]}}
+    ]
+
+    response = errors.handler500(RequestFactory().get("/shop/reels/"))
+
+    html = response.content.decode()
+    assert response.status_code == 500 and "Our line snapped" in html
+    assert_shop_page(html)
+
+
+def failing_processor(request):
+    raise RuntimeError("a context processor that fails")
+
+
+@pytest.mark.parametrize("urlconf", ["config.urls_hotpath", "config.urls_legacy"])
+def test_a_404_of_the_hot_path_or_the_legacy_api_looks_like_the_shop_and_reads_no_table(
+    reel, urlconf, django_assert_num_queries
+):
+    request = RequestFactory().get("/shop/rods/muskie-casting-rod/no-such-page")
+    request.urlconf = urlconf
+
+    with django_assert_num_queries(0):
+        response = errors.handler404(request)
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert_shop_page(html)
+    assert "Reels" not in html  # the storefront's categories are not read there
+
+
 @pytest.mark.postgres
 def test_error_pages_render_in_production_without_collected_static_files(processes, process_env, tmp_path):
     env = {
@@ -139,7 +204,10 @@ def test_error_pages_render_in_production_without_collected_static_files(process
     api = fetch(f"{base}/api/no-such-thing")
 
     assert page[0] == 404 and "That one got away" in page[1]
+    assert SHOP_HEADER in page[1]
     assert api[0] == 404 and json.loads(api[1])["error"] == "not_found"
+    # The shop's stylesheet, which the page names, is served all the same.
+    assert fetch(base + re.search(r'href="(/static/shop/shop[^"]*\.css)"', page[1]).group(1))[0] == 200
 
 
 def fetch(url: str) -> tuple[int, str]:
