@@ -261,11 +261,14 @@ def handler500(request):
 
 
 def csrf_failure(request, reason: str = ""):
-    """CSRF_FAILURE_VIEW: JSON under the API prefixes, Django's page elsewhere."""
+    """CSRF_FAILURE_VIEW: JSON under the API prefixes; elsewhere the shop's page telling the
+    shopper to reload the form (Django's own page, with its reason, while DEBUG is on)."""
     if is_api_path(request.path):
         return error_json(
             403,
             error="csrf_failed",
             detail="The CSRF check failed: send the X-CSRFToken header with the token from the page.",
         )
-    return django_csrf.csrf_failure(request, reason=reason)
+    if settings.DEBUG:
+        return django_csrf.csrf_failure(request, reason=reason)
+    return _page(request, "403_csrf.html", 403)

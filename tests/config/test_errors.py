@@ -58,6 +58,18 @@ def test_a_405_keeps_its_allow_header(client, db):
     assert "POST" in response["Allow"]
 
 
+def test_a_stale_form_is_answered_with_the_shops_page_telling_to_reload_it(db, reel, settings):
+    settings.DEBUG = False
+    cache.clear()  # the header's categories, as this test's database has them
+    response = Client(enforce_csrf_checks=True).post("/basket/add/", {"product": reel.pk, "quantity": 1})
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "That form has gone stale." in page and "reload the page" in page
+    assert 'href="/shop/reels/"' in page  # the shop's header, with its categories
+    assert not BasketLine.objects.exists()
+
+
 def test_a_basket_post_without_csrf_is_a_json_403(db, reel):
     response = Client(enforce_csrf_checks=True).post(
         "/api/basket/items", {"product": "spinning-reel", "quantity": 1}, content_type="application/json"
