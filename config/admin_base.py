@@ -74,9 +74,12 @@ def _third_party_actions_checked() -> None:
 _third_party_actions_checked()
 
 
-def short_datetime(value) -> str:
-    """A date as 30 Nov 14:05 (with the year only when it is not this one): change lists stay narrow."""
+def short_datetime(value, *, seconds: bool = False) -> str:
+    """A date as 30 Nov 14:05 (with the year only when it is not this one; 30 Nov 14:05:09 with
+    `seconds`), in the shop's time zone: change lists stay narrow. The live sale dashboard's
+    script dates its charts and tables the same way (readmodels/static/readmodels/dashboard.js)."""
     if value is None:
         return ""
     local = timezone.localtime(value)
-    return date_format(local, "j M H:i" if local.year == timezone.localtime().year else "j M Y H:i")
+    day = "j M" if local.year == timezone.localtime().year else "j M Y"
+    return date_format(local, f"{day} H:i:s" if seconds else f"{day} H:i")

@@ -154,6 +154,7 @@ def dashboard_data() -> dict:
             {
                 "reference": po.reference,
                 "product": po.product.slug,
+                "title": po.product.title,
                 "supplier": po.supplier.name if po.supplier else None,
                 "quantity": po.quantity,
                 "status": po.status,

@@ -103,19 +103,25 @@ def tallies_top(*, kind: str, limit: int = 5) -> list[Tally]:
 
 
 def low_stock(*, limit: int = 10) -> list[dict]:
-    """Products whose available stock is below their reorder point, lowest first."""
-    points = dict(Product.objects.on_sale().filter(reorder_point__gt=0).values_list("slug", "reorder_point"))
+    """Products whose available stock is below their reorder point, lowest first, each with
+    its title (read with the reorder points: no query a product)."""
+    products = {
+        slug: (point, title)
+        for slug, point, title in Product.objects.on_sale()
+        .filter(reorder_point__gt=0)
+        .values_list("slug", "reorder_point", "title")
+    }
     rows = (
         INVENTORY.live_rows()
-        .filter(product__in=list(points))
+        .filter(product__in=list(products))
         .annotate(left=F("on_hand") - F("held"))
         .order_by("left", "product")
     )
-    found = [
-        {"product": row.product, "available": row.available, "reorder_point": points[row.product]}
-        for row in rows
-        if row.available < points[row.product]
-    ]
+    found = []
+    for row in rows:
+        point, title = products[row.product]
+        if row.available < point:
+            found.append({"product": row.product, "title": title, "available": row.available, "reorder_point": point})
     return found[:limit]
 
 

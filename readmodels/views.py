@@ -18,9 +18,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from config.admin_base import short_datetime
 from readmodels.dashboard import dashboard_body
 
 PERMISSION = "readmodels.view_dashboard"
+# Rows of the sales-per-minute table (the chart above it shows the whole half hour).
+MINUTES_SHOWN = 5
 
 
 def _dashboard_permission(*, json_answer: bool):
@@ -79,7 +82,13 @@ def dashboard(request):
         "is_nav_sidebar_enabled": site["is_nav_sidebar_enabled"] and bool(site["available_apps"]),
         "title": "During the sale",
         "data": data,
-        "generated_at": parse_datetime(data.get("generated_at") or ""),
+        "generated_at": short_datetime(parse_datetime(data.get("generated_at") or ""), seconds=True),
+        # The last MINUTES_SHOWN minutes, the latest first, dated as the admin dates its lists.
+        "minutes_shown": MINUTES_SHOWN,
+        "minutes": [
+            {**row, "label": short_datetime(parse_datetime(row["minute"]))}
+            for row in reversed(data["sales_per_minute"][-MINUTES_SHOWN:])
+        ],
     }
     return TemplateResponse(request, "readmodels/dashboard.html", context)
 

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from orders import placement
+from orders.admin import LIVE_REFRESH_SECONDS
 from orders.models import HotOrder, OrderStage, SaleAllocation
 from tests.orders.conftest import APPROVED_CARD, order_body, order_claimed, post_order
 
@@ -71,6 +72,15 @@ def test_live_view_says_the_rate_it_reloads_at(admin_client, order):
     html = admin_client.get("/admin/orders/hotorder/live/").content.decode()
     seconds = re.search(r'<meta http-equiv="refresh" content="(\d+)">', html).group(1)
     assert f"Refreshes every {seconds} seconds." in html
+
+
+def test_live_view_lists_the_latest_minute_first_and_still_reloads_itself(admin_client, order):
+    html = admin_client.get("/admin/orders/hotorder/live/").content.decode()
+    table = html.split("<h2>Orders per minute</h2>", 1)[1].split("</table>", 1)[0]
+    accepted = re.findall(r"<tr><td>\d\d:\d\d</td><td>(\d+)</td>", table)
+    # The order just accepted is in the latest minute, at the top where a merchant looks.
+    assert accepted == ["1"] + ["0"] * 9
+    assert f'<meta http-equiv="refresh" content="{LIVE_REFRESH_SECONDS}">' in html
 
 
 def test_the_order_page_shows_the_unit_price_as_a_price(admin_client, order):

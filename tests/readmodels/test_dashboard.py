@@ -8,12 +8,18 @@ import json
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from config.admin_base import short_datetime
 from orders.sales import sale_open
 from readmodels import dashboard
 from readmodels.answers import answer_record, answers_recent
@@ -92,7 +98,62 @@ def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_mo
     assert "tourney-casting-rod" in page and "Nothing below its reorder point" not in page
     assert "PO-" in page  # its draft purchase order, with a link
     assert "sales_per_minute" in page  # consumer lag, per consumer
-    assert re.search(r"Figures of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page)  # when they were made
+    assert re.search(r"Figures of \d{1,2} [A-Z][a-z]{2} \d\d:\d\d:\d\d \(UTC\)", page)  # when they were made
+
+
+def _page_data(page: str) -> dict:
+    """The figures the page was rendered with (its json_script, which its script draws first)."""
+    return json.loads(re.search(r'<script id="dash-data" type="application/json">(.*?)</script>', page, re.S)[1])
+
+
+def _table(page: str, table_id: str) -> str:
+    return re.search(rf'<table class="dash-table" id="{table_id}">.*?</table>', page, re.S)[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_names_products_by_their_titles_with_no_query_a_product(catalogue, django_user_model):
+    for product, point in (("tourney-casting-rod", 58), ("spinning-reel", 79)):
+        catalogue[product].reorder_point = point
+        catalogue[product].save()
+    place("tourney-casting-rod", 3)
+    catch_up()
+    with CaptureQueriesContext(connection) as one_low:
+        dashboard.dashboard_data()
+    place("spinning-reel", 2)
+    catch_up()
+    with CaptureQueriesContext(connection) as two_low:
+        data = dashboard.dashboard_data()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+
+    page = merchant.get(DASHBOARD).content.decode()
+
+    low = {row["product"]: row["title"] for row in data["low_stock"]}
+    assert low == {"tourney-casting-rod": "Tourney Casting Rod", "spinning-reel": "Spinning Reel"}
+    assert {(po["product"], po["title"]) for po in data["reorders"]} == set(low.items())
+    assert len(two_low) == len(one_low)
+    for table_id in ("dash-low", "dash-reorders"):
+        table = _table(page, table_id)
+        assert "<td>Tourney Casting Rod</td>" in table and "<td>Spinning Reel</td>" in table
+        assert "tourney-casting-rod" not in table and "spinning-reel" not in table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_dates_its_minutes_as_the_admin_does_in_the_shop_s_time_zone(catalogue, django_user_model, settings):
+    settings.TIME_ZONE = "Asia/Kolkata"  # half an hour off any UTC hour
+    place("muskie-casting-rod", 2)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+
+    page = merchant.get(DASHBOARD).content.decode()
+
+    data = _page_data(page)
+    minutes = [row["minute"] for row in data["sales_per_minute"][-5:]][::-1]
+    expected = [short_datetime(parse_datetime(minute)) for minute in minutes]
+    table = _table(page, "dash-minutes")
+    assert re.findall(r"<tr><td>([^<]*)</td>", table) == expected
+    assert "<th>Minute (Asia/Kolkata)</th>" in table
+    made = short_datetime(parse_datetime(data["generated_at"]), seconds=True)
+    assert f"Figures of {made} (Asia/Kolkata)" in page
 
 
 @pytest.mark.django_db
@@ -248,6 +309,93 @@ def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page is wider than a phone"
     page.screenshot(path=str(tmp_path / "dashboard-390.png"), full_page=True)
+    context.close()
+
+
+# Keeps each uPlot chart the page makes, so that a test can ask a chart how it labels its time axis.
+UPLOT_KEPT = """(() => {
+  let kept;
+  Object.defineProperty(window, "uPlot", {
+    configurable: true,
+    get() { return kept; },
+    set(real) {
+      window.plots = [];
+      kept = function (opts, data, target) {
+        const made = new real(opts, data, target);
+        window.plots.push(made);
+        return made;
+      };
+      Object.assign(kept, real);
+    },
+  });
+})();"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_charts_and_tables_date_and_name_as_the_admin_does(
+    catalogue, live_server, settings, browser, django_user_model, monkeypatch
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
+    settings.TIME_ZONE = "Asia/Kolkata"  # half an hour off any UTC hour
+    catalogue["tourney-casting-rod"].reorder_point = 58
+    catalogue["tourney-casting-rod"].save()
+    sale_open(product=catalogue["muskie-casting-rod"], units=10, per_order_limit=2)
+    place("tourney-casting-rod", 3)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
+    page = context.new_page()
+    page.add_init_script(UPLOT_KEPT)
+    page.goto(f"{live_server.url}{DASHBOARD}")
+    page.wait_for_selector(".dash-live", timeout=20_000)
+
+    # Now, and a moment of another year just after midnight in the shop's zone.
+    whens = [timezone.now().replace(microsecond=0), datetime(2020, 2, 29, 18, 30, 5, tzinfo=UTC)]
+    axes = page.evaluate(
+        "(stamps) => window.plots.map((u) => [!!u.root.closest('#dash-sales-chart'), u.axes[0].values(u, stamps)])",
+        [w.timestamp() for w in whens],
+    )
+    assert sorted(axes) == [
+        [False, [short_datetime(w, seconds=True) for w in whens]],  # answers, a point a second
+        [True, [short_datetime(w) for w in whens]],  # sales, a point a minute
+    ]
+    latest = timezone.now().replace(second=0, microsecond=0)
+    labels = page.locator("#dash-minutes tbody tr td:first-child").all_inner_texts()
+    assert labels in (
+        [short_datetime(start - timedelta(minutes=n)) for n in range(5)]
+        for start in (latest, latest - timedelta(minutes=1))
+    )
+    status = page.locator("#dash-updated").inner_text()
+    assert re.fullmatch(r"Live · figures of \d{1,2} [A-Z][a-z]{2} \d\d:\d\d:\d\d \(Asia/Kolkata\)", status)
+    assert page.locator("#dash-low tbody td:nth-child(1)").all_inner_texts() == ["Tourney Casting Rod"]
+    assert page.locator("#dash-reorders tbody td:nth-child(2)").all_inner_texts() == ["Tourney Casting Rod"]
+    context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_an_open_purchase_order_does_not_widen_the_page(
+    catalogue, live_server, browser, django_user_model, monkeypatch
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    catalogue["tourney-casting-rod"].reorder_point = 58
+    catalogue["tourney-casting-rod"].save()
+    place("tourney-casting-rod", 3)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
+    page = context.new_page()
+    page.goto(f"{live_server.url}{DASHBOARD}")
+    page.wait_for_selector(".dash-live", timeout=20_000)
+
+    assert page.locator("#dash-reorders tbody a").all_inner_texts()[0].startswith("PO-")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page is wider than a phone"
     context.close()
 
 
