@@ -162,14 +162,29 @@ def dashboard_data() -> dict:
             }
             for po in selectors.purchase_orders_open()
         ],
-        "top_sellers": {
-            kind: [
-                {"key": t.key, "orders": t.orders, "units": t.units, "revenue": _money(t.revenue_cents)}
-                for t in selectors.tallies_top(kind=kind)
-            ]
-            for kind in (Tally.Kind.SUPPLIER, Tally.Kind.CATEGORY)
-        },
+        "top_sellers": _top_sellers(),
         "consumers": [state.as_dict() for state in consumers_state(consumers=consumer_names())],
+    }
+
+
+def _top_sellers() -> dict[str, list[dict]]:
+    """The leaderboards, each row with the name a merchant knows it by: a supplier's tally is
+    kept under its name, a category's under its slug (its name read in one query)."""
+    tallies = {kind: selectors.tallies_top(kind=kind) for kind in (Tally.Kind.SUPPLIER, Tally.Kind.CATEGORY)}
+    slugs = [t.key for t in tallies[Tally.Kind.CATEGORY]]
+    names = {Tally.Kind.SUPPLIER: {}, Tally.Kind.CATEGORY: selectors.category_names(slugs=slugs) if slugs else {}}
+    return {
+        kind: [
+            {
+                "key": t.key,
+                "name": names[kind].get(t.key, t.key),
+                "orders": t.orders,
+                "units": t.units,
+                "revenue": _money(t.revenue_cents),
+            }
+            for t in rows
+        ]
+        for kind, rows in tallies.items()
     }
 
 

@@ -17,7 +17,7 @@ from readmodels.inventory import SALE_STATES, remaining_key, remaining_publish
 from readmodels.inventory import VIEW as INVENTORY
 from readmodels.models import Generation, InventoryLevel, PurchaseOrder, Tally
 from readmodels.sales import SALES_PER_MINUTE, TALLIES
-from shop.models import LOW_STOCK, Product
+from shop.models import LOW_STOCK, Category, Product
 
 # The view's word for a sale that is taking orders.
 SALE_OPEN = SALE_STATES["OPENED"]
@@ -100,6 +100,11 @@ def sales_totals() -> dict:
 
 def tallies_top(*, kind: str, limit: int = 5) -> list[Tally]:
     return list(TALLIES.live_rows().filter(kind=kind).order_by("-revenue_cents", "key")[:limit])
+
+
+def category_names(*, slugs: list[str]) -> dict[str, str]:
+    """The categories' names by slug (a category since deleted is missing)."""
+    return dict(Category.objects.filter(slug__in=slugs).values_list("slug", "name"))
 
 
 def low_stock(*, limit: int = 10) -> list[dict]:

@@ -138,6 +138,22 @@ def test_the_dashboard_names_products_by_their_titles_with_no_query_a_product(ca
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_leaderboards_name_categories_by_their_names(catalogue, django_user_model):
+    place("tourney-casting-rod", 3)
+    catch_up()
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+
+    data = dashboard.dashboard_data()
+    page = merchant.get(DASHBOARD).content.decode()
+
+    category = data["top_sellers"]["category"][0]
+    assert (category["key"], category["name"]) == ("rods", "Rods")
+    supplier = data["top_sellers"]["supplier"][0]
+    assert supplier["name"] == supplier["key"]
+    assert "<td>Rods</td>" in _table(page, "dash-top-category")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_page_dates_its_minutes_as_the_admin_does_in_the_shop_s_time_zone(catalogue, django_user_model, settings):
     settings.TIME_ZONE = "Asia/Kolkata"  # half an hour off any UTC hour
     place("muskie-casting-rod", 2)

@@ -97,7 +97,7 @@
       return [shortDatetime(isoSeconds(m.minute)), m.orders, m.units, m.revenue];
     }, "No orders in the last half hour.");
     ["supplier", "category"].forEach(function (kind) {
-      rows("dash-top-" + kind, data.top_sellers[kind], function (t) { return [t.key, t.orders, t.units, t.revenue]; }, "No sales yet.");
+      rows("dash-top-" + kind, data.top_sellers[kind], function (t) { return [t.name, t.orders, t.units, t.revenue]; }, "No sales yet.");
     });
     rows("dash-low", data.low_stock.map(function (p) { return Object.assign({ alert: true }, p); }), function (p) {
       return [p.title, p.available, p.reorder_point];
