@@ -26,7 +26,7 @@ from shop.navigation import nav_categories
 
 logger = logging.getLogger(__name__)
 
-API_PATH = re.compile(r"^/(?:api/|legacy-api/|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock$))")
+API_PATH = re.compile(r"^/(?:api(?:/|$)|legacy-api(?:/|$)|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock/?$))")
 RETRY_AFTER_SECONDS = 5
 NULL_MESSAGE = "Must not contain a null character."
 CHARSET_MESSAGE = "Form data must be sent as UTF-8."

@@ -11,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from config.headers import request_header
 from legacy_client.references import reference_for_key
@@ -148,7 +148,7 @@ def buy_now(request, category: str, product: str):
 
 # Read-only JSON: another method gets its 405, not the CSRF check's 403.
 @csrf_exempt
-@require_GET
+@require_safe
 def stock(request, category: str, product: str):
     """The live stock state the buy-now page refreshes itself with."""
     data = selectors.hot_product_get(category=category, product=product)
@@ -211,7 +211,7 @@ def _order_create(request, category: str, product: str):
 
 # Read-only JSON: another method gets its 405, not the CSRF check's 403.
 @csrf_exempt
-@require_GET
+@require_safe
 def order_status(request, category: str, product: str, number: str, token: str):
     data = selectors.hot_product_get(category=category, product=product)
     # An order's status URL answers for its lifetime, after its sale was closed and deleted too.

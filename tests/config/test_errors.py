@@ -45,6 +45,8 @@ def reel(db) -> Product:
         ("get", "/shop/rods/muskie-casting-rod/orders/T000001/short", 404),
         ("get", "/shop/rods/muskie-casting-rod/orders", 405),
         ("put", "/api/basket/items", 405),
+        ("get", "/api", 404),
+        ("get", "/shop/rods/muskie-casting-rod/stock/", 404),
     ],
 )
 def test_api_errors_are_json_in_one_shape(client, db, method, url, status):

@@ -96,5 +96,5 @@ def test_read_only_urls_answer_another_method_with_405_in_json(allocation, url):
     client = Client(enforce_csrf_checks=True)  # as a browser-less caller meets it: no CSRF token
     response = client.post(url, "{}", content_type="application/json")
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
+    assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"] == "method_not_allowed" and response.json()["detail"]

@@ -58,6 +58,14 @@ def test_stock_endpoint_reports_remaining_and_sold_out(client, allocation, djang
     assert client.get(PREFIX + "stock").json()["state"] == "sold_out"
 
 
+def test_the_stock_and_a_status_url_answer_head_as_get_without_the_body(client, allocation):
+    url = post_order(client, order_body()).json()["status_url"]
+
+    for path in (PREFIX + "stock", url):
+        head = client.head(path)
+        assert head.status_code == 200 and head["Content-Type"] == "application/json" and not head.content
+
+
 # --- Acceptance ------------------------------------------------------------------------------
 def test_order_is_accepted_with_number_status_url_location_and_retry_after(client, allocation):
     response = post_order(client, order_body(quantity=2))
