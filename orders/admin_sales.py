@@ -14,6 +14,7 @@ from config.admin_base import ShopModelAdmin, short_datetime
 from orders import sale_form, sales
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
+from shop.models import Product
 
 STATE_PHRASES = {
     SaleState.DRAFT: "has not been opened",
@@ -40,6 +41,22 @@ def sale_state_html(allocation: SaleAllocation, now=None) -> str:
     if window == "ended":
         return format_html('{}<br><span class="nowrap">ended</span>', state)
     return state
+
+
+def stock_phrase(product: Product) -> str:
+    """The product's stock of record in a merchant's words: "100 on hand", and what holds keep."""
+    if not product.held:
+        return f"{product.stock} on hand"
+    return f"{product.stock} on hand, {product.held} of them held ({product.available} available)"
+
+
+def over_stock_warning(allocation: SaleAllocation) -> str:
+    """What a merchant is told on saving a draft that asks for more than the stock of record has."""
+    return (
+        f"{allocation.product}: the sale asks for {allocation.allocated} units, and the stock of record has "
+        f"{stock_phrase(allocation.product)}. It is saved as a draft; opening it is refused until that much "
+        "stock is available."
+    )
 
 
 def per_order_limit_field(field: forms.Field) -> None:
@@ -126,7 +143,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
         "product",
         "sale_state",
         "is_hot",
-        "allocated",
+        "allocated_units",
         "reserved",
         "sold",
         "remaining",
@@ -139,6 +156,16 @@ class SaleAllocationAdmin(ShopModelAdmin):
     search_fields = ["product__title", "product__slug"]
     readonly_fields = ["sale_state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
     actions = ["make_hot", "make_not_hot", "reconcile"]
+
+    @admin.display(description="allocated", ordering="allocated")
+    def allocated_units(self, obj: SaleAllocation) -> str:
+        if not sales.draft_over_stock(obj):
+            return str(obj.allocated)
+        return format_html(
+            '{}<br><span class="sale-over-stock" title="{}: opening it is refused">more than in stock</span>',
+            obj.allocated,
+            stock_phrase(obj.product),
+        )
 
     @admin.display(description="left")
     def remaining(self, obj: SaleAllocation) -> int:
@@ -238,10 +265,13 @@ class SaleAllocationAdmin(ShopModelAdmin):
             # The sale's step was taken when the form was validated (the hold first): show it.
             obj.pk, obj._state.adding = form.sale.pk, False
             obj.refresh_from_db()
-            return
-        if change:
+        elif change:
             # Only the merchant's fields: reserved and sold move under the buyers' feet, and
             # writing back the values read with the form would undo their orders.
             obj.save(update_fields=[f for f in form.changed_data if f != "product"] + ["updated_at"])
         else:
             obj.save()
+        if sales.draft_over_stock(obj):
+            # Kept (stock may arrive before the sale), but the merchant hears now what the
+            # opening would say later.
+            self.message_user(request, over_stock_warning(obj), messages.WARNING)

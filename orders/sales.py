@@ -94,6 +94,14 @@ def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None,
         raise SaleRefused("The sale's end is already past.", field="ends_at")
 
 
+def draft_over_stock(allocation: SaleAllocation) -> bool:
+    """A draft that asks for more units than its product has available in the stock of record:
+    saved all the same (stock may arrive before the sale), but `sale_open` refuses it as it
+    stands. Reads the product's own figures, as the stock of record keeps them, so a change
+    list asks no service per row; the opening itself still asks the legacy API."""
+    return allocation.state == SaleState.DRAFT and allocation.allocated > allocation.product.available
+
+
 def _unavailable(exc: Exception) -> SaleRefused:
     return SaleRefused(f"The order backend cannot be reached ({exc}); nothing was changed.")
 

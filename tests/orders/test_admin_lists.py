@@ -8,9 +8,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import DeadLetter, HotOrder, SaleAllocation, SaleState
+from shop.models import Product
 
 COLUMN = r'<th scope="col" class="[^"]*column-(\w+)'
 
@@ -113,3 +116,31 @@ def test_a_sale_not_open_shows_its_state_whatever_its_window(admin_client, produ
     starts = timezone.now() + timedelta(hours=1)
     SaleAllocation.objects.create(product=product, allocated=5, state=state, starts_at=starts)
     assert state_cell(admin_client.get("/admin/orders/saleallocation/").content.decode()) == state.label
+
+
+def allocation_flags(client) -> tuple[list[tuple[str, str]], int]:
+    """Each row's allocated units and its flag, if any; and the queries the list took."""
+    with CaptureQueriesContext(connection) as queries:
+        content = client.get("/admin/orders/saleallocation/").content.decode()
+    cell = r'<td class="field-allocated_units">(\d+)(?:<br><span class="sale-over-stock"[^>]*>([^<]*))?'
+    return re.findall(cell, content), len(queries)
+
+
+def test_a_draft_asking_more_than_in_stock_is_flagged_in_the_list_and_no_other_sale(admin_client, product, category):
+    SaleAllocation.objects.create(product=product, allocated=120)  # 100 in stock
+    rows, one_row = allocation_flags(admin_client)
+    assert rows == [("120", "more than in stock")]
+
+    within = Product.objects.create(category=category, title="Bass Rod", slug="bass-rod", price_cents=4999, stock=10)
+    SaleAllocation.objects.create(product=within, allocated=10)
+    # A closed sale keeps what it sold as its allocation: nothing to flag.
+    closed = Product.objects.create(category=category, title="Carp Rod", slug="carp-rod", price_cents=4999, stock=2)
+    SaleAllocation.objects.create(product=closed, allocated=8, sold=8, state=SaleState.CLOSED)
+    held = Product.objects.create(category=category, title="Pike Rod", slug="pike-rod", price_cents=4999, stock=10)
+    Product.objects.filter(pk=held.pk).update(held=4)
+    SaleAllocation.objects.create(product=held, allocated=7)  # 10 on hand, 6 of them available
+
+    rows, queries = allocation_flags(admin_client)
+    # By product title: Bass, Carp, Muskie, Pike.
+    assert rows == [("10", ""), ("8", ""), ("120", "more than in stock"), ("7", "more than in stock")]
+    assert queries == one_row  # each row's stock comes with the rows, not a query each

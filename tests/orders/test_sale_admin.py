@@ -226,3 +226,47 @@ def test_the_change_list_s_edit_of_the_limit_is_checked_as_the_form_s(admin_clie
     assert message in response.content.decode()
     allocation.refresh_from_db()
     assert allocation.per_order_limit == 2
+
+
+def warnings_of(response) -> list[str]:
+    from django.contrib import messages
+
+    return [str(m) for m in response.context["messages"] if m.level == messages.WARNING]
+
+
+def test_a_draft_above_the_stock_is_saved_with_a_warning_naming_the_stock_and_the_units(admin_client, product):
+    response = admin_client.post(ADD_URL, form(product, is_hot=None, allocated=120), follow=True)
+
+    assert response.status_code == 200
+    assert warnings_of(response) == [
+        "Muskie Casting Rod: the sale asks for 120 units, and the stock of record has 100 on hand. "
+        "It is saved as a draft; opening it is refused until that much stock is available."
+    ]
+    allocation = SaleAllocation.objects.get()
+    assert (allocation.state, allocation.allocated) == (SaleState.DRAFT, 120) and stock().held == 0
+    # Opening it is refused as before, with nothing held.
+    refused = admin_client.post(change_url(allocation), form(product, allocated=120))
+    assert field_errors(refused, "allocated") == ["Only 100 available in the stock of record: allocate at most that."]
+    assert stock().held == 0
+
+
+def test_a_draft_within_the_stock_is_saved_with_no_warning(admin_client, product):
+    response = admin_client.post(ADD_URL, form(product, is_hot=None, allocated=100), follow=True)
+
+    assert response.status_code == 200 and warnings_of(response) == []
+    assert SaleAllocation.objects.get().state == SaleState.DRAFT
+
+
+def test_a_draft_above_what_other_holds_leave_says_what_they_hold(admin_client, product):
+    import legacy_client
+
+    legacy_client.hold_create(reference="other-channel-1", product=product.slug, quantity=30)
+    draft = SaleAllocation.objects.create(product=product, allocated=50, per_order_limit=2)
+
+    response = admin_client.post(change_url(draft), form(product, is_hot=None, allocated=80), follow=True)
+
+    assert warnings_of(response) == [
+        "Muskie Casting Rod: the sale asks for 80 units, and the stock of record has 100 on hand, "
+        "30 of them held (70 available). It is saved as a draft; opening it is refused until that much "
+        "stock is available."
+    ]
