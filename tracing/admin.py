@@ -12,14 +12,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from config.admin_base import ReadOnlyAdmin
-from tracing import selectors
+from config.admin_base import ReadOnlyAdmin, short_datetime
+from tracing import selectors, summaries
 from tracing.ids import otel_from_any
 from tracing.models import Span
 
 
 def trace_url(trace_id: str) -> str:
     return f"{reverse('admin:tracing_span_trace')}?id={trace_id}"
+
+
+def trace_rows(summaries: list[summaries.TraceSummary]) -> list[dict]:
+    """The finder's lists: each trace with its link and its start in the admin's short form."""
+    return [{"trace": s, "url": trace_url(s.trace_id), "started": short_datetime(s.start)} for s in summaries]
 
 
 MAP_WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
@@ -49,8 +54,8 @@ class SpanAdmin(ReadOnlyAdmin):
             request,
             title="Traces",
             query=query,
-            found=[{"trace_id": t, "xray_id": selectors.xray_from_otel(t)} for t in found],
-            recent=[] if query else selectors.traces_recent(),
+            found=trace_rows(summaries.traces_summary(found)),
+            recent=[] if query else trace_rows(summaries.traces_recent()),
         )
         return TemplateResponse(request, "admin/tracing/search.html", context)
 

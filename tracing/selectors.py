@@ -1,5 +1,6 @@
 """Reading the span store: finding traces (by trace id, order number or URL path), one
-trace's waterfall, and the service map computed from the spans."""
+trace's waterfall, and the service map computed from the spans (a list's summaries of
+traces: tracing.summaries)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from tracing.ids import otel_from_any, xray_from_otel
@@ -96,12 +97,17 @@ def _stored(trace_ids: list[str]) -> list[str]:
     return [trace_id for trace_id in trace_ids if trace_id in kept]
 
 
-def _trace_ids_of_order(number: str) -> list[str]:
-    # The log's events of an order carry the trace of the request that made them.
+def order_events():
+    """The log's events of orders: each carries the trace of the request that made it, which
+    is how an order and its traces find each other."""
     from events.models import Event
 
+    return Event.objects.filter(data__has_key="number").exclude(trace_id="")
+
+
+def _trace_ids_of_order(number: str) -> list[str]:
     found = []
-    for value in Event.objects.filter(data__number=number).exclude(trace_id="").values_list("trace_id", flat=True):
+    for value in order_events().filter(data__number=number).values_list("trace_id", flat=True):
         trace_id = otel_from_any(value)
         if trace_id and trace_id not in found:
             found.append(trace_id)
@@ -138,15 +144,6 @@ def trace_get(trace_id: str) -> Trace | None:
     for root in roots:
         walk(root, 0)
     return Trace(trace_id, rows, total_ms)
-
-
-def traces_recent(*, limit: int = 25) -> list[dict]:
-    """The newest traces: id, start, span count, services."""
-    rows = Span.objects.values("trace_id").annotate(first=Min("start"), last=Max("start")).order_by("-first")[:limit]
-    return [{"trace_id": r["trace_id"], "start": r["first"], "xray_id": xray_from_otel(r["trace_id"])} for r in rows]
-
-
-# --- the service map ----------------------------------------------------------------------
 
 
 @dataclass

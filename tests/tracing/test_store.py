@@ -5,10 +5,13 @@ the admin's pages with their permission. Spans come from a real OpenTelemetry SD
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -18,8 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id, set_span_in_context
 
+from config.admin_base import short_datetime
 from events.services import event_append
-from tracing import selectors, services
+from tracing import selectors, services, summaries
 from tracing.admin import trace_url
 from tracing.context import attach, current_carrier
 from tracing.exporter import DatabaseSpanExporter, path_redacted
@@ -37,14 +41,14 @@ def tracer(service: str):
 EDGE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
-def one_order_trace(*, number: str = "T000042", fail_legacy: bool = False) -> str:
+def one_order_trace(*, number: str = "T000042", fail_legacy: bool = False, edge_header: str = EDGE_HEADER) -> str:
     """The hops of one hot order, as the instrumentations name them: edge → hot path (SQL,
     Redis, publish) → worker (task) → legacy API (SQL)."""
     hotpath, worker, legacy = tracer("hotpath"), tracer("worker"), tracer("legacy-api")
     client, server_kind = SpanKind.CLIENT, SpanKind.SERVER
     target = {"http.target": "/shop/rods/muskie-casting-rod/orders?utm=secret", "http.status_code": 202}
     with (
-        attach({"X-Amzn-Trace-Id": EDGE_HEADER}),
+        attach({"X-Amzn-Trace-Id": edge_header}),
         hotpath.start_as_current_span(
             "POST /shop/<category>/<product>/orders", kind=server_kind, attributes=target
         ) as server,
@@ -134,6 +138,77 @@ def test_an_order_whose_trace_was_not_sampled_is_found_with_no_trace_not_sent_to
     page = admin_client.get("/admin/tracing/span/", {"q": "T000077"})
     assert page.status_code == 200
     assert "No stored trace matches" in page.content.decode()
+
+
+def edge_header(n: int) -> str:
+    return f"Root=1-5759e988-{n:024x};Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def test_recent_traces_say_what_each_was_its_order_status_duration_and_start(admin_client):
+    trace_id = one_order_trace(number="T000042")
+    summary = summaries.traces_recent()[0]
+    stored = selectors.trace_get(trace_id)
+    assert (summary.request, summary.order_number, summary.status, summary.spans) == (
+        "POST /shop/rods/muskie-casting-rod/orders",
+        "T000042",
+        "202",
+        8,
+    )
+    assert summary.start == stored.rows[0].span.start
+    assert summary.duration_ms == pytest.approx(stored.duration_ms, abs=1)  # the whole trace, as its page says
+
+    page = admin_client.get(reverse("admin:tracing_span_changelist")).content.decode()
+    row = re.search(r"<tr>\s*<td class=\"what\">.*?</tr>", page, re.S).group(0)
+    assert f'<a href="{escape(trace_url(trace_id))}" title="Trace 1-5759e988-bd862e3fe1be46a994272793">' in row
+    assert "POST /shop/rods/muskie-casting-rod/orders</a>" in row
+    assert '<code class="trace-id">1-5759e988-bd862e3fe1be46a994272793</code>' in row
+    assert '<td class="order">T000042</td>' in row
+    assert '<td class="status"><span>202</span></td>' in row
+    assert f'<td class="ms">{summary.duration_ms:.1f} ms</td>' in row
+    assert f">{short_datetime(summary.start)}</time>" in row
+
+
+def test_a_trace_begun_by_a_task_shows_its_name_and_an_error_with_no_order():
+    tasks = tracer("worker")
+    with tasks.start_as_current_span("run/readmodels.tasks.dashboard_snapshot", kind=SpanKind.CONSUMER) as span:
+        span.set_status(Status(StatusCode.ERROR, "boom"))
+    summary = summaries.traces_recent()[0]
+    assert (summary.request, summary.order_number, summary.status, summary.failed) == (
+        "run/readmodels.tasks.dashboard_snapshot",
+        "",
+        "error",
+        True,
+    )
+    assert summary.errors == 1
+
+
+def test_recent_traces_show_no_status_token_nor_card_number(admin_client):
+    token = "Zq3xV9_kP2mW8rT5yB1nC4dF7gH0jL6s"
+    status_url = f"/shop/rods/muskie-casting-rod/orders/T000042/{token}?card=4242424242424242"
+    attributes = {"http.method": "GET", "http.target": status_url, "http.status_code": 200}
+    poll = "GET shop/<category>/<product>/orders/<number>/<token>"
+    with tracer("hotpath").start_as_current_span(poll, kind=SpanKind.SERVER, attributes=attributes):
+        pass
+    page = admin_client.get(reverse("admin:tracing_span_changelist")).content.decode()
+    assert "GET /shop/rods/muskie-casting-rod/orders/T000042/…</a>" in page
+    assert token not in page and "4242424242424242" not in page
+
+
+def test_the_trace_lists_take_the_same_queries_for_one_trace_as_for_many(admin_client):
+    finder = reverse("admin:tracing_span_changelist")
+    one_order_trace(number="T000001", edge_header=edge_header(1))
+    admin_client.get(finder)  # what the first request of a session reads once
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get(finder)
+        admin_client.get(finder, {"q": "/shop/rods/"})
+    for n in range(2, 6):
+        one_order_trace(number=f"T00000{n}", edge_header=edge_header(n))
+    with CaptureQueriesContext(connection) as many:
+        recent = admin_client.get(finder).content.decode()
+        found = admin_client.get(finder, {"q": "/shop/rods/"}).content.decode()
+    assert len(many) == len(one)
+    for page in (recent, found):
+        assert [int(n) for n in re.findall(r'<td class="order">T(\d+)</td>', page)] == [5, 4, 3, 2, 1]
 
 
 def test_the_service_map_shows_each_hop_with_calls_errors_and_p99():
