@@ -22,9 +22,9 @@ def trace_url(trace_id: str) -> str:
     return f"{reverse('admin:tracing_span_trace')}?id={trace_id}"
 
 
-def trace_rows(summaries: list[summaries.TraceSummary]) -> list[dict]:
+def trace_rows(traces: list[summaries.TraceSummary]) -> list[dict]:
     """The finder's lists: each trace with its link and its start in the admin's short form."""
-    return [{"trace": s, "url": trace_url(s.trace_id), "started": short_datetime(s.start)} for s in summaries]
+    return [{"trace": s, "url": trace_url(s.trace_id), "started": short_datetime(s.start)} for s in traces]
 
 
 MAP_WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
