@@ -1,6 +1,7 @@
 """The sale's orders (orders.HotOrder) as the storefront's order pages find them: by their
 T-number or the legacy API's L-number with the buyer's email and the card's last four digits,
-by a signed link's number and email, and by a customer's verified email.
+by a signed link's number and email, and by a customer's verified email (compared by its key,
+shop.order_input.email_key).
 config composes the two apps: shop never imports orders."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from django.db.models import Q, QuerySet
 
 from orders.models import HotOrder
 from orders.status import status_detail
-from shop.order_finders import FoundOrder, card_last4_matches
+from shop.order_finders import FOR_EMAIL_LIMIT, FoundOrder, card_last4_matches, with_email
 from shop.order_links import ACCOUNT_LINK_VALIDITY, order_link_path
 
 
@@ -26,31 +27,38 @@ def _found(order: HotOrder, *, url: str = "") -> FoundOrder:
     )
 
 
-def _by_number_and_email(number: str, email: str) -> QuerySet[HotOrder]:
-    number, email = number.strip(), email.strip()
-    if not number or not email:
+def _numbered(number: str) -> QuerySet[HotOrder]:
+    # Either of a sale order's numbers names it: the buyer's T-number, or the legacy API's
+    # L-number, which confirmation emails sent before the T-number was shown still carry.
+    number = number.strip()
+    if not number:
         return HotOrder.objects.none()
-    return HotOrder.objects.select_related("product").filter(
-        Q(number__iexact=number) | Q(legacy_number__iexact=number), customer_email__iexact=email
-    )
+    return HotOrder.objects.filter(Q(number__iexact=number) | Q(legacy_number__iexact=number))
+
+
+def _by_number_and_email(number: str, email: str) -> HotOrder | None:
+    orders = _numbered(number).select_related("product")
+    return next(iter(with_email(orders, field="customer_email", email=email)), None)
 
 
 class SaleOrderFinder:
+    def own_number(self, *, number: str) -> str | None:
+        return _numbered(number).exclude(number=None).values_list("number", flat=True).first()
+
     def find(self, *, number: str, email: str, card_last4: str) -> FoundOrder | None:
-        order = _by_number_and_email(number, email).first()
+        order = _by_number_and_email(number, email)
         if order is None or not card_last4_matches(card_last4, order.card_last4):
             return None
         return _found(order)
 
     def find_granted(self, *, number: str, email: str) -> FoundOrder | None:
-        order = _by_number_and_email(number, email).first()
+        order = _by_number_and_email(number, email)
         return _found(order) if order is not None else None
 
     def for_email(self, *, email: str) -> list[FoundOrder]:
-        if not email.strip():
-            return []
-        orders = HotOrder.objects.select_related("product").filter(customer_email__iexact=email.strip())
-        return [_found(order, url=_link(order)) for order in orders.order_by("-created_at")[:100]]
+        orders = HotOrder.objects.select_related("product").order_by("-created_at")
+        found = with_email(orders, field="customer_email", email=email, limit=FOR_EMAIL_LIMIT)
+        return [_found(order, url=_link(order)) for order in found]
 
 
 def _link(order: HotOrder) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from django.core.validators import EmailValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 from legacy_api.models import Hold, Order, OrderLine
 from legacy_api.payments import card_number_normalise, card_number_problem
+from shop.order_input import text_is_clean, validate_email
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -43,7 +45,26 @@ class StrictCharField(StrictStringMixin, serializers.CharField):
 
 
 class StrictEmailField(StrictStringMixin, serializers.EmailField):
-    pass
+    """An email address as the shop checks it on every origin (shop.order_input.validate_email),
+    in place of DRF's, which takes control characters in a quoted local part and any code point
+    from U+00A1 up as a letter of the domain."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, EmailValidator)] + [validate_email]
+
+
+class CleanCharField(StrictCharField):
+    """Free text a person writes, held to the shop's one rule for it (shop.order_input.text_is_clean),
+    checked as sent but for spaces and tabs at either end: trimming would quietly drop a vertical
+    tab or a U+2028 there."""
+
+    default_error_messages = {"unclean": "Letters, digits and punctuation only."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not text_is_clean(data.strip(" \t")):
+            self.fail("unclean")
+        return super().to_internal_value(data)
 
 
 class StrictSlugField(StrictStringMixin, serializers.SlugField):
@@ -56,7 +77,7 @@ class StrictRegexField(StrictStringMixin, serializers.RegexField):
 
 class CustomerSerializer(serializers.Serializer):
     # min_length only states in the schema what refusing a blank value already enforces.
-    name = StrictCharField(min_length=1, max_length=200)
+    name = CleanCharField(min_length=1, max_length=200)
     email = StrictEmailField(min_length=1, max_length=254)
 
 

@@ -13,13 +13,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from orders.services import Throttled
+from shop.order_input import email_key
 
 
 def throttle_email(email: str) -> str:
-    """The address the per-email throttle counts: lowercased, without a `+tag` in the local
-    part, so that ann+1@, ann+2@... are one buyer. For the throttle only: the order keeps the
-    address as given."""
-    local, at, domain = email.strip().lower().rpartition("@")
+    """The address the per-email throttle counts: its key (shop.order_input.email_key: case and
+    the domain's spelling aside), without a `+tag` in the local part, so that ann+1@, ann+2@...
+    are one buyer. For the throttle only: the order keeps the address as given."""
+    local, at, domain = email_key(email).rpartition("@")
     if not at:
         return domain
     return f"{local.split('+', 1)[0] or local}@{domain}"

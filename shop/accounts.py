@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from shop.models import VerifiedEmail
+from shop.order_input import email_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +39,12 @@ LINK_LIMIT = 1 + RESEND_LIMIT
 RESEND_WINDOW_SECONDS = 3600
 
 
-def email_normalise(email: str) -> str:
-    # Addresses are matched ignoring case everywhere in the shop (lookups, finders).
-    return (email or "").strip().lower()
-
-
 # --- Reads ------------------------------------------------------------------------------
 
 
 def email_is_verified(*, user: AbstractBaseUser) -> bool:
     """True when the account's current address is one it proved it reads."""
-    email = email_normalise(getattr(user, "email", ""))
+    email = email_key(getattr(user, "email", ""))
     if not email or not user.is_authenticated:
         return False
     return VerifiedEmail.objects.filter(user=user, email=email).exists()
@@ -60,7 +56,7 @@ def email_is_verified(*, user: AbstractBaseUser) -> bool:
 def email_verification_token(*, user: AbstractBaseUser) -> str:
     """Signed and timestamped, bound to the account and to the address it was sent to: it
     stops working when it expires or when the account's address changes."""
-    payload = {"user": user.pk, "email": email_normalise(user.email)}
+    payload = {"user": user.pk, "email": email_key(user.email)}
     return signing.dumps(payload, salt=VERIFICATION_SALT, compress=True)
 
 
@@ -82,7 +78,7 @@ def email_verification_send(*, user: AbstractBaseUser) -> bool:
     """Emails the link to the account's address now, counted by email_verification_throttle
     (raises LinksThrottled, sending nothing, over its limit); False when the mail could not be
     sent (the account stands, and the account page offers to send it again)."""
-    if not email_normalise(user.email):
+    if not email_key(user.email):
         return False
     email_verification_throttle(user=user, email=user.email)
     return _link_mail(user=user)
@@ -138,7 +134,7 @@ def email_verify(*, user: AbstractBaseUser, token: str) -> VerifiedEmail:
         raise VerificationRefused("invalid")
     if payload.get("user") != user.pk:
         raise VerificationRefused("other_account")
-    email = email_normalise(user.email)
+    email = email_key(user.email)
     if not email or payload["email"] != email:
         raise VerificationRefused("email_changed")
     verified, _ = VerifiedEmail.objects.get_or_create(user=user, email=email)
@@ -155,7 +151,7 @@ def account_email_change(*, user: AbstractBaseUser, email: str) -> bool:
     nothing, when no more links may go to the account or to the new address for now: an
     address without its link could not be verified, and the old one would lose its proof."""
     email = email.strip()
-    if email_normalise(email) == email_normalise(user.email):
+    if email_key(email) == email_key(user.email):
         return False
     if email:
         email_verification_throttle(user=user, email=email)
@@ -172,12 +168,13 @@ def account_email_change(*, user: AbstractBaseUser, email: str) -> bool:
 
 
 def email_verification_throttle(*, user: AbstractBaseUser, email: str) -> None:
-    """Counts one verification link for the account and one for the address (by a keyed hash:
-    no address is written into the cache); raises LinksThrottled when either is over
-    LINK_LIMIT in the current window. Every path that sends a link counts here first."""
+    """Counts one verification link for the account and one for the address (by a keyed hash
+    of its key, email_key: every spelling that mail reaches as one mailbox counts as one, and no
+    address is written into the cache); raises LinksThrottled when either is over LINK_LIMIT
+    in the current window. Every path that sends a link counts here first."""
     now = time.time()
     bucket = int(now // RESEND_WINDOW_SECONDS)
-    address = salted_hmac("shop.accounts.verification-address", email_normalise(email)).hexdigest()
+    address = salted_hmac("shop.accounts.verification-address", email_key(email)).hexdigest()
     counts = [
         _count(f"shop:verify-links:account:{user.pk}:{bucket}"),
         _count(f"shop:verify-links:address:{address}:{bucket}"),

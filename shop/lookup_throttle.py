@@ -53,8 +53,10 @@ def lookup_address_throttle(*, address: str) -> int | None:
 
 def lookup_number_throttle(*, number: str) -> int | None:
     """Counts a try at this order number, whoever makes it; the seconds to wait when the
-    number has had too many failed tries. The try is counted before it is made, so parallel
-    guesses cannot all slip under the limit; lookup_number_succeeded takes a success back."""
+    number has had too many failed tries. An order known by two numbers (a sale order's T- and
+    L-number) is counted by one (OrderFinder.own_number), so it has one budget. The try is
+    counted before it is made, so parallel guesses cannot all slip under the limit;
+    lookup_number_succeeded takes a success back."""
     bucket, wait = _window(NUMBER_WINDOW_SECONDS)
     count = _count(_number_key(number, bucket), NUMBER_WINDOW_SECONDS)
     return wait if count > NUMBER_LIMIT else None

@@ -213,7 +213,7 @@ class VerifiedEmail(models.Model):
     by email (the sale's, guests') are shown to an account only for its verified address."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verified_emails")
-    email = models.EmailField(help_text="Lower-cased, as it is compared.")
+    email = models.EmailField(help_text="The address's key (shop.order_input.email_key), as it is compared.")
     verified_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

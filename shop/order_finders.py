@@ -9,13 +9,23 @@ four digits too, and a signed link (shop.order_links) with the number and email 
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from hmac import compare_digest
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from django.db.models import CharField, Func, Model, QuerySet
+from django.db.models.lookups import In
 
 from shop.models import PlacedOrder
+from shop.order_input import email_key, email_spellings
 from shop.order_links import ACCOUNT_LINK_VALIDITY, order_link_path
+
+M = TypeVar("M", bound=Model)
+
+# The most orders My orders shows from each finder.
+FOR_EMAIL_LIMIT = 100
 
 STATUS_LABELS = {"processing": "Processing", "complete": "Complete", "failed": "Failed"}
 
@@ -40,9 +50,13 @@ class FoundOrder:
 
 
 class OrderFinder(Protocol):
+    def own_number(self, *, number: str) -> str | None:
+        """The buyer's number of the order this number names (ignoring case), whichever of its
+        numbers it is, or None: the lookup's throttle counts the tries at one order together."""
+
     def find(self, *, number: str, email: str, card_last4: str) -> FoundOrder | None:
-        """The order with this number and email (both matched ignoring case) paid with a card
-        ending in these four digits, or None."""
+        """The order with this number (ignoring case) and email (the same address by
+        email_key) paid with a card ending in these four digits, or None."""
 
     def find_granted(self, *, number: str, email: str) -> FoundOrder | None:
         """The order with this number and email, for a caller that proved both: a signed link
@@ -57,14 +71,36 @@ def card_last4_matches(given: str, actual: str) -> bool:
     return len(actual) == 4 and compare_digest(given.strip().encode(), actual.encode())
 
 
+class AsciiLower(Func):
+    """Text with its ASCII letters lower-cased and nothing else changed, as email_key folds a
+    local part. SQLite's LOWER() does just that (built without ICU, as Python's is); PostgreSQL's
+    LOWER() and UPPER() (behind `iexact`) fold every script's letters, some into ASCII ones
+    (`ı`, `ſ`, the Kelvin sign)."""
+
+    function = "LOWER"
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = f"TRANSLATE(%(expressions)s, '{string.ascii_uppercase}', '{string.ascii_lowercase}')"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def with_email(rows: QuerySet[M], *, field: str, email: str, limit: int | None = None) -> list[M]:
+    """The rows whose `field` holds this address, in their order, at most `limit`. The database
+    keeps those holding one of its spellings (email_spellings) but for the case of ASCII letters,
+    each of which has the address's key; the key has the last word."""
+    key, spellings = email_key(email), email_spellings(email)
+    if not spellings:
+        return []
+    rows = rows.filter(In(AsciiLower(field), spellings))[:limit]
+    return [row for row in rows if email_key(getattr(row, field)) == key]
+
+
 def placed_order_match(*, number: str, email: str, card_last4: str) -> PlacedOrder | None:
-    """The storefront's order with this number and email (ignoring case) and card digits.
-    A receipt recorded before the shop kept the digits asks the legacy API for them; when it
-    cannot answer, the order is not found, as for any wrong answer."""
-    number, email = number.strip(), email.strip()
-    if not number or not email:
-        return None
-    order = PlacedOrder.objects.filter(number__iexact=number, email__iexact=email).first()
+    """The storefront's order with this number (ignoring case), email (email_key) and card
+    digits. A receipt recorded before the shop kept the digits asks the legacy API for them;
+    when it cannot answer, the order is not found, as for any wrong answer."""
+    order = _placed_order(number=number, email=email)
     if order is None:
         return None
     actual = order.card_last4 or _card_last4_of_record(order)
@@ -88,16 +124,12 @@ class GuestOrderFinder:
         return _guest_found(order) if order is not None and order.customer_id is None else None
 
     def find_granted(self, *, number: str, email: str) -> FoundOrder | None:
-        order = PlacedOrder.objects.filter(
-            customer__isnull=True, number__iexact=number.strip(), email__iexact=email.strip()
-        ).first()
-        return _guest_found(order) if order is not None else None
+        order = _placed_order(number=number, email=email)
+        return _guest_found(order) if order is not None and order.customer_id is None else None
 
     def for_email(self, *, email: str) -> list[FoundOrder]:
-        if not email.strip():
-            return []
-        orders = PlacedOrder.objects.filter(customer__isnull=True, email__iexact=email.strip())
-        return [_guest_found(order) for order in orders.order_by("-placed_at")[:100]]
+        orders = PlacedOrder.objects.filter(customer__isnull=True).order_by("-placed_at")
+        return [_guest_found(o) for o in with_email(orders, field="email", email=email, limit=FOR_EMAIL_LIMIT)]
 
 
 def _guest_found(order: PlacedOrder) -> FoundOrder:
@@ -117,4 +149,11 @@ def _guest_found(order: PlacedOrder) -> FoundOrder:
 
 def placed_order_for_link(*, number: str, email: str) -> PlacedOrder | None:
     """The storefront's order a signed link names (its number and email came from the shop)."""
-    return PlacedOrder.objects.filter(number__iexact=number.strip(), email__iexact=email.strip()).first()
+    return _placed_order(number=number, email=email)
+
+
+def _placed_order(*, number: str, email: str) -> PlacedOrder | None:
+    if not number.strip():
+        return None
+    orders = PlacedOrder.objects.filter(number__iexact=number.strip())
+    return next(iter(with_email(orders, field="email", email=email)), None)

@@ -5,11 +5,13 @@ the same key and body get the same verdict on either side of the edge."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import ipaddress
 import json
+import string
 import unicodedata
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.http import HttpRequest
+from django.utils.encoding import punycode
 
 from config.headers import request_header
 
@@ -112,9 +115,32 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# The longest address mail can be sent to (RFC 5321's path, less its angle brackets), counted
+# as it is sent: a domain in another script travels IDNA-encoded, which makes it longer.
+EMAIL_MAX_LENGTH = 254
+
+# What no email address holds, anywhere in it: control and format characters, surrogates,
+# private-use and unassigned code points. Django's check takes them in a quoted local part
+# (`"\x0b"@example.com`) and as letters of a domain; there a zero-width space or a soft hyphen
+# is invisible, and the domain's encoding for sending drops it, so `ann@exa\u200bmple.com` would
+# be stored as another address than the one its mail reaches.
+_NOT_IN_AN_EMAIL = {"Cc", "Cf", "Cs", "Co", "Cn"}
+EMAIL_HIDDEN_CHARACTER = "Enter a valid email address, without invisible or control characters."
+EMAIL_TOO_LONG = f"Enter a valid email address of at most {EMAIL_MAX_LENGTH} characters."
+
+
 class _EmailValidator(EmailValidator):
-    """Django's email validation, with each domain's verdict kept: a sale's buyers write the
-    same few domains (regular expressions and an IDNA encoding each time otherwise)."""
+    """Django's email validation, with each domain's verdict kept (a sale's buyers write the
+    same few domains), and no character an address never holds, on every origin and form."""
+
+    def __call__(self, value: str) -> None:
+        super().__call__(value)
+        if not (value.isascii() and value.isprintable()) and any(
+            unicodedata.category(char) in _NOT_IN_AN_EMAIL for char in value
+        ):
+            raise ValidationError(EMAIL_HIDDEN_CHARACTER, code="invalid")
+        if len(email_key(value)) > EMAIL_MAX_LENGTH:
+            raise ValidationError(EMAIL_TOO_LONG, code="invalid")
 
     def validate_domain_part(self, domain_part: str) -> bool:
         return _domain_ok(domain_part)
@@ -129,6 +155,48 @@ def _domain_ok(domain_part: str) -> bool:
 
 validate_email = _EmailValidator()
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(email: str) -> str:
+    """The one form in which the shop compares email addresses (finding orders by email,
+    verified addresses, the throttles): two addresses are the same when their keys are equal.
+
+    The domain as mail is sent to it (IDNA-encoded as Django encodes it for sending, which
+    folds its case and width and drops what the encoding ignores), lower-cased; the local part
+    with its ASCII letters lower-cased and nothing else changed. A database's case-insensitive
+    comparison (PostgreSQL's UPPER() behind `iexact`) is not this: it takes `ı` (dotless i),
+    `ſ` (long s) or the Kelvin sign for ASCII letters, so `bob@gmaıl.com`, another domain,
+    would match `bob@gmail.com`. Use `iexact` only to narrow, and this to decide."""
+    local, at, domain = (email or "").strip().rpartition("@")
+    if not at:
+        return domain.translate(_ASCII_LOWER)
+    return f"{local.translate(_ASCII_LOWER)}@{_domain_key(domain)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_key(domain: str) -> str:
+    try:
+        return punycode(domain).lower()
+    except UnicodeError:  # not a domain mail could be sent to: compared as written
+        return domain.translate(_ASCII_LOWER)
+
+
+def email_spellings(email: str) -> list[str]:
+    """How an address may have been written, its ASCII letters lower-cased, for a database to
+    narrow rows to those holding it: as given, as its key, and with the key's domain in its own
+    script. Each has the address's key; an address written otherwise (another script's case or
+    width in the domain) is not among them."""
+    key = email_key(email)
+    if not key:
+        return []
+    spellings = {(email or "").strip().translate(_ASCII_LOWER), key}
+    local, at, domain = key.rpartition("@")
+    if at:
+        with contextlib.suppress(UnicodeError):  # a domain mail cannot be sent to has no other script
+            spellings.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    return sorted(spellings)
+
 
 def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> OrderInput:
     """Parses the body `{"quantity", "customer": {"name", "email"}, "payment": {"card_number"}}`;
@@ -139,7 +207,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
         raise InvalidInput({"body": "Send a JSON object."})
     if not isinstance(body, dict):
         raise InvalidInput({"body": "Send a JSON object."})
-    errors: dict[str, str] = {}
+    errors: dict[str, str | list[str]] = {}
 
     quantity = body.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int):
@@ -168,8 +236,8 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
     else:
         try:
             validate_email(email.strip())
-        except ValidationError:
-            errors["customer.email"] = "Enter a valid email address."
+        except ValidationError as exc:
+            errors["customer.email"] = exc.messages
 
     payment = body.get("payment")
     if not isinstance(payment, dict):

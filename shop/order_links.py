@@ -17,6 +17,7 @@ from django.core import signing
 from django.http import HttpRequest
 
 from shop.models import PlacedOrder
+from shop.order_input import email_key
 from shop.selectors import SESSION_ORDERS
 
 SALT = "shop.order_links.order-access"
@@ -49,7 +50,7 @@ class LinkRefused(Exception):
 
 
 def order_access_token(*, number: str, email: str, valid_for: timedelta = EMAIL_LINK_VALIDITY) -> str:
-    payload = {"n": number, "e": email.strip().lower(), "x": int(_now() + valid_for.total_seconds())}
+    payload = {"n": number, "e": email_key(email), "x": int(_now() + valid_for.total_seconds())}
     return signing.dumps(payload, salt=SALT, compress=True)
 
 

@@ -281,18 +281,21 @@ def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> H
     if not form.is_valid():
         return render(request, "shop/order_lookup.html", {"form": form}, status=400)
     number, email, card_last4 = (form.cleaned_data[k] for k in ("number", "email", "card_last4"))
-    wait = lookup_throttle.lookup_number_throttle(number=number)
+    # One budget of tries per order, whichever of its numbers is typed (a sale order's T- or
+    # L-number); a number no order has is counted as typed.
+    counted = next(filter(None, (finder.own_number(number=number) for finder in finders)), number)
+    wait = lookup_throttle.lookup_number_throttle(number=counted)
     if wait is not None:
         return _too_many_lookups(request, form, wait, "number")
     found = placed_order_match(number=number, email=email, card_last4=card_last4)
     if found is not None:
-        lookup_throttle.lookup_number_succeeded(number=number)
+        lookup_throttle.lookup_number_succeeded(number=counted)
         order_links.order_grant_access(request, found)
         return redirect("shop:order", number=found.number)
     for finder in finders:
         sale_order = finder.find(number=number, email=email, card_last4=card_last4)
         if sale_order is not None:
-            lookup_throttle.lookup_number_succeeded(number=number)
+            lookup_throttle.lookup_number_succeeded(number=counted)
             return render(request, "shop/order_lookup.html", {"form": form, "found": sale_order})
     # One answer whichever part was wrong: nothing to learn by guessing one at a time.
     return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)

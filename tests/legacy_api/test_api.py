@@ -11,6 +11,7 @@ from django.test import Client
 from legacy_api import capacity
 from legacy_api.api import BoundedJSONParser, PayloadTooLarge
 from legacy_api.models import Order
+from shop.order_input import EMAIL_HIDDEN_CHARACTER
 from tests.legacy_api.conftest import DECLINED_CARD, ORDERS_URL, assert_nothing_written
 
 pytestmark = pytest.mark.django_db
@@ -232,6 +233,35 @@ def test_bad_email_is_400(post_order, order_body, muskie_rod):
     response = post_order(order_body(customer={"name": "Ada", "email": "ada-at-example.com"}))
     assert_invalid(response, "customer.email")
     assert_nothing_written(muskie_rod, stock=10)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ['"\x0b"@example.com', '"ada\x1b"@example.com', "ada@exa\u200bmple.com", "ada@exa\u00admple.com"],
+)
+def test_an_email_with_a_control_or_format_character_is_400_naming_it(post_order, order_body, muskie_rod, email):
+    response = post_order(order_body(customer={"name": "Ada", "email": email}))
+
+    assert_invalid(response, "customer.email")
+    assert response.json()["fields"] == {"customer.email": [EMAIL_HIDDEN_CHARACTER]}
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+@pytest.mark.parametrize("name", ["\x1b[31mRed\x07", "\u2028Ada\u202e", "Ada\x0b", "Ada\u0085", "Ada\ue000"])
+def test_a_name_with_a_control_or_separator_character_is_400_naming_it(post_order, order_body, muskie_rod, name):
+    response = post_order(order_body(customer={"name": name, "email": "ada@example.com"}))
+
+    assert_invalid(response, "customer.name")
+    assert list(response.json()["fields"]) == ["customer.name"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+@pytest.mark.parametrize("name", ["  Ada Angler\t", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Zo\u00eb"])
+def test_a_name_as_the_shop_takes_it_is_accepted(post_order, order_body, muskie_rod, name):
+    response = post_order(order_body(customer={"name": name, "email": "Ada@Example.com"}))
+
+    assert response.status_code == 201, response.content
+    assert Order.objects.get().customer_name == name.strip()
 
 
 def test_missing_lines_is_400(post_order, order_body, muskie_rod):

@@ -92,6 +92,9 @@ def test_acceptance_refuses_a_deleted_product_behind_a_stale_cache(client, alloc
         ("ann+a+b@example.com", "ann@example.com"),
         ("ann@example.com", "ann@example.com"),
         ("+tag@example.com", "+tag@example.com"),
+        # The domain as mail is sent to it (shop.order_input.email_key).
+        ("ann+1@\uff45xample.com", "ann@example.com"),
+        ("Ann@B\u00dcCHER.de", "ann@xn--bcher-kva.de"),
     ],
 )
 def test_the_email_throttle_counts_one_buyer_per_mailbox(email, counted_as):

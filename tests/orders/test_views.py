@@ -155,6 +155,8 @@ def test_missing_or_overlong_key_is_refused_and_nothing_reserved(client, allocat
         ("{not json", "body"),
         ({"quantity": "two", "customer": {"name": "A", "email": "a@example.com"}}, "quantity"),
         (order_body(email="nope"), "customer.email"),
+        (order_body(email='"\x0b"@example.com'), "customer.email"),
+        (order_body(email="ann@exa\u200bmple.com"), "customer.email"),
         (order_body(card="1234"), "payment.card_number"),
         (order_body(quantity=3), "quantity"),  # above the per-order limit of 2
     ],

@@ -20,6 +20,7 @@ from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import accounts
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
 from tests.conftest import chromium_path
+from tests.shop.test_orders import LOOK_ALIKES
 
 BUYER_EMAIL = "ada@example.com"
 PASSWORD = "a-long-test-password"
@@ -335,6 +336,60 @@ def test_sending_the_link_again_from_my_orders_comes_back_there(buyers_orders):
 
     assert response["Location"] == "/account/orders/"
     assert mail.outbox[-1].to == [BUYER_EMAIL]
+
+
+@pytest.mark.parametrize(("buyer", "look_alike"), LOOK_ALIKES)
+def test_an_account_verified_for_a_look_alike_address_sees_only_the_orders_of_that_address(db, buyer, look_alike):
+    product = Product.objects.create(
+        category=Category.objects.create(name="Rods", slug="rods"),
+        title="Muskie Casting Rod",
+        slug="muskie-casting-rod",
+        price_cents=14999,
+        stock=50,
+    )
+    for n, email in enumerate([buyer, look_alike], start=1):
+        HotOrder.objects.create(
+            number=f"T00000{n}",
+            token=f"token-{n}",
+            idempotency_key=f"key-{n}",
+            fingerprint="f" * 64,
+            product=product,
+            quantity=1,
+            unit_price_cents=14999,
+            customer_name="Bob Buyer",
+            customer_email=email.upper() if email.isascii() else email,
+            card_last4="4242",
+            status=OrderStatus.COMPLETE,
+            stage=OrderStage.SENT_TO_FULFILMENT,
+            reservation=Reservation.CONFIRMED,
+            reserved_until="2030-01-01T00:00:00Z",
+        )
+        PlacedOrder.objects.create(
+            number=f"FS-70000{n}",
+            legacy_id=7000 + n,
+            reference=f"ref-guest-{n}",
+            email=email,
+            name="Bob Buyer",
+            address_line="742 Evergreen Terrace",
+            total_cents=2999,
+            processing_ms=40,
+        )
+    other = Client()
+    sign_up(other, "mallory", look_alike)
+    assert mail.outbox[-1].to == [look_alike]
+    assert other.get(link_in(mail.outbox[-1]))["Location"] == "/account/orders/"
+
+    html = my_orders(other)
+
+    assert '<tr data-order="T000002">' in html and '<tr data-order="FS-700002">' in html
+    assert "T000001" not in html and "FS-700001" not in html
+    # The buyer, verified, still sees theirs however the case was written.
+    owner = Client()
+    sign_up(owner, "bob", buyer.capitalize())
+    owner.get(link_in(mail.outbox[-1]))
+    html = my_orders(owner)
+    assert '<tr data-order="T000001">' in html and '<tr data-order="FS-700001">' in html
+    assert "T000002" not in html and "FS-700002" not in html
 
 
 def test_the_account_pages_need_a_sign_in(db):

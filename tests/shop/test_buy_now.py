@@ -121,6 +121,8 @@ def test_buy_now_with_the_legacy_api_down_is_503_with_retry_after(client, settin
         ("key", {"quantity": "2"}, "quantity"),
         ("key", {"customer": {"email": "ada@example.com"}}, "customer.name"),
         ("key", {"customer": {"name": "Ada", "email": "nope"}}, "customer.email"),
+        ("key", {"customer": {"name": "Ada", "email": '"\x0b"@example.com'}}, "customer.email"),
+        ("key", {"customer": {"name": "Ada", "email": "ada@exa\u00admple.com"}}, "customer.email"),
         ("key", {"payment": {}}, "payment.card_number"),
         ("key", {"payment": {"card_number": "1234"}}, "payment.card_number"),
     ],

@@ -84,3 +84,28 @@ def test_failed_tries_at_a_sale_order_number_are_counted_across_addresses(make_s
 
     assert refused.status_code == 429
     assert "data-order-status" not in refused.content.decode()
+
+
+def test_a_sale_order_has_one_budget_of_tries_whichever_of_its_numbers_is_typed(make_sale_order, monkeypatch):
+    """Its T-number and the L-number old confirmation emails carry name one order: guesses at
+    one count against the other."""
+    monkeypatch.setattr(lookup_throttle, "NUMBER_LIMIT", 3)
+    make_sale_order(email="ada@example.com", legacy_number="L00000042")
+    for n, (number, digits) in enumerate([("T000001", "0000"), ("L00000042", "1111"), ("t000001", "2222")]):
+        assert lookup(from_address(n), number, "ada@example.com", card_last4=digits).status_code == 404
+
+    for n, number in enumerate(["L00000042", "l00000042", "T000001"], start=50):
+        refused = lookup(from_address(n), number, "ada@example.com", card_last4="4242")
+        assert refused.status_code == 429
+        assert TOO_MANY_FOR_THE_NUMBER in refused.content.decode()
+
+
+def test_a_success_by_either_number_takes_its_try_back_from_the_orders_budget(make_sale_order, monkeypatch):
+    monkeypatch.setattr(lookup_throttle, "NUMBER_LIMIT", 2)
+    make_sale_order(email="ada@example.com", legacy_number="L00000042")
+    assert lookup(from_address(0), "T000001", "ada@example.com", card_last4="0000").status_code == 404
+
+    for n in range(1, 6):
+        assert lookup(from_address(n), "L00000042", "ada@example.com").status_code == 200
+    assert lookup(from_address(9), "T000001", "ada@example.com", card_last4="1111").status_code == 404
+    assert lookup(from_address(10), "T000001", "ada@example.com").status_code == 429

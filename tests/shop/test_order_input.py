@@ -10,7 +10,7 @@ import pytest
 
 from legacy_api.serializers import OrderRequestSerializer
 from legacy_client import reference_for_key
-from shop.order_input import InvalidInput, order_input_parse
+from shop.order_input import EMAIL_HIDDEN_CHARACTER, InvalidInput, email_key, order_input_parse
 
 
 def body(*, name="Ann Angler", email="ann@example.com", card="4242424242424242", quantity=1) -> dict:
@@ -42,6 +42,77 @@ def test_an_email_holding_what_no_address_holds_is_refused_naming_it(email):
 @pytest.mark.parametrize("email", ["al@bücher.de", "al@例え.jp", "al@localhost", "al@[192.0.2.1]", " al@example.com "])
 def test_real_addresses_are_still_accepted(email):
     assert parse(body(email=email)).email == email.strip()
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '"\x0b"@example.com',  # control characters, which a quoted local part may hold for Django
+        '"al\x1b[31m"@example.com',
+        '"\x7f"@example.com',
+        "al@exa\u200bmple.com",  # format characters: invisible, and dropped from the domain mail is sent to
+        "al@exa\u00admple.com",
+        "al@example.com\u2060",
+        "al@\u200d\u200cexample.com",
+        "al@exa\ufeffmple.com",
+    ],
+)
+def test_an_email_holding_a_control_or_format_character_is_refused_saying_so(email):
+    with pytest.raises(InvalidInput) as caught:
+        parse(body(email=email))
+    assert caught.value.fields == {"customer.email": [EMAIL_HIDDEN_CHARACTER]}
+
+
+@pytest.mark.parametrize("email", ["al\u200d@example.com", "\u00adal@example.com", "a\x0bl@example.com"])
+def test_such_a_character_in_an_unquoted_local_part_is_refused_too(email):
+    with pytest.raises(InvalidInput) as caught:
+        parse(body(email=email))
+    assert list(caught.value.fields) == ["customer.email"]
+
+
+def test_an_email_too_long_once_its_domain_is_encoded_for_sending_is_refused():
+    domain = (
+        ".".join(["\u00e4\u00f6\u00fc\u00e9\u00e8\u00ea\u00eb\u00ef\u00ee\u00f4\u00fb\u00e7\u00f1\u00e5"] * 4) + ".de"
+    )
+    room = 254 - len(email_key("@" + domain))  # what the local part may take
+    longest = "a" * room + "@" + domain
+    assert len(longest) < 254 - 30  # the domain is longer as sent than as written
+
+    assert parse(body(email=longest)).email == longest
+    with pytest.raises(InvalidInput) as caught:
+        parse(body(email="a" + longest))
+    assert list(caught.value.fields) == ["customer.email"]
+
+
+@pytest.mark.parametrize(
+    ("email", "key"),
+    [
+        (" Al@Example.COM ", "al@example.com"),
+        ("al@B\u00dcCHER.de", "al@xn--bcher-kva.de"),
+        ("al@xn--bcher-kva.de", "al@xn--bcher-kva.de"),
+        ("al@\uff45xample.com", "al@example.com"),  # full width
+        ("al@exa\u034fmple.com", "al@example.com"),  # what the encoding for sending drops
+        ("Al@[192.0.2.1]", "al@[192.0.2.1]"),
+    ],
+)
+def test_spellings_mail_reaches_as_one_mailbox_have_its_key(email, key):
+    assert email_key(email) == key
+
+
+@pytest.mark.parametrize(
+    ("email", "other"),
+    [
+        ("bob@gma\u0131l.com", "bob@gmail.com"),  # dotless i: xn--gmal-nza.com, another domain
+        ("\u017fam@example.com", "sam@example.com"),  # long s
+        ("\u212aim@example.com", "kim@example.com"),  # Kelvin sign
+        ("\u0130da@example.com", "ida@example.com"),  # dotted capital I
+        # Past ASCII, the local part's letters are compared as written: a mail server may tell
+        # them apart, and folding them is what takes the letters above for ASCII ones.
+        ("\u00c9mile@example.com", "\u00e9mile@example.com"),
+    ],
+)
+def test_look_alike_addresses_have_keys_of_their_own(email, other):
+    assert email_key(email) != email_key(other)
 
 
 EMAILS = [

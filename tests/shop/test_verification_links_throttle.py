@@ -4,6 +4,9 @@ limit, so none of them, and no number of new accounts, can flood an address."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
@@ -11,6 +14,7 @@ from django.test import Client
 
 from shop import accounts
 from shop.models import VerifiedEmail
+from shop.order_input import EMAIL_HIDDEN_CHARACTER, email_key
 
 # The links are counted in the cache, which outlives each test's database: cleared around each.
 from tests.shop.test_accounts import PASSWORD, link_in, nothing_counted_yet, sign_up  # noqa: F401
@@ -118,3 +122,43 @@ def test_the_cache_keys_of_the_count_do_not_hold_the_address(db, monkeypatch):
 
     assert len(keys) == 2
     assert not any("ada" in key.lower() or "example" in key.lower() for key in keys)
+
+
+def test_spellings_of_one_mailbox_share_its_limit(db):
+    # Case, width and what the domain's encoding for sending drops (a combining grapheme joiner,
+    # a variation selector): every link below goes to yan@example.com.
+    spellings = [
+        "yan@example.com",
+        "YAN@Example.COM",
+        "yan@\uff45xample.com",
+        "yan@exa\u034fmple.com",
+        "yan@EXA\ufe0fMPLE.com",
+        "Yan@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com",
+    ]
+    for n, email in enumerate(spellings):
+        assert sign_up(Client(), f"yan{n}", email).status_code == 302
+
+    assert len(mail.outbox) == accounts.LINK_LIMIT
+    assert {email_key(message.to[0]) for message in mail.outbox} == {"yan@example.com"}
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "yan@exa\u200bmple.com",  # zero-width space
+        "yan@exa\u00admple.com",  # soft hyphen
+        "yan@example.com\u2060",  # word joiner
+        '"\x0b"@example.com',  # a control character, quoted
+        '"yan\x7f"@example.com',
+    ],
+)
+def test_a_sign_up_with_an_invisible_or_control_character_in_the_email_is_refused_naming_it(db, email):
+    response = sign_up(Client(), "yan", email)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    # The one error, under the email field.
+    assert re.findall(r'<div class="field has-error">\s*<label for="(\w+)">', html) == ["id_email"]
+    assert f'<p class="form-error" role="alert">{EMAIL_HIDDEN_CHARACTER}</p>' in html
+    assert not get_user_model().objects.exists()
+    assert not mail.outbox
