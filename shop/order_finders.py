@@ -15,8 +15,8 @@ from datetime import datetime
 from hmac import compare_digest
 from typing import Protocol, TypeVar
 
-from django.db.models import CharField, Func, Model, QuerySet
-from django.db.models.lookups import In
+from django.db.models import CharField, F, Func, IntegerField, Model, Q, QuerySet
+from django.db.models.functions import Length
 
 from shop.models import PlacedOrder
 from shop.order_input import email_key, email_spellings
@@ -85,15 +85,39 @@ class AsciiLower(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
+class OctetLength(Func):
+    """The bytes of a text as the database stores it (UTF-8): more than its characters when it
+    holds any beyond ASCII."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra_context)
+
+
 def with_email(rows: QuerySet[M], *, field: str, email: str, limit: int | None = None) -> list[M]:
-    """The rows whose `field` holds this address, in their order, at most `limit`. The database
-    keeps those holding one of its spellings (email_spellings) but for the case of ASCII letters,
-    each of which has the address's key; the key has the last word."""
+    """The rows whose `field` holds this address, in their order, at most `limit`; the key
+    (email_key) decides. The database narrows to the rows holding one of the address's spellings
+    (email_spellings) but for the case of ASCII letters, and to those with its local part and a
+    character beyond ASCII: a domain written in another case, width or script than those
+    spellings (`taro@ｇｍａｉｌ.com`, `Ann@BÜCHER.de`) may still be the same address."""
     key, spellings = email_key(email), email_spellings(email)
     if not spellings:
         return []
-    rows = rows.filter(In(AsciiLower(field), spellings))[:limit]
-    return [row for row in rows if email_key(getattr(row, field)) == key]
+    local = key.rpartition("@")[0]
+    candidates = rows.annotate(
+        email_folded=AsciiLower(field), email_bytes=OctetLength(field), email_chars=Length(field)
+    ).filter(
+        Q(email_folded__in=spellings) | (Q(email_folded__startswith=f"{local}@") & ~Q(email_bytes=F("email_chars")))
+    )
+    found = []
+    for row in candidates.iterator(chunk_size=200):
+        if email_key(getattr(row, field)) == key:
+            found.append(row)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def placed_order_match(*, number: str, email: str, card_last4: str) -> PlacedOrder | None:
@@ -118,6 +142,10 @@ def _card_last4_of_record(order: PlacedOrder) -> str:
 class GuestOrderFinder:
     """The storefront's orders placed signed out with an email: an account that verified that
     address sees them beside the orders it placed signed in."""
+
+    def own_number(self, *, number: str) -> str | None:
+        # The storefront's numbers are written in capitals, and an order has only the one.
+        return PlacedOrder.objects.filter(number=number.strip().upper()).values_list("number", flat=True).first()
 
     def find(self, *, number: str, email: str, card_last4: str) -> FoundOrder | None:
         order = placed_order_match(number=number, email=email, card_last4=card_last4)

@@ -16,6 +16,7 @@ from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import lookup_throttle
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
 from shop.order_finders import GuestOrderFinder
+from shop.order_input import email_key
 from shop.order_links import order_link_path
 
 
@@ -399,6 +400,28 @@ def test_my_orders_lists_the_newest_orders_of_the_address_however_many_look_alik
 
     assert [found.number for found in SaleOrderFinder().for_email(email="bob@gmail.com")] == ["T000003", "T000002"]
     assert [found.number for found in GuestOrderFinder().for_email(email="bob@gmail.com")] == ["FS-100003", "FS-100002"]
+
+
+@pytest.mark.parametrize("written", ["taro@\uff47\uff4d\uff41\uff49\uff4c.com", "Taro@B\u00dcCHER.de"])
+def test_an_order_whose_domain_was_written_in_another_width_or_case_opens_by_its_link(
+    client, make_order, make_sale_order, customer, written
+):
+    """Stored as the buyer typed it (full-width letters from an IME, a capital Ü); its links
+    carry the address's key, which is the same address."""
+    make_order(number="FS-300001", email=written)
+    make_sale_order(email=written)
+    customer.email = written
+    customer.save()
+    VerifiedEmail.objects.create(user=customer, email=email_key(written))
+
+    for number in ("FS-300001", "T000001"):
+        opened = client.get(order_link_path(number=number, email=written))
+        assert opened.status_code == 302, number
+        assert client.get(opened["Location"]).status_code == 200
+    signed_in = Client()
+    signed_in.force_login(customer)
+    html = signed_in.get("/account/orders/").content.decode()
+    assert '<tr data-order="FS-300001">' in html and '<tr data-order="T000001">' in html
 
 
 def test_my_orders_finds_the_orders_of_its_address_however_its_domain_was_written(
