@@ -6,7 +6,7 @@ config composes the two apps: shop never imports orders."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from orders.models import HotOrder
 from orders.status import status_detail
@@ -28,12 +28,16 @@ def _found(order: HotOrder, *, url: str = "") -> FoundOrder:
 
 
 def _numbered(number: str) -> QuerySet[HotOrder]:
-    # Either of a sale order's numbers names it: the buyer's T-number, or the legacy API's
-    # L-number, which confirmation emails sent before the T-number was shown still carry.
-    number = number.strip()
-    if not number:
-        return HotOrder.objects.none()
-    return HotOrder.objects.filter(Q(number__iexact=number) | Q(legacy_number__iexact=number))
+    # Either of a sale order's numbers names it: the buyer's T-number (its unique index), or
+    # the legacy API's L-number, which confirmation emails of earlier releases
+    # still carry. Both are written in capitals; any other number is no sale order's, asked of
+    # nobody (the lookup asks before its throttle counts the try).
+    number = number.strip().upper()
+    if number.startswith("T"):
+        return HotOrder.objects.filter(number=number)
+    if number.startswith("L"):
+        return HotOrder.objects.filter(legacy_number=number)
+    return HotOrder.objects.none()
 
 
 def _by_number_and_email(number: str, email: str) -> HotOrder | None:
