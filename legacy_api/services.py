@@ -217,10 +217,9 @@ def order_place(
         # This request stalled past its lease and a retry finished the order: that is the answer.
         existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
         if existing is None:
-            # Nobody has the order: a lookup dropped this request's row once its lease ended
-            # (order_lookup). What it authorised must not stay live with no order behind it; a
-            # retry may since have claimed the reference and been authorised afresh: not that.
-            payment_void(key=reference, code=authorisation.code)
+            # Nobody has placed the order: a lookup dropped this request's row once its lease
+            # ended (order_lookup), or a retry took it over and has not finished.
+            _void_unless_claimed(reference, code=authorisation.code)
             raise InProgress(reference=reference)
         return existing, False
     except OrderError:
@@ -290,6 +289,16 @@ def _claim_drop(pk: int, owner: str) -> None:
     """Deletes this request's pending row, so the reference may be placed later (another card,
     stock back); a row taken over by another request is left to it."""
     Order.objects.filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).delete()
+
+
+def _void_unless_claimed(reference: str, *, code: str) -> None:
+    """Voids what a request whose row was taken from it authorised, unless a retry holds the
+    reference now: a retry that took the row over was given that authorisation as its own, and
+    places the order with it or drops both (_claim_release, a lookup's fence); one that claimed
+    the reference afresh was authorised anew, and this code is not its."""
+    with transaction.atomic():
+        if not Order.objects.select_for_update().filter(reference=reference).exists():
+            payment_void(key=reference, code=code)
 
 
 def _claim_release(pk: int, owner: str, *, reference: str) -> None:

@@ -322,28 +322,39 @@ def test_a_reference_the_caller_is_still_placing_is_409_in_progress_and_a_dead_r
     assert Order.objects.filter(reference="key-3").exists()  # another caller's is not this lookup's to drop
 
 
-def _place_stalled_past_a_lookup(muskie_rod, monkeypatch) -> None:
-    """Places "key-stalled" as a request that stalls once authorised: its lease ends and a
-    lookup answers "no order" (dropping its row) before it wakes; it must raise InProgress."""
+def _place_stalled(muskie_rod, monkeypatch, *, reference: str, meanwhile) -> None:
+    """Places `reference` as a request that stalls once authorised, while `meanwhile(reference)`
+    happens to its row; it must raise InProgress."""
     from legacy_api import services
 
     real_cost = services._order_work_cost
 
-    def stalled_then_looked_up(reference):
+    def stalled(reference):
         real_cost(reference)
-        Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
-        assert services.order_lookup(reference=reference, caller="hotpath") is None
+        meanwhile(reference)
 
-    monkeypatch.setattr(services, "_order_work_cost", stalled_then_looked_up)
+    monkeypatch.setattr(services, "_order_work_cost", stalled)
     with pytest.raises(services.InProgress):
         services.order_place(
-            reference="key-stalled",
+            reference=reference,
             customer_name="Ada Angler",
             customer_email="ada@example.com",
             lines=[services.LineRequest(product=muskie_rod.slug, quantity=1)],
             card_number="4242424242424242",
             caller="hotpath",
         )
+
+
+def _looked_up_once_its_lease_ended(reference: str) -> None:
+    """Its lease ends and a lookup answers "no order", dropping its row."""
+    from legacy_api import services
+
+    Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert services.order_lookup(reference=reference, caller="hotpath") is None
+
+
+def _place_stalled_past_a_lookup(muskie_rod, monkeypatch) -> None:
+    _place_stalled(muskie_rod, monkeypatch, reference="key-stalled", meanwhile=_looked_up_once_its_lease_ended)
 
 
 def test_a_request_that_stalled_past_a_lookup_places_nothing_and_voids_its_authorisation(muskie_rod, monkeypatch):
@@ -377,6 +388,22 @@ def test_a_request_that_wakes_after_a_retry_authorised_voids_only_its_own_author
     live = PaymentAuthorisation.objects.get(key="key-stalled", approved=True, voided_at__isnull=True)
     assert live.code == retried["code"]
     assert PaymentAuthorisation.objects.filter(key="key-stalled", voided_at__isnull=False).count() == 1
+
+
+def test_a_request_that_wakes_after_a_retry_took_its_row_over_leaves_the_shared_authorisation(muskie_rod, monkeypatch):
+    """The retry that took the stalled request's row over was given its authorisation; the
+    retry has stalled too (its lease ended) when the first wakes. The authorisation is the
+    retry's to place the order with: the first request must not void it."""
+
+    def taken_over(reference):
+        Order.objects.filter(reference=reference).update(
+            lease_owner="the-retry", lease_until=timezone.now() - timedelta(seconds=1)
+        )
+
+    _place_stalled(muskie_rod, monkeypatch, reference="key-taken", meanwhile=taken_over)
+
+    assert Order.objects.filter(reference="key-taken", lease_owner="the-retry").exists()
+    assert PaymentAuthorisation.objects.get(key="key-taken").voided_at is None
 
 
 def test_a_refused_request_leaves_a_row_a_retry_took_over_and_its_authorisation_to_the_retry(muskie_rod):
