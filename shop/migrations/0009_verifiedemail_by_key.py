@@ -3,9 +3,26 @@ now: each proof of the account's current address is re-keyed from that address (
 a plain ASCII one; a domain in another script becomes the one its link was mailed to). A proof
 of an address the account no longer has is dropped, as changing the address drops it."""
 
-from django.db import migrations, models
+import string
 
-from shop.order_input import EMAIL_MAX_LENGTH, email_key
+from django.db import migrations, models
+from django.utils.encoding import punycode
+
+# shop.order_input.email_key as it stood when this migration was written: a migration keeps
+# doing what it did, whatever the code becomes.
+EMAIL_MAX_LENGTH = 254
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(email: str) -> str:
+    local, at, domain = (email or "").strip().rpartition("@")
+    if not at:
+        return domain.translate(_ASCII_LOWER)
+    try:
+        domain = punycode(domain).lower()
+    except UnicodeError:
+        domain = domain.translate(_ASCII_LOWER)
+    return f"{local.translate(_ASCII_LOWER)}@{domain}"
 
 
 def verified_emails_keyed(apps, schema_editor):
