@@ -299,7 +299,6 @@ def order_complete(
                 email=order.customer_email,
                 lines=[(order.product.title, order.quantity)],
                 total_cents=order.total_cents,
-                legacy_number=legacy_number,
             )
         )
     return order

@@ -25,7 +25,6 @@ class Confirmation:
     email: str
     lines: list[tuple[str, int]]  # (title, quantity)
     total_cents: int
-    legacy_number: str = ""
 
 
 def order_link(*, number: str, email: str) -> str:

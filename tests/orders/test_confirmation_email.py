@@ -26,6 +26,7 @@ def test_a_completed_order_is_confirmed_by_email_exactly_once(
     assert order.number in message.subject
     assert "2 x Muskie Casting Rod" in message.body and "$299.98" in message.body
     assert f"/orders/{order.number}/?access=" in message.body
+    assert "L00000007" not in message.body  # the warehouse's number is the merchant's business
 
 
 def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_capture_on_commit_callbacks):

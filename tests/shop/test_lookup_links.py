@@ -128,7 +128,6 @@ def test_a_sale_orders_emailed_link_shows_its_status_to_that_browser_only(make_s
             email=order.customer_email,
             lines=[("Muskie Casting Rod", 2)],
             total_cents=29998,
-            legacy_number="L00000042",
         )
     )
     path = link_in(mailoutbox[0])
