@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import string
 import unicodedata
 from dataclasses import dataclass
@@ -150,12 +151,28 @@ class _EmailValidator(EmailValidator):
 def _domain_ok(domain_part: str) -> bool:
     # Django's pattern takes any code point from U+00A1 up as a letter, lone surrogates included:
     # the legacy API refuses those, and the hot path could not hash them for its throttle.
-    return text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)
+    if not (text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)):
+        return False
+    if domain_part.isascii():
+        return True
+    # A domain in another script travels IDNA-encoded, which folds some characters into spaces
+    # or punctuation (a thin space, a full-width `@`, a diaeresis's own space): what it encodes
+    # to must itself be a host name, so that the address the shop keeps (email_key) is the one
+    # its mail reaches.
+    try:
+        encoded = punycode(domain_part)
+    except UnicodeError:
+        return False
+    return bool(_HOST_NAME.fullmatch(encoded))
 
 
 validate_email = _EmailValidator()
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+# A host name as mail is sent to it: labels of letters, digits and hyphens, none at either end.
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE
+)
 
 
 def email_key(email: str) -> str:

@@ -160,3 +160,31 @@ def test_what_the_shop_accepts_the_legacy_api_accepts(field, value):
     }
     serializer = OrderRequestSerializer(data=json.loads(json.dumps(sent)))
     assert serializer.is_valid(), serializer.errors
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "bob@ex\u2009ample.com",  # a thin space, which the domain's encoding turns into a space
+        "bob@ex\u00a8ample.com",  # a diaeresis, encoded with a space of its own
+        "bob@ex\uff20ample.com",  # a full-width @, encoded as an @
+        "bob@a\uff1cb.com",  # a full-width <
+        "bob@ex\u037eample.com",  # the Greek question mark, encoded as a semicolon
+    ],
+)
+def test_a_domain_that_does_not_encode_to_a_host_name_is_refused(email):
+    with pytest.raises(InvalidInput) as refused:
+        parse(body(email=email))
+    assert "customer.email" in refused.value.fields
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["ann@b\u00fccher.de", "Ann@B\u00dcCHER.de", "taro@\uff47\uff4d\uff41\uff49\uff4c.com", "bob@gma\u0131l.com"],
+)
+def test_an_accepted_address_is_kept_by_the_domain_its_mail_is_sent_to(email):
+    from django.core.mail.message import sanitize_address
+
+    parse(body(email=email))
+
+    assert email_key(email).rpartition("@")[2] == sanitize_address(email, "utf-8").rpartition("@")[2]
