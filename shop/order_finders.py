@@ -26,6 +26,7 @@ M = TypeVar("M", bound=Model)
 
 # The most orders My orders shows from each finder.
 FOR_EMAIL_LIMIT = 100
+_BATCH = 200
 
 STATUS_LABELS = {"processing": "Processing", "complete": "Complete", "failed": "Failed"}
 
@@ -111,13 +112,17 @@ def with_email(rows: QuerySet[M], *, field: str, email: str, limit: int | None =
     ).filter(
         Q(email_folded__in=spellings) | (Q(email_folded__startswith=f"{local}@") & ~Q(email_bytes=F("email_chars")))
     )
-    found = []
-    for row in candidates.iterator(chunk_size=200):
-        if email_key(getattr(row, field)) == key:
-            found.append(row)
-            if limit is not None and len(found) >= limit:
-                break
-    return found
+    # Read a batch at a time until `limit` match (no server-side cursor: a pooler in transaction
+    # mode has none); the rows that do not are few, the same local part at another domain.
+    found: list[M] = []
+    start = 0
+    while limit is None or len(found) < limit:
+        batch = list(candidates[start : start + _BATCH])
+        found += [row for row in batch if email_key(getattr(row, field)) == key]
+        if len(batch) < _BATCH:
+            break
+        start += _BATCH
+    return found[:limit]
 
 
 def placed_order_match(*, number: str, email: str, card_last4: str) -> PlacedOrder | None:
