@@ -274,6 +274,20 @@ def test_answers_are_counted_per_second_with_the_acceptance_latency(settings):
 
 @pytest.mark.browser
 @pytest.mark.slow
+def _dashboard_in_a_browser(browser, live_server, django_user_model, *, width=1280, height=900, init_script=""):
+    """The dashboard open in Chromium, signed in as a merchant who may see it, its first
+    figures drawn: the merchant's test client, the context and the page."""
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
+    page = context.new_page()
+    if init_script:
+        page.add_init_script(init_script)
+    page.goto(f"{live_server.url}{DASHBOARD}")
+    page.wait_for_selector(".dash-live", timeout=20_000)
+    return merchant, context, page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
     catalogue, live_server, settings, browser, django_user_model, tmp_path, monkeypatch
@@ -283,12 +297,7 @@ def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
     settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
     sale_open(product=catalogue["muskie-casting-rod"], units=10, per_order_limit=2)
     catch_up()
-    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
-    page = context.new_page()
-    page.goto(f"{live_server.url}{DASHBOARD}")
-    page.wait_for_selector(".dash-live", timeout=20_000)
+    merchant, context, page = _dashboard_in_a_browser(browser, live_server, django_user_model)
     page.evaluate("window.notReloaded = true")
     assert page.locator('[data-k="totals.orders"]').inner_text() == "0"
 
@@ -361,13 +370,7 @@ def test_in_a_browser_the_charts_and_tables_date_and_name_as_the_admin_does(
     sale_open(product=catalogue["muskie-casting-rod"], units=10, per_order_limit=2)
     place("tourney-casting-rod", 3)
     catch_up()
-    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
-    page = context.new_page()
-    page.add_init_script(UPLOT_KEPT)
-    page.goto(f"{live_server.url}{DASHBOARD}")
-    page.wait_for_selector(".dash-live", timeout=20_000)
+    _, context, page = _dashboard_in_a_browser(browser, live_server, django_user_model, init_script=UPLOT_KEPT)
 
     # Now, and a moment of another year just after midnight in the shop's zone.
     whens = [timezone.now().replace(microsecond=0), datetime(2020, 2, 29, 18, 30, 5, tzinfo=UTC)]
@@ -403,12 +406,7 @@ def test_on_a_phone_an_open_purchase_order_does_not_widen_the_page(
     catalogue["tourney-casting-rod"].save()
     place("tourney-casting-rod", 3)
     catch_up()
-    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
-    page = context.new_page()
-    page.goto(f"{live_server.url}{DASHBOARD}")
-    page.wait_for_selector(".dash-live", timeout=20_000)
+    _, context, page = _dashboard_in_a_browser(browser, live_server, django_user_model, width=390, height=844)
 
     assert page.locator("#dash-reorders tbody a").all_inner_texts()[0].startswith("PO-")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page is wider than a phone"

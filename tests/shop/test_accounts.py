@@ -20,10 +20,12 @@ from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import accounts
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
 from tests.conftest import chromium_path
+from tests.shop import test_orders
 from tests.shop.test_orders import LOOK_ALIKES
 
 BUYER_EMAIL = "ada@example.com"
 PASSWORD = "a-long-test-password"
+make_sale_order = test_orders.make_sale_order
 
 
 @pytest.fixture(autouse=True)
@@ -339,31 +341,11 @@ def test_sending_the_link_again_from_my_orders_comes_back_there(buyers_orders):
 
 
 @pytest.mark.parametrize(("buyer", "look_alike"), LOOK_ALIKES)
-def test_an_account_verified_for_a_look_alike_address_sees_only_the_orders_of_that_address(db, buyer, look_alike):
-    product = Product.objects.create(
-        category=Category.objects.create(name="Rods", slug="rods"),
-        title="Muskie Casting Rod",
-        slug="muskie-casting-rod",
-        price_cents=14999,
-        stock=50,
-    )
+def test_an_account_verified_for_a_look_alike_address_sees_only_the_orders_of_that_address(
+    db, make_sale_order, buyer, look_alike
+):
     for n, email in enumerate([buyer, look_alike], start=1):
-        HotOrder.objects.create(
-            number=f"T00000{n}",
-            token=f"token-{n}",
-            idempotency_key=f"key-{n}",
-            fingerprint="f" * 64,
-            product=product,
-            quantity=1,
-            unit_price_cents=14999,
-            customer_name="Bob Buyer",
-            customer_email=email.upper() if email.isascii() else email,
-            card_last4="4242",
-            status=OrderStatus.COMPLETE,
-            stage=OrderStage.SENT_TO_FULFILMENT,
-            reservation=Reservation.CONFIRMED,
-            reserved_until="2030-01-01T00:00:00Z",
-        )
+        make_sale_order(email=email.upper() if email.isascii() else email)
         PlacedOrder.objects.create(
             number=f"FS-70000{n}",
             legacy_id=7000 + n,
