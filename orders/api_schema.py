@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from orders import selectors, services
 from orders.inputs import IDEMPOTENCY_KEY_MAX
@@ -210,7 +210,7 @@ def hot_path_schema(*, category: str, product: str, per_order_limit: int) -> dic
 
 
 @csrf_exempt  # it only reads: another method gets its 405, not the CSRF check's 403
-@require_GET
+@require_safe
 def api_schema(request: HttpRequest, category: str, product: str) -> JsonResponse:
     data = selectors.hot_product_get(category=category, product=product)
     refusal = services.hot_product_refusal(data)

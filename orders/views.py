@@ -11,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from config.headers import request_header
 from legacy_client.references import reference_for_key
@@ -116,7 +116,7 @@ def _remaining(data: dict) -> int:
     return selectors.allocation_remaining(allocation_id=data["allocation_id"]) if remaining is None else remaining
 
 
-@require_GET
+@require_safe
 def buy_now(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
     if data is None or not data["is_hot"] or not data["is_on_sale"]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from shop.services import MAX_LINE_QUANTITY
 
@@ -184,6 +184,6 @@ def basket_api_schema() -> dict[str, Any]:
 
 
 @csrf_exempt  # it only reads: another method gets its 405, not the CSRF check's 403
-@require_GET
+@require_safe
 def api_schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(basket_api_schema(), json_dumps_params={"ensure_ascii": False})

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from shop import accounts, lookup_throttle, order_links, page_cache, selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
@@ -48,7 +48,7 @@ def _catalogue_page(
     return page_cache.catalogue_page(request, template, content, read)
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     def build() -> tuple[str, dict]:
         context = {
@@ -66,7 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
 SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: high to low"), ("title", "Name")]
 
 
-@require_GET
+@require_safe
 def category(request: HttpRequest, category: str) -> HttpResponse:
     sort = request.GET.get("sort", "")
     sort = sort if sort in dict(SORTS) else ""
@@ -87,7 +87,7 @@ def category(request: HttpRequest, category: str) -> HttpResponse:
     return _catalogue_page(request, "shop/category.html", content, read)
 
 
-@require_GET
+@require_safe
 def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
     def build() -> tuple[str, dict]:
         product_obj = selectors.product_get_on_sale(category_slug=category, product_slug=product)
@@ -110,7 +110,7 @@ def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def basket(request: HttpRequest) -> HttpResponse:
     view = selectors.basket_view(basket=selectors.basket_get_for_request(request))
     return render(request, "shop/basket.html", {"basket": view, "max_quantity": services.MAX_LINE_QUANTITY})
@@ -221,7 +221,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def order(request: HttpRequest, number: str, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
     """A storefront order for its owner or a session granted it; a sale order (found by the
     finders the deployment gives) for a session a signed link granted it. With `?access=`,
@@ -303,7 +303,7 @@ def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> H
 
 @never_cache
 @login_required
-@require_GET
+@require_safe
 def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
     """The customer's orders: those placed signed in, and, once the account's email is
     verified, those found by that email (the sale's, and the shop's placed signed out)."""

@@ -45,7 +45,7 @@ def test_read_only_urls_answer_another_method_with_405_even_without_a_csrf_token
     client = Client(enforce_csrf_checks=True)
     response = client.put(url, "{}", content_type="application/json")
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
+    assert "GET" in response["Allow"].split(", ")
     assert response.json()["error"] == "method_not_allowed" and response.json()["detail"]
 
 

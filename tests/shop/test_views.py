@@ -62,6 +62,14 @@ def test_a_category_sorts_by_price(client, make_product):
     assert html.index("Dear Rod") < html.index("Cheap Rod")
 
 
+def test_the_pages_answer_head_as_get_without_the_body(client, rod):
+    """Monitors, link checkers and caches ask with HEAD: the same answer, no body."""
+    for path in ("/shop/", f"/shop/{rod.category.slug}/", f"/shop/{rod.category.slug}/{rod.slug}/", "/basket/"):
+        head, get = client.head(path), client.get(path)  # a HEAD first leaves no empty page kept
+        assert (head.status_code, head["Content-Type"], head.content) == (200, get["Content-Type"], b""), path
+        assert get.status_code == 200 and b"</html>" in get.content, path
+
+
 def test_an_unknown_category_is_404(client, rod):
     assert client.get("/shop/no-such-category/").status_code == 404
 
