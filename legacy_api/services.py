@@ -4,7 +4,9 @@ A pending row keyed by the reference is committed before the card is authorised,
 unique constraint on the reference is the lock: a concurrent duplicate finds it and is told to
 retry (InProgress) instead of authorising a second time. The row carries a lease on the
 database's clock; when the request working on it dies, a retry takes it over after the lease,
-and the authoriser (keyed by the reference) hands it the authorisation already given.
+and the authoriser (keyed by the reference) hands it the authorisation already given. The card
+is authorised with the row locked, and only while it is still the request's: a reference no
+row holds is never authorised.
 
 An order is its caller's. References are one namespace for every caller, as one buyer's
 Idempotency-Key is one order whether the storefront or the hot path's worker sends it: a caller
@@ -43,7 +45,7 @@ from legacy_api.exceptions import (
 )
 from legacy_api.holds import hold_draw
 from legacy_api.models import Hold, Order, OrderLine, OrderReader
-from legacy_api.payments import card_number_normalise, payment_authorise, payment_void
+from legacy_api.payments import Authorisation, card_number_normalise, payment_authorise, payment_void
 from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, order_placed_get, products_lock
 from legacy_api.tokens import HOTPATH
 from shop.models import Product
@@ -171,7 +173,11 @@ def order_place(
     )
     if isinstance(pending, Order) and pending.status == Order.Status.PLACED:
         return pending, False
-    authorisation = payment_authorise(key=reference, card_number=card_number, amount_cents=amount_cents)
+    authorisation = _authorise_while_claimed(
+        pending, owner, reference=reference, card_number=card_number, amount_cents=amount_cents
+    )
+    if authorisation is None:
+        return _lease_lost(reference=reference, fingerprint=fingerprint, caller=caller, code=None)
     if not authorisation.approved:
         _claim_drop(pending, owner)
         raise CardDeclined(reason=authorisation.decline_reason)
@@ -214,14 +220,7 @@ def order_place(
                 hold=held.reference if held is not None else None,
             )
     except _LeaseLost:
-        # This request stalled past its lease and a retry finished the order: that is the answer.
-        existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
-        if existing is None:
-            # Nobody has placed the order: a lookup dropped this request's row once its lease
-            # ended (order_lookup), or a retry took it over and has not finished.
-            _void_unless_claimed(reference, code=authorisation.code)
-            raise InProgress(reference=reference)
-        return existing, False
+        return _lease_lost(reference=reference, fingerprint=fingerprint, caller=caller, code=authorisation.code)
     except OrderError:
         _claim_release(pending, owner, reference=reference)
         raise
@@ -230,6 +229,33 @@ def order_place(
 
 class _LeaseLost(Exception):
     pass
+
+
+def _authorise_while_claimed(
+    pk: int, owner: str, *, reference: str, card_number: str, amount_cents: int
+) -> Authorisation | None:
+    """Authorises the card while this request's pending row is locked, or None (authorising
+    nothing) when the row is no longer this request's: a request that stalled before authorising
+    past its lease may have had its row dropped by a lookup (which voided what was live then) or
+    taken over by a retry. A lookup's drop waits for the authorisation and voids it with the
+    row; a takeover waits, and is handed it. Nothing is authorised for a reference no row holds."""
+    with transaction.atomic():
+        if not Order.objects.select_for_update().filter(pk=pk, status=Order.Status.PENDING, lease_owner=owner).exists():
+            return None
+        return payment_authorise(key=reference, card_number=card_number, amount_cents=amount_cents)
+
+
+def _lease_lost(*, reference: str, fingerprint: str, caller: str, code: str | None) -> tuple[Order, bool]:
+    """The answer of a request whose row was taken from it once its lease ended: the order, when
+    a retry finished it; otherwise InProgress, having voided what this request authorised (`code`)."""
+    existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
+    if existing is not None:
+        return existing, False
+    # Nobody has placed the order: a lookup dropped this request's row once its lease ended
+    # (order_lookup), or a retry took it over and has not finished.
+    if code is not None:
+        _void_unless_claimed(reference, code=code)
+    raise InProgress(reference=reference)
 
 
 def _order_claim(

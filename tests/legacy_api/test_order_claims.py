@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -132,3 +133,70 @@ def test_a_retry_arriving_while_the_first_request_works_gets_the_one_order_autho
     assert answers[0].status_code == 201
     assert (again.status_code, again.json()["id"]) == (200, answers[0].json()["id"])
     assert approvals() == Order.objects.count() == 1
+
+
+def _blocked_on_a_lock(timeout: float = 30.0) -> bool:
+    """Whether another connection waits on a lock, within `timeout` seconds. The activity view is
+    read afresh each time: inside a transaction it is otherwise a snapshot."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lookup_arriving_while_the_card_is_authorised_waits_and_voids_it_with_the_row(muskie_rod, monkeypatch):
+    """The request authorises with its pending row locked: a lookup that finds the lease ended in
+    that instant waits for the authorisation, then drops the row and voids it. The request then
+    places nothing, and no authorisation is left live for a retry to be handed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: two connections working at once")
+    real_claim, real_authorise = services._order_claim, services.payment_authorise
+    outcomes: list = []
+
+    def claimed_as_the_lease_ends(**kwargs):
+        pk = real_claim(**kwargs)
+        Order.objects.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        return pk
+
+    def authorise_as_the_lease_ends(**kwargs):
+        def lookup() -> None:
+            try:
+                outcomes.append(services.order_lookup(reference=kwargs["key"], caller="hotpath"))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=lookup)
+        thread.start()
+        outcomes.append(_blocked_on_a_lock())
+        given = real_authorise(**kwargs)
+        authorising.append(thread)
+        return given
+
+    authorising: list[threading.Thread] = []
+    monkeypatch.setattr(services, "_order_claim", claimed_as_the_lease_ends)
+    monkeypatch.setattr(services, "payment_authorise", authorise_as_the_lease_ends)
+    with pytest.raises(services.InProgress):
+        services.order_place(
+            reference="key-racing",
+            customer_name="Ada Angler",
+            customer_email="ada@example.com",
+            lines=[LineRequest(product=muskie_rod.slug, quantity=1)],
+            card_number=APPROVED_CARD,
+            caller="hotpath",
+        )
+    authorising[0].join()
+
+    assert outcomes == [True, None]  # the lookup waited on the row, then answered "no order"
+    assert not Order.objects.filter(reference="key-racing").exists()
+    assert PaymentAuthorisation.objects.filter(key="key-racing", approved=True).count() == 1
+    assert not PaymentAuthorisation.objects.filter(key="key-racing", voided_at__isnull=True).exists()

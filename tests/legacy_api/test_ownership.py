@@ -406,6 +406,27 @@ def test_a_request_that_wakes_after_a_retry_took_its_row_over_leaves_the_shared_
     assert PaymentAuthorisation.objects.get(key="key-taken").voided_at is None
 
 
+def test_a_request_whose_row_a_lookup_dropped_before_it_authorised_authorises_nothing(muskie_rod, monkeypatch):
+    """The request stalls after claiming the reference, before authorising; its lease ends and a
+    lookup answers "no order", dropping its row. Waking, it must not authorise the card at all:
+    in the instant before it voided that, a retry claiming the reference afresh would be handed
+    the same live authorisation, and place its order on one about to be voided."""
+    from legacy_api import services
+
+    real_claim = services._order_claim
+
+    def claimed_then_looked_up(**kwargs):
+        pk = real_claim(**kwargs)
+        _looked_up_once_its_lease_ended(kwargs["reference"])
+        return pk
+
+    monkeypatch.setattr(services, "_order_claim", claimed_then_looked_up)
+    _place_stalled(muskie_rod, monkeypatch, reference="key-late", meanwhile=lambda reference: None)
+
+    assert not Order.objects.filter(reference="key-late").exists()
+    assert not PaymentAuthorisation.objects.filter(key="key-late").exists()
+
+
 def test_a_refused_request_leaves_a_row_a_retry_took_over_and_its_authorisation_to_the_retry(muskie_rod):
     """A request refused after it was authorised (out of stock) drops its row and voids the
     authorisation; were its lease to have ended and a retry taken the row over, given that
