@@ -70,6 +70,15 @@ def _in_sentence(label: str) -> str:
     return label if label[:2].isupper() or label == "Eircode" else label[0].lower() + label[1:]
 
 
+class CardNumberInput(forms.TextInput):
+    """A card number field that is never filled in by the server: a form sent back with an
+    error (a declined card, a missing postcode) asks for the number again rather than
+    writing it into the page, as payment forms do."""
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, None, attrs)
+
+
 class CheckoutForm(forms.Form):
     name = CleanTextField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = ShopEmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
@@ -105,7 +114,7 @@ class CheckoutForm(forms.Form):
         label="Card number",
         max_length=23,
         help_text="Test cards: 4242 4242 4242 4242 is approved, 4000 0000 0000 0002 is declined.",
-        widget=forms.TextInput(
+        widget=CardNumberInput(
             attrs={"autocomplete": "cc-number", "inputmode": "numeric", "placeholder": "4242 4242 4242 4242"}
         ),
     )

@@ -262,3 +262,28 @@ def test_a_signed_in_checkout_fills_in_the_name_and_never_the_username(client, r
     customer.first_name, customer.last_name = "Ada", "Angler"
     customer.save()
     assert client.get("/checkout/").context["form"].initial["name"] == "Ada Angler"
+
+
+@pytest.mark.parametrize(
+    ("card", "overrides", "status"),
+    # Not the cards the form's help text names, which the page shows anyway.
+    [
+        ("4000 0000 0000 9995", {}, 402),
+        ("5555 5555 5555 4444", {"postcode": ""}, 400),
+        ("4242 4242 4242 4241", {}, 400),
+    ],
+    ids=["declined", "a-field-missing", "not-a-card"],
+)
+def test_a_checkout_sent_back_never_writes_the_card_number_into_the_page(
+    client, legacy_api, rod, card, overrides, status
+):
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+
+    response = client.post("/checkout/", checkout_form(card_number=card, **overrides))
+
+    assert response.status_code == status
+    html = response.content.decode()
+    digits = card.replace(" ", "")
+    assert digits not in html.replace(" ", "") and card not in html
+    assert re.search(r'<input[^>]*name="card_number"(?![^>]*value=)[^>]*>', html)
