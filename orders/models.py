@@ -149,6 +149,8 @@ class HotOrder(models.Model):
             models.Index(fields=["status", "reservation", "reserved_until"], name="hot_order_expiry"),
             # The reservation sweep asks whether the workers made progress lately.
             models.Index(fields=["updated_at"], name="hot_order_updated"),
+            # An order named by the legacy API's number (earlier releases' emails carry it).
+            models.Index(fields=["legacy_number"], name="hot_order_legacy_number", condition=~Q(legacy_number="")),
         ]
 
     def __str__(self) -> str:

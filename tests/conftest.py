@@ -310,6 +310,17 @@ def browser():
             chromium.close()
 
 
+@pytest.fixture
+def migrations_restored():
+    """A test that migrates the database back leaves it migrated to the latest again, so the
+    tests after it find every table and index the migrations make."""
+    yield
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def migrate_to(targets: list[tuple[str, str]]):
     """Migrates the test database to `targets` (app, migration) and returns the executor, whose
     `loader.project_state(targets).apps` holds the models as they were there."""

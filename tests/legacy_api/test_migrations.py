@@ -10,7 +10,11 @@ from legacy_api.models import Hold, Order
 from shop.models import Category, Product
 from tests.conftest import migrate_to
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migrations_restored"),
+]
 
 BEFORE = [("legacy_api", "0003_stock_receipts")]
 AFTER = [("legacy_api", "0004_callers_own_holds_and_orders")]

@@ -9,7 +9,11 @@ from shop import accounts
 from shop.models import VerifiedEmail
 from tests.conftest import migrate_to
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migrations_restored"),
+]
 
 BEFORE = [("shop", "0008_suppliers_and_reorder_points")]
 AFTER = [("shop", "0009_verifiedemail_by_key")]
