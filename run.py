@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import procs
 import served
+from secret_key import DEFAULT_SECRET_KEY, secret_key_weakness
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -116,6 +118,25 @@ def serve(*, host: str, port: int) -> int:
     return 1
 
 
+def exposure_refused(host: str, env: dict[str, str]) -> str:
+    """Why this development server must not listen on `host`, or "": served beyond this machine
+    (0.0.0.0, a LAN address), its legacy API's tokens, signed order links and sessions would
+    be derived from the development SECRET_KEY, which is public, so anyone who can reach it
+    could mint them."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    weakness = secret_key_weakness(env.get("SECRET_KEY") or DEFAULT_SECRET_KEY)
+    if loopback or not weakness:
+        return ""
+    return (
+        f"--host {host} serves the shop to other machines, and the SECRET_KEY {weakness}: anyone "
+        "who can reach it could mint its legacy API tokens and order links. Set SECRET_KEY to a long "
+        "random value (and ALLOWED_HOSTS to the name they reach it by), or leave --host at 127.0.0.1"
+    )
+
+
 def test(args: list[str]) -> int:
     env = dict(os.environ)
     return subprocess.run([PY, "-m", "pytest", *args], cwd=ROOT, env=env).returncode
@@ -134,6 +155,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     args = parser.parse_args(argv)
+    if refusal := exposure_refused(args.host, dict(os.environ)):
+        say(refusal)
+        return 2
     ensure_venv(dev=False)
     return serve(host=args.host, port=args.port)
 

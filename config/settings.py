@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from secret_key import DEFAULT_SECRET_KEY, secret_key_weakness
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -45,7 +47,6 @@ if DJANGO_ENV == "development":
         pass
     else:
         SERVED = served_settings(VAR_DIR)
-DEFAULT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 # DEBUG is off unless asked for (DEBUG=1), except for a developer's `manage.py runserver`
 # (which `python3 run.py` starts): a gunicorn, a worker or a Lambda never shows a debug page.
@@ -60,17 +61,6 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS"
 _proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
 if _proxy_ssl_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
-
-
-def secret_key_weakness(key: str) -> str:
-    """Why a key is too weak for production (Django's own bar: 50 characters, 5 distinct)."""
-    if key == DEFAULT_SECRET_KEY or key.startswith("django-insecure-"):
-        return "is the development default"
-    if len(key) < 50:
-        return f"has {len(key)} characters; at least 50 are needed"
-    if len(set(key)) < 5:
-        return "has fewer than 5 distinct characters"
-    return ""
 
 
 if DJANGO_ENV == "production":

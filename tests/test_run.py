@@ -88,3 +88,39 @@ def test_run_py_serves_the_shop_on_the_port_it_is_given(tmp_path):
     # A clean start and stop print nothing that looks like a failure.
     for alarm in ("Traceback", "ERROR", "SecurityWarning", "No hostname was supplied"):
         assert alarm not in output, output[-3000:]
+
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the address run.py is asked for, and must refuse
+
+
+@pytest.mark.parametrize("host", [ALL_INTERFACES, "192.168.1.20", "shop.lan", "::"])
+def test_run_py_refuses_to_serve_other_machines_with_the_development_secret_key(tmp_path, host):
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(VAR_DIR=str(tmp_path / "var"))
+
+    done = subprocess.run(
+        [sys.executable, "run.py", "--host", host, "--port", "1"], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert done.returncode == 2
+    assert "SECRET_KEY" in done.stdout + done.stderr and "127.0.0.1" in done.stdout + done.stderr
+    assert not (tmp_path / "var").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("host", "secret_key", "refused"),
+    [
+        ("127.0.0.1", "", False),
+        ("localhost", "", False),
+        ("::1", "", False),
+        ("[::1]", "", False),
+        ("127.0.0.2", "", False),
+        (ALL_INTERFACES, "short", True),
+        (ALL_INTERFACES, "x" * 60, True),  # fewer than 5 distinct characters
+        (ALL_INTERFACES, "a-long-random-value-" * 3, False),
+    ],
+)
+def test_only_a_strong_secret_key_lets_run_py_listen_beyond_this_machine(host, secret_key, refused):
+    import run
+
+    assert bool(run.exposure_refused(host, {"SECRET_KEY": secret_key})) is refused
