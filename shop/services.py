@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -197,6 +197,17 @@ class CheckoutReferenceReused(CheckoutError):
     code = "reference_reused"
 
 
+class CheckoutPlacedEarlier(Exception):
+    """An earlier try of this checkout placed the order after all (its answer was lost: a
+    timeout), and the buyer changed the card or the basket since, so the legacy API refused the
+    reference for the new body. That order is the checkout's: no second one is placed."""
+
+    def __init__(self, order: PlacedOrder, *, basket_kept: bool):
+        super().__init__(order.number)
+        self.order = order
+        self.basket_kept = basket_kept  # the basket changed since that try: it is not what was ordered
+
+
 class CheckoutUnavailable(CheckoutError):
     """The order service is down or over capacity: nothing is known to be placed, and the
     same reference is sent again on the next try, so a retry cannot place it twice."""
@@ -265,17 +276,62 @@ def checkout_place(
     gone = [line.product.title for line in lines if not line.product.is_on_sale]
     if gone:
         raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
-    order = _order_place(
-        reference=reference,
-        lines=[{"product": line.product.slug, "quantity": line.quantity} for line in lines],
-        customer=customer,
-        delivery=delivery,
-        card_number=card_number,
-    )
+    ordered = [{"product": line.product.slug, "quantity": line.quantity} for line in lines]
+    try:
+        order = _order_place(
+            reference=reference, lines=ordered, customer=customer, delivery=delivery, card_number=card_number
+        )
+    except CheckoutReferenceReused:
+        earlier = _earlier_try_placed(reference=reference, customer=customer, delivery=delivery)
+        if earlier is None:
+            raise
+        order, earlier_lines = earlier
+        basket_kept = sorted((line["product"], line["quantity"]) for line in earlier_lines) != sorted(
+            (line["product"], line["quantity"]) for line in ordered
+        )
+        if not basket_kept:
+            basket_clear(basket=basket)
+        raise CheckoutPlacedEarlier(order, basket_kept=basket_kept) from None
     basket_clear(basket=basket)
     # Once, whichever of two quick submits gets here first (the receipt is claimed).
     placed_order_confirm(order=order, lines=[(line.product.title, line.quantity) for line in lines])
     return order
+
+
+def _earlier_try_placed(
+    *, reference: str, customer: AbstractBaseUser | None, delivery: Delivery
+) -> tuple[PlacedOrder, list[dict]] | None:
+    """The order an earlier try under `reference` placed, whose answer was lost, with its lines,
+    recorded and confirmed as that try would have done: asked of the legacy API once it refused
+    the reference for another body. None when it holds no order under it (a try that died
+    there was dropped, its card voided); CheckoutUnavailable while it cannot tell yet."""
+    answer = legacy_client.order_find(reference=reference, caller="storefront")
+    if answer.outcome == Outcome.NOT_FOUND:
+        return None
+    data = answer.data
+    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+        raise CheckoutUnavailable(
+            "Our order service could not tell yet whether your earlier try went through. Please try again "
+            "in a moment: you will not be charged twice."
+        )
+    placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
+    lines = [{"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines]
+    # The order is the earlier try's, with its name and email; the address is only this one's.
+    ordered_by = data.get("customer") or {}
+    delivery = replace(
+        delivery, name=ordered_by.get("name") or delivery.name, email=ordered_by.get("email") or delivery.email
+    )
+    order = placed_order_record(
+        reference=reference,
+        legacy=data,
+        customer=customer,
+        delivery=delivery,
+        processing_ms=int(data.get("processing_ms") or 0),
+        lines=lines,
+    )
+    titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
+    placed_order_confirm(order=order, lines=titles)
+    return order, lines
 
 
 def checkout_buy_now(

@@ -200,6 +200,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
             card_number=form.cleaned_data["card_number"],
             reference=reference,
         )
+    except services.CheckoutPlacedEarlier as exc:
+        services.checkout_reference_forget(request)
+        order_links.order_grant_access(request, exc.order)
+        kept = " Your basket is kept as you changed it since." if exc.basket_kept else ""
+        messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
+        return redirect("shop:order", number=exc.order.number)
     except services.CheckoutUnavailable as exc:
         # The outcome is unknown: keep the reference, so the retry cannot order twice.
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}

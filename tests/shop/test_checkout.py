@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 import legacy_client
 from shop.models import Basket, PlacedOrder, Product
@@ -132,6 +134,104 @@ def test_a_resubmit_sends_the_same_reference_so_the_order_is_placed_once(client,
     assert order.reference == reference
     assert order.legacy_id == first.data["id"]
     assert Product.objects.get(pk=rod.pk).stock == 9
+
+
+def _placed_but_answer_lost(client, rod, quantity: int = 1):
+    """The checkout's first submit reached the legacy API and placed the order, but its answer
+    was lost (a timeout): the session keeps the reference, as after a 503."""
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    first = legacy_client.order_place(
+        reference=reference,
+        name="Ada Angler",
+        email="ada@example.com",
+        lines=[{"product": rod.slug, "quantity": quantity}],
+        card_number=APPROVED,
+    )
+    assert first.status == 201
+    return first
+
+
+@pytest.mark.parametrize("change", ["card", "basket"])
+def test_a_retry_with_another_card_or_basket_after_a_lost_answer_gets_the_earlier_order_not_a_second(
+    client, legacy_api, rod, mailoutbox, change
+):
+    fill_basket(client, rod, 1)
+    first = _placed_but_answer_lost(client, rod)
+    if change == "basket":
+        fill_basket(client, rod, 1)  # two rods now
+
+    response = client.post("/checkout/", checkout_form(card_number="5555 5555 5555 4444"))
+
+    order = PlacedOrder.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.number}/"
+    assert (order.legacy_id, order.email, order.total_cents) == (first.data["id"], "ada@example.com", 4999)
+    assert Product.objects.get(pk=rod.pk).stock == 9  # one order of record, one rod
+    page = client.get(response["Location"]).content.decode()
+    assert "Your earlier try went through after all" in page
+    assert len(mailoutbox) == 1 and order.number in mailoutbox[0].body
+    # What was ordered left the basket; a basket changed since is kept for the buyer to order.
+    assert basket_lines(Basket.objects.get()) == ({rod.slug: 2} if change == "basket" else {})
+    assert (
+        SESSION_CHECKOUT_REFERENCE not in client.session
+        or client.session[SESSION_CHECKOUT_REFERENCE] != order.reference
+    )
+
+
+def _earlier_try_pending(client, *, lease_seconds: int) -> str:
+    """The checkout's earlier try, with another body, is still a pending row at the legacy API
+    (its request working, or dead once its lease ended); the reference it holds."""
+    from legacy_api.models import Order
+
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    Order.objects.create(
+        reference=reference,
+        status=Order.Status.PENDING,
+        caller="storefront",
+        fingerprint="another body's",
+        customer_name="Ada Angler",
+        customer_email="ada@example.com",
+        card_last4="4242",
+        authorisation_code="",
+        total_cents=4999,
+        processing_ms=0,
+        lease_owner="the-earlier-request",
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
+    )
+    return reference
+
+
+def test_a_retry_with_another_body_after_an_earlier_try_died_unplaced_is_a_new_order(client, legacy_api, rod):
+    """The earlier try died at the legacy API before placing anything (its row's lease ended):
+    the lookup drops it, so the checkout settles the reference and the next submit orders."""
+    from legacy_api.models import Order
+
+    fill_basket(client, rod, 1)
+    reference = _earlier_try_pending(client, lease_seconds=-1)
+
+    refused = client.post("/checkout/", checkout_form())
+    placed = client.post("/checkout/", checkout_form())
+
+    assert refused.status_code == 409 and 'data-checkout-error="reference_reused"' in refused.content.decode()
+    assert placed.status_code == 302
+    order = PlacedOrder.objects.get()
+    assert order.reference != reference
+    assert not Order.objects.filter(reference=reference).exists()
+
+
+def test_a_retry_with_another_body_while_the_earlier_try_is_still_placed_waits_with_the_same_reference(
+    client, legacy_api, rod
+):
+    fill_basket(client, rod, 1)
+    reference = _earlier_try_pending(client, lease_seconds=60)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 503
+    assert "could not tell yet whether your earlier try went through" in response.content.decode()
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
+    assert not PlacedOrder.objects.exists()
 
 
 def test_the_reference_survives_an_unavailable_legacy_api_and_is_reused(
