@@ -64,15 +64,24 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True, env=env)
 
 
-def serve(*, host: str, port: int) -> int:
-    env = dict(os.environ)
+def serve_environment(*, host: str, port: int, environ: dict[str, str]) -> dict[str, str]:
+    """The environment of the server's processes: what `environ` sets, and the rest defaulted."""
+    env = dict(environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if not loopback(host):
+        # Django's debug page shows the settings and the environment to whoever it answers.
+        env.setdefault("DEBUG", "0")
     # Everything that calls back into this server (the storefront's and the workers' legacy
     # API client, the edge's monolith origin) follows the address it listens on.
     env.setdefault("LEGACY_API_URL", f"http://{host}:{port}/legacy-api")
     env.setdefault("EDGE_MONOLITH_PORT", str(port))
     env.setdefault("SHOP_BASE_URL", f"http://{host}:{port}")  # the links in the shop's emails
+    return env
+
+
+def serve(*, host: str, port: int) -> int:
+    env = serve_environment(host=host, port=port, environ=dict(os.environ))
     var_dir = Path(env.get("VAR_DIR") or ROOT / "var")
     other = served.served_pid(var_dir)
     if other is not None:
@@ -118,17 +127,21 @@ def serve(*, host: str, port: int) -> int:
     return 1
 
 
+def loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def exposure_refused(host: str, env: dict[str, str]) -> str:
     """Why this development server must not listen on `host`, or "": served beyond this machine
     (0.0.0.0, a LAN address), its legacy API's tokens, signed order links and sessions would
     be derived from the development SECRET_KEY, which is public, so anyone who can reach it
     could mint them."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False
     weakness = secret_key_weakness(env.get("SECRET_KEY") or DEFAULT_SECRET_KEY)
-    if loopback or not weakness:
+    if loopback(host) or not weakness:
         return ""
     return (
         f"--host {host} serves the shop to other machines, and the SECRET_KEY {weakness}: anyone "

@@ -124,3 +124,17 @@ def test_only_a_strong_secret_key_lets_run_py_listen_beyond_this_machine(host, s
     import run
 
     assert bool(run.exposure_refused(host, {"SECRET_KEY": secret_key})) is refused
+
+
+@pytest.mark.parametrize(
+    ("host", "given", "debug"),
+    [("127.0.0.1", {}, None), (ALL_INTERFACES, {}, "0"), ("192.168.1.20", {"DEBUG": "1"}, "1")],
+)
+def test_a_server_other_machines_reach_shows_no_debug_page_unless_asked(host, given, debug):
+    """Django's debug page shows the settings and the environment (a database URL with its
+    password) to whoever it answers: off for a server others reach, unless DEBUG is set."""
+    import run
+
+    env = run.serve_environment(host=host, port=8000, environ={"SECRET_KEY": "a-long-random-value-" * 3, **given})
+
+    assert env.get("DEBUG") == debug
