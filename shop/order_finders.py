@@ -9,15 +9,15 @@ four digits too, and a signed link (shop.order_links) with the number and email 
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from datetime import datetime
 from hmac import compare_digest
 from typing import Protocol, TypeVar
 
-from django.db.models import CharField, F, Func, IntegerField, Model, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 from django.db.models.functions import Length
 
+from shop.db_functions import AsciiLower, OctetLength
 from shop.models import PlacedOrder
 from shop.order_input import email_key, email_spellings
 from shop.order_links import ACCOUNT_LINK_VALIDITY, order_link_path
@@ -70,52 +70,6 @@ class OrderFinder(Protocol):
 
 def card_last4_matches(given: str, actual: str) -> bool:
     return len(actual) == 4 and compare_digest(given.strip().encode(), actual.encode())
-
-
-class AsciiLower(Func):
-    """Text with its ASCII letters lower-cased and nothing else changed, as email_key folds a
-    local part. SQLite's LOWER() does just that (built without ICU, as Python's is); PostgreSQL's
-    LOWER() and UPPER() (behind `iexact`) fold every script's letters, some into ASCII ones
-    (`ı`, `ſ`, the Kelvin sign)."""
-
-    function = "LOWER"
-    output_field = CharField()
-    postgresql_template = f"TRANSLATE(%(expressions)s, '{string.ascii_uppercase}', '{string.ascii_lowercase}')"
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template=self.postgresql_template, **extra_context)
-
-
-def email_index_create(schema_editor, *, table: str, column: str, name: str) -> None:
-    """An index on AsciiLower(column), which with_email's narrowing reads, so finding a mailbox's
-    orders is an index read, not a scan of every order. On PostgreSQL it is built CONCURRENTLY
-    (the table takes orders while it builds: run it from a migration that is not atomic), with
-    text_pattern_ops, which serves both the spellings' `IN` and the local part's prefix `LIKE`
-    whatever the database's collation."""
-    quote, vendor = schema_editor.quote_name, schema_editor.connection.vendor
-    if vendor == "postgresql":
-        folded = AsciiLower.postgresql_template % {"expressions": quote(column)}
-        index = f"{quote(name)} ON {quote(table)} ({folded} text_pattern_ops)"
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(name)}")  # an invalid one a failed build left
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY {index}")
-    else:
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} (LOWER({quote(column)}))")
-
-
-def email_index_drop(schema_editor, *, name: str) -> None:
-    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(name)}")
-
-
-class OctetLength(Func):
-    """The bytes of a text as the database stores it (UTF-8): more than its characters when it
-    holds any beyond ASCII."""
-
-    function = "OCTET_LENGTH"
-    output_field = IntegerField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra_context)
 
 
 def with_email(rows: QuerySet[M], *, field: str, email: str, limit: int | None = None) -> list[M]:

@@ -1,32 +1,48 @@
 """Sale orders are found by their address's folded form (My orders, Find an order, signed links:
 shop.order_finders.with_email) and by the legacy API's number that earlier confirmation emails
-carry: an index for each, so neither lookup reads every order. Both are built without blocking
-the hot path's inserts on PostgreSQL (CONCURRENTLY, so this migration is not atomic). The index
-on the address as written goes: nothing reads it."""
+carry: an index for each, so neither lookup reads every order. The index on the address as
+written goes: nothing reads it, and an accepted order's insert writes one index fewer.
+
+On PostgreSQL every index is built and dropped CONCURRENTLY, so the hot path and the workers
+keep writing while this runs (the migration is not atomic; one stopped midway is run again)."""
 
 from django.db import migrations, models
 
-from shop.order_finders import email_index_create, email_index_drop
+from shop.db_functions import email_folded_index, email_index_create, index_drop
 
 EMAIL_INDEX = "hot_order_email_folded"
 LEGACY_NUMBER_INDEX = models.Index(
     fields=["legacy_number"], name="hot_order_legacy_number", condition=~models.Q(legacy_number="")
 )
+# What `customer_email = EmailField(db_index=True)` made: Django's names, and on PostgreSQL the
+# second, for LIKE on a varchar.
+AS_WRITTEN = "orders_hotorder_customer_email_e02f9dda"
+AS_WRITTEN_LIKE = "orders_hotorder_customer_email_e02f9dda_like"
 
 
 def forwards(apps, schema_editor):
-    email_index_create(schema_editor, table="orders_hotorder", column="customer_email", name=EMAIL_INDEX)
     hot_order = apps.get_model("orders", "HotOrder")
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {LEGACY_NUMBER_INDEX.name}")
-        schema_editor.add_index(hot_order, LEGACY_NUMBER_INDEX, concurrently=True)
-    else:
-        schema_editor.add_index(hot_order, LEGACY_NUMBER_INDEX)
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    email_index_create(schema_editor, table="orders_hotorder", column="customer_email", name=EMAIL_INDEX)
+    index_drop(schema_editor, name=LEGACY_NUMBER_INDEX.name)  # an invalid one a stopped build left
+    schema_editor.add_index(hot_order, LEGACY_NUMBER_INDEX, **({"concurrently": True} if postgresql else {}))
+    index_drop(schema_editor, name=AS_WRITTEN)
+    index_drop(schema_editor, name=AS_WRITTEN_LIKE)
 
 
 def backwards(apps, schema_editor):
-    email_index_drop(schema_editor, name=EMAIL_INDEX)
-    schema_editor.remove_index(apps.get_model("orders", "HotOrder"), LEGACY_NUMBER_INDEX)
+    quote = schema_editor.quote_name
+    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+    schema_editor.execute(
+        f"CREATE INDEX{concurrently} IF NOT EXISTS {quote(AS_WRITTEN)} ON orders_hotorder (customer_email)"
+    )
+    if concurrently:
+        schema_editor.execute(
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(AS_WRITTEN_LIKE)} "
+            "ON orders_hotorder (customer_email varchar_pattern_ops)"
+        )
+    index_drop(schema_editor, name=LEGACY_NUMBER_INDEX.name)
+    index_drop(schema_editor, name=EMAIL_INDEX)
 
 
 class Migration(migrations.Migration):
@@ -37,11 +53,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # Nothing compares the address as written any more: the folded index takes its place,
-        # so an accepted order's insert keeps the same number of indexes.
-        migrations.AlterField(model_name="hotorder", name="customer_email", field=models.EmailField(max_length=254)),
         migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.AddIndex(model_name="hotorder", index=LEGACY_NUMBER_INDEX)],
+            state_operations=[
+                migrations.AlterField(
+                    model_name="hotorder", name="customer_email", field=models.EmailField(max_length=254)
+                ),
+                migrations.AddIndex(model_name="hotorder", index=email_folded_index("customer_email", name=EMAIL_INDEX)),
+                migrations.AddIndex(model_name="hotorder", index=LEGACY_NUMBER_INDEX),
+            ],
             database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
         )
     ]

@@ -4,7 +4,7 @@ checkouts on PostgreSQL (CONCURRENTLY, so this migration is not atomic)."""
 
 from django.db import migrations
 
-from shop.order_finders import email_index_create, email_index_drop
+from shop.db_functions import email_folded_index, email_index_create, index_drop
 
 INDEX = "placed_order_email_folded"
 
@@ -14,7 +14,7 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    email_index_drop(schema_editor, name=INDEX)
+    index_drop(schema_editor, name=INDEX)
 
 
 class Migration(migrations.Migration):
@@ -24,4 +24,11 @@ class Migration(migrations.Migration):
         ("shop", "0009_verifiedemail_by_key"),
     ]
 
-    operations = [migrations.RunPython(forwards, backwards, elidable=False)]
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddIndex(model_name="placedorder", index=email_folded_index("email", name=INDEX)),
+            ],
+            database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
+        )
+    ]
