@@ -26,6 +26,8 @@ from shop.selectors import SESSION_BASKET, basket_get_for_request
 MAX_LINE_QUANTITY = 99
 # The checkout's idempotency reference, kept in the session until the order is settled.
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
+# Who minted it: the account's pk, or None for a guest (login() keeps a guest's session data).
+SESSION_CHECKOUT_STARTED_BY = "shop_checkout_started_by"
 
 
 class BasketError(Exception):
@@ -202,10 +204,12 @@ class CheckoutPlacedEarlier(Exception):
     timeout), and the buyer changed the card or the basket since, so the legacy API refused the
     reference for the new body. That order is the checkout's: no second one is placed."""
 
-    def __init__(self, order: PlacedOrder, *, basket_kept: bool):
+    def __init__(self, order: PlacedOrder, *, theirs: bool, basket_kept: bool):
         super().__init__(order.number)
         self.order = order
-        self.basket_kept = basket_kept  # the basket changed since that try: it is not what was ordered
+        # The buyer who started the checkout checks out now: the order is theirs to be shown.
+        self.theirs = theirs
+        self.basket_kept = basket_kept  # the basket holds more than that order took from it
 
 
 class CheckoutUnavailable(CheckoutError):
@@ -234,6 +238,7 @@ def checkout_reference(request: HttpRequest) -> str:
     if not reference:
         reference = str(uuid.uuid4())
         request.session[SESSION_CHECKOUT_REFERENCE] = reference
+        request.session[SESSION_CHECKOUT_STARTED_BY] = _buyer_id(request)
         # Saved now, before the order service is called: the session middleware does not
         # save on a 5xx answer, and a timeout is exactly when the same reference must be sent again.
         request.session.save()
@@ -243,6 +248,17 @@ def checkout_reference(request: HttpRequest) -> str:
 def checkout_reference_forget(request: HttpRequest) -> None:
     """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
     request.session.pop(SESSION_CHECKOUT_REFERENCE, None)
+    request.session.pop(SESSION_CHECKOUT_STARTED_BY, None)
+
+
+def checkout_reference_is_buyers(request: HttpRequest) -> bool:
+    """Whether whoever checks out now started this checkout's reference: not so once a guest's
+    browser was signed in to an account, whose holder may be someone else."""
+    return request.session.get(SESSION_CHECKOUT_STARTED_BY) == _buyer_id(request)
+
+
+def _buyer_id(request: HttpRequest) -> int | None:
+    return request.user.pk if request.user.is_authenticated else None
 
 
 def _out_of_stock_message(data: dict) -> str:
@@ -264,11 +280,14 @@ def checkout_place(
     delivery: Delivery,
     card_number: str,
     reference: str,
+    started_by_buyer: bool = True,
 ) -> PlacedOrder:
     """Places the basket's order with the legacy API and records the receipt.
 
     No database transaction is held during the HTTP call: the order service writes stock
-    in its own transaction and may take seconds under load.
+    in its own transaction and may take seconds under load. `started_by_buyer` says whether
+    whoever checks out now started the reference (checkout_reference_is_buyers): an order an
+    earlier try placed under it is theirs only then.
     """
     lines = list(BasketLine.objects.filter(basket=basket).select_related("product").order_by("pk"))
     if not lines:
@@ -279,19 +298,21 @@ def checkout_place(
     ordered = [{"product": line.product.slug, "quantity": line.quantity} for line in lines]
     try:
         order = _order_place(
-            reference=reference, lines=ordered, customer=customer, delivery=delivery, card_number=card_number
+            reference=reference,
+            lines=ordered,
+            customer=customer,
+            delivery=delivery,
+            card_number=card_number,
+            reused_is_final=False,
         )
     except CheckoutReferenceReused:
-        earlier = _earlier_try_placed(reference=reference, customer=customer, delivery=delivery)
-        if earlier is None:
-            raise
-        order, earlier_lines = earlier
-        basket_kept = sorted((line["product"], line["quantity"]) for line in earlier_lines) != sorted(
-            (line["product"], line["quantity"]) for line in ordered
+        order, earlier_lines = _earlier_try_placed(
+            reference=reference, lines=ordered, customer=customer if started_by_buyer else None, delivery=delivery
         )
-        if not basket_kept:
-            basket_clear(basket=basket)
-        raise CheckoutPlacedEarlier(order, basket_kept=basket_kept) from None
+        basket_kept = True
+        if started_by_buyer:
+            basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
+        raise CheckoutPlacedEarlier(order, theirs=started_by_buyer, basket_kept=basket_kept) from None
     basket_clear(basket=basket)
     # Once, whichever of two quick submits gets here first (the receipt is claimed).
     placed_order_confirm(order=order, lines=[(line.product.title, line.quantity) for line in lines])
@@ -299,23 +320,36 @@ def checkout_place(
 
 
 def _earlier_try_placed(
-    *, reference: str, customer: AbstractBaseUser | None, delivery: Delivery
-) -> tuple[PlacedOrder, list[dict]] | None:
+    *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery
+) -> tuple[PlacedOrder, list[dict]]:
     """The order an earlier try under `reference` placed, whose answer was lost, with its lines,
-    recorded and confirmed as that try would have done: asked of the legacy API once it refused
-    the reference for another body. None when it holds no order under it (a try that died
-    there was dropped, its card voided); CheckoutUnavailable while it cannot tell yet."""
+    recorded (for `customer`) and confirmed as that try would have done: asked of the legacy API
+    once it refused the reference for another body (`lines`, this try's). Raises
+    CheckoutReferenceReused when it holds no order under it (a try that died there was dropped,
+    its card voided) or will not say, and CheckoutUnavailable while it cannot tell yet; each
+    logged as this try's refusal."""
     answer = legacy_client.order_find(reference=reference, caller="storefront")
-    if answer.outcome == Outcome.NOT_FOUND:
-        return None
     data = answer.data
-    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+    if answer.retryable:
+        checkout_refused_append(reference=reference, lines=lines, outcome=str(answer.outcome), retryable=True)
         raise CheckoutUnavailable(
             "Our order service could not tell yet whether your earlier try went through. Please try again "
             "in a moment: you will not be charged twice."
         )
+    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+        checkout_refused_append(
+            reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
+        )
+        if answer.outcome == Outcome.NOT_FOUND:
+            raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
+        raise CheckoutReferenceReused(
+            "We could not confirm whether your earlier try went through: please look for its confirmation "
+            "email before you order again."
+        )
     placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
-    lines = [{"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines]
+    earlier = [
+        {"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines
+    ]
     # The order is the earlier try's, with its name and email; the address is only this one's.
     ordered_by = data.get("customer") or {}
     delivery = replace(
@@ -327,11 +361,31 @@ def _earlier_try_placed(
         customer=customer,
         delivery=delivery,
         processing_ms=int(data.get("processing_ms") or 0),
-        lines=lines,
+        lines=earlier,
     )
     titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
     placed_order_confirm(order=order, lines=titles)
-    return order, lines
+    return order, earlier
+
+
+def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:
+    """Takes an order's lines out of the basket, unit for unit (what was added since stays), and
+    says whether anything is left in it."""
+    with transaction.atomic():
+        held = {
+            line.product.slug: line
+            for line in BasketLine.objects.select_for_update().filter(basket=basket).select_related("product")
+        }
+        for ordered in lines:
+            line = held.get(ordered["product"])
+            if line is None:
+                continue
+            if line.quantity <= ordered["quantity"]:
+                line.delete()
+                del held[ordered["product"]]
+            else:
+                BasketLine.objects.filter(pk=line.pk).update(quantity=line.quantity - ordered["quantity"])
+        return bool(held)
 
 
 def checkout_buy_now(
@@ -356,10 +410,18 @@ def checkout_buy_now(
 
 
 def _order_place(
-    *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery, card_number: str
+    *,
+    reference: str,
+    lines: list[dict],
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reused_is_final: bool = True,
 ) -> PlacedOrder:
     """Places the order with the legacy API over HTTP and records the receipt, or raises a
-    CheckoutError saying why not."""
+    CheckoutError saying why not. A reference refused as reused is logged as a refusal only
+    when that is final (`reused_is_final`): a checkout asks first whether an earlier try of its
+    own placed it (_earlier_try_placed), and logs what that tells."""
     started = time.perf_counter()
     answer = legacy_client.order_place(
         reference=reference,
@@ -370,7 +432,7 @@ def _order_place(
     )
     processing_ms = round((time.perf_counter() - started) * 1000)
     data = answer.data
-    if answer.outcome != Outcome.PLACED:
+    if answer.outcome != Outcome.PLACED and (reused_is_final or answer.outcome != Outcome.REFERENCE_REUSED):
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
         )

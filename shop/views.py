@@ -199,11 +199,21 @@ def checkout(request: HttpRequest) -> HttpResponse:
             delivery=form.delivery(),
             card_number=form.cleaned_data["card_number"],
             reference=reference,
+            started_by_buyer=services.checkout_reference_is_buyers(request),
         )
     except services.CheckoutPlacedEarlier as exc:
         services.checkout_reference_forget(request)
+        if not exc.theirs:
+            # Started as a guest before this account signed in on the browser: that order is
+            # the guest's, confirmed to the address it gave, and shown to nobody here.
+            messages.info(
+                request,
+                "A checkout started on this browser before you signed in went through after all, and was "
+                "confirmed to the email address it gave. Your basket is kept: order it when you are ready.",
+            )
+            return redirect("shop:checkout")
         order_links.order_grant_access(request, exc.order)
-        kept = " Your basket is kept as you changed it since." if exc.basket_kept else ""
+        kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
         messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
         return redirect("shop:order", number=exc.order.number)
     except services.CheckoutUnavailable as exc:

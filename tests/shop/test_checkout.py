@@ -170,12 +170,57 @@ def test_a_retry_with_another_card_or_basket_after_a_lost_answer_gets_the_earlie
     page = client.get(response["Location"]).content.decode()
     assert "Your earlier try went through after all" in page
     assert len(mailoutbox) == 1 and order.number in mailoutbox[0].body
-    # What was ordered left the basket; a basket changed since is kept for the buyer to order.
-    assert basket_lines(Basket.objects.get()) == ({rod.slug: 2} if change == "basket" else {})
+    # What was ordered left the basket, unit for unit; what was added since stays to be ordered.
+    assert basket_lines(Basket.objects.get()) == ({rod.slug: 1} if change == "basket" else {})
+    assert ("What your basket held beyond it is kept there." in page) is (change == "basket")
     assert (
         SESSION_CHECKOUT_REFERENCE not in client.session
         or client.session[SESSION_CHECKOUT_REFERENCE] != order.reference
     )
+
+
+def test_an_earlier_guest_try_found_after_someone_signs_in_on_the_browser_is_not_theirs(
+    client, legacy_api, rod, customer, mailoutbox
+):
+    """login() keeps a guest's session data, the checkout's reference with it: whoever signs in
+    next on that browser may be someone else, and the guest's order is not theirs to see."""
+    fill_basket(client, rod, 1)
+    _placed_but_answer_lost(client, rod)
+    client.force_login(customer)
+
+    response = client.post("/checkout/", checkout_form(email="angler@example.com", card_number="5555555555554444"))
+
+    assert response.status_code == 302 and response["Location"] == "/checkout/"
+    guests = PlacedOrder.objects.get()
+    assert guests.customer is None and guests.email == "ada@example.com"
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+    assert (
+        "went through after all, and was confirmed to the email address it gave"
+        in client.get(response["Location"]).content.decode()
+    )
+    assert client.get(f"/orders/{guests.number}/").status_code == 404
+    assert guests.number not in client.get("/account/orders/").content.decode()
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}  # theirs to order
+    assert client.post("/checkout/", checkout_form(email="angler@example.com")).status_code == 302
+    assert PlacedOrder.objects.get(customer=customer).reference != guests.reference
+
+
+def test_an_earlier_try_the_legacy_api_will_not_say_about_settles_the_checkout_and_says_so(
+    client, legacy_api, rod, monkeypatch
+):
+    """A lookup refused (a legacy API without it answers 404): the checkout is not left answering
+    503 for ever; the buyer is told to look for the earlier try's email before ordering again."""
+    from legacy_client import OrderAnswer, Outcome
+
+    fill_basket(client, rod, 1)
+    reference = _placed_but_answer_lost(client, rod).data["reference"]
+    monkeypatch.setattr(legacy_client, "order_find", lambda **kwargs: OrderAnswer(Outcome.REFUSED, status=404))
+
+    response = client.post("/checkout/", checkout_form(card_number="5555555555554444"))
+
+    assert response.status_code == 409
+    assert "look for its confirmation email before you order again" in response.content.decode()
+    assert client.session[SESSION_CHECKOUT_REFERENCE] != reference
 
 
 def _earlier_try_pending(client, *, lease_seconds: int) -> str:

@@ -12,7 +12,13 @@ import pytest
 from events.models import Event
 from shop.checkout_events import SOURCE
 from shop.models import PlacedOrder
-from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
+from tests.shop.test_checkout import (
+    DECLINED,
+    _earlier_try_pending,
+    _placed_but_answer_lost,
+    checkout_form,
+    fill_basket,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,3 +64,23 @@ def test_an_order_service_out_of_reach_logs_a_retryable_failure(client, settings
 
     (event,) = storefront_events()
     assert (event.status, event.data["reason"], event.data["retryable"]) == ("FAILED", "not_sent", True)
+
+
+def test_a_retry_that_finds_its_earlier_try_placed_logs_that_order_once_and_no_refusal(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    _placed_but_answer_lost(client, rod)
+
+    assert client.post("/checkout/", checkout_form(card_number="5555555555554444")).status_code == 302
+
+    (event,) = storefront_events()
+    assert (event.status, event.resources) == ("PLACED", [PlacedOrder.objects.get().number])
+
+
+def test_a_retry_whose_earlier_try_cannot_be_told_yet_logs_a_retryable_failure(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    _earlier_try_pending(client, lease_seconds=60)
+
+    assert client.post("/checkout/", checkout_form()).status_code == 503
+
+    (event,) = storefront_events()
+    assert (event.status, event.data["reason"], event.data["retryable"]) == ("FAILED", "in_progress", True)
