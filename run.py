@@ -69,14 +69,16 @@ def serve_environment(*, host: str, port: int, environ: dict[str, str]) -> dict[
     env = dict(environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if not loopback(host):
+    if not loopback(host) and not env.get("DEBUG", "").strip():
         # Django's debug page shows the settings and the environment to whoever it answers.
-        env.setdefault("DEBUG", "0")
+        env["DEBUG"] = "0"
     # Everything that calls back into this server (the storefront's and the workers' legacy
-    # API client, the edge's monolith origin) follows the address it listens on.
-    env.setdefault("LEGACY_API_URL", f"http://{host}:{port}/legacy-api")
+    # API client, the edge's monolith origin) follows the address it listens on; one that
+    # listens on every address is called back on this machine's own.
+    reach = "127.0.0.1" if host.strip("[]") in ("0.0.0.0", "::") else host  # noqa: S104 - recognised, not bound
+    env.setdefault("LEGACY_API_URL", f"http://{reach}:{port}/legacy-api")
     env.setdefault("EDGE_MONOLITH_PORT", str(port))
-    env.setdefault("SHOP_BASE_URL", f"http://{host}:{port}")  # the links in the shop's emails
+    env.setdefault("SHOP_BASE_URL", f"http://{reach}:{port}")  # the links in the shop's emails
     return env
 
 

@@ -128,7 +128,12 @@ def test_only_a_strong_secret_key_lets_run_py_listen_beyond_this_machine(host, s
 
 @pytest.mark.parametrize(
     ("host", "given", "debug"),
-    [("127.0.0.1", {}, None), (ALL_INTERFACES, {}, "0"), ("192.168.1.20", {"DEBUG": "1"}, "1")],
+    [
+        ("127.0.0.1", {}, None),
+        (ALL_INTERFACES, {}, "0"),
+        (ALL_INTERFACES, {"DEBUG": ""}, "0"),
+        ("192.168.1.20", {"DEBUG": "1"}, "1"),
+    ],
 )
 def test_a_server_other_machines_reach_shows_no_debug_page_unless_asked(host, given, debug):
     """Django's debug page shows the settings and the environment (a database URL with its
@@ -138,3 +143,14 @@ def test_a_server_other_machines_reach_shows_no_debug_page_unless_asked(host, gi
     env = run.serve_environment(host=host, port=8000, environ={"SECRET_KEY": "a-long-random-value-" * 3, **given})
 
     assert env.get("DEBUG") == debug
+
+
+def test_a_server_on_every_address_is_called_back_on_this_machines_own():
+    """The legacy API client and the emails' links follow the server's address; 0.0.0.0 is not
+    one to call (nor a host the shop allows), so they use 127.0.0.1."""
+    import run
+
+    env = run.serve_environment(host=ALL_INTERFACES, port=8123, environ={})
+
+    assert env["LEGACY_API_URL"] == "http://127.0.0.1:8123/legacy-api"
+    assert env["SHOP_BASE_URL"] == "http://127.0.0.1:8123"

@@ -33,13 +33,12 @@ def forwards(apps, schema_editor):
 def backwards(apps, schema_editor):
     quote = schema_editor.quote_name
     concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(
-        f"CREATE INDEX{concurrently} IF NOT EXISTS {quote(AS_WRITTEN)} ON orders_hotorder (customer_email)"
-    )
+    index_drop(schema_editor, name=AS_WRITTEN)  # an invalid one a stopped build left
+    schema_editor.execute(f"CREATE INDEX{concurrently} {quote(AS_WRITTEN)} ON orders_hotorder (customer_email)")
     if concurrently:
+        index_drop(schema_editor, name=AS_WRITTEN_LIKE)
         schema_editor.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(AS_WRITTEN_LIKE)} "
-            "ON orders_hotorder (customer_email varchar_pattern_ops)"
+            f"CREATE INDEX CONCURRENTLY {quote(AS_WRITTEN_LIKE)} ON orders_hotorder (customer_email varchar_pattern_ops)"
         )
     index_drop(schema_editor, name=LEGACY_NUMBER_INDEX.name)
     index_drop(schema_editor, name=EMAIL_INDEX)
