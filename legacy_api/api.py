@@ -23,6 +23,7 @@ from legacy_api.api_base import (
     method_not_allowed,
 )
 from legacy_api.payments import payment_figures
+from legacy_api.references import LineRequest, order_fingerprint, order_lookup, order_replay
 from legacy_api.selectors import order_placed_get
 from legacy_api.serializers import (
     ErrorSerializer,
@@ -31,7 +32,7 @@ from legacy_api.serializers import (
     OrderSerializer,
     StatsSerializer,
 )
-from legacy_api.services import LineRequest, order_fingerprint, order_lookup, order_place, order_replay
+from legacy_api.services import order_place
 
 __all__ = ["BoundedJSONParser", "PayloadTooLarge", "error_fields", "legacy_exception_handler", "ping"]
 

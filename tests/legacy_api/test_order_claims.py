@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from legacy_api import services
+from legacy_api import references, services
 from legacy_api.models import Order, PaymentAuthorisation
 from legacy_api.payments import payment_authorise
-from legacy_api.services import LineRequest, order_fingerprint
+from legacy_api.references import LineRequest, order_fingerprint
 from tests.legacy_api.conftest import APPROVED_CARD
 
 
@@ -171,7 +171,7 @@ def test_a_lookup_arriving_while_the_card_is_authorised_waits_and_voids_it_with_
     def authorise_as_the_lease_ends(**kwargs):
         def lookup() -> None:
             try:
-                outcomes.append(services.order_lookup(reference=kwargs["key"], caller="hotpath"))
+                outcomes.append(references.order_lookup(reference=kwargs["key"], caller="hotpath"))
             finally:
                 connection.close()
 

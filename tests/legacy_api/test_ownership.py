@@ -347,10 +347,10 @@ def _place_stalled(muskie_rod, monkeypatch, *, reference: str, meanwhile) -> Non
 
 def _looked_up_once_its_lease_ended(reference: str) -> None:
     """Its lease ends and a lookup answers "no order", dropping its row."""
-    from legacy_api import services
+    from legacy_api import references
 
     Order.objects.filter(reference=reference).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert services.order_lookup(reference=reference, caller="hotpath") is None
+    assert references.order_lookup(reference=reference, caller="hotpath") is None
 
 
 def _place_stalled_past_a_lookup(muskie_rod, monkeypatch) -> None:
