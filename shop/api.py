@@ -26,6 +26,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from shop.buy_now import KeyReused, buy_now_place
+from shop.checkouts import CheckoutError
 from shop.models import Product
 from shop.order_input import (
     KEY_REUSED_DETAIL,
@@ -39,7 +40,6 @@ from shop.order_links import order_grant_access
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
     MAX_LINE_QUANTITY,
-    CheckoutError,
     InsufficientStock,
     InvalidQuantity,
     ProductUnavailable,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from django.contrib.auth.base_user import AbstractBaseUser
 
 import legacy_client
+from shop.checkouts import CheckoutOutOfStock, Delivery, checkout_buy_now
 from shop.emails import placed_order_confirm
 from shop.models import PlacedOrder, Product
 from shop.order_input import OrderInput
-from shop.services import CheckoutOutOfStock, Delivery, checkout_buy_now
 
 
 class KeyReused(Exception):

@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
+from shop.checkouts import Delivery
 from shop.order_input import text_is_clean, validate_email
-from shop.services import MAX_LINE_QUANTITY, Delivery
+from shop.services import MAX_LINE_QUANTITY
 
 
 class CleanTextField(forms.CharField):

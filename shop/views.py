@@ -20,7 +20,7 @@ from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from shop import accounts, lookup_throttle, order_links, page_cache, selectors, services
+from shop import accounts, checkouts, lookup_throttle, order_links, page_cache, selectors, services
 from shop.forms import BasketQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
 from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder, placed_order_for_link, placed_order_match
@@ -184,25 +184,25 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect("shop:basket")
     if request.method == "GET":
         # Minted before the first submit, so two quick submits carry the same reference.
-        services.checkout_reference(request)
+        checkouts.checkout_reference(request)
         form = CheckoutForm(initial=_checkout_initial(request))
         return render(request, "shop/checkout.html", {"form": form, "basket": view})
 
     form = CheckoutForm(request.POST)
     if not form.is_valid():
         return render(request, "shop/checkout.html", {"form": form, "basket": view}, status=400)
-    reference = services.checkout_reference(request)
+    reference = checkouts.checkout_reference(request)
     try:
-        order = services.checkout_place(
+        order = checkouts.checkout_place(
             basket=basket_obj,
             customer=request.user,
             delivery=form.delivery(),
             card_number=form.cleaned_data["card_number"],
             reference=reference,
-            started_by_buyer=services.checkout_reference_is_buyers(request),
+            started_by_buyer=checkouts.checkout_reference_is_buyers(request),
         )
-    except services.CheckoutPlacedEarlier as exc:
-        services.checkout_reference_forget(request)
+    except checkouts.CheckoutPlacedEarlier as exc:
+        checkouts.checkout_reference_forget(request)
         if not exc.theirs:
             # Started as a guest before this account signed in on the browser: that order is
             # the guest's, confirmed to the address it gave, and shown to nobody here.
@@ -216,19 +216,19 @@ def checkout(request: HttpRequest) -> HttpResponse:
         kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
         messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
         return redirect("shop:order", number=exc.order.number)
-    except services.CheckoutUnavailable as exc:
+    except checkouts.CheckoutUnavailable as exc:
         # The outcome is unknown: keep the reference, so the retry cannot order twice.
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
         return render(request, "shop/checkout.html", context, status=exc.status)
-    except services.CheckoutError as exc:
+    except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference.
-        services.checkout_reference_forget(request)
-        services.checkout_reference(request)
+        checkouts.checkout_reference_forget(request)
+        checkouts.checkout_reference(request)
         form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
         return render(request, "shop/checkout.html", context, status=exc.status)
-    services.checkout_reference_forget(request)
+    checkouts.checkout_reference_forget(request)
     order_links.order_grant_access(request, order)
     return redirect("shop:order", number=order.number)
 

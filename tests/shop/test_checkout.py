@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 import legacy_client
+from shop.checkouts import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PlacedOrder, Product
-from shop.services import SESSION_CHECKOUT_REFERENCE
 from tests.shop.conftest import basket_lines, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)

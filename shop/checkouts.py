@@ -1,0 +1,348 @@
+"""Checkout: the storefront's orders placed with the legacy API over HTTP, once per reference.
+
+A checkout's reference is minted before its first submit and sent again on every retry until
+an answer settles it, so a retry never orders twice; a retry whose body changed after a lost
+answer is given the order its earlier try placed (_earlier_try_placed). The monolith's buy-now
+places its one-product orders the same way, under the buyer's Idempotency-Key."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, replace
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+import legacy_client
+from legacy_client import Outcome
+from shop.checkout_events import checkout_placed_append, checkout_refused_append
+from shop.emails import placed_order_confirm
+from shop.models import Basket, BasketLine, PlacedOrder, Product
+from shop.services import basket_clear, basket_take_ordered
+
+SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
+# Who minted it: the account's pk, or None for a guest (login() keeps a guest's session data).
+SESSION_CHECKOUT_STARTED_BY = "shop_checkout_started_by"
+
+
+class CheckoutError(Exception):
+    """The order was not placed; the basket is kept. `status` is the page's HTTP status."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class CheckoutEmpty(CheckoutError):
+    code = "empty"
+
+
+class CheckoutDeclined(CheckoutError):
+    status = 402
+    code = "card_declined"
+
+
+class CheckoutOutOfStock(CheckoutError):
+    status = 409
+    code = "out_of_stock"
+
+
+class CheckoutReferenceReused(CheckoutError):
+    status = 409
+    code = "reference_reused"
+
+
+class CheckoutPlacedEarlier(Exception):
+    """An earlier try of this checkout placed the order after all (its answer was lost: a
+    timeout), and the buyer changed the card or the basket since, so the legacy API refused the
+    reference for the new body. That order is the checkout's: no second one is placed."""
+
+    def __init__(self, order: PlacedOrder, *, theirs: bool, basket_kept: bool):
+        super().__init__(order.number)
+        self.order = order
+        # The buyer who started the checkout checks out now: the order is theirs to be shown.
+        self.theirs = theirs
+        self.basket_kept = basket_kept  # the basket holds more than that order took from it
+
+
+class CheckoutUnavailable(CheckoutError):
+    """The order service is down or over capacity: nothing is known to be placed, and the
+    same reference is sent again on the next try, so a retry cannot place it twice."""
+
+    status = 503
+    code = "unavailable"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    name: str
+    email: str
+    address_line: str
+    city: str
+    postcode: str
+    country: str
+    # State, province or county, as the country writes it (shop.addresses); none for many.
+    region: str = ""
+
+
+def checkout_reference(request: HttpRequest) -> str:
+    """The reference of this checkout: the same one for every submit until it is settled."""
+    reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
+    if not reference:
+        reference = str(uuid.uuid4())
+        request.session[SESSION_CHECKOUT_REFERENCE] = reference
+        request.session[SESSION_CHECKOUT_STARTED_BY] = _buyer_id(request)
+        # Saved now, before the order service is called: the session middleware does not
+        # save on a 5xx answer, and a timeout is exactly when the same reference must be sent again.
+        request.session.save()
+    return reference
+
+
+def checkout_reference_forget(request: HttpRequest) -> None:
+    """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
+    request.session.pop(SESSION_CHECKOUT_REFERENCE, None)
+    request.session.pop(SESSION_CHECKOUT_STARTED_BY, None)
+
+
+def checkout_reference_is_buyers(request: HttpRequest) -> bool:
+    """Whether whoever checks out now started this checkout's reference: not so once a guest's
+    browser was signed in to an account, whose holder may be someone else."""
+    return request.session.get(SESSION_CHECKOUT_STARTED_BY) == _buyer_id(request)
+
+
+def _buyer_id(request: HttpRequest) -> int | None:
+    return request.user.pk if request.user.is_authenticated else None
+
+
+def _out_of_stock_message(data: dict) -> str:
+    product = data.get("product") or (data.get("fields") or {}).get("product")
+    if isinstance(product, list):
+        product = ", ".join(str(p) for p in product)
+    title = None
+    if isinstance(product, str):
+        title = Product.objects.filter(slug=product).values_list("title", flat=True).first() or product
+    if title:
+        return f"Sorry, {title} sold out before we could place your order. Please change your basket."
+    return "Sorry, part of your basket sold out before we could place your order. Please change your basket."
+
+
+def checkout_place(
+    *,
+    basket: Basket,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reference: str,
+    started_by_buyer: bool = True,
+) -> PlacedOrder:
+    """Places the basket's order with the legacy API and records the receipt.
+
+    No database transaction is held during the HTTP call: the order service writes stock
+    in its own transaction and may take seconds under load. `started_by_buyer` says whether
+    whoever checks out now started the reference (checkout_reference_is_buyers): an order an
+    earlier try placed under it is theirs only then.
+    """
+    lines = list(BasketLine.objects.filter(basket=basket).select_related("product").order_by("pk"))
+    if not lines:
+        raise CheckoutEmpty("Your basket is empty.")
+    gone = [line.product.title for line in lines if not line.product.is_on_sale]
+    if gone:
+        raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
+    ordered = [{"product": line.product.slug, "quantity": line.quantity} for line in lines]
+    try:
+        order = _order_place(
+            reference=reference,
+            lines=ordered,
+            customer=customer,
+            delivery=delivery,
+            card_number=card_number,
+            reused_is_final=False,
+        )
+    except CheckoutReferenceReused:
+        order, earlier_lines = _earlier_try_placed(
+            reference=reference, lines=ordered, customer=customer if started_by_buyer else None, delivery=delivery
+        )
+        basket_kept = True
+        if started_by_buyer:
+            basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
+        raise CheckoutPlacedEarlier(order, theirs=started_by_buyer, basket_kept=basket_kept) from None
+    basket_clear(basket=basket)
+    # Once, whichever of two quick submits gets here first (the receipt is claimed).
+    placed_order_confirm(order=order, lines=[(line.product.title, line.quantity) for line in lines])
+    return order
+
+
+def _earlier_try_placed(
+    *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery
+) -> tuple[PlacedOrder, list[dict]]:
+    """The order an earlier try under `reference` placed, whose answer was lost, with its lines,
+    recorded (for `customer`) and confirmed as that try would have done: asked of the legacy API
+    once it refused the reference for another body (`lines`, this try's). Raises
+    CheckoutReferenceReused when it holds no order under it (a try that died there was dropped,
+    its card voided) or will not say, and CheckoutUnavailable while it cannot tell yet; each
+    logged as this try's refusal."""
+    answer = legacy_client.order_find(reference=reference, caller="storefront")
+    data = answer.data
+    if answer.retryable:
+        checkout_refused_append(reference=reference, lines=lines, outcome=str(answer.outcome), retryable=True)
+        raise CheckoutUnavailable(
+            "Our order service could not tell yet whether your earlier try went through. Please try again "
+            "in a moment: you will not be charged twice."
+        )
+    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+        checkout_refused_append(
+            reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
+        )
+        if answer.outcome == Outcome.NOT_FOUND:
+            raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
+        raise CheckoutReferenceReused(
+            "We could not confirm whether your earlier try went through: please look for its confirmation "
+            "email before you order again."
+        )
+    placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
+    earlier = [
+        {"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines
+    ]
+    # The order is the earlier try's, with its name and email; the address is only this one's.
+    ordered_by = data.get("customer") or {}
+    delivery = replace(
+        delivery, name=ordered_by.get("name") or delivery.name, email=ordered_by.get("email") or delivery.email
+    )
+    order = placed_order_record(
+        reference=reference,
+        legacy=data,
+        customer=customer,
+        delivery=delivery,
+        processing_ms=int(data.get("processing_ms") or 0),
+        lines=earlier,
+    )
+    titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
+    placed_order_confirm(order=order, lines=titles)
+    return order, earlier
+
+
+def checkout_buy_now(
+    *,
+    product: Product,
+    quantity: int,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reference: str,
+) -> PlacedOrder:
+    """Places a one-product order at once, without a basket (the monolith's buy-now)."""
+    if quantity > product.available:
+        raise CheckoutOutOfStock(_out_of_stock_message({"product": product.slug}))
+    return _order_place(
+        reference=reference,
+        lines=[{"product": product.slug, "quantity": quantity}],
+        customer=customer,
+        delivery=delivery,
+        card_number=card_number,
+    )
+
+
+def _order_place(
+    *,
+    reference: str,
+    lines: list[dict],
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    card_number: str,
+    reused_is_final: bool = True,
+) -> PlacedOrder:
+    """Places the order with the legacy API over HTTP and records the receipt, or raises a
+    CheckoutError saying why not. A reference refused as reused is logged as a refusal only
+    when that is final (`reused_is_final`): a checkout asks first whether an earlier try of its
+    own placed it (_earlier_try_placed), and logs what that tells."""
+    started = time.perf_counter()
+    answer = legacy_client.order_place(
+        reference=reference,
+        name=delivery.name,
+        email=delivery.email,
+        lines=lines,
+        card_number=card_number,
+    )
+    processing_ms = round((time.perf_counter() - started) * 1000)
+    data = answer.data
+    if answer.outcome != Outcome.PLACED and (reused_is_final or answer.outcome != Outcome.REFERENCE_REUSED):
+        checkout_refused_append(
+            reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
+        )
+    match answer.outcome:
+        case Outcome.DECLINED:
+            raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
+        case Outcome.OUT_OF_STOCK:
+            raise CheckoutOutOfStock(_out_of_stock_message(data))
+        case Outcome.INVALID:
+            raise CheckoutError("The order service could not accept these details.", fields=answer.fields)
+        case Outcome.REFERENCE_REUSED:
+            # This checkout's reference went out with another basket (changed after a try that
+            # timed out): a definite no, so the next submit is a new order under a new reference.
+            raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
+        case Outcome.BUSY | Outcome.IN_PROGRESS | Outcome.NOT_SENT | Outcome.UNKNOWN:
+            wait = (
+                f" Please try again in {int(answer.retry_after)} seconds."
+                if answer.retry_after
+                else " Please try again."
+            )
+            raise CheckoutUnavailable(
+                "Our order service is very busy right now and could not take your order."
+                + wait
+                + " Your basket is kept, and you will not be charged twice."
+            )
+    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+        raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
+    order = placed_order_record(
+        reference=reference,
+        legacy=data,
+        customer=customer,
+        delivery=delivery,
+        processing_ms=processing_ms,
+        lines=lines,
+    )
+    return order
+
+
+def placed_order_record(
+    *,
+    reference: str,
+    legacy: dict,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    processing_ms: int,
+    lines: list[dict] = (),
+) -> PlacedOrder:
+    """The storefront's receipt, and its PLACED event in the same transaction; a second answer
+    for the same reference finds the first (and logs nothing more)."""
+    defaults = {
+        "number": str(legacy["number"]),
+        "legacy_id": int(legacy["id"]),
+        "customer": customer if customer is not None and customer.is_authenticated else None,
+        "email": delivery.email,
+        "name": delivery.name,
+        "address_line": delivery.address_line,
+        "city": delivery.city,
+        "region": delivery.region,
+        "postcode": delivery.postcode,
+        "country": delivery.country,
+        "total_cents": int(legacy.get("total_cents") or 0),
+        "card_last4": str(legacy.get("card_last4") or "")[-4:],
+        "processing_ms": processing_ms,
+    }
+    try:
+        with transaction.atomic():
+            order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+            if created:
+                checkout_placed_append(
+                    number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents
+                )
+    except IntegrityError:  # a double submit recorded it a moment ago
+        order = PlacedOrder.objects.get(reference=reference)
+    return order
