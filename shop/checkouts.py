@@ -165,8 +165,10 @@ def checkout_place(
             reused_is_final=False,
         )
     except CheckoutReferenceReused:
+        if not started_by_buyer:  # another's order: nothing of this buyer's goes on its receipt
+            customer, delivery = None, replace(delivery, address_line="", city="", region="", postcode="", country="")
         order, earlier_lines = _earlier_try_placed(
-            reference=reference, lines=ordered, customer=customer if started_by_buyer else None, delivery=delivery
+            reference=reference, lines=ordered, customer=customer, delivery=delivery
         )
         basket_kept = True
         if started_by_buyer:

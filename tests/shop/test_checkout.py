@@ -193,6 +193,7 @@ def test_an_earlier_guest_try_found_after_someone_signs_in_on_the_browser_is_not
     assert response.status_code == 302 and response["Location"] == "/checkout/"
     guests = PlacedOrder.objects.get()
     assert guests.customer is None and guests.email == "ada@example.com"
+    assert (guests.address_line, guests.city, guests.postcode) == ("", "", "")  # not this buyer's address
     assert [m.to for m in mailoutbox] == [["ada@example.com"]]
     assert (
         "went through after all, and was confirmed to the email address it gave"
