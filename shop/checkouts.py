@@ -180,6 +180,11 @@ def checkout_place(
     return order
 
 
+def _placed(answer: legacy_client.OrderAnswer) -> bool:
+    """Whether the legacy API answered with an order placed, its number and id given."""
+    return answer.outcome == Outcome.PLACED and bool(answer.data.get("number")) and answer.data.get("id") is not None
+
+
 def _earlier_try_placed(
     *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery
 ) -> tuple[PlacedOrder, list[dict]]:
@@ -197,7 +202,7 @@ def _earlier_try_placed(
             "Our order service could not tell yet whether your earlier try went through. Please try again "
             "in a moment: you will not be charged twice."
         )
-    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+    if not _placed(answer):
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
         )
@@ -299,7 +304,7 @@ def _order_place(
                 + wait
                 + " Your basket is kept, and you will not be charged twice."
             )
-    if answer.outcome != Outcome.PLACED or not data.get("number") or data.get("id") is None:
+    if not _placed(answer):
         raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
     order = placed_order_record(
         reference=reference,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 from legacy_api import capacity
 from legacy_api.models import Order
@@ -141,3 +143,22 @@ def assert_nothing_written(product: Product, *, stock: int) -> None:
     assert Order.objects.count() == 0
     product.refresh_from_db()
     assert product.stock == stock
+
+
+def pending(reference: str, *, caller: str, lease_seconds: int, fingerprint: str = "") -> Order:
+    """A request still placing `reference` at the legacy API (or one that died there, its lease
+    ended), with the body `fingerprint` (none: its caller's, as before fingerprints were)."""
+    return Order.objects.create(
+        reference=reference,
+        status=Order.Status.PENDING,
+        caller=caller,
+        fingerprint=fingerprint,
+        customer_name="Ada Angler",
+        customer_email="ada@example.com",
+        card_last4="4242",
+        authorisation_code="",
+        total_cents=29998,
+        processing_ms=0,
+        lease_owner="a-request",
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
+    )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from legacy_api.models import Hold, Order, OrderReader, PaymentAuthorisation
 from legacy_api.payments import payment_authorise
 from shop.models import Product
-from tests.legacy_api.conftest import ORDERS_URL
+from tests.legacy_api.conftest import ORDERS_URL, pending
 
 pytestmark = pytest.mark.django_db
 
@@ -263,23 +263,6 @@ def looked_up(client: Client, reference: str) -> list[dict]:
     response = client.get(LOOKUP_URL, {"reference": reference})
     assert response.status_code == 200, response.content
     return response.json()["results"]
-
-
-def pending(reference: str, *, caller: str, lease_seconds: int) -> Order:
-    """A request still placing `reference` (or one that died there, its lease ended)."""
-    return Order.objects.create(
-        reference=reference,
-        status=Order.Status.PENDING,
-        caller=caller,
-        customer_name="Ada Angler",
-        customer_email="ada@example.com",
-        card_last4="4242",
-        authorisation_code="",
-        total_cents=29998,
-        processing_ms=0,
-        lease_owner="a-request",
-        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
-    )
 
 
 def test_a_caller_looks_its_order_up_by_reference_and_the_lookup_places_nothing(hotpath_client, hot_order):

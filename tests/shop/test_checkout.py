@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 import legacy_client
 from shop.checkouts import SESSION_CHECKOUT_REFERENCE
@@ -227,24 +225,11 @@ def test_an_earlier_try_the_legacy_api_will_not_say_about_settles_the_checkout_a
 def _earlier_try_pending(client, *, lease_seconds: int) -> str:
     """The checkout's earlier try, with another body, is still a pending row at the legacy API
     (its request working, or dead once its lease ended); the reference it holds."""
-    from legacy_api.models import Order
+    from tests.legacy_api.conftest import pending
 
     client.get("/checkout/")
     reference = client.session[SESSION_CHECKOUT_REFERENCE]
-    Order.objects.create(
-        reference=reference,
-        status=Order.Status.PENDING,
-        caller="storefront",
-        fingerprint="another body's",
-        customer_name="Ada Angler",
-        customer_email="ada@example.com",
-        card_last4="4242",
-        authorisation_code="",
-        total_cents=4999,
-        processing_ms=0,
-        lease_owner="the-earlier-request",
-        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
-    )
+    pending(reference, caller="storefront", lease_seconds=lease_seconds, fingerprint="another body's")
     return reference
 
 
