@@ -20,7 +20,7 @@ from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append, checkout_refused_append
 from shop.emails import placed_order_confirm
 from shop.models import Basket, BasketLine, PlacedOrder, Product
-from shop.services import basket_clear, basket_take_ordered
+from shop.services import basket_take_ordered
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
 # Who minted it: the account's pk, or None for a guest (login() keeps a guest's session data).
@@ -174,7 +174,8 @@ def checkout_place(
         if started_by_buyer:
             basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
         raise CheckoutPlacedEarlier(order, theirs=started_by_buyer, basket_kept=basket_kept) from None
-    basket_clear(basket=basket)
+    # Unit for unit: a line added in another tab while the legacy API placed it stays.
+    basket_take_ordered(basket=basket, lines=ordered)
     # Once, whichever of two quick submits gets here first (the receipt is claimed).
     placed_order_confirm(order=order, lines=[(line.product.title, line.quantity) for line in lines])
     return order

@@ -103,10 +103,6 @@ def basket_remove(*, basket: Basket, product: Product) -> bool:
     return deleted > 0
 
 
-def basket_clear(*, basket: Basket) -> None:
-    BasketLine.objects.filter(basket=basket).delete()
-
-
 def basket_get_or_create_for_request(request: HttpRequest) -> Basket:
     """The shopper's basket, created if needed. Call inside the transaction that fills it,
     so a change that fails leaves no empty basket behind; then `basket_remember`."""

@@ -230,6 +230,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return render(request, "shop/checkout.html", context, status=exc.status)
     checkouts.checkout_reference_forget(request)
     order_links.order_grant_access(request, order)
+    if selectors.basket_count(basket=basket_obj):
+        messages.info(request, "What you added to your basket while this order was placed is kept there.")
     return redirect("shop:order", number=order.number)
 
 

@@ -72,6 +72,32 @@ def test_checkout_places_the_order_with_the_legacy_api_and_shows_the_confirmatio
     assert re.search(r"Processed in <strong data-processing-ms>\d+ ms</strong>", html)
 
 
+def test_a_line_added_in_another_tab_while_the_order_is_placed_stays_in_the_basket(
+    client, legacy_api, rod, reel, monkeypatch
+):
+    """The basket is not locked across the legacy API's call: what the order took leaves it, unit
+    for unit, and what another tab added meanwhile is kept to be ordered, not emptied unseen."""
+    fill_basket(client, rod, 1)
+    place = legacy_client.order_place
+
+    def place_while_another_tab_adds(**kwargs):
+        other_tab = Client()
+        other_tab.cookies = client.cookies
+        fill_basket(other_tab, rod, 1)
+        fill_basket(other_tab, reel, 1)
+        return place(**kwargs)
+
+    monkeypatch.setattr(legacy_client, "order_place", place_while_another_tab_adds)
+
+    response = client.post("/checkout/", checkout_form())
+
+    order = PlacedOrder.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.number}/"
+    assert order.total_cents == 4999
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1, reel.slug: 1}
+    assert "is kept there" in client.get(response["Location"]).content.decode()
+
+
 def test_checkout_emails_the_confirmation_its_page_promises_once(client, legacy_api, rod, mailoutbox):
     fill_basket(client, rod, 2)
     client.post("/checkout/", checkout_form())
