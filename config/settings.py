@@ -330,6 +330,15 @@ CELERY_BEAT_SCHEDULE = {
     "events-snapshots": {"task": "events.tasks.views_snapshot", "schedule": 3600.0},
     "events-prune": {"task": "events.tasks.events_prune", "schedule": 3600.0},
 }
+# A storefront checkout whose answer was lost (shop.checkout_sweep) is looked up at the legacy
+# API this long after its last try began: longer than a try's call can take (LEGACY_API_TIMEOUT)
+# so that a call still on its way is never taken for one that placed nothing.
+SHOP_CHECKOUT_SWEEP_AFTER_SECONDS = env_int("SHOP_CHECKOUT_SWEEP_AFTER_SECONDS", 120)
+if SHOP_DEPLOYMENT in ("all", "monolith"):  # the storefront's own: not the hot path's Lambda sweeper
+    CELERY_BEAT_SCHEDULE["shop-checkouts-in-doubt"] = {
+        "task": "shop.tasks.checkouts_in_doubt_sweep",
+        "schedule": float(os.environ.get("SHOP_CHECKOUT_SWEEP_SECONDS", "60")),
+    }
 
 # --- Hot path (orders) -------------------------------------------------------------------
 # Fernet keys sealing card numbers until an order is placed (comma-separated, newest first);

@@ -68,6 +68,7 @@ def buy_now_place(
             delivery=Delivery(name=data.name, email=data.email, address_line="", city="", postcode="", country=""),
             card_number=data.card_number,
             reference=reference,
+            fingerprint=fingerprint,
         )
     except CheckoutOutOfStock:
         # The checkout's words speak of a basket; a buy-now has none.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -18,8 +18,9 @@ from django.http import HttpRequest
 import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append, checkout_refused_append
+from shop.checkout_pending import pending_checkout_note, pending_checkout_settle
 from shop.emails import placed_order_confirm
-from shop.models import Basket, BasketLine, PlacedOrder, Product
+from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
 from shop.services import basket_take_ordered
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
@@ -89,6 +90,11 @@ class Delivery:
     country: str
     # State, province or county, as the country writes it (shop.addresses); none for many.
     region: str = ""
+
+
+def delivery_of(row: PlacedOrder | PendingCheckout) -> Delivery:
+    """The delivery a receipt or a checkout in doubt was written with."""
+    return Delivery(**{field.name: getattr(row, field.name) for field in fields(Delivery)})
 
 
 def checkout_reference(request: HttpRequest) -> str:
@@ -181,7 +187,7 @@ def checkout_place(
     return order
 
 
-def _placed(answer: legacy_client.OrderAnswer) -> bool:
+def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:
     """Whether the legacy API answered with an order placed, its number and id given."""
     return answer.outcome == Outcome.PLACED and bool(answer.data.get("number")) and answer.data.get("id") is not None
 
@@ -196,23 +202,34 @@ def _earlier_try_placed(
     its card voided) or will not say, and CheckoutUnavailable while it cannot tell yet; each
     logged as this try's refusal."""
     answer = legacy_client.order_find(reference=reference, caller="storefront")
-    data = answer.data
     if answer.retryable:
         checkout_refused_append(reference=reference, lines=lines, outcome=str(answer.outcome), retryable=True)
         raise CheckoutUnavailable(
             "Our order service could not tell yet whether your earlier try went through. Please try again "
             "in a moment: you will not be charged twice."
         )
-    if not _placed(answer):
+    if not checkout_placed_answer(answer):
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
         )
         if answer.outcome == Outcome.NOT_FOUND:
+            pending_checkout_settle(reference=reference)  # nothing under it: settled
             raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
         raise CheckoutReferenceReused(
             "We could not confirm whether your earlier try went through: please look for its confirmation "
             "email before you order again."
         )
+    return checkout_found_record(reference=reference, answer=answer, customer=customer, delivery=delivery)
+
+
+def checkout_found_record(
+    *, reference: str, answer: legacy_client.OrderAnswer, customer: AbstractBaseUser | None, delivery: Delivery
+) -> tuple[PlacedOrder, list[dict]]:
+    """The order the legacy API found under `reference` (legacy_client.order_find's PLACED) after
+    the try that placed it lost its answer: its receipt recorded for `customer`, with the lines,
+    name and email it was placed with and `delivery`'s address, and confirmed by email once, as
+    that try would have done. With the lines it ordered."""
+    data = answer.data
     placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
     earlier = [
         {"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines
@@ -243,8 +260,10 @@ def checkout_buy_now(
     delivery: Delivery,
     card_number: str,
     reference: str,
+    fingerprint: str = "",
 ) -> PlacedOrder:
-    """Places a one-product order at once, without a basket (the monolith's buy-now)."""
+    """Places a one-product order at once, without a basket (the monolith's buy-now); its
+    request's `fingerprint` goes on a receipt the sweep records after a lost answer."""
     if quantity > product.available:
         raise CheckoutOutOfStock(_out_of_stock_message({"product": product.slug}))
     return _order_place(
@@ -253,6 +272,7 @@ def checkout_buy_now(
         customer=customer,
         delivery=delivery,
         card_number=card_number,
+        fingerprint=fingerprint,
     )
 
 
@@ -264,11 +284,16 @@ def _order_place(
     delivery: Delivery,
     card_number: str,
     reused_is_final: bool = True,
+    fingerprint: str = "",
 ) -> PlacedOrder:
     """Places the order with the legacy API over HTTP and records the receipt, or raises a
     CheckoutError saying why not. A reference refused as reused is logged as a refusal only
     when that is final (`reused_is_final`): a checkout asks first whether an earlier try of its
-    own placed it (_earlier_try_placed), and logs what that tells."""
+    own placed it (_earlier_try_placed), and logs what that tells. The checkout is noted as in
+    doubt before the call, and stays so until an answer settles it (shop.checkout_sweep)."""
+    pending_checkout_note(
+        reference=reference, customer=customer, delivery=delivery, lines=lines, fingerprint=fingerprint
+    )
     started = time.perf_counter()
     answer = legacy_client.order_place(
         reference=reference,
@@ -283,6 +308,8 @@ def _order_place(
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
         )
+    if answer.outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK):
+        pending_checkout_settle(reference=reference)  # a definite no for the reference's one body
     match answer.outcome:
         case Outcome.DECLINED:
             raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
@@ -305,7 +332,7 @@ def _order_place(
                 + wait
                 + " Your basket is kept, and you will not be charged twice."
             )
-    if not _placed(answer):
+    if not checkout_placed_answer(answer):
         raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
     order = placed_order_record(
         reference=reference,
@@ -333,13 +360,7 @@ def placed_order_record(
         "number": str(legacy["number"]),
         "legacy_id": int(legacy["id"]),
         "customer": customer if customer is not None and customer.is_authenticated else None,
-        "email": delivery.email,
-        "name": delivery.name,
-        "address_line": delivery.address_line,
-        "city": delivery.city,
-        "region": delivery.region,
-        "postcode": delivery.postcode,
-        "country": delivery.country,
+        **asdict(delivery),
         "total_cents": int(legacy.get("total_cents") or 0),
         "card_last4": str(legacy.get("card_last4") or "")[-4:],
         "processing_ms": processing_ms,
@@ -347,6 +368,7 @@ def placed_order_record(
     try:
         with transaction.atomic():
             order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+            pending_checkout_settle(reference=reference)
             if created:
                 checkout_placed_append(
                     number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents

@@ -224,3 +224,38 @@ class VerifiedEmail(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class PendingCheckout(models.Model):
+    """A checkout sent to the legacy API that no answer has settled yet: written before the call
+    (shop.checkout_pending), deleted with its receipt or a definite no. One left behind, its
+    answer lost and its buyer gone (a timeout, a process killed mid-call), is looked up by the
+    sweep (shop.checkout_sweep): an order it placed is recorded and confirmed, never lost.
+    Never card data: the card number goes to the legacy API and nowhere else."""
+
+    reference = models.CharField(max_length=64, unique=True)
+    # Who started the checkout (the first try's): an order found later is theirs.
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=200)
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    lines = models.JSONField(default=list, help_text="The lines the first try sent.")
+    # The buy-now request's HMAC (shop.order_input), stamped on the receipt the sweep records.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    # Not looked up before then: every try moves it on, so a call still on its way to the legacy
+    # API is never taken for a checkout that placed nothing.
+    look_after = models.DateTimeField()
+    looks = models.PositiveIntegerField(default=0, help_text="Lookups that could not tell yet.")
+
+    class Meta:
+        indexes = [models.Index(fields=["look_after"], name="pending_checkout_look_after")]
+
+    def __str__(self) -> str:
+        return self.reference

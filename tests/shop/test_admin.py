@@ -96,6 +96,26 @@ def test_placed_orders_are_read_only(admin_client, db):
     assert PlacedOrder.objects.filter(pk=order.pk).exists()
 
 
+def test_checkouts_in_doubt_are_listed_read_only(admin_client, client, django_user_model, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.models import PendingCheckout
+
+    pending = PendingCheckout.objects.create(
+        reference="r-in-doubt", email="a@example.com", name="A", look_after=timezone.now() + timedelta(minutes=2)
+    )
+
+    assert "r-in-doubt" in admin_client.get("/admin/shop/pendingcheckout/").content.decode()
+    assert admin_client.get("/admin/shop/pendingcheckout/add/").status_code == 403
+    assert admin_client.post(f"/admin/shop/pendingcheckout/{pending.pk}/delete/", {"post": "yes"}).status_code == 403
+    # Staff without the permission to look are not shown them.
+    client.force_login(django_user_model.objects.create_user("clerk", password="a-long-test-password", is_staff=True))
+    assert client.get("/admin/shop/pendingcheckout/").status_code == 403
+    assert PendingCheckout.objects.filter(pk=pending.pk).exists()
+
+
 def test_staff_who_may_only_look_cannot_restock_or_delete(viewer, products):
     restock = run_action(viewer, "restock", products, apply="1", quantity="10")
     delete = run_action(viewer, "soft_delete", products)

@@ -1,0 +1,79 @@
+"""The sweep of checkouts in doubt (shop.models.PendingCheckout), run by beat: each one that no
+answer settled, once its look is due, is asked of the legacy API. An order it placed is recorded
+as its buyer's receipt and confirmed by email, once; one that placed nothing is settled (the
+lookup voided what it authorised); one it cannot tell about yet is asked again later, less and
+less often."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import legacy_client
+from legacy_client import Outcome
+from shop.checkout_events import checkout_refused_append
+from shop.checkouts import checkout_found_record, checkout_placed_answer, delivery_of
+from shop.models import PendingCheckout, PlacedOrder
+
+logger = logging.getLogger(__name__)
+
+# A checkout the lookup cannot tell about is asked again after the sweep's delay, doubled for
+# each look that could not tell, up to this.
+LOOK_AGAIN_MAX_SECONDS = 3600
+
+
+@dataclass
+class SweepResult:
+    placed: int = 0  # orders found and recorded (receipt, PLACED event, email)
+    not_placed: int = 0  # settled: no order under the reference
+    in_doubt: int = 0  # the legacy API could not tell yet: looked at again later
+
+    def as_dict(self) -> dict[str, int]:
+        return {"placed": self.placed, "not_placed": self.not_placed, "in_doubt": self.in_doubt}
+
+
+def checkout_sweep(*, limit: int = 100) -> SweepResult:
+    """Looks up the checkouts in doubt whose look is due, oldest first."""
+    result = SweepResult()
+    due = PendingCheckout.objects.select_related("customer").filter(look_after__lte=timezone.now())
+    for pending in due.order_by("look_after")[:limit]:
+        outcome = _look(pending)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    if result.placed or result.not_placed:
+        logger.info("checkouts in doubt: %s", result.as_dict())
+    return result
+
+
+def _look(pending: PendingCheckout) -> str:
+    answer = legacy_client.order_find(reference=pending.reference, caller="storefront")
+    if checkout_placed_answer(answer):
+        order, _ = checkout_found_record(
+            reference=pending.reference, answer=answer, customer=pending.customer, delivery=delivery_of(pending)
+        )
+        if pending.fingerprint:  # a buy-now's: a retry with another body under its key is refused
+            PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=pending.fingerprint)
+        return "placed"
+    # Only while no try has moved its look on since this one was read: a try still on its way to
+    # the legacy API may place it yet.
+    current = PendingCheckout.objects.filter(pk=pending.pk, look_after=pending.look_after)
+    if answer.outcome == Outcome.NOT_FOUND:
+        with transaction.atomic():
+            if current.delete()[0]:
+                checkout_refused_append(
+                    reference=pending.reference, lines=pending.lines, outcome=str(answer.outcome), retryable=False
+                )
+        return "not_placed"
+    wait = min(LOOK_AGAIN_MAX_SECONDS, settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS * 2 ** (pending.looks + 1))
+    current.update(looks=pending.looks + 1, look_after=timezone.now() + timedelta(seconds=wait))
+    logger.warning(
+        "checkout %s: the legacy API could not tell whether it placed it (%s); asked again in %d s",
+        pending.reference,
+        answer.outcome,
+        wait,
+    )
+    return "in_doubt"
