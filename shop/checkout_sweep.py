@@ -64,8 +64,10 @@ def _look(pending: PendingCheckout) -> str:
     if answer.outcome == Outcome.NOT_FOUND:
         with transaction.atomic():
             if current.delete()[0]:
+                # Nothing placed so far; the buyer's session may still hold the reference, and a
+                # try under it may still place the order.
                 checkout_refused_append(
-                    reference=pending.reference, lines=pending.lines, outcome=str(answer.outcome), retryable=False
+                    reference=pending.reference, lines=pending.lines, outcome=str(answer.outcome), retryable=True
                 )
         return "not_placed"
     wait = min(LOOK_AGAIN_MAX_SECONDS, settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS * 2 ** (pending.looks + 1))

@@ -107,7 +107,12 @@ def test_a_checkout_that_died_before_its_order_reached_the_legacy_api_is_settled
     assert not Order.objects.filter(reference=reference).exists()
     assert storefront_statuses(reference) == ["FAILED"]
     failed = Event.objects.get(source=SOURCE, resources=[reference])
-    assert (failed.data["reason"], failed.data["retryable"]) == ("not_found", False)
+    assert (failed.data["reason"], failed.data["retryable"]) == ("not_found", True)
+
+    # The buyer comes back: their session's reference places the order, once.
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+    assert PlacedOrder.objects.get().reference == reference
+    assert not PendingCheckout.objects.exists()
 
 
 def test_a_checkout_still_being_placed_is_asked_again_later_and_settled_once_its_request_died(
@@ -179,7 +184,7 @@ def test_a_try_on_its_way_while_the_sweep_looks_keeps_the_checkout_in_doubt(clie
     checkout_sweep()
 
     assert PendingCheckout.objects.exists()
-    assert not Event.objects.filter(source=SOURCE, status="FAILED", data__retryable=False).exists()
+    assert not Event.objects.filter(source=SOURCE, status="FAILED", data__reason="not_found").exists()
 
 
 @pytest.mark.parametrize("card", ["4242 4242 4242 4242", DECLINED])
