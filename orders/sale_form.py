@@ -34,6 +34,13 @@ def sale_update(
         current = SaleAllocation(product=product, allocated=allocated)
         _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
         return current
+    if state == SaleState.CLOSED and allocated < current.reserved + current.sold:
+        # The row keeps the last opening's figures until the next opening counts afresh.
+        raise SaleRefused(
+            f"The last sale sold {current.sold}: keep at least that while the sale is closed, "
+            "or turn the hot path on to open a new sale of fewer units.",
+            field="allocated",
+        )
     if state != SaleState.CLOSING:
         current.allocated, current.is_hot = allocated, False
         current.save(update_fields=["allocated", "is_hot", "updated_at"])

@@ -270,3 +270,20 @@ def test_a_draft_above_what_other_holds_leave_says_what_they_hold(admin_client, 
         "30 of them held (70 available). It is saved as a draft; opening it is refused until that much "
         "stock is available."
     ]
+
+
+def test_a_closed_sale_saved_with_fewer_units_than_it_last_sold_is_refused_naming_the_field(admin_client, product):
+    """A closed sale's row keeps its last opening's figures until the next opening counts afresh:
+    fewer units than it sold is refused on the form, not a 500 from the no-oversell check."""
+    from orders import sales
+
+    allocation = sale_open(product=product, units=20)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=8)
+    sales.sale_close(allocation=allocation)
+
+    response = admin_client.post(change_url(allocation), {"product": product.pk, "allocated": 3, "per_order_limit": 2})
+
+    assert response.status_code == 200
+    assert "The last sale sold 8" in " ".join(field_errors(response, "allocated"))
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.allocated, allocation.sold) == (SaleState.CLOSED, 8, 8)
