@@ -261,7 +261,10 @@ class PendingCheckoutAdmin(ReadOnlyAdmin):
     """Checkouts sent to the legacy API that no answer has settled yet: the sweep looks each one
     up (shop.checkout_sweep); one that stays here is one the legacy API could not tell about."""
 
-    list_display = ["reference", "started_at", "name", "email", "looks", "look_after", "customer"]
-    list_select_related = ["customer"]
-    search_fields = ["reference", "email", "name"]
+    list_display = ["reference", "started_at", "tries_count", "tries_open", "looks", "look_after"]
+    search_fields = ["reference"]
     list_filter = ["started_at"]
+
+    @admin.display(description="Tries")
+    def tries_count(self, obj: PendingCheckout) -> int:
+        return len(obj.tries)

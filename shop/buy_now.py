@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from django.contrib.auth.base_user import AbstractBaseUser
 
 import legacy_client
-from shop.checkouts import CheckoutOutOfStock, Delivery, checkout_buy_now
+from shop.checkouts import (
+    CheckoutDeclined,
+    CheckoutOutOfStock,
+    CheckoutReferenceReused,
+    CheckoutUnavailable,
+    Delivery,
+    checkout_buy_now,
+)
 from shop.emails import placed_order_confirm
-from shop.models import PlacedOrder, Product
+from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
 
 
@@ -39,7 +46,10 @@ def receipt_matches(order: PlacedOrder, fingerprint: str) -> bool:
 def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
     if not receipt_matches(order, fingerprint):
         raise KeyReused("This Idempotency-Key was used for another order.")
-    return BuyNowPlaced(order=order, original=False)
+    # A receipt the sweep recorded after the original's answer was lost: the first retry of its
+    # body is answered as the original was to be.
+    first = PlacedOrder.objects.filter(pk=order.pk, answered=False).update(answered=True)
+    return BuyNowPlaced(order=order, original=bool(first))
 
 
 def _sold_out_message(product: Product, quantity: int) -> str:
@@ -60,6 +70,11 @@ def buy_now_place(
     existing = PlacedOrder.objects.filter(reference=reference).first()
     if existing is not None:
         return _replay(existing, fingerprint)
+    refused = BuyNowRefusal.objects.filter(reference=reference).first()
+    if refused is not None:
+        if not secrets.compare_digest(refused.fingerprint, fingerprint):
+            raise KeyReused("This Idempotency-Key was used for another order.")
+        raise CheckoutDeclined(refused.detail)
     try:
         order = checkout_buy_now(
             product=product,
@@ -70,9 +85,23 @@ def buy_now_place(
             reference=reference,
             fingerprint=fingerprint,
         )
+    except CheckoutDeclined as exc:
+        BuyNowRefusal.objects.get_or_create(
+            reference=reference, defaults={"fingerprint": fingerprint, "detail": exc.message[:200]}
+        )
+        raise
     except CheckoutOutOfStock:
         # The checkout's words speak of a basket; a buy-now has none.
-        raise CheckoutOutOfStock(_sold_out_message(product, data.quantity))
+        raise CheckoutOutOfStock(_sold_out_message(product, data.quantity)) from None
+    except CheckoutReferenceReused:
+        # Another body under this key reached the legacy API first (sent at the same moment,
+        # or by the hot path before its route was switched off).
+        raise KeyReused("This Idempotency-Key was used for another order.") from None
+    except CheckoutUnavailable as exc:
+        raise CheckoutUnavailable(
+            "Our order service could not place your order just now. Please try again with the same "
+            "Idempotency-Key: you will not be charged twice."
+        ) from exc
     # Two requests with one key can both reach the legacy API (which places one order): the
     # one that stamps its fingerprint on the receipt placed it; the other is a replay.
     claimed = PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)

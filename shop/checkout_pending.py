@@ -1,6 +1,12 @@
 """A checkout in doubt: noted before its order goes to the legacy API and dropped once an
 answer settles it, so that an answer lost (a timeout, the process killed mid-call, the buyer
-gone) still leaves something to look up (shop.checkout_sweep)."""
+gone) still leaves something to look up (shop.checkout_sweep).
+
+Every try's body is kept (a try may place nothing and a later one, with another card or basket,
+place the order), and the order found is matched to the try whose body it is. A try counts as
+open while its call lasts, and after it while its answer left it in doubt: a definite no for
+one try (a declined card) settles the checkout only when no other try (another tab's) is open,
+which may still place it."""
 
 from __future__ import annotations
 
@@ -9,13 +15,20 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from legacy_client import Outcome
 from shop.models import PendingCheckout
 
 if TYPE_CHECKING:
     from shop.checkouts import Delivery
+
+# A buyer trying one body after another: the oldest are forgotten past this many.
+TRIES_KEPT = 20
 
 
 def pending_checkout_note(
@@ -24,24 +37,82 @@ def pending_checkout_note(
     customer: AbstractBaseUser | None,
     delivery: Delivery,
     lines: list[dict],
+    card_last4: str,
     fingerprint: str = "",
 ) -> None:
-    """Before each try's call: the first try's buyer, delivery and lines are kept (an order the
-    reference placed is that try's), and the lookup is put off past this call's end."""
+    """Before each try's call: its body is added to the checkout's tries, the try counts as open,
+    and the lookup is put off past the call's end."""
+    attempt = {
+        "customer": customer.pk if customer is not None and customer.is_authenticated else None,
+        **asdict(delivery),
+        "lines": lines,
+        "card_last4": card_last4,
+        "fingerprint": fingerprint,
+    }
     look_after = timezone.now() + timedelta(seconds=settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS)
-    PendingCheckout.objects.update_or_create(
-        reference=reference,
-        defaults={"look_after": look_after},
-        create_defaults={
-            "look_after": look_after,
-            "customer": customer if customer is not None and customer.is_authenticated else None,
-            **asdict(delivery),
-            "lines": lines,
-            "fingerprint": fingerprint,
-        },
-    )
+    with transaction.atomic():
+        pending, created = PendingCheckout.objects.select_for_update().get_or_create(
+            reference=reference, defaults={"look_after": look_after, "tries": [attempt], "tries_open": 1}
+        )
+        if created:
+            return
+        tries = [t for t in pending.tries if t != attempt] + [attempt]
+        PendingCheckout.objects.filter(pk=pending.pk).update(
+            tries=tries[-TRIES_KEPT:], tries_open=F("tries_open") + 1, look_after=look_after
+        )
 
 
-def pending_checkout_settle(*, reference: str) -> None:
-    """Once an answer settled the reference: its receipt recorded, or a definite no for it."""
-    PendingCheckout.objects.filter(reference=reference).delete()
+def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> None:
+    """After a try's call, its answer not an order. A try answered with a definite no for its
+    body (declined, no stock, invalid, the reference another body's) is closed; one whose answer
+    left it in doubt stays open. A declined card or no stock is a no for the reference too (the
+    legacy API answers so only to the body it holds) and settles the checkout when no other try
+    is open (another tab's, out or in doubt, may still place it); a body refused as invalid was
+    never taken, and settles it only when no other body was tried."""
+    closes = outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK, Outcome.INVALID, Outcome.REFERENCE_REUSED)
+    if not closes:
+        return
+    with transaction.atomic():
+        current = PendingCheckout.objects.select_for_update().filter(reference=reference).first()
+        if current is None:
+            return
+        alone = current.tries_open <= 1
+        if (outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK) and alone) or (
+            outcome == Outcome.INVALID and alone and len(current.tries) == 1
+        ):
+            current.delete()
+        elif current.tries_open:
+            PendingCheckout.objects.filter(pk=current.pk).update(tries_open=F("tries_open") - 1)
+
+
+def pending_checkout_settle(*, reference: str, unless_out: bool = False) -> None:
+    """Once the reference's order is recorded (in the receipt's transaction), or a lookup found
+    none under it (`unless_out`: not while a try is open, out or in doubt, which may place it yet)."""
+    settled = PendingCheckout.objects.filter(reference=reference)
+    if unless_out:
+        settled = settled.filter(tries_open=0)
+    settled.delete()
+
+
+def pending_checkout_try_of(pending: PendingCheckout, order: dict) -> dict | None:
+    """The try whose body the legacy API's order is (its buyer's name and email, its lines and
+    the card's last four digits, compared as the legacy API compares bodies), the latest if more
+    than one; None when none is: the order is not recorded on a guess."""
+
+    def body(name, email, lines, last4) -> tuple:
+        pairs = sorted((str(line.get("product")), int(line.get("quantity") or 0)) for line in lines or [])
+        return (str(name or "").strip(), str(email or "").strip().lower(), pairs, str(last4 or ""))
+
+    ordered_by = order.get("customer") or {}
+    placed = body(ordered_by.get("name"), ordered_by.get("email"), order.get("lines"), order.get("card_last4"))
+    for attempt in reversed(pending.tries):
+        if body(attempt["name"], attempt["email"], attempt["lines"], attempt["card_last4"]) == placed:
+            return attempt
+    return None
+
+
+def pending_checkout_buyer(attempt: dict) -> AbstractBaseUser | None:
+    """The account a try was made by; None for a guest's, or an account deleted since."""
+    if attempt.get("customer") is None:
+        return None
+    return get_user_model().objects.filter(pk=attempt["customer"]).first()

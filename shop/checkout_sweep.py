@@ -7,7 +7,7 @@ less often."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,7 +17,8 @@ from django.utils import timezone
 import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
-from shop.checkouts import checkout_found_record, checkout_placed_answer, delivery_of
+from shop.checkout_pending import pending_checkout_buyer, pending_checkout_try_of
+from shop.checkouts import Delivery, checkout_found_record, checkout_placed_answer
 from shop.models import PendingCheckout, PlacedOrder
 
 logger = logging.getLogger(__name__)
@@ -40,9 +41,13 @@ class SweepResult:
 def checkout_sweep(*, limit: int = 100) -> SweepResult:
     """Looks up the checkouts in doubt whose look is due, oldest first."""
     result = SweepResult()
-    due = PendingCheckout.objects.select_related("customer").filter(look_after__lte=timezone.now())
+    due = PendingCheckout.objects.filter(look_after__lte=timezone.now())
     for pending in due.order_by("look_after")[:limit]:
-        outcome = _look(pending)
+        try:
+            outcome = _look(pending)
+        except Exception:  # one checkout that fails keeps none of the others from being looked at
+            logger.exception("checkout %s: its lookup failed", pending.reference)
+            outcome = "in_doubt"
         setattr(result, outcome, getattr(result, outcome) + 1)
     if result.placed or result.not_placed:
         logger.info("checkouts in doubt: %s", result.as_dict())
@@ -51,12 +56,20 @@ def checkout_sweep(*, limit: int = 100) -> SweepResult:
 
 def _look(pending: PendingCheckout) -> str:
     answer = legacy_client.order_find(reference=pending.reference, caller="storefront")
-    if checkout_placed_answer(answer):
+    attempt = pending_checkout_try_of(pending, answer.data) if checkout_placed_answer(answer) else None
+    if attempt is not None:
         order, _ = checkout_found_record(
-            reference=pending.reference, answer=answer, customer=pending.customer, delivery=delivery_of(pending)
+            reference=pending.reference,
+            answer=answer,
+            customer=pending_checkout_buyer(attempt),
+            delivery=Delivery(**{field.name: attempt[field.name] for field in fields(Delivery)}),
         )
-        if pending.fingerprint:  # a buy-now's: a retry with another body under its key is refused
-            PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=pending.fingerprint)
+        if attempt["fingerprint"]:
+            # A buy-now's: a retry with another body under its key is refused, and the first
+            # retry with this one is answered as the original (shop.buy_now).
+            PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(
+                fingerprint=attempt["fingerprint"], answered=False
+            )
         return "placed"
     # Only while no try has moved its look on since this one was read: a try still on its way to
     # the legacy API may place it yet.
@@ -67,15 +80,14 @@ def _look(pending: PendingCheckout) -> str:
                 # Nothing placed so far; the buyer's session may still hold the reference, and a
                 # try under it may still place the order.
                 checkout_refused_append(
-                    reference=pending.reference, lines=pending.lines, outcome=str(answer.outcome), retryable=True
+                    reference=pending.reference,
+                    lines=pending.tries[-1]["lines"] if pending.tries else [],
+                    outcome=str(answer.outcome),
+                    retryable=True,
                 )
         return "not_placed"
     wait = min(LOOK_AGAIN_MAX_SECONDS, settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS * 2 ** (pending.looks + 1))
     current.update(looks=pending.looks + 1, look_after=timezone.now() + timedelta(seconds=wait))
-    logger.warning(
-        "checkout %s: the legacy API could not tell whether it placed it (%s); asked again in %d s",
-        pending.reference,
-        answer.outcome,
-        wait,
-    )
+    why = "an order no try of its own matches" if checkout_placed_answer(answer) else str(answer.outcome)
+    logger.warning("checkout %s: still in doubt (%s); asked again in %d s", pending.reference, why, wait)
     return "in_doubt"

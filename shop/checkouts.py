@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -18,9 +18,9 @@ from django.http import HttpRequest
 import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append, checkout_refused_append
-from shop.checkout_pending import pending_checkout_note, pending_checkout_settle
+from shop.checkout_pending import pending_checkout_note, pending_checkout_settle, pending_checkout_try_ended
 from shop.emails import placed_order_confirm
-from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
+from shop.models import Basket, BasketLine, PlacedOrder, Product
 from shop.services import basket_take_ordered
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
@@ -90,11 +90,6 @@ class Delivery:
     country: str
     # State, province or county, as the country writes it (shop.addresses); none for many.
     region: str = ""
-
-
-def delivery_of(row: PlacedOrder | PendingCheckout) -> Delivery:
-    """The delivery a receipt or a checkout in doubt was written with."""
-    return Delivery(**{field.name: getattr(row, field.name) for field in fields(Delivery)})
 
 
 def checkout_reference(request: HttpRequest) -> str:
@@ -213,7 +208,7 @@ def _earlier_try_placed(
             reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
         )
         if answer.outcome == Outcome.NOT_FOUND:
-            pending_checkout_settle(reference=reference)  # nothing under it: settled
+            pending_checkout_settle(reference=reference, unless_out=True)  # nothing under it
             raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
         raise CheckoutReferenceReused(
             "We could not confirm whether your earlier try went through: please look for its confirmation "
@@ -292,7 +287,12 @@ def _order_place(
     own placed it (_earlier_try_placed), and logs what that tells. The checkout is noted as in
     doubt before the call, and stays so until an answer settles it (shop.checkout_sweep)."""
     pending_checkout_note(
-        reference=reference, customer=customer, delivery=delivery, lines=lines, fingerprint=fingerprint
+        reference=reference,
+        customer=customer,
+        delivery=delivery,
+        lines=lines,
+        card_last4="".join(ch for ch in card_number if ch.isdigit())[-4:],
+        fingerprint=fingerprint,
     )
     started = time.perf_counter()
     answer = legacy_client.order_place(
@@ -308,8 +308,8 @@ def _order_place(
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
         )
-    if answer.outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK):
-        pending_checkout_settle(reference=reference)  # a definite no for the reference's one body
+    if not checkout_placed_answer(answer):  # a placed one is settled with its receipt
+        pending_checkout_try_ended(reference=reference, outcome=answer.outcome)
     match answer.outcome:
         case Outcome.DECLINED:
             raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")

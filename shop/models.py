@@ -189,6 +189,9 @@ class PlacedOrder(models.Model):
     # HMAC of the buy-now request that placed it (shop.order_input): the same Idempotency-Key
     # with another body is refused instead of being shown this order.
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # False while a receipt the sweep recorded (shop.checkout_sweep) has answered no request: the
+    # first request of its own body to ask is then answered as the original (a buy-now's access).
+    answered = models.BooleanField(default=True, db_default=True, editable=False)
     # Claimed by the one process that sends the confirmation email, so it goes exactly once.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -231,23 +234,15 @@ class PendingCheckout(models.Model):
     (shop.checkout_pending), deleted with its receipt or a definite no. One left behind, its
     answer lost and its buyer gone (a timeout, a process killed mid-call), is looked up by the
     sweep (shop.checkout_sweep): an order it placed is recorded and confirmed, never lost.
-    Never card data: the card number goes to the legacy API and nowhere else."""
+    Never card data beyond the last four digits, as on a receipt."""
 
     reference = models.CharField(max_length=64, unique=True)
-    # Who started the checkout (the first try's): an order found later is theirs.
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    email = models.EmailField()
-    name = models.CharField(max_length=200)
-    address_line = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    region = models.CharField(max_length=100, blank=True)
-    postcode = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=100, blank=True)
-    lines = models.JSONField(default=list, help_text="The lines the first try sent.")
-    # The buy-now request's HMAC (shop.order_input), stamped on the receipt the sweep records.
-    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # Each body sent under the reference (the buyer's account, delivery, lines, the card's last
+    # four digits, a buy-now's fingerprint): the order found is recorded with the one it matches.
+    tries = models.JSONField(default=list)
+    # Tries out, or whose answer left them in doubt: a definite no for one try settles nothing
+    # while another is open (shop.checkout_pending).
+    tries_open = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(default=timezone.now)
     # Not looked up before then: every try moves it on, so a call still on its way to the legacy
     # API is never taken for a checkout that placed nothing.
@@ -256,6 +251,20 @@ class PendingCheckout(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["look_after"], name="pending_checkout_look_after")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class BuyNowRefusal(models.Model):
+    """A buy-now Idempotency-Key's first answer when it was a definite no (a declined card): given
+    again to the same body, and 422 to any other, as the hot path binds a key to its declined
+    order. A sold-out answer binds nothing: the same key may order once units come back."""
+
+    reference = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(max_length=64, editable=False)
+    detail = models.CharField(max_length=200)
+    refused_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.reference

@@ -104,7 +104,7 @@ def test_checkouts_in_doubt_are_listed_read_only(admin_client, client, django_us
     from shop.models import PendingCheckout
 
     pending = PendingCheckout.objects.create(
-        reference="r-in-doubt", email="a@example.com", name="A", look_after=timezone.now() + timedelta(minutes=2)
+        reference="r-in-doubt", tries=[{"name": "A"}], look_after=timezone.now() + timedelta(minutes=2)
     )
 
     assert "r-in-doubt" in admin_client.get("/admin/shop/pendingcheckout/").content.decode()

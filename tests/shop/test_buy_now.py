@@ -98,6 +98,49 @@ def test_buy_now_declined_card_is_402_and_takes_no_stock(client, legacy_api, rod
     assert rod.stock == 10
 
 
+def test_a_declined_key_is_bound_to_its_body_as_on_the_hot_path(client, legacy_api, rod):
+    """A key's first answer was a declined card: the same body gets it again, another body 422
+    (the hot path binds a key to its declined order likewise), and nothing is placed."""
+    declined = {"payment": {"card_number": "4000000000000002"}}
+
+    first = buy(client, rod, key="dec-1", **declined)
+    other_card = buy(client, rod, key="dec-1")
+    again = buy(Client(), rod, key="dec-1", **declined)
+
+    assert first.status_code == 402
+    assert (other_card.status_code, other_card.json()["error"]) == (422, "idempotency_key_reused")
+    assert (again.status_code, again.json()) == (402, first.json())
+    assert not Order.objects.filter(status=Order.Status.PLACED).exists() and PlacedOrder.objects.count() == 0
+    assert buy(client, rod, key="dec-2").status_code == 201  # a fresh key orders
+
+
+def test_another_body_that_reached_the_legacy_api_first_under_the_key_is_422_not_a_basket_error(
+    client, legacy_api, rod, monkeypatch
+):
+    """Two bodies sent with one key at the same moment: the one the legacy API placed first wins,
+    and the other is told its key was used, as the hot path tells it, not that a basket changed."""
+    place = legacy_client.order_place
+
+    def another_body_first(**kwargs):
+        assert place(**{**kwargs, "name": "Bob Biter"}).outcome == legacy_client.Outcome.PLACED
+        return place(**kwargs)
+
+    monkeypatch.setattr(legacy_client, "order_place", another_body_first)
+    answer = buy(client, rod, key="race-1")
+
+    assert (answer.status_code, answer.json()["error"]) == (422, "idempotency_key_reused")
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_a_busy_legacy_api_is_503_without_a_word_about_a_basket(client, legacy_api, rod, monkeypatch):
+    monkeypatch.setattr(
+        legacy_client, "order_place", lambda **kwargs: legacy_client.OrderAnswer(legacy_client.Outcome.IN_PROGRESS)
+    )
+    answer = buy(client, rod, key="busy-1")
+    assert answer.status_code == 503 and answer["Retry-After"]
+    assert "basket" not in answer.json()["detail"] and "Idempotency-Key" in answer.json()["detail"]
+
+
 def test_buy_now_more_than_in_stock_is_409(client, legacy_api, rod):
     answer = buy(client, rod, quantity=11)
     assert answer.status_code == 409

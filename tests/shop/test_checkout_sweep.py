@@ -4,6 +4,8 @@ or settled as never placed, against the real legacy API over HTTP."""
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -203,23 +205,168 @@ def test_a_checkout_that_found_no_stock_leaves_nothing_in_doubt(client, legacy_a
 
 def test_a_checkout_in_doubt_keeps_no_card_number(client, legacy_api, rod, answers_lost):
     fill_basket(client, rod, 1)
+    client.post("/checkout/", checkout_form(card_number="4000 0566 5566 5556"))
+    row = json.dumps(PendingCheckout.objects.values().get(), default=str)
+    assert "0566" not in row and "5556" in row  # the last four digits, as on a receipt
+
+
+def test_the_order_is_recorded_with_the_try_that_placed_it_not_an_earlier_one(
+    client, legacy_api, rod, settings, closed_port_url, answers_lost
+):
+    fill_basket(client, rod, 1)
+    reachable = settings.LEGACY_API_URL
+    settings.LEGACY_API_URL = closed_port_url  # the first try never reaches the legacy API
+    assert client.post("/checkout/", checkout_form(address_line="1 Old Road", city="Hayward")).status_code == 503
+    settings.LEGACY_API_URL = reachable  # the second, to another address: placed, answer lost
+    assert client.post("/checkout/", checkout_form(address_line="9 New Street", city="Oakland")).status_code == 503
+
+    looks_due()
+    assert checkout_sweep().placed == 1
+    order = PlacedOrder.objects.get()
+    assert (order.address_line, order.city) == ("9 New Street", "Oakland")
+
+
+def test_a_signed_in_buyers_order_is_theirs_not_the_guest_try_before_it_on_the_browser(
+    client, legacy_api, rod, customer, settings, closed_port_url, answers_lost
+):
+    fill_basket(client, rod, 1)
+    reachable = settings.LEGACY_API_URL
+    settings.LEGACY_API_URL = closed_port_url  # a guest's try: not sent
+    client.post("/checkout/", checkout_form(name="Guest", email="guest@example.com", city="Guesttown"))
+    settings.LEGACY_API_URL = reachable
+    client.force_login(customer)  # someone signs in on the browser and checks out: placed, answer lost
+    assert client.post("/checkout/", checkout_form(name="Ann Gler", email="angler@example.com")).status_code == 503
+
+    looks_due()
+    assert checkout_sweep().placed == 1
+    order = PlacedOrder.objects.get()
+    assert (order.email, order.customer, order.city) == ("angler@example.com", customer, "Hayward")
+
+
+def test_an_order_no_try_matches_is_not_recorded_on_a_guess(client, legacy_api, rod, answers_lost, monkeypatch):
+    fill_basket(client, rod, 1)
     client.post("/checkout/", checkout_form())
-    row = PendingCheckout.objects.values().get()
-    assert not any("4242" in str(value) for value in row.values())
+    PendingCheckout.objects.update(tries=[])  # e.g. tries forgotten: nothing to match the order to
+    looks_due()
+
+    assert checkout_sweep().as_dict() == {"placed": 0, "not_placed": 0, "in_doubt": 1}
+    assert not PlacedOrder.objects.exists() and PendingCheckout.objects.get().looks == 1
 
 
-def test_a_buy_now_whose_answer_was_lost_is_recorded_for_its_own_body(client, legacy_api, rod, answers_lost):
+def test_a_declined_try_settles_nothing_while_another_tabs_try_is_out(client, legacy_api, rod, mailoutbox, monkeypatch):
+    """Tab one's card is declined (the legacy API lets the reference go) while tab two's try, with
+    a good card, is out: tab two places the order and loses its answer. The checkout stays in
+    doubt, and the sweep records tab two's order."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    place = legacy_client.order_place
+
+    def tab_two_places_meanwhile(**kwargs):
+        answer = place(**kwargs)
+        if kwargs["card_number"].replace(" ", "") == DECLINED:
+            other_tab = Client()
+            other_tab.cookies = client.cookies
+            monkeypatch.setattr(
+                legacy_client, "order_place", lambda **kw: (place(**kw), OrderAnswer(Outcome.UNKNOWN))[1]
+            )
+            assert other_tab.post("/checkout/", checkout_form()).status_code == 503
+        return answer
+
+    monkeypatch.setattr(legacy_client, "order_place", tab_two_places_meanwhile)
+    # Tab one's try is out first: its call is the one during which tab two's goes.
+    assert client.post("/checkout/", checkout_form(card_number=DECLINED)).status_code == 402
+
+    looks_due()
+    assert checkout_sweep().placed == 1
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1 and PlacedOrder.objects.count() == 1
+    assert len(mailoutbox) == 1
+
+
+def test_a_body_refused_as_invalid_is_settled_at_once_and_logged_once(client, legacy_api, make_product):
+    for i in range(51):  # the legacy API takes at most 50 lines
+        fill_basket(client, make_product(f"p-{i}"), 1)
+    response = client.post("/checkout/", checkout_form())
+    assert response.status_code == 400
+    assert not PendingCheckout.objects.exists()
+    events = Event.objects.filter(source=SOURCE).values_list("status", "data__reason")
+    assert list(events) == [("FAILED", "invalid")]
+
+
+@pytest.mark.parametrize("placed", [True, False])
+def test_two_sweeps_at_once_record_and_log_once(client, legacy_api, rod, mailoutbox, monkeypatch, placed):
+    from django.db import connection
+
+    fill_basket(client, rod, 1)
+    if placed:
+        real = legacy_client.order_place
+        monkeypatch.setattr(legacy_client, "order_place", lambda **kw: (real(**kw), OrderAnswer(Outcome.UNKNOWN))[1])
+    else:
+        monkeypatch.setattr(legacy_client, "order_place", lambda **kw: OrderAnswer(Outcome.NOT_SENT))
+    client.post("/checkout/", checkout_form())
+    looks_due()
+    find = legacy_client.order_find
+    barrier = threading.Barrier(2)
+
+    def find_together(**kwargs):
+        answer = find(**kwargs)
+        barrier.wait(timeout=10)
+        return answer
+
+    monkeypatch.setattr(legacy_client, "order_find", find_together)
+
+    def sweep():
+        try:
+            checkout_sweep()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert PlacedOrder.objects.count() == len(mailoutbox) == (1 if placed else 0)
+    assert Event.objects.filter(source=SOURCE, status="PLACED").count() == (1 if placed else 0)
+    assert Event.objects.filter(source=SOURCE, data__reason="not_found").count() == (0 if placed else 1)
+    assert not PendingCheckout.objects.exists()
+
+
+def test_a_buy_now_whose_answer_was_lost_is_recorded_for_its_own_body(
+    client, legacy_api, rod, answers_lost, monkeypatch
+):
     assert buy(client, rod, key="lost-1").status_code == 503
     looks_due()
     assert checkout_sweep().placed == 1
 
     order = PlacedOrder.objects.get()
     assert order.reference == legacy_client.reference_for_key("lost-1") and order.fingerprint
-    again = buy(Client(), rod, key="lost-1")
-    assert again.status_code == 201 and again.json()["number"] == order.number
     other_body = buy(Client(), rod, key="lost-1", quantity=2)
     assert other_body.status_code == 422
+    # The buyer's retry is answered as the original would have been: access to the order.
+    again = buy(client, rod, key="lost-1")
+    assert again.status_code == 201 and again.json()["number"] == order.number
+    assert "Idempotent-Replayed" not in again
+    assert client.get(again.json()["order_url"]).status_code == 200
+    replay = buy(Client(), rod, key="lost-1")  # a later one is a replay, as ever
+    assert replay["Idempotent-Replayed"] == "true"
     assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_a_buy_now_key_is_recorded_with_the_body_that_placed_it(
+    client, legacy_api, rod, settings, closed_port_url, answers_lost
+):
+    reachable = settings.LEGACY_API_URL
+    settings.LEGACY_API_URL = closed_port_url
+    assert buy(client, rod, key="k-1", quantity=1).status_code == 503  # never reached the legacy API
+    settings.LEGACY_API_URL = reachable
+    assert buy(client, rod, key="k-1", quantity=2).status_code == 503  # placed 2 rods, answer lost
+
+    looks_due()
+    assert checkout_sweep().placed == 1
+    assert PlacedOrder.objects.get().total_cents == 2 * 4999
+    assert buy(Client(), rod, key="k-1", quantity=2).status_code == 201
+    assert buy(Client(), rod, key="k-1", quantity=1).status_code == 422
 
 
 def test_beat_runs_the_sweep_where_the_storefront_runs(settings):
