@@ -14,12 +14,12 @@ from shop.checkouts import (
     CheckoutOutOfStock,
     CheckoutReferenceReused,
     CheckoutUnavailable,
-    Delivery,
     checkout_buy_now,
 )
 from shop.emails import placed_order_confirm
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
+from shop.receipts import Delivery
 
 
 class KeyReused(Exception):

@@ -25,7 +25,7 @@ from legacy_client import Outcome
 from shop.models import PendingCheckout
 
 if TYPE_CHECKING:
-    from shop.checkouts import Delivery
+    from shop.receipts import Delivery
 
 # A buyer trying one body after another: the oldest are forgotten past this many.
 TRIES_KEPT = 20

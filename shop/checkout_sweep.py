@@ -18,8 +18,8 @@ import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import pending_checkout_buyer, pending_checkout_try_of
-from shop.checkouts import Delivery, checkout_found_record, checkout_placed_answer
 from shop.models import PendingCheckout, PlacedOrder
+from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer
 
 logger = logging.getLogger(__name__)
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 import legacy_client
 from legacy_client import Outcome
-from shop.checkout_events import checkout_placed_append, checkout_refused_append
+from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import pending_checkout_note, pending_checkout_settle, pending_checkout_try_ended
 from shop.emails import placed_order_confirm
 from shop.models import Basket, BasketLine, PlacedOrder, Product
+from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer, placed_order_record
+from shop.selectors import basket_signature
 from shop.services import basket_take_ordered
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
@@ -54,6 +55,14 @@ class CheckoutOutOfStock(CheckoutError):
     code = "out_of_stock"
 
 
+class CheckoutBasketChanged(CheckoutError):
+    """The basket is not the one the checkout page showed (another tab changed it, or a price
+    changed): nothing is sent, and the buyer confirms the basket as it is now."""
+
+    status = 409
+    code = "basket_changed"
+
+
 class CheckoutReferenceReused(CheckoutError):
     status = 409
     code = "reference_reused"
@@ -78,18 +87,6 @@ class CheckoutUnavailable(CheckoutError):
 
     status = 503
     code = "unavailable"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    name: str
-    email: str
-    address_line: str
-    city: str
-    postcode: str
-    country: str
-    # State, province or county, as the country writes it (shop.addresses); none for many.
-    region: str = ""
 
 
 def checkout_reference(request: HttpRequest) -> str:
@@ -141,17 +138,26 @@ def checkout_place(
     card_number: str,
     reference: str,
     started_by_buyer: bool = True,
+    basket_shown: str = "",
 ) -> PlacedOrder:
     """Places the basket's order with the legacy API and records the receipt.
 
     No database transaction is held during the HTTP call: the order service writes stock
     in its own transaction and may take seconds under load. `started_by_buyer` says whether
     whoever checks out now started the reference (checkout_reference_is_buyers): an order an
-    earlier try placed under it is theirs only then.
+    earlier try placed under it is theirs only then. `basket_shown` is the signature of the
+    basket the page showed (shop.selectors.basket_signature): another basket is not ordered.
     """
     lines = list(BasketLine.objects.filter(basket=basket).select_related("product").order_by("pk"))
     if not lines:
         raise CheckoutEmpty("Your basket is empty.")
+    if basket_shown and basket_shown != basket_signature(
+        (line.product.slug, line.quantity, line.product.price_cents) for line in lines
+    ):
+        raise CheckoutBasketChanged(
+            "Your basket changed since this page was shown (in another tab, or a price changed). "
+            "Please check it below and confirm your order again."
+        )
     gone = [line.product.title for line in lines if not line.product.is_on_sale]
     if gone:
         raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
@@ -182,11 +188,6 @@ def checkout_place(
     return order
 
 
-def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:
-    """Whether the legacy API answered with an order placed, its number and id given."""
-    return answer.outcome == Outcome.PLACED and bool(answer.data.get("number")) and answer.data.get("id") is not None
-
-
 def _earlier_try_placed(
     *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery
 ) -> tuple[PlacedOrder, list[dict]]:
@@ -215,36 +216,6 @@ def _earlier_try_placed(
             "email before you order again."
         )
     return checkout_found_record(reference=reference, answer=answer, customer=customer, delivery=delivery)
-
-
-def checkout_found_record(
-    *, reference: str, answer: legacy_client.OrderAnswer, customer: AbstractBaseUser | None, delivery: Delivery
-) -> tuple[PlacedOrder, list[dict]]:
-    """The order the legacy API found under `reference` (legacy_client.order_find's PLACED) after
-    the try that placed it lost its answer: its receipt recorded for `customer`, with the lines,
-    name and email it was placed with and `delivery`'s address, and confirmed by email once, as
-    that try would have done. With the lines it ordered."""
-    data = answer.data
-    placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
-    earlier = [
-        {"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines
-    ]
-    # The order is the earlier try's, with its name and email; the address is only this one's.
-    ordered_by = data.get("customer") or {}
-    delivery = replace(
-        delivery, name=ordered_by.get("name") or delivery.name, email=ordered_by.get("email") or delivery.email
-    )
-    order = placed_order_record(
-        reference=reference,
-        legacy=data,
-        customer=customer,
-        delivery=delivery,
-        processing_ms=int(data.get("processing_ms") or 0),
-        lines=earlier,
-    )
-    titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
-    placed_order_confirm(order=order, lines=titles)
-    return order, earlier
 
 
 def checkout_buy_now(
@@ -342,37 +313,4 @@ def _order_place(
         processing_ms=processing_ms,
         lines=lines,
     )
-    return order
-
-
-def placed_order_record(
-    *,
-    reference: str,
-    legacy: dict,
-    customer: AbstractBaseUser | None,
-    delivery: Delivery,
-    processing_ms: int,
-    lines: list[dict] = (),
-) -> PlacedOrder:
-    """The storefront's receipt, and its PLACED event in the same transaction; a second answer
-    for the same reference finds the first (and logs nothing more)."""
-    defaults = {
-        "number": str(legacy["number"]),
-        "legacy_id": int(legacy["id"]),
-        "customer": customer if customer is not None and customer.is_authenticated else None,
-        **asdict(delivery),
-        "total_cents": int(legacy.get("total_cents") or 0),
-        "card_last4": str(legacy.get("card_last4") or "")[-4:],
-        "processing_ms": processing_ms,
-    }
-    try:
-        with transaction.atomic():
-            order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
-            pending_checkout_settle(reference=reference)
-            if created:
-                checkout_placed_append(
-                    number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents
-                )
-    except IntegrityError:  # a double submit recorded it a moment ago
-        order = PlacedOrder.objects.get(reference=reference)
     return order

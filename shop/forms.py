@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
-from shop.checkouts import Delivery
 from shop.order_input import text_is_clean, validate_email
+from shop.receipts import Delivery
 from shop.services import MAX_LINE_QUANTITY
 
 
@@ -111,6 +111,9 @@ class CheckoutForm(forms.Form):
         max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
     )
+    # The signature of the basket the page showed (shop.selectors.basket_signature), rendered by
+    # the template as it shows the basket; none (a client that never saw the page): not checked.
+    basket_shown = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     card_number = forms.CharField(
         label="Card number",
         max_length=23,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q, QuerySet
@@ -93,9 +96,20 @@ class BasketLineView:
         return self.product.is_on_sale and self.quantity <= self.product.available
 
 
+def basket_signature(lines: Iterable[tuple[str, int, int]]) -> str:
+    """What a basket's page showed, as (product, quantity, unit price) lines: the checkout sends
+    it back, and an order is placed only for the basket the buyer saw (shop.checkouts)."""
+    shown = json.dumps(sorted(lines), separators=(",", ":"))
+    return hashlib.sha256(shown.encode()).hexdigest()[:32]
+
+
 @dataclass
 class BasketView:
     lines: list[BasketLineView] = field(default_factory=list)
+
+    @property
+    def signature(self) -> str:
+        return basket_signature((line.product.slug, line.quantity, line.product.price_cents) for line in self.lines)
 
     @property
     def count(self) -> int:

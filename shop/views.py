@@ -200,6 +200,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             card_number=form.cleaned_data["card_number"],
             reference=reference,
             started_by_buyer=checkouts.checkout_reference_is_buyers(request),
+            basket_shown=form.cleaned_data["basket_shown"],
         )
     except checkouts.CheckoutPlacedEarlier as exc:
         checkouts.checkout_reference_forget(request)
@@ -216,6 +217,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
         kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
         messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
         return redirect("shop:order", number=exc.order.number)
+    except checkouts.CheckoutBasketChanged as exc:
+        # Nothing was sent: the reference is kept, and the page shows the basket as it is now.
+        view = selectors.basket_view(basket=basket_obj)
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
+        return render(request, "shop/checkout.html", context, status=exc.status)
     except checkouts.CheckoutUnavailable as exc:
         # The outcome is unknown: keep the reference, so the retry cannot order twice.
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}

@@ -98,6 +98,35 @@ def test_a_line_added_in_another_tab_while_the_order_is_placed_stays_in_the_bask
     assert "is kept there" in client.get(response["Location"]).content.decode()
 
 
+def basket_shown(page) -> str:
+    return re.search(r'name="basket_shown" value="([0-9a-f]+)"', page.content.decode()).group(1)
+
+
+@pytest.mark.parametrize("change", ["another tab adds a line", "the price changes"])
+def test_the_order_is_placed_only_for_the_basket_the_checkout_page_showed(client, legacy_api, rod, reel, change):
+    """The buyer confirms what the page shows: a basket changed since (another tab, a new price)
+    is not charged unseen. Nothing is sent; the page shows the basket as it is now, and the buyer
+    confirms that one."""
+    fill_basket(client, rod, 1)
+    shown = basket_shown(client.get("/checkout/"))
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    if change == "another tab adds a line":
+        fill_basket(client, reel, 1)
+    else:
+        Product.objects.filter(pk=rod.pk).update(price_cents=5999)
+
+    refused = client.post("/checkout/", checkout_form(basket_shown=shown))
+
+    assert refused.status_code == 409 and 'data-checkout-error="basket_changed"' in refused.content.decode()
+    assert not PlacedOrder.objects.exists() and Product.objects.get(pk=rod.pk).stock == 10
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference  # nothing was sent under it
+    confirmed = client.post("/checkout/", checkout_form(basket_shown=basket_shown(refused)))
+    assert confirmed.status_code == 302
+    order = PlacedOrder.objects.get()
+    assert order.reference == reference
+    assert order.total_cents == (4999 + 2999 if change == "another tab adds a line" else 5999)
+
+
 def test_checkout_emails_the_confirmation_its_page_promises_once(client, legacy_api, rod, mailoutbox):
     fill_basket(client, rod, 2)
     client.post("/checkout/", checkout_form())

@@ -1,0 +1,97 @@
+"""Receipts: the storefront's record of an order the legacy API placed (its number, the buyer,
+the delivery), written once per reference with its PLACED event, whichever request or sweep gets
+there first, and confirmed by email once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+import legacy_client
+from legacy_client import Outcome
+from shop.checkout_events import checkout_placed_append
+from shop.checkout_pending import pending_checkout_settle
+from shop.emails import placed_order_confirm
+from shop.models import PlacedOrder
+
+
+@dataclass(frozen=True)
+class Delivery:
+    name: str
+    email: str
+    address_line: str
+    city: str
+    postcode: str
+    country: str
+    # State, province or county, as the country writes it (shop.addresses); none for many.
+    region: str = ""
+
+
+def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:
+    """Whether the legacy API answered with an order placed, its number and id given."""
+    return answer.outcome == Outcome.PLACED and bool(answer.data.get("number")) and answer.data.get("id") is not None
+
+
+def checkout_found_record(
+    *, reference: str, answer: legacy_client.OrderAnswer, customer: AbstractBaseUser | None, delivery: Delivery
+) -> tuple[PlacedOrder, list[dict]]:
+    """The order the legacy API found under `reference` (legacy_client.order_find's PLACED) after
+    the try that placed it lost its answer: its receipt recorded for `customer`, with the lines,
+    name and email it was placed with and `delivery`'s address, and confirmed by email once, as
+    that try would have done. With the lines it ordered."""
+    data = answer.data
+    placed_lines = [line for line in data.get("lines") or [] if isinstance(line, dict)]
+    earlier = [
+        {"product": str(line.get("product")), "quantity": int(line.get("quantity") or 0)} for line in placed_lines
+    ]
+    # The order is the earlier try's, with its name and email; the address is only this one's.
+    ordered_by = data.get("customer") or {}
+    delivery = replace(
+        delivery, name=ordered_by.get("name") or delivery.name, email=ordered_by.get("email") or delivery.email
+    )
+    order = placed_order_record(
+        reference=reference,
+        legacy=data,
+        customer=customer,
+        delivery=delivery,
+        processing_ms=int(data.get("processing_ms") or 0),
+        lines=earlier,
+    )
+    titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
+    placed_order_confirm(order=order, lines=titles)
+    return order, earlier
+
+
+def placed_order_record(
+    *,
+    reference: str,
+    legacy: dict,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    processing_ms: int,
+    lines: list[dict] = (),
+) -> PlacedOrder:
+    """The storefront's receipt, and its PLACED event in the same transaction; a second answer
+    for the same reference finds the first (and logs nothing more)."""
+    defaults = {
+        "number": str(legacy["number"]),
+        "legacy_id": int(legacy["id"]),
+        "customer": customer if customer is not None and customer.is_authenticated else None,
+        **asdict(delivery),
+        "total_cents": int(legacy.get("total_cents") or 0),
+        "card_last4": str(legacy.get("card_last4") or "")[-4:],
+        "processing_ms": processing_ms,
+    }
+    try:
+        with transaction.atomic():
+            order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
+            pending_checkout_settle(reference=reference)
+            if created:
+                checkout_placed_append(
+                    number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents
+                )
+    except IntegrityError:  # a double submit recorded it a moment ago
+        order = PlacedOrder.objects.get(reference=reference)
+    return order
