@@ -105,7 +105,9 @@ class IsCaller(permissions.BasePermission):
 
 
 class IsMerchant(permissions.BasePermission):
-    message = "Only the merchant's token may read or reset the figures."
+    """The merchant's own calls: the service's figures and goods received into stock."""
+
+    message = "Only the merchant's token may do this: read or reset the figures, or receive stock."
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, Caller) and request.user.name == MERCHANT

@@ -247,3 +247,15 @@ def test_the_same_order_with_and_without_the_hold_is_one_order(client, post_orde
     assert from_shop.json()["id"] == from_hold.json()["id"]
     assert from_shop.json()["hold"] == "sale-1"
     assert Product.objects.get(pk=muskie_rod.pk).stock == 8
+
+
+def test_stock_received_by_another_callers_token_is_403_saying_whose_it_is(client, muskie_rod):
+    response = client.post(
+        "/legacy-api/stock/muskie-casting-rod/receipts",
+        data=json.dumps({"reference": "po-1", "quantity": 5}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 403
+    assert "receive stock" in response.json()["detail"]
+    assert stock(client)["on_hand"] == 10
