@@ -79,6 +79,11 @@ def _url_or_path(value: str) -> None:
         )
 
 
+# The merchant's admin, served by the default origin (config.urls_monolith): a route that took it
+# elsewhere would lock the merchant out of the very page that switches routes off.
+ADMIN_PATH = "/admin/"
+
+
 class Route(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     pattern = models.CharField(
@@ -129,6 +134,12 @@ class Route(models.Model):
         self.pattern = (self.pattern or "").replace("&amp;", "&")
         for message in matcher.pattern_errors(self.pattern):
             add("pattern", message)
+        if self.pattern and matcher.pattern_matches(self.pattern, ADMIN_PATH):
+            add(
+                "pattern",
+                f"The path pattern covers the merchant's admin ({ADMIN_PATH}), where routes are switched off "
+                "again: choose one that leaves it to the default origin.",
+            )
         if self.window_start and self.window_end and self.window_end <= self.window_start:
             add("window_end", "The sale window must end after it starts.")
         if self.canary_percent is not None and not 0 <= self.canary_percent <= 100:

@@ -45,6 +45,8 @@ BAD_INPUT = [
     (["bad", "/a/*", "--redirect", "not a url", "--status", "301"], "is not a URL"),
     (["bad", "/a/*", "--origin", "nowhere"], "No origin named 'nowhere'"),
     (["bad", "/a/*"], "Choose the origin"),
+    (["catchall", "*", "--origin", "legacy-api", "--enable"], "covers the merchant's admin"),
+    (["admin", "/adm*", "--origin", "hotpath"], "covers the merchant's admin"),
 ]
 
 
