@@ -128,6 +128,11 @@ EMAIL_MAX_LENGTH = 254
 _NOT_IN_AN_EMAIL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 EMAIL_HIDDEN_CHARACTER = "Enter a valid email address, without invisible or control characters."
 EMAIL_TOO_LONG = f"Enter a valid email address of at most {EMAIL_MAX_LENGTH} characters."
+# RFC 5321's limit on the part before the @, in octets: mail servers refuse a longer one.
+EMAIL_LOCAL_MAX_OCTETS = 64
+EMAIL_LOCAL_TOO_LONG = (
+    f"Enter a valid email address: the part before the @ has at most {EMAIL_LOCAL_MAX_OCTETS} characters."
+)
 
 
 class _EmailValidator(EmailValidator):
@@ -142,6 +147,8 @@ class _EmailValidator(EmailValidator):
             raise ValidationError(EMAIL_HIDDEN_CHARACTER, code="invalid")
         if len(email_key(value)) > EMAIL_MAX_LENGTH:
             raise ValidationError(EMAIL_TOO_LONG, code="invalid")
+        if len(value.rpartition("@")[0].encode()) > EMAIL_LOCAL_MAX_OCTETS:
+            raise ValidationError(EMAIL_LOCAL_TOO_LONG, code="invalid")
 
     def validate_domain_part(self, domain_part: str) -> bool:
         return _domain_ok(domain_part)

@@ -10,7 +10,7 @@ import pytest
 
 from legacy_api.serializers import OrderRequestSerializer
 from legacy_client import reference_for_key
-from shop.order_input import EMAIL_HIDDEN_CHARACTER, InvalidInput, email_key, order_input_parse
+from shop.order_input import EMAIL_HIDDEN_CHARACTER, EMAIL_LOCAL_TOO_LONG, InvalidInput, email_key, order_input_parse
 
 
 def body(*, name="Ann Angler", email="ann@example.com", card="4242424242424242", quantity=1) -> dict:
@@ -72,7 +72,7 @@ def test_such_a_character_in_an_unquoted_local_part_is_refused_too(email):
 
 def test_an_email_too_long_once_its_domain_is_encoded_for_sending_is_refused():
     domain = (
-        ".".join(["\u00e4\u00f6\u00fc\u00e9\u00e8\u00ea\u00eb\u00ef\u00ee\u00f4\u00fb\u00e7\u00f1\u00e5"] * 4) + ".de"
+        ".".join(["\u00e4\u00f6\u00fc\u00e9\u00e8\u00ea\u00eb\u00ef\u00ee\u00f4\u00fb\u00e7\u00f1\u00e5"] * 9) + ".de"
     )
     room = 254 - len(email_key("@" + domain))  # what the local part may take
     longest = "a" * room + "@" + domain
@@ -82,6 +82,13 @@ def test_an_email_too_long_once_its_domain_is_encoded_for_sending_is_refused():
     with pytest.raises(InvalidInput) as caught:
         parse(body(email="a" + longest))
     assert list(caught.value.fields) == ["customer.email"]
+
+
+def test_an_email_whose_part_before_the_at_passes_64_octets_is_refused_saying_so():
+    assert parse(body(email="a" * 64 + "@example.com")).email == "a" * 64 + "@example.com"
+    with pytest.raises(InvalidInput) as caught:
+        parse(body(email="a" * 65 + "@example.com"))
+    assert caught.value.fields == {"customer.email": [EMAIL_LOCAL_TOO_LONG]}
 
 
 @pytest.mark.parametrize(
