@@ -62,7 +62,7 @@ def pending_checkout_note(
         )
 
 
-def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> None:
+def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> bool:
     """After a try's call, its answer not an order. A try answered with a definite no for its
     body (declined, no stock, invalid, the reference another body's) is closed; one whose answer
     left it in doubt stays open. A declined card or no stock is a no for the reference too (the
@@ -71,18 +71,20 @@ def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> None:
     never taken, and settles it only when no other body was tried."""
     closes = outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK, Outcome.INVALID, Outcome.REFERENCE_REUSED)
     if not closes:
-        return
+        return False
     with transaction.atomic():
         current = PendingCheckout.objects.select_for_update().filter(reference=reference).first()
         if current is None:
-            return
+            return True
         alone = current.tries_open <= 1
         if (outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK) and alone) or (
             outcome == Outcome.INVALID and alone and len(current.tries) == 1
         ):
             current.delete()
-        elif current.tries_open:
+            return True
+        if current.tries_open:
             PendingCheckout.objects.filter(pk=current.pk).update(tries_open=F("tries_open") - 1)
+        return False
 
 
 def pending_checkout_settle(*, reference: str, unless_out: bool = False) -> None:

@@ -7,7 +7,7 @@ less often."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,7 +18,7 @@ import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import pending_checkout_buyer, pending_checkout_try_of
-from shop.models import PendingCheckout, PlacedOrder
+from shop.models import PendingCheckout
 from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def checkout_sweep(*, limit: int = 100) -> SweepResult:
             outcome = _look(pending)
         except Exception:  # one checkout that fails keeps none of the others from being looked at
             logger.exception("checkout %s: its lookup failed", pending.reference)
+            _look_again(pending)
             outcome = "in_doubt"
         setattr(result, outcome, getattr(result, outcome) + 1)
     if result.placed or result.not_placed:
@@ -58,18 +59,13 @@ def _look(pending: PendingCheckout) -> str:
     answer = legacy_client.order_find(reference=pending.reference, caller="storefront")
     attempt = pending_checkout_try_of(pending, answer.data) if checkout_placed_answer(answer) else None
     if attempt is not None:
-        order, _ = checkout_found_record(
+        checkout_found_record(
             reference=pending.reference,
             answer=answer,
             customer=pending_checkout_buyer(attempt),
-            delivery=Delivery(**{field.name: attempt[field.name] for field in fields(Delivery)}),
+            delivery=Delivery.of(attempt),
+            fingerprint=attempt["fingerprint"],
         )
-        if attempt["fingerprint"]:
-            # A buy-now's: a retry with another body under its key is refused, and the first
-            # retry with this one is answered as the original (shop.buy_now).
-            PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(
-                fingerprint=attempt["fingerprint"], answered=False
-            )
         return "placed"
     # Only while no try has moved its look on since this one was read: a try still on its way to
     # the legacy API may place it yet.
@@ -86,8 +82,17 @@ def _look(pending: PendingCheckout) -> str:
                     retryable=True,
                 )
         return "not_placed"
-    wait = min(LOOK_AGAIN_MAX_SECONDS, settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS * 2 ** (pending.looks + 1))
-    current.update(looks=pending.looks + 1, look_after=timezone.now() + timedelta(seconds=wait))
+    wait = _look_again(pending)
     why = "an order no try of its own matches" if checkout_placed_answer(answer) else str(answer.outcome)
     logger.warning("checkout %s: still in doubt (%s); asked again in %d s", pending.reference, why, wait)
     return "in_doubt"
+
+
+def _look_again(pending: PendingCheckout) -> float:
+    """Puts the next look off, twice as long for each look that could not tell; unless a try
+    moved it on meanwhile. The wait, in seconds."""
+    wait = min(LOOK_AGAIN_MAX_SECONDS, settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS * 2 ** (pending.looks + 1))
+    PendingCheckout.objects.filter(pk=pending.pk, look_after=pending.look_after).update(
+        looks=pending.looks + 1, look_after=timezone.now() + timedelta(seconds=wait)
+    )
+    return wait

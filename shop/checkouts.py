@@ -17,9 +17,15 @@ from django.http import HttpRequest
 import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
-from shop.checkout_pending import pending_checkout_note, pending_checkout_settle, pending_checkout_try_ended
+from shop.checkout_pending import (
+    pending_checkout_buyer,
+    pending_checkout_note,
+    pending_checkout_settle,
+    pending_checkout_try_ended,
+    pending_checkout_try_of,
+)
 from shop.emails import placed_order_confirm
-from shop.models import Basket, BasketLine, PlacedOrder, Product
+from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
 from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_ordered
@@ -30,10 +36,13 @@ SESSION_CHECKOUT_STARTED_BY = "shop_checkout_started_by"
 
 
 class CheckoutError(Exception):
-    """The order was not placed; the basket is kept. `status` is the page's HTTP status."""
+    """The order was not placed; the basket is kept. `status` is the page's HTTP status.
+    `settled`: the checkout's reference is done with, and the next submit is a new order; not
+    so while another try under it (another tab's) may still have placed the order."""
 
     status = 400
     code = "invalid"
+    settled = True
 
     def __init__(self, message: str, *, fields: dict | None = None):
         super().__init__(message)
@@ -172,15 +181,13 @@ def checkout_place(
             reused_is_final=False,
         )
     except CheckoutReferenceReused:
-        if not started_by_buyer:  # another's order: nothing of this buyer's goes on its receipt
-            customer, delivery = None, replace(delivery, address_line="", city="", region="", postcode="", country="")
-        order, earlier_lines = _earlier_try_placed(
-            reference=reference, lines=ordered, customer=customer, delivery=delivery
+        order, earlier_lines, theirs = _earlier_try_placed(
+            reference=reference, lines=ordered, customer=customer, delivery=delivery, started_by_buyer=started_by_buyer
         )
         basket_kept = True
-        if started_by_buyer:
+        if theirs:
             basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
-        raise CheckoutPlacedEarlier(order, theirs=started_by_buyer, basket_kept=basket_kept) from None
+        raise CheckoutPlacedEarlier(order, theirs=theirs, basket_kept=basket_kept) from None
     # Unit for unit: a line added in another tab while the legacy API placed it stays.
     basket_take_ordered(basket=basket, lines=ordered)
     # Once, whichever of two quick submits gets here first (the receipt is claimed).
@@ -189,8 +196,13 @@ def checkout_place(
 
 
 def _earlier_try_placed(
-    *, reference: str, lines: list[dict], customer: AbstractBaseUser | None, delivery: Delivery
-) -> tuple[PlacedOrder, list[dict]]:
+    *,
+    reference: str,
+    lines: list[dict],
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    started_by_buyer: bool,
+) -> tuple[PlacedOrder, list[dict], bool]:
     """The order an earlier try under `reference` placed, whose answer was lost, with its lines,
     recorded (for `customer`) and confirmed as that try would have done: asked of the legacy API
     once it refused the reference for another body (`lines`, this try's). Raises
@@ -215,7 +227,21 @@ def _earlier_try_placed(
             "We could not confirm whether your earlier try went through: please look for its confirmation "
             "email before you order again."
         )
-    return checkout_found_record(reference=reference, answer=answer, customer=customer, delivery=delivery)
+    # The try whose body it is says whose order it is (a checkout begun before its tries were
+    # kept: whoever started the reference). Another's is recorded with its own buyer and delivery.
+    pending = PendingCheckout.objects.filter(reference=reference).first()
+    attempt = pending_checkout_try_of(pending, answer.data) if pending is not None else None
+    if attempt is not None:
+        buyer = customer.pk if customer is not None and customer.is_authenticated else None
+        theirs = attempt["customer"] == buyer
+        if not theirs:
+            customer, delivery = pending_checkout_buyer(attempt), Delivery.of(attempt)
+    else:
+        theirs = started_by_buyer
+        if not theirs:  # nothing of this buyer's goes on another's receipt
+            customer, delivery = None, replace(delivery, address_line="", city="", region="", postcode="", country="")
+    order, earlier = checkout_found_record(reference=reference, answer=answer, customer=customer, delivery=delivery)
+    return order, earlier, theirs
 
 
 def checkout_buy_now(
@@ -279,15 +305,23 @@ def _order_place(
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
         )
+    settled = True
     if not checkout_placed_answer(answer):  # a placed one is settled with its receipt
-        pending_checkout_try_ended(reference=reference, outcome=answer.outcome)
+        settled = pending_checkout_try_ended(reference=reference, outcome=answer.outcome)
+    refusal: CheckoutError | None = None
     match answer.outcome:
         case Outcome.DECLINED:
-            raise CheckoutDeclined("Your card was declined. Please check the number or use another card.")
+            refusal = CheckoutDeclined("Your card was declined. Please check the number or use another card.")
         case Outcome.OUT_OF_STOCK:
-            raise CheckoutOutOfStock(_out_of_stock_message(data))
+            refusal = CheckoutOutOfStock(_out_of_stock_message(data))
         case Outcome.INVALID:
-            raise CheckoutError("The order service could not accept these details.", fields=answer.fields)
+            refusal = CheckoutError("The order service could not accept these details.", fields=answer.fields)
+    if refusal is not None:
+        # Not settled while another try under the reference (another tab's) is out or in doubt:
+        # the next submit sends the same reference, and cannot order a second time.
+        refusal.settled = settled
+        raise refusal
+    match answer.outcome:
         case Outcome.REFERENCE_REUSED:
             # This checkout's reference went out with another basket (changed after a try that
             # timed out): a definite no, so the next submit is a new order under a new reference.

@@ -4,7 +4,8 @@ there first, and confirmed by email once."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -28,6 +29,11 @@ class Delivery:
     # State, province or county, as the country writes it (shop.addresses); none for many.
     region: str = ""
 
+    @classmethod
+    def of(cls, written: Mapping) -> Delivery:
+        """The delivery as a checkout in doubt keeps it (one of its tries, shop.checkout_pending)."""
+        return cls(**{field.name: written[field.name] for field in fields(cls)})
+
 
 def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:
     """Whether the legacy API answered with an order placed, its number and id given."""
@@ -35,7 +41,12 @@ def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:
 
 
 def checkout_found_record(
-    *, reference: str, answer: legacy_client.OrderAnswer, customer: AbstractBaseUser | None, delivery: Delivery
+    *,
+    reference: str,
+    answer: legacy_client.OrderAnswer,
+    customer: AbstractBaseUser | None,
+    delivery: Delivery,
+    fingerprint: str = "",
 ) -> tuple[PlacedOrder, list[dict]]:
     """The order the legacy API found under `reference` (legacy_client.order_find's PLACED) after
     the try that placed it lost its answer: its receipt recorded for `customer`, with the lines,
@@ -58,6 +69,7 @@ def checkout_found_record(
         delivery=delivery,
         processing_ms=int(data.get("processing_ms") or 0),
         lines=earlier,
+        fingerprint=fingerprint,
     )
     titles = [(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed_lines]
     placed_order_confirm(order=order, lines=titles)
@@ -72,6 +84,7 @@ def placed_order_record(
     delivery: Delivery,
     processing_ms: int,
     lines: list[dict] = (),
+    fingerprint: str = "",
 ) -> PlacedOrder:
     """The storefront's receipt, and its PLACED event in the same transaction; a second answer
     for the same reference finds the first (and logs nothing more)."""
@@ -84,6 +97,8 @@ def placed_order_record(
         "card_last4": str(legacy.get("card_last4") or "")[-4:],
         "processing_ms": processing_ms,
     }
+    if fingerprint:  # a buy-now's receipt recorded for a request that got no answer
+        defaults.update(fingerprint=fingerprint, answered=False)
     try:
         with transaction.atomic():
             order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)

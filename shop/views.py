@@ -227,9 +227,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
         return render(request, "shop/checkout.html", context, status=exc.status)
     except checkouts.CheckoutError as exc:
-        # A definite no: the next submit is a new order attempt, with a new reference.
-        checkouts.checkout_reference_forget(request)
-        checkouts.checkout_reference(request)
+        # A definite no: the next submit is a new order attempt, with a new reference, unless
+        # another try under this one (another tab's) may have placed the order.
+        if exc.settled:
+            checkouts.checkout_reference_forget(request)
+            checkouts.checkout_reference(request)
         form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}

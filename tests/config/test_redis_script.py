@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import use_span
 
@@ -71,7 +72,7 @@ def test_a_traced_call_takes_redis_pys_path(client, key, monkeypatch):
     monkeypatch.setattr(script, "registered", spy)
     assert _incr(client, key, 1) == 1
     assert calls == []  # not traced: the pooled connection directly
-    span = TracerProvider().get_tracer("test").start_span("order")
+    span = TracerProvider().get_tracer("test").start_span("order", context=Context())  # a root: sampled
     with use_span(span, end_on_exit=True):
         assert _incr(client, key, 1) == 2
     assert calls == [[key]]

@@ -92,12 +92,16 @@ def test_a_checkout_whose_answer_was_lost_and_never_retried_is_recorded_confirme
 def test_a_checkout_that_died_before_its_order_reached_the_legacy_api_is_settled_as_never_placed(
     client, legacy_api, rod, monkeypatch
 ):
+    class Stopped(Exception):
+        """The server process stopped mid-call (an exception here, so the request's middleware
+        unwinds as it would not for a real kill, and leaves the test's process as it was)."""
+
     def killed_mid_call(**kwargs):
-        raise SystemExit("the server process was stopped")
+        raise Stopped
 
     fill_basket(client, rod, 1)
     monkeypatch.setattr(legacy_client, "order_place", killed_mid_call)
-    with pytest.raises(SystemExit):
+    with pytest.raises(Stopped):
         client.post("/checkout/", checkout_form())
     reference = PendingCheckout.objects.get().reference
     monkeypatch.undo()
@@ -280,6 +284,92 @@ def test_a_declined_try_settles_nothing_while_another_tabs_try_is_out(client, le
     assert checkout_sweep().placed == 1
     assert Order.objects.filter(status=Order.Status.PLACED).count() == 1 and PlacedOrder.objects.count() == 1
     assert len(mailoutbox) == 1
+
+
+def test_the_tab_whose_answer_was_lost_retries_under_the_same_reference_after_the_other_was_declined(
+    client, legacy_api, rod, monkeypatch
+):
+    """Tab one's card is declined while tab two's try placed the order and lost its answer: the
+    decline does not settle the reference, so tab two's retry finds its order, not a second one."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    place = legacy_client.order_place
+
+    def tab_two_places_meanwhile(**kwargs):
+        answer = place(**kwargs)
+        if kwargs["card_number"].replace(" ", "") == DECLINED:
+            other_tab = Client()
+            other_tab.cookies = client.cookies
+            monkeypatch.setattr(
+                legacy_client, "order_place", lambda **kw: (place(**kw), OrderAnswer(Outcome.UNKNOWN))[1]
+            )
+            assert other_tab.post("/checkout/", checkout_form()).status_code == 503
+            monkeypatch.setattr(legacy_client, "order_place", place)
+        return answer
+
+    monkeypatch.setattr(legacy_client, "order_place", tab_two_places_meanwhile)
+    assert client.post("/checkout/", checkout_form(card_number=DECLINED)).status_code == 402
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
+
+    tab_two = Client()
+    tab_two.cookies = client.cookies
+    assert tab_two.post("/checkout/", checkout_form()).status_code == 302
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    assert PlacedOrder.objects.get().reference == reference
+
+
+def test_signing_in_at_checkout_then_a_retry_finds_the_accounts_own_order_with_its_address(
+    client, legacy_api, rod, customer, answers_lost, monkeypatch
+):
+    """The reference was minted while the buyer was a guest; signed in, they ordered, the answer
+    was lost, and they retried with another card: the order is their account's, to their address."""
+    fill_basket(client, rod, 1)
+    assert client.get("/checkout/").status_code == 200
+    client.force_login(customer)
+    mine = checkout_form(name="Ann Gler", email="angler@example.com", address_line="9 New Street", city="Oakland")
+    assert client.post("/checkout/", mine).status_code == 503
+    monkeypatch.setattr(legacy_client, "order_place", answers_lost)
+
+    retry = client.post("/checkout/", {**mine, "card_number": "5555 5555 5555 4444"})
+
+    order = PlacedOrder.objects.get()
+    assert (order.customer, order.address_line, order.city) == (customer, "9 New Street", "Oakland")
+    assert retry["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get(owner=customer)) == {}
+
+
+@pytest.mark.parametrize("meanwhile", ["the buyer's retry", "another body under the key"])
+def test_a_buy_now_request_while_the_sweep_records_its_order_cannot_take_it(
+    client, legacy_api, rod, answers_lost, monkeypatch, meanwhile
+):
+    """The sweep records a buy-now's receipt with its body's fingerprint in one write: a request
+    between the receipt and its stamp can neither claim it for another body nor lose the buyer
+    their access."""
+    import shop.receipts
+
+    assert buy(client, rod, key="lost-2").status_code == 503
+    looks_due()
+    confirm = shop.receipts.placed_order_confirm
+    seen = {}
+
+    def request_meanwhile(**kwargs):
+        if meanwhile == "the buyer's retry":
+            seen["answer"] = buy(client, rod, key="lost-2")
+        else:
+            seen["answer"] = buy(Client(), rod, key="lost-2", quantity=2)
+        return confirm(**kwargs)
+
+    monkeypatch.setattr(shop.receipts, "placed_order_confirm", request_meanwhile)
+    assert checkout_sweep().placed == 1
+    monkeypatch.undo()
+
+    if meanwhile == "the buyer's retry":
+        assert seen["answer"].status_code == 201 and "Idempotent-Replayed" not in seen["answer"]
+        assert client.get(seen["answer"].json()["order_url"]).status_code == 200
+    else:
+        assert seen["answer"].status_code == 422
+        assert buy(client, rod, key="lost-2").status_code == 201
 
 
 def test_a_body_refused_as_invalid_is_settled_at_once_and_logged_once(client, legacy_api, make_product):
