@@ -16,10 +16,10 @@ from shop.checkouts import (
     CheckoutUnavailable,
     checkout_buy_now,
 )
+from shop.delivery import Delivery
 from shop.emails import placed_order_confirm
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
-from shop.receipts import Delivery
 
 
 class KeyReused(Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,10 +21,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from legacy_client import Outcome
+from shop.delivery import Delivery
 from shop.models import PendingCheckout
-
-if TYPE_CHECKING:
-    from shop.receipts import Delivery
 
 # A buyer trying one body after another: the oldest are forgotten past this many.
 TRIES_KEPT = 20

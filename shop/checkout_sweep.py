@@ -18,8 +18,9 @@ import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import pending_checkout_buyer, pending_checkout_try_of
+from shop.delivery import Delivery
 from shop.models import PendingCheckout
-from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer
+from shop.receipts import checkout_found_record, checkout_placed_answer
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,10 @@ from shop.checkout_pending import (
     pending_checkout_try_ended,
     pending_checkout_try_of,
 )
+from shop.delivery import Delivery
 from shop.emails import placed_order_confirm
 from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
-from shop.receipts import Delivery, checkout_found_record, checkout_placed_answer, placed_order_record
+from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_ordered
 

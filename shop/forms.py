@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
+from shop.delivery import Delivery
 from shop.order_input import text_is_clean, validate_email
-from shop.receipts import Delivery
 from shop.services import MAX_LINE_QUANTITY
 
 

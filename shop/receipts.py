@@ -4,8 +4,7 @@ there first, and confirmed by email once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -14,25 +13,9 @@ import legacy_client
 from legacy_client import Outcome
 from shop.checkout_events import checkout_placed_append
 from shop.checkout_pending import pending_checkout_settle
+from shop.delivery import Delivery
 from shop.emails import placed_order_confirm
 from shop.models import PlacedOrder
-
-
-@dataclass(frozen=True)
-class Delivery:
-    name: str
-    email: str
-    address_line: str
-    city: str
-    postcode: str
-    country: str
-    # State, province or county, as the country writes it (shop.addresses); none for many.
-    region: str = ""
-
-    @classmethod
-    def of(cls, written: Mapping) -> Delivery:
-        """The delivery as a checkout in doubt keeps it (one of its tries, shop.checkout_pending)."""
-        return cls(**{field.name: written[field.name] for field in fields(cls)})
 
 
 def checkout_placed_answer(answer: legacy_client.OrderAnswer) -> bool:

@@ -257,43 +257,10 @@ def test_an_order_no_try_matches_is_not_recorded_on_a_guess(client, legacy_api, 
     assert not PlacedOrder.objects.exists() and PendingCheckout.objects.get().looks == 1
 
 
-def test_a_declined_try_settles_nothing_while_another_tabs_try_is_out(client, legacy_api, rod, mailoutbox, monkeypatch):
-    """Tab one's card is declined (the legacy API lets the reference go) while tab two's try, with
-    a good card, is out: tab two places the order and loses its answer. The checkout stays in
-    doubt, and the sweep records tab two's order."""
-    fill_basket(client, rod, 1)
-    client.get("/checkout/")
-    place = legacy_client.order_place
-
-    def tab_two_places_meanwhile(**kwargs):
-        answer = place(**kwargs)
-        if kwargs["card_number"].replace(" ", "") == DECLINED:
-            other_tab = Client()
-            other_tab.cookies = client.cookies
-            monkeypatch.setattr(
-                legacy_client, "order_place", lambda **kw: (place(**kw), OrderAnswer(Outcome.UNKNOWN))[1]
-            )
-            assert other_tab.post("/checkout/", checkout_form()).status_code == 503
-        return answer
-
-    monkeypatch.setattr(legacy_client, "order_place", tab_two_places_meanwhile)
-    # Tab one's try is out first: its call is the one during which tab two's goes.
-    assert client.post("/checkout/", checkout_form(card_number=DECLINED)).status_code == 402
-
-    looks_due()
-    assert checkout_sweep().placed == 1
-    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1 and PlacedOrder.objects.count() == 1
-    assert len(mailoutbox) == 1
-
-
-def test_the_tab_whose_answer_was_lost_retries_under_the_same_reference_after_the_other_was_declined(
-    client, legacy_api, rod, monkeypatch
-):
-    """Tab one's card is declined while tab two's try placed the order and lost its answer: the
-    decline does not settle the reference, so tab two's retry finds its order, not a second one."""
-    fill_basket(client, rod, 1)
-    client.get("/checkout/")
-    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+def declined_while_another_tab_places_and_loses_its_answer(client, monkeypatch):
+    """Tab one submits a card the legacy API declines (letting the reference go); during that
+    call tab two submits a good card under the same reference, which places the order, and its
+    answer is lost. Tab one's answer; the legacy API answers as itself afterwards."""
     place = legacy_client.order_place
 
     def tab_two_places_meanwhile(**kwargs):
@@ -309,7 +276,32 @@ def test_the_tab_whose_answer_was_lost_retries_under_the_same_reference_after_th
         return answer
 
     monkeypatch.setattr(legacy_client, "order_place", tab_two_places_meanwhile)
-    assert client.post("/checkout/", checkout_form(card_number=DECLINED)).status_code == 402
+    return client.post("/checkout/", checkout_form(card_number=DECLINED))
+
+
+def test_a_declined_try_settles_nothing_while_another_tabs_try_is_out(client, legacy_api, rod, mailoutbox, monkeypatch):
+    """Tab one's card is declined (the legacy API lets the reference go) while tab two's try, with
+    a good card, is out: tab two places the order and loses its answer. The checkout stays in
+    doubt, and the sweep records tab two's order."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    assert declined_while_another_tab_places_and_loses_its_answer(client, monkeypatch).status_code == 402
+
+    looks_due()
+    assert checkout_sweep().placed == 1
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1 and PlacedOrder.objects.count() == 1
+    assert len(mailoutbox) == 1
+
+
+def test_the_tab_whose_answer_was_lost_retries_under_the_same_reference_after_the_other_was_declined(
+    client, legacy_api, rod, monkeypatch
+):
+    """Tab one's card is declined while tab two's try placed the order and lost its answer: the
+    decline does not settle the reference, so tab two's retry finds its order, not a second one."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    assert declined_while_another_tab_places_and_loses_its_answer(client, monkeypatch).status_code == 402
     assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
 
     tab_two = Client()
