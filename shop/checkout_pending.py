@@ -36,9 +36,9 @@ def pending_checkout_note(
     lines: list[dict],
     card_last4: str,
     fingerprint: str = "",
-) -> None:
+) -> dict:
     """Before each try's call: its body is added to the checkout's tries, the try counts as open,
-    and the lookup is put off past the call's end."""
+    and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended)."""
     attempt = {
         "customer": customer.pk if customer is not None and customer.is_authenticated else None,
         **asdict(delivery),
@@ -51,21 +51,23 @@ def pending_checkout_note(
         pending, created = PendingCheckout.objects.select_for_update().get_or_create(
             reference=reference, defaults={"look_after": look_after, "tries": [attempt], "tries_open": 1}
         )
-        if created:
-            return
-        tries = [t for t in pending.tries if t != attempt] + [attempt]
-        PendingCheckout.objects.filter(pk=pending.pk).update(
-            tries=tries[-TRIES_KEPT:], tries_open=F("tries_open") + 1, look_after=look_after
-        )
+        if not created:
+            tries = [t for t in pending.tries if t != attempt] + [attempt]
+            PendingCheckout.objects.filter(pk=pending.pk).update(
+                tries=tries[-TRIES_KEPT:], tries_open=F("tries_open") + 1, look_after=look_after
+            )
+    return attempt
 
 
-def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> bool:
+def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcome) -> bool:
     """After a try's call, its answer not an order. A try answered with a definite no for its
     body (declined, no stock, invalid, the reference another body's) is closed; one whose answer
     left it in doubt stays open. A declined card or no stock is a no for the reference too (the
     legacy API answers so only to the body it holds) and settles the checkout when no other try
     is open (another tab's, out or in doubt, may still place it); a body refused as invalid was
-    never taken, and settles it only when no other body was tried."""
+    never taken, and settles it only when no other body was tried. A closed try is marked refused:
+    the legacy API did not place that body, so no order found later is its. Whether the checkout
+    is settled."""
     closes = outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK, Outcome.INVALID, Outcome.REFERENCE_REUSED)
     if not closes:
         return False
@@ -79,8 +81,13 @@ def pending_checkout_try_ended(*, reference: str, outcome: Outcome) -> bool:
         ):
             current.delete()
             return True
-        if current.tries_open:
-            PendingCheckout.objects.filter(pk=current.pk).update(tries_open=F("tries_open") - 1)
+        tries = list(current.tries)
+        if attempt in tries:
+            at = len(tries) - 1 - tries[::-1].index(attempt)
+            tries[at] = {**attempt, "refused": True}
+        PendingCheckout.objects.filter(pk=current.pk).update(
+            tries=tries, tries_open=F("tries_open") - 1 if current.tries_open else 0
+        )
         return False
 
 
@@ -95,8 +102,9 @@ def pending_checkout_settle(*, reference: str, unless_out: bool = False) -> None
 
 def pending_checkout_try_of(pending: PendingCheckout, order: dict) -> dict | None:
     """The try whose body the legacy API's order is (its buyer's name and email, its lines and
-    the card's last four digits, compared as the legacy API compares bodies), the latest if more
-    than one; None when none is: the order is not recorded on a guess."""
+    the card's last four digits, compared as the legacy API compares bodies; never one it
+    refused), the latest if more than one; None when none is, or when tries of different buyers
+    are: the order is not given to anyone on a guess."""
 
     def body(name, email, lines, last4) -> tuple:
         pairs = sorted((str(line.get("product")), int(line.get("quantity") or 0)) for line in lines or [])
@@ -104,10 +112,15 @@ def pending_checkout_try_of(pending: PendingCheckout, order: dict) -> dict | Non
 
     ordered_by = order.get("customer") or {}
     placed = body(ordered_by.get("name"), ordered_by.get("email"), order.get("lines"), order.get("card_last4"))
-    for attempt in reversed(pending.tries):
-        if body(attempt["name"], attempt["email"], attempt["lines"], attempt["card_last4"]) == placed:
-            return attempt
-    return None
+    matches = [
+        attempt
+        for attempt in pending.tries
+        if not attempt.get("refused")
+        and body(attempt["name"], attempt["email"], attempt["lines"], attempt["card_last4"]) == placed
+    ]
+    if not matches or len({attempt["customer"] for attempt in matches}) > 1:
+        return None
+    return matches[-1]
 
 
 def pending_checkout_buyer(attempt: dict) -> AbstractBaseUser | None:

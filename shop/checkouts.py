@@ -45,6 +45,11 @@ class CheckoutError(Exception):
     code = "invalid"
     settled = True
 
+    def kept(self, in_doubt: bool) -> CheckoutError:
+        """This refusal, with the reference kept while an earlier try under it is in doubt."""
+        self.settled = not in_doubt
+        return self
+
     def __init__(self, message: str, *, fields: dict | None = None):
         super().__init__(message)
         self.message = message
@@ -159,8 +164,10 @@ def checkout_place(
     basket the page showed (shop.selectors.basket_signature): another basket is not ordered.
     """
     lines = list(BasketLine.objects.filter(basket=basket).select_related("product").order_by("pk"))
+    # Refused here, before any call: the reference is settled only if no earlier try is in doubt.
+    in_doubt = PendingCheckout.objects.filter(reference=reference).exists()
     if not lines:
-        raise CheckoutEmpty("Your basket is empty.")
+        raise CheckoutEmpty("Your basket is empty.").kept(in_doubt)
     if basket_shown and basket_shown != basket_signature(
         (line.product.slug, line.quantity, line.product.price_cents) for line in lines
     ):
@@ -170,7 +177,9 @@ def checkout_place(
         )
     gone = [line.product.title for line in lines if not line.product.is_on_sale]
     if gone:
-        raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.")
+        raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.").kept(
+            in_doubt
+        )
     ordered = [{"product": line.product.slug, "quantity": line.quantity} for line in lines]
     try:
         order = _order_place(
@@ -284,7 +293,7 @@ def _order_place(
     when that is final (`reused_is_final`): a checkout asks first whether an earlier try of its
     own placed it (_earlier_try_placed), and logs what that tells. The checkout is noted as in
     doubt before the call, and stays so until an answer settles it (shop.checkout_sweep)."""
-    pending_checkout_note(
+    attempt = pending_checkout_note(
         reference=reference,
         customer=customer,
         delivery=delivery,
@@ -308,7 +317,7 @@ def _order_place(
         )
     settled = True
     if not checkout_placed_answer(answer):  # a placed one is settled with its receipt
-        settled = pending_checkout_try_ended(reference=reference, outcome=answer.outcome)
+        settled = pending_checkout_try_ended(reference=reference, attempt=attempt, outcome=answer.outcome)
     refusal: CheckoutError | None = None
     match answer.outcome:
         case Outcome.DECLINED:
@@ -320,8 +329,7 @@ def _order_place(
     if refusal is not None:
         # Not settled while another try under the reference (another tab's) is out or in doubt:
         # the next submit sends the same reference, and cannot order a second time.
-        refusal.settled = settled
-        raise refusal
+        raise refusal.kept(not settled)
     match answer.outcome:
         case Outcome.REFERENCE_REUSED:
             # This checkout's reference went out with another basket (changed after a try that

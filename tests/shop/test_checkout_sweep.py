@@ -21,7 +21,7 @@ from shop.checkout_sweep import checkout_sweep
 from shop.checkouts import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PendingCheckout, PlacedOrder, Product
 from shop.tasks import checkouts_in_doubt_sweep
-from tests.shop.conftest import basket_lines
+from tests.shop.conftest import basket_lines, patch_json
 from tests.shop.test_buy_now import buy
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 
@@ -362,6 +362,74 @@ def test_a_buy_now_request_while_the_sweep_records_its_order_cannot_take_it(
     else:
         assert seen["answer"].status_code == 422
         assert buy(client, rod, key="lost-2").status_code == 201
+
+
+def test_a_guests_order_is_not_given_to_an_account_whose_refused_try_shares_its_last_four_digits(
+    client, legacy_api, rod, customer, answers_lost, monkeypatch
+):
+    """A guest's try places the order and loses its answer; someone signs in on the browser and
+    sends the same name, email and basket with another card ending in the same four digits. The
+    legacy API refuses that body, so it is not the one that placed the order: the order stays the
+    guest's, shown to nobody here."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    assert client.post("/checkout/", checkout_form()).status_code == 503
+    monkeypatch.setattr(legacy_client, "order_place", answers_lost)
+    client.force_login(customer)
+
+    retry = client.post("/checkout/", checkout_form(card_number="4000000000024242"))
+
+    guests = PlacedOrder.objects.get()
+    assert guests.customer is None and retry["Location"] == "/checkout/"
+
+
+def test_a_product_gone_off_sale_keeps_the_reference_while_an_earlier_try_is_in_doubt(
+    client, legacy_api, rod, reel, answers_lost, monkeypatch
+):
+    """Refused before any call (a line no longer on sale) while a try that placed the order is in
+    doubt: the reference is kept, so ordering the rest finds that order, not a second one."""
+    fill_basket(client, rod, 1)
+    fill_basket(client, reel, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    assert client.post("/checkout/", checkout_form()).status_code == 503
+    monkeypatch.setattr(legacy_client, "order_place", answers_lost)
+    Product.objects.get(pk=reel.pk).soft_delete()
+
+    assert client.post("/checkout/", checkout_form()).status_code == 409
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
+    assert patch_json(client, f"/api/basket/items/{reel.slug}", {"quantity": 0}).status_code in (200, 204)
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_a_decline_while_a_dead_try_counts_open_keeps_the_reference_and_a_good_card_then_orders(
+    client, legacy_api, rod, monkeypatch
+):
+    """A try's process died before its call reached the legacy API (counted open for ever): a
+    decline keeps the reference, and a good card then orders once under it."""
+
+    class Stopped(Exception):
+        pass
+
+    def killed(**kwargs):
+        raise Stopped
+
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    monkeypatch.setattr(legacy_client, "order_place", killed)
+    with pytest.raises(Stopped):
+        client.post("/checkout/", checkout_form())
+    monkeypatch.undo()
+    for _ in range(2):
+        assert client.post("/checkout/", checkout_form(card_number=DECLINED)).status_code == 402
+        assert client.session[SESSION_CHECKOUT_REFERENCE] == reference
+
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+    assert PlacedOrder.objects.get().reference == reference
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    assert not PendingCheckout.objects.exists()
 
 
 def test_a_body_refused_as_invalid_is_settled_at_once_and_logged_once(client, legacy_api, make_product):
