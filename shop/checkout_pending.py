@@ -91,13 +91,16 @@ def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcom
         return False
 
 
-def pending_checkout_settle(*, reference: str, unless_out: bool = False) -> None:
+def pending_checkout_settle(*, reference: str, unless_out: bool = False) -> bool:
     """Once the reference's order is recorded (in the receipt's transaction), or a lookup found
-    none under it (`unless_out`: not while a try is open, out or in doubt, which may place it yet)."""
+    none under it (`unless_out`: not while a try is open, out or in doubt, which may place it yet).
+    Whether the checkout is settled."""
     settled = PendingCheckout.objects.filter(reference=reference)
     if unless_out:
-        settled = settled.filter(tries_open=0)
+        settled.filter(tries_open=0).delete()
+        return not settled.exists()
     settled.delete()
+    return True
 
 
 def pending_checkout_try_of(pending: PendingCheckout, order: dict) -> dict | None:

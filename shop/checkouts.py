@@ -230,9 +230,11 @@ def _earlier_try_placed(
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(Outcome.REFERENCE_REUSED), retryable=False
         )
-        if answer.outcome == Outcome.NOT_FOUND:
-            pending_checkout_settle(reference=reference, unless_out=True)  # nothing under it
-            raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
+        if answer.outcome == Outcome.NOT_FOUND:  # nothing under it: settled, unless a try is open
+            settled = pending_checkout_settle(reference=reference, unless_out=True)
+            raise CheckoutReferenceReused(
+                "Your basket changed since you last tried to order. Please order again."
+            ).kept(not settled)
         raise CheckoutReferenceReused(
             "We could not confirm whether your earlier try went through: please look for its confirmation "
             "email before you order again."

@@ -432,6 +432,30 @@ def test_a_decline_while_a_dead_try_counts_open_keeps_the_reference_and_a_good_c
     assert not PendingCheckout.objects.exists()
 
 
+def test_an_earlier_body_found_dropped_keeps_the_reference_while_a_try_of_its_own_is_in_doubt(
+    client, legacy_api, rod, monkeypatch
+):
+    """The legacy API refuses this body for another's, whose request died (the lookup drops it):
+    while a try of the checkout's own is still in doubt, the reference is kept, and the next
+    submit places the order under it, once."""
+    from tests.legacy_api.conftest import pending
+
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    monkeypatch.setattr(legacy_client, "order_place", lambda **kwargs: OrderAnswer(Outcome.UNKNOWN))
+    assert client.post("/checkout/", checkout_form()).status_code == 503  # in doubt, placed nothing
+    monkeypatch.undo()
+    pending(reference, caller="storefront", lease_seconds=-1, fingerprint="another body's")
+
+    refused = client.post("/checkout/", checkout_form())
+
+    assert refused.status_code == 409 and client.session[SESSION_CHECKOUT_REFERENCE] == reference
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+    assert PlacedOrder.objects.get().reference == reference
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
 def test_a_body_refused_as_invalid_is_settled_at_once_and_logged_once(client, legacy_api, make_product):
     for i in range(51):  # the legacy API takes at most 50 lines
         fill_basket(client, make_product(f"p-{i}"), 1)
