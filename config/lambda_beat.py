@@ -19,6 +19,10 @@ from django.conf import settings  # noqa: E402
 
 from config.celery import app  # noqa: E402
 
+# The apps' task modules, as a worker imports them when it starts: Celery finds them lazily
+# (autodiscover_tasks), and without this every sweep below was "never registered".
+app.loader.import_default_modules()
+
 logger = logging.getLogger(__name__)
 
 
