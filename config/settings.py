@@ -330,6 +330,12 @@ CELERY_BEAT_SCHEDULE = {
     "events-snapshots": {"task": "events.tasks.views_snapshot", "schedule": 3600.0},
     "events-prune": {"task": "events.tasks.events_prune", "schedule": 3600.0},
 }
+# Buyers' confirmation emails not sent at once (a mail server down, a process killed after the
+# order committed): every deployment's beat sends them, each row held by one sender at a time.
+CELERY_BEAT_SCHEDULE["shop-confirmations-unsent"] = {
+    "task": "shop.tasks.confirmations_unsent_sweep",
+    "schedule": float(os.environ.get("SHOP_CONFIRMATION_SWEEP_SECONDS", "60")),
+}
 # A storefront checkout whose answer was lost (shop.checkout_sweep) is looked up at the legacy
 # API this long after its last try began: longer than a try's call can take (LEGACY_API_TIMEOUT)
 # so that a call still on its way is never taken for one that placed nothing.
@@ -528,6 +534,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+# Seconds a mail server may take to answer before the send fails (and is tried again later).
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "20"))
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
@@ -535,6 +543,11 @@ EMAIL_BACKEND = os.environ.get(
 # Where links in emails point (the shop as buyers reach it).
 SHOP_BASE_URL = (os.environ.get("SHOP_BASE_URL") or SERVED.get("SHOP_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
+# Buyers' confirmations (shop.ConfirmationEmail) not sent at once are tried again by beat's
+# sweep, waiting a minute, then twice as long each time up to an hour, this many times in all;
+# sent ones are deleted after this many days (the buyer's address goes with them).
+SHOP_CONFIRMATION_MAX_ATTEMPTS = env_int("SHOP_CONFIRMATION_MAX_ATTEMPTS", 12)
+SHOP_CONFIRMATION_KEEP_DAYS = env_int("SHOP_CONFIRMATION_KEEP_DAYS", 30)
 # Merchants told about dead-lettered orders.
 MERCHANT_EMAILS = [e.strip() for e in os.environ.get("MERCHANT_EMAILS", "merchant@example.com").split(",") if e.strip()]
 

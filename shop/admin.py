@@ -7,6 +7,7 @@ move with every order and hold, and a form's copy of them is stale by the time i
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
-from shop.models import LOW_STOCK, Category, PendingCheckout, PlacedOrder, Product
+from shop.models import LOW_STOCK, Category, ConfirmationEmail, PendingCheckout, PlacedOrder, Product
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -268,3 +269,32 @@ class PendingCheckoutAdmin(ReadOnlyAdmin):
     @admin.display(description="Tries")
     def tries_count(self, obj: PendingCheckout) -> int:
         return len(obj.tries)
+
+
+class ConfirmationStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Waiting to be sent"), ("given_up", "Given up"), ("sent", "Sent")]
+
+    def queryset(self, request, queryset):
+        most = settings.SHOP_CONFIRMATION_MAX_ATTEMPTS
+        match self.value():
+            case "waiting":
+                return queryset.filter(sent_at__isnull=True, attempts__lt=most)
+            case "given_up":
+                return queryset.filter(sent_at__isnull=True, attempts__gte=most)
+            case "sent":
+                return queryset.filter(sent_at__isnull=False)
+        return queryset
+
+
+@admin.register(ConfirmationEmail)
+class ConfirmationEmailAdmin(ReadOnlyAdmin):
+    """Buyers' confirmation emails: one the mail server refused is tried again by beat's sweep
+    (shop.emails), and one it kept refusing is left here, given up, for a person to send."""
+
+    list_display = ["number", "email", "created_at", "attempts", "sent_at", "held_until", "last_error"]
+    search_fields = ["number", "email"]
+    list_filter = [ConfirmationStateFilter, "created_at"]

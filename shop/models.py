@@ -268,3 +268,32 @@ class BuyNowRefusal(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class ConfirmationEmail(models.Model):
+    """A buyer's order confirmation, written in the transaction that completes the order (a
+    storefront receipt, a hot path order placed) and sent after it commits (shop.emails): a
+    mail server that is down, or a process killed between the commit and the send, leaves it
+    here for the sweep to send, not lost. Sent rows are kept `SHOP_CONFIRMATION_KEEP_DAYS`."""
+
+    number = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    lines = models.JSONField(default=list, help_text="[title, quantity] for each line.")
+    total_cents = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    # Held by the process sending it (a dead one's hold ends), and after a failed attempt the
+    # time it is tried again: the sweep takes only rows whose hold has ended.
+    held_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="confirmation_unsent", condition=models.Q(sent_at__isnull=True)),
+            models.Index(fields=["sent_at"], name="confirmation_sent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number

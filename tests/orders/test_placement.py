@@ -287,3 +287,29 @@ def test_a_released_permit_goes_to_the_worker_waiting_for_it(settings):
     waiter.join()
     assert got == [1]
     assert LegacySlot.objects.get(number=1).holder == "waiting"
+
+
+def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
+    allocation, django_capture_on_commit_callbacks, monkeypatch
+):
+    from shop import emails
+    from shop.models import ConfirmationEmail
+
+    order = accept(allocation)
+    order_claimed(order.pk)
+
+    def refuse(**_kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    real_send_mail = emails.send_mail
+    monkeypatch.setattr(emails, "send_mail", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        placement.order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+    kept = ConfirmationEmail.objects.get(number=order.number)
+    assert kept.sent_at is None and kept.attempts == 1 and mail.outbox == []
+
+    monkeypatch.setattr(emails, "send_mail", real_send_mail)
+    ConfirmationEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now())
+    assert emails.confirmations_unsent_sweep().sent == 1
+    assert [m.subject for m in mail.outbox] == [f"Your order {order.number} is confirmed"]
+    assert mail.outbox[0].to == [order.customer_email]

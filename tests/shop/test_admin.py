@@ -116,6 +116,26 @@ def test_checkouts_in_doubt_are_listed_read_only(admin_client, client, django_us
     assert PendingCheckout.objects.filter(pk=pending.pk).exists()
 
 
+def test_confirmation_emails_are_listed_read_only_with_those_given_up_apart(
+    admin_client, client, django_user_model, db
+):
+    from shop.models import ConfirmationEmail
+
+    common = {"name": "Ada", "email": "ada@example.com", "total_cents": 100}
+    ConfirmationEmail.objects.create(number="L00000001", attempts=12, last_error="SMTP down", **common)
+    waiting = ConfirmationEmail.objects.create(number="L00000002", attempts=1, **common)
+
+    given_up = admin_client.get("/admin/shop/confirmationemail/?state=given_up").content.decode()
+    assert "L00000001" in given_up and "L00000002" not in given_up
+    assert "L00000002" in admin_client.get("/admin/shop/confirmationemail/?state=waiting").content.decode()
+    assert admin_client.get("/admin/shop/confirmationemail/add/").status_code == 403
+    deleted = admin_client.post(f"/admin/shop/confirmationemail/{waiting.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    client.force_login(django_user_model.objects.create_user("clerk", password="a-long-test-password", is_staff=True))
+    assert client.get("/admin/shop/confirmationemail/").status_code == 403
+    assert ConfirmationEmail.objects.count() == 2
+
+
 def test_staff_who_may_only_look_cannot_restock_or_delete(viewer, products):
     restock = run_action(viewer, "restock", products, apply="1", quantity="10")
     delete = run_action(viewer, "soft_delete", products)

@@ -1,0 +1,191 @@
+"""The buyer's confirmation email is kept with the order that completed, not only sent after it:
+a mail server that is down, or a process that dies between the order's commit and the send,
+leaves it for beat's sweep, which sends it once; it is never lost, and one sender at a time."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from shop import emails
+from shop.models import ConfirmationEmail, PlacedOrder
+from shop.tasks import confirmations_unsent_sweep
+from tests.conftest import fresh_process_output
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def buy(client, product, *, key: str = "key-1"):
+    body = {
+        "quantity": 1,
+        "customer": {"name": "Ada Angler", "email": "ada@example.com"},
+        "payment": {"card_number": "4242424242424242"},
+    }
+    return client.post(
+        f"/shop/{product.category.slug}/{product.slug}/orders",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+@pytest.fixture
+def mail_down(monkeypatch):
+    def refuse(**_kwargs):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(emails, "send_mail", refuse)
+
+
+def due_now(number: str) -> None:
+    """The time a failed send waits before it is tried again has passed."""
+    ConfirmationEmail.objects.filter(number=number).update(held_until=timezone.now() - timedelta(seconds=1))
+
+
+def test_an_order_placed_while_the_mail_server_is_down_is_confirmed_once_it_is_back(
+    client, legacy_api, rod, monkeypatch
+):
+    refused = []
+
+    def refuse(**kwargs):
+        refused.append(kwargs["recipient_list"])
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    real_send_mail = emails.send_mail
+    monkeypatch.setattr(emails, "send_mail", refuse)
+    answer = buy(client, rod)
+    assert answer.status_code == 201, answer.content  # the order stands
+    number = answer.json()["number"]
+    assert refused == [["ada@example.com"]] and mail.outbox == []
+    kept = ConfirmationEmail.objects.get(number=number)
+    assert (kept.sent_at, kept.attempts) == (None, 1)
+    assert "SMTPServerDisconnected" in kept.last_error
+    assert kept.held_until > timezone.now() + timedelta(seconds=30)  # not hammered: a minute first
+
+    monkeypatch.setattr(emails, "send_mail", real_send_mail)
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 0}  # not yet due
+    due_now(number)
+    assert confirmations_unsent_sweep() == {"sent": 1, "failed": 0, "deleted": 0}
+    assert [m.subject for m in mail.outbox] == [f"Your order {number} is confirmed"]
+    assert mail.outbox[0].to == ["ada@example.com"]
+    assert "Tourney Casting Rod" in mail.outbox[0].body and "$49.99" in mail.outbox[0].body
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 0}
+    assert len(mail.outbox) == 1
+    kept.refresh_from_db()
+    assert kept.sent_at is not None and kept.held_until is None and kept.last_error == ""
+
+
+def test_a_process_that_died_after_the_order_committed_leaves_its_email_to_the_sweep(
+    client, legacy_api, rod, monkeypatch
+):
+    # The process ends between the commit and the send: nothing after the commit runs.
+    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    answer = buy(client, rod)
+    assert answer.status_code == 201
+    number = answer.json()["number"]
+    assert mail.outbox == []
+    assert PlacedOrder.objects.get(number=number).confirmation_sent_at is not None  # claimed once
+
+    assert confirmations_unsent_sweep()["sent"] == 1
+    assert [m.subject for m in mail.outbox] == [f"Your order {number} is confirmed"]
+    assert buy(client, rod).status_code == 201  # a replay of the same key emails nothing more
+    assert confirmations_unsent_sweep()["sent"] == 0
+    assert len(mail.outbox) == 1
+
+
+def test_a_sender_killed_mid_send_holds_the_email_only_until_its_hold_ends(client, legacy_api, rod, monkeypatch):
+    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    number = buy(client, rod).json()["number"]
+    # Another process took it and died before marking it sent.
+    held = ConfirmationEmail.objects.filter(number=number).update(
+        held_until=timezone.now() + timedelta(seconds=50), attempts=1
+    )
+    assert held == 1
+    assert confirmations_unsent_sweep()["sent"] == 0 and mail.outbox == []
+    due_now(number)
+    assert confirmations_unsent_sweep()["sent"] == 1
+    assert len(mail.outbox) == 1
+
+
+def test_sends_that_keep_failing_are_spaced_out_and_then_given_up(client, legacy_api, rod, mail_down, settings, caplog):
+    settings.SHOP_CONFIRMATION_MAX_ATTEMPTS = 3
+    number = buy(client, rod).json()["number"]
+    waits = [ConfirmationEmail.objects.get(number=number).held_until - timezone.now()]
+    for _ in range(2):
+        due_now(number)
+        assert confirmations_unsent_sweep() == {"sent": 0, "failed": 1, "deleted": 0}
+        waits.append(ConfirmationEmail.objects.get(number=number).held_until - timezone.now())
+    # A minute, then twice as long each time.
+    assert [round(w.total_seconds() / 60) for w in waits] == [1, 2, 4]
+    assert "giving up" in caplog.records[-1].getMessage() and caplog.records[-1].levelname == "ERROR"
+    due_now(number)
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 0}  # left for a person
+    assert ConfirmationEmail.objects.get(number=number).attempts == 3
+
+
+def test_two_senders_at_once_send_one_email(client, legacy_api, rod, monkeypatch):
+    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    number = buy(client, rod).json()["number"]
+    real_send_mail = emails.send_mail
+    both_looked = threading.Barrier(2, timeout=10)
+    sent = []
+
+    def slow_send(**kwargs):
+        sent.append(kwargs["recipient_list"])
+        return real_send_mail(**kwargs)
+
+    monkeypatch.setattr(emails, "send_mail", slow_send)
+    results = []
+
+    def sender():
+        try:
+            both_looked.wait()
+            results.append(emails.confirmation_send(number))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    assert sent == [["ada@example.com"]] and len(mail.outbox) == 1
+
+
+def test_an_order_that_rolls_back_writes_and_sends_no_email():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        emails.order_confirmation_on_commit(
+            emails.Confirmation(number="L00000099", name="Ada", email="ada@example.com", lines=[], total_cents=100)
+        )
+        raise RuntimeError("the order's transaction failed")
+    assert not ConfirmationEmail.objects.exists() and mail.outbox == []
+
+
+def test_sent_emails_are_deleted_after_their_days_and_unsent_ones_never(settings):
+    settings.SHOP_CONFIRMATION_KEEP_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    common = {"name": "Ada", "email": "ada@example.com", "total_cents": 100, "created_at": old}
+    ConfirmationEmail.objects.create(number="L1", sent_at=old, **common)
+    ConfirmationEmail.objects.create(number="L2", sent_at=timezone.now() - timedelta(days=29), **common)
+    ConfirmationEmail.objects.create(number="L3", attempts=12, **common)  # given up: a person looks
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 1}
+    assert sorted(ConfirmationEmail.objects.values_list("number", flat=True)) == ["L2", "L3"]
+
+
+@pytest.mark.parametrize("deployment", ["all", "monolith", "hotpath"])
+def test_every_deployment_s_beat_sends_what_was_not_sent(deployment):
+    # The hot path's workers confirm its orders too: its Lambda beat sweeps them as well.
+    script = (
+        "import django; django.setup(); from django.conf import settings; from config.celery import app; "
+        "app.loader.import_default_modules(); tasks = [e['task'] for e in settings.CELERY_BEAT_SCHEDULE.values()]; "
+        "name = 'shop.tasks.confirmations_unsent_sweep'; print(name in tasks and name in app.tasks)"
+    )
+    assert fresh_process_output(script, SHOP_DEPLOYMENT=deployment) == "True"
