@@ -78,7 +78,12 @@ class OrderCollectionApi(LegacyApiView):
             serializer = OrderRequestSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-            lines = [LineRequest(product=line["product"], quantity=line["quantity"]) for line in data["lines"]]
+            lines = [
+                LineRequest(
+                    product=line["product"], quantity=line["quantity"], unit_price_cents=line.get("unit_price_cents")
+                )
+                for line in data["lines"]
+            ]
             fingerprint = order_fingerprint(
                 customer_name=data["customer"]["name"],
                 customer_email=data["customer"]["email"],

@@ -20,15 +20,16 @@ STOCK_SOURCE = "legacy.stock"
 HOLDS_SOURCE = "legacy.holds"
 
 
-def order_line(*, product: Product, quantity: int) -> dict:
+def order_line(*, product: Product, quantity: int, unit_price_cents: int | None = None) -> dict:
     """One line of ORDER/RECORD/PLACED from the locked product row (its supplier and category
     selected with it). It names the product's supplier (None: it has none) and category as they
     were when the order was placed, so a read model folding the event, then or in a rebuild long
-    after, counts the sale where it was made, wherever the merchant has moved the product since."""
+    after, counts the sale where it was made, wherever the merchant has moved the product since.
+    `unit_price_cents`: what the line was sold at, when not the product's price now."""
     return {
         "product": product.slug,
         "quantity": quantity,
-        "unit_price_cents": product.price_cents,
+        "unit_price_cents": product.price_cents if unit_price_cents is None else unit_price_cents,
         "supplier": product.supplier.name if product.supplier is not None else None,
         "category": product.category.slug,
     }

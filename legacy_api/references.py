@@ -25,6 +25,12 @@ from legacy_api.selectors import order_get_by_reference, order_placed_get
 class LineRequest:
     product: str
     quantity: int
+    # The price per unit the buyer was told, in cents (the hot path's at acceptance, the
+    # checkout's as shown): charged as it is. None: the product's price when the order is placed.
+    unit_price_cents: int | None = None
+
+    def price_cents(self, product) -> int:
+        return product.price_cents if self.unit_price_cents is None else self.unit_price_cents
 
 
 def order_fingerprint(

@@ -15,6 +15,8 @@ from shop.order_input import text_is_clean, validate_email
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
+# A product's price is a PositiveIntegerField: the most a unit can be sold at.
+MAX_UNIT_PRICE_CENTS = 2_147_483_647
 # A sale's allocation can be far larger than one order.
 MAX_HOLD_QUANTITY = 1_000_000
 REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -84,6 +86,15 @@ class CustomerSerializer(serializers.Serializer):
 class LineRequestSerializer(serializers.Serializer):
     product = StrictSlugField(max_length=200, help_text="The product's slug.")
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+    unit_price_cents = StrictIntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_UNIT_PRICE_CENTS,
+        help_text=(
+            "The price per unit the buyer agreed to, in cents: charged as sent, whatever the product's "
+            "price is when the order is placed. Left out: the product's price then."
+        ),
+    )
 
 
 # What card_number_problem accepts once the value is trimmed, less Luhn's check: spaces and

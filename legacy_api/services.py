@@ -70,7 +70,10 @@ def order_place(
     )
     products = _products_on_sale(lines)
     held = _hold_named(hold, lines, caller=caller)
-    amount_cents = sum(products[line.product].price_cents * line.quantity for line in lines)
+    # The price each line was sold at (the caller's, or the product's now): authorised, and then
+    # charged, whatever the product's price becomes meanwhile.
+    prices = {line.product: line.price_cents(products[line.product]) for line in lines}
+    amount_cents = sum(prices[line.product] * line.quantity for line in lines)
     owner = secrets.token_hex(8)
     pending = _order_claim(
         reference=reference,
@@ -110,8 +113,7 @@ def order_place(
                 raise _LeaseLost
             number = Order.number_for(pending)
             locked = _stock_take(lines, [products[line.product].pk for line in lines], held, number=number)
-            total_cents = sum(locked[line.product].price_cents * line.quantity for line in lines)
-            Order.objects.filter(pk=pending).update(total_cents=total_cents)
+            Order.objects.filter(pk=pending).update(total_cents=amount_cents)
             OrderLine.objects.bulk_create(
                 OrderLine(
                     order_id=pending,
@@ -119,15 +121,20 @@ def order_place(
                     product_slug=line.product,
                     title=locked[line.product].title,
                     quantity=line.quantity,
-                    unit_price_cents=locked[line.product].price_cents,
+                    unit_price_cents=prices[line.product],
                 )
                 for line in lines
             )
             order_placed_append(
                 number=number,
                 reference=reference,
-                lines=[order_line(product=locked[line.product], quantity=line.quantity) for line in lines],
-                total_cents=total_cents,
+                lines=[
+                    order_line(
+                        product=locked[line.product], quantity=line.quantity, unit_price_cents=prices[line.product]
+                    )
+                    for line in lines
+                ],
+                total_cents=amount_cents,
                 hold=held.reference if held is not None else None,
             )
     except _LeaseLost:

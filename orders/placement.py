@@ -169,7 +169,10 @@ def order_send_to_legacy(*, order_id: int, worker: str = "worker") -> str:
             reference=order.reference,
             name=order.customer_name,
             email=order.customer_email,
-            lines=[{"product": order.product.slug, "quantity": order.quantity}],
+            # At the price the buyer's 202 gave: a merchant's change since is not theirs to pay.
+            lines=[
+                {"product": order.product.slug, "quantity": order.quantity, "unit_price_cents": order.unit_price_cents}
+            ],
             card_number=card_number,
             caller="hotpath",
             hold=hold,

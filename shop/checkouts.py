@@ -185,6 +185,7 @@ def checkout_place(
         order = _order_place(
             reference=reference,
             lines=ordered,
+            prices={line.product.slug: line.product.price_cents for line in lines},
             customer=customer,
             delivery=delivery,
             card_number=card_number,
@@ -273,6 +274,7 @@ def checkout_buy_now(
     return _order_place(
         reference=reference,
         lines=[{"product": product.slug, "quantity": quantity}],
+        prices={product.slug: product.price_cents},
         customer=customer,
         delivery=delivery,
         card_number=card_number,
@@ -287,6 +289,7 @@ def _order_place(
     customer: AbstractBaseUser | None,
     delivery: Delivery,
     card_number: str,
+    prices: dict[str, int],
     reused_is_final: bool = True,
     fingerprint: str = "",
 ) -> PlacedOrder:
@@ -294,7 +297,9 @@ def _order_place(
     CheckoutError saying why not. A reference refused as reused is logged as a refusal only
     when that is final (`reused_is_final`): a checkout asks first whether an earlier try of its
     own placed it (_earlier_try_placed), and logs what that tells. The checkout is noted as in
-    doubt before the call, and stays so until an answer settles it (shop.checkout_sweep)."""
+    doubt before the call, and stays so until an answer settles it (shop.checkout_sweep). Each
+    line is charged at `prices` (by product slug: the prices the buyer was shown and checked),
+    not at whatever the product's price is when the legacy API places it."""
     attempt = pending_checkout_note(
         reference=reference,
         customer=customer,
@@ -308,7 +313,7 @@ def _order_place(
         reference=reference,
         name=delivery.name,
         email=delivery.email,
-        lines=lines,
+        lines=[{**line, "unit_price_cents": prices[line["product"]]} for line in lines],
         card_number=card_number,
     )
     processing_ms = round((time.perf_counter() - started) * 1000)

@@ -312,6 +312,25 @@ def test_quantity_given_as_a_string_or_fraction_or_boolean_is_400(post_order, or
     assert_nothing_written(muskie_rod, stock=10)
 
 
+def test_a_unit_price_that_is_not_a_whole_number_of_cents_is_400(post_order, order_body, muskie_rod):
+    for price in (-1, "14999", 149.99, True, 10**30, None):
+        line = {"product": "muskie-casting-rod", "quantity": 1, "unit_price_cents": price}
+        assert_invalid(post_order(order_body(lines=[line])), "lines.0.unit_price_cents")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
+def test_the_unit_price_sent_is_charged_and_the_products_own_when_none_is(post_order, order_body, muskie_rod):
+    """A caller sends the price its buyer agreed to (a sale's, or a basket's as shown); the
+    product's price now is charged only when it sends none."""
+    agreed = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": 2, "unit_price_cents": 9999}]))
+    assert agreed.status_code == 201, agreed.content
+    assert agreed.json()["total_cents"] == 2 * 9999
+    assert [line["unit_price_cents"] for line in agreed.json()["lines"]] == [9999]
+    own = post_order(order_body(reference="ref-0002"))
+    assert own.status_code == 201
+    assert own.json()["total_cents"] == 2 * muskie_rod.price_cents
+
+
 def test_missing_quantity_is_400(post_order, order_body, muskie_rod):
     response = post_order(order_body(lines=[{"product": "muskie-casting-rod"}]))
     assert_invalid(response, "lines.0.quantity")

@@ -127,6 +127,26 @@ def test_the_order_is_placed_only_for_the_basket_the_checkout_page_showed(client
     assert order.total_cents == (4999 + 2999 if change == "another tab adds a line" else 5999)
 
 
+def test_a_price_changed_while_the_order_is_being_placed_is_not_charged(client, legacy_api, rod, monkeypatch):
+    """The buyer confirmed the basket at its price: a merchant's change in the instant between
+    the check and the legacy API's call is for later orders, not this one."""
+    fill_basket(client, rod, 2)
+    shown = basket_shown(client.get("/checkout/"))
+    place = legacy_client.order_place
+
+    def place_after_a_price_change(**kwargs):
+        Product.objects.filter(pk=rod.pk).update(price_cents=9999)
+        return place(**kwargs)
+
+    monkeypatch.setattr(legacy_client, "order_place", place_after_a_price_change)
+    assert client.post("/checkout/", checkout_form(basket_shown=shown)).status_code == 302
+    order = PlacedOrder.objects.get()
+    assert order.total_cents == 2 * 4999
+    record = legacy_client.order_get(order_id=order.legacy_id).data
+    assert record["total_cents"] == 2 * 4999
+    assert [line["unit_price_cents"] for line in record["lines"]] == [4999]
+
+
 def test_checkout_emails_the_confirmation_its_page_promises_once(client, legacy_api, rod, mailoutbox):
     fill_basket(client, rod, 2)
     client.post("/checkout/", checkout_form())

@@ -1,0 +1,36 @@
+"""An order is charged the price its buyer was told: a merchant who changes a product's price
+while accepted orders wait to be placed changes what later buyers pay, not what those orders
+cost (the 202's total, the confirmation email's, and the card's authorisation agree)."""
+
+from __future__ import annotations
+
+import pytest
+
+from legacy_api.models import Order, PaymentAuthorisation
+from orders import placement, sales
+from orders.models import HotOrder
+from shop.models import Product
+from tests.orders.conftest import order_accept_as_buyer
+from tests.orders.sale_support import legacy_serve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def legacy(settings, live_server, transactional_db) -> str:
+    return legacy_serve(settings, live_server)
+
+
+def test_a_price_changed_after_acceptance_does_not_change_what_the_order_is_charged(product):
+    sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=2)
+    accepted_total = order.total_cents
+    assert accepted_total == 2 * product.price_cents
+    # The merchant raises the price while the order waits in the queue.
+    Product.objects.filter(pk=product.pk).update(price_cents=product.price_cents + 5000)
+
+    assert placement.order_send_to_legacy(order_id=order.pk) == "complete"
+    placed = Order.objects.get(reference=HotOrder.objects.get(pk=order.pk).reference)
+    assert placed.total_cents == accepted_total
+    assert [line.unit_price_cents for line in placed.lines.all()] == [product.price_cents]
+    assert PaymentAuthorisation.objects.get(key=placed.reference).amount_cents == accepted_total
