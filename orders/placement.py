@@ -22,7 +22,8 @@ from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_subquery
-from shop.emails import Confirmation, order_confirmation_on_commit
+from shop.confirmations import order_confirmation_on_commit
+from shop.emails import Confirmation
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from shop.checkouts import (
     checkout_buy_now,
 )
 from shop.delivery import Delivery
-from shop.emails import placed_order_confirm
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
 
@@ -109,5 +108,4 @@ def buy_now_place(
         order.refresh_from_db(fields=["fingerprint"])
         return _replay(order, fingerprint)
     order.fingerprint = fingerprint
-    placed_order_confirm(order=order, lines=[(product.title, data.quantity)])
     return BuyNowPlaced(order=order, original=True)

@@ -192,7 +192,8 @@ class PlacedOrder(models.Model):
     # False while a receipt the sweep recorded (shop.checkout_sweep) has answered no request: the
     # first request of its own body to ask is then answered as the original (a buy-now's access).
     answered = models.BooleanField(default=True, db_default=True, editable=False)
-    # Claimed by the one process that sends the confirmation email, so it goes exactly once.
+    # When its confirmation email was written with it (ConfirmationEmail, which sends it): the
+    # release before claimed the email here, so that its replays send none.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -274,17 +275,19 @@ class ConfirmationEmail(models.Model):
     """A buyer's order confirmation, written in the transaction that completes the order (a
     storefront receipt, a hot path order placed) and sent after it commits (shop.emails): a
     mail server that is down, or a process killed between the commit and the send, leaves it
-    here for the sweep to send, not lost. Sent rows are kept `SHOP_CONFIRMATION_KEEP_DAYS`."""
+    here for the sweep to send, not lost (shop.confirmations). Sent rows, and those given up, are
+    kept `SHOP_CONFIRMATION_KEEP_DAYS`."""
 
     number = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
     email = models.EmailField()
     lines = models.JSONField(default=list, help_text="[title, quantity] for each line.")
-    total_cents = models.PositiveIntegerField()
+    total_cents = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     # Held by the process sending it (a dead one's hold ends), and after a failed attempt the
     # time it is tried again: the sweep takes only rows whose hold has ended.
     held_until = models.DateTimeField(null=True, blank=True)
+    held_by = models.CharField(max_length=16, blank=True, editable=False)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

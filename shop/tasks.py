@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from shop import checkout_sweep, emails
+from shop import checkout_sweep, confirmations
 
 
 @shared_task(acks_late=True)
@@ -16,4 +16,4 @@ def checkouts_in_doubt_sweep() -> dict[str, int]:
 @shared_task(acks_late=True)
 def confirmations_unsent_sweep() -> dict[str, int]:
     """Sends the buyers' confirmation emails not sent when their order completed."""
-    return emails.confirmations_unsent_sweep().as_dict()
+    return confirmations.confirmations_unsent_sweep().as_dict()

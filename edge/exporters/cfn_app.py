@@ -15,8 +15,10 @@ resources beside the edge's.
   capacity, read models) is the Redis of RedisUrl, shared by every instance.
 - The order queue's visibility timeout (ORDER_VISIBILITY_TIMEOUT) outlasts any order task a
   worker holds, its retry countdown included, or a running order is delivered twice.
-- The legacy API tokens (`manage.py legacy_api_token CALLER`) and the card key are read from
-  one Secrets Manager secret named by AppSecretName, resolved by CloudFormation.
+- The legacy API tokens (`manage.py legacy_api_token CALLER`), the card key and the mail
+  server's credentials are read from one Secrets Manager secret named by AppSecretName,
+  resolved by CloudFormation. The beat sends the buyers' confirmations a worker could not,
+  through EmailHost.
 """
 
 from __future__ import annotations
@@ -252,6 +254,14 @@ def resources() -> dict:
         "ALLOWED_HOSTS": {"Fn::Sub": HOTPATH_DOMAIN},
         # The beat's run of the log's consumers includes the relay to the checkout bus.
         "EVENTBRIDGE_BUS_NAME": {"Ref": "CheckoutBus"},
+        # It sends the buyers' confirmations a worker could not (shop.confirmations), through
+        # the shop's mail server, with links to the shop as buyers reach it.
+        "EMAIL_HOST": {"Ref": "EmailHost"},
+        "EMAIL_PORT": {"Ref": "EmailPort"},
+        "EMAIL_HOST_USER": _secret("email_host_user"),
+        "EMAIL_HOST_PASSWORD": _secret("email_host_password"),
+        "DEFAULT_FROM_EMAIL": {"Ref": "EmailFrom"},
+        "SHOP_BASE_URL": {"Ref": "ShopBaseUrl"},
     }
     return {
         "OrderDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},

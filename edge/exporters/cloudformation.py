@@ -109,7 +109,15 @@ def template(table: dict) -> dict:
                 "Type": "String",
                 "Default": "shop/app",
                 "Description": "Secrets Manager secret (JSON) with legacy_api_token_storefront, "
-                "legacy_api_token_hotpath and card_encryption_key.",
+                "legacy_api_token_hotpath, card_encryption_key, email_host_user and email_host_password.",
+            },
+            "EmailHost": {"Type": "String", "MinLength": 1, "Description": "The mail server (EMAIL_HOST)."},
+            "EmailPort": {"Type": "Number", "Default": 587, "Description": "Its port, with STARTTLS (EMAIL_PORT)."},
+            "EmailFrom": {"Type": "String", "MinLength": 3, "Description": "The buyers' emails' sender."},
+            "ShopBaseUrl": {
+                "Type": "String",
+                "AllowedPattern": "https://.+",
+                "Description": "The shop as buyers reach it, for the links in their emails (SHOP_BASE_URL).",
             },
             "AppSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets of the functions."},
             "AppSecurityGroupIds": {"Type": "List<AWS::EC2::SecurityGroup::Id>"},

@@ -154,6 +154,21 @@ def test_the_log_relays_to_the_checkout_bus_and_its_example_rule(template):
     )
 
 
+def test_the_beat_sends_buyers_emails_through_the_shops_mail_server(template):
+    """The beat function sends the confirmations a worker could not: it is given the mail
+    server, its credentials (from the app secret, never in the template) and the shop's address
+    for the links, or Django's console would print each email into the logs as sent."""
+    _, data = template
+    beat_env = data["Resources"]["BeatFunction"]["Properties"]["Environment"]["Variables"]
+    assert beat_env["EMAIL_HOST"] == {"Ref": "EmailHost"} and beat_env["SHOP_BASE_URL"] == {"Ref": "ShopBaseUrl"}
+    assert beat_env["DEFAULT_FROM_EMAIL"] == {"Ref": "EmailFrom"}
+    for name, key in (("EMAIL_HOST_USER", "email_host_user"), ("EMAIL_HOST_PASSWORD", "email_host_password")):
+        assert f"SecretString:{key}" in beat_env[name]["Fn::Sub"]
+    parameters = data["Parameters"]
+    assert parameters["EmailHost"]["MinLength"] == 1
+    assert parameters["ShopBaseUrl"]["AllowedPattern"] == "https://.+"
+
+
 def test_each_function_s_database_statements_are_cancelled_before_the_function_times_out(template):
     """A statement stuck behind a lock is cancelled by PostgreSQL while its function can still
     answer: the hot path's at its deployment's default (5 s), the beat's at 45 s."""

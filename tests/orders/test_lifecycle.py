@@ -105,8 +105,15 @@ def test_a_completion_passes_through_its_authorisation_in_one_write(allocation):
         q["sql"].split("(")[0].split(" SET ")[0].strip() for q in queries if q["sql"].startswith(("INSERT", "UPDATE"))
     ]
     tables = sorted(w.split()[-1].strip('"') for w in writes)
-    # The order once, its two history rows in one INSERT, its two events in one, the allocation once.
-    assert tables == ["events_event", "orders_hotorder", "orders_orderstageevent", "orders_saleallocation"], writes
+    # The order once, its two history rows in one INSERT, its two events in one, the allocation
+    # once, and the buyer's confirmation email to be sent once this commits.
+    assert tables == [
+        "events_event",
+        "orders_hotorder",
+        "orders_orderstageevent",
+        "orders_saleallocation",
+        "shop_confirmationemail",
+    ], writes
 
     events = hot_events(order)[-2:]
     assert [e.status for e in events] == ["PAYMENT_AUTHORISED", "COMPLETE"]

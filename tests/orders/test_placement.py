@@ -292,7 +292,7 @@ def test_a_released_permit_goes_to_the_worker_waiting_for_it(settings):
 def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
     allocation, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from shop import emails
+    from shop import confirmations, emails
     from shop.models import ConfirmationEmail
 
     order = accept(allocation)
@@ -310,6 +310,6 @@ def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
 
     monkeypatch.setattr(emails, "send_mail", real_send_mail)
     ConfirmationEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now())
-    assert emails.confirmations_unsent_sweep().sent == 1
+    assert confirmations.confirmations_unsent_sweep().sent == 1
     assert [m.subject for m in mail.outbox] == [f"Your order {order.number} is confirmed"]
     assert mail.outbox[0].to == [order.customer_email]

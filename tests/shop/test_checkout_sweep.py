@@ -336,23 +336,24 @@ def test_a_buy_now_request_while_the_sweep_records_its_order_cannot_take_it(
     client, legacy_api, rod, answers_lost, monkeypatch, meanwhile
 ):
     """The sweep records a buy-now's receipt with its body's fingerprint in one write: a request
-    between the receipt and its stamp can neither claim it for another body nor lose the buyer
+    right after the receipt can neither claim it for another body nor lose the buyer
     their access."""
     import shop.receipts
 
     assert buy(client, rod, key="lost-2").status_code == 503
     looks_due()
-    confirm = shop.receipts.placed_order_confirm
+    record = shop.receipts.placed_order_record
     seen = {}
 
     def request_meanwhile(**kwargs):
+        order = record(**kwargs)  # committed: the request comes right after
         if meanwhile == "the buyer's retry":
             seen["answer"] = buy(client, rod, key="lost-2")
         else:
             seen["answer"] = buy(Client(), rod, key="lost-2", quantity=2)
-        return confirm(**kwargs)
+        return order
 
-    monkeypatch.setattr(shop.receipts, "placed_order_confirm", request_meanwhile)
+    monkeypatch.setattr(shop.receipts, "placed_order_record", request_meanwhile)
     assert checkout_sweep().placed == 1
     monkeypatch.undo()
 

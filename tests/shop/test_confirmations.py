@@ -14,7 +14,7 @@ from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from shop import emails
+from shop import confirmations, emails
 from shop.models import ConfirmationEmail, PlacedOrder
 from shop.tasks import confirmations_unsent_sweep
 from tests.conftest import fresh_process_output
@@ -86,7 +86,7 @@ def test_a_process_that_died_after_the_order_committed_leaves_its_email_to_the_s
     client, legacy_api, rod, monkeypatch
 ):
     # The process ends between the commit and the send: nothing after the commit runs.
-    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
     answer = buy(client, rod)
     assert answer.status_code == 201
     number = answer.json()["number"]
@@ -101,7 +101,7 @@ def test_a_process_that_died_after_the_order_committed_leaves_its_email_to_the_s
 
 
 def test_a_sender_killed_mid_send_holds_the_email_only_until_its_hold_ends(client, legacy_api, rod, monkeypatch):
-    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
     number = buy(client, rod).json()["number"]
     # Another process took it and died before marking it sent.
     held = ConfirmationEmail.objects.filter(number=number).update(
@@ -131,7 +131,7 @@ def test_sends_that_keep_failing_are_spaced_out_and_then_given_up(client, legacy
 
 
 def test_two_senders_at_once_send_one_email(client, legacy_api, rod, monkeypatch):
-    monkeypatch.setattr(emails, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
     number = buy(client, rod).json()["number"]
     real_send_mail = emails.send_mail
     both_looked = threading.Barrier(2, timeout=10)
@@ -147,7 +147,7 @@ def test_two_senders_at_once_send_one_email(client, legacy_api, rod, monkeypatch
     def sender():
         try:
             both_looked.wait()
-            results.append(emails.confirmation_send(number))
+            results.append(confirmations.confirmation_send(number))
         finally:
             connection.close()
 
@@ -156,28 +156,31 @@ def test_two_senders_at_once_send_one_email(client, legacy_api, rod, monkeypatch
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [False, True]
+    assert sorted(results) == ["not_held", "sent"]
     assert sent == [["ada@example.com"]] and len(mail.outbox) == 1
 
 
 def test_an_order_that_rolls_back_writes_and_sends_no_email():
     with pytest.raises(RuntimeError), transaction.atomic():
-        emails.order_confirmation_on_commit(
+        confirmations.order_confirmation_on_commit(
             emails.Confirmation(number="L00000099", name="Ada", email="ada@example.com", lines=[], total_cents=100)
         )
         raise RuntimeError("the order's transaction failed")
     assert not ConfirmationEmail.objects.exists() and mail.outbox == []
 
 
-def test_sent_emails_are_deleted_after_their_days_and_unsent_ones_never(settings):
+def test_sent_and_given_up_emails_are_deleted_after_their_days_and_those_still_tried_never(settings):
     settings.SHOP_CONFIRMATION_KEEP_DAYS = 30
     old = timezone.now() - timedelta(days=31)
     common = {"name": "Ada", "email": "ada@example.com", "total_cents": 100, "created_at": old}
     ConfirmationEmail.objects.create(number="L1", sent_at=old, **common)
     ConfirmationEmail.objects.create(number="L2", sent_at=timezone.now() - timedelta(days=29), **common)
-    ConfirmationEmail.objects.create(number="L3", attempts=12, **common)  # given up: a person looks
-    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 1}
-    assert sorted(ConfirmationEmail.objects.values_list("number", flat=True)) == ["L2", "L3"]
+    ConfirmationEmail.objects.create(number="L3", attempts=12, **common)  # given up long ago
+    recent = {**common, "created_at": timezone.now() - timedelta(days=29)}
+    ConfirmationEmail.objects.create(number="L4", attempts=12, **recent)  # given up lately
+    ConfirmationEmail.objects.create(number="L5", attempts=1, held_until=timezone.now() + timedelta(hours=1), **common)
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 2}
+    assert sorted(ConfirmationEmail.objects.values_list("number", flat=True)) == ["L2", "L4", "L5"]
 
 
 @pytest.mark.parametrize("deployment", ["all", "monolith", "hotpath"])
@@ -189,3 +192,71 @@ def test_every_deployment_s_beat_sends_what_was_not_sent(deployment):
         "name = 'shop.tasks.confirmations_unsent_sweep'; print(name in tasks and name in app.tasks)"
     )
     assert fresh_process_output(script, SHOP_DEPLOYMENT=deployment) == "True"
+
+
+def test_a_sweep_stops_at_the_first_refusal_and_leaves_the_rest_for_the_next(client, legacy_api, rod, monkeypatch):
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    first = buy(client, rod, key="key-1").json()["number"]
+    second = buy(client, rod, key="key-2").json()["number"]
+    tried = []
+
+    def refuse(**kwargs):
+        tried.append(kwargs["subject"])
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(emails, "send_mail", refuse)
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 1, "deleted": 0}
+    assert tried == [f"Your order {first} is confirmed"]  # the oldest first, and only it
+    assert ConfirmationEmail.objects.get(number=second).attempts == 0
+
+
+def test_a_sweep_while_a_slow_send_is_under_way_leaves_it_to_its_sender(client, legacy_api, rod, monkeypatch):
+    """A live send holds its row for minutes, far longer than any mail server's answers take:
+    a sweep meanwhile does not send it a second time."""
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    number = buy(client, rod).json()["number"]
+    real_send_mail = emails.send_mail
+    in_send, finish = threading.Event(), threading.Event()
+
+    def slow_send(**kwargs):
+        in_send.set()
+        assert finish.wait(10)
+        return real_send_mail(**kwargs)
+
+    monkeypatch.setattr(emails, "send_mail", slow_send)
+    results = []
+
+    def sender():
+        try:
+            results.append(confirmations.confirmation_send(number))
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=sender)
+    slow.start()
+    assert in_send.wait(10)
+    assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 0}
+    finish.set()
+    slow.join()
+    assert results == ["sent"] and len(mail.outbox) == 1
+
+
+def test_in_production_without_a_mail_server_the_email_is_kept_not_printed_as_sent(settings, capsys):
+    """The console's "sent" reaches no buyer: with no mail server set, production keeps the
+    email, saying why, and sends it once one is."""
+    settings.DJANGO_ENV = "production"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    with transaction.atomic():
+        confirmations.order_confirmation_on_commit(
+            emails.Confirmation(
+                number="T000007", name="Ada", email="ada@example.com", lines=[("Rod", 1)], total_cents=14999
+            )
+        )
+    kept = ConfirmationEmail.objects.get(number="T000007")
+    assert kept.sent_at is None and "no mail server is set (EMAIL_HOST)" in kept.last_error
+    assert "T000007" not in capsys.readouterr().out
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    due_now("T000007")
+    assert confirmations_unsent_sweep()["sent"] == 1
+    assert [m.subject for m in mail.outbox] == ["Your order T000007 is confirmed"]

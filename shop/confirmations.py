@@ -1,0 +1,162 @@
+"""The buyers' confirmation emails as an outbox: each written in the transaction that completes
+its order (shop.ConfirmationEmail) and sent once that commits. One the mail server refused, or
+whose process stopped between the commit and the send, is sent by beat's sweep
+(shop.tasks.confirmations_unsent_sweep), a minute later, then twice as long each time up to an
+hour. One sender holds a row at a time, on the database's clock: a sender that dies lets go when
+its hold ends, and then the buyer may get the email twice, never not at all."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
+
+from shop.emails import Confirmation, order_confirmation_send
+from shop.models import ConfirmationEmail
+
+logger = logging.getLogger(__name__)
+
+# A failed send is tried again after a minute, then twice as long each time, up to an hour.
+RETRY_FIRST_SECONDS = 60
+RETRY_MAX_SECONDS = 3600
+# How long a sender holds a row: far longer than a live send takes (EMAIL_TIMEOUT bounds each of
+# the mail server's answers, not the whole exchange), so only a sender that died lets it go.
+HOLD_SECONDS = 300
+# A sweep sends for this long at most, and stops at the first refusal: the mail server is down,
+# and what is left waits for the next sweep rather than holding a worker for each row's timeout.
+SWEEP_BUDGET_SECONDS = 30.0
+
+Sent = Literal["sent", "failed", "not_held"]
+
+
+def _db_now_plus(seconds: float) -> ExpressionWrapper:
+    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
+
+
+def _free() -> Q:
+    """Rows nobody holds (never held, or whose hold ended) that are still to be sent."""
+    return Q(sent_at__isnull=True, attempts__lt=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS) & (
+        Q(held_until__isnull=True) | Q(held_until__lte=Now())
+    )
+
+
+def order_confirmation_on_commit(confirmation: Confirmation) -> None:
+    """Writes the confirmation in the caller's transaction (the one completing the order) and
+    sends it once that commits: an order that rolls back sends nothing, and one that commits
+    has its email kept until it is sent."""
+    # Once per order: a second write of the same number (its order completed twice over) is
+    # ignored, and the send below finds it sent or held.
+    ConfirmationEmail.objects.bulk_create(
+        [
+            ConfirmationEmail(
+                number=confirmation.number,
+                name=confirmation.name,
+                email=confirmation.email,
+                lines=[list(line) for line in confirmation.lines],
+                total_cents=confirmation.total_cents,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    transaction.on_commit(lambda: _send_after_commit(confirmation.number))
+
+
+def _send_after_commit(number: str) -> None:
+    # The order has committed: nothing here may fail the request or task that placed it.
+    try:
+        confirmation_send(number)
+    except Exception:
+        logger.exception("could not send the confirmation of order %s now; the sweep will", number)
+
+
+def confirmation_send(number: str) -> Sent:
+    """Sends order `number`'s confirmation if it is unsent and nobody holds it: "sent", "failed"
+    (the mail server refused it: kept, to be tried again later) or "not_held" (sent already,
+    held by another sender, given up, or waiting out its last failure)."""
+    holder = secrets.token_hex(8)
+    held = ConfirmationEmail.objects.filter(_free(), number=number).update(
+        held_until=_db_now_plus(HOLD_SECONDS), held_by=holder, attempts=F("attempts") + 1
+    )
+    if not held:
+        return "not_held"
+    row = ConfirmationEmail.objects.get(number=number)
+    try:
+        order_confirmation_send(
+            Confirmation(
+                number=row.number,
+                name=row.name,
+                email=row.email,
+                lines=[(title, quantity) for title, quantity in row.lines],
+                total_cents=row.total_cents,
+            )
+        )
+    except Exception as exc:  # the order stands; the email waits for the mail server
+        retry_in = min(RETRY_FIRST_SECONDS * 2 ** (row.attempts - 1), RETRY_MAX_SECONDS)
+        last = row.attempts >= settings.SHOP_CONFIRMATION_MAX_ATTEMPTS
+        logger.log(
+            logging.ERROR if last else logging.WARNING,
+            "could not email the confirmation of order %s (attempt %s of %s)%s",
+            number,
+            row.attempts,
+            settings.SHOP_CONFIRMATION_MAX_ATTEMPTS,
+            ": giving up" if last else f"; trying again in {retry_in} s",
+            exc_info=True,
+        )
+        ConfirmationEmail.objects.filter(pk=row.pk, sent_at__isnull=True, held_by=holder).update(
+            held_until=_db_now_plus(retry_in), held_by="", last_error=repr(exc)[:500]
+        )
+        return "failed"
+    # Sent, whoever holds it now (a sender that outlived its hold still sent it).
+    ConfirmationEmail.objects.filter(pk=row.pk, sent_at__isnull=True).update(
+        sent_at=Now(), held_until=None, held_by="", last_error=""
+    )
+    return "sent"
+
+
+@dataclass(frozen=True)
+class ConfirmationSweep:
+    sent: int
+    failed: int
+    deleted: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "deleted": self.deleted}
+
+
+def confirmations_unsent_sweep(*, limit: int = 200) -> ConfirmationSweep:
+    """Sends the confirmations not sent at once whose hold has ended, oldest first, until the
+    mail server refuses one or SWEEP_BUDGET_SECONDS pass; deletes those sent, or given up, more
+    than SHOP_CONFIRMATION_KEEP_DAYS ago (the buyer's address with them)."""
+    deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
+    numbers = list(
+        ConfirmationEmail.objects.filter(_free()).order_by("created_at").values_list("number", flat=True)[:limit]
+    )
+    sent = failed = 0
+    for number in numbers:
+        if time.monotonic() > deadline:
+            break
+        try:
+            outcome = confirmation_send(number)
+        except DatabaseError:
+            logger.exception("could not send the confirmation of order %s", number)
+            failed += 1
+            continue
+        if outcome == "sent":
+            sent += 1
+        elif outcome == "failed":
+            failed += 1
+            break
+    cutoff = ExpressionWrapper(
+        Now() - timedelta(days=settings.SHOP_CONFIRMATION_KEEP_DAYS), output_field=DateTimeField()
+    )
+    given_up = Q(sent_at__isnull=True, attempts__gte=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS, created_at__lt=cutoff)
+    deleted, _ = ConfirmationEmail.objects.filter(Q(sent_at__lt=cutoff) | given_up).delete()
+    return ConfirmationSweep(sent=sent, failed=failed, deleted=deleted)
