@@ -1,12 +1,17 @@
-"""AWS Lambda entry point of the sweeper: runs every task of the beat schedule once.
+"""AWS Lambda entry point of the sweeper: runs the tasks of the beat schedule that are due.
 
 An EventBridge schedule invokes it every minute (the exported CloudFormation template), in
-place of `celery beat`, which has no home among Lambda functions. The tasks run in this
-process; what they publish (an order left in the outbox, a stalled order) goes to SQS.
+place of `celery beat`, which has no home among Lambda functions. A task scheduled every
+minute or more often runs at each invocation; one scheduled every N minutes, at the
+invocations whose scheduled minute (the event's `time`) is a multiple of N since the epoch:
+the hourly snapshots and pruning once an hour, at minute 0. The tasks run in this process;
+what they publish (an order left in the outbox, a stalled order) goes to SQS.
 """
 
 import logging
 import os
+import time
+from datetime import datetime, timedelta
 
 os.environ.setdefault("SHOP_DEPLOYMENT", "hotpath")
 os.environ.setdefault("DJANGO_ENV", "production")
@@ -26,9 +31,31 @@ app.loader.import_default_modules()
 logger = logging.getLogger(__name__)
 
 
+def _minute(event: dict | None) -> int:
+    """Minutes since the epoch of this invocation: EventBridge's scheduled time, else now."""
+    stamp = (event or {}).get("time")
+    if stamp:
+        try:
+            return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() // 60)
+        except ValueError:
+            logger.warning("an event time that is not ISO 8601: %r", stamp)
+    return int(time.time() // 60)
+
+
+def _due(schedule, minute: int) -> bool:
+    seconds = schedule.total_seconds() if isinstance(schedule, timedelta) else schedule
+    if not isinstance(seconds, int | float):
+        return True  # a schedule of another kind: each invocation
+    every = max(1, round(seconds / 60))
+    return minute % every == 0
+
+
 def lambda_handler(event=None, context=None) -> dict:
+    minute = _minute(event)
     results = {}
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        if not _due(entry["schedule"], minute):
+            continue
         # One sweep failing must not keep the others from running.
         try:
             results[name] = app.tasks[entry["task"]].apply().get(propagate=True)

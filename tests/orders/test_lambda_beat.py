@@ -18,10 +18,23 @@ from tests.conftest import PYTHON, ROOT
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 INVOKE = """
-import json
+import json, sys
 from config.lambda_beat import lambda_handler
-print(json.dumps(lambda_handler({}, None), default=str))
+print(json.dumps(lambda_handler(json.loads(sys.argv[1]), None), default=str))
 """
+
+
+def invoke(env: dict, event: dict) -> dict:
+    done = subprocess.run(
+        [PYTHON, "-c", INVOKE, json.dumps(event)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])["ran"]
+
+
+# EventBridge's scheduled event, as its rate(1 minute) rule sends it.
+def scheduled(at: str) -> dict:
+    return {"source": "aws.events", "detail-type": "Scheduled Event", "time": at, "detail": {}}
 
 
 def test_a_cold_sweeper_runs_every_sweep_of_the_schedule(process_env):
@@ -40,11 +53,22 @@ def test_a_cold_sweeper_runs_every_sweep_of_the_schedule(process_env):
         "SHOP_DEPLOYMENT": "hotpath",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     }
-    done = subprocess.run([PYTHON, "-c", INVOKE], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    ran = json.loads(done.stdout.strip().splitlines()[-1])["ran"]
+    ran = invoke(env, scheduled("2026-12-06T05:00:00Z"))  # on the hour: every sweep is due
     assert set(ran) == set(settings.CELERY_BEAT_SCHEDULE) - {"shop-checkouts-in-doubt"}
     failed = {name: result for name, result in ran.items() if str(result).startswith("failed")}
     assert failed == {}
     assert ran["shop-confirmations-unsent"] == {"sent": 1, "failed": 0, "deleted": 0}
     assert ConfirmationEmail.objects.get().sent_at is not None
+
+
+def test_a_sweep_scheduled_less_often_than_each_minute_runs_only_when_due(process_env):
+    """The hourly snapshots and pruning, and the five-minute reconciliation, run at their own
+    pace, not at every minute's invocation (a snapshot of every view each minute piled up)."""
+    env = {**process_env, "SHOP_DEPLOYMENT": "hotpath"}
+    each_minute = invoke(env, scheduled("2026-12-06T05:01:00Z"))
+    assert "events-snapshots" not in each_minute and "events-prune" not in each_minute
+    assert "orders-sale-reconcile" not in each_minute
+    assert {"orders-outbox-sweep", "orders-stalled-sweep", "events-relay", "shop-confirmations-unsent"} <= set(
+        each_minute
+    )
+    assert "orders-sale-reconcile" in invoke(env, scheduled("2026-12-06T05:05:00Z"))
