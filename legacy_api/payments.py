@@ -70,10 +70,15 @@ def luhn_valid(digits: str) -> bool:
 
 
 def payment_authorise(*, key: str, card_number: str, amount_cents: int) -> Authorisation:
-    """Authorises `amount_cents` on the card once per key; a decline is an answer, not an exception."""
+    """Authorises `amount_cents` on the card once per key; a decline is an answer, not an exception.
+    A key's live authorisation for another amount (a request that died after authorising, retried
+    at the price its buyer was shown since) is voided, and the amount asked for authorised: what
+    is charged is always what is authorised. Callers hold the key's order row."""
     live = _live(key)
-    if live is not None:
+    if live is not None and live.amount_cents == amount_cents:
         return _as_authorisation(live)
+    if live is not None:
+        payment_void(key=key, code=live.code)
     digits = card_number_normalise(card_number)
     reason = DECLINES.get(digits, "")
     try:

@@ -47,6 +47,9 @@ from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, pr
 from legacy_api.tokens import HOTPATH
 from shop.models import Product
 
+# The most an order may come to: what its callers' receipts (32-bit totals) can record.
+MAX_ORDER_TOTAL_CENTS = 2_147_483_647
+
 __all__ = ["CardDeclined", "InProgress", "InvalidOrder", "LineRequest", "OutOfStock", "ReferenceReused", "order_place"]
 
 
@@ -74,6 +77,8 @@ def order_place(
     # charged, whatever the product's price becomes meanwhile.
     prices = {line.product: line.price_cents(products[line.product]) for line in lines}
     amount_cents = sum(prices[line.product] * line.quantity for line in lines)
+    if amount_cents > MAX_ORDER_TOTAL_CENTS:
+        raise InvalidOrder({"lines": [f"The order's total is more than {MAX_ORDER_TOTAL_CENTS} cents."]})
     owner = secrets.token_hex(8)
     pending = _order_claim(
         reference=reference,

@@ -319,6 +319,12 @@ def test_a_unit_price_that_is_not_a_whole_number_of_cents_is_400(post_order, ord
     assert_nothing_written(muskie_rod, stock=10)
 
 
+def test_an_order_whose_total_is_more_than_a_receipt_can_hold_is_400(post_order, order_body, muskie_rod):
+    body = order_body(lines=[{"product": "muskie-casting-rod", "quantity": 2, "unit_price_cents": 2_000_000_000}])
+    assert_invalid(post_order(body), "lines")
+    assert_nothing_written(muskie_rod, stock=10)
+
+
 def test_the_unit_price_sent_is_charged_and_the_products_own_when_none_is(post_order, order_body, muskie_rod):
     """A caller sends the price its buyer agreed to (a sale's, or a basket's as shown); the
     product's price now is charged only when it sends none."""

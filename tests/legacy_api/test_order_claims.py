@@ -200,3 +200,32 @@ def test_a_lookup_arriving_while_the_card_is_authorised_waits_and_voids_it_with_
     assert not Order.objects.filter(reference="key-racing").exists()
     assert PaymentAuthorisation.objects.filter(key="key-racing", approved=True).count() == 1
     assert not PaymentAuthorisation.objects.filter(key="key-racing", voided_at__isnull=True).exists()
+
+
+def test_a_takeover_at_another_price_is_authorised_for_the_price_it_charges(muskie_rod):
+    """A request priced at 99.99 claimed the reference, was authorised for it and died; the
+    buyer's retry, priced at 50.00 (the page's price after a change), takes the row over. It
+    charges what it authorises: the dead request's authorisation is voided, one for its own
+    amount taken, and the key still has one live authorisation."""
+    from tests.legacy_api.conftest import pending
+
+    first = [LineRequest(product="muskie-casting-rod", quantity=2, unit_price_cents=9999)]
+    fingerprint = order_fingerprint(
+        customer_name="Ada Angler", customer_email="ada@example.com", lines=first, card_number=APPROVED_CARD
+    )
+    pending("ref-0001", caller="storefront", lease_seconds=-5, fingerprint=fingerprint)
+    payment_authorise(key="ref-0001", card_number=APPROVED_CARD, amount_cents=2 * 9999)
+
+    order, created = services.order_place(
+        reference="ref-0001",
+        customer_name="Ada Angler",
+        customer_email="ada@example.com",
+        lines=[LineRequest(product="muskie-casting-rod", quantity=2, unit_price_cents=5000)],
+        card_number=APPROVED_CARD,
+        caller="storefront",
+    )
+    assert created and order.total_cents == 2 * 5000
+    live = PaymentAuthorisation.objects.filter(key="ref-0001", approved=True, voided_at__isnull=True)
+    assert [a.amount_cents for a in live] == [2 * 5000]
+    assert live.get().code == order.authorisation_code
+    assert PaymentAuthorisation.objects.filter(key="ref-0001", voided_at__isnull=False).count() == 1
