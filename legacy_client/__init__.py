@@ -9,6 +9,8 @@ and callers branch on outcomes only. Holds and stock raise `LegacyRefused`/`OutO
 `LegacyUnavailable`."""
 
 from legacy_client.holds import (
+    HOLD_QUANTITY_MAX,
+    LINE_QUANTITY_MAX,
     Hold,
     LegacyRefused,
     OutOfStock,
@@ -26,6 +28,8 @@ from legacy_client.references import reference_for_key
 from legacy_client.transport import LegacyResponse, LegacyUnavailable
 
 __all__ = [
+    "HOLD_QUANTITY_MAX",
+    "LINE_QUANTITY_MAX",
     "Hold",
     "LegacyRefused",
     "LegacyResponse",

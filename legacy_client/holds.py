@@ -9,6 +9,10 @@ from datetime import UTC, datetime
 
 from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
 
+# The legacy API's bounds (its OpenAPI schema): the most units of a product one order's line
+# may ask for, and the most a hold may keep. A sale promises nothing past them.
+LINE_QUANTITY_MAX = 1000
+HOLD_QUANTITY_MAX = 1_000_000
 
 class LegacyRefused(Exception):
     """The legacy API refused a request for a reason retrying cannot fix (4xx)."""

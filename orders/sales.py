@@ -1,6 +1,7 @@
 """A sale's lifecycle: opening it takes the allocation as a hold in the legacy API's stock of
 record, resizing and closing move that hold, and orders settling after the close give back
-what they no longer need. Reconciliation lives in `orders.sale_reconcile`.
+what they no longer need. Reconciliation lives in `orders.sale_reconcile`, the terms a sale may
+have (checked before any of it) in `orders.sale_terms`.
 
 The invariant after every step: the hold keeps `allocated - sold` units, the ones the hot
 path still owes (remaining plus reserved). The hold grows before the allocation does and
@@ -26,6 +27,9 @@ from events.services import event_append
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.known_keys import known_keys_arm, known_keys_forget
 from orders.models import SaleAllocation, SaleState
+from orders.sale_terms import SaleRefused, draft_over_stock, sale_terms_check
+
+__all__ = ["SaleBusy", "SaleRefused", "draft_over_stock", "sale_terms_check"]
 from orders.signals import allocation_changed
 from shop.models import Product
 
@@ -33,15 +37,6 @@ logger = logging.getLogger(__name__)
 
 # Longer than the few legacy calls one step makes (each at most LEGACY_API_TIMEOUT).
 SALE_LOCK_SECONDS = 60
-
-
-class SaleRefused(Exception):
-    """A merchant's request the sale cannot follow; `field` names the input to correct."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 # Sent once a sale has stopped taking orders, whoever closed it (the `sale close` command, the
@@ -78,28 +73,6 @@ def hold_reference_new(product: Product) -> str:
 
 def taken_message(taken: int) -> str:
     return f"At least {taken}: {taken} {'is' if taken == 1 else 'are'} already reserved or sold."
-
-
-def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None, ends_at=None) -> None:
-    """The checks that need no stock: raises SaleRefused naming the field."""
-    if units < 1:
-        raise SaleRefused("Allocate at least 1 unit.", field="allocated")
-    if per_order_limit is not None and per_order_limit < 1:
-        raise SaleRefused("At least 1 unit per order.", field="per_order_limit")
-    if per_order_limit is not None and per_order_limit > units:
-        raise SaleRefused(f"At most {units} per order: the sale has {units} units.", field="per_order_limit")
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise SaleRefused("The sale must end after it starts.", field="ends_at")
-    if ends_at and ends_at <= timezone.now():
-        raise SaleRefused("The sale's end is already past.", field="ends_at")
-
-
-def draft_over_stock(allocation: SaleAllocation) -> bool:
-    """A draft that asks for more units than its product has available in the stock of record:
-    saved all the same (stock may arrive before the sale), but `sale_open` refuses it as it
-    stands. Reads the product's own figures, as the stock of record keeps them, so a change
-    list asks no service per row; the opening itself still asks the legacy API."""
-    return allocation.state == SaleState.DRAFT and allocation.allocated > allocation.product.available
 
 
 def _unavailable(exc: Exception) -> SaleRefused:
@@ -231,6 +204,8 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
                 )
             except LegacyUnavailable as exc:
                 raise _unavailable(exc)
+            except LegacyRefused as exc:
+                raise SaleRefused(f"The stock of record refused the hold: {exc}", field="allocated")
             with transaction.atomic():
                 SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=units, updated_at=timezone.now())
                 _sale_resized_append(allocation, units=units)

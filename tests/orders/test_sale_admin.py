@@ -10,6 +10,7 @@ import pytest
 
 from orders.models import SaleAllocation, SaleState
 from orders.sales import sale_open
+from shop.models import Product
 from tests.orders.conftest import order_accept_as_buyer
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 
@@ -73,6 +74,38 @@ def test_raising_the_allocation_grows_the_hold_and_edits_keep_reservations(admin
     allocation.refresh_from_db()
     assert (allocation.allocated, allocation.per_order_limit, allocation.reserved) == (30, 3, 1)
     assert hold_quantity(allocation.hold_reference) == 30
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (
+            {"allocated": 1_000_001},
+            "allocated",
+            "At most 1,000,000 units: the most the stock of record holds for a sale.",
+        ),
+        (
+            {"allocated": 2000, "per_order_limit": 1001},
+            "per_order_limit",
+            "At most 1000 per order: the most the order backend takes in one order.",
+        ),
+    ],
+)
+def test_an_open_sale_grown_past_what_the_order_backend_takes_is_a_message_on_the_field(
+    admin_client, product, change, field, message
+):
+    """A hold past the stock of record's largest was a 500; a limit per order past the order
+    backend's largest line gave buyers a 202 the backend then refused."""
+    Product.objects.filter(pk=product.pk).update(stock=2_000_000)
+    product.refresh_from_db()
+    allocation = sale_open(product=product, units=20)
+
+    response = admin_client.post(change_url(allocation), form(product, **change))
+
+    assert response.status_code == 200
+    assert field_errors(response, field) == [message]
+    allocation.refresh_from_db()
+    assert allocation.allocated == 20 and hold_quantity(allocation.hold_reference) == 20
 
 
 def test_the_allocation_cannot_go_below_what_is_reserved_or_sold(admin_client, product):
