@@ -53,8 +53,10 @@ class OrderAdmin(ShopModelAdmin):
         "processing_ms",
         "created_at",
     ]
-    # Orders are placed through the API only; what was charged and taken cannot be edited.
-    readonly_fields = [name for name in fields if name != "status"]
+    # Orders are placed through the API only; nothing of one is edited here: what was charged
+    # and taken, nor its status (pending is a request still placing it: an order set back to it
+    # answered "in progress" to every retry and lookup, for good).
+    readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
         return False
