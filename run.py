@@ -79,6 +79,9 @@ def serve_environment(*, host: str, port: int, environ: dict[str, str]) -> dict[
     env.setdefault("LEGACY_API_URL", f"http://{reach}:{port}/legacy-api")
     env.setdefault("EDGE_MONOLITH_PORT", str(port))
     env.setdefault("SHOP_BASE_URL", f"http://{reach}:{port}")  # the links in the shop's emails
+    # The worker's prints (its emails, on the console backend) reach the terminal, as the web
+    # server's do, not its log at a level the terminal does not show.
+    env.setdefault("CELERY_WORKER_REDIRECT_STDOUTS", "0")
     return env
 
 

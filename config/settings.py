@@ -296,6 +296,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # What a task prints (the console email backend's mails) is information, not a warning.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
+# Or, unredirected (run.py's worker, whose log shows warnings only), it goes to the terminal as
+# the web server's does: a developer sees the hot path's emails beside the storefront's.
+CELERY_WORKER_REDIRECT_STDOUTS = env_bool("CELERY_WORKER_REDIRECT_STDOUTS", True)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
@@ -543,7 +546,7 @@ EMAIL_BACKEND = os.environ.get(
 # Where links in emails point (the shop as buyers reach it).
 SHOP_BASE_URL = (os.environ.get("SHOP_BASE_URL") or SERVED.get("SHOP_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
-# Buyers' confirmations (shop.ConfirmationEmail) not sent at once are tried again by beat's
+# Buyers' confirmations (shop.OrderEmail) not sent at once are tried again by beat's
 # sweep, waiting a minute, then twice as long each time up to an hour, this many times in all;
 # sent ones are deleted after this many days (the buyer's address goes with them).
 SHOP_CONFIRMATION_MAX_ATTEMPTS = env_int("SHOP_CONFIRMATION_MAX_ATTEMPTS", 12)

@@ -14,6 +14,7 @@ from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
 LINE_QUANTITY_MAX = 1000
 HOLD_QUANTITY_MAX = 1_000_000
 
+
 class LegacyRefused(Exception):
     """The legacy API refused a request for a reason retrying cannot fix (4xx)."""
 

@@ -16,7 +16,9 @@ from django.utils import timezone
 from events.services import event_append, events_append
 from orders.models import HotOrder, OrderStage, OrderStageEvent, OrderStatus, Reservation, SaleAllocation
 from orders.selectors import remaining_cache_key
-from orders.status import status_refresh_on_commit
+from orders.status import status_detail, status_refresh_on_commit
+from shop.confirmations import order_confirmation_on_commit
+from shop.emails import CONFIRMED, NOT_PLACED, Confirmation
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +165,10 @@ def order_transition(
     and the events (one per move, in order) go in one INSERT each.
 
     `sold_from_hold`: on completion, whether the legacy API drew the units from the sale's
-    hold; when it did not (the monolith placed that reference first), they go back on sale."""
+    hold; when it did not (the monolith placed that reference first), they go back on sale.
+
+    An order that ends here (placed, or failed after its 202) has its buyer's email written in
+    the same transaction, and sent once it commits: the buyer hears of it once."""
     moves = [*via, (to, detail)]
     stage = order.stage
     for move_to, _ in moves:
@@ -188,6 +193,24 @@ def order_transition(
             OrderStageEvent.objects.bulk_create(history)
             events_append(events)
         status_refresh_on_commit(order)
+        if order.stage == S.SENT_TO_FULFILMENT or order.stage in FAILURES:
+            _buyer_tell(order)
+
+
+def _buyer_tell(order: HotOrder) -> None:
+    """The buyer's email of how their order ended: confirmed, or not placed and why."""
+    placed = order.stage == S.SENT_TO_FULFILMENT
+    order_confirmation_on_commit(
+        Confirmation(
+            number=order.number,
+            name=order.customer_name,
+            email=order.customer_email,
+            lines=[(order.product.title, order.quantity)],
+            total_cents=order.total_cents,
+            kind=CONFIRMED if placed else NOT_PLACED,
+            reason="" if placed else status_detail(order),
+        )
+    )
 
 
 def _move(order: HotOrder, *, to: str, sold_from_hold: bool, fields: set[str]) -> tuple[int, int]:

@@ -22,8 +22,6 @@ from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.sales import sale_hold_subquery
-from shop.confirmations import order_confirmation_on_commit
-from shop.emails import Confirmation
 
 logger = logging.getLogger(__name__)
 
@@ -294,16 +292,6 @@ def order_complete(
             detail=f"legacy order {legacy_number or legacy_order_id}",
             sold_from_hold=from_hold,
             save_also=placed_fields,
-        )
-        # Sent by the one change to complete, once it is committed: the buyer hears of it once.
-        order_confirmation_on_commit(
-            Confirmation(
-                number=order.number,
-                name=order.customer_name,
-                email=order.customer_email,
-                lines=[(order.product.title, order.quantity)],
-                total_cents=order.total_cents,
-            )
         )
     return order
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
-from shop.models import LOW_STOCK, Category, ConfirmationEmail, PendingCheckout, PlacedOrder, Product
+from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -290,11 +290,12 @@ class ConfirmationStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(ConfirmationEmail)
-class ConfirmationEmailAdmin(ReadOnlyAdmin):
-    """Buyers' confirmation emails: one the mail server refused is tried again by beat's sweep
-    (shop.emails), and one it kept refusing is left here, given up, for a person to send."""
+@admin.register(OrderEmail)
+class OrderEmailAdmin(ReadOnlyAdmin):
+    """Buyers' order emails (confirmed, or not placed after all): one the mail server refused is
+    tried again by beat's sweep (shop.confirmations), and one it kept refusing is left here,
+    given up, for a person to look into (the buyer still finds the order by its lookup)."""
 
-    list_display = ["number", "email", "created_at", "attempts", "sent_at", "held_until", "last_error"]
+    list_display = ["number", "kind", "email", "created_at", "attempts", "sent_at", "held_until", "last_error"]
     search_fields = ["number", "email"]
-    list_filter = [ConfirmationStateFilter, "created_at"]
+    list_filter = [ConfirmationStateFilter, "kind", "created_at"]

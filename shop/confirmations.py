@@ -1,5 +1,5 @@
-"""The buyers' confirmation emails as an outbox: each written in the transaction that completes
-its order (shop.ConfirmationEmail) and sent once that commits. One the mail server refused, or
+"""The buyers' order emails (confirmed, or not placed after all) as an outbox: each written in
+the transaction that ends its order (shop.OrderEmail) and sent once that commits. One the mail server refused, or
 whose process stopped between the commit and the send, is sent by beat's sweep
 (shop.tasks.confirmations_unsent_sweep), a minute later, then twice as long each time up to an
 hour. One sender holds a row at a time, on the database's clock: a sender that dies lets go when
@@ -19,8 +19,8 @@ from django.db import DatabaseError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 
-from shop.emails import Confirmation, order_confirmation_send
-from shop.models import ConfirmationEmail
+from shop.emails import CONFIRMED, Confirmation, order_confirmation_send
+from shop.models import OrderEmail
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ def order_confirmation_on_commit(confirmation: Confirmation) -> None:
     """Writes the confirmation in the caller's transaction (the one completing the order) and
     sends it once that commits: an order that rolls back sends nothing, and one that commits
     has its email kept until it is sent."""
-    # Once per order: a second write of the same number (its order completed twice over) is
-    # ignored, and the send below finds it sent or held.
-    ConfirmationEmail.objects.bulk_create(
+    # Once per order and kind: a second write (its order completed twice over) is ignored, and
+    # the send below finds it sent or held.
+    OrderEmail.objects.bulk_create(
         [
-            ConfirmationEmail(
+            OrderEmail(
                 number=confirmation.number,
+                kind=confirmation.kind,
+                reason=confirmation.reason[:300],
                 name=confirmation.name,
                 email=confirmation.email,
                 lines=[list(line) for line in confirmation.lines],
@@ -66,28 +68,28 @@ def order_confirmation_on_commit(confirmation: Confirmation) -> None:
         ],
         ignore_conflicts=True,
     )
-    transaction.on_commit(lambda: _send_after_commit(confirmation.number))
+    transaction.on_commit(lambda: _send_after_commit(confirmation.number, confirmation.kind))
 
 
-def _send_after_commit(number: str) -> None:
+def _send_after_commit(number: str, kind: str) -> None:
     # The order has committed: nothing here may fail the request or task that placed it.
     try:
-        confirmation_send(number)
+        confirmation_send(number, kind)
     except Exception:
-        logger.exception("could not send the confirmation of order %s now; the sweep will", number)
+        logger.exception("could not send the %s email of order %s now; the sweep will", kind, number)
 
 
-def confirmation_send(number: str) -> Sent:
-    """Sends order `number`'s confirmation if it is unsent and nobody holds it: "sent", "failed"
-    (the mail server refused it: kept, to be tried again later) or "not_held" (sent already,
-    held by another sender, given up, or waiting out its last failure)."""
+def confirmation_send(number: str, kind: str = CONFIRMED) -> Sent:
+    """Sends order `number`'s email of `kind` if it is unsent and nobody holds it: "sent",
+    "failed" (the mail server refused it: kept, to be tried again later) or "not_held" (sent
+    already, held by another sender, given up, or waiting out its last failure)."""
     holder = secrets.token_hex(8)
-    held = ConfirmationEmail.objects.filter(_free(), number=number).update(
+    held = OrderEmail.objects.filter(_free(), number=number, kind=kind).update(
         held_until=_db_now_plus(HOLD_SECONDS), held_by=holder, attempts=F("attempts") + 1
     )
     if not held:
         return "not_held"
-    row = ConfirmationEmail.objects.get(number=number)
+    row = OrderEmail.objects.get(number=number, kind=kind)
     try:
         order_confirmation_send(
             Confirmation(
@@ -96,6 +98,8 @@ def confirmation_send(number: str) -> Sent:
                 email=row.email,
                 lines=[(title, quantity) for title, quantity in row.lines],
                 total_cents=row.total_cents,
+                kind=row.kind,
+                reason=row.reason,
             )
         )
     except Exception as exc:  # the order stands; the email waits for the mail server
@@ -103,19 +107,20 @@ def confirmation_send(number: str) -> Sent:
         last = row.attempts >= settings.SHOP_CONFIRMATION_MAX_ATTEMPTS
         logger.log(
             logging.ERROR if last else logging.WARNING,
-            "could not email the confirmation of order %s (attempt %s of %s)%s",
+            "could not send the %s email of order %s (attempt %s of %s)%s",
+            kind,
             number,
             row.attempts,
             settings.SHOP_CONFIRMATION_MAX_ATTEMPTS,
             ": giving up" if last else f"; trying again in {retry_in} s",
             exc_info=True,
         )
-        ConfirmationEmail.objects.filter(pk=row.pk, sent_at__isnull=True, held_by=holder).update(
+        OrderEmail.objects.filter(pk=row.pk, sent_at__isnull=True, held_by=holder).update(
             held_until=_db_now_plus(retry_in), held_by="", last_error=repr(exc)[:500]
         )
         return "failed"
     # Sent, whoever holds it now (a sender that outlived its hold still sent it).
-    ConfirmationEmail.objects.filter(pk=row.pk, sent_at__isnull=True).update(
+    OrderEmail.objects.filter(pk=row.pk, sent_at__isnull=True).update(
         sent_at=Now(), held_until=None, held_by="", last_error=""
     )
     return "sent"
@@ -136,17 +141,15 @@ def confirmations_unsent_sweep(*, limit: int = 200) -> ConfirmationSweep:
     mail server refuses one or SWEEP_BUDGET_SECONDS pass; deletes those sent, or given up, more
     than SHOP_CONFIRMATION_KEEP_DAYS ago (the buyer's address with them)."""
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
-    numbers = list(
-        ConfirmationEmail.objects.filter(_free()).order_by("created_at").values_list("number", flat=True)[:limit]
-    )
+    due = list(OrderEmail.objects.filter(_free()).order_by("created_at", "pk").values_list("number", "kind")[:limit])
     sent = failed = 0
-    for number in numbers:
+    for number, kind in due:
         if time.monotonic() > deadline:
             break
         try:
-            outcome = confirmation_send(number)
+            outcome = confirmation_send(number, kind)
         except DatabaseError:
-            logger.exception("could not send the confirmation of order %s", number)
+            logger.exception("could not send the %s email of order %s", kind, number)
             failed += 1
             continue
         if outcome == "sent":
@@ -158,5 +161,5 @@ def confirmations_unsent_sweep(*, limit: int = 200) -> ConfirmationSweep:
         Now() - timedelta(days=settings.SHOP_CONFIRMATION_KEEP_DAYS), output_field=DateTimeField()
     )
     given_up = Q(sent_at__isnull=True, attempts__gte=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS, created_at__lt=cutoff)
-    deleted, _ = ConfirmationEmail.objects.filter(Q(sent_at__lt=cutoff) | given_up).delete()
+    deleted, _ = OrderEmail.objects.filter(Q(sent_at__lt=cutoff) | given_up).delete()
     return ConfirmationSweep(sent=sent, failed=failed, deleted=deleted)

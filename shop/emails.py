@@ -1,5 +1,6 @@
-"""The buyer's confirmation email, once an order is complete, whichever side placed it: what it
-says and how it is sent. When it is sent, and again, is shop.confirmations'."""
+"""The buyer's email once an order ends, whichever side placed it: confirmed, or (a hot path
+order whose 202 the legacy API then refused) not placed, and why. What it says and how it is
+sent; when it is sent, and again, is shop.confirmations'."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from django.template.loader import render_to_string
 
 from shop.order_links import EMAIL_LINK_VALIDITY, order_link_path
 
-
 CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
+# What an email tells a buyer of their order: placed, or (after its 202) not placed after all.
+CONFIRMED = "confirmed"
+NOT_PLACED = "not_placed"
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,9 @@ class Confirmation:
     email: str
     lines: list[tuple[str, int]]  # (title, quantity)
     total_cents: int
+    kind: str = CONFIRMED
+    # Why it was not placed, as the order's status says it (NOT_PLACED only).
+    reason: str = ""
 
 
 def order_link(*, number: str, email: str) -> str:
@@ -42,9 +50,13 @@ def order_confirmation_send(confirmation: Confirmation) -> None:
         "total": f"${confirmation.total_cents // 100:,}.{confirmation.total_cents % 100:02d}",
         "link": order_link(number=confirmation.number, email=confirmation.email),
     }
+    if confirmation.kind == NOT_PLACED:
+        subject, template = f"We could not place your order {confirmation.number}", "shop/emails/order_not_placed.txt"
+    else:
+        subject, template = f"Your order {confirmation.number} is confirmed", "shop/emails/order_confirmation.txt"
     send_mail(
-        subject=f"Your order {confirmation.number} is confirmed",
-        message=render_to_string("shop/emails/order_confirmation.txt", context),
+        subject=subject,
+        message=render_to_string(template, context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[confirmation.email],
     )

@@ -192,7 +192,7 @@ class PlacedOrder(models.Model):
     # False while a receipt the sweep recorded (shop.checkout_sweep) has answered no request: the
     # first request of its own body to ask is then answered as the original (a buy-now's access).
     answered = models.BooleanField(default=True, db_default=True, editable=False)
-    # When its confirmation email was written with it (ConfirmationEmail, which sends it): the
+    # When its confirmation email was written with it (OrderEmail, which sends it): the
     # release before claimed the email here, so that its replays send none.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -271,14 +271,20 @@ class BuyNowRefusal(models.Model):
         return self.reference
 
 
-class ConfirmationEmail(models.Model):
-    """A buyer's order confirmation, written in the transaction that completes the order (a
-    storefront receipt, a hot path order placed) and sent after it commits (shop.emails): a
-    mail server that is down, or a process killed between the commit and the send, leaves it
-    here for the sweep to send, not lost (shop.confirmations). Sent rows, and those given up, are
-    kept `SHOP_CONFIRMATION_KEEP_DAYS`."""
+class OrderEmail(models.Model):
+    """The email telling a buyer how their order ended (confirmed, or not placed after its 202),
+    written in the transaction that ends it (a storefront receipt, a hot order's last change)
+    and sent after it commits (shop.emails): a mail server that is down, or a process killed
+    between the commit and the send, leaves it here for the sweep to send, not lost
+    (shop.confirmations). Sent rows, and those given up, are kept `SHOP_CONFIRMATION_KEEP_DAYS`."""
 
-    number = models.CharField(max_length=32, unique=True)
+    class Kind(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        NOT_PLACED = "not_placed", "Not placed"
+
+    number = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONFIRMED)
+    reason = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=200)
     email = models.EmailField()
     lines = models.JSONField(default=list, help_text="[title, quantity] for each line.")
@@ -293,10 +299,13 @@ class ConfirmationEmail(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # One of each per order: a hot order failed and then found placed after all (the legacy
+        # API had it) is told both, in that order.
+        constraints = [models.UniqueConstraint(fields=["number", "kind"], name="order_email_once_per_kind")]
         indexes = [
             models.Index(fields=["created_at"], name="confirmation_unsent", condition=models.Q(sent_at__isnull=True)),
             models.Index(fields=["sent_at"], name="confirmation_sent_at"),
         ]
 
     def __str__(self) -> str:
-        return self.number
+        return f"{self.number} ({self.get_kind_display().lower()})"

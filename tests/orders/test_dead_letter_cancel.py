@@ -93,11 +93,13 @@ def test_a_dead_letter_the_legacy_api_refuses_for_good_is_cancelled_and_its_unit
     letters = list(order.dead_letters.order_by("created_at").values_list("redriven_by", "resolution"))
     assert letters == [(admin_user.pk, ""), (admin_user.pk, "cancelled")]
     assert not DeadLetter.objects.filter(redriven_at__isnull=True).exists()
-    # The buyer's status says so; the hot path emails buyers only when an order is confirmed.
+    # The buyer's status says so, and the email its dead-lettered status promised tells them.
     answer = status_of(client, order)
     assert (answer["status"], answer["stage"]) == ("failed", "cancelled")
     assert "cancelled" in answer["detail"] and "nothing was charged" in answer["detail"]
-    assert not any(order.customer_email in message.to for message in mailoutbox)
+    told = [message for message in mailoutbox if order.customer_email in message.to]
+    assert [message.subject for message in told] == [f"We could not place your order {order.number}"]
+    assert "nothing was charged" in told[0].body and "Muskie Casting Rod" in told[0].body
 
 
 def test_cancelling_the_last_dead_letter_of_a_closing_sale_closes_it_and_gives_its_hold_back(sale):

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from shop.models import ConfirmationEmail
+from shop.models import OrderEmail
 from tests.conftest import PYTHON, ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ def scheduled(at: str) -> dict:
 
 def test_a_cold_sweeper_runs_every_sweep_of_the_schedule(process_env):
     # A confirmation the hot path's worker could not send: the sweeper's to send.
-    ConfirmationEmail.objects.create(
+    OrderEmail.objects.create(
         number="T000001",
         name="Ada Angler",
         email="ada@example.com",
@@ -58,7 +58,7 @@ def test_a_cold_sweeper_runs_every_sweep_of_the_schedule(process_env):
     failed = {name: result for name, result in ran.items() if str(result).startswith("failed")}
     assert failed == {}
     assert ran["shop-confirmations-unsent"] == {"sent": 1, "failed": 0, "deleted": 0}
-    assert ConfirmationEmail.objects.get().sent_at is not None
+    assert OrderEmail.objects.get().sent_at is not None
 
 
 def test_a_sweep_scheduled_less_often_than_each_minute_runs_only_when_due(process_env):

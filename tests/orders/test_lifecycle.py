@@ -112,7 +112,7 @@ def test_a_completion_passes_through_its_authorisation_in_one_write(allocation):
         "orders_hotorder",
         "orders_orderstageevent",
         "orders_saleallocation",
-        "shop_confirmationemail",
+        "shop_orderemail",
     ], writes
 
     events = hot_events(order)[-2:]

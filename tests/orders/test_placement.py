@@ -293,7 +293,7 @@ def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
     allocation, django_capture_on_commit_callbacks, monkeypatch
 ):
     from shop import confirmations, emails
-    from shop.models import ConfirmationEmail
+    from shop.models import OrderEmail
 
     order = accept(allocation)
     order_claimed(order.pk)
@@ -305,11 +305,34 @@ def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
     monkeypatch.setattr(emails, "send_mail", refuse)
     with django_capture_on_commit_callbacks(execute=True):
         placement.order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
-    kept = ConfirmationEmail.objects.get(number=order.number)
+    kept = OrderEmail.objects.get(number=order.number)
     assert kept.sent_at is None and kept.attempts == 1 and mail.outbox == []
 
     monkeypatch.setattr(emails, "send_mail", real_send_mail)
-    ConfirmationEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now())
+    OrderEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now())
     assert confirmations.confirmations_unsent_sweep().sent == 1
     assert [m.subject for m in mail.outbox] == [f"Your order {order.number} is confirmed"]
     assert mail.outbox[0].to == [order.customer_email]
+
+
+@pytest.mark.parametrize(
+    ("stage", "reason"),
+    [
+        (OrderStage.CARD_DECLINED, "Your card was declined; nothing was charged"),
+        (OrderStage.SOLD_OUT, "sold out before your order could be placed; nothing was charged"),
+    ],
+)
+def test_a_buyer_whose_accepted_order_fails_is_told_once_by_email(
+    allocation, django_capture_on_commit_callbacks, stage, reason
+):
+    """A 202 said "reserved": a buyer who left the page learns by email that the order was not
+    placed after all, and why, once however often the failure is recorded."""
+    order = accept(allocation, quantity=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            order_claimed(order.pk)
+            placement.order_fail(order_id=order.pk, stage=stage)
+    told = [message for message in mail.outbox if order.customer_email in message.to]
+    assert [message.subject for message in told] == [f"We could not place your order {order.number}"]
+    assert reason in told[0].body and "2 x Muskie Casting Rod" in told[0].body
+    assert f"/orders/{order.number}/" in told[0].body

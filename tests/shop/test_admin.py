@@ -119,21 +119,21 @@ def test_checkouts_in_doubt_are_listed_read_only(admin_client, client, django_us
 def test_confirmation_emails_are_listed_read_only_with_those_given_up_apart(
     admin_client, client, django_user_model, db
 ):
-    from shop.models import ConfirmationEmail
+    from shop.models import OrderEmail
 
     common = {"name": "Ada", "email": "ada@example.com", "total_cents": 100}
-    ConfirmationEmail.objects.create(number="L00000001", attempts=12, last_error="SMTP down", **common)
-    waiting = ConfirmationEmail.objects.create(number="L00000002", attempts=1, **common)
+    OrderEmail.objects.create(number="L00000001", attempts=12, last_error="SMTP down", **common)
+    waiting = OrderEmail.objects.create(number="L00000002", attempts=1, **common)
 
-    given_up = admin_client.get("/admin/shop/confirmationemail/?state=given_up").content.decode()
+    given_up = admin_client.get("/admin/shop/orderemail/?state=given_up").content.decode()
     assert "L00000001" in given_up and "L00000002" not in given_up
-    assert "L00000002" in admin_client.get("/admin/shop/confirmationemail/?state=waiting").content.decode()
-    assert admin_client.get("/admin/shop/confirmationemail/add/").status_code == 403
-    deleted = admin_client.post(f"/admin/shop/confirmationemail/{waiting.pk}/delete/", {"post": "yes"})
+    assert "L00000002" in admin_client.get("/admin/shop/orderemail/?state=waiting").content.decode()
+    assert admin_client.get("/admin/shop/orderemail/add/").status_code == 403
+    deleted = admin_client.post(f"/admin/shop/orderemail/{waiting.pk}/delete/", {"post": "yes"})
     assert deleted.status_code == 403
     client.force_login(django_user_model.objects.create_user("clerk", password="a-long-test-password", is_staff=True))
-    assert client.get("/admin/shop/confirmationemail/").status_code == 403
-    assert ConfirmationEmail.objects.count() == 2
+    assert client.get("/admin/shop/orderemail/").status_code == 403
+    assert OrderEmail.objects.count() == 2
 
 
 def test_staff_who_may_only_look_cannot_restock_or_delete(viewer, products):

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from shop import confirmations, emails
-from shop.models import ConfirmationEmail, PlacedOrder
+from shop.models import OrderEmail, PlacedOrder
 from shop.tasks import confirmations_unsent_sweep
 from tests.conftest import fresh_process_output
 
@@ -46,7 +46,7 @@ def mail_down(monkeypatch):
 
 def due_now(number: str) -> None:
     """The time a failed send waits before it is tried again has passed."""
-    ConfirmationEmail.objects.filter(number=number).update(held_until=timezone.now() - timedelta(seconds=1))
+    OrderEmail.objects.filter(number=number).update(held_until=timezone.now() - timedelta(seconds=1))
 
 
 def test_an_order_placed_while_the_mail_server_is_down_is_confirmed_once_it_is_back(
@@ -64,7 +64,7 @@ def test_an_order_placed_while_the_mail_server_is_down_is_confirmed_once_it_is_b
     assert answer.status_code == 201, answer.content  # the order stands
     number = answer.json()["number"]
     assert refused == [["ada@example.com"]] and mail.outbox == []
-    kept = ConfirmationEmail.objects.get(number=number)
+    kept = OrderEmail.objects.get(number=number)
     assert (kept.sent_at, kept.attempts) == (None, 1)
     assert "SMTPServerDisconnected" in kept.last_error
     assert kept.held_until > timezone.now() + timedelta(seconds=30)  # not hammered: a minute first
@@ -86,7 +86,7 @@ def test_a_process_that_died_after_the_order_committed_leaves_its_email_to_the_s
     client, legacy_api, rod, monkeypatch
 ):
     # The process ends between the commit and the send: nothing after the commit runs.
-    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
     answer = buy(client, rod)
     assert answer.status_code == 201
     number = answer.json()["number"]
@@ -101,10 +101,10 @@ def test_a_process_that_died_after_the_order_committed_leaves_its_email_to_the_s
 
 
 def test_a_sender_killed_mid_send_holds_the_email_only_until_its_hold_ends(client, legacy_api, rod, monkeypatch):
-    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
     number = buy(client, rod).json()["number"]
     # Another process took it and died before marking it sent.
-    held = ConfirmationEmail.objects.filter(number=number).update(
+    held = OrderEmail.objects.filter(number=number).update(
         held_until=timezone.now() + timedelta(seconds=50), attempts=1
     )
     assert held == 1
@@ -117,21 +117,21 @@ def test_a_sender_killed_mid_send_holds_the_email_only_until_its_hold_ends(clien
 def test_sends_that_keep_failing_are_spaced_out_and_then_given_up(client, legacy_api, rod, mail_down, settings, caplog):
     settings.SHOP_CONFIRMATION_MAX_ATTEMPTS = 3
     number = buy(client, rod).json()["number"]
-    waits = [ConfirmationEmail.objects.get(number=number).held_until - timezone.now()]
+    waits = [OrderEmail.objects.get(number=number).held_until - timezone.now()]
     for _ in range(2):
         due_now(number)
         assert confirmations_unsent_sweep() == {"sent": 0, "failed": 1, "deleted": 0}
-        waits.append(ConfirmationEmail.objects.get(number=number).held_until - timezone.now())
+        waits.append(OrderEmail.objects.get(number=number).held_until - timezone.now())
     # A minute, then twice as long each time.
     assert [round(w.total_seconds() / 60) for w in waits] == [1, 2, 4]
     assert "giving up" in caplog.records[-1].getMessage() and caplog.records[-1].levelname == "ERROR"
     due_now(number)
     assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 0}  # left for a person
-    assert ConfirmationEmail.objects.get(number=number).attempts == 3
+    assert OrderEmail.objects.get(number=number).attempts == 3
 
 
 def test_two_senders_at_once_send_one_email(client, legacy_api, rod, monkeypatch):
-    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
     number = buy(client, rod).json()["number"]
     real_send_mail = emails.send_mail
     both_looked = threading.Barrier(2, timeout=10)
@@ -166,21 +166,21 @@ def test_an_order_that_rolls_back_writes_and_sends_no_email():
             emails.Confirmation(number="L00000099", name="Ada", email="ada@example.com", lines=[], total_cents=100)
         )
         raise RuntimeError("the order's transaction failed")
-    assert not ConfirmationEmail.objects.exists() and mail.outbox == []
+    assert not OrderEmail.objects.exists() and mail.outbox == []
 
 
 def test_sent_and_given_up_emails_are_deleted_after_their_days_and_those_still_tried_never(settings):
     settings.SHOP_CONFIRMATION_KEEP_DAYS = 30
     old = timezone.now() - timedelta(days=31)
     common = {"name": "Ada", "email": "ada@example.com", "total_cents": 100, "created_at": old}
-    ConfirmationEmail.objects.create(number="L1", sent_at=old, **common)
-    ConfirmationEmail.objects.create(number="L2", sent_at=timezone.now() - timedelta(days=29), **common)
-    ConfirmationEmail.objects.create(number="L3", attempts=12, **common)  # given up long ago
+    OrderEmail.objects.create(number="L1", sent_at=old, **common)
+    OrderEmail.objects.create(number="L2", sent_at=timezone.now() - timedelta(days=29), **common)
+    OrderEmail.objects.create(number="L3", attempts=12, **common)  # given up long ago
     recent = {**common, "created_at": timezone.now() - timedelta(days=29)}
-    ConfirmationEmail.objects.create(number="L4", attempts=12, **recent)  # given up lately
-    ConfirmationEmail.objects.create(number="L5", attempts=1, held_until=timezone.now() + timedelta(hours=1), **common)
+    OrderEmail.objects.create(number="L4", attempts=12, **recent)  # given up lately
+    OrderEmail.objects.create(number="L5", attempts=1, held_until=timezone.now() + timedelta(hours=1), **common)
     assert confirmations_unsent_sweep() == {"sent": 0, "failed": 0, "deleted": 2}
-    assert sorted(ConfirmationEmail.objects.values_list("number", flat=True)) == ["L2", "L4", "L5"]
+    assert sorted(OrderEmail.objects.values_list("number", flat=True)) == ["L2", "L4", "L5"]
 
 
 @pytest.mark.parametrize("deployment", ["all", "monolith", "hotpath"])
@@ -195,7 +195,7 @@ def test_every_deployment_s_beat_sends_what_was_not_sent(deployment):
 
 
 def test_a_sweep_stops_at_the_first_refusal_and_leaves_the_rest_for_the_next(client, legacy_api, rod, monkeypatch):
-    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
     first = buy(client, rod, key="key-1").json()["number"]
     second = buy(client, rod, key="key-2").json()["number"]
     tried = []
@@ -207,13 +207,13 @@ def test_a_sweep_stops_at_the_first_refusal_and_leaves_the_rest_for_the_next(cli
     monkeypatch.setattr(emails, "send_mail", refuse)
     assert confirmations_unsent_sweep() == {"sent": 0, "failed": 1, "deleted": 0}
     assert tried == [f"Your order {first} is confirmed"]  # the oldest first, and only it
-    assert ConfirmationEmail.objects.get(number=second).attempts == 0
+    assert OrderEmail.objects.get(number=second).attempts == 0
 
 
 def test_a_sweep_while_a_slow_send_is_under_way_leaves_it_to_its_sender(client, legacy_api, rod, monkeypatch):
     """A live send holds its row for minutes, far longer than any mail server's answers take:
     a sweep meanwhile does not send it a second time."""
-    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number: None)
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
     number = buy(client, rod).json()["number"]
     real_send_mail = emails.send_mail
     in_send, finish = threading.Event(), threading.Event()
@@ -252,7 +252,7 @@ def test_in_production_without_a_mail_server_the_email_is_kept_not_printed_as_se
                 number="T000007", name="Ada", email="ada@example.com", lines=[("Rod", 1)], total_cents=14999
             )
         )
-    kept = ConfirmationEmail.objects.get(number="T000007")
+    kept = OrderEmail.objects.get(number="T000007")
     assert kept.sent_at is None and "no mail server is set (EMAIL_HOST)" in kept.last_error
     assert "T000007" not in capsys.readouterr().out
 
