@@ -82,6 +82,11 @@ def _url_or_path(value: str) -> None:
 # The merchant's admin, served by the default origin (config.urls_monolith): a route that took it
 # elsewhere would lock the merchant out of the very page that switches routes off.
 ADMIN_PATH = "/admin/"
+# The legacy order API's own path and origin: the shop's services call it there (in one
+# process with the storefront, through this same router), so a route covering it may send it
+# only to that origin.
+LEGACY_API_PATH = "/legacy-api/"
+LEGACY_API_ORIGIN = "legacy-api"
 
 
 class Route(models.Model):
@@ -139,6 +144,16 @@ class Route(models.Model):
                 "pattern",
                 f"The path pattern covers the merchant's admin ({ADMIN_PATH}), where routes are switched off "
                 "again: choose one that leaves it to the default origin.",
+            )
+        if (
+            self.pattern
+            and matcher.pattern_matches(self.pattern, LEGACY_API_PATH)
+            and (self.origin is None or self.origin.name != LEGACY_API_ORIGIN)
+        ):
+            add(
+                "pattern",
+                f"The path pattern covers the legacy order API ({LEGACY_API_PATH}), which checkout and the "
+                f"workers call: only the {LEGACY_API_ORIGIN} origin may take it. Choose one that leaves it alone.",
             )
         if self.window_start and self.window_end and self.window_end <= self.window_start:
             add("window_end", "The sale window must end after it starts.")

@@ -47,6 +47,8 @@ BAD_INPUT = [
     (["bad", "/a/*"], "Choose the origin"),
     (["catchall", "*", "--origin", "legacy-api", "--enable"], "covers the merchant's admin"),
     (["admin", "/adm*", "--origin", "hotpath"], "covers the merchant's admin"),
+    (["legacy", "/legacy-api/*", "--origin", "hotpath", "--enable"], "covers the legacy order API"),
+    (["legacy", "/leg*", "--redirect", "https://example.com/", "--status", "301"], "covers the legacy order API"),
 ]
 
 
