@@ -318,6 +318,34 @@ def test_reconcile_never_shrinks_under_an_order_in_flight(product):
     assert hold_quantity(allocation.hold_reference) == 12
 
 
+def test_reconcile_leaves_the_hold_alone_when_an_order_completes_while_it_reads(product, monkeypatch):
+    """The reconciliation reads the sale, then the hold, then the orders, not in one snapshot: an
+    order the legacy API placed from the hold and a worker recorded in between looked like a
+    hold one short (the sale read before it sold, the hold after), and the hold was grown by
+    one for good (a full benchmark run's hold drift). Figures that disagree are left for the
+    next run."""
+    import orders.sale_reconcile
+
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    order = order_accept_as_buyer(quantity=1)
+    real_hold_get = legacy_client.hold_get
+
+    def hold_read_while_a_worker_completes(**kwargs):
+        if HotOrder.objects.get(pk=order.pk).status == "processing":  # the first read only
+            order_claimed(order.pk)
+            assert placement.order_send_to_legacy(order_id=order.pk) == "complete"
+        return real_hold_get(**kwargs)
+
+    monkeypatch.setattr(orders.sale_reconcile.legacy_client, "hold_get", hold_read_while_a_worker_completes)
+    (check,) = sale_reconcile()
+
+    assert (check.sold, check.sold_by_orders, check.hold) == (0, 1, 9)
+    assert check.action == "not repaired: 0 counted sold, 1 in completed orders"
+    assert hold_quantity(allocation.hold_reference) == 9
+    allocation.refresh_from_db()
+    assert allocation.allocated - allocation.sold == 9
+
+
 def test_reconcile_takes_a_missing_hold_again(product):
     allocation = sales.sale_open(product=product, units=10)
     legacy_client.hold_release(reference=allocation.hold_reference)
