@@ -87,6 +87,25 @@ ADMIN_PATH = "/admin/"
 # only to that origin.
 LEGACY_API_PATH = "/legacy-api/"
 LEGACY_API_ORIGIN = "legacy-api"
+# A path of each of its endpoints (legacy_api/urls.py): a pattern covering any of them takes
+# calls the shop's services make, such as `*/orders` taking /legacy-api/orders.
+LEGACY_API_PATHS = tuple(
+    LEGACY_API_PATH + path
+    for path in (
+        "",
+        "ping",
+        "orders",
+        "orders/lookup",
+        "orders/1",
+        "holds",
+        "holds/sale-1-0123456789ab",
+        "stock/muskie-casting-rod",
+        "stock/muskie-casting-rod/receipts",
+        "stats",
+        "stats/reset",
+        "schema",
+    )
+)
 
 
 class Route(models.Model):
@@ -147,7 +166,7 @@ class Route(models.Model):
             )
         if (
             self.pattern
-            and matcher.pattern_matches(self.pattern, LEGACY_API_PATH)
+            and any(matcher.pattern_matches(self.pattern, path) for path in LEGACY_API_PATHS)
             and (self.origin is None or self.origin.name != LEGACY_API_ORIGIN)
         ):
             add(

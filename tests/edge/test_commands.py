@@ -49,6 +49,9 @@ BAD_INPUT = [
     (["admin", "/adm*", "--origin", "hotpath"], "covers the merchant's admin"),
     (["legacy", "/legacy-api/*", "--origin", "hotpath", "--enable"], "covers the legacy order API"),
     (["legacy", "/leg*", "--redirect", "https://example.com/", "--status", "301"], "covers the legacy order API"),
+    (["orders", "*/orders", "--origin", "hotpath"], "covers the legacy order API"),
+    (["orders", "/legacy-api/orders*", "--origin", "hotpath"], "covers the legacy order API"),
+    (["stock", "/legacy-api/stock/*", "--origin", "hotpath"], "covers the legacy order API"),
 ]
 
 
@@ -161,3 +164,11 @@ def test_an_origin_saved_before_domains_were_checked_stops_the_nginx_export_in_o
         call_command("edge_export", "--target", "nginx", "--out", str(tmp_path), stdout=StringIO())
     Origin.objects.filter(name="monolith").update(domain="eu-shop.example.com.")  # a fully qualified name
     call_command("edge_export", "--target", "nginx", "--out", str(tmp_path), stdout=StringIO())
+
+
+def test_a_pattern_that_takes_none_of_the_legacy_apis_paths_is_accepted(origins):
+    """The guard refuses what takes the legacy API's endpoints, not every pattern with a star."""
+    out, _ = run("add", "pictures", "*.jpg", "--origin", "hotpath")
+    assert "Added route pictures (disabled)" in out
+    out, _ = run("add", "legacy", "/legacy-api/*", "--origin", "legacy-api")
+    assert "Added route legacy (disabled)" in out
