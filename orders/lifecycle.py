@@ -17,7 +17,7 @@ from events.services import event_append, events_append
 from orders.models import HotOrder, OrderStage, OrderStageEvent, OrderStatus, Reservation, SaleAllocation
 from orders.selectors import remaining_cache_key
 from orders.status import status_detail, status_refresh_on_commit
-from shop.confirmations import order_confirmation_on_commit
+from shop.confirmations import order_confirmation_on_commit, order_email_withdraw
 from shop.emails import CONFIRMED, NOT_PLACED, Confirmation
 
 logger = logging.getLogger(__name__)
@@ -171,6 +171,7 @@ def order_transition(
     the same transaction, and sent once it commits: the buyer hears of it once."""
     moves = [*via, (to, detail)]
     stage = order.stage
+    was_failed = stage in FAILURES
     for move_to, _ in moves:
         if not transition_allowed(stage, move_to):
             raise TransitionRefused(order, move_to, from_stage=stage)
@@ -194,12 +195,14 @@ def order_transition(
             events_append(events)
         status_refresh_on_commit(order)
         if order.stage == S.SENT_TO_FULFILMENT or order.stage in FAILURES:
-            _buyer_tell(order)
+            _buyer_tell(order, was_failed=was_failed)
 
 
-def _buyer_tell(order: HotOrder) -> None:
+def _buyer_tell(order: HotOrder, *, was_failed: bool) -> None:
     """The buyer's email of how their order ended: confirmed, or not placed and why."""
     placed = order.stage == S.SENT_TO_FULFILMENT
+    if placed and was_failed:  # found placed after all: an unsent "not placed" would come last
+        order_email_withdraw(number=order.number, kind=NOT_PLACED)
     order_confirmation_on_commit(
         Confirmation(
             number=order.number,

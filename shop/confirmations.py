@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+import smtplib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 
-from shop.emails import CONFIRMED, Confirmation, order_confirmation_send
+from shop.emails import CONFIRMED, NOT_PLACED, Confirmation, order_confirmation_send
 from shop.models import OrderEmail
 
 logger = logging.getLogger(__name__)
@@ -33,8 +35,11 @@ HOLD_SECONDS = 300
 # A sweep sends for this long at most, and stops at the first refusal: the mail server is down,
 # and what is left waits for the next sweep rather than holding a worker for each row's timeout.
 SWEEP_BUDGET_SECONDS = 30.0
+# What the mail server says of one email (its recipient, its sender, its content), not of itself:
+# the sweep goes on to the next.
+ADDRESS_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
-Sent = Literal["sent", "failed", "not_held"]
+Sent = Literal["sent", "failed", "refused", "not_held"]
 
 
 def _db_now_plus(seconds: float) -> ExpressionWrapper:
@@ -79,10 +84,26 @@ def _send_after_commit(number: str, kind: str) -> None:
         logger.exception("could not send the %s email of order %s now; the sweep will", kind, number)
 
 
+def order_email_withdraw(*, number: str, kind: str) -> int:
+    """Deletes order `number`'s unsent email of `kind` that nobody is sending: one overtaken by
+    the order's later end (a failed order placed after all is not told "not placed" last)."""
+    deleted, _ = (
+        OrderEmail.objects.filter(_free() | Q(attempts__gte=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS))
+        .filter(number=number, kind=kind, sent_at__isnull=True)
+        .delete()
+    )
+    return deleted
+
+
 def confirmation_send(number: str, kind: str = CONFIRMED) -> Sent:
     """Sends order `number`'s email of `kind` if it is unsent and nobody holds it: "sent",
-    "failed" (the mail server refused it: kept, to be tried again later) or "not_held" (sent
-    already, held by another sender, given up, or waiting out its last failure)."""
+    "failed" (the mail server is down or unset: kept, to be tried again later), "refused" (the
+    mail server refused this email, its address: kept likewise, the others still sent) or
+    "not_held" (sent already, held by another sender, given up, or waiting out its last
+    failure). A "not placed" email is not sent once the order was confirmed after all."""
+    if kind == NOT_PLACED and OrderEmail.objects.filter(number=number, kind=CONFIRMED).exists():
+        order_email_withdraw(number=number, kind=kind)
+        return "not_held"
     holder = secrets.token_hex(8)
     held = OrderEmail.objects.filter(_free(), number=number, kind=kind).update(
         held_until=_db_now_plus(HOLD_SECONDS), held_by=holder, attempts=F("attempts") + 1
@@ -104,6 +125,10 @@ def confirmation_send(number: str, kind: str = CONFIRMED) -> Sent:
         )
     except Exception as exc:  # the order stands; the email waits for the mail server
         retry_in = min(RETRY_FIRST_SECONDS * 2 ** (row.attempts - 1), RETRY_MAX_SECONDS)
+        unset = isinstance(exc, ImproperlyConfigured)
+        if unset:  # no mail server yet: not an attempt, so the email waits for one, never given up
+            OrderEmail.objects.filter(pk=row.pk, held_by=holder).update(attempts=F("attempts") - 1)
+            row.attempts -= 1
         last = row.attempts >= settings.SHOP_CONFIRMATION_MAX_ATTEMPTS
         logger.log(
             logging.ERROR if last else logging.WARNING,
@@ -118,7 +143,7 @@ def confirmation_send(number: str, kind: str = CONFIRMED) -> Sent:
         OrderEmail.objects.filter(pk=row.pk, sent_at__isnull=True, held_by=holder).update(
             held_until=_db_now_plus(retry_in), held_by="", last_error=repr(exc)[:500]
         )
-        return "failed"
+        return "refused" if isinstance(exc, ADDRESS_REFUSALS) else "failed"
     # Sent, whoever holds it now (a sender that outlived its hold still sent it).
     OrderEmail.objects.filter(pk=row.pk, sent_at__isnull=True).update(
         sent_at=Now(), held_until=None, held_by="", last_error=""
@@ -137,8 +162,9 @@ class ConfirmationSweep:
 
 
 def confirmations_unsent_sweep(*, limit: int = 200) -> ConfirmationSweep:
-    """Sends the confirmations not sent at once whose hold has ended, oldest first, until the
-    mail server refuses one or SWEEP_BUDGET_SECONDS pass; deletes those sent, or given up, more
+    """Sends the emails not sent at once whose hold has ended, oldest first, until the mail
+    server fails one (it is down: one it refuses for its address does not stop the rest) or
+    SWEEP_BUDGET_SECONDS pass; deletes those sent, or given up, more
     than SHOP_CONFIRMATION_KEEP_DAYS ago (the buyer's address with them)."""
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
     due = list(OrderEmail.objects.filter(_free()).order_by("created_at", "pk").values_list("number", "kind")[:limit])
@@ -154,6 +180,8 @@ def confirmations_unsent_sweep(*, limit: int = 200) -> ConfirmationSweep:
             continue
         if outcome == "sent":
             sent += 1
+        elif outcome == "refused":
+            failed += 1
         elif outcome == "failed":
             failed += 1
             break

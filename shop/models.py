@@ -303,8 +303,8 @@ class OrderEmail(models.Model):
         # API had it) is told both, in that order.
         constraints = [models.UniqueConstraint(fields=["number", "kind"], name="order_email_once_per_kind")]
         indexes = [
-            models.Index(fields=["created_at"], name="confirmation_unsent", condition=models.Q(sent_at__isnull=True)),
-            models.Index(fields=["sent_at"], name="confirmation_sent_at"),
+            models.Index(fields=["created_at"], name="order_email_unsent", condition=models.Q(sent_at__isnull=True)),
+            models.Index(fields=["sent_at"], name="order_email_sent_at"),
         ]
 
     def __str__(self) -> str:

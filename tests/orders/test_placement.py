@@ -336,3 +336,31 @@ def test_a_buyer_whose_accepted_order_fails_is_told_once_by_email(
     assert [message.subject for message in told] == [f"We could not place your order {order.number}"]
     assert reason in told[0].body and "2 x Muskie Casting Rod" in told[0].body
     assert f"/orders/{order.number}/" in told[0].body
+
+
+def test_an_order_failed_then_placed_after_all_is_not_told_not_placed_last(
+    allocation, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Its "not placed" email could not be sent (the mail server was down); the legacy API then
+    turns out to have placed it: the buyer is told it is confirmed, and never "not placed" after."""
+    from shop import confirmations, emails
+    from shop.models import OrderEmail
+
+    order = accept(allocation)
+    order_claimed(order.pk)
+    real_send_mail = emails.send_mail
+
+    def refuse(**_kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(emails, "send_mail", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        placement.order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
+    assert OrderEmail.objects.get(number=order.number).kind == "not_placed"
+    monkeypatch.setattr(emails, "send_mail", real_send_mail)
+    with django_capture_on_commit_callbacks(execute=True):
+        placement.order_complete(order_id=order.pk, legacy_order_id=9, legacy_number="L00000009")
+    OrderEmail.objects.update(held_until=None)
+    confirmations.confirmations_unsent_sweep()
+    assert [m.subject for m in mail.outbox] == [f"Your order {order.number} is confirmed"]
+    assert list(OrderEmail.objects.values_list("kind", flat=True)) == ["confirmed"]

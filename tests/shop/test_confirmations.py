@@ -254,9 +254,27 @@ def test_in_production_without_a_mail_server_the_email_is_kept_not_printed_as_se
         )
     kept = OrderEmail.objects.get(number="T000007")
     assert kept.sent_at is None and "no mail server is set (EMAIL_HOST)" in kept.last_error
+    assert kept.attempts == 0  # not an attempt: it waits for a mail server, never given up
     assert "T000007" not in capsys.readouterr().out
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     due_now("T000007")
     assert confirmations_unsent_sweep()["sent"] == 1
     assert [m.subject for m in mail.outbox] == ["Your order T000007 is confirmed"]
+
+
+def test_an_address_the_mail_server_refuses_does_not_stop_the_others(client, legacy_api, rod, monkeypatch):
+    monkeypatch.setattr(confirmations, "_send_after_commit", lambda number, kind: None)
+    first = buy(client, rod, key="key-1").json()["number"]
+    second = buy(client, rod, key="key-2").json()["number"]
+    real_send_mail = emails.send_mail
+
+    def refuse_the_first(**kwargs):
+        if first in kwargs["subject"]:
+            raise smtplib.SMTPRecipientsRefused({"ada@example.com": (550, b"no such mailbox")})
+        return real_send_mail(**kwargs)
+
+    monkeypatch.setattr(emails, "send_mail", refuse_the_first)
+    assert confirmations_unsent_sweep() == {"sent": 1, "failed": 1, "deleted": 0}
+    assert [m.subject for m in mail.outbox] == [f"Your order {second} is confirmed"]
+    assert OrderEmail.objects.get(number=first).attempts == 1
