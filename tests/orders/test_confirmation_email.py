@@ -1,4 +1,5 @@
-"""The buyer's confirmation email for a sale order: sent once, when the order completes."""
+"""The buyer's email for a sale order: a confirmation sent once, when the order completes; a
+failed one is told it was not placed, never confirmed."""
 
 import pytest
 
@@ -29,12 +30,15 @@ def test_a_completed_order_is_confirmed_by_email_exactly_once(
     assert "L00000007" not in message.body  # the warehouse's number is the merchant's business
 
 
-def test_a_failed_order_sends_no_confirmation(allocation, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_failed_order_sends_no_confirmation_but_says_it_was_not_placed(
+    allocation, mailoutbox, django_capture_on_commit_callbacks
+):
     order = order_accept_as_buyer(email="ann@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         order_claimed(order.pk)
         order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
-    assert mailoutbox == []
+    assert [message.subject for message in mailoutbox] == [f"We could not place your order {order.number}"]
+    assert "confirmed" not in mailoutbox[0].body
 
 
 def test_no_email_leaves_before_the_completion_is_committed(allocation, mailoutbox, django_capture_on_commit_callbacks):
