@@ -1,9 +1,9 @@
 """The buyers' order emails (confirmed, or not placed after all) as an outbox: each written in
-the transaction that ends its order (shop.OrderEmail) and sent once that commits. One the mail server refused, or
-whose process stopped between the commit and the send, is sent by beat's sweep
-(shop.tasks.confirmations_unsent_sweep), a minute later, then twice as long each time up to an
-hour. One sender holds a row at a time, on the database's clock: a sender that dies lets go when
-its hold ends, and then the buyer may get the email twice, never not at all."""
+the transaction that ends its order (shop.OrderEmail) and sent once that commits. One the mail
+server refused, or whose process stopped between the commit and the send, is sent by beat's
+sweep (shop.tasks.confirmations_unsent_sweep), a minute later, then twice as long each time up
+to an hour. One sender holds a row at a time, on the database's clock: a sender that dies lets
+go when its hold ends, and then the buyer may get the email twice, never not at all."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ RETRY_MAX_SECONDS = 3600
 # How long a sender holds a row: far longer than a live send takes (EMAIL_TIMEOUT bounds each of
 # the mail server's answers, not the whole exchange), so only a sender that died lets it go.
 HOLD_SECONDS = 300
-# A sweep sends for this long at most, and stops at the first refusal: the mail server is down,
-# and what is left waits for the next sweep rather than holding a worker for each row's timeout.
+# A sweep sends for this long at most, and stops when the mail server fails (it is down): what is
+# left waits for the next sweep rather than holding a worker for each row's timeout.
 SWEEP_BUDGET_SECONDS = 30.0
 # What the mail server says of one email (its recipient, its sender, its content), not of itself:
 # the sweep goes on to the next.
