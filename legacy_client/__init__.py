@@ -23,13 +23,14 @@ from legacy_client.holds import (
     stock_get,
     stock_receive,
 )
-from legacy_client.orders import OrderAnswer, Outcome, order_find, order_get, order_place
+from legacy_client.orders import ORDER_TOTAL_MAX_CENTS, OrderAnswer, Outcome, order_find, order_get, order_place
 from legacy_client.references import reference_for_key
 from legacy_client.transport import LegacyResponse, LegacyUnavailable
 
 __all__ = [
     "HOLD_QUANTITY_MAX",
     "LINE_QUANTITY_MAX",
+    "ORDER_TOTAL_MAX_CENTS",
     "Hold",
     "LegacyRefused",
     "LegacyResponse",

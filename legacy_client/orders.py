@@ -11,6 +11,10 @@ from typing import Any
 
 from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
 
+# The most one order may come to at the legacy API (its callers' receipts keep 32-bit totals):
+# past it the order is refused (400 on `lines`), so no caller may promise such an order.
+ORDER_TOTAL_MAX_CENTS = 2_147_483_647
+
 
 class Outcome(StrEnum):
     PLACED = "placed"

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Count, F
 from django.utils import timezone
 
+from legacy_client import ORDER_TOTAL_MAX_CENTS
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
@@ -48,6 +49,14 @@ def remaining_cache_key(allocation_id: int) -> str:
     return f"orders:remaining:{allocation_id}"
 
 
+def per_order_limit(limit: int, *, price_cents: int) -> int:
+    """The most one buyer may order: the sale's limit, lowered to what the order backend can
+    total at this price (a 202 for more would be refused there after the buyer was told yes)."""
+    if price_cents <= 0:
+        return limit
+    return max(1, min(limit, ORDER_TOTAL_MAX_CENTS // price_cents))
+
+
 def _hot_product_load(product_slug: str) -> dict:
     allocation = SaleAllocation.objects.select_related("product__category").filter(product__slug=product_slug).first()
     if allocation is None:
@@ -66,7 +75,7 @@ def _hot_product_load(product_slug: str) -> dict:
         "is_on_sale": product.is_on_sale,
         "is_hot": allocation.is_hot,
         "allocated": allocation.allocated,
-        "per_order_limit": allocation.per_order_limit,
+        "per_order_limit": per_order_limit(allocation.per_order_limit, price_cents=product.price_cents),
         "starts_at": allocation.starts_at,
         "ends_at": allocation.ends_at,
     }
