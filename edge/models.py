@@ -87,6 +87,8 @@ ADMIN_PATH = "/admin/"
 # only to that origin.
 LEGACY_API_PATH = "/legacy-api/"
 LEGACY_API_ORIGIN = "legacy-api"
+# The origin of the stateless hot path: it serves only products whose sale is open.
+HOT_PATH_ORIGIN = "hotpath"
 # A path of each of its endpoints (legacy_api/urls.py): a pattern covering any of them takes
 # calls the shop's services make, such as `*/orders` taking /legacy-api/orders.
 LEGACY_API_PATHS = tuple(

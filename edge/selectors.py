@@ -9,9 +9,11 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from edge import matcher
-from edge.models import Origin, Route
+from edge.models import HOT_PATH_ORIGIN, Origin, Route
 from edge.route_index import RouteIndex
 from edge.route_version import routes_version
+from orders.selectors import hot_path_product_ids
+from shop.models import Product
 
 logger = logging.getLogger(__name__)
 
@@ -113,4 +115,30 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
                     f"Route {other.name} ({other.pattern}) can never match: route {route.name} comes first "
                     f"and covers every path of it."
                 )
-    return warnings
+    return warnings + _hot_path_without_sale(route)
+
+
+def _hot_path_without_sale(route: Route) -> list[str]:
+    """An enabled route that sends product pages to the hot path when their product has no
+    open sale: shoppers would get a 404 there instead of the storefront's page."""
+    if not route.enabled or route.origin is None or route.origin.name != HOT_PATH_ORIGIN:
+        return []
+    serving = hot_path_product_ids()
+    products = Product.objects.on_sale().exclude(pk__in=serving).order_by("category__slug", "slug")
+    missing = []
+    for category, slug, title in products.values_list("category__slug", "slug", "title").iterator():
+        page = f"/shop/{category}/{slug}/"
+        if matcher.pattern_matches(route.pattern, page):
+            missing.append((slug, f"{title} ({page})"))
+    if not missing:
+        return []
+    named = ", ".join(text for _, text in missing[:3])
+    if len(missing) > 3:
+        named += f" and {len(missing) - 3} more"
+    verb = "has" if len(missing) == 1 else "have"
+    return [
+        f"Route {route.name} sends product pages to the hot path, but {named} {verb} no open sale: "
+        f"the hot path answers their pages with 404. Open the sale first (`manage.py sale open "
+        f"{missing[0][0]} --units N --route`, or Sale allocations in the admin), or switch this "
+        f"route off."
+    ]

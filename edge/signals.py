@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from edge import matcher
-from edge.models import Route
+from edge.models import HOT_PATH_ORIGIN, Route
 from edge.services import route_set_enabled
-
-HOT_PATH_ORIGIN = "hotpath"
 
 
 def sale_routes_off(sender, *, product, **kwargs) -> list[str]:

@@ -81,6 +81,16 @@ def _hot_product_load(product_slug: str) -> dict:
     }
 
 
+def hot_path_product_ids() -> set[int]:
+    """The products the hot path serves now: their sale is open and they are on sale. Any
+    other product's page, sent there by the edge, answers 404."""
+    return set(
+        SaleAllocation.objects.filter(is_hot=True, product__in=Product.objects.on_sale()).values_list(
+            "product_id", flat=True
+        )
+    )
+
+
 def hot_product_get(*, category: str, product: str) -> dict | None:
     """The hot product as the buy-now page and the order API need it, from the cache.
 

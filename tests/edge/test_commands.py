@@ -172,3 +172,32 @@ def test_a_pattern_that_takes_none_of_the_legacy_apis_paths_is_accepted(origins)
     assert "Added route pictures (disabled)" in out
     out, _ = run("add", "legacy", "/legacy-api/*", "--origin", "legacy-api")
     assert "Added route legacy (disabled)" in out
+
+
+def test_a_hot_path_route_for_a_product_with_no_open_sale_warns_that_its_page_would_404(origins):
+    """The hot path serves only products whose sale is open: a route sending another product's
+    page there shows shoppers a 404, so the merchant is told which products, and what to do."""
+    from orders.models import SaleAllocation
+    from shop.models import Category, Product
+
+    rods = Category.objects.create(name="Rods", slug="rods")
+    muskie = Product.objects.create(
+        category=rods, title="Muskie Casting Rod", slug="muskie-casting-rod", price_cents=100
+    )
+    Product.objects.create(category=rods, title="Pike Rod", slug="pike-rod", price_cents=100)
+    SaleAllocation.objects.create(product=muskie, is_hot=False, allocated=5)
+
+    _, err = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable")
+    assert "Muskie Casting Rod (/shop/rods/muskie-casting-rod/) has no open sale" in err
+    assert "404" in err and "sale open muskie-casting-rod --units N --route" in err
+    _, err = run("add", "rods", "/shop/rods/*", "--origin", "hotpath")
+    assert err == "", "a route switched off sends nothing anywhere"
+    _, err = run("enable", "rods")
+    assert "Muskie Casting Rod" in err and "Pike Rod" in err
+
+    SaleAllocation.objects.filter(product=muskie).update(is_hot=True)
+    run("disable", "muskie")
+    _, err = run("enable", "muskie")
+    assert "no open sale" not in err, err
+    _, err = run("add", "monolith-rods", "/shop/rods/*", "--origin", "monolith", "--enable")
+    assert "no open sale" not in err, "only the hot path needs an open sale"
