@@ -7,10 +7,11 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from orders.known_keys import monolith_key_known
-from orders.models import SaleAllocation
+from orders.models import HotOrder, OrderStatus, SaleAllocation, SaleState
 from orders.selectors import remaining_cache_key
 from shop.catalogue_version import catalogue_changed
-from shop.models import PlacedOrder
+from shop.models import PlacedOrder, Product
+from shop.product_address import product_address_in_use
 
 # Products replace the catalogue's cache version themselves (shop.catalogue_version), bulk
 # updates included; so do bulk updates of allocations (their queryset).
@@ -34,3 +35,29 @@ def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs
         # a sale whose opening committed meanwhile (orders.known_keys).
         monolith_key_known(reference=reference)
         transaction.on_commit(lambda: monolith_key_known(reference=reference))
+
+
+@receiver(product_address_in_use)
+def sale_address_in_use(sender, *, product_ids: list[int], **kwargs) -> str | None:
+    """An open sale routes the product's address to the hot path, and an order being placed
+    (a closing sale's included) is polled at a status URL under it: either way the address
+    must stay."""
+    on_sale = SaleAllocation.objects.filter(product_id__in=product_ids, state=SaleState.OPEN).values_list(
+        "product_id", flat=True
+    )
+    product_id = on_sale.first()
+    if product_id is not None:
+        title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
+        return (
+            f"{title}'s sale is open: the sale's route and its buyers' order links use this address. "
+            "Change it once the sale is closed and its orders are settled."
+        )
+    placing = HotOrder.objects.filter(product_id__in=product_ids, status=OrderStatus.PROCESSING)
+    product_id = placing.values_list("product_id", flat=True).first()
+    if product_id is not None:
+        title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
+        return (
+            f"{title} has orders being placed: their buyers' order links use this address. "
+            "Change it once they are settled."
+        )
+    return None

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
+from shop.product_address import product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -77,6 +78,16 @@ class ProductAdminForm(forms.ModelForm):
                     f"At least {held}: {held} units are held for a sale in the stock of record.", code="below_held"
                 )
         return stock
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None:
+            for field in ("slug", "category"):
+                if field in self.changed_data and field in cleaned:
+                    reason = product_address_refusal(product_ids=[self.instance.pk])
+                    if reason:
+                        self.add_error(field, reason)
+        return cleaned
 
     def clean_reorder_point(self):
         # Left out of a post (a form of before the field): kept as it is.
@@ -216,8 +227,25 @@ class ProductAdmin(ShopModelAdmin):
         return TemplateResponse(request, "admin/shop/product/restock.html", context)
 
 
+class CategoryAdminForm(forms.ModelForm):
+    """A category's slug is part of its products' addresses."""
+
+    class Meta:
+        model = Category
+        fields = ["name", "slug", "description", "position"]
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if self.instance.pk is not None and slug != self.instance.slug:
+            reason = product_address_refusal(product_ids=self.instance.products.values_list("pk", flat=True))
+            if reason:
+                raise forms.ValidationError(reason, code="address_in_use")
+        return slug
+
+
 @admin.register(Category)
 class CategoryAdmin(ShopModelAdmin):
+    form = CategoryAdminForm
     list_display = ["name", "slug", "position", "product_count", "on_sale_count"]
     list_editable = ["position"]
     search_fields = ["name", "slug"]

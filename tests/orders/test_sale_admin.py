@@ -8,7 +8,8 @@ import io
 
 import pytest
 
-from orders.models import SaleAllocation, SaleState
+from orders import sales
+from orders.models import HotOrder, OrderStatus, SaleAllocation, SaleState
 from orders.sales import sale_open
 from shop.models import Product
 from tests.orders.conftest import order_accept_as_buyer
@@ -320,3 +321,59 @@ def test_a_closed_sale_saved_with_fewer_units_than_it_last_sold_is_refused_namin
     assert "The last sale sold 8" in " ".join(field_errors(response, "allocated"))
     allocation.refresh_from_db()
     assert (allocation.state, allocation.allocated, allocation.sold) == (SaleState.CLOSED, 8, 8)
+
+
+PRODUCT_URL = "/admin/shop/product/{}/change/"
+CATEGORY_URL = "/admin/shop/category/{}/change/"
+
+
+def product_form(product: Product, **changes) -> dict:
+    data = {
+        "title": product.title,
+        "slug": product.slug,
+        "category": product.category_id,
+        "price_cents": product.price_cents,
+        "stock": product.stock,
+        "is_active": "on",
+        "description": product.description,
+    }
+    return {**data, **changes}
+
+
+def test_a_product_s_address_cannot_change_while_its_sale_is_open_or_its_orders_are_in_flight(admin_client, product):
+    """The sale's route and every buyer's status URL hold the product's category and slug: a
+    rename during the sale sent its page back to the storefront and turned status URLs to 404."""
+    from shop.models import Category
+
+    reels = Category.objects.create(name="Reels", slug="reels")
+    allocation = sale_open(product=product, units=20)
+
+    renamed = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    assert renamed.status_code == 200
+    assert field_errors(renamed, "slug") == [
+        "Muskie Casting Rod's sale is open: the sale's route and its buyers' order links use this address. "
+        "Change it once the sale is closed and its orders are settled."
+    ]
+    moved = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, category=reels.pk))
+    assert moved.status_code == 200 and field_errors(moved, "category")
+    category = admin_client.post(
+        CATEGORY_URL.format(product.category_id), {"name": "Rods", "slug": "fishing-rods", "position": 0}
+    )
+    assert category.status_code == 200 and field_errors(category, "slug")
+    retitled = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, title="Muskie Rod XL"))
+    assert retitled.status_code == 302, "the rest of the product may change"
+    product.refresh_from_db()
+    assert (product.slug, product.category.slug) == ("muskie-casting-rod", "rods")
+
+    order = order_accept_as_buyer(quantity=1)
+    sales.sale_close(allocation=allocation)
+    still = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    assert field_errors(still, "slug") == [
+        "Muskie Rod XL has orders being placed: their buyers' order links use this address. "
+        "Change it once they are settled."
+    ]
+
+    HotOrder.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED)
+    done = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    assert done.status_code == 302
+    assert Product.objects.get(pk=product.pk).slug == "muskie-rod"
