@@ -2,10 +2,12 @@
 
 An EventBridge schedule invokes it every minute (the exported CloudFormation template), in
 place of `celery beat`, which has no home among Lambda functions. A task scheduled every
-minute or more often runs at each invocation; one scheduled every N minutes, at the
-invocations whose scheduled minute (the event's `time`) is a multiple of N since the epoch:
-the hourly snapshots and pruning once an hour, at minute 0. The tasks run in this process;
-what they publish (an order left in the outbox, a stalled order) goes to SQS.
+minute or more often runs at each invocation; one scheduled every N minutes, once in each
+N-minute slot since the epoch, at the first invocation of the slot (by the event's scheduled
+`time`) that claims it in the shared cache: the hourly snapshots and pruning at minute 0, or
+at minute 1 when the invocation of minute 0 never came, and not again when EventBridge
+delivers one invocation twice. The tasks run in this process; what they publish (an order
+left in the outbox, a stalled order) goes to SQS.
 """
 
 import logging
@@ -21,6 +23,7 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 
 from config.celery import app  # noqa: E402
 
@@ -42,19 +45,26 @@ def _minute(event: dict | None) -> int:
     return int(time.time() // 60)
 
 
-def _due(schedule, minute: int) -> bool:
+def _due(name: str, schedule, minute: int) -> bool:
     seconds = schedule.total_seconds() if isinstance(schedule, timedelta) else schedule
     if not isinstance(seconds, int | float):
         return True  # a schedule of another kind: each invocation
     every = max(1, round(seconds / 60))
-    return minute % every == 0
+    if every == 1:
+        return True
+    slot = minute // every
+    try:
+        return cache.add(f"lambda-beat:{name}:{slot}", minute, timeout=2 * every * 60)
+    except Exception:
+        logger.warning("the cache could not say whether %s ran in this slot; running it on the slot's minute", name)
+        return minute % every == 0
 
 
 def lambda_handler(event=None, context=None) -> dict:
     minute = _minute(event)
     results = {}
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
-        if not _due(entry["schedule"], minute):
+        if not _due(name, entry["schedule"], minute):
             continue
         # One sweep failing must not keep the others from running.
         try:

@@ -65,6 +65,7 @@ def test_a_sweep_scheduled_less_often_than_each_minute_runs_only_when_due(proces
     """The hourly snapshots and pruning, and the five-minute reconciliation, run at their own
     pace, not at every minute's invocation (a snapshot of every view each minute piled up)."""
     env = {**process_env, "SHOP_DEPLOYMENT": "hotpath"}
+    assert "events-snapshots" in invoke(env, scheduled("2026-12-06T05:00:00Z"))
     each_minute = invoke(env, scheduled("2026-12-06T05:01:00Z"))
     assert "events-snapshots" not in each_minute and "events-prune" not in each_minute
     assert "orders-sale-reconcile" not in each_minute
@@ -72,3 +73,20 @@ def test_a_sweep_scheduled_less_often_than_each_minute_runs_only_when_due(proces
         each_minute
     )
     assert "orders-sale-reconcile" in invoke(env, scheduled("2026-12-06T05:05:00Z"))
+
+
+def test_a_missed_invocation_delays_an_hourly_sweep_by_a_minute_and_a_repeated_one_runs_nothing_twice(
+    process_env,
+):
+    """EventBridge may never deliver one minute's invocation, and may deliver one twice: the
+    hourly sweeps run once each hour all the same."""
+    env = {**process_env, "SHOP_DEPLOYMENT": "hotpath"}
+    assert "events-snapshots" in invoke(env, scheduled("2026-12-06T05:00:00Z"))
+    # 06:00 never came.
+    late = invoke(env, scheduled("2026-12-06T06:01:00Z"))
+    assert {"events-snapshots", "events-prune", "orders-sale-reconcile"} <= set(late)
+    again = invoke(env, scheduled("2026-12-06T06:01:00Z"))  # delivered twice
+    assert {"events-snapshots", "events-prune", "orders-sale-reconcile"}.isdisjoint(again)
+    assert "orders-outbox-sweep" in again, "a sweep due each minute runs at each invocation"
+    assert "events-snapshots" not in invoke(env, scheduled("2026-12-06T06:02:00Z"))
+    assert "events-snapshots" in invoke(env, scheduled("2026-12-06T07:00:00Z"))
