@@ -24,9 +24,21 @@ print(json.dumps(lambda_handler(json.loads(sys.argv[1]), None), default=str))
 """
 
 
-def invoke(env: dict, event: dict) -> dict:
+# The same, with the hourly snapshots' task failing (its database gone, say).
+INVOKE_SNAPSHOTS_FAILING = """
+import json, sys
+import config.lambda_beat as beat
+from django.conf import settings
+def gone(*args, **kwargs):
+    raise RuntimeError("the database went away")
+beat.app.tasks[settings.CELERY_BEAT_SCHEDULE["events-snapshots"]["task"]].apply = gone
+print(json.dumps(beat.lambda_handler(json.loads(sys.argv[1]), None), default=str))
+"""
+
+
+def invoke(env: dict, event: dict, *, code: str = INVOKE) -> dict:
     done = subprocess.run(
-        [PYTHON, "-c", INVOKE, json.dumps(event)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+        [PYTHON, "-c", code, json.dumps(event)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])["ran"]
@@ -75,6 +87,7 @@ def test_a_sweep_scheduled_less_often_than_each_minute_runs_only_when_due(proces
     assert "orders-sale-reconcile" in invoke(env, scheduled("2026-12-06T05:05:00Z"))
 
 
+@pytest.mark.redis
 def test_a_missed_invocation_delays_an_hourly_sweep_by_a_minute_and_a_repeated_one_runs_nothing_twice(
     process_env,
 ):
@@ -90,3 +103,21 @@ def test_a_missed_invocation_delays_an_hourly_sweep_by_a_minute_and_a_repeated_o
     assert "orders-outbox-sweep" in again, "a sweep due each minute runs at each invocation"
     assert "events-snapshots" not in invoke(env, scheduled("2026-12-06T06:02:00Z"))
     assert "events-snapshots" in invoke(env, scheduled("2026-12-06T07:00:00Z"))
+
+
+@pytest.mark.redis
+def test_an_hourly_sweep_that_failed_is_tried_again_at_the_next_invocation(process_env):
+    env = {**process_env, "SHOP_DEPLOYMENT": "hotpath"}
+    failed = invoke(env, scheduled("2026-12-06T05:00:00Z"), code=INVOKE_SNAPSHOTS_FAILING)
+    assert failed["events-snapshots"].startswith("failed:") and not str(failed["events-prune"]).startswith("failed")
+    retried = invoke(env, scheduled("2026-12-06T05:01:00Z"))
+    assert "events-snapshots" in retried and not str(retried["events-snapshots"]).startswith("failed")
+    assert "events-prune" not in retried, "a sweep that ran is not run again in its hour"
+
+
+def test_without_redis_a_sweep_runs_on_its_slot_s_own_minute(process_env):
+    """A cache of each Lambda instance's own cannot say what another instance ran."""
+    env = {**process_env, "SHOP_DEPLOYMENT": "hotpath", "REDIS_URL": ""}
+    assert "events-snapshots" not in invoke(env, scheduled("2026-12-06T05:01:00Z"))
+    assert "events-snapshots" in invoke(env, scheduled("2026-12-06T05:00:00Z"))
+    assert "events-snapshots" in invoke(env, scheduled("2026-12-06T05:00:00Z")), "each invocation of minute 0"
