@@ -14,6 +14,7 @@ from config.admin_base import ShopModelAdmin, short_datetime
 from orders import sale_form, sales
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
+from orders.sale_terms import per_order_limit_lowered
 from shop.models import Product
 
 STATE_PHRASES = {
@@ -275,3 +276,6 @@ class SaleAllocationAdmin(ShopModelAdmin):
             # Kept (stock may arrive before the sale), but the merchant hears now what the
             # opening would say later.
             self.message_user(request, over_stock_warning(obj), messages.WARNING)
+        lowered = per_order_limit_lowered(obj)
+        if lowered:
+            self.message_user(request, f"{obj.product}: {lowered}", messages.WARNING)

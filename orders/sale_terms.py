@@ -43,6 +43,28 @@ def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None,
         raise SaleRefused("The sale's end is already past.", field="ends_at")
 
 
+def per_order_limit(limit: int, *, price_cents: int) -> int:
+    """The most one buyer may order: the sale's limit, lowered to what the order backend can
+    total at this price (a 202 for more would be refused there after the buyer was told yes)."""
+    if price_cents <= 0:
+        return limit
+    return max(1, min(limit, legacy_client.ORDER_TOTAL_MAX_CENTS // price_cents))
+
+
+def per_order_limit_lowered(allocation: SaleAllocation) -> str | None:
+    """What to tell a merchant whose limit per order buyers will not get at the product's
+    price, or None."""
+    price = allocation.product.price_cents
+    allowed = per_order_limit(allocation.per_order_limit, price_cents=price)
+    if allowed >= allocation.per_order_limit:
+        return None
+    return (
+        f"Buyers may order at most {allowed} per order, not {allocation.per_order_limit}: at "
+        f"${price / 100:,.2f} a unit, the order backend takes at most "
+        f"${legacy_client.ORDER_TOTAL_MAX_CENTS / 100:,.2f} in one order."
+    )
+
+
 def draft_over_stock(allocation: SaleAllocation) -> bool:
     """A draft that asks for more units than its product has available in the stock of record:
     saved all the same (stock may arrive before the sale), but `sale_open` refuses it as it

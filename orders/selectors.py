@@ -13,8 +13,8 @@ from django.core.cache import cache
 from django.db.models import Count, F
 from django.utils import timezone
 
-from legacy_client import ORDER_TOTAL_MAX_CENTS
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
+from orders.sale_terms import per_order_limit
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
 from shop.models import Product
@@ -41,20 +41,14 @@ def product_memo_forget(product_slug: str | None = None) -> None:
 
 
 def product_cache_key(product_slug: str) -> str:
-    """Filed under the catalogue's version: any write to products or allocations replaces it."""
-    return f"orders:product:{catalogue_version()}:{product_slug}"
+    """Filed under the catalogue's version: any write to products or allocations replaces it;
+    and under the shape's (v2: the limit per order lowered to what the price allows), so the
+    processes of a new release never read what an old one cached."""
+    return f"orders:product:v2:{catalogue_version()}:{product_slug}"
 
 
 def remaining_cache_key(allocation_id: int) -> str:
     return f"orders:remaining:{allocation_id}"
-
-
-def per_order_limit(limit: int, *, price_cents: int) -> int:
-    """The most one buyer may order: the sale's limit, lowered to what the order backend can
-    total at this price (a 202 for more would be refused there after the buyer was told yes)."""
-    if price_cents <= 0:
-        return limit
-    return max(1, min(limit, ORDER_TOTAL_MAX_CENTS // price_cents))
 
 
 def _hot_product_load(product_slug: str) -> dict:

@@ -377,3 +377,11 @@ def test_a_product_s_address_cannot_change_while_its_sale_is_open_or_its_orders_
     done = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
     assert done.status_code == 302
     assert Product.objects.get(pk=product.pk).slug == "muskie-rod"
+
+
+def test_the_admin_warns_when_the_price_lowers_the_limit_per_order(admin_client, product):
+    Product.objects.filter(pk=product.pk).update(price_cents=900_000_000)
+    response = admin_client.post(ADD_URL, form(product, allocated=10, per_order_limit=5), follow=True)
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("Buyers may order at most 2 per order, not 5" in m for m in shown), shown

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from orders.models import SaleAllocation, SaleState
+from shop.models import Product
 from tests.conftest import PYTHON, ROOT
 from tests.orders.conftest import order_accept_as_buyer
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
@@ -161,3 +162,24 @@ def test_from_the_shell_a_refusal_is_one_line_and_exit_1(product, process_env, l
     )
     assert "Traceback" not in done.stderr
     assert stock().held == 0
+
+
+def test_open_says_when_the_price_lowers_the_limit_per_order(product):
+    """At $9,000,000 a unit the order backend takes at most 2 in one order (its totals stop at
+    2,147,483,647 cents): the merchant who asked for 5 hears what buyers will get."""
+    Product.objects.filter(pk=product.pk).update(price_cents=900_000_000)
+    err = StringIO()
+    call_command(
+        "sale", "open", "muskie-casting-rod", "--units", "10", "--per-order", "5", stdout=StringIO(), stderr=err
+    )
+    assert err.getvalue().strip() == (
+        "Buyers may order at most 2 per order, not 5: at $9,000,000.00 a unit, the order backend "
+        "takes at most $21,474,836.47 in one order."
+    )
+    quiet = StringIO()
+    Product.objects.filter(pk=product.pk).update(price_cents=14999)
+    sale("close", "muskie-casting-rod")
+    call_command(
+        "sale", "open", "muskie-casting-rod", "--units", "10", "--per-order", "5", stdout=StringIO(), stderr=quiet
+    )
+    assert quiet.getvalue() == ""

@@ -140,3 +140,20 @@ def test_merchant_password_is_applied_on_every_start(db, media_root, monkeypatch
     merchant = get_user_model().objects.get(username="merchant")
     assert merchant.check_password("a-new-password-later")
     assert not merchant.check_password("the-first-password")
+
+
+@pytest.mark.django_db
+def test_load_demo_leaves_a_product_in_the_category_its_open_sale_sells_it_under():
+    """The sale's route and its buyers' status URLs are under the product's category."""
+    from orders.models import SaleAllocation, SaleState
+
+    call_command("load_demo", stdout=StringIO())
+    product = Product.objects.get(slug="muskie-casting-rod")
+    sale_rods = Category.objects.create(name="Sale rods", slug="sale-rods")
+    Product.objects.filter(pk=product.pk).update(category=sale_rods)
+    SaleAllocation.objects.create(product=product, is_hot=True, allocated=5, state=SaleState.OPEN)
+
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    assert Product.objects.get(pk=product.pk).category.slug == "sale-rods"
+    assert "muskie-casting-rod: left in its category. Muskie Casting Rod's sale is open" in out.getvalue()

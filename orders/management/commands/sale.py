@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.commands import when_option
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
+from orders.sale_terms import per_order_limit_lowered
 from orders.sales import SaleRefused, sale_close, sale_open
 from shop.models import Product
 
@@ -78,6 +79,9 @@ class Command(BaseCommand):
             f"Sale of {product.slug} open: {allocation.allocated} units held as {allocation.hold_reference}, "
             f"{allocation.per_order_limit} per order."
         )
+        lowered = per_order_limit_lowered(allocation)
+        if lowered:
+            self.stderr.write(lowered)
         if options["route"]:
             self.route_on(product)
 

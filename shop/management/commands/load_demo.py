@@ -16,6 +16,7 @@ from django.db import transaction
 from shop.catalogue import CATEGORIES, PRODUCTS
 from shop.models import Category, Product, Supplier
 from shop.pictures import product_svg
+from shop.product_address import product_address_refusal
 from shop.stock import product_stock_set
 
 MERCHANT_USERNAME = "merchant"
@@ -129,6 +130,11 @@ class Command(BaseCommand):
                     kept[item.slug] = (item.stock, product.held)
             # Stock, active and deleted are the merchant's (and the order backend's) once loaded.
             changed = [key for key, value in wanted.items() if _value(product, key) != value]
+            if "category_id" in changed:
+                reason = product_address_refusal(product_ids=[product.pk])
+                if reason:  # its address is in use: moved back once its sale is over
+                    changed.remove("category_id")
+                    self.stdout.write(f"{item.slug}: left in its category. {reason}")
             if changed:
                 for key in changed:
                     setattr(product, key, wanted[key])
