@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import update_wrapper
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.formats import date_format
+
+LOADED_VERSION = "loaded_version"
+
+
+class LoadedVersionForm(forms.ModelForm):
+    """A change form that refuses to save over a change made since its page was loaded: the
+    page carries a digest of `version_fields` as the record was then, and a save whose record
+    has moved on since (another merchant, a command, the beat) is refused, so a stale page
+    cannot quietly reopen a closed sale or switch a route back on."""
+
+    version_fields: tuple[str, ...] = ()
+    loaded_version = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if LOADED_VERSION in self.fields and self.instance.pk is not None:
+            self.fields[LOADED_VERSION].initial = self.version_of(self.instance)
+
+    def version_of(self, instance) -> str:
+        values = repr([str(getattr(instance, name)) for name in self.version_fields])
+        return hashlib.sha256(values.encode()).hexdigest()[:20]
+
+    def clean(self):
+        cleaned = super().clean()
+        loaded = cleaned.get(LOADED_VERSION)
+        # Read as the record is now: the form's instance was read with this request.
+        if loaded and self.instance.pk is not None and loaded != self.version_of(self.instance):
+            name = self.instance._meta.verbose_name
+            raise ValidationError(
+                f"This {name} was changed since you opened this page: nothing was saved. Reload the page "
+                "to see it as it is now, and make your change again.",
+                code="stale",
+            )
+        return cleaned
 
 
 class ShopModelAdmin(admin.ModelAdmin):
@@ -34,6 +70,17 @@ class ShopModelAdmin(admin.ModelAdmin):
             return super().get_changelist_instance(request)
         except (ValueError, OverflowError) as exc:
             raise IncorrectLookupParameters(exc) from exc
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        # A change form that carries its record's version (LoadedVersionForm) renders it as a
+        # hidden input with the first fieldset.
+        declared = getattr(self.form, "declared_fields", {})
+        named = {name for _, options in fieldsets for name in options.get("fields", ())}
+        if obj is not None and LOADED_VERSION in declared and LOADED_VERSION not in named and fieldsets:
+            (title, options), *rest = fieldsets
+            fieldsets = [(title, {**options, "fields": [*options["fields"], LOADED_VERSION]}), *rest]
+        return fieldsets
 
     def save_model(self, request, obj, form, change):
         # Saved with nothing changed on the form, a record is not written back: a full save

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
+from config.admin_base import LoadedVersionForm, ReadOnlyAdmin, ShopModelAdmin
 from edge import matcher, selectors, services
 from edge.models import Origin, Route, RouteAudit
 
@@ -71,8 +71,20 @@ class TesterForm(forms.Form):
     )
 
 
+class RouteForm(LoadedVersionForm):
+    """A route's page loaded before the route changed elsewhere (a sale's close switching it
+    off, another merchant, the command) saves nothing: it would undo that change."""
+
+    version_fields = services.ROUTE_FIELDS
+
+    class Meta:
+        model = Route
+        fields = list(services.ROUTE_FIELDS)
+
+
 @admin.register(Route)
 class RouteAdmin(ShopModelAdmin):
+    form = RouteForm
     list_display = ("position", "name", "pattern", "target", "enabled", "window", "canary_percent")
     list_display_links = ("name",)
     list_filter = ("enabled", "origin")
@@ -148,6 +160,7 @@ class RouteAdmin(ShopModelAdmin):
                 "title": f"{'Enable' if enabled else 'Disable'} {len(routes)} route(s)?",
                 "routes": routes,
                 "diff": services.route_change_preview(candidates=routes),
+                "warnings": [w for route in routes for w in selectors.route_warnings(route)],
                 "action": request.POST.get("action"),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "opts": self.model._meta,
@@ -178,8 +191,10 @@ class RouteAdmin(ShopModelAdmin):
             if audit is None:
                 messages.warning(request, f"{route.name}: no change to roll back.")
                 continue
-            services.route_restore(actor=_actor(request), audit=audit)
+            restored = services.route_restore(actor=_actor(request), audit=audit)
             messages.success(request, f"{route.name}: restored as it was before {audit}.")
+            for warning in selectors.route_warnings(restored) if restored else ():
+                messages.warning(request, warning)
 
     def get_urls(self):
         tester = self.permission_view(self.tester_view, "view")
@@ -240,6 +255,8 @@ class RouteAuditAdmin(ReadOnlyAdmin):
                 continue
             state = f"restored ({'enabled' if route.enabled else 'disabled'})" if route else "removed (it was created)"
             messages.success(request, f"Route {audit.route_name} {state}.")
+            for warning in selectors.route_warnings(route) if route else ():
+                messages.warning(request, warning)
 
     def has_change_route_permission(self, request) -> bool:
         # Rolling back is a change to routes, not to the (read-only) audit trail.

@@ -16,7 +16,8 @@ def sale_routes_off(sender, *, product, **kwargs) -> list[str]:
     routes = Route.objects.filter(enabled=True, origin__name=HOT_PATH_ORIGIN).order_by("position", "pk")
     notes = []
     for route in routes:
-        if matcher.pattern_matches(route.pattern, page):
+        # The sale's own route too, made for an address the product has since left.
+        if matcher.pattern_matches(route.pattern, page) or route.name == f"{product.slug}-sale":
             route_set_enabled(actor="sale", route=route, enabled=False)
             notes.append(f"Route {route.name} switched off: {page} goes to the storefront again.")
     return notes

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from config.admin_base import ShopModelAdmin, short_datetime
+from config.admin_base import LoadedVersionForm, ShopModelAdmin, short_datetime
 from orders import sale_form, sales
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
@@ -88,10 +88,14 @@ class SaleLimitForm(forms.ModelForm):
         return limit
 
 
-class SaleAllocationForm(forms.ModelForm):
+class SaleAllocationForm(LoadedVersionForm):
     """The sale as a merchant sets it. Validating the form takes the sale's step (open,
     resize, close: `orders.sales`), because the stock of record decides whether it can be
-    taken: short stock is then a message on `allocated`, with nothing saved and nothing held."""
+    taken: short stock is then a message on `allocated`, with nothing saved and nothing held.
+    A page loaded before the sale was opened, resized, limited or closed elsewhere saves
+    nothing (LoadedVersionForm): it would undo that change."""
+
+    version_fields = ("state", "is_hot", "allocated", "per_order_limit", "starts_at", "ends_at", "hold_reference")
 
     class Meta:
         model = SaleAllocation

@@ -30,6 +30,9 @@ def sale_update(
             f"The sale is closing: its allocation follows the {current.reserved} units still in flight.",
             field="allocated",
         )
+    # A draft (or a closed sale kept for the next) holds nothing yet, but its terms are the
+    # ones its opening will take: refused now, on their field, not only then.
+    sale_terms_check(units=allocated, per_order_limit=per_order_limit)
     if current is None:
         current = SaleAllocation(product=product, allocated=allocated)
         _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)

@@ -11,7 +11,7 @@ from orders.models import HotOrder, OrderStatus, SaleAllocation, SaleState
 from orders.selectors import remaining_cache_key
 from shop.catalogue_version import catalogue_changed
 from shop.models import PlacedOrder, Product
-from shop.product_address import product_address_in_use
+from shop.product_address import ADDRESS, OFF_SALE, product_address_in_use
 
 # Products replace the catalogue's cache version themselves (shop.catalogue_version), bulk
 # updates included; so do bulk updates of allocations (their queryset).
@@ -38,16 +38,21 @@ def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs
 
 
 @receiver(product_address_in_use)
-def sale_address_in_use(sender, *, product_ids: list[int], **kwargs) -> str | None:
+def sale_address_in_use(sender, *, product_ids: list[int], change: str = ADDRESS, **kwargs) -> str | None:
     """An open sale routes the product's address to the hot path, and an order being placed
-    (a closing sale's included) is polled at a status URL under it: either way the address
-    must stay."""
+    (a closing sale's included) is polled at a status URL under it and placed by the order
+    backend only while the product is on sale: either way the product must stay as it is."""
     on_sale = SaleAllocation.objects.filter(product_id__in=product_ids, state=SaleState.OPEN).values_list(
         "product_id", flat=True
     )
     product_id = on_sale.first()
     if product_id is not None:
         title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
+        if change == OFF_SALE:
+            return (
+                f"{title}'s sale is open: close the sale first, and take the product off sale once its "
+                "orders are settled (the order backend places them only while it is on sale)."
+            )
         return (
             f"{title}'s sale is open: the sale's route and its buyers' order links use this address. "
             "Change it once the sale is closed and its orders are settled."
@@ -56,6 +61,11 @@ def sale_address_in_use(sender, *, product_ids: list[int], **kwargs) -> str | No
     product_id = placing.values_list("product_id", flat=True).first()
     if product_id is not None:
         title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
+        if change == OFF_SALE:
+            return (
+                f"{title} has orders being placed, which the order backend places only while it is on "
+                "sale. Take it off sale once they are settled."
+            )
         return (
             f"{title} has orders being placed: their buyers' order links use this address. "
             "Change it once they are settled."

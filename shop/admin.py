@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
-from shop.product_address import product_address_refusal
+from shop.product_address import OFF_SALE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -68,9 +68,24 @@ class ProductAdminForm(forms.ModelForm):
         # The admin's own `fields` and `list_editable` decide what each form shows.
         fields = ["stock"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "stock" in self.fields:
+            # The page carries the stock it showed: a figure typed over one that orders or a
+            # delivery have moved since would undo them (units sold put back on sale).
+            self.fields["stock"].show_hidden_initial = True
+
     def clean_stock(self):
         stock = self.cleaned_data["stock"]
         if self.instance.pk is not None and stock is not None:
+            shown = self._stock_shown()
+            now = Product.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
+            if shown is not None and now is not None and shown != now and stock != shown:
+                raise forms.ValidationError(
+                    f"The stock changed from {shown} to {now} since you opened this page (orders or a delivery): "
+                    f"nothing was saved. Enter the new figure counted from {now}.",
+                    code="stale",
+                )
             # As held is now, not as the page saw it: a sale may have taken a hold since.
             held = Product.objects.filter(pk=self.instance.pk).values_list("held", flat=True).first() or 0
             if stock < held:
@@ -87,7 +102,19 @@ class ProductAdminForm(forms.ModelForm):
                     reason = product_address_refusal(product_ids=[self.instance.pk])
                     if reason:
                         self.add_error(field, reason)
+            if "is_active" in self.changed_data and cleaned.get("is_active") is False:
+                reason = product_address_refusal(product_ids=[self.instance.pk], change=OFF_SALE)
+                if reason:
+                    self.add_error("is_active", reason)
         return cleaned
+
+    def _stock_shown(self) -> int | None:
+        """The stock the page showed (its hidden initial input), or None if it sent none."""
+        raw = self.data.get(self.add_initial_prefix("stock"))
+        try:
+            return int(raw) if raw not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
 
     def clean_reorder_point(self):
         # Left out of a post (a form of before the field): kept as it is.
@@ -192,14 +219,26 @@ class ProductAdmin(ShopModelAdmin):
 
     @admin.action(description="Mark selected products inactive", permissions=["change"])
     def mark_inactive(self, request: HttpRequest, queryset) -> None:
+        queryset = self._not_sold_elsewhere(request, queryset)
         count = queryset.update(is_active=False, updated_at=timezone.now())
         self.message_user(request, f"{count} product(s) taken off sale.", messages.SUCCESS)
 
     @admin.action(description="Soft delete selected products", permissions=["change"])
     def soft_delete(self, request: HttpRequest, queryset) -> None:
+        queryset = self._not_sold_elsewhere(request, queryset)
         now = timezone.now()
         count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
         self.message_user(request, f"{count} product(s) deleted (they can be restored).", messages.SUCCESS)
+
+    def _not_sold_elsewhere(self, request: HttpRequest, queryset):
+        """The selected products less those a sale still needs on sale, each named with why."""
+        kept = []
+        for pk in queryset.values_list("pk", flat=True):
+            reason = product_address_refusal(product_ids=[pk], change=OFF_SALE)
+            if reason:
+                kept.append(pk)
+                self.message_user(request, f"Left on sale: {reason}", messages.ERROR)
+        return queryset.exclude(pk__in=kept)
 
     @admin.action(
         description="Restore selected deleted products (inactive until marked active)", permissions=["change"]

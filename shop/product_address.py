@@ -1,7 +1,9 @@
-"""A product's address, /shop/<category>/<slug>/, as other parts of the shop rely on it: an
-open sale routes it to the hot path, and its orders' status URLs are under it. The admin
-asks before a product's slug or category, or a category's slug, changes; the apps that
-rely on an address answer why it must stay (this app does not import them)."""
+"""A product as other parts of the shop rely on it while it is sold elsewhere: an open sale
+routes its address, /shop/<category>/<slug>/, to the hot path, its orders' status URLs are
+under that address, and the order backend places those orders only while the product is on
+sale. The admin asks before a product's slug or category, or a category's slug, changes
+(ADDRESS), and before a product is taken off sale or deleted (OFF_SALE); the apps that rely
+on it answer why it must stay (this app does not import them)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,21 @@ from collections.abc import Iterable
 
 from django.dispatch import Signal
 
-# Sent with `product_ids`; a receiver answers the reason the address must stay, or None.
+ADDRESS = "address"
+OFF_SALE = "off_sale"
+
+# Sent with `product_ids` and `change` (ADDRESS or OFF_SALE); a receiver answers the reason
+# the change must wait, or None.
 product_address_in_use = Signal()
 
 
-def product_address_refusal(*, product_ids: Iterable[int]) -> str | None:
-    """Why these products' addresses may not change now, or None."""
+def product_address_refusal(*, product_ids: Iterable[int], change: str = ADDRESS) -> str | None:
+    """Why these products' addresses (or, with OFF_SALE, their being on sale) may not change
+    now, or None."""
     ids = list(product_ids)
     if not ids:
         return None
-    for _receiver, reason in product_address_in_use.send(sender=None, product_ids=ids):
+    for _receiver, reason in product_address_in_use.send(sender=None, product_ids=ids, change=change):
         if reason:
             return reason
     return None

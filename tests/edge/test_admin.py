@@ -216,3 +216,40 @@ def test_an_origins_domain_must_be_a_host_name(merchant, domain):
     assert response.status_code == 200
     assert "is not a host" in response.content.decode()
     assert Origin.objects.get(pk=origin.pk).domain == origin.domain
+
+
+def test_a_route_page_loaded_before_the_route_was_switched_off_cannot_switch_it_back_on(merchant):
+    route, _ = services.route_create(actor="t", name="r", pattern="/a/*", origin="monolith", enabled=True)
+    page = merchant.get(f"/admin/edge/route/{route.pk}/change/")
+    version = page.context["adminform"].form["loaded_version"].value()
+    services.route_set_enabled(actor="sale", route=route, enabled=False)  # a sale closed meanwhile
+
+    stale = merchant.post(
+        f"/admin/edge/route/{route.pk}/change/",
+        form_data(route, name="r", pattern="/a/*", origin=str(route.origin_id), position="20", loaded_version=version),
+    )
+
+    assert stale.status_code == 200
+    assert "was changed since you opened this page" in " ".join(stale.context["adminform"].form.non_field_errors())
+    route.refresh_from_db()
+    assert (route.enabled, route.position) == (False, 10)
+
+
+def test_enabling_or_rolling_back_a_hot_path_route_for_a_product_with_no_sale_warns_before_and_after(merchant):
+    from shop.models import Category, Product
+
+    rods = Category.objects.create(name="Rods", slug="rods")
+    Product.objects.create(category=rods, title="Pike Rod", slug="pike-rod", price_cents=100)
+    route, _ = services.route_create(actor="t", name="pike", pattern="/shop/rods/pike-rod/*", origin="hotpath")
+
+    preview = merchant.post("/admin/edge/route/", {"action": "enable_routes", "_selected_action": [route.pk]})
+    assert "Pike Rod (/shop/rods/pike-rod/) has no open sale" in html.unescape(preview.content.decode())
+
+    services.route_set_enabled(actor="t", route=route, enabled=True)
+    services.route_set_enabled(actor="sale", route=route, enabled=False)
+    rolled = merchant.post(
+        "/admin/edge/route/", {"action": "roll_back_last_change", "_selected_action": [route.pk]}, follow=True
+    )
+    shown = [str(m) for m in rolled.context["messages"]]
+    assert Route.objects.get(pk=route.pk).enabled
+    assert any("has no open sale" in m for m in shown), shown

@@ -385,3 +385,110 @@ def test_the_admin_warns_when_the_price_lowers_the_limit_per_order(admin_client,
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
     assert any("Buyers may order at most 2 per order, not 5" in m for m in shown), shown
+
+
+def loaded_version(response) -> str:
+    value = response.context["adminform"].form["loaded_version"].value()
+    assert value and f'name="loaded_version" value="{value}"' in response.content.decode()
+    return value
+
+
+def test_a_sale_page_loaded_before_the_sale_was_closed_elsewhere_cannot_reopen_it(admin_client, product):
+    allocation = sale_open(product=product, units=20)
+    page = admin_client.get(change_url(allocation))
+    version = loaded_version(page)
+    sales.sale_close(allocation=allocation)  # by the command, another merchant or the beat
+
+    # The old page, saved with only the limit changed: its "hot" box is still ticked.
+    stale = admin_client.post(
+        change_url(allocation), form(product, allocated=20, per_order_limit=3, loaded_version=version)
+    )
+
+    assert stale.status_code == 200
+    assert "was changed since you opened this page: nothing was saved" in " ".join(
+        stale.context["adminform"].form.non_field_errors()
+    )
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.is_hot, allocation.per_order_limit) == (SaleState.CLOSED, False, 2)
+    assert stock().held == 0
+
+    fresh = admin_client.get(change_url(allocation))
+    saved = admin_client.post(
+        change_url(allocation),
+        form(product, is_hot=None, allocated=20, per_order_limit=3, loaded_version=loaded_version(fresh)),
+    )
+    assert saved.status_code == 302
+    assert SaleAllocation.objects.get(pk=allocation.pk).per_order_limit == 3
+
+
+def test_a_sale_page_loaded_before_a_resize_cannot_undo_it(admin_client, product):
+    allocation = sale_open(product=product, units=8)
+    version = loaded_version(admin_client.get(change_url(allocation)))
+    sales.sale_resize(allocation=allocation, units=12)
+
+    stale = admin_client.post(
+        change_url(allocation), form(product, allocated=8, per_order_limit=3, loaded_version=version)
+    )
+
+    assert stale.status_code == 200
+    assert SaleAllocation.objects.get(pk=allocation.pk).allocated == 12
+    assert hold_quantity(allocation.hold_reference) == 12
+
+
+def test_a_draft_s_limit_per_order_cannot_be_above_its_units(admin_client, product):
+    response = admin_client.post(ADD_URL, form(product, is_hot=None, allocated=5, per_order_limit=9))
+    assert response.status_code == 200
+    assert field_errors(response, "per_order_limit") == ["At most 5 per order: the sale has 5 units."]
+    assert not SaleAllocation.objects.exists()
+
+
+def test_sale_open_with_its_route_follows_the_product_to_its_new_address_and_close_switches_it_off(
+    admin_client, product
+):
+    from django.core.management import call_command
+
+    from edge.models import Route
+    from shop.models import Category
+
+    allocation = sale_with_route(product)
+    sales.sale_close(allocation=allocation)
+    reels = Category.objects.create(name="Reels", slug="reels")
+    Product.objects.filter(pk=product.pk).update(category=reels)  # allowed once the sale is over
+
+    call_command("sale", "open", product.slug, "--units", "5", "--route", stdout=io.StringIO())
+
+    route = Route.objects.get(name="muskie-casting-rod-sale")
+    assert (route.pattern, route.enabled) == ("/shop/reels/muskie-casting-rod/*", True)
+    call_command("sale", "close", product.slug, stdout=io.StringIO())
+    assert not route_enabled("muskie-casting-rod-sale")
+
+    # A route left at the old address by an earlier release is switched off with its sale too.
+    call_command("sale", "open", product.slug, "--units", "5", "--route", stdout=io.StringIO())
+    Route.objects.filter(name="muskie-casting-rod-sale").update(pattern="/shop/rods/muskie-casting-rod/*")
+    call_command("sale", "close", product.slug, stdout=io.StringIO())
+    assert not route_enabled("muskie-casting-rod-sale")
+
+
+def test_a_product_cannot_be_taken_off_sale_while_its_sale_is_open_or_its_orders_are_placed(admin_client, product):
+    allocation = sale_open(product=product, units=20)
+
+    for action in ("mark_inactive", "soft_delete"):
+        response = admin_client.post(
+            "/admin/shop/product/", {"action": action, "_selected_action": [product.pk]}, follow=True
+        )
+        shown = [str(m) for m in response.context["messages"]]
+        assert shown[0].startswith("Left on sale: Muskie Casting Rod's sale is open: close the sale first"), shown
+        assert Product.objects.filter(pk=product.pk, is_active=True, deleted_at__isnull=True).exists()
+    unticked = {k: v for k, v in product_form(product).items() if k != "is_active"}
+    refused = admin_client.post(PRODUCT_URL.format(product.pk), unticked)
+    assert refused.status_code == 200 and field_errors(refused, "is_active")
+
+    order = order_accept_as_buyer(quantity=1)
+    sales.sale_close(allocation=allocation)
+    response = admin_client.post(
+        "/admin/shop/product/", {"action": "mark_inactive", "_selected_action": [product.pk]}, follow=True
+    )
+    assert "has orders being placed" in str(list(response.context["messages"])[0])
+    HotOrder.objects.filter(pk=order.pk).update(status=OrderStatus.COMPLETE)
+    admin_client.post("/admin/shop/product/", {"action": "mark_inactive", "_selected_action": [product.pk]})
+    assert not Product.objects.get(pk=product.pk).is_active

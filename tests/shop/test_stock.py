@@ -193,3 +193,29 @@ def test_load_demo_reset_stock_keeps_stock_at_least_held_and_says_so(settings, t
     assert [(e["on_hand"], e["delta"], e["reason"]) for e in stock_events("spinning-reel")] == [(70, -10, "adjusted")]
     assert [e["delta"] for e in stock_events("muskie-casting-rod")] == [22]
     assert "muskie-casting-rod: stock kept" not in output
+
+
+def test_a_stock_figure_typed_over_one_that_orders_moved_since_is_refused(admin_client, held_rod):
+    """The page showed 10; two units sold meanwhile (8 now); the merchant typed 11 for one
+    that arrived: saving 11 would put the two sold units back on sale."""
+    page = admin_client.get(f"{CHANGELIST}{held_rod.pk}/change/")
+    assert 'name="initial-stock" value="10"' in page.content.decode()
+    Product.objects.filter(pk=held_rod.pk).update(stock=8)
+
+    stale = admin_client.post(
+        f"{CHANGELIST}{held_rod.pk}/change/", change_form_data(held_rod, stock=11, **{"initial-stock": "10"})
+    )
+
+    assert stale.status_code == 200
+    assert stale.context["adminform"].form.errors["stock"] == [
+        "The stock changed from 10 to 8 since you opened this page (orders or a delivery): nothing was saved. "
+        "Enter the new figure counted from 8."
+    ]
+    assert Product.objects.get(pk=held_rod.pk).stock == 8
+    # Another field saved from the old page leaves the stock as orders left it.
+    retitled = admin_client.post(
+        f"{CHANGELIST}{held_rod.pk}/change/",
+        change_form_data(held_rod, stock=10, title="Muskie Rod", **{"initial-stock": "10"}),
+    )
+    assert retitled.status_code == 302
+    assert Product.objects.get(pk=held_rod.pk).stock == 8

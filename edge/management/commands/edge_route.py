@@ -38,6 +38,8 @@ class Command(BaseCommand):
         for action in ("enable", "disable", "remove"):
             p = sub.add_parser(action)
             p.add_argument("name")
+            if action == "enable":
+                p.add_argument("--pattern", help="Also set the route's path pattern, in the same audited change.")
         for p in sub.choices.values():
             p.add_argument("--dry-run", action="store_true", help="Print the preview; change nothing.")
             p.add_argument("--actor", default=None, help="Who makes the change (default: the OS user).")
@@ -60,8 +62,12 @@ class Command(BaseCommand):
                         self.stdout.write(f"Removed route {route.name}.")
                 else:
                     route.enabled = action == "enable"
+                    if action == "enable" and options.get("pattern"):
+                        route.pattern = options["pattern"]
                     self.preview(candidate=route, dry_run=options["dry_run"])
-                    if not options["dry_run"]:
+                    if options["dry_run"]:
+                        self.warn(selectors.route_warnings(route))
+                    else:
                         self.warn(services.route_save(actor=actor, route=route))
                         self.stdout.write(f"Route {route.name} {action}d.")
         except ValidationError as exc:

@@ -141,8 +141,11 @@ class Command(BaseCommand):
         not import the edge): the sale's route switched on, or added. Closing a sale switches
         its routes off wherever it is closed (`orders.sales.sale_closed`)."""
         name = f"{product.slug}-sale"
+        # The product's address as it is now: the route may have been made when the product
+        # was in another category.
+        pattern = f"/shop/{product.category.slug}/{product.slug}/*"
         try:
-            call_command("edge_route", "enable", name, actor="sale", stdout=self.stdout)
+            call_command("edge_route", "enable", name, "--pattern", pattern, actor="sale", stdout=self.stdout)
             return
         except CommandError as exc:
             if not str(exc).startswith("No route named"):
@@ -152,7 +155,7 @@ class Command(BaseCommand):
                 "edge_route",
                 "add",
                 name,
-                f"/shop/{product.category.slug}/{product.slug}/*",
+                pattern,
                 origin="hotpath",
                 enable=True,
                 actor="sale",
