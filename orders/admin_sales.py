@@ -270,6 +270,10 @@ class SaleAllocationAdmin(ShopModelAdmin):
             # The sale's step was taken when the form was validated (the hold first): show it.
             obj.pk, obj._state.adding = form.sale.pk, False
             obj.refresh_from_db()
+            # Closed by the form: what else the close did (its routes switched off), as the
+            # action that closes a sale says it.
+            for note in getattr(form.sale, "closed_notes", None) or ():
+                self.message_user(request, f"{obj.product}: {note}", messages.SUCCESS)
         elif change:
             # Only the merchant's fields: reserved and sold move under the buyers' feet, and
             # writing back the values read with the form would undo their orders.

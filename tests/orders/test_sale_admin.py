@@ -167,6 +167,11 @@ def test_switching_the_hot_path_off_also_switches_the_sale_s_route_off(admin_cli
     response = admin_client.post(change_url(allocation), form(product, is_hot=None, allocated=20))
 
     assert response.status_code == 302
+    shown = [str(m) for m in admin_client.get("/admin/orders/saleallocation/").context["messages"]]
+    assert (
+        "Muskie Casting Rod: Route muskie-casting-rod-sale switched off: /shop/rods/muskie-casting-rod/ goes to "
+        "the storefront again." in shown
+    ), shown
     # The product's pages go back to the storefront, which sells it again: no 404 from the hot path.
     assert not route_enabled("muskie-casting-rod-sale")
     assert RouteAudit.objects.filter(action=RouteAudit.Action.DISABLE, actor="sale").count() == 1
