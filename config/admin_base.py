@@ -15,6 +15,13 @@ from django.utils.formats import date_format
 LOADED_VERSION = "loaded_version"
 
 
+class _VersionField(forms.CharField):
+    """The record's version as the page was loaded: never a change of the record itself."""
+
+    def has_changed(self, initial, data) -> bool:
+        return False
+
+
 class LoadedVersionForm(forms.ModelForm):
     """A change form that refuses to save over a change made since its page was loaded: the
     page carries a digest of `version_fields` as the record was then, and a save whose record
@@ -22,7 +29,7 @@ class LoadedVersionForm(forms.ModelForm):
     cannot quietly reopen a closed sale or switch a route back on."""
 
     version_fields: tuple[str, ...] = ()
-    loaded_version = forms.CharField(widget=forms.HiddenInput, required=False)
+    loaded_version = _VersionField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

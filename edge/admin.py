@@ -191,7 +191,11 @@ class RouteAdmin(ShopModelAdmin):
             if audit is None:
                 messages.warning(request, f"{route.name}: no change to roll back.")
                 continue
-            restored = services.route_restore(actor=_actor(request), audit=audit)
+            try:
+                restored = services.route_restore(actor=_actor(request), audit=audit)
+            except ValidationError as exc:
+                messages.error(request, f"{route.name}: cannot roll back: {' '.join(exc.messages)}")
+                continue
             messages.success(request, f"{route.name}: restored as it was before {audit}.")
             for warning in selectors.route_warnings(restored) if restored else ():
                 messages.warning(request, warning)

@@ -153,17 +153,33 @@ def route_delete(*, actor: str, route: Route) -> None:
 
 
 def route_restore(*, actor: str, audit: RouteAudit) -> Route | None:
-    """Rolls one change back: the route as it was before `audit` (gone if it was created)."""
+    """Rolls one change back: the fields `audit` changed, as they were before it (the route
+    gone if it was created, back if it was deleted). Refused (ValidationError) when any of
+    those fields changed again since: rolling back an old change must not undo a later one,
+    such as a sale's close switching its route off."""
     with transaction.atomic():
         current = Route.objects.select_related("origin").filter(name=audit.route_name).first()
         before_now = route_snapshot(current) if current else None
-        if audit.before is None:
+        if audit.after is None:  # a deletion: the route comes back, if its name is free
             if current is not None:
-                current.delete()
+                raise ValidationError(f"A route named {audit.route_name} exists again: nothing to restore.")
+            changed = list(ROUTE_FIELDS)
+        else:
+            if current is None:
+                raise ValidationError(f"Route {audit.route_name} was deleted since: restore it from its deletion.")
+            changed = [k for k in ROUTE_FIELDS if (audit.before or {}).get(k) != audit.after.get(k)]
+            moved = [k for k in changed if before_now.get(k) != audit.after.get(k)]
+            if moved:
+                raise ValidationError(
+                    f"Route {audit.route_name} changed again since ({', '.join(moved)}): roll back the later "
+                    "change first."
+                )
+        if audit.before is None:
+            current.delete()
             route = None
         else:
             route = current or Route()
-            _apply_snapshot(route, audit.before)
+            _apply_snapshot(route, {k: audit.before[k] for k in changed if k in audit.before})
             route.full_clean()
             route.save()
         _audit(

@@ -77,6 +77,9 @@ class SaleLimitForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         per_order_limit_field(self.fields["per_order_limit"])
+        # Changed is what differs from what the list showed: a row left alone does not write
+        # back a limit changed since on the sale's page.
+        self.fields["per_order_limit"].show_hidden_initial = True
 
     def clean_per_order_limit(self):
         limit = self.cleaned_data["per_order_limit"]

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
+from config.admin_base import LoadedVersionForm, ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
 from shop.product_address import OFF_SALE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
@@ -60,8 +60,25 @@ class RestockForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, max_value=100_000, label="Add this many to each product's stock")
 
 
-class ProductAdminForm(forms.ModelForm):
-    """The change form's and the change list's: stock may not go below what holds keep."""
+class ProductAdminForm(LoadedVersionForm):
+    """The change form's and the change list's: stock may not go below what holds keep, and a
+    page loaded before the product changed elsewhere (another merchant, an action) saves
+    nothing over that change. Stock and held move with every order, so they are not part of
+    the product's version: the stock the page showed is checked on its own."""
+
+    version_fields = (
+        "title",
+        "slug",
+        "category_id",
+        "price_cents",
+        "supplier_id",
+        "reorder_point",
+        "is_active",
+        "is_featured",
+        "description",
+        "picture",
+        "deleted_at",
+    )
 
     class Meta:
         model = Product
@@ -74,6 +91,10 @@ class ProductAdminForm(forms.ModelForm):
             # The page carries the stock it showed: a figure typed over one that orders or a
             # delivery have moved since would undo them (units sold put back on sale).
             self.fields["stock"].show_hidden_initial = True
+        if "is_featured" in self.fields:
+            # Changed is what differs from what the page showed: a row of the change list the
+            # merchant left alone does not write back a box another merchant has changed since.
+            self.fields["is_featured"].show_hidden_initial = True
 
     def clean_stock(self):
         stock = self.cleaned_data["stock"]
@@ -81,6 +102,9 @@ class ProductAdminForm(forms.ModelForm):
             shown = self._stock_shown()
             now = Product.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
             if shown is not None and now is not None and shown != now and stock != shown:
+                # The page shown again carries the figure now, so the next save counts from it.
+                self.data = self.data.copy()
+                self.data[self.add_initial_prefix("stock")] = str(now)
                 raise forms.ValidationError(
                     f"The stock changed from {shown} to {now} since you opened this page (orders or a delivery): "
                     f"nothing was saved. Enter the new figure counted from {now}.",

@@ -253,3 +253,25 @@ def test_enabling_or_rolling_back_a_hot_path_route_for_a_product_with_no_sale_wa
     shown = [str(m) for m in rolled.context["messages"]]
     assert Route.objects.get(pk=route.pk).enabled
     assert any("has no open sale" in m for m in shown), shown
+
+
+def test_rolling_back_an_older_change_never_undoes_a_later_one(merchant):
+    route, _ = services.route_create(actor="t", name="r", pattern="/a/*", origin="monolith", enabled=True)
+    route.canary_percent = 10
+    services.route_save(actor="t", route=route)
+    canary = RouteAudit.objects.filter(action="update").get()
+    services.route_set_enabled(actor="sale", route=route, enabled=False)  # the sale closed
+
+    merchant.post("/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [canary.pk]})
+
+    route.refresh_from_db()
+    assert (route.enabled, route.canary_percent) == (False, None), "only the canary was rolled back"
+
+    route.canary_percent = 20
+    services.route_save(actor="t", route=route)
+    refused = merchant.post(
+        "/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [canary.pk]}, follow=True
+    )
+    shown = [str(m) for m in refused.context["messages"]]
+    assert any("changed again since (canary_percent)" in m for m in shown), shown
+    assert Route.objects.get(pk=route.pk).canary_percent == 20

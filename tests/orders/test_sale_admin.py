@@ -497,3 +497,24 @@ def test_a_product_cannot_be_taken_off_sale_while_its_sale_is_open_or_its_orders
     HotOrder.objects.filter(pk=order.pk).update(status=OrderStatus.COMPLETE)
     admin_client.post("/admin/shop/product/", {"action": "mark_inactive", "_selected_action": [product.pk]})
     assert not Product.objects.get(pk=product.pk).is_active
+
+
+def test_a_sale_list_loaded_before_a_limit_changed_does_not_write_the_old_limit_back(admin_client, product):
+    allocation = sale_open(product=product, units=20, per_order_limit=5)
+    page = admin_client.get("/admin/orders/saleallocation/").content.decode()
+    assert 'name="initial-form-0-per_order_limit" value="5"' in page
+    SaleAllocation.objects.filter(pk=allocation.pk).update(per_order_limit=1)  # on the sale's page, meanwhile
+
+    admin_client.post(
+        "/admin/orders/saleallocation/",
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-id": str(allocation.pk),
+            "form-0-per_order_limit": "5",
+            "initial-form-0-per_order_limit": "5",
+            "_save": "Save",
+        },
+    )
+
+    assert SaleAllocation.objects.get(pk=allocation.pk).per_order_limit == 1

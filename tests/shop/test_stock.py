@@ -219,3 +219,48 @@ def test_a_stock_figure_typed_over_one_that_orders_moved_since_is_refused(admin_
     )
     assert retitled.status_code == 302
     assert Product.objects.get(pk=held_rod.pk).stock == 8
+
+
+def test_the_refused_stock_page_counts_from_the_figure_now(admin_client, held_rod):
+    Product.objects.filter(pk=held_rod.pk).update(stock=8)
+    refused = admin_client.post(
+        f"{CHANGELIST}{held_rod.pk}/change/", change_form_data(held_rod, stock=11, **{"initial-stock": "10"})
+    )
+    assert 'name="initial-stock" value="8"' in refused.content.decode()
+
+    again = admin_client.post(
+        f"{CHANGELIST}{held_rod.pk}/change/", change_form_data(held_rod, stock=9, **{"initial-stock": "8"})
+    )
+    assert again.status_code == 302
+    assert Product.objects.get(pk=held_rod.pk).stock == 9
+
+
+def test_a_product_page_loaded_before_another_merchant_took_it_off_sale_cannot_put_it_back(admin_client, held_rod):
+    page = admin_client.get(f"{CHANGELIST}{held_rod.pk}/change/")
+    version = page.context["adminform"].form["loaded_version"].value()
+    Product.objects.filter(pk=held_rod.pk).update(is_active=False, price_cents=3000)
+
+    stale = admin_client.post(
+        f"{CHANGELIST}{held_rod.pk}/change/",
+        change_form_data(held_rod, description="Now with a cork grip.", loaded_version=version),
+    )
+
+    assert stale.status_code == 200
+    assert "was changed since you opened this page" in " ".join(stale.context["adminform"].form.non_field_errors())
+    held_rod.refresh_from_db()
+    assert (held_rod.is_active, held_rod.price_cents) == (False, 3000)
+
+
+def test_a_product_list_row_left_alone_does_not_write_back_its_featured_box(admin_client, held_rod, make_product):
+    other = make_product("pike-rod", title="Pike Rod", stock=5)
+    Product.objects.filter(pk=held_rod.pk).update(is_featured=True)  # another merchant, meanwhile
+    data = changelist_data((other, 5), (held_rod, 10))
+    data.update({"initial-form-0-stock": "5", "initial-form-1-stock": "10"})
+    data.update(
+        {"form-0-is_featured": "on", "initial-form-0-is_featured": "False", "initial-form-1-is_featured": "False"}
+    )
+
+    admin_client.post(CHANGELIST, data)
+
+    assert Product.objects.get(pk=other.pk).is_featured
+    assert Product.objects.get(pk=held_rod.pk).is_featured, "the row left alone kept the other merchant's change"
