@@ -37,37 +37,31 @@ def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs
         transaction.on_commit(lambda: monolith_key_known(reference=reference))
 
 
+# Why a product must stay as it is, by what keeps it and the change asked for.
+_KEPT_BECAUSE = {
+    ("open", ADDRESS): "{title}'s sale is open: the sale's route and its buyers' order links use this address. "
+    "Change it once the sale is closed and its orders are settled.",
+    ("open", OFF_SALE): "{title}'s sale is open: close the sale first, and take the product off sale once its "
+    "orders are settled (the order backend places them only while it is on sale).",
+    ("placing", ADDRESS): "{title} has orders being placed: their buyers' order links use this address. "
+    "Change it once they are settled.",
+    ("placing", OFF_SALE): "{title} has orders being placed, which the order backend places only while it is on "
+    "sale. Take it off sale once they are settled.",
+}
+
+
 @receiver(product_address_in_use)
 def sale_address_in_use(sender, *, product_ids: list[int], change: str = ADDRESS, **kwargs) -> str | None:
     """An open sale routes the product's address to the hot path, and an order being placed
     (a closing sale's included) is polled at a status URL under it and placed by the order
     backend only while the product is on sale: either way the product must stay as it is."""
-    on_sale = SaleAllocation.objects.filter(product_id__in=product_ids, state=SaleState.OPEN).values_list(
-        "product_id", flat=True
+    keepers = (
+        ("open", SaleAllocation.objects.filter(product_id__in=product_ids, state=SaleState.OPEN)),
+        ("placing", HotOrder.objects.filter(product_id__in=product_ids, status=OrderStatus.PROCESSING)),
     )
-    product_id = on_sale.first()
-    if product_id is not None:
-        title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
-        if change == OFF_SALE:
-            return (
-                f"{title}'s sale is open: close the sale first, and take the product off sale once its "
-                "orders are settled (the order backend places them only while it is on sale)."
-            )
-        return (
-            f"{title}'s sale is open: the sale's route and its buyers' order links use this address. "
-            "Change it once the sale is closed and its orders are settled."
-        )
-    placing = HotOrder.objects.filter(product_id__in=product_ids, status=OrderStatus.PROCESSING)
-    product_id = placing.values_list("product_id", flat=True).first()
-    if product_id is not None:
-        title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
-        if change == OFF_SALE:
-            return (
-                f"{title} has orders being placed, which the order backend places only while it is on "
-                "sale. Take it off sale once they are settled."
-            )
-        return (
-            f"{title} has orders being placed: their buyers' order links use this address. "
-            "Change it once they are settled."
-        )
+    for kept_by, rows in keepers:
+        product_id = rows.values_list("product_id", flat=True).first()
+        if product_id is not None:
+            title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()
+            return _KEPT_BECAUSE[kept_by, change].format(title=title)
     return None

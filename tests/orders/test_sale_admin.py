@@ -14,6 +14,7 @@ from orders.sales import sale_open
 from shop.models import Product
 from tests.orders.conftest import order_accept_as_buyer
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
+from tests.shop.test_stock import change_form_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -332,19 +333,6 @@ PRODUCT_URL = "/admin/shop/product/{}/change/"
 CATEGORY_URL = "/admin/shop/category/{}/change/"
 
 
-def product_form(product: Product, **changes) -> dict:
-    data = {
-        "title": product.title,
-        "slug": product.slug,
-        "category": product.category_id,
-        "price_cents": product.price_cents,
-        "stock": product.stock,
-        "is_active": "on",
-        "description": product.description,
-    }
-    return {**data, **changes}
-
-
 def test_a_product_s_address_cannot_change_while_its_sale_is_open_or_its_orders_are_in_flight(admin_client, product):
     """The sale's route and every buyer's status URL hold the product's category and slug: a
     rename during the sale sent its page back to the storefront and turned status URLs to 404."""
@@ -353,33 +341,33 @@ def test_a_product_s_address_cannot_change_while_its_sale_is_open_or_its_orders_
     reels = Category.objects.create(name="Reels", slug="reels")
     allocation = sale_open(product=product, units=20)
 
-    renamed = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    renamed = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, slug="muskie-rod"))
     assert renamed.status_code == 200
     assert field_errors(renamed, "slug") == [
         "Muskie Casting Rod's sale is open: the sale's route and its buyers' order links use this address. "
         "Change it once the sale is closed and its orders are settled."
     ]
-    moved = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, category=reels.pk))
+    moved = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, category=reels.pk))
     assert moved.status_code == 200 and field_errors(moved, "category")
     category = admin_client.post(
         CATEGORY_URL.format(product.category_id), {"name": "Rods", "slug": "fishing-rods", "position": 0}
     )
     assert category.status_code == 200 and field_errors(category, "slug")
-    retitled = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, title="Muskie Rod XL"))
+    retitled = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, title="Muskie Rod XL"))
     assert retitled.status_code == 302, "the rest of the product may change"
     product.refresh_from_db()
     assert (product.slug, product.category.slug) == ("muskie-casting-rod", "rods")
 
     order = order_accept_as_buyer(quantity=1)
     sales.sale_close(allocation=allocation)
-    still = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    still = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, slug="muskie-rod"))
     assert field_errors(still, "slug") == [
         "Muskie Rod XL has orders being placed: their buyers' order links use this address. "
         "Change it once they are settled."
     ]
 
     HotOrder.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED)
-    done = admin_client.post(PRODUCT_URL.format(product.pk), product_form(product, slug="muskie-rod"))
+    done = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, slug="muskie-rod"))
     assert done.status_code == 302
     assert Product.objects.get(pk=product.pk).slug == "muskie-rod"
 
@@ -484,7 +472,7 @@ def test_a_product_cannot_be_taken_off_sale_while_its_sale_is_open_or_its_orders
         shown = [str(m) for m in response.context["messages"]]
         assert shown[0].startswith("Left on sale: Muskie Casting Rod's sale is open: close the sale first"), shown
         assert Product.objects.filter(pk=product.pk, is_active=True, deleted_at__isnull=True).exists()
-    unticked = {k: v for k, v in product_form(product).items() if k != "is_active"}
+    unticked = {k: v for k, v in change_form_data(product).items() if k != "is_active"}
     refused = admin_client.post(PRODUCT_URL.format(product.pk), unticked)
     assert refused.status_code == 200 and field_errors(refused, "is_active")
 
