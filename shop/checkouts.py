@@ -69,6 +69,12 @@ class CheckoutOutOfStock(CheckoutError):
     code = "out_of_stock"
 
 
+BASKET_CHANGED = (
+    "Your basket changed since this page was shown (in another tab, or a price changed). "
+    "Please check it below and confirm your order again."
+)
+
+
 class CheckoutBasketChanged(CheckoutError):
     """The basket is not the one the checkout page showed (another tab changed it, or a price
     changed): nothing is sent, and the buyer confirms the basket as it is now."""
@@ -170,10 +176,7 @@ def checkout_place(
     if basket_shown and basket_shown != basket_signature(
         (line.product.slug, line.quantity, line.product.price_cents) for line in lines
     ):
-        raise CheckoutBasketChanged(
-            "Your basket changed since this page was shown (in another tab, or a price changed). "
-            "Please check it below and confirm your order again."
-        )
+        raise CheckoutBasketChanged(BASKET_CHANGED)
     gone = [line.product.title for line in lines if not line.product.is_on_sale]
     if gone:
         raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.").kept(

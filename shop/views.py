@@ -190,7 +190,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
     form = CheckoutForm(request.POST)
     if not form.is_valid():
-        return render(request, "shop/checkout.html", {"form": form, "basket": view}, status=400)
+        context = {"form": form, "basket": view}
+        shown = request.POST.get("basket_shown", "")
+        if shown and shown != view.signature:
+            # The page shown again carries the basket as it is now, and would be ordered at
+            # its prices on the next submit: the buyer hears of the change with the field's.
+            context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
+        return render(request, "shop/checkout.html", context, status=400)
     reference = checkouts.checkout_reference(request)
     try:
         order = checkouts.checkout_place(

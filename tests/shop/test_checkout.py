@@ -493,3 +493,19 @@ def test_a_checkout_sent_back_never_writes_the_card_number_into_the_page(
     digits = card.replace(" ", "")
     assert digits not in html.replace(" ", "") and card not in html
     assert re.search(r'<input[^>]*name="card_number"(?![^>]*value=)[^>]*>', html)
+
+
+def test_a_price_changed_before_a_field_error_is_told_with_it_not_charged_after(client, legacy_api, rod):
+    """The page shown again for a field's error carries the basket as it is now: a price changed
+    meanwhile is said there, or the next submit would be charged at a price the buyer never
+    confirmed."""
+    fill_basket(client, rod, 1)
+    shown = basket_shown(client.get("/checkout/"))
+    Product.objects.filter(pk=rod.pk).update(price_cents=5999)
+
+    wrong = client.post("/checkout/", checkout_form(basket_shown=shown, postcode=""))
+
+    assert wrong.status_code == 400
+    html = wrong.content.decode()
+    assert 'data-checkout-error="basket_changed"' in html and "a price changed" in html
+    assert "$59.99" in html and not PlacedOrder.objects.exists()
