@@ -11,7 +11,7 @@ from orders.models import HotOrder, OrderStatus, SaleAllocation, SaleState
 from orders.selectors import remaining_cache_key
 from shop.catalogue_version import catalogue_changed
 from shop.models import PlacedOrder, Product
-from shop.product_address import ADDRESS, OFF_SALE, product_address_in_use
+from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_in_use
 
 # Products replace the catalogue's cache version themselves (shop.catalogue_version), bulk
 # updates included; so do bulk updates of allocations (their queryset).
@@ -43,6 +43,8 @@ _KEPT_BECAUSE = {
     "Change it once the sale is closed and its orders are settled.",
     ("open", OFF_SALE): "{title}'s sale is open: close the sale first, and take the product off sale once its "
     "orders are settled (the order backend places them only while it is on sale).",
+    ("open", PRICE): "{title}'s sale is open: its page shows buyers this price, and a 202 charges it. "
+    "Change it once the sale is closed.",
     ("placing", ADDRESS): "{title} has orders being placed: their buyers' order links use this address. "
     "Change it once they are settled.",
     ("placing", OFF_SALE): "{title} has orders being placed, which the order backend places only while it is on "
@@ -54,12 +56,15 @@ _KEPT_BECAUSE = {
 def sale_address_in_use(sender, *, product_ids: list[int], change: str = ADDRESS, **kwargs) -> str | None:
     """An open sale routes the product's address to the hot path, and an order being placed
     (a closing sale's included) is polled at a status URL under it and placed by the order
-    backend only while the product is on sale: either way the product must stay as it is."""
+    backend only while the product is on sale: either way the product must stay as it is. An
+    open sale's page shows its price, which the buyer's 202 charges."""
     keepers = (
         ("open", SaleAllocation.objects.filter(product_id__in=product_ids, state=SaleState.OPEN)),
         ("placing", HotOrder.objects.filter(product_id__in=product_ids, status=OrderStatus.PROCESSING)),
     )
     for kept_by, rows in keepers:
+        if (kept_by, change) not in _KEPT_BECAUSE:
+            continue  # an order being placed keeps the price it was accepted at
         product_id = rows.values_list("product_id", flat=True).first()
         if product_id is not None:
             title = Product.objects.filter(pk=product_id).values_list("title", flat=True).first()

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from config.admin_base import LoadedVersionForm, ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
-from shop.product_address import OFF_SALE, product_address_refusal
+from shop.product_address import OFF_SALE, PRICE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -126,6 +126,10 @@ class ProductAdminForm(LoadedVersionForm):
                     reason = product_address_refusal(product_ids=[self.instance.pk])
                     if reason:
                         self.add_error(field, reason)
+            if "price_cents" in self.changed_data and "price_cents" in cleaned:
+                reason = product_address_refusal(product_ids=[self.instance.pk], change=PRICE)
+                if reason:
+                    self.add_error("price_cents", reason)
             if "is_active" in self.changed_data and cleaned.get("is_active") is False:
                 reason = product_address_refusal(product_ids=[self.instance.pk], change=OFF_SALE)
                 if reason:

@@ -1,9 +1,10 @@
 """A product as other parts of the shop rely on it while it is sold elsewhere: an open sale
 routes its address, /shop/<category>/<slug>/, to the hot path, its orders' status URLs are
 under that address, and the order backend places those orders only while the product is on
-sale. The admin asks before a product's slug or category, or a category's slug, changes
-(ADDRESS), and before a product is taken off sale or deleted (OFF_SALE); the apps that rely
-on it answer why it must stay (this app does not import them)."""
+sale; and the sale's page shows its buyers the price they will be charged. The admin asks
+before a product's slug or category, or a category's slug, changes (ADDRESS), before a
+product is taken off sale or deleted (OFF_SALE), and before its price changes (PRICE); the
+apps that rely on it answer why it must stay (this app does not import them)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from django.dispatch import Signal
 
 ADDRESS = "address"
 OFF_SALE = "off_sale"
+PRICE = "price"
 
-# Sent with `product_ids` and `change` (ADDRESS or OFF_SALE); a receiver answers the reason
+# Sent with `product_ids` and `change` (ADDRESS, OFF_SALE or PRICE); a receiver answers the reason
 # the change must wait, or None.
 product_address_in_use = Signal()
 

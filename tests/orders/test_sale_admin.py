@@ -506,3 +506,23 @@ def test_a_sale_list_loaded_before_a_limit_changed_does_not_write_the_old_limit_
     )
 
     assert SaleAllocation.objects.get(pk=allocation.pk).per_order_limit == 1
+
+
+def test_a_product_s_price_stays_while_its_sale_is_open(admin_client, product):
+    """The sale's page shows buyers the price, and their 202 charges the price of the moment:
+    changed during the sale, a buyer whose page was loaded before would pay one never shown."""
+    allocation = sale_open(product=product, units=20)
+
+    refused = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents=19999))
+    assert refused.status_code == 200
+    assert field_errors(refused, "price_cents") == [
+        "Muskie Casting Rod's sale is open: its page shows buyers this price, and a 202 charges it. "
+        "Change it once the sale is closed."
+    ]
+    assert Product.objects.get(pk=product.pk).price_cents == 14999
+
+    order_accept_as_buyer(quantity=1)
+    sales.sale_close(allocation=allocation)  # its order still being placed, at the price it was accepted at
+    changed = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents=19999))
+    assert changed.status_code == 302
+    assert Product.objects.get(pk=product.pk).price_cents == 19999

@@ -16,7 +16,7 @@ from django.db import transaction
 from shop.catalogue import CATEGORIES, PRODUCTS
 from shop.models import Category, Product, Supplier
 from shop.pictures import product_svg
-from shop.product_address import product_address_refusal
+from shop.product_address import PRICE, product_address_refusal
 from shop.stock import product_stock_set
 
 MERCHANT_USERNAME = "merchant"
@@ -135,6 +135,11 @@ class Command(BaseCommand):
                 if reason:  # its address is in use: moved back once its sale is over
                     changed.remove("category_id")
                     self.stdout.write(f"{item.slug}: left in its category. {reason}")
+            if "price_cents" in changed:
+                reason = product_address_refusal(product_ids=[product.pk], change=PRICE)
+                if reason:  # its sale's page shows the price
+                    changed.remove("price_cents")
+                    self.stdout.write(f"{item.slug}: price kept. {reason}")
             if changed:
                 for key in changed:
                     setattr(product, key, wanted[key])
