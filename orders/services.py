@@ -33,10 +33,18 @@ class OrderRefused(Exception):
 
 
 class SoldOut(OrderRefused):
+    """Not as many left as asked for: none ("Sold out."), or fewer, which the detail says, so
+    the buyer may order what is left (the code stays `sold_out`, with `remaining`)."""
+
     code = "sold_out"
     # Known never to have been ordered with this key (the gate's armed known keys): answered
     # without looking the key up in the database.
     unseen = False
+
+    def __init__(self, detail: str = "Sold out.", *, remaining: int, **extra):
+        if remaining > 0:
+            detail = f"Only {remaining} left: order {remaining} or fewer."
+        super().__init__(detail, remaining=remaining, **extra)
 
     def never_ordered(self) -> SoldOut:
         self.unseen = True

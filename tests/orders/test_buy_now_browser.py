@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from orders.models import HotOrder
+from orders.models import HotOrder, SaleAllocation
 from tests.conftest import chromium_path
 from tests.edge.conftest import ensure_origins
 from tests.orders.all_in_one import all_in_one_start
@@ -218,6 +218,37 @@ def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(p
             page.wait_for_timeout(6_000)  # past the page's next look at the figures
             expect(page.locator("#stock-text")).to_have_text("Sold out")
             expect(page.locator("#buy")).to_be_visible()
+        finally:
+            browser.close()
+
+
+def test_a_buyer_asking_for_more_than_is_left_is_told_how_many_they_may_still_order(processes, process_env, allocation):
+    """The page showed 2 left; another buyer took one meanwhile: this buyer, asking for 2, hears
+    that 1 is left and may order it, rather than "it just sold out"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    allocation.sold = 18
+    allocation.save(update_fields=["sold", "updated_at"])
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(hotpath + PREFIX)
+            expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
+            # Another buyer, meanwhile.
+            outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19))
+            page.select_option("#quantity", "2")
+            page.fill("#name", "Ann Angler")
+            page.fill("#email", "ann@example.com")
+            page.fill("#card", APPROVED_CARD)
+            page.click("#buy-button")
+            expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
+            expect(page.locator("#buy-button")).to_be_enabled()
+            page.select_option("#quantity", "1")
+            page.click("#buy-button")
+            expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
         finally:
             browser.close()
 

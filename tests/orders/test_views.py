@@ -176,7 +176,8 @@ def test_sold_out_is_answered_at_once_with_409(client, allocation):
     assert post_order(client, order_body(quantity=2)).status_code == 202
     response = post_order(client, order_body(quantity=2))
     assert response.status_code == 409
-    assert response.json()["error"] == "sold_out"
+    # Fewer left than asked for: the buyer hears how many they may still order.
+    assert response.json() == {"error": "sold_out", "detail": "Only 1 left: order 1 or fewer.", "remaining": 1}
     assert post_order(client, order_body(quantity=1)).status_code == 202
     assert post_order(client, order_body(quantity=1)).json()["error"] == "sold_out"
     allocation.refresh_from_db()

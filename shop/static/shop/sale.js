@@ -231,6 +231,10 @@
         }
         key = null; // a definite "no": nothing was ordered, the next attempt is a new order
         if (r.status === 400) { ready(); showErrors(data.fields); return; }
+        if (r.status === 409 && data.error === "sold_out" && data.remaining > 0) {
+          // Fewer left than asked for: the buyer may still order what is left.
+          showState("open", data.remaining); ready(); failed(data.detail); return;
+        }
         if (r.status === 409 && data.error === "sold_out") { blocked = "Sold out"; ready(); failed("Sorry, it just sold out."); return; }
         if (r.status === 429) { ready(); failed("Too many attempts — please wait " + (r.headers.get("Retry-After") || "a few") + " seconds."); return; }
         if (r.status === 402) { ready(); failed(data.detail || "Your card was declined; please check the number or use another card."); return; }
