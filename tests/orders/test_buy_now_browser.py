@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -190,67 +191,63 @@ def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_s
             browser.close()
 
 
-def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(processes, process_env, allocation):
-    """The page does not wait for the figures to count the order: "Sold out" at once, and the
-    form stays, saying what was ordered, while the order is on its way."""
+@contextmanager
+def page_with_two_left(processes, process_env, allocation):
+    """The sale's page in Chromium, at a phone's width, with 2 of its 20 units left."""
     from playwright.sync_api import expect, sync_playwright
 
     allocation.sold = 18
     allocation.save(update_fields=["sold", "updated_at"])
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})
             page.goto(hotpath + PREFIX)
             expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
-            page.select_option("#quantity", "2")
-            page.fill("#name", "Ann Angler")
-            page.fill("#email", "ann@example.com")
-            page.fill("#card", APPROVED_CARD)
-            page.click("#buy-button")
-            expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
-            expect(page.locator("#stock-text")).to_have_text("Sold out")
-            expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
-            expect(page.locator("#buy-button")).to_have_text("Ordered")
-            expect(page.locator("#sale-closed")).to_be_hidden()
-            page.wait_for_timeout(6_000)  # past the page's next look at the figures
-            expect(page.locator("#stock-text")).to_have_text("Sold out")
-            expect(page.locator("#buy")).to_be_visible()
+            yield page
         finally:
             browser.close()
+
+
+def buy(page, quantity: int) -> None:
+    page.select_option("#quantity", str(quantity))
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "ann@example.com")
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+
+
+def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(processes, process_env, allocation):
+    """The page does not wait for the figures to count the order: "Sold out" at once, and the
+    form stays, saying what was ordered, while the order is on its way."""
+    from playwright.sync_api import expect
+
+    with page_with_two_left(processes, process_env, allocation) as page:
+        buy(page, 2)
+        expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+        expect(page.locator("#stock-text")).to_have_text("Sold out")
+        expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
+        expect(page.locator("#buy-button")).to_have_text("Ordered")
+        expect(page.locator("#sale-closed")).to_be_hidden()
+        page.wait_for_timeout(6_000)  # past the page's next look at the figures
+        expect(page.locator("#stock-text")).to_have_text("Sold out")
+        expect(page.locator("#buy")).to_be_visible()
 
 
 def test_a_buyer_asking_for_more_than_is_left_is_told_how_many_they_may_still_order(processes, process_env, allocation):
     """The page showed 2 left; another buyer took one meanwhile: this buyer, asking for 2, hears
     that 1 is left and may order it, rather than "it just sold out"."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    allocation.sold = 18
-    allocation.save(update_fields=["sold", "updated_at"])
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
-            # Another buyer, meanwhile.
-            outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19))
-            page.select_option("#quantity", "2")
-            page.fill("#name", "Ann Angler")
-            page.fill("#email", "ann@example.com")
-            page.fill("#card", APPROVED_CARD)
-            page.click("#buy-button")
-            expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
-            expect(page.locator("#buy-button")).to_be_enabled()
-            page.select_option("#quantity", "1")
-            page.click("#buy-button")
-            expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
-        finally:
-            browser.close()
+    with page_with_two_left(processes, process_env, allocation) as page:
+        # Another buyer, meanwhile.
+        outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19))
+        buy(page, 2)
+        expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
+        expect(page.locator("#buy-button")).to_be_enabled()
+        buy(page, 1)
+        expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
 
 
 def test_a_sold_out_page_shows_what_to_do_instead_of_the_form(processes, process_env, allocation):
