@@ -134,6 +134,16 @@ def checkout_reference_is_buyers(request: HttpRequest) -> bool:
     return request.session.get(SESSION_CHECKOUT_STARTED_BY) == _buyer_id(request)
 
 
+def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
+    """The order this browser's unsettled checkout placed after all, if its buyer started it:
+    the second of two submits sent at once kept the reference (its answer was "still being
+    placed") after the first placed the order and emptied the basket."""
+    reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
+    if not reference or not checkout_reference_is_buyers(request):
+        return None
+    return PlacedOrder.objects.filter(reference=reference).first()
+
+
 def _buyer_id(request: HttpRequest) -> int | None:
     return request.user.pk if request.user.is_authenticated else None
 

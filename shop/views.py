@@ -180,6 +180,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
     basket_obj = selectors.basket_get_for_request(request)
     view = selectors.basket_view(basket=basket_obj)
     if basket_obj is None or not view.lines:
+        placed = checkouts.checkout_placed_earlier(request)
+        if placed is not None:
+            checkouts.checkout_reference_forget(request)
+            order_links.order_grant_access(request, placed)
+            messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
+            return redirect("shop:order", number=placed.number)
         messages.info(request, "Your basket is empty: add something before checking out.")
         return redirect("shop:basket")
     if request.method == "GET":

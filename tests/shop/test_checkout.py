@@ -509,3 +509,26 @@ def test_a_price_changed_before_a_field_error_is_told_with_it_not_charged_after(
     html = wrong.content.decode()
     assert 'data-checkout-error="basket_changed"' in html and "a price changed" in html
     assert "$59.99" in html and not PlacedOrder.objects.exists()
+
+
+def test_the_second_of_two_submits_sent_at_once_leads_to_the_order_the_first_placed(client, legacy_api, rod):
+    """A double click: the first submit placed the order and emptied the basket; the second,
+    answered "still being placed", kept the checkout's reference in the session. Its retry
+    finds the basket empty, and is shown the order, not told to add something."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    placed = client.post("/checkout/", checkout_form())
+    order = PlacedOrder.objects.get()
+    assert placed.status_code == 302 and order.reference == reference
+    session = client.session
+    session[SESSION_CHECKOUT_REFERENCE] = reference  # as the second submit's answer saved it
+    session["shop_checkout_started_by"] = None
+    session.save()
+
+    retry = client.post("/checkout/", checkout_form())
+
+    assert retry.status_code == 302 and retry["Location"] == f"/orders/{order.number}/"
+    page = client.get(retry["Location"]).content.decode()
+    assert "Your earlier try went through after all" in page
+    assert PlacedOrder.objects.count() == 1 and SESSION_CHECKOUT_REFERENCE not in client.session
