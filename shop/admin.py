@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from config.admin_base import LoadedVersionForm, ReadOnlyAdmin, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
-from shop.product_address import OFF_SALE, PRICE, product_address_refusal
+from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
@@ -118,22 +118,21 @@ class ProductAdminForm(LoadedVersionForm):
                 )
         return stock
 
+    # What a sale may keep as it is (shop.product_address), by the field that would change it.
+    SALE_KEEPS = {"slug": ADDRESS, "category": ADDRESS, "price_cents": PRICE, "is_active": OFF_SALE}
+
     def clean(self):
         cleaned = super().clean()
-        if self.instance.pk is not None:
-            for field in ("slug", "category"):
-                if field in self.changed_data and field in cleaned:
-                    reason = product_address_refusal(product_ids=[self.instance.pk])
-                    if reason:
-                        self.add_error(field, reason)
-            if "price_cents" in self.changed_data and "price_cents" in cleaned:
-                reason = product_address_refusal(product_ids=[self.instance.pk], change=PRICE)
-                if reason:
-                    self.add_error("price_cents", reason)
-            if "is_active" in self.changed_data and cleaned.get("is_active") is False:
-                reason = product_address_refusal(product_ids=[self.instance.pk], change=OFF_SALE)
-                if reason:
-                    self.add_error("is_active", reason)
+        if self.instance.pk is None:
+            return cleaned
+        for field, change in self.SALE_KEEPS.items():
+            if field not in self.changed_data or field not in cleaned:
+                continue
+            if field == "is_active" and cleaned[field]:
+                continue  # put on sale: nothing a sale relies on changes
+            reason = product_address_refusal(product_ids=[self.instance.pk], change=change)
+            if reason:
+                self.add_error(field, reason)
         return cleaned
 
     def _stock_shown(self) -> int | None:
