@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -244,6 +245,21 @@ def _catalogue_pages_forgotten() -> Iterator[None]:
     selectors.routes_forget()
     soldout_leases_forget()
     yield
+
+
+@pytest.fixture
+def counting_clock_pinned(monkeypatch) -> float:
+    """The throttles count in fixed windows of the clock (bucket = now // window), so a test
+    whose requests cross a window's edge would see its count start again mid-test. Their
+    modules' clock stands still for the test; everything else keeps the real one."""
+    from orders import gate, throttle
+    from shop import accounts, lookup_throttle
+
+    pinned = time.time()
+    clock = SimpleNamespace(time=lambda: pinned, monotonic=time.monotonic, sleep=time.sleep)
+    for module in (accounts, lookup_throttle, throttle, gate):
+        monkeypatch.setattr(module, "time", clock)
+    return pinned
 
 
 @pytest.fixture(scope="session", autouse=True)

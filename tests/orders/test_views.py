@@ -243,7 +243,7 @@ def test_window_is_enforced_by_the_reservation_even_with_a_stale_cache(client, a
 
 
 @pytest.fixture(params=["shared cache", "process cache"])
-def throttle_cache(request, settings):
+def throttle_cache(request, settings, counting_clock_pinned):
     """The throttle runs as one Redis script where the cache is Redis, and through Django's
     cache API elsewhere: both count alike."""
     if request.param == "process cache":

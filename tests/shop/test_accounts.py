@@ -29,7 +29,7 @@ make_sale_order = test_orders.make_sale_order
 
 
 @pytest.fixture(autouse=True)
-def nothing_counted_yet():
+def nothing_counted_yet(counting_clock_pinned):
     """The resend throttle counts in the cache, which outlives each test's database."""
     cache.clear()
     yield

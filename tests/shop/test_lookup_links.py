@@ -28,7 +28,7 @@ make_sale_order = test_orders.make_sale_order
 
 
 @pytest.fixture(autouse=True)
-def nothing_counted_yet():
+def nothing_counted_yet(counting_clock_pinned):
     cache.clear()
     yield
     cache.clear()

@@ -19,7 +19,7 @@ TOO_MANY_FOR_THE_NUMBER = "Too many tries for this order number."
 
 
 @pytest.fixture(autouse=True)
-def nothing_counted_yet(settings, closed_port_url):
+def nothing_counted_yet(settings, closed_port_url, counting_clock_pinned):
     """The counts live in the cache, which outlives each test's database."""
     settings.LEGACY_API_URL = closed_port_url
     cache.clear()
