@@ -155,6 +155,11 @@ def _out_of_stock_message(data: dict) -> str:
     title = None
     if isinstance(product, str):
         title = Product.objects.filter(slug=product).values_list("title", flat=True).first() or product
+    available = data.get("available")
+    if title and type(available) is int and available > 0:
+        # Short, not sold out: the buyer can still have what is left.
+        left = f"only {available} is left" if available == 1 else f"only {available} are left"
+        return f"Sorry, {left} of {title}, fewer than your basket holds. Please change your basket."
     if title:
         return f"Sorry, {title} sold out before we could place your order. Please change your basket."
     return "Sorry, part of your basket sold out before we could place your order. Please change your basket."

@@ -394,10 +394,23 @@ def test_out_of_stock_at_the_legacy_api_keeps_the_basket_and_says_so(client, leg
     assert response.status_code == 409
     html = response.content.decode()
     assert 'data-checkout-error="out_of_stock"' in html
-    assert "Tourney Casting Rod sold out" in html
+    # Short by two, not sold out: the buyer hears what is left.
+    assert "only 1 is left of Tourney Casting Rod, fewer than your basket holds" in html
+    assert "sold out" not in html
     assert basket_lines(Basket.objects.get()) == {rod.slug: 3}
     assert not PlacedOrder.objects.exists()
     assert Product.objects.get(pk=rod.pk).stock == 1
+
+
+def test_a_product_sold_out_at_the_legacy_api_is_told_sold_out(client, legacy_api, rod):
+    fill_basket(client, rod, 2)
+    Product.objects.filter(pk=rod.pk).update(stock=0)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 409
+    assert "Tourney Casting Rod sold out before we could place your order" in response.content.decode()
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 2}
 
 
 def test_a_legacy_api_that_is_down_keeps_the_basket_and_says_so(client, settings, closed_port_url, rod):
