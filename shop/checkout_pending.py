@@ -67,7 +67,13 @@ def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcom
     is open (another tab's, out or in doubt, may still place it); a body refused as invalid was
     never taken, and settles it only when no other body was tried. A closed try is marked refused:
     the legacy API did not place that body, so no order found later is its. Whether the checkout
-    is settled."""
+    is settled. A try answered "in progress" is closed, settling nothing."""
+    if outcome == Outcome.IN_PROGRESS:
+        # Another try with this very body (the legacy API binds a reference to one body) is being
+        # placed right now: this one placed nothing and never will, and that try's outcome is
+        # the checkout's. Closed without a mark: the body is the other try's too.
+        PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).update(tries_open=F("tries_open") - 1)
+        return False
     closes = outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK, Outcome.INVALID, Outcome.REFERENCE_REUSED)
     if not closes:
         return False

@@ -26,6 +26,7 @@ from shop.checkout_pending import (
 )
 from shop.delivery import Delivery
 from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
+from shop.order_links import order_grant_access
 from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_ordered
@@ -109,6 +110,15 @@ class CheckoutUnavailable(CheckoutError):
     code = "unavailable"
 
 
+class CheckoutInProgress(CheckoutUnavailable):
+    """Another try of this checkout, with the same basket and card (the first submit of a double
+    click, another tab's), is being placed right now: this one placed nothing, and that one's
+    outcome is the checkout's. The buyer is shown it once it is known (checkout_progress)."""
+
+    status = 202
+    code = "in_progress"
+
+
 def checkout_reference(request: HttpRequest) -> str:
     """The reference of this checkout: the same one for every submit until it is settled."""
     reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
@@ -142,6 +152,23 @@ def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
     if not reference or not checkout_reference_is_buyers(request):
         return None
     return PlacedOrder.objects.filter(reference=reference).first()
+
+
+def checkout_progress(request: HttpRequest, *, reference: str) -> tuple[PlacedOrder | None, bool]:
+    """Where a checkout this browser sent more than once stands (CheckoutInProgress): its order
+    once placed, and whether a try of it may still place it while not. An order this browser's
+    buyer started is granted to the session here; whether the session may see an order is the
+    caller's to check (as the order page does)."""
+    if not reference:
+        return None, False
+    ours = request.session.get(SESSION_CHECKOUT_REFERENCE) == reference and checkout_reference_is_buyers(request)
+    placed = PlacedOrder.objects.filter(reference=reference).first()
+    if placed is not None:
+        if ours:
+            checkout_reference_forget(request)
+            order_grant_access(request, placed)
+        return placed, False
+    return None, ours and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
 
 
 def _buyer_id(request: HttpRequest) -> int | None:
@@ -333,7 +360,10 @@ def _order_place(
     )
     processing_ms = round((time.perf_counter() - started) * 1000)
     data = answer.data
-    if answer.outcome != Outcome.PLACED and (reused_is_final or answer.outcome != Outcome.REFERENCE_REUSED):
+    # Not a refusal: "in progress" says another try of the same body is being placed, and that
+    # try's outcome is what the log records.
+    logged = answer.outcome not in (Outcome.PLACED, Outcome.IN_PROGRESS)
+    if logged and (reused_is_final or answer.outcome != Outcome.REFERENCE_REUSED):
         checkout_refused_append(
             reference=reference, lines=lines, outcome=str(answer.outcome), retryable=answer.retryable
         )
@@ -357,7 +387,12 @@ def _order_place(
             # This checkout's reference went out with another basket (changed after a try that
             # timed out): a definite no, so the next submit is a new order under a new reference.
             raise CheckoutReferenceReused("Your basket changed since you last tried to order. Please order again.")
-        case Outcome.BUSY | Outcome.IN_PROGRESS | Outcome.NOT_SENT | Outcome.UNKNOWN:
+        case Outcome.IN_PROGRESS:
+            raise CheckoutInProgress(
+                "Your order is being placed: it was sent twice, and is placed once. This page shows it "
+                "as soon as it is placed."
+            )
+        case Outcome.BUSY | Outcome.NOT_SENT | Outcome.UNKNOWN:
             wait = (
                 f" Please try again in {int(answer.retry_after)} seconds."
                 if answer.retry_after

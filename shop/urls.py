@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from shop import account_views, api, api_schema, views
+from shop import account_views, api, api_schema, checkout_views, views
 
 app_name = "shop"
 urlpatterns = [
@@ -20,7 +20,8 @@ urlpatterns = [
     path("api/basket/items", api.basket_items, name="api-basket-items"),
     path("api/basket/items/<slug:slug>", api.basket_item, name="api-basket-item"),
     path("api/schema", api_schema.api_schema, name="api-schema"),
-    path("checkout/", views.checkout, name="checkout"),
+    path("checkout/", checkout_views.checkout, name="checkout"),
+    path("checkout/placing/", checkout_views.checkout_placing, name="checkout-placing"),
     path("orders/lookup/", views.order_lookup, name="order-lookup"),
     path("orders/<str:number>/", views.order, name="order"),
     path("account/", account_views.account, name="account"),

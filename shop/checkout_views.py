@@ -1,0 +1,145 @@
+"""The storefront's checkout pages: the form that places the basket's order, and the page that
+waits on a checkout sent twice (shop.checkouts says what each answer means)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
+
+from shop import checkouts, order_links, selectors
+from shop.forms import CheckoutForm
+
+
+def _checkout_initial(request: HttpRequest) -> dict:
+    user = request.user
+    if user.is_authenticated:
+        return {"name": user.get_full_name(), "email": user.email}
+    return {}
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    basket_obj = selectors.basket_get_for_request(request)
+    view = selectors.basket_view(basket=basket_obj)
+    if basket_obj is None or not view.lines:
+        placed = checkouts.checkout_placed_earlier(request)
+        if placed is not None:
+            checkouts.checkout_reference_forget(request)
+            order_links.order_grant_access(request, placed)
+            messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
+            return redirect("shop:order", number=placed.number)
+        messages.info(request, "Your basket is empty: add something before checking out.")
+        return redirect("shop:basket")
+    if request.method == "GET":
+        # Minted before the first submit, so two quick submits carry the same reference.
+        checkouts.checkout_reference(request)
+        form = CheckoutForm(initial=_checkout_initial(request))
+        return render(request, "shop/checkout.html", {"form": form, "basket": view})
+
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        context = {"form": form, "basket": view}
+        shown = request.POST.get("basket_shown", "")
+        if shown and shown != view.signature:
+            # The page shown again carries the basket as it is now, and would be ordered at
+            # its prices on the next submit: the buyer hears of the change with the field's.
+            context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
+        return render(request, "shop/checkout.html", context, status=400)
+    reference = checkouts.checkout_reference(request)
+    try:
+        order = checkouts.checkout_place(
+            basket=basket_obj,
+            customer=request.user,
+            delivery=form.delivery(),
+            card_number=form.cleaned_data["card_number"],
+            reference=reference,
+            started_by_buyer=checkouts.checkout_reference_is_buyers(request),
+            basket_shown=form.cleaned_data["basket_shown"],
+        )
+    except checkouts.CheckoutPlacedEarlier as exc:
+        checkouts.checkout_reference_forget(request)
+        if not exc.theirs:
+            # Started as a guest before this account signed in on the browser: that order is
+            # the guest's, confirmed to the address it gave, and shown to nobody here.
+            messages.info(
+                request,
+                "A checkout started on this browser before you signed in went through after all, and was "
+                "confirmed to the email address it gave. Your basket is kept: order it when you are ready.",
+            )
+            return redirect("shop:checkout")
+        order_links.order_grant_access(request, exc.order)
+        kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
+        messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
+        return redirect("shop:order", number=exc.order.number)
+    except checkouts.CheckoutBasketChanged as exc:
+        # Nothing was sent: the reference is kept, and the page shows the basket as it is now.
+        view = selectors.basket_view(basket=basket_obj)
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
+        return render(request, "shop/checkout.html", context, status=exc.status)
+    except checkouts.CheckoutInProgress as exc:
+        # The first of two submits (a double click) is being placed: this browser is shown its
+        # outcome, whichever it is, and nothing is sent again.
+        return _checkout_placing_page(request, reference=reference, message=exc.message)
+    except checkouts.CheckoutUnavailable as exc:
+        # The outcome is unknown: keep the reference, so the retry cannot order twice.
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
+        return render(request, "shop/checkout.html", context, status=exc.status)
+    except checkouts.CheckoutError as exc:
+        # A definite no: the next submit is a new order attempt, with a new reference, unless
+        # another try under this one (another tab's) may have placed the order.
+        if exc.settled:
+            checkouts.checkout_reference_forget(request)
+            checkouts.checkout_reference(request)
+        form.add_order_service_errors(exc.fields)
+        view = selectors.basket_view(basket=basket_obj)
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
+        return render(request, "shop/checkout.html", context, status=exc.status)
+    checkouts.checkout_reference_forget(request)
+    order_links.order_grant_access(request, order)
+    if selectors.basket_count(basket=basket_obj):
+        messages.info(request, "What you added to your basket while this order was placed is kept there.")
+    return redirect("shop:order", number=order.number)
+
+
+PLACING_REFRESH_SECONDS = 2
+
+
+PLACING_STILL = "Your order is still being placed. This page shows it as soon as it is placed."
+
+
+def _checkout_placing_page(request: HttpRequest, *, reference: str, message: str) -> HttpResponse:
+    progress_url = f"{reverse('shop:checkout-placing')}?{urlencode({'reference': reference})}"
+    context = {"message": message, "progress_url": progress_url, "refresh_seconds": PLACING_REFRESH_SECONDS}
+    return render(request, "shop/checkout_placing.html", context, status=202)
+
+
+@never_cache
+@require_safe
+def checkout_placing(request: HttpRequest) -> HttpResponse:
+    """Where a checkout sent twice stands, for the page that waits on it: the order once placed
+    (when this session may see it), this page again while a try may still place it, and the
+    checkout with the basket kept when none did."""
+    reference = request.GET.get("reference", "")
+    placed, placing = checkouts.checkout_progress(request, reference=reference)
+    if placed is not None:
+        try:
+            selectors.placed_order_get_for_request(request=request, number=placed.number)
+        except Http404:
+            placed = None  # not this session's: told as an order not placed, nothing more
+        else:
+            messages.info(request, "Your order is placed, and charged once: it was sent twice, and placed once.")
+            return redirect("shop:order", number=placed.number)
+    if placing:
+        return _checkout_placing_page(request, reference=reference, message=PLACING_STILL)
+    messages.info(
+        request,
+        "Your order was not placed: the card may have been declined, or part of your basket sold out. "
+        "Your basket is kept: please check it and order again.",
+    )
+    return redirect("shop:checkout")

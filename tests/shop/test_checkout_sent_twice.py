@@ -1,0 +1,128 @@
+"""A checkout sent twice at once (a double click, two tabs): the second submit's page, which is
+the one the browser shows, waits for the first's outcome and then shows it; one order, one
+charge, one email, and nothing logged as refused for the second."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from events.models import Event
+from legacy_api import services as legacy_services
+from legacy_api.models import Order
+from shop.checkout_events import SOURCE
+from shop.checkouts import SESSION_CHECKOUT_REFERENCE
+from shop.models import PendingCheckout, PlacedOrder
+from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _same_browser(client: Client) -> Client:
+    other = Client()
+    other.cookies = client.cookies
+    return other
+
+
+def _progress_url(page) -> str:
+    html = page.content.decode()
+    assert "data-checkout-placing" in html
+    refresh = re.search(r'http-equiv="refresh" content="\d+;url=([^"]+)"', html)
+    return refresh.group(1).replace("&amp;", "&")
+
+
+@pytest.fixture
+def first_submit_held(client, legacy_api, rod, monkeypatch):
+    """The first submit of a double click is at the legacy API, its order row claimed and its
+    card not yet authorised, until the test lets it go; its answer, once it has one."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    release = threading.Event()
+    real = legacy_services.payment_authorise
+
+    def held(**kwargs):
+        release.wait(timeout=30)
+        return real(**kwargs)
+
+    monkeypatch.setattr(legacy_services, "payment_authorise", held)
+    answers: dict = {}
+
+    def submit(form: dict) -> threading.Thread:
+        def run():
+            try:
+                answers["first"] = _same_browser(client).post("/checkout/", form)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not Order.objects.filter(reference=reference).exists():
+            assert time.monotonic() < deadline, "the first submit never reached the legacy API"
+            time.sleep(0.02)
+        return thread
+
+    def let_go(thread: threading.Thread) -> object:
+        release.set()
+        thread.join(timeout=30)
+        return answers["first"]
+
+    return reference, submit, let_go
+
+
+def test_the_second_submit_waits_for_the_first_and_shows_the_one_order(client, first_submit_held, mailoutbox):
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+
+    second = client.post("/checkout/", checkout_form())
+
+    # Before: "Our order service is very busy right now ... try again" (503).
+    assert second.status_code == 202
+    assert "it was sent twice, and is placed once" in second.content.decode()
+    progress = _progress_url(second)
+    assert client.get(progress).status_code == 202  # still being placed: the page waits on
+    assert let_go(first).status_code == 302
+
+    shown = client.get(progress)
+
+    order = PlacedOrder.objects.get()
+    assert shown.status_code == 302 and shown["Location"] == f"/orders/{order.number}/"
+    assert "Your order is placed, and charged once" in client.get(shown["Location"]).content.decode()
+    assert order.reference == reference
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1 and len(mailoutbox) == 1
+    assert not PendingCheckout.objects.exists()
+    # The second try was no refusal: the log holds the order, and nothing failed.
+    assert list(Event.objects.filter(source=SOURCE).values_list("status", flat=True)) == ["PLACED"]
+
+
+def test_when_the_first_submit_is_declined_the_waiting_page_says_nothing_was_placed(client, first_submit_held):
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form(card_number=DECLINED))
+    progress = _progress_url(client.post("/checkout/", checkout_form(card_number=DECLINED)))
+    assert let_go(first).status_code == 402
+
+    shown = client.get(progress)
+
+    assert shown.status_code == 302 and shown["Location"] == "/checkout/"
+    page = client.get("/checkout/").content.decode()
+    assert "Your order was not placed" in page and "Your basket is kept" in page
+    assert not PlacedOrder.objects.exists() and not PendingCheckout.objects.exists()
+
+
+def test_the_waiting_page_shows_no_order_to_another_browser(client, first_submit_held):
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    let_go(first)
+    number = PlacedOrder.objects.get().number
+
+    stranger = Client().get(progress)
+
+    assert stranger.status_code == 302 and number not in stranger["Location"]
+    assert client.get(progress)["Location"] == f"/orders/{number}/"
