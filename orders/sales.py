@@ -143,6 +143,7 @@ def sale_open(
             raise SaleRefused(f"The stock of record refused the hold: {exc}", field="allocated")
         try:
             with transaction.atomic():
+                _product_unchanged(product)
                 allocation = allocation or SaleAllocation(product=product)
                 # Counted afresh for every opening: `sold` is what was drawn on this hold.
                 allocation.allocated, allocation.sold = units, 0
@@ -161,6 +162,30 @@ def sale_open(
             raise
     logger.info("sale of %s opened: %s units held as %s", product.slug, units, reference)
     return allocation
+
+
+def _product_unchanged(product: Product) -> None:
+    """Locks the product's row for the opening's transaction and refuses the opening when the
+    product moved, or went off sale, since the sale began to open: the admin changes those only
+    under the same lock, once it has asked whether a sale needs them (shop.product_address)."""
+    now = (
+        Product.objects.select_for_update()
+        .filter(pk=product.pk)
+        .values("slug", "category_id", "category__slug", "is_active", "deleted_at")
+        .first()
+    )
+    if (
+        now is None
+        or not now["is_active"]
+        or now["deleted_at"] is not None
+        or (now["slug"], now["category_id"], now["category__slug"])
+        != (product.slug, product.category_id, product.category.slug)
+    ):
+        raise SaleRefused(
+            f"{product.title} was moved or taken off sale while its sale was being opened: nothing was "
+            "opened. Try again.",
+            field="product",
+        )
 
 
 def _default_per_order_limit() -> int:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.dispatch import Signal
+
+from shop.models import Product
 
 ADDRESS = "address"
 OFF_SALE = "off_sale"
@@ -23,11 +26,17 @@ product_address_in_use = Signal()
 
 def product_address_refusal(*, product_ids: Iterable[int], change: str = ADDRESS) -> str | None:
     """Why these products' addresses (or, with OFF_SALE, their being on sale) may not change
-    now, or None."""
-    ids = list(product_ids)
+    now, or None.
+
+    The products' rows are locked first, for the caller's transaction (the admin's save runs
+    in one): a sale being opened takes the same lock before it commits (orders.sales), so either
+    it waits for this change and then sees it, or this asks once that sale is open."""
+    ids = sorted(set(product_ids))
     if not ids:
         return None
-    for _receiver, reason in product_address_in_use.send(sender=None, product_ids=ids, change=change):
-        if reason:
-            return reason
+    with transaction.atomic():
+        list(Product.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+        for _receiver, reason in product_address_in_use.send(sender=None, product_ids=ids, change=change):
+            if reason:
+                return reason
     return None
