@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +29,11 @@ from shop.models import PendingCheckout
 TRIES_KEPT = 20
 
 
+class NotedTry(NamedTuple):
+    attempt: dict  # the try, as kept
+    new: bool  # no earlier try of the checkout was kept with this very body, buyer and delivery
+
+
 def pending_checkout_note(
     *,
     reference: str,
@@ -36,7 +42,7 @@ def pending_checkout_note(
     lines: list[dict],
     card_last4: str,
     fingerprint: str = "",
-) -> dict:
+) -> NotedTry:
     """Before each try's call: its body is added to the checkout's tries, the try counts as open,
     and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended)."""
     attempt = {
@@ -51,15 +57,16 @@ def pending_checkout_note(
         pending, created = PendingCheckout.objects.select_for_update().get_or_create(
             reference=reference, defaults={"look_after": look_after, "tries": [attempt], "tries_open": 1}
         )
+        new = created or attempt not in pending.tries
         if not created:
             tries = [t for t in pending.tries if t != attempt] + [attempt]
             PendingCheckout.objects.filter(pk=pending.pk).update(
                 tries=tries[-TRIES_KEPT:], tries_open=F("tries_open") + 1, look_after=look_after
             )
-    return attempt
+    return NotedTry(attempt, new)
 
 
-def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcome) -> bool:
+def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcome, new: bool = False) -> bool:
     """After a try's call, its answer not an order. A try answered with a definite no for its
     body (declined, no stock, invalid, the reference another body's) is closed; one whose answer
     left it in doubt stays open. A declined card or no stock is a no for the reference too (the
@@ -71,8 +78,19 @@ def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcom
     if outcome == Outcome.IN_PROGRESS:
         # Another try with this very body (the legacy API binds a reference to one body) is being
         # placed right now: this one placed nothing and never will, and that try's outcome is
-        # the checkout's. Closed without a mark: the body is the other try's too.
-        PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).update(tries_open=F("tries_open") - 1)
+        # the checkout's. Its entry is marked refused when this try added it (`new`: another
+        # delivery or buyer than the try being placed), so no order found later is taken for it;
+        # an entry an earlier try kept is that try's too, and stays.
+        with transaction.atomic():
+            current = PendingCheckout.objects.select_for_update().filter(reference=reference).first()
+            if current is None:
+                return False
+            tries = list(current.tries)
+            if new and attempt in tries:
+                tries[tries.index(attempt)] = {**attempt, "refused": True}
+            PendingCheckout.objects.filter(pk=current.pk).update(
+                tries=tries, tries_open=F("tries_open") - 1 if current.tries_open else 0
+            )
         return False
     closes = outcome in (Outcome.DECLINED, Outcome.OUT_OF_STOCK, Outcome.INVALID, Outcome.REFERENCE_REUSED)
     if not closes:

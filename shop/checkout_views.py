@@ -67,11 +67,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         if not exc.theirs:
             # Started as a guest before this account signed in on the browser: that order is
             # the guest's, confirmed to the address it gave, and shown to nobody here.
-            messages.info(
-                request,
-                "A checkout started on this browser before you signed in went through after all, and was "
-                "confirmed to the email address it gave. Your basket is kept: order it when you are ready.",
-            )
+            messages.info(request, GUESTS_CHECKOUT_PLACED)
             return redirect("shop:checkout")
         order_links.order_grant_access(request, exc.order)
         kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
@@ -110,6 +106,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
 PLACING_REFRESH_SECONDS = 2
 
 
+GUESTS_CHECKOUT_PLACED = (
+    "A checkout started on this browser before you signed in went through after all, and was "
+    "confirmed to the email address it gave. Your basket is kept: order it when you are ready."
+)
 PLACING_STILL = "Your order is still being placed. This page shows it as soon as it is placed."
 
 
@@ -126,17 +126,22 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
     (when this session may see it), this page again while a try may still place it, and the
     checkout with the basket kept when none did."""
     reference = request.GET.get("reference", "")
-    placed, placing = checkouts.checkout_progress(request, reference=reference)
-    if placed is not None:
+    progress = checkouts.checkout_progress(request, reference=reference)
+    if progress.order is not None:
         try:
-            selectors.placed_order_get_for_request(request=request, number=placed.number)
+            selectors.placed_order_get_for_request(request=request, number=progress.order.number)
         except Http404:
-            placed = None  # not this session's: told as an order not placed, nothing more
+            if progress.browsers:
+                # Started on this browser by a guest, before someone signed in on it: placed, and
+                # confirmed to the address it gave, and shown to nobody here (as the checkout says).
+                messages.info(request, GUESTS_CHECKOUT_PLACED)
+                return redirect("shop:checkout")
         else:
             messages.info(request, "Your order is placed, and charged once: it was sent twice, and placed once.")
-            return redirect("shop:order", number=placed.number)
-    if placing:
+            return redirect("shop:order", number=progress.order.number)
+    elif progress.placing:
         return _checkout_placing_page(request, reference=reference, message=PLACING_STILL)
+    # A stranger's reference is told so too, whatever became of it.
     messages.info(
         request,
         "Your order was not placed: the card may have been declined, or part of your basket sold out. "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
@@ -154,21 +154,31 @@ def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
     return PlacedOrder.objects.filter(reference=reference).first()
 
 
-def checkout_progress(request: HttpRequest, *, reference: str) -> tuple[PlacedOrder | None, bool]:
-    """Where a checkout this browser sent more than once stands (CheckoutInProgress): its order
-    once placed, and whether a try of it may still place it while not. An order this browser's
-    buyer started is granted to the session here; whether the session may see an order is the
-    caller's to check (as the order page does)."""
-    if not reference:
-        return None, False
-    ours = request.session.get(SESSION_CHECKOUT_REFERENCE) == reference and checkout_reference_is_buyers(request)
-    placed = PlacedOrder.objects.filter(reference=reference).first()
+@dataclass(frozen=True)
+class CheckoutProgress:
+    """Where a checkout sent more than once stands (CheckoutInProgress), for the page that waits."""
+
+    order: PlacedOrder | None  # placed under the reference
+    placing: bool  # not placed yet, and a try of it may still place it
+    browsers: bool  # this browser sent it (its session holds the reference)
+    buyers: bool  # and whoever checks out on it now started it (not so once a guest signed in)
+
+
+def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgress:
+    """Where the checkout under `reference` stands, as this browser may be told: an order this
+    browser's buyer started is granted to the session here. Whether the session may see an
+    order is the caller's to check, as the order page does."""
+    browsers = bool(reference) and request.session.get(SESSION_CHECKOUT_REFERENCE) == reference
+    buyers = browsers and checkout_reference_is_buyers(request)
+    placed = PlacedOrder.objects.filter(reference=reference).first() if reference else None
     if placed is not None:
-        if ours:
-            checkout_reference_forget(request)
+        if buyers:
             order_grant_access(request, placed)
-        return placed, False
-    return None, ours and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
+        if browsers:
+            checkout_reference_forget(request)
+        return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
+    placing = browsers and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
+    return CheckoutProgress(None, placing=placing, browsers=browsers, buyers=buyers)
 
 
 def _buyer_id(request: HttpRequest) -> int | None:
@@ -342,7 +352,7 @@ def _order_place(
     doubt before the call, and stays so until an answer settles it (shop.checkout_sweep). Each
     line is charged at `prices` (by product slug: the prices the buyer was shown and checked),
     not at whatever the product's price is when the legacy API places it."""
-    attempt = pending_checkout_note(
+    noted = pending_checkout_note(
         reference=reference,
         customer=customer,
         delivery=delivery,
@@ -369,7 +379,9 @@ def _order_place(
         )
     settled = True
     if not checkout_placed_answer(answer):  # a placed one is settled with its receipt
-        settled = pending_checkout_try_ended(reference=reference, attempt=attempt, outcome=answer.outcome)
+        settled = pending_checkout_try_ended(
+            reference=reference, attempt=noted.attempt, outcome=answer.outcome, new=noted.new
+        )
     refusal: CheckoutError | None = None
     match answer.outcome:
         case Outcome.DECLINED:

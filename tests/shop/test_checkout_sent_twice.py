@@ -7,15 +7,20 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
+import legacy_client
 from events.models import Event
 from legacy_api import services as legacy_services
 from legacy_api.models import Order
+from legacy_client import OrderAnswer, Outcome
 from shop.checkout_events import SOURCE
+from shop.checkout_sweep import checkout_sweep
 from shop.checkouts import SESSION_CHECKOUT_REFERENCE
 from shop.models import PendingCheckout, PlacedOrder
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
@@ -126,3 +131,88 @@ def test_the_waiting_page_shows_no_order_to_another_browser(client, first_submit
 
     assert stranger.status_code == 302 and number not in stranger["Location"]
     assert client.get(progress)["Location"] == f"/orders/{number}/"
+
+
+def _first_answer_lost(monkeypatch) -> None:
+    """The first submit (the fixture's thread) reaches the legacy API, which places the order,
+    but its answer never comes back (a read timeout, a worker killed mid-call). Submits from
+    the test's own thread are answered as usual."""
+    place = legacy_client.order_place
+
+    def lose_off_the_main_thread(**kwargs):
+        answer = place(**kwargs)
+        if threading.current_thread() is not threading.main_thread():
+            return OrderAnswer(Outcome.UNKNOWN, detail="timed out")
+        return answer
+
+    monkeypatch.setattr(legacy_client, "order_place", lose_off_the_main_thread)
+
+
+def _looks_due() -> None:
+    PendingCheckout.objects.update(look_after=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_guest_who_signs_in_while_waiting_is_not_told_the_order_was_not_placed(client, first_submit_held, customer):
+    """A guest double-clicks; the second submit's page waits on the first. Meanwhile the guest
+    signs in (another tab). The first places the order and charges the card, yet the waiting
+    page says "Your order was not placed ... please order again": checkout_progress treats the
+    browser as a stranger (started_by != the account) and the page turns "not this session's"
+    into "not placed". The checkout form itself says "went through after all" here."""
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    client.force_login(customer)
+    assert client.get(progress).status_code == 202  # still being placed: the page waits on
+    let_go(first)
+    assert Order.objects.filter(reference=reference, status=Order.Status.PLACED).count() == 1
+    assert PlacedOrder.objects.filter(reference=reference).exists()
+
+    shown = client.get(progress)
+
+    # Told as the checkout tells it: placed, confirmed to the guest's address, shown to nobody here.
+    assert shown.status_code == 302 and shown["Location"] == "/checkout/"
+    page = client.get(shown["Location"], follow=True).content.decode()
+    assert "Your order was not placed" not in page and "went through after all" in page
+
+
+def test_the_sweep_records_the_address_of_the_try_that_placed_not_of_the_one_answered_in_progress(
+    client, first_submit_held, monkeypatch
+):
+    """Two tabs send the same name, email, card and basket (one legacy body) with different
+    addresses. The first places the order and loses its answer; the second is answered
+    "in progress", and its try is closed without a mark, so the sweep takes it (the latest
+    matching try) as the one that placed the order and ships to its address."""
+    _first_answer_lost(monkeypatch)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())  # 1 Lake Road, Hayward
+    second = client.post("/checkout/", checkout_form(address_line="9 New Street", city="Oakland"))
+    assert second.status_code == 202  # answered "in progress": it placed nothing, and never will
+    assert let_go(first).status_code == 503  # placed at the legacy API, answer lost
+
+    _looks_due()
+    assert checkout_sweep().placed == 1
+
+    order = PlacedOrder.objects.get()
+    assert (order.address_line, order.city) == ("1 Lake Road", "Hayward")
+
+
+def test_a_guests_order_is_recorded_though_a_signed_in_tab_was_answered_in_progress(
+    client, first_submit_held, customer, monkeypatch
+):
+    """The guest's submit places the order and loses its answer; meanwhile someone signs in on
+    the browser and sends the same body, answered "in progress" (it placed nothing). Its try,
+    closed without a mark, is a second buyer's match for the order, so the sweep never records
+    it: no receipt, no email, a PendingCheckout looked at again for ever."""
+    _first_answer_lost(monkeypatch)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    client.force_login(customer)
+    assert client.post("/checkout/", checkout_form()).status_code == 202
+    let_go(first)
+    assert Order.objects.filter(reference=reference, status=Order.Status.PLACED).count() == 1
+
+    _looks_due()
+    result = checkout_sweep()
+
+    assert result.as_dict() == {"placed": 1, "not_placed": 0, "in_doubt": 0}
+    assert PlacedOrder.objects.get().customer is None and not PendingCheckout.objects.exists()
