@@ -11,6 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 import legacy_client
 from shop.checkouts import (
     CheckoutDeclined,
+    CheckoutInProgress,
     CheckoutOutOfStock,
     CheckoutReferenceReused,
     CheckoutUnavailable,
@@ -19,6 +20,7 @@ from shop.checkouts import (
 from shop.delivery import Delivery
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
+from shop.receipts import receipt_recorded_claim
 
 
 class KeyReused(Exception):
@@ -46,9 +48,8 @@ def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
     if not receipt_matches(order, fingerprint):
         raise KeyReused("This Idempotency-Key was used for another order.")
     # A receipt the sweep recorded after the original's answer was lost: the first retry of its
-    # body is answered as the original was to be.
-    first = PlacedOrder.objects.filter(pk=order.pk, answered=False).update(answered=True)
-    return BuyNowPlaced(order=order, original=bool(first))
+    # body is answered as the original was to be (a receipt a request recorded was its answer).
+    return BuyNowPlaced(order=order, original=receipt_recorded_claim(order))
 
 
 def _sold_out_message(product: Product, quantity: int) -> str:
@@ -96,6 +97,12 @@ def buy_now_place(
         # Another body under this key reached the legacy API first (sent at the same moment,
         # or by the hot path before its route was switched off).
         raise KeyReused("This Idempotency-Key was used for another order.") from None
+    except CheckoutInProgress as exc:
+        # Another request with this key and body (sent at the same moment) is placing it now.
+        raise CheckoutUnavailable(
+            "Another request with this Idempotency-Key is placing this order right now. Ask again with the "
+            "same key in a moment for its answer: it is placed once."
+        ) from exc
     except CheckoutUnavailable as exc:
         raise CheckoutUnavailable(
             "Our order service could not place your order just now. Please try again with the same "

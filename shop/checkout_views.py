@@ -89,6 +89,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
+        checkouts.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
             checkouts.checkout_reference_forget(request)
             checkouts.checkout_reference(request)
@@ -141,10 +142,10 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
             return redirect("shop:order", number=progress.order.number)
     elif progress.placing:
         return _checkout_placing_page(request, reference=reference, message=PLACING_STILL)
-    # A stranger's reference is told so too, whatever became of it.
-    messages.info(
-        request,
-        "Your order was not placed: the card may have been declined, or part of your basket sold out. "
-        "Your basket is kept: please check it and order again.",
-    )
+    refusal = checkouts.checkout_refusal_told(request, reference=reference)
+    if refusal or progress.browsers:
+        why = refusal or "The card may have been declined, or part of your basket sold out."
+        kept = "Your basket is kept: please check it and order again."
+        messages.info(request, f"Your order was not placed. {why} {kept}")
+    # Anyone else (another browser, a reference made up) is sent to the checkout, told nothing.
     return redirect("shop:checkout")

@@ -7,11 +7,13 @@ places its one-product orders the same way, under the buyer's Idempotency-Key.""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
 from django.http import HttpRequest
 
 import legacy_client
@@ -27,8 +29,16 @@ from shop.checkout_pending import (
 from shop.delivery import Delivery
 from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
 from shop.order_links import order_grant_access
-from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
-from shop.selectors import basket_signature
+from shop.receipts import (
+    checkout_found_record,
+    checkout_placed_answer,
+    placed_lines,
+    placed_order_record,
+    receipt_answer_claim,
+    receipt_answer_give_back,
+    receipt_recorded_claim,
+)
+from shop.selectors import basket_get_for_request, basket_signature
 from shop.services import basket_take_ordered
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
@@ -151,7 +161,10 @@ def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
     reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
     if not reference or not checkout_reference_is_buyers(request):
         return None
-    return PlacedOrder.objects.filter(reference=reference).first()
+    placed = PlacedOrder.objects.filter(reference=reference).first()
+    if placed is not None:
+        receipt_recorded_claim(placed)  # answered now: its lines are no longer in the basket
+    return placed
 
 
 @dataclass(frozen=True)
@@ -174,11 +187,51 @@ def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgre
     if placed is not None:
         if buyers:
             order_grant_access(request, placed)
+            if receipt_recorded_claim(placed) and not _basket_take_found(request, placed):
+                # Its lines could not be read from the legacy API: the reference stays with the
+                # session, so its next checkout is answered with this order, never a second one.
+                receipt_answer_give_back(placed)
+                return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
         if browsers:
             checkout_reference_forget(request)
         return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
     placing = browsers and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
     return CheckoutProgress(None, placing=placing, browsers=browsers, buyers=buyers)
+
+
+REFUSAL_KEPT_SECONDS = 600
+
+
+def _refusal_key(reference: str) -> str:
+    return f"shop:checkout:refused:{hashlib.sha256(reference.encode()).hexdigest()[:32]}"
+
+
+def checkout_refusal_keep(request: HttpRequest, *, reference: str, message: str) -> None:
+    """A definite no for a try of this checkout (a declined card, no stock), kept a while for the
+    page that waits on it: the browser that sent it twice was shown the other submit's page."""
+    if request.session.session_key:
+        cache.set(_refusal_key(reference), (request.session.session_key, message), REFUSAL_KEPT_SECONDS)
+
+
+def checkout_refusal_told(request: HttpRequest, *, reference: str) -> str | None:
+    """What the checkout under `reference` was refused with, for the browser that sent it only."""
+    kept = cache.get(_refusal_key(reference)) if reference else None
+    if not kept or not request.session.session_key or kept[0] != request.session.session_key:
+        return None
+    return kept[1]
+
+
+def _basket_take_found(request: HttpRequest, order: PlacedOrder) -> bool:
+    """Takes the lines of an order the sweep recorded (its request's answer was lost, so they
+    are still in the basket) out of this browser's basket, as the lines the legacy API placed;
+    False when it cannot tell them now."""
+    answer = legacy_client.order_find(reference=order.reference, caller="storefront")
+    if not checkout_placed_answer(answer):
+        return False
+    basket = basket_get_for_request(request)
+    if basket is not None:
+        basket_take_ordered(basket=basket, lines=placed_lines(answer.data))
+    return True
 
 
 def _buyer_id(request: HttpRequest) -> int | None:
@@ -250,11 +303,13 @@ def checkout_place(
             reference=reference, lines=ordered, customer=customer, delivery=delivery, started_by_buyer=started_by_buyer
         )
         basket_kept = True
-        if theirs:
+        if theirs and receipt_answer_claim(order):
             basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
         raise CheckoutPlacedEarlier(order, theirs=theirs, basket_kept=basket_kept) from None
-    # Unit for unit: a line added in another tab while the legacy API placed it stays.
-    basket_take_ordered(basket=basket, lines=ordered)
+    # Unit for unit: a line added in another tab while the legacy API placed it stays. Once: not
+    # when another request (another tab's, the page that waits) was answered with it.
+    if receipt_answer_claim(order):
+        basket_take_ordered(basket=basket, lines=ordered)
     return order
 
 

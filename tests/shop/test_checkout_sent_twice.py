@@ -21,8 +21,10 @@ from legacy_api.models import Order
 from legacy_client import OrderAnswer, Outcome
 from shop.checkout_events import SOURCE
 from shop.checkout_sweep import checkout_sweep
-from shop.checkouts import SESSION_CHECKOUT_REFERENCE
-from shop.models import PendingCheckout, PlacedOrder
+from shop.checkouts import SESSION_CHECKOUT_REFERENCE, CheckoutPlacedEarlier, checkout_place
+from shop.delivery import Delivery
+from shop.models import Basket, PendingCheckout, PlacedOrder
+from tests.shop.conftest import basket_lines
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,7 +118,8 @@ def test_when_the_first_submit_is_declined_the_waiting_page_says_nothing_was_pla
 
     assert shown.status_code == 302 and shown["Location"] == "/checkout/"
     page = client.get("/checkout/").content.decode()
-    assert "Your order was not placed" in page and "Your basket is kept" in page
+    # With the first submit's own reason, which its page (never shown) said.
+    assert "Your order was not placed. Your card was declined." in page and "Your basket is kept" in page
     assert not PlacedOrder.objects.exists() and not PendingCheckout.objects.exists()
 
 
@@ -127,9 +130,12 @@ def test_the_waiting_page_shows_no_order_to_another_browser(client, first_submit
     let_go(first)
     number = PlacedOrder.objects.get().number
 
-    stranger = Client().get(progress)
+    stranger = Client()
+    shown = stranger.get(progress)
 
-    assert stranger.status_code == 302 and number not in stranger["Location"]
+    assert shown.status_code == 302 and number not in shown["Location"]
+    told = stranger.get(shown["Location"], follow=True).content.decode()
+    assert "not placed" not in told and "went through" not in told and number not in told
     assert client.get(progress)["Location"] == f"/orders/{number}/"
 
 
@@ -216,3 +222,82 @@ def test_a_guests_order_is_recorded_though_a_signed_in_tab_was_answered_in_progr
 
     assert result.as_dict() == {"placed": 1, "not_placed": 0, "in_doubt": 0}
     assert PlacedOrder.objects.get().customer is None and not PendingCheckout.objects.exists()
+
+
+def test_an_order_the_sweep_found_is_taken_out_of_the_basket_once_the_waiting_page_shows_it(
+    client, first_submit_held, rod, monkeypatch
+):
+    """The first submit placed the order and lost its answer; the sweep recorded it. The page
+    that waits shows it, and its lines leave the basket: the next checkout is not a second
+    order of the same rod (a black-box pass paid twice so)."""
+    _first_answer_lost(monkeypatch)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    assert let_go(first).status_code == 503  # placed at the legacy API, answer lost
+    assert client.get(progress).status_code == 202  # in doubt until the sweep looks
+    _looks_due()
+    assert checkout_sweep().placed == 1
+    order = PlacedOrder.objects.get()
+
+    shown = client.get(progress)
+
+    assert shown["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}
+    again = client.get("/checkout/")
+    assert again.status_code == 302 and again["Location"] == "/basket/"
+    # Once only: a rod added afterwards stays, however often the page is opened again.
+    fill_basket(client, rod, 1)
+    assert client.get(progress)["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_a_retry_after_the_waiting_page_took_the_lines_takes_nothing_more(client, first_submit_held, rod, monkeypatch):
+    """Another tab of the same browser retries the checkout with the same reference after the
+    waiting page was answered with the order the sweep found: the basket loses its units once."""
+    _first_answer_lost(monkeypatch)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    let_go(first)
+    _looks_due()
+    checkout_sweep()
+    assert client.session[SESSION_CHECKOUT_REFERENCE] == reference  # as the other tab sends it
+    client.get(progress)  # takes the rod out of the basket
+    fill_basket(client, rod, 2)  # and the buyer adds two more
+    basket = Basket.objects.get()
+    with pytest.raises(CheckoutPlacedEarlier) as earlier:
+        checkout_place(
+            basket=basket,
+            customer=None,
+            delivery=Delivery(
+                name="Ada Angler",
+                email="ada@example.com",
+                address_line="1 Lake Road",
+                city="Hayward",
+                postcode="54843",
+                country="United States",
+                region="WI",
+            ),
+            card_number="4242 4242 4242 4242",
+            reference=reference,
+        )
+
+    # The basket changed since (two rods), so the legacy API answers the reference is another
+    # body's, and the checkout finds its earlier order: the rod it took is not taken again.
+    assert earlier.value.order.reference == reference and PlacedOrder.objects.count() == 1
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 2}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?reference=", "?reference=not-a-reference", "?reference=" + "x" * 5000],
+    ids=["none", "empty", "made-up", "very-long"],
+)
+def test_the_waiting_page_for_no_checkout_of_this_browser_says_nothing_false(client, query):
+    shown = client.get(f"/checkout/placing/{query}")
+
+    assert shown.status_code == 302 and shown["Location"] == "/checkout/"
+    page = client.get(shown["Location"], follow=True).content.decode()
+    assert "not placed" not in page
