@@ -66,7 +66,6 @@ def _look(pending: PendingCheckout) -> str:
             customer=pending_checkout_buyer(attempt),
             delivery=Delivery.of(attempt),
             fingerprint=attempt["fingerprint"],
-            answered=False,  # its buyer's next request is answered with it (receipt_answer_claim)
         )
         return "placed"
     # Only while no try has moved its look on since this one was read: a try still on its way to

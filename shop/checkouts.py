@@ -8,6 +8,7 @@ places its one-product orders the same way, under the buyer's Idempotency-Key.""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -34,12 +35,11 @@ from shop.receipts import (
     checkout_placed_answer,
     placed_lines,
     placed_order_record,
-    receipt_answer_claim,
-    receipt_answer_give_back,
-    receipt_recorded_claim,
 )
 from shop.selectors import basket_get_for_request, basket_signature
-from shop.services import basket_take_ordered
+from shop.services import basket_take_placed
+
+logger = logging.getLogger(__name__)
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
 # Who minted it: the account's pk, or None for a guest (login() keeps a guest's session data).
@@ -163,7 +163,8 @@ def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
         return None
     placed = PlacedOrder.objects.filter(reference=reference).first()
     if placed is not None:
-        receipt_recorded_claim(placed)  # answered now: its lines are no longer in the basket
+        # Its lines are no longer in the basket: that is empty.
+        basket_take_placed(basket=basket_get_for_request(request), order=placed, lines=[])
     return placed
 
 
@@ -187,10 +188,9 @@ def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgre
     if placed is not None:
         if buyers:
             order_grant_access(request, placed)
-            if receipt_recorded_claim(placed) and not _basket_take_found(request, placed):
+            if not _basket_take_found(request, placed):
                 # Its lines could not be read from the legacy API: the reference stays with the
                 # session, so its next checkout is answered with this order, never a second one.
-                receipt_answer_give_back(placed)
                 return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
         if browsers:
             checkout_reference_forget(request)
@@ -208,29 +208,39 @@ def _refusal_key(reference: str) -> str:
 
 def checkout_refusal_keep(request: HttpRequest, *, reference: str, message: str) -> None:
     """A definite no for a try of this checkout (a declined card, no stock), kept a while for the
-    page that waits on it: the browser that sent it twice was shown the other submit's page."""
-    if request.session.session_key:
+    page that waits on it: the browser that sent it twice was shown the other submit's page.
+    A cache that is away loses it, and the refusal is told all the same."""
+    if not request.session.session_key:
+        return
+    try:
         cache.set(_refusal_key(reference), (request.session.session_key, message), REFUSAL_KEPT_SECONDS)
+    except Exception:
+        logger.warning("could not keep checkout %s's refusal for its waiting page", reference, exc_info=True)
 
 
 def checkout_refusal_told(request: HttpRequest, *, reference: str) -> str | None:
     """What the checkout under `reference` was refused with, for the browser that sent it only."""
-    kept = cache.get(_refusal_key(reference)) if reference else None
+    try:
+        kept = cache.get(_refusal_key(reference)) if reference else None
+    except Exception:  # the page says what it can without it
+        logger.warning("could not read checkout %s's refusal", reference, exc_info=True)
+        kept = None
     if not kept or not request.session.session_key or kept[0] != request.session.session_key:
         return None
     return kept[1]
 
 
 def _basket_take_found(request: HttpRequest, order: PlacedOrder) -> bool:
-    """Takes the lines of an order the sweep recorded (its request's answer was lost, so they
-    are still in the basket) out of this browser's basket, as the lines the legacy API placed;
-    False when it cannot tell them now."""
+    """Takes the lines of a placed order out of this browser's basket unless a request answered
+    with it took them (the submit that placed it, as a rule), as the lines the legacy API placed;
+    False when it cannot read them now. They are read before the claim, so a process that dies
+    reading them leaves them for the next request."""
+    if order.lines_taken:
+        return True
     answer = legacy_client.order_find(reference=order.reference, caller="storefront")
     if not checkout_placed_answer(answer):
         return False
-    basket = basket_get_for_request(request)
-    if basket is not None:
-        basket_take_ordered(basket=basket, lines=placed_lines(answer.data))
+    basket_take_placed(basket=basket_get_for_request(request), order=order, lines=placed_lines(answer.data))
     return True
 
 
@@ -303,13 +313,13 @@ def checkout_place(
             reference=reference, lines=ordered, customer=customer, delivery=delivery, started_by_buyer=started_by_buyer
         )
         basket_kept = True
-        if theirs and receipt_answer_claim(order):
-            basket_kept = basket_take_ordered(basket=basket, lines=earlier_lines)
+        if theirs:
+            taken = basket_take_placed(basket=basket, order=order, lines=earlier_lines)
+            basket_kept = BasketLine.objects.filter(basket=basket).exists() if taken is None else taken
         raise CheckoutPlacedEarlier(order, theirs=theirs, basket_kept=basket_kept) from None
     # Unit for unit: a line added in another tab while the legacy API placed it stays. Once: not
-    # when another request (another tab's, the page that waits) was answered with it.
-    if receipt_answer_claim(order):
-        basket_take_ordered(basket=basket, lines=ordered)
+    # when another request (another tab's, the page that waits) was answered with it first.
+    basket_take_placed(basket=basket, order=order, lines=ordered)
     return order
 
 

@@ -192,6 +192,12 @@ class PlacedOrder(models.Model):
     # False while a receipt the sweep recorded (shop.checkout_sweep) has answered no request: the
     # first request of its own body to ask is then answered as the original (a buy-now's access).
     answered = models.BooleanField(default=True, db_default=True, editable=False)
+    # Whether its lines were taken out of the buyer's basket: False from its recording until the
+    # first request answered with it takes them, in one transaction with this mark
+    # (shop.services.basket_take_placed), whichever it is (the submit that placed it, a retry,
+    # the page that waits on a checkout sent twice); so never twice, and not lost with a process
+    # that died in between. None on receipts recorded before it was kept: taken by each answer.
+    lines_taken = models.BooleanField(null=True, blank=True, editable=False)
     # When its confirmation email was written with it (OrderEmail, which sends it): the
     # release before claimed the email here, so that its replays send none.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)

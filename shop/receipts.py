@@ -38,13 +38,11 @@ def checkout_found_record(
     customer: AbstractBaseUser | None,
     delivery: Delivery,
     fingerprint: str = "",
-    answered: bool = True,
 ) -> tuple[PlacedOrder, list[dict]]:
     """The order the legacy API found under `reference` (legacy_client.order_find's PLACED) after
     the try that placed it lost its answer: its receipt recorded for `customer`, with the lines,
     name and email it was placed with and `delivery`'s address, and confirmed by email once, as
-    that try would have done. With the lines it ordered. `answered`: False when no request is
-    answered with it now (the sweep's), so the first that is claims it (receipt_answer_claim)."""
+    that try would have done. With the lines it ordered."""
     data = answer.data
     earlier = placed_lines(data)
     # The order is the earlier try's, with its name and email; the address is only this one's.
@@ -60,7 +58,6 @@ def checkout_found_record(
         processing_ms=int(data.get("processing_ms") or 0),
         lines=earlier,
         fingerprint=fingerprint,
-        answered=answered,
     )
     return order, earlier
 
@@ -74,12 +71,11 @@ def placed_order_record(
     processing_ms: int,
     lines: list[dict] = (),
     fingerprint: str = "",
-    answered: bool = True,
 ) -> PlacedOrder:
     """The storefront's receipt, with its PLACED event and the buyer's confirmation email (the
     lines as the legacy API placed them, sent once this commits) in the same transaction; a second
-    answer for the same reference finds the first (and logs and emails nothing more). The
-    receipt's `recorded_now` says whether this call recorded it."""
+    answer for the same reference finds the first (and logs and emails nothing more). Its lines
+    are still to be taken out of the basket (shop.services.basket_take_placed)."""
     defaults = {
         "number": str(legacy["number"]),
         "legacy_id": int(legacy["id"]),
@@ -92,9 +88,8 @@ def placed_order_record(
         "confirmation_sent_at": timezone.now(),
     }
     if fingerprint:  # a buy-now's receipt recorded for a request that got no answer
-        defaults.update(fingerprint=fingerprint)
-    defaults["answered"] = answered
-    created = False
+        defaults.update(fingerprint=fingerprint, answered=False)
+    defaults["lines_taken"] = False
     try:
         with transaction.atomic():
             order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
@@ -106,26 +101,13 @@ def placed_order_record(
                 order_confirmation_on_commit(_confirmation(order, legacy))
     except IntegrityError:  # a double submit recorded it a moment ago
         order = PlacedOrder.objects.get(reference=reference)
-    order.recorded_now = created
     return order
 
 
-def receipt_answer_claim(order: PlacedOrder) -> bool:
-    """Whether the request holding `order` is the one its answer is for, and does what that answer
-    does (a checkout takes its lines out of the basket, a buy-now gives the session access): the
-    request that recorded it, or the first to come for a receipt the sweep recorded (its buyer's
-    retry, or the page that waits on a checkout sent twice). True for one request only."""
-    return getattr(order, "recorded_now", False) or receipt_recorded_claim(order)
-
-
 def receipt_recorded_claim(order: PlacedOrder) -> bool:
-    """Whether this request is the first to be answered with a receipt the sweep recorded."""
+    """Whether this request is the first to be answered with a buy-now's receipt the sweep
+    recorded (its original request's answer was lost): it gets what that answer gave."""
     return PlacedOrder.objects.filter(pk=order.pk, answered=False).update(answered=True) == 1
-
-
-def receipt_answer_give_back(order: PlacedOrder) -> None:
-    """A claim whose request could not do what the answer does: the next request may."""
-    PlacedOrder.objects.filter(pk=order.pk).update(answered=False)
 
 
 def _confirmation(order: PlacedOrder, legacy: dict) -> Confirmation:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from shop.models import Basket, BasketLine, Product
+from shop.models import Basket, BasketLine, PlacedOrder, Product
 from shop.selectors import SESSION_BASKET, basket_get_for_request
 
 # The most of one product a basket line may hold, whatever the stock.
@@ -152,6 +152,17 @@ def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> 
 
 
 # --- Checkout ---------------------------------------------------------------------------
+
+
+def basket_take_placed(*, basket: Basket | None, order: PlacedOrder, lines: list[dict]) -> bool | None:
+    """Takes a placed order's `lines` out of the basket, once for the order whichever request is
+    answered with it first, in one transaction with the mark on its receipt (lines_taken). None
+    when an earlier request took them; else whether anything is left in the basket."""
+    with transaction.atomic():
+        claimed = PlacedOrder.objects.filter(pk=order.pk).exclude(lines_taken=True).update(lines_taken=True)
+        if not claimed:
+            return None
+        return basket_take_ordered(basket=basket, lines=lines) if basket is not None else False
 
 
 def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:

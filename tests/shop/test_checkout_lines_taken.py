@@ -1,0 +1,178 @@
+# ruff: noqa: F811  (the fixtures imported from the tests they live in)
+"""An order's lines leave the basket once, whichever request is answered with it first, and even
+when the process that recorded its receipt died before it took them: never left in the basket
+for a second, paid checkout. And a refusal reaches the buyer when the cache is away."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.test import Client
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+import legacy_client
+import shop.checkouts
+import shop.services
+import tests.shop.test_checkout_sent_twice as sent_twice
+from legacy_api.models import Order
+from shop.checkout_sweep import checkout_sweep
+from shop.checkouts import SESSION_CHECKOUT_REFERENCE
+from shop.models import Basket, PlacedOrder
+from tests.shop.conftest import basket_lines
+from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
+from tests.shop.test_checkout_sent_twice import (  # noqa: F401
+    _first_answer_lost,
+    _looks_due,
+    _progress_url,
+    first_submit_held,
+)
+from tests.shop.test_checkout_sweep import answers_lost  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Killed(Exception):
+    """The worker dies here (a gunicorn timeout, OOM, a deploy's SIGKILL, a dropped DB link)."""
+
+
+def _dies_taking_the_basket(monkeypatch, *, off_main_thread_only: bool = False) -> None:
+    real = shop.services.basket_take_ordered
+    died = []
+
+    def take(**kwargs):
+        here = threading.current_thread() is not threading.main_thread() or not off_main_thread_only
+        if here and not died:
+            died.append(True)
+            raise Killed("worker died after the receipt committed, before the basket was updated")
+        return real(**kwargs)
+
+    monkeypatch.setattr(shop.services, "basket_take_ordered", take)
+
+
+def test_a_retry_after_the_placing_request_died_before_the_basket_update_takes_the_units(
+    client, legacy_api, rod, monkeypatch
+):
+    """The submit places the order and commits its receipt, then dies before the basket is
+    updated. The buyer's retry (same reference, same body) is answered with the same order, and
+    takes the rod out, so it is not left for a second, paid checkout."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reference = client.session[SESSION_CHECKOUT_REFERENCE]
+    _dies_taking_the_basket(monkeypatch)
+    client.raise_request_exception = False
+    assert client.post("/checkout/", checkout_form()).status_code == 500
+    order = PlacedOrder.objects.get(reference=reference)
+
+    retry = client.post("/checkout/", checkout_form())
+
+    assert retry.status_code == 302 and retry["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_the_waiting_page_takes_the_units_when_the_first_submit_died_before_the_basket_update(
+    client,
+    first_submit_held,
+    rod,
+    monkeypatch,
+):
+    """Double click: the first submit records the receipt and dies before the basket update;
+    the second's waiting page shows the order and takes the rod out."""
+    monkeypatch.setattr(sent_twice, "_same_browser", lambda c: _raising_not(c))
+    _dies_taking_the_basket(monkeypatch, off_main_thread_only=True)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    assert let_go(first).status_code == 500
+    order = PlacedOrder.objects.get(reference=reference)
+
+    shown = client.get(progress)
+
+    assert shown["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+
+
+def test_the_waiting_page_claim_survives_a_worker_that_dies_while_it_reads_the_lines(
+    client,
+    first_submit_held,
+    rod,
+    monkeypatch,
+):
+    """The sweep recorded the order; the waiting page dies during its call to read the order's
+    lines. The next poll takes them out all the same."""
+    _first_answer_lost(monkeypatch)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    assert let_go(first).status_code == 503
+    _looks_due()
+    assert checkout_sweep().placed == 1
+    order = PlacedOrder.objects.get()
+    real_find = legacy_client.order_find
+    calls = []
+
+    def find(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise Killed("worker killed during the lookup")
+        return real_find(**kwargs)
+
+    monkeypatch.setattr(legacy_client, "order_find", find)
+    client.raise_request_exception = False
+    assert client.get(progress).status_code == 500
+
+    shown = client.get(progress)
+
+    assert shown["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+
+
+def test_a_receipt_the_sweep_recorded_before_this_release_is_taken_out_of_the_basket_on_retry(
+    client,
+    legacy_api,
+    rod,
+    answers_lost,
+    monkeypatch,
+):
+    """A receipt the sweep recorded before receipts kept whether their lines were taken
+    (lines_taken None): its buyer's retry takes them out, as the release before did."""
+    fill_basket(client, rod, 2)
+    assert client.post("/checkout/", checkout_form()).status_code == 503
+    _looks_due()
+    assert checkout_sweep().placed == 1
+    PlacedOrder.objects.update(lines_taken=None)  # as the release before recorded it
+    order = PlacedOrder.objects.get()
+    monkeypatch.setattr(legacy_client, "order_place", answers_lost)  # the real one: answered now
+
+    retry = client.post("/checkout/", checkout_form())
+
+    assert retry.status_code == 302 and retry["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}, "the ordered rods are still in the basket"
+
+
+class _CacheAway:
+    def __getattr__(self, name):
+        def away(*args, **kwargs):
+            raise RedisConnectionError("Error 111 connecting to redis. Connection refused.")
+
+        return away
+
+
+def test_a_declined_card_is_told_when_the_cache_is_away(client, legacy_api, rod, monkeypatch):
+    """The refusal kept for the waiting page is lost, and the buyer is told all the same."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    monkeypatch.setattr(shop.checkouts, "cache", _CacheAway())
+    client.raise_request_exception = False
+
+    refused = client.post("/checkout/", checkout_form(card_number=DECLINED))
+
+    assert refused.status_code == 402
+    assert "Your card was declined" in refused.content.decode()
+
+
+def _raising_not(client: Client) -> Client:
+    other = Client(raise_request_exception=False)
+    other.cookies = client.cookies
+    return other
