@@ -42,6 +42,7 @@ def pending_checkout_note(
     lines: list[dict],
     card_last4: str,
     fingerprint: str = "",
+    basket_id: int | None = None,
 ) -> NotedTry:
     """Before each try's call: its body is added to the checkout's tries, the try counts as open,
     and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended)."""
@@ -52,6 +53,8 @@ def pending_checkout_note(
         "card_last4": card_last4,
         "fingerprint": fingerprint,
     }
+    if basket_id is not None:  # a checkout's: the sweep takes a found order's lines out of it
+        attempt["basket"] = basket_id
     look_after = timezone.now() + timedelta(seconds=settings.SHOP_CHECKOUT_SWEEP_AFTER_SECONDS)
     with transaction.atomic():
         pending, created = PendingCheckout.objects.select_for_update().get_or_create(

@@ -19,8 +19,9 @@ from legacy_client import Outcome
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import pending_checkout_buyer, pending_checkout_try_of
 from shop.delivery import Delivery
-from shop.models import PendingCheckout
+from shop.models import Basket, PendingCheckout
 from shop.receipts import checkout_found_record, checkout_placed_answer
+from shop.services import basket_take_placed
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +61,16 @@ def _look(pending: PendingCheckout) -> str:
     answer = legacy_client.order_find(reference=pending.reference, caller="storefront")
     attempt = pending_checkout_try_of(pending, answer.data) if checkout_placed_answer(answer) else None
     if attempt is not None:
-        checkout_found_record(
+        buyer = pending_checkout_buyer(attempt)
+        order, lines = checkout_found_record(
             reference=pending.reference,
             answer=answer,
-            customer=pending_checkout_buyer(attempt),
+            customer=buyer,
             delivery=Delivery.of(attempt),
             fingerprint=attempt["fingerprint"],
         )
+        if not attempt["fingerprint"]:  # a checkout's (a buy-now orders from no basket)
+            _basket_take(attempt, buyer=buyer, order=order, lines=lines)
         return "placed"
     # Only while no try has moved its look on since this one was read: a try still on its way to
     # the legacy API may place it yet.
@@ -87,6 +91,17 @@ def _look(pending: PendingCheckout) -> str:
     why = "an order no try of its own matches" if checkout_placed_answer(answer) else str(answer.outcome)
     logger.warning("checkout %s: still in doubt (%s); asked again in %d s", pending.reference, why, wait)
     return "in_doubt"
+
+
+def _basket_take(attempt: dict, *, buyer, order, lines: list[dict]) -> None:
+    """A found order's lines out of the basket it was ordered from, or its account's (where that
+    basket joined it, or for a try kept before tries named their basket): so its buyer, on this
+    browser or another, does not order them a second time. Once, whoever takes them first."""
+    basket = Basket.objects.filter(pk=attempt["basket"]).first() if attempt.get("basket") else None
+    if basket is None and buyer is not None:
+        basket = Basket.objects.filter(owner=buyer).first()
+    if basket is not None:
+        basket_take_placed(basket=basket, order=order, lines=lines)
 
 
 def _look_again(pending: PendingCheckout) -> float:

@@ -18,7 +18,7 @@ import tests.shop.test_checkout_sent_twice as sent_twice
 from legacy_api.models import Order
 from shop.checkout_sweep import checkout_sweep
 from shop.checkouts import SESSION_CHECKOUT_REFERENCE
-from shop.models import Basket, PlacedOrder
+from shop.models import Basket, PendingCheckout, PlacedOrder
 from tests.shop.conftest import basket_lines
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 from tests.shop.test_checkout_sent_twice import (  # noqa: F401
@@ -99,13 +99,17 @@ def test_the_waiting_page_claim_survives_a_worker_that_dies_while_it_reads_the_l
     rod,
     monkeypatch,
 ):
-    """The sweep recorded the order; the waiting page dies during its call to read the order's
-    lines. The next poll takes them out all the same."""
+    """The sweep recorded the order of a try kept before tries named their basket (so the sweep
+    could not take its lines); the waiting page dies during its call to read the order's lines.
+    The next poll takes them out all the same."""
     _first_answer_lost(monkeypatch)
     reference, submit, let_go = first_submit_held
     first = submit(checkout_form())
     progress = _progress_url(client.post("/checkout/", checkout_form()))
     assert let_go(first).status_code == 503
+    for pending in PendingCheckout.objects.all():
+        pending.tries = [{k: v for k, v in kept.items() if k != "basket"} for kept in pending.tries]
+        pending.save(update_fields=["tries"])
     _looks_due()
     assert checkout_sweep().placed == 1
     order = PlacedOrder.objects.get()
@@ -176,3 +180,39 @@ def _raising_not(client: Client) -> Client:
     other = Client(raise_request_exception=False)
     other.cookies = client.cookies
     return other
+
+
+def test_the_sweep_takes_a_found_order_out_of_its_buyers_basket_on_any_browser(
+    legacy_api, rod, customer, answers_lost, django_user_model
+):
+    """A signed-in buyer's answer is lost ("very busy, try again"); they go on on their phone.
+    The sweep records the order and takes its rod out of the account's basket: the phone's
+    checkout finds nothing to order again (a black-box pass paid twice so)."""
+    laptop = Client()
+    laptop.force_login(customer)
+    fill_basket(laptop, rod, 1)
+    assert laptop.post("/checkout/", checkout_form()).status_code == 503
+    _looks_due()
+
+    assert checkout_sweep().placed == 1
+
+    assert basket_lines(Basket.objects.get(owner=customer)) == {}
+    phone = Client()
+    phone.force_login(customer)
+    assert phone.get("/checkout/")["Location"] == "/basket/"
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+
+
+def test_the_sweep_takes_nothing_from_a_basket_for_a_buy_now(legacy_api, rod, customer, answers_lost):
+    """A buy-now orders from no basket: the sweep leaves the account's basket as it is."""
+    from tests.shop.test_buy_now import buy
+
+    buyer = Client()
+    buyer.force_login(customer)
+    fill_basket(buyer, rod, 1)
+    assert buy(buyer, rod, key="lost-1").status_code == 503
+    _looks_due()
+
+    assert checkout_sweep().placed == 1
+
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}
