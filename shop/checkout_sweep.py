@@ -94,10 +94,16 @@ def _look(pending: PendingCheckout) -> str:
 
 
 def _basket_take(attempt: dict, *, buyer, order, lines: list[dict]) -> None:
-    """A found order's lines out of the basket it was ordered from, or its account's (where that
-    basket joined it, or for a try kept before tries named their basket): so its buyer, on this
-    browser or another, does not order them a second time. Once, whoever takes them first."""
-    basket = Basket.objects.filter(pk=attempt["basket"]).first() if attempt.get("basket") else None
+    """A found order's lines out of the basket it was ordered from, while that is still its
+    buyer's, or its account's (where that basket joined it, or for a try kept before tries named
+    their basket): so its buyer, on this browser or another, does not order them a second time.
+    Once, whoever takes them first."""
+    # Only while it is still the try's buyer's: a guest's basket that became an account's when
+    # someone signed in on the browser is that account's now, perhaps another person's.
+    basket = None
+    if attempt.get("basket"):
+        baskets = Basket.objects.filter(pk=attempt["basket"])
+        basket = (baskets.filter(owner=buyer) if buyer is not None else baskets.filter(owner__isnull=True)).first()
     if basket is None and buyer is not None:
         basket = Basket.objects.filter(owner=buyer).first()
     if basket is not None:

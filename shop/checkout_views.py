@@ -109,8 +109,7 @@ PLACING_REFRESH_SECONDS = 2
 
 GUESTS_CHECKOUT_PLACED = (
     "A checkout started on this browser before you signed in went through after all, and was "
-    "confirmed to the email address it gave. What it ordered was taken out of this basket, so it is "
-    "not ordered twice."
+    "confirmed to the email address it gave. Your basket is kept: order it when you are ready."
 )
 PLACING_STILL = "Your order is still being placed. This page shows it as soon as it is placed."
 

@@ -188,13 +188,13 @@ def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgre
     if placed is not None:
         if buyers:
             order_grant_access(request, placed)
-        if browsers:
-            # Out of this browser's basket, whoever checks out on it now: a guest's lines joined
-            # the account's basket when it signed in.
             if not _basket_take_found(request, placed):
                 # Its lines could not be read from the legacy API: the reference stays with the
                 # session, so its next checkout is answered with this order, never a second one.
                 return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
+        if browsers:
+            # Another's (a guest's, before someone signed in here) leaves this basket alone: the
+            # one who checks out now may be someone else, whose basket it is.
             checkout_reference_forget(request)
         return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
     placing = browsers and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
@@ -315,10 +315,10 @@ def checkout_place(
         order, earlier_lines, theirs = _earlier_try_placed(
             reference=reference, lines=ordered, customer=customer, delivery=delivery, started_by_buyer=started_by_buyer
         )
-        # Taken out of this basket whoever it was (a guest before someone signed in on the browser:
-        # its lines joined this basket), so they are not ordered a second time.
-        taken = basket_take_placed(basket=basket, order=order, lines=earlier_lines)
-        basket_kept = BasketLine.objects.filter(basket=basket).exists() if taken is None else taken
+        basket_kept = True
+        if theirs:  # another's (a guest's, before someone signed in here) leaves this basket alone
+            taken = basket_take_placed(basket=basket, order=order, lines=earlier_lines)
+            basket_kept = BasketLine.objects.filter(basket=basket).exists() if taken is None else taken
         raise CheckoutPlacedEarlier(order, theirs=theirs, basket_kept=basket_kept) from None
     # Unit for unit: a line added in another tab while the legacy API placed it stays. Once: not
     # when another request (another tab's, the page that waits) was answered with it first.

@@ -18,9 +18,9 @@ import tests.shop.test_checkout_sent_twice as sent_twice
 from legacy_api.models import Order
 from shop.checkout_sweep import checkout_sweep
 from shop.checkouts import SESSION_CHECKOUT_REFERENCE
-from shop.models import Basket, PendingCheckout, PlacedOrder
+from shop.models import Basket, PendingCheckout, PlacedOrder, Product
 from tests.shop.conftest import basket_lines
-from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
+from tests.shop.test_checkout import DECLINED, _placed_but_answer_lost, checkout_form, fill_basket
 from tests.shop.test_checkout_sent_twice import (  # noqa: F401
     _first_answer_lost,
     _looks_due,
@@ -216,3 +216,52 @@ def test_the_sweep_takes_nothing_from_a_basket_for_a_buy_now(legacy_api, rod, cu
     assert checkout_sweep().placed == 1
 
     assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}
+
+
+# The account holder who signs in on the shared browser after the guest (Ada) left it.
+BOBS = {"name": "Bob Angler", "email": "angler@example.com", "card_number": "5555555555554444"}
+
+
+@pytest.mark.parametrize("how", ["guest_removed_it_before_leaving", "merge_capped_by_stock"])
+def test_a_guests_order_found_on_the_next_account_holders_checkout_leaves_their_own_rod(
+    client, legacy_api, rod, customer, how
+):
+    """Bob put a rod in his account's basket on his phone. On a shared computer, guest Ada's
+    checkout of a rod lost its answer, and her rod never joined Bob's basket (she removed it; or
+    the merge capped the line at the one rod left in stock). Bob signs in and checks out his rod:
+    Ada's order is found, and told; Bob's basket, his own rod, is left alone."""
+    if how == "merge_capped_by_stock":
+        Product.objects.filter(pk=rod.pk).update(stock=2)
+    phone = Client()
+    phone.force_login(customer)
+    fill_basket(phone, rod, 1)  # Bob's own
+    fill_basket(client, rod, 1)  # Ada's, as a guest on the shared browser
+    _placed_but_answer_lost(client, rod)
+    if how == "guest_removed_it_before_leaving":
+        client.post(f"/basket/lines/{rod.slug}/remove/")
+    client.force_login(customer)
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}  # Bob's rod, only
+
+    response = client.post("/checkout/", checkout_form(**BOBS))
+
+    assert response.status_code == 302 and response["Location"] == "/checkout/"  # Ada's went through
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}, "Bob's own rod was taken out"
+
+
+def test_the_sweep_leaves_the_rod_the_next_account_holder_put_in_the_guests_former_basket(
+    client, legacy_api, rod, customer, answers_lost
+):
+    """Guest Ada's checkout loses its answer; she clears her basket and leaves. Bob (no basket of
+    his own yet) signs in on the browser, so her basket becomes his account's (the merge's first
+    branch), and he adds a rod for himself. The sweep finds Ada's order and leaves the basket her
+    try named alone: it is Bob's now."""
+    fill_basket(client, rod, 1)
+    assert client.post("/checkout/", checkout_form()).status_code == 503
+    client.post(f"/basket/lines/{rod.slug}/remove/")
+    client.force_login(customer)
+    fill_basket(client, rod, 1)  # Bob's own
+    _looks_due()
+
+    assert checkout_sweep().placed == 1
+
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}, "Bob's own rod was taken out"
