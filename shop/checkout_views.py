@@ -11,7 +11,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from shop import checkouts, order_links, selectors
+from shop import checkout_progress, checkouts, order_links, selectors
 from shop.forms import CheckoutForm
 
 
@@ -28,7 +28,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     basket_obj = selectors.basket_get_for_request(request)
     view = selectors.basket_view(basket=basket_obj)
     if basket_obj is None or not view.lines:
-        placed = checkouts.checkout_placed_earlier(request)
+        placed = checkout_progress.checkout_placed_earlier(request)
         if placed is not None:
             checkouts.checkout_reference_forget(request)
             order_links.order_grant_access(request, placed)
@@ -89,7 +89,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
-        checkouts.checkout_refusal_keep(request, reference=reference, message=exc.message)
+        checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
             checkouts.checkout_reference_forget(request)
             checkouts.checkout_reference(request)
@@ -127,7 +127,7 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
     (when this session may see it), this page again while a try may still place it, and the
     checkout with the basket kept when none did."""
     reference = request.GET.get("reference", "")
-    progress = checkouts.checkout_progress(request, reference=reference)
+    progress = checkout_progress.checkout_progress(request, reference=reference)
     if progress.order is not None:
         try:
             selectors.placed_order_get_for_request(request=request, number=progress.order.number)
@@ -142,7 +142,7 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
             return redirect("shop:order", number=progress.order.number)
     elif progress.placing:
         return _checkout_placing_page(request, reference=reference, message=PLACING_STILL)
-    refusal = checkouts.checkout_refusal_told(request, reference=reference)
+    refusal = checkout_progress.checkout_refusal_told(request, reference=reference)
     if refusal or progress.browsers:
         why = refusal or "The card may have been declined, or part of your basket sold out."
         kept = "Your basket is kept: please check it and order again."

@@ -7,14 +7,12 @@ places its one-product orders the same way, under the buyer's Idempotency-Key.""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.cache import cache
 from django.http import HttpRequest
 
 import legacy_client
@@ -29,14 +27,12 @@ from shop.checkout_pending import (
 )
 from shop.delivery import Delivery
 from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
-from shop.order_links import order_grant_access
 from shop.receipts import (
     checkout_found_record,
     checkout_placed_answer,
-    placed_lines,
     placed_order_record,
 )
-from shop.selectors import basket_get_for_request, basket_signature
+from shop.selectors import basket_signature
 from shop.services import basket_take_placed
 
 logger = logging.getLogger(__name__)
@@ -152,98 +148,6 @@ def checkout_reference_is_buyers(request: HttpRequest) -> bool:
     """Whether whoever checks out now started this checkout's reference: not so once a guest's
     browser was signed in to an account, whose holder may be someone else."""
     return request.session.get(SESSION_CHECKOUT_STARTED_BY) == _buyer_id(request)
-
-
-def checkout_placed_earlier(request: HttpRequest) -> PlacedOrder | None:
-    """The order this browser's unsettled checkout placed after all, if its buyer started it:
-    the second of two submits sent at once kept the reference (its answer was "still being
-    placed") after the first placed the order and emptied the basket."""
-    reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
-    if not reference or not checkout_reference_is_buyers(request):
-        return None
-    placed = PlacedOrder.objects.filter(reference=reference).first()
-    if placed is not None:
-        # Its lines are no longer in the basket: that is empty.
-        basket_take_placed(basket=basket_get_for_request(request), order=placed, lines=[])
-    return placed
-
-
-@dataclass(frozen=True)
-class CheckoutProgress:
-    """Where a checkout sent more than once stands (CheckoutInProgress), for the page that waits."""
-
-    order: PlacedOrder | None  # placed under the reference
-    placing: bool  # not placed yet, and a try of it may still place it
-    browsers: bool  # this browser sent it (its session holds the reference)
-    buyers: bool  # and whoever checks out on it now started it (not so once a guest signed in)
-
-
-def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgress:
-    """Where the checkout under `reference` stands, as this browser may be told: an order this
-    browser's buyer started is granted to the session here. Whether the session may see an
-    order is the caller's to check, as the order page does."""
-    browsers = bool(reference) and request.session.get(SESSION_CHECKOUT_REFERENCE) == reference
-    buyers = browsers and checkout_reference_is_buyers(request)
-    placed = PlacedOrder.objects.filter(reference=reference).first() if reference else None
-    if placed is not None:
-        if buyers:
-            order_grant_access(request, placed)
-            if not _basket_take_found(request, placed):
-                # Its lines could not be read from the legacy API: the reference stays with the
-                # session, so its next checkout is answered with this order, never a second one.
-                return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
-        if browsers:
-            # Another's (a guest's, before someone signed in here) leaves this basket alone: the
-            # one who checks out now may be someone else, whose basket it is.
-            checkout_reference_forget(request)
-        return CheckoutProgress(placed, placing=False, browsers=browsers, buyers=buyers)
-    placing = browsers and PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
-    return CheckoutProgress(None, placing=placing, browsers=browsers, buyers=buyers)
-
-
-REFUSAL_KEPT_SECONDS = 600
-
-
-def _refusal_key(reference: str) -> str:
-    return f"shop:checkout:refused:{hashlib.sha256(reference.encode()).hexdigest()[:32]}"
-
-
-def checkout_refusal_keep(request: HttpRequest, *, reference: str, message: str) -> None:
-    """A definite no for a try of this checkout (a declined card, no stock), kept a while for the
-    page that waits on it: the browser that sent it twice was shown the other submit's page.
-    A cache that is away loses it, and the refusal is told all the same."""
-    if not request.session.session_key:
-        return
-    try:
-        cache.set(_refusal_key(reference), (request.session.session_key, message), REFUSAL_KEPT_SECONDS)
-    except Exception:
-        logger.warning("could not keep checkout %s's refusal for its waiting page", reference, exc_info=True)
-
-
-def checkout_refusal_told(request: HttpRequest, *, reference: str) -> str | None:
-    """What the checkout under `reference` was refused with, for the browser that sent it only."""
-    try:
-        kept = cache.get(_refusal_key(reference)) if reference else None
-    except Exception:  # the page says what it can without it
-        logger.warning("could not read checkout %s's refusal", reference, exc_info=True)
-        kept = None
-    if not kept or not request.session.session_key or kept[0] != request.session.session_key:
-        return None
-    return kept[1]
-
-
-def _basket_take_found(request: HttpRequest, order: PlacedOrder) -> bool:
-    """Takes the lines of a placed order out of this browser's basket unless a request answered
-    with it took them (the submit that placed it, as a rule), as the lines the legacy API placed;
-    False when it cannot read them now. They are read before the claim, so a process that dies
-    reading them leaves them for the next request."""
-    if order.lines_taken:
-        return True
-    answer = legacy_client.order_find(reference=order.reference, caller="storefront")
-    if not checkout_placed_answer(answer):
-        return False
-    basket_take_placed(basket=basket_get_for_request(request), order=order, lines=placed_lines(answer.data))
-    return True
 
 
 def _buyer_id(request: HttpRequest) -> int | None:

@@ -12,7 +12,7 @@ from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import legacy_client
-import shop.checkouts
+import shop.checkout_progress
 import shop.services
 import tests.shop.test_checkout_sent_twice as sent_twice
 from legacy_api.models import Order
@@ -167,7 +167,7 @@ def test_a_declined_card_is_told_when_the_cache_is_away(client, legacy_api, rod,
     """The refusal kept for the waiting page is lost, and the buyer is told all the same."""
     fill_basket(client, rod, 1)
     client.get("/checkout/")
-    monkeypatch.setattr(shop.checkouts, "cache", _CacheAway())
+    monkeypatch.setattr(shop.checkout_progress, "cache", _CacheAway())
     client.raise_request_exception = False
 
     refused = client.post("/checkout/", checkout_form(card_number=DECLINED))
