@@ -13,7 +13,11 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 import legacy_client
-from shop.checkouts import SESSION_CHECKOUT_REFERENCE, checkout_reference_forget, checkout_reference_is_buyers
+from shop.checkout_reference import (
+    SESSION_CHECKOUT_REFERENCE,
+    checkout_reference_forget,
+    checkout_reference_is_buyers,
+)
 from shop.models import PendingCheckout, PlacedOrder
 from shop.order_links import order_grant_access
 from shop.receipts import checkout_placed_answer, placed_lines

@@ -11,7 +11,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from shop import checkout_progress, checkouts, order_links, selectors
+from shop import checkout_progress, checkout_reference, checkouts, order_links, selectors
 from shop.forms import CheckoutForm
 
 
@@ -30,7 +30,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if basket_obj is None or not view.lines:
         placed = checkout_progress.checkout_placed_earlier(request)
         if placed is not None:
-            checkouts.checkout_reference_forget(request)
+            checkout_reference.checkout_reference_forget(request)
             order_links.order_grant_access(request, placed)
             messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
             return redirect("shop:order", number=placed.number)
@@ -38,7 +38,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect("shop:basket")
     if request.method == "GET":
         # Minted before the first submit, so two quick submits carry the same reference.
-        checkouts.checkout_reference(request)
+        checkout_reference.checkout_reference(request)
         form = CheckoutForm(initial=_checkout_initial(request))
         return render(request, "shop/checkout.html", {"form": form, "basket": view})
 
@@ -51,7 +51,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             # its prices on the next submit: the buyer hears of the change with the field's.
             context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
         return render(request, "shop/checkout.html", context, status=400)
-    reference = checkouts.checkout_reference(request)
+    reference = checkout_reference.checkout_reference(request)
     try:
         order = checkouts.checkout_place(
             basket=basket_obj,
@@ -59,11 +59,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
             delivery=form.delivery(),
             card_number=form.cleaned_data["card_number"],
             reference=reference,
-            started_by_buyer=checkouts.checkout_reference_is_buyers(request),
+            started_by_buyer=checkout_reference.checkout_reference_is_buyers(request),
             basket_shown=form.cleaned_data["basket_shown"],
         )
     except checkouts.CheckoutPlacedEarlier as exc:
-        checkouts.checkout_reference_forget(request)
+        checkout_reference.checkout_reference_forget(request)
         if not exc.theirs:
             # Started as a guest before this account signed in on the browser: that order is
             # the guest's, confirmed to the address it gave, and shown to nobody here.
@@ -91,13 +91,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
         # another try under this one (another tab's) may have placed the order.
         checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
-            checkouts.checkout_reference_forget(request)
-            checkouts.checkout_reference(request)
+            checkout_reference.checkout_reference_forget(request)
+            checkout_reference.checkout_reference(request)
         form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
         return render(request, "shop/checkout.html", context, status=exc.status)
-    checkouts.checkout_reference_forget(request)
+    checkout_reference.checkout_reference_forget(request)
     order_links.order_grant_access(request, order)
     if selectors.basket_count(basket=basket_obj):
         messages.info(request, "What you added to your basket while this order was placed is kept there.")

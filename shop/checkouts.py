@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest
 
 import legacy_client
 from legacy_client import Outcome
@@ -36,10 +34,6 @@ from shop.selectors import basket_signature
 from shop.services import basket_take_placed
 
 logger = logging.getLogger(__name__)
-
-SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
-# Who minted it: the account's pk, or None for a guest (login() keeps a guest's session data).
-SESSION_CHECKOUT_STARTED_BY = "shop_checkout_started_by"
 
 
 class CheckoutError(Exception):
@@ -123,35 +117,6 @@ class CheckoutInProgress(CheckoutUnavailable):
 
     status = 202
     code = "in_progress"
-
-
-def checkout_reference(request: HttpRequest) -> str:
-    """The reference of this checkout: the same one for every submit until it is settled."""
-    reference = request.session.get(SESSION_CHECKOUT_REFERENCE)
-    if not reference:
-        reference = str(uuid.uuid4())
-        request.session[SESSION_CHECKOUT_REFERENCE] = reference
-        request.session[SESSION_CHECKOUT_STARTED_BY] = _buyer_id(request)
-        # Saved now, before the order service is called: the session middleware does not
-        # save on a 5xx answer, and a timeout is exactly when the same reference must be sent again.
-        request.session.save()
-    return reference
-
-
-def checkout_reference_forget(request: HttpRequest) -> None:
-    """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
-    request.session.pop(SESSION_CHECKOUT_REFERENCE, None)
-    request.session.pop(SESSION_CHECKOUT_STARTED_BY, None)
-
-
-def checkout_reference_is_buyers(request: HttpRequest) -> bool:
-    """Whether whoever checks out now started this checkout's reference: not so once a guest's
-    browser was signed in to an account, whose holder may be someone else."""
-    return request.session.get(SESSION_CHECKOUT_STARTED_BY) == _buyer_id(request)
-
-
-def _buyer_id(request: HttpRequest) -> int | None:
-    return request.user.pk if request.user.is_authenticated else None
 
 
 def _out_of_stock_message(data: dict) -> str:

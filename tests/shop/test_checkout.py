@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 import legacy_client
-from shop.checkouts import SESSION_CHECKOUT_REFERENCE
+from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PlacedOrder, Product
 from tests.shop.conftest import basket_lines, post_json
 

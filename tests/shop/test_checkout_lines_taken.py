@@ -16,8 +16,8 @@ import shop.checkout_progress
 import shop.services
 import tests.shop.test_checkout_sent_twice as sent_twice
 from legacy_api.models import Order
+from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.checkout_sweep import checkout_sweep
-from shop.checkouts import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PendingCheckout, PlacedOrder, Product
 from tests.shop.conftest import basket_lines
 from tests.shop.test_checkout import DECLINED, _placed_but_answer_lost, checkout_form, fill_basket

@@ -17,8 +17,8 @@ from events.models import Event
 from legacy_api.models import Order, PaymentAuthorisation
 from legacy_client import OrderAnswer, Outcome
 from shop.checkout_events import SOURCE
+from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.checkout_sweep import checkout_sweep
-from shop.checkouts import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PendingCheckout, PlacedOrder, Product
 from shop.tasks import checkouts_in_doubt_sweep
 from tests.shop.conftest import basket_lines, patch_json
