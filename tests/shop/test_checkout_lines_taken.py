@@ -71,6 +71,12 @@ def test_a_retry_after_the_placing_request_died_before_the_basket_update_takes_t
     assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
 
 
+def _shown_with_its_rod_taken_out(client: Client, progress: str, order: PlacedOrder) -> None:
+    shown = client.get(progress)
+    assert shown["Location"] == f"/orders/{order.number}/"
+    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+
+
 def test_the_waiting_page_takes_the_units_when_the_first_submit_died_before_the_basket_update(
     client,
     first_submit_held,
@@ -87,10 +93,7 @@ def test_the_waiting_page_takes_the_units_when_the_first_submit_died_before_the_
     assert let_go(first).status_code == 500
     order = PlacedOrder.objects.get(reference=reference)
 
-    shown = client.get(progress)
-
-    assert shown["Location"] == f"/orders/{order.number}/"
-    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+    _shown_with_its_rod_taken_out(client, progress, order)
 
 
 def test_the_waiting_page_claim_survives_a_worker_that_dies_while_it_reads_the_lines(
@@ -126,10 +129,7 @@ def test_the_waiting_page_claim_survives_a_worker_that_dies_while_it_reads_the_l
     client.raise_request_exception = False
     assert client.get(progress).status_code == 500
 
-    shown = client.get(progress)
-
-    assert shown["Location"] == f"/orders/{order.number}/"
-    assert basket_lines(Basket.objects.get()) == {}, "the ordered rod is still in the basket"
+    _shown_with_its_rod_taken_out(client, progress, order)
 
 
 def test_a_receipt_the_sweep_recorded_before_this_release_is_taken_out_of_the_basket_on_retry(
