@@ -7,7 +7,6 @@ places its one-product orders the same way, under the buyer's Idempotency-Key.""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import replace
 
@@ -25,15 +24,9 @@ from shop.checkout_pending import (
 )
 from shop.delivery import Delivery
 from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Product
-from shop.receipts import (
-    checkout_found_record,
-    checkout_placed_answer,
-    placed_order_record,
-)
+from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_placed
-
-logger = logging.getLogger(__name__)
 
 
 class CheckoutError(Exception):
