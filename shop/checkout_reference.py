@@ -4,8 +4,10 @@ and who started it says whose an order found under it is."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
+from django.contrib.sessions.backends.base import UpdateError
 from django.http import HttpRequest
 
 SESSION_CHECKOUT_REFERENCE = "shop_checkout_reference"
@@ -30,6 +32,15 @@ def checkout_reference_forget(request: HttpRequest) -> None:
     """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
     request.session.pop(SESSION_CHECKOUT_REFERENCE, None)
     request.session.pop(SESSION_CHECKOUT_STARTED_BY, None)
+
+
+def checkout_reference_renew(request: HttpRequest) -> None:
+    """After a definite no: the next submit is a new order, under a new reference."""
+    checkout_reference_forget(request)
+    # The session may have been ended meanwhile (signed in or out in another tab): the one the
+    # browser holds now gets its own reference on its checkout page, and this answer is shown.
+    with contextlib.suppress(UpdateError):
+        checkout_reference(request)
 
 
 def checkout_reference_is_buyers(request: HttpRequest) -> bool:

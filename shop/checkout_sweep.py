@@ -107,7 +107,8 @@ def _basket_take(attempt: dict, *, buyer, order, lines: list[dict]) -> None:
     if basket is None and buyer is not None:
         basket = Basket.objects.filter(owner=buyer).first()
     if basket is not None:
-        basket_take_placed(basket=basket, order=order, lines=lines)
+        # Nor where a guest's basket went on sign-in: found this late, it may be another's.
+        basket_take_placed(basket=basket, order=order, lines=lines, follow_merge=False)
 
 
 def _look_again(pending: PendingCheckout) -> float:

@@ -4,15 +4,17 @@ waits on a checkout sent twice (shop.checkouts says what each answer means)."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from config.sessions import answer_if_session_interrupted
 from shop import checkout_progress, checkout_reference, checkouts, order_links, selectors
 from shop.forms import CheckoutForm
+from shop.models import PlacedOrder
 
 
 def _checkout_initial(request: HttpRequest) -> dict:
@@ -41,7 +43,27 @@ def checkout(request: HttpRequest) -> HttpResponse:
         checkout_reference.checkout_reference(request)
         form = CheckoutForm(initial=_checkout_initial(request))
         return render(request, "shop/checkout.html", {"form": form, "basket": view})
+    response = _checkout_submit(request, basket_obj=basket_obj, view=view)
+    # Signed in or out in another tab meanwhile: the outcome is shown all the same (a placed
+    # order as _to_order says).
+    answer_if_session_interrupted(request, lambda: response, unless_given=True)
+    return response
 
+
+def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> HttpResponse:
+    order_links.order_grant_access(request, order)
+    if message:
+        messages.info(request, message)
+    # Should another tab have signed in or out meanwhile, the grant is lost with the session it
+    # was written to: this browser, which sent the card, is sent the order's link instead.
+    link = order_links.order_link_path(
+        number=order.number, email=order.email, valid_for=order_links.ACCOUNT_LINK_VALIDITY
+    )
+    answer_if_session_interrupted(request, lambda: HttpResponseRedirect(link))
+    return redirect("shop:order", number=order.number)
+
+
+def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     form = CheckoutForm(request.POST)
     if not form.is_valid():
         context = {"form": form, "basket": view}
@@ -69,10 +91,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
             # the guest's, confirmed to the address it gave, and shown to nobody here.
             messages.info(request, GUESTS_CHECKOUT_PLACED)
             return redirect("shop:checkout")
-        order_links.order_grant_access(request, exc.order)
         kept = " What your basket held beyond it is kept there." if exc.basket_kept else ""
-        messages.info(request, f"Your earlier try went through after all: this is your order, charged once.{kept}")
-        return redirect("shop:order", number=exc.order.number)
+        return _to_order(
+            request, exc.order, f"Your earlier try went through after all: this is your order, charged once.{kept}"
+        )
     except checkouts.CheckoutBasketChanged as exc:
         # Nothing was sent: the reference is kept, and the page shows the basket as it is now.
         view = selectors.basket_view(basket=basket_obj)
@@ -91,20 +113,18 @@ def checkout(request: HttpRequest) -> HttpResponse:
         # another try under this one (another tab's) may have placed the order.
         checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
-            checkout_reference.checkout_reference_forget(request)
-            checkout_reference.checkout_reference(request)
+            checkout_reference.checkout_reference_renew(request)
         form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
         return render(request, "shop/checkout.html", context, status=exc.status)
     checkout_reference.checkout_reference_forget(request)
-    order_links.order_grant_access(request, order)
-    if selectors.basket_count(basket=basket_obj):
-        messages.info(request, "What you added to your basket while this order was placed is kept there.")
-    return redirect("shop:order", number=order.number)
+    kept = selectors.basket_count(basket=basket_obj)
+    return _to_order(request, order, ADDED_MEANWHILE if kept else "")
 
 
 PLACING_REFRESH_SECONDS = 2
+ADDED_MEANWHILE = "What you added to your basket while this order was placed is kept there."
 
 
 GUESTS_CHECKOUT_PLACED = (

@@ -137,6 +137,10 @@ class Basket(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="basket"
     )
     session_key = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    # Set when, on sign-in, this guest's basket joined the account's (and was emptied): an order
+    # being placed from it meanwhile takes its lines from where they went
+    # (shop.services.basket_take_placed). A basket with it set is nobody's open basket.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -79,7 +79,8 @@ def basket_get_for_request(request: HttpRequest) -> Basket | None:
         return None
     # The id lives in server-side session data, so a shopper cannot point it elsewhere;
     # the owner check keeps a signed-in customer's basket out of reach all the same.
-    return Basket.objects.filter(pk=basket_id, owner__isnull=True).first()
+    # One that joined an account's on sign-in is nobody's open basket any more.
+    return Basket.objects.filter(pk=basket_id, owner__isnull=True, merged_into__isnull=True).first()
 
 
 @dataclass

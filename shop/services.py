@@ -131,9 +131,17 @@ def basket_remember(request: HttpRequest, basket: Basket) -> None:
 @transaction.atomic
 def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> Basket | None:
     """On sign-in, the anonymous basket joins the customer's own. Quantities add up, but
-    never past stock or the per-line limit; products no longer on sale are dropped."""
+    never past stock or the per-line limit; products no longer on sale are dropped. The
+    anonymous basket is left empty, naming the one it joined (`merged_into`)."""
     if basket is None or basket.owner_id is not None:
         return basket
+    # The guest's basket first, as an order's take locks it (basket_take_placed): the take
+    # before the merge leaves nothing of the order to copy; after it, the take follows the mark.
+    basket = (
+        Basket.objects.select_for_update().filter(pk=basket.pk, owner__isnull=True, merged_into__isnull=True).first()
+    )
+    if basket is None:
+        return None
     target = Basket.objects.select_for_update().filter(owner=user).first()
     if target is None:
         basket.owner = user
@@ -147,22 +155,35 @@ def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> 
         existing = BasketLine.objects.filter(basket=target, product=product).first()
         quantity = min((existing.quantity if existing else 0) + line.quantity, product.available, MAX_LINE_QUANTITY)
         BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
-    basket.delete()
+    BasketLine.objects.filter(basket=basket).delete()
+    basket.merged_into = target
+    basket.session_key = None
+    basket.save(update_fields=["merged_into", "session_key", "updated_at"])
     return target
 
 
 # --- Checkout ---------------------------------------------------------------------------
 
 
-def basket_take_placed(*, basket: Basket | None, order: PlacedOrder, lines: list[dict]) -> bool | None:
+def basket_take_placed(
+    *, basket: Basket | None, order: PlacedOrder, lines: list[dict], follow_merge: bool = True
+) -> bool | None:
     """Takes a placed order's `lines` out of the basket, once for the order whichever request is
     answered with it first, in one transaction with the mark on its receipt (lines_taken). None
-    when an earlier request took them; else whether anything is left in the basket."""
+    when an earlier request took them; else whether anything is left in the basket.
+
+    A guest's basket that joined an account's while the order was being placed (signed in in
+    another tab) has its lines there: with `follow_merge` they are taken from the account's."""
     with transaction.atomic():
         claimed = PlacedOrder.objects.filter(pk=order.pk).exclude(lines_taken=True).update(lines_taken=True)
         if not claimed:
             return None
-        return basket_take_ordered(basket=basket, lines=lines) if basket is not None else False
+        if basket is None:
+            return False
+        merged_into = Basket.objects.select_for_update().filter(pk=basket.pk).values_list("merged_into", flat=True)
+        if follow_merge and merged_into and merged_into[0] is not None:
+            basket = Basket.objects.get(pk=merged_into[0])
+        return basket_take_ordered(basket=basket, lines=lines)
 
 
 def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:

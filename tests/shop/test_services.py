@@ -61,7 +61,8 @@ def test_the_merge_drops_products_no_longer_on_sale(rod, reel, customer):
 
     assert merged == mine
     assert basket_lines(mine) == {reel.slug: 1}
-    assert not Basket.objects.filter(pk=anonymous.pk).exists()
+    anonymous.refresh_from_db()
+    assert anonymous.merged_into == mine and not anonymous.lines.exists()
 
 
 @pytest.mark.postgres

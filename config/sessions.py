@@ -1,0 +1,40 @@
+"""Django's session middleware, with one change: a view may say what its browser is shown when
+the session it wrote to was ended meanwhile (signed in or out in another tab, which replaces the
+session), instead of Django's "bad request". For a request whose outcome stands whatever the
+session holds: an order placed, a card declined."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.sessions import middleware
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
+
+_ANSWER = "_answer_if_session_interrupted"
+
+
+def answer_if_session_interrupted(
+    request: HttpRequest, answer: Callable[[], HttpResponse], *, unless_given: bool = False
+) -> None:
+    """What the browser is shown, should this request's session have been ended before it
+    could be saved: its writes are lost, and the browser keeps the session it holds now. With
+    `unless_given`, only if the request was given none before."""
+    if unless_given and hasattr(request, _ANSWER):
+        return
+    setattr(request, _ANSWER, answer)
+
+
+class SessionMiddleware(middleware.SessionMiddleware):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted:
+            answer = getattr(request, _ANSWER, None)
+            if answer is None:
+                raise
+            # No cookie is set: the browser keeps the session the other tab gave it.
+            replaced = answer()
+            patch_vary_headers(replaced, ("Cookie",))
+            return replaced
