@@ -67,7 +67,11 @@ class OrderCollectionApi(LegacyApiView):
                 "in_progress: another request works on this reference, retry after Retry-After.",
             ),
             422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),
-            503: OpenApiResponse(ErrorSerializer, description="Over capacity: retry after Retry-After seconds."),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="Over capacity (over_capacity), or its capacity gate unreachable (unavailable): "
+                "retry after Retry-After seconds.",
+            ),
             **errors(400, 401, 405, 413, 415),
         },
     )

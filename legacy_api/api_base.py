@@ -197,7 +197,8 @@ def legacy_exception_handler(exc, context):
         status_code = 402
         body = {"error": "card_declined", "reason": exc.reason, "fields": {"payment.card_number": ["Card declined."]}}
     elif isinstance(exc, capacity.OverCapacity):
-        status_code, body = 503, {"error": "over_capacity"}
+        error = "unavailable" if isinstance(exc, capacity.GateUnavailable) else "over_capacity"
+        status_code, body = 503, {"error": error}
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, exceptions.NotFound | Http404 | HoldNotFound):
         status_code, body = 404, {"error": "not_found"}
@@ -219,6 +220,7 @@ _DETAILS = {
     "out_of_stock": "Fewer units are available than asked for.",
     "card_declined": "The card was declined.",
     "over_capacity": "Every order slot is taken; retry after Retry-After seconds.",
+    "unavailable": "The order service cannot take orders just now; retry after Retry-After seconds.",
     "not_found": "Nothing here.",
     "method_not_allowed": "This address does not take that method.",
 }

@@ -54,6 +54,11 @@ class OverCapacity(Exception):
     retry_after = RETRY_AFTER_SECONDS
 
 
+class GateUnavailable(OverCapacity):
+    """The gate itself cannot be reached (Redis away): the load is unknown, so the request is
+    shed as if every slot were taken, and the answer says why."""
+
+
 class Backend(Protocol):
     def slot_acquire(self, capacity: int) -> Any | None: ...
     def slot_release(self, handle: Any) -> None: ...
@@ -312,7 +317,8 @@ def slot() -> Iterator[None]:
     except redis.RedisError:
         # Without its gate the backend cannot know its load: shedding is the safe answer.
         logger.exception("capacity gate unavailable; shedding the request")
-        handle = None
+        _quietly(limiter.shed_record)
+        raise GateUnavailable from None
     if handle is None:
         _quietly(limiter.shed_record)
         raise OverCapacity

@@ -13,7 +13,7 @@ from dataclasses import replace
 from django.contrib.auth.base_user import AbstractBaseUser
 
 import legacy_client
-from legacy_client import Outcome
+from legacy_client import OrderAnswer, Outcome
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import (
     pending_checkout_buyer,
@@ -110,6 +110,18 @@ class CheckoutInProgress(CheckoutUnavailable):
 
     status = 202
     code = "in_progress"
+
+
+def _unavailable_why(answer: OrderAnswer) -> str:
+    """What kept the order service from taking the order, as the buyer is told it: load only
+    when that is what it said."""
+    if answer.outcome == Outcome.NOT_SENT:
+        return "We could not reach our order service, so your order was not sent."
+    if answer.outcome == Outcome.UNKNOWN:
+        return "Our order service did not answer in time: if your order went through, trying again shows it."
+    if answer.status == 429 or answer.data.get("error") == "over_capacity":
+        return "Our order service is very busy right now and could not take your order."
+    return "Our order service cannot take orders just now."
 
 
 def _out_of_stock_message(data: dict) -> str:
@@ -342,11 +354,8 @@ def _order_place(
                 if answer.retry_after
                 else " Please try again."
             )
-            raise CheckoutUnavailable(
-                "Our order service is very busy right now and could not take your order."
-                + wait
-                + " Your basket is kept, and you will not be charged twice."
-            )
+            kept = " Your basket is kept, and you will not be charged twice."
+            raise CheckoutUnavailable(_unavailable_why(answer) + wait + kept)
     if not checkout_placed_answer(answer):
         raise CheckoutUnavailable("Our order service gave an unexpected answer. Please try again.")
     order = placed_order_record(

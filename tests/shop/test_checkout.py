@@ -6,11 +6,14 @@ import re
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 import legacy_client
+from legacy_api import capacity
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.models import Basket, PlacedOrder, Product
+from tests.conftest import free_port
 from tests.shop.conftest import basket_lines, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -422,7 +425,8 @@ def test_a_legacy_api_that_is_down_keeps_the_basket_and_says_so(client, settings
     assert response.status_code == 503
     html = response.content.decode()
     assert 'data-checkout-error="unavailable"' in html
-    assert "very busy" in html
+    # Not "very busy": nothing answered, and the buyer is not told it is load.
+    assert "could not reach our order service" in html and "very busy" not in html
     assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
     assert not PlacedOrder.objects.exists()
     assert client.session[SESSION_CHECKOUT_REFERENCE]
@@ -545,3 +549,38 @@ def test_the_second_of_two_submits_sent_at_once_leads_to_the_order_the_first_pla
     page = client.get(retry["Location"]).content.decode()
     assert "Your earlier try went through after all" in page
     assert PlacedOrder.objects.count() == 1 and SESSION_CHECKOUT_REFERENCE not in client.session
+
+
+def _every_legacy_slot_taken():
+    slots = django_settings.LEGACY_CAPACITY
+    return [capacity.backend().slot_acquire(slots) for _ in range(slots)]
+
+
+def test_an_order_service_over_capacity_is_told_very_busy(client, legacy_api, rod):
+    fill_basket(client, rod, 1)
+    gate, handles = capacity.backend(), _every_legacy_slot_taken()
+    try:
+        response = client.post("/checkout/", checkout_form())
+    finally:
+        for handle in handles:
+            gate.slot_release(handle)
+
+    assert response.status_code == 503
+    assert "very busy" in response.content.decode()
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+
+
+def test_an_order_service_without_its_gate_is_not_told_as_load(client, legacy_api, rod, monkeypatch):
+    """The legacy API's capacity gate (Redis) is away, so it takes no order: before, the buyer
+    was told "very busy right now", which blames a load there is not."""
+    fill_basket(client, rod, 1)
+    away = capacity.RedisBackend(f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(capacity, "backend", lambda: away)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "very busy" not in html and "cannot take orders just now" in html
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+    assert not PlacedOrder.objects.exists()
