@@ -212,6 +212,7 @@ def _buyer_tell(order: HotOrder, *, was_failed: bool) -> None:
             total_cents=order.total_cents,
             kind=CONFIRMED if placed else NOT_PLACED,
             reason="" if placed else status_detail(order),
+            legacy_id=order.legacy_order_id if placed else None,
         )
     )
 

@@ -57,13 +57,15 @@ def order_confirmation_on_commit(confirmation: Confirmation) -> None:
     """Writes the confirmation in the caller's transaction (the one completing the order) and
     sends it once that commits: an order that rolls back sends nothing, and one that commits
     has its email kept until it is sent."""
-    # Once per order and kind: a second write (its order completed twice over) is ignored, and
-    # the send below finds it sent or held.
+    # Once per order and kind, and per legacy order: a second write (its order completed twice
+    # over, or recorded by both origins) is ignored, and the send below finds it sent, held or
+    # not its own.
     OrderEmail.objects.bulk_create(
         [
             OrderEmail(
                 number=confirmation.number,
                 kind=confirmation.kind,
+                legacy_id=confirmation.legacy_id,
                 reason=confirmation.reason[:300],
                 name=confirmation.name,
                 email=confirmation.email,

@@ -31,6 +31,9 @@ class Confirmation:
     kind: str = CONFIRMED
     # Why it was not placed, as the order's status says it (NOT_PLACED only).
     reason: str = ""
+    # The legacy API's order it confirms (CONFIRMED only): confirmed once, whichever origin's
+    # record of it is written first.
+    legacy_id: int | None = None
 
 
 def order_link(*, number: str, email: str) -> str:

@@ -294,6 +294,10 @@ class OrderEmail(models.Model):
 
     number = models.CharField(max_length=32)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONFIRMED)
+    # The legacy API's order this email confirms, where one was placed: one buyer's key that
+    # reached both origins at once is one legacy order, recorded on each side under its own
+    # number, and confirmed once, by whichever side recorded it first.
+    legacy_id = models.PositiveBigIntegerField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=200)
     email = models.EmailField()
@@ -311,7 +315,14 @@ class OrderEmail(models.Model):
     class Meta:
         # One of each per order: a hot order failed and then found placed after all (the legacy
         # API had it) is told both, in that order.
-        constraints = [models.UniqueConstraint(fields=["number", "kind"], name="order_email_once_per_kind")]
+        constraints = [
+            models.UniqueConstraint(fields=["number", "kind"], name="order_email_once_per_kind"),
+            models.UniqueConstraint(
+                fields=["legacy_id", "kind"],
+                name="order_email_once_per_legacy_order",
+                condition=models.Q(legacy_id__isnull=False),
+            ),
+        ]
         indexes = [
             models.Index(fields=["created_at"], name="order_email_unsent", condition=models.Q(sent_at__isnull=True)),
             models.Index(fields=["sent_at"], name="order_email_sent_at"),

@@ -119,4 +119,5 @@ def _confirmation(order: PlacedOrder, legacy: dict) -> Confirmation:
         email=order.email,
         lines=[(str(line.get("title") or line.get("product")), int(line.get("quantity") or 0)) for line in placed],
         total_cents=order.total_cents,
+        legacy_id=order.legacy_id,
     )

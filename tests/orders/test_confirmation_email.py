@@ -5,6 +5,8 @@ import pytest
 
 from orders.models import OrderStage
 from orders.placement import order_complete, order_fail
+from shop.delivery import Delivery
+from shop.receipts import placed_order_record
 from tests.orders.conftest import order_accept_as_buyer, order_claimed
 
 pytestmark = pytest.mark.django_db
@@ -47,3 +49,32 @@ def test_no_email_leaves_before_the_completion_is_committed(allocation, mailoutb
         order_claimed(order.pk)
         order_complete(order_id=order.pk, legacy_order_id=8, legacy_number="L00000008")
     assert mailoutbox == [] and callbacks
+
+
+@pytest.mark.parametrize("first", ["monolith", "hot_path"])
+def test_one_key_placed_through_both_origins_at_once_is_confirmed_once(
+    allocation, mailoutbox, django_capture_on_commit_callbacks, first
+):
+    """A route switch sent one buyer's key to the monolith's buy-now and to the hot path at the same
+    moment: the legacy API placed one order (id 7) for both, under the key's one reference. Before,
+    each side's record of it emailed its own confirmation: two emails, two numbers, one charge."""
+    order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
+    legacy = {"id": 7, "number": "L00000007", "total_cents": order.total_cents, "lines": []}
+
+    def monolith_records_it():
+        delivery = Delivery(
+            name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country=""
+        )
+        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+
+    def hot_path_completes_it():
+        order_claimed(order.pk)
+        order_complete(order_id=order.pk, legacy_order_id=7, legacy_number="L00000007")
+
+    steps = [monolith_records_it, hot_path_completes_it]
+    for step in steps if first == "monolith" else reversed(steps):
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
+
+    assert len(mailoutbox) == 1, [message.subject for message in mailoutbox]
+    assert mailoutbox[0].to == ["ann@example.com"]
