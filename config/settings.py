@@ -348,6 +348,11 @@ if SHOP_DEPLOYMENT in ("all", "monolith"):  # the storefront's own: not the hot 
         "task": "shop.tasks.checkouts_in_doubt_sweep",
         "schedule": float(os.environ.get("SHOP_CHECKOUT_SWEEP_SECONDS", "60")),
     }
+    # Expired sessions (Django leaves them to a cron job) and the guests' baskets they named.
+    CELERY_BEAT_SCHEDULE["shop-sessions-baskets-prune"] = {
+        "task": "shop.tasks.sessions_baskets_prune",
+        "schedule": 3600.0,
+    }
 
 # --- Hot path (orders) -------------------------------------------------------------------
 # Fernet keys sealing card numbers until an order is placed (comma-separated, newest first);
