@@ -5,6 +5,7 @@ session holds: an order placed, a card declined."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from django.contrib.sessions import middleware
@@ -24,6 +25,19 @@ def answer_if_session_interrupted(
     if unless_given and hasattr(request, _ANSWER):
         return
     setattr(request, _ANSWER, answer)
+
+
+def shown_as_is_if_session_interrupted(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For a view whose answer stands whatever the session holds (an order placed, a card
+    declined): the browser is shown it, unless the view named another answer for that case."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        answer_if_session_interrupted(request, lambda: response, unless_given=True)
+        return response
+
+    return wrapped
 
 
 class SessionMiddleware(middleware.SessionMiddleware):

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.sessions import shown_as_is_if_session_interrupted
 from shop.buy_now import KeyReused, buy_now_place
 from shop.checkouts import CheckoutError
 from shop.models import Product
@@ -230,6 +231,9 @@ def _buy_now_input(request: HttpRequest, *, category: str, product: str) -> tupl
 
 
 @csrf_exempt  # a JSON API: the Idempotency-Key is required instead of a CSRF token
+# Signed out in another tab meanwhile: a placed order is still answered 201 (without the
+# session's grant, lost with the session), not 400, which a client does not retry.
+@shown_as_is_if_session_interrupted
 def product_order(request: HttpRequest, category: str, product: str) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed(["POST"])

@@ -4,14 +4,14 @@ waits on a checkout sent twice (shop.checkouts says what each answer means)."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from config.sessions import answer_if_session_interrupted
+from config.sessions import answer_if_session_interrupted, shown_as_is_if_session_interrupted
 from shop import checkout_progress, checkout_reference, checkouts, order_links, selectors
 from shop.forms import CheckoutForm
 from shop.models import PlacedOrder
@@ -26,6 +26,9 @@ def _checkout_initial(request: HttpRequest) -> dict:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+# Signed in or out in another tab meanwhile: the outcome is shown all the same (a placed order
+# as _to_order says).
+@shown_as_is_if_session_interrupted
 def checkout(request: HttpRequest) -> HttpResponse:
     basket_obj = selectors.basket_get_for_request(request)
     view = selectors.basket_view(basket=basket_obj)
@@ -43,11 +46,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         checkout_reference.checkout_reference(request)
         form = CheckoutForm(initial=_checkout_initial(request))
         return render(request, "shop/checkout.html", {"form": form, "basket": view})
-    response = _checkout_submit(request, basket_obj=basket_obj, view=view)
-    # Signed in or out in another tab meanwhile: the outcome is shown all the same (a placed
-    # order as _to_order says).
-    answer_if_session_interrupted(request, lambda: response, unless_given=True)
-    return response
+    return _checkout_submit(request, basket_obj=basket_obj, view=view)
 
 
 def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> HttpResponse:
@@ -55,11 +54,11 @@ def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> Ht
     if message:
         messages.info(request, message)
     # Should another tab have signed in or out meanwhile, the grant is lost with the session it
-    # was written to: this browser, which sent the card, is sent the order's link instead.
-    link = order_links.order_link_path(
-        number=order.number, email=order.email, valid_for=order_links.ACCOUNT_LINK_VALIDITY
+    # was written to, as it should be (signing in or out ends what the browser was shown): this
+    # answer, to the request that sent the card, says the order is placed and where to find it.
+    answer_if_session_interrupted(
+        request, lambda: render(request, "shop/checkout_placed_elsewhere.html", {"order": order})
     )
-    answer_if_session_interrupted(request, lambda: HttpResponseRedirect(link))
     return redirect("shop:order", number=order.number)
 
 

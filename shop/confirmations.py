@@ -88,9 +88,11 @@ def _send_after_commit(number: str, kind: str) -> None:
 
 def order_email_withdraw(*, number: str, kind: str) -> int:
     """Deletes order `number`'s unsent email of `kind` that nobody is sending: one overtaken by
-    the order's later end (a failed order placed after all is not told "not placed" last)."""
+    the order's later end (a failed order placed after all is not told "not placed" last),
+    also while it waits out a failed send (no sender holds it then: its confirmation may be
+    another origin's email, under another number, which the send's own check cannot see)."""
     deleted, _ = (
-        OrderEmail.objects.filter(_free() | Q(attempts__gte=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS))
+        OrderEmail.objects.filter(_free() | Q(held_by="") | Q(attempts__gte=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS))
         .filter(number=number, kind=kind, sent_at__isnull=True)
         .delete()
     )

@@ -47,9 +47,14 @@ class InsufficientStock(BasketError):
 # --- Baskets ----------------------------------------------------------------------------
 
 
-def _lock_basket(basket: Basket) -> None:
-    # Two requests changing one basket queue here, so neither overwrites the other's line.
-    Basket.objects.select_for_update().filter(pk=basket.pk).first()
+def _lock_basket(basket: Basket) -> Basket:
+    """Locks the basket to write to: two requests changing one basket queue here, so neither
+    overwrites the other's line. A guest's basket that joined an account's on sign-in after the
+    request read it is written to the account's (locked after it, as the merge locks them)."""
+    locked = Basket.objects.select_for_update().filter(pk=basket.pk).first()
+    if locked is not None and locked.merged_into_id is not None:
+        return Basket.objects.select_for_update().filter(pk=locked.merged_into_id).first() or locked
+    return basket
 
 
 def _check_line(*, product: Product, quantity: int) -> None:
@@ -69,7 +74,7 @@ def basket_add(*, basket: Basket, product: Product, quantity: int) -> BasketLine
     """Adds `quantity` to the basket's line for `product`; the line may not exceed stock."""
     if quantity < 1:
         raise InvalidQuantity("Quantity must be at least 1.")
-    _lock_basket(basket)
+    basket = _lock_basket(basket)
     product.refresh_from_db(fields=["stock", "held", "is_active", "deleted_at"])
     line = BasketLine.objects.filter(basket=basket, product=product).first()
     new_quantity = (line.quantity if line else 0) + quantity
@@ -89,7 +94,7 @@ def basket_set_quantity(*, basket: Basket, product: Product, quantity: int) -> B
     if quantity == 0:
         basket_remove(basket=basket, product=product)
         return None
-    _lock_basket(basket)
+    basket = _lock_basket(basket)
     product.refresh_from_db(fields=["stock", "held", "is_active", "deleted_at"])
     _check_line(product=product, quantity=quantity)
     line, _ = BasketLine.objects.update_or_create(basket=basket, product=product, defaults={"quantity": quantity})
@@ -98,7 +103,7 @@ def basket_set_quantity(*, basket: Basket, product: Product, quantity: int) -> B
 
 @transaction.atomic
 def basket_remove(*, basket: Basket, product: Product) -> bool:
-    _lock_basket(basket)
+    basket = _lock_basket(basket)
     deleted, _ = BasketLine.objects.filter(basket=basket, product=product).delete()
     return deleted > 0
 
@@ -148,17 +153,21 @@ def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> 
         basket.session_key = None
         basket.save(update_fields=["owner", "session_key", "updated_at"])
         return basket
+    moved = {}
     for line in BasketLine.objects.filter(basket=basket).select_related("product"):
         product = line.product
         if not product.is_on_sale or product.available <= 0:
             continue
-        existing = BasketLine.objects.filter(basket=target, product=product).first()
-        quantity = min((existing.quantity if existing else 0) + line.quantity, product.available, MAX_LINE_QUANTITY)
-        BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
+        had = BasketLine.objects.filter(basket=target, product=product).values_list("quantity", flat=True).first() or 0
+        quantity = min(had + line.quantity, product.available, MAX_LINE_QUANTITY)
+        if quantity > had:
+            BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
+            moved[product.slug] = quantity - had
     BasketLine.objects.filter(basket=basket).delete()
     basket.merged_into = target
+    basket.merged_lines = moved
     basket.session_key = None
-    basket.save(update_fields=["merged_into", "session_key", "updated_at"])
+    basket.save(update_fields=["merged_into", "merged_lines", "session_key", "updated_at"])
     return target
 
 
@@ -180,10 +189,26 @@ def basket_take_placed(
             return None
         if basket is None:
             return False
-        merged_into = Basket.objects.select_for_update().filter(pk=basket.pk).values_list("merged_into", flat=True)
-        if follow_merge and merged_into and merged_into[0] is not None:
-            basket = Basket.objects.get(pk=merged_into[0])
-        return basket_take_ordered(basket=basket, lines=lines)
+        locked = Basket.objects.select_for_update().filter(pk=basket.pk).first()
+        if locked is None or locked.merged_into_id is None:
+            return basket_take_ordered(basket=basket, lines=lines)
+        if not follow_merge:
+            return False
+        return _basket_take_merged(locked, lines=lines)
+
+
+def _basket_take_merged(merged: Basket, *, lines: list[dict]) -> bool:
+    """An order's lines out of the account's basket its guest's basket joined: no more of each
+    than the merge added there, so the account's own units stay."""
+    moved = dict(merged.merged_lines)
+    taken = []
+    for ordered in lines:
+        quantity = min(ordered["quantity"], moved.get(ordered["product"], 0))
+        if quantity > 0:
+            taken.append({**ordered, "quantity": quantity})
+            moved[ordered["product"]] -= quantity
+    Basket.objects.filter(pk=merged.pk).update(merged_lines={slug: left for slug, left in moved.items() if left > 0})
+    return basket_take_ordered(basket=Basket.objects.get(pk=merged.merged_into_id), lines=taken)
 
 
 def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:

@@ -16,4 +16,9 @@ class Migration(migrations.Migration):
             name='merged_into',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='shop.basket'),
         ),
+        migrations.AddField(
+            model_name='basket',
+            name='merged_lines',
+            field=models.JSONField(blank=True, default=dict),
+        ),
     ]

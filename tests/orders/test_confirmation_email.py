@@ -2,10 +2,13 @@
 failed one is told it was not placed, never confirmed."""
 
 import pytest
+from django.core import mail
 
 from orders.models import OrderStage
 from orders.placement import order_complete, order_fail
+from shop import confirmations, emails
 from shop.delivery import Delivery
+from shop.models import OrderEmail
 from shop.receipts import placed_order_record
 from tests.orders.conftest import order_accept_as_buyer, order_claimed
 
@@ -78,3 +81,37 @@ def test_one_key_placed_through_both_origins_at_once_is_confirmed_once(
 
     assert len(mailoutbox) == 1, [message.subject for message in mailoutbox]
     assert mailoutbox[0].to == ["ann@example.com"]
+
+
+def test_a_hot_order_failed_then_placed_after_all_is_not_told_not_placed_last_when_the_monolith_confirmed_it(
+    allocation, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One key reached both origins. The monolith's buy-now recorded legacy order 9 and confirmed
+    it. The hot order was failed (its "not placed" email could not be sent: the mail server was
+    down), then found placed after all (legacy order 9). Its own confirmation is the monolith's
+    (legacy_id 9 is taken), so the "not placed" waiting out its failed send is withdrawn; before,
+    the sweep sent it as the buyer's last word for an order placed and charged."""
+    order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
+    legacy = {"id": 9, "number": "L00000009", "total_cents": order.total_cents, "lines": []}
+    delivery = Delivery(name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country="")
+    with django_capture_on_commit_callbacks(execute=True):
+        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+    assert [m.subject for m in mail.outbox] == ["Your order L00000009 is confirmed"]
+
+    real_send_mail = emails.send_mail
+
+    def refuse(**_kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(emails, "send_mail", refuse)
+    order_claimed(order.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
+    monkeypatch.setattr(emails, "send_mail", real_send_mail)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_complete(order_id=order.pk, legacy_order_id=9, legacy_number="L00000009")
+    OrderEmail.objects.update(held_until=None)  # its retry is due
+    confirmations.confirmations_unsent_sweep()
+
+    subjects = [m.subject for m in mail.outbox]
+    assert f"We could not place your order {order.number}" not in subjects, subjects
