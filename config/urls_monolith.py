@@ -1,11 +1,10 @@
 """URLs of the monolith: storefront, basket, checkout, order pages and the merchant admin."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 
 from config import buy_now
+from config.media import media_serve
 from config.order_finders import ORDER_FINDERS
 from orders.urls import status_urlpatterns
 from shop import views as shop_views
@@ -29,7 +28,7 @@ urlpatterns = [
     path("account/orders/", shop_views.account_orders, {"finders": ORDER_FINDERS}, name="account-orders"),
     path("", include("shop.urls")),
     # Product pictures are served by the shop itself: there is no CDN in front of media.
-    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    re_path(r"^media/(?P<path>.*)$", media_serve),
 ]
 
 # Errors: JSON in one shape under the API prefixes, the shop's error pages elsewhere.

@@ -13,17 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from orders.services import Throttled
-from shop.order_input import email_key
-
-
-def throttle_email(email: str) -> str:
-    """The address the per-email throttle counts: its key (shop.order_input.email_key: case and
-    the domain's spelling aside), without a `+tag` in the local part, so that ann+1@, ann+2@...
-    are one buyer. For the throttle only: the order keeps the address as given."""
-    local, at, domain = email_key(email).rpartition("@")
-    if not at:
-        return domain
-    return f"{local.split('+', 1)[0] or local}@{domain}"
+from shop.order_input import mailbox_key
 
 
 def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
@@ -35,7 +25,7 @@ def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[
         (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
         for scope, ident, limit in (
             ("ip", client_ip or "", settings.ORDERS_THROTTLE_PER_IP),
-            ("email", throttle_email(email), settings.ORDERS_THROTTLE_PER_EMAIL),
+            ("email", mailbox_key(email), settings.ORDERS_THROTTLE_PER_EMAIL),
         )
         if ident and limit > 0
     ]

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from shop.models import VerifiedEmail
-from shop.order_input import email_key
+from shop.order_input import email_key, mailbox_key
 
 logger = logging.getLogger(__name__)
 
@@ -168,13 +168,13 @@ def account_email_change(*, user: AbstractBaseUser, email: str) -> bool:
 
 
 def email_verification_throttle(*, user: AbstractBaseUser, email: str) -> None:
-    """Counts one verification link for the account and one for the address (by a keyed hash
-    of its key, email_key: every spelling that mail reaches as one mailbox counts as one, and no
-    address is written into the cache); raises LinksThrottled when either is over LINK_LIMIT
-    in the current window. Every path that sends a link counts here first."""
+    """Counts one verification link for the account and one for the mailbox (by a keyed hash of
+    its mailbox_key: every spelling that mail reaches as one inbox, `+tags` included, counts as
+    one, and no address is written into the cache); raises LinksThrottled when either is over
+    LINK_LIMIT in the current window. Every path that sends a link counts here first."""
     now = time.time()
     bucket = int(now // RESEND_WINDOW_SECONDS)
-    address = salted_hmac("shop.accounts.verification-address", email_key(email)).hexdigest()
+    address = salted_hmac("shop.accounts.verification-address", mailbox_key(email)).hexdigest()
     counts = [
         _count(f"shop:verify-links:account:{user.pk}:{bucket}"),
         _count(f"shop:verify-links:address:{address}:{bucket}"),

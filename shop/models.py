@@ -11,6 +11,7 @@ from django.utils import timezone
 from shop.addresses import address_lines
 from shop.catalogue_version import VersionedQuerySet
 from shop.db_functions import email_folded_index
+from shop.picture_upload import picture_validate
 
 # At or below this many left, the shop says "only N left".
 LOW_STOCK = 5
@@ -65,7 +66,7 @@ class Product(models.Model):
     picture = models.FileField(
         upload_to="products/",
         blank=True,
-        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "webp", "svg"])],
+        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "webp", "svg"]), picture_validate],
     )
     # Stock of record is owned by the legacy order API; the storefront only reads it.
     stock = models.PositiveIntegerField(default=0)

@@ -198,6 +198,16 @@ def email_key(email: str) -> str:
     return f"{local.translate(_ASCII_LOWER)}@{_domain_key(domain)}"
 
 
+def mailbox_key(email: str) -> str:
+    """The mailbox an address reaches, for the limits on what is sent or tried per person: its
+    key (email_key) without a `+tag` in the local part, so that ann+1@, ann+2@... are one inbox.
+    For counting only: an address is kept, and compared, as email_key says."""
+    local, at, domain = email_key(email).rpartition("@")
+    if not at:
+        return domain
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 @functools.lru_cache(maxsize=4096)
 def _domain_key(domain: str) -> str:
     try:

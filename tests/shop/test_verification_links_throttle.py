@@ -14,7 +14,7 @@ from django.test import Client
 
 from shop import accounts
 from shop.models import VerifiedEmail
-from shop.order_input import EMAIL_HIDDEN_CHARACTER, email_key
+from shop.order_input import EMAIL_HIDDEN_CHARACTER, email_key, mailbox_key
 
 # The links are counted in the cache, which outlives each test's database: cleared around each.
 from tests.shop.test_accounts import PASSWORD, link_in, nothing_counted_yet, sign_up  # noqa: F401
@@ -140,6 +140,16 @@ def test_spellings_of_one_mailbox_share_its_limit(db):
 
     assert len(mail.outbox) == accounts.LINK_LIMIT
     assert {email_key(message.to[0]) for message in mail.outbox} == {"yan@example.com"}
+
+
+def test_plus_tags_of_one_mailbox_share_its_limit(db):
+    """Mail to victim+1@, victim+2@... lands in victim@'s one inbox: before, each tag was
+    counted as an address of its own, and strangers' sign-ups flooded that inbox."""
+    for n in range(accounts.LINK_LIMIT * 3):
+        assert sign_up(Client(), f"stranger{n}", f"victim+{n}@example.net").status_code == 302
+
+    assert len(mail.outbox) == accounts.LINK_LIMIT
+    assert {mailbox_key(message.to[0]) for message in mail.outbox} == {VICTIM}
 
 
 @pytest.mark.parametrize(
