@@ -54,8 +54,13 @@ class CheckoutEmpty(CheckoutError):
 
 
 class CheckoutDeclined(CheckoutError):
+    """Names the card's field, as the legacy API does: it is what the buyer changes."""
+
     status = 402
     code = "card_declined"
+
+    def __init__(self, message: str, *, fields: dict | None = None):
+        super().__init__(message, fields=fields or {"payment.card_number": ["This card was declined."]})
 
 
 class CheckoutOutOfStock(CheckoutError):

@@ -94,6 +94,7 @@ def test_buy_now_declined_card_is_402_and_takes_no_stock(client, legacy_api, rod
     answer = buy(client, rod, payment={"card_number": "4000000000000002"})
     assert answer.status_code == 402
     assert answer.json()["error"] == "card_declined"
+    assert answer.json()["fields"] == {"payment.card_number": ["This card was declined."]}  # the field to change
     rod.refresh_from_db()
     assert rod.stock == 10
 
