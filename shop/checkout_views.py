@@ -113,9 +113,9 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
             checkout_reference.checkout_reference_renew(request)
-        form.add_order_service_errors(exc.fields)
+        unplaced = form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
-        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": exc.fields}
+        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": unplaced}
         return render(request, "shop/checkout.html", context, status=exc.status)
     checkout_reference.checkout_reference_forget(request)
     kept = selectors.basket_count(basket=basket_obj)

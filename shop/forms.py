@@ -189,13 +189,18 @@ class CheckoutForm(forms.Form):
             raise forms.ValidationError("This card number is not valid: check for a typo.")
         return digits
 
-    def add_order_service_errors(self, fields: dict) -> None:
-        """Puts the order service's field errors ("customer.email") on this form's fields."""
+    def add_order_service_errors(self, fields: dict) -> dict:
+        """Puts the order service's field errors ("customer.email") on this form's fields, and
+        returns those that name no field of this form, for the page to list."""
+        unplaced = {}
         for path, problems in fields.items():
             name = FIELDS_OF_ORDER_SERVICE.get(str(path).rsplit(".", 1)[-1])
             if name and isinstance(problems, list):
                 for problem in problems:
                     self.add_error(name, str(problem))
+            else:
+                unplaced[path] = problems
+        return unplaced
 
     def delivery(self) -> Delivery:
         data = self.cleaned_data

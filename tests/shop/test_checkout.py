@@ -371,6 +371,7 @@ def test_a_declined_card_keeps_the_basket_and_says_so(client, legacy_api, rod):
     assert 'data-checkout-error="card_declined"' in html
     assert "Your card was declined" in html
     assert "This card was declined." in html  # on the card's field, the one to change
+    assert "payment.card_number" not in html  # not listed again by the service's name for it
     assert basket_lines(Basket.objects.get()) == {rod.slug: 2}
     assert not PlacedOrder.objects.exists()
     assert Product.objects.get(pk=rod.pk).stock == 10
