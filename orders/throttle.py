@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from orders.services import Throttled
-from shop.order_input import mailbox_key
+from shop.order_input import client_network, mailbox_key
 
 
 def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
@@ -24,7 +24,7 @@ def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[
     return [
         (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
         for scope, ident, limit in (
-            ("ip", client_ip or "", settings.ORDERS_THROTTLE_PER_IP),
+            ("ip", client_network(client_ip) if client_ip else "", settings.ORDERS_THROTTLE_PER_IP),
             ("email", mailbox_key(email), settings.ORDERS_THROTTLE_PER_EMAIL),
         )
         if ident and limit > 0

@@ -13,6 +13,8 @@ import time
 
 from django.core.cache import cache
 
+from shop.order_input import client_network
+
 ADDRESS_LIMIT = 10
 ADDRESS_WINDOW_SECONDS = 600
 NUMBER_LIMIT = 20
@@ -45,9 +47,10 @@ def _number_key(number: str, bucket: int) -> str:
 
 
 def lookup_address_throttle(*, address: str) -> int | None:
-    """Counts a lookup from this address; the seconds to wait when it is over the limit."""
+    """Counts a lookup from this address (an IPv6 address by its /64, client_network); the
+    seconds to wait when it is over the limit."""
     bucket, wait = _window(ADDRESS_WINDOW_SECONDS)
-    count = _count(f"shop:lookup:{_digest(address)}:{bucket}", ADDRESS_WINDOW_SECONDS)
+    count = _count(f"shop:lookup:{_digest(client_network(address))}:{bucket}", ADDRESS_WINDOW_SECONDS)
     return wait if count > ADDRESS_LIMIT else None
 
 

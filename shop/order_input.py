@@ -313,6 +313,22 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+@functools.lru_cache(maxsize=8192)
+def client_network(address: str) -> str:
+    """What the per-address throttles count an address as: an IPv4 address itself, an IPv6
+    address's /64 (one subscriber's, or one machine's, whole network: a client given a /64 has
+    more addresses in it than any limit could count one by one). Anything else as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:  # ::ffff:a.b.c.d is that IPv4 address
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+
+
 # A stampede's buyers send the same few addresses again and again: their parse is kept, for
 # headers no longer than a few proxies' entries (a client's long header is parsed each time).
 _KEPT_HEADER_LENGTH = 160

@@ -268,6 +268,16 @@ def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settin
     assert HotOrder.objects.count() == 4
 
 
+def test_the_addresses_of_one_ipv6_network_share_its_throttle(client, allocation, settings, throttle_cache):
+    settings.ORDERS_THROTTLE_PER_IP = 2
+    settings.ORDERS_THROTTLE_PER_EMAIL = 100
+    allocation.per_order_limit = 1
+    allocation.save()
+    codes = [post_order(client, order_body(), REMOTE_ADDR=f"2001:db8:7:7::{n:x}").status_code for n in range(1, 4)]
+    assert codes == [202, 202, 429]
+    assert post_order(client, order_body(), REMOTE_ADDR="2001:db8:7:8::1").status_code == 202
+
+
 def test_behind_a_proxy_the_throttle_counts_the_address_the_proxy_saw_not_what_the_client_sent(
     client, allocation, settings, throttle_cache
 ):

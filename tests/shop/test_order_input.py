@@ -10,7 +10,14 @@ import pytest
 
 from legacy_api.serializers import OrderRequestSerializer
 from legacy_client import reference_for_key
-from shop.order_input import EMAIL_HIDDEN_CHARACTER, EMAIL_LOCAL_TOO_LONG, InvalidInput, email_key, order_input_parse
+from shop.order_input import (
+    EMAIL_HIDDEN_CHARACTER,
+    EMAIL_LOCAL_TOO_LONG,
+    InvalidInput,
+    client_network,
+    email_key,
+    order_input_parse,
+)
 
 
 def body(*, name="Ann Angler", email="ann@example.com", card="4242424242424242", quantity=1) -> dict:
@@ -195,3 +202,17 @@ def test_an_accepted_address_is_kept_by_the_domain_its_mail_is_sent_to(email):
     parse(body(email=email))
 
     assert email_key(email).rpartition("@")[2] == sanitize_address(email, "utf-8").rpartition("@")[2]
+
+
+@pytest.mark.parametrize(
+    "address, counted_as",
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_the_per_address_throttles_count_an_ipv6_client_by_its_network(address, counted_as):
+    assert client_network(address) == counted_as

@@ -284,6 +284,18 @@ def test_lookups_are_throttled_per_address(client, adas_order, monkeypatch):
     assert lookup(other_address, "FS-100001", "ada@example.com").status_code == 302
 
 
+def test_the_addresses_of_one_ipv6_network_share_its_lookups(adas_order, monkeypatch):
+    """A client given an IPv6 /64 has more addresses than any limit counts one by one: before,
+    each got its own budget of guesses."""
+    monkeypatch.setattr(lookup_throttle, "ADDRESS_LIMIT", 3)
+    codes = [
+        lookup(Client(REMOTE_ADDR=f"2001:db8:1:2::{n:x}"), f"FS-99999{n}", "ada@example.com").status_code
+        for n in range(1, 5)
+    ]
+    assert codes == [404, 404, 404, 429]
+    assert lookup(Client(REMOTE_ADDR="2001:db8:1:3::1"), "FS-100001", "ada@example.com").status_code == 302
+
+
 def test_a_link_from_an_email_sent_before_the_signed_links_opens_the_lookup_filled_in(client, db):
     html = client.get("/orders/lookup/?number=T000001&email=ada%40example.com").content.decode()
     assert 'value="T000001"' in html and 'value="ada@example.com"' in html
