@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.sessions import middleware
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.http import HttpRequest, HttpResponse
@@ -29,7 +30,9 @@ def answer_if_session_interrupted(
 
 def shown_as_is_if_session_interrupted(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """For a view whose answer stands whatever the session holds (an order placed, a card
-    declined): the browser is shown it, unless the view named another answer for that case."""
+    declined): the browser is shown it, unless the view named another answer for that case.
+    A page with a form should name another: its CSRF token is the session's before the change,
+    so its form would be refused."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -48,7 +51,10 @@ class SessionMiddleware(middleware.SessionMiddleware):
             answer = getattr(request, _ANSWER, None)
             if answer is None:
                 raise
-            # No cookie is set: the browser keeps the session the other tab gave it.
+            # The browser keeps the session and the CSRF token the other tab's sign-in or
+            # sign-out gave it: neither cookie of this request's goes back to it.
             replaced = answer()
+            replaced.cookies.pop(settings.SESSION_COOKIE_NAME, None)
+            replaced.cookies.pop(settings.CSRF_COOKIE_NAME, None)
             patch_vary_headers(replaced, ("Cookie",))
             return replaced

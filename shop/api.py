@@ -41,6 +41,7 @@ from shop.order_links import order_grant_access
 from shop.selectors import basket_get_for_request, basket_view
 from shop.services import (
     MAX_LINE_QUANTITY,
+    BasketMoved,
     InsufficientStock,
     InvalidQuantity,
     ProductUnavailable,
@@ -144,8 +145,15 @@ def _change_basket(request: HttpRequest, change) -> JsonResponse:
         return _invalid("quantity", str(exc)).response()
     except ProductUnavailable as exc:
         return _invalid("product", str(exc)).response()
+    except BasketMoved as exc:
+        return _basket_moved(exc)
     basket_remember(request, basket)
     return _basket_response(request)
+
+
+def _basket_moved(exc: BasketMoved) -> JsonResponse:
+    # Nothing changed: the shopper is to look at the basket as it is now, as after a sign-in.
+    return JsonResponse({"error": "basket_changed", "detail": str(exc)}, status=409)
 
 
 def _method_not_allowed(allowed: list[str]) -> JsonResponse:
@@ -181,7 +189,10 @@ def basket_item(request: HttpRequest, slug: str) -> JsonResponse:
     if basket is None or product is None or not basket.lines.filter(product=product).exists():
         return JsonResponse({"error": "not_found"}, status=404)
     if request.method == "DELETE":
-        basket_remove(basket=basket, product=product)
+        try:
+            basket_remove(basket=basket, product=product)
+        except BasketMoved as exc:
+            return _basket_moved(exc)
         return _basket_response(request)
     try:
         quantity = _quantity(_read_json(request), minimum=0)

@@ -4,6 +4,7 @@ waits on a checkout sent twice (shop.checkouts says what each answer means)."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.messages import get_messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -62,6 +63,26 @@ def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> Ht
     return redirect("shop:order", number=order.number)
 
 
+SESSION_CHANGED = "You signed in or out in another tab meanwhile: please fill in the checkout again."
+
+
+def _checkout_page_again(request: HttpRequest, context: dict, *, status: int) -> HttpResponse:
+    """The checkout shown again with what was wrong; or, should another tab have signed in or out
+    meanwhile, the checkout afresh with it told: this page's form carries the CSRF token of the
+    session that ended, and would be refused."""
+    told = context.get("error") or SESSION_CHANGED
+
+    def afresh() -> HttpResponse:
+        response = redirect("shop:checkout")
+        storage = get_messages(request)
+        storage.add(messages.ERROR, told)
+        storage.update(response)
+        return response
+
+    answer_if_session_interrupted(request, afresh)
+    return render(request, "shop/checkout.html", context, status=status)
+
+
 def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     form = CheckoutForm(request.POST)
     if not form.is_valid():
@@ -71,7 +92,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
             # The page shown again carries the basket as it is now, and would be ordered at
             # its prices on the next submit: the buyer hears of the change with the field's.
             context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
-        return render(request, "shop/checkout.html", context, status=400)
+        return _checkout_page_again(request, context, status=400)
     reference = checkout_reference.checkout_reference(request)
     try:
         order = checkouts.checkout_place(
@@ -98,7 +119,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         # Nothing was sent: the reference is kept, and the page shows the basket as it is now.
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
-        return render(request, "shop/checkout.html", context, status=exc.status)
+        return _checkout_page_again(request, context, status=exc.status)
     except checkouts.CheckoutInProgress as exc:
         # The first of two submits (a double click) is being placed: this browser is shown its
         # outcome, whichever it is, and nothing is sent again.
@@ -106,7 +127,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     except checkouts.CheckoutUnavailable as exc:
         # The outcome is unknown: keep the reference, so the retry cannot order twice.
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
-        return render(request, "shop/checkout.html", context, status=exc.status)
+        return _checkout_page_again(request, context, status=exc.status)
     except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
@@ -116,7 +137,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         unplaced = form.add_order_service_errors(exc.fields)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": unplaced}
-        return render(request, "shop/checkout.html", context, status=exc.status)
+        return _checkout_page_again(request, context, status=exc.status)
     checkout_reference.checkout_reference_forget(request)
     kept = selectors.basket_count(basket=basket_obj)
     return _to_order(request, order, ADDED_MEANWHILE if kept else "")

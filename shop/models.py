@@ -142,8 +142,10 @@ class Basket(models.Model):
     # being placed from it meanwhile takes its lines from where they went
     # (shop.services.basket_take_placed). A basket with it set is nobody's open basket.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # What the merge added to that basket, by product slug (less than this basket held where the
-    # stock or the line's limit capped it): all an order placed from this one may take there.
+    # What the merge did to that basket's lines, by product slug: {"had": the account's own
+    # units before it, "added": what it added (less than this basket held where the stock or the
+    # line's limit capped it)}. An order placed from this one takes no more than was added there,
+    # and never into what the account had.
     merged_lines = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -32,6 +32,14 @@ class ProductUnavailable(BasketError):
     pass
 
 
+class BasketMoved(BasketError):
+    """The guest's basket joined an account's (a sign-in in another tab) after the change read it:
+    a quantity set or a line removed there could take the account's own units with it."""
+
+    def __init__(self):
+        super().__init__("You signed in meanwhile, and your basket joined your account's: please check it there.")
+
+
 class InsufficientStock(BasketError):
     def __init__(self, *, product: Product, requested: int):
         self.product = product
@@ -47,14 +55,18 @@ class InsufficientStock(BasketError):
 # --- Baskets ----------------------------------------------------------------------------
 
 
-def _lock_basket(basket: Basket) -> Basket:
+def _lock_basket(basket: Basket, *, adding: bool = False) -> Basket:
     """Locks the basket to write to: two requests changing one basket queue here, so neither
     overwrites the other's line. A guest's basket that joined an account's on sign-in after the
-    request read it is written to the account's (locked after it, as the merge locks them)."""
+    request read it: what is added goes to the account's (locked after it, as the merge locks
+    them); a quantity set or a line removed is refused (BasketMoved), as it would change the
+    account's own units too."""
     locked = Basket.objects.select_for_update().filter(pk=basket.pk).first()
-    if locked is not None and locked.merged_into_id is not None:
-        return Basket.objects.select_for_update().filter(pk=locked.merged_into_id).first() or locked
-    return basket
+    if locked is None or locked.merged_into_id is None:
+        return basket
+    if not adding:
+        raise BasketMoved
+    return Basket.objects.select_for_update().filter(pk=locked.merged_into_id).first() or locked
 
 
 def _check_line(*, product: Product, quantity: int) -> None:
@@ -74,7 +86,7 @@ def basket_add(*, basket: Basket, product: Product, quantity: int) -> BasketLine
     """Adds `quantity` to the basket's line for `product`; the line may not exceed stock."""
     if quantity < 1:
         raise InvalidQuantity("Quantity must be at least 1.")
-    basket = _lock_basket(basket)
+    basket = _lock_basket(basket, adding=True)
     product.refresh_from_db(fields=["stock", "held", "is_active", "deleted_at"])
     line = BasketLine.objects.filter(basket=basket, product=product).first()
     new_quantity = (line.quantity if line else 0) + quantity
@@ -162,7 +174,7 @@ def basket_merge_into_user(*, basket: Basket | None, user: AbstractBaseUser) -> 
         quantity = min(had + line.quantity, product.available, MAX_LINE_QUANTITY)
         if quantity > had:
             BasketLine.objects.update_or_create(basket=target, product=product, defaults={"quantity": quantity})
-            moved[product.slug] = quantity - had
+            moved[product.slug] = {"had": had, "added": quantity - had}
     BasketLine.objects.filter(basket=basket).delete()
     basket.merged_into = target
     basket.merged_lines = moved
@@ -199,16 +211,25 @@ def basket_take_placed(
 
 def _basket_take_merged(merged: Basket, *, lines: list[dict]) -> bool:
     """An order's lines out of the account's basket its guest's basket joined: no more of each
-    than the merge added there, so the account's own units stay."""
-    moved = dict(merged.merged_lines)
+    than the merge added there, and never into what the account held before it (however its
+    line changed since), so the account's own units stay."""
+    target = Basket.objects.get(pk=merged.merged_into_id)
+    held = dict(BasketLine.objects.select_for_update().filter(basket=target).values_list("product__slug", "quantity"))
+    moved = {slug: dict(entry) for slug, entry in merged.merged_lines.items()}
     taken = []
     for ordered in lines:
-        quantity = min(ordered["quantity"], moved.get(ordered["product"], 0))
+        entry = moved.get(ordered["product"])
+        if entry is None:
+            continue
+        own = entry["had"]
+        quantity = min(ordered["quantity"], entry["added"], max(0, held.get(ordered["product"], 0) - own))
         if quantity > 0:
             taken.append({**ordered, "quantity": quantity})
-            moved[ordered["product"]] -= quantity
-    Basket.objects.filter(pk=merged.pk).update(merged_lines={slug: left for slug, left in moved.items() if left > 0})
-    return basket_take_ordered(basket=Basket.objects.get(pk=merged.merged_into_id), lines=taken)
+            entry["added"] -= quantity
+    Basket.objects.filter(pk=merged.pk).update(
+        merged_lines={slug: entry for slug, entry in moved.items() if entry["added"] > 0}
+    )
+    return basket_take_ordered(basket=target, lines=taken)
 
 
 def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:

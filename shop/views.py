@@ -159,8 +159,11 @@ def basket_line_update(request: HttpRequest, product: str) -> HttpResponse:
 def basket_line_remove(request: HttpRequest, product: str) -> HttpResponse:
     basket_obj = selectors.basket_get_for_request(request)
     product_obj = get_object_or_404(Product, slug=product)
-    if basket_obj is not None and services.basket_remove(basket=basket_obj, product=product_obj):
-        messages.success(request, f"Removed {product_obj.title} from your basket.")
+    try:
+        if basket_obj is not None and services.basket_remove(basket=basket_obj, product=product_obj):
+            messages.success(request, f"Removed {product_obj.title} from your basket.")
+    except services.BasketError as exc:
+        messages.error(request, str(exc))
     return redirect("shop:basket")
 
 

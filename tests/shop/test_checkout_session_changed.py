@@ -6,6 +6,7 @@ went to, so they are not ordered a second time."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -20,7 +21,7 @@ from shop import checkouts as shop_checkouts
 from shop import services as shop_services
 from shop.models import Basket, PlacedOrder
 from shop.services import basket_add
-from tests.shop.conftest import basket_lines, post_json
+from tests.shop.conftest import basket_lines, patch_json, post_json
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 from tests.shop.test_checkout_sent_twice import _same_browser, first_submit_held  # noqa: F401
 
@@ -79,15 +80,18 @@ def test_a_customer_who_signs_out_while_its_order_is_placed_is_shown_it(client, 
 
 
 def test_a_declined_card_is_told_though_the_session_changed_meanwhile(client, first_submit_held, customer):
-    """The refusal's page is shown as it is, not a 400, when the session changed under it."""
+    """The refusal is told, not a 400, when the session changed under it."""
     reference, submit, let_go = first_submit_held
     first = submit(checkout_form(card_number=DECLINED))
     client.force_login(customer)
 
     answer = let_go(first)
 
-    assert answer.status_code == 402, answer.status_code
-    assert "declined" in answer.content.decode()
+    # The checkout afresh, the refusal told: the page's own form would carry the CSRF token of
+    # the session that ended.
+    assert answer.status_code == 302 and answer["Location"] == "/checkout/"
+    client.cookies.update(answer.cookies)
+    assert "Your card was declined" in client.get("/checkout/").content.decode()
     assert not PlacedOrder.objects.exists()
 
 
@@ -116,10 +120,10 @@ def test_a_basket_add_in_flight_when_the_guest_signs_in_lands_in_the_accounts_ba
     reached, go = threading.Event(), threading.Event()
     real_lock = shop_services._lock_basket
 
-    def held_lock(basket):
+    def held_lock(basket, **kwargs):
         reached.set()
         go.wait(timeout=20)
-        return real_lock(basket)
+        return real_lock(basket, **kwargs)
 
     monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
     thread, out = _in_thread(
@@ -213,3 +217,95 @@ def test_a_buy_now_whose_buyer_signed_out_meanwhile_is_answered_201(client, lega
 
     assert PlacedOrder.objects.filter(reference=reference).exists()
     assert out["answer"].status_code == 201, (out["answer"].status_code, out["answer"].content[:200])
+
+
+def test_a_guests_order_does_not_take_the_accounts_own_rod_after_the_merged_one_was_removed(
+    client, legacy_api, rod, customer, monkeypatch
+):
+    """Shared browser: a guest orders 1 rod. While the take waits, someone signs in (another tab)
+    to an account whose basket holds 1 rod of its own: the merge makes it 2. The account holder
+    removes the one that is not theirs (quantity 2 -> 1). Before, the guest's order's take still
+    took 1 rod there: the account's own."""
+    basket_add(basket=Basket.objects.create(owner=customer), product=rod, quantity=1)
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    reached, go = threading.Event(), threading.Event()
+    real_take = shop_checkouts.basket_take_placed
+
+    def held_take(**kwargs):
+        reached.set()
+        go.wait(timeout=20)
+        return real_take(**kwargs)
+
+    monkeypatch.setattr(shop_checkouts, "basket_take_placed", held_take)
+    thread, out = _in_thread(lambda: _same_browser(client).post("/checkout/", checkout_form()))
+    assert reached.wait(timeout=20), "the order was never placed"
+    client.force_login(customer)
+    account = Basket.objects.get(owner=customer)
+    assert basket_lines(account) == {rod.slug: 2}
+    assert patch_json(client, f"/api/basket/items/{rod.slug}", {"quantity": 1}).status_code == 200
+    go.set()
+    thread.join(timeout=30)
+
+    assert PlacedOrder.objects.count() == 1
+    assert basket_lines(account) == {rod.slug: 1}, "the guest's order took the account's own rod"
+
+
+def test_a_guests_removal_in_flight_at_sign_in_leaves_the_accounts_own_units(client, rod, customer, monkeypatch):
+    """A guest removes the rod from its basket (tab 1) as someone signs in (tab 2) to an account
+    whose basket holds 2 rods of its own; the merge makes it 3. The removal read the guest's
+    basket before the merge: made in the account's basket, it deleted the whole line, the
+    account's own 2 rods with the guest's 1. It is refused, and the shopper told to look again."""
+    basket_add(basket=Basket.objects.create(owner=customer), product=rod, quantity=2)
+    fill_basket(client, rod, 1)
+    reached, go = threading.Event(), threading.Event()
+    real_lock = shop_services._lock_basket
+
+    def held_lock(basket, **kwargs):
+        reached.set()
+        go.wait(timeout=20)
+        return real_lock(basket, **kwargs)
+
+    monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
+    thread, out = _in_thread(lambda: _same_browser(client).delete(f"/api/basket/items/{rod.slug}"))
+    assert reached.wait(timeout=20)
+    monkeypatch.setattr(shop_services, "_lock_basket", real_lock)
+    client.force_login(customer)
+    account = Basket.objects.get(owner=customer)
+    assert basket_lines(account) == {rod.slug: 3}
+    go.set()
+    thread.join(timeout=30)
+
+    assert (out["answer"].status_code, out["answer"].json()["error"]) == (409, "basket_changed")
+    assert basket_lines(account) == {rod.slug: 3}, "the guest's removal took the account's own rods"
+
+
+def _form_token(page) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def test_a_refusal_shown_after_a_sign_in_does_not_undo_the_sign_ins_csrf_token(client, first_submit_held, customer):
+    """A guest's card is declined while the guest signs in in another tab (a real sign-in: Django
+    rotates the CSRF token). The refusal's answer must not carry the request's pre-sign-in CSRF
+    secret back to the browser, which would have the signed-in tab's next form post refused
+    403: the checkout is shown afresh, with the refusal told."""
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form(card_number=DECLINED))
+    signed_in = client.post("/accounts/login/", {"username": "angler", "password": "a-long-test-password"})
+    assert signed_in.status_code == 302, signed_in.status_code
+    page = client.get("/checkout/")  # tab 2, signed in: its form carries the new token
+    assert page.status_code == 200, page.status_code
+    token = _form_token(page)
+
+    answer = let_go(first)
+    assert answer.status_code == 302 and answer["Location"] == "/checkout/"
+    assert "csrftoken" not in answer.cookies
+    client.cookies.update(answer.cookies)  # the browser takes tab 1's answer's cookies (its message)
+    assert "Your card was declined" in client.get("/checkout/").content.decode()
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = client.cookies
+    posted = strict.post("/checkout/", {**checkout_form(), "csrfmiddlewaretoken": token})
+    assert posted.status_code != 403, "the signed-in tab's form is refused: its CSRF cookie was put back"
