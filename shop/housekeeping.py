@@ -36,27 +36,30 @@ class Pruned:
         return asdict(self)
 
 
+def _old_guest_baskets():
+    return Basket.objects.filter(owner__isnull=True, updated_at__lt=timezone.now() - GRACE)
+
+
 def _unreachable_guest_baskets():
-    old = Basket.objects.filter(owner__isnull=True, updated_at__lt=timezone.now() - GRACE)
-    if settings.SESSION_ENGINE not in DATABASE_SESSIONS:
-        # No session rows to ask: a guest's session lives SESSION_COOKIE_AGE from its last save.
-        return old.filter(updated_at__lt=timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE))
+    """The old guests' baskets no live session row names (a database session engine)."""
     live = Session.objects.filter(session_key=OuterRef("session_key"), expire_date__gt=timezone.now())
-    return old.filter(~Exists(live))
+    return _old_guest_baskets().filter(~Exists(live))
 
 
 def _sessions_clear() -> int | None:
-    if settings.SESSION_ENGINE in DATABASE_SESSIONS:
-        cleared, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
-        return cleared
-    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
-    return None
+    if settings.SESSION_ENGINE not in DATABASE_SESSIONS:
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+        return None
+    cleared = 0
+    while True:  # a batch at a time: the first run may find a great many
+        keys = list(Session.objects.filter(expire_date__lt=timezone.now()).values_list("pk", flat=True)[:BATCH])
+        deleted, _ = Session.objects.filter(pk__in=keys, expire_date__lt=timezone.now()).delete()
+        cleared += deleted
+        if len(keys) < BATCH or not deleted:
+            return cleared
 
 
-def sessions_baskets_prune() -> Pruned:
-    """Clears expired sessions, then deletes the guests' baskets (and their lines) that no live
-    session names. Accounts' baskets are never touched."""
-    sessions = _sessions_clear()
+def _baskets_prune_by_rows() -> int:
     baskets = 0
     while True:
         batch = list(_unreachable_guest_baskets().values_list("pk", flat=True)[:BATCH])
@@ -65,5 +68,28 @@ def sessions_baskets_prune() -> Pruned:
         deleted = per_model.get(Basket._meta.label, 0)
         baskets += deleted
         if len(batch) < BATCH or not deleted:
-            break
+            return baskets
+
+
+def _baskets_prune_by_store() -> int:
+    """Where sessions keep no rows (a cache engine), each old basket's session is asked for."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    baskets = 0
+    last = 0
+    while True:
+        batch = list(_old_guest_baskets().filter(pk__gt=last).order_by("pk").values_list("pk", "session_key")[:BATCH])
+        if not batch:
+            return baskets
+        last = batch[-1][0]
+        gone = [pk for pk, key in batch if not key or not store.exists(key)]
+        _, per_model = _old_guest_baskets().filter(pk__in=gone).delete()
+        baskets += per_model.get(Basket._meta.label, 0)
+
+
+def sessions_baskets_prune() -> Pruned:
+    """Clears expired sessions, then deletes the guests' baskets (and their lines) that no live
+    session names. Accounts' baskets are never touched."""
+    sessions = _sessions_clear()
+    by_rows = settings.SESSION_ENGINE in DATABASE_SESSIONS
+    baskets = _baskets_prune_by_rows() if by_rows else _baskets_prune_by_store()
     return Pruned(sessions=sessions, baskets=baskets)

@@ -150,6 +150,12 @@ class Basket(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        # The hourly prune's look for guests' baskets no session reaches (shop.housekeeping).
+        indexes = [
+            models.Index(fields=["updated_at"], name="basket_guest_updated", condition=models.Q(owner__isnull=True))
+        ]
+
     def __str__(self) -> str:
         return f"Basket {self.pk}"
 

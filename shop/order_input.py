@@ -201,10 +201,14 @@ def email_key(email: str) -> str:
 def mailbox_key(email: str) -> str:
     """The mailbox an address reaches, for the limits on what is sent or tried per person: its
     key (email_key) without a `+tag` in the local part, so that ann+1@, ann+2@... are one inbox.
-    For counting only: an address is kept, and compared, as email_key says."""
+    Quoted spellings ("victim"@, "v\\ictim"@) are the same inbox too. For counting only: an
+    address is kept, and compared, as email_key says."""
     local, at, domain = email_key(email).rpartition("@")
     if not at:
         return domain
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        # A quoted local part, its escapes undone: "v\ictim"@ is victim@ to the mail server.
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
     return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
@@ -317,15 +321,19 @@ def client_ip(request: HttpRequest) -> str | None:
 def client_network(address: str) -> str:
     """What the per-address throttles count an address as: an IPv4 address itself, an IPv6
     address's /64 (one subscriber's, or one machine's, whole network: a client given a /64 has
-    more addresses in it than any limit could count one by one). Anything else as it is."""
+    more addresses in it than any limit could count one by one), or the IPv4 address an IPv6
+    one is made from. Anything else as it is."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return address
     if parsed.version == 4:
         return str(parsed)
-    if parsed.ipv4_mapped is not None:  # ::ffff:a.b.c.d is that IPv4 address
-        return str(parsed.ipv4_mapped)
+    # Addresses made from one IPv4 address count as it: ::ffff:a.b.c.d, 6to4's 2002:a.b.c.d::/48
+    # (65,536 /64s) and Teredo's, which carries its client's.
+    embedded = parsed.ipv4_mapped or parsed.sixtofour or (parsed.teredo[1] if parsed.teredo else None)
+    if embedded is not None:
+        return str(embedded)
     return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 

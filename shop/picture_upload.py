@@ -5,6 +5,8 @@ of the merchant who opens it). config.media serves them sandboxed as well."""
 
 from __future__ import annotations
 
+from xml.etree.ElementTree import TreeBuilder as XmlTreeBuilder
+
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 from django.core.exceptions import ValidationError
@@ -13,18 +15,23 @@ from PIL import Image, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
 SVG = "{http://www.w3.org/2000/svg}"
-XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 # Elements that run code or embed a document of their own.
 ACTIVE_ELEMENTS = {"script", "foreignObject", "iframe", "embed", "object", "handler", "listener"}
+# Whole vocabularies that have no place in a drawing: an HTML page's (forms, refreshes, links
+# with actions) and XSLT's (a drawing that is its own stylesheet builds the script it wants).
+FOREIGN_NAMESPACES = ("{http://www.w3.org/1999/xhtml}", "{http://www.w3.org/1999/XSL/Transform}")
 # Animation elements, which may set an attribute (a link's target) to a script.
 ANIMATIONS = {"set", "animate", "animateTransform", "animateMotion"}
-LINK_ATTRIBUTES = {"href", XLINK_HREF, "src"}
+LINK_ATTRIBUTES = {"href", "src", "action", "formaction"}
 RASTER_DATA = ("data:image/png", "data:image/jpeg", "data:image/webp")
-RASTER_FORMATS = {"png": {"PNG"}, "jpg": {"JPEG"}, "jpeg": {"JPEG"}, "webp": {"WEBP"}}
+# A phone's photo with a second picture in it (a depth map, a preview) is an MPO to Pillow, and
+# the JPEG it is to a browser.
+RASTER_FORMATS = {"png": {"PNG"}, "jpg": {"JPEG", "MPO"}, "jpeg": {"JPEG", "MPO"}, "webp": {"WEBP"}}
 
 
 def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1]
+    """An element's or attribute's name without its namespace, however written ({uri}name, p:name)."""
+    return name.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _scripted_link(value: str) -> bool:
@@ -33,30 +40,55 @@ def _scripted_link(value: str) -> bool:
     squeezed = "".join(value.split()).lower()
     if squeezed.startswith(("javascript:", "vbscript:")):
         return True
-    return squeezed.startswith("data:") and not squeezed.startswith(
-        ("data:image/png", "data:image/jpeg", "data:image/webp")
-    )
+    return squeezed.startswith("data:") and not squeezed.startswith(RASTER_DATA)
+
+
+class _Builder(XmlTreeBuilder):
+    """The tree, and the processing instructions met anywhere (ElementTree drops them): an
+    <?xml-stylesheet?> makes the drawing a document transformed by a stylesheet."""
+
+    def __init__(self):
+        super().__init__()
+        self.instructions: list[str] = []
+
+    def pi(self, target, text=None):
+        self.instructions.append(target)
+        return super().pi(target, text)
+
+
+def _refused(message: str) -> ValidationError:
+    return ValidationError(message, code="picture_active")
 
 
 def _svg_check(data: bytes) -> None:
+    builder = _Builder()
     try:
-        root = ElementTree.fromstring(data, forbid_dtd=True)
+        parser = ElementTree.DefusedXMLParser(target=builder, forbid_dtd=True)
+        parser.feed(data)
+        root = parser.close()
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
         raise ValidationError("This SVG could not be read as a drawing.", code="picture_unreadable") from None
+    if builder.instructions:
+        raise _refused(f"SVG pictures may not carry processing instructions (<?{builder.instructions[0]}?>).")
     if root.tag != f"{SVG}svg":
         raise ValidationError("This file is not an SVG drawing.", code="picture_not_svg")
     for element in root.iter():
-        name = _local(element.tag) if isinstance(element.tag, str) else ""
+        tag = element.tag if isinstance(element.tag, str) else ""
+        name = _local(tag)
         if name in ACTIVE_ELEMENTS:
-            raise ValidationError(f"SVG pictures may not contain <{name}>.", code="picture_active")
-        if name in ANIMATIONS and _local(element.get("attributeName", "")) in {"href", "src"}:
-            raise ValidationError("SVG pictures may not animate a link.", code="picture_active")
+            raise _refused(f"SVG pictures may not contain <{name}>.")
+        if tag.startswith(FOREIGN_NAMESPACES):
+            raise _refused(f"SVG pictures may not contain HTML or XSLT (<{name}>).")
+        if name in ANIMATIONS and _local(element.get("attributeName", "")).lower() in LINK_ATTRIBUTES:
+            raise _refused("SVG pictures may not animate a link.")
         for attribute, value in element.attrib.items():
-            local = _local(attribute)
-            if local.lower().startswith("on"):
-                raise ValidationError(f"SVG pictures may not carry event handlers ({local}).", code="picture_active")
-            if (attribute in LINK_ATTRIBUTES or local == "href") and _scripted_link(value):
-                raise ValidationError("SVG pictures may not link to scripts or documents.", code="picture_active")
+            local = _local(attribute).lower()
+            if attribute.startswith(FOREIGN_NAMESPACES):
+                raise _refused(f"SVG pictures may not carry HTML or XSLT attributes ({local}).")
+            if local.startswith("on"):
+                raise _refused(f"SVG pictures may not carry event handlers ({local}).")
+            if local in LINK_ATTRIBUTES and _scripted_link(value):
+                raise _refused("SVG pictures may not link to scripts or documents.")
 
 
 def _raster_check(file: File, extension: str) -> None:
@@ -64,7 +96,7 @@ def _raster_check(file: File, extension: str) -> None:
         with Image.open(file) as image:
             found = image.format
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise ValidationError("This file is not a picture that can be shown.", code="picture_unreadable") from None
     if found not in RASTER_FORMATS[extension]:
         raise ValidationError(

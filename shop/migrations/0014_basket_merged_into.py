@@ -21,4 +21,8 @@ class Migration(migrations.Migration):
             name='merged_lines',
             field=models.JSONField(blank=True, default=dict),
         ),
+        migrations.AddIndex(
+            model_name='basket',
+            index=models.Index(condition=models.Q(('owner__isnull', True)), fields=['updated_at'], name='basket_guest_updated'),
+        ),
     ]

@@ -11,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
+from shop import housekeeping
 from shop.housekeeping import sessions_baskets_prune
 from shop.models import Basket, BasketLine
 from shop.services import basket_add, basket_merge_into_user
@@ -99,3 +100,33 @@ def test_beat_prunes_every_hour_where_the_storefront_runs(settings):
     schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert schedule["shop.tasks.sessions_baskets_prune"] == 3600.0
     assert "shop.tasks.sessions_baskets_prune" in app.tasks
+
+
+@pytest.mark.parametrize("engine", ["django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.file"])
+def test_with_sessions_that_keep_no_rows_a_guest_whose_session_lives_keeps_the_basket(settings, rod, engine, tmp_path):
+    """A cache or file session lives SESSION_COOKIE_AGE from its last save, which may be long after
+    the basket's last change: before, the prune judged by the basket's age alone."""
+    settings.SESSION_ENGINE = engine
+    settings.SESSION_FILE_PATH = str(tmp_path)
+    client, gone = Client(), Client()
+    kept = _guest_basket(client, rod)
+    lost = _guest_basket(gone, rod)
+    _days_ago(kept, 15)
+    _days_ago(lost, 15)
+    gone.session.delete()  # its session ended (expired, or cleared)
+
+    assert sessions_baskets_prune().baskets == 1
+
+    assert list(Basket.objects.all()) == [kept]
+    assert client.get("/api/basket").json()["count"] == 1
+
+
+def test_many_expired_sessions_are_cleared_a_batch_at_a_time(monkeypatch):
+    monkeypatch.setattr(housekeeping, "BATCH", 3)
+    past = timezone.now() - timedelta(seconds=1)
+    Session.objects.bulk_create(
+        [Session(session_key=f"k{n:038d}", session_data="", expire_date=past) for n in range(7)]
+    )
+
+    assert sessions_baskets_prune().sessions == 7
+    assert not Session.objects.exists()

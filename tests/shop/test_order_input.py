@@ -16,6 +16,7 @@ from shop.order_input import (
     InvalidInput,
     client_network,
     email_key,
+    mailbox_key,
     order_input_parse,
 )
 
@@ -211,8 +212,26 @@ def test_an_accepted_address_is_kept_by_the_domain_its_mail_is_sent_to(email):
         ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
         ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
         ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("2002:c000:0201:0001::1", "192.0.2.1"),  # 6to4: its /48 is one IPv4 address's
+        ("2002:c000:0201:ffff::1", "192.0.2.1"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo: its client's
         ("not an address", "not an address"),
     ],
 )
 def test_the_per_address_throttles_count_an_ipv6_client_by_its_network(address, counted_as):
     assert client_network(address) == counted_as
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '"victim"@example.net',
+        '"v\\ictim"@example.net',
+        '"vi\\ctim"@Example.NET',
+        '"victim+1"@example.net',
+        "victim+2@example.net",
+    ],
+)
+def test_every_spelling_of_one_inbox_is_one_mailbox(email):
+    """A quoted local part and its backslash escapes name the same mailbox (RFC 5321 4.1.2)."""
+    assert mailbox_key(email) == "victim@example.net"

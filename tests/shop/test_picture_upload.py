@@ -5,6 +5,8 @@ the session of the merchant who opens it), and what is served is sandboxed all t
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -19,6 +21,8 @@ from shop.picture_upload import picture_validate
 from shop.pictures import product_svg
 
 pytestmark = pytest.mark.django_db
+
+SVG_NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
 
 SVG_OPEN = b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">'
 EVIL_SVG = SVG_OPEN + b"<script>fetch('/admin/auth/user/')</script></svg>"
@@ -136,3 +140,66 @@ def test_a_product_saved_again_keeps_its_stored_picture_unchecked(junior, rod, s
     assert junior.post(url, _change_form(rod, title="Tourney Rod")).status_code == 302
     rod.refresh_from_db()
     assert rod.title == "Tourney Rod" and rod.picture.name == "products/gone-from-disk.svg"
+
+
+def _refused(name: str, data: bytes) -> bool:
+    try:
+        picture_validate(SimpleUploadedFile(name, data))
+    except ValidationError:
+        return True
+    return False
+
+
+def test_svg_that_is_its_own_xslt_stylesheet_is_refused():
+    """<?xml-stylesheet?> is dropped by ElementTree before the walk, and a simplified XSLT
+    stylesheet may have <svg> as its root: xsl:element builds the <script> the walk looks for."""
+    data = (
+        b'<?xml-stylesheet type="text/xsl" href="/media/products/x.svg"?>'
+        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"'
+        b' xsl:version="1.0"><xsl:element name="script" namespace="http://www.w3.org/1999/xhtml">'
+        b"alert(document.domain)</xsl:element></svg>"
+    )
+    assert _refused("x.svg", data)
+
+
+def test_animating_xlink_href_to_javascript_is_refused():
+    """attributeName="xlink:href", with its prefix: the classic animate-a-link vector."""
+    data = (
+        f'<svg {SVG_NS}><a><animate attributeName="xlink:href" values="javascript:alert(1)" begin="0s"/>'
+        f'<text x="0" y="10">click</text></a></svg>'
+    ).encode()
+    assert _refused("x.svg", data)
+
+
+def test_xhtml_form_with_javascript_action_is_refused():
+    """An XHTML form inside the drawing: action/formaction are links too."""
+    data = (
+        f'<svg {SVG_NS} xmlns:h="http://www.w3.org/1999/xhtml">'
+        f'<h:form action="javascript:alert(1)"><h:button formaction="javascript:alert(2)">Go</h:button></h:form>'
+        f"</svg>"
+    ).encode()
+    assert _refused("x.svg", data)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_png_is_a_validation_error_not_a_crash():
+    """Pillow raises DecompressionBombError (not an OSError/ValueError) from Image.open for a
+    declared 20000x20000 picture: before, the admin answered 500 instead of naming the field."""
+    assert _refused("bomb.png", _png_header_only(20000, 20000))
+
+
+def test_a_phone_camera_jpeg_with_an_mpf_segment_is_accepted():
+    """Many phone photos carry a second (depth/preview) picture: Pillow calls them MPO, browsers
+    show them as the JPEG they are. Before, refused as 'a MPO image, not what its name says'."""
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    picture_validate(SimpleUploadedFile("photo.jpg", out.getvalue()))

@@ -142,6 +142,15 @@ def test_spellings_of_one_mailbox_share_its_limit(db):
     assert {email_key(message.to[0]) for message in mail.outbox} == {"yan@example.com"}
 
 
+def test_quoted_spellings_of_one_mailbox_share_its_limit(db):
+    spellings = [VICTIM, '"victim"@example.net', '"v\\ictim"@example.net', '"vi\\ctim"@example.net']
+    spellings += ['"victim+1"@example.net', '"vic\\tim"@example.net', '"vict\\im"@example.net']
+    for n, email in enumerate(spellings):
+        assert sign_up(Client(), f"stranger{n}", email).status_code == 302, email
+
+    assert len(mail.outbox) == accounts.LINK_LIMIT
+
+
 def test_plus_tags_of_one_mailbox_share_its_limit(db):
     """Mail to victim+1@, victim+2@... lands in victim@'s one inbox: before, each tag was
     counted as an address of its own, and strangers' sign-ups flooded that inbox."""
