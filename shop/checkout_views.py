@@ -151,6 +151,13 @@ GUESTS_CHECKOUT_PLACED = (
     "A checkout started on this browser before you signed in went through after all, and was "
     "confirmed to the email address it gave. Your basket is kept: order it when you are ready."
 )
+# The waiting page's: that checkout's own request may have taken its lines out of the basket
+# they joined on sign-in (shop.services.basket_take_placed), or, answered later, not.
+GUESTS_CHECKOUT_PLACED_WAITED = (
+    "A checkout started on this browser before you signed in went through after all, and was "
+    "confirmed to the email address it gave. Please check your basket before you order again: "
+    "what that checkout ordered may have been taken out of it."
+)
 PLACING_STILL = "Your order is still being placed. This page shows it as soon as it is placed."
 
 
@@ -175,7 +182,7 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
             if progress.browsers:
                 # Started on this browser by a guest, before someone signed in on it: placed, and
                 # confirmed to the address it gave, and shown to nobody here (as the checkout says).
-                messages.info(request, GUESTS_CHECKOUT_PLACED)
+                messages.info(request, GUESTS_CHECKOUT_PLACED_WAITED)
                 return redirect("shop:checkout")
         else:
             messages.info(request, "Your order is placed, and charged once: it was sent twice, and placed once.")

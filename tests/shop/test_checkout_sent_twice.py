@@ -180,6 +180,10 @@ def test_a_guest_who_signs_in_while_waiting_is_not_told_the_order_was_not_placed
     assert shown.status_code == 302 and shown["Location"] == "/checkout/"
     page = client.get(shown["Location"], follow=True).content.decode()
     assert "Your order was not placed" not in page and "went through after all" in page
+    # Not "your basket is kept": the first try's own request took the rod out of the basket it
+    # joined on sign-in.
+    assert "Your basket is kept" not in page and "Please check your basket" in page
+    assert basket_lines(Basket.objects.get(owner=customer)) == {}
 
 
 def test_the_sweep_records_the_address_of_the_try_that_placed_not_of_the_one_answered_in_progress(
