@@ -627,8 +627,9 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 # The buyer's address as the hot path's throttle reads it: behind the edge's proxies, the one
 # the nearest trusted proxy saw (ORDERS_CLIENT_IP_HEADER, ORDERS_TRUSTED_PROXY_HOPS), never a
-# header the client wrote, and never the proxy's own address that every shopper shares.
-AXES_CLIENT_IP_CALLABLE = "shop.order_input.client_ip"
+# header the client wrote, and never the proxy's own address that every shopper shares; an IPv6
+# address by its /64, as the throttles count it (shop.order_input.client_network).
+AXES_CLIENT_IP_CALLABLE = "shop.order_input.client_ip_network"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_HTTP_RESPONSE_CODE = 429

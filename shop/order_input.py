@@ -334,7 +334,15 @@ def client_network(address: str) -> str:
     embedded = parsed.ipv4_mapped or parsed.sixtofour or (parsed.teredo[1] if parsed.teredo else None)
     if embedded is not None:
         return str(embedded)
-    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    # Written as its first address, so that it still reads as an address where one is stored.
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address)
+
+
+def client_ip_network(request: HttpRequest) -> str | None:
+    """The client's address as the per-address limits count it (client_network): what the
+    sign-in lockout (django-axes) keys on, so one IPv6 network is one client there too."""
+    address = client_ip(request)
+    return client_network(address) if address else None
 
 
 # A stampede's buyers send the same few addresses again and again: their parse is kept, for

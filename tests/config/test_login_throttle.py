@@ -72,6 +72,20 @@ def test_an_address_is_locked_whichever_accounts_it_guesses(merchant, url):
     assert other.status_code == 302 and signed_in(other_client)
 
 
+@pytest.mark.parametrize("url", LOGINS)
+def test_the_addresses_of_one_ipv6_network_are_one_address(merchant, url):
+    """A client given an IPv6 /64 could guess from a new address each time: before, each had its
+    own count."""
+    for n in range(1, 6):
+        sign_in(url, f"someone{n}", "wrong", address=f"2001:db8:5:5::{n:x}")
+
+    client, response = sign_in(url, "merchant", PASSWORD, address="2001:db8:5:5::99")
+    other_client, other = sign_in(url, "merchant", PASSWORD, address="2001:db8:5:6::1")
+
+    assert response.status_code == 429 and not signed_in(client)
+    assert other.status_code == 302 and signed_in(other_client)
+
+
 def test_behind_the_edge_the_address_is_the_one_our_proxy_saw(merchant, settings):
     settings.ORDERS_CLIENT_IP_HEADER = "X-Forwarded-For"
     settings.ORDERS_TRUSTED_PROXY_HOPS = 1

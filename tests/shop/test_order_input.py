@@ -209,8 +209,8 @@ def test_an_accepted_address_is_kept_by_the_domain_its_mail_is_sent_to(email):
     "address, counted_as",
     [
         ("203.0.113.9", "203.0.113.9"),
-        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
-        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::"),
         ("::ffff:203.0.113.9", "203.0.113.9"),
         ("2002:c000:0201:0001::1", "192.0.2.1"),  # 6to4: its /48 is one IPv4 address's
         ("2002:c000:0201:ffff::1", "192.0.2.1"),
