@@ -12,9 +12,11 @@ from django.conf import settings
 from django.contrib.sessions import middleware
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.http import HttpRequest, HttpResponse
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 _ANSWER = "_answer_if_session_interrupted"
+# Headers the view's answer got from the middlewares inside this one and from its decorators.
+_KEPT_HEADERS = ("X-Frame-Options", "Content-Security-Policy", "Referrer-Policy", "Cross-Origin-Opener-Policy")
 
 
 def answer_if_session_interrupted(
@@ -56,5 +58,11 @@ class SessionMiddleware(middleware.SessionMiddleware):
             replaced = answer()
             replaced.cookies.pop(settings.SESSION_COOKIE_NAME, None)
             replaced.cookies.pop(settings.CSRF_COOKIE_NAME, None)
+            # Made after the inner middlewares' and the view's decorators' steps: what they put
+            # on the view's answer is put on this one (it is one browser's, never to be cached).
+            for header in _KEPT_HEADERS:
+                if header in response and header not in replaced:
+                    replaced[header] = response[header]
+            add_never_cache_headers(replaced)
             patch_vary_headers(replaced, ("Cookie",))
             return replaced

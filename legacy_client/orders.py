@@ -22,8 +22,9 @@ class Outcome(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     # The legacy API found the body wrong (400): `fields` says which part.
     INVALID = "invalid"
-    # Not placed now, worth trying again later with the same reference: over capacity (503),
-    # throttled (429), or an answered server error.
+    # Not placed now, worth trying again later with the same reference: over capacity (503
+    # over_capacity), throttled (429), its capacity gate unreachable (503 unavailable), or an
+    # answered server error. `OrderAnswer.overloaded` says whether it was load.
     BUSY = "busy"
     # An earlier request with this reference is still being placed there (409 in_progress):
     # not a failure of this one. The legacy API ends a dead request's claim when its lease
@@ -58,6 +59,11 @@ class OrderAnswer:
     @property
     def retryable(self) -> bool:
         return self.outcome in RETRYABLE
+
+    @property
+    def overloaded(self) -> bool:
+        """A BUSY that the legacy API said was load (every slot taken, or throttled), not a fault."""
+        return self.outcome == Outcome.BUSY and (self.status == 429 or self.data.get("error") == "over_capacity")
 
     @property
     def fields(self) -> dict:

@@ -390,6 +390,16 @@ class OrderEmailAdmin(ReadOnlyAdmin):
     tried again by beat's sweep (shop.confirmations), and one it kept refusing is left here,
     given up, for a person to look into (the buyer still finds the order by its lookup)."""
 
-    list_display = ["number", "kind", "email", "created_at", "attempts", "sent_at", "held_until", "last_error"]
+    list_display = [
+        "number",
+        "kind",
+        "email",
+        "created_at",
+        "attempts",
+        "sent_at",
+        "covered_by",
+        "held_until",
+        "last_error",
+    ]
     search_fields = ["number", "email"]
     list_filter = [ConfirmationStateFilter, "kind", "created_at"]

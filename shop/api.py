@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from config.sessions import shown_as_is_if_session_interrupted
 from shop.buy_now import KeyReused, buy_now_place
 from shop.checkouts import CheckoutError
-from shop.models import Product
+from shop.models import Basket, BasketLine, Product
 from shop.order_input import (
     KEY_REUSED_DETAIL,
     InvalidInput,
@@ -135,7 +135,7 @@ def _change_basket(request: HttpRequest, change) -> JsonResponse:
     try:
         with transaction.atomic():
             basket = basket_get_or_create_for_request(request)
-            change(basket)
+            changed = change(basket)
     except InsufficientStock as exc:
         return JsonResponse(
             {"error": "insufficient_stock", "fields": {"quantity": [str(exc)]}, "available": exc.available},
@@ -147,6 +147,10 @@ def _change_basket(request: HttpRequest, change) -> JsonResponse:
         return _invalid("product", str(exc)).response()
     except BasketMoved as exc:
         return _basket_moved(exc)
+    if isinstance(changed, BasketLine) and changed.basket_id != basket.pk:
+        # Added to the account's basket the guest's joined on a sign-in meanwhile: that is the
+        # basket now, and what the answer shows.
+        return JsonResponse(basket_view(basket=Basket.objects.get(pk=changed.basket_id)).as_json())
     basket_remember(request, basket)
     return _basket_response(request)
 

@@ -45,6 +45,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         # Minted before the first submit, so two quick submits carry the same reference.
         checkout_reference.checkout_reference(request)
+        # Its form would carry the CSRF token of a session another tab ended meanwhile: asked again.
+        answer_if_session_interrupted(request, lambda: redirect("shop:checkout"))
         form = CheckoutForm(initial=_checkout_initial(request))
         return render(request, "shop/checkout.html", {"form": form, "basket": view})
     return _checkout_submit(request, basket_obj=basket_obj, view=view)

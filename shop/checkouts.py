@@ -124,7 +124,7 @@ def _unavailable_why(answer: OrderAnswer) -> str:
         return "We could not reach our order service, so your order was not sent."
     if answer.outcome == Outcome.UNKNOWN:
         return "Our order service did not answer in time: if your order went through, trying again shows it."
-    if answer.status == 429 or answer.data.get("error") == "over_capacity":
+    if answer.overloaded:
         return "Our order service is very busy right now and could not take your order."
     return "Our order service cannot take orders just now."
 

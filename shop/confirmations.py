@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from shop.emails import CONFIRMED, NOT_PLACED, Confirmation, order_confirmation_send
 from shop.models import OrderEmail
@@ -75,7 +76,36 @@ def order_confirmation_on_commit(confirmation: Confirmation) -> None:
         ],
         ignore_conflicts=True,
     )
+    if confirmation.legacy_id is not None:
+        _covered_mark(confirmation)
     transaction.on_commit(lambda: _send_after_commit(confirmation.number, confirmation.kind))
+
+
+def _covered_mark(confirmation: Confirmation) -> None:
+    """Where the other origin's email confirmed the same legacy order first, this order's own
+    confirmation is written as told by it: never sent, and still this number's confirmation."""
+    if OrderEmail.objects.filter(number=confirmation.number, kind=confirmation.kind).exists():
+        return
+    told = (
+        OrderEmail.objects.filter(legacy_id=confirmation.legacy_id, kind=confirmation.kind)
+        .values_list("number", flat=True)
+        .first()
+    )
+    OrderEmail.objects.bulk_create(
+        [
+            OrderEmail(
+                number=confirmation.number,
+                kind=confirmation.kind,
+                covered_by=told or "",
+                name=confirmation.name,
+                email=confirmation.email,
+                lines=[list(line) for line in confirmation.lines],
+                total_cents=confirmation.total_cents,
+                sent_at=timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _send_after_commit(number: str, kind: str) -> None:

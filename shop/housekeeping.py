@@ -63,7 +63,8 @@ def _baskets_prune_by_rows() -> int:
     baskets = 0
     while True:
         batch = list(_unreachable_guest_baskets().values_list("pk", flat=True)[:BATCH])
-        # Checked again in the DELETE itself: a basket changed since it was read stays.
+        # Asked again as they are deleted (Django collects the rows in the delete's transaction):
+        # a basket changed since this batch was read is left.
         _, per_model = _unreachable_guest_baskets().filter(pk__in=batch).delete()
         deleted = per_model.get(Basket._meta.label, 0)
         baskets += deleted

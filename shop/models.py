@@ -141,7 +141,12 @@ class Basket(models.Model):
     # Set when, on sign-in, this guest's basket joined the account's (and was emptied): an order
     # being placed from it meanwhile takes its lines from where they went
     # (shop.services.basket_take_placed). A basket with it set is nobody's open basket.
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint, and its index partial (shop 0017, built without blocking): added to
+    # a table of every guest's basket, either would hold its writes while it was built. Django
+    # clears it (SET_NULL) when the account's basket is deleted.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False, db_index=False
+    )
     # What the merge did to that basket's lines, by product slug: {"had": the account's own
     # units before it, "added": what it added (less than this basket held where the stock or the
     # line's limit capped it)}. An order placed from this one takes no more than was added there,
@@ -153,7 +158,10 @@ class Basket(models.Model):
     class Meta:
         # The hourly prune's look for guests' baskets no session reaches (shop.housekeeping).
         indexes = [
-            models.Index(fields=["updated_at"], name="basket_guest_updated", condition=models.Q(owner__isnull=True))
+            models.Index(fields=["updated_at"], name="basket_guest_updated", condition=models.Q(owner__isnull=True)),
+            models.Index(
+                fields=["merged_into"], name="basket_merged_into", condition=models.Q(merged_into__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -310,6 +318,10 @@ class OrderEmail(models.Model):
     # reached both origins at once is one legacy order, recorded on each side under its own
     # number, and confirmed once, by whichever side recorded it first.
     legacy_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # Set on an order's confirmation that the other origin's email already gave (its number):
+    # written as sent, and never sent itself, so the order still counts as confirmed here (a
+    # "not placed" email of this number is not sent after it).
+    covered_by = models.CharField(max_length=32, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=200)
     email = models.EmailField()

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from xml.etree.ElementTree import TreeBuilder as XmlTreeBuilder
 
-from defusedxml import ElementTree
-from defusedxml.common import DefusedXmlException
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from PIL import Image, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
 SVG = "{http://www.w3.org/2000/svg}"
@@ -61,6 +58,10 @@ def _refused(message: str) -> ValidationError:
 
 
 def _svg_check(data: bytes) -> None:
+    # Imported here: every process loads the models, and only an upload needs the parsers.
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
     builder = _Builder()
     try:
         parser = ElementTree.DefusedXMLParser(target=builder, forbid_dtd=True)
@@ -92,6 +93,8 @@ def _svg_check(data: bytes) -> None:
 
 
 def _raster_check(file: File, extension: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(file) as image:
             found = image.format

@@ -66,7 +66,8 @@ def _lock_basket(basket: Basket, *, adding: bool = False) -> Basket:
         return basket
     if not adding:
         raise BasketMoved
-    return Basket.objects.select_for_update().filter(pk=locked.merged_into_id).first() or locked
+    # Deleting the account's basket clears the mark (SET_NULL): a marked basket has its target.
+    return Basket.objects.select_for_update().get(pk=locked.merged_into_id)
 
 
 def _check_line(*, product: Product, quantity: int) -> None:
@@ -213,8 +214,10 @@ def _basket_take_merged(merged: Basket, *, lines: list[dict]) -> bool:
     """An order's lines out of the account's basket its guest's basket joined: no more of each
     than the merge added there, and never into what the account held before it (however its
     line changed since), so the account's own units stay."""
-    target = Basket.objects.get(pk=merged.merged_into_id)
-    held = dict(BasketLine.objects.select_for_update().filter(basket=target).values_list("product__slug", "quantity"))
+    # The account's basket row, as every change to it takes it (_lock_basket): a change under way
+    # waits, and then reads the lines as this take leaves them.
+    target = Basket.objects.select_for_update().get(pk=merged.merged_into_id)
+    held = dict(BasketLine.objects.filter(basket=target).values_list("product__slug", "quantity"))
     moved = {slug: dict(entry) for slug, entry in merged.merged_lines.items()}
     taken = []
     for ordered in lines:
@@ -236,10 +239,10 @@ def basket_take_ordered(*, basket: Basket, lines: list[dict]) -> bool:
     """Takes an order's lines out of the basket, unit for unit (what was added since stays), and
     says whether anything is left in it."""
     with transaction.atomic():
-        held = {
-            line.product.slug: line
-            for line in BasketLine.objects.select_for_update().filter(basket=basket).select_related("product")
-        }
+        # The basket's row, as every change to it takes it (_lock_basket): an add under way waits,
+        # and then reads the line as this take leaves it, instead of writing back what it read.
+        Basket.objects.select_for_update().filter(pk=basket.pk).first()
+        held = {line.product.slug: line for line in BasketLine.objects.filter(basket=basket).select_related("product")}
         for ordered in lines:
             line = held.get(ordered["product"])
             if line is None:

@@ -14,15 +14,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='basket',
             name='merged_into',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='shop.basket'),
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='shop.basket'),
         ),
         migrations.AddField(
             model_name='basket',
             name='merged_lines',
             field=models.JSONField(blank=True, default=dict),
-        ),
-        migrations.AddIndex(
-            model_name='basket',
-            index=models.Index(condition=models.Q(('owner__isnull', True)), fields=['updated_at'], name='basket_guest_updated'),
         ),
     ]

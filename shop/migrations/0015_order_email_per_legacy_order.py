@@ -15,6 +15,11 @@ class Migration(migrations.Migration):
             name='legacy_id',
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='orderemail',
+            name='covered_by',
+            field=models.CharField(blank=True, max_length=32),
+        ),
         migrations.AddConstraint(
             model_name='orderemail',
             constraint=models.UniqueConstraint(condition=models.Q(('legacy_id__isnull', False)), fields=('legacy_id', 'kind'), name='order_email_once_per_legacy_order'),

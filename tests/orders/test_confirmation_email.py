@@ -115,3 +115,43 @@ def test_a_hot_order_failed_then_placed_after_all_is_not_told_not_placed_last_wh
 
     subjects = [m.subject for m in mail.outbox]
     assert f"We could not place your order {order.number}" not in subjects, subjects
+
+
+def test_a_not_placed_email_in_flight_when_the_order_is_found_placed_is_never_sent_later(
+    allocation, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One key reached both origins; the monolith confirmed legacy order 11. The hot order's "not
+    placed" email is being sent (held) when the order is found placed after all, so it cannot be
+    withdrawn, and its send fails. Before, the hot order's own confirmation was dropped (legacy
+    order 11 was confirmed already) and the sweep later sent "not placed" as the last word."""
+    order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
+    legacy = {"id": 11, "number": "L00000011", "total_cents": order.total_cents, "lines": []}
+    delivery = Delivery(name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country="")
+    with django_capture_on_commit_callbacks(execute=True):
+        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+    real_send_mail = emails.send_mail
+
+    def down(**_kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(emails, "send_mail", down)
+    order_claimed(order.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
+    OrderEmail.objects.filter(number=order.number).update(held_until=None)  # its retry is due
+
+    def slow_then_down(**_kwargs):
+        # While the sweep holds the "not placed" email (a slow mail server), the worker finds the
+        # order placed after all: its withdraw cannot take a held row.
+        with django_capture_on_commit_callbacks(execute=True):
+            order_complete(order_id=order.pk, legacy_order_id=11, legacy_number="L00000011")
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(emails, "send_mail", slow_then_down)
+    confirmations.confirmations_unsent_sweep()
+    monkeypatch.setattr(emails, "send_mail", real_send_mail)
+    OrderEmail.objects.filter(number=order.number).update(held_until=None)  # its retry is due
+    confirmations.confirmations_unsent_sweep()
+
+    subjects = [m.subject for m in mail.outbox]
+    assert f"We could not place your order {order.number}" not in subjects, subjects

@@ -309,3 +309,58 @@ def test_a_refusal_shown_after_a_sign_in_does_not_undo_the_sign_ins_csrf_token(c
     strict.cookies = client.cookies
     posted = strict.post("/checkout/", {**checkout_form(), "csrfmiddlewaretoken": token})
     assert posted.status_code != 403, "the signed-in tab's form is refused: its CSRF cookie was put back"
+
+
+def test_the_placed_page_shown_after_a_sign_in_meanwhile_is_not_cacheable_nor_frameable(
+    client, first_submit_held, customer, reel
+):
+    basket_add(basket=Basket.objects.create(owner=customer), product=reel, quantity=1)
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    client.force_login(customer)
+
+    answer = let_go(first)
+
+    assert PlacedOrder.objects.filter(reference=reference).exists()
+    assert "data-checkout-placed-elsewhere" in answer.content.decode()
+    # The page names the buyer, the address and the total: the checkout view is never_cache,
+    # and every page of the shop is sent with X-Frame-Options.
+    missing = [
+        h
+        for h, ok in (
+            ("Cache-Control", "no-store" in answer.get("Cache-Control", "")),
+            ("X-Frame-Options", answer.get("X-Frame-Options") == "DENY"),
+        )
+        if not ok
+    ]
+    assert missing == [], dict(answer.headers)
+
+
+def test_an_add_made_in_the_accounts_basket_is_not_answered_with_an_empty_basket(
+    client, rod, reel, customer, monkeypatch
+):
+    fill_basket(client, rod, 1)
+    Basket.objects.create(owner=customer)
+    reached, go = threading.Event(), threading.Event()
+    real_lock = shop_services._lock_basket
+
+    def held_lock(basket, **kwargs):
+        reached.set()
+        go.wait(timeout=20)
+        return real_lock(basket, **kwargs)
+
+    monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
+    thread, out = _in_thread(
+        lambda: post_json(_same_browser(client), "/api/basket/items", {"product": reel.slug, "quantity": 1})
+    )
+    assert reached.wait(timeout=20)
+    monkeypatch.setattr(shop_services, "_lock_basket", real_lock)
+    client.force_login(customer)
+    go.set()
+    thread.join(timeout=30)
+
+    answer = out["answer"]
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1, reel.slug: 1}
+    assert answer.status_code == 200
+    # Answered 200 "with the basket as JSON": not an empty basket, when the reel was just added.
+    assert answer.json()["count"] > 0, answer.json()
