@@ -1,5 +1,5 @@
-"""The merchant admin: products (stock, activation, soft delete, restock), categories and
-the storefront's receipts of placed orders (read-only).
+"""The merchant admin: products (stock, activation, soft delete, restock) and categories; the
+storefront's receipts, checkouts in doubt and order emails (read-only) are shop.admin_orders'.
 
 Stock is changed through shop.stock, never by saving the whole row: the row's held and stock
 move with every order and hold, and a form's copy of them is stale by the time it is saved."""
@@ -7,7 +7,6 @@ move with every order and hold, and a form's copy of them is stale by the time i
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q
@@ -16,8 +15,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_base import LoadedVersionForm, ReadOnlyAdmin, ShopModelAdmin
-from shop.models import LOW_STOCK, Category, OrderEmail, PendingCheckout, PlacedOrder, Product
+from config.admin_base import LoadedVersionForm, ShopModelAdmin
+from shop.models import LOW_STOCK, Category, Product
 from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
@@ -336,70 +335,5 @@ class CategoryAdmin(ShopModelAdmin):
         return obj.n_on_sale
 
 
-@admin.register(PlacedOrder)
-class PlacedOrderAdmin(ReadOnlyAdmin):
-    """Receipts only: the order of record lives in the legacy order API."""
-
-    list_display = ["number", "placed_at", "name", "email", "total_display", "processing_ms", "customer"]
-    list_select_related = ["customer"]
-    search_fields = ["number", "email", "name", "reference"]
-    date_hierarchy = "placed_at"
-    list_filter = ["placed_at"]
-
-    @admin.display(description="Total", ordering="total_cents")
-    def total_display(self, obj: PlacedOrder) -> str:
-        return money(obj.total_cents)
-
-
-@admin.register(PendingCheckout)
-class PendingCheckoutAdmin(ReadOnlyAdmin):
-    """Checkouts sent to the legacy API that no answer has settled yet: the sweep looks each one
-    up (shop.checkout_sweep); one that stays here is one the legacy API could not tell about."""
-
-    list_display = ["reference", "started_at", "tries_count", "tries_open", "looks", "look_after"]
-    search_fields = ["reference"]
-    list_filter = ["started_at"]
-
-    @admin.display(description="Tries")
-    def tries_count(self, obj: PendingCheckout) -> int:
-        return len(obj.tries)
-
-
-class ConfirmationStateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("waiting", "Waiting to be sent"), ("given_up", "Given up"), ("sent", "Sent")]
-
-    def queryset(self, request, queryset):
-        most = settings.SHOP_CONFIRMATION_MAX_ATTEMPTS
-        match self.value():
-            case "waiting":
-                return queryset.filter(sent_at__isnull=True, attempts__lt=most)
-            case "given_up":
-                return queryset.filter(sent_at__isnull=True, attempts__gte=most)
-            case "sent":
-                return queryset.filter(sent_at__isnull=False)
-        return queryset
-
-
-@admin.register(OrderEmail)
-class OrderEmailAdmin(ReadOnlyAdmin):
-    """Buyers' order emails (confirmed, or not placed after all): one the mail server refused is
-    tried again by beat's sweep (shop.confirmations), and one it kept refusing is left here,
-    given up, for a person to look into (the buyer still finds the order by its lookup)."""
-
-    list_display = [
-        "number",
-        "kind",
-        "email",
-        "created_at",
-        "attempts",
-        "sent_at",
-        "covered_by",
-        "held_until",
-        "last_error",
-    ]
-    search_fields = ["number", "email"]
-    list_filter = [ConfirmationStateFilter, "kind", "created_at"]
+# The storefront's receipts, checkouts in doubt and order emails: read-only, in their own module.
+from shop import admin_orders  # noqa: E402, F401
