@@ -54,6 +54,17 @@ def test_no_email_leaves_before_the_completion_is_committed(allocation, mailoutb
     assert mailoutbox == [] and callbacks
 
 
+def _monolith_records(order, *, legacy_id: int) -> None:
+    """The monolith's buy-now records the legacy order its request placed under the same key."""
+    legacy = {"id": legacy_id, "number": f"L{legacy_id:08d}", "total_cents": order.total_cents, "lines": []}
+    delivery = Delivery(name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country="")
+    placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+
+
+def _mail_server_down(**_kwargs):
+    raise ConnectionRefusedError("mail server down")
+
+
 @pytest.mark.parametrize("first", ["monolith", "hot_path"])
 def test_one_key_placed_through_both_origins_at_once_is_confirmed_once(
     allocation, mailoutbox, django_capture_on_commit_callbacks, first
@@ -62,13 +73,9 @@ def test_one_key_placed_through_both_origins_at_once_is_confirmed_once(
     moment: the legacy API placed one order (id 7) for both, under the key's one reference. Before,
     each side's record of it emailed its own confirmation: two emails, two numbers, one charge."""
     order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
-    legacy = {"id": 7, "number": "L00000007", "total_cents": order.total_cents, "lines": []}
 
     def monolith_records_it():
-        delivery = Delivery(
-            name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country=""
-        )
-        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+        _monolith_records(order, legacy_id=7)
 
     def hot_path_completes_it():
         order_claimed(order.pk)
@@ -92,18 +99,12 @@ def test_a_hot_order_failed_then_placed_after_all_is_not_told_not_placed_last_wh
     (legacy_id 9 is taken), so the "not placed" waiting out its failed send is withdrawn; before,
     the sweep sent it as the buyer's last word for an order placed and charged."""
     order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
-    legacy = {"id": 9, "number": "L00000009", "total_cents": order.total_cents, "lines": []}
-    delivery = Delivery(name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country="")
     with django_capture_on_commit_callbacks(execute=True):
-        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+        _monolith_records(order, legacy_id=9)
     assert [m.subject for m in mail.outbox] == ["Your order L00000009 is confirmed"]
 
     real_send_mail = emails.send_mail
-
-    def refuse(**_kwargs):
-        raise ConnectionRefusedError("mail server down")
-
-    monkeypatch.setattr(emails, "send_mail", refuse)
+    monkeypatch.setattr(emails, "send_mail", _mail_server_down)
     order_claimed(order.pk)
     with django_capture_on_commit_callbacks(execute=True):
         order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)
@@ -125,16 +126,10 @@ def test_a_not_placed_email_in_flight_when_the_order_is_found_placed_is_never_se
     withdrawn, and its send fails. Before, the hot order's own confirmation was dropped (legacy
     order 11 was confirmed already) and the sweep later sent "not placed" as the last word."""
     order = order_accept_as_buyer(email="ann@example.com", name="Ann Angler")
-    legacy = {"id": 11, "number": "L00000011", "total_cents": order.total_cents, "lines": []}
-    delivery = Delivery(name="Ann Angler", email="ann@example.com", address_line="", city="", postcode="", country="")
     with django_capture_on_commit_callbacks(execute=True):
-        placed_order_record(reference=order.reference, legacy=legacy, customer=None, delivery=delivery, processing_ms=5)
+        _monolith_records(order, legacy_id=11)
     real_send_mail = emails.send_mail
-
-    def down(**_kwargs):
-        raise ConnectionRefusedError("mail server down")
-
-    monkeypatch.setattr(emails, "send_mail", down)
+    monkeypatch.setattr(emails, "send_mail", _mail_server_down)
     order_claimed(order.pk)
     with django_capture_on_commit_callbacks(execute=True):
         order_fail(order_id=order.pk, stage=OrderStage.CARD_DECLINED)

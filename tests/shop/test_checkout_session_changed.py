@@ -109,6 +109,27 @@ def _in_thread(target) -> tuple[threading.Thread, dict]:
     return thread, out
 
 
+def _held_while(monkeypatch, module, name: str, request, meanwhile) -> object:
+    """Sends this browser's `request` in a thread, holds it at `module.name` until `meanwhile` (the
+    other tab's doing: a sign-in, a basket change) has run, then lets it go; its answer."""
+    reached, go = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def held(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():  # the held request's call only
+            reached.set()
+            go.wait(timeout=20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    thread, out = _in_thread(request)
+    assert reached.wait(timeout=20), f"{name} was never reached"
+    meanwhile()
+    go.set()
+    thread.join(timeout=30)
+    return out["answer"]
+
+
 def test_a_basket_add_in_flight_when_the_guest_signs_in_lands_in_the_accounts_basket(
     client, rod, reel, customer, monkeypatch
 ):
@@ -117,31 +138,14 @@ def test_a_basket_add_in_flight_when_the_guest_signs_in_lands_in_the_accounts_ba
     set) that nothing reads again, though the shopper was answered 200."""
     fill_basket(client, rod, 1)
     Basket.objects.create(owner=customer)  # the account's basket: the merge's second branch
-    reached, go = threading.Event(), threading.Event()
-    real_lock = shop_services._lock_basket
+    add = lambda: post_json(_same_browser(client), "/api/basket/items", {"product": reel.slug, "quantity": 1})  # noqa: E731
 
-    def held_lock(basket, **kwargs):
-        reached.set()
-        go.wait(timeout=20)
-        return real_lock(basket, **kwargs)
+    # The other tab signs in: the guest's rod joins the account's basket.
+    answer = _held_while(monkeypatch, shop_services, "_lock_basket", add, lambda: client.force_login(customer))
 
-    monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
-    thread, out = _in_thread(
-        lambda: post_json(_same_browser(client), "/api/basket/items", {"product": reel.slug, "quantity": 1})
-    )
-    assert reached.wait(timeout=20)
-    monkeypatch.setattr(shop_services, "_lock_basket", real_lock)
-    client.force_login(customer)  # the other tab signs in: the guest's rod joins the account's basket
-    go.set()
-    thread.join(timeout=30)
-
-    answer = out["answer"]
-    account = Basket.objects.get(owner=customer)
-    lost = {b.pk: basket_lines(b) for b in Basket.objects.exclude(merged_into=None)}
-    assert answer.status_code != 200 or reel.slug in basket_lines(account), (
-        f"add answered {answer.status_code} {answer.content[:120]!r}; account basket {basket_lines(account)}; "
-        f"merged (tombstone) baskets {lost}"
-    )
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1, reel.slug: 1}
+    # Answered with the basket it was added to: before, an empty one (the guest's, emptied).
+    assert answer.status_code == 200 and answer.json()["count"] == 2, answer.json()
 
 
 def test_an_order_taken_after_the_merge_leaves_the_accounts_own_units(
@@ -156,24 +160,16 @@ def test_an_order_taken_after_the_merge_leaves_the_accounts_own_units(
     basket_add(basket=account, product=rod, quantity=1)
     fill_basket(client, rod, 3)
     client.get("/checkout/")
-    reached, go = threading.Event(), threading.Event()
-    real_take = shop_checkouts.basket_take_placed
 
-    def held_take(**kwargs):
-        reached.set()
-        go.wait(timeout=20)
-        return real_take(**kwargs)
+    def signs_in_after_the_order_is_placed():
+        rod.refresh_from_db()
+        assert rod.available == 1
+        client.force_login(customer)
 
-    monkeypatch.setattr(shop_checkouts, "basket_take_placed", held_take)
-    thread, out = _in_thread(lambda: _same_browser(client).post("/checkout/", checkout_form()))
-    assert reached.wait(timeout=20), "the order was never placed"
-    rod.refresh_from_db()
-    assert rod.available == 1
-    client.force_login(customer)
-    go.set()
-    thread.join(timeout=30)
+    submit = lambda: _same_browser(client).post("/checkout/", checkout_form())  # noqa: E731
+    answer = _held_while(monkeypatch, shop_checkouts, "basket_take_placed", submit, signs_in_after_the_order_is_placed)
 
-    assert out["answer"].status_code == 200  # placed, told without the order's page (above)
+    assert answer.status_code == 200  # placed, told without the order's page (above)
     assert PlacedOrder.objects.count() == 1
     assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}
 
@@ -226,26 +222,18 @@ def test_a_guests_order_does_not_take_the_accounts_own_rod_after_the_merged_one_
     to an account whose basket holds 1 rod of its own: the merge makes it 2. The account holder
     removes the one that is not theirs (quantity 2 -> 1). Before, the guest's order's take still
     took 1 rod there: the account's own."""
-    basket_add(basket=Basket.objects.create(owner=customer), product=rod, quantity=1)
+    account = Basket.objects.create(owner=customer)
+    basket_add(basket=account, product=rod, quantity=1)
     fill_basket(client, rod, 1)
     client.get("/checkout/")
-    reached, go = threading.Event(), threading.Event()
-    real_take = shop_checkouts.basket_take_placed
 
-    def held_take(**kwargs):
-        reached.set()
-        go.wait(timeout=20)
-        return real_take(**kwargs)
+    def signs_in_and_removes_the_guests_rod():
+        client.force_login(customer)
+        assert basket_lines(account) == {rod.slug: 2}
+        assert patch_json(client, f"/api/basket/items/{rod.slug}", {"quantity": 1}).status_code == 200
 
-    monkeypatch.setattr(shop_checkouts, "basket_take_placed", held_take)
-    thread, out = _in_thread(lambda: _same_browser(client).post("/checkout/", checkout_form()))
-    assert reached.wait(timeout=20), "the order was never placed"
-    client.force_login(customer)
-    account = Basket.objects.get(owner=customer)
-    assert basket_lines(account) == {rod.slug: 2}
-    assert patch_json(client, f"/api/basket/items/{rod.slug}", {"quantity": 1}).status_code == 200
-    go.set()
-    thread.join(timeout=30)
+    submit = lambda: _same_browser(client).post("/checkout/", checkout_form())  # noqa: E731
+    _held_while(monkeypatch, shop_checkouts, "basket_take_placed", submit, signs_in_and_removes_the_guests_rod)
 
     assert PlacedOrder.objects.count() == 1
     assert basket_lines(account) == {rod.slug: 1}, "the guest's order took the account's own rod"
@@ -256,27 +244,18 @@ def test_a_guests_removal_in_flight_at_sign_in_leaves_the_accounts_own_units(cli
     whose basket holds 2 rods of its own; the merge makes it 3. The removal read the guest's
     basket before the merge: made in the account's basket, it deleted the whole line, the
     account's own 2 rods with the guest's 1. It is refused, and the shopper told to look again."""
-    basket_add(basket=Basket.objects.create(owner=customer), product=rod, quantity=2)
+    account = Basket.objects.create(owner=customer)
+    basket_add(basket=account, product=rod, quantity=2)
     fill_basket(client, rod, 1)
-    reached, go = threading.Event(), threading.Event()
-    real_lock = shop_services._lock_basket
 
-    def held_lock(basket, **kwargs):
-        reached.set()
-        go.wait(timeout=20)
-        return real_lock(basket, **kwargs)
+    def signs_in():
+        client.force_login(customer)
+        assert basket_lines(account) == {rod.slug: 3}
 
-    monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
-    thread, out = _in_thread(lambda: _same_browser(client).delete(f"/api/basket/items/{rod.slug}"))
-    assert reached.wait(timeout=20)
-    monkeypatch.setattr(shop_services, "_lock_basket", real_lock)
-    client.force_login(customer)
-    account = Basket.objects.get(owner=customer)
-    assert basket_lines(account) == {rod.slug: 3}
-    go.set()
-    thread.join(timeout=30)
+    remove = lambda: _same_browser(client).delete(f"/api/basket/items/{rod.slug}")  # noqa: E731
+    answer = _held_while(monkeypatch, shop_services, "_lock_basket", remove, signs_in)
 
-    assert (out["answer"].status_code, out["answer"].json()["error"]) == (409, "basket_changed")
+    assert (answer.status_code, answer.json()["error"]) == (409, "basket_changed")
     assert basket_lines(account) == {rod.slug: 3}, "the guest's removal took the account's own rods"
 
 
@@ -334,33 +313,3 @@ def test_the_placed_page_shown_after_a_sign_in_meanwhile_is_not_cacheable_nor_fr
         if not ok
     ]
     assert missing == [], dict(answer.headers)
-
-
-def test_an_add_made_in_the_accounts_basket_is_not_answered_with_an_empty_basket(
-    client, rod, reel, customer, monkeypatch
-):
-    fill_basket(client, rod, 1)
-    Basket.objects.create(owner=customer)
-    reached, go = threading.Event(), threading.Event()
-    real_lock = shop_services._lock_basket
-
-    def held_lock(basket, **kwargs):
-        reached.set()
-        go.wait(timeout=20)
-        return real_lock(basket, **kwargs)
-
-    monkeypatch.setattr(shop_services, "_lock_basket", held_lock)
-    thread, out = _in_thread(
-        lambda: post_json(_same_browser(client), "/api/basket/items", {"product": reel.slug, "quantity": 1})
-    )
-    assert reached.wait(timeout=20)
-    monkeypatch.setattr(shop_services, "_lock_basket", real_lock)
-    client.force_login(customer)
-    go.set()
-    thread.join(timeout=30)
-
-    answer = out["answer"]
-    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1, reel.slug: 1}
-    assert answer.status_code == 200
-    # Answered 200 "with the basket as JSON": not an empty basket, when the reel was just added.
-    assert answer.json()["count"] > 0, answer.json()
