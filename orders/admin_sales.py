@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from config.admin_base import LoadedVersionForm, ShopModelAdmin, short_datetime
-from orders import sale_form, sales
+from orders import sale_form, sale_route, sales
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile
 from orders.sale_terms import per_order_limit_lowered
@@ -104,9 +104,19 @@ class SaleAllocationForm(LoadedVersionForm):
         model = SaleAllocation
         fields = ["product", "is_hot", "allocated", "per_order_limit", "starts_at", "ends_at"]
 
+    route = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Send its pages to the hot path",
+        help_text="When the sale opens, the edge route that sends the product's pages to the hot path "
+        "is switched on, or added (as `sale open --route`). Needs the permission to change the edge's routes.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sale: SaleAllocation | None = None
+        # Whether this save opened the sale (it was not open before): then its route is sent.
+        self.opened = False
         if "per_order_limit" in self.fields:  # a message on the field, not the table's constraint
             per_order_limit_field(self.fields["per_order_limit"])
         if self.instance.pk and "product" in self.fields:
@@ -130,6 +140,7 @@ class SaleAllocationForm(LoadedVersionForm):
         if self.errors or "allocated" not in self.fields:
             return
         data = self.cleaned_data
+        was_open = bool(self.instance.pk) and self.instance.state == SaleState.OPEN
         try:
             self.sale = sale_form.sale_update(
                 product=data.get("product") or self.instance.product,
@@ -141,6 +152,8 @@ class SaleAllocationForm(LoadedVersionForm):
             )
         except sales.SaleRefused as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+            return
+        self.opened = not was_open and self.sale.state == SaleState.OPEN
 
 
 @admin.register(SaleAllocation)
@@ -226,6 +239,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
                 self.message_user(request, f"{allocation.product}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{allocation.product}: sale open.", messages.SUCCESS)
+                self._pages_to_sale(request, allocation.product)
 
     @admin.action(description="Turn the hot path off", permissions=["change"])
     def make_not_hot(self, request, queryset):
@@ -259,6 +273,28 @@ class SaleAllocationAdmin(ShopModelAdmin):
                 figures = f"owed {check.owed}, hold {check.hold}, drift {check.drift:+d}"
                 self.message_user(request, f"{allocation.product}: {figures}: {check.action}", level)
 
+    def _pages_to_sale(self, request, product: Product, *, send: bool = True) -> None:
+        """After the sale opened: its product's pages sent to the hot path, or the merchant told
+        they still go to the storefront, where only the units the sale does not hold are sold."""
+        pattern = sale_route.sale_route_pattern(product)
+        still = f"{product}: the sale is open, but its pages still go to the storefront"
+        if not send:
+            self.message_user(request, f"{still}: a route must send {pattern} to the hot path.", messages.WARNING)
+            return
+        if not all(request.user.has_perm(permission) for permission in sale_route.ROUTE_PERMISSIONS):
+            self.message_user(
+                request,
+                f"{still}: someone who may change the edge's routes must send {pattern} to the hot path.",
+                messages.WARNING,
+            )
+            return
+        try:
+            name = sale_route.sale_route_on(product, actor=f"admin:{request.user.get_username()}")
+        except sale_route.SaleRouteRefused as exc:
+            self.message_user(request, f"{still}: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{product}: its pages go to the hot path (route {name}).", messages.SUCCESS)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Without the admin's transaction around the whole request: the sale's step, taken while
         # the form is validated, calls the legacy API over HTTP to move the hold, and no
@@ -277,6 +313,8 @@ class SaleAllocationAdmin(ShopModelAdmin):
             # action that closes a sale says it.
             for note in getattr(form.sale, "closed_notes", None) or ():
                 self.message_user(request, f"{obj.product}: {note}", messages.SUCCESS)
+            if form.opened:
+                self._pages_to_sale(request, obj.product, send=form.cleaned_data.get("route", True))
         elif change:
             # Only the merchant's fields: reserved and sold move under the buyers' feet, and
             # writing back the values read with the form would undo their orders.

@@ -526,3 +526,60 @@ def test_a_product_s_price_stays_while_its_sale_is_open(admin_client, product):
     changed = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents=19999))
     assert changed.status_code == 302
     assert Product.objects.get(pk=product.pk).price_cents == 19999
+
+
+def _shown(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_a_sale_opened_in_the_admin_sends_its_pages_to_the_hot_path(admin_client, product):
+    """As `sale open --route`. Before, the admin opened the sale and held its units, the shop's
+    card said "Flash sale", and the product's page was the storefront's, which cannot sell them."""
+    from edge.models import RouteAudit
+    from tests.edge.conftest import ensure_origins
+
+    ensure_origins()
+    response = admin_client.post(ADD_URL, form(product, allocated=20, route="on"), follow=True)
+
+    assert SaleAllocation.objects.get().state == SaleState.OPEN
+    assert "Muskie Casting Rod: its pages go to the hot path (route muskie-casting-rod-sale)." in _shown(response)
+    assert route_enabled("muskie-casting-rod-sale")
+    # Audited as the merchant's change.
+    assert set(RouteAudit.objects.values_list("actor", flat=True)) == {"admin:admin"}
+
+
+def test_a_merchant_who_may_not_change_routes_opens_the_sale_and_is_told_its_pages_stay(
+    client, product, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    from edge.models import Route
+    from tests.edge.conftest import ensure_origins
+
+    ensure_origins()
+    merchant = django_user_model.objects.create_user(
+        "sales", "sales@example.com", "a-long-test-password", is_staff=True
+    )
+    merchant.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="orders", codename__endswith="saleallocation")
+    )
+    client.force_login(merchant)
+
+    response = client.post(ADD_URL, form(product, allocated=20, route="on"), follow=True)
+
+    assert SaleAllocation.objects.get().state == SaleState.OPEN
+    assert (
+        "Muskie Casting Rod: the sale is open, but its pages still go to the storefront: someone who may change the "
+        "edge's routes must send /shop/rods/muskie-casting-rod/* to the hot path." in _shown(response)
+    )
+    assert not Route.objects.exists()
+
+
+def test_a_sale_opened_without_its_route_says_where_its_pages_go(admin_client, product):
+    response = admin_client.post(ADD_URL, form(product, allocated=20), follow=True)
+
+    assert SaleAllocation.objects.get().state == SaleState.OPEN
+    assert (
+        "Muskie Casting Rod: the sale is open, but its pages still go to the storefront: a route must send "
+        "/shop/rods/muskie-casting-rod/* to the hot path." in _shown(response)
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from config.commands import when_option
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
+from orders.sale_route import SaleRouteRefused, sale_route_on
 from orders.sale_terms import per_order_limit_lowered
 from orders.sales import SaleRefused, sale_close, sale_open
 from shop.models import Product
@@ -137,29 +137,8 @@ class Command(BaseCommand):
             )
 
     def route_on(self, product: Product) -> None:
-        """Sends the product's pages to the hot path, by the edge's own command (this app does
-        not import the edge): the sale's route switched on, or added. Closing a sale switches
-        its routes off wherever it is closed (`orders.sales.sale_closed`)."""
-        name = f"{product.slug}-sale"
-        # The product's address as it is now: the route may have been made when the product
-        # was in another category.
-        pattern = f"/shop/{product.category.slug}/{product.slug}/*"
+        """Sends the product's pages to the hot path (orders.sale_route)."""
         try:
-            call_command("edge_route", "enable", name, "--pattern", pattern, actor="sale", stdout=self.stdout)
-            return
-        except CommandError as exc:
-            if not str(exc).startswith("No route named"):
-                raise CommandError(f"route {name}: {exc}")
-        try:
-            call_command(
-                "edge_route",
-                "add",
-                name,
-                pattern,
-                origin="hotpath",
-                enable=True,
-                actor="sale",
-                stdout=self.stdout,
-            )
-        except CommandError as exc:
-            raise CommandError(f"The sale is open, but route {name} was not added: {exc}")
+            sale_route_on(product, actor="sale", stdout=self.stdout)
+        except SaleRouteRefused as exc:
+            raise CommandError(f"The sale is open, but {exc.message}") from None
