@@ -65,6 +65,9 @@ def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> Ht
     return redirect("shop:order", number=order.number)
 
 
+BASKET_NOT_ORDERABLE = (
+    "Something in your basket cannot be ordered as it is: please remove it and try again, or contact us."
+)
 SESSION_CHANGED = "You signed in or out in another tab meanwhile: please fill in the checkout again."
 
 
@@ -136,9 +139,13 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
             checkout_reference.checkout_reference_renew(request)
-        unplaced = form.add_order_service_errors(exc.fields)
+        error = exc.message
+        if form.add_order_service_errors(exc.fields):
+            # What the order service named by its own paths (a line's price or quantity) has no
+            # field on this page: the buyer is told what to do, not the path.
+            error += f" {BASKET_NOT_ORDERABLE}"
         view = selectors.basket_view(basket=basket_obj)
-        context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code, "fields": unplaced}
+        context = {"form": form, "basket": view, "error": error, "error_code": exc.code}
         return _checkout_page_again(request, context, status=exc.status)
     checkout_reference.checkout_reference_forget(request)
     kept = selectors.basket_count(basket=basket_obj)

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import FileExtensionValidator, MinValueValidator
+from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -57,12 +57,17 @@ class ProductQuerySet(VersionedQuerySet):
         return self.filter(is_active=True, deleted_at__isnull=True)
 
 
+# The most one unit may cost: what the order backend totals an order up to (the legacy API's
+# MAX_ORDER_TOTAL_CENTS). A dearer product could never be ordered, whatever its page said.
+MAX_PRICE_CENTS = 2_147_483_647
+
+
 class Product(models.Model):
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    price_cents = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    price_cents = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_PRICE_CENTS)])
     picture = models.FileField(
         upload_to="products/",
         blank=True,

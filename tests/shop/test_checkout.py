@@ -586,3 +586,37 @@ def test_an_order_service_without_its_gate_is_not_told_as_load(client, legacy_ap
     assert "very busy" not in html and "cannot take orders just now" in html
     assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
     assert not PlacedOrder.objects.exists()
+
+
+def test_an_order_service_refusal_naming_a_basket_line_tells_the_buyer_what_to_do_not_its_path(
+    client, legacy_api, rod, monkeypatch
+):
+    """Before: "lines.0.unit_price_cents: Ensure this value is less than or equal to 2147483647."
+    shown to the buyer, as the legacy API named it."""
+    fill_basket(client, rod, 1)
+    refusal = {"error": "invalid", "fields": {"lines.0.unit_price_cents": ["Ensure this value is less than 2."]}}
+    answer = legacy_client.OrderAnswer(legacy_client.Outcome.INVALID, data=refusal, status=400)
+    monkeypatch.setattr(legacy_client, "order_place", lambda **kwargs: answer)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "lines.0" not in html and "unit_price_cents" not in html
+    assert "Something in your basket cannot be ordered as it is" in html
+    assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+
+
+def test_a_price_the_order_backend_could_never_total_is_refused_in_the_admin(admin_client, rod):
+    """On SQLite (the embedded default) the column itself takes any integer: before, the admin saved
+    a price no order could ever total. PostgreSQL's integer column refuses it as well."""
+    from tests.shop.test_stock import change_form_data
+
+    response = admin_client.post(
+        f"/admin/shop/product/{rod.pk}/change/", change_form_data(rod, price_cents=99_999_999_999)
+    )
+
+    assert response.status_code == 200
+    assert "price_cents" in response.context["adminform"].form.errors
+    rod.refresh_from_db()
+    assert rod.price_cents == 4999
