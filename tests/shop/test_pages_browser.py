@@ -235,3 +235,27 @@ def test_change_lists_show_every_column_at_1280_px(demo_shop_url, browser, chang
         assert box["x"] + box["width"] <= results["x"] + results["width"] + 1, (headers.nth(i).inner_text(), box)
     if changelist == "/admin/orders/hotorder/":
         assert page.locator("#result_list td.field-legacy_no").inner_text() == "L00000001"
+
+
+@pytest.mark.parametrize("viewport", [{"width": 320, "height": 700}, PHONE], ids=["320px", "390px"])
+def test_my_orders_stays_inside_a_phone_s_width(demo_shop_url, browser, django_user_model, viewport):
+    """Its four columns were 442 px wide: the page scrolled sideways on a phone."""
+    from shop.models import PlacedOrder
+
+    customer = django_user_model.objects.create_user("ada", "ada@example.com", MERCHANT_PASSWORD)
+    for n, total in enumerate([14999, 1234599]):
+        PlacedOrder.objects.create(
+            number=f"L0000001{n}", legacy_id=n + 1, reference=f"ref-{n}", customer=customer, email=customer.email,
+            name="Ada Angler", address_line="1 Lake Road", city="Hayward", postcode="54843",
+            country="United States", total_cents=total, card_last4="4242", processing_ms=42,
+        )  # fmt: skip
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(MERCHANT_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{demo_shop_url}/account/orders/")
+
+    assert page.locator("[data-order]").count() == 2
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
