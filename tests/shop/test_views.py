@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from shop.models import Basket
+from shop.models import Basket, Product
 from tests.shop.conftest import basket_lines
 
 
@@ -222,3 +222,13 @@ def test_a_basket_line_whose_product_sold_out_says_sold_out_and_offers_removal(c
     assert "Only 0 left" not in html
     assert f'action="/basket/lines/{rod.slug}/remove/"' in html
     assert 'href="/checkout/"' not in html
+
+
+def test_a_line_no_longer_on_sale_is_not_also_called_in_stock(client, rod):
+    client.post("/basket/add/", {"product": rod.slug, "quantity": 1})
+    Product.objects.filter(pk=rod.pk).update(is_active=False)
+
+    html = client.get("/basket/").content.decode()
+
+    assert "No longer on sale: please remove it." in html
+    assert "In stock" not in html
