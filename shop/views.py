@@ -187,7 +187,12 @@ def order(request: HttpRequest, number: str, finders: Sequence[OrderFinder] = ()
                 return render(request, "shop/sale_order.html", {"found": found})
     order_obj = selectors.placed_order_get_for_request(request=request, number=number)
     details = selectors.placed_order_details(order=order_obj)
-    return render(request, "shop/order.html", {"order": order_obj, "details": details})
+    context = {
+        "order": order_obj,
+        "details": details,
+        "confirmation_sent": selectors.placed_order_confirmation_sent(order=order_obj),
+    }
+    return render(request, "shop/order.html", context)
 
 
 def _order_link_open(request: HttpRequest, *, number: str, finders: Sequence[OrderFinder]) -> HttpResponse:

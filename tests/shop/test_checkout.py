@@ -12,7 +12,7 @@ from django.test import Client
 import legacy_client
 from legacy_api import capacity
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
-from shop.models import Basket, PlacedOrder, Product
+from shop.models import Basket, OrderEmail, PlacedOrder, Product
 from tests.conftest import free_port
 from tests.shop.conftest import basket_lines, post_json
 
@@ -155,7 +155,13 @@ def test_checkout_emails_the_confirmation_its_page_promises_once(client, legacy_
     client.post("/checkout/", checkout_form())
     client.post("/checkout/", checkout_form())  # a refresh of the submit: no second order, no second email
     order = PlacedOrder.objects.get()
-    assert "A confirmation is on its way" in client.get(f"/orders/{order.number}/").content.decode()
+    page = client.get(f"/orders/{order.number}/").content.decode()
+    # Sent as the order committed: the page says so (until then, "is on its way"), and the
+    # status in the words My orders uses.
+    assert "Its confirmation was sent to ada@example.com." in page
+    assert '<span class="status-pill status-complete">Complete</span>' in page
+    OrderEmail.objects.update(sent_at=None)
+    assert "A confirmation is on its way to ada@example.com." in client.get(f"/orders/{order.number}/").content.decode()
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
     assert message.to == ["ada@example.com"] and order.number in message.subject
