@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -204,6 +206,18 @@ class SaleAllocationAdmin(ShopModelAdmin):
         if obj is not None and obj.state in (SaleState.OPEN, SaleState.CLOSING):
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # Its page opened by hand: told why, on the sale's own page, rather than "you may not".
+        allocation = self.get_object(request, object_id)
+        under_way = allocation is not None and allocation.state in (SaleState.OPEN, SaleState.CLOSING)
+        if under_way and self.has_view_or_change_permission(request, allocation):
+            phrase = STATE_PHRASES[allocation.state]
+            self.message_user(
+                request, f"{allocation.product}: the sale {phrase}; close it first, then delete it.", messages.ERROR
+            )
+            return HttpResponseRedirect(reverse("admin:orders_saleallocation_change", args=[allocation.pk]))
+        return super().delete_view(request, object_id, extra_context)
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

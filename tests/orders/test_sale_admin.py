@@ -196,7 +196,12 @@ def test_the_action_turning_the_hot_path_off_closes_the_sale_and_its_route_and_s
 def test_a_sale_under_way_cannot_be_deleted_so_its_hold_is_never_stranded(admin_client, product):
     allocation = sale_with_route(product)
 
-    assert admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/delete/").status_code == 403
+    opened = admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/delete/", follow=True)
+    assert opened.redirect_chain == [(f"/admin/orders/saleallocation/{allocation.pk}/change/", 302)]
+    assert "Muskie Casting Rod: the sale is open; close it first, then delete it." in _shown(opened)
+    assert (
+        admin_client.post(f"/admin/orders/saleallocation/{allocation.pk}/delete/", {"post": "yes"}).status_code == 302
+    )
     response = admin_client.post(
         "/admin/orders/saleallocation/",
         {"action": "delete_selected", "_selected_action": [allocation.pk], "post": "yes"},
@@ -583,3 +588,14 @@ def test_a_sale_opened_without_its_route_says_where_its_pages_go(admin_client, p
         "Muskie Casting Rod: the sale is open, but its pages still go to the storefront: a route must send "
         "/shop/rods/muskie-casting-rod/* to the hot path." in _shown(response)
     )
+
+
+def test_a_staff_member_who_may_not_see_sales_is_refused_their_delete_page_and_told_nothing(
+    client, product, django_user_model
+):
+    allocation = sale_open(product=product, units=20)
+    client.force_login(django_user_model.objects.create_user("helper", "h@example.com", "a-long-pw-x1", is_staff=True))
+
+    response = client.get(f"/admin/orders/saleallocation/{allocation.pk}/delete/")
+
+    assert response.status_code == 403 and "Muskie" not in response.content.decode()
