@@ -211,7 +211,8 @@ class SaleAllocationAdmin(ShopModelAdmin):
         # Its page opened by hand: told why, on the sale's own page, rather than "you may not".
         allocation = self.get_object(request, object_id)
         under_way = allocation is not None and allocation.state in (SaleState.OPEN, SaleState.CLOSING)
-        if under_way and self.has_view_or_change_permission(request, allocation):
+        # Only for one who may delete sales (has_delete_permission refuses this one for its state).
+        if under_way and super().has_delete_permission(request):
             phrase = STATE_PHRASES[allocation.state]
             self.message_user(
                 request, f"{allocation.product}: the sale {phrase}; close it first, then delete it.", messages.ERROR
@@ -303,11 +304,13 @@ class SaleAllocationAdmin(ShopModelAdmin):
             )
             return
         try:
-            name = sale_route.sale_route_on(product, actor=f"admin:{request.user.get_username()}")
+            routed = sale_route.sale_route_on(product, actor=f"admin:{request.user.get_username()}")
         except sale_route.SaleRouteRefused as exc:
             self.message_user(request, f"{still}: {exc.message}", messages.ERROR)
-        else:
-            self.message_user(request, f"{product}: its pages go to the hot path (route {name}).", messages.SUCCESS)
+            return
+        self.message_user(request, f"{product}: its pages go to the hot path (route {routed.name}).", messages.SUCCESS)
+        for warning in routed.warnings:
+            self.message_user(request, f"{product}: route {routed.name}: {warning}", messages.WARNING)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Without the admin's transaction around the whole request: the sale's step, taken while

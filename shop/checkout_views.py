@@ -136,7 +136,6 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
-        checkout_progress.checkout_refusal_keep(request, reference=reference, message=exc.message)
         if exc.settled:
             checkout_reference.checkout_reference_renew(request)
         error = exc.message
@@ -144,6 +143,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
             # What the order service named by its own paths (a line's price or quantity) has no
             # field on this page: the buyer is told what to do, not the path.
             error += f" {BASKET_NOT_ORDERABLE}"
+        checkout_progress.checkout_refusal_keep(request, reference=reference, message=error)
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": error, "error_code": exc.code}
         return _checkout_page_again(request, context, status=exc.status)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -204,11 +205,14 @@ def _int_or_none(value) -> int | None:
         return None
 
 
-def placed_order_confirmation_sent(*, order: PlacedOrder) -> bool:
-    """Whether the order's confirmation email went out (or another's told it: covered_by)."""
-    return OrderEmail.objects.filter(
-        number=order.number, kind=OrderEmail.Kind.CONFIRMED, sent_at__isnull=False
-    ).exists()
+def placed_order_confirmation_state(*, order: PlacedOrder) -> str:
+    """Where the order's confirmation email stands: "waiting" (to be sent, or tried again),
+    "given_up", or "sent" (sent, told by another's email, or long since cleared away)."""
+    unsent = OrderEmail.objects.filter(number=order.number, kind=OrderEmail.Kind.CONFIRMED, sent_at__isnull=True)
+    attempts = unsent.values_list("attempts", flat=True).first()
+    if attempts is None:
+        return "sent"
+    return "given_up" if attempts >= settings.SHOP_CONFIRMATION_MAX_ATTEMPTS else "waiting"
 
 
 def placed_order_details(*, order: PlacedOrder) -> OrderDetails:

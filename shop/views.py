@@ -190,7 +190,7 @@ def order(request: HttpRequest, number: str, finders: Sequence[OrderFinder] = ()
     context = {
         "order": order_obj,
         "details": details,
-        "confirmation_sent": selectors.placed_order_confirmation_sent(order=order_obj),
+        "confirmation": selectors.placed_order_confirmation_state(order=order_obj),
     }
     return render(request, "shop/order.html", context)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 import legacy_client
 from legacy_api import capacity
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
+from shop.confirmations import confirmations_unsent_sweep
 from shop.models import Basket, OrderEmail, PlacedOrder, Product
 from tests.conftest import free_port
 from tests.shop.conftest import basket_lines, post_json
@@ -626,3 +629,30 @@ def test_a_price_the_order_backend_could_never_total_is_refused_in_the_admin(adm
     assert "price_cents" in response.context["adminform"].form.errors
     rod.refresh_from_db()
     assert rod.price_cents == 4999
+
+
+def test_an_old_order_s_page_does_not_say_its_confirmation_is_still_on_its_way(client, legacy_api, rod, mailoutbox):
+    fill_basket(client, rod, 1)
+    client.post("/checkout/", checkout_form())
+    order = PlacedOrder.objects.get()
+    assert len(mailoutbox) == 1
+    assert "Its confirmation was sent to ada@example.com." in client.get(f"/orders/{order.number}/").content.decode()
+
+    # 31 days on: the sweep deletes the sent row (SHOP_CONFIRMATION_KEEP_DAYS = 30).
+    OrderEmail.objects.update(sent_at=timezone.now() - timedelta(days=31))
+    confirmations_unsent_sweep()
+    assert not OrderEmail.objects.exists()
+
+    page = client.get(f"/orders/{order.number}/").content.decode()
+    assert "Its confirmation was sent to ada@example.com." in page
+
+
+def test_an_order_whose_confirmation_was_given_up_does_not_say_it_is_on_its_way(client, legacy_api, rod, settings):
+    fill_basket(client, rod, 1)
+    client.post("/checkout/", checkout_form())
+    order = PlacedOrder.objects.get()
+    OrderEmail.objects.update(sent_at=None, attempts=settings.SHOP_CONFIRMATION_MAX_ATTEMPTS)
+
+    page = client.get(f"/orders/{order.number}/").content.decode()
+
+    assert "could not be delivered to ada@example.com: this page is your receipt" in page

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.commands import when_option
 from edge import selectors, services
-from edge.models import Route
+from edge.models import Origin, Route
 
 
 def _messages(exc: ValidationError) -> str:
@@ -40,6 +40,9 @@ class Command(BaseCommand):
             p.add_argument("name")
             if action == "enable":
                 p.add_argument("--pattern", help="Also set the route's path pattern, in the same audited change.")
+                p.add_argument(
+                    "--origin", help="Also send it to this origin (a redirect it had is dropped), in the same change."
+                )
         for p in sub.choices.values():
             p.add_argument("--dry-run", action="store_true", help="Print the preview; change nothing.")
             p.add_argument("--actor", default=None, help="Who makes the change (default: the OS user).")
@@ -64,6 +67,11 @@ class Command(BaseCommand):
                     route.enabled = action == "enable"
                     if action == "enable" and options.get("pattern"):
                         route.pattern = options["pattern"]
+                    if action == "enable" and options.get("origin"):
+                        route.origin = Origin.objects.filter(name=options["origin"]).first()
+                        if route.origin is None:
+                            raise CommandError(f"No origin named {options['origin']!r}.")
+                        route.redirect_url, route.redirect_status = "", None
                     self.preview(candidate=route, dry_run=options["dry_run"])
                     if options["dry_run"]:
                         self.warn(selectors.route_warnings(route))

@@ -139,6 +139,8 @@ class Command(BaseCommand):
     def route_on(self, product: Product) -> None:
         """Sends the product's pages to the hot path (orders.sale_route)."""
         try:
-            sale_route_on(product, actor="sale", stdout=self.stdout)
+            routed = sale_route_on(product, actor="sale", stdout=self.stdout)
         except SaleRouteRefused as exc:
             raise CommandError(f"The sale is open, but {exc.message}") from None
+        for warning in routed.warnings:
+            self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
