@@ -40,6 +40,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
             order_links.order_grant_access(request, placed)
             messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
             return redirect("shop:order", number=placed.number)
+        just_placed = selectors.placed_order_just_now(request) if request.method == "POST" else None
+        if just_placed is not None:
+            # A submit from another tab's page, after this browser's order emptied the basket.
+            messages.info(
+                request, f"Your order {just_placed.number} was placed a moment ago: this is it, charged once."
+            )
+            return redirect("shop:order", number=just_placed.number)
         messages.info(request, "Your basket is empty: add something before checking out.")
         return redirect("shop:basket")
     if request.method == "GET":

@@ -6,10 +6,12 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from shop.models import Basket, BasketLine, Category, OrderEmail, PlacedOrder, Product
 
@@ -203,6 +205,19 @@ def _int_or_none(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# How recent an order a submit on an emptied basket is told of (placed_order_just_now).
+JUST_PLACED = timedelta(minutes=10)
+
+
+def placed_order_just_now(request: HttpRequest) -> PlacedOrder | None:
+    """The order this session was last given, if placed in the last few minutes: what a submit
+    from another tab finds the basket emptied by."""
+    numbers = request.session.get(SESSION_ORDERS, [])
+    if not numbers:
+        return None
+    return PlacedOrder.objects.filter(number=numbers[-1], placed_at__gte=timezone.now() - JUST_PLACED).first()
 
 
 def placed_order_confirmation_state(*, order: PlacedOrder) -> str:

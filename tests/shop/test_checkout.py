@@ -656,3 +656,19 @@ def test_an_order_whose_confirmation_was_given_up_does_not_say_it_is_on_its_way(
     page = client.get(f"/orders/{order.number}/").content.decode()
 
     assert "could not be delivered to ada@example.com: this page is your receipt" in page
+
+
+def test_a_submit_from_a_second_tab_after_the_order_is_told_of_it_not_of_an_empty_basket(client, legacy_api, rod):
+    """Two tabs of one checkout: the first places the order and empties the basket. Before, the
+    second's submit said only "Your basket is empty", as if nothing had been ordered."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    placed = client.post("/checkout/", checkout_form())
+    order = PlacedOrder.objects.get()
+
+    second = client.post("/checkout/", checkout_form(), follow=True)
+
+    assert placed["Location"] == f"/orders/{order.number}/"
+    assert second.redirect_chain[-1][0] == f"/orders/{order.number}/"
+    assert f"Your order {order.number} was placed a moment ago" in second.content.decode()
+    assert PlacedOrder.objects.count() == 1
