@@ -191,7 +191,7 @@ def test_a_refresh_after_the_order_was_placed_does_not_order_again(client, legac
     again = client.post("/checkout/", checkout_form())
 
     assert again.status_code == 302
-    assert again["Location"] == "/basket/"
+    assert again["Location"] == f"/orders/{PlacedOrder.objects.get().number}/"  # the order it placed
     assert PlacedOrder.objects.count() == 1
     assert Product.objects.get(pk=rod.pk).stock == 9
 
