@@ -177,7 +177,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
     list_editable = ["per_order_limit"]
     list_filter = ["is_hot"]
     search_fields = ["product__title", "product__slug"]
-    readonly_fields = ["sale_state", "hold_reference", "reserved", "sold", "remaining", "updated_at"]
+    readonly_fields = ["sale_state", "hold_reference", "reserved", "sold", "left_now", "updated_at"]
     actions = ["make_hot", "make_not_hot", "reconcile"]
 
     @admin.display(description="allocated", ordering="allocated")
@@ -193,6 +193,13 @@ class SaleAllocationAdmin(ShopModelAdmin):
     @admin.display(description="left")
     def remaining(self, obj: SaleAllocation) -> int:
         return obj.remaining
+
+    @admin.display(description="left")
+    def left_now(self, obj: SaleAllocation) -> int | str:
+        """The form's figure, as stored: after a refused save the form's sale carries the units
+        that were refused, not the sale's."""
+        stored = SaleAllocation.objects.filter(pk=obj.pk).first() if obj.pk else None
+        return stored.remaining if stored is not None else "–"
 
     @admin.display(description="state", ordering="state")
     def sale_state(self, obj: SaleAllocation) -> str:

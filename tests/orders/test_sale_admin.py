@@ -599,3 +599,16 @@ def test_a_staff_member_who_may_not_see_sales_is_refused_their_delete_page_and_t
     response = client.get(f"/admin/orders/saleallocation/{allocation.pk}/delete/")
 
     assert response.status_code == 403 and "Muskie" not in response.content.decode()
+
+
+def test_a_refused_resize_shows_what_is_left_of_the_sale_not_of_the_refused_units(admin_client, product):
+    """Before: 'Left: 480' beside 'Only 80 more available…', worked out from the refused figure."""
+    import re
+
+    allocation = sale_open(product=product, units=20)
+
+    response = admin_client.post(change_url(allocation), form(product, allocated=500))
+
+    assert response.status_code == 200 and field_errors(response, "allocated")
+    left = re.search(r'field-left_now.*?<div class="readonly">(.*?)</div>', response.content.decode(), re.S)
+    assert left and left.group(1).strip() == "20", left and left.group(1)
