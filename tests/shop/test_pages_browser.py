@@ -24,13 +24,21 @@ PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
 
 
-def _merchant_page(browser, demo_shop_url: str, viewport: dict):
+def _signed_in_page(browser, demo_shop_url: str, viewport: dict, *, login: str, username: str, button: str):
+    """A browser page signed in through the sign-in form at `login`."""
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(20_000)
-    page.goto(f"{demo_shop_url}/admin/login/")
-    page.get_by_label("Username").fill("merchant")
+    page.goto(f"{demo_shop_url}{login}")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(MERCHANT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name=button).click()
+    return page
+
+
+def _merchant_page(browser, demo_shop_url: str, viewport: dict):
+    page = _signed_in_page(
+        browser, demo_shop_url, viewport, login="/admin/login/", username="merchant", button="Log in"
+    )
     page.wait_for_url(f"{demo_shop_url}/admin/")
     return page
 
@@ -249,12 +257,7 @@ def test_my_orders_stays_inside_a_phone_s_width(demo_shop_url, browser, django_u
             name="Ada Angler", address_line="1 Lake Road", city="Hayward", postcode="54843",
             country="United States", total_cents=total, card_last4="4242", processing_ms=42,
         )  # fmt: skip
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(20_000)
-    page.goto(f"{demo_shop_url}/accounts/login/")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill(MERCHANT_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = _signed_in_page(browser, demo_shop_url, viewport, login="/accounts/login/", username="ada", button="Sign in")
     page.goto(f"{demo_shop_url}/account/orders/")
 
     assert page.locator("[data-order]").count() == 2
