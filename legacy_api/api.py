@@ -60,6 +60,10 @@ class OrderCollectionApi(LegacyApiView):
             201: OpenApiResponse(OrderSerializer, description="Placed."),
             200: OpenApiResponse(OrderSerializer, description="Already placed under this reference and body."),
             402: OpenApiResponse(ErrorSerializer, description="Card declined."),
+            408: OpenApiResponse(
+                ErrorSerializer,
+                description="expired: the request arrived after its place_before; nothing was placed.",
+            ),
             403: OpenApiResponse(ErrorSerializer, description="forbidden: the merchant's token places no orders."),
             409: OpenApiResponse(
                 ErrorSerializer,
@@ -108,6 +112,7 @@ class OrderCollectionApi(LegacyApiView):
                     card_number=data["payment"]["card_number"],
                     hold=data.get("hold"),
                     caller=caller,
+                    place_before=data.get("place_before"),
                 )
         return Response(
             _order_data(order, caller=caller), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

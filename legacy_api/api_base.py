@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from legacy_api import capacity
 from legacy_api.exceptions import (
     CardDeclined,
+    Expired,
     HoldNotFound,
     HoldReleased,
     InProgress,
@@ -184,6 +185,9 @@ def legacy_exception_handler(exc, context):
     elif isinstance(exc, InProgress):
         status_code, body = 409, {"error": "in_progress", "detail": "This reference is being worked on; retry."}
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Expired):
+        status_code = 408
+        body = {"error": "expired", "fields": {"place_before": ["Passed before the request arrived."]}}
     elif isinstance(exc, HoldReleased):
         status_code, body = 409, {"error": "hold_released", "detail": f"The hold {exc.reference!r} is released."}
     elif isinstance(exc, ReferenceReused):
@@ -219,6 +223,7 @@ _DETAILS = {
     "unsupported_media_type": "Send application/json.",
     "out_of_stock": "Fewer units are available than asked for.",
     "card_declined": "The card was declined.",
+    "expired": "The request arrived after its place_before; nothing was placed.",
     "over_capacity": "Every order slot is taken; retry after Retry-After seconds.",
     "unavailable": "The order service cannot take orders just now; retry after Retry-After seconds.",
     "not_found": "Nothing here.",

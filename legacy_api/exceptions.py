@@ -47,6 +47,15 @@ class InProgress(OrderError):
         self.reference = reference
 
 
+class Expired(OrderError):
+    """The request reached the order backend after its `place_before`: its caller had given up
+    on the answer by then, so it places nothing (a caller's lookup after that may be trusted)."""
+
+    def __init__(self, *, reference: str):
+        super().__init__(f"reference {reference!r}: the request arrived after its place_before")
+        self.reference = reference
+
+
 class HoldNotFound(OrderError):
     def __init__(self, *, reference: str):
         super().__init__(f"no hold {reference!r}")

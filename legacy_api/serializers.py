@@ -147,6 +147,12 @@ class OrderRequestSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
     )
+    place_before = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the caller stops waiting for the answer: a request that reaches the backend later "
+        "places nothing (408 expired), so a lookup made after it may be trusted. Not part of the order's identity.",
+    )
 
 
 class OrderLineSerializer(serializers.ModelSerializer):

@@ -22,17 +22,19 @@ import os
 import secrets
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2.low_level import Type, hash_secret_raw
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from legacy_api.events import StockReason, order_line, order_placed_append, stock_moved_append
 from legacy_api.exceptions import (
     CardDeclined,
+    Expired,
     InProgress,
     InvalidOrder,
     OrderError,
@@ -62,11 +64,12 @@ def order_place(
     card_number: str,
     hold: str | None = None,
     caller: str = HOTPATH,
+    place_before: datetime | None = None,
 ) -> tuple[Order, bool]:
     """Places the order for `caller` (drawing on its hold named `hold`, if any) and returns it with
     True, or the order already placed under `reference` with False. Raises InvalidOrder,
-    CardDeclined, OutOfStock, ReferenceReused or InProgress, having placed nothing and leaving
-    no live authorisation."""
+    CardDeclined, OutOfStock, ReferenceReused, InProgress or Expired (a new order asked for after
+    `place_before`), having placed nothing and leaving no live authorisation."""
     started = time.monotonic()
     fingerprint = order_fingerprint(
         customer_name=customer_name, customer_email=customer_email, lines=lines, card_number=card_number
@@ -89,6 +92,7 @@ def order_place(
         customer_email=customer_email,
         card_last4=card_number_normalise(card_number)[-4:],
         amount_cents=amount_cents,
+        place_before=place_before,
     )
     if isinstance(pending, Order) and pending.status == Order.Status.PLACED:
         return pending, False
@@ -191,9 +195,14 @@ def _order_claim(
     customer_email: str,
     card_last4: str,
     amount_cents: int,
+    place_before: datetime | None = None,
 ) -> int | Order:
     """Commits a pending row for `reference` owned by `owner` and returns its id, takes over one
-    whose lease has ended, or returns the order already placed. Raises ReferenceReused or InProgress."""
+    whose lease has ended, or returns the order already placed. Raises ReferenceReused or
+    InProgress; Expired when a row would be claimed after `place_before`. Its caller has given
+    up on the answer then, and may already have been told by a lookup that nothing was placed:
+    a request delayed on its way (a proxy's queue, a busy server's backlog) must not place an
+    order nobody records. The time is checked just before the claim commits."""
     fields = {
         "fingerprint": fingerprint,
         "caller": caller,
@@ -214,6 +223,7 @@ def _order_claim(
                     lease_until=Now() + timedelta(seconds=settings.LEGACY_ORDER_LEASE_SECONDS),
                     **fields,
                 )
+                _in_time(place_before, reference=reference)
             return order.pk
         except IntegrityError:
             pass
@@ -225,6 +235,7 @@ def _order_claim(
         )
         if existing["status"] == Order.Status.PLACED:
             return order_shared(order_get_by_reference(reference=reference), caller=caller)
+        _in_time(place_before, reference=reference)
         taken = Order.objects.filter(pk=existing["pk"], status=Order.Status.PENDING, lease_until__lt=Now()).update(
             lease_until=Now() + timedelta(seconds=settings.LEGACY_ORDER_LEASE_SECONDS), **fields
         )
@@ -232,6 +243,11 @@ def _order_claim(
             return existing["pk"]
         raise InProgress(reference=reference)
     raise InProgress(reference=reference)
+
+
+def _in_time(place_before: datetime | None, *, reference: str) -> None:
+    if place_before is not None and timezone.now() >= place_before:
+        raise Expired(reference=reference)
 
 
 def _claim_drop(pk: int, owner: str) -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from django.conf import settings
 
 from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
 
@@ -23,8 +26,9 @@ class Outcome(StrEnum):
     # The legacy API found the body wrong (400): `fields` says which part.
     INVALID = "invalid"
     # Not placed now, worth trying again later with the same reference: over capacity (503
-    # over_capacity), throttled (429), its capacity gate unreachable (503 unavailable), or an
-    # answered server error. `OrderAnswer.overloaded` says whether it was load.
+    # over_capacity), throttled (429), its capacity gate unreachable (503 unavailable), an
+    # answered server error, or the request arrived after its place_before (408 expired).
+    # `OrderAnswer.overloaded` says whether it was load.
     BUSY = "busy"
     # An earlier request with this reference is still being placed there (409 in_progress):
     # not a failure of this one. The legacy API ends a dead request's claim when its lease
@@ -85,6 +89,8 @@ def order_answer(response: LegacyResponse) -> OrderAnswer:
         return answer(Outcome.PLACED, "placed")
     if status == 402:
         return answer(Outcome.DECLINED, "the legacy API declined the card")
+    if status == 408:
+        return answer(Outcome.BUSY, "the legacy API received the order after its place_before: not placed")
     if status == 409 and error == "in_progress":
         return answer(Outcome.IN_PROGRESS, "legacy API is still placing the order")
     if status == 409:
@@ -117,13 +123,20 @@ def order_place(
     raises for the legacy API's sake: a failure is an outcome.
 
     The caller is the storefront unless named, or the hot path for an order drawn on a hold: a
-    hold answers only to the caller that took it, and this client takes them for the hot path."""
+    hold answers only to the caller that took it, and this client takes them for the hot path.
+
+    The request carries `place_before`, when this client stops waiting for its answer: one the
+    network delivers later places nothing, so that a lookup made once the answer was given up
+    on (order_find) tells the truth for good. The legacy API's clock is taken to agree with
+    ours to within the margin every such lookup waits (orders.permits.legacy_slot_lease_seconds)."""
     caller = caller or ("hotpath" if hold else "storefront")
+    timeout = timeout or settings.LEGACY_API_TIMEOUT
     body = {
         "reference": reference,
         "customer": {"name": name, "email": email},
         "lines": lines,
         "payment": {"card_number": card_number},
+        "place_before": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
     }
     if hold:
         body["hold"] = hold

@@ -229,3 +229,63 @@ def test_a_takeover_at_another_price_is_authorised_for_the_price_it_charges(musk
     assert [a.amount_cents for a in live] == [2 * 5000]
     assert live.get().code == order.authorisation_code
     assert PaymentAuthorisation.objects.filter(key="ref-0001", voided_at__isnull=False).count() == 1
+
+
+# --- A request delivered after its caller gave up on it (place_before) ------------------------
+
+
+def _iso(moment) -> str:
+    return moment.isoformat()
+
+
+@pytest.mark.django_db
+def test_a_request_arriving_after_its_place_before_places_nothing_and_names_the_field(
+    post_order, order_body, muskie_rod
+):
+    """Its caller stopped waiting, and may have been told by a lookup that nothing was placed:
+    placed now, the order would be charged and recorded nowhere."""
+    response = post_order(order_body(place_before=_iso(timezone.now() - timedelta(seconds=1))))
+
+    assert response.status_code == 408, response.content
+    body = response.json()
+    assert body["error"] == "expired"
+    assert "place_before" in body["fields"]
+    assert not Order.objects.exists()
+    assert not PaymentAuthorisation.objects.exists()
+    muskie_rod.refresh_from_db()
+    assert muskie_rod.stock == 10
+
+
+@pytest.mark.django_db
+def test_a_request_in_time_places_the_order_and_place_before_is_not_part_of_its_identity(
+    post_order, order_body, muskie_rod
+):
+    first = post_order(order_body(place_before=_iso(timezone.now() + timedelta(seconds=10))))
+    # The same order sent again, later and with a passed place_before: the order already placed.
+    again = post_order(order_body(place_before=_iso(timezone.now() - timedelta(seconds=1))))
+
+    assert first.status_code == 201, first.content
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == first.json()["id"]
+    assert approvals() == 1
+
+
+@pytest.mark.django_db
+def test_a_late_request_does_not_take_over_a_dead_request_s_claim(post_order, order_body, muskie_rod):
+    pending_row(order_body, lease_until=timezone.now() - timedelta(seconds=1))
+
+    response = post_order(order_body(place_before=_iso(timezone.now() - timedelta(seconds=1))))
+
+    assert response.status_code == 408
+    assert Order.objects.get().status == Order.Status.PENDING
+    assert approvals() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["tomorrow", "2026-13-01T00:00:00Z", 12])
+def test_a_malformed_place_before_is_400_naming_it(post_order, order_body, muskie_rod, value):
+    response = post_order(order_body(place_before=value))
+
+    assert response.status_code == 400
+    assert "place_before" in response.json()["fields"]
+    assert not Order.objects.exists()

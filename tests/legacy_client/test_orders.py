@@ -5,14 +5,18 @@ outcome, against the real API served over HTTP and real sockets that refuse or n
 import socket
 import threading
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 
 import legacy_client
+from legacy_api.models import Order as LegacyOrder
+from legacy_api.models import PaymentAuthorisation
 from legacy_client import Outcome
 from legacy_client.orders import order_answer
 from legacy_client.transport import LegacyResponse
 from shop.models import Category, Product
+from tests.late_delivery import DelayProxy
 from tests.orders.sale_support import legacy_serve
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,12 +111,35 @@ def test_a_server_that_takes_the_request_and_never_answers_is_unknown(settings):
     assert taken and taken[0].startswith(b"POST /legacy-api/orders ")
 
 
+def test_a_request_the_network_delivers_after_the_client_gave_up_places_nothing(served, rod, settings, live_server):
+    """The client's timeout ends, the answer is unknown, and the lookup then finds no order: that
+    must stay true when the request reaches the legacy API after all (it carries place_before)."""
+    proxy = DelayProxy(urlparse(live_server.url).port, delay=2)
+    settings.LEGACY_API_URL = f"http://127.0.0.1:{proxy.port}/legacy-api"
+    try:
+        answer = legacy_client.order_place(
+            reference="ref-late", name="Ann", email="a@example.com", lines=[{"product": "rod", "quantity": 1}],
+            card_number=APPROVED, timeout=0.5,
+        )  # fmt: skip
+        assert answer.outcome == Outcome.UNKNOWN
+        settings.LEGACY_API_URL = served
+        assert legacy_client.order_find(reference="ref-late", caller="storefront").outcome == Outcome.NOT_FOUND
+        assert proxy.forwarded.wait(10)  # and now the request arrives
+    finally:
+        proxy.close()
+    assert legacy_client.order_find(reference="ref-late", caller="storefront").outcome == Outcome.NOT_FOUND
+    assert not LegacyOrder.objects.exists() and not PaymentAuthorisation.objects.exists()
+    rod.refresh_from_db()
+    assert rod.stock == 3
+
+
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
         (201, {"id": 1}, Outcome.PLACED),
         (200, {"id": 1}, Outcome.PLACED),
         (402, {"error": "card_declined"}, Outcome.DECLINED),
+        (408, {"error": "expired"}, Outcome.BUSY),
         (409, {"error": "out_of_stock"}, Outcome.OUT_OF_STOCK),
         (409, {"error": "in_progress"}, Outcome.IN_PROGRESS),
         (429, {"error": "throttled"}, Outcome.BUSY),

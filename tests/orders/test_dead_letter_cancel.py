@@ -6,15 +6,21 @@ be placing, and never without the legacy API's word. Against the legacy API serv
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlparse
 
 import pytest
 from django.contrib.messages import get_messages
 
 import legacy_client
 from events.models import Event
+from legacy_api.models import Order as LegacyOrder
+from legacy_api.models import PaymentAuthorisation
 from orders import dead_letters, placement, sales
 from orders.lifecycle import FAILURES, TRANSITIONS
 from orders.models import DeadLetter, HotOrder, OrderStage, OrderStatus, Reservation, SaleAllocation, SaleState
+from orders.tasks import order_process
+from tests.conftest import eventually
+from tests.late_delivery import DelayProxy
 from tests.orders.conftest import APPROVED_CARD, order_accept_as_buyer
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 
@@ -143,6 +149,40 @@ def test_an_order_a_worker_may_still_be_placing_is_not_cancelled(sale):
 
     placement.order_claim_release(order_id=order.pk, holder="worker-1")
     assert dead_letters.order_cancel(order_id=order.pk).stage == OrderStage.CANCELLED
+
+
+def test_an_order_cancelled_is_not_placed_by_its_last_request_arriving_late(
+    settings, live_server, legacy, sale, mailoutbox
+):
+    """The worker's last request was held up on its way past its timeout; the order was dead-
+    lettered and, once the worker's claim ended, cancelled ("nothing was charged") on the legacy
+    API's word that it had no such order. Then the request arrived: placed, it charged the buyer,
+    drew the sale's hold for units the sale offered again, and a later buyer's 202 ended sold out."""
+    order = order_accept_as_buyer(quantity=2)
+    proxy = DelayProxy(urlparse(live_server.url).port, delay=12)
+    settings.LEGACY_API_URL, settings.LEGACY_API_TIMEOUT = f"http://127.0.0.1:{proxy.port}/legacy-api", 1
+    try:
+        # Its last attempt: unanswered, and the order dead-lettered as its retries have run out.
+        assert order_process.apply(args=[order.pk], retries=settings.ORDERS_MAX_RETRIES).get() == "dead_lettered"
+        settings.LEGACY_API_URL = legacy
+        # The merchant cancels as soon as the worker's claim lets them.
+        eventually(lambda: _cancelled(order), timeout=20)
+        assert proxy.forwarded.wait(20)  # and now the request arrives
+    finally:
+        proxy.close()
+
+    assert not LegacyOrder.objects.filter(reference=order.reference, status=LegacyOrder.Status.PLACED).exists()
+    assert not PaymentAuthorisation.objects.filter(key=order.reference, approved=True, voided_at__isnull=True).exists()
+    assert hold_quantity(sale.hold_reference) == 10
+    later = [order_accept_as_buyer(quantity=2) for _ in range(5)]
+    assert [placement.order_send_to_legacy(order_id=o.pk) for o in later] == ["complete"] * 5
+
+
+def _cancelled(order: HotOrder) -> bool:
+    try:
+        return dead_letters.order_cancel(order_id=order.pk).stage == OrderStage.CANCELLED
+    except dead_letters.CancelRefused:
+        return False  # a worker may still be placing it
 
 
 def test_nothing_is_cancelled_when_the_legacy_api_cannot_say_whether_it_has_the_order(settings, sale):

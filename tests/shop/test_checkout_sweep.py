@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from urllib.parse import urlparse
 
 import pytest
 from django.test import Client
@@ -21,6 +22,7 @@ from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.checkout_sweep import checkout_sweep
 from shop.models import Basket, PendingCheckout, PlacedOrder, Product
 from shop.tasks import checkouts_in_doubt_sweep
+from tests.late_delivery import DelayProxy
 from tests.shop.conftest import basket_lines, patch_json
 from tests.shop.test_buy_now import buy
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
@@ -169,6 +171,34 @@ def test_a_legacy_api_that_cannot_be_reached_leaves_the_checkout_in_doubt(
     settings.LEGACY_API_URL = reachable
     looks_due()
     assert checkout_sweep().as_dict() == {"placed": 1, "not_placed": 0, "in_doubt": 0}
+
+
+def test_a_checkout_settled_as_never_placed_is_not_placed_by_its_request_arriving_late(
+    client, legacy_api, live_server, rod, settings, mailoutbox
+):
+    """The checkout's request was held up on its way (a proxy's queue, a busy server's backlog)
+    past its answer's timeout, and past the sweep's look, which found nothing and settled it.
+    Placed when it arrived, it was charged with no receipt, no email and nothing left to look up."""
+    fill_basket(client, rod, 1)
+    proxy = DelayProxy(urlparse(live_server.url).port, delay=4)
+    settings.LEGACY_API_URL, settings.LEGACY_API_TIMEOUT = f"http://127.0.0.1:{proxy.port}/legacy-api", 1
+    try:
+        assert client.post("/checkout/", checkout_form()).status_code == 503  # in doubt: no answer came
+        reference = PendingCheckout.objects.get().reference
+        settings.LEGACY_API_URL = legacy_api
+        looks_due()
+        assert checkout_sweep().as_dict() == {"placed": 0, "not_placed": 1, "in_doubt": 0}
+        assert proxy.forwarded.wait(20)  # and now the request arrives
+    finally:
+        proxy.close()
+
+    assert not Order.objects.filter(reference=reference).exists()
+    assert not PaymentAuthorisation.objects.filter(key=reference, approved=True, voided_at__isnull=True).exists()
+    rod.refresh_from_db()
+    assert rod.stock == 10 and not PlacedOrder.objects.exists()
+    # The buyer comes back: their session's reference places the order, once.
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+    assert PlacedOrder.objects.get().reference == reference
 
 
 def test_a_try_on_its_way_while_the_sweep_looks_keeps_the_checkout_in_doubt(client, legacy_api, rod, monkeypatch):
