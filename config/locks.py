@@ -1,13 +1,18 @@
 """A lock named by a string, held for a `with` block across the shop's processes, taken
 without waiting: a caller that finds it held is told at once (`busy`).
 
-Where the default cache is Redis, the lock is redis-py's: a key set with NX and a lease, and
-released by a script only while it is still its holder's, so a holder whose lease ran out
-never frees the lock the next holder took. It holds across machines, and a holder that died
-loses it when the lease ends.
+Where the database is PostgreSQL, the lock is the database's: an advisory lock taken in a
+transaction of a connection of its own, held while the block runs. A holder that dies loses
+it with its connection; one still working never loses it, however long its block takes (a lease
+could run out under it), nor can a cache that restarts or evicts forget it. Taken per
+transaction, it holds behind a pooler that hands server sessions out per transaction too.
 
-Otherwise (the embedded defaults: one machine, the file cache) it is an fcntl lock on a file
-under VAR_DIR/locks, which the kernel drops when its holder's process dies. Django's file
+Otherwise, where the default cache is Redis, the lock is redis-py's: a key set with NX and a
+lease, and released by a script only while it is still its holder's, so a holder whose lease
+ran out never frees the lock the next holder took.
+
+Otherwise (the embedded defaults: one machine, SQLite, the file cache) it is an fcntl lock on a
+file under VAR_DIR/locks, which the kernel drops when its holder's process dies. Django's file
 cache cannot serve: its `add` looks for the key, then writes it, so two processes could both
 take a lock made of it."""
 
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from redis.exceptions import LockError
 
 from config.cache import redis_client
@@ -36,10 +42,36 @@ def lock_path(name: str) -> Path:
     return Path(settings.VAR_DIR) / "locks" / f"{digest}.lock"
 
 
-@contextmanager
-def lock_held(name: str, *, lease_seconds: float, busy: Callable[[], Exception]) -> Iterator[None]:
+def database_locks() -> bool:
+    """Whether the locks are the database's (PostgreSQL)."""
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+
+
+def lock_held(name: str, *, lease_seconds: float, busy: Callable[[], Exception]):
     """Holds the lock `name` while the block runs; raises `busy()` when another holds it. On
-    Redis the lock ends by itself after `lease_seconds`: longer than the block can take."""
+    Redis (without PostgreSQL) the lock ends by itself after `lease_seconds`: longer than the
+    block can take."""
+    if database_locks():
+        return _database_lock_held(name, busy=busy)
+    return _cache_lock_held(name, lease_seconds=lease_seconds, busy=busy)
+
+
+@contextmanager
+def _database_lock_held(name: str, *, busy: Callable[[], Exception]) -> Iterator[None]:
+    database = connections.create_connection(DEFAULT_DB_ALIAS)  # not this thread's: its own session
+    try:
+        database.set_autocommit(False)
+        with database.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+            if not cursor.fetchone()[0]:
+                raise busy()
+        yield
+    finally:
+        database.close()  # which ends its transaction, and the lock with it
+
+
+@contextmanager
+def _cache_lock_held(name: str, *, lease_seconds: float, busy: Callable[[], Exception]) -> Iterator[None]:
     client = redis_client()
     if client is not None:
         lock = client.lock(cache.make_key(name), timeout=lease_seconds, blocking=False)

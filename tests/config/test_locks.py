@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.core.cache.backends.filebased import FileBasedCache
 
+from config import locks
 from config.cache import redis_client
 from config.locks import lock_held, lock_path
 from orders import sales
@@ -29,8 +30,9 @@ def name():
 
 
 @pytest.fixture
-def file_cache(settings, tmp_path):
-    """The embedded defaults: the file cache, and VAR_DIR where its files lie."""
+def file_cache(settings, tmp_path, monkeypatch):
+    """The embedded defaults: the file cache, and VAR_DIR where its files lie (and SQLite)."""
+    monkeypatch.setattr(locks, "database_locks", lambda: False)
     settings.VAR_DIR = tmp_path
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "c")}
@@ -119,7 +121,9 @@ def test_a_lock_whose_holder_process_died_is_free(file_cache, name):
 
 
 @pytest.fixture
-def redis(name):
+def redis(name, monkeypatch):
+    """The cache on Redis, the database not PostgreSQL."""
+    monkeypatch.setattr(locks, "database_locks", lambda: False)
     client = redis_client()
     if client is None:
         pytest.skip("the Redis lock needs the cache on Redis: set REDIS_URL=redis://...")
@@ -142,3 +146,78 @@ def test_on_redis_a_holder_past_its_lease_does_not_free_the_next_holders_lock(re
         redis.set(cache.make_key(name), b"next-holder", px=60_000)
     # The first holder's release left the next holder's lock alone.
     assert redis.get(cache.make_key(name)) == b"next-holder"
+
+
+# --- On PostgreSQL: the database's advisory lock ------------------------------------------
+
+
+@pytest.fixture
+def postgresql(db):
+    if not locks.database_locks():
+        pytest.skip("the database's lock needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+def test_on_postgresql_a_held_lock_refuses_a_second_holder_even_in_the_same_thread(postgresql, name):
+    with (
+        lock_held(name, lease_seconds=60, busy=Busy),
+        pytest.raises(Busy),
+        lock_held(name, lease_seconds=60, busy=Busy),
+    ):
+        pass
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        pass
+
+
+def test_on_postgresql_a_lock_is_left_when_its_block_raises(postgresql, name):
+    with pytest.raises(RuntimeError), lock_held(name, lease_seconds=60, busy=Busy):
+        raise RuntimeError("the change failed")
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        pass
+
+
+def test_on_postgresql_a_lock_outlives_its_lease_and_the_cache(postgresql, name):
+    """A lease that ran out, or a cache that restarted (its keys lost), let a second change of a
+    sale in while the first still moved the sale's hold: the two left the hold short."""
+    with lock_held(name, lease_seconds=0.1, busy=Busy):
+        time.sleep(0.3)
+        cache.clear()
+        with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
+            pass
+
+
+def test_on_postgresql_a_lock_whose_holder_process_died_is_free(postgresql, name):
+    """A holder killed mid-change (SIGKILL) leaves no lock behind: its connection ends."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, psycopg\n"
+            f"db = psycopg.connect(dbname={params['NAME']!r}, user={params['USER']!r}, host={params['HOST']!r}, "
+            f"port={str(params['PORT'] or 5432)!r}, password={params['PASSWORD']!r})\n"
+            f"db.execute('SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))', [{name!r}])\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
+            pass
+        holder.kill()
+        holder.wait(10)
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the closed connection a moment later
+            try:
+                with lock_held(name, lease_seconds=60, busy=Busy):
+                    break
+            except Busy:
+                assert time.monotonic() < deadline, "the dead holder's lock was never freed"
+                time.sleep(0.1)
+    finally:
+        holder.kill()
+        holder.wait(10)

@@ -4,9 +4,11 @@ reconciliation finds and repairs drift that is safe to repair."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 import legacy_client
@@ -411,3 +413,30 @@ def test_a_draft_never_opened_is_a_first_sale_for_its_limit(product):
 
     allocation = sales.sale_open(product=product, units=2)
     assert (allocation.allocated, allocation.per_order_limit) == (2, 2)
+
+
+@pytest.mark.postgres
+def test_a_change_under_way_keeps_a_second_one_out_though_the_cache_forgot_its_lock(product):
+    """The sale's lock was a key in the cache: a Redis restart, failover or eviction (or a lease
+    shorter than a slow legacy API's calls) let a second resize in while the first still moved
+    the hold, and the two left the allocation at 14 with the hold at 12."""
+    sale = sales.sale_open(product=product, units=10, per_order_limit=2)
+    taken, done = threading.Event(), threading.Event()
+
+    def first_change():
+        with sales.sale_lock(product.pk):
+            taken.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=first_change)
+    thread.start()
+    try:
+        assert taken.wait(10)
+        cache.clear()  # what a cache's restart loses
+        with pytest.raises(sales.SaleBusy):
+            sales.sale_resize(allocation=sale, units=12)
+    finally:
+        done.set()
+        thread.join(10)
+    sale = sales.sale_resize(allocation=SaleAllocation.objects.get(pk=sale.pk), units=12)
+    assert sale.allocated == hold_quantity(sale.hold_reference) == 12
