@@ -23,6 +23,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.validators import slug_re
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from config.sessions import shown_as_is_if_session_interrupted
@@ -167,12 +168,14 @@ def _method_not_allowed(allowed: list[str]) -> JsonResponse:
 
 
 @csrf_exempt  # it only reads: another method gets its 405, not the CSRF check's 403
+@never_cache  # one shopper's basket: no cache (a browser's, a proxy's) may keep or share it
 def basket_detail(request: HttpRequest) -> JsonResponse:
     if request.method != "GET":
         return _method_not_allowed(["GET"])
     return _basket_response(request)
 
 
+@never_cache
 def basket_items(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed(["POST"])
@@ -185,6 +188,7 @@ def basket_items(request: HttpRequest) -> JsonResponse:
     return _change_basket(request, lambda basket: basket_add(basket=basket, product=product, quantity=quantity))
 
 
+@never_cache
 def basket_item(request: HttpRequest, slug: str) -> JsonResponse:
     if request.method not in ("PATCH", "DELETE"):
         return _method_not_allowed(["PATCH", "DELETE"])

@@ -156,6 +156,10 @@ class _EmailValidator(EmailValidator):
 
 @functools.lru_cache(maxsize=4096)
 def _domain_ok(domain_part: str) -> bool:
+    # An address literal (`a@[10.0.0.5]`, `a@[IPv6:::1]`) names no mailbox a buyer has: it would
+    # only have the shop's mail server connect to an address the sender chose, inside or out.
+    if domain_part.startswith("["):
+        return False
     # Django's pattern takes any code point from U+00A1 up as a letter, lone surrogates included:
     # the legacy API refuses those, and the hot path could not hash them for its throttle.
     if not (text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)):

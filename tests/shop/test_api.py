@@ -380,3 +380,12 @@ def test_the_api_keeps_djangos_csrf_check_for_session_writes(rod):
     assert refused.status_code == 403
     assert accepted.status_code == 200
     assert basket_lines(Basket.objects.get()) == {rod.slug: 1}
+
+
+def test_the_basket_s_answers_are_kept_by_no_cache(client, rod):
+    """One shopper's basket: a browser's or a proxy's cache must neither keep nor share it."""
+    added = client.post("/api/basket/items", {"product": rod.slug, "quantity": 1}, content_type="application/json")
+    changed = client.patch(f"/api/basket/items/{rod.slug}", {"quantity": 2}, content_type="application/json")
+    for response in (client.get("/api/basket"), added, changed):
+        assert response.status_code == 200, response.content
+        assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
