@@ -9,12 +9,10 @@ only the buyer can open the link sent there.
 from __future__ import annotations
 
 import logging
-import time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -23,6 +21,7 @@ from django.utils.crypto import salted_hmac
 
 from shop.models import VerifiedEmail
 from shop.order_input import email_key, mailbox_key
+from shop.window_counts import window_count, window_now
 
 logger = logging.getLogger(__name__)
 
@@ -172,21 +171,11 @@ def email_verification_throttle(*, user: AbstractBaseUser, email: str) -> None:
     its mailbox_key: every spelling that mail reaches as one inbox, `+tags` included, counts as
     one, and no address is written into the cache); raises LinksThrottled when either is over
     LINK_LIMIT in the current window. Every path that sends a link counts here first."""
-    now = time.time()
-    bucket = int(now // RESEND_WINDOW_SECONDS)
+    bucket, wait = window_now(RESEND_WINDOW_SECONDS)
     address = salted_hmac("shop.accounts.verification-address", mailbox_key(email)).hexdigest()
     counts = [
-        _count(f"shop:verify-links:account:{user.pk}:{bucket}"),
-        _count(f"shop:verify-links:address:{address}:{bucket}"),
+        window_count(f"shop:verify-links:account:{user.pk}:{bucket}", RESEND_WINDOW_SECONDS),
+        window_count(f"shop:verify-links:address:{address}:{bucket}", RESEND_WINDOW_SECONDS),
     ]
     if max(counts) > LINK_LIMIT:
-        raise LinksThrottled(retry_after=max(1, int((bucket + 1) * RESEND_WINDOW_SECONDS - now)))
-
-
-def _count(key: str) -> int:
-    try:
-        cache.add(key, 0, RESEND_WINDOW_SECONDS + 1)
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, RESEND_WINDOW_SECONDS + 1)
-        return 1
+        raise LinksThrottled(retry_after=wait)

@@ -3,17 +3,16 @@
 A lookup answers whether a number, an email and a card's last digits belong together, so it
 must not be a way to try them all: from one address (every try counts), nor from many
 addresses aiming at one order (failed tries count, so a botnet cannot spread its guesses).
-Counts live in the shared cache, so every web process sees the same ones."""
+Counts live in the shared cache (shop.window_counts)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import time
 
 from django.core.cache import cache
 
 from shop.order_input import client_network
+from shop.window_counts import digest, window_count, window_now
 
 ADDRESS_LIMIT = 10
 ADDRESS_WINDOW_SECONDS = 600
@@ -21,36 +20,15 @@ NUMBER_LIMIT = 20
 NUMBER_WINDOW_SECONDS = 3600
 
 
-def _digest(value: str) -> str:
-    # Keys carry no address or order number in clear: the cache is not a log.
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
-def _window(window: int) -> tuple[int, int]:
-    """The current window's bucket, and the seconds until the next one."""
-    now = time.time()
-    bucket = int(now // window)
-    return bucket, max(1, int((bucket + 1) * window - now))
-
-
-def _count(key: str, window: int) -> int:
-    try:
-        cache.add(key, 0, window + 1)
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window + 1)
-        return 1
-
-
 def _number_key(number: str, bucket: int) -> str:
-    return f"shop:lookup:number:{_digest(number.strip().upper())}:{bucket}"
+    return f"shop:lookup:number:{digest(number.strip().upper())}:{bucket}"
 
 
 def lookup_address_throttle(*, address: str) -> int | None:
     """Counts a lookup from this address (an IPv6 address by its /64, client_network); the
     seconds to wait when it is over the limit."""
-    bucket, wait = _window(ADDRESS_WINDOW_SECONDS)
-    count = _count(f"shop:lookup:{_digest(client_network(address))}:{bucket}", ADDRESS_WINDOW_SECONDS)
+    bucket, wait = window_now(ADDRESS_WINDOW_SECONDS)
+    count = window_count(f"shop:lookup:{digest(client_network(address))}:{bucket}", ADDRESS_WINDOW_SECONDS)
     return wait if count > ADDRESS_LIMIT else None
 
 
@@ -60,13 +38,13 @@ def lookup_number_throttle(*, number: str) -> int | None:
     L-number) is counted by one (OrderFinder.own_number), so it has one budget. The try is
     counted before it is made, so parallel guesses cannot all slip under the limit;
     lookup_number_succeeded takes a success back."""
-    bucket, wait = _window(NUMBER_WINDOW_SECONDS)
-    count = _count(_number_key(number, bucket), NUMBER_WINDOW_SECONDS)
+    bucket, wait = window_now(NUMBER_WINDOW_SECONDS)
+    count = window_count(_number_key(number, bucket), NUMBER_WINDOW_SECONDS)
     return wait if count > NUMBER_LIMIT else None
 
 
 def lookup_number_succeeded(*, number: str) -> None:
-    bucket, _ = _window(NUMBER_WINDOW_SECONDS)
+    bucket, _ = window_now(NUMBER_WINDOW_SECONDS)
     # The window may have turned meanwhile: then there is nothing of this one to take back.
     with contextlib.suppress(ValueError):
         cache.decr(_number_key(number, bucket))

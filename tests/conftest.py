@@ -233,6 +233,13 @@ def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), *
 
 
 @pytest.fixture(autouse=True)
+def _declined_cards_not_limited(settings) -> None:
+    """Every test's client is 127.0.0.1 and the cache outlives a test: the card-testing limits
+    (shop.decline_throttle) are the business of the tests of them, which set them."""
+    settings.SHOP_DECLINES_PER_EMAIL = settings.SHOP_DECLINES_PER_IP = 0
+
+
+@pytest.fixture(autouse=True)
 def _catalogue_pages_forgotten() -> Iterator[None]:
     """Each test starts without the catalogue pages and compiled routes an earlier test's
     rolled-back data made (their versions were never replaced: that happens on commit), nor
@@ -253,11 +260,11 @@ def counting_clock_pinned(monkeypatch) -> float:
     whose requests cross a window's edge would see its count start again mid-test. Their
     modules' clock stands still for the test; everything else keeps the real one."""
     from orders import gate, throttle
-    from shop import accounts, lookup_throttle
+    from shop import window_counts
 
     pinned = time.time()
     clock = SimpleNamespace(time=lambda: pinned, monotonic=time.monotonic, sleep=time.sleep)
-    for module in (accounts, lookup_throttle, throttle, gate):
+    for module in (window_counts, throttle, gate):
         monkeypatch.setattr(module, "time", clock)
     return pinned
 
