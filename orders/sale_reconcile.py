@@ -234,7 +234,8 @@ def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
         logger.warning("sale holds no sale owns not looked for: %s", exc)
         return []
     # A hold younger than ORPHAN_MIN_AGE may be a sale's whose opening is still under way (on
-    # Redis the sale lock has a lease, which a slow opening can outlive): left to a later pass.
+    # Redis without PostgreSQL the sale lock has a lease, which a slow opening can outlive): left
+    # to a later pass.
     young = timezone.now() - ORPHAN_MIN_AGE
     candidates = [
         hold

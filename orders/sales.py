@@ -35,7 +35,8 @@ from shop.models import Product
 
 logger = logging.getLogger(__name__)
 
-# Longer than the few legacy calls one step makes (each at most LEGACY_API_TIMEOUT).
+# Longer than the few legacy calls one step makes (each at most LEGACY_API_TIMEOUT): the lock's
+# lease where it is the cache's (config.locks); on PostgreSQL it has none.
 SALE_LOCK_SECONDS = 60
 
 
