@@ -226,11 +226,16 @@ if REDIS_URL:
         }
     }
 else:
-    # A file cache is shared by every process on the machine (web and worker).
+    # A file cache is shared by every process on the machine (web and worker). Django's
+    # default MAX_ENTRIES (300) makes every write past 300 files delete a random third of
+    # them: a sale of a hundred buyers (throttle keys, answers per second, sold-out figures)
+    # crosses it, and the dashboard's counts, the throttles and the stamps lose keys at
+    # random. Entries here expire on their own; keep them until they do.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("FILE_CACHE_MAX_ENTRIES", "1000000"))},
         }
     }
 

@@ -165,6 +165,12 @@ class DeadLetterAdmin(ShopModelAdmin):
     actions = ["redrive", "cancel"]
     list_select_related = ["order__product", "redriven_by"]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A dead letter is the merchant's handle on an order that still holds its units (and
+        # the dashboard counts the open ones): it is settled by a redrive or a cancel, never
+        # deleted, or the order would vanish from the list and the count while it holds stock.
+        return False
+
     @admin.display(description="product")
     def product(self, obj: DeadLetter):
         return obj.order.product

@@ -192,6 +192,12 @@ class ProductAdmin(ShopModelAdmin):
     def get_changelist_form(self, request, **kwargs):
         return super().get_changelist_form(request, **{"form": ProductAdminForm, **kwargs})
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The product row is the legacy API's stock of record: deleting it drops its units on
+        # hand without a STOCK event (the inventory view keeps them for good) and empties
+        # baskets silently. *Soft delete* is how a product leaves the shop.
+        return False
+
     def save_model(self, request, obj: Product, form, change: bool) -> None:
         if not change:
             super().save_model(request, obj, form, change)

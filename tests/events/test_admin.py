@@ -59,3 +59,9 @@ def test_redrive_gives_the_event_to_its_consumer_again(django_user_model, dead_l
     # A second redrive of the same letter does nothing.
     redrive(client, dead_letter)
     assert handlers.seen == [dead_letter.event_id]
+
+
+def test_a_consumer_s_dead_letter_is_redriven_never_deleted(admin_client, dead_letter):
+    """Deleted while open, its event would join the next rebuild and could be pruned unconsumed."""
+    assert admin_client.get(f"/admin/events/deadletter/{dead_letter.pk}/delete/").status_code == 403
+    assert DeadLetter.objects.filter(pk=dead_letter.pk).exists()

@@ -122,3 +122,15 @@ def test_live_view_counts_declined_orders_as_failed_not_completed(admin_client, 
 
     assert stats["last_minute_completed"] == 0
     assert stats["last_minute_failed"] == 1
+
+
+def test_a_dead_letter_is_settled_by_a_redrive_or_a_cancel_never_deleted(admin_client, order):
+    """Deleted, it took its order, still holding its units, off the dead letters' list and the
+    dashboard's count, and its closing sale kept its hold."""
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 401 (after 9 attempts)")
+    letter = order.dead_letters.get()
+
+    assert admin_client.get(f"/admin/orders/deadletter/{letter.pk}/delete/").status_code == 403
+    listing = admin_client.get("/admin/orders/deadletter/").content.decode()
+    assert 'value="delete_selected"' not in listing
+    assert order.dead_letters.exists()

@@ -451,3 +451,14 @@ def test_in_chromium_only_the_owner_who_opens_the_emailed_link_sees_the_sale_ord
     expect(owner.locator("[data-email-unverified]")).to_have_count(0)
     stranger.goto(f"{live_server.url}/account/orders/")
     expect(stranger.locator("main")).not_to_contain_text("T000001")
+
+
+def test_my_orders_shows_a_failed_order_as_not_charged_not_at_its_total(buyers_orders):
+    HotOrder.objects.filter(number="T000001").update(status=OrderStatus.FAILED, stage=OrderStage.CARD_DECLINED)
+    owner = Client()
+    sign_up(owner, "ada", BUYER_EMAIL)
+    owner.get(link_in(mail.outbox[-1]))
+
+    row = re.search(r'<tr data-order="T000001">.*?</tr>', my_orders(owner), re.S).group(0)
+
+    assert "Not charged" in row and "$299.98" not in row

@@ -145,3 +145,11 @@ def test_staff_who_may_only_look_cannot_restock_or_delete(viewer, products):
     assert dict(Product.objects.values_list("slug", "stock")) == {"rod-a": 0, "rod-b": 3, "rod-c": 50}
     assert not Product.objects.filter(is_active=False).exists()
     assert not Product.objects.filter(deleted_at__isnull=False).exists()
+
+
+def test_a_product_leaves_the_shop_by_soft_delete_never_deleted(admin_client, products):
+    """Its row is the stock of record: deleted, its units left with no STOCK event (the inventory
+    view kept them for good) and shoppers' basket lines vanished."""
+    assert admin_client.get(f"{CHANGELIST}{products[0].pk}/delete/").status_code == 403
+    assert 'value="delete_selected"' not in admin_client.get(CHANGELIST).content.decode()
+    assert Product.objects.count() == 3
