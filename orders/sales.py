@@ -274,10 +274,19 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
             raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
         known_keys_forget(allocation_id=allocation.pk)
         _forget_cached(allocation)
-        sale_closing_follow(allocation)
+        followed = sale_closing_follow(allocation)
     logger.info("sale of %s closed: %s sold", allocation.product.slug, allocation.sold)
-    allocation.closed_notes = sale_closed_announce(allocation)
+    # Told "the rest released" while the legacy API had refused or not answered, a merchant
+    # would sell those units elsewhere in vain: the reconciliation gives them back later.
+    held = [] if followed else [HOLD_NOT_GIVEN_BACK]
+    allocation.closed_notes = held + sale_closed_announce(allocation)
     return allocation
+
+
+HOLD_NOT_GIVEN_BACK = (
+    "The order backend could not be told: the sale's hold still keeps its units from other buyers. "
+    "They are given back when it answers (the reconciliation asks again every few minutes)."
+)
 
 
 def sale_closed_announce(allocation: SaleAllocation) -> list[str]:

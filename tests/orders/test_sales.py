@@ -4,17 +4,20 @@ reconciliation finds and repairs drift that is safe to repair."""
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.utils import timezone
 
 import legacy_client
 from orders import placement, sales
 from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
+from procs import free_port
 from tests.orders.conftest import order_accept_as_buyer, order_claimed
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 
@@ -440,3 +443,18 @@ def test_a_change_under_way_keeps_a_second_one_out_though_the_cache_forgot_its_l
         thread.join(10)
     sale = sales.sale_resize(allocation=SaleAllocation.objects.get(pk=sale.pk), units=12)
     assert sale.allocated == hold_quantity(sale.hold_reference) == 12
+
+
+def test_a_close_the_legacy_api_did_not_hear_says_the_hold_still_keeps_the_units(product, settings):
+    """It said "the rest released" while the hold, not told, kept every unsold unit from other
+    buyers until the reconciliation."""
+    sale = sales.sale_open(product=product, units=10, per_order_limit=2)
+    settings.LEGACY_API_URL = f"http://127.0.0.1:{free_port()}/legacy-api"  # nothing listens there
+    out = io.StringIO()
+
+    call_command("sale", "close", product.slug, stdout=out)
+
+    said = out.getvalue()
+    assert "the rest not released yet" in said and "still keeps its units" in said, said
+    sale.refresh_from_db()
+    assert sale.state == SaleState.CLOSING

@@ -92,10 +92,11 @@ class Command(BaseCommand):
             raise CommandError(f"The sale of {product.slug} is not open.")
         allocation = sale_close(allocation=allocation)
         owed = allocation.allocated - allocation.sold
-        self.stdout.write(
-            f"Sale of {product.slug} closed: {allocation.sold} sold, "
-            + (f"{owed} still held for orders in flight." if owed else "the rest released.")
-        )
+        if owed:
+            rest = f"{owed} still held for orders in flight."
+        else:
+            rest = "the rest released." if allocation.state == SaleState.CLOSED else "the rest not released yet."
+        self.stdout.write(f"Sale of {product.slug} closed: {allocation.sold} sold, {rest}")
         for note in allocation.closed_notes:
             self.stdout.write(note)
 
