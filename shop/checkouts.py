@@ -178,6 +178,12 @@ def checkout_place(
         raise CheckoutOutOfStock(f"No longer on sale: {', '.join(gone)}. Please remove it from your basket.").kept(
             in_doubt
         )
+    total = sum(line.quantity * line.product.price_cents for line in lines)
+    if total > legacy_client.ORDER_TOTAL_MAX_CENTS:
+        raise CheckoutError(
+            f"Your basket comes to ${total / 100:,.2f}, more than one order may "
+            f"(${legacy_client.ORDER_TOTAL_MAX_CENTS / 100:,.2f}): please order it in parts."
+        ).kept(in_doubt)
     ordered = [{"product": line.product.slug, "quantity": line.quantity} for line in lines]
     try:
         order = _order_place(

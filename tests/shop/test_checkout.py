@@ -13,6 +13,7 @@ from django.utils import timezone
 
 import legacy_client
 from legacy_api import capacity
+from legacy_api.models import PaymentAuthorisation
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.confirmations import confirmations_unsent_sweep
 from shop.models import Basket, OrderEmail, PlacedOrder, Product
@@ -672,3 +673,17 @@ def test_a_submit_from_a_second_tab_after_the_order_is_told_of_it_not_of_an_empt
     assert second.redirect_chain[-1][0] == f"/orders/{order.number}/"
     assert f"Your order {order.number} was placed a moment ago" in second.content.decode()
     assert PlacedOrder.objects.count() == 1
+
+
+def test_a_basket_over_what_one_order_may_come_to_is_refused_saying_so(client, legacy_api, make_product):
+    """The order backend refuses a total past its 32-bit figures: the buyer was told only that
+    something in the basket could not be ordered."""
+    boat = make_product("bass-boat", price_cents=1_500_000_000, stock=5)
+    fill_basket(client, boat, 2)
+
+    response = client.post("/checkout/", checkout_form())
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Your basket comes to $30,000,000.00, more than one order may ($21,474,836.47)" in page
+    assert not PaymentAuthorisation.objects.exists()
