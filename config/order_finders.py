@@ -24,6 +24,7 @@ def _found(order: HotOrder, *, url: str = "") -> FoundOrder:
         total_cents=order.total_cents,
         placed_at=order.created_at,
         url=url,
+        unit_price_cents=order.unit_price_cents,
     )
 
 

@@ -44,6 +44,7 @@ class FoundOrder:
     total_cents: int
     placed_at: datetime
     url: str = ""  # a page of the order, when there is one
+    unit_price_cents: int | None = None  # a sale order's one line's price, as its 202 gave it
 
     @property
     def status_label(self) -> str:

@@ -139,6 +139,7 @@ def test_a_sale_orders_emailed_link_shows_its_status_to_that_browser_only(make_s
     html = buyer.get("/orders/T000001/").content.decode()
     assert "<span data-order-number>T000001</span>" in html
     assert "data-order-status>Complete</span>" in html and "$299.98" in html
+    assert '<td class="num">$149.99</td>' in html and "<strong data-order-total>$299.98</strong>" in html
     assert "L00000042" not in html  # the warehouse's number is not the buyer's
     assert stranger.get("/orders/T000001/").status_code == 404
 
@@ -198,6 +199,16 @@ def test_a_link_for_an_email_the_order_does_not_carry_opens_nothing(adas_order):
 
     assert client.get(f"/orders/FS-100001/?access={token}").status_code == 404
     assert client.get("/orders/FS-100001/").status_code == 404
+
+
+def test_a_failed_sale_order_s_page_says_nothing_was_charged(make_sale_order):
+    order = make_sale_order(email="ada@example.com", status=OrderStatus.FAILED)
+    buyer = Client()
+
+    found = lookup(buyer, order.number, "ada@example.com", card_last4="4242")
+    html = found.content.decode()
+
+    assert "<strong data-order-total>Nothing</strong>" in html and "$299.98</strong>" not in html
 
 
 def test_my_orders_links_guest_and_sale_orders_by_signed_links_that_open_them(
