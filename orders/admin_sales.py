@@ -127,8 +127,9 @@ class SaleAllocationForm(LoadedVersionForm):
 
     def clean(self):
         cleaned = super().clean()
-        # A closed sale's units are its last opening's: reopening it counts afresh.
-        counted = self.instance.pk and self.instance.state != SaleState.CLOSED
+        # A closed sale's units are its last opening's: reopening it counts afresh. A closing
+        # one is refused whatever its units (its orders in flight), and told so by its update.
+        counted = self.instance.pk and self.instance.state not in (SaleState.CLOSED, SaleState.CLOSING)
         taken = (self.instance.reserved + self.instance.sold) if counted else 0
         if cleaned.get("allocated") is not None and cleaned["allocated"] < taken:
             self.add_error("allocated", sales.taken_message(taken))

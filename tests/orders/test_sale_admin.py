@@ -612,3 +612,22 @@ def test_a_refused_resize_shows_what_is_left_of_the_sale_not_of_the_refused_unit
     assert response.status_code == 200 and field_errors(response, "allocated")
     left = re.search(r'field-left_now.*?<div class="readonly">(.*?)</div>', response.content.decode(), re.S)
     assert left and left.group(1).strip() == "20", left and left.group(1)
+
+
+@pytest.mark.parametrize("allocated", [3, 30])
+def test_a_closing_sale_asked_to_reopen_is_told_of_its_orders_in_flight_whatever_its_units(
+    admin_client, product, allocated
+):
+    """Asked for fewer units than it had taken, it said "At least 12", and only once raised
+    the real reason: its orders in flight."""
+    allocation = sale_open(product=product, units=20)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(reserved=4, sold=8)
+    sales.sale_close(allocation=allocation)
+    assert SaleAllocation.objects.get(pk=allocation.pk).state == SaleState.CLOSING
+
+    response = admin_client.post(change_url(allocation), form(product, allocated=allocated))
+
+    assert response.status_code == 200
+    assert field_errors(response, "allocated") == [
+        "4 units of the last sale are still in orders in flight; open it again once they are placed."
+    ]
