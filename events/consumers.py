@@ -35,7 +35,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from events.models import Checkpoint, DeadLetter, Event
+from events.models import Checkpoint, DeadLetter, Event, Pruned
 from events.selectors import Mark, checkpoint_mark, events_committed, mark_before, mark_of
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,11 @@ class ReplayAhead(ValueError):
     """A replay from a position the consumer has not reached: moving its checkpoint forward
     would step over the events between without giving them to it (the relay: never sent).
     A replay only ever moves a consumer back."""
+
+
+class ReplayPruned(ValueError):
+    """A replay (or reset) to a place the log was pruned past: the events after it that it
+    would be given again are deleted, so it would skip them without a word."""
 
 
 class RetryLater(Exception):
@@ -310,17 +315,26 @@ def consumer_run_all(*, consumer: str, batch_size: int | None = None, rounds: in
 def consumer_reset(*, consumer: str, mark: Mark) -> None:
     """Sets the consumer at `mark`; a run holding its lease then loses it, and its place with it."""
     consumer_handler(consumer)
-    Checkpoint.objects.update_or_create(
-        consumer=consumer,
-        defaults={
-            "last_xid": mark[0],
-            "last_position": mark[1],
-            "failures": 0,
-            "last_error": "",
-            "claimed_by": "",
-            "claimed_until": None,
-        },
-    )
+    with transaction.atomic():
+        # Pruning holds this row from reading where the consumers stand to its deletion's commit.
+        Pruned.objects.get_or_create(pk=1)
+        pruned = Pruned.objects.select_for_update().get(pk=1)
+        if mark < (pruned.last_xid, pruned.last_position):
+            raise ReplayPruned(
+                f"{consumer}: the log is pruned up to position {pruned.last_position}; the events after "
+                f"position {mark[1]} are no longer all there to be given again."
+            )
+        Checkpoint.objects.update_or_create(
+            consumer=consumer,
+            defaults={
+                "last_xid": mark[0],
+                "last_position": mark[1],
+                "failures": 0,
+                "last_error": "",
+                "claimed_by": "",
+                "claimed_until": None,
+            },
+        )
 
 
 def consumer_replay(*, consumer: str, from_position: int) -> RunResult:

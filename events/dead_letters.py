@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.consumers import UnknownConsumer, consumer_handler, handler_outcomes
-from events.models import DeadLetter
+from events.models import Checkpoint, DeadLetter
 
 
 def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
@@ -19,6 +19,13 @@ def dead_letter_redrive(*, dead_letter_id: int, user=None) -> bool:
     if external is not None:
         return _external_redrive(letter=external, user=user)
     with transaction.atomic():
+        consumer = DeadLetter.objects.filter(pk=dead_letter_id).values_list("consumer", flat=True).first()
+        if consumer in settings.EVENT_VIEWS:
+            # A read model's letter under its checkpoint, as its batches, snapshots and rebuilds
+            # (checkpoint first, then the letter, as a rebuild locks them): a snapshot is taken
+            # wholly before the redrive or wholly after it (events.snapshots._redriven_since).
+            Checkpoint.objects.get_or_create(consumer=consumer)
+            Checkpoint.objects.select_for_update().get(consumer=consumer)
         letter = (
             DeadLetter.objects.select_for_update(of=("self",))
             .select_related("event")

@@ -148,16 +148,21 @@ def events_prune(*, now: datetime | None = None, consumers: Iterable[str] | None
     other with a checkpoint. Retention is a floor, never a promise to delete: a stalled
     consumer keeps everything from its checkpoint on, so it can always resume."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
-    doomed = Event.objects.filter(time__lt=cutoff, dead_letters__isnull=True)
-    consumers = _consumers_waited_for(settings.EVENT_CONSUMERS if consumers is None else consumers)
-    passed = _oldest_checkpoint(consumers)
-    # A view kept live by one of these consumers is rebuilt from its snapshot: keep what follows it.
-    snapshots = snapshots_mark([view for view in settings.EVENT_VIEWS if view in consumers])
-    if snapshots is not None:
-        passed = min(passed, snapshots) if passed is not None else snapshots
-    if passed is not None:
-        doomed = _up_to(doomed, passed)
+    registered = settings.EVENT_CONSUMERS if consumers is None else consumers
     with transaction.atomic():
+        # Held until the deletion commits: a consumer moved back meanwhile (consumer_reset, a
+        # replay) waits for it, then finds what was deleted; one moved back before is read here.
+        Pruned.objects.get_or_create(pk=1)
+        Pruned.objects.select_for_update().get(pk=1)
+        doomed = Event.objects.filter(time__lt=cutoff, dead_letters__isnull=True)
+        consumers = _consumers_waited_for(registered)
+        passed = _oldest_checkpoint(consumers)
+        # A view kept live by one of these consumers is rebuilt from its snapshot: keep what follows it.
+        snapshots = snapshots_mark([view for view in settings.EVENT_VIEWS if view in consumers])
+        if snapshots is not None:
+            passed = min(passed, snapshots) if passed is not None else snapshots
+        if passed is not None:
+            doomed = _up_to(doomed, passed)
         last = doomed.order_by(F("xid").desc(nulls_last=True), "-position").values_list("xid", "position").first()
         if last is None:
             return 0

@@ -135,6 +135,17 @@ def _start(view: str, *, from_snapshot: bool) -> Snapshot | None:
     return snapshot
 
 
+def _redriven_since(view: str, snapshot: Snapshot) -> list[DeadLetter]:
+    """The view's dead letters redriven (not settled by a rebuild) after the snapshot was
+    taken whose events lie at or before its place, in the log's order. A redrive of a view's
+    letter holds the view's checkpoint, as a snapshot does: the two never overlap."""
+    letters = DeadLetter.objects.select_related("event").filter(
+        consumer=view, redriven_at__gte=snapshot.created_at, resolution=""
+    )
+    at = (snapshot.last_xid, snapshot.last_position)
+    return sorted((letter for letter in letters if mark_of(letter.event) <= at), key=lambda kept: mark_of(kept.event))
+
+
 def _build(model, *, view: str, from_snapshot: bool, until: Mark | None = None) -> Build:
     """A fresh generation filled from the snapshot (or nothing) and the events after it, in
     batches of their own transactions, up to `until` or the end of the log."""
@@ -143,6 +154,11 @@ def _build(model, *, view: str, from_snapshot: bool, until: Mark | None = None) 
     if snapshot is not None:
         with transaction.atomic():
             model.load(snapshot.state, build.generation)
+            # Dead letters open when the snapshot was taken and redriven since: the live view
+            # holds their events, the snapshot does not, and they lie before its place.
+            for letter in _redriven_since(view, snapshot):
+                model.apply(letter.event, build.generation)
+                build.applied += 1
         build.mark = build.start = (snapshot.last_xid, snapshot.last_position)
         build.from_snapshot = True
     while True:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from events.consumers import (
     NotReplayable,
     ReplayAhead,
+    ReplayPruned,
     UnknownConsumer,
     consumer_names,
     consumer_replay,
@@ -95,6 +96,7 @@ class Command(BaseCommand):
             UnknownConsumer,
             NotReplayable,
             ReplayAhead,
+            ReplayPruned,
             UnknownPosition,
             UnknownView,
             LogPruned,
