@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 
 import procs
 
@@ -233,10 +233,13 @@ def settings_of_fresh_process(expression: str, *, unset: tuple[str, ...] = (), *
 
 
 @pytest.fixture(autouse=True)
-def _declined_cards_not_limited(settings) -> None:
+def _declined_cards_not_limited() -> Iterator[None]:
     """Every test's client is 127.0.0.1 and the cache outlives a test: the card-testing limits
-    (shop.decline_throttle) are the business of the tests of them, which set them."""
-    settings.SHOP_DECLINES_PER_EMAIL = settings.SHOP_DECLINES_PER_IP = 0
+    (shop.decline_throttle) are the business of the tests of them, which set them. Not through
+    the `settings` fixture: asked for by an autouse fixture here, it would restore a test's
+    settings (an unreachable cache's) only after the fixtures that clear the cache at teardown."""
+    with override_settings(SHOP_DECLINES_PER_EMAIL=0, SHOP_DECLINES_PER_IP=0):
+        yield
 
 
 @pytest.fixture(autouse=True)
