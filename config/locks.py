@@ -62,12 +62,29 @@ def _database_lock_held(name: str, *, busy: Callable[[], Exception]) -> Iterator
     try:
         database.set_autocommit(False)
         with database.cursor() as cursor:
+            # The transaction stays idle while the block works (legacy calls of up to
+            # LEGACY_API_TIMEOUT each): a server, role or pooler that ends idle transactions
+            # (idle_in_transaction_session_timeout) would end the lock under a holder still at
+            # work, and nobody would be told. Not for this session.
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [name])
             if not cursor.fetchone()[0]:
                 raise busy()
         yield
+        _still_held(database, name)
     finally:
         database.close()  # which ends its transaction, and the lock with it
+
+
+def _still_held(database, name: str) -> None:
+    """Says so when the lock's session ended under its block (the database restarted, a
+    pooler or an administrator ended it): another change may have run beside this one, and
+    the reconciliation should look at the sale now."""
+    try:
+        with database.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.error("lock %s was lost while its block ran (its session ended): check the sale", name)
 
 
 @contextmanager

@@ -28,9 +28,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.sessions import shown_as_is_if_session_interrupted
 from shop.buy_now import KeyReused, buy_now_place
-from shop.checkouts import CheckoutDeclined, CheckoutError
-from shop.decline_throttle import DETAIL as DECLINES_DETAIL
-from shop.decline_throttle import decline_count, declines_wait
+from shop.checkouts import CheckoutError
+from shop.decline_throttle import DeclinesThrottled, decline_try
 from shop.models import Basket, BasketLine, Product
 from shop.order_input import (
     KEY_REUSED_DETAIL,
@@ -264,16 +263,19 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
     except InvalidInput as exc:
         return buy_now_json(exc.payload(), exc.status)
     address = client_ip(request)
-    wait = declines_wait(address=address, email=data.email)
-    if wait is not None:
-        return buy_now_json({"error": "throttled", "detail": DECLINES_DETAIL}, 429, {"Retry-After": str(wait)})
     try:
-        placed = buy_now_place(product=item, idempotency_key=key, data=data, customer=request.user)
+        placed = buy_now_place(
+            product=item,
+            idempotency_key=key,
+            data=data,
+            customer=request.user,
+            card_sent=lambda: decline_try(address=address, email=data.email),
+        )
+    except DeclinesThrottled as exc:
+        return buy_now_json({"error": "throttled", "detail": str(exc)}, 429, {"Retry-After": str(exc.retry_after)})
     except KeyReused:
         return buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     except CheckoutError as exc:
-        if isinstance(exc, CheckoutDeclined):
-            decline_count(address=address, email=data.email)
         headers = {"Retry-After": "1"} if exc.status == 503 else {}
         return buy_now_json({"error": exc.code, "detail": exc.message, "fields": exc.fields}, exc.status, headers)
     order = placed.order

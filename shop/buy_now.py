@@ -4,6 +4,8 @@ order per Idempotency-Key, and the first answer to a key for its first body only
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -61,10 +63,18 @@ def _sold_out_message(product: Product, quantity: int) -> str:
 
 
 def buy_now_place(
-    *, product: Product, idempotency_key: str, data: OrderInput, customer: AbstractBaseUser | None
+    *,
+    product: Product,
+    idempotency_key: str,
+    data: OrderInput,
+    customer: AbstractBaseUser | None,
+    card_sent: Callable[[], AbstractContextManager] | None = None,
 ) -> BuyNowPlaced:
     """Places the order, or answers as the key's first request did. Raises KeyReused, or a
-    CheckoutError saying why the order was not placed (declined, no stock, service busy)."""
+    CheckoutError saying why the order was not placed (declined, no stock, service busy).
+    `card_sent` is entered around the call that sends the card, and only then (a replay sends
+    none): the card-testing throttle's (shop.decline_throttle); a decline from the legacy API
+    calls `declined()` on what it gives."""
     reference = legacy_client.reference_for_key(idempotency_key)
     fingerprint = data.fingerprint(product_slug=product.slug)
     existing = PlacedOrder.objects.filter(reference=reference).first()
@@ -75,16 +85,25 @@ def buy_now_place(
         if not secrets.compare_digest(refused.fingerprint, fingerprint):
             raise KeyReused("This Idempotency-Key was used for another order.")
         raise CheckoutDeclined(refused.detail)
+    sending = card_sent() if card_sent is not None else nullcontext()
     try:
-        order = checkout_buy_now(
-            product=product,
-            quantity=data.quantity,
-            customer=customer,
-            delivery=Delivery(name=data.name, email=data.email, address_line="", city="", postcode="", country=""),
-            card_number=data.card_number,
-            reference=reference,
-            fingerprint=fingerprint,
-        )
+        with sending as attempt:
+            try:
+                order = checkout_buy_now(
+                    product=product,
+                    quantity=data.quantity,
+                    customer=customer,
+                    delivery=Delivery(
+                        name=data.name, email=data.email, address_line="", city="", postcode="", country=""
+                    ),
+                    card_number=data.card_number,
+                    reference=reference,
+                    fingerprint=fingerprint,
+                )
+            except CheckoutDeclined:
+                if attempt is not None:
+                    attempt.declined()
+                raise
     except CheckoutDeclined as exc:
         BuyNowRefusal.objects.get_or_create(
             reference=reference, defaults={"fingerprint": fingerprint, "detail": exc.message[:200]}

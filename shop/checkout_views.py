@@ -14,8 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from config.sessions import answer_if_session_interrupted, shown_as_is_if_session_interrupted
 from shop import checkout_progress, checkout_reference, checkouts, order_links, selectors
-from shop.decline_throttle import DETAIL as DECLINES_DETAIL
-from shop.decline_throttle import decline_count, declines_wait
+from shop.decline_throttle import DeclinesThrottled, decline_try
 from shop.forms import CheckoutForm
 from shop.models import PlacedOrder
 from shop.order_input import client_ip
@@ -108,25 +107,27 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
             # its prices on the next submit: the buyer hears of the change with the field's.
             context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
         return _checkout_page_again(request, context, status=400)
-    address, email = client_ip(request), form.cleaned_data["email"]
-    wait = declines_wait(address=address, email=email)
-    if wait is not None:
-        response = _checkout_page_again(
-            request, {"form": form, "basket": view, "error": DECLINES_DETAIL, "error_code": "throttled"}, status=429
-        )
-        response["Retry-After"] = str(wait)
-        return response
     reference = checkout_reference.checkout_reference(request)
     try:
-        order = checkouts.checkout_place(
-            basket=basket_obj,
-            customer=request.user,
-            delivery=form.delivery(),
-            card_number=form.cleaned_data["card_number"],
-            reference=reference,
-            started_by_buyer=checkout_reference.checkout_reference_is_buyers(request),
-            basket_shown=form.cleaned_data["basket_shown"],
-        )
+        with decline_try(address=client_ip(request), email=form.cleaned_data["email"]) as attempt:
+            try:
+                order = checkouts.checkout_place(
+                    basket=basket_obj,
+                    customer=request.user,
+                    delivery=form.delivery(),
+                    card_number=form.cleaned_data["card_number"],
+                    reference=reference,
+                    started_by_buyer=checkout_reference.checkout_reference_is_buyers(request),
+                    basket_shown=form.cleaned_data["basket_shown"],
+                )
+            except checkouts.CheckoutDeclined:
+                attempt.declined()
+                raise
+    except DeclinesThrottled as exc:
+        context = {"form": form, "basket": view, "error": str(exc), "error_code": "throttled"}
+        response = _checkout_page_again(request, context, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except checkouts.CheckoutPlacedEarlier as exc:
         checkout_reference.checkout_reference_forget(request)
         if not exc.theirs:
@@ -154,8 +155,6 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     except checkouts.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
-        if isinstance(exc, checkouts.CheckoutDeclined):
-            decline_count(address=address, email=email)
         if exc.settled:
             checkout_reference.checkout_reference_renew(request)
         error = exc.message
