@@ -233,7 +233,9 @@ else:
     # random. Entries here expire on their own; keep them until they do.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            # Django's file cache, culled of expired entries first (config.file_cache): with the
+            # cull at random off, the expired ones were never deleted and every write got slower.
+            "BACKEND": "config.file_cache.ExpiringFileCache",
             "LOCATION": str(VAR_DIR / "cache"),
             "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("FILE_CACHE_MAX_ENTRIES", "1000000"))},
         }

@@ -221,3 +221,44 @@ def test_on_postgresql_a_lock_whose_holder_process_died_is_free(postgresql, name
     finally:
         holder.kill()
         holder.wait(10)
+
+
+@pytest.fixture
+def idle_transactions_ended(transactional_db):
+    """A common guard of a production database: sessions idle in a transaction for longer than
+    idle_in_transaction_session_timeout are ended (set on the role or database; PgBouncer's
+    idle_transaction_timeout and RDS's parameter groups do the same)."""
+    from django.db import connection
+
+    if not locks.database_locks():
+        pytest.skip("the database's lock needs PostgreSQL: set DATABASE_URL=postgres://...")
+    database = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{database}" SET idle_in_transaction_session_timeout = 1000')
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{database}" RESET idle_in_transaction_session_timeout')
+
+
+def test_on_postgresql_a_holder_at_work_keeps_its_lock_where_idle_transactions_are_ended(idle_transactions_ended, name):
+    """The lock's transaction is idle while its block calls the legacy API: ended by the server,
+    it let a second change of the sale in while the first still moved the hold."""
+    from django.db import connections
+
+    second: list[str] = []
+
+    def other_change():
+        try:
+            with lock_held(name, lease_seconds=60, busy=Busy):
+                second.append("held")
+        except Busy:
+            second.append("busy")
+        finally:
+            connections.close_all()
+
+    with lock_held(name, lease_seconds=60, busy=Busy):
+        time.sleep(2.5)  # the step's legacy calls
+        thread = threading.Thread(target=other_change)
+        thread.start()
+        thread.join(10)
+    assert second == ["busy"]
