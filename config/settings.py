@@ -23,17 +23,41 @@ def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    # Read as off, a misspelt "on" (SECURE_COOKIES=ture) would turn a protection off unsaid.
+    raise ImproperlyConfigured(f"{name} must be 1 or 0 (on/off, true/false, yes/no), not {value!r}.")
 
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}.") from None
 
 
 # --- Environment ----------------------------------------------------------------------
 # development (default), test or production. Production refuses unsafe settings.
 DJANGO_ENV = os.environ.get("DJANGO_ENV") or ("test" if os.environ.get("PYTEST_VERSION") else "development")
+if DJANGO_ENV not in ("development", "test", "production"):
+    # A misspelt "production" would otherwise run with none of production's checks, and with
+    # legacy API tokens derived from whatever SECRET_KEY it has (the public default included).
+    raise ImproperlyConfigured(f"DJANGO_ENV must be development, test or production, not {DJANGO_ENV!r}.")
 # Local state of the embedded defaults (SQLite, broker folders, file cache, media).
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" / ("test" if DJANGO_ENV == "test" else ""))).resolve()
 # A developer's second terminal (`manage.py sale open ...` beside `python3 run.py --port 8001`)
@@ -86,14 +110,17 @@ if DJANGO_ENV == "production":
 
 # all (runserver / all-in-one), monolith, legacy, hotpath
 SHOP_DEPLOYMENT = os.environ.get("SHOP_DEPLOYMENT", "all")
-ROOT_URLCONF = {
+_URLCONFS = {
     "all": "config.urls",
     "monolith": "config.urls_monolith",
     "legacy": "config.urls_legacy",
     "hotpath": "config.urls_hotpath",
     # A trivial JSON view with the same middleware: the benchmark's framework ceiling.
     "ceiling": "bench.ceiling_urls",
-}[SHOP_DEPLOYMENT]
+}
+if SHOP_DEPLOYMENT not in _URLCONFS:
+    raise ImproperlyConfigured(f"SHOP_DEPLOYMENT must be one of {', '.join(_URLCONFS)}, not {SHOP_DEPLOYMENT!r}.")
+ROOT_URLCONF = _URLCONFS[SHOP_DEPLOYMENT]
 WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Applications ---------------------------------------------------------------------
@@ -161,7 +188,10 @@ def conn_max_age(value: str | None) -> int | None:
     value = (value or "").strip().lower()
     if value == "none":
         return None
-    return int(value) if value else 0
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise ImproperlyConfigured(f"CONN_MAX_AGE must be a number of seconds or none, not {value!r}.") from None
 
 
 DATABASES = {
@@ -216,7 +246,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # up, about a quarter of an hour: the hot path's threads, then the buyers, all waited. Past
 # it the call fails, and the API answers 503 with Retry-After; a retry with the same key is
 # safe. Nothing reads the cache with a blocking command, so no reply takes longer.
-REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "2"))
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -237,7 +267,7 @@ else:
             # cull at random off, the expired ones were never deleted and every write got slower.
             "BACKEND": "config.file_cache.ExpiringFileCache",
             "LOCATION": str(VAR_DIR / "cache"),
-            "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("FILE_CACHE_MAX_ENTRIES", "1000000"))},
+            "OPTIONS": {"MAX_ENTRIES": env_int("FILE_CACHE_MAX_ENTRIES", 1000000)},
         }
     }
 
@@ -264,7 +294,7 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # old address gone silent) fails a publish after BROKER_TIMEOUT_SECONDS: the relay keeps the
     # outbox rows and tries again. Without it the relay waited until TCP gave up, holding the
     # rows it had taken, and their orders were not sent. Longer than the workers' 1 s BRPOP.
-    _broker_timeout = max(2.0, float(os.environ.get("BROKER_TIMEOUT_SECONDS", "5")))
+    _broker_timeout = max(2.0, env_float("BROKER_TIMEOUT_SECONDS", 5))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600),
         "unacked_restore_interval": env_int("ORDERS_UNACKED_RESTORE_SECONDS", 60),
@@ -285,7 +315,7 @@ elif CELERY_BROKER_URL.startswith("sqs://"):
         "region": os.environ.get("AWS_REGION", "us-east-1"),
         "predefined_queues": {"celery": {"url": ORDERS_QUEUE_URL}},
         "wait_time_seconds": env_int("ORDERS_SQS_WAIT_SECONDS", 10),
-        "polling_interval": float(os.environ.get("ORDERS_SQS_POLLING_INTERVAL", "1")),
+        "polling_interval": env_float("ORDERS_SQS_POLLING_INTERVAL", 1),
     }
     # SQS has no broadcast: no remote control, no events.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
@@ -311,30 +341,30 @@ CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-stalled-sweep": {
         "task": "orders.tasks.stalled_sweep",
-        "schedule": float(os.environ.get("ORDERS_STALL_SWEEP_SECONDS", "30")),
+        "schedule": env_float("ORDERS_STALL_SWEEP_SECONDS", 30),
     },
     "orders-reservation-sweep": {"task": "orders.tasks.reservation_sweep", "schedule": 30.0},
     # Sales whose window ended are closed (their unsold units released) within this delay.
     "orders-sale-window-sweep": {
         "task": "orders.tasks.sale_window_sweep",
-        "schedule": float(os.environ.get("ORDERS_SALE_WINDOW_SWEEP_SECONDS", "15")),
+        "schedule": env_float("ORDERS_SALE_WINDOW_SWEEP_SECONDS", 15),
     },
     # Every open sale's hold trued up with its allocation and orders (drift logged, safe repairs).
     "orders-sale-reconcile": {
         "task": "orders.tasks.sales_reconcile",
-        "schedule": float(os.environ.get("ORDERS_SALE_RECONCILE_SECONDS", "300")),
+        "schedule": env_float("ORDERS_SALE_RECONCILE_SECONDS", 300),
     },
     # Every consumer of the unified log runs once (the EventBridge relay is one of them): the
     # net under each worker's own loop (events/runner.py). A task in the orders' queue, run
     # every second it would bury the orders under its own copies where a pass is slow.
     "events-relay": {
         "task": "events.tasks.consumers_run",
-        "schedule": float(os.environ.get("EVENT_CONSUMERS_SECONDS", "15")),
+        "schedule": env_float("EVENT_CONSUMERS_SECONDS", 15),
     },
     # The inventory view checked against the stock of record; a difference is corrected and logged.
     "readmodels-inventory-true-up": {
         "task": "readmodels.tasks.inventory_true_up_all",
-        "schedule": float(os.environ.get("INVENTORY_TRUE_UP_SECONDS", "60")),
+        "schedule": env_float("INVENTORY_TRUE_UP_SECONDS", 60),
     },
     # Snapshots first: pruning keeps what follows the latest snapshot of every view.
     "events-snapshots": {"task": "events.tasks.views_snapshot", "schedule": 3600.0},
@@ -344,7 +374,7 @@ CELERY_BEAT_SCHEDULE = {
 # order committed): every deployment's beat sends them, each row held by one sender at a time.
 CELERY_BEAT_SCHEDULE["shop-confirmations-unsent"] = {
     "task": "shop.tasks.confirmations_unsent_sweep",
-    "schedule": float(os.environ.get("SHOP_CONFIRMATION_SWEEP_SECONDS", "60")),
+    "schedule": env_float("SHOP_CONFIRMATION_SWEEP_SECONDS", 60),
 }
 # A storefront checkout whose answer was lost (shop.checkout_sweep) is looked up at the legacy
 # API this long after its last try began: longer than a try's call can take (LEGACY_API_TIMEOUT)
@@ -353,7 +383,7 @@ SHOP_CHECKOUT_SWEEP_AFTER_SECONDS = env_int("SHOP_CHECKOUT_SWEEP_AFTER_SECONDS",
 if SHOP_DEPLOYMENT in ("all", "monolith"):  # the storefront's own: not the hot path's Lambda sweeper
     CELERY_BEAT_SCHEDULE["shop-checkouts-in-doubt"] = {
         "task": "shop.tasks.checkouts_in_doubt_sweep",
-        "schedule": float(os.environ.get("SHOP_CHECKOUT_SWEEP_SECONDS", "60")),
+        "schedule": env_float("SHOP_CHECKOUT_SWEEP_SECONDS", 60),
     }
     # Expired sessions (Django leaves them to a cron job) and the guests' baskets they named.
     CELERY_BEAT_SCHEDULE["shop-sessions-baskets-prune"] = {
@@ -376,7 +406,7 @@ ORDERS_RETRY_BACKOFF_MAX = env_int("ORDERS_RETRY_BACKOFF_MAX", 60)
 # its retries; for this long at most, then each such answer counts as a failed attempt.
 ORDERS_STILL_PLACING_SECONDS = env_int("ORDERS_STILL_PLACING_SECONDS", 300)
 # How long a worker waits for one of the LEGACY_CAPACITY permits before retrying later.
-ORDERS_SLOT_WAIT_SECONDS = float(os.environ.get("ORDERS_SLOT_WAIT_SECONDS", "30"))
+ORDERS_SLOT_WAIT_SECONDS = env_float("ORDERS_SLOT_WAIT_SECONDS", 30)
 # An order no worker has touched for this long is published again: longer than the longest
 # retry countdown plus a legacy call, and long enough that orders merely waiting in a deep
 # queue are not published again and again (a copy is harmless, a flood of them is not).
@@ -389,7 +419,7 @@ ORDERS_RESERVATION_SECONDS = env_int("ORDERS_RESERVATION_SECONDS", 15 * 60)
 ORDERS_OUTBOX_GRACE_SECONDS = env_int("ORDERS_OUTBOX_GRACE_SECONDS", 10)
 # How often an idle outbox relay (a thread in each worker, orders/relay.py) looks for new
 # orders; 0 leaves the outbox to the beat sweep alone.
-ORDERS_OUTBOX_RELAY_SECONDS = float(os.environ.get("ORDERS_OUTBOX_RELAY_SECONDS", "0.05"))
+ORDERS_OUTBOX_RELAY_SECONDS = env_float("ORDERS_OUTBOX_RELAY_SECONDS", 0.05)
 # A sold-out answer to a key is given from Redis alone when the sale's known keys (armed at
 # opening with the keys ordered in the last ORDERS_KNOWN_KEYS_HOURS) show it never had an
 # order; a replay of an older key on a sold-out sale is answered as sold out.
@@ -417,7 +447,7 @@ ORDERS_TRUSTED_PROXY_HOPS = env_int("ORDERS_TRUSTED_PROXY_HOPS", 1)
 LEGACY_API_URL = (
     os.environ.get("LEGACY_API_URL") or SERVED.get("LEGACY_API_URL") or "http://127.0.0.1:8000/legacy-api"
 ).rstrip("/")
-LEGACY_API_TIMEOUT = float(os.environ.get("LEGACY_API_TIMEOUT", "10"))
+LEGACY_API_TIMEOUT = env_float("LEGACY_API_TIMEOUT", 10)
 # The bearer token each calling side presents to the legacy API (LEGACY_API_TOKEN_<CALLER>).
 # Outside production each defaults to one derived from SECRET_KEY, so a developer's shop runs
 # with no set-up; the legacy API refuses the derived ones in production.
@@ -477,10 +507,10 @@ if EVENTBRIDGE_BUS_NAME:
     EVENT_CONSUMERS.setdefault("eventbridge", "events.relay.relay_events")
 # How often each worker's loop over the consumers (events/runner.py) looks again when it found
 # nothing; 0 leaves them to beat's pass alone.
-EVENT_CONSUMERS_LOOP_SECONDS = float(os.environ.get("EVENT_CONSUMERS_LOOP_SECONDS", "0.2"))
+EVENT_CONSUMERS_LOOP_SECONDS = env_float("EVENT_CONSUMERS_LOOP_SECONDS", 0.2)
 # How often each worker's dashboard maker (readmodels/runner.py) looks whether a merchant
 # watches the live dashboard and its figures are due; 0: every fetch makes its own.
-DASHBOARD_SNAPSHOT_LOOP_SECONDS = float(os.environ.get("DASHBOARD_SNAPSHOT_LOOP_SECONDS", "0.5"))
+DASHBOARD_SNAPSHOT_LOOP_SECONDS = env_float("DASHBOARD_SNAPSHOT_LOOP_SECONDS", 0.5)
 # Events one consumer run takes at most, in one transaction.
 EVENT_CONSUMER_BATCH = env_int("EVENT_CONSUMER_BATCH", 500)
 # Failures of one event before its consumer dead-letters it and moves on.
@@ -555,7 +585,7 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 # Seconds a mail server may take to answer before the send fails (and is tried again later).
-EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "20"))
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 20)
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
@@ -571,18 +601,22 @@ SHOP_CONFIRMATION_KEEP_DAYS = env_int("SHOP_CONFIRMATION_KEEP_DAYS", 30)
 # Merchants told about dead-lettered orders.
 MERCHANT_EMAILS = [e.strip() for e in os.environ.get("MERCHANT_EMAILS", "merchant@example.com").split(",") if e.strip()]
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+for _name, _default in (("LOG_LEVEL", "INFO"), ("REQUEST_LOG_LEVEL", "ERROR")):
+    if os.environ.get(_name, _default).upper() not in _LOG_LEVELS:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_LOG_LEVELS)}, not {os.environ[_name]!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "django.server": {"level": "WARNING"},
         # Django logs every 4xx answer as a warning. In a sale most of them are answers the
         # shop means to give (sold out, throttled, a field to correct): thousands of lines a
         # minute that hide the errors. 5xx answers are still logged.
-        "django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "ERROR")},
+        "django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "ERROR").upper()},
     },
 }
 
@@ -664,7 +698,7 @@ if SHOP_DEPLOYMENT in ("hotpath", "ceiling"):
 # (the edge decided, X-Amzn-Trace-Id ...;Sampled=1, or traceparent ...-01) is traced; a new
 # trace is kept at TRACING_SAMPLE_RATE (the edge mints its ids at this rate too).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", True)
-TRACING_SAMPLE_RATE = min(1.0, max(0.0, float(os.environ.get("TRACING_SAMPLE_RATE", "0.01"))))
+TRACING_SAMPLE_RATE = min(1.0, max(0.0, env_float("TRACING_SAMPLE_RATE", 0.01)))
 # Sampled spans are kept in this database (the admin's trace view and service map) for this long.
 TRACING_STORE = env_bool("TRACING_STORE", True)
 TRACING_RETENTION_HOURS = env_int("TRACING_RETENTION_HOURS", 72)

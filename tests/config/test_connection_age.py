@@ -4,6 +4,7 @@ that was quiet for a minute does not reopen all its connections in the first sec
 import time
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db import connection
 
@@ -19,7 +20,7 @@ def test_the_age_is_seconds_or_none_for_the_process_life(value, seconds):
 
 
 def test_an_age_that_is_neither_is_refused_at_start():
-    with pytest.raises(ValueError):
+    with pytest.raises(ImproperlyConfigured, match="CONN_MAX_AGE"):
         conn_max_age("forever")
 
 
