@@ -181,6 +181,26 @@ def _upload_minisite(client, *, dry_run: bool, say) -> list[str]:
     return uploaded
 
 
+class DeployRefused(Exception):
+    """What the deploy needs and does not have, found before anything is changed."""
+
+
+def _bucket_check(client) -> None:
+    """The mini-site's bucket must exist: the deploy uploads to it, it never creates it (the
+    stack does, output EdgeMinisiteBucket). Checked first, so that a missing bucket does not
+    leave a distribution made and its pages never uploaded."""
+    bucket = settings.EDGE_MINISITE_BUCKET
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
+            raise DeployRefused(
+                f"The mini-site's bucket {bucket!r} does not exist: create the stack from cloudformation.json "
+                "and set EDGE_MINISITE_BUCKET to its output EdgeMinisiteBucket (or create the bucket)."
+            ) from None
+        raise
+
+
 def edge_deploy(
     *, dry_run: bool = False, session=None, table: dict | None = None, say: Callable[[str], None] = print
 ) -> DeployResult:
@@ -190,6 +210,7 @@ def edge_deploy(
     lambda_client = _client(session, "lambda", EDGE_REGION)
     cf = _client(session, "cloudfront", EDGE_REGION)
     s3 = _client(session, "s3", settings.AWS_REGION)
+    _bucket_check(s3)
 
     result.lambda_version_arn, result.lambda_published = _publish_lambda(
         lambda_client, lambda_package.build_zip(table), dry_run=dry_run, say=say

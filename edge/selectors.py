@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.utils import timezone
 
 from edge import matcher
 from edge.models import HOT_PATH_ORIGIN, Origin, Route
@@ -115,7 +116,19 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
                     f"Route {other.name} ({other.pattern}) can never match: route {route.name} comes first "
                     f"and covers every path of it."
                 )
-    return warnings + _hot_path_without_sale(route)
+    return warnings + _window_ended(route) + _hot_path_without_sale(route)
+
+
+def _window_ended(route: Route) -> list[str]:
+    """An enabled route whose window has ended applies to no request: switched on (by hand, or
+    by `sale open --route` and the sale's form, which keep the window it had), it sends nobody
+    to its origin, and a sale's buyers go on to the storefront."""
+    if not route.enabled or route.window_end is None or route.window_end > timezone.now():
+        return []
+    return [
+        f"Route {route.name} is on, but its window ended at {route.window_end.isoformat()}: it applies to no "
+        "request. Clear or move its window (Edge routing > Routes in the admin)."
+    ]
 
 
 def _hot_path_without_sale(route: Route) -> list[str]:

@@ -101,6 +101,14 @@ def test_a_shadowed_route_is_added_with_a_warning(origins):
     assert "can never match: the earlier route rods" in err
 
 
+def test_a_route_switched_on_with_a_window_that_has_ended_is_warned_of(origins):
+    window = ("--window-start", "2020-01-01T12:00:00Z", "--window-end", "2020-01-01T13:00:00Z")
+    _, err = run("add", "old", "/shop/rods/old/*", "--origin", "monolith", *window)
+    assert "window ended" not in err  # off: nothing to warn of
+    _, err = run("enable", "old")
+    assert "Route old is on, but its window ended at 2020-01-01T13:00:00+00:00" in err
+
+
 def test_redirects_windows_and_canaries_from_the_command(origins):
     run("add", "moved", "/old/*", "--redirect", "https://shop.example.com/new/", "--status", "308", "--enable")
     run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 
-from edge.deploy import edge_deploy
+from edge.deploy import DeployRefused, edge_deploy
 
 
 class Command(BaseCommand):
@@ -17,5 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run, **options):
         try:
             edge_deploy(dry_run=dry_run, say=self.stdout.write)
+        except DeployRefused as exc:
+            raise CommandError(f"Nothing deployed: {exc}")
         except (ClientError, BotoCoreError) as exc:
             raise CommandError(f"Deploy failed: {exc}")

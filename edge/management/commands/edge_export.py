@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from edge.exporters.export import TARGETS, export
 from edge.exporters.nginx import Unexportable
+
+# What `listen` takes here: a port, or an address and a port (IPv4, [IPv6] or a host name).
+LISTEN = re.compile(r"^(?:(?:[0-9.]+|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?([0-9]{1,5})$")
+
+
+def listen_check(value: str) -> str:
+    match = LISTEN.match(value)
+    if not match or not 0 < int(match.group(1)) < 65536:
+        raise CommandError(
+            f"--nginx-listen: {value!r} is not a port or HOST:PORT (e.g. 80, 127.0.0.1:8080, [::1]:8080)."
+        )
+    return value
 
 
 class Command(BaseCommand):
@@ -20,6 +33,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, target, out, nginx_listen, **options):
         targets = list(TARGETS) if target == "all" else [target]
+        if "nginx" in targets:
+            listen_check(nginx_listen)
         try:
             written = export(targets, out, nginx_listen=nginx_listen)
         except OSError as exc:  # --out a file, or somewhere this user cannot write
