@@ -11,19 +11,54 @@ With tracing off or no trace in progress the carrier is empty and `attach` does 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tracing.ids import xray_from_otel
 
+
+class _RootOnlyGetter:
+    """Reads X-Amzn-Trace-Id as X-Ray writes it at the start of a trace: Root and Sampled with
+    no Parent (a load balancer's, an SDK's, a buyer's own). The edge passes such a header on as
+    well-formed, but OpenTelemetry's X-Ray propagator drops a header without Parent, and the
+    origin then started a trace of its own and sampled it afresh: the edge's decision and the
+    trace id it had were lost. A Root-only header is read with a parent derived from its Root
+    (the edge's request, which no span records)."""
+
+    def __init__(self, getter):
+        self._getter = getter
+
+    def get(self, carrier, key):
+        values = self._getter.get(carrier, key)
+        if key.lower() != "x-amzn-trace-id" or not values:
+            return values
+        value = values[0]
+        fields = [f.strip() for f in value.split(";")]
+        roots = [f for f in fields if f.startswith("Root=")]
+        if not roots or any(f.startswith("Parent=") for f in fields):
+            return values
+        parent = hashlib.sha256(roots[0].encode()).hexdigest()[:16]
+        return [f"{value.rstrip(';')};Parent={parent}", *values[1:]]
+
+    def keys(self, carrier):
+        return self._getter.keys(carrier)
+
+
+class _XRayPropagator(AwsXRayPropagator):
+    def extract(self, carrier, context=None, getter=default_getter):
+        return super().extract(carrier, context=context, getter=_RootOnlyGetter(getter))
+
+
 # W3C traceparent and X-Ray's X-Amzn-Trace-Id, both written, both read; X-Ray's last, so
 # that when both come in, the edge's header decides. Every process's global propagator.
-PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), AwsXRayPropagator()])
+PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), _XRayPropagator()])
 
 
 def current_carrier() -> dict[str, str]:

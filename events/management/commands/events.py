@@ -5,6 +5,8 @@ every consumer has passed, and retire a consumer no process runs any more."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 
 from django.conf import settings
@@ -104,6 +106,14 @@ class Command(BaseCommand):
             NotRetirable,
         ) as exc:
             raise CommandError(str(exc))
+        except KeyboardInterrupt:
+            # Ctrl-C is how `tail --follow` and the relay's loop are stopped: no traceback.
+            raise SystemExit(130) from None
+        except BrokenPipeError:
+            # `events tail | head`: the reader has what it wanted. What is still buffered for it
+            # goes nowhere, so that the flush at exit does not fail too.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
 
     def do_tail(self, options) -> None:
         after = _position(options["after"], "--after")
@@ -121,16 +131,26 @@ class Command(BaseCommand):
             time.sleep(FOLLOW_INTERVAL)
 
     def do_consumers(self, options) -> None:
-        states = consumers_state(consumers=consumer_names())
+        registered = list(consumer_names())
+        # Every checkpoint holds the log's pruning back, not only those of the consumers this
+        # process registers (a relay run elsewhere, one no process runs any more): show them too.
+        others = sorted(set(Checkpoint.objects.values_list("consumer", flat=True)) - set(registered))
+        states = consumers_state(consumers=registered + others)
         if options["json"]:
-            self.stdout.write(json.dumps([state.as_dict() for state in states], indent=2))
+            self.stdout.write(
+                json.dumps(
+                    [dict(state.as_dict(), registered_here=state.consumer in registered) for state in states], indent=2
+                )
+            )
             return
         if not states:
             self.stdout.write("No consumers (EVENT_CONSUMERS is empty).")
         for s in states:
             self.stdout.write(
                 f"{s.consumer}: position {s.position}, {s.behind} behind ({s.lag_seconds:.1f}s), "
-                f"{s.dead_letters} dead letters" + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
+                f"{s.dead_letters} dead letters"
+                + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
+                + ("" if s.consumer in registered else " (not run here; `events retire` it if no process runs it)")
             )
 
     def do_replay(self, options) -> None:
