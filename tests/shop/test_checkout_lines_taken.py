@@ -29,7 +29,9 @@ from tests.shop.test_checkout_sent_twice import (  # noqa: F401
 )
 from tests.shop.test_checkout_sweep import answers_lost  # noqa: F401
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Two requests of one browser at once, each in its own thread against the live server: on
+# SQLite's test database, which takes one writer, they wait on "database is locked".
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 class Killed(Exception):

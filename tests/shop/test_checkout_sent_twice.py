@@ -28,7 +28,9 @@ from shop.models import Basket, PendingCheckout, PlacedOrder
 from tests.shop.conftest import basket_lines
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Two requests of one browser at once, each in its own thread against the live server: on
+# SQLite's test database, which takes one writer, they wait on "database is locked".
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 def _same_browser(client: Client) -> Client:

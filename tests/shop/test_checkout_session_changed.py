@@ -25,7 +25,9 @@ from tests.shop.conftest import basket_lines, patch_json, post_json
 from tests.shop.test_checkout import DECLINED, checkout_form, fill_basket
 from tests.shop.test_checkout_sent_twice import _same_browser, first_submit_held  # noqa: F401
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Two requests of one browser at once, each in its own thread against the live server: on
+# SQLite's test database, which takes one writer, they wait on "database is locked".
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 @pytest.fixture
