@@ -94,8 +94,11 @@ def serve(*, host: str, port: int) -> int:
         say(f"the shop already runs from {var_dir} (process {other}): stop it first, or give this one another VAR_DIR")
         return 1
     say("migrating the database")
-    manage("migrate", "--noinput", "-v", "0", env=env)
-    manage("load_demo", "--if-empty", env=env)
+    try:
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("load_demo", "--if-empty", env=env)
+    except subprocess.CalledProcessError:
+        return 1  # the command said why, in its own line above
     say(f"starting the worker and the shop at http://{host}:{port}/shop/ (Ctrl-C stops both)")
     children = procs.ProcessGroup(cwd=ROOT)  # their output goes to this terminal
     schedule = var_dir / "celerybeat-schedule"

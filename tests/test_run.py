@@ -107,6 +107,22 @@ def test_run_py_refuses_to_serve_other_machines_with_the_development_secret_key(
     assert not (tmp_path / "var").exists()  # nothing started, nothing written
 
 
+@pytest.mark.slow
+def test_run_py_refuses_a_weak_merchant_password_in_one_line(tmp_path):
+    """The admin's superuser: a password the admin itself would refuse stops the start, said in
+    the command's own line, with no traceback of run.py's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "LEGACY_"))}
+    env.update(VAR_DIR=str(tmp_path / "var"), DJANGO_ENV="development", MERCHANT_PASSWORD="short")
+
+    done = subprocess.run(
+        [sys.executable, "run.py", "--port", str(free_port())], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    said = done.stdout + done.stderr
+    assert "MERCHANT_PASSWORD: This password is too short" in said and "Traceback" not in said
+
+
 @pytest.mark.parametrize(
     ("host", "secret_key", "refused"),
     [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from shop.models import Category, Product
 
@@ -118,6 +119,17 @@ def test_the_merchant_gets_the_password_from_the_environment(db, media_root, mon
     merchant = get_user_model().objects.get(username="merchant")
     assert merchant.is_staff and merchant.is_superuser
     assert merchant.check_password("a-merchant-test-password")
+
+
+@pytest.mark.parametrize("password", ["short", "password123"])
+def test_a_weak_password_from_the_environment_is_refused_naming_it(db, media_root, monkeypatch, password):
+    """The superuser of a shop that may face the internet: the admin's own password rules."""
+    monkeypatch.setenv("MERCHANT_PASSWORD", password)
+
+    with pytest.raises(CommandError, match="MERCHANT_PASSWORD: "):
+        load_demo()
+
+    assert not get_user_model().objects.filter(username="merchant").exists()
 
 
 def test_without_a_password_one_is_generated_and_printed(db, media_root, monkeypatch):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from shop.catalogue import CATEGORIES, PRODUCTS
@@ -166,6 +168,12 @@ class Command(BaseCommand):
         User = get_user_model()
         password = os.environ.get("MERCHANT_PASSWORD", "")
         user = User.objects.filter(username=MERCHANT_USERNAME).first()
+        if password:
+            # The admin's own rules, as `changepassword` applies them: a superuser's password.
+            try:
+                validate_password(password, user=user)
+            except ValidationError as exc:
+                raise CommandError(f"MERCHANT_PASSWORD: {' '.join(exc.messages)}") from None
         if user is None:
             generated = not password
             password = password or secrets.token_urlsafe(12)
