@@ -7,6 +7,7 @@ import io
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
@@ -187,7 +188,13 @@ def legacy_exception_handler(exc, context):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, Expired):
         status_code = 408
-        body = {"error": "expired", "fields": {"place_before": ["Passed before the request arrived."]}}
+        # Its own time beside it: a caller told "expired" while it still waited has a clock
+        # behind this one's, which the caller logs.
+        body = {
+            "error": "expired",
+            "fields": {"place_before": ["Passed before the request arrived."]},
+            "now": timezone.now().isoformat(),
+        }
     elif isinstance(exc, HoldReleased):
         status_code, body = 409, {"error": "hold_released", "detail": f"The hold {exc.reference!r} is released."}
     elif isinstance(exc, ReferenceReused):

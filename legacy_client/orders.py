@@ -4,6 +4,7 @@ that the storefront and the hot path branch on what happened, never on how HTTP 
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,8 @@ from typing import Any
 from django.conf import settings
 
 from legacy_client.transport import LegacyResponse, LegacyUnavailable, request
+
+logger = logging.getLogger(__name__)
 
 # The most one order may come to at the legacy API (its callers' receipts keep 32-bit totals):
 # past it the order is refused (400 on `lines`), so no caller may promise such an order.
@@ -90,6 +93,14 @@ def order_answer(response: LegacyResponse) -> OrderAnswer:
     if status == 402:
         return answer(Outcome.DECLINED, "the legacy API declined the card")
     if status == 408:
+        # Answered while this client still waited: the legacy API's clock runs ahead of ours
+        # by more than the timeout, and every order would be refused so until the clocks agree.
+        logger.error(
+            "the legacy API refused an order as arrived after its place_before while we waited: its clock "
+            "(%s) runs ahead of this host's (%s)",
+            data.get("now"),
+            datetime.now(UTC).isoformat(),
+        )
         return answer(Outcome.BUSY, "the legacy API received the order after its place_before: not placed")
     if status == 409 and error == "in_progress":
         return answer(Outcome.IN_PROGRESS, "legacy API is still placing the order")

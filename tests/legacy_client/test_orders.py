@@ -5,11 +5,14 @@ outcome, against the real API served over HTTP and real sockets that refuse or n
 import socket
 import threading
 import uuid
+from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
+from django.utils import timezone
 
 import legacy_client
+from legacy_api import services
 from legacy_api.models import Order as LegacyOrder
 from legacy_api.models import PaymentAuthorisation
 from legacy_client import Outcome
@@ -194,3 +197,16 @@ def test_a_legacy_api_without_the_lookup_is_never_taken_for_no_order(served, set
     settings.LEGACY_API_URL = f"{served}/older"  # every path under it answers 404 not_found
 
     assert legacy_client.order_find(reference="ref-7", caller="hotpath").outcome == Outcome.REFUSED
+
+
+def test_a_legacy_api_whose_clock_runs_ahead_refuses_as_expired_and_is_logged(served, rod, monkeypatch, caplog):
+    """Ahead by more than the timeout, it would refuse every order as arrived too late: the
+    client, told so while it still waited, says whose clock is off."""
+    ahead = timezone.now() + timedelta(minutes=5)
+    monkeypatch.setattr(services.timezone, "now", lambda: ahead)
+
+    answer = place()
+
+    assert answer.outcome == Outcome.BUSY and answer.status == 408
+    assert not LegacyOrder.objects.exists() and not PaymentAuthorisation.objects.exists()
+    assert any("runs ahead" in record.getMessage() for record in caplog.records)
