@@ -206,7 +206,7 @@ class OrderSerializer(serializers.ModelSerializer):
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField(
         help_text="invalid, unauthenticated, forbidden, not_found, method_not_allowed, out_of_stock, in_progress, "
-        "reference_reused, card_declined, over_capacity, unavailable, …"
+        "reference_reused, card_declined, expired, over_capacity, unavailable, …"
     )
     detail = serializers.CharField(required=False)
     fields = serializers.DictField(
