@@ -209,3 +209,13 @@ def test_a_hot_path_route_for_a_product_with_no_open_sale_warns_that_its_page_wo
     assert "no open sale" not in err, err
     _, err = run("add", "monolith-rods", "/shop/rods/*", "--origin", "monolith", "--enable")
     assert "no open sale" not in err, "only the hot path needs an open sale"
+
+
+def test_the_list_keeps_its_columns_for_a_long_route_name(origins):
+    run("add", "short", "/shop/reels/*", "--origin", "monolith")
+    run("add", "saltwater-spinning-reel-flash-sale", "/shop/reels/saltwater-spinning-reel/*", "--origin", "hotpath")
+
+    out, _ = run("list")
+
+    rows = [line for line in out.splitlines() if " -> " in line]
+    assert len(rows) == 2 and len({row.index(" /shop/") for row in rows}) == 1, out

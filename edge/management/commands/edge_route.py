@@ -118,6 +118,9 @@ class Command(BaseCommand):
         routes = Route.objects.select_related("origin").order_by("position", "pk")
         if not routes:
             self.stdout.write("No routes: everything goes to the default origin.")
+        # Columns as wide as their longest value (a sale's route is named after its product).
+        name_width = max([24, *(len(r.name) for r in routes)])
+        pattern_width = max([40, *(len(r.pattern) for r in routes)])
         for r in routes:
             target = f"redirect {r.redirect_status} {r.redirect_url}" if r.redirect_url else f"-> {r.origin}"
             extra = []
@@ -127,5 +130,6 @@ class Command(BaseCommand):
                 extra.append(f"canary {r.canary_percent}%")
             state = "on " if r.enabled else "off"
             self.stdout.write(
-                f"{r.position:>5} {state} {r.name:<24} {r.pattern:<40} {target} {' '.join(extra)}".rstrip()
+                f"{r.position:>5} {state} {r.name:<{name_width}} {r.pattern:<{pattern_width}} {target} "
+                f"{' '.join(extra)}".rstrip()
             )
