@@ -17,7 +17,8 @@ from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, OrderStage, OutboxMessage
 from orders.outbox import outbox_publish
 from orders.placement import order_complete
-from orders.sales import sale_hold_subquery, sale_order_settled
+from orders.sales import sale_order_settled
+from orders.selectors import sale_hold_subquery
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from orders.cards import CardKeyNotHeld, CardWiped, card_open
 from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
-from orders.sales import sale_hold_subquery
+from orders.selectors import sale_hold_subquery
 
 logger = logging.getLogger(__name__)
 

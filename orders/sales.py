@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -389,14 +389,3 @@ def sales_due_close() -> list[str]:
             continue
         closed.append(allocation.product.slug)
     return closed
-
-
-def sale_hold_subquery() -> Subquery:
-    """The hold a worker draws a hot order's units on, as a subquery of a query on hot
-    orders: its product's sale's, while open or closing (a sale with orders holding units
-    keeps its hold until they are settled, so it is the same when the order is sent)."""
-    return Subquery(
-        SaleAllocation.objects.filter(product_id=OuterRef("product_id"), state__in=[SaleState.OPEN, SaleState.CLOSING])
-        .exclude(hold_reference="")
-        .values_list("hold_reference", flat=True)[:1]
-    )

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 
-from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation
+from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation, SaleState
 from orders.sale_terms import per_order_limit
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
@@ -235,3 +235,14 @@ def broker_queue_depth() -> int | None:
     except Exception:  # a dashboard must not fail because the broker is away
         logger.warning("could not read the broker's queue length", exc_info=True)
         return None
+
+
+def sale_hold_subquery() -> Subquery:
+    """The hold a worker draws a hot order's units on, as a subquery of a query on hot
+    orders: its product's sale's, while open or closing (a sale with orders holding units
+    keeps its hold until they are settled, so it is the same when the order is sent)."""
+    return Subquery(
+        SaleAllocation.objects.filter(product_id=OuterRef("product_id"), state__in=[SaleState.OPEN, SaleState.CLOSING])
+        .exclude(hold_reference="")
+        .values_list("hold_reference", flat=True)[:1]
+    )
