@@ -2,9 +2,9 @@
 checkout or the buy-now API, reading which are good from what is declined. Declined cards are
 counted per mailbox (`+tags` and case folded) and per client address (an IPv6 address by its
 /64); once either reaches its limit in a window (SHOP_DECLINES_PER_EMAIL, SHOP_DECLINES_PER_IP;
-0: none), every next try from there is
-refused with 429 and `Retry-After` before its card reaches the order backend. A buyer who
-mistypes a card once or twice is not affected; nor is anyone whose card goes through.
+0: none), every next try from there is refused with 429 and `Retry-After` before its card
+reaches the order backend. A buyer who mistypes a card once or twice is not affected; nor is
+anyone whose card goes through.
 
 A try is counted before its card is sent and taken back once it is not declined, so that tries
 sent at once cannot all read a count under the limit (as the order lookup's throttle counts).
