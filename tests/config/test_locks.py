@@ -41,7 +41,13 @@ def file_cache(settings, tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_held_lock_refuses_a_second_holder_and_is_free_once_left(file_cache, name):
+@pytest.fixture(params=["file_cache", "postgresql"])
+def either_lock(request):
+    """The embedded defaults' file lock, and PostgreSQL's advisory lock, in turn."""
+    return request.getfixturevalue(request.param)
+
+
+def test_a_held_lock_refuses_a_second_holder_even_in_the_same_thread_and_is_free_once_left(either_lock, name):
     with (
         lock_held(name, lease_seconds=60, busy=Busy),
         pytest.raises(Busy),
@@ -52,14 +58,14 @@ def test_a_held_lock_refuses_a_second_holder_and_is_free_once_left(file_cache, n
         pass
 
 
-def test_a_lock_is_left_when_its_block_raises(file_cache, name):
+def test_a_lock_is_left_when_its_block_raises(either_lock, name):
     with pytest.raises(RuntimeError), lock_held(name, lease_seconds=60, busy=Busy):
         raise RuntimeError("the change failed")
     with lock_held(name, lease_seconds=60, busy=Busy):
         pass
 
 
-def test_two_threads_of_one_process_exclude_each_other(file_cache, name):
+def test_two_threads_of_one_process_exclude_each_other(either_lock, name):
     taken, outcome = threading.Event(), []
 
     def other():
@@ -155,24 +161,6 @@ def test_on_redis_a_holder_past_its_lease_does_not_free_the_next_holders_lock(re
 def postgresql(db):
     if not locks.database_locks():
         pytest.skip("the database's lock needs PostgreSQL: set DATABASE_URL=postgres://...")
-
-
-def test_on_postgresql_a_held_lock_refuses_a_second_holder_even_in_the_same_thread(postgresql, name):
-    with (
-        lock_held(name, lease_seconds=60, busy=Busy),
-        pytest.raises(Busy),
-        lock_held(name, lease_seconds=60, busy=Busy),
-    ):
-        pass
-    with lock_held(name, lease_seconds=60, busy=Busy):
-        pass
-
-
-def test_on_postgresql_a_lock_is_left_when_its_block_raises(postgresql, name):
-    with pytest.raises(RuntimeError), lock_held(name, lease_seconds=60, busy=Busy):
-        raise RuntimeError("the change failed")
-    with lock_held(name, lease_seconds=60, busy=Busy):
-        pass
 
 
 def test_on_postgresql_a_lock_outlives_its_lease_and_the_cache(postgresql, name):
