@@ -461,6 +461,17 @@ LEGACY_API_TOKENS = {
     or ("" if DJANGO_ENV == "production" else LEGACY_API_TOKENS_DERIVED[caller])
     for caller in LEGACY_API_CALLERS
 }
+# The callers whose orders a deployment places: in production it starts only with their tokens,
+# or every order it takes would be refused 401 and dead-lettered. (The merchant's token serves
+# only stock receipts and reorders; a call made without a token logs the variable it lacks.)
+_ORDER_CALLERS = {"all": ("storefront", "hotpath"), "monolith": ("storefront",), "hotpath": ("hotpath",)}
+_missing = [c for c in _ORDER_CALLERS.get(SHOP_DEPLOYMENT, ()) if not LEGACY_API_TOKENS[c]]
+if DJANGO_ENV == "production" and _missing:
+    raise ImproperlyConfigured(
+        f"Production's {SHOP_DEPLOYMENT!r} deployment needs "
+        + " and ".join(f"LEGACY_API_TOKEN_{c.upper()}" for c in _missing)
+        + " (python manage.py legacy_api_token CALLER makes one)."
+    )
 # Orders the legacy API works on at once, across every process of the service.
 LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)
 # How many of those the hot path's workers may use at once, across every worker: one is

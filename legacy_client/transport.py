@@ -4,6 +4,7 @@ the two ways a request can fail before an answer: not sent at all, or sent and u
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.conf import settings
 
 from tracing.context import current_carrier
 
+logger = logging.getLogger(__name__)
 _pool = urllib3.PoolManager(num_pools=4, maxsize=32, retries=False)
 
 
@@ -43,6 +45,9 @@ def request(
 ) -> LegacyResponse:
     """One request; any HTTP answer is returned. Raises LegacyUnavailable when there is none."""
     url = f"{settings.LEGACY_API_URL}{path}"
+    token = settings.LEGACY_API_TOKENS.get(caller, "")
+    if not token:
+        logger.error("No LEGACY_API_TOKEN_%s is set: the legacy API refuses this call (401).", caller.upper())
     try:
         response = _pool.request(
             method,
@@ -57,7 +62,7 @@ def request(
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json",
-                "Authorization": f"Bearer {settings.LEGACY_API_TOKENS.get(caller, '')}",
+                "Authorization": f"Bearer {token}",
                 **current_carrier(),
             },
             timeout=urllib3.Timeout(connect=2.0, read=timeout or settings.LEGACY_API_TIMEOUT),

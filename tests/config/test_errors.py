@@ -211,6 +211,7 @@ def test_error_pages_render_in_production_without_collected_static_files(process
         "ALLOWED_HOSTS": "127.0.0.1",
         "VAR_DIR": str(tmp_path / "var"),  # an empty STATIC_ROOT: collectstatic never ran
         "SHOP_DEPLOYMENT": "monolith",
+        "LEGACY_API_TOKEN_STOREFRONT": secrets.token_urlsafe(32),
     }
     base = processes.gunicorn("config.wsgi_monolith", env, workers=1, threads=2)
 

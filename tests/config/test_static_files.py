@@ -27,6 +27,7 @@ def test_collected_static_files_are_named_by_their_hash_and_kept_for_good(proces
         "ALLOWED_HOSTS": "127.0.0.1",
         "VAR_DIR": str(tmp_path / "var"),
         "SHOP_DEPLOYMENT": "monolith",
+        "LEGACY_API_TOKEN_STOREFRONT": secrets.token_urlsafe(32),
     }
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True

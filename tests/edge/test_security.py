@@ -19,6 +19,8 @@ PRODUCTION = {
     "SECRET_KEY": STRONG_KEY,
     "ALLOWED_HOSTS": "shop.example.com",
     "CARD_ENCRYPTION_KEY": "ZmVybmV0LWtleS1mb3ItdGhlLWRlcGxveS1jaGVjay0xMjM=",
+    "LEGACY_API_TOKEN_STOREFRONT": "storefront-token-0123456789abcdefghij",
+    "LEGACY_API_TOKEN_HOTPATH": "hotpath-token-0123456789abcdefghij",
 }
 
 
@@ -75,6 +77,29 @@ def test_production_refuses_a_weak_secret_key(key):
 def test_production_refuses_any_host():
     done = django_run({**PRODUCTION, "ALLOWED_HOSTS": "*"}, code="import django; django.setup()")
     assert done.returncode != 0 and "ALLOWED_HOSTS" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("deployment", "needed"),
+    [
+        ("all", ["LEGACY_API_TOKEN_STOREFRONT", "LEGACY_API_TOKEN_HOTPATH"]),
+        ("monolith", ["LEGACY_API_TOKEN_STOREFRONT"]),
+        ("hotpath", ["LEGACY_API_TOKEN_HOTPATH"]),
+    ],
+)
+def test_production_refuses_a_deployment_that_places_orders_without_its_legacy_api_token(deployment, needed):
+    # Started anyway, every order it took would be refused 401 by the legacy API.
+    env = {k: v for k, v in PRODUCTION.items() if not k.startswith("LEGACY_API_TOKEN_")}
+    done = django_run({**env, "SHOP_DEPLOYMENT": deployment}, code="import django; django.setup()")
+    assert done.returncode != 0
+    assert all(name in done.stderr for name in needed), done.stderr
+    assert "LEGACY_API_TOKEN_MERCHANT" not in done.stderr
+    given = {name: "t0ken-" + name.lower() for name in needed}
+    done = django_run({**env, **given, "SHOP_DEPLOYMENT": deployment}, code="import django; django.setup()")
+    assert done.returncode == 0, done.stderr
+    # The legacy API's own deployment calls no one.
+    done = django_run({**env, "SHOP_DEPLOYMENT": "legacy"}, code="import django; django.setup()")
+    assert done.returncode == 0, done.stderr
 
 
 def test_debug_is_off_unless_asked_for_and_on_for_a_developers_runserver():

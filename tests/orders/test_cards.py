@@ -63,6 +63,8 @@ def test_production_refuses_to_start_without_a_card_encryption_key():
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LEGACY_API_TOKEN_STOREFRONT": secrets.token_urlsafe(32),
+        "LEGACY_API_TOKEN_HOTPATH": secrets.token_urlsafe(32),
     }
     env.pop("CARD_ENCRYPTION_KEY", None)
     script = "import django; django.setup()"

@@ -73,6 +73,7 @@ def invoke(events: list[dict], env: dict[str, str]) -> list[dict]:
 
 def test_lambda_handler_answers_a_hot_path_event_like_the_wsgi_server(processes, process_env, allocation):
     env = {**process_env, "SECRET_KEY": SECRET_KEY, "DJANGO_ENV": "production", "DEBUG": "0"}
+    env["LEGACY_API_TOKEN_HOTPATH"] = "hotpath-token-" + SECRET_KEY[:16]
     env["CARD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     hotpath = processes.granian("config.wsgi_hotpath", {**env, "DJANGO_ENV": "test"})
     body = order_body()
