@@ -20,9 +20,10 @@ router calls `X-Edge-Route` is `X-Shop-Route`, the tester headers are `X-Shop-Ca
 `X-Shop-Canary-Secret`, and the events pass the route and a fresh canary key to each other
 in `x-shop-*` headers, which viewer-request first removes from what the viewer sent.
 
-The trace starts here: a request without a well-formed `X-Amzn-Trace-Id` gets one, minted
-with no library (`trace_header_mint`), on viewer-request (every behaviour runs it) and again
-on origin-request if it is still missing.
+The trace starts here: on viewer-request (every behaviour runs it) the edge decides whether
+the request is sampled, whatever the viewer's `X-Amzn-Trace-Id` says, keeping a well-formed
+Root; a request without one gets one, minted with no library (`trace_header_mint`), and
+origin-request mints one again if it is still missing.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ STATUS_TEXT = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"
 CANARY_COOKIE_MAX_AGE = 30 * 24 * 3600
 
 TRACE_HEADER = "X-Amzn-Trace-Id"
-TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}\s*(?:;|$)")
+TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=(1-[0-9a-f]{8}-[0-9a-f]{24})\s*(?:;|$)")
 
 _table: dict | None = None
 
@@ -83,17 +84,26 @@ def trace_header_mint(now: float, *, sampled: bool) -> str:
     return f"Root=1-{int(now):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled={int(sampled)}"
 
 
-def trace_header_ensure(value: str, *, now: float, sample_rate: float) -> str:
-    """The request's trace header: passed through when it has a well-formed Root, minted
-    otherwise (Sampled=1 for `sample_rate` of new traces)."""
-    if value and TRACE_ROOT.search(value):
+def trace_header_ensure(value: str, *, now: float, sample_rate: float, decide: bool = True) -> str:
+    """The request's trace header, with Sampled=1 for `sample_rate` of requests.
+
+    One with a well-formed Root keeps it, so a caller's own trace id still finds its requests,
+    under the edge's Parent and the edge's sampling decision: a viewer's `Sampled=1` would
+    otherwise have the origins trace, and store, every request it sends, a sale's stampede
+    included. Without `decide` (origin-request, after viewer-request decided) it passes as it
+    is. Any other is replaced by a new trace."""
+    root = TRACE_ROOT.search(value or "")
+    if root and not decide:
         return value
-    return trace_header_mint(now, sampled=random.random() < sample_rate)  # sampling, not secrecy
+    sampled = random.random() < sample_rate  # sampling, not secrecy
+    if root:
+        return f"Root={root.group(1)};Parent={secrets.token_hex(8)};Sampled={int(sampled)}"
+    return trace_header_mint(now, sampled=sampled)
 
 
-def _trace(request: dict, table: dict, now: float) -> None:
+def _trace(request: dict, table: dict, now: float, *, decide: bool) -> None:
     value = _header(request, TRACE_HEADER.lower())
-    minted = trace_header_ensure(value, now=now, sample_rate=table.get("trace_sample_rate", 1.0))
+    minted = trace_header_ensure(value, now=now, sample_rate=table.get("trace_sample_rate", 1.0), decide=decide)
     if minted != value:
         _set_header(request.setdefault("headers", {}), TRACE_HEADER, minted)
 
@@ -177,7 +187,7 @@ def viewer_request(cf: dict, table: dict, now: float) -> dict:
     # What the events tell each other is theirs: a viewer cannot send it.
     headers.pop(ROUTE_HEADER.lower(), None)
     headers.pop(ISSUED_HEADER, None)
-    _trace(request, table, now)
+    _trace(request, table, now, decide=True)
     routes = matcher.routes_from_table(table)
     problem = matcher.spelling_problem(routes, request["uri"])
     if problem == "redirect":
@@ -198,7 +208,7 @@ def viewer_request(cf: dict, table: dict, now: float) -> dict:
 
 def origin_request(cf: dict, table: dict, now: float) -> dict:
     request = cf["request"]
-    _trace(request, table, now)
+    _trace(request, table, now, decide=False)
     decision = _decide(request, table, now)
     if decision.is_redirect:
         return _redirect(decision)

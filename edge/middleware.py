@@ -8,8 +8,9 @@ cache read a request, see edge.route_version), and every change replaces the ver
 committed, so a route switched off takes effect on the very next request of every process. A
 failure of the router never fails the request: it is served by the default origin.
 
-As the edge does, it starts the trace: a request without a well-formed X-Amzn-Trace-Id gets
-one (the origin's tracing, which runs after this middleware, continues it).
+As the edge does, it starts the trace and decides its sampling, whatever the request's
+X-Amzn-Trace-Id says: a well-formed Root is kept, and a request without one gets one (the
+origin's tracing, which runs after this middleware, continues it).
 
 It matches the path Django resolves (WSGI's decoded PATH_INFO, dot segments removed as
 nginx removes them); the canary tester header counts only with EDGE_CANARY_SECRET.

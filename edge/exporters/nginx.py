@@ -12,8 +12,9 @@ Routes match `$uri`, which nginx has already decoded and rid of dot segments exa
 the matcher does (`merge_slashes off` keeps duplicate slashes, as Django does); the origin
 gets the request's path as it was sent, with the origin secret every origin requires.
 
-The trace starts at the edge: `X-Amzn-Trace-Id` is passed through when it has a well-formed
-Root, and minted otherwise: `$request_id` gives the random parts, and a one-line Perl
+The trace starts at the edge, which decides its sampling whatever the viewer's
+`X-Amzn-Trace-Id` says: a well-formed Root is kept, under the edge's own Parent and
+`Sampled=`, and the header is minted otherwise: `$request_id` gives the random parts, and a one-line Perl
 `perl_set` the epoch seconds in hex (nginx has no arithmetic), so the main context must load
 the Perl module (`main_context()`; Debian: libnginx-mod-http-perl).
 """
@@ -35,7 +36,8 @@ def main_context() -> str:
 
 
 def _trace_lines(sample_rate: float) -> list[str]:
-    """`$edge_trace_id`: the request's X-Ray header, or one minted here."""
+    """`$edge_trace_id`: the request's X-Ray Root (or one minted here), under this edge's Parent
+    and sampling decision."""
     lines = [
         """perl_set $edge_trace_epoch 'sub { sprintf("%08x", time()) }';""",
     ]
@@ -52,9 +54,16 @@ def _trace_lines(sample_rate: float) -> list[str]:
         '    "~^(?<edge_ta>[0-9a-f]{16})(?<edge_tb>[0-9a-f]{8})(?<edge_tc>[0-9a-f]{8})$"'
         ' "Root=1-${edge_trace_epoch}-${edge_ta}${edge_tb};Parent=${edge_tb}${edge_tc};Sampled=${edge_trace_sampled}";',
         "}",
-        "map $http_x_amzn_trace_id $edge_trace_id {",
-        '    "~(^|;)\\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}\\s*(;|$)" $http_x_amzn_trace_id;',
-        "    default $edge_trace_minted;",
+        "map $request_id $edge_trace_parent {",
+        '    "~^[0-9a-f]{16}(?<edge_tp>[0-9a-f]{16})$" $edge_tp;',
+        "}",
+        "map $http_x_amzn_trace_id $edge_trace_root {",
+        '    "~(^|;)\\s*Root=(?<edge_tr>1-[0-9a-f]{8}-[0-9a-f]{24})\\s*(;|$)" $edge_tr;',
+        '    default "";',
+        "}",
+        "map $edge_trace_root $edge_trace_id {",
+        '    "" $edge_trace_minted;',
+        '    default "Root=${edge_trace_root};Parent=${edge_trace_parent};Sampled=${edge_trace_sampled}";',
         "}",
     ]
     return lines

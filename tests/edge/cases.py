@@ -189,8 +189,9 @@ CASES = [
     c("/t/offx", "default"),
 ]
 
-# The X-Ray trace header every router hands the origin: one with a well-formed Root passes
-# unchanged; a request with none, or with a malformed one, gets one minted at the edge,
+# The X-Ray trace header every router hands the origin: one with a well-formed Root keeps it
+# ("kept"), under the edge's own Parent and sampling decision; a request with none, or with a
+# malformed one, gets one minted at the edge ("minted"),
 # `Root=1-<epoch seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1|0`.
 XRAY_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 TRACE_CASES = [

@@ -1,6 +1,6 @@
 """The edge starts the trace: each of the four routers (Lambda@Edge, CloudFront with it,
-nginx, the development middleware) passes a well-formed X-Amzn-Trace-Id to the origin
-unchanged and mints one, with the current epoch, when none or a malformed one came in."""
+nginx, the development middleware) keeps a well-formed X-Amzn-Trace-Id's Root, mints one, with
+the current epoch, when none or a malformed one came in, and decides the sampling itself."""
 
 from __future__ import annotations
 
@@ -22,8 +22,14 @@ URI = "/shop/rods/muskie-casting-rod/orders"
 
 
 def assert_traced(sent: str | None, seen: str, outcome: str, *, sampled: str | None = None) -> None:
-    if outcome == "kept":
+    if outcome == "passed":
         assert seen == sent
+        return
+    if outcome == "kept":
+        root = re.search(r"(?:^|;)Root=(1-[0-9a-f]{8}-[0-9a-f]{24})", sent).group(1)
+        match = re.match(rf"^Root={root};Parent=[0-9a-f]{{16}};Sampled=([01])$", seen)
+        assert match, f"{sent!r} came out as {seen!r}"
+        assert sampled is None or match.group(1) == sampled, seen
         return
     match = re.match(MINTED_TRACE, seen)
     assert match, f"not a well-formed X-Ray header: {seen!r}"
@@ -53,7 +59,9 @@ def packaged(edge_routes, tmp_path):
 
 
 @pytest.mark.parametrize(("header", "outcome"), TRACE_CASES)
-def test_lambda_edge_origin_request_keeps_or_mints_the_trace_header(packaged, header, outcome):
+def test_lambda_edge_origin_request_passes_or_mints_the_trace_header(packaged, header, outcome):
+    # After viewer-request decided: a well-formed header goes on as it is.
+    outcome = "passed" if outcome == "kept" else outcome
     assert_traced(header, seen_by_lambda(packaged, header, "origin-request"), outcome, sampled="1")
 
 
@@ -80,6 +88,7 @@ def test_minted_ids_differ_from_request_to_request():
 @pytest.mark.parametrize(("header", "outcome"), TRACE_CASES)
 def test_the_development_middleware_keeps_or_mints_it(db, header, outcome, settings):
     settings.EDGE_ROUTER_ENABLED = True
+    settings.TRACING_SAMPLE_RATE = 1.0
     seen = {}
 
     def origin(request):
@@ -88,7 +97,7 @@ def test_the_development_middleware_keeps_or_mints_it(db, header, outcome, setti
 
     extra = {} if header is None else {"HTTP_X_AMZN_TRACE_ID": header}
     EdgeRouterMiddleware(origin)(RequestFactory().get(URI, **extra))
-    assert_traced(header, seen["trace"], outcome)
+    assert_traced(header, seen["trace"], outcome, sampled="1")
 
 
 def test_the_middleware_hands_the_minted_header_to_the_origin_in_the_all_in_one_server(edge_routes, settings):
@@ -125,3 +134,50 @@ def test_the_route_table_bakes_in_the_sample_rate(db, settings):
     assert selectors.route_table()["trace_sample_rate"] == 0.25
     settings.TRACING_ENABLED = False
     assert selectors.route_table()["trace_sample_rate"] == 0.0
+
+
+# A viewer cannot have its requests traced by asking: each one traced is spans written by the
+# hot path, its worker and the legacy API, and kept for days, a stampede's requests included.
+VIEWER_SAMPLED = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.mark.parametrize(("rate", "sampled"), [(0.0, "0"), (1.0, "1")])
+def test_the_edge_decides_the_sampling_whatever_the_viewer_asks(rate, sampled):
+    header = lambda_edge.trace_header_ensure(VIEWER_SAMPLED, now=time.time(), sample_rate=rate)
+    assert_traced(VIEWER_SAMPLED, header, "kept", sampled=sampled)
+    unsampled = VIEWER_SAMPLED.replace("Sampled=1", "Sampled=0")
+    assert_traced(
+        unsampled, lambda_edge.trace_header_ensure(unsampled, now=0, sample_rate=rate), "kept", sampled=sampled
+    )
+
+
+def test_cloudfront_viewer_request_overrules_a_viewers_sampled_flag(edge_routes, tmp_path):
+    with override_settings(TRACING_ENABLED=True, TRACING_SAMPLE_RATE=0.0):
+        call_command("edge_export", "--target", "lambda-edge", "--out", str(tmp_path / "out"))
+    handler = load_lambda_package((tmp_path / "out" / "lambda-edge.zip").read_bytes(), tmp_path / "package")
+    decided = seen_by_lambda(handler, VIEWER_SAMPLED, "viewer-request")
+    assert_traced(VIEWER_SAMPLED, decided, "kept", sampled="0")
+    assert seen_by_lambda(handler, decided, "origin-request") == decided
+
+
+def test_the_development_middleware_overrules_a_viewers_sampled_flag(db, settings):
+    settings.EDGE_ROUTER_ENABLED = True
+    settings.TRACING_SAMPLE_RATE = 0.0
+    seen = {}
+
+    def origin(request):
+        seen["trace"] = request.META.get("HTTP_X_AMZN_TRACE_ID")
+        return HttpResponse("ok")
+
+    EdgeRouterMiddleware(origin)(RequestFactory().get(URI, HTTP_X_AMZN_TRACE_ID=VIEWER_SAMPLED))
+    assert_traced(VIEWER_SAMPLED, seen["trace"], "kept", sampled="0")
+
+
+def test_nginx_overrules_a_viewers_sampled_flag(echo_origins, edge_routes, nginx, settings):
+    settings.TRACING_SAMPLE_RATE = 0.0
+    export_to(nginx)
+    nginx.test_config()
+    nginx.start()
+    for _ in range(5):
+        seen = nginx.get(URI, {"X-Amzn-Trace-Id": VIEWER_SAMPLED}).getheader("X-Seen-Trace")
+        assert_traced(VIEWER_SAMPLED, seen, "kept", sampled="0")
