@@ -85,10 +85,9 @@ def test_minted_ids_differ_from_request_to_request():
     assert len(headers) == 50
 
 
-@pytest.mark.parametrize(("header", "outcome"), TRACE_CASES)
-def test_the_development_middleware_keeps_or_mints_it(db, header, outcome, settings):
+def seen_by_middleware(header: str | None, settings, *, rate: float) -> str:
     settings.EDGE_ROUTER_ENABLED = True
-    settings.TRACING_SAMPLE_RATE = 1.0
+    settings.TRACING_SAMPLE_RATE = rate
     seen = {}
 
     def origin(request):
@@ -97,7 +96,12 @@ def test_the_development_middleware_keeps_or_mints_it(db, header, outcome, setti
 
     extra = {} if header is None else {"HTTP_X_AMZN_TRACE_ID": header}
     EdgeRouterMiddleware(origin)(RequestFactory().get(URI, **extra))
-    assert_traced(header, seen["trace"], outcome, sampled="1")
+    return seen["trace"]
+
+
+@pytest.mark.parametrize(("header", "outcome"), TRACE_CASES)
+def test_the_development_middleware_keeps_or_mints_it(db, header, outcome, settings):
+    assert_traced(header, seen_by_middleware(header, settings, rate=1.0), outcome, sampled="1")
 
 
 def test_the_middleware_hands_the_minted_header_to_the_origin_in_the_all_in_one_server(edge_routes, settings):
@@ -161,16 +165,7 @@ def test_cloudfront_viewer_request_overrules_a_viewers_sampled_flag(edge_routes,
 
 
 def test_the_development_middleware_overrules_a_viewers_sampled_flag(db, settings):
-    settings.EDGE_ROUTER_ENABLED = True
-    settings.TRACING_SAMPLE_RATE = 0.0
-    seen = {}
-
-    def origin(request):
-        seen["trace"] = request.META.get("HTTP_X_AMZN_TRACE_ID")
-        return HttpResponse("ok")
-
-    EdgeRouterMiddleware(origin)(RequestFactory().get(URI, HTTP_X_AMZN_TRACE_ID=VIEWER_SAMPLED))
-    assert_traced(VIEWER_SAMPLED, seen["trace"], "kept", sampled="0")
+    assert_traced(VIEWER_SAMPLED, seen_by_middleware(VIEWER_SAMPLED, settings, rate=0.0), "kept", sampled="0")
 
 
 def test_nginx_overrules_a_viewers_sampled_flag(echo_origins, edge_routes, nginx, settings):
