@@ -470,7 +470,7 @@ if DJANGO_ENV == "production" and _missing:
     raise ImproperlyConfigured(
         f"Production's {SHOP_DEPLOYMENT!r} deployment needs "
         + " and ".join(f"LEGACY_API_TOKEN_{c.upper()}" for c in _missing)
-        + " (python manage.py legacy_api_token CALLER makes one)."
+        + " (SHOP_DEPLOYMENT=legacy python manage.py legacy_api_token CALLER, where the legacy API runs, makes one)."
     )
 # Orders the legacy API works on at once, across every process of the service.
 LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)

@@ -94,6 +94,7 @@ def test_production_refuses_a_deployment_that_places_orders_without_its_legacy_a
     assert done.returncode != 0
     assert all(name in done.stderr for name in needed), done.stderr
     assert "LEGACY_API_TOKEN_MERCHANT" not in done.stderr
+    assert "SHOP_DEPLOYMENT=legacy python manage.py legacy_api_token" in done.stderr  # which starts without them
     given = {name: "t0ken-" + name.lower() for name in needed}
     done = django_run({**env, **given, "SHOP_DEPLOYMENT": deployment}, code="import django; django.setup()")
     assert done.returncode == 0, done.stderr
