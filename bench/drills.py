@@ -44,10 +44,11 @@ import urllib3
 from bench.books import books_check, hold_check, legacy_reset, legacy_stats, log_check, payments_check
 from bench.dashboard import views_check
 from bench.faults import DRILLS, Drill, Plan, Rig, db
+from bench.host import machine
 from bench.loadgen import RunResult, open_loop
 from bench.services import PrivateServices
 from bench.shoppers import accepted_numbers, buyer_request
-from bench.stack import ROOT, Settings, Stack, machine
+from bench.stack import ROOT, Settings, Stack
 from procs import free_port, wait_for_url
 
 DATABASE = "shop_drills"

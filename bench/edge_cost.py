@@ -38,7 +38,8 @@ from pathlib import Path
 import urllib3
 
 from bench.cli import figures_print, stack_ready
-from bench.stack import BIN, ROOT, Stack, machine_quiet
+from bench.host import machine_quiet
+from bench.stack import BIN, ROOT, Stack
 from bench.wrk import wrk
 from procs import free_port
 

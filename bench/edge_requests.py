@@ -90,7 +90,7 @@ def _compiled_from_table(application, switch, *, with_routes: bool, expected: in
 
 def measure(*, pairs: int, requests: int, routes: int, quiet_wait: float = 10.0) -> dict:
     from bench.edge_cost import routes_switchable
-    from bench.stack import machine_quiet
+    from bench.host import machine_quiet
     from config.wsgi import application
     from edge import selectors
     from edge.route_version import routes_version

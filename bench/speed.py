@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.host import machine_quiet
 from bench.loadgen import open_loop_apart
 from bench.shoppers import buyer_request
-from bench.stack import machine_quiet
 from bench.wrk import wrk
 
 

@@ -38,6 +38,7 @@ from bench.cli import figures_print
 from bench.connections import database_port, group_connections
 from bench.designs import designs_measure
 from bench.edge_cost import edge_overhead
+from bench.host import machine, machine_quiet, quiet_waits_capped
 from bench.nginx import nginx_start
 from bench.permit_uptake import permit_uptake
 from bench.phases import (
@@ -60,7 +61,7 @@ from bench.speed import (
     wrk_best,
     wrk_best_together,
 )
-from bench.stack import ROOT, Stack, machine, machine_quiet, quiet_waits_capped
+from bench.stack import ROOT, Stack
 from bench.tracing_cost import accept_tracing_cost, tracing_ports
 from bench.wrk import WRK_ORDER_SCRIPT
 from procs import free_port

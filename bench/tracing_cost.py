@@ -30,7 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.stack import ROOT, Stack, machine_quiet
+from bench.host import machine_quiet
+from bench.stack import ROOT, Stack
 from bench.wrk import WRK_ORDER_SCRIPT, wrk
 from procs import free_port
 

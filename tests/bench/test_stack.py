@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import stack as stack_module
+from bench import host
+from bench.host import autogroup_set
 from bench.phases import busy_share, waiting_share
-from bench.stack import Settings, Stack, autogroup_set
+from bench.stack import Settings, Stack
 from tests.conftest import eventually
 
 PROBE = "import os; print(os.sched_getscheduler(0), os.nice(0))"
@@ -133,7 +134,7 @@ def test_autogroups_are_turned_off_and_back_on(tmp_path):
 def test_the_stack_gives_the_autogroup_setting_back_when_it_stops(tmp_path, monkeypatch):
     switch = tmp_path / "sched_autogroup_enabled"
     switch.write_text("1")
-    monkeypatch.setattr(stack_module, "AUTOGROUP", switch)
+    monkeypatch.setattr(host, "AUTOGROUP", switch)
     stack = Stack(tmp_path)
     (tmp_path / "logs").mkdir()
     stack.autogroup_was = autogroup_set(False)
@@ -145,9 +146,7 @@ def test_the_stack_gives_the_autogroup_setting_back_when_it_stops(tmp_path, monk
 
 def _may_switch_autogroups() -> bool:
     return (
-        shutil.which("chrt") is not None
-        and shutil.which("taskset") is not None
-        and os.access(stack_module.AUTOGROUP, os.W_OK)
+        shutil.which("chrt") is not None and shutil.which("taskset") is not None and os.access(host.AUTOGROUP, os.W_OK)
     )
 
 
@@ -192,7 +191,7 @@ def test_the_workers_run_on_every_core_but_the_legacy_apis(monkeypatch, tmp_path
 
 
 def test_a_capped_wait_for_a_quiet_machine_ends_at_the_cap():
-    from bench.stack import machine_quiet, quiet_waits_capped
+    from bench.host import machine_quiet, quiet_waits_capped
 
     # A machine that never counts as quiet (less than no core busy): the wait lasts its whole
     # timeout, or the cap when one is set.
