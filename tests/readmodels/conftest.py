@@ -88,3 +88,20 @@ def catch_up(*names: str) -> None:
     for name in names or READ_MODELS:
         result = consumer_run_all(consumer=name)
         assert not result.failed and not result.dead_lettered, result
+
+
+def dead_lettered_in(monkeypatch, view, *, consumer: str, failing) -> None:
+    """`consumer`'s view fails on the events `failing` picks (a bug or a hiccup, fixed later:
+    monkeypatch.undo()), every other read model catches up, and that one event becomes
+    `consumer`'s dead letter. Needs EVENT_CONSUMER_MAX_ATTEMPTS = 1."""
+    real = view.apply
+
+    def apply(self, event, generation):
+        if failing(event):
+            raise RuntimeError(f"{consumer} down")
+        return real(self, event, generation)
+
+    monkeypatch.setattr(view, "apply", apply)
+    catch_up(*(name for name in READ_MODELS if name != consumer))
+    settled()
+    assert consumer_run_all(consumer=consumer).dead_lettered == 1

@@ -11,12 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from events.consumers import consumer_run_all
 from events.dead_letters import dead_letter_redrive
 from events.models import DeadLetter
 from events.snapshots import view_get
 from readmodels.sales import TalliesView
-from tests.readmodels.conftest import catch_up, place, settled
+from tests.readmodels.conftest import catch_up, dead_lettered_in, place
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -32,17 +31,10 @@ def test_a_dead_letter_redriven_after_the_snapshot_is_kept_by_a_rebuild_from_it(
     place("spinning-reel", 2)
     catch_up()
     failing = place("spinning-reel", 3)
-    real = TalliesView.apply
-
-    def apply(self, event, generation):  # a bug in the tallies, fixed later
-        if event.data.get("reference") == failing.reference:
-            raise RuntimeError("tallies down")
-        return real(self, event, generation)
-
-    monkeypatch.setattr(TalliesView, "apply", apply)
-    catch_up("inventory", "sales_per_minute", "reorders")
-    settled()
-    assert consumer_run_all(consumer="tallies").dead_lettered == 1
+    # A bug in the tallies, fixed later.
+    dead_lettered_in(
+        monkeypatch, TalliesView, consumer="tallies", failing=lambda e: e.data.get("reference") == failing.reference
+    )
     place("spinning-reel", 1)
     catch_up("tallies")
     assert _units() == 3

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from events.consumers import consumer_run_all
 from events.dead_letters import dead_letter_redrive
 from events.models import DeadLetter
 from readmodels.inventory import InventoryView, inventory_true_up
 from readmodels.selectors import inventory_figures
 from shop.models import Product
-from tests.readmodels.conftest import catch_up, place, settled
+from tests.readmodels.conftest import catch_up, dead_lettered_in, place
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -23,17 +22,10 @@ def test_a_redrive_after_a_true_up_counts_the_dead_lettered_order_once(catalogue
     inventory_true_up()  # the catalogue's stock into the view, as the beat does
     catch_up()
     failing = place("spinning-reel", 3)
-    real = InventoryView.apply
-
-    def apply(self, event, generation):  # a bug (or a hiccup) in the view, fixed later
-        if event.data.get("order") == failing.number:
-            raise RuntimeError("inventory down")
-        return real(self, event, generation)
-
-    monkeypatch.setattr(InventoryView, "apply", apply)
-    catch_up("sales_per_minute", "tallies", "reorders")
-    settled()
-    assert consumer_run_all(consumer="inventory").dead_lettered == 1
+    # A bug (or a hiccup) in the view, fixed later.
+    dead_lettered_in(
+        monkeypatch, InventoryView, consumer="inventory", failing=lambda e: e.data.get("order") == failing.number
+    )
 
     inventory_true_up()  # the beat's true-up, every minute
     catch_up("inventory")
