@@ -96,25 +96,27 @@ def test_the_sale_lock_holds_where_the_file_caches_add_would_let_two_in(file_cac
             pass
 
 
+def _holder(takes_lock: str) -> subprocess.Popen:
+    """Another process that runs `takes_lock`, says so, and keeps the lock until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", takes_lock + "print('held', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_a_lock_whose_holder_process_died_is_free(file_cache, name):
     """A holder killed mid-change (SIGKILL) leaves no lock behind: the kernel drops it."""
     path = lock_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time\n"
-            f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    holder = _holder(
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
     )
     try:
-        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
             pass
         holder.kill()
@@ -178,22 +180,13 @@ def test_on_postgresql_a_lock_whose_holder_process_died_is_free(postgresql, name
     from django.db import connection
 
     params = connection.settings_dict
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time, psycopg\n"
-            f"db = psycopg.connect(dbname={params['NAME']!r}, user={params['USER']!r}, host={params['HOST']!r}, "
-            f"port={str(params['PORT'] or 5432)!r}, password={params['PASSWORD']!r})\n"
-            f"db.execute('SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))', [{name!r}])\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    holder = _holder(
+        "import sys, time, psycopg\n"
+        f"db = psycopg.connect(dbname={params['NAME']!r}, user={params['USER']!r}, host={params['HOST']!r}, "
+        f"port={str(params['PORT'] or 5432)!r}, password={params['PASSWORD']!r})\n"
+        f"db.execute('SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))', [{name!r}])\n"
     )
     try:
-        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Busy), lock_held(name, lease_seconds=60, busy=Busy):
             pass
         holder.kill()
