@@ -26,6 +26,17 @@ def _actor(request) -> str:
     return f"admin:{request.user.get_username()}"
 
 
+def _rollback_refusal(request, audit: RouteAudit) -> str | None:
+    """Why this merchant may not roll `audit` back, if they may not: rolling back a route's
+    creation deletes it, and rolling back its deletion adds it again, which the permission to
+    change routes alone does not allow (their own pages ask for the one to delete or add)."""
+    if audit.before is None and not request.user.has_perm("edge.delete_route"):
+        return "it would delete the route, and you may not delete routes"
+    if audit.after is None and not request.user.has_perm("edge.add_route"):
+        return "it would add the route again, and you may not add routes"
+    return None
+
+
 @admin.register(Origin)
 class OriginAdmin(ShopModelAdmin):
     list_display = ("name", "kind", "protocol", "domain", "port", "path", "is_default")
@@ -191,6 +202,10 @@ class RouteAdmin(ShopModelAdmin):
             if audit is None:
                 messages.warning(request, f"{route.name}: no change to roll back.")
                 continue
+            refusal = _rollback_refusal(request, audit)
+            if refusal:
+                messages.error(request, f"{route.name}: cannot roll back: {refusal}.")
+                continue
             try:
                 restored = services.route_restore(actor=_actor(request), audit=audit)
             except ValidationError as exc:
@@ -252,6 +267,10 @@ class RouteAuditAdmin(ReadOnlyAdmin):
     @admin.action(description="Roll back: restore the route as it was before this change", permissions=["change_route"])
     def roll_back(self, request, queryset):
         for audit in queryset.order_by("-at", "-pk"):
+            refusal = _rollback_refusal(request, audit)
+            if refusal:
+                messages.error(request, f"{audit}: cannot restore: {refusal}.")
+                continue
             try:
                 route = services.route_restore(actor=_actor(request), audit=audit)
             except ValidationError as exc:

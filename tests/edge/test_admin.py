@@ -275,3 +275,45 @@ def test_rolling_back_an_older_change_never_undoes_a_later_one(merchant):
     shown = [str(m) for m in refused.context["messages"]]
     assert any("changed again since (canary_percent)" in m for m in shown), shown
     assert Route.objects.get(pk=route.pk).canary_percent == 20
+
+
+@pytest.fixture
+def route_changer(db, django_user_model):
+    """Staff who may change routes and read their audit trail, but neither add nor delete a route."""
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import _staff_client
+
+    ensure_origins()
+    codenames = ["view_route", "change_route", "view_routeaudit"]
+    return _staff_client(django_user_model, "switcher", Permission.objects.filter(codename__in=codenames))
+
+
+def test_rolling_back_a_route_s_creation_deletes_it_only_for_staff_who_may_delete_routes(route_changer):
+    route, _ = services.route_create(actor="t", name="sale", pattern="/shop/rods/*", origin="hotpath", enabled=True)
+    created = RouteAudit.objects.get(action="create")
+
+    from_trail = route_changer.post(
+        "/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [created.pk]}, follow=True
+    )
+    from_routes = route_changer.post(
+        "/admin/edge/route/", {"action": "roll_back_last_change", "_selected_action": [route.pk]}, follow=True
+    )
+
+    assert Route.objects.filter(pk=route.pk).exists(), "a route deleted without the permission to delete routes"
+    shown = [str(m) for response in (from_trail, from_routes) for m in response.context["messages"]]
+    assert len([m for m in shown if "may not delete routes" in m]) == 2, shown
+    assert not RouteAudit.objects.filter(action="rollback").exists()
+
+
+def test_rolling_back_a_route_s_deletion_adds_it_back_only_for_staff_who_may_add_routes(route_changer):
+    route, _ = services.route_create(actor="t", name="legacy", pattern="/legacy-api/*", origin="legacy-api")
+    services.route_delete(actor="t", route=route)
+    deleted = RouteAudit.objects.get(action="delete")
+
+    response = route_changer.post(
+        "/admin/edge/routeaudit/", {"action": "roll_back", "_selected_action": [deleted.pk]}, follow=True
+    )
+
+    assert not Route.objects.exists(), "a route added without the permission to add routes"
+    assert any("may not add routes" in str(m) for m in response.context["messages"])
