@@ -89,3 +89,14 @@ def test_the_tester_still_explains_a_decision(merchant):
     )
     response = merchant.get("/admin/edge/route/tester/", {"uri": "/shop/rods/muskie-casting-rod/"})
     assert "Served by: muskie" in response.content.decode()
+
+
+def test_the_preview_button_is_offered_only_to_staff_who_may_save_the_route(merchant, viewer):
+    route, _ = services.route_create(actor="t", name="r", pattern="/a/*", origin="monolith")
+
+    looking = viewer.get(f"/admin/edge/route/{route.pk}/change/")
+    changing = merchant.get(f"/admin/edge/route/{route.pk}/change/")
+
+    assert looking.status_code == 200 and 'name="_preview"' not in looking.content.decode()
+    assert 'name="_preview"' in changing.content.decode()
+    assert 'name="_preview"' in merchant.get(ADD_URL).content.decode()
