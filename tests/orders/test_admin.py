@@ -134,3 +134,24 @@ def test_a_dead_letter_is_settled_by_a_redrive_or_a_cancel_never_deleted(admin_c
     listing = admin_client.get("/admin/orders/deadletter/").content.decode()
     assert 'value="delete_selected"' not in listing
     assert order.dead_letters.exists()
+
+
+def test_a_buyer_s_email_finds_dead_letters_only_for_staff_who_may_see_hot_orders(order, django_user_model):
+    """The list shows no email: a search by one would tell a letter-only viewer the buyer's
+    address, one letter at a time (`?q=a@`, `?q=an@` ...)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import _staff_client
+
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503 (after 9 attempts)")
+    letters = Permission.objects.filter(content_type__app_label="orders", codename="view_deadletter")
+    orders = Permission.objects.filter(content_type__app_label="orders", codename="view_hotorder")
+    letters_only = _staff_client(django_user_model, "letters", letters)
+    support = _staff_client(django_user_model, "support", letters | orders)
+    prefix = order.customer_email[:6]
+
+    def found(client, q: str) -> int:
+        return client.get("/admin/orders/deadletter/", {"q": q}).context["cl"].result_count
+
+    assert (found(letters_only, prefix), found(letters_only, order.number)) == (0, 1)
+    assert found(support, prefix) == 1
