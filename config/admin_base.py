@@ -97,6 +97,14 @@ class ShopModelAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
+    def log_action(self, request, objects, message: str) -> None:
+        """An action's change in each record's history, as Django records a change saved on the
+        record's page or its list (who, when, what): actions change records through services
+        and querysets, which leave none, so a product restocked or a sale closed by an action
+        could not be traced to the merchant who did it."""
+        for obj in objects:
+            self.log_change(request, obj, message)
+
     def permission_view(self, view, permission: str):
         """Wraps a custom admin view: staff sign-in as admin_view asks, then `has_<permission>
         _permission` ("view", "change", ...) on this model, else 403. The permission is kept

@@ -138,4 +138,5 @@ class ApiTokenAdmin(ShopModelAdmin):
     def revoke(self, request, queryset):
         for row in queryset.filter(revoked_at__isnull=True):
             token_revoke(pk=row.pk)
+            self.log_action(request, [row], "Revoked.")
         self.message_user(request, "Revoked.", messages.SUCCESS)

@@ -261,6 +261,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
             except sales.SaleRefused as exc:
                 self.message_user(request, f"{allocation.product}: {exc.message}", messages.ERROR)
             else:
+                self.log_action(request, [allocation], f"Opened the sale: {allocation.allocated} units held.")
                 self.message_user(request, f"{allocation.product}: sale open.", messages.SUCCESS)
                 self._pages_to_sale(request, allocation.product)
 
@@ -271,11 +272,13 @@ class SaleAllocationAdmin(ShopModelAdmin):
             try:
                 if allocation.state == SaleState.OPEN:
                     closed = sales.sale_close(allocation=allocation)
+                    self.log_action(request, [allocation], "Closed the sale.")
                     notes = " ".join(closed.closed_notes)
                     self.message_user(request, f"{allocation.product}: sale closed. {notes}".strip(), messages.SUCCESS)
                 elif allocation.is_hot:
                     allocation.is_hot = False
                     allocation.save(update_fields=["is_hot", "updated_at"])
+                    self.log_action(request, [allocation], "Turned the hot path off (not opened).")
                     self.message_user(request, f"{allocation.product}: not hot.", messages.SUCCESS)
                 else:
                     phrase = STATE_PHRASES[allocation.state]

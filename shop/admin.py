@@ -243,7 +243,9 @@ class ProductAdmin(ShopModelAdmin):
 
     @admin.action(description="Mark selected products active", permissions=["change"])
     def mark_active(self, request: HttpRequest, queryset) -> None:
+        products = list(queryset.filter(deleted_at__isnull=True))
         count = queryset.filter(deleted_at__isnull=True).update(is_active=True, updated_at=timezone.now())
+        self.log_action(request, products, "Marked active (on sale).")
         skipped = queryset.filter(deleted_at__isnull=False).count()
         self.message_user(request, f"{count} product(s) are on sale.", messages.SUCCESS)
         if skipped:
@@ -252,14 +254,18 @@ class ProductAdmin(ShopModelAdmin):
     @admin.action(description="Mark selected products inactive", permissions=["change"])
     def mark_inactive(self, request: HttpRequest, queryset) -> None:
         queryset = self._not_sold_elsewhere(request, queryset)
+        products = list(queryset)
         count = queryset.update(is_active=False, updated_at=timezone.now())
+        self.log_action(request, products, "Marked inactive (taken off sale).")
         self.message_user(request, f"{count} product(s) taken off sale.", messages.SUCCESS)
 
     @admin.action(description="Soft delete selected products", permissions=["change"])
     def soft_delete(self, request: HttpRequest, queryset) -> None:
         queryset = self._not_sold_elsewhere(request, queryset)
         now = timezone.now()
+        products = list(queryset.filter(deleted_at__isnull=True))
         count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
+        self.log_action(request, products, "Soft deleted.")
         self.message_user(request, f"{count} product(s) deleted (they can be restored).", messages.SUCCESS)
 
     def _not_sold_elsewhere(self, request: HttpRequest, queryset):
@@ -276,7 +282,9 @@ class ProductAdmin(ShopModelAdmin):
         description="Restore selected deleted products (inactive until marked active)", permissions=["change"]
     )
     def restore(self, request: HttpRequest, queryset) -> None:
+        products = list(queryset.filter(deleted_at__isnull=False))
         count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None, updated_at=timezone.now())
+        self.log_action(request, products, "Restored (inactive).")
         self.message_user(request, f"{count} product(s) restored.", messages.SUCCESS)
 
     @admin.action(description="Restock selected products…", permissions=["change"])
@@ -285,6 +293,7 @@ class ProductAdmin(ShopModelAdmin):
         if "apply" in request.POST and form.is_valid():
             quantity = form.cleaned_data["quantity"]
             count = products_restock(product_ids=queryset.values_list("pk", flat=True), quantity=quantity)
+            self.log_action(request, queryset, f"Restocked: {quantity} added to its stock.")
             self.message_user(request, f"Added {quantity} to the stock of {count} product(s).", messages.SUCCESS)
             return HttpResponseRedirect(request.get_full_path())
         context = {

@@ -153,3 +153,12 @@ def test_tokens_are_listed_and_revoked_not_deleted(admin_client):
     assert row.revoked_at is not None
     assert token_caller(token=token) is None
     assert admin_client.get(f"/admin/legacy_api/apitoken/{row.pk}/delete/").status_code == 403
+
+
+def test_a_revoked_token_s_history_says_who_revoked_it(admin_client, admin_user):
+    row, _ = token_create(caller="hotpath", label="workers")
+
+    admin_client.post("/admin/legacy_api/apitoken/", {"action": "revoke", "_selected_action": [row.pk]})
+
+    history = admin_client.get(f"/admin/legacy_api/apitoken/{row.pk}/history/").context["action_list"]
+    assert [(entry.user, entry.get_change_message()) for entry in history] == [(admin_user, "Revoked.")]

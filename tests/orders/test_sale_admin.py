@@ -631,3 +631,17 @@ def test_a_closing_sale_asked_to_reopen_is_told_of_its_orders_in_flight_whatever
     assert field_errors(response, "allocated") == [
         "4 units of the last sale are still in orders in flight; open it again once they are placed."
     ]
+
+
+def test_opening_and_closing_a_sale_by_its_actions_is_in_the_sale_s_history(admin_client, admin_user, product):
+    allocation = SaleAllocation.objects.create(product=product, allocated=20, per_order_limit=2)
+
+    for action in ("make_hot", "make_not_hot"):
+        admin_client.post("/admin/orders/saleallocation/", {"action": action, "_selected_action": [allocation.pk]})
+
+    assert SaleAllocation.objects.get(pk=allocation.pk).state == SaleState.CLOSED
+    history = admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/history/").context["action_list"]
+    assert [(entry.user, entry.get_change_message()) for entry in history] == [
+        (admin_user, "Opened the sale: 20 units held."),
+        (admin_user, "Closed the sale."),
+    ]

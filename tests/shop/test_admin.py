@@ -153,3 +153,24 @@ def test_a_product_leaves_the_shop_by_soft_delete_never_deleted(admin_client, pr
     assert admin_client.get(f"{CHANGELIST}{products[0].pk}/delete/").status_code == 403
     assert 'value="delete_selected"' not in admin_client.get(CHANGELIST).content.decode()
     assert Product.objects.count() == 3
+
+
+def test_the_product_actions_are_in_each_product_s_history_with_who_ran_them(admin_client, admin_user, products):
+    """A change on the product's page is in its history; an action's was in none, so nobody
+    could tell who took a product off sale, deleted it or added 10,000 units to its stock."""
+    run_action(admin_client, "restock", products[:1], apply="1", quantity="10")
+    run_action(admin_client, "mark_inactive", products[:1])
+    run_action(admin_client, "soft_delete", products[:1])
+    run_action(admin_client, "restore", products[:1])
+    run_action(admin_client, "mark_active", products[:1])
+
+    history = admin_client.get(f"{CHANGELIST}{products[0].pk}/history/").context["action_list"]
+
+    assert [(entry.user, entry.get_change_message()) for entry in history] == [
+        (admin_user, "Restocked: 10 added to its stock."),
+        (admin_user, "Marked inactive (taken off sale)."),
+        (admin_user, "Soft deleted."),
+        (admin_user, "Restored (inactive)."),
+        (admin_user, "Marked active (on sale)."),
+    ]
+    assert not admin_client.get(f"{CHANGELIST}{products[1].pk}/history/").context["action_list"]
