@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.utils.module_loading import import_string
 
-from tests.conftest import settings_of_fresh_process
+from tests.conftest import ROOT, settings_of_fresh_process
 
 
 def test_the_embedded_file_cache_keeps_its_entries_until_they_expire():
@@ -32,3 +35,33 @@ def test_the_embedded_file_cache_deletes_what_has_expired(tmp_path):
 
     assert len(list(Path(tmp_path).glob("*.djcache"))) <= 10
     assert cache.get("live") == 1
+
+
+def test_the_embedded_file_cache_counts_every_count_made_at_once(tmp_path):
+    """Django's file cache reads, then writes, in `add` and `incr`: tries counted at once (the
+    card-testing limit's, a throttle's) read the same count, and counts were lost, so more tries
+    got through than the limit allows. Threads and processes alike count here."""
+    caches = settings_of_fresh_process("settings.CACHES", unset=("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL"))
+    cache = import_string(caches["default"]["BACKEND"])(str(tmp_path), {"OPTIONS": caches["default"]["OPTIONS"]})
+    script = (
+        "import sys\n"
+        "from django.utils.module_loading import import_string\n"
+        f"cache = import_string({caches['default']['BACKEND']!r})({str(tmp_path)!r}, {{}})\n"
+        "for _ in range(25):\n"
+        "    cache.add('tries', 0, 600)\n"
+        "    cache.incr('tries')\n"
+    )
+
+    def count(_):
+        for _ in range(25):
+            cache.add("tries", 0, 600)  # as shop.window_counts counts
+            cache.incr("tries")
+
+    others = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(count, range(4)))
+    assert all(other.wait(60) == 0 for other in others)
+
+    assert cache.get("tries") == 6 * 25
+    cache.decr("tries")  # a try taken back
+    assert cache.get("tries") == 6 * 25 - 1
