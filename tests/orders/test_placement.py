@@ -309,7 +309,7 @@ def test_a_placed_order_whose_email_could_not_be_sent_is_confirmed_by_the_sweep(
     assert kept.sent_at is None and kept.attempts == 1 and mail.outbox == []
 
     monkeypatch.setattr(emails, "send_mail", real_send_mail)
-    OrderEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now())
+    OrderEmail.objects.filter(pk=kept.pk).update(held_until=timezone.now() - timedelta(seconds=1))  # its hold over
     assert confirmations.confirmations_unsent_sweep().sent == 1
     assert [m.subject for m in mail.outbox] == [f"Your order {order.number} is confirmed"]
     assert mail.outbox[0].to == [order.customer_email]
