@@ -59,6 +59,21 @@ class SampledRequestsMiddleware(_DjangoMiddleware):
         finally:
             otel_context.detach(token)
 
+    def process_request(self, request):
+        # OpenTelemetry reads the URL from the environ as WSGI gives it (PEP 3333: the path's
+        # bytes, one character each), where Django has put the decoded path: without RAW_URI
+        # (runserver, granian, Lambda) a character past U+00FF (`/shop/€/`) made every traced
+        # request for such a path a 500. It is given the path as WSGI gave it, then Django's back.
+        meta = request.META
+        path = meta.get("PATH_INFO", "")
+        if path.isascii():
+            return super().process_request(request)
+        meta["PATH_INFO"] = path.encode().decode("latin-1")
+        try:
+            return super().process_request(request)
+        finally:
+            meta["PATH_INFO"] = path
+
     def process_view(self, request, view_func, *args, **kwargs):
         if UNSAMPLED not in request.META:
             return super().process_view(request, view_func, *args, **kwargs)

@@ -151,6 +151,37 @@ def test_tracing_off_instruments_nothing(process_env):
     assert not result["edge_sampled_recorded"]
 
 
+REQUEST_SCRIPT = r"""
+import json, os, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from django.test import Client
+from tracing.setup import tracing_init, tracing_shutdown
+
+tracing_init(service="probe")
+# Served as runserver, granian and Lambda serve it: no RAW_URI in the environ.
+client = Client(raise_request_exception=False)
+sampled = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+result = {
+    path: [client.get(path, HTTP_X_AMZN_TRACE_ID=sampled).status_code, client.get(path).status_code]
+    for path in ("/api/\u20ac", "/legacy-api/orders/\u4e2d", "/shop/rods/\u20ac/", "/shop/caf\u00e9/")
+}
+tracing_shutdown()
+print("RESULT " + json.dumps(result))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_traced_request_for_a_path_past_latin_1_is_answered_not_a_500(process_env):
+    # OpenTelemetry reads the path from the environ as WSGI gives it (a byte a character),
+    # where Django has put it decoded: a euro sign in the path was a 500 whenever it was traced.
+    env = {**process_env, "TRACING_ENABLED": "1", "TRACING_SAMPLE_RATE": "0", "TRACING_STORE": "0"}
+    done = subprocess.run([PYTHON, "-c", REQUEST_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result == {path: [404, 404] for path in result}, result
+
+
 class Collector(BaseHTTPRequestHandler):
     received: list[tuple[str, bytes]] = []
 
