@@ -47,8 +47,9 @@ def caller_check(caller: str) -> str:
 
 
 def _derived_refused(token: str) -> bool:
+    # Compared as bytes: a header arrives as latin-1 text, and compare_digest refuses text past ASCII.
     return settings.DJANGO_ENV == "production" and any(
-        hmac.compare_digest(token, derived) for derived in settings.LEGACY_API_TOKENS_DERIVED.values()
+        hmac.compare_digest(token.encode(), derived.encode()) for derived in settings.LEGACY_API_TOKENS_DERIVED.values()
     )
 
 
