@@ -30,6 +30,7 @@ API_PATH = re.compile(r"^/(?:api(?:/|$)|legacy-api(?:/|$)|shop/[^/]+/[^/]+/(?:or
 RETRY_AFTER_SECONDS = 5
 NULL_MESSAGE = "Must not contain a null character."
 CHARSET_MESSAGE = "Form data must be sent as UTF-8."
+LENGTH_MESSAGE = "Must be a number of bytes."
 # What a form's body may declare: decoded as another (UTF-7, say), it can yield text no query,
 # hash or template can encode (a lone surrogate), and that was a 500 on every form page.
 FORM_CHARSETS = {"utf-8", "utf8"}
@@ -103,17 +104,21 @@ def _null_field(value, path: str = "") -> str | None:
 
 
 class ApiErrorMiddleware:
-    """Null characters, and form data declared in a charset other than UTF-8, are refused before
-    anything reads them (PostgreSQL cannot store the one, nothing can encode what the other may
-    decode to: both used to come back as a 500); under the API prefixes, errors are answered as
-    JSON."""
+    """Null characters (in the address, a header or a JSON body), and form data declared in a
+    charset other than UTF-8, are refused before anything reads them (PostgreSQL cannot store
+    the one, nothing can encode what the other may decode to: both used to come back as a 500);
+    under the API prefixes, errors are answered as JSON."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         api = is_api_path(request.path)
-        refusal = self._charset_refusal(request, api) or self._null_refusal(request, api)
+        refusal = (
+            self._length_refusal(request, api)
+            or self._charset_refusal(request, api)
+            or self._null_refusal(request, api)
+        )
         if refusal is not None:
             return refusal
         response = self.get_response(request)
@@ -121,6 +126,15 @@ class ApiErrorMiddleware:
             # A view that knows its JSON answer has a `detail` says so: most of a sale's 409s.
             return _with_detail(response) if _is_json(response) else _as_json(response)
         return response
+
+    def _length_refusal(self, request, api: bool):
+        # A Content-Length that is no number: Django reads it with int() as it reads the body (a
+        # ValueError, a 500), and runserver passes any text on.
+        try:
+            int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _bad_request(request, api, {"Content-Length": [LENGTH_MESSAGE]}, detail=LENGTH_MESSAGE)
+        return None
 
     def _charset_refusal(self, request, api: bool):
         charset = request.content_params.get("charset") if request.content_type in FORM_TYPES else None
@@ -136,6 +150,12 @@ class ApiErrorMiddleware:
             names = [name for name, values in request.GET.lists() if any("\x00" in v for v in values)]
             names += [name for name in request.GET if "\x00" in name]
             return _bad_request(request, api, {(names[0] if names else "query"): [NULL_MESSAGE]})
+        # A header's too: the session's key, an Idempotency-Key, django-axes' user agent are
+        # looked up or stored as they came (a session cookie holding one was a 500 on every page).
+        # One pass over the environ's text (a µs); the header is named only for a request that has one.
+        if "\x00" in "".join([value for value in request.META.values() if type(value) is str]):
+            name = next(name for name, value in request.META.items() if type(value) is str and "\x00" in value)
+            return _bad_request(request, api, {name.removeprefix("HTTP_").replace("_", "-").title(): [NULL_MESSAGE]})
         if api and request.content_type == "application/json":
             try:
                 body = request.body

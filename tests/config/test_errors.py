@@ -112,6 +112,59 @@ def test_a_null_character_in_an_api_address_is_a_json_400(client, db):
     assert body["fields"] == {"path": ["Must not contain a null character."]}
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "header", "value"),
+    [
+        ("get", "/basket/", "HTTP_COOKIE", "sessionid=abcdefgh\x00ijkl"),
+        ("post", "/accounts/login/", "HTTP_USER_AGENT", "probe\x00"),
+    ],
+)
+def test_a_null_character_in_a_header_is_a_400_page_not_a_500(client, db, method, url, header, value):
+    """The session's key looked up, django-axes' record of a wrong password: PostgreSQL stores no
+    such text, and every page was a 500 for a browser sending one."""
+    response = getattr(client, method)(
+        url, {"username": "ann", "password": "wrong"} if method == "post" else {}, **{header: value}
+    )
+
+    assert response.status_code == 400
+    assert "tangled" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "header", "value", "named"),
+    [
+        ("/api/basket/items", "HTTP_COOKIE", "sessionid=abcdefgh\x00ijkl", "Cookie"),
+        ("/shop/reels/spinning-reel/orders", "HTTP_IDEMPOTENCY_KEY", "ann\x00-1", "Idempotency-Key"),
+    ],
+)
+def test_a_null_character_in_an_api_header_is_a_json_400_naming_it(client, reel, url, header, value, named):
+    customer = {"name": "Ann", "email": "a@example.com"}
+    body = json.dumps({"product": "spinning-reel", "quantity": 1, "customer": customer})
+
+    response = client.post(url, body, content_type="application/json", **{header: value})
+
+    assert assert_error_shape(response, 400)["fields"] == {named: ["Must not contain a null character."]}
+    assert not Basket.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["/api/basket/items", "/legacy-api/orders", "/shop/rods/muskie-casting-rod/orders"])
+@pytest.mark.parametrize("length", ["abc", "1e3", "15 bytes"])
+def test_a_content_length_that_is_no_number_is_a_json_400_naming_it(client, db, url, length):
+    """Django reads it with int() as it reads the body: a ValueError, a 500 (runserver passes it on)."""
+    response = client.post(url, '{"quantity": 1}', content_type="application/json", CONTENT_LENGTH=length)
+
+    assert assert_error_shape(response, 400)["fields"] == {"Content-Length": ["Must be a number of bytes."]}
+
+
+def test_a_form_with_a_content_length_that_is_no_number_is_a_400_page(client, db):
+    body = "username=ann&password=wrong"
+
+    response = client.post("/accounts/login/", body, "application/x-www-form-urlencoded", CONTENT_LENGTH="abc")
+
+    assert response.status_code == 400
+    assert "tangled" in response.content.decode()
+
+
 @pytest.mark.parametrize("url", ["/accounts/login/", "/orders/lookup/"])
 def test_a_form_posted_in_utf_7_is_a_400_page_not_a_500(client, db, url):
     """UTF-7 decodes "+2AA-" to a lone surrogate, which nothing downstream can encode."""
