@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.validators import slug_re
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -118,7 +119,12 @@ def basket(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def basket_add(request: HttpRequest) -> HttpResponse:
-    product_obj = get_object_or_404(Product.objects.on_sale(), slug=request.POST.get("product", ""))
+    slug = request.POST.get("product", "")
+    # The slug's own form before any query, as the basket's API checks it: PostgreSQL refuses
+    # a null character in one (a 500), and what is no slug names no product.
+    if not slug_re.match(slug):
+        raise Http404("No such product.")
+    product_obj = get_object_or_404(Product.objects.on_sale(), slug=slug)
     back = _safe_next(request, product_obj.get_absolute_url())
     form = QuantityForm(request.POST)
     if not form.is_valid():

@@ -145,6 +145,15 @@ def test_the_add_form_refuses_more_than_the_stock_and_says_so(client, rod):
     assert not Basket.objects.exists()
 
 
+@pytest.mark.parametrize("sent", ["tourney-casting-rod\x00", "tourney casting rod", "x" * 300])
+def test_the_add_form_answers_a_product_that_is_no_slug_with_the_404_page(client, rod, sent):
+    """Looked up as sent, a null character was a 500: PostgreSQL stores no such text."""
+    response = client.post("/basket/add/", {"product": sent, "quantity": 1})
+
+    assert response.status_code == 404
+    assert not Basket.objects.exists()
+
+
 def test_the_basket_page_changes_and_removes_lines(client, rod, reel):
     client.post("/basket/add/", {"product": rod.slug, "quantity": 1})
     client.post("/basket/add/", {"product": reel.slug, "quantity": 1})
