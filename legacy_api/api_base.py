@@ -56,10 +56,17 @@ class BoundedJSONParser(JSONParser):
 
 
 class JSONOnly(DefaultContentNegotiation):
-    """The API speaks JSON only, so it answers JSON whatever the client says it accepts."""
+    """The API speaks JSON only, so it answers JSON whatever the client says it accepts, and
+    reads a body only when it says it is JSON."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        # The type a body names, not one it matches: DRF took a pattern sent as the Content-Type
+        # (`*/*`, `application/*`) for the JSON parser's, and placed the order it carried.
+        sent = request.content_type.split(";", 1)[0].strip().lower()
+        return next((parser for parser in parsers if parser.media_type == sent), None)
 
 
 class Caller:

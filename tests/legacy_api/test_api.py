@@ -481,6 +481,16 @@ def test_plain_text_body_is_415(post_order, order_body, muskie_rod):
     assert_nothing_written(muskie_rod, stock=10)
 
 
+@pytest.mark.parametrize("content_type", ["*/*", "application/*"])
+def test_a_wildcard_content_type_is_415_not_read_as_json(post_order, order_body, muskie_rod, content_type):
+    """A body says what it is: DRF matched a pattern sent as its Content-Type to the JSON parser."""
+    response = post_order(None, raw=json.dumps(order_body()).encode(), content_type=content_type)
+
+    assert response.status_code == 415
+    assert "content_type" in response.json()["fields"]
+    assert_nothing_written(muskie_rod, stock=10)
+
+
 def test_short_stock_is_409_naming_the_product(post_order, order_body, muskie_rod):
     response = post_order(order_body(lines=[{"product": "muskie-casting-rod", "quantity": 11}]))
 
