@@ -12,6 +12,9 @@ from legacy_api.models import StockReceipt
 from legacy_api.selectors import products_lock, stock_get
 from shop.models import Product
 
+# The most stock on hand can be: PostgreSQL keeps the PositiveIntegerField in an integer.
+MAX_STOCK = 2_147_483_647
+
 
 def stock_receive(*, reference: str, product: str, quantity: int) -> tuple[dict, bool]:
     """Adds `quantity` on hand and returns the stock figures after, with True; the receipt
@@ -28,6 +31,9 @@ def stock_receive(*, reference: str, product: str, quantity: int) -> tuple[dict,
         with transaction.atomic():
             StockReceipt.objects.create(reference=reference, product=target, quantity=quantity)
             locked = products_lock(pks=[target.pk])[target.slug]
+            # Refused before the integer overflows (a 500), the receipt rolled back with it.
+            if locked.stock + quantity > MAX_STOCK:
+                raise InvalidOrder({"quantity": [f"Stock on hand would pass {MAX_STOCK:,} units."]})
             Product.objects.filter(pk=locked.pk).update(stock=F("stock") + quantity)
             stock_moved_append(
                 product=locked,

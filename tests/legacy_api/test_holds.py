@@ -9,7 +9,7 @@ import json
 import pytest
 from django.test import Client
 
-from legacy_api.models import Hold, Order, PaymentAuthorisation
+from legacy_api.models import Hold, Order, PaymentAuthorisation, StockReceipt
 from shop.models import Product
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +129,22 @@ def test_stock_receipt_with_a_reference_that_is_not_a_string_is_400_and_adds_not
     assert response.json()["error"] == "invalid"
     assert list(response.json()["fields"]) == ["reference"]
     assert stock(merchant_client)["on_hand"] == 10
+
+
+def test_stock_receipt_past_what_stock_on_hand_can_hold_is_400_and_adds_nothing(merchant_client, muskie_rod):
+    """Stock on hand is a PostgreSQL integer: a receipt past its most was a 500 there."""
+    Product.objects.filter(pk=muskie_rod.pk).update(stock=2_147_000_000)
+
+    response = merchant_client.post(
+        "/legacy-api/stock/muskie-casting-rod/receipts",
+        data=json.dumps({"reference": "po-1", "quantity": 1_000_000}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["fields"]) == ["quantity"]
+    assert stock(merchant_client)["on_hand"] == 2_147_000_000
+    assert not StockReceipt.objects.exists()
 
 
 def test_hold_can_be_read_back_and_unknown_is_404_json(client, muskie_rod):
