@@ -79,3 +79,33 @@ def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(demo_shop_url,
     expect(admin.get_by_role("link", name=number)).to_be_visible()
     admin.goto(f"{demo_shop_url}/admin/legacy_api/order/")
     expect(admin.locator("#result_list")).to_contain_text(number)
+
+
+def test_a_product_page_opened_before_signing_in_in_another_tab_still_adds_to_the_basket(
+    demo_shop_url, browser, customer
+):
+    """Signing in gives the browser a new CSRF token. Before, a product page opened before a
+    sign-in in another tab answered every "Add to basket" with "That did not work. Please try
+    again.", and trying again never worked: the script sent the token the page was rendered with."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    product_page = context.new_page()
+    product_page.set_default_timeout(20_000)
+    product_page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
+    other_tab = context.new_page()
+    other_tab.set_default_timeout(20_000)
+    other_tab.goto(f"{demo_shop_url}/accounts/login/")
+    other_tab.get_by_label("Username").fill(customer.username)
+    other_tab.get_by_label("Password").fill("a-long-test-password")
+    other_tab.get_by_role("button", name="Sign in").click()
+    expect(other_tab).to_have_url(f"{demo_shop_url}/shop/")
+
+    product_page.get_by_role("button", name="Add to basket").click()
+
+    expect(product_page.locator("[data-toast]")).to_contain_text("Added 1 × Spinning Reel")
+    expect(product_page.locator("[data-form-error]")).to_be_hidden()
+    # In the basket of the account now signed in on this browser, as the basket page shows it.
+    other_tab.goto(f"{demo_shop_url}/basket/")
+    expect(other_tab.get_by_role("heading", name="Spinning Reel")).to_be_visible()
+    context.close()

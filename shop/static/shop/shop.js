@@ -3,7 +3,11 @@
 (function () {
   "use strict";
 
+  // The browser's token as it is now: signing in (in another tab too) gives it a new one, and
+  // the token the page was rendered with is refused from then on.
   function csrfToken() {
+    var cookie = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (cookie) return decodeURIComponent(cookie[1]);
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
   }
@@ -58,6 +62,11 @@
         } else if (error) {
           var fields = result.data.fields || {};
           var messages = [].concat(fields.quantity || [], fields.product || [], fields.body || []);
+          if (result.data.error === "csrf_failed") {
+            messages = ["This page is out of date: please reload it and add again."];
+          } else if (!messages.length && result.data.detail) {
+            messages = [result.data.detail];
+          }
           error.textContent = messages.join(" ") || "That did not work. Please try again.";
           error.hidden = false;
         }
