@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.sessions import shown_as_is_if_session_interrupted
 from shop.buy_now import KeyReused, buy_now_place
-from shop.checkouts import CheckoutError
+from shop.checkout_errors import CheckoutError
 from shop.decline_throttle import DeclinesThrottled, decline_try
 from shop.models import Basket, BasketLine, Product
 from shop.order_input import (

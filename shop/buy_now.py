@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from django.contrib.auth.base_user import AbstractBaseUser
 
 import legacy_client
-from shop.checkouts import (
+from shop.checkout_errors import (
     CheckoutDeclined,
     CheckoutInProgress,
     CheckoutOutOfStock,
     CheckoutReferenceReused,
     CheckoutUnavailable,
-    checkout_buy_now,
 )
+from shop.checkouts import checkout_buy_now
 from shop.delivery import Delivery
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput

@@ -23,10 +23,15 @@ from django.utils import timezone
 
 from legacy_client import Outcome
 from shop.delivery import Delivery
-from shop.models import PendingCheckout
+from shop.models import Basket, PendingCheckout
 
 # A buyer trying one body after another: the oldest are forgotten past this many.
 TRIES_KEPT = 20
+
+
+class BasketOrderedElsewhere(Exception):
+    """Another checkout of this basket, under another reference (another browser signed in to the
+    account), is out or in doubt: the legacy API could not make the two one order."""
 
 
 class NotedTry(NamedTuple):
@@ -45,7 +50,9 @@ def pending_checkout_note(
     basket_id: int | None = None,
 ) -> NotedTry:
     """Before each try's call: its body is added to the checkout's tries, the try counts as open,
-    and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended)."""
+    and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended).
+    Raises BasketOrderedElsewhere, noting nothing, while another reference's try of `basket_id`
+    is open."""
     attempt = {
         "customer": customer.pk if customer is not None and customer.is_authenticated else None,
         **asdict(delivery),
@@ -66,7 +73,23 @@ def pending_checkout_note(
             PendingCheckout.objects.filter(pk=pending.pk).update(
                 tries=tries[-TRIES_KEPT:], tries_open=F("tries_open") + 1, look_after=look_after
             )
+        if basket_id is not None and _basket_ordered_elsewhere(basket_id=basket_id, reference=reference):
+            raise BasketOrderedElsewhere
     return NotedTry(attempt, new)
+
+
+def _basket_ordered_elsewhere(*, basket_id: int, reference: str) -> bool:
+    """Whether a try of the basket under another reference is open. An account's basket is every
+    browser's signed in to it, and each browser checks out under a reference of its own. Asked
+    under the basket's row, after this try is noted (its checkout's row first, as a receipt and
+    the sweep take them): of two checkouts of one basket at once, the second sees the first."""
+    Basket.objects.select_for_update().filter(pk=basket_id).first()
+    others = PendingCheckout.objects.filter(tries_open__gt=0).exclude(reference=reference)
+    return any(
+        attempt.get("basket") == basket_id and not attempt.get("refused")
+        for tries in others.values_list("tries", flat=True)
+        for attempt in tries
+    )
 
 
 def pending_checkout_try_ended(*, reference: str, attempt: dict, outcome: Outcome, new: bool = False) -> bool:

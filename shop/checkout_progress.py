@@ -1,5 +1,5 @@
 """Where a checkout sent more than once stands, for the page that waits on it (the second of two
-submits sent at once is answered with that page: shop.checkouts.CheckoutInProgress): its order
+submits sent at once is answered with that page: shop.checkout_errors.CheckoutInProgress): its order
 once placed, its lines taken out of the basket once (shop.services.basket_take_placed), or the
 refusal its first try got, told to the browser that sent it only."""
 

@@ -28,6 +28,11 @@ def checkout_reference(request: HttpRequest) -> str:
     return reference
 
 
+def checkout_reference_open(request: HttpRequest) -> str | None:
+    """The reference a checkout page minted that no answer has settled yet, if any."""
+    return request.session.get(SESSION_CHECKOUT_REFERENCE)
+
+
 def checkout_reference_forget(request: HttpRequest) -> None:
     """After a definite answer (placed, declined, no stock) the next attempt is a new order."""
     request.session.pop(SESSION_CHECKOUT_REFERENCE, None)

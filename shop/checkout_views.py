@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from config.sessions import answer_if_session_interrupted, shown_as_is_if_session_interrupted
-from shop import checkout_progress, checkout_reference, checkouts, order_links, selectors
+from shop import checkout_errors, checkout_progress, checkout_reference, checkouts, order_links, selectors
 from shop.decline_throttle import DeclinesThrottled, decline_try
 from shop.forms import CheckoutForm
 from shop.models import PlacedOrder
@@ -43,12 +43,20 @@ def checkout(request: HttpRequest) -> HttpResponse:
             messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
             return redirect("shop:order", number=placed.number)
         just_placed = selectors.placed_order_just_now(request) if request.method == "POST" else None
-        if just_placed is not None:
+        # A checkout page opened since that order minted a reference of its own: the submit may be
+        # that page's, for a basket emptied in another tab, and is not told it is that order.
+        minted_since = checkout_reference.checkout_reference_open(request)
+        if just_placed is not None and minted_since in (None, just_placed.reference):
             # A submit from another tab's page, after this browser's order emptied the basket.
             messages.info(
                 request, f"Your order {just_placed.number} was placed a moment ago: this is it, charged once."
             )
             return redirect("shop:order", number=just_placed.number)
+        if request.method == "POST" and request.POST.get("basket_shown") and basket_obj is None:
+            # The page showed a basket this browser no longer has at all: signed out in another tab
+            # (which keeps the CSRF token, so the form is taken), or its session ended.
+            messages.info(request, BASKET_SHOWN_SIGNED_OUT)
+            return redirect("shop:basket")
         messages.info(request, "Your basket is empty: add something before checking out.")
         return redirect("shop:basket")
     if request.method == "GET":
@@ -76,6 +84,12 @@ def _to_order(request: HttpRequest, order: PlacedOrder, message: str = "") -> Ht
 
 BASKET_NOT_ORDERABLE = (
     "Something in your basket cannot be ordered as it is: please remove it and try again, or contact us."
+)
+# Not "nothing was ordered": a reload of the page that told a placed order, after a sign-out in
+# another tab, sends its form again and comes here.
+BASKET_SHOWN_SIGNED_OUT = (
+    "This submit placed no order: the basket your checkout page showed is no longer on this browser "
+    "(signed out in another tab, or your session ended). Sign in again to find your basket and your orders."
 )
 SESSION_CHANGED = "You signed in or out in another tab meanwhile: please fill in the checkout again."
 
@@ -105,7 +119,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         if shown and shown != view.signature:
             # The page shown again carries the basket as it is now, and would be ordered at
             # its prices on the next submit: the buyer hears of the change with the field's.
-            context.update(error=checkouts.BASKET_CHANGED, error_code=checkouts.CheckoutBasketChanged.code)
+            context.update(error=checkout_errors.BASKET_CHANGED, error_code=checkout_errors.CheckoutBasketChanged.code)
         return _checkout_page_again(request, context, status=400)
     reference = checkout_reference.checkout_reference(request)
     try:
@@ -120,7 +134,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
                     started_by_buyer=checkout_reference.checkout_reference_is_buyers(request),
                     basket_shown=form.cleaned_data["basket_shown"],
                 )
-            except checkouts.CheckoutDeclined:
+            except checkout_errors.CheckoutDeclined:
                 attempt.declined()
                 raise
     except DeclinesThrottled as exc:
@@ -128,7 +142,7 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         response = _checkout_page_again(request, context, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
-    except checkouts.CheckoutPlacedEarlier as exc:
+    except checkout_errors.CheckoutPlacedEarlier as exc:
         checkout_reference.checkout_reference_forget(request)
         if not exc.theirs:
             # Started as a guest before this account signed in on the browser: that order is
@@ -139,20 +153,20 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
         return _to_order(
             request, exc.order, f"Your earlier try went through after all: this is your order, charged once.{kept}"
         )
-    except checkouts.CheckoutBasketChanged as exc:
+    except (checkout_errors.CheckoutBasketChanged, checkout_errors.CheckoutBasketOrderedElsewhere) as exc:
         # Nothing was sent: the reference is kept, and the page shows the basket as it is now.
         view = selectors.basket_view(basket=basket_obj)
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
         return _checkout_page_again(request, context, status=exc.status)
-    except checkouts.CheckoutInProgress as exc:
+    except checkout_errors.CheckoutInProgress as exc:
         # The first of two submits (a double click) is being placed: this browser is shown its
         # outcome, whichever it is, and nothing is sent again.
         return _checkout_placing_page(request, reference=reference, message=exc.message)
-    except checkouts.CheckoutUnavailable as exc:
+    except checkout_errors.CheckoutUnavailable as exc:
         # The outcome is unknown: keep the reference, so the retry cannot order twice.
         context = {"form": form, "basket": view, "error": exc.message, "error_code": exc.code}
         return _checkout_page_again(request, context, status=exc.status)
-    except checkouts.CheckoutError as exc:
+    except checkout_errors.CheckoutError as exc:
         # A definite no: the next submit is a new order attempt, with a new reference, unless
         # another try under this one (another tab's) may have placed the order.
         if exc.settled:

@@ -14,8 +14,23 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 import legacy_client
 from legacy_client import OrderAnswer, Outcome
+from shop.checkout_errors import (
+    BASKET_CHANGED,
+    BASKET_ORDERED_ELSEWHERE,
+    CheckoutBasketChanged,
+    CheckoutBasketOrderedElsewhere,
+    CheckoutDeclined,
+    CheckoutEmpty,
+    CheckoutError,
+    CheckoutInProgress,
+    CheckoutOutOfStock,
+    CheckoutPlacedEarlier,
+    CheckoutReferenceReused,
+    CheckoutUnavailable,
+)
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import (
+    BasketOrderedElsewhere,
     pending_checkout_buyer,
     pending_checkout_note,
     pending_checkout_settle,
@@ -27,94 +42,6 @@ from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Produc
 from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_placed
-
-
-class CheckoutError(Exception):
-    """The order was not placed; the basket is kept. `status` is the page's HTTP status.
-    `settled`: the checkout's reference is done with, and the next submit is a new order; not
-    so while another try under it (another tab's) may still have placed the order."""
-
-    status = 400
-    code = "invalid"
-    settled = True
-
-    def kept(self, in_doubt: bool) -> CheckoutError:
-        """This refusal, with the reference kept while an earlier try under it is in doubt."""
-        self.settled = not in_doubt
-        return self
-
-    def __init__(self, message: str, *, fields: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-
-
-class CheckoutEmpty(CheckoutError):
-    code = "empty"
-
-
-class CheckoutDeclined(CheckoutError):
-    """Names the card's field, as the legacy API does: it is what the buyer changes."""
-
-    status = 402
-    code = "card_declined"
-
-    def __init__(self, message: str, *, fields: dict | None = None):
-        super().__init__(message, fields=fields or {"payment.card_number": ["This card was declined."]})
-
-
-class CheckoutOutOfStock(CheckoutError):
-    status = 409
-    code = "out_of_stock"
-
-
-BASKET_CHANGED = (
-    "Your basket changed since this page was shown (in another tab, or a price changed). "
-    "Please check it below and confirm your order again."
-)
-
-
-class CheckoutBasketChanged(CheckoutError):
-    """The basket is not the one the checkout page showed (another tab changed it, or a price
-    changed): nothing is sent, and the buyer confirms the basket as it is now."""
-
-    status = 409
-    code = "basket_changed"
-
-
-class CheckoutReferenceReused(CheckoutError):
-    status = 409
-    code = "reference_reused"
-
-
-class CheckoutPlacedEarlier(Exception):
-    """An earlier try of this checkout placed the order after all (its answer was lost: a
-    timeout), and the buyer changed the card or the basket since, so the legacy API refused the
-    reference for the new body. That order is the checkout's: no second one is placed."""
-
-    def __init__(self, order: PlacedOrder, *, theirs: bool, basket_kept: bool):
-        super().__init__(order.number)
-        self.order = order
-        # The buyer who started the checkout checks out now: the order is theirs to be shown.
-        self.theirs = theirs
-        self.basket_kept = basket_kept  # the basket holds more than that order took from it
-
-
-class CheckoutUnavailable(CheckoutError):
-    """The order service is down or over capacity: nothing is known to be placed, and the
-    same reference is sent again on the next try, so a retry cannot place it twice."""
-
-    status = 503
-    code = "unavailable"
-
-
-class CheckoutInProgress(CheckoutUnavailable):
-    """Another try of this checkout, with the same basket and card (the first submit of a double
-    click, another tab's), is being placed right now: this one placed nothing, and that one's
-    outcome is the checkout's. The buyer is shown it once it is known (checkout_progress)."""
-
-    status = 202
-    code = "in_progress"
 
 
 def _unavailable_why(answer: OrderAnswer) -> str:
@@ -306,15 +233,18 @@ def _order_place(
     doubt before the call, and stays so until an answer settles it (shop.checkout_sweep). Each
     line is charged at `prices` (by product slug: the prices the buyer was shown and checked),
     not at whatever the product's price is when the legacy API places it."""
-    noted = pending_checkout_note(
-        reference=reference,
-        customer=customer,
-        delivery=delivery,
-        lines=lines,
-        card_last4="".join(ch for ch in card_number if ch.isdigit())[-4:],
-        fingerprint=fingerprint,
-        basket_id=basket_id,
-    )
+    try:
+        noted = pending_checkout_note(
+            reference=reference,
+            customer=customer,
+            delivery=delivery,
+            lines=lines,
+            card_last4="".join(ch for ch in card_number if ch.isdigit())[-4:],
+            fingerprint=fingerprint,
+            basket_id=basket_id,
+        )
+    except BasketOrderedElsewhere:
+        raise CheckoutBasketOrderedElsewhere(BASKET_ORDERED_ELSEWHERE) from None
     started = time.perf_counter()
     answer = legacy_client.order_place(
         reference=reference,

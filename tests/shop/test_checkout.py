@@ -687,3 +687,23 @@ def test_a_basket_over_what_one_order_may_come_to_is_refused_saying_so(client, l
     page = response.content.decode()
     assert "Your basket comes to $30,000,000.00, more than one order may ($21,474,836.47)" in page
     assert not PaymentAuthorisation.objects.exists()
+
+
+def test_a_later_baskets_submit_emptied_in_another_tab_is_not_told_of_the_earlier_order(client, legacy_api, rod, reel):
+    """After ordering the rod the buyer puts a reel in the basket and opens the checkout, and
+    another tab removes the reel. Before, the submit said "Your order … was placed a moment ago:
+    this is it, charged once" of the rod's order, which holds no reel."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    client.post("/checkout/", checkout_form())
+    order = PlacedOrder.objects.get()
+    fill_basket(client, reel, 1)
+    shown = re.search(r'name="basket_shown" value="(\w+)"', client.get("/checkout/").content.decode()).group(1)
+    client.post(f"/basket/lines/{reel.slug}/remove/")
+
+    answer = client.post("/checkout/", checkout_form(basket_shown=shown), follow=True)
+
+    told = answer.content.decode()
+    assert answer.redirect_chain[-1][0] == "/basket/"
+    assert "Your basket is empty" in told and order.number not in told
+    assert PlacedOrder.objects.count() == 1

@@ -19,10 +19,11 @@ from events.models import Event
 from legacy_api import services as legacy_services
 from legacy_api.models import Order
 from legacy_client import OrderAnswer, Outcome
+from shop.checkout_errors import CheckoutPlacedEarlier
 from shop.checkout_events import SOURCE
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.checkout_sweep import checkout_sweep
-from shop.checkouts import CheckoutPlacedEarlier, checkout_place
+from shop.checkouts import checkout_place
 from shop.delivery import Delivery
 from shop.models import Basket, PendingCheckout, PlacedOrder
 from tests.shop.conftest import basket_lines

@@ -29,6 +29,8 @@ from tests.shop.test_checkout_sent_twice import _same_browser, first_submit_held
 # SQLite's test database, which takes one writer, they wait on "database is locked".
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
+PAYMENT_AUTHORISE = legacy_services.payment_authorise
+
 
 @pytest.fixture
 def signed_in(client, customer):
@@ -79,6 +81,24 @@ def test_a_customer_who_signs_out_while_its_order_is_placed_is_shown_it(client, 
     order = PlacedOrder.objects.get(reference=reference)
     _shows_the_order(client, answer, order)
     assert basket_lines(Basket.objects.get(owner=signed_in)) == {}
+
+
+def test_a_submit_after_signing_out_in_another_tab_is_not_told_the_basket_is_empty(client, customer, rod):
+    """Signed in, the customer opens the checkout, and another tab signs out (signing out keeps
+    the CSRF token, so the form is taken). Before, the submit said "Your basket is empty: add
+    something before checking out.", while the basket the page showed waits in the account."""
+    client.force_login(customer)
+    fill_basket(client, rod, 1)
+    shown = re.search(r'name="basket_shown" value="(\w+)"', client.get("/checkout/").content.decode()).group(1)
+    client.logout()
+
+    answer = client.post("/checkout/", checkout_form(basket_shown=shown), follow=True)
+
+    told = answer.content.decode()
+    assert "Your basket is empty: add something" not in told
+    assert "This submit placed no order" in told and "Sign in again to find your basket" in told
+    assert basket_lines(Basket.objects.get(owner=customer)) == {rod.slug: 1}
+    assert not PlacedOrder.objects.exists()
 
 
 def test_a_declined_card_is_told_though_the_session_changed_meanwhile(client, first_submit_held, customer):
@@ -315,3 +335,30 @@ def test_the_placed_page_shown_after_a_sign_in_meanwhile_is_not_cacheable_nor_fr
         if not ok
     ]
     assert missing == [], dict(answer.headers)
+
+
+def test_one_accounts_basket_checked_out_on_two_browsers_at_once_is_ordered_once(
+    client, signed_in, first_submit_held, mailoutbox, monkeypatch
+):
+    """An account signed in on two browsers (a phone and a laptop) checks out its one basket on
+    both at once. Each browser has a checkout reference of its own, so the legacy API cannot make
+    the two submits one order: the second is told the basket is being ordered, and sends nothing."""
+    reference, submit, let_go = first_submit_held
+    laptop = Client()
+    laptop.force_login(signed_in)
+    assert laptop.get("/checkout/").status_code == 200
+    first = submit(checkout_form())
+    # Only the phone's submit is held at the legacy API: the laptop's would go straight through.
+    monkeypatch.setattr(legacy_services, "payment_authorise", PAYMENT_AUTHORISE)
+
+    second = laptop.post("/checkout/", checkout_form(name="Ada on her laptop"))
+
+    # Before: a second order of the same basket, and the card charged twice.
+    assert second.status_code == 409
+    assert "being ordered in another browser" in second.content.decode()
+    assert let_go(first).status_code == 302
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    assert PlacedOrder.objects.get().reference == reference and len(mailoutbox) == 1
+    assert basket_lines(Basket.objects.get(owner=signed_in)) == {}
+    # Once that order is placed the laptop's checkout goes on as usual: the basket is empty.
+    assert laptop.get("/checkout/")["Location"] == "/basket/"
