@@ -53,11 +53,13 @@ def remaining_cache_key(allocation_id: int) -> str:
 
 def _hot_product_load(product_slug: str) -> dict:
     allocation = SaleAllocation.objects.select_related("product__category").filter(product__slug=product_slug).first()
-    if allocation is None:
-        return {}
-    product = allocation.product
-    return {
-        "allocation_id": allocation.pk,
+    return {} if allocation is None else hot_product_data(allocation.product, allocation)
+
+
+def hot_product_data(product: Product, allocation: SaleAllocation | None = None) -> dict:
+    """The product and its sale as the sale's page and the order API read them; without a sale
+    (the mini-site's page of a product none is set up for), none of a sale's figures."""
+    data = {
         "product_id": product.pk,
         "slug": product.slug,
         "title": product.title,
@@ -67,6 +69,12 @@ def _hot_product_load(product_slug: str) -> dict:
         "category": product.category.slug,
         "category_name": product.category.name,
         "is_on_sale": product.is_on_sale,
+    }
+    if allocation is None:
+        return {**data, "is_hot": False, "allocated": 0, "per_order_limit": 1, "starts_at": None, "ends_at": None}
+    return {
+        **data,
+        "allocation_id": allocation.pk,
         "is_hot": allocation.is_hot,
         "allocated": allocation.allocated,
         "per_order_limit": per_order_limit(allocation.per_order_limit, price_cents=product.price_cents),

@@ -116,32 +116,35 @@ def _remaining(data: dict) -> int:
     return selectors.allocation_remaining(allocation_id=data["allocation_id"]) if remaining is None else remaining
 
 
+def buy_now_context(data: dict, *, api_url: str = "") -> dict:
+    """What the sale's page (orders/buy_now.html) shows of a hot product's data: the hot path
+    renders it for each request, the edge's mini-site once, as a static file whose script
+    refreshes the stock and posts to the hot path at `api_url` (edge.exporters.minisite)."""
+    remaining = _remaining(data) if data.get("allocation_id") else 0
+    # What the banner, the tag and the stock bar say: the window, or sold out within it (as
+    # the stock figures the page refreshes itself with say it). A sale switched off has ended.
+    window = selectors.hot_product_window(data) if data["is_hot"] else "ended"
+    state = "sold_out" if window == "open" and remaining == 0 else window
+    prefix = f"{api_url}/shop/{data['category']}/{data['slug']}"
+    return {
+        "product": data,
+        "remaining": remaining,
+        "allocated": data["allocated"],
+        "percent_left": round(100 * remaining / data["allocated"]) if data["allocated"] else 0,
+        "window": window,
+        "state": state,
+        "limits": range(1, data["per_order_limit"] + 1),
+        "orders_url": f"{prefix}/orders",
+        "stock_url": f"{prefix}/stock",
+    }
+
+
 @require_safe
 def buy_now(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
     if data is None or not data["is_hot"] or not data["is_on_sale"]:
         raise Http404("No hot product here")
-    remaining = _remaining(data)
-    window = selectors.hot_product_window(data)
-    # What the banner, the tag and the stock bar say: the window, or sold out within it (as
-    # the stock figures the page refreshes itself with say it).
-    state = "sold_out" if window == "open" and remaining == 0 else window
-    response = render(
-        request,
-        "orders/buy_now.html",
-        {
-            "product": data,
-            "price": f"{data['price_cents'] / 100:.2f}",
-            "remaining": remaining,
-            "allocated": data["allocated"],
-            "percent_left": round(100 * remaining / data["allocated"]) if data["allocated"] else 0,
-            "window": window,
-            "state": state,
-            "limits": range(1, data["per_order_limit"] + 1),
-            "orders_url": f"/shop/{category}/{product}/orders",
-            "stock_url": f"/shop/{category}/{product}/stock",
-        },
-    )
+    response = render(request, "orders/buy_now.html", buy_now_context(data))
     response["Cache-Control"] = "no-store"
     return response
 

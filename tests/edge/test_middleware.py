@@ -74,6 +74,7 @@ def test_the_mini_site_origin_serves_the_rendered_buy_now_page(db):
     assert response.status_code == 200
     assert response["X-Edge-Route"] == "muskie-site"
     assert b"Muskie Casting Rod" in response.content and b"149.99" in response.content
+    assert b'<header class="site-header">' in response.content  # the shop's sale page, not a bare one
 
 
 def test_every_response_carries_the_route_header_even_without_routes(db):

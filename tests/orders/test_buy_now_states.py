@@ -138,6 +138,16 @@ def test_no_sale_price_badge_beside_the_ordinary_price(client, allocation):
     assert re.search(r'<p class="product-detail-price"><span class="price price-large">\$149.99</span></p>', html)
 
 
+def test_a_price_of_a_thousand_dollars_or_more_is_written_as_the_shop_writes_it(client, product, allocation):
+    """The shop's cards say $1,299.99: the sale's page said $1299.99 (and its button $1,299.99
+    once the buyer changed the quantity, as sale.js writes it)."""
+    product.price_cents = 129999
+    product.save()
+    html = page(client)
+    assert re.search(r'<span class="price price-large">\$1,299\.99</span>', html)
+    assert "Buy now — $1,299.99</button>" in html and "$1299.99" not in html
+
+
 def test_the_header_has_the_shops_links_and_a_hidden_basket_count(client, allocation):
     html = page(client)
     links = re.search(r'<nav class="account-nav"[^>]*>(.*?)</nav>', html, re.S).group(1)
