@@ -111,7 +111,8 @@ class SaleAllocationForm(LoadedVersionForm):
         initial=True,
         label="Send its pages to the hot path",
         help_text="When the sale opens, the edge route that sends the product's pages to the hot path "
-        "is switched on, or added (as `sale open --route`). Needs the permission to change the edge's routes.",
+        "is switched on, or added (as <code>manage.py sale open --route</code> does). Needs the permission to "
+        "change the edge's routes.",
     )
 
     def __init__(self, *args, **kwargs):

@@ -49,6 +49,12 @@ def test_adding_a_hot_allocation_opens_the_sale_with_its_hold(admin_client, prod
     assert hold_quantity(allocation.hold_reference) == 50 and stock().available == 50
 
 
+def test_the_route_box_s_help_names_the_command_as_code_not_markdown(admin_client, product):
+    html = admin_client.get(ADD_URL).content.decode()
+
+    assert "(as <code>manage.py sale open --route</code> does)" in html and "`sale open --route`" not in html
+
+
 def test_an_allocation_above_available_stock_is_a_message_on_allocated(admin_client, product):
     response = admin_client.post(ADD_URL, form(product, allocated=101))
 

@@ -56,6 +56,12 @@ def test_open_with_route_holds_the_units_and_sends_the_product_to_the_hot_path(p
     assert muskie.origin.name == "hotpath"
 
 
+def test_open_of_one_unit_says_unit_not_units(product):
+    output = sale("open", "muskie-casting-rod", "--units", "1")
+
+    assert "Sale of muskie-casting-rod open: 1 unit held as sale-" in output and "1 per order." in output
+
+
 def test_close_releases_what_was_not_sold_and_disables_the_route(product):
     sale("open", "muskie-casting-rod", "--units", "40", "--route")
 

@@ -104,6 +104,7 @@ def test_sign_up_emails_a_link_to_confirm_the_address(db):
     assert message.to == [BUYER_EMAIL]
     assert message.subject == "Confirm your email address for The Fishing Shop"
     assert "3 days" in message.body and "If you did not create this account" in message.body
+    assert message.body.startswith("Hello ada,\n\nPlease confirm that ")  # a sentence starts with a capital
     link_in(message)
     assert not VerifiedEmail.objects.exists()
 

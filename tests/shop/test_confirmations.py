@@ -278,3 +278,23 @@ def test_an_address_the_mail_server_refuses_does_not_stop_the_others(client, leg
     assert confirmations_unsent_sweep() == {"sent": 1, "failed": 1, "deleted": 0}
     assert [m.subject for m in mail.outbox] == [f"Your order {second} is confirmed"]
     assert OrderEmail.objects.get(number=first).attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "opening"),
+    [(emails.CONFIRMED, "Thank you for your order L00000042."), (emails.NOT_PLACED, "We could not place your order")],
+)
+def test_each_email_s_first_sentence_starts_with_a_capital(mailoutbox, kind, opening):
+    emails.order_confirmation_send(
+        emails.Confirmation(
+            number="L00000042",
+            name="Ada Angler",
+            email="ada@example.com",
+            lines=[("Tourney Casting Rod", 2)],
+            total_cents=9998,
+            kind=kind,
+            reason="Your card was declined; nothing was charged.",
+        )
+    )
+
+    assert mailoutbox[0].body.startswith(f"Hello Ada Angler,\n\n{opening}"), mailoutbox[0].body

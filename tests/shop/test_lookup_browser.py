@@ -78,3 +78,35 @@ def test_the_emailed_link_opens_the_order_in_a_browser_that_never_looked_it_up(l
     assert tampered.status == 403
     expect(stranger.get_by_role("heading", level=1)).to_have_text("This link cannot open an order")
     context.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 320, "height": 700}, PHONE], ids=["320px", "390px"])
+def test_an_order_s_lines_stay_inside_a_phone_s_width(live_shop_url, browser, make_product, viewport):
+    """Its four columns (product, quantity, price, total) ran 27 px past a 320 px screen for three
+    $189.99 waders: on a phone the unit price goes under the product, as in the basket."""
+    from playwright.sync_api import expect
+
+    waders = make_product("breathable-chest-waders", title="Breathable Chest Waders", price_cents=18999)
+    answer = Client().post(
+        f"/shop/{waders.category.slug}/{waders.slug}/orders",
+        data=json.dumps(
+            {
+                "quantity": 3,
+                "customer": {"name": "Ada Angler", "email": "ada@example.com"},
+                "payment": {"card_number": "4242 4242 4242 4242"},
+            }
+        ),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="browser-key-waders",
+    )
+    assert answer.status_code == 201, answer.content
+    parts = urlsplit(re.search(r"https?://\S+/orders/\S+", mail.outbox[-1].body).group(0))
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+
+    page.goto(f"{live_shop_url}{parts.path}?{parts.query}")
+
+    expect(page.locator("[data-order-number]")).to_have_text(answer.json()["number"])
+    expect(page.get_by_text("$189.99 each")).to_be_visible()
+    expect(page.get_by_role("cell", name="$569.97", exact=True).first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]

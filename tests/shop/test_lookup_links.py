@@ -139,7 +139,8 @@ def test_a_sale_orders_emailed_link_shows_its_status_to_that_browser_only(make_s
     html = buyer.get("/orders/T000001/").content.decode()
     assert "<span data-order-number>T000001</span>" in html
     assert "data-order-status>Complete</span>" in html and "$299.98" in html
-    assert '<td class="num">$149.99</td>' in html and "<strong data-order-total>$299.98</strong>" in html
+    assert '<td class="num order-line-price">$149.99</td>' in html and "$149.99 each" in html
+    assert "<strong data-order-total>$299.98</strong>" in html
     assert "L00000042" not in html  # the warehouse's number is not the buyer's
     assert stranger.get("/orders/T000001/").status_code == 404
 

@@ -108,6 +108,24 @@ def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(demo_shop_u
     context.close()
 
 
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
+def test_a_select_is_as_tall_as_the_text_fields_beside_it(demo_shop_url, browser, viewport):
+    """The State select was 4 px shorter than City and ZIP code on its row (and the sale page's
+    Quantity than Name beside it): Chromium draws a select's line at the font's height."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.locator("[data-basket-count]").first).to_have_text("1")
+    page.goto(f"{demo_shop_url}/checkout/")
+
+    fields = ("Country", "City", "State", "ZIP code")
+    heights = {name: page.get_by_label(name).bounding_box()["height"] for name in fields}
+    assert len(set(heights.values())) == 1, heights
+
+
 @pytest.mark.parametrize("path", ["/shop/", "/checkout/", "/basket/"])
 def test_find_an_order_is_in_the_header_on_a_phone(demo_shop_url, browser, path):
     from playwright.sync_api import expect
@@ -263,3 +281,108 @@ def test_my_orders_stays_inside_a_phone_s_width(demo_shop_url, browser, django_u
 
     assert page.locator("[data-order]").count() == 3
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
+def test_a_promise_that_wraps_on_a_phone_lines_up_under_its_first_word(demo_shop_url, browser):
+    """On the sale's page at 320 px, "A confirmation email once your order is placed" wrapped
+    under its tick instead of under "A"."""
+    ensure_origins()
+    muskie = Product.objects.get(slug="muskie-casting-rod")
+    SaleAllocation.objects.create(product=muskie, is_hot=True, allocated=20, per_order_limit=2)
+    edge_services.route_create(
+        actor="t", name="muskie-sale", pattern="/shop/rods/muskie-casting-rod/*", origin="hotpath", enabled=True
+    )
+    page = browser.new_page(viewport={"width": 320, "height": 700})
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/rods/muskie-casting-rod/")
+
+    # Each promise's lines of text, as the left edges of their boxes (the tick is not text).
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('.product-promises li')].map(li => {
+            const range = document.createRange();
+            range.selectNodeContents(li);
+            return [...range.getClientRects()].map(box => Math.round(box.left));
+        })"""
+    )
+    assert any(len(lefts) > 1 for lefts in lines), lines  # one wraps at this width
+    assert all(len(set(lefts)) == 1 for lefts in lines), lines
+
+
+def test_the_live_view_s_tiles_are_two_a_row_of_one_width_on_a_phone(demo_shop_url, browser):
+    """Wrapped by their content, the eight tiles stood one a row at 390 px, each as wide as its
+    label; the live sale dashboard's tiles are a grid, two a row on a phone."""
+    page = _merchant_page(browser, demo_shop_url, PHONE)
+    page.goto(f"{demo_shop_url}/admin/orders/hotorder/live/")
+
+    tiles = page.locator(".tiles .tile")
+    boxes = [tiles.nth(i).bounding_box() for i in range(tiles.count())]
+    assert len(boxes) == 8
+    assert len({round(box["width"]) for box in boxes}) == 1, boxes
+    assert len({round(box["y"]) for box in boxes}) == 4, boxes
+
+
+def test_a_category_tile_and_a_product_card_show_the_focus_ring_to_the_keyboard(demo_shop_url, browser):
+    """The tile's own shadow replaced the ring, and the card's hidden overflow cut the link's off:
+    tabbing through the home page showed no focus on either."""
+    page = browser.new_page(viewport=LAPTOP)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/")
+    ring = "rgb(29, 127, 191)"  # --focus
+
+    def tab_to(selector: str) -> None:
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({selector!r})"):
+                return
+        raise AssertionError(f"never focused {selector}")
+
+    tab_to(".category-tile")
+    assert ring in page.evaluate("getComputedStyle(document.activeElement).boxShadow")
+    tab_to(".product-card-link")
+    # The card's shadow is animated (.15s): wait for it to settle.
+    page.wait_for_function(
+        "ring => getComputedStyle(document.activeElement.closest('.product-card')).boxShadow.includes(ring)",
+        arg=ring,
+        timeout=2_000,
+    )
+
+
+@pytest.mark.parametrize("viewport", [{"width": 320, "height": 640}, PHONE, LAPTOP], ids=["320px", "390px", "1280px"])
+def test_a_field_reached_backwards_with_the_keyboard_is_not_hidden_under_the_sticky_header(
+    demo_shop_url, browser, viewport
+):
+    """Shift+Tab up the checkout form scrolled each field just into view: under the sticky header
+    (150 px tall at 320 px), where the buyer could not see what they were typing into."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.locator("[data-basket-count]").first).to_have_text("1")
+    page.goto(f"{demo_shop_url}/checkout/")
+    page.get_by_label("Card number").focus()
+
+    under_the_header = []
+    for _ in range(8):
+        page.keyboard.press("Shift+Tab")
+        top, header_bottom, name = page.evaluate(
+            """() => [document.activeElement.getBoundingClientRect().top,
+                      document.querySelector('.site-header').getBoundingClientRect().bottom,
+                      document.activeElement.id]"""
+        )
+        if top < header_bottom:
+            under_the_header.append((name, top, header_bottom))
+    assert under_the_header == []
+
+
+def test_the_service_map_stays_inside_a_320_px_phone(demo_shop_url, browser):
+    """Its table of hops ran 17 px past the screen: the page scrolled sideways."""
+    from tests.tracing.test_store import one_order_trace
+
+    one_order_trace()
+    page = _merchant_page(browser, demo_shop_url, {"width": 320, "height": 700})
+    page.goto(f"{demo_shop_url}/admin/tracing/span/map/?window=24h")
+
+    assert page.locator(".svc-table tbody tr").count() > 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from config.commands import when_option
 from orders.models import SaleAllocation, SaleState
@@ -76,7 +77,8 @@ class Command(BaseCommand):
             ends_at=when_option(options["ends"], "--ends"),
         )
         self.stdout.write(
-            f"Sale of {product.slug} open: {allocation.allocated} units held as {allocation.hold_reference}, "
+            f"Sale of {product.slug} open: {allocation.allocated} unit{pluralize(allocation.allocated)} held as "
+            f"{allocation.hold_reference}, "
             f"{allocation.per_order_limit} per order."
         )
         lowered = per_order_limit_lowered(allocation)
