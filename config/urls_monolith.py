@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from config import buy_now
 from config.media import media_serve
@@ -16,6 +17,13 @@ admin.site.index_title = "Shop administration"
 urlpatterns = [
     # The merchant's live sale dashboard, inside the admin.
     path("admin/dashboard/", include("readmodels.urls")),
+    # The admin's sign-in page offers "Forgotten your password?" where this name exists: staff
+    # reset theirs by email as customers do (shop.password_reset).
+    path(
+        "admin/password-reset/",
+        RedirectView.as_view(pattern_name="shop:password-reset"),
+        name="admin_password_reset",
+    ),
     path("admin/", admin.site.urls),
     # Hot-path orders placed before the route was switched off are still followed here.
     path("", include((status_urlpatterns, "orders"), namespace="order-status")),

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from shop import account_views, api, api_schema, checkout_views, views
+from shop import account_views, api, api_schema, checkout_views, password_reset, views
 
 app_name = "shop"
 urlpatterns = [
@@ -35,4 +35,12 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/verify-email/<str:token>/", account_views.verify_email, name="verify-email"),
+    path("accounts/password-reset/", password_reset.PasswordResetView.as_view(), name="password-reset"),
+    path("accounts/password-reset/sent/", password_reset.PasswordResetSentView.as_view(), name="password-reset-sent"),
+    path(
+        "accounts/password-reset/<uidb64>/<token>/",
+        password_reset.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("accounts/password-reset/done/", password_reset.PasswordResetDoneView.as_view(), name="password-reset-done"),
 ]

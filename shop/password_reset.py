@@ -1,0 +1,93 @@
+"""A forgotten password: Django's reset (a one-time link, signed with the account's password
+and last sign-in, so it stops working once used), in the shop's pages, with the shop's rules.
+
+- The account is found by its address as the shop compares addresses (shop.order_input.email_key),
+  not by a database's case folding.
+- Each mailbox, and each client network, is sent at most RESET_LIMIT links an hour: the form
+  takes any address, so it must not become a way to flood someone's inbox. Past the limit the
+  page says the same as for an address with no account, and nothing is sent.
+- A password set through the link also ends the sign-in lockout of its account (django-axes):
+  whoever reads the account's mail has proved it is theirs, however many wrong passwords a
+  stranger tried meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from axes.utils import reset as axes_reset
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.urls import reverse_lazy
+from django.utils.crypto import salted_hmac
+
+from shop.forms import ShopEmailField
+from shop.order_input import client_ip_network, email_key, email_spellings, mailbox_key
+from shop.window_counts import window_count, window_now
+
+logger = logging.getLogger(__name__)
+
+RESET_LIMIT = 3
+RESET_WINDOW_SECONDS = 3600
+
+
+def reset_links_allowed(*, email: str, network: str | None) -> bool:
+    """Counts one link for the mailbox and one for the client's network (keyed hashes: no address
+    is written into the cache); False when either is past RESET_LIMIT in this hour."""
+    bucket, _wait = window_now(RESET_WINDOW_SECONDS)
+    counted = [salted_hmac("shop.password-reset.mailbox", mailbox_key(email)).hexdigest()]
+    if network:
+        counted.append(salted_hmac("shop.password-reset.network", network).hexdigest())
+    counts = [window_count(f"shop:reset-links:{key}:{bucket}", RESET_WINDOW_SECONDS) for key in counted]
+    return max(counts) <= RESET_LIMIT
+
+
+class ShopPasswordResetForm(PasswordResetForm):
+    email = ShopEmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+    def get_users(self, email):
+        key = email_key(email)
+        candidates = get_user_model()._default_manager.filter(email__in=email_spellings(email), is_active=True)
+        return (user for user in candidates if user.has_usable_password() and email_key(user.email) == key)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ShopPasswordResetForm
+    template_name = "shop/accounts/password_reset.html"
+    email_template_name = "shop/accounts/password_reset_email.txt"
+    subject_template_name = "shop/accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("shop:password-reset-sent")
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"]
+        if not reset_links_allowed(email=email, network=client_ip_network(self.request)):
+            logger.warning("password reset links throttled for one mailbox or network")
+            return super(auth_views.PasswordResetView, self).form_valid(form)  # the same page, nothing sent
+        # Links to the shop as buyers reach it, not as this request's Host says.
+        self.extra_email_context = {"base_url": settings.SHOP_BASE_URL}
+        return super().form_valid(form)
+
+
+class PasswordResetSentView(auth_views.PasswordResetDoneView):
+    template_name = "shop/accounts/password_reset_sent.html"
+
+    def get_context_data(self, **kwargs):
+        days = max(1, settings.PASSWORD_RESET_TIMEOUT // (24 * 3600))
+        return {**super().get_context_data(**kwargs), "limit": RESET_LIMIT, "days": days}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "shop/accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("shop:password-reset-done")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        return response
+
+
+class PasswordResetDoneView(auth_views.PasswordResetCompleteView):
+    template_name = "shop/accounts/password_reset_done.html"
