@@ -26,6 +26,7 @@ from django.http import HttpResponse, HttpResponseNotFound
 
 from edge import matcher
 from edge.lambda_edge import CANARY_COOKIE_MAX_AGE, trace_header_ensure
+from edge.models import MINISITE_ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class EdgeRouterMiddleware:
         elif decision.origin == "hotpath":
             request.urlconf = HOTPATH_URLCONF
             response = self.get_response(request)
-        elif decision.origin == "minisite":
+        elif decision.origin == MINISITE_ORIGIN:
             response = self.serve_minisite(request)
         else:
             response = self.get_response(request)

@@ -89,6 +89,8 @@ LEGACY_API_PATH = "/legacy-api/"
 LEGACY_API_ORIGIN = "legacy-api"
 # The origin of the stateless hot path: it serves only products whose sale is open.
 HOT_PATH_ORIGIN = "hotpath"
+# The sale's page as static files (S3): it serves pages, and takes no order.
+MINISITE_ORIGIN = "minisite"
 # A path of each of its endpoints (legacy_api/urls.py): a pattern covering any of them takes
 # calls the shop's services make, such as `*/orders` taking /legacy-api/orders.
 LEGACY_API_PATHS = tuple(

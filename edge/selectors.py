@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from edge import matcher
-from edge.models import HOT_PATH_ORIGIN, Origin, Route
+from edge.models import HOT_PATH_ORIGIN, MINISITE_ORIGIN, Origin, Route
 from edge.route_index import RouteIndex
 from edge.route_version import routes_version
 from orders.selectors import hot_path_product_ids
@@ -86,17 +86,18 @@ def route_table(routes: Iterable[Route] | None = None, origins: Iterable[Origin]
     }
 
 
+def _route_order(r: Route) -> tuple:
+    """Routes in the order CloudFront tries their behaviours; one not saved yet goes last."""
+    return (r.position, r.pk if r.pk is not None else float("inf"))
+
+
 def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[str]:
     """Why a route might never serve a request: an earlier, unconditional route covers it."""
     if routes is None:
         routes = Route.objects.select_related("origin").all()
-
-    def key(r: Route) -> tuple:
-        return (r.position, r.pk if r.pk is not None else float("inf"))
-
     warnings = []
-    for other in sorted(routes, key=key):
-        if key(other) >= key(route) or other.pk == route.pk:
+    for other in sorted(routes, key=_route_order):
+        if _route_order(other) >= _route_order(route) or other.pk == route.pk:
             continue
         if not other.enabled or other.window_start or other.window_end or other.canary_percent is not None:
             continue
@@ -106,9 +107,9 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
                 f"covers every path of {route.pattern}."
             )
     if route.enabled and not (route.window_start or route.window_end or route.canary_percent is not None):
-        for other in sorted(routes, key=key):
+        for other in sorted(routes, key=_route_order):
             if (
-                key(other) > key(route)
+                _route_order(other) > _route_order(route)
                 and other.pk != route.pk
                 and matcher.pattern_covers(route.pattern, other.pattern)
             ):
@@ -116,7 +117,7 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
                     f"Route {other.name} ({other.pattern}) can never match: route {route.name} comes first "
                     f"and covers every path of it."
                 )
-    return warnings + _window_ended(route) + _hot_path_without_sale(route)
+    return warnings + _window_ended(route) + _hot_path_without_sale(route) + _minisite_takes_orders(route, routes)
 
 
 def _window_ended(route: Route) -> list[str]:
@@ -129,6 +130,34 @@ def _window_ended(route: Route) -> list[str]:
         f"Route {route.name} is on, but its window ended at {route.window_end.isoformat()}: it applies to no "
         "request. Clear or move its window (Edge routing > Routes in the admin)."
     ]
+
+
+def _minisite_takes_orders(route: Route, routes: Iterable[Route]) -> list[str]:
+    """The mini-site's sale page posts its orders, and reads its stock, at its own origin's
+    /orders and /stock unless EDGE_HOTPATH_API_URL names the hot path's API: a route that also
+    sends those to the mini-site (`/shop/rods/muskie-casting-rod/*`) loses every order there,
+    as a bucket takes no POST."""
+    if not route.enabled or route.origin is None or route.origin.name != MINISITE_ORIGIN:
+        return []
+    if settings.EDGE_HOTPATH_API_URL:
+        return []
+    ordered = sorted([*(r for r in routes if r.pk != route.pk), route], key=_route_order)
+    for category, slug in (
+        Product.objects.on_sale().order_by("category__slug", "slug").values_list("category__slug", "slug")
+    ):
+        taken = [
+            path
+            for path in (f"/shop/{category}/{slug}/orders", f"/shop/{category}/{slug}/stock")
+            if matcher.first_pattern(ordered, path) == route.name
+        ]
+        if taken:
+            return [
+                f"Route {route.name} sends {' and '.join(taken)} to the mini-site, where the sale's page posts "
+                "its orders and reads its stock: a bucket answers neither. Send /orders and /stock to the hot "
+                "path with a route before it (or match the page alone), or set EDGE_HOTPATH_API_URL to the "
+                "hot path's API."
+            ]
+    return []
 
 
 def _hot_path_without_sale(route: Route) -> list[str]:

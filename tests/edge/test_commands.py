@@ -211,6 +211,35 @@ def test_a_hot_path_route_for_a_product_with_no_open_sale_warns_that_its_page_wo
     assert "no open sale" not in err, "only the hot path needs an open sale"
 
 
+def test_a_mini_site_route_that_would_take_the_sale_pages_orders_is_warned_of(origins, settings):
+    """The mini-site is a bucket: its sale page posts the order to its own origin's /orders unless
+    EDGE_HOTPATH_API_URL names the hot path's API, so a route sending /orders there too loses
+    every order of the sale."""
+    from shop.models import Category, Product
+
+    rods = Category.objects.create(name="Rods", slug="rods")
+    Product.objects.create(category=rods, title="Muskie Casting Rod", slug="muskie-casting-rod", price_cents=100)
+
+    _, err = run("add", "page", "/shop/rods/muskie-casting-rod/*", "--origin", "minisite", "--enable")
+    assert "sends /shop/rods/muskie-casting-rod/orders and /shop/rods/muskie-casting-rod/stock to the mini-site" in err
+    assert "EDGE_HOTPATH_API_URL" in err
+
+    # The orders sent to the hot path first, the stock not yet; then both: the page alone is the mini-site's.
+    run("remove", "page")
+    run("add", "orders", "/shop/rods/muskie-casting-rod/orders", "--origin", "hotpath", "--enable")
+    _, err = run("add", "page", "/shop/rods/muskie-casting-rod/*", "--origin", "minisite", "--enable")
+    assert "sends /shop/rods/muskie-casting-rod/stock to the mini-site" in err, err
+    run("remove", "page")
+    run("add", "stock", "/shop/rods/muskie-casting-rod/stock", "--origin", "hotpath", "--enable")
+    _, err = run("add", "page", "/shop/rods/muskie-casting-rod/*", "--origin", "minisite", "--enable")
+    assert "mini-site" not in err, err
+    run("remove", "orders")
+    run("remove", "stock")
+    settings.EDGE_HOTPATH_API_URL = "https://api.example.com"
+    _, err = run("enable", "page")
+    assert "mini-site" not in err, err
+
+
 def test_the_list_keeps_its_columns_for_a_long_route_name(origins):
     run("add", "short", "/shop/reels/*", "--origin", "monolith")
     run("add", "saltwater-spinning-reel-flash-sale", "/shop/reels/saltwater-spinning-reel/*", "--origin", "hotpath")
