@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pickle
 import time
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.filebased import FileBasedCache
 
 CULL_SECONDS = 10.0
@@ -40,13 +42,25 @@ class ExpiringFileCache(FileBasedCache):
         finally:
             os.close(fd)  # which releases the lock
 
-    def add(self, key, value, timeout=None, version=None) -> bool:
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
         with self._counting():
             return super().add(key, value, timeout, version)
 
     def incr(self, key, delta=1, version=None):
+        # Django's incr writes the count back with the default timeout (300 s): an hour's window
+        # was forgotten five minutes after its last count. Kept to its expiry, as Redis keeps a TTL.
         with self._counting():
-            return super().incr(key, delta, version)
+            try:
+                with open(self._key_to_file(key, version), "rb") as f:
+                    expires = pickle.load(f)  # noqa: S301 - the expiry Django wrote first in its own file
+            except (FileNotFoundError, EOFError, pickle.UnpicklingError):
+                raise ValueError(f"Key '{key}' not found") from None
+            value = self.get(key, version=version)
+            left = None if expires is None else expires - time.time()
+            if value is None or (left is not None and left <= 0):
+                raise ValueError(f"Key '{key}' not found")
+            self.set(key, value + delta, left, version)
+            return value + delta
 
     def _cull(self) -> None:
         now = time.monotonic()

@@ -65,3 +65,22 @@ def test_the_embedded_file_cache_counts_every_count_made_at_once(tmp_path):
     assert cache.get("tries") == 6 * 25
     cache.decr("tries")  # a try taken back
     assert cache.get("tries") == 6 * 25 - 1
+
+
+def test_the_embedded_file_cache_keeps_a_counts_window_as_it_counts(tmp_path, monkeypatch):
+    """Django's `incr` writes the count back with the cache's default timeout (five minutes): an
+    hour's count (three password reset links an hour per inbox) was forgotten five minutes after
+    its last try, where Redis keeps the key's expiry, so the limit let twelve times as many by."""
+    from config.file_cache import ExpiringFileCache
+
+    cache = ExpiringFileCache(str(tmp_path), {})
+    cache.add("links", 0, 3600)  # as shop.window_counts counts
+    assert cache.incr("links") == 1
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 600)
+
+    assert cache.get("links") == 1
+    assert cache.incr("links") == 2
+    cache.add("default", 1)  # no timeout given: Django's default (300 s), not forever
+    monkeypatch.setattr(time, "time", lambda: now + 3601)
+    assert cache.get("links") is None and cache.get("default") is None
