@@ -1,8 +1,8 @@
 """A forgotten password: Django's reset (a one-time link, signed with the account's password
 and last sign-in, so it stops working once used), in the shop's pages, with the shop's rules.
 
-- The account is found by its address as the shop compares addresses (shop.order_input.email_key),
-  not by a database's case folding.
+- The account is found by its address as the shop compares addresses (shop.order_input.email_key,
+  through shop.order_finders.with_email), not by a database's case folding.
 - Each mailbox, and each client network, is sent at most RESET_LIMIT links an hour: the form
   takes any address, so it must not become a way to flood someone's inbox. Past the limit the
   page says the same as for an address with no account, and nothing is sent.
@@ -25,7 +25,8 @@ from django.urls import reverse_lazy
 from django.utils.crypto import salted_hmac
 
 from shop.forms import ShopEmailField
-from shop.order_input import client_ip_network, email_key, email_spellings, mailbox_key
+from shop.order_finders import with_email
+from shop.order_input import client_ip_network, mailbox_key
 from shop.window_counts import window_count, window_now
 
 logger = logging.getLogger(__name__)
@@ -49,9 +50,10 @@ class ShopPasswordResetForm(PasswordResetForm):
     email = ShopEmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
     def get_users(self, email):
-        key = email_key(email)
-        candidates = get_user_model()._default_manager.filter(email__in=email_spellings(email), is_active=True)
-        return (user for user in candidates if user.has_usable_password() and email_key(user.email) == key)
+        # As every lookup by address finds its rows (shop.order_finders.with_email): an address is
+        # kept as written at sign-up, capitals included, and only its key says it is this one.
+        active = get_user_model()._default_manager.filter(is_active=True)
+        return (user for user in with_email(active, field="email", email=email) if user.has_usable_password())
 
 
 class PasswordResetView(auth_views.PasswordResetView):

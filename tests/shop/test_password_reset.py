@@ -127,3 +127,12 @@ def test_an_address_is_found_as_mail_reaches_it(client, django_user_model):
     django_user_model.objects.create_user("ann", "ann@xn--bcher-kva.de", PASSWORD)
     ask(client, "ann@bücher.de")
     assert [m.to for m in mail.outbox] == [["ann@xn--bcher-kva.de"]]
+
+
+@pytest.mark.parametrize("typed", ["ann.smith@example.com", "Ann.Smith@example.com"])
+def test_an_account_whose_address_was_written_with_capitals_is_found(client, django_user_model, typed):
+    # Signing up keeps the address as written (a phone capitalises its first letter): the
+    # database was asked only for lower-case spellings of it, and no link was ever sent.
+    django_user_model.objects.create_user("ann", "Ann.Smith@Example.com", PASSWORD)
+    ask(client, typed)
+    assert [m.to for m in mail.outbox] == [["Ann.Smith@example.com"]]
