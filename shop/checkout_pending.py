@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from legacy_client import Outcome
 from shop.delivery import Delivery
-from shop.models import Basket, PendingCheckout
+from shop.models import Basket, BasketLine, PendingCheckout
 
 # A buyer trying one body after another: the oldest are forgotten past this many.
 TRIES_KEPT = 20
@@ -32,6 +32,11 @@ TRIES_KEPT = 20
 class BasketOrderedElsewhere(Exception):
     """Another checkout of this basket, under another reference (another browser signed in to the
     account), is out or in doubt: the legacy API could not make the two one order."""
+
+
+class BasketChangedMeanwhile(Exception):
+    """The basket no longer holds the lines this try read from it: another browser's order took
+    them (or another tab changed them) since."""
 
 
 class NotedTry(NamedTuple):
@@ -52,7 +57,7 @@ def pending_checkout_note(
     """Before each try's call: its body is added to the checkout's tries, the try counts as open,
     and the lookup is put off past the call's end. The try, as kept (for pending_checkout_try_ended).
     Raises BasketOrderedElsewhere, noting nothing, while another reference's try of `basket_id`
-    is open."""
+    is open, and BasketChangedMeanwhile when the basket no longer holds `lines`."""
     attempt = {
         "customer": customer.pk if customer is not None and customer.is_authenticated else None,
         **asdict(delivery),
@@ -75,7 +80,17 @@ def pending_checkout_note(
             )
         if basket_id is not None and _basket_ordered_elsewhere(basket_id=basket_id, reference=reference):
             raise BasketOrderedElsewhere
+        if basket_id is not None and not _basket_holds(basket_id=basket_id, lines=lines):
+            raise BasketChangedMeanwhile
     return NotedTry(attempt, new)
+
+
+def _basket_holds(*, basket_id: int, lines: list[dict]) -> bool:
+    """Whether the basket, under its row's lock, holds `lines` as read before it: another
+    browser's order, placed and taken out of it since, settled its checkout with it, so no open
+    try shows it (shop.checkouts takes the lines in the receipt's transaction)."""
+    held = dict(BasketLine.objects.filter(basket_id=basket_id).values_list("product__slug", "quantity"))
+    return held == {line["product"]: line["quantity"] for line in lines}
 
 
 def _basket_ordered_elsewhere(*, basket_id: int, reference: str) -> bool:

@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
 
 import legacy_client
 from legacy_client import OrderAnswer, Outcome
@@ -30,6 +31,7 @@ from shop.checkout_errors import (
 )
 from shop.checkout_events import checkout_refused_append
 from shop.checkout_pending import (
+    BasketChangedMeanwhile,
     BasketOrderedElsewhere,
     pending_checkout_buyer,
     pending_checkout_note,
@@ -121,7 +123,7 @@ def checkout_place(
             delivery=delivery,
             card_number=card_number,
             reused_is_final=False,
-            basket_id=basket.pk,
+            basket=basket,
         )
     except CheckoutReferenceReused:
         order, earlier_lines, theirs = _earlier_try_placed(
@@ -132,9 +134,6 @@ def checkout_place(
             taken = basket_take_placed(basket=basket, order=order, lines=earlier_lines)
             basket_kept = BasketLine.objects.filter(basket=basket).exists() if taken is None else taken
         raise CheckoutPlacedEarlier(order, theirs=theirs, basket_kept=basket_kept) from None
-    # Unit for unit: a line added in another tab while the legacy API placed it stays. Once: not
-    # when another request (another tab's, the page that waits) was answered with it first.
-    basket_take_placed(basket=basket, order=order, lines=ordered)
     return order
 
 
@@ -224,7 +223,7 @@ def _order_place(
     prices: dict[str, int],
     reused_is_final: bool = True,
     fingerprint: str = "",
-    basket_id: int | None = None,
+    basket: Basket | None = None,
 ) -> PlacedOrder:
     """Places the order with the legacy API over HTTP and records the receipt, or raises a
     CheckoutError saying why not. A reference refused as reused is logged as a refusal only
@@ -241,10 +240,12 @@ def _order_place(
             lines=lines,
             card_last4="".join(ch for ch in card_number if ch.isdigit())[-4:],
             fingerprint=fingerprint,
-            basket_id=basket_id,
+            basket_id=basket.pk if basket is not None else None,
         )
     except BasketOrderedElsewhere:
         raise CheckoutBasketOrderedElsewhere(BASKET_ORDERED_ELSEWHERE) from None
+    except BasketChangedMeanwhile:
+        raise CheckoutBasketChanged(BASKET_CHANGED) from None
     started = time.perf_counter()
     answer = legacy_client.order_place(
         reference=reference,
@@ -306,5 +307,15 @@ def _order_place(
         delivery=delivery,
         processing_ms=processing_ms,
         lines=lines,
+        settle=basket is None,
     )
+    if basket is not None:
+        # A basket's checkout is settled as its lines are taken, in one transaction (its row first,
+        # then the basket's, as a try is noted): until then another browser's submit of the basket
+        # finds it open, and after, the lines gone (shop.checkout_pending). Unit for unit: a line
+        # added in another tab meanwhile stays. Once: not when another request (another tab's, the
+        # page that waits) was answered with it first.
+        with transaction.atomic():
+            pending_checkout_settle(reference=reference)
+            basket_take_placed(basket=basket, order=order, lines=lines)
     return order

@@ -71,11 +71,13 @@ def placed_order_record(
     processing_ms: int,
     lines: list[dict] = (),
     fingerprint: str = "",
+    settle: bool = True,
 ) -> PlacedOrder:
     """The storefront's receipt, with its PLACED event and the buyer's confirmation email (the
     lines as the legacy API placed them, sent once this commits) in the same transaction; a second
     answer for the same reference finds the first (and logs and emails nothing more). Its lines
-    are still to be taken out of the basket (shop.services.basket_take_placed)."""
+    are still to be taken out of the basket (shop.services.basket_take_placed). Its checkout in
+    doubt is settled with it, unless not to `settle` (a basket's: settled as its lines are taken)."""
     defaults = {
         "number": str(legacy["number"]),
         "legacy_id": int(legacy["id"]),
@@ -93,7 +95,8 @@ def placed_order_record(
     try:
         with transaction.atomic():
             order, created = PlacedOrder.objects.get_or_create(reference=reference, defaults=defaults)
-            pending_checkout_settle(reference=reference)
+            if settle:
+                pending_checkout_settle(reference=reference)
             if created:
                 checkout_placed_append(
                     number=order.number, reference=reference, lines=list(lines), total_cents=order.total_cents

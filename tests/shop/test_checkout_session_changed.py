@@ -18,6 +18,7 @@ import legacy_client
 from legacy_api import services as legacy_services
 from legacy_api.models import Order
 from shop import checkouts as shop_checkouts
+from shop import confirmations
 from shop import services as shop_services
 from shop.models import Basket, PlacedOrder
 from shop.services import basket_add
@@ -362,3 +363,62 @@ def test_one_accounts_basket_checked_out_on_two_browsers_at_once_is_ordered_once
     assert basket_lines(Basket.objects.get(owner=signed_in)) == {}
     # Once that order is placed the laptop's checkout goes on as usual: the basket is empty.
     assert laptop.get("/checkout/")["Location"] == "/basket/"
+
+
+def test_the_other_browsers_submit_while_the_first_order_is_confirmed_orders_nothing(
+    client, signed_in, legacy_api, rod, mailoutbox, monkeypatch
+):
+    """The phone's order is placed, and its confirmation email is being sent (a slow mail server)
+    when the laptop submits the basket its page showed. Before, the phone's checkout was settled
+    with its receipt and the rod taken out of the basket only after the email: the laptop found
+    no checkout of the basket open and the rod still in it, and ordered it a second time."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    laptop = Client()
+    laptop.force_login(signed_in)
+    shown = re.search(r'name="basket_shown" value="(\w+)"', laptop.get("/checkout/").content.decode()).group(1)
+    real_send = confirmations.confirmation_send
+    answers = {}
+
+    def mail_server_slow(number, kind=confirmations.CONFIRMED):
+        if "laptop" not in answers:
+            answers["laptop"] = laptop.post("/checkout/", checkout_form(name="Ada on her laptop", basket_shown=shown))
+        return real_send(number, kind)
+
+    monkeypatch.setattr(confirmations, "confirmation_send", mail_server_slow)
+
+    assert client.post("/checkout/", checkout_form()).status_code == 302
+
+    assert answers["laptop"].status_code in (302, 409)
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    assert PlacedOrder.objects.count() == 1 and len(mailoutbox) == 1
+
+
+def test_a_basket_ordered_on_the_other_browser_after_this_submit_read_it_is_not_ordered_again(
+    client, signed_in, legacy_api, rod, monkeypatch
+):
+    """The laptop's submit has read the basket when the phone's order is placed and takes the rod
+    out of it, all before the laptop asks whether a checkout of the basket is open: none is any
+    more, and the rod it read was ordered a second time."""
+    fill_basket(client, rod, 1)
+    client.get("/checkout/")
+    laptop = Client()
+    laptop.force_login(signed_in)
+    shown = re.search(r'name="basket_shown" value="(\w+)"', laptop.get("/checkout/").content.decode()).group(1)
+    real_note = shop_checkouts.pending_checkout_note
+    answers = {}
+
+    def phone_first(**kwargs):
+        if not answers:
+            answers["phone"] = None  # the phone's own note goes straight on
+            answers["phone"] = client.post("/checkout/", checkout_form())
+        return real_note(**kwargs)
+
+    monkeypatch.setattr(shop_checkouts, "pending_checkout_note", phone_first)
+
+    laptop_answer = laptop.post("/checkout/", checkout_form(name="Ada on her laptop", basket_shown=shown))
+
+    assert answers["phone"].status_code == 302
+    assert laptop_answer.status_code == 409
+    assert Order.objects.filter(status=Order.Status.PLACED).count() == 1
+    assert PlacedOrder.objects.count() == 1
