@@ -41,11 +41,17 @@ def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
             page.click("#buy-button")
             expect(page.locator('[data-for="customer.email"]')).to_contain_text("valid email")
             expect(page.locator("#result")).to_be_hidden()
+            # A screen reader hears the error with the field, where the focus is taken back to.
+            expect(page.locator("#email")).to_be_focused()
+            expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
+            expect(page.get_by_role("textbox", name="Email")).to_have_accessible_description(re.compile("valid email"))
+            expect(page.locator("#name")).not_to_have_attribute("aria-invalid", "true")
 
             page.fill("#email", "ann@example.com")
             page.select_option("#quantity", "2")
             page.click("#buy-button")
             expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+            expect(page.locator("#result")).to_be_focused()  # not lost with the disabled button
             # At once, before the stock figures (fed by the log) have counted the order.
             expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
             expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
@@ -270,3 +276,19 @@ def test_a_sold_out_page_shows_what_to_do_instead_of_the_form(processes, process
             expect(page.locator("#sale-closed")).to_be_visible()
         finally:
             browser.close()
+
+
+def test_a_sale_selling_out_under_a_buyer_filling_the_form_gives_the_focus_to_what_to_do(
+    processes, process_env, allocation
+):
+    """The form gives way to the note when the figures say sold out: the focus, in the form, is
+    not dropped to the top of the page but taken by the note, which a screen reader reads."""
+    from playwright.sync_api import expect
+
+    with page_with_two_left(processes, process_env, allocation) as page:
+        page.fill("#name", "Ann Angler")
+        page.focus("#email")
+        outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20))
+        expect(page.locator("#sale-closed")).to_be_visible(timeout=20_000)  # the page looks every 5 s
+        expect(page.locator("#buy")).to_be_hidden()
+        expect(page.locator("#sale-closed")).to_be_focused()

@@ -109,6 +109,18 @@ def test_sign_up_emails_a_link_to_confirm_the_address(db):
     assert not VerifiedEmail.objects.exists()
 
 
+def test_a_field_error_is_tied_to_its_field_for_a_screen_reader(db):
+    html = Client().post("/accounts/signup/", {"username": "", "email": "not-an-address"}).content.decode()
+
+    # The field names its error (Django's aria-describedby) and the error carries that id.
+    for name in ("username", "email", "password1"):
+        field = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in field
+        described_by = re.search(r'aria-describedby="([^"]*)"', field).group(1).split()
+        assert f"id_{name}_error" in described_by
+        assert all(f'id="{ref}"' in html for ref in described_by)
+
+
 def test_a_stranger_who_signs_up_with_a_buyers_email_sees_none_of_their_orders(buyers_orders):
     stranger = Client()
     sign_up(stranger, "mallory", BUYER_EMAIL)

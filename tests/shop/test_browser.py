@@ -109,3 +109,29 @@ def test_a_product_page_opened_before_signing_in_in_another_tab_still_adds_to_th
     other_tab.goto(f"{demo_shop_url}/basket/")
     expect(other_tab.get_by_role("heading", name="Spinning Reel")).to_be_visible()
     context.close()
+
+
+def test_adding_to_the_basket_with_the_keyboard_keeps_the_focus_and_announces_it(demo_shop_url, browser):
+    """The button is disabled while the line is sent, which drops its focus: it gets it back. The
+    toast is a live region already in the page when it is written to, and it stays while the
+    keyboard is on its link."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
+    toast = page.locator("[data-toast]")
+    expect(page.locator('[data-toast][role="status"]')).to_be_attached()
+    expect(toast).to_be_empty()
+
+    page.get_by_label("Quantity").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(toast).to_contain_text("Added 1 × Spinning Reel")
+    expect(page.get_by_role("button", name="Add to basket")).to_be_focused()
+
+    page.get_by_role("link", name="View basket").focus()
+    page.wait_for_timeout(7_000)  # past the toast's 6 s
+    expect(page.get_by_role("link", name="View basket")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{demo_shop_url}/basket/")

@@ -386,3 +386,43 @@ def test_the_service_map_stays_inside_a_320_px_phone(demo_shop_url, browser):
 
     assert page.locator(".svc-table tbody tr").count() > 0
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+
+def test_choosing_a_sort_order_with_the_keyboard_does_not_leave_the_page_at_each_option(demo_shop_url, browser):
+    """Arrow keys change a closed select one option at a time: the page reloads only on "Sort"."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=LAPTOP)
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/shop/reels/")
+    page.get_by_label("Sort by").focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(500)
+    expect(page).to_have_url(f"{demo_shop_url}/shop/reels/")
+    expect(page.get_by_label("Sort by")).to_be_focused()
+
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sort")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/shop/reels/\?sort=\S+$"))
+
+
+def test_the_home_link_is_named_by_its_words_and_focus_shows_in_forced_colours(demo_shop_url, browser):
+    """A voice user says the words they see ("The Fishing Shop, Tackle for every water"); Windows
+    high contrast drops box shadows, the focus ring, and keeps outlines."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=LAPTOP)
+    page.set_default_timeout(20_000)
+    page.emulate_media(forced_colors="active")
+    page.goto(f"{demo_shop_url}/shop/")
+    home = page.get_by_role("banner").get_by_role(
+        "link", name=re.compile(r"^The Fishing Shop\W+Tackle for every water")
+    )
+    expect(home).to_have_attribute("href", "/shop/")
+
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")
+    expect(home).to_be_focused()
+    assert home.evaluate("el => getComputedStyle(el).outlineStyle") != "none"

@@ -178,6 +178,6 @@ def test_a_sign_up_with_an_invisible_or_control_character_in_the_email_is_refuse
     html = response.content.decode()
     # The one error, under the email field.
     assert re.findall(r'<div class="field has-error">\s*<label for="(\w+)">', html) == ["id_email"]
-    assert f'<p class="form-error" role="alert">{EMAIL_HIDDEN_CHARACTER}</p>' in html
+    assert f'<div id="id_email_error" role="alert"><p class="form-error">{EMAIL_HIDDEN_CHARACTER}</p>' in html
     assert not get_user_model().objects.exists()
     assert not mail.outbox

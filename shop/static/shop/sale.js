@@ -48,16 +48,34 @@
     document.querySelectorAll("[data-for]").forEach(function (el) {
       var message = (fields || {})[el.dataset.for] || "";
       el.textContent = Array.isArray(message) ? message.join(" ") : message;
-      el.closest(".field").classList.toggle("has-error", Boolean(message));
+      var field = el.closest(".field");
+      field.classList.toggle("has-error", Boolean(message));
+      var input = field.querySelector("input, select");
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
     });
+  }
+  // The button the buyer pressed is disabled while the order is sent, which drops the focus:
+  // it goes to the first field to correct, or to what became of the order.
+  function focusFirstError() {
+    var invalid = form.querySelector('[aria-invalid="true"]');
+    if (invalid) invalid.focus();
+  }
+  function focusResult() {
+    if (!result.contains(document.activeElement)) result.focus();
+  }
+  // Rewritten only when it changes: the status is polled, and the live region would otherwise
+  // read the same words again at every poll.
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
   }
   function show(number, state, detail, link) {
     result.hidden = false;
     result.querySelector(".sale-result-head").hidden = false;
     result.className = "sale-result is-" + state;
-    document.getElementById("order-number").textContent = number || "";
-    document.getElementById("order-state").textContent = state;
-    document.getElementById("order-detail").textContent = detail || "";
+    setText(document.getElementById("order-number"), number || "");
+    setText(document.getElementById("order-state"), state);
+    setText(document.getElementById("order-detail"), detail || "");
     var anchor = document.getElementById("order-link");
     anchor.hidden = !link;
     if (link) anchor.href = link;
@@ -134,10 +152,14 @@
       (state === "open" && allocated ? Math.round(100 * remaining / allocated) : 0) + "%";
     var closed = document.getElementById("sale-closed");
     var formShown = state === "open" || Boolean(key) || done;
+    // A buyer filling the form as it goes would have the focus dropped to the top of the page:
+    // it goes to the note that stands in for the form, which is read out as it takes it.
+    var focusInForm = form.contains(document.activeElement);
     form.hidden = !formShown;
     closed.hidden = formShown;
     var note = wordsFor(closed, state);
     if (note !== null) document.getElementById("sale-closed-text").textContent = note;
+    if (!formShown && focusInForm) closed.focus();
   }
 
   // This buyer's order took `units`: the page shows them gone at once, and no figure read
@@ -211,6 +233,7 @@
           button.textContent = "Ordered";
           show(data.number, "processing", "Your items are reserved; we are placing your order.");
           ownOrderTaken(body.quantity);
+          focusResult();
           poll(data.status_url, data.number);
           refreshStock();
           return;
@@ -220,6 +243,7 @@
           done = true;
           button.textContent = "Ordered";
           show(data.number, "complete", "Thank you! Your order is placed.", data.order_url);
+          focusResult();
           refreshStock();
           return;
         }
@@ -227,10 +251,11 @@
           // Nothing is known to be placed: the retry sends the same key, so it cannot order twice.
           ready(label() + " (try again)");
           failed(data.detail || "We could not reach our order service; please try again.");
+          focusResult();
           return;
         }
         key = null; // a definite "no": nothing was ordered, the next attempt is a new order
-        if (r.status === 400) { ready(); showErrors(data.fields); return; }
+        if (r.status === 400) { ready(); showErrors(data.fields); focusFirstError(); return; }
         if (r.status === 409 && data.error === "sold_out" && data.remaining > 0) {
           // Fewer left than asked for: the buyer may still order what is left.
           showState("open", data.remaining); ready(); failed(data.detail); return;
@@ -241,6 +266,7 @@
         ready();
         failed(data.detail || "Something went wrong; please try again.");
       })
-      .catch(function () { ready(label() + " (try again)"); });
+      .then(function () { if (!result.hidden && document.activeElement === document.body) focusResult(); })
+      .catch(function () { ready(label() + " (try again)"); button.focus(); });
   });
 })();

@@ -22,13 +22,22 @@
     });
   }
 
+  // The toast is a live region that stays in the page (empty, it takes no room), so what is
+  // written into it is read out; it empties itself after a while, but not under the pointer or
+  // the focus, which would otherwise fall back to the top of the page with its link.
   function showToast(html) {
     var toast = document.querySelector("[data-toast]");
     if (!toast) return;
     toast.innerHTML = html;
-    toast.hidden = false;
+    toast.hidden = false; // a page rendered (and kept) before the toast stopped using `hidden`
     clearTimeout(showToast.timer);
-    showToast.timer = setTimeout(function () { toast.hidden = true; }, 6000);
+    showToast.timer = setTimeout(function hide() {
+      if (toast.matches(":hover, :focus-within")) {
+        showToast.timer = setTimeout(hide, 2000);
+      } else {
+        toast.innerHTML = "";
+      }
+    }, 6000);
   }
 
   function escapeHtml(text) {
@@ -46,6 +55,8 @@
       var quantity = parseInt(form.elements.quantity.value, 10);
       var product = form.elements.product.value;
       if (error) { error.hidden = true; error.textContent = ""; }
+      // Disabled while it is sent, which takes the focus from it: it is given back after.
+      var hadFocus = document.activeElement === button;
       button.disabled = true;
       fetch("/api/basket/items", {
         method: "POST",
@@ -74,12 +85,9 @@
         form.submit();
       }).finally(function () {
         button.disabled = false;
+        if (hadFocus && (document.activeElement === document.body || !document.activeElement)) button.focus();
       });
     });
-  });
-
-  document.querySelectorAll("[data-autosubmit]").forEach(function (select) {
-    select.addEventListener("change", function () { select.form.submit(); });
   });
 
   document.querySelectorAll("[data-checkout-form]").forEach(function (form) {
