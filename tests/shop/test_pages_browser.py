@@ -43,8 +43,8 @@ def _merchant_page(browser, demo_shop_url: str, viewport: dict):
     return page
 
 
-@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
-def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(demo_shop_url, browser, viewport):
+def _with_a_reel_in_the_basket(browser, demo_shop_url: str, viewport: dict, *, then: str):
+    """A page of a new browser that put one spinning reel in its basket, then opened `then`."""
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport=viewport)
@@ -52,7 +52,15 @@ def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(demo_shop_url
     page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
     page.get_by_role("button", name="Add to basket").click()
     expect(page.locator("[data-basket-count]").first).to_have_text("1")
-    page.goto(f"{demo_shop_url}/checkout/")
+    page.goto(f"{demo_shop_url}{then}")
+    return page
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
+def test_a_us_checkout_with_a_state_prints_the_address_in_us_order(demo_shop_url, browser, viewport):
+    from playwright.sync_api import expect
+
+    page = _with_a_reel_in_the_basket(browser, demo_shop_url, viewport, then="/checkout/")
 
     page.get_by_label("Full name").fill("Ada Angler")
     page.get_by_label("Email").fill("ada@example.com")
@@ -112,14 +120,8 @@ def test_a_wrong_zip_code_is_named_by_the_server_with_the_script_off(demo_shop_u
 def test_a_select_is_as_tall_as_the_text_fields_beside_it(demo_shop_url, browser, viewport):
     """The State select was 4 px shorter than City and ZIP code on its row (and the sale page's
     Quantity than Name beside it): Chromium draws a select's line at the font's height."""
-    from playwright.sync_api import expect
 
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(20_000)
-    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
-    page.get_by_role("button", name="Add to basket").click()
-    expect(page.locator("[data-basket-count]").first).to_have_text("1")
-    page.goto(f"{demo_shop_url}/checkout/")
+    page = _with_a_reel_in_the_basket(browser, demo_shop_url, viewport, then="/checkout/")
 
     fields = ("Country", "City", "State", "ZIP code")
     heights = {name: page.get_by_label(name).bounding_box()["height"] for name in fields}
@@ -145,12 +147,7 @@ def test_find_an_order_is_in_the_header_on_a_phone(demo_shop_url, browser, path)
 def test_the_basket_s_update_button_takes_a_tap_and_nothing_lies_over_it(demo_shop_url, browser, viewport):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(20_000)
-    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
-    page.get_by_role("button", name="Add to basket").click()
-    expect(page.locator("[data-basket-count]").first).to_have_text("1")
-    page.goto(f"{demo_shop_url}/basket/")
+    page = _with_a_reel_in_the_basket(browser, demo_shop_url, viewport, then="/basket/")
 
     update = page.get_by_role("button", name="Update")
     box = update.bounding_box()
@@ -353,14 +350,8 @@ def test_a_field_reached_backwards_with_the_keyboard_is_not_hidden_under_the_sti
 ):
     """Shift+Tab up the checkout form scrolled each field just into view: under the sticky header
     (150 px tall at 320 px), where the buyer could not see what they were typing into."""
-    from playwright.sync_api import expect
 
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(20_000)
-    page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
-    page.get_by_role("button", name="Add to basket").click()
-    expect(page.locator("[data-basket-count]").first).to_have_text("1")
-    page.goto(f"{demo_shop_url}/checkout/")
+    page = _with_a_reel_in_the_basket(browser, demo_shop_url, viewport, then="/checkout/")
     page.get_by_label("Card number").focus()
 
     under_the_header = []
