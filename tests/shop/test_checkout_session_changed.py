@@ -365,6 +365,15 @@ def test_one_accounts_basket_checked_out_on_two_browsers_at_once_is_ordered_once
     assert laptop.get("/checkout/")["Location"] == "/basket/"
 
 
+def _second_browser_at_checkout(user) -> tuple[Client, str]:
+    """Another browser signed in to the account, its checkout page open: the browser, and the
+    basket the page showed (`basket_shown`)."""
+    laptop = Client()
+    laptop.force_login(user)
+    shown = re.search(r'name="basket_shown" value="(\w+)"', laptop.get("/checkout/").content.decode()).group(1)
+    return laptop, shown
+
+
 def test_the_other_browsers_submit_while_the_first_order_is_confirmed_orders_nothing(
     client, signed_in, legacy_api, rod, mailoutbox, monkeypatch
 ):
@@ -374,9 +383,7 @@ def test_the_other_browsers_submit_while_the_first_order_is_confirmed_orders_not
     no checkout of the basket open and the rod still in it, and ordered it a second time."""
     fill_basket(client, rod, 1)
     client.get("/checkout/")
-    laptop = Client()
-    laptop.force_login(signed_in)
-    shown = re.search(r'name="basket_shown" value="(\w+)"', laptop.get("/checkout/").content.decode()).group(1)
+    laptop, shown = _second_browser_at_checkout(signed_in)
     real_send = confirmations.confirmation_send
     answers = {}
 
@@ -402,9 +409,7 @@ def test_a_basket_ordered_on_the_other_browser_after_this_submit_read_it_is_not_
     more, and the rod it read was ordered a second time."""
     fill_basket(client, rod, 1)
     client.get("/checkout/")
-    laptop = Client()
-    laptop.force_login(signed_in)
-    shown = re.search(r'name="basket_shown" value="(\w+)"', laptop.get("/checkout/").content.decode()).group(1)
+    laptop, shown = _second_browser_at_checkout(signed_in)
     real_note = shop_checkouts.pending_checkout_note
     answers = {}
 

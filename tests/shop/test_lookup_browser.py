@@ -4,13 +4,14 @@ browser that never looked it up."""
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
 from django.test import Client
+
+from tests.shop.test_buy_now import buy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -20,18 +21,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture
 def adas_order(live_shop_url, rod) -> str:
     """Ada bought a rod with a card ending 5556; her confirmation email is in the outbox."""
-    answer = Client().post(
-        f"/shop/{rod.category.slug}/{rod.slug}/orders",
-        data=json.dumps(
-            {
-                "quantity": 1,
-                "customer": {"name": "Ada Angler", "email": "ada@example.com"},
-                "payment": {"card_number": "4000 0566 5566 5556"},
-            }
-        ),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="browser-key-1",
-    )
+    answer = buy(Client(), rod, key="browser-key-1", payment={"card_number": "4000 0566 5566 5556"})
     assert answer.status_code == 201, answer.content
     return answer.json()["number"]
 
@@ -87,18 +77,7 @@ def test_an_order_s_lines_stay_inside_a_phone_s_width(live_shop_url, browser, ma
     from playwright.sync_api import expect
 
     waders = make_product("breathable-chest-waders", title="Breathable Chest Waders", price_cents=18999)
-    answer = Client().post(
-        f"/shop/{waders.category.slug}/{waders.slug}/orders",
-        data=json.dumps(
-            {
-                "quantity": 3,
-                "customer": {"name": "Ada Angler", "email": "ada@example.com"},
-                "payment": {"card_number": "4242 4242 4242 4242"},
-            }
-        ),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="browser-key-waders",
-    )
+    answer = buy(Client(), waders, key="browser-key-waders", quantity=3)
     assert answer.status_code == 201, answer.content
     parts = urlsplit(re.search(r"https?://\S+/orders/\S+", mail.outbox[-1].body).group(0))
     page = browser.new_page(viewport=viewport)

@@ -4,7 +4,6 @@ says so; "My orders" links guest and sale orders the same way."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import timedelta
@@ -20,6 +19,7 @@ from shop import order_links
 from shop.emails import Confirmation, order_confirmation_send
 from shop.models import PlacedOrder, VerifiedEmail
 from tests.shop import test_orders
+from tests.shop.test_buy_now import buy
 from tests.shop.test_orders import lookup
 
 # The order pages' own fixtures, shared with their first test file.
@@ -60,18 +60,7 @@ def tampered(path: str) -> str:
 def test_the_confirmation_emails_link_opens_the_order_in_another_browser_and_nowhere_else(
     client, legacy_api, rod, mailoutbox
 ):
-    answer = client.post(
-        f"/shop/{rod.category.slug}/{rod.slug}/orders",
-        data=json.dumps(
-            {
-                "quantity": 1,
-                "customer": {"name": "Ada Angler", "email": "Ada@Example.com"},
-                "payment": {"card_number": "4242 4242 4242 4242"},
-            }
-        ),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="key-link-1",
-    )
+    answer = buy(client, rod, key="key-link-1", customer={"name": "Ada Angler", "email": "Ada@Example.com"})
     assert answer.status_code == 201, answer.content
     number = answer.json()["number"]
     assert len(mailoutbox) == 1
@@ -95,18 +84,7 @@ def test_the_confirmation_emails_link_opens_the_order_in_another_browser_and_now
 
 @pytest.mark.django_db(transaction=True)
 def test_the_receipt_keeps_the_cards_last_digits_and_an_older_receipt_asks_the_order_service(client, legacy_api, rod):
-    answer = client.post(
-        f"/shop/{rod.category.slug}/{rod.slug}/orders",
-        data=json.dumps(
-            {
-                "quantity": 1,
-                "customer": {"name": "Ada Angler", "email": "ada@example.com"},
-                "payment": {"card_number": "4000 0566 5566 5556"},
-            }
-        ),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="key-digits-1",
-    )
+    answer = buy(client, rod, key="key-digits-1", payment={"card_number": "4000 0566 5566 5556"})
     assert answer.status_code == 201, answer.content
     number = answer.json()["number"]
     assert PlacedOrder.objects.get(number=number).card_last4 == "5556"
