@@ -9,11 +9,17 @@ and last sign-in, so it stops working once used), in the shop's pages, with the 
 - A password set through the link also ends the sign-in lockout of its account (django-axes):
   whoever reads the account's mail has proved it is theirs, however many wrong passwords a
   stranger tried meanwhile.
+- The link is written and handed to the mail server by a thread of the process, after the
+  answer: the request itself only looks the address up and signs the link, so how long it takes
+  does not tell whether an account has that address, however slow the mail server is. A process
+  stopped in between loses the link (its exit waits for those already asked for); the page says
+  to ask again if none arrives.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from axes.utils import reset as axes_reset
 from django import forms
@@ -33,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 RESET_LIMIT = 3
 RESET_WINDOW_SECONDS = 3600
+
+# One thread a process writes and sends the links, in the order they were asked for.
+_mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-reset-mail")
 
 
 def reset_links_allowed(*, email: str, network: str | None) -> bool:
@@ -54,6 +63,17 @@ class ShopPasswordResetForm(PasswordResetForm):
         # kept as written at sign-up, capitals included, and only its key says it is this one.
         active = get_user_model()._default_manager.filter(is_active=True)
         return (user for user in with_email(active, field="email", email=email) if user.has_usable_password())
+
+    def send_mail(self, *args, **kwargs):
+        # Rendered and sent after the answer (the module's docstring): Django's own send_mail
+        # logs a mail server's refusal instead of raising it.
+        _mailer.submit(super().send_mail, *args, **kwargs)
+
+
+def links_sent(timeout: float = 30) -> None:
+    """Returns once every link this process was asked for so far has been handed to the mail
+    server (or its failure logged)."""
+    _mailer.submit(lambda: None).result(timeout=timeout)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

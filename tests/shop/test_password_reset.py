@@ -5,11 +5,13 @@ and the sign-in lockout it ends."""
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.mail.backends.locmem import EmailBackend
 from django.test import Client
 
 from shop import password_reset
@@ -26,7 +28,9 @@ def nothing_counted_yet(counting_clock_pinned):
 
 
 def ask(client: Client, email: str, address: str = "203.0.113.9"):
-    return client.post("/accounts/password-reset/", {"email": email}, REMOTE_ADDR=address)
+    response = client.post("/accounts/password-reset/", {"email": email}, REMOTE_ADDR=address)
+    password_reset.links_sent()
+    return response
 
 
 def link_in(message) -> str:
@@ -136,3 +140,30 @@ def test_an_account_whose_address_was_written_with_capitals_is_found(client, dja
     django_user_model.objects.create_user("ann", "Ann.Smith@Example.com", PASSWORD)
     ask(client, typed)
     assert [m.to for m in mail.outbox] == [["Ann.Smith@example.com"]]
+
+
+class MailServerHeld(EmailBackend):
+    """A mail server that answers only once the test lets it (or after 5 s)."""
+
+    let_through = threading.Event()
+    answered_in_time: list[bool] = []
+
+    def send_messages(self, messages):
+        self.answered_in_time.append(self.let_through.wait(5))
+        return super().send_messages(messages)
+
+
+def test_the_answer_does_not_wait_for_the_mail_server(client, customer, settings):
+    # Were the link sent during the request, a slow mail server would make the answer to an
+    # address with an account slower than to one without: a way to learn who has an account.
+    settings.EMAIL_BACKEND = f"{__name__}.MailServerHeld"
+    MailServerHeld.let_through.clear()
+    MailServerHeld.answered_in_time.clear()
+
+    response = client.post("/accounts/password-reset/", {"email": "angler@example.com"}, REMOTE_ADDR="203.0.113.9")
+    MailServerHeld.let_through.set()  # only after the answer
+    password_reset.links_sent()
+
+    assert response["Location"] == "/accounts/password-reset/sent/"
+    assert MailServerHeld.answered_in_time == [True]
+    assert [m.to for m in mail.outbox] == [["angler@example.com"]]
