@@ -19,7 +19,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from config.admin_base import short_datetime
+from events.models import DeadLetter as ConsumerDeadLetter
+from orders.models import DeadLetter as OrderDeadLetter
 from readmodels.dashboard import dashboard_body
+from readmodels.models import PurchaseOrder
 
 PERMISSION = "readmodels.view_dashboard"
 # Rows of the sales-per-minute table (the chart above it shows the whole half hour).
@@ -85,12 +88,21 @@ def dashboard(request):
         "generated_at": short_datetime(parse_datetime(data.get("generated_at") or ""), seconds=True),
         # The last MINUTES_SHOWN minutes, the latest first, dated as the admin dates its lists.
         "minutes_shown": MINUTES_SHOWN,
+        "links": _links_allowed(request),
         "minutes": [
             {**row, "label": short_datetime(parse_datetime(row["minute"]))}
             for row in reversed(data["sales_per_minute"][-MINUTES_SHOWN:])
         ],
     }
     return TemplateResponse(request, "readmodels/dashboard.html", context)
+
+
+def _links_allowed(request) -> dict[str, bool]:
+    """The lists the page links to that this member of staff may open: a figure whose list would
+    answer 403 is shown without its link (the JSON keeps every URL; the page's script asks here)."""
+    lists = {"order_dead_letters": OrderDeadLetter, "consumer_dead_letters": ConsumerDeadLetter}
+    lists["purchase_orders"] = PurchaseOrder
+    return {name: admin.site.get_model_admin(model).has_view_permission(request) for name, model in lists.items()}
 
 
 @_read_only_json

@@ -31,12 +31,18 @@ DASHBOARD, DATA = "/admin/dashboard/", "/admin/dashboard/data.json"
 ORDERS_URL = "/shop/rods/muskie-casting-rod/orders"
 
 
-def _client(django_user_model, name: str, *, staff: bool, allowed: bool) -> Client:
+# What staff need to open the lists the dashboard links to (its dead letters, purchase orders).
+LISTS = ("view_deadletter", "view_purchaseorder", "view_hotorder")
+
+
+def _client(django_user_model, name: str, *, staff: bool, allowed: bool, lists: bool = False) -> Client:
     user = django_user_model.objects.create_user(name, f"{name}@example.com", "a-long-test-password")
     user.is_staff = staff
     user.save()
     if allowed:
         user.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    if lists:
+        user.user_permissions.add(*Permission.objects.filter(codename__in=LISTS))
     client = Client()
     client.force_login(user)
     return client
@@ -99,6 +105,28 @@ def test_the_page_shows_the_figures_without_javascript(catalogue, django_user_mo
     assert "PO-" in page  # its draft purchase order, with a link
     assert "sales_per_minute" in page  # consumer lag, per consumer
     assert re.search(r"Figures of \d{1,2} [A-Z][a-z]{2} \d\d:\d\d:\d\d \(UTC\)", page)  # when they were made
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_links_only_to_the_lists_its_viewer_may_open(catalogue, django_user_model):
+    catalogue["tourney-casting-rod"].reorder_point = 58
+    catalogue["tourney-casting-rod"].save()
+    place("tourney-casting-rod", 3)
+    catch_up()
+    dashboard_only = _client(django_user_model, "watcher", staff=True, allowed=True)
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True, lists=True)
+
+    watched = dashboard_only.get(DASHBOARD).content.decode()
+    managed = merchant.get(DASHBOARD).content.decode()
+
+    orders_list, reorder = "/admin/orders/deadletter/?redriven_at__isempty=1", "/admin/readmodels/purchaseorder/"
+    assert "PO-" in watched and f'href="{reorder}' not in watched and f'href="{orders_list}"' not in watched
+    assert '<span data-k="dead_letters.orders">0</span>' in watched
+    assert 'data-link-purchase-orders=""' in watched
+    # Each a link for staff who may open the list: no link to a 403.
+    assert merchant.get(orders_list).status_code == dashboard_only.get(orders_list).status_code + 200 - 403
+    assert f'href="{reorder}' in managed and f'href="{orders_list}"' in managed
+    assert 'data-link-purchase-orders="1"' in managed
 
 
 def _page_data(page: str) -> dict:
@@ -275,9 +303,9 @@ def test_answers_are_counted_per_second_with_the_acceptance_latency(settings):
 @pytest.mark.browser
 @pytest.mark.slow
 def _dashboard_in_a_browser(browser, live_server, django_user_model, *, width=1280, height=900, init_script=""):
-    """The dashboard open in Chromium, signed in as a merchant who may see it, its first
-    figures drawn: the merchant's test client, the context and the page."""
-    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    """The dashboard open in Chromium, signed in as a merchant who may see it and the lists it
+    links to, its first figures drawn: the merchant's test client, the context and the page."""
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True, lists=True)
     context = browser.new_context(viewport={"width": width, "height": height})
     context.add_cookies([{"name": "sessionid", "value": merchant.cookies["sessionid"].value, "url": live_server.url}])
     page = context.new_page()

@@ -9,6 +9,8 @@
   const minutesShown = Number(root.dataset.minutes || 5);
   const zone = root.dataset.timeZone || "UTC";
   const charts = {};
+  // The lists this member of staff may open (readmodels.views._links_allowed): no link to a 403.
+  const mayOpen = { consumerDeadLetters: !!root.dataset.linkConsumerDeadLetters, purchaseOrders: !!root.dataset.linkPurchaseOrders };
 
   // Dates as the admin writes them (config.admin_base.short_datetime), in the shop's time zone:
   // 30 Nov 14:05, the year only when it is not this one; 30 Nov 14:05:09 with seconds.
@@ -103,11 +105,12 @@
       return [p.title, p.available, p.reorder_point];
     }, "Nothing below its reorder point.");
     rows("dash-reorders", data.reorders, function (po) {
-      return [[po.reference, po.url], po.title, po.supplier, po.quantity, po.status];
+      return [[po.reference, mayOpen.purchaseOrders && po.url], po.title, po.supplier, po.quantity, po.status];
     }, "No open purchase orders.");
     rows("dash-consumers", data.consumers, function (c) {
       return [c.consumer, c.behind, c.lag_seconds + " s",
-        c.dead_letters ? [c.dead_letters, data.dead_letters.consumers_url + "&consumer=" + encodeURIComponent(c.consumer)] : 0];
+        c.dead_letters && mayOpen.consumerDeadLetters
+          ? [c.dead_letters, data.dead_letters.consumers_url + "&consumer=" + encodeURIComponent(c.consumer)] : c.dead_letters];
     }, "No consumers registered.");
     if (typeof uPlot === "undefined") return;
     const answersBox = document.getElementById("dash-answers-charts");
