@@ -74,6 +74,17 @@ def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgre
     return CheckoutProgress(None, placing=placing, browsers=browsers, buyers=buyers)
 
 
+def checkout_still_placing(request: HttpRequest, *, reference: str) -> bool:
+    """Whether the waiting page should wait on: this browser's checkout under `reference` has no
+    order yet and a try of it may still place one. It only reads: the page is reloaded for what
+    checkout_progress grants, takes and tells."""
+    if not reference or request.session.get(SESSION_CHECKOUT_REFERENCE) != reference:
+        return False
+    if PlacedOrder.objects.filter(reference=reference).exists():
+        return False
+    return PendingCheckout.objects.filter(reference=reference, tries_open__gt=0).exists()
+
+
 REFUSAL_KEPT_SECONDS = 600
 
 

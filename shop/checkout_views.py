@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.messages import get_messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -216,6 +216,11 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
     (when this session may see it), this page again while a try may still place it, and the
     checkout with the basket kept when none did."""
     reference = request.GET.get("reference", "")
+    if request.headers.get("Accept") == "application/json":
+        # The waiting page's script, asking whether to look again (checkout_still_placing): it
+        # reloads the page once the answer is no, instead of a refresh that restarts a screen
+        # reader's reading every few seconds.
+        return JsonResponse({"placing": checkout_progress.checkout_still_placing(request, reference=reference)})
     progress = checkout_progress.checkout_progress(request, reference=reference)
     if progress.order is not None:
         try:

@@ -135,3 +135,22 @@ def test_adding_to_the_basket_with_the_keyboard_keeps_the_focus_and_announces_it
     expect(page.get_by_role("link", name="View basket")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{demo_shop_url}/basket/")
+
+
+def test_a_form_shown_again_with_an_error_puts_the_focus_on_the_field_in_error(demo_shop_url, browser):
+    # Found by the server only (the two passwords differ): without the focus moved there, a
+    # screen reader starts again at the top of the page and never says what went wrong.
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{demo_shop_url}/accounts/signup/")
+    page.get_by_label("Username").fill("new-angler")
+    page.get_by_label("Email").fill("new-angler@example.com")
+    page.get_by_label("Password", exact=True).fill("a-long-test-password")
+    page.get_by_label("Password confirmation").fill("another-long-password")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page.locator("#id_password2_error")).to_be_visible()
+    expect(page.get_by_label("Password confirmation")).to_be_focused()
+    page.close()

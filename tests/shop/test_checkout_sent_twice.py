@@ -43,8 +43,15 @@ def _same_browser(client: Client) -> Client:
 def _progress_url(page) -> str:
     html = page.content.decode()
     assert "data-checkout-placing" in html
-    refresh = re.search(r'http-equiv="refresh" content="\d+;url=([^"]+)"', html)
+    # Without JavaScript the page refreshes itself; with it, its script asks (_still_placing).
+    refresh = re.search(r'<noscript><meta http-equiv="refresh" content="\d+;url=([^"]+)"></noscript>', html)
     return refresh.group(1).replace("&amp;", "&")
+
+
+def _still_placing(client: Client, progress: str) -> bool:
+    answer = client.get(progress, HTTP_ACCEPT="application/json")
+    assert answer.status_code == 200 and answer["Cache-Control"].startswith("max-age=0")
+    return answer.json()["placing"]
 
 
 @pytest.fixture
@@ -98,7 +105,9 @@ def test_the_second_submit_waits_for_the_first_and_shows_the_one_order(client, f
     assert "it was sent twice, and is placed once" in second.content.decode()
     progress = _progress_url(second)
     assert client.get(progress).status_code == 202  # still being placed: the page waits on
+    assert _still_placing(client, progress) is True
     assert let_go(first).status_code == 302
+    assert _still_placing(client, progress) is False  # which grants and tells nothing yet:
 
     shown = client.get(progress)
 
@@ -135,12 +144,36 @@ def test_the_waiting_page_shows_no_order_to_another_browser(client, first_submit
     number = PlacedOrder.objects.get().number
 
     stranger = Client()
+    assert _still_placing(stranger, progress) is False
     shown = stranger.get(progress)
 
     assert shown.status_code == 302 and number not in shown["Location"]
     told = stranger.get(shown["Location"], follow=True).content.decode()
     assert "not placed" not in told and "went through" not in told and number not in told
     assert client.get(progress)["Location"] == f"/orders/{number}/"
+
+
+def test_in_a_browser_the_waiting_page_shows_the_order_once_placed(
+    client, first_submit_held, live_server, browser, monkeypatch
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
+    reference, submit, let_go = first_submit_held
+    first = submit(checkout_form())
+    progress = _progress_url(client.post("/checkout/", checkout_form()))
+    context = browser.new_context()
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    page = context.new_page()
+    page.goto(f"{live_server.url}{progress}")
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_timeout(2500)  # more than one look: still placing, the page stays as it is
+    assert page.evaluate("window.notReloaded") is True
+
+    let_go(first)
+
+    page.wait_for_url(f"{live_server.url}/orders/*/", timeout=20_000)
+    assert "Your order is placed, and charged once" in page.content()
+    assert PlacedOrder.objects.get().reference == reference
+    context.close()
 
 
 def _first_answer_lost(monkeypatch) -> None:

@@ -90,6 +90,30 @@
     });
   });
 
+  // A checkout sent twice waits on its first try: asked quietly whether it is still being
+  // placed, the page is reloaded only once it is not (a timed refresh, the page without
+  // JavaScript, would restart a screen reader's reading every few seconds).
+  var placing = document.querySelector("[data-checkout-placing]");
+  if (placing) {
+    var progressUrl = placing.getAttribute("data-progress-url");
+    var every = 1000 * Number(placing.getAttribute("data-refresh-seconds") || 3);
+    var look = function () {
+      fetch(progressUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : { placing: true }; })
+        .catch(function () { return { placing: true }; })
+        .then(function (answer) {
+          if (answer.placing) setTimeout(look, every);
+          else window.location.replace(progressUrl);
+        });
+    };
+    setTimeout(look, every);
+  }
+
+  // A form shown again with errors: the first field in error takes the focus, so its label and
+  // error are read out at once rather than after the whole page.
+  var invalid = document.querySelector("main form [aria-invalid='true']");
+  if (invalid && !window.location.hash) invalid.focus();
+
   document.querySelectorAll("[data-checkout-form]").forEach(function (form) {
     form.addEventListener("submit", function () {
       var button = form.querySelector("[data-submit-once]");
