@@ -589,7 +589,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG or DJANGO_ENV != "production"
 
-# Mail goes to the console unless an SMTP server is named.
+# Mail goes to the console unless an SMTP server is named; in production, whose output is its
+# log, an email with no server to go to is refused instead (config.mail), never printed.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -597,10 +598,13 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 # Seconds a mail server may take to answer before the send fails (and is tried again later).
 EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 20)
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
-)
+if EMAIL_HOST:
+    _email_backend = "django.core.mail.backends.smtp.EmailBackend"
+elif DJANGO_ENV == "production":
+    _email_backend = "config.mail.NoMailServerBackend"
+else:
+    _email_backend = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", _email_backend)
 # Where links in emails point (the shop as buyers reach it).
 SHOP_BASE_URL = (os.environ.get("SHOP_BASE_URL") or SERVED.get("SHOP_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
