@@ -29,6 +29,8 @@ from edge.exporters import cloudfront, lambda_package, minisite
 DIGEST_TAG = "edge:config-sha256"
 # Lambda@Edge functions live in us-east-1 whatever the shop's region.
 EDGE_REGION = "us-east-1"
+# How often a new Lambda@Edge version's state is read while it is Pending (5 minutes at most).
+VERSION_POLL_SECONDS = 1
 
 
 @dataclass
@@ -215,6 +217,14 @@ def edge_deploy(
     result.lambda_version_arn, result.lambda_published = _publish_lambda(
         lambda_client, lambda_package.build_zip(table), dry_run=dry_run, say=say
     )
+    if not dry_run:
+        # A version just published is Pending for a while, and CloudFront refuses to associate
+        # it until it is Active (InvalidLambdaFunctionAssociation).
+        lambda_client.get_waiter("published_version_active").wait(
+            FunctionName=settings.EDGE_LAMBDA_FUNCTION,
+            Qualifier=result.lambda_version_arn.rsplit(":", 1)[-1],
+            WaiterConfig={"Delay": VERSION_POLL_SECONDS, "MaxAttempts": 300 // VERSION_POLL_SECONDS},
+        )
 
     summary = _find_distribution(cf)
     desired = cloudfront.distribution_config(

@@ -11,6 +11,7 @@ from io import StringIO
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -134,6 +135,50 @@ def test_edge_deploy_updates_behaviours_keeping_the_caller_reference_and_invalid
     assert stored["CacheBehaviors"]["Quantity"] == 23
     again, sent = deploy()
     assert not again.changed and sent.mutations() == set()
+
+
+class PendingVersions:
+    """What moto leaves out of Lambda and CloudFront: a version just published is Pending until
+    a while later (here: until its state has been read once), and CloudFront refuses to
+    associate a version that is not Active yet."""
+
+    def __init__(self, session):
+        self.pending: set[str] = set()
+        session.events.register("after-call.lambda.CreateFunction", self.published)
+        session.events.register("after-call.lambda.UpdateFunctionCode", self.published)
+        session.events.register("after-call.lambda.GetFunctionConfiguration", self.read)
+        for operation in ("CreateDistribution", "UpdateDistribution"):
+            session.events.register(f"provide-client-params.cloudfront.{operation}", self.associate)
+
+    def published(self, parsed, **kwargs):
+        self.pending.add(parsed["Version"])
+        parsed["State"] = "Pending"
+
+    def read(self, parsed, **kwargs):
+        if parsed.get("Version") in self.pending:
+            parsed["State"] = "Pending"
+            self.pending.discard(parsed["Version"])
+
+    def associate(self, params, **kwargs):
+        config = params["DistributionConfig"]
+        behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"].get("Items", [])]
+        for association in (a for b in behaviours for a in b["LambdaFunctionAssociations"].get("Items", [])):
+            version = association["LambdaFunctionARN"].rsplit(":", 1)[-1]
+            if version in self.pending:
+                message = f"The function must be in an Active state. The current state for version {version} is Pending"
+                error = {"Error": {"Code": "InvalidLambdaFunctionAssociation", "Message": message}}
+                raise ClientError(error, kwargs["model"].name)
+
+
+def test_edge_deploy_waits_for_the_new_version_to_be_active_before_cloudfront_takes_it(aws):
+    recorder = Recorder()
+    PendingVersions(recorder.session)
+    first = edge_deploy(session=recorder.session, say=lambda message: None)
+    assert first.distribution_created and first.lambda_version_arn.endswith(":1")
+    services.route_set_enabled(actor="merchant", route=Route.objects.get(name="muskie"), enabled=False)
+    updated = edge_deploy(session=recorder.session, say=lambda message: None)
+    assert updated.distribution_updated and updated.lambda_version_arn.endswith(":2")
+    assert [p["Qualifier"] for p in recorder.sent("GetFunctionConfiguration")][-1] == "2"
 
 
 def test_edge_deploy_dry_run_prints_the_difference_and_changes_nothing(aws):
