@@ -239,7 +239,8 @@ def resources() -> dict:
         "ORDERS_TRUSTED_PROXY_HOPS": "2",
     }
     legacy_env = {
-        **{k: v for k, v in app_env.items() if not k.startswith("LEGACY_API_")},
+        # The legacy API never opens a sealed card: it is not given the key that opens them.
+        **{k: v for k, v in app_env.items() if not k.startswith("LEGACY_API_") and k != "CARD_ENCRYPTION_KEY"},
         "SHOP_DEPLOYMENT": "legacy",
         "ALLOWED_HOSTS": {"Fn::Sub": LEGACY_DOMAIN},
         "LEGACY_API_TOKEN_STOREFRONT": _secret("legacy_api_token_storefront"),

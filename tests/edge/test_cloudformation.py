@@ -119,6 +119,12 @@ def test_the_functions_get_one_queue_name_real_hosts_and_secrets_by_name_only(te
             assert value["Fn::Sub"].startswith("{{resolve:secretsmanager:${AppSecretName}:SecretString:"), name
     legacy = functions["LegacyApiFunction"]["Properties"]["Environment"]["Variables"]
     assert {"LEGACY_API_TOKEN_STOREFRONT", "LEGACY_API_TOKEN_HOTPATH"} <= set(legacy)
+    # The card key is every process's but the legacy API's (README): the one place cards are
+    # sent in the clear has no use for the key that opens the hot path's sealed cards.
+    assert "CARD_ENCRYPTION_KEY" not in legacy
+    for name in ("HotpathFunction", "BeatFunction"):
+        key = functions[name]["Properties"]["Environment"]["Variables"]["CARD_ENCRYPTION_KEY"]
+        assert key["Fn::Sub"].startswith("{{resolve:secretsmanager:${AppSecretName}:SecretString:"), name
     assert (
         "${Distribution.DomainName}"
         in functions["HotpathFunction"]["Properties"]["Environment"]["Variables"]["ALLOWED_HOSTS"]["Fn::Sub"]
