@@ -119,6 +119,13 @@ def _set_header(headers: dict, name: str, value: str) -> None:
     headers[name.lower()] = [{"key": name, "value": value}]
 
 
+def _add_header(headers: dict, name: str, value: str) -> None:
+    """Adds a value beside those the header has (Set-Cookie: the origin's own cookies stay)."""
+    if name.lower().startswith(RESERVED_PREFIXES):
+        raise ValueError(f"CloudFront answers 502 to a function that adds {name}")
+    headers.setdefault(name.lower(), []).append({"key": name, "value": value})
+
+
 def _decide(request: dict, table: dict, now: float) -> matcher.Decision:
     headers = request.get("headers", {})
     cookies = matcher.parse_cookie_header(v["value"] for v in headers.get("cookie", []))
@@ -225,12 +232,22 @@ def origin_request(cf: dict, table: dict, now: float) -> dict:
 
 def switch_origin(request: dict, origin: dict) -> None:
     """Points the request at `origin` (CloudFront re-resolves the new domain)."""
-    # The distribution's origin headers (X-Origin-Verify) go with the request to whichever
-    # custom origin it is switched to: the origins refuse requests without them.
     current = request.get("origin") or {}
-    custom_headers = (current.get("custom") or current.get("s3") or {}).get("customHeaders") or {}
+    # One CloudFront already sends the request to is kept as it is: a function that rewrites
+    # an S3 origin turns its origin access control off, and the private bucket answers 403.
+    if not _targets(current, origin):
+        request["origin"] = _origin_object(origin, current)
+    # S3 has no default document: serve the directory's index.html (the workshop's rewrite).
+    if origin["kind"] == "s3" and request["uri"].endswith("/"):
+        request["uri"] += "index.html"
+    if origin["kind"] != "web":
+        # API Gateway and S3 answer only to their own Host.
+        _set_header(request["headers"], "Host", origin["domain"])
+
+
+def _origin_object(origin: dict, current: dict) -> dict:
     if origin["kind"] == "s3":
-        request["origin"] = {
+        return {
             "s3": {
                 "domainName": origin["domain"],
                 "path": origin.get("path", ""),
@@ -239,25 +256,29 @@ def switch_origin(request: dict, origin: dict) -> None:
                 "customHeaders": {},
             }
         }
-        # S3 has no default document: serve the directory's index.html (the workshop's rewrite).
-        if request["uri"].endswith("/"):
-            request["uri"] += "index.html"
-    else:
-        request["origin"] = {
-            "custom": {
-                "domainName": origin["domain"],
-                "port": origin["port"],
-                "protocol": origin["protocol"],
-                "path": origin.get("path", ""),
-                "sslProtocols": ["TLSv1.2"],
-                "readTimeout": 30,
-                "keepaliveTimeout": 5,
-                "customHeaders": custom_headers,
-            }
+    # The distribution's origin headers (X-Origin-Verify) go with the request to whichever
+    # custom origin it is switched to: the origins refuse requests without them.
+    custom_headers = (current.get("custom") or current.get("s3") or {}).get("customHeaders") or {}
+    return {
+        "custom": {
+            "domainName": origin["domain"],
+            "port": origin["port"],
+            "protocol": origin["protocol"],
+            "path": origin.get("path", ""),
+            "sslProtocols": ["TLSv1.2"],
+            "readTimeout": 30,
+            "keepaliveTimeout": 5,
+            "customHeaders": custom_headers,
         }
-    if origin["kind"] != "web":
-        # API Gateway and S3 answer only to their own Host.
-        _set_header(request["headers"], "Host", origin["domain"])
+    }
+
+
+def _targets(current: dict, origin: dict) -> bool:
+    """Whether the event's `origin` is already `origin` (its domain, port and path)."""
+    target = current.get("s3" if origin["kind"] == "s3" else "custom") or {}
+    same_port = origin["kind"] == "s3" or target.get("port") == origin["port"]
+    same_path = target.get("path", "") == origin.get("path", "")
+    return target.get("domainName") == origin["domain"] and same_port and same_path
 
 
 def origin_response(cf: dict, table: dict, now: float) -> dict:
@@ -268,5 +289,6 @@ def origin_response(cf: dict, table: dict, now: float) -> dict:
     _set_header(response.setdefault("headers", {}), ROUTE_HEADER, route)
     issued = _header(request, ISSUED_HEADER)
     if issued:
-        _set_header(response["headers"], "Set-Cookie", canary_cookie(issued))
+        # Beside the origin's cookies (a page's csrftoken, a session), never instead of them.
+        _add_header(response["headers"], "Set-Cookie", canary_cookie(issued))
     return response

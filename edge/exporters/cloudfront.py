@@ -77,16 +77,18 @@ def policies(origin: dict | None, *, dynamic: bool) -> dict:
     return {"CachePolicyId": CACHING_DISABLED, "OriginRequestPolicyId": ALL_VIEWER}
 
 
-def event_types(routes: list[matcher.Route], index: int) -> list[str]:
+def event_types(routes: list[matcher.Route], index: int, origins: dict | None = None) -> list[str]:
     """The Lambda@Edge events the behaviour of `routes[index]` needs.
 
     viewer-request (normal forms, redirects) and origin-response (X-Edge-Route) always;
     origin-request when the route may be passed over (the router then picks the origin of
-    the route that applies).
+    the route that applies), or when it sends to S3, which has no default document (the
+    router asks for a directory's index.html).
     """
     route = routes[index]
     types = ["viewer-request"]
-    if route.is_conditional:
+    to_s3 = (origins or {}).get(route.origin or "", {}).get("kind") == "s3"
+    if route.is_conditional or to_s3:
         types.append("origin-request")
     types.append("origin-response")
     return types
@@ -113,7 +115,7 @@ def behaviour(table: dict, routes: list[matcher.Route], index: int, lambda_arn: 
         },
         "SmoothStreaming": False,
         "Compress": True,
-        "LambdaFunctionAssociations": _associations(event_types(routes, index), lambda_arn),
+        "LambdaFunctionAssociations": _associations(event_types(routes, index, table["origins"]), lambda_arn),
         "FunctionAssociations": {"Quantity": 0},
         "FieldLevelEncryptionId": "",
         **policies(origin, dynamic=dynamic),

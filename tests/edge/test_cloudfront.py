@@ -15,9 +15,9 @@ import pytest
 from django.core.management import call_command
 
 from edge.exporters import cloudfront
-from tests.edge.cases import CASES
+from tests.edge.cases import CASES, Case
+from tests.edge.routers import cf_event, cf_request, expected, load_lambda_package, origin_event
 from tests.edge.routers import cloudfront as simulate
-from tests.edge.routers import expected, load_lambda_package
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,7 @@ def test_one_ordered_behaviour_per_enabled_route_with_the_managed_policies(expor
     assert events["/shop/rods/muskie-casting-rod/*"] == ["viewer-request", "origin-response"]
     assert events["/t/canary/*"] == ["viewer-request", "origin-request", "origin-response"]
     assert events["/t/old/*"] == ["viewer-request", "origin-response"]
+    assert events["/t/site/*"] == ["viewer-request", "origin-request", "origin-response"], "S3's index.html"
     default_events = [a["EventType"] for a in default["LambdaFunctionAssociations"]["Items"]]
     assert default_events == ["viewer-request", "origin-response"]
     for origin in config["Origins"]["Items"]:
@@ -80,6 +81,24 @@ def test_one_ordered_behaviour_per_enabled_route_with_the_managed_policies(expor
         for b in behaviours.values()
         for a in b["LambdaFunctionAssociations"].get("Items", [])
     ), "a version ARN"
+
+
+def test_a_minisite_directory_gets_its_index_from_the_origin_cloudfront_signs(exported):
+    """S3 has no default document, and a function that rewrites an S3 origin turns its origin
+    access control off: a plain route to the mini-site asks the bucket for the directory's
+    index.html, through the very origin CloudFront picked (and signs for)."""
+    config, handler = exported
+    behaviour = next(b for b in config["CacheBehaviors"]["Items"] if b["PathPattern"] == "/t/site/*")
+    events = [a["EventType"] for a in behaviour["LambdaFunctionAssociations"]["Items"]]
+    origins = {o["Id"]: o for o in config["Origins"]["Items"]}
+    request = handler(cf_event("viewer-request", cf_request(Case("/t/site/page/", "site"))), None)
+    request["origin"] = origin_event(origins[behaviour["TargetOriginId"]])
+    request["origin"]["s3"].update(authMethod="none", region="us-east-1")
+    picked = json.loads(json.dumps(request["origin"]))
+    if "origin-request" in events:
+        request = handler(cf_event("origin-request", request), None)
+    assert request["uri"] == "/t/site/page/index.html"
+    assert request["origin"] == picked
 
 
 def test_the_config_has_the_fields_boto3_requires(exported):

@@ -101,6 +101,25 @@ def test_a_new_buyer_gets_the_canary_cookie_the_decision_used(packaged):
     assert response["headers"]["x-shop-route"][0]["value"] == ("canary" if inside else "default")
 
 
+def test_a_new_buyer_keeps_the_cookies_the_origin_set_beside_the_canary_cookie(packaged, db, client):
+    """CloudFront gives origin-response the origin's Set-Cookie headers as one list: the canary
+    cookie joins them. Replacing them lost a new buyer's csrftoken, and the page's first form
+    post was refused."""
+    table, handler = packaged
+    from tests.edge.cases import Case
+
+    page = client.get("/accounts/login/")
+    sent = [{"key": "Set-Cookie", "value": morsel.OutputString()} for morsel in page.cookies.values()]
+    assert any(v["value"].startswith("csrftoken=") for v in sent), "the origin's page sets its CSRF cookie"
+    request = handler(cf_event("viewer-request", cf_request(Case("/t/canary/a", "?"))), None)
+    request = handler(cf_event("origin-request", request), None)
+    origin = {"status": "200", "statusDescription": "OK", "headers": {"set-cookie": list(sent)}}
+    response = handler(cf_event("origin-response", request, origin), None)
+    cookies = response["headers"]["set-cookie"]
+    assert cookies[: len(sent)] == sent
+    assert [c["value"].split("=", 1)[0] for c in cookies[len(sent) :]] == [matcher.CANARY_COOKIE]
+
+
 def test_a_returning_buyer_gets_no_new_cookie(packaged):
     table, handler = packaged
     from tests.edge.cases import Case
