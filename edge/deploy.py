@@ -31,6 +31,9 @@ DIGEST_TAG = "edge:config-sha256"
 EDGE_REGION = "us-east-1"
 # How often a new Lambda@Edge version's state is read while it is Pending (5 minutes at most).
 VERSION_POLL_SECONDS = 1
+# What the routes decide of a distribution; the rest (the shop's own domain and its
+# certificate, a WAF web ACL, logging, error pages) is the platform's, and an update keeps it.
+MANAGED_KEYS = ("Origins", "DefaultCacheBehavior", "CacheBehaviors", "Comment", "Enabled")
 
 
 @dataclass
@@ -266,7 +269,8 @@ def edge_deploy(
             result.distribution_created = True
             say(f"Created distribution {created['Id']}.")
         else:
-            cf.update_distribution(Id=summary["Id"], IfMatch=etag, DistributionConfig=desired)
+            config = {**current, **{key: desired[key] for key in MANAGED_KEYS}}
+            cf.update_distribution(Id=summary["Id"], IfMatch=etag, DistributionConfig=config)
             cf.tag_resource(Resource=summary["ARN"], Tags=tags)
             result.distribution_updated = True
             say(f"Updated distribution {summary['Id']}.")

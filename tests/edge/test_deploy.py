@@ -181,6 +181,32 @@ def test_edge_deploy_waits_for_the_new_version_to_be_active_before_cloudfront_ta
     assert [p["Qualifier"] for p in recorder.sent("GetFunctionConfiguration")][-1] == "2"
 
 
+def test_edge_deploy_keeps_what_the_routes_do_not_decide_the_shops_domain_certificate_and_web_acl(aws):
+    first, _ = deploy()
+    cloudfront = boto3.client("cloudfront")
+    deployed = cloudfront.get_distribution_config(Id=first.distribution_id)
+    platform = {
+        "Aliases": {"Quantity": 1, "Items": ["shop.example.com"]},
+        "ViewerCertificate": {
+            "ACMCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d",
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1.2_2021",
+        },
+        "WebACLId": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/0a1b2c3d",
+    }
+    config = {**deployed["DistributionConfig"], **platform}
+    cloudfront.update_distribution(Id=first.distribution_id, IfMatch=deployed["ETag"], DistributionConfig=config)
+    services.route_set_enabled(actor="merchant", route=Route.objects.get(name="muskie"), enabled=False)
+
+    updated, _ = deploy()
+    assert updated.distribution_updated
+    stored = cloudfront.get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    assert "/shop/rods/muskie-casting-rod/*" not in [b["PathPattern"] for b in stored["CacheBehaviors"]["Items"]]
+    assert stored["Aliases"] == platform["Aliases"]
+    assert stored["ViewerCertificate"]["ACMCertificateArn"] == platform["ViewerCertificate"]["ACMCertificateArn"]
+    assert stored["WebACLId"] == platform["WebACLId"]
+
+
 def test_edge_deploy_dry_run_prints_the_difference_and_changes_nothing(aws):
     first, _ = deploy()
     services.route_set_enabled(actor="merchant", route=Route.objects.get(name="off"), enabled=True)
