@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # long lifetime is safe; the remaining stock changes with every order, so it lives briefly.
 PRODUCT_TTL = 600
 REMAINING_TTL = 5
-# Every order asks for its product: each process keeps it this long before it asks the
+# Every order asks for its product: each process keeps a hot one this long before it asks the
 # shared cache again, so a merchant's change reaches every process within this delay (and
 # the acceptance statement checks the product again in the database).
 PRODUCT_MEMO_SECONDS = 1.0
@@ -108,7 +108,13 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
         if data is None:
             data = _hot_product_load(product)
             cache.set(key, data, PRODUCT_TTL)
-        _products_here[product] = (time.monotonic() + PRODUCT_MEMO_SECONDS, generation, data)
+        if data and data["is_hot"]:
+            _products_here[product] = (time.monotonic() + PRODUCT_MEMO_SECONDS, generation, data)
+        else:
+            # Kept only while hot (the sale's stampede is what the copy spares the cache): a sale
+            # opened in another process would otherwise be "not hot" here for up to a second just
+            # as its route sends the first buyers, who got a 404 page and `not_hot`.
+            _products_here.pop(product, None)
     if not data or data["category"] != category:
         return None
     return data

@@ -111,3 +111,35 @@ def test_plus_addressing_does_not_dodge_the_email_throttle(client, allocation, s
     ]
 
     assert answers == [202, 202, 429]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_opened_elsewhere_is_served_at_once_by_a_process_that_just_saw_it_closed(
+    processes, process_env, allocation
+):
+    """The route comes on just after the sale opens: a server process that answered the product
+    "not hot" a moment before serves the sale's page and takes its orders at once (not a 404 for
+    the rest of its copy's second). Real gunicorn, one thread, with the edge's routes."""
+    from django.core.management import call_command
+
+    from tests.edge.conftest import ensure_origins
+    from tests.orders.all_in_one import all_in_one_start
+    from tests.orders.conftest import ORDERS_URL, PREFIX, http_json
+
+    allocation.is_hot = False
+    allocation.save()
+    ensure_origins()
+    call_command("edge_route", "add", "muskie-sale", PREFIX + "*", "--origin", "hotpath", "--enable")
+    base = all_in_one_start(processes, process_env, workers=1, threads=1)
+    for _ in range(2):  # the one thread has the product, not hot, from its last request
+        assert http_json("GET", base + PREFIX + "stock")[0] == 404
+
+    allocation.is_hot = True  # the merchant opens the sale in another process
+    allocation.save()
+    page = http_json("GET", base + PREFIX + "stock")
+    status, body, headers = http_json("POST", base + ORDERS_URL, order_body(), {"Idempotency-Key": "opened-1"})
+
+    assert page[0] == 200 and page[1]["state"] == "open", page
+    assert status == 202 and headers["X-Edge-Route"] == "muskie-sale", (status, body)
