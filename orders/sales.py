@@ -274,12 +274,16 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
             raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
         known_keys_forget(allocation_id=allocation.pk)
         _forget_cached(allocation)
+        # The edge first: the sale takes no orders now, and until its routes are off the hot
+        # path answers its pages 404 and its orders `not_hot`. The hold's follow-up waits on
+        # the legacy API, up to its timeout when that is busy (a sale's end) or down.
+        announced = sale_closed_announce(allocation)
         followed = sale_closing_follow(allocation)
     logger.info("sale of %s closed: %s sold", allocation.product.slug, allocation.sold)
     # Told "the rest released" while the legacy API had refused or not answered, a merchant
     # would sell those units elsewhere in vain: the reconciliation gives them back later.
     held = [] if followed else [HOLD_NOT_GIVEN_BACK]
-    allocation.closed_notes = held + sale_closed_announce(allocation)
+    allocation.closed_notes = held + announced
     return allocation
 
 
