@@ -292,3 +292,31 @@ def test_a_sale_selling_out_under_a_buyer_filling_the_form_gives_the_focus_to_wh
         expect(page.locator("#sale-closed")).to_be_visible(timeout=20_000)  # the page looks every 5 s
         expect(page.locator("#buy")).to_be_hidden()
         expect(page.locator("#sale-closed")).to_be_focused()
+
+
+def test_a_page_open_when_the_merchant_closes_the_sale_says_it_ended_while_the_edge_still_sends_it_there(
+    processes, process_env, allocation
+):
+    """The edge's route to the hot path outlives the sale until it is exported again (nginx,
+    CloudFront): the hot path then answers the page's stock figures `not_hot`. The page says the
+    sale has ended, instead of "only 20 left" and a button whose order would be refused."""
+    from playwright.sync_api import expect, sync_playwright
+
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    def merchant_closes() -> None:
+        SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False, state="closing")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(hotpath + PREFIX)
+            expect(page.locator("#stock-text")).to_have_text("Hurry — only 20 left")
+            outside_the_browser_loop(merchant_closes)
+            # The page looks every 5 s.
+            expect(page.locator("#sale-banner-text")).to_have_text("This flash sale has ended", timeout=20_000)
+            expect(page.locator("#buy")).to_be_hidden()
+            expect(page.locator("#sale-closed")).to_contain_text("This sale has ended")
+        finally:
+            browser.close()

@@ -173,7 +173,20 @@
   function refreshStock() {
     if (!stockUrl) return;
     fetch(stockUrl, { headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) throw new Error("no stock figures here"); return r.json(); })
+      .then(function (r) {
+        if (r.status === 404) {
+          // The hot path's own "no sale here" (the sale was closed, or the product taken off
+          // sale) while the edge still sends this page's requests to it: the sale has ended,
+          // and an order sent from here would be refused. Any other 404 (the storefront's,
+          // once the route is off, where an order is still placed) tells nothing.
+          return r.json().then(function (body) {
+            if (body.error !== "not_hot" && body.error !== "not_on_sale") throw new Error("no stock figures here");
+            return { state: "ended", remaining: 0 };
+          });
+        }
+        if (!r.ok) throw new Error("no stock figures here");
+        return r.json();
+      })
       .then(function (s) {
         var state = s.state, left = s.remaining;
         if (ceiling !== null && (left <= ceiling || Date.now() > ceilingUntil)) ceiling = null;
