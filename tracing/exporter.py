@@ -32,9 +32,11 @@ KINDS = {
     OtelKind.CONSUMER: SpanKind.CONSUMER,
 }
 # A path segment of 20 or more URL-safe characters with a digit, or a signed value (a:b:c),
-# is a secret; so is whatever follows a hot order's number in its status URL (a random token,
-# which may hold no digit at all): /shop/<category>/<product>/orders/<number>/<token>.
-TOKEN_SEGMENT = re.compile(r"(?<=/orders/)(T[0-9]+/)[^/]+|/(?=[^/]*[0-9])[A-Za-z0-9_\-:.]{20,}")
+# is a secret, percent-encoded or not (a server that gives no raw request line has its URL
+# rebuilt with `:` as `%3A`: a signed value cut at its first `%` kept its signature); so is
+# whatever follows a hot order's number in its status URL (a random token, which may hold no
+# digit at all): /shop/<category>/<product>/orders/<number>/<token>.
+TOKEN_SEGMENT = re.compile(r"(?<=/orders/)(T[0-9]+/)[^/]+|/(?=[^/]*[0-9])[A-Za-z0-9_\-:.%]{20,}")
 URL_KEYS = ("http.target", "http.url", "url.full", "url.path", "url.query")
 KEPT_TYPES = (str, bool, int, float)
 
