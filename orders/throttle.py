@@ -5,7 +5,6 @@ are the counters' names and limits, and the count through Django's cache API els
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
@@ -14,6 +13,7 @@ from django.core.cache import cache
 
 from orders.services import Throttled
 from shop.order_input import client_network, mailbox_key
+from shop.window_counts import digest
 
 
 def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[tuple[str, int]]:
@@ -22,7 +22,7 @@ def throttle_counters(*, client_ip: str | None, email: str, now: float) -> list[
     window = settings.ORDERS_THROTTLE_WINDOW
     bucket = int(now // window)
     return [
-        (f"orders:throttle:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}:{bucket}", limit)
+        (f"orders:throttle:{scope}:{digest(ident)}:{bucket}", limit)
         for scope, ident, limit in (
             ("ip", client_network(client_ip) if client_ip else "", settings.ORDERS_THROTTLE_PER_IP),
             ("email", mailbox_key(email), settings.ORDERS_THROTTLE_PER_EMAIL),

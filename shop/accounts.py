@@ -17,11 +17,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.crypto import salted_hmac
 
 from shop.models import VerifiedEmail
 from shop.order_input import email_key, mailbox_key
-from shop.window_counts import window_count, window_now
+from shop.window_counts import digest, window_count, window_now
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +171,7 @@ def email_verification_throttle(*, user: AbstractBaseUser, email: str) -> None:
     one, and no address is written into the cache); raises LinksThrottled when either is over
     LINK_LIMIT in the current window. Every path that sends a link counts here first."""
     bucket, wait = window_now(RESEND_WINDOW_SECONDS)
-    address = salted_hmac("shop.accounts.verification-address", mailbox_key(email)).hexdigest()
+    address = digest(mailbox_key(email))
     counts = [
         window_count(f"shop:verify-links:account:{user.pk}:{bucket}", RESEND_WINDOW_SECONDS),
         window_count(f"shop:verify-links:address:{address}:{bucket}", RESEND_WINDOW_SECONDS),

@@ -28,12 +28,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.urls import reverse_lazy
-from django.utils.crypto import salted_hmac
 
 from shop.forms import ShopEmailField
 from shop.order_finders import with_email
 from shop.order_input import client_ip_network, mailbox_key
-from shop.window_counts import window_count, window_now
+from shop.window_counts import digest, window_count, window_now
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +47,9 @@ def reset_links_allowed(*, email: str, network: str | None) -> bool:
     """Counts one link for the mailbox and one for the client's network (keyed hashes: no address
     is written into the cache); False when either is past RESET_LIMIT in this hour."""
     bucket, _wait = window_now(RESET_WINDOW_SECONDS)
-    counted = [salted_hmac("shop.password-reset.mailbox", mailbox_key(email)).hexdigest()]
+    counted = [f"mailbox:{digest(mailbox_key(email))}"]
     if network:
-        counted.append(salted_hmac("shop.password-reset.network", network).hexdigest())
+        counted.append(f"network:{digest(network)}")
     counts = [window_count(f"shop:reset-links:{key}:{bucket}", RESET_WINDOW_SECONDS) for key in counted]
     return max(counts) <= RESET_LIMIT
 

@@ -1,17 +1,29 @@
 """Counts in fixed windows of time, kept in the shared cache so that every web process sees the
 same ones: what the shop's throttles count (order lookups, verification links, declined cards).
-Keys carry no address, email or order number in clear: the cache is not a log."""
+Keys carry no address, email or order number, in clear or in a hash anyone could make: the
+cache is not a log."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 
 
+@functools.cache
+def _digest_key(secret: str) -> bytes:
+    return hashlib.sha256(b"shop.window_counts.digest:" + secret.encode()).digest()
+
+
 def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+    """What a counter's key holds of an address, a mailbox or an order number: a keyed hash
+    (HMAC-SHA256 under a key derived from SECRET_KEY). A plain hash of an IPv4 address or of
+    a sequential order number is undone by hashing every candidate."""
+    return hmac.new(_digest_key(settings.SECRET_KEY), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def window_now(seconds: int) -> tuple[int, int]:
