@@ -6,6 +6,7 @@ refusal its first try got, told to the browser that sent it only."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from shop.order_links import order_grant_access
 from shop.receipts import checkout_placed_answer, placed_lines
 from shop.selectors import basket_get_for_request
 from shop.services import basket_take_placed
+from shop.window_counts import digest
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ def checkout_refusal_keep(request: HttpRequest, *, reference: str, message: str)
     if not request.session.session_key:
         return
     try:
-        cache.set(_refusal_key(reference), (request.session.session_key, message), REFUSAL_KEPT_SECONDS)
+        # The session by a keyed hash: a session's key in the cache would sign anyone in as it.
+        cache.set(_refusal_key(reference), (digest(request.session.session_key), message), REFUSAL_KEPT_SECONDS)
     except Exception:
         logger.warning("could not keep checkout %s's refusal for its waiting page", reference, exc_info=True)
 
@@ -111,7 +114,8 @@ def checkout_refusal_told(request: HttpRequest, *, reference: str) -> str | None
     except Exception:  # the page says what it can without it
         logger.warning("could not read checkout %s's refusal", reference, exc_info=True)
         kept = None
-    if not kept or not request.session.session_key or kept[0] != request.session.session_key:
+    session_key = request.session.session_key
+    if not kept or not session_key or not hmac.compare_digest(kept[0], digest(session_key)):
         return None
     return kept[1]
 

@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -21,6 +22,7 @@ from legacy_api.models import Order
 from legacy_client import OrderAnswer, Outcome
 from shop.checkout_errors import CheckoutPlacedEarlier
 from shop.checkout_events import SOURCE
+from shop.checkout_progress import _refusal_key
 from shop.checkout_reference import SESSION_CHECKOUT_REFERENCE
 from shop.checkout_sweep import checkout_sweep
 from shop.checkouts import checkout_place
@@ -126,6 +128,9 @@ def test_when_the_first_submit_is_declined_the_waiting_page_says_nothing_was_pla
     first = submit(checkout_form(card_number=DECLINED))
     progress = _progress_url(client.post("/checkout/", checkout_form(card_number=DECLINED)))
     assert let_go(first).status_code == 402
+    # Kept for this browser by a keyed hash of its session: its key would sign anyone in.
+    kept = cache.get(_refusal_key(reference))
+    assert kept[1].startswith("Your card was declined") and client.session.session_key not in kept[0]
 
     shown = client.get(progress)
 
