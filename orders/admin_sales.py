@@ -297,8 +297,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
                 self.message_user(request, f"{allocation.product}: nothing to reconcile (the sale {phrase}).")
             for check in checks:
                 level = messages.SUCCESS if check.action == "in step" else messages.WARNING
-                figures = f"owed {check.owed}, hold {check.hold}, drift {check.drift:+d}"
-                self.message_user(request, f"{allocation.product}: {figures}: {check.action}", level)
+                self.message_user(request, f"{allocation.product}: {check.figures()}: {check.action}", level)
 
     def _pages_to_sale(self, request, product: Product, *, send: bool = True) -> None:
         """After the sale opened: its product's pages sent to the hot path, or the merchant told

@@ -55,11 +55,21 @@ class SaleCheck:
     # A hold of the hot path's that no open or closing sale names, released by the reconciliation
     # (the sale's figures are 0: it owes nothing to a sale).
     orphan: bool = False
+    # False when the hold could not be read (the legacy API did not answer, or the sale was
+    # changing): its figures are unknown, not a hold of 0.
+    checked: bool = True
 
     @property
-    def drift(self) -> int:
-        """Units held beyond (positive) or short of (negative) what the sale owes."""
-        return (self.hold or 0) - self.owed
+    def drift(self) -> int | None:
+        """Units held beyond (positive) or short of (negative) what the sale owes; None when the
+        hold could not be read. A hold the stock of record does not have counts as 0."""
+        return (self.hold or 0) - self.owed if self.checked else None
+
+    def figures(self) -> str:
+        """The hold beside what the sale owes, as the command and the admin tell it."""
+        hold = "?" if self.hold is None else self.hold
+        drift = "?" if self.drift is None else f"{self.drift:+d}"
+        return f"owed {self.owed}, hold {hold}, drift {drift}"
 
     def as_dict(self) -> dict:
         return {**asdict(self), "drift": self.drift}
@@ -145,8 +155,10 @@ def sale_reconcile(*, product: Product | None = None) -> list[SaleCheck]:
         except SaleBusy:
             allocation.refresh_from_db()
             check = _check(allocation, None)
-            check.action = "not checked: another change to this sale is under way"
-        if check.action != IN_STEP:
+            check.action, check.checked = "not checked: another change to this sale is under way", False
+        if not check.checked:
+            logger.warning("sale of %s not reconciled: %s", check.product, check.action)
+        elif check.action != IN_STEP:
             logger.warning("sale of %s drifted: %s", check.product, check.as_dict())
         checks.append(check)
     checks.extend(orphans_release(product=product))
@@ -164,7 +176,7 @@ def _reconcile_one(allocation: SaleAllocation) -> SaleCheck:
         hold = legacy_client.hold_get(reference=reference) if reference else None
     except (LegacyUnavailable, LegacyRefused) as exc:
         check = _check(allocation, None)
-        check.action = f"not checked: {exc}"
+        check.action, check.checked = f"not checked: {exc}", False
         return check
     check = _check(allocation, hold.quantity if hold else None)
     if allocation.state == SaleState.CLOSED:

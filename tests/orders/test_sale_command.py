@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import socket
 import subprocess
 from io import StringIO
 
@@ -118,6 +119,26 @@ def test_reconcile_reports_each_open_sale(product):
         "in step",
     )
     assert "muskie-casting-rod: owed 10, hold 10, drift +0" in sale("reconcile", "muskie-casting-rod")
+
+
+def test_reconcile_that_cannot_read_the_hold_tells_no_drift_and_fails(product, settings):
+    """The legacy API down: the hold is unknown, not 0. Told "drift -10" and exit 0, a merchant
+    (or the script that runs it) took a sale that was never checked for one short of its units."""
+    sale("open", "muskie-casting-rod", "--units", "10")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        settings.LEGACY_API_URL = f"http://127.0.0.1:{unused.getsockname()[1]}/legacy-api"
+
+    out = StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("sale", "reconcile", stdout=out)
+    with pytest.raises(CommandError):
+        call_command("sale", "reconcile", "--json", stdout=(as_json := StringIO()))
+
+    assert str(refused.value) == ("Not reconciled: muskie-casting-rod (the hold could not be read); run it again.")
+    assert out.getvalue().startswith("muskie-casting-rod: owed 10, hold ?, drift ?, 0 in flight: not checked: ")
+    (check,) = json.loads(as_json.getvalue())
+    assert (check["hold"], check["drift"], check["checked"]) == (None, None, False)
 
 
 @pytest.mark.parametrize(

@@ -127,17 +127,21 @@ class Command(BaseCommand):
         checks = sale_reconcile(product=product)
         if options["json"]:
             self.stdout.write(json.dumps([check.as_dict() for check in checks], indent=2))
-            return
+        else:
+            self.reconcile_print(checks)
+        unchecked = [c.product for c in checks if not c.checked]
+        if unchecked:
+            # A script (or a cron job) must not take a sale it could not check for one in step.
+            raise CommandError(f"Not reconciled: {', '.join(unchecked)} (the hold could not be read); run it again.")
+
+    def reconcile_print(self, checks) -> None:
         if all(c.orphan for c in checks):
             self.stdout.write("No open sales.")
         for c in checks:
             if c.orphan:
                 self.stdout.write(f"{c.product}: hold {c.hold_reference}, owned by no sale: {c.action}")
                 continue
-            self.stdout.write(
-                f"{c.product}: owed {c.owed}, hold {_figure(c.hold)}, drift {c.drift:+d}, "
-                f"{c.in_flight} in flight: {c.action}"
-            )
+            self.stdout.write(f"{c.product}: {c.figures()}, {c.in_flight} in flight: {c.action}")
 
     def route_on(self, product: Product) -> None:
         """Sends the product's pages to the hot path (orders.sale_route)."""
