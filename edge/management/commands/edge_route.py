@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from config.commands import when_option
@@ -14,7 +14,12 @@ from edge.models import Origin, Route
 
 def _messages(exc: ValidationError) -> str:
     if hasattr(exc, "message_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        # A refusal of the whole route (the behaviours' quota) is said as it is, without the
+        # "__all__" Django files it under.
+        return "; ".join(
+            " ".join(msgs) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(msgs)}"
+            for field, msgs in exc.message_dict.items()
+        )
     return " ".join(exc.messages)
 
 
