@@ -171,7 +171,13 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "--setup-only":
         ensure_venv(dev=True)
         return 0
-    parser = argparse.ArgumentParser(prog="python3 run.py", description="Starts the whole shop.")
+    parser = argparse.ArgumentParser(
+        prog="python3 run.py",
+        description="Starts the whole shop.",
+        # `test` is read before the parser (its arguments are pytest's): said here, or --help hides it.
+        epilog="python3 run.py test [PYTEST ARGUMENTS] runs the test suite instead "
+        "(requirements-dev.txt installed first).",
+    )
     parser.add_argument("command", nargs="?", choices=["serve"], default="serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")

@@ -107,6 +107,14 @@ def test_run_py_refuses_to_serve_other_machines_with_the_development_secret_key(
     assert not (tmp_path / "var").exists()  # nothing started, nothing written
 
 
+def test_run_py_help_names_the_test_command_too():
+    """The README's second command: a newcomer who asks `--help` is told of it."""
+    done = subprocess.run([sys.executable, "run.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+
+    assert done.returncode == 0
+    assert "python3 run.py test [PYTEST ARGUMENTS] runs the test suite" in " ".join(done.stdout.split())
+
+
 @pytest.mark.slow
 def test_run_py_refuses_a_weak_merchant_password_in_one_line(tmp_path):
     """The admin's superuser: a password the admin itself would refuse stops the start, said in
