@@ -28,6 +28,7 @@ from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.known_keys import known_keys_arm, known_keys_forget
 from orders.models import SaleAllocation, SaleState
 from orders.sale_terms import SaleRefused, draft_over_stock, sale_terms_check
+from orders.selectors import dead_letters_note
 
 __all__ = ["SaleBusy", "SaleRefused", "draft_over_stock", "sale_terms_check"]
 from orders.signals import allocation_changed
@@ -108,9 +109,10 @@ def sale_open(
                         "The last sale's hold could not be released at the stock of record yet; try again in a moment."
                     )
             if allocation.reserved:
+                note = dead_letters_note(product_id=product.pk)
                 raise SaleRefused(
-                    f"{allocation.reserved} units of the last sale are still in orders in flight; "
-                    "open it again once they are placed.",
+                    f"{allocation.reserved} units of the last sale are still in orders in flight{note}; "
+                    f"open it again once they are {'settled' if note else 'placed'}.",
                     field="allocated",
                 )
         if per_order_limit is None and (allocation is None or allocation.opened_at is None):

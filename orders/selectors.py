@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, SaleAllocation, SaleState
+from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation, SaleAllocation, SaleState
 from orders.sale_terms import per_order_limit
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
 from shop.catalogue_version import catalogue_version, replaced_here
@@ -259,4 +259,18 @@ def sale_hold_subquery() -> Subquery:
         SaleAllocation.objects.filter(product_id=OuterRef("product_id"), state__in=[SaleState.OPEN, SaleState.CLOSING])
         .exclude(hold_reference="")
         .values_list("hold_reference", flat=True)[:1]
+    )
+
+
+def dead_letters_note(*, product_id: int) -> str:
+    """For a merchant told a sale's units are still in orders in flight: those of them kept by
+    dead-lettered orders, which no worker retries (a redrive or a cancel settles them), or ""."""
+    units = HotOrder.objects.filter(
+        product_id=product_id, stage=OrderStage.DEAD_LETTERED, reservation=Reservation.HELD
+    ).aggregate(units=Sum("quantity"))["units"]
+    if not units:
+        return ""
+    return (
+        f" ({units} of them in dead-lettered orders, which no worker retries: "
+        "redrive or cancel them under Hot path → Dead letters)"
     )

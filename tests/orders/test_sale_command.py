@@ -14,6 +14,7 @@ from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from orders import placement
 from orders.models import SaleAllocation, SaleState
 from shop.models import Product
 from tests.conftest import PYTHON, ROOT
@@ -139,6 +140,28 @@ def test_reconcile_that_cannot_read_the_hold_tells_no_drift_and_fails(product, s
     assert out.getvalue().startswith("muskie-casting-rod: owed 10, hold ?, drift ?, 0 in flight: not checked: ")
     (check,) = json.loads(as_json.getvalue())
     assert (check["hold"], check["drift"], check["checked"]) == (None, None, False)
+
+
+def test_close_and_reopen_name_the_dead_letters_that_keep_units(product):
+    """Units kept by dead-lettered orders wait for the merchant, not for a worker: told only
+    "open it again once they are placed", a merchant would wait for ever."""
+    sale("open", "muskie-casting-rod", "--units", "10")
+    order = order_accept_as_buyer(quantity=2)
+    placement.order_dead_letter(order_id=order.pk, error="legacy API unreachable: NewConnectionError")
+
+    closed = sale("close", "muskie-casting-rod")
+    with pytest.raises(CommandError) as refused:
+        sale("open", "muskie-casting-rod", "--units", "5")
+
+    waiting = (
+        "(2 of them in dead-lettered orders, which no worker retries: "
+        "redrive or cancel them under Hot path → Dead letters)"
+    )
+    assert f"Sale of muskie-casting-rod closed: 0 sold, 2 still held for orders in flight {waiting}." in closed
+    assert str(refused.value) == (
+        f"--units: 2 units of the last sale are still in orders in flight {waiting}; "
+        "open it again once they are settled."
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from orders.sale_reconcile import sale_reconcile, sale_status
 from orders.sale_route import SaleRouteRefused, sale_route_on
 from orders.sale_terms import per_order_limit_lowered
 from orders.sales import SaleRefused, sale_close, sale_open
+from orders.selectors import dead_letters_note
 from shop.models import Product
 
 # The command's option for each field a refusal names.
@@ -95,7 +96,7 @@ class Command(BaseCommand):
         allocation = sale_close(allocation=allocation)
         owed = allocation.allocated - allocation.sold
         if owed:
-            rest = f"{owed} still held for orders in flight."
+            rest = f"{owed} still held for orders in flight{dead_letters_note(product_id=product.pk)}."
         else:
             rest = "the rest released." if allocation.state == SaleState.CLOSED else "the rest not released yet."
         self.stdout.write(f"Sale of {product.slug} closed: {allocation.sold} sold, {rest}")
