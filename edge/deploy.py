@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError
@@ -206,6 +207,22 @@ def _bucket_check(client) -> None:
         raise
 
 
+def _minisite_api_check(table: dict) -> None:
+    """The mini-site's page calls EDGE_HOTPATH_API_URL from the browser. An origin's own domain
+    (the stack's HotpathApiUrl, say) is another site than the page's, and answers only the edge:
+    it refuses a request without X-Origin-Verify and sends no CORS headers, so every stock read
+    and order of the page would fail. Checked before anything is changed."""
+    url = settings.EDGE_HOTPATH_API_URL
+    host = urlsplit(url).hostname if url else None
+    if host and host in {origin["domain"].rstrip(".").lower() for origin in table["origins"].values()}:
+        raise DeployRefused(
+            f"EDGE_HOTPATH_API_URL ({url}) is the domain of an origin behind the edge: the mini-site's page "
+            "cannot call it (it answers only CloudFront, with X-Origin-Verify, and sends no CORS headers). "
+            "Leave EDGE_HOTPATH_API_URL empty and route the product's /orders and /stock to the hot path "
+            "ahead of the mini-site's route."
+        )
+
+
 def edge_deploy(
     *, dry_run: bool = False, session=None, table: dict | None = None, say: Callable[[str], None] = print
 ) -> DeployResult:
@@ -216,6 +233,7 @@ def edge_deploy(
     cf = _client(session, "cloudfront", EDGE_REGION)
     s3 = _client(session, "s3", settings.AWS_REGION)
     _bucket_check(s3)
+    _minisite_api_check(table)
 
     result.lambda_version_arn, result.lambda_published = _publish_lambda(
         lambda_client, lambda_package.build_zip(table), dry_run=dry_run, say=say

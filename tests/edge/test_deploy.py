@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from edge import services
-from edge.deploy import edge_deploy, invalidation_path
-from edge.models import Route
+from edge.deploy import DeployRefused, edge_deploy, invalidation_path
+from edge.models import Origin, Route
 from tests.conftest import BIN, free_port, wait_for_port
 from tests.edge.conftest import create_routes
 
@@ -205,6 +205,18 @@ def test_edge_deploy_keeps_what_the_routes_do_not_decide_the_shops_domain_certif
     assert stored["Aliases"] == platform["Aliases"]
     assert stored["ViewerCertificate"]["ACMCertificateArn"] == platform["ViewerCertificate"]["ACMCertificateArn"]
     assert stored["WebACLId"] == platform["WebACLId"]
+
+
+def test_edge_deploy_refuses_a_minisite_whose_page_would_call_an_origin_behind_the_edge(aws):
+    """The stack's HotpathApiUrl answers only CloudFront (X-Origin-Verify) and sends no CORS
+    headers: a mini-site page calling it from the browser could place no order."""
+    recorder = Recorder()
+    api = f"https://{Origin.objects.get(name='hotpath').domain}"
+    with override_settings(EDGE_HOTPATH_API_URL=api), pytest.raises(DeployRefused, match="EDGE_HOTPATH_API_URL"):
+        edge_deploy(session=recorder.session, say=lambda message: None)
+    assert recorder.mutations() == set()
+    with override_settings(EDGE_HOTPATH_API_URL="https://shop.example.com"):
+        assert edge_deploy(session=recorder.session, say=lambda message: None).distribution_created
 
 
 def test_edge_deploy_dry_run_prints_the_difference_and_changes_nothing(aws):
