@@ -60,6 +60,14 @@ def stock_card_badge(context, product):
     return page_cache.card_badge_html(_shelf_stock(product))
 
 
+@register.simple_tag
+def on_flash_sale(product) -> bool:
+    """Whether the product's flash sale is open with units left: its page is then the sale's,
+    where those units are sold, whatever the storefront has left of it for baskets."""
+    stock = _shelf_stock(product)
+    return bool(stock.sale_remaining) and stock.sale_window() == "open"
+
+
 def _shelf_stock(product) -> ShelfStock:
     # Outside a kept page (none of the catalogue's pages): one read for the one product.
     return products_shelf_stock([product.pk]).get(product.pk) or ShelfStock(available=product.available)

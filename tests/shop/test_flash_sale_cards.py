@@ -151,3 +151,18 @@ def test_the_shelf_stock_carries_the_sale_s_window_as_aware_datetimes(muskie):
     assert (stock.sale_starts_at, stock.sale_ends_at) == (starts, ends)
     assert stock.sale_window() == "not_started"
     assert stock.sale_window(starts) == "open" and stock.sale_window(ends) == "ended"
+
+
+def test_a_basket_line_the_sale_took_the_units_of_says_it_is_on_flash_sale_not_sold_out(client: Client, muskie):
+    """The buyer put it in the basket before the sale held every unit: the basket sends them to
+    the sale's page, where those units are sold, instead of calling it sold out."""
+    added = client.post("/api/basket/items", {"product": muskie.slug, "quantity": 3}, content_type="application/json")
+    assert added.status_code == 200
+    Product.objects.filter(pk=muskie.pk).update(held=25)  # the sale now holds every unit on hand
+    sale_event(muskie, "OPENED", allocated=25)
+
+    line = re.search(r'<li class="basket-line[^"]*">.*?</li>', client.get("/basket/").content.decode(), re.S).group(0)
+
+    assert "Sold out" not in line, line
+    assert "On flash sale" in line and 'href="/shop/rods/muskie-casting-rod/"' in line
+    assert badge_of(line) == "Flash sale"
