@@ -34,7 +34,7 @@ from orders.services import (
     allocation_reserve,
     hot_product_refusal,
 )
-from shop.models import PlacedOrder
+from shop.models import BuyNowRefusal, PlacedOrder
 from tracing.context import current_carrier, current_xray_trace_id
 
 logger = logging.getLogger(__name__)
@@ -168,20 +168,22 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
 
 def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprint: str) -> Accepted:
     """The first answer when the key was accepted before (it stands even if the sale has
-    ended or sold out since); PlacedByMonolith when the monolith placed its order; otherwise
-    raises the refusal. One round trip asks both."""
-    with connection.cursor() as cursor:  # the common case, a fresh key, costs two index probes
+    ended or sold out since); PlacedByMonolith when the monolith answered it for good (placed
+    its order, or had its card declined); otherwise raises the refusal. One round trip asks."""
+    reference = reference_for_key(idempotency_key)
+    with connection.cursor() as cursor:  # the common case, a fresh key, costs three index probes
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM orders_hotorder WHERE idempotency_key = %s),"
-            " EXISTS (SELECT 1 FROM shop_placedorder WHERE reference = %s)",
-            [idempotency_key, reference_for_key(idempotency_key)],
+            " EXISTS (SELECT 1 FROM shop_placedorder WHERE reference = %s)"
+            " OR EXISTS (SELECT 1 FROM shop_buynowrefusal WHERE reference = %s)",
+            [idempotency_key, reference, reference],
         )
-        seen, placed_by_monolith = cursor.fetchone()
+        seen, answered_by_monolith = cursor.fetchone()
     existing = order_by_key(idempotency_key=idempotency_key) if seen else None
     if existing is not None:
         return _replay(existing, fingerprint)
-    if placed_by_monolith:
-        raise PlacedByMonolith("The monolith placed this key's order.")
+    if answered_by_monolith:
+        raise PlacedByMonolith("The monolith answered this key's order.")
     raise refusal
 
 
@@ -197,8 +199,10 @@ WITH allocation AS (
        AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())
        AND EXISTS (SELECT 1 FROM shop_product p WHERE p.id = orders_saleallocation.product_id
                    AND p.is_active AND p.deleted_at IS NULL)
-       -- Not a key whose order the monolith placed while the route was off (PlacedByMonolith).
+       -- Not a key the monolith answered for good while the route was off, its order placed or
+       -- its card declined (PlacedByMonolith): its first answer stands.
        AND NOT EXISTS (SELECT 1 FROM shop_placedorder o WHERE o.reference = %(monolith_reference)s)
+       AND NOT EXISTS (SELECT 1 FROM shop_buynowrefusal r WHERE r.reference = %(monolith_reference)s)
     RETURNING id
 ), counter AS (
     SELECT nextval('orders_hot_order_number_seq') AS value FROM allocation
@@ -300,8 +304,12 @@ def _order_insert_reserving_atomically(order: HotOrder, *, allocation_id: int, p
             order.save(force_insert=True)
             order_accepted_record(order, product=product_slug)
             OutboxMessage.objects.create(order=order, created_at=order.created_at, trace_context=current_carrier())
-            if PlacedOrder.objects.filter(reference=reference_for_key(order.idempotency_key)).exists():
-                raise PlacedByMonolith("The monolith placed this key's order.")
+            reference = reference_for_key(order.idempotency_key)
+            if (
+                PlacedOrder.objects.filter(reference=reference).exists()
+                or BuyNowRefusal.objects.filter(reference=reference).exists()
+            ):
+                raise PlacedByMonolith("The monolith answered this key's order.")
             # Last, just before the commit: the allocation's row is the one every buyer
             # waits for, so its lock is held for this UPDATE and the COMMIT only. A buyer who
             # loses the race rolls all of the above back (its number is skipped, not reused).

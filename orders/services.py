@@ -75,8 +75,9 @@ class IdempotencyKeyReused(OrderRefused):
 
 
 class PlacedByMonolith(OrderRefused):
-    """The monolith already placed this key's order (the route was off when the buyer first
-    sent it): the answer is the monolith's, never a second order. The view gives it."""
+    """The monolith already answered this key for good (the route was off when the buyer first
+    sent it): it placed the order, or the card was declined there. The answer is the monolith's,
+    never a second order nor a second try of the card. The view gives it."""
 
     code = "placed_by_monolith"
 

@@ -26,7 +26,8 @@ from orders.inputs import (
 )
 from readmodels.answers import answer_record
 from readmodels.selectors import sale_remaining
-from shop.models import PlacedOrder
+from shop.checkout_errors import CheckoutDeclined
+from shop.models import BuyNowRefusal, PlacedOrder
 
 RETRY_AFTER_SECONDS = 2
 _request_log = logging.getLogger("django.request")
@@ -64,7 +65,7 @@ def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse 
         PlacedOrder.objects.filter(reference=reference_for_key(idempotency_key)).only("number", "fingerprint").first()
     )
     if placed is None:
-        return None
+        return _monolith_refusal(idempotency_key=idempotency_key, fingerprint=fingerprint)
     # A receipt not stamped yet (its request between the receipt's commit and its stamp, or
     # killed there) is the key's order all the same: the hot path reads the storefront's
     # tables and never writes them, so the stamp stays the monolith's to make.
@@ -73,6 +74,19 @@ def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse 
     number = placed.number
     body = {"number": number, "status": "complete", "order_url": f"/orders/{number}/"}
     return _json(body, status=201, headers={"Idempotent-Replayed": "true"})
+
+
+def _monolith_refusal(*, idempotency_key: str, fingerprint: str) -> HttpResponse | None:
+    """The monolith's 402 when it had this key's card declined (the route was off then): the
+    same body is told so again, as the monolith tells it, and the card is not sent again."""
+    refused = BuyNowRefusal.objects.filter(reference=reference_for_key(idempotency_key)).first()
+    if refused is None:
+        return None
+    if not secrets.compare_digest(refused.fingerprint, fingerprint):
+        return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
+    declined = CheckoutDeclined(refused.detail)
+    body = {"error": declined.code, "detail": declined.message, "fields": declined.fields}
+    return _json(body, status=declined.status)
 
 
 def _refused(exc: services.OrderRefused) -> HttpResponse:

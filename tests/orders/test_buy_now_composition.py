@@ -118,3 +118,30 @@ def test_a_sale_closed_a_moment_ago_sends_the_order_to_the_monolith_not_a_refusa
     assert response.status_code == 503, response.content
     assert response.json()["error"] != "not_hot"
     assert not HotOrder.objects.exists() and nothing_reserved(allocation)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_whose_card_the_monolith_declined_is_declined_again_by_the_hot_path_once_the_sale_opens(
+    client, allocation, settings, live_server
+):
+    """The first answer stands whichever origin the retry reaches: not a 202 for the same body,
+    then a second try of the card at the legacy API, then "not placed" by email."""
+    from tests.orders.conftest import DECLINED_CARD
+    from tests.orders.sale_support import legacy_serve
+
+    allocation.is_hot = False  # no sale yet: the monolith's own buy-now answers
+    allocation.save()
+    legacy_serve(settings, live_server)
+    body = order_body(card=DECLINED_CARD)
+    first = post_order(client, body, key="declined-first")
+    assert first.status_code == 402, first.content
+
+    allocation.is_hot = True  # the sale opens; the retry reaches the hot path's acceptance
+    allocation.save()
+    for urlconf in ("config.urls_monolith", "config.urls_hotpath"):
+        settings.ROOT_URLCONF = urlconf
+        again = post_order(client, body, key="declined-first")
+        assert (again.status_code, again.json()) == (402, first.json()), (urlconf, again.content)
+    reused = post_order(client, order_body(), key="declined-first")
+    assert reused.status_code == 422 and reused.json()["error"] == "idempotency_key_reused"
+    assert nothing_reserved(allocation)
