@@ -20,7 +20,10 @@ def sale_update(
             product=product, units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at
         )
     if state == SaleState.OPEN:
-        sale_terms_check(units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+        # Closing asks no window of the sale: one whose end has passed (the beat closes it a
+        # moment later, or not while no worker runs) is switched off from its page too.
+        window_end = ends_at if is_hot else None
+        sale_terms_check(units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=window_end)
         if is_hot and allocated != current.allocated:
             sale_resize(allocation=current, units=allocated)
         _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)

@@ -651,3 +651,34 @@ def test_opening_and_closing_a_sale_by_its_actions_is_in_the_sale_s_history(admi
         (admin_user, "Opened the sale: 20 units held."),
         (admin_user, "Closed the sale."),
     ]
+
+
+def test_a_sale_whose_window_ended_is_switched_off_from_its_page_before_the_beat_closes_it(admin_client, product):
+    """Its end is past and the beat has not closed it yet (every 15 s, or never while no worker
+    runs): unticking "hot" closes it, rather than "The sale's end is already past."."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ends = timezone.now() + timedelta(hours=1)
+    allocation = sale_open(product=product, units=20, ends_at=ends)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=5))
+    ended = SaleAllocation.objects.get(pk=allocation.pk).ends_at
+    page = admin_client.get(change_url(allocation))
+
+    response = admin_client.post(
+        change_url(allocation),
+        form(
+            product,
+            is_hot=None,
+            allocated=20,
+            ends_at_0=ended.strftime("%Y-%m-%d"),
+            ends_at_1=ended.strftime("%H:%M:%S"),
+            loaded_version=loaded_version(page),
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    allocation.refresh_from_db()
+    assert (allocation.state, allocation.is_hot) == (SaleState.CLOSED, False)
+    assert stock().held == 0
