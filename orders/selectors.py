@@ -71,11 +71,16 @@ def hot_product_data(product: Product, allocation: SaleAllocation | None = None)
         "is_on_sale": product.is_on_sale,
     }
     if allocation is None:
-        return {**data, "is_hot": False, "allocated": 0, "per_order_limit": 1, "starts_at": None, "ends_at": None}
+        return {
+            **data,
+            **{"is_hot": False, "sale_state": "", "allocated": 0, "per_order_limit": 1},
+            **{"starts_at": None, "ends_at": None},
+        }
     return {
         **data,
         "allocation_id": allocation.pk,
         "is_hot": allocation.is_hot,
+        "sale_state": allocation.state,
         "allocated": allocation.allocated,
         "per_order_limit": per_order_limit(allocation.per_order_limit, price_cents=product.price_cents),
         "starts_at": allocation.starts_at,

@@ -24,12 +24,14 @@ from orders.inputs import (
     json_body_check,
     order_input_parse,
 )
+from orders.models import SaleState
 from readmodels.answers import answer_record
 from readmodels.selectors import sale_remaining
 from shop.checkout_errors import CheckoutDeclined
 from shop.models import BuyNowRefusal, PlacedOrder
 
 RETRY_AFTER_SECONDS = 2
+ENDED_SALE_STATES = (SaleState.CLOSING, SaleState.CLOSED)
 _request_log = logging.getLogger("django.request")
 
 
@@ -156,8 +158,13 @@ def buy_now_context(data: dict, *, api_url: str = "") -> dict:
 @require_safe
 def buy_now(request, category: str, product: str):
     data = selectors.hot_product_get(category=category, product=product)
-    if data is None or not data["is_hot"] or not data["is_on_sale"]:
+    if data is None or not data["is_on_sale"]:
         raise Http404("No hot product here")
+    if not data["is_hot"] and data.get("sale_state") not in ENDED_SALE_STATES:
+        raise Http404("No sale of this product has opened")
+    # A sale closed while the edge still sends its pages here (nginx's or CloudFront's routes
+    # until the next export) is shown as ended: the buyer is told the sale is over, not that
+    # the product is gone.
     response = render(request, "orders/buy_now.html", buy_now_context(data))
     response["Cache-Control"] = "no-store"
     return response

@@ -1,6 +1,7 @@
 """The hot path over HTTP (Django's test client on the hot-path URLconf): the buy-now page,
 order acceptance with its refusals, and status polling."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -45,9 +46,25 @@ def test_buy_now_page_follows_a_merchant_change(client, product, allocation, dja
 
 def test_buy_now_page_of_a_product_that_is_not_hot_is_not_found(client, allocation):
     allocation.is_hot = False
+    allocation.state = SaleState.DRAFT
     allocation.save()
     assert client.get(PREFIX).status_code == 404
     assert client.get("/shop/rods/no-such-rod/").status_code == 404
+
+
+@pytest.mark.parametrize("state", [SaleState.CLOSING, SaleState.CLOSED])
+def test_the_page_of_a_sale_closed_while_the_edge_still_sends_it_here_says_it_ended(client, allocation, state):
+    # nginx's and CloudFront's routes send the product's pages here until the next export: the
+    # buyer was shown the 404 page ("That one got away.") for a product the shop still sells.
+    SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False, state=state)
+    allocation.save(update_fields=["updated_at"])  # as a close replaces the cached product
+
+    page = client.get(PREFIX)
+
+    html = page.content.decode()
+    assert page.status_code == 200 and page["Cache-Control"] == "no-store"
+    assert "This flash sale has ended" in html and "This sale has ended and takes no more orders." in html
+    assert re.search(r'<form id="buy"[^>]*\shidden>', html) and 'href="/shop/rods/"' in html
 
 
 def test_stock_endpoint_reports_remaining_and_sold_out(client, allocation, django_capture_on_commit_callbacks):
