@@ -2,11 +2,12 @@
 so that a sold-out answer can be given from Redis alone to a key outside it (orders.gate).
 
 The set is armed when the sale opens, with every key the product's hot orders were taken
-with and every key the monolith placed an order with, in the last ORDERS_KNOWN_KEYS_HOURS.
-After that, the gate's script adds each key before its order is written, and every key the
-monolith places an order with afterwards is added as its receipt is written and again once
-it is committed (the monolith still sells the product's open stock until the sale's window starts, and finishes
-the orders it had under way when the sale opened).
+with and every key the monolith placed an order with or declined a card for, in the last
+ORDERS_KNOWN_KEYS_HOURS. After that, the gate's script adds each key before its order is
+written, and every key the monolith answers so afterwards is added as its receipt (or its
+refusal) is written and again once it is committed (the monolith still sells the product's
+open stock until the sale's window starts, and finishes the orders it had under way when the
+sale opened).
 
 The set is trusted only as complete as it was armed. A set that lost its arming mark (a
 Redis restart, an eviction: the mark goes with the set) sends every sold-out answer to the
@@ -29,7 +30,7 @@ from redis.exceptions import RedisError
 from config.cache import redis_client, redis_script
 from legacy_client.references import reference_for_key
 from orders.models import HotOrder, SaleAllocation, SaleState
-from shop.models import PlacedOrder
+from shop.models import BuyNowRefusal, PlacedOrder
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,11 @@ def keys_recently_ordered(*, product_id: int) -> list[str]:
 
 
 def _monolith_keys(since) -> list[str]:
+    """The keys the monolith's buy-now answered for good since `since`: an order placed, or a
+    card declined (its 402 stands on either side of the edge, orders.acceptance)."""
     placed = PlacedOrder.objects.filter(reference__startswith="key-", placed_at__gte=since)
-    return list(placed.values_list("reference", flat=True))
+    declined = BuyNowRefusal.objects.filter(reference__startswith="key-", refused_at__gte=since)
+    return list(placed.values_list("reference", flat=True)) + list(declined.values_list("reference", flat=True))
 
 
 def known_keys_arm(*, allocation_id: int, product_id: int) -> bool:
@@ -138,10 +142,10 @@ def _members_add(client, names: list[str], members: list[str]) -> None:
 
 
 def monolith_key_known(*, reference: str) -> None:
-    """Adds a key the monolith placed an order with to every open sale's known keys: run as its
-    receipt is written and again once it is committed (orders.signals). If Redis fails here,
-    the sets it may have missed are dropped, so that their sold-out answers look keys up in
-    the database."""
+    """Adds a key the monolith placed an order with (or declined a card for) to every open
+    sale's known keys: run as its receipt (or refusal) is written and again once it is
+    committed (orders.signals). If Redis fails here, the sets it may have missed are dropped,
+    so that their sold-out answers look keys up in the database."""
     client = redis_client()
     if client is None or not reference.startswith("key-"):
         return

@@ -1,5 +1,6 @@
 """Keeps the hot path's cached product fresh when a merchant changes the product or its sale,
-and the open sales' known keys complete when the monolith places an order with a key."""
+and the open sales' known keys complete when the monolith places an order with a key (or
+declines its card)."""
 
 from django.core.cache import cache
 from django.db import transaction
@@ -10,7 +11,7 @@ from orders.known_keys import monolith_key_known
 from orders.models import HotOrder, OrderStatus, SaleAllocation, SaleState
 from orders.selectors import remaining_cache_key
 from shop.catalogue_version import catalogue_changed
-from shop.models import PlacedOrder, Product
+from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_in_use
 
 # Products replace the catalogue's cache version themselves (shop.catalogue_version), bulk
@@ -27,7 +28,8 @@ def allocation_changed(sender, instance: SaleAllocation, **kwargs) -> None:
 
 
 @receiver(post_save, sender=PlacedOrder)
-def placed_order_recorded(sender, instance: PlacedOrder, created: bool, **kwargs) -> None:
+@receiver(post_save, sender=BuyNowRefusal)
+def placed_order_recorded(sender, instance: PlacedOrder | BuyNowRefusal, created: bool, **kwargs) -> None:
     if created:
         reference = instance.reference
         # Before the commit, so that no replay finds the receipt committed and the key unknown (a

@@ -209,3 +209,24 @@ def test_no_lease_while_units_are_left(client, settings, live_server, product, c
     assert post_order(client, order_body(quantity=2)).status_code == 409  # Redis's, with 1 left
     assert calls.verdicts[-1] == b"sold_out_unseen" and lease_in_redis(allocation) < 0
     assert post_order(client, order_body(quantity=1)).status_code == 202
+
+
+def test_a_key_whose_card_the_monolith_declined_gets_its_402_while_the_lease_runs(
+    client, settings, live_server, product, calls
+):
+    # Armed with the monolith's placed orders only, the known keys told that key "sold out"
+    # from memory: not its first answer, which stands on either side of the edge.
+    from tests.orders.conftest import DECLINED_CARD
+
+    legacy_serve(settings, live_server)
+    key, body = uuid.uuid4().hex, order_body(card=DECLINED_CARD)
+    first = post_order(client, body, key=key)  # no sale yet: the monolith's buy-now declines it
+    assert first.status_code == 402, first.content
+    sale = sales.sale_open(product=product, units=2, per_order_limit=1)
+    sell_out(sale)
+    assert post_order(client, order_body()).status_code == 409  # takes the lease
+    assert gate._leases[sale.pk].until > time.monotonic()
+
+    again = post_order(client, body, key=key)
+
+    assert (again.status_code, again.json()) == (402, first.json())
