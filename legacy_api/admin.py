@@ -4,6 +4,7 @@ and callers' tokens."""
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from config.admin_base import ReadOnlyAdmin, ShopModelAdmin
 from legacy_api.models import ApiToken, Hold, Order, OrderLine, PaymentAuthorisation
@@ -129,9 +130,14 @@ class ApiTokenAdmin(ShopModelAdmin):
             return
         row, token = token_create(caller=obj.caller, label=obj.label)
         obj.pk, obj.token_hash, obj.created_at = row.pk, row.token_hash, row.created_at
-        # The only time the token is seen: it is kept as its hash alone.
-        self.message_user(
-            request, f"Token for {row.caller}: {token} — copy it now, it will not be shown again.", messages.WARNING
+        request.new_api_token = token
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The only time the token is seen (it is kept as its hash alone), on the answer itself:
+        # a message would carry it to the next page in a cookie, signed but readable.
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "row": obj}
+        return TemplateResponse(
+            request, "admin/legacy_api/apitoken/created.html", {**context, "token": request.new_api_token}
         )
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
