@@ -125,20 +125,21 @@ def events_each(handler: Callable, events: list[Event]) -> Iterator[tuple[Event,
     does not `want` passed without a call."""
     wants = getattr(handler, "wants", None)
     for event in events:
-        if wants is not None and not wants(event):
-            yield event, None  # not the consumer's kind of event: passed, at no cost
-            continue
+        outcome: Outcome = None
         try:
-            # A savepoint: a failing handler's own writes are undone, the batch's are kept.
-            with transaction.atomic():
-                handler(event)
+            # A `wants` that fails on an event (one not shaped as it expects) is that event's
+            # failure, retried and then dead-lettered: raised out of the run, it held the
+            # consumer at that event for ever, counted nowhere.
+            if wants is None or wants(event):  # the others: not its kind of event, passed at no cost
+                # A savepoint: a failing handler's own writes are undone, the batch's are kept.
+                with transaction.atomic():
+                    handler(event)
         except RetryLater as exc:
-            yield event, exc
+            outcome = exc
         except Exception as exc:
             logger.warning("consumer handler failed on event %s", event.position, exc_info=True)
-            yield event, f"{type(exc).__name__}: {exc}"
-        else:
-            yield event, None
+            outcome = f"{type(exc).__name__}: {exc}"
+        yield event, outcome
 
 
 # Events a caller read for a consumer: every event committed after the mark when it read them.

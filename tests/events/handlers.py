@@ -31,6 +31,21 @@ def even_only(event: Event) -> None:
 even_only.wants = lambda event: event.position % 2 == 0
 
 
+def picky(event: Event) -> None:
+    seen.append(event.position)
+
+
+def _picky_wants(event: Event) -> bool:
+    """Fails, as `flaky` does, on an event it cannot read (a field it expects is missing)."""
+    if failures.get(event.position, 0) > 0:
+        failures[event.position] -= 1
+        raise KeyError("on_hand")
+    return True
+
+
+picky.wants = _picky_wants
+
+
 def flaky(event: Event) -> None:
     if failures.get(event.position, 0) > 0:
         failures[event.position] -= 1

@@ -152,6 +152,29 @@ def test_after_n_failures_the_event_goes_to_the_dead_letters_and_the_consumer_mo
     assert handlers.seen == [first.position, last.position, bad.position]
 
 
+def test_an_event_the_consumers_filter_fails_on_is_retried_then_dead_lettered(settings):
+    """A `wants` that raises (an event missing a field it reads) was raised out of the run: the
+    consumer stayed at that event for ever, retrying it several times a second, with no failure
+    counted and no dead letter, so `events consumers` showed it merely behind."""
+    settings.EVENT_CONSUMERS = {"picky": "tests.events.handlers.picky"}
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 3
+    first, bad, last = sale_event(1), sale_event(2), sale_event(3)
+    settled()
+    handlers.failures[bad.position] = 10
+
+    for attempt in (1, 2):
+        assert consumer_run(consumer="picky").failed
+        checkpoint = Checkpoint.objects.get(consumer="picky")
+        assert (checkpoint.failures, checkpoint.last_error) == (attempt, "KeyError: 'on_hand'")
+    result = consumer_run(consumer="picky")
+
+    assert (result.processed, result.dead_lettered, result.failed) == (1, 1, False)
+    assert handlers.seen == [first.position, last.position]
+    letter = DeadLetter.objects.get()
+    assert (letter.consumer, letter.event_id, letter.attempts) == ("picky", bad.position, 3)
+    assert Checkpoint.objects.get(consumer="picky").last_position == last.position
+
+
 def test_replay_gives_a_consumer_the_events_from_a_position_on_again(settings):
     settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
     events = small_sale(3)
