@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from secret_key import DEFAULT_SECRET_KEY, secret_key_weakness
@@ -395,6 +396,12 @@ if SHOP_DEPLOYMENT in ("all", "monolith"):  # the storefront's own: not the hot 
 # Fernet keys sealing card numbers until an order is placed (comma-separated, newest first);
 # empty outside production: derived from SECRET_KEY. See orders/cards.py.
 CARD_ENCRYPTION_KEY = os.environ.get("CARD_ENCRYPTION_KEY", "")
+try:  # A key Fernet cannot read started, then failed every buyer's order with a 500.
+    [Fernet(key.strip()) for key in CARD_ENCRYPTION_KEY.split(",") if key.strip()]
+except ValueError:  # the keys are secrets: named, never shown
+    raise ImproperlyConfigured(
+        "CARD_ENCRYPTION_KEY must be Fernet keys (Fernet.generate_key()), comma-separated."
+    ) from None
 # Worker retries of a legacy API that is down or shedding: backoff doubles from
 # ORDERS_RETRY_BACKOFF seconds up to ORDERS_RETRY_BACKOFF_MAX, each wait between half and all
 # of that; then dead letter (the defaults: 2 to 4 minutes of retries in all).

@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
+
+GOOD_KEY = Fernet.generate_key().decode()
 
 
 def _manage_check(**env: str) -> subprocess.CompletedProcess:
@@ -37,3 +40,19 @@ def test_a_bad_value_is_refused_in_one_line_naming_it(name, value, tmp_path):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert name in done.stderr and repr(value) in done.stderr
+
+
+@pytest.mark.parametrize("keys", ["notakey", f"{GOOD_KEY},short", f"{GOOD_KEY},{GOOD_KEY[:-2]}!="])
+def test_a_card_key_fernet_cannot_read_is_refused_at_start_without_showing_it(keys, tmp_path):
+    """It started, and every hot-path order was then answered 500 as its card was sealed."""
+    done = _manage_check(CARD_ENCRYPTION_KEY=keys, VAR_DIR=str(tmp_path))
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "manage.py: CARD_ENCRYPTION_KEY must be Fernet keys (Fernet.generate_key()), comma-separated."
+    )
+
+
+def test_fernet_keys_newest_first_start(tmp_path):
+    other = Fernet.generate_key().decode()
+    assert _manage_check(CARD_ENCRYPTION_KEY=f"{GOOD_KEY}, {other}", VAR_DIR=str(tmp_path)).returncode == 0

@@ -18,7 +18,7 @@ PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": STRONG_KEY,
     "ALLOWED_HOSTS": "shop.example.com",
-    "CARD_ENCRYPTION_KEY": "ZmVybmV0LWtleS1mb3ItdGhlLWRlcGxveS1jaGVjay0xMjM=",
+    "CARD_ENCRYPTION_KEY": "ZmVybmV0LWtleS1mb3ItdGhlLWRlcGxveS1jaGVja3M=",  # a Fernet key: 32 bytes
     "LEGACY_API_TOKEN_STOREFRONT": "storefront-token-0123456789abcdefghij",
     "LEGACY_API_TOKEN_HOTPATH": "hotpath-token-0123456789abcdefghij",
 }
