@@ -215,7 +215,28 @@ def test_the_command_prints_a_token_that_works_over_http(capsys, anonymous_clien
 def test_the_command_prints_the_configured_token_in_development(capsys, settings):
     call_command("legacy_api_token", "storefront")
 
-    assert capsys.readouterr().out.strip() == settings.LEGACY_API_TOKENS["storefront"]
+    printed = capsys.readouterr()
+    assert printed.out.strip() == settings.LEGACY_API_TOKENS["storefront"] and printed.err == ""
+
+
+def test_the_command_says_when_its_token_is_not_the_one_the_processes_send(capsys, settings):
+    """The development token revoked in the admin: the command prints a new one, which works, but
+    the shop's processes still send the revoked one. Told nothing, an operator took the hot path
+    (or the checkout) for mended."""
+    configured = ApiToken.objects.get(
+        token_hash=hashlib.sha256(settings.LEGACY_API_TOKENS["hotpath"].encode()).hexdigest()
+    )
+    token_revoke(pk=configured.pk)
+
+    call_command("legacy_api_token", "hotpath")
+
+    printed = capsys.readouterr()
+    assert printed.out.strip() != settings.LEGACY_API_TOKENS["hotpath"]
+    assert token_caller(token=printed.out.strip()) == "hotpath"
+    assert printed.err.strip() == (
+        "A new token: the one hotpath's processes are configured with (LEGACY_API_TOKEN_HOTPATH) is unset, "
+        "refused or revoked. Set LEGACY_API_TOKEN_HOTPATH to it where they run, and where the legacy API runs."
+    )
 
 
 @pytest.mark.parametrize("caller", ["nobody", "Store Front", ""])
