@@ -63,10 +63,17 @@ class ShopPasswordResetForm(PasswordResetForm):
         active = get_user_model()._default_manager.filter(is_active=True)
         return (user for user in with_email(active, field="email", email=email) if user.has_usable_password())
 
-    def send_mail(self, *args, **kwargs):
-        # Rendered and sent after the answer (the module's docstring): Django's own send_mail
-        # logs a mail server's refusal instead of raising it.
-        _mailer.submit(super().send_mail, *args, **kwargs)
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # Rendered and sent after the answer (the module's docstring).
+        _mailer.submit(self._send_mail_logged, subject_template_name, email_template_name, context, *args, **kwargs)
+
+    def _send_mail_logged(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # Django's own send_mail logs a mail server's refusal; what fails before it (a template
+        # that does not render) would end in a future nobody reads: the link lost, unlogged.
+        try:
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+        except Exception:
+            logger.exception("could not write the password reset link of account %s", context["user"].pk)
 
 
 def links_sent(timeout: float = 30) -> None:

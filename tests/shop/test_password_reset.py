@@ -167,3 +167,18 @@ def test_the_answer_does_not_wait_for_the_mail_server(client, customer, settings
     assert response["Location"] == "/accounts/password-reset/sent/"
     assert MailServerHeld.answered_in_time == [True]
     assert [m.to for m in mail.outbox] == [["angler@example.com"]]
+
+
+def test_a_link_that_could_not_be_written_is_logged(client, customer, monkeypatch, caplog):
+    # Written after the answer, by the process's mail thread: a failure there reaches no page,
+    # and must reach the log rather than vanish with the thread's result.
+    monkeypatch.setattr(password_reset.PasswordResetView, "email_template_name", "shop/accounts/no-such-email.txt")
+
+    with caplog.at_level("ERROR", logger="shop.password_reset"):
+        response = ask(client, "angler@example.com")
+
+    assert response["Location"] == "/accounts/password-reset/sent/"
+    assert mail.outbox == []
+    assert [r.getMessage() for r in caplog.records if r.name == "shop.password_reset"] == [
+        f"could not write the password reset link of account {customer.pk}"
+    ]
