@@ -96,7 +96,12 @@ def _changed_paths(current: dict | None, desired: dict) -> list[str]:
     def by_pattern(config: dict | None) -> dict:
         if not config:
             return {}
-        return {b["PathPattern"]: b for b in _essentials(config)["behaviours"]}
+        # The first behaviour of a pattern is the one CloudFront uses (a config of our own has
+        # one per pattern); a later one of the same pattern must not stand in for it.
+        behaviours: dict = {}
+        for b in _essentials(config)["behaviours"]:
+            behaviours.setdefault(b["PathPattern"], b)
+        return behaviours
 
     old, new = by_pattern(current), by_pattern(desired)
     paths = {invalidation_path(p) for p in set(old) | set(new) if old.get(p) != new.get(p)}

@@ -1,7 +1,9 @@
 """The route table as a CloudFront `DistributionConfig` in boto3's shape.
 
-One ordered cache behaviour per enabled route, in route order (CloudFront evaluates them
-in that order, first match wins, the default behaviour last). What behaviours cannot
+One ordered cache behaviour per path pattern of the enabled routes, in route order (CloudFront
+evaluates them in that order, first match wins, the default behaviour last). CloudFront takes
+one behaviour per path pattern: routes sharing one (a route and its canary twin) get the first
+one's, on which the Lambda@Edge router, holding every route, picks among them. What behaviours cannot
 express (sale windows, canaries, falling through to a later route, redirects) is done by
 the Lambda@Edge router associated with the behaviours that need it. Every behaviour runs
 it on viewer-request: CloudFront picks the behaviour from the path as written, so a path
@@ -122,6 +124,19 @@ def behaviour(table: dict, routes: list[matcher.Route], index: int, lambda_arn: 
     }
 
 
+def _first_of_each_pattern(routes: list[matcher.Route]) -> list[int]:
+    """Indexes of the routes whose pattern no earlier route has. A later route of the same
+    pattern is reached only when the first is passed over (window, canary), which makes the
+    first conditional: its behaviour runs the router on origin-request, and the router decides."""
+    seen: set[str] = set()
+    firsts = []
+    for index, route in enumerate(routes):
+        if route.pattern not in seen:
+            seen.add(route.pattern)
+            firsts.append(index)
+    return firsts
+
+
 def distribution_config(
     table: dict,
     *,
@@ -149,7 +164,7 @@ def distribution_config(
         "Origins": _items(origins),
         "OriginGroups": {"Quantity": 0},
         "DefaultCacheBehavior": default,
-        "CacheBehaviors": _items([behaviour(table, routes, i, lambda_arn) for i in range(len(routes))]),
+        "CacheBehaviors": _items([behaviour(table, routes, i, lambda_arn) for i in _first_of_each_pattern(routes)]),
         "CustomErrorResponses": {"Quantity": 0},
         "Comment": comment,
         "PriceClass": "PriceClass_100",

@@ -116,3 +116,40 @@ def test_the_managed_policy_ids_are_the_documented_ones():
     assert cloudfront.CACHING_OPTIMIZED == "658327ea-f89d-4fab-a63d-7e88639e58f6"
     assert cloudfront.ALL_VIEWER == "216adef6-5c7f-47e4-b989-5492eafa07d3"
     assert cloudfront.ALL_VIEWER_EXCEPT_HOST_HEADER == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+TWINS = {
+    "default_origin": "monolith",
+    "origins": {
+        "monolith": {"name": "monolith", "kind": "web", "domain": "shop.example.com", "port": 443, "protocol": "https"},
+        "hotpath": {
+            "name": "hotpath",
+            "kind": "api-gateway",
+            "domain": "hotpath.execute-api.us-east-1.amazonaws.com",
+            "port": 443,
+            "protocol": "https",
+        },
+    },
+    # The README's example: a route and its canary twin, one pattern.
+    "routes": [
+        {
+            "name": "muskie-canary",
+            "pattern": "/shop/rods/muskie-casting-rod/*",
+            "origin": "hotpath",
+            "canary_percent": 10,
+        },
+        {"name": "muskie", "pattern": "/shop/rods/muskie-casting-rod/*", "origin": "monolith"},
+        {"name": "reels", "pattern": "/shop/reels/*", "origin": "hotpath"},
+    ],
+}
+
+
+def test_routes_sharing_a_pattern_export_one_behaviour_on_which_the_router_picks():
+    """CloudFront refuses two behaviours of one path pattern, and would only ever use the
+    first: the pattern gets the first route's behaviour, and the router decides on it."""
+    behaviours = cloudfront.distribution_config(TWINS)["CacheBehaviors"]["Items"]
+    assert [b["PathPattern"] for b in behaviours] == ["/shop/rods/muskie-casting-rod/*", "/shop/reels/*"]
+    twins = behaviours[0]
+    assert twins["TargetOriginId"] == "hotpath"
+    events = {a["EventType"] for a in twins["LambdaFunctionAssociations"]["Items"]}
+    assert "origin-request" in events, "the router picks the twin's origin when the canary passes"

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from edge import services
-from edge.deploy import DeployRefused, edge_deploy, invalidation_path
+from edge.deploy import DeployRefused, _changed_paths, edge_deploy, invalidation_path
 from edge.models import Origin, Route
 from tests.conftest import BIN, free_port, wait_for_port
 from tests.edge.conftest import create_routes
@@ -238,3 +238,25 @@ def test_invalidation_paths_stop_at_the_first_wildcard():
     assert invalidation_path("t/star/*.jpg") == "/t/star/*"
     assert invalidation_path("/t/q/file?.txt") == "/t/q/file*"
     assert invalidation_path("/t/exact") == "/t/exact"
+
+
+def test_changed_paths_compare_the_behaviour_cloudfront_uses_for_each_pattern():
+    """Keyed by pattern, a later behaviour of the same pattern stood in for the first, the one
+    CloudFront uses: a deploy that left that one as it was invalidated the pattern anyway."""
+
+    def config(*behaviours: tuple[str, str]) -> dict:
+        items = [
+            {"PathPattern": p, "TargetOriginId": o, "CachePolicyId": "c", "ViewerProtocolPolicy": "redirect-to-https"}
+            for p, o in behaviours
+        ]
+        default = {"TargetOriginId": "monolith", "CachePolicyId": "c", "ViewerProtocolPolicy": "redirect-to-https"}
+        return {
+            "Origins": {"Items": []},
+            "DefaultCacheBehavior": default,
+            "CacheBehaviors": {"Items": items},
+        }
+
+    pattern = "/shop/rods/muskie-casting-rod/*"
+    current = config((pattern, "hotpath"), (pattern, "monolith"))
+    assert _changed_paths(current, config((pattern, "hotpath"))) == []
+    assert _changed_paths(current, config((pattern, "monolith"))) == ["/shop/rods/muskie-casting-rod/*"]
