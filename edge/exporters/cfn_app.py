@@ -1,7 +1,7 @@
 """The application's side of the CloudFormation template: the hot path, the legacy API and
 the beat as Lambda functions, their API Gateway APIs and EventBridge schedule, the order
-queue, the functions' IAM role and the checkout bus. `cloudformation.template` places these
-resources beside the edge's.
+queue, the functions' IAM roles (one each) and the checkout bus. `cloudformation.template`
+places these resources beside the edge's.
 
 - The legacy API is a PRIVATE REST API: reachable only through the VPC's execute-api
   endpoint (its resource policy denies every other source), never from the internet or
@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from events import aws as events_aws
 
-LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+def _trust(*services: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": list(services)}, "Action": "sts:AssumeRole"}],
+    }
+
+
+# The application's functions are plain Lambda functions; only the edge router's role is also
+# assumed by Lambda@Edge, which runs it in CloudFront's regions.
+LAMBDA_TRUST = _trust("lambda.amazonaws.com")
+EDGE_LAMBDA_TRUST = _trust("lambda.amazonaws.com", "edgelambda.amazonaws.com")
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 LEGACY_STAGE = "api"
@@ -45,6 +47,19 @@ LAMBDA_VAR_DIR = "/tmp/shop-var"  # noqa: S108 - Lambda's own scratch space, one
 # slot (ORDERS_SLOT_WAIT_SECONDS, 30 s) and the call (LEGACY_API_TIMEOUT, 10 s), with room
 # to spare; the same figure as the README's. SQS allows up to 12 hours.
 ORDER_VISIBILITY_TIMEOUT = 900
+# Seconds an order's message is kept in the queue: 4 days, far beyond what an order waits
+# (retries of 2 to 4 minutes, ORDERS_STILL_PLACING_SECONDS and ORDERS_STALL_SECONDS of 5 each,
+# an unworked reservation's ORDERS_RESERVATION_SECONDS of 15, a sale's backlog of hours) and
+# beyond a weekend without workers; SQS's default is the same figure, now stated (cfn-lint
+# I3013). The dead-letter queue keeps its messages the most SQS allows, 14 days: a message
+# expires by the time it first entered the order queue, so it must outlast this.
+ORDER_MESSAGE_RETENTION = 4 * 24 * 3600
+DEAD_LETTER_RETENTION = 14 * 24 * 3600
+# The hot path's instances at most (HotpathReservedConcurrency's default): each holds one
+# PostgreSQL connection while it answers (CONN_MAX_AGE=0), so a stampede that scaled it to
+# the account's limit would take the connections the storefront, the workers and the legacy
+# API share. Sized for a server with a few hundred connections; set it to what is left.
+HOTPATH_RESERVED_CONCURRENCY = 50
 HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
 LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
 
@@ -54,13 +69,51 @@ def _secret(key: str) -> dict:
     return {"Fn::Sub": f"{{{{resolve:secretsmanager:${{AppSecretName}}:SecretString:{key}}}}}"}
 
 
-def _app_function(handler: str, env: dict, *, timeout: int = 29) -> dict:
+def _app_role(statements: list[dict]) -> dict:
+    """A role of one function: logs, its network interfaces in the VPC, and `statements`.
+
+    Nothing reads Secrets Manager at run time: CloudFormation resolves the AppSecretName
+    references into the functions' environment when it deploys them, with the deployer's rights.
+    """
+    properties = {"AssumeRolePolicyDocument": LAMBDA_TRUST, "ManagedPolicyArns": [BASIC_EXECUTION, VPC_ACCESS]}
+    if statements:
+        properties["Policies"] = [
+            {"PolicyName": "function", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
+        ]
+    return {"Type": "AWS::IAM::Role", "Properties": properties}
+
+
+def roles() -> dict:
+    """Each function's role, with what its code calls and nothing more. The hot path only
+    writes the order's outbox row (the relay in the workers or the beat publishes it) and the
+    legacy API calls no AWS service: neither gets more than logs and the VPC. The beat
+    publishes orders (outbox relay, stalled orders; kombu declares the predefined queue, asking
+    its attributes) and relays the log to the checkout bus."""
     return {
+        "HotpathRole": _app_role([]),
+        "LegacyApiRole": _app_role([]),
+        "BeatRole": _app_role(
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                    "Resource": {"Fn::GetAtt": ["OrderQueue", "Arn"]},
+                },
+                {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]}},
+            ]
+        ),
+    }
+
+
+def _app_function(
+    handler: str, env: dict, role: str, *, timeout: int = 29, reserved_concurrency: dict | None = None
+) -> dict:
+    function = {
         "Type": "AWS::Lambda::Function",
         "Properties": {
             "Runtime": "python3.12",
             "Handler": handler,
-            "Role": {"Fn::GetAtt": ["AppRole", "Arn"]},
+            "Role": {"Fn::GetAtt": [role, "Arn"]},
             "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "AppCodeKey"}},
             "MemorySize": 1024,
             "Timeout": timeout,
@@ -69,6 +122,9 @@ def _app_function(handler: str, env: dict, *, timeout: int = 29) -> dict:
             "Environment": {"Variables": env},
         },
     }
+    if reserved_concurrency is not None:
+        function["Properties"]["ReservedConcurrentExecutions"] = reserved_concurrency
+    return function
 
 
 def _invoke_permission(function: str, principal: str, source_arn: dict) -> dict:
@@ -214,7 +270,7 @@ def beat() -> dict:
 
 
 def resources() -> dict:
-    """The application's resources: the order queue, the functions, their role and APIs, the beat's
+    """The application's resources: the order queue, the functions, their roles and APIs, the beat's
     schedule and the checkout bus."""
     app_env = {
         "DJANGO_ENV": "production",
@@ -265,56 +321,31 @@ def resources() -> dict:
         "SHOP_BASE_URL": {"Ref": "ShopBaseUrl"},
     }
     return {
-        "OrderDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
+        "OrderDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"MessageRetentionPeriod": DEAD_LETTER_RETENTION},
+        },
         "OrderQueue": {
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 # Longer than any order task, so a message is never handled twice at once.
                 "VisibilityTimeout": ORDER_VISIBILITY_TIMEOUT,
+                "MessageRetentionPeriod": ORDER_MESSAGE_RETENTION,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]},
                     "maxReceiveCount": 5,
                 },
             },
         },
-        "AppRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": LAMBDA_TRUST,
-                "ManagedPolicyArns": [BASIC_EXECUTION, VPC_ACCESS],
-                "Policies": [
-                    {
-                        "PolicyName": "order-queue",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {
-                                    "Effect": "Allow",
-                                    "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                                    "Resource": {"Fn::GetAtt": ["OrderQueue", "Arn"]},
-                                },
-                                {
-                                    "Effect": "Allow",
-                                    "Action": "events:PutEvents",
-                                    "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]},
-                                },
-                                {
-                                    "Effect": "Allow",
-                                    "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": {
-                                        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                                        "${AWS::AccountId}:secret:${AppSecretName}-*"
-                                    },
-                                },
-                            ],
-                        },
-                    }
-                ],
-            },
-        },
-        "HotpathFunction": _app_function("config.lambda_hotpath.lambda_handler", hotpath_env),
-        "LegacyApiFunction": _app_function("config.lambda_legacy.lambda_handler", legacy_env),
-        "BeatFunction": _app_function("config.lambda_beat.lambda_handler", beat_env, timeout=55),
+        **roles(),
+        "HotpathFunction": _app_function(
+            "config.lambda_hotpath.lambda_handler",
+            hotpath_env,
+            "HotpathRole",
+            reserved_concurrency={"Ref": "HotpathReservedConcurrency"},
+        ),
+        "LegacyApiFunction": _app_function("config.lambda_legacy.lambda_handler", legacy_env, "LegacyApiRole"),
+        "BeatFunction": _app_function("config.lambda_beat.lambda_handler", beat_env, "BeatRole", timeout=55),
         **hotpath_api(),
         **legacy_api(),
         **beat(),

@@ -121,6 +121,14 @@ def template(table: dict) -> dict:
             },
             "AppSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "Private subnets of the functions."},
             "AppSecurityGroupIds": {"Type": "List<AWS::EC2::SecurityGroup::Id>"},
+            "HotpathReservedConcurrency": {
+                "Type": "Number",
+                "Default": cfn_app.HOTPATH_RESERVED_CONCURRENCY,
+                "MinValue": 1,
+                "Description": "The hot path function's reserved concurrency: the most instances a stampede "
+                "runs at once, each with a PostgreSQL connection of its own (CONN_MAX_AGE=0): it bounds the hot "
+                "path's database connections. Requests beyond it are throttled.",
+            },
             "LegacyApiVpcEndpointId": {
                 "Type": "String",
                 "Description": "The VPC's execute-api interface endpoint: the only way to the legacy API.",
@@ -140,7 +148,7 @@ def template(table: dict) -> dict:
             "EdgeRouterRole": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
-                    "AssumeRolePolicyDocument": cfn_app.LAMBDA_TRUST,
+                    "AssumeRolePolicyDocument": cfn_app.EDGE_LAMBDA_TRUST,
                     "ManagedPolicyArns": [cfn_app.BASIC_EXECUTION],
                 },
             },

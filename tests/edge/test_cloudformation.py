@@ -146,7 +146,7 @@ def test_an_eventbridge_schedule_runs_the_sweeps_of_the_outbox(template):
 def test_the_log_relays_to_the_checkout_bus_and_its_example_rule(template):
     _, data = template
     resources = data["Resources"]
-    assert resources["CheckoutBus"]["Properties"]["Name"] == "checkout-bus"
+    assert resources["CheckoutBus"]["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-checkout-bus"}
     rule = resources["CheckoutEventsRule"]["Properties"]
     assert rule["EventBusName"] == {"Ref": "CheckoutBus"}
     assert rule["EventPattern"] == {"detail": {"event": {"meta_data": {"type": ["CHECKOUT"]}}}}
@@ -154,7 +154,7 @@ def test_the_log_relays_to_the_checkout_bus_and_its_example_rule(template):
     # The beat's function runs the relay: it knows the bus and may put events on it.
     beat_env = resources["BeatFunction"]["Properties"]["Environment"]["Variables"]
     assert beat_env["EVENTBRIDGE_BUS_NAME"] == {"Ref": "CheckoutBus"}
-    statements = resources["AppRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements = resources["BeatRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": ["CheckoutBus", "Arn"]}} in (
         statements
     )
@@ -232,3 +232,109 @@ def test_the_outputs_give_edge_deploy_the_stacks_own_resources(template):
     for name in ("EdgeDistributionComment", "EdgeLambdaFunction", "EdgeLambdaRoleArn"):
         setting = outputs[name]["Description"].removeprefix("edge_deploy's ")
         assert setting.startswith("EDGE_") and hasattr(settings, setting)
+
+
+def test_the_hot_path_s_concurrency_and_so_its_database_connections_are_bounded(template):
+    """Each hot path instance opens its own connection (CONN_MAX_AGE=0): without reserved
+    concurrency a stampede scales it to the account's limit and takes every connection."""
+    _, data = template
+    parameter = data["Parameters"]["HotpathReservedConcurrency"]
+    assert parameter["Type"] == "Number" and parameter["MinValue"] == 1
+    assert 1 <= parameter["Default"] <= 100 and "database connections" in parameter["Description"]
+    hotpath = data["Resources"]["HotpathFunction"]["Properties"]
+    assert hotpath["ReservedConcurrentExecutions"] == {"Ref": "HotpathReservedConcurrency"}
+
+
+NAME_KEYS = {"Name", "QueueName", "FunctionName", "RoleName", "BucketName", "TopicName", "TableName"}
+
+
+def _names(value, found: list) -> list:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in NAME_KEYS:
+                found.append(item)
+            else:
+                _names(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _names(item, found)
+    return found
+
+
+def test_every_name_the_template_gives_starts_with_the_stack_s(template):
+    """A fixed name (the checkout bus, its queues and rule) stopped a second stack in the same
+    account and region; the app finds the bus by the name the template passes it."""
+    _, data = template
+    names = _names([r.get("Properties", {}) for r in data["Resources"].values()], [])
+    assert len(names) >= 7
+    for name in names:
+        assert isinstance(name, dict), name
+        if "Fn::Sub" in name:
+            assert name["Fn::Sub"].startswith("${AWS::StackName}-"), name
+        else:
+            assert set(name) == {"Ref"}, name
+
+
+def _statements(role: dict) -> list[dict]:
+    return [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_each_function_has_a_role_of_its_own_with_only_what_its_code_calls(template):
+    """One role served the three functions: the legacy API could send orders and put events,
+    every function could read the app secret (which CloudFormation resolves at deploy time,
+    never the code), and Lambda@Edge could assume it."""
+    _, data = template
+    resources = data["Resources"]
+    roles = {
+        name: resources[resources[name]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        for name in ("HotpathFunction", "LegacyApiFunction", "BeatFunction", "EdgeRouterFunction")
+    }
+    assert len({id(role) for role in roles.values()}) == 4, "no two functions share a role"
+    for name, role in roles.items():
+        services = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+        edge = name == "EdgeRouterFunction"
+        assert set(services) == {"lambda.amazonaws.com"} | ({"edgelambda.amazonaws.com"} if edge else set()), name
+    actions = {
+        name: sorted(
+            a for s in _statements(role) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        )
+        for name, role in roles.items()
+    }
+    assert actions == {
+        "HotpathFunction": [],
+        "LegacyApiFunction": [],
+        "BeatFunction": ["events:PutEvents", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+        "EdgeRouterFunction": [],
+    }
+    beat = {
+        s["Action"] if isinstance(s["Action"], str) else s["Action"][0]: s for s in _statements(roles["BeatFunction"])
+    }
+    assert beat["sqs:SendMessage"]["Resource"] == {"Fn::GetAtt": ["OrderQueue", "Arn"]}
+    assert beat["events:PutEvents"]["Resource"] == {"Fn::GetAtt": ["CheckoutBus", "Arn"]}
+    assert "secretsmanager" not in json.dumps([r for r in resources.values() if r["Type"] == "AWS::IAM::Role"])
+
+
+def test_the_order_queues_keep_messages_longer_than_an_order_waits(template):
+    """The order queue had SQS's default retention unstated (cfn-lint I3013); it outlasts an
+    order's every wait, and the dead-letter queue, whose messages expire by the time they first
+    entered the order queue, keeps them the most SQS allows."""
+    path, data = template
+    resources = data["Resources"]
+    longest_wait = settings_of_fresh_process(
+        "settings.ORDERS_RESERVATION_SECONDS + settings.ORDERS_STALL_SECONDS + settings.ORDERS_STILL_PLACING_SECONDS"
+        " + settings.ORDERS_MAX_RETRIES * settings.ORDERS_RETRY_BACKOFF_MAX",
+        unset=(
+            "ORDERS_RESERVATION_SECONDS",
+            "ORDERS_STALL_SECONDS",
+            "ORDERS_STILL_PLACING_SECONDS",
+            "ORDERS_MAX_RETRIES",
+            "ORDERS_RETRY_BACKOFF_MAX",
+        ),
+    )
+    retention = resources["OrderQueue"]["Properties"]["MessageRetentionPeriod"]
+    dead_letters = resources["OrderDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert retention >= 24 * 3600 and longest_wait < retention < dead_letters == 14 * 24 * 3600
+    result = subprocess.run(
+        [str(BIN / "cfn-lint"), "--include-checks", "I3013", "--", str(path)], capture_output=True, text=True
+    )
+    assert "I3013" not in result.stdout, result.stdout

@@ -29,7 +29,7 @@ def test_cfn_lint_catches_a_broken_rule(tmp_path):
 
 def test_the_rule_sends_checkout_events_on_the_checkout_bus_with_a_dead_letter_queue():
     resources = cloudformation_resources()
-    assert resources["CheckoutBus"]["Properties"]["Name"] == BUS_NAME == "checkout-bus"
+    assert resources["CheckoutBus"]["Properties"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{BUS_NAME}"}
     rule = resources["CheckoutEventsRule"]["Properties"]
     assert rule["EventBusName"] == {"Ref": "CheckoutBus"}
     assert rule["EventPattern"] == CHECKOUT_PATTERN
@@ -38,3 +38,17 @@ def test_the_rule_sends_checkout_events_on_the_checkout_bus_with_a_dead_letter_q
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["CheckoutEventsDLQ", "Arn"]}
     redrive = resources["CheckoutEventsQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["CheckoutEventsDLQ", "Arn"]}
+
+
+def test_every_name_starts_with_the_stack_s_so_two_stacks_fit_in_one_region():
+    """Fixed names (a bus, queues and a rule) made a second stack in the account fail."""
+    resources = cloudformation_resources()
+    names = [
+        properties[key]
+        for properties in (r["Properties"] for r in resources.values())
+        for key in ("Name", "QueueName")
+        if key in properties
+    ]
+    assert len(names) == 4
+    for name in names:
+        assert name["Fn::Sub"].startswith("${AWS::StackName}-"), name
