@@ -104,6 +104,12 @@ class RunResult:
 Outcome = str | RetryLater | None
 
 
+def traceback_wanted() -> bool:
+    """A failure the run retries or dead-letters is one line in the log, with its reason (a
+    command's output stays its result); its traceback only when the log is at DEBUG."""
+    return logger.isEnabledFor(logging.DEBUG)
+
+
 def handler_outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[Event, Outcome]]:
     """Each event tried with its outcome, lazily: a one-event handler is called for the next
     event only when the run goes on, so a run that stops at a failure calls it no further."""
@@ -112,8 +118,9 @@ def handler_outcomes(handler: Callable, events: list[Event]) -> Iterator[tuple[E
             outcomes = list(handler(events))
         except Exception as exc:
             # The whole batch failed (the target unreachable, credentials): no event is to blame.
-            logger.warning("consumer batch handler failed", exc_info=True)
-            outcomes = [exc if isinstance(exc, RetryLater) else RetryLater(f"{type(exc).__name__}: {exc}")]
+            reason = exc if isinstance(exc, RetryLater) else RetryLater(f"{type(exc).__name__}: {exc}")
+            logger.warning("consumer batch handler failed: %s", reason, exc_info=traceback_wanted())
+            outcomes = [reason]
         yield from zip(events, outcomes, strict=False)
         return
     yield from events_each(handler, events)
@@ -137,8 +144,10 @@ def events_each(handler: Callable, events: list[Event]) -> Iterator[tuple[Event,
         except RetryLater as exc:
             outcome = exc
         except Exception as exc:
-            logger.warning("consumer handler failed on event %s", event.position, exc_info=True)
             outcome = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "consumer handler failed on event %s: %s", event.position, outcome, exc_info=traceback_wanted()
+            )
         yield event, outcome
 
 

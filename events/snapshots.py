@@ -111,9 +111,15 @@ def _fold(model, build: Build, events: list[Event], *, until: Mark | None = None
             with transaction.atomic():
                 model.apply(event, build.generation)
             build.applied += 1
-        except Exception:
+        except Exception as exc:
             # The live consumer dead-letters such an event too; a rebuild swaps in only if it has.
-            logger.warning("view rebuild skipped event %s", event.position, exc_info=True)
+            logger.warning(
+                "view rebuild skipped event %s: %s: %s",
+                event.position,
+                type(exc).__name__,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
+            )
             build.skipped.append(event.position)
         build.mark = mark_of(event)
     return True

@@ -311,3 +311,20 @@ def test_a_consumer_late_in_a_pass_longer_than_the_loops_wait_reads_what_was_com
         assert handlers.seen == [event.position, handlers.later[0]]
     else:  # within the wait, the pass's one read stands: the next pass will bring it
         assert handlers.seen == [event.position]
+
+
+def test_a_failing_handler_is_one_line_in_the_log_with_its_reason_and_its_traceback_only_at_debug(settings, caplog):
+    settings.EVENT_CONSUMERS = {"flaky": "tests.events.handlers.flaky"}
+    bad = sale_event(1)
+    settled()
+    handlers.failures[bad.position] = 2
+
+    with caplog.at_level("INFO", logger="events.consumers"):
+        assert consumer_run(consumer="flaky").failed
+    with caplog.at_level("DEBUG", logger="events.consumers"):
+        assert consumer_run(consumer="flaky").failed
+
+    said, debugged = [r for r in caplog.records if r.name == "events.consumers" and r.levelname == "WARNING"]
+    reason = f"consumer handler failed on event {bad.position}: RuntimeError: cannot take event {bad.position} yet"
+    assert (said.getMessage(), bool(said.exc_info)) == (reason, False)
+    assert debugged.exc_info
