@@ -62,6 +62,19 @@ def mark_at(*, position: int) -> Mark:
     return mark_of(event)
 
 
+def mark_end() -> Mark:
+    """The end of the log as a reader stands there now: the last event every reader may read
+    (what pruning deleted last, for a log with none), so that `events_committed(after=…)` gives
+    only what a reader has not been given yet."""
+    queryset = Event.objects.only("xid", "position")
+    if _ordered_by_commit():
+        horizon = RawSQL("pg_snapshot_xmin(pg_current_snapshot())", [])
+        last = queryset.filter(xid__lt=horizon).order_by("-xid", "-position").first()
+    else:
+        last = queryset.order_by("-position").first()
+    return mark_of(last) if last else pruned_mark()
+
+
 def mark_before(*, position: int) -> Mark:
     """A mark that the event at `position` is the next after (in the log's order)."""
     xid, found = mark_at(position=position)

@@ -44,6 +44,15 @@ def orders_cancel(model_admin: admin.ModelAdmin, request, order_ids) -> None:
             model_admin.message_user(request, message, messages.WARNING)
 
 
+def redriven_say(model_admin: admin.ModelAdmin, request, done: int, *, none_why: str) -> None:
+    """A redrive's message: how many orders were queued again, or, when none was, a warning
+    saying why (a redrive queues an order once; a settled one stays as it is)."""
+    if done:
+        model_admin.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
+    else:
+        model_admin.message_user(request, f"No order queued again: {none_why}.", messages.WARNING)
+
+
 class StageEventInline(admin.TabularInline):
     model = OrderStageEvent
     extra = 0
@@ -131,7 +140,9 @@ class HotOrderAdmin(ShopModelAdmin):
             dead_letters.order_redrive(order_id=pk, user=request.user)
             for pk in queryset.filter(stage=OrderStage.DEAD_LETTERED).values_list("pk", flat=True)
         )
-        self.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
+        redriven_say(
+            self, request, done, none_why="none of them is dead-lettered now (already redriven, cancelled or placed)"
+        )
 
     @admin.action(description="Cancel and release the units", permissions=["change"])
     def cancel(self, request, queryset):
@@ -204,7 +215,7 @@ class DeadLetterAdmin(ShopModelAdmin):
     def redrive(self, request, queryset):
         order_ids = set(queryset.filter(redriven_at__isnull=True).values_list("order_id", flat=True))
         done = sum(dead_letters.order_redrive(order_id=pk, user=request.user) for pk in order_ids)
-        self.message_user(request, f"{done} order(s) queued again.", messages.SUCCESS)
+        redriven_say(self, request, done, none_why="each was already redriven or settled")
 
     @admin.action(description="Cancel and release the units", permissions=["change"])
     def cancel(self, request, queryset):

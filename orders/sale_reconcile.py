@@ -120,6 +120,8 @@ def sale_status(*, product: Product) -> dict:
             reserved=allocation.reserved,
             sold=allocation.sold,
             remaining=allocation.remaining,
+            # The sale's window, as `sale open --starts/--ends` set it (None: from opening, until closed).
+            **{k: v.isoformat() if (v := getattr(allocation, k)) else None for k in ("starts_at", "ends_at")},
         )
     # The inventory view's figures, fed by the log, beside those of record.
     figures["inventory"] = inventory_figures(product=product.slug)

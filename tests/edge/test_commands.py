@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from io import StringIO
 
@@ -252,3 +253,17 @@ def test_the_list_keeps_its_columns_for_a_long_route_name(origins):
 
     rows = [line for line in out.splitlines() if " -> " in line]
     assert len(rows) == 2 and len({row.index(" /shop/") for row in rows}) == 1, out
+
+
+def test_every_change_prints_its_preview_and_list_takes_no_change_options(origins):
+    out, _ = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable")
+    assert "+  /shop/rods/muskie-casting-rod/*  -> hotpath" in out and "Added route muskie (enabled)" in out
+    assert "Dry run" not in out and Route.objects.get(name="muskie").enabled
+    for option in ("--dry-run", "--actor=someone"):
+        with pytest.raises(CommandError, match="unrecognized arguments"):
+            run("list", option)
+    usage = subprocess.run(
+        [PYTHON, "manage.py", "edge_route", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for action in ("enable", "disable", "remove"):
+        assert re.search(rf"^\s+{action}\s+\S", usage, re.MULTILINE), f"{action} has a help line"

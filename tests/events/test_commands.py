@@ -10,10 +10,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 
 from events.consumers import consumer_run, consumer_run_all
 from events.models import Checkpoint, Event
+from events.selectors import events_committed, mark_end
+from events.services import events_prune
 from tests.conftest import PYTHON, ROOT, eventually
 from tests.events import handlers
 from tests.events.conftest import assert_envelope_valid, sale_event, settled, small_sale
@@ -96,7 +99,7 @@ def test_consumers_lists_position_lag_and_dead_letters(settings):
         1,
     )
     text = events("consumers")
-    assert "collect: position 0, 2 behind" in text and "flaky: position" in text and "1 dead letters" in text
+    assert "collect: position 0, 2 behind" in text and "flaky: position" in text and "1 dead letter\n" in text
 
 
 def test_replay_runs_one_consumer_from_a_position(settings):
@@ -179,3 +182,50 @@ def test_retire_forgets_a_consumer_no_process_runs_any_more_and_refuses_one_regi
     with pytest.raises(CommandError, match="collect is registered in EVENT_CONSUMERS here"):
         events("retire", "collect")
     assert list(Checkpoint.objects.values_list("consumer", flat=True)) == ["collect"]
+
+
+def _tail(*args: str) -> tuple[list[int], str]:
+    out, err = StringIO(), StringIO()
+    call_command("events", "tail", "--json", *args, stdout=out, stderr=err)
+    positions = [json.loads(line)["detail"]["event"]["meta_data"]["position"] for line in out.getvalue().splitlines()]
+    return positions, err.getvalue()
+
+
+def test_tail_after_a_pruned_position_starts_after_what_was_pruned_and_says_so(settings):
+    settings.EVENT_RETENTION_DAYS = 1
+    settings.EVENT_CONSUMERS = {}
+    old = small_sale(2)
+    Event.objects.update(time=timezone.now() - timedelta(days=3))
+    fresh = sale_event(9)
+    settled()
+    assert events_prune() == len(old)
+
+    positions, said = _tail("--after", str(old[1].position))
+
+    assert positions == [fresh.position]
+    assert said == f"position {old[1].position} was pruned: from the next event, after position {old[-1].position}.\n"
+
+
+def test_tail_after_a_position_no_event_took_starts_at_the_next_event(settings):
+    first = sale_event(1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        gap = sale_event(2)
+        raise RuntimeError("rolled back: its position is never used")
+    last = sale_event(3)
+    settled()
+
+    assert _tail("--after", str(gap.position)) == ([last.position], "")
+    assert _tail("--after", str(first.position)) == ([last.position], "")
+    with pytest.raises(CommandError, match=f"no event at position {last.position + 100}"):
+        _tail("--after", str(last.position + 100))
+
+
+def test_tail_after_end_prints_only_what_commits_from_then_on():
+    small_sale(1)
+    settled()
+    end = mark_end()
+
+    assert _tail("--after", "end") == ([], "")
+    later = sale_event(5)
+    settled()
+    assert [e.position for e in events_committed(after=end)] == [later.position]

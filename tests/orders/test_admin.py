@@ -155,3 +155,18 @@ def test_a_buyer_s_email_finds_dead_letters_only_for_staff_who_may_see_hot_order
 
     assert (found(letters_only, prefix), found(letters_only, order.number)) == (0, 1)
     assert found(support, prefix) == 1
+
+
+def test_a_redrive_that_queues_nothing_warns_and_says_why_rather_than_reporting_success(admin_client, order):
+    placement.order_dead_letter(order_id=order.pk, error="legacy API answered 503 (after 9 attempts)")
+    letter = order.dead_letters.get()
+    redrive = {"action": "redrive", "_selected_action": [letter.pk]}
+    admin_client.post("/admin/orders/deadletter/", redrive, follow=True)
+
+    again = admin_client.post("/admin/orders/deadletter/", redrive, follow=True)
+    said = [(m.level_tag, m.message) for m in again.context["messages"]]
+    assert said == [("warning", "No order queued again: each was already redriven or settled.")]
+    by_order = {"action": "redrive", "_selected_action": [order.pk]}
+    again = admin_client.post("/admin/orders/hotorder/", by_order, follow=True)
+    [(level, message)] = [(m.level_tag, m.message) for m in again.context["messages"]]
+    assert (level, message.startswith("No order queued again: none of them is dead-lettered now")) == ("warning", True)

@@ -7,12 +7,14 @@ import importlib
 import json
 import socket
 import subprocess
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from orders import placement
 from orders.models import SaleAllocation, SaleState
@@ -233,3 +235,22 @@ def test_open_says_when_the_price_lowers_the_limit_per_order(product):
         "sale", "open", "muskie-casting-rod", "--units", "10", "--per-order", "5", stdout=StringIO(), stderr=quiet
     )
     assert quiet.getvalue() == ""
+
+
+def test_open_echoes_the_sale_s_window_and_status_shows_it(product):
+    output = sale(
+        "open", "muskie-casting-rod", "--units", "5", "--starts", "2026-11-27T12:00:00Z", "--ends", "2099-11-27T13:00"
+    )
+    ends = timezone.make_aware(datetime(2099, 11, 27, 13), timezone.get_default_timezone()).astimezone(UTC)
+    window = f"from 2026-11-27T12:00:00+00:00 until {ends.isoformat()}"
+    assert f"On sale {window}.\n" in output
+
+    figures = json.loads(sale("status", "muskie-casting-rod", "--json"))
+    assert (figures["starts_at"], figures["ends_at"]) == ("2026-11-27T12:00:00+00:00", ends.isoformat())
+    assert sale("status").rstrip().endswith(f"; on sale {window}")
+
+
+def test_open_without_a_window_says_it_is_on_sale_until_closed(product):
+    assert "On sale from opening until closed.\n" in sale("open", "muskie-casting-rod", "--units", "5")
+    figures = json.loads(sale("status", "muskie-casting-rod", "--json"))
+    assert (figures["starts_at"], figures["ends_at"]) == (None, None)

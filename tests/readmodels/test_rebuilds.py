@@ -86,6 +86,18 @@ def test_rebuild_check_once_the_log_was_pruned_finds_the_healthy_views_in_step(c
     assert said.count("in step") == 3, said
 
 
+def test_rebuild_check_counts_one_wrong_view_and_its_one_difference_in_the_singular(catalogue):
+    place("spinning-reel", 2)
+    catch_up()
+    Tally.objects.filter(kind="supplier", key="Lakeshore Reel Works").update(units=99)
+
+    out = StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("events", "rebuild", "--check", "tallies", stdout=out)
+    assert str(refused.value) == "1 view differs from a rebuild."
+    assert out.getvalue().startswith("tallies: 1 difference\n")
+
+
 def test_a_rebuild_once_the_log_was_pruned_past_every_snapshot_of_the_view_is_refused_and_swaps_nothing(
     catalogue, settings
 ):
@@ -124,7 +136,7 @@ def test_a_dead_letter_whose_event_a_rebuild_folded_in_is_settled_and_a_redrive_
 
     said = _rebuild("tallies")
 
-    assert "1 dead letters settled" in said
+    assert "1 dead letter settled" in said
     assert _state("tallies")[LAKESHORE]["units"] == 5
     letter = DeadLetter.objects.get(consumer="tallies")
     assert letter.redriven_at is not None and "rebuild of tallies" in letter.resolution
@@ -161,3 +173,18 @@ def test_a_rebuild_that_fails_on_an_event_the_live_view_holds_swaps_nothing_and_
     assert _state("tallies") == live
     assert Generation.objects.get(view="tallies").live == generation
     assert set(Tally.objects.values_list("generation", flat=True)) == {generation}
+
+
+def test_rebuild_check_beside_an_open_dead_letter_logs_the_skipped_event_in_one_line_with_its_reason(
+    catalogue, settings, monkeypatch, caplog
+):
+    _tallies_dead_lettered(settings, monkeypatch)
+    letter = DeadLetter.objects.get(consumer="tallies")
+    caplog.clear()
+
+    with caplog.at_level("INFO", logger="events.snapshots"):
+        _rebuild("--check", "tallies")
+
+    [said] = [r for r in caplog.records if r.name == "events.snapshots" and r.levelname == "WARNING"]
+    assert said.getMessage() == f"view rebuild skipped event {letter.event_id}: RuntimeError: tallies down"
+    assert not said.exc_info

@@ -40,15 +40,20 @@ class Command(BaseCommand):
         add.add_argument("--canary", type=int, help="Percentage of buyers (0-100).")
         add.add_argument("--enable", action="store_true", help="Switch the route on at once.")
         sub.add_parser("list", help="List the routes in order.")
-        for action in ("enable", "disable", "remove"):
-            p = sub.add_parser(action)
+        changes = {
+            "enable": "Switch a route on, or move it too (--pattern, --origin): its preview, then the change.",
+            "disable": "Switch a route off: its preview, then the change.",
+            "remove": "Delete a route: its preview, then the change.",
+        }
+        for action, help_line in changes.items():
+            p = sub.add_parser(action, help=help_line)
             p.add_argument("name")
             if action == "enable":
                 p.add_argument("--pattern", help="Also set the route's path pattern, in the same audited change.")
                 p.add_argument(
                     "--origin", help="Also send it to this origin (a redirect it had is dropped), in the same change."
                 )
-        for p in sub.choices.values():
+        for p in (add, *(sub.choices[action] for action in changes)):  # `list` changes nothing
             p.add_argument("--dry-run", action="store_true", help="Print the preview; change nothing.")
             p.add_argument("--actor", default=None, help="Who makes the change (default: the OS user).")
 
@@ -96,11 +101,11 @@ class Command(BaseCommand):
             "redirect_url": options["redirect"],
             "redirect_status": options["status"],
         }
+        route = services.route_prepare(
+            name=options["name"], pattern=options["pattern"], origin=options["origin"], **fields
+        )
+        self.preview(candidate=route, dry_run=options["dry_run"])
         if options["dry_run"]:
-            route = services.route_prepare(
-                name=options["name"], pattern=options["pattern"], origin=options["origin"], **fields
-            )
-            self.preview(candidate=route, dry_run=True)
             self.warn(selectors.route_warnings(route))
             return
         route, warnings = services.route_create(

@@ -22,7 +22,17 @@ from events.consumers import (
     consumer_run_all,
 )
 from events.models import Checkpoint, Event
-from events.selectors import UnknownPosition, consumers_state, events_committed, mark_at, mark_of
+from events.selectors import (
+    Mark,
+    UnknownPosition,
+    consumers_state,
+    events_committed,
+    mark_at,
+    mark_before,
+    mark_end,
+    mark_of,
+    pruned_mark,
+)
 from events.services import NotRetirable, checkpoint_retire, events_prune
 from events.snapshots import (
     SHOWN_DIFFERENCES,
@@ -52,6 +62,11 @@ def _position(value: str, option: str) -> int:
     return position
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 view`, `2 views`: a count as a merchant reads it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _line(event: Event) -> str:
     return (
         f"{event.position:>8} {event.envelope()['time']} {event.source} {event.detail_type!r} "
@@ -67,7 +82,12 @@ class Command(BaseCommand):
         tail = sub.add_parser("tail", help="Events in commit order.")
         tail.add_argument("--follow", action="store_true", help="keep printing events as they commit")
         tail.add_argument("--json", action="store_true", help="one envelope per line")
-        tail.add_argument("--after", default="0", help="only events after the one at this position")
+        tail.add_argument(
+            "--after",
+            default="0",
+            help="only events after the one at this position (a pruned or missing one: from the next event); "
+            "`end`: only events still to come",
+        )
         tail.add_argument("--source", help="only events of this source")
         sub.add_parser("consumers", help="Each consumer's position, lag and dead letters.").add_argument(
             "--json", action="store_true"
@@ -116,8 +136,7 @@ class Command(BaseCommand):
             raise SystemExit(0) from None
 
     def do_tail(self, options) -> None:
-        after = _position(options["after"], "--after")
-        mark = mark_at(position=after)
+        mark = self._tail_start(options["after"])
         while True:
             batch = events_committed(after=mark, source=options["source"], limit=TAIL_BATCH)
             for event in batch:
@@ -129,6 +148,25 @@ class Command(BaseCommand):
                 return
             self.stdout.flush()
             time.sleep(FOLLOW_INTERVAL)
+
+    def _tail_start(self, after: str) -> Mark:
+        """Where `tail --after` starts: after the event at that position; after what pruning
+        deleted last for a pruned position (said on stderr); before the next event for a position
+        no event took (a rolled-back insert); `end`: after the last event readable now."""
+        if after == "end":
+            return mark_end()
+        position = _position(after, "--after")
+        try:
+            return mark_at(position=position)
+        except UnknownPosition:
+            pruned = pruned_mark()
+            if position <= pruned[1]:
+                self.stderr.write(f"position {position} was pruned: from the next event, after position {pruned[1]}.")
+                return pruned
+            following = Event.objects.filter(position__gt=position).order_by("position").values_list("position")
+            if not following:
+                raise  # past the end of the log
+            return mark_before(position=following[0][0])
 
     def do_consumers(self, options) -> None:
         registered = list(consumer_names())
@@ -148,7 +186,7 @@ class Command(BaseCommand):
         for s in states:
             self.stdout.write(
                 f"{s.consumer}: position {s.position}, {s.behind} behind ({s.lag_seconds:.1f}s), "
-                f"{s.dead_letters} dead letters"
+                f"{counted(s.dead_letters, 'dead letter')}"
                 + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
                 + ("" if s.consumer in registered else " (not run here; `events retire` it if no process runs it)")
             )
@@ -199,11 +237,13 @@ class Command(BaseCommand):
             views = [options["view"]] if options["view"] else None
             for view, differences in views_check(from_snapshot=options["from_snapshot"], views=views).items():
                 differing += bool(differences)
-                self.stdout.write(f"{view}: " + (f"{len(differences)} differences" if differences else "in step"))
+                self.stdout.write(f"{view}: " + (counted(len(differences), "difference") if differences else "in step"))
                 for line in differences[:SHOWN_DIFFERENCES]:
                     self.stdout.write(f"  {line}")
             if differing:
-                raise CommandError(f"{differing} views differ from a rebuild.")
+                raise CommandError(
+                    f"{counted(differing, 'view')} {'differs' if differing == 1 else 'differ'} from a rebuild."
+                )
             return
         if not options["view"]:
             raise CommandError("Name the view to rebuild (or --check every view).")
@@ -220,5 +260,5 @@ def _rebuilt(build, *, from_snapshot: bool) -> str:
     if build.skipped:
         said += f"; left out events {build.skipped}, still open dead letters"
     if build.resolved:
-        said += f"; {build.resolved} dead letters settled (their events are in the view)"
+        said += f"; {counted(build.resolved, 'dead letter')} settled (their events are in the view)"
     return said

@@ -4,6 +4,7 @@ and reconcile it with the legacy API."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
@@ -31,6 +32,11 @@ def _product(slug: str) -> Product:
 def _refused(exc: SaleRefused) -> CommandError:
     option = OPTIONS.get(exc.field or "")
     return CommandError(f"{option}: {exc.message}" if option else exc.message)
+
+
+def _window(starts_at: str | None, ends_at: str | None) -> str:
+    """The sale's window as `sale status --json` gives it (ISO, or None for open-ended)."""
+    return f"from {starts_at or 'opening'} until {ends_at or 'closed'}"
 
 
 def _figure(value) -> str:
@@ -82,6 +88,10 @@ class Command(BaseCommand):
             f"{allocation.hold_reference}, "
             f"{allocation.per_order_limit} per order."
         )
+        starts_at, ends_at = (
+            v.astimezone(UTC).isoformat() if v else None for v in (allocation.starts_at, allocation.ends_at)
+        )
+        self.stdout.write(f"On sale {_window(starts_at, ends_at)}.")
         lowered = per_order_limit_lowered(allocation)
         if lowered:
             self.stderr.write(lowered)
@@ -120,7 +130,9 @@ class Command(BaseCommand):
                 f"sold {f['sold']}, remaining {f['remaining']}, hold {_figure(f['hold'])}"
                 + (f" ({f['hold_reference']})" if f["hold_reference"] else "")
                 + f"; stock on hand {_figure(f['on_hand'])}, held {_figure(f['held'])}, "
-                f"available {_figure(f['available'])}" + (f" [{f['error']}]" if "error" in f else "")
+                f"available {_figure(f['available'])}"
+                + (f"; on sale {_window(f['starts_at'], f['ends_at'])}" if "starts_at" in f else "")
+                + (f" [{f['error']}]" if "error" in f else "")
             )
 
     def do_reconcile(self, options) -> None:
