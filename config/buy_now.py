@@ -8,7 +8,6 @@ It lives in config because shop never imports orders; config may compose both.""
 from __future__ import annotations
 
 import json
-import secrets
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -66,7 +65,7 @@ def _known_key_answer(request: HttpRequest, order: HotOrder, *, product: str) ->
         data = order_input_parse(request.body)
     except InvalidInput as exc:
         return shop_api.buy_now_json(exc.payload(), exc.status)
-    if not secrets.compare_digest(order.fingerprint, data.fingerprint(product_slug=product)):
+    if not acceptance.order_body_matches(order, data, product_slug=product):
         return shop_api.buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     url = acceptance.status_url(
         category=order.product.category.slug, product=order.product.slug, number=order.number, token=order.token

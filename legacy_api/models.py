@@ -50,7 +50,7 @@ class Order(models.Model):
 
 class OrderReader(models.Model):
     """A caller other than the one that placed an order that may read it: it sent the order's
-    reference with the very body that placed it (customer, lines and the whole card number),
+    reference with the very body that placed it (customer, lines and the card's last four digits),
     as the storefront and the hot path's worker do when both carry one buyer's Idempotency-Key,
     which is one order whichever of them placed it."""
 

@@ -44,7 +44,14 @@ from legacy_api.exceptions import (
 from legacy_api.holds import hold_draw
 from legacy_api.models import Hold, Order, OrderLine
 from legacy_api.payments import Authorisation, card_number_normalise, payment_authorise, payment_void
-from legacy_api.references import LineRequest, body_check, order_fingerprint, order_replay, order_shared
+from legacy_api.references import (
+    BodyFingerprint,
+    LineRequest,
+    body_check,
+    order_fingerprint,
+    order_replay,
+    order_shared,
+)
 from legacy_api.selectors import hold_get, hold_lock, order_get_by_reference, products_lock
 from legacy_api.tokens import HOTPATH
 from shop.models import Product
@@ -172,7 +179,7 @@ def _authorise_while_claimed(
         return payment_authorise(key=reference, card_number=card_number, amount_cents=amount_cents)
 
 
-def _lease_lost(*, reference: str, fingerprint: str, caller: str, code: str | None) -> tuple[Order, bool]:
+def _lease_lost(*, reference: str, fingerprint: BodyFingerprint, caller: str, code: str | None) -> tuple[Order, bool]:
     """The answer of a request whose row was taken from it once its lease ended: the order, when
     a retry finished it; otherwise InProgress, having voided what this request authorised (`code`)."""
     existing = order_replay(reference=reference, fingerprint=fingerprint, caller=caller)
@@ -188,7 +195,7 @@ def _lease_lost(*, reference: str, fingerprint: str, caller: str, code: str | No
 def _order_claim(
     *,
     reference: str,
-    fingerprint: str,
+    fingerprint: BodyFingerprint,
     owner: str,
     caller: str,
     customer_name: str,
@@ -204,7 +211,7 @@ def _order_claim(
     a request delayed on its way (a proxy's queue, a busy server's backlog) must not place an
     order nobody records. The time is checked just before the claim commits."""
     fields = {
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint.value,
         "caller": caller,
         "customer_name": customer_name,
         "customer_email": customer_email,

@@ -34,6 +34,7 @@ from orders.services import (
     allocation_reserve,
     hot_product_refusal,
 )
+from shop.fingerprints import fingerprint_renew
 from shop.models import BuyNowRefusal, PlacedOrder
 from tracing.context import current_carrier, current_xray_trace_id
 
@@ -51,8 +52,19 @@ def status_url(*, category: str, product: str, number: str, token: str) -> str:
     return f"/shop/{category}/{product}/orders/{number}/{token}"
 
 
-def _replay(order: HotOrder, fingerprint: str) -> Accepted:
-    if not secrets.compare_digest(order.fingerprint, fingerprint):
+def order_body_matches(order: HotOrder, data: OrderInput, *, product_slug: str) -> bool:
+    """Whether `data` is the body `order` was accepted for; a fingerprint still in the release
+    before's form (written while this release was rolled out) is renewed once recognised."""
+    if not data.fingerprint_matches(order.fingerprint, product_slug=product_slug):
+        return False
+    fingerprint = data.fingerprint(product_slug=product_slug)
+    fingerprint_renew(HotOrder.objects.filter(pk=order.pk), stored=order.fingerprint, fingerprint=fingerprint)
+    order.fingerprint = fingerprint
+    return True
+
+
+def _replay(order: HotOrder, data: OrderInput, *, product_slug: str) -> Accepted:
+    if not order_body_matches(order, data, product_slug=product_slug):
         raise IdempotencyKeyReused("This Idempotency-Key was used for another order; use a fresh key.")
     return Accepted(order=order, replayed=True)
 
@@ -121,9 +133,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     # has ended or sold out since, so a refusal looks for the key first.
     refusal = hot_product_refusal(product)
     if refusal is not None:
-        return _replay_or_refuse(
-            refusal, idempotency_key=idempotency_key, fingerprint=data.fingerprint(product_slug=product["slug"])
-        )
+        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, data=data, product_slug=product["slug"])
     try:
         gate_check(
             allocation_id=product["allocation_id"],
@@ -135,9 +145,7 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
     except (SoldOut, Throttled, StockChanging) as refusal:
         if isinstance(refusal, SoldOut) and refusal.unseen:
             raise  # this key never had an order: nothing to replay (nor a fingerprint to take)
-        return _replay_or_refuse(
-            refusal, idempotency_key=idempotency_key, fingerprint=data.fingerprint(product_slug=product["slug"])
-        )
+        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, data=data, product_slug=product["slug"])
 
     fingerprint = data.fingerprint(product_slug=product["slug"])
     order = order_draft(
@@ -157,16 +165,16 @@ def order_accept(*, product: dict, idempotency_key: str, data: OrderInput, clien
         existing = order_by_key(idempotency_key=idempotency_key)
         if existing is None:
             raise
-        return _replay(existing, fingerprint)
+        return _replay(existing, data, product_slug=product["slug"])
     except OrderRefused as refusal:
-        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        return _replay_or_refuse(refusal, idempotency_key=idempotency_key, data=data, product_slug=product["slug"])
 
     # Nothing more before the 202: the workers' relay publishes the outbox row, and the
     # buyer's status read model fills from the database on its first read.
     return Accepted(order=order, replayed=False)
 
 
-def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprint: str) -> Accepted:
+def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, data: OrderInput, product_slug: str) -> Accepted:
     """The first answer when the key was accepted before (it stands even if the sale has
     ended or sold out since); PlacedByMonolith when the monolith answered it for good (placed
     its order, or had its card declined); otherwise raises the refusal. One round trip asks."""
@@ -181,7 +189,7 @@ def _replay_or_refuse(refusal: OrderRefused, *, idempotency_key: str, fingerprin
         seen, answered_by_monolith = cursor.fetchone()
     existing = order_by_key(idempotency_key=idempotency_key) if seen else None
     if existing is not None:
-        return _replay(existing, fingerprint)
+        return _replay(existing, data, product_slug=product_slug)
     if answered_by_monolith:
         raise PlacedByMonolith("The monolith answered this key's order.")
     raise refusal

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -19,6 +18,7 @@ from orders import acceptance, selectors, services
 from orders.inputs import (
     KEY_REUSED_DETAIL,
     InvalidInput,
+    OrderInput,
     client_ip,
     idempotency_key_parse,
     json_body_check,
@@ -27,6 +27,7 @@ from orders.inputs import (
 from orders.models import SaleState
 from readmodels.answers import answer_record
 from readmodels.selectors import sale_remaining
+from shop.buy_now import refusal_matches
 from shop.checkout_errors import CheckoutDeclined
 from shop.models import BuyNowRefusal, PlacedOrder
 
@@ -59,7 +60,7 @@ def _invalid(exc: InvalidInput) -> HttpResponse:
     return _json(exc.payload(), status=exc.status)
 
 
-def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse | None:
+def _monolith_answer(*, idempotency_key: str, data: OrderInput, product_slug: str) -> HttpResponse | None:
     """The monolith's first answer when it already placed this key's order (the route was off
     when the buyer first sent it): the retry gets that order, never a second one. The session
     gets no access from a replay; the order page stays the placing session's."""
@@ -67,24 +68,24 @@ def _monolith_answer(*, idempotency_key: str, fingerprint: str) -> HttpResponse 
         PlacedOrder.objects.filter(reference=reference_for_key(idempotency_key)).only("number", "fingerprint").first()
     )
     if placed is None:
-        return _monolith_refusal(idempotency_key=idempotency_key, fingerprint=fingerprint)
+        return _monolith_refusal(idempotency_key=idempotency_key, data=data, product_slug=product_slug)
     # A receipt not stamped yet (its request between the receipt's commit and its stamp, or
     # killed there) is the key's order all the same: the hot path reads the storefront's
     # tables and never writes them, so the stamp stays the monolith's to make.
-    if placed.fingerprint and not secrets.compare_digest(placed.fingerprint, fingerprint):
+    if placed.fingerprint and not data.fingerprint_matches(placed.fingerprint, product_slug=product_slug):
         return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
     number = placed.number
     body = {"number": number, "status": "complete", "order_url": f"/orders/{number}/"}
     return _json(body, status=201, headers={"Idempotent-Replayed": "true"})
 
 
-def _monolith_refusal(*, idempotency_key: str, fingerprint: str) -> HttpResponse | None:
+def _monolith_refusal(*, idempotency_key: str, data: OrderInput, product_slug: str) -> HttpResponse | None:
     """The monolith's 402 when it had this key's card declined (the route was off then): the
     same body is told so again, as the monolith tells it, and the card is not sent again."""
     refused = BuyNowRefusal.objects.filter(reference=reference_for_key(idempotency_key)).first()
     if refused is None:
         return None
-    if not secrets.compare_digest(refused.fingerprint, fingerprint):
+    if not refusal_matches(refused, data, product_slug=product_slug):
         return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
     declined = CheckoutDeclined(refused.detail)
     body = {"error": declined.code, "detail": declined.message, "fields": declined.fields}
@@ -107,11 +108,10 @@ def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse 
         order_input = order_input_parse(request.body)
     except InvalidInput:
         return None
-    fingerprint = order_input.fingerprint(product_slug=product["slug"])
     existing = selectors.order_by_key(idempotency_key=key)
     if existing is None:
-        return _monolith_answer(idempotency_key=key, fingerprint=fingerprint)
-    if not secrets.compare_digest(existing.fingerprint, fingerprint):
+        return _monolith_answer(idempotency_key=key, data=order_input, product_slug=product["slug"])
+    if not acceptance.order_body_matches(existing, order_input, product_slug=product["slug"]):
         return _json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, status=422)
     ordered = existing.product
     return _accepted_answer(existing, category=ordered.category.slug, product=ordered.slug, replayed=True)
@@ -226,8 +226,7 @@ def _order_create(request, category: str, product: str):
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
         )
     except services.PlacedByMonolith as exc:
-        fingerprint = order_input.fingerprint(product_slug=data["slug"])
-        return _monolith_answer(idempotency_key=key, fingerprint=fingerprint) or _refused(exc)
+        return _monolith_answer(idempotency_key=key, data=order_input, product_slug=data["slug"]) or _refused(exc)
     except services.OrderRefused as exc:
         return _refused(exc)
     return _accepted_answer(accepted.order, category=category, product=product, replayed=accepted.replayed)

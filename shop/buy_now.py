@@ -3,7 +3,6 @@ order per Idempotency-Key, and the first answer to a key for its first body only
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from shop.checkout_errors import (
 )
 from shop.checkouts import checkout_buy_now
 from shop.delivery import Delivery
+from shop.fingerprints import fingerprint_renew
 from shop.models import BuyNowRefusal, PlacedOrder, Product
 from shop.order_input import OrderInput
 from shop.receipts import receipt_recorded_claim
@@ -36,18 +36,40 @@ class BuyNowPlaced:
     original: bool
 
 
-def receipt_matches(order: PlacedOrder, fingerprint: str) -> bool:
+def receipt_matches(order: PlacedOrder, data: OrderInput, *, product_slug: str) -> bool:
     """Whether a receipt's order was placed for this body. A receipt with no fingerprint yet
     (its request between the receipt's commit and its stamp, or killed there; or recorded
-    before fingerprints were kept) is claimed by the first body to ask."""
+    before fingerprints were kept) is claimed by the first body to ask; one still in the release
+    before's form (shop.fingerprints) is renewed once its body is recognised."""
+    fingerprint = data.fingerprint(product_slug=product_slug)
     if not order.fingerprint:
         PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
         order.refresh_from_db(fields=["fingerprint"])
-    return secrets.compare_digest(order.fingerprint, fingerprint)
+    if not data.fingerprint_matches(order.fingerprint, product_slug=product_slug):
+        return False
+    fingerprint_renew(PlacedOrder.objects.filter(pk=order.pk), stored=order.fingerprint, fingerprint=fingerprint)
+    order.fingerprint = fingerprint
+    return True
 
 
-def _replay(order: PlacedOrder, fingerprint: str) -> BuyNowPlaced:
-    if not receipt_matches(order, fingerprint):
+def refusal_matches(refused: BuyNowRefusal, data: OrderInput, *, product_slug: str) -> bool:
+    """Whether a declined key's refusal was for this body. One kept from the release before
+    holds its card-wide fingerprint apart (`fingerprint_before`), matched until the hourly prune
+    drops it (shop.housekeeping) and renewed once recognised; one whose fingerprint was dropped
+    holds no body to tell another from: it is the key's answer for every body."""
+    if not (refused.fingerprint or refused.fingerprint_before):
+        return True
+    fingerprint = data.fingerprint(product_slug=product_slug)
+    stored = refused.fingerprint or refused.fingerprint_before
+    if not data.fingerprint_matches(stored, product_slug=product_slug):
+        return False
+    if stored != fingerprint:
+        BuyNowRefusal.objects.filter(pk=refused.pk).update(fingerprint=fingerprint, fingerprint_before="")
+    return True
+
+
+def _replay(order: PlacedOrder, data: OrderInput, *, product_slug: str) -> BuyNowPlaced:
+    if not receipt_matches(order, data, product_slug=product_slug):
         raise KeyReused("This Idempotency-Key was used for another order.")
     # A receipt the sweep recorded after the original's answer was lost: the first retry of its
     # body is answered as the original was to be (a receipt a request recorded was its answer).
@@ -79,10 +101,10 @@ def buy_now_place(
     fingerprint = data.fingerprint(product_slug=product.slug)
     existing = PlacedOrder.objects.filter(reference=reference).first()
     if existing is not None:
-        return _replay(existing, fingerprint)
+        return _replay(existing, data, product_slug=product.slug)
     refused = BuyNowRefusal.objects.filter(reference=reference).first()
     if refused is not None:
-        if not secrets.compare_digest(refused.fingerprint, fingerprint):
+        if not refusal_matches(refused, data, product_slug=product.slug):
             raise KeyReused("This Idempotency-Key was used for another order.")
         raise CheckoutDeclined(refused.detail)
     sending = card_sent() if card_sent is not None else nullcontext()
@@ -132,6 +154,6 @@ def buy_now_place(
     claimed = PlacedOrder.objects.filter(pk=order.pk, fingerprint="").update(fingerprint=fingerprint)
     if not claimed:
         order.refresh_from_db(fields=["fingerprint"])
-        return _replay(order, fingerprint)
+        return _replay(order, data, product_slug=product.slug)
     order.fingerprint = fingerprint
     return BuyNowPlaced(order=order, original=True)

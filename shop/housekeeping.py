@@ -1,8 +1,9 @@
 """What the storefront keeps only while someone may come back to it: expired sessions (Django
 leaves them to a cron job nobody remembers to add), and guests' baskets no session can reach any
-more (theirs expired or was replaced, or they joined an account's on sign-in). Run by beat every
-hour (shop.tasks.sessions_baskets_prune), so a sale's crowd of one-visit guests does not stay in
-the database for ever."""
+more (theirs expired or was replaced, or they joined an account's on sign-in); and the card-wide
+fingerprints of buy-now refusals kept from the release before (BuyNowRefusal.fingerprint_before),
+once their keys' retries are long over. Run by beat every hour (shop.tasks.sessions_baskets_prune),
+so a sale's crowd of one-visit guests does not stay in the database for ever."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.contrib.sessions.models import Session
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from shop.models import Basket
+from shop.models import Basket, BuyNowRefusal
 
 # Sessions kept in the database, whose rows say whether a guest's basket can still be reached.
 DATABASE_SESSIONS = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
@@ -23,6 +24,9 @@ DATABASE_SESSIONS = ("django.contrib.sessions.backends.db", "django.contrib.sess
 # made a moment ago is tied to its session just after (shop.services.basket_remember), and an
 # order being placed from one that joined an account's still takes its lines through it.
 GRACE = timedelta(days=1)
+# How long a refusal's card-wide fingerprint is still matched after the refusal: a buyer's retries
+# after a lost answer come within minutes (the hot path remembers its keys for a day).
+REFUSAL_FINGERPRINT_BEFORE_KEPT = timedelta(days=7)
 # Deleted a batch at a time, so no statement holds many rows' locks for long.
 BATCH = 5000
 
@@ -31,6 +35,7 @@ BATCH = 5000
 class Pruned:
     sessions: int | None  # None where the session engine does not count what it clears
     baskets: int
+    refusal_fingerprints: int = 0  # card-wide fingerprints of refusals dropped
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -93,4 +98,11 @@ def sessions_baskets_prune() -> Pruned:
     sessions = _sessions_clear()
     by_rows = settings.SESSION_ENGINE in DATABASE_SESSIONS
     baskets = _baskets_prune_by_rows() if by_rows else _baskets_prune_by_store()
-    return Pruned(sessions=sessions, baskets=baskets)
+    return Pruned(sessions=sessions, baskets=baskets, refusal_fingerprints=refusal_fingerprints_before_drop())
+
+
+def refusal_fingerprints_before_drop() -> int:
+    """Drops the card-wide fingerprints of old buy-now refusals (kept from the release before,
+    shop migration 0019): a refusal left without one answers its decline to every body."""
+    old = timezone.now() - REFUSAL_FINGERPRINT_BEFORE_KEPT
+    return BuyNowRefusal.objects.filter(refused_at__lt=old).exclude(fingerprint_before="").update(fingerprint_before="")

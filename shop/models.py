@@ -298,7 +298,12 @@ class BuyNowRefusal(models.Model):
     order. A sold-out answer binds nothing: the same key may order once units come back."""
 
     reference = models.CharField(max_length=64, unique=True)
-    fingerprint = models.CharField(max_length=64, editable=False)
+    # The body's (shop.fingerprints); blank once dropped (below), when the refusal answers every body.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # A refusal kept from before fingerprints left out the card holds no body to recompute one from:
+    # its card-wide fingerprint waits here, matched (and renewed) for a replay of its key until the
+    # hourly prune drops it (shop.housekeeping), never the card's digits in a form kept for good.
+    fingerprint_before = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     detail = models.CharField(max_length=200)
     refused_at = models.DateTimeField(default=timezone.now)
 

@@ -31,7 +31,7 @@ def pending_row(order_body, *, lease_until) -> Order:
             customer_email=body["customer"]["email"],
             lines=[LineRequest(**line) for line in body["lines"]],
             card_number=body["payment"]["card_number"],
-        ),
+        ).value,
         customer_name=body["customer"]["name"],
         customer_email=body["customer"]["email"],
         card_last4="4242",
@@ -212,7 +212,7 @@ def test_a_takeover_at_another_price_is_authorised_for_the_price_it_charges(musk
     first = [LineRequest(product="muskie-casting-rod", quantity=2, unit_price_cents=9999)]
     fingerprint = order_fingerprint(
         customer_name="Ada Angler", customer_email="ada@example.com", lines=first, card_number=APPROVED_CARD
-    )
+    ).value
     pending("ref-0001", caller="storefront", lease_seconds=-5, fingerprint=fingerprint)
     payment_authorise(key="ref-0001", card_number=APPROVED_CARD, amount_cents=2 * 9999)
 

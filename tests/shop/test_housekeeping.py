@@ -38,7 +38,7 @@ def test_a_guests_basket_whose_session_expired_is_deleted_with_its_lines_and_the
 
     pruned = sessions_baskets_prune()
 
-    assert pruned.as_dict() == {"sessions": 1, "baskets": 1}
+    assert pruned.as_dict() == {"sessions": 1, "baskets": 1, "refusal_fingerprints": 0}
     assert not Basket.objects.exists() and not BasketLine.objects.exists() and not Session.objects.exists()
 
 
@@ -90,7 +90,7 @@ def test_a_live_session_without_a_basket_stays_and_the_task_reports_what_it_prun
     live["anything"] = 1
     live.create()
 
-    assert prune_task.apply().get() == {"sessions": 0, "baskets": 0}
+    assert prune_task.apply().get() == {"sessions": 0, "baskets": 0, "refusal_fingerprints": 0}
     assert Session.objects.filter(session_key=live.session_key).exists()
 
 
