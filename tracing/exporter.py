@@ -2,8 +2,8 @@
 
 It runs in the batch processor's thread, off the request path, and writes each batch in one
 INSERT. Its own queries are not traced (that would trace the tracing). Secrets are cut out
-before anything is written: query strings, and path segments that look like tokens (the
-status URL's, a signed order link's)."""
+before anything is written: query strings, path segments that look like tokens (the status
+URL's, a signed order link's), and what an error's message quotes of the rows it refused."""
 
 from __future__ import annotations
 
@@ -59,8 +59,14 @@ def _attributes(span: ReadableSpan) -> dict:
             value = str(value)
         kept[key] = value[:1000] if isinstance(value, str) else value
     if span.status.status_code == StatusCode.ERROR and span.status.description:
-        kept["error.message"] = span.status.description[:500]
+        kept["error.message"] = error_message(span.status.description)
     return kept
+
+
+def error_message(description: str) -> str:
+    """An error's first line: its class and what failed. The lines after it are the database's
+    DETAIL, HINT and CONTEXT, which quote the rows refused (a buyer's name, email and address)."""
+    return description.strip().split("\n", 1)[0][:500]
 
 
 def _peer(attributes: dict) -> str:

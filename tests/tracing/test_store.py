@@ -223,6 +223,21 @@ def test_recent_traces_show_no_status_token_nor_card_number(admin_client):
     assert token not in page and "4242424242424242" not in page
 
 
+def test_an_error_keeps_its_first_line_not_the_row_the_database_quoted(admin_client):
+    refused = (
+        'CheckViolation: new row for relation "shop_placedorder" violates check constraint "placed_total"\n'
+        "DETAIL:  Failing row contains (8, L00000019, olga.private@example.org, Olga Buyer, 1 Main St, 1111)."
+    )
+    with tracer("monolith").start_as_current_span("POST checkout/", kind=SpanKind.SERVER) as span:
+        span.set_status(Status(StatusCode.ERROR, refused))
+
+    stored = Span.objects.get(name="POST checkout/")
+    assert stored.attributes["error.message"] == refused.split("\n")[0]
+    assert "olga.private" not in json.dumps(stored.attributes)
+    page = admin_client.get(reverse("admin:tracing_span_changelist")).content.decode()
+    assert "olga.private" not in page and "Olga Buyer" not in page
+
+
 def test_the_trace_lists_take_the_same_queries_for_one_trace_as_for_many(admin_client):
     finder = reverse("admin:tracing_span_changelist")
     one_order_trace(number="T000001", edge_header=edge_header(1))
