@@ -631,7 +631,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line written keeps no buyer's mailbox or card number (config.redaction).
+    "filters": {"buyer_data": {"()": "config.redaction.BuyerDataFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["buyer_data"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "django.server": {"level": "WARNING"},
@@ -675,6 +677,9 @@ for _name in ("EDGE_ORIGIN_SECRET", "EDGE_CANARY_SECRET"):
 # sees every answer of whichever origin the router chose.
 MIDDLEWARE.insert(MIDDLEWARE.index("edge.middleware.EdgeRouterMiddleware") + 1, "config.errors.ApiErrorMiddleware")
 CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+# A 5xx's report (the error email to ADMINS) names no buyer's card, email, name or address.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.BuyerDataReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.BuyerDataExceptionReporter"
 # Production serves the collected, hashed files; without a manifest (collectstatic not run)
 # every page naming a static file would fail, so they are served from the apps instead.
 if (

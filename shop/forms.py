@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 
 from shop.addresses import CONVENTIONS, Convention, convention_for
 from shop.addresses import COUNTRIES as ADDRESS_COUNTRIES
+from shop.card_numbers import luhn_valid
 from shop.delivery import Delivery
 from shop.order_input import text_is_clean, validate_email
 from shop.services import MAX_LINE_QUANTITY
@@ -185,7 +186,7 @@ class CheckoutForm(forms.Form):
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
         if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
             raise forms.ValidationError("Enter a card number of 12 to 19 digits.")
-        if not _luhn_valid(digits):
+        if not luhn_valid(digits):
             raise forms.ValidationError("This card number is not valid: check for a typo.")
         return digits
 
@@ -217,15 +218,6 @@ class CheckoutForm(forms.Form):
 
 # The order service's field names, by the last part of their path, and this form's.
 FIELDS_OF_ORDER_SERVICE = {"name": "name", "email": "email", "card_number": "card_number"}
-
-
-def _luhn_valid(digits: str) -> bool:
-    """The check digit every card number carries, so a typo is caught before ordering."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 class OrderLookupForm(forms.Form):

@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.utils.encoding import punycode
 
 from config.headers import request_header
+from shop.card_numbers import luhn_valid
 from shop.fingerprints import order_fingerprint, order_fingerprint_before
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -111,18 +112,6 @@ def idempotency_key_parse(value: str | None) -> str:
     if not value.isascii() or not value.isprintable():
         raise InvalidInput({"Idempotency-Key": "Printable ASCII characters only."})
     return value
-
-
-# Luhn's doubled digit, its digits summed (0 2 4 6 8 1 3 5 7 9), as a byte for each ASCII digit.
-_LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))
-
-
-def _luhn_ok(digits: str) -> bool:
-    """Luhn's check over ASCII digits: every second digit from the right doubled. Summed as
-    bytes (an ASCII digit is its value plus 48): a third of the time of int() on each."""
-    octets = digits.encode()
-    kept = octets[::-2]
-    return (sum(kept) - 48 * len(kept) + sum(octets[-2::-2].translate(_LUHN_DOUBLED))) % 10 == 0
 
 
 # The longest address mail can be sent to (RFC 5321's path, less its angle brackets), counted
@@ -307,7 +296,7 @@ def order_input_parse(raw: bytes, *, per_order_limit: int | None = None) -> Orde
     else:
         digits = card.replace(" ", "").replace("-", "")
         # isdigit() alone admits superscripts and other scripts' digits.
-        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19 or not _luhn_ok(digits):
+        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19 or not luhn_valid(digits):
             errors["payment.card_number"] = "Enter a valid card number."
 
     if errors:
