@@ -107,7 +107,8 @@ def _check(allocation: SaleAllocation, hold: int | None) -> SaleCheck:
 
 def sale_status(*, product: Product) -> dict:
     """The sale's figures with the hold's and the product's stock of record, as `sale status`
-    shows them; the legacy figures are None when the legacy API cannot be reached."""
+    shows them; the legacy figures are None, and `error` says why, when the legacy API cannot be
+    reached or does not know the product."""
     allocation = SaleAllocation.objects.filter(product=product).first()
     figures = {"product": product.slug, "state": SaleState.DRAFT.value, "hold_reference": ""}
     figures.update(allocated=0, reserved=0, sold=0, remaining=0, hold=None, on_hand=None, held=None, available=None)
@@ -133,7 +134,9 @@ def sale_status(*, product: Product) -> dict:
     except (LegacyUnavailable, LegacyRefused) as exc:
         figures["error"] = str(exc)
         return figures
-    if stock is not None:
+    if stock is None:
+        figures["error"] = f"stock of {product.slug} not found in the stock of record"
+    else:
         figures.update(on_hand=stock.on_hand, held=stock.held, available=stock.available)
     return figures
 

@@ -144,6 +144,28 @@ def test_reconcile_that_cannot_read_the_hold_tells_no_drift_and_fails(product, s
     assert (check["hold"], check["drift"], check["checked"]) == (None, None, False)
 
 
+def test_status_that_cannot_read_the_stock_of_record_says_so_and_fails(product, settings):
+    """The legacy API down: the hold and the stock are unknown (null in --json), and a script
+    that checks the exit code must not take the figures for the stock of record's."""
+    sale("open", "muskie-casting-rod", "--units", "10")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        settings.LEGACY_API_URL = f"http://127.0.0.1:{unused.getsockname()[1]}/legacy-api"
+
+    out = StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("sale", "status", "muskie-casting-rod", stdout=out)
+    with pytest.raises(CommandError) as refused_all:
+        call_command("sale", "status", "--json", stdout=(as_json := StringIO()))
+
+    message = "Not read: muskie-casting-rod (the stock of record could not be read); run it again."
+    assert str(refused.value) == str(refused_all.value) == message
+    assert "hold ?" in out.getvalue() and "stock on hand ?, held ?, available ?" in out.getvalue()
+    (figures,) = json.loads(as_json.getvalue())
+    assert [figures[k] for k in ("hold", "on_hand", "held", "available")] == [None] * 4
+    assert figures["error"]
+
+
 def test_close_and_reopen_name_the_dead_letters_that_keep_units(product):
     """Units kept by dead-lettered orders wait for the merchant, not for a worker: told only
     "open it again once they are placed", a merchant would wait for ever."""

@@ -121,7 +121,14 @@ class Command(BaseCommand):
             figures = [sale_status(product=product) for product in products]
         if options["json"]:
             self.stdout.write(json.dumps(figures[0] if options["product"] else figures, indent=2))
-            return
+        else:
+            self.status_print(figures)
+        unread = [f["product"] for f in figures if "error" in f]
+        if unread:
+            # A script must not take figures the stock of record did not give for the truth.
+            raise CommandError(f"Not read: {', '.join(unread)} (the stock of record could not be read); run it again.")
+
+    def status_print(self, figures) -> None:
         if not figures:
             self.stdout.write("No sales.")
         for f in figures:
