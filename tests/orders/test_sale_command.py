@@ -124,6 +124,25 @@ def test_reconcile_reports_each_open_sale(product):
     assert "muskie-casting-rod: owed 10, hold 10, drift +0" in sale("reconcile", "muskie-casting-rod")
 
 
+def test_reconcile_of_a_product_without_an_open_sale_says_so_and_exits_0(product):
+    """Reconciling nothing is no failure, but "No open sales." for the one product asked about
+    read as every sale found in step; it names the product and what its sale is."""
+    assert sale("reconcile", "muskie-casting-rod") == "No sale of muskie-casting-rod: no hold to reconcile.\n"
+    SaleAllocation.objects.create(product=product, allocated=5, per_order_limit=2)
+    assert sale("reconcile", "muskie-casting-rod") == (
+        "The sale of muskie-casting-rod is not opened: no hold to reconcile.\n"
+    )
+    SaleAllocation.objects.all().delete()
+    sale("open", "muskie-casting-rod", "--units", "5")
+    sale("close", "muskie-casting-rod")
+
+    assert (
+        sale("reconcile", "muskie-casting-rod") == "The sale of muskie-casting-rod is closed: no hold to reconcile.\n"
+    )
+    assert sale("reconcile") == "No open sales.\n"
+    assert json.loads(sale("reconcile", "muskie-casting-rod", "--json")) == []
+
+
 def test_reconcile_that_cannot_read_the_hold_tells_no_drift_and_fails(product, settings):
     """The legacy API down: the hold is unknown, not 0. Told "drift -10" and exit 0, a merchant
     (or the script that runs it) took a sale that was never checked for one short of its units."""

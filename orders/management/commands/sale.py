@@ -39,6 +39,17 @@ def _window(starts_at: str | None, ends_at: str | None) -> str:
     return f"from {starts_at or 'opening'} until {ends_at or 'closed'}"
 
 
+def _no_open_sale(product: Product | None) -> str:
+    """What `sale reconcile` says when it finds no open or closing sale to true up: not an
+    error (there is nothing to repair), but never taken for a sale found in step."""
+    if product is None:
+        return "No open sales."
+    state = SaleAllocation.objects.filter(product=product).values_list("state", flat=True).first()
+    if state is None:
+        return f"No sale of {product.slug}: no hold to reconcile."
+    return f"The sale of {product.slug} is {SaleState(state).label}: no hold to reconcile."
+
+
 def _figure(value) -> str:
     return "?" if value is None else str(value)
 
@@ -148,15 +159,15 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps([check.as_dict() for check in checks], indent=2))
         else:
-            self.reconcile_print(checks)
+            self.reconcile_print(checks, product)
         unchecked = [c.product for c in checks if not c.checked]
         if unchecked:
             # A script (or a cron job) must not take a sale it could not check for one in step.
             raise CommandError(f"Not reconciled: {', '.join(unchecked)} (the hold could not be read); run it again.")
 
-    def reconcile_print(self, checks) -> None:
+    def reconcile_print(self, checks, product: Product | None) -> None:
         if all(c.orphan for c in checks):
-            self.stdout.write("No open sales.")
+            self.stdout.write(_no_open_sale(product))
         for c in checks:
             if c.orphan:
                 self.stdout.write(f"{c.product}: hold {c.hold_reference}, owned by no sale: {c.action}")
