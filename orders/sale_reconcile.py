@@ -39,7 +39,8 @@ class SaleCheck:
     drift found), and what was done about a difference."""
 
     product: str
-    state: str
+    # None for an orphan of a product that has no sale.
+    state: str | None
     hold_reference: str
     allocated: int
     reserved: int
@@ -108,10 +109,12 @@ def _check(allocation: SaleAllocation, hold: int | None) -> SaleCheck:
 def sale_status(*, product: Product) -> dict:
     """The sale's figures with the hold's and the product's stock of record, as `sale status`
     shows them; the legacy figures are None, and `error` says why, when the legacy API cannot be
-    reached or does not know the product."""
+    reached or does not know the product; the sale's (its state included) when it has no sale."""
     allocation = SaleAllocation.objects.filter(product=product).first()
-    figures = {"product": product.slug, "state": SaleState.DRAFT.value, "hold_reference": ""}
-    figures.update(allocated=0, reserved=0, sold=0, remaining=0, hold=None, on_hand=None, held=None, available=None)
+    # A product never put on sale has no state and no sale figures (None), not a draft's.
+    figures = {"product": product.slug, "state": None, "hold_reference": None}
+    figures.update(allocated=None, reserved=None, sold=None, remaining=None)
+    figures.update(hold=None, on_hand=None, held=None, available=None)
     if allocation is not None:
         figures.update(
             state=allocation.state,
@@ -289,7 +292,7 @@ def _orphans_release_one(product: Product, holds: list[legacy_client.Hold]) -> l
             continue
         check = SaleCheck(
             product=product.slug,
-            state=state or SaleState.DRAFT.value,
+            state=state,
             hold_reference=hold.reference,
             allocated=0,
             reserved=0,

@@ -109,6 +109,35 @@ def test_status_as_json_shows_the_sale_and_the_stock_of_record(product):
     assert "muskie-casting-rod: open, allocated 10, reserved 2" in sale("status")
 
 
+def test_status_of_a_product_never_on_sale_says_no_sale_not_draft(product):
+    """A product with no sale was shown as a draft of 0 units: a sale that does not exist."""
+    figures = json.loads(sale("status", "muskie-casting-rod", "--json"))
+
+    assert figures["state"] is None
+    assert [figures[k] for k in ("allocated", "reserved", "sold", "remaining", "hold", "hold_reference")] == [None] * 6
+    assert (figures["on_hand"], figures["available"]) == (100, 100)
+    assert sale("status", "muskie-casting-rod") == (
+        "muskie-casting-rod: no sale; stock on hand 100, held 0, available 100\n"
+    )
+    assert sale("status") == "No sales.\n"
+
+
+def test_status_of_a_sale_never_opened_says_draft_and_no_hold(product):
+    SaleAllocation.objects.create(product=product, allocated=5, per_order_limit=2)
+
+    figures = json.loads(sale("status", "muskie-casting-rod", "--json"))
+
+    assert (figures["state"], figures["allocated"], figures["hold"], figures["hold_reference"]) == (
+        "draft",
+        5,
+        None,
+        "",
+    )
+    assert sale("status", "muskie-casting-rod").startswith(
+        "muskie-casting-rod: draft, allocated 5, reserved 0, sold 0, remaining 5, no hold; stock on hand 100"
+    )
+
+
 def test_reconcile_reports_each_open_sale(product):
     sale("open", "muskie-casting-rod", "--units", "10")
 

@@ -75,6 +75,7 @@ def test_a_hold_created_after_the_shops_release_stays_held_until_the_reconciliat
 
     assert (released.orphan, released.product, released.hold_reference) == (True, product.slug, reference)
     assert (released.hold, released.drift, released.action) == (10, 10, "released 10 units held for no sale")
+    assert released.state is None  # the product has no sale, not a draft
     assert (status_of(reference), stock().held, stock().available) == ("released", 0, 100)
     # The merchant's retry now has every unit to take.
     assert sales.sale_open(product=product, units=100).allocated == 100

@@ -54,6 +54,18 @@ def _figure(value) -> str:
     return "?" if value is None else str(value)
 
 
+def _sale_figures(f: dict) -> str:
+    """The sale's part of a `sale status` line: "no sale" for a product never put on sale, and
+    "no hold" for a sale that has none (a draft), "?" being a hold that could not be read."""
+    if f["state"] is None:
+        return "no sale"
+    hold = f"hold {_figure(f['hold'])} ({f['hold_reference']})" if f["hold_reference"] else "no hold"
+    return (
+        f"{f['state']}, allocated {f['allocated']}, reserved {f['reserved']}, "
+        f"sold {f['sold']}, remaining {f['remaining']}, {hold}"
+    )
+
+
 class Command(BaseCommand):
     help = "Open, follow, close and reconcile a product's sale on the hot path."
 
@@ -144,9 +156,7 @@ class Command(BaseCommand):
             self.stdout.write("No sales.")
         for f in figures:
             self.stdout.write(
-                f"{f['product']}: {f['state']}, allocated {f['allocated']}, reserved {f['reserved']}, "
-                f"sold {f['sold']}, remaining {f['remaining']}, hold {_figure(f['hold'])}"
-                + (f" ({f['hold_reference']})" if f["hold_reference"] else "")
+                f"{f['product']}: {_sale_figures(f)}"
                 + f"; stock on hand {_figure(f['on_hand'])}, held {_figure(f['held'])}, "
                 f"available {_figure(f['available'])}"
                 + (f"; on sale {_window(f['starts_at'], f['ends_at'])}" if "starts_at" in f else "")
