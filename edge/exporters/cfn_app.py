@@ -60,6 +60,17 @@ DEAD_LETTER_RETENTION = 14 * 24 * 3600
 # the account's limit would take the connections the storefront, the workers and the legacy
 # API share. Sized for a server with a few hundred connections; set it to what is left.
 HOTPATH_RESERVED_CONCURRENCY = 50
+# The legacy API's instances kept for it (LegacyApiReservedConcurrency's default): the drain
+# places orders through it, so a stampede on the hot path and a burst of any other function of
+# the account must never take them. Its order capacity (LEGACY_CAPACITY, 4) and its holds,
+# stock reads and pings fit well inside; beyond it, calls are throttled like the capacity
+# gate's 503s, and the workers retry them.
+LEGACY_API_RESERVED_CONCURRENCY = 20
+LEGACY_API_MIN_CONCURRENCY = 5
+# The beat's sweeps run one at a time: one instance, always there and never two. An
+# invocation that finds it still busy is dropped (the next minute's runs them), not queued
+# by Lambda for hours (BeatInvokeConfig).
+BEAT_RESERVED_CONCURRENCY = 1
 HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
 LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
 
@@ -266,6 +277,15 @@ def beat() -> dict:
         "BeatInvokePermission": _invoke_permission(
             "BeatFunction", "events.amazonaws.com", {"Fn::GetAtt": ["BeatSchedule", "Arn"]}
         ),
+        "BeatInvokeConfig": {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": "BeatFunction"},
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": 0,
+                "MaximumEventAgeInSeconds": 60,
+            },
+        },
     }
 
 
@@ -344,8 +364,19 @@ def resources() -> dict:
             "HotpathRole",
             reserved_concurrency={"Ref": "HotpathReservedConcurrency"},
         ),
-        "LegacyApiFunction": _app_function("config.lambda_legacy.lambda_handler", legacy_env, "LegacyApiRole"),
-        "BeatFunction": _app_function("config.lambda_beat.lambda_handler", beat_env, "BeatRole", timeout=55),
+        "LegacyApiFunction": _app_function(
+            "config.lambda_legacy.lambda_handler",
+            legacy_env,
+            "LegacyApiRole",
+            reserved_concurrency={"Ref": "LegacyApiReservedConcurrency"},
+        ),
+        "BeatFunction": _app_function(
+            "config.lambda_beat.lambda_handler",
+            beat_env,
+            "BeatRole",
+            timeout=55,
+            reserved_concurrency=BEAT_RESERVED_CONCURRENCY,
+        ),
         **hotpath_api(),
         **legacy_api(),
         **beat(),

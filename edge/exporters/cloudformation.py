@@ -129,6 +129,14 @@ def template(table: dict) -> dict:
                 "runs at once, each with a PostgreSQL connection of its own (CONN_MAX_AGE=0): it bounds the hot "
                 "path's database connections. Requests beyond it are throttled.",
             },
+            "LegacyApiReservedConcurrency": {
+                "Type": "Number",
+                "Default": cfn_app.LEGACY_API_RESERVED_CONCURRENCY,
+                "MinValue": cfn_app.LEGACY_API_MIN_CONCURRENCY,
+                "Description": "The legacy API function's reserved concurrency: instances no other function "
+                "of the account can take, so the drain of the order queue is never starved. At least its order "
+                "capacity (LEGACY_CAPACITY) plus one for holds and stock reads. The beat keeps 1 of its own.",
+            },
             "LegacyApiVpcEndpointId": {
                 "Type": "String",
                 "Description": "The VPC's execute-api interface endpoint: the only way to the legacy API.",

@@ -245,6 +245,27 @@ def test_the_hot_path_s_concurrency_and_so_its_database_connections_are_bounded(
     assert hotpath["ReservedConcurrentExecutions"] == {"Ref": "HotpathReservedConcurrency"}
 
 
+def test_the_drain_and_the_beat_keep_concurrency_no_stampede_can_take(template):
+    """Only the hot path reserved concurrency: a stampede and a burst of any other function of
+    the account could take the rest, and the legacy API that the workers drain into, or the
+    beat that relays the outbox, were throttled. The beat runs one at a time, never two."""
+    path, data = template
+    parameters, resources = data["Parameters"], data["Resources"]
+    legacy = parameters["LegacyApiReservedConcurrency"]
+    capacity = settings_of_fresh_process("settings.LEGACY_CAPACITY", unset=("LEGACY_CAPACITY",))
+    assert legacy["Type"] == "Number" and legacy["MinValue"] == capacity + 1 <= legacy["Default"]
+    assert resources["LegacyApiFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Ref": "LegacyApiReservedConcurrency"
+    }
+    assert resources["BeatFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    invoke = resources["BeatInvokeConfig"]["Properties"]
+    assert invoke["FunctionName"] == {"Ref": "BeatFunction"} and invoke["MaximumRetryAttempts"] == 0
+    assert invoke["MaximumEventAgeInSeconds"] == 60
+    # Lambda keeps 100 of the account's default 1,000 unreserved: the defaults leave room.
+    reserved = parameters["HotpathReservedConcurrency"]["Default"] + legacy["Default"] + 1
+    assert reserved <= 1000 - 100
+
+
 NAME_KEYS = {"Name", "QueueName", "FunctionName", "RoleName", "BucketName", "TopicName", "TableName"}
 
 
