@@ -71,6 +71,12 @@ LEGACY_API_MIN_CONCURRENCY = 5
 # invocation that finds it still busy is dropped (the next minute's runs them), not queued
 # by Lambda for hours (BeatInvokeConfig).
 BEAT_RESERVED_CONCURRENCY = 1
+# Requests a second the hot path's API lets through (HotpathThrottleRateLimit's default), its
+# burst being HotpathReservedConcurrency: beyond them API Gateway answers 429 itself, which the
+# buy-now page tells as "please wait" (sale.js). A throttled function would be a bare 500 (an
+# HTTP API has no gateway responses to change it), which the page takes for a failure. Sized
+# for an answer in 100 ms on average, so the throttle comes before the concurrency's limit.
+HOTPATH_THROTTLE_RATE_LIMIT = 10 * HOTPATH_RESERVED_CONCURRENCY
 HOTPATH_DOMAIN = "${HotpathApi}.execute-api.${AWS::Region}.amazonaws.com"
 LEGACY_DOMAIN = "${LegacyApi}.execute-api.${AWS::Region}.amazonaws.com"
 
@@ -156,7 +162,8 @@ def _execute_api_arn(api: str) -> dict:
 
 def hotpath_api() -> dict:
     """The hot path's HTTP API: one $default route to the function (public, but the function
-    answers only requests carrying the origin secret)."""
+    answers only requests carrying the origin secret), throttled to 429 before the function's
+    reserved concurrency runs out."""
     return {
         "HotpathApi": {
             "Type": "AWS::ApiGatewayV2::Api",
@@ -181,7 +188,15 @@ def hotpath_api() -> dict:
         },
         "HotpathStage": {
             "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": {"ApiId": {"Ref": "HotpathApi"}, "StageName": "$default", "AutoDeploy": True},
+            "Properties": {
+                "ApiId": {"Ref": "HotpathApi"},
+                "StageName": "$default",
+                "AutoDeploy": True,
+                "DefaultRouteSettings": {
+                    "ThrottlingBurstLimit": {"Ref": "HotpathReservedConcurrency"},
+                    "ThrottlingRateLimit": {"Ref": "HotpathThrottleRateLimit"},
+                },
+            },
         },
         "HotpathInvokePermission": _invoke_permission(
             "HotpathFunction", "apigateway.amazonaws.com", _execute_api_arn("HotpathApi")

@@ -137,6 +137,15 @@ def template(table: dict) -> dict:
                 "of the account can take, so the drain of the order queue is never starved. At least its order "
                 "capacity (LEGACY_CAPACITY) plus one for holds and stock reads. The beat keeps 1 of its own.",
             },
+            "HotpathThrottleRateLimit": {
+                "Type": "Number",
+                "Default": cfn_app.HOTPATH_THROTTLE_RATE_LIMIT,
+                "MinValue": 1,
+                "Description": "Requests a second the hot path's API passes to its function, in bursts of at most "
+                "HotpathReservedConcurrency; beyond them API Gateway answers 429, which buyers' pages ask them to "
+                "wait on, before a throttled function's 500. Keep it below the reserved concurrency divided by "
+                "the hot path's mean answer time in seconds.",
+            },
             "LegacyApiVpcEndpointId": {
                 "Type": "String",
                 "Description": "The VPC's execute-api interface endpoint: the only way to the legacy API.",

@@ -266,6 +266,25 @@ def test_the_drain_and_the_beat_keep_concurrency_no_stampede_can_take(template):
     assert reserved <= 1000 - 100
 
 
+def test_the_hot_path_s_api_throttles_to_429_before_the_function_s_concurrency_runs_out(template):
+    """Beyond the hot path's reserved concurrency its function is throttled, and API Gateway
+    answers a bare 500 (an HTTP API has no gateway responses) that the buy-now page tells as a
+    failure. API Gateway's own throttle answers 429 first, which the page asks buyers to wait on."""
+    _, data = template
+    parameters = data["Parameters"]
+    rate = parameters["HotpathThrottleRateLimit"]
+    assert rate["Type"] == "Number" and rate["MinValue"] == 1
+    # An answer in 100 ms on average: the rate does not outrun the reserved instances.
+    assert rate["Default"] <= parameters["HotpathReservedConcurrency"]["Default"] / 0.1
+    stage = data["Resources"]["HotpathStage"]["Properties"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "HotpathReservedConcurrency"},
+        "ThrottlingRateLimit": {"Ref": "HotpathThrottleRateLimit"},
+    }
+    page = (settings.BASE_DIR / "shop" / "static" / "shop" / "sale.js").read_text()
+    assert "r.status === 429" in page and 'r.headers.get("Retry-After") || "a few"' in page
+
+
 NAME_KEYS = {"Name", "QueueName", "FunctionName", "RoleName", "BucketName", "TopicName", "TableName"}
 
 
