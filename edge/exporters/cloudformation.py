@@ -25,6 +25,25 @@ def _api_domain(api: str) -> dict:
     return {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": [api, "ApiEndpoint"]}]}]}
 
 
+# The resources that hold data: the order queues (orders accepted and not yet placed), the
+# checkout events' queues, the mini-site's bucket, and any log group, table or secret added
+# later. Deleting the stack, or an update that replaces one, keeps it (SQS and S3 have no
+# snapshots): a platform engineer drains or empties it, then deletes it by hand.
+RETAINED_TYPES = frozenset(
+    {"AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
+)
+
+
+def _data_kept(resources: dict) -> dict:
+    """`resources` with every one of RETAINED_TYPES retained on deletion and on replacement."""
+    return {
+        name: {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+        if resource["Type"] in RETAINED_TYPES
+        else resource
+        for name, resource in resources.items()
+    }
+
+
 # The distribution's comment, by which edge_deploy finds it (EDGE_DISTRIBUTION_COMMENT).
 DISTRIBUTION_COMMENT = {"Fn::Sub": "${AWS::StackName} shop edge"}
 
@@ -83,7 +102,7 @@ def _distribution_config(table: dict) -> dict:
 
 
 def template(table: dict) -> dict:
-    return {
+    body = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The shop's edge: CloudFront routes, Lambda@Edge router, mini-site, hot path and order queue.",
         "Parameters": {
@@ -266,3 +285,4 @@ def template(table: dict) -> dict:
             },
         },
     }
+    return {**body, "Resources": _data_kept(body["Resources"])}
