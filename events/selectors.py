@@ -153,3 +153,42 @@ def events_after_queryset(*, after: Mark) -> QuerySet[Event]:
     if _ordered_by_commit():
         return Event.objects.filter(Q(xid__gt=xid) | Q(xid=xid, position__gt=position))
     return Event.objects.filter(position__gt=position)
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A transaction in flight on the database server that the log's readers wait on."""
+
+    pid: int
+    database: str
+    state: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+# How old a transaction must be before the consumers are said to wait on it.
+HELD_BACK_AFTER_SECONDS = 5.0
+
+
+def log_held_back(*, older_than: float | None = None) -> HeldBack | None:
+    """The oldest transaction that has written and is still open, when it is older than
+    `older_than` seconds: the log's readers read only below the oldest transaction in flight
+    on the whole server, another database's included (transaction ids are the server's), so
+    until it ends no event committed after it began is read, and the consumers fall behind
+    with no failure of their own. None on SQLite, or when no such transaction is open."""
+    if not _ordered_by_commit():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, coalesce(datname, ''), coalesce(state, ''), extract(epoch FROM now() - xact_start)"
+            " FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            " AND xact_start < now() - make_interval(secs => %s) ORDER BY age(backend_xid) DESC LIMIT 1",
+            [HELD_BACK_AFTER_SECONDS if older_than is None else older_than],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pid, database, state, seconds = row
+    return HeldBack(pid=pid, database=database, state=state or "unknown", seconds=round(float(seconds), 1))

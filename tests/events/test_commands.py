@@ -229,3 +229,36 @@ def test_tail_after_end_prints_only_what_commits_from_then_on():
     later = sale_event(5)
     settled()
     assert [e.position for e in events_committed(after=end)] == [later.position]
+
+
+@pytest.mark.postgres  # transaction ids and the log's horizon are the server's
+def test_consumers_name_the_transaction_in_another_database_that_every_consumer_waits_on(settings, monkeypatch):
+    """A transaction left open in another database of the same server holds every reader of
+    the log back: the consumers fall behind with no failure of their own, and the operator is
+    told which transaction to look at."""
+    import psycopg
+    from django.db import connection
+
+    from events import selectors
+
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    monkeypatch.setattr(selectors, "HELD_BACK_AFTER_SECONDS", 0.0)
+    params = {**connection.get_connection_params(), "dbname": "postgres"}
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as other:
+        other.execute("SELECT txid_current()")  # it has written: it holds a transaction id
+        sale_event(1)
+        assert consumer_run_all(consumer="collect").processed == 0
+
+        text = events("consumers")
+        (state,) = json.loads(events("consumers", "--json"))
+        assert "collect: position 0, 1 behind" in text
+        waited_on = state["waiting_on_transaction"]
+        assert f"waits on a transaction open for {waited_on['seconds']:.0f}s (pid {waited_on['pid']}, " in text
+        if waited_on["pid"] == other.info.backend_pid:
+            assert waited_on["database"] == "postgres" and "database postgres, idle in transaction)" in text
+    settled()
+    assert consumer_run_all(consumer="collect").processed == 1
+    assert "waits on" not in events("consumers")  # nothing behind: nothing waits
+    assert json.loads(events("consumers", "--json"))[0]["waiting_on_transaction"] is None

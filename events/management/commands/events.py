@@ -27,6 +27,7 @@ from events.selectors import (
     UnknownPosition,
     consumers_state,
     events_committed,
+    log_held_back,
     mark_at,
     mark_before,
     mark_end,
@@ -174,12 +175,14 @@ class Command(BaseCommand):
         # process registers (a relay run elsewhere, one no process runs any more): show them too.
         others = sorted(set(Checkpoint.objects.values_list("consumer", flat=True)) - set(registered))
         states = consumers_state(consumers=registered + others)
+        held = log_held_back() if any(state.behind for state in states) else None
         if options["json"]:
-            self.stdout.write(
-                json.dumps(
-                    [dict(state.as_dict(), registered_here=state.consumer in registered) for state in states], indent=2
-                )
-            )
+            waiting_on = held.as_dict() if held else None
+            rows = [
+                dict(state.as_dict(), registered_here=state.consumer in registered, waiting_on_transaction=waiting_on)
+                for state in states
+            ]
+            self.stdout.write(json.dumps(rows, indent=2))
             return
         if not states:
             self.stdout.write("No consumers (EVENT_CONSUMERS is empty).")
@@ -189,6 +192,11 @@ class Command(BaseCommand):
                 f"{counted(s.dead_letters, 'dead letter')}"
                 + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
                 + ("" if s.consumer in registered else " (not run here; `events retire` it if no process runs it)")
+            )
+        if held:
+            self.stdout.write(
+                f"Every consumer waits on a transaction open for {held.seconds:.0f}s (pid {held.pid}, database "
+                f"{held.database or '?'}, {held.state}): no event committed since it began is read until it ends."
             )
 
     def do_replay(self, options) -> None:
