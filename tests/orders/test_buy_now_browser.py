@@ -6,13 +6,10 @@ of what to do stands in for the form."""
 from __future__ import annotations
 
 import re
-import threading
-from contextlib import contextmanager
 
 import pytest
 
 from orders.models import HotOrder, SaleAllocation
-from tests.conftest import chromium_path
 from tests.edge.conftest import ensure_origins
 from tests.orders.all_in_one import all_in_one_start
 from tests.orders.conftest import APPROVED_CARD, DECLINED_CARD, PREFIX
@@ -20,56 +17,50 @@ from tests.orders.conftest import APPROVED_CARD, DECLINED_CARD, PREFIX
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def queries_beside_the_browser(monkeypatch):
+    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
+    the test's own queries run between the browser's steps, never during one."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
 def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
-    processes, process_env, allocation, legacy_api, worker_env
+    processes, process_env, allocation, legacy_api, worker_env, browser
 ):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     legacy_api.start()
     processes.celery_worker(worker_env, concurrency=1)
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#stock-text")).to_contain_text("20")
-            page.fill("#name", "Ann Angler")
-            page.fill("#email", "not-an-email")
-            page.fill("#card", APPROVED_CARD)
-            page.click("#buy-button")
-            expect(page.locator('[data-for="customer.email"]')).to_contain_text("valid email")
-            expect(page.locator("#result")).to_be_hidden()
-            # A screen reader hears the error with the field, where the focus is taken back to.
-            expect(page.locator("#email")).to_be_focused()
-            expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
-            expect(page.get_by_role("textbox", name="Email")).to_have_accessible_description(re.compile("valid email"))
-            expect(page.locator("#name")).not_to_have_attribute("aria-invalid", "true")
+    page = browser.new_page()
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#stock-text")).to_contain_text("20")
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "not-an-email")
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+    expect(page.locator('[data-for="customer.email"]')).to_contain_text("valid email")
+    expect(page.locator("#result")).to_be_hidden()
+    # A screen reader hears the error with the field, where the focus is taken back to.
+    expect(page.locator("#email")).to_be_focused()
+    expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("textbox", name="Email")).to_have_accessible_description(re.compile("valid email"))
+    expect(page.locator("#name")).not_to_have_attribute("aria-invalid", "true")
 
-            page.fill("#email", "ann@example.com")
-            page.select_option("#quantity", "2")
-            page.click("#buy-button")
-            expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
-            expect(page.locator("#result")).to_be_focused()  # not lost with the disabled button
-            # At once, before the stock figures (fed by the log) have counted the order.
-            expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
-            expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
-            expect(page.locator("#order-detail")).to_contain_text("confirmed")
-            expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
-        finally:
-            browser.close()
+    page.fill("#email", "ann@example.com")
+    page.select_option("#quantity", "2")
+    page.click("#buy-button")
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+    expect(page.locator("#result")).to_be_focused()  # not lost with the disabled button
+    # At once, before the stock figures (fed by the log) have counted the order.
+    expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
+    expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
+    expect(page.locator("#order-detail")).to_contain_text("confirmed")
+    expect(page.locator("#stock-text")).to_have_text("Hurry — only 18 left")
 
     order = HotOrder.objects.get()  # one order: the refused attempt wrote nothing
     assert (order.quantity, order.customer_email, order.status) == (2, "ann@example.com", "complete")
-
-
-def outside_the_browser_loop(change) -> None:
-    """Runs a database change from a thread of its own: Playwright's loop runs in this one, and
-    Django refuses synchronous queries there."""
-    worker = threading.Thread(target=change)
-    worker.start()
-    worker.join()
 
 
 def sale_route_add() -> None:
@@ -88,10 +79,10 @@ def _all_in_one(processes, process_env, worker_env) -> str:
 
 @pytest.mark.parametrize("sale_still_open", [True, False], ids=["sale-open", "sale-closed"])
 def test_a_stale_sale_page_after_the_route_is_disabled_shows_the_placed_order_not_failed(
-    processes, process_env, allocation, worker_env, sale_still_open
+    processes, process_env, allocation, worker_env, sale_still_open, browser
 ):
     from django.core.management import call_command
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     sale_route_add()
     base = _all_in_one(processes, process_env, worker_env)
@@ -102,25 +93,20 @@ def test_a_stale_sale_page_after_the_route_is_disabled_shows_the_placed_order_no
             allocation.is_hot = False
             allocation.save()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(base + PREFIX)
-            expect(page.locator(".sale-banner")).to_contain_text("Flash sale")
-            # The merchant switches the route off while this page is open; with the sale closed
-            # too, the monolith itself takes the order (201), else the hot path's acceptance does.
-            outside_the_browser_loop(merchant_switches_off)
-            page.fill("#name", "Ann Angler")
-            page.fill("#email", "ann@example.com")
-            page.fill("#card", APPROVED_CARD)
-            page.click("#buy-button")
-            expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
-            expect(page.locator("#order-number")).to_have_text(re.compile(r"^[TL]\d+$"))
-            expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
-            number = page.locator("#order-number").inner_text()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.goto(base + PREFIX)
+    expect(page.locator(".sale-banner")).to_contain_text("Flash sale")
+    # The merchant switches the route off while this page is open; with the sale closed
+    # too, the monolith itself takes the order (201), else the hot path's acceptance does.
+    merchant_switches_off()
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "ann@example.com")
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+    expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^[TL]\d+$"))
+    expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
+    number = page.locator("#order-number").inner_text()
 
     if sale_still_open:
         assert HotOrder.objects.get().number == number
@@ -130,32 +116,27 @@ def test_a_stale_sale_page_after_the_route_is_disabled_shows_the_placed_order_no
         assert PlacedOrder.objects.get().number == number and not HotOrder.objects.exists()
 
 
-def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, process_env, allocation, worker_env):
-    from playwright.sync_api import expect, sync_playwright
+def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, process_env, allocation, worker_env, browser):
+    from playwright.sync_api import expect
 
     base = _all_in_one(processes, process_env, worker_env)
     sale_route_add()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(base + PREFIX)
-            page.select_option("#quantity", "2")
-            expect(page.locator("#buy-button")).to_have_text("Buy now — $299.98")
-            page.fill("#name", "Ann Angler")
-            page.fill("#email", "ann@example.com")
-            page.fill("#card", DECLINED_CARD)
-            page.click("#buy-button")
-            expect(page.locator("#order-state")).to_have_text("failed", timeout=60_000)
-            expect(page.locator("#order-detail")).to_contain_text("declined")
-            expect(page.locator("#buy-button")).to_be_enabled()
+    page = browser.new_page()
+    page.goto(base + PREFIX)
+    page.select_option("#quantity", "2")
+    expect(page.locator("#buy-button")).to_have_text("Buy now — $299.98")
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "ann@example.com")
+    page.fill("#card", DECLINED_CARD)
+    page.click("#buy-button")
+    expect(page.locator("#order-state")).to_have_text("failed", timeout=60_000)
+    expect(page.locator("#order-detail")).to_contain_text("declined")
+    expect(page.locator("#buy-button")).to_be_enabled()
 
-            page.fill("#card", APPROVED_CARD)
-            page.click("#buy-button")
-            expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
-        finally:
-            browser.close()
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+    expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
 
     declined, placed = HotOrder.objects.order_by("pk")
     assert (declined.status, declined.stage) == ("failed", "card_declined")
@@ -164,7 +145,7 @@ def test_a_declined_card_can_be_corrected_and_the_order_placed(processes, proces
 
 
 def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_started(
-    processes, process_env, allocation, worker_env, monkeypatch
+    processes, process_env, allocation, worker_env, browser
 ):
     """The page refreshes its stock figures: before the start a line says when to come back
     where the form goes, and the first figures that say the sale is open bring the form, its
@@ -172,51 +153,39 @@ def test_a_page_opened_before_the_sale_starts_lets_the_buyer_order_once_it_has_s
     from datetime import timedelta
 
     from django.utils import timezone
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test's own query beside Playwright's loop
     # An hour ahead while the server starts and the page loads (8 s ahead was not far enough on
     # a machine busy with other tests); then the start is brought to now, as if the hour had passed.
     allocation.starts_at = timezone.now() + timedelta(hours=1)
     allocation.save(update_fields=["starts_at", "updated_at"])
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#buy")).to_be_hidden()
-            expect(page.locator("#sale-closed")).to_contain_text("Come back on")
-            expect(page.locator("#buy-button")).to_be_disabled()
-            allocation.starts_at = timezone.now()
-            allocation.save(update_fields=["starts_at", "updated_at"])
-            # The page looks every 5 s.
-            expect(page.locator("#buy-button")).to_be_enabled(timeout=20_000)
-            expect(page.locator("#buy-button")).to_contain_text("Buy now")
-            expect(page.locator("#buy")).to_be_visible()
-            expect(page.locator("#sale-closed")).to_be_hidden()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#buy")).to_be_hidden()
+    expect(page.locator("#sale-closed")).to_contain_text("Come back on")
+    expect(page.locator("#buy-button")).to_be_disabled()
+    allocation.starts_at = timezone.now()
+    allocation.save(update_fields=["starts_at", "updated_at"])
+    # The page looks every 5 s.
+    expect(page.locator("#buy-button")).to_be_enabled(timeout=20_000)
+    expect(page.locator("#buy-button")).to_contain_text("Buy now")
+    expect(page.locator("#buy")).to_be_visible()
+    expect(page.locator("#sale-closed")).to_be_hidden()
 
 
-@contextmanager
-def page_with_two_left(processes, process_env, allocation):
+def page_with_two_left(processes, process_env, allocation, browser):
     """The sale's page in Chromium, at a phone's width, with 2 of its 20 units left."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     allocation.sold = 18
     allocation.save(update_fields=["sold", "updated_at"])
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
-            yield page
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#stock-text")).to_have_text("Hurry — only 2 left")
+    return page
 
 
 def buy(page, quantity: int) -> None:
@@ -227,99 +196,93 @@ def buy(page, quantity: int) -> None:
     page.click("#buy-button")
 
 
-def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(processes, process_env, allocation):
+def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(
+    processes, process_env, allocation, browser
+):
     """The page does not wait for the figures to count the order: "Sold out" at once, and the
     form stays, saying what was ordered, while the order is on its way."""
     from playwright.sync_api import expect
 
-    with page_with_two_left(processes, process_env, allocation) as page:
-        buy(page, 2)
-        expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
-        expect(page.locator("#stock-text")).to_have_text("Sold out")
-        expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
-        expect(page.locator("#buy-button")).to_have_text("Ordered")
-        expect(page.locator("#sale-closed")).to_be_hidden()
-        page.wait_for_timeout(6_000)  # past the page's next look at the figures
-        expect(page.locator("#stock-text")).to_have_text("Sold out")
-        expect(page.locator("#buy")).to_be_visible()
+    page = page_with_two_left(processes, process_env, allocation, browser)
+    buy(page, 2)
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+    expect(page.locator("#stock-text")).to_have_text("Sold out")
+    expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
+    expect(page.locator("#buy-button")).to_have_text("Ordered")
+    expect(page.locator("#sale-closed")).to_be_hidden()
+    page.wait_for_timeout(6_000)  # past the page's next look at the figures
+    expect(page.locator("#stock-text")).to_have_text("Sold out")
+    expect(page.locator("#buy")).to_be_visible()
 
 
-def test_a_buyer_asking_for_more_than_is_left_is_told_how_many_they_may_still_order(processes, process_env, allocation):
+def test_a_buyer_asking_for_more_than_is_left_is_told_how_many_they_may_still_order(
+    processes, process_env, allocation, browser
+):
     """The page showed 2 left; another buyer took one meanwhile: this buyer, asking for 2, hears
     that 1 is left and may order it, rather than "it just sold out"."""
     from playwright.sync_api import expect
 
-    with page_with_two_left(processes, process_env, allocation) as page:
-        # Another buyer, meanwhile.
-        outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19))
-        buy(page, 2)
-        expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
-        expect(page.locator("#buy-button")).to_be_enabled()
-        buy(page, 1)
-        expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+    page = page_with_two_left(processes, process_env, allocation, browser)
+    # Another buyer, meanwhile.
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19)
+    buy(page, 2)
+    expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
+    expect(page.locator("#buy-button")).to_be_enabled()
+    buy(page, 1)
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
 
 
-def test_a_sold_out_page_shows_what_to_do_instead_of_the_form(processes, process_env, allocation):
-    from playwright.sync_api import expect, sync_playwright
+def test_a_sold_out_page_shows_what_to_do_instead_of_the_form(processes, process_env, allocation, browser):
+    from playwright.sync_api import expect
 
     allocation.sold = 20
     allocation.save(update_fields=["sold", "updated_at"])
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#sale-closed")).to_contain_text("Every unit of this sale is taken.")
-            for field in ("#quantity", "#name", "#email", "#card", "#buy-button"):
-                expect(page.locator(field)).to_be_hidden()
-            page.wait_for_timeout(6_000)  # the page's look at the figures keeps it so
-            expect(page.locator("#buy")).to_be_hidden()
-            expect(page.locator("#sale-closed")).to_be_visible()
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#sale-closed")).to_contain_text("Every unit of this sale is taken.")
+    for field in ("#quantity", "#name", "#email", "#card", "#buy-button"):
+        expect(page.locator(field)).to_be_hidden()
+    page.wait_for_timeout(6_000)  # the page's look at the figures keeps it so
+    expect(page.locator("#buy")).to_be_hidden()
+    expect(page.locator("#sale-closed")).to_be_visible()
 
 
 def test_a_sale_selling_out_under_a_buyer_filling_the_form_gives_the_focus_to_what_to_do(
-    processes, process_env, allocation
+    processes, process_env, allocation, browser
 ):
     """The form gives way to the note when the figures say sold out: the focus, in the form, is
     not dropped to the top of the page but taken by the note, which a screen reader reads."""
     from playwright.sync_api import expect
 
-    with page_with_two_left(processes, process_env, allocation) as page:
-        page.fill("#name", "Ann Angler")
-        page.focus("#email")
-        outside_the_browser_loop(lambda: SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20))
-        expect(page.locator("#sale-closed")).to_be_visible(timeout=20_000)  # the page looks every 5 s
-        expect(page.locator("#buy")).to_be_hidden()
-        expect(page.locator("#sale-closed")).to_be_focused()
+    page = page_with_two_left(processes, process_env, allocation, browser)
+    page.fill("#name", "Ann Angler")
+    page.focus("#email")
+    SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20)
+    expect(page.locator("#sale-closed")).to_be_visible(timeout=20_000)  # the page looks every 5 s
+    expect(page.locator("#buy")).to_be_hidden()
+    expect(page.locator("#sale-closed")).to_be_focused()
 
 
 def test_a_page_open_when_the_merchant_closes_the_sale_says_it_ended_while_the_edge_still_sends_it_there(
-    processes, process_env, allocation
+    processes, process_env, allocation, browser
 ):
     """The edge's route to the hot path outlives the sale until it is exported again (nginx,
     CloudFront): the hot path then answers the page's stock figures `not_hot`. The page says the
     sale has ended, instead of "only 20 left" and a button whose order would be refused."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
 
     def merchant_closes() -> None:
         SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False, state="closing")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(hotpath + PREFIX)
-            expect(page.locator("#stock-text")).to_have_text("Hurry — only 20 left")
-            outside_the_browser_loop(merchant_closes)
-            # The page looks every 5 s.
-            expect(page.locator("#sale-banner-text")).to_have_text("This flash sale has ended", timeout=20_000)
-            expect(page.locator("#buy")).to_be_hidden()
-            expect(page.locator("#sale-closed")).to_contain_text("This sale has ended")
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#stock-text")).to_have_text("Hurry — only 20 left")
+    merchant_closes()
+    # The page looks every 5 s.
+    expect(page.locator("#sale-banner-text")).to_have_text("This flash sale has ended", timeout=20_000)
+    expect(page.locator("#buy")).to_be_hidden()
+    expect(page.locator("#sale-closed")).to_contain_text("This sale has ended")
