@@ -150,6 +150,8 @@ class HotOrder(models.Model):
             models.Index(fields=["status", "reservation", "reserved_until"], name="hot_order_expiry"),
             # The reservation sweep asks whether the workers made progress lately.
             models.Index(fields=["updated_at"], name="hot_order_updated"),
+            # Orders that became final in a minute: the live queue view and the sale dashboard.
+            models.Index(fields=["completed_at"], name="hot_order_completed", condition=Q(completed_at__isnull=False)),
             # A mailbox's orders (shop.order_finders.with_email): My orders, Find an order, links.
             email_folded_index("customer_email", name="hot_order_email_folded"),
             # An order named by the legacy API's number (earlier releases' emails carry it).
