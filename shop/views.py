@@ -262,12 +262,26 @@ def order_lookup(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> H
     return render(request, "shop/order_lookup.html", {"form": form, "not_found": True}, status=404)
 
 
+# My orders shows this many a page.
+ORDERS_PAGE_SIZE = 50
+
+
 @never_cache
 @login_required
 @require_safe
 def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) -> HttpResponse:
-    """The customer's orders: those placed signed in, and, once the account's email is
-    verified, those found by that email (the sale's, and the shop's placed signed out)."""
+    """The customer's orders, newest first and a page at a time: those placed signed in, and,
+    once the account's email is verified, those found by that email (the sale's, and the shop's
+    placed signed out). The orders placed signed in are read only as far as the page reaches."""
+    own = selectors.placed_order_list_for_customer(user=request.user)
+    verified = accounts.email_is_verified(user=request.user)
+    found: list[FoundOrder] = []
+    if verified:
+        for finder in (GuestOrderFinder(), *finders):
+            found += finder.for_email(email=request.user.email)
+    pages = max(1, -(-(own.count() + len(found)) // ORDERS_PAGE_SIZE))
+    page = min(_page_number(request), pages)
+    end = page * ORDERS_PAGE_SIZE
     rows = [
         FoundOrder(
             number=order.number,
@@ -279,14 +293,17 @@ def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) ->
             placed_at=order.placed_at,
             url=reverse("shop:order", kwargs={"number": order.number}),
         )
-        for order in selectors.placed_order_list_for_customer(user=request.user)
+        for order in own[:end]
     ]
-    verified = accounts.email_is_verified(user=request.user)
-    if verified:
-        for finder in (GuestOrderFinder(), *finders):
-            rows += finder.for_email(email=request.user.email)
-    rows.sort(key=lambda row: row.placed_at, reverse=True)
-    return render(request, "shop/account_orders.html", {"orders": rows, "email_verified": verified})
+    rows = sorted(rows + found, key=lambda row: row.placed_at, reverse=True)[end - ORDERS_PAGE_SIZE : end]
+    context = {"orders": rows, "email_verified": verified, "page": page, "pages": pages}
+    return render(request, "shop/account_orders.html", context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    """The page asked for by `?page=`: 1 when it names none that can be."""
+    value = request.GET.get("page", "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < len(value) < 7 and int(value) > 0 else 1
 
 
 # --- Accounts ---------------------------------------------------------------------------
