@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
@@ -53,6 +54,17 @@ def redriven_say(model_admin: admin.ModelAdmin, request, done: int, *, none_why:
         model_admin.message_user(request, f"No order queued again: {none_why}.", messages.WARNING)
 
 
+class ProductsWithHotOrdersFilter(admin.RelatedFieldListFilter):
+    """The products that have hot orders, not the whole catalogue (thousands, where a sale has a
+    few): each product asked through the orders' product index, so the orders of every sale are
+    not read to find them."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        ordered = Exists(HotOrder.objects.filter(product=OuterRef("pk")))
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to=Q(ordered))
+
+
 class StageEventInline(admin.TabularInline):
     model = OrderStageEvent
     extra = 0
@@ -68,7 +80,7 @@ class StageEventInline(admin.TabularInline):
 class HotOrderAdmin(ShopModelAdmin):
     # The stage tells the status too; short headers and dates keep the legacy number in view at 1280 px.
     list_display = ["number", "product", "qty", "stage", "email", "card", "tries", "legacy_no", "created"]
-    list_filter = ["stage", "status", "product", "reservation"]
+    list_filter = ["stage", "status", ("product", ProductsWithHotOrdersFilter), "reservation"]
     search_fields = ["number", "customer_email", "customer_name", "legacy_number", "idempotency_key"]
     date_hierarchy = "created_at"
     # The card number is never shown: only its last four digits. The unit price shows as a price.
@@ -170,7 +182,8 @@ class HotOrderAdmin(ShopModelAdmin):
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ShopModelAdmin):
     list_display = ["order", "product", "error_short", "attempts", "created", "redriven", "redriven_by"]
-    list_filter = [("redriven_at", admin.EmptyFieldListFilter), "order__product"]
+    # Only the products of dead letters, found from the letters (a few), not the catalogue (thousands).
+    list_filter = [("redriven_at", admin.EmptyFieldListFilter), ("order__product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["order__number", "order__customer_email", "error"]
     readonly_fields = ["order", "error", "attempts", "created_at", "redriven_at", "redriven_by", "resolution"]
     actions = ["redrive", "cancel"]
