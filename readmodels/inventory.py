@@ -31,6 +31,8 @@ SOURCE = "shop.readmodels"
 HOTPATH = "shop.hotpath"
 # The sale's state in the view, as SALE/ALLOCATION events name it.
 SALE_STATES = {"OPENED": "open", "CLOSED": "closed"}
+# A true-up of the whole catalogue waits while the view is further behind the log than this.
+TRUE_UP_MAX_BEHIND = 500
 
 
 def _changes_stock(event: Event) -> bool:
@@ -173,6 +175,15 @@ def _open_letters_folded(figures: tuple[int, int] | None, slug: str) -> tuple[in
     return figures
 
 
+def _far_behind() -> bool:
+    """Whether the view has more than TRUE_UP_MAX_BEHIND events still to fold in. Each product's
+    comparison folds the product's events after the checkpoint, a read of all of them, under the
+    checkpoint's lock that the view's consumer waits on: past a sale (or a restore) the whole
+    catalogue's would read the backlog once per product and hold the consumer back from it."""
+    after = checkpoint_mark(Checkpoint.objects.filter(consumer=NAME).first())
+    return events_after_queryset(after=after)[TRUE_UP_MAX_BEHIND:].exists()
+
+
 def inventory_true_up(*, products: list[str] | None = None) -> list[dict]:
     """Compares the view with the stock of record, product by product, and logs a correction
     for each difference; returns the corrections made.
@@ -180,7 +191,12 @@ def inventory_true_up(*, products: list[str] | None = None) -> list[dict]:
     Exact while orders keep coming: the view's checkpoint is held (no batch of its consumer
     runs meanwhile) and the product's row is locked as every change of stock locks it, so the
     record's figures are the sum of every committed change; what the view will hold once it
-    has folded in the committed events after its checkpoint is compared with them."""
+    has folded in the committed events after its checkpoint is compared with them. The whole
+    catalogue's waits while the view is far behind the log (`_far_behind`): it corrects nothing
+    then, and the view catches up first."""
+    if products is None and _far_behind():
+        logger.info("inventory true-up deferred: the view is over %d events behind the log", TRUE_UP_MAX_BEHIND)
+        return []
     slugs = products or list(Product.objects.order_by("pk").values_list("slug", flat=True))
     corrections = []
     for slug in slugs:
