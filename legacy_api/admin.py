@@ -41,6 +41,8 @@ class OrderAdmin(ShopModelAdmin):
     search_fields = ["number", "reference", "customer_email"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline]
+    # Every order of record: a second count of all of them on each page is left out.
+    show_full_result_count = False
     fields = [
         "number",
         "reference",

@@ -109,6 +109,8 @@ class HotOrderAdmin(ShopModelAdmin):
     inlines = [StageEventInline]
     actions = ["redrive", "cancel"]
     list_select_related = ["product"]
+    # Every sale's orders: a second count of all of them on each page of the list is left out.
+    show_full_result_count = False
 
     @admin.display(description="card")
     def card(self, obj: HotOrder) -> str:
