@@ -179,6 +179,8 @@ class SaleAllocationAdmin(ShopModelAdmin):
     list_editable = ["per_order_limit"]
     list_filter = ["is_hot"]
     search_fields = ["product__title", "product__slug"]
+    # A catalogue of thousands: the product is searched for, not picked from every one of them.
+    autocomplete_fields = ["product"]
     readonly_fields = ["sale_state", "hold_reference", "reserved", "sold", "left_now", "updated_at"]
     actions = ["make_hot", "make_not_hot", "reconcile"]
 
