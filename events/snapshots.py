@@ -103,7 +103,13 @@ class Build:
 
 
 def _fold(model, build: Build, events: list[Event], *, until: Mark | None = None) -> bool:
-    """Folds events into the build in order; False once one lies past `until`."""
+    """Folds events into the build in order; False once one lies past `until`. A view that folds
+    a whole batch at once (`fold_batch`, as its consumer does) is given the batch in one
+    savepoint; when that fails, the batch is folded one event at a time, so the event that
+    fails is the one skipped."""
+    within = [event for event in events if until is None or mark_of(event) <= until]
+    if within and _fold_whole(model, build, within):
+        return len(within) == len(events)
     for event in events:
         if until is not None and mark_of(event) > until:
             return False
@@ -122,6 +128,20 @@ def _fold(model, build: Build, events: list[Event], *, until: Mark | None = None
             )
             build.skipped.append(event.position)
         build.mark = mark_of(event)
+    return True
+
+
+def _fold_whole(model, build: Build, events: list[Event]) -> bool:
+    fold_batch = getattr(model, "fold_batch", None)
+    if fold_batch is None:
+        return False
+    try:
+        with transaction.atomic():
+            fold_batch(events, build.generation)
+    except Exception:
+        return False
+    build.applied += len(events)
+    build.mark = mark_of(events[-1])
     return True
 
 

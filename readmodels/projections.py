@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import models, transaction
@@ -64,16 +65,11 @@ class Projection:
 
         pending, tried = iter(events), []
         try:
-            with transaction.atomic():
-                self._folding.adds = {}
-                try:
-                    for event in pending:
-                        tried.append(event)
-                        if self.wants(event):
-                            one(event)
-                    self.adds_flush()
-                finally:
-                    self._folding.adds = None
+            with transaction.atomic(), self.summing():
+                for event in pending:
+                    tried.append(event)
+                    if self.wants(event):
+                        one(event)
         except Exception:
             logger.info("read model %s: a batch failed; trying its events one by one", self.name, exc_info=True)
         else:
@@ -87,6 +83,25 @@ class Projection:
             if outcome is not None:
                 break
         self.batch_done(done)
+
+    @contextmanager
+    def summing(self) -> Iterator[None]:
+        """A batch's adds summed per row and written once, at its end (`add`)."""
+        self._folding.adds = {}
+        try:
+            yield
+            self.adds_flush()
+        finally:
+            self._folding.adds = None
+
+    def fold_batch(self, events: list, generation: int) -> None:
+        """A rebuild's batch into `generation`, as the consumer folds one into the live
+        generation: the events this view wants applied, their adds summed per row. The caller
+        holds a savepoint around it, and folds the batch one event at a time if it fails."""
+        with self.summing():
+            for event in events:
+                if self.wants(event):
+                    self.apply(event, generation)
 
     def batch_done(self, events: list) -> None:
         """After a batch, with the events applied (their writes not yet committed)."""
