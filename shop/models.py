@@ -156,7 +156,7 @@ class Basket(models.Model):
     # units before it, "added": what it added (less than this basket held where the stock or the
     # line's limit capped it)}. An order placed from this one takes no more than was added there,
     # and never into what the account had.
-    merged_lines = models.JSONField(default=dict, blank=True)
+    merged_lines = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -335,7 +335,7 @@ class OrderEmail(models.Model):
     # Set on an order's confirmation that the other origin's email already gave (its number):
     # written as sent, and never sent itself, so the order still counts as confirmed here (a
     # "not placed" email of this number is not sent after it).
-    covered_by = models.CharField(max_length=32, blank=True)
+    covered_by = models.CharField(max_length=32, blank=True, default="", db_default="")
     reason = models.CharField(max_length=300, blank=True)
     name = models.CharField(max_length=200)
     email = models.EmailField()

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='orderemail',
             name='covered_by',
-            field=models.CharField(blank=True, max_length=32),
+            field=models.CharField(blank=True, db_default='', default='', max_length=32),
         ),
         migrations.AddConstraint(
             model_name='orderemail',
