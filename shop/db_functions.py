@@ -1,5 +1,6 @@
-"""Database functions the shop compares email addresses with, and the index that serves them.
-Kept apart from the models and the finders, so that both (and their migrations) import them."""
+"""Database functions the shop compares email addresses with, the index that serves them, and what
+the shop's migrations run on PostgreSQL while the release before still serves. Kept apart from
+the models and the finders, so that both (and their migrations) import them."""
 
 from __future__ import annotations
 
@@ -61,3 +62,15 @@ def index_drop(schema_editor, *, name: str) -> None:
     """Drops an index if it is there; on PostgreSQL without blocking the table's writes."""
     concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
     schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(name)}")
+
+
+LOCK_TIMEOUT = "5s"
+
+
+def lock_wait_bounded(apps, schema_editor) -> None:
+    """A migration's first step when it alters a table the release before reads and writes while
+    it runs (README, Upgrading): on PostgreSQL its ALTER gives up after LOCK_TIMEOUT instead of
+    queueing behind a long transaction on that table (a backup, a report) with every request of
+    the shop for that table queued behind the ALTER. Run `migrate` again when it gave up."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from shop.db_functions import lock_wait_bounded
+
 
 class Migration(migrations.Migration):
 
@@ -11,6 +13,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(lock_wait_bounded, migrations.RunPython.noop),
         migrations.AddField(
             model_name='basket',
             name='merged_into',

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from shop.db_functions import lock_wait_bounded
+
 
 class Migration(migrations.Migration):
 
@@ -10,6 +12,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(lock_wait_bounded, migrations.RunPython.noop),
         migrations.AddField(
             model_name='orderemail',
             name='legacy_id',
