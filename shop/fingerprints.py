@@ -25,7 +25,7 @@ def _keyed(canonical: list) -> str:
 def order_fingerprint(*, product_slug: str, quantity: int, name: str, email: str, card_last4: str) -> str:
     """The body's fingerprint: the product, the quantity, the buyer's name and email (its case
     folded) and the card's last four digits. The data migrations that renewed the rows of the
-    releases before (orders 0008, shop 0019) compute it from each row's own fields."""
+    releases before (orders 0008, shop 0021) compute it from each row's own fields."""
     return _keyed([product_slug, quantity, name, email.lower(), card_last4[-4:]])
 
 

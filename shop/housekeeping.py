@@ -103,6 +103,6 @@ def sessions_baskets_prune() -> Pruned:
 
 def refusal_fingerprints_before_drop() -> int:
     """Drops the card-wide fingerprints of old buy-now refusals (kept from the release before,
-    shop migration 0019): a refusal left without one answers its decline to every body."""
+    shop migration 0021): a refusal left without one answers its decline to every body."""
     old = timezone.now() - REFUSAL_FINGERPRINT_BEFORE_KEPT
     return BuyNowRefusal.objects.filter(refused_at__lt=old).exclude(fingerprint_before="").update(fingerprint_before="")

@@ -1,4 +1,4 @@
-"""The migrations that renew the fingerprints kept before (orders 0008, shop 0019, legacy_api
+"""The migrations that renew the fingerprints kept before (orders 0008, shop 0021, legacy_api
 0005): each row that holds what its fingerprint is made of is recomputed in the form with no more
 of the card than its last four digits, so a replay of an order accepted before is still answered
 with it (not 422); a refusal for a declined card, which holds no body, keeps its card-wide
@@ -43,9 +43,10 @@ BEFORE = [
 ]
 AFTER = [
     ("orders", "0008_card_free_fingerprints"),
-    ("shop", "0019_card_free_fingerprints"),
+    ("shop", "0021_card_free_fingerprints_renewed"),
     ("legacy_api", "0005_card_free_fingerprints"),
 ]
+SCHEMA_STEP = [("shop", "0019_card_free_fingerprints")]  # README, Upgrading: before the restarts
 SLUG = "muskie-casting-rod"
 SAME_LAST_FOUR = "5555555555594242"  # Luhn-valid, approved, ending as APPROVED_CARD does
 OTHER_LAST_FOUR = "5555555555554444"
@@ -136,3 +137,43 @@ def test_rows_kept_before_are_renewed_and_their_replays_still_answered(allocatio
     with pytest.raises(ReferenceReused):
         legacy_replay(OTHER_LAST_FOUR)
     assert HotOrder.objects.get().fingerprint == buy_now_form("4242")  # nothing renewed on the way back
+
+
+def test_the_schema_step_keeps_every_fingerprint_the_release_before_compares(allocation):
+    """`migrate shop 0019` runs while the release before still serves: its processes answer a
+    replay only when the stored fingerprint is the card-wide one they compute, so no row is
+    renewed until the processes have been restarted and `migrate` is run again."""
+    product = hot_product_get(category="rods", product=SLUG)
+    hot = acceptance.order_accept(product=product, idempotency_key="k-rolling", data=body()).order
+    lines = [LineRequest(product=SLUG, quantity=1)]
+    legacy, _ = legacy_services.order_place(
+        reference="ref-rolling", customer_name=NAME, customer_email=EMAIL, lines=lines, card_number=APPROVED_CARD
+    )
+    old = migrate_to(BEFORE).loader.project_state(BEFORE).apps
+    old.get_model("orders", "HotOrder").objects.update(fingerprint=buy_now_form(APPROVED_CARD))
+    old.get_model("legacy_api", "Order").objects.update(fingerprint=legacy_form(APPROVED_CARD))
+    receipt = old.get_model("shop", "PlacedOrder").objects.create(
+        number=legacy.number,
+        legacy_id=legacy.pk,
+        reference=legacy_client.reference_for_key("buy-rolling"),
+        email=EMAIL,
+        name=NAME,
+        total_cents=legacy.total_cents,
+        card_last4="4242",
+        processing_ms=1,
+        fingerprint=buy_now_form(APPROVED_CARD),
+    )
+    declined = buy_now_form("4000000000000002")
+    old.get_model("shop", "BuyNowRefusal").objects.create(reference="declined", fingerprint=declined, detail="No.")
+
+    migrate_to(SCHEMA_STEP)
+
+    assert HotOrder.objects.get().fingerprint == buy_now_form(APPROVED_CARD)
+    assert Order.objects.get().fingerprint == legacy_form(APPROVED_CARD)
+    assert PlacedOrder.objects.get(pk=receipt.pk).fingerprint == buy_now_form(APPROVED_CARD)
+    refusal = BuyNowRefusal.objects.get()
+    assert (refusal.fingerprint, refusal.fingerprint_before) == (declined, "")
+    # The release rolled out meanwhile answers the same replay, and renews what it matched.
+    again = acceptance.order_accept(product=product, idempotency_key="k-rolling", data=body())
+    assert again.replayed and again.order.pk == hot.pk
+    assert HotOrder.objects.get().fingerprint == buy_now_form("4242")
