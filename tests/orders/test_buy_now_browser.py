@@ -286,3 +286,36 @@ def test_a_page_open_when_the_merchant_closes_the_sale_says_it_ended_while_the_e
     expect(page.locator("#sale-banner-text")).to_have_text("This flash sale has ended", timeout=20_000)
     expect(page.locator("#buy")).to_be_hidden()
     expect(page.locator("#sale-closed")).to_contain_text("This sale has ended")
+
+
+def test_a_page_kept_open_across_a_reopening_at_another_price_shows_the_price_its_order_is_charged(
+    processes, process_env, allocation, browser
+):
+    """A buyer leaves the sale's page open; the merchant closes the sale, changes the price (a
+    closed sale keeps it no longer) and opens it again. The page's button and price follow the
+    price a 202 charges now, not the one it was loaded with."""
+    from playwright.sync_api import expect
+
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    def merchant_reopens_at_another_price() -> None:
+        SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False, state="closed")
+        product = allocation.product
+        product.price_cents = 19999
+        product.save(update_fields=["price_cents", "updated_at"])
+        SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=True, state="open")
+
+    page = browser.new_page()
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#buy-button")).to_have_text("Buy now — $149.99")
+    merchant_reopens_at_another_price()
+    # The page looks every 5 s.
+    expect(page.locator("#buy-button")).to_have_text("Buy now — $199.99", timeout=20_000)
+    expect(page.locator(".product-detail-price .price")).to_have_text("$199.99")
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "ann@example.com")
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+
+    assert HotOrder.objects.get().unit_price_cents == 19999

@@ -68,7 +68,12 @@ def test_the_page_of_a_sale_closed_while_the_edge_still_sends_it_here_says_it_en
 
 
 def test_stock_endpoint_reports_remaining_and_sold_out(client, allocation, django_capture_on_commit_callbacks):
-    assert client.get(PREFIX + "stock").json() == {"remaining": 20, "allocated": 20, "state": "open"}
+    assert client.get(PREFIX + "stock").json() == {
+        "remaining": 20,
+        "allocated": 20,
+        "state": "open",
+        "price_cents": 14999,
+    }
     with django_capture_on_commit_callbacks(execute=True):
         SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20)
         allocation.save(update_fields=["updated_at"])  # a merchant's save drops the cached figure

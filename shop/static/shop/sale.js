@@ -36,6 +36,15 @@
   function label() {
     return "Buy now — " + money(priceCents * quantity());
   }
+  // The price a 202 charges now, as the stock figures bring it: the page may have been loaded
+  // before a sale closed and opened again at another price (or exported, as the mini-site's).
+  function priceShow(cents) {
+    if (typeof cents !== "number" || cents === priceCents) return;
+    priceCents = cents;
+    form.dataset.priceCents = String(cents);
+    document.querySelector(".product-detail-price .price").textContent = money(cents);
+    if (!key && !done) ready();
+  }
   function ready(text) {
     button.disabled = Boolean(blocked);
     button.textContent = blocked || text || label();
@@ -188,6 +197,7 @@
         return r.json();
       })
       .then(function (s) {
+        priceShow(s.price_cents);
         var state = s.state, left = s.remaining;
         if (ceiling !== null && (left <= ceiling || Date.now() > ceilingUntil)) ceiling = null;
         if (ceiling !== null && state === "open") {
@@ -203,6 +213,7 @@
       })
       .catch(function () {});
   }
+  refreshStock();
   setInterval(refreshStock, 5000);
 
   // The basket lives with the monolith: its count is asked for, so the page itself reads no session.
