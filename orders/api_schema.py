@@ -138,12 +138,17 @@ def _order_create(per_order_limit: int) -> dict[str, Any]:
 def _stock() -> dict[str, Any]:
     body = {
         "type": "object",
-        "required": ["remaining", "allocated", "state", "price_cents"],
+        "required": ["remaining", "allocated", "state", "price_cents", "starts_at"],
         "properties": {
             "remaining": {"type": "integer", "minimum": 0},
             "allocated": {"type": "integer", "minimum": 0},
             "state": {"type": "string", "enum": ["open", "not_started", "ended", "sold_out"]},
             "price_cents": {"type": "integer", "minimum": 1, "description": "The unit price a 202 charges now."},
+            "starts_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the sale starts taking orders; null: from its opening.",
+            },
         },
     }
     return {

@@ -174,9 +174,11 @@ def buy_now(request, category: str, product: str):
 @csrf_exempt
 @require_safe
 def stock(request, category: str, product: str):
-    """The live stock state the buy-now page refreshes itself with, and the price a 202 charges
-    now: a page kept open across a sale's close and a reopening at another price, or the
-    mini-site's page exported before a price change, shows that price, not its own."""
+    """The live stock state the buy-now page refreshes itself with, the price a 202 charges now
+    and the sale's start: a page kept open across a sale's close and a reopening at another
+    price, or the mini-site's page exported before a price change, shows that price, not its
+    own; a merchant may move the start while the sale is open, and the page then says when to
+    come back."""
     data = selectors.hot_product_get(category=category, product=product)
     refusal = services.hot_product_refusal(data)
     if isinstance(refusal, services.NotHot | services.NotOnSale):
@@ -185,9 +187,9 @@ def stock(request, category: str, product: str):
     state = selectors.hot_product_window(data)
     if state == "open" and remaining == 0:
         state = "sold_out"
-    return _json(
-        {"remaining": remaining, "allocated": data["allocated"], "state": state, "price_cents": data["price_cents"]}
-    )
+    starts_at = data["starts_at"].isoformat() if data["starts_at"] else None
+    figures = {"remaining": remaining, "allocated": data["allocated"], "state": state}
+    return _json({**figures, "price_cents": data["price_cents"], "starts_at": starts_at})
 
 
 @csrf_exempt  # a JSON API: no cookies are used, the Idempotency-Key is required instead

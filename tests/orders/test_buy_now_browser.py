@@ -319,3 +319,38 @@ def test_a_page_kept_open_across_a_reopening_at_another_price_shows_the_price_it
     expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
 
     assert HotOrder.objects.get().unit_price_cents == 19999
+
+
+def test_a_page_opened_before_the_sale_starts_says_the_start_the_merchant_moved_it_to(
+    processes, process_env, allocation, browser
+):
+    """The merchant moves an open sale's start (the admin allows it while the sale is open):
+    a page already open says when to come back at the new start, not the one it was loaded with."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    first = (timezone.now() + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    moved = first + timedelta(days=1, hours=2, minutes=30)
+    SaleAllocation.objects.filter(pk=allocation.pk).update(starts_at=first)
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+
+    def when(moment: datetime) -> str:
+        return f"{moment:%a} {moment.day} {moment:%b, %H:%M} UTC"
+
+    def come_back(moment: datetime) -> str:
+        return f"Come back on {when(moment)} to order: the sale opens then."
+
+    def merchant_moves_the_start() -> None:
+        allocation.refresh_from_db()
+        allocation.starts_at = moved
+        allocation.save(update_fields=["starts_at", "updated_at"])
+
+    page = browser.new_page()
+    page.goto(hotpath + PREFIX)
+    expect(page.locator("#sale-closed-text")).to_have_text(come_back(first))
+    merchant_moves_the_start()
+    # The page looks every 5 s.
+    expect(page.locator("#sale-closed-text")).to_have_text(come_back(moved), timeout=20_000)
+    expect(page.locator("#stock-text")).to_have_text(f"Sale starts {when(moved)}")

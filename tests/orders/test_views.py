@@ -73,6 +73,7 @@ def test_stock_endpoint_reports_remaining_and_sold_out(client, allocation, djang
         "allocated": 20,
         "state": "open",
         "price_cents": 14999,
+        "starts_at": None,
     }
     with django_capture_on_commit_callbacks(execute=True):
         SaleAllocation.objects.filter(pk=allocation.pk).update(sold=20)

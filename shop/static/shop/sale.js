@@ -45,6 +45,28 @@
     document.querySelector(".product-detail-price .price").textContent = money(cents);
     if (!key && !done) ready();
   }
+  // The sale's start as the page words it ("Sat 28 Nov, 09:00", in UTC), and the start it
+  // shows: a merchant may move it while the sale is open, and the page says the new one.
+  var DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  var startsAt = form.dataset.startsAt ? Date.parse(form.dataset.startsAt) : null;
+  function startWords(ms) {
+    var d = new Date(ms);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return DAYS[d.getUTCDay()] + " " + d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + ", " +
+      two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+  }
+  function startShow(iso) {
+    if (iso === undefined) return;
+    var ms = iso ? Date.parse(iso) : null;
+    if (ms === startsAt || startsAt === null || ms === null) { startsAt = ms; return; }
+    var before = startWords(startsAt), after = startWords(ms);
+    startsAt = ms;
+    ["sale-banner", "stock-text", "sale-closed"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && el.dataset.notStarted) el.dataset.notStarted = el.dataset.notStarted.replace(before, after);
+    });
+  }
   function ready(text) {
     button.disabled = Boolean(blocked);
     button.textContent = blocked || text || label();
@@ -198,6 +220,7 @@
       })
       .then(function (s) {
         priceShow(s.price_cents);
+        startShow(s.starts_at);
         var state = s.state, left = s.remaining;
         if (ceiling !== null && (left <= ceiling || Date.now() > ceilingUntil)) ceiling = null;
         if (ceiling !== null && state === "open") {
