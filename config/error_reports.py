@@ -18,9 +18,12 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from config.redaction import holds_buyer_data, redacted
 
-# The form fields that carry a buyer's card or person, by any part of their name.
+# The posted fields and the variables that carry a buyer's card or person, by a word of their
+# name (`card_number`, `customer.email`, `delivery[city]`), not by letters inside another word
+# or after another word (`discard`, `capacity`, `template_name`, `ip_address`: a report needs those).
 BUYER_FIELDS = re.compile(
-    r"card|cvc|cvv|expir|email|name|address|street|city|region|county|postcode|postal|zip|phone|payment|customer",
+    r"(?:^|[.\[\]-])(?:card\w*|cvc|cvv|expir\w*|e?mail|name|first_name|last_name|full_name|address\w*|street|city"
+    r"|region|county|postcode|postal_code|zip|phone|payment|customer\w*|buyer|delivery)(?:$|[.\[\]-])",
     flags=re.IGNORECASE,
 )
 

@@ -123,16 +123,18 @@ def test_a_checkout_answered_503_mails_admins_without_the_buyers_card_or_person(
 def test_the_html_report_hides_locals_that_hold_a_card_or_an_address():
     request = RequestFactory().post("/checkout/", {"note": f"pay with {CARD}", "quantity": "1"})
 
-    def place(card, buyer):
+    def place(card, buyer, capacity, template_name):
         raise RuntimeError("failed")
 
     try:
-        place(CARD_DIGITS, {"to": EMAIL})
+        place(CARD_DIGITS, {"to": EMAIL}, "capacity-17", "shop/checkout.html")
     except RuntimeError:
         html = ExceptionReporter(request, *sys.exc_info(), is_email=True).get_traceback_html()
 
     assert CARD_DIGITS not in html and EMAIL not in html
     assert "quantity" in html
+    # Words that only hold a buyer's field's letters are the report's to show.
+    assert "capacity-17" in html and "shop/checkout.html" in html
 
 
 @pytest.mark.parametrize(
