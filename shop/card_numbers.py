@@ -8,9 +8,10 @@ import re
 # Luhn's doubled digit, its digits summed (0 2 4 6 8 1 3 5 7 9), as a byte for each ASCII digit.
 _LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))
 
-# 12 to 19 digits, a space or a dash allowed between them: a card number as typed. Not the
-# digits of a decimal fraction (a duration logged as 0.028531788999998753 s).
-CARD_IN_TEXT = re.compile(r"(?<![\d.-])\d(?:[ -]?\d){11,18}(?!\d|\.\d)")
+# 12 to 19 ASCII digits, a space or a dash allowed between them: a card number as typed, after
+# a letter, a dot or a dash too (`pan-4111…`, `card.4111…`). Not the digits of a decimal
+# fraction (a duration logged as 0.028531788999998753 s), nor part of a longer number.
+CARD_IN_TEXT = re.compile(r"(?<![0-9])(?<![0-9][.-])[0-9](?:[ -]?[0-9]){11,18}(?![0-9]|\.[0-9])")
 
 
 def luhn_valid(digits: str) -> bool:

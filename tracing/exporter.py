@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind as OtelKind
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
+from config.redaction import redacted
 from tracing.models import Span, SpanKind
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,10 @@ def _attributes(span: ReadableSpan) -> dict:
 
 
 def error_message(description: str) -> str:
-    """An error's first line: its class and what failed. The lines after it are the database's
-    DETAIL, HINT and CONTEXT, which quote the rows refused (a buyer's name, email and address)."""
-    return description.strip().split("\n", 1)[0][:500]
+    """An error's first line: its class and what failed, redacted as every log line is (a mail
+    server's refusal names the buyer's address). The lines after it are the database's DETAIL,
+    HINT and CONTEXT, which quote the rows refused (a buyer's name, email and address)."""
+    return redacted(description.strip().split("\n", 1)[0])[:500]
 
 
 def _peer(attributes: dict) -> str:

@@ -64,6 +64,10 @@ def test_a_card_number_in_a_logged_exception_keeps_only_its_last_four_digits(con
         ("card 4242424242424241", "card 4242424242424241"),  # no card: its check digit is wrong
         ("succeeded in 0.4242424242424242s", "succeeded in 0.4242424242424242s"),
         ("h3w@vm ready.", "h3w@vm ready."),  # a Celery node's name
+        ("GET /orders/?email=ann@example.org HTTP/1.1", "GET /orders/?email=…@example.org HTTP/1.1"),
+        ("ann.o'neil@example.com refused", "…@example.com refused"),
+        ("pan-4111111111111111 card.5555555555554444", "pan-[card …1111] card.[card …4444]"),
+        ("id 12345678901234567890", "id 12345678901234567890"),  # longer than any card
         ("order T000123 failed", "order T000123 failed"),
         (
             "DETAIL:  Failing row contains (8, L00000019, ann@example.org, Ann B, 1 Main St).",
