@@ -161,34 +161,41 @@ class HeldBack:
 
     pid: int
     database: str
-    state: str
-    seconds: float
+    state: str | None  # None: another role's session, whose state PostgreSQL shows its own role only
+    seconds: float  # how long the oldest event it holds back has waited
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
 
 
-# How old a transaction must be before the consumers are said to wait on it.
+# How long an event must have waited before the consumers are said to wait on a transaction.
 HELD_BACK_AFTER_SECONDS = 5.0
 
 
 def log_held_back(*, older_than: float | None = None) -> HeldBack | None:
-    """The oldest transaction that has written and is still open, when it is older than
-    `older_than` seconds: the log's readers read only below the oldest transaction in flight
-    on the whole server, another database's included (transaction ids are the server's), so
-    until it ends no event committed after it began is read, and the consumers fall behind
-    with no failure of their own. None on SQLite, or when no such transaction is open."""
+    """The transaction the log's readers wait on, once a committed event has waited on it for
+    more than `older_than` seconds. The readers read only below the oldest transaction in
+    flight on the whole server, another database's included (transaction ids are the server's),
+    so until it ends no event committed after it began is read, and the consumers fall behind
+    with no failure of their own. Named by its transaction id, which PostgreSQL shows for every
+    role's sessions (their start and state only to the role itself). None on SQLite, or when
+    no event waits."""
     if not _ordered_by_commit():
+        return None
+    wait = HELD_BACK_AFTER_SECONDS if older_than is None else older_than
+    horizon = RawSQL("pg_snapshot_xmin(pg_current_snapshot())", [])
+    oldest = Event.objects.filter(xid__gte=horizon).aggregate(at=Min("time"))["at"]
+    if oldest is None or (timezone.now() - oldest).total_seconds() <= wait:
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid, coalesce(datname, ''), coalesce(state, ''), extract(epoch FROM now() - xact_start)"
-            " FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-            " AND xact_start < now() - make_interval(secs => %s) ORDER BY age(backend_xid) DESC LIMIT 1",
-            [HELD_BACK_AFTER_SECONDS if older_than is None else older_than],
+            "SELECT pid, coalesce(datname, ''), state FROM pg_stat_activity"
+            " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY age(backend_xid) DESC LIMIT 1"
         )
         row = cursor.fetchone()
-    if row is None:
+    if row is None:  # it ended meanwhile
         return None
-    pid, database, state, seconds = row
-    return HeldBack(pid=pid, database=database, state=state or "unknown", seconds=round(float(seconds), 1))
+    pid, database, state = row
+    return HeldBack(
+        pid=pid, database=database, state=state, seconds=round((timezone.now() - oldest).total_seconds(), 1)
+    )

@@ -236,6 +236,8 @@ def test_consumers_name_the_transaction_in_another_database_that_every_consumer_
     """A transaction left open in another database of the same server holds every reader of
     the log back: the consumers fall behind with no failure of their own, and the operator is
     told which transaction to look at."""
+    import re
+
     import psycopg
     from django.db import connection
 
@@ -254,11 +256,12 @@ def test_consumers_name_the_transaction_in_another_database_that_every_consumer_
         text = events("consumers")
         (state,) = json.loads(events("consumers", "--json"))
         assert "collect: position 0, 1 behind" in text
+        assert re.search(r"Every consumer has waited \d+s on a transaction \(pid \d+, database \S+, ", text)
         waited_on = state["waiting_on_transaction"]
-        assert f"waits on a transaction open for {waited_on['seconds']:.0f}s (pid {waited_on['pid']}, " in text
+        # This one, unless another writer of the server, older still, is the one named.
         if waited_on["pid"] == other.info.backend_pid:
-            assert waited_on["database"] == "postgres" and "database postgres, idle in transaction)" in text
+            assert (waited_on["database"], waited_on["state"]) == ("postgres", "idle in transaction")
     settled()
     assert consumer_run_all(consumer="collect").processed == 1
-    assert "waits on" not in events("consumers")  # nothing behind: nothing waits
+    assert "waited" not in events("consumers")  # nothing waits
     assert json.loads(events("consumers", "--json"))[0]["waiting_on_transaction"] is None

@@ -195,8 +195,9 @@ class Command(BaseCommand):
             )
         if held:
             self.stdout.write(
-                f"Every consumer waits on a transaction open for {held.seconds:.0f}s (pid {held.pid}, database "
-                f"{held.database or '?'}, {held.state}): no event committed since it began is read until it ends."
+                f"Every consumer has waited {held.seconds:.0f}s on a transaction (pid {held.pid}, database "
+                f"{held.database or '?'}, {held.state or 'state not shown to this role'}): no event committed "
+                "since it began is read until it ends."
             )
 
     def do_replay(self, options) -> None:
