@@ -33,5 +33,6 @@ def render_minisite(product=None, *, api_url: str | None = None) -> dict[str, by
         return {}
     prefix = f"shop/{product.category.slug}/{product.slug}/"
     api = settings.EDGE_HOTPATH_API_URL if api_url is None else api_url
-    html = render_to_string("orders/buy_now.html", buy_now_context(_sale_data(product), api_url=api))
+    context = buy_now_context(_sale_data(product), api_url=api)
+    html = render_to_string("orders/buy_now.html", {**context, "exported": True})
     return {prefix + "index.html": html.encode()}

@@ -52,6 +52,18 @@ def test_an_open_sale_s_page_is_the_shop_s_sale_page_posting_to_the_hot_path(rod
     assert "Buy now — $1,499.99</button>" in html
     assert "/accounts/login/?next=/shop/rods/muskie-casting-rod/" in html
     assert "JSON.stringify" not in html and "Sweet" not in html
+    # Its figures and price are the export's: its script asks for the live ones at once, where
+    # the hot path's own page, rendered with them, waits for its first 5 s like every buyer's.
+    assert "data-exported" in html
+    from django.template.loader import render_to_string
+
+    from orders.selectors import hot_product_get
+    from orders.views import buy_now_context
+
+    rendered = render_to_string(
+        "orders/buy_now.html", buy_now_context(hot_product_get(category="rods", product=rod.slug))
+    )
+    assert 'data-stock-url="/shop/rods/muskie-casting-rod/stock"' in rendered and "data-exported" not in rendered
 
 
 def test_a_product_with_no_sale_gets_the_shop_s_page_with_no_form_to_order(rod):
