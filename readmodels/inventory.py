@@ -190,7 +190,8 @@ def _catalogue_unsettled() -> list[str]:
     fold in (events after its checkpoint, dead letters it owes). Each is then compared exactly,
     under its locks; the rest of the catalogue costs no query of its own. A few reads whatever
     the catalogue's size, in one snapshot on PostgreSQL, so a change committing between them is
-    not taken for drift, nor drift for agreement."""
+    not taken for drift, nor drift for agreement (called outside a transaction, as the beat and
+    `sale reconcile` call it; inside one, each read has a snapshot of its own)."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":

@@ -295,7 +295,7 @@ def account_orders(request: HttpRequest, finders: Sequence[OrderFinder] = ()) ->
         )
         for order in own[:end]
     ]
-    rows = sorted(rows + found, key=lambda row: row.placed_at, reverse=True)[end - ORDERS_PAGE_SIZE : end]
+    rows = sorted(rows + found, key=lambda row: (row.placed_at, row.number), reverse=True)[end - ORDERS_PAGE_SIZE : end]
     context = {"orders": rows, "email_verified": verified, "page": page, "pages": pages}
     return render(request, "shop/account_orders.html", context)
 

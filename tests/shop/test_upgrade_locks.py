@@ -26,10 +26,10 @@ HELD_AT_MOST = 30  # seconds; the holder lets go then, so a migration that waite
 
 def _holding(table: str) -> psycopg.Connection:
     """Another session in a long transaction that has read `table` (as a backup or a report does)."""
-    settings = connection.settings_dict
-    holder = psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
-    )
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    holder = psycopg.connect(**params)
     holder.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
     return holder
 
