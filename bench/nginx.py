@@ -90,7 +90,7 @@ def tracing_servers(stack: Stack) -> str:
 def _server_as_edge(stack: Stack, upstream: str, *, upstream_port: int, listen: int, extra: str = "") -> str:
     secret = stack.env.get("EDGE_ORIGIN_SECRET")
     origin_verify = f"\n      proxy_set_header X-Origin-Verify {secret};" if secret else ""
-    return f"""  upstream {upstream} {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
+    return f"""  upstream {upstream} {{ server 127.0.0.1:{upstream_port}; keepalive 32; keepalive_timeout 20s; }}
   server {{
     listen 127.0.0.1:{listen};
     location / {{

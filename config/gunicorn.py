@@ -13,6 +13,11 @@ import os
 # module"). It needs no Django set-up: only Redis and the settings' lazy object.
 from legacy_api.capacity import slots_release_of_gone_processes, slots_release_of_process
 
+# Seconds an idle keep-alive connection is kept (gunicorn's default is 2): longer than nginx keeps
+# one to an origin (edge.exporters.nginx.UPSTREAM_IDLE_SECONDS), so nginx never sends a request on
+# a connection gunicorn is closing, which it would answer 502 (a buyer's POST is not sent again).
+keepalive = 30
+
 
 def on_starting(server):
     # A server killed whole (master and workers) left its slots taken until their leases end,

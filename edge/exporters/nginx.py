@@ -26,6 +26,10 @@ from pathlib import Path
 from edge import matcher
 from edge.lambda_edge import CANARY_COOKIE_MAX_AGE
 
+# How long nginx keeps an idle connection to an origin: less than the origins keep one (gunicorn's
+# `keepalive` in config/gunicorn.py, granian's 30 s wait for a request's headers).
+UPSTREAM_IDLE_SECONDS = 20
+
 ALWAYS = "1"
 PERL_MODULE = Path("/usr/lib/nginx/modules/ngx_http_perl_module.so")
 
@@ -193,10 +197,13 @@ def server_config(table: dict, *, listen: str = "80", server_name: str = "_", or
         if name not in used:
             continue
         # Keep-alive connections to each origin: a stampede must not pay a TCP handshake per request.
+        # Each is closed by nginx before the origin would close it (UPSTREAM_IDLE_SECONDS): one the
+        # origin closed as nginx sent a request on it answers 502, and nginx sends no POST again.
         lines += [
             f"upstream {upstream_name(name)} {{",
             f"    server {_host(name, origin)};",
             "    keepalive 32;",
+            f"    keepalive_timeout {UPSTREAM_IDLE_SECONDS}s;",
             "}",
         ]
     # The tester header counts only with the canary secret; without one it never counts.

@@ -55,3 +55,19 @@ def test_the_export_refuses_an_origin_that_is_not_a_host_or_a_redirect_with_a_li
     Route.objects.filter(pk=route.pk).update(redirect_url="/sale\r\nSet-Cookie: a=b")
     with pytest.raises(ValueError, match="control character"):
         nginx.server_config(selectors.route_table())
+
+
+def test_nginx_closes_an_idle_connection_to_an_origin_before_the_origin_would(echo_origins):
+    """A keep-alive connection the origin closes as nginx sends a request on it is a 502, and
+    nginx does not send a POST again: nginx lets its idle connections go first, both below
+    gunicorn's keep-alive (config/gunicorn.py) and granian's 30 s wait for a request."""
+    import re
+    import runpy
+
+    from django.conf import settings
+
+    config = nginx.server_config(selectors.route_table())
+    upstreams = len(re.findall(r"^upstream \S+ \{$", config, flags=re.M))
+    assert upstreams and config.count(f"    keepalive_timeout {nginx.UPSTREAM_IDLE_SECONDS}s;") == upstreams
+    gunicorn = runpy.run_path(str(settings.BASE_DIR / "config" / "gunicorn.py"))
+    assert gunicorn["keepalive"] > nginx.UPSTREAM_IDLE_SECONDS < 30
