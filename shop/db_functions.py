@@ -64,6 +64,15 @@ def index_drop(schema_editor, *, name: str) -> None:
     schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(name)}")
 
 
+def index_build(schema_editor, model, index) -> None:
+    """Builds an index a migration adds to a table in use: on PostgreSQL CONCURRENTLY, so the
+    table takes writes while it builds (the migration is not atomic), after dropping an invalid
+    one that a stopped build left behind."""
+    index_drop(schema_editor, name=index.name)
+    concurrently = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+    schema_editor.add_index(model, index, **concurrently)
+
+
 LOCK_TIMEOUT = "5s"
 
 

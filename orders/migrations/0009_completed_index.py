@@ -8,7 +8,7 @@ writing while this runs (the migration is not atomic; one stopped midway is run 
 
 from django.db import migrations, models
 
-from shop.db_functions import index_drop
+from shop.db_functions import index_build, index_drop
 
 COMPLETED_INDEX = models.Index(
     fields=["completed_at"], name="hot_order_completed", condition=models.Q(completed_at__isnull=False)
@@ -17,9 +17,7 @@ COMPLETED_INDEX = models.Index(
 
 def forwards(apps, schema_editor):
     hot_order = apps.get_model("orders", "HotOrder")
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    index_drop(schema_editor, name=COMPLETED_INDEX.name)  # an invalid one a stopped build left
-    schema_editor.add_index(hot_order, COMPLETED_INDEX, **({"concurrently": True} if postgresql else {}))
+    index_build(schema_editor, hot_order, COMPLETED_INDEX)
 
 
 def backwards(apps, schema_editor):

@@ -6,16 +6,14 @@ atomic; one stopped midway is run again)."""
 
 from django.db import migrations, models
 
-from shop.db_functions import index_drop
+from shop.db_functions import index_build, index_drop
 
 PLACED_INDEX = models.Index(fields=["placed_at", "id"], name="placed_order_placed")
 
 
 def forwards(apps, schema_editor):
     placed_order = apps.get_model("shop", "PlacedOrder")
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    index_drop(schema_editor, name=PLACED_INDEX.name)  # an invalid one a stopped build left
-    schema_editor.add_index(placed_order, PLACED_INDEX, **({"concurrently": True} if postgresql else {}))
+    index_build(schema_editor, placed_order, PLACED_INDEX)
 
 
 def backwards(apps, schema_editor):
