@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from config.admin_base import LoadedVersionForm, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, Product
+from shop.price_field import PriceField
 from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_refusal
 from shop.stock import StockBelowHeld, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
@@ -191,6 +192,11 @@ class ProductAdmin(ShopModelAdmin):
 
     def get_changelist_form(self, request, **kwargs):
         return super().get_changelist_form(request, **{"form": ProductAdminForm, **kwargs})
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "price_cents":
+            return PriceField(required=not db_field.blank)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # The product row is the legacy API's stock of record: deleting it drops its units on

@@ -524,7 +524,7 @@ def test_a_product_s_price_stays_while_its_sale_is_open(admin_client, product):
     changed during the sale, a buyer whose page was loaded before would pay one never shown."""
     allocation = sale_open(product=product, units=20)
 
-    refused = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents=19999))
+    refused = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents="199.99"))
     assert refused.status_code == 200
     assert field_errors(refused, "price_cents") == [
         "Muskie Casting Rod's sale is open: its page shows buyers this price, and a 202 charges it. "
@@ -534,7 +534,7 @@ def test_a_product_s_price_stays_while_its_sale_is_open(admin_client, product):
 
     order_accept_as_buyer(quantity=1)
     sales.sale_close(allocation=allocation)  # its order still being placed, at the price it was accepted at
-    changed = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents=19999))
+    changed = admin_client.post(PRODUCT_URL.format(product.pk), change_form_data(product, price_cents="199.99"))
     assert changed.status_code == 302
     assert Product.objects.get(pk=product.pk).price_cents == 19999
 

@@ -174,3 +174,46 @@ def test_the_product_actions_are_in_each_product_s_history_with_who_ran_them(adm
         (admin_user, "Marked active (on sale)."),
     ]
     assert not admin_client.get(f"{CHANGELIST}{products[1].pk}/history/").context["action_list"]
+
+
+def test_a_price_is_typed_in_dollars_and_kept_in_cents(admin_client, make_product):
+    """A field of bare cents took "149" for $1.49: the product sold at a hundredth of its price."""
+    from tests.shop.test_stock import change_form_data
+
+    rod = make_product("rod-d", price_cents=4999)
+    page = admin_client.get(f"{CHANGELIST}{rod.pk}/change/").content.decode()
+    assert 'name="price_cents" value="49.99"' in page and 'step="0.01"' in page
+
+    for typed, cents in (("149", 14900), ("$1,299.50", 129950), ("0.05", 5)):
+        saved = admin_client.post(f"{CHANGELIST}{rod.pk}/change/", change_form_data(rod, price_cents=typed))
+        assert saved.status_code == 302, typed
+        rod.refresh_from_db()
+        assert rod.price_cents == cents, typed
+
+    for typed in ("149.999", "0", "-5", "14 99", "1e3"):
+        refused = admin_client.post(f"{CHANGELIST}{rod.pk}/change/", change_form_data(rod, price_cents=typed))
+        assert refused.status_code == 200 and "price_cents" in refused.context["adminform"].form.errors, typed
+        assert Product.objects.get(pk=rod.pk).price_cents == 5, typed
+
+
+def test_a_price_posted_as_shown_is_no_change(admin_client, make_product):
+    """Saving a form that shows the price as it is changes no price: a product whose open sale
+    keeps its price (shop.product_address) can still have its title changed."""
+    from shop.admin import ProductAdminForm
+
+    rod = make_product("rod-e", price_cents=14999)
+    form_class = admin_client.get(f"{CHANGELIST}{rod.pk}/change/").context["adminform"].form.__class__
+    assert issubclass(form_class, ProductAdminForm)
+    field = form_class.base_fields["price_cents"]
+    assert not field.has_changed(14999, "149.99") and not field.has_changed(14999, "149.990")
+    assert field.has_changed(14999, "149.98") and field.has_changed(14999, "1.4999") and field.has_changed(14999, "x")
+
+
+def test_a_new_product_s_price_is_typed_in_dollars(admin_client, rods):
+    response = admin_client.post(
+        f"{CHANGELIST}add/",
+        {"title": "Pike Lure", "slug": "pike-lure", "category": rods.pk, "price_cents": "12.50", "stock": 3},
+    )
+
+    assert response.status_code == 302
+    assert Product.objects.get(slug="pike-lure").price_cents == 1250

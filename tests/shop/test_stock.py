@@ -49,7 +49,7 @@ def change_form_data(product: Product, **changes) -> dict:
         "title": product.title,
         "slug": product.slug,
         "category": product.category_id,
-        "price_cents": product.price_cents,
+        "price_cents": f"{product.price_cents // 100}.{product.price_cents % 100:02d}",  # typed in dollars
         "stock": product.stock,
         "is_active": "on",
         "description": product.description,
