@@ -255,6 +255,13 @@ class LegacyApiView(APIView):
     def get_exception_handler(self):
         return legacy_exception_handler
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Every answer is one caller's: an order with its buyer's name, address and card's last
+        # four digits, a hold, the figures. No cache on the way keeps one to serve again.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
     def permission_denied(self, request, message=None, code=None):
         # Whoever presented no token is told to authenticate, not that it is forbidden.
         if not isinstance(request.user, Caller):

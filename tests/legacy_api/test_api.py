@@ -167,6 +167,22 @@ def test_order_can_be_read_back_with_its_lines(client, post_order, order_body, m
     assert response.json() == placed
 
 
+def test_no_answer_of_the_api_may_be_kept_by_a_cache(client, post_order, order_body, muskie_rod):
+    """An order carries its buyer's name, address and card's last four digits: one caller's."""
+    placed = post_order(order_body())
+    answers = [
+        placed,
+        post_order(order_body()),  # its replay
+        client.get(f"{ORDERS_URL}/{placed.json()['id']}"),
+        client.get(f"{ORDERS_URL}/lookup?reference={order_body()['reference']}"),
+        client.get(f"{ORDERS_URL}/987654"),
+        Client().get(f"{ORDERS_URL}/{placed.json()['id']}"),  # no token
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 200, 200, 200, 404, 401]
+    assert {answer.get("Cache-Control") for answer in answers} == {"no-store"}
+
+
 def test_unknown_order_is_404_json(client):
     response = client.get(f"{ORDERS_URL}/987654")
     assert response.status_code == 404
