@@ -32,6 +32,8 @@ def _manage_check(**env: str) -> subprocess.CompletedProcess:
         ("DJANGO_ENV", "prod"),
         ("LOG_LEVEL", "LOUD"),
         ("TRACING_STORE", "maybe"),
+        ("ADMINS", "ops"),
+        ("ADMINS", "Ops <ops@example.com>, oncall"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line_naming_it(name, value, tmp_path):
@@ -56,3 +58,26 @@ def test_a_card_key_fernet_cannot_read_is_refused_at_start_without_showing_it(ke
 def test_fernet_keys_newest_first_start(tmp_path):
     other = Fernet.generate_key().decode()
     assert _manage_check(CARD_ENCRYPTION_KEY=f"{GOOD_KEY}, {other}", VAR_DIR=str(tmp_path)).returncode == 0
+
+
+def test_error_reports_go_to_the_admins_the_environment_names(tmp_path):
+    """Django's ADMINS had no way in from the environment: no deployment was ever sent a report."""
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTEST_VERSION", "DJANGO_ENV")}
+    environ.update(
+        VAR_DIR=str(tmp_path), ADMINS="Ops <ops@example.com>, oncall@example.com", SERVER_EMAIL="errors@example.com"
+    )
+    script = "from django.conf import settings; print(settings.ADMINS, settings.SERVER_EMAIL)"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout.strip().splitlines()[-1]  # after the shell's own line
+    assert shown == "[('Ops', 'ops@example.com'), ('oncall@example.com', 'oncall@example.com')] errors@example.com"
