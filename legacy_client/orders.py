@@ -80,6 +80,12 @@ class OrderAnswer:
         return self.detail or f"legacy API: {self.outcome}"
 
 
+def order_given(data: dict) -> bool:
+    """Whether an answer carries a placed order: its id and its number."""
+    number, order_id = data.get("number"), data.get("id")
+    return isinstance(number, str) and bool(number) and type(order_id) is int
+
+
 def order_answer(response: LegacyResponse) -> OrderAnswer:
     """The outcome of an HTTP answer to POST /orders."""
     status, data = response.status, response.data
@@ -89,6 +95,10 @@ def order_answer(response: LegacyResponse) -> OrderAnswer:
         return OrderAnswer(outcome, data=data, status=status, retry_after=response.retry_after, detail=detail)
 
     if status in (200, 201):
+        if not order_given(data):
+            # A 2xx that does not carry the order (a proxy's page, a body cut short): it may have
+            # been placed, so it is asked for again by its reference, never taken as placed.
+            return answer(Outcome.UNKNOWN, f"legacy API answered {status} without the order")
         return answer(Outcome.PLACED, "placed")
     if status == 402:
         return answer(Outcome.DECLINED, "the legacy API declined the card")
@@ -175,7 +185,7 @@ def order_find(*, reference: str, caller: str = "hotpath") -> OrderAnswer:
     results = response.data.get("results")
     if results == []:
         return OrderAnswer(Outcome.NOT_FOUND, data=response.data, status=200, detail="no order under this reference")
-    if isinstance(results, list) and isinstance(results[0], dict):
+    if isinstance(results, list) and isinstance(results[0], dict) and order_given(results[0]):
         return OrderAnswer(Outcome.PLACED, data=results[0], status=200, detail="placed")
     return OrderAnswer(Outcome.REFUSED, data=response.data, status=200, detail="legacy API answered no results")
 

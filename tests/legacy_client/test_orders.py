@@ -139,8 +139,14 @@ def test_a_request_the_network_delivers_after_the_client_gave_up_places_nothing(
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
-        (201, {"id": 1}, Outcome.PLACED),
-        (200, {"id": 1}, Outcome.PLACED),
+        (201, {"id": 1, "number": "L00000001"}, Outcome.PLACED),
+        (200, {"id": 1, "number": "L00000001"}, Outcome.PLACED),
+        # A 2xx without the order (a proxy's page, a body cut short) may have placed it: asked again.
+        (201, {"error": "unreadable", "body": "<html>Service</html>"}, Outcome.UNKNOWN),
+        (200, {"data": ["L00000001"]}, Outcome.UNKNOWN),
+        (201, {"id": 1}, Outcome.UNKNOWN),
+        (201, {"id": 1, "number": ""}, Outcome.UNKNOWN),
+        (201, {"id": "1", "number": "L00000001"}, Outcome.UNKNOWN),
         (402, {"error": "card_declined"}, Outcome.DECLINED),
         (408, {"error": "expired"}, Outcome.BUSY),
         (409, {"error": "out_of_stock"}, Outcome.OUT_OF_STOCK),

@@ -197,6 +197,42 @@ def test_a_worker_sent_away_by_the_legacy_api_lets_the_next_delivery_try_at_once
     assert not LegacySlot.objects.exclude(holder="").exists()
 
 
+def test_an_answer_of_201_without_the_order_is_asked_again_never_taken_as_placed(allocation, monkeypatch):
+    """A proxy's page or a body cut short after a 201: the order may be placed, so its claim and
+    permit wait for the lease and it is sent again under its reference, which the legacy API
+    answers with the order. Before, it was completed with no legacy number, and its units put
+    back on sale as if the hold had not been drawn on (the answer named no hold)."""
+    import legacy_client.orders
+    from legacy_client.transport import LegacyResponse
+
+    order = accept(allocation)
+    cut_short = LegacyResponse(status=201, data={"error": "unreadable", "body": "<html>Thank you</html>"})
+    sent: list[dict] = []
+
+    def legacy_api(method, path, body=None, **kwargs):
+        sent.append(body)
+        if len(sent) == 1:
+            return cut_short
+        return LegacyResponse(status=200, data={"id": 7, "number": "L00000007", "hold": body.get("hold")})
+
+    monkeypatch.setattr(legacy_client.orders, "request", legacy_api)
+
+    with pytest.raises(LegacyUnavailable) as unknown:
+        placement.order_send_to_legacy(order_id=order.pk)
+    order.refresh_from_db()
+    assert unknown.value.sent and order.status == "processing" and order.claimed_until is not None
+    assert "without the order" in order.last_error
+
+    HotOrder.objects.filter(pk=order.pk).update(claimed_until=timezone.now())  # its lease over
+    LegacySlot.objects.update(holder="", lease_until=None)
+    assert placement.order_send_to_legacy(order_id=order.pk) == "complete"
+    order.refresh_from_db()
+    allocation.refresh_from_db()
+    assert (order.status, order.legacy_number) == ("complete", "L00000007")
+    assert (allocation.reserved, allocation.sold) == (0, 1)
+    assert [body["reference"] for body in sent] == [order.reference] * 2
+
+
 # --- Leases on the database's clock -------------------------------------------------------
 def db_now():
     """The database's clock as Now() reads it (PostgreSQL: the statement's time, not the
