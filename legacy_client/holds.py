@@ -58,6 +58,16 @@ def _answered(method: str, path: str, body: dict | None = None, *, caller: str) 
     return response
 
 
+def _figure(data: dict, key: str) -> int:
+    """A count the answer must carry. A 2xx without it (a proxy's page, a body cut short) says
+    nothing about the stock of record: read as 0 it showed an empty hold or no stock, and a
+    hold of 0 was then "repaired". It is an answer not had: try again later."""
+    value = data.get(key)
+    if type(value) is not int or value < 0:
+        raise LegacyUnavailable(f"legacy API answered without {key}", sent=True)
+    return value
+
+
 def _hold_from(response: LegacyResponse) -> Hold:
     return _hold_from_data(response.data)
 
@@ -66,7 +76,7 @@ def _hold_from_data(data: dict) -> Hold:
     return Hold(
         reference=str(data.get("reference", "")),
         product=str(data.get("product", "")),
-        quantity=int(data.get("quantity") or 0),
+        quantity=_figure(data, "quantity"),
         status=str(data.get("status") or ""),
         created_at=_moment(data.get("created_at")),
     )
@@ -128,7 +138,7 @@ def holds_list(*, status: str | None = "open", product: str | None = None, calle
     results = response.data.get("results")
     if not isinstance(results, list):
         raise LegacyRefused("holds not listed: the answer has no results", status=response.status, data=response.data)
-    return [_hold_from_data(item) for item in results if isinstance(item, dict)]
+    return [_hold_from_data(item if isinstance(item, dict) else {}) for item in results]
 
 
 def hold_set(*, reference: str, quantity: int, caller: str = "hotpath") -> Hold:
@@ -162,9 +172,9 @@ def stock_get(*, product: str, caller: str = "hotpath") -> Stock | None:
 def _stock_from(data: dict, product: str) -> Stock:
     return Stock(
         product=str(data.get("product", product)),
-        on_hand=int(data.get("on_hand") or 0),
-        held=int(data.get("held") or 0),
-        available=int(data.get("available") or 0),
+        on_hand=_figure(data, "on_hand"),
+        held=_figure(data, "held"),
+        available=_figure(data, "available"),
     )
 
 

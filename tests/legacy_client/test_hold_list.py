@@ -63,3 +63,33 @@ def test_no_answer_is_legacy_unavailable(settings):
         legacy_client.holds_list()
 
     assert unavailable.value.sent is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "unreadable", "body": "<html>Maintenance</html>"},  # a proxy's page
+        {"reference": "sale-a", "product": "rod", "status": "open"},  # cut short
+        {"product": "rod", "on_hand": "10", "held": None, "available": 8},
+    ],
+)
+def test_a_2xx_that_does_not_carry_the_figures_is_no_answer(rods, monkeypatch, body):
+    """Read as 0 before: an empty hold (which `sale reconcile` then repaired) and no stock
+    (which `sale status` showed as the truth)."""
+    from legacy_client import holds
+    from legacy_client.transport import LegacyResponse
+
+    legacy_client.hold_create(reference="sale-a", product="rod", quantity=2)
+    monkeypatch.setattr(holds, "request", lambda *args, **kwargs: LegacyResponse(status=200, data=body))
+
+    for read in (
+        lambda: legacy_client.hold_get(reference="sale-a"),
+        lambda: legacy_client.stock_get(product="rod"),
+        lambda: legacy_client.hold_set(reference="sale-a", quantity=3),
+    ):
+        with pytest.raises(LegacyUnavailable) as unavailable:
+            read()
+        assert unavailable.value.sent is True
+    monkeypatch.setattr(holds, "request", lambda *args, **kwargs: LegacyResponse(status=200, data={"results": [body]}))
+    with pytest.raises(LegacyUnavailable):
+        legacy_client.holds_list()
