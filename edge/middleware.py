@@ -10,7 +10,9 @@ failure of the router never fails the request: it is served by the default origi
 
 As the edge does, it starts the trace and decides its sampling, whatever the request's
 X-Amzn-Trace-Id says: a well-formed Root is kept, and a request without one gets one (the
-origin's tracing, which runs after this middleware, continues it).
+origin's tracing, which runs after this middleware, continues it). The legacy API mounted here
+is no viewer's origin but the workers' and the storefront's backend, which no edge stands in
+front of once deployed: its calls keep the trace and decision their caller sent.
 
 It matches the path Django resolves (WSGI's decoded PATH_INFO, dot segments removed as
 nginx removes them); the canary tester header counts only with EDGE_CANARY_SECRET.
@@ -26,7 +28,7 @@ from django.http import HttpResponse, HttpResponseNotFound
 
 from edge import matcher
 from edge.lambda_edge import CANARY_COOKIE_MAX_AGE, trace_header_ensure
-from edge.models import MINISITE_ORIGIN
+from edge.models import LEGACY_API_PATH, MINISITE_ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,11 @@ class EdgeRouterMiddleware:
     def __call__(self, request):
         if not getattr(settings, "EDGE_ROUTER_ENABLED", False):
             return self.get_response(request)
-        trace = request.META.get(TRACE_META, "")
-        request.META[TRACE_META] = trace_header_ensure(trace, now=time.time(), sample_rate=_trace_sample_rate())
+        if not request.path_info.startswith(LEGACY_API_PATH):
+            # Sampled afresh, a worker's call would leave its buyer's trace (a new Parent, kept
+            # at the sample rate), and an unsampled order's call would start a trace of its own.
+            trace = request.META.get(TRACE_META, "")
+            request.META[TRACE_META] = trace_header_ensure(trace, now=time.time(), sample_rate=_trace_sample_rate())
         decision = self.decide(request)
         request.edge_route = decision.route
         request.edge_origin = decision.origin
