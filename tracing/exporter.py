@@ -79,7 +79,13 @@ def _peer(attributes: dict) -> str:
     if host:
         port = attributes.get("server.port") or attributes.get("net.peer.port")
         return f"{host}:{port}" if port else str(host)
-    return ""
+    # An HTTP client's instrumentation may name its peer only in the URL: without it, a call
+    # that got no answer (the legacy API down) could not be put on its hop of the service map.
+    try:
+        url = urlsplit(str(attributes.get("http.url") or attributes.get("url.full") or ""))
+        return f"{url.hostname}:{url.port}" if url.port else url.hostname or ""
+    except ValueError:  # a port that is no number: no peer, rather than a batch not stored
+        return ""
 
 
 def span_row(span: ReadableSpan) -> Span:
@@ -104,7 +110,7 @@ def span_row(span: ReadableSpan) -> Span:
         duration_us=max(0, (span.end_time - span.start_time) // 1000),
         error=span.status.status_code == StatusCode.ERROR or (kind == SpanKind.SERVER and int(status) >= 500),
         path=path,
-        peer=_peer(attributes) if kind in (SpanKind.CLIENT, SpanKind.PRODUCER) else "",
+        peer=_peer(attributes)[:100] if kind in (SpanKind.CLIENT, SpanKind.PRODUCER) else "",
         attributes=attributes,
     )
 

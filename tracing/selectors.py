@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Min
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tracing.ids import otel_from_any, xray_from_otel
@@ -18,6 +20,7 @@ from tracing.models import Span, SpanKind
 ORDER_NUMBER = re.compile(r"^[A-Z]\d{3,}$")
 EDGE = "edge"
 QUEUE = "queue"
+STORES = ("postgresql", "redis", "sqlite")
 
 
 @dataclass
@@ -175,21 +178,30 @@ class MapEdge:
 def service_map(*, since: datetime | None = None, trace_ids: list[str] | None = None) -> list[MapEdge]:
     """Each hop seen in the spans: edge → service (a request that came through the edge),
     service → postgresql/redis (their client spans), service → queue (a publish), queue →
-    worker (a task run), service → service (an HTTP call whose server span is stored)."""
+    worker (a task run), service → service (an HTTP call, as its caller waited for it)."""
     spans = Span.objects.all()
     if since is not None:
         spans = spans.filter(start__gte=since)
     if trace_ids is not None:
         spans = spans.filter(trace_id__in=trace_ids)
     fields = ("trace_id", "span_id", "parent_id", "parent_remote", "service", "kind", "duration_us", "error", "peer")
-    rows = list(spans.values(*fields))
+    status = Coalesce(KT("attributes__http.status_code"), KT("attributes__http.response.status_code"))
+    rows = list(spans.values(*fields, http_status=status))
     by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
+    answers = {(r["trace_id"], r["parent_id"]): r for r in rows if r["kind"] == SpanKind.SERVER and r["parent_id"]}
+    # Which service answers at each address, from the calls it answered: a call it never heard
+    # (refused, timed out on connecting) is still its hop's, an error there.
+    services_at = {}
+    for row in rows:
+        answer = answers.get((row["trace_id"], row["span_id"])) if row["kind"] == SpanKind.CLIENT else None
+        if answer is not None and row["peer"]:
+            services_at[row["peer"]] = answer["service"]
     edges: dict[tuple[str, str], MapEdge] = {}
 
-    def add(source: str, target: str, row: dict) -> None:
+    def add(source: str, target: str, row: dict, *, error: bool | None = None) -> None:
         edge = edges.setdefault((source, target), MapEdge(source, target))
         edge.durations_us.append(row["duration_us"])
-        edge.errors += bool(row["error"])
+        edge.errors += bool(row["error"] if error is None else error)
 
     for row in rows:
         parent = by_key.get((row["trace_id"], row["parent_id"])) if row["parent_id"] else None
@@ -197,7 +209,7 @@ def service_map(*, since: datetime | None = None, trace_ids: list[str] | None = 
         if kind == SpanKind.SERVER:
             if parent is None and row["parent_remote"]:
                 add(EDGE, row["service"], row)
-            elif parent is not None and parent["service"] != row["service"]:
+            elif parent is not None and parent["kind"] != SpanKind.CLIENT and parent["service"] != row["service"]:
                 add(parent["service"], row["service"], row)
         elif kind == SpanKind.CONSUMER:
             add(QUEUE, row["service"], row)
@@ -206,10 +218,24 @@ def service_map(*, since: datetime | None = None, trace_ids: list[str] | None = 
             # worker's process, under that request's span: the hop is the request's service's.
             remote = parent is not None and row["parent_remote"]
             add(parent["service"] if remote else row["service"], QUEUE, row)
-        elif kind == SpanKind.CLIENT and row["peer"] in ("postgresql", "redis", "sqlite"):
+        elif kind == SpanKind.CLIENT and row["peer"] in STORES:
             add(row["service"], row["peer"], row)
+        elif kind == SpanKind.CLIENT:
+            _call_add(add, row, answers.get((row["trace_id"], row["span_id"])), services_at)
     order = {EDGE: 0, "monolith": 1, "shop": 1, "hotpath": 1, QUEUE: 3, "worker": 4, "legacy-api": 5}
     return sorted(edges.values(), key=lambda e: (order.get(e.source, 2), order.get(e.target, 2), e.target))
+
+
+def _call_add(add, call: dict, answer: dict | None, services_at: dict[str, str]) -> None:
+    """An HTTP call's hop, timed as the caller waited (a legacy API slow to take a request
+    shows here, not in its own span) and failed where no answer came or the callee failed;
+    an answer the caller acts on (a card declined, out of stock) is no error of the hop."""
+    target = answer["service"] if answer is not None else services_at.get(call["peer"], call["peer"])
+    if not target or target == call["service"]:
+        return
+    status = int(call["http_status"]) if str(call["http_status"] or "").isdigit() else 0
+    failed = call["error"] and not 400 <= status < 500
+    add(call["service"], target, call, error=failed or bool(answer is not None and answer["error"]))
 
 
 def since_default() -> datetime:

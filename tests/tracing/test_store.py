@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -276,6 +277,41 @@ def test_the_service_map_shows_each_hop_with_calls_errors_and_p99():
     assert edges[("worker", "legacy-api")].errors == 1
     assert sum(edge.errors for edge in edges.values()) == 1
     assert all(edge.p99_ms >= 0 for edge in edges.values())
+
+
+def http_call(*, answer_ms: float | None, wait_ms: float, status: int | None = None, failed: bool = False) -> str:
+    """A worker's call to the legacy API as urllib3's instrumentation records it (its address in
+    the URL only), waited `wait_ms` for; the legacy API's request, `answer_ms` long, if it came."""
+    worker, legacy, start = tracer("worker"), tracer("legacy-api"), time.time_ns()
+    attributes = {"http.url": "http://legacy.internal:8001/legacy-api/orders", "http.method": "POST"}
+    call = worker.start_span("POST", kind=SpanKind.CLIENT, attributes=attributes, start_time=start)
+    if answer_ms is not None:
+        inside = set_span_in_context(call)
+        legacy.start_span("POST legacy-api/orders", inside, SpanKind.SERVER, start_time=start).end(
+            start + int(answer_ms * 1e6)
+        )
+        call.set_attribute("http.status_code", status or 201)
+    if failed or (status or 0) >= 400:
+        call.set_status(Status(StatusCode.ERROR, "NewConnectionError: refused" if failed else None))
+    call.end(start + int(wait_ms * 1e6))
+    return format_trace_id(call.get_span_context().trace_id)
+
+
+def test_the_service_map_counts_every_call_to_the_legacy_api_as_the_worker_waited_for_it():
+    # A Black Friday backend: one order placed, one card declined, one call queued 3 s in front
+    # of a legacy API that then took 0.1 s, two calls refused while it was down.
+    traces = [
+        http_call(answer_ms=50, wait_ms=60),
+        http_call(answer_ms=40, wait_ms=45, status=402),
+        http_call(answer_ms=100, wait_ms=3000),
+        http_call(answer_ms=None, wait_ms=2, failed=True),
+        http_call(answer_ms=None, wait_ms=3, failed=True),
+    ]
+    edges = {(e.source, e.target): e for e in selectors.service_map(trace_ids=traces)}
+    assert set(edges) == {("worker", "legacy-api")}
+    hop = edges[("worker", "legacy-api")]
+    # Every call, the refused ones as errors (a declined card is an answer), the slow one's wait.
+    assert (hop.calls, hop.errors, hop.p99_ms) == (5, 2, 3000.0)
 
 
 def test_spans_past_their_retention_are_pruned(settings):
