@@ -13,7 +13,7 @@ from edge import matcher
 from edge.models import HOT_PATH_ORIGIN, MINISITE_ORIGIN, Origin, Route
 from edge.route_index import RouteIndex
 from edge.route_version import routes_version
-from orders.selectors import hot_path_product_ids
+from orders.selectors import hot_path_product_ids, sale_ended_product_ids
 from shop.models import Product
 
 logger = logging.getLogger(__name__)
@@ -162,25 +162,33 @@ def _minisite_takes_orders(route: Route, routes: Iterable[Route]) -> list[str]:
 
 def _hot_path_without_sale(route: Route) -> list[str]:
     """An enabled route that sends product pages to the hot path when their product has no
-    open sale: shoppers would get a 404 there instead of the storefront's page."""
+    open sale: shoppers would get a 404 there (or, once its sale has ended, the sale's page
+    saying so) instead of the storefront's page."""
     if not route.enabled or route.origin is None or route.origin.name != HOT_PATH_ORIGIN:
         return []
     serving = hot_path_product_ids()
     products = Product.objects.on_sale().exclude(pk__in=serving).order_by("category__slug", "slug")
     missing = []
-    for category, slug, title in products.values_list("category__slug", "slug", "title").iterator():
+    for pk, category, slug, title in products.values_list("pk", "category__slug", "slug", "title").iterator():
         page = f"/shop/{category}/{slug}/"
         if matcher.pattern_matches(route.pattern, page):
-            missing.append((slug, f"{title} ({page})"))
+            missing.append((pk, slug, f"{title} ({page})"))
     if not missing:
         return []
-    named = ", ".join(text for _, text in missing[:3])
+    named = ", ".join(text for _, _, text in missing[:3])
     if len(missing) > 3:
         named += f" and {len(missing) - 3} more"
     verb = "has" if len(missing) == 1 else "have"
+    ended = sale_ended_product_ids()
+    if all(pk in ended for pk, _, _ in missing):
+        shown = "the hot path shows their pages as their sale's, ended"
+    elif any(pk in ended for pk, _, _ in missing):
+        shown = "the hot path answers their pages with 404 (where a sale has ended, its page, ended)"
+    else:
+        shown = "the hot path answers their pages with 404"
     return [
         f"Route {route.name} sends product pages to the hot path, but {named} {verb} no open sale: "
-        f"the hot path answers their pages with 404. Open the sale first (`manage.py sale open "
-        f"{missing[0][0]} --units N --route`, or Sale allocations in the admin), or switch this "
+        f"{shown}. Open the sale first (`manage.py sale open "
+        f"{missing[0][1]} --units N --route`, or Sale allocations in the admin), or switch this "
         f"route off."
     ]

@@ -90,11 +90,22 @@ def hot_product_data(product: Product, allocation: SaleAllocation | None = None)
 
 def hot_path_product_ids() -> set[int]:
     """The products the hot path serves now: their sale is open and they are on sale. Any
-    other product's page, sent there by the edge, answers 404."""
+    other product's page, sent there by the edge, answers 404, but for one whose sale has
+    ended (sale_ended_product_ids), which is shown as that sale's page, ended."""
     return set(
         SaleAllocation.objects.filter(is_hot=True, product__in=Product.objects.on_sale()).values_list(
             "product_id", flat=True
         )
+    )
+
+
+def sale_ended_product_ids() -> set[int]:
+    """The products on sale whose sale has ended (closing or closed, switched off): the hot path
+    shows their pages as the sale's, ended, to buyers the edge still sends there."""
+    return set(
+        SaleAllocation.objects.filter(
+            is_hot=False, state__in=(SaleState.CLOSING, SaleState.CLOSED), product__in=Product.objects.on_sale()
+        ).values_list("product_id", flat=True)
     )
 
 

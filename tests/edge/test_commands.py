@@ -216,6 +216,30 @@ def test_a_hot_path_route_for_a_product_with_no_open_sale_warns_that_its_page_wo
     assert "no open sale" not in err, "only the hot path needs an open sale"
 
 
+def test_a_hot_path_route_for_a_product_whose_sale_ended_warns_of_the_ended_page_not_a_404(origins):
+    """A product whose sale has ended is shown by the hot path as that sale's page, ended (until
+    nginx or CloudFront are exported again), not as a 404: the warning says what shoppers get."""
+    from orders.models import SaleAllocation, SaleState
+    from shop.models import Category, Product
+
+    rods = Category.objects.create(name="Rods", slug="rods")
+    muskie = Product.objects.create(
+        category=rods, title="Muskie Casting Rod", slug="muskie-casting-rod", price_cents=100
+    )
+    pike = Product.objects.create(category=rods, title="Pike Rod", slug="pike-rod", price_cents=100)
+    SaleAllocation.objects.create(product=muskie, is_hot=False, allocated=5, state=SaleState.CLOSED)
+
+    _, err = run("add", "muskie", "/shop/rods/muskie-casting-rod/*", "--origin", "hotpath", "--enable")
+    assert "Muskie Casting Rod (/shop/rods/muskie-casting-rod/) has no open sale" in err
+    assert "404" not in err and "ended" in err, err
+    assert "sale open muskie-casting-rod --units N --route" in err
+
+    SaleAllocation.objects.create(product=pike, is_hot=False, allocated=5)  # a draft: never opened
+    _, err = run("add", "rods", "/shop/rods/*", "--origin", "hotpath", "--enable")
+    assert "Muskie Casting Rod" in err and "Pike Rod" in err
+    assert "404" in err and "ended" in err, err
+
+
 def test_a_mini_site_route_that_would_take_the_sale_pages_orders_is_warned_of(origins, settings):
     """The mini-site is a bucket: its sale page posts the order to its own origin's /orders unless
     EDGE_HOTPATH_API_URL names the hot path's API, so a route sending /orders there too loses
