@@ -4,6 +4,7 @@ it through `orders.sales`, or keeping a draft that holds nothing."""
 from __future__ import annotations
 
 from orders.models import SaleAllocation, SaleState
+from orders.sale_window import sale_terms_save
 from orders.sales import SaleRefused, sale_close, sale_open, sale_resize, sale_terms_check
 from shop.models import Product
 
@@ -26,7 +27,8 @@ def sale_update(
         sale_terms_check(units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=window_end)
         if is_hot and allocated != current.allocated:
             sale_resize(allocation=current, units=allocated)
-        _terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
+        # Only while it is still open: the beat may close it at its old end meanwhile.
+        sale_terms_save(current, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at)
         return sale_close(allocation=current) if not is_hot else current
     if state == SaleState.CLOSING and allocated != current.allocated:
         raise SaleRefused(

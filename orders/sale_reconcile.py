@@ -15,6 +15,7 @@ from django.utils import timezone
 import legacy_client
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.models import HotOrder, OrderStatus, Reservation, SaleAllocation, SaleState
+from orders.sale_window import sales_due_close
 from orders.sales import (
     SALE_HOLD_PREFIX,
     SALE_LOCK_SECONDS,
@@ -22,7 +23,6 @@ from orders.sales import (
     hold_reference_new,
     sale_closing_follow,
     sale_lock,
-    sales_due_close,
 )
 from readmodels.inventory import inventory_true_up
 from readmodels.selectors import inventory_figures

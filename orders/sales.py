@@ -1,7 +1,8 @@
 """A sale's lifecycle: opening it takes the allocation as a hold in the legacy API's stock of
 record, resizing and closing move that hold, and orders settling after the close give back
 what they no longer need. Reconciliation lives in `orders.sale_reconcile`, the terms a sale may
-have (checked before any of it) in `orders.sale_terms`.
+have (checked before any of it) in `orders.sale_terms`, the beat's close at a window's end and a
+merchant's move of that end in `orders.sale_window`.
 
 The invariant after every step: the hold keeps `allocated - sold` units, the ones the hot
 path still owes (remaining plus reserved). The hold grows before the allocation does and
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.dispatch import Signal
 from django.utils import timezone
@@ -257,12 +258,17 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
     return allocation
 
 
-def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
+def sale_close(*, allocation: SaleAllocation, due_only: bool = False) -> SaleAllocation:
     """Ends an open sale: buyers are turned away, the units left unsold go back to open stock,
-    and the hold keeps only what orders in flight need (then nothing, once they settle)."""
+    and the hold keeps only what orders in flight need (then nothing, once they settle).
+    `due_only` (the beat): only while its window has ended or its hot path is off, asked again
+    by the UPDATE itself, since a merchant may have moved its end since the beat read it."""
     with sale_lock(allocation.product_id):
         with transaction.atomic():
-            closed = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN).update(
+            rows = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN)
+            if due_only:
+                rows = rows.filter(Q(ends_at__lte=Now()) | Q(is_hot=False))
+            closed = rows.update(
                 is_hot=False,
                 state=SaleState.CLOSING,
                 # In the same UPDATE that stops new reservations: nothing can slip in between.
@@ -274,7 +280,8 @@ def sale_close(*, allocation: SaleAllocation) -> SaleAllocation:
             if closed:
                 _sale_event_append(allocation, status="CLOSED")
         if not closed:
-            raise SaleRefused(f"The sale of {allocation.product.slug} is not open.")
+            due = ", or its end was moved later" if due_only else ""
+            raise SaleRefused(f"The sale of {allocation.product.slug} is not open{due}.")
         known_keys_forget(allocation_id=allocation.pk)
         _forget_cached(allocation)
         # The edge first: the sale takes no orders now, and until its routes are off the hot
@@ -380,20 +387,3 @@ def _release_quietly(reference: str) -> None:
         legacy_client.hold_release(reference=reference)
     except (LegacyUnavailable, LegacyRefused):
         logger.exception("hold %s taken for a sale that did not open is not released", reference)
-
-
-def sales_due_close() -> list[str]:
-    """Closes the open sales whose window has ended or whose hot path was switched off by
-    other means; returns their products' slugs. The end is judged by the database's clock, as
-    acceptance judges it: a beat on a host whose clock runs ahead would close a sale whose
-    buyers are still being accepted."""
-    due = SaleAllocation.objects.filter(state=SaleState.OPEN).select_related("product")
-    closed = []
-    for allocation in due.filter(ends_at__lte=Now()) | due.filter(is_hot=False):
-        try:
-            sale_close(allocation=allocation)
-        except SaleRefused as exc:
-            logger.warning("sale of %s not closed yet: %s", allocation.product.slug, exc)
-            continue
-        closed.append(allocation.product.slug)
-    return closed

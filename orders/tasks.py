@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from legacy_client import LegacyUnavailable
-from orders import placement, relay, sale_reconcile, sales, sweeps
+from orders import placement, relay, sale_reconcile, sale_window, sales, sweeps
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def stalled_sweep() -> int:
 @shared_task(acks_late=True)
 def sale_window_sweep() -> list[str]:
     """Closes the sales whose window has ended: their unsold units go back to open stock."""
-    return sales.sales_due_close()
+    return sale_window.sales_due_close()
 
 
 @shared_task(acks_late=True)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orders import sales
+from orders import sale_window, sales
 from orders.models import SaleAllocation, SaleState
 from tests.orders.sale_support import legacy_serve, stock
 
@@ -30,7 +30,7 @@ def test_a_beat_whose_clock_runs_ahead_leaves_the_sale_open_until_its_end(produc
     allocation = sales.sale_open(product=product, units=8, ends_at=timezone.now() + timedelta(minutes=10))
     host_clock_off_by(monkeypatch, timedelta(minutes=15))
 
-    assert sales.sales_due_close() == []
+    assert sale_window.sales_due_close() == []
 
     allocation.refresh_from_db()
     assert (allocation.state, allocation.is_hot) == (SaleState.OPEN, True)
@@ -42,7 +42,7 @@ def test_a_beat_whose_clock_runs_behind_closes_the_sale_at_its_end(product, monk
     SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
     host_clock_off_by(monkeypatch, -timedelta(minutes=15))
 
-    assert sales.sales_due_close() == ["muskie-casting-rod"]
+    assert sale_window.sales_due_close() == ["muskie-casting-rod"]
 
     allocation.refresh_from_db()
     assert (allocation.state, allocation.is_hot) == (SaleState.CLOSED, False)

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 import legacy_client
-from orders import placement, sales
+from orders import placement, sale_window, sales
 from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
 from procs import free_port
@@ -152,7 +152,7 @@ def test_a_sale_whose_window_ended_is_closed_by_the_sweep(product):
     allocation = sales.sale_open(product=product, units=8, ends_at=timezone.now() + timedelta(hours=1))
     SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
 
-    assert sales.sales_due_close() == ["muskie-casting-rod"]
+    assert sale_window.sales_due_close() == ["muskie-casting-rod"]
 
     allocation.refresh_from_db()
     assert allocation.state == SaleState.CLOSED and not allocation.is_hot
@@ -173,7 +173,7 @@ def test_a_sale_closed_by_the_sweep_takes_its_product_s_pages_off_the_hot_path(p
     allocation = sales.sale_open(product=product, units=8, ends_at=timezone.now() + timedelta(hours=1))
     SaleAllocation.objects.filter(pk=allocation.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
 
-    assert sales.sales_due_close() == ["muskie-casting-rod"]
+    assert sale_window.sales_due_close() == ["muskie-casting-rod"]
 
     # Whatever its name, the route that sent this product to the hot path is off; others stay.
     assert dict(Route.objects.values_list("name", "enabled")) == {"muskie-hot": False, "reels-hot": True}
@@ -206,7 +206,7 @@ def test_switching_the_hot_path_off_by_other_means_closes_the_sale_on_the_next_s
     allocation = sales.sale_open(product=product, units=8)
     SaleAllocation.objects.filter(pk=allocation.pk).update(is_hot=False)
 
-    sales.sales_due_close()
+    sale_window.sales_due_close()
 
     assert stock().held == 0
 
