@@ -259,25 +259,36 @@ class ProductAdmin(ShopModelAdmin):
 
     @admin.action(description="Mark selected products inactive", permissions=["change"])
     def mark_inactive(self, request: HttpRequest, queryset) -> None:
-        queryset = self._not_sold_elsewhere(request, queryset)
-        products = list(queryset)
-        count = queryset.update(is_active=False, updated_at=timezone.now())
-        self.log_action(request, products, "Marked inactive (taken off sale).")
+        # Asked and written in one transaction: see _not_sold_elsewhere.
+        with transaction.atomic():
+            queryset = self._not_sold_elsewhere(request, queryset)
+            products = list(queryset)
+            count = queryset.update(is_active=False, updated_at=timezone.now())
+            self.log_action(request, products, "Marked inactive (taken off sale).")
         self.message_user(request, f"{count} product(s) taken off sale.", messages.SUCCESS)
 
     @admin.action(description="Soft delete selected products", permissions=["change"])
     def soft_delete(self, request: HttpRequest, queryset) -> None:
-        queryset = self._not_sold_elsewhere(request, queryset)
-        now = timezone.now()
-        products = list(queryset.filter(deleted_at__isnull=True))
-        count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
-        self.log_action(request, products, "Soft deleted.")
+        # Asked and written in one transaction: see _not_sold_elsewhere.
+        with transaction.atomic():
+            queryset = self._not_sold_elsewhere(request, queryset)
+            now = timezone.now()
+            products = list(queryset.filter(deleted_at__isnull=True))
+            count = queryset.filter(deleted_at__isnull=True).update(deleted_at=now, is_active=False, updated_at=now)
+            self.log_action(request, products, "Soft deleted.")
         self.message_user(request, f"{count} product(s) deleted (they can be restored).", messages.SUCCESS)
 
     def _not_sold_elsewhere(self, request: HttpRequest, queryset):
-        """The selected products less those a sale still needs on sale, each named with why."""
+        """The selected products less those a sale still needs on sale, each named with why.
+
+        Called in the caller's transaction, which writes the products off sale: the asking locks
+        their rows until that commits, so a sale opening meanwhile (it takes the same lock before
+        it commits, orders.sales) waits for the write and is refused, its hold given back. Asked
+        in a transaction of its own, the lock ended before the write, and a sale opened in
+        between was left open on a product nobody could buy, its units held. In the rows' order,
+        so two such actions lock them alike."""
         kept = []
-        for pk in queryset.values_list("pk", flat=True):
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
             reason = product_address_refusal(product_ids=[pk], change=OFF_SALE)
             if reason:
                 kept.append(pk)

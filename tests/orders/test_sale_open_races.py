@@ -97,3 +97,36 @@ def test_a_change_asked_while_a_sale_opens_waits_for_the_opening_and_is_refused(
 
     assert opened["value"].state == SaleState.OPEN
     assert asked.get("value"), asked  # the reason the address must stay: its sale is open
+
+
+@pytest.mark.parametrize(("action", "message"), [("mark_inactive", "taken off sale"), ("soft_delete", "deleted")])
+def test_a_sale_opened_while_the_product_list_takes_its_product_off_sale_is_refused(
+    admin_client, product, monkeypatch, action, message
+):
+    """The list's actions ask, then write: the opening that comes between the two waits for the
+    write (the rows stay locked from the asking), and is refused, its hold given back."""
+    from shop import admin as shop_admin
+
+    real_refusal = shop_admin.product_address_refusal
+    opening: dict = {}
+
+    def asked_then_a_sale_opens(**kwargs):
+        reason = real_refusal(**kwargs)
+        # No sale was open when the action asked; another merchant opens one now (`sale open`).
+        thread, opened = _in_thread(lambda: sales.sale_open(product=product, units=5))
+        thread.join(timeout=2)  # committed by now, unless it waits for this action's write
+        opening.update(thread=thread, opened=opened)
+        return reason
+
+    monkeypatch.setattr(shop_admin, "product_address_refusal", asked_then_a_sale_opens)
+    response = admin_client.post(
+        "/admin/shop/product/", {"action": action, "_selected_action": [product.pk]}, follow=True
+    )
+    opening["thread"].join(timeout=30)
+
+    assert f"1 product(s) {message}" in response.content.decode()
+    assert not Product.objects.get(pk=product.pk).is_on_sale
+    assert isinstance(opening["opened"].get("error"), sales.SaleRefused), opening["opened"]
+    assert not SaleAllocation.objects.filter(state=SaleState.OPEN).exists()
+    # Its hold given back (read from the stock of record's row: the legacy API lists no deleted product).
+    assert Product.objects.get(pk=product.pk).held == 0
