@@ -322,8 +322,27 @@ elif CELERY_BROKER_URL.startswith("sqs://"):
     # SQS has no broadcast: no remote control, no events.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
     CELERY_WORKER_SEND_TASK_EVENTS = False
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ. A publish waits for the broker's confirm: without it a message is "sent" once
+    # written to the socket, and one the broker then refuses (a queue at its length limit, a
+    # message over its size limit) is gone with its outbox row, unsaid. Confirmed, the relay
+    # deletes only the rows RabbitMQ took, and a retry's message is in the queue before the
+    # delivery it replaces is acknowledged. A broker that stops answering fails the publish
+    # after BROKER_TIMEOUT_SECONDS, as with Redis: the relay keeps its rows and tries again
+    # instead of holding them until TCP gives up.
+    _broker_timeout = max(2.0, env_float("BROKER_TIMEOUT_SECONDS", 5))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "confirm_publish": True,
+        "read_timeout": _broker_timeout,
+        "write_timeout": _broker_timeout,
+    }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # Each broker above is set up so that an accepted order's message is neither lost nor
+    # taken for sent; one set up by nobody would start and lose orders unseen.
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL must be filesystem://, redis://, rediss://, sqs://, amqp:// or amqps://, "
+        f"not {CELERY_BROKER_URL.split('://')[0]}://."
+    )
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

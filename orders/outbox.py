@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 ORDER_TASK = "orders.tasks.order_process"
 
 
+def _said(exc: Exception) -> str:
+    """What a failed publish says. A confirm RabbitMQ never sent is a timeout without words,
+    re-raised by kombu as an OperationalError('') that would leave the row's error blank."""
+    return str(exc) or f"{exc!r} from {exc.__cause__ or exc.__context__!r}"
+
+
 def outbox_relay(*, limit: int = 500, older_than_seconds: float = 0.0) -> int:
     """Publishes up to `limit` outbox rows, oldest first, and removes those the broker took.
     Returns how many were published. Rows another relay holds are skipped, not waited for."""
@@ -53,9 +59,9 @@ def outbox_relay(*, limit: int = 500, older_than_seconds: float = 0.0) -> int:
                     sent.append(order_id)
             published = sent
         except Exception as exc:  # broker away: what was not sent stays for the next run
-            logger.warning("could not publish order %s: %s", order_ids[len(published)], exc)
+            logger.warning("could not publish order %s: %s", order_ids[len(published)], _said(exc))
             OutboxMessage.objects.filter(order_id=order_ids[len(published)]).update(
-                publish_attempts=F("publish_attempts") + 1, last_error=str(exc)[:500]
+                publish_attempts=F("publish_attempts") + 1, last_error=_said(exc)[:500]
             )
         if published:
             OutboxMessage.objects.filter(order_id__in=published).delete()  # one DELETE: nothing cascades
@@ -69,9 +75,9 @@ def outbox_publish(*, order_id: int) -> bool:
         with attach(None):  # a publish that raises leaves no span of its own current
             current_app.send_task(ORDER_TASK, args=[order_id])
     except Exception as exc:  # broker away: the sweeper tries again
-        logger.warning("could not publish order %s: %s", order_id, exc)
+        logger.warning("could not publish order %s: %s", order_id, _said(exc))
         OutboxMessage.objects.filter(order_id=order_id).update(
-            publish_attempts=F("publish_attempts") + 1, last_error=str(exc)[:500]
+            publish_attempts=F("publish_attempts") + 1, last_error=_said(exc)[:500]
         )
         return False
     OutboxMessage.objects.filter(order_id=order_id).delete()

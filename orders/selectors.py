@@ -250,8 +250,10 @@ def queue_stats() -> dict:
 
 
 def broker_queue_depth() -> int | None:
-    """Messages waiting in the broker's default queue when it is Redis; None elsewhere."""
+    """Messages waiting in the broker's default queue when it is Redis or RabbitMQ; None elsewhere."""
     url = settings.CELERY_BROKER_URL
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return _rabbitmq_queue_depth(url)
     if not url.startswith(("redis://", "rediss://")):
         return None
     try:
@@ -262,6 +264,24 @@ def broker_queue_depth() -> int | None:
             return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
         finally:
             client.close()
+    except Exception:  # a dashboard must not fail because the broker is away
+        logger.warning("could not read the broker's queue length", exc_info=True)
+        return None
+
+
+def _rabbitmq_queue_depth(url: str) -> int | None:
+    from amqp.exceptions import NotFound
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_read(url, connect_timeout=1) as connection:
+            try:
+                # Passive: asks about the queue without creating it (a dashboard declares nothing).
+                return connection.default_channel.queue_declare(
+                    settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+                ).message_count
+            except NotFound:  # no worker or publish has declared it yet: nothing waits
+                return 0
     except Exception:  # a dashboard must not fail because the broker is away
         logger.warning("could not read the broker's queue length", exc_info=True)
         return None

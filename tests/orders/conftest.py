@@ -3,6 +3,7 @@ a clean cache and broker, and helpers to run the legacy API, the hot path and wo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -16,6 +17,7 @@ from amqp.exceptions import ChannelError
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client
+from kombu import Message
 
 from config.celery import app as celery_app
 from orders import acceptance
@@ -58,7 +60,8 @@ def broker_purge() -> None:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
     else:
-        with celery_app.connection_for_write() as connection:
+        # RabbitMQ has no queue until a worker or a publish declares it: none is an empty one.
+        with celery_app.connection_for_write() as connection, contextlib.suppress(ChannelError):
             connection.default_channel.queue_purge(django_settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
@@ -66,7 +69,10 @@ def broker_take_all() -> list[tuple[dict, list]]:
     """Takes every message waiting in the broker's default queue: (headers, body) of each."""
     taken = []
     with celery_app.connection_for_write() as connection:
-        while (message := connection.default_channel.basic_get(django_settings.CELERY_TASK_DEFAULT_QUEUE)) is not None:
+        channel = connection.default_channel
+        # Taken for good: RabbitMQ would give back, as the connection closes, what it awaits an ack of.
+        while (raw := channel.basic_get(django_settings.CELERY_TASK_DEFAULT_QUEUE, no_ack=True)) is not None:
+            message = raw if isinstance(raw, Message) else channel.message_to_python(raw)  # RabbitMQ's: raw
             taken.append((message.headers, message.decode()))
     return taken
 
