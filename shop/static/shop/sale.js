@@ -75,6 +75,34 @@
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return String(Date.now()) + Math.random().toString(16).slice(2);
   }
+  // The last order this tab sent, kept over a reload or a Back and forward (sessionStorage: this
+  // tab only) until it is settled (a definite "no", or the order complete or failed): its key,
+  // what it asked for (the card by its last four digits, no more of it is kept) and, once
+  // accepted, its number. A buyer whose answer was lost on a bad network, who pulls to refresh
+  // and sends the same order again, sends its key: the same order, never a second charge.
+  var SENT = "sale-sent:" + ordersUrl;
+  function sentRead() {
+    try { return JSON.parse(sessionStorage.getItem(SENT)) || null; } catch (e) { return null; }
+  }
+  function sentWrite(sent) {
+    try {
+      if (sent) sessionStorage.setItem(SENT, JSON.stringify(sent));
+      else sessionStorage.removeItem(SENT);
+    } catch (e) { /* storage refused (private mode, full): the page keeps the key until it is left */ }
+  }
+  function sentAs(body) {
+    var card = body.payment.card_number.replace(/\D/g, "");
+    return [body.quantity, body.customer.name.trim(), body.customer.email.trim().toLowerCase(), card.slice(-4)].join("\n");
+  }
+  // The key a submission is sent with: the one in flight or to retry, or the one this tab sent
+  // the same order with before a reload, or a new one.
+  function keyFor(body) {
+    if (key) return key;
+    var sent = sentRead();
+    var reused = sent && sent.key && sent.as === sentAs(body) ? sent.key : newKey();
+    sentWrite({ key: reused, as: sentAs(body) });
+    return reused;
+  }
   function showErrors(fields) {
     document.querySelectorAll("[data-for]").forEach(function (el) {
       var message = (fields || {})[el.dataset.for] || "";
@@ -134,6 +162,8 @@
           setTimeout(function () { poll(url, number); }, wait * 1000);
           return;
         }
+        // Settled: a reload shows the form again, and what is ordered from it is a new order.
+        sentWrite(null);
         if (body.status === "failed") {
           // A failed order is final: the corrected form is a new order, with a new key. Its
           // units are on sale again.
@@ -252,13 +282,26 @@
     })
     .catch(function () {});
 
+  // A reload while the order is placed (pull-to-refresh to see it move) shows that order and
+  // follows it again, as the page did before, rather than an empty form to order again from.
+  var accepted = sentRead();
+  if (accepted && accepted.number && accepted.statusUrl) {
+    key = accepted.key;
+    done = true;
+    button.disabled = true;
+    button.textContent = "Ordered";
+    form.hidden = false;
+    document.getElementById("sale-closed").hidden = true;
+    show(accepted.number, "processing", "Your items are reserved; we are placing your order.");
+    poll(accepted.statusUrl, accepted.number);
+  }
+
   form.quantity.addEventListener("change", function () { if (!key && !done) ready(); });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (done) return;
     showErrors({});
-    key = key || newKey();
     button.disabled = true;
     button.textContent = "Ordering…";
     var body = {
@@ -266,6 +309,7 @@
       customer: { name: form.name.value, email: form.email.value },
       payment: { card_number: form.card.value },
     };
+    key = keyFor(body);
     fetch(ordersUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -280,6 +324,7 @@
         if (r.status === 202) {
           done = true;
           button.textContent = "Ordered";
+          sentWrite({ key: key, as: sentAs(body), number: data.number, statusUrl: data.status_url });
           show(data.number, "processing", "Your items are reserved; we are placing your order.");
           ownOrderTaken(body.quantity);
           focusResult();
@@ -304,6 +349,7 @@
           return;
         }
         key = null; // a definite "no": nothing was ordered, the next attempt is a new order
+        sentWrite(null);
         if (r.status === 400) { ready(); showErrors(data.fields); focusFirstError(); return; }
         if (r.status === 409 && data.error === "sold_out" && data.remaining > 0) {
           // Fewer left than asked for: the buyer may still order what is left.
