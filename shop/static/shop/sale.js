@@ -143,6 +143,13 @@
     show("", "failed", detail);
     result.querySelector(".sale-result-head").hidden = true;
   }
+  // No answer the page can read (the network dropped it, or a server on the way failed): the
+  // order may have been placed all the same, so it is not told as failed. The retry sends the
+  // same key, which gives back that order if it was placed, and orders once if it was not.
+  function unanswered(detail) {
+    show("", "processing", detail + " Tap the button again: if your order reached us, you get that same order, never a second one.");
+    result.querySelector(".sale-result-head").hidden = true;
+  }
 
   function poll(url, number) {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
@@ -342,9 +349,10 @@
           return;
         }
         if (r.status >= 500) {
-          // Nothing is known to be placed: the retry sends the same key, so it cannot order twice.
+          // Nothing is known either way: a gateway's 502 or 504 may come after the order was
+          // accepted behind it. The retry sends the same key, so it cannot order twice.
           ready(label() + " (try again)");
-          failed(data.detail || "We could not reach our order service; please try again.");
+          unanswered(data.detail || "Our order service did not answer in time.");
           focusResult();
           return;
         }
@@ -362,6 +370,10 @@
         failed(data.detail || "Something went wrong; please try again.");
       })
       .then(function () { if (!result.hidden && document.activeElement === document.body) focusResult(); })
-      .catch(function () { ready(label() + " (try again)"); button.focus(); });
+      .catch(function () {
+        ready(label() + " (try again)");
+        unanswered("The connection dropped before your order's answer came.");
+        button.focus();
+      });
   });
 })();
