@@ -356,6 +356,18 @@
           focusResult();
           return;
         }
+        if (r.status === 422 && data.error === "idempotency_key_reused") {
+          // This page's first order reached us, its answer lost on the way back, and the form
+          // was changed since: that order stands with the details first sent. A new key here
+          // would charge the buyer a second time for one purchase, so the form's job is over.
+          done = true;
+          button.textContent = "Ordered";
+          show("", "processing", "We already have an order from this page, with the details you first entered: " +
+            "its email tells you how it goes, and Find an order shows it. Reload the page to order again.");
+          result.querySelector(".sale-result-head").hidden = true;
+          focusResult();
+          return;
+        }
         key = null; // a definite "no": nothing was ordered, the next attempt is a new order
         sentWrite(null);
         if (r.status === 400) { ready(); showErrors(data.fields); focusFirstError(); return; }

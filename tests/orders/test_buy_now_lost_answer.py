@@ -1,0 +1,65 @@
+"""The buy-now page on a bad mobile network: the order reached the hot path and was accepted,
+but its answer was lost on the way back to the phone. Whatever the buyer taps next, the one
+order stands, and the page says so rather than inviting a tap that orders again."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from orders.models import HotOrder
+from tests.orders.conftest import APPROVED_CARD, PREFIX
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def queries_beside_the_browser(monkeypatch):
+    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
+    the test's own queries run between the browser's steps, never during one."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _answer_lost_once(page) -> None:
+    """The first order reaches the server, which accepts it; its answer never reaches the page."""
+    lost = []
+
+    def lose_first_answer(route):
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch())
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/orders", lose_first_answer)
+
+
+def test_an_order_whose_answer_was_lost_is_not_ordered_again_with_other_details(
+    processes, process_env, allocation, browser
+):
+    from playwright.sync_api import expect
+
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+    page = browser.new_page()
+    _answer_lost_once(page)
+    page.goto(hotpath + PREFIX)
+    page.fill("#name", "Ann Angler")
+    page.fill("#email", "ann@example.com")
+    page.fill("#card", APPROVED_CARD)
+    page.click("#buy-button")
+    expect(page.locator("#buy-button")).to_contain_text("try again")
+    assert HotOrder.objects.count() == 1
+
+    # Unsure it went through, the buyer asks for two this time and taps again: the page says
+    # the first order stands, not "failed", and offers no tap that would order a second time.
+    page.select_option("#quantity", "2")
+    page.click("#buy-button")
+    expect(page.locator("#order-detail")).to_contain_text("already have an order")
+    expect(page.locator("#order-detail")).not_to_contain_text("key")
+    expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
+    expect(page.locator("#buy-button")).to_be_disabled()
+    expect(page.locator("#buy-button")).to_have_text("Ordered")
+
+    order = HotOrder.objects.get()
+    assert order.quantity == 1
