@@ -22,7 +22,7 @@ from shop.checkout_reference import (
 from shop.models import PendingCheckout, PlacedOrder
 from shop.order_links import order_grant_access
 from shop.receipts import checkout_placed_answer, placed_lines
-from shop.selectors import basket_get_for_request
+from shop.selectors import basket_get_for_request, placed_order_just_now
 from shop.services import basket_take_placed
 from shop.window_counts import digest
 
@@ -51,6 +51,17 @@ class CheckoutProgress:
     placing: bool  # not placed yet, and a try of it may still place it
     browsers: bool  # this browser sent it (its session holds the reference)
     buyers: bool  # and whoever checks out on it now started it (not so once a guest signed in)
+
+
+def checkout_emptied_by(request: HttpRequest) -> PlacedOrder | None:
+    """The order this browser placed a moment ago that emptied its basket: told of where the
+    basket shows empty (a submit from another tab's page, or the buyer back after the answer was
+    lost on a dropped network), so that "empty" is not read as nothing ordered. None once a
+    checkout page was opened since for another basket: its submit is not that order's."""
+    just_placed = placed_order_just_now(request)
+    if just_placed is None or request.session.get(SESSION_CHECKOUT_REFERENCE) not in (None, just_placed.reference):
+        return None
+    return just_placed
 
 
 def checkout_progress(request: HttpRequest, *, reference: str) -> CheckoutProgress:

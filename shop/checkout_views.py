@@ -42,12 +42,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
             order_links.order_grant_access(request, placed)
             messages.info(request, "Your earlier try went through after all: this is your order, charged once.")
             return redirect("shop:order", number=placed.number)
-        just_placed = selectors.placed_order_just_now(request) if request.method == "POST" else None
-        # A checkout page opened since that order minted a reference of its own: the submit may be
-        # that page's, for a basket emptied in another tab, and is not told it is that order.
-        minted_since = checkout_reference.checkout_reference_open(request)
-        if just_placed is not None and minted_since in (None, just_placed.reference):
-            # A submit from another tab's page, after this browser's order emptied the basket.
+        # A submit from another tab's page, or the buyer back at the checkout after its answer was
+        # lost on the way (a dropped mobile network): the basket is empty because it was ordered.
+        just_placed = checkout_progress.checkout_emptied_by(request)
+        if just_placed is not None:
             messages.info(
                 request, f"Your order {just_placed.number} was placed a moment ago: this is it, charged once."
             )

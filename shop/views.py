@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from shop import accounts, lookup_throttle, order_links, page_cache, selectors, services
+from shop import accounts, checkout_progress, lookup_throttle, order_links, page_cache, selectors, services
 from shop.forms import BasketQuantityForm, OrderLookupForm, QuantityForm, SignUpForm
 from shop.models import Product
 from shop.order_finders import FoundOrder, GuestOrderFinder, OrderFinder, placed_order_for_link, placed_order_match
@@ -114,7 +114,11 @@ def product(request: HttpRequest, category: str, product: str) -> HttpResponse:
 @require_safe
 def basket(request: HttpRequest) -> HttpResponse:
     view = selectors.basket_view(basket=selectors.basket_get_for_request(request))
-    return render(request, "shop/basket.html", {"basket": view, "max_quantity": services.MAX_LINE_QUANTITY})
+    # Emptied by an order whose answer the buyer may never have seen (lost on a bad network):
+    # "empty" alone reads as nothing ordered, and sends them to order and pay again.
+    just_placed = None if view.lines else checkout_progress.checkout_emptied_by(request)
+    context = {"basket": view, "max_quantity": services.MAX_LINE_QUANTITY, "just_placed": just_placed}
+    return render(request, "shop/basket.html", context)
 
 
 @require_POST
