@@ -341,6 +341,8 @@
         }
         if (r.status === 201) {
           // Placed by the shop itself (the sale had closed): the sale's figures move on their own.
+          // Placed for good, so settled: what this tab orders after a reload is a new order.
+          sentWrite(null);
           done = true;
           button.textContent = "Ordered";
           show(data.number, "complete", "Thank you! Your order is placed.", data.order_url);
@@ -360,6 +362,9 @@
           // This page's first order reached us, its answer lost on the way back, and the form
           // was changed since: that order stands with the details first sent. A new key here
           // would charge the buyer a second time for one purchase, so the form's job is over.
+          // The key is known to be that order's: kept, the same details ordered after the reload
+          // the page asks for would only show that order again, never the order the buyer asked.
+          sentWrite(null);
           done = true;
           button.textContent = "Ordered";
           show("", "processing", "We already have an order from this page, with the details you first entered: " +
