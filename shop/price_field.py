@@ -14,10 +14,16 @@ from shop.models import MAX_PRICE_CENTS
 
 CENT = Decimal("0.01")
 PRICE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", re.ASCII)
+# Commas only between groups of three figures, as the pages print a price ("1,499.00"): "1,49",
+# cents after a comma as much of the world writes them, is no $149.00.
+GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?", re.ASCII)
 
 
 class PriceField(forms.DecimalField):
-    default_error_messages = {"invalid": "Enter the price in dollars and cents, such as 149.99."}
+    default_error_messages = {
+        "invalid": "Enter the price in dollars and cents, such as 149.99.",
+        "comma": "Enter the cents after a point, such as 149.99; a comma only between thousands: 1,499.00.",
+    }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("label", "Price")
@@ -40,7 +46,11 @@ class PriceField(forms.DecimalField):
         # "$1,499.00" as the pages print it is taken too; a browser's number input sends "1499.00".
         # Only figures: Decimal would also read "1e3" as $1,000.00.
         if isinstance(value, str):
-            value = value.strip().removeprefix("$").replace(",", "")
+            value = value.strip().removeprefix("$")
+            if "," in value:
+                if not GROUPED.fullmatch(value):
+                    raise ValidationError(self.error_messages["comma"], code="comma")
+                value = value.replace(",", "")
             if value and not PRICE_TEXT.fullmatch(value):
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)

@@ -217,3 +217,24 @@ def test_a_new_product_s_price_is_typed_in_dollars(admin_client, rods):
 
     assert response.status_code == 302
     assert Product.objects.get(slug="pike-lure").price_cents == 1250
+
+
+def test_a_comma_is_taken_only_between_thousands_never_as_the_cents_point(admin_client, make_product):
+    """Cents typed after a comma ("1,49", as much of the world writes them) were read as $149.00,
+    a hundred times the price, and "1,2,3" as $123.00: a comma is a thousands separator only
+    where it stands between groups of three figures."""
+    from tests.shop.test_stock import change_form_data
+
+    rod = make_product("rod-f", price_cents=4999)
+    for typed in ("1,49", "1,2,3", "4,99", "14,99.00", "1,4999", ",149", "149,", "1,,499"):
+        refused = admin_client.post(f"{CHANGELIST}{rod.pk}/change/", change_form_data(rod, price_cents=typed))
+        assert refused.status_code == 200, typed
+        errors = refused.context["adminform"].form.errors["price_cents"]
+        assert "1,499.00" in " ".join(errors), (typed, errors)
+        assert Product.objects.get(pk=rod.pk).price_cents == 4999, typed
+
+    for typed, cents in (("1,499", 149900), ("$12,345,678.90", 1234567890), ("999.5", 99950)):
+        saved = admin_client.post(f"{CHANGELIST}{rod.pk}/change/", change_form_data(rod, price_cents=typed))
+        assert saved.status_code == 302, typed
+        rod.refresh_from_db()
+        assert rod.price_cents == cents, typed
