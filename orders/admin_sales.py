@@ -153,6 +153,8 @@ class SaleAllocationForm(LoadedVersionForm):
                 per_order_limit=data["per_order_limit"],
                 starts_at=data.get("starts_at"),
                 ends_at=data.get("ends_at"),
+                # As the page's version was checked against it: the beat may close it since.
+                seen_state=self.instance.state if self.instance.pk else None,
             )
         except sales.SaleRefused as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)

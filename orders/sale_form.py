@@ -4,18 +4,29 @@ it through `orders.sales`, or keeping a draft that holds nothing."""
 from __future__ import annotations
 
 from orders.models import SaleAllocation, SaleState
-from orders.sale_window import sale_terms_save
+from orders.sale_window import sale_closed_meanwhile, sale_terms_save
 from orders.sales import SaleRefused, sale_close, sale_open, sale_resize, sale_terms_check
 from shop.models import Product
 
 
 def sale_update(
-    *, product: Product, is_hot: bool, allocated: int, per_order_limit: int, starts_at=None, ends_at=None
+    *,
+    product: Product,
+    is_hot: bool,
+    allocated: int,
+    per_order_limit: int,
+    starts_at=None,
+    ends_at=None,
+    seen_state: str | None = None,
 ) -> SaleAllocation:
     """What the admin's form asks for, whatever the sale's state: opens it (is_hot on),
-    resizes it (allocated), closes it (is_hot off), or keeps a draft that holds nothing."""
+    resizes it (allocated), closes it (is_hot off), or keeps a draft that holds nothing.
+    `seen_state`: the state of the sale the page was checked against. An open sale closed since
+    (the beat at its end) is refused, not opened afresh by a page that only moved its end."""
     current = SaleAllocation.objects.filter(product=product).first()
     state = current.state if current else SaleState.DRAFT
+    if seen_state == SaleState.OPEN and state != SaleState.OPEN:
+        raise sale_closed_meanwhile(current, state=state)
     if is_hot and state != SaleState.OPEN:
         return sale_open(
             product=product, units=allocated, per_order_limit=per_order_limit, starts_at=starts_at, ends_at=ends_at

@@ -52,12 +52,17 @@ def sale_terms_save(allocation: SaleAllocation, *, per_order_limit: int, starts_
     )
     if not saved:
         state = SaleAllocation.objects.filter(pk=allocation.pk).values_list("state", flat=True).first()
-        phrase = "closed" if state in (SaleState.CLOSING, SaleState.CLOSED) else "no longer open"
-        raise SaleRefused(
-            f"The sale of {allocation.product.slug} was {phrase} while this change was being saved (its window "
-            "had ended, or it was closed elsewhere): nothing was saved. Reload the page to see it as it is now, "
-            "and open the sale again to go on selling."
-        )
+        raise sale_closed_meanwhile(allocation, state=state)
     allocation.per_order_limit, allocation.starts_at, allocation.ends_at = per_order_limit, starts_at, ends_at
     # An UPDATE sends no post_save: the buyers' cached sale follows the new limit and window.
     allocation_changed(sender=SaleAllocation, instance=allocation)
+
+
+def sale_closed_meanwhile(allocation: SaleAllocation, *, state: str | None) -> SaleRefused:
+    """The refusal of a change to an open sale that is open no longer (`state`, as read now)."""
+    phrase = "closed" if state in (SaleState.CLOSING, SaleState.CLOSED) else "no longer open"
+    return SaleRefused(
+        f"The sale of {allocation.product.slug} was {phrase} while this change was being saved (its window "
+        "had ended, or it was closed elsewhere): nothing was saved. Reload the page to see it as it is now, "
+        "and open the sale again to go on selling."
+    )

@@ -112,3 +112,34 @@ def test_a_sale_closed_by_the_beat_while_its_end_was_being_moved_says_so_and_sav
     closed = SaleAllocation.objects.get(pk=allocation.pk)
     assert (closed.state, closed.is_hot, closed.ends_at) == (SaleState.CLOSED, False, allocation.ends_at)
     assert stock().held == 0
+
+
+def test_a_sale_closed_by_the_beat_before_its_extension_is_read_is_not_opened_again(admin_client, product, monkeypatch):
+    """The page's version is checked against the sale as the request first read it; the beat
+    closing the sale after that check, before the save reads the sale again, left a closed sale
+    and a page still asking for "hot": the save opened a new sale (a fresh hold, its sold
+    counted from 0) where the merchant had only moved an end."""
+    from orders.admin_sales import SaleAllocationForm
+
+    allocation = _ended_sale(product)
+    page = admin_client.get(f"/admin/orders/saleallocation/{allocation.pk}/change/")
+    version = page.context["adminform"].form["loaded_version"].value()
+    real_clean = SaleAllocationForm.clean
+
+    def beat_closes_after_the_version_check(form):
+        cleaned = real_clean(form)
+        _elsewhere(sale_window.sales_due_close)
+        return cleaned
+
+    monkeypatch.setattr(SaleAllocationForm, "clean", beat_closes_after_the_version_check)
+    response = admin_client.post(
+        f"/admin/orders/saleallocation/{allocation.pk}/change/",
+        _admin_form(allocation, ends_at=timezone.now() + timedelta(minutes=30), loaded_version=version),
+    )
+
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.non_field_errors())
+    assert "closed" in errors and "nothing was saved" in errors, errors
+    closed = SaleAllocation.objects.get(pk=allocation.pk)
+    assert (closed.state, closed.is_hot, closed.hold_reference) == (SaleState.CLOSED, False, allocation.hold_reference)
+    assert stock().held == 0
