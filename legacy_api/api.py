@@ -21,6 +21,7 @@ from legacy_api.api_base import (
     errors,
     legacy_exception_handler,
     method_not_allowed,
+    no_store,
 )
 from legacy_api.payments import payment_figures
 from legacy_api.references import LineRequest, order_fingerprint, order_lookup, order_replay
@@ -39,6 +40,7 @@ __all__ = ["BoundedJSONParser", "PayloadTooLarge", "error_fields", "legacy_excep
 
 # As every view of the API, it is not a form's target: a method it does not take is a 405, never a CSRF 403.
 @csrf_exempt
+@no_store
 def ping(request: HttpRequest) -> HttpResponse:
     """A health check: it reads and changes nothing, so it takes GET and HEAD only."""
     if request.method not in ("GET", "HEAD"):

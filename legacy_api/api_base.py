@@ -3,6 +3,7 @@ error as {"error", "detail"?, "fields"?} with its status code."""
 
 from __future__ import annotations
 
+import functools
 import io
 
 from django.conf import settings
@@ -270,7 +271,21 @@ class LegacyApiView(APIView):
 
 
 # Whatever the method: a POST or DELETE to a path that names nothing is a 404 too, never a CSRF 403.
+def no_store(view):
+    """A plain view of the API (no LegacyApiView) answering with no-store too: a cache on the
+    way would keep its health check's PONG for an API that is down, or its 404s."""
+
+    @functools.wraps(view)
+    def answered(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
+    return answered
+
+
 @csrf_exempt
+@no_store
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Any path under the API that names nothing (such as /orders/L00000001): JSON, as every error."""
     return JsonResponse({"error": "not_found", "detail": f"Nothing at {request.path}."}, status=404)

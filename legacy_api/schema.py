@@ -13,6 +13,12 @@ class LegacySchemaView(SpectacularAPIView):
     def get_exception_handler(self):
         return legacy_exception_handler
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # As every answer of the API (LegacyApiView): no cache on the way keeps it.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
         # Errors in the API's JSON, whatever format of schema was asked for.

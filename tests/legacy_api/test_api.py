@@ -183,6 +183,22 @@ def test_no_answer_of_the_api_may_be_kept_by_a_cache(client, post_order, order_b
     assert {answer.get("Cache-Control") for answer in answers} == {"no-store"}
 
 
+def test_the_api_s_plain_views_are_kept_by_no_cache_either(client, anonymous_client):
+    """Not every answer came from a DRF view of the API: its health check, its schema and its
+    404 for an address that names nothing did not say no-store, so a cache on the way could
+    answer PONG for an API that is down."""
+    answers = [
+        client.get("/legacy-api/ping"),
+        client.post("/legacy-api/ping"),
+        client.get("/legacy-api/schema"),
+        anonymous_client.get("/legacy-api/schema"),
+        client.get("/legacy-api/orders/L00000001"),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 405, 200, 401, 404]
+    assert [answer.get("Cache-Control") for answer in answers] == ["no-store"] * len(answers)
+
+
 def test_unknown_order_is_404_json(client):
     response = client.get(f"{ORDERS_URL}/987654")
     assert response.status_code == 404
