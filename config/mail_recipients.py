@@ -20,3 +20,12 @@ def mail_recipients(name: str, value: str) -> list[tuple[str, str]]:
             raise ImproperlyConfigured(f"{name} holds an address mail cannot go to: {value!r}.") from None
         recipients.append((display or address, address))
     return recipients
+
+
+def mail_sender(name: str, value: str) -> str:
+    """One address mail comes from (SERVER_EMAIL), refused at start as a recipient is: a mail
+    server refuses a sender it cannot read, and the error reports sent from it are lost unseen
+    (Django sends them failing silently)."""
+    if len(mail_recipients(name, value)) != 1:
+        raise ImproperlyConfigured(f"{name} must be one address mail can come from: {value!r}.")
+    return value.strip()

@@ -15,7 +15,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.mail_recipients import mail_recipients
+from config.mail_recipients import mail_recipients, mail_sender
 from secret_key import DEFAULT_SECRET_KEY, secret_key_weakness
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -643,7 +643,9 @@ SHOP_CONFIRMATION_KEEP_DAYS = env_int("SHOP_CONFIRMATION_KEEP_DAYS", 30)
 # Who is mailed a server error's report (Django's ADMINS: "Ops <ops@example.com>, oncall@example.com"),
 # from SERVER_EMAIL, through the mail server above; config.error_reports keeps buyers' data out of it.
 ADMINS = mail_recipients("ADMINS", os.environ.get("ADMINS", ""))
-SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+SERVER_EMAIL = (
+    mail_sender("SERVER_EMAIL", os.environ["SERVER_EMAIL"]) if "SERVER_EMAIL" in os.environ else DEFAULT_FROM_EMAIL
+)
 # Merchants told about dead-lettered orders.
 MERCHANT_EMAILS = [e.strip() for e in os.environ.get("MERCHANT_EMAILS", "merchant@example.com").split(",") if e.strip()]
 

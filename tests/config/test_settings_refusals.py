@@ -34,6 +34,9 @@ def _manage_check(**env: str) -> subprocess.CompletedProcess:
         ("TRACING_STORE", "maybe"),
         ("ADMINS", "ops"),
         ("ADMINS", "Ops <ops@example.com>, oncall"),
+        # The reports' sender: a mail server refuses a From it cannot read, and the report is lost.
+        ("SERVER_EMAIL", "errors"),
+        ("SERVER_EMAIL", "errors@example.com, oncall@example.com"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line_naming_it(name, value, tmp_path):
