@@ -13,15 +13,14 @@ from orders.models import HotOrder, SaleAllocation
 from tests.edge.conftest import ensure_origins
 from tests.orders.all_in_one import all_in_one_start
 from tests.orders.conftest import APPROVED_CARD, DECLINED_CARD, PREFIX
+from tests.orders.sale_page import sale_page_buy
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def queries_beside_the_browser(monkeypatch):
-    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
-    the test's own queries run between the browser's steps, never during one."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("queries_beside_the_browser"),
+]
 
 
 def test_buyer_orders_from_the_buy_now_page_and_sees_it_complete(
@@ -188,14 +187,6 @@ def page_with_two_left(processes, process_env, allocation, browser):
     return page
 
 
-def buy(page, quantity: int) -> None:
-    page.select_option("#quantity", str(quantity))
-    page.fill("#name", "Ann Angler")
-    page.fill("#email", "ann@example.com")
-    page.fill("#card", APPROVED_CARD)
-    page.click("#buy-button")
-
-
 def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(
     processes, process_env, allocation, browser
 ):
@@ -204,7 +195,7 @@ def test_the_buyer_of_the_last_units_sees_the_sale_sold_out_beside_their_order(
     from playwright.sync_api import expect
 
     page = page_with_two_left(processes, process_env, allocation, browser)
-    buy(page, 2)
+    sale_page_buy(page, 2)
     expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
     expect(page.locator("#stock-text")).to_have_text("Sold out")
     expect(page.locator("#sale-banner-text")).to_have_text("⚡ Flash sale — sold out")
@@ -225,10 +216,10 @@ def test_a_buyer_asking_for_more_than_is_left_is_told_how_many_they_may_still_or
     page = page_with_two_left(processes, process_env, allocation, browser)
     # Another buyer, meanwhile.
     SaleAllocation.objects.filter(pk=allocation.pk).update(sold=19)
-    buy(page, 2)
+    sale_page_buy(page, 2)
     expect(page.get_by_text("Only 1 left: order 1 or fewer.")).to_be_visible()
     expect(page.locator("#buy-button")).to_be_enabled()
-    buy(page, 1)
+    sale_page_buy(page, 1)
     expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
 
 

@@ -9,30 +9,15 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import APPROVED_CARD, PREFIX
+from tests.orders.conftest import PREFIX
+from tests.orders.sale_page import answer_lost_once, sale_page_buy
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def queries_beside_the_browser(monkeypatch):
-    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
-    the test's own queries run between the browser's steps, never during one."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def _answer_lost_once(page) -> None:
-    """The first order reaches the server, which accepts it; its answer never reaches the page."""
-    lost = []
-
-    def lose_first_answer(route):
-        if route.request.method == "POST" and not lost:
-            lost.append(route.fetch())
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route("**/orders", lose_first_answer)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("queries_beside_the_browser"),
+]
 
 
 def test_an_order_whose_answer_was_lost_is_not_ordered_again_with_other_details(
@@ -42,12 +27,9 @@ def test_an_order_whose_answer_was_lost_is_not_ordered_again_with_other_details(
 
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
     page = browser.new_page()
-    _answer_lost_once(page)
+    answer_lost_once(page)
     page.goto(hotpath + PREFIX)
-    page.fill("#name", "Ann Angler")
-    page.fill("#email", "ann@example.com")
-    page.fill("#card", APPROVED_CARD)
-    page.click("#buy-button")
+    sale_page_buy(page)
     expect(page.locator("#buy-button")).to_contain_text("try again")
     assert HotOrder.objects.count() == 1
 

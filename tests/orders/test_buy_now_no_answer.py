@@ -9,16 +9,15 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import APPROVED_CARD, PREFIX
+from tests.orders.conftest import PREFIX
+from tests.orders.sale_page import answer_lost_once, sale_page_buy
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def queries_beside_the_browser(monkeypatch):
-    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
-    the test's own queries run between the browser's steps, never during one."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("queries_beside_the_browser"),
+]
 
 
 @pytest.mark.parametrize("lost", ["gateway-timeout", "connection-dropped"])
@@ -29,24 +28,9 @@ def test_an_order_with_no_answer_is_not_told_as_failed_and_a_retry_gives_that_or
 
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
     page = browser.new_page()
-    answered = []
-
-    def no_answer_the_first_time(route):
-        if route.request.method == "POST" and not answered:
-            answered.append(route.fetch())  # the hot path accepts the order
-            if lost == "gateway-timeout":
-                route.fulfill(status=504, content_type="text/html", body="<h1>504 Gateway Time-out</h1>")
-            else:
-                route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route("**/orders", no_answer_the_first_time)
+    answer_lost_once(page, gateway_timeout=lost == "gateway-timeout")
     page.goto(hotpath + PREFIX)
-    page.fill("#name", "Ann Angler")
-    page.fill("#email", "ann@example.com")
-    page.fill("#card", APPROVED_CARD)
-    page.click("#buy-button")
+    sale_page_buy(page)
     expect(page.locator("#order-detail")).to_contain_text("same order, never a second one")
     expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
     order = HotOrder.objects.get()

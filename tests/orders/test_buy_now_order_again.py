@@ -10,23 +10,15 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import APPROVED_CARD, PREFIX
-from tests.orders.test_buy_now_lost_answer import _answer_lost_once
+from tests.orders.conftest import PREFIX
+from tests.orders.sale_page import answer_lost_once, sale_page_buy
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def queries_beside_the_browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def _order(page, *, quantity: str) -> None:
-    page.select_option("#quantity", quantity)
-    page.fill("#name", "Ann Angler")
-    page.fill("#email", "ann@example.com")
-    page.fill("#card", APPROVED_CARD)
-    page.click("#buy-button")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("queries_beside_the_browser"),
+]
 
 
 def test_reloading_to_order_again_as_told_orders_again(processes, process_env, allocation, browser):
@@ -34,9 +26,9 @@ def test_reloading_to_order_again_as_told_orders_again(processes, process_env, a
 
     hotpath = processes.granian("config.wsgi_hotpath", process_env)
     page = browser.new_page()
-    _answer_lost_once(page)
+    answer_lost_once(page)
     page.goto(hotpath + PREFIX)
-    _order(page, quantity="1")
+    sale_page_buy(page, 1)
     expect(page.locator("#buy-button")).to_contain_text("try again")
     first = HotOrder.objects.get()
 
@@ -46,7 +38,7 @@ def test_reloading_to_order_again_as_told_orders_again(processes, process_env, a
 
     # Told so, the buyer reloads and orders one more of the same, for a friend.
     page.reload()
-    _order(page, quantity="1")
+    sale_page_buy(page, 1)
     expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
     expect(page.locator("#order-number")).not_to_have_text(first.number)
     assert HotOrder.objects.count() == 2

@@ -10,22 +10,16 @@ import pytest
 
 from orders.models import HotOrder
 from shop.models import PlacedOrder
-from tests.orders.conftest import APPROVED_CARD, PREFIX
+from tests.orders.conftest import PREFIX
+from tests.orders.sale_page import sale_page_buy
 from tests.orders.test_buy_now_browser import _all_in_one, sale_route_add
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def queries_beside_the_browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def _order(page) -> None:
-    page.fill("#name", "Ann Angler")
-    page.fill("#email", "ann@example.com")
-    page.fill("#card", APPROVED_CARD)
-    page.click("#buy-button")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("queries_beside_the_browser"),
+]
 
 
 def test_an_order_the_shop_placed_is_settled_and_the_next_one_from_the_tab_is_new(
@@ -44,7 +38,7 @@ def test_an_order_the_shop_placed_is_settled_and_the_next_one_from_the_tab_is_ne
     call_command("edge_route", "disable", "muskie-sale")
     allocation.is_hot = False
     allocation.save()
-    _order(page)
+    sale_page_buy(page)
     expect(page.locator("#order-state")).to_have_text("complete", timeout=60_000)
     first = page.locator("#order-number").inner_text()
     assert PlacedOrder.objects.get().number == first
@@ -55,7 +49,7 @@ def test_an_order_the_shop_placed_is_settled_and_the_next_one_from_the_tab_is_ne
     call_command("edge_route", "enable", "muskie-sale")
     page.reload()
     expect(page.locator(".sale-banner")).to_contain_text("Flash sale")
-    _order(page)
+    sale_page_buy(page)
     expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"), timeout=30_000)
     expect(page.locator("#order-number")).not_to_have_text(first)
     assert HotOrder.objects.count() == 1
