@@ -14,6 +14,18 @@ from tests.shop.conftest import MERCHANT_PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+def checkout_form_fill(page) -> None:
+    """The checkout form as a shopper in the US fills it, with a card that is approved."""
+    page.get_by_label("Full name").fill("Ada Angler")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Address").fill("1 Lake Road")
+    page.get_by_label("Country").select_option("United States")
+    page.get_by_label("City").fill("Hayward")
+    page.get_by_label("State").select_option("WI")
+    page.get_by_label("ZIP code").fill("54843")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+
+
 def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(demo_shop_url, browser):
     from playwright.sync_api import expect
 
@@ -42,14 +54,7 @@ def test_a_new_shopper_buys_a_rod_and_the_merchant_sees_the_order(demo_shop_url,
     page.get_by_role("link", name="Checkout", exact=True).click()
 
     expect(page).to_have_url(f"{demo_shop_url}/checkout/")
-    page.get_by_label("Full name").fill("Ada Angler")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Address").fill("1 Lake Road")
-    page.get_by_label("Country").select_option("United States")
-    page.get_by_label("City").fill("Hayward")
-    page.get_by_label("State").select_option("WI")
-    page.get_by_label("ZIP code").fill("54843")
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    checkout_form_fill(page)
     page.get_by_role("button", name=re.compile("Place order")).click()
 
     expect(page).to_have_url(re.compile(r"/orders/[^/]+/$"))

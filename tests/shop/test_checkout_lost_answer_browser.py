@@ -10,6 +10,7 @@ import re
 import pytest
 
 from shop.models import PlacedOrder
+from tests.shop.test_browser import checkout_form_fill
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -22,14 +23,7 @@ def test_a_checkout_whose_answer_was_lost_is_told_of_on_the_checkout_and_the_bas
     page.get_by_role("button", name="Add to basket").click()
     expect(page.locator("[data-basket-count]")).to_have_text("1")
     page.goto(f"{demo_shop_url}/checkout/")
-    page.get_by_label("Full name").fill("Ada Angler")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Address").fill("1 Lake Road")
-    page.get_by_label("Country").select_option("United States")
-    page.get_by_label("City").fill("Hayward")
-    page.get_by_label("State").select_option("WI")
-    page.get_by_label("ZIP code").fill("54843")
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    checkout_form_fill(page)
 
     placed = []
 
