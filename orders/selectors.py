@@ -8,11 +8,11 @@ import logging
 import time
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from orders.broker_depth import broker_queue_depth
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation, SaleAllocation, SaleState
 from orders.sale_terms import per_order_limit
 from orders.status import STATUS_REFRESH_SECONDS, STATUS_TTL, status_cache_key, status_entry
@@ -247,44 +247,6 @@ def queue_stats() -> dict:
             SaleAllocation.objects.select_related("product").filter(is_hot=True).order_by("product__title")
         ),
     }
-
-
-def broker_queue_depth() -> int | None:
-    """Messages waiting in the broker's default queue when it is Redis or RabbitMQ; None elsewhere."""
-    url = settings.CELERY_BROKER_URL
-    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
-        return _rabbitmq_queue_depth(url)
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=1)
-        try:
-            return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
-        finally:
-            client.close()
-    except Exception:  # a dashboard must not fail because the broker is away
-        logger.warning("could not read the broker's queue length", exc_info=True)
-        return None
-
-
-def _rabbitmq_queue_depth(url: str) -> int | None:
-    from amqp.exceptions import NotFound
-    from celery import current_app
-
-    try:
-        with current_app.connection_for_read(url, connect_timeout=1) as connection:
-            try:
-                # Passive: asks about the queue without creating it (a dashboard declares nothing).
-                return connection.default_channel.queue_declare(
-                    settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
-                ).message_count
-            except NotFound:  # no worker or publish has declared it yet: nothing waits
-                return 0
-    except Exception:  # a dashboard must not fail because the broker is away
-        logger.warning("could not read the broker's queue length", exc_info=True)
-        return None
 
 
 def sale_hold_subquery() -> Subquery:

@@ -28,9 +28,9 @@ from django.utils import timezone
 from events.consumers import consumer_names
 from events.models import DeadLetter as ConsumerDeadLetter
 from events.selectors import consumers_state
+from orders.broker_depth import broker_queue_depth
 from orders.models import DeadLetter as OrderDeadLetter
 from orders.models import HotOrder, LegacySlot, OrderStage, OrderStatus, SaleAllocation
-from orders.selectors import broker_queue_depth
 from readmodels import selectors
 from readmodels.answers import answers_recent
 from readmodels.models import Tally

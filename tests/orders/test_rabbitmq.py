@@ -27,7 +27,7 @@ RELAY = "import django; django.setup(); from orders.outbox import outbox_relay; 
 
 def dashboard_queue_depth(env: dict[str, str]) -> str:
     """The broker's queue length as the dashboard of a process with this environment reads it."""
-    script = "import django; django.setup(); from orders.selectors import broker_queue_depth; "
+    script = "import django; django.setup(); from orders.broker_depth import broker_queue_depth; "
     script += "print(broker_queue_depth())"
     done = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]

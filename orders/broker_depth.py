@@ -1,0 +1,90 @@
+"""How many task messages wait in the broker's queue, for the live view and the dashboard.
+
+Each process remembers the figure for BROKER_DEPTH_MEMO_SECONDS, however many merchants
+watch: each page reloads itself every few seconds, and RabbitMQ's figure costs a connection
+of its own. A broker that does not answer is asked once (no retry) and not again for
+BROKER_AWAY_MEMO_SECONDS, so that a page's refresh never waits on it twice in a row."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+BROKER_DEPTH_MEMO_SECONDS = 2.0
+BROKER_AWAY_MEMO_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 1.0
+
+# Broker URL -> (monotonic time the figure is good until, the figure).
+_memo: dict[str, tuple[float, int | None]] = {}
+
+
+class BrokerAway(Exception):
+    """The broker did not answer."""
+
+
+def broker_queue_depth() -> int | None:
+    """Messages waiting in the broker's default queue when it is Redis or RabbitMQ; None
+    elsewhere, and while the broker does not answer."""
+    url = settings.CELERY_BROKER_URL
+    now = time.monotonic()
+    memo = _memo.get(url)
+    if memo is not None and now < memo[0]:
+        return memo[1]
+    try:
+        depth, good_for = _depth(url), BROKER_DEPTH_MEMO_SECONDS
+    except BrokerAway:
+        depth, good_for = None, BROKER_AWAY_MEMO_SECONDS
+    _memo[url] = (time.monotonic() + good_for, depth)
+    return depth
+
+
+def broker_depth_forget() -> None:
+    _memo.clear()
+
+
+def _depth(url: str) -> int | None:
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return _rabbitmq_queue_depth(url)
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_queue_depth(url)
+    return None
+
+
+def _redis_queue_depth(url: str) -> int:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+        finally:
+            client.close()
+    except Exception as exc:  # a dashboard must not fail because the broker is away
+        logger.warning("could not read the broker's queue length", exc_info=True)
+        raise BrokerAway from exc
+
+
+def _rabbitmq_queue_depth(url: str) -> int:
+    from amqp.exceptions import NotFound
+    from celery import current_app
+
+    try:
+        # One try: kombu otherwise connects again after 2 s, and the page waits for both.
+        options = {"max_retries": 0}
+        with current_app.connection_for_read(
+            url, connect_timeout=CONNECT_TIMEOUT_SECONDS, transport_options=options
+        ) as connection:
+            try:
+                # Passive: asks about the queue without creating it (a dashboard declares nothing).
+                return connection.default_channel.queue_declare(
+                    settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+                ).message_count
+            except NotFound:  # no worker or publish has declared it yet: nothing waits
+                return 0
+    except Exception as exc:  # a dashboard must not fail because the broker is away
+        logger.warning("could not read the broker's queue length", exc_info=True)
+        raise BrokerAway from exc
