@@ -243,7 +243,9 @@ def run(profile: Profile, out: Path, quick: bool, *, drain_only: bool = False) -
         # Six pairs, not three: the difference measured is a few tenths of a percent (an even
         # number, so that each side runs first as often).
         edge_reps = 1 if quick else max(6, profile.reps + profile.reps % 2)
-        edge_cost = edge_overhead(stack, seconds=max(2, profile.wrk_seconds // 2), repetitions=edge_reps)
+        edge_cost = edge_overhead(
+            stack, seconds=max(2, profile.wrk_seconds // 2), repetitions=edge_reps, requests=500 if quick else 2000
+        )
         figures.update(
             report.figures(
                 profile=profile,
