@@ -50,3 +50,32 @@ def test_an_order_whose_answer_was_lost_is_the_same_order_after_a_reload(process
     expect(other.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
     expect(other.locator("#order-number")).not_to_have_text(accepted.number)
     assert HotOrder.objects.count() == 2
+
+
+def test_an_order_whose_answer_was_lost_is_not_ordered_again_after_a_reload_with_other_details(
+    processes, process_env, allocation, browser
+):
+    """The buyer lost the answer, reloaded, and fixed a detail before sending again (a typo in
+    the name, one more rod): the page still holds the first order's key and sends it, so the
+    first order stands and the buyer is told so, instead of a second order and a second charge."""
+    from playwright.sync_api import expect
+
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+    page = browser.new_page()
+    answer_lost_once(page)
+    page.goto(hotpath + PREFIX)
+    sale_page_buy(page)
+    expect(page.locator("#buy-button")).to_contain_text("try again")
+    accepted = HotOrder.objects.get()
+
+    page.reload()
+    sale_page_buy(page, 2)
+    expect(page.locator("#order-detail")).to_contain_text("We already have an order from this page")
+    assert list(HotOrder.objects.values_list("number", "quantity")) == [(accepted.number, 1)]
+
+    # Reloaded once more, as the page says to order again: that is a new order of its own.
+    page.reload()
+    sale_page_buy(page, 2)
+    expect(page.locator("#order-number")).to_have_text(re.compile(r"^T\d+$"))
+    expect(page.locator("#order-number")).not_to_have_text(accepted.number)
+    assert HotOrder.objects.count() == 2

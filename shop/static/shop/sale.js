@@ -76,10 +76,10 @@
     return String(Date.now()) + Math.random().toString(16).slice(2);
   }
   // The last order this tab sent, kept over a reload or a Back and forward (sessionStorage: this
-  // tab only) until it is settled (a definite "no", or the order complete or failed): its key,
-  // what it asked for (the card by its last four digits, no more of it is kept) and, once
-  // accepted, its number. A buyer whose answer was lost on a bad network, who pulls to refresh
-  // and sends the same order again, sends its key: the same order, never a second charge.
+  // tab only) until it is settled (a definite "no", or the order complete or failed): its key
+  // and, once accepted, its number (nothing the buyer typed is kept). A buyer whose answer was
+  // lost on a bad network, who pulls to refresh and orders again, sends its key: the same
+  // order, never a second charge.
   var SENT = "sale-sent:" + ordersUrl;
   function sentRead() {
     try { return JSON.parse(sessionStorage.getItem(SENT)) || null; } catch (e) { return null; }
@@ -90,18 +90,18 @@
       else sessionStorage.removeItem(SENT);
     } catch (e) { /* storage refused (private mode, full): the page keeps the key until it is left */ }
   }
-  function sentAs(body) {
-    var card = body.payment.card_number.replace(/\D/g, "");
-    return [body.quantity, body.customer.name.trim(), body.customer.email.trim().toLowerCase(), card.slice(-4)].join("\n");
-  }
   // The key a submission is sent with: the one in flight or to retry, or the one this tab sent
-  // the same order with before a reload, or a new one.
-  function keyFor(body) {
+  // before a reload and has no answer for, or a new one. Kept whatever the form says now: a
+  // buyer who lost the answer may fix a detail before sending again, and the first order may
+  // stand all the same (its key with other details is answered 422, and the page says so),
+  // as when the form is changed before a retry without a reload.
+  function keyFor() {
     if (key) return key;
     var sent = sentRead();
-    var reused = sent && sent.key && sent.as === sentAs(body) ? sent.key : newKey();
-    sentWrite({ key: reused, as: sentAs(body) });
-    return reused;
+    if (sent && sent.key) return sent.key;
+    var fresh = newKey();
+    sentWrite({ key: fresh });
+    return fresh;
   }
   function showErrors(fields) {
     document.querySelectorAll("[data-for]").forEach(function (el) {
@@ -316,7 +316,7 @@
       customer: { name: form.name.value, email: form.email.value },
       payment: { card_number: form.card.value },
     };
-    key = keyFor(body);
+    key = keyFor();
     fetch(ordersUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -331,7 +331,7 @@
         if (r.status === 202) {
           done = true;
           button.textContent = "Ordered";
-          sentWrite({ key: key, as: sentAs(body), number: data.number, statusUrl: data.status_url });
+          sentWrite({ key: key, number: data.number, statusUrl: data.status_url });
           show(data.number, "processing", "Your items are reserved; we are placing your order.");
           ownOrderTaken(body.quantity);
           focusResult();
