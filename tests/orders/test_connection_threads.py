@@ -93,9 +93,9 @@ def test_a_hot_path_whose_threads_end_when_idle_keeps_no_more_connections_than_t
         with ThreadPoolExecutor(8) as pool:
             assert {answer[0] for answer in pool.map(lambda _: http_json("GET", url), range(40))} == {404}
 
-    for _ in range(3):
+    for _ in range(2):
         rush()
         time.sleep(7)  # both threads end; the next rush's threads connect anew
-    rush()
+    rush()  # without the closing, its threads' two connections and the four before are open
     sessions = _backends()
     assert len(sessions) - before <= 2, sessions
