@@ -3,7 +3,8 @@ and the network losing an order's answer on its way back to the phone."""
 
 from __future__ import annotations
 
-from tests.orders.conftest import APPROVED_CARD
+from orders.models import HotOrder
+from tests.orders.conftest import APPROVED_CARD, PREFIX
 
 
 def sale_page_buy(page, quantity: int | None = None) -> None:
@@ -32,3 +33,17 @@ def answer_lost_once(page, *, gateway_timeout: bool = False) -> None:
             route.continue_()
 
     page.route("**/orders", lose_first_answer)
+
+
+def sale_page_answer_lost(processes, process_env, browser, *, gateway_timeout: bool = False):
+    """A buyer's sale page, served by the hot path, whose first order the server accepted and
+    whose answer never reached the page: (the hot path's URL, the page, that order)."""
+    from playwright.sync_api import expect
+
+    hotpath = processes.granian("config.wsgi_hotpath", process_env)
+    page = browser.new_page()
+    answer_lost_once(page, gateway_timeout=gateway_timeout)
+    page.goto(hotpath + PREFIX)
+    sale_page_buy(page)
+    expect(page.locator("#buy-button")).to_contain_text("try again")
+    return hotpath, page, HotOrder.objects.get()

@@ -9,8 +9,7 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import PREFIX
-from tests.orders.sale_page import answer_lost_once, sale_page_buy
+from tests.orders.sale_page import sale_page_answer_lost
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,13 +24,7 @@ def test_an_order_whose_answer_was_lost_is_not_ordered_again_with_other_details(
 ):
     from playwright.sync_api import expect
 
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    page = browser.new_page()
-    answer_lost_once(page)
-    page.goto(hotpath + PREFIX)
-    sale_page_buy(page)
-    expect(page.locator("#buy-button")).to_contain_text("try again")
-    assert HotOrder.objects.count() == 1
+    _, page, _ = sale_page_answer_lost(processes, process_env, browser)
 
     # Unsure it went through, the buyer asks for two this time and taps again: the page says
     # the first order stands, not "failed", and offers no tap that would order a second time.

@@ -9,8 +9,7 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import PREFIX
-from tests.orders.sale_page import answer_lost_once, sale_page_buy
+from tests.orders.sale_page import sale_page_answer_lost
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,14 +25,9 @@ def test_an_order_with_no_answer_is_not_told_as_failed_and_a_retry_gives_that_or
 ):
     from playwright.sync_api import expect
 
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    page = browser.new_page()
-    answer_lost_once(page, gateway_timeout=lost == "gateway-timeout")
-    page.goto(hotpath + PREFIX)
-    sale_page_buy(page)
+    _, page, order = sale_page_answer_lost(processes, process_env, browser, gateway_timeout=lost == "gateway-timeout")
     expect(page.locator("#order-detail")).to_contain_text("same order, never a second one")
     expect(page.locator("#result")).not_to_have_class(re.compile("is-failed"))
-    order = HotOrder.objects.get()
 
     page.click("#buy-button")
     expect(page.locator("#order-number")).to_have_text(order.number)

@@ -10,8 +10,7 @@ import re
 import pytest
 
 from orders.models import HotOrder
-from tests.orders.conftest import PREFIX
-from tests.orders.sale_page import answer_lost_once, sale_page_buy
+from tests.orders.sale_page import sale_page_answer_lost, sale_page_buy
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,13 +23,7 @@ pytestmark = [
 def test_reloading_to_order_again_as_told_orders_again(processes, process_env, allocation, browser):
     from playwright.sync_api import expect
 
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    page = browser.new_page()
-    answer_lost_once(page)
-    page.goto(hotpath + PREFIX)
-    sale_page_buy(page, 1)
-    expect(page.locator("#buy-button")).to_contain_text("try again")
-    first = HotOrder.objects.get()
+    hotpath, page, first = sale_page_answer_lost(processes, process_env, browser)
 
     page.select_option("#quantity", "2")
     page.click("#buy-button")

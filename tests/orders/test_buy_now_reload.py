@@ -11,7 +11,7 @@ import pytest
 
 from orders.models import HotOrder
 from tests.orders.conftest import PREFIX
-from tests.orders.sale_page import answer_lost_once, sale_page_buy
+from tests.orders.sale_page import sale_page_answer_lost, sale_page_buy
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,13 +24,7 @@ pytestmark = [
 def test_an_order_whose_answer_was_lost_is_the_same_order_after_a_reload(processes, process_env, allocation, browser):
     from playwright.sync_api import expect
 
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    page = browser.new_page()
-    answer_lost_once(page)
-    page.goto(hotpath + PREFIX)
-    sale_page_buy(page)
-    expect(page.locator("#buy-button")).to_contain_text("try again")
-    accepted = HotOrder.objects.get()
+    hotpath, page, accepted = sale_page_answer_lost(processes, process_env, browser)
 
     page.reload()
     sale_page_buy(page)
@@ -60,13 +54,7 @@ def test_an_order_whose_answer_was_lost_is_not_ordered_again_after_a_reload_with
     first order stands and the buyer is told so, instead of a second order and a second charge."""
     from playwright.sync_api import expect
 
-    hotpath = processes.granian("config.wsgi_hotpath", process_env)
-    page = browser.new_page()
-    answer_lost_once(page)
-    page.goto(hotpath + PREFIX)
-    sale_page_buy(page)
-    expect(page.locator("#buy-button")).to_contain_text("try again")
-    accepted = HotOrder.objects.get()
+    hotpath, page, accepted = sale_page_answer_lost(processes, process_env, browser)
 
     page.reload()
     sale_page_buy(page, 2)
