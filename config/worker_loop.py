@@ -10,7 +10,10 @@ the log's consumers, the dashboard's maker).
 
 A step that raises (the database or the broker away) is logged and tried again after
 `interval`, at least a second; its database connection is closed first, so the next step gets
-a fresh one."""
+a fresh one. A step that catches a database error itself (the consumers' pass goes on to the
+next consumer) leaves a broken connection behind without raising: before each step the loop
+closes a connection that had an error and no longer works, as Django does between requests,
+or every later step would fail on it until the worker is restarted."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class WorkerLoop(threading.Thread):
         try:
             while not self.halt.is_set():
                 try:
+                    _connection_checked()
                     # A loop's own calls belong to no request or task: they make no spans. A
                     # publish still carries the trace the step attaches (tracing.context).
                     with suppress_instrumentation():
@@ -58,6 +62,18 @@ class WorkerLoop(threading.Thread):
     def stop(self) -> None:
         self.halt.set()
         self.join(self.stop_timeout)
+
+
+def _connection_checked() -> None:
+    """Closes this thread's connection if a query on it failed and it no longer works (the
+    server restarted or ended the session), as Django does between requests; a connection
+    that merely has an age is kept (the loops are no requests: it would be reopened each step)."""
+    if connection.connection is None or not connection.errors_occurred:
+        return
+    if connection.is_usable():
+        connection.errors_occurred = False
+    else:
+        connection.close()
 
 
 def worker_loop_register(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from celery.utils.dispatch import Signal
+from django.db import DatabaseError, connection
 
 from config.worker_loop import WorkerLoop, worker_loop_register
 from tests.conftest import eventually
@@ -97,3 +99,41 @@ def test_a_step_runs_with_tracing_instrumentation_suppressed():
         loop.stop()
     # Its queries and cache calls would each start a trace of their own, or cost a span each.
     assert loop.seen == [False]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_step_that_swallows_a_lost_connection_gets_a_fresh_one_at_its_next_step():
+    """As the consumers' pass does (events.runner: one consumer's failure is logged, the others
+    go on): the server ending the loop's session (a PostgreSQL restart) left the thread's
+    connection closed, and every later step failed on it until the worker was restarted."""
+
+    class Swallowing(WorkerLoop):
+        def __init__(self):
+            super().__init__(0.05, name="swallowing")
+            self.outcomes: list[int | str] = []
+
+        def step(self) -> bool:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    self.outcomes.append(cursor.fetchone()[0])
+            except DatabaseError:
+                self.outcomes.append("error")
+            return False
+
+    loop = Swallowing()
+    loop.start()
+    try:
+        eventually(lambda: loop.outcomes and isinstance(loop.outcomes[-1], int), timeout=5)
+        first = loop.outcomes[-1]
+        with connection.cursor() as cursor:  # the test's own session ends the loop's
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        eventually(lambda: "error" in loop.outcomes, timeout=5, message="the ended session was not noticed")
+        eventually(
+            lambda: isinstance(loop.outcomes[-1], int) and loop.outcomes[-1] != first,
+            timeout=5,
+            message=f"the loop kept failing on its dead connection: {loop.outcomes[-5:]}",
+        )
+    finally:
+        loop.stop()
