@@ -156,8 +156,12 @@ def _slot_release_wait(seconds: float, *, listening: bool) -> None:
     if not listening:
         time.sleep(seconds)
         return
-    for _notice in connection.connection.notifies(timeout=seconds, stop_after=1):
-        pass
+    # Through Django's wrapper, as a query's error would be: psycopg's own OperationalError (the
+    # server restarted, or ended the session, while we slept) is no database error the task
+    # retries, and the order was dead-lettered as a bug.
+    with connection.wrap_database_errors:
+        for _notice in connection.connection.notifies(timeout=seconds, stop_after=1):
+            pass
 
 
 def legacy_slot_release(*, number: int, holder: str) -> None:

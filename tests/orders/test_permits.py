@@ -90,3 +90,36 @@ def test_a_dead_worker_s_permit_is_taken_when_its_lease_ends_without_a_poll(one_
     assert not waiter.is_alive(), "the end of the lease did not wake the waiter"
     assert waiter.got == [1]
     assert waiter.looks <= 6, waiter.looks
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_waiter_whose_session_ends_fails_as_the_database_away_and_is_retried(one_permit_for_an_hour):
+    """A PostgreSQL restart (or a session ended by the server) while a worker slept on its
+    LISTEN raised psycopg's own error, not Django's: the task took it for a bug and
+    dead-lettered the order (or, the database still down, left it claimed for the sweep)."""
+    from orders.tasks import RETRYABLE
+
+    failed: list[BaseException] = []
+
+    class Failing(Waiter):
+        def run(self) -> None:
+            try:
+                super().run()
+            except BaseException as exc:  # what the task would see
+                failed.append(exc)
+
+    waiter = Failing()
+    waiter.start()
+    eventually(waiting_in_the_database, timeout=30, message="the waiter never went to sleep on its LISTEN")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND state = 'idle' AND query LIKE %s AND datname = current_database()",
+            ['%"orders_legacyslot"."lease_until"%db_now%'],
+        )
+    waiter.join(timeout=30)
+
+    assert not waiter.is_alive(), "the waiter slept on through the end of its session"
+    assert len(failed) == 1, waiter.got
+    assert isinstance(failed[0], RETRYABLE), f"{type(failed[0])!r} is not retried: the order would be dead-lettered"
