@@ -26,13 +26,14 @@ class BrokerAway(Exception):
     """The broker did not answer."""
 
 
-def broker_queue_depth() -> int | None:
+def broker_queue_depth(*, fresh: bool = False) -> int | None:
     """Messages waiting in the broker's default queue when it is Redis or RabbitMQ; None
-    elsewhere, and while the broker does not answer."""
+    elsewhere, and while the broker does not answer. `fresh`: asked now, whatever this process
+    remembers (what the sweeps decide by)."""
     url = settings.CELERY_BROKER_URL
     now = time.monotonic()
     memo = _memo.get(url)
-    if memo is not None and now < memo[0]:
+    if memo is not None and now < memo[0] and not fresh:
         return memo[1]
     try:
         depth, good_for = _depth(url), BROKER_DEPTH_MEMO_SECONDS

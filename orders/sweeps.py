@@ -8,8 +8,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from orders.broker_depth import broker_queue_depth
 from orders.lifecycle import order_transition
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
 from orders.outbox import outbox_publish, outbox_relay
@@ -24,30 +27,48 @@ def outbox_sweep(*, older_than_seconds: float | None = None, limit: int = 500) -
 
 def orders_stalled_requeue(*, limit: int = 200) -> int:
     """Publishes again the orders no worker has touched for ORDERS_STALL_SECONDS: a message
-    lost by a broker without acknowledgements (the embedded one, when a worker is killed)
-    must not leave an accepted order waiting forever. Duplicates are harmless: the task is
-    idempotent and the legacy API deduplicates on the reference.
+    lost by a broker without acknowledgements (the embedded one, when a worker is killed, or a
+    Redis restarted without persistence, which loses its whole queue) must not leave an
+    accepted order waiting forever. Duplicates are harmless: the task is idempotent and the
+    legacy API deduplicates on the reference.
 
     Not while the workers make progress: in a deep queue, orders untouched for that long are
     merely waiting their turn, and publishing them again would only bury the queue under
-    copies (a lost message is published once the queue stops moving)."""
+    copies (a lost message is published once the queue stops moving). Then as many as the
+    broker's queue is short of them are published, `limit` at a time: the messages still
+    waiting there (the workers stopped, not the queue lost) are not published twice, and a
+    queue lost whole comes back at once, where 200 a stall period took a lost queue of
+    thousands an hour while the reservation sweep failed the orders still waiting. Where the
+    broker cannot tell its queue's length (SQS, the embedded one, a broker away), `limit` are
+    published a stall period, as before. An order published again gets its reservation
+    renewed, as a worker's claim renews it: it was the shop that lost its message."""
     now = timezone.now()
     if workers_making_progress(now=now):
         return 0
     cutoff = now - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
-    order_ids = list(
-        HotOrder.objects.filter(
-            status=OrderStatus.PROCESSING,
-            stage__in=[OrderStage.QUEUED, OrderStage.VALIDATING],
-            updated_at__lt=cutoff,
-            outbox__isnull=True,
-        ).values_list("pk", flat=True)[:limit]
-    )
-    for order_id in order_ids:
-        OutboxMessage.objects.get_or_create(order_id=order_id)
-        HotOrder.objects.filter(pk=order_id).update(updated_at=timezone.now())
-        outbox_publish(order_id=order_id)
-    return len(order_ids)
+    stalled = HotOrder.objects.filter(
+        status=OrderStatus.PROCESSING,
+        stage__in=[OrderStage.QUEUED, OrderStage.VALIDATING],
+        updated_at__lt=cutoff,
+        outbox__isnull=True,
+    ).order_by("pk")
+    depth = broker_queue_depth(fresh=True)
+    budget = limit if depth is None else stalled.count() - depth
+    published = 0
+    while published < budget:
+        order_ids = list(stalled.values_list("pk", flat=True)[: min(limit, budget - published)])
+        if not order_ids:
+            break
+        for order_id in order_ids:
+            OutboxMessage.objects.get_or_create(order_id=order_id)
+            touched = timezone.now()
+            renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+            HotOrder.objects.filter(pk=order_id).update(
+                updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
+            )
+            outbox_publish(order_id=order_id)
+        published += len(order_ids)
+    return published
 
 
 def workers_making_progress(*, now=None) -> bool:

@@ -158,5 +158,8 @@ def sales_reconcile() -> list[dict]:
 
 @shared_task(acks_late=True)
 def reservation_sweep() -> int:
-    """Releases reservations that were never confirmed in time."""
+    """Releases reservations that were never confirmed in time. The orders whose message was
+    lost are published again first (with their reservations renewed): beat sends this sweep in
+    the same tick as the stalled one, and run first it failed them as expired instead."""
+    sweeps.orders_stalled_requeue()
     return sweeps.reservations_expire()

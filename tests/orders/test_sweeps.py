@@ -136,3 +136,64 @@ def test_stalled_orders_are_not_published_again_while_the_workers_make_progress(
     HotOrder.objects.filter(pk=moving.pk).update(updated_at=long_ago)
     assert sweeps.orders_stalled_requeue() == 1
     assert [args for _headers, (args, _kwargs, _embed) in broker_take_all()] == [[waiting.pk]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_a_restarted_broker_lost_are_all_published_again_and_none_expires(allocation, settings):
+    """A Redis broker restarted without persistence mid-sale loses every message in its queue
+    (1,710 in the drill). Once the queue stops moving, the beat's stalled and reservation
+    sweeps run in the same tick: the stalled sweep published 200 orders a stall period, and
+    the reservation sweep failed as expired those of the others (202'd, never tried) whose
+    reservation had run out meanwhile."""
+    from orders import tasks
+
+    allocation.allocated = 300
+    allocation.per_order_limit = 1
+    allocation.save()
+    broker_purge()
+    lost = [accept(allocation).pk for _ in range(210)]
+    broker_purge()  # the broker restarted: the messages of their acceptance are gone
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=lost).update(
+        updated_at=long_ago, reserved_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    tasks.reservation_sweep()
+    tasks.stalled_sweep()
+
+    assert not HotOrder.objects.filter(stage="expired").exists(), "orders that had a 202 failed as expired"
+    published = {args[0] for _headers, (args, _kwargs, _embed) in broker_take_all()}
+    assert published == set(lost), f"{len(set(lost) - published)} of {len(lost)} lost orders left unpublished"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stalled_orders_whose_messages_still_wait_in_the_queue_are_not_published_twice(allocation, settings):
+    """No worker runs, but the broker kept the queue: the messages of the orders waiting are
+    all there, and copies of every one would double the queue at each stall period. Only as
+    many as the queue is short of are published again."""
+    from orders.outbox import outbox_publish
+
+    broker_purge()
+    waiting = [accept(allocation).pk for _ in range(3)]
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    for order_id in waiting:  # their messages, as the relay left them in the queue
+        OutboxMessage.objects.create(order_id=order_id, created_at=timezone.now())
+        outbox_publish(order_id=order_id)
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=waiting).update(updated_at=long_ago)
+    assert broker_depth() == 3
+
+    assert sweeps.orders_stalled_requeue() == 0
+    assert broker_depth() == 3
+
+    # One of the three messages lost (taken by a worker killed before it acknowledged it, on
+    # a broker that does not give it back): one is published again.
+    broker_take_all()
+    for order_id in waiting[1:]:
+        OutboxMessage.objects.create(order_id=order_id, created_at=timezone.now())
+        outbox_publish(order_id=order_id)
+    assert sweeps.orders_stalled_requeue() == 1
+    assert broker_depth() == 3
+    broker_purge()
