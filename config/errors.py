@@ -6,7 +6,8 @@ error is `{"error": code, "detail": text, "fields"?: {name: [messages]}}`, whate
 it: a view, Django itself (404, 405, CSRF, a body too large) or a service that is away
 (503 with Retry-After). Elsewhere the error pages are the shop's pages (its header, footer and
 stylesheet) rendered with no request: no context processor runs and no session is read, so a
-500 renders with the database and the cache away.
+500 renders with the database and the cache away; with either of them away, a page is a 503
+saying so, with Retry-After.
 """
 
 from __future__ import annotations
@@ -173,7 +174,9 @@ class ApiErrorMiddleware:
 
     def process_exception(self, request, exception):
         if not is_api_path(request.path):
-            return None
+            # The database or the cache away (a restart, a failover) is a moment's wait, not a
+            # fault of the page: said so, 503 with Retry-After, rather than "something went wrong".
+            return self._unavailable_page(request, exception) if isinstance(exception, UNAVAILABLE) else None
         if isinstance(exception, RequestDataTooBig):
             return error_json(413, detail=_too_large(), fields={"body": [_too_large()]})
         if isinstance(exception, Http404):
@@ -189,6 +192,13 @@ class ApiErrorMiddleware:
             return response
         logger.error("%s %s failed", request.method, request.path, exc_info=exception)
         return error_json(500)
+
+    def _unavailable_page(self, request, exception) -> HttpResponse:
+        logger.warning("%s %s: a backing service is away: %s", request.method, request.path, exception)
+        response = _page(request, "503.html", 503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def _too_large() -> str:

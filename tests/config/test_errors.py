@@ -216,6 +216,25 @@ def test_a_404_on_the_storefront_is_a_page_of_the_shop_with_its_categories(clien
     assert 'href="/shop/reels/">Reels</a>' in html
 
 
+@pytest.mark.parametrize("away", ["database", "cache"])
+def test_a_page_whose_database_or_cache_is_away_is_the_shop_s_503_saying_so(away):
+    """A PostgreSQL or Redis restart is a moment's wait, not "something went wrong" (a 500)."""
+    import redis
+    from django.db import OperationalError
+
+    exception = OperationalError("server closed the connection") if away == "database" else redis.ConnectionError()
+    middleware = errors.ApiErrorMiddleware(lambda request: None)
+
+    response = middleware.process_exception(RequestFactory().get("/shop/reels/"), exception)
+
+    html = response.content.decode()
+    assert response.status_code == 503 and "Back in a moment" in html
+    assert int(response["Retry-After"]) > 0 and response["Cache-Control"] == "no-store"
+    assert_shop_page(html)
+    # Anything else is still the 500 page's to say.
+    assert middleware.process_exception(RequestFactory().get("/shop/reels/"), ValueError()) is None
+
+
 def test_the_500_page_renders_without_the_database_the_cache_or_the_context_processors(settings):
     """No `db` fixture: any query fails the render (and the page would fall back to plain text)."""
     settings.CACHES = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import free_port
-from tests.orders.conftest import nothing_reserved, order_body, post_order
+from tests.orders.conftest import PREFIX, nothing_reserved, order_body, post_order
 
 
 def test_redis_away_is_a_json_503_with_retry_after(client, allocation, settings):
@@ -40,3 +40,17 @@ def test_a_one_megabyte_body_is_a_json_413(client, allocation, caplog):
     assert response.status_code == 413 and response.json()["error"] == "too_large"
     assert not [record for record in caplog.records if record.exc_info]
     assert nothing_reserved(allocation)
+
+
+def test_the_sale_page_asked_for_while_the_cache_is_away_is_a_503_saying_so(client, allocation, settings):
+    """A restart of Redis or PostgreSQL is a moment's wait: the sale's page and the shop's say
+    so, with Retry-After, rather than "something went wrong" (a 500)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "config.cache.PooledRedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+
+    response = client.get(PREFIX)
+
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0 and response["Cache-Control"] == "no-store"
+    assert "Back in a moment" in response.content.decode()
