@@ -53,9 +53,7 @@ def ensure_venv(*, dev: bool) -> None:
         say("creating the virtualenv in .venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
     say(f"installing {files[-1].name}")
-    # --no-compile: each module is compiled as it is first imported instead of all of them now
-    # (about 25 s of a first install's 65 here, mostly for modules nothing imports).
-    pip = [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    pip = [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", files[-1]], check=True)
     stamp.write_text(digest)
     if dev:  # requirements-dev.txt includes the shop's own: those are installed now too
