@@ -744,6 +744,17 @@ if SHOP_DEPLOYMENT in ("hotpath", "ceiling"):
         for name in MIDDLEWARE
         if name not in ("axes.middleware.AxesMiddleware", "django.contrib.messages.middleware.MessageMiddleware")
     ]
+if SHOP_DEPLOYMENT in ("all", "hotpath", "ceiling"):
+    # A sold-out sale's new buyers are answered before the middlewares such an answer does not
+    # need (orders.middleware), after the security headers and X-Frame-Options, which it does
+    # (the latter moved up: it only sets a response's header). The ceiling's trivial view, a
+    # GET, runs the same list.
+    MIDDLEWARE.remove("django.middleware.clickjacking.XFrameOptionsMiddleware")
+    _after = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+    MIDDLEWARE[_after:_after] = [
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "orders.middleware.SoldOutAnswerMiddleware",
+    ]
     SILENCED_SYSTEM_CHECKS = ["admin.E409", "axes.W002"]
 
 # --- Tracing (OpenTelemetry; X-Ray-compatible ids; see tracing/) -----------------------------

@@ -114,10 +114,8 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
 
     None when there is no such product under that category or it has no sale allocation.
     """
-    memo = _products_here.get(product)
-    if memo is not None and memo[0] > time.monotonic() and memo[1] == replaced_here():
-        data = memo[2]
-    else:
+    data = _product_here(product)
+    if data is None:
         generation = replaced_here()
         key = product_cache_key(product)
         data = cache.get(key)
@@ -134,6 +132,21 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
     if not data or data["category"] != category:
         return None
     return data
+
+
+def _product_here(product: str) -> dict | None:
+    memo = _products_here.get(product)
+    if memo is not None and memo[0] > time.monotonic() and memo[1] == replaced_here():
+        return memo[2]
+    return None
+
+
+def hot_product_here(*, category: str, product: str) -> dict | None:
+    """`hot_product_get`'s answer from this process's copy alone, with no call to the cache or
+    the database: None where it has no copy that is current (the caller then asks
+    `hot_product_get`)."""
+    data = _product_here(product)
+    return data if data is not None and data["category"] == category else None
 
 
 def hot_product_window(data: dict, now=None) -> str:

@@ -98,6 +98,7 @@ def _refused(exc: services.OrderRefused) -> HttpResponse:
 
 # What most of a sold-out stampede is told (acceptance.sold_out_known), encoded once.
 _SOLD_OUT_KNOWN_BODY = json.dumps(services.SoldOut("Sold out.", remaining=0).payload).encode()
+_SOLD_OUT_KNOWN_LENGTH = str(len(_SOLD_OUT_KNOWN_BODY))
 
 
 def _over_limit_but_placed(request, *, key: str, product: dict) -> HttpResponse | None:
@@ -225,8 +226,7 @@ def _order_create(request, category: str, product: str):
     if key_error:
         return _invalid(key_error)
     if acceptance.sold_out_known(product=data, idempotency_key=key):
-        # Most of a sold-out stampede: no address to parse, no throttle, an answer made once.
-        return _json_encoded(_SOLD_OUT_KNOWN_BODY, status=services.SoldOut.status, detail_given=True)
+        return _sold_out_known_answer()
     try:
         accepted = acceptance.order_accept(
             product=data, idempotency_key=key, data=order_input, client_ip=client_ip(request)
@@ -236,6 +236,38 @@ def _order_create(request, category: str, product: str):
     except services.OrderRefused as exc:
         return _refused(exc)
     return _accepted_answer(accepted.order, category=category, product=product, replayed=accepted.replayed)
+
+
+def _sold_out_known_answer() -> HttpResponse:
+    # Most of a sold-out stampede: no address to parse, no throttle, an answer made once. Its
+    # length is given here: the common middleware that would add it is not run on the short way.
+    response = _json_encoded(_SOLD_OUT_KNOWN_BODY, status=services.SoldOut.status, detail_given=True)
+    response["Content-Length"] = _SOLD_OUT_KNOWN_LENGTH
+    return response
+
+
+def sold_out_answer(request, category: str, product: str) -> HttpResponse | None:
+    """`order_create`'s answer to a new buyer of a sale this process knows is sold out
+    (`acceptance.sold_out_known`), for a request it would answer so: a valid key and body. It
+    calls no cache, database or other server. None for any other request, whatever its answer
+    (an error included), which the view then answers in full. Run by
+    `orders.middleware.SoldOutAnswerMiddleware`, before the middlewares that such an answer
+    does not need."""
+    started = time.perf_counter()
+    try:
+        key = idempotency_key_parse(request_header(request, "Idempotency-Key", None))
+        # Only from the process's own copy: a cache that does not answer (a silent Redis) is
+        # waited for once, by the view, not twice.
+        data = selectors.hot_product_here(category=category, product=product)
+        if data is None or not acceptance.sold_out_known(product=data, idempotency_key=key):
+            return None
+        json_body_check(request)
+        order_input_parse(request.body, per_order_limit=data["per_order_limit"])
+    except Exception:  # the view answers it, the same error included, in full
+        return None
+    response = _sold_out_known_answer()
+    answer_record(product=product, status=response.status_code, seconds=time.perf_counter() - started)
+    return response
 
 
 # Read-only JSON: another method gets its 405, not the CSRF check's 403.
