@@ -6,7 +6,9 @@ It starts the production-shaped stack (bench.stack), opens two sales (one sold o
 stops the workers, and while wrk sends sold-out answers, then acceptances, then the trivial
 view, py-spy samples the serving processes (only threads holding the GIL: CPU, not waiting),
 and the CPU each request cost the serving processes, PostgreSQL, Redis and nginx is taken
-from /proc over wrk's run (`cpu_ms_per_request`).
+from /proc over wrk's run (`cpu_ms_per_request`). Before those, with the sale sold out, it
+measures a sold-out answer's CPU against the trivial view's in one process, without a server
+(`bench.soldout_requests`, written to `<out>/soldout-requests.json`).
 Between the sold-out answers and the acceptances, with the workers started, it accepts a few
 hundred orders and samples the workers while they drain them (`drain`): the CPU each order
 cost the workers, PostgreSQL and the legacy API is taken over the whole drain of those
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import subprocess
 import sys
@@ -165,6 +168,15 @@ def run(out: Path, seconds: int) -> dict:
         script.write_text(WRK_ORDER_SCRIPT.replace("RUN", f"profile{int(time.time())}"))
         hot = f"/shop/{HOT_CATEGORY}/{HOT_PRODUCT}/orders"
         wrk(stack.url("edge", hot), connections=4, seconds=2, script=script)  # sells the 5 units out
+        in_process = out / "soldout-requests.json"
+        subprocess.run(
+            [sys.executable, "-m", "bench.soldout_requests", "--json", str(in_process)],
+            cwd=ROOT,
+            env={**stack.env, "SHOP_DEPLOYMENT": "hotpath"},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        figures["soldout_in_process"] = json.loads(in_process.read_text())
         hotpath, ceiling = _children(stack.processes["hotpath"].pid), _children(stack.processes["ceiling"].pid)
         orders = stack.url("edge", f"/shop/rods/{CEILING_PRODUCT}/orders")
         for what, pids, url, lua in (
@@ -194,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.out.glob("profile-*-raw-*.txt"):
         path.unlink()
-    for what, row in run(args.out, args.seconds).items():
+    figures = run(args.out, args.seconds)
+    in_process = figures.pop("soldout_in_process")
+    print(
+        "a sold-out answer in one process: {soldout} µs of CPU, the trivial view {ceiling}, "
+        "without the short way {soldout_whole_way}".format(**in_process["us_per_request"])
+    )
+    for what, row in figures.items():
         unit = "orders drained" if what == "drain" else "requests"
         print(f"{what}: {row['rps']:.0f} {unit}/s; profile in {args.out / f'profile-{what}.txt'}")
     return 0
