@@ -60,6 +60,13 @@ def soldout_leases_forget() -> None:
     _leases.clear()
 
 
+def soldout_lease_running() -> bool:
+    """True while this process holds a lease on some sold-out sale: only then may one of its
+    buyers be answered from memory."""
+    now = time.monotonic()
+    return any(lease.until > now for lease in tuple(_leases.values()))
+
+
 def _lease_take(allocation_id: int, *, sent: float, reply: list) -> None:
     """Keeps the lease the script granted in `reply` (`sold_out_unseen`, 0, version[, members]):
     from `sent`, the moment before the script was sent, so it ends before Redis's does."""

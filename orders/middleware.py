@@ -16,6 +16,7 @@ from django.urls import Resolver404, resolve
 from opentelemetry import trace
 
 from orders import views
+from orders.gate import soldout_lease_running
 
 
 class SoldOutAnswerMiddleware:
@@ -24,10 +25,11 @@ class SoldOutAnswerMiddleware:
 
     def __call__(self, request):
         # The orders URL's own ending first: the other POSTs (the ceiling's among them) pay no
-        # resolution for it.
+        # resolution for it; nor does an order while no sale here is known to be sold out.
         if (
             request.method == "POST"
             and request.path_info.endswith("/orders")
+            and soldout_lease_running()
             and not trace.get_current_span().is_recording()
         ):
             try:

@@ -4,6 +4,8 @@ taken that way: every other request of the orders URL is answered by the view, a
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
 
 import pytest
@@ -13,7 +15,7 @@ from django.middleware.common import CommonMiddleware
 from django.test import Client
 from opentelemetry.sdk.trace import TracerProvider
 
-from orders import selectors, views
+from orders import gate, selectors, views
 from orders.models import SaleAllocation
 from orders.selectors import product_memo_forget
 from tests.orders.conftest import order_body, post_order
@@ -131,3 +133,16 @@ def test_a_cache_away_is_the_view_s_503_not_a_500(client, sold_out, monkeypatch)
     answer = post_order(client, order_body())
     assert (answer.status_code, answer.json()["error"]) == (503, "unavailable")
     assert answer.has_header("Retry-After")
+
+
+def test_an_order_while_no_sale_here_is_sold_out_is_not_looked_at_twice(client, sale, settings, monkeypatch):  # noqa: F811
+    hot_path_urls(settings)
+    monkeypatch.setattr(views, "sold_out_answer", lambda *args, **kwargs: pytest.fail("the short way was tried"))
+    assert post_order(client, order_body()).status_code == 202
+    # A lease that has ended (the sale's units came back) is none either.
+    sell_out(SaleAllocation.objects.get(pk=sale.pk))
+    with pytest.raises(pytest.fail.Exception):
+        post_order(client, order_body())  # takes the lease, then the next one is tried the short way
+        post_order(client, order_body())
+    gate._leases[sale.pk] = dataclasses.replace(gate._leases[sale.pk], until=time.monotonic() - 1)
+    assert post_order(client, order_body()).status_code == 409
