@@ -249,8 +249,8 @@ def _sold_out_known_answer() -> HttpResponse:
 def sold_out_answer(request, category: str, product: str) -> HttpResponse | None:
     """`order_create`'s answer to a new buyer of a sale this process knows is sold out
     (`acceptance.sold_out_known`), for a request it would answer so: a valid key and body. It
-    calls no cache, database or other server. None for any other request, whatever its answer
-    (an error included), which the view then answers in full. Run by
+    calls no cache, database or other server. None for any other request, which the view then
+    answers in full. Run by
     `orders.middleware.SoldOutAnswerMiddleware`, before the middlewares that such an answer
     does not need."""
     started = time.perf_counter()
@@ -263,7 +263,7 @@ def sold_out_answer(request, category: str, product: str) -> HttpResponse | None
             return None
         json_body_check(request)
         order_input_parse(request.body, per_order_limit=data["per_order_limit"])
-    except Exception:  # the view answers it, the same error included, in full
+    except InvalidInput:  # the view names what is wrong, with the key's order if it had one
         return None
     response = _sold_out_known_answer()
     answer_record(product=product, status=response.status_code, seconds=time.perf_counter() - started)
