@@ -744,6 +744,7 @@ if SHOP_DEPLOYMENT in ("hotpath", "ceiling"):
         for name in MIDDLEWARE
         if name not in ("axes.middleware.AxesMiddleware", "django.contrib.messages.middleware.MessageMiddleware")
     ]
+    SILENCED_SYSTEM_CHECKS = ["admin.E409", "axes.W002"]
 if SHOP_DEPLOYMENT in ("all", "hotpath", "ceiling"):
     # A sold-out sale's new buyers are answered before the middlewares such an answer does not
     # need (orders.middleware), after the security headers and X-Frame-Options, which it does
@@ -755,7 +756,6 @@ if SHOP_DEPLOYMENT in ("all", "hotpath", "ceiling"):
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
         "orders.middleware.SoldOutAnswerMiddleware",
     ]
-    SILENCED_SYSTEM_CHECKS = ["admin.E409", "axes.W002"]
 
 # --- Tracing (OpenTelemetry; X-Ray-compatible ids; see tracing/) -----------------------------
 # Off: nothing is instrumented and tracing costs nothing. On: a request that arrives sampled

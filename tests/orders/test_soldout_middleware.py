@@ -5,6 +5,10 @@ taken that way: every other request of the orders URL is answered by the view, a
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -18,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from orders import gate, selectors, views
 from orders.models import SaleAllocation
 from orders.selectors import product_memo_forget
+from tests.conftest import ROOT
 from tests.orders.conftest import order_body, post_order
 from tests.orders.test_known_keys import sell_out
 from tests.orders.test_soldout_lease import redis_cache, sale  # noqa: F401 - fixtures
@@ -146,3 +151,36 @@ def test_an_order_while_no_sale_here_is_sold_out_is_not_looked_at_twice(client, 
         post_order(client, order_body())
     gate._leases[sale.pk] = dataclasses.replace(gate._leases[sale.pk], until=time.monotonic() - 1)
     assert post_order(client, order_body()).status_code == 409
+
+
+def _deployment_settings(deployment: str) -> dict:
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps({'middleware': s.MIDDLEWARE, 'silenced': s.SILENCED_SYSTEM_CHECKS}))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SHOP_DEPLOYMENT": deployment}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("deployment", "short_way", "silenced"),
+    [
+        ("all", True, []),
+        ("hotpath", True, ["admin.E409", "axes.W002"]),  # it has no admin's messages, no sign-in
+        ("ceiling", True, ["admin.E409", "axes.W002"]),
+        ("monolith", False, []),
+        ("legacy", False, []),
+    ],
+)
+def test_where_the_short_way_runs_and_which_checks_are_silenced(deployment, short_way, silenced):
+    found = _deployment_settings(deployment)
+    middleware = found["middleware"]
+    assert (SHORT_WAY in middleware) is short_way
+    if short_way:
+        security = middleware.index("django.middleware.security.SecurityMiddleware")
+        assert middleware[security + 1 : security + 3] == [
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            SHORT_WAY,
+        ]
+    assert found["silenced"] == silenced
