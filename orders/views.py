@@ -250,9 +250,8 @@ def sold_out_answer(request, category: str, product: str) -> HttpResponse | None
     """`order_create`'s answer to a new buyer of a sale this process knows is sold out
     (`acceptance.sold_out_known`), for a request it would answer so: a valid key and body. It
     calls no cache, database or other server. None for any other request, which the view then
-    answers in full. Run by
-    `orders.middleware.SoldOutAnswerMiddleware`, before the middlewares that such an answer
-    does not need."""
+    answers in full. Run by `orders.middleware.SoldOutAnswerMiddleware`, before the
+    middlewares that such an answer does not need."""
     started = time.perf_counter()
     try:
         key = idempotency_key_parse(request_header(request, "Idempotency-Key", None))
