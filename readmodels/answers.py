@@ -19,6 +19,7 @@ from collections import Counter
 from django.core.cache import cache
 
 from config.cache import redis_client
+from config.fork_safe import fork_safe_lock
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _key(product: str, second: int, outcome: str) -> str:
 
 FLUSH_SECONDS = 0.5
 
-_lock = threading.Lock()
+_lock = fork_safe_lock()  # its flusher thread runs in processes that may fork
 _pending: Counter = Counter()
 _flusher: dict[str, object] = {"pid": None}
 

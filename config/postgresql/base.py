@@ -23,11 +23,15 @@ import threading
 
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLDatabaseWrapper
 
+from config.fork_safe import fork_safe_lock
+
 _TASKS = "/proc/self/task"
 # Every connection this process opened and has not seen closed, with the process and the
 # thread that opened it: (pid, the thread's native id, its start time, the psycopg connection).
 _opened: list[tuple[int, int, str | None, object]] = []
-_opened_lock = threading.Lock()
+# Taken by the threads of a process that forks (a Celery worker's main process): never
+# inherited held (config.fork_safe).
+_opened_lock = fork_safe_lock()
 
 
 def _thread_started(native_id: int) -> str | None:
