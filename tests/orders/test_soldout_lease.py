@@ -23,7 +23,10 @@ from tests.orders.test_known_keys import sell_out
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LEASE_MS = 400
+# Longer than any test takes between two requests, even on a loaded machine: a test that
+# waits a lease out sets a short one of its own (WAITED_LEASE_MS).
+LEASE_MS = 30_000
+WAITED_LEASE_MS = 400
 
 
 @pytest.fixture(autouse=True)
@@ -135,9 +138,10 @@ def test_the_known_keys_are_sent_again_only_when_they_changed(client, sale, call
     assert gate._leases[sale.pk].version != first.version
 
 
-def test_units_that_come_back_are_sold_only_once_every_lease_is_over(client, sale, calls, monkeypatch):
+def test_units_that_come_back_are_sold_only_once_every_lease_is_over(client, sale, calls, monkeypatch, settings):
     if connection.vendor != "postgresql":
         pytest.skip("ACCEPT_SQL is PostgreSQL's")
+    settings.ORDERS_SOLDOUT_LEASE_MS = WAITED_LEASE_MS  # the order below waits it out
     sell_out(sale)
     assert post_order(client, order_body()).status_code == 409  # a lease, as another process would hold it
     # Two units come back (the merchant adds them; the sold-out figure is dropped on commit).

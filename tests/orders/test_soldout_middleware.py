@@ -37,14 +37,6 @@ def hot_path_urls(settings) -> None:
     settings.ROOT_URLCONF = "config.urls_hotpath"
 
 
-@pytest.fixture(autouse=True)
-def long_lease(redis_cache, settings):  # noqa: F811 - the fixture imported above
-    """A lease that outlasts each test: what is looked at here is which requests take the short
-    way while the process holds one, not when it ends (tests/orders/test_soldout_lease.py), and
-    a loaded machine can take longer than the 400 ms lease between two requests."""
-    settings.ORDERS_SOLDOUT_LEASE_MS = 60_000
-
-
 SHORT_WAY = "orders.middleware.SoldOutAnswerMiddleware"
 SOLD_OUT = {"error": "sold_out", "detail": "Sold out.", "remaining": 0}
 
