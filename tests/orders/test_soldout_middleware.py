@@ -144,11 +144,11 @@ def test_an_order_while_no_sale_here_is_sold_out_is_not_looked_at_twice(client, 
     hot_path_urls(settings)
     monkeypatch.setattr(views, "sold_out_answer", lambda *args, **kwargs: pytest.fail("the short way was tried"))
     assert post_order(client, order_body()).status_code == 202
-    # A lease that has ended (the sale's units came back) is none either.
     sell_out(SaleAllocation.objects.get(pk=sale.pk))
     with pytest.raises(pytest.fail.Exception):
         post_order(client, order_body())  # takes the lease, then the next one is tried the short way
         post_order(client, order_body())
+    # A lease that has ended (the sale's units came back) is none either.
     gate._leases[sale.pk] = dataclasses.replace(gate._leases[sale.pk], until=time.monotonic() - 1)
     assert post_order(client, order_body()).status_code == 409
 
