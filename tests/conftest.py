@@ -255,6 +255,20 @@ def _declined_cards_not_limited() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_tracing_set_up_here() -> Iterator[None]:
+    """The processes the tests start trace as deployed; this one traces nothing of its own. A
+    test that set tracing up here (by importing an entry point that does, as config.wsgi does)
+    would leave every later test's requests sampled at random, and a sampled request takes
+    other ways (orders.middleware): that test fails, not one of the later ones at random."""
+    from opentelemetry import trace
+
+    before = trace.get_tracer_provider()
+    yield
+    if trace.get_tracer_provider() is not before:
+        pytest.fail("this test set tracing up in the test process: set TRACING_ENABLED off first")
+
+
+@pytest.fixture(autouse=True)
 def _catalogue_pages_forgotten() -> Iterator[None]:
     """Each test starts without the catalogue pages and compiled routes an earlier test's
     rolled-back data made (their versions were never replaced: that happens on commit), nor
