@@ -51,8 +51,9 @@ DISTRIBUTION_COMMENT = {"Fn::Sub": "${AWS::StackName} shop edge"}
 def _distribution_config(table: dict) -> dict:
     config = cloudfront.distribution_config(table, lambda_arn="EDGE_VERSION")
     # CloudFormation generates the caller reference and takes its own origin shape.
-    for key in ("CallerReference", "Aliases", "OriginGroups", "CustomErrorResponses", "DefaultRootObject"):
+    for key in ("CallerReference", "Aliases", "OriginGroups", "DefaultRootObject"):
         config.pop(key, None)
+    config["CustomErrorResponses"] = config["CustomErrorResponses"]["Items"]
     domains = {
         "hotpath": _api_domain("HotpathApi"),
         # Private: CloudFront cannot reach it, so a route to it gets a 403, never the API.

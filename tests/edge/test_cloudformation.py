@@ -102,6 +102,13 @@ def test_every_origin_gets_the_origin_secret_and_the_hot_path_requires_it(templa
     assert env["EDGE_ORIGIN_SECRET"] == {"Ref": "OriginSecret"}
 
 
+def test_an_origin_s_5xx_is_kept_at_the_edge_for_a_second(template):
+    _, data = template
+    config = data["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    kept = {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in config["CustomErrorResponses"]}
+    assert kept == {500: 1, 502: 1, 503: 1, 504: 1}
+
+
 def test_the_functions_get_one_queue_name_real_hosts_and_secrets_by_name_only(template):
     _, data = template
     resources = data["Resources"]

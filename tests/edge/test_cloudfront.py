@@ -111,6 +111,15 @@ def test_the_config_has_the_fields_boto3_requires(exported):
     assert origins["hotpath"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
 
 
+def test_an_origin_s_5xx_is_kept_at_the_edge_for_a_second_not_cloudfront_s_ten(exported):
+    # Unset, CloudFront keeps a 503 to a GET for 10 s whatever its Cache-Control says: a buyer
+    # polling their order after the Retry-After would get the same 503 again.
+    config, _ = exported
+    errors = config["CustomErrorResponses"]
+    assert errors["Quantity"] == len(errors["Items"])
+    assert {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in errors["Items"]} == {500: 1, 502: 1, 503: 1, 504: 1}
+
+
 def test_the_managed_policy_ids_are_the_documented_ones():
     assert cloudfront.CACHING_DISABLED == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
     assert cloudfront.CACHING_OPTIMIZED == "658327ea-f89d-4fab-a63d-7e88639e58f6"

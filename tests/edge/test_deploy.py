@@ -104,6 +104,7 @@ def test_edge_deploy_creates_then_changes_nothing_on_a_second_run(aws):
     canary = behaviours["/t/canary/*"]["LambdaFunctionAssociations"]
     assert canary["Quantity"] == 3
     assert {a["LambdaFunctionARN"] for a in canary["Items"]} == {first.lambda_version_arn}
+    assert {e["ErrorCode"] for e in created["CustomErrorResponses"]["Items"]} == {500, 502, 503, 504}
 
     stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
     assert [b["PathPattern"] for b in stored["CacheBehaviors"]["Items"]] == list(behaviours)
