@@ -37,9 +37,9 @@ def _is_postgres() -> bool:
 
 def pytest_configure(config):
     # The processes the tests start trace as deployed and store their spans; this process
-    # stores none of its own (a module that sets tracing up on import, as the Lambda entry
-    # points do, would otherwise write spans of other tests' requests into a later test's
-    # store). The tracing tests build their own providers.
+    # sets no tracing up (_no_tracing_set_up_here) and, should a test do so all the same,
+    # stores no spans of other tests' requests in a later test's store. The tracing tests
+    # build their own providers.
     settings.TRACING_STORE = False
     TransactionTestCase._fixture_teardown = _tables_emptied
 
