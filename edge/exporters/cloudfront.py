@@ -35,12 +35,7 @@ ORIGIN_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105 - a header name
 # polls their order again would be given the same 503 for the rest of the 10 s. One second
 # still answers a burst of the same GET from the edge. edge_deploy sets this when it creates
 # the distribution; after that, error pages are the platform's (edge.deploy.MANAGED_KEYS).
-ERROR_CACHING_SECONDS = {500: 1, 502: 1, 503: 1, 504: 1}
-
-
-def custom_error_responses() -> list[dict]:
-    """How long each 5xx is kept, as DistributionConfig's CustomErrorResponses' items."""
-    return [{"ErrorCode": code, "ErrorCachingMinTTL": ttl} for code, ttl in ERROR_CACHING_SECONDS.items()]
+BRIEFLY_CACHED_ERRORS = (500, 502, 503, 504)
 
 
 def _items(items: list) -> dict:
@@ -179,7 +174,7 @@ def distribution_config(
         "OriginGroups": {"Quantity": 0},
         "DefaultCacheBehavior": default,
         "CacheBehaviors": _items([behaviour(table, routes, i, lambda_arn) for i in _first_of_each_pattern(routes)]),
-        "CustomErrorResponses": _items(custom_error_responses()),
+        "CustomErrorResponses": _items([{"ErrorCode": c, "ErrorCachingMinTTL": 1} for c in BRIEFLY_CACHED_ERRORS]),
         "Comment": comment,
         "PriceClass": "PriceClass_100",
         "Enabled": True,
