@@ -92,10 +92,11 @@ def test_a_worker_child_killed_mid_call_is_redelivered_at_once_and_waits_for_its
 ):
     order = order_accept_as_buyer()
     slow_legacy(legacy_api, legacy_env, time_cost=60)  # several seconds: the kill lands mid-call
-    # The order's claim lasts the permit wait, the call's timeout and 7 s: 21 s, well past the
+    # The order's claim lasts the permit wait, the call's timeout and 7 s: 14 s, well past the
     # 5 s or so the legacy API takes to finish the killed child's request, which the retry then
-    # finds placed.
-    env = {**worker_env, "LEGACY_API_TIMEOUT": "12", "ORDERS_SLOT_WAIT_SECONDS": "2"}
+    # finds placed. The kill comes as soon as the request is at the legacy API, long before the
+    # call's timeout.
+    env = {**worker_env, "LEGACY_API_TIMEOUT": "6", "ORDERS_SLOT_WAIT_SECONDS": "1"}
     worker = processes.celery_worker(env, concurrency=2)
     eventually(
         lambda: legacy_stats(legacy_api)["inflight"] >= 1 and HotOrder.objects.get(pk=order.pk).claimed_by,

@@ -193,9 +193,10 @@ def test_a_stampede_through_a_killed_worker_logs_each_order_once_from_acceptance
     assert sorted(status for status, _ in answers) == [202] * 8 + [409] * 4
 
     env = {**worker_env, "ORDERS_VISIBILITY_TIMEOUT": "5", "ORDERS_UNACKED_RESTORE_SECONDS": "1"}
-    env["LEGACY_API_TIMEOUT"] = "5"
-    # The killed worker's order claims last the permit wait and the call: both short.
-    env["ORDERS_SLOT_WAIT_SECONDS"] = "2"
+    env["LEGACY_API_TIMEOUT"] = "3"
+    # The killed worker's permits last the call's timeout and 7 s (10 s), its order claims the
+    # permit wait as well (11 s): both short. The timeout is still many times a call here.
+    env["ORDERS_SLOT_WAIT_SECONDS"] = "1"
     first = processes.celery_worker(env, concurrency=2, name="worker-1")
     eventually(
         lambda: HotOrder.objects.filter(stage="validating").exists(),

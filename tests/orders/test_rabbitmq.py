@@ -178,9 +178,11 @@ def test_a_worker_killed_mid_order_through_rabbitmq_places_every_order_once(
     env = {
         **worker_env,
         "CELERY_BROKER_URL": rabbitmq.url,
-        # The permits and claims the killed worker held end soon.
-        "LEGACY_API_TIMEOUT": "5",
-        "ORDERS_SLOT_WAIT_SECONDS": "2",
+        # The permits and claims the killed worker held end soon: a permit lasts the call's
+        # timeout and 7 s (10 s), a claim the permit wait as well (11 s). The timeout is still
+        # many times a call here (under a second).
+        "LEGACY_API_TIMEOUT": "3",
+        "ORDERS_SLOT_WAIT_SECONDS": "1",
     }
     done = subprocess.run([PYTHON, "-c", RELAY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
     assert done.stdout.strip().splitlines()[-1] == "published 4", done.stderr[-3000:]

@@ -23,13 +23,14 @@ def accept(count: int) -> list[HotOrder]:
 def worker_env_for_a_kill(worker_env: dict[str, str]) -> dict[str, str]:
     """A short visibility timeout, so that a new worker takes back a killed one's messages
     soon; a short legacy timeout and permit wait, so that the permits and the order claims the
-    killed worker held (each lasts the wait and the call) end soon."""
+    killed worker held end soon: a permit lasts the call's timeout and 7 s (10 s), a claim the
+    permit wait as well (11 s). The timeout is still many times a call here (under a second)."""
     return {
         **worker_env,
         "ORDERS_VISIBILITY_TIMEOUT": "5",
         "ORDERS_UNACKED_RESTORE_SECONDS": "1",
-        "LEGACY_API_TIMEOUT": "5",
-        "ORDERS_SLOT_WAIT_SECONDS": "2",
+        "LEGACY_API_TIMEOUT": "3",
+        "ORDERS_SLOT_WAIT_SECONDS": "1",
     }
 
 
@@ -75,16 +76,18 @@ def test_a_worker_and_the_legacy_api_killed_mid_call_the_order_waits_out_the_ref
 ):
     """The legacy API dies with the request it was placing: its pending row keeps the order's
     reference claimed there until the row's lease ends, and every request for it meanwhile is
-    answered 409 in_progress. The retries (here 8, lasting 7.5-15 s) would all be spent on
-    those answers; the order waits for the lease instead, and is placed once."""
+    answered 409 in_progress. The retries (here 2, lasting 1.5-3 s) would all be spent on
+    those answers; the order waits for the lease instead, and is placed once. The lease (20 s)
+    outlasts the killed worker's claim on the order (11 s), which the second worker waits out
+    before it asks, by more than those retries last."""
     from django.apps import apps
 
     legacy_orders = apps.get_model("legacy_api", "Order").objects
-    lease = {"LEGACY_ORDER_LEASE_SECONDS": "30"}
+    lease = {"LEGACY_ORDER_LEASE_SECONDS": "20"}
     legacy_api.env = {**legacy_env, **lease, "LEGACY_ARGON2_TIME_COST": "6", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
     legacy_api.start()
     [order] = accept(1)
-    env = worker_env_for_a_kill(worker_env)
+    env = {**worker_env_for_a_kill(worker_env), "ORDERS_MAX_RETRIES": "2"}
     first = processes.celery_worker(env, concurrency=1, name="worker-1")
     eventually(
         lambda: legacy_orders.filter(status="pending").exists(),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 import uuid
 
 import pytest
@@ -63,8 +62,9 @@ def test_after_a_stampede_and_its_drills_the_read_models_agree_with_the_records(
 ):
     settings.LEGACY_API_URL = legacy_api.url
     # The legacy API killed mid-request keeps that order's reference claimed until the
-    # request's lease there ends: a short one, so that the order waits seconds, not 90.
-    legacy_api.env = {**legacy_api.env, "LEGACY_ORDER_LEASE_SECONDS": "15"}
+    # request's lease there ends: a short one, so that the order waits seconds, not 90 (and
+    # no longer than the killed worker's claims make it wait anyway).
+    legacy_api.env = {**legacy_api.env, "LEGACY_ORDER_LEASE_SECONDS": "10"}
     legacy_api.start()
     sale_open(product=catalogue["muskie-casting-rod"], units=12, per_order_limit=2)
     env = {
@@ -72,9 +72,10 @@ def test_after_a_stampede_and_its_drills_the_read_models_agree_with_the_records(
         "EVENT_CONSUMERS_SECONDS": "0.5",
         "ORDERS_VISIBILITY_TIMEOUT": "5",
         "ORDERS_UNACKED_RESTORE_SECONDS": "1",
-        "LEGACY_API_TIMEOUT": "5",
-        # The killed worker's order claims last the permit wait and the call: both short.
-        "ORDERS_SLOT_WAIT_SECONDS": "2",
+        "LEGACY_API_TIMEOUT": "3",
+        # The killed worker's order claims last the permit wait and the call: both short
+        # (1 s, and the call's timeout and 7 s: 11 s in all).
+        "ORDERS_SLOT_WAIT_SECONDS": "1",
         # The retries outlast the legacy API's outage and its restart, however slow this
         # machine is at the time (a 1-2 s backoff spends eight retries in about 12 s).
         "ORDERS_MAX_RETRIES": "40",
@@ -90,10 +91,16 @@ def test_after_a_stampede_and_its_drills_the_read_models_agree_with_the_records(
     # Drill: the worker is killed while it works, and another takes over.
     eventually(lambda: HotOrder.objects.filter(stage="validating").exists(), timeout=60, interval=0.05)
     processes.stop(first, sig=signal.SIGKILL)
-    # Drill: the legacy API is down for a while, then back.
+    # Drill: the legacy API is down for a while, then back: until the new worker has found
+    # it down (and will retry those orders).
     processes.stop(legacy_api.process, sig=signal.SIGKILL)
-    worker_with_beat(processes, env, tmp_path, "worker-2")
-    time.sleep(4)
+    second = worker_with_beat(processes, env, tmp_path, "worker-2")
+    eventually(
+        lambda: "legacy API unreachable" in second.log(),
+        timeout=60,
+        interval=0.1,
+        message="the new worker did not meet the legacy API's outage",
+    )
     legacy_api.start()
     beside.join(timeout=120)
     finished = orders_final(12)

@@ -22,7 +22,7 @@ from edge.lambda_edge import trace_header_mint
 from events.models import Checkpoint, Event
 from orders.models import HotOrder
 from tests.conftest import BIN, eventually
-from tests.orders.conftest import ORDERS_URL, http_json, order_body, orders_final
+from tests.orders.conftest import ORDERS_URL, http_json, legacy_orders_count, order_body, orders_final
 from tracing import selectors
 from tracing.admin import trace_url
 from tracing.ids import otel_from_any
@@ -63,6 +63,12 @@ def spans_of(trace_id: str, **filters) -> list[Span]:
 
 def children(span: Span, **filters) -> list[Span]:
     return list(Span.objects.filter(trace_id=span.trace_id, parent_id=span.span_id, **filters))
+
+
+def legacy_order_pending(reference: str) -> bool:
+    from django.apps import apps
+
+    return apps.get_model("legacy_api", "Order").objects.filter(reference=reference, status="pending").exists()
 
 
 def every_hop_stored(trace_id: str, *, publish: bool = True) -> bool:
@@ -147,10 +153,10 @@ def test_a_worker_killed_mid_task_leaves_no_broken_trace_the_retry_joins_it(
 ):
     # A slow legacy API (seconds per order), so that the kill lands during the call.
     slow = {**legacy_env, "LEGACY_ARGON2_TIME_COST": "60", "LEGACY_ARGON2_MEMORY_KIB": "65536"}
-    # The order's claim lasts the permit wait, the call's timeout and 7 s: 21 s, well past the
-    # 5 s or so the legacy API takes to finish the killed child's request, which the retry then
-    # finds placed.
-    env = {**worker_env, "LEGACY_API_TIMEOUT": "12", "ORDERS_SLOT_WAIT_SECONDS": "2"}
+    # The order's claim lasts the permit wait, the call's timeout and 7 s: 11 s, well past the
+    # few seconds the legacy API takes to finish the killed child's request, which the retry
+    # then finds placed. The kill must come within the call's timeout (3 s) of the request.
+    env = {**worker_env, "LEGACY_API_TIMEOUT": "3", "ORDERS_SLOT_WAIT_SECONDS": "1"}
     hotpath, worker = shop(processes, legacy_api, env, legacy_env=slow, concurrency=2)
 
     buy(hotpath, EDGE_HEADER)
@@ -162,10 +168,19 @@ def test_a_worker_killed_mid_task_leaves_no_broken_trace_the_retry_joins_it(
     )
     child = int(HotOrder.objects.get().claimed_by.split(":")[0])
     assert child != worker.pid
+    # Killed once its request is at the legacy API (which holds the order's reference pending
+    # while it works on it): mid-call, not before it.
+    eventually(
+        lambda: legacy_order_pending(HotOrder.objects.get().reference),
+        timeout=30,
+        interval=0.05,
+        message="the order's request did not reach the legacy API",
+    )
     os.kill(child, signal.SIGKILL)  # mid-task: its task span never ends
 
     eventually(orders_final(1), timeout=120, message="the killed child's order was not placed")
     assert HotOrder.objects.get().status == "complete"
+    assert legacy_orders_count() == 1
     eventually(
         lambda: spans_of(TRACE_ID, kind="consumer", error=False, name__contains="order_process"),
         timeout=30,
