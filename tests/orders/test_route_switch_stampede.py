@@ -1,4 +1,4 @@
-"""One Idempotency-Key, one order, whichever origin the edge chose: 120 buyers retry their own
+"""One Idempotency-Key, one order, whichever origin the edge chose: 60 buyers retry their own
 order while the merchant switches the route (and the sale with it) off and on twice. Real
 gunicorn serving the all-in-one server (its edge middleware applies the routes), a real Celery
 worker, PostgreSQL."""
@@ -25,7 +25,7 @@ from tests.orders.conftest import ORDERS_URL, http_json, legacy_references, orde
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-BUYERS = 120  # ten at a time: ten buyers are in flight at every switch
+BUYERS = 60  # ten at a time: ten buyers are in flight at every switch
 SENDS_PER_BUYER = 3  # every buyer sends its order three times, as an impatient page would
 MAX_SENDS = 8  # and more when it got no definite answer (busy, unreachable)
 
