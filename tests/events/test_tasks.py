@@ -76,8 +76,14 @@ def test_a_real_worker_with_beat_runs_the_consumers(processes, process_env, tmp_
     from tests.conftest import BIN, eventually
 
     sale = small_sale(3)
-    # The worker's own loop off: beat's pass alone.
-    env = {**process_env, "EVENT_CONSUMERS": "tally=tests.events.handlers.tally", "EVENT_CONSUMERS_LOOP_SECONDS": "0"}
+    # The worker's own loop off: beat's pass alone, sent every second (a new schedule's first
+    # comes one interval after beat starts).
+    env = {
+        **process_env,
+        "EVENT_CONSUMERS": "tally=tests.events.handlers.tally",
+        "EVENT_CONSUMERS_LOOP_SECONDS": "0",
+        "EVENT_CONSUMERS_SECONDS": "1",
+    }
     processes.start(
         [
             str(BIN / "celery"),
