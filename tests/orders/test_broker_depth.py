@@ -4,6 +4,7 @@ does not answer, remembered for a while instead of asked again at every reload."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -41,8 +42,12 @@ def closing_port() -> Iterator[dict]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield seen
+    # Closing alone would leave the thread blocked in accept(): shut down, it returns at once.
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)
     server.close()
     thread.join(timeout=5)
+    assert not thread.is_alive()
 
 
 def test_a_rabbitmq_that_does_not_answer_is_tried_once_and_not_again_at_the_next_reload(closing_port):
