@@ -123,6 +123,7 @@ def test_adding_to_the_basket_with_the_keyboard_keeps_the_focus_and_announces_it
     from playwright.sync_api import expect
 
     page = browser.new_page()
+    page.clock.install()  # the toast's 6 s are moved past, not waited out
     page.set_default_timeout(20_000)
     page.goto(f"{demo_shop_url}/shop/reels/spinning-reel/")
     toast = page.locator("[data-toast]")
@@ -136,7 +137,7 @@ def test_adding_to_the_basket_with_the_keyboard_keeps_the_focus_and_announces_it
     expect(page.get_by_role("button", name="Add to basket")).to_be_focused()
 
     page.get_by_role("link", name="View basket").focus()
-    page.wait_for_timeout(7_000)  # past the toast's 6 s
+    page.clock.fast_forward(7_000)  # past the toast's 6 s
     expect(page.get_by_role("link", name="View basket")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{demo_shop_url}/basket/")
