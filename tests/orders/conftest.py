@@ -92,13 +92,6 @@ def broker_depth() -> int:
 
 
 @pytest.fixture
-def queries_beside_the_browser(monkeypatch):
-    """Playwright's loop runs in the test's thread, where Django refuses synchronous queries;
-    the test's own queries run between the browser's steps, never during one."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
 def category(db) -> Category:
     return Category.objects.create(name="Rods", slug="rods")
 

@@ -16,7 +16,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("queries_beside_the_browser"),
 ]
 
 

@@ -318,10 +318,8 @@ def _dashboard_in_a_browser(browser, live_server, django_user_model, *, width=12
 
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
-    catalogue, live_server, settings, browser, django_user_model, tmp_path, monkeypatch
+    catalogue, live_server, settings, browser, django_user_model, tmp_path
 ):
-    # Playwright's sync API runs an event loop in this thread; the test's own queries are safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
     sale_open(product=catalogue["muskie-casting-rod"], units=10, per_order_limit=2)
     catch_up()
@@ -388,9 +386,8 @@ UPLOT_KEPT = """(() => {
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_the_charts_and_tables_date_and_name_as_the_admin_does(
-    catalogue, live_server, settings, browser, django_user_model, monkeypatch
+    catalogue, live_server, settings, browser, django_user_model
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
     settings.TIME_ZONE = "Asia/Kolkata"  # half an hour off any UTC hour
     catalogue["tourney-casting-rod"].reorder_point = 58
@@ -426,10 +423,7 @@ def test_in_a_browser_the_charts_and_tables_date_and_name_as_the_admin_does(
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_on_a_phone_an_open_purchase_order_does_not_widen_the_page(
-    catalogue, live_server, browser, django_user_model, monkeypatch
-):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def test_on_a_phone_an_open_purchase_order_does_not_widen_the_page(catalogue, live_server, browser, django_user_model):
     catalogue["tourney-casting-rod"].reorder_point = 58
     catalogue["tourney-casting-rod"].save()
     place("tourney-casting-rod", 3)

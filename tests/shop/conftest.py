@@ -95,10 +95,8 @@ MERCHANT_PASSWORD = "a-merchant-browser-password"
 
 
 @pytest.fixture
-def live_shop_url(live_server, settings, monkeypatch) -> str:
-    """The shop served by the test's live server, its legacy API included. Playwright's sync API
-    keeps an event loop in this thread; the test's own ORM calls are still synchronous."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def live_shop_url(live_server, settings) -> str:
+    """The shop served by the test's live server, its legacy API included."""
     settings.LEGACY_API_URL = f"{live_server.url}/legacy-api"
     return live_server.url
 

@@ -19,7 +19,6 @@ from django.test import Client
 from orders.models import HotOrder, OrderStage, OrderStatus, Reservation
 from shop import accounts
 from shop.models import Category, PlacedOrder, Product, VerifiedEmail
-from tests.conftest import chromium_path
 from tests.shop import test_orders
 from tests.shop.test_orders import LOOK_ALIKES
 
@@ -410,20 +409,6 @@ def test_a_sign_up_whose_email_cannot_be_sent_still_creates_the_account(db, sett
     assert "Send the link again" in html
 
 
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"], headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def sign_up_in(page, shop_url: str, username: str) -> None:
     page.goto(f"{shop_url}/accounts/signup/")
     page.fill("#id_username", username)
@@ -436,15 +421,13 @@ def sign_up_in(page, shop_url: str, username: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_in_chromium_only_the_owner_who_opens_the_emailed_link_sees_the_sale_order(
-    buyers_orders, live_server, settings, monkeypatch, chromium
+    buyers_orders, live_server, settings, browser
 ):
     from playwright.sync_api import expect
 
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.SHOP_BASE_URL = live_server.url
-    stranger = chromium.new_context().new_page()
-    owner = chromium.new_context().new_page()
+    stranger = browser.new_context().new_page()
+    owner = browser.new_context().new_page()
     for page in (stranger, owner):
         page.set_default_timeout(20_000)
 

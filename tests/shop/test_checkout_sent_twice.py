@@ -158,10 +158,7 @@ def test_the_waiting_page_shows_no_order_to_another_browser(client, first_submit
     assert client.get(progress)["Location"] == f"/orders/{number}/"
 
 
-def test_in_a_browser_the_waiting_page_shows_the_order_once_placed(
-    client, first_submit_held, live_server, browser, monkeypatch
-):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
+def test_in_a_browser_the_waiting_page_shows_the_order_once_placed(client, first_submit_held, live_server, browser):
     reference, submit, let_go = first_submit_held
     first = submit(checkout_form())
     progress = _progress_url(client.post("/checkout/", checkout_form()))
