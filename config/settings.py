@@ -460,8 +460,8 @@ ORDERS_THROTTLE_WINDOW = env_int("ORDERS_THROTTLE_WINDOW", 60)
 ORDERS_THROTTLE_PER_IP = env_int("ORDERS_THROTTLE_PER_IP", 30)
 ORDERS_THROTTLE_PER_EMAIL = env_int("ORDERS_THROTTLE_PER_EMAIL", 5)
 # Cards declined for one mailbox, or from one client address (which a carrier's NAT may share
-# among many buyers), in 15 minutes before the storefront's checkout and buy-now refuse the
-# next try from there with 429 (shop.decline_throttle, card testing); 0: no limit.
+# among many buyers), in 15 minutes before the storefront's checkout and buy-now and the hot
+# path refuse the next try from there with 429 (shop.decline_throttle, card testing); 0: no limit.
 SHOP_DECLINES_PER_EMAIL = env_int("SHOP_DECLINES_PER_EMAIL", 5)
 SHOP_DECLINES_PER_IP = env_int("SHOP_DECLINES_PER_IP", 15)
 # The header carrying the buyer's address behind a proxy (e.g. X-Forwarded-For); empty:

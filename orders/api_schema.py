@@ -126,7 +126,7 @@ def _order_create(per_order_limit: int) -> dict[str, Any]:
             "415": UNSUPPORTED,
             "422": error_response("This Idempotency-Key was used for another body.", codes=["idempotency_key_reused"]),
             "429": error_response(
-                "Too many orders from this address or email.",
+                "Too many orders, or too many cards declined, from this address or email.",
                 codes=["throttled"],
                 headers={"Retry-After": RETRY_AFTER},
             ),

@@ -1,5 +1,6 @@
 """The checks before an order's write, in one Redis round trip where the cache is Redis: the
-sold-out figure the last refused reservation left, and the per-address and per-email throttle.
+sold-out figure the last refused reservation left, the card-testing limits (cards declined for
+this address or mailbox, shop.decline_throttle) and the per-address and per-email throttle.
 
 Sold-out answers, what most of a stampede gets, are given from Redis alone when it can tell
 that the key never had an order: it is not among the open sale's *known keys*
@@ -30,8 +31,10 @@ from orders.known_keys import (
     known_keys_key,
 )
 from orders.selectors import allocation_remaining, remaining_cache_key
-from orders.services import SoldOut, StockChanging
+from orders.services import SoldOut, StockChanging, Throttled
 from orders.throttle import throttle_count, throttle_counters, throttle_seen_key, throttled
+from shop.decline_throttle import DETAIL as DECLINES_DETAIL
+from shop.decline_throttle import decline_counters, declines_over
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +100,13 @@ def soldout_leased(*, allocation_id: int, idempotency_key: str) -> bool:
 # figure the last refused reservation left (a sold-out answer is not counted; 'unseen' when
 # the armed known-keys set shows the key never had an order, with a lease when nothing is
 # left: the set's version, and its members unless the caller's copy is of that version), a
-# lease that is running ('leased', how long it has left: no order until it ends), the key
-# added to that set, then the throttle as `throttle_count` counts it. Keys: the remaining figure,
-# the key's seen-mark, the known keys, the lease, the set's epoch, then the counters;
-# arguments: the quantity, the window, the arming mark, the key's member, the lease's
-# milliseconds (0: none), the caller's copy's version, then each counter's limit.
+# lease that is running ('leased', how long it has left: no order until it ends), the cards
+# declined for this address or mailbox ('declines' at a limit: nothing written), the key added
+# to that set, then the throttle as `throttle_count` counts it. Keys: the remaining figure,
+# the key's seen-mark, the known keys, the lease, the set's epoch, the declines' counters, then
+# the throttle's; arguments: the quantity, the window, the arming mark, the key's member, the
+# lease's milliseconds (0: none), the caller's copy's version, how many declines' counters,
+# then each counter's limit (KEYS[i]'s is ARGV[i + 2]).
 # Before a key is judged unseen, the set must have been armed on this very server (the epoch's
 # first word is its run id): one restarted from a snapshot, or a replica promoted, may have
 # lost keys added since, so there the mark is dropped and answers go to the database; so they
@@ -138,6 +143,12 @@ local leased = redis.call('PTTL', KEYS[4])
 if leased > 0 then
   return {'leased', leased}
 end
+local declines = tonumber(ARGV[7])
+for i = 6, 5 + declines do
+  if (tonumber(redis.call('GET', KEYS[i]) or '') or 0) >= tonumber(ARGV[i + 2]) then
+    return {'declines', 0}
+  end
+end
 if armed then
   redis.call('SADD', KEYS[3], ARGV[4])
 end
@@ -145,12 +156,12 @@ local window = tonumber(ARGV[2])
 if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', window) then
   return {'ok', 0}
 end
-for i = 6, #KEYS do
+for i = 6 + declines, #KEYS do
   local count = redis.call('INCR', KEYS[i])
   if count == 1 then
     redis.call('EXPIRE', KEYS[i], window + 1)
   end
-  if count > tonumber(ARGV[i + 1]) then
+  if count > tonumber(ARGV[i + 2]) then
     redis.call('DEL', KEYS[2])
     return {'throttled', 0}
   end
@@ -164,14 +175,18 @@ LEASE_WAITS = 3
 
 def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, client_ip: str | None, email: str) -> None:
     """Raises SoldOut when the cached remaining figure is short, else Throttled when this
-    client is over its limits. One Redis script where the cache is Redis, none while this
-    process holds a lease on the sold-out sale and the key is not among its known keys."""
+    client is over its limits: too many cards declined, or too many orders. One Redis script
+    where the cache is Redis, none while this process holds a lease on the sold-out sale and
+    the key is not among its known keys."""
     backend = caches["default"]  # once: the cache proxy looks it up on every attribute
     client = redis_client(backend)
     if client is None:
         remaining = cache.get(remaining_cache_key(allocation_id))
         if remaining is not None and remaining < quantity:
             raise SoldOut("Sold out.", remaining=remaining)
+        wait = declines_over(address=client_ip, email=email)
+        if wait is not None:
+            raise Throttled(DECLINES_DETAIL, retry_after=wait)
         throttle_count(member=known_key_member(idempotency_key), client_ip=client_ip, email=email)
         return
     if soldout_leased(allocation_id=allocation_id, idempotency_key=idempotency_key):
@@ -179,12 +194,14 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
     member = known_key_member(idempotency_key)
     now = time.time()
     counters = throttle_counters(client_ip=client_ip, email=email, now=now)
+    declines, declines_wait = decline_counters(address=client_ip, email=email)
     keys = [
         remaining_cache_key(allocation_id),
         throttle_seen_key(member),
         known_keys_key(allocation_id),
         soldout_lease_key(allocation_id),
         known_keys_epoch_key(allocation_id),
+        *(k for k, _ in declines),
         *(k for k, _ in counters),
     ]
     make_key = backend.make_key
@@ -199,6 +216,8 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
             member,
             settings.ORDERS_SOLDOUT_LEASE_MS,
             held.version if held is not None else "",
+            len(declines),
+            *(limit for _, limit in declines),
             *(limit for _, limit in counters),
         ]
         sent = time.monotonic()
@@ -221,5 +240,7 @@ def gate_check(*, allocation_id: int, quantity: int, idempotency_key: str, clien
         raise SoldOut("Sold out.", remaining=remaining).never_ordered()
     if verdict == b"sold_out":
         raise SoldOut("Sold out.", remaining=remaining)
+    if verdict == b"declines":
+        raise Throttled(DECLINES_DETAIL, retry_after=declines_wait)
     if verdict == b"throttled":
         raise throttled(now)

@@ -22,6 +22,7 @@ from orders.lifecycle import order_transition
 from orders.models import DeadLetter, HotOrder, LegacySlot, OrderStage, OrderStatus, OutboxMessage
 from orders.permits import legacy_slot_acquire, legacy_slot_lease_seconds, legacy_slot_release
 from orders.selectors import sale_hold_subquery
+from shop.decline_throttle import decline_count
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ def _answer_record(*, order_id: int, answer: OrderAnswer, hold: str | None = Non
             )
             return "complete"
         case Outcome.DECLINED:
-            order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail=str(answer))
+            order_fail(order_id=order_id, stage=OrderStage.CARD_DECLINED, detail=str(answer), card_tried=True)
             return "card_declined"
         case Outcome.OUT_OF_STOCK:
             order_fail(order_id=order_id, stage=OrderStage.SOLD_OUT, detail=str(answer))
@@ -296,13 +297,18 @@ def order_complete(
     return order
 
 
-def order_fail(*, order_id: int, stage: str, detail: str = "") -> HotOrder:
-    """The order cannot be placed (card declined, sold out, expired): release its items."""
+def order_fail(*, order_id: int, stage: str, detail: str = "", card_tried: bool = False) -> HotOrder:
+    """The order cannot be placed (card declined, sold out, expired): release its items.
+    `card_tried`: the order backend declined its card, which counts against its buyer's address
+    and mailbox (shop.decline_throttle: card testing), once the failure is committed."""
     with transaction.atomic():
         order = HotOrder.objects.select_for_update(of=("self",)).select_related("product").get(pk=order_id)
         if order.is_final:
             return order
         order_transition(order, to=stage, detail=detail)
+        if card_tried:
+            address, email = order.client_ip, order.customer_email
+            transaction.on_commit(lambda: decline_count(address=address, email=email))
     return order
 
 

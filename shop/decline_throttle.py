@@ -1,10 +1,15 @@
 """Card testing: a stranger with a list of stolen card numbers tries them one by one at the
-checkout or the buy-now API, reading which are good from what is declined. Declined cards are
-counted per mailbox (`+tags` and case folded) and per client address (an IPv6 address by its
-/64); once either reaches its limit in a window (SHOP_DECLINES_PER_EMAIL, SHOP_DECLINES_PER_IP;
-0: none), every next try from there is refused with 429 and `Retry-After` before its card
-reaches the order backend. A buyer who mistypes a card once or twice is not affected; nor is
-anyone whose card goes through.
+checkout, the buy-now API or the hot path, reading which are good from what is declined.
+Declined cards are counted per mailbox (`+tags` and case folded) and per client address (an
+IPv6 address by its /64), the same counters for every channel; once either reaches its limit in
+a window (SHOP_DECLINES_PER_EMAIL, SHOP_DECLINES_PER_IP; 0: none), every next try from there is
+refused with 429 and `Retry-After` before its card reaches the order backend. A buyer who
+mistypes a card once or twice is not affected; nor is anyone whose card goes through.
+
+The hot path answers before its card is sent: its gate refuses an address or mailbox at its
+limit (`decline_counters`, in the gate's one Redis round trip; `declines_over` elsewhere), and
+the worker counts a card the order backend declined (`decline_count`). The orders it accepted
+before their declines came back are bounded by the hot path's own throttle per address.
 
 A try is counted before its card is sent and taken back once it is not declined, so that tries
 sent at once cannot all read a count under the limit (as the order lookup's throttle counts).
@@ -54,6 +59,34 @@ def _limits(*, address: str | None, email: str, bucket: int) -> dict[str, int]:
     if address and settings.SHOP_DECLINES_PER_IP > 0:
         limits[f"shop:declines:address:{digest(client_network(address))}:{bucket}"] = settings.SHOP_DECLINES_PER_IP
     return limits
+
+
+def decline_counters(*, address: str | None, email: str) -> tuple[list[tuple[str, int]], int]:
+    """This address's and mailbox's counters in the current window, each with its limit (a
+    try is refused once one has as many as its limit), and the seconds until the window turns."""
+    bucket, wait = window_now(WINDOW_SECONDS)
+    return list(_limits(address=address, email=email, bucket=bucket).items()), wait
+
+
+def declines_over(*, address: str | None, email: str) -> int | None:
+    """The seconds to wait when this address or mailbox has had as many cards declined as its
+    limit in this window, else None. Through Django's cache API; raises when the cache does."""
+    counters, wait = decline_counters(address=address, email=email)
+    if not counters:
+        return None
+    counts = cache.get_many([key for key, _ in counters])
+    return wait if any((counts.get(key) or 0) >= limit for key, limit in counters) else None
+
+
+def decline_count(*, address: str | None, email: str) -> None:
+    """Counts one card the order backend declined for an order of this address and mailbox,
+    once the order's answer was given (the hot path's worker); a cache that is away loses it."""
+    bucket, _ = window_now(WINDOW_SECONDS)
+    try:
+        for key in _limits(address=address, email=email, bucket=bucket):
+            window_count(key, WINDOW_SECONDS)
+    except Exception:
+        logger.warning("declined card not counted (the cache is away)", exc_info=True)
 
 
 def _take_back(keys: list[str]) -> None:

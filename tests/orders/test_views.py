@@ -265,17 +265,6 @@ def test_window_is_enforced_by_the_reservation_even_with_a_stale_cache(client, a
     assert nothing_reserved(allocation)
 
 
-@pytest.fixture(params=["shared cache", "process cache"])
-def throttle_cache(request, settings, counting_clock_pinned):
-    """The throttle runs as one Redis script where the cache is Redis, and through Django's
-    cache API elsewhere: both count alike."""
-    if request.param == "process cache":
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-        cache.clear()
-    yield request.param
-    cache.clear()
-
-
 def test_one_client_is_throttled_per_email_and_per_ip(client, allocation, settings, throttle_cache):
     settings.ORDERS_THROTTLE_PER_EMAIL = 2
     settings.ORDERS_THROTTLE_PER_IP = 4
