@@ -89,18 +89,28 @@ class OrderInput:
 
 
 # What a person's name, a postal address or an email's domain never holds: control characters,
-# surrogates, private-use and unassigned code points, line and paragraph separators. A lone surrogate
-# cannot even be encoded (hashed, sent, stored). Format characters stay allowed: the zero-width joiner
-# and non-joiner (U+200D, U+200C) are part of how Persian and Indic names are written.
-_NOT_IN_A_NAME = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+# surrogates, private-use and unassigned code points, line and paragraph separators, and the
+# invisible format characters. A lone surrogate cannot even be encoded (hashed, sent, stored); a
+# right-to-left override (U+202E) or isolate shows the text after it reversed or moved in the
+# merchant's admin and in emails, and a zero-width space hides inside a name. Of the format
+# characters only these stay: the zero-width non-joiner and joiner (U+200C, U+200D), part of how
+# Persian and Indic names are written, and the left-to-right and right-to-left marks (U+200E,
+# U+200F), which a keyboard for Hebrew or Arabic types around digits and Latin letters.
+_NOT_IN_A_NAME = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp", "Cf"}
+_FORMAT_IN_A_NAME = frozenset("\u200c\u200d\u200e\u200f")
+_NOT_IN_A_DOMAIN = _NOT_IN_A_NAME - {"Cf"}
 
 
 def text_is_clean(text: str) -> bool:
     """The one rule for free text a person writes (a name, an address's lines, a city), on
     every origin and form that takes some."""
+    return _clean(text, _NOT_IN_A_NAME)
+
+
+def _clean(text: str, refused: set[str]) -> bool:
     if text.isascii() and text.isprintable():  # letters, digits, punctuation and spaces only
         return True
-    return not any(unicodedata.category(char) in _NOT_IN_A_NAME for char in text)
+    return not any(unicodedata.category(char) in refused and char not in _FORMAT_IN_A_NAME for char in text)
 
 
 def idempotency_key_parse(value: str | None) -> str:
@@ -166,7 +176,8 @@ def _domain_ok(domain_part: str) -> bool:
         return False
     # Django's pattern takes any code point from U+00A1 up as a letter, lone surrogates included:
     # the legacy API refuses those, and the hot path could not hash them for its throttle.
-    if not (text_is_clean(domain_part) and EmailValidator().validate_domain_part(domain_part)):
+    # (Format characters are left to the address's own check, which names them.)
+    if not (_clean(domain_part, _NOT_IN_A_DOMAIN) and EmailValidator().validate_domain_part(domain_part)):
         return False
     if domain_part.isascii():
         return True

@@ -111,6 +111,7 @@ def test_json_nested_too_deeply_is_a_bad_body_not_a_crash():
         "क्\u200dष",  # Devanagari, with a zero-width joiner
         "Ann O'Angler-Smith",
         "Zoë Ångström",
+        "\u05d3\u05e0\u05d4 \u200f3",  # Hebrew, with a right-to-left mark before a digit
     ],
 )
 def test_names_written_with_joiners_are_accepted(name):
@@ -119,7 +120,19 @@ def test_names_written_with_joiners_are_accepted(name):
     assert parse(body, per_order_limit=2).name == name
 
 
-@pytest.mark.parametrize("name", ["Ann\x07Angler", "Ann\nAngler", "Ann\u2028Angler", "Ann\ue000Angler"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ann\x07Angler",
+        "Ann\nAngler",
+        "Ann\u2028Angler",
+        "Ann\ue000Angler",
+        "Ann \u202erelgnA",  # a right-to-left override: shown as "Ann Angler" reversed after it
+        "Ann \u2067Angler\u2069",  # a right-to-left isolate
+        "Ann\u200bAngler",  # a zero-width space
+        "\ufeffAnn Angler",  # a byte order mark
+    ],
+)
 def test_names_with_control_or_separator_characters_are_refused(name):
     body = order_body()
     body["customer"]["name"] = name

@@ -34,6 +34,8 @@ def order_service_down(settings, closed_port_url):
         ("county", "Co.\x7f Cork", IRISH),
         ("name", "Ada\x1b[31m", {}),
         ("address_line", "1 Main \ue000", {}),
+        ("name", "Ada \u202eregnA", {}),
+        ("city", "Du\u200bluth", {}),
     ],
 )
 def test_the_checkout_refuses_a_control_character_in_any_free_text_field_naming_it(client, rod, field, value, extra):
