@@ -9,7 +9,9 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from django.db.models import Sum
+from django.db import transaction
+from django.db.models import F, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 import legacy_client
@@ -23,7 +25,9 @@ from orders.sales import (
     hold_reference_new,
     sale_closing_follow,
     sale_lock,
+    sale_resized_append,
 )
+from orders.signals import allocation_changed
 from readmodels.inventory import inventory_true_up
 from readmodels.selectors import inventory_figures
 from shop.models import Product
@@ -201,6 +205,9 @@ def _reconcile_one(allocation: SaleAllocation) -> SaleCheck:
         check.action = _repair(allocation, check, hold_known=hold is not None) or check.action
     except OutOfStock as exc:
         check.action = f"not repaired: the hold is short and only {exc.available} are available"
+        cut = _sale_cut_to_hold(allocation, check)
+        if cut is not None:
+            check.action += f"; the sale cut to {cut} allocated, what the hold and the sold units cover"
     except (LegacyUnavailable, LegacyRefused) as exc:
         check.action = f"not repaired: {exc}"
     return check
@@ -222,6 +229,34 @@ def _repair(allocation: SaleAllocation, check: SaleCheck, *, hold_known: bool) -
         return f"not repaired: {check.in_flight} orders in flight may have drawn on the hold"
     legacy_client.hold_set(reference=allocation.hold_reference, quantity=check.owed)
     return f"{'shrunk' if check.drift > 0 else 'grown'} to {check.owed}"
+
+
+def _sale_cut_to_hold(allocation: SaleAllocation, check: SaleCheck) -> int | None:
+    """A hold short of what the sale owes that the stock of record cannot grow (changed outside
+    the shop, its units sold elsewhere since): the sale's allocation is cut to what the hold
+    keeps, so that no buyer is given a 202 for a unit nobody holds; never below what accepted
+    orders reserved. The new allocation, or None when there was nothing to cut.
+
+    An order that completes draws its units from the hold as it counts them sold, so `sold +
+    hold` as read stays what the sale can sell while buyers reserve and workers place orders."""
+    units = check.sold + (check.hold or 0)
+    with transaction.atomic():
+        cut = SaleAllocation.objects.filter(pk=allocation.pk, state=SaleState.OPEN, allocated__gt=units).update(
+            allocated=Greatest(F("sold") + F("reserved"), Value(units)), updated_at=timezone.now()
+        )
+        if not cut:
+            return None
+        allocation.refresh_from_db()
+        sale_resized_append(allocation, units=allocation.allocated)
+    allocation_changed(sender=SaleAllocation, instance=allocation)
+    logger.error(
+        "sale of %s cut to %s allocated: its hold %s keeps only %s and the stock of record cannot grow it",
+        check.product,
+        allocation.allocated,
+        check.hold_reference,
+        check.hold,
+    )
+    return allocation.allocated
 
 
 def _owned(references: list[str]) -> set[str]:

@@ -206,7 +206,7 @@ def _sale_event_append(allocation: SaleAllocation, *, status: str) -> None:
     event_append(source="shop.merchant", detail_type="State change Notification", **kinds, data=data)
 
 
-def _sale_resized_append(allocation: SaleAllocation, *, units: int) -> None:
+def sale_resized_append(allocation: SaleAllocation, *, units: int) -> None:
     """SALE/ALLOCATION/RESIZED: only `allocated` moved (reserved and sold move with orders)."""
     data = {"product": allocation.product.slug, "allocated": units, "hold": allocation.hold_reference}
     kinds = {"type": "SALE", "subtype": "ALLOCATION", "status": "RESIZED"}
@@ -238,7 +238,7 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
                 raise SaleRefused(f"The stock of record refused the hold: {exc}", field="allocated")
             with transaction.atomic():
                 SaleAllocation.objects.filter(pk=allocation.pk).update(allocated=units, updated_at=timezone.now())
-                _sale_resized_append(allocation, units=units)
+                sale_resized_append(allocation, units=units)
         else:
             # Conditional: buyers reserve under our feet, and their units must stay allocated.
             with transaction.atomic():
@@ -246,7 +246,7 @@ def sale_resize(*, allocation: SaleAllocation, units: int) -> SaleAllocation:
                     pk=allocation.pk, state=SaleState.OPEN, reserved__lte=units - F("sold")
                 ).update(allocated=units, updated_at=timezone.now())
                 if shrunk:
-                    _sale_resized_append(allocation, units=units)
+                    sale_resized_append(allocation, units=units)
             if not shrunk:
                 allocation.refresh_from_db()
                 taken = allocation.reserved + allocation.sold

@@ -18,7 +18,7 @@ from orders import placement, sale_window, sales
 from orders.models import HotOrder, OrderStage, Reservation, SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
 from procs import free_port
-from tests.orders.conftest import order_accept_as_buyer, order_claimed
+from tests.orders.conftest import order_accept_as_buyer, order_body, order_claimed, post_order
 from tests.orders.sale_support import hold_quantity, legacy_serve, stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -373,8 +373,38 @@ def test_reconcile_reports_a_hold_it_cannot_take_again(product):
 
     (check,) = sale_reconcile()
 
-    assert check.action == "not repaired: the hold is short and only 5 are available"
+    assert check.action == (
+        "not repaired: the hold is short and only 5 are available; "
+        "the sale cut to 0 allocated, what the hold and the sold units cover"
+    )
     assert check.drift == -10
+    allocation.refresh_from_db()
+    assert allocation.remaining == 0  # no buyer is promised a unit no hold keeps
+
+
+def test_a_hold_cut_outside_the_shop_that_cannot_grow_back_cuts_the_sale_and_keeps_every_202(client, product):
+    """The hold was shrunk at the legacy API and its units sold to other channels: the sale
+    cannot get them back, so it is cut to what its hold keeps (never below what accepted orders
+    reserved). Until then every buyer of those units got a 202 that later failed as sold out."""
+    allocation = sales.sale_open(product=product, units=10, per_order_limit=2)
+    first = order_accept_as_buyer(quantity=2)
+    legacy_client.hold_set(reference=allocation.hold_reference, quantity=5)
+    place_from_open_stock("walk-in", quantity=95)  # the stock of record has nothing left to add
+
+    (check,) = sale_reconcile()
+
+    assert (check.hold, check.drift) == (5, -5)
+    assert check.action.endswith("the sale cut to 5 allocated, what the hold and the sold units cover")
+    allocation.refresh_from_db()
+    assert (allocation.allocated, allocation.reserved, allocation.remaining) == (5, 2, 3)
+    assert sale_reconcile()[0].action == "in step"
+    # Buyers get what the hold keeps and no more; every 202 is placed.
+    answers = [post_order(client, order_body(quantity=q)).status_code for q in (2, 2, 1)]
+    assert answers == [202, 409, 202]
+    for order in HotOrder.objects.order_by("pk"):
+        assert placement.order_send_to_legacy(order_id=order.pk) == "complete", order.last_error
+    assert HotOrder.objects.get(pk=first.pk).stage == OrderStage.SENT_TO_FULFILMENT
+    assert hold_quantity(allocation.hold_reference) == 0
 
 
 def test_status_shows_the_sale_beside_the_stock_of_record(product):
