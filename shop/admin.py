@@ -19,7 +19,7 @@ from config.admin_base import LoadedVersionForm, ShopModelAdmin
 from shop.models import LOW_STOCK, Category, Product
 from shop.price_field import PriceField
 from shop.product_address import ADDRESS, OFF_SALE, PRICE, product_address_refusal
-from shop.stock import StockBelowHeld, product_stock_set, products_restock
+from shop.stock import StockBelowHeld, StockPastMax, product_stock_set, products_restock
 from shop.templatetags.shop_tags import money
 
 
@@ -309,10 +309,14 @@ class ProductAdmin(ShopModelAdmin):
         form = RestockForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             quantity = form.cleaned_data["quantity"]
-            count = products_restock(product_ids=queryset.values_list("pk", flat=True), quantity=quantity)
-            self.log_action(request, queryset, f"Restocked: {quantity} added to its stock.")
-            self.message_user(request, f"Added {quantity} to the stock of {count} product(s).", messages.SUCCESS)
-            return HttpResponseRedirect(request.get_full_path())
+            try:
+                count = products_restock(product_ids=queryset.values_list("pk", flat=True), quantity=quantity)
+            except StockPastMax as exc:
+                form.add_error("quantity", str(exc))
+            else:
+                self.log_action(request, queryset, f"Restocked: {quantity} added to its stock.")
+                self.message_user(request, f"Added {quantity} to the stock of {count} product(s).", messages.SUCCESS)
+                return HttpResponseRedirect(request.get_full_path())
         context = {
             **self.admin_site.each_context(request),
             "title": "Restock products",

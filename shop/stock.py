@@ -113,11 +113,27 @@ def product_stock_set(
     return product
 
 
+# The most stock a product's record holds (PostgreSQL's integer, as the legacy API's receipts check).
+STOCK_MAX = 2_147_483_647
+
+
+class StockPastMax(Exception):
+    """A restock that would take some product's stock past STOCK_MAX; nothing was restocked."""
+
+    def __init__(self, products: list[str]):
+        super().__init__(f"Stock would pass {STOCK_MAX:,} units for {', '.join(products)}: nothing was added.")
+        self.products = products
+
+
 def products_restock(*, product_ids: Iterable[int], quantity: int) -> int:
     """Adds `quantity` to each product's stock as it is now (not as a page last saw it) and
-    logs each; returns how many products were restocked."""
+    logs each; returns how many products were restocked. Raises StockPastMax, nothing
+    restocked, when that would take any of them past STOCK_MAX."""
     with transaction.atomic():
         products = _products_locked(product_ids)
+        over = [product.slug for product in products if product.stock + quantity > STOCK_MAX]
+        if over:
+            raise StockPastMax(over)
         for product in products:
             Product.objects.filter(pk=product.pk).update(stock=F("stock") + quantity, updated_at=timezone.now())
             stock_changed_append(

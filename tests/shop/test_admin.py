@@ -77,6 +77,17 @@ def test_restock_refuses_a_quantity_below_one(admin_client, products):
     assert Product.objects.get(slug="rod-a").stock == 0
 
 
+def test_restock_past_the_most_a_stock_record_holds_is_refused_on_the_quantity_and_adds_to_none(admin_client, products):
+    Product.objects.filter(slug="rod-c").update(stock=2_147_483_600)
+
+    refused = run_action(admin_client, "restock", products[1:], apply="1", quantity="100")
+
+    assert refused.status_code == 200
+    errors = refused.context["form"].errors
+    assert list(errors) == ["quantity"] and "would pass 2,147,483,647 units for rod-c" in errors["quantity"][0]
+    assert dict(Product.objects.values_list("slug", "stock")) == {"rod-a": 0, "rod-b": 3, "rod-c": 2_147_483_600}
+
+
 def test_categories_show_their_product_counts(admin_client, products):
     products[0].soft_delete()
 
