@@ -127,6 +127,7 @@ class StockReceiptApi(LegacyApiView):
             201: OpenApiResponse(StockSerializer, description="Received: the stock after."),
             200: OpenApiResponse(StockSerializer, description="Already received under this reference."),
             422: OpenApiResponse(ErrorSerializer, description="reference_reused: the reference has another body."),
+            404: OpenApiResponse(ErrorSerializer, description="not_found: the path names no product (not a slug)."),
             **errors(400, 401, 403, 405, 415),
         },
     )

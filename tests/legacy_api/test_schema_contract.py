@@ -55,3 +55,15 @@ def test_card_padded_past_40_characters_is_taken_and_41_after_trimming_is_not():
     serializer = PaymentSerializer(data={"card_number": too_long})
     assert not serializer.is_valid()
     assert "no more than 40" in str(serializer.errors["card_number"][0])
+
+
+def test_a_receipt_for_a_path_that_names_no_product_is_a_404_the_schema_lists(client):
+    """`stock/{product}` takes a slug: any other text there is answered by the API's own 404,
+    which the operations on that path must list (a client built from the schema meets it)."""
+    paths = client.get("/legacy-api/schema", {"format": "json"}).json()["paths"]
+
+    response = client.post("/legacy-api/stock/%C2%AB%1B/receipts", {}, content_type="application/json")
+
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert "404" in paths["/legacy-api/stock/{product}/receipts"]["post"]["responses"]
+    assert "404" in paths["/legacy-api/stock/{product}"]["get"]["responses"]
