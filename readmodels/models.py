@@ -143,3 +143,16 @@ class PurchaseOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.quantity} × {self.product}"
+
+
+class ReorderCrossing(models.Model):
+    """A fall below a product's reorder point (its STOCK/PRODUCT/CHANGED event, by its position
+    in the log) and the purchase order that answered it: drafted for it, or the draft already
+    open then. A replay of the log finds it here and drafts nothing, even once that draft has
+    been received or cancelled."""
+
+    event_position = models.BigIntegerField(primary_key=True)
+    purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="crossings")
+
+    def __str__(self) -> str:
+        return f"crossing at {self.event_position}: {self.purchase_order_id}"

@@ -7,7 +7,9 @@ carries the figures after its change and the change itself, both exact within it
 so exactly one event takes a product from at or above its point to below it, however many
 orders race: that event drafts. The database makes sure of it too: at most one draft per
 product (a partial unique index), so a second drafting of the same crossing finds the first,
-and at most one purchase order per event, so a replay of the log drafts nothing again."""
+and at most one purchase order per event. Each crossing is recorded with the purchase order
+that answered it (`ReorderCrossing`), the draft already open included, so a replay of the log
+drafts nothing again, even for a crossing whose draft has since been received."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from django.utils import timezone
 import legacy_client
 from events.models import Event
 from events.services import event_append
-from readmodels.models import PurchaseOrder
+from readmodels.models import PurchaseOrder, ReorderCrossing
 from shop.models import Product
 
 logger = logging.getLogger(__name__)
@@ -104,9 +106,11 @@ def handle(event: Event) -> None:
     if product is None or not product.reorder_point:
         return
     if before >= product.reorder_point > after:
-        if PurchaseOrder.objects.filter(event_position=event.position).exists():
-            return  # this crossing drafted already: the event is replayed (events replay reorders)
-        purchase_order_draft(product=product, available=after, event_position=event.position)
+        answered = ReorderCrossing.objects.filter(event_position=event.position).exists()
+        if answered or PurchaseOrder.objects.filter(event_position=event.position).exists():
+            return  # this crossing was answered already: the event is replayed (events replay reorders)
+        order = purchase_order_draft(product=product, available=after, event_position=event.position)
+        ReorderCrossing.objects.get_or_create(event_position=event.position, defaults={"purchase_order": order})
 
 
 def _moved(order_id: int, *, from_status: str, to: str, user=None, **extra) -> PurchaseOrder:

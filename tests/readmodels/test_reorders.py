@@ -173,6 +173,27 @@ def test_replaying_the_log_to_the_reorders_consumer_drafts_nothing_again(catalog
     assert Event.objects.filter(source="shop.reorders", status="DRAFTED").count() == 1
 
 
+def test_a_replay_drafts_nothing_for_a_crossing_answered_by_the_draft_open_then(catalogue):
+    """The product fell below its point again while the first draft was still open: that
+    draft answered the second crossing too. Once the draft was cancelled, a replay of the log
+    drafted a purchase order for the old second crossing, with the product well stocked."""
+    rod = catalogue["tourney-casting-rod"]
+    place("tourney-casting-rod", 51)  # 9 left: crossed
+    catch_up()
+    (draft,) = PurchaseOrder.objects.all()
+    product_stock_set(product_id=rod.pk, stock=30)
+    place("tourney-casting-rod", 25)  # crossed again, the draft still open: it answers this one too
+    catch_up()
+    assert PurchaseOrder.objects.count() == 1
+    purchase_order_cancel(order_id=draft.pk)
+    product_stock_set(product_id=rod.pk, stock=60)  # well stocked again
+
+    call_command("events", "replay", "reorders", "--from", "0")
+
+    assert list(PurchaseOrder.objects.values_list("reference", "status")) == [(draft.reference, "cancelled")]
+    assert Event.objects.filter(source="shop.reorders", status="DRAFTED").count() == 1
+
+
 @pytest.mark.parametrize("view", ["inventory", "sales_per_minute", "tallies"])
 def test_a_read_model_is_not_replayed_into_its_live_rows(catalogue, view):
     place("tourney-casting-rod", 3)
