@@ -138,6 +138,17 @@ def pattern_matches(pattern: str, uri: str) -> bool:
     return _compiled(pattern).match(path_of(uri)) is not None
 
 
+def product_addresses(category: str, slug: str) -> tuple[str, ...]:
+    """What the hot path takes over of a product on sale: its page, its orders API (buy-now)
+    and its stock figures. A route that sends any of them there needs the product's sale."""
+    page = f"/shop/{category}/{slug}/"
+    return (page, page + "orders", page + "stock")
+
+
+def pattern_matches_product(pattern: str, category: str, slug: str) -> bool:
+    return any(pattern_matches(pattern, address) for address in product_addresses(category, slug))
+
+
 def remove_dot_segments(path: str) -> str:
     """RFC 3986's remove_dot_segments, as nginx applies it to `$uri`."""
     out: list[str] = []

@@ -161,18 +161,18 @@ def _minisite_takes_orders(route: Route, routes: Iterable[Route]) -> list[str]:
 
 
 def _hot_path_without_sale(route: Route) -> list[str]:
-    """An enabled route that sends product pages to the hot path when their product has no
-    open sale: shoppers would get a 404 there (or, once its sale has ended, the sale's page
-    saying so) instead of the storefront's page."""
+    """An enabled route that sends product pages (or their orders API or stock figures) to the
+    hot path when their product has no open sale: shoppers would get a 404 there (or, once its
+    sale has ended, the sale's page saying so) instead of the storefront's page, and buy-now
+    orders a 404 `not_hot` instead of the storefront's order."""
     if not route.enabled or route.origin is None or route.origin.name != HOT_PATH_ORIGIN:
         return []
     serving = hot_path_product_ids()
     products = Product.objects.on_sale().exclude(pk__in=serving).order_by("category__slug", "slug")
     missing = []
     for pk, category, slug, title in products.values_list("pk", "category__slug", "slug", "title").iterator():
-        page = f"/shop/{category}/{slug}/"
-        if matcher.pattern_matches(route.pattern, page):
-            missing.append((pk, slug, f"{title} ({page})"))
+        if matcher.pattern_matches_product(route.pattern, category, slug):
+            missing.append((pk, slug, f"{title} (/shop/{category}/{slug}/)"))
     if not missing:
         return []
     named = ", ".join(text for _, _, text in missing[:3])
@@ -187,7 +187,7 @@ def _hot_path_without_sale(route: Route) -> list[str]:
     else:
         shown = "the hot path answers their pages with 404"
     return [
-        f"Route {route.name} sends product pages to the hot path, but {named} {verb} no open sale: "
+        f"Route {route.name} sends product pages or their orders to the hot path, but {named} {verb} no open sale: "
         f"{shown}. Open the sale first (`manage.py sale open "
         f"{missing[0][1]} --units N --route`, or Sale allocations in the admin), or switch this "
         f"route off."

@@ -214,6 +214,9 @@ def test_a_hot_path_route_for_a_product_with_no_open_sale_warns_that_its_page_wo
     assert "no open sale" not in err, err
     _, err = run("add", "monolith-rods", "/shop/rods/*", "--origin", "monolith", "--enable")
     assert "no open sale" not in err, "only the hot path needs an open sale"
+    # The hot path takes a product's orders too: a route for those alone needs the sale as much.
+    _, err = run("add", "rods-api", "/shop/rods/*/orders", "--origin", "hotpath", "--enable")
+    assert "Pike Rod (/shop/rods/pike-rod/) has no open sale" in err and "Muskie" not in err, err
 
 
 def test_a_hot_path_route_for_a_product_whose_sale_ended_warns_of_the_ended_page_not_a_404(origins):

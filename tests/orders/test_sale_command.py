@@ -82,6 +82,18 @@ def test_close_releases_what_was_not_sold_and_disables_the_route(product):
     assert not route("muskie-casting-rod-sale").enabled
 
 
+def test_close_switches_off_a_route_that_sends_only_the_products_orders_to_the_hot_path(product):
+    """The hot path takes a product's buy-now orders as well as its page: a route for those
+    alone, left on, answered every buy-now of the product 404 `not_hot` once its sale closed."""
+    sale("open", "muskie-casting-rod", "--units", "40", "--route")
+    call_command("edge_route", "add", "muskie-api", "/shop/rods/*/orders", "--origin", "hotpath", "--enable")
+
+    output = sale("close", "muskie-casting-rod")
+
+    assert "Route muskie-api switched off" in output
+    assert not route("muskie-api").enabled and not route("muskie-casting-rod-sale").enabled
+
+
 def test_open_again_enables_the_existing_route(product):
     sale("open", "muskie-casting-rod", "--units", "5", "--route")
     sale("close", "muskie-casting-rod")
