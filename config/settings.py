@@ -8,6 +8,7 @@ filesystem broker, a file cache) so the shop starts on any machine with Python.
 import hashlib
 import hmac
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -33,24 +34,30 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be 1 or 0 (on/off, true/false, yes/no), not {value!r}.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}.")
+    return number
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, positive: bool = False) -> float:
     value = os.environ.get(name)
     if value in (None, ""):
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}.") from None
+    if positive and not number > 0:  # NaN too
+        raise ImproperlyConfigured(f"{name} must be more than 0, not {value!r}.")
+    return number
 
 
 # --- Environment ----------------------------------------------------------------------
@@ -248,7 +255,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # up, about a quarter of an hour: the hot path's threads, then the buyers, all waited. Past
 # it the call fails, and the API answers 503 with Retry-After; a retry with the same key is
 # safe. Nothing reads the cache with a blocking command, so no reply takes longer.
-REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2)
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2, positive=True)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -500,7 +507,7 @@ if DJANGO_ENV == "production" and _missing:
         + " (SHOP_DEPLOYMENT=legacy python manage.py legacy_api_token CALLER, where the legacy API runs, makes one)."
     )
 # Orders the legacy API works on at once, across every process of the service.
-LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4)
+LEGACY_CAPACITY = env_int("LEGACY_CAPACITY", 4, minimum=1)
 # How many of those the hot path's workers may use at once, across every worker: one is
 # left to the storefront's own checkouts, so draining a sale never locks other buyers out.
 ORDERS_LEGACY_CONCURRENCY = env_int("ORDERS_LEGACY_CONCURRENCY", max(1, LEGACY_CAPACITY - 1))
@@ -527,11 +534,22 @@ EVENT_CONSUMERS_DEFAULT = {
     "sales_per_minute": "readmodels.sales.sales_per_minute_handle",
     "tallies": "readmodels.sales.tallies_handle",
 }
+
+
+def _event_consumers(value: str) -> dict[str, str]:
+    consumers = {}
+    for item in (item.strip() for item in value.split(",") if item.strip()):
+        name, _, path = (part.strip() for part in item.partition("="))
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", path):
+            raise ImproperlyConfigured(
+                f"EVENT_CONSUMERS must be name=dotted.path.to.handler, comma-separated, not {value!r} ({item!r})."
+            )
+        consumers[name] = path
+    return consumers
+
+
 EVENT_CONSUMERS = (
-    {
-        name.strip(): path.strip()
-        for name, _, path in (item.partition("=") for item in os.environ["EVENT_CONSUMERS"].split(",") if item.strip())
-    }
+    _event_consumers(os.environ["EVENT_CONSUMERS"])
     if "EVENT_CONSUMERS" in os.environ
     else dict(EVENT_CONSUMERS_DEFAULT)
 )

@@ -78,7 +78,10 @@ def consumer_handler(name: str) -> Callable:
     except KeyError:
         known = ", ".join(consumer_names()) or "none"
         raise UnknownConsumer(f"unknown consumer {name!r} (registered: {known})")
-    return import_string(path)
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise UnknownConsumer(f"consumer {name!r}: cannot import {path!r} (EVENT_CONSUMERS): {exc}") from None
 
 
 @dataclass

@@ -26,7 +26,15 @@ def _manage_check(**env: str) -> subprocess.CompletedProcess:
     ("name", "value"),
     [
         ("LEGACY_CAPACITY", "four"),
+        # Each started, then refused every order (503 over capacity), or failed every cache call.
+        ("LEGACY_CAPACITY", "0"),
         ("REDIS_TIMEOUT_SECONDS", "2s"),
+        ("REDIS_TIMEOUT_SECONDS", "0"),
+        ("REDIS_TIMEOUT_SECONDS", "-1"),
+        ("REDIS_TIMEOUT_SECONDS", "nan"),
+        # A consumer named with no handler: it was listed, forever behind, and never ran.
+        ("EVENT_CONSUMERS", "bogus"),
+        ("EVENT_CONSUMERS", "inventory=readmodels.inventory.handle,tallies"),
         ("CONN_MAX_AGE", "forever"),
         ("SHOP_DEPLOYMENT", "storefront"),
         ("DJANGO_ENV", "prod"),
@@ -84,3 +92,24 @@ def test_error_reports_go_to_the_admins_the_environment_names(tmp_path):
     assert done.returncode == 0, done.stderr
     shown = done.stdout.strip().splitlines()[-1]  # after the shell's own line
     assert shown == "[('Ops', 'ops@example.com'), ('oncall@example.com', 'oncall@example.com')] errors@example.com"
+
+
+def test_a_consumer_whose_handler_cannot_be_imported_is_named_in_one_line(tmp_path):
+    """It was a traceback out of `events replay`."""
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTEST_VERSION", "DJANGO_ENV")}
+    environ.update(EVENT_CONSUMERS="x=no.such.module", VAR_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "manage.py", "events", "replay", "x", "--from", "1"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "CommandError: consumer 'x': cannot import 'no.such.module' (EVENT_CONSUMERS): No module named 'no'"
+    )
