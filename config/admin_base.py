@@ -54,6 +54,15 @@ class LoadedVersionForm(forms.ModelForm):
         return cleaned
 
 
+def _action_permitted_or_403(model_admin: admin.ModelAdmin, request) -> None:
+    """PermissionDenied when the list is posted an action of this admin the user may not run."""
+    if request.method == "POST" and request.POST.get("action"):
+        name = request.POST["action"]
+        known = {action_name for _, action_name, _ in model_admin._get_base_actions()}
+        if name in known and name not in model_admin.get_actions(request):
+            raise PermissionDenied
+
+
 class ShopModelAdmin(admin.ModelAdmin):
     """A ModelAdmin whose every action and custom view answers 403 without its permission.
 
@@ -62,11 +71,7 @@ class ShopModelAdmin(admin.ModelAdmin):
     clearer, and lets the tests tell "refused" from "did nothing"."""
 
     def changelist_view(self, request, extra_context=None):
-        if request.method == "POST" and request.POST.get("action"):
-            name = request.POST["action"]
-            known = {action_name for _, action_name, _ in self._get_base_actions()}
-            if name in known and name not in self.get_actions(request):
-                raise PermissionDenied
+        _action_permitted_or_403(self, request)
         return super().changelist_view(request, extra_context)
 
     def get_changelist_instance(self, request):
@@ -133,14 +138,33 @@ class ReadOnlyAdmin(ShopModelAdmin):
         return False
 
 
+def _actions_refused_with_403(cls: type[admin.ModelAdmin]) -> None:
+    """Has a library's admin answer an action posted without its permission with 403, as the
+    shop's own do (ShopModelAdmin), not with "no action selected"."""
+    view = cls.changelist_view
+
+    def changelist_view(self, request, extra_context=None):
+        _action_permitted_or_403(self, request)
+        return view(self, request, extra_context)
+
+    cls.changelist_view = update_wrapper(changelist_view, view)
+
+
 def _third_party_actions_checked() -> None:
     """django-axes' admin offers "clean up expired attempts" to anybody who may see the list:
-    deleting the attempts is the delete permission's to give."""
+    deleting the attempts is the delete permission's to give. Django's users and groups and
+    django-axes' lists refuse an action without its permission with 403."""
+    from django.contrib.auth.admin import GroupAdmin, UserAdmin
+
+    for cls in (UserAdmin, GroupAdmin):
+        _actions_refused_with_403(cls)
     try:
-        from axes.admin import AccessAttemptAdmin
+        from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
     except ImportError:  # axes not installed
         return
     AccessAttemptAdmin.cleanup_expired_attempts.allowed_permissions = ("delete",)
+    for cls in (AccessAttemptAdmin, AccessLogAdmin, AccessFailureLogAdmin):
+        _actions_refused_with_403(cls)
 
 
 _third_party_actions_checked()
