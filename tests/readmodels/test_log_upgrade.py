@@ -17,7 +17,11 @@ from readmodels.selectors import sales_totals
 from tests.conftest import migrate_to
 from tests.readmodels.conftest import catch_up, place
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migrations_restored"),
+]
 
 BEFORE = [("events", "0002_snapshots")]
 AFTER = [("events", "0004_checkpoint_lease")]

@@ -10,7 +10,11 @@ from readmodels.models import PurchaseOrder
 from shop.models import Category, Product
 from tests.conftest import migrate_to
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migrations_restored"),
+]
 
 BEFORE = [("readmodels", "0001_initial")]
 AFTER = [("readmodels", "0002_one_purchase_order_per_event")]
