@@ -59,12 +59,13 @@ class StrictEmailField(StrictStringMixin, serializers.EmailField):
 class CleanCharField(StrictCharField):
     """Free text a person writes, held to the shop's one rule for it (shop.order_input.text_is_clean),
     checked as sent but for spaces and tabs at either end: trimming would quietly drop a vertical
-    tab or a U+2028 there."""
+    tab or a U+2028 there. Format characters stay allowed here, as they always were: the shop
+    refuses them at its own doors, and an order it accepted before it did must still be placed."""
 
     default_error_messages = {"unclean": "Letters, digits and punctuation only."}
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and not text_is_clean(data.strip(" \t")):
+        if isinstance(data, str) and not text_is_clean(data.strip(" \t"), format_characters=True):
             self.fail("unclean")
         return super().to_internal_value(data)
 

@@ -288,7 +288,18 @@ def test_a_name_with_a_control_or_separator_character_is_400_naming_it(post_orde
     assert_nothing_written(muskie_rod, stock=10)
 
 
-@pytest.mark.parametrize("name", ["  Ada Angler\t", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Zo\u00eb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "  Ada Angler\t",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "Zo\u00eb",
+        # Format characters the shop now refuses at its own doors, and took before: an order it
+        # accepted then, queued across the upgrade, is still placed, not dead-lettered.
+        "Ada\u200bAngler",
+        "Ada \u202eregnA",
+    ],
+)
 def test_a_name_as_the_shop_takes_it_is_accepted(post_order, order_body, muskie_rod, name):
     response = post_order(order_body(customer={"name": name, "email": "Ada@Example.com"}))
 

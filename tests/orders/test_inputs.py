@@ -112,6 +112,7 @@ def test_json_nested_too_deeply_is_a_bad_body_not_a_crash():
         "Ann O'Angler-Smith",
         "Zoë Ångström",
         "\u05d3\u05e0\u05d4 \u200f3",  # Hebrew, with a right-to-left mark before a digit
+        "\u0645\u0631\u064a\u0645 \u061c3",  # Arabic, with an Arabic letter mark before a digit
     ],
 )
 def test_names_written_with_joiners_are_accepted(name):
