@@ -158,6 +158,7 @@ MIDDLEWARE = [
     # The edge router runs next: it decides which origin serves the request.
     "edge.middleware.EdgeRouterMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.page_policy.PagePolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,6 +167,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The pages' Content-Security-Policy (config.page_policy): scripts, forms and connections of
+# this origin only, no plugin, no framing; empty: none (a CDN in front that sets its own).
+CONTENT_SECURITY_POLICY = os.environ.get(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+).strip()
 # The edge router only belongs in the process that plays the edge (runserver, all-in-one).
 EDGE_ROUTER_ENABLED = env_bool("EDGE_ROUTER_ENABLED", SHOP_DEPLOYMENT == "all")
 

@@ -344,10 +344,14 @@ def test_in_a_browser_the_dashboard_follows_a_small_sale_without_a_reload(
     place("tourney-casting-rod", 1)
     catch_up()
 
-    page.wait_for_function("document.querySelector('[data-k=\"totals.orders\"]').textContent === '2'", timeout=20_000)
+    # As functions, not expressions: Playwright runs an expression through eval, which the
+    # page's Content-Security-Policy refuses.
+    page.wait_for_function(
+        "() => document.querySelector('[data-k=\"totals.orders\"]').textContent === '2'", timeout=20_000
+    )
     sale_row = page.locator("#dash-sales tbody tr").first
     page.wait_for_function(
-        "document.querySelector('#dash-sales tbody td:nth-child(2)').textContent.startsWith('4 of 10')"
+        "() => document.querySelector('#dash-sales tbody td:nth-child(2)').textContent.startsWith('4 of 10')"
     )
     assert "Muskie Casting Rod" in sale_row.inner_text()
     assert page.evaluate("window.notReloaded") is True
