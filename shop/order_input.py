@@ -220,11 +220,13 @@ def email_key(email: str) -> str:
     return f"{local.translate(_ASCII_LOWER)}@{_domain_key(domain)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def mailbox_key(email: str) -> str:
     """The mailbox an address reaches, for the limits on what is sent or tried per person: its
     key (email_key) without a `+tag` in the local part, so that ann+1@, ann+2@... are one inbox.
     Quoted spellings ("victim"@, "v\\ictim"@) are the same inbox too. For counting only: an
-    address is kept, and compared, as email_key says."""
+    address is kept, and compared, as email_key says. Kept for the last few thousand: an order's
+    gate names the mailbox's counters twice (orders.throttle, shop.decline_throttle)."""
     local, at, domain = email_key(email).rpartition("@")
     if not at:
         return domain
