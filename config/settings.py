@@ -167,11 +167,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The pages' Content-Security-Policy (config.page_policy): scripts, forms and connections of
-# this origin only, no plugin, no framing; empty: none (a CDN in front that sets its own).
+# The pages' Content-Security-Policy (config.page_policy): scripts, styles, forms and connections
+# of this origin only, no plugin, no framing; empty: none (a CDN in front that sets its own).
 CONTENT_SECURITY_POLICY = os.environ.get(
     "CONTENT_SECURITY_POLICY",
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 ).strip()
 # The edge router only belongs in the process that plays the edge (runserver, all-in-one).

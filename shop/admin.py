@@ -225,15 +225,13 @@ class ProductAdmin(ShopModelAdmin):
     def thumbnail(self, obj: Product) -> str:
         if not obj.picture:
             return "—"
-        return format_html(
-            '<img src="{}" alt="" width="64" height="48" style="object-fit:cover;border-radius:6px">', obj.picture.url
-        )
+        return format_html('<img src="{}" alt="" width="64" height="48" class="product-thumb">', obj.picture.url)
 
     @admin.display(description="Preview")
     def picture_preview(self, obj: Product) -> str:
         if not obj.picture:
             return "—"
-        return format_html('<img src="{}" alt="{}" width="320" style="border-radius:8px">', obj.picture.url, obj.title)
+        return format_html('<img src="{}" alt="{}" width="320" class="product-preview">', obj.picture.url, obj.title)
 
     @admin.display(description="Price", ordering="price_cents")
     def price_display(self, obj: Product) -> str:

@@ -384,14 +384,45 @@ def chromium() -> Iterator[Chromium]:
                     held.launched.close()
 
 
+class PolicyWatchedBrowser:
+    """The launched Chromium, whose every new page and context reports what the pages'
+    Content-Security-Policy refused (Chromium says so on the page's console): a style or script
+    a page carries inline, which the policy blocks, fails the test that met it."""
+
+    def __init__(self, launched):
+        self._launched = launched
+        self.refused: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._launched, name)
+
+    def _watch(self, context):
+        context.on("console", self._heard)
+        return context
+
+    def _heard(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    def new_context(self, *args, **kwargs):
+        return self._watch(self._launched.new_context(*args, **kwargs))
+
+    def new_page(self, *args, **kwargs):
+        page = self._launched.new_page(*args, **kwargs)
+        self._watch(page.context)
+        return page
+
+
 @pytest.fixture
 def browser(chromium):
     """The module's Chromium; every page and context the test opened is closed after it, so that
-    no cookie, storage or cache of one test is seen by the next."""
-    launched = chromium.get()
-    yield launched
-    for context in list(launched.contexts):
+    no cookie, storage or cache of one test is seen by the next. A page that met a refusal of the
+    Content-Security-Policy fails the test."""
+    watched = PolicyWatchedBrowser(chromium.get())
+    yield watched
+    for context in list(watched.contexts):
         context.close()
+    assert not watched.refused, "the page's Content-Security-Policy refused:\n" + "\n".join(watched.refused)
 
 
 @pytest.fixture

@@ -32,6 +32,11 @@ class WaterfallRow:
     left_pct: float
     width_pct: float
 
+    @property
+    def levels(self) -> range:
+        """One item a level deep: the page indents the span by a spacer for each."""
+        return range(self.depth)
+
     def as_dict(self) -> dict:
         s = self.span
         return {

@@ -36,7 +36,7 @@ def meter(html: str) -> str:
 
 
 def bar_width(html: str) -> str:
-    return re.search(r'<i id="stock-bar" style="width: (\d+)%">', html).group(1)
+    return re.search(r'<rect id="stock-bar" width="(\d+)%"', html).group(1)
 
 
 def button(html: str) -> str:

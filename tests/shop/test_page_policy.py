@@ -24,7 +24,17 @@ def test_a_page_runs_scripts_of_its_own_origin_only_and_cannot_be_framed(client,
     policy = policy_of(response)
     assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'" and policy["form-action"] == "'self'"
-    assert "unsafe-inline" not in policy["script-src"] and "unsafe-eval" not in response[HEADER]
+    assert policy["style-src"] == "'self'"  # no style attribute or element applies
+    assert "unsafe-inline" not in response[HEADER] and "unsafe-eval" not in response[HEADER]
+
+
+def test_django_s_debug_pages_carry_none_as_their_styles_are_inline(client, rod, settings):
+    settings.DEBUG = True
+    response = client.get("/shop/no-such-page/")
+
+    assert response.status_code == 404 and HEADER not in response
+    settings.DEBUG = False
+    assert HEADER in client.get("/shop/no-such-page/")
 
 
 def test_a_json_answer_carries_no_policy(client, rod):

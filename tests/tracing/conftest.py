@@ -10,3 +10,4 @@ from tests.orders.conftest import (  # noqa: F401 - fixtures
     product,
     worker_env,
 )
+from tests.shop.conftest import demo_shop_url, live_shop_url  # noqa: F401 - fixtures of the trace page's browser test

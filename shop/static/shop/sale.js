@@ -216,8 +216,8 @@
     document.getElementById("stock").classList.toggle("is-sold-out", state === "sold_out");
     var meter = document.getElementById("stock-meter");
     meter.hidden = state !== "open" && state !== "sold_out";
-    document.getElementById("stock-bar").style.width =
-      (state === "open" && allocated ? Math.round(100 * remaining / allocated) : 0) + "%";
+    document.getElementById("stock-bar").setAttribute("width",
+      (state === "open" && allocated ? Math.round(100 * remaining / allocated) : 0) + "%");
     var closed = document.getElementById("sale-closed");
     var formShown = state === "open" || Boolean(key) || done;
     // A buyer filling the form as it goes would have the focus dropped to the top of the page:
