@@ -6,13 +6,17 @@ counted a second time: the view drifts from the stock of record by exactly that 
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
+from django.db.models import F
 
+from events.consumers import consumer_run_all
 from events.dead_letters import dead_letter_redrive
 from events.models import DeadLetter
+from events.services import event_append
 from readmodels.inventory import InventoryView, inventory_true_up
 from readmodels.selectors import inventory_figures
 from shop.models import Product
-from tests.readmodels.conftest import catch_up, dead_lettered_in, place
+from tests.readmodels.conftest import catch_up, dead_lettered_in, place, settled
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -36,3 +40,32 @@ def test_a_redrive_after_a_true_up_counts_the_dead_lettered_order_once(catalogue
     record = Product.objects.get(slug="spinning-reel")
     view = inventory_figures(product="spinning-reel")
     assert view["on_hand"] == record.stock, f"view {view['on_hand']} on hand, stock of record {record.stock}"
+
+
+def test_an_event_the_view_dead_lettered_as_unreadable_stops_no_true_up(catalogue, settings):
+    """A stock change whose figures are no numbers (a bad producer) is the view's dead letter;
+    the true-up leaves it out, as a rebuild does, and still compares every product."""
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 1
+    inventory_true_up()
+    catch_up()
+    with transaction.atomic():
+        event_append(
+            source="legacy.stock",
+            detail_type="State change Notification",
+            type="STOCK",
+            subtype="PRODUCT",
+            status="CHANGED",
+            data={"product": "muskie-casting-rod", "on_hand": "x", "held": 0, "delta": "x", "held_delta": 0},
+        )
+    settled()
+    consumer_run_all(consumer="inventory")
+    assert DeadLetter.objects.filter(consumer="inventory", redriven_at__isnull=True).count() == 1
+    # Drift the view must still find, on the bad event's product and on another.
+    Product.objects.filter(slug__in=["muskie-casting-rod", "spinning-reel"]).update(stock=F("stock") - 2)
+
+    corrections = inventory_true_up()
+    assert {c["product"]: c["delta"] for c in corrections} == {"muskie-casting-rod": -2, "spinning-reel": -2}
+    assert inventory_true_up(products=["muskie-casting-rod"]) == []
+    catch_up("inventory")
+    for slug in ("muskie-casting-rod", "spinning-reel"):
+        assert inventory_figures(product=slug)["on_hand"] == Product.objects.get(slug=slug).stock
