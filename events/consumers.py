@@ -35,31 +35,14 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from events.models import Checkpoint, DeadLetter, Event, Pruned
-from events.selectors import Mark, checkpoint_mark, events_committed, mark_before, mark_of
+from events.models import Checkpoint, DeadLetter, Event
+from events.selectors import Mark, checkpoint_mark, events_committed, mark_of
 
 logger = logging.getLogger(__name__)
 
 
 class UnknownConsumer(LookupError):
     pass
-
-
-class NotReplayable(ValueError):
-    """A read model's consumer: its rows add each event up, so replaying events it has already
-    counted into its live rows would count them twice. It is built again instead, in a fresh
-    generation (`events rebuild VIEW`)."""
-
-
-class ReplayAhead(ValueError):
-    """A replay from a position the consumer has not reached: moving its checkpoint forward
-    would step over the events between without giving them to it (the relay: never sent).
-    A replay only ever moves a consumer back."""
-
-
-class ReplayPruned(ValueError):
-    """A replay (or reset) to a place the log was pruned past: the events after it that it
-    would be given again are deleted, so it would skip them without a word."""
 
 
 class RetryLater(Exception):
@@ -193,7 +176,7 @@ def consumer_run(*, consumer: str, batch_size: int | None = None, read: Read | N
             result.claimed = False
             return result
         events = _batch(checkpoint, limit=limit, read=read)
-        DeadLetter.objects.bulk_create(_take(checkpoint, result, handler_outcomes(handler, events) if events else ()))
+        letters_write(_take(checkpoint, result, handler_outcomes(handler, events) if events else ()))
         checkpoint.save()
     return result
 
@@ -233,6 +216,26 @@ def _take(checkpoint: Checkpoint, result: RunResult, outcomes: Iterable[tuple[Ev
     return letters
 
 
+def letters_write(letters: list[DeadLetter]) -> None:
+    """A run's dead letters. An event that is already the consumer's open letter (a replay gave
+    it again, and it failed again) keeps its one letter, its attempts and error brought up to
+    date: two would show one bad event twice, and redriving both would give it twice."""
+    if not letters:
+        return
+    known = {
+        letter.event_id: letter
+        for letter in DeadLetter.objects.filter(
+            consumer=letters[0].consumer, redriven_at__isnull=True, event_id__in=[letter.event_id for letter in letters]
+        )
+    }
+    for letter in letters:
+        if (open_letter := known.get(letter.event_id)) is not None:
+            open_letter.attempts += letter.attempts
+            open_letter.error = letter.error
+            open_letter.save(update_fields=["attempts", "error"])
+    DeadLetter.objects.bulk_create([letter for letter in letters if letter.event_id not in known])
+
+
 def _run_leased(*, consumer: str, handler: Callable, limit: int, read: Read | None) -> RunResult:
     """A run of an external consumer, in three steps with no transaction open across the
     call: the checkpoint claimed with a lease (one short transaction), the events given to
@@ -269,7 +272,7 @@ def _run_leased(*, consumer: str, handler: Callable, limit: int, read: Read | No
         if not kept:
             logger.warning("consumer %s lost its claim mid-run: its events are given again", consumer)
             return RunResult(consumer=consumer, claimed=False, lost=True)
-        DeadLetter.objects.bulk_create(letters)
+        letters_write(letters)
     return result
 
 
@@ -323,62 +326,3 @@ def consumer_run_all(*, consumer: str, batch_size: int | None = None, rounds: in
         if not result.claimed or result.failed or not (result.processed or result.dead_lettered):
             break
     return total
-
-
-def consumer_reset(*, consumer: str, mark: Mark) -> None:
-    """Sets the consumer at `mark`; a run holding its lease then loses it, and its place with it."""
-    consumer_handler(consumer)
-    with transaction.atomic():
-        # Pruning holds this row from reading where the consumers stand to its deletion's commit.
-        Pruned.objects.get_or_create(pk=1)
-        pruned = Pruned.objects.select_for_update().get(pk=1)
-        if mark < (pruned.last_xid, pruned.last_position):
-            raise ReplayPruned(
-                f"{consumer}: the log is pruned up to position {pruned.last_position}; the events after "
-                f"position {mark[1]} are no longer all there to be given again."
-            )
-        Checkpoint.objects.update_or_create(
-            consumer=consumer,
-            defaults={
-                "last_xid": mark[0],
-                "last_position": mark[1],
-                "failures": 0,
-                "last_error": "",
-                "claimed_by": "",
-                "claimed_until": None,
-            },
-        )
-
-
-def consumer_replay(*, consumer: str, from_position: int) -> RunResult:
-    """Sets the consumer back to just before the event at `from_position` and runs it. Its
-    handler must take an event twice as once (the EventBridge relay's targets deduplicate on
-    the event's position, which its detail carries; the reorders consumer too); a read model is refused
-    (NotReplayable), and so is a position the consumer has not reached (ReplayAhead)."""
-    consumer_handler(consumer)
-    if consumer in settings.EVENT_VIEWS:
-        raise NotReplayable(
-            f"{consumer} is a read model: replaying into its rows would count events twice. "
-            f"Build it again from the log instead: events rebuild {consumer}"
-        )
-    mark = mark_before(position=from_position)
-    checkpoint = Checkpoint.objects.filter(consumer=consumer).first()
-    if _replay_skips(at=checkpoint_mark(checkpoint), to=mark, from_position=from_position):
-        raise ReplayAhead(
-            f"{consumer} has not reached position {from_position} (it is at "
-            f"{checkpoint.last_position if checkpoint else 0}): replaying from there would skip the events "
-            f"between. A replay only moves a consumer back."
-        )
-    consumer_reset(consumer=consumer, mark=mark)
-    return consumer_run_all(consumer=consumer)
-
-
-def _replay_skips(*, at: Mark, to: Mark, from_position: int) -> bool:
-    """Whether moving a consumer from `at` to `to` (just before the event at `from_position`)
-    would step over an event: it would when `to` lies past `at`, unless that event is the
-    next one after `at`. No lock is needed: runs only ever move a checkpoint forward, so a
-    move that goes no further than `at` goes no further than where a run has taken it since."""
-    if to <= at:
-        return False
-    following = events_committed(after=at, limit=1)
-    return not following or following[0].position != from_position

@@ -11,15 +11,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from events.consumers import (
-    ReplayAhead,
-    UnknownConsumer,
-    consumer_replay,
-    consumer_run,
-    consumer_run_all,
-)
+from events.consumers import UnknownConsumer, consumer_run, consumer_run_all
 from events.dead_letters import dead_letter_redrive
 from events.models import Checkpoint, DeadLetter, Event
+from events.replays import ReplayAhead, consumer_replay
 from tests.conftest import PYTHON, ROOT
 from tests.events import handlers
 from tests.events.conftest import sale_event, settled, small_sale
@@ -173,6 +168,35 @@ def test_an_event_the_consumers_filter_fails_on_is_retried_then_dead_lettered(se
     letter = DeadLetter.objects.get()
     assert (letter.consumer, letter.event_id, letter.attempts) == ("picky", bad.position, 3)
     assert Checkpoint.objects.get(consumer="picky").last_position == last.position
+
+
+def test_a_replay_over_an_open_dead_letter_keeps_one_letter_or_settles_it(settings):
+    """A replay gave the consumer an event that was already its open dead letter: failing again,
+    it became a second letter for the one event (shown twice, and given twice by redriving
+    both). It keeps its one letter now; and once the cause is fixed, the replay that gets
+    through it settles the letter, which a redrive would otherwise give a second time."""
+    settings.EVENT_CONSUMERS = {"flaky": "tests.events.handlers.flaky"}
+    settings.EVENT_CONSUMER_MAX_ATTEMPTS = 2
+    first, bad, last = sale_event(1), sale_event(2), sale_event(3)
+    settled()
+    handlers.failures[bad.position] = 10
+    consumer_run_all(consumer="flaky")
+    assert consumer_run_all(consumer="flaky").dead_lettered == 1
+
+    assert consumer_replay(consumer="flaky", from_position=first.position).failed
+    assert consumer_run_all(consumer="flaky").dead_lettered == 1  # failed its attempts again
+    letter = DeadLetter.objects.get()
+    assert (letter.event_id, letter.attempts, letter.redriven_at) == (bad.position, 4, None)
+
+    handlers.failures[bad.position] = 0  # the cause fixed
+    handlers.seen.clear()
+    result = consumer_replay(consumer="flaky", from_position=first.position)
+    assert (result.processed, result.failed) == (3, False)
+    assert handlers.seen == [first.position, bad.position, last.position]
+    letter = DeadLetter.objects.get()
+    assert letter.redriven_at is not None and letter.resolution == f"given again by a replay from position {first.position}"
+    assert dead_letter_redrive(dead_letter_id=letter.pk) is False
+    assert handlers.seen.count(bad.position) == 1
 
 
 def test_replay_gives_a_consumer_the_events_from_a_position_on_again(settings):

@@ -17,8 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 import events.services as services
-from events.consumers import consumer_replay, consumer_run_all
+from events.consumers import consumer_run_all
 from events.models import Checkpoint, Event
+from events.replays import consumer_replay
 from events.selectors import pruned_mark
 from tests.conftest import eventually
 from tests.events import handlers

@@ -12,16 +12,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from events.consumers import (
-    NotReplayable,
-    ReplayAhead,
-    ReplayPruned,
-    UnknownConsumer,
-    consumer_names,
-    consumer_replay,
-    consumer_run_all,
-)
+from events.consumers import UnknownConsumer, consumer_names, consumer_run_all
 from events.models import Checkpoint, Event
+from events.replays import NotReplayable, ReplayAhead, ReplayPruned, consumer_replay
 from events.selectors import (
     Mark,
     UnknownPosition,
