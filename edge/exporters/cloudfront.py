@@ -134,14 +134,16 @@ def behaviour(table: dict, routes: list[matcher.Route], index: int, lambda_arn: 
 
 
 def _first_of_each_pattern(routes: list[matcher.Route]) -> list[int]:
-    """Indexes of the routes whose pattern no earlier route has. A later route of the same
+    """Indexes of the routes whose pattern no earlier route has, the leading slash aside
+    (CloudFront reads `a/*` as `/a/*`, as the matcher does). A later route of the same
     pattern is reached only when the first is passed over (window, canary), which makes the
     first conditional: its behaviour runs the router on origin-request, and the router decides."""
     seen: set[str] = set()
     firsts = []
     for index, route in enumerate(routes):
-        if route.pattern not in seen:
-            seen.add(route.pattern)
+        pattern = matcher.normalize_pattern(route.pattern)
+        if pattern not in seen:
+            seen.add(pattern)
             firsts.append(index)
     return firsts
 

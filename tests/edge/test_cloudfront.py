@@ -162,3 +162,14 @@ def test_routes_sharing_a_pattern_export_one_behaviour_on_which_the_router_picks
     assert twins["TargetOriginId"] == "hotpath"
     events = {a["EventType"] for a in twins["LambdaFunctionAssociations"]["Items"]}
     assert "origin-request" in events, "the router picks the twin's origin when the canary passes"
+
+
+def test_patterns_that_differ_only_by_the_leading_slash_are_one_behaviour():
+    """CloudFront reads a pattern with or without its leading slash the same: `shop/reels/*`
+    beside `/shop/reels/*` was a second behaviour of one path pattern, which it refuses."""
+    table = {
+        **TWINS,
+        "routes": [*TWINS["routes"], {"name": "reels-2", "pattern": "shop/reels/*", "origin": "monolith"}],
+    }
+    behaviours = cloudfront.distribution_config(table)["CacheBehaviors"]["Items"]
+    assert [b["PathPattern"] for b in behaviours] == ["/shop/rods/muskie-casting-rod/*", "/shop/reels/*"]
