@@ -73,6 +73,9 @@ def _distribution_config(table: dict) -> dict:
             item["DomainName"] = domains.get(item["Id"], item["DomainName"])
             custom = item["CustomOriginConfig"]
             custom["OriginSSLProtocols"] = custom.pop("OriginSslProtocols")["Items"]
+            if item["Id"] == "monolith":
+                # A load balancer on its standard ports, not this machine's development port.
+                custom.update(HTTPPort=80, HTTPSPort=443, OriginProtocolPolicy={"Ref": "MonolithProtocol"})
         origins.append(item)
     config["Origins"] = origins
 
@@ -108,6 +111,12 @@ def template(table: dict) -> dict:
         "Description": "The shop's edge: CloudFront routes, Lambda@Edge router, mini-site, hot path and order queue.",
         "Parameters": {
             "MonolithDomain": {"Type": "String", "Description": "Domain of the monolith (e.g. its load balancer)."},
+            "MonolithProtocol": {
+                "Type": "String",
+                "Default": "https-only",
+                "AllowedValues": ["https-only", "http-only"],
+                "Description": "How CloudFront reaches the monolith: HTTPS on 443, or HTTP on 80.",
+            },
             "CodeBucket": {"Type": "String", "Description": "Bucket holding the code packages."},
             "EdgeCodeKey": {"Type": "String", "Default": "edge/lambda-edge.zip"},
             "AppCodeKey": {"Type": "String", "Default": "app/shop.zip"},

@@ -385,3 +385,16 @@ def test_the_order_queues_keep_messages_longer_than_an_order_waits(template):
         [str(BIN / "cfn-lint"), "--include-checks", "I3013", "--", str(path)], capture_output=True, text=True
     )
     assert "I3013" not in result.stdout, result.stdout
+
+
+def test_the_monolith_is_reached_on_its_load_balancer_s_ports_not_this_machine_s(template, settings):
+    """The template names the monolith's domain as a parameter, but kept the port it was
+    exported on here (http-only on 8000): CloudFront would call the load balancer there."""
+    _, data = template
+    config = data["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    monolith = next(origin for origin in config["Origins"] if origin["Id"] == "monolith")
+    assert monolith["DomainName"] == {"Ref": "MonolithDomain"}
+    custom = monolith["CustomOriginConfig"]
+    assert (custom["HTTPPort"], custom["HTTPSPort"]) == (80, 443)
+    assert custom["OriginProtocolPolicy"] == {"Ref": "MonolithProtocol"}
+    assert data["Parameters"]["MonolithProtocol"]["Default"] == "https-only"
