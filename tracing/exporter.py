@@ -36,8 +36,12 @@ KINDS = {
 # is a secret, percent-encoded or not (a server that gives no raw request line has its URL
 # rebuilt with `:` as `%3A`: a signed value cut at its first `%` kept its signature); so is
 # whatever follows a hot order's number in its status URL (a random token, which may hold no
-# digit at all): /shop/<category>/<product>/orders/<number>/<token>.
-TOKEN_SEGMENT = re.compile(r"(?<=/orders/)(T[0-9]+/)[^/]+|/(?=[^/]*[0-9])[A-Za-z0-9_\-:.%]{20,}")
+# digit at all): /shop/<category>/<product>/orders/<number>/<token>. A segment holding an `@`
+# (a mailbox someone put in a URL, raw or percent-encoded) is cut out too: spans are shown to
+# every merchant who may read traces, who may not read the buyers' addresses.
+TOKEN_SEGMENT = re.compile(
+    r"(?<=/orders/)(T[0-9]+/)[^/]+|/(?=[^/]*[0-9])[A-Za-z0-9_\-:.%]{20,}|/[^/]*(?:@|%40)[^/]*", re.IGNORECASE
+)
 URL_KEYS = ("http.target", "http.url", "url.full", "url.path", "url.query")
 KEPT_TYPES = (str, bool, int, float)
 

@@ -117,6 +117,17 @@ def test_the_exporter_cuts_query_strings_and_token_segments_out():
     assert path_redacted("/legacy-api/orders/12") == "/legacy-api/orders/12"
 
 
+def test_a_mailbox_in_a_url_is_cut_out_raw_or_percent_encoded():
+    """A request for /account/email/ann@example.com/ (a 404 someone typed, a link a mail client
+    mangled) kept the address in the span's path and URL, shown to whoever reads traces."""
+    assert path_redacted("/account/email/ann@example.com/") == "/account/email/…/"
+    assert path_redacted("http://shop.example/account/email/ann%40example.com/?x=1") == (
+        "http://shop.example/account/email/…/"
+    )
+    assert path_redacted("/a/b%40c.d") == "/a/…"
+    assert path_redacted("/shop/rods/muskie-casting-rod/") == "/shop/rods/muskie-casting-rod/"
+
+
 def test_a_signed_link_s_token_is_cut_out_whole_from_a_url_rebuilt_percent_encoded():
     """A server that gives no raw request line (runserver, granian, Lambda) has its URL rebuilt
     by the WSGI instrumentation, `:` written `%3A`: a verification link's token was cut at its
