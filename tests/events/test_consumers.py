@@ -194,7 +194,10 @@ def test_a_replay_over_an_open_dead_letter_keeps_one_letter_or_settles_it(settin
     assert (result.processed, result.failed) == (3, False)
     assert handlers.seen == [first.position, bad.position, last.position]
     letter = DeadLetter.objects.get()
-    assert letter.redriven_at is not None and letter.resolution == f"given again by a replay from position {first.position}"
+    assert (
+        letter.redriven_at is not None
+        and letter.resolution == f"given again by a replay from position {first.position}"
+    )
     assert dead_letter_redrive(dead_letter_id=letter.pk) is False
     assert handlers.seen.count(bad.position) == 1
 

@@ -182,12 +182,13 @@ def test_the_true_up_corrects_a_view_that_disagrees_with_the_record_and_logs_it(
     assert inventory_true_up() == []
 
 
-def test_sale_status_json_shows_the_inventory_view(catalogue):
+def test_sale_status_json_shows_the_inventory_view(catalogue, settings):
     a_little_trade(catalogue)
     catch_up()
     out = StringIO()
-    # The legacy API is not running here: its figures are missing (and the command says so,
-    # exit 1), the view's are not.
+    # The legacy API is not running (nothing listens on the discard port, whatever serves on
+    # the default one): its figures are missing (and the command says so, exit 1), the view's are not.
+    settings.LEGACY_API_URL = "http://127.0.0.1:9/legacy-api"
     with pytest.raises(CommandError, match="Not read: muskie-casting-rod"):
         call_command("sale", "status", "muskie-casting-rod", "--json", stdout=out)
     figures = json.loads(out.getvalue())
