@@ -1,4 +1,5 @@
-"""How many task messages wait in the broker's queue, for the live view and the dashboard.
+"""How many task messages wait in the broker's queue, for the live view and the dashboard; and,
+on Redis, which orders' messages wait there, for the stalled-order sweep.
 
 Each process remembers the figure for BROKER_DEPTH_MEMO_SECONDS, however many merchants
 watch: each page reloads itself every few seconds, and RabbitMQ's figure costs a connection
@@ -7,16 +8,40 @@ BROKER_AWAY_MEMO_SECONDS, so that a page's refresh never waits on it twice in a 
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+from pathlib import Path
 
 from django.conf import settings
+
+from orders.outbox import ORDER_TASK
 
 logger = logging.getLogger(__name__)
 
 BROKER_DEPTH_MEMO_SECONDS = 2.0
 BROKER_AWAY_MEMO_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 1.0
+
+# On Redis each message is kombu's JSON, whose headers name the task and repeat its arguments
+# (an order's message: its id). The script reads the queue in the server, a thousand messages
+# a step, and returns the ids of the orders whose messages are among them (the beat's own
+# tasks, consumer runs and sweeps share the queue).
+_ORDERS_WAITING_SCRIPT = """
+local ids, size, step = {}, redis.call('LLEN', KEYS[1]), 1000
+for first = 0, size - 1, step do
+  for _, message in ipairs(redis.call('LRANGE', KEYS[1], first, first + step - 1)) do
+    if string.find(message, ARGV[1], 1, true) then
+      local id = string.match(message, '"argsrepr": "%[(%d+)%]"')
+      if id then ids[#ids + 1] = id end
+    end
+  end
+end
+return ids
+"""
+
+ARGS_OF_ONE_ID = re.compile(r"\[(\d+)\]")
 
 # Broker URL -> (monotonic time the figure is good until, the figure).
 _memo: dict[str, tuple[float, int | None]] = {}
@@ -89,3 +114,44 @@ def _rabbitmq_queue_depth(url: str) -> int:
     except Exception as exc:  # a dashboard must not fail because the broker is away
         logger.warning("could not read the broker's queue length", exc_info=True)
         raise BrokerAway from exc
+
+
+def orders_waiting_in_broker() -> set[int] | None:
+    """The ids of the orders whose message waits in the broker's queue, read now, when the
+    broker is Redis or the embedded one; None elsewhere (RabbitMQ and SQS tell only how many
+    messages wait, of every task) and while it does not answer. Messages a worker has taken
+    and not yet acknowledged are not in the queue."""
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem"):
+        return _files_orders_waiting()
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=CONNECT_TIMEOUT_SECONDS * 10)
+        try:
+            marker = f'"task": "{ORDER_TASK}"'
+            ids = client.eval(_ORDERS_WAITING_SCRIPT, 1, settings.CELERY_TASK_DEFAULT_QUEUE, marker)
+        finally:
+            client.close()
+    except Exception:
+        logger.warning("could not read the orders waiting in the broker's queue", exc_info=True)
+        return None
+    return {int(order_id) for order_id in ids}
+
+
+def _files_orders_waiting() -> set[int]:
+    """The embedded broker's: a file a message, named for its queue, holding the same JSON."""
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    suffix = f".{settings.CELERY_TASK_DEFAULT_QUEUE}.msg"
+    ids = set()
+    for path in folder.glob(f"*{suffix}"):
+        try:
+            headers = json.loads(path.read_bytes()).get("headers") or {}
+        except (OSError, ValueError):  # taken by a worker meanwhile, or half written
+            continue
+        found = ARGS_OF_ONE_ID.fullmatch(str(headers.get("argsrepr", "")))
+        if headers.get("task") == ORDER_TASK and found:
+            ids.add(int(found.group(1)))
+    return ids

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Value
+from django.db.models import Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from orders.broker_depth import broker_queue_depth
+from orders.broker_depth import broker_queue_depth, orders_waiting_in_broker
 from orders.lifecycle import order_transition
 from orders.models import HotOrder, OrderStage, OrderStatus, OutboxMessage, Reservation
 from orders.outbox import outbox_publish, outbox_relay
@@ -30,21 +30,20 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
     lost by a broker without acknowledgements (the embedded one, when a worker is killed, or a
     Redis restarted without persistence, which loses its whole queue) must not leave an
     accepted order waiting forever. Duplicates are harmless: the task is idempotent and the
-    legacy API deduplicates on the reference.
+    legacy API deduplicates on the reference. An order published again gets its reservation
+    renewed, as a worker's claim renews it: it was the shop that lost its message.
 
-    Not while the workers make progress: in a deep queue, orders untouched for that long are
-    merely waiting their turn, and publishing them again would only bury the queue under
-    copies (a lost message is published once the queue stops moving). Then as many as the
-    broker's queue is short of them are published, `limit` at a time: the messages still
-    waiting there (the workers stopped, not the queue lost) are not published twice, and a
-    queue lost whole comes back at once, where 200 a stall period took a lost queue of
-    thousands an hour while the reservation sweep failed the orders still waiting. Where the
-    broker cannot tell its queue's length (SQS, the embedded one, a broker away), `limit` are
-    published a stall period, as before. An order published again gets its reservation
-    renewed, as a worker's claim renews it: it was the shop that lost its message."""
+    An order a worker took and left (its claim over, the worker killed mid-call: Redis gives
+    its message back only after the visibility timeout, an hour) is published whatever the
+    other orders do. One never taken is not while the workers make progress: in a deep queue,
+    orders untouched for that long are merely waiting their turn, and publishing them again
+    would bury the queue under copies. Once the queue stops moving, those whose message is not
+    in it are published, all of them, `limit` at a time: on Redis the sweep reads which orders'
+    messages wait there (not how many messages of every task: the beat's own tasks sent in the
+    same tick were taken for orders', and lost orders were left to expire); where the broker
+    tells only how many messages wait (RabbitMQ), as many as the queue is short of; where it
+    tells nothing (SQS, the embedded one, a broker away), `limit` a stall period."""
     now = timezone.now()
-    if workers_making_progress(now=now):
-        return 0
     cutoff = now - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
     stalled = HotOrder.objects.filter(
         status=OrderStatus.PROCESSING,
@@ -52,23 +51,39 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
         updated_at__lt=cutoff,
         outbox__isnull=True,
     ).order_by("pk")
+    left = stalled.filter(attempts__gt=0).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    published = _published_again(list(left.values_list("pk", flat=True)[:limit]))
+    if workers_making_progress(now=now):
+        return published
+    never_taken = stalled.filter(attempts=0)
+    waiting = orders_waiting_in_broker()
+    if waiting is not None:
+        lost = [pk for pk in never_taken.values_list("pk", flat=True) if pk not in waiting]
+        for first in range(0, len(lost), limit):
+            published += _published_again(lost[first : first + limit])
+        return published
     depth = broker_queue_depth(fresh=True)
-    budget = limit if depth is None else stalled.count() - depth
-    published = 0
-    while published < budget:
-        order_ids = list(stalled.values_list("pk", flat=True)[: min(limit, budget - published)])
+    budget = limit if depth is None else never_taken.count() - depth
+    done = 0
+    while done < budget:
+        order_ids = list(never_taken.values_list("pk", flat=True)[: min(limit, budget - done)])
         if not order_ids:
             break
-        for order_id in order_ids:
-            OutboxMessage.objects.get_or_create(order_id=order_id)
-            touched = timezone.now()
-            renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-            HotOrder.objects.filter(pk=order_id).update(
-                updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
-            )
-            outbox_publish(order_id=order_id)
-        published += len(order_ids)
-    return published
+        done += _published_again(order_ids)
+    return published + done
+
+
+def _published_again(order_ids: list[int]) -> int:
+    """Publishes each order's message again, its reservation renewed; returns how many."""
+    for order_id in order_ids:
+        OutboxMessage.objects.get_or_create(order_id=order_id)
+        touched = timezone.now()
+        renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+        HotOrder.objects.filter(pk=order_id).update(
+            updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
+        )
+        outbox_publish(order_id=order_id)
+    return len(order_ids)
 
 
 def workers_making_progress(*, now=None) -> bool:

@@ -5,6 +5,7 @@ through a deep queue. And their beat schedule."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -197,3 +198,63 @@ def test_stalled_orders_whose_messages_still_wait_in_the_queue_are_not_published
     assert sweeps.orders_stalled_requeue() == 1
     assert broker_depth() == 3
     broker_purge()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    django_settings.CELERY_BROKER_URL.startswith(("amqp", "pyamqp")),
+    reason="RabbitMQ tells only how many messages wait, of every task",
+)
+def test_lost_orders_are_published_again_whatever_else_waits_in_the_queue_and_none_expires(allocation, settings):
+    """The broker lost three orders' messages; the workers start again, and beat's first tick
+    sends its sweeps and the relay's run together. The stalled sweep took the queue's length,
+    those tasks' messages, for the orders' own: it published none of the three, and the
+    reservation sweep failed all three as expired (202'd, never tried, nothing placed)."""
+    from celery import current_app
+
+    from orders import tasks
+
+    broker_purge()
+    lost = [accept(allocation).pk for _ in range(3)]
+    broker_purge()  # the messages of their acceptance are gone
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=lost).update(
+        updated_at=long_ago, reserved_until=timezone.now() - timedelta(seconds=1)
+    )
+    for task in ("events.tasks.consumers_run", "orders.tasks.sale_window_sweep", "orders.tasks.outbox_sweep"):
+        current_app.send_task(task)  # beat's tick, waiting in the same queue
+    current_app.send_task("orders.tasks.order_process", args=[10**9])  # another order's message
+
+    tasks.reservation_sweep()
+
+    assert not HotOrder.objects.filter(stage="expired").exists(), "orders that had a 202 failed as expired"
+    taken = [(headers["task"], args) for headers, (args, _kwargs, _embed) in broker_take_all()]
+    republished = sorted(args[0] for task, args in taken if task == "orders.tasks.order_process")
+    assert republished == sorted([*lost, 10**9])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_a_killed_worker_left_is_published_again_while_other_orders_complete(allocation, settings):
+    """A worker killed mid-call leaves its order claimed, and Redis gives the message back only
+    after its visibility timeout (an hour). The stalled sweep held back while any other order
+    made progress, so the order, placed or not, stayed "processing" as long as the sale went
+    on (18 minutes in a drill), and its units counted as in flight against the next sale."""
+    broker_purge()
+    left, moving = accept(allocation), accept(allocation)
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=left.pk).update(
+        stage="validating", attempts=1, claimed_by="w-killed", claimed_until=long_ago, updated_at=long_ago
+    )
+    HotOrder.objects.filter(pk=moving.pk).update(stage="validating", attempts=1, updated_at=timezone.now())
+    assert sweeps.workers_making_progress()
+
+    assert sweeps.orders_stalled_requeue() == 1
+    assert [args for _headers, (args, _kwargs, _embed) in broker_take_all()] == [[left.pk]]
+    # A claim still running is a worker at work: not published.
+    HotOrder.objects.filter(pk=left.pk).update(
+        claimed_until=timezone.now() + timedelta(seconds=30), updated_at=long_ago
+    )
+    assert sweeps.orders_stalled_requeue() == 0
