@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -230,9 +230,10 @@ def letters_write(letters: list[DeadLetter]) -> None:
     }
     for letter in letters:
         if (open_letter := known.get(letter.event_id)) is not None:
-            open_letter.attempts += letter.attempts
-            open_letter.error = letter.error
-            open_letter.save(update_fields=["attempts", "error"])
+            # Added in the database: a redrive of the letter meanwhile adds its own attempt.
+            DeadLetter.objects.filter(pk=open_letter.pk).update(
+                attempts=F("attempts") + letter.attempts, error=letter.error
+            )
     DeadLetter.objects.bulk_create([letter for letter in letters if letter.event_id not in known])
 
 

@@ -58,6 +58,9 @@ def _stock_step_readable(figures: tuple[int, int] | None, event: Event) -> tuple
     never folds in (its consumer dead-letters it, a rebuild leaves it out), so it changes
     nothing here either, and the other products are still compared."""
     try:
+        # Readable as `apply` reads it: the figures after the change and the change itself.
+        _stock_step(None, event)
+        _stock_step((0, 0), event)
         return _stock_step(figures, event)
     except (AttributeError, KeyError, TypeError, ValueError):
         logger.warning("inventory true-up: event %s has no stock figures the view can fold in; left out", event.pk)

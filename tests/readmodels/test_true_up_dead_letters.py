@@ -57,9 +57,18 @@ def test_an_event_the_view_dead_lettered_as_unreadable_stops_no_true_up(catalogu
             status="CHANGED",
             data={"product": "muskie-casting-rod", "on_hand": "x", "held": 0, "delta": "x", "held_delta": 0},
         )
+        # A change with no figures after it, which the view reads of every STOCK event.
+        event_append(
+            source="legacy.stock",
+            detail_type="State change Notification",
+            type="STOCK",
+            subtype="PRODUCT",
+            status="CHANGED",
+            data={"product": "tourney-casting-rod", "delta": 3, "held_delta": 0},
+        )
     settled()
     consumer_run_all(consumer="inventory")
-    assert DeadLetter.objects.filter(consumer="inventory", redriven_at__isnull=True).count() == 1
+    assert DeadLetter.objects.filter(consumer="inventory", redriven_at__isnull=True).count() == 2
     # Drift the view must still find, on the bad event's product and on another.
     Product.objects.filter(slug__in=["muskie-casting-rod", "spinning-reel"]).update(stock=F("stock") - 2)
 
