@@ -1,5 +1,5 @@
 """How many task messages wait in the broker's queue, for the live view and the dashboard; and,
-on Redis, which orders' messages wait there, for the stalled-order sweep.
+on Redis and the embedded broker, which orders' messages wait there, for the stalled-order sweep.
 
 Each process remembers the figure for BROKER_DEPTH_MEMO_SECONDS, however many merchants
 watch: each page reloads itself every few seconds, and RabbitMQ's figure costs a connection
@@ -25,22 +25,24 @@ BROKER_AWAY_MEMO_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 1.0
 
 # On Redis each message is kombu's JSON, whose headers name the task and repeat its arguments
-# (an order's message: its id). The script reads the queue in the server, a thousand messages
-# a step, and returns the ids of the orders whose messages are among them (the beat's own
-# tasks, consumer runs and sweeps share the queue).
+# (an order's message: its id). The script reads one page of the queue in the server and
+# returns how many messages it read, then the ids of the orders whose messages are among them
+# (the beat's own tasks, consumer runs and sweeps share the queue). A page at a time, so that
+# a deep queue never holds Redis up for long: a page of a thousand takes a few milliseconds.
+# Paged from the head, where messages are pushed: a push shifts what follows by one, so a
+# message may be read twice, never missed; the workers take from the tail.
 _ORDERS_WAITING_SCRIPT = """
-local ids, size, step = {}, redis.call('LLEN', KEYS[1]), 1000
-for first = 0, size - 1, step do
-  for _, message in ipairs(redis.call('LRANGE', KEYS[1], first, first + step - 1)) do
-    if string.find(message, ARGV[1], 1, true) then
-      local id = string.match(message, '"argsrepr": "%[(%d+)%]"')
-      if id then ids[#ids + 1] = id end
-    end
+local messages = redis.call('LRANGE', KEYS[1], ARGV[2], ARGV[3])
+local found = {#messages}
+for _, message in ipairs(messages) do
+  if string.find(message, ARGV[1], 1, true) then
+    local id = string.match(message, '"argsrepr": "%[(%d+)%]"')
+    if id then found[#found + 1] = id end
   end
 end
-return ids
+return found
 """
-
+PAGE = 1000
 ARGS_OF_ONE_ID = re.compile(r"\[(\d+)\]")
 
 # Broker URL -> (monotonic time the figure is good until, the figure).
@@ -128,17 +130,23 @@ def orders_waiting_in_broker() -> set[int] | None:
         return None
     import redis
 
+    ids: set[int] = set()
     try:
-        client = redis.Redis.from_url(url, socket_timeout=CONNECT_TIMEOUT_SECONDS * 10)
+        client = redis.Redis.from_url(url, socket_timeout=CONNECT_TIMEOUT_SECONDS * 5)
         try:
-            marker = f'"task": "{ORDER_TASK}"'
-            ids = client.eval(_ORDERS_WAITING_SCRIPT, 1, settings.CELERY_TASK_DEFAULT_QUEUE, marker)
+            page = client.register_script(_ORDERS_WAITING_SCRIPT)
+            marker, first = f'"task": "{ORDER_TASK}"', 0
+            while True:
+                read, *found = page(keys=[settings.CELERY_TASK_DEFAULT_QUEUE], args=[marker, first, first + PAGE - 1])
+                ids.update(int(order_id) for order_id in found)
+                if int(read) < PAGE:
+                    return ids
+                first += PAGE
         finally:
             client.close()
     except Exception:
         logger.warning("could not read the orders waiting in the broker's queue", exc_info=True)
         return None
-    return {int(order_id) for order_id in ids}
 
 
 def _files_orders_waiting() -> set[int]:

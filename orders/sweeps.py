@@ -1,6 +1,7 @@
 """The hot path's sweepers, run by beat: publishing what the outbox's relay left, publishing
 again the orders whose message was lost, and releasing reservations nobody confirmed in time.
-Each holds back while the workers make progress through a deep queue."""
+The last two hold back while the workers make progress through a deep queue, but for an order
+a killed worker left claimed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Value
+from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -33,17 +34,19 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
     legacy API deduplicates on the reference. An order published again gets its reservation
     renewed, as a worker's claim renews it: it was the shop that lost its message.
 
-    An order a worker took and left (its claim over, the worker killed mid-call: Redis gives
-    its message back only after the visibility timeout, an hour) is published whatever the
-    other orders do. One never taken is not while the workers make progress: in a deep queue,
+    An order a worker took and never released (killed mid-call: Redis gives its message back
+    only after the visibility timeout, an hour) is published once its claim is over, whatever
+    the other orders do. The others are not while the workers make progress: in a deep queue,
     orders untouched for that long are merely waiting their turn, and publishing them again
     would bury the queue under copies. Once the queue stops moving, those whose message is not
-    in it are published, all of them, `limit` at a time: on Redis the sweep reads which orders'
-    messages wait there (not how many messages of every task: the beat's own tasks sent in the
-    same tick were taken for orders', and lost orders were left to expire); where the broker
-    tells only how many messages wait (RabbitMQ), as many as the queue is short of; where it
-    tells nothing (SQS, the embedded one, a broker away), `limit` a stall period."""
+    in it are published, all of them, `limit` at a time: on Redis and the embedded broker the
+    sweep reads which orders' messages wait there (not how many messages of every task: the
+    beat's own tasks sent in the same tick were taken for orders', and lost orders were left
+    to expire); where the broker tells only how many messages wait, of every task (RabbitMQ),
+    as many as the queue is short of; where it tells nothing (SQS, a broker away), `limit` a
+    stall period."""
     now = timezone.now()
+    progressing = workers_making_progress(now=now)
     cutoff = now - timedelta(seconds=settings.ORDERS_STALL_SECONDS)
     stalled = HotOrder.objects.filter(
         status=OrderStatus.PROCESSING,
@@ -51,26 +54,26 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
         updated_at__lt=cutoff,
         outbox__isnull=True,
     ).order_by("pk")
-    left = stalled.filter(attempts__gt=0).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-    published = _published_again(list(left.values_list("pk", flat=True)[:limit]))
-    if workers_making_progress(now=now):
-        return published
-    never_taken = stalled.filter(attempts=0)
+    # Claimed and never released: the worker died with it (one that defers or retries an
+    # order releases its claim, and its message waits in the queue).
+    left = list(stalled.filter(attempts__gt=0, claimed_until__lt=now).values_list("pk", flat=True)[:limit])
+    if progressing and not left:
+        return 0
     waiting = orders_waiting_in_broker()
+    if progressing:
+        return _published_again([pk for pk in left if waiting is None or pk not in waiting])
     if waiting is not None:
-        lost = [pk for pk in never_taken.values_list("pk", flat=True) if pk not in waiting]
-        for first in range(0, len(lost), limit):
-            published += _published_again(lost[first : first + limit])
-        return published
+        lost = [pk for pk in stalled.values_list("pk", flat=True) if pk not in waiting]
+        return sum(_published_again(lost[first : first + limit]) for first in range(0, len(lost), limit))
     depth = broker_queue_depth(fresh=True)
-    budget = limit if depth is None else never_taken.count() - depth
-    done = 0
-    while done < budget:
-        order_ids = list(never_taken.values_list("pk", flat=True)[: min(limit, budget - done)])
+    budget = limit if depth is None else stalled.count() - depth
+    published = 0
+    while published < budget:
+        order_ids = list(stalled.values_list("pk", flat=True)[: min(limit, budget - published)])
         if not order_ids:
             break
-        done += _published_again(order_ids)
-    return published + done
+        published += _published_again(order_ids)
+    return published
 
 
 def _published_again(order_ids: list[int]) -> int:

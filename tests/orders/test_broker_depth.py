@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from orders import broker_depth
@@ -96,3 +97,29 @@ def test_the_depth_is_read_once_for_every_page_that_reloads_meanwhile_then_again
 def test_a_broker_with_no_queue_length_to_read_says_none():
     with override_settings(CELERY_BROKER_URL="filesystem://"):
         assert broker_queue_depth() is None
+
+
+@pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith(("redis", "filesystem")),
+    reason="only Redis and the embedded broker tell which orders' messages wait",
+)
+def test_the_orders_waiting_are_read_page_by_page_past_other_tasks_and_a_page_s_end():
+    """The stalled sweep reads which orders' messages wait, a page of the queue at a time so
+    that Redis is never held up for long: every order's message on every page, none of the
+    beat's own tasks, none of another task that takes arguments."""
+    from celery import current_app
+
+    from tests.orders.conftest import broker_purge
+
+    broker_purge()
+    orders = list(range(1, broker_depth.PAGE + 301))
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for order_id in orders:
+                current_app.send_task(broker_depth.ORDER_TASK, args=[order_id], producer=producer)
+                if order_id % 500 == 0:
+                    current_app.send_task("orders.tasks.outbox_sweep", producer=producer)
+            current_app.send_task("orders.tasks.sale_settle", args=[99999], producer=producer)
+        assert broker_depth.orders_waiting_in_broker() == set(orders)
+    finally:
+        broker_purge()

@@ -1,6 +1,6 @@
 """The hot path's sweepers on the database: the outbox, orders whose message was lost, and
-reservations nobody confirmed in time; none of them acts while the workers make progress
-through a deep queue. And their beat schedule."""
+reservations nobody confirmed in time; the last two do not act while the workers make progress
+through a deep queue, but for an order a killed worker left claimed. And their beat schedule."""
 
 from datetime import timedelta
 
@@ -258,3 +258,44 @@ def test_an_order_a_killed_worker_left_is_published_again_while_other_orders_com
         claimed_until=timezone.now() + timedelta(seconds=30), updated_at=long_ago
     )
     assert sweeps.orders_stalled_requeue() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_whose_worker_let_it_go_to_retry_later_is_not_copied_while_the_queue_moves(allocation, settings):
+    """A worker that finds the legacy API busy releases its claim and puts the order's message
+    back in the queue: in a queue deeper than a stall period, a copy at every sweep would pile
+    up behind it, each deferred again."""
+    from orders.outbox import outbox_publish
+
+    broker_purge()
+    retrying, moving = accept(allocation), accept(allocation)
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=retrying.pk).update(stage="validating", attempts=1, claimed_until=None)
+    OutboxMessage.objects.create(order_id=retrying.pk, created_at=timezone.now())
+    outbox_publish(order_id=retrying.pk)  # its message, back in the queue
+    HotOrder.objects.filter(pk=retrying.pk).update(updated_at=long_ago)
+    HotOrder.objects.filter(pk=moving.pk).update(stage="validating", attempts=1, updated_at=timezone.now())
+
+    assert sweeps.orders_stalled_requeue() == 0
+    assert broker_depth() == 1
+    broker_purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_left_order_and_lost_ones_are_all_published_in_one_pass(allocation, settings):
+    """Publishing the order a killed worker left touches it, which reads as a worker's
+    progress: the lost orders never tried were then held back a stall period more."""
+    broker_purge()
+    left, *lost = [accept(allocation).pk for _ in range(3)]
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=lost).update(updated_at=long_ago)
+    HotOrder.objects.filter(pk=left).update(
+        stage="validating", attempts=1, claimed_by="w-killed", claimed_until=long_ago, updated_at=long_ago
+    )
+
+    assert sweeps.orders_stalled_requeue() == 3
+    assert sorted(args[0] for _headers, (args, _kwargs, _embed) in broker_take_all()) == sorted([left, *lost])
