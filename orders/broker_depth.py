@@ -103,8 +103,12 @@ def _rabbitmq_queue_depth(url: str) -> int:
     try:
         # One try: kombu otherwise connects again after 2 s, and the page waits for both.
         options = {"max_retries": 0}
+        # The URL's own transport, not the app's: the embedded broker names one of its own.
         with current_app.connection_for_read(
-            url, connect_timeout=CONNECT_TIMEOUT_SECONDS, transport_options=options
+            url,
+            transport=url.partition("://")[0],
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            transport_options=options,
         ) as connection:
             try:
                 # Passive: asks about the queue without creating it (a dashboard declares nothing).

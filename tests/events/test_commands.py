@@ -206,6 +206,7 @@ def test_tail_after_a_pruned_position_starts_after_what_was_pruned_and_says_so(s
     assert said == f"position {old[1].position} was pruned: from the next event, after position {old[-1].position}.\n"
 
 
+@pytest.mark.postgres  # SQLite gives a rolled-back insert's number to the next one: no gap there
 def test_tail_after_a_position_no_event_took_starts_at_the_next_event(settings):
     first = sale_event(1)
     with pytest.raises(RuntimeError), transaction.atomic():
