@@ -61,10 +61,12 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
         return 0
     waiting = orders_waiting_in_broker()
     if progressing:
-        return _published_again([pk for pk in left if waiting is None or pk not in waiting])
+        return _published_again([pk for pk in left if waiting is None or pk not in waiting], stalled_before=cutoff)
     if waiting is not None:
         lost = [pk for pk in stalled.values_list("pk", flat=True) if pk not in waiting]
-        return sum(_published_again(lost[first : first + limit]) for first in range(0, len(lost), limit))
+        return sum(
+            _published_again(lost[first : first + limit], stalled_before=cutoff) for first in range(0, len(lost), limit)
+        )
     depth = broker_queue_depth(fresh=True)
     budget = limit if depth is None else stalled.count() - depth
     published = 0
@@ -72,21 +74,36 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
         order_ids = list(stalled.values_list("pk", flat=True)[: min(limit, budget - published)])
         if not order_ids:
             break
-        published += _published_again(order_ids)
+        done = _published_again(order_ids, stalled_before=cutoff)
+        if not done:  # another sweep holds them
+            break
+        published += done
     return published
 
 
-def _published_again(order_ids: list[int]) -> int:
-    """Publishes each order's message again, its reservation renewed; returns how many."""
+def _published_again(order_ids: list[int], *, stalled_before) -> int:
+    """Publishes each order's message again, its reservation renewed; returns how many. Each in
+    a transaction of its own that holds the order: a sweep running beside this one (beat sends
+    the stalled and the reservation sweeps in one tick, and each publishes) passes over an
+    order this one holds or has just touched, and the relay never sees the outbox row, kept
+    only if the broker refuses the message."""
+    published = 0
     for order_id in order_ids:
-        OutboxMessage.objects.get_or_create(order_id=order_id)
-        touched = timezone.now()
-        renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-        HotOrder.objects.filter(pk=order_id).update(
-            updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
-        )
-        outbox_publish(order_id=order_id)
-    return len(order_ids)
+        with transaction.atomic():
+            still = HotOrder.objects.select_for_update(skip_locked=True).filter(
+                pk=order_id, status=OrderStatus.PROCESSING, updated_at__lt=stalled_before
+            )
+            if not still.exists():
+                continue
+            OutboxMessage.objects.get_or_create(order_id=order_id)
+            touched = timezone.now()
+            renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+            HotOrder.objects.filter(pk=order_id).update(
+                updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
+            )
+            outbox_publish(order_id=order_id)
+        published += 1
+    return published
 
 
 def workers_making_progress(*, now=None) -> bool:

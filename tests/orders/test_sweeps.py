@@ -299,3 +299,49 @@ def test_a_left_order_and_lost_ones_are_all_published_in_one_pass(allocation, se
 
     assert sweeps.orders_stalled_requeue() == 3
     assert sorted(args[0] for _headers, (args, _kwargs, _embed) in broker_take_all()) == sorted([left, *lost])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_publish_each_lost_order_once(allocation, settings, monkeypatch):
+    """Beat sends the stalled sweep and the reservation sweep (which runs the stalled one
+    first) in one tick, and two workers run them at once: both read the same lost orders
+    before either touched them, and each order was published two or three times."""
+    import threading
+
+    from django.db import connection
+
+    from orders import broker_depth
+
+    broker_purge()
+    lost = [accept(allocation).pk for _ in range(6)]
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk__in=lost).update(updated_at=long_ago)
+    both_read = threading.Barrier(2, timeout=20)
+    read = broker_depth.orders_waiting_in_broker
+
+    def read_then_wait():
+        waiting = read()
+        both_read.wait()  # each sweep has its list of lost orders before either publishes
+        return waiting
+
+    monkeypatch.setattr(sweeps, "orders_waiting_in_broker", read_then_wait)
+    counts = []
+
+    def sweep():
+        try:
+            counts.append(sweeps.orders_stalled_requeue())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    published = sorted(args[0] for _headers, (args, _kwargs, _embed) in broker_take_all())
+    assert published == sorted(lost), "an order published by both sweeps, or by neither"
+    assert sum(counts) == len(lost)
