@@ -76,13 +76,51 @@ def _essentials(config: dict) -> dict:
         return {k: b.get(k) or None for k in keys}
 
     return {
+        # Each origin's headers by their names alone (the secret's value is not shown): what a
+        # deploy missing EDGE_ORIGIN_SECRET would take away. (Not its access control, which moto
+        # does not return; `_guards_kept` compares that.)
         "origins": sorted(
-            (o["Id"], o["DomainName"], o.get("OriginPath") or "") for o in config["Origins"].get("Items", [])
+            (o["Id"], o["DomainName"], o.get("OriginPath") or "", *_headers(o))
+            for o in config["Origins"].get("Items", [])
         ),
         "default": behaviour(config["DefaultCacheBehavior"]),
         "behaviours": [behaviour(b) for b in config.get("CacheBehaviors", {}).get("Items", [])],
         "enabled": config.get("Enabled"),
     }
+
+
+def _headers(origin: dict) -> list[str]:
+    return [
+        f"header {name}" for name in sorted(h["HeaderName"] for h in origin.get("CustomHeaders", {}).get("Items", []))
+    ]
+
+
+def _guards(origin: dict) -> list[str]:
+    return [*_headers(origin), *(["access control"] if origin.get("OriginAccessControlId") else [])]
+
+
+def _guards_kept(current: dict | None, desired: dict) -> None:
+    """A deploy from a machine without the origins' secret (EDGE_ORIGIN_SECRET) or the bucket's
+    access control (EDGE_MINISITE_OAC_ID) would take them off the live distribution: every
+    origin would then refuse CloudFront (403), a full outage from one missing variable.
+    Refused before anything is changed."""
+    if current is None:
+        return
+    wanted = {o["Id"]: set(_guards(o)) for o in desired["Origins"].get("Items", [])}
+    for origin in current["Origins"].get("Items", []):
+        lost = set(_guards(origin)) - wanted.get(origin["Id"], set(_guards(origin)))
+        if any(guard.startswith("header ") for guard in lost):
+            raise DeployRefused(
+                f"The distribution's origin {origin['Id']} carries the origins' secret header, and EDGE_ORIGIN_SECRET "
+                "is not set here: deploying would take it off, and every origin would refuse CloudFront (403). "
+                "Set EDGE_ORIGIN_SECRET to the origins' secret."
+            )
+        if "access control" in lost:
+            raise DeployRefused(
+                f"The distribution's origin {origin['Id']} uses the bucket's origin access control, and "
+                "EDGE_MINISITE_OAC_ID is not set here: deploying would take it off, and the bucket would answer 403. "
+                "Set EDGE_MINISITE_OAC_ID to the stack's output EdgeMinisiteOacId."
+            )
 
 
 def invalidation_path(pattern: str) -> str:
@@ -239,6 +277,14 @@ def edge_deploy(
     s3 = _client(session, "s3", settings.AWS_REGION)
     _bucket_check(s3)
     _minisite_api_check(table)
+    live = _find_distribution(cf)
+    if live is not None:
+        _guards_kept(
+            cf.get_distribution_config(Id=live["Id"])["DistributionConfig"],
+            cloudfront.distribution_config(
+                table, oac_id=settings.EDGE_MINISITE_OAC_ID, origin_secret=settings.EDGE_ORIGIN_SECRET
+            ),
+        )
 
     result.lambda_version_arn, result.lambda_published = _publish_lambda(
         lambda_client, lambda_package.build_zip(table), dry_run=dry_run, say=say

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from edge import matcher
-from edge.models import HOT_PATH_ORIGIN, MINISITE_ORIGIN, Origin, Route
+from edge.models import HOT_PATH_ORIGIN, LEGACY_API_ORIGIN, MINISITE_ORIGIN, Origin, Route
 from edge.route_index import RouteIndex
 from edge.route_version import routes_version
 from orders.selectors import hot_path_product_ids, sale_ended_product_ids
@@ -117,7 +117,45 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
                     f"Route {other.name} ({other.pattern}) can never match: route {route.name} comes first "
                     f"and covers every path of it."
                 )
-    return warnings + _window_ended(route) + _hot_path_without_sale(route) + _minisite_takes_orders(route, routes)
+    return (
+        warnings
+        + _window_ended(route)
+        + _hot_path_without_sale(route)
+        + _minisite_takes_orders(route, routes)
+        + _bucket_behind_another_origin(route, routes)
+        + _legacy_api_private(route)
+    )
+
+
+def _bucket_behind_another_origin(route: Route, routes: Iterable[Route]) -> list[str]:
+    """CloudFront has one behaviour a pattern, the first route's: a later route of the same
+    pattern that sends to an S3 bucket (the mini-site, behind a canary or a window) is reached
+    there by the router switching the origin, and a switched origin goes without the bucket's
+    origin access control: the private bucket answers 403 to everyone sent to it."""
+    if not route.enabled or route.origin is None or route.origin.kind != Origin.Kind.S3:
+        return []
+    pattern = matcher.normalize_pattern(route.pattern)
+    same = [r for r in (*(r for r in routes if r.pk != route.pk), route) if r.enabled]
+    first = min((r for r in same if matcher.normalize_pattern(r.pattern) == pattern), key=_route_order, default=route)
+    if first is route or (first.origin is not None and first.origin.kind == Origin.Kind.S3):
+        return []
+    return [
+        f"Route {route.name} sends {route.pattern} to the bucket {route.origin.name} behind route {first.name}'s "
+        f"behaviour (same pattern, origin {first.origin.name if first.origin else 'the default'}): on CloudFront "
+        "the router reaches the bucket without its origin access control there, and it answers 403. Give the "
+        "bucket's route a pattern of its own, or put it first."
+    ]
+
+
+def _legacy_api_private(route: Route) -> list[str]:
+    """The stack's legacy API is private to its VPC (the storefront and the workers call it
+    there): a CloudFront behaviour to it gets 403. Such a route serves the local edge only."""
+    if not route.enabled or route.origin is None or route.origin.name != LEGACY_API_ORIGIN:
+        return []
+    return [
+        f"Route {route.name} sends {route.pattern} to the legacy API: in the CloudFormation stack that API is "
+        "private to its VPC, and CloudFront gets 403 from it. The route serves the local edge (nginx, run.py) only."
+    ]
 
 
 def _window_ended(route: Route) -> list[str]:

@@ -272,6 +272,23 @@ def test_a_mini_site_route_that_would_take_the_sale_pages_orders_is_warned_of(or
     assert "mini-site" not in err, err
 
 
+def test_a_bucket_route_behind_another_origin_s_behaviour_is_warned_of(origins, settings):
+    """A hot-path canary first, the mini-site for the others, on one pattern: CloudFront has
+    one behaviour for it, the canary's, and the router sends the others to the bucket without
+    its origin access control, where they get 403."""
+    settings.EDGE_HOTPATH_API_URL = "https://api.example.com"
+    run("add", "canary", "/t/twin/*", "--origin", "hotpath", "--canary", "10", "--enable")
+    _, err = run("add", "page", "/t/twin/*", "--origin", "minisite", "--enable")
+    assert "behind route canary's behaviour" in err and "403" in err, err
+    _, err = run("add", "alone", "t/own/*", "--origin", "minisite", "--enable")
+    assert "403" not in err, err
+
+
+def test_a_route_to_the_legacy_api_says_it_serves_the_local_edge_only(origins):
+    _, err = run("add", "legacy", "/legacy-api/*", "--origin", "legacy-api", "--enable")
+    assert "private to its VPC" in err and "403" in err, err
+
+
 def test_the_list_keeps_its_columns_for_a_long_route_name(origins):
     run("add", "short", "/shop/reels/*", "--origin", "monolith")
     run("add", "saltwater-spinning-reel-flash-sale", "/shop/reels/saltwater-spinning-reel/*", "--origin", "hotpath")

@@ -261,3 +261,36 @@ def test_changed_paths_compare_the_behaviour_cloudfront_uses_for_each_pattern():
     current = config((pattern, "hotpath"), (pattern, "monolith"))
     assert _changed_paths(current, config((pattern, "hotpath"))) == []
     assert _changed_paths(current, config((pattern, "monolith"))) == ["/shop/rods/muskie-casting-rod/*"]
+
+
+def test_edge_deploy_refuses_to_take_the_origins_secret_off_the_live_distribution(aws):
+    """Deployed once with EDGE_ORIGIN_SECRET, then from a machine without it: the deploy took
+    X-Origin-Verify off every origin, whose servers then refuse CloudFront (403), and the dry
+    run said only that associations or settings differ."""
+    with override_settings(EDGE_ORIGIN_SECRET="origin-secret-" + "x" * 32):
+        first, _ = deploy()
+        out = StringIO()
+        call_command("edge_deploy", "--dry-run", stdout=out)
+        assert "up to date" in out.getvalue()
+
+    recorder = Recorder()
+    with override_settings(EDGE_ORIGIN_SECRET=""), pytest.raises(DeployRefused, match="EDGE_ORIGIN_SECRET"):
+        edge_deploy(session=recorder.session, say=lambda message: None)
+    assert recorder.mutations() == set()
+    stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    headers = [o["CustomHeaders"].get("Items", []) for o in stored["Origins"]["Items"]]
+    assert all(h and h[0]["HeaderName"] == "X-Origin-Verify" for h in headers)
+
+
+def test_a_deploy_that_would_take_the_bucket_s_access_control_off_is_refused():
+    """The same for the mini-site's origin access control (EDGE_MINISITE_OAC_ID): without it the
+    private bucket answers 403. (moto keeps no access control: the check on configurations.)"""
+    from edge.deploy import _guards_kept
+
+    def config(**origin) -> dict:
+        return {"Origins": {"Quantity": 1, "Items": [{"Id": "minisite", "DomainName": "b.s3", **origin}]}}
+
+    with pytest.raises(DeployRefused, match="EDGE_MINISITE_OAC_ID"):
+        _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(OriginAccessControlId=""))
+    _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(OriginAccessControlId="E2QWRUHEXAMPLE"))
+    _guards_kept(config(), config(OriginAccessControlId="E2QWRUHEXAMPLE"))  # turned on: fine
