@@ -82,27 +82,25 @@ def orders_stalled_requeue(*, limit: int = 200) -> int:
 
 
 def _published_again(order_ids: list[int], *, stalled_before) -> int:
-    """Publishes each order's message again, its reservation renewed; returns how many. Each in
-    a transaction of its own that holds the order: a sweep running beside this one (beat sends
-    the stalled and the reservation sweeps in one tick, and each publishes) passes over an
-    order this one holds or has just touched, and the relay never sees the outbox row, kept
-    only if the broker refuses the message."""
+    """Publishes each order's message again, its reservation renewed; returns how many. An
+    order is taken by one conditional UPDATE that renews it, so a sweep running beside this one
+    (beat sends the stalled and the reservation sweeps in one tick, and each publishes) finds
+    it touched and passes over it; the message goes after that commit, with no row held while
+    the broker answers. One the broker refuses gets an outbox row, which the relay sends once
+    it is back."""
     published = 0
     for order_id in order_ids:
-        with transaction.atomic():
-            still = HotOrder.objects.select_for_update(skip_locked=True).filter(
-                pk=order_id, status=OrderStatus.PROCESSING, updated_at__lt=stalled_before
-            )
-            if not still.exists():
-                continue
+        touched = timezone.now()
+        renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
+        taken = HotOrder.objects.filter(
+            pk=order_id, status=OrderStatus.PROCESSING, updated_at__lt=stalled_before
+        ).update(updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed)))
+        if not taken:
+            continue
+        if outbox_publish(order_id=order_id):
+            published += 1
+        else:
             OutboxMessage.objects.get_or_create(order_id=order_id)
-            touched = timezone.now()
-            renewed = touched + timedelta(seconds=settings.ORDERS_RESERVATION_SECONDS)
-            HotOrder.objects.filter(pk=order_id).update(
-                updated_at=touched, reserved_until=Greatest("reserved_until", Value(renewed))
-            )
-            outbox_publish(order_id=order_id)
-        published += 1
     return published
 
 

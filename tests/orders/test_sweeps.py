@@ -345,3 +345,17 @@ def test_two_sweeps_at_once_publish_each_lost_order_once(allocation, settings, m
     published = sorted(args[0] for _headers, (args, _kwargs, _embed) in broker_take_all())
     assert published == sorted(lost), "an order published by both sweeps, or by neither"
     assert sum(counts) == len(lost)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_order_the_broker_refuses_again_is_left_to_the_relay_not_counted(allocation, settings, monkeypatch):
+    broker_purge()
+    lost = accept(allocation)
+    broker_purge()
+    OutboxMessage.objects.all().delete()
+    long_ago = timezone.now() - timedelta(seconds=settings.ORDERS_STALL_SECONDS + 1)
+    HotOrder.objects.filter(pk=lost.pk).update(updated_at=long_ago)
+    monkeypatch.setattr(sweeps, "outbox_publish", lambda *, order_id: False)  # the broker away
+
+    assert sweeps.orders_stalled_requeue() == 0
+    assert OutboxMessage.objects.filter(order_id=lost.pk).exists()  # the relay sends it once it is back
