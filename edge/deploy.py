@@ -95,31 +95,33 @@ def _headers(origin: dict) -> list[str]:
     ]
 
 
-def _guards(origin: dict) -> list[str]:
-    return [*_headers(origin), *(["access control"] if origin.get("OriginAccessControlId") else [])]
-
-
 def _guards_kept(current: dict | None, desired: dict) -> None:
     """A deploy from a machine without the origins' secret (EDGE_ORIGIN_SECRET) or the bucket's
     access control (EDGE_MINISITE_OAC_ID) would take them off the live distribution: every
     origin would then refuse CloudFront (403), a full outage from one missing variable.
-    Refused before anything is changed."""
+    Refused before anything is changed (`edge_deploy --drop-origin-guards` takes them off on
+    purpose). A secret rotated keeps its header's name, and passes."""
     if current is None:
         return
-    wanted = {o["Id"]: set(_guards(o)) for o in desired["Origins"].get("Items", [])}
+    wanted = {o["Id"]: o for o in desired["Origins"].get("Items", [])}
     for origin in current["Origins"].get("Items", []):
-        lost = set(_guards(origin)) - wanted.get(origin["Id"], set(_guards(origin)))
-        if any(guard.startswith("header ") for guard in lost):
+        kept = wanted.get(origin["Id"])
+        if kept is None:
+            continue
+        header = cloudfront.ORIGIN_SECRET_HEADER
+        if f"header {header}" in _headers(origin) and f"header {header}" not in _headers(kept):
             raise DeployRefused(
-                f"The distribution's origin {origin['Id']} carries the origins' secret header, and EDGE_ORIGIN_SECRET "
-                "is not set here: deploying would take it off, and every origin would refuse CloudFront (403). "
-                "Set EDGE_ORIGIN_SECRET to the origins' secret."
+                f"The distribution's origin {origin['Id']} carries {header}, the origins' secret, and "
+                "EDGE_ORIGIN_SECRET is not set here: deploying would take it off, and every origin would refuse "
+                "CloudFront (403). Set EDGE_ORIGIN_SECRET to the origins' secret "
+                "(or deploy with --drop-origin-guards to take it off on purpose)."
             )
-        if "access control" in lost:
+        if origin.get("OriginAccessControlId") and "S3OriginConfig" in kept and not kept.get("OriginAccessControlId"):
             raise DeployRefused(
                 f"The distribution's origin {origin['Id']} uses the bucket's origin access control, and "
                 "EDGE_MINISITE_OAC_ID is not set here: deploying would take it off, and the bucket would answer 403. "
-                "Set EDGE_MINISITE_OAC_ID to the stack's output EdgeMinisiteOacId."
+                "Set EDGE_MINISITE_OAC_ID to the stack's output EdgeMinisiteOacId "
+                "(or deploy with --drop-origin-guards to take it off on purpose)."
             )
 
 
@@ -267,7 +269,12 @@ def _minisite_api_check(table: dict) -> None:
 
 
 def edge_deploy(
-    *, dry_run: bool = False, session=None, table: dict | None = None, say: Callable[[str], None] = print
+    *,
+    dry_run: bool = False,
+    session=None,
+    table: dict | None = None,
+    say: Callable[[str], None] = print,
+    drop_origin_guards: bool = False,
 ) -> DeployResult:
     session = session or boto3.Session()
     table = selectors.route_table() if table is None else table
@@ -278,7 +285,7 @@ def edge_deploy(
     _bucket_check(s3)
     _minisite_api_check(table)
     live = _find_distribution(cf)
-    if live is not None:
+    if live is not None and not drop_origin_guards:
         _guards_kept(
             cf.get_distribution_config(Id=live["Id"])["DistributionConfig"],
             cloudfront.distribution_config(

@@ -128,23 +128,40 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
 
 
 def _bucket_behind_another_origin(route: Route, routes: Iterable[Route]) -> list[str]:
-    """CloudFront has one behaviour a pattern, the first route's: a later route of the same
-    pattern that sends to an S3 bucket (the mini-site, behind a canary or a window) is reached
-    there by the router switching the origin, and a switched origin goes without the bucket's
-    origin access control: the private bucket answers 403 to everyone sent to it."""
-    if not route.enabled or route.origin is None or route.origin.kind != Origin.Kind.S3:
+    """CloudFront takes a request to the first behaviour whose pattern matches it. A route to an
+    S3 bucket (the mini-site) behind an earlier conditional route (a canary, a window) of
+    another origin whose pattern covers its own is reached there by the router switching the
+    origin, and a switched origin goes without the bucket's origin access control: the private
+    bucket answers 403 to everyone sent to it. Said from either route's side, as each changes."""
+    if not route.enabled:
         return []
-    pattern = matcher.normalize_pattern(route.pattern)
-    same = [r for r in (*(r for r in routes if r.pk != route.pk), route) if r.enabled]
-    first = min((r for r in same if matcher.normalize_pattern(r.pattern) == pattern), key=_route_order, default=route)
-    if first is route or (first.origin is not None and first.origin.kind == Origin.Kind.S3):
-        return []
-    return [
-        f"Route {route.name} sends {route.pattern} to the bucket {route.origin.name} behind route {first.name}'s "
-        f"behaviour (same pattern, origin {first.origin.name if first.origin else 'the default'}): on CloudFront "
-        "the router reaches the bucket without its origin access control there, and it answers 403. Give the "
-        "bucket's route a pattern of its own, or put it first."
-    ]
+    ordered = sorted([*(r for r in routes if r.pk != route.pk or route.pk is None), route], key=_route_order)
+    ordered = [r for r in ordered if r.enabled]
+    warnings = []
+    for index, bucket in enumerate(ordered):
+        if bucket.origin is None or bucket.origin.kind != Origin.Kind.S3:
+            continue
+        ahead = next((r for r in ordered[:index] if matcher.pattern_covers(r.pattern, bucket.pattern)), None)
+        if (
+            ahead is None
+            or not _conditional(ahead)
+            or (ahead.origin is not None and ahead.origin.kind == Origin.Kind.S3)
+        ):
+            continue
+        if route not in (bucket, ahead):
+            continue
+        target = f"origin {ahead.origin.name}" if ahead.origin is not None else "a redirect"
+        warnings.append(
+            f"Route {bucket.name} sends {bucket.pattern} to the bucket {bucket.origin.name} behind route "
+            f"{ahead.name}'s behaviour ({ahead.pattern}, {target}): on CloudFront the router reaches the bucket "
+            "from there without its origin access control, and it answers 403. Give the bucket's route a "
+            "pattern no earlier route covers, or put it first."
+        )
+    return warnings
+
+
+def _conditional(route: Route) -> bool:
+    return bool(route.window_start or route.window_end or route.canary_percent is not None)
 
 
 def _legacy_api_private(route: Route) -> list[str]:

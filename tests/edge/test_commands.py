@@ -282,6 +282,12 @@ def test_a_bucket_route_behind_another_origin_s_behaviour_is_warned_of(origins, 
     assert "behind route canary's behaviour" in err and "403" in err, err
     _, err = run("add", "alone", "t/own/*", "--origin", "minisite", "--enable")
     assert "403" not in err, err
+    # The sale's usual order: the bucket's page first, the canary switched on after it.
+    run("remove", "canary")
+    run("add", "wider", "/t/*", "--origin", "hotpath", "--canary", "10", "--position", "0")
+    _, err = run("enable", "wider")
+    assert "Route page sends /t/twin/* to the bucket" in err and "behind route wider's behaviour" in err, err
+    assert "Route alone sends" in err, err
 
 
 def test_a_route_to_the_legacy_api_says_it_serves_the_local_edge_only(origins):

@@ -281,6 +281,14 @@ def test_edge_deploy_refuses_to_take_the_origins_secret_off_the_live_distributio
     headers = [o["CustomHeaders"].get("Items", []) for o in stored["Origins"]["Items"]]
     assert all(h and h[0]["HeaderName"] == "X-Origin-Verify" for h in headers)
 
+    # A secret rotated passes; taking it off on purpose is said so.
+    with override_settings(EDGE_ORIGIN_SECRET="rotated-secret-" + "y" * 32):
+        assert deploy()[0].distribution_updated
+    with override_settings(EDGE_ORIGIN_SECRET=""):
+        call_command("edge_deploy", "--drop-origin-guards", stdout=StringIO())
+    stored = boto3.client("cloudfront").get_distribution_config(Id=first.distribution_id)["DistributionConfig"]
+    assert not any(o["CustomHeaders"].get("Items") for o in stored["Origins"]["Items"])
+
 
 def test_a_deploy_that_would_take_the_bucket_s_access_control_off_is_refused():
     """The same for the mini-site's origin access control (EDGE_MINISITE_OAC_ID): without it the
@@ -290,7 +298,11 @@ def test_a_deploy_that_would_take_the_bucket_s_access_control_off_is_refused():
     def config(**origin) -> dict:
         return {"Origins": {"Quantity": 1, "Items": [{"Id": "minisite", "DomainName": "b.s3", **origin}]}}
 
+    bucket = {"S3OriginConfig": {"OriginAccessIdentity": ""}}
     with pytest.raises(DeployRefused, match="EDGE_MINISITE_OAC_ID"):
-        _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(OriginAccessControlId=""))
-    _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(OriginAccessControlId="E2QWRUHEXAMPLE"))
-    _guards_kept(config(), config(OriginAccessControlId="E2QWRUHEXAMPLE"))  # turned on: fine
+        _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(**bucket))
+    _guards_kept(
+        config(OriginAccessControlId="E2QWRUHEXAMPLE"), config(OriginAccessControlId="E2QWRUHEXAMPLE", **bucket)
+    )
+    _guards_kept(config(**bucket), config(OriginAccessControlId="E2QWRUHEXAMPLE", **bucket))  # turned on: fine
+    _guards_kept(config(OriginAccessControlId="E2QWRUHEXAMPLE"), config())  # no bucket any more: none to keep

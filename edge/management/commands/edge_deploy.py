@@ -13,10 +13,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Print what would change; change nothing.")
+        parser.add_argument(
+            "--drop-origin-guards",
+            action="store_true",
+            help="Take the origins' secret header (EDGE_ORIGIN_SECRET unset) or the bucket's origin access "
+            "control (EDGE_MINISITE_OAC_ID unset) off the live distribution, which is refused without it.",
+        )
 
-    def handle(self, *args, dry_run, **options):
+    def handle(self, *args, dry_run, drop_origin_guards, **options):
         try:
-            edge_deploy(dry_run=dry_run, say=self.stdout.write)
+            edge_deploy(dry_run=dry_run, say=self.stdout.write, drop_origin_guards=drop_origin_guards)
         except DeployRefused as exc:
             raise CommandError(f"Nothing deployed: {exc}")
         except (ClientError, BotoCoreError) as exc:
