@@ -48,24 +48,21 @@ def test_an_event_the_view_dead_lettered_as_unreadable_stops_no_true_up(catalogu
     settings.EVENT_CONSUMER_MAX_ATTEMPTS = 1
     inventory_true_up()
     catch_up()
-    with transaction.atomic():
-        event_append(
-            source="legacy.stock",
-            detail_type="State change Notification",
-            type="STOCK",
-            subtype="PRODUCT",
-            status="CHANGED",
-            data={"product": "muskie-casting-rod", "on_hand": "x", "held": 0, "delta": "x", "held_delta": 0},
-        )
+    unreadable = [
+        {"product": "muskie-casting-rod", "on_hand": "x", "held": 0, "delta": "x", "held_delta": 0},
         # A change with no figures after it, which the view reads of every STOCK event.
-        event_append(
-            source="legacy.stock",
-            detail_type="State change Notification",
-            type="STOCK",
-            subtype="PRODUCT",
-            status="CHANGED",
-            data={"product": "tourney-casting-rod", "delta": 3, "held_delta": 0},
-        )
+        {"product": "tourney-casting-rod", "delta": 3, "held_delta": 0},
+    ]
+    with transaction.atomic():
+        for data in unreadable:
+            event_append(
+                source="legacy.stock",
+                detail_type="State change Notification",
+                type="STOCK",
+                subtype="PRODUCT",
+                status="CHANGED",
+                data=data,
+            )
     settled()
     consumer_run_all(consumer="inventory")
     assert DeadLetter.objects.filter(consumer="inventory", redriven_at__isnull=True).count() == 2
