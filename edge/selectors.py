@@ -99,14 +99,14 @@ def route_warnings(route: Route, routes: Iterable[Route] | None = None) -> list[
     for other in sorted(routes, key=_route_order):
         if _route_order(other) >= _route_order(route) or other.pk == route.pk:
             continue
-        if not other.enabled or other.window_start or other.window_end or other.canary_percent is not None:
+        if not other.enabled or _conditional(other):
             continue
         if matcher.pattern_covers(other.pattern, route.pattern):
             warnings.append(
                 f"Route {route.name} can never match: the earlier route {other.name} ({other.pattern}) "
                 f"covers every path of {route.pattern}."
             )
-    if route.enabled and not (route.window_start or route.window_end or route.canary_percent is not None):
+    if route.enabled and not _conditional(route):
         for other in sorted(routes, key=_route_order):
             if (
                 _route_order(other) > _route_order(route)
@@ -161,6 +161,7 @@ def _bucket_behind_another_origin(route: Route, routes: Iterable[Route]) -> list
 
 
 def _conditional(route: Route) -> bool:
+    """Whether a route may pass a request on (its window, its canary) to a later one."""
     return bool(route.window_start or route.window_end or route.canary_percent is not None)
 
 
