@@ -18,6 +18,14 @@ class SaleRefused(Exception):
         self.field = field
 
 
+class SaleAlreadyOpen(SaleRefused):
+    """An opening asked of a sale that is open: `allocation` is that sale."""
+
+    def __init__(self, allocation):
+        super().__init__(f"The sale of {allocation.product.slug} is already open.")
+        self.allocation = allocation
+
+
 def sale_terms_check(*, units: int, per_order_limit: int | None, starts_at=None, ends_at=None) -> None:
     """The checks that need no stock: raises SaleRefused naming the field."""
     if units < 1:

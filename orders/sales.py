@@ -29,7 +29,7 @@ from events.services import event_append
 from legacy_client import LegacyRefused, LegacyUnavailable, OutOfStock
 from orders.known_keys import known_keys_arm, known_keys_forget
 from orders.models import SaleAllocation, SaleState
-from orders.sale_terms import SaleRefused, draft_over_stock, sale_terms_check
+from orders.sale_terms import SaleAlreadyOpen, SaleRefused, draft_over_stock, sale_terms_check
 from orders.selectors import dead_letters_note
 
 __all__ = ["SaleBusy", "SaleRefused", "draft_over_stock", "sale_terms_check"]
@@ -101,7 +101,7 @@ def sale_open(
         allocation = SaleAllocation.objects.filter(product=product).first()
         if allocation is not None:
             if allocation.state == SaleState.OPEN:
-                raise SaleRefused(f"The sale of {product.slug} is already open.")
+                raise SaleAlreadyOpen(allocation)
             if allocation.state == SaleState.CLOSING:
                 sale_closing_follow(allocation)
                 if allocation.state == SaleState.CLOSING and not allocation.reserved:

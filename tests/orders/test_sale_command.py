@@ -104,6 +104,25 @@ def test_open_again_enables_the_existing_route(product):
     assert apps.get_model("edge", "Route").objects.count() == 1
 
 
+def test_the_same_open_again_finishes_a_route_the_first_never_added(product):
+    """A merchant's `sale open --route` stopped after the opening (a closed terminal, a broken
+    pipe): the same command again adds the route, holding nothing more. Other terms are still
+    refused, and so is the same opening without `--route`, which would change nothing."""
+    sale("open", "muskie-casting-rod", "--units", "40", "--per-order", "3")
+    reference = SaleAllocation.objects.get().hold_reference
+
+    output = sale("open", "muskie-casting-rod", "--units", "40", "--per-order", "3", "--route")
+
+    assert "already open with these terms" in output
+    assert route("muskie-casting-rod-sale").enabled
+    assert SaleAllocation.objects.get().hold_reference == reference
+    assert hold_quantity(reference) == 40 and stock().held == 40
+    for other in (("--units", "41", "--route"), ("--units", "40", "--per-order", "2", "--route"), ("--units", "40")):
+        with pytest.raises(CommandError, match="already open"):
+            sale("open", "muskie-casting-rod", *other)
+    assert stock().held == 40
+
+
 def test_status_as_json_shows_the_sale_and_the_stock_of_record(product):
     sale("open", "muskie-casting-rod", "--units", "10")
     order_accept_as_buyer(quantity=2)

@@ -13,7 +13,7 @@ from config.commands import when_option
 from orders.models import SaleAllocation, SaleState
 from orders.sale_reconcile import sale_reconcile, sale_status
 from orders.sale_route import SaleRouteRefused, sale_route_on
-from orders.sale_terms import per_order_limit_lowered
+from orders.sale_terms import SaleAlreadyOpen, per_order_limit_lowered
 from orders.sales import SaleRefused, sale_close, sale_open
 from orders.selectors import dead_letters_note
 from shop.models import Product
@@ -99,13 +99,22 @@ class Command(BaseCommand):
 
     def do_open(self, options) -> None:
         product = _product(options["product"])
-        allocation = sale_open(
-            product=product,
-            units=options["units"],
-            per_order_limit=options["per_order"],
-            starts_at=when_option(options["starts"], "--starts"),
-            ends_at=when_option(options["ends"], "--ends"),
-        )
+        terms = {
+            "units": options["units"],
+            "per_order_limit": options["per_order"],
+            "starts_at": when_option(options["starts"], "--starts"),
+            "ends_at": when_option(options["ends"], "--ends"),
+        }
+        try:
+            allocation = sale_open(product=product, **terms)
+        except SaleAlreadyOpen as exc:
+            if not (options["route"] and _same_terms(exc.allocation, **terms)):
+                raise
+            # The same command again, after one stopped between the opening and its route
+            # (a closed terminal, a broken pipe): it finishes the route, and changes nothing else.
+            self.stdout.write(f"Sale of {product.slug} already open with these terms; nothing else changed.")
+            self.route_on(product)
+            return
         self.stdout.write(
             f"Sale of {product.slug} open: {allocation.allocated} unit{pluralize(allocation.allocated)} held as "
             f"{allocation.hold_reference}, "
@@ -192,3 +201,12 @@ class Command(BaseCommand):
             raise CommandError(f"The sale is open, but {exc.message}") from None
         for warning in routed.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
+
+
+def _same_terms(allocation: SaleAllocation, *, units, per_order_limit, starts_at, ends_at) -> bool:
+    """Whether an open sale is the one these options would open (a limit left out: any)."""
+    return (
+        allocation.allocated == units
+        and per_order_limit in (None, allocation.per_order_limit)
+        and (allocation.starts_at, allocation.ends_at) == (starts_at, ends_at)
+    )
