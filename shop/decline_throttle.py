@@ -11,9 +11,13 @@ limit (`decline_counters`, in the gate's one Redis round trip; `declines_over` e
 the worker counts a card the order backend declined (`decline_count`). The orders it accepted
 before their declines came back are bounded by the hot path's own throttle per address.
 
-A try is counted before its card is sent and taken back once it is not declined, so that tries
-sent at once cannot all read a count under the limit (as the order lookup's throttle counts).
-Only a try that sends a card counts: a replay answered from what a key already got sends none.
+A try is counted as out before its card is sent, and a try is refused while its address's or
+mailbox's declines and tries out together pass the limit, so that tries sent at once cannot all
+read a count under it. That refusal says what it is (too many payments at once) and asks to come
+back in seconds, not minutes: a carrier's NAT puts many buyers behind one address, and their
+checkouts at once while the order backend is slow are not declined cards. A try whose card is
+declined counts as a decline once its answer is in. Only a try that sends a card counts: a
+replay answered from what a key already got sends none.
 With the cache away the tries go on uncounted: the checkout does not depend on the cache."""
 
 from __future__ import annotations
@@ -32,16 +36,19 @@ logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 900
 DETAIL = "Too many cards were declined: please wait a few minutes before you try again."
+TRIES_OUT_DETAIL = "Too many payments from here are being checked at once: please try again in a few seconds."
+TRIES_OUT_RETRY_SECONDS = 3
 
 
 class DeclinesThrottled(Exception):
-    def __init__(self, *, retry_after: int):
-        super().__init__(DETAIL)
+    def __init__(self, *, retry_after: int, detail: str = DETAIL):
+        super().__init__(detail)
         self.retry_after = retry_after
 
 
 class DeclineTry:
-    """One try's place in the counts while its card is out; `declined()` keeps it there."""
+    """One try's place among the tries out while its card is out; `declined()` counts it as a
+    decline once the block is done."""
 
     def __init__(self, keys: list[str]):
         self.keys = keys
@@ -95,32 +102,48 @@ def _take_back(keys: list[str]) -> None:
             cache.decr(key)
 
 
+def _out(key: str) -> str:
+    """The counter of tries out beside the declines' counter `key`."""
+    return f"{key}:out"
+
+
 @contextlib.contextmanager
 def decline_try(*, address: str | None, email: str) -> Iterator[DeclineTry]:
     """Around the sending of one card: DeclinesThrottled (nothing counted) when this mailbox or
-    address has had too many cards declined, or has as many tries out; the try stays counted
+    address has had as many cards declined as its limit (wait for the window), or when its
+    declines and its tries out together pass it (wait seconds); the try counts as a decline
     only if the block calls `declined()`."""
     bucket, wait = window_now(WINDOW_SECONDS)
     limits = _limits(address=address, email=email, bucket=bucket)
     counted: list[str] = []
     try:
-        over = False
-        for key, limit in limits.items():
-            count = window_count(key, WINDOW_SECONDS)
-            counted.append(key)
-            over = over or count > limit
+        out = {}
+        for key in limits:
+            out[key] = window_count(_out(key), WINDOW_SECONDS)
+            counted.append(_out(key))
+        declines = cache.get_many(list(limits))
     except Exception:
         logger.warning("card-testing counts not kept (the cache is away): the try goes on", exc_info=True)
-        over, counted = False, []
-    if over:
+        limits, counted = {}, []
+    refused = None
+    for key, limit in limits.items():
+        declined = declines.get(key) or 0
+        if declined >= limit:
+            refused = DeclinesThrottled(retry_after=wait)
+            break
+        if declined + out[key] > limit:
+            refused = DeclinesThrottled(retry_after=TRIES_OUT_RETRY_SECONDS, detail=TRIES_OUT_DETAIL)
+    if refused is not None:
         _take_back(counted)
-        raise DeclinesThrottled(retry_after=wait)
-    attempt = DeclineTry(counted)
+        raise refused
+    attempt = DeclineTry(list(limits))
     try:
         yield attempt
     finally:
-        if not attempt.kept:
-            try:
-                _take_back(counted)
-            except Exception:
-                logger.warning("card-testing count not taken back (the cache is away)", exc_info=True)
+        try:
+            if attempt.kept:
+                for key in limits:
+                    window_count(key, WINDOW_SECONDS)
+            _take_back(counted)
+        except Exception:
+            logger.warning("card-testing counts not kept (the cache is away)", exc_info=True)

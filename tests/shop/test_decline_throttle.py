@@ -4,6 +4,7 @@ reaches the order backend."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 
@@ -13,6 +14,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from legacy_api.models import PaymentAuthorisation
+from shop.decline_throttle import DETAIL, TRIES_OUT_DETAIL, TRIES_OUT_RETRY_SECONDS, DeclinesThrottled, decline_try
 from shop.models import PlacedOrder
 from tests.conftest import free_port
 from tests.shop.test_buy_now import buy
@@ -138,3 +140,24 @@ def test_the_checkout_places_and_refuses_orders_while_the_cache_is_away(
 
     assert response.status_code == expected, response.status_code
     assert PlacedOrder.objects.count() == (1 if expected == 302 else 0)
+
+
+def test_tries_out_at_once_are_told_to_come_back_in_seconds_not_that_cards_were_declined(limits):
+    """Buyers behind one carrier's address with their checkouts out at once (an order backend
+    slow under a sale) were told "Too many cards were declined" and to wait minutes, with no card
+    declined. Past the limit they are told what it is, and to come back in seconds; once those
+    are answered the address has nothing held against it. Declined cards still lock it out for
+    the window."""
+    with contextlib.ExitStack() as out:
+        for _ in range(5):
+            out.enter_context(decline_try(address="203.0.113.9", email=f"{uuid.uuid4().hex}@example.com"))
+        with pytest.raises(DeclinesThrottled) as refused, decline_try(address="203.0.113.9", email="x@example.com"):
+            pass
+    assert (str(refused.value), refused.value.retry_after) == (TRIES_OUT_DETAIL, TRIES_OUT_RETRY_SECONDS)
+
+    for _ in range(5):
+        with decline_try(address="203.0.113.9", email=f"{uuid.uuid4().hex}@example.com") as attempt:
+            attempt.declined()
+    with pytest.raises(DeclinesThrottled) as refused, decline_try(address="203.0.113.9", email="y@example.com"):
+        pass
+    assert str(refused.value) == DETAIL and refused.value.retry_after > TRIES_OUT_RETRY_SECONDS
