@@ -105,7 +105,7 @@ class OrderCollectionApi(LegacyApiView):
             existing = order_replay(reference=data["reference"], fingerprint=fingerprint, caller=caller)
             if existing is not None:
                 return Response(_order_data(existing, caller=caller), status=status.HTTP_200_OK)
-            with capacity.slot():
+            with capacity.slot(caller):
                 order, created = order_place(
                     reference=data["reference"],
                     customer_name=data["customer"]["name"],

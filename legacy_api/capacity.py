@@ -309,23 +309,30 @@ def _caller_backend(caller: str) -> Backend:
 
 
 @contextmanager
-def slot() -> Iterator[None]:
-    """Holds one of the LEGACY_CAPACITY slots while an order is worked on, or raises OverCapacity."""
+def slot(caller: str | None = None) -> Iterator[None]:
+    """Holds one of the LEGACY_CAPACITY slots while an order is worked on, or raises OverCapacity
+    (counted as shed in all, and for its caller when it is a known one)."""
     limiter = backend()
     try:
         handle = limiter.slot_acquire(settings.LEGACY_CAPACITY)
     except redis.RedisError:
         # Without its gate the backend cannot know its load: shedding is the safe answer.
         logger.exception("capacity gate unavailable; shedding the request")
-        _quietly(limiter.shed_record)
+        _shed_record(caller)
         raise GateUnavailable from None
     if handle is None:
-        _quietly(limiter.shed_record)
+        _shed_record(caller)
         raise OverCapacity
     try:
         yield
     finally:
         _quietly(limiter.slot_release, handle)
+
+
+def _shed_record(caller: str | None) -> None:
+    _quietly(backend().shed_record)
+    if caller in CALLERS:
+        _quietly(_caller_backend(caller).shed_record)
 
 
 @contextmanager
@@ -369,7 +376,7 @@ def stats() -> dict:
     callers = {}
     for caller in CALLERS:
         figures = _caller_backend(caller).stats()
-        callers[caller] = {"inflight": figures["inflight"], "peak_inflight": figures["peak_inflight"]}
+        callers[caller] = {key: figures[key] for key in ("inflight", "peak_inflight", "shed")}
     return {"capacity": settings.LEGACY_CAPACITY, **backend().stats(), "callers": callers}
 
 

@@ -225,6 +225,7 @@ class OutOfStockSerializer(ErrorSerializer):
 class CallerStatsSerializer(serializers.Serializer):
     inflight = serializers.IntegerField()
     peak_inflight = serializers.IntegerField()
+    shed = serializers.IntegerField(help_text="This caller's order requests refused with 503.")
 
 
 class StatsSerializer(serializers.Serializer):

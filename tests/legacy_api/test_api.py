@@ -630,7 +630,7 @@ def test_stats_report_capacity_and_counts(merchant_client, settings):
     settings.LEGACY_CAPACITY = 3
     response = merchant_client.get("/legacy-api/stats")
     assert response.status_code == 200
-    idle = {"inflight": 0, "peak_inflight": 0}
+    idle = {"inflight": 0, "peak_inflight": 0, "shed": 0}
     assert response.json() == {
         "capacity": 3,
         "inflight": 0,

@@ -146,8 +146,8 @@ def test_service_reports_no_caller_above_its_capacity_when_given_less(legacy_url
     stats = http.request("GET", f"{legacy_url}/legacy-api/stats", headers=bearer("merchant")).json()
     # The caller is the token's, whatever a header claims.
     callers = stats.pop("callers")
-    assert callers["hotpath"] == {"inflight": 0, "peak_inflight": 1}
-    assert callers["storefront"] == {"inflight": 0, "peak_inflight": 0}
+    assert callers["hotpath"] == {"inflight": 0, "peak_inflight": 1, "shed": 0}
+    assert callers["storefront"] == {"inflight": 0, "peak_inflight": 0, "shed": 0}
     assert stats == {
         "capacity": 64,
         "inflight": 0,

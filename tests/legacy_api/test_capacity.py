@@ -202,6 +202,8 @@ def test_a_stampede_is_either_placed_or_shed_and_shed_orders_write_nothing(proce
     assert muskie_rod.stock == 100 - placed
     stats = http.request("GET", f"{url}/legacy-api/stats", headers=bearer("merchant")).json()
     assert stats["shed"] == shed
+    # Told apart by caller: whether the hot path's workers or the storefront were turned away.
+    assert (stats["callers"]["storefront"]["shed"], stats["callers"]["hotpath"]["shed"]) == (shed, 0)
     assert stats["inflight"] == 0
 
 
@@ -216,7 +218,7 @@ def test_known_callers_are_counted_apart_and_unknown_names_are_not(db):
     ):
         figures = capacity.stats()
     assert figures["peak_inflight"] == 3
-    assert figures["callers"]["hotpath"] == {"inflight": 1, "peak_inflight": 1}
-    assert figures["callers"]["storefront"] == {"inflight": 1, "peak_inflight": 1}
+    assert figures["callers"]["hotpath"] == {"inflight": 1, "peak_inflight": 1, "shed": 0}
+    assert figures["callers"]["storefront"] == {"inflight": 1, "peak_inflight": 1, "shed": 0}
     assert set(figures["callers"]) == {"hotpath", "storefront", "merchant"}
     assert capacity.stats()["callers"]["hotpath"]["inflight"] == 0
