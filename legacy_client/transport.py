@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
@@ -85,5 +88,21 @@ def request(
 
 
 def _retry_after(response) -> float | None:
-    retry_after = response.headers.get("Retry-After")
-    return float(retry_after) if retry_after and retry_after.isdigit() else None
+    """`Retry-After` in seconds: a number of them, or an HTTP date (RFC 9110, as a proxy or a
+    gateway in front of the legacy API may send) counted from now; None when absent or unread."""
+    return retry_after_seconds(response.headers.get("Retry-After"))
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    value = (value or "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -39,10 +39,11 @@ def retry_countdown(retries: int, *, retry_after: float | None = None) -> float:
     made, at most ORDERS_RETRY_BACKOFF_MAX, less a random part of up to half of it (so that
     orders failing together do not come back together, yet the retries always last at least
     half their schedule: an outage shorter than that dead-letters nothing); never sooner than
-    the legacy API's Retry-After."""
+    the legacy API's Retry-After, up to ORDERS_RETRY_BACKOFF_MAX (a proxy's date far ahead must
+    not park an accepted order past its reservation)."""
     nominal = min(settings.ORDERS_RETRY_BACKOFF_MAX, settings.ORDERS_RETRY_BACKOFF * 2**retries)
     countdown = nominal / 2 + nominal / 2 * secrets.randbelow(1001) / 1000
-    return max(countdown, retry_after or 0.0)
+    return max(countdown, min(retry_after or 0.0, settings.ORDERS_RETRY_BACKOFF_MAX))
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.ORDERS_MAX_RETRIES)
@@ -81,7 +82,7 @@ def order_process(self, order_id: int, still_placing_since: float | None = None)
 
 def _defer(task, order_id: int, wait: placement.TryLater, *, still_placing_since: float | None) -> str:
     backoff = settings.ORDERS_RETRY_BACKOFF
-    delay = backoff if wait.retry_in is None else max(wait.retry_in, 0.1)
+    delay = backoff if wait.retry_in is None else min(max(wait.retry_in, 0.1), settings.ORDERS_RETRY_BACKOFF_MAX)
     kwargs = {"still_placing_since": still_placing_since} if still_placing_since else {}
     task.apply_async(
         args=[order_id],

@@ -69,6 +69,8 @@ def test_retries_wait_between_half_and_all_of_their_backoff_and_honour_retry_aft
         assert nominal / 2 <= min(waits) and max(waits) <= nominal, (retries, min(waits), max(waits))
         assert len(set(waits)) > 1  # jittered: orders failing together do not return together
     assert retry_countdown(0, retry_after=30) == 30
+    # A Retry-After far ahead (a proxy's date next week) waits no longer than the longest backoff.
+    assert retry_countdown(0, retry_after=7 * 86400) == 60
     # The whole schedule lasts at least half its length: an outage shorter than that dead-letters nothing.
     assert sum(retry_countdown(n) for n in range(8)) >= (2 + 4 + 8 + 16 + 32 + 60 + 60 + 60) / 2
 
