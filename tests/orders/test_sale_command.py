@@ -94,6 +94,29 @@ def test_close_switches_off_a_route_that_sends_only_the_products_orders_to_the_h
     assert not route("muskie-api").enabled and not route("muskie-casting-rod-sale").enabled
 
 
+def test_close_leaves_on_a_route_that_still_sends_another_open_sale_to_the_hot_path(product):
+    """Two sales under one category's route: closing the first switched the route off, and the
+    other sale's rush landed on the storefront. It stays on until the last of them closes, and
+    the merchant is told what the closed product's page does meanwhile."""
+    Product.objects.create(
+        category=product.category, title="Tourney Casting Rod", slug="tourney-casting-rod", price_cents=9999, stock=50
+    )
+    sale("open", "muskie-casting-rod", "--units", "10")
+    sale("open", "tourney-casting-rod", "--units", "5")
+    call_command("edge_route", "add", "rods-all", "/shop/rods/*", "--origin", "hotpath", "--enable", stdout=StringIO())
+
+    output = sale("close", "muskie-casting-rod")
+
+    assert "Route rods-all left on: it also sends the open sale of tourney-casting-rod to the hot path." in output
+    assert "edge_route add muskie-casting-rod-storefront '/shop/rods/muskie-casting-rod/*'" in output
+    assert route("rods-all").enabled
+
+    output = sale("close", "tourney-casting-rod")
+
+    assert "Route rods-all switched off: /shop/rods/tourney-casting-rod/ goes to the storefront again." in output
+    assert not route("rods-all").enabled
+
+
 def test_open_again_enables_the_existing_route(product):
     sale("open", "muskie-casting-rod", "--units", "5", "--route")
     sale("close", "muskie-casting-rod")
