@@ -151,9 +151,10 @@ def sale_status(*, product: Product) -> dict:
 def sale_reconcile(*, product: Product | None = None) -> list[SaleCheck]:
     """Trues up every open or closing sale (or one product's) with its hold. Closes the sales
     due to close first. Repairs only what cannot take units an order in flight may need:
-    a hold larger than owed is shrunk, and a hold short or missing is grown or taken again,
-    only while no order is in flight (a worker's draw on the hold is counted as sold only
-    after the legacy API answers, so a short hold is expected then). Then releases the sale
+    a hold larger than owed is shrunk, and a short one grown, only while no order is in flight
+    (a worker's draw on the hold is counted as sold only after the legacy API answers, so a
+    short hold is expected then); a hold missing, or released at the stock of record, is taken
+    again at once. Then releases the sale
     holds no sale owns (`orphans_release`), each reported after the sales' checks."""
     sales_due_close()
     allocations = SaleAllocation.objects.filter(state__in=[SaleState.OPEN, SaleState.CLOSING]).select_related("product")
@@ -202,7 +203,12 @@ def _reconcile_one(allocation: SaleAllocation) -> SaleCheck:
     if allocation.state == SaleState.CLOSED:
         return check
     try:
-        check.action = _repair(allocation, check, hold_known=hold is not None) or check.action
+        # A hold released at the stock of record (by a caller outside the sale, a hand at its
+        # API) keeps nothing and cannot be set again: taken afresh, as a missing one is. Its
+        # units were given back to everyone; orders in flight that drew on it before then only
+        # make the fresh hold a little large, which the next run shrinks.
+        live = hold is not None and hold.status != "released"
+        check.action = _repair(allocation, check, hold_known=live) or check.action
     except OutOfStock as exc:
         check.action = f"not repaired: the hold is short and only {exc.available} are available"
         cut = _sale_cut_to_hold(allocation, check)
@@ -218,7 +224,8 @@ def _repair(allocation: SaleAllocation, check: SaleCheck, *, hold_known: bool) -
     if not hold_known:
         if check.owed <= 0:
             return None
-        # No order can have drawn on a hold the stock of record never had: a fresh one is safe.
+        # No order can have drawn on a hold the stock of record never had (or gave back): a
+        # fresh one is safe.
         reference = hold_reference_new(allocation.product)
         legacy_client.hold_create(reference=reference, product=allocation.product.slug, quantity=check.owed)
         SaleAllocation.objects.filter(pk=allocation.pk).update(hold_reference=reference)
