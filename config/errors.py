@@ -27,7 +27,11 @@ from shop.navigation import nav_categories
 
 logger = logging.getLogger(__name__)
 
-API_PATH = re.compile(r"^/(?:api(?:/|$)|legacy-api(?:/|$)|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock/?$))")
+# The paths that answer JSON, their errors included: the APIs, the hot path's orders and stock,
+# and the dashboard's figures, which its page and scripts poll.
+API_PATH = re.compile(
+    r"^/(?:api(?:/|$)|legacy-api(?:/|$)|shop/[^/]+/[^/]+/(?:orders(?:/|$)|stock/?$)|admin/dashboard/data\.json$)"
+)
 RETRY_AFTER_SECONDS = 5
 NULL_MESSAGE = "Must not contain a null character."
 CHARSET_MESSAGE = "Form data must be sent as UTF-8."

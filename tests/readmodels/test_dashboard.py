@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -85,6 +85,29 @@ def test_the_figures_are_read_only_any_other_method_is_a_json_405(django_user_mo
         assert answer["Allow"] == "GET, HEAD"
     assert merchant.head(DATA).status_code == 200
     assert getattr(merchant, method)(DASHBOARD).status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("failure", "status", "error"),
+    [(OperationalError("database is locked"), 503, "unavailable"), (KeyError("minute"), 500, "server_error")],
+)
+def test_the_figures_fail_as_json_too(django_user_model, settings, monkeypatch, failure, status, error):
+    """A script polling the figures got the shop's HTML error page when the database was away,
+    or on a bug, though its 403 and 405 were JSON."""
+    import readmodels.views
+
+    settings.DEBUG = False
+    merchant = _client(django_user_model, "merchant", staff=True, allowed=True)
+    merchant.raise_request_exception = False
+
+    def failing():
+        raise failure
+
+    monkeypatch.setattr(readmodels.views, "dashboard_body", failing)
+    answer = merchant.get(DATA)
+
+    assert (answer.status_code, answer["Content-Type"], answer.json()["error"]) == (status, "application/json", error)
 
 
 @pytest.mark.django_db(transaction=True)
