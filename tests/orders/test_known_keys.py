@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from datetime import timedelta
@@ -27,7 +25,6 @@ from orders.inputs import order_input_parse
 from orders.models import SaleAllocation
 from orders.selectors import hot_product_get, product_memo_forget
 from orders.services import SoldOut
-from procs import free_port, wait_until
 from shop.models import PlacedOrder
 from tests.orders.conftest import order_accept_as_buyer, order_body, post_order
 from tests.orders.sale_support import legacy_serve
@@ -185,18 +182,12 @@ def test_a_redis_restarted_from_its_snapshot_sends_sold_out_answers_to_the_datab
     not trusted: the accepted buyer's retry still gets its 202."""
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
-    port = free_port()
+    from bench.services import PrivateRedis
 
-    def redis_start() -> subprocess.Popen:
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
-        server = subprocess.Popen([*command, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, what="redis", process=server)
-        return server
-
-    server = redis_start()
+    redis = PrivateRedis(tmp_path / "redis")  # its snapshot is read again when it starts
+    redis.start()
     try:
-        location = f"redis://127.0.0.1:{port}/0"
-        settings.CACHES = {"default": {"BACKEND": "config.cache.PooledRedisCache", "LOCATION": location}}
+        settings.CACHES = {"default": {"BACKEND": "config.cache.PooledRedisCache", "LOCATION": f"{redis.url}/0"}}
         legacy_serve(settings, live_server)
         allocation = sales.sale_open(product=product, units=2, per_order_limit=1)
         gate.redis_client().save()  # the last snapshot before the crash
@@ -205,17 +196,17 @@ def test_a_redis_restarted_from_its_snapshot_sends_sold_out_answers_to_the_datab
         assert first.status_code == 202
         with contextlib.suppress(RedisError):
             gate.redis_client().shutdown(nosave=True)  # a crash: what came after the snapshot is lost
-        server.wait(10)
-        server = redis_start()
+        redis.process.wait(10)
+        redis.start()
         name = cache.make_key(known_keys.known_keys_key(allocation.pk))
+        assert gate.redis_client().sismember(name, known_keys.KNOWN_KEYS_ARMED)  # the snapshot's
         assert not gate.redis_client().sismember(name, known_keys.known_key_member(key))
         sell_out(SaleAllocation.objects.get(pk=allocation.pk))
         again = post_order(Client(), body, key=key)
         assert (again.status_code, again.json().get("number")) == (202, first.json()["number"]), again.json()
         assert not gate.redis_client().sismember(name, known_keys.KNOWN_KEYS_ARMED)  # no longer trusted
     finally:
-        server.kill()
-        server.wait(10)
+        redis.stop()
 
 
 def test_closing_the_sale_drops_its_known_keys(sale):
