@@ -289,12 +289,14 @@ def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
     Each product's are released under its sale lock, with the sale read again under it: a
     sale opening holds that lock from its hold's create until its allocation names it, so its
     hold is never taken for an orphan. A product whose lock is taken waits for the next pass,
-    and a legacy API that cannot be reached is logged and tried again on the next pass."""
+    and a legacy API that cannot be reached is logged, reported as a check not made (so that
+    `sale reconcile` does not exit 0 on a pass that could not look), and tried again on the next
+    pass."""
     try:
         holds = legacy_client.holds_list(status="open", product=product.slug if product is not None else None)
     except (LegacyUnavailable, LegacyRefused) as exc:
         logger.warning("sale holds no sale owns not looked for: %s", exc)
-        return []
+        return [_orphans_not_looked_for(product, exc)]
     # A hold younger than ORPHAN_MIN_AGE may be a sale's whose opening is still under way (on
     # Redis without PostgreSQL the sale lock has a lease, which a slow opening can outlive): left
     # to a later pass.
@@ -322,6 +324,24 @@ def orphans_release(*, product: Product | None = None) -> list[SaleCheck]:
         except SaleBusy:
             logger.info("sale holds of %s no sale owns left to the next pass: its sale is changing", slug)
     return checks
+
+
+def _orphans_not_looked_for(product: Product | None, exc: Exception) -> SaleCheck:
+    return SaleCheck(
+        product=product.slug if product is not None else "",
+        state=None,
+        hold_reference="",
+        allocated=0,
+        reserved=0,
+        sold=0,
+        owed=0,
+        hold=None,
+        in_flight=0,
+        sold_by_orders=0,
+        action=f"holds no sale owns not looked for: {exc}",
+        orphan=True,
+        checked=False,
+    )
 
 
 def _orphans_release_one(product: Product, holds: list[legacy_client.Hold]) -> list[SaleCheck]:

@@ -242,8 +242,24 @@ def test_reconcile_that_cannot_read_the_hold_tells_no_drift_and_fails(product, s
 
     assert str(refused.value) == ("Not reconciled: muskie-casting-rod (the hold could not be read); run it again.")
     assert out.getvalue().startswith("muskie-casting-rod: owed 10, hold ?, drift ?, 0 in flight: not checked: ")
-    (check,) = json.loads(as_json.getvalue())
+    check, orphans = json.loads(as_json.getvalue())
     assert (check["hold"], check["drift"], check["checked"]) == (None, None, False)
+    assert (orphans["orphan"], orphans["checked"]) == (True, False)
+
+
+def test_reconcile_that_cannot_look_for_holds_no_sale_owns_fails(product, settings):
+    """With no sale open and the legacy API down, it said "No open sales." and exited 0: the
+    holds no sale owns, which it is there to release, were never looked for."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        settings.LEGACY_API_URL = f"http://127.0.0.1:{unused.getsockname()[1]}/legacy-api"
+
+    for args in ((), ("muskie-casting-rod",)):
+        out = StringIO()
+        with pytest.raises(CommandError) as refused:
+            call_command("sale", "reconcile", *args, stdout=out)
+        assert str(refused.value) == "Not reconciled: the holds no sale owns could not be listed; run it again."
+        assert "holds no sale owns not looked for: " in out.getvalue().lower()
 
 
 def test_status_that_cannot_read_the_stock_of_record_says_so_and_fails(product, settings):
