@@ -116,8 +116,8 @@ def sale_status(*, product: Product) -> dict:
     reached or does not know the product; the sale's (its state included) when it has no sale."""
     allocation = SaleAllocation.objects.filter(product=product).first()
     # A product never put on sale has no state and no sale figures (None), not a draft's.
-    figures = {"product": product.slug, "state": None, "hold_reference": None}
-    figures.update(allocated=None, reserved=None, sold=None, remaining=None)
+    figures = {"product": product.slug, "state": None, "is_hot": None, "hold_reference": None}
+    figures.update(allocated=None, reserved=None, sold=None, remaining=None, starts_at=None, ends_at=None)
     figures.update(hold=None, on_hand=None, held=None, available=None)
     if allocation is not None:
         figures.update(

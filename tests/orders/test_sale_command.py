@@ -169,6 +169,8 @@ def test_status_of_a_product_never_on_sale_says_no_sale_not_draft(product):
 
     assert figures["state"] is None
     assert [figures[k] for k in ("allocated", "reserved", "sold", "remaining", "hold", "hold_reference")] == [None] * 6
+    # The same keys as a sale's, for scripts: a KeyError on `starts_at` otherwise.
+    assert (figures["is_hot"], figures["starts_at"], figures["ends_at"]) == (None, None, None)
     assert (figures["on_hand"], figures["available"]) == (100, 100)
     assert sale("status", "muskie-casting-rod") == (
         "muskie-casting-rod: no sale; stock on hand 100, held 0, available 100\n"

@@ -168,7 +168,7 @@ class Command(BaseCommand):
                 f"{f['product']}: {_sale_figures(f)}"
                 + f"; stock on hand {_figure(f['on_hand'])}, held {_figure(f['held'])}, "
                 f"available {_figure(f['available'])}"
-                + (f"; on sale {_window(f['starts_at'], f['ends_at'])}" if "starts_at" in f else "")
+                + (f"; on sale {_window(f['starts_at'], f['ends_at'])}" if f["state"] is not None else "")
                 + (f" [{f['error']}]" if "error" in f else "")
             )
 
