@@ -184,6 +184,20 @@ def test_retire_forgets_a_consumer_no_process_runs_any_more_and_refuses_one_regi
     assert list(Checkpoint.objects.values_list("consumer", flat=True)) == ["collect"]
 
 
+def test_consumers_does_not_suggest_retiring_a_read_model_another_process_runs(settings):
+    """`events retire` refuses a read model (run again, it would count events twice), yet the
+    list told the merchant to retire one this process does not run."""
+    settings.EVENT_CONSUMERS = {"collect": "tests.events.handlers.collect"}
+    Checkpoint.objects.create(consumer="inventory")
+    Checkpoint.objects.create(consumer="old-relay")
+
+    lines = {line.split(":")[0]: line for line in events("consumers").splitlines()}
+
+    assert "(not run here: a read model" in lines["inventory"] and "retire" not in lines["inventory"]
+    assert "`events retire` it if no process runs it" in lines["old-relay"]
+    assert "not run here" not in lines["collect"]
+
+
 def _tail(*args: str) -> tuple[list[int], str]:
     out, err = StringIO(), StringIO()
     call_command("events", "tail", "--json", *args, stdout=out, stderr=err)

@@ -184,7 +184,7 @@ class Command(BaseCommand):
                 f"{s.consumer}: position {s.position}, {s.behind} behind ({s.lag_seconds:.1f}s), "
                 f"{counted(s.dead_letters, 'dead letter')}"
                 + (f", failing ({s.failures}x): {s.last_error}" if s.failures else "")
-                + ("" if s.consumer in registered else " (not run here; `events retire` it if no process runs it)")
+                + _not_run_here(s.consumer, registered)
             )
         if held:
             self.stdout.write(
@@ -264,3 +264,13 @@ def _rebuilt(build, *, from_snapshot: bool) -> str:
     if build.resolved:
         said += f"; {counted(build.resolved, 'dead letter')} settled (their events are in the view)"
     return said
+
+
+def _not_run_here(consumer: str, registered: list[str]) -> str:
+    """The note on a consumer this process does not run: retiring a read model is refused (run
+    again, it would count events twice), so it is not suggested for one."""
+    if consumer in registered:
+        return ""
+    if consumer in settings.EVENT_VIEWS:
+        return " (not run here: a read model, kept by the workers whose EVENT_CONSUMERS name it)"
+    return " (not run here; `events retire` it if no process runs it)"
