@@ -118,7 +118,11 @@ def _order_create(per_order_limit: int) -> dict[str, Any]:
                 replayed,
             ),
             "400": INVALID,
-            "402": error_response("The card was declined (the shop's own buy-now).", codes=["card_declined"]),
+            "402": error_response(
+                "The card was declined (the shop's own buy-now); the same key and body again get it again.",
+                codes=["card_declined"],
+                headers=replayed,
+            ),
             "404": error_response("Not a hot product, or not on sale.", codes=["not_hot", "not_on_sale", "not_found"]),
             "405": METHOD_NOT_ALLOWED,
             "409": error_response(refused),

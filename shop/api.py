@@ -277,6 +277,8 @@ def product_order(request: HttpRequest, category: str, product: str) -> JsonResp
         return buy_now_json({"error": "idempotency_key_reused", "detail": KEY_REUSED_DETAIL}, 422)
     except CheckoutError as exc:
         headers = {"Retry-After": "1"} if exc.status == 503 else {}
+        if exc.replayed:
+            headers["Idempotent-Replayed"] = "true"
         return buy_now_json({"error": exc.code, "detail": exc.message, "fields": exc.fields}, exc.status, headers)
     order = placed.order
     headers = {}

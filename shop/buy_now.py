@@ -106,7 +106,9 @@ def buy_now_place(
     if refused is not None:
         if not refusal_matches(refused, data, product_slug=product.slug):
             raise KeyReused("This Idempotency-Key was used for another order.")
-        raise CheckoutDeclined(refused.detail)
+        replay = CheckoutDeclined(refused.detail)
+        replay.replayed = True
+        raise replay
     sending = card_sent() if card_sent is not None else nullcontext()
     try:
         with sending as attempt:

@@ -15,6 +15,8 @@ class CheckoutError(Exception):
     status = 400
     code = "invalid"
     settled = True
+    # The key's first answer given again (a buy-now's declined card): `Idempotent-Replayed`.
+    replayed = False
 
     def kept(self, in_doubt: bool) -> CheckoutError:
         """This refusal, with the reference kept while an earlier try under it is in doubt."""

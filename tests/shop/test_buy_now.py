@@ -111,6 +111,8 @@ def test_a_declined_key_is_bound_to_its_body_as_on_the_hot_path(client, legacy_a
     assert first.status_code == 402
     assert (other_card.status_code, other_card.json()["error"]) == (422, "idempotency_key_reused")
     assert (again.status_code, again.json()) == (402, first.json())
+    # Told apart from a fresh decline as a replayed 201 is.
+    assert (first.get("Idempotent-Replayed"), again.get("Idempotent-Replayed")) == (None, "true")
     assert not Order.objects.filter(status=Order.Status.PLACED).exists() and PlacedOrder.objects.count() == 0
     assert buy(client, rod, key="dec-2").status_code == 201  # a fresh key orders
 
