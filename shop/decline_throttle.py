@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -58,14 +59,19 @@ class DeclineTry:
         self.kept = True
 
 
-def _limits(*, address: str | None, email: str, bucket: int) -> dict[str, int]:
-    """Each counter's key, with its limit."""
-    limits = {}
+def _scopes(*, address: str | None, email: str) -> dict[str, int]:
+    """Each counted scope (this mailbox, this address), with its limit."""
+    scopes = {}
     if email and settings.SHOP_DECLINES_PER_EMAIL > 0:
-        limits[f"shop:declines:mailbox:{digest(mailbox_key(email))}:{bucket}"] = settings.SHOP_DECLINES_PER_EMAIL
+        scopes[f"shop:declines:mailbox:{digest(mailbox_key(email))}"] = settings.SHOP_DECLINES_PER_EMAIL
     if address and settings.SHOP_DECLINES_PER_IP > 0:
-        limits[f"shop:declines:address:{digest(client_network(address))}:{bucket}"] = settings.SHOP_DECLINES_PER_IP
-    return limits
+        scopes[f"shop:declines:address:{digest(client_network(address))}"] = settings.SHOP_DECLINES_PER_IP
+    return scopes
+
+
+def _limits(*, address: str | None, email: str, bucket: int) -> dict[str, int]:
+    """Each declines counter's key in the window `bucket`, with its limit."""
+    return {f"{scope}:{bucket}": limit for scope, limit in _scopes(address=address, email=email).items()}
 
 
 def decline_counters(*, address: str | None, email: str) -> tuple[list[tuple[str, int]], int]:
@@ -98,13 +104,25 @@ def decline_count(*, address: str | None, email: str) -> None:
 
 def _take_back(keys: list[str]) -> None:
     for key in keys:
-        with contextlib.suppress(ValueError):  # the window turned: nothing of it to take back
+        with contextlib.suppress(ValueError):  # expired meanwhile: nothing of it to take back
             cache.decr(key)
 
 
-def _out(key: str) -> str:
-    """The counter of tries out beside the declines' counter `key`."""
-    return f"{key}:out"
+def _tries_out_seconds() -> int:
+    """How long a try stays counted as out at most: longer than a card's call can take (three
+    of the legacy API's timeouts). A try that never says it is done (its process killed, the
+    cache away when it ended) is forgotten within twice that, not at the window's turn: a
+    counter only the try's end gives back kept its mailbox or address refused for up to 15
+    minutes, with no card out and none declined."""
+    return max(30, int(3 * settings.LEGACY_API_TIMEOUT))
+
+
+def _tries_out_keys(scope: str) -> tuple[str, str]:
+    """The counters of tries out of `scope`: the current short window's, which a try adds
+    itself to, and the one before, still read."""
+    seconds = _tries_out_seconds()
+    now = int(time.time() // seconds)
+    return f"{scope}:out:{now}", f"{scope}:out:{now - 1}"
 
 
 @contextlib.contextmanager
@@ -114,35 +132,36 @@ def decline_try(*, address: str | None, email: str) -> Iterator[DeclineTry]:
     declines and its tries out together pass it (wait seconds); the try counts as a decline
     only if the block calls `declined()`."""
     bucket, wait = window_now(WINDOW_SECONDS)
-    limits = _limits(address=address, email=email, bucket=bucket)
+    scopes = _scopes(address=address, email=email)
     counted: list[str] = []
     try:
         out = {}
-        for key in limits:
-            out[key] = window_count(_out(key), WINDOW_SECONDS)
-            counted.append(_out(key))
-        declines = cache.get_many(list(limits))
+        for scope in scopes:
+            current, before = _tries_out_keys(scope)
+            out[scope] = window_count(current, 2 * _tries_out_seconds()) + (cache.get(before) or 0)
+            counted.append(current)
+        declines = cache.get_many([f"{scope}:{bucket}" for scope in scopes])
     except Exception:
         logger.warning("card-testing counts not kept (the cache is away): the try goes on", exc_info=True)
-        limits, counted = {}, []
+        scopes, counted = {}, []
     refused = None
-    for key, limit in limits.items():
-        declined = declines.get(key) or 0
+    for scope, limit in scopes.items():
+        declined = declines.get(f"{scope}:{bucket}") or 0
         if declined >= limit:
             refused = DeclinesThrottled(retry_after=wait)
             break
-        if declined + out[key] > limit:
+        if declined + out[scope] > limit:
             refused = DeclinesThrottled(retry_after=TRIES_OUT_RETRY_SECONDS, detail=TRIES_OUT_DETAIL)
     if refused is not None:
         _take_back(counted)
         raise refused
-    attempt = DeclineTry(list(limits))
+    attempt = DeclineTry([f"{scope}:{bucket}" for scope in scopes])
     try:
         yield attempt
     finally:
         try:
             if attempt.kept:
-                for key in limits:
+                for key in attempt.keys:
                     window_count(key, WINDOW_SECONDS)
             _take_back(counted)
         except Exception:

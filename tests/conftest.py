@@ -289,11 +289,11 @@ def counting_clock_pinned(monkeypatch) -> float:
     whose requests cross a window's edge would see its count start again mid-test. Their
     modules' clock stands still for the test; everything else keeps the real one."""
     from orders import gate, throttle
-    from shop import window_counts
+    from shop import decline_throttle, window_counts
 
     pinned = time.time()
     clock = SimpleNamespace(time=lambda: pinned, monotonic=time.monotonic, sleep=time.sleep)
-    for module in (window_counts, throttle, gate):
+    for module in (window_counts, throttle, gate, decline_throttle):
         monkeypatch.setattr(module, "time", clock)
     return pinned
 

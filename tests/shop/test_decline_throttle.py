@@ -161,3 +161,24 @@ def test_tries_out_at_once_are_told_to_come_back_in_seconds_not_that_cards_were_
     with pytest.raises(DeclinesThrottled) as refused, decline_try(address="203.0.113.9", email="y@example.com"):
         pass
     assert str(refused.value) == DETAIL and refused.value.retry_after > TRIES_OUT_RETRY_SECONDS
+
+
+def test_tries_that_never_came_back_are_forgotten_within_a_minute_not_a_window(limits, monkeypatch):
+    """A try whose process was killed mid-call (or whose cache was away when it ended) never
+    gives its place back: its mailbox stayed refused "in a few seconds" for up to 15 minutes."""
+    from types import SimpleNamespace
+
+    from shop import decline_throttle
+
+    abandoned = [decline_try(address=None, email="killed@example.com") for _ in range(3)]  # the limit
+    for attempt in abandoned:  # each left mid-call: its `finally` never runs
+        attempt.__enter__()
+    with pytest.raises(DeclinesThrottled) as refused, decline_try(address=None, email="killed@example.com"):
+        pass
+    assert str(refused.value) == TRIES_OUT_DETAIL
+
+    later = decline_throttle.time.time() + 2 * decline_throttle._tries_out_seconds()
+    monkeypatch.setattr(decline_throttle, "time", SimpleNamespace(time=lambda: later))
+    with decline_try(address=None, email="killed@example.com"):
+        pass
+    assert len(abandoned) == 3  # still held: never closed, as a killed process's
