@@ -64,6 +64,21 @@ def is_api_path(path: str) -> bool:
     return bool(API_PATH.match(path))
 
 
+# A 500 or 503 to a request that writes: it may have done its work before the failure.
+SENT_DETAIL = {
+    500: "Something went wrong on our side, and the request may have gone through before it did: send the same "
+    "request again (an order with the same Idempotency-Key) to learn what became of it.",
+    503: "Temporarily unavailable, and the request may have gone through before it was: send the same request "
+    "again shortly (an order with the same Idempotency-Key) to learn what became of it.",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _failure_json(request, status: int):
+    detail = SENT_DETAIL[status] if request.method not in SAFE_METHODS else ""
+    return error_json(status, detail=detail)
+
+
 def error_json(status: int, *, detail: str = "", fields: dict[str, list[str]] | None = None, error: str = ""):
     code, default = ERROR_CODES.get(status, ("error", "The request failed."))
     body: dict = {"error": error or code, "detail": detail or default}
@@ -191,11 +206,11 @@ class ApiErrorMiddleware:
             return error_json(400)
         if isinstance(exception, UNAVAILABLE):
             logger.warning("%s %s: a backing service is away: %s", request.method, request.path, exception)
-            response = error_json(503)
+            response = _failure_json(request, 503)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
         logger.error("%s %s failed", request.method, request.path, exc_info=exception)
-        return error_json(500)
+        return _failure_json(request, 500)
 
     def _unavailable_page(self, request, exception) -> HttpResponse:
         logger.warning("%s %s: a backing service is away: %s", request.method, request.path, exception)
@@ -254,7 +269,13 @@ STOREFRONT_URLCONFS = {"config.urls", "config.urls_monolith"}
 
 def _page(request, template: str, status: int) -> HttpResponse:
     """The shop's error page; plain text if even that cannot render (a 500 must not fail)."""
-    context = {"request_path": request.path, "nav_categories": _header_categories(request, status)}
+    context = {
+        "request_path": request.path,
+        "nav_categories": _header_categories(request, status),
+        # A form sent (an order, a card) may have done its work before the failure: "nothing was
+        # changed" would be false after a card was authorised.
+        "sent": request.method not in SAFE_METHODS,
+    }
     try:
         body = loader.get_template(template).render(context)
     except Exception:
@@ -291,7 +312,7 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
-    return error_json(500) if is_api_path(request.path) else _page(request, "500.html", 500)
+    return _failure_json(request, 500) if is_api_path(request.path) else _page(request, "500.html", 500)
 
 
 def csrf_failure(request, reason: str = ""):

@@ -235,6 +235,34 @@ def test_a_page_whose_database_or_cache_is_away_is_the_shop_s_503_saying_so(away
     assert middleware.process_exception(RequestFactory().get("/shop/reels/"), ValueError()) is None
 
 
+def test_a_failed_post_is_never_told_nothing_was_changed(settings):
+    """A checkout whose database went away after the legacy API had placed and charged its order
+    was told "nothing was changed", then emailed that the order was confirmed. A request that
+    writes is told it may have gone through, and to send it again (placed and charged once)."""
+    from django.db import OperationalError
+
+    middleware = errors.ApiErrorMiddleware(lambda request: None)
+    away = OperationalError("server closed the connection")
+    factory = RequestFactory()
+
+    for failed in (
+        middleware.process_exception(factory.post("/checkout/"), away),
+        errors.handler500(factory.post("/checkout/")),
+    ):
+        html = failed.content.decode()
+        assert "nothing was changed" not in html and "may have gone through" in html
+        assert "placed and charged only once" in html
+    for page in (middleware.process_exception(factory.get("/shop/reels/"), away), errors.handler500(factory.get("/"))):
+        assert "nothing was changed" in page.content.decode()
+    for status, answer in (
+        (503, middleware.process_exception(factory.post("/shop/rods/muskie-casting-rod/orders"), away)),
+        (500, middleware.process_exception(factory.post("/api/basket/items"), ValueError())),
+    ):
+        assert answer.status_code == status and "may have gone through" in json.loads(answer.content)["detail"]
+    read = middleware.process_exception(factory.get("/api/basket"), away)
+    assert json.loads(read.content)["detail"] == errors.ERROR_CODES[503][1]
+
+
 def test_the_500_page_renders_without_the_database_the_cache_or_the_context_processors(settings):
     """No `db` fixture: any query fails the render (and the page would fall back to plain text)."""
     settings.CACHES = {
