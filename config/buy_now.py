@@ -11,6 +11,7 @@ import json
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 
 from config.headers import request_header
 from orders import acceptance
@@ -24,7 +25,13 @@ from shop.order_input import KEY_REUSED_DETAIL, InvalidInput, order_input_parse
 def sale_is_open(*, category: str, product: str) -> bool:
     """While a product's sale is open, its allocation is the only gate for its units, so every
     order for it goes through the hot path's reservation, whichever deployment received it."""
-    data = order_selectors.hot_product_get(category=category, product=product)
+    try:
+        data = order_selectors.hot_product_get(category=category, product=product)
+    except RedisError:
+        # The cache away: the shop's own buy-now goes on without it, as its checkout does (it
+        # answered 503 for every product, on sale or not), and a sale open is read from the
+        # database, so that its units are still sold only through its reservation.
+        data = order_selectors.hot_product_from_database(category=category, product=product)
     return bool(data) and data["is_hot"] and order_selectors.hot_product_window(data) == "open"
 
 

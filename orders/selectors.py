@@ -134,6 +134,13 @@ def hot_product_get(*, category: str, product: str) -> dict | None:
     return data
 
 
+def hot_product_from_database(*, category: str, product: str) -> dict | None:
+    """`hot_product_get`'s answer read from the database alone: for a caller that must go on
+    while the cache is away (the shop's own buy-now, which does not depend on it)."""
+    data = _hot_product_load(product)
+    return data if data and data["category"] == category else None
+
+
 def _product_here(product: str) -> dict | None:
     memo = _products_here.get(product)
     if memo is not None and memo[0] > time.monotonic() and memo[1] == replaced_here():

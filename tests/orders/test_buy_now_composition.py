@@ -145,3 +145,27 @@ def test_a_key_whose_card_the_monolith_declined_is_declined_again_by_the_hot_pat
     reused = post_order(client, order_body(), key="declined-first")
     assert reused.status_code == 422 and reused.json()["error"] == "idempotency_key_reused"
     assert nothing_reserved(allocation)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_cache_away_an_open_sale_s_orders_still_go_through_its_reservation(allocation, monkeypatch):
+    """The monolith's buy-now reads whether a sale is open from the database while the cache is
+    away: it never sends the sale's product to its own buy-now, from open stock, meanwhile."""
+    from django.test import Client, override_settings
+
+    from config import buy_now
+
+    monolith_orders = []
+    monkeypatch.setattr(buy_now.shop_api, "product_order", lambda *args, **kwargs: monolith_orders.append(args))
+    away = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        }
+    }
+    with override_settings(CACHES=away):
+        response = post_order(Client(raise_request_exception=False), order_body(quantity=1))
+
+    assert response.status_code == 503 and monolith_orders == []  # the hot path's gate needs the cache
+    assert not PlacedOrder.objects.exists()

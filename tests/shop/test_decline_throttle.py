@@ -142,6 +142,26 @@ def test_the_checkout_places_and_refuses_orders_while_the_cache_is_away(
     assert PlacedOrder.objects.count() == (1 if expected == 302 else 0)
 
 
+@pytest.mark.parametrize(("card", "expected"), [(APPROVED, 201), (DECLINED, 402)])
+def test_the_buy_now_places_and_refuses_orders_while_the_cache_is_away(legacy_api, rod, settings, card, expected):
+    """As the checkout: the buy-now answered 503 for every product, on sale or not, while the
+    cache was away, as it looked the product's sale up there first."""
+    settings.SHOP_DECLINES_PER_EMAIL, settings.SHOP_DECLINES_PER_IP = 5, 15
+    away = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        }
+    }
+    client = Client(raise_request_exception=False)
+    with override_settings(CACHES=away):
+        response = buy_with(client, rod, email="ada@example.com", card=card)
+
+    assert response.status_code == expected, response.content
+    assert PlacedOrder.objects.count() == (1 if expected == 201 else 0)
+
+
 def test_tries_out_at_once_are_told_to_come_back_in_seconds_not_that_cards_were_declined(limits):
     """Buyers behind one carrier's address with their checkouts out at once (an order backend
     slow under a sale) were told "Too many cards were declined" and to wait minutes, with no card
