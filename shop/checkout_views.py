@@ -183,6 +183,9 @@ def _checkout_submit(request: HttpRequest, *, basket_obj, view) -> HttpResponse:
     return _to_order(request, order, ADDED_MEANWHILE if kept else "")
 
 
+NOT_PLACED_UNANSWERED = (
+    "It did not go through, and your card was not charged: our order service may have been busy, or the card declined."
+)
 PLACING_REFRESH_SECONDS = 2
 ADDED_MEANWHILE = "What you added to your basket while this order was placed is kept there."
 
@@ -236,7 +239,10 @@ def checkout_placing(request: HttpRequest) -> HttpResponse:
         return _checkout_placing_page(request, reference=reference, message=PLACING_STILL)
     refusal = checkout_progress.checkout_refusal_told(request, reference=reference)
     if refusal or progress.browsers:
-        why = refusal or "The card may have been declined, or part of your basket sold out."
+        # No definite refusal kept: as a rule the first try's answer never came (the order
+        # service busy or away; "declined, or sold out" misled buyers into another card), and
+        # the in-doubt sweep found it not placed, its card not charged.
+        why = refusal or NOT_PLACED_UNANSWERED
         kept = "Your basket is kept: please check it and order again."
         messages.info(request, f"Your order was not placed. {why} {kept}")
     # Anyone else (another browser, a reference made up) is sent to the checkout, told nothing.
