@@ -75,7 +75,12 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def _failure_json(request, status: int):
-    detail = SENT_DETAIL[status] if request.method not in SAFE_METHODS else ""
+    detail = ""
+    if request.method not in SAFE_METHODS:
+        detail = SENT_DETAIL[status]
+        if request.path.startswith("/legacy-api/"):
+            # Its orders are keyed by the body's `reference`, not by a header.
+            detail = detail.replace("an order with the same Idempotency-Key", "an order with the same reference")
     return error_json(status, detail=detail)
 
 

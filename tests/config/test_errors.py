@@ -259,6 +259,8 @@ def test_a_failed_post_is_never_told_nothing_was_changed(settings):
         (500, middleware.process_exception(factory.post("/api/basket/items"), ValueError())),
     ):
         assert answer.status_code == status and "may have gone through" in json.loads(answer.content)["detail"]
+    legacy = json.loads(middleware.process_exception(factory.post("/legacy-api/orders"), away).content)["detail"]
+    assert "the same reference" in legacy and "Idempotency-Key" not in legacy  # keyed by its body's
     read = middleware.process_exception(factory.get("/api/basket"), away)
     assert json.loads(read.content)["detail"] == errors.ERROR_CODES[503][1]
 
