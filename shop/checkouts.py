@@ -7,6 +7,7 @@ places its one-product orders the same way, under the buyer's Idempotency-Key.""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -44,6 +45,18 @@ from shop.models import Basket, BasketLine, PendingCheckout, PlacedOrder, Produc
 from shop.receipts import checkout_found_record, checkout_placed_answer, placed_order_record
 from shop.selectors import basket_signature
 from shop.services import basket_take_placed
+
+# The longest wait a buyer is asked to take before trying again; past it, "in a moment".
+RETRY_TOLD_MAX_SECONDS = 60
+
+
+def retry_told(retry_after: float | None) -> str:
+    """When to try again, as the buyer is told it. A proxy's Retry-After may be a fraction or a
+    date far ahead: told in whole seconds, at least one, and never as a wait no buyer would take."""
+    seconds = max(1, math.ceil(retry_after or 0))
+    if not retry_after or seconds > RETRY_TOLD_MAX_SECONDS:
+        return " Please try again in a moment."
+    return f" Please try again in {seconds} second{'s' if seconds > 1 else ''}."
 
 
 def _unavailable_why(answer: OrderAnswer) -> str:
@@ -291,11 +304,7 @@ def _order_place(
                 "as soon as it is placed."
             )
         case Outcome.BUSY | Outcome.NOT_SENT | Outcome.UNKNOWN:
-            wait = (
-                f" Please try again in {int(answer.retry_after)} seconds."
-                if answer.retry_after
-                else " Please try again."
-            )
+            wait = retry_told(answer.retry_after)
             kept = " Your basket is kept, and you will not be charged twice."
             raise CheckoutUnavailable(_unavailable_why(answer) + wait + kept)
     if not checkout_placed_answer(answer):

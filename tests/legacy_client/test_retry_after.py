@@ -29,3 +29,19 @@ NOW = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
 )
 def test_retry_after_is_read_as_seconds_or_as_a_date(header, seconds):
     assert retry_after_seconds(header, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "told"),
+    [
+        (1.0, " Please try again in 1 second."),
+        (0.5, " Please try again in 1 second."),
+        (5.0, " Please try again in 5 seconds."),
+        (7 * 86400.0, " Please try again in a moment."),  # a date a week ahead
+        (None, " Please try again in a moment."),
+    ],
+)
+def test_the_checkout_tells_a_buyer_a_wait_worth_taking(retry_after, told):
+    from shop.checkouts import retry_told
+
+    assert retry_told(retry_after) == told
