@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import procs
 from edge import services
-from edge.exporters.nginx import main_context
+from edge.exporters.nginx import LOG_FORMAT, main_context
 from edge.models import Origin, Route
 from tests.conftest import free_port, wait_for_port
 from tests.edge.cases import CANARY_SECRET, ROUTES
@@ -196,9 +196,9 @@ pid {root / "nginx.pid"};
 worker_processes 2;
 events {{ worker_connections 256; }}
 http {{
-    access_log {root / "logs" / "access.log"};
 {temp}
     include {root / "edge.conf"};
+    access_log {root / "logs" / "access.log"} {LOG_FORMAT};
 }}
 """
     )

@@ -66,6 +66,29 @@ def test_nginx_passes_the_request_unchanged_to_the_origin(routed_nginx):
     assert response.getheader("X-Edge-Route") == "muskie"
 
 
+def test_the_access_log_keeps_no_token_signed_link_or_mailbox(routed_nginx):
+    """nginx's `combined` log kept every request line whole: the order status URLs' tokens, the
+    signed order links' `access`, a mailbox in a path. The exported format logs each as `-`."""
+    secrets = ["St4tusT0ken", "S1gnedAccess", "ann@example.com", "bob%40example.com"]
+    for path in (
+        "/shop/rods/muskie-casting-rod/orders/T000042/St4tusT0ken",
+        "/orders/L000007/?access=S1gnedAccess",
+        "/account/email/ann@example.com/confirm",
+        "/account/email/bob%40example.com/",
+        "/shop/rods/?page=2",
+    ):
+        routed_nginx.get(path)
+
+    def logged() -> str:
+        return (routed_nginx.root / "logs" / "access.log").read_text()
+
+    eventually(lambda: logged().count("\n") >= 5, timeout=10, message="nginx logged nothing")
+    log = logged()
+    assert not [secret for secret in secrets if secret in log], log
+    assert '"GET /shop/rods/muskie-casting-rod/orders/T000042/- HTTP/1.1"' in log
+    assert '"GET /orders/L000007/?- HTTP/1.1"' in log and '"GET /account/email/- HTTP/1.1"' in log
+
+
 def test_nginx_serves_the_directory_index_from_the_s3_origin(routed_nginx):
     response = routed_nginx.get("/t/site/page/")
     assert response.getheader("X-Origin") == "minisite"
