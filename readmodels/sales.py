@@ -49,9 +49,13 @@ class SalesPerMinuteView(Projection):
             return
         minute = event.time.replace(second=0, microsecond=0)
         channel = SALE if event.data.get("hold") else STOREFRONT
-        for product, (units, revenue) in _lines(event).items():
+        lines = _lines(event)
+        # The order counted once, under its first product by slug (the same in a rebuild): the
+        # rows are added up across products, and an order of two products counted two orders.
+        counted = min(lines, default=None)
+        for product, (units, revenue) in lines.items():
             key = {"product": product, "minute": minute, "channel": channel}
-            self.add(generation, key, orders=1, units=units, revenue_cents=revenue)
+            self.add(generation, key, orders=int(product == counted), units=units, revenue_cents=revenue)
 
 
 def _owners_now(products: list[str]) -> dict[str, tuple[str, str]]:

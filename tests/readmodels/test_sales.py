@@ -78,3 +78,27 @@ def test_an_order_event_written_before_lines_named_supplier_and_category_is_tall
     assert tallies["supplier|Other Reels Inc"]["units"] == 2
     assert tallies["category|reels"]["units"] == 2
     assert "supplier|Lakeshore Reel Works" not in tallies
+
+
+def test_an_order_of_two_products_is_one_order_a_minute_and_in_the_totals(catalogue):
+    """The dashboard said 13 orders placed after 12: a checkout of a reel and waders counted
+    one order for each product."""
+    from legacy_api.services import LineRequest, order_place
+    from readmodels.selectors import sales_per_minute, sales_totals
+
+    order_place(
+        reference="two-products",
+        customer_name="Ann Angler",
+        customer_email="ann@example.com",
+        lines=[
+            LineRequest(product="spinning-reel", quantity=1),
+            LineRequest(product="tourney-casting-rod", quantity=2),
+        ],
+        card_number="4242424242424242",
+    )
+    place("spinning-reel", 1)
+    catch_up()
+
+    assert sales_totals()["orders"] == 2 and sales_totals()["units"] == 4
+    assert sum(row["orders"] for row in sales_per_minute()) == 2
+    call_command("events", "rebuild", "--check", "sales_per_minute", stdout=StringIO())
