@@ -248,7 +248,7 @@ class SaleAllocationAdmin(ShopModelAdmin):
     @admin.display(description="sale window", ordering="starts_at")
     def window(self, obj: SaleAllocation) -> str:
         if not (obj.starts_at or obj.ends_at):
-            return "always"
+            return "from opening until closed"
         return format_html("{}<br>– {}", short_datetime(obj.starts_at) or "now", short_datetime(obj.ends_at) or "…")
 
     @admin.action(description="Turn the hot path on", permissions=["change"])

@@ -43,7 +43,9 @@ class SaleAllocation(models.Model):
     sold = models.PositiveIntegerField(default=0, editable=False)
     per_order_limit = models.PositiveSmallIntegerField(default=2)
     starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: on sale now.")
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until sold out.")
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: until the sale is closed (selling out does not close it)."
+    )
     state = models.CharField(max_length=8, choices=SaleState.choices, default=SaleState.DRAFT, editable=False)
     # Fresh for every opening, so the orders of one sale never draw on another's hold.
     hold_reference = models.CharField(max_length=64, blank=True, editable=False)
