@@ -6,6 +6,7 @@ Views only orchestrate: reads come from selectors, writes from services.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -16,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
@@ -64,6 +66,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return _catalogue_page(request, "shop/home.html", content, read)
 
 
+# How long after its placing an order's page is the checkout's receipt, with its thanks.
+JUST_PLACED = timedelta(minutes=15)
 SORTS = [("", "Featured"), ("price", "Price: low to high"), ("-price", "Price: high to low"), ("title", "Name")]
 
 
@@ -201,6 +205,9 @@ def order(request: HttpRequest, number: str, finders: Sequence[OrderFinder] = ()
         "order": order_obj,
         "details": details,
         "confirmation": selectors.placed_order_confirmation_state(order=order_obj),
+        # The thanks and the order system's timing belong to the page seen after the checkout,
+        # not to the same order looked up days later.
+        "just_placed": order_obj.placed_at >= timezone.now() - JUST_PLACED,
     }
     return render(request, "shop/order.html", context)
 

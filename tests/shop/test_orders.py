@@ -5,9 +5,12 @@ have their own files (test_lookup_throttle, test_lookup_links)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 import config.order_finders
 import shop.order_finders
@@ -83,6 +86,18 @@ def test_lookup_with_number_email_and_card_digits_opens_the_order(client, adas_o
     assert "Processed in <strong data-processing-ms>42 ms</strong>" in html
     # The order service is down: the receipt is shown without its lines.
     assert "cannot be shown right now" in html
+
+
+def test_an_order_looked_up_later_is_not_thanked_for_again(client, adas_order):
+    """Found days later, the order page still said "Thank you" and how many ms the order system
+    took, as the page seen right after the checkout does."""
+    PlacedOrder.objects.filter(pk=adas_order.pk).update(placed_at=timezone.now() - timedelta(days=3))
+    lookup(client, "FS-100001", "ada@example.com")
+
+    html = client.get("/orders/FS-100001/").content.decode()
+
+    assert "Thank you" not in html and "data-processing-ms" not in html
+    assert f"Placed on {timezone.localtime(timezone.now() - timedelta(days=3)):%-d %B %Y} by Ada" in html
 
 
 def test_lookup_ignores_the_case_of_the_email(client, adas_order):
